@@ -1,0 +1,53 @@
+//! The core's view of its host: the journal import, the wall clock and randomness.
+
+use crate::maas::core::journal;
+use maas_core::{Env, Journal, JournalError};
+
+/// The journal the host provides through the `maas:core/journal` import.
+pub struct WitJournal;
+
+fn err(e: journal::JournalError) -> JournalError {
+    match e {
+        journal::JournalError::Conflict(head) => JournalError::Conflict(head),
+        journal::JournalError::Unavailable(m) => JournalError::Unavailable(m),
+    }
+}
+
+impl Journal for WitJournal {
+    fn head(&mut self) -> Result<u64, JournalError> {
+        journal::head().map_err(err)
+    }
+
+    fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        journal::read(from, max)
+            .map(|entries| entries.into_iter().map(|e| (e.seq, e.data)).collect())
+            .map_err(err)
+    }
+
+    fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
+        journal::append(expected_head, data, sync).map_err(err)
+    }
+}
+
+/// Time from WASI's wall clock, randomness from WASI's random source.
+pub struct WasiEnv;
+
+impl Env for WasiEnv {
+    fn now_ms(&mut self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        // WASI's random source does not fail; if it ever did, fall back to the clock so the
+        // core keeps answering (ids stay unique through the used-id check).
+        if getrandom::fill(buf).is_err() {
+            let seed = self.now_ms().to_le_bytes();
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = seed.get(i % 8).copied().unwrap_or(0) ^ (i as u8);
+            }
+        }
+    }
+}

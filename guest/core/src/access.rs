@@ -1,0 +1,162 @@
+//! Who may do what: resolving the acting agent and the visibility rules of DESIGN §3.
+
+use crate::error::{Error, Result};
+use crate::limits::check_id;
+use crate::model::{AgentType, Caller, Capability, Permission, Scope};
+use crate::state::{Agent, Memory, Pool, Share, State, team_key};
+
+/// The acting agent named by `agent_id`: the caller itself, or any active agent when the
+/// caller is the operator. Naming another agent is permission-denied.
+pub fn acting<'s>(s: &'s State, caller: &Caller, field: &str, agent_id: &str) -> Result<&'s Agent> {
+    check_id(field, agent_id)?;
+    if let Caller::Agent(me) = caller
+        && me != agent_id
+    {
+        return Err(Error::denied(format!(
+            "agent {me} may not act as agent {agent_id}"
+        )));
+    }
+    let agent = s
+        .agents
+        .get(agent_id)
+        .ok_or_else(|| Error::not_found("agent", agent_id))?;
+    if !agent.active {
+        return Err(Error::denied(format!("agent {agent_id} is deactivated")));
+    }
+    Ok(agent)
+}
+
+/// The acting agent of an operation the operator may also do as itself: `None` means the
+/// operator acting as itself. An agent caller naming no agent acts as itself.
+pub fn acting_opt<'s>(
+    s: &'s State,
+    caller: &Caller,
+    field: &str,
+    agent_id: Option<&str>,
+) -> Result<Option<&'s Agent>> {
+    match (caller, agent_id) {
+        (Caller::Operator, None) => Ok(None),
+        (Caller::Agent(me), None) => acting(s, caller, field, me).map(Some),
+        (_, Some(id)) => acting(s, caller, field, id).map(Some),
+    }
+}
+
+/// The calling agent, if the caller is one; it must exist and be active.
+pub fn caller_agent<'s>(s: &'s State, caller: &Caller) -> Result<Option<&'s Agent>> {
+    match caller {
+        Caller::Operator => Ok(None),
+        Caller::Agent(me) => acting(s, caller, "caller", me).map(Some),
+    }
+}
+
+/// Fails unless the agent holds `cap`.
+pub fn require(agent: &Agent, cap: Capability) -> Result<()> {
+    if agent.can(cap) {
+        Ok(())
+    } else {
+        Err(Error::denied(format!(
+            "agent {} lacks the {} capability",
+            agent.id,
+            cap.as_str()
+        )))
+    }
+}
+
+/// Fails unless the caller is the operator or an agent holding `cap`.
+pub fn require_caller(s: &State, caller: &Caller, cap: Capability) -> Result<()> {
+    match caller_agent(s, caller)? {
+        None => Ok(()),
+        Some(agent) => require(agent, cap),
+    }
+}
+
+/// True if `caller` may see `agent`: the operator, the agent itself, agents of its owner.
+pub fn agent_visible(s: &State, caller: &Caller, agent: &Agent) -> bool {
+    match caller {
+        Caller::Operator => true,
+        Caller::Agent(me) => s
+            .agents
+            .get(me)
+            .is_some_and(|a| a.active && (a.id == agent.id || a.owner_id == agent.owner_id)),
+    }
+}
+
+/// True if `actor` may manage `target` (deactivate, unregister): the operator, the agent
+/// itself (when `self_ok`), or a human agent of the same owner.
+pub fn manages(actor: Option<&Agent>, target: &Agent, self_ok: bool) -> bool {
+    match actor {
+        None => true,
+        Some(a) => {
+            (self_ok && a.id == target.id)
+                || (a.agent_type == AgentType::Human && a.owner_id == target.owner_id)
+        }
+    }
+}
+
+/// The permission of `agent_id` in `pool`, if a member.
+pub fn permission(pool: &Pool, agent_id: &str) -> Option<Permission> {
+    pool.members.get(agent_id).map(|m| m.permission)
+}
+
+/// True if the actor (None = operator) may see the pool: operator, members, and agents of
+/// the pool's owner.
+pub fn pool_visible(pool: &Pool, actor: Option<&Agent>) -> bool {
+    match actor {
+        None => true,
+        Some(a) => pool.members.contains_key(&a.id) || a.owner_id == pool.owner_id,
+    }
+}
+
+/// True if the actor (None = operator) administers the pool.
+pub fn pool_admin(pool: &Pool, actor: Option<&Agent>) -> bool {
+    match actor {
+        None => true,
+        Some(a) => permission(pool, &a.id) == Some(Permission::Admin),
+    }
+}
+
+/// True if `reader` may see `share` of `pool` under the scope rules.
+pub fn share_visible(s: &State, pool: &Pool, share: &Share, reader: &Agent) -> bool {
+    let member = pool.members.contains_key(&reader.id);
+    match share.scope {
+        Scope::AgentPrivate => share.shared_by == reader.id,
+        Scope::User => {
+            member
+                && s.agents
+                    .get(&share.shared_by)
+                    .is_some_and(|sharer| sharer.owner_id == reader.owner_id)
+        }
+        Scope::Project => member,
+        Scope::Team => pool.team.as_ref().is_some_and(|team| {
+            s.teams
+                .get(&team_key(&pool.owner_id, team))
+                .is_some_and(|pools| {
+                    s.memberships
+                        .get(&reader.id)
+                        .is_some_and(|mine| mine.iter().any(|p| pools.contains(p)))
+                })
+        }),
+        Scope::Global => reader.can(Capability::MemoryRead),
+    }
+}
+
+/// True if `reader` may read `memory` (expiry aside): its author, a share whose scope
+/// reaches the reader, or a grant from an accepted handoff.
+pub fn memory_readable(s: &State, memory: &Memory, reader: &Agent) -> bool {
+    if memory.author == reader.id {
+        return true;
+    }
+    if s.grants
+        .get(&memory.id)
+        .is_some_and(|agents| agents.contains(&reader.id))
+    {
+        return true;
+    }
+    memory.pools.iter().any(|pool_id| {
+        s.pools.get(pool_id).is_some_and(|pool| {
+            pool.shares
+                .get(&memory.id)
+                .is_some_and(|share| share_visible(s, pool, share, reader))
+        })
+    })
+}

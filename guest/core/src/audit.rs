@@ -1,0 +1,73 @@
+//! The audit trail: querying recent entries.
+
+use crate::access::caller_agent;
+use crate::engine::{Cx, Decided, Done, record};
+use crate::error::Error;
+use crate::limits::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, check_id, check_text};
+use crate::state::{AuditEntry, State};
+use serde_json::json;
+
+/// Which entries `query` returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// Entries whose actor or target is this agent.
+    pub agent_id: Option<String>,
+    /// Exact event type.
+    pub event_type: Option<String>,
+    /// Inclusive lower bound on time.
+    pub since: Option<u64>,
+    /// Exclusive upper bound on time.
+    pub until: Option<u64>,
+    /// Most entries, 1..=1000, default 100.
+    pub limit: Option<u32>,
+}
+
+/// Decides `query`: the newest matching entries, oldest first. An agent sees only the
+/// entries it is the actor of.
+pub fn query(s: &State, cx: &mut Cx, filter: &AuditFilter) -> Decided<Vec<AuditEntry>> {
+    let me = caller_agent(s, cx.caller)?;
+    if let Some(a) = &filter.agent_id {
+        check_id("agent_id", a)?;
+    }
+    if let Some(t) = &filter.event_type {
+        check_text("event_type", t, 64, true)?;
+    }
+    let limit = filter.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
+    if limit == 0 || limit > MAX_AUDIT_LIMIT {
+        return Err(Error::invalid("limit", format!("must be 1..={MAX_AUDIT_LIMIT}")).into());
+    }
+    if let (Some(a), Some(b)) = (filter.since, filter.until)
+        && a >= b
+    {
+        return Err(Error::invalid("since", "must be before until").into());
+    }
+    let mut out: Vec<AuditEntry> = s
+        .audit
+        .iter()
+        .rev()
+        .filter(|e| {
+            let r = &e.record;
+            me.is_none_or(|a| r.actor == a.id)
+                && filter
+                    .agent_id
+                    .as_ref()
+                    .is_none_or(|a| r.actor == *a || r.target.as_ref() == Some(a))
+                && filter
+                    .event_type
+                    .as_ref()
+                    .is_none_or(|t| r.event_type == *t)
+                && filter.since.is_none_or(|t| e.at >= t)
+                && filter.until.is_none_or(|t| e.at < t)
+        })
+        .take(limit as usize)
+        .cloned()
+        .collect();
+    out.reverse();
+    let rec = record(
+        cx.caller.name(),
+        "audit.queried",
+        filter.agent_id.as_deref(),
+        json!({ "returned": out.len() }),
+    );
+    Ok(Done::read(rec, out))
+}

@@ -1,0 +1,254 @@
+//! The core engine: catch up with the journal, decide, compare-and-append, evolve.
+
+use crate::error::{Error, Result};
+use crate::events::{AuditRecord, Entry, Event, FORMAT_VERSION};
+use crate::journal::{Journal, JournalError};
+use crate::limits::Limits;
+use crate::model::Caller;
+use crate::state::State;
+
+/// How many times a change is decided again after losing a compare-and-append race.
+pub const MAX_ATTEMPTS: usize = 16;
+/// Entries read per journal call while catching up.
+const CATCH_UP_BATCH: u32 = 512;
+
+/// Where time and randomness come from. Decide gets them through [`Cx`] only, and they
+/// are recorded in events, so replay never consults either.
+pub trait Env {
+    /// Wall-clock time in ms since the epoch.
+    fn now_ms(&mut self) -> u64;
+    /// Fills `buf` with random bytes.
+    fn fill_random(&mut self, buf: &mut [u8]);
+}
+
+/// What decide may consult besides the state.
+pub struct Cx<'a> {
+    /// The time of this change.
+    pub now: u64,
+    /// Who is calling.
+    pub caller: &'a Caller,
+    /// The limits in force.
+    pub limits: &'a Limits,
+    env: &'a mut dyn Env,
+}
+
+impl Cx<'_> {
+    /// A fresh random UUID (v4) text.
+    pub fn fresh_id(&mut self) -> String {
+        let mut bytes = [0u8; 16];
+        self.env.fill_random(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .hyphenated()
+            .to_string()
+    }
+
+    /// A fresh secret token: `maas_` and 64 hex digits (256 random bits).
+    pub fn fresh_token(&mut self) -> String {
+        let mut bytes = [0u8; 32];
+        self.env.fill_random(&mut bytes);
+        let mut token = String::from("maas_");
+        for b in bytes {
+            token.push_str(&format!("{b:02x}"));
+        }
+        token
+    }
+}
+
+/// A decided change: the events to append, the value to return, and whether the
+/// caller's answer must wait for the events to be durable.
+pub struct Done<T> {
+    /// Events to append (may be empty: nothing to write).
+    pub events: Vec<Event>,
+    /// What the operation returns.
+    pub value: T,
+    /// True for changes; false for reads whose only event is their audit record.
+    pub sync: bool,
+}
+
+impl<T> Done<T> {
+    /// A change.
+    pub fn change(events: Vec<Event>, value: T) -> Self {
+        Done {
+            events,
+            value,
+            sync: true,
+        }
+    }
+
+    /// A read, audited by `record`.
+    pub fn read(record: AuditRecord, value: T) -> Self {
+        Done {
+            events: vec![Event::Audited(record)],
+            value,
+            sync: false,
+        }
+    }
+}
+
+/// A refused call, and whether the refusal is written to the audit trail.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The error returned to the caller.
+    pub error: Error,
+    /// Audit it (every permission denial, and rejected suspicious content).
+    pub audit: bool,
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        let audit = matches!(error, Error::PermissionDenied(_));
+        Refusal { error, audit }
+    }
+}
+
+impl Refusal {
+    /// An error that is audited whatever its kind.
+    pub fn audited(error: Error) -> Self {
+        Refusal { error, audit: true }
+    }
+}
+
+/// What decide returns.
+pub type Decided<T> = std::result::Result<Done<T>, Refusal>;
+
+/// Builds an audit record.
+pub fn record(
+    actor: &str,
+    event_type: &str,
+    target: Option<&str>,
+    detail: serde_json::Value,
+) -> AuditRecord {
+    AuditRecord {
+        actor: actor.to_string(),
+        event_type: event_type.to_string(),
+        target: target.map(str::to_string),
+        outcome: "ok".to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+/// A core: state, the journal it runs on, and its environment.
+pub struct Engine<J: Journal, E: Env> {
+    /// The state as of `state.seq`.
+    pub state: State,
+    /// The limits in force.
+    pub limits: Limits,
+    /// The journal.
+    pub journal: J,
+    /// Time and randomness.
+    pub env: E,
+}
+
+fn journal_error(e: JournalError) -> Error {
+    match e {
+        JournalError::Conflict(head) => {
+            Error::Unavailable(format!("journal moved on to {head} while reading"))
+        }
+        JournalError::Unavailable(m) => Error::Unavailable(m),
+    }
+}
+
+impl<J: Journal, E: Env> Engine<J, E> {
+    /// A core over `journal` with `limits`, not yet caught up.
+    pub fn new(journal: J, env: E, limits: Limits) -> Self {
+        let limits = limits.with_defaults();
+        Engine {
+            state: State::new(usize::try_from(limits.audit_window).unwrap_or(usize::MAX)),
+            limits,
+            journal,
+            env,
+        }
+    }
+
+    /// Changes the limits in force.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits.with_defaults();
+        self.state.audit_window = usize::try_from(self.limits.audit_window).unwrap_or(usize::MAX);
+    }
+
+    /// Applies every journal entry after `state.seq`.
+    pub fn catch_up(&mut self) -> Result<()> {
+        loop {
+            let head = self.journal.head().map_err(journal_error)?;
+            if head <= self.state.seq {
+                return Ok(());
+            }
+            let entries = self
+                .journal
+                .read(self.state.seq + 1, CATCH_UP_BATCH)
+                .map_err(journal_error)?;
+            if entries.is_empty() {
+                return Err(Error::Unavailable(format!(
+                    "journal head is {head} but entry {} cannot be read",
+                    self.state.seq + 1
+                )));
+            }
+            for (seq, data) in entries {
+                if seq != self.state.seq + 1 {
+                    return Err(Error::Unavailable(format!(
+                        "journal gap: expected entry {}, got {seq}",
+                        self.state.seq + 1
+                    )));
+                }
+                let entry = Entry::decode(seq, &data)?;
+                self.state.apply(seq, &entry);
+            }
+        }
+    }
+
+    /// Runs one operation: catch up, decide, append (retrying on a lost race), evolve.
+    /// `op` and `target` name the operation in the audit record of a refusal.
+    pub fn run<T>(
+        &mut self,
+        caller: &Caller,
+        op: &str,
+        target: Option<&str>,
+        mut decide: impl FnMut(&State, &mut Cx) -> Decided<T>,
+    ) -> Result<T> {
+        for _ in 0..MAX_ATTEMPTS {
+            self.catch_up()?;
+            let now = self.env.now_ms();
+            let mut cx = Cx {
+                now,
+                caller,
+                limits: &self.limits,
+                env: &mut self.env,
+            };
+            let (events, result, sync) = match decide(&self.state, &mut cx) {
+                Ok(done) => (done.events, Ok(done.value), done.sync),
+                Err(refusal) if refusal.audit => {
+                    let detail = serde_json::json!({
+                        "operation": op,
+                        "error": refusal.error.code(),
+                        "reason": refusal.error.to_string(),
+                    });
+                    let mut rec = record(caller.name(), "access.denied", target, detail);
+                    rec.outcome = "denied".to_string();
+                    (vec![Event::Audited(rec)], Err(refusal.error), false)
+                }
+                Err(refusal) => return Err(refusal.error),
+            };
+            if events.is_empty() {
+                return result;
+            }
+            let entry = Entry {
+                v: FORMAT_VERSION,
+                at: now,
+                events,
+            };
+            let data = entry.encode()?;
+            match self.journal.append(self.state.seq, &data, sync) {
+                Ok(seq) => {
+                    self.state.apply(seq, &entry);
+                    return result;
+                }
+                Err(JournalError::Conflict(_)) => continue,
+                Err(JournalError::Unavailable(m)) => return Err(Error::Unavailable(m)),
+            }
+        }
+        Err(Error::Unavailable(format!(
+            "the journal kept changing; gave up after {MAX_ATTEMPTS} attempts"
+        )))
+    }
+}

@@ -1,0 +1,253 @@
+//! Journal entries: what decide produces and evolve applies.
+//!
+//! One entry per successful decide, holding every event of that change and the time it
+//! was decided, so replay never consults the clock. Entries carry a format version.
+
+use crate::error::{Error, Result};
+use crate::model::{AgentType, Capability, MemoryKind, Permission, Scope};
+use crate::state::{Document, HandoffContext};
+use serde::{Deserialize, Serialize};
+
+/// The current entry format version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Format version of this entry.
+    pub v: u32,
+    /// When the change was decided, ms since the epoch.
+    pub at: u64,
+    /// The events, applied in order.
+    pub events: Vec<Event>,
+}
+
+impl Entry {
+    /// Encodes the entry for the journal.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::Unavailable(format!("encoding entry: {e}")))
+    }
+
+    /// Decodes a journal entry, refusing versions newer than this core knows.
+    pub fn decode(seq: u64, data: &[u8]) -> Result<Entry> {
+        let entry: Entry = serde_json::from_slice(data).map_err(|e| {
+            Error::invalid("journal", format!("entry {seq} cannot be decoded: {e}"))
+        })?;
+        if entry.v == 0 || entry.v > FORMAT_VERSION {
+            return Err(Error::invalid(
+                "journal",
+                format!("entry {seq} has unknown format version {}", entry.v),
+            ));
+        }
+        Ok(entry)
+    }
+}
+
+/// An audit record as written to the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// `operator`, an agent id, or `anonymous`.
+    pub actor: String,
+    /// E.g. `handoff.accepted`.
+    pub event_type: String,
+    /// The main object.
+    pub target: Option<String>,
+    /// `ok` or `denied`.
+    pub outcome: String,
+    /// A JSON object text.
+    pub detail: String,
+}
+
+/// A change to the state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// An agent was registered.
+    AgentRegistered {
+        /// Agent id.
+        id: String,
+        /// Agent type.
+        agent_type: AgentType,
+        /// Owner user id.
+        owner_id: String,
+        /// Granted capabilities.
+        capabilities: Vec<Capability>,
+        /// Metadata JSON object.
+        metadata: String,
+        /// SHA-256 hex of the token.
+        token_hash: String,
+    },
+    /// An agent was deactivated.
+    AgentDeactivated {
+        /// Agent id.
+        id: String,
+    },
+    /// An agent was reactivated.
+    AgentReactivated {
+        /// Agent id.
+        id: String,
+    },
+    /// An agent was removed for good.
+    AgentUnregistered {
+        /// Agent id.
+        id: String,
+    },
+    /// A session was opened.
+    SessionStarted {
+        /// Agent id.
+        agent_id: String,
+        /// Session id.
+        session_id: String,
+    },
+    /// The agent's session was closed.
+    SessionEnded {
+        /// Agent id.
+        agent_id: String,
+    },
+    /// A pool was created.
+    PoolCreated {
+        /// Pool id.
+        id: String,
+        /// Name.
+        name: String,
+        /// Owner user id.
+        owner_id: String,
+        /// Widest share scope.
+        scope: Scope,
+        /// Team label.
+        team: Option<String>,
+        /// Metadata JSON object.
+        metadata: String,
+    },
+    /// A member joined or changed permission.
+    MemberJoined {
+        /// Pool id.
+        pool_id: String,
+        /// Agent id.
+        agent_id: String,
+        /// Permission.
+        permission: Permission,
+    },
+    /// A member left or was removed.
+    MemberLeft {
+        /// Pool id.
+        pool_id: String,
+        /// Agent id.
+        agent_id: String,
+    },
+    /// A memory was shared (or re-scoped).
+    MemoryShared {
+        /// Pool id.
+        pool_id: String,
+        /// Memory id.
+        memory_id: String,
+        /// Sharing agent.
+        shared_by: String,
+        /// Scope.
+        scope: Scope,
+    },
+    /// A share was removed.
+    MemoryUnshared {
+        /// Pool id.
+        pool_id: String,
+        /// Memory id.
+        memory_id: String,
+    },
+    /// A pool was archived.
+    PoolArchived {
+        /// Pool id.
+        id: String,
+    },
+    /// A pool was deleted with its members and shares.
+    PoolDeleted {
+        /// Pool id.
+        id: String,
+    },
+    /// A memory was stored.
+    MemoryStored {
+        /// Memory id.
+        id: String,
+        /// Author agent.
+        author: String,
+        /// Kind.
+        kind: MemoryKind,
+        /// Content.
+        content: String,
+        /// Tags.
+        tags: Vec<String>,
+        /// Expiry time.
+        expires_at: Option<u64>,
+    },
+    /// A memory was updated.
+    MemoryUpdated {
+        /// Memory id.
+        id: String,
+        /// New content.
+        content: String,
+        /// New tags.
+        tags: Vec<String>,
+        /// New kind.
+        kind: MemoryKind,
+    },
+    /// A memory was deleted with its shares.
+    MemoryDeleted {
+        /// Memory id.
+        id: String,
+    },
+    /// A handoff was started.
+    HandoffInitiated {
+        /// Handoff id.
+        id: String,
+        /// Source agent.
+        source: String,
+        /// Target agent.
+        target: String,
+        /// What is handed over.
+        context: HandoffContext,
+        /// Expiry time.
+        expires_at: u64,
+    },
+    /// The target accepted; it may now read `granted` memories.
+    HandoffAccepted {
+        /// Handoff id.
+        id: String,
+        /// Memory ids the target was granted.
+        granted: Vec<String>,
+    },
+    /// The target rejected.
+    HandoffRejected {
+        /// Handoff id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// The source cancelled (or an unregistration cancelled it).
+    HandoffCancelled {
+        /// Handoff id.
+        id: String,
+    },
+    /// The target completed.
+    HandoffCompleted {
+        /// Handoff id.
+        id: String,
+        /// Result JSON.
+        result: String,
+    },
+    /// A pending handoff passed its expiry and was marked so.
+    HandoffExpired {
+        /// Handoff id.
+        id: String,
+    },
+    /// A terminal handoff was removed after the retention window.
+    HandoffRemoved {
+        /// Handoff id.
+        id: String,
+    },
+    /// Knowledge documents were ingested (replacing same kind and id).
+    DocumentsIngested {
+        /// The documents.
+        documents: Vec<Document>,
+    },
+    /// An audit record.
+    Audited(AuditRecord),
+}

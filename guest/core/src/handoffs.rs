@@ -1,0 +1,464 @@
+//! Task handoffs and their lifecycle.
+
+use crate::access::{acting, caller_agent, memory_readable, require};
+use crate::engine::{Cx, Decided, Done, Refusal, record};
+use crate::error::Error;
+use crate::events::Event;
+use crate::limits::{
+    DEFAULT_HANDOFF_TTL_SECONDS, MAX_HANDOFF_TTL_SECONDS, MAX_JSON, MAX_PATH, MAX_REASON, MAX_REFS,
+    MAX_TASK, check_id, check_json, check_text,
+};
+use crate::memories::MemoryView;
+use crate::model::{Caller, Capability, HandoffStatus};
+use crate::state::{Handoff, HandoffContext, State};
+use serde_json::json;
+
+/// Most due handoffs marked expired in the journal by one initiate.
+const EXPIRE_PER_CHANGE: usize = 64;
+
+/// A handoff as returned, with its status at the time of the call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffView {
+    /// Id.
+    pub id: String,
+    /// Source agent.
+    pub source_agent_id: String,
+    /// Target agent.
+    pub target_agent_id: String,
+    /// Context.
+    pub context: HandoffContext,
+    /// Effective status.
+    pub status: HandoffStatus,
+    /// Creation time.
+    pub created_at: u64,
+    /// Expiry time.
+    pub expires_at: u64,
+    /// Last change (for an expired handoff, its expiry).
+    pub updated_at: u64,
+    /// Result JSON.
+    pub result: Option<String>,
+    /// Rejection reason.
+    pub reason: Option<String>,
+}
+
+impl HandoffView {
+    /// The handoff as seen at `now`.
+    pub fn at(h: &Handoff, now: u64) -> Self {
+        let status = h.status_at(now);
+        HandoffView {
+            id: h.id.clone(),
+            source_agent_id: h.source.clone(),
+            target_agent_id: h.target.clone(),
+            context: h.context.clone(),
+            status,
+            created_at: h.created_at,
+            expires_at: h.expires_at,
+            updated_at: if status == HandoffStatus::Expired && h.status == HandoffStatus::Pending {
+                h.expires_at
+            } else {
+                h.updated_at
+            },
+            result: h.result.clone(),
+            reason: h.reason.clone(),
+        }
+    }
+}
+
+/// What `accept` returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedHandoff {
+    /// The handoff, now accepted.
+    pub handoff: HandoffView,
+    /// The referenced memories the target may read.
+    pub memories: Vec<MemoryView>,
+}
+
+fn check_context(ctx: &HandoffContext) -> Result<HandoffContext, Refusal> {
+    check_text("task_description", &ctx.task_description, MAX_TASK, true)?;
+    let current_state = check_json("current_state", Some(&ctx.current_state), MAX_JSON)?;
+    if ctx.relevant_memories.len() > MAX_REFS {
+        return Err(Error::invalid("relevant_memories", format!("at most {MAX_REFS} ids")).into());
+    }
+    for (i, id) in ctx.relevant_memories.iter().enumerate() {
+        check_id(&format!("relevant_memories[{i}]"), id)?;
+    }
+    if ctx.relevant_files.len() > MAX_REFS {
+        return Err(Error::invalid("relevant_files", format!("at most {MAX_REFS} paths")).into());
+    }
+    for (i, path) in ctx.relevant_files.iter().enumerate() {
+        check_text(&format!("relevant_files[{i}]"), path, MAX_PATH, true)?;
+    }
+    let mut memories = ctx.relevant_memories.clone();
+    let mut seen = std::collections::BTreeSet::new();
+    memories.retain(|m| seen.insert(m.clone()));
+    Ok(HandoffContext {
+        task_description: ctx.task_description.clone(),
+        current_state,
+        relevant_memories: memories,
+        relevant_files: ctx.relevant_files.clone(),
+    })
+}
+
+/// Decides `initiate`.
+pub fn initiate(
+    s: &State,
+    cx: &mut Cx,
+    source: &str,
+    target: &str,
+    ctx: &HandoffContext,
+    ttl_seconds: Option<u64>,
+) -> Decided<String> {
+    let src = acting(s, cx.caller, "source_agent_id", source)?;
+    require(src, Capability::HandoffInitiate)?;
+    check_id("target_agent_id", target)?;
+    if source == target {
+        return Err(Error::invalid("target_agent_id", "an agent cannot hand off to itself").into());
+    }
+    let tgt = s
+        .agents
+        .get(target)
+        .ok_or_else(|| Error::not_found("agent", target))?;
+    if !tgt.active {
+        return Err(
+            Error::invalid("target_agent_id", format!("agent {target} is deactivated")).into(),
+        );
+    }
+    if !tgt.can(Capability::HandoffReceive) {
+        return Err(Error::denied(format!(
+            "agent {target} lacks the handoff_receive capability"
+        ))
+        .into());
+    }
+    let context = check_context(ctx)?;
+    for id in &context.relevant_memories {
+        crate::memories::readable(s, src, id, cx.now)?;
+    }
+    let ttl = ttl_seconds.unwrap_or(DEFAULT_HANDOFF_TTL_SECONDS);
+    if ttl == 0 || ttl > MAX_HANDOFF_TTL_SECONDS {
+        return Err(Error::invalid(
+            "ttl_seconds",
+            format!("must be 1..={MAX_HANDOFF_TTL_SECONDS}"),
+        )
+        .into());
+    }
+    if s.live_handoffs_at(cx.now) >= cx.limits.handoffs {
+        return Err(Error::capacity("handoffs", cx.limits.handoffs).into());
+    }
+    if s.pending_for(target, cx.now).len() as u64 >= cx.limits.pending_per_target {
+        return Err(Error::capacity("pending-handoffs", cx.limits.pending_per_target).into());
+    }
+    let id = cx.fresh_id();
+    let mut events: Vec<Event> = s
+        .due_handoffs(cx.now)
+        .take(EXPIRE_PER_CHANGE)
+        .map(|id| Event::HandoffExpired { id: id.clone() })
+        .collect();
+    events.push(Event::HandoffInitiated {
+        id: id.clone(),
+        source: source.to_string(),
+        target: target.to_string(),
+        context: context.clone(),
+        expires_at: cx.now.saturating_add(ttl * 1000),
+    });
+    events.push(Event::Audited(record(
+        cx.caller.name(),
+        "handoff.initiated",
+        Some(&id),
+        json!({"source": source, "target": target, "memories": context.relevant_memories, "ttl_seconds": ttl}),
+    )));
+    Ok(Done::change(events, id))
+}
+
+/// The handoff `id` if the acting agent (None = operator) is a party to it.
+fn party<'s>(s: &'s State, caller: &Caller, handoff_id: &str) -> Result<&'s Handoff, Refusal> {
+    check_id("handoff_id", handoff_id)?;
+    let me = caller_agent(s, caller)?;
+    s.handoffs
+        .get(handoff_id)
+        .filter(|h| me.is_none_or(|a| a.id == h.source || a.id == h.target))
+        .ok_or_else(|| Error::not_found("handoff", handoff_id).into())
+}
+
+/// A handoff the acting agent may move from pending: it must be the `role` party, and
+/// the handoff must still be pending.
+fn pending_as<'s>(
+    s: &'s State,
+    cx: &Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    target_role: bool,
+) -> Result<&'s Handoff, Refusal> {
+    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    check_id("handoff_id", handoff_id)?;
+    let h = s
+        .handoffs
+        .get(handoff_id)
+        .filter(|h| h.source == agent.id || h.target == agent.id)
+        .ok_or_else(|| Error::not_found("handoff", handoff_id))?;
+    let (needed, role) = if target_role {
+        (&h.target, "target")
+    } else {
+        (&h.source, "source")
+    };
+    if *needed != agent.id {
+        return Err(Error::denied(format!(
+            "only the {role} of handoff {handoff_id} may do this"
+        ))
+        .into());
+    }
+    if target_role {
+        require(agent, Capability::HandoffReceive)?;
+    }
+    match h.status_at(cx.now) {
+        HandoffStatus::Pending => Ok(h),
+        HandoffStatus::Expired => Err(Error::Expired(format!("handoff {handoff_id}")).into()),
+        other => Err(Error::invalid(
+            "handoff_id",
+            format!("handoff {handoff_id} is {other}, not pending"),
+        )
+        .into()),
+    }
+}
+
+fn audited(cx: &Cx, event_type: &str, id: &str, detail: serde_json::Value) -> Event {
+    Event::Audited(record(cx.caller.name(), event_type, Some(id), detail))
+}
+
+/// Decides `accept`: grants the target read access to the referenced memories that still
+/// exist, and returns those it may now read.
+pub fn accept(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decided<()> {
+    let h = pending_as(s, cx, handoff_id, agent_id, true)?;
+    let granted: Vec<String> = h
+        .context
+        .relevant_memories
+        .iter()
+        .filter(|id| s.memories.contains_key(*id))
+        .cloned()
+        .collect();
+    Ok(Done::change(
+        vec![
+            Event::HandoffAccepted {
+                id: handoff_id.to_string(),
+                granted: granted.clone(),
+            },
+            audited(
+                cx,
+                "handoff.accepted",
+                handoff_id,
+                json!({"agent_id": agent_id, "granted": granted}),
+            ),
+        ],
+        (),
+    ))
+}
+
+/// The accepted handoff and the memories its target may read, after `accept` applied.
+pub fn accepted_view(s: &State, handoff_id: &str, now: u64) -> Option<AcceptedHandoff> {
+    let h = s.handoffs.get(handoff_id)?;
+    let target = s.agents.get(&h.target)?;
+    let memories = h
+        .context
+        .relevant_memories
+        .iter()
+        .filter_map(|id| s.memories.get(id))
+        .filter(|m| !m.is_expired(now) && memory_readable(s, m, target))
+        .map(|m| MemoryView::for_reader(m, &target.id))
+        .collect();
+    Some(AcceptedHandoff {
+        handoff: HandoffView::at(h, now),
+        memories,
+    })
+}
+
+/// Decides `reject`.
+pub fn reject(
+    s: &State,
+    cx: &mut Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    reason: &str,
+) -> Decided<()> {
+    pending_as(s, cx, handoff_id, agent_id, true)?;
+    check_text("reason", reason, MAX_REASON, true)?;
+    Ok(Done::change(
+        vec![
+            Event::HandoffRejected {
+                id: handoff_id.to_string(),
+                reason: reason.to_string(),
+            },
+            audited(
+                cx,
+                "handoff.rejected",
+                handoff_id,
+                json!({ "agent_id": agent_id }),
+            ),
+        ],
+        (),
+    ))
+}
+
+/// Decides `cancel`.
+pub fn cancel(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decided<()> {
+    pending_as(s, cx, handoff_id, agent_id, false)?;
+    Ok(Done::change(
+        vec![
+            Event::HandoffCancelled {
+                id: handoff_id.to_string(),
+            },
+            audited(
+                cx,
+                "handoff.cancelled",
+                handoff_id,
+                json!({ "agent_id": agent_id }),
+            ),
+        ],
+        (),
+    ))
+}
+
+/// Decides `complete`.
+pub fn complete(
+    s: &State,
+    cx: &mut Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    result: Option<&str>,
+) -> Decided<()> {
+    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    check_id("handoff_id", handoff_id)?;
+    let h = s
+        .handoffs
+        .get(handoff_id)
+        .filter(|h| h.source == agent.id || h.target == agent.id)
+        .ok_or_else(|| Error::not_found("handoff", handoff_id))?;
+    if h.target != agent.id {
+        return Err(Error::denied(format!(
+            "only the target of handoff {handoff_id} completes it"
+        ))
+        .into());
+    }
+    let status = h.status_at(cx.now);
+    if status != HandoffStatus::Accepted {
+        return Err(Error::invalid(
+            "handoff_id",
+            format!("handoff {handoff_id} is {status}, not accepted"),
+        )
+        .into());
+    }
+    let result = check_json("result", result, MAX_JSON)?;
+    Ok(Done::change(
+        vec![
+            Event::HandoffCompleted {
+                id: handoff_id.to_string(),
+                result,
+            },
+            audited(
+                cx,
+                "handoff.completed",
+                handoff_id,
+                json!({ "agent_id": agent_id }),
+            ),
+        ],
+        (),
+    ))
+}
+
+/// Decides `get`.
+pub fn get(s: &State, cx: &mut Cx, handoff_id: &str) -> Decided<HandoffView> {
+    let h = party(s, cx.caller, handoff_id)?;
+    Ok(Done::read(
+        record(
+            cx.caller.name(),
+            "handoff.read",
+            Some(handoff_id),
+            json!({}),
+        ),
+        HandoffView::at(h, cx.now),
+    ))
+}
+
+fn listed(
+    cx: &Cx,
+    event_type: &str,
+    agent_id: &str,
+    list: Vec<&Handoff>,
+) -> Done<Vec<HandoffView>> {
+    let ids: Vec<&str> = list.iter().map(|h| h.id.as_str()).collect();
+    let rec = record(
+        cx.caller.name(),
+        event_type,
+        Some(agent_id),
+        json!({ "ids": ids }),
+    );
+    Done::read(
+        rec,
+        list.into_iter()
+            .map(|h| HandoffView::at(h, cx.now))
+            .collect(),
+    )
+}
+
+/// Decides `pending`.
+pub fn pending(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<Vec<HandoffView>> {
+    acting(s, cx.caller, "agent_id", agent_id)?;
+    Ok(listed(
+        cx,
+        "handoff.pending_listed",
+        agent_id,
+        s.pending_for(agent_id, cx.now),
+    ))
+}
+
+/// Decides `by-agent`.
+pub fn by_agent(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<Vec<HandoffView>> {
+    acting(s, cx.caller, "agent_id", agent_id)?;
+    let mut list: Vec<&Handoff> = s
+        .handoffs_by_agent
+        .get(agent_id)
+        .into_iter()
+        .flatten()
+        .filter_map(|id| s.handoffs.get(id))
+        .collect();
+    list.sort_by_key(|h| h.n);
+    Ok(listed(cx, "handoff.listed", agent_id, list))
+}
+
+/// Decides `cleanup`.
+pub fn cleanup(s: &State, cx: &mut Cx) -> Decided<u32> {
+    if *cx.caller != Caller::Operator {
+        return Err(Error::denied("only the operator cleans up handoffs").into());
+    }
+    let retention = cx.limits.handoff_retention_seconds.saturating_mul(1000);
+    let mut events: Vec<Event> = s
+        .due_handoffs(cx.now)
+        .map(|id| Event::HandoffExpired { id: id.clone() })
+        .collect();
+    let expired = events.len();
+    let mut removed = Vec::new();
+    for h in s.handoffs.values() {
+        let status = h.status_at(cx.now);
+        let since = if h.status == HandoffStatus::Pending {
+            h.expires_at
+        } else {
+            h.updated_at
+        };
+        if status.is_terminal() && since.saturating_add(retention) <= cx.now {
+            removed.push(h.id.clone());
+        }
+    }
+    events.extend(
+        removed
+            .iter()
+            .map(|id| Event::HandoffRemoved { id: id.clone() }),
+    );
+    events.push(Event::Audited(record(
+        cx.caller.name(),
+        "handoff.cleanup",
+        None,
+        json!({"expired": expired, "removed": removed}),
+    )));
+    Ok(Done::change(
+        events,
+        u32::try_from(removed.len()).unwrap_or(u32::MAX),
+    ))
+}

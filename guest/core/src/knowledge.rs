@@ -1,0 +1,205 @@
+//! The knowledge base: ingest documents, and the three filtered, ranked searches.
+
+use crate::access::{caller_agent, require, require_caller};
+use crate::engine::{Cx, Decided, Done, Refusal, record};
+use crate::error::Error;
+use crate::events::Event;
+use crate::limits::{
+    MAX_DOCUMENT, MAX_DOCUMENTS, MAX_FILTER, MAX_TITLE, check_id, check_limit, check_query,
+    check_text,
+};
+use crate::model::{Capability, DocumentKind};
+use crate::security;
+use crate::state::{Document, State, StoredDocument, document_key};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+/// A ranked document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// Id.
+    pub id: String,
+    /// Kind.
+    pub kind: DocumentKind,
+    /// Title.
+    pub title: String,
+    /// Content, secrets redacted.
+    pub content: String,
+    /// BM25 score.
+    pub score: f64,
+    /// JSON object of the filter fields and title.
+    pub metadata: String,
+}
+
+/// Exact-match filters applied before ranking (case-insensitive).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    /// Service (code, incidents).
+    pub service: Option<String>,
+    /// Topic (decisions).
+    pub topic: Option<String>,
+    /// Severity (incidents).
+    pub severity: Option<String>,
+}
+
+fn check_optional(field: &str, value: &Option<String>) -> Result<(), Refusal> {
+    if let Some(v) = value {
+        check_text(field, v, MAX_FILTER, true)?;
+    }
+    Ok(())
+}
+
+fn check_document(i: usize, d: &Document) -> Result<(), Refusal> {
+    let f = |name: &str| format!("documents[{i}].{name}");
+    check_id(&f("id"), &d.id)?;
+    check_text(&f("title"), &d.title, MAX_TITLE, true)?;
+    check_text(&f("content"), &d.content, MAX_DOCUMENT, true)?;
+    check_optional(&f("service"), &d.service)?;
+    check_optional(&f("path"), &d.path)?;
+    check_optional(&f("topic"), &d.topic)?;
+    check_optional(&f("severity"), &d.severity)?;
+    for (name, text) in [("title", &d.title), ("content", &d.content)] {
+        if security::threats(text).contains(&security::Threat::PromptInjection) {
+            return Err(Refusal::audited(Error::invalid(
+                f(name),
+                "suspicious content refused (prompt-injection)",
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Decides `ingest`.
+pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
+    if let Some(agent) = caller_agent(s, cx.caller)? {
+        require(agent, Capability::MemoryWrite)?;
+    }
+    if documents.len() > MAX_DOCUMENTS {
+        return Err(
+            Error::invalid("documents", format!("at most {MAX_DOCUMENTS} per call")).into(),
+        );
+    }
+    let mut new_keys = BTreeSet::new();
+    for (i, d) in documents.iter().enumerate() {
+        check_document(i, d)?;
+        let key = document_key(d.kind, &d.id);
+        if !s.documents.contains_key(&key) {
+            new_keys.insert(key);
+        }
+    }
+    if (s.documents.len() + new_keys.len()) as u64 > cx.limits.documents {
+        return Err(Error::capacity("documents", cx.limits.documents).into());
+    }
+    let ids: Vec<String> = documents
+        .iter()
+        .map(|d| document_key(d.kind, &d.id))
+        .collect();
+    let count = u32::try_from(documents.len()).unwrap_or(u32::MAX);
+    Ok(Done::change(
+        vec![
+            Event::DocumentsIngested {
+                documents: documents.to_vec(),
+            },
+            Event::Audited(record(
+                cx.caller.name(),
+                "knowledge.ingested",
+                None,
+                json!({ "ids": ids }),
+            )),
+        ],
+        count,
+    ))
+}
+
+/// Decides `get`.
+pub fn get(s: &State, cx: &mut Cx, kind: DocumentKind, id: &str) -> Decided<StoredDocument> {
+    require_caller(s, cx.caller, kind.capability())?;
+    check_id("id", id)?;
+    let key = document_key(kind, id);
+    let doc = s
+        .documents
+        .get(&key)
+        .ok_or_else(|| Error::not_found(&format!("{kind} document"), id))?;
+    let mut doc = doc.clone();
+    doc.document.content = security::redact_secrets(&doc.document.content);
+    Ok(Done::read(
+        record(cx.caller.name(), "knowledge.read", Some(&key), json!({})),
+        doc,
+    ))
+}
+
+fn matches(filter: &Option<String>, value: &Option<String>) -> bool {
+    match filter {
+        None => true,
+        Some(f) => value.as_ref().is_some_and(|v| v.eq_ignore_ascii_case(f)),
+    }
+}
+
+fn metadata(d: &Document) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("title".into(), json!(d.title));
+    for (name, value) in [
+        ("service", &d.service),
+        ("path", &d.path),
+        ("topic", &d.topic),
+        ("severity", &d.severity),
+    ] {
+        if let Some(v) = value {
+            m.insert(name.into(), json!(v));
+        }
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Decides a search of one kind.
+pub fn search(
+    s: &State,
+    cx: &mut Cx,
+    kind: DocumentKind,
+    query: &str,
+    filters: &Filters,
+    limit: u32,
+) -> Decided<Vec<SearchHit>> {
+    require_caller(s, cx.caller, kind.capability())?;
+    check_query(query)?;
+    let limit = check_limit(limit)?;
+    check_optional("service_filter", &filters.service)?;
+    check_optional("topic_filter", &filters.topic)?;
+    check_optional("severity_filter", &filters.severity)?;
+    let doc = |n: u64| s.document_by_n.get(&n).and_then(|key| s.documents.get(key));
+    let allowed = |n: u64| {
+        doc(n).is_some_and(|d| {
+            let d = &d.document;
+            matches(&filters.service, &d.service)
+                && matches(&filters.topic, &d.topic)
+                && matches(&filters.severity, &d.severity)
+        })
+    };
+    let hits: Vec<SearchHit> = match s.document_index.get(&kind) {
+        None => Vec::new(),
+        Some(index) => index
+            .search(query, limit, allowed)
+            .into_iter()
+            .filter_map(|(n, score)| {
+                let d = &doc(n)?.document;
+                Some(SearchHit {
+                    id: d.id.clone(),
+                    kind,
+                    title: d.title.clone(),
+                    content: security::redact_secrets(&d.content),
+                    score,
+                    metadata: metadata(d),
+                })
+            })
+            .collect(),
+    };
+    let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+    let analysis = security::analyze_query(query);
+    let rec = record(
+        cx.caller.name(),
+        "knowledge.searched",
+        None,
+        json!({"kind": kind.as_str(), "ids": ids, "query_score": analysis.score, "query_flags": analysis.reasons}),
+    );
+    Ok(Done::read(rec, hits))
+}

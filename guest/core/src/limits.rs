@@ -1,0 +1,268 @@
+//! Capacity limits (configurable) and the size bound of every caller-supplied value.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Longest id, in bytes.
+pub const MAX_ID: usize = 128;
+/// Longest pool name or document title, in bytes.
+pub const MAX_NAME: usize = 256;
+/// Longest document title, in bytes.
+pub const MAX_TITLE: usize = 512;
+/// Largest metadata JSON object, in bytes.
+pub const MAX_METADATA: usize = 16 * 1024;
+/// Largest memory content, in bytes.
+pub const MAX_CONTENT: usize = 64 * 1024;
+/// Most tags on a memory.
+pub const MAX_TAGS: usize = 32;
+/// Longest tag, in bytes.
+pub const MAX_TAG: usize = 64;
+/// Longest handoff task description, in bytes.
+pub const MAX_TASK: usize = 4 * 1024;
+/// Largest handoff state or result JSON, in bytes.
+pub const MAX_JSON: usize = 64 * 1024;
+/// Most memories or files referenced by one handoff.
+pub const MAX_REFS: usize = 100;
+/// Longest referenced file path, in bytes.
+pub const MAX_PATH: usize = 1024;
+/// Longest rejection reason, in bytes.
+pub const MAX_REASON: usize = 1024;
+/// Longest search query, in bytes.
+pub const MAX_QUERY: usize = 1024;
+/// Most results one search may ask for.
+pub const MAX_LIMIT: u32 = 100;
+/// Most documents in one ingest call.
+pub const MAX_DOCUMENTS: usize = 1000;
+/// Largest document content, in bytes.
+pub const MAX_DOCUMENT: usize = 256 * 1024;
+/// Longest filter value (service, topic, severity, path), in bytes.
+pub const MAX_FILTER: usize = 256;
+/// Largest text the security functions accept, in bytes.
+pub const MAX_SECURITY_TEXT: usize = 1024 * 1024;
+/// Longest memory ttl: one year.
+pub const MAX_MEMORY_TTL_SECONDS: u64 = 365 * 24 * 3600;
+/// Default handoff ttl: one hour.
+pub const DEFAULT_HANDOFF_TTL_SECONDS: u64 = 3600;
+/// Longest handoff ttl: 30 days.
+pub const MAX_HANDOFF_TTL_SECONDS: u64 = 30 * 24 * 3600;
+/// Most audit entries one query returns.
+pub const MAX_AUDIT_LIMIT: u32 = 1000;
+/// Audit entries returned when no limit is given.
+pub const DEFAULT_AUDIT_LIMIT: u32 = 100;
+/// Longest token accepted by `authenticate`, in bytes.
+pub const MAX_TOKEN: usize = 256;
+
+/// Capacity limits. Zero in a field given to [`Limits::with_defaults`] means "default".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Active agents.
+    pub agents: u64,
+    /// Open sessions.
+    pub sessions: u64,
+    /// Pools not archived.
+    pub pools: u64,
+    /// Members per pool.
+    pub members_per_pool: u64,
+    /// Shares per pool.
+    pub shares_per_pool: u64,
+    /// Live handoffs.
+    pub handoffs: u64,
+    /// Live pending handoffs per target.
+    pub pending_per_target: u64,
+    /// Stored memories.
+    pub memories: u64,
+    /// Knowledge documents.
+    pub documents: u64,
+    /// Seconds terminal handoffs are kept.
+    pub handoff_retention_seconds: u64,
+    /// Audit entries kept in memory for queries.
+    pub audit_window: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            agents: 10_000,
+            sessions: 50_000,
+            pools: 10_000,
+            members_per_pool: 1_000,
+            shares_per_pool: 100_000,
+            handoffs: 50_000,
+            pending_per_target: 100,
+            memories: 1_000_000,
+            documents: 100_000,
+            handoff_retention_seconds: 7 * 24 * 3600,
+            audit_window: 100_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Replaces every zero field with its default.
+    pub fn with_defaults(self) -> Self {
+        let d = Limits::default();
+        let pick = |v: u64, def: u64| if v == 0 { def } else { v };
+        Limits {
+            agents: pick(self.agents, d.agents),
+            sessions: pick(self.sessions, d.sessions),
+            pools: pick(self.pools, d.pools),
+            members_per_pool: pick(self.members_per_pool, d.members_per_pool),
+            shares_per_pool: pick(self.shares_per_pool, d.shares_per_pool),
+            handoffs: pick(self.handoffs, d.handoffs),
+            pending_per_target: pick(self.pending_per_target, d.pending_per_target),
+            memories: pick(self.memories, d.memories),
+            documents: pick(self.documents, d.documents),
+            handoff_retention_seconds: pick(
+                self.handoff_retention_seconds,
+                d.handoff_retention_seconds,
+            ),
+            audit_window: pick(self.audit_window, d.audit_window),
+        }
+    }
+}
+
+/// Checks an id: 1..=128 bytes of `[A-Za-z0-9._:@-]`.
+pub fn check_id(field: &str, id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if id.len() > MAX_ID {
+        return Err(Error::invalid(field, format!("longer than {MAX_ID} bytes")));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-'))
+    {
+        return Err(Error::invalid(
+            field,
+            "may contain only letters, digits and . _ : @ -",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a text's length in bytes, and that it is not empty when `non_empty`.
+pub fn check_text(field: &str, text: &str, max: usize, non_empty: bool) -> Result<()> {
+    if non_empty && text.trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if text.len() > max {
+        return Err(Error::invalid(
+            field,
+            format!("longer than {max} bytes ({} given)", text.len()),
+        ));
+    }
+    if text.contains('\0') {
+        return Err(Error::invalid(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+/// Checks optional metadata and returns it as a canonical JSON object text (`{}` if absent).
+pub fn check_metadata(field: &str, metadata: Option<&str>) -> Result<String> {
+    let Some(text) = metadata else {
+        return Ok("{}".to_string());
+    };
+    if text.trim().is_empty() {
+        return Ok("{}".to_string());
+    }
+    check_text(field, text, MAX_METADATA, false)?;
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v.to_string()),
+        Ok(_) => Err(Error::invalid(field, "must be a JSON object")),
+        Err(e) => Err(Error::invalid(field, format!("not valid JSON: {e}"))),
+    }
+}
+
+/// Checks a JSON value text (any JSON value) up to `max` bytes; `{}` if absent or blank.
+pub fn check_json(field: &str, text: Option<&str>, max: usize) -> Result<String> {
+    let Some(text) = text else {
+        return Ok("{}".to_string());
+    };
+    if text.trim().is_empty() {
+        return Ok("{}".to_string());
+    }
+    check_text(field, text, max, false)?;
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => Ok(v.to_string()),
+        Err(e) => Err(Error::invalid(field, format!("not valid JSON: {e}"))),
+    }
+}
+
+/// Checks a search limit: 1..=100.
+pub fn check_limit(limit: u32) -> Result<usize> {
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(Error::invalid("limit", format!("must be 1..={MAX_LIMIT}")));
+    }
+    Ok(limit as usize)
+}
+
+/// Checks a text given to the security functions: at most 1 MiB.
+pub fn check_security_text(text: &str) -> Result<()> {
+    check_text("text", text, MAX_SECURITY_TEXT, false)
+}
+
+/// Checks a search query: 1..=1024 bytes, not blank.
+pub fn check_query(query: &str) -> Result<()> {
+    check_text("query", query, MAX_QUERY, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_the_documented_alphabet_only() {
+        assert!(check_id("id", "mem-api_design.v1:x@y").is_ok());
+        assert!(check_id("id", "").is_err());
+        assert!(check_id("id", "has space").is_err());
+        assert!(check_id("id", "ünï").is_err());
+        assert!(check_id("id", &"a".repeat(MAX_ID)).is_ok());
+        assert!(check_id("id", &"a".repeat(MAX_ID + 1)).is_err());
+    }
+
+    #[test]
+    fn metadata_must_be_a_bounded_json_object() {
+        assert_eq!(check_metadata("m", None).ok().as_deref(), Some("{}"));
+        assert_eq!(
+            check_metadata("m", Some(r#"{"a": 1}"#)).ok().as_deref(),
+            Some(r#"{"a":1}"#)
+        );
+        assert!(check_metadata("m", Some("[1]")).is_err());
+        assert!(check_metadata("m", Some("{")).is_err());
+        let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(MAX_METADATA));
+        assert!(check_metadata("m", Some(&big)).is_err());
+    }
+
+    #[test]
+    fn limits_zero_means_default() {
+        let l = Limits {
+            agents: 3,
+            ..Limits {
+                agents: 0,
+                sessions: 0,
+                pools: 0,
+                members_per_pool: 0,
+                shares_per_pool: 0,
+                handoffs: 0,
+                pending_per_target: 0,
+                memories: 0,
+                documents: 0,
+                handoff_retention_seconds: 0,
+                audit_window: 0,
+            }
+        }
+        .with_defaults();
+        assert_eq!(l.agents, 3);
+        assert_eq!(l.pending_per_target, 100);
+    }
+
+    #[test]
+    fn text_bounds_are_checked_in_bytes() {
+        assert!(check_text("t", "abc", 3, true).is_ok());
+        assert!(check_text("t", "abcd", 3, true).is_err());
+        assert!(check_text("t", "   ", 3, true).is_err());
+        assert!(check_text("t", "a\0b", 3, true).is_err());
+        assert!(check_limit(0).is_err() && check_limit(101).is_err() && check_limit(5).is_ok());
+    }
+}

@@ -1,0 +1,586 @@
+//! Shared memory pools: membership and shares under the scope rules.
+
+use crate::access::{
+    acting, acting_opt, permission, pool_admin, pool_visible, require, share_visible,
+};
+use crate::engine::{Cx, Decided, Done, Refusal, record};
+use crate::error::Error;
+use crate::events::Event;
+use crate::limits::{MAX_NAME, check_id, check_metadata, check_text};
+use crate::model::{Capability, Permission, Scope};
+use crate::state::{Agent, Pool, State};
+use serde_json::json;
+
+/// What `create` asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolRequest {
+    /// Name.
+    pub name: String,
+    /// Owner user id.
+    pub owner_id: String,
+    /// Widest share scope.
+    pub scope: Scope,
+    /// Team label.
+    pub team: Option<String>,
+    /// Chosen id.
+    pub pool_id: Option<String>,
+    /// Metadata JSON object.
+    pub metadata: Option<String>,
+}
+
+/// A pool without its member and share tables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Owner user id.
+    pub owner_id: String,
+    /// Widest share scope.
+    pub scope: Scope,
+    /// Team label.
+    pub team: Option<String>,
+    /// Metadata JSON object.
+    pub metadata: String,
+    /// Archived.
+    pub archived: bool,
+    /// Members.
+    pub member_count: u32,
+    /// Shares.
+    pub share_count: u32,
+    /// Creation time.
+    pub created_at: u64,
+}
+
+impl PoolView {
+    /// The summary of a pool.
+    pub fn of(p: &Pool) -> Self {
+        PoolView {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            owner_id: p.owner_id.clone(),
+            scope: p.scope,
+            team: p.team.clone(),
+            metadata: p.metadata.clone(),
+            archived: p.archived,
+            member_count: u32::try_from(p.members.len()).unwrap_or(u32::MAX),
+            share_count: u32::try_from(p.shares.len()).unwrap_or(u32::MAX),
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// A member of a pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberView {
+    /// Agent id.
+    pub agent_id: String,
+    /// Permission.
+    pub permission: Permission,
+    /// Join time.
+    pub joined_at: u64,
+}
+
+/// A share in a pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShareView {
+    /// Memory id.
+    pub memory_id: String,
+    /// Pool id.
+    pub pool_id: String,
+    /// Sharing agent.
+    pub shared_by: String,
+    /// Scope.
+    pub scope: Scope,
+    /// Share time.
+    pub shared_at: u64,
+}
+
+/// The pool `pool_id` if the actor (None = operator) may see it, else not-found.
+pub fn visible_pool<'s>(
+    s: &'s State,
+    actor: Option<&Agent>,
+    pool_id: &str,
+) -> Result<&'s Pool, Refusal> {
+    check_id("pool_id", pool_id)?;
+    s.pools
+        .get(pool_id)
+        .filter(|p| pool_visible(p, actor))
+        .ok_or_else(|| Error::not_found("pool", pool_id).into())
+}
+
+fn live_pools(s: &State) -> u64 {
+    s.pools.values().filter(|p| !p.archived).count() as u64
+}
+
+/// Checks that `agent` may share into `pool` at `scope` and that there is room; shared by
+/// `share` and by `memories::store` with a pool.
+pub fn check_share(
+    cx: &Cx,
+    pool: &Pool,
+    agent: &Agent,
+    memory_id: &str,
+    scope: Scope,
+) -> Result<(), Refusal> {
+    require(agent, Capability::MemoryWrite)?;
+    match permission(pool, &agent.id) {
+        Some(p) if p >= Permission::Write => {}
+        Some(_) => {
+            return Err(Error::denied(format!(
+                "agent {} has read permission only in pool {}",
+                agent.id, pool.id
+            ))
+            .into());
+        }
+        None => {
+            return Err(Error::denied(format!(
+                "agent {} is not a member of pool {}",
+                agent.id, pool.id
+            ))
+            .into());
+        }
+    }
+    if pool.archived {
+        return Err(Error::invalid("pool_id", "the pool is archived").into());
+    }
+    if scope > pool.scope {
+        return Err(Error::invalid(
+            "scope",
+            format!("{scope} is wider than the pool's scope {}", pool.scope),
+        )
+        .into());
+    }
+    if !pool.shares.contains_key(memory_id) && pool.shares.len() as u64 >= cx.limits.shares_per_pool
+    {
+        return Err(Error::capacity("pool-shares", cx.limits.shares_per_pool).into());
+    }
+    Ok(())
+}
+
+/// Decides `create`.
+pub fn create(
+    s: &State,
+    cx: &mut Cx,
+    agent_id: Option<&str>,
+    req: &PoolRequest,
+) -> Decided<String> {
+    let actor = acting_opt(s, cx.caller, "agent_id", agent_id)?;
+    check_id("owner_id", &req.owner_id)?;
+    if let Some(a) = actor {
+        require(a, Capability::MemoryWrite)?;
+        if a.owner_id != req.owner_id {
+            return Err(Error::denied(format!(
+                "agent {} may create pools only for its own owner {}",
+                a.id, a.owner_id
+            ))
+            .into());
+        }
+    }
+    check_text("name", &req.name, MAX_NAME, true)?;
+    if let Some(team) = &req.team {
+        check_id("team", team)?;
+    }
+    let metadata = check_metadata("metadata", req.metadata.as_deref())?;
+    let id = match &req.pool_id {
+        Some(id) => {
+            check_id("pool_id", id)?;
+            if s.id_used("pool", id) {
+                return Err(Error::invalid("pool_id", format!("pool id {id} is taken")).into());
+            }
+            id.clone()
+        }
+        None => cx.fresh_id(),
+    };
+    if live_pools(s) >= cx.limits.pools {
+        return Err(Error::capacity("pools", cx.limits.pools).into());
+    }
+    let mut events = vec![Event::PoolCreated {
+        id: id.clone(),
+        name: req.name.clone(),
+        owner_id: req.owner_id.clone(),
+        scope: req.scope,
+        team: req.team.clone(),
+        metadata,
+    }];
+    if let Some(a) = actor {
+        events.push(Event::MemberJoined {
+            pool_id: id.clone(),
+            agent_id: a.id.clone(),
+            permission: Permission::Admin,
+        });
+    }
+    events.push(Event::Audited(record(
+        cx.caller.name(),
+        "pool.created",
+        Some(&id),
+        json!({"owner_id": req.owner_id, "scope": req.scope.as_str(), "acting_agent": actor.map(|a| a.id.as_str())}),
+    )));
+    Ok(Done::change(events, id))
+}
+
+/// The calling agent (None for the operator), which must be active.
+fn actor<'s>(s: &'s State, cx: &Cx) -> Result<Option<&'s Agent>, Refusal> {
+    Ok(acting_opt(s, cx.caller, "caller", None)?)
+}
+
+/// Decides `get`.
+pub fn get(s: &State, cx: &mut Cx, pool_id: &str) -> Decided<PoolView> {
+    let pool = visible_pool(s, actor(s, cx)?, pool_id)?;
+    Ok(Done::read(
+        record(cx.caller.name(), "pool.read", Some(pool_id), json!({})),
+        PoolView::of(pool),
+    ))
+}
+
+/// Decides `list`.
+pub fn list(s: &State, cx: &mut Cx, owner_id: Option<&str>) -> Decided<Vec<PoolView>> {
+    if let Some(o) = owner_id {
+        check_id("owner_id", o)?;
+    }
+    let me = actor(s, cx)?;
+    let mut pools: Vec<&Pool> = s
+        .pools
+        .values()
+        .filter(|p| owner_id.is_none_or(|o| p.owner_id == o) && pool_visible(p, me))
+        .collect();
+    pools.sort_by_key(|p| p.n);
+    let ids: Vec<&str> = pools.iter().map(|p| p.id.as_str()).collect();
+    let views = pools.iter().map(|p| PoolView::of(p)).collect();
+    Ok(Done::read(
+        record(
+            cx.caller.name(),
+            "pool.listed",
+            owner_id,
+            json!({ "ids": ids }),
+        ),
+        views,
+    ))
+}
+
+/// Decides `join`.
+pub fn join(
+    s: &State,
+    cx: &mut Cx,
+    pool_id: &str,
+    agent_id: &str,
+    perm: Permission,
+) -> Decided<MemberView> {
+    let me = actor(s, cx)?;
+    let pool = visible_pool(s, me, pool_id)?;
+    check_id("agent_id", agent_id)?;
+    let is_admin = pool_admin(pool, me);
+    let of_owner = me.is_some_and(|a| a.owner_id == pool.owner_id);
+    if !is_admin && !of_owner {
+        return Err(Error::denied(format!(
+            "{} may not add members to pool {pool_id}: only the operator, its admins and agents of its owner",
+            cx.caller.name()
+        ))
+        .into());
+    }
+    let existing = permission(pool, agent_id);
+    if !is_admin && (perm == Permission::Admin || existing == Some(Permission::Admin)) {
+        return Err(
+            Error::denied("only the operator or a pool admin grants or changes admin").into(),
+        );
+    }
+    if pool.archived {
+        return Err(Error::invalid("pool_id", "the pool is archived").into());
+    }
+    let target = s
+        .agents
+        .get(agent_id)
+        .ok_or_else(|| Error::not_found("agent", agent_id))?;
+    if !target.active {
+        return Err(Error::invalid("agent_id", format!("agent {agent_id} is deactivated")).into());
+    }
+    if existing.is_none() && pool.members.len() as u64 >= cx.limits.members_per_pool {
+        return Err(Error::capacity("pool-members", cx.limits.members_per_pool).into());
+    }
+    let joined_at = pool.members.get(agent_id).map_or(cx.now, |m| m.joined_at);
+    Ok(Done::change(
+        vec![
+            Event::MemberJoined {
+                pool_id: pool_id.to_string(),
+                agent_id: agent_id.to_string(),
+                permission: perm,
+            },
+            Event::Audited(record(
+                cx.caller.name(),
+                "pool.joined",
+                Some(pool_id),
+                json!({"agent_id": agent_id, "permission": perm.as_str()}),
+            )),
+        ],
+        MemberView {
+            agent_id: agent_id.to_string(),
+            permission: perm,
+            joined_at,
+        },
+    ))
+}
+
+fn member_left(cx: &Cx, pool_id: &str, agent_id: &str, event_type: &str) -> Vec<Event> {
+    vec![
+        Event::MemberLeft {
+            pool_id: pool_id.to_string(),
+            agent_id: agent_id.to_string(),
+        },
+        Event::Audited(record(
+            cx.caller.name(),
+            event_type,
+            Some(pool_id),
+            json!({ "agent_id": agent_id }),
+        )),
+    ]
+}
+
+/// Decides `leave`.
+pub fn leave(s: &State, cx: &mut Cx, pool_id: &str, agent_id: &str) -> Decided<()> {
+    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let pool = visible_pool(s, Some(agent), pool_id)?;
+    if !pool.members.contains_key(agent_id) {
+        return Err(Error::not_found("member", &format!("{agent_id} of pool {pool_id}")).into());
+    }
+    Ok(Done::change(
+        member_left(cx, pool_id, agent_id, "pool.left"),
+        (),
+    ))
+}
+
+/// Decides `remove-member`.
+pub fn remove_member(
+    s: &State,
+    cx: &mut Cx,
+    pool_id: &str,
+    acting_agent: Option<&str>,
+    member_id: &str,
+) -> Decided<()> {
+    let me = acting_opt(s, cx.caller, "acting_agent_id", acting_agent)?;
+    let pool = visible_pool(s, me, pool_id)?;
+    check_id("member_id", member_id)?;
+    if !pool_admin(pool, me) {
+        return Err(Error::denied(format!(
+            "only the operator or an admin of pool {pool_id} removes members"
+        ))
+        .into());
+    }
+    if !pool.members.contains_key(member_id) {
+        return Err(Error::not_found("member", &format!("{member_id} of pool {pool_id}")).into());
+    }
+    Ok(Done::change(
+        member_left(cx, pool_id, member_id, "pool.member_removed"),
+        (),
+    ))
+}
+
+/// Decides `members`.
+pub fn members(s: &State, cx: &mut Cx, pool_id: &str) -> Decided<Vec<MemberView>> {
+    let pool = visible_pool(s, actor(s, cx)?, pool_id)?;
+    let mut members: Vec<(&String, &crate::state::Member)> = pool.members.iter().collect();
+    members.sort_by_key(|(_, m)| m.n);
+    let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
+    let rec = record(
+        cx.caller.name(),
+        "pool.members_listed",
+        Some(pool_id),
+        json!({ "ids": ids }),
+    );
+    let views = members
+        .into_iter()
+        .map(|(id, m)| MemberView {
+            agent_id: id.clone(),
+            permission: m.permission,
+            joined_at: m.joined_at,
+        })
+        .collect();
+    Ok(Done::read(rec, views))
+}
+
+/// Decides `share`.
+pub fn share(
+    s: &State,
+    cx: &mut Cx,
+    pool_id: &str,
+    memory_id: &str,
+    agent_id: &str,
+    scope: Scope,
+) -> Decided<ShareView> {
+    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let pool = visible_pool(s, Some(agent), pool_id)?;
+    let memory = crate::memories::readable(s, agent, memory_id, cx.now)?;
+    if memory.author != agent.id {
+        return Err(
+            Error::denied(format!("only the author of memory {memory_id} shares it")).into(),
+        );
+    }
+    check_share(cx, pool, agent, memory_id, scope)?;
+    let shared_at = pool.shares.get(memory_id).map_or(cx.now, |sh| sh.shared_at);
+    Ok(Done::change(
+        vec![
+            Event::MemoryShared {
+                pool_id: pool_id.to_string(),
+                memory_id: memory_id.to_string(),
+                shared_by: agent_id.to_string(),
+                scope,
+            },
+            Event::Audited(record(
+                cx.caller.name(),
+                "memory.shared",
+                Some(memory_id),
+                json!({"pool_id": pool_id, "scope": scope.as_str(), "agent_id": agent_id}),
+            )),
+        ],
+        ShareView {
+            memory_id: memory_id.to_string(),
+            pool_id: pool_id.to_string(),
+            shared_by: agent_id.to_string(),
+            scope,
+            shared_at,
+        },
+    ))
+}
+
+/// Decides `unshare`.
+pub fn unshare(
+    s: &State,
+    cx: &mut Cx,
+    pool_id: &str,
+    memory_id: &str,
+    agent_id: &str,
+) -> Decided<()> {
+    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let pool = visible_pool(s, Some(agent), pool_id)?;
+    check_id("memory_id", memory_id)?;
+    let share = pool
+        .shares
+        .get(memory_id)
+        .filter(|sh| share_visible(s, pool, sh, agent) || pool_admin(pool, Some(agent)))
+        .ok_or_else(|| Error::not_found("share", &format!("{memory_id} in pool {pool_id}")))?;
+    if share.shared_by != agent.id && !pool_admin(pool, Some(agent)) {
+        return Err(Error::denied("only the sharer or a pool admin removes a share").into());
+    }
+    Ok(Done::change(
+        vec![
+            Event::MemoryUnshared {
+                pool_id: pool_id.to_string(),
+                memory_id: memory_id.to_string(),
+            },
+            Event::Audited(record(
+                cx.caller.name(),
+                "memory.unshared",
+                Some(memory_id),
+                json!({"pool_id": pool_id, "agent_id": agent_id}),
+            )),
+        ],
+        (),
+    ))
+}
+
+/// Decides `query-shared`.
+pub fn query_shared(
+    s: &State,
+    cx: &mut Cx,
+    pool_id: &str,
+    agent_id: &str,
+    max_scope: Scope,
+) -> Decided<Vec<ShareView>> {
+    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    require(agent, Capability::MemoryRead)?;
+    let pool = visible_pool(s, Some(agent), pool_id)?;
+    if !pool.members.contains_key(agent_id) {
+        return Err(Error::denied(format!(
+            "agent {agent_id} is not a member of pool {pool_id}"
+        ))
+        .into());
+    }
+    let mut shares: Vec<ShareView> = pool
+        .shares
+        .iter()
+        .filter(|(memory_id, sh)| {
+            sh.scope <= max_scope
+                && share_visible(s, pool, sh, agent)
+                && s.memories
+                    .get(*memory_id)
+                    .is_some_and(|m| !m.is_expired(cx.now))
+        })
+        .map(|(memory_id, sh)| (sh.n, memory_id, sh))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(_, memory_id, sh)| ShareView {
+            memory_id: memory_id.clone(),
+            pool_id: pool_id.to_string(),
+            shared_by: sh.shared_by.clone(),
+            scope: sh.scope,
+            shared_at: sh.shared_at,
+        })
+        .collect();
+    shares.sort_by_key(|v| pool.shares.get(&v.memory_id).map_or(0, |sh| sh.n));
+    let ids: Vec<&str> = shares.iter().map(|v| v.memory_id.as_str()).collect();
+    let rec = record(
+        cx.caller.name(),
+        "pool.queried",
+        Some(pool_id),
+        json!({"agent_id": agent_id, "max_scope": max_scope.as_str(), "ids": ids}),
+    );
+    Ok(Done::read(rec, shares))
+}
+
+/// The pool and a check that the actor administers it; shared by archive and delete.
+fn administered<'s>(
+    s: &'s State,
+    cx: &Cx,
+    pool_id: &str,
+    acting_agent: Option<&str>,
+) -> Result<&'s Pool, Refusal> {
+    let me = acting_opt(s, cx.caller, "acting_agent_id", acting_agent)?;
+    let pool = visible_pool(s, me, pool_id)?;
+    if !pool_admin(pool, me) {
+        return Err(Error::denied(format!(
+            "only the operator or an admin of pool {pool_id} may do this"
+        ))
+        .into());
+    }
+    Ok(pool)
+}
+
+/// Decides `archive`.
+pub fn archive(s: &State, cx: &mut Cx, pool_id: &str, acting_agent: Option<&str>) -> Decided<()> {
+    let pool = administered(s, cx, pool_id, acting_agent)?;
+    if pool.archived {
+        return Err(Error::invalid("pool_id", "the pool is already archived").into());
+    }
+    Ok(Done::change(
+        vec![
+            Event::PoolArchived {
+                id: pool_id.to_string(),
+            },
+            Event::Audited(record(
+                cx.caller.name(),
+                "pool.archived",
+                Some(pool_id),
+                json!({}),
+            )),
+        ],
+        (),
+    ))
+}
+
+/// Decides `delete`.
+pub fn delete(s: &State, cx: &mut Cx, pool_id: &str, acting_agent: Option<&str>) -> Decided<()> {
+    administered(s, cx, pool_id, acting_agent)?;
+    Ok(Done::change(
+        vec![
+            Event::PoolDeleted {
+                id: pool_id.to_string(),
+            },
+            Event::Audited(record(
+                cx.caller.name(),
+                "pool.deleted",
+                Some(pool_id),
+                json!({}),
+            )),
+        ],
+        (),
+    ))
+}
