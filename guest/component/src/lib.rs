@@ -158,7 +158,7 @@ impl pools::Guest for Component {
 }
 
 impl memories::Guest for Component {
-    fn store(c: types::Caller, r: memories::StoreRequest) -> Result<memories::Memory, types::Error> {
+    fn store_memory(c: types::Caller, r: memories::StoreRequest) -> Result<memories::Memory, types::Error> {
         let req = w::store_request(r);
         with(|core| core.store_memory(&caller(c), &req)).map(t::memory)
     }

@@ -1,0 +1,88 @@
+//! A journal in memory: for tests and demos. Clones share one log, so two cores can run
+//! over the same history.
+
+use super::{JournalBackend, JournalError, MAX_READ_BATCH, Snapshot, check_entry};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: Vec<Vec<u8>>,
+    snapshot: Option<Snapshot>,
+}
+
+/// A shared in-memory journal.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryJournal {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemoryJournal {
+    /// An empty journal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, JournalError> {
+        self.inner
+            .lock()
+            .map_err(|_| JournalError::Unavailable("memory journal lock poisoned".into()))
+    }
+
+    /// A copy of every entry, in order (for tests and export).
+    pub fn entries(&self) -> Vec<Vec<u8>> {
+        self.lock().map(|i| i.entries.clone()).unwrap_or_default()
+    }
+}
+
+impl JournalBackend for MemoryJournal {
+    fn head(&mut self) -> Result<u64, JournalError> {
+        Ok(self.lock()?.entries.len() as u64)
+    }
+
+    fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        let inner = self.lock()?;
+        let start = from.max(1);
+        let skip = usize::try_from(start - 1).unwrap_or(usize::MAX);
+        Ok((start..)
+            .zip(inner.entries.iter().skip(skip))
+            .take(max.min(MAX_READ_BATCH) as usize)
+            .map(|(seq, data)| (seq, data.clone()))
+            .collect())
+    }
+
+    fn append(&mut self, expected_head: u64, data: &[u8], _sync: bool) -> Result<u64, JournalError> {
+        check_entry(data)?;
+        let mut inner = self.lock()?;
+        let head = inner.entries.len() as u64;
+        if head != expected_head {
+            return Err(JournalError::Conflict(head));
+        }
+        inner.entries.push(data.to_vec());
+        Ok(head + 1)
+    }
+
+    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError> {
+        self.lock()?.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    fn load_snapshot(&mut self) -> Result<Option<Snapshot>, JournalError> {
+        Ok(self.lock()?.snapshot.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_is_compare_and_append() {
+        let mut j = MemoryJournal::new();
+        assert_eq!(j.append(0, b"a", true), Ok(1));
+        assert_eq!(j.append(0, b"b", true), Err(JournalError::Conflict(1)));
+        assert_eq!(j.append(1, b"b", false), Ok(2));
+        assert_eq!(j.read(2, 10), Ok(vec![(2, b"b".to_vec())]));
+        assert_eq!(j.read(0, 1), Ok(vec![(1, b"a".to_vec())]));
+        assert_eq!(j.read(9, 10), Ok(vec![]));
+    }
+}
