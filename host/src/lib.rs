@@ -4,7 +4,11 @@
 pub mod bindings;
 pub mod clock;
 pub mod journal;
+pub mod mcp;
+pub mod operator;
 pub mod runtime;
+pub mod service;
+pub mod wire;
 
 pub use bindings::{admin, agents, audit, handoffs, knowledge, memories, pools, security, types};
 pub use clock::Clock;

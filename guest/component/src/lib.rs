@@ -339,6 +339,9 @@ impl audit::Guest for Component {
         };
         with(|core| core.audit(&caller(c), &f)).map(|v| v.into_iter().map(t::audit_entry).collect())
     }
+    fn deny(c: types::Caller, operation: String, target: Option<String>, reason: String) -> Result<(), types::Error> {
+        with(|core| core.deny(&caller(c), &operation, target.as_deref(), &reason))
+    }
 }
 
 export!(Component);

@@ -71,3 +71,34 @@ pub fn query(s: &State, cx: &mut Cx, filter: &AuditFilter) -> Decided<Vec<AuditE
     );
     Ok(Done::read(rec, out))
 }
+
+/// Longest operation name recorded by `deny`, in bytes.
+const MAX_OPERATION: usize = 64;
+
+/// Cuts `text` to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default().to_string()
+}
+
+/// Decides `deny`: always refused, always audited.
+pub fn deny(
+    _s: &State,
+    _cx: &mut Cx,
+    operation: &str,
+    target: Option<&str>,
+    reason: &str,
+) -> Decided<()> {
+    if let Some(t) = target {
+        check_id("target", t)?;
+    }
+    let reason = format!(
+        "{} (in {})",
+        cut(reason, crate::limits::MAX_REASON),
+        cut(operation, MAX_OPERATION)
+    );
+    Err(crate::engine::Refusal::audited(Error::denied(reason)))
+}

@@ -590,4 +590,17 @@ impl<J: Journal, E: Env> Core<J, E> {
             audit::query(s, cx, filter)
         })
     }
+
+    /// Records a refusal made by the host and returns it.
+    pub fn deny(
+        &mut self,
+        caller: &Caller,
+        operation: &str,
+        target: Option<&str>,
+        reason: &str,
+    ) -> Result<()> {
+        self.engine.run(caller, operation, target, |s, cx| {
+            audit::deny(s, cx, operation, target, reason)
+        })
+    }
 }
