@@ -11,12 +11,19 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
-    let root = manifest_dir.parent().map(Path::to_path_buf).unwrap_or(manifest_dir.clone());
+    let root = manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest_dir.clone());
     let guest = root.join("guest");
     for dir in ["wit", "guest/core/src", "guest/component/src"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    for file in ["guest/core/Cargo.toml", "guest/component/Cargo.toml", "guest/component/Cargo.lock"] {
+    for file in [
+        "guest/core/Cargo.toml",
+        "guest/component/Cargo.toml",
+        "guest/component/Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }
     println!("cargo:rerun-if-env-changed=MAAS_CORE_WASM_OVERRIDE");
@@ -59,7 +66,11 @@ fn ensure_target() {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET)
+        })
         .unwrap_or(true);
     if !installed {
         let ok = Command::new("rustup")

@@ -6,7 +6,9 @@ wasmtime::component::bindgen!({
     world: "maas",
 });
 
-pub use exports::maas::core::{admin, agents, audit, handoffs, knowledge, memories, pools, security, types};
+pub use exports::maas::core::{
+    admin, agents, audit, handoffs, knowledge, memories, pools, security, types,
+};
 
 impl types::Error {
     /// The stable machine-readable code: `not_found`, `permission_denied`, …

@@ -42,18 +42,36 @@ impl wit_journal::Host for HostState {
         self.journal.head().map_err(wit_error)
     }
 
-    fn read(&mut self, from: u64, max: u32) -> Result<Vec<wit_journal::Entry>, wit_journal::JournalError> {
+    fn read(
+        &mut self,
+        from: u64,
+        max: u32,
+    ) -> Result<Vec<wit_journal::Entry>, wit_journal::JournalError> {
         self.journal
             .read(from, max)
-            .map(|v| v.into_iter().map(|(seq, data)| wit_journal::Entry { seq, data }).collect())
+            .map(|v| {
+                v.into_iter()
+                    .map(|(seq, data)| wit_journal::Entry { seq, data })
+                    .collect()
+            })
             .map_err(wit_error)
     }
 
-    fn append(&mut self, expected_head: u64, data: Vec<u8>, sync: bool) -> Result<u64, wit_journal::JournalError> {
-        self.journal.append(expected_head, &data, sync).map_err(wit_error)
+    fn append(
+        &mut self,
+        expected_head: u64,
+        data: Vec<u8>,
+        sync: bool,
+    ) -> Result<u64, wit_journal::JournalError> {
+        self.journal
+            .append(expected_head, &data, sync)
+            .map_err(wit_error)
     }
 
-    fn save_snapshot(&mut self, snapshot: wit_journal::Snapshot) -> Result<(), wit_journal::JournalError> {
+    fn save_snapshot(
+        &mut self,
+        snapshot: wit_journal::Snapshot,
+    ) -> Result<(), wit_journal::JournalError> {
         self.journal
             .save_snapshot(Snapshot {
                 seq: snapshot.seq,
@@ -62,10 +80,17 @@ impl wit_journal::Host for HostState {
             .map_err(wit_error)
     }
 
-    fn load_snapshot(&mut self) -> Result<Option<wit_journal::Snapshot>, wit_journal::JournalError> {
+    fn load_snapshot(
+        &mut self,
+    ) -> Result<Option<wit_journal::Snapshot>, wit_journal::JournalError> {
         self.journal
             .load_snapshot()
-            .map(|s| s.map(|s| wit_journal::Snapshot { seq: s.seq, data: s.data }))
+            .map(|s| {
+                s.map(|s| wit_journal::Snapshot {
+                    seq: s.seq,
+                    data: s.data,
+                })
+            })
             .map_err(wit_error)
     }
 }
@@ -177,7 +202,11 @@ impl Runtime {
 
     /// A core over a fresh in-memory journal, with the shared image.
     pub fn in_memory(options: RuntimeOptions) -> Result<Self, types::Error> {
-        Self::new(CoreImage::shared()?, Box::new(MemoryJournal::new()), options)
+        Self::new(
+            CoreImage::shared()?,
+            Box::new(MemoryJournal::new()),
+            options,
+        )
     }
 
     fn start(
@@ -185,7 +214,9 @@ impl Runtime {
         journal: Box<dyn JournalBackend>,
         options: &RuntimeOptions,
     ) -> Result<(Store<HostState>, Maas), types::Error> {
-        let wasi = WasiCtxBuilder::new().wall_clock(options.clock.clone()).build();
+        let wasi = WasiCtxBuilder::new()
+            .wall_clock(options.clock.clone())
+            .build();
         let mut store = Store::new(
             &image.engine,
             HostState {

@@ -50,7 +50,12 @@ impl JournalBackend for MemoryJournal {
             .collect())
     }
 
-    fn append(&mut self, expected_head: u64, data: &[u8], _sync: bool) -> Result<u64, JournalError> {
+    fn append(
+        &mut self,
+        expected_head: u64,
+        data: &[u8],
+        _sync: bool,
+    ) -> Result<u64, JournalError> {
         check_entry(data)?;
         let mut inner = self.lock()?;
         let head = inner.entries.len() as u64;

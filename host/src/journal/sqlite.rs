@@ -26,7 +26,8 @@ impl SqliteJournal {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path).map_err(unavailable)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(unavailable)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(unavailable)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
@@ -76,7 +77,9 @@ impl JournalBackend for SqliteJournal {
             .prepare_cached("SELECT seq, data FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2")
             .map_err(unavailable)?;
         let rows = st
-            .query_map(params![from, max], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .query_map(params![from, max], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(unavailable)?;
         rows.map(|r| {
             r.map(|(seq, data)| (u64::try_from(seq).unwrap_or(0), data))
@@ -93,7 +96,9 @@ impl JournalBackend for SqliteJournal {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
         let head: i64 = tx
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
+                r.get(0)
+            })
             .map_err(unavailable)?;
         let head = u64::try_from(head).unwrap_or(0);
         if head != expected_head {
@@ -114,7 +119,10 @@ impl JournalBackend for SqliteJournal {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO snapshot (id, seq, data) VALUES (1, ?1, ?2)",
-                params![i64::try_from(snapshot.seq).unwrap_or(i64::MAX), snapshot.data],
+                params![
+                    i64::try_from(snapshot.seq).unwrap_or(i64::MAX),
+                    snapshot.data
+                ],
             )
             .map_err(unavailable)?;
         Ok(())
@@ -143,15 +151,23 @@ mod tests {
         std::fs::create_dir_all(&dir).ok();
         let path = dir.join("journal.db");
         std::fs::remove_file(&path).ok();
-        let mut a = SqliteJournal::open(&path).ok().unwrap_or_else(|| panic!("open a"));
-        let mut b = SqliteJournal::open(&path).ok().unwrap_or_else(|| panic!("open b"));
+        let mut a = SqliteJournal::open(&path)
+            .ok()
+            .unwrap_or_else(|| panic!("open a"));
+        let mut b = SqliteJournal::open(&path)
+            .ok()
+            .unwrap_or_else(|| panic!("open b"));
         assert_eq!(a.append(0, b"one", true), Ok(1));
         assert_eq!(b.append(0, b"two", true), Err(JournalError::Conflict(1)));
         assert_eq!(b.append(1, b"two", false), Ok(2));
         assert_eq!(a.head(), Ok(2));
         assert_eq!(a.read(1, 10).map(|v| v.len()), Ok(2));
         assert_eq!(a.load_snapshot(), Ok(None));
-        a.save_snapshot(Snapshot { seq: 2, data: b"s".to_vec() }).ok();
+        a.save_snapshot(Snapshot {
+            seq: 2,
+            data: b"s".to_vec(),
+        })
+        .ok();
         assert_eq!(b.load_snapshot().ok().flatten().map(|s| s.seq), Some(2));
         std::fs::remove_dir_all(&dir).ok();
     }
