@@ -98,6 +98,7 @@ impl wit_journal::Host for HostState {
 /// The engine and the compiled, pre-linked core: compiled once per process and shared.
 pub struct CoreImage {
     engine: Engine,
+    component: Component,
     pre: MaasPre<HostState>,
 }
 
@@ -112,7 +113,11 @@ impl CoreImage {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Maas::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let pre = MaasPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(CoreImage { engine, pre })
+        Ok(CoreImage {
+            engine,
+            component,
+            pre,
+        })
     }
 
     /// The core built with this host, compiled on first use.
@@ -131,6 +136,11 @@ impl CoreImage {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The compiled component.
+    pub fn component(&self) -> &Component {
+        &self.component
     }
 }
 
