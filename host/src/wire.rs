@@ -79,17 +79,24 @@ pub fn embedded(text: &str) -> Value {
 
 /// The error body of the original design, plus `code` and details.
 pub fn error(e: &types::Error) -> Value {
-    let mut body = json!({"error": e.to_string(), "status": "error", "code": e.code()});
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), json!(e.to_string()));
+    body.insert("status".into(), json!("error"));
+    body.insert("code".into(), json!(e.code()));
     match e {
         types::Error::CapacityExceeded(c) => {
-            body["resource"] = json!(c.resource);
-            body["limit"] = json!(c.limit);
+            body.insert("resource".into(), json!(c.resource));
+            body.insert("limit".into(), json!(c.limit));
         }
-        types::Error::InvalidInput(i) => body["field"] = json!(i.field),
-        types::Error::Conflict(v) => body["current_version"] = json!(v),
+        types::Error::InvalidInput(i) => {
+            body.insert("field".into(), json!(i.field));
+        }
+        types::Error::Conflict(v) => {
+            body.insert("current_version".into(), json!(v));
+        }
         _ => {}
     }
-    body
+    Value::Object(body)
 }
 
 /// An agent.

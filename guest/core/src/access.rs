@@ -127,15 +127,20 @@ pub fn share_visible(s: &State, pool: &Pool, share: &Share, reader: &Agent) -> b
                     .is_some_and(|sharer| sharer.owner_id == reader.owner_id)
         }
         Scope::Project => member,
-        Scope::Team => pool.team.as_ref().is_some_and(|team| {
-            s.teams
-                .get(&team_key(&pool.owner_id, team))
-                .is_some_and(|pools| {
-                    s.memberships
-                        .get(&reader.id)
-                        .is_some_and(|mine| mine.iter().any(|p| pools.contains(p)))
+        // A wider scope never shows less than a narrower one: the pool's own members see
+        // a team share even when the pool carries no team label.
+        Scope::Team => {
+            member
+                || pool.team.as_ref().is_some_and(|team| {
+                    s.teams
+                        .get(&team_key(&pool.owner_id, team))
+                        .is_some_and(|pools| {
+                            s.memberships
+                                .get(&reader.id)
+                                .is_some_and(|mine| mine.iter().any(|p| pools.contains(p)))
+                        })
                 })
-        }),
+        }
         Scope::Global => reader.can(Capability::MemoryRead),
     }
 }

@@ -219,20 +219,23 @@ pub fn deactivate(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<()> {
     if !target.active {
         return Err(Error::invalid("agent_id", "agent is already deactivated").into());
     }
-    Ok(Done::change(
-        vec![
-            Event::AgentDeactivated {
-                id: agent_id.to_string(),
-            },
-            Event::Audited(record(
-                cx.caller.name(),
-                "agent.deactivated",
-                Some(agent_id),
-                json!({}),
-            )),
-        ],
-        (),
-    ))
+    // A deactivated agent holds no session: it would count toward `sessions` for nothing.
+    let mut events = Vec::new();
+    if target.session_id.is_some() {
+        events.push(Event::SessionEnded {
+            agent_id: agent_id.to_string(),
+        });
+    }
+    events.push(Event::AgentDeactivated {
+        id: agent_id.to_string(),
+    });
+    events.push(Event::Audited(record(
+        cx.caller.name(),
+        "agent.deactivated",
+        Some(agent_id),
+        json!({}),
+    )));
+    Ok(Done::change(events, ()))
 }
 
 /// Decides `reactivate`. A deactivated agent cannot reactivate itself.

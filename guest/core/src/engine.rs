@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::events::{AuditRecord, Entry, Event, FORMAT_VERSION};
 use crate::journal::{Journal, JournalError};
-use crate::limits::Limits;
+use crate::limits::{Limits, check_id};
 use crate::model::Caller;
 use crate::state::State;
 
@@ -112,7 +112,9 @@ impl Refusal {
 /// What decide returns.
 pub type Decided<T> = std::result::Result<Done<T>, Refusal>;
 
-/// Builds an audit record.
+/// Builds an audit record. Token-shaped text is redacted from every field that can carry
+/// caller input: a client that pastes its token where an id belongs must not get the
+/// token written to the journal.
 pub fn record(
     actor: &str,
     event_type: &str,
@@ -120,12 +122,34 @@ pub fn record(
     detail: serde_json::Value,
 ) -> AuditRecord {
     AuditRecord {
-        actor: actor.to_string(),
+        actor: redact_tokens(actor),
         event_type: event_type.to_string(),
-        target: target.map(str::to_string),
+        target: target.map(redact_tokens),
         outcome: "ok".to_string(),
-        detail: detail.to_string(),
+        detail: redact_tokens(&detail.to_string()),
     }
+}
+
+/// Replaces `maas_` followed by 32 or more hex digits (an agent token, whole or mistyped)
+/// with `[REDACTED:token]`. The marker holds no quote or backslash, so JSON stays JSON.
+pub fn redact_tokens(text: &str) -> String {
+    const PREFIX: &str = "maas_";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(PREFIX) {
+        out.push_str(rest.get(..at).unwrap_or_default());
+        let after = rest.get(at + PREFIX.len()..).unwrap_or_default();
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if hex >= 32 {
+            out.push_str("[REDACTED:token]");
+            rest = after.get(hex..).unwrap_or_default();
+        } else {
+            out.push_str(PREFIX);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A core: state, the journal it runs on, and its environment.
@@ -206,6 +230,12 @@ impl<J: Journal, E: Env> Engine<J, E> {
         target: Option<&str>,
         mut decide: impl FnMut(&State, &mut Cx) -> Decided<T>,
     ) -> Result<T> {
+        // A caller id that cannot be an agent id is refused before anything can echo it
+        // into an error or the audit trail; a malformed target is not recorded either.
+        if let Caller::Agent(me) = caller {
+            check_id("caller", me)?;
+        }
+        let target = target.filter(|t| check_id("target", t).is_ok());
         for _ in 0..MAX_ATTEMPTS {
             self.catch_up()?;
             let now = self.env.now_ms();

@@ -197,9 +197,19 @@ pub fn check_limit(limit: u32) -> Result<usize> {
     Ok(limit as usize)
 }
 
-/// Checks a text given to the security functions: at most 1 MiB.
+/// Checks a text given to the security functions: at most 1 MiB. Unlike stored text it
+/// may hold NUL and other control characters: removing them is what `sanitize` is for.
 pub fn check_security_text(text: &str) -> Result<()> {
-    check_text("text", text, MAX_SECURITY_TEXT, false)
+    if text.len() > MAX_SECURITY_TEXT {
+        return Err(Error::invalid(
+            "text",
+            format!(
+                "longer than {MAX_SECURITY_TEXT} bytes ({} given)",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a search query: 1..=1024 bytes, not blank.

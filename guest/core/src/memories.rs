@@ -78,17 +78,18 @@ pub struct MemoryView {
 impl MemoryView {
     /// The memory as `reader` sees it: others get secrets redacted.
     pub fn for_reader(m: &Memory, reader: &str) -> Self {
-        let content = if m.author == reader {
-            m.content.clone()
+        let (content, tags) = if m.author == reader {
+            (m.content.clone(), m.tags.clone())
         } else {
-            security::redact_secrets(&m.content)
+            let tags = m.tags.iter().map(|t| security::redact_secrets(t)).collect();
+            (security::redact_secrets(&m.content), tags)
         };
         MemoryView {
             id: m.id.clone(),
             author: m.author.clone(),
             kind: m.kind,
             content,
-            tags: m.tags.clone(),
+            tags,
             version: m.version,
             created_at: m.created_at,
             updated_at: m.updated_at,

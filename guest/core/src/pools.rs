@@ -7,7 +7,7 @@ use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
 use crate::limits::{MAX_NAME, check_id, check_metadata, check_text};
-use crate::model::{Capability, Permission, Scope};
+use crate::model::{Caller, Capability, Permission, Scope};
 use crate::state::{Agent, Pool, State};
 use serde_json::json;
 
@@ -450,14 +450,17 @@ pub fn unshare(
     agent_id: &str,
 ) -> Decided<()> {
     let agent = acting(s, cx.caller, "agent_id", agent_id)?;
-    let pool = visible_pool(s, Some(agent), pool_id)?;
+    // The operator removes any share, whichever agent it names.
+    let operator = *cx.caller == Caller::Operator;
+    let pool = visible_pool(s, (!operator).then_some(agent), pool_id)?;
     check_id("memory_id", memory_id)?;
+    let manages = operator || pool_admin(pool, Some(agent));
     let share = pool
         .shares
         .get(memory_id)
-        .filter(|sh| share_visible(s, pool, sh, agent) || pool_admin(pool, Some(agent)))
+        .filter(|sh| manages || share_visible(s, pool, sh, agent))
         .ok_or_else(|| Error::not_found("share", &format!("{memory_id} in pool {pool_id}")))?;
-    if share.shared_by != agent.id && !pool_admin(pool, Some(agent)) {
+    if share.shared_by != agent.id && !manages {
         return Err(Error::denied("only the sharer or a pool admin removes a share").into());
     }
     Ok(Done::change(

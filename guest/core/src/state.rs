@@ -319,16 +319,17 @@ pub fn document_key(kind: DocumentKind, id: &str) -> String {
     format!("{}:{id}", kind.as_str())
 }
 
-/// The text a memory is indexed under.
+/// The text a memory is indexed under. Secrets are redacted first, so a search cannot
+/// confirm a guessed key that readers are never shown.
 fn memory_text(m: &Memory) -> String {
-    format!("{} {}", m.content, m.tags.join(" "))
+    crate::security::redact_secrets(&format!("{} {}", m.content, m.tags.join(" ")))
 }
 
 /// The text a document is indexed under.
 fn document_text(d: &Document) -> String {
     let fields = [&d.service, &d.path, &d.topic, &d.severity];
     let extra: Vec<&str> = fields.iter().filter_map(|f| f.as_deref()).collect();
-    format!("{} {} {}", d.title, d.content, extra.join(" "))
+    crate::security::redact_secrets(&format!("{} {} {}", d.title, d.content, extra.join(" ")))
 }
 
 impl State {

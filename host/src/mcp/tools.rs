@@ -631,7 +631,9 @@ impl MaasMcp {
             |hits| {
                 json!({"results": hits.iter().map(|h| {
                     let mut m = wire::memory(&h.memory);
-                    m["score"] = json!(h.score);
+                    if let Some(fields) = m.as_object_mut() {
+                        fields.insert("score".into(), json!(h.score));
+                    }
                     m
                 }).collect::<Vec<_>>()})
             },
