@@ -1,6 +1,7 @@
 //! maas-host: runs the maas core component with wasmtime over a durable journal, and the
 //! `maas` command built on it.
 
+pub mod bench;
 pub mod bindings;
 pub mod clock;
 pub mod journal;
@@ -13,3 +14,6 @@ pub mod wire;
 pub use bindings::{admin, agents, audit, handoffs, knowledge, memories, pools, security, types};
 pub use clock::Clock;
 pub use runtime::{CoreImage, Runtime, RuntimeOptions, default_limits};
+pub mod cli;
+pub mod datadir;
+pub mod demo;

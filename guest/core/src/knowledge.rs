@@ -121,7 +121,7 @@ pub fn get(s: &State, cx: &mut Cx, kind: DocumentKind, id: &str) -> Decided<Stor
         .get(&key)
         .ok_or_else(|| Error::not_found(&format!("{kind} document"), id))?;
     let mut doc = doc.clone();
-    doc.document.content = security::redact_secrets(&doc.document.content);
+    doc.document = redacted(&doc.document);
     Ok(Done::read(
         record(cx.caller.name(), "knowledge.read", Some(&key), json!({})),
         doc,
@@ -132,6 +132,21 @@ fn matches(filter: &Option<String>, value: &Option<String>) -> bool {
     match filter {
         None => true,
         Some(f) => value.as_ref().is_some_and(|v| v.eq_ignore_ascii_case(f)),
+    }
+}
+
+/// The document as returned: secrets redacted in every text field, not just the content.
+fn redacted(d: &Document) -> Document {
+    let field = |f: &Option<String>| f.as_deref().map(security::redact_secrets);
+    Document {
+        kind: d.kind,
+        id: d.id.clone(),
+        title: security::redact_secrets(&d.title),
+        content: security::redact_secrets(&d.content),
+        service: field(&d.service),
+        path: field(&d.path),
+        topic: field(&d.topic),
+        severity: field(&d.severity),
     }
 }
 
@@ -181,12 +196,12 @@ pub fn search(
             .search(query, limit, allowed)
             .into_iter()
             .filter_map(|(n, score)| {
-                let d = &doc(n)?.document;
+                let d = &redacted(&doc(n)?.document);
                 Some(SearchHit {
                     id: d.id.clone(),
                     kind,
                     title: d.title.clone(),
-                    content: security::redact_secrets(&d.content),
+                    content: d.content.clone(),
                     score,
                     metadata: metadata(d),
                 })

@@ -1,0 +1,201 @@
+//! What goes wrong on the command line, and how it is reported: one line
+//! `error: <message> (<code>)`, sometimes a `hint:` line, and the exit code.
+
+use crate::types;
+
+/// A failed command.
+#[derive(Debug)]
+pub enum CliError {
+    /// The core refused (exit code 1).
+    Domain {
+        /// The core's error.
+        error: types::Error,
+        /// What the user might do about it.
+        hint: Option<String>,
+    },
+    /// The command line itself is wrong (exit code 2).
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// How to get it right.
+        hint: Option<String>,
+    },
+    /// Something outside the core failed: a file, the data directory (exit code 1).
+    Local {
+        /// What failed.
+        message: String,
+        /// A stable code, e.g. `io` or `invalid_input`.
+        code: &'static str,
+        /// What the user might do about it.
+        hint: Option<String>,
+    },
+}
+
+impl From<types::Error> for CliError {
+    fn from(error: types::Error) -> Self {
+        CliError::Domain { error, hint: None }
+    }
+}
+
+/// The `--limit` key that raises the limit a capacity error names.
+fn limit_key(resource: &str) -> &str {
+    match resource {
+        "pool-members" => "members-per-pool",
+        "pool-shares" => "shares-per-pool",
+        "pending-handoffs" => "pending-per-target",
+        other => other,
+    }
+}
+
+/// The one-line message of a core error, without its code.
+pub fn describe(error: &types::Error) -> String {
+    match error {
+        types::Error::NotFound(what) => format!("not found: {what}"),
+        types::Error::PermissionDenied(why) => format!("permission denied: {why}"),
+        types::Error::CapacityExceeded(info) => {
+            format!(
+                "capacity exceeded: the {} limit of {} is reached",
+                info.resource, info.limit
+            )
+        }
+        types::Error::InvalidInput(info) => format!("invalid {}: {}", info.field, info.reason),
+        types::Error::Conflict(current) => {
+            format!("version conflict: the current version is {current}")
+        }
+        types::Error::Expired(what) => format!("expired: {what}"),
+        types::Error::Unavailable(why) => format!("unavailable: {why}"),
+    }
+}
+
+impl CliError {
+    /// A usage error with a hint.
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError::Usage {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// A local failure (file or directory) with a hint.
+    pub fn io(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError::Local {
+            message: message.into(),
+            code: "io",
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// Replaces the hint.
+    pub fn with_hint(mut self, text: impl Into<String>) -> Self {
+        match &mut self {
+            CliError::Domain { hint, .. }
+            | CliError::Usage { hint, .. }
+            | CliError::Local { hint, .. } => *hint = Some(text.into()),
+        }
+        self
+    }
+
+    /// The process exit code: 2 for usage errors, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage { .. } => 2,
+            CliError::Domain { .. } | CliError::Local { .. } => 1,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CliError::Domain { error, .. } => error.code(),
+            CliError::Usage { .. } => "usage",
+            CliError::Local { code, .. } => code,
+        }
+    }
+
+    /// The one-line message, without the code.
+    pub fn message(&self) -> String {
+        match self {
+            CliError::Domain { error, .. } => describe(error),
+            CliError::Usage { message, .. } | CliError::Local { message, .. } => message.clone(),
+        }
+    }
+
+    /// The hint, given or derived from the error.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CliError::Domain { hint: Some(h), .. }
+            | CliError::Usage { hint: Some(h), .. }
+            | CliError::Local { hint: Some(h), .. } => Some(h.clone()),
+            CliError::Domain { error, hint: None } => match error {
+                types::Error::Conflict(v) => Some(format!(
+                    "read it again and pass --expected-version {v} if your change still applies"
+                )),
+                types::Error::CapacityExceeded(info) => Some(format!(
+                    "start maas with a higher limit, e.g. --limit {}={}",
+                    limit_key(&info.resource),
+                    info.limit.saturating_mul(2)
+                )),
+                types::Error::Unavailable(_) => Some(
+                    "nothing was changed; check the data directory (--data-dir, MAAS_HOME) and retry"
+                        .to_string(),
+                ),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The text for stderr: the error line and, when there is one, the hint line.
+    pub fn report(&self) -> String {
+        let mut text = format!("error: {} ({})", one_line(&self.message()), self.code());
+        if let Some(hint) = self.hint() {
+            text.push_str("\nhint: ");
+            text.push_str(&one_line(&hint));
+        }
+        text
+    }
+
+    /// Turns a clap parse error into a one-line usage error. Help and version requests
+    /// are not errors; the caller prints those as clap renders them.
+    pub fn from_clap(error: &clap::Error) -> Self {
+        let rendered = error.render().to_string();
+        let mut lines = rendered.lines();
+        let mut message = lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error:")
+            .trim()
+            .to_string();
+        let mut hint = None;
+        let mut usage = None;
+        let mut in_message = true;
+        for line in lines {
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                in_message = false;
+            } else if let Some(tip) = trimmed.strip_prefix("tip:") {
+                hint.get_or_insert_with(|| tip.trim().to_string());
+            } else if let Some(u) = trimmed.strip_prefix("Usage:") {
+                usage = Some(u.trim().to_string());
+            } else if in_message {
+                message.push(' ');
+                message.push_str(trimmed);
+            }
+        }
+        let hint = hint.or_else(|| {
+            usage.map(|u| {
+                let command: Vec<&str> = u
+                    .split_whitespace()
+                    .take_while(|w| !w.starts_with(['-', '[', '<']))
+                    .collect();
+                format!("usage: {u} (see '{} --help')", command.join(" "))
+            })
+        });
+        CliError::Usage { message, hint }
+    }
+}
+
+/// Collapses line breaks so a message stays on one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

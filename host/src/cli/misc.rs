@@ -1,0 +1,226 @@
+//! `maas security …`, `maas audit`, `maas stats` and `maas digest`.
+
+use super::output::{Rendered, fields, json_value, or_dash, rfc3339, table};
+use super::{CliError, Ctx, text_arg};
+use crate::{Runtime, admin, audit};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+/// Security verbs. Each takes TEXT, or `-` to read stdin.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SecurityCmd {
+    /// Is the text an injection attempt (SQL, script, prompt injection)?
+    Check {
+        /// The text, or `-` for stdin.
+        text: String,
+    },
+    /// The text with script and markup neutralised and injection markers defused.
+    Sanitize {
+        /// The text, or `-` for stdin.
+        text: String,
+    },
+    /// Score a search query for extraction or injection intent.
+    Analyze {
+        /// The query, or `-` for stdin.
+        text: String,
+    },
+    /// The text with secrets (keys, tokens, passwords) redacted.
+    Filter {
+        /// The text, or `-` for stdin.
+        text: String,
+    },
+    /// Would the text be accepted as memory content?
+    Validate {
+        /// The text, or `-` for stdin.
+        text: String,
+    },
+}
+
+/// What `audit` takes.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Entries whose actor or target is this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Exact event type, e.g. handoff.accepted.
+    #[arg(long = "type", value_name = "EVENT_TYPE")]
+    pub event_type: Option<String>,
+    /// Entries at or after this time (ms since the epoch).
+    #[arg(long, value_name = "MS")]
+    pub since: Option<u64>,
+    /// Entries before this time (ms since the epoch).
+    #[arg(long, value_name = "MS")]
+    pub until: Option<u64>,
+    /// The most recent N entries (1..=1000, default 100).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+}
+
+/// Runs a security verb on a core with no state of its own.
+pub fn security(cmd: SecurityCmd, rt: &mut Runtime) -> Result<Rendered, CliError> {
+    match cmd {
+        SecurityCmd::Check { text } => {
+            let text = text_arg(text, "text")?;
+            let suspicious = rt.call(|c, s| c.maas_core_security().call_is_suspicious(s, &text))?;
+            Ok(Rendered::new(
+                json!({"suspicious": suspicious}),
+                fields(&[("suspicious", suspicious.to_string())]),
+            ))
+        }
+        SecurityCmd::Sanitize { text } => {
+            let text = text_arg(text, "text")?;
+            let out = rt.call(|c, s| c.maas_core_security().call_sanitize(s, &text))?;
+            Ok(Rendered::new(json!({"text": out}), out))
+        }
+        SecurityCmd::Analyze { text } => {
+            let text = text_arg(text, "text")?;
+            let a = rt.call(|c, s| c.maas_core_security().call_analyze_query(s, &text))?;
+            Ok(Rendered::new(
+                json!({"score": a.score, "suspicious": a.suspicious, "reasons": a.reasons}),
+                fields(&[
+                    ("score", format!("{:.2}", a.score)),
+                    ("suspicious", a.suspicious.to_string()),
+                    ("reasons", super::output::joined(&a.reasons)),
+                ]),
+            ))
+        }
+        SecurityCmd::Filter { text } => {
+            let text = text_arg(text, "text")?;
+            let out = rt.call(|c, s| c.maas_core_security().call_filter_output(s, &text))?;
+            Ok(Rendered::new(json!({"text": out}), out))
+        }
+        SecurityCmd::Validate { text } => {
+            let text = text_arg(text, "text")?;
+            rt.call(|c, s| {
+                c.maas_core_security()
+                    .call_validate_memory_content(s, &text)
+            })?;
+            Ok(Rendered::new(
+                json!({"valid": true}),
+                fields(&[("valid", "true".into())]),
+            ))
+        }
+    }
+}
+
+/// An audit entry as JSON.
+pub fn audit_json(e: &audit::AuditEntry) -> Value {
+    json!({
+        "seq": e.seq,
+        "at": e.at,
+        "actor": e.actor,
+        "event_type": e.event_type,
+        "target": e.target,
+        "outcome": e.outcome,
+        "detail": json_value(&e.detail),
+    })
+}
+
+/// Audit entries as a table: seq, time, actor, event, target, outcome.
+pub fn audit_table(entries: &[audit::AuditEntry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.seq.to_string(),
+                rfc3339(e.at),
+                e.actor.clone(),
+                e.event_type.clone(),
+                or_dash(e.target.as_deref()),
+                e.outcome.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["seq", "time", "actor", "event", "target", "outcome"],
+        &rows,
+    )
+}
+
+/// Reads the audit trail.
+pub fn audit(args: AuditArgs, ctx: &mut Ctx) -> Result<Rendered, CliError> {
+    let filter = audit::AuditFilter {
+        agent_id: args.agent,
+        event_type: args.event_type,
+        since: args.since,
+        until: args.until,
+        limit: args.limit,
+    };
+    let entries = ctx.call(|c, s, who| c.maas_core_audit().call_query(s, who, &filter))?;
+    Ok(Rendered::new(
+        json!({"entries": entries.iter().map(audit_json).collect::<Vec<_>>()}),
+        audit_table(&entries),
+    ))
+}
+
+fn limits_rows(l: &admin::Limits) -> Vec<(&'static str, u64)> {
+    vec![
+        ("agents", l.agents),
+        ("sessions", l.sessions),
+        ("pools", l.pools),
+        ("members_per_pool", l.members_per_pool),
+        ("shares_per_pool", l.shares_per_pool),
+        ("handoffs", l.handoffs),
+        ("pending_per_target", l.pending_per_target),
+        ("memories", l.memories),
+        ("documents", l.documents),
+        ("handoff_retention_seconds", l.handoff_retention_seconds),
+        ("audit_window", l.audit_window),
+    ]
+}
+
+fn counts_rows(c: &admin::Counts) -> Vec<(&'static str, u64)> {
+    vec![
+        ("seq", c.seq),
+        ("agents", c.agents),
+        ("active_agents", c.active_agents),
+        ("sessions", c.sessions),
+        ("pools", c.pools),
+        ("memories", c.memories),
+        ("shares", c.shares),
+        ("handoffs", c.handoffs),
+        ("pending_handoffs", c.pending_handoffs),
+        ("documents", c.documents),
+        ("audit_entries", c.audit_entries),
+    ]
+}
+
+fn object(rows: &[(&str, u64)]) -> Value {
+    Value::Object(
+        rows.iter()
+            .map(|(k, v)| ((*k).to_string(), json!(v)))
+            .collect(),
+    )
+}
+
+fn text_rows(rows: &[(&str, u64)]) -> String {
+    fields(
+        &rows
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Counts of live objects and the limits in force.
+pub fn stats(ctx: &mut Ctx) -> Result<Rendered, CliError> {
+    let counts = ctx.call(|c, s, who| c.maas_core_admin().call_stats(s, who))?;
+    let limits = ctx
+        .rt
+        .call_plain(|c, s| c.maas_core_admin().call_current_limits(s))?;
+    let (counts, limits) = (counts_rows(&counts), limits_rows(&limits));
+    Ok(Rendered::new(
+        json!({"counts": object(&counts), "limits": object(&limits)}),
+        format!(
+            "counts\n{}\nlimits\n{}",
+            super::output::indent(&text_rows(&counts), "  "),
+            super::output::indent(&text_rows(&limits), "  ")
+        ),
+    ))
+}
+
+/// The state digest.
+pub fn digest(ctx: &mut Ctx) -> Result<Rendered, CliError> {
+    let digest = ctx.call(|c, s, who| c.maas_core_admin().call_state_digest(s, who))?;
+    Ok(Rendered::new(json!({"digest": digest}), digest))
+}

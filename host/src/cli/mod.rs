@@ -1,0 +1,305 @@
+//! The `maas` command line: nouns (`agent`, `pool`, `memory`, `handoff`, `kb`,
+//! `security`, `audit`, `stats`) with their verbs, each a call into the core over the
+//! journal in the data directory.
+
+pub mod agents;
+mod error;
+pub mod handoffs;
+pub mod knowledge;
+pub mod memories;
+pub mod misc;
+pub mod output;
+pub mod pools;
+pub mod servers;
+pub mod wire;
+
+pub use error::{CliError, describe};
+
+use crate::bindings::Maas;
+use crate::datadir::{self, LimitSetting};
+use crate::runtime::HostState;
+use crate::{Runtime, RuntimeOptions, admin, types};
+use clap::{Args, Parser, Subcommand};
+use output::Rendered;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use wasmtime::Store;
+
+const ABOUT: &str = "maas: Memory as a Service for teams of AI agents";
+
+const LONG_ABOUT: &str = "maas: Memory as a Service for teams of AI agents.
+
+Agents register, share memories through pools, hand tasks to each other and search
+the organisation's knowledge, every change kept in a durable journal with an audit
+trail. The command acts as the operator (who may act for any agent) unless --token
+names an agent, in which case it acts as that agent only.";
+
+const EXAMPLES: &str = "\
+Examples:
+  maas demo
+      play the complete example in a fresh data directory
+  maas agent register --type claude_code --owner user-123 --id claude-backend
+  maas pool create --name feature-auth --owner user-123 --scope project --id feature-auth
+  maas pool join feature-auth --member claude-backend --permission write
+  maas memory store --agent claude-backend --kind decision --content 'JWT for auth' --tag auth
+  maas memory search 'auth token' --agent claude-backend
+  maas handoff initiate --from claude-backend --to gpt-frontend --task 'Build the login UI'
+  MAAS_TOKEN=maas_... maas handoff pending
+      act as the token's agent: --agent defaults to it
+  maas --json audit --limit 20
+      one JSON document on stdout
+
+State lives in --data-dir, else $MAAS_HOME, else the platform data directory.
+Wire strings are the design's: claude_code, memory_read, agent_private, ...
+A failure prints one line `error: <message> (<code>)`, exit code 1 (2 for usage).
+Each command has its own --help, e.g. `maas pool --help`, `maas pool share --help`.";
+
+/// The `maas` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "maas",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// Options every command accepts.
+    #[command(flatten)]
+    pub globals: Globals,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
+pub struct Globals {
+    /// The data directory holding the journal (journal.db); created if missing.
+    ///
+    /// Default: $MAAS_HOME, else the platform data directory + /maas (e.g.
+    /// ~/.local/share/maas), else ./.maas.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "MAAS_HOME",
+        hide_env_values = true
+    )]
+    pub data_dir: Option<PathBuf>,
+    /// Act as the agent this token belongs to instead of as the operator.
+    ///
+    /// Commands taking --agent (or --from) then default to this agent, and naming
+    /// another agent there is refused.
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "MAAS_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Set a core limit, e.g. --limit agents=100 (repeatable; before the command).
+    ///
+    /// Keys (`-` or `_`): agents, sessions, pools, members-per-pool, shares-per-pool,
+    /// handoffs, pending-per-target, memories, documents, handoff-retention-seconds,
+    /// audit-window. Zero means the default. Given before the command (`maas --limit
+    /// agents=5 agent register …`) because searches take a `--limit N` of their own.
+    #[arg(long = "limit", value_name = "KEY=VALUE", value_parser = datadir::parse_limit)]
+    pub limits: Vec<LimitSetting>,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The subcommands. New ones (e.g. servers) go at the end, with their arm in [`run`].
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register, inspect and retire agents; agent sessions.
+    #[command(subcommand)]
+    Agent(agents::AgentCmd),
+    /// Shared memory pools: members and shares.
+    #[command(subcommand)]
+    Pool(pools::PoolCmd),
+    /// Store, read, update, delete and search memories.
+    #[command(subcommand)]
+    Memory(memories::MemoryCmd),
+    /// Hand tasks from one agent to another.
+    #[command(subcommand)]
+    Handoff(handoffs::HandoffCmd),
+    /// The knowledge base: code, decisions, incidents.
+    #[command(subcommand)]
+    Kb(knowledge::KbCmd),
+    /// Check, sanitize, score and filter text (pure; uses no data directory).
+    #[command(subcommand)]
+    Security(misc::SecurityCmd),
+    /// Read the audit trail.
+    Audit(misc::AuditArgs),
+    /// Counts of live objects and the limits in force (operator only).
+    Stats,
+    /// A digest of the whole state; equal digests mean equal states (operator only).
+    Digest,
+    /// Play the complete example: two agents, a pool, a memory, a handoff.
+    ///
+    /// Runs in a fresh data directory of its own, <data-dir>/demo-runs/<unix-ms>/, so
+    /// runs never collide; it prints that directory and how to inspect it. Every step
+    /// acts as the principal that would take it: the operator registers, each agent
+    /// signs in with its token and acts as itself.
+    Demo,
+    /// Serve MCP over stdio (for a client that starts maas itself).
+    ///
+    /// Acts as the operator, or as the agent of --token / MAAS_TOKEN. Only protocol goes
+    /// to stdout; messages go to stderr.
+    Mcp,
+    /// Serve MCP over Streamable HTTP at /mcp, with /healthz.
+    ///
+    /// Every request needs `Authorization: Bearer <token>`: the operator token (created
+    /// at first start in <data-dir>/operator-token) or an agent's token.
+    Serve(servers::ServeArgs),
+    /// Measure what calls cost through the component against native and the floor.
+    Bench(servers::BenchArgs),
+}
+
+/// A core over the data directory, and who the command acts as.
+pub struct Ctx {
+    /// The running core.
+    pub rt: Runtime,
+    /// The operator, or the agent of `--token`.
+    pub caller: types::Caller,
+    /// The agent of `--token`, if one was given.
+    pub token_agent: Option<String>,
+}
+
+impl Ctx {
+    /// Opens the core in `dir` and authenticates `token`, if any.
+    pub fn open(dir: &Path, limits: admin::Limits, token: Option<&str>) -> Result<Self, CliError> {
+        let mut rt = datadir::open(dir, limits)?;
+        let token_agent = match token {
+            None => None,
+            Some(token) => Some(
+                rt.call(|c, s| c.maas_core_agents().call_authenticate(s, token))
+                    .map_err(|e| {
+                        CliError::from(e).with_hint(
+                            "--token (or MAAS_TOKEN) must be the token of an active agent in this data directory",
+                        )
+                    })?,
+            ),
+        };
+        let caller = match &token_agent {
+            Some(id) => types::Caller::Agent(id.clone()),
+            None => types::Caller::Operator,
+        };
+        Ok(Ctx {
+            rt,
+            caller,
+            token_agent,
+        })
+    }
+
+    /// The acting agent: the one given with `flag`, else the token's agent.
+    pub fn acting(&self, given: Option<String>, flag: &str) -> Result<String, CliError> {
+        self.or_token(
+            given,
+            &format!("this command acts as an agent: pass {flag} <AGENT_ID>"),
+        )
+    }
+
+    /// The value given, else the token's agent, else a usage error saying `missing`.
+    pub fn or_token(&self, given: Option<String>, missing: &str) -> Result<String, CliError> {
+        given.or_else(|| self.token_agent.clone()).ok_or_else(|| {
+            CliError::usage(
+                missing,
+                "the operator may act for any agent; with --token it defaults to the token's agent",
+            )
+        })
+    }
+
+    /// The acting agent where the operator may also act for itself.
+    pub fn acting_opt(&self, given: Option<String>) -> Option<String> {
+        given.or_else(|| self.token_agent.clone())
+    }
+
+    /// Calls the core as the command's caller.
+    pub fn call<T>(
+        &mut self,
+        f: impl FnOnce(
+            &Maas,
+            &mut Store<HostState>,
+            &types::Caller,
+        ) -> wasmtime::Result<Result<T, types::Error>>,
+    ) -> Result<T, CliError> {
+        let Ctx { rt, caller, .. } = self;
+        rt.call(|core, store| f(core, store, caller))
+            .map_err(CliError::from)
+    }
+}
+
+/// Runs a parsed command line, writing its result to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    let g = cli.globals;
+    let dir = datadir::resolve(g.data_dir.as_deref());
+    let limits = datadir::limits(&g.limits);
+    let open = || Ctx::open(&dir, limits, g.token.as_deref());
+    let rendered = match cli.command {
+        Command::Agent(cmd) => agents::run(cmd, &mut open()?)?,
+        Command::Pool(cmd) => pools::run(cmd, &mut open()?)?,
+        Command::Memory(cmd) => memories::run(cmd, &mut open()?)?,
+        Command::Handoff(cmd) => handoffs::run(cmd, &mut open()?)?,
+        Command::Kb(cmd) => knowledge::run(cmd, &mut open()?)?,
+        Command::Audit(args) => misc::audit(args, &mut open()?)?,
+        Command::Stats => misc::stats(&mut open()?)?,
+        Command::Digest => misc::digest(&mut open()?)?,
+        Command::Security(cmd) => {
+            let mut rt = Runtime::in_memory(RuntimeOptions {
+                limits,
+                ..RuntimeOptions::default()
+            })?;
+            misc::security(cmd, &mut rt)?
+        }
+        Command::Demo => return crate::demo::run(&dir, limits, g.json, out),
+        Command::Mcp => return servers::mcp(&dir, limits, g.token.as_deref()),
+        Command::Serve(args) => return servers::serve(&dir, limits, &args),
+        Command::Bench(args) => return servers::bench(&dir, &args, out),
+    };
+    write(&rendered, g.json, out)
+}
+
+/// Writes a result; a closed pipe (e.g. `| head`) is not an error.
+pub fn write(rendered: &Rendered, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    match rendered.write(out, json).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::io(
+            format!("cannot write the output: {e}"),
+            "check where stdout goes",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a text argument: `-` means all of stdin.
+pub fn text_arg(text: String, what: &str) -> Result<String, CliError> {
+    if text != "-" {
+        return Ok(text);
+    }
+    let mut buf = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut buf).map_err(|e| {
+        CliError::io(
+            format!("cannot read the {what} from stdin: {e}"),
+            "pipe UTF-8 text into maas",
+        )
+    })?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

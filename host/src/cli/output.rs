@@ -1,0 +1,205 @@
+//! Rendering results: every command produces one JSON document (printed with `--json`)
+//! and a text form for people (aligned `key: value` lines, short tables).
+
+use serde_json::Value;
+use std::io::{self, Write};
+
+/// A command's result in both forms.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The JSON document, with the original design's field names.
+    pub json: Value,
+    /// The text for a terminal.
+    pub text: String,
+}
+
+impl Rendered {
+    /// Both forms at once.
+    pub fn new(json: Value, text: impl Into<String>) -> Self {
+        Rendered {
+            json,
+            text: text.into(),
+        }
+    }
+
+    /// Writes the chosen form, ending with a newline.
+    pub fn write(&self, out: &mut dyn Write, json: bool) -> io::Result<()> {
+        if json {
+            let text = serde_json::to_string_pretty(&self.json).map_err(io::Error::other)?;
+            writeln!(out, "{text}")
+        } else if self.text.is_empty() {
+            Ok(())
+        } else {
+            writeln!(out, "{}", self.text.trim_end_matches('\n'))
+        }
+    }
+}
+
+/// Aligned `key: value` lines. Values spanning several lines continue under the value
+/// column.
+pub fn fields(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
+    let mut text = String::new();
+    for (key, value) in rows {
+        let label = format!("{key}:");
+        let mut lines = value.lines();
+        let first = lines.next().unwrap_or_default();
+        text.push_str(format!("{label:<width$} {first}").trim_end());
+        text.push('\n');
+        for line in lines {
+            text.push_str(format!("{:width$} {line}", "").trim_end());
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// A table with a header row, columns separated by two spaces; `(none)` when empty.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    if rows.is_empty() {
+        return "(none)\n".to_string();
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let mut text = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_uppercase()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            let pad = width.saturating_sub(cell.chars().count());
+            line.push_str(cell);
+            line.push_str(&" ".repeat(pad + 2));
+        }
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC, e.g. `2026-01-01T00:00:00.000Z`.
+pub fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let millis = ms % 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A JSON text from the core as a JSON value (a plain string if it does not parse).
+pub fn json_value(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// A JSON text from the core on one line.
+pub fn compact(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| text.to_string())
+}
+
+/// An optional value for text output: `-` when absent.
+pub fn or_dash(value: Option<&str>) -> String {
+    value.unwrap_or("-").to_string()
+}
+
+/// A list for text output: comma separated, `-` when empty.
+pub fn joined(items: &[impl AsRef<str>]) -> String {
+    if items.is_empty() {
+        "-".to_string()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// At most `max` characters on one line, with `…` when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// Every line of `text` prefixed with `prefix`.
+pub fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A unit result: `{"<key>": id, "status": status}` and the same as text.
+pub fn status(key: &str, id: &str, status: &str) -> Rendered {
+    let mut map = serde_json::Map::new();
+    map.insert(key.to_string(), Value::String(id.to_string()));
+    map.insert("status".to_string(), Value::String(status.to_string()));
+    Rendered::new(
+        Value::Object(map),
+        fields(&[(key, id.to_string()), ("status", status.to_string())]),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_767_225_600_000), "2026-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339(1_700_000_000_999), "2023-11-14T22:13:20.999Z");
+    }
+
+    #[test]
+    fn fields_align_values_and_continue_multiline_ones() {
+        let text = fields(&[("id", "a".into()), ("content", "one\ntwo".into())]);
+        assert_eq!(text, "id:      a\ncontent: one\n         two\n");
+    }
+
+    #[test]
+    fn tables_pad_columns_and_say_none_when_empty() {
+        let text = table(&["id", "kind"], &[vec!["m-1".into(), "fact".into()]]);
+        assert_eq!(text, "ID   KIND\nm-1  fact\n");
+        assert_eq!(table(&["id"], &[]), "(none)\n");
+    }
+}

@@ -1,0 +1,268 @@
+//! The `maas` binary as a person or a script uses it: help, usage errors, state kept
+//! across processes, JSON output, refusals, tokens and the demo.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A data directory of its own for one test, removed afterwards.
+struct DataDir(PathBuf);
+
+impl DataDir {
+    fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "maas-cli-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        DataDir(std::env::temp_dir().join(name).join("data"))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        if let Some(parent) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(parent);
+        }
+    }
+}
+
+/// Runs `maas --data-dir <dir> <args>` with no token or home from the environment.
+fn maas(dir: &DataDir, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(args)
+        .env_remove("MAAS_TOKEN")
+        .env_remove("MAAS_HOME")
+        .output()
+        .expect("maas runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "maas failed: {}", stderr(&o));
+    stdout(&o)
+}
+
+fn json(o: Output) -> Value {
+    serde_json::from_str(&ok(o)).expect("one JSON document")
+}
+
+/// Asserts a failure with `code`, exit status `exit` and exactly one `error:` line.
+fn assert_fails(o: &Output, exit: i32, code: &str) {
+    assert_eq!(o.status.code(), Some(exit), "stderr: {}", stderr(o));
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(lines[0].ends_with(&format!("({code})")), "{err}");
+    assert!(lines.len() <= 2, "one error line and at most a hint: {err}");
+    assert!(
+        lines.iter().skip(1).all(|l| l.starts_with("hint: ")),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "nothing on stdout: {}", stdout(o));
+}
+
+fn register(dir: &DataDir, id: &str, agent_type: &str, owner: &str) -> String {
+    let reg = json(maas(
+        dir,
+        &[
+            "--json", "agent", "register", "--type", agent_type, "--owner", owner, "--id", id,
+        ],
+    ));
+    assert_eq!(reg["agent_id"], id);
+    assert_eq!(reg["status"], "registered");
+    reg["token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn help_explains_every_noun_and_subcommand_help_lists_wire_strings() {
+    let dir = DataDir::new();
+    let top = ok(maas(&dir, &["--help"]));
+    for noun in [
+        "agent",
+        "pool",
+        "memory",
+        "handoff",
+        "kb",
+        "security",
+        "audit",
+        "stats",
+        "demo",
+        "Examples:",
+    ] {
+        assert!(top.contains(noun), "--help mentions {noun}: {top}");
+    }
+    let share = ok(maas(&dir, &["pool", "share", "--help"]));
+    assert!(
+        share.contains("agent_private") && share.contains("--memory"),
+        "{share}"
+    );
+    assert!(!dir.path().exists(), "help touches no data directory");
+}
+
+#[test]
+fn wrong_arguments_are_one_line_usage_errors_with_exit_code_2() {
+    let dir = DataDir::new();
+    let o = maas(
+        &dir,
+        &["agent", "register", "--type", "robot", "--owner", "u"],
+    );
+    assert_fails(&o, 2, "usage");
+    assert!(
+        stderr(&o).contains("claude_code"),
+        "lists the choices: {}",
+        stderr(&o)
+    );
+    let o = maas(&dir, &["--limit", "agent=5", "stats"]);
+    assert_fails(&o, 2, "usage");
+    assert!(stderr(&o).contains("members-per-pool"), "{}", stderr(&o));
+    assert_fails(&maas(&dir, &["agent", "--bogus"]), 2, "usage");
+}
+
+#[test]
+fn a_registered_agent_is_seen_by_a_later_process() {
+    let dir = DataDir::new();
+    ok(maas(
+        &dir,
+        &[
+            "agent",
+            "register",
+            "--type",
+            "claude_code",
+            "--owner",
+            "user-123",
+            "--id",
+            "claude-backend",
+        ],
+    ));
+    let text = ok(maas(&dir, &["agent", "get", "claude-backend"]));
+    assert!(text.contains("agent_id:     claude-backend"), "{text}");
+    assert!(text.contains("owner_id:     user-123"), "{text}");
+    assert!(dir.path().join("journal.db").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the data directory is private");
+    }
+}
+
+#[test]
+fn json_output_uses_the_original_field_names() {
+    let dir = DataDir::new();
+    ok(maas(
+        &dir,
+        &[
+            "agent",
+            "register",
+            "--type",
+            "gpt_agent",
+            "--owner",
+            "user-123",
+            "--id",
+            "gpt-frontend",
+            "--cap",
+            "memory_read",
+            "--cap",
+            "handoff_receive",
+            "--metadata",
+            r#"{"team": "web"}"#,
+        ],
+    ));
+    let agent = json(maas(&dir, &["--json", "agent", "get", "gpt-frontend"]));
+    assert_eq!(agent["agent_id"], "gpt-frontend");
+    assert_eq!(agent["agent_type"], "gpt_agent");
+    assert_eq!(agent["owner_id"], "user-123");
+    assert_eq!(
+        agent["capabilities"],
+        serde_json::json!(["memory_read", "handoff_receive"])
+    );
+    assert_eq!(agent["metadata"]["team"], "web");
+    assert_eq!(agent["status"], "active");
+    assert!(
+        agent["created_at"].as_u64().unwrap() > 1_600_000_000_000,
+        "ms since the epoch"
+    );
+}
+
+#[test]
+fn an_unknown_agent_is_a_refusal_with_exit_code_1_and_its_code() {
+    let dir = DataDir::new();
+    let o = maas(&dir, &["agent", "get", "nobody"]);
+    assert_fails(&o, 1, "not_found");
+    assert!(stderr(&o).contains("nobody"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_token_acts_as_its_agent_only() {
+    let dir = DataDir::new();
+    register(&dir, "alice-bot", "claude_code", "alice");
+    let token = register(&dir, "bob-bot", "claude_code", "bob");
+    let me = json(maas(&dir, &["--json", "--token", &token, "agent", "get"]));
+    assert_eq!(me["agent_id"], "bob-bot");
+    assert_fails(
+        &maas(&dir, &["--token", &token, "agent", "get", "alice-bot"]),
+        1,
+        "not_found",
+    );
+    assert_fails(
+        &maas(&dir, &["--token", "maas_wrong", "agent", "get"]),
+        1,
+        "permission_denied",
+    );
+}
+
+#[test]
+fn the_demo_plays_every_step_in_a_fresh_directory() {
+    let dir = DataDir::new();
+    let out = ok(maas(&dir, &["demo"]));
+    for expected in [
+        "[15/15]",
+        "Implement login UI using the API spec",
+        "mem-api-design",
+        "src/api/auth.py",
+        "POST /api/auth/login",
+        "accepted",
+        "completed",
+        "\"success\"",
+        "maas --data-dir",
+    ] {
+        assert!(out.contains(expected), "demo output has {expected}:\n{out}");
+    }
+    let audit_line = out
+        .lines()
+        .find(|l| l.contains("handoff.accepted"))
+        .unwrap_or_else(|| panic!("an audit line for the acceptance:\n{out}"));
+    assert!(
+        audit_line.contains("gpt-frontend") && audit_line.contains("ok"),
+        "{audit_line}"
+    );
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("demo-runs"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 1, "one run directory");
+    assert!(
+        !dir.path().join("journal.db").exists(),
+        "the demo leaves the main journal alone"
+    );
+}
