@@ -658,7 +658,7 @@ fn a_deactivated_agent_can_do_nothing_until_reactivated() {
 // ---- unregistration ----
 
 #[test]
-fn unregister_removes_memberships_cancels_pending_handoffs_both_ways_and_revokes_the_token() {
+fn unregister_removes_memberships_cancels_its_open_handoffs_and_revokes_the_token() {
     let mut h = two_owners();
     let token = h.register("gone", AgentType::ClaudeCode, "u1");
     let req = pools::PoolRequest {
@@ -688,6 +688,12 @@ fn unregister_removes_memberships_cancels_pending_handoffs_both_ways_and_revokes
             .call_accept(s, &op(), &accepted.id, "gone")
     })
     .unwrap();
+    let handed_on = initiate(&mut h, "gone", "a1");
+    h.rt.call(|c, s| {
+        c.maas_core_handoffs()
+            .call_accept(s, &op(), &handed_on.id, "a1")
+    })
+    .unwrap();
 
     unregister(&mut h, &agent("gone"), "gone").unwrap();
 
@@ -705,7 +711,16 @@ fn unregister_removes_memberships_cancels_pending_handoffs_both_ways_and_revokes
     assert_eq!(handoff_status(&mut h, &outgoing.id), Cancelled);
     assert_eq!(handoff_status(&mut h, &incoming.id), Cancelled);
     assert_eq!(handoff_status(&mut h, &unrelated.id), Pending);
-    assert_eq!(handoff_status(&mut h, &accepted.id), Accepted);
+    assert_eq!(
+        handoff_status(&mut h, &accepted.id),
+        Cancelled,
+        "nobody can complete a handoff whose target is gone"
+    );
+    assert_eq!(
+        handoff_status(&mut h, &handed_on.id),
+        Accepted,
+        "its target can still complete a handoff the agent handed on"
+    );
     let pending =
         h.rt.call(|c, s| c.maas_core_handoffs().call_pending(s, &agent("a1"), "a1"))
             .unwrap();

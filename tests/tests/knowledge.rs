@@ -640,3 +640,17 @@ fn secrets_in_titles_and_filter_fields_are_redacted_and_never_searchable() {
     );
     assert!(code_search(&mut h, &op(), GH, None, 5).unwrap().is_empty());
 }
+
+#[test]
+fn an_ingest_over_sixteen_mib_of_text_is_refused_before_it_reaches_the_journal() {
+    let mut h = kb();
+    let big = "x".repeat(200 * 1024);
+    let docs: Vec<Document> = (0..90)
+        .map(|i| doc(DocumentKind::Code, &format!("d{i}"), "big", &big))
+        .collect();
+    let before = h.digest();
+    invalid(ingest(&mut h, &op(), &docs), "documents");
+    assert_eq!(h.digest(), before);
+    let fits: Vec<Document> = docs.into_iter().take(60).collect();
+    assert_eq!(ingest(&mut h, &op(), &fits).unwrap(), 60);
+}

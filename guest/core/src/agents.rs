@@ -270,8 +270,14 @@ pub fn unregister(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<()> {
     let mut events = Vec::new();
     let mut cancelled = Vec::new();
     for id in s.handoffs_by_agent.get(agent_id).into_iter().flatten() {
+        // Pending handoffs both ways, and accepted ones it was to complete: nobody
+        // else can finish them, and they would count toward `handoffs` forever.
         if let Some(h) = s.handoffs.get(id)
-            && h.status_at(cx.now) == HandoffStatus::Pending
+            && match h.status_at(cx.now) {
+                HandoffStatus::Pending => true,
+                HandoffStatus::Accepted => h.target == agent_id,
+                _ => false,
+            }
         {
             events.push(Event::HandoffCancelled { id: id.clone() });
             cancelled.push(id.clone());

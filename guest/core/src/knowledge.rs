@@ -5,8 +5,8 @@ use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
 use crate::limits::{
-    MAX_DOCUMENT, MAX_DOCUMENTS, MAX_FILTER, MAX_TITLE, check_id, check_limit, check_query,
-    check_text,
+    MAX_DOCUMENT, MAX_DOCUMENTS, MAX_FILTER, MAX_INGEST_BYTES, MAX_TITLE, check_id, check_limit,
+    check_query, check_text,
 };
 use crate::model::{Capability, DocumentKind};
 use crate::security;
@@ -78,6 +78,17 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
         return Err(
             Error::invalid("documents", format!("at most {MAX_DOCUMENTS} per call")).into(),
         );
+    }
+    let total: usize = documents
+        .iter()
+        .map(|d| d.title.len() + d.content.len())
+        .sum();
+    if total > MAX_INGEST_BYTES {
+        return Err(Error::invalid(
+            "documents",
+            format!("at most {MAX_INGEST_BYTES} bytes of text per call ({total} given); ingest in smaller batches"),
+        )
+        .into());
     }
     let mut new_keys = BTreeSet::new();
     for (i, d) in documents.iter().enumerate() {

@@ -33,6 +33,8 @@ pub const MAX_QUERY: usize = 1024;
 pub const MAX_LIMIT: u32 = 100;
 /// Most documents in one ingest call.
 pub const MAX_DOCUMENTS: usize = 1000;
+/// Largest total of document text in one ingest call, in bytes: one journal entry.
+pub const MAX_INGEST_BYTES: usize = 16 * 1024 * 1024;
 /// Largest document content, in bytes.
 pub const MAX_DOCUMENT: usize = 256 * 1024;
 /// Longest filter value (service, topic, severity, path), in bytes.
