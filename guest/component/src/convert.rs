@@ -101,7 +101,9 @@ pub mod from_wit {
             agent_type: agent_type(r.agent_type),
             owner_id: r.owner_id,
             agent_id: r.agent_id,
-            capabilities: r.capabilities.map(|c| c.into_iter().map(capability).collect()),
+            capabilities: r
+                .capabilities
+                .map(|c| c.into_iter().map(capability).collect()),
             metadata: r.metadata,
         }
     }
@@ -171,7 +173,9 @@ pub mod from_wit {
 
 /// Domain to WIT.
 pub mod to_wit {
-    use crate::exports::maas::core::{admin, agents, audit, handoffs, knowledge, memories, pools, types};
+    use crate::exports::maas::core::{
+        admin, agents, audit, handoffs, knowledge, memories, pools, types,
+    };
     use maas_core::model as m;
 
     /// An error.
@@ -183,7 +187,9 @@ pub mod to_wit {
             E::CapacityExceeded { resource, limit } => {
                 types::Error::CapacityExceeded(types::CapacityInfo { resource, limit })
             }
-            E::InvalidInput { field, reason } => types::Error::InvalidInput(types::InvalidInfo { field, reason }),
+            E::InvalidInput { field, reason } => {
+                types::Error::InvalidInput(types::InvalidInfo { field, reason })
+            }
             E::Conflict(v) => types::Error::Conflict(v),
             E::Expired(s) => types::Error::Expired(s),
             E::Unavailable(s) => types::Error::Unavailable(s),

@@ -5,7 +5,9 @@ mod convert;
 mod host;
 
 use convert::{from_wit as w, to_wit as t};
-use exports::maas::core::{admin, agents, audit, handoffs, knowledge, memories, pools, security, types};
+use exports::maas::core::{
+    admin, agents, audit, handoffs, knowledge, memories, pools, security, types,
+};
 use maas_core::{Caller, Core, Limits, Result as CoreResult};
 use std::cell::RefCell;
 
@@ -20,10 +22,14 @@ thread_local! {
 }
 
 /// Runs `f` on the core and converts its error.
-fn with<T>(f: impl FnOnce(&mut Core<host::WitJournal, host::WasiEnv>) -> CoreResult<T>) -> Result<T, types::Error> {
+fn with<T>(
+    f: impl FnOnce(&mut Core<host::WitJournal, host::WasiEnv>) -> CoreResult<T>,
+) -> Result<T, types::Error> {
     CORE.with(|c| match c.try_borrow_mut() {
         Ok(mut core) => f(&mut core).map_err(t::error),
-        Err(_) => Err(types::Error::Unavailable("the core is busy (re-entrant call)".into())),
+        Err(_) => Err(types::Error::Unavailable(
+            "the core is busy (re-entrant call)".into(),
+        )),
     })
 }
 
@@ -32,7 +38,6 @@ fn caller(c: types::Caller) -> Caller {
 }
 
 struct Component;
-
 
 impl admin::Guest for Component {
     fn init(limits: admin::Limits) -> Result<admin::Counts, types::Error> {
@@ -59,7 +64,10 @@ trait Pipe: Sized {
 impl<T> Pipe for T {}
 
 impl agents::Guest for Component {
-    fn register(c: types::Caller, r: agents::RegistrationRequest) -> Result<agents::Registration, types::Error> {
+    fn register(
+        c: types::Caller,
+        r: agents::RegistrationRequest,
+    ) -> Result<agents::Registration, types::Error> {
         let req = w::registration(r);
         with(|core| core.register(&caller(c), &req)).map(|reg| agents::Registration {
             agent_id: reg.agent_id,
@@ -72,8 +80,12 @@ impl agents::Guest for Component {
     fn get(c: types::Caller, agent_id: String) -> Result<agents::Agent, types::Error> {
         with(|core| core.get_agent(&caller(c), &agent_id)).map(t::agent)
     }
-    fn list_by_owner(c: types::Caller, owner_id: String) -> Result<Vec<agents::Agent>, types::Error> {
-        with(|core| core.list_agents(&caller(c), &owner_id)).map(|v| v.into_iter().map(t::agent).collect())
+    fn list_by_owner(
+        c: types::Caller,
+        owner_id: String,
+    ) -> Result<Vec<agents::Agent>, types::Error> {
+        with(|core| core.list_agents(&caller(c), &owner_id))
+            .map(|v| v.into_iter().map(t::agent).collect())
     }
     fn deactivate(c: types::Caller, agent_id: String) -> Result<(), types::Error> {
         with(|core| core.deactivate(&caller(c), &agent_id))
@@ -90,13 +102,20 @@ impl agents::Guest for Component {
     fn end_session(c: types::Caller, agent_id: String) -> Result<(), types::Error> {
         with(|core| core.end_session(&caller(c), &agent_id))
     }
-    fn get_session(c: types::Caller, agent_id: String) -> Result<Option<agents::Session>, types::Error> {
+    fn get_session(
+        c: types::Caller,
+        agent_id: String,
+    ) -> Result<Option<agents::Session>, types::Error> {
         with(|core| core.get_session(&caller(c), &agent_id)).map(|s| s.map(t::session))
     }
 }
 
 impl pools::Guest for Component {
-    fn create(c: types::Caller, agent_id: Option<String>, r: pools::PoolRequest) -> Result<pools::Pool, types::Error> {
+    fn create(
+        c: types::Caller,
+        agent_id: Option<String>,
+        r: pools::PoolRequest,
+    ) -> Result<pools::Pool, types::Error> {
         let req = w::pool_request(r);
         with(|core| core.create_pool(&caller(c), agent_id.as_deref(), &req)).map(t::pool)
     }
@@ -104,7 +123,8 @@ impl pools::Guest for Component {
         with(|core| core.get_pool(&caller(c), &pool_id)).map(t::pool)
     }
     fn list(c: types::Caller, owner_id: Option<String>) -> Result<Vec<pools::Pool>, types::Error> {
-        with(|core| core.list_pools(&caller(c), owner_id.as_deref())).map(|v| v.into_iter().map(t::pool).collect())
+        with(|core| core.list_pools(&caller(c), owner_id.as_deref()))
+            .map(|v| v.into_iter().map(t::pool).collect())
     }
     fn join(
         c: types::Caller,
@@ -112,7 +132,8 @@ impl pools::Guest for Component {
         agent_id: String,
         permission: types::Permission,
     ) -> Result<pools::Member, types::Error> {
-        with(|core| core.join_pool(&caller(c), &pool_id, &agent_id, w::permission(permission))).map(t::member)
+        with(|core| core.join_pool(&caller(c), &pool_id, &agent_id, w::permission(permission)))
+            .map(t::member)
     }
     fn leave(c: types::Caller, pool_id: String, agent_id: String) -> Result<(), types::Error> {
         with(|core| core.leave_pool(&caller(c), &pool_id, &agent_id))
@@ -123,10 +144,13 @@ impl pools::Guest for Component {
         acting_agent_id: Option<String>,
         member_id: String,
     ) -> Result<(), types::Error> {
-        with(|core| core.remove_member(&caller(c), &pool_id, acting_agent_id.as_deref(), &member_id))
+        with(|core| {
+            core.remove_member(&caller(c), &pool_id, acting_agent_id.as_deref(), &member_id)
+        })
     }
     fn members(c: types::Caller, pool_id: String) -> Result<Vec<pools::Member>, types::Error> {
-        with(|core| core.members(&caller(c), &pool_id)).map(|v| v.into_iter().map(t::member).collect())
+        with(|core| core.members(&caller(c), &pool_id))
+            .map(|v| v.into_iter().map(t::member).collect())
     }
     fn share(
         c: types::Caller,
@@ -135,9 +159,15 @@ impl pools::Guest for Component {
         agent_id: String,
         scope: types::Scope,
     ) -> Result<pools::SharedMemory, types::Error> {
-        with(|core| core.share(&caller(c), &pool_id, &memory_id, &agent_id, w::scope(scope))).map(t::share)
+        with(|core| core.share(&caller(c), &pool_id, &memory_id, &agent_id, w::scope(scope)))
+            .map(t::share)
     }
-    fn unshare(c: types::Caller, pool_id: String, memory_id: String, agent_id: String) -> Result<(), types::Error> {
+    fn unshare(
+        c: types::Caller,
+        pool_id: String,
+        memory_id: String,
+        agent_id: String,
+    ) -> Result<(), types::Error> {
         with(|core| core.unshare(&caller(c), &pool_id, &memory_id, &agent_id))
     }
     fn query_shared(
@@ -149,23 +179,41 @@ impl pools::Guest for Component {
         with(|core| core.query_shared(&caller(c), &pool_id, &agent_id, w::scope(max_scope)))
             .map(|v| v.into_iter().map(t::share).collect())
     }
-    fn archive(c: types::Caller, pool_id: String, acting_agent_id: Option<String>) -> Result<(), types::Error> {
+    fn archive(
+        c: types::Caller,
+        pool_id: String,
+        acting_agent_id: Option<String>,
+    ) -> Result<(), types::Error> {
         with(|core| core.archive_pool(&caller(c), &pool_id, acting_agent_id.as_deref()))
     }
-    fn delete(c: types::Caller, pool_id: String, acting_agent_id: Option<String>) -> Result<(), types::Error> {
+    fn delete(
+        c: types::Caller,
+        pool_id: String,
+        acting_agent_id: Option<String>,
+    ) -> Result<(), types::Error> {
         with(|core| core.delete_pool(&caller(c), &pool_id, acting_agent_id.as_deref()))
     }
 }
 
 impl memories::Guest for Component {
-    fn store_memory(c: types::Caller, r: memories::StoreRequest) -> Result<memories::Memory, types::Error> {
+    fn store_memory(
+        c: types::Caller,
+        r: memories::StoreRequest,
+    ) -> Result<memories::Memory, types::Error> {
         let req = w::store_request(r);
         with(|core| core.store_memory(&caller(c), &req)).map(t::memory)
     }
-    fn get(c: types::Caller, agent_id: String, memory_id: String) -> Result<memories::Memory, types::Error> {
+    fn get(
+        c: types::Caller,
+        agent_id: String,
+        memory_id: String,
+    ) -> Result<memories::Memory, types::Error> {
         with(|core| core.get_memory(&caller(c), &agent_id, &memory_id)).map(t::memory)
     }
-    fn update(c: types::Caller, r: memories::UpdateRequest) -> Result<memories::Memory, types::Error> {
+    fn update(
+        c: types::Caller,
+        r: memories::UpdateRequest,
+    ) -> Result<memories::Memory, types::Error> {
         let req = w::update_request(r);
         with(|core| core.update_memory(&caller(c), &req)).map(t::memory)
     }
@@ -198,12 +246,27 @@ impl handoffs::Guest for Component {
         ttl_seconds: Option<u64>,
     ) -> Result<handoffs::Handoff, types::Error> {
         let ctx = w::context(context);
-        with(|core| core.initiate(&caller(c), &source_agent_id, &target_agent_id, &ctx, ttl_seconds)).map(t::handoff)
+        with(|core| {
+            core.initiate(
+                &caller(c),
+                &source_agent_id,
+                &target_agent_id,
+                &ctx,
+                ttl_seconds,
+            )
+        })
+        .map(t::handoff)
     }
-    fn accept(c: types::Caller, handoff_id: String, agent_id: String) -> Result<handoffs::AcceptedHandoff, types::Error> {
-        with(|core| core.accept(&caller(c), &handoff_id, &agent_id)).map(|a| handoffs::AcceptedHandoff {
-            handoff: t::handoff(a.handoff),
-            memories: a.memories.into_iter().map(t::memory).collect(),
+    fn accept(
+        c: types::Caller,
+        handoff_id: String,
+        agent_id: String,
+    ) -> Result<handoffs::AcceptedHandoff, types::Error> {
+        with(|core| core.accept(&caller(c), &handoff_id, &agent_id)).map(|a| {
+            handoffs::AcceptedHandoff {
+                handoff: t::handoff(a.handoff),
+                memories: a.memories.into_iter().map(t::memory).collect(),
+            }
         })
     }
     fn reject(
@@ -214,7 +277,11 @@ impl handoffs::Guest for Component {
     ) -> Result<handoffs::Handoff, types::Error> {
         with(|core| core.reject(&caller(c), &handoff_id, &agent_id, &reason)).map(t::handoff)
     }
-    fn cancel(c: types::Caller, handoff_id: String, agent_id: String) -> Result<handoffs::Handoff, types::Error> {
+    fn cancel(
+        c: types::Caller,
+        handoff_id: String,
+        agent_id: String,
+    ) -> Result<handoffs::Handoff, types::Error> {
         with(|core| core.cancel(&caller(c), &handoff_id, &agent_id)).map(t::handoff)
     }
     fn complete(
@@ -223,16 +290,22 @@ impl handoffs::Guest for Component {
         agent_id: String,
         result: Option<String>,
     ) -> Result<handoffs::Handoff, types::Error> {
-        with(|core| core.complete(&caller(c), &handoff_id, &agent_id, result.as_deref())).map(t::handoff)
+        with(|core| core.complete(&caller(c), &handoff_id, &agent_id, result.as_deref()))
+            .map(t::handoff)
     }
     fn get(c: types::Caller, handoff_id: String) -> Result<handoffs::Handoff, types::Error> {
         with(|core| core.get_handoff(&caller(c), &handoff_id)).map(t::handoff)
     }
     fn pending(c: types::Caller, agent_id: String) -> Result<Vec<handoffs::Handoff>, types::Error> {
-        with(|core| core.pending(&caller(c), &agent_id)).map(|v| v.into_iter().map(t::handoff).collect())
+        with(|core| core.pending(&caller(c), &agent_id))
+            .map(|v| v.into_iter().map(t::handoff).collect())
     }
-    fn by_agent(c: types::Caller, agent_id: String) -> Result<Vec<handoffs::Handoff>, types::Error> {
-        with(|core| core.handoffs_by_agent(&caller(c), &agent_id)).map(|v| v.into_iter().map(t::handoff).collect())
+    fn by_agent(
+        c: types::Caller,
+        agent_id: String,
+    ) -> Result<Vec<handoffs::Handoff>, types::Error> {
+        with(|core| core.handoffs_by_agent(&caller(c), &agent_id))
+            .map(|v| v.into_iter().map(t::handoff).collect())
     }
     fn cleanup(c: types::Caller) -> Result<u32, types::Error> {
         with(|core| core.cleanup(&caller(c)))
@@ -244,10 +317,16 @@ impl knowledge::Guest for Component {
         let docs: Vec<_> = documents.into_iter().map(w::document).collect();
         with(|core| core.ingest(&caller(c), &docs))
     }
-    fn get(c: types::Caller, kind: knowledge::DocumentKind, id: String) -> Result<knowledge::StoredDocument, types::Error> {
-        with(|core| core.get_document(&caller(c), w::document_kind(kind), &id)).map(|d| knowledge::StoredDocument {
-            document: t::document(d.document),
-            ingested_at: d.ingested_at,
+    fn get(
+        c: types::Caller,
+        kind: knowledge::DocumentKind,
+        id: String,
+    ) -> Result<knowledge::StoredDocument, types::Error> {
+        with(|core| core.get_document(&caller(c), w::document_kind(kind), &id)).map(|d| {
+            knowledge::StoredDocument {
+                document: t::document(d.document),
+                ingested_at: d.ingested_at,
+            }
         })
     }
     fn search_code(
@@ -260,7 +339,13 @@ impl knowledge::Guest for Component {
             service: service_filter,
             ..Default::default()
         };
-        search(c, maas_core::model::DocumentKind::Code, &query, &filters, limit)
+        search(
+            c,
+            maas_core::model::DocumentKind::Code,
+            &query,
+            &filters,
+            limit,
+        )
     }
     fn search_decisions(
         c: types::Caller,
@@ -272,7 +357,13 @@ impl knowledge::Guest for Component {
             topic: topic_filter,
             ..Default::default()
         };
-        search(c, maas_core::model::DocumentKind::Decision, &query, &filters, limit)
+        search(
+            c,
+            maas_core::model::DocumentKind::Decision,
+            &query,
+            &filters,
+            limit,
+        )
     }
     fn search_incidents(
         c: types::Caller,
@@ -286,7 +377,13 @@ impl knowledge::Guest for Component {
             severity: severity_filter,
             ..Default::default()
         };
-        search(c, maas_core::model::DocumentKind::Incident, &query, &filters, limit)
+        search(
+            c,
+            maas_core::model::DocumentKind::Incident,
+            &query,
+            &filters,
+            limit,
+        )
     }
 }
 
@@ -303,10 +400,14 @@ fn search(
 
 impl security::Guest for Component {
     fn is_suspicious(text: String) -> Result<bool, types::Error> {
-        maas_core::limits::check_security_text(&text).map(|()| maas_core::security::is_suspicious(&text)).map_err(t::error)
+        maas_core::limits::check_security_text(&text)
+            .map(|()| maas_core::security::is_suspicious(&text))
+            .map_err(t::error)
     }
     fn sanitize(text: String) -> Result<String, types::Error> {
-        maas_core::limits::check_security_text(&text).map(|()| maas_core::security::sanitize(&text)).map_err(t::error)
+        maas_core::limits::check_security_text(&text)
+            .map(|()| maas_core::security::sanitize(&text))
+            .map_err(t::error)
     }
     fn validate_memory_content(text: String) -> Result<(), types::Error> {
         maas_core::memories::validate_content(&text).map_err(t::error)
@@ -324,12 +425,17 @@ impl security::Guest for Component {
             .map_err(t::error)
     }
     fn filter_output(text: String) -> Result<String, types::Error> {
-        maas_core::limits::check_security_text(&text).map(|()| maas_core::security::redact_secrets(&text)).map_err(t::error)
+        maas_core::limits::check_security_text(&text)
+            .map(|()| maas_core::security::redact_secrets(&text))
+            .map_err(t::error)
     }
 }
 
 impl audit::Guest for Component {
-    fn query(c: types::Caller, filter: audit::AuditFilter) -> Result<Vec<audit::AuditEntry>, types::Error> {
+    fn query(
+        c: types::Caller,
+        filter: audit::AuditFilter,
+    ) -> Result<Vec<audit::AuditEntry>, types::Error> {
         let f = maas_core::audit::AuditFilter {
             agent_id: filter.agent_id,
             event_type: filter.event_type,
@@ -339,7 +445,12 @@ impl audit::Guest for Component {
         };
         with(|core| core.audit(&caller(c), &f)).map(|v| v.into_iter().map(t::audit_entry).collect())
     }
-    fn deny(c: types::Caller, operation: String, target: Option<String>, reason: String) -> Result<(), types::Error> {
+    fn deny(
+        c: types::Caller,
+        operation: String,
+        target: Option<String>,
+        reason: String,
+    ) -> Result<(), types::Error> {
         with(|core| core.deny(&caller(c), &operation, target.as_deref(), &reason))
     }
 }
