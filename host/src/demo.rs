@@ -7,7 +7,7 @@ use crate::cli::{
     CliError, Ctx, handoffs as handoff_cli, memories as memory_cli, misc, pools as pool_cli,
 };
 use crate::datadir;
-use crate::wire::Wire;
+use crate::wire::{self, Wire};
 use crate::{Clock, admin, agents, audit, handoffs, memories, pools, types};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -318,7 +318,7 @@ pub fn run(
         "operator",
         "read the audit trail of this run",
         Rendered::new(
-            json!({"entries": entries.iter().map(misc::audit_json).collect::<Vec<_>>()}),
+            json!({"entries": entries.iter().map(wire::audit_entry).collect::<Vec<_>>()}),
             misc::audit_table(&entries),
         ),
     )?;
@@ -345,7 +345,7 @@ pub fn run(
 /// The lines of a handoff that change as it moves.
 fn short(h: &handoffs::Handoff) -> Rendered {
     Rendered::new(
-        handoff_cli::handoff_json(h),
+        wire::handoff(h),
         fields(&[
             ("handoff_id", h.id.clone()),
             ("status", h.status.wire().to_string()),

@@ -103,11 +103,13 @@ pub fn error(e: &types::Error) -> Value {
 pub fn agent(a: &agents::Agent) -> Value {
     json!({
         "id": a.id,
+        "agent_id": a.id,
         "agent_type": a.agent_type.wire(),
         "owner_id": a.owner_id,
         "capabilities": a.capabilities.iter().map(|c| c.wire()).collect::<Vec<_>>(),
         "metadata": embedded(&a.metadata),
         "active": a.active,
+        "status": if a.active { "active" } else { "inactive" },
         "session_id": a.session_id,
         "created_at": a.created_at,
     })
@@ -124,10 +126,16 @@ pub fn pool(p: &pools::Pool) -> Value {
         "team": p.team,
         "metadata": embedded(&p.metadata),
         "archived": p.archived,
+        "status": if p.archived { "archived" } else { "active" },
         "member_count": p.member_count,
         "share_count": p.share_count,
         "created_at": p.created_at,
     })
+}
+
+/// An agent session.
+pub fn session(s: &agents::Session) -> Value {
+    json!({"session_id": s.id, "agent_id": s.agent_id, "started_at": s.started_at})
 }
 
 /// A pool member.
@@ -152,6 +160,7 @@ pub fn memory(m: &memories::Memory) -> Value {
         "memory_id": m.id,
         "author": m.author,
         "memory_type": m.kind.wire(),
+        "kind": m.kind.wire(),
         "content": m.content,
         "tags": m.tags,
         "version": m.version,

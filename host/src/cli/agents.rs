@@ -3,10 +3,11 @@
 use super::output::{Rendered, fields, joined, or_dash, rfc3339, status, table};
 use super::wire::choice;
 use super::{CliError, Ctx};
+use crate::wire;
 use crate::wire::Wire;
 use crate::{agents, types};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Agent verbs.
 #[derive(Debug, Clone, Subcommand)]
@@ -90,20 +91,6 @@ pub enum SessionCmd {
     },
 }
 
-/// An agent as JSON, with the original design's field names.
-pub fn agent_json(a: &agents::Agent) -> Value {
-    json!({
-        "agent_id": a.id,
-        "agent_type": a.agent_type.wire(),
-        "owner_id": a.owner_id,
-        "capabilities": a.capabilities.iter().map(|c| c.wire()).collect::<Vec<_>>(),
-        "metadata": super::output::json_value(&a.metadata),
-        "status": if a.active { "active" } else { "inactive" },
-        "session_id": a.session_id,
-        "created_at": a.created_at,
-    })
-}
-
 fn agent_text(a: &agents::Agent) -> String {
     fields(&agent_rows(a))
 }
@@ -125,13 +112,9 @@ fn agent_rows(a: &agents::Agent) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn session_json(s: &agents::Session) -> Value {
-    json!({"session_id": s.id, "agent_id": s.agent_id, "started_at": s.started_at})
-}
-
 fn session_rendered(s: &agents::Session) -> Rendered {
     Rendered::new(
-        session_json(s),
+        wire::session(s),
         fields(&[
             ("session_id", s.id.clone()),
             ("agent_id", s.agent_id.clone()),
@@ -184,7 +167,7 @@ pub fn run(cmd: AgentCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
         AgentCmd::Get { id } => {
             let id = ctx.or_token(id, "which agent? pass its id: maas agent get <AGENT_ID>")?;
             let agent = ctx.call(|c, s, who| c.maas_core_agents().call_get(s, who, &id))?;
-            Ok(Rendered::new(agent_json(&agent), agent_text(&agent)))
+            Ok(Rendered::new(wire::agent(&agent), agent_text(&agent)))
         }
         AgentCmd::List { owner } => {
             let owner = match owner {
@@ -210,7 +193,7 @@ pub fn run(cmd: AgentCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
                 })
                 .collect();
             Ok(Rendered::new(
-                json!({"owner_id": owner, "agents": list.iter().map(agent_json).collect::<Vec<_>>()}),
+                json!({"owner_id": owner, "agents": list.iter().map(wire::agent).collect::<Vec<_>>()}),
                 table(
                     &["agent_id", "agent_type", "status", "caps", "created_at"],
                     &rows,
@@ -237,7 +220,7 @@ pub fn run(cmd: AgentCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
             )),
             Some(id) => {
                 let agent = ctx.call(|c, s, who| c.maas_core_agents().call_get(s, who, &id))?;
-                let mut doc = agent_json(&agent);
+                let mut doc = wire::agent(&agent);
                 if let Some(map) = doc.as_object_mut() {
                     map.insert("caller".into(), json!("agent"));
                 }

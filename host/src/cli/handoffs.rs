@@ -1,14 +1,13 @@
 //! `maas handoff …`: tasks handed from one agent to another.
 
-use super::memories::{memory_json, memory_text};
-use super::output::{
-    Rendered, clip, compact, fields, indent, joined, json_value, or_dash, rfc3339, table,
-};
+use super::memories::memory_text;
+use super::output::{Rendered, clip, compact, fields, indent, joined, or_dash, rfc3339, table};
 use super::{CliError, Ctx};
 use crate::handoffs;
+use crate::wire;
 use crate::wire::Wire;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Handoff verbs.
 #[derive(Debug, Clone, Subcommand)]
@@ -100,27 +99,6 @@ pub struct InitiateArgs {
     pub ttl: Option<u64>,
 }
 
-/// A handoff as JSON.
-pub fn handoff_json(h: &handoffs::Handoff) -> Value {
-    json!({
-        "handoff_id": h.id,
-        "source_agent_id": h.source_agent_id,
-        "target_agent_id": h.target_agent_id,
-        "context": {
-            "task_description": h.context.task_description,
-            "current_state": json_value(&h.context.current_state),
-            "relevant_memories": h.context.relevant_memories,
-            "relevant_files": h.context.relevant_files,
-        },
-        "status": h.status.wire(),
-        "created_at": h.created_at,
-        "expires_at": h.expires_at,
-        "updated_at": h.updated_at,
-        "result": h.result.as_deref().map(json_value),
-        "reason": h.reason,
-    })
-}
-
 /// A handoff as text.
 pub fn handoff_text(h: &handoffs::Handoff) -> String {
     fields(&[
@@ -148,7 +126,7 @@ pub fn handoff_text(h: &handoffs::Handoff) -> String {
 
 /// A handoff in both forms.
 pub fn rendered(h: &handoffs::Handoff) -> Rendered {
-    Rendered::new(handoff_json(h), handoff_text(h))
+    Rendered::new(wire::handoff(h), handoff_text(h))
 }
 
 /// A list of handoffs in both forms.
@@ -167,7 +145,7 @@ pub fn list_rendered(agent: &str, list: &[handoffs::Handoff]) -> Rendered {
         })
         .collect();
     Rendered::new(
-        json!({"agent_id": agent, "handoffs": list.iter().map(handoff_json).collect::<Vec<_>>()}),
+        json!({"agent_id": agent, "handoffs": list.iter().map(wire::handoff).collect::<Vec<_>>()}),
         table(
             &["handoff_id", "status", "from", "to", "expires_at", "task"],
             &rows,
@@ -189,8 +167,8 @@ pub fn accepted_rendered(a: &handoffs::AcceptedHandoff) -> Rendered {
     }
     Rendered::new(
         json!({
-            "handoff": handoff_json(&a.handoff),
-            "memories": a.memories.iter().map(memory_json).collect::<Vec<_>>(),
+            "handoff": wire::handoff(&a.handoff),
+            "memories": a.memories.iter().map(wire::memory).collect::<Vec<_>>(),
         }),
         text,
     )

@@ -1,6 +1,6 @@
 //! `maas kb …`: the knowledge base of code, decisions and incidents.
 
-use super::output::{Rendered, clip, fields, indent, json_value, or_dash, rfc3339};
+use super::output::{Rendered, clip, fields, indent, or_dash, rfc3339};
 use super::wire::choice;
 use super::{CliError, Ctx, text_arg};
 use crate::knowledge;
@@ -151,19 +151,7 @@ fn read_file(file: &PathBuf) -> Result<String, CliError> {
 }
 
 fn hits_rendered(query: &str, hits: &[knowledge::SearchHit]) -> Rendered {
-    let results: Vec<Value> = hits
-        .iter()
-        .map(|h| {
-            json!({
-                "id": h.id,
-                "kind": h.kind.wire(),
-                "title": h.title,
-                "content": h.content,
-                "score": h.score,
-                "metadata": json_value(&h.metadata),
-            })
-        })
-        .collect();
+    let results: Vec<Value> = hits.iter().map(crate::wire::hit).collect();
     let text = if hits.is_empty() {
         "(no results)".to_string()
     } else {
@@ -205,17 +193,7 @@ pub fn run(cmd: KbCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
             let d = ctx.call(|c, s, who| c.maas_core_knowledge().call_get(s, who, kind, &id))?;
             let doc = &d.document;
             Ok(Rendered::new(
-                json!({
-                    "id": doc.id,
-                    "kind": doc.kind.wire(),
-                    "title": doc.title,
-                    "content": doc.content,
-                    "service": doc.service,
-                    "path": doc.path,
-                    "topic": doc.topic,
-                    "severity": doc.severity,
-                    "ingested_at": d.ingested_at,
-                }),
+                crate::wire::document(&d),
                 fields(&[
                     ("id", doc.id.clone()),
                     ("kind", doc.kind.wire().to_string()),

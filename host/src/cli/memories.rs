@@ -3,6 +3,7 @@
 use super::output::{Rendered, fields, joined, rfc3339, table};
 use super::wire::choice;
 use super::{CliError, Ctx, text_arg};
+use crate::wire;
 use crate::wire::Wire;
 use crate::{memories, types};
 use clap::{Args, Subcommand};
@@ -98,21 +99,6 @@ pub struct UpdateArgs {
     pub kind: Option<memories::MemoryKind>,
 }
 
-/// A memory as JSON.
-pub fn memory_json(m: &memories::Memory) -> Value {
-    json!({
-        "memory_id": m.id,
-        "author": m.author,
-        "kind": m.kind.wire(),
-        "content": m.content,
-        "tags": m.tags,
-        "version": m.version,
-        "created_at": m.created_at,
-        "updated_at": m.updated_at,
-        "expires_at": m.expires_at,
-    })
-}
-
 /// A memory as text.
 pub fn memory_text(m: &memories::Memory) -> String {
     fields(&[
@@ -132,7 +118,7 @@ pub fn memory_text(m: &memories::Memory) -> String {
 }
 
 fn rendered(m: &memories::Memory) -> Rendered {
-    Rendered::new(memory_json(m), memory_text(m))
+    Rendered::new(wire::memory(m), memory_text(m))
 }
 
 /// Stores a memory; shared with the demo.
@@ -198,7 +184,7 @@ pub fn run(cmd: MemoryCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
             let results: Vec<Value> = hits
                 .iter()
                 .map(|h| {
-                    let mut doc = memory_json(&h.memory);
+                    let mut doc = wire::memory(&h.memory);
                     if let Some(map) = doc.as_object_mut() {
                         map.insert("score".into(), json!(h.score));
                     }

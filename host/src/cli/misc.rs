@@ -1,7 +1,8 @@
 //! `maas security …`, `maas audit`, `maas stats` and `maas digest`.
 
-use super::output::{Rendered, fields, json_value, or_dash, rfc3339, table};
+use super::output::{Rendered, fields, or_dash, rfc3339, table};
 use super::{CliError, Ctx, text_arg};
+use crate::wire;
 use crate::{Runtime, admin, audit};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -103,19 +104,6 @@ pub fn security(cmd: SecurityCmd, rt: &mut Runtime) -> Result<Rendered, CliError
     }
 }
 
-/// An audit entry as JSON.
-pub fn audit_json(e: &audit::AuditEntry) -> Value {
-    json!({
-        "seq": e.seq,
-        "at": e.at,
-        "actor": e.actor,
-        "event_type": e.event_type,
-        "target": e.target,
-        "outcome": e.outcome,
-        "detail": json_value(&e.detail),
-    })
-}
-
 /// Audit entries as a table: seq, time, actor, event, target, outcome.
 pub fn audit_table(entries: &[audit::AuditEntry]) -> String {
     let rows: Vec<Vec<String>> = entries
@@ -148,7 +136,7 @@ pub fn audit(args: AuditArgs, ctx: &mut Ctx) -> Result<Rendered, CliError> {
     };
     let entries = ctx.call(|c, s, who| c.maas_core_audit().call_query(s, who, &filter))?;
     Ok(Rendered::new(
-        json!({"entries": entries.iter().map(audit_json).collect::<Vec<_>>()}),
+        json!({"entries": entries.iter().map(wire::audit_entry).collect::<Vec<_>>()}),
         audit_table(&entries),
     ))
 }

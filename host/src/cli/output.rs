@@ -111,11 +111,6 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// A JSON text from the core as a JSON value (a plain string if it does not parse).
-pub fn json_value(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
-}
-
 /// A JSON text from the core on one line.
 pub fn compact(text: &str) -> String {
     serde_json::from_str::<Value>(text)

@@ -1,12 +1,13 @@
 //! `maas pool …`: shared memory pools, their members and shares.
 
-use super::output::{Rendered, compact, fields, json_value, or_dash, rfc3339, status, table};
+use super::output::{Rendered, compact, fields, or_dash, rfc3339, status, table};
 use super::wire::choice;
 use super::{CliError, Ctx};
+use crate::wire;
 use crate::wire::Wire;
 use crate::{pools, types};
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Pool verbs.
 #[derive(Debug, Clone, Subcommand)]
@@ -140,21 +141,6 @@ pub struct CreateArgs {
     pub agent: Option<String>,
 }
 
-fn pool_json(p: &pools::Pool) -> Value {
-    json!({
-        "pool_id": p.id,
-        "name": p.name,
-        "owner_id": p.owner_id,
-        "scope": p.scope.wire(),
-        "team": p.team,
-        "metadata": json_value(&p.metadata),
-        "status": if p.archived { "archived" } else { "active" },
-        "member_count": p.member_count,
-        "share_count": p.share_count,
-        "created_at": p.created_at,
-    })
-}
-
 fn pool_text(p: &pools::Pool) -> String {
     fields(&[
         ("pool_id", p.id.clone()),
@@ -171,21 +157,6 @@ fn pool_text(p: &pools::Pool) -> String {
         ("metadata", compact(&p.metadata)),
         ("created_at", rfc3339(p.created_at)),
     ])
-}
-
-fn member_json(m: &pools::Member) -> Value {
-    json!({"agent_id": m.agent_id, "permission": m.permission.wire(), "joined_at": m.joined_at})
-}
-
-/// A share as JSON.
-pub fn shared_json(s: &pools::SharedMemory) -> Value {
-    json!({
-        "memory_id": s.memory_id,
-        "pool_id": s.pool_id,
-        "shared_by": s.shared_by,
-        "scope": s.scope.wire(),
-        "shared_at": s.shared_at,
-    })
 }
 
 /// The shares as a table.
@@ -211,7 +182,7 @@ pub fn create(
     req: &pools::PoolRequest,
 ) -> Result<Rendered, CliError> {
     let p = ctx.call(|c, s, who| c.maas_core_pools().call_create(s, who, agent, req))?;
-    Ok(Rendered::new(pool_json(&p), pool_text(&p)))
+    Ok(Rendered::new(wire::pool(&p), pool_text(&p)))
 }
 
 /// Adds a member; shared with the demo.
@@ -225,7 +196,7 @@ pub fn join(
         c.maas_core_pools()
             .call_join(s, who, pool, member, permission)
     })?;
-    let mut doc = member_json(&m);
+    let mut doc = wire::member(&m);
     if let Some(map) = doc.as_object_mut() {
         map.insert("pool_id".into(), json!(pool));
         map.insert("status".into(), json!("joined"));
@@ -254,7 +225,7 @@ pub fn share(
             .call_share(s, who, pool, memory, agent, scope)
     })?;
     Ok(Rendered::new(
-        shared_json(&sh),
+        wire::share(&sh),
         fields(&[
             ("memory_id", sh.memory_id.clone()),
             ("pool_id", sh.pool_id.clone()),
@@ -277,7 +248,7 @@ pub fn query(
             .call_query_shared(s, who, pool, agent, max_scope)
     })?;
     Ok(Rendered::new(
-        json!({"pool_id": pool, "memories": list.iter().map(shared_json).collect::<Vec<_>>()}),
+        json!({"pool_id": pool, "memories": list.iter().map(wire::share).collect::<Vec<_>>()}),
         shared_table(&list),
     ))
 }
@@ -299,7 +270,7 @@ pub fn run(cmd: PoolCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
         }
         PoolCmd::Get { pool } => {
             let p = ctx.call(|c, s, who| c.maas_core_pools().call_get(s, who, &pool))?;
-            Ok(Rendered::new(pool_json(&p), pool_text(&p)))
+            Ok(Rendered::new(wire::pool(&p), pool_text(&p)))
         }
         PoolCmd::List { owner } => {
             let list =
@@ -319,7 +290,7 @@ pub fn run(cmd: PoolCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
                 })
                 .collect();
             Ok(Rendered::new(
-                json!({"pools": list.iter().map(pool_json).collect::<Vec<_>>()}),
+                json!({"pools": list.iter().map(wire::pool).collect::<Vec<_>>()}),
                 table(
                     &[
                         "pool_id", "name", "owner_id", "scope", "status", "members", "shares",
@@ -377,7 +348,7 @@ pub fn run(cmd: PoolCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
                 })
                 .collect();
             Ok(Rendered::new(
-                json!({"pool_id": pool, "members": list.iter().map(member_json).collect::<Vec<_>>()}),
+                json!({"pool_id": pool, "members": list.iter().map(wire::member).collect::<Vec<_>>()}),
                 table(&["agent_id", "permission", "joined_at"], &rows),
             ))
         }
