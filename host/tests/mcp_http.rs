@@ -751,8 +751,56 @@ async fn every_tool_answers_with_its_shape_and_a_typed_error() {
         ok(&op, "delete_pool", json!({"pool_id": "p1"})).await["status"],
         "deleted"
     );
+    fails(&op, "delete_pool", json!({"pool_id": "p1"}), "not_found").await;
     let me = ok(&b, "whoami", json!({})).await;
     assert_eq!(me["agent_id"], "claude-backend");
+
+    // The error case of the tools above that only showed success.
+    fails(
+        &b,
+        "get_agent_handoffs",
+        json!({"agent_id": "lead"}),
+        "permission_denied",
+    )
+    .await;
+    fails(
+        &op,
+        "list_pools",
+        json!({"owner_id": "bad id!"}),
+        "invalid_input",
+    )
+    .await;
+    fails(
+        &op,
+        "start_session",
+        json!({"agent_id": "ghost"}),
+        "not_found",
+    )
+    .await;
+    fails(
+        &op,
+        "get_pool_members",
+        json!({"pool_id": "ghost-pool"}),
+        "not_found",
+    )
+    .await;
+    ok(&op, "deactivate_agent", json!({"agent_id": "lead"})).await;
+    fails(
+        &op,
+        "deactivate_agent",
+        json!({"agent_id": "lead"}),
+        "invalid_input",
+    )
+    .await;
+    register(&op, "qa", "gpt_agent", "user-123").await;
+    let h3 = ok(&b, "initiate_handoff", json!({"source_agent_id": "claude-backend", "target_agent_id": "qa", "task_description": "test it"})).await;
+    fails(
+        &op,
+        "reject_handoff",
+        json!({"handoff_id": h3["handoff_id"], "agent_id": "qa", "reason": ""}),
+        "invalid_input",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
