@@ -303,6 +303,7 @@ async fn an_agent_token_cannot_speak_for_another_agent() {
             "search_memories",
             json!({"agent_id": "agent-b", "query": "plan"}),
         ),
+        ("get_audit_log", json!({"agent_id": "agent-b"})),
     ];
     for (tool, args) in attempts.iter() {
         fails(&a, tool, args.clone(), "permission_denied").await;

@@ -685,6 +685,11 @@ impl MaasMcp {
     )]
     async fn get_audit_log(&self, Parameters(a): Parameters<AuditLog>, ext: Extensions) -> Reply {
         let caller = self.caller(&ext);
+        if let Some(named) = &a.agent_id
+            && let Some(denied) = self.guard(&caller, "get_audit_log", named).await
+        {
+            return denied;
+        }
         let filter = audit::AuditFilter {
             agent_id: a.agent_id,
             event_type: a.event_type,
