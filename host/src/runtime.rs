@@ -108,7 +108,7 @@ impl CoreImage {
         let mut config = Config::new();
         config.wasm_component_model(true);
         let engine = Engine::new(&config)?;
-        let component = Component::from_file(&engine, path)?;
+        let component = crate::compiled::load(&engine, path)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Maas::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;

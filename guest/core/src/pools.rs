@@ -497,7 +497,7 @@ pub fn query_shared(
         ))
         .into());
     }
-    let mut shares: Vec<ShareView> = pool
+    let mut visible: Vec<(&String, &crate::state::Share)> = pool
         .shares
         .iter()
         .filter(|(memory_id, sh)| {
@@ -507,10 +507,11 @@ pub fn query_shared(
                     .get(*memory_id)
                     .is_some_and(|m| !m.is_expired(cx.now))
         })
-        .map(|(memory_id, sh)| (sh.n, memory_id, sh))
-        .collect::<Vec<_>>()
+        .collect();
+    visible.sort_by_key(|(_, sh)| sh.n);
+    let shares: Vec<ShareView> = visible
         .into_iter()
-        .map(|(_, memory_id, sh)| ShareView {
+        .map(|(memory_id, sh)| ShareView {
             memory_id: memory_id.clone(),
             pool_id: pool_id.to_string(),
             shared_by: sh.shared_by.clone(),
@@ -518,7 +519,6 @@ pub fn query_shared(
             shared_at: sh.shared_at,
         })
         .collect();
-    shares.sort_by_key(|v| pool.shares.get(&v.memory_id).map_or(0, |sh| sh.n));
     let ids: Vec<&str> = shares.iter().map(|v| v.memory_id.as_str()).collect();
     let rec = record(
         cx.caller.name(),

@@ -1,0 +1,112 @@
+//! A cache of the compiled core, so a short command does not compile the component again
+//! (about a second on two cores; loading the cached code takes milliseconds).
+//!
+//! The cache lives in the user's cache directory (`$XDG_CACHE_HOME/maas`, else
+//! `~/.cache/maas`), one file per component and engine configuration, keyed by the
+//! SHA-256 of the component and wasmtime's compatibility hash of the engine. Set
+//! `MAAS_NO_COMPILE_CACHE=1` to compile every time.
+
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where compiled code for `wasm` on `engine` is cached, if there is a cache directory.
+fn cache_file(engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
+    if std::env::var_os("MAAS_NO_COMPILE_CACHE").is_some_and(|v| !v.is_empty()) {
+        return None;
+    }
+    let dir = dirs::cache_dir()?.join("maas");
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let digest = Sha256::digest(wasm);
+    let key: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    Some(dir.join(format!("core-{key}-{:016x}.cwasm", engine_hash.finish())))
+}
+
+/// Loads the compiled component from the cache, or compiles it and fills the cache.
+/// A cache that cannot be read or written is skipped, never fatal.
+pub fn load(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    let wasm = std::fs::read(path)?;
+    let Some(file) = cache_file(engine, &wasm) else {
+        return Component::new(engine, &wasm);
+    };
+    if file.is_file()
+        && let Ok(component) = deserialize(engine, &file)
+    {
+        return Ok(component);
+    }
+    let component = Component::new(engine, &wasm)?;
+    if let Ok(bytes) = component.serialize() {
+        store(&file, &bytes);
+    }
+    Ok(component)
+}
+
+/// Reads compiled code written by [`store`].
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, file: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: wasmtime trusts compiled code it deserializes. The file is one this
+    // program wrote with `Component::serialize` into the user's own cache directory
+    // (created 0700, file 0600), under a name that binds it to the exact component
+    // bytes and engine configuration; wasmtime also checks the version and engine
+    // settings recorded in it and refuses a mismatch. Anyone able to replace it could
+    // already replace the `maas` binary or the data directory of the same user.
+    unsafe { Component::deserialize_file(engine, file) }
+}
+
+/// Writes compiled code atomically (a temporary file renamed into place), owner-only.
+fn store(file: &Path, bytes: &[u8]) {
+    let Some(dir) = file.parent() else {
+        return;
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    if builder.create(dir).is_err() {
+        return;
+    }
+    let tmp = dir.join(format!(
+        ".tmp-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options.open(&tmp).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if written.is_err() || std::fs::rename(&tmp, file).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_key_changes_with_the_component() {
+        let engine = Engine::default();
+        let a = cache_file(&engine, b"one");
+        let b = cache_file(&engine, b"two");
+        if a.is_some() {
+            assert_ne!(a, b);
+            assert_eq!(a, cache_file(&engine, b"one"));
+        }
+    }
+}
