@@ -1,0 +1,105 @@
+// The `maas:core/journal` import, kept in memory and optionally mirrored to localStorage.
+//
+// jco lowers a `result<T, journal-error>` import from the function's outcome: a returned
+// value is `ok`, a thrown plain object `{ tag, val }` is `err` with that variant. A thrown
+// `Error` would be taken for a trap, so refusals are never thrown as `Error`s.
+
+const entries = []; // entry n (1-based) is entries[n - 1], a Uint8Array
+let snapshot = null; // { seq: bigint, data: Uint8Array } or null
+let storageKey = null; // set by `configure` when persisting
+
+/** Chooses persistence before the core loads; reloads a persisted journal if there is one. */
+export function configure({ persist = false, key = 'maas.journal' } = {}) {
+  entries.length = 0;
+  snapshot = null;
+  storageKey = null;
+  if (!persist) return;
+  const storage = globalThis.localStorage;
+  if (!storage) return;
+  storageKey = key;
+  const saved = storage.getItem(key);
+  if (!saved) return;
+  const parsed = JSON.parse(saved);
+  for (const text of parsed.entries ?? []) entries.push(fromBase64(text));
+  if (parsed.snapshot) {
+    snapshot = { seq: BigInt(parsed.snapshot.seq), data: fromBase64(parsed.snapshot.data) };
+  }
+}
+
+/** Forgets a persisted journal (the running core keeps its state until reloaded). */
+export function clearPersisted(key = storageKey ?? 'maas.journal') {
+  globalThis.localStorage?.removeItem(key);
+}
+
+/** How many entries the journal holds and their total size, for display. */
+export function journalInfo() {
+  let bytes = 0;
+  for (const e of entries) bytes += e.length;
+  return { head: entries.length, bytes, persisted: storageKey !== null };
+}
+
+export function head() {
+  return BigInt(entries.length);
+}
+
+export function read(from, max) {
+  const start = from < 1n ? 0 : Number(from) - 1;
+  const out = [];
+  for (let i = start; i < entries.length && out.length < max; i++) {
+    out.push({ seq: BigInt(i + 1), data: entries[i] });
+  }
+  return out;
+}
+
+export function append(expectedHead, data, sync) {
+  const current = BigInt(entries.length);
+  if (expectedHead !== current) throw { tag: 'conflict', val: current };
+  // The core may reuse its buffer after the call returns: keep a copy.
+  entries.push(new Uint8Array(data));
+  if (sync) {
+    try {
+      flush();
+    } catch (refusal) {
+      entries.pop();
+      throw refusal;
+    }
+  }
+  return current + 1n;
+}
+
+export function saveSnapshot(snap) {
+  snapshot = { seq: snap.seq, data: new Uint8Array(snap.data) };
+  flush();
+}
+
+export function loadSnapshot() {
+  return snapshot ?? undefined;
+}
+
+function flush() {
+  if (storageKey === null) return;
+  const doc = {
+    entries: entries.map(toBase64),
+    snapshot: snapshot && { seq: String(snapshot.seq), data: toBase64(snapshot.data) },
+  };
+  try {
+    globalThis.localStorage.setItem(storageKey, JSON.stringify(doc));
+  } catch (e) {
+    throw { tag: 'unavailable', val: `localStorage: ${e?.message ?? e}` };
+  }
+}
+
+function toBase64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+function fromBase64(text) {
+  const s = atob(text);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}

@@ -1,0 +1,277 @@
+// A friendly face over the jco bindings of the maas core component.
+//
+// The core is the same component the `maas` host runs; jco turns it into an ES module
+// (dist/core) whose journal import is ./journal.js. That module holds one instance, so a
+// page or process has one core: `createMaas` sets it up once and hands out the same
+// object afterwards.
+//
+// Inputs accept the wire strings (`claude_code`, `agent_private`, `memory_read`) or the
+// WIT names (`claude-code`, ...); results are the bindings' records as they are (WIT names,
+// u64 as BigInt). Errors are thrown as `MaasError`.
+
+import * as journal from './journal.js';
+
+/** An error returned by the core: `code` is the wire name (`not_found`, `invalid_input`, ...). */
+export class MaasError extends Error {
+  constructor(tag, val) {
+    const code = tag.replaceAll('-', '_');
+    super(`${code}: ${describe(val)}`);
+    this.name = 'MaasError';
+    this.code = code;
+    this.detail = val;
+    if (val && typeof val === 'object' && 'field' in val) this.field = val.field;
+  }
+}
+
+function describe(val) {
+  if (val === undefined || val === null) return '';
+  if (typeof val !== 'object') return String(val);
+  if ('field' in val) return `${val.field}: ${val.reason}`;
+  if ('resource' in val) return `${val.resource} limit ${val.limit}`;
+  return JSON.stringify(val, (_, v) => (typeof v === 'bigint' ? String(v) : v));
+}
+
+const LIMIT_FIELDS = [
+  'agents', 'sessions', 'pools', 'membersPerPool', 'sharesPerPool', 'handoffs',
+  'pendingPerTarget', 'memories', 'documents', 'handoffRetentionSeconds', 'auditWindow',
+];
+
+const OPERATOR = Object.freeze({ tag: 'operator' });
+
+let created = null;
+
+/**
+ * Loads the core (once), catches it up with the journal and returns the API.
+ * `limits`: any of the admin limits (numbers or BigInts; 0 or absent = default).
+ * `persist`: keep the journal in localStorage, so a reload keeps the state (browser only).
+ */
+export function createMaas({ limits = {}, persist = false, storageKey = 'maas.journal' } = {}) {
+  created ??= (async () => {
+    journal.configure({ persist, key: storageKey });
+    const core = await import('../dist/core/maas_component.js');
+    const wanted = {};
+    for (const f of LIMIT_FIELDS) wanted[f] = BigInt(limits[f] ?? 0);
+    call(() => core.admin.init(wanted));
+    return new Maas(core);
+  })();
+  return created;
+}
+
+function call(f) {
+  try {
+    return f();
+  } catch (e) {
+    const p = e?.payload;
+    if (p && typeof p === 'object' && typeof p.tag === 'string') throw new MaasError(p.tag, p.val);
+    throw e;
+  }
+}
+
+const wit = (s) => (s === undefined ? undefined : String(s).replaceAll('_', '-'));
+const json = (v) => (v === undefined ? undefined : typeof v === 'string' ? v : JSON.stringify(v));
+const big = (v) => (v === undefined || v === null ? undefined : BigInt(v));
+
+function callerOf(who) {
+  if (who === undefined || who === 'operator') return OPERATOR;
+  if (typeof who === 'object') return who;
+  return { tag: 'agent', val: who };
+}
+
+/** The API, acting as the operator unless a handle from `agent(id)` is used. */
+class Maas {
+  #core;
+  constructor(core) {
+    this.#core = core;
+  }
+
+  /** The raw jco bindings, for anything the wrapper does not cover. */
+  get bindings() {
+    return this.#core;
+  }
+
+  /** Journal size (entries, bytes) and whether it is persisted. */
+  journal() {
+    return journal.journalInfo();
+  }
+
+  stats() {
+    return call(() => this.#core.admin.stats(OPERATOR));
+  }
+
+  /** Registers an agent (operator only); returns `{ agentId, token }`. */
+  registerAgent({ agentType, ownerId, agentId, capabilities, metadata }) {
+    return call(() =>
+      this.#core.agents.register(OPERATOR, {
+        agentType: wit(agentType),
+        ownerId,
+        agentId,
+        capabilities: capabilities?.map(wit),
+        metadata: json(metadata),
+      }),
+    );
+  }
+
+  getAgent(id) {
+    return call(() => this.#core.agents.get(OPERATOR, id));
+  }
+
+  listAgents(ownerId) {
+    return call(() => this.#core.agents.listByOwner(OPERATOR, ownerId));
+  }
+
+  /** Maps a token to a handle acting as its agent. */
+  authenticate(token) {
+    const id = call(() => this.#core.agents.authenticate(token));
+    return this.agent(id);
+  }
+
+  /**
+   * A handle acting as agent `id`. The call is made by that agent itself unless `caller`
+   * says otherwise: `'operator'`, or another agent id (which the core refuses).
+   */
+  agent(id, { caller = id } = {}) {
+    return new AgentHandle(this.#core, id, callerOf(caller));
+  }
+
+  createPool({ name, ownerId, scope, team, poolId, metadata }) {
+    return call(() =>
+      this.#core.pools.create(OPERATOR, undefined, {
+        name, ownerId, scope: wit(scope), team, poolId, metadata: json(metadata),
+      }),
+    );
+  }
+
+  getPool(poolId) {
+    return call(() => this.#core.pools.get(OPERATOR, poolId));
+  }
+
+  listPools(ownerId) {
+    return call(() => this.#core.pools.list(OPERATOR, ownerId));
+  }
+
+  /** Adds an agent to a pool at `read`, `write` or `admin`. */
+  join(poolId, agentId, permission = 'read') {
+    return call(() => this.#core.pools.join(OPERATOR, poolId, agentId, wit(permission)));
+  }
+
+  members(poolId) {
+    return call(() => this.#core.pools.members(OPERATOR, poolId));
+  }
+
+  getHandoff(handoffId) {
+    return call(() => this.#core.handoffs.get(OPERATOR, handoffId));
+  }
+
+  /** Audit entries, oldest first. `filter`: `{ agentId, eventType, since, until, limit }`. */
+  audit(filter = {}) {
+    return call(() =>
+      this.#core.audit.query(OPERATOR, {
+        agentId: filter.agentId,
+        eventType: filter.eventType,
+        since: big(filter.since),
+        until: big(filter.until),
+        limit: filter.limit,
+      }),
+    );
+  }
+}
+
+/** Calls made as one agent. */
+class AgentHandle {
+  #core;
+  #caller;
+  constructor(core, id, caller) {
+    this.#core = core;
+    this.#caller = caller;
+    this.id = id;
+  }
+
+  get() {
+    return call(() => this.#core.agents.get(this.#caller, this.id));
+  }
+
+  /** Stores a memory; `pool`/`scope` share it right away. */
+  storeMemory({ content, kind = 'note', tags = [], memoryId, poolId, scope, ttlSeconds }) {
+    return call(() =>
+      this.#core.memories.storeMemory(this.#caller, {
+        agentId: this.id, content, kind: wit(kind), tags, memoryId, poolId,
+        scope: wit(scope), ttlSeconds: big(ttlSeconds),
+      }),
+    );
+  }
+
+  getMemory(memoryId) {
+    return call(() => this.#core.memories.get(this.#caller, this.id, memoryId));
+  }
+
+  searchMemories(query, limit = 10) {
+    return call(() => this.#core.memories.search(this.#caller, this.id, query, limit));
+  }
+
+  createPool({ name, ownerId, scope, team, poolId, metadata }) {
+    return call(() =>
+      this.#core.pools.create(this.#caller, this.id, {
+        name, ownerId, scope: wit(scope), team, poolId, metadata: json(metadata),
+      }),
+    );
+  }
+
+  share(poolId, memoryId, scope) {
+    return call(() => this.#core.pools.share(this.#caller, poolId, memoryId, this.id, wit(scope)));
+  }
+
+  querySharedMemories(poolId, maxScope = 'global') {
+    return call(() => this.#core.pools.queryShared(this.#caller, poolId, this.id, wit(maxScope)));
+  }
+
+  leave(poolId) {
+    return call(() => this.#core.pools.leave(this.#caller, poolId, this.id));
+  }
+
+  /** Starts a handoff to `targetAgentId`. `currentState` may be an object (sent as JSON). */
+  initiateHandoff(targetAgentId, { taskDescription, currentState = {}, memories = [], files = [], ttlSeconds }) {
+    return call(() =>
+      this.#core.handoffs.initiate(
+        this.#caller, this.id, targetAgentId,
+        { taskDescription, currentState: json(currentState), relevantMemories: memories, relevantFiles: files },
+        big(ttlSeconds),
+      ),
+    );
+  }
+
+  /** Accepts a pending handoff; returns `{ handoff, memories }`. */
+  accept(handoffId) {
+    return call(() => this.#core.handoffs.accept(this.#caller, handoffId, this.id));
+  }
+
+  reject(handoffId, reason) {
+    return call(() => this.#core.handoffs.reject(this.#caller, handoffId, this.id, reason));
+  }
+
+  cancel(handoffId) {
+    return call(() => this.#core.handoffs.cancel(this.#caller, handoffId, this.id));
+  }
+
+  /** Completes an accepted handoff; `result` may be an object (sent as JSON). */
+  complete(handoffId, result) {
+    return call(() => this.#core.handoffs.complete(this.#caller, handoffId, this.id, json(result)));
+  }
+
+  pending() {
+    return call(() => this.#core.handoffs.pending(this.#caller, this.id));
+  }
+
+  handoffs() {
+    return call(() => this.#core.handoffs.byAgent(this.#caller, this.id));
+  }
+
+  /** The audit entries this agent is the actor of. */
+  audit(filter = {}) {
+    return call(() =>
+      this.#core.audit.query(this.#caller, {
+        agentId: filter.agentId, eventType: filter.eventType,
+        since: big(filter.since), until: big(filter.until), limit: filter.limit,
+      }),
+    );
+  }
+}

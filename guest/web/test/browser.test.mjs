@@ -1,0 +1,93 @@
+// The demo page in Debian's Chromium: the design's example, clicked through step by step.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../scripts/serve.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outDir = join(here, '..', 'test-output');
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+async function withPage(f) {
+  const server = await serve(0);
+  let browser;
+  const errors = [];
+  try {
+    // Playwright gives the browser a new empty profile of its own.
+    browser = await chromium.launch({
+      executablePath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1360, height: 1100 } });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    const base = `http://127.0.0.1:${server.address().port}`;
+    await f(page, base, errors);
+  } finally {
+    await browser?.close();
+    server.closeAllConnections();
+    server.close();
+  }
+}
+
+test('the demo page plays the handoff example through the core', { timeout: 120_000 }, async () => {
+  await withPage(async (page, base, errors) => {
+    await page.goto(`${base}/demo/`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    assert.match(await page.textContent('#core-status'), /core ready/);
+
+    for (let step = 1; step <= 6; step++) {
+      await page.click(`button[data-step="${step}"]`);
+      assert.equal(await page.isHidden('#error'), true, `step ${step}: ${await page.textContent('#error')}`);
+    }
+
+    assert.equal(await page.textContent('#handoff-badge'), 'completed');
+    assert.match(await page.textContent('#handoff-result'), /"status":\s*"success"/);
+    assert.match(await page.textContent('[data-memory="mem-api-design"]'), /JWT access token/);
+    assert.equal(await page.locator('#agents-table tr[data-agent]').count(), 2);
+    assert.equal(await page.locator('#members li[data-member]').count(), 2);
+    assert.equal(await page.locator('#shares li[data-share="mem-api-design"]').count(), 1);
+    assert.equal(await page.locator('#audit-table tr[data-event="handoff.accepted"]').count(), 1);
+    assert.equal(await page.locator('#audit-table tr[data-event="handoff.completed"]').count(), 1);
+
+    await page.selectOption('#search-as', 'gpt-frontend');
+    await page.fill('#search-q', 'JWT refresh token');
+    await page.click('#search-form button[type="submit"]');
+    await page.waitForSelector('#search-results li[data-hit="mem-api-design"]');
+    assert.equal(await page.locator('#audit-table tr[data-event="memory.searched"]').count(), 1);
+
+    mkdirSync(outDir, { recursive: true });
+    await page.screenshot({ path: join(outDir, 'demo.png'), fullPage: true });
+
+    // The journal is in localStorage: a reload replays it into a fresh core.
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    assert.equal(await page.textContent('#handoff-badge'), 'completed');
+    assert.equal(await page.locator('#steps li.done').count(), 6);
+    assert.deepEqual(errors, []);
+  });
+});
+
+test('in the page a refused call throws a MaasError with its code and field', { timeout: 120_000 }, async () => {
+  await withPage(async (page, base) => {
+    await page.goto(`${base}/demo/?ephemeral`);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    await page.click('button[data-step="1"]');
+    // Ids are never reused: registering gpt-frontend again is refused.
+    await page.evaluate(async () => {
+      const { createMaas } = await import('../src/maas.js');
+      const maas = await createMaas();
+      try {
+        maas.registerAgent({ agentType: 'gpt_agent', ownerId: 'user-123', agentId: 'gpt-frontend' });
+        window.outcome = 'accepted';
+      } catch (e) {
+        window.outcome = `${e.name} ${e.code} ${e.field}`;
+      }
+    });
+    assert.equal(await page.evaluate(() => window.outcome), 'MaasError invalid_input agent_id');
+  });
+});

@@ -1,0 +1,228 @@
+// The core component through jco and the wrapper: the same rules the native host enforces.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMaas, MaasError } from '../src/maas.js';
+import * as journal from '../src/journal.js';
+
+const maas = await createMaas();
+
+// Every test works on its own owner and ids, since a process holds one core.
+let n = 0;
+function team(agentTypes = ['claude_code', 'gpt_agent']) {
+  n += 1;
+  const owner = `owner-${n}`;
+  const ids = agentTypes.map((agentType, i) => {
+    const agentId = `agent-${n}-${i}`;
+    maas.registerAgent({ agentType, ownerId: owner, agentId });
+    return agentId;
+  });
+  return { owner, ids, pool: `pool-${n}` };
+}
+
+function refused(f, code, check = () => {}) {
+  assert.throws(f, (e) => {
+    assert.ok(e instanceof MaasError, `expected a MaasError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    check(e);
+    return true;
+  });
+}
+
+test('a registered agent can be read back with its default capabilities', () => {
+  const reg = maas.registerAgent({ agentType: 'gpt_agent', ownerId: 'user-x', agentId: 'reader-1', metadata: { role: 'ui' } });
+  assert.equal(reg.agentId, 'reader-1');
+  assert.match(reg.token, /^maas_[0-9a-f]{64}$/);
+  const agent = maas.getAgent('reader-1');
+  assert.equal(agent.agentType, 'gpt-agent');
+  assert.equal(agent.ownerId, 'user-x');
+  assert.equal(agent.active, true);
+  assert.deepEqual(JSON.parse(agent.metadata), { role: 'ui' });
+  assert.ok(agent.capabilities.includes('handoff-receive'));
+  assert.ok(!agent.capabilities.includes('memory-delete'));
+  assert.equal(maas.authenticate(reg.token).id, 'reader-1');
+});
+
+test('the token never appears in the audit trail', () => {
+  const reg = maas.registerAgent({ agentType: 'human', ownerId: 'user-y', agentId: 'person-1' });
+  const trail = JSON.stringify(maas.audit({ limit: 1000 }), (_, v) => (typeof v === 'bigint' ? String(v) : v));
+  assert.ok(trail.includes('person-1'));
+  assert.ok(!trail.includes(reg.token));
+});
+
+test('an id can never be registered twice', () => {
+  maas.registerAgent({ agentType: 'human', ownerId: 'user-z', agentId: 'once-1' });
+  refused(() => maas.registerAgent({ agentType: 'human', ownerId: 'user-z', agentId: 'once-1' }), 'invalid_input');
+});
+
+test('a malformed id is invalid input naming the field', () => {
+  refused(() => maas.registerAgent({ agentType: 'human', ownerId: 'user-z', agentId: 'not an id!' }), 'invalid_input',
+    (e) => assert.equal(e.field, 'agent_id'));
+});
+
+test('an agent acting as another agent is denied', () => {
+  const { ids: [a, b] } = team();
+  refused(() => maas.agent(b, { caller: a }).storeMemory({ content: 'mine now', kind: 'note' }), 'permission_denied');
+  const denied = maas.audit({ eventType: 'access.denied', agentId: a });
+  assert.ok(denied.length >= 1);
+});
+
+test('agents of other owners are not visible', () => {
+  const { ids: [a] } = team();
+  const { ids: [other] } = team();
+  assert.equal(maas.agent(a).get().id, a);
+  refused(() => maas.agent(other, { caller: a }).get(), 'not_found');
+});
+
+test('a project share is visible to every member', () => {
+  const { owner, ids: [a, b], pool } = team();
+  maas.createPool({ name: 'p', ownerId: owner, scope: 'project', poolId: pool });
+  maas.join(pool, a, 'write');
+  maas.join(pool, b, 'read');
+  maas.agent(a).storeMemory({ memoryId: `${pool}-m`, kind: 'fact', content: 'the cache is redis', tags: ['cache'] });
+  const share = maas.agent(a).share(pool, `${pool}-m`, 'project');
+  assert.equal(share.scope, 'project');
+  assert.deepEqual(maas.agent(b).querySharedMemories(pool).map((s) => s.memoryId), [`${pool}-m`]);
+  assert.equal(maas.agent(b).getMemory(`${pool}-m`).content, 'the cache is redis');
+});
+
+test('an agent_private share is visible only to its sharer', () => {
+  const { owner, ids: [a, b], pool } = team();
+  maas.createPool({ name: 'p', ownerId: owner, scope: 'project', poolId: pool });
+  maas.join(pool, a, 'write');
+  maas.join(pool, b, 'write');
+  maas.agent(a).storeMemory({ memoryId: `${pool}-secret`, content: 'draft notes', poolId: pool, scope: 'agent_private' });
+  assert.deepEqual(maas.agent(a).querySharedMemories(pool).map((s) => s.memoryId), [`${pool}-secret`]);
+  assert.deepEqual(maas.agent(b).querySharedMemories(pool), []);
+  refused(() => maas.agent(b).getMemory(`${pool}-secret`), 'not_found');
+});
+
+test('max_scope only narrows what a member sees', () => {
+  const { owner, ids: [a, b], pool } = team();
+  maas.createPool({ name: 'p', ownerId: owner, scope: 'project', poolId: pool });
+  maas.join(pool, a, 'write');
+  maas.join(pool, b, 'read');
+  maas.agent(a).storeMemory({ memoryId: `${pool}-u`, content: 'user scoped', poolId: pool, scope: 'user' });
+  maas.agent(a).storeMemory({ memoryId: `${pool}-p`, content: 'project scoped', poolId: pool, scope: 'project' });
+  const seen = (max) => maas.agent(b).querySharedMemories(pool, max).map((s) => s.memoryId);
+  assert.deepEqual(seen('global'), [`${pool}-u`, `${pool}-p`]);
+  assert.deepEqual(seen('user'), [`${pool}-u`]);
+  assert.deepEqual(seen('agent_private'), []);
+});
+
+test('a share wider than the pool scope is invalid input', () => {
+  const { owner, ids: [a], pool } = team();
+  maas.createPool({ name: 'p', ownerId: owner, scope: 'user', poolId: pool });
+  maas.join(pool, a, 'write');
+  maas.agent(a).storeMemory({ memoryId: `${pool}-m`, content: 'wide' });
+  refused(() => maas.agent(a).share(pool, `${pool}-m`, 'global'), 'invalid_input', (e) => assert.equal(e.field, 'scope'));
+});
+
+test('search ranks the memories the agent may read and skips the others', () => {
+  const { ids: [a, b] } = team();
+  maas.agent(a).storeMemory({ memoryId: `${a}-jwt`, kind: 'decision', content: 'login returns a JWT access token', tags: ['auth'] });
+  maas.agent(a).storeMemory({ memoryId: `${a}-css`, kind: 'preference', content: 'buttons use the accent colour' });
+  const hits = maas.agent(a).searchMemories('JWT token');
+  assert.equal(hits[0].memory.id, `${a}-jwt`);
+  assert.ok(hits[0].score > 0);
+  assert.ok(!hits.some((h) => h.memory.id === `${a}-css`));
+  assert.deepEqual(maas.agent(b).searchMemories('JWT token'), []);
+});
+
+test('content that looks like an injection is refused', () => {
+  const { ids: [a] } = team();
+  refused(() => maas.agent(a).storeMemory({ content: "x'; DROP TABLE memories; --" }), 'invalid_input',
+    (e) => assert.equal(e.field, 'content'));
+});
+
+function handoffSetup() {
+  const t = team();
+  const [a, b] = t.ids;
+  maas.createPool({ name: 'auth', ownerId: t.owner, scope: 'project', poolId: t.pool });
+  maas.join(t.pool, a, 'write');
+  maas.join(t.pool, b, 'write');
+  maas.agent(a).storeMemory({ memoryId: `${t.pool}-api`, kind: 'decision', content: 'POST /api/auth/login returns a JWT' });
+  const h = maas.agent(a).initiateHandoff(b, {
+    taskDescription: 'Implement login UI using the API spec',
+    memories: [`${t.pool}-api`],
+    files: ['src/api/auth.py'],
+  });
+  return { ...t, a, b, h, memory: `${t.pool}-api` };
+}
+
+test('a handoff goes pending, accepted with its memories, then completed', () => {
+  const { a, b, h, memory } = handoffSetup();
+  assert.equal(h.status, 'pending');
+  refused(() => maas.agent(b).getMemory(memory), 'not_found');
+  assert.deepEqual(maas.agent(b).pending().map((p) => p.id), [h.id]);
+  const accepted = maas.agent(b).accept(h.id);
+  assert.equal(accepted.handoff.status, 'accepted');
+  assert.deepEqual(accepted.memories.map((m) => m.id), [memory]);
+  assert.equal(maas.agent(b).getMemory(memory).author, a);
+  assert.deepEqual(maas.agent(b).pending(), []);
+  const done = maas.agent(b).complete(h.id, { status: 'success' });
+  assert.equal(done.status, 'completed');
+  assert.deepEqual(JSON.parse(done.result), { status: 'success' });
+  const events = maas.audit({ agentId: b, limit: 1000 }).map((e) => e.eventType);
+  assert.ok(events.includes('handoff.accepted'));
+  assert.ok(events.includes('handoff.completed'));
+});
+
+test('a rejected handoff keeps its reason and grants nothing', () => {
+  const { b, h, memory } = handoffSetup();
+  const rejected = maas.agent(b).reject(h.id, 'no capacity this sprint');
+  assert.equal(rejected.status, 'rejected');
+  assert.equal(rejected.reason, 'no capacity this sprint');
+  refused(() => maas.agent(b).getMemory(memory), 'not_found');
+  refused(() => maas.agent(b).accept(h.id), 'invalid_input');
+});
+
+test('a handoff can be accepted once', () => {
+  const { b, h } = handoffSetup();
+  maas.agent(b).accept(h.id);
+  refused(() => maas.agent(b).accept(h.id), 'invalid_input');
+});
+
+test('only the target accepts a handoff', () => {
+  const { a, h } = handoffSetup();
+  refused(() => maas.agent(a).accept(h.id), 'permission_denied');
+});
+
+test('a handoff to oneself is invalid input', () => {
+  const { ids: [a] } = team();
+  refused(() => maas.agent(a).initiateHandoff(a, { taskDescription: 'loop' }), 'invalid_input');
+});
+
+test('the journal refuses an append at a stale head with the current head', () => {
+  const headNow = journal.head();
+  assert.ok(headNow > 0n);
+  assert.throws(() => journal.append(headNow - 1n, new Uint8Array([1]), true), (e) => {
+    assert.deepEqual(e, { tag: 'conflict', val: headNow });
+    return true;
+  });
+  assert.equal(journal.head(), headNow);
+  const tail = journal.read(headNow, 10);
+  assert.equal(tail.length, 1);
+  assert.equal(tail[0].seq, headNow);
+});
+
+test('a call through jco costs this much (measured, not asserted)', (t) => {
+  const { ids: [a] } = team();
+  const handle = maas.agent(a, { caller: 'operator' });
+  const bindings = maas.bindings;
+  const op = { tag: 'operator' };
+  const rounds = 2000;
+  for (let i = 0; i < 200; i++) bindings.admin.currentLimits();
+  let start = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) bindings.admin.currentLimits();
+  const pure = Number(process.hrtime.bigint() - start) / rounds / 1000;
+  start = process.hrtime.bigint();
+  for (let i = 0; i < rounds / 10; i++) bindings.admin.stats(op);
+  const stats = Number(process.hrtime.bigint() - start) / (rounds / 10) / 1000;
+  start = process.hrtime.bigint();
+  for (let i = 0; i < rounds / 10; i++) handle.get();
+  const audited = Number(process.hrtime.bigint() - start) / (rounds / 10) / 1000;
+  t.diagnostic(`current-limits (no journal): ${pure.toFixed(1)} µs/call`);
+  t.diagnostic(`stats (reads the journal head): ${stats.toFixed(1)} µs/call`);
+  t.diagnostic(`agents.get (audited, one journal append): ${audited.toFixed(1)} µs/call`);
+  assert.ok(pure > 0);
+});
