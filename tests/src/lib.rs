@@ -122,3 +122,44 @@ pub fn limits(f: impl FnOnce(&mut admin::Limits)) -> admin::Limits {
     f(&mut l);
     l
 }
+
+/// What a core call returns.
+pub type R<T> = Result<T, types::Error>;
+
+/// Asserts permission-denied and returns the reason.
+#[track_caller]
+pub fn denied<T: std::fmt::Debug>(r: R<T>) -> String {
+    match r {
+        Err(types::Error::PermissionDenied(why)) => why,
+        other => panic!("expected permission-denied, got {other:?}"),
+    }
+}
+
+/// Asserts not-found and returns what was not found.
+#[track_caller]
+pub fn not_found<T: std::fmt::Debug>(r: R<T>) -> String {
+    match r {
+        Err(types::Error::NotFound(what)) => what,
+        other => panic!("expected not-found, got {other:?}"),
+    }
+}
+
+/// Asserts invalid-input on `field`.
+#[track_caller]
+pub fn invalid<T: std::fmt::Debug>(r: R<T>, field: &str) {
+    match r {
+        Err(types::Error::InvalidInput(i)) => assert_eq!(i.field, field, "reason: {}", i.reason),
+        other => panic!("expected invalid-input on {field}, got {other:?}"),
+    }
+}
+
+/// Asserts capacity-exceeded of `resource` at `limit`.
+#[track_caller]
+pub fn capacity<T: std::fmt::Debug>(r: R<T>, resource: &str, limit: u64) {
+    match r {
+        Err(types::Error::CapacityExceeded(c)) => {
+            assert_eq!((c.resource.as_str(), c.limit), (resource, limit));
+        }
+        other => panic!("expected capacity-exceeded {resource}, got {other:?}"),
+    }
+}

@@ -8,44 +8,6 @@ use agents::{AgentType, Capability};
 use maas_tests::*;
 use types::{Caller, Error};
 
-type R<T> = Result<T, Error>;
-
-// ---- expected errors ----
-
-#[track_caller]
-fn denied<T: Debug>(r: R<T>) -> String {
-    match r {
-        Err(Error::PermissionDenied(why)) => why,
-        other => panic!("expected permission-denied, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn not_found<T: Debug>(r: R<T>) -> String {
-    match r {
-        Err(Error::NotFound(what)) => what,
-        other => panic!("expected not-found, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn invalid<T: Debug>(r: R<T>, field: &str) {
-    match r {
-        Err(Error::InvalidInput(i)) => assert_eq!(i.field, field, "reason: {}", i.reason),
-        other => panic!("expected invalid-input on {field}, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn capacity<T: Debug>(r: R<T>, resource: &str, limit: u64) {
-    match r {
-        Err(Error::CapacityExceeded(c)) => {
-            assert_eq!((c.resource.as_str(), c.limit), (resource, limit));
-        }
-        other => panic!("expected capacity-exceeded {resource}, got {other:?}"),
-    }
-}
-
 // ---- calls ----
 
 fn request(id: Option<&str>, agent_type: AgentType, owner: &str) -> agents::RegistrationRequest {
