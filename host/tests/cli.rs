@@ -266,3 +266,70 @@ fn the_demo_plays_every_step_in_a_fresh_directory() {
         "the demo leaves the main journal alone"
     );
 }
+
+#[test]
+fn an_export_imported_into_a_new_directory_rebuilds_the_same_state() {
+    let from = DataDir::new();
+    ok(maas(
+        &from,
+        &[
+            "agent",
+            "register",
+            "--type",
+            "claude_code",
+            "--owner",
+            "u",
+            "--id",
+            "a",
+        ],
+    ));
+    ok(maas(
+        &from,
+        &[
+            "memory",
+            "store",
+            "--agent",
+            "a",
+            "--kind",
+            "fact",
+            "--content",
+            "the cache is redis",
+        ],
+    ));
+    let exported = ok(maas(&from, &["export"]));
+    assert!(
+        exported
+            .lines()
+            .next()
+            .unwrap()
+            .contains("\"format\":\"maas-journal\"")
+    );
+    let file = from.path().join("export.jsonl");
+    std::fs::write(&file, &exported).unwrap();
+
+    let to = DataDir::new();
+    let imported = ok(maas(&to, &["import", file.to_str().unwrap()]));
+    assert!(imported.contains("imported"), "{imported}");
+    assert_eq!(ok(maas(&to, &["digest"])), ok(maas(&from, &["digest"])));
+    assert_eq!(
+        ok(maas(&to, &["export"])),
+        exported,
+        "entries are kept byte for byte"
+    );
+
+    let again = maas(&to, &["import", file.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("already has a history"),
+        "{}",
+        stderr(&again)
+    );
+    let broken = from.path().join("broken.jsonl");
+    std::fs::write(&broken, exported.replace("\"seq\":2", "\"seq\":7")).unwrap();
+    let refused = maas(&DataDir::new(), &["import", broken.to_str().unwrap()]);
+    assert!(
+        stderr(&refused).contains("expected entry 2"),
+        "{}",
+        stderr(&refused)
+    );
+}

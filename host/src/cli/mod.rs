@@ -11,6 +11,7 @@ pub mod misc;
 pub mod output;
 pub mod pools;
 pub mod servers;
+pub mod transfer;
 pub mod wire;
 
 pub use error::{CliError, describe};
@@ -161,6 +162,20 @@ pub enum Command {
     Serve(servers::ServeArgs),
     /// Measure what calls cost through the component against native and the floor.
     Bench(servers::BenchArgs),
+    /// Write the whole history as JSON lines (backups, migrations, bug reports).
+    Export {
+        /// The file to write; `-` (the default) is stdout.
+        #[arg(long, short, default_value = "-")]
+        output: PathBuf,
+    },
+    /// Rebuild an empty data directory from the output of `maas export`.
+    ///
+    /// Every entry is replayed first; a history this version cannot read is refused
+    /// before anything is written.
+    Import {
+        /// The export to read; `-` is stdin.
+        file: PathBuf,
+    },
 }
 
 /// A core over the data directory, and who the command acts as.
@@ -263,6 +278,32 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Mcp => return servers::mcp(&dir, limits, g.token.as_deref()),
         Command::Serve(args) => return servers::serve(&dir, limits, &args),
         Command::Bench(args) => return servers::bench(&dir, &args, out),
+        Command::Export { output } => {
+            return if output.as_os_str() == "-" {
+                transfer::export(&dir, out)
+            } else {
+                let file = std::fs::File::create(&output).map_err(|e| {
+                    CliError::io(
+                        format!("cannot create {}: {e}", output.display()),
+                        "choose another --output",
+                    )
+                })?;
+                transfer::export(&dir, &mut std::io::BufWriter::new(file))
+            };
+        }
+        Command::Import { file } => {
+            if file.as_os_str() == "-" {
+                transfer::import(&dir, limits, &mut std::io::stdin().lock())?
+            } else {
+                let f = std::fs::File::open(&file).map_err(|e| {
+                    CliError::io(
+                        format!("cannot open {}: {e}", file.display()),
+                        "check the path",
+                    )
+                })?;
+                transfer::import(&dir, limits, &mut std::io::BufReader::new(f))?
+            }
+        }
     };
     write(&rendered, g.json, out)
 }

@@ -1,0 +1,196 @@
+//! `maas export` and `maas import`: the whole history as JSON lines, for backups,
+//! migrations and bug reports. Importing replays every entry, so a history the core
+//! cannot read is refused before anything is written.
+
+use super::CliError;
+use super::output::{Rendered, fields};
+use crate::bindings::admin;
+use crate::datadir::{self, JOURNAL_FILE};
+use crate::journal::{JournalBackend, JournalError, MemoryJournal, SqliteJournal};
+use crate::{CoreImage, Runtime, RuntimeOptions};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// The first line of an export.
+const FORMAT: &str = "maas-journal";
+/// Entries read per journal call.
+const BATCH: u32 = 1024;
+
+fn journal_err(e: JournalError) -> CliError {
+    CliError::io(format!("journal: {e}"), "check the data directory")
+}
+
+fn open_journal(dir: &Path) -> Result<SqliteJournal, CliError> {
+    datadir::ensure(dir)?;
+    SqliteJournal::open(dir.join(JOURNAL_FILE)).map_err(journal_err)
+}
+
+/// One journal entry as a JSON line: the entry's own text when it is JSON (kept byte for
+/// byte), else its bytes.
+fn line(seq: u64, data: &[u8]) -> String {
+    match std::str::from_utf8(data)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Box<RawValue>>(text).ok())
+    {
+        Some(entry) => format!("{{\"seq\":{seq},\"entry\":{}}}", entry.get()),
+        None => json!({"seq": seq, "bytes": data}).to_string(),
+    }
+}
+
+/// A line of an export after the header.
+#[derive(serde::Deserialize)]
+struct Line<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    entry: Option<&'a RawValue>,
+    bytes: Option<Vec<u8>>,
+}
+
+/// Writes the data directory's whole journal to `out` as JSON lines.
+pub fn export(dir: &Path, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut journal = open_journal(dir)?;
+    let head = journal.head().map_err(journal_err)?;
+    let header = json!({"format": FORMAT, "version": 1, "entries": head});
+    let io = |e: std::io::Error| {
+        CliError::io(
+            format!("cannot write the export: {e}"),
+            "check where stdout goes",
+        )
+    };
+    writeln!(out, "{header}").map_err(io)?;
+    let mut next = 1;
+    while next <= head {
+        let entries = journal.read(next, BATCH).map_err(journal_err)?;
+        if entries.is_empty() {
+            return Err(CliError::io(
+                format!("journal entry {next} cannot be read"),
+                "the journal is damaged",
+            ));
+        }
+        for (seq, data) in entries {
+            writeln!(out, "{}", line(seq, &data)).map_err(io)?;
+            next = seq + 1;
+        }
+    }
+    out.flush().map_err(io)
+}
+
+fn bad(line_no: usize, why: impl std::fmt::Display) -> CliError {
+    CliError::usage(
+        format!("line {line_no} of the export: {why}"),
+        "the file must be the output of `maas export`",
+    )
+}
+
+/// Reads an export into entries, checking the header and that sequences run 1, 2, 3, …
+fn parse(input: &mut dyn BufRead) -> Result<Vec<Vec<u8>>, CliError> {
+    let mut entries = Vec::new();
+    let mut expected_total = None;
+    for (i, text) in input.lines().enumerate() {
+        let line_no = i + 1;
+        let text = text.map_err(|e| bad(line_no, e))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        if expected_total.is_none() {
+            let header: Value = serde_json::from_str(&text).map_err(|e| bad(line_no, e))?;
+            if header.get("format").and_then(Value::as_str) != Some(FORMAT) {
+                return Err(bad(line_no, "no maas-journal header"));
+            }
+            expected_total = Some(header.get("entries").and_then(Value::as_u64).unwrap_or(0));
+            continue;
+        }
+        let parsed: Line = serde_json::from_str(&text).map_err(|e| bad(line_no, e))?;
+        if parsed.seq != entries.len() as u64 + 1 {
+            return Err(bad(
+                line_no,
+                format!("expected entry {}", entries.len() + 1),
+            ));
+        }
+        let data = match (parsed.entry, parsed.bytes) {
+            (Some(entry), _) => entry.get().as_bytes().to_vec(),
+            (None, Some(bytes)) => bytes,
+            (None, None) => return Err(bad(line_no, "no entry")),
+        };
+        entries.push(data);
+    }
+    match expected_total {
+        None => Err(bad(1, "the file is empty")),
+        Some(n) if n != entries.len() as u64 => Err(bad(
+            entries.len() + 1,
+            format!(
+                "the header promises {n} entries, the file has {}",
+                entries.len()
+            ),
+        )),
+        Some(_) => Ok(entries),
+    }
+}
+
+/// Rebuilds an empty data directory from an export read from `input`.
+pub fn import(
+    dir: &Path,
+    limits: admin::Limits,
+    input: &mut dyn BufRead,
+) -> Result<Rendered, CliError> {
+    let entries = parse(input)?;
+    // Replay in memory first: a history the core cannot read is refused before anything
+    // is written to the data directory.
+    let mut memory = MemoryJournal::new();
+    for (i, data) in entries.iter().enumerate() {
+        memory.append(i as u64, data, false).map_err(journal_err)?;
+    }
+    let image = CoreImage::shared()?;
+    let options = RuntimeOptions {
+        limits,
+        ..RuntimeOptions::default()
+    };
+    Runtime::new(image.clone(), Box::new(memory), options.clone()).map_err(|e| {
+        CliError::from(e).with_hint("the export holds an entry this version of maas cannot read")
+    })?;
+    let mut journal = open_journal(dir)?;
+    if journal.head().map_err(journal_err)? != 0 {
+        return Err(CliError::usage(
+            format!("the data directory {} already has a history", dir.display()),
+            "import into a new, empty --data-dir",
+        ));
+    }
+    let last = entries.len();
+    for (i, data) in entries.iter().enumerate() {
+        journal
+            .append(i as u64, data, i + 1 == last)
+            .map_err(journal_err)?;
+    }
+    let mut rt = Runtime::new(image, Box::new(journal), options)?;
+    let digest = rt.call(|c, s| {
+        c.maas_core_admin()
+            .call_state_digest(s, &crate::types::Caller::Operator)
+    })?;
+    Ok(Rendered::new(
+        json!({"status": "imported", "entries": last, "digest": digest}),
+        fields(&[("imported", format!("{last} entries")), ("digest", digest)]),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_export_must_have_its_header_and_every_entry_in_order() {
+        let ok = format!(
+            "{{\"format\":\"{FORMAT}\",\"entries\":1}}\n{{\"seq\":1,\"entry\":{{\"v\":1}}}}\n"
+        );
+        assert_eq!(parse(&mut ok.as_bytes()).map(|e| e.len()).ok(), Some(1));
+        let gap =
+            format!("{{\"format\":\"{FORMAT}\",\"entries\":1}}\n{{\"seq\":2,\"entry\":{{}}}}\n");
+        assert!(parse(&mut gap.as_bytes()).is_err());
+        let short =
+            format!("{{\"format\":\"{FORMAT}\",\"entries\":2}}\n{{\"seq\":1,\"entry\":{{}}}}\n");
+        assert!(parse(&mut short.as_bytes()).is_err());
+        assert!(parse(&mut "{\"seq\":1}\n".as_bytes()).is_err());
+        assert!(parse(&mut "".as_bytes()).is_err());
+    }
+}
