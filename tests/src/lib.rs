@@ -163,3 +163,37 @@ pub fn capacity<T: std::fmt::Debug>(r: R<T>, resource: &str, limit: u64) {
         other => panic!("expected capacity-exceeded {resource}, got {other:?}"),
     }
 }
+
+/// The audit entries of `agent` (as actor or target) of one event type, as the operator.
+pub fn audited(h: &mut Harness, agent: &str, event_type: &str) -> Vec<audit::AuditEntry> {
+    let filter = audit::AuditFilter {
+        agent_id: Some(agent.to_string()),
+        event_type: Some(event_type.to_string()),
+        since: None,
+        until: None,
+        limit: Some(1000),
+    };
+    h.rt.call(|c, s| c.maas_core_audit().call_query(s, &op(), &filter))
+        .unwrap_or_else(|e| panic!("audit query: {e}"))
+}
+
+/// Runs `call`, which must be refused as permission-denied, and checks that the refusal
+/// was audited as denied against `actor` while the state stayed the same.
+#[track_caller]
+pub fn refused_and_audited<T: std::fmt::Debug>(
+    h: &mut Harness,
+    actor: &str,
+    call: impl FnOnce(&mut Harness) -> R<T>,
+) {
+    let before = h.digest();
+    let denials = audited(h, actor, "access.denied").len();
+    denied(call(h));
+    let after = audited(h, actor, "access.denied");
+    assert_eq!(after.len(), denials + 1, "one more denial audited");
+    let last = after.last().unwrap_or_else(|| panic!("no denial audited"));
+    assert_eq!(
+        (last.actor.as_str(), last.outcome.as_str()),
+        (actor, "denied")
+    );
+    assert_eq!(h.digest(), before, "a refused call changes nothing");
+}

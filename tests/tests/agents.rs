@@ -2,8 +2,6 @@
 //! acting as someone else, deactivation, unregistration and their limits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::fmt::Debug;
-
 use agents::{AgentType, Capability};
 use maas_tests::*;
 use types::{Caller, Error};
@@ -85,39 +83,6 @@ fn handoff_status(h: &mut Harness, id: &str) -> handoffs::HandoffStatus {
 }
 
 /// Audit entries of `event_type` whose actor or target is `agent`, as the operator sees them.
-fn audited(h: &mut Harness, agent: &str, event_type: &str) -> Vec<audit::AuditEntry> {
-    let filter = audit::AuditFilter {
-        agent_id: Some(agent.to_string()),
-        event_type: Some(event_type.to_string()),
-        since: None,
-        until: None,
-        limit: Some(1000),
-    };
-    h.rt.call(|c, s| c.maas_core_audit().call_query(s, &op(), &filter))
-        .unwrap()
-}
-
-/// Runs `call`, which must be refused as permission-denied, and checks that the refusal
-/// was audited as denied against `actor` while the state stayed the same.
-#[track_caller]
-fn refused_and_audited<T: Debug>(
-    h: &mut Harness,
-    actor: &str,
-    call: impl FnOnce(&mut Harness) -> R<T>,
-) {
-    let before = h.digest();
-    let denials = audited(h, actor, "access.denied").len();
-    denied(call(h));
-    let after = audited(h, actor, "access.denied");
-    assert_eq!(after.len(), denials + 1, "one more denial audited");
-    let last = after.last().unwrap();
-    assert_eq!(
-        (last.actor.as_str(), last.outcome.as_str()),
-        (actor, "denied")
-    );
-    assert_eq!(h.digest(), before, "a refused call changes nothing");
-}
-
 /// Agents `a1`, `a2` and the human `boss` of `u1`, and `b1` of `u2`.
 fn two_owners() -> Harness {
     let mut h = Harness::new();

@@ -90,18 +90,6 @@ fn found(h: &mut Harness, reader: &str, query: &str) -> Vec<String> {
 }
 
 /// Audit entries of `event_type` whose actor or target is `agent`.
-fn audited(h: &mut Harness, agent: &str, event_type: &str) -> Vec<audit::AuditEntry> {
-    let filter = audit::AuditFilter {
-        agent_id: Some(agent.to_string()),
-        event_type: Some(event_type.to_string()),
-        since: None,
-        until: None,
-        limit: Some(1000),
-    };
-    h.rt.call(|c, s| c.maas_core_audit().call_query(s, &op(), &filter))
-        .unwrap()
-}
-
 /// Runs `call`, which must fail as `check` expects, and checks that the refusal was
 /// audited as denied against `actor` while the state stayed the same.
 #[track_caller]

@@ -2,8 +2,6 @@
 //! a pool, how far each share scope reaches, and the pool limits.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::fmt::Debug;
-
 use agents::{AgentType, Capability};
 use maas_tests::*;
 use types::Permission::{self, Admin, Read, Write};
@@ -163,39 +161,6 @@ fn reads(h: &mut Harness, reader: &str, id: &str, word: &str) -> bool {
 }
 
 /// Audit entries whose actor or target is `agent`, of `event_type`.
-fn audited(h: &mut Harness, agent: &str, event_type: &str) -> Vec<audit::AuditEntry> {
-    let filter = audit::AuditFilter {
-        agent_id: Some(agent.to_string()),
-        event_type: Some(event_type.to_string()),
-        since: None,
-        until: None,
-        limit: Some(1000),
-    };
-    h.rt.call(|c, s| c.maas_core_audit().call_query(s, &op(), &filter))
-        .unwrap()
-}
-
-/// Runs `call`, which must be refused as permission-denied, audited as denied against
-/// `actor`, and leave the state as it was.
-#[track_caller]
-fn refused_and_audited<T: Debug>(
-    h: &mut Harness,
-    actor: &str,
-    call: impl FnOnce(&mut Harness) -> R<T>,
-) {
-    let before = h.digest();
-    let denials = audited(h, actor, "access.denied").len();
-    denied(call(h));
-    let after = audited(h, actor, "access.denied");
-    assert_eq!(after.len(), denials + 1, "one more denial audited");
-    let last = after.last().unwrap();
-    assert_eq!(
-        (last.actor.as_str(), last.outcome.as_str()),
-        (actor, "denied")
-    );
-    assert_eq!(h.digest(), before, "a refused call changes nothing");
-}
-
 /// Owner `u1`: `admin` (pool admin), `writer` and `reader` (members), `outsider` (not a
 /// member). Owner `u2`: `guest` (member at write) and `stranger` (not a member).
 /// Pool `p` of `u1` at scope `global`, team `core`, created by `admin`.
