@@ -110,6 +110,18 @@ pub fn ensure(dir: &Path) -> Result<(), CliError> {
 
 /// Opens the core over the SQLite journal in `dir`, creating the directory if needed.
 pub fn open(dir: &Path, limits: admin::Limits) -> Result<Runtime, CliError> {
+    open_with(
+        dir,
+        RuntimeOptions {
+            limits,
+            clock: Clock::System,
+            ..RuntimeOptions::default()
+        },
+    )
+}
+
+/// Opens the core over the SQLite journal in `dir` with `options`.
+pub fn open_with(dir: &Path, options: RuntimeOptions) -> Result<Runtime, CliError> {
     ensure(dir)?;
     let path = dir.join(JOURNAL_FILE);
     let journal = SqliteJournal::open(&path).map_err(|e| {
@@ -118,15 +130,11 @@ pub fn open(dir: &Path, limits: admin::Limits) -> Result<Runtime, CliError> {
             "check the data directory's permissions, or choose another with --data-dir",
         )
     })?;
-    let runtime = Runtime::new(
+    Ok(Runtime::new(
         CoreImage::shared()?,
         Box::new(journal),
-        RuntimeOptions {
-            limits,
-            clock: Clock::System,
-        },
-    )?;
-    Ok(runtime)
+        options,
+    )?)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use crate::bindings::maas::core::journal as wit_journal;
 use crate::bindings::{Maas, MaasPre, admin, types};
 use crate::clock::Clock;
-use crate::journal::{JournalBackend, JournalError, MemoryJournal, Snapshot};
+use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -19,6 +19,8 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     journal: Box<dyn JournalBackend>,
+    /// The last sequence this core appended.
+    head: u64,
 }
 
 impl WasiView for HostState {
@@ -63,35 +65,12 @@ impl wit_journal::Host for HostState {
         data: Vec<u8>,
         sync: bool,
     ) -> Result<u64, wit_journal::JournalError> {
-        self.journal
+        let seq = self
+            .journal
             .append(expected_head, &data, sync)
-            .map_err(wit_error)
-    }
-
-    fn save_snapshot(
-        &mut self,
-        snapshot: wit_journal::Snapshot,
-    ) -> Result<(), wit_journal::JournalError> {
-        self.journal
-            .save_snapshot(Snapshot {
-                seq: snapshot.seq,
-                data: snapshot.data,
-            })
-            .map_err(wit_error)
-    }
-
-    fn load_snapshot(
-        &mut self,
-    ) -> Result<Option<wit_journal::Snapshot>, wit_journal::JournalError> {
-        self.journal
-            .load_snapshot()
-            .map(|s| {
-                s.map(|s| wit_journal::Snapshot {
-                    seq: s.seq,
-                    data: s.data,
-                })
-            })
-            .map_err(wit_error)
+            .map_err(wit_error)?;
+        self.head = seq;
+        Ok(seq)
     }
 }
 
@@ -161,6 +140,9 @@ pub fn default_limits() -> admin::Limits {
     }
 }
 
+/// How often a snapshot is saved by default: every this many journal entries.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+
 /// How a runtime starts its core.
 #[derive(Clone)]
 pub struct RuntimeOptions {
@@ -168,6 +150,11 @@ pub struct RuntimeOptions {
     pub limits: admin::Limits,
     /// The clock the core sees.
     pub clock: Clock,
+    /// Save a snapshot every this many journal entries (0: never).
+    pub snapshot_every: u64,
+    /// Leave syncing to the caller of [`Runtime::sync_journal`] (group commit), which must
+    /// hold every answer until the sync is done. Off: each call syncs before it returns.
+    pub group_commit: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -175,38 +162,59 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             limits: default_limits(),
             clock: Clock::System,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            group_commit: false,
         }
     }
 }
 
 /// One core instance over one journal. Every call goes through [`Runtime::call`]; a trap
-/// discards the instance and a fresh one is started from the journal.
+/// discards the instance and a fresh one is started from the newest snapshot and the
+/// journal.
 pub struct Runtime {
     image: Arc<CoreImage>,
     options: RuntimeOptions,
     store: Store<HostState>,
     core: Maas,
     restarts: u64,
+    last_snapshot: u64,
+    notices: Vec<String>,
 }
 
 fn trap(e: wasmtime::Error) -> types::Error {
     types::Error::Unavailable(format!("the core failed and was restarted: {e}"))
 }
 
+fn journal_failure(e: JournalError) -> types::Error {
+    types::Error::Unavailable(e.to_string())
+}
+
+/// A started core, and what starting it found.
+struct Started {
+    store: Store<HostState>,
+    core: Maas,
+    /// The snapshot it started from (0: none).
+    snapshot: u64,
+    notices: Vec<String>,
+}
+
 impl Runtime {
-    /// Starts a core over `journal` and catches it up.
+    /// Starts a core over `journal`: restores the newest good snapshot, sets aside a
+    /// damaged journal tail, and catches up.
     pub fn new(
         image: Arc<CoreImage>,
         journal: Box<dyn JournalBackend>,
         options: RuntimeOptions,
     ) -> Result<Self, types::Error> {
-        let (store, core) = Self::start(&image, journal, &options)?;
+        let started = Self::start(&image, journal, &options)?;
         Ok(Runtime {
             image,
             options,
-            store,
-            core,
+            store: started.store,
+            core: started.core,
             restarts: 0,
+            last_snapshot: started.snapshot,
+            notices: started.notices,
         })
     }
 
@@ -221,9 +229,11 @@ impl Runtime {
 
     fn start(
         image: &CoreImage,
-        journal: Box<dyn JournalBackend>,
+        mut journal: Box<dyn JournalBackend>,
         options: &RuntimeOptions,
-    ) -> Result<(Store<HostState>, Maas), types::Error> {
+    ) -> Result<Started, types::Error> {
+        journal.set_group_commit(options.group_commit);
+        let head = journal.head().map_err(journal_failure)?;
         let wasi = WasiCtxBuilder::new()
             .wall_clock(options.clock.clone())
             .build();
@@ -233,28 +243,91 @@ impl Runtime {
                 wasi,
                 table: ResourceTable::new(),
                 journal,
+                head,
             },
         );
         let core = image.pre.instantiate(&mut store).map_err(trap)?;
+        let mut notices = Vec::new();
+        let snapshot = Self::restore(&core, &mut store, head, &mut notices)?;
+        let journal = &mut store.data_mut().journal;
+        journal.recover_tail(snapshot).map_err(journal_failure)?;
+        notices.extend(journal.take_notices());
         core.maas_core_admin()
             .call_init(&mut store, options.limits)
             .map_err(trap)??;
-        Ok((store, core))
+        for notice in &notices {
+            eprintln!("maas: {notice}");
+        }
+        Ok(Started {
+            store,
+            core,
+            snapshot,
+            notices,
+        })
+    }
+
+    /// Restores the newest snapshot the journal has and the core accepts; returns its
+    /// position (0: none, the core replays from the start).
+    fn restore(
+        core: &Maas,
+        store: &mut Store<HostState>,
+        head: u64,
+        notices: &mut Vec<String>,
+    ) -> Result<u64, types::Error> {
+        let seqs = store
+            .data_mut()
+            .journal
+            .snapshots()
+            .map_err(journal_failure)?;
+        for seq in seqs {
+            if seq > head {
+                notices.push(format!(
+                    "the snapshot as of entry {seq} is ahead of the journal (head {head}); \
+                     not used"
+                ));
+                continue;
+            }
+            let journal = &mut store.data_mut().journal;
+            let loaded = journal.load_snapshot(seq).map_err(journal_failure)?;
+            notices.extend(journal.take_notices());
+            let Some(snapshot) = loaded else { continue };
+            let snapshot = admin::Snapshot {
+                seq: snapshot.seq,
+                data: snapshot.data,
+            };
+            match core
+                .maas_core_admin()
+                .call_restore_snapshot(&mut *store, &snapshot)
+                .map_err(trap)?
+            {
+                Ok(_) => return Ok(seq),
+                Err(e) => notices.push(format!(
+                    "the snapshot as of entry {seq} was refused ({e}); trying an older one"
+                )),
+            }
+        }
+        Ok(0)
     }
 
     /// Calls into the core. A trap is answered with `unavailable` after the instance is
-    /// replaced by a fresh one rebuilt from the journal.
+    /// replaced by a fresh one. Unless group commit is on, what the call wrote or read is
+    /// durable before it returns; a snapshot is saved when one is due.
     pub fn call<T>(
         &mut self,
         f: impl FnOnce(&Maas, &mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
     ) -> Result<T, types::Error> {
-        match f(&self.core, &mut self.store) {
+        let result = match f(&self.core, &mut self.store) {
             Ok(result) => result,
             Err(e) => {
                 self.restart()?;
-                Err(trap(e))
+                return Err(trap(e));
             }
+        };
+        if !self.options.group_commit {
+            self.sync_journal()?;
         }
+        self.snapshot_if_due();
+        result
     }
 
     /// Calls an infallible export (one returning no `result`).
@@ -265,14 +338,83 @@ impl Runtime {
         self.call(|core, store| f(core, store).map(Ok))
     }
 
-    fn restart(&mut self) -> Result<(), types::Error> {
+    /// True when something appended or read is not yet known to be durable.
+    pub fn needs_sync(&self) -> bool {
+        self.store.data().journal.needs_sync()
+    }
+
+    /// Makes everything appended so far durable (one sync for every pending change).
+    pub fn sync_journal(&mut self) -> Result<(), types::Error> {
+        self.store
+            .data_mut()
+            .journal
+            .sync()
+            .map_err(journal_failure)
+    }
+
+    fn snapshot_if_due(&mut self) {
+        let every = self.options.snapshot_every;
+        let due = every > 0 && self.store.data().head >= self.last_snapshot.saturating_add(every);
+        if let Some(Err(e)) = due.then(|| self.snapshot()) {
+            let notice = format!("could not save a snapshot: {e}");
+            eprintln!("maas: {notice}");
+            self.notices.push(notice);
+        }
+    }
+
+    /// Saves a snapshot of the current state; returns its position.
+    pub fn snapshot(&mut self) -> Result<u64, types::Error> {
+        let snapshot = match self
+            .core
+            .maas_core_admin()
+            .call_export_snapshot(&mut self.store)
+        {
+            Ok(result) => result?,
+            Err(e) => {
+                self.restart()?;
+                return Err(trap(e));
+            }
+        };
+        let seq = snapshot.seq;
+        self.store
+            .data_mut()
+            .journal
+            .save_snapshot(crate::journal::Snapshot {
+                seq,
+                data: snapshot.data,
+            })
+            .map_err(journal_failure)?;
+        self.last_snapshot = seq;
+        Ok(seq)
+    }
+
+    /// On a clean shutdown: saves a snapshot if anything was appended since the last one,
+    /// so the next start reads no tail.
+    pub fn shutdown(&mut self) -> Result<(), types::Error> {
+        self.sync_journal()?;
+        let head = self
+            .store
+            .data_mut()
+            .journal
+            .head()
+            .map_err(journal_failure)?;
+        if self.options.snapshot_every > 0 && head > self.last_snapshot {
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the instance with a fresh one started from the journal.
+    pub fn restart(&mut self) -> Result<(), types::Error> {
         let journal = std::mem::replace(
             &mut self.store.data_mut().journal,
             Box::new(MemoryJournal::new()),
         );
-        let (store, core) = Self::start(&self.image, journal, &self.options)?;
-        self.store = store;
-        self.core = core;
+        let started = Self::start(&self.image, journal, &self.options)?;
+        self.store = started.store;
+        self.core = started.core;
+        self.last_snapshot = started.snapshot;
+        self.notices.extend(started.notices);
         self.restarts += 1;
         Ok(())
     }
@@ -280,6 +422,17 @@ impl Runtime {
     /// How many times the instance was replaced after a trap.
     pub fn restarts(&self) -> u64 {
         self.restarts
+    }
+
+    /// What starting found and worked around (damaged snapshots or journal entries),
+    /// also printed to standard error.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// The position of the snapshot the core last started from or saved (0: none).
+    pub fn last_snapshot(&self) -> u64 {
+        self.last_snapshot
     }
 
     /// The clock the core sees.

@@ -1,12 +1,22 @@
 //! One core instance shared by many concurrent callers: a thread owns the runtime (the
 //! wasmtime store is not shared across threads, and the sync WASI linker must not run on
 //! an async worker) and serves jobs sent over a channel, in arrival order.
+//!
+//! Group commit: the thread runs every job already waiting, then makes all their changes
+//! durable with one sync, and only then releases their answers. Concurrent writers share
+//! a sync instead of queueing one each, and no answer, not even a read's, shows a change
+//! before it is durable.
 
 use crate::bindings::types;
 use crate::runtime::Runtime;
 use std::sync::mpsc;
 
-type Job = Box<dyn FnOnce(&mut Runtime) + Send>;
+/// Most jobs answered per sync: bounds how long the first caller of a batch waits.
+pub const MAX_BATCH: usize = 256;
+
+/// Delivers a job's answer, or the error that replaces it when the sync failed.
+type Reply = Box<dyn FnOnce(Option<&types::Error>) + Send>;
+type Job = Box<dyn FnOnce(&mut Runtime) -> Reply + Send>;
 
 /// A handle to the core thread; cheap to clone.
 #[derive(Clone)]
@@ -16,6 +26,40 @@ pub struct CoreService {
 
 fn stopped() -> types::Error {
     types::Error::Unavailable("the core thread has stopped".into())
+}
+
+/// Runs jobs until every handle is dropped.
+fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut replies = vec![first(rt)];
+        while replies.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => replies.push(job(rt)),
+                Err(_) => break,
+            }
+        }
+        let failed = rt.sync_journal().err().map(|e| {
+            // What the batch changed may or may not be on disk: rebuild the core from what
+            // the journal holds, and tell every caller the outcome is unknown.
+            let _ = rt.restart();
+            types::Error::Unavailable(format!(
+                "the journal could not be synced ({e}); the change may not have been saved"
+            ))
+        });
+        for reply in replies {
+            reply(failed.as_ref());
+        }
+    }
+}
+
+fn reply_with<T: Send + 'static>(
+    answer: Result<T, types::Error>,
+    deliver: impl FnOnce(Result<T, types::Error>) + Send + 'static,
+) -> Reply {
+    Box::new(move |failed| match failed {
+        Some(e) => deliver(Err(e.clone())),
+        None => deliver(answer),
+    })
 }
 
 impl CoreService {
@@ -38,9 +82,7 @@ impl CoreService {
                         return;
                     }
                 };
-                while let Ok(job) = rx.recv() {
-                    job(&mut rt);
-                }
+                serve(&mut rt, &rx);
             })
             .map_err(|e| types::Error::Unavailable(format!("cannot start the core thread: {e}")))?;
         ready_rx.recv().map_err(|_| stopped())??;
@@ -56,7 +98,9 @@ impl CoreService {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move |rt| {
-                let _ = tx.send(f(rt));
+                reply_with(f(rt), move |answer| {
+                    let _ = tx.send(answer);
+                })
             }))
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
@@ -70,7 +114,9 @@ impl CoreService {
         let (tx, rx) = mpsc::channel();
         self.jobs
             .send(Box::new(move |rt| {
-                let _ = tx.send(f(rt));
+                reply_with(f(rt), move |answer| {
+                    let _ = tx.send(answer);
+                })
             }))
             .map_err(|_| stopped())?;
         rx.recv().map_err(|_| stopped())?

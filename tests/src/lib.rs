@@ -59,6 +59,7 @@ impl Harness {
             RuntimeOptions {
                 limits,
                 clock: clock.clone(),
+                ..RuntimeOptions::default()
             },
         )
         .unwrap_or_else(|e| panic!("core starts: {e}"))

@@ -672,6 +672,7 @@ fn start(h: &Harness) -> Result<Runtime, Error> {
         RuntimeOptions {
             limits: h.limits,
             clock: h.clock.clone(),
+            ..RuntimeOptions::default()
         },
     )
 }
@@ -740,4 +741,104 @@ fn a_running_core_meeting_an_undecodable_entry_answers_with_a_typed_error_and_ke
     let clean =
         h.rt.call(|c, s| c.maas_core_security().call_is_suspicious(s, "hello"));
     assert!(!clean.unwrap());
+}
+
+/// A core over a copy of `h`'s entries and no snapshot: replay from the start.
+fn replayed(h: &Harness) -> Runtime {
+    let mut copy = MemoryJournal::new();
+    for (head, data) in (0..).zip(h.journal.entries()) {
+        copy.append(head, &data, false).unwrap();
+    }
+    Runtime::new(
+        CoreImage::shared().unwrap(),
+        Box::new(copy),
+        RuntimeOptions {
+            limits: h.limits,
+            clock: h.clock.clone(),
+            ..RuntimeOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_core_started_from_a_snapshot_answers_every_query_as_full_replay_does() {
+    let mut h = Harness::new();
+    let ho = scenario(&mut h);
+    h.clock.advance(1);
+    let until = h.clock.now_ms();
+    h.clock.advance(1);
+    let at = h.rt.snapshot().unwrap();
+    assert_eq!(h.rt.last_snapshot(), at);
+    // A tail after the snapshot: every query's audit entry.
+    for (_, query) in queries(&ho, until) {
+        query(&mut h.rt);
+    }
+    let mut from_snapshot = h.replica();
+    assert_eq!(from_snapshot.last_snapshot(), at);
+    let mut from_start = replayed(&h);
+    assert_eq!(from_start.last_snapshot(), 0);
+    assert_eq!(digest(&mut from_snapshot), digest(&mut from_start));
+    assert_eq!(stats(&mut from_snapshot), stats(&mut from_start));
+    // Searches, audit windows, pending lists: everything answers alike.
+    for (name, query) in queries(&ho, until) {
+        assert_eq!(
+            query(&mut from_snapshot),
+            query(&mut from_start),
+            "{name} differs"
+        );
+    }
+    assert!(
+        from_snapshot.notices().is_empty(),
+        "{:?}",
+        from_snapshot.notices()
+    );
+}
+
+#[test]
+fn a_snapshot_the_core_cannot_decode_is_reported_and_the_journal_is_replayed() {
+    let mut h = Harness::new();
+    scenario(&mut h);
+    let good = h.rt.snapshot().unwrap();
+    let mut journal = h.journal.clone();
+    store(
+        &mut h,
+        "alice",
+        "m-after",
+        "written after the good snapshot",
+        None,
+    );
+    let head = journal.head().unwrap();
+    journal
+        .save_snapshot(maas_host::journal::Snapshot {
+            seq: head,
+            data: b"{\"v\":1,\"state\":".to_vec(),
+        })
+        .unwrap();
+    let mut replica = h.replica();
+    assert_eq!(
+        replica.last_snapshot(),
+        good,
+        "falls back to the older snapshot"
+    );
+    let notices = replica.notices().join("\n");
+    assert!(
+        notices.contains(&format!("snapshot as of entry {head} was refused")),
+        "{notices}"
+    );
+    assert_eq!(digest(&mut replica), digest(&mut h.rt));
+
+    // A snapshot said to be of another position is refused too.
+    let data = journal.load_snapshot(good).unwrap().unwrap().data;
+    journal
+        .save_snapshot(maas_host::journal::Snapshot { seq: head, data })
+        .unwrap();
+    let mut replica = h.replica();
+    assert_eq!(replica.last_snapshot(), good);
+    let notices = replica.notices().join("\n");
+    assert!(
+        notices.contains(&format!("as of entry {good}, not {head}")),
+        "{notices}"
+    );
+    assert_eq!(digest(&mut replica), digest(&mut h.rt));
 }

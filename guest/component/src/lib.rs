@@ -43,6 +43,12 @@ impl admin::Guest for Component {
     fn init(limits: admin::Limits) -> Result<admin::Counts, types::Error> {
         with(|core| core.init(w::limits(&limits))).map(t::stats)
     }
+    fn restore_snapshot(s: admin::Snapshot) -> Result<admin::Counts, types::Error> {
+        with(|core| core.restore_snapshot(s.seq, &s.data)).map(t::stats)
+    }
+    fn export_snapshot() -> Result<admin::Snapshot, types::Error> {
+        with(|core| core.export_snapshot()).map(|(seq, data)| admin::Snapshot { seq, data })
+    }
     fn current_limits() -> admin::Limits {
         CORE.with(|c| c.try_borrow().map(|core| core.limits()).unwrap_or_default())
             .pipe(t::limits)

@@ -62,6 +62,21 @@ impl<J: Journal, E: Env> Core<J, E> {
         Ok(self.counts())
     }
 
+    /// Starts a fresh core from a snapshot as of `seq` (before [`Core::init`], which then
+    /// applies the journal tail). Errors: `invalid-input` on field `snapshot` when it does
+    /// not decode, is of another position, or the core has already applied entries.
+    pub fn restore_snapshot(&mut self, seq: u64, data: &[u8]) -> Result<Stats> {
+        self.engine.restore(seq, data)?;
+        Ok(self.counts())
+    }
+
+    /// Catches up and encodes the whole state; returns the position it is as of.
+    pub fn export_snapshot(&mut self) -> Result<(u64, Vec<u8>)> {
+        self.engine.catch_up()?;
+        let data = crate::snapshot::encode(&self.engine.state)?;
+        Ok((self.engine.state.seq, data))
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.engine.limits

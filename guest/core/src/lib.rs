@@ -24,6 +24,7 @@ pub mod model;
 pub mod pools;
 pub mod search;
 pub mod security;
+pub mod snapshot;
 pub mod state;
 
 pub use crate::core::{Core, Stats};

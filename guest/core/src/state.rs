@@ -714,10 +714,39 @@ impl State {
                     at,
                     record: record.clone(),
                 });
-                while self.audit.len() > self.audit_window.max(1) {
-                    self.audit.pop_front();
-                }
+                self.trim_audit();
             }
+        }
+    }
+
+    /// Drops the oldest audit entries beyond the window.
+    pub fn trim_audit(&mut self) {
+        while self.audit.len() > self.audit_window.max(1) {
+            self.audit.pop_front();
+        }
+    }
+
+    /// Rebuilds the search indexes from the memories and documents, as replay builds
+    /// them (used after a snapshot is restored).
+    pub fn rebuild_indexes(&mut self) {
+        self.memory_index = Index::default();
+        self.memory_by_n.clear();
+        let mut memories: Vec<&Memory> = self.memories.values().collect();
+        memories.sort_by_key(|m| m.n);
+        for m in memories {
+            self.memory_index.insert(m.n, &memory_text(m));
+            self.memory_by_n.insert(m.n, m.id.clone());
+        }
+        self.document_index.clear();
+        self.document_by_n.clear();
+        let mut documents: Vec<(&String, &StoredDocument)> = self.documents.iter().collect();
+        documents.sort_by_key(|(_, d)| d.n);
+        for (key, d) in documents {
+            self.document_index
+                .entry(d.document.kind)
+                .or_default()
+                .insert(d.n, &document_text(&d.document));
+            self.document_by_n.insert(d.n, key.clone());
         }
     }
 

@@ -5,13 +5,11 @@
 // `Error` would be taken for a trap, so refusals are never thrown as `Error`s.
 
 const entries = []; // entry n (1-based) is entries[n - 1], a Uint8Array
-let snapshot = null; // { seq: bigint, data: Uint8Array } or null
 let storageKey = null; // set by `configure` when persisting
 
 /** Chooses persistence before the core loads; reloads a persisted journal if there is one. */
 export function configure({ persist = false, key = 'maas.journal' } = {}) {
   entries.length = 0;
-  snapshot = null;
   storageKey = null;
   if (!persist) return;
   const storage = globalThis.localStorage;
@@ -21,9 +19,6 @@ export function configure({ persist = false, key = 'maas.journal' } = {}) {
   if (!saved) return;
   const parsed = JSON.parse(saved);
   for (const text of parsed.entries ?? []) entries.push(fromBase64(text));
-  if (parsed.snapshot) {
-    snapshot = { seq: BigInt(parsed.snapshot.seq), data: fromBase64(parsed.snapshot.data) };
-  }
 }
 
 /** Forgets a persisted journal (the running core keeps its state until reloaded). */
@@ -67,21 +62,9 @@ export function append(expectedHead, data, sync) {
   return current + 1n;
 }
 
-export function saveSnapshot(snap) {
-  snapshot = { seq: snap.seq, data: new Uint8Array(snap.data) };
-  flush();
-}
-
-export function loadSnapshot() {
-  return snapshot ?? undefined;
-}
-
 function flush() {
   if (storageKey === null) return;
-  const doc = {
-    entries: entries.map(toBase64),
-    snapshot: snapshot && { seq: String(snapshot.seq), data: toBase64(snapshot.data) },
-  };
+  const doc = { entries: entries.map(toBase64) };
   try {
     globalThis.localStorage.setItem(storageKey, JSON.stringify(doc));
   } catch (e) {

@@ -7,6 +7,7 @@ use crate::datadir;
 use crate::mcp::http::{HttpOptions, bind};
 use crate::mcp::{Principal, serve_stdio};
 use crate::operator;
+use crate::runtime::RuntimeOptions;
 use crate::service::CoreService;
 use clap::Args;
 use std::io::Write;
@@ -43,13 +44,26 @@ fn tokio() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}"), "retry"))
 }
 
-/// The core thread over the data directory's journal.
+/// The core thread over the data directory's journal, with group commit.
 fn core(dir: &Path, limits: admin::Limits) -> Result<CoreService, CliError> {
     datadir::ensure(dir)?;
     let dir = dir.to_path_buf();
+    let options = RuntimeOptions {
+        limits,
+        group_commit: true,
+        ..RuntimeOptions::default()
+    };
     Ok(CoreService::spawn(move || {
-        datadir::open(&dir, limits).map_err(|e| types::Error::Unavailable(e.message()))
+        datadir::open_with(&dir, options).map_err(|e| types::Error::Unavailable(e.message()))
     })?)
+}
+
+/// After a clean stop: the last changes are synced and a snapshot saved, so the next
+/// start reads no journal tail.
+fn shut_down(core: &CoreService) {
+    if let Err(e) = core.call_blocking(|rt| rt.shutdown()) {
+        eprintln!("maas: could not save a snapshot on shutdown: {e}");
+    }
 }
 
 /// Cancels `stop` on Ctrl-C or SIGTERM.
@@ -95,14 +109,16 @@ pub fn mcp(dir: &Path, limits: admin::Limits, token: Option<&str>) -> Result<(),
         }
     };
     eprintln!("maas: serving MCP on stdio as {}", describe(&principal));
-    tokio()?
-        .block_on(serve_stdio(core, principal))
+    let served = tokio()?
+        .block_on(serve_stdio(core.clone(), principal))
         .map_err(|e| {
             CliError::io(
                 format!("the MCP stdio session failed: {e}"),
                 "check the client",
             )
-        })
+        });
+    shut_down(&core);
+    served
 }
 
 fn describe(p: &Principal) -> String {
@@ -129,12 +145,14 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
             operator_token: token,
             insecure_loopback: args.insecure_loopback,
         };
-        let (addr, server) = bind(core, options, stop.clone()).await.map_err(|e| {
-            CliError::io(
-                format!("cannot listen on {}: {e}", args.listen),
-                "choose another --listen",
-            )
-        })?;
+        let (addr, server) = bind(core.clone(), options, stop.clone())
+            .await
+            .map_err(|e| {
+                CliError::io(
+                    format!("cannot listen on {}: {e}", args.listen),
+                    "choose another --listen",
+                )
+            })?;
         eprintln!("maas: serving MCP at http://{addr}/mcp (health: http://{addr}/healthz)");
         eprintln!(
             "maas: operator token in {} — send it as `Authorization: Bearer <token>`",
@@ -144,9 +162,11 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
             eprintln!("maas: --insecure-loopback: requests without a token act as the operator");
         }
         tokio::spawn(stop_on_signal(stop));
-        server
+        let served = server
             .await
-            .map_err(|e| CliError::io(format!("the server failed: {e}"), "see the message"))
+            .map_err(|e| CliError::io(format!("the server failed: {e}"), "see the message"));
+        shut_down(&core);
+        served
     })
 }
 

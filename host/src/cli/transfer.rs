@@ -158,11 +158,7 @@ pub fn import(
         ));
     }
     let last = entries.len();
-    for (i, data) in entries.iter().enumerate() {
-        journal
-            .append(i as u64, data, i + 1 == last)
-            .map_err(journal_err)?;
-    }
+    journal.append_all(0, &entries).map_err(journal_err)?;
     let mut rt = Runtime::new(image, Box::new(journal), options)?;
     let digest = rt.call(|c, s| {
         c.maas_core_admin()

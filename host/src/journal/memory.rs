@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Debug, Default)]
 struct Inner {
     entries: Vec<Vec<u8>>,
-    snapshot: Option<Snapshot>,
+    /// Newest last; at most two.
+    snapshots: Vec<Snapshot>,
 }
 
 /// A shared in-memory journal.
@@ -67,12 +68,26 @@ impl JournalBackend for MemoryJournal {
     }
 
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError> {
-        self.lock()?.snapshot = Some(snapshot);
+        let mut inner = self.lock()?;
+        inner.snapshots.retain(|s| s.seq != snapshot.seq);
+        inner.snapshots.push(snapshot);
+        inner.snapshots.sort_by_key(|s| s.seq);
+        let extra = inner.snapshots.len().saturating_sub(2);
+        inner.snapshots.drain(..extra);
         Ok(())
     }
 
-    fn load_snapshot(&mut self) -> Result<Option<Snapshot>, JournalError> {
-        Ok(self.lock()?.snapshot.clone())
+    fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
+        Ok(self.lock()?.snapshots.iter().rev().map(|s| s.seq).collect())
+    }
+
+    fn load_snapshot(&mut self, seq: u64) -> Result<Option<Snapshot>, JournalError> {
+        Ok(self
+            .lock()?
+            .snapshots
+            .iter()
+            .find(|s| s.seq == seq)
+            .cloned())
     }
 }
 

@@ -27,21 +27,59 @@ pub struct Snapshot {
     pub data: Vec<u8>,
 }
 
-/// An ordered log of opaque entries numbered from 1, with compare-and-append, and a
-/// snapshot slot beside it.
+/// An ordered log of opaque entries numbered from 1, with compare-and-append, and
+/// snapshots kept beside it.
+///
+/// Durability: an append with `sync` true is durable when it returns, unless group commit
+/// is on; then it is durable after the next [`JournalBackend::sync`], and the host holds
+/// the answer of the call that wrote it until then.
 pub trait JournalBackend: Send {
     /// The sequence of the last entry, 0 when empty.
     fn head(&mut self) -> Result<u64, JournalError>;
-    /// Up to `max` entries with `seq >= from`, in order.
+    /// Up to `max` entries with `seq >= from`, in order. An entry whose checksum does not
+    /// match is refused with `unavailable` naming it.
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError>;
     /// Appends `data` as entry `expected_head + 1` if the head is `expected_head`. When
-    /// `sync` is true the entry is durable on return; otherwise it becomes durable with
-    /// the next synced append at the latest.
+    /// `sync` is true the entry is durable on return (see group commit above); otherwise it
+    /// becomes durable with the next synced append at the latest.
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError>;
-    /// Saves a snapshot, replacing older ones.
+    /// Saves a snapshot durably, keeping the previous one as a fallback.
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError>;
-    /// The newest snapshot.
-    fn load_snapshot(&mut self) -> Result<Option<Snapshot>, JournalError>;
+    /// The positions of the saved snapshots, newest first.
+    fn snapshots(&mut self) -> Result<Vec<u64>, JournalError>;
+    /// The snapshot as of `seq`; `Ok(None)` when there is none or it fails its checksum
+    /// (then [`JournalBackend::notices`] says so).
+    fn load_snapshot(&mut self, seq: u64) -> Result<Option<Snapshot>, JournalError>;
+    /// Checks every entry after `seq` against its checksum. The first damaged entry and
+    /// everything after it are set aside (kept, not applied), so the core starts from the
+    /// last good point; a notice says what was set aside.
+    fn recover_tail(&mut self, seq: u64) -> Result<(), JournalError> {
+        let _ = seq;
+        Ok(())
+    }
+    /// Turns group commit on: synced appends are made durable by [`JournalBackend::sync`].
+    fn set_group_commit(&mut self, on: bool) {
+        let _ = on;
+    }
+    /// True when something was appended, or read from another writer, that is not yet
+    /// known to be durable.
+    fn needs_sync(&self) -> bool {
+        false
+    }
+    /// Makes everything appended so far durable.
+    fn sync(&mut self) -> Result<(), JournalError> {
+        Ok(())
+    }
+    /// What the backend found and worked around (damaged snapshots or entries), once each.
+    fn take_notices(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// SHA-256 of `data`: the checksum kept beside entries and snapshots.
+pub fn checksum(data: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data).to_vec()
 }
 
 /// Most entries one `read` returns, whatever the guest asks for.

@@ -2,43 +2,93 @@
 //!
 //! A synced append commits with `synchronous=FULL`, so it is on disk when it returns; an
 //! unsynced one (the audit record of a read) commits with `synchronous=NORMAL` and rides
-//! to disk with the next synced commit. Compare-and-append runs inside one `BEGIN
-//! IMMEDIATE` transaction, so several processes sharing the file see one history.
+//! to disk with the next synced commit. With group commit on, synced appends also commit
+//! with `NORMAL` and [`JournalBackend::sync`] makes all of them durable with one fsync of
+//! the write-ahead log. Compare-and-append runs inside one `BEGIN IMMEDIATE` transaction,
+//! so several processes sharing the file see one history.
+//!
+//! Every entry and snapshot is stored with its SHA-256. Entries written before checksums
+//! were kept have none and are read unchecked.
 
-use super::{JournalBackend, JournalError, MAX_READ_BATCH, Snapshot, check_entry};
+use super::{JournalBackend, JournalError, MAX_READ_BATCH, Snapshot, check_entry, checksum};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Snapshots kept: the newest, and one to fall back to.
+const SNAPSHOTS_KEPT: i64 = 2;
 
 /// A journal in a SQLite file.
 pub struct SqliteJournal {
     conn: Connection,
     path: PathBuf,
     synchronous_full: bool,
+    group_commit: bool,
+    needs_sync: bool,
+    notices: Vec<String>,
 }
 
 fn unavailable(e: rusqlite::Error) -> JournalError {
     JournalError::Unavailable(format!("sqlite: {e}"))
 }
 
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// True when `data` matches the stored checksum (or there is none: an older entry).
+fn intact(data: &[u8], sum: Option<&[u8]>) -> bool {
+    sum.is_none_or(|sum| checksum(data) == sum)
+}
+
+type Row = (u64, Vec<u8>, Option<Vec<u8>>);
+
 impl SqliteJournal {
-    /// Opens (creating if needed) the journal at `path`.
+    /// Opens (creating if needed) the journal at `path`, bringing an older layout up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
         let path = path.as_ref().to_path_buf();
-        let conn = Connection::open(&path).map_err(unavailable)?;
+        let mut conn = Connection::open(&path).map_err(unavailable)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(unavailable)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=FULL;
-             CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
-             CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, data BLOB NOT NULL);",
+             PRAGMA synchronous=FULL;",
         )
         .map_err(unavailable)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, data BLOB NOT NULL, sum BLOB);
+             CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY, data BLOB NOT NULL, sum BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS damaged (seq INTEGER NOT NULL, data BLOB, sum BLOB, set_aside_at INTEGER NOT NULL);
+             DROP TABLE IF EXISTS snapshot;",
+        )
+        .map_err(unavailable)?;
+        let has_sum: bool = tx
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('journal') WHERE name = 'sum'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(unavailable)?
+            > 0;
+        if !has_sum {
+            tx.execute_batch("ALTER TABLE journal ADD COLUMN sum BLOB;")
+                .map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)?;
         Ok(SqliteJournal {
             conn,
             path,
             synchronous_full: true,
+            group_commit: false,
+            needs_sync: false,
+            notices: Vec::new(),
         })
     }
 
@@ -57,40 +107,33 @@ impl SqliteJournal {
         }
         Ok(())
     }
-}
 
-impl JournalBackend for SqliteJournal {
-    fn head(&mut self) -> Result<u64, JournalError> {
-        let head: i64 = self
-            .conn
-            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM journal")
-            .and_then(|mut st| st.query_row([], |r| r.get(0)))
-            .map_err(unavailable)?;
-        Ok(u64::try_from(head).unwrap_or(0))
-    }
-
-    fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
-        let from = i64::try_from(from).unwrap_or(i64::MAX);
-        let max = i64::from(max.min(MAX_READ_BATCH));
+    fn rows(&mut self, from: u64, max: u32) -> Result<Vec<Row>, JournalError> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT seq, data FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2")
+            .prepare_cached(
+                "SELECT seq, data, sum FROM journal WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+            )
             .map_err(unavailable)?;
         let rows = st
-            .query_map(params![from, max], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            .query_map(params![to_i64(from), i64::from(max)], |r| {
+                Ok((to_u64(r.get(0)?), r.get(1)?, r.get(2)?))
             })
             .map_err(unavailable)?;
-        rows.map(|r| {
-            r.map(|(seq, data)| (u64::try_from(seq).unwrap_or(0), data))
-                .map_err(unavailable)
-        })
-        .collect()
+        rows.map(|r| r.map_err(unavailable)).collect()
     }
 
-    fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
-        check_entry(data)?;
-        self.set_sync(sync)?;
+    /// Appends `entries` after `expected_head` in one durable transaction (imports and
+    /// bulk loads); nothing is written if the head moved.
+    pub fn append_all(
+        &mut self,
+        expected_head: u64,
+        entries: &[Vec<u8>],
+    ) -> Result<u64, JournalError> {
+        for data in entries {
+            check_entry(data)?;
+        }
+        self.set_sync(true)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -100,45 +143,228 @@ impl JournalBackend for SqliteJournal {
                 r.get(0)
             })
             .map_err(unavailable)?;
-        let head = u64::try_from(head).unwrap_or(0);
+        if to_u64(head) != expected_head {
+            return Err(JournalError::Conflict(to_u64(head)));
+        }
+        let mut seq = expected_head;
+        {
+            let mut st = tx
+                .prepare_cached("INSERT INTO journal (seq, data, sum) VALUES (?1, ?2, ?3)")
+                .map_err(unavailable)?;
+            for data in entries {
+                seq += 1;
+                st.execute(params![to_i64(seq), data, checksum(data)])
+                    .map_err(unavailable)?;
+            }
+        }
+        tx.commit().map_err(unavailable)?;
+        Ok(seq)
+    }
+
+    /// Moves entries from `seq` on into the `damaged` table, in one transaction.
+    fn set_aside(&mut self, seq: u64) -> Result<u64, JournalError> {
+        self.set_sync(true)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        tx.execute(
+            "INSERT INTO damaged (seq, data, sum, set_aside_at)
+             SELECT seq, data, sum, ?2 FROM journal WHERE seq >= ?1",
+            params![to_i64(seq), now],
+        )
+        .map_err(unavailable)?;
+        let moved = tx
+            .execute("DELETE FROM journal WHERE seq >= ?1", params![to_i64(seq)])
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(moved as u64)
+    }
+}
+
+impl JournalBackend for SqliteJournal {
+    fn head(&mut self) -> Result<u64, JournalError> {
+        let head: i64 = self
+            .conn
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM journal")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(unavailable)?;
+        Ok(to_u64(head))
+    }
+
+    fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        let rows = self.rows(from, max.min(MAX_READ_BATCH))?;
+        // What another writer committed may not be synced yet: whoever shows it to a
+        // caller syncs first.
+        self.needs_sync |= !rows.is_empty();
+        rows.into_iter()
+            .map(|(seq, data, sum)| {
+                if intact(&data, sum.as_deref()) {
+                    Ok((seq, data))
+                } else {
+                    Err(JournalError::Unavailable(format!(
+                        "journal entry {seq} in {} is damaged (checksum mismatch); restart \
+                         maas to set the damaged tail aside",
+                        self.path.display()
+                    )))
+                }
+            })
+            .collect()
+    }
+
+    fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
+        check_entry(data)?;
+        let deferred = sync && self.group_commit;
+        self.set_sync(sync && !deferred)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        let head: i64 = tx
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
+                r.get(0)
+            })
+            .map_err(unavailable)?;
+        let head = to_u64(head);
         if head != expected_head {
             return Err(JournalError::Conflict(head));
         }
         let seq = head + 1;
         tx.execute(
-            "INSERT INTO journal (seq, data) VALUES (?1, ?2)",
-            params![i64::try_from(seq).unwrap_or(i64::MAX), data],
+            "INSERT INTO journal (seq, data, sum) VALUES (?1, ?2, ?3)",
+            params![to_i64(seq), data, checksum(data)],
         )
         .map_err(unavailable)?;
         tx.commit().map_err(unavailable)?;
+        self.needs_sync |= deferred;
         Ok(seq)
     }
 
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError> {
         self.set_sync(true)?;
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO snapshot (id, seq, data) VALUES (1, ?1, ?2)",
-                params![
-                    i64::try_from(snapshot.seq).unwrap_or(i64::MAX),
-                    snapshot.data
-                ],
-            )
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO snapshots (seq, data, sum) VALUES (?1, ?2, ?3)",
+            params![
+                to_i64(snapshot.seq),
+                snapshot.data,
+                checksum(&snapshot.data)
+            ],
+        )
+        .map_err(unavailable)?;
+        tx.execute(
+            "DELETE FROM snapshots WHERE seq NOT IN
+             (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?1)",
+            params![SNAPSHOTS_KEPT],
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT seq FROM snapshots ORDER BY seq DESC")
+            .map_err(unavailable)?;
+        let rows = st
+            .query_map([], |r| r.get::<_, i64>(0).map(to_u64))
+            .map_err(unavailable)?;
+        rows.map(|r| r.map_err(unavailable)).collect()
+    }
+
+    fn load_snapshot(&mut self, seq: u64) -> Result<Option<Snapshot>, JournalError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT data, sum FROM snapshots WHERE seq = ?1",
+                params![to_i64(seq)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        Ok(row.and_then(|(data, sum)| {
+            if intact(&data, Some(&sum)) {
+                Some(Snapshot { seq, data })
+            } else {
+                self.notices.push(format!(
+                    "the snapshot as of entry {seq} in {} is damaged (checksum mismatch); \
+                     falling back to an older snapshot or the journal",
+                    self.path.display()
+                ));
+                None
+            }
+        }))
+    }
+
+    fn recover_tail(&mut self, seq: u64) -> Result<(), JournalError> {
+        let mut from = seq.saturating_add(1);
+        loop {
+            let rows = self.rows(from, MAX_READ_BATCH)?;
+            let Some((last, _, _)) = rows.last() else {
+                return Ok(());
+            };
+            let next = last.saturating_add(1);
+            if let Some((bad, _, _)) = rows
+                .iter()
+                .find(|(_, data, sum)| !intact(data, sum.as_deref()))
+            {
+                let bad = *bad;
+                let moved = self.set_aside(bad)?;
+                self.notices.push(format!(
+                    "journal entry {bad} in {} is damaged (checksum mismatch): it and the {} \
+                     entries after it were set aside in table `damaged`; starting from entry {}",
+                    self.path.display(),
+                    moved.saturating_sub(1),
+                    bad.saturating_sub(1)
+                ));
+                return Ok(());
+            }
+            from = next;
+        }
+    }
+
+    fn set_group_commit(&mut self, on: bool) {
+        self.group_commit = on;
+    }
+
+    fn needs_sync(&self) -> bool {
+        self.needs_sync
+    }
+
+    fn sync(&mut self) -> Result<(), JournalError> {
+        if !self.needs_sync {
+            return Ok(());
+        }
+        // In WAL mode a commit is in the log file; syncing the log makes every commit so
+        // far durable, which is what `synchronous=FULL` does per commit.
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let file = match std::fs::File::open(&wal) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::File::open(&self.path).map_err(|e| sync_failed(&self.path, e))?
+            }
+            Err(e) => return Err(sync_failed(Path::new(&wal), e)),
+        };
+        file.sync_data().map_err(|e| sync_failed(&self.path, e))?;
+        self.needs_sync = false;
         Ok(())
     }
 
-    fn load_snapshot(&mut self) -> Result<Option<Snapshot>, JournalError> {
-        self.conn
-            .query_row("SELECT seq, data FROM snapshot WHERE id = 1", [], |r| {
-                Ok(Snapshot {
-                    seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                    data: r.get(1)?,
-                })
-            })
-            .optional()
-            .map_err(unavailable)
+    fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
     }
+}
+
+fn sync_failed(path: &Path, e: std::io::Error) -> JournalError {
+    JournalError::Unavailable(format!("cannot sync {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -162,13 +388,19 @@ mod tests {
         assert_eq!(b.append(1, b"two", false), Ok(2));
         assert_eq!(a.head(), Ok(2));
         assert_eq!(a.read(1, 10).map(|v| v.len()), Ok(2));
-        assert_eq!(a.load_snapshot(), Ok(None));
-        a.save_snapshot(Snapshot {
-            seq: 2,
-            data: b"s".to_vec(),
-        })
-        .ok();
-        assert_eq!(b.load_snapshot().ok().flatten().map(|s| s.seq), Some(2));
+        assert_eq!(a.snapshots(), Ok(vec![]));
+        for seq in 1..=3 {
+            a.save_snapshot(Snapshot {
+                seq,
+                data: vec![b's'; seq as usize],
+            })
+            .ok();
+        }
+        assert_eq!(b.snapshots(), Ok(vec![3, 2]));
+        assert_eq!(
+            b.load_snapshot(2).ok().flatten().map(|s| s.data.len()),
+            Some(2)
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

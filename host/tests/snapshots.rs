@@ -1,0 +1,239 @@
+//! Snapshots over the SQLite journal: start-up with a long history, with and without a
+//! snapshot, and the fall back to the last good point when a snapshot or the journal tail
+//! is damaged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use maas_host::journal::{JournalBackend, MemoryJournal, SqliteJournal};
+use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, memories, types};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Entries in the long history.
+const EVENTS: u64 = 200_000;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("maas-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn options() -> RuntimeOptions {
+    RuntimeOptions {
+        snapshot_every: 0,
+        ..RuntimeOptions::default()
+    }
+}
+
+fn start(journal: Box<dyn JournalBackend>) -> (Runtime, Duration) {
+    let t = Instant::now();
+    let rt = Runtime::new(CoreImage::shared().unwrap(), journal, options()).unwrap();
+    (rt, t.elapsed())
+}
+
+fn open(path: &Path) -> Box<dyn JournalBackend> {
+    Box::new(SqliteJournal::open(path).unwrap())
+}
+
+const OP: types::Caller = types::Caller::Operator;
+
+fn digest(rt: &mut Runtime) -> String {
+    rt.call(|c, s| c.maas_core_admin().call_state_digest(s, &OP))
+        .unwrap()
+}
+
+fn store(rt: &mut Runtime, id: &str) -> Result<memories::Memory, types::Error> {
+    let req = memories::StoreRequest {
+        agent_id: "scribe".into(),
+        content: format!("note {id}: the build cache lives in target/guest"),
+        kind: memories::MemoryKind::Fact,
+        tags: vec!["build".into()],
+        memory_id: Some(id.into()),
+        pool_id: None,
+        scope: None,
+        ttl_seconds: None,
+    };
+    let me = types::Caller::Agent("scribe".into());
+    rt.call(|c, s| c.maas_core_memories().call_store_memory(s, &me, &req))
+}
+
+/// A history of `EVENTS` entries written by a real core: an agent, a memory every 50
+/// entries, and audited reads in between.
+fn history() -> Vec<Vec<u8>> {
+    let journal = MemoryJournal::new();
+    let (mut rt, _) = start(Box::new(journal.clone()));
+    let req = agents::RegistrationRequest {
+        agent_type: agents::AgentType::ClaudeCode,
+        owner_id: "u-1".into(),
+        agent_id: Some("scribe".into()),
+        capabilities: None,
+        metadata: None,
+    };
+    rt.call(|c, s| c.maas_core_agents().call_register(s, &OP, &req))
+        .unwrap();
+    let me = types::Caller::Agent("scribe".into());
+    for i in 1.. {
+        if i % 50 == 0 {
+            store(&mut rt, &format!("m-{i}")).unwrap();
+        } else {
+            rt.call(|c, s| c.maas_core_agents().call_get(s, &me, "scribe"))
+                .unwrap();
+        }
+        if i % 1000 == 0 && journal.entries().len() as u64 >= EVENTS {
+            break;
+        }
+    }
+    journal.entries()
+}
+
+fn sql(path: &Path, statement: &str, seq: u64) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let changed = conn.execute(statement, [seq as i64]).unwrap();
+    assert_eq!(changed, 1, "{statement} for {seq}");
+}
+
+#[test]
+fn start_up_with_a_long_history_uses_the_snapshot_and_falls_back_from_damage() {
+    let dir = TempDir::new("snapshots");
+    let path = dir.0.join("journal.db");
+    let entries = history();
+    let head = entries.len() as u64;
+    SqliteJournal::open(&path)
+        .unwrap()
+        .append_all(0, &entries)
+        .unwrap();
+
+    // Without a snapshot: every entry is replayed.
+    let (mut rt, replaying) = start(open(&path));
+    assert_eq!(rt.last_snapshot(), 0);
+    let expected = digest(&mut rt);
+    let first = rt.snapshot().unwrap();
+    assert!(first >= head);
+    drop(rt);
+
+    // With one: only the tail after it.
+    let (mut rt, from_snapshot) = start(open(&path));
+    assert_eq!(rt.last_snapshot(), first);
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+    assert_eq!(digest(&mut rt), expected);
+    println!(
+        "start-up with {head} entries: {replaying:?} replaying them, {from_snapshot:?} from a snapshot"
+    );
+
+    // A newer snapshot, then damaged (cut in half): reported, and the older one is used.
+    store(&mut rt, "m-after-first").unwrap();
+    let expected = digest(&mut rt);
+    let second = rt.snapshot().unwrap();
+    drop(rt);
+    sql(
+        &path,
+        "UPDATE snapshots SET data = substr(data, 1, length(data) / 2) WHERE seq = ?1",
+        second,
+    );
+    let (mut rt, _) = start(open(&path));
+    assert_eq!(rt.last_snapshot(), first);
+    let notices = rt.notices().join("\n");
+    assert!(
+        notices.contains(&format!("snapshot as of entry {second}")) && notices.contains("damaged"),
+        "{notices}"
+    );
+    assert_eq!(digest(&mut rt), expected);
+
+    // A damaged entry in the tail: it and what follows are set aside, the core starts from
+    // the entry before it, and goes on writing from there.
+    let good = rt.snapshot().unwrap();
+    let mut watcher = SqliteJournal::open(&path).unwrap();
+    let mut written = Vec::new();
+    for i in 1..=5 {
+        store(&mut rt, &format!("m-tail-{i}")).unwrap();
+        written.push(watcher.head().unwrap());
+    }
+    drop(rt);
+    let damaged = written[2];
+    sql(
+        &path,
+        "UPDATE journal SET data = CAST('{\"v\":1,\"at\":0,\"events\":[]}' AS BLOB) WHERE seq = ?1",
+        damaged,
+    );
+    let (mut rt, _) = start(open(&path));
+    let notices = rt.notices().join("\n");
+    assert!(
+        notices.contains(&format!("journal entry {damaged}"))
+            && notices.contains("set aside")
+            && notices.contains(&format!("starting from entry {}", damaged - 1)),
+        "{notices}"
+    );
+    assert_eq!(rt.last_snapshot(), good);
+    let me = types::Caller::Agent("scribe".into());
+    for (id, kept) in [("m-tail-2", true), ("m-tail-3", false), ("m-tail-5", false)] {
+        let found = rt.call(|c, s| c.maas_core_memories().call_get(s, &me, "scribe", id));
+        assert_eq!(found.is_ok(), kept, "{id}: {found:?}");
+    }
+    store(&mut rt, "m-tail-3").unwrap();
+    drop(rt);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let set_aside: i64 = conn
+        .query_row("SELECT COUNT(*) FROM damaged", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(set_aside as u64, written[4] - damaged + 1);
+}
+
+#[test]
+fn a_journal_from_before_checksums_opens_and_replays() {
+    let dir = TempDir::new("legacy-layout");
+    let path = dir.0.join("journal.db");
+    let entries = {
+        let journal = MemoryJournal::new();
+        let (mut rt, _) = start(Box::new(journal.clone()));
+        let req = agents::RegistrationRequest {
+            agent_type: agents::AgentType::ClaudeCode,
+            owner_id: "u-1".into(),
+            agent_id: Some("scribe".into()),
+            capabilities: None,
+            metadata: None,
+        };
+        rt.call(|c, s| c.maas_core_agents().call_register(s, &OP, &req))
+            .unwrap();
+        store(&mut rt, "m-1").unwrap();
+        journal.entries()
+    };
+    // The layout the first release wrote: no checksum column, one snapshot slot.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         CREATE TABLE journal (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
+         CREATE TABLE snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, data BLOB NOT NULL);",
+    )
+    .unwrap();
+    for (seq, data) in (1..).zip(&entries) {
+        conn.execute(
+            "INSERT INTO journal (seq, data) VALUES (?1, ?2)",
+            rusqlite::params![seq, data],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let (mut rt, _) = start(open(&path));
+    let me = types::Caller::Agent("scribe".into());
+    assert!(
+        rt.call(|c, s| c.maas_core_memories().call_get(s, &me, "scribe", "m-1"))
+            .is_ok()
+    );
+    store(&mut rt, "m-2").unwrap();
+    drop(rt);
+    let (mut rt, _) = start(open(&path));
+    assert!(
+        rt.call(|c, s| c.maas_core_memories().call_get(s, &me, "scribe", "m-2"))
+            .is_ok()
+    );
+}
