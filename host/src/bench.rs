@@ -2,6 +2,8 @@
 //! the domain natively in this process, and against the empty-call floor. Figures are
 //! medians of batches; nothing here asserts a timing.
 
+pub mod durable;
+
 use crate::bindings::{agents, memories, types};
 use crate::journal::{JournalBackend, MemoryJournal, SqliteJournal};
 use crate::{CoreImage, Runtime, RuntimeOptions};
@@ -61,7 +63,7 @@ fn op() -> types::Caller {
     types::Caller::Operator
 }
 
-fn register(rt: &mut Runtime, id: &str) -> Result<(), types::Error> {
+pub(crate) fn register(rt: &mut Runtime, id: &str) -> Result<(), types::Error> {
     let req = agents::RegistrationRequest {
         agent_type: agents::AgentType::ClaudeCode,
         owner_id: "bench".into(),
@@ -73,7 +75,7 @@ fn register(rt: &mut Runtime, id: &str) -> Result<(), types::Error> {
         .map(|_| ())
 }
 
-fn store(rt: &mut Runtime, agent: &str, i: usize) -> Result<(), types::Error> {
+pub(crate) fn store(rt: &mut Runtime, agent: &str, i: usize) -> Result<(), types::Error> {
     let req = memories::StoreRequest {
         agent_id: agent.into(),
         content: format!("note {i}: the session cache uses redis with key userSession_{i}"),

@@ -179,6 +179,7 @@ pub struct Runtime {
     restarts: u64,
     last_snapshot: u64,
     notices: Vec<String>,
+    syncs: u64,
 }
 
 fn trap(e: wasmtime::Error) -> types::Error {
@@ -215,6 +216,7 @@ impl Runtime {
             restarts: 0,
             last_snapshot: started.snapshot,
             notices: started.notices,
+            syncs: 0,
         })
     }
 
@@ -345,11 +347,17 @@ impl Runtime {
 
     /// Makes everything appended so far durable (one sync for every pending change).
     pub fn sync_journal(&mut self) -> Result<(), types::Error> {
-        self.store
-            .data_mut()
-            .journal
-            .sync()
-            .map_err(journal_failure)
+        let journal = &mut self.store.data_mut().journal;
+        if journal.needs_sync() {
+            journal.sync().map_err(journal_failure)?;
+            self.syncs += 1;
+        }
+        Ok(())
+    }
+
+    /// How many syncs this runtime has made.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
     }
 
     fn snapshot_if_due(&mut self) {

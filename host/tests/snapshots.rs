@@ -82,14 +82,14 @@ fn history() -> Vec<Vec<u8>> {
     rt.call(|c, s| c.maas_core_agents().call_register(s, &OP, &req))
         .unwrap();
     let me = types::Caller::Agent("scribe".into());
-    for i in 1.. {
-        if i % 50 == 0 {
+    for i in 1u64.. {
+        if i.is_multiple_of(50) {
             store(&mut rt, &format!("m-{i}")).unwrap();
         } else {
             rt.call(|c, s| c.maas_core_agents().call_get(s, &me, "scribe"))
                 .unwrap();
         }
-        if i % 1000 == 0 && journal.entries().len() as u64 >= EVENTS {
+        if i.is_multiple_of(1000) && journal.entries_len() as u64 >= EVENTS {
             break;
         }
     }

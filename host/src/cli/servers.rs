@@ -35,6 +35,22 @@ pub struct BenchArgs {
     /// Durable writes to time on a SQLite journal in the data directory (0 to skip).
     #[arg(long, default_value_t = 300)]
     pub writes: usize,
+    /// Also measure durability: concurrent durable writers and start-up against history.
+    #[arg(long)]
+    pub durable: bool,
+    /// Concurrent writer counts for --durable.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+    pub writers: Vec<usize>,
+    /// Seconds each writer count runs for --durable.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+    /// History lengths (entries) whose start-up --durable times; empty to skip.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10000,50000,100000,200000"
+    )]
+    pub history: Vec<u64>,
 }
 
 fn tokio() -> Result<tokio::runtime::Runtime, CliError> {
@@ -182,6 +198,20 @@ pub fn bench(dir: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<(), Cl
         text.push_str(&format!(
             "\ndurable writes (memories.store on SQLite, fsync each, one writer): {per_second:.0}/s\n"
         ));
+    }
+    if args.durable {
+        use crate::bench::durable;
+        datadir::ensure(dir)?;
+        let duration = std::time::Duration::from_secs_f64(args.seconds.clamp(0.1, 600.0));
+        let baseline = durable::one_by_one(dir, duration)?;
+        let grouped = args
+            .writers
+            .iter()
+            .map(|&w| durable::grouped(dir, w.clamp(1, 1024), duration))
+            .collect::<Result<Vec<_>, _>>()?;
+        let starts = durable::start_up(dir, &args.history)?;
+        text.push('\n');
+        text.push_str(&durable::report(&baseline, &grouped, &starts));
     }
     out.write_all(text.as_bytes())
         .map_err(|e| CliError::io(format!("cannot write the output: {e}"), "check stdout"))

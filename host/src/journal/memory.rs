@@ -29,6 +29,11 @@ impl MemoryJournal {
             .map_err(|_| JournalError::Unavailable("memory journal lock poisoned".into()))
     }
 
+    /// How many entries it holds.
+    pub fn entries_len(&self) -> usize {
+        self.lock().map(|i| i.entries.len()).unwrap_or(0)
+    }
+
     /// A copy of every entry, in order (for tests and export).
     pub fn entries(&self) -> Vec<Vec<u8>> {
         self.lock().map(|i| i.entries.clone()).unwrap_or_default()
