@@ -842,3 +842,74 @@ fn a_snapshot_the_core_cannot_decode_is_reported_and_the_journal_is_replayed() {
     );
     assert_eq!(digest(&mut replica), digest(&mut h.rt));
 }
+
+/// A journal written by format version 1 of the entries (the scenario above, exported
+/// as `maas export` writes it). Regenerate only when the scenario changes, never when the
+/// format does: `MAAS_WRITE_FIXTURE=1 cargo test -p maas-tests --test replay v1`.
+const FIXTURE_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/journal-v1.jsonl");
+
+/// `(seq, entry text)` for each line of an export.
+fn export_lines(text: &str) -> Vec<(u64, String)> {
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let entry = l
+                .split_once("\"entry\":")
+                .and_then(|(_, rest)| rest.strip_suffix('}'))
+                .unwrap();
+            (v["seq"].as_u64().unwrap(), entry.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_journal_written_in_format_v1_still_replays() {
+    let mut live = Harness::new();
+    scenario(&mut live);
+    if std::env::var_os("MAAS_WRITE_FIXTURE").is_some() {
+        let entries = live.journal.entries();
+        let mut out = format!(
+            "{{\"format\":\"maas-journal\",\"version\":1,\"entries\":{}}}\n",
+            entries.len()
+        );
+        for (seq, data) in (1..).zip(&entries) {
+            let text = std::str::from_utf8(data).unwrap();
+            out.push_str(&format!("{{\"seq\":{seq},\"entry\":{text}}}\n"));
+        }
+        std::fs::write(FIXTURE_V1, out).unwrap();
+    }
+    let lines = export_lines(&std::fs::read_to_string(FIXTURE_V1).unwrap());
+    let mut journal = MemoryJournal::new();
+    let mut memories = Vec::new();
+    for (head, (seq, entry)) in (0..).zip(&lines) {
+        assert_eq!(*seq, head + 1);
+        let parsed: serde_json::Value = serde_json::from_str(entry).unwrap();
+        assert_eq!(parsed["v"], 1, "entry {seq} is not of format 1");
+        for event in parsed["events"].as_array().unwrap() {
+            if event["type"] == "memory_stored" {
+                let id = event["id"].as_str().unwrap().to_string();
+                memories.push((event["author"].as_str().unwrap().to_string(), id));
+            }
+        }
+        journal.append(head, entry.as_bytes(), false).unwrap();
+    }
+    assert!(memories.len() >= 4, "the fixture stores memories");
+    let mut old = Runtime::new(
+        CoreImage::shared().unwrap(),
+        Box::new(journal),
+        RuntimeOptions {
+            clock: live.clock.clone(),
+            ..RuntimeOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(stats(&mut old), stats(&mut live.rt));
+    for (author, id) in &memories {
+        let get = |rt: &mut Runtime| {
+            show(rt.call(|c, s| c.maas_core_memories().call_get(s, &op(), author, id)))
+        };
+        assert_eq!(get(&mut old), get(&mut live.rt), "{id}");
+    }
+}
