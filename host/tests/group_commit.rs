@@ -1,0 +1,109 @@
+//! Group commit: concurrent writers through one core service share syncs, and every
+//! change they were told succeeded is in the journal when it is opened again.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use maas_host::journal::SqliteJournal;
+use maas_host::service::CoreService;
+use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, memories, types};
+
+const WRITERS: usize = 8;
+const EACH: usize = 25;
+
+fn options(group_commit: bool) -> RuntimeOptions {
+    RuntimeOptions {
+        group_commit,
+        ..RuntimeOptions::default()
+    }
+}
+
+fn open(path: &std::path::Path, group_commit: bool) -> Result<Runtime, types::Error> {
+    let journal =
+        SqliteJournal::open(path).map_err(|e| types::Error::Unavailable(e.to_string()))?;
+    Runtime::new(
+        CoreImage::shared()?,
+        Box::new(journal),
+        options(group_commit),
+    )
+}
+
+#[test]
+fn concurrent_writers_share_syncs_and_every_acknowledged_change_is_kept() {
+    let dir = std::env::temp_dir().join(format!("maas-group-commit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("journal.db");
+    let p = path.clone();
+    let core = CoreService::spawn(move || open(&p, true)).unwrap();
+    let req = agents::RegistrationRequest {
+        agent_type: agents::AgentType::ClaudeCode,
+        owner_id: "u-1".into(),
+        agent_id: Some("writer".into()),
+        capabilities: None,
+        metadata: None,
+    };
+    core.call_blocking(move |rt| {
+        rt.call(|c, s| {
+            c.maas_core_agents()
+                .call_register(s, &types::Caller::Operator, &req)
+        })
+    })
+    .unwrap();
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let core = core.clone();
+            std::thread::spawn(move || {
+                (0..EACH)
+                    .map(|i| {
+                        let req = memories::StoreRequest {
+                            agent_id: "writer".into(),
+                            content: format!("writer {w} note {i}"),
+                            kind: memories::MemoryKind::Note,
+                            tags: vec![],
+                            memory_id: Some(format!("m-{w}-{i}")),
+                            pool_id: None,
+                            scope: None,
+                            ttl_seconds: None,
+                        };
+                        core.call_blocking(move |rt| {
+                            rt.call(|c, s| {
+                                c.maas_core_memories().call_store_memory(
+                                    s,
+                                    &types::Caller::Operator,
+                                    &req,
+                                )
+                            })
+                        })
+                        .map(|m| m.id)
+                        .unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let acknowledged: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let syncs = core.call_blocking(|rt| Ok(rt.syncs())).unwrap();
+    println!(
+        "{} acknowledged writes from {WRITERS} writers shared {syncs} syncs",
+        acknowledged.len()
+    );
+    assert_eq!(acknowledged.len(), WRITERS * EACH);
+    assert!(
+        syncs >= 1 && syncs as usize <= WRITERS * EACH + 2,
+        "{syncs}"
+    );
+    drop(core);
+
+    // A separate core over the same file: every acknowledged write is there.
+    let mut rt = open(&path, false).unwrap();
+    for id in &acknowledged {
+        let got = rt.call(|c, s| {
+            c.maas_core_memories()
+                .call_get(s, &types::Caller::Operator, "writer", id)
+        });
+        assert!(got.is_ok(), "{id}: {got:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
