@@ -4,6 +4,7 @@
 
 mod args;
 pub mod http;
+mod more_tools;
 mod tools;
 
 use crate::bindings::types;
@@ -53,7 +54,7 @@ impl MaasMcp {
         MaasMcp {
             core,
             default,
-            tool_router: Self::tool_router(),
+            tool_router: Self::original_tools() + Self::more_tools(),
         }
     }
 
