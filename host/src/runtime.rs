@@ -8,7 +8,7 @@ use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The core component built with this host.
@@ -21,6 +21,7 @@ pub struct HostState {
     journal: Box<dyn JournalBackend>,
     /// The last sequence this core appended.
     head: u64,
+    limits: StoreLimits,
 }
 
 impl WasiView for HostState {
@@ -155,6 +156,9 @@ pub struct RuntimeOptions {
     /// Leave syncing to the caller of [`Runtime::sync_journal`] (group commit), which must
     /// hold every answer until the sync is done. Off: each call syncs before it returns.
     pub group_commit: bool,
+    /// Most bytes of linear memory the core may use (None: what wasm32 allows). A call
+    /// that needs more traps; the instance is replaced and the call answered `unavailable`.
+    pub memory_limit: Option<usize>,
 }
 
 impl Default for RuntimeOptions {
@@ -164,6 +168,7 @@ impl Default for RuntimeOptions {
             clock: Clock::System,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             group_commit: false,
+            memory_limit: None,
         }
     }
 }
@@ -246,8 +251,12 @@ impl Runtime {
                 table: ResourceTable::new(),
                 journal,
                 head,
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(options.memory_limit.unwrap_or(usize::MAX))
+                    .build(),
             },
         );
+        store.limiter(|s| &mut s.limits);
         let core = image.pre.instantiate(&mut store).map_err(trap)?;
         let mut notices = Vec::new();
         let snapshot = Self::restore(&core, &mut store, head, &mut notices)?;

@@ -1,0 +1,96 @@
+//! Trap recovery: a call that makes the core trap (here it needs more memory than the host
+//! allows) is answered `unavailable`; the host starts a fresh instance from the newest
+//! snapshot and the journal, and goes on serving with the state the journal holds.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use knowledge::{Document, DocumentKind};
+use maas_tests::*;
+use types::Error;
+
+/// Room for the state and ordinary calls, not for a maximal ingest.
+const MEMORY_LIMIT: usize = 24 << 20;
+
+fn big_documents() -> Vec<Document> {
+    (0..64)
+        .map(|i| Document {
+            kind: DocumentKind::Code,
+            id: format!("big-{i}"),
+            title: format!("big file {i}"),
+            content: format!("fn part_{i}() {{}} ").repeat(250 * 1024 / 16),
+            service: Some("monolith".into()),
+            path: Some(format!("src/part_{i}.rs")),
+            topic: None,
+            severity: None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_trapping_call_is_answered_unavailable_and_the_core_restarts_from_snapshot_and_journal() {
+    let clock = Clock::manual(T0);
+    let journal = MemoryJournal::new();
+    let mut rt = Runtime::new(
+        CoreImage::shared().unwrap(),
+        Box::new(journal.clone()),
+        RuntimeOptions {
+            clock: clock.clone(),
+            memory_limit: Some(MEMORY_LIMIT),
+            ..RuntimeOptions::default()
+        },
+    )
+    .unwrap();
+    let req = agents::RegistrationRequest {
+        agent_type: agents::AgentType::Human,
+        owner_id: "u-1".into(),
+        agent_id: Some("alice".into()),
+        capabilities: None,
+        metadata: None,
+    };
+    rt.call(|c, s| c.maas_core_agents().call_register(s, &op(), &req))
+        .unwrap();
+    let snapshot = rt.snapshot().unwrap();
+    let store = memories::StoreRequest {
+        agent_id: "alice".into(),
+        content: "written after the snapshot".into(),
+        kind: memories::MemoryKind::Note,
+        tags: vec![],
+        memory_id: Some("m-tail".into()),
+        pool_id: None,
+        scope: None,
+        ttl_seconds: None,
+    };
+    rt.call(|c, s| c.maas_core_memories().call_store_memory(s, &op(), &store))
+        .unwrap();
+    let digest = |rt: &mut Runtime| {
+        rt.call(|c, s| c.maas_core_admin().call_state_digest(s, &op()))
+            .unwrap()
+    };
+    let before = digest(&mut rt);
+    let head = journal.entries_len();
+
+    let docs = big_documents();
+    let failed = rt.call(|c, s| c.maas_core_knowledge().call_ingest(s, &op(), &docs));
+    match failed {
+        Err(Error::Unavailable(reason)) => {
+            assert!(reason.contains("restarted"), "{reason}")
+        }
+        other => panic!("expected unavailable after a trap, got {other:?}"),
+    }
+    assert_eq!(rt.restarts(), 1);
+    assert_eq!(rt.last_snapshot(), snapshot, "restarted from the snapshot");
+    assert_eq!(
+        journal.entries_len(),
+        head,
+        "the trapped call wrote nothing"
+    );
+    assert_eq!(digest(&mut rt), before);
+
+    // It goes on serving: reads, writes, and an ingest that fits.
+    let me = agent("alice");
+    let got = rt.call(|c, s| c.maas_core_memories().call_get(s, &me, "alice", "m-tail"));
+    assert_eq!(got.unwrap().content, "written after the snapshot");
+    let small = vec![docs[0].clone()];
+    let ingested = rt.call(|c, s| c.maas_core_knowledge().call_ingest(s, &op(), &small));
+    assert_eq!(ingested.unwrap(), 1);
+    assert_eq!(rt.restarts(), 1);
+}
