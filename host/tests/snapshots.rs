@@ -67,11 +67,7 @@ fn store(rt: &mut Runtime, id: &str) -> Result<memories::Memory, types::Error> {
     rt.call(|c, s| c.maas_core_memories().call_store_memory(s, &me, &req))
 }
 
-/// A history of `EVENTS` entries written by a real core: an agent, a memory every 50
-/// entries, and audited reads in between.
-fn history() -> Vec<Vec<u8>> {
-    let journal = MemoryJournal::new();
-    let (mut rt, _) = start(Box::new(journal.clone()));
+fn register_scribe(rt: &mut Runtime) {
     let req = agents::RegistrationRequest {
         agent_type: agents::AgentType::ClaudeCode,
         owner_id: "u-1".into(),
@@ -81,6 +77,14 @@ fn history() -> Vec<Vec<u8>> {
     };
     rt.call(|c, s| c.maas_core_agents().call_register(s, &OP, &req))
         .unwrap();
+}
+
+/// A history of `EVENTS` entries written by a real core: an agent, a memory every 50
+/// entries, and audited reads in between.
+fn history() -> Vec<Vec<u8>> {
+    let journal = MemoryJournal::new();
+    let (mut rt, _) = start(Box::new(journal.clone()));
+    register_scribe(&mut rt);
     let me = types::Caller::Agent("scribe".into());
     for i in 1u64.. {
         if i.is_multiple_of(50) {
@@ -195,15 +199,7 @@ fn a_journal_from_before_checksums_opens_and_replays() {
     let entries = {
         let journal = MemoryJournal::new();
         let (mut rt, _) = start(Box::new(journal.clone()));
-        let req = agents::RegistrationRequest {
-            agent_type: agents::AgentType::ClaudeCode,
-            owner_id: "u-1".into(),
-            agent_id: Some("scribe".into()),
-            capabilities: None,
-            metadata: None,
-        };
-        rt.call(|c, s| c.maas_core_agents().call_register(s, &OP, &req))
-            .unwrap();
+        register_scribe(&mut rt);
         store(&mut rt, "m-1").unwrap();
         journal.entries()
     };

@@ -130,10 +130,21 @@ impl SqliteJournal {
         expected_head: u64,
         entries: &[Vec<u8>],
     ) -> Result<u64, JournalError> {
-        for data in entries {
+        self.insert_after(expected_head, entries.iter().map(Vec::as_slice), true)
+    }
+
+    /// Compare-and-append of `entries` in one transaction, committed with
+    /// `synchronous=FULL` when `full`.
+    fn insert_after<'a>(
+        &mut self,
+        expected_head: u64,
+        entries: impl Iterator<Item = &'a [u8]> + Clone,
+        full: bool,
+    ) -> Result<u64, JournalError> {
+        for data in entries.clone() {
             check_entry(data)?;
         }
-        self.set_sync(true)?;
+        self.set_sync(full)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -217,29 +228,8 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
-        check_entry(data)?;
         let deferred = sync && self.group_commit;
-        self.set_sync(sync && !deferred)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(unavailable)?;
-        let head: i64 = tx
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
-                r.get(0)
-            })
-            .map_err(unavailable)?;
-        let head = to_u64(head);
-        if head != expected_head {
-            return Err(JournalError::Conflict(head));
-        }
-        let seq = head + 1;
-        tx.execute(
-            "INSERT INTO journal (seq, data, sum) VALUES (?1, ?2, ?3)",
-            params![to_i64(seq), data, checksum(data)],
-        )
-        .map_err(unavailable)?;
-        tx.commit().map_err(unavailable)?;
+        let seq = self.insert_after(expected_head, std::iter::once(data), sync && !deferred)?;
         self.needs_sync |= deferred;
         Ok(seq)
     }
