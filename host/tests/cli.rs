@@ -333,3 +333,56 @@ fn an_export_imported_into_a_new_directory_rebuilds_the_same_state() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn a_server_stopping_cleanly_saves_a_snapshot() {
+    let dir = DataDir::new();
+    register(&dir, "claude-backend", "claude_code", "user-123");
+    let snapshots = || {
+        let conn = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+        let mut st = conn
+            .prepare("SELECT seq FROM snapshots ORDER BY seq")
+            .unwrap();
+        st.query_map([], |r| r.get::<_, i64>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    };
+    assert!(snapshots().is_empty(), "one-shot commands save none");
+    // An MCP client that initializes, then goes away: a clean stop.
+    let mut mcp = Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("mcp")
+        .env_remove("MAAS_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = mcp.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"cli-test","version":"1"}}}}}}"#
+        )
+        .unwrap();
+        writeln!(
+            stdin,
+            r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+        )
+        .unwrap();
+    }
+    let served = mcp.wait_with_output().unwrap();
+    assert!(served.status.success(), "{}", stderr(&served));
+    assert!(
+        stdout(&served).contains("\"serverInfo\""),
+        "{}",
+        stdout(&served)
+    );
+    let saved = snapshots();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let shown = json(maas(&dir, &["--json", "agent", "get", "claude-backend"]));
+    assert_eq!(shown["agent_id"], "claude-backend");
+}
