@@ -11,6 +11,7 @@ use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// How `maas serve` listens and authenticates.
@@ -91,14 +92,25 @@ pub async fn bind(
     }
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let addr = listener.local_addr()?;
-    let mut config =
-        StreamableHttpServerConfig::default().with_cancellation_token(shutdown.child_token());
+    // No SSE priming events, on the session's streams nor on the service's: a priming
+    // event gives the client an event id, and a client holding one answers a broken
+    // response stream by resuming it with `Last-Event-ID`. Sessions live in this
+    // process's memory, so after a restart the resume finds no session (404), and rmcp's
+    // default client retries that forever: a call cut off by a crash would never end.
+    // Without an id to resume from, the client fails the call at once and, on its next
+    // call, opens a new session with the restarted server. Our answers are one message
+    // each, so there is nothing a resume could recover that a retry would not.
+    let mut config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(shutdown.child_token())
+        .with_sse_retry(None);
     if !addr.ip().is_loopback() {
         config = config.with_allowed_hosts([addr.ip().to_string(), addr.to_string()]);
     }
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.sse_retry = None;
     let handler = MaasMcp::new(core.clone(), Principal::Operator);
     let mcp: StreamableHttpService<MaasMcp, LocalSessionManager> =
-        StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), config);
+        StreamableHttpService::new(move || Ok(handler.clone()), Arc::new(sessions), config);
     let auth = Auth {
         core,
         operator_token: options.operator_token,

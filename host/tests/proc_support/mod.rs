@@ -8,15 +8,15 @@
     clippy::indexing_slicing
 )]
 
+pub mod ledger;
+
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
-use rmcp::transport::common::client_side_sse::NeverRetry;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A connected MCP client.
@@ -71,36 +71,59 @@ impl ServeProcess {
     /// Starts `maas serve` on `dir` and waits until `/healthz` answers. Its stderr goes
     /// to `serve-<n>.log` in the data directory.
     pub async fn start(dir: &Path, n: usize) -> ServeProcess {
-        let http = reqwest::Client::new();
         for _attempt in 0..20 {
-            let port = free_port();
-            let mut child = spawn_serve(dir, n, port);
-            let health = format!("http://127.0.0.1:{port}/healthz");
-            let since = std::time::Instant::now();
-            loop {
-                // A liveness bound, far beyond any normal start (about 0.1 s).
-                assert!(
-                    since.elapsed() < Duration::from_secs(120),
-                    "maas serve never answered"
-                );
-                if let Ok(Some(status)) = child.try_wait() {
-                    // Lost the port to someone else between choosing and binding it.
-                    let log = std::fs::read_to_string(dir.join(format!("serve-{n}.log")));
-                    eprintln!("maas serve exited early ({status}): {log:?}");
-                    break;
-                }
-                if let Ok(r) = http.get(&health).send().await
-                    && r.status().is_success()
-                {
-                    return ServeProcess {
-                        child,
-                        url: format!("http://127.0.0.1:{port}/mcp"),
-                    };
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            // Another process may take the port between choosing and binding it.
+            if let Some(server) = Self::launch(dir, n, free_port()).await {
+                return server;
             }
         }
         panic!("maas serve did not start");
+    }
+
+    /// Starts `maas serve` on `dir` listening on `port`, as a restarted service would,
+    /// and waits until `/healthz` answers.
+    pub async fn start_on(dir: &Path, n: usize, port: u16) -> ServeProcess {
+        match Self::launch(dir, n, port).await {
+            Some(server) => server,
+            None => panic!("maas serve did not start on port {port}"),
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        let authority = self.url.trim_start_matches("http://");
+        let authority = authority.split('/').next().unwrap();
+        authority.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Spawns `maas serve` on `port` and waits until it answers, or `None` if it exits
+    /// first (the port was taken).
+    async fn launch(dir: &Path, n: usize, port: u16) -> Option<ServeProcess> {
+        let http = reqwest::Client::new();
+        let mut child = spawn_serve(dir, n, port);
+        let health = format!("http://127.0.0.1:{port}/healthz");
+        let since = std::time::Instant::now();
+        loop {
+            // A liveness bound, far beyond any normal start (about 0.1 s).
+            assert!(
+                since.elapsed() < Duration::from_secs(120),
+                "maas serve never answered"
+            );
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.join(format!("serve-{n}.log")));
+                eprintln!("maas serve exited early ({status}): {log:?}");
+                return None;
+            }
+            if let Ok(r) = http.get(&health).send().await
+                && r.status().is_success()
+            {
+                return Some(ServeProcess {
+                    child,
+                    url: format!("http://127.0.0.1:{port}/mcp"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Starts `maas serve` on `dir` and kills it with SIGKILL `after` that long, whether
@@ -136,14 +159,12 @@ impl ServeProcess {
     }
 }
 
-/// Connects a real rmcp Streamable HTTP client with a bearer token. It does not retry
-/// a broken response stream: rmcp's default retries it forever with a growing delay, so
-/// a call cut off by a kill would never answer; here it fails, and the caller finds out
-/// on the next server what became of it.
+/// Connects a real rmcp Streamable HTTP client with a bearer token, otherwise configured
+/// as rmcp's defaults are, as users' clients are. A call cut off by a kill fails, and
+/// the caller finds out on the next server what became of it.
 pub async fn connect_http(url: &str, token: &str) -> Result<Client, String> {
-    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
         .auth_header(token.to_string());
-    config.retry_config = Arc::new(NeverRetry::default());
     let transport = StreamableHttpClientTransport::from_config(config);
     match tokio::time::timeout(CALL_PATIENCE, ().serve(transport)).await {
         Ok(Ok(client)) => Ok(client),
