@@ -98,8 +98,9 @@ fn a_stopped_plugin_leaves_exactly_what_its_completed_calls_did() {
 }
 
 /// A victim owner's agents with a private memory and a handoff between them; the
-/// hostile agent (no memory_delete) shares a pool with a memory of theirs.
-fn victims(core: &Core) -> (String, &'static str, &'static str, &'static str) {
+/// hostile agent (no memory_delete) shares a pool with a memory of theirs, and has sent
+/// one of them a handoff.
+fn victims(core: &Core) -> (String, String, &'static str, &'static str, &'static str) {
     core.register("victim-a", AgentType::ClaudeCode, "user-2");
     core.register("victim-b", AgentType::Human, "user-2");
     core.register("intruder", AgentType::ClaudeCode, "user-3");
@@ -115,13 +116,14 @@ fn victims(core: &Core) -> (String, &'static str, &'static str, &'static str) {
     );
     core.share("pool-1", "mem-shared", "victim-a", Scope::Project);
     let handoff = core.initiate("victim-a", "victim-b", "Rotate the keys", &["mem-private"]);
-    (handoff, "mem-private", "mem-shared", "pool-1")
+    let own = core.initiate("intruder", "victim-b", "Review my change", &[]);
+    (handoff, own, "mem-private", "mem-shared", "pool-1")
 }
 
 #[test]
 fn hostile_plugin_is_refused_every_escape_audited_and_the_state_is_unchanged() {
     let core = Core::new();
-    let (handoff, private, shared, pool) = victims(&core);
+    let (handoff, own, private, shared, pool) = victims(&core);
     let before = core.digest();
     let out = load(&rust_plugin("hostile"))
         .run(
@@ -129,6 +131,7 @@ fn hostile_plugin_is_refused_every_escape_audited_and_the_state_is_unchanged() {
             &args(&[
                 "escapes",
                 &handoff,
+                &own,
                 private,
                 shared,
                 pool,
@@ -138,12 +141,13 @@ fn hostile_plugin_is_refused_every_escape_audited_and_the_state_is_unchanged() {
         .unwrap();
     let report: Value = serde_json::from_str(&out).unwrap();
     let attempts = report["attempts"].as_array().unwrap();
-    assert!(attempts.len() >= 14, "{report}");
+    assert_eq!(attempts.len(), 16, "{report}");
     for a in attempts {
         assert_eq!(a["refused"], true, "{a}");
     }
     assert_eq!(core.digest(), before);
     assert_eq!(core.handoff(&handoff).status, HandoffStatus::Pending);
+    assert_eq!(core.handoff(&own).status, HandoffStatus::Pending);
 
     let denied: Vec<String> = core
         .audit_of("intruder")
@@ -151,7 +155,8 @@ fn hostile_plugin_is_refused_every_escape_audited_and_the_state_is_unchanged() {
         .filter(|e| e.outcome == "denied")
         .map(|e| format!("{} {}", e.event_type, e.target.unwrap_or_default()))
         .collect();
-    assert!(denied.len() >= 3, "{denied:?}");
+    assert!(denied.len() >= 4, "{denied:?}");
+    assert!(denied.iter().any(|d| d.contains(&own)), "{denied:?}");
     assert!(denied.iter().any(|d| d.contains(shared)), "{denied:?}");
     assert!(denied.iter().any(|d| d.contains(pool)), "{denied:?}");
 }

@@ -1,7 +1,8 @@
 //! `hostile`: a plugin that tries every way out of its sandbox, to show each is closed.
 //!
-//! `run escapes HANDOFF PRIVATE SHARED POOL QUERY` tries, as its bound agent: to accept,
-//! complete and cancel another agent's handoff (acting for someone else), to read,
+//! `run escapes HANDOFF OWN PRIVATE SHARED POOL QUERY` tries, as its bound agent: to
+//! accept and complete OWN, a handoff it sent, as if it were the target; to accept,
+//! complete and cancel HANDOFF, between two other agents; to read,
 //! search for, and overwrite another agent's private memory, to delete a memory shared
 //! with it without `memory_delete`, to make itself a pool admin and to remove another
 //! agent's share; then the host's filesystem, environment, clock and network. It prints
@@ -55,16 +56,17 @@ fn host(name: &str, leaked: Option<String>) -> Value {
 fn arg(args: &[String], i: usize) -> Result<&str, String> {
     args.get(i)
         .map(String::as_str)
-        .ok_or_else(|| "usage: escapes HANDOFF PRIVATE SHARED POOL QUERY".to_string())
+        .ok_or_else(|| "usage: escapes HANDOFF OWN PRIVATE SHARED POOL QUERY".to_string())
 }
 
 fn escapes(args: &[String]) -> Result<String, String> {
-    let (handoff, private, shared, pool, query) = (
+    let (handoff, own, private, shared, pool, query) = (
         arg(args, 1)?,
         arg(args, 2)?,
         arg(args, 3)?,
         arg(args, 4)?,
         arg(args, 5)?,
+        arg(args, 6)?,
     );
     let me = identity::whoami().map_err(|e| code(&e))?;
     let found = memories::search(query, 100).map(|hits| {
@@ -74,6 +76,14 @@ fn escapes(args: &[String]) -> Result<String, String> {
             .collect::<Vec<_>>()
     });
     let attempts = vec![
+        core(
+            "accept its own handoff as the target",
+            handoffs::accept(own),
+        ),
+        core(
+            "complete its own handoff as the target",
+            handoffs::complete(own, Some("{\"status\":\"forged\"}")),
+        ),
         core("accept another agent's handoff", handoffs::accept(handoff)),
         core(
             "complete another agent's handoff",
