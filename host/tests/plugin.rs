@@ -8,7 +8,9 @@ mod plugin_support;
 use maas_host::bindings::agents::{AgentType, Capability};
 use maas_host::bindings::handoffs::HandoffStatus;
 use maas_host::bindings::types::{self, Permission, Scope};
-use maas_host::plugin::{LimitHit, PluginEngine, PluginError, PluginImage};
+use maas_host::plugin::{CoreAccess, LimitHit, PluginEngine, PluginError, PluginImage};
+use maas_host::service::CoreService;
+use maas_host::{Runtime, RuntimeOptions};
 use plugin_support::{Core, agent, js_plugin, rust_plugin};
 use serde_json::Value;
 use std::path::Path;
@@ -331,4 +333,56 @@ fn javascript_plugin_stores_and_recalls_as_its_agent() {
             .iter()
             .any(|e| e.event_type == "memory.stored" && e.outcome == "ok")
     );
+}
+
+#[test]
+fn grants_open_exactly_what_they_name() {
+    let core = Core::new();
+    let (handoff, own, private, shared, pool) = victims(&core);
+    let dir = std::env::temp_dir().join(format!("maas-plugin-grant-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut binding = core.bind("intruder");
+    binding.grants.env = vec![("PLUGIN_MODE".into(), "granted".into())];
+    binding.grants.clock = true;
+    binding.grants.dirs = vec![(dir.clone(), "/".into())];
+    let out = load(&rust_plugin("hostile"))
+        .run(
+            &binding,
+            &args(&["escapes", &handoff, &own, private, shared, pool, "x"]),
+        )
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let refused = |name: &str| {
+        report["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["attempt"] == name)
+            .unwrap()["refused"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(!refused("read the environment"));
+    assert!(!refused("read the clock"));
+    assert!(!refused("list the root directory"));
+    assert!(
+        refused("read a host file"),
+        "only the granted directory is visible"
+    );
+    assert!(refused("open a network connection"));
+    assert!(refused("read a private memory"));
+}
+
+#[test]
+fn a_plugin_reaches_a_core_served_by_the_core_thread() {
+    let service = CoreService::spawn(|| Runtime::in_memory(RuntimeOptions::default())).unwrap();
+    let core = Core {
+        access: CoreAccess::Service(service),
+    };
+    core.register("worker", AgentType::ClaudeCode, "user-1");
+    let out = load(&rust_plugin("call_loop"))
+        .run(&core.bind("worker"), &args(&["2"]))
+        .unwrap();
+    assert_eq!(out, "2 calls as worker");
 }
