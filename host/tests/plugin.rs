@@ -386,3 +386,19 @@ fn a_plugin_reaches_a_core_served_by_the_core_thread() {
         .unwrap();
     assert_eq!(out, "2 calls as worker");
 }
+
+#[test]
+fn limits_apply_to_each_run_of_a_started_plugin() {
+    let core = Core::new();
+    core.register("worker", AgentType::ClaudeCode, "user-1");
+    let mut binding = core.bind("worker");
+    binding.limits.calls = 3;
+    let mut instance = load(&rust_plugin("call_loop")).start(&binding).unwrap();
+    assert_eq!(instance.run(&args(&["3"])).unwrap(), "3 calls as worker");
+    assert_eq!(instance.run(&args(&["3"])).unwrap(), "3 calls as worker");
+    assert_eq!(instance.calls(), 3);
+    assert_eq!(
+        instance.run(&args(&["4"])).unwrap_err(),
+        PluginError::Stopped(LimitHit::Calls(3))
+    );
+}

@@ -19,7 +19,7 @@ pub const DEFAULT_CALL_BYTES: usize = 256 << 10;
 /// The limits of one plugin run. Exceeding any stops the plugin with [`LimitHit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PluginLimits {
-    /// Fuel (roughly, wasm instructions) for the whole run, instantiation included.
+    /// Fuel (roughly, wasm instructions) for instantiation, and afresh for each run.
     pub fuel: u64,
     /// Bytes of linear memory (each memory), and of tables' elements, at most.
     pub memory_bytes: usize,

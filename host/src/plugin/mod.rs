@@ -294,8 +294,14 @@ fn stopped(store: &Store<PluginState>, e: wasmtime::Error) -> PluginError {
 }
 
 impl PluginInstance {
-    /// Calls the plugin's `run`. After a trap the instance must not be used again.
+    /// Calls the plugin's `run` with fresh fuel and call count (the limits are per run).
+    /// After a trap the instance must not be used again.
     pub fn run(&mut self, args: &[String]) -> Result<String, PluginError> {
+        let fuel = self.store.data().limits.fuel;
+        self.store.data_mut().calls = 0;
+        self.store
+            .set_fuel(fuel)
+            .map_err(|e| PluginError::Trapped(format!("{e:#}")))?;
         match self
             .plugin
             .maas_core_plugin_entry()
@@ -307,12 +313,12 @@ impl PluginInstance {
         }
     }
 
-    /// Core calls made so far.
+    /// Core calls made by the last run.
     pub fn calls(&self) -> u64 {
         self.store.data().calls
     }
 
-    /// Fuel left.
+    /// Fuel left from the last run.
     pub fn fuel_left(&self) -> u64 {
         self.store.get_fuel().unwrap_or(0)
     }
