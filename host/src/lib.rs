@@ -8,6 +8,7 @@ pub mod compiled;
 pub mod journal;
 pub mod mcp;
 pub mod operator;
+pub mod plugin;
 pub mod runtime;
 pub mod service;
 pub mod wire;

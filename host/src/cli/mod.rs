@@ -9,6 +9,7 @@ pub mod knowledge;
 pub mod memories;
 pub mod misc;
 pub mod output;
+pub mod plugin;
 pub mod pools;
 pub mod servers;
 pub mod transfer;
@@ -176,6 +177,9 @@ pub enum Command {
         /// The export to read; `-` is stdin.
         file: PathBuf,
     },
+    /// Run sandboxed plugins bound to one agent; measure what they cost.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCmd),
 }
 
 /// A core over the data directory, and who the command acts as.
@@ -278,6 +282,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Mcp => return servers::mcp(&dir, limits, g.token.as_deref()),
         Command::Serve(args) => return servers::serve(&dir, limits, &args),
         Command::Bench(args) => return servers::bench(&dir, &args, out),
+        Command::Plugin(cmd) => {
+            return plugin::run(cmd, &dir, limits, g.token.as_deref(), g.json, out);
+        }
         Command::Export { output } => {
             return if output.as_os_str() == "-" {
                 transfer::export(&dir, out)

@@ -1,0 +1,195 @@
+//! `maas plugin`: run a sandboxed plugin bound to one agent, and measure what plugins
+//! cost.
+
+use super::output::Rendered;
+use super::{CliError, Ctx};
+use crate::admin;
+use crate::plugin::{
+    Binding, CoreAccess, DEFAULT_CALL_BYTES, DEFAULT_CALLS, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES,
+    Grants, PluginEngine, PluginError, PluginLimits, bench,
+};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// `maas plugin …`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCmd {
+    /// Run a plugin (a component of the maas:core `plugin` world) as one agent.
+    ///
+    /// Every core call the plugin makes acts as --agent; the plugin cannot name anyone
+    /// else. Without --token the operator binds it to any active agent; with --token it
+    /// may only be bound to the token's agent. It gets no filesystem, network,
+    /// environment or clock unless granted below, and is stopped when it exceeds a
+    /// limit. Arguments after the plugin (after `--` if they start with `-`) are passed
+    /// to its `run`; what `run` returns is printed.
+    Run(RunArgs),
+    /// Measure a plugin-to-core call against the same call made by the host, and
+    /// plugin start-up. Uses an in-memory core; needs the `call-loop` example plugin.
+    Bench(BenchArgs),
+}
+
+/// Options of `maas plugin run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plugin component (.wasm).
+    pub plugin: PathBuf,
+    /// The agent the plugin acts as (default: the --token agent).
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Fuel for the run (about one unit per wasm instruction).
+    #[arg(long, default_value_t = DEFAULT_FUEL)]
+    pub fuel: u64,
+    /// Linear memory limit in bytes.
+    #[arg(long, default_value_t = DEFAULT_MEMORY_BYTES)]
+    pub memory: usize,
+    /// Core calls allowed in the run.
+    #[arg(long, default_value_t = DEFAULT_CALLS)]
+    pub calls: u64,
+    /// Bytes of text one core call may pass.
+    #[arg(long, default_value_t = DEFAULT_CALL_BYTES)]
+    pub call_bytes: usize,
+    /// Grant read-only access to a host directory: HOST[:GUEST] (repeatable).
+    #[arg(long = "allow-dir", value_name = "HOST[:GUEST]")]
+    pub dirs: Vec<String>,
+    /// Pass an environment variable: KEY=VALUE, or KEY to pass the host's (repeatable).
+    #[arg(long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Grant network access (TCP, UDP, name lookup).
+    #[arg(long)]
+    pub allow_net: bool,
+    /// Grant the real clocks and timers (otherwise they read zero and timers stop it).
+    #[arg(long)]
+    pub allow_clock: bool,
+    /// Let the plugin write to stderr (its stdout goes there too).
+    #[arg(long)]
+    pub allow_stdio: bool,
+    /// Arguments for the plugin's `run`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// Options of `maas plugin bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The `call-loop` example plugin (plugins/call-loop).
+    #[arg(long)]
+    pub plugin: PathBuf,
+    /// Batches per measurement; the median is reported.
+    #[arg(long, default_value_t = 15)]
+    pub rounds: usize,
+}
+
+impl From<PluginError> for CliError {
+    fn from(e: PluginError) -> Self {
+        let (code, hint) = match &e {
+            PluginError::Bind(error) => {
+                return CliError::Domain {
+                    error: error.clone(),
+                    hint: Some("--agent must name an active agent of this data directory".into()),
+                };
+            }
+            PluginError::Load(_) => (
+                "plugin_load",
+                "build the plugin for wasm32-wasip2 against wit/plugin.wit (world `plugin`)",
+            ),
+            PluginError::Stopped(crate::plugin::LimitHit::Timer) => {
+                ("plugin_limit", "grant timers with --allow-clock")
+            }
+            PluginError::Stopped(_) => (
+                "plugin_limit",
+                "raise the limit named above if the plugin needs more",
+            ),
+            PluginError::Trapped(_) => (
+                "plugin_trap",
+                "the plugin crashed; its completed calls stand",
+            ),
+            PluginError::Failed(_) => ("plugin_failed", "see the plugin's own message"),
+        };
+        CliError::Local {
+            message: e.to_string(),
+            code,
+            hint: Some(hint.into()),
+        }
+    }
+}
+
+fn grants(args: &RunArgs) -> Grants {
+    let dirs = args
+        .dirs
+        .iter()
+        .map(|d| match d.split_once(':') {
+            Some((host, guest)) => (PathBuf::from(host), guest.to_string()),
+            None => (PathBuf::from(d), d.clone()),
+        })
+        .collect();
+    let env = args
+        .env
+        .iter()
+        .filter_map(|e| match e.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => std::env::var(e).ok().map(|v| (e.clone(), v)),
+        })
+        .collect();
+    Grants {
+        dirs,
+        env,
+        network: args.allow_net,
+        clock: args.allow_clock,
+        stdio: args.allow_stdio,
+    }
+}
+
+/// Runs `maas plugin …`.
+pub fn run(
+    cmd: PluginCmd,
+    dir: &Path,
+    limits: admin::Limits,
+    token: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let rendered = match cmd {
+        PluginCmd::Run(args) => run_plugin(&args, dir, limits, token)?,
+        PluginCmd::Bench(args) => {
+            let figures = bench::run(&args.plugin, args.rounds)?;
+            Rendered::new(figures.json(), figures.text())
+        }
+    };
+    super::write(&rendered, json, out)
+}
+
+fn run_plugin(
+    args: &RunArgs,
+    dir: &Path,
+    limits: admin::Limits,
+    token: Option<&str>,
+) -> Result<Rendered, CliError> {
+    let ctx = Ctx::open(dir, limits, token)?;
+    let agent = ctx.acting(args.agent.clone(), "--agent")?;
+    if let Some(own) = &ctx.token_agent
+        && own != &agent
+    {
+        return Err(CliError::usage(
+            format!("--token belongs to {own}; it cannot bind a plugin to {agent}"),
+            "drop --token to bind as the operator, or use the token of the agent",
+        ));
+    }
+    let engine = PluginEngine::new()?;
+    let image = engine.load(&args.plugin)?;
+    let binding = Binding {
+        core: CoreAccess::shared(ctx.rt),
+        agent,
+        limits: PluginLimits {
+            fuel: args.fuel,
+            memory_bytes: args.memory,
+            calls: args.calls,
+            call_bytes: args.call_bytes,
+        },
+        grants: grants(args),
+    };
+    let output = image.run(&binding, &args.args)?;
+    let value = serde_json::from_str::<Value>(&output).unwrap_or_else(|_| json!(output));
+    Ok(Rendered::new(value, output))
+}

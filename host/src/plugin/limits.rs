@@ -1,0 +1,144 @@
+//! What a plugin may use: its limits (fuel, memory, core calls, bytes per call) and the
+//! WASI grants beyond the world (filesystem, network, environment, clock, stdio).
+
+use std::fmt;
+use std::path::PathBuf;
+use wasmtime::ResourceLimiter;
+
+/// Default fuel: a tight loop burns it in about 0.4 s on two cores of this machine kind;
+/// far more than a plugin that mostly waits on core calls needs.
+pub const DEFAULT_FUEL: u64 = 2_000_000_000;
+/// Default linear memory: 64 MiB.
+pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
+/// Default number of core calls in one run.
+pub const DEFAULT_CALLS: u64 = 1000;
+/// Default bytes a plugin may pass in one core call: the largest memory (64 KiB of
+/// content) with its tags and a handoff's state fit.
+pub const DEFAULT_CALL_BYTES: usize = 256 << 10;
+
+/// The limits of one plugin run. Exceeding any stops the plugin with [`LimitHit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Fuel (roughly, wasm instructions) for instantiation, and afresh for each run.
+    pub fuel: u64,
+    /// Bytes of linear memory (each memory), and of tables' elements, at most.
+    pub memory_bytes: usize,
+    /// Core calls in one run.
+    pub calls: u64,
+    /// Bytes of strings and lists passed in one core call.
+    pub call_bytes: usize,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            fuel: DEFAULT_FUEL,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            calls: DEFAULT_CALLS,
+            call_bytes: DEFAULT_CALL_BYTES,
+        }
+    }
+}
+
+/// What a plugin gets beyond the world's imports. Nothing by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Host directories made visible, each as (host path, guest path), read-only.
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Environment variables passed in.
+    pub env: Vec<(String, String)>,
+    /// Outgoing and incoming network (TCP, UDP, name lookup).
+    pub network: bool,
+    /// The real wall and monotonic clocks, and timers; otherwise both clocks read zero
+    /// and a timer refuses to start.
+    pub clock: bool,
+    /// The plugin's stdout and stderr go to the host's stderr; otherwise discarded.
+    pub stdio: bool,
+}
+
+/// Which limit stopped a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitHit {
+    /// The fuel ran out.
+    Fuel(u64),
+    /// A memory or table would have grown past the limit.
+    Memory(usize),
+    /// One core call too many.
+    Calls(u64),
+    /// One core call passed more bytes than allowed.
+    CallBytes {
+        /// The limit.
+        limit: usize,
+        /// What the call tried to pass.
+        passed: usize,
+    },
+    /// A timer was started without the clock grant.
+    Timer,
+}
+
+impl fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitHit::Fuel(n) => write!(f, "fuel limit of {n} exhausted (--fuel)"),
+            LimitHit::Memory(n) => write!(f, "memory limit of {n} bytes reached (--memory)"),
+            LimitHit::Calls(n) => write!(f, "core call limit of {n} calls reached (--calls)"),
+            LimitHit::CallBytes { limit, passed } => write!(
+                f,
+                "call size limit of {limit} bytes exceeded: one call passed {passed} bytes (--call-bytes)"
+            ),
+            LimitHit::Timer => write!(f, "timers need the clock grant (--allow-clock)"),
+        }
+    }
+}
+
+impl std::error::Error for LimitHit {}
+
+/// Enforces the memory limit, and remembers that it did: the plugin's allocator may turn
+/// a refused growth into its own trap, which must still be reported as the limit.
+#[derive(Debug)]
+pub(crate) struct MemoryLimiter {
+    pub(crate) max: usize,
+    pub(crate) hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit = true;
+            return Err(LimitHit::Memory(self.max).into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // A table element is a pointer; bound tables by the same byte budget.
+        if desired.saturating_mul(8) > self.max {
+            self.hit = true;
+            return Err(LimitHit::Memory(self.max).into());
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        // A component instantiates a handful of core instances (its modules and adapters).
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        16
+    }
+}
