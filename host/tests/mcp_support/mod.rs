@@ -81,7 +81,8 @@ pub struct Reply {
     pub body: Value,
 }
 
-fn body(result: &CallToolResult) -> Value {
+/// A tool result's JSON body: the structured content, or the text block parsed.
+pub fn body(result: &CallToolResult) -> Value {
     if let Some(v) = &result.structured_content {
         return v.clone();
     }

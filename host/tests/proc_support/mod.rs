@@ -9,8 +9,11 @@
 )]
 
 pub mod ledger;
+#[path = "../mcp_support/mod.rs"]
+mod mcp_support;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use mcp_support::body;
+use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
@@ -211,18 +214,6 @@ pub enum Outcome {
     /// Nobody can tell: the connection broke, the call took too long, or the core was
     /// unavailable. The change may or may not have happened.
     Unknown(String),
-}
-
-fn body(result: &CallToolResult) -> Value {
-    if let Some(v) = &result.structured_content {
-        return v.clone();
-    }
-    let text = result
-        .content
-        .iter()
-        .find_map(|c| c.as_text().map(|t| t.text.clone()))
-        .unwrap_or_default();
-    serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
 
 /// Calls a tool with JSON arguments; every failure is a value.
