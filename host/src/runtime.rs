@@ -327,18 +327,23 @@ impl Runtime {
         &mut self,
         f: impl FnOnce(&Maas, &mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
     ) -> Result<T, types::Error> {
-        let result = match f(&self.core, &mut self.store) {
-            Ok(result) => result,
-            Err(e) => {
-                self.restart()?;
-                return Err(trap(e));
-            }
-        };
+        let result = self.invoke(f)?;
         if !self.options.group_commit {
             self.sync_journal()?;
         }
         self.snapshot_if_due();
         result
+    }
+
+    /// Runs `f` on the instance; a trap replaces the instance and becomes the outer error.
+    fn invoke<T>(
+        &mut self,
+        f: impl FnOnce(&Maas, &mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
+    ) -> Result<Result<T, types::Error>, types::Error> {
+        f(&self.core, &mut self.store).or_else(|e| {
+            self.restart()?;
+            Err(trap(e))
+        })
     }
 
     /// Calls an infallible export (one returning no `result`).
@@ -347,11 +352,6 @@ impl Runtime {
         f: impl FnOnce(&Maas, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, types::Error> {
         self.call(|core, store| f(core, store).map(Ok))
-    }
-
-    /// True when something appended or read is not yet known to be durable.
-    pub fn needs_sync(&self) -> bool {
-        self.store.data().journal.needs_sync()
     }
 
     /// Makes everything appended so far durable (one sync for every pending change).
@@ -381,17 +381,8 @@ impl Runtime {
 
     /// Saves a snapshot of the current state; returns its position.
     pub fn snapshot(&mut self) -> Result<u64, types::Error> {
-        let snapshot = match self
-            .core
-            .maas_core_admin()
-            .call_export_snapshot(&mut self.store)
-        {
-            Ok(result) => result?,
-            Err(e) => {
-                self.restart()?;
-                return Err(trap(e));
-            }
-        };
+        let snapshot =
+            self.invoke(|core, store| core.maas_core_admin().call_export_snapshot(store))??;
         let seq = snapshot.seq;
         self.store
             .data_mut()

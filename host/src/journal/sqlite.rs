@@ -40,6 +40,14 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// The sequence of the last entry, 0 when empty (inside a transaction too).
+fn head_of(conn: &Connection) -> Result<u64, JournalError> {
+    conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM journal")
+        .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+        .map(to_u64)
+        .map_err(unavailable)
+}
+
 /// True when `data` matches the stored checksum (or there is none: an older entry).
 fn intact(data: &[u8], sum: Option<&[u8]>) -> bool {
     sum.is_none_or(|sum| checksum(data) == sum)
@@ -149,13 +157,9 @@ impl SqliteJournal {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
-        let head: i64 = tx
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
-                r.get(0)
-            })
-            .map_err(unavailable)?;
-        if to_u64(head) != expected_head {
-            return Err(JournalError::Conflict(to_u64(head)));
+        let head = head_of(&tx)?;
+        if head != expected_head {
+            return Err(JournalError::Conflict(head));
         }
         let mut seq = expected_head;
         {
@@ -199,12 +203,7 @@ impl SqliteJournal {
 
 impl JournalBackend for SqliteJournal {
     fn head(&mut self) -> Result<u64, JournalError> {
-        let head: i64 = self
-            .conn
-            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM journal")
-            .and_then(|mut st| st.query_row([], |r| r.get(0)))
-            .map_err(unavailable)?;
-        Ok(to_u64(head))
+        head_of(&self.conn)
     }
 
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
