@@ -7,8 +7,6 @@ use handoffs::{Handoff, HandoffContext, HandoffStatus};
 use maas_tests::*;
 use types::{Caller, Error};
 
-type R<T> = Result<T, Error>;
-
 /// alice (source), bob (target) and carol (a third agent), each of their own owner.
 fn world() -> Harness {
     world_with(default_limits())
@@ -140,45 +138,11 @@ fn ids(list: &[Handoff]) -> Vec<&str> {
 }
 
 #[track_caller]
-fn invalid<T: std::fmt::Debug>(r: R<T>, field: &str) {
-    match r {
-        Err(Error::InvalidInput(i)) => assert_eq!(i.field, field, "{}", i.reason),
-        other => panic!("expected invalid-input on {field}, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn denied<T: std::fmt::Debug>(r: R<T>) {
-    assert!(
-        matches!(r, Err(Error::PermissionDenied(_))),
-        "expected permission-denied, got {r:?}"
-    );
-}
-
-#[track_caller]
-fn not_found<T: std::fmt::Debug>(r: R<T>) {
-    assert!(
-        matches!(r, Err(Error::NotFound(_))),
-        "expected not-found, got {r:?}"
-    );
-}
-
-#[track_caller]
 fn expired<T: std::fmt::Debug>(r: R<T>) {
     assert!(
         matches!(r, Err(Error::Expired(_))),
         "expected expired, got {r:?}"
     );
-}
-
-#[track_caller]
-fn capacity<T: std::fmt::Debug>(r: R<T>, resource: &str, limit: u64) {
-    match r {
-        Err(Error::CapacityExceeded(c)) => {
-            assert_eq!((c.resource.as_str(), c.limit), (resource, limit));
-        }
-        other => panic!("expected capacity-exceeded on {resource}, got {other:?}"),
-    }
 }
 
 fn json(text: &str) -> serde_json::Value {

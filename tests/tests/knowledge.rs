@@ -8,8 +8,6 @@ use knowledge::{Document, DocumentKind, SearchHit};
 use maas_tests::*;
 use types::{Caller, Error};
 
-type R<T> = Result<T, Error>;
-
 const OPENAI_KEY: &str = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z_0-AbC";
 
 fn doc(kind: DocumentKind, id: &str, title: &str, content: &str) -> Document {
@@ -195,22 +193,6 @@ fn top(hits: R<Vec<SearchHit>>) -> String {
         "not ranked"
     );
     hits[0].id.clone()
-}
-
-#[track_caller]
-fn invalid<T: std::fmt::Debug>(r: R<T>, field: &str) {
-    match r {
-        Err(Error::InvalidInput(i)) => assert_eq!(i.field, field, "{}", i.reason),
-        other => panic!("expected invalid-input on {field}, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn denied<T: std::fmt::Debug>(r: R<T>) {
-    assert!(
-        matches!(r, Err(Error::PermissionDenied(_))),
-        "expected permission-denied, got {r:?}"
-    );
 }
 
 #[test]
