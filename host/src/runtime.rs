@@ -5,6 +5,9 @@ use crate::bindings::maas::core::journal as wit_journal;
 use crate::bindings::{Maas, MaasPre, admin, types};
 use crate::clock::Clock;
 use crate::journal::{JournalBackend, JournalError, MemoryJournal};
+use maas_core::events::AuditRecord;
+use maas_core::journal::AuditScan;
+use maas_core::state::AuditEntry;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
@@ -73,7 +76,52 @@ impl wit_journal::Host for HostState {
         self.head = seq;
         Ok(seq)
     }
+
+    fn audit_append(&mut self, e: wit_journal::ReadAudit) -> Result<(), wit_journal::JournalError> {
+        let entry = AuditEntry {
+            seq: e.seq,
+            at: e.at,
+            record: AuditRecord {
+                actor: e.actor,
+                event_type: e.event_type,
+                target: e.target,
+                outcome: e.outcome,
+                detail: e.detail,
+            },
+        };
+        self.journal.audit_append(&entry).map_err(wit_error)
+    }
+
+    fn audit_scan(
+        &mut self,
+        scan: wit_journal::ReadAuditFilter,
+    ) -> Result<Vec<wit_journal::ReadAudit>, wit_journal::JournalError> {
+        let scan = AuditScan {
+            actor: scan.actor,
+            agent: scan.agent,
+            event_type: scan.event_type,
+            since: scan.since,
+            until: scan.until,
+            limit: scan.limit.min(MAX_AUDIT_SCAN),
+        };
+        let found = self.journal.audit_scan(&scan).map_err(wit_error)?;
+        Ok(found
+            .into_iter()
+            .map(|e| wit_journal::ReadAudit {
+                seq: e.seq,
+                at: e.at,
+                actor: e.record.actor,
+                event_type: e.record.event_type,
+                target: e.record.target,
+                outcome: e.record.outcome,
+                detail: e.record.detail,
+            })
+            .collect())
+    }
 }
+
+/// Most read-audit entries one `audit-scan` returns, whatever the guest asks for.
+const MAX_AUDIT_SCAN: u32 = 1000;
 
 /// The engine and the compiled, pre-linked core: compiled once per process and shared.
 pub struct CoreImage {

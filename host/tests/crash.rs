@@ -157,13 +157,17 @@ impl Worker {
             let l = self.ledger.lock().unwrap();
             (l.worker, l.owner.clone(), l.target.clone())
         };
+        // A read whose answer arrives must be in the audit trail after any crash.
+        let me = json!({"agent_id": target});
+        if let Outcome::Done(_) = self.target.call("get_agent_info", me).await {
+            self.ledger.lock().unwrap().reads += 1;
+        }
         let (src, pool, mem) = (
             format!("w{w}-a{i}"),
             format!("w{w}-p{i}"),
             format!("w{w}-m{i}"),
         );
-        let args = json!({"agent_type": "claude_code", "owner_id": owner, "agent_id": src});
-        let s = step("register_agent", args, Inflight::Register(src.clone()));
+XX, args, Inflight::Register(src.clone()));
         let s = s.look("get_agent_info", json!({"agent_id": src}), exists);
         self.run(s, |l, _| _ = l.agents.insert(src.clone())).await;
 

@@ -560,3 +560,67 @@ fn a_denied_call_with_an_oversized_target_records_no_target() {
     assert_eq!(denied[0].target, None);
     assert!(denied[0].detail.len() < 1024, "{}", denied[0].detail.len());
 }
+
+#[test]
+fn reads_are_audited_in_the_read_log_and_never_grow_the_journal() {
+    let (mut h, _) = team();
+    store(&mut h, "alice", "m-read-log", "notes about the read log").unwrap();
+    let head = h.journal.entries_len();
+    for _ in 0..25 {
+        search(&mut h, "alice", "read log").unwrap();
+        h.rt.call(|c, s| c.maas_core_agents().call_get(s, &agent("alice"), "bob"))
+            .unwrap();
+    }
+    assert_eq!(
+        h.journal.entries_len(),
+        head,
+        "reads appended journal entries"
+    );
+    assert_eq!(of_type(&mut h, "memory.searched").len(), 25);
+    assert_eq!(of_type(&mut h, "agent.read").len(), 25);
+    // A change after the reads still lands in the journal and sorts after them.
+    store(&mut h, "alice", "m-after", "written after the reads").unwrap();
+    assert_eq!(h.journal.entries_len(), head + 1);
+    let everything = query(&mut h, &op(), &all()).unwrap();
+    let last_read = everything
+        .iter()
+        .rposition(|e| e.event_type == "agent.read")
+        .unwrap();
+    let stored = everything
+        .iter()
+        .rposition(|e| e.event_type == "memory.stored")
+        .unwrap();
+    assert!(stored > last_read, "entries are merged in time order");
+    // An agent still sees only the entries it is the actor of, from both sources.
+    let mine = query(&mut h, &agent("bob"), &all()).unwrap();
+    assert!(mine.iter().all(|e| e.actor == "bob"));
+    let alices = query(&mut h, &agent("alice"), &all()).unwrap();
+    assert!(alices.iter().any(|e| e.event_type == "memory.searched"));
+    assert!(alices.iter().any(|e| e.event_type == "memory.stored"));
+}
+
+#[test]
+fn the_audit_limit_keeps_the_newest_entries_across_both_sources() {
+    let (mut h, _) = team();
+    for i in 0..5 {
+        store(&mut h, "alice", &format!("m-{i}"), "limit test").unwrap();
+        search(&mut h, "alice", "limit").unwrap();
+    }
+    let f = AuditFilter {
+        agent_id: Some("alice".to_string()),
+        limit: Some(4),
+        ..all()
+    };
+    let got = query(&mut h, &op(), &f).unwrap();
+    let kinds: Vec<&str> = got.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "memory.stored",
+            "memory.searched",
+            "memory.stored",
+            "memory.searched"
+        ]
+    );
+    assert_eq!(got[2].target.as_deref(), Some("m-4"));
+}

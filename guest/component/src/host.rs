@@ -1,6 +1,9 @@
 //! The core's view of its host: the journal import, the wall clock and randomness.
 
 use crate::maas::core::journal;
+use maas_core::events::AuditRecord;
+use maas_core::journal::AuditScan;
+use maas_core::state::AuditEntry;
 use maas_core::{Env, Journal, JournalError};
 
 /// The journal the host provides through the `maas:core/journal` import.
@@ -26,6 +29,47 @@ impl Journal for WitJournal {
 
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
         journal::append(expected_head, data, sync).map_err(err)
+    }
+
+    fn audit_append(&mut self, e: &AuditEntry) -> Result<(), JournalError> {
+        let r = &e.record;
+        journal::audit_append(&journal::ReadAudit {
+            seq: e.seq,
+            at: e.at,
+            actor: r.actor.clone(),
+            event_type: r.event_type.clone(),
+            target: r.target.clone(),
+            outcome: r.outcome.clone(),
+            detail: r.detail.clone(),
+        })
+        .map_err(err)
+    }
+
+    fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
+        let found = journal::audit_scan(&journal::ReadAuditFilter {
+            actor: scan.actor.clone(),
+            agent: scan.agent.clone(),
+            event_type: scan.event_type.clone(),
+            since: scan.since,
+            until: scan.until,
+            limit: scan.limit,
+        })
+        .map_err(err)?;
+        Ok(found
+            .into_iter()
+            .take(scan.limit as usize)
+            .map(|e| AuditEntry {
+                seq: e.seq,
+                at: e.at,
+                record: AuditRecord {
+                    actor: e.actor,
+                    event_type: e.event_type,
+                    target: e.target,
+                    outcome: e.outcome,
+                    detail: e.detail,
+                },
+            })
+            .collect())
     }
 }
 

@@ -130,11 +130,7 @@ pub fn authenticate(s: &State, _cx: &mut Cx, token: &str) -> Decided<Result<Stri
         }
     };
     Ok(match found {
-        Ok(id) => Done {
-            events: vec![],
-            value: Ok(id),
-            sync: false,
-        },
+        Ok(id) => Done::nothing(Ok(id)),
         Err(why) => {
             let mut rec = record("anonymous", "auth.failed", None, json!({ "reason": why }));
             rec.outcome = "denied".to_string();

@@ -3,7 +3,9 @@
 use crate::access::caller_agent;
 use crate::engine::{Cx, Decided, Done, record};
 use crate::error::Error;
+use crate::journal::AuditScan;
 use crate::limits::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, check_id, check_text};
+use crate::model::Caller;
 use crate::state::{AuditEntry, State};
 use serde_json::json;
 
@@ -22,9 +24,34 @@ pub struct AuditFilter {
     pub limit: Option<u32>,
 }
 
-/// Decides `query`: the newest matching entries, oldest first. An agent sees only the
-/// entries it is the actor of.
-pub fn query(s: &State, cx: &mut Cx, filter: &AuditFilter) -> Decided<Vec<AuditEntry>> {
+/// What to ask the read-audit log for `filter` by `caller`: an agent sees only the entries
+/// it is the actor of. The limit is clamped; `query` checks the filter itself.
+pub fn scan(caller: &Caller, filter: &AuditFilter) -> AuditScan {
+    AuditScan {
+        actor: match caller {
+            Caller::Operator => None,
+            Caller::Agent(me) => Some(me.clone()),
+        },
+        agent: filter.agent_id.clone(),
+        event_type: filter.event_type.clone(),
+        since: filter.since,
+        until: filter.until,
+        limit: filter
+            .limit
+            .unwrap_or(DEFAULT_AUDIT_LIMIT)
+            .min(MAX_AUDIT_LIMIT),
+    }
+}
+
+/// Decides `query`: the newest matching entries, oldest first, from the journal's entries
+/// in memory and `reads` (what the read-audit log returned for [`scan`]). An agent sees
+/// only the entries it is the actor of.
+pub fn query(
+    s: &State,
+    cx: &mut Cx,
+    filter: &AuditFilter,
+    reads: &[AuditEntry],
+) -> Decided<Vec<AuditEntry>> {
     let me = caller_agent(s, cx.caller)?;
     if let Some(a) = &filter.agent_id {
         check_id("agent_id", a)?;
@@ -41,28 +68,15 @@ pub fn query(s: &State, cx: &mut Cx, filter: &AuditFilter) -> Decided<Vec<AuditE
     {
         return Err(Error::invalid("since", "must be before until").into());
     }
-    let mut out: Vec<AuditEntry> = s
-        .audit
-        .iter()
-        .rev()
-        .filter(|e| {
-            let r = &e.record;
-            me.is_none_or(|a| r.actor == a.id)
-                && filter
-                    .agent_id
-                    .as_ref()
-                    .is_none_or(|a| r.actor == *a || r.target.as_ref() == Some(a))
-                && filter
-                    .event_type
-                    .as_ref()
-                    .is_none_or(|t| r.event_type == *t)
-                && filter.since.is_none_or(|t| e.at >= t)
-                && filter.until.is_none_or(|t| e.at < t)
-        })
-        .take(limit as usize)
-        .cloned()
-        .collect();
-    out.reverse();
+    let mut scan = scan(cx.caller, filter);
+    scan.actor = me.map(|a| a.id.clone());
+    scan.limit = limit;
+    // Both sources are oldest first; merge them by time, then keep the newest `limit`.
+    let mut out = scan.newest(s.audit.iter());
+    out.extend(reads.iter().filter(|e| scan.matches(e)).cloned());
+    out.sort_by_key(|e| (e.at, e.seq));
+    let extra = out.len().saturating_sub(limit as usize);
+    out.drain(..extra);
     let rec = record(
         cx.caller.name(),
         "audit.queried",

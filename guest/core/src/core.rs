@@ -599,10 +599,17 @@ impl<J: Journal, E: Env> Core<J, E> {
 
     // ---- audit ----
 
-    /// Queries the audit trail.
+    /// Queries the audit trail: the journal's entries (changes and denials) kept in memory,
+    /// merged with the read-audit log.
     pub fn audit(&mut self, caller: &Caller, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let scan = audit::scan(caller, filter);
+        let reads = self
+            .engine
+            .journal
+            .audit_scan(&scan)
+            .map_err(crate::engine::journal_error)?;
         self.engine.run(caller, "audit.query", None, |s, cx| {
-            audit::query(s, cx, filter)
+            audit::query(s, cx, filter, &reads)
         })
     }
 

@@ -5,7 +5,7 @@ use crate::events::{AuditRecord, Entry, Event, FORMAT_VERSION};
 use crate::journal::{Journal, JournalError};
 use crate::limits::{Limits, check_id};
 use crate::model::Caller;
-use crate::state::State;
+use crate::state::{AuditEntry, State};
 
 /// How many times a change is decided again after losing a compare-and-append race.
 pub const MAX_ATTEMPTS: usize = 16;
@@ -55,15 +55,17 @@ impl Cx<'_> {
     }
 }
 
-/// A decided change: the events to append, the value to return, and whether the
-/// caller's answer must wait for the events to be durable.
+/// A decided operation: the events to append, the value to return, whether the caller's
+/// answer must wait for the events to be durable, and the audit record of a read.
 pub struct Done<T> {
     /// Events to append (may be empty: nothing to write).
     pub events: Vec<Event>,
     /// What the operation returns.
     pub value: T,
-    /// True for changes; false for reads whose only event is their audit record.
+    /// True for changes; false for entries whose durability may ride the next sync.
     pub sync: bool,
+    /// A read's audit record: it goes to the read-audit log, never to the journal.
+    pub read: Option<AuditRecord>,
 }
 
 impl<T> Done<T> {
@@ -73,15 +75,27 @@ impl<T> Done<T> {
             events,
             value,
             sync: true,
+            read: None,
         }
     }
 
-    /// A read, audited by `record`.
+    /// A read, audited by `record` in the read-audit log.
     pub fn read(record: AuditRecord, value: T) -> Self {
         Done {
-            events: vec![Event::Audited(record)],
+            events: Vec::new(),
             value,
             sync: false,
+            read: Some(record),
+        }
+    }
+
+    /// A call that writes nothing at all.
+    pub fn nothing(value: T) -> Self {
+        Done {
+            events: Vec::new(),
+            value,
+            sync: false,
+            read: None,
         }
     }
 }
@@ -164,7 +178,8 @@ pub struct Engine<J: Journal, E: Env> {
     pub env: E,
 }
 
-fn journal_error(e: JournalError) -> Error {
+/// The core error for a journal failure outside compare-and-append.
+pub(crate) fn journal_error(e: JournalError) -> Error {
     match e {
         JournalError::Conflict(head) => {
             Error::Unavailable(format!("journal moved on to {head} while reading"))
@@ -263,6 +278,21 @@ impl<J: Journal, E: Env> Engine<J, E> {
                 env: &mut self.env,
             };
             let (events, result, sync) = match decide(&self.state, &mut cx) {
+                Ok(Done {
+                    value,
+                    read: Some(rec),
+                    ..
+                }) => {
+                    let entry = AuditEntry {
+                        seq: self.state.seq,
+                        at: now,
+                        record: rec,
+                    };
+                    return match self.journal.audit_append(&entry) {
+                        Ok(()) => Ok(value),
+                        Err(e) => Err(journal_error(e)),
+                    };
+                }
                 Ok(done) => (done.events, Ok(done.value), done.sync),
                 Err(refusal) if refusal.audit => {
                     let detail = serde_json::json!({

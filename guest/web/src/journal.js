@@ -5,11 +5,13 @@
 // `Error` would be taken for a trap, so refusals are never thrown as `Error`s.
 
 const entries = []; // entry n (1-based) is entries[n - 1], a Uint8Array
+const reads = []; // the read-audit log: one record per audited read, oldest first
 let storageKey = null; // set by `configure` when persisting
 
 /** Chooses persistence before the core loads; reloads a persisted journal if there is one. */
 export function configure({ persist = false, key = 'maas.journal' } = {}) {
   entries.length = 0;
+  reads.length = 0;
   storageKey = null;
   if (!persist) return;
   const storage = globalThis.localStorage;
@@ -60,6 +62,26 @@ export function append(expectedHead, data, sync) {
     }
   }
   return current + 1n;
+}
+
+/** Appends a read's audit entry to the read-audit log (kept in the page only). */
+export function auditAppend(entry) {
+  reads.push({ ...entry });
+}
+
+/** The newest `scan.limit` read-audit entries matching `scan`, oldest first. */
+export function auditScan(scan) {
+  const out = [];
+  for (let i = reads.length - 1; i >= 0 && out.length < scan.limit; i--) {
+    const e = reads[i];
+    if (scan.actor !== undefined && e.actor !== scan.actor) continue;
+    if (scan.agent !== undefined && e.actor !== scan.agent && e.target !== scan.agent) continue;
+    if (scan.eventType !== undefined && e.eventType !== scan.eventType) continue;
+    if (scan.since !== undefined && e.at < scan.since) continue;
+    if (scan.until !== undefined && e.at >= scan.until) continue;
+    out.push(e);
+  }
+  return out.reverse();
 }
 
 function flush() {

@@ -223,6 +223,6 @@ test('a call through jco costs this much (measured, not asserted)', (t) => {
   const audited = Number(process.hrtime.bigint() - start) / (rounds / 10) / 1000;
   t.diagnostic(`current-limits (no journal): ${pure.toFixed(1)} µs/call`);
   t.diagnostic(`stats (reads the journal head): ${stats.toFixed(1)} µs/call`);
-  t.diagnostic(`agents.get (audited, one journal append): ${audited.toFixed(1)} µs/call`);
+  t.diagnostic(`agents.get (audited, one read-audit append): ${audited.toFixed(1)} µs/call`);
   assert.ok(pure > 0);
 });

@@ -2,6 +2,8 @@
 //! over the same history.
 
 use super::{JournalBackend, JournalError, MAX_READ_BATCH, Snapshot, check_entry};
+use maas_core::journal::AuditScan;
+use maas_core::state::AuditEntry;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Debug, Default)]
@@ -9,6 +11,8 @@ struct Inner {
     entries: Vec<Vec<u8>>,
     /// Newest last; at most two.
     snapshots: Vec<Snapshot>,
+    /// The read-audit log.
+    reads: Vec<AuditEntry>,
 }
 
 /// A shared in-memory journal.
@@ -70,6 +74,15 @@ impl JournalBackend for MemoryJournal {
         }
         inner.entries.push(data.to_vec());
         Ok(head + 1)
+    }
+
+    fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
+        self.lock()?.reads.push(entry.clone());
+        Ok(())
+    }
+
+    fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
+        Ok(scan.newest(self.lock()?.reads.iter()))
     }
 
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError> {

@@ -1,11 +1,15 @@
 //! Journal backends: where the core's history is kept. A plain Rust trait, so backends
 //! know nothing of WIT types.
 
+pub mod audit_log;
 pub mod memory;
 pub mod sqlite;
 
 pub use memory::MemoryJournal;
 pub use sqlite::SqliteJournal;
+
+use maas_core::journal::AuditScan;
+use maas_core::state::AuditEntry;
 
 /// Why a journal refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +47,11 @@ pub trait JournalBackend: Send {
     /// `sync` is true the entry is durable on return (see group commit above); otherwise it
     /// becomes durable with the next synced append at the latest.
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError>;
+    /// Appends a read's audit entry to the read-audit log. It is durable after the next
+    /// [`JournalBackend::sync`] (or at once when group commit is off).
+    fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError>;
+    /// The newest `scan.limit` read-audit entries matching `scan`, oldest first.
+    fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError>;
     /// Saves a snapshot durably, keeping the previous one as a fallback.
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError>;
     /// The positions of the saved snapshots, newest first.

@@ -7,10 +7,21 @@
 //! the write-ahead log. Compare-and-append runs inside one `BEGIN IMMEDIATE` transaction,
 //! so several processes sharing the file see one history.
 //!
+//! With group commit on, the appends of one batch also share one transaction: the first
+//! append of a batch opens it (`BEGIN IMMEDIATE`, so the compare-and-append stays exact
+//! across processes), and [`JournalBackend::sync`] commits it and syncs the log once.
+//!
+//! The audit entries of reads go to the read-audit log (`audit_log`, see
+//! [`super::audit_log`]): buffered, written with the batch, never into `journal`.
+//!
 //! Every entry and snapshot is stored with its SHA-256. Entries written before checksums
 //! were kept have none and are read unchecked.
 
-use super::{JournalBackend, JournalError, MAX_READ_BATCH, Snapshot, check_entry, checksum};
+use super::{
+    JournalBackend, JournalError, MAX_READ_BATCH, Snapshot, audit_log, check_entry, checksum,
+};
+use maas_core::journal::AuditScan;
+use maas_core::state::AuditEntry;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,8 +36,15 @@ pub struct SqliteJournal {
     synchronous_full: bool,
     group_commit: bool,
     needs_sync: bool,
+    /// A group-commit batch transaction is open.
+    in_batch: bool,
+    /// Read-audit entries not yet written.
+    reads: Vec<AuditEntry>,
     notices: Vec<String>,
 }
+
+/// Most read-audit entries buffered before they are written without waiting for a sync.
+const MAX_BUFFERED_READS: usize = 4096;
 
 fn unavailable(e: rusqlite::Error) -> JournalError {
     JournalError::Unavailable(format!("sqlite: {e}"))
@@ -77,6 +95,7 @@ impl SqliteJournal {
              DROP TABLE IF EXISTS snapshot;",
         )
         .map_err(unavailable)?;
+        tx.execute_batch(audit_log::SCHEMA).map_err(unavailable)?;
         let has_sum: bool = tx
             .query_row(
                 "SELECT COUNT(*) FROM pragma_table_info('journal') WHERE name = 'sum'",
@@ -96,6 +115,8 @@ impl SqliteJournal {
             synchronous_full: true,
             group_commit: false,
             needs_sync: false,
+            in_batch: false,
+            reads: Vec::new(),
             notices: Vec::new(),
         })
     }
@@ -131,6 +152,69 @@ impl SqliteJournal {
         rows.map(|r| r.map_err(unavailable)).collect()
     }
 
+    /// Opens the batch transaction if none is open.
+    fn begin_batch(&mut self) -> Result<(), JournalError> {
+        if !self.in_batch {
+            self.set_sync(false)?;
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(unavailable)?;
+            self.in_batch = true;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered read-audit entries and commits the batch transaction, if any.
+    /// Nothing is synced here.
+    fn end_batch(&mut self) -> Result<(), JournalError> {
+        if !self.reads.is_empty() {
+            let reads = std::mem::take(&mut self.reads);
+            if self.in_batch {
+                audit_log::insert(&self.conn, &reads)?;
+            } else {
+                self.set_sync(false)?;
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(unavailable)?;
+                audit_log::insert(&tx, &reads)?;
+                tx.commit().map_err(unavailable)?;
+            }
+            // Without group commit they ride to disk with the next synced commit.
+            self.needs_sync |= self.group_commit;
+        }
+        if self.in_batch {
+            self.in_batch = false;
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(unavailable(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Compare-and-append of one entry inside the batch transaction.
+    fn append_in_batch(&mut self, expected_head: u64, data: &[u8]) -> Result<u64, JournalError> {
+        check_entry(data)?;
+        self.begin_batch()?;
+        let head = head_of(&self.conn)?;
+        if head != expected_head {
+            return Err(JournalError::Conflict(head));
+        }
+        let seq = expected_head + 1;
+        self.conn
+            .prepare_cached("INSERT INTO journal (seq, data, sum) VALUES (?1, ?2, ?3)")
+            .and_then(|mut st| st.execute(params![to_i64(seq), data, checksum(data)]))
+            .map_err(unavailable)?;
+        self.needs_sync = true;
+        Ok(seq)
+    }
+
+    /// How many entries the read-audit log holds (buffered ones included).
+    pub fn read_audit_len(&mut self) -> Result<u64, JournalError> {
+        Ok(audit_log::count(&self.conn)? + self.reads.len() as u64)
+    }
+
     /// Appends `entries` after `expected_head` in one durable transaction (imports and
     /// bulk loads); nothing is written if the head moved.
     pub fn append_all(
@@ -138,6 +222,7 @@ impl SqliteJournal {
         expected_head: u64,
         entries: &[Vec<u8>],
     ) -> Result<u64, JournalError> {
+        self.end_batch()?;
         self.insert_after(expected_head, entries.iter().map(Vec::as_slice), true)
     }
 
@@ -178,6 +263,7 @@ impl SqliteJournal {
 
     /// Moves entries from `seq` on into the `damaged` table, in one transaction.
     fn set_aside(&mut self, seq: u64) -> Result<u64, JournalError> {
+        self.end_batch()?;
         self.set_sync(true)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -227,13 +313,29 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
-        let deferred = sync && self.group_commit;
-        let seq = self.insert_after(expected_head, std::iter::once(data), sync && !deferred)?;
-        self.needs_sync |= deferred;
-        Ok(seq)
+        if self.group_commit {
+            return self.append_in_batch(expected_head, data);
+        }
+        self.insert_after(expected_head, std::iter::once(data), sync)
+    }
+
+    fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
+        self.reads.push(entry.clone());
+        if !self.group_commit || self.reads.len() >= MAX_BUFFERED_READS {
+            self.end_batch()?;
+        }
+        Ok(())
+    }
+
+    fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
+        if !self.reads.is_empty() {
+            self.end_batch()?;
+        }
+        audit_log::scan(&self.conn, scan)
     }
 
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError> {
+        self.end_batch()?;
         self.set_sync(true)?;
         let tx = self
             .conn
@@ -324,10 +426,11 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn needs_sync(&self) -> bool {
-        self.needs_sync
+        self.needs_sync || self.in_batch || (self.group_commit && !self.reads.is_empty())
     }
 
     fn sync(&mut self) -> Result<(), JournalError> {
+        self.end_batch()?;
         if !self.needs_sync {
             return Ok(());
         }

@@ -60,6 +60,8 @@ pub struct Ledger {
     /// Memories and handoffs changed since the last check.
     pub fresh: BTreeSet<String>,
     pub acks: u64,
+    /// Reads by the target agent whose answer reached it: each must be in the audit trail.
+    pub reads: u64,
     /// Calls whose answer was lost, and how many of them turned out to have happened.
     pub cut_off: u64,
     pub landed: u64,
@@ -88,6 +90,21 @@ pub async fn check(op: &Client, dir: &Path, ledgers: &[Ledger], all: bool, rng: 
     for l in ledgers {
         let w = l.worker;
         let flying = |i: Inflight| l.inflight.as_ref() == Some(&i);
+
+        // Every acknowledged read left its entry in the read-audit log.
+        let audit = json!({"agent_id": l.target, "event_type": "agent.read", "limit": 1000});
+        let audit = ok(op, "get_audit_log", audit).await;
+        let reads = audit["entries"].as_array().map_or(0, |list| {
+            list.iter()
+                .filter(|e| e["actor"] == l.target.as_str())
+                .count()
+        });
+        assert!(
+            reads as u64 >= l.reads.min(1000),
+            "worker {w}: {} acknowledged reads but {reads} audit entries",
+            l.reads
+        );
+        facts += 1;
 
         let listed = ok(op, "get_agents_for_user", json!({"user_id": l.owner})).await;
         let listed = by_id(&listed, "agents");
