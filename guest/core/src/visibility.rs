@@ -338,8 +338,10 @@ impl Visibility {
         if now >= self.watermark {
             *out -= &self.expired;
             let from = (self.watermark.saturating_add(1), 0);
-            for &(_, n) in self.expiry.range(from..=(now, u32::MAX)) {
-                out.remove(n);
+            if from.0 <= now {
+                for &(_, n) in self.expiry.range(from..=(now, u32::MAX)) {
+                    out.remove(n);
+                }
             }
         } else {
             // An earlier time than the settled one: some settled as expired are not yet.
