@@ -23,9 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The shares of one pool, by the scope rule that decides who sees them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PoolSets {
-    /// Project shares: every member.
-    pub project: RoaringBitmap,
-    /// Team shares: members, and members of the owner's pools with the same team label.
+    /// Project and team shares: what every member reads.
+    pub members: RoaringBitmap,
+    /// Team shares: also read by members of the owner's pools with the same team label.
     pub team: RoaringBitmap,
     /// Agent-private shares by sharer: the sharer only.
     pub private: BTreeMap<String, RoaringBitmap>,
@@ -37,7 +37,7 @@ pub struct PoolSets {
 
 impl PoolSets {
     fn is_empty(&self) -> bool {
-        self.project.is_empty()
+        self.members.is_empty()
             && self.team.is_empty()
             && self.private.is_empty()
             && self.user.is_empty()
@@ -45,7 +45,7 @@ impl PoolSets {
     }
 
     fn bitmaps(&self) -> impl Iterator<Item = &RoaringBitmap> {
-        [&self.project, &self.team]
+        [&self.members, &self.team]
             .into_iter()
             .chain(self.private.values())
             .chain(self.user.values())
@@ -256,8 +256,11 @@ impl Visibility {
         let sets = self.pools.entry(pool_id.to_string()).or_default();
         let sharer = share.shared_by.as_str();
         match share.scope {
-            Scope::Project => set(&mut sets.project, n, on),
-            Scope::Team => set(&mut sets.team, n, on),
+            Scope::Project => set(&mut sets.members, n, on),
+            Scope::Team => {
+                set(&mut sets.members, n, on);
+                set(&mut sets.team, n, on);
+            }
             Scope::AgentPrivate => {
                 set_keyed(&mut sets.private, sharer, n, on);
                 let held = sets.private.contains_key(sharer);
@@ -370,11 +373,11 @@ pub fn readable_by(s: &State, reader: &Agent, now: u64) -> RoaringBitmap {
     for pool_id in v.private_pools.get(me).into_iter().flatten() {
         parts.extend(v.pools.get(pool_id).and_then(|p| p.private.get(me)));
     }
+    let mine = s.memberships.get(me);
     let mut team_pools: BTreeSet<&str> = BTreeSet::new();
-    for pool_id in s.memberships.get(me).into_iter().flatten() {
-        team_pools.insert(pool_id);
+    for pool_id in mine.into_iter().flatten() {
         if let Some(sets) = v.pools.get(pool_id) {
-            parts.push(&sets.project);
+            parts.push(&sets.members);
             parts.extend(sets.user_by_owner.get(&reader.owner_id));
         }
         let key = s
@@ -386,8 +389,11 @@ pub fn readable_by(s: &State, reader: &Agent, now: u64) -> RoaringBitmap {
             team_pools.extend(same_team.map(String::as_str));
         }
     }
+    // The team shares of the reader's own pools are in their members' sets already.
     for pool_id in team_pools {
-        parts.extend(v.pools.get(pool_id).map(|p| &p.team));
+        if !mine.is_some_and(|m| m.contains(pool_id)) {
+            parts.extend(v.pools.get(pool_id).map(|p| &p.team));
+        }
     }
     if reader.can(Capability::MemoryRead) {
         parts.push(&v.global);
