@@ -106,7 +106,14 @@ fn set(bitmap: &mut RoaringBitmap, n: u32, on: bool) {
 /// Sets or clears bit `n` of the bitmap at `key`, dropping it when it empties.
 fn set_keyed(map: &mut BTreeMap<String, RoaringBitmap>, key: &str, n: u32, on: bool) {
     if on {
-        map.entry(key.to_string()).or_default().insert(n);
+        match map.get_mut(key) {
+            Some(bitmap) => {
+                bitmap.insert(n);
+            }
+            None => {
+                map.insert(key.to_string(), std::iter::once(n).collect());
+            }
+        }
     } else if let Some(bitmap) = map.get_mut(key) {
         bitmap.remove(n);
         if bitmap.is_empty() {
@@ -118,9 +125,15 @@ fn set_keyed(map: &mut BTreeMap<String, RoaringBitmap>, key: &str, n: u32, on: b
 /// Adds or removes `pool` in the index entry of `agent`.
 fn index(map: &mut BTreeMap<String, BTreeSet<String>>, agent: &str, pool: &str, on: bool) {
     if on {
-        map.entry(agent.to_string())
-            .or_default()
-            .insert(pool.to_string());
+        match map.get_mut(agent) {
+            Some(pools) if pools.contains(pool) => {}
+            Some(pools) => {
+                pools.insert(pool.to_string());
+            }
+            None => {
+                map.insert(agent.to_string(), BTreeSet::from([pool.to_string()]));
+            }
+        }
     } else if let Some(pools) = map.get_mut(agent) {
         pools.remove(pool);
         if pools.is_empty() {
@@ -253,7 +266,12 @@ impl Visibility {
             self.global_share(n, on);
             return;
         }
-        let sets = self.pools.entry(pool_id.to_string()).or_default();
+        if !self.pools.contains_key(pool_id) {
+            self.pools.insert(pool_id.to_string(), PoolSets::default());
+        }
+        let Some(sets) = self.pools.get_mut(pool_id) else {
+            return;
+        };
         let sharer = share.shared_by.as_str();
         match share.scope {
             Scope::Project => set(&mut sets.members, n, on),
