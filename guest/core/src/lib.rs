@@ -26,6 +26,7 @@ pub mod search;
 pub mod security;
 pub mod snapshot;
 pub mod state;
+pub mod visibility;
 
 pub use crate::core::{Core, Stats};
 pub use crate::engine::Env;

@@ -12,6 +12,7 @@ use crate::model::{Capability, MemoryKind, Scope};
 use crate::pools::{check_share, visible_pool};
 use crate::security;
 use crate::state::{Agent, Memory, State};
+use crate::visibility;
 use serde_json::json;
 
 /// What `store` asks for.
@@ -330,11 +331,15 @@ pub fn search(
     check_query(query)?;
     let limit = check_limit(limit)?;
     let now = cx.now;
-    let visible = |n: u64| {
-        s.memory_by_n
+    let readable = visibility::readable_by(s, agent, now);
+    let visible = |n: u64| match u32::try_from(n) {
+        Ok(n) => readable.contains(n),
+        // Numbers past u32 are in no bitmap: the rules decide those one by one.
+        Err(_) => s
+            .memory_by_n
             .get(&n)
             .and_then(|id| s.memories.get(id))
-            .is_some_and(|m| !m.is_expired(now) && memory_readable(s, m, agent))
+            .is_some_and(|m| !m.is_expired(now) && memory_readable(s, m, agent)),
     };
     let hits: Vec<MemoryHit> = s
         .memory_index

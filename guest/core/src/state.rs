@@ -5,6 +5,7 @@ use crate::model::{
     AgentType, Capability, DocumentKind, HandoffStatus, MemoryKind, Permission, Scope,
 };
 use crate::search::Index;
+use crate::visibility::Visibility;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -277,6 +278,9 @@ pub struct State {
     /// Document creation number to `kind:id`.
     #[serde(skip)]
     pub document_by_n: BTreeMap<u64, String>,
+    /// Who may read which memory, as bitmaps of memory numbers.
+    #[serde(skip)]
+    pub visibility: Visibility,
 }
 
 impl State {
@@ -367,6 +371,13 @@ impl State {
     /// Applies one event. The only code that changes state. Events referring to objects
     /// that are gone are ignored, so a journal is always replayable.
     pub fn evolve(&mut self, seq: u64, at: u64, event: &Event) {
+        crate::visibility::before(self, event);
+        self.apply_event(seq, at, event);
+        crate::visibility::after(self, at, event);
+    }
+
+    /// Applies one event to the objects and search indexes.
+    fn apply_event(&mut self, seq: u64, at: u64, event: &Event) {
         match event {
             Event::AgentRegistered {
                 id,
@@ -748,6 +759,7 @@ impl State {
                 .insert(d.n, &document_text(&d.document));
             self.document_by_n.insert(d.n, key.clone());
         }
+        self.visibility = Visibility::build(self);
     }
 
     /// Moves a handoff to `status`, keeping the pending index right; returns its target.

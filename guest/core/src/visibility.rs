@@ -1,0 +1,422 @@
+//! Who may read which memory, kept as bitmaps of memory numbers, so a search asks one
+//! bitmap instead of evaluating the rules of DESIGN §3 for every posting it walks.
+//!
+//! [`Visibility`] is derived from the state like the search indexes: never stored in a
+//! snapshot, rebuilt by [`Visibility::build`] on restore, and kept by `State::evolve`,
+//! which calls [`before`] and [`after`] around every event. `before` retracts what the
+//! objects an event touches contribute, as the state says before the event; `after`
+//! asserts what they contribute once it is applied. Every contribution is one bit per
+//! object (a memory's author, a grant, a share), so retracting and asserting keep the
+//! sets equal to what the rules say of the state, whatever the event did.
+//!
+//! [`readable_by`] unions the sets that reach a reader and removes the expired memories,
+//! giving exactly the memories for which `access::memory_readable` holds and
+//! `Memory::is_expired` does not. Memories are numbered by their creation number; one
+//! whose number does not fit in a `u32` is in no set, so callers decide it by the rules.
+
+use crate::events::Event;
+use crate::model::{Capability, Scope};
+use crate::state::{Agent, Memory, State, team_key};
+use roaring::{MultiOps, RoaringBitmap};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The shares of one pool, by the scope rule that decides who sees them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolSets {
+    /// Project and team shares: what every member reads.
+    pub members: RoaringBitmap,
+    /// Team shares: also read by members of the owner's pools with the same team label.
+    pub team: RoaringBitmap,
+    /// Agent-private shares by sharer: the sharer only.
+    pub private: BTreeMap<String, RoaringBitmap>,
+    /// User shares by sharer.
+    pub user: BTreeMap<String, RoaringBitmap>,
+    /// User shares of registered sharers by the sharers' owner: members with that owner.
+    pub user_by_owner: BTreeMap<String, RoaringBitmap>,
+}
+
+impl PoolSets {
+    fn is_empty(&self) -> bool {
+        self.members.is_empty()
+            && self.team.is_empty()
+            && self.private.is_empty()
+            && self.user.is_empty()
+            && self.user_by_owner.is_empty()
+    }
+
+    fn bitmaps(&self) -> impl Iterator<Item = &RoaringBitmap> {
+        [&self.members, &self.team]
+            .into_iter()
+            .chain(self.private.values())
+            .chain(self.user.values())
+            .chain(self.user_by_owner.values())
+    }
+}
+
+/// The derived read-access sets of a state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Visibility {
+    /// Memories by author.
+    by_author: BTreeMap<String, RoaringBitmap>,
+    /// Memories granted by accepted handoffs, by grantee.
+    by_grantee: BTreeMap<String, RoaringBitmap>,
+    /// Share sets by pool.
+    pools: BTreeMap<String, PoolSets>,
+    /// Sharer to the pools holding its agent-private shares.
+    private_pools: BTreeMap<String, BTreeSet<String>>,
+    /// Sharer to the pools holding its user shares.
+    user_pools: BTreeMap<String, BTreeSet<String>>,
+    /// Memories shared globally into at least one pool.
+    global: RoaringBitmap,
+    /// Memories shared globally into more than one pool: the global shares past the first.
+    global_extra: BTreeMap<u32, u32>,
+    /// Memories with an expiry, ordered by it.
+    expiry: BTreeSet<(u64, u32)>,
+    /// The memories of `expiry` expired at `watermark`.
+    expired: RoaringBitmap,
+    /// A time the expired set is settled for; moves forward with the events' times.
+    watermark: u64,
+}
+
+/// Sizes of a [`Visibility`], for measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VisibilityStats {
+    /// Bitmaps held.
+    pub bitmaps: u64,
+    /// Their serialized size in bytes, about their size in memory.
+    pub bitmap_bytes: u64,
+    /// Memories with an expiry (one ordered-set entry each).
+    pub expiring: u64,
+}
+
+/// A memory's number in the sets, if it fits.
+fn number(memory: &Memory) -> Option<u32> {
+    u32::try_from(memory.n).ok()
+}
+
+/// Sets or clears bit `n`.
+fn set(bitmap: &mut RoaringBitmap, n: u32, on: bool) {
+    if on {
+        bitmap.insert(n);
+    } else {
+        bitmap.remove(n);
+    }
+}
+
+/// Sets or clears bit `n` of the bitmap at `key`, dropping it when it empties.
+fn set_keyed(map: &mut BTreeMap<String, RoaringBitmap>, key: &str, n: u32, on: bool) {
+    if on {
+        match map.get_mut(key) {
+            Some(bitmap) => {
+                bitmap.insert(n);
+            }
+            None => {
+                map.insert(key.to_string(), std::iter::once(n).collect());
+            }
+        }
+    } else if let Some(bitmap) = map.get_mut(key) {
+        bitmap.remove(n);
+        if bitmap.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// Adds or removes `pool` in the index entry of `agent`.
+fn index(map: &mut BTreeMap<String, BTreeSet<String>>, agent: &str, pool: &str, on: bool) {
+    if on {
+        match map.get_mut(agent) {
+            Some(pools) if pools.contains(pool) => {}
+            Some(pools) => {
+                pools.insert(pool.to_string());
+            }
+            None => {
+                map.insert(agent.to_string(), BTreeSet::from([pool.to_string()]));
+            }
+        }
+    } else if let Some(pools) = map.get_mut(agent) {
+        pools.remove(pool);
+        if pools.is_empty() {
+            map.remove(agent);
+        }
+    }
+}
+
+/// Retracts what the objects `event` touches contribute, before it is applied.
+pub fn before(s: &mut State, event: &Event) {
+    let mut v = std::mem::take(&mut s.visibility);
+    v.touch(s, event, false);
+    s.visibility = v;
+}
+
+/// Asserts what the objects `event` touched contribute, once it is applied at `at`.
+pub fn after(s: &mut State, at: u64, event: &Event) {
+    let mut v = std::mem::take(&mut s.visibility);
+    v.touch(s, event, true);
+    v.advance(at);
+    s.visibility = v;
+}
+
+impl Visibility {
+    /// The sets of `s`, built from its memories (used after a snapshot is restored).
+    pub fn build(s: &State) -> Visibility {
+        let mut v = Visibility::default();
+        for memory in s.memories.values() {
+            v.memory(s, memory, true);
+        }
+        // Every memory's last change has happened, so its time has passed.
+        let passed = s.memories.values().map(|m| m.updated_at).max();
+        v.advance(passed.unwrap_or(0));
+        v
+    }
+
+    /// Sizes, for measurements.
+    pub fn stats(&self) -> VisibilityStats {
+        let bitmaps: Vec<&RoaringBitmap> = self
+            .by_author
+            .values()
+            .chain(self.by_grantee.values())
+            .chain(self.pools.values().flat_map(PoolSets::bitmaps))
+            .chain([&self.global, &self.expired])
+            .collect();
+        VisibilityStats {
+            bitmaps: bitmaps.len() as u64,
+            bitmap_bytes: bitmaps.iter().map(|b| b.serialized_size() as u64).sum(),
+            expiring: self.expiry.len() as u64,
+        }
+    }
+
+    /// Retracts (`on` false) or asserts what the objects `event` touches contribute.
+    fn touch(&mut self, s: &State, event: &Event, on: bool) {
+        match event {
+            Event::MemoryStored { id, .. } | Event::MemoryDeleted { id } => {
+                if let Some(memory) = s.memories.get(id) {
+                    self.memory(s, memory, on);
+                }
+            }
+            Event::MemoryShared {
+                pool_id, memory_id, ..
+            }
+            | Event::MemoryUnshared { pool_id, memory_id } => {
+                if let Some(memory) = s.memories.get(memory_id) {
+                    self.share(s, pool_id, memory, on);
+                }
+            }
+            Event::PoolDeleted { id } => {
+                for memory_id in s.pools.get(id).into_iter().flat_map(|p| p.shares.keys()) {
+                    if let Some(memory) = s.memories.get(memory_id) {
+                        self.share(s, id, memory, on);
+                    }
+                }
+            }
+            Event::AgentRegistered { id, .. } | Event::AgentUnregistered { id } => {
+                self.sharer(s, id, on);
+            }
+            Event::HandoffAccepted { granted, .. } => {
+                for memory_id in granted {
+                    if let Some(memory) = s.memories.get(memory_id) {
+                        self.grants(s, memory, on);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A memory: its author, expiry, grants and shares.
+    fn memory(&mut self, s: &State, memory: &Memory, on: bool) {
+        let Some(n) = number(memory) else { return };
+        set_keyed(&mut self.by_author, &memory.author, n, on);
+        if let Some(t) = memory.expires_at {
+            if on {
+                self.expiry.insert((t, n));
+                if t <= self.watermark {
+                    self.expired.insert(n);
+                }
+            } else {
+                self.expiry.remove(&(t, n));
+                self.expired.remove(n);
+            }
+        }
+        self.grants(s, memory, on);
+        for pool_id in &memory.pools {
+            self.share(s, pool_id, memory, on);
+        }
+    }
+
+    /// The grants of a memory.
+    fn grants(&mut self, s: &State, memory: &Memory, on: bool) {
+        let Some(n) = number(memory) else { return };
+        for agent in s.grants.get(&memory.id).into_iter().flatten() {
+            set_keyed(&mut self.by_grantee, agent, n, on);
+        }
+    }
+
+    /// The share of `memory` in `pool_id`, if there is one: the rules look for it through
+    /// the memory's pools and then the pool's shares, and so does this.
+    fn share(&mut self, s: &State, pool_id: &str, memory: &Memory, on: bool) {
+        let Some(n) = number(memory) else { return };
+        if !memory.pools.contains(pool_id) {
+            return;
+        }
+        let Some(share) = s.pools.get(pool_id).and_then(|p| p.shares.get(&memory.id)) else {
+            return;
+        };
+        if share.scope == Scope::Global {
+            self.global_share(n, on);
+            return;
+        }
+        if !self.pools.contains_key(pool_id) {
+            self.pools.insert(pool_id.to_string(), PoolSets::default());
+        }
+        let Some(sets) = self.pools.get_mut(pool_id) else {
+            return;
+        };
+        let sharer = share.shared_by.as_str();
+        match share.scope {
+            Scope::Project => set(&mut sets.members, n, on),
+            Scope::Team => {
+                set(&mut sets.members, n, on);
+                set(&mut sets.team, n, on);
+            }
+            Scope::AgentPrivate => {
+                set_keyed(&mut sets.private, sharer, n, on);
+                let held = sets.private.contains_key(sharer);
+                index(&mut self.private_pools, sharer, pool_id, held);
+            }
+            Scope::User => {
+                set_keyed(&mut sets.user, sharer, n, on);
+                if let Some(agent) = s.agents.get(sharer) {
+                    set_keyed(&mut sets.user_by_owner, &agent.owner_id, n, on);
+                }
+                let held = sets.user.contains_key(sharer);
+                index(&mut self.user_pools, sharer, pool_id, held);
+            }
+            Scope::Global => {}
+        }
+        if sets.is_empty() {
+            self.pools.remove(pool_id);
+        }
+    }
+
+    /// One global share of memory `n`: it stays global until its last global share goes.
+    fn global_share(&mut self, n: u32, on: bool) {
+        if on {
+            if !self.global.insert(n) {
+                *self.global_extra.entry(n).or_insert(0) += 1;
+            }
+        } else {
+            match self.global_extra.get_mut(&n) {
+                Some(extra) if *extra > 1 => *extra -= 1,
+                Some(_) => {
+                    self.global_extra.remove(&n);
+                }
+                None => {
+                    self.global.remove(n);
+                }
+            }
+        }
+    }
+
+    /// A registered agent's user shares, as counted for its owner's agents.
+    fn sharer(&mut self, s: &State, agent_id: &str, on: bool) {
+        let Some(agent) = s.agents.get(agent_id) else {
+            return;
+        };
+        for pool_id in self.user_pools.get(agent_id).into_iter().flatten() {
+            let Some(sets) = self.pools.get_mut(pool_id) else {
+                continue;
+            };
+            let Some(mine) = sets.user.get(agent_id) else {
+                continue;
+            };
+            let owner = agent.owner_id.clone();
+            if on {
+                *sets.user_by_owner.entry(owner).or_default() |= mine;
+            } else if let Some(theirs) = sets.user_by_owner.get_mut(&owner) {
+                *theirs -= mine;
+                if theirs.is_empty() {
+                    sets.user_by_owner.remove(&owner);
+                }
+            }
+        }
+    }
+
+    /// Settles the expired set up to `at`.
+    fn advance(&mut self, at: u64) {
+        if at <= self.watermark {
+            return;
+        }
+        let from = (self.watermark.saturating_add(1), 0);
+        for &(_, n) in self.expiry.range(from..=(at, u32::MAX)) {
+            self.expired.insert(n);
+        }
+        self.watermark = at;
+    }
+
+    /// Removes from `out` the memories expired at `now`.
+    fn remove_expired(&self, out: &mut RoaringBitmap, now: u64) {
+        if now >= self.watermark {
+            *out -= &self.expired;
+            let from = (self.watermark.saturating_add(1), 0);
+            if from.0 <= now {
+                for &(_, n) in self.expiry.range(from..=(now, u32::MAX)) {
+                    out.remove(n);
+                }
+            }
+        } else {
+            // An earlier time than the settled one: some settled as expired are not yet.
+            let from = (now.saturating_add(1), 0);
+            let keep: Vec<u32> = self
+                .expiry
+                .range(from..=(self.watermark, u32::MAX))
+                .map(|&(_, n)| n)
+                .filter(|n| out.contains(*n))
+                .collect();
+            *out -= &self.expired;
+            out.extend(keep);
+        }
+    }
+}
+
+/// The numbers of the memories `reader` may read at `now`: those for which
+/// `access::memory_readable` holds and `Memory::is_expired` does not (numbers past
+/// `u32` aside, which are in no set).
+pub fn readable_by(s: &State, reader: &Agent, now: u64) -> RoaringBitmap {
+    let v = &s.visibility;
+    let me = reader.id.as_str();
+    let mut parts: Vec<&RoaringBitmap> = Vec::new();
+    parts.extend(v.by_author.get(me));
+    parts.extend(v.by_grantee.get(me));
+    for pool_id in v.private_pools.get(me).into_iter().flatten() {
+        parts.extend(v.pools.get(pool_id).and_then(|p| p.private.get(me)));
+    }
+    let mine = s.memberships.get(me);
+    let mut team_pools: BTreeSet<&str> = BTreeSet::new();
+    for pool_id in mine.into_iter().flatten() {
+        if let Some(sets) = v.pools.get(pool_id) {
+            parts.push(&sets.members);
+            parts.extend(sets.user_by_owner.get(&reader.owner_id));
+        }
+        let key = s
+            .pools
+            .get(pool_id)
+            .and_then(|p| p.team.as_ref().map(|t| team_key(&p.owner_id, t)));
+        if let Some(key) = key {
+            let same_team = s.teams.get(&key).into_iter().flatten();
+            team_pools.extend(same_team.map(String::as_str));
+        }
+    }
+    // The team shares of the reader's own pools are in their members' sets already.
+    for pool_id in team_pools {
+        if !mine.is_some_and(|m| m.contains(pool_id)) {
+            parts.extend(v.pools.get(pool_id).map(|p| &p.team));
+        }
+    }
+    if reader.can(Capability::MemoryRead) {
+        parts.push(&v.global);
+    }
+    let mut out = parts.union();
+    v.remove_expired(&mut out, now);
+    out
+}
