@@ -167,7 +167,8 @@ impl Worker {
             format!("w{w}-p{i}"),
             format!("w{w}-m{i}"),
         );
-XX, args, Inflight::Register(src.clone()));
+        let args = json!({"agent_type": "claude_code", "owner_id": owner, "agent_id": src});
+        let s = step("register_agent", args, Inflight::Register(src.clone()));
         let s = s.look("get_agent_info", json!({"agent_id": src}), exists);
         self.run(s, |l, _| _ = l.agents.insert(src.clone())).await;
 
