@@ -22,6 +22,7 @@ pub const LIMIT_KEYS: &[&str] = &[
     "documents",
     "handoff-retention-seconds",
     "audit-window",
+    "memory-bytes",
 ];
 
 /// One `--limit key=value` setting, with the key in its canonical (kebab) form.
@@ -70,7 +71,8 @@ pub fn limits(settings: &[LimitSetting]) -> admin::Limits {
             "memories" => &mut l.memories,
             "documents" => &mut l.documents,
             "handoff-retention-seconds" => &mut l.handoff_retention_seconds,
-            _ => &mut l.audit_window,
+            "audit-window" => &mut l.audit_window,
+            _ => &mut l.memory_bytes,
         };
         *field = s.value;
     }

@@ -186,6 +186,7 @@ pub fn default_limits() -> admin::Limits {
         documents: 0,
         handoff_retention_seconds: 0,
         audit_window: 0,
+        memory_bytes: 0,
     }
 }
 

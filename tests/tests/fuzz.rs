@@ -443,6 +443,7 @@ fn limits_value(rng: &mut Rng) -> admin::Limits {
         documents: v(),
         handoff_retention_seconds: v(),
         audit_window: v(),
+        memory_bytes: v(),
     }
 }
 

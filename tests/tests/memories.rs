@@ -706,3 +706,24 @@ fn the_memories_limit_counts_stored_memories() {
     remember(&mut h, "a", "m3", "three");
     assert_eq!(h.stats().memories, 2);
 }
+
+#[test]
+fn a_core_past_its_memory_limit_refuses_additions_but_keeps_answering() {
+    let mut h = Harness::new();
+    h.register("alice", AgentType::ClaudeCode, "u-1");
+    remember(&mut h, "alice", "m-kept", "stored before the limit");
+    // A limit the instance's memory is already past.
+    let tiny = limits(|l| l.memory_bytes = 1);
+    h.rt.call(|c, s| c.maas_core_admin().call_init(s, &tiny))
+        .unwrap();
+    capacity(
+        store(&mut h, &request("alice", "m-new", "one more")),
+        "memory-bytes",
+        1,
+    );
+    // Reads still answer, and deleting (which frees memory) still works.
+    assert_eq!(get(&mut h, "alice", "m-kept").unwrap().id, "m-kept");
+    assert_eq!(found(&mut h, "alice", "limit"), ["m-kept"]);
+    delete(&mut h, "alice", "m-kept").unwrap();
+    not_found(get(&mut h, "alice", "m-kept"));
+}

@@ -92,6 +92,7 @@ pub mod from_wit {
             documents: l.documents,
             handoff_retention_seconds: l.handoff_retention_seconds,
             audit_window: l.audit_window,
+            memory_bytes: l.memory_bytes,
         }
     }
 
@@ -282,6 +283,7 @@ pub mod to_wit {
             documents: l.documents,
             handoff_retention_seconds: l.handoff_retention_seconds,
             audit_window: l.audit_window,
+            memory_bytes: l.memory_bytes,
         }
     }
 

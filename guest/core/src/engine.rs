@@ -123,6 +123,39 @@ impl Refusal {
     }
 }
 
+/// Bytes of linear memory in use (only meaningful inside the component).
+fn memory_in_use() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        (core::arch::wasm32::memory_size(0) as u64).saturating_mul(65_536)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
+    }
+}
+
+/// Refuses a change that adds state once the instance's memory is past `limit`
+/// ([`Limits::memory_bytes`]): a wasm32 instance can address 4 GiB, and a trap at that
+/// wall would take every caller's answer with it.
+fn check_memory(events: &[Event], limit: u64) -> Result<()> {
+    let frees = events.iter().all(|e| {
+        matches!(
+            e,
+            Event::MemoryDeleted { .. }
+                | Event::MemoryUnshared { .. }
+                | Event::HandoffRemoved { .. }
+                | Event::PoolDeleted { .. }
+                | Event::AgentUnregistered { .. }
+                | Event::Audited(_)
+        )
+    });
+    if !frees && memory_in_use() > limit {
+        return Err(Error::capacity("memory-bytes", limit));
+    }
+    Ok(())
+}
+
 /// What decide returns.
 pub type Decided<T> = std::result::Result<Done<T>, Refusal>;
 
@@ -309,6 +342,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
             if events.is_empty() {
                 return result;
             }
+            check_memory(&events, self.limits.memory_bytes)?;
             let entry = Entry {
                 v: FORMAT_VERSION,
                 at: now,

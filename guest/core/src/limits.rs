@@ -79,6 +79,8 @@ pub struct Limits {
     pub handoff_retention_seconds: u64,
     /// Audit entries kept in memory for queries.
     pub audit_window: u64,
+    /// Linear memory in bytes past which changes that add state are refused.
+    pub memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -95,6 +97,7 @@ impl Default for Limits {
             documents: 100_000,
             handoff_retention_seconds: 7 * 24 * 3600,
             audit_window: 100_000,
+            memory_bytes: 3 << 30,
         }
     }
 }
@@ -119,6 +122,7 @@ impl Limits {
                 d.handoff_retention_seconds,
             ),
             audit_window: pick(self.audit_window, d.audit_window),
+            memory_bytes: pick(self.memory_bytes, d.memory_bytes),
         }
     }
 }
@@ -262,6 +266,7 @@ mod tests {
                 documents: 0,
                 handoff_retention_seconds: 0,
                 audit_window: 0,
+                memory_bytes: 0,
             }
         }
         .with_defaults();

@@ -34,6 +34,7 @@ function describe(val) {
 const LIMIT_FIELDS = [
   'agents', 'sessions', 'pools', 'membersPerPool', 'sharesPerPool', 'handoffs',
   'pendingPerTarget', 'memories', 'documents', 'handoffRetentionSeconds', 'auditWindow',
+  'memoryBytes',
 ];
 
 const OPERATOR = Object.freeze({ tag: 'operator' });

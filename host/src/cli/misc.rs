@@ -154,6 +154,7 @@ fn limits_rows(l: &admin::Limits) -> Vec<(&'static str, u64)> {
         ("documents", l.documents),
         ("handoff_retention_seconds", l.handoff_retention_seconds),
         ("audit_window", l.audit_window),
+        ("memory_bytes", l.memory_bytes),
     ]
 }
 
