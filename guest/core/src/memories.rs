@@ -338,7 +338,7 @@ pub fn search(
     };
     let hits: Vec<MemoryHit> = s
         .memory_index
-        .search(query, limit, visible)
+        .search(query, limit, &s.memory_index.filter(visible))
         .into_iter()
         .filter_map(|(n, score)| {
             let m = s.memory_by_n.get(&n).and_then(|id| s.memories.get(id))?;

@@ -1,0 +1,273 @@
+//! Top-k evaluation that skips: MaxScore over the query's terms plus block-max
+//! windows.
+//!
+//! Candidates are visited in increasing doc order, so a document whose score only
+//! equals the current k-th best can never enter (ties go to the lower number,
+//! already kept): anything whose upper bound is `<=` the threshold is skipped.
+//! Terms are ordered by their whole-term bound; the cheapest prefix whose bounds
+//! add up to no more than the threshold is *non-essential*: a document holding
+//! only those cannot enter, so candidates come from the other terms, and the
+//! non-essential ones are only looked up for candidates still in the race. Before
+//! scoring, a window (up to the nearest block end among the essential terms) is
+//! skipped whole when the block bounds inside it cannot beat the threshold.
+//!
+//! Floating point: one term's bound is the same expression as its score evaluated
+//! at `(max_tf, min_len)`, and each step of it is monotone, so it is never below a
+//! score. Sums of several bounds are computed in another order than scores, so they
+//! get a relative margin larger than any reordering error.
+
+use super::postings::Postings;
+use super::{DocLens, contribution};
+use roaring::RoaringBitmap;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// One query term with a df above zero.
+pub(super) struct Term<'a> {
+    /// Inverse document frequency.
+    pub(super) idf: f64,
+    /// Its postings.
+    pub(super) postings: &'a Postings,
+}
+
+/// A position in one term's postings.
+struct Cursor<'a> {
+    p: &'a Postings,
+    idf: f64,
+    /// Position of the term in the sorted query (its place in the sum).
+    order: usize,
+    /// Bound of the whole term.
+    ub: f64,
+    block: usize,
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn doc(&self) -> Option<u32> {
+        self.p.docs.get(self.at).copied()
+    }
+
+    fn next(&mut self) {
+        self.at += 1;
+        if self.at >= self.p.block_end(self.block) {
+            self.block += 1;
+        }
+    }
+
+    /// Moves to the first block whose last doc is `>= target`, without passing
+    /// any posting `>= target`.
+    fn shallow(&mut self, target: u32) {
+        while let Some(m) = self.p.blocks.get(self.block) {
+            if m.last >= target {
+                self.at = self.at.max(m.start as usize);
+                return;
+            }
+            self.block += 1;
+        }
+        self.at = self.p.docs.len();
+    }
+
+    /// Moves to the first posting `>= target`.
+    fn advance_to(&mut self, target: u32) {
+        self.shallow(target);
+        let end = self.p.block_end(self.block);
+        if let Some(rest) = self.p.docs.get(self.at..end) {
+            self.at += rest.partition_point(|&d| d < target);
+        }
+    }
+
+    /// Bound of block `b`.
+    fn block_ub(&self, b: usize, avg_len: f64) -> f64 {
+        self.p.blocks.get(b).map_or(0.0, |m| {
+            contribution(self.idf, m.max_tf, m.min_len, avg_len)
+        })
+    }
+
+    /// Largest bound among blocks holding docs in `from..=to` (moves shallowly to
+    /// `from`).
+    fn window_ub(&mut self, from: u32, to: u32, avg_len: f64) -> f64 {
+        self.shallow(from);
+        let mut best: f64 = 0.0;
+        let mut b = self.block;
+        while let Some(m) = self.p.blocks.get(b) {
+            let first = self
+                .p
+                .docs
+                .get(m.start as usize)
+                .copied()
+                .unwrap_or(u32::MAX);
+            if first > to {
+                break;
+            }
+            best = best.max(self.block_ub(b, avg_len));
+            if m.last >= to {
+                break;
+            }
+            b += 1;
+        }
+        best
+    }
+}
+
+/// A kept result: the heap's top is the worst (lowest score, then highest doc).
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    score: f64,
+    doc: u32,
+}
+
+impl Ord for Hit {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.doc.cmp(&other.doc))
+    }
+}
+
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Hit {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Hit {}
+
+/// The best `limit` allowed documents for `terms` (given in sorted term order),
+/// best first.
+pub(super) fn top_k(
+    terms: &[Term<'_>],
+    limit: usize,
+    allowed: &RoaringBitmap,
+    lens: &DocLens,
+    avg_len: f64,
+) -> Vec<(u32, f64)> {
+    let k = terms.len();
+    if k == 0 || limit == 0 {
+        return Vec::new();
+    }
+    let mut cursors: Vec<Cursor<'_>> = terms
+        .iter()
+        .enumerate()
+        .map(|(order, t)| Cursor {
+            p: t.postings,
+            idf: t.idf,
+            order,
+            ub: contribution(t.idf, t.postings.max_tf, t.postings.min_len, avg_len),
+            block: 0,
+            at: 0,
+        })
+        .collect();
+    cursors.sort_by(|a, b| a.ub.total_cmp(&b.ub).then(a.order.cmp(&b.order)));
+    // prefix[i]: sum of the bounds of the i cheapest terms.
+    let mut prefix = vec![0.0f64; k + 1];
+    for (i, c) in cursors.iter().enumerate() {
+        let sum = prefix.get(i).copied().unwrap_or(0.0) + c.ub;
+        if let Some(p) = prefix.get_mut(i + 1) {
+            *p = sum;
+        }
+    }
+    let prefix_at = |i: usize| prefix.get(i).copied().unwrap_or(f64::INFINITY);
+    // One term: the bound is exact in floating point. Several: cover reordering.
+    let margin = if k == 1 {
+        1.0
+    } else {
+        1.0 + 4.0 * k as f64 * f64::EPSILON
+    };
+    let cannot_enter = |bound: f64, threshold: f64| bound * margin <= threshold;
+    let mut heap: BinaryHeap<Hit> = BinaryHeap::new();
+    let mut threshold = 0.0f64;
+    let mut essential = 0usize;
+    let mut scores = vec![0.0f64; k];
+    loop {
+        let Some(d) = cursors
+            .get(essential..)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Cursor::doc)
+            .min()
+        else {
+            break;
+        };
+        // Window [d, w]: inside it every essential term stays in its current block.
+        let mut w = u32::MAX;
+        let mut bound = 0.0f64;
+        for c in cursors.get(essential..).unwrap_or_default() {
+            if let Some(m) = c.p.blocks.get(c.block).filter(|_| c.doc().is_some()) {
+                w = w.min(m.last);
+                bound += c.block_ub(c.block, avg_len);
+            }
+        }
+        for c in cursors.get_mut(..essential).unwrap_or_default() {
+            bound += c.window_ub(d, w, avg_len);
+        }
+        if cannot_enter(bound, threshold) {
+            let Some(after) = w.checked_add(1) else {
+                break;
+            };
+            for c in cursors.get_mut(essential..).unwrap_or_default() {
+                c.advance_to(after);
+            }
+            continue;
+        }
+        // Score the essential terms at d.
+        let mut partial = 0.0f64;
+        for c in cursors.get_mut(essential..).unwrap_or_default() {
+            if c.doc() == Some(d) {
+                let s = contribution(c.idf, c.p.tf_at(c.at), lens.get(d), avg_len);
+                if let Some(slot) = scores.get_mut(c.order) {
+                    *slot = s;
+                }
+                partial += s;
+                c.next();
+            }
+        }
+        let mut alive =
+            !cannot_enter(partial + prefix_at(essential), threshold) && allowed.contains(d);
+        // Then the non-essential ones, most valuable first, while still in the race.
+        for j in (0..essential).rev() {
+            if !alive {
+                break;
+            }
+            if let Some(c) = cursors.get_mut(j) {
+                c.advance_to(d);
+                if c.doc() == Some(d) {
+                    let s = contribution(c.idf, c.p.tf_at(c.at), lens.get(d), avg_len);
+                    if let Some(slot) = scores.get_mut(c.order) {
+                        *slot = s;
+                    }
+                    partial += s;
+                }
+            }
+            alive = !cannot_enter(partial + prefix_at(j), threshold);
+        }
+        if alive {
+            // Summed in sorted term order, absent terms adding an exact 0.
+            let score: f64 = scores.iter().fold(0.0, |sum, s| sum + s);
+            let full = heap.len() >= limit;
+            if score > threshold && score.is_finite() || !full && score > 0.0 && score.is_finite() {
+                heap.push(Hit { score, doc: d });
+                if heap.len() > limit {
+                    heap.pop();
+                }
+                if heap.len() >= limit {
+                    threshold = heap.peek().map_or(0.0, |h| h.score);
+                    while essential < k && cannot_enter(prefix_at(essential + 1), threshold) {
+                        essential += 1;
+                    }
+                }
+            }
+        }
+        scores.iter_mut().for_each(|s| *s = 0.0);
+    }
+    heap.into_sorted_vec()
+        .into_iter()
+        .map(|h| (h.doc, h.score))
+        .collect()
+}
