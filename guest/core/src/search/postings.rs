@@ -36,7 +36,7 @@ pub(super) struct Postings {
     /// The same docs, ascending.
     pub(super) docs: Vec<u32>,
     /// Term frequency per doc, [`TF_OVERFLOW`] for 255 and more.
-    tfs: Vec<u8>,
+    pub(super) tfs: Vec<u8>,
     /// `(doc, tf)` for frequencies of 255 and more, by doc.
     big: Vec<(u32, u32)>,
     /// Blocks, in doc order.

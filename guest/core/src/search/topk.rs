@@ -185,8 +185,12 @@ pub(super) fn top_k(
     let mut threshold = 0.0f64;
     let mut essential = 0usize;
     let mut scores = vec![0.0f64; k];
+    // The current window's end once its bound passed (None: to be computed), and
+    // with a single essential term the lowest tf that can still enter inside it.
+    let mut window: Option<u32> = None;
+    let mut min_tf: u8 = 1;
     loop {
-        let Some(d) = cursors
+        let Some(mut d) = cursors
             .get(essential..)
             .unwrap_or_default()
             .iter()
@@ -195,26 +199,68 @@ pub(super) fn top_k(
         else {
             break;
         };
-        // Window [d, w]: inside it every essential term stays in its current block.
-        let mut w = u32::MAX;
-        let mut bound = 0.0f64;
-        for c in cursors.get(essential..).unwrap_or_default() {
-            if let Some(m) = c.p.blocks.get(c.block).filter(|_| c.doc().is_some()) {
-                w = w.min(m.last);
-                bound += c.block_ub(c.block, avg_len);
+        if window.is_none_or(|w| d > w) {
+            // Window [d, w]: inside it every essential term stays in its block.
+            let mut w = u32::MAX;
+            let mut bound = 0.0f64;
+            for c in cursors.get(essential..).unwrap_or_default() {
+                if let Some(m) = c.p.blocks.get(c.block).filter(|_| c.doc().is_some()) {
+                    w = w.min(m.last);
+                    bound += c.block_ub(c.block, avg_len);
+                }
+            }
+            let mut rest = 0.0f64;
+            for c in cursors.get_mut(..essential).unwrap_or_default() {
+                rest += c.window_ub(d, w, avg_len);
+            }
+            if cannot_enter(bound + rest, threshold) {
+                window = None;
+                let Some(after) = w.checked_add(1) else {
+                    break;
+                };
+                for c in cursors.get_mut(essential..).unwrap_or_default() {
+                    c.advance_to(after);
+                }
+                continue;
+            }
+            window = Some(w);
+            min_tf = 1;
+            if essential + 1 == k
+                && let Some(c) = cursors.get(essential)
+                && let Some(m) = c.p.blocks.get(c.block)
+            {
+                let top = u8::try_from(m.max_tf).unwrap_or(u8::MAX).min(u8::MAX - 1);
+                min_tf = (1..=top)
+                    .find(|&tf| {
+                        let best = contribution(c.idf, u32::from(tf), m.min_len, avg_len);
+                        !cannot_enter(best + rest, threshold)
+                    })
+                    .unwrap_or(u8::MAX);
             }
         }
-        for c in cursors.get_mut(..essential).unwrap_or_default() {
-            bound += c.window_ub(d, w, avg_len);
-        }
-        if cannot_enter(bound, threshold) {
-            let Some(after) = w.checked_add(1) else {
-                break;
-            };
-            for c in cursors.get_mut(essential..).unwrap_or_default() {
-                c.advance_to(after);
+        if min_tf > 1
+            && essential + 1 == k
+            && let Some(c) = cursors.get_mut(essential)
+        {
+            // One essential term: jump to the next posting of its block frequent
+            // enough to enter (the window is that block).
+            let end = c.p.block_end(c.block);
+            let next =
+                c.p.tfs
+                    .get(c.at..end)
+                    .and_then(|tfs| tfs.iter().position(|&t| t >= min_tf));
+            match next.and_then(|off| c.p.docs.get(c.at + off).map(|&doc| (off, doc))) {
+                Some((off, doc)) => {
+                    c.at += off;
+                    d = doc;
+                }
+                None => {
+                    c.at = end;
+                    c.block += 1;
+                    window = None;
+                    continue;
+                }
             }
-            continue;
         }
         // Score the essential terms at d.
         let mut partial = 0.0f64;
@@ -257,6 +303,7 @@ pub(super) fn top_k(
                     heap.pop();
                 }
                 if heap.len() >= limit {
+                    window = None;
                     threshold = heap.peek().map_or(0.0, |h| h.score);
                     while essential < k && cannot_enter(prefix_at(essential + 1), threshold) {
                         essential += 1;
