@@ -46,8 +46,13 @@ const B: f64 = 0.75;
 /// What one term adds to a document's BM25 score. Every operation in it is
 /// monotone, so evaluated at a block's `(max_tf, min_len)` it bounds the block.
 fn contribution(idf: f64, tf: u32, len: u32, avg_len: f64) -> f64 {
+    contribution_at(idf, tf, f64::from(len), avg_len)
+}
+
+/// [`contribution`] at a length that may be fractional (for bounds).
+fn contribution_at(idf: f64, tf: u32, len: f64, avg_len: f64) -> f64 {
     let tf = f64::from(tf);
-    let norm = K1 * (1.0 - B + B * f64::from(len) / avg_len);
+    let norm = K1 * (1.0 - B + B * len / avg_len);
     idf * tf * (K1 + 1.0) / (tf + norm)
 }
 

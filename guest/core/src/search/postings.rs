@@ -3,10 +3,7 @@
 //! A term keeps its documents twice: as a bitmap (so the number of *allowed*
 //! documents holding it is one bitmap intersection) and as `(doc, tf)` pairs
 //! sorted by doc, cut into blocks of about [`BLOCK`] postings. Each block records
-//! its last doc, the highest tf and the shortest document length in it: BM25 grows
-//! with tf and shrinks with length, so `(max_tf, min_len)` bounds every score in the
-//! block whatever the average length. Removals leave these bounds as they were
-//! (still upper bounds).
+//! its last doc and a [`Bound`] on the scores of its postings.
 
 use roaring::RoaringBitmap;
 
@@ -15,6 +12,54 @@ pub(super) const BLOCK: usize = 128;
 /// Stored tf meaning "the real frequency is in the overflow list".
 const TF_OVERFLOW: u8 = u8::MAX;
 
+/// What bounds the scores of a group of postings whatever the average length:
+/// BM25 grows with tf and shrinks with length, so the highest tf, the shortest
+/// length and the highest tf/length ratio (no posting has more tf per term of
+/// length) bound it. Adding keeps it exact; removing leaves it as it was (still a
+/// bound).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bound {
+    /// Highest tf.
+    pub(super) max_tf: u32,
+    /// Shortest document length.
+    pub(super) min_len: u32,
+    /// The posting with the highest tf/length: its tf and length.
+    ratio_tf: u32,
+    ratio_len: u32,
+}
+
+impl Bound {
+    /// Bounds nothing yet.
+    pub(super) const EMPTY: Bound = Bound {
+        max_tf: 0,
+        min_len: u32::MAX,
+        ratio_tf: 0,
+        ratio_len: 1,
+    };
+
+    /// Takes in a posting.
+    pub(super) fn include(&mut self, tf: u32, len: u32) {
+        self.max_tf = self.max_tf.max(tf);
+        self.min_len = self.min_len.min(len);
+        if u64::from(tf) * u64::from(self.ratio_len) > u64::from(self.ratio_tf) * u64::from(len) {
+            (self.ratio_tf, self.ratio_len) = (tf, len);
+        }
+    }
+
+    /// The shortest length a posting with frequency `tf` can have: at least the
+    /// shortest length, and `tf` over the highest ratio (rounded down a little, so
+    /// never above the real one).
+    pub(super) fn len_for(&self, tf: u32) -> f64 {
+        let shortest = f64::from(self.min_len);
+        if self.ratio_tf == 0 {
+            return shortest;
+        }
+        let by_ratio =
+            f64::from(tf) * f64::from(self.ratio_len) / f64::from(self.ratio_tf) * (1.0 - 1e-12);
+        shortest.max(by_ratio)
+    }
+}
+
 /// Bounds and position of one block.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct BlockMeta {
@@ -22,10 +67,8 @@ pub(super) struct BlockMeta {
     pub(super) start: u32,
     /// Its last doc.
     pub(super) last: u32,
-    /// Highest tf in it (never lowered by removals).
-    pub(super) max_tf: u32,
-    /// Shortest document length in it (never raised by removals).
-    pub(super) min_len: u32,
+    /// Bounds its postings.
+    pub(super) bound: Bound,
 }
 
 /// The documents holding one term.
@@ -41,10 +84,8 @@ pub(super) struct Postings {
     big: Vec<(u32, u32)>,
     /// Blocks, in doc order.
     pub(super) blocks: Vec<BlockMeta>,
-    /// Highest tf ever added (a bound for the whole term).
-    pub(super) max_tf: u32,
-    /// Shortest length ever added.
-    pub(super) min_len: u32,
+    /// Bounds every posting ever added.
+    pub(super) bound: Bound,
 }
 
 impl Default for Postings {
@@ -55,8 +96,7 @@ impl Default for Postings {
             tfs: Vec::new(),
             big: Vec::new(),
             blocks: Vec::new(),
-            max_tf: 0,
-            min_len: u32::MAX,
+            bound: Bound::EMPTY,
         }
     }
 }
@@ -108,8 +148,7 @@ impl Postings {
     /// Adds `doc` (not yet present) with frequency `tf` in a document of `len`
     /// terms; `lens` gives other documents' lengths when a block is split.
     pub(super) fn add(&mut self, doc: u32, tf: u32, len: u32, lens: &DocLens) {
-        self.max_tf = self.max_tf.max(tf);
-        self.min_len = self.min_len.min(len);
+        self.bound.include(tf, len);
         self.set.insert(doc);
         let small = u8::try_from(tf)
             .ok()
@@ -127,15 +166,17 @@ impl Postings {
             match self.blocks.last_mut() {
                 Some(m) if (end - m.start) < as_u32(BLOCK) => {
                     m.last = doc;
-                    m.max_tf = m.max_tf.max(tf);
-                    m.min_len = m.min_len.min(len);
+                    m.bound.include(tf, len);
                 }
-                _ => self.blocks.push(BlockMeta {
-                    start: end,
-                    last: doc,
-                    max_tf: tf,
-                    min_len: len,
-                }),
+                _ => {
+                    let mut bound = Bound::EMPTY;
+                    bound.include(tf, len);
+                    self.blocks.push(BlockMeta {
+                        start: end,
+                        last: doc,
+                        bound,
+                    });
+                }
             }
             return;
         }
@@ -146,8 +187,7 @@ impl Postings {
         // below the last doc).
         let b = self.blocks.partition_point(|m| m.last < doc);
         if let Some(m) = self.blocks.get_mut(b) {
-            m.max_tf = m.max_tf.max(tf);
-            m.min_len = m.min_len.min(len);
+            m.bound.include(tf, len);
         }
         for m in self.blocks.iter_mut().skip(b + 1) {
             m.start += 1;
@@ -181,13 +221,11 @@ impl Postings {
         let mut meta = BlockMeta {
             start: as_u32(from),
             last,
-            max_tf: 0,
-            min_len: u32::MAX,
+            bound: Bound::EMPTY,
         };
         for at in from..to {
             let doc = *self.docs.get(at)?;
-            meta.max_tf = meta.max_tf.max(self.tf_at(at));
-            meta.min_len = meta.min_len.min(lens.get(doc));
+            meta.bound.include(self.tf_at(at), lens.get(doc));
         }
         Some(meta)
     }

@@ -1,6 +1,9 @@
 //! Index tests: behaviour on small corpora, bounds, and the pruned top-k checked
 //! against an exhaustive scorer on a large seeded corpus.
 
+// A panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use super::*;
 use std::collections::BTreeMap;
 
@@ -110,7 +113,7 @@ fn same_inserts_give_bit_identical_results() {
         index
     };
     let bits = |index: &Index, query: &str| -> Vec<(u64, u64)> {
-        let results = find(&index, query, 50, |doc| doc % 3 != 0);
+        let results = find(index, query, 50, |doc| doc % 3 != 0);
         results.iter().map(|&(d, s)| (d, s.to_bits())).collect()
     };
     let (a, b) = (build(), build());
@@ -367,6 +370,9 @@ impl Oracle {
     }
 }
 
+/// Which documents a caller may read.
+type Keep = Box<dyn Fn(u64) -> bool>;
+
 #[test]
 fn pruned_search_matches_exhaustive_scorer() {
     let mut rng = Rng(0x5eed);
@@ -425,7 +431,7 @@ fn pruned_search_matches_exhaustive_scorer() {
         })
         .collect();
     let salt = rng.next();
-    let sets: [(&str, Box<dyn Fn(u64) -> bool>); 4] = [
+    let sets: [(&str, Keep); 4] = [
         ("all", Box::new(|_| true)),
         ("half", Box::new(|d| d % 2 == 0)),
         (

@@ -16,11 +16,17 @@
 //! score. Sums of several bounds are computed in another order than scores, so they
 //! get a relative margin larger than any reordering error.
 
+use super::postings::Bound;
 use super::postings::Postings;
-use super::{DocLens, contribution};
+use super::{DocLens, contribution, contribution_at};
 use roaring::RoaringBitmap;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+
+/// The most a posting with frequency `tf` under `bound` can add.
+fn bound_at(idf: f64, bound: &Bound, tf: u32, avg_len: f64) -> f64 {
+    contribution_at(idf, tf, bound.len_for(tf), avg_len)
+}
 
 /// One query term with a df above zero.
 pub(super) struct Term<'a> {
@@ -79,7 +85,7 @@ impl Cursor<'_> {
     /// Bound of block `b`.
     fn block_ub(&self, b: usize, avg_len: f64) -> f64 {
         self.p.blocks.get(b).map_or(0.0, |m| {
-            contribution(self.idf, m.max_tf, m.min_len, avg_len)
+            bound_at(self.idf, &m.bound, m.bound.max_tf, avg_len)
         })
     }
 
@@ -159,7 +165,7 @@ pub(super) fn top_k(
             p: t.postings,
             idf: t.idf,
             order,
-            ub: contribution(t.idf, t.postings.max_tf, t.postings.min_len, avg_len),
+            ub: bound_at(t.idf, &t.postings.bound, t.postings.bound.max_tf, avg_len),
             block: 0,
             at: 0,
         })
@@ -186,27 +192,50 @@ pub(super) fn top_k(
     let mut essential = 0usize;
     let mut scores = vec![0.0f64; k];
     // The current window's end once its bound passed (None: to be computed), and
-    // with a single essential term the lowest tf that can still enter inside it.
+    // when a single term has postings in it, that term and the lowest tf that can
+    // still enter.
     let mut window: Option<u32> = None;
-    let mut min_tf: u8 = 1;
-    loop {
-        let Some(mut d) = cursors
-            .get(essential..)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Cursor::doc)
-            .min()
-        else {
-            break;
-        };
+    let mut single: Option<(usize, u8)> = None;
+    let mut by_doc: Vec<(u32, usize)> = Vec::with_capacity(k);
+    // Inside the window: the non-essential terms' bound, and per essential term
+    // its bound for each tf (at the block's shortest length).
+    let mut window_rest = 0.0f64;
+    let mut tables: Vec<Vec<f64>> = vec![Vec::new(); k];
+    while let Some(mut d) = cursors
+        .get(essential..)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Cursor::doc)
+        .min()
+    {
         if window.is_none_or(|w| d > w) {
-            // Window [d, w]: inside it every essential term stays in its block.
+            // Window [d, w]: the essential terms with a posting in it each stay in
+            // their current block; the others have none there.
+            by_doc.clear();
+            for (i, c) in cursors.iter().enumerate().skip(essential) {
+                if let Some(doc) = c.doc() {
+                    by_doc.push((doc, i));
+                }
+            }
+            by_doc.sort_unstable();
             let mut w = u32::MAX;
             let mut bound = 0.0f64;
-            for c in cursors.get(essential..).unwrap_or_default() {
-                if let Some(m) = c.p.blocks.get(c.block).filter(|_| c.doc().is_some()) {
-                    w = w.min(m.last);
-                    bound += c.block_ub(c.block, avg_len);
+            let mut inside = Vec::new();
+            for &(doc, i) in &by_doc {
+                let Some(c) = cursors.get(i) else { continue };
+                let Some(m) = c.p.blocks.get(c.block) else {
+                    continue;
+                };
+                if doc > w {
+                    break;
+                }
+                w = w.min(m.last);
+                bound += c.block_ub(c.block, avg_len);
+                inside.push(i);
+                if let Some(table) = tables.get_mut(i) {
+                    let top = m.bound.max_tf.min(u32::from(u8::MAX) - 1);
+                    table.clear();
+                    table.extend((0..=top).map(|tf| bound_at(c.idf, &m.bound, tf, avg_len)));
                 }
             }
             let mut rest = 0.0f64;
@@ -224,43 +253,65 @@ pub(super) fn top_k(
                 continue;
             }
             window = Some(w);
-            min_tf = 1;
-            if essential + 1 == k
-                && let Some(c) = cursors.get(essential)
+            window_rest = rest;
+            single = None;
+            if let [i] = inside.as_slice()
+                && let Some(c) = cursors.get(*i)
                 && let Some(m) = c.p.blocks.get(c.block)
             {
-                let top = u8::try_from(m.max_tf).unwrap_or(u8::MAX).min(u8::MAX - 1);
-                min_tf = (1..=top)
+                let top = u8::try_from(m.bound.max_tf)
+                    .unwrap_or(u8::MAX)
+                    .min(u8::MAX - 1);
+                let min_tf = (1..=top)
                     .find(|&tf| {
-                        let best = contribution(c.idf, u32::from(tf), m.min_len, avg_len);
+                        let best = bound_at(c.idf, &m.bound, u32::from(tf), avg_len);
                         !cannot_enter(best + rest, threshold)
                     })
                     .unwrap_or(u8::MAX);
+                single = (min_tf > 1).then_some((*i, min_tf));
             }
         }
-        if min_tf > 1
-            && essential + 1 == k
-            && let Some(c) = cursors.get_mut(essential)
+        if let Some((i, min_tf)) = single
+            && let Some(w) = window
+            && let Some(c) = cursors.get_mut(i)
         {
-            // One essential term: jump to the next posting of its block frequent
-            // enough to enter (the window is that block).
-            let end = c.p.block_end(c.block);
-            let next =
-                c.p.tfs
-                    .get(c.at..end)
-                    .and_then(|tfs| tfs.iter().position(|&t| t >= min_tf));
-            match next.and_then(|off| c.p.docs.get(c.at + off).map(|&doc| (off, doc))) {
-                Some((off, doc)) => {
+            // One term in the window: jump to its next posting frequent enough
+            // to enter, or past the window.
+            let block_end = c.p.block_end(c.block);
+            let docs = c.p.docs.get(c.at..block_end).unwrap_or_default();
+            let end = c.at + docs.partition_point(|&doc| doc <= w);
+            let tfs = c.p.tfs.get(c.at..end).unwrap_or_default();
+            match tfs.iter().position(|&t| t >= min_tf) {
+                Some(off) => {
                     c.at += off;
-                    d = doc;
+                    d = c.doc().unwrap_or(d);
                 }
                 None => {
                     c.at = end;
-                    c.block += 1;
+                    if end >= block_end {
+                        c.block += 1;
+                    }
                     window = None;
                     continue;
                 }
             }
+        }
+        // A bound from the tfs alone first (no length lookup).
+        let mut quick = window_rest;
+        for (i, c) in cursors.iter().enumerate().skip(essential) {
+            if c.doc() == Some(d) {
+                let tf = c.p.tfs.get(c.at).copied().unwrap_or(u8::MAX);
+                let table = tables.get(i).map(Vec::as_slice).unwrap_or_default();
+                quick += table.get(usize::from(tf)).copied().unwrap_or(f64::INFINITY);
+            }
+        }
+        if cannot_enter(quick, threshold) {
+            for c in cursors.get_mut(essential..).unwrap_or_default() {
+                if c.doc() == Some(d) {
+                    c.next();
+                }
+            }
+            continue;
         }
         // Score the essential terms at d.
         let mut partial = 0.0f64;
@@ -304,6 +355,7 @@ pub(super) fn top_k(
                 }
                 if heap.len() >= limit {
                     window = None;
+                    single = None;
                     threshold = heap.peek().map_or(0.0, |h| h.score);
                     while essential < k && cannot_enter(prefix_at(essential + 1), threshold) {
                         essential += 1;
