@@ -58,8 +58,8 @@ impl Zipf {
 
 /// Syllables without `s` (so no plural stemming merges words).
 const SYLLABLES: [&str; 25] = [
-    "ka", "lo", "mi", "ne", "pu", "ra", "to", "vi", "be", "do", "fu", "ga", "hi", "jo", "ku",
-    "la", "me", "no", "pi", "ro", "tu", "ve", "wa", "ye", "zo",
+    "ka", "lo", "mi", "ne", "pu", "ra", "to", "vi", "be", "do", "fu", "ga", "hi", "jo", "ku", "la",
+    "me", "no", "pi", "ro", "tu", "ve", "wa", "ye", "zo",
 ];
 
 /// The word of a rank: two to four syllables, all distinct.
@@ -161,7 +161,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Box::new(|rng| format!("{} {}", word(zipf.draw(rng)), word(zipf.draw(rng)))),
         ),
         ("identifier", Box::new(code)),
-        ("mid-frequency", Box::new(|rng| word(1_000 + rng.below(4_000)))),
+        (
+            "mid-frequency",
+            Box::new(|rng| word(1_000 + rng.below(4_000))),
+        ),
         ("rare", Box::new(|rng| word(20_000 + rng.below(30_000)))),
     ];
     for (allowed_name, allowed) in [("all", index.docs()), ("50%", &half)] {

@@ -44,7 +44,8 @@ const K1: f64 = 1.2;
 const B: f64 = 0.75;
 
 /// What one term adds to a document's BM25 score. Every operation in it is
-/// monotone, so evaluated at a block's `(max_tf, min_len)` it bounds the block.
+/// monotone (up with tf, down with length), so evaluated at a higher tf and a
+/// shorter length it bounds the score.
 fn contribution(idf: f64, tf: u32, len: u32, avg_len: f64) -> f64 {
     contribution_at(idf, tf, f64::from(len), avg_len)
 }

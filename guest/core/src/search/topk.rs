@@ -7,14 +7,20 @@
 //! Terms are ordered by their whole-term bound; the cheapest prefix whose bounds
 //! add up to no more than the threshold is *non-essential*: a document holding
 //! only those cannot enter, so candidates come from the other terms, and the
-//! non-essential ones are only looked up for candidates still in the race. Before
-//! scoring, a window (up to the nearest block end among the essential terms) is
-//! skipped whole when the block bounds inside it cannot beat the threshold.
+//! non-essential ones are only looked up for candidates still in the race.
 //!
-//! Floating point: one term's bound is the same expression as its score evaluated
-//! at `(max_tf, min_len)`, and each step of it is monotone, so it is never below a
-//! score. Sums of several bounds are computed in another order than scores, so they
-//! get a relative margin larger than any reordering error.
+//! Before scoring, a window starting at the next candidate is bounded: it ends at
+//! the nearest block end among the essential terms that have a posting in it
+//! (terms whose next posting lies beyond add nothing there), and it is skipped
+//! whole when its block bounds cannot beat the threshold. Inside a window a
+//! per-tf bound (at the shortest length that tf allows) rejects postings before
+//! their document length is even read; when a single term has postings in the
+//! window, its postings below the lowest tf that can enter are jumped over.
+//!
+//! Floating point: one term's bound is its score's expression evaluated at a
+//! higher tf and a shorter length, every step of which is monotone, so it is never
+//! below the score. Sums of several bounds are computed in another order than
+//! scores, so they get a relative margin larger than any reordering error.
 
 use super::postings::Bound;
 use super::postings::Postings;
