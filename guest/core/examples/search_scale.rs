@@ -153,6 +153,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / postings.max(1) as f64,
         bytes as f64 / f64::from(docs.max(1)),
     );
+    index.shrink_to_fit();
+    let shrunk = index.heap_bytes();
+    println!(
+        "after shrink_to_fit: index {:.1} MiB ({:.2} bytes/posting)",
+        shrunk as f64 / (1024.0 * 1024.0),
+        shrunk as f64 / postings.max(1) as f64,
+    );
     let half: RoaringBitmap = index.docs().iter().filter(|&d| d % 2 == 0).collect();
     let classes: [(&str, MakeQuery<'_>); 5] = [
         ("common word", Box::new(|rng| word(rng.below(5)))),

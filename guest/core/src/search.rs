@@ -221,6 +221,15 @@ impl Index {
         dict + slots + self.free.capacity() * 4 + self.docs.serialized_size() + self.lens.bytes()
     }
 
+    /// Gives back the spare capacity of every growable part (worth calling after
+    /// a bulk build such as a rebuild from a snapshot).
+    pub fn shrink_to_fit(&mut self) {
+        self.dict.shrink_to_fit();
+        self.slots.shrink_to_fit();
+        self.free.shrink_to_fit();
+        self.slots.iter_mut().for_each(Postings::shrink_to_fit);
+    }
+
     /// Number of `(doc, term)` postings.
     pub fn postings(&self) -> usize {
         self.slots.iter().map(Postings::len).sum()

@@ -260,6 +260,14 @@ impl Postings {
         true
     }
 
+    /// Gives back spare capacity.
+    pub(super) fn shrink_to_fit(&mut self) {
+        self.docs.shrink_to_fit();
+        self.tfs.shrink_to_fit();
+        self.big.shrink_to_fit();
+        self.blocks.shrink_to_fit();
+    }
+
     /// Bytes held on the heap (from capacities) plus the struct itself.
     pub(super) fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
