@@ -203,21 +203,31 @@ pub fn search(
     };
     let hits: Vec<SearchHit> = match s.document_index.get(&kind) {
         None => Vec::new(),
-        Some(index) => index
-            .search(query, limit, allowed)
-            .into_iter()
-            .filter_map(|(n, score)| {
-                let d = &redacted(&doc(n)?.document);
-                Some(SearchHit {
-                    id: d.id.clone(),
-                    kind,
-                    title: d.title.clone(),
-                    content: d.content.clone(),
-                    score,
-                    metadata: metadata(d),
-                })
+        Some(index) => {
+            let filtered;
+            let unfiltered =
+                filters.service.is_none() && filters.topic.is_none() && filters.severity.is_none();
+            let allowed = if unfiltered {
+                index.docs()
+            } else {
+                filtered = index.filter(allowed);
+                &filtered
+            };
+            index.search(query, limit, allowed)
+        }
+        .into_iter()
+        .filter_map(|(n, score)| {
+            let d = &redacted(&doc(n)?.document);
+            Some(SearchHit {
+                id: d.id.clone(),
+                kind,
+                title: d.title.clone(),
+                content: d.content.clone(),
+                score,
+                metadata: metadata(d),
             })
-            .collect(),
+        })
+        .collect(),
     };
     let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
     let analysis = security::analyze_query(query);

@@ -331,19 +331,12 @@ pub fn search(
     check_query(query)?;
     let limit = check_limit(limit)?;
     let now = cx.now;
+    // The index holds only numbers that fit in u32 (larger ones are never indexed), and
+    // so does the reader's set: one bitmap is the whole visibility check.
     let readable = visibility::readable_by(s, agent, now);
-    let visible = |n: u64| match u32::try_from(n) {
-        Ok(n) => readable.contains(n),
-        // Numbers past u32 are in no bitmap: the rules decide those one by one.
-        Err(_) => s
-            .memory_by_n
-            .get(&n)
-            .and_then(|id| s.memories.get(id))
-            .is_some_and(|m| !m.is_expired(now) && memory_readable(s, m, agent)),
-    };
     let hits: Vec<MemoryHit> = s
         .memory_index
-        .search(query, limit, visible)
+        .search(query, limit, &readable)
         .into_iter()
         .filter_map(|(n, score)| {
             let m = s.memory_by_n.get(&n).and_then(|id| s.memories.get(id))?;

@@ -587,7 +587,7 @@ impl State {
                     expires_at: *expires_at,
                     pools: BTreeSet::new(),
                 };
-                self.memory_index.insert(n, &memory_text(&m));
+                let _ = self.memory_index.insert(n, &memory_text(&m));
                 self.memory_by_n.insert(n, id.clone());
                 self.memories.insert(id.clone(), m);
             }
@@ -598,12 +598,14 @@ impl State {
                 kind,
             } => {
                 if let Some(m) = self.memories.get_mut(id) {
+                    let old = memory_text(m);
                     m.content = content.clone();
                     m.tags = tags.clone();
                     m.kind = *kind;
                     m.version += 1;
                     m.updated_at = at;
-                    self.memory_index.insert(m.n, &memory_text(m));
+                    let _ = self.memory_index.remove(m.n, &old);
+                    let _ = self.memory_index.insert(m.n, &memory_text(m));
                 }
             }
             Event::MemoryDeleted { id } => {
@@ -613,7 +615,7 @@ impl State {
                             p.shares.remove(id);
                         }
                     }
-                    self.memory_index.remove(m.n);
+                    let _ = self.memory_index.remove(m.n, &memory_text(&m));
                     self.memory_by_n.remove(&m.n);
                     self.grants.remove(id);
                 }
@@ -701,10 +703,16 @@ impl State {
                 for d in documents {
                     let key = document_key(d.kind, &d.id);
                     let n = match self.documents.get(&key) {
-                        Some(old) => old.n,
+                        Some(old) => {
+                            if let Some(index) = self.document_index.get_mut(&d.kind) {
+                                let _ = index.remove(old.n, &document_text(&old.document));
+                            }
+                            old.n
+                        }
                         None => self.take_n(),
                     };
-                    self.document_index
+                    let _ = self
+                        .document_index
                         .entry(d.kind)
                         .or_default()
                         .insert(n, &document_text(d));
@@ -745,7 +753,7 @@ impl State {
         let mut memories: Vec<&Memory> = self.memories.values().collect();
         memories.sort_by_key(|m| m.n);
         for m in memories {
-            self.memory_index.insert(m.n, &memory_text(m));
+            let _ = self.memory_index.insert(m.n, &memory_text(m));
             self.memory_by_n.insert(m.n, m.id.clone());
         }
         self.document_index.clear();
@@ -753,7 +761,8 @@ impl State {
         let mut documents: Vec<(&String, &StoredDocument)> = self.documents.iter().collect();
         documents.sort_by_key(|(_, d)| d.n);
         for (key, d) in documents {
-            self.document_index
+            let _ = self
+                .document_index
                 .entry(d.document.kind)
                 .or_default()
                 .insert(d.n, &document_text(&d.document));

@@ -1,0 +1,266 @@
+//! The tokenizer: splits prose and code into lowercase search terms (the rules are
+//! in the documentation of the parent module).
+
+/// Longest term kept, in chars; longer tokens are truncated at a char boundary.
+pub const MAX_TERM_CHARS: usize = 64;
+/// Most terms taken from one text (document or query); the rest is ignored.
+pub const MAX_TERMS_PER_DOC: usize = 100_000;
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Chars that join words into a path or dotted name (kept whole).
+fn is_path_joiner(c: char) -> bool {
+    matches!(c, '/' | '.' | ':' | '\\')
+}
+
+fn is_joiner(c: char) -> bool {
+    is_path_joiner(c) || c == '-'
+}
+
+/// Collects terms, enforcing the per-text bounds.
+struct Terms {
+    out: Vec<String>,
+}
+
+impl Terms {
+    fn full(&self) -> bool {
+        self.out.len() >= MAX_TERMS_PER_DOC
+    }
+
+    /// Lowercases, truncates, optionally stems and keeps `raw` if long enough.
+    fn push(&mut self, raw: &str, stem: bool) {
+        if self.full() {
+            return;
+        }
+        let mut term: String = match raw.get(..MAX_TERM_CHARS.min(raw.len())) {
+            Some(ascii) if ascii.is_ascii() => ascii.to_ascii_lowercase(),
+            _ => raw
+                .chars()
+                .flat_map(char::to_lowercase)
+                .take(MAX_TERM_CHARS)
+                .collect(),
+        };
+        if stem {
+            term = stem_plural(term);
+        }
+        let mut chars = term.chars();
+        let keep = match (chars.next(), chars.next()) {
+            (None, _) => false,
+            (Some(c), None) => c.is_numeric(),
+            _ => true,
+        };
+        if keep {
+            self.out.push(term);
+        }
+    }
+
+    /// A run of word and joiner chars: `src/api/auth.py`, `a::b`, `kebab-case`.
+    fn push_chunk(&mut self, chunk: &str) {
+        let chunk = chunk.trim_matches(is_joiner);
+        if chunk.contains(is_path_joiner) {
+            self.push(chunk, false);
+            let file = chunk
+                .rfind(['/', '\\'])
+                .and_then(|at| chunk.get(at + 1..))
+                .filter(|file| file.contains(is_path_joiner));
+            if let Some(file) = file {
+                self.push(file, false);
+            }
+        }
+        for word in chunk.split(|c| !is_word_char(c)) {
+            if self.full() {
+                return;
+            }
+            self.push_word(word);
+        }
+    }
+
+    /// A run of word chars, split into identifier parts.
+    fn push_word(&mut self, word: &str) {
+        let mut parts = Vec::new();
+        for segment in word.split('_') {
+            split_case(segment, &mut parts);
+        }
+        match parts.as_slice() {
+            [] => {}
+            [only] if *only == word => self.push(word, true),
+            _ => {
+                self.push(word, false);
+                for part in parts {
+                    if self.full() {
+                        return;
+                    }
+                    self.push(part, true);
+                }
+            }
+        }
+    }
+}
+
+/// Splits one `_`-free segment at lower→Upper, acronym→Word and letter↔digit.
+fn split_case<'a>(segment: &'a str, parts: &mut Vec<&'a str>) {
+    let mut start = 0;
+    let mut prev: Option<char> = None;
+    let mut chars = segment.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if let Some(p) = prev {
+            let next_lower = chars.peek().is_some_and(|&(_, n)| n.is_lowercase());
+            let boundary = (p.is_lowercase() && c.is_uppercase())
+                || (p.is_uppercase() && c.is_uppercase() && next_lower)
+                || (p.is_numeric() != c.is_numeric());
+            if boundary {
+                parts.extend(segment.get(start..at));
+                start = at;
+            }
+        }
+        prev = Some(c);
+    }
+    parts.extend(segment.get(start..).filter(|rest| !rest.is_empty()));
+}
+
+/// Very light English plural stemming on ASCII-letter words of 4+ letters.
+fn stem_plural(term: String) -> String {
+    if term.len() < 4 || !term.bytes().all(|b| b.is_ascii_lowercase()) {
+        return term;
+    }
+    if let Some(base) = term.strip_suffix("ies").filter(|base| base.len() >= 2) {
+        return format!("{base}y");
+    }
+    if let Some(base) = term
+        .strip_suffix("sses")
+        .or_else(|| term.strip_suffix("xes"))
+    {
+        let tail = if term.ends_with("xes") { "x" } else { "ss" };
+        return format!("{base}{tail}");
+    }
+    if term.ends_with('s') && !["ss", "us", "is"].iter().any(|end| term.ends_with(end)) {
+        let mut term = term;
+        term.pop();
+        return term;
+    }
+    term
+}
+
+/// Splits text into lowercase search terms.
+///
+/// See the module documentation for the rules; the result keeps duplicates (they
+/// are term frequencies) and is at most [`MAX_TERMS_PER_DOC`] long.
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut terms = Terms { out: Vec::new() };
+    let mut start: Option<usize> = None;
+    for (at, c) in text.char_indices() {
+        if is_word_char(c) || is_joiner(c) {
+            start.get_or_insert(at);
+        } else if let Some(from) = start.take() {
+            terms.push_chunk(text.get(from..at).unwrap_or_default());
+            if terms.full() {
+                break;
+            }
+        }
+    }
+    if let Some(from) = start {
+        terms.push_chunk(text.get(from..).unwrap_or_default());
+    }
+    terms.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Asserts the terms of `text`, space-separated.
+    fn check(text: &str, expected: &str) {
+        assert_eq!(tokenize(text).join(" "), expected, "tokenizing {text:?}");
+    }
+
+    #[test]
+    fn prose_is_lowercased_and_split_on_punctuation() {
+        check(
+            "Hello, World! (ok)\tfine\u{7}now",
+            "hello world ok fine now",
+        );
+    }
+
+    #[test]
+    fn unicode_letters_and_digits_are_kept() {
+        check("Café über 日本 ٣", "café über 日本 ٣");
+    }
+
+    #[test]
+    fn single_letters_are_dropped_but_single_digits_kept() {
+        check("a b 7 x __ é", "7");
+    }
+
+    #[test]
+    fn camel_case_identifier_matches_its_words() {
+        check("getUserById", "getuserbyid get user by id");
+        check("PascalCase", "pascalcase pascal case");
+    }
+
+    #[test]
+    fn acronym_runs_split_before_the_next_word() {
+        check(
+            "HTTPServer parseJSON",
+            "httpserver http server parsejson parse json",
+        );
+    }
+
+    #[test]
+    fn snake_case_gives_whole_and_parts() {
+        check(
+            "user_id MAX_RETRY __init__",
+            "user_id user id max_retry max retry __init__ init",
+        );
+    }
+
+    #[test]
+    fn kebab_case_only_splits() {
+        check("kebab-case --flag", "kebab case flag");
+    }
+
+    #[test]
+    fn digits_split_from_letters_in_identifiers() {
+        check("oauth2Client", "oauth2client oauth 2 client");
+    }
+
+    #[test]
+    fn paths_give_whole_path_file_name_and_segments() {
+        check(
+            "see src/api/auth.py.",
+            "see src/api/auth.py auth.py src api auth py",
+        );
+    }
+
+    #[test]
+    fn rust_paths_give_segments_and_identifier_parts() {
+        let expected = "std::collections::hashmap std collection hashmap hash map";
+        check("std::collections::HashMap", expected);
+    }
+
+    #[test]
+    fn long_tokens_are_truncated_at_a_char_boundary() {
+        let got = tokenize(&"é".repeat(100));
+        assert_eq!(got, ["é".repeat(MAX_TERM_CHARS)]);
+    }
+
+    #[test]
+    fn term_count_is_capped() {
+        let text = "ab ".repeat(MAX_TERMS_PER_DOC + 10);
+        assert_eq!(tokenize(&text).len(), MAX_TERMS_PER_DOC);
+    }
+
+    #[test]
+    fn plural_stemming_is_light_and_spares_whole_identifiers() {
+        check(
+            "tokens token queries indexes classes",
+            "token token query index class",
+        );
+        check("status bus analysis", "status bus analysis");
+        check(
+            "getUsers user_tokens",
+            "getusers get user user_tokens user token",
+        );
+    }
+}
