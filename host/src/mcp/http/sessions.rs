@@ -102,16 +102,6 @@ impl Owners {
         self.owners.lock().ok()?.get(id).cloned()
     }
 
-    /// How many sessions are open.
-    pub fn len(&self) -> usize {
-        self.owners.lock().map(|o| o.len()).unwrap_or(0)
-    }
-
-    /// True when no session is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Whether `principal` may open one more session.
     fn check(
         owners: &HashMap<SessionId, Principal>,
