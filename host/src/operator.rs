@@ -106,9 +106,21 @@ mod tests {
     #[test]
     fn token_files_must_hold_a_token() {
         let p = Path::new("/data/operator-token");
-        assert_eq!(parse("maas_op_0123456789abcdef\n", p).ok().as_deref(), Some("maas_op_0123456789abcdef"));
-        for bad in ["", "  \n", "short", "has a space inside it", "tab\tinside_the_token_text"] {
-            let err = parse(bad, p).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            parse("maas_op_0123456789abcdef\n", p).ok().as_deref(),
+            Some("maas_op_0123456789abcdef")
+        );
+        for bad in [
+            "",
+            "  \n",
+            "short",
+            "has a space inside it",
+            "tab\tinside_the_token_text",
+        ] {
+            let err = parse(bad, p)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains("/data/operator-token"), "{bad:?}: {err}");
         }
         assert!(!same_token("", "x") && same_token("abc", "abc"));

@@ -453,7 +453,10 @@ fn serve_refuses_a_public_address_without_allowed_hosts_or_with_insecure_loopbac
     assert!(stderr(&o).contains("--insecure-loopback"), "{}", stderr(&o));
     let o = maas(&dir, &["serve", "--allowed-origin", "app.example.com"]);
     assert_fails(&o, 2, "usage");
-    assert!(!dir.path().exists(), "refused before the data directory is touched");
+    assert!(
+        !dir.path().exists(),
+        "refused before the data directory is touched"
+    );
 }
 
 #[test]
@@ -464,7 +467,14 @@ fn text_output_shows_control_characters_from_agents_as_escapes() {
     ok(maas(
         &dir,
         &[
-            "memory", "store", "--agent", "a", "--id", "m1", "--content", hostile,
+            "memory",
+            "store",
+            "--agent",
+            "a",
+            "--id",
+            "m1",
+            "--content",
+            hostile,
         ],
     ));
     for args in [
@@ -479,8 +489,17 @@ fn text_output_shows_control_characters_from_agents_as_escapes() {
         );
     }
     let text = ok(maas(&dir, &["memory", "get", "m1", "--agent", "a"]));
-    assert!(text.contains("first line\\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{d}rewritten"), "{text}");
-    assert!(text.contains("\n") && text.contains("second line"), "{text}");
-    let raw = json(maas(&dir, &["--json", "memory", "get", "m1", "--agent", "a"]));
+    assert!(
+        text.contains("first line\\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{d}rewritten"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n") && text.contains("second line"),
+        "{text}"
+    );
+    let raw = json(maas(
+        &dir,
+        &["--json", "memory", "get", "m1", "--agent", "a"],
+    ));
     assert_eq!(raw["content"], hostile, "JSON keeps the text exact");
 }

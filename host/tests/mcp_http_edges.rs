@@ -72,7 +72,12 @@ async fn open_session(http: &reqwest::Client, url: &str, token: &str) -> (Status
 }
 
 /// Calls `whoami` on a session: the status and the body.
-async fn whoami(http: &reqwest::Client, url: &str, token: &str, session: &str) -> (StatusCode, String) {
+async fn whoami(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    session: &str,
+) -> (StatusCode, String) {
     let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "whoami", "arguments": {}}});
     let resp = request(http, reqwest::Method::POST, url, Some(token), Some(session))
@@ -111,21 +116,51 @@ async fn a_session_answers_only_the_principal_that_opened_it() {
     for token in [Some(b.as_str()), Some(OPERATOR), None] {
         let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
             "params": {"name": "whoami", "arguments": {}}});
-        let post = request(&http, reqwest::Method::POST, &server.url, token, Some(&session))
-            .body(call.to_string());
+        let post = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            token,
+            Some(&session),
+        )
+        .body(call.to_string());
         assert_unauthorized(post.send().await.unwrap()).await;
-        let resume = request(&http, reqwest::Method::GET, &server.url, token, Some(&session))
-            .header("Last-Event-ID", "0/2");
+        let resume = request(
+            &http,
+            reqwest::Method::GET,
+            &server.url,
+            token,
+            Some(&session),
+        )
+        .header("Last-Event-ID", "0/2");
         assert_unauthorized(resume.send().await.unwrap()).await;
-        let stream = request(&http, reqwest::Method::GET, &server.url, token, Some(&session));
+        let stream = request(
+            &http,
+            reqwest::Method::GET,
+            &server.url,
+            token,
+            Some(&session),
+        );
         assert_unauthorized(stream.send().await.unwrap()).await;
-        let delete = request(&http, reqwest::Method::DELETE, &server.url, token, Some(&session));
+        let delete = request(
+            &http,
+            reqwest::Method::DELETE,
+            &server.url,
+            token,
+            Some(&session),
+        );
         assert_unauthorized(delete.send().await.unwrap()).await;
     }
     // The session survived every attempt, and its owner may close it.
     let (status, body) = whoami(&http, &server.url, &a, &session).await;
     assert_eq!(status, 200, "{body}");
-    let delete = request(&http, reqwest::Method::DELETE, &server.url, Some(&a), Some(&session));
+    let delete = request(
+        &http,
+        reqwest::Method::DELETE,
+        &server.url,
+        Some(&a),
+        Some(&session),
+    );
     assert!(delete.send().await.unwrap().status().is_success());
     let (status, _) = whoami(&http, &server.url, &a, &session).await;
     assert_eq!(status, 404, "a closed session is gone");
@@ -155,10 +190,16 @@ async fn sessions_are_capped_per_principal_and_in_total() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 429);
-    assert!(resp.headers().get(SESSION).is_none(), "no session was opened");
+    assert!(
+        resp.headers().get(SESSION).is_none(),
+        "no session was opened"
+    );
     let body: Value = resp.json().await.unwrap();
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("too many open MCP sessions"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many open MCP sessions"),
         "{body}"
     );
     for _ in 0..2 {
@@ -170,7 +211,13 @@ async fn sessions_are_capped_per_principal_and_in_total() {
         "the server's total is reached"
     );
     // Closing one gives its place back.
-    let delete = request(&http, reqwest::Method::DELETE, &server.url, Some(&a), Some(&mine[0]));
+    let delete = request(
+        &http,
+        reqwest::Method::DELETE,
+        &server.url,
+        Some(&a),
+        Some(&mine[0]),
+    );
     assert!(delete.send().await.unwrap().status().is_success());
     assert_eq!(open_session(&http, &server.url, &a).await.0, 200);
     assert_eq!(ok(&op, "whoami", json!({})).await["principal"], "operator");
@@ -214,37 +261,73 @@ async fn origins_off_the_allow_list_are_refused_and_never_act_without_a_token() 
     .await;
     let http = reqwest::Client::new();
     let post = |token: Option<&str>, origin: Option<&str>| {
-        let mut req = request(&http, reqwest::Method::POST, &server.url, token, None)
-            .body(init_body());
+        let mut req =
+            request(&http, reqwest::Method::POST, &server.url, token, None).body(init_body());
         if let Some(o) = origin {
             req = req.header("Origin", o);
         }
         req.send()
     };
-    for evil in ["https://evil.example", "null", "http://localhost.evil.example"] {
+    for evil in [
+        "https://evil.example",
+        "null",
+        "http://localhost.evil.example",
+    ] {
         let resp = post(Some(OPERATOR), Some(evil)).await.unwrap();
         assert_eq!(resp.status(), 403, "{evil}");
         let body: Value = resp.json().await.unwrap();
-        assert!(body["error"]["message"].as_str().unwrap().contains("Origin"));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Origin")
+        );
     }
-    assert_eq!(post(Some(OPERATOR), Some("https://app.example.com")).await.unwrap().status(), 200);
-    assert_eq!(post(Some(OPERATOR), Some("http://localhost:5173")).await.unwrap().status(), 200);
+    assert_eq!(
+        post(Some(OPERATOR), Some("https://app.example.com"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        post(Some(OPERATOR), Some("http://localhost:5173"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // --insecure-loopback: no token acts as the operator only from loopback origins.
     assert_eq!(post(None, None).await.unwrap().status(), 200);
-    assert_eq!(post(None, Some("http://127.0.0.1:3000")).await.unwrap().status(), 200);
+    assert_eq!(
+        post(None, Some("http://127.0.0.1:3000"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_unauthorized(post(None, Some("https://app.example.com")).await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_address_serves_the_allowed_hosts_only() {
     let public = "0.0.0.0:0".parse().unwrap();
-    let refused = bind(memory_core(), HttpOptions::new(public, OPERATOR), CancellationToken::new()).await;
+    let refused = bind(
+        memory_core(),
+        HttpOptions::new(public, OPERATOR),
+        CancellationToken::new(),
+    )
+    .await;
     let err = refused.err().unwrap().to_string();
     assert!(err.contains("--allowed-host"), "{err}");
     let mut loose = HttpOptions::new(public, OPERATOR);
     loose.allowed_hosts = vec!["maas.internal".into()];
     loose.insecure_loopback = true;
-    let err = bind(memory_core(), loose, CancellationToken::new()).await.err().unwrap().to_string();
+    let err = bind(memory_core(), loose, CancellationToken::new())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("--insecure-loopback"), "{err}");
 
     let mut options = HttpOptions::new(public, OPERATOR);
@@ -274,7 +357,8 @@ async fn a_public_address_serves_the_allowed_hosts_only() {
 /// Journal rows, counted in the SQLite file.
 fn rows(path: &std::path::Path) -> i64 {
     let conn = rusqlite::Connection::open(path).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0)).unwrap()
+    conn.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
+        .unwrap()
 }
 
 /// The operator's view of the denials in the audit trail.
@@ -311,7 +395,11 @@ async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nob
     let core = CoreService::spawn(move || {
         let journal = SqliteJournal::open(&journal_path)
             .map_err(|e| types::Error::Unavailable(e.to_string()))?;
-        Runtime::new(CoreImage::shared()?, Box::new(journal), RuntimeOptions::default())
+        Runtime::new(
+            CoreImage::shared()?,
+            Box::new(journal),
+            RuntimeOptions::default(),
+        )
     })
     .unwrap();
     let mut server = server_with(core, |o| {
@@ -332,11 +420,17 @@ async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nob
     let http = reqwest::Client::new();
     let (mut unauthorized, mut limited) = (0, 0);
     for i in 0..500 {
-        let resp = request(&http, reqwest::Method::POST, &server.url, Some(&format!("maas_{i:064x}")), None)
-            .body(init_body())
-            .send()
-            .await
-            .unwrap();
+        let resp = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(&format!("maas_{i:064x}")),
+            None,
+        )
+        .body(init_body())
+        .send()
+        .await
+        .unwrap();
         match resp.status().as_u16() {
             401 => unauthorized += 1,
             429 => limited += 1,
@@ -354,17 +448,33 @@ async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nob
     // never seen there waits for the budget to refill.
     assert_eq!(ok(&worker, "whoami", json!({})).await["agent_id"], "worker");
     ok(&op, "get_agent_info", json!({"agent_id": "worker"})).await;
-    let resp = request(&http, reqwest::Method::POST, &server.url, Some(&late_token), None)
-        .body(init_body())
-        .send()
-        .await
-        .unwrap();
+    let resp = request(
+        &http,
+        reqwest::Method::POST,
+        &server.url,
+        Some(&late_token),
+        None,
+    )
+    .body(init_body())
+    .send()
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 429);
 
     server.shut_down().await;
-    let denied: Vec<_> = denials(&server.core).await.into_iter().skip(denied_before).collect();
-    let failed = denied.iter().filter(|e| e.event_type == "auth.failed").count();
-    assert_eq!(failed, burst, "the core audits the bad tokens it was asked about");
+    let denied: Vec<_> = denials(&server.core)
+        .await
+        .into_iter()
+        .skip(denied_before)
+        .collect();
+    let failed = denied
+        .iter()
+        .filter(|e| e.event_type == "auth.failed")
+        .count();
+    assert_eq!(
+        failed, burst,
+        "the core audits the bad tokens it was asked about"
+    );
     let summaries: Vec<_> = denied
         .iter()
         .filter(|e| e.detail.contains("refused HTTP requests from 127.0.0.1"))
@@ -372,7 +482,10 @@ async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nob
     assert_eq!(summaries.len(), 1, "{denied:?}");
     let detail = &summaries[0].detail;
     assert!(detail.contains("501 refused HTTP requests"), "{detail}");
-    assert!(detail.contains("invalid token 10") && detail.contains("rate limited 491"), "{detail}");
+    assert!(
+        detail.contains("invalid token 10") && detail.contains("rate limited 491"),
+        "{detail}"
+    );
     assert_eq!(denied.len(), burst + 1, "{denied:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -394,18 +507,29 @@ async fn refusals_are_audited_per_address_once_per_interval() {
         assert_eq!(resp.status(), 401);
     }
     for _ in 0..3 {
-        let resp = request(&http, reqwest::Method::POST, &server.url, Some(OPERATOR), None)
-            .header("Origin", "https://evil.example")
-            .body(init_body())
-            .send()
-            .await
-            .unwrap();
+        let resp = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(OPERATOR),
+            None,
+        )
+        .header("Origin", "https://evil.example")
+        .body(init_body())
+        .send()
+        .await
+        .unwrap();
         assert_eq!(resp.status(), 403);
     }
     let mut seen = 0;
     let mut reasons = String::new();
     for _ in 0..100 {
-        let log = ok(&op, "get_audit_log", json!({"event_type": "access.denied", "limit": 1000})).await;
+        let log = ok(
+            &op,
+            "get_audit_log",
+            json!({"event_type": "access.denied", "limit": 1000}),
+        )
+        .await;
         let entries: Vec<String> = log["entries"]
             .as_array()
             .unwrap()
@@ -435,5 +559,8 @@ async fn refusals_are_audited_per_address_once_per_interval() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(seen, 7, "{reasons}");
-    assert!(reasons.contains("no token") && reasons.contains("origin not allowed"), "{reasons}");
+    assert!(
+        reasons.contains("no token") && reasons.contains("origin not allowed"),
+        "{reasons}"
+    );
 }

@@ -44,9 +44,11 @@ fn shown_escaped(c: char, keep_newlines: bool) -> bool {
     match c {
         '\n' => !keep_newlines,
         '\t' => false,
-        '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
-            true
-        }
+        '\u{200e}'
+        | '\u{200f}'
+        | '\u{061c}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}' => true,
         c => c.is_control(),
     }
 }
@@ -99,7 +101,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     }
     let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| row.iter().map(|cell| escape_controls(cell, false)).collect())
+        .map(|row| {
+            row.iter()
+                .map(|cell| escape_controls(cell, false))
+                .collect()
+        })
         .collect();
     let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -248,7 +254,12 @@ mod tests {
         let rendered = Rendered::new(Value::Null, fields(&[("content", hostile.into())]));
         assert!(rendered.write(&mut out, false).is_ok());
         let text = String::from_utf8_lossy(&out);
-        assert!(!text.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{text:?}");
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{text:?}"
+        );
         let cells = table(&["tag"], &[vec!["a\nFAKE  ROW".into()]]);
         assert_eq!(cells, "TAG\na\\u{a}FAKE  ROW\n");
     }

@@ -178,9 +178,12 @@ fn http_options(args: &ServeArgs, token: String) -> HttpOptions {
 /// `maas serve`: MCP over Streamable HTTP until Ctrl-C or SIGTERM.
 pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), CliError> {
     // Flags that cannot work are refused before anything is opened.
-    http_options(args, String::new())
-        .check()
-        .map_err(|e| CliError::usage(e, "see `maas serve --help` and the README's HTTP security notes"))?;
+    http_options(args, String::new()).check().map_err(|e| {
+        CliError::usage(
+            e,
+            "see `maas serve --help` and the README's HTTP security notes",
+        )
+    })?;
     let core = core(dir, limits)?;
     let token = operator::load_or_create(dir).map_err(|e| {
         CliError::io(

@@ -246,7 +246,10 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
 
 /// Writes the aggregated refusal entries every interval, and once more at shutdown.
 async fn audit_refusals(core: CoreService, gate: Arc<Gate>, stop: CancellationToken) {
-    let period = gate.refusals.audit_interval().max(std::time::Duration::from_millis(10));
+    let period = gate
+        .refusals
+        .audit_interval()
+        .max(std::time::Duration::from_millis(10));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         let last = tokio::select! {

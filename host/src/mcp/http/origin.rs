@@ -185,9 +185,10 @@ mod tests {
     use super::*;
 
     fn check(origins: &Origins, value: &str) -> OriginCheck {
-        origins.check(Some(&http::HeaderValue::from_str(value).unwrap_or_else(|_| {
-            http::HeaderValue::from_static("invalid")
-        })))
+        origins.check(Some(
+            &http::HeaderValue::from_str(value)
+                .unwrap_or_else(|_| http::HeaderValue::from_static("invalid")),
+        ))
     }
 
     #[test]
@@ -224,10 +225,19 @@ mod tests {
         ])
         .unwrap_or_default();
         assert_eq!(check(&o, "https://app.example.com"), OriginCheck::Allowed);
-        assert_eq!(check(&o, "https://app.example.com:443"), OriginCheck::Allowed);
-        assert_eq!(check(&o, "https://app.example.com:8443"), OriginCheck::Refused);
+        assert_eq!(
+            check(&o, "https://app.example.com:443"),
+            OriginCheck::Allowed
+        );
+        assert_eq!(
+            check(&o, "https://app.example.com:8443"),
+            OriginCheck::Refused
+        );
         assert_eq!(check(&o, "http://app.example.com"), OriginCheck::Refused);
-        assert_eq!(check(&o, "http://dev.example.com:5173"), OriginCheck::Allowed);
+        assert_eq!(
+            check(&o, "http://dev.example.com:5173"),
+            OriginCheck::Allowed
+        );
         assert!(!OriginCheck::Allowed.local());
         assert!(Origins::new(&["app.example.com".into()]).is_err());
         assert!(Origins::new(&["https://a.example/x".into()]).is_err());

@@ -261,8 +261,12 @@ mod tests {
     #[test]
     fn a_source_beyond_its_burst_is_rate_limited_and_summarised_once() {
         let r = Refusals::new(limits(3));
-        let a: IpAddr = "10.0.0.9".parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-        let b: IpAddr = "10.0.0.10".parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        let a: IpAddr = "10.0.0.9"
+            .parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        let b: IpAddr = "10.0.0.10"
+            .parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
         assert!(!r.exhausted(a));
         let within: Vec<bool> = (0..5).map(|_| r.refuse(a, Reason::BadToken)).collect();
         assert_eq!(within, [true, true, true, false, false]);
@@ -273,18 +277,34 @@ mod tests {
         summaries.sort_by_key(|s| s.source);
         assert_eq!(summaries.len(), 2);
         assert_eq!(summaries.first().map(|s| s.total), Some(5));
-        let text = summaries.first().map(|s| s.text.clone()).unwrap_or_default();
-        assert!(text.starts_with("5 refused HTTP requests from 10.0.0.9"), "{text}");
-        assert!(text.contains("invalid token 3") && text.contains("rate limited 2"), "{text}");
-        assert!(r.take_summaries().is_empty(), "each refusal is reported once");
+        let text = summaries
+            .first()
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        assert!(
+            text.starts_with("5 refused HTTP requests from 10.0.0.9"),
+            "{text}"
+        );
+        assert!(
+            text.contains("invalid token 3") && text.contains("rate limited 2"),
+            "{text}"
+        );
+        assert!(
+            r.take_summaries().is_empty(),
+            "each refusal is reported once"
+        );
         assert!(r.exhausted(a), "the bucket is kept while it is not full");
     }
 
     #[test]
     fn ipv6_sources_count_by_their_64_and_known_tokens_are_remembered() {
         let r = Refusals::new(limits(1));
-        let one: IpAddr = "2001:db8::1".parse().unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST));
-        let two: IpAddr = "2001:db8::2".parse().unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        let one: IpAddr = "2001:db8::1"
+            .parse()
+            .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        let two: IpAddr = "2001:db8::2"
+            .parse()
+            .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST));
         assert!(r.refuse(one, Reason::MissingToken));
         assert!(r.exhausted(two));
         assert!(!r.known("maas_a"));

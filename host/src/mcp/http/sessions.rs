@@ -46,7 +46,9 @@ impl Default for SessionLimits {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionRefusal {
     /// The principal has `per_principal` sessions open.
-    #[error("too many open MCP sessions for this principal (limit {0}); close some (DELETE /mcp) or let them expire")]
+    #[error(
+        "too many open MCP sessions for this principal (limit {0}); close some (DELETE /mcp) or let them expire"
+    )]
     PerPrincipal(usize),
     /// The server has `total` sessions open.
     #[error("too many open MCP sessions on this server (limit {0}); retry later")]
@@ -118,7 +120,11 @@ impl Owners {
         Ok(())
     }
 
-    fn precheck(&self, principal: &Principal, limits: &SessionLimits) -> Result<(), SessionRefusal> {
+    fn precheck(
+        &self,
+        principal: &Principal,
+        limits: &SessionLimits,
+    ) -> Result<(), SessionRefusal> {
         match self.owners.lock() {
             Ok(owners) => Self::check(&owners, principal, limits),
             Err(_) => Err(SessionRefusal::Total(limits.total)),
