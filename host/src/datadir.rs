@@ -90,24 +90,96 @@ pub fn resolve(flag: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Creates the directory if it is missing, readable by its owner only.
-pub fn ensure(dir: &Path) -> Result<(), CliError> {
-    if dir.is_dir() {
+/// Creates the directory if it is missing, and makes it accessible to its owner only
+/// (0700) even if it existed before with wider permissions.
+pub fn secure_dir(dir: &Path) -> std::io::Result<()> {
+    if !dir.is_dir() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir)?;
+    }
+    restrict(dir, 0o700)
+}
+
+/// Makes `path` readable and writable by its owner only (0600), if it exists.
+pub fn secure_file(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => restrict(path, 0o600),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets `mode` on `path` unless it grants nothing beyond `mode` already.
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    if current & !mode == 0 {
         return Ok(());
     }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// The files maas keeps in a data directory: the journal with SQLite's companions (its
+/// snapshots live inside it) and the operator token.
+pub fn kept_files(dir: &Path) -> Vec<PathBuf> {
+    let journal = dir.join(JOURNAL_FILE);
+    let mut files = vec![journal.clone()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = journal.clone().into_os_string();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    files.push(crate::operator::token_path(dir));
+    files
+}
+
+/// Creates the directory if it is missing and makes it and the files maas keeps in it
+/// private to their owner (0700 and 0600), even when they existed before.
+pub fn ensure(dir: &Path) -> Result<(), CliError> {
+    secure_dir(dir).map_err(|e| {
+        CliError::io(
+            format!(
+                "cannot create the data directory {} or make it private (0700): {e}",
+                dir.display()
+            ),
+            "choose a directory of your own with --data-dir or MAAS_HOME",
+        )
+    })?;
+    for file in kept_files(dir) {
+        secure_file(&file).map_err(|e| {
+            CliError::io(
+                format!("cannot make {} private (0600): {e}", file.display()),
+                "fix its owner or permissions",
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Creates an empty journal file readable by its owner only, so that SQLite, which gives
+/// its `-wal` and `-shm` files the journal's permissions, keeps them private too.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    builder.create(dir).map_err(|e| {
-        CliError::io(
-            format!("cannot create the data directory {}: {e}", dir.display()),
-            "choose another one with --data-dir or MAAS_HOME",
-        )
-    })
+    options.open(path).map(drop)
 }
 
 /// Opens the core over the SQLite journal in `dir`, creating the directory if needed.
@@ -126,6 +198,12 @@ pub fn open(dir: &Path, limits: admin::Limits) -> Result<Runtime, CliError> {
 pub fn open_with(dir: &Path, options: RuntimeOptions) -> Result<Runtime, CliError> {
     ensure(dir)?;
     let path = dir.join(JOURNAL_FILE);
+    create_private(&path).map_err(|e| {
+        CliError::io(
+            format!("cannot create the journal {}: {e}", path.display()),
+            "check the data directory's permissions, or choose another with --data-dir",
+        )
+    })?;
     let journal = SqliteJournal::open(&path).map_err(|e| {
         CliError::io(
             format!("cannot open the journal {}: {e}", path.display()),

@@ -1,25 +1,74 @@
 //! The operator token of a data dir: created at first start with owner-only permissions.
+//! An existing token file must hold a well-formed token: an empty or malformed one is an
+//! error naming the file, never an empty operator token.
 
-use std::io::Write;
+use std::io::{Error, ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The file holding the operator token.
 pub fn token_path(data_dir: &Path) -> PathBuf {
     data_dir.join("operator-token")
 }
 
+/// Shortest operator token accepted from the file, in bytes.
+const MIN_LEN: usize = 16;
+/// Longest operator token accepted from the file, in bytes.
+const MAX_LEN: usize = 512;
+
+/// The token in a token file's text, or why it is not one.
+fn parse(text: &str, path: &Path) -> std::io::Result<String> {
+    let token = text.trim();
+    let why = if token.is_empty() {
+        Some("is empty".to_string())
+    } else if token.len() < MIN_LEN || token.len() > MAX_LEN {
+        Some(format!(
+            "holds a token of {} bytes, not {MIN_LEN} to {MAX_LEN}",
+            token.len()
+        ))
+    } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        Some("holds a token with spaces or characters other than printable ASCII".to_string())
+    } else {
+        None
+    };
+    match why {
+        None => Ok(token.to_string()),
+        Some(why) => Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "the operator token file {} {why}; delete it to have a new token created",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// Reads an existing token file: `None` if there is none. A file found empty is read
+/// again for a moment, since another process may be writing it right now.
+fn read(path: &Path) -> std::io::Result<Option<String>> {
+    for _ in 0..40 {
+        match std::fs::read_to_string(path) {
+            Ok(t) if t.is_empty() => std::thread::sleep(Duration::from_millis(25)),
+            Ok(t) => {
+                crate::datadir::secure_file(path)?;
+                return parse(&t, path).map(Some);
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    parse("", path).map(Some)
+}
+
 /// Reads the operator token, creating it (0600) if it does not exist yet.
 pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
     let path = token_path(data_dir);
-    match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    if let Some(token) = read(&path)? {
+        return Ok(token);
     }
-    std::fs::create_dir_all(data_dir)?;
+    crate::datadir::secure_dir(data_dir)?;
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    getrandom::fill(&mut bytes).map_err(|e| Error::other(e.to_string()))?;
     let token: String = std::iter::once("maas_op_".to_string())
         .chain(bytes.iter().map(|b| format!("{b:02x}")))
         .collect();
@@ -37,8 +86,8 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
             Ok(token)
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(&path)?.trim().to_string())
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            read(&path)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "the token file vanished"))
         }
         Err(e) => Err(e),
     }
@@ -48,4 +97,32 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
 pub fn same_token(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_files_must_hold_a_token() {
+        let p = Path::new("/data/operator-token");
+        assert_eq!(
+            parse("maas_op_0123456789abcdef\n", p).ok().as_deref(),
+            Some("maas_op_0123456789abcdef")
+        );
+        for bad in [
+            "",
+            "  \n",
+            "short",
+            "has a space inside it",
+            "tab\tinside_the_token_text",
+        ] {
+            let err = parse(bad, p)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("/data/operator-token"), "{bad:?}: {err}");
+        }
+        assert!(!same_token("", "x") && same_token("abc", "abc"));
+    }
 }

@@ -386,3 +386,120 @@ fn a_server_stopping_cleanly_saves_a_snapshot() {
     let shown = json(maas(&dir, &["--json", "agent", "get", "claude-backend"]));
     assert_eq!(shown["agent_id"], "claude-backend");
 }
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn a_data_dir_that_existed_open_is_made_private_with_its_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = DataDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let token = dir.path().join("operator-token");
+    std::fs::write(&token, "maas_op_a_token_the_operator_chose\n").unwrap();
+    for path in [dir.path(), token.as_path()] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    register(&dir, "a", "claude_code", "u");
+    assert_eq!(mode(dir.path()), 0o700, "the data directory");
+    assert_eq!(mode(&token), 0o600, "the operator token");
+    let journal = dir.path().join("journal.db");
+    assert_eq!(mode(&journal), 0o600, "the journal");
+    std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ok(maas(&dir, &["agent", "get", "a"]));
+    assert_eq!(mode(&journal), 0o600, "tightened again at start");
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}
+
+#[test]
+fn an_empty_or_malformed_operator_token_file_stops_serve_naming_the_file() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let token = dir.path().join("operator-token");
+    for content in ["", "\n", "short", "has spaces in the operator token"] {
+        std::fs::write(&token, content).unwrap();
+        let o = maas(&dir, &["serve", "--listen", "127.0.0.1:0"]);
+        assert_fails(&o, 1, "io");
+        let err = stderr(&o);
+        assert!(err.contains("operator-token"), "{content:?}: {err}");
+    }
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_allowed_hosts_or_with_insecure_loopback() {
+    let dir = DataDir::new();
+    let o = maas(&dir, &["serve", "--listen", "0.0.0.0:0"]);
+    assert_fails(&o, 2, "usage");
+    assert!(stderr(&o).contains("--allowed-host"), "{}", stderr(&o));
+    let o = maas(
+        &dir,
+        &[
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--allowed-host",
+            "maas.internal",
+            "--insecure-loopback",
+        ],
+    );
+    assert_fails(&o, 2, "usage");
+    assert!(stderr(&o).contains("--insecure-loopback"), "{}", stderr(&o));
+    let o = maas(&dir, &["serve", "--allowed-origin", "app.example.com"]);
+    assert_fails(&o, 2, "usage");
+    assert!(
+        !dir.path().exists(),
+        "refused before the data directory is touched"
+    );
+}
+
+#[test]
+fn text_output_shows_control_characters_from_agents_as_escapes() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    let hostile = "first line\u{1b}[2J\u{1b}]0;owned\u{7}\rrewritten\nsecond line";
+    ok(maas(
+        &dir,
+        &[
+            "memory",
+            "store",
+            "--agent",
+            "a",
+            "--id",
+            "m1",
+            "--content",
+            hostile,
+        ],
+    ));
+    for args in [
+        &["memory", "get", "m1", "--agent", "a"][..],
+        &["memory", "search", "rewritten", "--agent", "a"][..],
+        &["audit", "--limit", "100"][..],
+    ] {
+        let text = ok(maas(&dir, args));
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?} printed a raw control character: {text:?}"
+        );
+    }
+    let text = ok(maas(&dir, &["memory", "get", "m1", "--agent", "a"]));
+    assert!(
+        text.contains("first line\\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{d}rewritten"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n") && text.contains("second line"),
+        "{text}"
+    );
+    let raw = json(maas(
+        &dir,
+        &["--json", "memory", "get", "m1", "--agent", "a"],
+    ));
+    assert_eq!(raw["content"], hostile, "JSON keeps the text exact");
+}

@@ -197,5 +197,6 @@ impl CliError {
 
 /// Collapses line breaks so a message stays on one line.
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    super::output::escape_controls(&flat, false)
 }

@@ -30,9 +30,47 @@ impl Rendered {
         } else if self.text.is_empty() {
             Ok(())
         } else {
-            writeln!(out, "{}", self.text.trim_end_matches('\n'))
+            let text = escape_controls(self.text.trim_end_matches('\n'), true);
+            writeln!(out, "{text}")
         }
     }
+}
+
+/// Whether `c` is shown as an escape in text output: the C0 and C1 controls and DEL,
+/// and the Unicode marks that reorder how text is displayed (bidirectional overrides,
+/// embeddings and isolates). Newlines are kept where the layout allows them; tabs are
+/// kept everywhere (code is full of them and they cannot overwrite anything).
+fn shown_escaped(c: char, keep_newlines: bool) -> bool {
+    match c {
+        '\n' => !keep_newlines,
+        '\t' => false,
+        '\u{200e}'
+        | '\u{200f}'
+        | '\u{061c}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}' => true,
+        c => c.is_control(),
+    }
+}
+
+/// Text from agents made safe for a terminal: every control character (ESC, CR,
+/// backspace, C1 controls, …) and bidirectional mark becomes a visible escape such as
+/// `\u{1b}`, so stored text cannot move the cursor, recolour or rewrite the screen.
+/// With `keep_newlines`, `\n` stays a line break (multi-line content such as a memory
+/// is printed as lines, each under its value column); otherwise it is shown as `\u{a}`.
+pub fn escape_controls(text: &str, keep_newlines: bool) -> String {
+    if !text.chars().any(|c| shown_escaped(c, keep_newlines)) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if shown_escaped(c, keep_newlines) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Aligned `key: value` lines. Values spanning several lines continue under the value
@@ -55,10 +93,21 @@ pub fn fields(rows: &[(&str, String)]) -> String {
 }
 
 /// A table with a header row, columns separated by two spaces; `(none)` when empty.
+/// Cells are one line each: a newline or other control character in a cell is shown
+/// as an escape.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     if rows.is_empty() {
         return "(none)\n".to_string();
     }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| escape_controls(cell, false))
+                .collect()
+        })
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -189,6 +238,30 @@ mod tests {
     fn fields_align_values_and_continue_multiline_ones() {
         let text = fields(&[("id", "a".into()), ("content", "one\ntwo".into())]);
         assert_eq!(text, "id:      a\ncontent: one\n         two\n");
+    }
+
+    #[test]
+    fn control_characters_from_agents_are_shown_as_escapes() {
+        let hostile = "ok\u{1b}[2J\u{1b}]0;pwned\u{7}\rfake\u{9b}31m\u{202e}txt.exe\ttab";
+        let shown = escape_controls(hostile, true);
+        assert_eq!(
+            shown,
+            "ok\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\u{d}fake\\u{9b}31m\\u{202e}txt.exe\ttab"
+        );
+        assert_eq!(escape_controls("one\ntwo", true), "one\ntwo");
+        assert_eq!(escape_controls("one\ntwo", false), "one\\u{a}two");
+        let mut out = Vec::new();
+        let rendered = Rendered::new(Value::Null, fields(&[("content", hostile.into())]));
+        assert!(rendered.write(&mut out, false).is_ok());
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{text:?}"
+        );
+        let cells = table(&["tag"], &[vec!["a\nFAKE  ROW".into()]]);
+        assert_eq!(cells, "TAG\na\\u{a}FAKE  ROW\n");
     }
 
     #[test]

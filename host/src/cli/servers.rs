@@ -4,7 +4,7 @@
 use super::CliError;
 use crate::bindings::{admin, types};
 use crate::datadir;
-use crate::mcp::http::{HttpOptions, bind};
+use crate::mcp::http::{HttpOptions, SessionLimits, bind};
 use crate::mcp::{Principal, serve_stdio};
 use crate::operator;
 use crate::runtime::RuntimeOptions;
@@ -24,6 +24,23 @@ pub struct ServeArgs {
     /// Treat requests without a token as the operator (loopback addresses only; demos).
     #[arg(long)]
     pub insecure_loopback: bool,
+    /// A Host name (or host:port) clients use to reach this server, besides localhost,
+    /// 127.0.0.1 and ::1; repeatable. Required with a non-loopback --listen.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// A browser origin allowed to call, besides loopback ones, e.g.
+    /// https://app.example.com or http://host:* (any port); repeatable.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// Open MCP sessions allowed per principal (the operator or one agent).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions_per_principal: u32,
+    /// Open MCP sessions allowed in total.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions: u32,
+    /// Minutes after which an MCP session with no traffic is closed.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub session_idle_minutes: u64,
 }
 
 /// Options of `maas bench`.
@@ -144,8 +161,29 @@ fn describe(p: &Principal) -> String {
     }
 }
 
+/// The server's options from the command line.
+fn http_options(args: &ServeArgs, token: String) -> HttpOptions {
+    let mut options = HttpOptions::new(args.listen, token);
+    options.insecure_loopback = args.insecure_loopback;
+    options.allowed_hosts = args.allowed_hosts.clone();
+    options.allowed_origins = args.allowed_origins.clone();
+    options.sessions = SessionLimits {
+        per_principal: args.max_sessions_per_principal as usize,
+        total: args.max_sessions as usize,
+        idle: std::time::Duration::from_secs(args.session_idle_minutes.saturating_mul(60)),
+    };
+    options
+}
+
 /// `maas serve`: MCP over Streamable HTTP until Ctrl-C or SIGTERM.
 pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), CliError> {
+    // Flags that cannot work are refused before anything is opened.
+    http_options(args, String::new()).check().map_err(|e| {
+        CliError::usage(
+            e,
+            "see `maas serve --help` and the README's HTTP security notes",
+        )
+    })?;
     let core = core(dir, limits)?;
     let token = operator::load_or_create(dir).map_err(|e| {
         CliError::io(
@@ -156,17 +194,12 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
     let rt = tokio()?;
     rt.block_on(async move {
         let stop = CancellationToken::new();
-        let options = HttpOptions {
-            listen: args.listen,
-            operator_token: token,
-            insecure_loopback: args.insecure_loopback,
-        };
-        let (addr, server) = bind(core.clone(), options, stop.clone())
+        let (addr, server) = bind(core.clone(), http_options(args, token), stop.clone())
             .await
             .map_err(|e| {
                 CliError::io(
-                    format!("cannot listen on {}: {e}", args.listen),
-                    "choose another --listen",
+                    format!("cannot serve on {}: {e}", args.listen),
+                    "see the message; `maas serve --help` lists the flags",
                 )
             })?;
         eprintln!("maas: serving MCP at http://{addr}/mcp (health: http://{addr}/healthz)");

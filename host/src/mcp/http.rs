@@ -1,45 +1,117 @@
-//! MCP over Streamable HTTP at `/mcp`, behind bearer-token authentication, with `/healthz`.
+//! MCP over Streamable HTTP at `/mcp`, with `/healthz`.
+//!
+//! Every request to `/mcp` passes one gate before rmcp sees it: its `Origin` must be
+//! absent, loopback or allowed (else 403); it needs `Authorization: Bearer <token>` (else
+//! 401); a session id it names must belong to the same principal (else 401, as a bad
+//! token); and an address that keeps being refused is answered 429 without its token
+//! reaching the core. rmcp then checks the `Host` header against the allowed hosts.
+
+mod origin;
+mod refusals;
+mod sessions;
+
+pub use origin::{OriginCheck, Origins, allowed_hosts};
+pub use refusals::RefusalLimits;
+pub use sessions::{SessionLimits, SessionRefusal};
 
 use super::{MaasMcp, Principal};
 use crate::operator::same_token;
 use crate::service::CoreService;
-use axum::extract::{Request, State};
+use crate::types;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use refusals::{Reason, Refusals};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use std::net::SocketAddr;
+use sessions::{BoundSessions, OPENING, Opening, Owners};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// How `maas serve` listens and authenticates.
+/// How `maas serve` listens, authenticates and limits.
 #[derive(Clone)]
 pub struct HttpOptions {
     /// Address to listen on.
     pub listen: SocketAddr,
     /// The operator's bearer token.
     pub operator_token: String,
-    /// Treat requests without a token as the operator (loopback addresses only).
+    /// Treat requests without a token as the operator (loopback addresses only, and
+    /// never for a request with a non-loopback `Origin`).
     pub insecure_loopback: bool,
+    /// `Host` names (or `host:port`) accepted besides the loopback names; required when
+    /// listening on a non-loopback address.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted besides loopback ones (`https://app.example.com`,
+    /// `http://host:*` for any port, or `null`).
+    pub allowed_origins: Vec<String>,
+    /// Caps on open sessions and their idle expiry.
+    pub sessions: SessionLimits,
+    /// The per-address budget of refused requests and how often they are audited.
+    pub refusals: RefusalLimits,
 }
 
-#[derive(Clone)]
-struct Auth {
+impl HttpOptions {
+    /// Listening on `listen` with `operator_token` and every other setting at its default.
+    pub fn new(listen: SocketAddr, operator_token: impl Into<String>) -> Self {
+        HttpOptions {
+            listen,
+            operator_token: operator_token.into(),
+            insecure_loopback: false,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            sessions: SessionLimits::default(),
+            refusals: RefusalLimits::default(),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Checks the settings that do not depend on the operator token: the accepted
+    /// `Host` values and origins, or why they cannot work.
+    pub fn check(&self) -> Result<(Vec<String>, Origins), String> {
+        if self.insecure_loopback && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "refusing to start: --insecure-loopback on {} would let anyone who can reach \
+                 that address act as the operator without a token; it is allowed on loopback \
+                 addresses only",
+                self.listen
+            ));
+        }
+        let hosts = allowed_hosts(self.listen, &self.allowed_hosts)?;
+        let origins = Origins::new(&self.allowed_origins)?;
+        Ok((hosts, origins))
+    }
+}
+
+/// What every `/mcp` request is checked against.
+struct Gate {
     core: CoreService,
     operator_token: String,
     insecure_loopback: bool,
+    origins: Origins,
+    refusals: Refusals,
+    owners: Arc<Owners>,
 }
 
-/// A 401 with a JSON-RPC error body, which MCP clients can show.
-fn unauthorized(message: &str) -> Response {
+/// An HTTP error with a JSON-RPC error body, which MCP clients can show.
+fn json_rpc_error(status: StatusCode, code: i32, message: String) -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": {"code": -32001, "message": format!("unauthorized: {message}")},
+        "error": {"code": code, "message": message},
     });
-    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    (status, axum::Json(body)).into_response()
+}
+
+/// A 401 as every bad token gets it.
+fn unauthorized(message: &str) -> Response {
+    let mut response = json_rpc_error(
+        StatusCode::UNAUTHORIZED,
+        -32001,
+        format!("unauthorized: {message}"),
+    );
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"maas\""),
@@ -47,8 +119,88 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
-async fn authenticate(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
-    let bearer = request
+fn forbidden_origin() -> Response {
+    json_rpc_error(
+        StatusCode::FORBIDDEN,
+        -32003,
+        "forbidden: this Origin is not allowed (see --allowed-origin)".to_string(),
+    )
+}
+
+fn rate_limited(ip: IpAddr) -> Response {
+    let mut response = json_rpc_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        -32029,
+        format!("too many refused requests from {ip}; retry in a minute with a valid token"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    response
+}
+
+fn session_refused(why: &SessionRefusal) -> Response {
+    let status = match why {
+        SessionRefusal::PerPrincipal(_) => StatusCode::TOO_MANY_REQUESTS,
+        SessionRefusal::Total(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SessionRefusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+    };
+    json_rpc_error(status, -32029, why.to_string())
+}
+
+impl Gate {
+    /// Counts a refusal: `response` within the address's budget, 429 beyond.
+    fn refused(&self, ip: IpAddr, reason: Reason, response: Response) -> Response {
+        if self.refusals.refuse(ip, reason) {
+            response
+        } else {
+            rate_limited(ip)
+        }
+    }
+
+    /// The principal of a request, or the response refusing it.
+    async fn principal(
+        &self,
+        peer: IpAddr,
+        origin: OriginCheck,
+        bearer: Option<String>,
+    ) -> Result<Principal, Response> {
+        let token = match bearer {
+            None if self.insecure_loopback && origin.local() && peer.is_loopback() => {
+                return Ok(Principal::Operator);
+            }
+            None => {
+                let response = unauthorized("missing Authorization: Bearer <token>");
+                return Err(self.refused(peer, Reason::MissingToken, response));
+            }
+            Some(t) if same_token(&t, &self.operator_token) => return Ok(Principal::Operator),
+            Some(t) => t,
+        };
+        if self.refusals.exhausted(peer) && !self.refusals.known(&token) {
+            self.refusals.refuse(peer, Reason::RateLimited);
+            return Err(rate_limited(peer));
+        }
+        let checked = token.clone();
+        let answer = self
+            .core
+            .call(move |rt| rt.call(|c, s| c.maas_core_agents().call_authenticate(s, &checked)))
+            .await;
+        match answer {
+            Ok(id) => {
+                self.refusals.remember(&token);
+                Ok(Principal::Agent(id))
+            }
+            Err(_) => {
+                self.refusals.forget(&token);
+                let response = unauthorized("invalid or revoked token");
+                Err(self.refused(peer, Reason::BadToken, response))
+            }
+        }
+    }
+}
+
+fn bearer(request: &Request) -> Option<String> {
+    request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -56,22 +208,75 @@ async fn authenticate(State(auth): State<Auth>, mut request: Request, next: Next
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(|t| t.trim().to_string());
-    let principal = match bearer {
-        None if auth.insecure_loopback => Principal::Operator,
-        None => return unauthorized("missing Authorization: Bearer <token>"),
-        Some(t) if same_token(&t, &auth.operator_token) => Principal::Operator,
-        Some(t) => match auth
-            .core
-            .call(move |rt| rt.call(|c, s| c.maas_core_agents().call_authenticate(s, &t)))
-            .await
-        {
-            Ok(id) => Principal::Agent(id),
-            Err(_) => return unauthorized("invalid or revoked token"),
-        },
+        .map(|t| t.trim().to_string())
+}
+
+async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let origin = gate.origins.check(request.headers().get(header::ORIGIN));
+    if !origin.allowed() {
+        return gate.refused(peer, Reason::Origin, forbidden_origin());
+    }
+    let principal = match gate.principal(peer, origin, bearer(&request)).await {
+        Ok(p) => p,
+        Err(response) => return response,
     };
-    request.extensions_mut().insert(principal);
-    next.run(request).await
+    let session = request
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok());
+    if let Some(owner) = session.and_then(|id| gate.owners.owner(id))
+        && owner != principal
+    {
+        let response = unauthorized("this MCP session was opened by another principal");
+        return gate.refused(peer, Reason::ForeignSession, response);
+    }
+    request.extensions_mut().insert(principal.clone());
+    let opening = Opening::new(principal);
+    let response = OPENING.scope(opening.clone(), next.run(request)).await;
+    match opening.refused() {
+        Some(why) => session_refused(&why),
+        None => response,
+    }
+}
+
+/// Writes the aggregated refusal entries every interval, and once more at shutdown.
+async fn audit_refusals(core: CoreService, gate: Arc<Gate>, stop: CancellationToken) {
+    let period = gate
+        .refusals
+        .audit_interval()
+        .max(std::time::Duration::from_millis(10));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.cancelled() => true,
+        };
+        for summary in gate.refusals.take_summaries() {
+            let reason = summary.text;
+            // `deny` always answers permission-denied: that is the entry written.
+            let _ = core
+                .call(move |rt| {
+                    rt.call(|c, s| {
+                        c.maas_core_audit().call_deny(
+                            s,
+                            &types::Caller::Operator,
+                            "http.refused",
+                            None,
+                            &reason,
+                        )
+                    })
+                })
+                .await;
+        }
+        if last {
+            break;
+        }
+    }
 }
 
 /// Binds the listener and returns the bound address and the server future, which runs
@@ -84,11 +289,9 @@ pub async fn bind(
     SocketAddr,
     impl std::future::Future<Output = anyhow::Result<()>>,
 )> {
-    if options.insecure_loopback && !options.listen.ip().is_loopback() {
-        anyhow::bail!(
-            "--insecure-loopback is allowed on loopback addresses only, not {}",
-            options.listen
-        );
+    let (hosts, origins) = options.check().map_err(anyhow::Error::msg)?;
+    if options.operator_token.trim().is_empty() {
+        anyhow::bail!("the operator token is empty");
     }
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let addr = listener.local_addr()?;
@@ -100,30 +303,35 @@ pub async fn bind(
     // Without an id to resume from, the client fails the call at once and, on its next
     // call, opens a new session with the restarted server. Our answers are one message
     // each, so there is nothing a resume could recover that a retry would not.
-    let mut config = StreamableHttpServerConfig::default()
+    let config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown.child_token())
-        .with_sse_retry(None);
-    if !addr.ip().is_loopback() {
-        config = config.with_allowed_hosts([addr.ip().to_string(), addr.to_string()]);
-    }
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.sse_retry = None;
-    let handler = MaasMcp::new(core.clone(), Principal::Operator);
-    let mcp: StreamableHttpService<MaasMcp, LocalSessionManager> =
-        StreamableHttpService::new(move || Ok(handler.clone()), Arc::new(sessions), config);
-    let auth = Auth {
-        core,
+        .with_sse_retry(None)
+        .with_allowed_hosts(hosts);
+    let sessions = Arc::new(BoundSessions::new(options.sessions));
+    let gate = Arc::new(Gate {
+        core: core.clone(),
         operator_token: options.operator_token,
         insecure_loopback: options.insecure_loopback,
-    };
+        origins,
+        refusals: Refusals::new(options.refusals),
+        owners: sessions.owners(),
+    });
+    let handler = MaasMcp::new(core.clone(), Principal::Operator);
+    let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
+        StreamableHttpService::new(move || Ok(handler.clone()), sessions, config);
     let app = axum::Router::new()
         .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn_with_state(auth, authenticate))
+        .layer(middleware::from_fn_with_state(gate.clone(), guard))
         .route("/healthz", get(|| async { "ok" }));
+    let auditor = audit_refusals(core, gate, shutdown.clone());
     let server = async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled_owned().await })
-            .await?;
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled_owned().await });
+        let (served, ()) = tokio::join!(serve.into_future(), auditor);
+        served?;
         Ok(())
     };
     Ok((addr, server))

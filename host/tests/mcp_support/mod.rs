@@ -28,6 +28,20 @@ pub struct Server {
     pub url: String,
     /// Stops it.
     pub stop: CancellationToken,
+    /// The core it serves.
+    pub core: CoreService,
+    /// The server task, until [`Server::shut_down`].
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Server {
+    /// Stops the server and waits until it has finished (its last audit entries written).
+    pub async fn shut_down(&mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+    }
 }
 
 impl Drop for Server {
@@ -36,27 +50,36 @@ impl Drop for Server {
     }
 }
 
-/// Starts `maas serve` in-process on a free loopback port.
-pub async fn server() -> Server {
-    let core = CoreService::spawn(|| {
+/// A core over an in-memory journal.
+pub fn memory_core() -> CoreService {
+    CoreService::spawn(|| {
         Runtime::new(
             CoreImage::shared()?,
             Box::new(MemoryJournal::new()),
             RuntimeOptions::default(),
         )
     })
-    .expect("core starts");
+    .expect("core starts")
+}
+
+/// Starts `maas serve` in-process on a free loopback port.
+pub async fn server() -> Server {
+    server_with(memory_core(), |_| {}).await
+}
+
+/// Starts `maas serve` in-process over `core` with options changed by `adjust`.
+pub async fn server_with(core: CoreService, adjust: impl FnOnce(&mut HttpOptions)) -> Server {
     let stop = CancellationToken::new();
-    let options = HttpOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        operator_token: OPERATOR.to_string(),
-        insecure_loopback: false,
-    };
-    let (addr, run) = bind(core, options, stop.clone()).await.expect("binds");
-    tokio::spawn(run);
+    let mut options = HttpOptions::new("127.0.0.1:0".parse().unwrap(), OPERATOR);
+    adjust(&mut options);
+    let (addr, run) = bind(core.clone(), options, stop.clone())
+        .await
+        .expect("binds");
     Server {
         url: format!("http://{addr}/mcp"),
         stop,
+        core,
+        task: Some(tokio::spawn(run)),
     }
 }
 

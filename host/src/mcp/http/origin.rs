@@ -1,0 +1,261 @@
+//! Which browser origins and which `Host` names `maas serve` answers.
+//!
+//! Origins: a request without `Origin` (every non-browser client) passes; one with a
+//! loopback origin (`http(s)://localhost`, `127.0.0.1`, `[::1]`, any port) passes; any
+//! other origin must be on the `--allowed-origin` list, else the request is refused with
+//! 403. Hosts: the loopback names always, the listen address's own IP when it is a
+//! specific one, and every `--allowed-host`; rmcp answers any other `Host` with 403.
+
+use std::net::{IpAddr, SocketAddr};
+
+/// One origin: scheme, lower-case host (IPv6 in brackets), and port (`None`: any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+/// What the `Origin` header of a request says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginCheck {
+    /// No `Origin` header: not a browser's cross-origin request.
+    Absent,
+    /// A loopback origin.
+    Loopback,
+    /// An origin on the allow-list.
+    Allowed,
+    /// Any other origin, or one that cannot be read.
+    Refused,
+}
+
+impl OriginCheck {
+    /// Whether the request may go on.
+    pub fn allowed(self) -> bool {
+        self != OriginCheck::Refused
+    }
+
+    /// Whether the request may act without a token under `--insecure-loopback`: only
+    /// without an origin or from a loopback one.
+    pub fn local(self) -> bool {
+        matches!(self, OriginCheck::Absent | OriginCheck::Loopback)
+    }
+}
+
+/// The origins allowed besides loopback ones.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    extra: Vec<Origin>,
+    allow_null: bool,
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// Parses `scheme://host[:port]` (a trailing `/` is tolerated). `wildcard` allows the
+/// port `*`, which gives `port: None`.
+fn parse(text: &str, wildcard: bool) -> Option<Origin> {
+    let text = text.trim();
+    let (scheme, rest) = text.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if scheme.is_empty() || rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+        return None;
+    }
+    let (authority, any_port) = match rest.strip_suffix(":*") {
+        Some(a) if wildcard => (a, true),
+        Some(_) => return None,
+        None => (rest, false),
+    };
+    let parsed = http::uri::Authority::try_from(authority).ok()?;
+    let host = parsed.host().to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    let port = if any_port {
+        None
+    } else {
+        Some(parsed.port_u16().or_else(|| default_port(&scheme))?)
+    };
+    Some(Origin { scheme, host, port })
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    if host == "localhost" {
+        return true;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Origins {
+    /// The loopback origins plus `extra` (`scheme://host[:port]`, port `*` for any,
+    /// no port for the scheme's default, or `null`). Errors name the bad entry.
+    pub fn new(extra: &[String]) -> Result<Self, String> {
+        let mut origins = Origins::default();
+        for entry in extra {
+            if entry.trim() == "null" {
+                origins.allow_null = true;
+                continue;
+            }
+            let origin = parse(entry, true).ok_or_else(|| {
+                format!(
+                    "--allowed-origin '{entry}' is not an origin like https://app.example.com or http://host:8080 (port * for any)"
+                )
+            })?;
+            origins.extra.push(origin);
+        }
+        Ok(origins)
+    }
+
+    /// Classifies a request's `Origin` header.
+    pub fn check(&self, header: Option<&http::HeaderValue>) -> OriginCheck {
+        let Some(header) = header else {
+            return OriginCheck::Absent;
+        };
+        let Ok(text) = header.to_str() else {
+            return OriginCheck::Refused;
+        };
+        if text.trim() == "null" {
+            return if self.allow_null {
+                OriginCheck::Allowed
+            } else {
+                OriginCheck::Refused
+            };
+        }
+        let Some(origin) = parse(text, false) else {
+            return OriginCheck::Refused;
+        };
+        if matches!(origin.scheme.as_str(), "http" | "https") && is_loopback_host(&origin.host) {
+            return OriginCheck::Loopback;
+        }
+        let listed = self.extra.iter().any(|allowed| {
+            allowed.scheme == origin.scheme
+                && allowed.host == origin.host
+                && allowed.port.is_none_or(|p| Some(p) == origin.port)
+        });
+        if listed {
+            OriginCheck::Allowed
+        } else {
+            OriginCheck::Refused
+        }
+    }
+}
+
+/// The `Host` values rmcp accepts: the loopback names, the listen IP when it is a
+/// specific address, and `extra`. Refuses a non-loopback listen address without
+/// `extra`, and malformed entries.
+pub fn allowed_hosts(listen: SocketAddr, extra: &[String]) -> Result<Vec<String>, String> {
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    let ip = listen.ip();
+    if !ip.is_loopback() {
+        if extra.is_empty() {
+            return Err(format!(
+                "listening on {listen}, which is not a loopback address, needs --allowed-host NAME \
+                 for each host name clients use to reach this server (for example \
+                 --allowed-host maas.internal); other Host headers are refused to stop DNS rebinding"
+            ));
+        }
+        if !ip.is_unspecified() {
+            hosts.push(ip.to_string());
+        }
+    }
+    for entry in extra {
+        let entry = entry.trim();
+        let valid = !entry.is_empty()
+            && !entry.contains(['/', '@', ' '])
+            && http::uri::Authority::try_from(entry).is_ok();
+        if !valid {
+            return Err(format!(
+                "--allowed-host '{entry}' is not a host name or host:port"
+            ));
+        }
+        hosts.push(entry.to_string());
+    }
+    Ok(hosts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(origins: &Origins, value: &str) -> OriginCheck {
+        origins.check(Some(
+            &http::HeaderValue::from_str(value)
+                .unwrap_or_else(|_| http::HeaderValue::from_static("invalid")),
+        ))
+    }
+
+    #[test]
+    fn loopback_origins_pass_with_any_port_and_others_are_refused() {
+        let o = Origins::default();
+        assert_eq!(o.check(None), OriginCheck::Absent);
+        for ok in [
+            "http://localhost",
+            "http://localhost:3000",
+            "https://127.0.0.1:8443",
+            "http://[::1]:9000",
+            "HTTP://LOCALHOST:1",
+        ] {
+            assert_eq!(check(&o, ok), OriginCheck::Loopback, "{ok}");
+        }
+        for bad in [
+            "https://evil.example",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "null",
+            "file://localhost",
+            "garbage",
+            "http://localhost/path",
+        ] {
+            assert_eq!(check(&o, bad), OriginCheck::Refused, "{bad}");
+        }
+    }
+
+    #[test]
+    fn listed_origins_match_scheme_host_and_port() {
+        let o = Origins::new(&[
+            "https://app.example.com".into(),
+            "http://dev.example.com:*".into(),
+        ])
+        .unwrap_or_default();
+        assert_eq!(check(&o, "https://app.example.com"), OriginCheck::Allowed);
+        assert_eq!(
+            check(&o, "https://app.example.com:443"),
+            OriginCheck::Allowed
+        );
+        assert_eq!(
+            check(&o, "https://app.example.com:8443"),
+            OriginCheck::Refused
+        );
+        assert_eq!(check(&o, "http://app.example.com"), OriginCheck::Refused);
+        assert_eq!(
+            check(&o, "http://dev.example.com:5173"),
+            OriginCheck::Allowed
+        );
+        assert!(!OriginCheck::Allowed.local());
+        assert!(Origins::new(&["app.example.com".into()]).is_err());
+        assert!(Origins::new(&["https://a.example/x".into()]).is_err());
+    }
+
+    #[test]
+    fn a_public_listen_address_needs_allowed_hosts() {
+        let public: SocketAddr = "0.0.0.0:7420".parse().unwrap_or_else(|_| unreachable!());
+        let err = allowed_hosts(public, &[]).err().unwrap_or_default();
+        assert!(err.contains("--allowed-host"), "{err}");
+        let hosts = allowed_hosts(public, &["maas.internal".into()]).unwrap_or_default();
+        assert!(hosts.contains(&"maas.internal".to_string()));
+        assert!(!hosts.contains(&"0.0.0.0".to_string()));
+        let lan: SocketAddr = "10.0.0.5:7420".parse().unwrap_or_else(|_| unreachable!());
+        let hosts = allowed_hosts(lan, &["maas.internal:7420".into()]).unwrap_or_default();
+        assert!(hosts.contains(&"10.0.0.5".to_string()));
+        let local: SocketAddr = "127.0.0.1:7420".parse().unwrap_or_else(|_| unreachable!());
+        assert_eq!(allowed_hosts(local, &[]).map(|h| h.len()), Ok(3));
+        assert!(allowed_hosts(local, &["bad host".into()]).is_err());
+    }
+}

@@ -1,0 +1,317 @@
+//! Requests refused before they reach the core (no or a bad token, another principal's
+//! session, a foreign origin) cost almost nothing: they are counted per source address,
+//! rate-limited per source address with a token bucket, and written to the audit trail
+//! as at most one aggregated entry per source address per interval.
+//!
+//! Beyond the bucket, a request from that address is answered 429 before its token is
+//! looked up in the core, unless it carries the operator token or an agent token that
+//! authenticated before (kept as SHA-256 digests), so a flood from a shared address
+//! (loopback) does not lock out the agents already working there. A bad token within
+//! the bucket is still checked by the core, which audits that failure itself.
+
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How refusals are limited and reported.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefusalLimits {
+    /// Refusals an address may have at once before it is answered 429.
+    pub burst: u32,
+    /// Refusals per minute an address gets back.
+    pub per_minute: u32,
+    /// How often the aggregated audit entries are written.
+    pub audit_interval: Duration,
+}
+
+impl Default for RefusalLimits {
+    fn default() -> Self {
+        RefusalLimits {
+            burst: 10,
+            per_minute: 10,
+            audit_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Reason {
+    /// No `Authorization: Bearer` header.
+    MissingToken,
+    /// A token the core did not accept.
+    BadToken,
+    /// A session id opened by another principal.
+    ForeignSession,
+    /// An `Origin` not on the allow-list.
+    Origin,
+    /// Beyond the address's refusal budget.
+    RateLimited,
+}
+
+impl Reason {
+    fn label(self) -> &'static str {
+        match self {
+            Reason::MissingToken => "no token",
+            Reason::BadToken => "invalid token",
+            Reason::ForeignSession => "another principal's session",
+            Reason::Origin => "origin not allowed",
+            Reason::RateLimited => "rate limited",
+        }
+    }
+}
+
+/// One source address's bucket and the refusals not yet audited.
+#[derive(Debug)]
+struct Source {
+    tokens: f64,
+    refilled: Instant,
+    pending: BTreeMap<Reason, u64>,
+}
+
+/// Most source addresses tracked at once; beyond, new ones share one bucket.
+const MAX_SOURCES: usize = 65_536;
+/// Most known-good token digests kept; beyond, the set starts over.
+const MAX_KNOWN: usize = 16_384;
+/// Longest token hashed for the known-good check, as the core's limit.
+const MAX_TOKEN: usize = 512;
+
+/// One aggregated audit entry to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The source address (IPv6 addresses by their /64).
+    pub source: IpAddr,
+    /// Refused requests since the last summary.
+    pub total: u64,
+    /// The reason for the entry, e.g. `12 refused requests from 10.0.0.9 ...`.
+    pub text: String,
+}
+
+/// The refusal counters of one server.
+#[derive(Debug)]
+pub struct Refusals {
+    limits: RefusalLimits,
+    sources: Mutex<HashMap<IpAddr, Source>>,
+    known: Mutex<HashSet<[u8; 32]>>,
+}
+
+/// The key an address is counted under: IPv4 as is, IPv6 by its /64 (one host often
+/// has a whole /64), and everything beyond [`MAX_SOURCES`] under the unspecified address.
+fn key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+fn digest(token: &str) -> Option<[u8; 32]> {
+    (token.len() <= MAX_TOKEN).then(|| Sha256::digest(token.as_bytes()).into())
+}
+
+impl Refusals {
+    /// Counters under `limits`.
+    pub fn new(limits: RefusalLimits) -> Self {
+        Refusals {
+            limits,
+            sources: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// How often [`Refusals::take_summaries`] should run.
+    pub fn audit_interval(&self) -> Duration {
+        self.limits.audit_interval
+    }
+
+    fn refill(&self, source: &mut Source, now: Instant) {
+        let elapsed = now.saturating_duration_since(source.refilled).as_secs_f64();
+        let rate = f64::from(self.limits.per_minute) / 60.0;
+        source.tokens = (source.tokens + elapsed * rate).min(f64::from(self.limits.burst));
+        source.refilled = now;
+    }
+
+    /// Whether `ip` has used up its refusals: its requests are answered 429 unless they
+    /// prove themselves cheaply.
+    pub fn exhausted(&self, ip: IpAddr) -> bool {
+        let Ok(mut sources) = self.sources.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        match sources.get_mut(&key(ip)) {
+            Some(source) => {
+                self.refill(source, now);
+                source.tokens < 1.0
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a refusal of a request from `ip`. False when `ip` is beyond its budget
+    /// (the request is then answered 429 whatever the reason) or `reason` is
+    /// [`Reason::RateLimited`], which only counts.
+    pub fn refuse(&self, ip: IpAddr, reason: Reason) -> bool {
+        let Ok(mut sources) = self.sources.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let mut k = key(ip);
+        if !sources.contains_key(&k) && sources.len() >= MAX_SOURCES {
+            k = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        }
+        let burst = f64::from(self.limits.burst);
+        let source = sources.entry(k).or_insert_with(|| Source {
+            tokens: burst,
+            refilled: now,
+            pending: BTreeMap::new(),
+        });
+        self.refill(source, now);
+        let within = reason != Reason::RateLimited && source.tokens >= 1.0;
+        let counted = if within {
+            source.tokens -= 1.0;
+            reason
+        } else {
+            Reason::RateLimited
+        };
+        *source.pending.entry(counted).or_insert(0) += 1;
+        within
+    }
+
+    /// Remembers that `token` authenticated.
+    pub fn remember(&self, token: &str) {
+        if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) {
+            if known.len() >= MAX_KNOWN {
+                known.clear();
+            }
+            known.insert(d);
+        }
+    }
+
+    /// Forgets `token` (it no longer authenticates).
+    pub fn forget(&self, token: &str) {
+        if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) {
+            known.remove(&d);
+        }
+    }
+
+    /// Whether `token` authenticated before.
+    pub fn known(&self, token: &str) -> bool {
+        match (digest(token), self.known.lock()) {
+            (Some(d), Ok(known)) => known.contains(&d),
+            _ => false,
+        }
+    }
+
+    /// The refusals counted since the last call, one summary per source address, and
+    /// forgets addresses with nothing pending and a full bucket.
+    pub fn take_summaries(&self) -> Vec<Summary> {
+        let Ok(mut sources) = self.sources.lock() else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for (ip, source) in sources.iter_mut() {
+            let pending = std::mem::take(&mut source.pending);
+            let total: u64 = pending.values().sum();
+            if total == 0 {
+                continue;
+            }
+            let reasons = pending
+                .iter()
+                .map(|(reason, n)| format!("{} {n}", reason.label()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let noun = if total == 1 { "request" } else { "requests" };
+            out.push(Summary {
+                source: *ip,
+                total,
+                text: format!(
+                    "{total} refused HTTP {noun} from {ip} before reaching the core: {reasons}"
+                ),
+            });
+        }
+        let burst = f64::from(self.limits.burst);
+        sources.retain(|_, source| {
+            self.refill(source, now);
+            !source.pending.is_empty() || source.tokens < burst
+        });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(burst: u32) -> RefusalLimits {
+        RefusalLimits {
+            burst,
+            per_minute: 0,
+            audit_interval: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn a_source_beyond_its_burst_is_rate_limited_and_summarised_once() {
+        let r = Refusals::new(limits(3));
+        let a: IpAddr = "10.0.0.9"
+            .parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        let b: IpAddr = "10.0.0.10"
+            .parse()
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        assert!(!r.exhausted(a));
+        let within: Vec<bool> = (0..5).map(|_| r.refuse(a, Reason::BadToken)).collect();
+        assert_eq!(within, [true, true, true, false, false]);
+        assert!(r.exhausted(a));
+        assert!(!r.exhausted(b), "other addresses keep their budget");
+        assert!(r.refuse(b, Reason::Origin));
+        let mut summaries = r.take_summaries();
+        summaries.sort_by_key(|s| s.source);
+        assert_eq!(summaries.len(), 2);
+        assert_eq!(summaries.first().map(|s| s.total), Some(5));
+        let text = summaries
+            .first()
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        assert!(
+            text.starts_with("5 refused HTTP requests from 10.0.0.9"),
+            "{text}"
+        );
+        assert!(
+            text.contains("invalid token 3") && text.contains("rate limited 2"),
+            "{text}"
+        );
+        assert!(
+            r.take_summaries().is_empty(),
+            "each refusal is reported once"
+        );
+        assert!(r.exhausted(a), "the bucket is kept while it is not full");
+    }
+
+    #[test]
+    fn ipv6_sources_count_by_their_64_and_known_tokens_are_remembered() {
+        let r = Refusals::new(limits(1));
+        let one: IpAddr = "2001:db8::1"
+            .parse()
+            .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        let two: IpAddr = "2001:db8::2"
+            .parse()
+            .unwrap_or(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert!(r.refuse(one, Reason::MissingToken));
+        assert!(r.exhausted(two));
+        assert!(!r.known("maas_a"));
+        r.remember("maas_a");
+        assert!(r.known("maas_a"));
+        r.forget("maas_a");
+        assert!(!r.known("maas_a"));
+        assert!(!r.known(&"x".repeat(MAX_TOKEN + 1)));
+    }
+}

@@ -1,0 +1,274 @@
+//! MCP sessions bound to the principal that opened them, with caps and idle expiry.
+//!
+//! rmcp's [`LocalSessionManager`] keeps the sessions; [`BoundSessions`] wraps it and
+//! records, when a session is created, which principal's `initialize` created it. The
+//! principal reaches `create_session` through a task-local set by the HTTP middleware
+//! around the request that carries the `initialize` (rmcp creates the session inline,
+//! in that request's task). Every later request naming the session is checked against
+//! the record by the middleware. A session that ends (DELETE, idle expiry, shutdown)
+//! goes through `close_session`, which forgets it.
+
+use crate::mcp::Principal;
+use futures_core::Stream;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::transport::streamable_http_server::session::local::{
+    LocalSessionManager, LocalSessionManagerError,
+};
+use rmcp::transport::streamable_http_server::session::{
+    EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How many sessions may be open, and for how long an idle one is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Open sessions per principal (the operator, or one agent).
+    pub per_principal: usize,
+    /// Open sessions in total.
+    pub total: usize,
+    /// A session with no traffic for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            per_principal: 64,
+            total: 4096,
+            idle: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Why a session was not opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionRefusal {
+    /// The principal has `per_principal` sessions open.
+    #[error(
+        "too many open MCP sessions for this principal (limit {0}); close some (DELETE /mcp) or let them expire"
+    )]
+    PerPrincipal(usize),
+    /// The server has `total` sessions open.
+    #[error("too many open MCP sessions on this server (limit {0}); retry later")]
+    Total(usize),
+    /// A session was asked for outside an authenticated HTTP request.
+    #[error("a session can only be opened by an authenticated request")]
+    Unauthenticated,
+}
+
+/// The principal opening a session, and what became of it, for one HTTP request.
+#[derive(Debug)]
+pub struct Opening {
+    principal: Principal,
+    refused: Mutex<Option<SessionRefusal>>,
+}
+
+impl Opening {
+    /// An opening by `principal`.
+    pub fn new(principal: Principal) -> Arc<Self> {
+        Arc::new(Opening {
+            principal,
+            refused: Mutex::new(None),
+        })
+    }
+
+    /// Why the session this request asked for was refused, if it was.
+    pub fn refused(&self) -> Option<SessionRefusal> {
+        self.refused.lock().ok().and_then(|r| r.clone())
+    }
+
+    fn refuse(&self, why: SessionRefusal) -> SessionRefusal {
+        if let Ok(mut r) = self.refused.lock() {
+            *r = Some(why.clone());
+        }
+        why
+    }
+}
+
+tokio::task_local! {
+    /// Set by the middleware around each authenticated request.
+    pub static OPENING: Arc<Opening>;
+}
+
+/// Who owns which open session.
+#[derive(Debug, Default)]
+pub struct Owners {
+    owners: Mutex<HashMap<SessionId, Principal>>,
+}
+
+impl Owners {
+    /// The principal that opened `id`, if it is open.
+    pub fn owner(&self, id: &str) -> Option<Principal> {
+        self.owners.lock().ok()?.get(id).cloned()
+    }
+
+    /// Whether `principal` may open one more session.
+    fn check(
+        owners: &HashMap<SessionId, Principal>,
+        principal: &Principal,
+        limits: &SessionLimits,
+    ) -> Result<(), SessionRefusal> {
+        if owners.len() >= limits.total {
+            return Err(SessionRefusal::Total(limits.total));
+        }
+        let mine = owners.values().filter(|p| *p == principal).count();
+        if mine >= limits.per_principal {
+            return Err(SessionRefusal::PerPrincipal(limits.per_principal));
+        }
+        Ok(())
+    }
+
+    fn precheck(
+        &self,
+        principal: &Principal,
+        limits: &SessionLimits,
+    ) -> Result<(), SessionRefusal> {
+        match self.owners.lock() {
+            Ok(owners) => Self::check(&owners, principal, limits),
+            Err(_) => Err(SessionRefusal::Total(limits.total)),
+        }
+    }
+
+    fn admit(
+        &self,
+        id: &SessionId,
+        principal: &Principal,
+        limits: &SessionLimits,
+    ) -> Result<(), SessionRefusal> {
+        let Ok(mut owners) = self.owners.lock() else {
+            return Err(SessionRefusal::Total(limits.total));
+        };
+        Self::check(&owners, principal, limits)?;
+        owners.insert(id.clone(), principal.clone());
+        Ok(())
+    }
+
+    fn forget(&self, id: &SessionId) {
+        if let Ok(mut owners) = self.owners.lock() {
+            owners.remove(id);
+        }
+    }
+}
+
+/// What went wrong in [`BoundSessions`].
+#[derive(Debug, thiserror::Error)]
+pub enum BoundError {
+    /// From rmcp's session manager.
+    #[error(transparent)]
+    Local(#[from] LocalSessionManagerError),
+    /// The session was not opened.
+    #[error(transparent)]
+    Refused(#[from] SessionRefusal),
+}
+
+/// rmcp's in-memory sessions, each bound to the principal that opened it.
+#[derive(Debug)]
+pub struct BoundSessions {
+    inner: LocalSessionManager,
+    owners: Arc<Owners>,
+    limits: SessionLimits,
+}
+
+impl BoundSessions {
+    /// Sessions under `limits`, idle ones closed after `limits.idle`.
+    pub fn new(limits: SessionLimits) -> Self {
+        let mut inner = LocalSessionManager::default();
+        // No SSE priming events on the sessions' streams: see `bind`.
+        inner.session_config.sse_retry = None;
+        inner.session_config.keep_alive = Some(limits.idle);
+        BoundSessions {
+            inner,
+            owners: Arc::new(Owners::default()),
+            limits,
+        }
+    }
+
+    /// The owner records, shared with the middleware.
+    pub fn owners(&self) -> Arc<Owners> {
+        self.owners.clone()
+    }
+}
+
+impl SessionManager for BoundSessions {
+    type Error = BoundError;
+    type Transport = <LocalSessionManager as SessionManager>::Transport;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        let opening = OPENING
+            .try_with(Arc::clone)
+            .map_err(|_| SessionRefusal::Unauthenticated)?;
+        self.owners
+            .precheck(&opening.principal, &self.limits)
+            .map_err(|why| opening.refuse(why))?;
+        let (id, transport) = self.inner.create_session().await?;
+        if let Err(why) = self.owners.admit(&id, &opening.principal, &self.limits) {
+            // Lost a race for the last place: close what was just created.
+            drop(transport);
+            let _ = self.inner.close_session(&id).await;
+            return Err(opening.refuse(why).into());
+        }
+        Ok((id, transport))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        Ok(self.inner.initialize_session(id, message).await?)
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        Ok(self.inner.has_session(id).await?)
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.owners.forget(id);
+        Ok(self.inner.close_session(id).await?)
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.inner.create_stream(id, message).await?)
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        Ok(self.inner.accept_message(id, message).await?)
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.inner.create_standalone_stream(id).await?)
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(self.inner.resume(id, last_event_id).await?)
+    }
+
+    async fn restore_session(
+        &self,
+        _id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        // No external session store: a session unknown here is unknown.
+        Ok(RestoreOutcome::NotSupported)
+    }
+
+    fn event_store(&self) -> Option<Arc<dyn EventStore>> {
+        None
+    }
+}

@@ -1,0 +1,566 @@
+//! The edges of `maas serve` an agent with a valid token of its own could push on:
+//! sessions bound to the principal that opened them, session caps and expiry, origins,
+//! hosts, and refused requests that cost neither the journal nor the other agents.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod mcp_support;
+
+use maas_host::journal::SqliteJournal;
+use maas_host::mcp::http::{HttpOptions, bind};
+use maas_host::service::CoreService;
+use maas_host::{CoreImage, Runtime, RuntimeOptions, audit, types};
+use mcp_support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const SESSION: &str = "mcp-session-id";
+
+fn init_body() -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "edge-test", "version": "1"}}})
+    .to_string()
+}
+
+/// A raw Streamable HTTP request with the legacy (session) protocol.
+fn request(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    session: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut req = http
+        .request(method, url)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .header("MCP-Protocol-Version", "2025-06-18");
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    if let Some(s) = session {
+        req = req.header(SESSION, s);
+    }
+    req
+}
+
+/// Opens a legacy session with `token`: the response status and the session id.
+async fn open_session(http: &reqwest::Client, url: &str, token: &str) -> (StatusCode, String) {
+    let resp = request(http, reqwest::Method::POST, url, Some(token), None)
+        .body(init_body())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let id = resp
+        .headers()
+        .get(SESSION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    if status.is_success() {
+        let _ = resp.text().await;
+        let done = request(http, reqwest::Method::POST, url, Some(token), Some(&id))
+            .body(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(done.status().is_success(), "initialized: {}", done.status());
+    }
+    (status, id)
+}
+
+/// Calls `whoami` on a session: the status and the body.
+async fn whoami(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    session: &str,
+) -> (StatusCode, String) {
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "whoami", "arguments": {}}});
+    let resp = request(http, reqwest::Method::POST, url, Some(token), Some(session))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+/// Asserts a 401 with a JSON-RPC error body, as a bad token gets.
+async fn assert_unauthorized(resp: reqwest::Response) {
+    assert_eq!(resp.status(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["jsonrpc"], "2.0");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("unauthorized"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_answers_only_the_principal_that_opened_it() {
+    // Twelve refusals below: more than the default budget of one address.
+    let server = server_with(memory_core(), |o| o.refusals.burst = 100).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let b = register(&op, "agent-b", "claude_code", "bob").await;
+    let http = reqwest::Client::new();
+    let (status, session) = open_session(&http, &server.url, &a).await;
+    assert_eq!(status, 200);
+    assert!(!session.is_empty(), "initialize names the session");
+    let (status, body) = whoami(&http, &server.url, &a, &session).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("agent-a"), "{body}");
+
+    // Another agent's token, the operator's, or none: refused as a bad token.
+    for token in [Some(b.as_str()), Some(OPERATOR), None] {
+        let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+            "params": {"name": "whoami", "arguments": {}}});
+        let post = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            token,
+            Some(&session),
+        )
+        .body(call.to_string());
+        assert_unauthorized(post.send().await.unwrap()).await;
+        let resume = request(
+            &http,
+            reqwest::Method::GET,
+            &server.url,
+            token,
+            Some(&session),
+        )
+        .header("Last-Event-ID", "0/2");
+        assert_unauthorized(resume.send().await.unwrap()).await;
+        let stream = request(
+            &http,
+            reqwest::Method::GET,
+            &server.url,
+            token,
+            Some(&session),
+        );
+        assert_unauthorized(stream.send().await.unwrap()).await;
+        let delete = request(
+            &http,
+            reqwest::Method::DELETE,
+            &server.url,
+            token,
+            Some(&session),
+        );
+        assert_unauthorized(delete.send().await.unwrap()).await;
+    }
+    // The session survived every attempt, and its owner may close it.
+    let (status, body) = whoami(&http, &server.url, &a, &session).await;
+    assert_eq!(status, 200, "{body}");
+    let delete = request(
+        &http,
+        reqwest::Method::DELETE,
+        &server.url,
+        Some(&a),
+        Some(&session),
+    );
+    assert!(delete.send().await.unwrap().status().is_success());
+    let (status, _) = whoami(&http, &server.url, &a, &session).await;
+    assert_eq!(status, 404, "a closed session is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_capped_per_principal_and_in_total() {
+    let server = server_with(memory_core(), |o| {
+        o.sessions.per_principal = 3;
+        // The operator's client below holds one session.
+        o.sessions.total = 6;
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let b = register(&op, "agent-b", "claude_code", "bob").await;
+    let http = reqwest::Client::new();
+    let mut mine = Vec::new();
+    for _ in 0..3 {
+        let (status, id) = open_session(&http, &server.url, &a).await;
+        assert_eq!(status, 200);
+        mine.push(id);
+    }
+    let resp = request(&http, reqwest::Method::POST, &server.url, Some(&a), None)
+        .body(init_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(
+        resp.headers().get(SESSION).is_none(),
+        "no session was opened"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many open MCP sessions"),
+        "{body}"
+    );
+    for _ in 0..2 {
+        assert_eq!(open_session(&http, &server.url, &b).await.0, 200);
+    }
+    assert_eq!(
+        open_session(&http, &server.url, &b).await.0,
+        503,
+        "the server's total is reached"
+    );
+    // Closing one gives its place back.
+    let delete = request(
+        &http,
+        reqwest::Method::DELETE,
+        &server.url,
+        Some(&a),
+        Some(&mine[0]),
+    );
+    assert!(delete.send().await.unwrap().status().is_success());
+    assert_eq!(open_session(&http, &server.url, &a).await.0, 200);
+    assert_eq!(ok(&op, "whoami", json!({})).await["principal"], "operator");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_expire_and_give_their_place_back() {
+    let server = server_with(memory_core(), |o| {
+        o.sessions.per_principal = 1;
+        o.sessions.idle = Duration::from_millis(300);
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let (status, first) = open_session(&http, &server.url, OPERATOR).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        open_session(&http, &server.url, OPERATOR).await.0,
+        429,
+        "the one place is taken"
+    );
+    // Waits (boundedly, without touching the first session) for the idle session to be
+    // closed: then its place is free again, and the session is gone.
+    let mut reopened = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if open_session(&http, &server.url, OPERATOR).await.0 == 200 {
+            reopened = true;
+            break;
+        }
+    }
+    assert!(reopened, "an idle session is closed and forgotten");
+    assert_eq!(whoami(&http, &server.url, OPERATOR, &first).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_off_the_allow_list_are_refused_and_never_act_without_a_token() {
+    let server = server_with(memory_core(), |o| {
+        o.insecure_loopback = true;
+        o.allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let post = |token: Option<&str>, origin: Option<&str>| {
+        let mut req =
+            request(&http, reqwest::Method::POST, &server.url, token, None).body(init_body());
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        req.send()
+    };
+    for evil in [
+        "https://evil.example",
+        "null",
+        "http://localhost.evil.example",
+    ] {
+        let resp = post(Some(OPERATOR), Some(evil)).await.unwrap();
+        assert_eq!(resp.status(), 403, "{evil}");
+        let body: Value = resp.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Origin")
+        );
+    }
+    assert_eq!(
+        post(Some(OPERATOR), Some("https://app.example.com"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        post(Some(OPERATOR), Some("http://localhost:5173"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // --insecure-loopback: no token acts as the operator only from loopback origins.
+    assert_eq!(post(None, None).await.unwrap().status(), 200);
+    assert_eq!(
+        post(None, Some("http://127.0.0.1:3000"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_unauthorized(post(None, Some("https://app.example.com")).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_address_serves_the_allowed_hosts_only() {
+    let public = "0.0.0.0:0".parse().unwrap();
+    let refused = bind(
+        memory_core(),
+        HttpOptions::new(public, OPERATOR),
+        CancellationToken::new(),
+    )
+    .await;
+    let err = refused.err().unwrap().to_string();
+    assert!(err.contains("--allowed-host"), "{err}");
+    let mut loose = HttpOptions::new(public, OPERATOR);
+    loose.allowed_hosts = vec!["maas.internal".into()];
+    loose.insecure_loopback = true;
+    let err = bind(memory_core(), loose, CancellationToken::new())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("--insecure-loopback"), "{err}");
+
+    let mut options = HttpOptions::new(public, OPERATOR);
+    options.allowed_hosts = vec!["maas.internal".into()];
+    let stop = CancellationToken::new();
+    let (addr, run) = bind(memory_core(), options, stop.clone()).await.unwrap();
+    tokio::spawn(run);
+    let url = format!("http://127.0.0.1:{}/mcp", addr.port());
+    let http = reqwest::Client::new();
+    for (host, status) in [
+        (format!("maas.internal:{}", addr.port()), 200),
+        ("maas.internal".to_string(), 200),
+        (format!("127.0.0.1:{}", addr.port()), 200),
+        ("evil.example".to_string(), 403),
+    ] {
+        let resp = request(&http, reqwest::Method::POST, &url, Some(OPERATOR), None)
+            .header("Host", host.as_str())
+            .body(init_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "Host: {host}");
+    }
+    stop.cancel();
+}
+
+/// Journal rows, counted in the SQLite file.
+fn rows(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The operator's view of the denials in the audit trail.
+async fn denials(core: &CoreService) -> Vec<audit::AuditEntry> {
+    core.call(|rt| {
+        rt.call(|c, s| {
+            c.maas_core_audit().call_query(
+                s,
+                &types::Caller::Operator,
+                &audit::AuditFilter {
+                    agent_id: None,
+                    event_type: None,
+                    since: None,
+                    until: None,
+                    limit: Some(1000),
+                },
+            )
+        })
+    })
+    .await
+    .unwrap()
+    .into_iter()
+    .filter(|e| e.outcome == "denied")
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nobody() {
+    let dir = std::env::temp_dir().join(format!("maas-edges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("journal.db");
+    let _ = std::fs::remove_file(&path);
+    let journal_path = path.clone();
+    let core = CoreService::spawn(move || {
+        let journal = SqliteJournal::open(&journal_path)
+            .map_err(|e| types::Error::Unavailable(e.to_string()))?;
+        Runtime::new(
+            CoreImage::shared()?,
+            Box::new(journal),
+            RuntimeOptions::default(),
+        )
+    })
+    .unwrap();
+    let mut server = server_with(core, |o| {
+        // No refill and no periodic entry during the test: exact counts.
+        o.refusals.per_minute = 0;
+        o.refusals.audit_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let burst = 10;
+    let op = connect(&server.url, OPERATOR).await;
+    let worker_token = register(&op, "worker", "claude_code", "u").await;
+    let worker = connect(&server.url, &worker_token).await;
+    assert_eq!(ok(&worker, "whoami", json!({})).await["agent_id"], "worker");
+    let late_token = register(&op, "late", "claude_code", "u").await;
+    let denied_before = denials(&server.core).await.len();
+    let before = rows(&path);
+
+    let http = reqwest::Client::new();
+    let (mut unauthorized, mut limited) = (0, 0);
+    for i in 0..500 {
+        let resp = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(&format!("maas_{i:064x}")),
+            None,
+        )
+        .body(init_body())
+        .send()
+        .await
+        .unwrap();
+        match resp.status().as_u16() {
+            401 => unauthorized += 1,
+            429 => limited += 1,
+            other => panic!("a bad token got {other}"),
+        }
+    }
+    assert_eq!((unauthorized, limited), (burst, 500 - burst));
+    assert!(
+        rows(&path) - before <= burst as i64,
+        "at most one row per request within the budget: {} rows for 500 requests",
+        rows(&path) - before
+    );
+
+    // Tokens that authenticated before still work from the flooded address; a token
+    // never seen there waits for the budget to refill.
+    assert_eq!(ok(&worker, "whoami", json!({})).await["agent_id"], "worker");
+    ok(&op, "get_agent_info", json!({"agent_id": "worker"})).await;
+    let resp = request(
+        &http,
+        reqwest::Method::POST,
+        &server.url,
+        Some(&late_token),
+        None,
+    )
+    .body(init_body())
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 429);
+
+    server.shut_down().await;
+    let denied: Vec<_> = denials(&server.core)
+        .await
+        .into_iter()
+        .skip(denied_before)
+        .collect();
+    let failed = denied
+        .iter()
+        .filter(|e| e.event_type == "auth.failed")
+        .count();
+    assert_eq!(
+        failed, burst,
+        "the core audits the bad tokens it was asked about"
+    );
+    let summaries: Vec<_> = denied
+        .iter()
+        .filter(|e| e.detail.contains("refused HTTP requests from 127.0.0.1"))
+        .collect();
+    assert_eq!(summaries.len(), 1, "{denied:?}");
+    let detail = &summaries[0].detail;
+    assert!(detail.contains("501 refused HTTP requests"), "{detail}");
+    assert!(
+        detail.contains("invalid token 10") && detail.contains("rate limited 491"),
+        "{detail}"
+    );
+    assert_eq!(denied.len(), burst + 1, "{denied:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_audited_per_address_once_per_interval() {
+    let server = server_with(memory_core(), |o| {
+        o.refusals.audit_interval = Duration::from_millis(100);
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let http = reqwest::Client::new();
+    for _ in 0..4 {
+        let resp = request(&http, reqwest::Method::POST, &server.url, None, None)
+            .body(init_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    for _ in 0..3 {
+        let resp = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(OPERATOR),
+            None,
+        )
+        .header("Origin", "https://evil.example")
+        .body(init_body())
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 403);
+    }
+    let mut seen = 0;
+    let mut reasons = String::new();
+    for _ in 0..100 {
+        let log = ok(
+            &op,
+            "get_audit_log",
+            json!({"event_type": "access.denied", "limit": 1000}),
+        )
+        .await;
+        let entries: Vec<String> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["detail"].to_string())
+            .filter(|d| d.contains("refused HTTP request"))
+            .collect();
+        seen = entries
+            .iter()
+            .map(|d| {
+                let end = d.find(" refused HTTP request").unwrap();
+                let digits: String = d[..end]
+                    .chars()
+                    .rev()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                digits.parse::<u64>().unwrap()
+            })
+            .sum();
+        reasons = entries.join("\n");
+        if seen >= 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 7, "{reasons}");
+    assert!(
+        reasons.contains("no token") && reasons.contains("origin not allowed"),
+        "{reasons}"
+    );
+}
