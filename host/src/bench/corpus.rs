@@ -358,12 +358,8 @@ fn setup_entries() -> u64 {
 /// Agents, pools and memberships: one journal entry each.
 fn set_up<J: Journal>(core: &mut Core<J, FixedEnv>) -> Result<(), String> {
     let op = Caller::Operator;
-    let types = [
-        AgentType::ClaudeCode,
-        AgentType::GptAgent,
-        AgentType::CustomPipeline,
-        AgentType::Human,
-    ];
+    // Both kinds hold every capability (pipelines and people do not write memories).
+    let types = [AgentType::ClaudeCode, AgentType::GptAgent];
     for k in 0..AGENTS {
         core.register(
             &op,

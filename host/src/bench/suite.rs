@@ -1,11 +1,11 @@
 //! `maas bench --quick` / `--full`: every figure of `BENCHMARKS.md`, measured in one
 //! process (plus `maas` children), each layer against the native baseline of the same run.
 
+use super::durable;
 use super::report::{Report, Row};
 use super::scale::{self, SizeFindings};
 use super::stats::{Machine, Samples, each, ms};
 use super::workloads::{self, Backend, Component, Native, Outcome};
-use super::{durable, process};
 use crate::journal::MemoryJournal;
 use crate::service::CoreService;
 use crate::{CoreImage, Runtime, RuntimeOptions, datadir};
@@ -189,7 +189,7 @@ fn mcp_layers(o: &Options, out: &mut Vec<Layer>) -> Result<(), String> {
     drop(stdio);
 
     let dir = sqlite_dir(&o.work, "workloads-mcp-http")?;
-    let server = process::serve(&o.maas, &dir)?;
+    let server = super::process::serve(&o.maas, &dir)?;
     let mut http = Mcp::http(rt.clone(), &server.url)?;
     let url = server.url.clone();
     let mut layer =
@@ -273,7 +273,12 @@ fn exit_rows(layers: &[Layer], rows: &mut Vec<Row>) {
             let Some(o) = l.outcomes.iter().find(|o| o.workload == name) else {
                 continue;
             };
-            let mut row = Row::latency(EXIT, name, &l.name, &o.per_op)
+            let layer = if name == workloads::NAMES[5] && l.name.starts_with("MCP HTTP") {
+                "MCP HTTP, 15 clients"
+            } else {
+                l.name.as_str()
+            };
+            let mut row = Row::latency(EXIT, name, layer, &o.per_op)
                 .against("native", base)
                 .over_floor(empty)
                 .note(format!("total {:.1} ms", ms(o.total)));
@@ -353,6 +358,7 @@ fn durable_rows(
 pub fn run(o: &Options) -> Result<Report, String> {
     std::fs::create_dir_all(&o.work).map_err(err)?;
     let machine = Machine::here();
+    let machine_profile = machine.profile.clone();
     let mut rows = Vec::new();
     let layers = layers(o)?;
     exit_rows(&layers, &mut rows);
@@ -378,16 +384,20 @@ pub fn run(o: &Options) -> Result<Report, String> {
         sizes: o.sizes.clone(),
         rows,
         targets,
-        notes: notes(),
+        notes: notes(&machine_profile),
     })
 }
 
-fn notes() -> Vec<String> {
-    vec![
+fn notes(profile: &str) -> Vec<String> {
+    let mut notes = vec![
         "Every latency is the median (and p95) of single calls timed one by one; `x baseline` divides by the native figure of the same run, `x floor` by the empty component call (admin.current-limits) of the same run. Nothing asserts a timing.".into(),
         "Layers: native is maas_core::Core over an in-memory journal in this process; component is the wasm core under wasmtime, called directly (memory journal) or over the data directory's SQLite journal, each change fsync'd before the call returns; MCP runs a `maas` child process (`maas mcp` on stdio, `maas serve` on HTTP) on a SQLite data directory and calls it with rmcp's client.".into(),
         "The concurrent workload runs through the core thread with group commit (as `maas serve` does); over MCP it uses 15 HTTP clients. It is not run over stdio, which serves one client per process.".into(),
         "Histories are generated with `maas bench generate` (seeded): 100 agents of 10 owners, 10 pools, one agent in every pool; 12-40 Zipf words from 50,000, 30% with an identifier or path, half shared at mixed scopes. Searches run as the agent that is in every pool, top 10.".into(),
         "MCP rows need a build with `--features bench-mcp` (the rmcp client stays out of the default binary).".into(),
-    ]
+    ];
+    if profile == "debug" {
+        notes.push("This is a debug build: the native baseline runs unoptimised Rust while the component is always optimised wasm, so native can look slower than the component. Use a release build (`--full`) for real ratios.".into());
+    }
+    notes
 }
