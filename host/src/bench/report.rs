@@ -61,21 +61,21 @@ impl Row {
 
     /// Sets the ratio against a baseline median.
     pub fn against(mut self, baseline: &str, median: Option<Duration>) -> Self {
-        if let (Some(m), Some(b)) = (self.median_ms, median.map(ms)) {
-            if b > 0.0 {
-                self.x_baseline = Some(m / b);
-                self.baseline = baseline.into();
-            }
+        if let (Some(m), Some(b)) = (self.median_ms, median.map(ms))
+            && b > 0.0
+        {
+            self.x_baseline = Some(m / b);
+            self.baseline = baseline.into();
         }
         self
     }
 
     /// Sets the ratio against the layer's floor median.
     pub fn over_floor(mut self, floor: Option<Duration>) -> Self {
-        if let (Some(m), Some(f)) = (self.median_ms, floor.map(ms)) {
-            if f > 0.0 {
-                self.x_floor = Some(m / f);
-            }
+        if let (Some(m), Some(f)) = (self.median_ms, floor.map(ms))
+            && f > 0.0
+        {
+            self.x_floor = Some(m / f);
         }
         self
     }

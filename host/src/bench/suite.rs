@@ -103,7 +103,7 @@ fn layers(o: &Options) -> Result<Vec<Layer>, String> {
     out.push(run_layer("native", &mut native, "", |b| {
         workloads::concurrent_setup(b, "")
             .map(|()| workloads::concurrent("", vec![shared.clone(); 15]))
-            .unwrap_or_else(|e| failed(e))
+            .unwrap_or_else(failed)
     }));
 
     let image = CoreImage::shared().map_err(|e| format!("{e:?}"))?;
@@ -299,11 +299,11 @@ fn exit_rows(layers: &[Layer], rows: &mut Vec<Row>) {
     }
 }
 
+/// Writes per second with 64 writers, and one writer's time per write beside one fsync.
+type DurableFindings = (Option<f64>, Option<(Duration, Duration)>);
+
 /// Durable writes and the fsync they are measured against.
-fn durable_rows(
-    o: &Options,
-    rows: &mut Vec<Row>,
-) -> Result<(Option<f64>, Option<(Duration, Duration)>), String> {
+fn durable_rows(o: &Options, rows: &mut Vec<Row>) -> Result<DurableFindings, String> {
     eprintln!("maas bench: durable writes");
     let dir = sqlite_dir(&o.work, "durable")?;
     let fsync = durable::fsync_floor(&dir, 50).map_err(err)?;
