@@ -1,8 +1,22 @@
 //! `maas bench`: what a call costs through the component against the same work done by
 //! the domain natively in this process, and against the empty-call floor. Figures are
 //! medians of batches; nothing here asserts a timing.
+//!
+//! `maas bench --quick` / `--full` ([`suite`]) measures everything `BENCHMARKS.md` holds;
+//! [`corpus`] generates the synthetic histories it runs on.
 
+pub mod corpus;
+pub mod documents;
 pub mod durable;
+#[cfg(feature = "bench-mcp")]
+pub mod mcp;
+pub mod process;
+pub mod report;
+pub mod scale;
+pub mod stats;
+pub mod suite;
+pub mod targets;
+pub mod workloads;
 
 use crate::bindings::{agents, memories, types};
 use crate::journal::{JournalBackend, MemoryJournal, SqliteJournal};

@@ -124,6 +124,21 @@ pub fn grouped(
     })
 }
 
+/// One fsync on this file system: 100 bytes written and `sync_data`'d, `count` times.
+pub fn fsync_floor(dir: &Path, count: usize) -> std::io::Result<super::stats::Samples> {
+    use std::io::Write;
+    let file = BenchFile::new(dir, "bench-fsync.bin");
+    let mut f = std::fs::File::create(&file.0)?;
+    let mut samples = super::stats::Samples::new();
+    for _ in 0..count {
+        let start = Instant::now();
+        f.write_all(&[7u8; 100])?;
+        f.sync_data()?;
+        samples.push(start.elapsed());
+    }
+    Ok(samples)
+}
+
 /// Start-up time over a history of `entries` entries.
 #[derive(Debug, Clone, Copy)]
 pub struct StartFigure {

@@ -2,6 +2,7 @@
 //! `maas bench`.
 
 use super::CliError;
+use crate::bench::{corpus, suite};
 use crate::bindings::{admin, types};
 use crate::datadir;
 use crate::mcp::http::{HttpOptions, SessionLimits, bind};
@@ -9,10 +10,10 @@ use crate::mcp::{Principal, serve_stdio};
 use crate::operator;
 use crate::runtime::RuntimeOptions;
 use crate::service::CoreService;
-use clap::Args;
+use clap::{Args, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 /// Options of `maas serve`.
@@ -45,7 +46,32 @@ pub struct ServeArgs {
 
 /// Options of `maas bench`.
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Generate a synthetic history instead of measuring.
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
+    /// Everything BENCHMARKS.md holds at small sizes (under a minute, even in a debug
+    /// build): writes BENCHMARKS.md and benchmarks.json to --out.
+    #[arg(long, conflicts_with = "full")]
+    pub quick: bool,
+    /// Everything at full size (build with --release): 10k, 100k and 1M memories,
+    /// 100,000 documents; writes BENCHMARKS.md and benchmarks.json to --out.
+    #[arg(long)]
+    pub full: bool,
+    /// Where --quick/--full write their files (default: the repository root when run
+    /// inside it, else the current directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// History sizes (memories) for --quick/--full, e.g. 10000,100000,1000000.
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Option<Vec<u64>>,
+    /// Knowledge documents for --quick/--full (default 5,000 quick, 100,000 full).
+    #[arg(long)]
+    pub documents: Option<usize>,
+    /// Seed of the generated histories.
+    #[arg(long, default_value_t = corpus::DEFAULT_SEED)]
+    pub seed: u64,
     /// Batches per measurement; the median batch is reported.
     #[arg(long, default_value_t = 15)]
     pub rounds: usize,
@@ -55,10 +81,10 @@ pub struct BenchArgs {
     /// Also measure durability: concurrent durable writers and start-up against history.
     #[arg(long)]
     pub durable: bool,
-    /// Concurrent writer counts for --durable.
+    /// Concurrent writer counts for --durable, --quick and --full.
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
     pub writers: Vec<usize>,
-    /// Seconds each writer count runs for --durable.
+    /// Seconds each writer count runs for --durable and --full (--quick: 0.5).
     #[arg(long, default_value_t = 2.0)]
     pub seconds: f64,
     /// History lengths (entries) whose start-up --durable times; empty to skip.
@@ -68,6 +94,25 @@ pub struct BenchArgs {
         default_value = "10000,50000,100000,200000"
     )]
     pub history: Vec<u64>,
+}
+
+/// `maas bench` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BenchCommand {
+    /// Write a seeded synthetic history in the format of `maas export` (load it with
+    /// `maas import`): 100 agents of 10 owners, 10 pools, Zipf-worded memories, 30%
+    /// with a code identifier or path, half shared into pools at mixed scopes.
+    Generate {
+        /// Memories to generate.
+        #[arg(long, default_value_t = 10_000)]
+        memories: u64,
+        /// The file to write; `-` is stdout.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed (the same seed gives the same bytes).
+        #[arg(long, default_value_t = corpus::DEFAULT_SEED)]
+        seed: u64,
+    },
 }
 
 fn tokio() -> Result<tokio::runtime::Runtime, CliError> {
@@ -219,8 +264,109 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
     })
 }
 
+/// The repository root when the current directory is inside one, else the current
+/// directory.
+fn default_out() -> PathBuf {
+    let here = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    here.ancestors()
+        .find(|d| d.join(".git").exists() && d.join("Cargo.toml").exists())
+        .map(Path::to_path_buf)
+        .unwrap_or(here)
+}
+
+fn bench_failed(e: String) -> CliError {
+    CliError::io(format!("the benchmark failed: {e}"), "see the message")
+}
+
+/// `maas bench generate`: writes a synthetic history.
+fn generate(memories: u64, path: &Path, seed: u64, out: &mut dyn Write) -> Result<(), CliError> {
+    let start = std::time::Instant::now();
+    let summary = if path.as_os_str() == "-" {
+        let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+        corpus::generate(seed, memories, &mut w).map(|g| g.summary)
+    } else {
+        let file = std::fs::File::create(path).map_err(|e| {
+            CliError::io(
+                format!("cannot create {}: {e}", path.display()),
+                "choose another --out",
+            )
+        })?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        corpus::generate(seed, memories, &mut w).map(|g| g.summary)
+    }
+    .map_err(bench_failed)?;
+    if path.as_os_str() != "-" {
+        writeln!(
+            out,
+            "wrote {} entries ({} memories, {} shared, {} with an identifier or path) to {} in {:.1} s",
+            summary.entries,
+            summary.memories,
+            summary.shared,
+            summary.with_identifier,
+            path.display(),
+            start.elapsed().as_secs_f64()
+        )
+        .map_err(|e| CliError::io(format!("cannot write the output: {e}"), "check stdout"))?;
+    }
+    Ok(())
+}
+
+/// `maas bench --quick` / `--full`: measures and writes BENCHMARKS.md and benchmarks.json.
+fn suite_run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let quick = args.quick;
+    let options = suite::Options {
+        mode: if quick { "quick" } else { "full" }.into(),
+        sizes: args.sizes.clone().unwrap_or_else(|| {
+            if quick {
+                vec![10_000]
+            } else {
+                vec![10_000, 100_000, 1_000_000]
+            }
+        }),
+        documents: args
+            .documents
+            .unwrap_or(if quick { 5_000 } else { 100_000 }),
+        reps: if quick { 20 } else { 50 },
+        writers: args.writers.clone(),
+        seconds: if quick { 0.5 } else { args.seconds },
+        seed: args.seed,
+        work: std::env::temp_dir().join(format!("maas-bench-{}", std::process::id())),
+        maas: std::env::current_exe().map_err(|e| {
+            CliError::io(
+                format!("cannot find the maas binary: {e}"),
+                "run maas by its path",
+            )
+        })?,
+    };
+    let report = suite::run(&options).map_err(bench_failed);
+    let _ = std::fs::remove_dir_all(&options.work);
+    let report = report?;
+    let dir = args.out.clone().unwrap_or_else(default_out);
+    report.write(&dir).map_err(bench_failed)?;
+    out.write_all(report.markdown().as_bytes())
+        .and_then(|()| {
+            writeln!(
+                out,
+                "\nwrote {}/BENCHMARKS.md and benchmarks.json",
+                dir.display()
+            )
+        })
+        .map_err(|e| CliError::io(format!("cannot write the output: {e}"), "check stdout"))
+}
+
 /// `maas bench`: prints the figures.
 pub fn bench(dir: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if let Some(BenchCommand::Generate {
+        memories,
+        out: path,
+        seed,
+    }) = &args.command
+    {
+        return generate(*memories, path, *seed, out);
+    }
+    if args.quick || args.full {
+        return suite_run(args, out);
+    }
     let rounds = args.rounds.max(3);
     let figures = crate::bench::in_memory(rounds)?;
     let mut text = String::from("maas bench (medians of batches; the floor is the empty call)\n\n");

@@ -1,0 +1,522 @@
+//! A synthetic history at real size: seeded and deterministic, generated natively
+//! (`maas_core::Core` with a fixed clock and seeded randomness) and written as the JSON
+//! lines `maas export` writes and `maas import` reads.
+//!
+//! Shape: 100 agents of 10 owners, 10 pools (the agents of each owner, plus one agent that
+//! is a member of every pool), memories of 12–40 words drawn from a Zipf vocabulary of
+//! 50,000 words, 30% holding a code identifier (camelCase or snake_case) or a path, half
+//! of them shared into a pool at a mixed scope.
+
+use maas_core::agents::RegistrationRequest;
+use maas_core::memories::StoreRequest;
+use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
+use maas_core::pools::PoolRequest;
+use maas_core::{Caller, Core, Env, Journal, JournalError, Limits};
+use std::io::Write;
+
+/// The seed `maas bench` uses unless told otherwise.
+pub const DEFAULT_SEED: u64 = 42;
+/// Words in the vocabulary.
+pub const VOCABULARY: usize = 50_000;
+/// Distinct code identifiers memories draw from.
+pub const IDENTIFIERS: usize = 5_000;
+/// Owners (users); each owns one pool and ten agents.
+pub const OWNERS: usize = 10;
+/// Agents, `agent-00` … `agent-99`; agent `k` belongs to owner `k / 10`.
+pub const AGENTS: usize = 100;
+/// The agent that is a member of every pool (it can read every shared memory).
+pub const EVERYWHERE: &str = "agent-00";
+/// The clock of a generated history starts here (2026-01-01T00:00:00Z) and moves 1 ms
+/// per reading.
+pub const EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// A small, fast, seeded generator (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        usize::try_from(self.next_u64() % n as u64).unwrap_or(0)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The deterministic environment of a generated history: a clock from [`EPOCH_MS`] and
+/// seeded randomness.
+pub struct FixedEnv {
+    now: u64,
+    rng: Rng,
+}
+
+impl FixedEnv {
+    /// An environment for `seed`.
+    pub fn new(seed: u64) -> Self {
+        FixedEnv {
+            now: EPOCH_MS,
+            rng: Rng::new(seed ^ 0x5eed),
+        }
+    }
+}
+
+impl Env for FixedEnv {
+    fn now_ms(&mut self) -> u64 {
+        self.now += 1;
+        self.now
+    }
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.rng.next_u64().to_le_bytes();
+            for (b, r) in chunk.iter_mut().zip(bytes) {
+                *b = r;
+            }
+        }
+    }
+}
+
+/// Ranks drawn with probability proportional to `1 / (rank + 1)`.
+#[derive(Debug, Clone)]
+pub struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    /// A Zipf law (exponent 1) over `n` ranks.
+    pub fn new(n: usize) -> Self {
+        let mut total = 0.0;
+        let mut cdf = Vec::with_capacity(n);
+        for r in 0..n {
+            total += 1.0 / (r as f64 + 1.0);
+            cdf.push(total);
+        }
+        for c in &mut cdf {
+            *c /= total;
+        }
+        Zipf { cdf }
+    }
+
+    /// A rank in `0..n`.
+    pub fn sample(&self, rng: &mut Rng) -> usize {
+        let u = rng.unit();
+        self.cdf
+            .partition_point(|&c| c < u)
+            .min(self.cdf.len().saturating_sub(1))
+    }
+}
+
+const CONSONANTS: &[u8] = b"bdfghklmnprtvzjw";
+const VOWELS: &[u8] = b"aeiou";
+
+fn syllable(n: usize, out: &mut String) {
+    let c = CONSONANTS.get(n / VOWELS.len() % CONSONANTS.len()).copied();
+    let v = VOWELS.get(n % VOWELS.len()).copied();
+    out.push(char::from(c.unwrap_or(b'k')));
+    out.push(char::from(v.unwrap_or(b'a')));
+}
+
+/// The word of vocabulary rank `rank`: made-up, pronounceable, unique, ending in a vowel
+/// (so no plural stemming applies), two syllables for the 6,400 most frequent ranks and
+/// three or four after.
+pub fn word(rank: usize) -> String {
+    let base = CONSONANTS.len() * VOWELS.len();
+    let two = base * base;
+    let mut out = String::with_capacity(8);
+    let (mut n, syllables) = if rank < two {
+        (rank, 2)
+    } else if rank < two + two * base {
+        (rank - two, 3)
+    } else {
+        (rank - two - two * base, 4)
+    };
+    for _ in 0..syllables {
+        syllable(n % base, &mut out);
+        n /= base;
+    }
+    out
+}
+
+fn capitalised(w: &str) -> String {
+    let mut c = w.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Code identifier number `n`: camelCase, snake_case or a path built from two words
+/// that depend only on `n`.
+pub fn identifier(n: usize) -> String {
+    let mut rng = Rng::new(0x1d ^ (n as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let a = word(rng.below(VOCABULARY / 10));
+    let b = word(rng.below(VOCABULARY));
+    match n % 3 {
+        0 => format!("{a}{}", capitalised(&b)),
+        1 => format!("{a}_{b}"),
+        _ => format!("src/{a}/{b}.rs"),
+    }
+}
+
+/// What a history holds, for checks and for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Journal entries written.
+    pub entries: u64,
+    /// Memories stored.
+    pub memories: u64,
+    /// Memories shared into a pool.
+    pub shared: u64,
+    /// Memories holding an identifier or a path.
+    pub with_identifier: u64,
+}
+
+/// A journal that streams each appended entry to a writer as an export line and keeps
+/// only its head; after [`Sink::finish`] it only counts (reads made on the finished core
+/// append audit entries nobody needs).
+pub struct Sink<'w> {
+    head: u64,
+    out: Option<&'w mut dyn Write>,
+    failed: Option<String>,
+}
+
+impl Journal for Sink<'_> {
+    fn head(&mut self) -> Result<u64, JournalError> {
+        Ok(self.head)
+    }
+    fn read(&mut self, _from: u64, _max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        Ok(Vec::new())
+    }
+    fn append(&mut self, expected: u64, data: &[u8], _sync: bool) -> Result<u64, JournalError> {
+        if expected != self.head {
+            return Err(JournalError::Conflict(self.head));
+        }
+        let seq = self.head + 1;
+        if let Some(out) = self.out.as_mut() {
+            let written = write!(out, "{{\"seq\":{seq},\"entry\":")
+                .and_then(|()| out.write_all(data))
+                .and_then(|()| out.write_all(b"}\n"));
+            if let Err(e) = written {
+                self.failed = Some(e.to_string());
+                return Err(JournalError::Unavailable(e.to_string()));
+            }
+        }
+        self.head = seq;
+        Ok(seq)
+    }
+}
+
+/// A natively generated history and the core that holds it.
+pub struct Generated<'w> {
+    /// The core after the last entry (for native baselines on the same state).
+    pub core: Core<Sink<'w>, FixedEnv>,
+    /// What was generated.
+    pub summary: Summary,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The agent id of agent number `k`.
+pub fn agent(k: usize) -> String {
+    format!("agent-{k:02}")
+}
+
+/// The pool id of owner `o`'s pool.
+pub fn pool(o: usize) -> String {
+    format!("pool-{o}")
+}
+
+const SCOPES: [Scope; 5] = [
+    Scope::AgentPrivate,
+    Scope::User,
+    Scope::Project,
+    Scope::Team,
+    Scope::Global,
+];
+const KINDS: [MemoryKind; 4] = [
+    MemoryKind::Note,
+    MemoryKind::Fact,
+    MemoryKind::Decision,
+    MemoryKind::Preference,
+];
+
+/// The text of one memory: 12–40 Zipf words, 30% of the time with an identifier or path.
+fn content(rng: &mut Rng, words: &Zipf, idents: &Zipf) -> (String, bool) {
+    let n = 12 + rng.below(29);
+    let with_identifier = rng.below(10) < 3;
+    let at = rng.below(n);
+    let mut text = String::with_capacity(n * 7);
+    for i in 0..n {
+        if i > 0 {
+            text.push(' ');
+        }
+        if with_identifier && i == at {
+            text.push_str(&identifier(idents.sample(rng)));
+        } else {
+            text.push_str(&word(words.sample(rng)));
+        }
+    }
+    (text, with_identifier)
+}
+
+/// Generates `memories` memories into `out` (header line first) and returns the core.
+/// The header must state the entry count, which is known only at the end, so the
+/// entries are counted first on a dry run of the set-up (agents and pools), which is
+/// fixed, plus one entry per memory.
+pub fn generate<'w>(
+    seed: u64,
+    memories: u64,
+    out: &'w mut dyn Write,
+) -> Result<Generated<'w>, String> {
+    let setup = setup_entries();
+    let total = setup + memories;
+    writeln!(
+        out,
+        "{{\"format\":\"maas-journal\",\"version\":1,\"entries\":{total}}}"
+    )
+    .map_err(err)?;
+    let sink = Sink {
+        head: 0,
+        out: Some(out),
+        failed: None,
+    };
+    let mut core = Core::new(sink, FixedEnv::new(seed), Limits::default());
+    core.init(Limits::default()).map_err(err)?;
+    set_up(&mut core)?;
+    let mut rng = Rng::new(seed);
+    let words = Zipf::new(VOCABULARY);
+    let idents = Zipf::new(IDENTIFIERS);
+    let mut summary = Summary::default();
+    let op = Caller::Operator;
+    for i in 0..memories {
+        let k = rng.below(AGENTS);
+        let (text, with_identifier) = content(&mut rng, &words, &idents);
+        let share = rng.below(2) == 0;
+        let req = StoreRequest {
+            agent_id: agent(k),
+            content: text,
+            kind: KINDS
+                .get(rng.below(KINDS.len()))
+                .copied()
+                .unwrap_or(MemoryKind::Note),
+            tags: Vec::new(),
+            memory_id: Some(format!("m{i:07}")),
+            pool_id: share.then(|| pool(k / (AGENTS / OWNERS))),
+            scope: share
+                .then(|| SCOPES.get(rng.below(SCOPES.len())).copied())
+                .flatten(),
+            ttl_seconds: None,
+        };
+        core.store_memory(&op, &req)
+            .map_err(|e| format!("memory {i}: {e}"))?;
+        summary.memories += 1;
+        summary.shared += u64::from(share);
+        summary.with_identifier += u64::from(with_identifier);
+    }
+    if let Some(f) = core.engine.journal.failed.take() {
+        return Err(f);
+    }
+    summary.entries = core.engine.journal.head;
+    if summary.entries != total {
+        return Err(format!(
+            "wrote {} entries, promised {total}",
+            summary.entries
+        ));
+    }
+    if let Some(out) = core.engine.journal.out.take() {
+        out.flush().map_err(err)?;
+    }
+    Ok(Generated { core, summary })
+}
+
+/// Entries the set-up writes (one per call).
+fn setup_entries() -> u64 {
+    (AGENTS + OWNERS + AGENTS + (OWNERS - 1)) as u64
+}
+
+/// Agents, pools and memberships: one journal entry each.
+fn set_up<J: Journal>(core: &mut Core<J, FixedEnv>) -> Result<(), String> {
+    let op = Caller::Operator;
+    // Both kinds hold every capability (pipelines and people do not write memories).
+    let types = [AgentType::ClaudeCode, AgentType::GptAgent];
+    for k in 0..AGENTS {
+        core.register(
+            &op,
+            &RegistrationRequest {
+                agent_type: types
+                    .get(k % types.len())
+                    .copied()
+                    .unwrap_or(AgentType::Human),
+                owner_id: format!("owner-{}", k / (AGENTS / OWNERS)),
+                agent_id: Some(agent(k)),
+                capabilities: None,
+                metadata: None,
+            },
+        )
+        .map_err(err)?;
+    }
+    for o in 0..OWNERS {
+        core.create_pool(
+            &op,
+            None,
+            &PoolRequest {
+                name: format!("pool of owner {o}"),
+                owner_id: format!("owner-{o}"),
+                scope: Scope::Global,
+                team: Some(format!("team-{}", o % 3)),
+                pool_id: Some(pool(o)),
+                metadata: None,
+            },
+        )
+        .map_err(err)?;
+    }
+    for k in 0..AGENTS {
+        core.join_pool(
+            &op,
+            &pool(k / (AGENTS / OWNERS)),
+            &agent(k),
+            Permission::Write,
+        )
+        .map_err(err)?;
+    }
+    for o in 1..OWNERS {
+        core.join_pool(&op, &pool(o), EVERYWHERE, Permission::Read)
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// A search query class and its query, picked from the vocabulary by rank.
+#[derive(Debug, Clone)]
+pub struct QueryClass {
+    /// The class name.
+    pub class: &'static str,
+    /// The query text.
+    pub query: String,
+}
+
+/// The query classes measured: a common word, two words, an identifier, a
+/// mid-frequency word and a rare word.
+pub fn query_classes() -> Vec<QueryClass> {
+    vec![
+        QueryClass {
+            class: "common word (rank 1)",
+            query: word(0),
+        },
+        QueryClass {
+            class: "two words (ranks 5, 200)",
+            query: format!("{} {}", word(4), word(199)),
+        },
+        QueryClass {
+            class: "identifier (camelCase, rank 1)",
+            query: identifier(0),
+        },
+        QueryClass {
+            class: "mid-frequency word (rank 1,000)",
+            query: word(999),
+        },
+        QueryClass {
+            class: "rare word (rank 40,000)",
+            query: word(39_999),
+        },
+    ]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::bindings::types;
+
+    fn history(seed: u64, memories: u64) -> (Vec<u8>, Summary, String, maas_core::Stats) {
+        let mut out = Vec::new();
+        let mut g = generate(seed, memories, &mut out).unwrap();
+        let digest = g.core.state_digest(&Caller::Operator).unwrap();
+        let stats = g.core.stats(&Caller::Operator).unwrap();
+        let summary = g.summary;
+        drop(g);
+        (out, summary, digest, stats)
+    }
+
+    #[test]
+    fn words_are_unique_and_end_in_a_vowel() {
+        let mut all: Vec<String> = (0..VOCABULARY).map(word).collect();
+        assert!(all.iter().all(|w| w.ends_with(['a', 'e', 'i', 'o', 'u'])));
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), VOCABULARY);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_export_with_the_specified_shape() {
+        let (a, summary, digest, stats) = history(42, 2_000);
+        let (b, ..) = history(42, 2_000);
+        let (c, ..) = history(43, 2_000);
+        assert_eq!(a, b, "same seed, same bytes");
+        assert_ne!(a, c, "another seed, another history");
+
+        let text = String::from_utf8(a.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len() as u64, summary.entries + 1);
+        assert!(lines[0].contains("\"format\":\"maas-journal\""));
+        assert_eq!(summary.memories, 2_000);
+        assert_eq!(stats.memories, 2_000);
+        assert_eq!(stats.agents, AGENTS as u64);
+        assert_eq!(stats.pools, OWNERS as u64);
+        assert_eq!(stats.shares, summary.shared);
+        // Half shared and 30% with an identifier, within sampling noise.
+        assert!((900..=1_100).contains(&summary.shared), "{summary:?}");
+        assert!(
+            (500..=700).contains(&summary.with_identifier),
+            "{summary:?}"
+        );
+
+        // `maas import` reads it, and the component rebuilds the same state.
+        let dir = std::env::temp_dir().join(format!("maas-corpus-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::cli::transfer::import(&dir, crate::default_limits(), &mut a.as_slice())
+            .map_err(|e| e.message())
+            .unwrap();
+        let mut rt = crate::datadir::open(&dir, crate::default_limits())
+            .map_err(|e| e.message())
+            .unwrap();
+        let imported = rt
+            .call(|c, s| {
+                c.maas_core_admin()
+                    .call_state_digest(s, &types::Caller::Operator)
+            })
+            .unwrap();
+        assert_eq!(imported, digest);
+        // The agent in every pool reads shared memories of every owner.
+        let pools = rt
+            .call(|c, s| {
+                c.maas_core_pools()
+                    .call_list(s, &types::Caller::Agent(EVERYWHERE.into()), None)
+            })
+            .unwrap();
+        assert_eq!(pools.len(), OWNERS);
+        drop(rt);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
