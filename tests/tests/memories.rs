@@ -714,7 +714,7 @@ fn a_core_past_its_memory_limit_refuses_additions_but_keeps_answering() {
     remember(&mut h, "alice", "m-kept", "stored before the limit");
     // A limit the instance's memory is already past.
     let tiny = limits(|l| l.memory_bytes = 1);
-    h.rt.call(|c, s| c.maas_core_admin().call_init(s, &tiny))
+    h.rt.call(|c, s| c.maas_core_admin().call_init(s, tiny))
         .unwrap();
     capacity(
         store(&mut h, &request("alice", "m-new", "one more")),
