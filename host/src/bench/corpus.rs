@@ -7,6 +7,8 @@
 //! 50,000 words, 30% holding a code identifier (camelCase or snake_case) or a path, half
 //! of them shared into a pool at a mixed scope.
 
+use maas_core::journal::AuditScan;
+use maas_core::state::AuditEntry;
 use maas_core::agents::RegistrationRequest;
 use maas_core::memories::StoreRequest;
 use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
@@ -222,6 +224,13 @@ impl Journal for Sink<'_> {
         }
         self.head = seq;
         Ok(seq)
+    }
+    /// Reads are not part of an export: their audit entries are dropped.
+    fn audit_append(&mut self, _entry: &AuditEntry) -> Result<(), JournalError> {
+        Ok(())
+    }
+    fn audit_scan(&mut self, _scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
+        Ok(Vec::new())
     }
 }
 

@@ -38,6 +38,11 @@ impl MemoryJournal {
         self.lock().map(|i| i.entries.len()).unwrap_or(0)
     }
 
+    /// How many entries the read-audit log holds.
+    pub fn reads_len(&self) -> usize {
+        self.lock().map(|i| i.reads.len()).unwrap_or(0)
+    }
+
     /// A copy of every entry, in order (for tests and export).
     pub fn entries(&self) -> Vec<Vec<u8>> {
         self.lock().map(|i| i.entries.clone()).unwrap_or_default()
