@@ -4,7 +4,7 @@
 
 use super::CliError;
 use super::import::{ImportOptions, import_entries};
-use super::output::{Rendered, fields};
+use super::output::Rendered;
 use crate::bindings::admin;
 use crate::datadir::{self, JOURNAL_FILE};
 use crate::journal::{JournalBackend, JournalError, SqliteJournal};

@@ -82,14 +82,11 @@ impl Runtime {
                 .map_err(journal_failure)?;
             chunks += 1;
             bytes += chunk.len() as u64;
-            match &progress {
-                Some(p) => p.set(bytes),
-                None if chunks > QUIET_SAVED => {
-                    let p = Progress::bytes_open(shown, &what);
-                    p.set(bytes);
-                    progress = Some(p);
-                }
-                None => {}
+            if progress.is_none() && chunks > QUIET_SAVED {
+                progress = Some(Progress::bytes_open(shown, &what));
+            }
+            if let Some(p) = &progress {
+                p.set(bytes);
             }
         }
         self.snapshot_bytes = bytes;
