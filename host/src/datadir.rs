@@ -189,6 +189,7 @@ pub fn open(dir: &Path, limits: admin::Limits) -> Result<Runtime, CliError> {
         RuntimeOptions {
             limits,
             clock: Clock::System,
+            progress: true,
             ..RuntimeOptions::default()
         },
     )

@@ -9,6 +9,7 @@ pub mod journal;
 pub mod mcp;
 pub mod operator;
 pub mod plugin;
+pub mod progress;
 pub mod runtime;
 pub mod service;
 pub mod wire;

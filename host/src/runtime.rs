@@ -1,6 +1,8 @@
 //! Running the core: the wasmtime engine, the compiled component, the linker with the
 //! journal import, and one instance serving every call.
 
+mod snapshots;
+
 use crate::bindings::maas::core::journal as wit_journal;
 use crate::bindings::{Maas, MaasPre, admin, types};
 use crate::clock::Clock;
@@ -192,6 +194,8 @@ pub fn default_limits() -> admin::Limits {
 
 /// How often a snapshot is saved by default: every this many journal entries.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+/// The size of the chunks a snapshot is exported, stored and restored in, by default.
+pub const DEFAULT_SNAPSHOT_CHUNK_BYTES: u32 = 4 << 20;
 
 /// How a runtime starts its core.
 #[derive(Clone)]
@@ -200,8 +204,14 @@ pub struct RuntimeOptions {
     pub limits: admin::Limits,
     /// The clock the core sees.
     pub clock: Clock,
-    /// Save a snapshot every this many journal entries (0: never).
+    /// Save a snapshot every this many journal entries (0: never). A snapshot that could
+    /// not be saved is tried again only after this many more entries.
     pub snapshot_every: u64,
+    /// Most bytes of one snapshot chunk (a single larger record goes alone).
+    pub snapshot_chunk_bytes: u32,
+    /// Show progress on standard error while a large snapshot is saved or restored (only
+    /// when it is a terminal).
+    pub progress: bool,
     /// Leave syncing to the caller of [`Runtime::sync_journal`] (group commit), which must
     /// hold every answer until the sync is done. Off: each call syncs before it returns.
     pub group_commit: bool,
@@ -216,6 +226,8 @@ impl Default for RuntimeOptions {
             limits: default_limits(),
             clock: Clock::System,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            snapshot_chunk_bytes: DEFAULT_SNAPSHOT_CHUNK_BYTES,
+            progress: false,
             group_commit: false,
             memory_limit: None,
         }
@@ -232,6 +244,10 @@ pub struct Runtime {
     core: Maas,
     restarts: u64,
     last_snapshot: u64,
+    /// The head at which the next snapshot is due.
+    next_snapshot: u64,
+    /// Bytes of the last snapshot this runtime saved.
+    snapshot_bytes: u64,
     notices: Vec<String>,
     syncs: u64,
 }
@@ -262,6 +278,7 @@ impl Runtime {
         options: RuntimeOptions,
     ) -> Result<Self, types::Error> {
         let started = Self::start(&image, journal, &options)?;
+        let next_snapshot = started.snapshot.saturating_add(options.snapshot_every);
         Ok(Runtime {
             image,
             options,
@@ -269,6 +286,8 @@ impl Runtime {
             core: started.core,
             restarts: 0,
             last_snapshot: started.snapshot,
+            next_snapshot,
+            snapshot_bytes: 0,
             notices: started.notices,
             syncs: 0,
         })
@@ -308,7 +327,7 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         let core = image.pre.instantiate(&mut store).map_err(trap)?;
         let mut notices = Vec::new();
-        let snapshot = Self::restore(&core, &mut store, head, &mut notices)?;
+        let snapshot = Self::restore(&core, &mut store, head, options, &mut notices)?;
         let journal = &mut store.data_mut().journal;
         journal.recover_tail(snapshot).map_err(journal_failure)?;
         notices.extend(journal.take_notices());
@@ -324,49 +343,6 @@ impl Runtime {
             snapshot,
             notices,
         })
-    }
-
-    /// Restores the newest snapshot the journal has and the core accepts; returns its
-    /// position (0: none, the core replays from the start).
-    fn restore(
-        core: &Maas,
-        store: &mut Store<HostState>,
-        head: u64,
-        notices: &mut Vec<String>,
-    ) -> Result<u64, types::Error> {
-        let seqs = store
-            .data_mut()
-            .journal
-            .snapshots()
-            .map_err(journal_failure)?;
-        for seq in seqs {
-            if seq > head {
-                notices.push(format!(
-                    "the snapshot as of entry {seq} is ahead of the journal (head {head}); \
-                     not used"
-                ));
-                continue;
-            }
-            let journal = &mut store.data_mut().journal;
-            let loaded = journal.load_snapshot(seq).map_err(journal_failure)?;
-            notices.extend(journal.take_notices());
-            let Some(snapshot) = loaded else { continue };
-            let snapshot = admin::Snapshot {
-                seq: snapshot.seq,
-                data: snapshot.data,
-            };
-            match core
-                .maas_core_admin()
-                .call_restore_snapshot(&mut *store, &snapshot)
-                .map_err(trap)?
-            {
-                Ok(_) => return Ok(seq),
-                Err(e) => notices.push(format!(
-                    "the snapshot as of entry {seq} was refused ({e}); trying an older one"
-                )),
-            }
-        }
-        Ok(0)
     }
 
     /// Calls into the core. A trap is answered with `unavailable` after the instance is
@@ -418,33 +394,6 @@ impl Runtime {
         self.syncs
     }
 
-    fn snapshot_if_due(&mut self) {
-        let every = self.options.snapshot_every;
-        let due = every > 0 && self.store.data().head >= self.last_snapshot.saturating_add(every);
-        if let Some(Err(e)) = due.then(|| self.snapshot()) {
-            let notice = format!("could not save a snapshot: {e}");
-            eprintln!("maas: {notice}");
-            self.notices.push(notice);
-        }
-    }
-
-    /// Saves a snapshot of the current state; returns its position.
-    pub fn snapshot(&mut self) -> Result<u64, types::Error> {
-        let snapshot =
-            self.invoke(|core, store| core.maas_core_admin().call_export_snapshot(store))??;
-        let seq = snapshot.seq;
-        self.store
-            .data_mut()
-            .journal
-            .save_snapshot(crate::journal::Snapshot {
-                seq,
-                data: snapshot.data,
-            })
-            .map_err(journal_failure)?;
-        self.last_snapshot = seq;
-        Ok(seq)
-    }
-
     /// On a clean shutdown: saves a snapshot if anything was appended since the last one,
     /// so the next start reads no tail.
     pub fn shutdown(&mut self) -> Result<(), types::Error> {
@@ -485,6 +434,11 @@ impl Runtime {
     /// also printed to standard error.
     pub fn notices(&self) -> &[String] {
         &self.notices
+    }
+
+    /// The size in bytes of the last snapshot this runtime saved (0: none yet).
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.snapshot_bytes
     }
 
     /// The position of the snapshot the core last started from or saved (0: none).

@@ -812,7 +812,7 @@ fn a_snapshot_the_core_cannot_decode_is_reported_and_the_journal_is_replayed() {
     journal
         .save_snapshot(maas_host::journal::Snapshot {
             seq: head,
-            data: b"{\"v\":1,\"state\":".to_vec(),
+            chunks: vec![b"{\"v\":2,\"seq\":".to_vec()],
         })
         .unwrap();
     let mut replica = h.replica();
@@ -829,9 +829,9 @@ fn a_snapshot_the_core_cannot_decode_is_reported_and_the_journal_is_replayed() {
     assert_eq!(digest(&mut replica), digest(&mut h.rt));
 
     // A snapshot said to be of another position is refused too.
-    let data = journal.load_snapshot(good).unwrap().unwrap().data;
+    let chunks = journal.load_snapshot(good).unwrap().unwrap().chunks;
     journal
-        .save_snapshot(maas_host::journal::Snapshot { seq: head, data })
+        .save_snapshot(maas_host::journal::Snapshot { seq: head, chunks })
         .unwrap();
     let mut replica = h.replica();
     assert_eq!(replica.last_snapshot(), good);

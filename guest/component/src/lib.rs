@@ -43,11 +43,20 @@ impl admin::Guest for Component {
     fn init(limits: admin::Limits) -> Result<admin::Counts, types::Error> {
         with(|core| core.init(w::limits(&limits))).map(t::stats)
     }
-    fn restore_snapshot(s: admin::Snapshot) -> Result<admin::Counts, types::Error> {
-        with(|core| core.restore_snapshot(s.seq, &s.data)).map(t::stats)
+    fn snapshot_begin() -> Result<u64, types::Error> {
+        with(|core| core.snapshot_begin())
     }
-    fn export_snapshot() -> Result<admin::Snapshot, types::Error> {
-        with(|core| core.export_snapshot()).map(|(seq, data)| admin::Snapshot { seq, data })
+    fn snapshot_next(max_bytes: u32) -> Result<Option<Vec<u8>>, types::Error> {
+        with(|core| core.snapshot_next(max_bytes))
+    }
+    fn restore_begin(seq: u64) -> Result<(), types::Error> {
+        with(|core| core.restore_begin(seq))
+    }
+    fn restore_chunk(data: Vec<u8>) -> Result<(), types::Error> {
+        with(|core| core.restore_chunk(&data))
+    }
+    fn restore_finish() -> Result<admin::Counts, types::Error> {
+        with(|core| core.restore_finish()).map(t::stats)
     }
     fn current_limits() -> admin::Limits {
         CORE.with(|c| c.try_borrow().map(|core| core.limits()).unwrap_or_default())

@@ -45,6 +45,10 @@ pub struct Stats {
 pub struct Core<J: Journal, E: Env> {
     /// The engine (state, journal, environment, limits).
     pub engine: Engine<J, E>,
+    /// A snapshot export in progress.
+    pub(crate) export: Option<crate::snapshot::export::Export>,
+    /// A snapshot restore in progress.
+    pub(crate) restore: Option<crate::snapshot::restore::Restore>,
 }
 
 impl<J: Journal, E: Env> Core<J, E> {
@@ -52,29 +56,18 @@ impl<J: Journal, E: Env> Core<J, E> {
     pub fn new(journal: J, env: E, limits: Limits) -> Self {
         Core {
             engine: Engine::new(journal, env, limits),
+            export: None,
+            restore: None,
         }
     }
 
     /// Sets the limits and catches up with the journal.
     pub fn init(&mut self, limits: Limits) -> Result<Stats> {
+        self.export = None;
+        self.restore = None;
         self.engine.set_limits(limits);
         self.engine.catch_up()?;
         Ok(self.counts())
-    }
-
-    /// Starts a fresh core from a snapshot as of `seq` (before [`Core::init`], which then
-    /// applies the journal tail). Errors: `invalid-input` on field `snapshot` when it does
-    /// not decode, is of another position, or the core has already applied entries.
-    pub fn restore_snapshot(&mut self, seq: u64, data: &[u8]) -> Result<Stats> {
-        self.engine.restore(seq, data)?;
-        Ok(self.counts())
-    }
-
-    /// Catches up and encodes the whole state; returns the position it is as of.
-    pub fn export_snapshot(&mut self) -> Result<(u64, Vec<u8>)> {
-        self.engine.catch_up()?;
-        let data = crate::snapshot::encode(&self.engine.state)?;
-        Ok((self.engine.state.seq, data))
     }
 
     /// The limits in force.
@@ -90,7 +83,7 @@ impl<J: Journal, E: Env> Core<J, E> {
         Ok(())
     }
 
-    fn counts(&mut self) -> Stats {
+    pub(crate) fn counts(&mut self) -> Stats {
         let now = self.engine.env.now_ms();
         let s = &self.engine.state;
         Stats {

@@ -240,22 +240,6 @@ impl<J: Journal, E: Env> Engine<J, E> {
         self.state.trim_audit();
     }
 
-    /// Replaces the state of a core that has applied nothing yet with a snapshot as of
-    /// `seq`; the journal tail after `seq` is applied by the next catch-up.
-    pub fn restore(&mut self, seq: u64, data: &[u8]) -> Result<()> {
-        if self.state.seq != 0 {
-            return Err(Error::invalid(
-                "snapshot",
-                format!(
-                    "a snapshot restores only into a fresh core; this one is at entry {}",
-                    self.state.seq
-                ),
-            ));
-        }
-        self.state = crate::snapshot::decode(seq, data, self.state.audit_window)?;
-        Ok(())
-    }
-
     /// Applies every journal entry after `state.seq`.
     pub fn catch_up(&mut self) -> Result<()> {
         loop {

@@ -7,12 +7,12 @@
 //! 50,000 words, 30% holding a code identifier (camelCase or snake_case) or a path, half
 //! of them shared into a pool at a mixed scope.
 
-use maas_core::journal::AuditScan;
-use maas_core::state::AuditEntry;
 use maas_core::agents::RegistrationRequest;
+use maas_core::journal::AuditScan;
 use maas_core::memories::StoreRequest;
 use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
 use maas_core::pools::PoolRequest;
+use maas_core::state::AuditEntry;
 use maas_core::{Caller, Core, Env, Journal, JournalError, Limits};
 use std::io::Write;
 

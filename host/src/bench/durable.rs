@@ -193,9 +193,8 @@ pub fn start_up(dir: &Path, lengths: &[u64]) -> Result<Vec<StartFigure>, types::
         let t = Instant::now();
         let mut rt = Runtime::new(image.clone(), journal_at(&file.0)?, options.clone())?;
         let replay = t.elapsed();
-        let snapshot = rt.call(|c, s| c.maas_core_admin().call_export_snapshot(s))?;
-        let snapshot_bytes = snapshot.data.len();
         rt.snapshot()?;
+        let snapshot_bytes = usize::try_from(rt.snapshot_bytes()).unwrap_or(usize::MAX);
         drop(rt);
         let t = Instant::now();
         let rt = Runtime::new(image, journal_at(&file.0)?, options)?;

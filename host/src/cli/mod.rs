@@ -5,6 +5,7 @@
 pub mod agents;
 mod error;
 pub mod handoffs;
+pub mod import;
 pub mod knowledge;
 pub mod memories;
 pub mod misc;
@@ -176,6 +177,9 @@ pub enum Command {
     Import {
         /// The export to read; `-` is stdin.
         file: PathBuf,
+        /// No progress on standard error (it is shown only when that is a terminal).
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Run sandboxed plugins bound to one agent; measure what they cost.
     #[command(subcommand)]
@@ -298,9 +302,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 transfer::export(&dir, &mut std::io::BufWriter::new(file))
             };
         }
-        Command::Import { file } => {
+        Command::Import { file, quiet } => {
             if file.as_os_str() == "-" {
-                transfer::import(&dir, limits, &mut std::io::stdin().lock())?
+                transfer::import(&dir, limits, &mut std::io::stdin().lock(), quiet)?
             } else {
                 let f = std::fs::File::open(&file).map_err(|e| {
                     CliError::io(
@@ -308,7 +312,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                         "check the path",
                     )
                 })?;
-                transfer::import(&dir, limits, &mut std::io::BufReader::new(f))?
+                transfer::import(&dir, limits, &mut std::io::BufReader::new(f), quiet)?
             }
         }
     };

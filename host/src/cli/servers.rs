@@ -129,6 +129,7 @@ fn core(dir: &Path, limits: admin::Limits) -> Result<CoreService, CliError> {
     let options = RuntimeOptions {
         limits,
         group_commit: true,
+        progress: true,
         ..RuntimeOptions::default()
     };
     Ok(CoreService::spawn(move || {

@@ -1,13 +1,14 @@
 //! `maas export` and `maas import`: the whole history as JSON lines, for backups,
 //! migrations and bug reports. Importing replays every entry, so a history the core
-//! cannot read is refused before anything is written.
+//! cannot read is refused before anything is written (see [`super::import`]).
 
 use super::CliError;
-use super::output::{Rendered, fields};
+use super::import::{ImportOptions, import_entries};
+use super::output::Rendered;
 use crate::bindings::admin;
 use crate::datadir::{self, JOURNAL_FILE};
-use crate::journal::{JournalBackend, JournalError, MemoryJournal, SqliteJournal};
-use crate::{CoreImage, Runtime, RuntimeOptions};
+use crate::journal::{JournalBackend, JournalError, SqliteJournal};
+use crate::progress::Progress;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
@@ -84,10 +85,12 @@ fn bad(line_no: usize, why: impl std::fmt::Display) -> CliError {
     )
 }
 
-/// Reads an export into entries, checking the header and that sequences run 1, 2, 3, …
-fn parse(input: &mut dyn BufRead) -> Result<Vec<Vec<u8>>, CliError> {
+/// Reads an export into entries, checking the header and that sequences run 1, 2, 3, …;
+/// with progress on standard error when `shown` (and it is a terminal).
+pub fn parse(input: &mut dyn BufRead, shown: bool) -> Result<Vec<Vec<u8>>, CliError> {
     let mut entries = Vec::new();
     let mut expected_total = None;
+    let mut progress: Option<Progress> = None;
     for (i, text) in input.lines().enumerate() {
         let line_no = i + 1;
         let text = text.map_err(|e| bad(line_no, e))?;
@@ -99,7 +102,9 @@ fn parse(input: &mut dyn BufRead) -> Result<Vec<Vec<u8>>, CliError> {
             if header.get("format").and_then(Value::as_str) != Some(FORMAT) {
                 return Err(bad(line_no, "no maas-journal header"));
             }
-            expected_total = Some(header.get("entries").and_then(Value::as_u64).unwrap_or(0));
+            let total = header.get("entries").and_then(Value::as_u64).unwrap_or(0);
+            expected_total = Some(total);
+            progress = Some(Progress::items(shown, "reading", total, "entries"));
             continue;
         }
         let parsed: Line = serde_json::from_str(&text).map_err(|e| bad(line_no, e))?;
@@ -115,6 +120,9 @@ fn parse(input: &mut dyn BufRead) -> Result<Vec<Vec<u8>>, CliError> {
             (None, None) => return Err(bad(line_no, "no entry")),
         };
         entries.push(data);
+        if let Some(p) = &progress {
+            p.add(1);
+        }
     }
     match expected_total {
         None => Err(bad(1, "the file is empty")),
@@ -129,47 +137,31 @@ fn parse(input: &mut dyn BufRead) -> Result<Vec<Vec<u8>>, CliError> {
     }
 }
 
-/// Rebuilds an empty data directory from an export read from `input`.
+/// Rebuilds an empty data directory from an export read from `input`, with progress on
+/// standard error unless `quiet` (see [`super::import`]).
 pub fn import(
     dir: &Path,
     limits: admin::Limits,
     input: &mut dyn BufRead,
+    quiet: bool,
 ) -> Result<Rendered, CliError> {
-    let entries = parse(input)?;
-    // Replay in memory first: a history the core cannot read is refused before anything
-    // is written to the data directory.
-    let mut memory = MemoryJournal::new();
-    for (i, data) in entries.iter().enumerate() {
-        memory.append(i as u64, data, false).map_err(journal_err)?;
-    }
-    let image = CoreImage::shared()?;
-    let options = RuntimeOptions {
+    let entries = parse(input, !quiet)?;
+    let options = ImportOptions {
         limits,
-        ..RuntimeOptions::default()
+        snapshot_chunk_bytes: crate::runtime::DEFAULT_SNAPSHOT_CHUNK_BYTES,
+        progress: !quiet,
     };
-    Runtime::new(image.clone(), Box::new(memory), options.clone()).map_err(|e| {
-        CliError::from(e).with_hint("the export holds an entry this version of maas cannot read")
-    })?;
-    let mut journal = open_journal(dir)?;
-    if journal.head().map_err(journal_err)? != 0 {
-        return Err(CliError::usage(
-            format!("the data directory {} already has a history", dir.display()),
-            "import into a new, empty --data-dir",
-        ));
-    }
-    let last = entries.len();
-    journal.append_all(0, &entries).map_err(journal_err)?;
-    let mut rt = Runtime::new(image, Box::new(journal), options)?;
-    let digest = rt.call(|c, s| {
-        c.maas_core_admin()
-            .call_state_digest(s, &crate::types::Caller::Operator)
-    })?;
-    // The next process starts from a snapshot instead of replaying the whole import.
-    rt.shutdown()?;
-    Ok(Rendered::new(
-        json!({"status": "imported", "entries": last, "digest": digest}),
-        fields(&[("imported", format!("{last} entries")), ("digest", digest)]),
-    ))
+    import_entries(entries, &options, |entries| {
+        let mut journal = open_journal(dir)?;
+        if journal.head().map_err(journal_err)? != 0 {
+            return Err(CliError::usage(
+                format!("the data directory {} already has a history", dir.display()),
+                "import into a new, empty --data-dir",
+            ));
+        }
+        journal.append_all(0, entries).map_err(journal_err)?;
+        Ok(Box::new(journal))
+    })
 }
 
 #[cfg(test)]
@@ -181,14 +173,17 @@ mod tests {
         let ok = format!(
             "{{\"format\":\"{FORMAT}\",\"entries\":1}}\n{{\"seq\":1,\"entry\":{{\"v\":1}}}}\n"
         );
-        assert_eq!(parse(&mut ok.as_bytes()).map(|e| e.len()).ok(), Some(1));
+        assert_eq!(
+            parse(&mut ok.as_bytes(), false).map(|e| e.len()).ok(),
+            Some(1)
+        );
         let gap =
             format!("{{\"format\":\"{FORMAT}\",\"entries\":1}}\n{{\"seq\":2,\"entry\":{{}}}}\n");
-        assert!(parse(&mut gap.as_bytes()).is_err());
+        assert!(parse(&mut gap.as_bytes(), false).is_err());
         let short =
             format!("{{\"format\":\"{FORMAT}\",\"entries\":2}}\n{{\"seq\":1,\"entry\":{{}}}}\n");
-        assert!(parse(&mut short.as_bytes()).is_err());
-        assert!(parse(&mut "{\"seq\":1}\n".as_bytes()).is_err());
-        assert!(parse(&mut "".as_bytes()).is_err());
+        assert!(parse(&mut short.as_bytes(), false).is_err());
+        assert!(parse(&mut "{\"seq\":1}\n".as_bytes(), false).is_err());
+        assert!(parse(&mut "".as_bytes(), false).is_err());
     }
 }

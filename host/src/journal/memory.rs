@@ -1,7 +1,7 @@
 //! A journal in memory: for tests and demos. Clones share one log, so two cores can run
 //! over the same history.
 
-use super::{JournalBackend, JournalError, MAX_READ_BATCH, Snapshot, check_entry};
+use super::{JournalBackend, JournalError, MAX_READ_BATCH, SNAPSHOTS_KEPT, Snapshot, check_entry};
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Debug, Default)]
 struct Inner {
     entries: Vec<Vec<u8>>,
-    /// Newest last; at most two.
+    /// Complete snapshots, newest last; at most [`SNAPSHOTS_KEPT`].
     snapshots: Vec<Snapshot>,
     /// The read-audit log.
     reads: Vec<AuditEntry>,
+    /// The snapshot being saved.
+    saving: Option<Snapshot>,
 }
 
 /// A shared in-memory journal.
@@ -90,13 +92,48 @@ impl JournalBackend for MemoryJournal {
         Ok(scan.newest(self.lock()?.reads.iter()))
     }
 
-    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError> {
+    fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
         let mut inner = self.lock()?;
+        if inner.snapshots.iter().any(|s| s.seq == seq) {
+            inner.saving = None;
+            return Ok(false);
+        }
+        inner.saving = Some(Snapshot {
+            seq,
+            chunks: Vec::new(),
+        });
+        Ok(true)
+    }
+
+    fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError> {
+        match self.lock()?.saving.as_mut() {
+            Some(s) => {
+                s.chunks.push(data.to_vec());
+                Ok(())
+            }
+            None => Err(JournalError::Unavailable(
+                "no snapshot is being saved".into(),
+            )),
+        }
+    }
+
+    fn finish_snapshot(&mut self) -> Result<(), JournalError> {
+        let mut inner = self.lock()?;
+        let Some(snapshot) = inner.saving.take() else {
+            return Err(JournalError::Unavailable(
+                "no snapshot is being saved".into(),
+            ));
+        };
         inner.snapshots.retain(|s| s.seq != snapshot.seq);
         inner.snapshots.push(snapshot);
         inner.snapshots.sort_by_key(|s| s.seq);
-        let extra = inner.snapshots.len().saturating_sub(2);
+        let extra = inner.snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
         inner.snapshots.drain(..extra);
+        Ok(())
+    }
+
+    fn abort_snapshot(&mut self) -> Result<(), JournalError> {
+        self.lock()?.saving = None;
         Ok(())
     }
 
@@ -104,12 +141,26 @@ impl JournalBackend for MemoryJournal {
         Ok(self.lock()?.snapshots.iter().rev().map(|s| s.seq).collect())
     }
 
-    fn load_snapshot(&mut self, seq: u64) -> Result<Option<Snapshot>, JournalError> {
+    fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
         Ok(self
             .lock()?
             .snapshots
             .iter()
             .find(|s| s.seq == seq)
+            .map(|s| u32::try_from(s.chunks.len()).unwrap_or(u32::MAX)))
+    }
+
+    fn load_snapshot_chunk(
+        &mut self,
+        seq: u64,
+        part: u32,
+    ) -> Result<Option<Vec<u8>>, JournalError> {
+        Ok(self
+            .lock()?
+            .snapshots
+            .iter()
+            .find(|s| s.seq == seq)
+            .and_then(|s| s.chunks.get(usize::try_from(part).ok()?))
             .cloned())
     }
 }

@@ -4,6 +4,7 @@
 pub mod audit_log;
 pub mod memory;
 pub mod sqlite;
+mod sqlite_snapshots;
 
 pub use memory::MemoryJournal;
 pub use sqlite::SqliteJournal;
@@ -22,13 +23,14 @@ pub enum JournalError {
     Unavailable(String),
 }
 
-/// A snapshot of the core's state as of `seq`.
+/// A snapshot of the core's state as of `seq`, read whole (tests and tools: the runtime
+/// streams snapshots chunk by chunk instead).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     /// The last sequence it includes.
     pub seq: u64,
-    /// The encoded state.
-    pub data: Vec<u8>,
+    /// The encoded state, in the chunks the core exported it in.
+    pub chunks: Vec<Vec<u8>>,
 }
 
 /// An ordered log of opaque entries numbered from 1, with compare-and-append, and
@@ -52,13 +54,53 @@ pub trait JournalBackend: Send {
     fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError>;
     /// The newest `scan.limit` read-audit entries matching `scan`, oldest first.
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError>;
-    /// Saves a snapshot durably, keeping the previous one as a fallback.
-    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError>;
-    /// The positions of the saved snapshots, newest first.
+    /// Starts saving a snapshot as of `seq`, discarding a save in progress; its chunks
+    /// follow with [`JournalBackend::snapshot_chunk`] and
+    /// [`JournalBackend::finish_snapshot`] makes it count. `Ok(false)`: a complete
+    /// snapshot as of `seq` is already saved, nothing to do.
+    fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError>;
+    /// Stores the next chunk of the snapshot being saved (with its checksum).
+    fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError>;
+    /// Marks the snapshot being saved complete, durably, with its chunk count and a
+    /// checksum over the chunks' checksums, and keeps only the two newest complete
+    /// snapshots. Until then the snapshot does not exist for [`JournalBackend::snapshots`].
+    fn finish_snapshot(&mut self) -> Result<(), JournalError>;
+    /// Drops the snapshot being saved (its export failed).
+    fn abort_snapshot(&mut self) -> Result<(), JournalError>;
+    /// The positions of the complete snapshots, newest first.
     fn snapshots(&mut self) -> Result<Vec<u64>, JournalError>;
-    /// The snapshot as of `seq`; `Ok(None)` when there is none or it fails its checksum
-    /// (then [`JournalBackend::notices`] says so).
-    fn load_snapshot(&mut self, seq: u64) -> Result<Option<Snapshot>, JournalError>;
+    /// How many chunks the complete snapshot as of `seq` has; `Ok(None)` when there is
+    /// none, or its chunks are missing or their checksums do not add up to the one it was
+    /// saved with (then [`JournalBackend::take_notices`] says so).
+    fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError>;
+    /// Chunk `part` (from 0) of the snapshot as of `seq`; `Ok(None)` when it is missing
+    /// or fails its checksum (then [`JournalBackend::take_notices`] says so).
+    fn load_snapshot_chunk(&mut self, seq: u64, part: u32)
+    -> Result<Option<Vec<u8>>, JournalError>;
+    /// Saves a whole snapshot at once (tests and tools).
+    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError> {
+        if !self.begin_snapshot(snapshot.seq)? {
+            return Ok(());
+        }
+        for chunk in &snapshot.chunks {
+            self.snapshot_chunk(chunk)?;
+        }
+        self.finish_snapshot()
+    }
+    /// Reads a whole snapshot (tests and tools); `Ok(None)` as for the parts.
+    fn load_snapshot(&mut self, seq: u64) -> Result<Option<Snapshot>, JournalError> {
+        let Some(parts) = self.snapshot_parts(seq)? else {
+            return Ok(None);
+        };
+        let mut chunks = Vec::new();
+        for part in 0..parts {
+            match self.load_snapshot_chunk(seq, part)? {
+                Some(chunk) => chunks.push(chunk),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(Snapshot { seq, chunks }))
+    }
     /// Checks every entry after `seq` against its checksum. The first damaged entry and
     /// everything after it are set aside (kept, not applied), so the core starts from the
     /// last good point; a notice says what was set aside.
@@ -84,6 +126,19 @@ pub trait JournalBackend: Send {
         Vec::new()
     }
 }
+
+/// The checksum of a whole snapshot: SHA-256 over its chunks' checksums, in order.
+pub fn snapshot_checksum<'a>(sums: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for sum in sums {
+        h.update(sum);
+    }
+    h.finalize().to_vec()
+}
+
+/// Snapshots kept: the newest, and one to fall back to.
+pub const SNAPSHOTS_KEPT: usize = 2;
 
 /// SHA-256 of `data`: the checksum kept beside entries and snapshots.
 pub fn checksum(data: &[u8]) -> Vec<u8> {

@@ -17,17 +17,13 @@
 //! Every entry and snapshot is stored with its SHA-256. Entries written before checksums
 //! were kept have none and are read unchecked.
 
-use super::{
-    JournalBackend, JournalError, MAX_READ_BATCH, Snapshot, audit_log, check_entry, checksum,
-};
+use super::sqlite_snapshots as snap;
+use super::{JournalBackend, JournalError, MAX_READ_BATCH, audit_log, check_entry, checksum};
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Snapshots kept: the newest, and one to fall back to.
-const SNAPSHOTS_KEPT: i64 = 2;
 
 /// A journal in a SQLite file.
 pub struct SqliteJournal {
@@ -41,6 +37,8 @@ pub struct SqliteJournal {
     /// Read-audit entries not yet written.
     reads: Vec<AuditEntry>,
     notices: Vec<String>,
+    /// The snapshot being saved: its position and its chunks' checksums so far.
+    saving: Option<(u64, Vec<Vec<u8>>)>,
 }
 
 /// Most read-audit entries buffered before they are written without waiting for a sync.
@@ -90,7 +88,6 @@ impl SqliteJournal {
             .map_err(unavailable)?;
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, data BLOB NOT NULL, sum BLOB);
-             CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY, data BLOB NOT NULL, sum BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS damaged (seq INTEGER NOT NULL, data BLOB, sum BLOB, set_aside_at INTEGER NOT NULL);
              DROP TABLE IF EXISTS snapshot;",
         )
@@ -108,6 +105,14 @@ impl SqliteJournal {
             tx.execute_batch("ALTER TABLE journal ADD COLUMN sum BLOB;")
                 .map_err(unavailable)?;
         }
+        let mut notices = Vec::new();
+        if snap::migrate(&tx)? {
+            notices.push(format!(
+                "the snapshots in {} are of an older format and were dropped; this start \
+                 replays the journal",
+                path.display()
+            ));
+        }
         tx.commit().map_err(unavailable)?;
         Ok(SqliteJournal {
             conn,
@@ -117,7 +122,8 @@ impl SqliteJournal {
             needs_sync: false,
             in_batch: false,
             reads: Vec::new(),
-            notices: Vec::new(),
+            notices,
+            saving: None,
         })
     }
 
@@ -261,6 +267,14 @@ impl SqliteJournal {
         Ok(seq)
     }
 
+    fn damaged_snapshot(&mut self, seq: u64, why: &str) {
+        self.notices.push(format!(
+            "the snapshot as of entry {seq} in {} is damaged ({why}); falling back to an \
+             older snapshot or the journal",
+            self.path.display()
+        ));
+    }
+
     /// Moves entries from `seq` on into the `damaged` table, in one transaction.
     fn set_aside(&mut self, seq: u64) -> Result<u64, JournalError> {
         self.end_batch()?;
@@ -334,64 +348,82 @@ impl JournalBackend for SqliteJournal {
         audit_log::scan(&self.conn, scan)
     }
 
-    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), JournalError> {
+    fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
+        // Chunks are written in transactions of their own, after the open batch.
+        self.end_batch()?;
+        self.saving = None;
+        if snap::exists(&self.conn, seq)? {
+            return Ok(false);
+        }
+        snap::discard(&self.conn, seq)?;
+        self.saving = Some((seq, Vec::new()));
+        Ok(true)
+    }
+
+    fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError> {
+        // Chunks ride to disk with the durable commit that marks the snapshot complete.
+        self.end_batch()?;
+        self.set_sync(false)?;
+        let Some((seq, sums)) = self.saving.as_mut() else {
+            return Err(JournalError::Unavailable(
+                "no snapshot is being saved".into(),
+            ));
+        };
+        self.end_batch()?;
+        let part = u32::try_from(sums.len()).unwrap_or(u32::MAX);
+        sums.push(snap::put_chunk(&self.conn, *seq, part, data)?);
+        Ok(())
+    }
+
+    fn finish_snapshot(&mut self) -> Result<(), JournalError> {
+        let Some((seq, sums)) = self.saving.take() else {
+            return Err(JournalError::Unavailable(
+                "no snapshot is being saved".into(),
+            ));
+        };
         self.end_batch()?;
         self.set_sync(true)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(unavailable)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO snapshots (seq, data, sum) VALUES (?1, ?2, ?3)",
-            params![
-                to_i64(snapshot.seq),
-                snapshot.data,
-                checksum(&snapshot.data)
-            ],
-        )
-        .map_err(unavailable)?;
-        tx.execute(
-            "DELETE FROM snapshots WHERE seq NOT IN
-             (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?1)",
-            params![SNAPSHOTS_KEPT],
-        )
-        .map_err(unavailable)?;
-        tx.commit().map_err(unavailable)
+        snap::finish(&mut self.conn, seq, &sums)
+    }
+
+    fn abort_snapshot(&mut self) -> Result<(), JournalError> {
+        match self.saving.take() {
+            Some((seq, _)) => snap::discard(&self.conn, seq),
+            None => Ok(()),
+        }
     }
 
     fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT seq FROM snapshots ORDER BY seq DESC")
-            .map_err(unavailable)?;
-        let rows = st
-            .query_map([], |r| r.get::<_, i64>(0).map(to_u64))
-            .map_err(unavailable)?;
-        rows.map(|r| r.map_err(unavailable)).collect()
+        snap::list(&self.conn)
     }
 
-    fn load_snapshot(&mut self, seq: u64) -> Result<Option<Snapshot>, JournalError> {
-        let row: Option<(Vec<u8>, Vec<u8>)> = self
-            .conn
-            .query_row(
-                "SELECT data, sum FROM snapshots WHERE seq = ?1",
-                params![to_i64(seq)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?;
-        Ok(row.and_then(|(data, sum)| {
-            if intact(&data, Some(&sum)) {
-                Some(Snapshot { seq, data })
-            } else {
-                self.notices.push(format!(
-                    "the snapshot as of entry {seq} in {} is damaged (checksum mismatch); \
-                     falling back to an older snapshot or the journal",
-                    self.path.display()
-                ));
+    fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
+        Ok(match snap::parts(&self.conn, seq)? {
+            Some(Ok(n)) => Some(n),
+            Some(Err(why)) => {
+                self.damaged_snapshot(seq, &why);
                 None
             }
-        }))
+            None => None,
+        })
+    }
+
+    fn load_snapshot_chunk(
+        &mut self,
+        seq: u64,
+        part: u32,
+    ) -> Result<Option<Vec<u8>>, JournalError> {
+        Ok(match snap::chunk(&self.conn, seq, part)? {
+            Some(Ok(data)) => Some(data),
+            Some(Err(why)) => {
+                self.damaged_snapshot(seq, &why);
+                None
+            }
+            None => {
+                self.damaged_snapshot(seq, &format!("chunk {part} is missing"));
+                None
+            }
+        })
     }
 
     fn recover_tail(&mut self, seq: u64) -> Result<(), JournalError> {
@@ -462,6 +494,7 @@ fn sync_failed(path: &Path, e: std::io::Error) -> JournalError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::Snapshot;
 
     #[test]
     fn two_handles_on_one_file_share_one_history() {
@@ -484,14 +517,14 @@ mod tests {
         for seq in 1..=3 {
             a.save_snapshot(Snapshot {
                 seq,
-                data: vec![b's'; seq as usize],
+                chunks: vec![vec![b's'; seq as usize], b"t".to_vec()],
             })
             .ok();
         }
         assert_eq!(b.snapshots(), Ok(vec![3, 2]));
         assert_eq!(
-            b.load_snapshot(2).ok().flatten().map(|s| s.data.len()),
-            Some(2)
+            b.load_snapshot(2).ok().flatten().map(|s| s.chunks),
+            Some(vec![b"ss".to_vec(), b"t".to_vec()])
         );
         std::fs::remove_dir_all(&dir).ok();
     }

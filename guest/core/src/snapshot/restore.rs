@@ -1,0 +1,204 @@
+//! Restore: chunks of a snapshot, in order, decoded into a state of their own. The state
+//! replaces the core's only when the whole snapshot was read and checked.
+
+use super::SNAPSHOT_VERSION;
+use super::records::{Header, In};
+use crate::error::{Error, Result};
+use crate::state::State;
+
+fn refused(reason: impl Into<String>) -> Error {
+    Error::invalid("snapshot", reason)
+}
+
+/// A restore in progress.
+#[derive(Debug)]
+pub struct Restore {
+    seq: u64,
+    state: State,
+    /// The start of a record whose end is in a later chunk.
+    partial: Vec<u8>,
+    header: bool,
+    records: u64,
+    end: Option<u64>,
+}
+
+impl Restore {
+    /// Expects a snapshot as of `seq`, keeping `audit_window` audit entries.
+    pub fn new(seq: u64, audit_window: usize) -> Self {
+        Restore {
+            seq,
+            state: State::new(audit_window),
+            partial: Vec::new(),
+            header: false,
+            records: 0,
+            end: None,
+        }
+    }
+
+    /// Reads the next chunk; a record may continue from the previous chunk and into the
+    /// next. Errors: `invalid-input` on field `snapshot`.
+    pub fn chunk(&mut self, data: &[u8]) -> Result<()> {
+        let mut rest = data;
+        if !self.partial.is_empty() {
+            let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
+                self.partial.extend_from_slice(rest);
+                return Ok(());
+            };
+            let (head, tail) = rest.split_at(nl + 1);
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(head);
+            self.line(&line)?;
+            rest = tail;
+        }
+        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            let (line, tail) = rest.split_at(nl + 1);
+            self.line(line)?;
+            rest = tail;
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    fn line(&mut self, line: &[u8]) -> Result<()> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        if self.end.is_some() {
+            return Err(refused("it goes on after its end record"));
+        }
+        if !self.header {
+            let header: Header = serde_json::from_slice(line)
+                .map_err(|e| refused(format!("cannot be decoded: no header ({e})")))?;
+            if header.v != SNAPSHOT_VERSION {
+                return Err(refused(format!(
+                    "unknown snapshot format version {}",
+                    header.v
+                )));
+            }
+            if header.seq != self.seq {
+                return Err(refused(format!(
+                    "it holds the state as of entry {}, not {}",
+                    header.seq, self.seq
+                )));
+            }
+            self.header = true;
+            return Ok(());
+        }
+        let record: In = serde_json::from_slice(line).map_err(|e| {
+            refused(format!(
+                "cannot be decoded: record {} ({e})",
+                self.records + 1
+            ))
+        })?;
+        self.apply(record)
+    }
+
+    fn apply(&mut self, record: In) -> Result<()> {
+        let s = &mut self.state;
+        match record {
+            In::Counters(c) => {
+                s.next_n = c.next_n;
+                s.live_handoffs = c.live_handoffs;
+            }
+            In::Agent(k, v) => {
+                s.agents.insert(k, v);
+            }
+            In::UsedId(k) => {
+                s.used_ids.insert(k);
+            }
+            In::Token(k, v) => {
+                s.tokens.insert(k, v);
+            }
+            In::Pool(k, v) => {
+                s.pools.insert(k, v);
+            }
+            In::Member(p, a, m) => {
+                let pool = s
+                    .pools
+                    .get_mut(&p)
+                    .ok_or_else(|| refused(format!("a member of pool {p}, which it lacks")))?;
+                pool.members.insert(a, m);
+            }
+            In::Share(p, memory, share) => {
+                let pool = s
+                    .pools
+                    .get_mut(&p)
+                    .ok_or_else(|| refused(format!("a share in pool {p}, which it lacks")))?;
+                pool.shares.insert(memory, share);
+            }
+            In::Membership(a, b) => {
+                s.memberships.entry(a).or_default().insert(b);
+            }
+            In::Team(a, b) => {
+                s.teams.entry(a).or_default().insert(b);
+            }
+            In::Memory(k, v) => {
+                s.memories.insert(k, v);
+            }
+            In::Grant(a, b) => {
+                s.grants.entry(a).or_default().insert(b);
+            }
+            In::Handoff(k, v) => {
+                s.handoffs.insert(k, v);
+            }
+            In::Pending(a, b) => {
+                s.pending_by_target.entry(a).or_default().insert(b);
+            }
+            In::Expiry(t, id) => {
+                s.pending_expiry.insert((t, id));
+            }
+            In::ByAgent(a, b) => {
+                s.handoffs_by_agent.entry(a).or_default().insert(b);
+            }
+            In::Document(k, v) => {
+                s.documents.insert(k, v);
+            }
+            In::Audit(entry) => {
+                s.audit.push_back(entry);
+                s.trim_audit();
+            }
+            In::End(end) => {
+                self.end = Some(end.records);
+                return Ok(());
+            }
+        }
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Checks that the snapshot was whole and returns its state, the search indexes and
+    /// other derived indexes rebuilt. Errors: `invalid-input` on field `snapshot`.
+    pub fn finish(self) -> Result<State> {
+        if !self.partial.is_empty() {
+            if !self.header && self.partial.starts_with(b"{\"v\":1,") {
+                return Err(refused(
+                    "unknown snapshot format version 1 (whole-state snapshots of an older \
+                     maas are not read; the journal is replayed instead)",
+                ));
+            }
+            return Err(refused(if self.header {
+                "it ends in the middle of a record"
+            } else {
+                "cannot be decoded: no header"
+            }));
+        }
+        if !self.header {
+            return Err(refused("it is empty"));
+        }
+        match self.end {
+            None => return Err(refused("it is cut short: no end record")),
+            Some(n) if n != self.records => {
+                return Err(refused(format!(
+                    "it holds {} records, its end record says {n}",
+                    self.records
+                )));
+            }
+            Some(_) => {}
+        }
+        let mut state = self.state;
+        state.seq = self.seq;
+        state.trim_audit();
+        state.rebuild_indexes();
+        Ok(state)
+    }
+}

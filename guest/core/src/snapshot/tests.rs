@@ -1,0 +1,220 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use crate::agents::RegistrationRequest;
+use crate::engine::Env;
+use crate::journal::MemoryJournal;
+use crate::memories::StoreRequest;
+use crate::model::{AgentType, Caller, DocumentKind, MemoryKind, Permission, Scope};
+use crate::pools::PoolRequest;
+use crate::state::{Document, HandoffContext};
+use crate::{Core, Error, Limits};
+
+/// A clock that ticks a millisecond per reading, and a seeded generator.
+struct TestEnv(u64, u64);
+
+impl Env for TestEnv {
+    fn now_ms(&mut self) -> u64 {
+        self.0 += 1;
+        1_700_000_000_000 + self.0
+    }
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.1 = self.1.wrapping_mul(6364136223846793005).wrapping_add(1);
+            *b = (self.1 >> 33) as u8;
+        }
+    }
+}
+
+type TestCore = Core<MemoryJournal, TestEnv>;
+
+fn core(entries: Vec<Vec<u8>>) -> TestCore {
+    let mut c = Core::new(MemoryJournal { entries }, TestEnv(0, 7), Limits::default());
+    c.init(Limits::default()).unwrap();
+    c
+}
+
+fn fresh(entries: Vec<Vec<u8>>) -> TestCore {
+    Core::new(MemoryJournal { entries }, TestEnv(0, 9), Limits::default())
+}
+
+const OP: Caller = Caller::Operator;
+
+/// A state with every kind of object: agents, pools with members, shares and a team,
+/// memories, a pending and an accepted handoff with a grant, documents, audit entries.
+fn populated(memories: usize) -> TestCore {
+    let mut c = core(Vec::new());
+    for id in ["alice", "bob"] {
+        let req = RegistrationRequest {
+            agent_type: AgentType::ClaudeCode,
+            owner_id: "u-1".into(),
+            agent_id: Some(id.into()),
+            capabilities: None,
+            metadata: None,
+        };
+        c.register(&OP, &req).unwrap();
+    }
+    let pool = PoolRequest {
+        name: "shared".into(),
+        owner_id: "u-1".into(),
+        scope: Scope::Project,
+        team: Some("core".into()),
+        pool_id: Some("p-1".into()),
+        metadata: None,
+    };
+    c.create_pool(&OP, Some("alice"), &pool).unwrap();
+    c.join_pool(&OP, "p-1", "bob", Permission::Write).unwrap();
+    for i in 0..memories {
+        let req = StoreRequest {
+            agent_id: "alice".into(),
+            content: format!(
+                "note {i}: the cache lives in target/guest {}",
+                "x".repeat(i % 40)
+            ),
+            kind: MemoryKind::Fact,
+            tags: vec!["build".into(), format!("t{}", i % 7)],
+            memory_id: Some(format!("m-{i}")),
+            pool_id: (i % 3 == 0).then(|| "p-1".to_string()),
+            scope: None,
+            ttl_seconds: None,
+        };
+        c.store_memory(&OP, &req).unwrap();
+    }
+    let context = HandoffContext {
+        task_description: "go on".into(),
+        current_state: "{}".into(),
+        relevant_memories: vec!["m-1".into()],
+        relevant_files: vec![],
+    };
+    let h = c.initiate(&OP, "alice", "bob", &context, None).unwrap();
+    c.accept(&OP, &h.id, "bob").unwrap();
+    c.initiate(&OP, "bob", "alice", &context, None).unwrap();
+    let docs: Vec<Document> = (0..5)
+        .map(|i| Document {
+            kind: DocumentKind::Code,
+            id: format!("d-{i}"),
+            title: format!("file {i}"),
+            content: "fn main() {}".into(),
+            service: Some("api".into()),
+            path: Some(format!("src/{i}.rs")),
+            topic: None,
+            severity: None,
+        })
+        .collect();
+    c.ingest(&OP, &docs).unwrap();
+    c.search_memories(&Caller::Agent("bob".into()), "bob", "cache", 5)
+        .unwrap();
+    c
+}
+
+fn export(c: &mut TestCore, max: u32) -> (u64, Vec<Vec<u8>>) {
+    let seq = c.snapshot_begin().unwrap();
+    let mut chunks = Vec::new();
+    while let Some(chunk) = c.snapshot_next(max).unwrap() {
+        chunks.push(chunk);
+    }
+    (seq, chunks)
+}
+
+fn restore(c: &mut TestCore, seq: u64, chunks: &[Vec<u8>]) -> crate::Result<()> {
+    c.restore_begin(seq)?;
+    for chunk in chunks {
+        c.restore_chunk(chunk)?;
+    }
+    c.restore_finish().map(|_| ())
+}
+
+#[test]
+fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
+    let mut c = populated(300);
+    let (seq, chunks) = export(&mut c, 2048);
+    assert!(chunks.len() > 5, "{} chunks", chunks.len());
+    for chunk in &chunks {
+        let lines = chunk.iter().filter(|b| **b == b'\n').count();
+        assert!(chunk.len() <= 2048 || lines == 1, "{} bytes", chunk.len());
+        assert_eq!(chunk.last(), Some(&b'\n'));
+    }
+    // Chunk boundaries need not fall between records: cut the stream anywhere.
+    let stream: Vec<u8> = chunks.concat();
+    let pieces: Vec<Vec<u8>> = stream.chunks(97).map(<[u8]>::to_vec).collect();
+    let entries = c.engine.journal.entries.clone();
+    let mut r = fresh(entries.clone());
+    restore(&mut r, seq, &pieces).unwrap();
+    r.init(Limits::default()).unwrap();
+    assert_eq!(r.state_digest(&OP).unwrap(), c.state_digest(&OP).unwrap());
+    assert_eq!(r.engine.state.audit, c.engine.state.audit);
+    assert_eq!(r.counts(), c.counts());
+    let hits = |c: &mut TestCore| {
+        c.search_memories(&OP, "alice", "cache t3", 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.memory.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hits(&mut r), hits(&mut c));
+    // And as full replay builds it.
+    let mut replayed = core(entries);
+    assert_eq!(
+        replayed.state_digest(&OP).unwrap(),
+        c.state_digest(&OP).unwrap()
+    );
+}
+
+#[test]
+fn a_record_larger_than_the_chunk_size_goes_alone() {
+    let mut c = populated(3);
+    let (_, chunks) = export(&mut c, 1);
+    for chunk in &chunks {
+        assert_eq!(chunk.iter().filter(|b| **b == b'\n').count(), 1);
+    }
+}
+
+#[test]
+fn an_export_refuses_to_go_on_once_the_state_moved() {
+    let mut c = populated(50);
+    c.snapshot_begin().unwrap();
+    c.snapshot_next(256).unwrap().unwrap();
+    c.search_memories(&OP, "alice", "cache", 1).unwrap();
+    let moved = c.snapshot_next(256);
+    assert!(matches!(moved, Err(Error::Conflict(_))), "{moved:?}");
+    assert!(matches!(
+        c.snapshot_next(256),
+        Err(Error::InvalidInput { .. })
+    ));
+}
+
+#[test]
+fn a_refused_snapshot_leaves_the_core_fresh() {
+    let mut c = populated(40);
+    let (seq, chunks) = export(&mut c, 512);
+    let entries = c.engine.journal.entries.clone();
+    let refusals: Vec<(u64, Vec<Vec<u8>>, &str)> = vec![
+        (seq + 1, chunks.clone(), "not"),
+        (seq, chunks[..chunks.len() - 1].to_vec(), "cut short"),
+        (seq, vec![b"{\"v\":1,\"state\":{}}".to_vec()], "version 1"),
+        (seq, vec![b"{\"v\":3,\"seq\":1}\n".to_vec()], "version 3"),
+        (
+            seq,
+            vec![chunks[0].clone(), b"{\"nonsense\":1}\n".to_vec()],
+            "decoded",
+        ),
+        (seq, vec![], "empty"),
+    ];
+    for (at, data, why) in refusals {
+        let mut r = fresh(entries.clone());
+        let got = restore(&mut r, at, &data);
+        match got {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert_eq!(field, "snapshot");
+                assert!(reason.contains(why), "{why}: {reason}");
+            }
+            other => panic!("{why}: {other:?}"),
+        }
+        assert_eq!(r.engine.state.seq, 0, "{why}");
+        // The core is fresh: it replays the journal instead.
+        r.init(Limits::default()).unwrap();
+        assert_eq!(r.state_digest(&OP).unwrap(), c.state_digest(&OP).unwrap());
+    }
+    // Only a fresh core restores.
+    let mut used = core(entries);
+    assert!(used.restore_begin(seq).is_err());
+}

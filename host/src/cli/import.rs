@@ -1,0 +1,207 @@
+//! `maas import`: an export replayed in memory first (a history this version cannot read
+//! is refused before anything is written), then written to the data directory in one
+//! transaction, then saved as a snapshot so the next start reads no journal. The core
+//! that replayed the history in memory is the one that saves the snapshot: once the
+//! entries are written, its journal is switched to the data directory's, so the history
+//! is replayed once, not twice.
+
+use super::CliError;
+use super::output::{Rendered, fields};
+use crate::bindings::admin;
+use crate::journal::{JournalBackend, JournalError, MemoryJournal};
+use crate::progress::Progress;
+use crate::{CoreImage, Runtime, RuntimeOptions, types};
+use serde_json::json;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A journal whose backend can be replaced under a running core, counting the entries
+/// the core reads (replay progress).
+#[derive(Clone)]
+struct Switch {
+    inner: Arc<Mutex<Box<dyn JournalBackend>>>,
+    progress: Arc<Mutex<Option<Progress>>>,
+}
+
+impl Switch {
+    fn lock(&self) -> Result<MutexGuard<'_, Box<dyn JournalBackend>>, JournalError> {
+        self.inner
+            .lock()
+            .map_err(|_| JournalError::Unavailable("journal lock poisoned".into()))
+    }
+
+    fn replace(&self, journal: Box<dyn JournalBackend>) -> Result<(), JournalError> {
+        *self.lock()? = journal;
+        Ok(())
+    }
+
+    fn set_progress(&self, progress: Option<Progress>) {
+        if let Ok(mut p) = self.progress.lock() {
+            *p = progress;
+        }
+    }
+}
+
+impl JournalBackend for Switch {
+    fn head(&mut self) -> Result<u64, JournalError> {
+        self.lock()?.head()
+    }
+    fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        let rows = self.lock()?.read(from, max)?;
+        if let Ok(p) = self.progress.lock()
+            && let Some(p) = p.as_ref()
+        {
+            p.add(rows.len() as u64);
+        }
+        Ok(rows)
+    }
+    fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
+        self.lock()?.append(expected_head, data, sync)
+    }
+    fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
+        self.lock()?.begin_snapshot(seq)
+    }
+    fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError> {
+        self.lock()?.snapshot_chunk(data)
+    }
+    fn finish_snapshot(&mut self) -> Result<(), JournalError> {
+        self.lock()?.finish_snapshot()
+    }
+    fn abort_snapshot(&mut self) -> Result<(), JournalError> {
+        self.lock()?.abort_snapshot()
+    }
+    fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
+        self.lock()?.snapshots()
+    }
+    fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
+        self.lock()?.snapshot_parts(seq)
+    }
+    fn load_snapshot_chunk(
+        &mut self,
+        seq: u64,
+        part: u32,
+    ) -> Result<Option<Vec<u8>>, JournalError> {
+        self.lock()?.load_snapshot_chunk(seq, part)
+    }
+    fn recover_tail(&mut self, seq: u64) -> Result<(), JournalError> {
+        self.lock()?.recover_tail(seq)
+    }
+    fn set_group_commit(&mut self, on: bool) {
+        if let Ok(mut j) = self.lock() {
+            j.set_group_commit(on);
+        }
+    }
+    fn needs_sync(&self) -> bool {
+        self.inner.lock().map(|j| j.needs_sync()).unwrap_or(false)
+    }
+    fn sync(&mut self) -> Result<(), JournalError> {
+        self.lock()?.sync()
+    }
+    fn take_notices(&mut self) -> Vec<String> {
+        self.lock()
+            .map(|mut j| j.take_notices())
+            .unwrap_or_default()
+    }
+}
+
+/// How an import runs.
+#[derive(Clone)]
+pub struct ImportOptions {
+    /// Core limits.
+    pub limits: admin::Limits,
+    /// Snapshot chunk size (see [`RuntimeOptions::snapshot_chunk_bytes`]).
+    pub snapshot_chunk_bytes: u32,
+    /// Show progress on standard error (when it is a terminal).
+    pub progress: bool,
+}
+
+fn journal_err(e: JournalError) -> CliError {
+    CliError::io(format!("journal: {e}"), "check the data directory")
+}
+
+/// Replays `entries` in memory, then has `write` store them (it returns the journal they
+/// are in, e.g. the data directory's after checking it is empty), then saves a snapshot
+/// there. Once the entries are written, a later failure never reads as "nothing was
+/// changed": a snapshot that cannot be saved is reported in the result (the import
+/// stands; the next start replays the journal), and any other failure names the entries
+/// written.
+pub fn import_entries(
+    entries: Vec<Vec<u8>>,
+    options: &ImportOptions,
+    write: impl FnOnce(&[Vec<u8>]) -> Result<Box<dyn JournalBackend>, CliError>,
+) -> Result<Rendered, CliError> {
+    let total = entries.len() as u64;
+    let shown = options.progress;
+    let mut memory = MemoryJournal::new();
+    for (head, data) in (0..).zip(&entries) {
+        memory.append(head, data, false).map_err(journal_err)?;
+    }
+    let switch = Switch {
+        inner: Arc::new(Mutex::new(Box::new(memory))),
+        progress: Arc::new(Mutex::new(Some(Progress::items(
+            shown,
+            "replaying",
+            total,
+            "entries",
+        )))),
+    };
+    let runtime_options = RuntimeOptions {
+        limits: options.limits,
+        snapshot_every: 0,
+        snapshot_chunk_bytes: options.snapshot_chunk_bytes,
+        progress: shown,
+        ..RuntimeOptions::default()
+    };
+    let mut rt = Runtime::new(
+        CoreImage::shared()?,
+        Box::new(switch.clone()),
+        runtime_options,
+    )
+    .map_err(|e| {
+        CliError::from(e).with_hint("the export holds an entry this version of maas cannot read")
+    })?;
+    switch.set_progress(None);
+    let writing = Progress::step(shown, &format!("writing {total} entries"));
+    let journal = write(&entries)?;
+    writing.done();
+    drop(entries);
+    let written = |what: &str, e: &dyn std::fmt::Display| {
+        CliError::io(
+            format!("imported {total} entries, but {what}: {e}"),
+            "the data directory holds the whole history; `maas digest` checks it",
+        )
+    };
+    switch
+        .replace(journal)
+        .map_err(|e| written("the data directory's journal could not be used", &e))?;
+    let digest = rt
+        .call(|c, s| {
+            c.maas_core_admin()
+                .call_state_digest(s, &types::Caller::Operator)
+        })
+        .map_err(|e| written("the digest could not be computed", &e))?;
+    let (snapshot_json, snapshot_text) = match rt.snapshot() {
+        Ok(seq) => (
+            json!({"saved": true, "seq": seq, "bytes": rt.snapshot_bytes()}),
+            format!("saved as of entry {seq}"),
+        ),
+        Err(e) => {
+            let why = format!(
+                "imported {total} entries; the snapshot could not be saved: {e}; the next \
+                 start replays the journal"
+            );
+            eprintln!("maas: {why}");
+            (
+                json!({"saved": false, "error": why}),
+                format!("not saved ({e}); the next start replays the journal"),
+            )
+        }
+    };
+    Ok(Rendered::new(
+        json!({"status": "imported", "entries": total, "digest": digest, "snapshot": snapshot_json}),
+        fields(&[
+            ("imported", format!("{total} entries")),
+            ("digest", digest),
+            ("snapshot", snapshot_text),
+        ]),
+    ))
+}

@@ -1,0 +1,199 @@
+//! Saving and restoring snapshots, streamed chunk by chunk between the core and the
+//! journal backend: neither the host nor the core ever holds a whole snapshot.
+//!
+//! A snapshot that cannot be saved harms nothing: the journal has every change, the save
+//! is dropped, a notice says why, and the next attempt waits another `snapshot_every`
+//! entries. Only a trap (the instance is gone) restarts the core.
+
+use super::{HostState, Runtime, RuntimeOptions, journal_failure, trap};
+use crate::bindings::{Maas, types};
+use crate::progress::Progress;
+use wasmtime::Store;
+
+/// Snapshots of more chunks than this show progress while they are restored.
+const QUIET_PARTS: u32 = 2;
+/// Saves show progress once they have written more chunks than this.
+const QUIET_SAVED: u64 = 2;
+
+/// Why a snapshot was not restored.
+enum NotRestored {
+    /// The core refused it.
+    Refused(types::Error),
+    /// The backend found it damaged (its notice says how).
+    Damaged,
+}
+
+impl Runtime {
+    /// Saves a snapshot of the current state, streaming it from the core into the journal
+    /// backend; returns its position. On failure nothing of it is kept, and the next
+    /// automatic attempt waits another `snapshot_every` entries.
+    pub fn snapshot(&mut self) -> Result<u64, types::Error> {
+        let result = self.save_snapshot();
+        let every = self.options.snapshot_every;
+        self.next_snapshot = match &result {
+            Ok(seq) => seq.saturating_add(every),
+            Err(_) => self
+                .store
+                .data()
+                .head
+                .max(self.last_snapshot)
+                .saturating_add(every),
+        };
+        result
+    }
+
+    fn save_snapshot(&mut self) -> Result<u64, types::Error> {
+        let seq =
+            self.invoke(|core, store| core.maas_core_admin().call_snapshot_begin(store))??;
+        let journal = &mut self.store.data_mut().journal;
+        if !journal.begin_snapshot(seq).map_err(journal_failure)? {
+            self.last_snapshot = seq;
+            return Ok(seq);
+        }
+        if let Err(e) = self.stream_snapshot(seq) {
+            if let Err(abort) = self.store.data_mut().journal.abort_snapshot() {
+                self.notice(format!("could not drop an unfinished snapshot: {abort}"));
+            }
+            return Err(e);
+        }
+        self.store
+            .data_mut()
+            .journal
+            .finish_snapshot()
+            .map_err(journal_failure)?;
+        self.last_snapshot = seq;
+        Ok(seq)
+    }
+
+    fn stream_snapshot(&mut self, seq: u64) -> Result<(), types::Error> {
+        let max = self.options.snapshot_chunk_bytes;
+        let shown = self.options.progress;
+        let what = format!("saving the snapshot as of entry {seq}");
+        let mut progress: Option<Progress> = None;
+        let (mut chunks, mut bytes) = (0u64, 0u64);
+        loop {
+            let next =
+                self.invoke(|core, store| core.maas_core_admin().call_snapshot_next(store, max))??;
+            let Some(chunk) = next else { break };
+            self.store
+                .data_mut()
+                .journal
+                .snapshot_chunk(&chunk)
+                .map_err(journal_failure)?;
+            chunks += 1;
+            bytes += chunk.len() as u64;
+            if progress.is_none() && chunks > QUIET_SAVED {
+                progress = Some(Progress::bytes_open(shown, &what));
+            }
+            if let Some(p) = &progress {
+                p.set(bytes);
+            }
+        }
+        self.snapshot_bytes = bytes;
+        Ok(())
+    }
+
+    /// Saves a snapshot when `snapshot_every` entries were appended since the last one
+    /// (or since the last failed attempt); a failure is a notice, never an error.
+    pub(super) fn snapshot_if_due(&mut self) {
+        let every = self.options.snapshot_every;
+        if every == 0 || self.store.data().head < self.next_snapshot {
+            return;
+        }
+        if let Err(e) = self.snapshot() {
+            self.notice(format!(
+                "could not save a snapshot: {e}; the journal has every change, the next \
+                 attempt is after entry {}",
+                self.next_snapshot
+            ));
+        }
+    }
+
+    /// Prints a notice on standard error and keeps it for [`Runtime::notices`].
+    fn notice(&mut self, notice: String) {
+        eprintln!("maas: {notice}");
+        self.notices.push(notice);
+    }
+
+    /// Restores the newest snapshot the journal has and the core accepts; returns its
+    /// position (0: none, the core replays from the start).
+    pub(super) fn restore(
+        core: &Maas,
+        store: &mut Store<HostState>,
+        head: u64,
+        options: &RuntimeOptions,
+        notices: &mut Vec<String>,
+    ) -> Result<u64, types::Error> {
+        let seqs = store
+            .data_mut()
+            .journal
+            .snapshots()
+            .map_err(journal_failure)?;
+        for seq in seqs {
+            if seq > head {
+                notices.push(format!(
+                    "the snapshot as of entry {seq} is ahead of the journal (head {head}); \
+                     not used"
+                ));
+                continue;
+            }
+            let journal = &mut store.data_mut().journal;
+            let parts = journal.snapshot_parts(seq).map_err(journal_failure)?;
+            notices.extend(journal.take_notices());
+            let Some(parts) = parts else { continue };
+            match Self::restore_one(core, store, seq, parts, options)? {
+                Ok(()) => return Ok(seq),
+                Err(NotRestored::Refused(e)) => notices.push(format!(
+                    "the snapshot as of entry {seq} was refused ({e}); trying an older one"
+                )),
+                Err(NotRestored::Damaged) => {
+                    notices.extend(store.data_mut().journal.take_notices());
+                }
+            }
+        }
+        Ok(0)
+    }
+
+    /// Streams the snapshot as of `seq` from the journal into the core. Whatever is not
+    /// restored leaves the core fresh (the next `restore-begin` or `init` discards it).
+    fn restore_one(
+        core: &Maas,
+        store: &mut Store<HostState>,
+        seq: u64,
+        parts: u32,
+        options: &RuntimeOptions,
+    ) -> Result<Result<(), NotRestored>, types::Error> {
+        let admin = core.maas_core_admin();
+        if let Err(e) = admin.call_restore_begin(&mut *store, seq).map_err(trap)? {
+            return Ok(Err(NotRestored::Refused(e)));
+        }
+        let progress = Progress::items(
+            options.progress && parts > QUIET_PARTS,
+            &format!("restoring the snapshot as of entry {seq}"),
+            u64::from(parts),
+            "chunks",
+        );
+        for part in 0..parts {
+            let chunk = store
+                .data_mut()
+                .journal
+                .load_snapshot_chunk(seq, part)
+                .map_err(journal_failure)?;
+            let Some(chunk) = chunk else {
+                return Ok(Err(NotRestored::Damaged));
+            };
+            if let Err(e) = admin
+                .call_restore_chunk(&mut *store, &chunk)
+                .map_err(trap)?
+            {
+                return Ok(Err(NotRestored::Refused(e)));
+            }
+            progress.add(1);
+        }
+        progress.done();
+        match admin.call_restore_finish(&mut *store).map_err(trap)? {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => Ok(Err(NotRestored::Refused(e))),
+        }
+    }
+}

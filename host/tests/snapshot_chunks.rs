@@ -1,0 +1,361 @@
+//! Snapshots in chunks: a state needing many chunks saves and restores to the digest full
+//! replay gives; a damaged chunk falls back to the older snapshot or the whole journal; a
+//! snapshot that cannot be saved neither restarts the core nor is tried again on every
+//! append; an import whose snapshot fails reports the entries it wrote.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use maas_host::cli::import::{ImportOptions, import_entries};
+use maas_host::journal::{JournalBackend, JournalError, MemoryJournal, SqliteJournal};
+use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, default_limits, memories, types};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Chunk size: small, so a few thousand memories need many chunks.
+const CHUNK: u32 = 64 * 1024;
+/// Memories in the history.
+const MEMORIES: u64 = 3000;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("maas-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn options(every: u64) -> RuntimeOptions {
+    RuntimeOptions {
+        snapshot_every: every,
+        snapshot_chunk_bytes: CHUNK,
+        ..RuntimeOptions::default()
+    }
+}
+
+fn start(journal: Box<dyn JournalBackend>, every: u64) -> Runtime {
+    Runtime::new(CoreImage::shared().unwrap(), journal, options(every)).unwrap()
+}
+
+fn open(path: &Path) -> Box<dyn JournalBackend> {
+    Box::new(SqliteJournal::open(path).unwrap())
+}
+
+const OP: types::Caller = types::Caller::Operator;
+
+fn digest(rt: &mut Runtime) -> String {
+    rt.call(|c, s| c.maas_core_admin().call_state_digest(s, &OP))
+        .unwrap()
+}
+
+fn store(rt: &mut Runtime, id: &str) -> Result<memories::Memory, types::Error> {
+    let req = memories::StoreRequest {
+        agent_id: "scribe".into(),
+        content: format!("note {id}: the build cache lives in target/guest, rebuilt nightly"),
+        kind: memories::MemoryKind::Fact,
+        tags: vec!["build".into(), format!("t-{}", id.len())],
+        memory_id: Some(id.into()),
+        pool_id: None,
+        scope: None,
+        ttl_seconds: None,
+    };
+    rt.call(|c, s| c.maas_core_memories().call_store_memory(s, &OP, &req))
+}
+
+fn register_scribe(rt: &mut Runtime) {
+    let req = agents::RegistrationRequest {
+        agent_type: agents::AgentType::ClaudeCode,
+        owner_id: "u-1".into(),
+        agent_id: Some("scribe".into()),
+        capabilities: None,
+        metadata: None,
+    };
+    rt.call(|c, s| c.maas_core_agents().call_register(s, &OP, &req))
+        .unwrap();
+}
+
+/// The entries of a history with `MEMORIES` memories, written by a real core.
+fn history() -> Vec<Vec<u8>> {
+    let journal = MemoryJournal::new();
+    let mut rt = start(Box::new(journal.clone()), 0);
+    register_scribe(&mut rt);
+    for i in 0..MEMORIES {
+        store(&mut rt, &format!("m-{i}")).unwrap();
+    }
+    journal.entries()
+}
+
+fn count(path: &Path, sql: &str, seq: u64) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(sql, [seq as i64], |r| r.get(0)).unwrap()
+}
+
+fn change(path: &Path, sql: &str, seq: u64) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    assert_eq!(conn.execute(sql, [seq as i64]).unwrap(), 1, "{sql}");
+}
+
+#[test]
+fn a_state_needing_many_chunks_restores_to_the_digest_of_full_replay() {
+    let dir = TempDir::new("chunks");
+    let path = dir.0.join("journal.db");
+    let entries = history();
+    SqliteJournal::open(&path)
+        .unwrap()
+        .append_all(0, &entries)
+        .unwrap();
+    let mut rt = start(open(&path), 0);
+    assert_eq!(rt.last_snapshot(), 0);
+    let replayed = digest(&mut rt);
+    let seq = rt.snapshot().unwrap();
+    let bytes = rt.snapshot_bytes();
+    drop(rt);
+
+    let chunks = count(
+        &path,
+        "SELECT COUNT(*) FROM snapshot_chunks WHERE seq = ?1",
+        seq,
+    );
+    assert!(chunks >= 5, "{chunks} chunks of {bytes} bytes");
+    assert_eq!(
+        count(&path, "SELECT chunks FROM snapshots WHERE seq = ?1", seq),
+        chunks
+    );
+    let largest = count(
+        &path,
+        "SELECT MAX(length(data)) FROM snapshot_chunks WHERE seq = ?1",
+        seq,
+    );
+    assert!(largest <= i64::from(CHUNK), "{largest}");
+    println!("{MEMORIES} memories: a snapshot of {bytes} bytes in {chunks} chunks");
+
+    let mut rt = start(open(&path), 0);
+    assert_eq!(rt.last_snapshot(), seq);
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+    assert_eq!(digest(&mut rt), replayed);
+    // It goes on from there, and a search sees the restored memories.
+    store(&mut rt, "m-after").unwrap();
+    let me = types::Caller::Agent("scribe".into());
+    let hits = rt
+        .call(|c, s| {
+            c.maas_core_memories()
+                .call_search(s, &me, "scribe", "nightly cache", 3)
+        })
+        .unwrap();
+    assert_eq!(hits.len(), 3);
+}
+
+#[test]
+fn a_damaged_chunk_falls_back_to_the_older_snapshot_then_to_full_replay() {
+    let dir = TempDir::new("chunk-damage");
+    let path = dir.0.join("journal.db");
+    SqliteJournal::open(&path)
+        .unwrap()
+        .append_all(0, &history())
+        .unwrap();
+    let mut rt = start(open(&path), 0);
+    let first = rt.snapshot().unwrap();
+    store(&mut rt, "m-between").unwrap();
+    let second = rt.snapshot().unwrap();
+    store(&mut rt, "m-last").unwrap();
+    let expected = digest(&mut rt);
+    drop(rt);
+    assert!(second > first);
+
+    change(
+        &path,
+        "UPDATE snapshot_chunks SET data = substr(data, 1, 100) WHERE seq = ?1 AND part = 2",
+        second,
+    );
+    let mut rt = start(open(&path), 0);
+    assert_eq!(rt.last_snapshot(), first);
+    let notices = rt.notices().join("\n");
+    assert!(
+        notices.contains(&format!("snapshot as of entry {second}"))
+            && notices.contains("chunk 2 is damaged"),
+        "{notices}"
+    );
+    assert_eq!(digest(&mut rt), expected);
+    drop(rt);
+
+    change(
+        &path,
+        "DELETE FROM snapshot_chunks WHERE seq = ?1 AND part = 1",
+        first,
+    );
+    let mut rt = start(open(&path), 0);
+    assert_eq!(rt.last_snapshot(), 0, "full replay");
+    let notices = rt.notices().join("\n");
+    assert!(
+        notices.contains(&format!("snapshot as of entry {first}")) && notices.contains("chunks"),
+        "{notices}"
+    );
+    assert_eq!(digest(&mut rt), expected);
+}
+
+/// A journal whose snapshot saves fail while `fail` is set; counts the attempts.
+struct Failing<J> {
+    inner: J,
+    fail: Arc<AtomicBool>,
+    attempts: Arc<AtomicU64>,
+}
+
+impl<J: JournalBackend> JournalBackend for Failing<J> {
+    fn head(&mut self) -> Result<u64, JournalError> {
+        self.inner.head()
+    }
+    fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        self.inner.read(from, max)
+    }
+    fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
+        self.inner.append(expected_head, data, sync)
+    }
+    fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        self.inner.begin_snapshot(seq)
+    }
+    fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(JournalError::Unavailable("disk full".into()));
+        }
+        self.inner.snapshot_chunk(data)
+    }
+    fn finish_snapshot(&mut self) -> Result<(), JournalError> {
+        self.inner.finish_snapshot()
+    }
+    fn abort_snapshot(&mut self) -> Result<(), JournalError> {
+        self.inner.abort_snapshot()
+    }
+    fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
+        self.inner.snapshots()
+    }
+    fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
+        self.inner.snapshot_parts(seq)
+    }
+    fn load_snapshot_chunk(
+        &mut self,
+        seq: u64,
+        part: u32,
+    ) -> Result<Option<Vec<u8>>, JournalError> {
+        self.inner.load_snapshot_chunk(seq, part)
+    }
+    fn take_notices(&mut self) -> Vec<String> {
+        self.inner.take_notices()
+    }
+}
+
+fn failing<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>, Arc<AtomicU64>) {
+    let fail = Arc::new(AtomicBool::new(true));
+    let attempts = Arc::new(AtomicU64::new(0));
+    let journal = Failing {
+        inner,
+        fail: fail.clone(),
+        attempts: attempts.clone(),
+    };
+    (journal, fail, attempts)
+}
+
+#[test]
+fn a_snapshot_that_cannot_be_saved_harms_nothing_and_waits_before_trying_again() {
+    const EVERY: u64 = 20;
+    let memory = MemoryJournal::new();
+    let (journal, fail, attempts) = failing(memory.clone());
+    let mut rt = start(Box::new(journal), EVERY);
+    register_scribe(&mut rt);
+    let mut written = 1u64;
+    let mut write = |rt: &mut Runtime, n: u64| {
+        for _ in 0..n {
+            store(rt, &format!("m-{written}")).unwrap();
+            written += 1;
+        }
+    };
+    write(&mut rt, EVERY - 1);
+    assert_eq!(memory.entries_len() as u64, EVERY);
+    assert_eq!(attempts.load(Ordering::SeqCst), 1, "due at entry {EVERY}");
+    assert_eq!(rt.restarts(), 0, "a failed snapshot restarts nothing");
+    assert_eq!(rt.last_snapshot(), 0);
+    let notices = rt.notices().join("\n");
+    assert!(
+        notices.contains("could not save a snapshot") && notices.contains("disk full"),
+        "{notices}"
+    );
+    // Not tried again on every append: only after another EVERY entries.
+    write(&mut rt, EVERY - 1);
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    write(&mut rt, 1);
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(rt.last_snapshot(), 0);
+    // Once saving works again, the next due attempt succeeds.
+    fail.store(false, Ordering::SeqCst);
+    write(&mut rt, EVERY);
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(rt.last_snapshot(), 3 * EVERY);
+    assert_eq!(rt.restarts(), 0);
+    // Every write went through, and a restart from that snapshot sees them all.
+    let expected = digest(&mut rt);
+    let mut again = start(Box::new(memory.clone()), 0);
+    assert_eq!(again.last_snapshot(), 3 * EVERY);
+    assert_eq!(digest(&mut again), expected);
+}
+
+#[test]
+fn an_import_whose_snapshot_fails_reports_the_entries_it_wrote() {
+    let dir = TempDir::new("import-snapshot");
+    let path = dir.0.join("journal.db");
+    let entries = history();
+    let total = entries.len();
+    let options = ImportOptions {
+        limits: default_limits(),
+        snapshot_chunk_bytes: CHUNK,
+        progress: false,
+    };
+    let rendered = import_entries(entries.clone(), &options, |entries| {
+        let mut journal = SqliteJournal::open(&path).unwrap();
+        journal.append_all(0, entries).unwrap();
+        let (journal, _, _) = failing(journal);
+        Ok(Box::new(journal))
+    })
+    .unwrap();
+    let snapshot = &rendered.json["snapshot"];
+    assert_eq!(snapshot["saved"], false, "{rendered:?}");
+    let error = snapshot["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "imported {total} entries; the snapshot could not be saved"
+        )) && error.contains("disk full")
+            && error.contains("the next start replays the journal"),
+        "{error}"
+    );
+    assert!(rendered.text.contains("not saved"), "{}", rendered.text);
+    assert!(!rendered.text.contains("nothing was changed"));
+    let mut rt = start(open(&path), 0);
+    assert_eq!(
+        rt.last_snapshot(),
+        0,
+        "no snapshot: the journal is replayed"
+    );
+    assert_eq!(digest(&mut rt), rendered.json["digest"].as_str().unwrap());
+    drop(rt);
+
+    // The same import into a directory whose snapshots work: it starts from the snapshot.
+    let other = TempDir::new("import-snapshot-ok");
+    let path = other.0.join("journal.db");
+    let rendered = import_entries(entries, &options, |entries| {
+        let mut journal = SqliteJournal::open(&path).unwrap();
+        journal.append_all(0, entries).unwrap();
+        Ok(Box::new(journal))
+    })
+    .unwrap();
+    assert_eq!(rendered.json["snapshot"]["saved"], true, "{rendered:?}");
+    let mut rt = start(open(&path), 0);
+    assert_eq!(rt.last_snapshot(), total as u64);
+    assert_eq!(digest(&mut rt), rendered.json["digest"].as_str().unwrap());
+}
