@@ -218,6 +218,15 @@ impl<J: JournalBackend> JournalBackend for Failing<J> {
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
         self.inner.append(expected_head, data, sync)
     }
+    fn audit_append(&mut self, entry: &maas_core::state::AuditEntry) -> Result<(), JournalError> {
+        self.inner.audit_append(entry)
+    }
+    fn audit_scan(
+        &mut self,
+        scan: &maas_core::journal::AuditScan,
+    ) -> Result<Vec<maas_core::state::AuditEntry>, JournalError> {
+        self.inner.audit_scan(scan)
+    }
     fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         self.inner.begin_snapshot(seq)

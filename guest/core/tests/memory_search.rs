@@ -100,10 +100,18 @@ fn search_finds_what_the_scopes_reach_and_drops_expired_memories_also_after_rest
     assert_eq!(found(&mut c, "a2"), ["m-project", "m-user"]);
     assert!(found(&mut c, "a4").is_empty());
 
-    let (seq, data) = c.export_snapshot().unwrap();
+    let seq = c.snapshot_begin().unwrap();
+    let mut chunks = Vec::new();
+    while let Some(chunk) = c.snapshot_next(4096).unwrap() {
+        chunks.push(chunk);
+    }
     let journal = c.engine.journal.clone();
     let mut restored = Core::new(journal, TestEnv { now: 0, state: 9 }, Limits::default());
-    restored.restore_snapshot(seq, &data).unwrap();
+    restored.restore_begin(seq).unwrap();
+    for chunk in &chunks {
+        restored.restore_chunk(chunk).unwrap();
+    }
+    restored.restore_finish().unwrap();
     restored.init(Limits::default()).unwrap();
     restored.engine.env.now = 1_005_000;
     assert_eq!(found(&mut restored, "a1"), everything, "before the expiry");

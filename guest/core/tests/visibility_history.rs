@@ -201,8 +201,12 @@ fn random_history(seed: u64, steps: usize, every: usize) {
         }
     }
     h.check(&format!("seed {seed} at the end"));
-    let data = snapshot::encode(&h.s).unwrap();
-    let restored = snapshot::decode(h.s.seq, &data, 16).unwrap();
+    let mut export = snapshot::export::Export::new(&h.s);
+    let mut restore = snapshot::restore::Restore::new(h.s.seq, 16);
+    while let Some(chunk) = export.next(&mut h.s, 4096).unwrap() {
+        restore.chunk(&chunk).unwrap();
+    }
+    let restored = restore.finish().unwrap();
     check_state(
         &restored,
         &h.agents,

@@ -504,7 +504,7 @@ mod tests {
         // `maas import` reads it, and the component rebuilds the same state.
         let dir = std::env::temp_dir().join(format!("maas-corpus-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        crate::cli::transfer::import(&dir, crate::default_limits(), &mut a.as_slice())
+        crate::cli::transfer::import(&dir, crate::default_limits(), &mut a.as_slice(), true)
             .map_err(|e| e.message())
             .unwrap();
         let mut rt = crate::datadir::open(&dir, crate::default_limits())

@@ -11,6 +11,8 @@ use crate::bindings::admin;
 use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use crate::progress::Progress;
 use crate::{CoreImage, Runtime, RuntimeOptions, types};
+use maas_core::journal::AuditScan;
+use maas_core::state::AuditEntry;
 use serde_json::json;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -56,6 +58,12 @@ impl JournalBackend for Switch {
     }
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
         self.lock()?.append(expected_head, data, sync)
+    }
+    fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
+        self.lock()?.audit_append(entry)
+    }
+    fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
+        self.lock()?.audit_scan(scan)
     }
     fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
         self.lock()?.begin_snapshot(seq)

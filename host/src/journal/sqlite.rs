@@ -369,7 +369,6 @@ impl JournalBackend for SqliteJournal {
                 "no snapshot is being saved".into(),
             ));
         };
-        self.end_batch()?;
         let part = u32::try_from(sums.len()).unwrap_or(u32::MAX);
         sums.push(snap::put_chunk(&self.conn, *seq, part, data)?);
         Ok(())

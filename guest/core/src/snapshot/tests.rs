@@ -28,13 +28,27 @@ impl Env for TestEnv {
 type TestCore = Core<MemoryJournal, TestEnv>;
 
 fn core(entries: Vec<Vec<u8>>) -> TestCore {
-    let mut c = Core::new(MemoryJournal { entries }, TestEnv(0, 7), Limits::default());
+    let mut c = Core::new(
+        MemoryJournal {
+            entries,
+            ..MemoryJournal::default()
+        },
+        TestEnv(0, 7),
+        Limits::default(),
+    );
     c.init(Limits::default()).unwrap();
     c
 }
 
 fn fresh(entries: Vec<Vec<u8>>) -> TestCore {
-    Core::new(MemoryJournal { entries }, TestEnv(0, 9), Limits::default())
+    Core::new(
+        MemoryJournal {
+            entries,
+            ..MemoryJournal::default()
+        },
+        TestEnv(0, 9),
+        Limits::default(),
+    )
 }
 
 const OP: Caller = Caller::Operator;
