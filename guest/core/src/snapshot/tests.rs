@@ -187,7 +187,11 @@ fn an_export_refuses_to_go_on_once_the_state_moved() {
     let mut c = populated(50);
     c.snapshot_begin().unwrap();
     c.snapshot_next(256).unwrap().unwrap();
+    // A read changes nothing (its audit entry goes to the read-audit log) ...
     c.search_memories(&OP, "alice", "cache", 1).unwrap();
+    assert!(c.snapshot_next(256).unwrap().is_some());
+    // ... a change does.
+    c.deactivate(&OP, "alice").unwrap();
     let moved = c.snapshot_next(256);
     assert!(matches!(moved, Err(Error::Conflict(_))), "{moved:?}");
     assert!(matches!(
