@@ -186,8 +186,8 @@ impl SqliteJournal {
                 audit_log::insert(&tx, &reads)?;
                 tx.commit().map_err(unavailable)?;
             }
-            // Without group commit they ride to disk with the next synced commit.
-            self.needs_sync |= self.group_commit;
+            // Committed to the log, they survive the process being killed; they reach the
+            // disk itself with the next sync of a change, and never cost a sync of their own.
         }
         if self.in_batch {
             self.in_batch = false;
@@ -457,7 +457,8 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn needs_sync(&self) -> bool {
-        self.needs_sync || self.in_batch || (self.group_commit && !self.reads.is_empty())
+        // Buffered reads need the flush `sync` does, not an fsync of their own.
+        self.needs_sync || self.in_batch || !self.reads.is_empty()
     }
 
     fn sync(&mut self) -> Result<(), JournalError> {
