@@ -56,8 +56,9 @@ pub trait JournalBackend: Send {
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError>;
     /// Starts saving a snapshot as of `seq`, discarding a save in progress; its chunks
     /// follow with [`JournalBackend::snapshot_chunk`] and
-    /// [`JournalBackend::finish_snapshot`] makes it count. `Ok(false)`: a complete
-    /// snapshot as of `seq` is already saved, nothing to do.
+    /// [`JournalBackend::finish_snapshot`] makes it count. A snapshot already saved as of
+    /// `seq` (perhaps a damaged one) is replaced. `Ok(false)`: nothing to save (a backend
+    /// that knows an intact one is there may say so).
     fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError>;
     /// Stores the next chunk of the snapshot being saved (with its checksum).
     fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError>;

@@ -352,9 +352,9 @@ impl JournalBackend for SqliteJournal {
         // Chunks are written in transactions of their own, after the open batch.
         self.end_batch()?;
         self.saving = None;
-        if snap::exists(&self.conn, seq)? {
-            return Ok(false);
-        }
+        // A snapshot already saved at this position may be the damaged one being replaced:
+        // it stops counting now, and the new one counts once finished.
+        snap::forget(&self.conn, seq)?;
         snap::discard(&self.conn, seq)?;
         self.saving = Some((seq, Vec::new()));
         Ok(true)

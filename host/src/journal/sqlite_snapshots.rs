@@ -46,16 +46,12 @@ pub(super) fn migrate(conn: &Connection) -> Result<bool, JournalError> {
     Ok(old > 0)
 }
 
-/// True when a complete snapshot as of `seq` is saved.
-pub(super) fn exists(conn: &Connection, seq: u64) -> Result<bool, JournalError> {
-    conn.query_row(
-        "SELECT 1 FROM snapshots WHERE seq = ?1",
-        params![to_i64(seq)],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|r| r.is_some())
-    .map_err(unavailable)
+/// Makes the complete snapshot as of `seq`, if any, no longer count (its chunks then go
+/// with [`discard`]).
+pub(super) fn forget(conn: &Connection, seq: u64) -> Result<(), JournalError> {
+    conn.execute("DELETE FROM snapshots WHERE seq = ?1", params![to_i64(seq)])
+        .map(|_| ())
+        .map_err(unavailable)
 }
 
 /// Removes the chunks of an unfinished save as of `seq`.
