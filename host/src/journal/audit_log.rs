@@ -97,10 +97,3 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
     out.reverse();
     Ok(out)
 }
-
-/// How many entries the log holds.
-pub fn count(conn: &Connection) -> Result<u64, JournalError> {
-    conn.query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get::<_, i64>(0))
-        .map(|n| u64::try_from(n).unwrap_or(0))
-        .map_err(unavailable)
-}

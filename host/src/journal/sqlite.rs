@@ -216,11 +216,6 @@ impl SqliteJournal {
         Ok(seq)
     }
 
-    /// How many entries the read-audit log holds (buffered ones included).
-    pub fn read_audit_len(&mut self) -> Result<u64, JournalError> {
-        Ok(audit_log::count(&self.conn)? + self.reads.len() as u64)
-    }
-
     /// Appends `entries` after `expected_head` in one durable transaction (imports and
     /// bulk loads); nothing is written if the head moved.
     pub fn append_all(
