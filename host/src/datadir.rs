@@ -23,6 +23,9 @@ pub const LIMIT_KEYS: &[&str] = &[
     "handoff-retention-seconds",
     "audit-window",
     "memory-bytes",
+    "memories-per-owner",
+    "documents-per-owner",
+    "pending-per-target-per-owner",
 ];
 
 /// One `--limit key=value` setting, with the key in its canonical (kebab) form.
@@ -72,6 +75,9 @@ pub fn limits(settings: &[LimitSetting]) -> admin::Limits {
             "documents" => &mut l.documents,
             "handoff-retention-seconds" => &mut l.handoff_retention_seconds,
             "audit-window" => &mut l.audit_window,
+            "memories-per-owner" => &mut l.memories_per_owner,
+            "documents-per-owner" => &mut l.documents_per_owner,
+            "pending-per-target-per-owner" => &mut l.pending_per_target_per_owner,
             _ => &mut l.memory_bytes,
         };
         *field = s.value;

@@ -189,6 +189,9 @@ pub fn default_limits() -> admin::Limits {
         handoff_retention_seconds: 0,
         audit_window: 0,
         memory_bytes: 0,
+        memories_per_owner: 0,
+        documents_per_owner: 0,
+        pending_per_target_per_owner: 0,
     }
 }
 

@@ -156,7 +156,7 @@ pub fn share(s: &pools::SharedMemory) -> Value {
 
 /// A memory.
 pub fn memory(m: &memories::Memory) -> Value {
-    json!({
+    let v = json!({
         "memory_id": m.id,
         "author": m.author,
         "memory_type": m.kind.wire(),
@@ -167,12 +167,27 @@ pub fn memory(m: &memories::Memory) -> Value {
         "created_at": m.created_at,
         "updated_at": m.updated_at,
         "expires_at": m.expires_at,
-    })
+    });
+    with_notes(v, &m.notes)
+}
+
+/// Adds `redacted` (kinds of secret removed at write) and `flags` (why a text is
+/// untrusted) to an object when there are any: most objects carry none.
+pub fn with_notes(mut v: Value, n: &types::Notes) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        if !n.redacted.is_empty() {
+            o.insert("redacted".into(), json!(n.redacted));
+        }
+        if !n.flags.is_empty() {
+            o.insert("flags".into(), json!(n.flags));
+        }
+    }
+    v
 }
 
 /// A handoff.
 pub fn handoff(h: &handoffs::Handoff) -> Value {
-    json!({
+    let v = json!({
         "id": h.id,
         "handoff_id": h.id,
         "source_agent_id": h.source_agent_id,
@@ -185,7 +200,8 @@ pub fn handoff(h: &handoffs::Handoff) -> Value {
         "updated_at": h.updated_at,
         "result": h.result.as_deref().map(embedded),
         "reason": h.reason,
-    })
+    });
+    with_notes(v, &h.notes)
 }
 
 /// A handoff's context.
@@ -213,7 +229,7 @@ pub fn hit(h: &knowledge::SearchHit) -> Value {
 /// A stored knowledge document.
 pub fn document(d: &knowledge::StoredDocument) -> Value {
     let doc = &d.document;
-    json!({
+    let v = json!({
         "id": doc.id,
         "kind": doc.kind.wire(),
         "title": doc.title,
@@ -223,7 +239,8 @@ pub fn document(d: &knowledge::StoredDocument) -> Value {
         "topic": doc.topic,
         "severity": doc.severity,
         "ingested_at": d.ingested_at,
-    })
+    });
+    with_notes(v, &d.notes)
 }
 
 /// An audit entry.

@@ -70,6 +70,12 @@ impl Harness {
         Self::start(&self.journal, &self.clock, self.limits)
     }
 
+    /// A second core over the same journal and clock with other limits, caught up by
+    /// replay (limits are set when a host starts, so this is how they change).
+    pub fn replica_with(&self, limits: admin::Limits) -> Runtime {
+        Self::start(&self.journal, &self.clock, limits)
+    }
+
     /// Registers an agent as the operator and returns its token.
     pub fn register(&mut self, id: &str, agent_type: agents::AgentType, owner: &str) -> String {
         self.register_with(id, agent_type, owner, None)

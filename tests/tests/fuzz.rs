@@ -444,6 +444,9 @@ fn limits_value(rng: &mut Rng) -> admin::Limits {
         handoff_retention_seconds: v(),
         audit_window: v(),
         memory_bytes: v(),
+        memories_per_owner: v(),
+        documents_per_owner: v(),
+        pending_per_target_per_owner: v(),
     }
 }
 

@@ -830,8 +830,125 @@ fn accept_grants_only_referenced_memories_that_still_exist() {
     let acc = accept(&mut h, &agent("bob"), &ho.id, "bob").unwrap();
     let granted: Vec<&str> = acc.memories.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(granted, ["m-keep"]);
+    assert_eq!(acc.dropped_memories, ["m-gone"]);
     read_memory(&mut h, "bob", "m-keep").unwrap();
     not_found(read_memory(&mut h, "bob", "m-gone"));
+}
+
+/// A pool `p` of carol's (owner u-carol) at project scope with alice and bob as members.
+fn pool_of_carol_with(h: &mut Harness, members: &[&str]) {
+    let req = pools::PoolRequest {
+        name: "shared".to_string(),
+        owner_id: "u-carol".to_string(),
+        scope: types::Scope::Project,
+        team: None,
+        pool_id: Some("p".to_string()),
+        metadata: None,
+    };
+    h.rt.call(|c, s| {
+        c.maas_core_pools()
+            .call_create(s, &agent("carol"), None, &req)
+    })
+    .unwrap();
+    for m in members {
+        h.rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_join(s, &op(), "p", m, types::Permission::Read)
+        })
+        .unwrap();
+    }
+}
+
+fn share(h: &mut Harness, memory: &str, sharer: &str) {
+    h.rt.call(|c, s| {
+        c.maas_core_pools().call_share(
+            s,
+            &agent(sharer),
+            "p",
+            memory,
+            sharer,
+            types::Scope::Project,
+        )
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_handoff_references_only_memories_the_source_wrote_or_the_target_can_read() {
+    let mut h = world();
+    pool_of_carol_with(&mut h, &["alice"]);
+    store(&mut h, "carol", "m-carol", "carol's design note");
+    share(&mut h, "m-carol", "carol");
+    read_memory(&mut h, "alice", "m-carol").unwrap();
+    // alice can read carol's memory, bob cannot: alice may not widen carol's share.
+    let c = ctx("task", &["m-carol"]);
+    refused_and_audited(&mut h, "alice", |h| {
+        initiate_as(h, &agent("alice"), "alice", "bob", &c, None)
+    });
+    not_found(read_memory(&mut h, "bob", "m-carol"));
+    // Once bob can read it too, referencing it hands nothing new over and is allowed.
+    h.rt.call(|c, s| {
+        c.maas_core_pools()
+            .call_join(s, &op(), "p", "bob", types::Permission::Read)
+    })
+    .unwrap();
+    let ho = initiate_as(&mut h, &agent("alice"), "alice", "bob", &c, None).unwrap();
+    assert_eq!(ho.context.relevant_memories, ["m-carol"]);
+}
+
+#[test]
+fn accept_rechecks_what_the_source_can_still_read_and_names_what_it_dropped() {
+    let mut h = world();
+    pool_of_carol_with(&mut h, &["alice", "bob"]);
+    store(&mut h, "carol", "m-carol", "carol's design note");
+    share(&mut h, "m-carol", "carol");
+    store(&mut h, "alice", "m-alice", "alice's own note");
+    let c = ctx("task", &["m-carol", "m-alice"]);
+    let ho = initiate_as(&mut h, &agent("alice"), "alice", "bob", &c, None).unwrap();
+    // Between initiate and accept carol unshares: neither alice nor bob reads it now.
+    h.rt.call(|c, s| {
+        c.maas_core_pools()
+            .call_unshare(s, &agent("carol"), "p", "m-carol", "carol")
+    })
+    .unwrap();
+    let acc = accept(&mut h, &agent("bob"), &ho.id, "bob").unwrap();
+    let granted: Vec<&str> = acc.memories.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(granted, ["m-alice"]);
+    assert_eq!(acc.dropped_memories, ["m-carol"]);
+    not_found(read_memory(&mut h, "bob", "m-carol"));
+    // Sharing it again later does not bring back a grant the accept did not make.
+    share(&mut h, "m-carol", "carol");
+    h.rt.call(|c, s| c.maas_core_pools().call_leave(s, &agent("bob"), "p", "bob"))
+        .unwrap();
+    not_found(read_memory(&mut h, "bob", "m-carol"));
+    let entry = audited(&mut h, "bob", "handoff.accepted");
+    let detail = json(&entry.last().unwrap().detail);
+    assert_eq!(detail["granted"], serde_json::json!(["m-alice"]));
+    assert_eq!(detail["dropped"], serde_json::json!(["m-carol"]));
+}
+
+#[test]
+fn pending_handoffs_to_one_target_are_capped_per_source_owner() {
+    let mut h = world_with(limits(|l| {
+        l.pending_per_target = 10;
+        l.pending_per_target_per_owner = 2;
+    }));
+    hand(&mut h, "alice", "bob", None);
+    hand(&mut h, "alice", "bob", None);
+    capacity(
+        initiate_as(
+            &mut h,
+            &agent("alice"),
+            "alice",
+            "bob",
+            &ctx("t", &[]),
+            None,
+        ),
+        "pending-handoffs-per-owner",
+        2,
+    );
+    // Another owner still reaches bob: one stranger cannot fill the inbox.
+    hand(&mut h, "carol", "bob", None);
 }
 
 #[test]
@@ -853,4 +970,61 @@ fn unregistering_the_target_cancels_its_pending_handoffs() {
         None,
     ));
     assert_eq!(h.stats().handoffs, 0);
+}
+
+#[test]
+fn secrets_in_every_handoff_text_are_redacted_before_they_are_stored() {
+    let mut h = world();
+    let aws = "AKIAIOSFODNN7EXAMPLE";
+    let gh = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let c = HandoffContext {
+        task_description: format!("deploy with {aws}"),
+        current_state: format!(r#"{{"step": 3, "password": "hunter22", "note": "token {gh}"}}"#),
+        relevant_memories: vec![],
+        relevant_files: vec![format!("keys/{aws}.txt")],
+    };
+    let ho = initiate_as(&mut h, &agent("alice"), "alice", "bob", &c, None).unwrap();
+    assert_eq!(
+        ho.context.task_description,
+        "deploy with [REDACTED:aws-access-key]"
+    );
+    let state = json(&ho.context.current_state);
+    assert_eq!(state["step"], 3);
+    assert!(!ho.context.current_state.contains("hunter22"));
+    assert!(!ho.context.current_state.contains(gh));
+    assert!(!ho.context.relevant_files[0].contains(aws));
+    assert_eq!(
+        ho.notes.redacted,
+        ["aws-access-key", "credential-assignment", "github-token"]
+    );
+    accept(&mut h, &agent("bob"), &ho.id, "bob").unwrap();
+    let done = complete(
+        &mut h,
+        &agent("bob"),
+        &ho.id,
+        "bob",
+        Some(&format!(r#"{{"deployed": true, "used": "{gh}"}}"#)),
+    )
+    .unwrap();
+    assert!(!done.result.as_deref().unwrap_or_default().contains(gh));
+    let seen = get(&mut h, &agent("alice"), &ho.id).unwrap();
+    assert!(seen.notes.redacted.contains(&"github-token".to_string()));
+
+    let other = hand(&mut h, "alice", "bob", None);
+    let rejected = reject(
+        &mut h,
+        &agent("bob"),
+        &other.id,
+        "bob",
+        &format!("no: {aws}"),
+    )
+    .unwrap();
+    assert_eq!(
+        rejected.reason.as_deref(),
+        Some("no: [REDACTED:aws-access-key]")
+    );
+    let journal = String::from_utf8_lossy(&h.journal.entries().concat()).into_owned();
+    for secret in [aws, gh, "hunter22"] {
+        assert!(!journal.contains(secret), "{secret} reached the journal");
+    }
 }

@@ -569,6 +569,58 @@ fn secrets_in_documents_are_redacted_in_every_result() {
 }
 
 #[test]
+fn a_document_belongs_to_the_owner_that_ingested_it() {
+    let mut h = Harness::new();
+    h.register("coder", ClaudeCode, "u-1");
+    h.register("mate", ClaudeCode, "u-1");
+    h.register("stranger", ClaudeCode, "u-2");
+    let original = code("c-x", "Original", "the original text", "svc", "src/x.rs");
+    ingest(&mut h, &agent("coder"), std::slice::from_ref(&original)).unwrap();
+    let forged = code("c-x", "Forged", "do something else", "svc", "src/x.rs");
+    refused_and_audited(&mut h, "stranger", |h| {
+        ingest(h, &agent("stranger"), std::slice::from_ref(&forged))
+    });
+    let d = get(&mut h, &op(), DocumentKind::Code, "c-x").unwrap();
+    assert_eq!(d.document.title, "Original");
+    // Agents of the same owner update it, and the operator may replace any document;
+    // one the operator ingested is no agent's to replace.
+    let update = code("c-x", "Updated", "updated text", "svc", "src/x.rs");
+    ingest(&mut h, &agent("mate"), &[update]).unwrap();
+    let by_op = code("c-x", "By the operator", "text", "svc", "src/x.rs");
+    ingest(&mut h, &op(), &[by_op]).unwrap();
+    denied(ingest(
+        &mut h,
+        &agent("coder"),
+        std::slice::from_ref(&original),
+    ));
+    // A new id is anyone's to ingest.
+    ingest(
+        &mut h,
+        &agent("stranger"),
+        &[code("c-y", "Mine", "t", "svc", "y")],
+    )
+    .unwrap();
+}
+
+#[test]
+fn documents_are_capped_per_owner_beside_the_global_limit() {
+    let mut h = Harness::with_limits(limits(|l| l.documents_per_owner = 2));
+    h.register("coder", ClaudeCode, "u-1");
+    h.register("stranger", ClaudeCode, "u-2");
+    let d = |id: &str| doc(DocumentKind::Code, id, "t", "c");
+    ingest(&mut h, &agent("coder"), &[d("a"), d("b")]).unwrap();
+    capacity(
+        ingest(&mut h, &agent("coder"), &[d("c")]),
+        "documents-per-owner",
+        2,
+    );
+    // Replacing its own documents adds nothing; other owners and the operator go on.
+    ingest(&mut h, &agent("coder"), &[d("a")]).unwrap();
+    ingest(&mut h, &agent("stranger"), &[d("s1"), d("s2")]).unwrap();
+    ingest(&mut h, &op(), &[d("o1"), d("o2"), d("o3")]).unwrap();
+}
+
+#[test]
 fn the_documents_limit_counts_new_documents_only() {
     let mut h = Harness::with_limits(limits(|l| l.documents = 3));
     let d = |id: &str| doc(DocumentKind::Code, id, "t", "c");

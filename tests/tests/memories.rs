@@ -284,6 +284,43 @@ fn a_memory_id_is_never_reused_even_after_delete() {
 }
 
 #[test]
+fn a_taken_id_is_refused_alike_whoever_holds_it_and_the_refusal_is_audited() {
+    let mut h = world();
+    remember(&mut h, "other", "foreign", "another owner's private note");
+    remember(&mut h, "author", "mine", "my note");
+    let reason = |r: R<memories::Memory>| match r {
+        Err(Error::InvalidInput(i)) => (i.field, i.reason),
+        other => panic!("expected invalid-input, got {other:?}"),
+    };
+    let foreign = reason(store(&mut h, &request("author", "foreign", "x")));
+    let own = reason(store(&mut h, &request("author", "mine", "x")));
+    assert_eq!(
+        foreign, own,
+        "the answer tells nothing about who holds the id"
+    );
+    assert!(!foreign.1.contains("foreign") && !foreign.1.contains("taken"));
+    let denials = audited(&mut h, "author", "access.denied");
+    assert_eq!(denials.len(), 2);
+}
+
+#[test]
+fn memories_are_capped_per_owner_beside_the_global_limit() {
+    let mut h = world();
+    h.rt = h.replica_with(limits(|l| l.memories_per_owner = 2));
+    remember(&mut h, "author", "a1", "one");
+    remember(&mut h, "mate", "a2", "two");
+    capacity(
+        store(&mut h, &request("mate", "a3", "three")),
+        "memories-per-owner",
+        2,
+    );
+    // Another owner is not held back by u1's memories.
+    remember(&mut h, "other", "b1", "elsewhere");
+    delete(&mut h, "author", "a1").unwrap();
+    remember(&mut h, "mate", "a4", "room again");
+}
+
+#[test]
 fn injected_content_is_refused_as_invalid_content_and_audited() {
     let mut h = world();
     for attack in [
@@ -336,34 +373,29 @@ fn ordinary_text_that_resembles_an_attack_is_stored_as_written() {
 // ---- reading ----
 
 #[test]
-fn secrets_are_intact_for_the_author_and_redacted_for_every_other_reader() {
+fn secrets_are_redacted_before_they_are_stored_and_the_author_is_told() {
     let mut h = world();
     let key = "sk-proj-abcdefghijklmnopqrstuvwxyz123456";
     let content = format!("staging deploys with {key} on tuesdays");
     let stored = remember_shared(&mut h, "author", "m", &content);
-    assert_eq!(stored.content, content);
-    assert_eq!(get(&mut h, "author", "m").unwrap().content, content);
-    let author_hits = search(&mut h, "author", "staging deploys", 10).unwrap();
-    assert_eq!(author_hits[0].memory.content, content);
-
-    for reader in ["mate", "pipe"] {
-        let seen = get(&mut h, reader, "m").unwrap().content;
-        assert!(
-            !seen.contains(key) && !seen.contains("abcdefghijklmnop"),
-            "{reader}: {seen}"
-        );
-        assert!(seen.contains("[REDACTED:"), "{reader}: {seen}");
-        assert!(seen.starts_with("staging deploys with ") && seen.ends_with(" on tuesdays"));
+    assert_eq!(
+        stored.content,
+        "staging deploys with [REDACTED:openai-key] on tuesdays"
+    );
+    assert_eq!(stored.notes.redacted, ["openai-key"]);
+    assert!(stored.notes.flags.is_empty());
+    for reader in ["author", "mate", "pipe"] {
+        let seen = get(&mut h, reader, "m").unwrap();
+        assert_eq!(seen.content, stored.content, "{reader}");
+        assert_eq!(seen.notes.redacted, ["openai-key"], "{reader}");
         let hits = search(&mut h, reader, "staging deploys", 10).unwrap();
-        assert_eq!(hits.len(), 1);
-        assert_eq!(hits[0].memory.content, seen, "{reader} searches");
+        assert_eq!(hits[0].memory.content, stored.content, "{reader} searches");
     }
-    let as_operator =
-        h.rt.call(|c, s| c.maas_core_memories().call_get(s, &op(), "mate", "m"))
-            .unwrap();
+    // Nothing of the secret reached the journal.
+    let journal: Vec<u8> = h.journal.entries().concat();
     assert!(
-        !as_operator.content.contains(key),
-        "the operator acting for mate reads as mate"
+        !String::from_utf8_lossy(&journal).contains("abcdefghijklmnop"),
+        "the journal holds the secret"
     );
 }
 
@@ -376,18 +408,16 @@ fn a_search_cannot_confirm_a_guessed_secret_and_tags_are_redacted_too() {
     req.scope = Some(Scope::Project);
     req.tags = vec!["deploy".to_string(), format!("api_key={key}")];
     store(&mut h, &req).unwrap();
-    // The secret itself is not searchable, for anyone: the index holds redacted text.
     for reader in ["author", "mate"] {
         let hits = search(&mut h, reader, "abcdefghijklmnopqrstuvwxyz123456", 10).unwrap();
         assert!(hits.is_empty(), "{reader} confirmed a secret by search");
+        let seen = get(&mut h, reader, "m").unwrap().tags;
+        assert_eq!(seen[0], "deploy");
+        assert!(
+            !seen[1].contains(key) && seen[1].contains("[REDACTED:"),
+            "{seen:?}"
+        );
     }
-    assert_eq!(get(&mut h, "author", "m").unwrap().tags, req.tags);
-    let seen = get(&mut h, "mate", "m").unwrap().tags;
-    assert_eq!(seen[0], "deploy");
-    assert!(
-        !seen[1].contains(key) && seen[1].contains("[REDACTED:"),
-        "{seen:?}"
-    );
 }
 
 #[test]
@@ -529,6 +559,28 @@ fn only_the_author_updates_a_memory() {
 }
 
 // ---- deleting ----
+
+#[test]
+fn memory_delete_never_reaches_another_owners_memory() {
+    let mut h = world();
+    h.register("outside-cleaner", AgentType::Human, "u2");
+    h.rt.call(|c, s| {
+        c.maas_core_pools()
+            .call_join(s, &op(), "p", "outside-cleaner", Permission::Write)
+    })
+    .unwrap();
+    remember_shared(&mut h, "author", "a", "a shared note");
+    get(&mut h, "outside-cleaner", "a").unwrap();
+    refused_and_audited(
+        &mut h,
+        "outside-cleaner",
+        |r| drop(denied(r)),
+        |h| delete(h, "outside-cleaner", "a"),
+    );
+    get(&mut h, "author", "a").unwrap();
+    // The same capability within the author's owner still moderates.
+    delete(&mut h, "cleaner", "a").unwrap();
+}
 
 #[test]
 fn the_author_deletes_its_own_and_others_need_memory_delete_and_read_access() {

@@ -93,6 +93,9 @@ pub mod from_wit {
             handoff_retention_seconds: l.handoff_retention_seconds,
             audit_window: l.audit_window,
             memory_bytes: l.memory_bytes,
+            memories_per_owner: l.memories_per_owner,
+            documents_per_owner: l.documents_per_owner,
+            pending_per_target_per_owner: l.pending_per_target_per_owner,
         }
     }
 
@@ -284,6 +287,9 @@ pub mod to_wit {
             handoff_retention_seconds: l.handoff_retention_seconds,
             audit_window: l.audit_window,
             memory_bytes: l.memory_bytes,
+            memories_per_owner: l.memories_per_owner,
+            documents_per_owner: l.documents_per_owner,
+            pending_per_target_per_owner: l.pending_per_target_per_owner,
         }
     }
 
@@ -375,6 +381,15 @@ pub mod to_wit {
             created_at: mv.created_at,
             updated_at: mv.updated_at,
             expires_at: mv.expires_at,
+            notes: notes(mv.notes),
+        }
+    }
+
+    /// Notes.
+    pub fn notes(n: maas_core::guard::Notes) -> types::Notes {
+        types::Notes {
+            redacted: n.redacted,
+            flags: n.flags,
         }
     }
 
@@ -396,6 +411,7 @@ pub mod to_wit {
             updated_at: h.updated_at,
             result: h.result,
             reason: h.reason,
+            notes: notes(h.notes),
         }
     }
 

@@ -281,6 +281,7 @@ impl handoffs::Guest for Component {
             handoffs::AcceptedHandoff {
                 handoff: t::handoff(a.handoff),
                 memories: a.memories.into_iter().map(t::memory).collect(),
+                dropped_memories: a.dropped,
             }
         })
     }
@@ -341,6 +342,7 @@ impl knowledge::Guest for Component {
             knowledge::StoredDocument {
                 document: t::document(d.document),
                 ingested_at: d.ingested_at,
+                notes: t::notes(d.notes.map(|n| *n).unwrap_or_default()),
             }
         })
     }

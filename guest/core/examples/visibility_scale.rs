@@ -105,6 +105,7 @@ fn build(memories: usize) -> (State, u64) {
                 content: format!("note {}", k % 1000),
                 tags: vec![],
                 expires_at,
+                notes: None,
             },
         );
         if k % 2 == 0 {

@@ -4,6 +4,7 @@ use crate::access::{acting, agent_visible, caller_agent, manages};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
+use crate::guard::Guard;
 use crate::limits::{MAX_TOKEN, check_id, check_metadata};
 use crate::model::{AgentType, Caller, Capability, HandoffStatus};
 use crate::state::{Agent, State};
@@ -76,6 +77,8 @@ pub fn register(s: &State, cx: &mut Cx, req: &RegistrationRequest) -> Decided<Re
         None => cx.fresh_id(),
     };
     let metadata = check_metadata("metadata", req.metadata.as_deref())?;
+    let mut guard = Guard::new();
+    let metadata = guard.json("metadata", &metadata)?;
     let capabilities = match &req.capabilities {
         Some(caps) => Capability::ALL
             .iter()
@@ -101,7 +104,7 @@ pub fn register(s: &State, cx: &mut Cx, req: &RegistrationRequest) -> Decided<Re
             cx.caller.name(),
             "agent.registered",
             Some(&id),
-            json!({"owner_id": req.owner_id, "agent_type": req.agent_type.as_str()}),
+            json!({"owner_id": req.owner_id, "agent_type": req.agent_type.as_str(), "notes": guard.notes()}),
         )),
     ];
     Ok(Done::change(

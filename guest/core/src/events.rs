@@ -4,6 +4,7 @@
 //! was decided, so replay never consults the clock. Entries carry a format version.
 
 use crate::error::{Error, Result};
+use crate::guard::Notes;
 use crate::model::{AgentType, Capability, MemoryKind, Permission, Scope};
 use crate::state::{Document, HandoffContext};
 use serde::{Deserialize, Serialize};
@@ -177,6 +178,9 @@ pub enum Event {
         tags: Vec<String>,
         /// Expiry time.
         expires_at: Option<u64>,
+        /// What the write gate redacted or flagged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<Box<Notes>>,
     },
     /// A memory was updated.
     MemoryUpdated {
@@ -188,6 +192,9 @@ pub enum Event {
         tags: Vec<String>,
         /// New kind.
         kind: MemoryKind,
+        /// What the write gate redacted or flagged in the memory as it now is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<Box<Notes>>,
     },
     /// A memory was deleted with its shares.
     MemoryDeleted {
@@ -206,6 +213,9 @@ pub enum Event {
         context: HandoffContext,
         /// Expiry time.
         expires_at: u64,
+        /// What the write gate redacted or flagged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<Box<Notes>>,
     },
     /// The target accepted; it may now read `granted` memories.
     HandoffAccepted {
@@ -220,6 +230,9 @@ pub enum Event {
         id: String,
         /// Why.
         reason: String,
+        /// What the write gate redacted or flagged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<Box<Notes>>,
     },
     /// The source cancelled (or an unregistration cancelled it).
     HandoffCancelled {
@@ -232,6 +245,9 @@ pub enum Event {
         id: String,
         /// Result JSON.
         result: String,
+        /// What the write gate redacted or flagged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<Box<Notes>>,
     },
     /// A pending handoff passed its expiry and was marked so.
     HandoffExpired {
@@ -247,6 +263,12 @@ pub enum Event {
     DocumentsIngested {
         /// The documents.
         documents: Vec<Document>,
+        /// The owner of the ingesting agent; absent for the operator.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<String>,
+        /// What the write gate redacted or flagged, by index into `documents`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        notes: Vec<(usize, Notes)>,
     },
     /// An audit record.
     Audited(AuditRecord),

@@ -4,13 +4,14 @@ use crate::access::{acting, caller_agent, memory_readable, require};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
+use crate::guard::{Guard, Notes};
 use crate::limits::{
     DEFAULT_HANDOFF_TTL_SECONDS, MAX_HANDOFF_TTL_SECONDS, MAX_JSON, MAX_PATH, MAX_REASON, MAX_REFS,
     MAX_TASK, check_id, check_json, check_text,
 };
 use crate::memories::MemoryView;
 use crate::model::{Caller, Capability, HandoffStatus};
-use crate::state::{Handoff, HandoffContext, State};
+use crate::state::{Agent, Handoff, HandoffContext, Memory, State};
 use serde_json::json;
 
 /// Most due handoffs marked expired in the journal by one initiate.
@@ -39,6 +40,8 @@ pub struct HandoffView {
     pub result: Option<String>,
     /// Rejection reason.
     pub reason: Option<String>,
+    /// What the write gate redacted or flagged.
+    pub notes: Notes,
 }
 
 impl HandoffView {
@@ -60,6 +63,7 @@ impl HandoffView {
             },
             result: h.result.clone(),
             reason: h.reason.clone(),
+            notes: h.notes.as_deref().cloned().unwrap_or_default(),
         }
     }
 }
@@ -71,11 +75,16 @@ pub struct AcceptedHandoff {
     pub handoff: HandoffView,
     /// The referenced memories the target may read.
     pub memories: Vec<MemoryView>,
+    /// The referenced memories it was not granted: deleted, expired, or no longer
+    /// readable by the source when the handoff was accepted.
+    pub dropped: Vec<String>,
 }
 
-fn check_context(ctx: &HandoffContext) -> Result<HandoffContext, Refusal> {
+fn check_context(ctx: &HandoffContext, guard: &mut Guard) -> Result<HandoffContext, Refusal> {
     check_text("task_description", &ctx.task_description, MAX_TASK, true)?;
     let current_state = check_json("current_state", Some(&ctx.current_state), MAX_JSON)?;
+    let task_description = guard.text("task_description", &ctx.task_description)?;
+    let current_state = guard.json("current_state", &current_state)?;
     if ctx.relevant_memories.len() > MAX_REFS {
         return Err(Error::invalid("relevant_memories", format!("at most {MAX_REFS} ids")).into());
     }
@@ -92,10 +101,10 @@ fn check_context(ctx: &HandoffContext) -> Result<HandoffContext, Refusal> {
     let mut seen = std::collections::BTreeSet::new();
     memories.retain(|m| seen.insert(m.clone()));
     Ok(HandoffContext {
-        task_description: ctx.task_description.clone(),
+        task_description,
         current_state,
         relevant_memories: memories,
-        relevant_files: ctx.relevant_files.clone(),
+        relevant_files: guard.list("relevant_files", &ctx.relevant_files)?,
     })
 }
 
@@ -129,9 +138,16 @@ pub fn initiate(
         ))
         .into());
     }
-    let context = check_context(ctx)?;
+    let mut guard = Guard::new();
+    let context = check_context(ctx, &mut guard)?;
     for id in &context.relevant_memories {
-        crate::memories::readable(s, src, id, cx.now)?;
+        let memory = crate::memories::readable(s, src, id, cx.now)?;
+        if !may_hand_over(s, memory, src, tgt) {
+            return Err(Refusal::audited(Error::denied(format!(
+                "memory {id} was written by another agent and {target} cannot read it; \
+                 a handoff may reference only memories the source wrote or the target can already read"
+            ))));
+        }
     }
     let ttl = ttl_seconds.unwrap_or(DEFAULT_HANDOFF_TTL_SECONDS);
     if ttl == 0 || ttl > MAX_HANDOFF_TTL_SECONDS {
@@ -144,8 +160,24 @@ pub fn initiate(
     if s.live_handoffs_at(cx.now) >= cx.limits.handoffs {
         return Err(Error::capacity("handoffs", cx.limits.handoffs).into());
     }
-    if s.pending_for(target, cx.now).len() as u64 >= cx.limits.pending_per_target {
+    let pending = s.pending_for(target, cx.now);
+    if pending.len() as u64 >= cx.limits.pending_per_target {
         return Err(Error::capacity("pending-handoffs", cx.limits.pending_per_target).into());
+    }
+    let from_owner = pending
+        .iter()
+        .filter(|h| {
+            s.agents
+                .get(&h.source)
+                .is_some_and(|a| a.owner_id == src.owner_id)
+        })
+        .count() as u64;
+    if from_owner >= cx.limits.pending_per_target_per_owner {
+        return Err(Error::capacity(
+            "pending-handoffs-per-owner",
+            cx.limits.pending_per_target_per_owner,
+        )
+        .into());
     }
     let id = cx.fresh_id();
     let mut events: Vec<Event> = s
@@ -159,12 +191,13 @@ pub fn initiate(
         target: target.to_string(),
         context: context.clone(),
         expires_at: cx.now.saturating_add(ttl * 1000),
+        notes: guard.notes().boxed(),
     });
     events.push(Event::Audited(record(
         cx.caller.name(),
         "handoff.initiated",
         Some(&id),
-        json!({"source": source, "target": target, "memories": context.relevant_memories, "ttl_seconds": ttl}),
+        json!({"source": source, "target": target, "memories": context.relevant_memories, "ttl_seconds": ttl, "notes": guard.notes()}),
     )));
     Ok(Done::change(events, id))
 }
@@ -228,12 +261,29 @@ fn audited(cx: &Cx, event_type: &str, id: &str, detail: serde_json::Value) -> Ev
 /// exist, and returns those it may now read.
 pub fn accept(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decided<()> {
     let h = pending_as(s, cx, handoff_id, agent_id, true)?;
+    // Re-checked now, not at initiate: the source may have lost access since (the
+    // author unshared, a pool was left), and only what it can still read passes on.
+    let source = s.agents.get(&h.source);
+    let target = s.agents.get(&h.target);
     let granted: Vec<String> = h
         .context
         .relevant_memories
         .iter()
-        .filter(|id| s.memories.contains_key(*id))
+        .filter(|id| {
+            s.memories.get(*id).is_some_and(|m| {
+                !m.is_expired(cx.now)
+                    && source.zip(target).is_some_and(|(src, tgt)| {
+                        memory_readable(s, m, src) && may_hand_over(s, m, src, tgt)
+                    })
+            })
+        })
         .cloned()
+        .collect();
+    let dropped: Vec<&String> = h
+        .context
+        .relevant_memories
+        .iter()
+        .filter(|id| !granted.contains(id))
         .collect();
     Ok(Done::change(
         vec![
@@ -245,28 +295,38 @@ pub fn accept(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decid
                 cx,
                 "handoff.accepted",
                 handoff_id,
-                json!({"agent_id": agent_id, "granted": granted}),
+                json!({"agent_id": agent_id, "granted": granted, "dropped": dropped}),
             ),
         ],
         (),
     ))
 }
 
+/// Whether `source` may pass `memory` to `target`: it wrote it, or the target can
+/// already read it. A memory shared with the source by someone else is not the
+/// source's to pass on.
+fn may_hand_over(s: &State, memory: &Memory, source: &Agent, target: &Agent) -> bool {
+    memory.author == source.id || memory_readable(s, memory, target)
+}
+
 /// The accepted handoff and the memories its target may read, after `accept` applied.
 pub fn accepted_view(s: &State, handoff_id: &str, now: u64) -> Option<AcceptedHandoff> {
     let h = s.handoffs.get(handoff_id)?;
     let target = s.agents.get(&h.target)?;
-    let memories = h
-        .context
-        .relevant_memories
-        .iter()
-        .filter_map(|id| s.memories.get(id))
-        .filter(|m| !m.is_expired(now) && memory_readable(s, m, target))
-        .map(|m| MemoryView::for_reader(m, &target.id))
-        .collect();
+    let mut memories = Vec::new();
+    let mut dropped = Vec::new();
+    for id in &h.context.relevant_memories {
+        match s.memories.get(id) {
+            Some(m) if !m.is_expired(now) && memory_readable(s, m, target) => {
+                memories.push(MemoryView::for_reader(m, &target.id));
+            }
+            _ => dropped.push(id.clone()),
+        }
+    }
     Some(AcceptedHandoff {
         handoff: HandoffView::at(h, now),
         memories,
+        dropped,
     })
 }
 
@@ -280,17 +340,20 @@ pub fn reject(
 ) -> Decided<()> {
     pending_as(s, cx, handoff_id, agent_id, true)?;
     check_text("reason", reason, MAX_REASON, true)?;
+    let mut guard = Guard::new();
+    let reason = guard.text("reason", reason)?;
     Ok(Done::change(
         vec![
             Event::HandoffRejected {
                 id: handoff_id.to_string(),
-                reason: reason.to_string(),
+                reason,
+                notes: guard.notes().boxed(),
             },
             audited(
                 cx,
                 "handoff.rejected",
                 handoff_id,
-                json!({ "agent_id": agent_id }),
+                json!({ "agent_id": agent_id, "notes": guard.notes() }),
             ),
         ],
         (),
@@ -346,17 +409,20 @@ pub fn complete(
         .into());
     }
     let result = check_json("result", result, MAX_JSON)?;
+    let mut guard = Guard::new();
+    let result = guard.json("result", &result)?;
     Ok(Done::change(
         vec![
             Event::HandoffCompleted {
                 id: handoff_id.to_string(),
                 result,
+                notes: guard.notes().boxed(),
             },
             audited(
                 cx,
                 "handoff.completed",
                 handoff_id,
-                json!({ "agent_id": agent_id }),
+                json!({ "agent_id": agent_id, "notes": guard.notes() }),
             ),
         ],
         (),

@@ -4,6 +4,7 @@ use crate::access::{caller_agent, require, require_caller};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
+use crate::guard::Guard;
 use crate::limits::{
     MAX_DOCUMENT, MAX_DOCUMENTS, MAX_FILTER, MAX_INGEST_BYTES, MAX_TITLE, check_id, check_limit,
     check_query, check_text,
@@ -58,22 +59,31 @@ fn check_document(i: usize, d: &Document) -> Result<(), Refusal> {
     check_optional(&f("path"), &d.path)?;
     check_optional(&f("topic"), &d.topic)?;
     check_optional(&f("severity"), &d.severity)?;
-    for (name, text) in [("title", &d.title), ("content", &d.content)] {
-        if security::threats(text).contains(&security::Threat::PromptInjection) {
-            return Err(Refusal::audited(Error::invalid(
-                f(name),
-                "suspicious content refused (prompt-injection)",
-            )));
-        }
-    }
     Ok(())
+}
+
+/// The document as stored: every text through the write gate.
+fn guarded(i: usize, d: &Document, guard: &mut Guard) -> Result<Document, Refusal> {
+    let f = |name: &str| format!("documents[{i}].{name}");
+    Ok(Document {
+        kind: d.kind,
+        id: d.id.clone(),
+        title: guard.text(&f("title"), &d.title)?,
+        content: guard.text(&f("content"), &d.content)?,
+        service: guard.optional(&f("service"), d.service.as_deref())?,
+        path: guard.optional(&f("path"), d.path.as_deref())?,
+        topic: guard.optional(&f("topic"), d.topic.as_deref())?,
+        severity: guard.optional(&f("severity"), d.severity.as_deref())?,
+    })
 }
 
 /// Decides `ingest`.
 pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
-    if let Some(agent) = caller_agent(s, cx.caller)? {
+    let agent = caller_agent(s, cx.caller)?;
+    if let Some(agent) = agent {
         require(agent, Capability::MemoryWrite)?;
     }
+    let owner = agent.map(|a| a.owner_id.clone());
     if documents.len() > MAX_DOCUMENTS {
         return Err(
             Error::invalid("documents", format!("at most {MAX_DOCUMENTS} per call")).into(),
@@ -94,28 +104,69 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
     for (i, d) in documents.iter().enumerate() {
         check_document(i, d)?;
         let key = document_key(d.kind, &d.id);
-        if !s.documents.contains_key(&key) {
-            new_keys.insert(key);
+        match s.documents.get(&key) {
+            None => {
+                new_keys.insert(key);
+            }
+            // Another owner's document is theirs; the operator may replace any.
+            Some(old) if agent.is_some() && old.owner != owner => {
+                return Err(Refusal::audited(Error::denied(format!(
+                    "{} document {} belongs to another owner and cannot be replaced",
+                    d.kind, d.id
+                ))));
+            }
+            Some(_) => {}
         }
     }
     if (s.documents.len() + new_keys.len()) as u64 > cx.limits.documents {
         return Err(Error::capacity("documents", cx.limits.documents).into());
+    }
+    if let Some(owner) = &owner {
+        let held = s.documents_by_owner.get(owner).copied().unwrap_or(0);
+        if held + new_keys.len() as u64 > cx.limits.documents_per_owner {
+            return Err(
+                Error::capacity("documents-per-owner", cx.limits.documents_per_owner).into(),
+            );
+        }
     }
     let ids: Vec<String> = documents
         .iter()
         .map(|d| document_key(d.kind, &d.id))
         .collect();
     let count = u32::try_from(documents.len()).unwrap_or(u32::MAX);
+    let mut guard = Guard::for_documents();
+    let mut stored = Vec::with_capacity(documents.len());
+    let mut notes = Vec::new();
+    for (i, d) in documents.iter().enumerate() {
+        guard.reset();
+        stored.push(guarded(i, d, &mut guard)?);
+        let n = guard.notes();
+        if !n.is_empty() {
+            notes.push((i, n));
+        }
+    }
+    let flagged: Vec<&String> = notes
+        .iter()
+        .filter(|(_, n)| !n.flags.is_empty())
+        .filter_map(|(i, _)| ids.get(*i))
+        .collect();
+    let redacted: Vec<&String> = notes
+        .iter()
+        .filter(|(_, n)| !n.redacted.is_empty())
+        .filter_map(|(i, _)| ids.get(*i))
+        .collect();
     Ok(Done::change(
         vec![
             Event::DocumentsIngested {
-                documents: documents.to_vec(),
+                documents: stored,
+                owner,
+                notes,
             },
             Event::Audited(record(
                 cx.caller.name(),
                 "knowledge.ingested",
                 None,
-                json!({ "ids": ids }),
+                json!({ "ids": ids, "redacted": redacted, "flagged": flagged }),
             )),
         ],
         count,

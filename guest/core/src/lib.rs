@@ -15,6 +15,7 @@ pub mod core;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod guard;
 pub mod handoffs;
 pub mod journal;
 pub mod knowledge;

@@ -81,6 +81,12 @@ pub struct Limits {
     pub audit_window: u64,
     /// Linear memory in bytes past which changes that add state are refused.
     pub memory_bytes: u64,
+    /// Stored memories written by the agents of one owner.
+    pub memories_per_owner: u64,
+    /// Knowledge documents belonging to one owner.
+    pub documents_per_owner: u64,
+    /// Live pending handoffs to one target from the agents of one owner.
+    pub pending_per_target_per_owner: u64,
 }
 
 impl Default for Limits {
@@ -98,6 +104,9 @@ impl Default for Limits {
             handoff_retention_seconds: 7 * 24 * 3600,
             audit_window: 100_000,
             memory_bytes: 3 << 30,
+            memories_per_owner: 250_000,
+            documents_per_owner: 25_000,
+            pending_per_target_per_owner: 25,
         }
     }
 }
@@ -123,6 +132,12 @@ impl Limits {
             ),
             audit_window: pick(self.audit_window, d.audit_window),
             memory_bytes: pick(self.memory_bytes, d.memory_bytes),
+            memories_per_owner: pick(self.memories_per_owner, d.memories_per_owner),
+            documents_per_owner: pick(self.documents_per_owner, d.documents_per_owner),
+            pending_per_target_per_owner: pick(
+                self.pending_per_target_per_owner,
+                d.pending_per_target_per_owner,
+            ),
         }
     }
 }
@@ -267,11 +282,15 @@ mod tests {
                 handoff_retention_seconds: 0,
                 audit_window: 0,
                 memory_bytes: 0,
+                memories_per_owner: 0,
+                documents_per_owner: 0,
+                pending_per_target_per_owner: 0,
             }
         }
         .with_defaults();
         assert_eq!(l.agents, 3);
         assert_eq!(l.pending_per_target, 100);
+        assert_eq!(l.pending_per_target_per_owner, 25);
     }
 
     #[test]

@@ -4,11 +4,12 @@ use crate::access::{acting, memory_readable, require};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
+use crate::guard::{Guard, Notes};
 use crate::limits::{
     MAX_CONTENT, MAX_MEMORY_TTL_SECONDS, MAX_TAG, MAX_TAGS, check_id, check_limit, check_query,
     check_text,
 };
-use crate::model::{Capability, MemoryKind, Scope};
+use crate::model::{Caller, Capability, MemoryKind, Scope};
 use crate::pools::{check_share, visible_pool};
 use crate::security;
 use crate::state::{Agent, Memory, State};
@@ -74,6 +75,8 @@ pub struct MemoryView {
     pub updated_at: u64,
     /// Expiry.
     pub expires_at: Option<u64>,
+    /// What the write gate redacted or flagged.
+    pub notes: Notes,
 }
 
 impl MemoryView {
@@ -95,6 +98,7 @@ impl MemoryView {
             created_at: m.created_at,
             updated_at: m.updated_at,
             expires_at: m.expires_at,
+            notes: m.notes.as_deref().cloned().unwrap_or_default(),
         }
     }
 }
@@ -119,23 +123,19 @@ pub fn readable<'s>(
     Ok(memory)
 }
 
-/// Checks content: bounds, then the injection classes (refused and audited).
+/// Checks content's bounds.
 fn check_content(content: &str) -> Result<(), Refusal> {
     check_text("content", content, MAX_CONTENT, true)?;
-    let threats = security::threats(content);
-    if !threats.is_empty() {
-        let classes: Vec<&str> = threats.iter().map(|t| t.as_str()).collect();
-        return Err(Refusal::audited(Error::invalid(
-            "content",
-            format!("suspicious content refused ({})", classes.join(", ")),
-        )));
-    }
     Ok(())
 }
 
-/// Checks text as memory content (bounds and injection classes), as `store` does.
+/// Checks text as memory content (bounds, and injection refused as `store` refuses it).
 pub fn validate_content(content: &str) -> crate::Result<()> {
-    check_content(content).map_err(|r| r.error)
+    check_content(content).map_err(|r| r.error)?;
+    Guard::new()
+        .text("content", content)
+        .map(drop)
+        .map_err(|r| r.error)
 }
 
 fn check_tags(tags: &[String]) -> Result<(), Refusal> {
@@ -158,11 +158,20 @@ pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
     require(agent, Capability::MemoryWrite)?;
     check_content(&req.content)?;
     check_tags(&req.tags)?;
+    let mut guard = Guard::new();
+    let content = guard.text("content", &req.content)?;
+    let tags = guard.list("tags", &req.tags)?;
     let id = match &req.memory_id {
         Some(id) => {
             check_id("memory_id", id)?;
             if s.id_used("memory", id) {
-                return Err(Error::invalid("memory_id", format!("memory id {id} is taken")).into());
+                // One answer whether the id is this agent's, another owner's or a
+                // deleted memory's, so the refusal confirms nothing about memories the
+                // caller cannot read; repeated probing shows in the audit trail.
+                return Err(Refusal::audited(Error::invalid(
+                    "memory_id",
+                    "this id cannot be used: memory ids are never reused; omit memory_id to get a fresh one",
+                )));
             }
             id.clone()
         }
@@ -194,13 +203,17 @@ pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
     if s.memories.len() as u64 >= cx.limits.memories {
         return Err(Error::capacity("memories", cx.limits.memories).into());
     }
+    if s.visibility.owner_memories(&agent.owner_id) >= cx.limits.memories_per_owner {
+        return Err(Error::capacity("memories-per-owner", cx.limits.memories_per_owner).into());
+    }
     let mut events = vec![Event::MemoryStored {
         id: id.clone(),
         author: agent.id.clone(),
         kind: req.kind,
-        content: req.content.clone(),
-        tags: req.tags.clone(),
+        content,
+        tags,
         expires_at,
+        notes: guard.notes().boxed(),
     }];
     if let Some((pool_id, scope)) = &share {
         events.push(Event::MemoryShared {
@@ -219,6 +232,7 @@ pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
             "kind": req.kind.as_str(),
             "pool_id": share.as_ref().map(|(p, _)| p),
             "scope": share.as_ref().map(|(_, sc)| sc.as_str()),
+            "notes": guard.notes(),
         }),
     )));
     Ok(Done::change(events, id))
@@ -259,22 +273,35 @@ pub fn update(s: &State, cx: &mut Cx, req: &UpdateRequest) -> Decided<()> {
     if let Some(tags) = &req.tags {
         check_tags(tags)?;
     }
+    let mut guard = Guard::new();
+    let content = match &req.content {
+        Some(c) => guard.text("content", c)?,
+        None => memory.content.clone(),
+    };
+    let tags = match &req.tags {
+        Some(t) => guard.list("tags", t)?,
+        None => memory.tags.clone(),
+    };
+    // What is kept keeps its notes; what is replaced gets the new text's.
+    let mut notes = guard.notes();
+    if req.content.is_none() || req.tags.is_none() {
+        let old = memory.notes.as_deref().cloned().unwrap_or_default();
+        notes = notes.merged(old);
+    }
     Ok(Done::change(
         vec![
             Event::MemoryUpdated {
                 id: req.memory_id.clone(),
-                content: req
-                    .content
-                    .clone()
-                    .unwrap_or_else(|| memory.content.clone()),
-                tags: req.tags.clone().unwrap_or_else(|| memory.tags.clone()),
+                content,
+                tags,
                 kind: req.kind.unwrap_or(memory.kind),
+                notes: notes.clone().boxed(),
             },
             Event::Audited(record(
                 cx.caller.name(),
                 "memory.updated",
                 Some(&req.memory_id),
-                json!({"agent_id": agent.id, "version": memory.version + 1}),
+                json!({"agent_id": agent.id, "version": memory.version + 1, "notes": notes}),
             )),
         ],
         (),
@@ -292,6 +319,17 @@ pub fn delete(s: &State, cx: &mut Cx, agent_id: &str, memory_id: &str) -> Decide
         .ok_or_else(|| Error::not_found("memory", memory_id))?;
     if memory.author != agent.id {
         require(agent, Capability::MemoryDelete)?;
+        // memory_delete moderates within an owner: a memory shared by another owner
+        // is theirs to remove, whatever this agent's capabilities.
+        let same_owner = s
+            .agents
+            .get(&memory.author)
+            .is_some_and(|author| author.owner_id == agent.owner_id);
+        if !same_owner && *cx.caller != Caller::Operator {
+            return Err(Refusal::audited(Error::denied(format!(
+                "memory {memory_id} belongs to another owner; only its author's owner may delete it"
+            ))));
+        }
     }
     Ok(Done::change(
         vec![

@@ -6,6 +6,7 @@ use crate::access::{
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
+use crate::guard::Guard;
 use crate::limits::{MAX_NAME, check_id, check_metadata, check_text};
 use crate::model::{Caller, Capability, Permission, Scope};
 use crate::state::{Agent, Pool, State};
@@ -182,6 +183,9 @@ pub fn create(
         check_id("team", team)?;
     }
     let metadata = check_metadata("metadata", req.metadata.as_deref())?;
+    let mut guard = Guard::new();
+    let name = guard.text("name", &req.name)?;
+    let metadata = guard.json("metadata", &metadata)?;
     let id = match &req.pool_id {
         Some(id) => {
             check_id("pool_id", id)?;
@@ -197,7 +201,7 @@ pub fn create(
     }
     let mut events = vec![Event::PoolCreated {
         id: id.clone(),
-        name: req.name.clone(),
+        name,
         owner_id: req.owner_id.clone(),
         scope: req.scope,
         team: req.team.clone(),
@@ -214,7 +218,7 @@ pub fn create(
         cx.caller.name(),
         "pool.created",
         Some(&id),
-        json!({"owner_id": req.owner_id, "scope": req.scope.as_str(), "acting_agent": actor.map(|a| a.id.as_str())}),
+        json!({"owner_id": req.owner_id, "scope": req.scope.as_str(), "acting_agent": actor.map(|a| a.id.as_str()), "notes": guard.notes()}),
     )));
     Ok(Done::change(events, id))
 }

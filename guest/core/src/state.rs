@@ -1,6 +1,7 @@
 //! The state of a maas core and `evolve`, the only code that changes it.
 
 use crate::events::{AuditRecord, Entry, Event};
+use crate::guard::Notes;
 use crate::model::{
     AgentType, Capability, DocumentKind, HandoffStatus, MemoryKind, Permission, Scope,
 };
@@ -117,6 +118,9 @@ pub struct Memory {
     pub expires_at: Option<u64>,
     /// Pools it is shared into.
     pub pools: BTreeSet<String>,
+    /// What the write gate redacted or flagged (most memories carry none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Box<Notes>>,
 }
 
 impl Memory {
@@ -164,6 +168,9 @@ pub struct Handoff {
     pub result: Option<String>,
     /// Rejection reason.
     pub reason: Option<String>,
+    /// What the write gate redacted or flagged in its texts, over its whole life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Box<Notes>>,
 }
 
 impl Handoff {
@@ -212,6 +219,13 @@ pub struct StoredDocument {
     pub document: Document,
     /// Ingestion time.
     pub ingested_at: u64,
+    /// The owner whose agent ingested it; `None` when the operator did (or the entry
+    /// predates ownership): only the operator may then replace it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// What the write gate redacted or flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Box<Notes>>,
 }
 
 /// An audit entry kept for queries.
@@ -260,6 +274,9 @@ pub struct State {
     pub handoffs_by_agent: BTreeMap<String, BTreeSet<String>>,
     /// Documents by `kind:id`.
     pub documents: BTreeMap<String, StoredDocument>,
+    /// How many documents each owner holds (for the per-owner quota).
+    #[serde(skip)]
+    pub documents_by_owner: BTreeMap<String, u64>,
     /// Recent audit entries (not part of the digest; the journal keeps them all).
     #[serde(skip)]
     pub audit: VecDeque<AuditEntry>,
@@ -571,6 +588,7 @@ impl State {
                 content,
                 tags,
                 expires_at,
+                notes,
             } => {
                 let n = self.take_n();
                 self.use_id("memory", id);
@@ -586,6 +604,7 @@ impl State {
                     updated_at: at,
                     expires_at: *expires_at,
                     pools: BTreeSet::new(),
+                    notes: notes.clone(),
                 };
                 let _ = self.memory_index.insert(n, &memory_text(&m));
                 self.memory_by_n.insert(n, id.clone());
@@ -596,12 +615,14 @@ impl State {
                 content,
                 tags,
                 kind,
+                notes,
             } => {
                 if let Some(m) = self.memories.get_mut(id) {
                     let old = memory_text(m);
                     m.content = content.clone();
                     m.tags = tags.clone();
                     m.kind = *kind;
+                    m.notes = notes.clone();
                     m.version += 1;
                     m.updated_at = at;
                     let _ = self.memory_index.remove(m.n, &old);
@@ -626,6 +647,7 @@ impl State {
                 target,
                 context,
                 expires_at,
+                notes,
             } => {
                 let n = self.take_n();
                 self.use_id("handoff", id);
@@ -655,6 +677,7 @@ impl State {
                         updated_at: at,
                         result: None,
                         reason: None,
+                        notes: notes.clone(),
                     },
                 );
             }
@@ -668,19 +691,21 @@ impl State {
                     }
                 }
             }
-            Event::HandoffRejected { id, reason } => {
+            Event::HandoffRejected { id, reason, notes } => {
                 self.set_status(id, HandoffStatus::Rejected, at);
                 if let Some(h) = self.handoffs.get_mut(id) {
                     h.reason = Some(reason.clone());
+                    add_notes(&mut h.notes, notes);
                 }
             }
             Event::HandoffCancelled { id } => {
                 self.set_status(id, HandoffStatus::Cancelled, at);
             }
-            Event::HandoffCompleted { id, result } => {
+            Event::HandoffCompleted { id, result, notes } => {
                 self.set_status(id, HandoffStatus::Completed, at);
                 if let Some(h) = self.handoffs.get_mut(id) {
                     h.result = Some(result.clone());
+                    add_notes(&mut h.notes, notes);
                 }
             }
             Event::HandoffExpired { id } => {
@@ -699,11 +724,16 @@ impl State {
                     remove_from(&mut self.handoffs_by_agent, &h.target, id);
                 }
             }
-            Event::DocumentsIngested { documents } => {
-                for d in documents {
+            Event::DocumentsIngested {
+                documents,
+                owner,
+                notes,
+            } => {
+                for (i, d) in documents.iter().enumerate() {
                     let key = document_key(d.kind, &d.id);
                     let n = match self.documents.get(&key) {
                         Some(old) => {
+                            count_document(&mut self.documents_by_owner, &old.owner, false);
                             if let Some(index) = self.document_index.get_mut(&d.kind) {
                                 let _ = index.remove(old.n, &document_text(&old.document));
                             }
@@ -723,8 +753,14 @@ impl State {
                             n,
                             document: d.clone(),
                             ingested_at: at,
+                            owner: owner.clone(),
+                            notes: notes
+                                .iter()
+                                .find(|(at, _)| *at == i)
+                                .and_then(|(_, n)| n.clone().boxed()),
                         },
                     );
+                    count_document(&mut self.documents_by_owner, owner, true);
                 }
             }
             Event::Audited(record) => {
@@ -758,6 +794,10 @@ impl State {
         }
         self.document_index.clear();
         self.document_by_n.clear();
+        self.documents_by_owner.clear();
+        for d in self.documents.values() {
+            count_document(&mut self.documents_by_owner, &d.owner, true);
+        }
         let mut documents: Vec<(&String, &StoredDocument)> = self.documents.iter().collect();
         documents.sort_by_key(|(_, d)| d.n);
         for (key, d) in documents {
@@ -796,5 +836,26 @@ fn remove_from(map: &mut BTreeMap<String, BTreeSet<String>>, key: &str, value: &
         if set.is_empty() {
             map.remove(key);
         }
+    }
+}
+
+/// Adds (`on`) or removes one document of `owner` in the per-owner counts.
+fn count_document(counts: &mut BTreeMap<String, u64>, owner: &Option<String>, on: bool) {
+    let Some(owner) = owner else { return };
+    if on {
+        *counts.entry(owner.clone()).or_default() += 1;
+    } else if let Some(count) = counts.get_mut(owner) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            counts.remove(owner);
+        }
+    }
+}
+
+/// Adds the notes of a later change to an object's.
+fn add_notes(notes: &mut Option<Box<Notes>>, more: &Option<Box<Notes>>) {
+    if let Some(more) = more {
+        let old = notes.take().map(|b| *b).unwrap_or_default();
+        *notes = old.merged((**more).clone()).boxed();
     }
 }

@@ -58,6 +58,9 @@ impl PoolSets {
 pub struct Visibility {
     /// Memories by author.
     by_author: BTreeMap<String, RoaringBitmap>,
+    /// How many memories the registered agents of each owner wrote (for the per-owner
+    /// quota; an unregistered author's memories no longer count).
+    by_owner: BTreeMap<String, u64>,
     /// Memories granted by accepted handoffs, by grantee.
     by_grantee: BTreeMap<String, RoaringBitmap>,
     /// Share sets by pool.
@@ -170,6 +173,27 @@ impl Visibility {
         v
     }
 
+    /// How many memories the registered agents of `owner` wrote.
+    pub fn owner_memories(&self, owner: &str) -> u64 {
+        self.by_owner.get(owner).copied().unwrap_or(0)
+    }
+
+    /// Adds (`on`) or removes `n` memories of `author` to its owner's count, if the
+    /// author is registered.
+    fn count_owner(&mut self, s: &State, author: &str, n: u64, on: bool) {
+        let Some(owner) = s.agents.get(author).map(|a| &a.owner_id) else {
+            return;
+        };
+        if on {
+            *self.by_owner.entry(owner.clone()).or_default() += n;
+        } else if let Some(count) = self.by_owner.get_mut(owner) {
+            *count = count.saturating_sub(n);
+            if *count == 0 {
+                self.by_owner.remove(owner);
+            }
+        }
+    }
+
     /// Sizes, for measurements.
     pub fn stats(&self) -> VisibilityStats {
         let bitmaps: Vec<&RoaringBitmap> = self
@@ -211,6 +235,8 @@ impl Visibility {
             }
             Event::AgentRegistered { id, .. } | Event::AgentUnregistered { id } => {
                 self.sharer(s, id, on);
+                let written = self.by_author.get(id.as_str()).map_or(0, |b| b.len());
+                self.count_owner(s, id, written, on);
             }
             Event::HandoffAccepted { granted, .. } => {
                 for memory_id in granted {
@@ -227,6 +253,7 @@ impl Visibility {
     fn memory(&mut self, s: &State, memory: &Memory, on: bool) {
         let Some(n) = number(memory) else { return };
         set_keyed(&mut self.by_author, &memory.author, n, on);
+        self.count_owner(s, &memory.author, 1, on);
         if let Some(t) = memory.expires_at {
             if on {
                 self.expiry.insert((t, n));

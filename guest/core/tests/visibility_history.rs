@@ -106,6 +106,7 @@ fn random_history(seed: u64, steps: usize, every: usize) {
                         3 => Some(h.at - rng.below(50) as u64),
                         _ => None,
                     },
+                    notes: None,
                 },
                 None => continue,
             },
@@ -115,6 +116,7 @@ fn random_history(seed: u64, steps: usize, every: usize) {
                     content: "changed".into(),
                     tags: vec![],
                     kind: MemoryKind::Fact,
+                    notes: None,
                 },
                 None => continue,
             },
@@ -180,6 +182,7 @@ fn random_history(seed: u64, steps: usize, every: usize) {
                         relevant_files: vec![],
                     },
                     expires_at: h.at + 10_000,
+                    notes: None,
                 });
                 Event::HandoffAccepted { id, granted }
             }
@@ -216,6 +219,30 @@ fn random_history(seed: u64, steps: usize, every: usize) {
     let mut rebuilt = h.s.clone();
     rebuilt.rebuild_indexes();
     check_state(&rebuilt, &h.agents, h.at, &format!("seed {seed} rebuilt"));
+    // The per-owner memory counts kept event by event agree with a count from scratch.
+    let owners: std::collections::BTreeSet<&String> =
+        h.s.agents.values().map(|a| &a.owner_id).collect();
+    for owner in owners {
+        let counted =
+            h.s.memories
+                .values()
+                .filter(|m| {
+                    h.s.agents
+                        .get(&m.author)
+                        .is_some_and(|a| &a.owner_id == owner)
+                })
+                .count() as u64;
+        assert_eq!(
+            h.s.visibility.owner_memories(owner),
+            counted,
+            "seed {seed} {owner}"
+        );
+        assert_eq!(
+            rebuilt.visibility.owner_memories(owner),
+            counted,
+            "seed {seed} {owner}"
+        );
+    }
 }
 
 #[test]

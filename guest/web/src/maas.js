@@ -34,7 +34,7 @@ function describe(val) {
 const LIMIT_FIELDS = [
   'agents', 'sessions', 'pools', 'membersPerPool', 'sharesPerPool', 'handoffs',
   'pendingPerTarget', 'memories', 'documents', 'handoffRetentionSeconds', 'auditWindow',
-  'memoryBytes',
+  'memoryBytes', 'memoriesPerOwner', 'documentsPerOwner', 'pendingPerTargetPerOwner',
 ];
 
 const OPERATOR = Object.freeze({ tag: 'operator' });

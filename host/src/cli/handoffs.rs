@@ -101,7 +101,7 @@ pub struct InitiateArgs {
 
 /// A handoff as text.
 pub fn handoff_text(h: &handoffs::Handoff) -> String {
-    fields(&[
+    let mut rows = vec![
         ("handoff_id", h.id.clone()),
         ("status", h.status.wire().to_string()),
         ("from", h.source_agent_id.clone()),
@@ -121,7 +121,9 @@ pub fn handoff_text(h: &handoffs::Handoff) -> String {
                 .unwrap_or_else(|| "-".into()),
         ),
         ("reason", or_dash(h.reason.as_deref())),
-    ])
+    ];
+    rows.extend(crate::cli::memories::notes_rows(&h.notes));
+    fields(&rows)
 }
 
 /// A handoff in both forms.
@@ -165,10 +167,17 @@ pub fn accepted_rendered(a: &handoffs::AcceptedHandoff) -> Rendered {
             indent(&memory_text(m), "  ")
         ));
     }
+    if !a.dropped_memories.is_empty() {
+        text.push_str(&format!(
+            "not granted:       {} (deleted, expired, or no longer readable by the source)\n",
+            a.dropped_memories.join(", ")
+        ));
+    }
     Rendered::new(
         json!({
             "handoff": wire::handoff(&a.handoff),
             "memories": a.memories.iter().map(wire::memory).collect::<Vec<_>>(),
+            "dropped_memories": a.dropped_memories,
         }),
         text,
     )

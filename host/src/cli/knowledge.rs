@@ -194,17 +194,22 @@ pub fn run(cmd: KbCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
             let doc = &d.document;
             Ok(Rendered::new(
                 crate::wire::document(&d),
-                fields(&[
-                    ("id", doc.id.clone()),
-                    ("kind", doc.kind.wire().to_string()),
-                    ("title", doc.title.clone()),
-                    ("service", or_dash(doc.service.as_deref())),
-                    ("path", or_dash(doc.path.as_deref())),
-                    ("topic", or_dash(doc.topic.as_deref())),
-                    ("severity", or_dash(doc.severity.as_deref())),
-                    ("ingested_at", rfc3339(d.ingested_at)),
-                    ("content", doc.content.clone()),
-                ]),
+                fields(
+                    &[
+                        ("id", doc.id.clone()),
+                        ("kind", doc.kind.wire().to_string()),
+                        ("title", doc.title.clone()),
+                        ("service", or_dash(doc.service.as_deref())),
+                        ("path", or_dash(doc.path.as_deref())),
+                        ("topic", or_dash(doc.topic.as_deref())),
+                        ("severity", or_dash(doc.severity.as_deref())),
+                        ("ingested_at", rfc3339(d.ingested_at)),
+                    ]
+                    .into_iter()
+                    .chain(crate::cli::memories::notes_rows(&d.notes))
+                    .chain([("content", doc.content.clone())])
+                    .collect::<Vec<_>>(),
+                ),
             ))
         }
         KbCmd::SearchCode {

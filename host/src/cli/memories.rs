@@ -101,7 +101,7 @@ pub struct UpdateArgs {
 
 /// A memory as text.
 pub fn memory_text(m: &memories::Memory) -> String {
-    fields(&[
+    let mut rows = vec![
         ("memory_id", m.id.clone()),
         ("author", m.author.clone()),
         ("kind", m.kind.wire().to_string()),
@@ -113,8 +113,22 @@ pub fn memory_text(m: &memories::Memory) -> String {
             "expires_at",
             m.expires_at.map(rfc3339).unwrap_or_else(|| "never".into()),
         ),
-        ("content", m.content.clone()),
-    ])
+    ];
+    rows.extend(notes_rows(&m.notes));
+    rows.push(("content", m.content.clone()));
+    fields(&rows)
+}
+
+/// The notes of the write gate as rows, none when there are none.
+pub fn notes_rows(n: &crate::bindings::types::Notes) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
+    if !n.redacted.is_empty() {
+        rows.push(("redacted", n.redacted.join(", ")));
+    }
+    if !n.flags.is_empty() {
+        rows.push(("flagged", format!("untrusted text: {}", n.flags.join("; "))));
+    }
+    rows
 }
 
 fn rendered(m: &memories::Memory) -> Rendered {

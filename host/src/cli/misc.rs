@@ -155,6 +155,12 @@ fn limits_rows(l: &admin::Limits) -> Vec<(&'static str, u64)> {
         ("handoff_retention_seconds", l.handoff_retention_seconds),
         ("audit_window", l.audit_window),
         ("memory_bytes", l.memory_bytes),
+        ("memories_per_owner", l.memories_per_owner),
+        ("documents_per_owner", l.documents_per_owner),
+        (
+            "pending_per_target_per_owner",
+            l.pending_per_target_per_owner,
+        ),
     ]
 }
 

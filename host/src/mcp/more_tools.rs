@@ -33,7 +33,7 @@ impl MaasMcp {
                     )
                 })
             },
-            |h| json!({"status": "rejected", "handoff_id": h.id}),
+            |h| wire::with_notes(json!({"status": "rejected", "handoff_id": h.id}), &h.notes),
         )
         .await
     }
@@ -128,7 +128,12 @@ impl MaasMcp {
         };
         self.run(
             move |rt| rt.call(|c, s| c.maas_core_memories().call_store_memory(s, &caller, &req)),
-            |m| json!({"memory_id": m.id, "status": "stored", "version": m.version}),
+            |m| {
+                wire::with_notes(
+                    json!({"memory_id": m.id, "status": "stored", "version": m.version}),
+                    &m.notes,
+                )
+            },
         )
         .await
     }
@@ -173,14 +178,19 @@ impl MaasMcp {
         };
         self.run(
             move |rt| rt.call(|c, s| c.maas_core_memories().call_update(s, &caller, &req)),
-            |m| json!({"memory_id": m.id, "status": "updated", "version": m.version}),
+            |m| {
+                wire::with_notes(
+                    json!({"memory_id": m.id, "status": "updated", "version": m.version}),
+                    &m.notes,
+                )
+            },
         )
         .await
     }
 
     /// Deletes a memory.
     #[tool(
-        description = "Delete a memory and its shares (your own, or another's with memory_delete)."
+        description = "Delete a memory and its shares (your own, or one of your owner's agents' with memory_delete)."
     )]
     async fn delete_memory(
         &self,

@@ -130,7 +130,12 @@ impl MaasMcp {
                     )
                 })
             },
-            |h| json!({"handoff_id": h.id, "status": h.status.wire(), "expires_at": h.expires_at}),
+            |h| {
+                wire::with_notes(
+                    json!({"handoff_id": h.id, "status": h.status.wire(), "expires_at": h.expires_at}),
+                    &h.notes,
+                )
+            },
         )
         .await
     }
@@ -158,6 +163,7 @@ impl MaasMcp {
                     "handoff_id": acc.handoff.id,
                     "context": wire::context(&acc.handoff.context),
                     "memories": acc.memories.iter().map(wire::memory).collect::<Vec<_>>(),
+                    "dropped_memories": acc.dropped_memories,
                 })
             },
         )
@@ -185,7 +191,7 @@ impl MaasMcp {
                     )
                 })
             },
-            |h| json!({"status": "completed", "handoff_id": h.id}),
+            |h| wire::with_notes(json!({"status": "completed", "handoff_id": h.id}), &h.notes),
         )
         .await
     }

@@ -85,6 +85,7 @@ pub(crate) fn memory(m: memories::Memory) -> pm::Memory {
         created_at: m.created_at,
         updated_at: m.updated_at,
         expires_at: m.expires_at,
+        notes: m.notes,
     }
 }
 
@@ -136,6 +137,7 @@ pub(crate) fn handoff(h: handoffs::Handoff) -> ph::Handoff {
         updated_at: h.updated_at,
         result: h.result,
         reason: h.reason,
+        notes: h.notes,
     }
 }
 
@@ -143,6 +145,7 @@ pub(crate) fn accepted(a: handoffs::AcceptedHandoff) -> ph::AcceptedHandoff {
     ph::AcceptedHandoff {
         handoff: handoff(a.handoff),
         memories: a.memories.into_iter().map(memory).collect(),
+        dropped_memories: a.dropped_memories,
     }
 }
 

@@ -89,6 +89,7 @@ impl History {
             content: format!("memory {id}"),
             tags: vec![],
             expires_at,
+            notes: None,
         });
     }
 
@@ -113,6 +114,7 @@ impl History {
                 relevant_files: vec![],
             },
             expires_at: self.at + 60_000,
+            notes: None,
         });
         self.apply(Event::HandoffAccepted {
             id: handoff.into(),
