@@ -25,6 +25,9 @@ pub(crate) enum Builtin {
     /// A maas agent token (`maas_` + 32 or more hex digits) or operator token
     /// (`maas_op_` + hex).
     MaasToken,
+    /// An Azure storage or Service Bus account key: the base64 value of
+    /// `AccountKey=` / `SharedAccessKey=` in a connection string.
+    AzureStorageKey,
     /// The password of a database or broker URL (`postgres://user:PASSWORD@host`).
     DatabaseUrl,
     /// The token of a `Bearer <token>` credential.
@@ -44,6 +47,7 @@ impl Builtin {
             Builtin::GithubToken => "github-token",
             Builtin::AwsAccessKey => "aws-access-key",
             Builtin::MaasToken => "maas-token",
+            Builtin::AzureStorageKey => "azure-storage-key",
             Builtin::DatabaseUrl => "database-url",
             Builtin::BearerToken => "bearer-token",
             Builtin::PrivateKey => "private-key",
@@ -84,6 +88,9 @@ static DATABASE_URL: LazyLock<Option<Regex>> = LazyLock::new(|| {
         r"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mssql|sqlserver|mongodb(?:\+srv)?|rediss?|amqps?|cockroachdb|clickhouse)://[^\s:/@]*:(?P<v>[^\s/]+)@[^\s@/]",
     )
 });
+static AZURE_KEY: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compile(r"(?i)\b(?:AccountKey|SharedAccessKey)[ \t]*=[ \t]*(?P<v>[A-Za-z0-9+/]{40,}={0,2})")
+});
 static BEARER: LazyLock<Option<Regex>> =
     LazyLock::new(|| compile(r"(?i)\bbearer[ \t]+(?P<v>[A-Za-z0-9._~+/=-]{16,})"));
 static ASSIGNMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -102,6 +109,7 @@ pub(crate) fn all_compile() -> bool {
         &AWS,
         &MAAS,
         &DATABASE_URL,
+        &AZURE_KEY,
         &BEARER,
         &ASSIGNMENT,
     ]
@@ -117,6 +125,20 @@ fn looks_like_slug(s: &str) -> bool {
 fn has_word(list: &str, word: &str) -> bool {
     list.split_whitespace()
         .any(|w| w.eq_ignore_ascii_case(word))
+}
+
+/// A reference to configuration in code, `process.env.API_KEY`,
+/// `os.environ.DB_PASSWORD`, `settings.secret_key`: not a value.
+fn is_config_reference(v: &str) -> bool {
+    const ROOTS: &str = "process env environ os config cfg conf settings self this ctx context \
+        args opts options params secrets vars app";
+    let mut parts = v.split('.');
+    let root = parts.next().unwrap_or_default();
+    let ident = |p: &str| {
+        p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    has_word(ROOTS, root) && v.contains('.') && v.split('.').all(ident)
 }
 
 /// Placeholders, references and type annotations that are not secret values.
@@ -179,6 +201,7 @@ pub(crate) fn find(text: &str, spans: &mut Vec<Span>) {
     }
     for (re, class) in [
         (&DATABASE_URL, Builtin::DatabaseUrl),
+        (&AZURE_KEY, Builtin::AzureStorageKey),
         (&BEARER, Builtin::BearerToken),
     ] {
         for caps in re.iter().flat_map(|re| re.captures_iter(text)) {
@@ -194,8 +217,10 @@ pub(crate) fn find(text: &str, spans: &mut Vec<Span>) {
         let bare = caps.name("bare");
         let value = caps.name("dq").or_else(|| caps.name("sq")).or(bare);
         let key = caps.name("k").map_or("", |k| k.as_str());
-        let code =
-            bare.is_some_and(|b| b.as_str().contains(['(', '[']) || b.as_str().contains("::"));
+        let code = bare.is_some_and(|b| {
+            let b = b.as_str();
+            b.contains(['(', '[']) || b.contains("::") || is_config_reference(b)
+        });
         let cwd =
             key.eq_ignore_ascii_case("pwd") && value.is_some_and(|v| v.as_str().starts_with('/'));
         if let Some(v) = value

@@ -19,7 +19,8 @@
 //! * **hand-written classes** in `builtin.rs` that gitleaks lacks or names
 //!   differently: `openai-key`, `anthropic-key`, `github-token`,
 //!   `aws-access-key`, `maas-token` (agent `maas_` + 32 or more hex digits,
-//!   operator `maas_op_` + hex), `database-url`, `bearer-token`,
+//!   operator `maas_op_` + hex), `azure-storage-key` (`AccountKey=` in a
+//!   connection string), `database-url`, `bearer-token`,
 //!   `private-key`, `credential-assignment`.
 //!
 //! To refresh the gitleaks rules, fetch a newer `config/gitleaks.toml` and run
