@@ -44,6 +44,14 @@
 //! global allowlists (regexes on the secret, the match or the line, and
 //! stopwords contained in the lower-cased secret) drop known non-secrets.
 //!
+//! Cost: the first call parses `rules.json` and builds the keyword automaton
+//! (a few milliseconds natively); a rule's first run compiles its regex, about
+//! 1 ms each, 150-200 ms for all of them natively in release (more in a debug
+//! or wasm build). After that a scan is linear in the text: about 10-20 µs/KB
+//! on prose or code without secrets, most of it the keyword pass, and more
+//! where rules fire. Call [`rule_stats`] at start-up to pay the compile cost
+//! up front.
+//!
 //! Overlapping matches merge into one span named by the most specific kind:
 //! private keys first, then the hand-written vendor classes (their names are
 //! stable), then gitleaks' vendor rules, then `bearer-token` and the `curl`
@@ -83,7 +91,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::{LazyLock, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 
@@ -322,6 +330,7 @@ static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
     let prefilter = AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::Standard)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(&keywords)
         .ok();
     if prefilter.is_none() {
