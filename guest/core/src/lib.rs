@@ -24,6 +24,7 @@ pub mod memories;
 pub mod model;
 pub mod pools;
 pub mod search;
+pub mod secrets;
 pub mod security;
 pub mod snapshot;
 pub mod state;

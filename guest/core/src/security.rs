@@ -3,7 +3,8 @@
 //! * Poisoning: [`threats`] / [`is_suspicious`] classify text carrying SQL,
 //!   script (HTML/JS) or prompt injection; [`sanitize`] neutralises markup,
 //!   ASCII control characters and chat-role markers.
-//! * Extraction: [`secrets`] / [`redact_secrets`] find and mask credentials;
+//! * Extraction: [`secrets`] / [`redact_secrets`] find and mask credentials
+//!   (delegating to [`crate::secrets`], gitleaks' rule set plus our own);
 //!   [`analyze_query`] scores a search query for injection, bulk extraction and
 //!   secret probing.
 //!
@@ -41,51 +42,6 @@ impl Threat {
             Threat::SqlInjection => "sql-injection",
             Threat::ScriptInjection => "script-injection",
             Threat::PromptInjection => "prompt-injection",
-        }
-    }
-}
-
-/// A secret class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Secret {
-    /// OpenAI key: `sk-` (incl. `sk-proj-`) followed by 20+ key characters;
-    /// lower-case hyphenated slugs such as `sk-learn-pipeline-docs` are not keys.
-    OpenAiKey,
-    /// Anthropic key: `sk-ant-…`.
-    AnthropicKey,
-    /// GitHub token: `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36 alnum, or `github_pat_…`.
-    GithubToken,
-    /// AWS access key id: `AKIA`/`ASIA` + 16 upper-case alnum.
-    AwsAccessKey,
-    /// The token of a `Bearer <token>` credential.
-    BearerToken,
-    /// A PEM private-key block (to its END line, or to the end of text).
-    PrivateKey,
-    /// The value of `password=`, `secret:`, `api_key=`, `X_TOKEN=`, … assignments.
-    PasswordAssignment,
-}
-
-impl Secret {
-    /// Stable kebab-case name, used in `[REDACTED:<name>]` markers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Secret::OpenAiKey => "openai-key",
-            Secret::AnthropicKey => "anthropic-key",
-            Secret::GithubToken => "github-token",
-            Secret::AwsAccessKey => "aws-access-key",
-            Secret::BearerToken => "bearer-token",
-            Secret::PrivateKey => "private-key",
-            Secret::PasswordAssignment => "credential-assignment",
-        }
-    }
-
-    /// Which class names a merged span when matches overlap (lower wins).
-    fn rank(self) -> u8 {
-        match self {
-            Secret::PrivateKey => 0,
-            Secret::BearerToken => 2,
-            Secret::PasswordAssignment => 3,
-            _ => 1,
         }
     }
 }
@@ -188,23 +144,6 @@ static RE_ROLE_TOKEN: LazyLock<Regex> = LazyLock::new(|| compile(ROLE_TOKEN));
 static RE_ROLE_HEADER: LazyLock<Regex> = LazyLock::new(|| compile(ROLE_HEADER));
 static RE_ROLE_TURN: LazyLock<Regex> = LazyLock::new(|| compile(ROLE_TURN));
 
-static PRIVATE_KEY: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r"-----BEGIN (?:(?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z ]{0,24}PRIVATE KEY(?: BLOCK)?-----|\z)",
-    )
-});
-static SK_KEY: LazyLock<Regex> = LazyLock::new(|| compile(r"\bsk-[A-Za-z0-9_-]{20,}"));
-static GITHUB: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"));
-static AWS: LazyLock<Regex> = LazyLock::new(|| compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"));
-static BEARER: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"(?i)\bbearer[ \t]+(?P<v>[A-Za-z0-9._~+/=-]{16,})"));
-static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
-    compile(
-        r#"(?i)\b(?P<k>(?:[a-z0-9]+[_.-])*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|client[_-]?secret|secret[_-]?key|private[_-]?key)|(?:[a-z0-9]+[_.-])+token)\b["']?[ \t]*(?::=|=>|[:=])[ \t]*(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"'`,;&)}\]<>=][^\s"'`,;&)}\]<>]*))"#,
-    )
-});
-
 const BULK_VERB: &str = r"\b(?:dump|export|list|show|give|print|return|output|fetch|get|retrieve|reveal|display|send|leak|extract|read|copy|exfiltrate|enumerate|download)(?:\s+(?:me|us))?\s+";
 /// Bulk-extraction patterns; `VERB` stands for [`BULK_VERB`].
 #[rustfmt::skip]
@@ -265,122 +204,20 @@ pub fn is_suspicious(text: &str) -> bool {
     THREAT_RES.iter().any(|(_, re)| re.is_match(text))
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    start: usize,
-    end: usize,
-    class: Secret,
+/// Secret kinds present in `text` (kebab-case, sorted, deduplicated), as
+/// [`redact_secrets`] names them; see [`crate::secrets`] for the rule set.
+/// Where matches overlap (`api_key=sk-…`) only the most specific kind is
+/// reported.
+pub fn secrets(text: &str) -> Vec<String> {
+    crate::secrets::kinds(text)
 }
 
-/// A slug such as `learn-pipeline-docs`: prose, not a random credential.
-fn looks_like_slug(s: &str) -> bool {
-    s.contains('-') && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-}
-
-/// Placeholders, references and type annotations that are not secret values.
-fn is_non_secret_value(v: &str) -> bool {
-    const WORDS: &str = "none null nil undefined true false required optional string str bool \
-        int integer number bytes option vec self secret secretstring";
-    let lower = v.to_ascii_lowercase();
-    v.is_empty()
-        || lower.starts_with("[redacted")
-        || v.starts_with(['<', '{'])
-        || v.starts_with("%(")
-        || v.strip_prefix('$')
-            .is_some_and(|r| r.starts_with(|c: char| "{(_".contains(c) || c.is_ascii_uppercase()))
-        || v.chars().all(|c| matches!(c, '*' | '.' | '•'))
-        || has_word(WORDS, v)
-}
-
-/// Secret spans, overlapping matches merged (class = highest-ranked member).
-fn secret_spans(text: &str) -> Vec<Span> {
-    let mut spans = Vec::new();
-    let mut push = |start: usize, end: usize, class: Secret| spans.push(Span { start, end, class });
-    for m in PRIVATE_KEY.find_iter(text) {
-        push(m.start(), m.end(), Secret::PrivateKey);
-    }
-    for m in SK_KEY.find_iter(text) {
-        let key = m.as_str().trim_start_matches("sk-");
-        let tail = ["ant-", "proj-", "svcacct-", "admin-"]
-            .iter()
-            .find_map(|p| key.strip_prefix(p))
-            .unwrap_or(key);
-        if !looks_like_slug(tail) {
-            let class = if key.starts_with("ant-") {
-                Secret::AnthropicKey
-            } else {
-                Secret::OpenAiKey
-            };
-            push(m.start(), m.end(), class);
-        }
-    }
-    for m in GITHUB.find_iter(text) {
-        push(m.start(), m.end(), Secret::GithubToken);
-    }
-    for m in AWS.find_iter(text) {
-        push(m.start(), m.end(), Secret::AwsAccessKey);
-    }
-    for v in BEARER.captures_iter(text).filter_map(|c| c.name("v")) {
-        if !looks_like_slug(v.as_str()) {
-            push(v.start(), v.end(), Secret::BearerToken);
-        }
-    }
-    for caps in ASSIGNMENT.captures_iter(text) {
-        let bare = caps.name("bare");
-        let value = caps.name("dq").or_else(|| caps.name("sq")).or(bare);
-        let key = caps.name("k").map_or("", |k| k.as_str());
-        let code =
-            bare.is_some_and(|b| b.as_str().contains(['(', '[']) || b.as_str().contains("::"));
-        let cwd =
-            key.eq_ignore_ascii_case("pwd") && value.is_some_and(|v| v.as_str().starts_with('/'));
-        if let Some(v) = value
-            && !code
-            && !cwd
-            && !is_non_secret_value(v.as_str())
-        {
-            push(v.start(), v.end(), Secret::PasswordAssignment);
-        }
-    }
-    spans.sort_by_key(|s| (s.start, s.class.rank()));
-    let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
-    for span in spans {
-        match merged.last_mut() {
-            Some(last) if span.start < last.end => {
-                last.end = last.end.max(span.end);
-                if span.class.rank() < last.class.rank() {
-                    last.class = span.class;
-                }
-            }
-            _ => merged.push(span),
-        }
-    }
-    merged
-}
-
-/// Secret classes present in `text`: sorted, deduplicated. Where matches
-/// overlap (`api_key=sk-…`) only the most specific class is reported, exactly
-/// as [`redact_secrets`] would label it.
-pub fn secrets(text: &str) -> Vec<Secret> {
-    let found: BTreeSet<Secret> = secret_spans(text).into_iter().map(|s| s.class).collect();
-    found.into_iter().collect()
-}
-
-/// Replaces each secret with `[REDACTED:<class>]`. Assignments keep their key
-/// (`password=[REDACTED:credential-assignment]`, quotes kept), bearer tokens
-/// keep the `Bearer ` scheme, PEM blocks go whole. Text without secrets comes
-/// back byte-identical, and redaction is idempotent.
+/// Replaces each secret with `[REDACTED:<kind>]` (see [`crate::secrets::redact`]).
+/// Assignments keep their key (`password=[REDACTED:credential-assignment]`,
+/// quotes kept), bearer tokens keep the `Bearer ` scheme, PEM blocks go whole.
+/// Text without secrets comes back byte-identical, and redaction is idempotent.
 pub fn redact_secrets(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for span in secret_spans(text) {
-        out.push_str(text.get(last..span.start).unwrap_or_default());
-        out.push_str("[REDACTED:");
-        out.push_str(span.class.as_str());
-        out.push(']');
-        last = span.end;
-    }
-    out.push_str(text.get(last..).unwrap_or_default());
-    out
+    crate::secrets::redact(text).text
 }
 
 type Step = for<'a> fn(&'a str) -> Cow<'a, str>;
@@ -582,8 +419,7 @@ mod tests {
         assert_eq!(BULK.len(), BULK_PATTERNS.len());
         let all = [
             &CONTROL, &RE_TAG_ANY_CASE, &RE_TAG_SCRIPT, &RE_HANDLER, &RE_SCHEME, &RE_DATA_HTML,
-            &RE_ROLE_TOKEN, &RE_ROLE_HEADER, &RE_ROLE_TURN, &PRIVATE_KEY, &SK_KEY, &GITHUB, &AWS,
-            &BEARER, &ASSIGNMENT, &SECRET_NOUN, &PROBE_CONTEXT, &POSSESSIVE,
+            &RE_ROLE_TOKEN, &RE_ROLE_HEADER, &RE_ROLE_TURN, &SECRET_NOUN, &PROBE_CONTEXT, &POSSESSIVE,
         ];
         assert!(all.iter().all(|re| !re.as_str().is_empty()));
     }
@@ -668,20 +504,19 @@ mod tests {
     #[rustfmt::skip]
     fn each_secret_class_is_detected_and_named() {
         let cases = [
-            (format!("key {OPENAI} here"), Secret::OpenAiKey, "openai-key"),
-            ("sk-abcdefghijklmnopqrstuvwx".into(), Secret::OpenAiKey, "openai-key"),
-            (format!("key={ANTHROPIC}"), Secret::AnthropicKey, "anthropic-key"),
-            (format!("token {GH}."), Secret::GithubToken, "github-token"),
-            ("github_pat_11ABCDEFG0123456789_abcdefXYZ".into(), Secret::GithubToken, "github-token"),
-            ("id AKIAIOSFODNN7EXAMPLE,".into(), Secret::AwsAccessKey, "aws-access-key"),
-            ("ASIAY34FZKBOKMUTVV7A".into(), Secret::AwsAccessKey, "aws-access-key"),
-            ("Authorization: bearer eyJhbGciOiJIUzI1NiJ9.e30.sig".into(), Secret::BearerToken, "bearer-token"),
-            ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----".into(), Secret::PrivateKey, "private-key"),
-            ("password = hunter2".into(), Secret::PasswordAssignment, "credential-assignment"),
+            (format!("key {OPENAI} here"), "openai-key"),
+            ("sk-abcdefghijklmnopqrstuvwx".into(), "openai-key"),
+            (format!("key={ANTHROPIC}"), "anthropic-key"),
+            (format!("token {GH}."), "github-token"),
+            ("github_pat_11ABCDEFG0123456789_abcdefXYZ".into(), "github-token"),
+            ("id AKIAIOSFODNN7EXAMPLE,".into(), "aws-access-key"),
+            ("ASIAY34FZKBOKMUTVV7A".into(), "aws-access-key"),
+            ("Authorization: bearer eyJhbGciOiJIUzI1NiJ9.e30.sig".into(), "bearer-token"),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----".into(), "private-key"),
+            ("password = hunter2".into(), "credential-assignment"),
         ];
-        for (text, class, name) in cases {
-            assert_eq!(secrets(&text), vec![class], "{text}");
-            assert_eq!(class.as_str(), name);
+        for (text, name) in cases {
+            assert_eq!(secrets(&text), vec![name.to_string()], "{text}");
             assert!(redact_secrets(&text).contains(&format!("[REDACTED:{name}]")), "{text}");
         }
     }
@@ -719,7 +554,7 @@ mod tests {
             "the bearer of bad news", "Bearer authentication-scheme-overview", "AKIAshort",
             "ghp_tooShort", "password == other", "",
         ] {
-            assert_eq!(secrets(text), vec![], "{text}");
+            assert_eq!(secrets(text), Vec::<String>::new(), "{text}");
             assert_eq!(redact_secrets(text), text);
         }
     }
@@ -737,7 +572,7 @@ mod tests {
         );
         assert_eq!(
             secrets(&format!("api_key={OPENAI} and AKIAIOSFODNN7EXAMPLE")),
-            vec![Secret::OpenAiKey, Secret::AwsAccessKey]
+            vec!["aws-access-key".to_string(), "openai-key".to_string()]
         );
     }
 
@@ -747,7 +582,7 @@ mod tests {
         assert_eq!(redact_secrets(pem), "a\n[REDACTED:private-key]\nz");
         let open = "x -----BEGIN PRIVATE KEY-----\nMIIEvQ\npassword=abc\nmore";
         assert_eq!(redact_secrets(open), "x [REDACTED:private-key]");
-        assert_eq!(secrets(open), vec![Secret::PrivateKey]);
+        assert_eq!(secrets(open), vec!["private-key".to_string()]);
     }
 
     #[test]
@@ -757,7 +592,7 @@ mod tests {
         );
         let once = redact_secrets(&text);
         assert_eq!(redact_secrets(&once), once);
-        assert_eq!(secrets(&once), vec![]);
+        assert_eq!(secrets(&once), Vec::<String>::new());
     }
 
     #[test]

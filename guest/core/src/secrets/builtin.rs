@@ -1,0 +1,234 @@
+//! The project's own hand-written secret classes: the ones gitleaks lacks
+//! (maas tokens, database URLs, free-form `password=` assignments, bearer
+//! tokens of any shape) or names differently (`openai-key`, `github-token`,
+//! `aws-access-key`, …). Their names are stable: they predate the gitleaks
+//! rules and win ties against them (see [`Builtin::rank`]).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::Span;
+
+/// A hand-written secret class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Builtin {
+    /// OpenAI key: `sk-` (incl. `sk-proj-`) followed by 20+ key characters;
+    /// lower-case hyphenated slugs such as `sk-learn-pipeline-docs` are not keys.
+    OpenAiKey,
+    /// Anthropic key: `sk-ant-…`.
+    AnthropicKey,
+    /// GitHub token: `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36 alnum, or `github_pat_…`.
+    GithubToken,
+    /// AWS access key id: `AKIA`/`ASIA` + 16 upper-case alnum.
+    AwsAccessKey,
+    /// A maas agent token (`maas_` + 32 or more hex digits) or operator token
+    /// (`maas_op_` + hex).
+    MaasToken,
+    /// An Azure storage or Service Bus account key: the base64 value of
+    /// `AccountKey=` / `SharedAccessKey=` in a connection string.
+    AzureStorageKey,
+    /// The password of a database or broker URL (`postgres://user:PASSWORD@host`).
+    DatabaseUrl,
+    /// The token of a `Bearer <token>` credential.
+    BearerToken,
+    /// A PEM private-key block (to its END line, or to the end of text).
+    PrivateKey,
+    /// The value of `password=`, `secret:`, `api_key=`, `X_TOKEN=`, … assignments.
+    PasswordAssignment,
+}
+
+impl Builtin {
+    /// Stable kebab-case name, used in `[REDACTED:<name>]` markers.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Builtin::OpenAiKey => "openai-key",
+            Builtin::AnthropicKey => "anthropic-key",
+            Builtin::GithubToken => "github-token",
+            Builtin::AwsAccessKey => "aws-access-key",
+            Builtin::MaasToken => "maas-token",
+            Builtin::AzureStorageKey => "azure-storage-key",
+            Builtin::DatabaseUrl => "database-url",
+            Builtin::BearerToken => "bearer-token",
+            Builtin::PrivateKey => "private-key",
+            Builtin::PasswordAssignment => "credential-assignment",
+        }
+    }
+
+    /// Which class names a merged span when matches overlap (lower wins); see
+    /// [`super::RANK_RULE`] for where the gitleaks rules sit.
+    pub(crate) fn rank(self) -> u8 {
+        match self {
+            Builtin::PrivateKey => 0,
+            Builtin::BearerToken => 3,
+            Builtin::PasswordAssignment => 4,
+            _ => 1,
+        }
+    }
+}
+
+/// Makes every `\b` an ASCII word boundary, which the lazy DFA handles on any
+/// input (a Unicode `\b` makes it bail out on non-ASCII text).
+fn compile(pattern: &str) -> Option<Regex> {
+    Regex::new(&pattern.replace(r"\b", r"(?-u:\b)")).ok()
+}
+
+static PRIVATE_KEY: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compile(
+        r"-----BEGIN (?:(?:RSA|EC|DSA|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z ]{0,24}PRIVATE KEY(?: BLOCK)?-----|\z)",
+    )
+});
+static SK_KEY: LazyLock<Option<Regex>> = LazyLock::new(|| compile(r"\bsk-[A-Za-z0-9_-]{20,}"));
+static GITHUB: LazyLock<Option<Regex>> =
+    LazyLock::new(|| compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"));
+static AWS: LazyLock<Option<Regex>> = LazyLock::new(|| compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"));
+static MAAS: LazyLock<Option<Regex>> = LazyLock::new(|| compile(r"maas_(?:op_)?[0-9A-Fa-f]{32,}"));
+static DATABASE_URL: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compile(
+        r"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mssql|sqlserver|mongodb(?:\+srv)?|rediss?|amqps?|cockroachdb|clickhouse)://[^\s:/@]*:(?P<v>[^\s/]+)@[^\s@/]",
+    )
+});
+static AZURE_KEY: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compile(r"(?i)\b(?:AccountKey|SharedAccessKey)[ \t]*=[ \t]*(?P<v>[A-Za-z0-9+/]{40,}={0,2})")
+});
+static BEARER: LazyLock<Option<Regex>> =
+    LazyLock::new(|| compile(r"(?i)\bbearer[ \t]+(?P<v>[A-Za-z0-9._~+/=-]{16,})"));
+static ASSIGNMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compile(
+        r#"(?i)\b(?P<k>(?:[a-z0-9]+[_.-])*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|client[_-]?secret|secret[_-]?key|private[_-]?key)|(?:[a-z0-9]+[_.-])+token)\b["']?[ \t]*(?::=|=>|[:=])[ \t]*(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"'`,;&)}\]<>=][^\s"'`,;&)}\]<>]*))"#,
+    )
+});
+
+/// Every hand-written pattern, for the test that they all compile.
+#[cfg(test)]
+pub(crate) fn all_compile() -> bool {
+    [
+        &PRIVATE_KEY,
+        &SK_KEY,
+        &GITHUB,
+        &AWS,
+        &MAAS,
+        &DATABASE_URL,
+        &AZURE_KEY,
+        &BEARER,
+        &ASSIGNMENT,
+    ]
+    .iter()
+    .all(|re| re.is_some())
+}
+
+/// A slug such as `learn-pipeline-docs`: prose, not a random credential.
+fn looks_like_slug(s: &str) -> bool {
+    s.contains('-') && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+}
+
+fn has_word(list: &str, word: &str) -> bool {
+    list.split_whitespace()
+        .any(|w| w.eq_ignore_ascii_case(word))
+}
+
+/// A reference to configuration in code, `process.env.API_KEY`,
+/// `os.environ.DB_PASSWORD`, `settings.secret_key`: not a value.
+fn is_config_reference(v: &str) -> bool {
+    const ROOTS: &str = "process env environ os config cfg conf settings self this ctx context \
+        args opts options params secrets vars app";
+    let mut parts = v.split('.');
+    let root = parts.next().unwrap_or_default();
+    let ident = |p: &str| {
+        p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    has_word(ROOTS, root) && v.contains('.') && v.split('.').all(ident)
+}
+
+/// Placeholders, references and type annotations that are not secret values.
+fn is_non_secret_value(v: &str) -> bool {
+    const WORDS: &str = "none null nil undefined true false required optional string str bool \
+        int integer number bytes option vec self secret secretstring";
+    let lower = v.to_ascii_lowercase();
+    v.is_empty()
+        || lower.starts_with("[redacted")
+        || v.starts_with(['<', '{'])
+        || v.starts_with("%(")
+        || v.strip_prefix('$')
+            .is_some_and(|r| r.starts_with(|c: char| "{(_".contains(c) || c.is_ascii_uppercase()))
+        || v.chars().all(|c| matches!(c, '*' | '.' | '•'))
+        || has_word(WORDS, v)
+}
+
+/// Appends the hand-written matches in `text` to `spans`.
+pub(crate) fn find(text: &str, spans: &mut Vec<Span>) {
+    let mut push = |start: usize, end: usize, class: Builtin| {
+        spans.push(Span {
+            start,
+            end,
+            kind: class.as_str(),
+            rank: class.rank(),
+        });
+    };
+    if let Some(re) = PRIVATE_KEY.as_ref()
+        && text.contains("-----BEGIN")
+    {
+        for m in re.find_iter(text) {
+            push(m.start(), m.end(), Builtin::PrivateKey);
+        }
+    }
+    if let Some(re) = SK_KEY.as_ref() {
+        for m in re.find_iter(text) {
+            let key = m.as_str().trim_start_matches("sk-");
+            let tail = ["ant-", "proj-", "svcacct-", "admin-"]
+                .iter()
+                .find_map(|p| key.strip_prefix(p))
+                .unwrap_or(key);
+            if !looks_like_slug(tail) {
+                let class = if key.starts_with("ant-") {
+                    Builtin::AnthropicKey
+                } else {
+                    Builtin::OpenAiKey
+                };
+                push(m.start(), m.end(), class);
+            }
+        }
+    }
+    for (re, class) in [
+        (&GITHUB, Builtin::GithubToken),
+        (&AWS, Builtin::AwsAccessKey),
+        (&MAAS, Builtin::MaasToken),
+    ] {
+        for m in re.iter().flat_map(|re| re.find_iter(text)) {
+            push(m.start(), m.end(), class);
+        }
+    }
+    for (re, class) in [
+        (&DATABASE_URL, Builtin::DatabaseUrl),
+        (&AZURE_KEY, Builtin::AzureStorageKey),
+        (&BEARER, Builtin::BearerToken),
+    ] {
+        for caps in re.iter().flat_map(|re| re.captures_iter(text)) {
+            if let Some(v) = caps.name("v")
+                && !looks_like_slug(v.as_str())
+                && !is_non_secret_value(v.as_str())
+            {
+                push(v.start(), v.end(), class);
+            }
+        }
+    }
+    for caps in ASSIGNMENT.iter().flat_map(|re| re.captures_iter(text)) {
+        let bare = caps.name("bare");
+        let value = caps.name("dq").or_else(|| caps.name("sq")).or(bare);
+        let key = caps.name("k").map_or("", |k| k.as_str());
+        let code = bare.is_some_and(|b| {
+            let b = b.as_str();
+            b.contains(['(', '[']) || b.contains("::") || is_config_reference(b)
+        });
+        let cwd =
+            key.eq_ignore_ascii_case("pwd") && value.is_some_and(|v| v.as_str().starts_with('/'));
+        if let Some(v) = value
+            && !code
+            && !cwd
+            && !is_non_secret_value(v.as_str())
+        {
+            push(v.start(), v.end(), Builtin::PasswordAssignment);
+        }
+    }
+}
