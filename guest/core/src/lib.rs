@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod handoffs;
+pub mod injection;
 pub mod journal;
 pub mod knowledge;
 pub mod limits;
