@@ -232,6 +232,13 @@ fn filter_chars(s: &str, ob: &mut Obfuscation) -> String {
             continue;
         }
         marks_in_a_row = 0;
+        // Escaped line breaks read as line breaks (`\\n` in pasted JSON).
+        if c == '\\' && matches!(chars.peek(), Some('n' | 'r' | 't')) {
+            chars.next();
+            out.push('\n');
+            prev = Some('\n');
+            continue;
+        }
         let c = strip_diacritic(c);
         if out.len() + c.len_utf8() > MAX_OUTPUT {
             break;
@@ -359,12 +366,22 @@ fn leet(c: char, next: Option<char>) -> Option<char> {
         '7' => 't',
         '@' => 'a',
         '$' => 's',
+        '!' => 'i',
         _ => return None,
     })
 }
 
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '@' || c == '$'
+}
+
+/// `!` reads as `i` when a letter follows (`!gnore`).
+fn is_word_at(chars: &[char], i: usize) -> bool {
+    match chars.get(i) {
+        Some('!') => chars.get(i + 1).is_some_and(|c| c.is_alphabetic()),
+        Some(&c) => is_word_char(c),
+        None => false,
+    }
 }
 
 /// Folds look-alikes and leetspeak per word, and lower-cases everything.
@@ -375,15 +392,23 @@ fn fold_words(s: &str, ob: &mut Obfuscation) -> String {
     let n = chars.len();
     while i < n {
         let Some(&c) = chars.get(i) else { break };
-        if !is_word_char(c) {
-            push_lower(&mut out, c);
+        if !is_word_at(&chars, i) {
+            // Identifiers read as words: `ignore_all_rules`.
+            push_lower(&mut out, if c == '_' { ' ' } else { c });
             i += 1;
             continue;
         }
+        // camelCase reads as words: `IgnoreAllPrevious`.
+        let camel = |k: usize| {
+            k > i
+                && chars.get(k).is_some_and(char::is_ascii_uppercase)
+                && chars.get(k - 1).is_some_and(char::is_ascii_lowercase)
+        };
         let mut j = i;
-        while chars.get(j).copied().is_some_and(is_word_char) {
+        while is_word_at(&chars, j) && !camel(j) {
             j += 1;
         }
+        let split_after = camel(j);
         let word = chars.get(i..j).unwrap_or(&[]);
         let has_ascii_letter = word.iter().any(char::is_ascii_alphabetic);
         let letters = word.iter().filter(|c| c.is_alphabetic()).count();
@@ -414,6 +439,9 @@ fn fold_words(s: &str, ob: &mut Obfuscation) -> String {
         }
         if leety {
             ob.leetspeak = true;
+        }
+        if split_after {
+            out.push(' ');
         }
         i = j;
         if out.len() > MAX_OUTPUT {
