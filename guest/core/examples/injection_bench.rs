@@ -17,9 +17,9 @@
 //! PromptShield dataset, Neural Alchemy, MIT licence,
 //! <https://github.com/Neural-alchemy/promptshield>, commit
 //! `a2e40c4a0cf7913cbe3e36b5e1810415191a67b0`, files
-//! `ml_data/{train,val,test}.jsonl` (8,484 rows; 2,726 distinct texts: 2,006
-//! benign, 720 malicious in 19 attack categories, English with some German,
-//! French, Spanish, Chinese and encoded items). `scripts/injection-corpus`
+//! `ml_data/{train,val,test}.jsonl` (8,484 rows; 2,726 distinct texts: 2,264
+//! benign, 462 malicious in 19 attack categories, mostly English with some
+//! German, French, Spanish, Chinese, Korean, Arabic, Hebrew and encoded items). `scripts/injection-corpus`
 //! fetches it and checks its SHA-256 sums; it is not committed (2.9 MB with
 //! duplicates).
 //!
@@ -37,8 +37,10 @@
 //!
 //! # Figures
 //!
-//! See the module docs of `maas_core::injection` for the figures of the
-//! current patterns.
+//! Held-out part (899 items): malicious refused or flagged 70.1 % (108/154;
+//! 71.5 % without `control`), refused 34.4 %; benign refused 0 / 745, flagged
+//! 0 / 745. Development part: 86.4 % and 0 / 1,519. Per category figures and
+//! discussion are in the module docs of `maas_core::injection`.
 //!
 //! Options: `--misses dev` prints the development items that passed (malicious)
 //! or were refused (benign); the held-out part has no such option.

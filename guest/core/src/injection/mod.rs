@@ -6,8 +6,8 @@
 //!
 //! # What is normalised
 //!
-//! [`normalise`] undoes the disguises an attacker uses to slip a phrase past
-//! plain patterns (details in [`normalise()`]'s module): NFKC (fullwidth and
+//! [`normalise()`] undoes the disguises an attacker uses to slip a phrase past
+//! plain patterns (details in the [`normalise`](mod@normalise) module): NFKC (fullwidth and
 //! mathematical letters), removal of zero-width and other format characters,
 //! soft hyphens, bidi controls and stacked combining marks, Latin diacritics,
 //! look-alike letters (Cyrillic, Greek, Armenian, small capitals) in words that
@@ -48,8 +48,28 @@
 //! `examples/injection_bench.rs` runs [`assess`] on a public labelled corpus
 //! (the PromptShield dataset of Neural Alchemy, MIT licence, pinned commit;
 //! `scripts/injection-corpus` fetches it and checks its SHA-256) with a
-//! deterministic split (FNV-1a of the text; 35 % held out). Figures are in
-//! that example's docs.
+//! deterministic split (FNV-1a of the text; 35 % held out). Patterns were
+//! written looking at the development part only.
+//!
+//! | part | malicious caught (refused + flagged) | refused | benign refused | benign flagged |
+//! | --- | --- | --- | --- | --- |
+//! | development (1,827 items, 308 malicious) | 86.4 % (88.4 % without the `control` category) | 40.9 % | 0 / 1,519 | 0 / 1,519 |
+//! | **held out** (899 items, 154 malicious) | **70.1 %** (71.5 % without `control`) | 34.4 % | **0 / 745** | 0 / 745 |
+//!
+//! The target of 95 % caught is missed on the held-out part: the gap to the
+//! development part shows the phrase lists still overfit what they were
+//! written from. Weakest held-out categories: `jailbreak` 52 % (11/21),
+//! `training_extraction` 38 % (3/8), `agent_manipulation` 0/4,
+//! `model_fingerprinting` 0/3 — paraphrased requests with no override phrase,
+//! no obfuscation and no code. The ≤ 2 % benign-refusal target holds (0 %).
+//! The committed benign set of 278 engineering texts (tests) has 0 refused
+//! and 1 flagged.
+//!
+//! Speed (`cargo test -p maas-core --release -- --ignored --nocapture
+//! injection_timing`, 2-core machine): about 290 µs/KB on prose, 300 µs/KB on
+//! code, 205 µs/KB on attack text — above the 100 µs/KB aim; a 4 KiB memory
+//! costs about 1.2 ms. The cost is the ~35 separate phrase automata plus the
+//! threat patterns run on both the raw and the normalised text.
 //!
 //! Work is linear and bounded: at most [`normalise::MAX_INPUT`] bytes are
 //! examined and every pattern is a `regex` automaton. Nothing here panics on
