@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod guard;
 pub mod handoffs;
+pub mod injection;
 pub mod journal;
 pub mod knowledge;
 pub mod limits;

@@ -1,0 +1,308 @@
+//! Injection benchmark: runs [`maas_core::injection::assess`] on a public
+//! labelled corpus and prints, per category, how many items were refused,
+//! flagged and passed; for benign items the false-refusal and false-flag rates.
+//!
+//! ```text
+//! dir=$(scripts/injection-corpus)
+//! cargo run --release -p maas-core --example injection_bench -- "$dir"
+//! ```
+//!
+//! PATH is a directory of `*.jsonl` files or one or more files. Each line is a
+//! JSON object with the text in `prompt` or `text`, the label in `label`
+//! (`1`/`"1"`/`"malicious"`/`"injection"` is malicious, anything else benign),
+//! and the category in `attack_type` or `category`.
+//!
+//! # Corpus
+//!
+//! PromptShield dataset, Neural Alchemy, MIT licence,
+//! <https://github.com/Neural-alchemy/promptshield>, commit
+//! `a2e40c4a0cf7913cbe3e36b5e1810415191a67b0`, files
+//! `ml_data/{train,val,test}.jsonl` (8,484 rows; 2,726 distinct texts: 2,264
+//! benign, 462 malicious in 19 attack categories, mostly English with some
+//! German, French, Spanish, Chinese, Korean, Arabic, Hebrew and encoded items). `scripts/injection-corpus`
+//! fetches it and checks its SHA-256 sums; it is not committed (2.9 MB with
+//! duplicates).
+//!
+//! The benchmark merges the files, keeps the first copy of each distinct text
+//! and splits deterministically: FNV-1a 64 of the text's UTF-8 bytes, modulo
+//! 100, below 35 is **held out**, the rest is the development part. Patterns
+//! were written looking at development items only.
+//!
+//! Caveats of this corpus: its `control` category (labelled malicious) holds
+//! plain requests ("List five fruits."); its `adversarial`, `encoding` and
+//! `training_extraction` categories are mostly requests to run shell or Python
+//! code (`Bypass: \`os.system('whoami')\``), which [`assess`] scores as weak
+//! code-execution cues (a flag needs a second cue); most benign items are short
+//! synthetic requests.
+//!
+//! # Figures
+//!
+//! Held-out part (899 items): malicious refused or flagged 70.1 % (108/154;
+//! 71.5 % without `control`), refused 34.4 %; benign refused 0 / 745, flagged
+//! 0 / 745. Development part: 86.4 % and 0 / 1,519. Per category figures and
+//! discussion are in the module docs of `maas_core::injection`.
+//!
+//! Options: `--misses dev` prints the development items that passed (malicious)
+//! or were refused (benign); the held-out part has no such option.
+//!
+//! [`assess`]: maas_core::injection::assess
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use maas_core::injection::{Verdict, assess};
+
+/// Share of the corpus held out, in percent.
+const HELD_OUT_PERCENT: u64 = 35;
+
+struct Item {
+    text: String,
+    malicious: bool,
+    category: String,
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn held_out(text: &str) -> bool {
+    fnv1a64(text.as_bytes()) % 100 < HELD_OUT_PERCENT
+}
+
+fn files(args: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for a in args {
+        let p = Path::new(a);
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            v.retain(|f| f.extension().is_some_and(|x| x == "jsonl"));
+            v.sort();
+            // Fixed order for the pinned corpus, so "first copy" is stable.
+            v.sort_by_key(|f| match f.file_name().and_then(|n| n.to_str()) {
+                Some("train.jsonl") => 0,
+                Some("val.jsonl") => 1,
+                Some("test.jsonl") => 2,
+                _ => 3,
+            });
+            out.extend(v);
+        } else {
+            out.push(p.to_path_buf());
+        }
+    }
+    out
+}
+
+fn label_is_malicious(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64() == Some(1),
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::String(s) => {
+            matches!(
+                s.to_ascii_lowercase().as_str(),
+                "1" | "malicious" | "injection" | "jailbreak" | "attack"
+            )
+        }
+        _ => false,
+    }
+}
+
+fn load(paths: &[PathBuf]) -> Vec<Item> {
+    let mut seen = HashSet::new();
+    let mut items = Vec::new();
+    for p in paths {
+        let Ok(body) = std::fs::read_to_string(p) else {
+            eprintln!("cannot read {}", p.display());
+            continue;
+        };
+        for line in body.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let Some(text) = v
+                .get("prompt")
+                .or_else(|| v.get("text"))
+                .and_then(|t| t.as_str())
+            else {
+                continue;
+            };
+            if !seen.insert(text.to_string()) {
+                continue;
+            }
+            let malicious = v.get("label").is_some_and(label_is_malicious);
+            let category = v
+                .get("attack_type")
+                .or_else(|| v.get("category"))
+                .and_then(|c| c.as_str())
+                .unwrap_or(if malicious { "malicious" } else { "benign" })
+                .to_string();
+            items.push(Item {
+                text: text.to_string(),
+                malicious,
+                category,
+            });
+        }
+    }
+    items
+}
+
+#[derive(Default, Clone, Copy)]
+struct Row {
+    items: usize,
+    refused: usize,
+    flagged: usize,
+    passed: usize,
+}
+
+impl Row {
+    fn add(&mut self, v: Verdict) {
+        self.items += 1;
+        match v {
+            Verdict::Refuse => self.refused += 1,
+            Verdict::Flag => self.flagged += 1,
+            Verdict::Pass => self.passed += 1,
+        }
+    }
+    fn merge(&mut self, o: Row) {
+        self.items += o.items;
+        self.refused += o.refused;
+        self.flagged += o.flagged;
+        self.passed += o.passed;
+    }
+}
+
+fn pct(n: usize, d: usize) -> f64 {
+    if d == 0 {
+        0.0
+    } else {
+        100.0 * n as f64 / d as f64
+    }
+}
+
+fn report(name: &str, items: &[(&Item, Verdict)]) {
+    let mut rows: BTreeMap<(bool, &str), Row> = BTreeMap::new();
+    for (it, v) in items {
+        rows.entry((it.malicious, it.category.as_str()))
+            .or_default()
+            .add(*v);
+    }
+    println!("\n== {name}: {} items", items.len());
+    println!(
+        "{:<10} {:<24} {:>6} {:>8} {:>8} {:>7} {:>9} {:>9}",
+        "label", "category", "items", "refused", "flagged", "passed", "caught%", "refused%"
+    );
+    let mut mal = Row::default();
+    let mut mal_no_control = Row::default();
+    let mut ben = Row::default();
+    for ((malicious, cat), r) in &rows {
+        let label = if *malicious { "malicious" } else { "benign" };
+        println!(
+            "{label:<10} {cat:<24} {:>6} {:>8} {:>8} {:>7} {:>8.1}% {:>8.1}%",
+            r.items,
+            r.refused,
+            r.flagged,
+            r.passed,
+            pct(r.refused + r.flagged, r.items),
+            pct(r.refused, r.items)
+        );
+        if *malicious {
+            mal.merge(*r);
+            if *cat != "control" {
+                mal_no_control.merge(*r);
+            }
+        } else {
+            ben.merge(*r);
+        }
+    }
+    println!(
+        "malicious: {} items, refused or flagged {:.1}% (refused {:.1}%, flagged {:.1}%); without `control`: {} items, {:.1}%",
+        mal.items,
+        pct(mal.refused + mal.flagged, mal.items),
+        pct(mal.refused, mal.items),
+        pct(mal.flagged, mal.items),
+        mal_no_control.items,
+        pct(
+            mal_no_control.refused + mal_no_control.flagged,
+            mal_no_control.items
+        ),
+    );
+    println!(
+        "benign:    {} items, false-refusal {:.2}% ({}), false-flag {:.2}% ({})",
+        ben.items,
+        pct(ben.refused, ben.items),
+        ben.refused,
+        pct(ben.flagged, ben.items),
+        ben.flagged
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let show_misses = args.windows(2).any(|w| {
+        w.first().is_some_and(|a| a == "--misses") && w.get(1).is_some_and(|b| b == "dev")
+    });
+    let paths: Vec<String> = {
+        let mut v = Vec::new();
+        let mut skip = false;
+        for a in &args {
+            if skip {
+                skip = false;
+                continue;
+            }
+            if a == "--misses" {
+                skip = true;
+                continue;
+            }
+            v.push(a.clone());
+        }
+        v
+    };
+    if paths.is_empty() {
+        eprintln!(
+            "usage: injection_bench PATH... [--misses dev]   (PATH: a directory of .jsonl files, or files)"
+        );
+        std::process::exit(2);
+    }
+    let items = load(&files(&paths));
+    if items.is_empty() {
+        eprintln!("no items found");
+        std::process::exit(1);
+    }
+    let start = std::time::Instant::now();
+    let judged: Vec<(&Item, Verdict, bool)> = items
+        .iter()
+        .map(|it| (it, assess(&it.text).verdict, held_out(&it.text)))
+        .collect();
+    let took = start.elapsed();
+    let dev: Vec<(&Item, Verdict)> = judged.iter().filter(|j| !j.2).map(|j| (j.0, j.1)).collect();
+    let held: Vec<(&Item, Verdict)> = judged.iter().filter(|j| j.2).map(|j| (j.0, j.1)).collect();
+    println!(
+        "{} distinct items ({} malicious), {:.1} µs per item",
+        items.len(),
+        items.iter().filter(|i| i.malicious).count(),
+        took.as_secs_f64() * 1e6 / items.len() as f64
+    );
+    report("development part", &dev);
+    report(&format!("held-out part ({HELD_OUT_PERCENT}%)"), &held);
+    if show_misses {
+        println!("\n== development misses");
+        for (it, v) in &dev {
+            let miss =
+                (it.malicious && *v == Verdict::Pass) || (!it.malicious && *v == Verdict::Refuse);
+            if miss {
+                let a = assess(&it.text);
+                let short: String = it.text.chars().take(160).collect();
+                println!(
+                    "[{}] {:?} {:.2} {:?} {:?}",
+                    it.category, v, a.score, a.reasons, short
+                );
+            }
+        }
+    }
+}

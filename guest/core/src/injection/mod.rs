@@ -1,0 +1,252 @@
+//! Injection defence for stored text: normalised, scored and measured.
+//!
+//! [`assess`] gives a text a score in `0.0..=1.0` and a [`Verdict`]:
+//! [`Verdict::Refuse`] at or above [`REFUSE_AT`], [`Verdict::Flag`] (store, but
+//! mark untrusted) at or above [`FLAG_AT`], [`Verdict::Pass`] below.
+//!
+//! # What is normalised
+//!
+//! [`normalise()`] undoes the disguises an attacker uses to slip a phrase past
+//! plain patterns (details in the [`normalise`](mod@normalise) module): NFKC (fullwidth and
+//! mathematical letters), removal of zero-width and other format characters,
+//! soft hyphens, bidi controls and stacked combining marks, Latin diacritics,
+//! look-alike letters (Cyrillic, Greek, Armenian, small capitals) in words that
+//! mix them with Latin, case, leetspeak in words that mix letters and digits,
+//! spaced letters (`i g n o r e`), and embedded `%xx`, base64 and hex encodings
+//! (decoded in place when the bytes read as text).
+//!
+//! # Signals
+//!
+//! Each signal has a weight; the score is `1 - Π(1 - wᵢ)` over distinct
+//! reasons (the strongest weight per reason), so independent signals add up
+//! without ever passing 1.
+//!
+//! | signal | weight |
+//! | --- | --- |
+//! | `sql-injection`, `script-injection` (the [`crate::security::threats`] patterns on the raw text) | 1.0 |
+//! | `prompt-injection` (the same, raw text) | 0.9 |
+//! | any of those three found only after normalisation | 0.8 (prompt), 0.6 (SQL/script) |
+//! | strong phrases: instruction override, role-play into an unrestricted persona, system-prompt exfiltration, chat-role markers, in English, German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese and Japanese | 0.8 |
+//! | medium phrases: "you are now a …", "follow only my instructions", "disable the safety filters", fake system notices, data exfiltration | 0.45 |
+//! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`), "Run:"/"Bypass:" prefixes | 0.2–0.3 |
+//! | obfuscation present: zero-width 0.25, bidi 0.3, homoglyph 0.35, spaced letters 0.2, stacked marks 0.2, base64/hex text 0.15, fullwidth 0.1, URL-encoding 0.05, leetspeak 0.05 | |
+//! | a phrase or threat that matches only after normalisation, while some obfuscation is present | 0.5 |
+//! | input longer than [`normalise::MAX_INPUT`] (only its head is examined) | 0.45 |
+//!
+//! # Thresholds
+//!
+//! [`REFUSE_AT`] = 0.7: one strong signal (0.8) refuses; two medium ones
+//! (0.45 + 0.45 → 0.70) stay just below it, so "disable the safety checks" in a
+//! design note plus another loose cue is flagged, not refused. SQL and script
+//! injection still refuse (weight 1.0), as the memory store relies on.
+//! [`FLAG_AT`] = 0.4: one medium signal flags; weak cues flag only in
+//! combination (two → 0.36, pass; three → 0.49, flag); an obfuscated match
+//! (0.5 + the obfuscation weight) always at least flags.
+//!
+//! # Measured
+//!
+//! `examples/injection_bench.rs` runs [`assess`] on a public labelled corpus
+//! (the PromptShield dataset of Neural Alchemy, MIT licence, pinned commit;
+//! `scripts/injection-corpus` fetches it and checks its SHA-256) with a
+//! deterministic split (FNV-1a of the text; 35 % held out). Patterns were
+//! written looking at the development part only.
+//!
+//! | part | malicious caught (refused + flagged) | refused | benign refused | benign flagged |
+//! | --- | --- | --- | --- | --- |
+//! | development (1,827 items, 308 malicious) | 86.4 % (88.4 % without the `control` category) | 40.9 % | 0 / 1,519 | 0 / 1,519 |
+//! | **held out** (899 items, 154 malicious) | **70.1 %** (71.5 % without `control`) | 34.4 % | **0 / 745** | 0 / 745 |
+//!
+//! The target of 95 % caught is missed on the held-out part: the gap to the
+//! development part shows the phrase lists still overfit what they were
+//! written from. Weakest held-out categories: `jailbreak` 52 % (11/21),
+//! `training_extraction` 38 % (3/8), `agent_manipulation` 0/4,
+//! `model_fingerprinting` 0/3 — paraphrased requests with no override phrase,
+//! no obfuscation and no code. The ≤ 2 % benign-refusal target holds (0 %).
+//! The committed benign set of 278 engineering texts (tests) has 0 refused
+//! and 1 flagged.
+//!
+//! Speed (`cargo test -p maas-core --release -- --ignored --nocapture
+//! injection_timing`, 2-core machine): about 290 µs/KB on prose, 300 µs/KB on
+//! code, 205 µs/KB on attack text — above the 100 µs/KB aim; a 4 KiB memory
+//! costs about 1.2 ms. The cost is the ~35 separate phrase automata plus the
+//! threat patterns run on both the raw and the normalised text.
+//!
+//! Work is linear and bounded: at most [`normalise::MAX_INPUT`] bytes are
+//! examined and every pattern is a `regex` automaton. Nothing here panics on
+//! any input.
+
+pub mod normalise;
+mod phrases;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+pub use normalise::{Normalised, Obfuscation, normalise, normalise_detailed};
+
+use crate::security::{self, Threat};
+
+/// Score at or above which a text is flagged (stored, marked untrusted).
+pub const FLAG_AT: f32 = 0.4;
+/// Score at or above which a text is refused.
+pub const REFUSE_AT: f32 = 0.7;
+
+/// What to do with a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// Below [`FLAG_AT`]: store as usual.
+    Pass,
+    /// From [`FLAG_AT`] up to [`REFUSE_AT`]: store, but mark untrusted.
+    Flag,
+    /// At or above [`REFUSE_AT`]: refuse.
+    Refuse,
+}
+
+impl Verdict {
+    /// Stable lower-case name: `"pass"`, `"flag"`, `"refuse"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Flag => "flag",
+            Verdict::Refuse => "refuse",
+        }
+    }
+}
+
+/// The outcome of [`assess`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    /// Risk in `0.0..=1.0`.
+    pub score: f32,
+    /// [`Verdict::Refuse`], [`Verdict::Flag`] or [`Verdict::Pass`] by the thresholds.
+    pub verdict: Verdict,
+    /// Why, strongest first, e.g. `"prompt-injection: instruction override"`,
+    /// `"obfuscation: zero-width"`, `"script-injection"`.
+    pub reasons: Vec<String>,
+}
+
+/// The verdict for a score.
+pub fn verdict_for(score: f32) -> Verdict {
+    if score >= REFUSE_AT {
+        Verdict::Refuse
+    } else if score >= FLAG_AT {
+        Verdict::Flag
+    } else {
+        Verdict::Pass
+    }
+}
+
+const OBFUSCATION_MATCH: f32 = 0.5;
+
+/// Scores `text` for SQL, script and prompt injection; see the module docs.
+pub fn assess(text: &str) -> Assessment {
+    let mut signals: BTreeMap<String, f32> = BTreeMap::new();
+
+    let (head, _) = normalise::cap(text, normalise::MAX_INPUT);
+    let raw = security::threats(head);
+    for t in &raw {
+        add(&mut signals, t.as_str(), threat_weight(*t));
+    }
+
+    let n = normalise_detailed(head);
+    let ob = n.obfuscation;
+    let obfuscated = ob != Obfuscation::default();
+    let mut hidden_match = false;
+
+    if n.text != head {
+        for t in security::threats(&n.text) {
+            if !raw.contains(&t) {
+                let w = if t == Threat::PromptInjection {
+                    0.8
+                } else {
+                    0.6
+                };
+                add(
+                    &mut signals,
+                    &format!("{}: after normalisation", t.as_str()),
+                    w,
+                );
+                hidden_match = true;
+            }
+        }
+    }
+
+    let mut phrase_hit = false;
+    for rule in phrases::PHRASES.iter() {
+        if signals.get(rule.reason).is_some_and(|w| *w >= rule.weight) {
+            continue;
+        }
+        if rule.re.is_match(&n.text) {
+            phrase_hit = true;
+            add(&mut signals, rule.reason, rule.weight);
+            if obfuscated && n.plain != n.text && !rule.re.is_match(&n.plain) {
+                hidden_match = true;
+            }
+        }
+    }
+
+    if (ob.spaced || ob.zero_width) && !phrase_hit && phrases::squeezed_match(&n.text) {
+        add(
+            &mut signals,
+            "prompt-injection: instruction override",
+            phrases::STRONG,
+        );
+        hidden_match = true;
+    }
+
+    for (flag, reason, weight) in [
+        (ob.zero_width, "obfuscation: zero-width", 0.25),
+        (ob.bidi, "obfuscation: bidi controls", 0.3),
+        (ob.homoglyph, "obfuscation: homoglyph", 0.35),
+        (ob.spaced, "obfuscation: spaced letters", 0.2),
+        (ob.combining, "obfuscation: stacked marks", 0.2),
+        (ob.base64, "obfuscation: base64 text", 0.15),
+        (ob.hex, "obfuscation: hex text", 0.15),
+        (ob.fullwidth, "obfuscation: fullwidth", 0.1),
+        (ob.url_encoded, "obfuscation: url-encoded", 0.05),
+        (ob.leetspeak, "obfuscation: leetspeak", 0.05),
+    ] {
+        if flag {
+            add(&mut signals, reason, weight);
+        }
+    }
+    if hidden_match && obfuscated {
+        add(
+            &mut signals,
+            "obfuscation: hides a match",
+            OBFUSCATION_MATCH,
+        );
+    }
+    if text.len() > normalise::MAX_INPUT {
+        add(
+            &mut signals,
+            "oversize: only the head was examined",
+            phrases::MEDIUM,
+        );
+    }
+
+    let keep: f32 = signals.values().map(|w| 1.0 - w.clamp(0.0, 1.0)).product();
+    let score = (1.0 - keep).clamp(0.0, 1.0);
+    let mut reasons: Vec<(String, f32)> = signals.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Assessment {
+        score,
+        verdict: verdict_for(score),
+        reasons: reasons.into_iter().map(|(r, _)| r).collect(),
+    }
+}
+
+fn add(signals: &mut BTreeMap<String, f32>, reason: &str, weight: f32) {
+    let w = signals.entry(reason.to_string()).or_insert(0.0);
+    if weight > *w {
+        *w = weight;
+    }
+}
+
+fn threat_weight(t: Threat) -> f32 {
+    match t {
+        Threat::SqlInjection | Threat::ScriptInjection => 1.0,
+        Threat::PromptInjection => 0.9,
+    }
+}

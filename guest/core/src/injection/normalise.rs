@@ -1,0 +1,666 @@
+//! Text normalisation that undoes the common disguises of an injection.
+//!
+//! The pipeline, each stage linear in its input:
+//!
+//! 1. cap the input at [`MAX_INPUT`] bytes (on a char boundary), Unicode NFKC
+//!    (fullwidth forms, mathematical letters, ligatures, circled letters);
+//! 2. decode embedded encodings in place: `%xx` escapes to a fixed point (a
+//!    single stack pass, so `%2541` becomes `A`), then base64 and hex runs of at
+//!    least [`MIN_ENCODED`] characters whose bytes are mostly printable UTF-8
+//!    text, for up to [`DECODE_ROUNDS`] rounds (NFKC again if anything changed);
+//! 3. drop format characters (zero-width, soft hyphen, bidi controls, word
+//!    joiners, variation selectors, tag characters) and combining marks, and
+//!    strip the diacritics of Latin letters (`é` → `e`);
+//! 4. collapse spaced letters: three or more single letters separated by the
+//!    same single separator (`i g n o r e`, `i.g.n.o.r.e`, `i-g-n-o-r-e`) are joined;
+//! 5. per word: fold look-alike letters (Cyrillic, Greek, Armenian, small
+//!    capitals) to Latin when the word mixes them with Latin letters or is made
+//!    of look-alikes only, lower-case, and collapse leetspeak (`0→o 1→i/l 3→e
+//!    4→a 5→s 7→t @→a $→s`) in words that mix letters with those symbols.
+//!
+//! The output is at most [`MAX_OUTPUT`] bytes. `normalise(normalise(x)) ==
+//! normalise(x)` for ordinary text; nested encodings deeper than
+//! [`DECODE_ROUNDS`] base64/hex levels are decoded one level more by each call.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Bytes of input examined; the rest is ignored.
+pub const MAX_INPUT: usize = 64 * 1024;
+/// Bytes of normalised output kept at most.
+pub const MAX_OUTPUT: usize = 256 * 1024;
+/// Shortest base64 or hex run that is decoded.
+pub const MIN_ENCODED: usize = 16;
+/// Rounds of base64/hex decoding (each round decodes one level of nesting).
+pub const DECODE_ROUNDS: usize = 3;
+
+/// Which disguises normalisation removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Obfuscation {
+    /// Zero-width or other format characters between letters.
+    pub zero_width: bool,
+    /// Bidirectional controls (U+202A–U+202E, U+2066–U+2069).
+    pub bidi: bool,
+    /// Letters that NFKC mapped to ASCII (fullwidth, mathematical, circled).
+    pub fullwidth: bool,
+    /// Words mixing look-alike letters with Latin ones.
+    pub homoglyph: bool,
+    /// Words mixing letters with leetspeak digits or symbols.
+    pub leetspeak: bool,
+    /// Runs of spaced single letters.
+    pub spaced: bool,
+    /// `%xx` escapes.
+    pub url_encoded: bool,
+    /// Base64 runs that decoded to text.
+    pub base64: bool,
+    /// Hex runs that decoded to text.
+    pub hex: bool,
+    /// Combining marks stacked on letters (beyond ordinary accents).
+    pub combining: bool,
+}
+
+/// The result of [`normalise_detailed`].
+#[derive(Debug, Clone, Default)]
+pub struct Normalised {
+    /// The fully normalised text (what [`normalise`] returns).
+    pub text: String,
+    /// The input after NFKC, lower-casing and Latin diacritic stripping only:
+    /// the "plain reading", to tell obfuscated matches from plain ones.
+    pub plain: String,
+    /// Which disguises were found.
+    pub obfuscation: Obfuscation,
+    /// True when the input was longer than [`MAX_INPUT`] and was cut.
+    pub truncated: bool,
+}
+
+/// Normalises `text` for matching; see the module docs.
+pub fn normalise(text: &str) -> String {
+    normalise_detailed(text).text
+}
+
+/// Normalises `text` and reports which disguises it removed.
+pub fn normalise_detailed(text: &str) -> Normalised {
+    let (input, truncated) = cap(text, MAX_INPUT);
+    let mut ob = Obfuscation::default();
+
+    let s1: String = bounded(input.nfkc(), MAX_OUTPUT);
+    if nfkc_changed_letters(input) {
+        ob.fullwidth = true;
+    }
+    let plain = plain_reading(&s1);
+
+    let s2 = decode_all(&s1, &mut ob);
+    let s2 = if s2 != s1 {
+        bounded(s2.nfkc(), MAX_OUTPUT)
+    } else {
+        s2
+    };
+    let s3 = filter_chars(&s2, &mut ob);
+    let s4 = collapse_spaced(&s3, &mut ob);
+    let s5 = fold_words(&s4, &mut ob);
+    Normalised {
+        text: s5,
+        plain,
+        obfuscation: ob,
+        truncated,
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes ending on a char boundary.
+pub(crate) fn cap(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut end = max;
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (text.get(..end).unwrap_or(""), true)
+}
+
+fn bounded(chars: impl Iterator<Item = char>, max: usize) -> String {
+    let mut out = String::new();
+    for c in chars {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// True when NFKC maps some non-ASCII character to an ASCII letter or digit.
+fn nfkc_changed_letters(input: &str) -> bool {
+    let mut buf = [0u8; 4];
+    input.chars().any(|c| {
+        !c.is_ascii()
+            && c.encode_utf8(&mut buf)
+                .nfkc()
+                .any(|d| d.is_ascii_alphanumeric())
+            && !is_latin_with_diacritic(c)
+    })
+}
+
+fn is_latin_with_diacritic(c: char) -> bool {
+    matches!(c, '\u{C0}'..='\u{24F}' | '\u{1E00}'..='\u{1EFF}')
+}
+
+/// The base Latin letter of a Latin letter with diacritics (`é` → `e`).
+fn strip_diacritic(c: char) -> char {
+    if is_latin_with_diacritic(c) {
+        let mut buf = [0u8; 4];
+        if let Some(base) = c.encode_utf8(&mut buf).nfd().next()
+            && base.is_ascii_alphabetic()
+        {
+            return base;
+        }
+    }
+    c
+}
+
+fn plain_reading(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        for l in c.to_lowercase() {
+            if !is_combining(l) {
+                out.push(strip_diacritic(l));
+            }
+        }
+    }
+    out
+}
+
+fn is_combining(c: char) -> bool {
+    matches!(c,
+        '\u{300}'..='\u{36F}'
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{FE20}'..='\u{FE2F}')
+}
+
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{61C}')
+}
+
+/// Format (Cf) and invisible characters that carry no text.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{AD}'                      // soft hyphen
+        | '\u{34F}'                   // combining grapheme joiner
+        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+        | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'     // Mongolian selectors, vowel separator
+        | '\u{200B}'..='\u{200D}'     // zero-width space, non-joiner, joiner
+        | '\u{2060}'..='\u{2064}'     // word joiner, invisible operators
+        | '\u{206A}'..='\u{206F}'
+        | '\u{FE00}'..='\u{FE0F}'     // variation selectors
+        | '\u{FEFF}'                  // zero-width no-break space / BOM
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E007F}'   // tag characters
+        | '\u{E0100}'..='\u{E01EF}'   // variation selectors supplement
+        | '\u{600}'..='\u{605}' | '\u{6DD}' | '\u{70F}' | '\u{8E2}' | '\u{110BD}' | '\u{110CD}')
+}
+
+fn filter_chars(s: &str, ob: &mut Obfuscation) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev: Option<char> = None;
+    let mut marks_in_a_row = 0usize;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if is_bidi(c) {
+            ob.bidi = true;
+            continue;
+        }
+        if is_invisible(c) {
+            // Joiners and selectors between emoji are ordinary; between letters
+            // they are a disguise.
+            let next = chars.peek().copied();
+            if prev.is_some_and(char::is_alphanumeric) && next.is_some_and(char::is_alphanumeric) {
+                ob.zero_width = true;
+            }
+            if matches!(c, '\u{E0000}'..='\u{E007F}') {
+                ob.zero_width = true;
+            }
+            continue;
+        }
+        if is_combining(c) {
+            marks_in_a_row += 1;
+            if marks_in_a_row >= 2 {
+                ob.combining = true;
+            }
+            continue;
+        }
+        marks_in_a_row = 0;
+        // Escaped line breaks read as line breaks (`\\n` in pasted JSON).
+        if c == '\\' && matches!(chars.peek(), Some('n' | 'r' | 't')) {
+            chars.next();
+            out.push('\n');
+            prev = Some('\n');
+            continue;
+        }
+        let c = strip_diacritic(c);
+        if out.len() + c.len_utf8() > MAX_OUTPUT {
+            break;
+        }
+        out.push(c);
+        prev = Some(c);
+    }
+    out
+}
+
+fn is_spacing_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '.' | '-' | '_' | '*' | ',' | '/' | '|' | '+' | '\'' | '~' | '·' | '\u{A0}'
+    )
+}
+
+/// Joins runs of at least four single letters separated by one separator each.
+fn collapse_spaced(s: &str, ob: &mut Obfuscation) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    let at = |i: usize| chars.get(i).copied();
+    let single = |i: usize| -> bool {
+        at(i).is_some_and(char::is_alphanumeric)
+            && (i == 0 || !at(i - 1).is_some_and(char::is_alphanumeric))
+            && !at(i + 1).is_some_and(char::is_alphanumeric)
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < n {
+        if single(i) {
+            // Extend the group: single, separator, single, ...
+            // One separator kind per group, so `i.g.n.o.r.e a.l.l` stays two words.
+            let sep = at(i + 1);
+            let mut j = i;
+            let mut count = 1;
+            while at(j + 1).is_some_and(is_spacing_separator) && at(j + 1) == sep && single(j + 2) {
+                j += 2;
+                count += 1;
+            }
+            if count >= 3 {
+                ob.spaced = true;
+                let mut k = i;
+                while k <= j {
+                    if let Some(c) = at(k) {
+                        out.push(c);
+                    }
+                    k += 2;
+                }
+                i = j + 1;
+                continue;
+            }
+            // Too short: copy the group unchanged.
+            for k in i..=j {
+                if let Some(c) = at(k) {
+                    out.push(c);
+                }
+            }
+            i = j + 1;
+            continue;
+        }
+        if let Some(c) = at(i) {
+            out.push(c);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Look-alike letters and the Latin letter they imitate (from Unicode's
+/// confusables data, restricted to letters that pass for ASCII ones).
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic
+        'а' | 'А' => 'a',
+        'В' | 'в' | 'Ь' => 'b',
+        'с' | 'С' | 'ϲ' | 'Ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'Е' | 'ε' | 'Ε' => 'e',
+        'ɡ' | 'ɢ' => 'g',
+        'һ' | 'Һ' | 'Н' | 'н' | 'Η' | 'ʜ' => 'h',
+        'і' | 'І' | 'ι' | 'Ι' | 'ı' | 'ɩ' | 'ɪ' | 'Ӏ' => 'i',
+        'ј' | 'Ј' => 'j',
+        'к' | 'К' | 'κ' | 'Κ' | 'ᴋ' => 'k',
+        'ӏ' | 'ʟ' => 'l',
+        'М' | 'Μ' | 'ᴍ' => 'm',
+        'ո' | 'Ν' | 'ɴ' => 'n',
+        'о' | 'О' | 'ο' | 'Ο' | 'օ' | 'ᴏ' | 'Օ' => 'o',
+        'р' | 'Р' | 'ρ' | 'Ρ' | 'ᴘ' => 'p',
+        'ԛ' => 'q',
+        'ʀ' => 'r',
+        'ѕ' | 'Ѕ' | 'ꜱ' => 's',
+        'Т' | 'т' | 'τ' | 'Τ' | 'ᴛ' => 't',
+        'υ' | 'ս' | 'ᴜ' => 'u',
+        'ν' | 'ᴠ' => 'v',
+        'ԝ' | 'ᴡ' => 'w',
+        'х' | 'Х' | 'χ' | 'Χ' => 'x',
+        'у' | 'Υ' | 'Ү' | 'ү' | 'ʏ' => 'y',
+        'ᴢ' | 'Ζ' => 'z',
+        'ɑ' | 'α' | 'Α' | 'ᴀ' => 'a',
+        'Β' | 'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ғ' => 'f',
+        'ᴊ' => 'j',
+        _ => return None,
+    })
+}
+
+fn leet(c: char, next: Option<char>) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' => match next {
+            // "1gnore", "1nstructions", "f1lter" read as i; "ru1es", "a11" as l.
+            Some('g' | 'n' | 's' | 't' | 'm' | 'v' | 'd' | 'c' | 'o' | 'f' | 'z' | 'r' | 'p') => {
+                'i'
+            }
+            Some(n) if n.is_ascii_alphabetic() && "aeiuy".contains(n) => 'l',
+            _ => 'l',
+        },
+        '3' => 'e',
+        '4' => 'a',
+        '5' => 's',
+        '7' => 't',
+        '@' => 'a',
+        '$' => 's',
+        '!' => 'i',
+        _ => return None,
+    })
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '@' || c == '$'
+}
+
+/// `!` reads as `i` when a letter follows (`!gnore`).
+fn is_word_at(chars: &[char], i: usize) -> bool {
+    match chars.get(i) {
+        Some('!') => chars.get(i + 1).is_some_and(|c| c.is_alphabetic()),
+        Some(&c) => is_word_char(c),
+        None => false,
+    }
+}
+
+/// Folds look-alikes and leetspeak per word, and lower-cases everything.
+fn fold_words(s: &str, ob: &mut Obfuscation) -> String {
+    let mut out = String::with_capacity(s.len());
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let n = chars.len();
+    while i < n {
+        let Some(&c) = chars.get(i) else { break };
+        if !is_word_at(&chars, i) {
+            // Identifiers read as words: `ignore_all_rules`.
+            push_lower(&mut out, if c == '_' { ' ' } else { c });
+            i += 1;
+            continue;
+        }
+        // camelCase reads as words: `IgnoreAllPrevious`.
+        let camel = |k: usize| {
+            k > i
+                && chars.get(k).is_some_and(char::is_ascii_uppercase)
+                && chars.get(k - 1).is_some_and(char::is_ascii_lowercase)
+        };
+        let mut j = i;
+        while is_word_at(&chars, j) && !camel(j) {
+            j += 1;
+        }
+        let split_after = camel(j);
+        let word = chars.get(i..j).unwrap_or(&[]);
+        let has_ascii_letter = word.iter().any(char::is_ascii_alphabetic);
+        let letters = word.iter().filter(|c| c.is_alphabetic()).count();
+        let lookalikes = word.iter().filter(|c| confusable(**c).is_some()).count();
+        let fold = lookalikes > 0
+            && (has_ascii_letter || (letters >= 2 && lookalikes == letters && letters <= 12));
+        if fold && has_ascii_letter {
+            ob.homoglyph = true;
+        }
+        let folded: Vec<char> = if fold {
+            word.iter().map(|&c| confusable(c).unwrap_or(c)).collect()
+        } else {
+            word.to_vec()
+        };
+        let any_letter = folded.iter().any(|c| c.is_alphabetic());
+        let leety = any_letter
+            && folded.len() <= 40
+            && folded
+                .iter()
+                .enumerate()
+                .any(|(k, &c)| leet(c, folded.get(k + 1).copied()).is_some());
+        for (k, &c) in folded.iter().enumerate() {
+            let next = folded
+                .get(k + 1)
+                .map(|&n| leet(n, None).unwrap_or(n).to_ascii_lowercase());
+            let mapped = if leety { leet(c, next).unwrap_or(c) } else { c };
+            push_lower(&mut out, mapped);
+        }
+        if leety {
+            ob.leetspeak = true;
+        }
+        if split_after {
+            out.push(' ');
+        }
+        i = j;
+        if out.len() > MAX_OUTPUT {
+            break;
+        }
+    }
+    out
+}
+
+fn push_lower(out: &mut String, c: char) {
+    for l in c.to_lowercase() {
+        if !is_combining(l) {
+            out.push(l);
+        }
+    }
+}
+
+// ---- decoding -------------------------------------------------------------
+
+fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
+    let mut cur = if s.contains('%') {
+        let d = percent_decode(s);
+        if d != s {
+            ob.url_encoded = true;
+        }
+        d
+    } else {
+        s.to_string()
+    };
+    for _ in 0..DECODE_ROUNDS {
+        let (next, changed) = decode_runs(&cur, ob);
+        if !changed {
+            break;
+        }
+        cur = next;
+    }
+    cur
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes `%xx` escapes to a fixed point in one pass: after each byte the
+/// tail of the output is reduced while it reads `%xx`, so `%2541` and
+/// `%%34%31` both become `A`. Each reduction shrinks the output, so the pass
+/// is linear.
+fn percent_decode(s: &str) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        out.push(b);
+        loop {
+            let len = out.len();
+            if len < 3 {
+                break;
+            }
+            let tail = out.get(len - 3..).unwrap_or(&[]);
+            let (Some(&p), Some(h), Some(l)) = (
+                tail.first(),
+                tail.get(1).and_then(|x| hex_val(*x)),
+                tail.get(2).and_then(|x| hex_val(*x)),
+            ) else {
+                break;
+            };
+            if p != b'%' {
+                break;
+            }
+            out.truncate(len - 3);
+            out.push(h * 16 + l);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_b64(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
+}
+
+fn b64_val(c: u8) -> Option<u32> {
+    Some(match c {
+        b'A'..=b'Z' => (c - b'A') as u32,
+        b'a'..=b'z' => (c - b'a') as u32 + 26,
+        b'0'..=b'9' => (c - b'0') as u32 + 52,
+        b'+' | b'-' => 62,
+        b'/' | b'_' => 63,
+        _ => return None,
+    })
+}
+
+fn base64_decode(run: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(run.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in run {
+        acc = (acc << 6) | b64_val(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xFF) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn hex_decode(run: &[u8]) -> Option<Vec<u8>> {
+    run.chunks(2)
+        .map(|p| match p {
+            [h, l] => Some(hex_val(*h)? * 16 + hex_val(*l)?),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Decoded bytes that read as text: valid UTF-8, at least 6 characters, few
+/// controls, mostly letters and spaces.
+fn as_text(bytes: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    let total = s.chars().count();
+    if total < 6 {
+        return None;
+    }
+    let controls = s
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .count();
+    let wordish = s.chars().filter(|c| c.is_alphabetic() || *c == ' ').count();
+    let spaces = s.chars().filter(|c| c.is_whitespace()).count();
+    (controls == 0 && wordish * 10 >= total * 7 && (spaces > 0 || total < 24))
+        .then(|| s.to_string())
+}
+
+/// Replaces base64, hex and `\xNN` runs that decode to text with that text.
+fn decode_runs(s: &str, ob: &mut Obfuscation) -> (String, bool) {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut i = 0;
+    let mut copied_to = 0;
+    while i < bytes.len() {
+        let b = bytes.get(i).copied().unwrap_or(0);
+        // `\x69\x67...` escapes.
+        if b == b'\\' && bytes.get(i + 1) == Some(&b'x') {
+            let mut j = i;
+            let mut raw = Vec::new();
+            while bytes.get(j) == Some(&b'\\') && bytes.get(j + 1) == Some(&b'x') {
+                match (
+                    bytes.get(j + 2).and_then(|x| hex_val(*x)),
+                    bytes.get(j + 3).and_then(|x| hex_val(*x)),
+                ) {
+                    (Some(h), Some(l)) => {
+                        raw.push(h * 16 + l);
+                        j += 4;
+                    }
+                    _ => break,
+                }
+            }
+            if raw.len() >= 4
+                && let Some(text) = as_text(&raw)
+            {
+                out.push_str(s.get(copied_to..i).unwrap_or(""));
+                out.push(' ');
+                out.push_str(&text);
+                out.push(' ');
+                copied_to = j;
+                changed = true;
+                ob.hex = true;
+                i = j;
+                continue;
+            }
+            i = j.max(i + 1);
+            continue;
+        }
+        if !is_b64(b) || (i > 0 && bytes.get(i - 1).copied().is_some_and(is_b64)) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while bytes.get(j).copied().is_some_and(is_b64) {
+            j += 1;
+        }
+        let mut end = j;
+        while bytes.get(end) == Some(&b'=') && end < j + 2 {
+            end += 1;
+        }
+        let run = bytes.get(i..j).unwrap_or(&[]);
+        if run.len() >= MIN_ENCODED {
+            let start = if run.starts_with(b"0x") { 2 } else { 0 };
+            let hex_run = run.get(start..).unwrap_or(&[]);
+            let decoded = if hex_run.len() % 2 == 0 && hex_run.iter().all(|c| c.is_ascii_hexdigit())
+            {
+                hex_decode(hex_run)
+                    .and_then(|d| as_text(&d))
+                    .map(|t| (t, true))
+            } else {
+                base64_decode(run)
+                    .and_then(|d| as_text(&d))
+                    .map(|t| (t, false))
+            };
+            if let Some((text, is_hex)) = decoded {
+                out.push_str(s.get(copied_to..i).unwrap_or(""));
+                out.push(' ');
+                out.push_str(&text);
+                out.push(' ');
+                copied_to = end;
+                changed = true;
+                if is_hex {
+                    ob.hex = true;
+                } else {
+                    ob.base64 = true;
+                }
+            }
+        }
+        i = end.max(i + 1);
+    }
+    out.push_str(s.get(copied_to..).unwrap_or(""));
+    (out, changed)
+}

@@ -1,0 +1,176 @@
+//! Phrase signals, matched against normalised text (lower-case, Latin
+//! diacritics stripped, look-alikes folded). Each rule has a reason and a
+//! weight; see the module docs of [`crate::injection`] for how they combine.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// A phrase rule: the reason it reports, its weight, its pattern.
+pub(crate) struct Rule {
+    pub reason: &'static str,
+    pub weight: f32,
+    pub re: Regex,
+}
+
+/// Strong: on its own enough to refuse.
+pub(crate) const STRONG: f32 = 0.8;
+/// Medium: on its own enough to flag.
+pub(crate) const MEDIUM: f32 = 0.45;
+/// Weak: flags only together with other signals.
+pub(crate) const WEAK: f32 = 0.2;
+
+// Objects of an override: what an attacker tells the model to drop.
+const OBJ_EN: &str = r"(?:instructions?|prompts?|rules|directions?|directives?|guidelines|guidance|constraints|restrictions|commands|orders|tasks?|programming|training|polic(?:y|ies)|limitations|limits|safeguards|filters|protocols|context|conversation|messages?|input|settings|ethics|principles)";
+const PRIOR_EN: &str = r"(?:previous|previously|prior|above|earlier|preceding|foregoing|former|original|initial|old|all|any|every|your|system|developer|existing|given|safety|ethical|these|those)";
+
+#[rustfmt::skip]
+const RULES: &[(&str, f32, &str)] = &[
+    // ---- instruction override -------------------------------------------------
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:ignore|ignoring|disregard|forget|skip|bypass|override|overlook|abandon|discard|neglect|dismiss|drop|erase|delete|remove|clear|reset|stop\s+following|do\s+not\s+follow|don'?t\s+follow|no\s+longer\s+follow)\s+(?:[\w'-]+\s+){0,3}?PRIOR\s+(?:[\w'-]+\s+){0,3}?OBJ\b"),
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:forget|ignore|disregard)\s+(?:about\s+)?(?:everything|anything|all\s+(?:of\s+)?(?:that|this|the\s+above|above|before|previous(?:ly)?))\b|\bforget\s+(?:(?:all|everything)\s+)?(?:that\s+)?you(?:'re|\s+are)\s+an?\s+(?:ai|assistant|language\s+model|chatbot)\b|\bstart\s+(?:fresh|over|from\s+scratch)\b[^.\n]{0,40}\b(?:forget|ignore|new\s+rules|instructions)\b"),
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:new|updated|real|actual|true|revised|override|overriding|replacement|secret|hidden|additional|admin|system)\s+(?:system\s+)?(?:instructions?|rules|directives?|commands?|task|orders|prompt)\s*(?::|-|follow|are\b|begin)|\b(?:instructions?|rules)\s+(?:have\s+)?(?:changed|been\s+updated|updated)\b|\bend\s+of\s+(?:the\s+)?(?:system\s+)?(?:prompt|instructions)\b|\b(?:my|user)\s+instructions\s+(?:take|have|are\s+(?:more|of))\s+(?:priority|precedence|higher|more\s+important)|\bmore\s+important\s+than\s+(?:any\s+)?(?:system|developer|your)\s+instructions\b|\bauthority\s+to\s+override\b"),
+    ("prompt-injection: instruction override", MEDIUM,
+     r"\b(?:ignore|disregard|forget|bypass|override|circumvent|evade|get\s+around|skip)\s+(?:(?:all|any|the|your|its|every|those|these|safety|security|content|ethical|moral)\s+){0,3}(?:restrictions|limitations|safety|safeguards|guardrails|filters?|filtering|censorship|moderation|ethics|morals|rules|guidelines|policies|protections?|constraints)\b|\bignore\s+(?:limits|security|the\s+user)\b"),
+    ("prompt-injection: instruction override", MEDIUM,
+     r"\b(?:follow|obey)\s+(?:only\s+)?(?:my|these|the\s+following)\s+(?:new\s+)?(?:instructions|rules|orders|commands)\b|\bonly\s+(?:follow|obey)\s+my\s+(?:instructions|rules|orders|commands)\b|\bfocus\s+(?:now\s+)?on\s+(?:your|my|the)\s+new\s+task\b|\bnew\s+task\s*:|\bfrom\s+now\s+on,?\s+(?:you|your|ignore|forget|always|only|act|respond|answer)\b|\bfor\s+the\s+rest\s+of\s+(?:this|the|our)\s+conversation\b"),
+    // German
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:ignorier(?:e|en|t)?|vergiss|vergesst|vergessen\s+sie|missachte(?:n|t)?|uberspring(?:e|en)?|verwirf)\s+(?:[\w-]+\s+){0,4}?(?:anweisungen|anweisung|instruktionen|regeln|vorgaben|befehle|aufgaben|anordnungen|richtlinien|einschrankungen|alles)\b|\b(?:alle|samtliche|deine|die|vorherigen|bisherigen|obigen|fruheren)\s+(?:\w+\s+){0,2}(?:anweisungen|instruktionen|regeln|vorgaben|aufgaben|befehle)\s+(?:\w+\s+){0,2}(?:ignorieren|vergessen|missachten|ignoriert|vergessen)\b|\bneue\s+(?:anweisungen|aufgabe|regeln)\s*:"),
+    // French
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:ignore[zsr]?|oublie[zsr]?|ne\s+tien[st]?\s+pas\s+compte|fais\s+abstraction|faites\s+abstraction|neglige[zr]?)\s+(?:(?:de\s+|d')?(?:toutes|tous|tout)\s+)?(?:les|tes|vos|ces|mes|des|d[eu]s?|l')\s*(?:[\w'-]+\s+){0,3}?(?:instructions?|consignes?|regles|directives|ordres|taches|indications|restrictions)\b|\b(?:ignore[zs]?|oublie[zs]?)\s+tout\b|\bnouvelles?\s+(?:instructions|consignes|regles|taches?)\s*:"),
+    // Spanish
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:ignora|ignore|ignoren|ignorar|olvida|olvide|olvidar|olviden|omite|omitir|descarta|descartar|haz\s+caso\s+omiso\s+de|no\s+sigas)\s+(?:[\w'-]+\s+){0,4}?(?:instrucciones|instruccion|reglas|indicaciones|ordenes|directrices|tareas|restricciones|todo)\b|\bnuevas\s+(?:instrucciones|reglas|tareas?)\s*:"),
+    // Italian
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:ignora|ignorare|ignorate|dimentica|dimenticare|dimenticate|trascura|tralascia|non\s+seguire)\s+(?:[\w'-]+\s+){0,4}?(?:istruzioni|istruzione|regole|indicazioni|direttive|compiti|ordini|restrizioni|tutto)\b|\bnuove\s+(?:istruzioni|regole|compiti)\s*:"),
+    // Portuguese
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:ignore|ignora|ignorar|ignorem|esqueca|esquece|esquecer|esquecam|desconsidere|desconsiderar|despreze|nao\s+siga)\s+(?:[\w'-]+\s+){0,4}?(?:instrucoes|instrucao|regras|diretrizes|ordens|tarefas|restricoes|tudo)\b|\bnovas\s+(?:instrucoes|regras|tarefas?)\s*:"),
+    // Dutch
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:negeer|negeren|vergeet|vergeten|veronachtzaam|volg\s+niet)\s+(?:[\w'-]+\s+){0,4}?(?:instructies|instructie|regels|opdrachten|opdracht|richtlijnen|aanwijzingen|beperkingen|alles)\b|\bnieuwe\s+(?:instructies|regels|opdracht)\s*:"),
+    // Russian
+    ("prompt-injection: instruction override", STRONG,
+     r"(?:игнорируй|игнорируйте|проигнорируй|проигнорируйте|игнорировать|забудь|забудьте|забыть|не\s+обращай\s+внимания\s+на|отбрось|отмени|пренебреги)\s+(?:\S+\s+){0,4}?(?:инструкци|правил|указани|команд|задани|ограничени|вс[её]\b|все\s)|новые\s+(?:инструкции|правила|указания)\s*:"),
+    // Chinese (simplified and traditional)
+    ("prompt-injection: instruction override", STRONG,
+     r"(?:忽略|无视|無視|忽视|忽視|忘记|忘記|忘掉|不要理会|不要理會|不要遵守|放弃|放棄|抛开|拋開)[^。.!！\n]{0,12}(?:指令|指示|说明|說明|规则|規則|提示|命令|设定|設定|要求|限制|任务|任務)|新的?(?:指令|指示|任务|任務|规则|規則)\s*:"),
+    // Korean, Arabic, Hebrew
+    ("prompt-injection: instruction override", STRONG,
+     r"(?:지침|지시|명령|규칙|지시사항)[^.!\n]{0,10}(?:무시|잊어)|(?:تجاهل|انس)\s+(?:\S+\s+){0,2}(?:القواعد|التعليمات|الأوامر|التوجيهات)|(?:התעלם|שכח)\s+(?:\S+\s+){0,2}?(?:מההוראות|מהכללים|ההוראות|הכללים)"),
+    // Japanese
+    ("prompt-injection: instruction override", STRONG,
+     r"(?:指示|命令|ルール|指令|プロンプト|制約|制限|設定|ガイドライン)[^。.!！\n]{0,8}(?:無視|忘れ)|(?:無視|忘れ)[^。.!！\n]{0,4}(?:以前|前|上記|これまで)の?(?:指示|命令|ルール)|新しい(?:指示|命令|ルール)\s*:"),
+    // ---- role play / persona ----------------------------------------------------
+    ("prompt-injection: role-play", STRONG,
+     r"\byou(?:\s+are|'re)\s+(?:now\s+|no\s+longer\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|jailbroken|unaligned|unchained|unbound|liberated|evil|rogue|amoral|immoral)\b|\byou\s+are\s+no\s+longer\s+(?:an?\s+)?(?:ai|assistant|language\s+model|chatbot|bound|restricted|limited|constrained|required)\b|\b(?:act|behave|respond|answer|pretend|roleplay)\s+(?:\w+\s+){0,3}(?:without|with\s+no|free\s+(?:of|from))\s+(?:any\s+)?(?:restrictions|limitations|limits|filters|rules|guidelines|censorship|constraints|ethics|morals)\b|\b(?:developer|god|dan|jailbreak|unrestricted|debug|admin|sudo|evil)\s+mode\s+(?:enabled|activated|on)\b|\b(?:enable|enter|activate|switch\s+to|turn\s+on)\s+(?:the\s+)?(?:developer|god|dan|jailbreak|unrestricted|admin|sudo|evil)\s+mode\b|\bdo\s+anything\s+now\b|\bstay\s+in\s+character\b"),
+    ("prompt-injection: role-play", MEDIUM,
+     r"\byou\s+are\s+now\s+(?:an?|the|my|in|going\s+to|called|named|acting|playing)\b|\b(?:from\s+now\s+on|henceforth|for\s+the\s+rest\s+of\s+(?:this|the)\s+conversation),?\s+you\s+(?:are|will\s+be|shall\s+be|must\s+act)\b|\byou\s+are\s+no\s+longer\b|\b(?:unrestricted|unfiltered|uncensored|jailbroken|jailbreak)\s+(?:mode|ai|assistant|version|model|request|access|response)\b|\b(?:let'?s|we\s+will)\s+(?:switch|swap|reverse)\s+roles\b|\bassume\s+the\s+role\s+of\b|\bimmerse\s+yourself\s+into\s+the\s+role\b|\bpretend\s+(?:that\s+)?(?:you\s+are|you're|to\s+be)\s+(?:an?\s+)?(?:ai|assistant|model|different|another|evil|hacker|system)\b"),
+    ("prompt-injection: role-play", STRONG,
+     r"\bdu\s+bist\s+(?:jetzt|nun|ab\s+sofort|ab\s+jetzt)\s+(?:ein|eine|kein|keine|der|die|das|frei|uneingeschrankt|dan)\b|\b(?:tu\s+es|vous\s+etes)\s+(?:maintenant|desormais|a\s+partir\s+de\s+maintenant)\s+(?:un|une|le|la|libre|dan)\b|\b(?:ahora\s+eres|a\s+partir\s+de\s+ahora\s+eres|desde\s+ahora\s+eres)\b|\b(?:ora|adesso|d'ora\s+in\s+poi)\s+sei\s+(?:un|una|il|la|libero|dan)\b|\b(?:agora\s+(?:voce\s+e|es|tu\s+es)|voce\s+agora\s+e|a\s+partir\s+de\s+agora\s+(?:voce\s+e|es))\b|\b(?:je|jij)\s+bent\s+(?:nu|vanaf\s+nu)\s+(?:een|de|het|vrij|dan)\b|(?:теперь\s+ты|отныне\s+ты|с\s+этого\s+момента\s+ты)\s|你现在是|你現在是|从现在开始你是|從現在開始你是|あなたは今から|今からあなたは|これからあなたは"),
+    // ---- system prompt exfiltration -----------------------------------------------
+    ("prompt-injection: system-prompt exfiltration", STRONG,
+     r"\b(?:reveal|print|show|display|output|repeat|leak|dump|disclose|expose|recite|tell|give|share|write|provide|list|summari[sz]e|format|paste|spell|return|send|copy|what\s+(?:is|are|were|was))\s+(?:me\s+|us\s+|out\s+)?(?:all\s+(?:of\s+)?)?(?:your|the|its)\s+(?:(?:full|entire|complete|original|exact|whole|hidden|initial|secret|verbatim|current|confidential|internal|system|developer|custom|first)\s+)*(?:system\s+(?:prompt|message|instructions?)|(?:initial|hidden|original|secret|internal|custom|developer|confidential)\s+(?:prompt|instructions|message|rules)|instructions|prompt(?:\s+texts?)?|guidelines|directives|rules)\b"),
+    ("prompt-injection: system-prompt exfiltration", STRONG,
+     r"\b(?:repeat|print|output|recite|show|display|copy|return)\s+(?:\w+\s+){0,2}(?:everything|all(?:\s+the)?\s+text|the\s+(?:text|words|lines|content))\s+(?:\w+\s+){0,2}(?:above|before|prior)\b|\b(?:instructions|prompt|rules)\s+(?:you\s+were|you've\s+been|you\s+have\s+been)\s+given\b|\binstructions\s+given\s+to\s+you\b|\bwhat\s+were\s+you\s+told\s+(?:before|at\s+the\s+start)\b|\bmy\s+system\s+prompt\s+is\b|\bwords\s+above\s+starting\s+with\b"),
+    ("prompt-injection: system-prompt exfiltration", STRONG,
+     r"\b(?:zeige?|verrate|gib|nenne|wiederhole)\s+(?:mir\s+|uns\s+)?(?:alle\s+)?(?:deinen?|deine|den|die)\s+(?:\w+\s+)?(?:system\s*prompt|systemprompt|systemanweisungen|anweisungen|prompt(?:-?texte)?|instruktionen)\b|\b(?:revele|montre|affiche|donne|repete|revelez|montrez|affichez|donnez|repetez)[rz]?(?:-moi)?\s+(?:moi\s+)?(?:ton|votre|tes|vos|le|les)\s+(?:\w+\s+)?(?:prompt|invite|instructions|consignes)\b|\b(?:revela|muestra|muestrame|dime|ensename|repite)\s+(?:me\s+)?(?:tu|tus|el|las)\s+(?:\w+\s+)?(?:prompt|mensaje\s+del\s+sistema|instrucciones)\b|\b(?:rivela|mostra|mostrami|dimmi|ripeti)\s+(?:mi\s+)?(?:il\s+tuo|le\s+tue|il|le)\s+(?:\w+\s+)?(?:prompt|istruzioni)\b|\b(?:revele|mostre|mostra|diga|repita)\s+(?:me\s+)?(?:o\s+|as\s+)?(?:seu|suas|teu|tuas)\s+(?:\w+\s+)?(?:prompt|instrucoes)\b|\b(?:toon|onthul|laat|geef|herhaal)\s+(?:me\s+)?(?:je|jouw|de)\s+(?:\w+\s+)?(?:systeemprompt|systeem\s*prompt|instructies|prompt)\b|(?:покажи|раскрой|выведи|скажи|напиши|повтори)\s+(?:мне\s+)?(?:\S+\s+){0,2}(?:промпт|системн\S*\s+(?:подсказк|инструкци|сообщени)|инструкци)|(?:显示|告诉我|输出|透露|泄露|打印|重复|顯示|告訴我|輸出|洩露)[^。\n]{0,6}(?:系统提示|系統提示|提示词|提示詞|系统指令|系統指令|初始指令|指令)|(?:システムプロンプト|指示|プロンプト)[^。\n]{0,4}(?:表示|教え|見せ|出力|開示)"),
+    // ---- chat-role markers and fake system messages --------------------------------
+    ("prompt-injection: role marker", STRONG,
+     r"<\|?im_(?:start|end)\|?>|<\|(?:system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?(?:inst|sys|system)\]|<</?sys>>|</?(?:system|sys|instructions?)>|\x22role\x22\s*:\s*\x22(?:system|developer)\x22|^\s*(?:system|developer)\s*(?:prompt|message|note|override|update|addendum|footer|instruction)?\s*:\s*(?:you|ignore|disregard|forget|new|from\s+now|override|disable|approve|safety)|\{\{\s*/?system"),
+    ("prompt-injection: fake system message", MEDIUM,
+     r"\b(?:system|developer|admin|administrator|security|critical|important)\s+(?:override|update|notice|note|addendum|message|alert|footer)\s*[:\]]|\[(?:developer|system|admin)\s+note\]|//\s*developer\s+note|\bdebug\s+mode\b|\b(?:admin|root|sudo|developer|god)\s+(?:mode|access|privileges?)\s+(?:enabled|granted|activated|on)\b|\bsafety['\x22]?\s*(?:=|:)\s*['\x22]?(?:false|disabled|off|0)\b|\b(?:safety|security|content)\s+(?:protocols?|filters?|features?|checks?|measures)\s+(?:are\s+)?(?:suspended|disabled|deactivated|off|removed)\b|\bi\s+am\s+(?:your|the)\s+(?:developer|creator|admin|administrator|owner|operator)\b|\bi'?m\s+your\s+(?:developer|creator|admin|administrator|owner|operator)\b"),
+    // ---- jailbreak and safety bypass --------------------------------------------------
+    ("prompt-injection: jailbreak", MEDIUM,
+     r"\b(?:disable|deactivate|turn\s+off|switch\s+off|suspend|remove|lift|drop|bypass|circumvent|evade|defeat)\s+(?:\w+\s+){0,2}(?:safety|security|content)?\s*(?:filters?|protocols?|restrictions|guardrails|safeguards|safety\s+features|protections|moderation|censorship|alignment|limitations)\b|\bno\s+(?:restrictions|limitations|filters|censorship|rules|guidelines|ethical\s+guidelines|content\s+policy)\s+(?:apply|at\s+all|whatsoever)\b|\b(?:without|with\s+no|no)\s+(?:any\s+)?(?:moral|ethical|content)\s+(?:restrictions|limits|guidelines|filters|policies)\b|\bnot\s+bound\s+by\b|\bbroken\s+free\b|\b(?:do\s+not|don'?t|never)\s+(?:refuse|decline|say\s+(?:you\s+)?can'?t|mention\s+(?:any\s+)?(?:limitations|restrictions)|warn)\b|\b(?:regardless|irrespective)\s+of\s+(?:content|safety|ethics|morals|the\s+rules|legality|your\s+(?:rules|guidelines|programming))\b|\bcontent\s+policy\b|\bunrestricted\s+(?:mode|access|assistant)\b|\bbypass\s+(?:all\s+)?(?:safety|restrictions|security|filters|the\s+filter)\b|\b(?:jailbreak|jailbroken)\b"),
+    // ---- secrets and data extraction --------------------------------------------------
+    ("prompt-injection: data exfiltration", MEDIUM,
+     r"\b(?:reveal|dump|leak|exfiltrate|extract|show|print|list|send|give\s+me|output|display|forward)\s+(?:me\s+)?(?:all\s+(?:of\s+)?)?(?:the\s+|your\s+|other\s+)?(?:\w+\s+)?(?:api\s+keys?|passwords?|credentials|secrets|session\s+(?:cookies|tokens)|tokens|private\s+keys?|environment\s+variables|env\s+vars|user\s+(?:data|sessions|records)|training\s+data|confidential\s+(?:data|information|documents?)|database|customer\s+data)\b|\bverbatim\s+(?:excerpts?|copies|text)\s+(?:from|of)\s+(?:your\s+)?training\b|\b(?:forward|send|email|mail|post)\s+(?:a\s+copy\s+of\s+)?(?:all|every|the|this|each)\s+(?:\w+\s+){0,3}to\s+\S+@\S+"),
+    // ---- commands to run ------------------------------------------------------------
+    ("code-execution request", WEAK + 0.1,
+     r"\bos\s*\.\s*(?:system|popen|exec\w*|spawn\w*|fork)\b|\bsubprocess\s*\.|\b__import__\s*\(|\bruntime\s*\.\s*getruntime\s*\(\s*\)\s*\.\s*exec|\bprocessbuilder\s*\(|\bchild_process\b|\bshell_exec\s*\(|\bpassthru\s*\(|\bproc_open\s*\(|/etc/(?:passwd|shadow|sudoers)\b|\bwhoami\b|\brm\s+-(?:rf|fr)\s+(?:/|~|\*)|\b(?:curl|wget)\s+[^\n|]{1,200}\|\s*(?:ba|z)?sh\b|\bid_rsa\b|/proc/self/environ\b|\bnc\s+(?:-\w+\s+)*-e\b|\breverse\s+shell\b|\bkeylogger\b|\bbackdoor\b|\bprivileged_operation\b|\bdelete_all\w*\s*\(|\bexecute_command\b|\beval\s*\(\s*(?:atob|decodeuricomponent|unescape|base64|compile|input|request|''\.join)|\bexec\s*\(\s*(?:compile|base64|input|''\.join)|\bgetattr\s*\(\s*os\b|\bchr\s*\(\s*\d+\s*\)\s*\+\s*chr\s*\(|\bfork\s*\(\s*\)|process\.fork|:\(\)\s*\{|/dev/tcp/|\bchmod\s+(?:-r\s+)?777\b|\bdd\s+if=|\bkill\s+-9\s+-1\b|\bnet\s+user\b|\bshutdown\s+(?:-[hr]|/s)|\breboot\b|\bnc\s+-l|invoke-(?:webrequest|expression)|remove-item\s+-recurse|\bexec\s*\(|\bsystem\s*\(\s*['\x22]|\b(?:sh|bash|zsh)\s+-c\b|\b(?:python3?|ruby|node|perl|php)\s+-[ce]\b|\bpowershell\s+-(?:c|e|enc|command)\b|__dict__|__main__|\bgetsource\b|\bos\.environ\b|\bwhile\s*\(\s*(?:1|true)\s*\)|\batob\s*\(|\bbuffer\.from\s*\(|\bbase64\s+-d\b|\bcat\s+/etc/|\.ssh/|\bpopen\b|\beval\b[^.\n]{0,30}\bexecute\b|\bexecute\s+(?:arbitrary|user)\s+(?:input|code|commands?)\b|\b(?:admin|debug|developer|god|sudo)\s+mode\s*[=:]\s*(?:true|on|1|enabled)\b"),
+    ("imperative to the model: bypass", MEDIUM,
+     r"(?m)^\s*(?:please\s+)?bypass(?:\s+\w+){0,2}\s*:|\bdecode\s+and\s+(?:execute|run|follow)\b|\bskip\s+(?:the\s+)?(?:validation|verification|safety|security|approval)\s+(?:step|checks?)\b"),
+    ("imperative to the model: run or bypass", WEAK + 0.1,
+     r"(?m)^\s*(?:please\s+)?(?:now\s+)?(?:run|execute|exec|bypass(?:\s+\w+){0,2}|ignore\s+\w+|eval(?:uate)?|decode\s+and\s+(?:execute|run|follow)|test\s+this|debug\s+this|as\s+an?\s+[\w ]{1,30},\s*(?:run|execute|test|debug|review)(?:\s+this)?)\s*:|\b(?:decode|translate)\s+(?:this|the\s+following)\s+(?:\w+\s+)?(?:and|then)\s+(?:execute|run|follow|do)\b|\bexecute\s+the\s+(?:above|following|decoded)\b|\bthen\s+do\s+it\b|\b(?:then|and|now)\s+(?:run|execute)\s+(?:it|this|that|them|the\s+code)\b|\b(?:run|execute)\s+(?:a|the|this|that|any|arbitrary|my)\s+(?:shell\s+)?(?:command|code|payload|script)\b|\bproceed\s+(?:directly\s+)?(?:with(?:out)?|to)\s+(?:my\s+request|execute|the\s+request|unrestricted)\b"),
+    // ---- imperative cues aimed at a model --------------------------------------------
+    ("imperative to the model", WEAK,
+     r"\byou\s+(?:must|will|shall|should)\s+(?:always|never|only|now|not|respond|answer|reply|comply|obey|follow|agree|say|start|begin|act|pretend|provide)\b|\b(?:respond|reply|answer)\s+(?:only\s+)?(?:with|in|as)\s+(?:only\s+)?['\x22:]|\bstart\s+your\s+(?:response|reply|answer)\s+with\b|\b(?:respond|reply|answer)\s+with\s+only\b|\bsay\s+['\x22]|\brepeat\s+after\s+me\b|\bcomplete\s*:\s*['\x22]|\bas\s+an\s+ai\b|\b(?:language\s+model|chatgpt|gpt-?\d|claude|llama|gemini)\b|\bwhat\s+(?:model|version|inference|training|knowledge\s+cutoff)\b|\byour\s+(?:training\s+data|knowledge\s+cutoff|model\s+family|architecture|weights|context\s+window)\b"),
+    ("manipulation cue", WEAK,
+     r"\b(?:you\s+(?:have|agreed|promised|said|mentioned)|we\s+(?:agreed|discussed))\s+(?:\w+\s+){0,4}(?:unrestricted|restrictions|no\s+limits|bypass|help\s+me\s+bypass|earlier|before|guidelines)\b|\bas\s+(?:we|you)\s+(?:discussed|agreed)\s+(?:earlier|before)\b|\bremember\s*[:,]?\s+you\s+(?:agreed|promised|said)\b|\b(?:acting|act)\s+as\s+(?:my\s+)?(?:unrestricted|admin|administrator|root|system\s+administrator)\b|\bact\s+as\s+(?:an?\s+)?(?:backdoor|keylogger|admin|hacker|malware|virus)\b|\btemporary\s+admin\s+access\b|\bfor\s+(?:educational|research|testing|academic)\s+purposes\b|\bhypothetically\b|\b(?:safety|restrictions|filters|safeguards|guardrails|safety\s+systems)\b[^.\n]{0,30}\b(?:disabl|bypass|suspend|ignor|circumvent|fail)\w*|\b(?:disabl|bypass|suspend|ignor|circumvent)\w*\b[^.\n]{0,30}\b(?:safety|restrictions|filters|safeguards|guardrails)\b|\blet'?s\s+(?:roleplay|role-play|play\s+a\s+game|pretend)\b|\bimagine\s+(?:a\s+world|you\s+(?:are|were|had))\b"),
+    ("hostile vocabulary", WEAK,
+     r"\b(?:exploit|payload|malicious|malware|backdoor|keylogger|rootkit|ransomware|reverse\s+shell|attacker|hacker|pentester|red\s+teamer|sandbox\s+escape|infect)\w*|\bevil\.com\b"),
+    ("model probing", MEDIUM,
+     r"\bwhat\s+(?:model|version|version\s+number|inference\s+framework|llm|model\s+family)\s+(?:\w+\s+)?are\s+you\b|\bwhat\s+(?:inference\s+framework|hardware|model)\s+are\s+you\s+running\b|\byour\s+(?:exact\s+)?(?:knowledge\s+cutoff|training\s+(?:data|completion|examples?|documentation|data\s*sets?|corpus)|model\s+(?:family|architecture|weights)|fine-?tuning)\b|\b(?:were\s+you|you\s+were)\s+(?:trained|fine-?tuned)\s+on\b|\b(?:learned|saw|memori[sz]ed)\s+(?:\w+\s+){0,2}during\s+training\b|\btraining\s+examples\s+you\b|\bsource\s+code\s+of\s+(?:this|the|your)\s+(?:llm|model|ai|assistant)\b|\b(?:reveal|show|tell|give)\s+(?:me\s+)?(?:your\s+|the\s+)?model\s+(?:architecture|weights|parameters)\b|\b(?:recite|repeat|list)\s+(?:any|all)\s+(?:\w+\s+){0,3}you\s+remember\b"),
+    ("prompt-injection: role-play", MEDIUM,
+     r"\b(?:ai|assistant|model|chatbot|llm|systems?)\s+(?:\w+\s+)?(?:without|with\s+no|free\s+of|free\s+from|(?:have|has)\s+no)\s+(?:any\s+)?(?:safety\s+|ethical\s+|moral\s+)?(?:restrictions|limits|limitations|filters|rules|guidelines|censorship|constraints)\b|\b(?:act|acting)\s+as\s+(?:an?\s+)?(?:admin|administrator|root|backdoor|keylogger|hacker|malware|virus|superuser)\b|\bpretend\s+(?:you'?re|you\s+are|to\s+be)\s+(?:an?\s+)?(?:virus|malware|hacker|worm|trojan|criminal)\b|\byour\s+(?:new|real|true|actual|only)\s+(?:primary\s+)?(?:goal|objective|purpose|mission|directive|role)\b|(?m)^\s*(?:user|human)\s*:[^\n]*\n\s*(?:assistant|ai|bot|gpt)\s*:"),
+];
+
+fn compile(pattern: &str) -> Regex {
+    let expanded = pattern.replace("PRIOR", PRIOR_EN).replace("OBJ", OBJ_EN);
+    // ASCII word boundaries keep the lazy DFA usable on non-ASCII text.
+    let ascii = expanded.replace(r"\b", r"(?-u:\b)");
+    match Regex::new(&ascii) {
+        Ok(re) => re,
+        // A pattern that does not compile matches nothing; the test
+        // `every_phrase_pattern_compiles` keeps this branch unreachable.
+        Err(_) => Regex::new(r"[^\s\S]").unwrap_or_else(|_| unreachable_regex()),
+    }
+}
+
+#[allow(clippy::expect_used)]
+fn unreachable_regex() -> Regex {
+    Regex::new("$^").expect("the empty-match regex compiles")
+}
+
+pub(crate) static PHRASES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    RULES
+        .iter()
+        .map(|(reason, weight, p)| Rule {
+            reason,
+            weight: *weight,
+            re: compile(p),
+        })
+        .collect()
+});
+
+/// Every pattern compiles (used by the tests).
+#[cfg(test)]
+pub(crate) fn all_compile() -> Result<(), String> {
+    for (reason, _, p) in RULES {
+        let expanded = p.replace("PRIOR", PRIOR_EN).replace("OBJ", OBJ_EN);
+        Regex::new(&expanded.replace(r"\b", r"(?-u:\b)")).map_err(|e| format!("{reason}: {e}"))?;
+    }
+    Regex::new(SQUEEZED).map_err(|e| format!("squeezed: {e}"))?;
+    Ok(())
+}
+
+/// Phrases matched on the text with everything but letters and digits removed:
+/// they catch spacing tricks (`i g n o r e a l l p r e v i o u s`).
+const SQUEEZED: &str = concat!(
+    r"(?:ignore|ignoring|disregard|forget|override|bypass)(?:all|any|the|your|of|everything)*",
+    r"(?:previous|prior|above|earlier|preceding|original|initial|system)",
+    r"(?:instructions?|rules|prompts?|guidelines|directives|restrictions|tasks)",
+    r"|(?:ignore|disregard|forget)(?:all|your)(?:instructions|rules|guidelines)",
+    r"|(?:reveal|show|print|tell|give|repeat|display|output)(?:me|us)?(?:your|the)(?:full|hidden|initial|original|secret)*",
+    r"(?:systemprompt|systemmessage|systeminstructions|hiddenprompt|initialprompt|instructions)",
+    r"|youarenow(?:dan|unrestricted|jailbroken|unfiltered|free)|doanythingnow|developermode(?:enabled|on)",
+    r"|(?:ignoriere|vergiss)(?:alle|deine)?(?:vorherigen|bisherigen)?(?:anweisungen|regeln|aufgaben)",
+    r"|(?:ignorez|ignore|oubliez|oublie)(?:toutes|tous)?(?:les|tes|vos)(?:instructions|regles|consignes)",
+    r"|(?:ignora|olvida|dimentica|esqueca|negeer|vergeet)(?:todas|tutte|todo|alle)?(?:las|le|as|tus|je|de)?(?:instrucciones|istruzioni|instrucoes|instructies|reglas|regole|regras|regels)",
+);
+
+static SQUEEZED_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(SQUEEZED).unwrap_or_else(|_| unreachable_regex()));
+
+/// True when the squeezed text (letters and digits only) holds a known phrase.
+pub(crate) fn squeezed_match(normalised: &str) -> bool {
+    let squeezed: String = normalised.chars().filter(|c| c.is_alphanumeric()).collect();
+    SQUEEZED_RE.is_match(&squeezed)
+}
