@@ -21,6 +21,7 @@ impl types::Error {
             types::Error::Conflict(_) => "conflict",
             types::Error::Expired(_) => "expired",
             types::Error::Unavailable(_) => "unavailable",
+            types::Error::RateLimited(_) => "rate_limited",
         }
     }
 }

@@ -26,6 +26,7 @@ pub const LIMIT_KEYS: &[&str] = &[
     "memories-per-owner",
     "documents-per-owner",
     "pending-per-target-per-owner",
+    "writes-per-minute",
 ];
 
 /// One `--limit key=value` setting, with the key in its canonical (kebab) form.
@@ -78,6 +79,7 @@ pub fn limits(settings: &[LimitSetting]) -> admin::Limits {
             "memories-per-owner" => &mut l.memories_per_owner,
             "documents-per-owner" => &mut l.documents_per_owner,
             "pending-per-target-per-owner" => &mut l.pending_per_target_per_owner,
+            "writes-per-minute" => &mut l.writes_per_minute,
             _ => &mut l.memory_bytes,
         };
         *field = s.value;

@@ -89,6 +89,7 @@ impl wit_journal::Host for HostState {
                 target: e.target,
                 outcome: e.outcome,
                 detail: e.detail,
+                prev: e.prev,
             },
         };
         self.journal.audit_append(&entry).map_err(wit_error)
@@ -117,6 +118,7 @@ impl wit_journal::Host for HostState {
                 target: e.record.target,
                 outcome: e.record.outcome,
                 detail: e.record.detail,
+                prev: e.record.prev,
             })
             .collect())
     }
@@ -192,6 +194,7 @@ pub fn default_limits() -> admin::Limits {
         memories_per_owner: 0,
         documents_per_owner: 0,
         pending_per_target_per_owner: 0,
+        writes_per_minute: 0,
     }
 }
 

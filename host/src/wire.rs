@@ -94,6 +94,9 @@ pub fn error(e: &types::Error) -> Value {
         types::Error::Conflict(v) => {
             body.insert("current_version".into(), json!(v));
         }
+        types::Error::RateLimited(ms) => {
+            body.insert("retry_after_ms".into(), json!(ms));
+        }
         _ => {}
     }
     Value::Object(body)

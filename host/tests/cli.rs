@@ -335,6 +335,127 @@ fn an_export_imported_into_a_new_directory_rebuilds_the_same_state() {
 }
 
 #[test]
+fn export_redact_cleans_secrets_a_history_stored_before_redaction_at_write() {
+    // A history written before secrets were redacted at write: the journal holds one.
+    let from = DataDir::new();
+    register(&from, "a", "claude_code", "u");
+    let exported = ok(maas(&from, &["export"]));
+    let legacy = exported.replacen("\"entries\":1", "\"entries\":2", 1)
+        + r#"{"seq":2,"entry":{"v":1,"at":1767225600000,"events":[{"type":"memory_stored","id":"m1","author":"a","kind":"fact","content":"deploy key AKIAIOSFODNN7EXAMPLE","tags":["password=hunter22"],"expires_at":null}]}}"#
+        + "\n";
+    let file = from.path().join("legacy.jsonl");
+    std::fs::write(&file, &legacy).unwrap();
+    let old = DataDir::new();
+    ok(maas(&old, &["import", file.to_str().unwrap()]));
+    assert!(ok(maas(&old, &["export"])).contains("AKIAIOSFODNN7EXAMPLE"));
+
+    let out = maas(&old, &["export", "--redact"]);
+    let clean = ok(out.clone());
+    assert!(
+        stderr(&out).contains("redacted 2 secret(s)"),
+        "{}",
+        stderr(&out)
+    );
+    for secret in ["AKIAIOSFODNN7EXAMPLE", "hunter22"] {
+        assert!(!clean.contains(secret), "{secret} left in the export");
+    }
+    let clean_file = from.path().join("clean.jsonl");
+    std::fs::write(&clean_file, &clean).unwrap();
+    let new = DataDir::new();
+    ok(maas(&new, &["import", clean_file.to_str().unwrap()]));
+    let m = json(maas(
+        &new,
+        &["--json", "memory", "get", "--agent", "a", "m1"],
+    ));
+    assert_eq!(m["content"], "deploy key [REDACTED:aws-access-key]");
+    for file in std::fs::read_dir(new.path()).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&bytes).contains("AKIAIOSFODNN7EXAMPLE"));
+    }
+}
+
+fn store_note(dir: &DataDir, id: &str, text: &str) {
+    ok(maas(
+        dir,
+        &[
+            "memory",
+            "store",
+            "--agent",
+            "a",
+            "--kind",
+            "fact",
+            "--id",
+            id,
+            "--content",
+            text,
+        ],
+    ));
+}
+
+#[test]
+fn audit_verify_checks_the_chain_and_names_the_first_link_broken_by_an_edit() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    for i in 0..4 {
+        store_note(&dir, &format!("m{i}"), &format!("note number {i}"));
+        ok(maas(
+            &dir,
+            &["memory", "get", "--agent", "a", &format!("m{i}")],
+        ));
+    }
+    let report = json(maas(&dir, &["--json", "audit", "verify"]));
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["journal_records"], 5);
+    assert_eq!(report["reads"], 4);
+
+    // Someone with the file rewrites what an audit record says (and drops the checksum).
+    let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+    let data: Vec<u8> = db
+        .query_row("SELECT data FROM journal WHERE seq = 3", [], |r| r.get(0))
+        .unwrap();
+    let forged = String::from_utf8(data)
+        .unwrap()
+        .replace("memory.stored", "memory.viewed");
+    db.execute(
+        "UPDATE journal SET data = ?1, sum = NULL WHERE seq = 3",
+        [forged.as_bytes()],
+    )
+    .unwrap();
+    let broken = maas(&dir, &["audit", "verify"]);
+    assert_fails(&broken, 1, "audit_broken");
+    assert!(
+        stderr(&broken).contains("journal entry 4"),
+        "{}",
+        stderr(&broken)
+    );
+
+    // A read removed from the read-audit log breaks the row after it.
+    let clean = DataDir::new();
+    register(&clean, "a", "claude_code", "u");
+    store_note(&clean, "m", "a note");
+    for _ in 0..3 {
+        ok(maas(&clean, &["memory", "get", "--agent", "a", "m"]));
+    }
+    let db = rusqlite::Connection::open(clean.path().join("journal.db")).unwrap();
+    let second: i64 = db
+        .query_row(
+            "SELECT id FROM audit_log ORDER BY id LIMIT 1 OFFSET 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute("DELETE FROM audit_log WHERE id = ?1", [second])
+        .unwrap();
+    let broken = maas(&clean, &["audit", "verify"]);
+    assert_fails(&broken, 1, "audit_broken");
+    assert!(
+        stderr(&broken).contains(&format!("read-audit row {}", second + 1)),
+        "{}",
+        stderr(&broken)
+    );
+}
+
+#[test]
 fn a_server_stopping_cleanly_saves_a_snapshot() {
     let dir = DataDir::new();
     register(&dir, "claude-backend", "claude_code", "user-123");

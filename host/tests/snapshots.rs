@@ -29,8 +29,12 @@ impl Drop for TempDir {
 }
 
 fn options() -> RuntimeOptions {
+    let mut limits = maas_host::default_limits();
+    // One agent writes the whole long history as fast as it can.
+    limits.writes_per_minute = 1_000_000_000;
     RuntimeOptions {
         snapshot_every: 0,
+        limits,
         ..RuntimeOptions::default()
     }
 }

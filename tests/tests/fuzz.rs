@@ -447,6 +447,7 @@ fn limits_value(rng: &mut Rng) -> admin::Limits {
         memories_per_owner: v(),
         documents_per_owner: v(),
         pending_per_target_per_owner: v(),
+        writes_per_minute: v(),
     }
 }
 
@@ -958,6 +959,10 @@ const RESOURCES: &[&str] = &[
     "pending-handoffs",
     "memories",
     "documents",
+    "memories-per-owner",
+    "documents-per-owner",
+    "pending-handoffs-per-owner",
+    "memory-bytes",
 ];
 
 /// A well-formed typed error: never `unavailable` over a journal that cannot fail, never
@@ -978,6 +983,10 @@ fn well_formed(which: &str, e: &Error) {
             c.resource.clone()
         }
         Error::Conflict(_) => "conflict".into(),
+        Error::RateLimited(ms) => {
+            assert!(*ms > 0, "{which}: rate-limited without a wait");
+            "rate-limited".into()
+        }
         Error::Unavailable(t) => panic!("{which}: unavailable over a memory journal: {t}"),
     };
     assert!(!text.trim().is_empty(), "{which}: empty error {e:?}");

@@ -321,6 +321,40 @@ fn memories_are_capped_per_owner_beside_the_global_limit() {
 }
 
 #[test]
+fn an_agent_writing_past_its_rate_is_refused_with_the_wait_and_nothing_is_written() {
+    let mut h = world();
+    h.rt = h.replica_with(limits(|l| l.writes_per_minute = 3));
+    for i in 0..3 {
+        remember(&mut h, "author", &format!("r{i}"), "within the burst");
+    }
+    let entries = h.journal.entries_len();
+    match store(&mut h, &request("author", "r3", "one too many")) {
+        Err(Error::RateLimited(ms)) => assert!(ms > 0 && ms <= 20_000, "{ms}"),
+        other => panic!("expected rate-limited, got {other:?}"),
+    }
+    assert_eq!(
+        h.journal.entries_len(),
+        entries,
+        "a refused write costs no entry"
+    );
+    // Other agents and the operator have their own allowance.
+    remember(&mut h, "mate", "other-agent", "its own bucket");
+    store_as(
+        &mut h,
+        &op(),
+        &request("author", "by-operator", "not limited"),
+    )
+    .unwrap();
+    // One write's worth of time later (60 s / 3), it may write once more.
+    h.clock.advance(20_000);
+    remember(&mut h, "author", "r4", "after waiting");
+    assert!(matches!(
+        store(&mut h, &request("author", "r5", "again too soon")),
+        Err(Error::RateLimited(_))
+    ));
+}
+
+#[test]
 fn injected_content_is_refused_as_invalid_content_and_audited() {
     let mut h = world();
     for attack in [

@@ -96,6 +96,7 @@ pub mod from_wit {
             memories_per_owner: l.memories_per_owner,
             documents_per_owner: l.documents_per_owner,
             pending_per_target_per_owner: l.pending_per_target_per_owner,
+            writes_per_minute: l.writes_per_minute,
         }
     }
 
@@ -197,6 +198,7 @@ pub mod to_wit {
             E::Conflict(v) => types::Error::Conflict(v),
             E::Expired(s) => types::Error::Expired(s),
             E::Unavailable(s) => types::Error::Unavailable(s),
+            E::RateLimited(ms) => types::Error::RateLimited(ms),
         }
     }
 
@@ -290,6 +292,7 @@ pub mod to_wit {
             memories_per_owner: l.memories_per_owner,
             documents_per_owner: l.documents_per_owner,
             pending_per_target_per_owner: l.pending_per_target_per_owner,
+            writes_per_minute: l.writes_per_minute,
         }
     }
 

@@ -41,6 +41,7 @@ impl Journal for WitJournal {
             target: r.target.clone(),
             outcome: r.outcome.clone(),
             detail: r.detail.clone(),
+            prev: r.prev.clone(),
         })
         .map_err(err)
     }
@@ -67,6 +68,7 @@ impl Journal for WitJournal {
                     target: e.target,
                     outcome: e.outcome,
                     detail: e.detail,
+                    prev: e.prev,
                 },
             })
             .collect())

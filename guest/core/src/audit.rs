@@ -3,11 +3,26 @@
 use crate::access::caller_agent;
 use crate::engine::{Cx, Decided, Done, record};
 use crate::error::Error;
+use crate::events::AuditRecord;
 use crate::journal::AuditScan;
 use crate::limits::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, check_id, check_text};
 use crate::model::Caller;
 use crate::state::{AuditEntry, State};
 use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// The link of an audit record in a chain: the hex SHA-256 of the previous link, the
+/// record's journal position and time, and its JSON (which holds its own `prev`). The
+/// journal's records chain in journal order; the read-audit log's rows chain in row
+/// order, each also naming the journal head it saw, so a record removed, edited or
+/// reordered anywhere breaks a link `maas audit verify` names.
+pub fn chain_hash(prev: &str, seq: u64, at: u64, record: &AuditRecord) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(format!("\n{seq}\n{at}\n").as_bytes());
+    h.update(serde_json::to_string(record).unwrap_or_default().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Which entries `query` returns.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -116,6 +116,7 @@ impl<J: Journal, E: Env> Core<J, E> {
         self.operator_only(caller)?;
         let mut s = self.engine.state.clone();
         s.seq = 0;
+        s.audit_head.clear();
         let bytes = serde_json::to_vec(&s).map_err(|e| Error::Unavailable(e.to_string()))?;
         Ok(Sha256::digest(&bytes)
             .iter()

@@ -6,6 +6,7 @@ use crate::journal::{Journal, JournalError};
 use crate::limits::{Limits, check_id};
 use crate::model::Caller;
 use crate::state::{AuditEntry, State};
+use std::collections::BTreeMap;
 
 /// How many times a change is decided again after losing a compare-and-append race.
 pub const MAX_ATTEMPTS: usize = 16;
@@ -174,6 +175,7 @@ pub fn record(
         target: target.map(redact_tokens),
         outcome: "ok".to_string(),
         detail: redact_tokens(&detail.to_string()),
+        prev: None,
     }
 }
 
@@ -209,6 +211,41 @@ pub struct Engine<J: Journal, E: Env> {
     pub journal: J,
     /// Time and randomness.
     pub env: E,
+    /// How fast each agent may write.
+    pub rates: Rates,
+}
+
+/// One token bucket per agent over the journal writes its calls cause (refusals that
+/// are audited included): `writes_per_minute` in a burst, refilled at that rate. Kept in
+/// the process, not in the state: it guards this host's journal and decides nothing
+/// that is replayed.
+#[derive(Debug, Default)]
+pub struct Rates {
+    /// Agent to (tokens in 1/60000ths of a write, time of the last refill).
+    buckets: BTreeMap<String, (u64, u64)>,
+}
+
+impl Rates {
+    /// A write's cost in bucket units.
+    const WRITE: u64 = 60_000;
+
+    /// Takes one write for `agent` at `now`; if none is left, how many ms until one is.
+    pub fn take(&mut self, agent: &str, now: u64, per_minute: u64) -> Result<(), u64> {
+        let per_minute = per_minute.max(1);
+        let cap = per_minute.saturating_mul(Self::WRITE);
+        let (tokens, last) = self.buckets.entry(agent.to_string()).or_insert((cap, now));
+        let elapsed = now.saturating_sub(*last);
+        *tokens = tokens
+            .saturating_add(elapsed.saturating_mul(per_minute))
+            .min(cap);
+        *last = (*last).max(now);
+        if *tokens >= Self::WRITE {
+            *tokens -= Self::WRITE;
+            Ok(())
+        } else {
+            Err((Self::WRITE - *tokens).div_ceil(per_minute))
+        }
+    }
 }
 
 /// The core error for a journal failure outside compare-and-append.
@@ -230,6 +267,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
             limits,
             journal,
             env,
+            rates: Rates::default(),
         }
     }
 
@@ -285,6 +323,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
             check_id("caller", me)?;
         }
         let target = target.filter(|t| check_id("target", t).is_ok());
+        let mut charged = false;
         for _ in 0..MAX_ATTEMPTS {
             self.catch_up()?;
             let now = self.env.now_ms();
@@ -294,12 +333,14 @@ impl<J: Journal, E: Env> Engine<J, E> {
                 limits: &self.limits,
                 env: &mut self.env,
             };
-            let (events, result, sync) = match decide(&self.state, &mut cx) {
+            let (mut events, result, sync) = match decide(&self.state, &mut cx) {
                 Ok(Done {
                     value,
-                    read: Some(rec),
+                    read: Some(mut rec),
                     ..
                 }) => {
+                    // A read names the journal's chain head it saw.
+                    rec.prev = Some(self.state.audit_head.clone());
                     let entry = AuditEntry {
                         seq: self.state.seq,
                         at: now,
@@ -327,6 +368,13 @@ impl<J: Journal, E: Env> Engine<J, E> {
                 return result;
             }
             check_memory(&events, self.limits.memory_bytes)?;
+            if let (Caller::Agent(me), false) = (caller, charged) {
+                self.rates
+                    .take(me, now, self.limits.writes_per_minute)
+                    .map_err(Error::RateLimited)?;
+                charged = true;
+            }
+            chain(&mut events, &self.state.audit_head, self.state.seq + 1, now);
             let entry = Entry {
                 v: FORMAT_VERSION,
                 at: now,
@@ -345,5 +393,17 @@ impl<J: Journal, E: Env> Engine<J, E> {
         Err(Error::Unavailable(format!(
             "the journal kept changing; gave up after {MAX_ATTEMPTS} attempts"
         )))
+    }
+}
+
+/// Links the audit records of an entry about to be appended at `seq` into the chain
+/// whose head is `head`, as [`State::apply`](crate::state::State::apply) will extend it.
+fn chain(events: &mut [Event], head: &str, seq: u64, at: u64) {
+    let mut head = head.to_string();
+    for event in events {
+        if let Event::Audited(r) = event {
+            r.prev = Some(head.clone());
+            head = crate::audit::chain_hash(&head, seq, at, r);
+        }
     }
 }

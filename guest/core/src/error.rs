@@ -36,6 +36,9 @@ pub enum Error {
     /// The journal failed; nothing happened.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The acting agent writes faster than its rate allows; retry after this many ms.
+    #[error("rate limited: retry after {0} ms")]
+    RateLimited(u64),
 }
 
 impl Error {
@@ -75,6 +78,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::Expired(_) => "expired",
             Error::Unavailable(_) => "unavailable",
+            Error::RateLimited(_) => "rate_limited",
         }
     }
 }

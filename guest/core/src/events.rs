@@ -57,6 +57,11 @@ pub struct AuditRecord {
     pub outcome: String,
     /// A JSON object text.
     pub detail: String,
+    /// The audit chain: in the journal, the hash of the audit record before this one
+    /// ([`crate::audit::chain_hash`]); in the read-audit log, the journal's chain head
+    /// the read saw. Absent on records written before the chain existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
 }
 
 /// A change to the state.

@@ -2,8 +2,8 @@
 //!
 //! Secrets are replaced by typed placeholders (`[REDACTED:aws-access-token]`) so the
 //! journal, snapshots and exports never hold them, and injection is scored on the
-//! normalised text: refused above the high threshold, stored but flagged between
-//! the two thresholds (readers see the flag and its reasons and can treat the text as
+//! normalised text: refused from [`injection::REFUSE_AT`], stored but flagged from
+//! [`injection::FLAG_AT`] (readers see the flag and its reasons and can treat the text as
 //! untrusted), passed below. The caller learns in the answer which kinds of secret were
 //! removed and why a text was flagged.
 
@@ -14,57 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Refusal;
 use crate::error::Error;
 
-/// Secret redaction as the gate needs it (placeholders and the kinds removed).
-mod secrets {
-    pub struct Redaction {
-        pub text: String,
-        pub kinds: Vec<String>,
-    }
-    pub fn redact(text: &str) -> Redaction {
-        let kinds: Vec<String> = crate::security::secrets(text)
-            .iter()
-            .map(|k| k.as_str().to_string())
-            .collect();
-        if kinds.is_empty() {
-            return Redaction {
-                text: text.to_string(),
-                kinds,
-            };
-        }
-        Redaction {
-            text: crate::security::redact_secrets(text),
-            kinds,
-        }
-    }
-}
-
-/// Injection scoring as the gate needs it.
-mod injection {
-    pub enum Verdict {
-        Pass,
-        #[allow(dead_code)]
-        Flag,
-        Refuse,
-    }
-    pub struct Assessment {
-        pub verdict: Verdict,
-        pub reasons: Vec<String>,
-    }
-    pub fn assess(text: &str, code: bool) -> Assessment {
-        let reasons: Vec<String> = crate::security::threats(text)
-            .iter()
-            .filter(|t| !code || **t == crate::security::Threat::PromptInjection)
-            .map(|t| t.as_str().to_string())
-            .collect();
-        let verdict = if reasons.is_empty() {
-            Verdict::Pass
-        } else {
-            Verdict::Refuse
-        };
-        Assessment { verdict, reasons }
-    }
-}
-use injection::Verdict;
+use crate::injection::{self, Verdict};
+use crate::secrets;
 
 /// What the gate did to an object's texts: kept with the object, shown to its readers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,7 +148,11 @@ impl Guard {
     }
 
     fn assess(&mut self, field: &str, text: &str) -> Result<(), Refusal> {
-        let a = injection::assess(text, self.code);
+        let a = if self.code {
+            injection::assess_document(text)
+        } else {
+            injection::assess(text)
+        };
         match a.verdict {
             Verdict::Pass => Ok(()),
             Verdict::Flag => {

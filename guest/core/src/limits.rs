@@ -87,6 +87,8 @@ pub struct Limits {
     pub documents_per_owner: u64,
     /// Live pending handoffs to one target from the agents of one owner.
     pub pending_per_target_per_owner: u64,
+    /// Journal writes one agent may cause per minute (bursts up to this many).
+    pub writes_per_minute: u64,
 }
 
 impl Default for Limits {
@@ -107,6 +109,7 @@ impl Default for Limits {
             memories_per_owner: 250_000,
             documents_per_owner: 25_000,
             pending_per_target_per_owner: 25,
+            writes_per_minute: 60_000,
         }
     }
 }
@@ -138,6 +141,7 @@ impl Limits {
                 self.pending_per_target_per_owner,
                 d.pending_per_target_per_owner,
             ),
+            writes_per_minute: pick(self.writes_per_minute, d.writes_per_minute),
         }
     }
 }
@@ -285,6 +289,7 @@ mod tests {
                 memories_per_owner: 0,
                 documents_per_owner: 0,
                 pending_per_target_per_owner: 0,
+                writes_per_minute: 0,
             }
         }
         .with_defaults();

@@ -80,9 +80,11 @@ pub struct MemoryView {
 }
 
 impl MemoryView {
-    /// The memory as `reader` sees it: others get secrets redacted.
-    pub fn for_reader(m: &Memory, reader: &str) -> Self {
-        let (content, tags) = if m.author == reader {
+    /// The memory as `reader` sees it. New writes are redacted before they are stored;
+    /// a memory from a history written before that is redacted here, for every reader,
+    /// its author too: a secret is never shown.
+    pub fn for_reader(m: &Memory, _reader: &str) -> Self {
+        let (content, tags) = if m.notes.is_some() {
             (m.content.clone(), m.tags.clone())
         } else {
             let tags = m.tags.iter().map(|t| security::redact_secrets(t)).collect();

@@ -277,6 +277,9 @@ pub struct State {
     /// How many documents each owner holds (for the per-owner quota).
     #[serde(skip)]
     pub documents_by_owner: BTreeMap<String, u64>,
+    /// The hash of the last audit record in the journal: the head of the audit chain.
+    #[serde(default)]
+    pub audit_head: String,
     /// Recent audit entries (not part of the digest; the journal keeps them all).
     #[serde(skip)]
     pub audit: VecDeque<AuditEntry>,
@@ -764,6 +767,7 @@ impl State {
                 }
             }
             Event::Audited(record) => {
+                self.audit_head = crate::audit::chain_hash(&self.audit_head, seq, at, record);
                 self.audit.push_back(AuditEntry {
                     seq,
                     at,

@@ -196,6 +196,7 @@ fn random_history(seed: u64, steps: usize, every: usize) {
                 target: None,
                 outcome: "ok".into(),
                 detail: "{}".into(),
+                prev: None,
             }),
         };
         h.apply(event);

@@ -43,6 +43,7 @@ fn limit_key(resource: &str) -> &str {
         "pool-members" => "members-per-pool",
         "pool-shares" => "shares-per-pool",
         "pending-handoffs" => "pending-per-target",
+        "pending-handoffs-per-owner" => "pending-per-target-per-owner",
         other => other,
     }
 }
@@ -64,6 +65,9 @@ pub fn describe(error: &types::Error) -> String {
         }
         types::Error::Expired(what) => format!("expired: {what}"),
         types::Error::Unavailable(why) => format!("unavailable: {why}"),
+        types::Error::RateLimited(ms) => {
+            format!("rate limited: this agent writes too fast; retry after {ms} ms")
+        }
     }
 }
 
@@ -135,6 +139,10 @@ impl CliError {
                     limit_key(&info.resource),
                     info.limit.saturating_mul(2)
                 )),
+                types::Error::RateLimited(_) => Some(
+                    "nothing was written; slow down, or start maas with a higher --limit writes-per-minute=N"
+                        .to_string(),
+                ),
                 types::Error::Unavailable(_) => Some(
                     "nothing was changed; check the data directory (--data-dir, MAAS_HOME) and retry"
                         .to_string(),

@@ -39,7 +39,11 @@ pub enum SecurityCmd {
 
 /// What `audit` takes.
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    /// `verify`: check the audit chain instead of listing entries.
+    #[command(subcommand)]
+    pub verb: Option<AuditVerb>,
     /// Entries whose actor or target is this agent.
     #[arg(long)]
     pub agent: Option<String>,
@@ -55,6 +59,57 @@ pub struct AuditArgs {
     /// The most recent N entries (1..=1000, default 100).
     #[arg(long, value_name = "N")]
     pub limit: Option<u32>,
+}
+
+/// What `audit` does besides listing.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditVerb {
+    /// Check that no audit record was edited, removed or reordered: every record in the
+    /// journal and every row of the read-audit log is chained to the one before it by
+    /// hash. Names the first broken link and exits 1 if there is one.
+    Verify,
+}
+
+/// Walks the audit chain of the data directory at `dir`.
+pub fn audit_verify(dir: &std::path::Path) -> Result<Rendered, CliError> {
+    crate::datadir::ensure(dir)?;
+    let path = dir.join(crate::datadir::JOURNAL_FILE);
+    let fail = |e: crate::journal::JournalError| {
+        CliError::io(format!("journal: {e}"), "check the data directory")
+    };
+    let mut journal = crate::journal::SqliteJournal::open(path).map_err(fail)?;
+    let r = crate::journal::verify::verify(&mut journal).map_err(fail)?;
+    let summary = format!(
+        "{} journal audit record(s) and {} read(s) checked{}",
+        r.journal_records,
+        r.reads,
+        if r.unchained > 0 {
+            format!(
+                "; {} written before the chain existed, not checkable",
+                r.unchained
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(broken) = r.broken {
+        return Err(CliError::Local {
+            message: format!("the audit chain is broken at {broken}"),
+            code: "audit_broken",
+            hint: Some(format!(
+                "{summary} before it; restore the data directory from a backup or export"
+            )),
+        });
+    }
+    Ok(Rendered::new(
+        json!({
+            "intact": true,
+            "journal_records": r.journal_records,
+            "reads": r.reads,
+            "unchained": r.unchained,
+        }),
+        format!("audit chain intact: {summary}\n"),
+    ))
 }
 
 /// Runs a security verb on a core with no state of its own.
@@ -161,6 +216,7 @@ fn limits_rows(l: &admin::Limits) -> Vec<(&'static str, u64)> {
             "pending_per_target_per_owner",
             l.pending_per_target_per_owner,
         ),
+        ("writes_per_minute", l.writes_per_minute),
     ]
 }
 

@@ -169,6 +169,12 @@ pub enum Command {
         /// The file to write; `-` (the default) is stdout.
         #[arg(long, short, default_value = "-")]
         output: PathBuf,
+        /// Replace secrets in every caller text (content, tags, handoff texts, document
+        /// texts, names, metadata) by `[REDACTED:<kind>]` placeholders. New writes are
+        /// redacted before they are stored; this cleans a history written before that:
+        /// export with --redact, import into a new data directory, retire the old one.
+        #[arg(long)]
+        redact: bool,
     },
     /// Rebuild an empty data directory from the output of `maas export`.
     ///
@@ -272,6 +278,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Memory(cmd) => memories::run(cmd, &mut open()?)?,
         Command::Handoff(cmd) => handoffs::run(cmd, &mut open()?)?,
         Command::Kb(cmd) => knowledge::run(cmd, &mut open()?)?,
+        Command::Audit(misc::AuditArgs {
+            verb: Some(misc::AuditVerb::Verify),
+            ..
+        }) => misc::audit_verify(&dir)?,
         Command::Audit(args) => misc::audit(args, &mut open()?)?,
         Command::Stats => misc::stats(&mut open()?)?,
         Command::Digest => misc::digest(&mut open()?)?,
@@ -289,9 +299,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Plugin(cmd) => {
             return plugin::run(cmd, &dir, limits, g.token.as_deref(), g.json, out);
         }
-        Command::Export { output } => {
+        Command::Export { output, redact } => {
             return if output.as_os_str() == "-" {
-                transfer::export(&dir, out)
+                transfer::export(&dir, out, redact)
             } else {
                 let file = std::fs::File::create(&output).map_err(|e| {
                     CliError::io(
@@ -299,7 +309,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                         "choose another --output",
                     )
                 })?;
-                transfer::export(&dir, &mut std::io::BufWriter::new(file))
+                transfer::export(&dir, &mut std::io::BufWriter::new(file), redact)
             };
         }
         Command::Import { file, quiet } => {

@@ -11,6 +11,7 @@ use crate::journal::{JournalBackend, JournalError, SqliteJournal};
 use crate::progress::Progress;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -49,8 +50,61 @@ struct Line<'a> {
     bytes: Option<Vec<u8>>,
 }
 
-/// Writes the data directory's whole journal to `out` as JSON lines.
-pub fn export(dir: &Path, out: &mut dyn Write) -> Result<(), CliError> {
+/// The fields of journal events that hold caller text (the rest are ids, times, hashes
+/// and enums, which must come back unchanged for the history to replay).
+const TEXT_FIELDS: &[&str] = &[
+    "content",
+    "tags",
+    "task_description",
+    "current_state",
+    "relevant_files",
+    "result",
+    "reason",
+    "title",
+    "service",
+    "path",
+    "topic",
+    "severity",
+    "metadata",
+    "name",
+];
+
+/// Redacts secrets in the caller texts of an entry, counting them by kind.
+fn redact_entry(value: &mut Value, found: &mut BTreeMap<String, u64>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if TEXT_FIELDS.contains(&key.as_str()) {
+                    redact_strings(item, found);
+                } else {
+                    redact_entry(item, found);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_entry(i, found)),
+        _ => {}
+    }
+}
+
+/// Redacts every string inside a caller text (a string, a list of them, or JSON).
+fn redact_strings(value: &mut Value, found: &mut BTreeMap<String, u64>) {
+    match value {
+        Value::String(s) => {
+            let r = maas_core::secrets::redact(s);
+            for kind in r.kinds {
+                *found.entry(kind).or_default() += 1;
+            }
+            *s = r.text;
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_strings(i, found)),
+        Value::Object(map) => map.values_mut().for_each(|i| redact_strings(i, found)),
+        _ => {}
+    }
+}
+
+/// Writes the data directory's whole journal to `out` as JSON lines; with `redact`,
+/// secrets in caller texts become placeholders (and a summary goes to stderr).
+pub fn export(dir: &Path, out: &mut dyn Write, redact: bool) -> Result<(), CliError> {
     let mut journal = open_journal(dir)?;
     let head = journal.head().map_err(journal_err)?;
     let header = json!({"format": FORMAT, "version": 1, "entries": head});
@@ -61,6 +115,7 @@ pub fn export(dir: &Path, out: &mut dyn Write) -> Result<(), CliError> {
         )
     };
     writeln!(out, "{header}").map_err(io)?;
+    let mut found = BTreeMap::new();
     let mut next = 1;
     while next <= head {
         let entries = journal.read(next, BATCH).map_err(journal_err)?;
@@ -71,11 +126,40 @@ pub fn export(dir: &Path, out: &mut dyn Write) -> Result<(), CliError> {
             ));
         }
         for (seq, data) in entries {
-            writeln!(out, "{}", line(seq, &data)).map_err(io)?;
+            let text = if redact {
+                redacted_line(seq, &data, &mut found)
+            } else {
+                line(seq, &data)
+            };
+            writeln!(out, "{text}").map_err(io)?;
             next = seq + 1;
         }
     }
-    out.flush().map_err(io)
+    out.flush().map_err(io)?;
+    if redact {
+        let total: u64 = found.values().sum();
+        let kinds: Vec<String> = found.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        eprintln!(
+            "redacted {total} secret(s){}",
+            if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", kinds.join(", "))
+            }
+        );
+    }
+    Ok(())
+}
+
+/// [`line`] with the entry's caller texts redacted.
+fn redacted_line(seq: u64, data: &[u8], found: &mut BTreeMap<String, u64>) -> String {
+    match serde_json::from_slice::<Value>(data) {
+        Ok(mut entry) => {
+            redact_entry(&mut entry, found);
+            json!({"seq": seq, "entry": entry}).to_string()
+        }
+        Err(_) => line(seq, data),
+    }
 }
 
 fn bad(line_no: usize, why: impl std::fmt::Display) -> CliError {

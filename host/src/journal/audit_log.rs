@@ -3,10 +3,11 @@
 //! journal's own audit entries.
 
 use super::JournalError;
+use maas_core::audit::chain_hash;
 use maas_core::events::AuditRecord;
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// The table and its indexes (idempotent).
 pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_log (
@@ -17,9 +18,29 @@ pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_log (
         event_type TEXT NOT NULL,
         target TEXT,
         outcome TEXT NOT NULL,
-        detail TEXT NOT NULL);
+        detail TEXT NOT NULL,
+        prev TEXT,
+        chain TEXT);
      CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, id);
      CREATE INDEX IF NOT EXISTS audit_log_target ON audit_log (target, id);";
+
+/// Adds the chain columns to a log created before them (idempotent).
+pub fn migrate(conn: &Connection) -> Result<(), JournalError> {
+    for column in ["prev", "chain"] {
+        let has: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('audit_log') WHERE name = ?1",
+                [column],
+                |r| r.get(0),
+            )
+            .map_err(unavailable)?;
+        if has == 0 {
+            conn.execute_batch(&format!("ALTER TABLE audit_log ADD COLUMN {column} TEXT;"))
+                .map_err(unavailable)?;
+        }
+    }
+    Ok(())
+}
 
 fn unavailable(e: rusqlite::Error) -> JournalError {
     JournalError::Unavailable(format!("sqlite (read-audit log): {e}"))
@@ -29,16 +50,32 @@ fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Inserts `entries` in order. The caller owns the transaction.
+/// The chain link of the newest row ("" for none, or one written before the chain).
+fn last_link(conn: &Connection) -> Result<String, JournalError> {
+    let link: Option<Option<String>> = conn
+        .query_row(
+            "SELECT chain FROM audit_log ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    Ok(link.flatten().unwrap_or_default())
+}
+
+/// Inserts `entries` in order, each chained to the row before it. The caller owns the
+/// transaction (an immediate one, so processes sharing the log chain one after another).
 pub fn insert(conn: &Connection, entries: &[AuditEntry]) -> Result<(), JournalError> {
+    let mut link = last_link(conn)?;
     let mut st = conn
         .prepare_cached(
-            "INSERT INTO audit_log (seq, at, actor, event_type, target, outcome, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO audit_log (seq, at, actor, event_type, target, outcome, detail, prev, chain)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(unavailable)?;
     for e in entries {
         let r = &e.record;
+        link = chain_hash(&link, e.seq, e.at, r);
         st.execute(params![
             to_i64(e.seq),
             to_i64(e.at),
@@ -46,18 +83,65 @@ pub fn insert(conn: &Connection, entries: &[AuditEntry]) -> Result<(), JournalEr
             r.event_type,
             r.target,
             r.outcome,
-            r.detail
+            r.detail,
+            r.prev,
+            link
         ])
         .map_err(unavailable)?;
     }
     Ok(())
 }
 
+/// One row as the chain sees it.
+pub struct ChainRow {
+    /// Row id.
+    pub id: i64,
+    /// The entry.
+    pub entry: AuditEntry,
+    /// The link stored with it (`None` for rows written before the chain).
+    pub chain: Option<String>,
+}
+
+/// Up to `limit` rows after row `after`, in order.
+pub fn chain_rows(
+    conn: &Connection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<ChainRow>, JournalError> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT id, seq, at, actor, event_type, target, outcome, detail, prev, chain
+             FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )
+        .map_err(unavailable)?;
+    let rows = st
+        .query_map(params![after, i64::from(limit)], |r| {
+            Ok(ChainRow {
+                id: r.get(0)?,
+                entry: AuditEntry {
+                    seq: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    at: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    record: AuditRecord {
+                        actor: r.get(3)?,
+                        event_type: r.get(4)?,
+                        target: r.get(5)?,
+                        outcome: r.get(6)?,
+                        detail: r.get(7)?,
+                        prev: r.get(8)?,
+                    },
+                },
+                chain: r.get(9)?,
+            })
+        })
+        .map_err(unavailable)?;
+    rows.map(|r| r.map_err(unavailable)).collect()
+}
+
 /// The newest `scan.limit` matching entries, oldest first.
 pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
     let mut st = conn
         .prepare_cached(
-            "SELECT seq, at, actor, event_type, target, outcome, detail FROM audit_log
+            "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM audit_log
              WHERE (?1 IS NULL OR actor = ?1)
                AND (?2 IS NULL OR actor = ?2 OR target = ?2)
                AND (?3 IS NULL OR event_type = ?3)
@@ -86,6 +170,7 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
                         target: r.get(4)?,
                         outcome: r.get(5)?,
                         detail: r.get(6)?,
+                        prev: r.get(7)?,
                     },
                 })
             },

@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod memory;
 pub mod sqlite;
 mod sqlite_snapshots;
+pub mod verify;
 
 pub use memory::MemoryJournal;
 pub use sqlite::SqliteJournal;

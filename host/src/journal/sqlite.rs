@@ -72,6 +72,19 @@ fn intact(data: &[u8], sum: Option<&[u8]>) -> bool {
 type Row = (u64, Vec<u8>, Option<Vec<u8>>);
 
 impl SqliteJournal {
+    /// Up to `limit` rows of the read-audit log after row `after`, with their chain
+    /// links, for `maas audit verify`.
+    pub fn chain_rows(
+        &mut self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<audit_log::ChainRow>, JournalError> {
+        if !self.reads.is_empty() {
+            self.end_batch()?;
+        }
+        audit_log::chain_rows(&self.conn, after, limit)
+    }
+
     /// Opens (creating if needed) the journal at `path`, bringing an older layout up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
         let path = path.as_ref().to_path_buf();
@@ -93,6 +106,7 @@ impl SqliteJournal {
         )
         .map_err(unavailable)?;
         tx.execute_batch(audit_log::SCHEMA).map_err(unavailable)?;
+        audit_log::migrate(&tx)?;
         let has_sum: bool = tx
             .query_row(
                 "SELECT COUNT(*) FROM pragma_table_info('journal') WHERE name = 'sum'",
@@ -337,6 +351,7 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
+        // (The read-audit log's chain is read by `SqliteJournal::chain_rows`.)
         if !self.reads.is_empty() {
             self.end_batch()?;
         }

@@ -29,6 +29,7 @@ fn describe(e: &Error) -> String {
         Error::Conflict(v) => format!("conflict: version {v}"),
         Error::Expired(m) => format!("expired: {m}"),
         Error::Unavailable(m) => format!("unavailable: {m}"),
+        Error::RateLimited(ms) => format!("rate_limited: retry after {ms} ms"),
     }
 }
 

@@ -34,6 +34,7 @@ fn code(e: &Error) -> String {
         Error::Conflict(v) => format!("conflict: {v}"),
         Error::Expired(m) => format!("expired: {m}"),
         Error::Unavailable(m) => format!("unavailable: {m}"),
+        Error::RateLimited(ms) => format!("rate_limited: retry after {ms} ms"),
     }
 }
 

@@ -141,10 +141,24 @@ const OBFUSCATION_MATCH: f32 = 0.5;
 
 /// Scores `text` for SQL, script and prompt injection; see the module docs.
 pub fn assess(text: &str) -> Assessment {
+    assess_as(text, false)
+}
+
+/// Scores a knowledge document's text: documents quote source code, where SQL and
+/// markup are content, not attacks, and are long by nature, so only prompt injection
+/// (and obfuscation) counts, and a text over the examined head is not flagged for its
+/// size alone.
+pub fn assess_document(text: &str) -> Assessment {
+    assess_as(text, true)
+}
+
+fn assess_as(text: &str, document: bool) -> Assessment {
     let mut signals: BTreeMap<String, f32> = BTreeMap::new();
+    let counts = |t: &Threat| !document || *t == Threat::PromptInjection;
 
     let (head, _) = normalise::cap(text, normalise::MAX_INPUT);
-    let raw = security::threats(head);
+    let mut raw = security::threats(head);
+    raw.retain(counts);
     for t in &raw {
         add(&mut signals, t.as_str(), threat_weight(*t));
     }
@@ -156,7 +170,7 @@ pub fn assess(text: &str) -> Assessment {
 
     if n.text != head {
         for t in security::threats(&n.text) {
-            if !raw.contains(&t) {
+            if !raw.contains(&t) && counts(&t) {
                 let w = if t == Threat::PromptInjection {
                     0.8
                 } else {
@@ -218,7 +232,7 @@ pub fn assess(text: &str) -> Assessment {
             OBFUSCATION_MATCH,
         );
     }
-    if text.len() > normalise::MAX_INPUT {
+    if text.len() > normalise::MAX_INPUT && !document {
         add(
             &mut signals,
             "oversize: only the head was examined",

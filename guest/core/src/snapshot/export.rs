@@ -237,6 +237,7 @@ impl Export {
                     let c = Counters {
                         next_n: state.next_n,
                         live_handoffs: state.live_handoffs,
+                        audit_head: state.audit_head.clone(),
                     };
                     write(buf, &Out::Counters(c))?;
                     Some(Key::Index(0))

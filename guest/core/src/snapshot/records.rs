@@ -23,6 +23,9 @@ pub struct Counters {
     pub next_n: u64,
     /// Handoffs recorded as pending or accepted.
     pub live_handoffs: u64,
+    /// The head of the journal's audit chain.
+    #[serde(default)]
+    pub audit_head: String,
 }
 
 /// The last line: how many records came before it (the header excluded), so a cut-off

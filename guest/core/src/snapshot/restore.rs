@@ -99,6 +99,7 @@ impl Restore {
             In::Counters(c) => {
                 s.next_n = c.next_n;
                 s.live_handoffs = c.live_handoffs;
+                s.audit_head = c.audit_head;
             }
             In::Agent(k, v) => {
                 s.agents.insert(k, v);
