@@ -64,12 +64,23 @@ pub fn parse<T: Wire>(field: &str, text: &str) -> Result<T, types::Error> {
         types::Error::InvalidInput(types::InvalidInfo {
             field: field.to_string(),
             reason: format!(
-                "unknown {} {text:?}; expected one of: {}",
+                "unknown {} {:?}; expected one of: {}",
                 T::WHAT,
+                shown(text),
                 T::CHOICES.join(", ")
             ),
         })
     })
+}
+
+/// At most the first 64 characters of a caller's value, for an error that names it: an
+/// answer never echoes a large argument back.
+fn shown(text: &str) -> String {
+    let mut out: String = text.chars().take(64).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// A JSON text stored by the core (metadata, state, results) as a JSON value.

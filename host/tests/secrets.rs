@@ -113,7 +113,7 @@ fn write_and_read(rt: &mut Runtime, i: usize, s: &Sample) -> Vec<String> {
                 .call_initiate(sx, &agent("alice"), "alice", "bob", &ctx, None)
         })
         .unwrap_or_else(|e| panic!("{}: initiate: {e}", s.kind));
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         rt.call(|c, sx| {
             c.maas_core_handoffs()
                 .call_reject(sx, &agent("bob"), &h.id, "bob", &prose)
@@ -148,7 +148,7 @@ fn write_and_read(rt: &mut Runtime, i: usize, s: &Sample) -> Vec<String> {
     };
     rt.call(|c, sx| {
         c.maas_core_knowledge()
-            .call_ingest(sx, &agent("alice"), &[doc.clone()])
+            .call_ingest(sx, &agent("alice"), std::slice::from_ref(&doc))
     })
     .unwrap_or_else(|e| panic!("{}: ingest: {e}", s.kind));
     let d = rt

@@ -1159,5 +1159,5 @@ fn knowledge_security_and_audit_exports_never_trap_and_refusals_change_nothing()
 
 #[test]
 fn all_exports_mixed_never_trap_and_refusals_change_nothing() {
-    fuzz(0x5eed_0005, 800, EXPORTS);
+    fuzz(0x5eed_0005, 2000, EXPORTS);
 }
