@@ -139,6 +139,11 @@ impl CoreImage {
     pub fn load(path: &Path) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // `MAAS_PERF_MAP=1` writes /tmp/perf-<pid>.map so `perf report` names the
+        // core's functions.
+        if std::env::var_os("MAAS_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let component = crate::compiled::load(&engine, path)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);

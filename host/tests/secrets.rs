@@ -9,33 +9,19 @@
     dead_code
 )]
 
+mod temp_support;
+
 use maas_host::journal::SqliteJournal;
 use maas_host::{
     CoreImage, Runtime, RuntimeOptions, agents, handoffs, knowledge, memories, pools, types,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+use temp_support::TempDir;
 
 include!("../../guest/core/src/secrets/samples.rs");
 
 const OP: types::Caller = types::Caller::Operator;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("maas-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn agent(id: &str) -> types::Caller {
     types::Caller::Agent(id.to_string())

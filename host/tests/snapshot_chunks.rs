@@ -4,34 +4,20 @@
 //! append; an import whose snapshot fails reports the entries it wrote.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod temp_support;
+
 use maas_host::cli::import::{ImportOptions, import_entries};
 use maas_host::journal::{JournalBackend, JournalError, MemoryJournal, SqliteJournal};
 use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, default_limits, memories, types};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use temp_support::TempDir;
 
 /// Chunk size: small, so a few thousand memories need many chunks.
 const CHUNK: u32 = 64 * 1024;
 /// Memories in the history.
 const MEMORIES: u64 = 3000;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("maas-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn options(every: u64) -> RuntimeOptions {
     RuntimeOptions {

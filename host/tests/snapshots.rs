@@ -3,30 +3,16 @@
 //! is damaged.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod temp_support;
+
 use maas_host::journal::{JournalBackend, MemoryJournal, SqliteJournal};
 use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, memories, types};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use temp_support::TempDir;
 
 /// Entries in the long history.
 const EVENTS: u64 = 200_000;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("maas-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn options() -> RuntimeOptions {
     let mut limits = maas_host::default_limits();

@@ -314,6 +314,38 @@ fn a_pool_id_is_never_reused_even_after_delete() {
     );
 }
 
+#[test]
+fn a_taken_pool_id_is_refused_alike_whoever_holds_it() {
+    let mut h = Harness::new();
+    h.register("a1", agents::AgentType::ClaudeCode, "u1");
+    create(&mut h, &op(), None, &request("foreign", "u2", User, None)).unwrap();
+    create(
+        &mut h,
+        &agent("a1"),
+        None,
+        &request("mine", "u1", User, None),
+    )
+    .unwrap();
+    let reason = |r: R<pools::Pool>| match r {
+        Err(Error::InvalidInput(i)) => (i.field, i.reason),
+        other => panic!("expected invalid-input, got {other:?}"),
+    };
+    let foreign = reason(create(
+        &mut h,
+        &agent("a1"),
+        None,
+        &request("foreign", "u1", User, None),
+    ));
+    let own = reason(create(
+        &mut h,
+        &agent("a1"),
+        None,
+        &request("mine", "u1", User, None),
+    ));
+    assert_eq!(foreign, own);
+    assert!(!foreign.1.contains("foreign") && !foreign.1.contains("taken"));
+}
+
 // ---- seeing ----
 
 #[test]

@@ -190,7 +190,12 @@ pub fn create(
         Some(id) => {
             check_id("pool_id", id)?;
             if s.id_used("pool", id) {
-                return Err(Error::invalid("pool_id", format!("pool id {id} is taken")).into());
+                // The same answer whoever holds the id, audited: it confirms nothing about
+                // pools the caller cannot see.
+                return Err(Refusal::audited(Error::invalid(
+                    "pool_id",
+                    "this id cannot be used: pool ids are never reused; omit pool_id to get a fresh one",
+                )));
             }
             id.clone()
         }

@@ -118,23 +118,30 @@ pub fn chain_rows(
         .query_map(params![after, i64::from(limit)], |r| {
             Ok(ChainRow {
                 id: r.get(0)?,
-                entry: AuditEntry {
-                    seq: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                    at: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                    record: AuditRecord {
-                        actor: r.get(3)?,
-                        event_type: r.get(4)?,
-                        target: r.get(5)?,
-                        outcome: r.get(6)?,
-                        detail: r.get(7)?,
-                        prev: r.get(8)?,
-                    },
-                },
+                entry: entry_at(r, 1)?,
                 chain: r.get(9)?,
             })
         })
         .map_err(unavailable)?;
     rows.map(|r| r.map_err(unavailable)).collect()
+}
+
+/// The entry in the eight columns from `first`: seq, at, actor, event_type, target,
+/// outcome, detail, prev.
+fn entry_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<AuditEntry> {
+    let col = |i: usize| first + i;
+    Ok(AuditEntry {
+        seq: u64::try_from(r.get::<_, i64>(col(0))?).unwrap_or(0),
+        at: u64::try_from(r.get::<_, i64>(col(1))?).unwrap_or(0),
+        record: AuditRecord {
+            actor: r.get(col(2))?,
+            event_type: r.get(col(3))?,
+            target: r.get(col(4))?,
+            outcome: r.get(col(5))?,
+            detail: r.get(col(6))?,
+            prev: r.get(col(7))?,
+        },
+    })
 }
 
 /// The newest `scan.limit` matching entries, oldest first.
@@ -160,20 +167,7 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
                 scan.until.map(to_i64),
                 i64::from(scan.limit)
             ],
-            |r| {
-                Ok(AuditEntry {
-                    seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                    at: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                    record: AuditRecord {
-                        actor: r.get(2)?,
-                        event_type: r.get(3)?,
-                        target: r.get(4)?,
-                        outcome: r.get(5)?,
-                        detail: r.get(6)?,
-                        prev: r.get(7)?,
-                    },
-                })
-            },
+            |r| entry_at(r, 0),
         )
         .map_err(unavailable)?;
     let mut out = rows
