@@ -75,9 +75,12 @@
 //! examined and every pattern is a `regex` automaton. Nothing here panics on
 //! any input.
 
+mod model;
 pub mod normalise;
 mod phrases;
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;
 
@@ -138,6 +141,11 @@ pub fn verdict_for(score: f32) -> Verdict {
 }
 
 const OBFUSCATION_MATCH: f32 = 0.5;
+
+/// Weight of the learned signal when its probability reaches the model's
+/// threshold: enough to flag alone, below [`REFUSE_AT`], so it refuses only
+/// together with another medium or strong signal.
+const LEARNED: f32 = 0.55;
 
 /// Scores `text` for SQL, script and prompt injection; see the module docs.
 pub fn assess(text: &str) -> Assessment {
@@ -207,6 +215,12 @@ fn assess_as(text: &str, document: bool) -> Assessment {
             phrases::STRONG,
         );
         hidden_match = true;
+    }
+
+    if let Some(m) = model::model()
+        && m.probability(&n.text) >= m.threshold
+    {
+        add(&mut signals, "prompt-injection: learned model", LEARNED);
     }
 
     for (flag, reason, weight) in [
