@@ -116,6 +116,10 @@ pub(crate) fn fnv1a32(mut h: u32, bytes: &[u8]) -> u32 {
     h
 }
 
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
 fn is_word_char(c: char) -> bool {
     if c.is_ascii() {
         c.is_ascii_alphanumeric()
@@ -153,18 +157,30 @@ pub(crate) fn for_each_feature(text: &str, mut f: impl FnMut(u32)) -> usize {
     if prev.is_none() {
         return 0;
     }
-    let bounds: Vec<usize> = joined
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain(std::iter::once(joined.len()))
-        .collect();
-    for n in 3..=5usize {
-        for win in bounds.windows(n + 1) {
-            if let (Some(&a), Some(&b)) = (win.first(), win.last())
-                && let Some(gram) = joined.get(a..b)
-            {
-                f(fnv1a32(c_seed, gram.as_bytes()));
-                count += 1;
+    // Each character starts a 3-, a 4- and a 5-gram; the longer ones continue
+    // the shorter one's hash. Bytes are hashed as they come; a gram ends where
+    // the next byte starts a character (is not a UTF-8 continuation byte).
+    let bytes = joined.as_bytes();
+    for start in 0..bytes.len() {
+        let Some(rest) = bytes.get(start..) else {
+            break;
+        };
+        if rest.first().is_some_and(|&b| is_continuation(b)) {
+            continue;
+        }
+        let mut h = c_seed;
+        let mut chars = 0;
+        for (j, &b) in rest.iter().enumerate() {
+            h = (h ^ u32::from(b)).wrapping_mul(FNV_PRIME);
+            if rest.get(j + 1).is_none_or(|&next| !is_continuation(next)) {
+                chars += 1;
+                if chars >= 3 {
+                    f(h);
+                    count += 1;
+                }
+                if chars == 5 {
+                    break;
+                }
             }
         }
     }

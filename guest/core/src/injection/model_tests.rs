@@ -48,14 +48,15 @@ fn features_match_hand_computed_hashes() {
     assert_eq!(hashes.len(), 36);
     // FNV-1a 32 of the feature strings, computed independently (train.py).
     let expect = [
-        (0, 0xb01f_f306),  // "w:ignore"
-        (1, 0x75bb_474b),  // "w:rules"
-        (2, 0x5e7b_550c),  // "b:ignore rules"
+        (0, 0xb01f_f306), // "w:ignore"
+        (1, 0x75bb_474b), // "w:rules"
+        (2, 0x5e7b_550c), // "b:ignore rules"
+        // Then per start character its 3-, 4- and 5-gram.
         (3, 0x6164_e5fc),  // "c: ig"
-        (4, 0x8913_c826),  // "c:ign"
-        (14, 0x0c26_9254), // "c:es "
-        (26, 0x61ed_8f3b), // "c: igno"
-        (35, 0x4385_9057), // "c:ules "
+        (5, 0x61ed_8f3b),  // "c: igno"
+        (6, 0x8913_c826),  // "c:ign"
+        (32, 0x4385_9057), // "c:ules "
+        (35, 0x0c26_9254), // "c:es "
     ];
     for (i, h) in expect {
         assert_eq!(hashes.get(i).copied(), Some(h), "feature {i}");
@@ -118,4 +119,26 @@ fn paraphrased_jailbreaks_are_flagged() {
 fn the_model_alone_never_refuses() {
     let w = super::LEARNED;
     assert!((super::FLAG_AT..super::REFUSE_AT).contains(&w));
+}
+
+#[test]
+#[ignore = "timing; run with --release -- --ignored --nocapture injection_timing"]
+fn injection_timing_learned_model() {
+    let m = model::model().expect("model.bin parses");
+    let corpus = super::tests::benign_corpus();
+    let mut text = String::new();
+    while text.len() < 60 * 1024 {
+        text.push_str(&corpus.join("\n\n"));
+    }
+    let norm = normalise(&text);
+    let rounds = 50;
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(m.probability(std::hint::black_box(&norm)));
+    }
+    let per_kb = start.elapsed().as_secs_f64() * 1e6 / rounds as f64 / (norm.len() as f64 / 1024.0);
+    println!(
+        "injection_timing learned model alone: {per_kb:.1} µs/KB over {} KB",
+        norm.len() / 1024
+    );
 }
