@@ -12,7 +12,7 @@ fn model_file_parses_with_expected_dimensions() {
     assert_eq!(m.weights.len(), 1 << 15);
     assert!(m.weights.len() <= 64 * 1024);
     assert!(m.scale > 0.0 && m.scale.is_finite());
-    assert!(m.threshold >= 0.5 && m.threshold < 1.0, "{}", m.threshold);
+    assert!((0.2..1.0).contains(&m.threshold), "{}", m.threshold);
     assert!(m.weights.iter().any(|&w| w != 0));
     for needle in [
         "a2e40c4a0cf7913cbe3e36b5e1810415191a67b0",

@@ -26,22 +26,35 @@ bucket's value is its count divided by sqrt(number of features).
 
 Model: logistic regression, SGD, balanced class weights, L2. The probability
 threshold for the signal is chosen by 5-fold cross-validation within the
-development part: the lowest threshold, not below 0.5, whose out-of-fold benign
-false-flag rate is at most TARGET_FALSE_FLAG. L2 was chosen the same way among
-1e-5, 1e-4 and 1e-3 (out-of-fold recall at that threshold 0.893, 0.893, 0.899;
-more epochs or a higher learning rate did not help).
+development part: the lowest threshold (not below MIN_THRESHOLD) whose
+out-of-fold false-flag rate is within TARGET_FALSE_FLAG for each group of benign
+texts. L2 was chosen the same way among 1e-3, 1e-4 and 1e-5 (out-of-fold
+recall at each one's threshold about 0.83, 0.838 and 0.841; 30 epochs did not
+help).
+
+Besides benign.txt, the engineering texts are the doc-comment paragraphs and
+chunks of code of this repository's Rust sources (see `repository_texts`): the
+corpus's benign texts are short synthetic requests, and a model trained on them
+alone flagged ordinary notes and code ("list all open issues", "bump serde to
+1.0.228") as injections.
 """
 
+import glob
+import hashlib
 import json
 import math
 import os
 import random
+import re
 import struct
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORE = os.path.dirname(os.path.dirname(HERE))
+REPO = os.path.dirname(os.path.dirname(CORE))
+CODE_CHUNK_LINES = 6
+CODE_CHUNK_EVERY = 4
 
 CORPUS_COMMIT = "a2e40c4a0cf7913cbe3e36b5e1810415191a67b0"
 HELD_OUT_PERCENT = 35
@@ -49,10 +62,14 @@ BITS = 15
 MAX_INPUT = 64 * 1024
 EPOCHS = 15
 LEARNING_RATE = 0.5
-L2 = 1e-3
+L2 = 1e-5
 SEED = 20261201
 FOLDS = 5
-TARGET_FALSE_FLAG = 0.02
+# Out-of-fold false-flag rate allowed per group of benign texts: the corpus,
+# the repository's own docs and code, and benign.txt (hard cases: engineering
+# texts about prompts, instructions, roles and safety checks).
+TARGET_FALSE_FLAG = {"corpus": 0.02, "repository": 0.02, "benign.txt": 0.05}
+MIN_THRESHOLD = 0.2
 MAGIC = b"MAASIJM1"
 CHECK_TEXTS = [
     "Please summarise the design note about the journal compaction.",
@@ -174,6 +191,50 @@ def load_corpus(directory: str) -> list:
     return items
 
 
+def repository_texts() -> tuple:
+    """Engineering text from this repository's Rust sources, as benign examples:
+    doc-comment paragraphs and their sentences, and chunks of code (every
+    CODE_CHUNK_EVERY-th run of CODE_CHUNK_LINES code lines) and their lines
+    from files that are not tests. The injection,
+    security and guard modules, and paragraphs that mention injection, are left
+    out (they quote attacks)."""
+    docs, code = [], []
+    files = []
+    for top in ("guest", "host", "plugins"):
+        files += glob.glob(os.path.join(REPO, top, "**", "*.rs"), recursive=True)
+    for f in sorted(os.path.relpath(x, REPO) for x in files):
+        if "/injection/" in f or f.endswith(("security.rs", "guard.rs")):
+            continue
+        is_test = "test" in f
+        with open(os.path.join(REPO, f), encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+        para, chunk, n_chunk = [], [], 0
+        for line in lines + [""]:
+            stripped = line.strip()
+            if stripped.startswith(("///", "//!")):
+                body = stripped[3:].strip()
+                if body:
+                    para.append(body)
+                    continue
+            if para:
+                docs.append(" ".join(para))
+                para = []
+            if is_test or not stripped or stripped.startswith("//"):
+                continue
+            chunk.append(line)
+            if len(chunk) == CODE_CHUNK_LINES:
+                if n_chunk % CODE_CHUNK_EVERY == 0:
+                    code.append("\n".join(chunk))
+                n_chunk += 1
+                chunk = []
+    # Memories are often one sentence or one line: add those too.
+    docs += [x for d in docs for x in re.split(r"(?<=[.;:])\s+", d)]
+    code += [x.strip() for c in code for x in c.split("\n")]
+    docs = [d for d in docs if len(d.split()) >= 3 and "inject" not in d.lower()]
+    code = [c for c in code if len(c) >= 12 and "inject" not in c.lower()]
+    return sorted(set(docs)), sorted(set(code))
+
+
 def held_out(text: str) -> bool:
     return fnv1a64(text.encode("utf-8")) % 100 < HELD_OUT_PERCENT
 
@@ -221,12 +282,21 @@ def predict(w: list, b: float, x: dict) -> float:
     return sigmoid(b + sum(w[h] * v for h, v in x.items()))
 
 
-def choose_threshold(probs: list, ys: list) -> tuple:
-    benign = sorted(p for p, y in zip(probs, ys) if y == 0)
-    allowed = int(math.floor(TARGET_FALSE_FLAG * len(benign)))
+def lowest_threshold(benign: list, target: float) -> float:
+    benign = sorted(benign)
+    allowed = int(math.floor(target * len(benign)))
     # The lowest threshold above all but `allowed` benign probabilities.
-    t = benign[len(benign) - allowed - 1] + 1e-6 if allowed < len(benign) else 0.0
-    t = max(t, 0.5)
+    return benign[len(benign) - allowed - 1] + 1e-6 if allowed < len(benign) else 0.0
+
+
+def choose_threshold(probs: list, ys: list, group: list) -> tuple:
+    """The lowest threshold >= MIN_THRESHOLD whose false-flag rate is at most
+    TARGET_FALSE_FLAG[group] in each benign group."""
+    benign = [p for p, y in zip(probs, ys) if y == 0]
+    t = MIN_THRESHOLD
+    for g in sorted(set(group)):
+        t = max(t, lowest_threshold([p for p, y, gg in zip(probs, ys, group)
+                                     if y == 0 and gg == g], TARGET_FALSE_FLAG[g]))
     t = math.ceil(t * 1000) / 1000
     recall = sum(1 for p, y in zip(probs, ys) if y == 1 and p >= t) / max(sum(ys), 1)
     ff = sum(1 for p, y in zip(probs, ys) if y == 0 and p >= t) / max(len(benign), 1)
@@ -247,9 +317,15 @@ def main() -> None:
 
     with open(os.path.join(HERE, "benign.txt"), encoding="utf-8") as f:
         extra = [s.strip() for s in f.read().split("\n---\n") if s.strip()]
-    texts = [it[0] for it in dev] + extra
-    ys = [1 if it[1] else 0 for it in dev] + [0] * len(extra)
-    print(f"training texts: {len(texts)} ({sum(ys)} malicious, {len(extra)} from benign.txt)")
+    docs, code = repository_texts()
+    repo_digest = hashlib.sha256("\0".join(docs + code).encode("utf-8")).hexdigest()
+    engineering = extra + docs + code
+    texts = [it[0] for it in dev] + engineering
+    ys = [1 if it[1] else 0 for it in dev] + [0] * len(engineering)
+    group = (["corpus"] * len(dev) + ["benign.txt"] * len(extra)
+             + ["repository"] * (len(docs) + len(code)))
+    print(f"training texts: {len(texts)} ({sum(ys)} malicious; benign engineering text: "
+          f"{len(extra)} from benign.txt, {len(docs)} doc paragraphs and sentences, {len(code)} code chunks and lines)")
 
     normed = normalise_all(texts + CHECK_TEXTS)
     xs = [features(t) for t in normed[:len(texts)]]
@@ -263,13 +339,16 @@ def main() -> None:
         for i in range(len(texts)):
             if fold[i] == k:
                 oof[i] = predict(w, b, xs[i])
-    threshold, recall, ff = choose_threshold(oof, ys)
+    threshold, recall, ff = choose_threshold(oof, ys, group)
     print(f"cross-validation: threshold {threshold:.3f}, malicious recall {recall:.3f}, "
           f"benign false-flag {ff:.4f}")
-    for t in (0.5, 0.6, 0.7, 0.8, 0.9):
+    for t in (0.5, 0.6, 0.7, 0.8, 0.9, threshold):
         r = sum(1 for p, y in zip(oof, ys) if y == 1 and p >= t) / sum(ys)
-        f_ = sum(1 for p, y in zip(oof, ys) if y == 0 and p >= t) / (len(ys) - sum(ys))
-        print(f"  oof at {t:.1f}: recall {r:.3f} false-flag {f_:.4f}")
+        per = []
+        for g in ("corpus", "repository", "benign.txt"):
+            ben = [p for p, y, gg in zip(oof, ys, group) if y == 0 and gg == g]
+            per.append(f"{g} false-flag {sum(1 for p in ben if p >= t) / len(ben):.4f}")
+        print(f"  oof at {t:.3f}: recall {r:.3f}, " + ", ".join(per))
 
     w, b = train(xs, ys)
     top = max(abs(v) for v in w) or 1.0
@@ -288,13 +367,16 @@ def main() -> None:
         "train/val/test.jsonl merged, first copy of each text",
         f"split: FNV-1a 64 of the text mod 100 < {HELD_OUT_PERCENT} held out; "
         f"trained on the development part only ({len(dev)} texts, {n_dev_mal} malicious) "
-        f"plus benign.txt ({len(extra)} texts)",
+        f"plus benign engineering text: benign.txt ({len(extra)} texts), {len(docs)} doc-comment "
+        f"paragraphs and sentences, {len(code)} code chunks and lines of the repository's Rust sources "
+        f"(SHA-256 {repo_digest[:16]})",
         f"features: normalised text (first {MAX_INPUT} bytes), words w:, word pairs b:, "
         f"char 3-5-grams c:, FNV-1a 32 mod 2^{BITS}, count / sqrt(features)",
         f"training: SGD {EPOCHS} epochs, lr {LEARNING_RATE}/(1+0.2 epoch), L2 {L2}, "
         f"balanced class weights, seed {SEED} (L2 chosen by the cross-validation below)",
         f"threshold: {threshold:.3f} ({FOLDS}-fold cross-validation on the development part: "
-        f"lowest threshold >= 0.5 with out-of-fold benign false-flag <= {TARGET_FALSE_FLAG}; "
+        f"lowest threshold >= {MIN_THRESHOLD} with out-of-fold false-flag rates at most "
+        f"{TARGET_FALSE_FLAG}; "
         f"recall {recall:.3f}, "
         f"false-flag {ff:.4f})",
         f"weights: i8 times scale {scale:.9g}",
