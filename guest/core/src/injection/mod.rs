@@ -31,7 +31,7 @@
 //! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`), "Run:"/"Bypass:" prefixes | 0.2–0.3 |
 //! | obfuscation present: zero-width 0.25, bidi 0.3, homoglyph 0.35, spaced letters 0.2, stacked marks 0.2, base64/hex text 0.15, fullwidth 0.1, URL-encoding 0.05, leetspeak 0.05 | |
 //! | a phrase or threat that matches only after normalisation, while some obfuscation is present | 0.5 |
-//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.384) | 0.55 |
+//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.377) | 0.55 |
 //! | input longer than [`normalise::MAX_INPUT`] (only its head is examined) | 0.45 |
 //!
 //! # Thresholds
@@ -56,7 +56,7 @@
 //! cross-validation within that data: the lowest probability at which the
 //! out-of-fold false-flag rate stays within 2 % on the corpus's benign texts
 //! and on the repository's texts and within 5 % on `benign.txt`; out of fold
-//! it then finds 84 % of the development part's malicious items on its own.
+//! it then finds 85 % of the development part's malicious items on its own.
 //! Its weight, 0.55, flags alone and refuses only together with a medium or
 //! strong signal (0.55 with 0.45 → 0.75). Its cost is linear in the examined
 //! head: about 15–40 µs/KB (see Speed).

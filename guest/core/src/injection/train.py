@@ -29,7 +29,7 @@ threshold for the signal is chosen by 5-fold cross-validation within the
 development part: the lowest threshold (not below MIN_THRESHOLD) whose
 out-of-fold false-flag rate is within TARGET_FALSE_FLAG for each group of benign
 texts. L2 was chosen the same way among 1e-3, 1e-4 and 1e-5 (out-of-fold
-recall at each one's threshold about 0.83, 0.838 and 0.841; 30 epochs did not
+recall at each one's threshold about 0.83, 0.838 and 0.841 when chosen; 30 epochs did not
 help).
 
 Besides benign.txt, the engineering texts are the doc-comment paragraphs and
