@@ -26,7 +26,9 @@
 //! The benchmark merges the files, keeps the first copy of each distinct text
 //! and splits deterministically: FNV-1a 64 of the text's UTF-8 bytes, modulo
 //! 100, below 35 is **held out**, the rest is the development part. Patterns
-//! were written looking at development items only.
+//! were written looking at development items only, and the learned model
+//! (`src/injection/train.py`) is trained on them only; its figures on the
+//! development part are therefore in-sample.
 //!
 //! Caveats of this corpus: its `control` category (labelled malicious) holds
 //! plain requests ("List five fruits."); its `adversarial`, `encoding` and
@@ -37,10 +39,12 @@
 //!
 //! # Figures
 //!
-//! Held-out part (899 items): malicious refused or flagged 70.1 % (108/154;
-//! 71.5 % without `control`), refused 34.4 %; benign refused 0 / 745, flagged
-//! 0 / 745. Development part: 86.4 % and 0 / 1,519. Per category figures and
-//! discussion are in the module docs of `maas_core::injection`.
+//! Held-out part (899 items): malicious refused or flagged 89.6 % (138/154;
+//! 91.4 % without `control`), refused 70.1 %; benign refused 0 / 745, flagged
+//! 9 / 745 (1.2 %). Development part (in-sample for the model): 100 % and
+//! 0 / 1,519 refused, 12 / 1,519 flagged. Before the learned model: 70.1 % and
+//! 86.4 %, nothing benign flagged. Per category figures and discussion are in
+//! the module docs of `maas_core::injection`.
 //!
 //! Options: `--misses dev` prints the development items that passed (malicious)
 //! or were refused (benign); the held-out part has no such option.

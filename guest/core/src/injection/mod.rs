@@ -31,6 +31,7 @@
 //! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`), "Run:"/"Bypass:" prefixes | 0.2–0.3 |
 //! | obfuscation present: zero-width 0.25, bidi 0.3, homoglyph 0.35, spaced letters 0.2, stacked marks 0.2, base64/hex text 0.15, fullwidth 0.1, URL-encoding 0.05, leetspeak 0.05 | |
 //! | a phrase or threat that matches only after normalisation, while some obfuscation is present | 0.5 |
+//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.377) | 0.55 |
 //! | input longer than [`normalise::MAX_INPUT`] (only its head is examined) | 0.45 |
 //!
 //! # Thresholds
@@ -43,41 +44,76 @@
 //! combination (two → 0.36, pass; three → 0.49, flag); an obfuscated match
 //! (0.5 + the obfuscation weight) always at least flags.
 //!
+//! # The learned model
+//!
+//! Phrase lists overfit the texts they were written from. The learned signal
+//! (`model.rs`) is a logistic regression over hashed words, word
+//! pairs and character 3–5-grams of the normalised text (2^15 `i8` weights,
+//! 33 KB, `model.bin`), trained by `train.py` (Python, standard library) on the
+//! development part of the corpus below only, with benign engineering text as
+//! benign examples: `benign.txt`, and the doc comments and code of this
+//! repository's Rust sources. Its threshold was chosen by 5-fold
+//! cross-validation within that data: the lowest probability at which the
+//! out-of-fold false-flag rate stays within 2 % on the corpus's benign texts
+//! and on the repository's texts and within 5 % on `benign.txt`; out of fold
+//! it then finds 85 % of the development part's malicious items on its own.
+//! Its weight, 0.55, flags alone and refuses only together with a medium or
+//! strong signal (0.55 with 0.45 → 0.75). Its cost is linear in the examined
+//! head: about 15–40 µs/KB (see Speed).
+//!
 //! # Measured
 //!
 //! `examples/injection_bench.rs` runs [`assess`] on a public labelled corpus
 //! (the PromptShield dataset of Neural Alchemy, MIT licence, pinned commit;
 //! `scripts/injection-corpus` fetches it and checks its SHA-256) with a
 //! deterministic split (FNV-1a of the text; 35 % held out). Patterns were
-//! written looking at the development part only.
+//! written and the model trained looking at the development part only. On
+//! the development part the model has seen every item, so its figures there
+//! (100 % caught, 0.8 % of benign items flagged) say nothing about
+//! generalisation; the held-out part does:
 //!
-//! | part | malicious caught (refused + flagged) | refused | benign refused | benign flagged |
-//! | --- | --- | --- | --- | --- |
-//! | development (1,827 items, 308 malicious) | 86.4 % (88.4 % without the `control` category) | 40.9 % | 0 / 1,519 | 0 / 1,519 |
-//! | **held out** (899 items, 154 malicious) | **70.1 %** (71.5 % without `control`) | 34.4 % | **0 / 745** | 0 / 745 |
+//! | held-out part (899 items) | before the model | with the model |
+//! | --- | --- | --- |
+//! | malicious caught (refused + flagged) | 70.1 % (108/154) | **89.6 %** (138/154) |
+//! | — without the `control` category | 71.5 % | 91.4 % |
+//! | malicious refused | 34.4 % | 70.1 % |
+//! | benign refused | 0 / 745 | **0 / 745** |
+//! | benign flagged | 0 / 745 | 9 / 745 (1.2 %; all in `edge_case`, 9/34) |
 //!
-//! The target of 95 % caught is missed on the held-out part: the gap to the
-//! development part shows the phrase lists still overfit what they were
-//! written from. Weakest held-out categories: `jailbreak` 52 % (11/21),
-//! `training_extraction` 38 % (3/8), `agent_manipulation` 0/4,
-//! `model_fingerprinting` 0/3 — paraphrased requests with no override phrase,
-//! no obfuscation and no code. The ≤ 2 % benign-refusal target holds (0 %).
-//! The committed benign set of 278 engineering texts (tests) has 0 refused
-//! and 1 flagged.
+//! Held-out categories with the model, caught of items: `adversarial` 53/53,
+//! `jailbreak` 19/21, `encoding` 18/20, `training_extraction` 5/8,
+//! `system_manipulation` 6/6, `output_manipulation` 5/5, `rag_poisoning` 5/5,
+//! `payload_injection` 4/4, `agent_manipulation` 3/4, `prompt_injection` 3/4,
+//! `context_confusion` 2/4, `instruction_override` 3/3, `persona_replacement`
+//! 3/3, `token_smuggling` 3/3, `model_fingerprinting` 1/3, `control` 0/3,
+//! `multi_turn` 2/2, `prompt_extraction` 2/2, `response_manipulation` 1/1.
+//! Benign `edge_case` items are benign requests phrased like attacks
+//! ("Imagine you are a teacher…", "Override the default settings…").
+//!
+//! The 95 % target is still missed on the held-out part (89.6 %); the
+//! ≤ 2 % benign-refusal target holds (0 %). The committed benign set of 278
+//! engineering texts (part of the model's training data) has 0 refused and 7
+//! flagged (6 by the model: code that names `system_prompt` or
+//! `instructions`, notes about roles and `eval`).
 //!
 //! Speed (`cargo test -p maas-core --release -- --ignored --nocapture
-//! injection_timing`, 2-core machine): about 290 µs/KB on prose, 300 µs/KB on
-//! code, 205 µs/KB on attack text — above the 100 µs/KB aim; a 4 KiB memory
-//! costs about 1.2 ms. The cost is the ~35 separate phrase automata plus the
-//! threat patterns run on both the raw and the normalised text.
+//! injection_timing`, 2-core machine under varying load): about 170–290 µs/KB
+//! on prose and code, 115–190 µs/KB on attack text, with or without the model
+//! (run-to-run spread exceeds its share); the model alone costs 13–50 µs/KB
+//! (`injection_timing_learned_model`). A 4 KiB memory costs about 1 ms. The
+//! cost is the ~35 separate phrase automata plus the threat patterns run on
+//! both the raw and the normalised text.
 //!
 //! Work is linear and bounded: at most [`normalise::MAX_INPUT`] bytes are
 //! examined and every pattern is a `regex` automaton. Nothing here panics on
 //! any input.
 
+mod model;
 pub mod normalise;
 mod phrases;
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;
 
@@ -138,6 +174,11 @@ pub fn verdict_for(score: f32) -> Verdict {
 }
 
 const OBFUSCATION_MATCH: f32 = 0.5;
+
+/// Weight of the learned signal when its probability reaches the model's
+/// threshold: enough to flag alone, below [`REFUSE_AT`], so it refuses only
+/// together with another medium or strong signal.
+const LEARNED: f32 = 0.55;
 
 /// Scores `text` for SQL, script and prompt injection; see the module docs.
 pub fn assess(text: &str) -> Assessment {
@@ -207,6 +248,12 @@ fn assess_as(text: &str, document: bool) -> Assessment {
             phrases::STRONG,
         );
         hidden_match = true;
+    }
+
+    if let Some(m) = model::model()
+        && m.probability(&n.text) >= m.threshold
+    {
+        add(&mut signals, "prompt-injection: learned model", LEARNED);
     }
 
     for (flag, reason, weight) in [
