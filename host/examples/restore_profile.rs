@@ -8,7 +8,9 @@ use maas_host::journal::{JournalBackend, SqliteJournal};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).ok_or("usage: restore_profile DATA_DIR")?;
+    let dir = std::env::args()
+        .nth(1)
+        .ok_or("usage: restore_profile DATA_DIR")?;
     let mut journal = SqliteJournal::open(std::path::Path::new(&dir).join("journal.db"))?;
     let head = journal.head()?;
     let t = Instant::now();
@@ -21,7 +23,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let parts = journal.snapshot_parts(seq)?.unwrap_or(0);
     let mut chunks = Vec::new();
     for part in 0..parts {
-        chunks.push(journal.load_snapshot_chunk(seq, part)?.ok_or("missing chunk")?);
+        chunks.push(
+            journal
+                .load_snapshot_chunk(seq, part)?
+                .ok_or("missing chunk")?,
+        );
     }
     let bytes: usize = chunks.iter().map(Vec::len).sum();
     println!(
