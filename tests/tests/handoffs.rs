@@ -949,6 +949,11 @@ fn pending_handoffs_to_one_target_are_capped_per_source_owner() {
     );
     // Another owner still reaches bob: one stranger cannot fill the inbox.
     hand(&mut h, "carol", "bob", None);
+    // bob's own owner's agents are held to the target's limit only.
+    h.register("bobs-mate", ClaudeCode, "u-bob");
+    for _ in 0..3 {
+        hand(&mut h, "bobs-mate", "bob", None);
+    }
 }
 
 #[test]

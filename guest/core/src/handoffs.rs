@@ -164,6 +164,8 @@ pub fn initiate(
     if pending.len() as u64 >= cx.limits.pending_per_target {
         return Err(Error::capacity("pending-handoffs", cx.limits.pending_per_target).into());
     }
+    // Another owner's agents may fill only part of the target's inbox; its own owner's
+    // agents are held to the target's limit alone.
     let from_owner = pending
         .iter()
         .filter(|h| {
@@ -172,7 +174,7 @@ pub fn initiate(
                 .is_some_and(|a| a.owner_id == src.owner_id)
         })
         .count() as u64;
-    if from_owner >= cx.limits.pending_per_target_per_owner {
+    if src.owner_id != tgt.owner_id && from_owner >= cx.limits.pending_per_target_per_owner {
         return Err(Error::capacity(
             "pending-handoffs-per-owner",
             cx.limits.pending_per_target_per_owner,

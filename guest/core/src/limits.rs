@@ -85,7 +85,7 @@ pub struct Limits {
     pub memories_per_owner: u64,
     /// Knowledge documents belonging to one owner.
     pub documents_per_owner: u64,
-    /// Live pending handoffs to one target from the agents of one owner.
+    /// Live pending handoffs to one target from the agents of one other owner.
     pub pending_per_target_per_owner: u64,
     /// Journal writes one agent may cause per minute (bursts up to this many).
     pub writes_per_minute: u64,
