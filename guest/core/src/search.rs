@@ -128,7 +128,9 @@ impl Index {
                 postings.add(n, tf, len, &self.lens);
             }
         }
-        self.docs.insert(n);
+        if self.docs.try_push(n).is_err() {
+            self.docs.insert(n);
+        }
         self.total_len = self.total_len.saturating_add(u64::from(len));
         Ok(())
     }

@@ -149,7 +149,11 @@ impl Postings {
     /// terms; `lens` gives other documents' lengths when a block is split.
     pub(super) fn add(&mut self, doc: u32, tf: u32, len: u32, lens: &DocLens) {
         self.bound.include(tf, len);
-        self.set.insert(doc);
+        // Documents mostly arrive in increasing order (every rebuild does): `try_push`
+        // appends without searching the containers.
+        if self.set.try_push(doc).is_err() {
+            self.set.insert(doc);
+        }
         let small = u8::try_from(tf)
             .ok()
             .filter(|&t| t != TF_OVERFLOW)
