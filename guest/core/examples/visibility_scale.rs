@@ -106,6 +106,7 @@ fn build(memories: usize) -> (State, u64) {
                 tags: vec![],
                 expires_at,
                 notes: None,
+                gated: true,
             },
         );
         if k % 2 == 0 {

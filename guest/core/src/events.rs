@@ -186,6 +186,10 @@ pub enum Event {
         /// What the write gate redacted or flagged.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         notes: Option<Box<Notes>>,
+        /// The texts passed the write gate when written (secrets already redacted);
+        /// false in entries written before the gate existed.
+        #[serde(default, skip_serializing_if = "crate::model::is_false")]
+        gated: bool,
     },
     /// A memory was updated.
     MemoryUpdated {
@@ -200,6 +204,10 @@ pub enum Event {
         /// What the write gate redacted or flagged in the memory as it now is.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         notes: Option<Box<Notes>>,
+        /// The texts passed the write gate when written (secrets already redacted);
+        /// false in entries written before the gate existed.
+        #[serde(default, skip_serializing_if = "crate::model::is_false")]
+        gated: bool,
     },
     /// A memory was deleted with its shares.
     MemoryDeleted {
@@ -274,6 +282,10 @@ pub enum Event {
         /// What the write gate redacted or flagged, by index into `documents`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         notes: Vec<(usize, Notes)>,
+        /// The texts passed the write gate when written (secrets already redacted);
+        /// false in entries written before the gate existed.
+        #[serde(default, skip_serializing_if = "crate::model::is_false")]
+        gated: bool,
     },
     /// An audit record.
     Audited(AuditRecord),

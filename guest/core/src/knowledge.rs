@@ -161,6 +161,7 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
                 documents: stored,
                 owner,
                 notes,
+                gated: true,
             },
             Event::Audited(record(
                 cx.caller.name(),
@@ -183,7 +184,9 @@ pub fn get(s: &State, cx: &mut Cx, kind: DocumentKind, id: &str) -> Decided<Stor
         .get(&key)
         .ok_or_else(|| Error::not_found(&format!("{kind} document"), id))?;
     let mut doc = doc.clone();
-    doc.document = redacted(&doc.document);
+    if !doc.gated {
+        doc.document = redacted(&doc.document);
+    }
     Ok(Done::read(
         record(cx.caller.name(), "knowledge.read", Some(&key), json!({})),
         doc,
@@ -268,7 +271,12 @@ pub fn search(
         }
         .into_iter()
         .filter_map(|(n, score)| {
-            let d = &redacted(&doc(n)?.document);
+            let stored = doc(n)?;
+            let d = &if stored.gated {
+                stored.document.clone()
+            } else {
+                redacted(&stored.document)
+            };
             Some(SearchHit {
                 id: d.id.clone(),
                 kind,

@@ -84,7 +84,7 @@ impl MemoryView {
     /// a memory from a history written before that is redacted here, for every reader,
     /// its author too: a secret is never shown.
     pub fn for_reader(m: &Memory, _reader: &str) -> Self {
-        let (content, tags) = if m.notes.is_some() {
+        let (content, tags) = if m.gated || m.notes.is_some() {
             (m.content.clone(), m.tags.clone())
         } else {
             let tags = m.tags.iter().map(|t| security::redact_secrets(t)).collect();
@@ -216,6 +216,7 @@ pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
         tags,
         expires_at,
         notes: guard.notes().boxed(),
+        gated: true,
     }];
     if let Some((pool_id, scope)) = &share {
         events.push(Event::MemoryShared {
@@ -298,6 +299,7 @@ pub fn update(s: &State, cx: &mut Cx, req: &UpdateRequest) -> Decided<()> {
                 tags,
                 kind: req.kind.unwrap_or(memory.kind),
                 notes: notes.clone().boxed(),
+                gated: true,
             },
             Event::Audited(record(
                 cx.caller.name(),

@@ -254,3 +254,8 @@ mod tests {
         );
     }
 }
+
+/// For `skip_serializing_if`: a flag that is off is left out of the encoding.
+pub fn is_false(flag: &bool) -> bool {
+    !flag
+}

@@ -121,6 +121,10 @@ pub struct Memory {
     /// What the write gate redacted or flagged (most memories carry none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<Box<Notes>>,
+    /// Its texts passed the write gate when written (secrets already redacted), so
+    /// they are not scanned again; false for memories written before the gate.
+    #[serde(default, skip_serializing_if = "crate::model::is_false")]
+    pub gated: bool,
 }
 
 impl Memory {
@@ -226,6 +230,10 @@ pub struct StoredDocument {
     /// What the write gate redacted or flagged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<Box<Notes>>,
+    /// Its texts passed the write gate when written (secrets already redacted), so
+    /// they are not scanned again; false for documents ingested before the gate.
+    #[serde(default, skip_serializing_if = "crate::model::is_false")]
+    pub gated: bool,
 }
 
 /// An audit entry kept for queries.
@@ -343,17 +351,27 @@ pub fn document_key(kind: DocumentKind, id: &str) -> String {
     format!("{}:{id}", kind.as_str())
 }
 
-/// The text a memory is indexed under. Secrets are redacted first, so a search cannot
-/// confirm a guessed key that readers are never shown.
+/// The text a memory is indexed under. Secrets are redacted (the write gate did it for
+/// a gated memory), so a search cannot confirm a guessed key that readers are never shown.
 fn memory_text(m: &Memory) -> String {
-    crate::security::redact_secrets(&format!("{} {}", m.content, m.tags.join(" ")))
+    let text = format!("{} {}", m.content, m.tags.join(" "));
+    if m.gated {
+        text
+    } else {
+        crate::security::redact_secrets(&text)
+    }
 }
 
-/// The text a document is indexed under.
-fn document_text(d: &Document) -> String {
+/// The text a document is indexed under (redacted as [`memory_text`] is).
+fn document_text(d: &Document, gated: bool) -> String {
     let fields = [&d.service, &d.path, &d.topic, &d.severity];
     let extra: Vec<&str> = fields.iter().filter_map(|f| f.as_deref()).collect();
-    crate::security::redact_secrets(&format!("{} {} {}", d.title, d.content, extra.join(" ")))
+    let text = format!("{} {} {}", d.title, d.content, extra.join(" "));
+    if gated {
+        text
+    } else {
+        crate::security::redact_secrets(&text)
+    }
 }
 
 impl State {
@@ -592,6 +610,7 @@ impl State {
                 tags,
                 expires_at,
                 notes,
+                gated,
             } => {
                 let n = self.take_n();
                 self.use_id("memory", id);
@@ -608,6 +627,7 @@ impl State {
                     expires_at: *expires_at,
                     pools: BTreeSet::new(),
                     notes: notes.clone(),
+                    gated: *gated,
                 };
                 let _ = self.memory_index.insert(n, &memory_text(&m));
                 self.memory_by_n.insert(n, id.clone());
@@ -619,6 +639,7 @@ impl State {
                 tags,
                 kind,
                 notes,
+                gated,
             } => {
                 if let Some(m) = self.memories.get_mut(id) {
                     let old = memory_text(m);
@@ -626,6 +647,7 @@ impl State {
                     m.tags = tags.clone();
                     m.kind = *kind;
                     m.notes = notes.clone();
+                    m.gated = *gated;
                     m.version += 1;
                     m.updated_at = at;
                     let _ = self.memory_index.remove(m.n, &old);
@@ -731,6 +753,7 @@ impl State {
                 documents,
                 owner,
                 notes,
+                gated,
             } => {
                 for (i, d) in documents.iter().enumerate() {
                     let key = document_key(d.kind, &d.id);
@@ -738,7 +761,8 @@ impl State {
                         Some(old) => {
                             count_document(&mut self.documents_by_owner, &old.owner, false);
                             if let Some(index) = self.document_index.get_mut(&d.kind) {
-                                let _ = index.remove(old.n, &document_text(&old.document));
+                                let _ =
+                                    index.remove(old.n, &document_text(&old.document, old.gated));
                             }
                             old.n
                         }
@@ -748,7 +772,7 @@ impl State {
                         .document_index
                         .entry(d.kind)
                         .or_default()
-                        .insert(n, &document_text(d));
+                        .insert(n, &document_text(d, *gated));
                     self.document_by_n.insert(n, key.clone());
                     self.documents.insert(
                         key,
@@ -761,6 +785,7 @@ impl State {
                                 .iter()
                                 .find(|(at, _)| *at == i)
                                 .and_then(|(_, n)| n.clone().boxed()),
+                            gated: *gated,
                         },
                     );
                     count_document(&mut self.documents_by_owner, owner, true);
@@ -809,7 +834,7 @@ impl State {
                 .document_index
                 .entry(d.document.kind)
                 .or_default()
-                .insert(d.n, &document_text(&d.document));
+                .insert(d.n, &document_text(&d.document, d.gated));
             self.document_by_n.insert(d.n, key.clone());
         }
         self.visibility = Visibility::build(self);

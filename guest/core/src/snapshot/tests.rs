@@ -236,3 +236,45 @@ fn a_refused_snapshot_leaves_the_core_fresh() {
     let mut used = core(entries);
     assert!(used.restore_begin(seq).is_err());
 }
+
+#[test]
+fn gated_memories_keep_their_mark_and_older_ones_are_still_redacted() {
+    let mut c = populated(2);
+    let entries = c.engine.journal.entries.clone();
+    let text = |e: &Vec<u8>| String::from_utf8(e.clone()).unwrap();
+    let stored = entries
+        .iter()
+        .map(text)
+        .find(|e| e.contains("memory_stored"));
+    assert!(stored.unwrap().contains("\"gated\":true"));
+    // The mark survives a snapshot.
+    let (seq, chunks) = export(&mut c, 4096);
+    let mut r = fresh(entries.clone());
+    restore(&mut r, seq, &chunks).unwrap();
+    assert!(r.engine.state.memories.values().all(|m| m.gated));
+    assert!(r.engine.state.documents.values().all(|d| d.gated));
+    // An entry written before the gate: no mark, and a secret stored as written.
+    let key = "sk-proj-abcdefghijklmnopqrstuvwxyz123456";
+    let older: Vec<Vec<u8>> = entries
+        .iter()
+        .map(|e| {
+            let e = text(e);
+            if e.contains("\"id\":\"m-0\"") && e.contains("memory_stored") {
+                e.replace(",\"gated\":true", "")
+                    .replace("note 0:", &format!("note 0: {key}"))
+            } else {
+                e
+            }
+            .into_bytes()
+        })
+        .collect();
+    let mut old = core(older);
+    assert!(!old.engine.state.memories["m-0"].gated);
+    assert!(old.engine.state.memories["m-0"].content.contains(key));
+    let seen = old.get_memory(&OP, "alice", "m-0").unwrap();
+    assert!(seen.content.contains("[REDACTED:") && !seen.content.contains(key));
+    let hits = old
+        .search_memories(&OP, "alice", "abcdefghijklmnopqrstuvwxyz123456", 10)
+        .unwrap();
+    assert!(hits.is_empty(), "a search confirmed an older secret");
+}

@@ -90,6 +90,7 @@ impl History {
             tags: vec![],
             expires_at,
             notes: None,
+            gated: true,
         });
     }
 
