@@ -207,6 +207,11 @@ impl DocumentKind {
     }
 }
 
+/// For `skip_serializing_if`: a flag that is off is left out of the encoding.
+pub fn is_false(flag: &bool) -> bool {
+    !flag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,9 +258,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// For `skip_serializing_if`: a flag that is off is left out of the encoding.
-pub fn is_false(flag: &bool) -> bool {
-    !flag
 }
