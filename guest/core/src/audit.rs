@@ -10,6 +10,7 @@ use crate::model::Caller;
 use crate::state::{AuditEntry, State};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 
 /// The link of an audit record in a chain: the hex SHA-256 of the previous link, the
 /// record's journal position and time, and its JSON (which holds its own `prev`). The
@@ -17,11 +18,33 @@ use sha2::{Digest, Sha256};
 /// order, each also naming the journal head it saw, so a record removed, edited or
 /// reordered anywhere breaks a link `maas audit verify` names.
 pub fn chain_hash(prev: &str, seq: u64, at: u64, record: &AuditRecord) -> String {
-    let mut h = Sha256::new();
-    h.update(prev.as_bytes());
-    h.update(format!("\n{seq}\n{at}\n").as_bytes());
-    h.update(serde_json::to_string(record).unwrap_or_default().as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let mut h = Hashing(Sha256::new());
+    h.0.update(prev.as_bytes());
+    h.0.update(format!("\n{seq}\n{at}\n").as_bytes());
+    // Encoded straight into the hash: the same bytes as the record's JSON text.
+    if serde_json::to_writer(&mut h, record).is_err() {
+        h = Hashing(Sha256::new());
+        h.0.update(prev.as_bytes());
+        h.0.update(format!("\n{seq}\n{at}\n").as_bytes());
+    }
+    let mut out = String::with_capacity(64);
+    for b in h.0.finalize() {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Feeds what is written into a hash.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Which entries `query` returns.
@@ -130,4 +153,25 @@ pub fn deny(
         cut(operation, MAX_OPERATION)
     );
     Err(crate::engine::Refusal::audited(Error::denied(reason)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_is_the_hash_of_the_previous_link_the_position_and_the_record_text() {
+        let mut rec = record("alice", "memory.stored", Some("m-1"), json!({"k": "v"}));
+        rec.prev = Some("ab".repeat(32));
+        let mut h = Sha256::new();
+        h.update("ab".repeat(32).as_bytes());
+        h.update(b"\n7\n1700000000000\n");
+        h.update(serde_json::to_string(&rec).unwrap().as_bytes());
+        let want: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            chain_hash(&"ab".repeat(32), 7, 1_700_000_000_000, &rec),
+            want
+        );
+    }
 }
