@@ -41,6 +41,10 @@ pub struct Stats {
     pub audit_entries: u64,
 }
 
+/// From how many journal entries a replay from nothing builds the search indexes at its
+/// end rather than entry by entry.
+pub const DEFERRED_REPLAY_ENTRIES: u64 = 1_000;
+
 /// A maas core over a journal.
 pub struct Core<J: Journal, E: Env> {
     /// The engine (state, journal, environment, limits).
@@ -66,7 +70,15 @@ impl<J: Journal, E: Env> Core<J, E> {
         self.export = None;
         self.restore = None;
         self.engine.set_limits(limits);
-        self.engine.catch_up()?;
+        // A long replay from nothing builds the search indexes once at its end: the
+        // same indexes, without keeping them right after every entry on the way.
+        let head = self.engine.journal.head().unwrap_or(0);
+        if self.engine.state.seq == 0 && head >= DEFERRED_REPLAY_ENTRIES {
+            self.engine.state.indexes_deferred = true;
+        }
+        let replayed = self.engine.catch_up();
+        self.engine.state.end_deferred_indexing();
+        replayed?;
         Ok(self.counts())
     }
 

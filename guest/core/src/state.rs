@@ -309,6 +309,10 @@ pub struct State {
     /// Who may read which memory, as bitmaps of memory numbers.
     #[serde(skip)]
     pub visibility: Visibility,
+    /// While set, events leave the search indexes alone: a long replay builds them
+    /// once at its end ([`State::end_deferred_indexing`]) instead of entry by entry.
+    #[serde(skip)]
+    pub indexes_deferred: bool,
 }
 
 impl State {
@@ -629,7 +633,9 @@ impl State {
                     notes: notes.clone(),
                     gated: *gated,
                 };
-                let _ = self.memory_index.insert(n, &memory_text(&m));
+                if !self.indexes_deferred {
+                    let _ = self.memory_index.insert(n, &memory_text(&m));
+                }
                 self.memory_by_n.insert(n, id.clone());
                 self.memories.insert(id.clone(), m);
             }
@@ -642,7 +648,7 @@ impl State {
                 gated,
             } => {
                 if let Some(m) = self.memories.get_mut(id) {
-                    let old = memory_text(m);
+                    let old = (!self.indexes_deferred).then(|| memory_text(m));
                     m.content = content.clone();
                     m.tags = tags.clone();
                     m.kind = *kind;
@@ -650,8 +656,10 @@ impl State {
                     m.gated = *gated;
                     m.version += 1;
                     m.updated_at = at;
-                    let _ = self.memory_index.remove(m.n, &old);
-                    let _ = self.memory_index.insert(m.n, &memory_text(m));
+                    if let Some(old) = old {
+                        let _ = self.memory_index.remove(m.n, &old);
+                        let _ = self.memory_index.insert(m.n, &memory_text(m));
+                    }
                 }
             }
             Event::MemoryDeleted { id } => {
@@ -661,7 +669,9 @@ impl State {
                             p.shares.remove(id);
                         }
                     }
-                    let _ = self.memory_index.remove(m.n, &memory_text(&m));
+                    if !self.indexes_deferred {
+                        let _ = self.memory_index.remove(m.n, &memory_text(&m));
+                    }
                     self.memory_by_n.remove(&m.n);
                     self.grants.remove(id);
                 }
@@ -760,7 +770,9 @@ impl State {
                     let n = match self.documents.get(&key) {
                         Some(old) => {
                             count_document(&mut self.documents_by_owner, &old.owner, false);
-                            if let Some(index) = self.document_index.get_mut(&d.kind) {
+                            if let Some(index) = self.document_index.get_mut(&d.kind)
+                                && !self.indexes_deferred
+                            {
                                 let _ =
                                     index.remove(old.n, &document_text(&old.document, old.gated));
                             }
@@ -768,11 +780,13 @@ impl State {
                         }
                         None => self.take_n(),
                     };
-                    let _ = self
-                        .document_index
-                        .entry(d.kind)
-                        .or_default()
-                        .insert(n, &document_text(d, *gated));
+                    if !self.indexes_deferred {
+                        let _ = self
+                            .document_index
+                            .entry(d.kind)
+                            .or_default()
+                            .insert(n, &document_text(d, *gated));
+                    }
                     self.document_by_n.insert(n, key.clone());
                     self.documents.insert(
                         key,
@@ -807,6 +821,14 @@ impl State {
     pub fn trim_audit(&mut self) {
         while self.audit.len() > self.audit_window.max(1) {
             self.audit.pop_front();
+        }
+    }
+
+    /// Builds the search indexes a deferred replay left alone, and maintains them
+    /// entry by entry again.
+    pub fn end_deferred_indexing(&mut self) {
+        if std::mem::take(&mut self.indexes_deferred) {
+            self.rebuild_indexes();
         }
     }
 

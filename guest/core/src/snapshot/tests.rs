@@ -278,3 +278,70 @@ fn gated_memories_keep_their_mark_and_older_ones_are_still_redacted() {
         .unwrap();
     assert!(hits.is_empty(), "a search confirmed an older secret");
 }
+
+#[test]
+fn a_long_replay_builds_the_search_indexes_once_with_the_same_answers() {
+    use crate::knowledge::Filters;
+    use crate::memories::UpdateRequest;
+    let mut c = populated(1_100);
+    for i in (0..1_100).step_by(9) {
+        let req = UpdateRequest {
+            agent_id: "alice".into(),
+            memory_id: format!("m-{i}"),
+            content: Some(format!("rewritten {i}: the queue drains into redis")),
+            tags: None,
+            kind: None,
+            expected_version: 1,
+        };
+        c.update_memory(&OP, &req).unwrap();
+    }
+    for i in (3..1_100).step_by(13) {
+        c.delete_memory(&OP, "alice", &format!("m-{i}")).unwrap();
+    }
+    let entries = c.engine.journal.entries.clone();
+    assert!(entries.len() as u64 >= crate::core::DEFERRED_REPLAY_ENTRIES);
+    let mut replayed = core(entries);
+    assert!(!replayed.engine.state.indexes_deferred);
+    assert_eq!(
+        replayed.state_digest(&OP).unwrap(),
+        c.state_digest(&OP).unwrap()
+    );
+    for query in [
+        "cache",
+        "redis queue",
+        "t3 build",
+        "rewritten 18",
+        "guest x",
+    ] {
+        for reader in ["alice", "bob"] {
+            let hits = |c: &mut TestCore| {
+                c.search_memories(&Caller::Agent(reader.into()), reader, query, 20)
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| (h.memory.id, h.score.to_bits()))
+                    .collect::<Vec<_>>()
+            };
+            let live = hits(&mut c);
+            assert!(!live.is_empty() || query == "guest x", "{query}");
+            assert_eq!(hits(&mut replayed), live, "{reader}: {query}");
+        }
+    }
+    let docs = |c: &mut TestCore| {
+        c.search_documents(
+            &OP,
+            DocumentKind::Code,
+            "file main",
+            &Filters::default(),
+            10,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.id, h.score.to_bits()))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(docs(&mut replayed), docs(&mut c));
+    assert_eq!(
+        replayed.engine.state.memory_index.len(),
+        c.engine.state.memory_index.len()
+    );
+}
