@@ -5,8 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::guard::Notes;
-use crate::model::{AgentType, Capability, MemoryKind, Permission, Scope};
-use crate::state::{Document, HandoffContext};
+use crate::model::{AgentType, Capability, DocumentKind, MemoryKind, Permission, Scope};
 use serde::{Deserialize, Serialize};
 
 /// The current entry format version.
@@ -289,4 +288,41 @@ pub enum Event {
     },
     /// An audit record.
     Audited(AuditRecord),
+}
+
+// The payloads below are part of the journal format: the state keeps them as they are
+// written, so a change here is a change of the format (and needs an upcast).
+
+/// What a handoff carries (as journaled, and as the state keeps it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffContext {
+    /// The task.
+    pub task_description: String,
+    /// JSON state.
+    pub current_state: String,
+    /// Referenced memory ids.
+    pub relevant_memories: Vec<String>,
+    /// Referenced paths.
+    pub relevant_files: Vec<String>,
+}
+
+/// A knowledge document (as journaled, and as the state keeps it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// Kind.
+    pub kind: DocumentKind,
+    /// Id within the kind.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Content.
+    pub content: String,
+    /// Service (code, incidents).
+    pub service: Option<String>,
+    /// Path (code).
+    pub path: Option<String>,
+    /// Topic (decisions).
+    pub topic: Option<String>,
+    /// Severity (incidents).
+    pub severity: Option<String>,
 }

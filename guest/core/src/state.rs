@@ -1,6 +1,7 @@
 //! The state of a maas core and `evolve`, the only code that changes it.
 
 use crate::events::{AuditRecord, Entry, Event};
+pub use crate::events::{Document, HandoffContext};
 use crate::guard::Notes;
 use crate::model::{
     AgentType, Capability, DocumentKind, HandoffStatus, MemoryKind, Permission, Scope,
@@ -134,19 +135,6 @@ impl Memory {
     }
 }
 
-/// What a handoff carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HandoffContext {
-    /// The task.
-    pub task_description: String,
-    /// JSON state.
-    pub current_state: String,
-    /// Referenced memory ids.
-    pub relevant_memories: Vec<String>,
-    /// Referenced paths.
-    pub relevant_files: Vec<String>,
-}
-
 /// A handoff.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Handoff {
@@ -191,27 +179,6 @@ impl Handoff {
     pub fn is_live(&self, now: u64) -> bool {
         !self.status_at(now).is_terminal()
     }
-}
-
-/// A knowledge document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Document {
-    /// Kind.
-    pub kind: DocumentKind,
-    /// Id within the kind.
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Content.
-    pub content: String,
-    /// Service (code, incidents).
-    pub service: Option<String>,
-    /// Path (code).
-    pub path: Option<String>,
-    /// Topic (decisions).
-    pub topic: Option<String>,
-    /// Severity (incidents).
-    pub severity: Option<String>,
 }
 
 /// A stored knowledge document.
