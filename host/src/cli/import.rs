@@ -139,12 +139,10 @@ pub fn import_entries(
 ) -> Result<Rendered, CliError> {
     let total = entries.len() as u64;
     let shown = options.progress;
-    let mut memory = MemoryJournal::new();
-    for (head, data) in (0..).zip(&entries) {
-        memory.append(head, data, false).map_err(journal_err)?;
-    }
+    // The history is replayed from memory, then moved (not copied) to the data directory.
+    let memory = MemoryJournal::from_entries(entries).map_err(journal_err)?;
     let switch = Switch {
-        inner: Arc::new(Mutex::new(Box::new(memory))),
+        inner: Arc::new(Mutex::new(Box::new(memory.clone()))),
         progress: Arc::new(Mutex::new(Some(Progress::items(
             shown,
             "replaying",
@@ -169,6 +167,7 @@ pub fn import_entries(
     })?;
     switch.set_progress(None);
     let writing = Progress::step(shown, &format!("writing {total} entries"));
+    let entries = memory.take_entries();
     let journal = write(&entries)?;
     writing.done();
     drop(entries);

@@ -35,6 +35,26 @@ impl MemoryJournal {
             .map_err(|_| JournalError::Unavailable("memory journal lock poisoned".into()))
     }
 
+    /// A journal holding `entries` (the first is entry 1), taken without a copy.
+    /// Errors: `unavailable` when an entry is over the size limit.
+    pub fn from_entries(entries: Vec<Vec<u8>>) -> Result<Self, JournalError> {
+        entries.iter().try_for_each(|e| check_entry(e))?;
+        Ok(MemoryJournal {
+            inner: Arc::new(Mutex::new(Inner {
+                entries,
+                ..Inner::default()
+            })),
+        })
+    }
+
+    /// Takes every entry out, leaving the journal empty (for a caller that moves the
+    /// history elsewhere once it was replayed).
+    pub fn take_entries(&self) -> Vec<Vec<u8>> {
+        self.lock()
+            .map(|mut i| std::mem::take(&mut i.entries))
+            .unwrap_or_default()
+    }
+
     /// How many entries it holds.
     pub fn entries_len(&self) -> usize {
         self.lock().map(|i| i.entries.len()).unwrap_or(0)
