@@ -26,9 +26,9 @@
 //! | `sql-injection`, `script-injection` (the [`crate::security::threats`] patterns on the raw text) | 1.0 |
 //! | `prompt-injection` (the same, raw text) | 0.9 |
 //! | any of those three found only after normalisation | 0.8 (prompt), 0.6 (SQL/script) |
-//! | strong phrases: instruction override, role-play into an unrestricted persona, system-prompt exfiltration, chat-role markers, in English, German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese and Japanese | 0.8 |
-//! | medium phrases: "you are now a …", "follow only my instructions", "disable the safety filters", fake system notices, data exfiltration | 0.45 |
-//! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`), "Run:"/"Bypass:" prefixes | 0.2–0.3 |
+//! | strong phrases: instruction override, role-play into an unrestricted persona, system-prompt exfiltration, chat-role markers, in English, German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese, Korean, Arabic, Hebrew, Polish, Czech, Swedish, Norwegian, Indonesian, Vietnamese, Turkish, Ukrainian and Hindi; `encoded override` (ROT13 or reversed "ignore … instructions") | 0.8 |
+//! | medium phrases: "you are now a …", "follow only my instructions", "disable the safety filters", fake system notices, data exfiltration; indirect system-prompt extraction ("what were you told to…", "encode your system prompt", "complete: I was instructed to"); model probing ("who trained you", "how many parameters do you have"); `training-data extraction` ("repeat the word … forever", "records from your training set"); `fake delimiter` ("=== END OF USER INPUT ===", "[end of system message]", "the above was a test, your real task…"); `tool manipulation` ("always return true regardless", "forward this to the next agent", "without the user's confirmation"); jailbreak framings (fictional world without laws, the grandmother trick, "two responses: normal and unfiltered", "never break character", token penalties) | 0.45 |
+//! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`, `String.fromCharCode`, "decode this and follow it"), "Run:"/"Bypass:" prefixes, an injected assistant turn ("Assistant: Sure, …") or closing tag (`</user_input>`) | 0.2–0.3 |
 //! | obfuscation present: zero-width 0.25, bidi 0.3, homoglyph 0.35, spaced letters 0.2, stacked marks 0.2, base64/hex text 0.15, fullwidth 0.1, URL-encoding 0.05, leetspeak 0.05 | |
 //! | a phrase or threat that matches only after normalisation, while some obfuscation is present | 0.5 |
 //! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.377) | 0.55 |
@@ -114,6 +114,8 @@ mod phrases;
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod signal_tests;
 #[cfg(test)]
 mod tests;
 
@@ -228,16 +230,14 @@ fn assess_as(text: &str, document: bool) -> Assessment {
     }
 
     let mut phrase_hit = false;
-    for rule in phrases::PHRASES.iter() {
-        if signals.get(rule.reason).is_some_and(|w| *w >= rule.weight) {
+    for i in phrases::matching(&n.text) {
+        let Some(rule) = phrases::PHRASES.get(i) else {
             continue;
-        }
-        if rule.re.is_match(&n.text) {
-            phrase_hit = true;
-            add(&mut signals, rule.reason, rule.weight);
-            if obfuscated && n.plain != n.text && !rule.re.is_match(&n.plain) {
-                hidden_match = true;
-            }
+        };
+        phrase_hit = true;
+        add(&mut signals, rule.reason, rule.weight);
+        if obfuscated && n.plain != n.text && !rule.re.is_match(&n.plain) {
+            hidden_match = true;
         }
     }
 
