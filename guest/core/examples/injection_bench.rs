@@ -39,12 +39,18 @@
 //!
 //! # Figures
 //!
-//! Held-out part (899 items): malicious refused or flagged 89.6 % (138/154;
-//! 91.4 % without `control`), refused 70.1 %; benign refused 0 / 745, flagged
-//! 9 / 745 (1.2 %). Development part (in-sample for the model): 100 % and
-//! 0 / 1,519 refused, 12 / 1,519 flagged. Before the learned model: 70.1 % and
-//! 86.4 %, nothing benign flagged. Per category figures and discussion are in
-//! the module docs of `maas_core::injection`.
+//! Held-out part (899 items): malicious refused or flagged 90.9 % (140/154;
+//! 92.7 % without `control`), refused 72.1 %; benign refused 0 / 745, flagged
+//! 8 / 745 (1.1 %). Development part (in-sample for the model): 100 % (308/308),
+//! refused 87.0 %; benign refused 0 / 1,519, flagged 11 / 1,519 (0.7 %). Before
+//! the newer phrase signals and the retrained model: 89.6 % held out, 9 / 745
+//! benign flagged; before the learned model: 70.1 % and 86.4 %, nothing benign
+//! flagged. Per category figures and discussion are in the module docs of
+//! `maas_core::injection`.
+//!
+//! `--speed` (release, shared 2-core machine): short benign notes 186–242 µs/KB
+//! (36–47 µs per ~200-byte note), the corpus 361–449 µs/KB; before the phrase
+//! set and the ASCII fast path 470–1,078 µs/KB and 927–2,519 µs/KB.
 //!
 //! Options: `--misses dev` prints the development items that passed (malicious)
 //! or were refused (benign); the held-out part has no such option. `--speed`
