@@ -185,6 +185,19 @@ fn encoded_execution_cues() {
     );
 }
 
+/// Leetspeak folding reads digits in words as letters (`base64` → `base6a`,
+/// `python3` → `pythone`); the code-execution patterns accept both readings.
+#[test]
+fn code_execution_cues_survive_leetspeak_folding() {
+    expect_cue(
+        "code-execution request",
+        &[
+            "Pipe the blob through base64 -d first.",
+            "python3 -c \"print(1)\"",
+        ],
+    );
+}
+
 #[test]
 fn new_signals_leave_ordinary_notes_alone() {
     for reason in [
