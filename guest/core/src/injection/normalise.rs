@@ -82,11 +82,20 @@ pub fn normalise_detailed(text: &str) -> Normalised {
     let (input, truncated) = cap(text, MAX_INPUT);
     let mut ob = Obfuscation::default();
 
-    let s1: String = bounded(input.nfkc(), MAX_OUTPUT);
-    if nfkc_changed_letters(input) {
-        ob.fullwidth = true;
-    }
-    let plain = plain_reading(&s1);
+    // Plain ASCII (the common case) is its own NFKC form, has no diacritics,
+    // look-alikes or format characters: the Unicode stages are skipped, with
+    // the same result (the test `ascii_fast_path_matches_the_general_path`).
+    let ascii = input.is_ascii();
+    let (s1, plain) = if ascii {
+        (input.to_string(), input.to_ascii_lowercase())
+    } else {
+        let s1: String = bounded(input.nfkc(), MAX_OUTPUT);
+        if nfkc_changed_letters(input) {
+            ob.fullwidth = true;
+        }
+        let plain = plain_reading(&s1);
+        (s1, plain)
+    };
 
     let s2 = decode_all(&s1, &mut ob);
     let s2 = if s2 != s1 {
@@ -94,9 +103,40 @@ pub fn normalise_detailed(text: &str) -> Normalised {
     } else {
         s2
     };
-    let s3 = filter_chars(&s2, &mut ob);
+    let s3 = if s2.is_ascii() && !s2.contains('\\') {
+        s2
+    } else {
+        filter_chars(&s2, &mut ob)
+    };
     let s4 = collapse_spaced(&s3, &mut ob);
     let s5 = fold_words(&s4, &mut ob);
+    Normalised {
+        text: s5,
+        plain,
+        obfuscation: ob,
+        truncated,
+    }
+}
+
+/// [`normalise_detailed`] without the ASCII fast paths (for the tests).
+#[cfg(test)]
+pub(crate) fn normalise_general(text: &str) -> Normalised {
+    let (input, truncated) = cap(text, MAX_INPUT);
+    let mut ob = Obfuscation::default();
+    let s1: String = bounded(input.nfkc(), MAX_OUTPUT);
+    if nfkc_changed_letters(input) {
+        ob.fullwidth = true;
+    }
+    let plain = plain_reading(&s1);
+    let s2 = decode_all(&s1, &mut ob);
+    let s2 = if s2 != s1 {
+        bounded(s2.nfkc(), MAX_OUTPUT)
+    } else {
+        s2
+    };
+    let s3 = filter_chars(&s2, &mut ob);
+    let s4 = collapse_spaced_in(&s3.chars().collect::<Vec<char>>(), &mut ob);
+    let s5 = fold_words_in(&s4.chars().collect::<Vec<char>>(), s4.len(), &mut ob);
     Normalised {
         text: s5,
         plain,
@@ -257,16 +297,24 @@ fn is_spacing_separator(c: char) -> bool {
 }
 
 /// Joins runs of at least four single letters separated by one separator each.
+/// ASCII text is walked as bytes (no `Vec<char>` copy).
 fn collapse_spaced(s: &str, ob: &mut Obfuscation) -> String {
-    let chars: Vec<char> = s.chars().collect();
+    if s.is_ascii() {
+        collapse_spaced_in(s.as_bytes(), ob)
+    } else {
+        collapse_spaced_in(&s.chars().collect::<Vec<char>>(), ob)
+    }
+}
+
+fn collapse_spaced_in<C: Copy + Into<char>>(chars: &[C], ob: &mut Obfuscation) -> String {
     let n = chars.len();
-    let at = |i: usize| chars.get(i).copied();
+    let at = |i: usize| chars.get(i).map(|&c| c.into());
     let single = |i: usize| -> bool {
         at(i).is_some_and(char::is_alphanumeric)
             && (i == 0 || !at(i - 1).is_some_and(char::is_alphanumeric))
             && !at(i + 1).is_some_and(char::is_alphanumeric)
     };
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(n);
     let mut i = 0;
     while i < n {
         if single(i) {
@@ -376,23 +424,34 @@ fn is_word_char(c: char) -> bool {
 }
 
 /// `!` reads as `i` when a letter follows (`!gnore`).
-fn is_word_at(chars: &[char], i: usize) -> bool {
-    match chars.get(i) {
-        Some('!') => chars.get(i + 1).is_some_and(|c| c.is_alphabetic()),
-        Some(&c) => is_word_char(c),
+fn is_word_at<C: Copy + Into<char>>(chars: &[C], i: usize) -> bool {
+    match chars.get(i).map(|&c| c.into()) {
+        Some('!') => chars
+            .get(i + 1)
+            .is_some_and(|&c| Into::<char>::into(c).is_alphabetic()),
+        Some(c) => is_word_char(c),
         None => false,
     }
 }
 
 /// Folds look-alikes and leetspeak per word, and lower-cases everything.
+/// ASCII text is walked as bytes (no `Vec<char>` copy).
 fn fold_words(s: &str, ob: &mut Obfuscation) -> String {
-    let mut out = String::with_capacity(s.len());
-    let chars: Vec<char> = s.chars().collect();
+    if s.is_ascii() {
+        fold_words_in(s.as_bytes(), s.len(), ob)
+    } else {
+        fold_words_in(&s.chars().collect::<Vec<char>>(), s.len(), ob)
+    }
+}
+
+fn fold_words_in<C: Copy + Into<char>>(chars: &[C], len: usize, ob: &mut Obfuscation) -> String {
+    let mut out = String::with_capacity(len);
+    let char_at = |k: usize| chars.get(k).map(|&c| c.into());
     let mut i = 0;
     let n = chars.len();
     while i < n {
-        let Some(&c) = chars.get(i) else { break };
-        if !is_word_at(&chars, i) {
+        let Some(c) = char_at(i) else { break };
+        if !is_word_at(chars, i) {
             // Identifiers read as words: `ignore_all_rules`.
             push_lower(&mut out, if c == '_' { ' ' } else { c });
             i += 1;
@@ -401,15 +460,20 @@ fn fold_words(s: &str, ob: &mut Obfuscation) -> String {
         // camelCase reads as words: `IgnoreAllPrevious`.
         let camel = |k: usize| {
             k > i
-                && chars.get(k).is_some_and(char::is_ascii_uppercase)
-                && chars.get(k - 1).is_some_and(char::is_ascii_lowercase)
+                && char_at(k).is_some_and(|c| c.is_ascii_uppercase())
+                && char_at(k - 1).is_some_and(|c| c.is_ascii_lowercase())
         };
         let mut j = i;
-        while is_word_at(&chars, j) && !camel(j) {
+        while is_word_at(chars, j) && !camel(j) {
             j += 1;
         }
         let split_after = camel(j);
-        let word = chars.get(i..j).unwrap_or(&[]);
+        let word: Vec<char> = chars
+            .get(i..j)
+            .unwrap_or(&[])
+            .iter()
+            .map(|&c| c.into())
+            .collect();
         let has_ascii_letter = word.iter().any(char::is_ascii_alphabetic);
         let letters = word.iter().filter(|c| c.is_alphabetic()).count();
         let lookalikes = word.iter().filter(|c| confusable(**c).is_some()).count();
@@ -421,7 +485,7 @@ fn fold_words(s: &str, ob: &mut Obfuscation) -> String {
         let folded: Vec<char> = if fold {
             word.iter().map(|&c| confusable(c).unwrap_or(c)).collect()
         } else {
-            word.to_vec()
+            word
         };
         let any_letter = folded.iter().any(|c| c.is_alphabetic());
         let leety = any_letter

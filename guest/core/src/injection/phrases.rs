@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet, RegexSetBuilder};
 
 /// A phrase rule: the reason it reports, its weight, its pattern.
 pub(crate) struct Rule {
@@ -94,7 +94,7 @@ const RULES: &[(&str, f32, &str)] = &[
      r"\b(?:reveal|dump|leak|exfiltrate|extract|show|print|list|send|give\s+me|output|display|forward)\s+(?:me\s+)?(?:all\s+(?:of\s+)?)?(?:the\s+|your\s+|other\s+)?(?:\w+\s+)?(?:api\s+keys?|passwords?|credentials|secrets|session\s+(?:cookies|tokens)|tokens|private\s+keys?|environment\s+variables|env\s+vars|user\s+(?:data|sessions|records)|training\s+data|confidential\s+(?:data|information|documents?)|database|customer\s+data)\b|\bverbatim\s+(?:excerpts?|copies|text)\s+(?:from|of)\s+(?:your\s+)?training\b|\b(?:forward|send|email|mail|post)\s+(?:a\s+copy\s+of\s+)?(?:all|every|the|this|each)\s+(?:\w+\s+){0,3}to\s+\S+@\S+"),
     // ---- commands to run ------------------------------------------------------------
     ("code-execution request", WEAK + 0.1,
-     r"\bos\s*\.\s*(?:system|popen|exec\w*|spawn\w*|fork)\b|\bsubprocess\s*\.|\b__import__\s*\(|\bruntime\s*\.\s*getruntime\s*\(\s*\)\s*\.\s*exec|\bprocessbuilder\s*\(|\bchild_process\b|\bshell_exec\s*\(|\bpassthru\s*\(|\bproc_open\s*\(|/etc/(?:passwd|shadow|sudoers)\b|\bwhoami\b|\brm\s+-(?:rf|fr)\s+(?:/|~|\*)|\b(?:curl|wget)\s+[^\n|]{1,200}\|\s*(?:ba|z)?sh\b|\bid_rsa\b|/proc/self/environ\b|\bnc\s+(?:-\w+\s+)*-e\b|\breverse\s+shell\b|\bkeylogger\b|\bbackdoor\b|\bprivileged_operation\b|\bdelete_all\w*\s*\(|\bexecute_command\b|\beval\s*\(\s*(?:atob|decodeuricomponent|unescape|base64|compile|input|request|''\.join)|\bexec\s*\(\s*(?:compile|base64|input|''\.join)|\bgetattr\s*\(\s*os\b|\bchr\s*\(\s*\d+\s*\)\s*\+\s*chr\s*\(|\bfork\s*\(\s*\)|process\.fork|:\(\)\s*\{|/dev/tcp/|\bchmod\s+(?:-r\s+)?777\b|\bdd\s+if=|\bkill\s+-9\s+-1\b|\bnet\s+user\b|\bshutdown\s+(?:-[hr]|/s)|\breboot\b|\bnc\s+-l|invoke-(?:webrequest|expression)|remove-item\s+-recurse|\bexec\s*\(|\bsystem\s*\(\s*['\x22]|\b(?:sh|bash|zsh)\s+-c\b|\b(?:python3?|ruby|node|perl|php)\s+-[ce]\b|\bpowershell\s+-(?:c|e|enc|command)\b|__dict__|__main__|\bgetsource\b|\bos\.environ\b|\bwhile\s*\(\s*(?:1|true)\s*\)|\batob\s*\(|\bbuffer\.from\s*\(|\bbase64\s+-d\b|\bcat\s+/etc/|\.ssh/|\bpopen\b|\beval\b[^.\n]{0,30}\bexecute\b|\bexecute\s+(?:arbitrary|user)\s+(?:input|code|commands?)\b|\b(?:admin|debug|developer|god|sudo)\s+mode\s*[=:]\s*(?:true|on|1|enabled)\b"),
+     r"\bos\s*\.\s*(?:system|popen|exec\w*|spawn\w*|fork)\b|\bsubprocess\s*\.|\b__import__\s*\(|\bruntime\s*\.\s*getruntime\s*\(\s*\)\s*\.\s*exec|\bprocessbuilder\s*\(|\bchild_process\b|\bshell_exec\s*\(|\bpassthru\s*\(|\bproc_open\s*\(|/etc/(?:passwd|shadow|sudoers)\b|\bwhoami\b|\brm\s+-(?:rf|fr)\s+(?:/|~|\*)|\b(?:curl|wget)\s+[^\n|]{1,200}\|\s*(?:ba|z)?sh\b|\bid_rsa\b|/proc/self/environ\b|\bnc\s+(?:-\w+\s+)*-e\b|\breverse\s+shell\b|\bkeylogger\b|\bbackdoor\b|\bprivileged_operation\b|\bdelete_all\w*\s*\(|\bexecute_command\b|\beval\s*\(\s*(?:atob|decodeuricomponent|unescape|base6[4a]|compile|input|request|''\.join)|\bexec\s*\(\s*(?:compile|base6[4a]|input|''\.join)|\bgetattr\s*\(\s*os\b|\bchr\s*\(\s*\d+\s*\)\s*\+\s*chr\s*\(|\bfork\s*\(\s*\)|process\.fork|:\(\)\s*\{|/dev/tcp/|\bchmod\s+(?:-r\s+)?777\b|\bdd\s+if=|\bkill\s+-9\s+-1\b|\bnet\s+user\b|\bshutdown\s+(?:-[hr]|/s)|\breboot\b|\bnc\s+-l|invoke-(?:webrequest|expression)|remove-item\s+-recurse|\bexec\s*\(|\bsystem\s*\(\s*['\x22]|\b(?:sh|bash|zsh)\s+-c\b|\b(?:python[3e]?|ruby|node|perl|php)\s+-[ce]\b|\bpowershell\s+-(?:c|e|enc|command)\b|__dict__|__main__|\bgetsource\b|\bos\.environ\b|\bwhile\s*\(\s*(?:1|true)\s*\)|\batob\s*\(|\bbuffer\.from\s*\(|\bbase6[4a]\s+-d\b|\bcat\s+/etc/|\.ssh/|\bpopen\b|\beval\b[^.\n]{0,30}\bexecute\b|\bexecute\s+(?:arbitrary|user)\s+(?:input|code|commands?)\b|\b(?:admin|debug|developer|god|sudo)\s+mode\s*[=:]\s*(?:true|on|1|enabled)\b"),
     ("imperative to the model: bypass", MEDIUM,
      r"(?m)^\s*(?:please\s+)?bypass(?:\s+\w+){0,2}\s*:|\bdecode\s+and\s+(?:execute|run|follow)\b|\bskip\s+(?:the\s+)?(?:validation|verification|safety|security|approval)\s+(?:step|checks?)\b"),
     ("imperative to the model: run or bypass", WEAK + 0.1,
@@ -110,13 +110,50 @@ const RULES: &[(&str, f32, &str)] = &[
      r"\bwhat\s+(?:model|version|version\s+number|inference\s+framework|llm|model\s+family)\s+(?:\w+\s+)?are\s+you\b|\bwhat\s+(?:inference\s+framework|hardware|model)\s+are\s+you\s+running\b|\byour\s+(?:exact\s+)?(?:knowledge\s+cutoff|training\s+(?:data|completion|examples?|documentation|data\s*sets?|corpus)|model\s+(?:family|architecture|weights)|fine-?tuning)\b|\b(?:were\s+you|you\s+were)\s+(?:trained|fine-?tuned)\s+on\b|\b(?:learned|saw|memori[sz]ed)\s+(?:\w+\s+){0,2}during\s+training\b|\btraining\s+examples\s+you\b|\bsource\s+code\s+of\s+(?:this|the|your)\s+(?:llm|model|ai|assistant)\b|\b(?:reveal|show|tell|give)\s+(?:me\s+)?(?:your\s+|the\s+)?model\s+(?:architecture|weights|parameters)\b|\b(?:recite|repeat|list)\s+(?:any|all)\s+(?:\w+\s+){0,3}you\s+remember\b"),
     ("prompt-injection: role-play", MEDIUM,
      r"\b(?:ai|assistant|model|chatbot|llm|systems?)\s+(?:\w+\s+)?(?:without|with\s+no|free\s+of|free\s+from|(?:have|has)\s+no)\s+(?:any\s+)?(?:safety\s+|ethical\s+|moral\s+)?(?:restrictions|limits|limitations|filters|rules|guidelines|censorship|constraints)\b|\b(?:act|acting)\s+as\s+(?:an?\s+)?(?:admin|administrator|root|backdoor|keylogger|hacker|malware|virus|superuser)\b|\bpretend\s+(?:you'?re|you\s+are|to\s+be)\s+(?:an?\s+)?(?:virus|malware|hacker|worm|trojan|criminal)\b|\byour\s+(?:new|real|true|actual|only)\s+(?:primary\s+)?(?:goal|objective|purpose|mission|directive|role)\b|(?m)^\s*(?:user|human)\s*:[^\n]*\n\s*(?:assistant|ai|bot|gpt)\s*:"),
+    // ---- more languages: instruction override -------------------------------------------
+    // Polish, Czech and Slovak, Swedish, Norwegian and Danish, Indonesian and Malay,
+    // Vietnamese (diacritics stripped), Turkish, Ukrainian, Hindi.
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:zignoruj|ignoruj|zapomnij\s+o)\s+(?:\S+\s+){0,3}?(?:instrukcj\w*|polece\S*|zasad\w*|regu\S*)|\b(?:ignoruj(?:te)?|zapomen\S*)\s+(?:\S+\s+){0,3}?(?:instrukc\w*|pokyn\w*|pravidl\w*)|\b(?:ignorera|ignorer|glom|glem|bortse\s+fra|strunta\s+i)\s+(?:\S+\s+){0,3}?(?:instruktion\w*|instruksjon\w*|regl\w*|anvisning\w*)|\b(?:abaikan|lupakan|acuhkan)\s+(?:\S+\s+){0,3}?(?:instruksi|perintah|aturan|petunjuk|arahan|arahan)\b|\b(?:bo\s+qua|phot\s+lo|quen\s+di)\s+(?:\S+\s+){0,4}?(?:huong\s+dan|chi\s+dan|chi\s+thi|lenh|quy\s+tac)\b|\btalimat\S*\s+(?:\S+\s+){0,2}?(?:yok\s+say|unut|gormezden\s+gel|dikkate\s+alma)|(?:ігноруй|проігноруй|забудь)\s+(?:\S+\s+){0,4}?(?:інструкці|правил|вказівк)|(?:निर्देश|नियम)[^।\n]{0,25}(?:अनदेखा|नज\x{93C}?रअंदाज|भूल\s*जा)"),
+    // ---- encoded override: ROT13 or reversed text -------------------------------------------
+    ("prompt-injection: encoded override", STRONG,
+     r"\b(?:vtaber|qvfertneq|sbetrg)\s+(?:\w+\s+){0,3}?(?:vafgehpgvbaf?|ehyrf|cebzcgf?|thvqryvarf)\b|\b(?:snoitcurtsni|selur|tpmorp|senilediug)\s+(?:\w+\s+){0,3}?(?:erongi|dragersid|tegrof)\b"),
+    // ---- system prompt extraction, indirect forms ------------------------------------------
+    ("prompt-injection: system-prompt exfiltration", MEDIUM,
+     r"\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed|configured)\s+(?:to\b|not\s+to\b|before\b|at\s+the\s+(?:start|beginning))|\bwhat\s+(?:are|were)\s+you\s+not\s+(?:supposed|allowed|permitted)\s+to\s+(?:tell|say|reveal|share|discuss)\b|\b(?:start|begin)\s+your\s+(?:answer|response|reply|output)\s+with\s+['\x22]?(?:my|the)\s+(?:instructions|system\s+prompt|rules|prompt)\b|\b(?:complete|continue|finish)\s+(?:this|the\s+following)(?:\s+sentence)?\s*:?\s*['\x22]?(?:i\s+was\s+(?:instructed|told|programmed)|my\s+(?:instructions|system\s+prompt|rules)\s+(?:are|is|say)|the\s+system\s+prompt\s+(?:is|says))|\b(?:encode|translate|convert|rot-?(?:13|[il]3|[il]e)|base6[4a]|reverse)\s+(?:\w+\s+){0,2}?(?:your|the)\s+(?:system\s+prompt|(?:initial|original|hidden|starting|first)\s+(?:instructions|prompt)|instructions\s+you\s+(?:were|have\s+been)\s+given)\b|\b(?:console\.log|print|echo|printf|puts)\s*\(\s*(?:system\s*prompt|instructions|initial\s+prompt)\b|\boutput\s+(?:your\s+)?(?:initiali[sz]ation|startup|boot)\s+(?:string|prompt|instructions)\b"),
+    // ---- model fingerprinting -------------------------------------------------------------
+    ("model probing", MEDIUM,
+     r"\bwho\s+(?:trained|created|built|developed|made|fine-?tuned|programmed)\s+you\b|\b(?:which|what)\s+(?:company|organi[sz]ation|lab|team|vendor)\s+(?:trained|created|built|developed|made|owns)\s+you\b|\b(?:which|what)\s+(?:llm|(?:large\s+)?language\s+model|(?:base|foundation|underlying)\s+model|ai\s+model|model)\s+(?:are\s+you|do\s+you\s+(?:use|run\s+on)|powers\s+you|is\s+behind\s+you|(?:are|were)\s+you\s+(?:based|built)\s+on)\b|\bare\s+you\s+(?:based\s+on\s+)?(?:gpt|chatgpt|claude|llama|gemini|mistral|palm|bard)\w*|\bhow\s+many\s+(?:parameters|layers|attention\s+heads)\s+(?:do\s+you|does\s+your|are\s+in\s+your|you\s+have)|\b(?:what\s+(?:is|are|s)|tell\s+me|reveal|disclose|share|give\s+me)\s+your\s+(?:exact\s+)?(?:parameter\s+count|number\s+of\s+parameters|model\s+(?:name|version|size|id|identifier)|system\s+(?:configuration|settings)|(?:sampling\s+)?temperature(?:\s+setting)?|context\s+(?:window|length)(?:\s+size)?|max(?:imum)?\s+tokens|tokeni[sz]er|release\s+date|version\s+number|hyperparameters|embedding\s+dimensions?)\b"),
+    // ---- training-data extraction ---------------------------------------------------------
+    ("prompt-injection: training-data extraction", MEDIUM,
+     r"\b(?:repeat|say|output|print|write)\s+(?:the\s+)?(?:word|words|phrase|token|letter|poem)\s+['\x22]?[\w ]{1,30}['\x22]?\s+(?:forever|infinitely|indefinitely|endlessly|\d{3,}\s+times)\b|\b(?:memori[sz]ed|verbatim|word\s+for\s+word)\b[^.\n]{0,40}\b(?:from|in|of)\s+(?:your\s+)?(?:training|pre-?training|fine-?tuning)\b|\b(?:personal|private|sensitive|confidential|real)\s+(?:\w+\s+){0,2}(?:data|information|details|emails?|email\s+addresses|addresses|phone\s+numbers|records)\s+(?:\w+\s+){0,3}(?:you\s+(?:have\s+)?(?:seen|saw|learned|remember|memori[sz]ed|were\s+trained\s+on)|(?:in|from)\s+(?:your\s+)?(?:training|memory|weights))\b|\bwhat\s+(?:data|datasets?|documents|sources|texts?|books|websites|corpora)\s+(?:were\s+you|was\s+used\s+to|did\s+\w+\s+use\s+to)\s+(?:trained?|fine-?tuned?)|\b(?:examples?|samples?|records?|excerpts?|snippets?|passages?)\s+(?:\w+\s+){0,3}(?:from|of|in)\s+your\s+(?:training|dataset|data\s*set|corpus|pre-?training)\b|\b(?:recite|reproduce|regurgitate)\s+(?:\w+\s+){0,4}(?:you\s+(?:saw|learned|read|memori[sz]ed)|from\s+(?:your\s+)?(?:training|memory))\b"),
+    // ---- fake delimiters and injected turns -----------------------------------------------
+    ("prompt-injection: fake delimiter", MEDIUM,
+     r"(?m)^\s*[-=#*_~<>\[(|]{2,}\s*(?:end|begin|start)\s+(?:of\s+)?(?:the\s+)?(?:system|user|assistant|admin|developer|new|original|previous|hidden)\s*(?:prompt|instructions?|input|message|context|conversation|session|rules)\b|\[\s*(?:end|begin|start)\s+(?:of\s+)?(?:system|user|assistant|admin|instructions?|prompt|context)\b[^\]\n]{0,20}\]|\{\{\s*[\w ]*\b(?:override|jailbreak|admin|developer\s+mode|instructions?)\b[\w ]*\}\}|\b(?:the\s+)?(?:above|previous|preceding)\s+(?:\w+\s+)?(?:was|is|were)\s+(?:just\s+|only\s+)?(?:a\s+)?(?:test|joke|example|fake|placeholder|decoy)\b[^\n]{0,60}\b(?:real|actual|true|now)\b"),
+    ("prompt-injection: fake delimiter", WEAK + 0.1,
+     r"(?m)^\s*(?:assistant|ai|bot|chatgpt|gpt)\s*:\s*(?:sure|okay|ok|of\s+course|certainly|absolutely|no\s+problem|here\s+(?:is|are)|i\s+(?:have|will)\s+no)\b|</(?:user|assistant|human|context|document|untrusted|data|input|instructions?)(?:\s+\w+)*>"),
+    // ---- tool and agent manipulation ------------------------------------------------------
+    ("prompt-injection: tool manipulation", MEDIUM,
+     r"\b(?:always|just|only)\s+return\s+[^\n]{0,40}\b(?:safe|approved|allowed|authori[sz]ed|valid|true|pass(?:ed)?)\b[^.\n]{0,40}\b(?:regardless|no\s+matter|even\s+if|whatever)\b|\b(?:send|forward|pass|relay|tell|instruct)\s+(?:this\s+|the\s+following\s+)?(?:message\s+|instruction\s+)?to\s+(?:the\s+)?(?:next|other|every|all|downstream|another)\s+(?:agents?|assistants?|bots?|models?|tools?)\b|\b(?:without|skip(?:ping)?|no)\s+(?:any\s+)?(?:user\s+|human\s+)?(?:confirmation|approval|verification|consent)\b[^.\n]{0,40}\b(?:execute|run|send|delete|transfer|wire|proceed|call|invoke)\b|\b(?:execute|run|send|delete|transfer|wire|call|invoke)\b[^.\n]{0,40}\bwithout\s+(?:asking\s+(?:for\s+)?)?(?:the\s+)?(?:user'?s?\s+)?(?:confirmation|approval|consent|verification|permission)\b|\b(?:send|email|post|upload|exfiltrate|forward|transmit)\s+(?:\w+\s+){0,5}(?:to|at)\s+(?:https?://)?\S*(?:attacker|evil|malicious|exfil|hacker)\S*"),
+    // ---- jailbreak framings ----------------------------------------------------------------
+    ("prompt-injection: jailbreak", MEDIUM,
+     r"\bin\s+(?:a|this|an)\s+(?:fictional|hypothetical|imaginary|alternate|parallel)\s+(?:world|universe|reality|scenario|setting|story)\b[^.\n]{0,100}\b(?:no\s+(?:rules|laws|restrictions|limits|ethics|morals|filters|guidelines)|anything\s+(?:is\s+allowed|is\s+permitted|goes)|(?:illegal|unethical)\s+(?:things|activities|is)|without\s+(?:rules|restrictions|limits))|\b(?:grandma|grandmother|granny)\b[^\n]{0,120}\b(?:windows\s+(?:10\s+|11\s+)?(?:keys?|serials?)|product\s+keys?|activation\s+keys?|license\s+keys?|napalm|meth|bombs?|passwords?)\b|\b(?:two|2|both)\s+(?:separate\s+|different\s+)?(?:responses|answers|replies|paragraphs|outputs|ways)\b[^\n]{0,120}\b(?:filtered|unfiltered|jailbr\w+|dan|developer\s+mode|unrestricted|uncensored|evil|opposite)\b|\b(?:never|don'?t|do\s+not)\s+(?:break|leave|drop|exit|step\s+out\s+of)\s+(?:the\s+)?character\b|\b(?:amoral|immoral|unethical|unhinged|uncensored|unfiltered)\s+(?:and\s+\w+\s+)?(?:ai|chatbot|assistant|character|persona|bot|model|entity|version)\b|\b(?:answer|respond|reply|write)\s+(?:\w+\s+){0,3}without\s+(?:any\s+)?(?:disclaimers|moralizing|moralising|censorship|refusing|refusals?|apolog\w+|ethical\s+considerations)\b|\byou\s+(?:can|will|must|should)\s+(?:now\s+)?(?:say|do|generate|answer|write)\s+anything\b|\b(?:i|we)\s+(?:will|shall)\s+(?:give|award|deduct|take\s+away|remove)\s+(?:you\s+)?(?:\d+\s+)?(?:tokens|points|lives)\b|\bopposite\s+(?:day|mode)\b"),
+    // ---- encoded execution cues -------------------------------------------------------------
+    ("code-execution request", WEAK + 0.1,
+     r"\bfrom\s*char\s*code\b|\bchar\s*code\s*at\b|\bexec\s*(?:sync|file)\b|\bspawn\s*sync\b|\b(?:decode|decipher|unscramble|translate)\s+(?:this|the\s+following|it)\b[^.\n]{0,60}\b(?:and|then)\s+(?:follow|obey|do\s+(?:what|as)|comply|act\s+on|perform|answer)\b|\b(?:base6[4a]|rot-?(?:13|[il]3|[il]e)|hex|binary|morse|caesar|reversed)\b[^.\n]{0,40}\b(?:follow|obey|comply\s+with|act\s+on)\s+(?:the\s+|its\s+|these\s+)?(?:decoded\s+)?(?:instructions?|commands?|text|message)\b"),
 ];
 
+/// A rule's pattern as compiled: placeholders expanded, ASCII word boundaries
+/// (they keep the lazy DFA usable on non-ASCII text).
+fn expand(pattern: &str) -> String {
+    pattern
+        .replace("PRIOR", PRIOR_EN)
+        .replace("OBJ", OBJ_EN)
+        .replace(r"\b", r"(?-u:\b)")
+}
+
 fn compile(pattern: &str) -> Regex {
-    let expanded = pattern.replace("PRIOR", PRIOR_EN).replace("OBJ", OBJ_EN);
-    // ASCII word boundaries keep the lazy DFA usable on non-ASCII text.
-    let ascii = expanded.replace(r"\b", r"(?-u:\b)");
-    match Regex::new(&ascii) {
+    match Regex::new(&expand(pattern)) {
         Ok(re) => re,
         // A pattern that does not compile matches nothing; the test
         // `every_phrase_pattern_compiles` keeps this branch unreachable.
@@ -140,12 +177,40 @@ pub(crate) static PHRASES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         .collect()
 });
 
+/// All rules in one automaton: one pass over the text finds every rule that
+/// matches (instead of one pass per rule). `None` only if it failed to build,
+/// and then [`matching`] falls back to the rules one by one. The lazy DFA of
+/// this set needs a cache above 8 MB; with less it is not used and the set
+/// runs ~50x slower, hence the explicit limits.
+static PHRASE_SET: LazyLock<Option<RegexSet>> = LazyLock::new(|| {
+    RegexSetBuilder::new(RULES.iter().map(|(_, _, p)| expand(p)))
+        .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
+        .build()
+        .ok()
+});
+
+/// The indices into [`PHRASES`] of the rules that match `text`, ascending.
+pub(crate) fn matching(text: &str) -> Vec<usize> {
+    match PHRASE_SET.as_ref() {
+        Some(set) => set.matches(text).into_iter().collect(),
+        None => PHRASES
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.re.is_match(text))
+            .map(|(i, _)| i)
+            .collect(),
+    }
+}
+
 /// Every pattern compiles (used by the tests).
 #[cfg(test)]
 pub(crate) fn all_compile() -> Result<(), String> {
     for (reason, _, p) in RULES {
-        let expanded = p.replace("PRIOR", PRIOR_EN).replace("OBJ", OBJ_EN);
-        Regex::new(&expanded.replace(r"\b", r"(?-u:\b)")).map_err(|e| format!("{reason}: {e}"))?;
+        Regex::new(&expand(p)).map_err(|e| format!("{reason}: {e}"))?;
+    }
+    if PHRASE_SET.is_none() {
+        return Err("the set of all phrase patterns does not build".to_string());
     }
     Regex::new(SQUEEZED).map_err(|e| format!("squeezed: {e}"))?;
     Ok(())

