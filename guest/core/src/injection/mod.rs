@@ -235,7 +235,10 @@ fn assess_as(text: &str, document: bool) -> Assessment {
     let obfuscated = ob != Obfuscation::default();
     let mut hidden_match = false;
 
-    if n.text != head {
+    // Text that normalisation changed only in ASCII case gives the case-insensitive
+    // patterns nothing new (and the case-sensitive ones, such as JSX's `onClick={`, are
+    // case-sensitive on purpose): the second pass is skipped.
+    if n.text != head && !n.text.eq_ignore_ascii_case(head) {
         for t in security::threats(&n.text) {
             if !raw.contains(&t) && counts(&t) {
                 let w = if t == Threat::PromptInjection {
