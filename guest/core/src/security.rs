@@ -188,11 +188,82 @@ const ACTION_QUALIFIERS: &str = "hash hashing salt salting rotate rotating reset
      weak strong missing invalid expired";
 const CONTRACTIONS: &str = "let it that what here there who he she where how when why";
 
+/// Which threat patterns can match a text, found in one pass: every match of a pattern
+/// starts with one of the literals its syntax allows there (extracted by
+/// `regex-syntax`), so a pattern none of whose literals occur is not run. Patterns
+/// without such a finite set always run.
+struct Gate {
+    /// Every pattern's starting literals.
+    literals: aho_corasick::AhoCorasick,
+    /// Literal number to pattern number.
+    owner: Vec<usize>,
+    /// Patterns that always run.
+    always: Vec<usize>,
+}
+
+/// The literals every match of `pattern` starts with; `None` when there is no finite,
+/// non-empty set of them.
+fn starting_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::Parser::new().parse(&ascii_b(pattern)).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let literals = seq.literals()?;
+    if literals.is_empty() || literals.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
+    }
+    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
+static GATE: LazyLock<Option<Gate>> = LazyLock::new(|| {
+    let (mut all, mut owner, mut always) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (_, pattern)) in THREAT_PATTERNS.iter().enumerate() {
+        match starting_literals(pattern) {
+            Some(literals) => {
+                owner.extend(std::iter::repeat_n(i, literals.len()));
+                all.extend(literals);
+            }
+            None => always.push(i),
+        }
+    }
+    let literals = aho_corasick::AhoCorasick::new(&all).ok()?;
+    Some(Gate {
+        literals,
+        owner,
+        always,
+    })
+});
+
+/// The numbers of the threat patterns worth running on `text`, ascending.
+fn candidates(text: &str) -> Vec<usize> {
+    let Some(gate) = GATE.as_ref() else {
+        return (0..THREAT_PATTERNS.len()).collect();
+    };
+    let mut run = vec![false; THREAT_PATTERNS.len()];
+    for i in &gate.always {
+        if let Some(r) = run.get_mut(*i) {
+            *r = true;
+        }
+    }
+    for m in gate.literals.find_overlapping_iter(text) {
+        if let Some(r) = gate
+            .owner
+            .get(m.pattern().as_usize())
+            .and_then(|i| run.get_mut(*i))
+        {
+            *r = true;
+        }
+    }
+    (0..run.len()).filter(|i| run.get(*i) == Some(&true)).collect()
+}
+
 /// Injection classes found in `text`: sorted, deduplicated; empty means clean.
 pub fn threats(text: &str) -> Vec<Threat> {
     let mut found = BTreeSet::new();
-    for (threat, re) in THREAT_RES.iter() {
-        if !found.contains(threat) && re.is_match(text) {
+    for i in candidates(text) {
+        if let Some((threat, re)) = THREAT_RES.get(i)
+            && !found.contains(threat)
+            && re.is_match(text)
+        {
             found.insert(*threat);
         }
     }
@@ -201,7 +272,9 @@ pub fn threats(text: &str) -> Vec<Threat> {
 
 /// True when [`threats`] finds anything.
 pub fn is_suspicious(text: &str) -> bool {
-    THREAT_RES.iter().any(|(_, re)| re.is_match(text))
+    candidates(text)
+        .into_iter()
+        .any(|i| THREAT_RES.get(i).is_some_and(|(_, re)| re.is_match(text)))
 }
 
 /// Secret kinds present in `text` (kebab-case, sorted, deduplicated), as
@@ -454,6 +527,43 @@ mod tests {
                 examples().any(|e| re.is_match(e)),
                 "pattern {i} has no example"
             );
+        }
+    }
+
+    /// Every pattern run, none skipped.
+    fn threats_ungated(text: &str) -> Vec<Threat> {
+        let found: BTreeSet<Threat> = THREAT_RES
+            .iter()
+            .filter(|(_, re)| re.is_match(text))
+            .map(|(t, _)| *t)
+            .collect();
+        found.into_iter().collect()
+    }
+
+    #[test]
+    fn the_literal_gate_skips_only_patterns_that_cannot_match() {
+        let gate = GATE.as_ref().expect("the gate builds");
+        // Most patterns have starting literals; the rest always run.
+        assert!(gate.always.len() * 2 < THREAT_PATTERNS.len(), "{:?}", gate.always);
+        let fixed: Vec<&str> = SQL_ATTACKS
+            .iter()
+            .chain(SCRIPT_ATTACKS)
+            .chain(PROMPT_ATTACKS)
+            .chain(CLEAN)
+            .copied()
+            .collect();
+        let mut texts: Vec<String> = fixed.iter().map(|t| t.to_string()).collect();
+        // Each text embedded in prose, upper-cased, and pairs of texts joined: the
+        // match then starts mid-text, in another case, after another literal.
+        for (i, t) in fixed.iter().enumerate() {
+            texts.push(format!("a note: {t} (from the logs)"));
+            texts.push(t.to_uppercase());
+            let other = fixed.get((i * 7 + 3) % fixed.len()).copied().unwrap_or("");
+            texts.push(format!("{other}\n{t}"));
+        }
+        for text in &texts {
+            assert_eq!(threats(text), threats_ungated(text), "{text:?}");
+            assert_eq!(is_suspicious(text), !threats_ungated(text).is_empty());
         }
     }
 
