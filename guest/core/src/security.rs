@@ -253,7 +253,9 @@ fn candidates(text: &str) -> Vec<usize> {
             *r = true;
         }
     }
-    (0..run.len()).filter(|i| run.get(*i) == Some(&true)).collect()
+    (0..run.len())
+        .filter(|i| run.get(*i) == Some(&true))
+        .collect()
 }
 
 /// Injection classes found in `text`: sorted, deduplicated; empty means clean.
@@ -544,7 +546,11 @@ mod tests {
     fn the_literal_gate_skips_only_patterns_that_cannot_match() {
         let gate = GATE.as_ref().expect("the gate builds");
         // Most patterns have starting literals; the rest always run.
-        assert!(gate.always.len() * 2 < THREAT_PATTERNS.len(), "{:?}", gate.always);
+        assert!(
+            gate.always.len() * 2 < THREAT_PATTERNS.len(),
+            "{:?}",
+            gate.always
+        );
         let fixed: Vec<&str> = SQL_ATTACKS
             .iter()
             .chain(SCRIPT_ATTACKS)
