@@ -543,6 +543,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::expect_used)]
     fn the_literal_gate_skips_only_patterns_that_cannot_match() {
         let gate = GATE.as_ref().expect("the gate builds");
         // Most patterns have starting literals; the rest always run.
