@@ -170,9 +170,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if mode == "insert" {
         return Ok(());
     }
-    let started = Instant::now();
-    let index = Index::build((1u64..).zip(texts.iter().map(String::as_str)));
-    report("Index::build", started.elapsed(), &index);
+    // Best of three in `bulk` mode (the machine may be busy).
+    let mut best: Option<(Duration, Index)> = None;
+    for _ in 0..if mode == "bulk" { 3 } else { 1 } {
+        let started = Instant::now();
+        let index = Index::build((1u64..).zip(texts.iter().map(String::as_str)));
+        let took = started.elapsed();
+        if best.as_ref().is_none_or(|(t, _)| took < *t) {
+            best = Some((took, index));
+        }
+    }
+    let Some((took, index)) = best else {
+        return Ok(());
+    };
+    report("Index::build", took, &index);
     drop(texts);
     if mode == "build" || mode == "bulk" {
         return Ok(());

@@ -29,6 +29,7 @@
 //! top-k (see the `topk` module), so it never walks every posting of a common term.
 
 mod bulk;
+mod chunks;
 mod hash;
 mod postings;
 mod tokenize;

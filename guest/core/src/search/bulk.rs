@@ -7,82 +7,13 @@
 //! document at a time cuts them, so the result is the index
 //! [`Index::insert`] would have built.
 
-use super::hash::BuildTermHasher;
+use super::chunks::ChunkMemo;
 use super::postings::{Postings, TF_OVERFLOW};
-use super::tokenize::{MAX_TERMS_PER_DOC, chunk_terms, each_chunk};
+use super::tokenize::{MAX_TERMS_PER_DOC, chunk_terms, next_chunk};
+
+/// Chunks of a document looked up together.
+const BATCH: usize = 32;
 use super::{Index, intern, slot_runs};
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-
-/// Longest chunk, in bytes, whose terms are remembered.
-const CACHED_CHUNK_BYTES: usize = 64;
-/// Most chunks remembered (what keeps the memo small on text of unique tokens).
-const CACHED_CHUNKS: usize = 1 << 18;
-
-/// A chunk of up to 23 bytes, held inline (its length in the last byte), so
-/// looking it up reads no other memory.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Short([u64; 3]);
-
-impl Short {
-    fn of(chunk: &str) -> Option<Short> {
-        let mut bytes = [0u8; 24];
-        bytes
-            .get_mut(..chunk.len())?
-            .copy_from_slice(chunk.as_bytes());
-        *bytes.get_mut(23)? = u8::try_from(chunk.len()).ok().filter(|&n| n < 24)?;
-        let mut words = [0u64; 3];
-        for (word, eight) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(eight);
-            *word = u64::from_le_bytes(w);
-        }
-        Some(Short(words))
-    }
-}
-
-impl Hash for Short {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.iter().for_each(|&w| state.write_u64(w));
-    }
-}
-
-/// The slots of the terms of chunks already seen: documents repeat the same
-/// words, and a chunk's terms depend on the chunk only, so most chunks are
-/// tokenized once per build.
-#[derive(Default)]
-struct Chunks {
-    /// Short chunk → its slots in `slots`: `(start, count)`.
-    short: HashMap<Short, (u32, u32), BuildTermHasher>,
-    /// The same for longer chunks.
-    long: HashMap<Box<str>, (u32, u32), BuildTermHasher>,
-    slots: Vec<u32>,
-}
-
-impl Chunks {
-    fn get(&self, chunk: &str) -> Option<&(u32, u32)> {
-        match Short::of(chunk) {
-            Some(short) => self.short.get(&short),
-            None => self.long.get(chunk),
-        }
-    }
-
-    /// Remembers the slots of `chunk` (all of them), within the bounds.
-    fn remember(&mut self, chunk: &str, slots: &[u32]) {
-        if chunk.len() > CACHED_CHUNK_BYTES || self.short.len() + self.long.len() >= CACHED_CHUNKS {
-            return;
-        }
-        let (Ok(start), Ok(n)) = (u32::try_from(self.slots.len()), u32::try_from(slots.len()))
-        else {
-            return;
-        };
-        self.slots.extend_from_slice(slots);
-        match Short::of(chunk) {
-            Some(short) => self.short.insert(short, (start, n)),
-            None => self.long.insert(chunk.into(), (start, n)),
-        };
-    }
-}
 
 /// One term's postings while building.
 #[derive(Default)]
@@ -121,7 +52,8 @@ impl Index {
         let mut late: Vec<(u64, S)> = Vec::new();
         let mut last: Option<u32> = None;
         let (mut ids, mut runs) = (Vec::new(), Vec::new());
-        let mut chunks = Chunks::default();
+        let mut chunks = ChunkMemo::default();
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(BATCH);
         for (doc, text) in docs {
             let Ok(n) = u32::try_from(doc) else {
                 continue;
@@ -132,16 +64,36 @@ impl Index {
             }
             last = Some(n);
             ids.clear();
-            let dict = &mut index.dict;
+            let text = text.as_ref();
             let mut count = 0;
-            each_chunk(text.as_ref(), |chunk| {
-                let room = MAX_TERMS_PER_DOC - count;
-                if let Some(&(start, n)) = chunks.get(chunk) {
-                    let (start, n) = (start as usize, room.min(n as usize));
-                    ids.extend(chunks.slots.get(start..start + n).unwrap_or_default());
-                    count += n;
-                } else {
+            let mut at = 0;
+            'chunks: loop {
+                spans.clear();
+                while spans.len() < BATCH
+                    && let Some((from, to)) = next_chunk(text, at)
+                {
+                    spans.push((from, to));
+                    at = to;
+                }
+                if spans.is_empty() {
+                    break;
+                }
+                let touched = spans.iter().fold(0, |acc, &(from, to)| {
+                    acc ^ chunks.touch(text.get(from..to).unwrap_or_default())
+                });
+                std::hint::black_box(touched);
+                for &(from, to) in &spans {
+                    if count >= MAX_TERMS_PER_DOC {
+                        break 'chunks;
+                    }
+                    let chunk = text.get(from..to).unwrap_or_default();
+                    let room = MAX_TERMS_PER_DOC - count;
+                    if let Some(memo) = chunks.get(chunk) {
+                        count += chunks.emit(memo, room, &mut ids);
+                        continue;
+                    }
                     let first = ids.len();
+                    let dict = &mut index.dict;
                     let n = chunk_terms(chunk, room, |term| {
                         ids.push(intern(dict, term, || {
                             gathered.push(Gathered::default());
@@ -154,11 +106,17 @@ impl Index {
                         chunks.remember(chunk, ids.get(first..).unwrap_or_default());
                     }
                 }
-                count < MAX_TERMS_PER_DOC
-            });
+            }
             let len = u32::try_from(count).unwrap_or(u32::MAX);
             index.lens.set(n, len);
             slot_runs(&mut ids, &mut runs);
+            // Touched first, so that their cache misses overlap.
+            let touched = runs.iter().fold(0, |acc, &(slot, _)| {
+                let g = gathered.get(slot as usize);
+                acc ^ g.and_then(|g| g.docs.last()).copied().unwrap_or_default()
+                    ^ u32::from(g.and_then(|g| g.tfs.last()).copied().unwrap_or_default())
+            });
+            std::hint::black_box(touched);
             for &(slot, tf) in &runs {
                 if let Some(g) = gathered.get_mut(slot as usize) {
                     g.push(n, tf);

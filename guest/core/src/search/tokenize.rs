@@ -169,21 +169,42 @@ fn stem_plural(term: &mut String) {
     }
 }
 
-/// Calls `each` with every chunk of `text` (a run of word and joiner chars), in
-/// order, while it returns true.
-pub(super) fn each_chunk(text: &str, mut each: impl FnMut(&str) -> bool) {
-    let mut start: Option<usize> = None;
-    for (at, c) in text.char_indices() {
-        if is_word_char(c) || is_joiner(c) {
-            start.get_or_insert(at);
-        } else if let Some(from) = start.take()
-            && !each(text.get(from..at).unwrap_or_default())
-        {
+/// The next chunk of `text` (a run of word and joiner chars) at or after byte
+/// `from` (a char boundary, outside a chunk), as a byte range.
+pub(super) fn next_chunk(text: &str, from: usize) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let (mut at, mut start) = (from, None);
+    while let Some(&byte) = bytes.get(at) {
+        // ASCII is classified from the byte; anything else from its char.
+        let (inside, width) = if byte.is_ascii() {
+            (is_ascii_chunk_byte(byte), 1)
+        } else {
+            let c = text.get(at..).and_then(|rest| rest.chars().next())?;
+            (is_word_char(c) || is_joiner(c), c.len_utf8())
+        };
+        match (start, inside) {
+            (None, true) => start = Some(at),
+            (Some(s), false) => return Some((s, at)),
+            _ => {}
+        }
+        at += width;
+    }
+    start.map(|s| (s, text.len()))
+}
+
+/// [`is_word_char`] or [`is_joiner`], for an ASCII byte.
+fn is_ascii_chunk_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'/' | b'.' | b':' | b'\\' | b'-')
+}
+
+/// Calls `each` with every chunk of `text`, in order, while it returns true.
+fn each_chunk(text: &str, mut each: impl FnMut(&str) -> bool) {
+    let mut at = 0;
+    while let Some((from, to)) = next_chunk(text, at) {
+        if !each(text.get(from..to).unwrap_or_default()) {
             return;
         }
-    }
-    if let Some(from) = start {
-        each(text.get(from..).unwrap_or_default());
+        at = to;
     }
 }
 
@@ -232,6 +253,22 @@ mod tests {
             "Hello, World! (ok)\tfine\u{7}now",
             "hello world ok fine now",
         );
+    }
+
+    #[test]
+    fn chunks_are_found_in_ascii_and_unicode_text() {
+        let text = "  Café-au_lait, src/a.rs:3 ٣ é\u{7}x --";
+        let mut chunks = Vec::new();
+        let mut at = 0;
+        while let Some((from, to)) = next_chunk(text, at) {
+            chunks.push(text.get(from..to).unwrap_or_default());
+            at = to;
+        }
+        assert_eq!(chunks, ["Café-au_lait", "src/a.rs:3", "٣", "é", "x", "--"]);
+        for byte in 0..=0x7f_u8 {
+            let c = char::from(byte);
+            assert_eq!(is_ascii_chunk_byte(byte), is_word_char(c) || is_joiner(c));
+        }
     }
 
     #[test]
