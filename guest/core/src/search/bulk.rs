@@ -3,9 +3,9 @@
 //! Documents come in increasing number, so each term's postings only ever grow at
 //! their end: they are gathered as a compact `(doc gap, tf)` byte stream per term,
 //! and the doc and tf arrays (at their exact size), the bitmap, the blocks and
-//! their bounds are made once per term at the end, in one sequential pass. Blocks are cut every `BLOCK` postings, exactly where appending one
-//! document at a time cuts them, so the result is the index
-//! [`Index::insert`] would have built.
+//! their bounds are made once per term at the end, in one sequential pass. Blocks
+//! are cut every `BLOCK` postings, exactly where appending one document at a time
+//! cuts them, so the result is the index [`Index::insert`] would have built.
 
 use super::chunks::ChunkMemo;
 use super::postings::{DocLens, Postings, TF_OVERFLOW};
