@@ -83,6 +83,7 @@ impl Index {
         let (mut ids, mut runs) = (Vec::new(), Vec::new());
         let mut chunks = ChunkMemo::default();
         let mut spans: Vec<(usize, usize)> = Vec::with_capacity(BATCH);
+        let mut found = Vec::with_capacity(BATCH);
         for (doc, text) in docs {
             let Ok(n) = u32::try_from(doc) else {
                 continue;
@@ -107,17 +108,22 @@ impl Index {
                 if spans.is_empty() {
                     break;
                 }
-                let touched = spans.iter().fold(0, |acc, &(from, to)| {
-                    acc ^ chunks.touch(text.get(from..to).unwrap_or_default())
-                });
-                std::hint::black_box(touched);
-                for &(from, to) in &spans {
+                // The batch is looked up before any of it is used, so that the
+                // cache misses of its lookups overlap.
+                found.clear();
+                found.extend(
+                    spans
+                        .iter()
+                        .map(|&(from, to)| chunks.get(text.get(from..to).unwrap_or_default())),
+                );
+                for (&(from, to), &memo) in spans.iter().zip(&found) {
                     if count >= MAX_TERMS_PER_DOC {
                         break 'chunks;
                     }
                     let chunk = text.get(from..to).unwrap_or_default();
                     let room = MAX_TERMS_PER_DOC - count;
-                    if let Some(memo) = chunks.get(chunk) {
+                    // A chunk first seen earlier in the batch is remembered now.
+                    if let Some(memo) = memo.or_else(|| chunks.get(chunk)) {
                         count += chunks.emit(memo, room, &mut ids);
                         continue;
                     }

@@ -86,21 +86,6 @@ impl ChunkMemo {
         }
     }
 
-    /// Reads the memory a lookup of `chunk` will read first, and returns a
-    /// value of it (to be passed to `black_box`): touching a batch of chunks in a
-    /// row lets their cache misses overlap.
-    pub(super) fn touch(&self, chunk: &str) -> u64 {
-        let Some(key) = Short::of(chunk) else {
-            return 0;
-        };
-        let Some(mask) = self.table.len().checked_sub(1) else {
-            return 0;
-        };
-        let cell = self.table.get(key.hash() as usize & mask).copied();
-        let entry = cell.and_then(|c| self.short.get(c.checked_sub(1)? as usize));
-        entry.map_or(0, |(short, _)| short.0[0])
-    }
-
     /// Appends the first `room` slots of `memo` to `out`; returns how many.
     pub(super) fn emit(&self, memo: Memo, room: usize, out: &mut Vec<u32>) -> usize {
         let count = (memo.count as usize).min(room);
