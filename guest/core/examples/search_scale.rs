@@ -3,9 +3,9 @@
 //!
 //! Run with `cargo run --release -p maas-core --example search_scale [docs] [build|bulk|insert]`:
 //! `build` only times both ways of building (one document at a time with
-//! `Index::insert`, and `Index::build`), `bulk` and `insert` time one of them
-//! (for a profiler). Each query runs three times and its best time counts (the
-//! machine may be busy).
+//! `Index::insert`, and `Index::build`), `bulk` times `Index::build` alone (best
+//! of three) and `insert` the other way alone (for a profiler). Each query runs
+//! three times and its best time counts (the machine may be busy).
 //!
 //! Documents have 12–40 words drawn from a Zipf(1) law over 50,000 words, and 30%
 //! of them hold a code identifier (`getUserById`) or a path (`src/api/auth.py`).
