@@ -28,15 +28,20 @@
 //! intersecting bitmaps with the caller's allowed set and ranks with a pruned
 //! top-k (see the `topk` module), so it never walks every posting of a common term.
 
+mod bulk;
+mod chunks;
+mod hash;
 mod postings;
 mod tokenize;
 mod topk;
 
 pub use tokenize::{MAX_TERM_CHARS, MAX_TERMS_PER_DOC, tokenize};
 
+use hash::BuildTermHasher;
 use postings::{DocLens, Postings};
 use roaring::RoaringBitmap;
 use std::collections::{BTreeSet, HashMap};
+use tokenize::tokenize_each;
 
 /// BM25 term-frequency saturation.
 const K1: f64 = 1.2;
@@ -87,6 +92,31 @@ fn runs(mut terms: Vec<String>) -> Vec<(String, u32)> {
     out
 }
 
+/// Sorts a document's slot ids and writes their runs, `(slot, tf)`, to `out`.
+fn slot_runs(ids: &mut [u32], out: &mut Vec<(u32, u32)>) {
+    ids.sort_unstable();
+    out.clear();
+    for &slot in ids.iter() {
+        match out.last_mut() {
+            Some((last, tf)) if *last == slot => *tf = tf.saturating_add(1),
+            _ => out.push((slot, 1)),
+        }
+    }
+}
+
+/// term → slot.
+type Dict = HashMap<Box<str>, u32, BuildTermHasher>;
+
+/// The slot of `term`, taking a new one from `new_slot` if it has none.
+fn intern(dict: &mut Dict, term: &str, new_slot: impl FnOnce() -> u32) -> u32 {
+    if let Some(&slot) = dict.get(term) {
+        return slot;
+    }
+    let slot = new_slot();
+    dict.insert(term.into(), slot);
+    slot
+}
+
 /// A BM25 inverted index over documents numbered by the caller (numbers are
 /// assigned in creation order, so a lower number is older). Numbers above
 /// `u32::MAX` are refused. The index keeps no text: removing a document takes
@@ -94,7 +124,7 @@ fn runs(mut terms: Vec<String>) -> Vec<(String, u32)> {
 #[derive(Debug, Default, Clone)]
 pub struct Index {
     /// term → slot: the only copy of each term.
-    dict: HashMap<Box<str>, u32>,
+    dict: Dict,
     /// Postings per slot; empty slots are listed in `free` for reuse.
     slots: Vec<Postings>,
     free: Vec<u32>,
@@ -119,11 +149,22 @@ impl Index {
         if self.docs.contains(n) {
             return Err(IndexError::AlreadyIndexed(doc));
         }
-        let terms = tokenize(text);
-        let len = u32::try_from(terms.len()).unwrap_or(u32::MAX);
+        let (dict, slots, free) = (&mut self.dict, &mut self.slots, &mut self.free);
+        let mut ids = Vec::new();
+        let count = tokenize_each(text, |term| {
+            ids.push(intern(dict, term, || match free.pop() {
+                Some(slot) => slot,
+                None => {
+                    slots.push(Postings::default());
+                    u32::try_from(slots.len() - 1).unwrap_or(u32::MAX)
+                }
+            }));
+        });
+        let len = u32::try_from(count).unwrap_or(u32::MAX);
         self.lens.set(n, len);
-        for (term, tf) in runs(terms) {
-            let slot = self.slot_for(term);
+        let mut runs = Vec::with_capacity(ids.len());
+        slot_runs(&mut ids, &mut runs);
+        for (slot, tf) in runs {
             if let Some(postings) = self.slots.get_mut(slot as usize) {
                 postings.add(n, tf, len, &self.lens);
             }
@@ -133,22 +174,6 @@ impl Index {
         }
         self.total_len = self.total_len.saturating_add(u64::from(len));
         Ok(())
-    }
-
-    /// The slot of `term`, creating it if needed.
-    fn slot_for(&mut self, term: String) -> u32 {
-        if let Some(&slot) = self.dict.get(term.as_str()) {
-            return slot;
-        }
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                self.slots.push(Postings::default());
-                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
-            }
-        };
-        self.dict.insert(term.into_boxed_str(), slot);
-        slot
     }
 
     /// Removes document `doc`, which must have been indexed under `text` (checked
@@ -280,3 +305,5 @@ impl Index {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bulk;

@@ -806,10 +806,11 @@ impl State {
         self.memory_by_n.clear();
         let mut memories: Vec<&Memory> = self.memories.values().collect();
         memories.sort_by_key(|m| m.n);
-        for m in memories {
-            let _ = self.memory_index.insert(m.n, &memory_text(m));
+        for m in &memories {
             self.memory_by_n.insert(m.n, m.id.clone());
         }
+        // In number order, as inserting them one by one would.
+        self.memory_index = Index::build(memories.iter().map(|m| (m.n, memory_text(m))));
         self.document_index.clear();
         self.document_by_n.clear();
         self.documents_by_owner.clear();
@@ -818,13 +819,16 @@ impl State {
         }
         let mut documents: Vec<(&String, &StoredDocument)> = self.documents.iter().collect();
         documents.sort_by_key(|(_, d)| d.n);
+        let mut by_kind: BTreeMap<_, Vec<&StoredDocument>> = BTreeMap::new();
         for (key, d) in documents {
-            let _ = self
-                .document_index
-                .entry(d.document.kind)
-                .or_default()
-                .insert(d.n, &document_text(&d.document, d.gated));
+            by_kind.entry(d.document.kind).or_default().push(d);
             self.document_by_n.insert(d.n, key.clone());
+        }
+        for (kind, docs) in by_kind {
+            let texts = docs
+                .into_iter()
+                .map(|d| (d.n, document_text(&d.document, d.gated)));
+            self.document_index.insert(kind, Index::build(texts));
         }
         self.visibility = Visibility::build(self);
     }

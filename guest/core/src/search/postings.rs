@@ -10,7 +10,7 @@ use roaring::RoaringBitmap;
 /// Postings per block when appending; a block split in two past twice this.
 pub(super) const BLOCK: usize = 128;
 /// Stored tf meaning "the real frequency is in the overflow list".
-const TF_OVERFLOW: u8 = u8::MAX;
+pub(super) const TF_OVERFLOW: u8 = u8::MAX;
 
 /// What bounds the scores of a group of postings whatever the average length:
 /// BM25 grows with tf and shrinks with length, so the highest tf, the shortest
@@ -81,7 +81,7 @@ pub(super) struct Postings {
     /// Term frequency per doc, [`TF_OVERFLOW`] for 255 and more.
     pub(super) tfs: Vec<u8>,
     /// `(doc, tf)` for frequencies of 255 and more, by doc.
-    big: Vec<(u32, u32)>,
+    pub(super) big: Vec<(u32, u32)>,
     /// Blocks, in doc order.
     pub(super) blocks: Vec<BlockMeta>,
     /// Bounds every posting ever added.
@@ -106,6 +106,53 @@ fn as_u32(n: usize) -> u32 {
 }
 
 impl Postings {
+    /// The postings of `docs` (ascending, distinct) with their stored
+    /// frequencies `tfs` and the overflowing ones `big` (by doc): blocks are cut
+    /// every [`BLOCK`] postings, as appending cuts them, and bounds are exact.
+    pub(super) fn from_sorted(
+        mut docs: Vec<u32>,
+        mut tfs: Vec<u8>,
+        mut big: Vec<(u32, u32)>,
+        lens: &DocLens,
+    ) -> Self {
+        docs.shrink_to_fit();
+        tfs.shrink_to_fit();
+        big.shrink_to_fit();
+        let set = RoaringBitmap::from_sorted_iter(docs.iter().copied()).unwrap_or_default();
+        let mut bound = Bound::EMPTY;
+        let mut blocks: Vec<BlockMeta> = Vec::with_capacity(docs.len().div_ceil(BLOCK));
+        let mut overflowing = big.iter();
+        for (at, (&doc, &small)) in docs.iter().zip(&tfs).enumerate() {
+            let tf = match small {
+                TF_OVERFLOW => overflowing
+                    .next()
+                    .map_or(u32::from(TF_OVERFLOW), |&(_, tf)| tf),
+                _ => u32::from(small),
+            };
+            let len = lens.get(doc);
+            bound.include(tf, len);
+            if at % BLOCK == 0 {
+                blocks.push(BlockMeta {
+                    start: as_u32(at),
+                    last: doc,
+                    bound: Bound::EMPTY,
+                });
+            }
+            if let Some(m) = blocks.last_mut() {
+                m.last = doc;
+                m.bound.include(tf, len);
+            }
+        }
+        Self {
+            set,
+            docs,
+            tfs,
+            big,
+            blocks,
+            bound,
+        }
+    }
+
     /// Number of postings.
     pub(super) fn len(&self) -> usize {
         self.docs.len()

@@ -19,14 +19,33 @@ fn is_joiner(c: char) -> bool {
     is_path_joiner(c) || c == '-'
 }
 
-/// Collects terms, enforcing the per-text bounds.
-struct Terms {
-    out: Vec<String>,
+/// Hands terms to `emit`, enforcing the per-text bounds; each term is built in
+/// one reused buffer, so tokenizing allocates nothing per term.
+struct Terms<F> {
+    emit: F,
+    /// Terms emitted so far.
+    count: usize,
+    /// Most terms to emit.
+    limit: usize,
+    /// The term being built.
+    buf: String,
+    /// Byte ranges of a word's identifier parts (reused).
+    parts: Vec<(usize, usize)>,
 }
 
-impl Terms {
+impl<F: FnMut(&str)> Terms<F> {
+    fn new(emit: F, limit: usize) -> Self {
+        Terms {
+            emit,
+            count: 0,
+            limit,
+            buf: String::with_capacity(MAX_TERM_CHARS),
+            parts: Vec::new(),
+        }
+    }
+
     fn full(&self) -> bool {
-        self.out.len() >= MAX_TERMS_PER_DOC
+        self.count >= self.limit
     }
 
     /// Lowercases, truncates, optionally stems and keeps `raw` if long enough.
@@ -34,16 +53,21 @@ impl Terms {
         if self.full() {
             return;
         }
-        let mut term: String = match raw.get(..MAX_TERM_CHARS.min(raw.len())) {
-            Some(ascii) if ascii.is_ascii() => ascii.to_ascii_lowercase(),
-            _ => raw
-                .chars()
-                .flat_map(char::to_lowercase)
-                .take(MAX_TERM_CHARS)
-                .collect(),
-        };
+        let term = &mut self.buf;
+        term.clear();
+        match raw.get(..MAX_TERM_CHARS.min(raw.len())) {
+            Some(ascii) if ascii.is_ascii() => {
+                term.push_str(ascii);
+                term.make_ascii_lowercase();
+            }
+            _ => term.extend(
+                raw.chars()
+                    .flat_map(char::to_lowercase)
+                    .take(MAX_TERM_CHARS),
+            ),
+        }
         if stem {
-            term = stem_plural(term);
+            stem_plural(term);
         }
         let mut chars = term.chars();
         let keep = match (chars.next(), chars.next()) {
@@ -52,7 +76,8 @@ impl Terms {
             _ => true,
         };
         if keep {
-            self.out.push(term);
+            self.count += 1;
+            (self.emit)(term);
         }
     }
 
@@ -79,28 +104,33 @@ impl Terms {
 
     /// A run of word chars, split into identifier parts.
     fn push_word(&mut self, word: &str) {
-        let mut parts = Vec::new();
+        let mut parts = std::mem::take(&mut self.parts);
+        parts.clear();
+        let mut offset = 0;
         for segment in word.split('_') {
-            split_case(segment, &mut parts);
+            split_case(segment, offset, &mut parts);
+            offset += segment.len() + 1;
         }
         match parts.as_slice() {
             [] => {}
-            [only] if *only == word => self.push(word, true),
+            [only] if *only == (0, word.len()) => self.push(word, true),
             _ => {
                 self.push(word, false);
-                for part in parts {
+                for &(from, to) in &parts {
                     if self.full() {
-                        return;
+                        break;
                     }
-                    self.push(part, true);
+                    self.push(word.get(from..to).unwrap_or_default(), true);
                 }
             }
         }
+        self.parts = parts;
     }
 }
 
-/// Splits one `_`-free segment at lower→Upper, acronym→Word and letter↔digit.
-fn split_case<'a>(segment: &'a str, parts: &mut Vec<&'a str>) {
+/// Splits one `_`-free segment (at byte `offset` of its word) at lower→Upper,
+/// acronym→Word and letter↔digit, as byte ranges of the word.
+fn split_case(segment: &str, offset: usize, parts: &mut Vec<(usize, usize)>) {
     let mut start = 0;
     let mut prev: Option<char> = None;
     let mut chars = segment.char_indices().peekable();
@@ -111,36 +141,91 @@ fn split_case<'a>(segment: &'a str, parts: &mut Vec<&'a str>) {
                 || (p.is_uppercase() && c.is_uppercase() && next_lower)
                 || (p.is_numeric() != c.is_numeric());
             if boundary {
-                parts.extend(segment.get(start..at));
+                parts.push((offset + start, offset + at));
                 start = at;
             }
         }
         prev = Some(c);
     }
-    parts.extend(segment.get(start..).filter(|rest| !rest.is_empty()));
+    if start < segment.len() {
+        parts.push((offset + start, offset + segment.len()));
+    }
 }
 
-/// Very light English plural stemming on ASCII-letter words of 4+ letters.
-fn stem_plural(term: String) -> String {
+/// Very light English plural stemming on ASCII-letter words of 4+ letters, in place.
+fn stem_plural(term: &mut String) {
     if term.len() < 4 || !term.bytes().all(|b| b.is_ascii_lowercase()) {
-        return term;
+        return;
     }
-    if let Some(base) = term.strip_suffix("ies").filter(|base| base.len() >= 2) {
-        return format!("{base}y");
-    }
-    if let Some(base) = term
-        .strip_suffix("sses")
-        .or_else(|| term.strip_suffix("xes"))
-    {
-        let tail = if term.ends_with("xes") { "x" } else { "ss" };
-        return format!("{base}{tail}");
-    }
-    if term.ends_with('s') && !["ss", "us", "is"].iter().any(|end| term.ends_with(end)) {
-        let mut term = term;
+    let len = term.len();
+    if term.ends_with("ies") && len - 3 >= 2 {
+        term.truncate(len - 3);
+        term.push('y');
+    } else if term.ends_with("sses") || term.ends_with("xes") {
+        // `sses` → `ss`, `xes` → `x`.
+        term.truncate(len - 2);
+    } else if term.ends_with('s') && !["ss", "us", "is"].iter().any(|end| term.ends_with(end)) {
         term.pop();
-        return term;
     }
-    term
+}
+
+/// The next chunk of `text` (a run of word and joiner chars) at or after byte
+/// `from` (a char boundary, outside a chunk), as a byte range.
+pub(super) fn next_chunk(text: &str, from: usize) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let (mut at, mut start) = (from, None);
+    while let Some(&byte) = bytes.get(at) {
+        // ASCII is classified from the byte; anything else from its char.
+        let (inside, width) = if byte.is_ascii() {
+            (is_ascii_chunk_byte(byte), 1)
+        } else {
+            let c = text.get(at..).and_then(|rest| rest.chars().next())?;
+            (is_word_char(c) || is_joiner(c), c.len_utf8())
+        };
+        match (start, inside) {
+            (None, true) => start = Some(at),
+            (Some(s), false) => return Some((s, at)),
+            _ => {}
+        }
+        at += width;
+    }
+    start.map(|s| (s, text.len()))
+}
+
+/// [`is_word_char`] or [`is_joiner`], for an ASCII byte.
+fn is_ascii_chunk_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'/' | b'.' | b':' | b'\\' | b'-')
+}
+
+/// Calls `each` with every chunk of `text`, in order, while it returns true.
+fn each_chunk(text: &str, mut each: impl FnMut(&str) -> bool) {
+    let mut at = 0;
+    while let Some((from, to)) = next_chunk(text, at) {
+        if !each(text.get(from..to).unwrap_or_default()) {
+            return;
+        }
+        at = to;
+    }
+}
+
+/// Calls `emit` with the first `limit` terms of one chunk; returns how many there
+/// were. A text's terms are its chunks' terms, in order, up to
+/// [`MAX_TERMS_PER_DOC`] in all.
+pub(super) fn chunk_terms(chunk: &str, limit: usize, emit: impl FnMut(&str)) -> usize {
+    let mut terms = Terms::new(emit, limit);
+    terms.push_chunk(chunk);
+    terms.count
+}
+
+/// Calls `emit` with each search term of `text`, in order (the terms
+/// [`tokenize`] returns, without allocating them); returns how many there were.
+pub(super) fn tokenize_each(text: &str, emit: impl FnMut(&str)) -> usize {
+    let mut terms = Terms::new(emit, MAX_TERMS_PER_DOC);
+    each_chunk(text, |chunk| {
+        terms.push_chunk(chunk);
+        !terms.full()
+    });
+    terms.count
 }
 
 /// Splits text into lowercase search terms.
@@ -148,22 +233,9 @@ fn stem_plural(term: String) -> String {
 /// See the module documentation for the rules; the result keeps duplicates (they
 /// are term frequencies) and is at most [`MAX_TERMS_PER_DOC`] long.
 pub fn tokenize(text: &str) -> Vec<String> {
-    let mut terms = Terms { out: Vec::new() };
-    let mut start: Option<usize> = None;
-    for (at, c) in text.char_indices() {
-        if is_word_char(c) || is_joiner(c) {
-            start.get_or_insert(at);
-        } else if let Some(from) = start.take() {
-            terms.push_chunk(text.get(from..at).unwrap_or_default());
-            if terms.full() {
-                break;
-            }
-        }
-    }
-    if let Some(from) = start {
-        terms.push_chunk(text.get(from..).unwrap_or_default());
-    }
-    terms.out
+    let mut out = Vec::new();
+    tokenize_each(text, |term| out.push(term.to_owned()));
+    out
 }
 
 #[cfg(test)]
@@ -181,6 +253,22 @@ mod tests {
             "Hello, World! (ok)\tfine\u{7}now",
             "hello world ok fine now",
         );
+    }
+
+    #[test]
+    fn chunks_are_found_in_ascii_and_unicode_text() {
+        let text = "  Café-au_lait, src/a.rs:3 ٣ é\u{7}x --";
+        let mut chunks = Vec::new();
+        let mut at = 0;
+        while let Some((from, to)) = next_chunk(text, at) {
+            chunks.push(text.get(from..to).unwrap_or_default());
+            at = to;
+        }
+        assert_eq!(chunks, ["Café-au_lait", "src/a.rs:3", "٣", "é", "x", "--"]);
+        for byte in 0..=0x7f_u8 {
+            let c = char::from(byte);
+            assert_eq!(is_ascii_chunk_byte(byte), is_word_char(c) || is_joiner(c));
+        }
     }
 
     #[test]
