@@ -5,15 +5,21 @@
 //! rebuild. This hasher reads 8 bytes at a time and mixes each word with a
 //! folded 64×64→128-bit multiply (the mixing of wyhash and foldhash), which
 //! spreads every input bit over both halves of the hash, as the table needs (low
-//! bits pick the bucket, high bits the tag). Its key is fixed, so the dictionary
-//! is the same on every run; it does not claim resistance to crafted collisions.
+//! bits pick the bucket, high bits the tag). Its starting state is drawn at
+//! random once per process, so an agent cannot precompute terms that collide in
+//! the dictionary (texts come from callers); the dictionary's layout is not part of
+//! any answer, so search stays deterministic.
 
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::LazyLock;
 
 /// Multiplier for each word (the fractional bits of pi).
 const MUL: u64 = 0x243f_6a88_85a3_08d3;
-/// Starting state (the fractional bits of e).
+/// Finishing multiplier (the fractional bits of e).
 const SEED: u64 = 0xb7e1_5162_8aed_2a6b;
+
+/// This process's starting state: from the standard library's random hash keys.
+static KEY: LazyLock<u64> = LazyLock::new(|| RandomState::new().hash_one(SEED));
 
 /// `a × b` on 128 bits, the high half xored into the low one.
 fn fold_mul(a: u64, b: u64) -> u64 {
@@ -24,12 +30,6 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 /// The hasher: see the module documentation.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TermHasher(u64);
-
-impl Default for TermHasher {
-    fn default() -> Self {
-        TermHasher(SEED)
-    }
-}
 
 impl TermHasher {
     fn mix(&mut self, word: u64) {
@@ -67,13 +67,27 @@ impl Hasher for TermHasher {
     }
 }
 
-/// Builds [`TermHasher`]s for the dictionary.
-pub(super) type BuildTermHasher = BuildHasherDefault<TermHasher>;
+/// Builds [`TermHasher`]s for the dictionary, all starting from this process's key.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BuildTermHasher(u64);
+
+impl Default for BuildTermHasher {
+    fn default() -> Self {
+        BuildTermHasher(*KEY)
+    }
+}
+
+impl BuildHasher for BuildTermHasher {
+    type Hasher = TermHasher;
+
+    fn build_hasher(&self) -> TermHasher {
+        TermHasher(self.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::BuildHasher;
 
     #[test]
     fn equal_strings_hash_alike_and_near_ones_apart() {
