@@ -41,8 +41,8 @@ pub struct Stats {
     pub audit_entries: u64,
 }
 
-/// From how many journal entries a replay from nothing builds the search indexes at its
-/// end rather than entry by entry.
+/// From how many journal entries a replay from nothing leaves the search indexes to the
+/// first search rather than maintaining them entry by entry.
 pub const DEFERRED_REPLAY_ENTRIES: u64 = 1_000;
 
 /// A maas core over a journal.
@@ -70,21 +70,28 @@ impl<J: Journal, E: Env> Core<J, E> {
         self.export = None;
         self.restore = None;
         self.engine.set_limits(limits);
-        // A long replay from nothing builds the search indexes once at its end: the
-        // same indexes, without keeping them right after every entry on the way.
+        // A long replay from nothing leaves the search indexes to the first search, which
+        // builds them in bulk: the same indexes, without keeping them right after every
+        // entry on the way (and none at all for a process that never searches).
         let head = self.engine.journal.head().unwrap_or(0);
         if self.engine.state.seq == 0 && head >= DEFERRED_REPLAY_ENTRIES {
             self.engine.state.indexes_deferred = true;
         }
-        let replayed = self.engine.catch_up();
-        self.engine.state.end_deferred_indexing();
-        replayed?;
+        self.engine.catch_up()?;
         Ok(self.counts())
     }
 
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.engine.limits
+    }
+
+    /// Catches up and builds the search indexes if a restore or a long replay left them
+    /// for later.
+    fn search_indexes(&mut self) -> Result<()> {
+        self.engine.catch_up()?;
+        self.engine.state.end_deferred_indexing();
+        Ok(())
     }
 
     fn operator_only(&mut self, caller: &Caller) -> Result<()> {
@@ -439,6 +446,7 @@ impl<J: Journal, E: Env> Core<J, E> {
         query: &str,
         limit: u32,
     ) -> Result<Vec<MemoryHit>> {
+        self.search_indexes()?;
         self.engine
             .run(caller, "memories.search", Some(agent_id), |s, cx| {
                 memories::search(s, cx, agent_id, query, limit)
@@ -598,6 +606,7 @@ impl<J: Journal, E: Env> Core<J, E> {
         filters: &Filters,
         limit: u32,
     ) -> Result<Vec<SearchHit>> {
+        self.search_indexes()?;
         self.engine.run(caller, "knowledge.search", None, |s, cx| {
             knowledge::search(s, cx, kind, query, filters, limit)
         })

@@ -276,8 +276,9 @@ pub struct State {
     /// Who may read which memory, as bitmaps of memory numbers.
     #[serde(skip)]
     pub visibility: Visibility,
-    /// While set, events leave the search indexes alone: a long replay builds them
-    /// once at its end ([`State::end_deferred_indexing`]) instead of entry by entry.
+    /// While set, events leave the search indexes alone: after a snapshot restore or a
+    /// long replay they are built in bulk by the first search
+    /// ([`State::end_deferred_indexing`]) instead of entry by entry or at start-up.
     #[serde(skip)]
     pub indexes_deferred: bool,
 }
@@ -602,8 +603,8 @@ impl State {
                 };
                 if !self.indexes_deferred {
                     let _ = self.memory_index.insert(n, &memory_text(&m));
+                    self.memory_by_n.insert(n, id.clone());
                 }
-                self.memory_by_n.insert(n, id.clone());
                 self.memories.insert(id.clone(), m);
             }
             Event::MemoryUpdated {
@@ -753,8 +754,8 @@ impl State {
                             .entry(d.kind)
                             .or_default()
                             .insert(n, &document_text(d, *gated));
+                        self.document_by_n.insert(n, key.clone());
                     }
-                    self.document_by_n.insert(n, key.clone());
                     self.documents.insert(
                         key,
                         StoredDocument {
@@ -791,18 +792,43 @@ impl State {
         }
     }
 
-    /// Builds the search indexes a deferred replay left alone, and maintains them
-    /// entry by entry again.
+    /// Builds the search indexes if they were left for later, and maintains them entry
+    /// by entry again. Searches call it first.
     pub fn end_deferred_indexing(&mut self) {
         if std::mem::take(&mut self.indexes_deferred) {
-            self.rebuild_indexes();
+            self.rebuild_search_indexes();
         }
     }
 
-    /// Rebuilds the search indexes from the memories and documents, as replay builds
-    /// them (used after a snapshot is restored).
-    pub fn rebuild_indexes(&mut self) {
+    /// Leaves the search indexes to be built by the first search
+    /// ([`State::end_deferred_indexing`]): until then events do not maintain them.
+    pub fn defer_search_indexes(&mut self) {
         self.memory_index = Index::default();
+        self.memory_by_n.clear();
+        self.document_index.clear();
+        self.document_by_n.clear();
+        self.indexes_deferred = true;
+    }
+
+    /// Rebuilds every derived index from the memories and documents, as replay builds
+    /// them.
+    pub fn rebuild_indexes(&mut self) {
+        self.rebuild_search_indexes();
+        self.rebuild_access();
+    }
+
+    /// Rebuilds what reads and quotas need at once: per-owner document counts and the
+    /// read-access bitmaps.
+    pub fn rebuild_access(&mut self) {
+        self.documents_by_owner.clear();
+        for d in self.documents.values() {
+            count_document(&mut self.documents_by_owner, &d.owner, true);
+        }
+        self.visibility = Visibility::build(self);
+    }
+
+    /// Rebuilds the search indexes (memories, and documents per kind) in bulk.
+    fn rebuild_search_indexes(&mut self) {
         self.memory_by_n.clear();
         let mut memories: Vec<&Memory> = self.memories.values().collect();
         memories.sort_by_key(|m| m.n);
@@ -813,10 +839,6 @@ impl State {
         self.memory_index = Index::build(memories.iter().map(|m| (m.n, memory_text(m))));
         self.document_index.clear();
         self.document_by_n.clear();
-        self.documents_by_owner.clear();
-        for d in self.documents.values() {
-            count_document(&mut self.documents_by_owner, &d.owner, true);
-        }
         let mut documents: Vec<(&String, &StoredDocument)> = self.documents.iter().collect();
         documents.sort_by_key(|(_, d)| d.n);
         let mut by_kind: BTreeMap<_, Vec<&StoredDocument>> = BTreeMap::new();
@@ -830,7 +852,6 @@ impl State {
                 .map(|d| (d.n, document_text(&d.document, d.gated)));
             self.document_index.insert(kind, Index::build(texts));
         }
-        self.visibility = Visibility::build(self);
     }
 
     /// Moves a handoff to `status`, keeping the pending index right; returns its target.

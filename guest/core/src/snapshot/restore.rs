@@ -167,8 +167,9 @@ impl Restore {
         Ok(())
     }
 
-    /// Checks that the snapshot was whole and returns its state, the search indexes and
-    /// other derived indexes rebuilt. Errors: `invalid-input` on field `snapshot`.
+    /// Checks that the snapshot was whole and returns its state, the read-access indexes
+    /// rebuilt and the search indexes left for the first search to build. Errors:
+    /// `invalid-input` on field `snapshot`.
     pub fn finish(self) -> Result<State> {
         if !self.partial.is_empty() {
             if !self.header && self.partial.starts_with(b"{\"v\":1,") {
@@ -199,7 +200,8 @@ impl Restore {
         let mut state = self.state;
         state.seq = self.seq;
         state.trim_audit();
-        state.rebuild_indexes();
+        state.rebuild_access();
+        state.defer_search_indexes();
         Ok(state)
     }
 }

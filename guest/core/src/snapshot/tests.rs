@@ -280,7 +280,7 @@ fn gated_memories_keep_their_mark_and_older_ones_are_still_redacted() {
 }
 
 #[test]
-fn a_long_replay_builds_the_search_indexes_once_with_the_same_answers() {
+fn a_long_replay_leaves_the_search_indexes_to_the_first_search_with_the_same_answers() {
     use crate::knowledge::Filters;
     use crate::memories::UpdateRequest;
     let mut c = populated(1_100);
@@ -301,11 +301,38 @@ fn a_long_replay_builds_the_search_indexes_once_with_the_same_answers() {
     let entries = c.engine.journal.entries.clone();
     assert!(entries.len() as u64 >= crate::core::DEFERRED_REPLAY_ENTRIES);
     let mut replayed = core(entries);
-    assert!(!replayed.engine.state.indexes_deferred);
+    // Left to the first search, which builds them.
+    assert!(replayed.engine.state.indexes_deferred);
+    assert!(replayed.engine.state.memory_index.is_empty());
     assert_eq!(
         replayed.state_digest(&OP).unwrap(),
         c.state_digest(&OP).unwrap()
     );
+    // Writes before the first search are in the indexes it builds.
+    for core in [&mut c, &mut replayed] {
+        let update = UpdateRequest {
+            agent_id: "alice".into(),
+            memory_id: "m-1".into(),
+            content: Some("late redis queue note".into()),
+            tags: None,
+            kind: None,
+            expected_version: 1,
+        };
+        core.update_memory(&OP, &update).unwrap();
+        core.delete_memory(&OP, "alice", "m-2").unwrap();
+        let store = StoreRequest {
+            agent_id: "alice".into(),
+            content: "a late cache note about the redis queue".into(),
+            kind: MemoryKind::Fact,
+            tags: vec![],
+            memory_id: Some("m-late".into()),
+            pool_id: Some("p-1".into()),
+            scope: None,
+            ttl_seconds: None,
+        };
+        core.store_memory(&OP, &store).unwrap();
+    }
+    assert!(replayed.engine.state.indexes_deferred);
     for query in [
         "cache",
         "redis queue",
