@@ -3,7 +3,10 @@
 //! search indexes the first search builds, so a profiler (`perf record`) names the
 //! functions that dominate.
 //!
-//! `cargo run --release -p maas-host --example restore_profile -- DATA_DIR`
+//! `cargo run --release -p maas-host --example restore_profile -- DATA_DIR [AGENT QUERY...]`
+//!
+//! With an agent and queries, a core restored from the same snapshot then runs each
+//! query 200 times as that agent (top 10) and prints the median and p95.
 
 use maas_host::journal::{JournalBackend, SqliteJournal};
 use std::time::Instant;
@@ -43,6 +46,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("decoded the records: {:.2} s", t.elapsed().as_secs_f64());
     let t = Instant::now();
+    let searches: Vec<String> = std::env::args().skip(2).collect();
+    if let Some((agent, queries)) = searches.split_first() {
+        return search(seq, &chunks, agent, queries);
+    }
     let mut state = restore.finish()?;
     println!(
         "finished (read access rebuilt), {} memories: {:.2} s",
@@ -55,5 +62,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "search indexes built (the first search): {:.2} s",
         t.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Restores a core from `chunks` and times `queries` as `agent`.
+fn search(
+    seq: u64,
+    chunks: &[Vec<u8>],
+    agent: &str,
+    queries: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    use maas_core::{Caller, Core, Limits, MemoryJournal};
+    struct Clock;
+    impl maas_core::Env for Clock {
+        fn now_ms(&mut self) -> u64 {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        }
+        fn fill_random(&mut self, buf: &mut [u8]) {
+            buf.fill(7);
+        }
+    }
+    let mut core = Core::new(MemoryJournal::default(), Clock, Limits::default());
+    core.restore_begin(seq)?;
+    for c in chunks {
+        core.restore_chunk(c)?;
+    }
+    core.restore_finish()?;
+    core.init(Limits::default())?;
+    let t = Instant::now();
+    core.search_memories(&Caller::Operator, agent, "warm", 10)?;
+    println!("first search: {:.2} s", t.elapsed().as_secs_f64());
+    for q in queries {
+        let mut times: Vec<f64> = (0..200)
+            .map(|_| {
+                let t = Instant::now();
+                let _ = core.search_memories(&Caller::Operator, agent, q, 10);
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let at = |p: usize| times.get(p * times.len() / 100).copied().unwrap_or_default();
+        println!("{q:>24}: median {:.3} ms, p95 {:.3} ms", at(50), at(95));
+    }
     Ok(())
 }
