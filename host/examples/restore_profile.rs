@@ -103,7 +103,12 @@ fn search(
             })
             .collect();
         times.sort_by(f64::total_cmp);
-        let at = |p: usize| times.get(p * times.len() / 100).copied().unwrap_or_default();
+        let at = |p: usize| {
+            times
+                .get(p * times.len() / 100)
+                .copied()
+                .unwrap_or_default()
+        };
         println!("{q:>24}: median {:.3} ms, p95 {:.3} ms", at(50), at(95));
     }
     Ok(())
