@@ -8,7 +8,7 @@ use maas_tests::*;
 use types::Error;
 
 /// Room for the state and ordinary calls, not for a maximal ingest.
-const MEMORY_LIMIT: usize = 24 << 20;
+const MEMORY_LIMIT: usize = 80 << 20;
 
 fn big_documents() -> Vec<Document> {
     (0..64)
