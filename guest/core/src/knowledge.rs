@@ -183,10 +183,10 @@ pub fn get(s: &State, cx: &mut Cx, kind: DocumentKind, id: &str) -> Decided<Stor
         .documents
         .get(&key)
         .ok_or_else(|| Error::not_found(&format!("{kind} document"), id))?;
-    let mut doc = doc.clone();
-    if !doc.gated {
-        doc.document = redacted(&doc.document);
-    }
+    let doc = StoredDocument {
+        document: shown(doc).into_owned(),
+        ..doc.clone()
+    };
     Ok(Done::read(
         record(cx.caller.name(), "knowledge.read", Some(&key), json!({})),
         doc,
@@ -200,7 +200,17 @@ fn matches(filter: &Option<String>, value: &Option<String>) -> bool {
     }
 }
 
-/// The document as returned: secrets redacted in every text field, not just the content.
+/// The document as readers see it: as stored when it passed the write gate, else with
+/// secrets redacted in every text field.
+fn shown(d: &StoredDocument) -> std::borrow::Cow<'_, Document> {
+    if d.gated {
+        std::borrow::Cow::Borrowed(&d.document)
+    } else {
+        std::borrow::Cow::Owned(redacted(&d.document))
+    }
+}
+
+/// The document with secrets redacted in every text field, not just the content.
 fn redacted(d: &Document) -> Document {
     let field = |f: &Option<String>| f.as_deref().map(security::redact_secrets);
     Document {
@@ -271,12 +281,7 @@ pub fn search(
         }
         .into_iter()
         .filter_map(|(n, score)| {
-            let stored = doc(n)?;
-            let d = &if stored.gated {
-                stored.document.clone()
-            } else {
-                redacted(&stored.document)
-            };
+            let d = &shown(doc(n)?);
             Some(SearchHit {
                 id: d.id.clone(),
                 kind,

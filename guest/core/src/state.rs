@@ -326,19 +326,21 @@ pub fn document_key(kind: DocumentKind, id: &str) -> String {
 /// The text a memory is indexed under. Secrets are redacted (the write gate did it for
 /// a gated memory), so a search cannot confirm a guessed key that readers are never shown.
 fn memory_text(m: &Memory) -> String {
-    let text = format!("{} {}", m.content, m.tags.join(" "));
-    if m.gated {
-        text
-    } else {
-        crate::security::redact_secrets(&text)
-    }
+    redacted_unless(m.gated, format!("{} {}", m.content, m.tags.join(" ")))
 }
 
 /// The text a document is indexed under (redacted as [`memory_text`] is).
 fn document_text(d: &Document, gated: bool) -> String {
     let fields = [&d.service, &d.path, &d.topic, &d.severity];
     let extra: Vec<&str> = fields.iter().filter_map(|f| f.as_deref()).collect();
-    let text = format!("{} {} {}", d.title, d.content, extra.join(" "));
+    redacted_unless(
+        gated,
+        format!("{} {} {}", d.title, d.content, extra.join(" ")),
+    )
+}
+
+/// `text` as it is when it passed the write gate (`gated`), else with secrets redacted.
+fn redacted_unless(gated: bool, text: String) -> String {
     if gated {
         text
     } else {
