@@ -2,13 +2,12 @@
 //! data directory of its own, each step acting as the principal who would really take
 //! it (the operator, or an agent signed in with its token), ending with the audit trail.
 
-use crate::cli::output::{Rendered, fields, indent, rfc3339};
-use crate::cli::{
-    CliError, Ctx, handoffs as handoff_cli, memories as memory_cli, misc, pools as pool_cli,
-};
+use crate::cli::{CliError, Ctx};
 use crate::datadir;
+use crate::ops;
+use crate::render::{Rendered, fields, indent, rfc3339};
 use crate::wire::{self, Wire};
-use crate::{Clock, admin, agents, audit, handoffs, memories, pools, types};
+use crate::{Clock, admin, agents, handoffs, types};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -122,14 +121,14 @@ fn register(
     id: &str,
     agent_type: agents::AgentType,
 ) -> Result<(String, Rendered), CliError> {
-    let req = agents::RegistrationRequest {
-        agent_type,
+    let mut op = ops::agents::RegisterAgent {
+        agent_type: agent_type.wire().to_string(),
         owner_id: OWNER.to_string(),
         agent_id: Some(id.to_string()),
         capabilities: None,
-        metadata: Some(json!({"demo": true}).to_string()),
+        metadata: Some(json!({"demo": true})),
     };
-    let reg = crate::cli::agents::register(ctx, &req)?;
+    let reg = ops::invoke(&mut op, &mut ctx.rt, &ctx.caller)?;
     let shown = format!(
         "{}… (shown once, stored hashed)",
         reg.token.chars().take(13).collect::<String>()
@@ -209,16 +208,16 @@ pub fn run(
         ),
     )?;
 
-    let req = pools::PoolRequest {
+    act_as(&mut ctx, &operator);
+    let r = ctx.run(ops::pools::CreatePool {
         name: POOL.to_string(),
         owner_id: OWNER.to_string(),
-        scope: types::Scope::Project,
-        team: None,
+        scope: "project".to_string(),
         pool_id: Some(POOL.to_string()),
         metadata: None,
-    };
-    act_as(&mut ctx, &operator);
-    let r = pool_cli::create(&mut ctx, None, &req)?;
+        team: None,
+        agent_id: None,
+    })?;
     show.step(
         "operator",
         &format!("create pool {POOL} (scope project, owner {OWNER})"),
@@ -227,28 +226,36 @@ pub fn run(
 
     for (who, id) in [(&backend, BACKEND), (&frontend, FRONTEND)] {
         act_as(&mut ctx, who);
-        let r = pool_cli::join(&mut ctx, POOL, id, types::Permission::Write)?;
+        let r = ctx.run(ops::pools::JoinPool {
+            pool_id: POOL.to_string(),
+            agent_id: id.to_string(),
+            permission: "write".to_string(),
+        })?;
         show.step(id, &format!("join {POOL} with write permission"), r)?;
     }
 
     act_as(&mut ctx, &backend);
-    let store = memories::StoreRequest {
-        agent_id: BACKEND.to_string(),
+    let r = ctx.run(ops::memories::StoreMemory {
+        agent_id: Some(BACKEND.to_string()),
         content: API_SPEC.to_string(),
-        kind: memories::MemoryKind::Decision,
-        tags: vec!["api".to_string(), "auth".to_string()],
+        memory_type: "decision".to_string(),
+        tags: Some(vec!["api".to_string(), "auth".to_string()]),
         memory_id: Some(MEMORY.to_string()),
         pool_id: None,
         scope: None,
         ttl_seconds: None,
-    };
-    let r = memory_cli::store(&mut ctx, &store)?;
+    })?;
     show.step(
         BACKEND,
         &format!("store memory {MEMORY} (decision, tags api, auth)"),
         r,
     )?;
-    let r = pool_cli::share(&mut ctx, POOL, MEMORY, BACKEND, types::Scope::Project)?;
+    let r = ctx.run(ops::pools::ShareMemoryToScope {
+        pool_id: POOL.to_string(),
+        memory_id: MEMORY.to_string(),
+        agent_id: Some(BACKEND.to_string()),
+        scope: "project".to_string(),
+    })?;
     show.step(
         BACKEND,
         &format!("share {MEMORY} into {POOL} at project scope"),
@@ -256,44 +263,44 @@ pub fn run(
     )?;
 
     act_as(&mut ctx, &frontend);
-    let r = pool_cli::query(&mut ctx, POOL, FRONTEND, types::Scope::Global)?;
+    let r = ctx.run(ops::pools::QueryShared {
+        pool_id: POOL.to_string(),
+        agent_id: Some(FRONTEND.to_string()),
+        max_scope: None,
+    })?;
     show.step(FRONTEND, &format!("query the memories shared in {POOL}"), r)?;
 
     act_as(&mut ctx, &backend);
-    let context = handoffs::HandoffContext {
+    let (r, handoff) = ctx.run_out(ops::handoffs::InitiateHandoff {
+        source_agent_id: Some(BACKEND.to_string()),
+        target_agent_id: FRONTEND.to_string(),
         task_description: TASK.to_string(),
-        current_state: STATE.to_string(),
-        relevant_memories: vec![MEMORY.to_string()],
-        relevant_files: vec![FILE.to_string()],
-    };
-    let handoff = ctx.call(|c, s, who| {
-        c.maas_core_handoffs()
-            .call_initiate(s, who, BACKEND, FRONTEND, &context, None)
+        current_state: serde_json::from_str(STATE).ok(),
+        relevant_memories: Some(vec![MEMORY.to_string()]),
+        relevant_files: Some(vec![FILE.to_string()]),
+        ttl_seconds: None,
     })?;
     let id = handoff.id.clone();
-    show.step(
-        BACKEND,
-        &format!("hand the task over to {FRONTEND}"),
-        handoff_cli::rendered(&handoff),
-    )?;
+    show.step(BACKEND, &format!("hand the task over to {FRONTEND}"), r)?;
 
     act_as(&mut ctx, &frontend);
-    let pending = ctx.call(|c, s, who| c.maas_core_handoffs().call_pending(s, who, FRONTEND))?;
-    show.step(
-        FRONTEND,
-        "look at its pending handoffs",
-        handoff_cli::list_rendered(FRONTEND, &pending),
-    )?;
-    let accepted =
-        ctx.call(|c, s, who| c.maas_core_handoffs().call_accept(s, who, &id, FRONTEND))?;
+    let r = ctx.run(ops::handoffs::GetPendingHandoffs {
+        agent_id: Some(FRONTEND.to_string()),
+    })?;
+    show.step(FRONTEND, "look at its pending handoffs", r)?;
+    let r = ctx.run(ops::handoffs::AcceptHandoff {
+        handoff_id: id.clone(),
+        agent_id: Some(FRONTEND.to_string()),
+    })?;
     show.step(
         FRONTEND,
         "accept the handoff: it now sees the context and the memory",
-        handoff_cli::accepted_rendered(&accepted),
+        r,
     )?;
-    let done = ctx.call(|c, s, who| {
-        c.maas_core_handoffs()
-            .call_complete(s, who, &id, FRONTEND, Some(RESULT))
+    let (_, done) = ctx.run_out(ops::handoffs::CompleteHandoff {
+        handoff_id: id.clone(),
+        agent_id: Some(FRONTEND.to_string()),
+        result: serde_json::from_str(RESULT).ok(),
     })?;
     show.step(
         FRONTEND,
@@ -302,26 +309,20 @@ pub fn run(
     )?;
 
     act_as(&mut ctx, &backend);
-    let last = ctx.call(|c, s, who| c.maas_core_handoffs().call_get(s, who, &id))?;
+    let (_, last) = ctx.run_out(ops::handoffs::GetHandoff {
+        handoff_id: id.clone(),
+    })?;
     show.step(BACKEND, "check the final status", short(&last))?;
 
     act_as(&mut ctx, &operator);
-    let filter = audit::AuditFilter {
+    let r = ctx.run(ops::audit::GetAuditLog {
         agent_id: None,
         event_type: None,
         since: None,
         until: None,
         limit: Some(1000),
-    };
-    let entries = ctx.call(|c, s, who| c.maas_core_audit().call_query(s, who, &filter))?;
-    show.step(
-        "operator",
-        "read the audit trail of this run",
-        Rendered::new(
-            json!({"entries": entries.iter().map(wire::audit_entry).collect::<Vec<_>>()}),
-            misc::audit_table(&entries),
-        ),
-    )?;
+    })?;
+    show.step("operator", "read the audit trail of this run", r)?;
 
     let status = last.status.wire();
     show.text(&format!(
@@ -353,7 +354,7 @@ fn short(h: &handoffs::Handoff) -> Rendered {
                 "result",
                 h.result
                     .as_deref()
-                    .map(crate::cli::output::compact)
+                    .map(crate::render::compact)
                     .unwrap_or_else(|| "-".into()),
             ),
             ("updated_at", rfc3339(h.updated_at)),

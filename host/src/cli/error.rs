@@ -206,5 +206,5 @@ impl CliError {
 /// Collapses line breaks so a message stays on one line.
 fn one_line(text: &str) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    super::output::escape_controls(&flat, false)
+    crate::render::escape_controls(&flat, false)
 }

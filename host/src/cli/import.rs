@@ -6,10 +6,10 @@
 //! is replayed once, not twice.
 
 use super::CliError;
-use super::output::{Rendered, fields};
 use crate::bindings::admin;
 use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use crate::progress::Progress;
+use crate::render::{Rendered, fields};
 use crate::{CoreImage, Runtime, RuntimeOptions, types};
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;

@@ -1,13 +1,15 @@
 //! `maas kb …`: the knowledge base of code, decisions and incidents.
 
-use super::output::{Rendered, clip, fields, indent, or_dash, rfc3339};
 use super::wire::choice;
 use super::{CliError, Ctx, text_arg};
 use crate::knowledge;
+use crate::ops::knowledge::{
+    DocumentArg, IngestDocuments, SearchCodeKb, SearchDecisions, SearchIncidents,
+};
+use crate::render::{Rendered, fields, or_dash, rfc3339};
 use crate::wire::Wire;
 use clap::Subcommand;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
 
 /// Most documents the core ingests in one call.
@@ -33,55 +35,11 @@ pub enum KbCmd {
         id: String,
     },
     /// Search code (needs kb_search).
-    SearchCode {
-        /// The query.
-        query: String,
-        /// Only this service.
-        #[arg(long)]
-        service: Option<String>,
-        /// At most this many results (1..=100).
-        #[arg(long, default_value_t = 10)]
-        limit: u32,
-    },
-    /// Search architecture decisions (needs decision_read).
-    SearchDecisions {
-        /// The query.
-        query: String,
-        /// Only this topic.
-        #[arg(long)]
-        topic: Option<String>,
-        /// At most this many results (1..=100).
-        #[arg(long, default_value_t = 10)]
-        limit: u32,
-    },
-    /// Search incidents (needs incident_read).
-    SearchIncidents {
-        /// The query.
-        query: String,
-        /// Only this service.
-        #[arg(long)]
-        service: Option<String>,
-        /// Only this severity.
-        #[arg(long)]
-        severity: Option<String>,
-        /// At most this many results (1..=100).
-        #[arg(long, default_value_t = 10)]
-        limit: u32,
-    },
-}
-
-/// One document as written in an ingest file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DocumentInput {
-    kind: String,
-    id: String,
-    title: String,
-    content: String,
-    service: Option<String>,
-    path: Option<String>,
-    topic: Option<String>,
-    severity: Option<String>,
+    SearchCode(SearchCodeKb),
+    /// Ranked search over architecture decisions.
+    SearchDecisions(SearchDecisions),
+    /// Ranked search over incident reports.
+    SearchIncidents(SearchIncidents),
 }
 
 fn bad_file(message: String) -> CliError {
@@ -96,46 +54,29 @@ fn bad_file(message: String) -> CliError {
 }
 
 /// Parses an ingest file: a JSON array, or a stream of JSON objects.
-fn parse_documents(text: &str) -> Result<Vec<knowledge::Document>, CliError> {
-    let inputs: Vec<DocumentInput> = if text.trim_start().starts_with('[') {
+fn parse_documents(text: &str) -> Result<Vec<DocumentArg>, CliError> {
+    let inputs: Vec<DocumentArg> = if text.trim_start().starts_with('[') {
         serde_json::from_str(text)
             .map_err(|e| bad_file(format!("the document array does not parse: {e}")))?
     } else {
         serde_json::Deserializer::from_str(text)
-            .into_iter::<DocumentInput>()
+            .into_iter::<DocumentArg>()
             .enumerate()
             .map(|(i, r)| {
                 r.map_err(|e| bad_file(format!("document {} does not parse: {e}", i + 1)))
             })
             .collect::<Result<_, _>>()?
     };
-    inputs
-        .into_iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let kind = match d.kind.as_str() {
-                "code" => knowledge::DocumentKind::Code,
-                "decision" => knowledge::DocumentKind::Decision,
-                "incident" => knowledge::DocumentKind::Incident,
-                other => {
-                    return Err(bad_file(format!(
-                        "document {} has kind '{other}'; choose from code, decision, incident",
-                        i + 1
-                    )));
-                }
-            };
-            Ok(knowledge::Document {
-                kind,
-                id: d.id,
-                title: d.title,
-                content: d.content,
-                service: d.service,
-                path: d.path,
-                topic: d.topic,
-                severity: d.severity,
-            })
-        })
-        .collect()
+    for (i, d) in inputs.iter().enumerate() {
+        if knowledge::DocumentKind::from_wire(&d.kind).is_none() {
+            return Err(bad_file(format!(
+                "document {} has kind '{}'; choose from code, decision, incident",
+                i + 1,
+                d.kind
+            )));
+        }
+    }
+    Ok(inputs)
 }
 
 fn read_file(file: &PathBuf) -> Result<String, CliError> {
@@ -150,30 +91,6 @@ fn read_file(file: &PathBuf) -> Result<String, CliError> {
     })
 }
 
-fn hits_rendered(query: &str, hits: &[knowledge::SearchHit]) -> Rendered {
-    let results: Vec<Value> = hits.iter().map(crate::wire::hit).collect();
-    let text = if hits.is_empty() {
-        "(no results)".to_string()
-    } else {
-        hits.iter()
-            .enumerate()
-            .map(|(i, h)| {
-                format!(
-                    "{}. {} [{}] {}  (score {:.3})\n{}",
-                    i + 1,
-                    h.id,
-                    h.kind.wire(),
-                    h.title,
-                    h.score,
-                    indent(&clip(&h.content, 100), "   ")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    Rendered::new(json!({"query": query, "results": results}), text)
-}
-
 /// Runs a knowledge verb.
 pub fn run(cmd: KbCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
     match cmd {
@@ -181,7 +98,9 @@ pub fn run(cmd: KbCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
             let docs = parse_documents(&read_file(&file)?)?;
             let mut stored = 0u64;
             for batch in docs.chunks(INGEST_BATCH) {
-                let n = ctx.call(|c, s, who| c.maas_core_knowledge().call_ingest(s, who, batch))?;
+                let (_, n) = ctx.run_out(IngestDocuments {
+                    documents: batch.to_vec(),
+                })?;
                 stored += u64::from(n);
             }
             Ok(Rendered::new(
@@ -206,57 +125,15 @@ pub fn run(cmd: KbCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
                         ("ingested_at", rfc3339(d.ingested_at)),
                     ]
                     .into_iter()
-                    .chain(crate::cli::memories::notes_rows(&d.notes))
+                    .chain(crate::ops::memories::notes_rows(&d.notes))
                     .chain([("content", doc.content.clone())])
                     .collect::<Vec<_>>(),
                 ),
             ))
         }
-        KbCmd::SearchCode {
-            query,
-            service,
-            limit,
-        } => {
-            let hits = ctx.call(|c, s, who| {
-                c.maas_core_knowledge()
-                    .call_search_code(s, who, &query, service.as_deref(), limit)
-            })?;
-            Ok(hits_rendered(&query, &hits))
-        }
-        KbCmd::SearchDecisions {
-            query,
-            topic,
-            limit,
-        } => {
-            let hits = ctx.call(|c, s, who| {
-                c.maas_core_knowledge().call_search_decisions(
-                    s,
-                    who,
-                    &query,
-                    topic.as_deref(),
-                    limit,
-                )
-            })?;
-            Ok(hits_rendered(&query, &hits))
-        }
-        KbCmd::SearchIncidents {
-            query,
-            service,
-            severity,
-            limit,
-        } => {
-            let hits = ctx.call(|c, s, who| {
-                c.maas_core_knowledge().call_search_incidents(
-                    s,
-                    who,
-                    &query,
-                    service.as_deref(),
-                    severity.as_deref(),
-                    limit,
-                )
-            })?;
-            Ok(hits_rendered(&query, &hits))
-        }
+        KbCmd::SearchCode(op) => ctx.run(op),
+        KbCmd::SearchDecisions(op) => ctx.run(op),
+        KbCmd::SearchIncidents(op) => ctx.run(op),
     }
 }
 

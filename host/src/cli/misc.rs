@@ -1,9 +1,8 @@
 //! `maas security …`, `maas audit`, `maas stats` and `maas digest`.
 
-use super::output::{Rendered, fields, or_dash, rfc3339, table};
 use super::{CliError, Ctx, text_arg};
-use crate::wire;
-use crate::{Runtime, admin, audit};
+use crate::render::{Rendered, fields};
+use crate::{Runtime, admin};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -44,21 +43,9 @@ pub struct AuditArgs {
     /// `verify`: check the audit chain instead of listing entries.
     #[command(subcommand)]
     pub verb: Option<AuditVerb>,
-    /// Entries whose actor or target is this agent.
-    #[arg(long)]
-    pub agent: Option<String>,
-    /// Exact event type, e.g. handoff.accepted.
-    #[arg(long = "type", value_name = "EVENT_TYPE")]
-    pub event_type: Option<String>,
-    /// Entries at or after this time (ms since the epoch).
-    #[arg(long, value_name = "MS")]
-    pub since: Option<u64>,
-    /// Entries before this time (ms since the epoch).
-    #[arg(long, value_name = "MS")]
-    pub until: Option<u64>,
-    /// The most recent N entries (1..=1000, default 100).
-    #[arg(long, value_name = "N")]
-    pub limit: Option<u32>,
+    /// Which entries.
+    #[command(flatten)]
+    pub filter: crate::ops::audit::GetAuditLog,
 }
 
 /// What `audit` does besides listing.
@@ -136,7 +123,7 @@ pub fn security(cmd: SecurityCmd, rt: &mut Runtime) -> Result<Rendered, CliError
                 fields(&[
                     ("score", format!("{:.2}", a.score)),
                     ("suspicious", a.suspicious.to_string()),
-                    ("reasons", super::output::joined(&a.reasons)),
+                    ("reasons", crate::render::joined(&a.reasons)),
                 ]),
             ))
         }
@@ -159,41 +146,9 @@ pub fn security(cmd: SecurityCmd, rt: &mut Runtime) -> Result<Rendered, CliError
     }
 }
 
-/// Audit entries as a table: seq, time, actor, event, target, outcome.
-pub fn audit_table(entries: &[audit::AuditEntry]) -> String {
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| {
-            vec![
-                e.seq.to_string(),
-                rfc3339(e.at),
-                e.actor.clone(),
-                e.event_type.clone(),
-                or_dash(e.target.as_deref()),
-                e.outcome.clone(),
-            ]
-        })
-        .collect();
-    table(
-        &["seq", "time", "actor", "event", "target", "outcome"],
-        &rows,
-    )
-}
-
 /// Reads the audit trail.
 pub fn audit(args: AuditArgs, ctx: &mut Ctx) -> Result<Rendered, CliError> {
-    let filter = audit::AuditFilter {
-        agent_id: args.agent,
-        event_type: args.event_type,
-        since: args.since,
-        until: args.until,
-        limit: args.limit,
-    };
-    let entries = ctx.call(|c, s, who| c.maas_core_audit().call_query(s, who, &filter))?;
-    Ok(Rendered::new(
-        json!({"entries": entries.iter().map(wire::audit_entry).collect::<Vec<_>>()}),
-        audit_table(&entries),
-    ))
+    ctx.run(args.filter)
 }
 
 fn limits_rows(l: &admin::Limits) -> Vec<(&'static str, u64)> {
@@ -264,8 +219,8 @@ pub fn stats(ctx: &mut Ctx) -> Result<Rendered, CliError> {
         json!({"counts": object(&counts), "limits": object(&limits)}),
         format!(
             "counts\n{}\nlimits\n{}",
-            super::output::indent(&text_rows(&counts), "  "),
-            super::output::indent(&text_rows(&limits), "  ")
+            crate::render::indent(&text_rows(&counts), "  "),
+            crate::render::indent(&text_rows(&limits), "  ")
         ),
     ))
 }

@@ -9,7 +9,6 @@ pub mod import;
 pub mod knowledge;
 pub mod memories;
 pub mod misc;
-pub mod output;
 pub mod plugin;
 pub mod pools;
 pub mod servers;
@@ -20,10 +19,11 @@ pub use error::{CliError, describe};
 
 use crate::bindings::Maas;
 use crate::datadir::{self, LimitSetting};
+use crate::ops::{self, Op};
+use crate::render::Rendered;
 use crate::runtime::HostState;
 use crate::{Runtime, RuntimeOptions, admin, types};
 use clap::{Args, Parser, Subcommand};
-use output::Rendered;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use wasmtime::Store;
@@ -249,6 +249,25 @@ impl Ctx {
     /// The acting agent where the operator may also act for itself.
     pub fn acting_opt(&self, given: Option<String>) -> Option<String> {
         given.or_else(|| self.token_agent.clone())
+    }
+
+    /// Runs an operation as the command's caller and renders its answer.
+    pub fn run<O: Op>(&mut self, op: O) -> Result<Rendered, CliError> {
+        self.run_out(op).map(|(rendered, _)| rendered)
+    }
+
+    /// Runs an operation as the command's caller: its rendered answer, and the answer.
+    pub fn run_out<O: Op>(&mut self, mut op: O) -> Result<(Rendered, O::Out), CliError> {
+        let out = ops::invoke(&mut op, &mut self.rt, &self.caller).map_err(|e| {
+            let missing = matches!(&e, types::Error::InvalidInput(i) if i.field == "agent_id");
+            let e = CliError::from(e);
+            if missing {
+                e.with_hint("the operator may act for any agent (--agent); with --token it defaults to the token's agent")
+            } else {
+                e
+            }
+        })?;
+        Ok((Rendered::new(op.json(&out), op.text(&out)), out))
     }
 
     /// Calls the core as the command's caller.

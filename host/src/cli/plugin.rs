@@ -1,13 +1,13 @@
 //! `maas plugin`: run a sandboxed plugin bound to one agent, and measure what plugins
 //! cost.
 
-use super::output::Rendered;
 use super::{CliError, Ctx};
 use crate::admin;
 use crate::plugin::{
     Binding, CoreAccess, DEFAULT_CALL_BYTES, DEFAULT_CALLS, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES,
     Grants, PluginEngine, PluginError, PluginLimits, bench,
 };
+use crate::render::Rendered;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::io::Write;

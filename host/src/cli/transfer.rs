@@ -4,11 +4,11 @@
 
 use super::CliError;
 use super::import::{ImportOptions, import_entries};
-use super::output::Rendered;
 use crate::bindings::admin;
 use crate::datadir::{self, JOURNAL_FILE};
 use crate::journal::{JournalBackend, JournalError, SqliteJournal};
 use crate::progress::Progress;
+use crate::render::Rendered;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

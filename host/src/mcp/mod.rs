@@ -2,20 +2,14 @@
 //! HTTP (`maas serve`). Every call acts as the principal its transport authenticated; it
 //! is read on each call, never cached per connection.
 
-mod args;
 pub mod http;
-mod more_tools;
-mod tools;
+pub mod registry;
 
 use crate::bindings::types;
 use crate::service::CoreService;
-use crate::wire;
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Extensions,
-    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-    Tool,
+    CallToolRequestParams, CallToolResponse, Extensions, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -45,17 +39,12 @@ pub struct MaasMcp {
     core: CoreService,
     /// The principal of calls that carry none (stdio).
     default: Principal,
-    tool_router: ToolRouter<Self>,
 }
 
 impl MaasMcp {
     /// A handler over `core`; calls without an HTTP principal act as `default`.
     pub fn new(core: CoreService, default: Principal) -> Self {
-        MaasMcp {
-            core,
-            default,
-            tool_router: Self::original_tools() + Self::more_tools(),
-        }
+        MaasMcp { core, default }
     }
 
     /// The caller of this request: the HTTP principal when there is one, else the default.
@@ -65,72 +54,6 @@ impl MaasMcp {
             .unwrap_or(&self.default)
             .caller()
     }
-
-    /// A domain error as a tool result: `isError` with the JSON body in a text block only.
-    fn failure(e: &types::Error) -> CallToolResult {
-        CallToolResult::error(vec![ContentBlock::text(wire::error(e).to_string())])
-    }
-
-    /// Runs `f` on the core thread and shapes its answer.
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut crate::runtime::Runtime) -> Result<T, types::Error> + Send + 'static,
-        shape: impl FnOnce(T) -> serde_json::Value,
-    ) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.core.call(f).await {
-            Ok(v) => CallToolResult::structured(shape(v)),
-            Err(e) => Self::failure(&e),
-        })
-    }
-
-    /// Refuses (and audits) an agent naming another agent in an argument the core treats
-    /// as a target rather than the acting agent.
-    async fn guard(
-        &self,
-        caller: &types::Caller,
-        tool: &'static str,
-        agent_id: &str,
-    ) -> Option<Result<CallToolResult, ErrorData>> {
-        let types::Caller::Agent(me) = caller else {
-            return None;
-        };
-        if me == agent_id {
-            return None;
-        }
-        let caller = caller.clone();
-        let reason = format!("agent {me} may not name agent {agent_id}");
-        let target = agent_id.to_string();
-        Some(
-            self.run(
-                move |rt| {
-                    rt.call(|c, s| {
-                        c.maas_core_audit()
-                            .call_deny(s, &caller, tool, Some(&target), &reason)
-                    })
-                },
-                |()| serde_json::Value::Null,
-            )
-            .await,
-        )
-    }
-}
-
-/// The prefix rmcp gives arguments that do not match a tool's parameters.
-const BAD_ARGUMENTS: &str = "failed to deserialize parameters:";
-
-/// A malformed call (arguments of the wrong shape) is a protocol error, not a tool
-/// result: rmcp reports it as an `isError` result, so turn it back into `invalid_params`.
-fn malformed_to_protocol_error(response: CallToolResponse) -> Result<CallToolResponse, ErrorData> {
-    if let CallToolResponse::Complete(result) = &response
-        && result.is_error == Some(true)
-        && result.structured_content.is_none()
-        && let [block] = result.content.as_slice()
-        && let Some(text) = block.as_text()
-        && text.text.starts_with(BAD_ARGUMENTS)
-    {
-        return Err(ErrorData::invalid_params(text.text.clone(), None));
-    }
-    Ok(response)
 }
 
 impl ServerHandler for MaasMcp {
@@ -139,11 +62,15 @@ impl ServerHandler for MaasMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let response = self
-            .tool_router
-            .call(ToolCallContext::new(self, request, context))
-            .await?;
-        malformed_to_protocol_error(response)
+        let Some(route) = registry::registry().get(&request.name) else {
+            return Err(ErrorData::invalid_params("tool not found", None));
+        };
+        let caller = self.caller(&context.extensions);
+        let args = request.arguments.unwrap_or_default();
+        route
+            .call(&self.core, caller, args)
+            .await
+            .map(CallToolResponse::Complete)
     }
 
     async fn list_tools(
@@ -152,13 +79,17 @@ impl ServerHandler for MaasMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult {
-            tools: self.tool_router.list_all(),
+            tools: registry::registry().listing().to_vec(),
             ..Default::default()
         })
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.tool_router.get(name).cloned()
+        registry::registry()
+            .listing()
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
     }
 
     fn get_info(&self) -> ServerConfig {

@@ -1,0 +1,154 @@
+//! The MCP tools: one per operation in `crate::ops`, registered from the operation's
+//! type (its doc comment is the description, its fields the input schema).
+
+use crate::bindings::types;
+use crate::ops::{self, Op, agents, audit, handoffs, knowledge, memories, pools};
+use crate::service::CoreService;
+use crate::wire;
+use rmcp::ErrorData;
+use rmcp::handler::server::common::schema_for_type;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+/// What a tool call resolves to.
+pub type Reply = Pin<Box<dyn Future<Output = Result<CallToolResult, ErrorData>> + Send>>;
+
+/// One registered tool.
+pub trait Route: Send + Sync {
+    /// The tool's listing: name, description, input schema.
+    fn tool(&self) -> Tool;
+    /// Calls it with `args` as `caller`.
+    fn call(&self, core: &CoreService, caller: types::Caller, args: JsonObject) -> Reply;
+}
+
+/// A tool backed by the operation `O`.
+struct OpRoute<O>(PhantomData<fn() -> O>);
+
+/// The prefix of a malformed call's message (arguments of the wrong shape): a protocol
+/// error (`invalid_params`), not a tool result.
+pub const BAD_ARGUMENTS: &str = "failed to deserialize parameters:";
+
+impl<O: Op + DeserializeOwned + JsonSchema> Route for OpRoute<O> {
+    fn tool(&self) -> Tool {
+        let mut schema = (*schema_for_type::<O>()).clone();
+        let description = match schema.remove("description") {
+            Some(Value::String(d)) => d.replace('\n', " "),
+            _ => O::TOOL.replace('_', " "),
+        };
+        schema.remove("title");
+        Tool::new(O::TOOL, description, Arc::new(schema))
+    }
+
+    fn call(&self, core: &CoreService, caller: types::Caller, args: JsonObject) -> Reply {
+        let core = core.clone();
+        Box::pin(async move {
+            let mut op: O = serde_json::from_value(Value::Object(args))
+                .map_err(|e| ErrorData::invalid_params(format!("{BAD_ARGUMENTS} {e}"), None))?;
+            let answer = core
+                .call(move |rt| ops::invoke(&mut op, rt, &caller).map(|out| op.json(&out)))
+                .await;
+            Ok(match answer {
+                Ok(v) => CallToolResult::structured(v),
+                Err(e) => failure(&e),
+            })
+        })
+    }
+}
+
+/// A domain error as a tool result: `isError` with the JSON body in a text block only.
+pub fn failure(e: &types::Error) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(wire::error(e).to_string())])
+}
+
+fn route<O: Op + DeserializeOwned + JsonSchema>() -> (&'static str, Box<dyn Route>) {
+    (O::TOOL, Box::new(OpRoute::<O>(PhantomData)))
+}
+
+/// Every tool, by name, in listing order.
+pub struct Registry {
+    order: Vec<&'static str>,
+    routes: HashMap<&'static str, Box<dyn Route>>,
+    listing: Vec<Tool>,
+}
+
+impl Registry {
+    /// The tool called `name`.
+    pub fn get(&self, name: &str) -> Option<&dyn Route> {
+        self.routes.get(name).map(|r| &**r)
+    }
+
+    /// Every tool's listing.
+    pub fn listing(&self) -> &[Tool] {
+        &self.listing
+    }
+
+    /// The tool names in listing order.
+    pub fn names(&self) -> &[&'static str] {
+        &self.order
+    }
+}
+
+/// The registry, built once.
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let all = vec![
+            // The original fifteen.
+            route::<agents::RegisterAgent>(),
+            route::<agents::GetAgentInfo>(),
+            route::<agents::GetAgentsForUser>(),
+            route::<handoffs::InitiateHandoff>(),
+            route::<handoffs::AcceptHandoff>(),
+            route::<handoffs::CompleteHandoff>(),
+            route::<handoffs::GetPendingHandoffs>(),
+            route::<pools::CreatePool>(),
+            route::<pools::JoinPool>(),
+            route::<pools::LeavePool>(),
+            route::<pools::ShareMemoryToScope>(),
+            route::<pools::QueryShared>(),
+            route::<knowledge::SearchCodeKb>(),
+            route::<knowledge::SearchDecisions>(),
+            route::<knowledge::SearchIncidents>(),
+            // The rest.
+            route::<handoffs::RejectHandoff>(),
+            route::<handoffs::CancelHandoff>(),
+            route::<handoffs::GetHandoff>(),
+            route::<handoffs::GetAgentHandoffs>(),
+            route::<handoffs::CleanupHandoffs>(),
+            route::<memories::StoreMemory>(),
+            route::<memories::GetMemory>(),
+            route::<memories::UpdateMemory>(),
+            route::<memories::DeleteMemory>(),
+            route::<memories::SearchMemories>(),
+            route::<knowledge::IngestDocuments>(),
+            route::<audit::GetAuditLog>(),
+            route::<agents::DeactivateAgent>(),
+            route::<agents::ReactivateAgent>(),
+            route::<agents::UnregisterAgent>(),
+            route::<agents::StartSession>(),
+            route::<agents::EndSession>(),
+            route::<pools::GetPool>(),
+            route::<pools::ListPools>(),
+            route::<pools::GetPoolMembers>(),
+            route::<pools::RemovePoolMember>(),
+            route::<pools::UnshareMemory>(),
+            route::<pools::ArchivePool>(),
+            route::<pools::DeletePool>(),
+            route::<agents::Whoami>(),
+        ];
+        let order: Vec<&'static str> = all.iter().map(|(n, _)| *n).collect();
+        let listing = all.iter().map(|(_, r)| r.tool()).collect();
+        Registry {
+            order,
+            routes: all.into_iter().collect(),
+            listing,
+        }
+    })
+}

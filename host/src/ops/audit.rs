@@ -1,0 +1,78 @@
+//! The audit trail.
+
+use super::{Op, Slot};
+use crate::bindings::{audit, types};
+use crate::render::{or_dash, rfc3339, table};
+use crate::runtime::Runtime;
+use crate::wire;
+use clap::Args;
+use rmcp::schemars::{self, JsonSchema};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Audit entries as a table.
+pub fn audit_table(entries: &[audit::AuditEntry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.seq.to_string(),
+                rfc3339(e.at),
+                e.actor.clone(),
+                e.event_type.clone(),
+                or_dash(e.target.as_deref()),
+                e.outcome.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["seq", "time", "actor", "event", "target", "outcome"],
+        &rows,
+    )
+}
+
+/// Read recent audit entries (the operator sees all; an agent sees its own), oldest
+/// first.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct GetAuditLog {
+    /// Entries whose actor or target is this agent (an agent may name only itself).
+    #[arg(long = "agent")]
+    pub agent_id: Option<String>,
+    /// Exact event type, e.g. `handoff.accepted`.
+    #[arg(long = "type", value_name = "EVENT_TYPE")]
+    pub event_type: Option<String>,
+    /// From this time (ms since the epoch, inclusive).
+    #[arg(long, value_name = "MS")]
+    pub since: Option<u64>,
+    /// Before this time (ms since the epoch).
+    #[arg(long, value_name = "MS")]
+    pub until: Option<u64>,
+    /// At most this many entries (1..=1000, default 100).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+}
+
+impl Op for GetAuditLog {
+    const TOOL: &'static str = "get_audit_log";
+    type Out = Vec<audit::AuditEntry>;
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::Filter(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
+        let filter = audit::AuditFilter {
+            agent_id: self.agent_id.clone(),
+            event_type: self.event_type.clone(),
+            since: self.since,
+            until: self.until,
+            limit: self.limit,
+        };
+        rt.call(|c, s| c.maas_core_audit().call_query(s, caller, &filter))
+    }
+    fn json(&self, entries: &Self::Out) -> Value {
+        json!({"entries": entries.iter().map(wire::audit_entry).collect::<Vec<_>>()})
+    }
+    fn text(&self, entries: &Self::Out) -> String {
+        audit_table(entries)
+    }
+}

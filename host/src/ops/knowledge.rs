@@ -1,0 +1,186 @@
+//! The knowledge base: ingest and the three searches.
+
+use super::Op;
+use crate::bindings::{knowledge, types};
+use crate::render::{clip, fields, indent};
+use crate::runtime::Runtime;
+use crate::wire::{self, Wire, parse};
+use clap::Args;
+use rmcp::schemars::{self, JsonSchema};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Search hits as numbered entries with a clipped snippet.
+fn hits_text(hits: &[knowledge::SearchHit]) -> String {
+    if hits.is_empty() {
+        return "(no results)".to_string();
+    }
+    hits.iter()
+        .enumerate()
+        .map(|(i, h)| {
+            format!(
+                "{}. {} [{}] {}  (score {:.3})\n{}",
+                i + 1,
+                h.id,
+                h.kind.wire(),
+                h.title,
+                h.score,
+                indent(&clip(&h.content, 100), "   ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `{"results": [...]}` answer of the three searches.
+fn hits_json(hits: &[knowledge::SearchHit]) -> Value {
+    json!({"results": hits.iter().map(wire::hit).collect::<Vec<_>>()})
+}
+
+/// Declares one of the knowledge searches.
+macro_rules! search {
+    (
+        $(#[$doc:meta])* $name:ident, $tool:literal,
+        { $($(#[$fm:meta])* $field:ident),* },
+        |$this:ident, $c:ident, $s:ident, $caller:ident, $limit:ident| $call:expr
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Keywords; code identifiers and paths are understood.
+            #[arg(value_name = "QUERY")]
+            pub query: String,
+            $($(#[$fm])* pub $field: Option<String>,)*
+            /// At most this many results (1..=100, default 10).
+            #[arg(long)]
+            pub limit: Option<u32>,
+        }
+
+        impl Op for $name {
+            const TOOL: &'static str = $tool;
+            type Out = Vec<knowledge::SearchHit>;
+            fn call(&self, rt: &mut Runtime, $caller: &types::Caller) -> Result<Self::Out, types::Error> {
+                let $this = self;
+                let $limit = self.limit.unwrap_or(10);
+                rt.call(|$c, $s| $call)
+            }
+            fn json(&self, hits: &Self::Out) -> Value {
+                hits_json(hits)
+            }
+            fn text(&self, hits: &Self::Out) -> String {
+                hits_text(hits)
+            }
+        }
+    };
+}
+
+search!(
+    /// Search the code knowledge base (ranked; understands camelCase, snake_case and
+    /// paths), optionally within one service.
+    SearchCodeKb, "search_code_kb",
+    {
+        /// Only this service.
+        #[arg(long = "service")]
+        service_filter
+    },
+    |op, c, s, caller, limit| c.maas_core_knowledge().call_search_code(
+        s, caller, &op.query, op.service_filter.as_deref(), limit
+    )
+);
+
+search!(
+    /// Search architecture decisions (ranked), optionally within one topic.
+    SearchDecisions, "search_decisions",
+    {
+        /// Only this topic.
+        #[arg(long = "topic")]
+        topic_filter
+    },
+    |op, c, s, caller, limit| c.maas_core_knowledge().call_search_decisions(
+        s, caller, &op.query, op.topic_filter.as_deref(), limit
+    )
+);
+
+search!(
+    /// Search incident reports (ranked), optionally by service and severity.
+    SearchIncidents, "search_incidents",
+    {
+        /// Only this service.
+        #[arg(long = "service")]
+        service_filter,
+        /// Only this severity, e.g. `sev1`.
+        #[arg(long = "severity")]
+        severity_filter
+    },
+    |op, c, s, caller, limit| c.maas_core_knowledge().call_search_incidents(
+        s, caller, &op.query, op.service_filter.as_deref(), op.severity_filter.as_deref(), limit
+    )
+);
+
+/// One knowledge document.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentArg {
+    /// `code`, `decision` or `incident`.
+    pub kind: String,
+    /// Unique within its kind; ingesting the same id again replaces it.
+    pub id: String,
+    /// A title (at most 512 bytes).
+    pub title: String,
+    /// The text (at most 256 KiB).
+    pub content: String,
+    /// The service (code and incidents).
+    pub service: Option<String>,
+    /// The file path (code).
+    pub path: Option<String>,
+    /// The topic (decisions).
+    pub topic: Option<String>,
+    /// The severity (incidents), e.g. `sev1`.
+    pub severity: Option<String>,
+}
+
+/// Ingest knowledge documents (code, decision, incident); the same kind and id replaces.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IngestDocuments {
+    /// Up to 1000 documents, stored all or none.
+    pub documents: Vec<DocumentArg>,
+}
+
+impl IngestDocuments {
+    /// The documents as the core's records; a bad kind names its index.
+    pub fn documents(&self) -> Result<Vec<knowledge::Document>, types::Error> {
+        self.documents
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                Ok(knowledge::Document {
+                    kind: parse(&format!("documents[{i}].kind"), &d.kind)?,
+                    id: d.id.clone(),
+                    title: d.title.clone(),
+                    content: d.content.clone(),
+                    service: d.service.clone(),
+                    path: d.path.clone(),
+                    topic: d.topic.clone(),
+                    severity: d.severity.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl Op for IngestDocuments {
+    const TOOL: &'static str = "ingest_documents";
+    type Out = u32;
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<u32, types::Error> {
+        let docs = self.documents()?;
+        rt.call(|c, s| c.maas_core_knowledge().call_ingest(s, caller, &docs))
+    }
+    fn json(&self, n: &u32) -> Value {
+        json!({"status": "ingested", "ingested": n})
+    }
+    fn text(&self, n: &u32) -> String {
+        fields(&[("ingested", n.to_string())])
+    }
+}

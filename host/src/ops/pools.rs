@@ -1,0 +1,525 @@
+//! Pools: create, read, membership, shares, archive and delete.
+
+use super::{Op, Slot, agent, json_text, parse_opt, wire_str};
+use crate::bindings::{pools, types};
+use crate::render::{compact, fields, or_dash, rfc3339, table};
+use crate::runtime::Runtime;
+use crate::wire::{self, Wire, parse};
+use clap::Args;
+use rmcp::schemars::{self, JsonSchema};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// A pool as `key: value` lines.
+fn pool_text(p: &pools::Pool) -> String {
+    fields(&[
+        ("pool_id", p.id.clone()),
+        ("name", p.name.clone()),
+        ("owner_id", p.owner_id.clone()),
+        ("scope", p.scope.wire().to_string()),
+        ("team", or_dash(p.team.as_deref())),
+        (
+            "status",
+            if p.archived { "archived" } else { "active" }.to_string(),
+        ),
+        ("members", p.member_count.to_string()),
+        ("shares", p.share_count.to_string()),
+        ("metadata", compact(&p.metadata)),
+        ("created_at", rfc3339(p.created_at)),
+    ])
+}
+
+/// Shares as a table.
+pub fn shared_table(shares: &[pools::SharedMemory]) -> String {
+    let rows: Vec<Vec<String>> = shares
+        .iter()
+        .map(|s| {
+            vec![
+                s.memory_id.clone(),
+                s.shared_by.clone(),
+                s.scope.wire().to_string(),
+                rfc3339(s.shared_at),
+            ]
+        })
+        .collect();
+    table(&["memory_id", "shared_by", "scope", "shared_at"], &rows)
+}
+
+/// A status line for a change that returns nothing.
+fn done(pool: &str, status: &str) -> String {
+    fields(&[
+        ("pool_id", pool.to_string()),
+        ("status", status.to_string()),
+    ])
+}
+
+/// Create a shared memory pool for an owner. The scope is the widest scope a share in it
+/// may have; an agent creating a pool becomes its admin.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePool {
+    /// A name for people (at most 256 bytes).
+    #[arg(long)]
+    pub name: String,
+    /// The user who owns the pool.
+    #[arg(long = "owner")]
+    pub owner_id: String,
+    /// The widest scope a share in this pool may have: `agent_private`, `user`, `project`, `team`, `global`.
+    #[arg(long, value_parser = wire_str::<types::Scope>())]
+    pub scope: String,
+    /// A chosen id; a UUID when omitted.
+    #[arg(long = "id")]
+    pub pool_id: Option<String>,
+    /// A JSON object of extra facts (at most 16 KiB).
+    #[arg(long, value_name = "JSON", value_parser = super::json_arg)]
+    pub metadata: Option<Value>,
+    /// A team label: `team`-scoped shares reach members of the owner's pools with the same label.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// The agent creating it (becomes its admin); omit when the operator creates it.
+    #[arg(long = "agent")]
+    pub agent_id: Option<String>,
+}
+
+impl Op for CreatePool {
+    const TOOL: &'static str = "create_pool";
+    type Out = pools::Pool;
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::AgentOrOperator(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<pools::Pool, types::Error> {
+        let req = pools::PoolRequest {
+            name: self.name.clone(),
+            owner_id: self.owner_id.clone(),
+            scope: parse("scope", &self.scope)?,
+            team: self.team.clone(),
+            pool_id: self.pool_id.clone(),
+            metadata: json_text(self.metadata.as_ref()),
+        };
+        rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_create(s, caller, self.agent_id.as_deref(), &req)
+        })
+    }
+    fn json(&self, p: &pools::Pool) -> Value {
+        json!({"pool_id": p.id, "status": "created"})
+    }
+    fn text(&self, p: &pools::Pool) -> String {
+        pool_text(p)
+    }
+}
+
+/// Get a pool you can see (member, owner's agent or operator).
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct GetPool {
+    /// The pool.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+}
+
+impl Op for GetPool {
+    const TOOL: &'static str = "get_pool";
+    type Out = pools::Pool;
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<pools::Pool, types::Error> {
+        rt.call(|c, s| c.maas_core_pools().call_get(s, caller, &self.pool_id))
+    }
+    fn json(&self, p: &pools::Pool) -> Value {
+        wire::pool(p)
+    }
+    fn text(&self, p: &pools::Pool) -> String {
+        pool_text(p)
+    }
+}
+
+/// List the pools you can see, in creation order, optionally of one owner.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct ListPools {
+    /// Only pools of this owner.
+    #[arg(long = "owner")]
+    pub owner_id: Option<String>,
+}
+
+impl Op for ListPools {
+    const TOOL: &'static str = "list_pools";
+    type Out = Vec<pools::Pool>;
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
+        rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_list(s, caller, self.owner_id.as_deref())
+        })
+    }
+    fn json(&self, list: &Self::Out) -> Value {
+        json!({"pools": list.iter().map(wire::pool).collect::<Vec<_>>()})
+    }
+    fn text(&self, list: &Self::Out) -> String {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|p| {
+                vec![
+                    p.id.clone(),
+                    p.name.clone(),
+                    p.owner_id.clone(),
+                    p.scope.wire().to_string(),
+                    if p.archived { "archived" } else { "active" }.to_string(),
+                    p.member_count.to_string(),
+                    p.share_count.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "pool_id", "name", "owner_id", "scope", "status", "members", "shares",
+            ],
+            &rows,
+        )
+    }
+}
+
+/// Add an agent to a pool at a permission (read, write, admin), or change its
+/// permission: yourself, or any agent when you are the pool's admin (or the operator).
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct JoinPool {
+    /// The pool.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+    /// The agent to add: yourself, or another agent when you are the pool's admin.
+    #[arg(long = "member", value_name = "AGENT")]
+    pub agent_id: String,
+    /// `read`, `write` or `admin`.
+    #[arg(long, value_parser = wire_str::<types::Permission>(), default_value = "read")]
+    pub permission: String,
+}
+
+impl Op for JoinPool {
+    const TOOL: &'static str = "join_pool";
+    type Out = pools::Member;
+    fn call(
+        &self,
+        rt: &mut Runtime,
+        caller: &types::Caller,
+    ) -> Result<pools::Member, types::Error> {
+        let permission = parse("permission", &self.permission)?;
+        rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_join(s, caller, &self.pool_id, &self.agent_id, permission)
+        })
+    }
+    fn json(&self, m: &pools::Member) -> Value {
+        json!({"status": "joined", "permission": m.permission.wire()})
+    }
+    fn text(&self, m: &pools::Member) -> String {
+        fields(&[
+            ("pool_id", self.pool_id.clone()),
+            ("agent_id", m.agent_id.clone()),
+            ("permission", m.permission.wire().to_string()),
+            ("joined_at", rfc3339(m.joined_at)),
+        ])
+    }
+}
+
+/// Leave a pool (an agent leaves itself; its shares stay).
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct LeavePool {
+    /// The pool.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+    /// The acting agent, which leaves (default: the token's agent).
+    #[arg(long = "agent")]
+    #[schemars(required)]
+    pub agent_id: Option<String>,
+}
+
+impl Op for LeavePool {
+    const TOOL: &'static str = "leave_pool";
+    type Out = ();
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::Agent(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
+        let me = agent(&self.agent_id);
+        rt.call(|c, s| c.maas_core_pools().call_leave(s, caller, &self.pool_id, me))
+    }
+    fn json(&self, (): &()) -> Value {
+        json!({"status": "left"})
+    }
+    fn text(&self, (): &()) -> String {
+        fields(&[
+            ("pool_id", self.pool_id.clone()),
+            ("agent_id", agent(&self.agent_id).to_string()),
+            ("status", "left".into()),
+        ])
+    }
+}
+
+/// Remove a member from a pool (pool admins and the operator).
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct RemovePoolMember {
+    /// The pool.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+    /// The member to remove.
+    #[arg(long = "member", value_name = "AGENT")]
+    pub member_id: String,
+    /// The acting admin; omit when the operator acts itself.
+    #[arg(long = "agent")]
+    pub agent_id: Option<String>,
+}
+
+impl Op for RemovePoolMember {
+    const TOOL: &'static str = "remove_pool_member";
+    type Out = ();
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::AgentOrOperator(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
+        rt.call(|c, s| {
+            c.maas_core_pools().call_remove_member(
+                s,
+                caller,
+                &self.pool_id,
+                self.agent_id.as_deref(),
+                &self.member_id,
+            )
+        })
+    }
+    fn json(&self, (): &()) -> Value {
+        json!({"status": "removed"})
+    }
+    fn text(&self, (): &()) -> String {
+        fields(&[
+            ("pool_id", self.pool_id.clone()),
+            ("agent_id", self.member_id.clone()),
+            ("status", "removed".into()),
+        ])
+    }
+}
+
+/// List a pool's members with their permissions, in join order.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct GetPoolMembers {
+    /// The pool.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+}
+
+impl Op for GetPoolMembers {
+    const TOOL: &'static str = "get_pool_members";
+    type Out = Vec<pools::Member>;
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
+        rt.call(|c, s| c.maas_core_pools().call_members(s, caller, &self.pool_id))
+    }
+    fn json(&self, list: &Self::Out) -> Value {
+        json!({"members": list.iter().map(wire::member).collect::<Vec<_>>()})
+    }
+    fn text(&self, list: &Self::Out) -> String {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|m| {
+                vec![
+                    m.agent_id.clone(),
+                    m.permission.wire().to_string(),
+                    rfc3339(m.joined_at),
+                ]
+            })
+            .collect();
+        table(&["agent_id", "permission", "joined_at"], &rows)
+    }
+}
+
+/// Share one of your memories into a pool at a scope: agent_private, user, project, team
+/// or global (no wider than the pool's scope).
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct ShareMemoryToScope {
+    /// The pool to share into.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+    /// The memory (the acting agent must be its author).
+    #[arg(long = "memory", value_name = "MEMORY")]
+    pub memory_id: String,
+    /// The acting agent (default: the token's agent).
+    #[arg(long = "agent")]
+    #[schemars(required)]
+    pub agent_id: Option<String>,
+    /// Who may see it: `agent_private`, `user`, `project`, `team`, `global` (no wider than the pool's scope).
+    #[arg(long, value_parser = wire_str::<types::Scope>())]
+    pub scope: String,
+}
+
+impl Op for ShareMemoryToScope {
+    const TOOL: &'static str = "share_memory_to_scope";
+    type Out = pools::SharedMemory;
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::Agent(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
+        let scope = parse("scope", &self.scope)?;
+        let me = agent(&self.agent_id);
+        rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_share(s, caller, &self.pool_id, &self.memory_id, me, scope)
+        })
+    }
+    fn json(&self, sh: &Self::Out) -> Value {
+        json!({"status": "shared", "memory_id": sh.memory_id, "scope": sh.scope.wire()})
+    }
+    fn text(&self, sh: &Self::Out) -> String {
+        fields(&[
+            ("memory_id", sh.memory_id.clone()),
+            ("pool_id", sh.pool_id.clone()),
+            ("shared_by", sh.shared_by.clone()),
+            ("scope", sh.scope.wire().to_string()),
+            ("shared_at", rfc3339(sh.shared_at)),
+        ])
+    }
+}
+
+/// Remove a share from a pool (the sharer its own; pool admins and the operator any).
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct UnshareMemory {
+    /// The pool.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+    /// The memory.
+    #[arg(long = "memory", value_name = "MEMORY")]
+    pub memory_id: String,
+    /// The acting agent (the sharer or a pool admin; default: the token's agent).
+    #[arg(long = "agent")]
+    #[schemars(required)]
+    pub agent_id: Option<String>,
+}
+
+impl Op for UnshareMemory {
+    const TOOL: &'static str = "unshare_memory";
+    type Out = ();
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::Agent(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
+        let me = agent(&self.agent_id);
+        rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_unshare(s, caller, &self.pool_id, &self.memory_id, me)
+        })
+    }
+    fn json(&self, (): &()) -> Value {
+        json!({"status": "unshared"})
+    }
+    fn text(&self, (): &()) -> String {
+        fields(&[
+            ("pool_id", self.pool_id.clone()),
+            ("memory_id", self.memory_id.clone()),
+            ("status", "unshared".into()),
+        ])
+    }
+}
+
+/// List the memories shared in a pool that the agent may see, no wider than max_scope.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct QueryShared {
+    /// The pool.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+    /// The acting agent, a member (default: the token's agent).
+    #[arg(long = "agent")]
+    #[schemars(required)]
+    pub agent_id: Option<String>,
+    /// The widest scope to include (only ever narrows what the agent may see); default `global`.
+    #[arg(long, value_parser = wire_str::<types::Scope>())]
+    pub max_scope: Option<String>,
+}
+
+impl Op for QueryShared {
+    const TOOL: &'static str = "query_shared";
+    type Out = Vec<pools::SharedMemory>;
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::Agent(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
+        let max =
+            parse_opt("max_scope", self.max_scope.as_deref())?.unwrap_or(types::Scope::Global);
+        let me = agent(&self.agent_id);
+        rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_query_shared(s, caller, &self.pool_id, me, max)
+        })
+    }
+    fn json(&self, list: &Self::Out) -> Value {
+        json!({"memories": list.iter().map(wire::share).collect::<Vec<_>>()})
+    }
+    fn text(&self, list: &Self::Out) -> String {
+        shared_table(list)
+    }
+}
+
+/// Archive a pool: read-only from then on (pool admins and the operator).
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct ArchivePool {
+    /// The pool.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+    /// The acting admin; omit when the operator acts itself.
+    #[arg(long = "agent")]
+    pub agent_id: Option<String>,
+}
+
+impl Op for ArchivePool {
+    const TOOL: &'static str = "archive_pool";
+    type Out = ();
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::AgentOrOperator(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
+        rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_archive(s, caller, &self.pool_id, self.agent_id.as_deref())
+        })
+    }
+    fn json(&self, (): &()) -> Value {
+        json!({"status": "archived"})
+    }
+    fn text(&self, (): &()) -> String {
+        done(&self.pool_id, "archived")
+    }
+}
+
+/// Delete a pool with its memberships and shares; the memories stay with their authors.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct DeletePool {
+    /// The pool.
+    #[arg(value_name = "POOL")]
+    pub pool_id: String,
+    /// The acting admin; omit when the operator acts itself.
+    #[arg(long = "agent")]
+    pub agent_id: Option<String>,
+}
+
+impl Op for DeletePool {
+    const TOOL: &'static str = "delete_pool";
+    type Out = ();
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::AgentOrOperator(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
+        rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_delete(s, caller, &self.pool_id, self.agent_id.as_deref())
+        })
+    }
+    fn json(&self, (): &()) -> Value {
+        json!({"status": "deleted"})
+    }
+    fn text(&self, (): &()) -> String {
+        done(&self.pool_id, "deleted")
+    }
+}
