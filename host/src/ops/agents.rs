@@ -144,7 +144,7 @@ impl Op for GetAgentsForUser {
         let list = rt.call(|c, s| c.maas_core_agents().call_list_by_owner(s, caller, &owner))?;
         Ok((owner, list))
     }
-    fn json(&self, (owner, list): &Self::Out) -> Value {
+    fn json(&self, (_, list): &Self::Out) -> Value {
         json!({"agents": list.iter().map(wire::agent).collect::<Vec<_>>()})
     }
     fn text(&self, (_, list): &Self::Out) -> String {
