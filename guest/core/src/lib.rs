@@ -24,6 +24,8 @@ pub mod limits;
 pub mod memories;
 pub mod model;
 pub mod pools;
+#[cfg(test)]
+mod rules;
 pub mod search;
 pub mod secrets;
 pub mod security;
