@@ -17,6 +17,10 @@
 //! records apart), the value, or the typed error and whether the engine audits it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod agents;
+mod handoffs;
+mod knowledge;
+mod memories;
 mod pools;
 
 use crate::agents::hash_token;
