@@ -1,6 +1,8 @@
 //! Task handoffs and their lifecycle.
 
-use crate::access::{acting, caller_agent, memory_readable, require};
+use crate::access::{
+    acting, caller_agent, may_hand_over, memory_readable, readable_memory, require,
+};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
@@ -9,9 +11,9 @@ use crate::limits::{
     DEFAULT_HANDOFF_TTL_SECONDS, MAX_HANDOFF_TTL_SECONDS, MAX_JSON, MAX_PATH, MAX_REASON, MAX_REFS,
     MAX_TASK, check_id, check_json, check_text,
 };
-use crate::memories::MemoryView;
 use crate::model::{Caller, Capability, HandoffStatus};
-use crate::state::{Agent, Handoff, HandoffContext, Memory, State};
+use crate::state::{Handoff, HandoffContext, State};
+use crate::views::MemoryView;
 use serde_json::json;
 
 /// Most due handoffs marked expired in the journal by one initiate.
@@ -141,7 +143,7 @@ pub fn initiate(
     let mut guard = Guard::new();
     let context = check_context(ctx, &mut guard)?;
     for id in &context.relevant_memories {
-        let memory = crate::memories::readable(s, src, id, cx.now)?;
+        let memory = readable_memory(s, src, id, cx.now)?;
         if !may_hand_over(s, memory, src, tgt) {
             return Err(Refusal::audited(Error::denied(format!(
                 "memory {id} was written by another agent and {target} cannot read it; \
@@ -302,13 +304,6 @@ pub fn accept(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decid
         ],
         (),
     ))
-}
-
-/// Whether `source` may pass `memory` to `target`: it wrote it, or the target can
-/// already read it. A memory shared with the source by someone else is not the
-/// source's to pass on.
-fn may_hand_over(s: &State, memory: &Memory, source: &Agent, target: &Agent) -> bool {
-    memory.author == source.id || memory_readable(s, memory, target)
 }
 
 /// The accepted handoff and the memories its target may read, after `accept` applied.

@@ -31,6 +31,7 @@ pub mod secrets;
 pub mod security;
 pub mod snapshot;
 pub mod state;
+pub mod views;
 pub mod visibility;
 
 pub use crate::core::{Core, Stats};

@@ -1,8 +1,10 @@
 //! Shared memory pools: membership and shares under the scope rules.
 
 use crate::access::{
-    acting, acting_opt, permission, pool_admin, pool_visible, require, share_visible,
+    acting, acting_opt, permission, pool_admin, pool_visible, readable_memory, require,
+    share_visible,
 };
+pub use crate::access::{check_share, visible_pool};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
@@ -98,65 +100,8 @@ pub struct ShareView {
     pub shared_at: u64,
 }
 
-/// The pool `pool_id` if the actor (None = operator) may see it, else not-found.
-pub fn visible_pool<'s>(
-    s: &'s State,
-    actor: Option<&Agent>,
-    pool_id: &str,
-) -> Result<&'s Pool, Refusal> {
-    check_id("pool_id", pool_id)?;
-    s.pools
-        .get(pool_id)
-        .filter(|p| pool_visible(p, actor))
-        .ok_or_else(|| Error::not_found("pool", pool_id).into())
-}
-
 fn live_pools(s: &State) -> u64 {
     s.pools.values().filter(|p| !p.archived).count() as u64
-}
-
-/// Checks that `agent` may share into `pool` at `scope` and that there is room; shared by
-/// `share` and by `memories::store` with a pool.
-pub fn check_share(
-    cx: &Cx,
-    pool: &Pool,
-    agent: &Agent,
-    memory_id: &str,
-    scope: Scope,
-) -> Result<(), Refusal> {
-    require(agent, Capability::MemoryWrite)?;
-    match permission(pool, &agent.id) {
-        Some(p) if p >= Permission::Write => {}
-        Some(_) => {
-            return Err(Error::denied(format!(
-                "agent {} has read permission only in pool {}",
-                agent.id, pool.id
-            ))
-            .into());
-        }
-        None => {
-            return Err(Error::denied(format!(
-                "agent {} is not a member of pool {}",
-                agent.id, pool.id
-            ))
-            .into());
-        }
-    }
-    if pool.archived {
-        return Err(Error::invalid("pool_id", "the pool is archived").into());
-    }
-    if scope > pool.scope {
-        return Err(Error::invalid(
-            "scope",
-            format!("{scope} is wider than the pool's scope {}", pool.scope),
-        )
-        .into());
-    }
-    if !pool.shares.contains_key(memory_id) && pool.shares.len() as u64 >= cx.limits.shares_per_pool
-    {
-        return Err(Error::capacity("pool-shares", cx.limits.shares_per_pool).into());
-    }
-    Ok(())
 }
 
 /// Decides `create`.
@@ -417,7 +362,7 @@ pub fn share(
 ) -> Decided<ShareView> {
     let agent = acting(s, cx.caller, "agent_id", agent_id)?;
     let pool = visible_pool(s, Some(agent), pool_id)?;
-    let memory = crate::memories::readable(s, agent, memory_id, cx.now)?;
+    let memory = readable_memory(s, agent, memory_id, cx.now)?;
     if memory.author != agent.id {
         return Err(
             Error::denied(format!("only the author of memory {memory_id} shares it")).into(),
