@@ -22,6 +22,7 @@ mod handoffs;
 mod knowledge;
 mod memories;
 mod pools;
+mod shares;
 
 use crate::agents::hash_token;
 use crate::engine::{Cx, Decided, Done, Env};
