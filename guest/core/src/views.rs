@@ -14,7 +14,8 @@ pub struct MemoryView {
     pub author: String,
     /// Kind.
     pub kind: MemoryKind,
-    /// Content; secrets redacted unless the reader is the author.
+    /// Content, secrets redacted (by the write gate, or here for a memory written before
+    /// it), whoever reads it.
     pub content: String,
     /// Tags.
     pub tags: Vec<String>,

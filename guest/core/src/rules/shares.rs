@@ -231,3 +231,42 @@ fn acting_as_another_agent_in_a_pool_is_denied() {
         })
         .then_denied();
 }
+
+#[test]
+fn a_sharer_that_left_the_pool_no_longer_finds_its_share_but_an_admin_removes_it() {
+    let left = || {
+        world()
+            .memory("m", "writer")
+            .shared("p", "m", "writer", Project)
+            .event(ev::left("p", "writer"))
+    };
+    left()
+        .when(agent("writer"), |s, cx| {
+            pools::unshare(s, cx, "p", "m", "writer")
+        })
+        .then_not_found();
+    left()
+        .when(agent("admin"), |s, cx| {
+            pools::unshare(s, cx, "p", "m", "admin")
+        })
+        .then_events(vec![ev::unshared("p", "m")]);
+}
+
+#[test]
+fn a_global_share_is_read_by_any_agent_with_memory_read_but_listed_to_members_only() {
+    let g = world()
+        .pool("open", "u1", Global)
+        .member("open", "writer", Write)
+        .memory("m", "writer")
+        .shared("open", "m", "writer", Global);
+    let s = g.state();
+    assert!(crate::access::memory_readable(
+        s,
+        &s.memories["m"],
+        &s.agents["stranger"]
+    ));
+    g.when(agent("stranger"), |s, cx| {
+        pools::query_shared(s, cx, "open", "stranger", Global)
+    })
+    .then_not_found();
+}
