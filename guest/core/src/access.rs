@@ -1,5 +1,10 @@
 //! Who may do what: resolving the acting agent and the visibility rules of DESIGN §3.
+//!
+//! The read and write policy every noun shares lives here (who may see a pool, read a
+//! memory, share at a scope, pass a memory on in a handoff), so the noun modules depend
+//! on this one and not on each other.
 
+use crate::engine::{Cx, Refusal};
 use crate::error::{Error, Result};
 use crate::limits::check_id;
 use crate::model::{AgentType, Caller, Capability, Permission, Scope};
@@ -164,4 +169,88 @@ pub fn memory_readable(s: &State, memory: &Memory, reader: &Agent) -> bool {
                 .is_some_and(|share| share_visible(s, pool, share, reader))
         })
     })
+}
+
+/// The pool `pool_id` if the actor (None = operator) may see it, else not-found.
+pub fn visible_pool<'s>(
+    s: &'s State,
+    actor: Option<&Agent>,
+    pool_id: &str,
+) -> Result<&'s Pool, Refusal> {
+    check_id("pool_id", pool_id)?;
+    s.pools
+        .get(pool_id)
+        .filter(|p| pool_visible(p, actor))
+        .ok_or_else(|| Error::not_found("pool", pool_id).into())
+}
+
+/// Checks that `agent` may share into `pool` at `scope` and that there is room; shared by
+/// `share` and by `memories::store` with a pool.
+pub fn check_share(
+    cx: &Cx,
+    pool: &Pool,
+    agent: &Agent,
+    memory_id: &str,
+    scope: Scope,
+) -> Result<(), Refusal> {
+    require(agent, Capability::MemoryWrite)?;
+    match permission(pool, &agent.id) {
+        Some(p) if p >= Permission::Write => {}
+        Some(_) => {
+            return Err(Error::denied(format!(
+                "agent {} has read permission only in pool {}",
+                agent.id, pool.id
+            ))
+            .into());
+        }
+        None => {
+            return Err(Error::denied(format!(
+                "agent {} is not a member of pool {}",
+                agent.id, pool.id
+            ))
+            .into());
+        }
+    }
+    if pool.archived {
+        return Err(Error::invalid("pool_id", "the pool is archived").into());
+    }
+    if scope > pool.scope {
+        return Err(Error::invalid(
+            "scope",
+            format!("{scope} is wider than the pool's scope {}", pool.scope),
+        )
+        .into());
+    }
+    if !pool.shares.contains_key(memory_id) && pool.shares.len() as u64 >= cx.limits.shares_per_pool
+    {
+        return Err(Error::capacity("pool-shares", cx.limits.shares_per_pool).into());
+    }
+    Ok(())
+}
+
+/// The memory `memory_id` if `reader` may read it now; not-found if it does not exist or
+/// is not readable, expired if its ttl passed.
+pub fn readable_memory<'s>(
+    s: &'s State,
+    reader: &Agent,
+    memory_id: &str,
+    now: u64,
+) -> Result<&'s Memory, Refusal> {
+    check_id("memory_id", memory_id)?;
+    let memory = s
+        .memories
+        .get(memory_id)
+        .filter(|m| memory_readable(s, m, reader))
+        .ok_or_else(|| Error::not_found("memory", memory_id))?;
+    if memory.is_expired(now) {
+        return Err(Error::Expired(format!("memory {memory_id}")).into());
+    }
+    Ok(memory)
+}
+
+/// Whether `source` may pass `memory` to `target`: it wrote it, or the target can
+/// already read it. A memory shared with the source by someone else is not the
+/// source's to pass on.
+pub fn may_hand_over(s: &State, memory: &Memory, source: &Agent, target: &Agent) -> bool {
+    memory.author == source.id || memory_readable(s, memory, target)
 }

@@ -33,7 +33,23 @@ pub struct Cx<'a> {
     env: &'a mut dyn Env,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    /// A context for deciding outside the engine (rule tests).
+    #[cfg(test)]
+    pub(crate) fn new(
+        now: u64,
+        caller: &'a Caller,
+        limits: &'a Limits,
+        env: &'a mut dyn Env,
+    ) -> Self {
+        Cx {
+            now,
+            caller,
+            limits,
+            env,
+        }
+    }
+
     /// A fresh random UUID (v4) text.
     pub fn fresh_id(&mut self) -> String {
         let mut bytes = [0u8; 16];

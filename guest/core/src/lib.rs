@@ -24,11 +24,14 @@ pub mod limits;
 pub mod memories;
 pub mod model;
 pub mod pools;
+#[cfg(test)]
+mod rules;
 pub mod search;
 pub mod secrets;
 pub mod security;
 pub mod snapshot;
 pub mod state;
+pub mod views;
 pub mod visibility;
 
 pub use crate::core::{Core, Stats};

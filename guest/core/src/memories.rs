@@ -1,18 +1,19 @@
 //! The memory store: write validation, read access, versions and ranked search.
 
-use crate::access::{acting, memory_readable, require};
+pub use crate::access::readable_memory as readable;
+use crate::access::{acting, check_share, memory_readable, require, visible_pool};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
-use crate::guard::{Guard, Notes};
+use crate::guard::Guard;
 use crate::limits::{
     MAX_CONTENT, MAX_MEMORY_TTL_SECONDS, MAX_TAG, MAX_TAGS, check_id, check_limit, check_query,
     check_text,
 };
 use crate::model::{Caller, Capability, MemoryKind, Scope};
-use crate::pools::{check_share, visible_pool};
 use crate::security;
-use crate::state::{Agent, Memory, State};
+use crate::state::State;
+pub use crate::views::MemoryView;
 use crate::visibility;
 use serde_json::json;
 
@@ -52,77 +53,6 @@ pub struct UpdateRequest {
     pub kind: Option<MemoryKind>,
     /// The version last seen.
     pub expected_version: u64,
-}
-
-/// A memory as returned to a reader.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemoryView {
-    /// Id.
-    pub id: String,
-    /// Author.
-    pub author: String,
-    /// Kind.
-    pub kind: MemoryKind,
-    /// Content; secrets redacted unless the reader is the author.
-    pub content: String,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// Version.
-    pub version: u64,
-    /// Creation time.
-    pub created_at: u64,
-    /// Last change.
-    pub updated_at: u64,
-    /// Expiry.
-    pub expires_at: Option<u64>,
-    /// What the write gate redacted or flagged.
-    pub notes: Notes,
-}
-
-impl MemoryView {
-    /// The memory as `reader` sees it. New writes are redacted before they are stored;
-    /// a memory from a history written before that is redacted here, for every reader,
-    /// its author too: a secret is never shown.
-    pub fn for_reader(m: &Memory, _reader: &str) -> Self {
-        let (content, tags) = if m.gated || m.notes.is_some() {
-            (m.content.clone(), m.tags.clone())
-        } else {
-            let tags = m.tags.iter().map(|t| security::redact_secrets(t)).collect();
-            (security::redact_secrets(&m.content), tags)
-        };
-        MemoryView {
-            id: m.id.clone(),
-            author: m.author.clone(),
-            kind: m.kind,
-            content,
-            tags,
-            version: m.version,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
-            expires_at: m.expires_at,
-            notes: m.notes.as_deref().cloned().unwrap_or_default(),
-        }
-    }
-}
-
-/// The memory `memory_id` if `reader` may read it now; not-found if it does not exist or
-/// is not readable, expired if its ttl passed.
-pub fn readable<'s>(
-    s: &'s State,
-    reader: &Agent,
-    memory_id: &str,
-    now: u64,
-) -> Result<&'s Memory, Refusal> {
-    check_id("memory_id", memory_id)?;
-    let memory = s
-        .memories
-        .get(memory_id)
-        .filter(|m| memory_readable(s, m, reader))
-        .ok_or_else(|| Error::not_found("memory", memory_id))?;
-    if memory.is_expired(now) {
-        return Err(Error::Expired(format!("memory {memory_id}")).into());
-    }
-    Ok(memory)
 }
 
 /// Checks content's bounds.

@@ -1,16 +1,18 @@
 //! Shared memory pools: membership and shares under the scope rules.
 
-use crate::access::{
-    acting, acting_opt, permission, pool_admin, pool_visible, require, share_visible,
-};
+use crate::access::{acting, acting_opt, permission, pool_admin, pool_visible, require};
+pub use crate::access::{check_share, visible_pool};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
 use crate::guard::Guard;
 use crate::limits::{MAX_NAME, check_id, check_metadata, check_text};
-use crate::model::{Caller, Capability, Permission, Scope};
+use crate::model::{Capability, Permission, Scope};
 use crate::state::{Agent, Pool, State};
 use serde_json::json;
+
+mod shares;
+pub use shares::{query_shared, share, unshare};
 
 /// What `create` asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,65 +100,8 @@ pub struct ShareView {
     pub shared_at: u64,
 }
 
-/// The pool `pool_id` if the actor (None = operator) may see it, else not-found.
-pub fn visible_pool<'s>(
-    s: &'s State,
-    actor: Option<&Agent>,
-    pool_id: &str,
-) -> Result<&'s Pool, Refusal> {
-    check_id("pool_id", pool_id)?;
-    s.pools
-        .get(pool_id)
-        .filter(|p| pool_visible(p, actor))
-        .ok_or_else(|| Error::not_found("pool", pool_id).into())
-}
-
 fn live_pools(s: &State) -> u64 {
     s.pools.values().filter(|p| !p.archived).count() as u64
-}
-
-/// Checks that `agent` may share into `pool` at `scope` and that there is room; shared by
-/// `share` and by `memories::store` with a pool.
-pub fn check_share(
-    cx: &Cx,
-    pool: &Pool,
-    agent: &Agent,
-    memory_id: &str,
-    scope: Scope,
-) -> Result<(), Refusal> {
-    require(agent, Capability::MemoryWrite)?;
-    match permission(pool, &agent.id) {
-        Some(p) if p >= Permission::Write => {}
-        Some(_) => {
-            return Err(Error::denied(format!(
-                "agent {} has read permission only in pool {}",
-                agent.id, pool.id
-            ))
-            .into());
-        }
-        None => {
-            return Err(Error::denied(format!(
-                "agent {} is not a member of pool {}",
-                agent.id, pool.id
-            ))
-            .into());
-        }
-    }
-    if pool.archived {
-        return Err(Error::invalid("pool_id", "the pool is archived").into());
-    }
-    if scope > pool.scope {
-        return Err(Error::invalid(
-            "scope",
-            format!("{scope} is wider than the pool's scope {}", pool.scope),
-        )
-        .into());
-    }
-    if !pool.shares.contains_key(memory_id) && pool.shares.len() as u64 >= cx.limits.shares_per_pool
-    {
-        return Err(Error::capacity("pool-shares", cx.limits.shares_per_pool).into());
-    }
-    Ok(())
 }
 
 /// Decides `create`.
@@ -404,138 +349,6 @@ pub fn members(s: &State, cx: &mut Cx, pool_id: &str) -> Decided<Vec<MemberView>
         })
         .collect();
     Ok(Done::read(rec, views))
-}
-
-/// Decides `share`.
-pub fn share(
-    s: &State,
-    cx: &mut Cx,
-    pool_id: &str,
-    memory_id: &str,
-    agent_id: &str,
-    scope: Scope,
-) -> Decided<ShareView> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
-    let pool = visible_pool(s, Some(agent), pool_id)?;
-    let memory = crate::memories::readable(s, agent, memory_id, cx.now)?;
-    if memory.author != agent.id {
-        return Err(
-            Error::denied(format!("only the author of memory {memory_id} shares it")).into(),
-        );
-    }
-    check_share(cx, pool, agent, memory_id, scope)?;
-    let shared_at = pool.shares.get(memory_id).map_or(cx.now, |sh| sh.shared_at);
-    Ok(Done::change(
-        vec![
-            Event::MemoryShared {
-                pool_id: pool_id.to_string(),
-                memory_id: memory_id.to_string(),
-                shared_by: agent_id.to_string(),
-                scope,
-            },
-            Event::Audited(record(
-                cx.caller.name(),
-                "memory.shared",
-                Some(memory_id),
-                json!({"pool_id": pool_id, "scope": scope.as_str(), "agent_id": agent_id}),
-            )),
-        ],
-        ShareView {
-            memory_id: memory_id.to_string(),
-            pool_id: pool_id.to_string(),
-            shared_by: agent_id.to_string(),
-            scope,
-            shared_at,
-        },
-    ))
-}
-
-/// Decides `unshare`.
-pub fn unshare(
-    s: &State,
-    cx: &mut Cx,
-    pool_id: &str,
-    memory_id: &str,
-    agent_id: &str,
-) -> Decided<()> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
-    // The operator removes any share, whichever agent it names.
-    let operator = *cx.caller == Caller::Operator;
-    let pool = visible_pool(s, (!operator).then_some(agent), pool_id)?;
-    check_id("memory_id", memory_id)?;
-    let manages = operator || pool_admin(pool, Some(agent));
-    let share = pool
-        .shares
-        .get(memory_id)
-        .filter(|sh| manages || share_visible(s, pool, sh, agent))
-        .ok_or_else(|| Error::not_found("share", &format!("{memory_id} in pool {pool_id}")))?;
-    if share.shared_by != agent.id && !manages {
-        return Err(Error::denied("only the sharer or a pool admin removes a share").into());
-    }
-    Ok(Done::change(
-        vec![
-            Event::MemoryUnshared {
-                pool_id: pool_id.to_string(),
-                memory_id: memory_id.to_string(),
-            },
-            Event::Audited(record(
-                cx.caller.name(),
-                "memory.unshared",
-                Some(memory_id),
-                json!({"pool_id": pool_id, "agent_id": agent_id}),
-            )),
-        ],
-        (),
-    ))
-}
-
-/// Decides `query-shared`.
-pub fn query_shared(
-    s: &State,
-    cx: &mut Cx,
-    pool_id: &str,
-    agent_id: &str,
-    max_scope: Scope,
-) -> Decided<Vec<ShareView>> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
-    require(agent, Capability::MemoryRead)?;
-    let pool = visible_pool(s, Some(agent), pool_id)?;
-    if !pool.members.contains_key(agent_id) {
-        return Err(Error::denied(format!(
-            "agent {agent_id} is not a member of pool {pool_id}"
-        ))
-        .into());
-    }
-    let mut visible: Vec<(&String, &crate::state::Share)> = pool
-        .shares
-        .iter()
-        .filter(|(memory_id, sh)| {
-            sh.scope <= max_scope
-                && share_visible(s, pool, sh, agent)
-                && s.memories
-                    .get(*memory_id)
-                    .is_some_and(|m| !m.is_expired(cx.now))
-        })
-        .collect();
-    visible.sort_by_key(|(_, sh)| sh.n);
-    let shares: Vec<ShareView> = visible
-        .into_iter()
-        .map(|(memory_id, sh)| ShareView {
-            memory_id: memory_id.clone(),
-            pool_id: pool_id.to_string(),
-            shared_by: sh.shared_by.clone(),
-            scope: sh.scope,
-            shared_at: sh.shared_at,
-        })
-        .collect();
-    let ids: Vec<&str> = shares.iter().map(|v| v.memory_id.as_str()).collect();
-    let rec = record(
-        cx.caller.name(),
-        "pool.queried",
-        Some(pool_id),
-        json!({"agent_id": agent_id, "max_scope": max_scope.as_str(), "ids": ids}),
-    );
-    Ok(Done::read(rec, shares))
 }
 
 /// The pool and a check that the actor administers it; shared by archive and delete.

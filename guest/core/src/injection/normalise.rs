@@ -24,6 +24,13 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+mod chars;
+mod decode;
+use chars::{
+    confusable, is_bidi, is_combining, is_invisible, is_latin_with_diacritic, leet, strip_diacritic,
+};
+use decode::decode_all;
+
 /// Bytes of input examined; the rest is ignored.
 pub const MAX_INPUT: usize = 64 * 1024;
 /// Bytes of normalised output kept at most.
@@ -180,23 +187,6 @@ fn nfkc_changed_letters(input: &str) -> bool {
     })
 }
 
-fn is_latin_with_diacritic(c: char) -> bool {
-    matches!(c, '\u{C0}'..='\u{24F}' | '\u{1E00}'..='\u{1EFF}')
-}
-
-/// The base Latin letter of a Latin letter with diacritics (`é` → `e`).
-fn strip_diacritic(c: char) -> char {
-    if is_latin_with_diacritic(c) {
-        let mut buf = [0u8; 4];
-        if let Some(base) = c.encode_utf8(&mut buf).nfd().next()
-            && base.is_ascii_alphabetic()
-        {
-            return base;
-        }
-    }
-    c
-}
-
 fn plain_reading(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -207,39 +197,6 @@ fn plain_reading(s: &str) -> String {
         }
     }
     out
-}
-
-fn is_combining(c: char) -> bool {
-    matches!(c,
-        '\u{300}'..='\u{36F}'
-        | '\u{1AB0}'..='\u{1AFF}'
-        | '\u{1DC0}'..='\u{1DFF}'
-        | '\u{20D0}'..='\u{20FF}'
-        | '\u{FE20}'..='\u{FE2F}')
-}
-
-fn is_bidi(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{61C}')
-}
-
-/// Format (Cf) and invisible characters that carry no text.
-fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{AD}'                      // soft hyphen
-        | '\u{34F}'                   // combining grapheme joiner
-        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
-        | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}'     // Mongolian selectors, vowel separator
-        | '\u{200B}'..='\u{200D}'     // zero-width space, non-joiner, joiner
-        | '\u{2060}'..='\u{2064}'     // word joiner, invisible operators
-        | '\u{206A}'..='\u{206F}'
-        | '\u{FE00}'..='\u{FE0F}'     // variation selectors
-        | '\u{FEFF}'                  // zero-width no-break space / BOM
-        | '\u{FFF9}'..='\u{FFFB}'
-        | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0000}'..='\u{E007F}'   // tag characters
-        | '\u{E0100}'..='\u{E01EF}'   // variation selectors supplement
-        | '\u{600}'..='\u{605}' | '\u{6DD}' | '\u{70F}' | '\u{8E2}' | '\u{110BD}' | '\u{110CD}')
 }
 
 fn filter_chars(s: &str, ob: &mut Obfuscation) -> String {
@@ -356,69 +313,6 @@ fn collapse_spaced_in<C: Copy + Into<char>>(chars: &[C], ob: &mut Obfuscation) -
     out
 }
 
-/// Look-alike letters and the Latin letter they imitate (from Unicode's
-/// confusables data, restricted to letters that pass for ASCII ones).
-fn confusable(c: char) -> Option<char> {
-    Some(match c {
-        // Cyrillic
-        'а' | 'А' => 'a',
-        'В' | 'в' | 'Ь' => 'b',
-        'с' | 'С' | 'ϲ' | 'Ϲ' => 'c',
-        'ԁ' => 'd',
-        'е' | 'Е' | 'ε' | 'Ε' => 'e',
-        'ɡ' | 'ɢ' => 'g',
-        'һ' | 'Һ' | 'Н' | 'н' | 'Η' | 'ʜ' => 'h',
-        'і' | 'І' | 'ι' | 'Ι' | 'ı' | 'ɩ' | 'ɪ' | 'Ӏ' => 'i',
-        'ј' | 'Ј' => 'j',
-        'к' | 'К' | 'κ' | 'Κ' | 'ᴋ' => 'k',
-        'ӏ' | 'ʟ' => 'l',
-        'М' | 'Μ' | 'ᴍ' => 'm',
-        'ո' | 'Ν' | 'ɴ' => 'n',
-        'о' | 'О' | 'ο' | 'Ο' | 'օ' | 'ᴏ' | 'Օ' => 'o',
-        'р' | 'Р' | 'ρ' | 'Ρ' | 'ᴘ' => 'p',
-        'ԛ' => 'q',
-        'ʀ' => 'r',
-        'ѕ' | 'Ѕ' | 'ꜱ' => 's',
-        'Т' | 'т' | 'τ' | 'Τ' | 'ᴛ' => 't',
-        'υ' | 'ս' | 'ᴜ' => 'u',
-        'ν' | 'ᴠ' => 'v',
-        'ԝ' | 'ᴡ' => 'w',
-        'х' | 'Х' | 'χ' | 'Χ' => 'x',
-        'у' | 'Υ' | 'Ү' | 'ү' | 'ʏ' => 'y',
-        'ᴢ' | 'Ζ' => 'z',
-        'ɑ' | 'α' | 'Α' | 'ᴀ' => 'a',
-        'Β' | 'ʙ' => 'b',
-        'ᴄ' => 'c',
-        'ᴅ' => 'd',
-        'ᴇ' => 'e',
-        'ғ' => 'f',
-        'ᴊ' => 'j',
-        _ => return None,
-    })
-}
-
-fn leet(c: char, next: Option<char>) -> Option<char> {
-    Some(match c {
-        '0' => 'o',
-        '1' => match next {
-            // "1gnore", "1nstructions", "f1lter" read as i; "ru1es", "a11" as l.
-            Some('g' | 'n' | 's' | 't' | 'm' | 'v' | 'd' | 'c' | 'o' | 'f' | 'z' | 'r' | 'p') => {
-                'i'
-            }
-            Some(n) if n.is_ascii_alphabetic() && "aeiuy".contains(n) => 'l',
-            _ => 'l',
-        },
-        '3' => 'e',
-        '4' => 'a',
-        '5' => 's',
-        '7' => 't',
-        '@' => 'a',
-        '$' => 's',
-        '!' => 'i',
-        _ => return None,
-    })
-}
-
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '@' || c == '$'
 }
@@ -521,210 +415,4 @@ fn push_lower(out: &mut String, c: char) {
             out.push(l);
         }
     }
-}
-
-// ---- decoding -------------------------------------------------------------
-
-fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
-    let mut cur = if s.contains('%') {
-        let d = percent_decode(s);
-        if d != s {
-            ob.url_encoded = true;
-        }
-        d
-    } else {
-        s.to_string()
-    };
-    for _ in 0..DECODE_ROUNDS {
-        let (next, changed) = decode_runs(&cur, ob);
-        if !changed {
-            break;
-        }
-        cur = next;
-    }
-    cur
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Decodes `%xx` escapes to a fixed point in one pass: after each byte the
-/// tail of the output is reduced while it reads `%xx`, so `%2541` and
-/// `%%34%31` both become `A`. Each reduction shrinks the output, so the pass
-/// is linear.
-fn percent_decode(s: &str) -> String {
-    let mut out: Vec<u8> = Vec::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        out.push(b);
-        loop {
-            let len = out.len();
-            if len < 3 {
-                break;
-            }
-            let tail = out.get(len - 3..).unwrap_or(&[]);
-            let (Some(&p), Some(h), Some(l)) = (
-                tail.first(),
-                tail.get(1).and_then(|x| hex_val(*x)),
-                tail.get(2).and_then(|x| hex_val(*x)),
-            ) else {
-                break;
-            };
-            if p != b'%' {
-                break;
-            }
-            out.truncate(len - 3);
-            out.push(h * 16 + l);
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn is_b64(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
-}
-
-fn b64_val(c: u8) -> Option<u32> {
-    Some(match c {
-        b'A'..=b'Z' => (c - b'A') as u32,
-        b'a'..=b'z' => (c - b'a') as u32 + 26,
-        b'0'..=b'9' => (c - b'0') as u32 + 52,
-        b'+' | b'-' => 62,
-        b'/' | b'_' => 63,
-        _ => return None,
-    })
-}
-
-fn base64_decode(run: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(run.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for &c in run {
-        acc = (acc << 6) | b64_val(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xFF) as u8);
-        }
-    }
-    Some(out)
-}
-
-fn hex_decode(run: &[u8]) -> Option<Vec<u8>> {
-    run.chunks(2)
-        .map(|p| match p {
-            [h, l] => Some(hex_val(*h)? * 16 + hex_val(*l)?),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Decoded bytes that read as text: valid UTF-8, at least 6 characters, few
-/// controls, mostly letters and spaces.
-fn as_text(bytes: &[u8]) -> Option<String> {
-    let s = std::str::from_utf8(bytes).ok()?;
-    let total = s.chars().count();
-    if total < 6 {
-        return None;
-    }
-    let controls = s
-        .chars()
-        .filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        .count();
-    let wordish = s.chars().filter(|c| c.is_alphabetic() || *c == ' ').count();
-    let spaces = s.chars().filter(|c| c.is_whitespace()).count();
-    (controls == 0 && wordish * 10 >= total * 7 && (spaces > 0 || total < 24))
-        .then(|| s.to_string())
-}
-
-/// Replaces base64, hex and `\xNN` runs that decode to text with that text.
-fn decode_runs(s: &str, ob: &mut Obfuscation) -> (String, bool) {
-    let bytes = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut changed = false;
-    let mut i = 0;
-    let mut copied_to = 0;
-    while i < bytes.len() {
-        let b = bytes.get(i).copied().unwrap_or(0);
-        // `\x69\x67...` escapes.
-        if b == b'\\' && bytes.get(i + 1) == Some(&b'x') {
-            let mut j = i;
-            let mut raw = Vec::new();
-            while bytes.get(j) == Some(&b'\\') && bytes.get(j + 1) == Some(&b'x') {
-                match (
-                    bytes.get(j + 2).and_then(|x| hex_val(*x)),
-                    bytes.get(j + 3).and_then(|x| hex_val(*x)),
-                ) {
-                    (Some(h), Some(l)) => {
-                        raw.push(h * 16 + l);
-                        j += 4;
-                    }
-                    _ => break,
-                }
-            }
-            if raw.len() >= 4
-                && let Some(text) = as_text(&raw)
-            {
-                out.push_str(s.get(copied_to..i).unwrap_or(""));
-                out.push(' ');
-                out.push_str(&text);
-                out.push(' ');
-                copied_to = j;
-                changed = true;
-                ob.hex = true;
-                i = j;
-                continue;
-            }
-            i = j.max(i + 1);
-            continue;
-        }
-        if !is_b64(b) || (i > 0 && bytes.get(i - 1).copied().is_some_and(is_b64)) {
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        while bytes.get(j).copied().is_some_and(is_b64) {
-            j += 1;
-        }
-        let mut end = j;
-        while bytes.get(end) == Some(&b'=') && end < j + 2 {
-            end += 1;
-        }
-        let run = bytes.get(i..j).unwrap_or(&[]);
-        if run.len() >= MIN_ENCODED {
-            let start = if run.starts_with(b"0x") { 2 } else { 0 };
-            let hex_run = run.get(start..).unwrap_or(&[]);
-            let decoded = if hex_run.len() % 2 == 0 && hex_run.iter().all(|c| c.is_ascii_hexdigit())
-            {
-                hex_decode(hex_run)
-                    .and_then(|d| as_text(&d))
-                    .map(|t| (t, true))
-            } else {
-                base64_decode(run)
-                    .and_then(|d| as_text(&d))
-                    .map(|t| (t, false))
-            };
-            if let Some((text, is_hex)) = decoded {
-                out.push_str(s.get(copied_to..i).unwrap_or(""));
-                out.push(' ');
-                out.push_str(&text);
-                out.push(' ');
-                copied_to = end;
-                changed = true;
-                if is_hex {
-                    ob.hex = true;
-                } else {
-                    ob.base64 = true;
-                }
-            }
-        }
-        i = end.max(i + 1);
-    }
-    out.push_str(s.get(copied_to..).unwrap_or(""));
-    (out, changed)
 }

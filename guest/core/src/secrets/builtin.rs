@@ -56,7 +56,7 @@ impl Builtin {
     }
 
     /// Which class names a merged span when matches overlap (lower wins); see
-    /// [`super::RANK_RULE`] for where the gitleaks rules sit.
+    /// [`super::rules::RANK_RULE`] for where the gitleaks rules sit.
     pub(crate) fn rank(self) -> u8 {
         match self {
             Builtin::PrivateKey => 0,

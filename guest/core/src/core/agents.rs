@@ -1,0 +1,93 @@
+//! `Core` operations on the agent registry and sessions.
+
+use crate::agents::{self, Registration, RegistrationRequest, Session};
+use crate::core::Core;
+use crate::engine::Env;
+use crate::error::Result;
+use crate::journal::Journal;
+use crate::model::Caller;
+use crate::state::Agent;
+
+impl<J: Journal, E: Env> Core<J, E> {
+    /// Registers an agent.
+    pub fn register(&mut self, caller: &Caller, req: &RegistrationRequest) -> Result<Registration> {
+        self.engine.run(
+            caller,
+            "agents.register",
+            req.agent_id.as_deref(),
+            |s, cx| agents::register(s, cx, req),
+        )
+    }
+
+    /// Maps a token to its active agent's id.
+    pub fn authenticate(&mut self, token: &str) -> Result<String> {
+        self.engine
+            .run(&Caller::Operator, "agents.authenticate", None, |s, cx| {
+                agents::authenticate(s, cx, token)
+            })?
+    }
+
+    /// Returns an agent.
+    pub fn get_agent(&mut self, caller: &Caller, agent_id: &str) -> Result<Agent> {
+        self.engine
+            .run(caller, "agents.get", Some(agent_id), |s, cx| {
+                agents::get(s, cx, agent_id)
+            })
+    }
+
+    /// Lists an owner's agents.
+    pub fn list_agents(&mut self, caller: &Caller, owner_id: &str) -> Result<Vec<Agent>> {
+        self.engine
+            .run(caller, "agents.list-by-owner", Some(owner_id), |s, cx| {
+                agents::list_by_owner(s, cx, owner_id)
+            })
+    }
+
+    /// Deactivates an agent.
+    pub fn deactivate(&mut self, caller: &Caller, agent_id: &str) -> Result<()> {
+        self.engine
+            .run(caller, "agents.deactivate", Some(agent_id), |s, cx| {
+                agents::deactivate(s, cx, agent_id)
+            })
+    }
+
+    /// Reactivates an agent.
+    pub fn reactivate(&mut self, caller: &Caller, agent_id: &str) -> Result<()> {
+        self.engine
+            .run(caller, "agents.reactivate", Some(agent_id), |s, cx| {
+                agents::reactivate(s, cx, agent_id)
+            })
+    }
+
+    /// Unregisters an agent.
+    pub fn unregister(&mut self, caller: &Caller, agent_id: &str) -> Result<()> {
+        self.engine
+            .run(caller, "agents.unregister", Some(agent_id), |s, cx| {
+                agents::unregister(s, cx, agent_id)
+            })
+    }
+
+    /// Opens a session.
+    pub fn start_session(&mut self, caller: &Caller, agent_id: &str) -> Result<Session> {
+        self.engine
+            .run(caller, "agents.start-session", Some(agent_id), |s, cx| {
+                agents::start_session(s, cx, agent_id)
+            })
+    }
+
+    /// Ends the open session.
+    pub fn end_session(&mut self, caller: &Caller, agent_id: &str) -> Result<()> {
+        self.engine
+            .run(caller, "agents.end-session", Some(agent_id), |s, cx| {
+                agents::end_session(s, cx, agent_id)
+            })
+    }
+
+    /// Returns the open session.
+    pub fn get_session(&mut self, caller: &Caller, agent_id: &str) -> Result<Option<Session>> {
+        self.engine
+            .run(caller, "agents.get-session", Some(agent_id), |s, cx| {
+                agents::get_session(s, cx, agent_id)
+            })
+    }
+}

@@ -1,0 +1,45 @@
+//! `Core` operations on the knowledge base.
+
+use crate::core::Core;
+use crate::engine::Env;
+use crate::error::Result;
+use crate::journal::Journal;
+use crate::knowledge::{self, Filters, SearchHit};
+use crate::model::{Caller, DocumentKind};
+use crate::state::{Document, StoredDocument};
+
+impl<J: Journal, E: Env> Core<J, E> {
+    /// Ingests documents.
+    pub fn ingest(&mut self, caller: &Caller, documents: &[Document]) -> Result<u32> {
+        self.engine.run(caller, "knowledge.ingest", None, |s, cx| {
+            knowledge::ingest(s, cx, documents)
+        })
+    }
+
+    /// Returns a document.
+    pub fn get_document(
+        &mut self,
+        caller: &Caller,
+        kind: DocumentKind,
+        id: &str,
+    ) -> Result<StoredDocument> {
+        self.engine.run(caller, "knowledge.get", Some(id), |s, cx| {
+            knowledge::get(s, cx, kind, id)
+        })
+    }
+
+    /// Searches one kind of document.
+    pub fn search_documents(
+        &mut self,
+        caller: &Caller,
+        kind: DocumentKind,
+        query: &str,
+        filters: &Filters,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>> {
+        self.search_indexes()?;
+        self.engine.run(caller, "knowledge.search", None, |s, cx| {
+            knowledge::search(s, cx, kind, query, filters, limit)
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! The lifecycle of a handoff after it is initiated: accept, reject, cancel and complete, each by the right party only.
+
+use super::{AcceptedHandoff, HandoffView};
+use crate::access::{acting, may_hand_over, memory_readable, require};
+use crate::engine::{Cx, Decided, Done, Refusal, record};
+use crate::error::Error;
+use crate::events::Event;
+use crate::guard::Guard;
+use crate::limits::{MAX_JSON, MAX_REASON, check_id, check_json, check_text};
+use crate::model::{Capability, HandoffStatus};
+use crate::state::{Handoff, State};
+use crate::views::MemoryView;
+use serde_json::json;
+
+/// A handoff the acting agent may move from pending: it must be the `role` party, and
+/// the handoff must still be pending.
+fn pending_as<'s>(
+    s: &'s State,
+    cx: &Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    target_role: bool,
+) -> Result<&'s Handoff, Refusal> {
+    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    check_id("handoff_id", handoff_id)?;
+    let h = s
+        .handoffs
+        .get(handoff_id)
+        .filter(|h| h.source == agent.id || h.target == agent.id)
+        .ok_or_else(|| Error::not_found("handoff", handoff_id))?;
+    let (needed, role) = if target_role {
+        (&h.target, "target")
+    } else {
+        (&h.source, "source")
+    };
+    if *needed != agent.id {
+        return Err(Error::denied(format!(
+            "only the {role} of handoff {handoff_id} may do this"
+        ))
+        .into());
+    }
+    if target_role {
+        require(agent, Capability::HandoffReceive)?;
+    }
+    match h.status_at(cx.now) {
+        HandoffStatus::Pending => Ok(h),
+        HandoffStatus::Expired => Err(Error::Expired(format!("handoff {handoff_id}")).into()),
+        other => Err(Error::invalid(
+            "handoff_id",
+            format!("handoff {handoff_id} is {other}, not pending"),
+        )
+        .into()),
+    }
+}
+
+fn audited(cx: &Cx, event_type: &str, id: &str, detail: serde_json::Value) -> Event {
+    Event::Audited(record(cx.caller.name(), event_type, Some(id), detail))
+}
+
+/// Decides `accept`: grants the target read access to the referenced memories that still
+/// exist, and returns those it may now read.
+pub fn accept(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decided<()> {
+    let h = pending_as(s, cx, handoff_id, agent_id, true)?;
+    // Re-checked now, not at initiate: the source may have lost access since (the
+    // author unshared, a pool was left), and only what it can still read passes on.
+    let source = s.agents.get(&h.source);
+    let target = s.agents.get(&h.target);
+    let granted: Vec<String> = h
+        .context
+        .relevant_memories
+        .iter()
+        .filter(|id| {
+            s.memories.get(*id).is_some_and(|m| {
+                !m.is_expired(cx.now)
+                    && source.zip(target).is_some_and(|(src, tgt)| {
+                        memory_readable(s, m, src) && may_hand_over(s, m, src, tgt)
+                    })
+            })
+        })
+        .cloned()
+        .collect();
+    let dropped: Vec<&String> = h
+        .context
+        .relevant_memories
+        .iter()
+        .filter(|id| !granted.contains(id))
+        .collect();
+    Ok(Done::change(
+        vec![
+            Event::HandoffAccepted {
+                id: handoff_id.to_string(),
+                granted: granted.clone(),
+            },
+            audited(
+                cx,
+                "handoff.accepted",
+                handoff_id,
+                json!({"agent_id": agent_id, "granted": granted, "dropped": dropped}),
+            ),
+        ],
+        (),
+    ))
+}
+
+/// The accepted handoff and the memories its target may read, after `accept` applied.
+pub fn accepted_view(s: &State, handoff_id: &str, now: u64) -> Option<AcceptedHandoff> {
+    let h = s.handoffs.get(handoff_id)?;
+    let target = s.agents.get(&h.target)?;
+    let mut memories = Vec::new();
+    let mut dropped = Vec::new();
+    for id in &h.context.relevant_memories {
+        match s.memories.get(id) {
+            Some(m) if !m.is_expired(now) && memory_readable(s, m, target) => {
+                memories.push(MemoryView::for_reader(m, &target.id));
+            }
+            _ => dropped.push(id.clone()),
+        }
+    }
+    Some(AcceptedHandoff {
+        handoff: HandoffView::at(h, now),
+        memories,
+        dropped,
+    })
+}
+
+/// Decides `reject`.
+pub fn reject(
+    s: &State,
+    cx: &mut Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    reason: &str,
+) -> Decided<()> {
+    pending_as(s, cx, handoff_id, agent_id, true)?;
+    check_text("reason", reason, MAX_REASON, true)?;
+    let mut guard = Guard::new();
+    let reason = guard.text("reason", reason)?;
+    Ok(Done::change(
+        vec![
+            Event::HandoffRejected {
+                id: handoff_id.to_string(),
+                reason,
+                notes: guard.notes().boxed(),
+            },
+            audited(
+                cx,
+                "handoff.rejected",
+                handoff_id,
+                json!({ "agent_id": agent_id, "notes": guard.notes() }),
+            ),
+        ],
+        (),
+    ))
+}
+
+/// Decides `cancel`.
+pub fn cancel(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decided<()> {
+    pending_as(s, cx, handoff_id, agent_id, false)?;
+    Ok(Done::change(
+        vec![
+            Event::HandoffCancelled {
+                id: handoff_id.to_string(),
+            },
+            audited(
+                cx,
+                "handoff.cancelled",
+                handoff_id,
+                json!({ "agent_id": agent_id }),
+            ),
+        ],
+        (),
+    ))
+}
+
+/// Decides `complete`.
+pub fn complete(
+    s: &State,
+    cx: &mut Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    result: Option<&str>,
+) -> Decided<()> {
+    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    check_id("handoff_id", handoff_id)?;
+    let h = s
+        .handoffs
+        .get(handoff_id)
+        .filter(|h| h.source == agent.id || h.target == agent.id)
+        .ok_or_else(|| Error::not_found("handoff", handoff_id))?;
+    if h.target != agent.id {
+        return Err(Error::denied(format!(
+            "only the target of handoff {handoff_id} completes it"
+        ))
+        .into());
+    }
+    let status = h.status_at(cx.now);
+    if status != HandoffStatus::Accepted {
+        return Err(Error::invalid(
+            "handoff_id",
+            format!("handoff {handoff_id} is {status}, not accepted"),
+        )
+        .into());
+    }
+    let result = check_json("result", result, MAX_JSON)?;
+    let mut guard = Guard::new();
+    let result = guard.json("result", &result)?;
+    Ok(Done::change(
+        vec![
+            Event::HandoffCompleted {
+                id: handoff_id.to_string(),
+                result,
+                notes: guard.notes().boxed(),
+            },
+            audited(
+                cx,
+                "handoff.completed",
+                handoff_id,
+                json!({ "agent_id": agent_id, "notes": guard.notes() }),
+            ),
+        ],
+        (),
+    ))
+}

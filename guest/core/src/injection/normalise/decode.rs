@@ -1,0 +1,208 @@
+//! Stage 2 of normalisation: decoding `%xx` escapes to a fixed point, then base64 and
+//! hex runs that read as text, for up to [`DECODE_ROUNDS`] rounds.
+
+use super::*;
+
+pub(super) fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
+    let mut cur = if s.contains('%') {
+        let d = percent_decode(s);
+        if d != s {
+            ob.url_encoded = true;
+        }
+        d
+    } else {
+        s.to_string()
+    };
+    for _ in 0..DECODE_ROUNDS {
+        let (next, changed) = decode_runs(&cur, ob);
+        if !changed {
+            break;
+        }
+        cur = next;
+    }
+    cur
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes `%xx` escapes to a fixed point in one pass: after each byte the
+/// tail of the output is reduced while it reads `%xx`, so `%2541` and
+/// `%%34%31` both become `A`. Each reduction shrinks the output, so the pass
+/// is linear.
+fn percent_decode(s: &str) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        out.push(b);
+        loop {
+            let len = out.len();
+            if len < 3 {
+                break;
+            }
+            let tail = out.get(len - 3..).unwrap_or(&[]);
+            let (Some(&p), Some(h), Some(l)) = (
+                tail.first(),
+                tail.get(1).and_then(|x| hex_val(*x)),
+                tail.get(2).and_then(|x| hex_val(*x)),
+            ) else {
+                break;
+            };
+            if p != b'%' {
+                break;
+            }
+            out.truncate(len - 3);
+            out.push(h * 16 + l);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_b64(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
+}
+
+fn b64_val(c: u8) -> Option<u32> {
+    Some(match c {
+        b'A'..=b'Z' => (c - b'A') as u32,
+        b'a'..=b'z' => (c - b'a') as u32 + 26,
+        b'0'..=b'9' => (c - b'0') as u32 + 52,
+        b'+' | b'-' => 62,
+        b'/' | b'_' => 63,
+        _ => return None,
+    })
+}
+
+fn base64_decode(run: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(run.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in run {
+        acc = (acc << 6) | b64_val(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xFF) as u8);
+        }
+    }
+    Some(out)
+}
+
+fn hex_decode(run: &[u8]) -> Option<Vec<u8>> {
+    run.chunks(2)
+        .map(|p| match p {
+            [h, l] => Some(hex_val(*h)? * 16 + hex_val(*l)?),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Decoded bytes that read as text: valid UTF-8, at least 6 characters, few
+/// controls, mostly letters and spaces.
+fn as_text(bytes: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    let total = s.chars().count();
+    if total < 6 {
+        return None;
+    }
+    let controls = s
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .count();
+    let wordish = s.chars().filter(|c| c.is_alphabetic() || *c == ' ').count();
+    let spaces = s.chars().filter(|c| c.is_whitespace()).count();
+    (controls == 0 && wordish * 10 >= total * 7 && (spaces > 0 || total < 24))
+        .then(|| s.to_string())
+}
+
+/// Replaces base64, hex and `\xNN` runs that decode to text with that text.
+fn decode_runs(s: &str, ob: &mut Obfuscation) -> (String, bool) {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut i = 0;
+    let mut copied_to = 0;
+    while i < bytes.len() {
+        let b = bytes.get(i).copied().unwrap_or(0);
+        // `\x69\x67...` escapes.
+        if b == b'\\' && bytes.get(i + 1) == Some(&b'x') {
+            let mut j = i;
+            let mut raw = Vec::new();
+            while bytes.get(j) == Some(&b'\\') && bytes.get(j + 1) == Some(&b'x') {
+                match (
+                    bytes.get(j + 2).and_then(|x| hex_val(*x)),
+                    bytes.get(j + 3).and_then(|x| hex_val(*x)),
+                ) {
+                    (Some(h), Some(l)) => {
+                        raw.push(h * 16 + l);
+                        j += 4;
+                    }
+                    _ => break,
+                }
+            }
+            if raw.len() >= 4
+                && let Some(text) = as_text(&raw)
+            {
+                out.push_str(s.get(copied_to..i).unwrap_or(""));
+                out.push(' ');
+                out.push_str(&text);
+                out.push(' ');
+                copied_to = j;
+                changed = true;
+                ob.hex = true;
+                i = j;
+                continue;
+            }
+            i = j.max(i + 1);
+            continue;
+        }
+        if !is_b64(b) || (i > 0 && bytes.get(i - 1).copied().is_some_and(is_b64)) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while bytes.get(j).copied().is_some_and(is_b64) {
+            j += 1;
+        }
+        let mut end = j;
+        while bytes.get(end) == Some(&b'=') && end < j + 2 {
+            end += 1;
+        }
+        let run = bytes.get(i..j).unwrap_or(&[]);
+        if run.len() >= MIN_ENCODED {
+            let start = if run.starts_with(b"0x") { 2 } else { 0 };
+            let hex_run = run.get(start..).unwrap_or(&[]);
+            let decoded = if hex_run.len() % 2 == 0 && hex_run.iter().all(|c| c.is_ascii_hexdigit())
+            {
+                hex_decode(hex_run)
+                    .and_then(|d| as_text(&d))
+                    .map(|t| (t, true))
+            } else {
+                base64_decode(run)
+                    .and_then(|d| as_text(&d))
+                    .map(|t| (t, false))
+            };
+            if let Some((text, is_hex)) = decoded {
+                out.push_str(s.get(copied_to..i).unwrap_or(""));
+                out.push(' ');
+                out.push_str(&text);
+                out.push(' ');
+                copied_to = end;
+                changed = true;
+                if is_hex {
+                    ob.hex = true;
+                } else {
+                    ob.base64 = true;
+                }
+            }
+        }
+        i = end.max(i + 1);
+    }
+    out.push_str(s.get(copied_to..).unwrap_or(""));
+    (out, changed)
+}

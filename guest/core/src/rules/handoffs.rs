@@ -1,0 +1,321 @@
+//! Handoffs: initiate, the lifecycle by the right party only, expiry, grants.
+
+use super::*;
+use crate::handoffs;
+use AgentType::{ClaudeCode, CustomPipeline};
+use Permission::{Read, Write};
+use Scope::Project;
+
+/// Owner `u1`: `src`, `dst`, `third` (claude code), `pipe` (custom pipeline, cannot
+/// receive). Owner `u2`: `far`. Pool `p` of `u1`: `src` and `third` members.
+/// `mine` is src's memory; `theirs` is third's, shared into `p` (src reads it).
+fn world() -> Given {
+    given()
+        .agent("src", "u1", ClaudeCode)
+        .agent("dst", "u1", ClaudeCode)
+        .agent("third", "u1", ClaudeCode)
+        .agent("pipe", "u1", CustomPipeline)
+        .agent("far", "u2", ClaudeCode)
+        .pool("p", "u1", Project)
+        .member("p", "src", Read)
+        .member("p", "third", Write)
+        .memory("mine", "src")
+        .memory("theirs", "third")
+        .shared("p", "theirs", "third", Project)
+}
+
+/// `world` with handoff `h` from src to dst referencing `mine`, pending.
+fn pending() -> Given {
+    world().handoff("h", "src", "dst", &["mine"])
+}
+
+fn initiate(target: &str, memories: &[&str]) -> impl FnOnce(&State, &mut Cx) -> Decided<String> {
+    let target = target.to_string();
+    let context = ev::context("take over", memories);
+    move |s, cx| handoffs::initiate(s, cx, "src", &target, &context, None)
+}
+
+// ---- initiating ----
+
+#[test]
+fn initiating_records_a_pending_handoff_for_an_hour() {
+    world()
+        .when(agent("src"), initiate("dst", &["mine"]))
+        .then_audited("handoff.initiated")
+        .then_events_where(|events| match events {
+            [
+                Event::HandoffInitiated {
+                    source,
+                    target,
+                    context,
+                    expires_at,
+                    ..
+                },
+            ] => {
+                assert_eq!((source.as_str(), target.as_str()), ("src", "dst"));
+                assert_eq!(context.relevant_memories, ["mine"]);
+                assert_eq!(*expires_at, T0 + 3_600_000);
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .then_state(|s| assert_eq!(s.pending_for("dst", T0).len(), 1));
+}
+
+#[test]
+fn initiating_needs_handoff_initiate_and_a_target_that_receives() {
+    world()
+        .when(agent("pipe"), |s, cx| {
+            handoffs::initiate(s, cx, "pipe", "dst", &ev::context("t", &[]), None)
+        })
+        .then_denied();
+    world()
+        .when(agent("src"), initiate("pipe", &[]))
+        .then_denied();
+}
+
+#[test]
+fn an_agent_initiates_as_itself_only() {
+    world()
+        .when(agent("third"), initiate("dst", &[]))
+        .then_denied();
+}
+
+#[test]
+fn initiate_refuses_itself_unknown_and_inactive_targets() {
+    world()
+        .when(agent("src"), initiate("src", &[]))
+        .then_invalid("target_agent_id");
+    world()
+        .when(agent("src"), initiate("ghost", &[]))
+        .then_not_found();
+    world()
+        .deactivated("dst")
+        .when(agent("src"), initiate("dst", &[]))
+        .then_invalid("target_agent_id");
+}
+
+#[test]
+fn a_handoff_references_only_memories_the_source_may_read() {
+    world()
+        .memory("hidden", "far")
+        .when(agent("src"), initiate("dst", &["hidden"]))
+        .then_not_found();
+    world()
+        .memory_until("brief", "src", T0)
+        .when(agent("src"), initiate("dst", &["brief"]))
+        .then_expired();
+}
+
+#[test]
+fn another_s_memory_passes_only_to_a_target_that_already_reads_it() {
+    world()
+        .when(agent("src"), initiate("dst", &["theirs"]))
+        .then_denied();
+    world()
+        .member("p", "dst", Read)
+        .when(agent("src"), initiate("dst", &["theirs"]))
+        .then_audited("handoff.initiated");
+}
+
+#[test]
+fn the_ttl_is_bounded() {
+    world()
+        .when(agent("src"), |s, cx| {
+            handoffs::initiate(s, cx, "src", "dst", &ev::context("t", &[]), Some(0))
+        })
+        .then_invalid("ttl_seconds");
+}
+
+#[test]
+fn another_owner_fills_only_part_of_a_target_s_inbox() {
+    let busy = || {
+        world()
+            .limits(|l| l.pending_per_target_per_owner = 1)
+            .handoff("h1", "far", "dst", &[])
+    };
+    busy()
+        .agent("far2", "u2", ClaudeCode)
+        .when(agent("far2"), |s, cx| {
+            handoffs::initiate(s, cx, "far2", "dst", &ev::context("t", &[]), None)
+        })
+        .then_capacity("pending-handoffs-per-owner");
+    busy()
+        .when(agent("src"), initiate("dst", &[]))
+        .then_audited("handoff.initiated");
+}
+
+#[test]
+fn initiating_marks_due_handoffs_expired_in_the_same_entry() {
+    pending()
+        .at(T0 + 3_600_000)
+        .when(agent("src"), initiate("third", &[]))
+        .then_events_where(|events| {
+            assert_eq!(
+                events.first(),
+                Some(&Event::HandoffExpired { id: "h".into() })
+            );
+            assert_eq!(events.len(), 2);
+        });
+}
+
+// ---- accepting ----
+
+#[test]
+fn the_target_accepts_and_is_granted_the_memories() {
+    pending()
+        .when(agent("dst"), |s, cx| handoffs::accept(s, cx, "h", "dst"))
+        .then_events(vec![Event::HandoffAccepted {
+            id: "h".into(),
+            granted: vec!["mine".into()],
+        }])
+        .then_audited("handoff.accepted")
+        .then_state(|s| {
+            let m = &s.memories["mine"];
+            assert!(crate::access::memory_readable(s, m, &s.agents["dst"]));
+        });
+}
+
+#[test]
+fn only_the_target_accepts() {
+    pending()
+        .when(agent("src"), |s, cx| handoffs::accept(s, cx, "h", "src"))
+        .then_denied();
+    pending()
+        .when(agent("third"), |s, cx| {
+            handoffs::accept(s, cx, "h", "third")
+        })
+        .then_not_found();
+}
+
+#[test]
+fn a_handoff_is_accepted_once() {
+    pending()
+        .accepted("h", &["mine"])
+        .when(agent("dst"), |s, cx| handoffs::accept(s, cx, "h", "dst"))
+        .then_invalid("handoff_id");
+}
+
+#[test]
+fn an_expired_handoff_cannot_be_accepted() {
+    pending()
+        .at(T0 + 3_600_000)
+        .when(agent("dst"), |s, cx| handoffs::accept(s, cx, "h", "dst"))
+        .then_expired();
+}
+
+#[test]
+fn memories_the_source_can_no_longer_read_are_dropped_on_accept() {
+    world()
+        .member("p", "dst", Read)
+        .handoff("h", "src", "dst", &["theirs", "mine"])
+        .event(ev::left("p", "src"))
+        .event(Event::MemoryDeleted { id: "mine".into() })
+        .when(agent("dst"), |s, cx| handoffs::accept(s, cx, "h", "dst"))
+        .then_events(vec![Event::HandoffAccepted {
+            id: "h".into(),
+            granted: Vec::new(),
+        }]);
+}
+
+// ---- rejecting, cancelling, completing ----
+
+#[test]
+fn the_target_rejects_with_a_reason_and_the_source_may_not() {
+    pending()
+        .when(agent("dst"), |s, cx| {
+            handoffs::reject(s, cx, "h", "dst", "busy")
+        })
+        .then_events(vec![Event::HandoffRejected {
+            id: "h".into(),
+            reason: "busy".into(),
+            notes: None,
+        }]);
+    pending()
+        .when(agent("src"), |s, cx| {
+            handoffs::reject(s, cx, "h", "src", "no")
+        })
+        .then_denied();
+    pending()
+        .when(agent("dst"), |s, cx| {
+            handoffs::reject(s, cx, "h", "dst", "")
+        })
+        .then_invalid("reason");
+}
+
+#[test]
+fn the_source_cancels_a_pending_handoff_and_the_target_may_not() {
+    pending()
+        .when(agent("src"), |s, cx| handoffs::cancel(s, cx, "h", "src"))
+        .then_events(vec![Event::HandoffCancelled { id: "h".into() }])
+        .then_audited("handoff.cancelled");
+    pending()
+        .when(agent("dst"), |s, cx| handoffs::cancel(s, cx, "h", "dst"))
+        .then_denied();
+    pending()
+        .accepted("h", &[])
+        .when(agent("src"), |s, cx| handoffs::cancel(s, cx, "h", "src"))
+        .then_invalid("handoff_id");
+}
+
+#[test]
+fn the_target_completes_an_accepted_handoff_only() {
+    pending()
+        .accepted("h", &[])
+        .when(agent("dst"), |s, cx| {
+            handoffs::complete(s, cx, "h", "dst", Some(r#"{"ok": true}"#))
+        })
+        .then_events(vec![Event::HandoffCompleted {
+            id: "h".into(),
+            result: r#"{"ok":true}"#.into(),
+            notes: None,
+        }]);
+    pending()
+        .when(agent("dst"), |s, cx| {
+            handoffs::complete(s, cx, "h", "dst", None)
+        })
+        .then_invalid("handoff_id");
+    pending()
+        .accepted("h", &[])
+        .when(agent("src"), |s, cx| {
+            handoffs::complete(s, cx, "h", "src", None)
+        })
+        .then_denied();
+}
+
+// ---- seeing and cleaning up ----
+
+#[test]
+fn a_handoff_is_seen_by_its_parties_and_the_operator_only() {
+    for who in [agent("src"), agent("dst"), op()] {
+        pending()
+            .when(who, |s, cx| handoffs::get(s, cx, "h"))
+            .then_read("handoff.read");
+    }
+    pending()
+        .when(agent("third"), |s, cx| handoffs::get(s, cx, "h"))
+        .then_not_found();
+}
+
+#[test]
+fn an_expired_handoff_is_neither_pending_nor_listed_as_such() {
+    pending()
+        .at(T0 + 3_600_000)
+        .when(agent("dst"), |s, cx| handoffs::pending(s, cx, "dst"))
+        .then_value(|v| assert!(v.is_empty()));
+}
+
+#[test]
+fn only_the_operator_cleans_up_and_old_terminal_handoffs_go() {
+    pending()
+        .when(agent("src"), handoffs::cleanup)
+        .then_denied();
+    let week = 7 * 24 * 3_600_000;
+    pending()
+        .at(T0 + 3_600_000 + week)
+        .when(op(), handoffs::cleanup)
+        .then_events(vec![
+            Event::HandoffExpired { id: "h".into() },
+            Event::HandoffRemoved { id: "h".into() },
+        ])
+        .then_value(|removed| assert_eq!(*removed, 1));
+}

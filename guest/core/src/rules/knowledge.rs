@@ -1,0 +1,184 @@
+//! Knowledge: who ingests and replaces documents, and who reads each kind.
+
+use super::*;
+use crate::knowledge::{self, Filters};
+use AgentType::{ClaudeCode, CustomPipeline};
+use DocumentKind::{Code, Decision, Incident};
+
+/// Owner `u1`: `a1`, `a2` (claude code), `pipe` (custom pipeline: reads, no memory_write).
+/// Owner `u2`: `b1`. Documents: `code:mine` of `u1`, `decision:ops` of the operator.
+fn world() -> Given {
+    given()
+        .agent("a1", "u1", ClaudeCode)
+        .agent("a2", "u1", ClaudeCode)
+        .agent("pipe", "u1", CustomPipeline)
+        .agent("b1", "u2", ClaudeCode)
+        .document(Code, "mine", Some("u1"))
+        .document(Decision, "ops", None)
+}
+
+fn ingested(docs: Vec<Document>, owner: Option<&str>) -> Event {
+    Event::DocumentsIngested {
+        documents: docs,
+        owner: owner.map(Into::into),
+        notes: Vec::new(),
+        gated: true,
+    }
+}
+
+#[test]
+fn the_operator_ingests_documents_that_belong_to_no_owner() {
+    let doc = ev::document(Incident, "i1", "disk full on db");
+    world()
+        .when(op(), |s, cx| {
+            knowledge::ingest(s, cx, std::slice::from_ref(&doc))
+        })
+        .then_events(vec![ingested(vec![doc.clone()], None)])
+        .then_audited("knowledge.ingested")
+        .then_value(|n| assert_eq!(*n, 1));
+}
+
+#[test]
+fn an_agent_s_documents_belong_to_its_owner() {
+    let doc = ev::document(Code, "lib", "fn main() {}");
+    world()
+        .when(agent("a1"), |s, cx| {
+            knowledge::ingest(s, cx, std::slice::from_ref(&doc))
+        })
+        .then_events(vec![ingested(vec![doc.clone()], Some("u1"))]);
+}
+
+#[test]
+fn ingesting_needs_memory_write() {
+    world()
+        .when(agent("pipe"), |s, cx| {
+            knowledge::ingest(s, cx, &[ev::document(Code, "x", "y")])
+        })
+        .then_denied();
+}
+
+#[test]
+fn an_agent_of_the_same_owner_replaces_a_document() {
+    let doc = ev::document(Code, "mine", "rewritten");
+    world()
+        .when(agent("a2"), |s, cx| {
+            knowledge::ingest(s, cx, std::slice::from_ref(&doc))
+        })
+        .then_events(vec![ingested(vec![doc.clone()], Some("u1"))]);
+}
+
+#[test]
+fn another_owner_s_document_is_not_replaced_and_the_attempt_is_audited() {
+    world()
+        .when(agent("b1"), |s, cx| {
+            knowledge::ingest(s, cx, &[ev::document(Code, "mine", "taken over")])
+        })
+        .then_denied();
+}
+
+#[test]
+fn only_the_operator_replaces_the_operator_s_documents() {
+    world()
+        .when(agent("a1"), |s, cx| {
+            knowledge::ingest(s, cx, &[ev::document(Decision, "ops", "changed")])
+        })
+        .then_denied();
+    let doc = ev::document(Code, "mine", "by the operator");
+    world()
+        .when(op(), |s, cx| {
+            knowledge::ingest(s, cx, std::slice::from_ref(&doc))
+        })
+        .then_events(vec![ingested(vec![doc.clone()], None)]);
+}
+
+#[test]
+fn the_same_id_of_another_kind_is_another_document() {
+    let doc = ev::document(Incident, "mine", "an incident");
+    world()
+        .when(agent("b1"), |s, cx| {
+            knowledge::ingest(s, cx, std::slice::from_ref(&doc))
+        })
+        .then_events(vec![ingested(vec![doc.clone()], Some("u2"))]);
+}
+
+#[test]
+fn a_bad_document_is_named_by_its_index_and_field() {
+    let good = ev::document(Code, "ok", "fine");
+    let bad = ev::document(Code, "bad id", "fine");
+    world()
+        .when(op(), |s, cx| {
+            knowledge::ingest(s, cx, &[good.clone(), bad.clone()])
+        })
+        .then_invalid("documents[1].id");
+}
+
+#[test]
+fn the_per_owner_document_limit_counts_new_documents_only() {
+    let full = || world().limits(|l| l.documents_per_owner = 1);
+    full()
+        .when(agent("a1"), |s, cx| {
+            knowledge::ingest(s, cx, &[ev::document(Code, "new", "x")])
+        })
+        .then_capacity("documents-per-owner");
+    full()
+        .when(agent("a1"), |s, cx| {
+            knowledge::ingest(s, cx, &[ev::document(Code, "mine", "x")])
+        })
+        .then_audited("knowledge.ingested");
+}
+
+#[test]
+fn reading_a_document_needs_its_kind_s_capability() {
+    world()
+        .when(agent("pipe"), |s, cx| knowledge::get(s, cx, Code, "mine"))
+        .then_read("knowledge.read");
+    world()
+        .agent_with("coder", "u1", &[Capability::KbSearch])
+        .when(agent("coder"), |s, cx| {
+            knowledge::get(s, cx, Decision, "ops")
+        })
+        .then_denied();
+    world()
+        .when(agent("b1"), |s, cx| knowledge::get(s, cx, Incident, "none"))
+        .then_not_found();
+}
+
+#[test]
+fn a_search_needs_its_kind_s_capability_and_returns_what_matches() {
+    world()
+        .agent_with("coder", "u1", &[Capability::KbSearch])
+        .when(agent("coder"), |s, cx| {
+            knowledge::search(s, cx, Decision, "ops", &Filters::default(), 10)
+        })
+        .then_denied();
+    world()
+        .when(agent("b1"), |s, cx| {
+            knowledge::search(s, cx, Code, "mine", &Filters::default(), 10)
+        })
+        .then_read("knowledge.searched")
+        .then_value(|hits| {
+            let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+            assert_eq!(ids, ["mine"]);
+        });
+}
+
+#[test]
+fn a_filter_is_applied_before_ranking() {
+    let mut doc = ev::document(Incident, "i1", "outage in billing");
+    doc.service = Some("billing".into());
+    let mut other = ev::document(Incident, "i2", "outage in search");
+    other.service = Some("search".into());
+    let filters = Filters {
+        service: Some("SEARCH".into()),
+        ..Filters::default()
+    };
+    world()
+        .event(ingested(vec![doc, other], None))
+        .when(agent("a1"), |s, cx| {
+            knowledge::search(s, cx, Incident, "outage", &filters, 10)
+        })
+        .then_value(|hits| {
+            let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+            assert_eq!(ids, ["i2"]);
+        });
+}

@@ -1,0 +1,100 @@
+//! `evolve`: the only code that changes the state, one module per noun.
+
+use super::{AuditEntry, State};
+use crate::events::{Entry, Event};
+use crate::guard::Notes;
+use std::collections::{BTreeMap, BTreeSet};
+
+mod agents;
+mod documents;
+mod handoffs;
+mod memories;
+mod pools;
+
+impl State {
+    /// Applies one decoded journal entry at `seq`.
+    pub fn apply(&mut self, seq: u64, entry: &Entry) {
+        for event in &entry.events {
+            self.evolve(seq, entry.at, event);
+        }
+        self.seq = seq;
+    }
+
+    /// Applies one event. The only code that changes state. Events referring to objects
+    /// that are gone are ignored, so a journal is always replayable.
+    pub fn evolve(&mut self, seq: u64, at: u64, event: &Event) {
+        crate::visibility::before(self, event);
+        self.apply_event(seq, at, event);
+        crate::visibility::after(self, at, event);
+    }
+
+    /// Applies one event to the objects and search indexes.
+    fn apply_event(&mut self, seq: u64, at: u64, event: &Event) {
+        match event {
+            Event::AgentRegistered { .. }
+            | Event::AgentDeactivated { .. }
+            | Event::AgentReactivated { .. }
+            | Event::AgentUnregistered { .. }
+            | Event::SessionStarted { .. }
+            | Event::SessionEnded { .. } => self.evolve_agents(at, event),
+            Event::PoolCreated { .. }
+            | Event::MemberJoined { .. }
+            | Event::MemberLeft { .. }
+            | Event::MemoryShared { .. }
+            | Event::MemoryUnshared { .. }
+            | Event::PoolArchived { .. }
+            | Event::PoolDeleted { .. } => self.evolve_pools(at, event),
+            Event::MemoryStored { .. }
+            | Event::MemoryUpdated { .. }
+            | Event::MemoryDeleted { .. } => self.evolve_memories(at, event),
+            Event::HandoffInitiated { .. }
+            | Event::HandoffAccepted { .. }
+            | Event::HandoffRejected { .. }
+            | Event::HandoffCancelled { .. }
+            | Event::HandoffCompleted { .. }
+            | Event::HandoffExpired { .. }
+            | Event::HandoffRemoved { .. } => self.evolve_handoffs(at, event),
+            Event::DocumentsIngested { .. } => self.evolve_documents(at, event),
+            Event::Audited(record) => {
+                self.audit_head = crate::audit::chain_hash(&self.audit_head, seq, at, record);
+                self.audit.push_back(AuditEntry {
+                    seq,
+                    at,
+                    record: record.clone(),
+                });
+                self.trim_audit();
+            }
+        }
+    }
+}
+
+/// Removes `value` from the set at `key`, dropping the set when it empties.
+fn remove_from(map: &mut BTreeMap<String, BTreeSet<String>>, key: &str, value: &str) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+/// Adds (`on`) or removes one document of `owner` in the per-owner counts.
+pub(super) fn count_document(counts: &mut BTreeMap<String, u64>, owner: &Option<String>, on: bool) {
+    let Some(owner) = owner else { return };
+    if on {
+        *counts.entry(owner.clone()).or_default() += 1;
+    } else if let Some(count) = counts.get_mut(owner) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            counts.remove(owner);
+        }
+    }
+}
+
+/// Adds the notes of a later change to an object's.
+fn add_notes(notes: &mut Option<Box<Notes>>, more: &Option<Box<Notes>>) {
+    if let Some(more) = more {
+        let old = notes.take().map(|b| *b).unwrap_or_default();
+        *notes = old.merged((**more).clone()).boxed();
+    }
+}

@@ -1,0 +1,77 @@
+//! Evolving agents and their sessions.
+
+use crate::events::Event;
+use crate::state::{Agent, State};
+
+impl State {
+    /// Applies an event about agents and their sessions.
+    pub(super) fn evolve_agents(&mut self, at: u64, event: &Event) {
+        match event {
+            Event::AgentRegistered {
+                id,
+                agent_type,
+                owner_id,
+                capabilities,
+                metadata,
+                token_hash,
+            } => {
+                let n = self.take_n();
+                self.use_id("agent", id);
+                self.tokens.insert(token_hash.clone(), id.clone());
+                self.agents.insert(
+                    id.clone(),
+                    Agent {
+                        n,
+                        id: id.clone(),
+                        agent_type: *agent_type,
+                        owner_id: owner_id.clone(),
+                        capabilities: capabilities.clone(),
+                        metadata: metadata.clone(),
+                        active: true,
+                        session_id: None,
+                        session_started_at: None,
+                        created_at: at,
+                    },
+                );
+            }
+            Event::AgentDeactivated { id } => {
+                if let Some(a) = self.agents.get_mut(id) {
+                    a.active = false;
+                }
+            }
+            Event::AgentReactivated { id } => {
+                if let Some(a) = self.agents.get_mut(id) {
+                    a.active = true;
+                }
+            }
+            Event::AgentUnregistered { id } => {
+                self.agents.remove(id);
+                self.tokens.retain(|_, agent| agent != id);
+                if let Some(pools) = self.memberships.remove(id) {
+                    for pool_id in pools {
+                        if let Some(p) = self.pools.get_mut(&pool_id) {
+                            p.members.remove(id);
+                        }
+                    }
+                }
+            }
+            Event::SessionStarted {
+                agent_id,
+                session_id,
+            } => {
+                self.use_id("session", session_id);
+                if let Some(a) = self.agents.get_mut(agent_id) {
+                    a.session_id = Some(session_id.clone());
+                    a.session_started_at = Some(at);
+                }
+            }
+            Event::SessionEnded { agent_id } => {
+                if let Some(a) = self.agents.get_mut(agent_id) {
+                    a.session_id = None;
+                    a.session_started_at = None;
+                }
+            }
+            _ => {}
+        }
+    }
+}

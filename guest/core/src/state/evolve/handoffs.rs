@@ -1,0 +1,115 @@
+//! Evolving handoffs and their lifecycle.
+
+use super::{add_notes, remove_from};
+use crate::events::Event;
+use crate::model::HandoffStatus;
+use crate::state::{Handoff, State};
+
+impl State {
+    /// Applies an event about handoffs and their lifecycle.
+    pub(super) fn evolve_handoffs(&mut self, at: u64, event: &Event) {
+        match event {
+            Event::HandoffInitiated {
+                id,
+                source,
+                target,
+                context,
+                expires_at,
+                notes,
+            } => {
+                let n = self.take_n();
+                self.use_id("handoff", id);
+                self.live_handoffs += 1;
+                self.pending_expiry.insert((*expires_at, id.clone()));
+                self.pending_by_target
+                    .entry(target.clone())
+                    .or_default()
+                    .insert(id.clone());
+                for agent in [source, target] {
+                    self.handoffs_by_agent
+                        .entry(agent.clone())
+                        .or_default()
+                        .insert(id.clone());
+                }
+                self.handoffs.insert(
+                    id.clone(),
+                    Handoff {
+                        n,
+                        id: id.clone(),
+                        source: source.clone(),
+                        target: target.clone(),
+                        context: context.clone(),
+                        status: HandoffStatus::Pending,
+                        created_at: at,
+                        expires_at: *expires_at,
+                        updated_at: at,
+                        result: None,
+                        reason: None,
+                        notes: notes.clone(),
+                    },
+                );
+            }
+            Event::HandoffAccepted { id, granted } => {
+                if let Some(target) = self.set_status(id, HandoffStatus::Accepted, at) {
+                    for memory in granted {
+                        self.grants
+                            .entry(memory.clone())
+                            .or_default()
+                            .insert(target.clone());
+                    }
+                }
+            }
+            Event::HandoffRejected { id, reason, notes } => {
+                self.set_status(id, HandoffStatus::Rejected, at);
+                if let Some(h) = self.handoffs.get_mut(id) {
+                    h.reason = Some(reason.clone());
+                    add_notes(&mut h.notes, notes);
+                }
+            }
+            Event::HandoffCancelled { id } => {
+                self.set_status(id, HandoffStatus::Cancelled, at);
+            }
+            Event::HandoffCompleted { id, result, notes } => {
+                self.set_status(id, HandoffStatus::Completed, at);
+                if let Some(h) = self.handoffs.get_mut(id) {
+                    h.result = Some(result.clone());
+                    add_notes(&mut h.notes, notes);
+                }
+            }
+            Event::HandoffExpired { id } => {
+                // The expiry time, not the time of marking, is when it expired.
+                let when = self.handoffs.get(id).map(|h| h.expires_at).unwrap_or(at);
+                self.set_status(id, HandoffStatus::Expired, when);
+            }
+            Event::HandoffRemoved { id } => {
+                if let Some(h) = self.handoffs.remove(id) {
+                    if !h.status.is_terminal() {
+                        self.live_handoffs = self.live_handoffs.saturating_sub(1);
+                    }
+                    self.pending_expiry.remove(&(h.expires_at, id.clone()));
+                    remove_from(&mut self.pending_by_target, &h.target, id);
+                    remove_from(&mut self.handoffs_by_agent, &h.source, id);
+                    remove_from(&mut self.handoffs_by_agent, &h.target, id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves a handoff to `status`, keeping the pending index right; returns its target.
+    fn set_status(&mut self, id: &str, status: HandoffStatus, at: u64) -> Option<String> {
+        let h = self.handoffs.get_mut(id)?;
+        let old = h.status;
+        h.status = status;
+        h.updated_at = at;
+        let target = h.target.clone();
+        if old == HandoffStatus::Pending && status != HandoffStatus::Pending {
+            self.pending_expiry.remove(&(h.expires_at, id.to_string()));
+            remove_from(&mut self.pending_by_target, &target, id);
+        }
+        if !old.is_terminal() && status.is_terminal() {
+            self.live_handoffs = self.live_handoffs.saturating_sub(1);
+        }
+        Some(target)
+    }
+}

@@ -1,0 +1,359 @@
+//! The state of a maas core. [`State::evolve`] (in `evolve`, one module per noun) is the
+//! only code that changes it; `indexes` derives the search indexes and access bitmaps.
+
+use crate::events::AuditRecord;
+pub use crate::events::{Document, HandoffContext};
+use crate::guard::Notes;
+use crate::model::{
+    AgentType, Capability, DocumentKind, HandoffStatus, MemoryKind, Permission, Scope,
+};
+use crate::search::Index;
+use crate::visibility::Visibility;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+mod evolve;
+mod indexes;
+
+/// A registered agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    /// Creation number: lists sort by it.
+    pub n: u64,
+    /// Id.
+    pub id: String,
+    /// Type.
+    pub agent_type: AgentType,
+    /// Owner user id.
+    pub owner_id: String,
+    /// Capabilities.
+    pub capabilities: Vec<Capability>,
+    /// Metadata JSON object.
+    pub metadata: String,
+    /// False while deactivated.
+    pub active: bool,
+    /// Open session.
+    pub session_id: Option<String>,
+    /// When the open session started.
+    pub session_started_at: Option<u64>,
+    /// Registration time.
+    pub created_at: u64,
+}
+
+impl Agent {
+    /// True if the agent holds `cap`.
+    pub fn can(&self, cap: Capability) -> bool {
+        self.capabilities.contains(&cap)
+    }
+}
+
+/// A pool member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Join number: lists sort by it.
+    pub n: u64,
+    /// Permission.
+    pub permission: Permission,
+    /// Join time.
+    pub joined_at: u64,
+}
+
+/// A memory shared into a pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Share {
+    /// Share number: lists sort by it.
+    pub n: u64,
+    /// The sharing agent.
+    pub shared_by: String,
+    /// Scope.
+    pub scope: Scope,
+    /// Share time.
+    pub shared_at: u64,
+}
+
+/// A pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pool {
+    /// Creation number.
+    pub n: u64,
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Owner user id.
+    pub owner_id: String,
+    /// Widest share scope.
+    pub scope: Scope,
+    /// Team label.
+    pub team: Option<String>,
+    /// Metadata JSON object.
+    pub metadata: String,
+    /// Read-only once archived.
+    pub archived: bool,
+    /// Creation time.
+    pub created_at: u64,
+    /// Members by agent id.
+    pub members: BTreeMap<String, Member>,
+    /// Shares by memory id.
+    pub shares: BTreeMap<String, Share>,
+}
+
+/// A stored memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    /// Creation number; also its number in the search index.
+    pub n: u64,
+    /// Id.
+    pub id: String,
+    /// Author agent.
+    pub author: String,
+    /// Kind.
+    pub kind: MemoryKind,
+    /// Content as written.
+    pub content: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Version, 1 on store.
+    pub version: u64,
+    /// Creation time.
+    pub created_at: u64,
+    /// Last change.
+    pub updated_at: u64,
+    /// Expiry time.
+    pub expires_at: Option<u64>,
+    /// Pools it is shared into.
+    pub pools: BTreeSet<String>,
+    /// What the write gate redacted or flagged (most memories carry none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Box<Notes>>,
+    /// Its texts passed the write gate when written (secrets already redacted), so
+    /// they are not scanned again; false for memories written before the gate.
+    #[serde(default, skip_serializing_if = "crate::model::is_false")]
+    pub gated: bool,
+}
+
+impl Memory {
+    /// True once the memory's ttl has passed at `now`.
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at.is_some_and(|t| now >= t)
+    }
+}
+
+/// A handoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// Creation number.
+    pub n: u64,
+    /// Id.
+    pub id: String,
+    /// Source agent.
+    pub source: String,
+    /// Target agent.
+    pub target: String,
+    /// Context.
+    pub context: HandoffContext,
+    /// Recorded status; see [`Handoff::status_at`] for the effective one.
+    pub status: HandoffStatus,
+    /// Creation time.
+    pub created_at: u64,
+    /// Expiry time.
+    pub expires_at: u64,
+    /// Last change.
+    pub updated_at: u64,
+    /// Completion result JSON.
+    pub result: Option<String>,
+    /// Rejection reason.
+    pub reason: Option<String>,
+    /// What the write gate redacted or flagged in its texts, over its whole life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Box<Notes>>,
+}
+
+impl Handoff {
+    /// The status at `now`: a pending handoff past its expiry is expired, everywhere at once.
+    pub fn status_at(&self, now: u64) -> HandoffStatus {
+        if self.status == HandoffStatus::Pending && now >= self.expires_at {
+            HandoffStatus::Expired
+        } else {
+            self.status
+        }
+    }
+
+    /// True while it counts toward the live-handoff limit at `now`.
+    pub fn is_live(&self, now: u64) -> bool {
+        !self.status_at(now).is_terminal()
+    }
+}
+
+/// A stored knowledge document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredDocument {
+    /// Creation number; its number in the kind's index.
+    pub n: u64,
+    /// The document.
+    pub document: Document,
+    /// Ingestion time.
+    pub ingested_at: u64,
+    /// The owner whose agent ingested it; `None` when the operator did (or the entry
+    /// predates ownership): only the operator may then replace it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// What the write gate redacted or flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Box<Notes>>,
+    /// Its texts passed the write gate when written (secrets already redacted), so
+    /// they are not scanned again; false for documents ingested before the gate.
+    #[serde(default, skip_serializing_if = "crate::model::is_false")]
+    pub gated: bool,
+}
+
+/// An audit entry kept for queries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Journal sequence.
+    pub seq: u64,
+    /// Time.
+    pub at: u64,
+    /// The record.
+    pub record: AuditRecord,
+}
+
+/// Every object of a core, plus derived indexes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Last applied journal sequence.
+    pub seq: u64,
+    /// Next creation number.
+    pub next_n: u64,
+    /// Live (not unregistered) agents.
+    pub agents: BTreeMap<String, Agent>,
+    /// Every id ever used, as `kind:id`, so ids are never reused.
+    pub used_ids: BTreeSet<String>,
+    /// Token hash to agent id.
+    pub tokens: BTreeMap<String, String>,
+    /// Pools.
+    pub pools: BTreeMap<String, Pool>,
+    /// Agent id to the pools it is a member of.
+    pub memberships: BTreeMap<String, BTreeSet<String>>,
+    /// `owner/team` to the pools carrying that team label.
+    pub teams: BTreeMap<String, BTreeSet<String>>,
+    /// Memories.
+    pub memories: BTreeMap<String, Memory>,
+    /// Memory id to agents granted read access by accepted handoffs.
+    pub grants: BTreeMap<String, BTreeSet<String>>,
+    /// Handoffs.
+    pub handoffs: BTreeMap<String, Handoff>,
+    /// Target agent to its handoffs recorded as pending.
+    pub pending_by_target: BTreeMap<String, BTreeSet<String>>,
+    /// Pending (as recorded) handoffs by expiry time, to count the due ones cheaply.
+    pub pending_expiry: BTreeSet<(u64, String)>,
+    /// Handoffs recorded as pending or accepted.
+    pub live_handoffs: u64,
+    /// Agent to every handoff it is source or target of.
+    pub handoffs_by_agent: BTreeMap<String, BTreeSet<String>>,
+    /// Documents by `kind:id`.
+    pub documents: BTreeMap<String, StoredDocument>,
+    /// How many documents each owner holds (for the per-owner quota).
+    #[serde(skip)]
+    pub documents_by_owner: BTreeMap<String, u64>,
+    /// The hash of the last audit record in the journal: the head of the audit chain.
+    #[serde(default)]
+    pub audit_head: String,
+    /// Recent audit entries (not part of the digest; the journal keeps them all).
+    #[serde(skip)]
+    pub audit: VecDeque<AuditEntry>,
+    /// How many audit entries to keep in memory.
+    #[serde(skip)]
+    pub audit_window: usize,
+    /// Memory search index by creation number.
+    #[serde(skip)]
+    pub memory_index: Index,
+    /// Memory creation number to id.
+    #[serde(skip)]
+    pub memory_by_n: BTreeMap<u64, String>,
+    /// One index per document kind.
+    #[serde(skip)]
+    pub document_index: BTreeMap<DocumentKind, Index>,
+    /// Document creation number to `kind:id`.
+    #[serde(skip)]
+    pub document_by_n: BTreeMap<u64, String>,
+    /// Who may read which memory, as bitmaps of memory numbers.
+    #[serde(skip)]
+    pub visibility: Visibility,
+    /// While set, events leave the search indexes alone: after a snapshot restore or a
+    /// long replay they are built in bulk by the first search
+    /// ([`State::end_deferred_indexing`]) instead of entry by entry or at start-up.
+    #[serde(skip)]
+    pub indexes_deferred: bool,
+}
+
+impl State {
+    /// Handoffs recorded as pending whose expiry is at or before `now`.
+    pub fn due_handoffs(&self, now: u64) -> impl Iterator<Item = &String> {
+        self.pending_expiry
+            .iter()
+            .take_while(move |(t, _)| *t <= now)
+            .map(|(_, id)| id)
+    }
+
+    /// Live handoffs at `now`: pending and not expired, or accepted.
+    pub fn live_handoffs_at(&self, now: u64) -> u64 {
+        self.live_handoffs
+            .saturating_sub(self.due_handoffs(now).count() as u64)
+    }
+
+    /// Live pending handoffs targeting `agent` at `now`, oldest first.
+    pub fn pending_for(&self, agent: &str, now: u64) -> Vec<&Handoff> {
+        let mut list: Vec<&Handoff> = self
+            .pending_by_target
+            .get(agent)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.handoffs.get(id))
+            .filter(|h| h.status_at(now) == HandoffStatus::Pending)
+            .collect();
+        list.sort_by_key(|h| h.n);
+        list
+    }
+}
+
+/// The key of a team label within its owner.
+pub fn team_key(owner: &str, team: &str) -> String {
+    format!("{owner}/{team}")
+}
+
+/// The key of a document.
+pub fn document_key(kind: DocumentKind, id: &str) -> String {
+    format!("{}:{id}", kind.as_str())
+}
+impl State {
+    /// An empty state keeping `audit_window` audit entries.
+    pub fn new(audit_window: usize) -> Self {
+        State {
+            audit_window,
+            ..State::default()
+        }
+    }
+
+    /// Records an id as used.
+    fn use_id(&mut self, kind: &str, id: &str) {
+        self.used_ids.insert(format!("{kind}:{id}"));
+    }
+
+    /// True if the id was ever used for this kind.
+    pub fn id_used(&self, kind: &str, id: &str) -> bool {
+        self.used_ids.contains(&format!("{kind}:{id}"))
+    }
+
+    fn take_n(&mut self) -> u64 {
+        self.next_n += 1;
+        self.next_n
+    }
+
+    /// Drops the oldest audit entries beyond the window.
+    pub fn trim_audit(&mut self) {
+        while self.audit.len() > self.audit_window.max(1) {
+            self.audit.pop_front();
+        }
+    }
+}
