@@ -24,4 +24,28 @@ impl types::Error {
             types::Error::RateLimited(_) => "rate_limited",
         }
     }
+
+    /// The sentence a person reads, without the code: every transport (MCP results, the
+    /// command line, plugins' hosts) renders a core error through here.
+    pub fn message(&self) -> String {
+        match self {
+            types::Error::NotFound(what) => format!("not found: {what}"),
+            types::Error::PermissionDenied(why) => format!("permission denied: {why}"),
+            types::Error::CapacityExceeded(info) => {
+                format!(
+                    "capacity exceeded: the {} limit of {} is reached",
+                    info.resource, info.limit
+                )
+            }
+            types::Error::InvalidInput(info) => format!("invalid {}: {}", info.field, info.reason),
+            types::Error::Conflict(current) => {
+                format!("version conflict: the current version is {current}")
+            }
+            types::Error::Expired(what) => format!("expired: {what}"),
+            types::Error::Unavailable(why) => format!("unavailable: {why}"),
+            types::Error::RateLimited(ms) => {
+                format!("rate limited: this agent writes too fast; retry after {ms} ms")
+            }
+        }
+    }
 }

@@ -91,7 +91,7 @@ pub fn embedded(text: &str) -> Value {
 /// The error body of the original design, plus `code` and details.
 pub fn error(e: &types::Error) -> Value {
     let mut body = serde_json::Map::new();
-    body.insert("error".into(), json!(e.to_string()));
+    body.insert("error".into(), json!(e.message()));
     body.insert("status".into(), json!("error"));
     body.insert("code".into(), json!(e.code()));
     match e {

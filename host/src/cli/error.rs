@@ -50,25 +50,7 @@ fn limit_key(resource: &str) -> &str {
 
 /// The one-line message of a core error, without its code.
 pub fn describe(error: &types::Error) -> String {
-    match error {
-        types::Error::NotFound(what) => format!("not found: {what}"),
-        types::Error::PermissionDenied(why) => format!("permission denied: {why}"),
-        types::Error::CapacityExceeded(info) => {
-            format!(
-                "capacity exceeded: the {} limit of {} is reached",
-                info.resource, info.limit
-            )
-        }
-        types::Error::InvalidInput(info) => format!("invalid {}: {}", info.field, info.reason),
-        types::Error::Conflict(current) => {
-            format!("version conflict: the current version is {current}")
-        }
-        types::Error::Expired(what) => format!("expired: {what}"),
-        types::Error::Unavailable(why) => format!("unavailable: {why}"),
-        types::Error::RateLimited(ms) => {
-            format!("rate limited: this agent writes too fast; retry after {ms} ms")
-        }
-    }
+    error.message()
 }
 
 impl CliError {

@@ -50,7 +50,9 @@ impl fmt::Display for PluginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PluginError::Load(m) => write!(f, "cannot load the plugin: {m}"),
-            PluginError::Bind(e) => write!(f, "cannot bind the plugin to the agent: {e}"),
+            PluginError::Bind(e) => {
+                write!(f, "cannot bind the plugin to the agent: {}", e.message())
+            }
             PluginError::Stopped(hit) => write!(f, "plugin stopped: {hit}"),
             PluginError::Trapped(m) => write!(f, "plugin trapped: {m}"),
             PluginError::Failed(m) => write!(f, "plugin failed: {m}"),
@@ -63,7 +65,7 @@ impl std::error::Error for PluginError {}
 impl PartialEq for PluginError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (PluginError::Bind(a), PluginError::Bind(b)) => a.to_string() == b.to_string(),
+            (PluginError::Bind(a), PluginError::Bind(b)) => a.message() == b.message(),
             (PluginError::Stopped(a), PluginError::Stopped(b)) => a == b,
             (PluginError::Load(a), PluginError::Load(b))
             | (PluginError::Trapped(a), PluginError::Trapped(b))
