@@ -7,7 +7,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::maas::core::{
-    admin, agents, audit, handoffs, knowledge, memories, pools, security, types,
+    admin, agents, audit, handoffs, knowledge, memories, pools, records, security, types,
 };
 
 impl types::Error {
