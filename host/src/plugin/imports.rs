@@ -1,5 +1,6 @@
 //! The plugin world's imports: each counts against the plugin's limits, then forwards to
 //! the one core instance as the bound agent. Nothing a plugin passes can change who acts.
+//! The plugin world shares the core's records, so the core's answer goes back unchanged.
 
 use super::access::CoreAccess;
 use super::bindings::{
