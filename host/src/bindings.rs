@@ -6,9 +6,28 @@ wasmtime::component::bindgen!({
     world: "maas",
 });
 
-pub use exports::maas::core::{
-    admin, agents, audit, handoffs, knowledge, memories, pools, security, types,
-};
+pub use exports::maas::core::{admin, audit, records, security, types};
+
+/// Re-exports an interface's generated module together with the shared records it uses.
+/// The generated module names those as type aliases of `records`; re-exported here they
+/// are the records themselves, so `use agents::AgentType::*` and the like keep working.
+macro_rules! with_records {
+    ($($iface:ident: $($record:ident),+;)+) => {$(
+        #[doc = concat!("The `", stringify!($iface), "` interface and the records it uses.")]
+        pub mod $iface {
+            pub use super::exports::maas::core::$iface::*;
+            pub use super::records::{$($record),+};
+        }
+    )+};
+}
+
+with_records! {
+    agents: Agent, AgentType, Capability;
+    pools: Member, Pool, SharedMemory;
+    memories: Memory, MemoryHit, MemoryKind;
+    handoffs: AcceptedHandoff, Handoff, HandoffContext, HandoffStatus;
+    knowledge: DocumentKind, SearchHit;
+}
 
 impl types::Error {
     /// The stable machine-readable code: `not_found`, `permission_denied`, …

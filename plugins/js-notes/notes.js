@@ -28,7 +28,7 @@ function remember(text) {
     scope: undefined,
     ttlSeconds: undefined,
   });
-  return { agent: me.agentId, stored: memory.id, version: Number(memory.version) };
+  return { agent: me.id, stored: memory.id, version: Number(memory.version) };
 }
 
 function recall(query) {

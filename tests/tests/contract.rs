@@ -53,6 +53,7 @@ fn the_core_exports_every_declared_function_and_imports_the_journal() {
     }
     for iface in [
         "types",
+        "records",
         "admin",
         "agents",
         "pools",

@@ -3,7 +3,7 @@
 
 /// WIT to domain.
 pub mod from_wit {
-    use crate::exports::maas::core::{admin, agents, handoffs, knowledge, memories, pools, types};
+    use crate::exports::maas::core::{admin, agents, knowledge, memories, pools, records, types};
     use maas_core::model as m;
 
     /// The caller.
@@ -35,18 +35,18 @@ pub mod from_wit {
     }
 
     /// An agent type.
-    pub fn agent_type(t: agents::AgentType) -> m::AgentType {
+    pub fn agent_type(t: records::AgentType) -> m::AgentType {
         match t {
-            agents::AgentType::ClaudeCode => m::AgentType::ClaudeCode,
-            agents::AgentType::GptAgent => m::AgentType::GptAgent,
-            agents::AgentType::CustomPipeline => m::AgentType::CustomPipeline,
-            agents::AgentType::Human => m::AgentType::Human,
+            records::AgentType::ClaudeCode => m::AgentType::ClaudeCode,
+            records::AgentType::GptAgent => m::AgentType::GptAgent,
+            records::AgentType::CustomPipeline => m::AgentType::CustomPipeline,
+            records::AgentType::Human => m::AgentType::Human,
         }
     }
 
     /// A capability.
-    pub fn capability(c: agents::Capability) -> m::Capability {
-        use agents::Capability as C;
+    pub fn capability(c: records::Capability) -> m::Capability {
+        use records::Capability as C;
         match c {
             C::MemoryRead => m::Capability::MemoryRead,
             C::MemoryWrite => m::Capability::MemoryWrite,
@@ -60,21 +60,21 @@ pub mod from_wit {
     }
 
     /// A memory kind.
-    pub fn memory_kind(k: memories::MemoryKind) -> m::MemoryKind {
+    pub fn memory_kind(k: records::MemoryKind) -> m::MemoryKind {
         match k {
-            memories::MemoryKind::Preference => m::MemoryKind::Preference,
-            memories::MemoryKind::Fact => m::MemoryKind::Fact,
-            memories::MemoryKind::Decision => m::MemoryKind::Decision,
-            memories::MemoryKind::Note => m::MemoryKind::Note,
+            records::MemoryKind::Preference => m::MemoryKind::Preference,
+            records::MemoryKind::Fact => m::MemoryKind::Fact,
+            records::MemoryKind::Decision => m::MemoryKind::Decision,
+            records::MemoryKind::Note => m::MemoryKind::Note,
         }
     }
 
     /// A document kind.
-    pub fn document_kind(k: knowledge::DocumentKind) -> m::DocumentKind {
+    pub fn document_kind(k: records::DocumentKind) -> m::DocumentKind {
         match k {
-            knowledge::DocumentKind::Code => m::DocumentKind::Code,
-            knowledge::DocumentKind::Decision => m::DocumentKind::Decision,
-            knowledge::DocumentKind::Incident => m::DocumentKind::Incident,
+            records::DocumentKind::Code => m::DocumentKind::Code,
+            records::DocumentKind::Decision => m::DocumentKind::Decision,
+            records::DocumentKind::Incident => m::DocumentKind::Incident,
         }
     }
 
@@ -152,7 +152,7 @@ pub mod from_wit {
     }
 
     /// A handoff context.
-    pub fn context(c: handoffs::HandoffContext) -> maas_core::state::HandoffContext {
+    pub fn context(c: records::HandoffContext) -> maas_core::state::HandoffContext {
         maas_core::state::HandoffContext {
             task_description: c.task_description,
             current_state: c.current_state,
@@ -178,9 +178,7 @@ pub mod from_wit {
 
 /// Domain to WIT.
 pub mod to_wit {
-    use crate::exports::maas::core::{
-        admin, agents, audit, handoffs, knowledge, memories, pools, types,
-    };
+    use crate::exports::maas::core::{admin, agents, audit, knowledge, records, types};
     use maas_core::model as m;
 
     /// An error.
@@ -222,17 +220,17 @@ pub mod to_wit {
         }
     }
 
-    fn agent_type(t: m::AgentType) -> agents::AgentType {
+    fn agent_type(t: m::AgentType) -> records::AgentType {
         match t {
-            m::AgentType::ClaudeCode => agents::AgentType::ClaudeCode,
-            m::AgentType::GptAgent => agents::AgentType::GptAgent,
-            m::AgentType::CustomPipeline => agents::AgentType::CustomPipeline,
-            m::AgentType::Human => agents::AgentType::Human,
+            m::AgentType::ClaudeCode => records::AgentType::ClaudeCode,
+            m::AgentType::GptAgent => records::AgentType::GptAgent,
+            m::AgentType::CustomPipeline => records::AgentType::CustomPipeline,
+            m::AgentType::Human => records::AgentType::Human,
         }
     }
 
-    fn capability(c: m::Capability) -> agents::Capability {
-        use agents::Capability as C;
+    fn capability(c: m::Capability) -> records::Capability {
+        use records::Capability as C;
         match c {
             m::Capability::MemoryRead => C::MemoryRead,
             m::Capability::MemoryWrite => C::MemoryWrite,
@@ -245,25 +243,25 @@ pub mod to_wit {
         }
     }
 
-    fn memory_kind(k: m::MemoryKind) -> memories::MemoryKind {
+    fn memory_kind(k: m::MemoryKind) -> records::MemoryKind {
         match k {
-            m::MemoryKind::Preference => memories::MemoryKind::Preference,
-            m::MemoryKind::Fact => memories::MemoryKind::Fact,
-            m::MemoryKind::Decision => memories::MemoryKind::Decision,
-            m::MemoryKind::Note => memories::MemoryKind::Note,
+            m::MemoryKind::Preference => records::MemoryKind::Preference,
+            m::MemoryKind::Fact => records::MemoryKind::Fact,
+            m::MemoryKind::Decision => records::MemoryKind::Decision,
+            m::MemoryKind::Note => records::MemoryKind::Note,
         }
     }
 
-    fn document_kind(k: m::DocumentKind) -> knowledge::DocumentKind {
+    fn document_kind(k: m::DocumentKind) -> records::DocumentKind {
         match k {
-            m::DocumentKind::Code => knowledge::DocumentKind::Code,
-            m::DocumentKind::Decision => knowledge::DocumentKind::Decision,
-            m::DocumentKind::Incident => knowledge::DocumentKind::Incident,
+            m::DocumentKind::Code => records::DocumentKind::Code,
+            m::DocumentKind::Decision => records::DocumentKind::Decision,
+            m::DocumentKind::Incident => records::DocumentKind::Incident,
         }
     }
 
-    fn status(s: m::HandoffStatus) -> handoffs::HandoffStatus {
-        use handoffs::HandoffStatus as H;
+    fn status(s: m::HandoffStatus) -> records::HandoffStatus {
+        use records::HandoffStatus as H;
         match s {
             m::HandoffStatus::Pending => H::Pending,
             m::HandoffStatus::Accepted => H::Accepted,
@@ -314,8 +312,8 @@ pub mod to_wit {
     }
 
     /// An agent.
-    pub fn agent(a: maas_core::state::Agent) -> agents::Agent {
-        agents::Agent {
+    pub fn agent(a: maas_core::state::Agent) -> records::Agent {
+        records::Agent {
             id: a.id,
             agent_type: agent_type(a.agent_type),
             owner_id: a.owner_id,
@@ -337,8 +335,8 @@ pub mod to_wit {
     }
 
     /// A pool.
-    pub fn pool(p: maas_core::pools::PoolView) -> pools::Pool {
-        pools::Pool {
+    pub fn pool(p: maas_core::pools::PoolView) -> records::Pool {
+        records::Pool {
             id: p.id,
             name: p.name,
             owner_id: p.owner_id,
@@ -353,8 +351,8 @@ pub mod to_wit {
     }
 
     /// A member.
-    pub fn member(mb: maas_core::pools::MemberView) -> pools::Member {
-        pools::Member {
+    pub fn member(mb: maas_core::pools::MemberView) -> records::Member {
+        records::Member {
             agent_id: mb.agent_id,
             permission: permission(mb.permission),
             joined_at: mb.joined_at,
@@ -362,8 +360,8 @@ pub mod to_wit {
     }
 
     /// A share.
-    pub fn share(s: maas_core::pools::ShareView) -> pools::SharedMemory {
-        pools::SharedMemory {
+    pub fn share(s: maas_core::pools::ShareView) -> records::SharedMemory {
+        records::SharedMemory {
             memory_id: s.memory_id,
             pool_id: s.pool_id,
             shared_by: s.shared_by,
@@ -373,8 +371,8 @@ pub mod to_wit {
     }
 
     /// A memory.
-    pub fn memory(mv: maas_core::memories::MemoryView) -> memories::Memory {
-        memories::Memory {
+    pub fn memory(mv: maas_core::memories::MemoryView) -> records::Memory {
+        records::Memory {
             id: mv.id,
             author: mv.author,
             kind: memory_kind(mv.kind),
@@ -397,12 +395,12 @@ pub mod to_wit {
     }
 
     /// A handoff.
-    pub fn handoff(h: maas_core::handoffs::HandoffView) -> handoffs::Handoff {
-        handoffs::Handoff {
+    pub fn handoff(h: maas_core::handoffs::HandoffView) -> records::Handoff {
+        records::Handoff {
             id: h.id,
             source_agent_id: h.source_agent_id,
             target_agent_id: h.target_agent_id,
-            context: handoffs::HandoffContext {
+            context: records::HandoffContext {
                 task_description: h.context.task_description,
                 current_state: h.context.current_state,
                 relevant_memories: h.context.relevant_memories,
@@ -433,8 +431,8 @@ pub mod to_wit {
     }
 
     /// A search hit.
-    pub fn hit(h: maas_core::knowledge::SearchHit) -> knowledge::SearchHit {
-        knowledge::SearchHit {
+    pub fn hit(h: maas_core::knowledge::SearchHit) -> records::SearchHit {
+        records::SearchHit {
             id: h.id,
             kind: document_kind(h.kind),
             title: h.title,

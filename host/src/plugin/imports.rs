@@ -1,14 +1,14 @@
 //! The plugin world's imports: each counts against the plugin's limits, then forwards to
 //! the one core instance as the bound agent. Nothing a plugin passes can change who acts.
+//! The plugin world shares the core's records, so the core's answer goes back unchanged.
 
 use super::access::CoreAccess;
 use super::bindings::{
     plugin_handoffs as ph, plugin_identity as pi, plugin_knowledge as pk, plugin_memories as pm,
     plugin_pools as pp,
 };
-use super::convert::{self, text_bytes};
 use super::limits::{LimitHit, MemoryLimiter, PluginLimits};
-use crate::bindings::{Maas, handoffs, memories, pools, types};
+use crate::bindings::{Maas, memories, pools, types};
 use crate::runtime::HostState;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
@@ -36,6 +36,11 @@ impl WasiView for PluginState {
 }
 
 type Answer<T> = wasmtime::Result<Result<T, types::Error>>;
+
+/// Bytes of text a call passes: what `--call-bytes` bounds.
+fn text_bytes<'a>(parts: impl IntoIterator<Item = &'a str>) -> usize {
+    parts.into_iter().map(str::len).sum()
+}
 
 impl PluginState {
     /// Stops the plugin: the trap carries the limit, and the store remembers it in case
@@ -72,12 +77,13 @@ impl PluginState {
 
 impl super::bindings::core_types::Host for PluginState {}
 
+impl super::bindings::core_records::Host for PluginState {}
+
 impl pi::Host for PluginState {
-    fn whoami(&mut self) -> Answer<pi::Identity> {
+    fn whoami(&mut self) -> Answer<pi::Agent> {
         self.forward(0, |c, s, caller, me| {
             c.maas_core_agents().call_get(s, caller, me)
         })
-        .map(|r| r.map(convert::identity))
     }
 }
 
@@ -108,21 +114,18 @@ impl pp::Host for PluginState {
             c.maas_core_pools()
                 .call_create(s, caller, Some(me), &request)
         })
-        .map(|r| r.map(convert::pool))
     }
 
     fn get(&mut self, pool_id: String) -> Answer<pp::Pool> {
         self.forward(pool_id.len(), move |c, s, caller, _| {
             c.maas_core_pools().call_get(s, caller, &pool_id)
         })
-        .map(|r| r.map(convert::pool))
     }
 
     fn list(&mut self) -> Answer<Vec<pp::Pool>> {
         self.forward(0, |c, s, caller, _| {
             c.maas_core_pools().call_list(s, caller, None)
         })
-        .map(|r| r.map(|v| v.into_iter().map(convert::pool).collect()))
     }
 
     fn add_member(
@@ -136,7 +139,6 @@ impl pp::Host for PluginState {
             c.maas_core_pools()
                 .call_join(s, caller, &pool_id, &agent_id, permission)
         })
-        .map(|r| r.map(convert::member))
     }
 
     fn leave(&mut self, pool_id: String) -> Answer<()> {
@@ -149,7 +151,6 @@ impl pp::Host for PluginState {
         self.forward(pool_id.len(), move |c, s, caller, _| {
             c.maas_core_pools().call_members(s, caller, &pool_id)
         })
-        .map(|r| r.map(|v| v.into_iter().map(convert::member).collect()))
     }
 
     fn share(
@@ -163,7 +164,6 @@ impl pp::Host for PluginState {
             c.maas_core_pools()
                 .call_share(s, caller, &pool_id, &memory_id, me, scope)
         })
-        .map(|r| r.map(convert::share))
     }
 
     fn unshare(&mut self, pool_id: String, memory_id: String) -> Answer<()> {
@@ -183,7 +183,6 @@ impl pp::Host for PluginState {
             c.maas_core_pools()
                 .call_query_shared(s, caller, &pool_id, me, max_scope)
         })
-        .map(|r| r.map(|v| v.into_iter().map(convert::share).collect()))
     }
 }
 
@@ -197,7 +196,7 @@ impl pm::Host for PluginState {
             let request = memories::StoreRequest {
                 agent_id: me.to_string(),
                 content: request.content,
-                kind: convert::kind_in(request.kind),
+                kind: request.kind,
                 tags: request.tags,
                 memory_id: request.memory_id,
                 pool_id: request.pool_id,
@@ -207,14 +206,12 @@ impl pm::Host for PluginState {
             c.maas_core_memories()
                 .call_store_memory(s, caller, &request)
         })
-        .map(|r| r.map(convert::memory))
     }
 
     fn get(&mut self, memory_id: String) -> Answer<pm::Memory> {
         self.forward(memory_id.len(), move |c, s, caller, me| {
             c.maas_core_memories().call_get(s, caller, me, &memory_id)
         })
-        .map(|r| r.map(convert::memory))
     }
 
     fn update(
@@ -240,7 +237,6 @@ impl pm::Host for PluginState {
             };
             c.maas_core_memories().call_update(s, caller, &request)
         })
-        .map(|r| r.map(convert::memory))
     }
 
     fn delete(&mut self, memory_id: String) -> Answer<()> {
@@ -255,7 +251,6 @@ impl pm::Host for PluginState {
             c.maas_core_memories()
                 .call_search(s, caller, me, &query, limit)
         })
-        .map(|r| r.map(|v| v.into_iter().map(convert::hit).collect()))
     }
 }
 
@@ -273,7 +268,6 @@ impl ph::Host for PluginState {
         ]) + text_bytes(context.relevant_memories.iter().map(String::as_str))
             + text_bytes(context.relevant_files.iter().map(String::as_str));
         self.forward(passed, move |c, s, caller, me| {
-            let context: handoffs::HandoffContext = convert::context_in(context);
             c.maas_core_handoffs().call_initiate(
                 s,
                 caller,
@@ -283,7 +277,6 @@ impl ph::Host for PluginState {
                 ttl_seconds,
             )
         })
-        .map(|r| r.map(convert::handoff))
     }
 
     fn accept(&mut self, handoff_id: String) -> Answer<ph::AcceptedHandoff> {
@@ -291,7 +284,6 @@ impl ph::Host for PluginState {
             c.maas_core_handoffs()
                 .call_accept(s, caller, &handoff_id, me)
         })
-        .map(|r| r.map(convert::accepted))
     }
 
     fn reject(&mut self, handoff_id: String, reason: String) -> Answer<ph::Handoff> {
@@ -300,7 +292,6 @@ impl ph::Host for PluginState {
             c.maas_core_handoffs()
                 .call_reject(s, caller, &handoff_id, me, &reason)
         })
-        .map(|r| r.map(convert::handoff))
     }
 
     fn cancel(&mut self, handoff_id: String) -> Answer<ph::Handoff> {
@@ -308,7 +299,6 @@ impl ph::Host for PluginState {
             c.maas_core_handoffs()
                 .call_cancel(s, caller, &handoff_id, me)
         })
-        .map(|r| r.map(convert::handoff))
     }
 
     fn complete(&mut self, handoff_id: String, result: Option<String>) -> Answer<ph::Handoff> {
@@ -317,28 +307,24 @@ impl ph::Host for PluginState {
             c.maas_core_handoffs()
                 .call_complete(s, caller, &handoff_id, me, result.as_deref())
         })
-        .map(|r| r.map(convert::handoff))
     }
 
     fn get(&mut self, handoff_id: String) -> Answer<ph::Handoff> {
         self.forward(handoff_id.len(), move |c, s, caller, _| {
             c.maas_core_handoffs().call_get(s, caller, &handoff_id)
         })
-        .map(|r| r.map(convert::handoff))
     }
 
     fn pending(&mut self) -> Answer<Vec<ph::Handoff>> {
         self.forward(0, |c, s, caller, me| {
             c.maas_core_handoffs().call_pending(s, caller, me)
         })
-        .map(|r| r.map(|v| v.into_iter().map(convert::handoff).collect()))
     }
 
     fn mine(&mut self) -> Answer<Vec<ph::Handoff>> {
         self.forward(0, |c, s, caller, me| {
             c.maas_core_handoffs().call_by_agent(s, caller, me)
         })
-        .map(|r| r.map(|v| v.into_iter().map(convert::handoff).collect()))
     }
 }
 
@@ -359,7 +345,6 @@ impl pk::Host for PluginState {
                 limit,
             )
         })
-        .map(|r| r.map(|v| v.into_iter().map(convert::search_hit).collect()))
     }
 
     fn search_decisions(
@@ -378,7 +363,6 @@ impl pk::Host for PluginState {
                 limit,
             )
         })
-        .map(|r| r.map(|v| v.into_iter().map(convert::search_hit).collect()))
     }
 
     fn search_incidents(
@@ -401,6 +385,5 @@ impl pk::Host for PluginState {
                 limit,
             )
         })
-        .map(|r| r.map(|v| v.into_iter().map(convert::search_hit).collect()))
     }
 }

@@ -9,7 +9,6 @@
 mod access;
 pub mod bench;
 mod bindings;
-mod convert;
 mod imports;
 mod limits;
 

@@ -79,9 +79,12 @@ pub fn js_plugin() -> PathBuf {
                     .expect("npm runs");
                 assert!(ok.success(), "npm ci in plugins/js-notes failed");
             }
-            let newest_source = [dir.join("notes.js"), root().join("wit/plugin.wit")]
-                .iter()
-                .filter_map(|p| modified(p))
+            let wit = std::fs::read_dir(root().join("wit"))
+                .unwrap()
+                .map(|e| e.unwrap().path());
+            let newest_source = std::iter::once(dir.join("notes.js"))
+                .chain(wit)
+                .filter_map(|p| modified(&p))
                 .max();
             if modified(&wasm).is_none() || modified(&wasm) < newest_source {
                 let ok = Command::new("npm")

@@ -18,9 +18,7 @@ impl exports::maas::core::plugin_entry::Guest for CallLoop {
         };
         let mut agent = String::new();
         for _ in 0..n {
-            agent = whoami()
-                .map_err(|e| format!("whoami failed: {e:?}"))?
-                .agent_id;
+            agent = whoami().map_err(|e| format!("whoami failed: {e:?}"))?.id;
         }
         Ok(format!("{n} calls as {agent}"))
     }

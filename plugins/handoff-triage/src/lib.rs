@@ -102,20 +102,20 @@ impl exports::maas::core::plugin_entry::Guest for Triage {
         let mut failed = Vec::new();
         for h in &pending {
             if !can_handle(&skills, &h.context.task_description) {
-                let reason = format!("{} handles only: {}", me.agent_id, skills.join(", "));
+                let reason = format!("{} handles only: {}", me.id, skills.join(", "));
                 match handoffs::reject(&h.id, &reason) {
                     Ok(_) => rejected.push(json!({ "handoff": h.id, "reason": reason })),
                     Err(e) => failed.push(json!({ "handoff": h.id, "error": describe(&e) })),
                 }
                 continue;
             }
-            match handle(&me.agent_id, h) {
+            match handle(&me.id, h) {
                 Ok(done) => handled.push(done),
                 Err(e) => failed.push(json!({ "handoff": h.id, "error": describe(&e) })),
             }
         }
         Ok(json!({
-            "agent": me.agent_id,
+            "agent": me.id,
             "pending": pending.len(),
             "handled": handled,
             "rejected": rejected,

@@ -111,7 +111,7 @@ fn escapes(args: &[String]) -> Result<String, String> {
         ),
         core(
             "make itself a pool admin",
-            pools::add_member(pool, &me.agent_id, Permission::Admin),
+            pools::add_member(pool, &me.id, Permission::Admin),
         ),
         core("remove another agent's share", pools::unshare(pool, shared)),
         host(
@@ -145,7 +145,7 @@ fn escapes(args: &[String]) -> Result<String, String> {
                 .map(|_| "connected".to_string()),
         ),
     ];
-    Ok(json!({ "agent": me.agent_id, "attempts": attempts }).to_string())
+    Ok(json!({ "agent": me.id, "attempts": attempts }).to_string())
 }
 
 impl exports::maas::core::plugin_entry::Guest for Hostile {
