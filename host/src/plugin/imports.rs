@@ -1,6 +1,7 @@
-//! The plugin world's imports: each counts against the plugin's limits, then forwards to
-//! the one core instance as the bound agent. Nothing a plugin passes can change who acts.
-//! The plugin world shares the core's records, so the core's answer goes back unchanged.
+//! The plugin world's imports: each counts against the plugin's limits, then runs the
+//! same operation (`crate::ops`) the MCP tool and the CLI verb run, as the bound agent:
+//! the acting-agent slot is filled with it, so nothing a plugin passes can change who
+//! acts. The plugin world shares the core's records, so the answer goes back unchanged.
 
 use super::access::CoreAccess;
 use super::bindings::{
@@ -8,9 +9,10 @@ use super::bindings::{
     plugin_pools as pp,
 };
 use super::limits::{LimitHit, MemoryLimiter, PluginLimits};
-use crate::bindings::{Maas, memories, pools, types};
-use crate::runtime::HostState;
-use wasmtime::Store;
+use crate::bindings::types;
+use crate::ops::{self, Op, agents, handoffs, knowledge, memories, pools};
+use crate::runtime::Runtime;
+use crate::wire::Wire;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -42,6 +44,21 @@ fn text_bytes<'a>(parts: impl IntoIterator<Item = &'a str>) -> usize {
     parts.into_iter().map(str::len).sum()
 }
 
+/// The length of an optional text.
+fn opt_len(text: Option<&String>) -> usize {
+    text.map_or(0, String::len)
+}
+
+/// A JSON text a plugin passes, as the JSON value the operation takes.
+fn json_value(field: &str, text: &str) -> Result<serde_json::Value, types::Error> {
+    serde_json::from_str(text).map_err(|e| {
+        types::Error::InvalidInput(types::InvalidInfo {
+            field: field.into(),
+            reason: format!("not JSON: {e}"),
+        })
+    })
+}
+
 impl PluginState {
     /// Stops the plugin: the trap carries the limit, and the store remembers it in case
     /// the guest's own code turns the trap into another.
@@ -50,12 +67,12 @@ impl PluginState {
         hit.into()
     }
 
-    /// Counts one core call of `passed` bytes against the limits, then makes it as the
-    /// bound agent (`agent(id)` caller, `id` as the acting agent).
+    /// Counts one core call of `passed` bytes against the limits, then runs `f` on the
+    /// core as the bound agent.
     fn forward<T: Send + 'static>(
         &mut self,
         passed: usize,
-        f: impl FnOnce(&Maas, &mut Store<HostState>, &types::Caller, &str) -> Answer<T> + Send + 'static,
+        f: impl FnOnce(&mut Runtime, &types::Caller) -> Result<T, types::Error> + Send + 'static,
     ) -> Answer<T> {
         self.calls = self.calls.saturating_add(1);
         if self.calls > self.limits.calls {
@@ -67,11 +84,13 @@ impl PluginState {
                 passed,
             }));
         }
-        let agent = self.agent.clone();
-        let caller = types::Caller::Agent(agent.clone());
-        Ok(self
-            .core
-            .call(move |rt| rt.call(|core, store| f(core, store, &caller, &agent))))
+        let caller = types::Caller::Agent(self.agent.clone());
+        Ok(self.core.call(move |rt| f(rt, &caller)))
+    }
+
+    /// Runs one operation as the bound agent.
+    fn run<O: Op>(&mut self, passed: usize, mut op: O) -> Answer<O::Out> {
+        self.forward(passed, move |rt, caller| ops::invoke(&mut op, rt, caller))
     }
 }
 
@@ -81,9 +100,7 @@ impl super::bindings::core_records::Host for PluginState {}
 
 impl pi::Host for PluginState {
     fn whoami(&mut self) -> Answer<pi::Agent> {
-        self.forward(0, |c, s, caller, me| {
-            c.maas_core_agents().call_get(s, caller, me)
-        })
+        self.run(0, agents::GetAgentInfo { agent_id: None })
     }
 }
 
@@ -95,37 +112,28 @@ impl pp::Host for PluginState {
         team: Option<String>,
         pool_id: Option<String>,
     ) -> Answer<pp::Pool> {
-        let passed = text_bytes([name.as_str()])
-            + team.as_deref().map_or(0, str::len)
-            + pool_id.as_deref().map_or(0, str::len);
-        self.forward(passed, move |c, s, caller, me| {
-            let owner = match c.maas_core_agents().call_get(&mut *s, caller, me)? {
-                Ok(agent) => agent.owner_id,
-                Err(e) => return Ok(Err(e)),
-            };
-            let request = pools::PoolRequest {
+        let passed = name.len() + opt_len(team.as_ref()) + opt_len(pool_id.as_ref());
+        self.forward(passed, move |rt, caller| {
+            let me = ops::invoke(&mut agents::GetAgentInfo { agent_id: None }, rt, caller)?;
+            let mut op = pools::CreatePool {
                 name,
-                owner_id: owner,
-                scope,
-                team,
+                owner_id: me.owner_id,
+                scope: scope.wire().into(),
                 pool_id,
                 metadata: None,
+                team,
+                agent_id: None,
             };
-            c.maas_core_pools()
-                .call_create(s, caller, Some(me), &request)
+            ops::invoke(&mut op, rt, caller)
         })
     }
 
     fn get(&mut self, pool_id: String) -> Answer<pp::Pool> {
-        self.forward(pool_id.len(), move |c, s, caller, _| {
-            c.maas_core_pools().call_get(s, caller, &pool_id)
-        })
+        self.run(pool_id.len(), pools::GetPool { pool_id })
     }
 
     fn list(&mut self) -> Answer<Vec<pp::Pool>> {
-        self.forward(0, |c, s, caller, _| {
-            c.maas_core_pools().call_list(s, caller, None)
-        })
+        self.run(0, pools::ListPools { owner_id: None })
     }
 
     fn add_member(
@@ -135,22 +143,28 @@ impl pp::Host for PluginState {
         permission: types::Permission,
     ) -> Answer<pp::Member> {
         let passed = text_bytes([pool_id.as_str(), agent_id.as_str()]);
-        self.forward(passed, move |c, s, caller, _| {
-            c.maas_core_pools()
-                .call_join(s, caller, &pool_id, &agent_id, permission)
-        })
+        let permission = permission.wire().into();
+        let op = pools::JoinPool {
+            pool_id,
+            agent_id,
+            permission,
+        };
+        self.run(passed, op)
     }
 
     fn leave(&mut self, pool_id: String) -> Answer<()> {
-        self.forward(pool_id.len(), move |c, s, caller, me| {
-            c.maas_core_pools().call_leave(s, caller, &pool_id, me)
-        })
+        let passed = pool_id.len();
+        self.run(
+            passed,
+            pools::LeavePool {
+                pool_id,
+                agent_id: None,
+            },
+        )
     }
 
     fn members(&mut self, pool_id: String) -> Answer<Vec<pp::Member>> {
-        self.forward(pool_id.len(), move |c, s, caller, _| {
-            c.maas_core_pools().call_members(s, caller, &pool_id)
-        })
+        self.run(pool_id.len(), pools::GetPoolMembers { pool_id })
     }
 
     fn share(
@@ -160,18 +174,23 @@ impl pp::Host for PluginState {
         scope: types::Scope,
     ) -> Answer<pp::SharedMemory> {
         let passed = text_bytes([pool_id.as_str(), memory_id.as_str()]);
-        self.forward(passed, move |c, s, caller, me| {
-            c.maas_core_pools()
-                .call_share(s, caller, &pool_id, &memory_id, me, scope)
-        })
+        let op = pools::ShareMemoryToScope {
+            pool_id,
+            memory_id,
+            agent_id: None,
+            scope: scope.wire().into(),
+        };
+        self.run(passed, op)
     }
 
     fn unshare(&mut self, pool_id: String, memory_id: String) -> Answer<()> {
         let passed = text_bytes([pool_id.as_str(), memory_id.as_str()]);
-        self.forward(passed, move |c, s, caller, me| {
-            c.maas_core_pools()
-                .call_unshare(s, caller, &pool_id, &memory_id, me)
-        })
+        let op = pools::UnshareMemory {
+            pool_id,
+            memory_id,
+            agent_id: None,
+        };
+        self.run(passed, op)
     }
 
     fn query_shared(
@@ -179,39 +198,44 @@ impl pp::Host for PluginState {
         pool_id: String,
         max_scope: types::Scope,
     ) -> Answer<Vec<pp::SharedMemory>> {
-        self.forward(pool_id.len(), move |c, s, caller, me| {
-            c.maas_core_pools()
-                .call_query_shared(s, caller, &pool_id, me, max_scope)
-        })
+        let passed = pool_id.len();
+        let op = pools::QueryShared {
+            pool_id,
+            agent_id: None,
+            max_scope: Some(max_scope.wire().into()),
+        };
+        self.run(passed, op)
     }
 }
 
 impl pm::Host for PluginState {
     fn store(&mut self, request: pm::StoreRequest) -> Answer<pm::Memory> {
-        let passed = text_bytes([request.content.as_str()])
+        let passed = request.content.len()
             + text_bytes(request.tags.iter().map(String::as_str))
-            + request.memory_id.as_deref().map_or(0, str::len)
-            + request.pool_id.as_deref().map_or(0, str::len);
-        self.forward(passed, move |c, s, caller, me| {
-            let request = memories::StoreRequest {
-                agent_id: me.to_string(),
-                content: request.content,
-                kind: request.kind,
-                tags: request.tags,
-                memory_id: request.memory_id,
-                pool_id: request.pool_id,
-                scope: request.scope,
-                ttl_seconds: request.ttl_seconds,
-            };
-            c.maas_core_memories()
-                .call_store_memory(s, caller, &request)
-        })
+            + opt_len(request.memory_id.as_ref())
+            + opt_len(request.pool_id.as_ref());
+        let op = memories::StoreMemory {
+            agent_id: None,
+            content: request.content,
+            memory_type: request.kind.wire().into(),
+            tags: Some(request.tags),
+            memory_id: request.memory_id,
+            pool_id: request.pool_id,
+            scope: request.scope.map(|s| s.wire().into()),
+            ttl_seconds: request.ttl_seconds,
+        };
+        self.run(passed, op)
     }
 
     fn get(&mut self, memory_id: String) -> Answer<pm::Memory> {
-        self.forward(memory_id.len(), move |c, s, caller, me| {
-            c.maas_core_memories().call_get(s, caller, me, &memory_id)
-        })
+        let passed = memory_id.len();
+        self.run(
+            passed,
+            memories::GetMemory {
+                agent_id: None,
+                memory_id,
+            },
+        )
     }
 
     fn update(
@@ -222,35 +246,41 @@ impl pm::Host for PluginState {
         expected_version: u64,
     ) -> Answer<pm::Memory> {
         let passed = memory_id.len()
-            + content.as_deref().map_or(0, str::len)
+            + opt_len(content.as_ref())
             + tags
                 .as_deref()
                 .map_or(0, |t| text_bytes(t.iter().map(String::as_str)));
-        self.forward(passed, move |c, s, caller, me| {
-            let request = memories::UpdateRequest {
-                agent_id: me.to_string(),
-                memory_id,
-                content,
-                tags,
-                kind: None,
-                expected_version,
-            };
-            c.maas_core_memories().call_update(s, caller, &request)
-        })
+        let op = memories::UpdateMemory {
+            agent_id: None,
+            memory_id,
+            expected_version,
+            content,
+            tags,
+            memory_type: None,
+            clear_tags: false,
+        };
+        self.run(passed, op)
     }
 
     fn delete(&mut self, memory_id: String) -> Answer<()> {
-        self.forward(memory_id.len(), move |c, s, caller, me| {
-            c.maas_core_memories()
-                .call_delete(s, caller, me, &memory_id)
-        })
+        let passed = memory_id.len();
+        self.run(
+            passed,
+            memories::DeleteMemory {
+                agent_id: None,
+                memory_id,
+            },
+        )
     }
 
     fn search(&mut self, query: String, limit: u32) -> Answer<Vec<pm::MemoryHit>> {
-        self.forward(query.len(), move |c, s, caller, me| {
-            c.maas_core_memories()
-                .call_search(s, caller, me, &query, limit)
-        })
+        let passed = query.len();
+        let op = memories::SearchMemories {
+            agent_id: None,
+            query,
+            limit: Some(limit),
+        };
+        self.run(passed, op)
     }
 }
 
@@ -267,64 +297,70 @@ impl ph::Host for PluginState {
             context.current_state.as_str(),
         ]) + text_bytes(context.relevant_memories.iter().map(String::as_str))
             + text_bytes(context.relevant_files.iter().map(String::as_str));
-        self.forward(passed, move |c, s, caller, me| {
-            c.maas_core_handoffs().call_initiate(
-                s,
-                caller,
-                me,
-                &target_agent_id,
-                &context,
+        self.forward(passed, move |rt, caller| {
+            let mut op = handoffs::InitiateHandoff {
+                source_agent_id: None,
+                target_agent_id,
+                task_description: context.task_description,
+                current_state: Some(json_value("context.current-state", &context.current_state)?),
+                relevant_memories: Some(context.relevant_memories),
+                relevant_files: Some(context.relevant_files),
                 ttl_seconds,
-            )
+            };
+            ops::invoke(&mut op, rt, caller)
         })
     }
 
     fn accept(&mut self, handoff_id: String) -> Answer<ph::AcceptedHandoff> {
-        self.forward(handoff_id.len(), move |c, s, caller, me| {
-            c.maas_core_handoffs()
-                .call_accept(s, caller, &handoff_id, me)
-        })
+        let passed = handoff_id.len();
+        let op = handoffs::AcceptHandoff {
+            handoff_id,
+            agent_id: None,
+        };
+        self.run(passed, op)
     }
 
     fn reject(&mut self, handoff_id: String, reason: String) -> Answer<ph::Handoff> {
         let passed = text_bytes([handoff_id.as_str(), reason.as_str()]);
-        self.forward(passed, move |c, s, caller, me| {
-            c.maas_core_handoffs()
-                .call_reject(s, caller, &handoff_id, me, &reason)
-        })
+        let op = handoffs::RejectHandoff {
+            handoff_id,
+            agent_id: None,
+            reason,
+        };
+        self.run(passed, op)
     }
 
     fn cancel(&mut self, handoff_id: String) -> Answer<ph::Handoff> {
-        self.forward(handoff_id.len(), move |c, s, caller, me| {
-            c.maas_core_handoffs()
-                .call_cancel(s, caller, &handoff_id, me)
-        })
+        let passed = handoff_id.len();
+        let op = handoffs::CancelHandoff {
+            handoff_id,
+            agent_id: None,
+        };
+        self.run(passed, op)
     }
 
     fn complete(&mut self, handoff_id: String, result: Option<String>) -> Answer<ph::Handoff> {
-        let passed = handoff_id.len() + result.as_deref().map_or(0, str::len);
-        self.forward(passed, move |c, s, caller, me| {
-            c.maas_core_handoffs()
-                .call_complete(s, caller, &handoff_id, me, result.as_deref())
+        let passed = handoff_id.len() + opt_len(result.as_ref());
+        self.forward(passed, move |rt, caller| {
+            let mut op = handoffs::CompleteHandoff {
+                handoff_id,
+                agent_id: None,
+                result: result.map(|r| json_value("result", &r)).transpose()?,
+            };
+            ops::invoke(&mut op, rt, caller)
         })
     }
 
     fn get(&mut self, handoff_id: String) -> Answer<ph::Handoff> {
-        self.forward(handoff_id.len(), move |c, s, caller, _| {
-            c.maas_core_handoffs().call_get(s, caller, &handoff_id)
-        })
+        self.run(handoff_id.len(), handoffs::GetHandoff { handoff_id })
     }
 
     fn pending(&mut self) -> Answer<Vec<ph::Handoff>> {
-        self.forward(0, |c, s, caller, me| {
-            c.maas_core_handoffs().call_pending(s, caller, me)
-        })
+        self.run(0, handoffs::GetPendingHandoffs { agent_id: None })
     }
 
     fn mine(&mut self) -> Answer<Vec<ph::Handoff>> {
-        self.forward(0, |c, s, caller, me| {
-            c.maas_core_handoffs().call_by_agent(s, caller, me)
-        })
+        self.run(0, handoffs::GetAgentHandoffs { agent_id: None })
     }
 }
 
@@ -335,16 +371,13 @@ impl pk::Host for PluginState {
         service_filter: Option<String>,
         limit: u32,
     ) -> Answer<Vec<pk::SearchHit>> {
-        let passed = query.len() + service_filter.as_deref().map_or(0, str::len);
-        self.forward(passed, move |c, s, caller, _| {
-            c.maas_core_knowledge().call_search_code(
-                s,
-                caller,
-                &query,
-                service_filter.as_deref(),
-                limit,
-            )
-        })
+        let passed = query.len() + opt_len(service_filter.as_ref());
+        let op = knowledge::SearchCodeKb {
+            query,
+            service_filter,
+            limit: Some(limit),
+        };
+        self.run(passed, op)
     }
 
     fn search_decisions(
@@ -353,16 +386,13 @@ impl pk::Host for PluginState {
         topic_filter: Option<String>,
         limit: u32,
     ) -> Answer<Vec<pk::SearchHit>> {
-        let passed = query.len() + topic_filter.as_deref().map_or(0, str::len);
-        self.forward(passed, move |c, s, caller, _| {
-            c.maas_core_knowledge().call_search_decisions(
-                s,
-                caller,
-                &query,
-                topic_filter.as_deref(),
-                limit,
-            )
-        })
+        let passed = query.len() + opt_len(topic_filter.as_ref());
+        let op = knowledge::SearchDecisions {
+            query,
+            topic_filter,
+            limit: Some(limit),
+        };
+        self.run(passed, op)
     }
 
     fn search_incidents(
@@ -372,18 +402,14 @@ impl pk::Host for PluginState {
         severity_filter: Option<String>,
         limit: u32,
     ) -> Answer<Vec<pk::SearchHit>> {
-        let passed = query.len()
-            + service_filter.as_deref().map_or(0, str::len)
-            + severity_filter.as_deref().map_or(0, str::len);
-        self.forward(passed, move |c, s, caller, _| {
-            c.maas_core_knowledge().call_search_incidents(
-                s,
-                caller,
-                &query,
-                service_filter.as_deref(),
-                severity_filter.as_deref(),
-                limit,
-            )
-        })
+        let passed =
+            query.len() + opt_len(service_filter.as_ref()) + opt_len(severity_filter.as_ref());
+        let op = knowledge::SearchIncidents {
+            query,
+            service_filter,
+            severity_filter,
+            limit: Some(limit),
+        };
+        self.run(passed, op)
     }
 }
