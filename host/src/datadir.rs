@@ -1,7 +1,7 @@
 //! Where the `maas` command keeps its state: the data directory, its journal, and the
 //! limits the core starts with.
 
-use crate::cli::CliError;
+use crate::errors::CliError;
 use crate::journal::SqliteJournal;
 use crate::{Clock, CoreImage, Runtime, RuntimeOptions, admin, default_limits};
 use std::path::{Path, PathBuf};
@@ -9,30 +9,73 @@ use std::path::{Path, PathBuf};
 /// The journal's file name inside the data directory.
 pub const JOURNAL_FILE: &str = "journal.db";
 
-/// The names `--limit` accepts, as in `admin.limits`.
-pub const LIMIT_KEYS: &[&str] = &[
-    "agents",
-    "sessions",
-    "pools",
-    "members-per-pool",
-    "shares-per-pool",
-    "handoffs",
-    "pending-per-target",
-    "memories",
-    "documents",
-    "handoff-retention-seconds",
-    "audit-window",
-    "memory-bytes",
-    "memories-per-owner",
-    "documents-per-owner",
-    "pending-per-target-per-owner",
-    "writes-per-minute",
-];
+/// One core limit: its `--limit` key, the capacity resource a refusal at it names (if
+/// it differs from the key), and its field of `admin.limits`. The one table every use of
+/// a limit key reads: parsing `--limit`, applying it, naming it in `maas stats` and in
+/// the hint of a capacity error.
+pub struct LimitKey {
+    /// The `--limit` key, kebab case.
+    pub key: &'static str,
+    /// The `resource` of the capacity error this limit raises, when it is not `key`.
+    pub resource: Option<&'static str>,
+    /// The field.
+    pub field: fn(&mut admin::Limits) -> &mut u64,
+}
+
+/// Declares the limit table.
+macro_rules! limit_keys {
+    ($($key:literal $(as $resource:literal)? => $field:ident),+ $(,)?) => {
+        /// Every core limit, in the order of `admin.limits`.
+        pub const LIMITS: &[LimitKey] = &[$(LimitKey {
+            key: $key,
+            resource: limit_keys!(@resource $($resource)?),
+            field: |l| &mut l.$field,
+        }),+];
+    };
+    (@resource) => { None };
+    (@resource $r:literal) => { Some($r) };
+}
+
+limit_keys! {
+    "agents" => agents,
+    "sessions" => sessions,
+    "pools" => pools,
+    "members-per-pool" as "pool-members" => members_per_pool,
+    "shares-per-pool" as "pool-shares" => shares_per_pool,
+    "handoffs" => handoffs,
+    "pending-per-target" as "pending-handoffs" => pending_per_target,
+    "memories" => memories,
+    "documents" => documents,
+    "handoff-retention-seconds" => handoff_retention_seconds,
+    "audit-window" => audit_window,
+    "memory-bytes" => memory_bytes,
+    "memories-per-owner" => memories_per_owner,
+    "documents-per-owner" => documents_per_owner,
+    "pending-per-target-per-owner" as "pending-handoffs-per-owner" => pending_per_target_per_owner,
+    "writes-per-minute" => writes_per_minute,
+}
+
+/// The `--limit` key that raises the limit a capacity error on `resource` names.
+pub fn key_for_resource(resource: &str) -> Option<&'static str> {
+    LIMITS
+        .iter()
+        .find(|l| l.resource.unwrap_or(l.key) == resource)
+        .map(|l| l.key)
+}
+
+/// Every limit by key with its value in `l`.
+pub fn limit_values(l: &admin::Limits) -> Vec<(&'static str, u64)> {
+    let mut copy = *l;
+    LIMITS
+        .iter()
+        .map(|k| (k.key, *(k.field)(&mut copy)))
+        .collect()
+}
 
 /// One `--limit key=value` setting, with the key in its canonical (kebab) form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitSetting {
-    /// One of [`LIMIT_KEYS`].
+    /// One of the keys of [`LIMITS`].
     pub key: &'static str,
     /// The limit; zero means the default.
     pub value: u64,
@@ -44,13 +87,17 @@ pub fn parse_limit(text: &str) -> Result<LimitSetting, String> {
         .split_once('=')
         .ok_or_else(|| format!("expected KEY=VALUE, got '{text}'"))?;
     let wanted = key.trim().replace('_', "-");
-    let key = LIMIT_KEYS.iter().find(|k| **k == wanted).ok_or_else(|| {
-        format!(
-            "unknown limit '{}'; choose from {}",
-            key.trim(),
-            LIMIT_KEYS.join(", ")
-        )
-    })?;
+    let key = LIMITS
+        .iter()
+        .map(|l| l.key)
+        .find(|k| *k == wanted)
+        .ok_or_else(|| {
+            format!(
+                "unknown limit '{}'; choose from {}",
+                key.trim(),
+                LIMITS.iter().map(|l| l.key).collect::<Vec<_>>().join(", ")
+            )
+        })?;
     let value = value.trim().parse::<u64>().map_err(|_| {
         format!(
             "the limit {key} needs a whole number, got '{}'",
@@ -64,25 +111,9 @@ pub fn parse_limit(text: &str) -> Result<LimitSetting, String> {
 pub fn limits(settings: &[LimitSetting]) -> admin::Limits {
     let mut l = default_limits();
     for s in settings {
-        let field = match s.key {
-            "agents" => &mut l.agents,
-            "sessions" => &mut l.sessions,
-            "pools" => &mut l.pools,
-            "members-per-pool" => &mut l.members_per_pool,
-            "shares-per-pool" => &mut l.shares_per_pool,
-            "handoffs" => &mut l.handoffs,
-            "pending-per-target" => &mut l.pending_per_target,
-            "memories" => &mut l.memories,
-            "documents" => &mut l.documents,
-            "handoff-retention-seconds" => &mut l.handoff_retention_seconds,
-            "audit-window" => &mut l.audit_window,
-            "memories-per-owner" => &mut l.memories_per_owner,
-            "documents-per-owner" => &mut l.documents_per_owner,
-            "pending-per-target-per-owner" => &mut l.pending_per_target_per_owner,
-            "writes-per-minute" => &mut l.writes_per_minute,
-            _ => &mut l.memory_bytes,
-        };
-        *field = s.value;
+        if let Some(limit) = LIMITS.iter().find(|l| l.key == s.key) {
+            *(limit.field)(&mut l) = s.value;
+        }
     }
     l
 }

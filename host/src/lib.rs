@@ -22,3 +22,4 @@ pub use runtime::{CoreImage, Runtime, RuntimeOptions, default_limits};
 pub mod cli;
 pub mod datadir;
 pub mod demo;
+pub mod errors;

@@ -81,3 +81,56 @@ fn the_core_exports_every_declared_function_and_imports_the_journal() {
         "the journal is imported, not exported"
     );
 }
+
+/// The wire strings the host prints and parses (`maas_host::wire`) are the core's own
+/// (`maas_core::model`), value for value and in the same order.
+#[test]
+fn host_and_core_agree_on_every_wire_string() {
+    use maas_core::model;
+    use maas_host::wire::Wire;
+    use maas_host::{agents, handoffs, knowledge, memories, types};
+
+    fn core<T: Copy>(all: &[T], s: fn(T) -> &'static str) -> Vec<&'static str> {
+        all.iter().map(|v| s(*v)).collect()
+    }
+    let pairs: [(&str, Vec<&str>, &[&str]); 7] = [
+        (
+            "scope",
+            core(model::Scope::ALL, model::Scope::as_str),
+            types::Scope::CHOICES,
+        ),
+        (
+            "permission",
+            core(model::Permission::ALL, model::Permission::as_str),
+            types::Permission::CHOICES,
+        ),
+        (
+            "agent type",
+            core(model::AgentType::ALL, model::AgentType::as_str),
+            agents::AgentType::CHOICES,
+        ),
+        (
+            "capability",
+            core(model::Capability::ALL, model::Capability::as_str),
+            agents::Capability::CHOICES,
+        ),
+        (
+            "memory kind",
+            core(model::MemoryKind::ALL, model::MemoryKind::as_str),
+            memories::MemoryKind::CHOICES,
+        ),
+        (
+            "handoff status",
+            core(model::HandoffStatus::ALL, model::HandoffStatus::as_str),
+            handoffs::HandoffStatus::CHOICES,
+        ),
+        (
+            "document kind",
+            core(model::DocumentKind::ALL, model::DocumentKind::as_str),
+            knowledge::DocumentKind::CHOICES,
+        ),
+    ];
+    for (what, core, host) in pairs {
+        assert_eq!(core, host, "{what}");
+    }
+}

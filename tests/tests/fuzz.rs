@@ -506,6 +506,54 @@ const EXPORTS: &[&str] = &[
     "audit.query",
 ];
 
+/// Exports the fuzzer leaves to their own tests: the snapshot protocol the host drives
+/// (tests/tests/recovery.rs, host/tests/snapshot_chunks.rs) and the host's record of a
+/// refusal made before the core (host/tests/mcp_http.rs).
+const NOT_FUZZED: &[&str] = &[
+    "admin.snapshot-begin",
+    "admin.snapshot-next",
+    "admin.restore-begin",
+    "admin.restore-chunk",
+    "admin.restore-finish",
+    "audit.deny",
+];
+
+/// The functions of every interface the `maas` world exports, read from the WIT.
+fn wit_exports() -> Vec<String> {
+    let wit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let world = std::fs::read_to_string(wit.join("world.wit")).unwrap();
+    let mut found = Vec::new();
+    for iface in world
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("export "))
+        .map(|l| l.trim_end_matches(';').trim())
+    {
+        let text = std::fs::read_to_string(wit.join(format!("{iface}.wit"))).unwrap();
+        for line in text.lines() {
+            if let Some((name, _)) = line.trim().split_once(": func(") {
+                found.push(format!("{iface}.{}", name.trim_start_matches('%')));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn the_fuzzer_covers_every_export_of_the_wit() {
+    let mut listed: Vec<String> = EXPORTS
+        .iter()
+        .chain(NOT_FUZZED)
+        .map(|s| s.to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        wit_exports(),
+        "a function was added to or removed from the WIT: fuzz it (EXPORTS and `call`) or say in NOT_FUZZED why not"
+    );
+}
+
 /// Calls export `which` with generated arguments; records what a success created.
 fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<(), Error> {
     rng.hostility = rng.pick(&[0, 0, 10, 25, 60]);

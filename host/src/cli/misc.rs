@@ -151,28 +151,11 @@ pub fn audit(args: AuditArgs, ctx: &mut Ctx) -> Result<Rendered, CliError> {
     ctx.run(args.filter)
 }
 
-fn limits_rows(l: &admin::Limits) -> Vec<(&'static str, u64)> {
-    vec![
-        ("agents", l.agents),
-        ("sessions", l.sessions),
-        ("pools", l.pools),
-        ("members_per_pool", l.members_per_pool),
-        ("shares_per_pool", l.shares_per_pool),
-        ("handoffs", l.handoffs),
-        ("pending_per_target", l.pending_per_target),
-        ("memories", l.memories),
-        ("documents", l.documents),
-        ("handoff_retention_seconds", l.handoff_retention_seconds),
-        ("audit_window", l.audit_window),
-        ("memory_bytes", l.memory_bytes),
-        ("memories_per_owner", l.memories_per_owner),
-        ("documents_per_owner", l.documents_per_owner),
-        (
-            "pending_per_target_per_owner",
-            l.pending_per_target_per_owner,
-        ),
-        ("writes_per_minute", l.writes_per_minute),
-    ]
+fn limits_rows(l: &admin::Limits) -> Vec<(String, u64)> {
+    crate::datadir::limit_values(l)
+        .into_iter()
+        .map(|(key, v)| (key.replace('-', "_"), v))
+        .collect()
 }
 
 fn counts_rows(c: &admin::Counts) -> Vec<(&'static str, u64)> {
@@ -191,19 +174,19 @@ fn counts_rows(c: &admin::Counts) -> Vec<(&'static str, u64)> {
     ]
 }
 
-fn object(rows: &[(&str, u64)]) -> Value {
+fn object<K: AsRef<str>>(rows: &[(K, u64)]) -> Value {
     Value::Object(
         rows.iter()
-            .map(|(k, v)| ((*k).to_string(), json!(v)))
+            .map(|(k, v)| (k.as_ref().to_string(), json!(v)))
             .collect(),
     )
 }
 
-fn text_rows(rows: &[(&str, u64)]) -> String {
+fn text_rows<K: AsRef<str>>(rows: &[(K, u64)]) -> String {
     fields(
         &rows
             .iter()
-            .map(|(k, v)| (*k, v.to_string()))
+            .map(|(k, v)| (k.as_ref(), v.to_string()))
             .collect::<Vec<_>>(),
     )
 }

@@ -3,7 +3,7 @@
 //! journal in the data directory.
 
 pub mod agents;
-mod error;
+
 pub mod handoffs;
 pub mod import;
 pub mod knowledge;
@@ -15,7 +15,7 @@ pub mod servers;
 pub mod transfer;
 pub mod wire;
 
-pub use error::{CliError, describe};
+pub use crate::errors::{CliError, describe};
 
 use crate::bindings::Maas;
 use crate::datadir::{self, LimitSetting};
@@ -109,7 +109,8 @@ pub struct Globals {
     ///
     /// Keys (`-` or `_`): agents, sessions, pools, members-per-pool, shares-per-pool,
     /// handoffs, pending-per-target, memories, documents, handoff-retention-seconds,
-    /// audit-window. Zero means the default. Given before the command (`maas --limit
+    /// audit-window, memory-bytes, memories-per-owner, documents-per-owner,
+    /// pending-per-target-per-owner, writes-per-minute. Zero means the default. Given before the command (`maas --limit
     /// agents=5 agent register …`) because searches take a `--limit N` of their own.
     #[arg(long = "limit", value_name = "KEY=VALUE", value_parser = datadir::parse_limit)]
     pub limits: Vec<LimitSetting>,
@@ -382,5 +383,19 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_limit_help_names_every_limit_key() {
+        let cmd = Cli::command();
+        let help = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "limits")
+            .and_then(|a| a.get_long_help().or(a.get_help()))
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        for limit in datadir::LIMITS {
+            assert!(help.contains(limit.key), "--limit help lacks {}", limit.key);
+        }
     }
 }

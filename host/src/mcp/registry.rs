@@ -152,3 +152,71 @@ pub fn registry() -> &'static Registry {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The tool list as served, pretty JSON.
+    fn served() -> String {
+        let list = serde_json::to_string_pretty(registry().listing()).unwrap_or_default();
+        format!("{list}\n")
+    }
+
+    /// `tests/golden/tools.json` is the tool list clients see (names, descriptions, input
+    /// schemas). A change to any operation's declaration shows up here; accept it with
+    /// `MAAS_BLESS=1 cargo test -p maas-host --lib golden`.
+    #[test]
+    fn the_tool_list_matches_its_golden_file() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/tools.json");
+        let now = served();
+        if std::env::var_os("MAAS_BLESS").is_some() {
+            assert!(std::fs::write(path, &now).is_ok(), "cannot write {path}");
+            return;
+        }
+        let golden = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            golden == now,
+            "the MCP tool list changed; review it and accept with \
+             MAAS_BLESS=1 cargo test -p maas-host --lib golden"
+        );
+    }
+
+    /// The README names every tool the server lists, and no other.
+    #[test]
+    fn the_readme_lists_exactly_the_registered_tools() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .unwrap_or_default();
+        let start = readme.find("Tools: the original fifteen").unwrap_or(0);
+        let end = readme[start..]
+            .find("A domain error")
+            .map_or(start, |e| start + e);
+        let named: BTreeSet<&str> = readme[start..end].split('`').skip(1).step_by(2).collect();
+        let registered: BTreeSet<&str> = registry().names().iter().copied().collect();
+        assert_eq!(named, registered);
+    }
+
+    /// Every tool has a description and every parameter a description a model can read.
+    #[test]
+    fn every_tool_and_parameter_is_described() {
+        for tool in registry().listing() {
+            assert!(
+                tool.description.as_ref().is_some_and(|d| d.len() > 10),
+                "{}",
+                tool.name
+            );
+            let props = tool
+                .input_schema
+                .get("properties")
+                .and_then(Value::as_object);
+            for (name, schema) in props.into_iter().flatten() {
+                assert!(
+                    schema.get("description").is_some() || schema.get("$ref").is_some(),
+                    "{}.{name}",
+                    tool.name
+                );
+            }
+        }
+    }
+}

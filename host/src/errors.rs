@@ -1,4 +1,4 @@
-//! What goes wrong on the command line, and how it is reported: one line
+//! What goes wrong in a `maas` command, and how it is reported: one line
 //! `error: <message> (<code>)`, sometimes a `hint:` line, and the exit code.
 
 use crate::types;
@@ -34,17 +34,6 @@ pub enum CliError {
 impl From<types::Error> for CliError {
     fn from(error: types::Error) -> Self {
         CliError::Domain { error, hint: None }
-    }
-}
-
-/// The `--limit` key that raises the limit a capacity error names.
-fn limit_key(resource: &str) -> &str {
-    match resource {
-        "pool-members" => "members-per-pool",
-        "pool-shares" => "shares-per-pool",
-        "pending-handoffs" => "pending-per-target",
-        "pending-handoffs-per-owner" => "pending-per-target-per-owner",
-        other => other,
     }
 }
 
@@ -118,7 +107,7 @@ impl CliError {
                 )),
                 types::Error::CapacityExceeded(info) => Some(format!(
                     "start maas with a higher limit, e.g. --limit {}={}",
-                    limit_key(&info.resource),
+                    crate::datadir::key_for_resource(&info.resource).unwrap_or(&info.resource),
                     info.limit.saturating_mul(2)
                 )),
                 types::Error::RateLimited(_) => Some(
