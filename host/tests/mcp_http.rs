@@ -384,6 +384,16 @@ async fn every_tool_answers_with_its_shape_and_a_typed_error() {
     let s = ok(&b, "start_session", json!({"agent_id": "claude-backend"})).await;
     assert_eq!(s["status"], "started");
     assert!(s["session_id"].is_string());
+    // The token's agent is the default acting agent.
+    let open = ok(&b, "get_session", json!({})).await;
+    assert_eq!(open["session_id"], s["session_id"]);
+    fails(
+        &b,
+        "get_session",
+        json!({"agent_id": "gpt-frontend"}),
+        "permission_denied",
+    )
+    .await;
     assert_eq!(
         ok(&b, "end_session", json!({"agent_id": "claude-backend"})).await["status"],
         "ended"

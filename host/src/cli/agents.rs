@@ -5,7 +5,6 @@ use crate::ops::agents::*;
 use crate::render::Rendered;
 use crate::types;
 use clap::Subcommand;
-use serde_json::json;
 
 /// Agent verbs.
 #[derive(Debug, Clone, Subcommand)]
@@ -38,11 +37,7 @@ pub enum SessionCmd {
     /// End the open session.
     End(EndSession),
     /// Show the agent's open session.
-    Get {
-        /// The acting agent (default: the --token's agent).
-        #[arg(long)]
-        agent: Option<String>,
-    },
+    Get(GetSession),
 }
 
 /// Runs an agent verb.
@@ -68,15 +63,6 @@ pub fn run(cmd: AgentCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
         AgentCmd::Whoami(op) => ctx.run(op),
         AgentCmd::Session(SessionCmd::Start(op)) => ctx.run(op),
         AgentCmd::Session(SessionCmd::End(op)) => ctx.run(op),
-        AgentCmd::Session(SessionCmd::Get { agent }) => {
-            let id = ctx.acting(agent, "--agent")?;
-            match ctx.call(|c, s, who| c.maas_core_agents().call_get_session(s, who, &id))? {
-                Some(s) => Ok(Rendered::new(crate::wire::session(&s), session_text(&s))),
-                None => Ok(Rendered::new(
-                    json!({"agent_id": id, "session": null}),
-                    format!("{id} has no open session"),
-                )),
-            }
-        }
+        AgentCmd::Session(SessionCmd::Get(op)) => ctx.run(op),
     }
 }

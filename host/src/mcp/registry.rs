@@ -134,6 +134,7 @@ pub fn registry() -> &'static Registry {
             route::<agents::UnregisterAgent>(),
             route::<agents::StartSession>(),
             route::<agents::EndSession>(),
+            route::<agents::GetSession>(),
             route::<pools::GetPool>(),
             route::<pools::ListPools>(),
             route::<pools::GetPoolMembers>(),

@@ -278,6 +278,40 @@ impl Op for EndSession {
     }
 }
 
+/// Get an agent's open session, if it has one.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct GetSession {
+    /// The acting agent (default: the token's agent).
+    #[arg(long = "agent")]
+    #[schemars(required)]
+    pub agent_id: Option<String>,
+}
+
+impl Op for GetSession {
+    const TOOL: &'static str = "get_session";
+    type Out = Option<agents::Session>;
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::Agent(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
+        let me = agent(&self.agent_id);
+        rt.call(|c, s| c.maas_core_agents().call_get_session(s, caller, me))
+    }
+    fn json(&self, s: &Self::Out) -> Value {
+        match s {
+            Some(s) => wire::session(s),
+            None => json!({"agent_id": agent(&self.agent_id), "session": null}),
+        }
+    }
+    fn text(&self, s: &Self::Out) -> String {
+        match s {
+            Some(s) => session_text(s),
+            None => format!("{} has no open session", agent(&self.agent_id)),
+        }
+    }
+}
+
 /// Who am I: the operator, or the agent this connection's token belongs to.
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
