@@ -460,66 +460,49 @@ impl Op for QueryShared {
     }
 }
 
-/// Archive a pool: read-only from then on (pool admins and the operator).
-#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
-#[serde(deny_unknown_fields)]
-pub struct ArchivePool {
-    /// The pool.
-    #[arg(value_name = "POOL")]
-    pub pool_id: String,
-    /// The acting admin; omit when the operator acts itself.
-    #[arg(long = "agent")]
-    pub agent_id: Option<String>,
+/// Declares a change to a whole pool by its admin (or the operator), answered by a status.
+macro_rules! pool_change {
+    ($(#[$doc:meta])* $name:ident, $tool:literal, $call:ident, $status:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// The pool.
+            #[arg(value_name = "POOL")]
+            pub pool_id: String,
+            /// The acting admin; omit when the operator acts itself.
+            #[arg(long = "agent")]
+            pub agent_id: Option<String>,
+        }
+
+        impl Op for $name {
+            const TOOL: &'static str = $tool;
+            type Out = ();
+            fn slot(&mut self) -> Slot<'_> {
+                Slot::AgentOrOperator(&mut self.agent_id)
+            }
+            fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
+                rt.call(|c, s| {
+                    c.maas_core_pools()
+                        .$call(s, caller, &self.pool_id, self.agent_id.as_deref())
+                })
+            }
+            fn json(&self, (): &()) -> Value {
+                json!({"status": $status})
+            }
+            fn text(&self, (): &()) -> String {
+                done(&self.pool_id, $status)
+            }
+        }
+    };
 }
 
-impl Op for ArchivePool {
-    const TOOL: &'static str = "archive_pool";
-    type Out = ();
-    fn slot(&mut self) -> Slot<'_> {
-        Slot::AgentOrOperator(&mut self.agent_id)
-    }
-    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
-        rt.call(|c, s| {
-            c.maas_core_pools()
-                .call_archive(s, caller, &self.pool_id, self.agent_id.as_deref())
-        })
-    }
-    fn json(&self, (): &()) -> Value {
-        json!({"status": "archived"})
-    }
-    fn text(&self, (): &()) -> String {
-        done(&self.pool_id, "archived")
-    }
-}
-
-/// Delete a pool with its memberships and shares; the memories stay with their authors.
-#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
-#[serde(deny_unknown_fields)]
-pub struct DeletePool {
-    /// The pool.
-    #[arg(value_name = "POOL")]
-    pub pool_id: String,
-    /// The acting admin; omit when the operator acts itself.
-    #[arg(long = "agent")]
-    pub agent_id: Option<String>,
-}
-
-impl Op for DeletePool {
-    const TOOL: &'static str = "delete_pool";
-    type Out = ();
-    fn slot(&mut self) -> Slot<'_> {
-        Slot::AgentOrOperator(&mut self.agent_id)
-    }
-    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
-        rt.call(|c, s| {
-            c.maas_core_pools()
-                .call_delete(s, caller, &self.pool_id, self.agent_id.as_deref())
-        })
-    }
-    fn json(&self, (): &()) -> Value {
-        json!({"status": "deleted"})
-    }
-    fn text(&self, (): &()) -> String {
-        done(&self.pool_id, "deleted")
-    }
-}
+pool_change!(
+    /// Archive a pool: read-only from then on (pool admins and the operator).
+    ArchivePool, "archive_pool", call_archive, "archived"
+);
+pool_change!(
+    /// Delete a pool with its memberships and shares; the memories stay with their
+    /// authors.
+    DeletePool, "delete_pool", call_delete, "deleted"
+);
