@@ -250,7 +250,7 @@ pub fn run(
         &format!("store memory {MEMORY} (decision, tags api, auth)"),
         r,
     )?;
-    let r = ctx.run(ops::pools::ShareMemoryToScope {
+    let r = ctx.run(ops::shares::ShareMemoryToScope {
         pool_id: POOL.to_string(),
         memory_id: MEMORY.to_string(),
         agent_id: Some(BACKEND.to_string()),
@@ -263,7 +263,7 @@ pub fn run(
     )?;
 
     act_as(&mut ctx, &frontend);
-    let r = ctx.run(ops::pools::QueryShared {
+    let r = ctx.run(ops::shares::QueryShared {
         pool_id: POOL.to_string(),
         agent_id: Some(FRONTEND.to_string()),
         max_scope: None,

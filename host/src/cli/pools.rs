@@ -2,6 +2,7 @@
 
 use super::{CliError, Ctx};
 use crate::ops::pools::*;
+use crate::ops::shares::*;
 use crate::render::Rendered;
 use clap::Subcommand;
 

@@ -2,7 +2,7 @@
 //! type (its doc comment is the description, its fields the input schema).
 
 use crate::bindings::types;
-use crate::ops::{self, Op, agents, audit, handoffs, knowledge, memories, pools};
+use crate::ops::{self, Op, agents, audit, handoffs, knowledge, memories, pools, shares};
 use crate::service::CoreService;
 use crate::wire;
 use rmcp::ErrorData;
@@ -111,8 +111,8 @@ pub fn registry() -> &'static Registry {
             route::<pools::CreatePool>(),
             route::<pools::JoinPool>(),
             route::<pools::LeavePool>(),
-            route::<pools::ShareMemoryToScope>(),
-            route::<pools::QueryShared>(),
+            route::<shares::ShareMemoryToScope>(),
+            route::<shares::QueryShared>(),
             route::<knowledge::SearchCodeKb>(),
             route::<knowledge::SearchDecisions>(),
             route::<knowledge::SearchIncidents>(),
@@ -139,7 +139,7 @@ pub fn registry() -> &'static Registry {
             route::<pools::ListPools>(),
             route::<pools::GetPoolMembers>(),
             route::<pools::RemovePoolMember>(),
-            route::<pools::UnshareMemory>(),
+            route::<shares::UnshareMemory>(),
             route::<pools::ArchivePool>(),
             route::<pools::DeletePool>(),
             route::<agents::Whoami>(),

@@ -12,6 +12,7 @@ pub mod handoffs;
 pub mod knowledge;
 pub mod memories;
 pub mod pools;
+pub mod shares;
 
 use crate::bindings::types;
 use crate::runtime::Runtime;

@@ -10,7 +10,7 @@ use super::bindings::{
 };
 use super::limits::{LimitHit, MemoryLimiter, PluginLimits};
 use crate::bindings::types;
-use crate::ops::{self, Op, agents, handoffs, knowledge, memories, pools};
+use crate::ops::{self, Op, agents, handoffs, knowledge, memories, pools, shares};
 use crate::runtime::Runtime;
 use crate::wire::Wire;
 use wasmtime::component::ResourceTable;
@@ -174,7 +174,7 @@ impl pp::Host for PluginState {
         scope: types::Scope,
     ) -> Answer<pp::SharedMemory> {
         let passed = text_bytes([pool_id.as_str(), memory_id.as_str()]);
-        let op = pools::ShareMemoryToScope {
+        let op = shares::ShareMemoryToScope {
             pool_id,
             memory_id,
             agent_id: None,
@@ -185,7 +185,7 @@ impl pp::Host for PluginState {
 
     fn unshare(&mut self, pool_id: String, memory_id: String) -> Answer<()> {
         let passed = text_bytes([pool_id.as_str(), memory_id.as_str()]);
-        let op = pools::UnshareMemory {
+        let op = shares::UnshareMemory {
             pool_id,
             memory_id,
             agent_id: None,
@@ -199,7 +199,7 @@ impl pp::Host for PluginState {
         max_scope: types::Scope,
     ) -> Answer<Vec<pp::SharedMemory>> {
         let passed = pool_id.len();
-        let op = pools::QueryShared {
+        let op = shares::QueryShared {
             pool_id,
             agent_id: None,
             max_scope: Some(max_scope.wire().into()),
