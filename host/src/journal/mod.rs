@@ -3,6 +3,8 @@
 
 pub mod audit_log;
 pub mod memory;
+#[cfg(test)]
+mod read_buffer_tests;
 pub mod sqlite;
 mod sqlite_snapshots;
 pub mod verify;
