@@ -92,7 +92,7 @@ impl wit_journal::Host for HostState {
                 prev: e.prev,
             },
         };
-        self.journal.audit_append(&entry).map_err(wit_error)
+        self.journal.audit_append_owned(entry).map_err(wit_error)
     }
 
     fn audit_scan(
@@ -400,14 +400,31 @@ impl Runtime {
         Ok(())
     }
 
+    /// Writes the read-audit entries the journal holds in a buffer (committed, not
+    /// synced: they reach the disk with the next sync of a change).
+    pub fn flush_reads(&mut self) -> Result<(), types::Error> {
+        self.store
+            .data_mut()
+            .journal
+            .flush_reads()
+            .map_err(journal_failure)
+    }
+
+    /// How long until the buffered read-audit entries are due to be written
+    /// ([`Runtime::flush_reads`]); `None` when nothing is buffered.
+    pub fn reads_due_in(&self) -> Option<std::time::Duration> {
+        self.store.data().journal.reads_due_in()
+    }
+
     /// How many syncs this runtime has made.
     pub fn syncs(&self) -> u64 {
         self.syncs
     }
 
-    /// On a clean shutdown: saves a snapshot if anything was appended since the last one,
-    /// so the next start reads no tail.
+    /// On a clean shutdown: writes the buffered read-audit entries, and saves a snapshot
+    /// if anything was appended since the last one, so the next start reads no tail.
     pub fn shutdown(&mut self) -> Result<(), types::Error> {
+        self.flush_reads()?;
         self.sync_journal()?;
         let head = self
             .store

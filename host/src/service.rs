@@ -28,9 +28,30 @@ fn stopped() -> types::Error {
     types::Error::Unavailable("the core thread has stopped".into())
 }
 
+/// The next job; while read-audit entries are buffered, waits only until they are due
+/// and writes them then (so a server left idle holds none for long). `None`: every
+/// handle was dropped.
+fn next_job(rt: &mut Runtime, rx: &mpsc::Receiver<Job>) -> Option<Job> {
+    loop {
+        let Some(due) = rt.reads_due_in() else {
+            return rx.recv().ok();
+        };
+        match rx.recv_timeout(due) {
+            Ok(job) => return Some(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = rt.flush_reads() {
+                    eprintln!("maas: cannot write the read-audit log: {e:?}");
+                    return rx.recv().ok();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
 /// Runs jobs until every handle is dropped.
 fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+    while let Some(first) = next_job(rt, rx) {
         let mut replies = vec![first(rt)];
         while replies.len() < MAX_BATCH {
             match rx.try_recv() {

@@ -66,6 +66,9 @@ fn last_link(conn: &Connection) -> Result<String, JournalError> {
 /// Inserts `entries` in order, each chained to the row before it. The caller owns the
 /// transaction (an immediate one, so processes sharing the log chain one after another).
 pub fn insert(conn: &Connection, entries: &[AuditEntry]) -> Result<(), JournalError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
     let mut link = last_link(conn)?;
     let mut st = conn
         .prepare_cached(

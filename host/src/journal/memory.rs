@@ -108,6 +108,11 @@ impl JournalBackend for MemoryJournal {
         Ok(())
     }
 
+    fn audit_append_owned(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
+        self.lock()?.reads.push(entry);
+        Ok(())
+    }
+
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
         Ok(scan.newest(self.lock()?.reads.iter()))
     }

@@ -3,6 +3,8 @@
 
 pub mod audit_log;
 pub mod memory;
+#[cfg(test)]
+mod read_buffer_tests;
 pub mod sqlite;
 mod sqlite_snapshots;
 pub mod verify;
@@ -50,9 +52,26 @@ pub trait JournalBackend: Send {
     /// `sync` is true the entry is durable on return (see group commit above); otherwise it
     /// becomes durable with the next synced append at the latest.
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError>;
-    /// Appends a read's audit entry to the read-audit log. It is durable after the next
-    /// [`JournalBackend::sync`] (or at once when group commit is off).
+    /// Appends a read's audit entry to the read-audit log. A backend may hold it in a
+    /// buffer (see [`JournalBackend::flush_reads`]); [`JournalBackend::audit_scan`] sees it
+    /// either way, and it is durable after the next [`JournalBackend::sync`] that follows
+    /// its flush.
     fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError>;
+    /// [`JournalBackend::audit_append`] taking the entry, so a backend that keeps it need
+    /// not copy it.
+    fn audit_append_owned(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
+        self.audit_append(&entry)
+    }
+    /// Writes the buffered read-audit entries to the log (committed, not synced).
+    fn flush_reads(&mut self) -> Result<(), JournalError> {
+        Ok(())
+    }
+    /// How long until the buffered read-audit entries are due to be written; `None` when
+    /// nothing is buffered. A server waiting for work calls [`JournalBackend::flush_reads`]
+    /// by then.
+    fn reads_due_in(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// The newest `scan.limit` read-audit entries matching `scan`, oldest first.
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError>;
     /// Starts saving a snapshot as of `seq`, discarding a save in progress; its chunks

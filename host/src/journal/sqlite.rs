@@ -12,7 +12,15 @@
 //! across processes), and [`JournalBackend::sync`] commits it and syncs the log once.
 //!
 //! The audit entries of reads go to the read-audit log (`audit_log`, see
-//! [`super::audit_log`]): buffered, written with the batch, never into `journal`.
+//! [`super::audit_log`]), never into `journal`. They are buffered in the process and
+//! written many rows to one transaction: with the next change's transaction, before any
+//! scan of the log, when [`MAX_BUFFERED_READS`] are waiting, when the oldest has waited
+//! [`READ_FLUSH_INTERVAL`] (at the next read, or by a server waiting for work through
+//! [`JournalBackend::reads_due_in`]), and when the journal is dropped. A process killed
+//! loses at most the rows still buffered: fewer than [`MAX_BUFFERED_READS`], read in the
+//! last [`READ_FLUSH_INTERVAL`] (or since its last call, for a caller that is not a server
+//! and never flushes when idle). The chain is computed as rows are written, so what was
+//! written always verifies.
 //!
 //! Every entry and snapshot is stored with its SHA-256. Entries written before checksums
 //! were kept have none and are read unchecked.
@@ -23,7 +31,7 @@ use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A journal in a SQLite file.
 pub struct SqliteJournal {
@@ -36,13 +44,17 @@ pub struct SqliteJournal {
     in_batch: bool,
     /// Read-audit entries not yet written.
     reads: Vec<AuditEntry>,
+    /// When the oldest of `reads` was buffered.
+    reads_since: Option<Instant>,
     notices: Vec<String>,
     /// The snapshot being saved: its position and its chunks' checksums so far.
     saving: Option<(u64, Vec<Vec<u8>>)>,
 }
 
-/// Most read-audit entries buffered before they are written without waiting for a sync.
-const MAX_BUFFERED_READS: usize = 4096;
+/// Most read-audit entries buffered before they are written.
+pub const MAX_BUFFERED_READS: usize = 4096;
+/// Longest a read-audit entry stays buffered while reads or a server's idle wait go on.
+pub const READ_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
 fn unavailable(e: rusqlite::Error) -> JournalError {
     JournalError::Unavailable(format!("sqlite: {e}"))
@@ -79,9 +91,7 @@ impl SqliteJournal {
         after: i64,
         limit: u32,
     ) -> Result<Vec<audit_log::ChainRow>, JournalError> {
-        if !self.reads.is_empty() {
-            self.end_batch()?;
-        }
+        self.write_reads()?;
         audit_log::chain_rows(&self.conn, after, limit)
     }
 
@@ -136,6 +146,7 @@ impl SqliteJournal {
             needs_sync: false,
             in_batch: false,
             reads: Vec::new(),
+            reads_since: None,
             notices,
             saving: None,
         })
@@ -187,22 +198,7 @@ impl SqliteJournal {
     /// Writes the buffered read-audit entries and commits the batch transaction, if any.
     /// Nothing is synced here.
     fn end_batch(&mut self) -> Result<(), JournalError> {
-        if !self.reads.is_empty() {
-            let reads = std::mem::take(&mut self.reads);
-            if self.in_batch {
-                audit_log::insert(&self.conn, &reads)?;
-            } else {
-                self.set_sync(false)?;
-                let tx = self
-                    .conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(unavailable)?;
-                audit_log::insert(&tx, &reads)?;
-                tx.commit().map_err(unavailable)?;
-            }
-            // Committed to the log, they survive the process being killed; they reach the
-            // disk itself with the next sync of a change, and never cost a sync of their own.
-        }
+        self.write_reads()?;
         if self.in_batch {
             self.in_batch = false;
             if let Err(e) = self.conn.execute_batch("COMMIT") {
@@ -211,6 +207,43 @@ impl SqliteJournal {
             }
         }
         Ok(())
+    }
+
+    /// Writes the buffered read-audit entries: into the open batch transaction, or in one
+    /// transaction of their own. Nothing is synced here.
+    fn write_reads(&mut self) -> Result<(), JournalError> {
+        if self.reads.is_empty() {
+            self.reads_since = None;
+            return Ok(());
+        }
+        if self.in_batch {
+            // Rolled back with the batch if it fails.
+            self.reads_since = None;
+            let reads = std::mem::take(&mut self.reads);
+            return audit_log::insert(&self.conn, &reads);
+        }
+        let written = self.set_sync(false).and_then(|()| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            audit_log::insert(&tx, &self.reads)?;
+            tx.commit().map_err(unavailable)
+        });
+        match written {
+            // Committed to the log, they survive the process being killed; they reach the
+            // disk itself with the next sync of a change, and never cost a sync of their own.
+            Ok(()) => {
+                self.reads.clear();
+                self.reads_since = None;
+                Ok(())
+            }
+            // Nothing was written: kept, and tried again after another interval.
+            Err(e) => {
+                self.reads_since = Some(Instant::now());
+                Err(e)
+            }
+        }
     }
 
     /// Compare-and-append of one entry inside the batch transaction.
@@ -272,7 +305,11 @@ impl SqliteJournal {
                     .map_err(unavailable)?;
             }
         }
+        // The buffered read-audit entries ride with the change, and are as durable.
+        audit_log::insert(&tx, &self.reads)?;
         tx.commit().map_err(unavailable)?;
+        self.reads.clear();
+        self.reads_since = None;
         Ok(seq)
     }
 
@@ -343,18 +380,35 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
-        self.reads.push(entry.clone());
-        if !self.group_commit || self.reads.len() >= MAX_BUFFERED_READS {
-            self.end_batch()?;
+        self.audit_append_owned(entry.clone())
+    }
+
+    fn audit_append_owned(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
+        self.reads.push(entry);
+        let since = *self.reads_since.get_or_insert_with(Instant::now);
+        if self.reads.len() >= MAX_BUFFERED_READS || since.elapsed() >= READ_FLUSH_INTERVAL {
+            // A read whose entry cannot be kept fails, and leaves nothing behind; those
+            // before it stay buffered.
+            self.write_reads().inspect_err(|_| {
+                self.reads.pop();
+            })?;
         }
         Ok(())
     }
 
+    fn flush_reads(&mut self) -> Result<(), JournalError> {
+        self.write_reads()
+    }
+
+    fn reads_due_in(&self) -> Option<Duration> {
+        self.reads_since
+            .map(|since| READ_FLUSH_INTERVAL.saturating_sub(since.elapsed()))
+    }
+
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
-        // (The read-audit log's chain is read by `SqliteJournal::chain_rows`.)
-        if !self.reads.is_empty() {
-            self.end_batch()?;
-        }
+        // (The read-audit log's chain is read by `SqliteJournal::chain_rows`.) Every read
+        // buffered so far is written first, so the scan sees it.
+        self.write_reads()?;
         audit_log::scan(&self.conn, scan)
     }
 
@@ -467,8 +521,9 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn needs_sync(&self) -> bool {
-        // Buffered reads need the flush `sync` does, not an fsync of their own.
-        self.needs_sync || self.in_batch || !self.reads.is_empty()
+        // Buffered reads wait for a flush of their own or ride with the next change's
+        // transaction; they never cost a sync.
+        self.needs_sync || self.in_batch
     }
 
     fn sync(&mut self) -> Result<(), JournalError> {
@@ -494,6 +549,16 @@ impl JournalBackend for SqliteJournal {
 
     fn take_notices(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notices)
+    }
+}
+
+impl Drop for SqliteJournal {
+    /// Writes the buffered read-audit entries, so a clean shutdown loses none. (An open
+    /// batch of changes, whose answers were never released, is left to roll back.)
+    fn drop(&mut self) {
+        if !self.in_batch && !self.reads.is_empty() {
+            let _ = self.write_reads();
+        }
     }
 }
 

@@ -60,7 +60,10 @@ pub struct Ledger {
     /// Memories and handoffs changed since the last check.
     pub fresh: BTreeSet<String>,
     pub acks: u64,
-    /// Reads by the target agent whose answer reached it: each must be in the audit trail.
+    /// Reads by the target agent whose answer reached it and after which the same server
+    /// answered a change: each must be in the audit trail. (A server writes buffered
+    /// read-audit rows with the next change, so a kill may lose only reads answered since
+    /// its last change.)
     pub reads: u64,
     /// Calls whose answer was lost, and how many of them turned out to have happened.
     pub cut_off: u64,

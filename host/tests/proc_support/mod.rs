@@ -318,6 +318,12 @@ impl Follower {
         }
     }
 
+    /// The generation of the server the last call was answered by (`None` after a call
+    /// whose outcome is unknown).
+    pub fn generation(&self) -> Option<usize> {
+        self.client.as_ref().map(|(g, _)| *g)
+    }
+
     /// Calls a tool on the current server, waiting for one to be published if need be.
     pub async fn call(&mut self, tool: &str, args: Value) -> Outcome {
         let (mut waits, mut refusals) = (0, 0);
