@@ -5,7 +5,8 @@
 //! its two main parts: building the reader's allowed set and `Index::search`.
 //!
 //! Run with `cargo run --release -p maas-core --example search_core [memories] [reps]`
-//! (default 1,000,000 memories, 200 repetitions of each query).
+//! (default 1,000,000 memories, 200 repetitions of each query); a third argument
+//! `index` times `Index::search` alone over the same texts and reader's set.
 
 use maas_core::agents::RegistrationRequest;
 use maas_core::journal::AuditScan;
@@ -256,6 +257,58 @@ fn time(reps: usize, mut run: impl FnMut()) -> (Duration, Duration) {
     (percentile(&times, 50), percentile(&times, 95))
 }
 
+/// The same texts and the same reader's set, without the core: `Index::build` and
+/// `Index::search` alone (quick to set up, for a profiler).
+fn index_only(memories: usize, reps: usize, seed: u64) -> Result<(), Failure> {
+    let (mut rng, words, idents) = (Rng(seed), Zipf::new(VOCABULARY), Zipf::new(IDENTIFIERS));
+    let mut texts = Vec::with_capacity(memories);
+    let mut allowed = roaring::RoaringBitmap::new();
+    for n in 1..=memories as u32 {
+        let k = rng.below(AGENTS);
+        texts.push(content(&mut rng, &words, &idents));
+        let share = rng.below(2) == 0;
+        rng.below(KINDS.len());
+        let scope = share.then(|| rng.below(SCOPES.len()));
+        // What the agent in every pool reads: its own, project, team and global
+        // shares, its owner's user shares.
+        let readable = k == 0
+            || match scope {
+                Some(0) => false,
+                Some(1) => k < AGENTS / OWNERS,
+                Some(_) => true,
+                None => false,
+            };
+        if readable {
+            allowed.insert(n);
+        }
+    }
+    let started = Instant::now();
+    let index = maas_core::search::Index::build((1u64..).zip(texts.iter().map(String::as_str)));
+    println!(
+        "{memories} texts indexed in {:.1?}, {} allowed",
+        started.elapsed(),
+        allowed.len()
+    );
+    drop(texts);
+    for (name, query) in &classes() {
+        let (p50, p95) = time(reps, || {
+            std::hint::black_box(index.search(query, 10, &allowed));
+        });
+        println!("Index::search {name:<13} {query:<16} p50 {p50:>9.2?}  p95 {p95:>9.2?}");
+    }
+    Ok(())
+}
+
+fn classes() -> [(&'static str, String); 5] {
+    [
+        ("common word", word(0)),
+        ("two words", format!("{} {}", word(4), word(199))),
+        ("identifier", identifier(0)),
+        ("mid-frequency", word(999)),
+        ("rare", word(39_999)),
+    ]
+}
+
 fn main() -> Result<(), Failure> {
     let memories: usize = match std::env::args().nth(1) {
         Some(n) => n.parse()?,
@@ -266,6 +319,9 @@ fn main() -> Result<(), Failure> {
         None => 200,
     };
     let seed = 42;
+    if std::env::args().nth(3).as_deref() == Some("index") {
+        return index_only(memories, reps, seed);
+    }
     let env = FixedEnv {
         now: 1_767_225_600_000,
         rng: Rng(seed ^ 0x5eed),
@@ -299,13 +355,7 @@ fn main() -> Result<(), Failure> {
     }
     println!("{memories} memories stored in {:.1?}", started.elapsed());
     core.search_memories(&op, EVERYWHERE, "warm", 10)?;
-    let classes = [
-        ("common word", word(0)),
-        ("two words", format!("{} {}", word(4), word(199))),
-        ("identifier", identifier(0)),
-        ("mid-frequency", word(999)),
-        ("rare", word(39_999)),
-    ];
+    let classes = classes();
     // No memory expires: any time past the last write reads the same set.
     let now = 1_767_225_600_000 + 1_000_000_000;
     let state = &core.engine.state;

@@ -79,13 +79,32 @@ impl Cursor<'_> {
         self.at = self.p.docs.len();
     }
 
-    /// Moves to the first posting `>= target`.
+    /// Moves to the first posting `>= target`: gallops from the current posting
+    /// (targets are mostly near), then searches the last step's range.
     fn advance_to(&mut self, target: u32) {
         self.shallow(target);
         let end = self.p.block_end(self.block);
-        if let Some(rest) = self.p.docs.get(self.at..end) {
-            self.at += rest.partition_point(|&d| d < target);
+        let Some(rest) = self.p.docs.get(self.at..end) else {
+            return;
+        };
+        if rest.first().is_none_or(|&d| d >= target) {
+            return;
         }
+        // rest[lo] < target; find hi with rest[hi] >= target (or the end).
+        let (mut lo, mut step) = (0usize, 1usize);
+        let hi = loop {
+            let probe = lo + step;
+            match rest.get(probe) {
+                Some(&d) if d < target => {
+                    lo = probe;
+                    step *= 2;
+                }
+                Some(_) => break probe,
+                None => break rest.len(),
+            }
+        };
+        let window = rest.get(lo + 1..hi).unwrap_or_default();
+        self.at += lo + 1 + window.partition_point(|&d| d < target);
     }
 
     /// Bound of block `b`.
@@ -203,6 +222,7 @@ pub(super) fn top_k(
     let mut window: Option<u32> = None;
     let mut single: Option<(usize, u8)> = None;
     let mut by_doc: Vec<(u32, usize)> = Vec::with_capacity(k);
+    let mut inside: Vec<usize> = Vec::with_capacity(k);
     // Inside the window: the non-essential terms' bound, and per essential term
     // its bound for each tf (at the block's shortest length).
     let mut window_rest = 0.0f64;
@@ -226,7 +246,7 @@ pub(super) fn top_k(
             by_doc.sort_unstable();
             let mut w = u32::MAX;
             let mut bound = 0.0f64;
-            let mut inside = Vec::new();
+            inside.clear();
             for &(doc, i) in &by_doc {
                 let Some(c) = cursors.get(i) else { continue };
                 let Some(m) = c.p.blocks.get(c.block) else {
@@ -238,11 +258,6 @@ pub(super) fn top_k(
                 w = w.min(m.last);
                 bound += c.block_ub(c.block, avg_len);
                 inside.push(i);
-                if let Some(table) = tables.get_mut(i) {
-                    let top = m.bound.max_tf.min(u32::from(u8::MAX) - 1);
-                    table.clear();
-                    table.extend((0..=top).map(|tf| bound_at(c.idf, &m.bound, tf, avg_len)));
-                }
             }
             let mut rest = 0.0f64;
             for c in cursors.get_mut(..essential).unwrap_or_default() {
@@ -257,6 +272,18 @@ pub(super) fn top_k(
                     c.advance_to(after);
                 }
                 continue;
+            }
+            // Per-tf bounds of the terms in the window, now that it is scanned.
+            for &i in &inside {
+                let Some(c) = cursors.get(i) else { continue };
+                let Some(m) = c.p.blocks.get(c.block) else {
+                    continue;
+                };
+                if let Some(table) = tables.get_mut(i) {
+                    let top = m.bound.max_tf.min(u32::from(u8::MAX) - 1);
+                    table.clear();
+                    table.extend((0..=top).map(|tf| bound_at(c.idf, &m.bound, tf, avg_len)));
+                }
             }
             window = Some(w);
             window_rest = rest;
@@ -311,7 +338,9 @@ pub(super) fn top_k(
                 quick += table.get(usize::from(tf)).copied().unwrap_or(f64::INFINITY);
             }
         }
-        if cannot_enter(quick, threshold) {
+        // A document the caller may not read is passed over before its length
+        // is read.
+        if cannot_enter(quick, threshold) || !allowed.contains(d) {
             for c in cursors.get_mut(essential..).unwrap_or_default() {
                 if c.doc() == Some(d) {
                     c.next();
@@ -331,8 +360,7 @@ pub(super) fn top_k(
                 c.next();
             }
         }
-        let mut alive =
-            !cannot_enter(partial + prefix_at(essential), threshold) && allowed.contains(d);
+        let mut alive = !cannot_enter(partial + prefix_at(essential), threshold);
         // Then the non-essential ones, most valuable first, while still in the race.
         for j in (0..essential).rev() {
             if !alive {
