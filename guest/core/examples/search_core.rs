@@ -2,7 +2,8 @@
 //! way the benchmark corpus does (100 agents of 10 owners, 10 pools, one agent in
 //! every pool, half the memories shared at a mixed scope) and times
 //! `Core::search_memories` per query class as the agent in every pool, together with
-//! its two main parts: building the reader's allowed set and `Index::search`.
+//! its two main parts: building the reader's allowed set and `Index::search`, and
+//! again with a write before each search (so the reader's set is built again).
 //!
 //! Run with `cargo run --release -p maas-core --example search_core [memories] [reps]`
 //! (default 1,000,000 memories, 200 repetitions of each query); a third argument
@@ -290,7 +291,9 @@ fn index_only(memories: usize, reps: usize, seed: u64) -> Result<(), Failure> {
         allowed.len()
     );
     drop(texts);
-    for (name, query) in &classes() {
+    // A fourth argument keeps the classes whose name starts with it.
+    let only = std::env::args().nth(4).unwrap_or_default();
+    for (name, query) in classes().iter().filter(|(name, _)| name.starts_with(&only)) {
         let (p50, p95) = time(reps, || {
             std::hint::black_box(index.search(query, 10, &allowed));
         });
@@ -326,8 +329,13 @@ fn main() -> Result<(), Failure> {
         now: 1_767_225_600_000,
         rng: Rng(seed ^ 0x5eed),
     };
-    let mut core = Core::new(Discard(0), env, Limits::default());
-    core.init(Limits::default())?;
+    // Room for the writes of the measurement after a write.
+    let limits = Limits {
+        memories: 2_000_000,
+        ..Limits::default()
+    };
+    let mut core = Core::new(Discard(0), env, limits);
+    core.init(limits)?;
     set_up(&mut core)?;
     let started = Instant::now();
     let (mut rng, words, idents) = (Rng(seed), Zipf::new(VOCABULARY), Zipf::new(IDENTIFIERS));
@@ -383,6 +391,37 @@ fn main() -> Result<(), Failure> {
             std::hint::black_box(core.search_memories(&op, EVERYWHERE, query, 10).ok());
         });
         println!("Core::search_memories {name:<13} {query:<16} p50 {p50:>9.2?}  p95 {p95:>9.2?}");
+    }
+    // Each search right after a write (which is not timed), so nothing the previous
+    // search computed is reused.
+    let mut written = 0usize;
+    for (name, query) in &classes {
+        let mut times = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            written += 1;
+            core.store_memory(
+                &op,
+                &StoreRequest {
+                    agent_id: agent(1),
+                    content: format!("a later note number {written}"),
+                    kind: MemoryKind::Note,
+                    tags: Vec::new(),
+                    memory_id: Some(format!("late{written}")),
+                    pool_id: None,
+                    scope: None,
+                    ttl_seconds: None,
+                },
+            )?;
+            let t = Instant::now();
+            std::hint::black_box(core.search_memories(&op, EVERYWHERE, query, 10).ok());
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "after a write:        {name:<13} {query:<16} p50 {:>9.2?}  p95 {:>9.2?}",
+            percentile(&times, 50),
+            percentile(&times, 95)
+        );
     }
     Ok(())
 }
