@@ -52,6 +52,11 @@ struct Cursor<'a> {
     ub: f64,
     block: usize,
     at: usize,
+    /// The allowed documents holding the term, from past `readable` on.
+    allowed: roaring::bitmap::Iter<'a>,
+    /// The first allowed document holding the term at or after the last one asked
+    /// about (None: no more).
+    readable: Option<u32>,
 }
 
 impl Cursor<'_> {
@@ -63,6 +68,24 @@ impl Cursor<'_> {
         self.at += 1;
         if self.at >= self.p.block_end(self.block) {
             self.block += 1;
+        }
+    }
+
+    /// Moves on to the first posting, from this one, of a document the caller may
+    /// read (past the end when there is none).
+    fn skip_unreadable(&mut self) {
+        let Some(doc) = self.doc() else { return };
+        if self.readable.is_none_or(|r| r < doc) {
+            self.allowed.advance_to(doc);
+            self.readable = self.allowed.next();
+        }
+        match self.readable {
+            Some(r) if r == doc => {}
+            Some(r) => self.advance_to(r),
+            None => {
+                self.at = self.p.docs.len();
+                self.block = self.p.blocks.len();
+            }
         }
     }
 
@@ -183,18 +206,24 @@ pub(super) fn top_k(
     if k == 0 || limit == 0 {
         return Vec::new();
     }
+    // Per term, the documents the caller may read: candidates come from these only.
+    let readable: Vec<RoaringBitmap> = terms.iter().map(|t| &t.postings.set & allowed).collect();
     let mut cursors: Vec<Cursor<'_>> = terms
         .iter()
+        .zip(&readable)
         .enumerate()
-        .map(|(order, t)| Cursor {
+        .map(|(order, (t, set))| Cursor {
             p: t.postings,
             idf: t.idf,
             order,
             ub: bound_at(t.idf, &t.postings.bound, t.postings.bound.max_tf, avg_len),
             block: 0,
             at: 0,
+            allowed: set.iter(),
+            readable: None,
         })
         .collect();
+    cursors.iter_mut().for_each(Cursor::skip_unreadable);
     cursors.sort_by(|a, b| a.ub.total_cmp(&b.ub).then(a.order.cmp(&b.order)));
     // prefix[i]: sum of the bounds of the i cheapest terms.
     let mut prefix = vec![0.0f64; k + 1];
@@ -270,6 +299,7 @@ pub(super) fn top_k(
                 };
                 for c in cursors.get_mut(essential..).unwrap_or_default() {
                     c.advance_to(after);
+                    c.skip_unreadable();
                 }
                 continue;
             }
@@ -317,13 +347,20 @@ pub(super) fn top_k(
             match tfs.iter().position(|&t| t >= min_tf) {
                 Some(off) => {
                     c.at += off;
-                    d = c.doc().unwrap_or(d);
+                    let landed = c.doc();
+                    c.skip_unreadable();
+                    if c.doc() != landed {
+                        // Not readable: start again from the next readable one.
+                        continue;
+                    }
+                    d = landed.unwrap_or(d);
                 }
                 None => {
                     c.at = end;
                     if end >= block_end {
                         c.block += 1;
                     }
+                    c.skip_unreadable();
                     window = None;
                     continue;
                 }
@@ -344,6 +381,7 @@ pub(super) fn top_k(
             for c in cursors.get_mut(essential..).unwrap_or_default() {
                 if c.doc() == Some(d) {
                     c.next();
+                    c.skip_unreadable();
                 }
             }
             continue;
@@ -358,6 +396,7 @@ pub(super) fn top_k(
                 }
                 partial += s;
                 c.next();
+                c.skip_unreadable();
             }
         }
         let mut alive = !cannot_enter(partial + prefix_at(essential), threshold);
