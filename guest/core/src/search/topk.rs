@@ -29,6 +29,10 @@ use roaring::RoaringBitmap;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+/// A term held by more than one document in this many is walked without its
+/// readable subset.
+const COMMON: u64 = 16;
+
 /// The most a posting with frequency `tf` under `bound` can add.
 fn bound_at(idf: f64, bound: &Bound, tf: u32, avg_len: f64) -> f64 {
     contribution_at(idf, tf, bound.len_for(tf), avg_len)
@@ -52,8 +56,10 @@ struct Cursor<'a> {
     ub: f64,
     block: usize,
     at: usize,
-    /// The allowed documents holding the term, from past `readable` on.
-    allowed: roaring::bitmap::Iter<'a>,
+    /// The allowed documents holding the term, from past `readable` on (None for
+    /// a term too common to be worth it: its unreadable postings are skipped one
+    /// by one).
+    allowed: Option<roaring::bitmap::Iter<'a>>,
     /// The first allowed document holding the term at or after the last one asked
     /// about (None: no more).
     readable: Option<u32>,
@@ -75,9 +81,12 @@ impl Cursor<'_> {
     /// read (past the end when there is none).
     fn skip_unreadable(&mut self) {
         let Some(doc) = self.doc() else { return };
+        let Some(allowed) = self.allowed.as_mut() else {
+            return;
+        };
         if self.readable.is_none_or(|r| r < doc) {
-            self.allowed.advance_to(doc);
-            self.readable = self.allowed.next();
+            allowed.advance_to(doc);
+            self.readable = allowed.next();
         }
         match self.readable {
             Some(r) if r == doc => {}
@@ -194,20 +203,29 @@ impl PartialEq for Hit {
 impl Eq for Hit {}
 
 /// The best `limit` allowed documents for `terms` (given in sorted term order),
-/// best first.
+/// best first, in an index of `docs` documents.
 pub(super) fn top_k(
     terms: &[Term<'_>],
     limit: usize,
     allowed: &RoaringBitmap,
     lens: &DocLens,
     avg_len: f64,
+    docs: u64,
 ) -> Vec<(u32, f64)> {
     let k = terms.len();
     if k == 0 || limit == 0 {
         return Vec::new();
     }
     // Per term, the documents the caller may read: candidates come from these only.
-    let readable: Vec<RoaringBitmap> = terms.iter().map(|t| &t.postings.set & allowed).collect();
+    // A term in more than one document in `COMMON` is left out: its postings are
+    // mostly passed over by blocks and by tf, not walked one by one.
+    let readable: Vec<Option<RoaringBitmap>> = terms
+        .iter()
+        .map(|t| {
+            let common = t.postings.len() as u64 * COMMON > docs;
+            (!common).then(|| &t.postings.set & allowed)
+        })
+        .collect();
     let mut cursors: Vec<Cursor<'_>> = terms
         .iter()
         .zip(&readable)
@@ -219,7 +237,7 @@ pub(super) fn top_k(
             ub: bound_at(t.idf, &t.postings.bound, t.postings.bound.max_tf, avg_len),
             block: 0,
             at: 0,
-            allowed: set.iter(),
+            allowed: set.as_ref().map(RoaringBitmap::iter),
             readable: None,
         })
         .collect();
