@@ -306,4 +306,6 @@ impl Index {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_allowed;
+#[cfg(test)]
 mod tests_bulk;
