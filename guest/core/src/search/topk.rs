@@ -17,6 +17,13 @@
 //! their document length is even read; when a single term has postings in the
 //! window, its postings below the lowest tf that can enter are jumped over.
 //!
+//! Candidates are documents the caller may read: a term in at most one document
+//! in [`COMMON`] walks the intersection of its documents with the allowed set
+//! alongside its postings, so its unreadable postings are stepped over in one
+//! move; a commoner term's postings are mostly passed by blocks and by tf, and
+//! the allowed set is probed only for the ones that could enter. Lengths are read
+//! only for readable candidates.
+//!
 //! Floating point: one term's bound is its score's expression evaluated at a
 //! higher tf and a shorter length, every step of which is monotone, so it is never
 //! below the score. Sums of several bounds are computed in another order than
