@@ -296,7 +296,7 @@ impl Index {
                 })
             })
             .collect();
-        topk::top_k(&terms, limit, allowed, &self.lens, avg_len)
+        topk::top_k(&terms, limit, allowed, &self.lens, avg_len, self.docs.len())
             .into_iter()
             .map(|(doc, score)| (u64::from(doc), score))
             .collect()
@@ -305,5 +305,7 @@ impl Index {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_allowed;
 #[cfg(test)]
 mod tests_bulk;

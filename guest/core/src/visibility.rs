@@ -19,6 +19,11 @@ use crate::model::{Capability, Scope};
 use crate::state::{Agent, Memory, State, team_key};
 use roaring::{MultiOps, RoaringBitmap};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+mod last;
+
+use last::{Key, LastReadable};
 
 /// The shares of one pool, by the scope rule that decides who sees them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -79,6 +84,8 @@ pub struct Visibility {
     expired: RoaringBitmap,
     /// A time the expired set is settled for; moves forward with the events' times.
     watermark: u64,
+    /// The last reader's union of sets, until the next event.
+    last: LastReadable,
 }
 
 /// Sizes of a [`Visibility`], for measurements.
@@ -148,6 +155,7 @@ fn index(map: &mut BTreeMap<String, BTreeSet<String>>, agent: &str, pool: &str, 
 /// Retracts what the objects `event` touches contribute, before it is applied.
 pub fn before(s: &mut State, event: &Event) {
     let mut v = std::mem::take(&mut s.visibility);
+    v.last.clear();
     v.touch(s, event, false);
     s.visibility = v;
 }
@@ -155,6 +163,7 @@ pub fn before(s: &mut State, event: &Event) {
 /// Asserts what the objects `event` touched contribute, once it is applied at `at`.
 pub fn after(s: &mut State, at: u64, event: &Event) {
     let mut v = std::mem::take(&mut s.visibility);
+    v.last.clear();
     v.touch(s, event, true);
     v.advance(at);
     s.visibility = v;
@@ -381,6 +390,20 @@ impl Visibility {
         self.watermark = at;
     }
 
+    /// Whether removing the memories expired at `now` leaves `set` as it is (so it
+    /// need not be copied).
+    fn expires_none_of(&self, set: &RoaringBitmap, now: u64) -> bool {
+        if now < self.watermark || !set.is_disjoint(&self.expired) {
+            return false;
+        }
+        let from = (self.watermark.saturating_add(1), 0);
+        from.0 > now
+            || self
+                .expiry
+                .range(from..=(now, u32::MAX))
+                .all(|&(_, n)| !set.contains(n))
+    }
+
     /// Removes from `out` the memories expired at `now`.
     fn remove_expired(&self, out: &mut RoaringBitmap, now: u64) {
         if now >= self.watermark {
@@ -409,7 +432,35 @@ impl Visibility {
 /// The numbers of the memories `reader` may read at `now`: those for which
 /// `access::memory_readable` holds and `Memory::is_expired` does not (numbers past
 /// `u32` aside, which are in no set).
-pub fn readable_by(s: &State, reader: &Agent, now: u64) -> RoaringBitmap {
+///
+/// The union of the reader's sets is kept until the next event, for the next call by
+/// the same reader (see the `last` module): the set is shared, not copied, when
+/// nothing in it has expired.
+pub fn readable_by(s: &State, reader: &Agent, now: u64) -> Arc<RoaringBitmap> {
+    let v = &s.visibility;
+    let key = Key {
+        reader: reader.id.clone(),
+        seq: s.seq,
+        global: reader.can(Capability::MemoryRead),
+    };
+    let union = match v.last.get(&key) {
+        Some(union) => union,
+        None => {
+            let union = Arc::new(union_of(s, reader));
+            v.last.put(key, Arc::clone(&union));
+            union
+        }
+    };
+    if v.expires_none_of(&union, now) {
+        return union;
+    }
+    let mut out = RoaringBitmap::clone(&union);
+    v.remove_expired(&mut out, now);
+    Arc::new(out)
+}
+
+/// The union of the sets that reach `reader`, expired memories included.
+fn union_of(s: &State, reader: &Agent) -> RoaringBitmap {
     let v = &s.visibility;
     let me = reader.id.as_str();
     let mut parts: Vec<&RoaringBitmap> = Vec::new();
@@ -443,7 +494,5 @@ pub fn readable_by(s: &State, reader: &Agent, now: u64) -> RoaringBitmap {
     if reader.can(Capability::MemoryRead) {
         parts.push(&v.global);
     }
-    let mut out = parts.union();
-    v.remove_expired(&mut out, now);
-    out
+    parts.union()
 }

@@ -156,3 +156,20 @@ fn an_expired_memory_is_read_by_no_one_from_its_expiry_on_even_asked_about_earli
     );
     h.check("expiry");
 }
+
+#[test]
+fn a_reader_asking_again_gets_the_same_set_until_time_or_an_event_changes_it() {
+    let mut h = History::new();
+    h.register("a1", "ann", true);
+    h.store("m1", "a1", Some(h.at + 100));
+    h.store("m2", "a1", None);
+    assert_eq!(h.reads("a1"), ["m1", "m2"]);
+    assert_eq!(h.reads("a1"), ["m1", "m2"], "asked again");
+    // No event, only time: the expired memory goes all the same.
+    h.at += 100;
+    assert_eq!(h.reads("a1"), ["m2"]);
+    // An event: the new memory is read at once.
+    h.store("m3", "a1", None);
+    assert_eq!(h.reads("a1"), ["m2", "m3"]);
+    h.check("asked again");
+}

@@ -234,10 +234,10 @@ fn empty_allowed_set_finds_nothing() {
 }
 
 /// splitmix64: a seeded, portable random source.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -245,16 +245,16 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
 
 /// Word ranks drawn from a Zipf(1) law over `words` words.
-struct Zipf(Vec<f64>);
+pub(super) struct Zipf(Vec<f64>);
 
 impl Zipf {
-    fn new(words: usize) -> Self {
+    pub(super) fn new(words: usize) -> Self {
         let mut sum = 0.0;
         let cumulative = (1..=words)
             .map(|rank| {
@@ -265,13 +265,13 @@ impl Zipf {
         Zipf(cumulative.iter().map(|c| c / sum).collect())
     }
 
-    fn draw(&self, rng: &mut Rng) -> usize {
+    pub(super) fn draw(&self, rng: &mut Rng) -> usize {
         let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
         self.0.partition_point(|&c| c < u).min(self.0.len() - 1)
     }
 }
 
-const IDENTIFIERS: [&str; 8] = [
+pub(super) const IDENTIFIERS: [&str; 8] = [
     "getUserById",
     "parseConfigFile",
     "HTTPServer",
@@ -282,11 +282,11 @@ const IDENTIFIERS: [&str; 8] = [
     "oauth2Client",
 ];
 
-fn word(rank: usize) -> String {
+pub(super) fn word(rank: usize) -> String {
     format!("w{rank}")
 }
 
-fn random_text(rng: &mut Rng, zipf: &Zipf) -> String {
+pub(super) fn random_text(rng: &mut Rng, zipf: &Zipf) -> String {
     let len = 6 + rng.below(25);
     let mut words: Vec<String> = (0..len).map(|_| word(zipf.draw(rng))).collect();
     if rng.below(10) < 3 {
@@ -302,14 +302,14 @@ fn random_text(rng: &mut Rng, zipf: &Zipf) -> String {
 
 /// The corpus as the exhaustive scorer sees it: per term, every document holding
 /// it as `(dense position, tf, length)`, plus each position's doc number.
-struct Oracle {
-    numbers: Vec<u64>,
+pub(super) struct Oracle {
+    pub(super) numbers: Vec<u64>,
     postings: HashMap<String, Vec<(usize, u32, u32)>>,
     total_len: u64,
 }
 
 impl Oracle {
-    fn new(texts: &BTreeMap<u64, String>) -> Self {
+    pub(super) fn new(texts: &BTreeMap<u64, String>) -> Self {
         let mut oracle = Oracle {
             numbers: Vec::new(),
             postings: HashMap::new(),
@@ -334,7 +334,7 @@ impl Oracle {
 
     /// Scores every allowed document holding a query term, with the BM25 formula
     /// written out again, and ranks them.
-    fn search(&self, query: &str, limit: usize, allowed: &[bool]) -> Vec<(u64, f64)> {
+    pub(super) fn search(&self, query: &str, limit: usize, allowed: &[bool]) -> Vec<(u64, f64)> {
         let terms: BTreeSet<String> = tokenize(query).into_iter().collect();
         let n = self.numbers.len() as f64;
         let avg_len = self.total_len as f64 / n;

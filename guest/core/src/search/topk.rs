@@ -17,6 +17,13 @@
 //! their document length is even read; when a single term has postings in the
 //! window, its postings below the lowest tf that can enter are jumped over.
 //!
+//! Candidates are documents the caller may read: a term in at most one document
+//! in [`COMMON`] walks the intersection of its documents with the allowed set
+//! alongside its postings, so its unreadable postings are stepped over in one
+//! move; a commoner term's postings are mostly passed by blocks and by tf, and
+//! the allowed set is probed only for the ones that could enter. Lengths are read
+//! only for readable candidates.
+//!
 //! Floating point: one term's bound is its score's expression evaluated at a
 //! higher tf and a shorter length, every step of which is monotone, so it is never
 //! below the score. Sums of several bounds are computed in another order than
@@ -28,6 +35,10 @@ use super::{DocLens, contribution, contribution_at};
 use roaring::RoaringBitmap;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+
+/// A term held by more than one document in this many is walked without its
+/// readable subset.
+const COMMON: u64 = 16;
 
 /// The most a posting with frequency `tf` under `bound` can add.
 fn bound_at(idf: f64, bound: &Bound, tf: u32, avg_len: f64) -> f64 {
@@ -52,6 +63,13 @@ struct Cursor<'a> {
     ub: f64,
     block: usize,
     at: usize,
+    /// The allowed documents holding the term, from past `readable` on (None for
+    /// a term too common to be worth it: its unreadable postings are skipped one
+    /// by one).
+    allowed: Option<roaring::bitmap::Iter<'a>>,
+    /// The first allowed document holding the term at or after the last one asked
+    /// about (None: no more).
+    readable: Option<u32>,
 }
 
 impl Cursor<'_> {
@@ -63,6 +81,27 @@ impl Cursor<'_> {
         self.at += 1;
         if self.at >= self.p.block_end(self.block) {
             self.block += 1;
+        }
+    }
+
+    /// Moves on to the first posting, from this one, of a document the caller may
+    /// read (past the end when there is none).
+    fn skip_unreadable(&mut self) {
+        let Some(doc) = self.doc() else { return };
+        let Some(allowed) = self.allowed.as_mut() else {
+            return;
+        };
+        if self.readable.is_none_or(|r| r < doc) {
+            allowed.advance_to(doc);
+            self.readable = allowed.next();
+        }
+        match self.readable {
+            Some(r) if r == doc => {}
+            Some(r) => self.advance_to(r),
+            None => {
+                self.at = self.p.docs.len();
+                self.block = self.p.blocks.len();
+            }
         }
     }
 
@@ -79,13 +118,32 @@ impl Cursor<'_> {
         self.at = self.p.docs.len();
     }
 
-    /// Moves to the first posting `>= target`.
+    /// Moves to the first posting `>= target`: gallops from the current posting
+    /// (targets are mostly near), then searches the last step's range.
     fn advance_to(&mut self, target: u32) {
         self.shallow(target);
         let end = self.p.block_end(self.block);
-        if let Some(rest) = self.p.docs.get(self.at..end) {
-            self.at += rest.partition_point(|&d| d < target);
+        let Some(rest) = self.p.docs.get(self.at..end) else {
+            return;
+        };
+        if rest.first().is_none_or(|&d| d >= target) {
+            return;
         }
+        // rest[lo] < target; find hi with rest[hi] >= target (or the end).
+        let (mut lo, mut step) = (0usize, 1usize);
+        let hi = loop {
+            let probe = lo + step;
+            match rest.get(probe) {
+                Some(&d) if d < target => {
+                    lo = probe;
+                    step *= 2;
+                }
+                Some(_) => break probe,
+                None => break rest.len(),
+            }
+        };
+        let window = rest.get(lo + 1..hi).unwrap_or_default();
+        self.at += lo + 1 + window.partition_point(|&d| d < target);
     }
 
     /// Bound of block `b`.
@@ -152,30 +210,45 @@ impl PartialEq for Hit {
 impl Eq for Hit {}
 
 /// The best `limit` allowed documents for `terms` (given in sorted term order),
-/// best first.
+/// best first, in an index of `docs` documents.
 pub(super) fn top_k(
     terms: &[Term<'_>],
     limit: usize,
     allowed: &RoaringBitmap,
     lens: &DocLens,
     avg_len: f64,
+    docs: u64,
 ) -> Vec<(u32, f64)> {
     let k = terms.len();
     if k == 0 || limit == 0 {
         return Vec::new();
     }
+    // Per term, the documents the caller may read: candidates come from these only.
+    // A term in more than one document in `COMMON` is left out: its postings are
+    // mostly passed over by blocks and by tf, not walked one by one.
+    let readable: Vec<Option<RoaringBitmap>> = terms
+        .iter()
+        .map(|t| {
+            let common = t.postings.len() as u64 * COMMON > docs;
+            (!common).then(|| &t.postings.set & allowed)
+        })
+        .collect();
     let mut cursors: Vec<Cursor<'_>> = terms
         .iter()
+        .zip(&readable)
         .enumerate()
-        .map(|(order, t)| Cursor {
+        .map(|(order, (t, set))| Cursor {
             p: t.postings,
             idf: t.idf,
             order,
             ub: bound_at(t.idf, &t.postings.bound, t.postings.bound.max_tf, avg_len),
             block: 0,
             at: 0,
+            allowed: set.as_ref().map(RoaringBitmap::iter),
+            readable: None,
         })
         .collect();
+    cursors.iter_mut().for_each(Cursor::skip_unreadable);
     cursors.sort_by(|a, b| a.ub.total_cmp(&b.ub).then(a.order.cmp(&b.order)));
     // prefix[i]: sum of the bounds of the i cheapest terms.
     let mut prefix = vec![0.0f64; k + 1];
@@ -203,6 +276,7 @@ pub(super) fn top_k(
     let mut window: Option<u32> = None;
     let mut single: Option<(usize, u8)> = None;
     let mut by_doc: Vec<(u32, usize)> = Vec::with_capacity(k);
+    let mut inside: Vec<usize> = Vec::with_capacity(k);
     // Inside the window: the non-essential terms' bound, and per essential term
     // its bound for each tf (at the block's shortest length).
     let mut window_rest = 0.0f64;
@@ -226,7 +300,7 @@ pub(super) fn top_k(
             by_doc.sort_unstable();
             let mut w = u32::MAX;
             let mut bound = 0.0f64;
-            let mut inside = Vec::new();
+            inside.clear();
             for &(doc, i) in &by_doc {
                 let Some(c) = cursors.get(i) else { continue };
                 let Some(m) = c.p.blocks.get(c.block) else {
@@ -238,11 +312,6 @@ pub(super) fn top_k(
                 w = w.min(m.last);
                 bound += c.block_ub(c.block, avg_len);
                 inside.push(i);
-                if let Some(table) = tables.get_mut(i) {
-                    let top = m.bound.max_tf.min(u32::from(u8::MAX) - 1);
-                    table.clear();
-                    table.extend((0..=top).map(|tf| bound_at(c.idf, &m.bound, tf, avg_len)));
-                }
             }
             let mut rest = 0.0f64;
             for c in cursors.get_mut(..essential).unwrap_or_default() {
@@ -255,8 +324,21 @@ pub(super) fn top_k(
                 };
                 for c in cursors.get_mut(essential..).unwrap_or_default() {
                     c.advance_to(after);
+                    c.skip_unreadable();
                 }
                 continue;
+            }
+            // Per-tf bounds of the terms in the window, now that it is scanned.
+            for &i in &inside {
+                let Some(c) = cursors.get(i) else { continue };
+                let Some(m) = c.p.blocks.get(c.block) else {
+                    continue;
+                };
+                if let Some(table) = tables.get_mut(i) {
+                    let top = m.bound.max_tf.min(u32::from(u8::MAX) - 1);
+                    table.clear();
+                    table.extend((0..=top).map(|tf| bound_at(c.idf, &m.bound, tf, avg_len)));
+                }
             }
             window = Some(w);
             window_rest = rest;
@@ -290,13 +372,20 @@ pub(super) fn top_k(
             match tfs.iter().position(|&t| t >= min_tf) {
                 Some(off) => {
                     c.at += off;
-                    d = c.doc().unwrap_or(d);
+                    let landed = c.doc();
+                    c.skip_unreadable();
+                    if c.doc() != landed {
+                        // Not readable: start again from the next readable one.
+                        continue;
+                    }
+                    d = landed.unwrap_or(d);
                 }
                 None => {
                     c.at = end;
                     if end >= block_end {
                         c.block += 1;
                     }
+                    c.skip_unreadable();
                     window = None;
                     continue;
                 }
@@ -311,10 +400,13 @@ pub(super) fn top_k(
                 quick += table.get(usize::from(tf)).copied().unwrap_or(f64::INFINITY);
             }
         }
-        if cannot_enter(quick, threshold) {
+        // A document the caller may not read is passed over before its length
+        // is read.
+        if cannot_enter(quick, threshold) || !allowed.contains(d) {
             for c in cursors.get_mut(essential..).unwrap_or_default() {
                 if c.doc() == Some(d) {
                     c.next();
+                    c.skip_unreadable();
                 }
             }
             continue;
@@ -329,10 +421,10 @@ pub(super) fn top_k(
                 }
                 partial += s;
                 c.next();
+                c.skip_unreadable();
             }
         }
-        let mut alive =
-            !cannot_enter(partial + prefix_at(essential), threshold) && allowed.contains(d);
+        let mut alive = !cannot_enter(partial + prefix_at(essential), threshold);
         // Then the non-essential ones, most valuable first, while still in the race.
         for j in (0..essential).rev() {
             if !alive {

@@ -160,7 +160,7 @@ pub fn check_state(s: &State, agents: &[Agent], at: u64, what: &str) {
     ] {
         for reader in agents {
             assert_eq!(
-                readable_by(s, reader, now),
+                *readable_by(s, reader, now),
                 by_the_rules(s, reader, now),
                 "{what}: reader {} at {now} (events at {at})",
                 reader.id

@@ -1,0 +1,93 @@
+//! The pruned top-k against the exhaustive scorer under many allowed sets: random
+//! subsets of every density, runs of consecutive documents (as sets built per
+//! author or per pool tend to be), and sets that hold every document of a term or
+//! none, with queries mixing terms walked through their readable subset and terms
+//! too common for it.
+
+// A panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use super::tests::{IDENTIFIERS, Oracle, Rng, Zipf, random_text, word};
+use super::*;
+use std::collections::BTreeMap;
+
+/// A random allowed set of one of several shapes, as a mask over the corpus.
+fn allowed_mask(rng: &mut Rng, numbers: &[u64], shape: usize) -> Vec<bool> {
+    match shape % 4 {
+        // A random subset of a random density (1% to 99%).
+        0 => {
+            let density = 1 + rng.below(99);
+            numbers.iter().map(|_| rng.below(100) < density).collect()
+        }
+        // Runs of consecutive documents, in or out.
+        1 => {
+            let mut mask = Vec::with_capacity(numbers.len());
+            let mut on = rng.below(2) == 0;
+            while mask.len() < numbers.len() {
+                let run = 1 + rng.below(3_000);
+                mask.extend(std::iter::repeat_n(on, run));
+                on = !on;
+            }
+            mask.truncate(numbers.len());
+            mask
+        }
+        // Very sparse: a handful of documents.
+        2 => numbers.iter().map(|_| rng.below(2_000) == 0).collect(),
+        // Everything but a few.
+        _ => numbers.iter().map(|_| rng.below(50) != 0).collect(),
+    }
+}
+
+#[test]
+fn pruned_search_matches_exhaustive_scorer_under_many_allowed_sets() {
+    let mut rng = Rng(0xa110_7ed0);
+    let zipf = Zipf::new(3_000);
+    let mut texts: BTreeMap<u64, String> = BTreeMap::new();
+    for i in 0..30_000u64 {
+        texts.insert(i * 2 + (i % 5), random_text(&mut rng, &zipf));
+    }
+    let index = Index::build(texts.iter().map(|(&d, t)| (d, t.as_str())));
+    let oracle = Oracle::new(&texts);
+    let mut compared = 0usize;
+    for round in 0..40 {
+        let mask = allowed_mask(&mut rng, &oracle.numbers, round);
+        let kept = oracle
+            .numbers
+            .iter()
+            .zip(&mask)
+            .filter(|&(_, &on)| on)
+            .map(|(&d, _)| u32::try_from(d).unwrap());
+        let allowed = RoaringBitmap::from_sorted_iter(kept).unwrap();
+        for q in 0..25 {
+            // Common words (walked by blocks), rarer ones (walked through their
+            // readable subset), identifiers, and mixes of all.
+            let query = match q % 5 {
+                0 => word(rng.below(4)),
+                1 => format!("{} {}", word(rng.below(4)), word(200 + rng.below(2_000))),
+                2 => IDENTIFIERS[rng.below(IDENTIFIERS.len())].to_string(),
+                3 => format!(
+                    "{} {} {}",
+                    IDENTIFIERS[rng.below(IDENTIFIERS.len())],
+                    word(rng.below(30)),
+                    word(zipf.draw(&mut rng))
+                ),
+                _ => (0..2 + rng.below(4))
+                    .map(|_| word(zipf.draw(&mut rng)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            let limit = [1, 3, 10, 50, 200][rng.below(5)];
+            let got = index.search(&query, limit, &allowed);
+            let want = oracle.search(&query, limit, &mask);
+            let bits =
+                |r: &[(u64, f64)]| r.iter().map(|&(d, s)| (d, s.to_bits())).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&got),
+                bits(&want),
+                "query {query:?}, round {round}, limit {limit}"
+            );
+            compared += got.len();
+        }
+    }
+    assert!(compared > 10_000, "too few results compared: {compared}");
+}

@@ -1,0 +1,65 @@
+//! The last reader's union of sets, kept until the state changes: an agent often
+//! searches several times in a row, and at a million memories the union of its sets
+//! costs a good part of a search.
+//!
+//! It is forgotten by every event (`visibility::before` and `after` clear it) and is
+//! keyed by the reader, the state's sequence and whether the reader may read global
+//! shares, so a state changed any other way is not answered from it either. Only one
+//! reader's set is kept, so it holds at most one bitmap. Expiry is applied after it
+//! (it depends on the time asked about).
+
+use roaring::RoaringBitmap;
+use std::sync::{Arc, Mutex};
+
+/// What the union was computed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Key {
+    /// The reader.
+    pub(super) reader: String,
+    /// The state's sequence.
+    pub(super) seq: u64,
+    /// Whether the reader may read global shares.
+    pub(super) global: bool,
+}
+
+/// The last reader's union (see the module documentation). Cloning a state gives an
+/// empty one, and it takes no part in comparisons: it is a cache of what the sets say.
+#[derive(Debug, Default)]
+pub(super) struct LastReadable(Mutex<Option<(Key, Arc<RoaringBitmap>)>>);
+
+impl LastReadable {
+    /// The union kept for `key`, if it is the last one computed.
+    pub(super) fn get(&self, key: &Key) -> Option<Arc<RoaringBitmap>> {
+        let last = self.0.lock().ok()?;
+        last.as_ref()
+            .filter(|(k, _)| k == key)
+            .map(|(_, set)| Arc::clone(set))
+    }
+
+    /// Keeps `set` as the union for `key`.
+    pub(super) fn put(&self, key: Key, set: Arc<RoaringBitmap>) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some((key, set));
+        }
+    }
+
+    /// Forgets the kept union.
+    pub(super) fn clear(&mut self) {
+        match self.0.get_mut() {
+            Ok(last) => *last = None,
+            Err(poisoned) => *poisoned.into_inner() = None,
+        }
+    }
+}
+
+impl Clone for LastReadable {
+    fn clone(&self) -> Self {
+        LastReadable::default()
+    }
+}
+
+impl PartialEq for LastReadable {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
