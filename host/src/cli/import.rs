@@ -62,6 +62,15 @@ impl JournalBackend for Switch {
     fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
         self.lock()?.audit_append(entry)
     }
+    fn audit_append_owned(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
+        self.lock()?.audit_append_owned(entry)
+    }
+    fn flush_reads(&mut self) -> Result<(), JournalError> {
+        self.lock()?.flush_reads()
+    }
+    fn reads_due_in(&self) -> Option<std::time::Duration> {
+        self.inner.lock().ok().and_then(|j| j.reads_due_in())
+    }
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
         self.lock()?.audit_scan(scan)
     }
