@@ -51,10 +51,11 @@ pub struct SqliteJournal {
     saving: Option<(u64, Vec<Vec<u8>>)>,
 }
 
-/// Most read-audit entries buffered before they are written.
-pub const MAX_BUFFERED_READS: usize = 4096;
-/// Longest a read-audit entry stays buffered while reads or a server's idle wait go on.
-pub const READ_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+mod reads;
+#[cfg(test)]
+mod tests;
+
+pub use reads::{MAX_BUFFERED_READS, READ_FLUSH_INTERVAL};
 
 fn unavailable(e: rusqlite::Error) -> JournalError {
     JournalError::Unavailable(format!("sqlite: {e}"))
@@ -209,43 +210,6 @@ impl SqliteJournal {
         Ok(())
     }
 
-    /// Writes the buffered read-audit entries: into the open batch transaction, or in one
-    /// transaction of their own. Nothing is synced here.
-    fn write_reads(&mut self) -> Result<(), JournalError> {
-        if self.reads.is_empty() {
-            self.reads_since = None;
-            return Ok(());
-        }
-        if self.in_batch {
-            // Rolled back with the batch if it fails.
-            self.reads_since = None;
-            let reads = std::mem::take(&mut self.reads);
-            return audit_log::insert(&self.conn, &reads);
-        }
-        let written = self.set_sync(false).and_then(|()| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            audit_log::insert(&tx, &self.reads)?;
-            tx.commit().map_err(unavailable)
-        });
-        match written {
-            // Committed to the log, they survive the process being killed; they reach the
-            // disk itself with the next sync of a change, and never cost a sync of their own.
-            Ok(()) => {
-                self.reads.clear();
-                self.reads_since = None;
-                Ok(())
-            }
-            // Nothing was written: kept, and tried again after another interval.
-            Err(e) => {
-                self.reads_since = Some(Instant::now());
-                Err(e)
-            }
-        }
-    }
-
     /// Compare-and-append of one entry inside the batch transaction.
     fn append_in_batch(&mut self, expected_head: u64, data: &[u8]) -> Result<u64, JournalError> {
         check_entry(data)?;
@@ -384,16 +348,7 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn audit_append_owned(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
-        self.reads.push(entry);
-        let since = *self.reads_since.get_or_insert_with(Instant::now);
-        if self.reads.len() >= MAX_BUFFERED_READS || since.elapsed() >= READ_FLUSH_INTERVAL {
-            // A read whose entry cannot be kept fails, and leaves nothing behind; those
-            // before it stay buffered.
-            self.write_reads().inspect_err(|_| {
-                self.reads.pop();
-            })?;
-        }
-        Ok(())
+        self.buffer_read(entry)
     }
 
     fn flush_reads(&mut self) -> Result<(), JournalError> {
@@ -401,8 +356,7 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn reads_due_in(&self) -> Option<Duration> {
-        self.reads_since
-            .map(|since| READ_FLUSH_INTERVAL.saturating_sub(since.elapsed()))
+        self.reads_due()
     }
 
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
@@ -552,55 +506,6 @@ impl JournalBackend for SqliteJournal {
     }
 }
 
-impl Drop for SqliteJournal {
-    /// Writes the buffered read-audit entries, so a clean shutdown loses none. (An open
-    /// batch of changes, whose answers were never released, is left to roll back.)
-    fn drop(&mut self) {
-        if !self.in_batch && !self.reads.is_empty() {
-            let _ = self.write_reads();
-        }
-    }
-}
-
 fn sync_failed(path: &Path, e: std::io::Error) -> JournalError {
     JournalError::Unavailable(format!("cannot sync {}: {e}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::journal::Snapshot;
-
-    #[test]
-    fn two_handles_on_one_file_share_one_history() {
-        let dir = std::env::temp_dir().join(format!("maas-sqlite-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok();
-        let path = dir.join("journal.db");
-        std::fs::remove_file(&path).ok();
-        let mut a = SqliteJournal::open(&path)
-            .ok()
-            .unwrap_or_else(|| panic!("open a"));
-        let mut b = SqliteJournal::open(&path)
-            .ok()
-            .unwrap_or_else(|| panic!("open b"));
-        assert_eq!(a.append(0, b"one", true), Ok(1));
-        assert_eq!(b.append(0, b"two", true), Err(JournalError::Conflict(1)));
-        assert_eq!(b.append(1, b"two", false), Ok(2));
-        assert_eq!(a.head(), Ok(2));
-        assert_eq!(a.read(1, 10).map(|v| v.len()), Ok(2));
-        assert_eq!(a.snapshots(), Ok(vec![]));
-        for seq in 1..=3 {
-            a.save_snapshot(Snapshot {
-                seq,
-                chunks: vec![vec![b's'; seq as usize], b"t".to_vec()],
-            })
-            .ok();
-        }
-        assert_eq!(b.snapshots(), Ok(vec![3, 2]));
-        assert_eq!(
-            b.load_snapshot(2).ok().flatten().map(|s| s.chunks),
-            Some(vec![b"ss".to_vec(), b"t".to_vec()])
-        );
-        std::fs::remove_dir_all(&dir).ok();
-    }
 }

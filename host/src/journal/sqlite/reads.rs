@@ -1,0 +1,83 @@
+//! The read-audit buffer: rows of reads are kept in memory and written many to one
+//! transaction (with the next change, before a scan, when the buffer is full or its
+//! oldest row is due, and on drop), so a read never costs a transaction or a sync.
+
+use super::{SqliteJournal, audit_log, unavailable};
+use crate::journal::JournalError;
+use maas_core::state::AuditEntry;
+use rusqlite::TransactionBehavior;
+use std::time::{Duration, Instant};
+
+/// Most read-audit entries buffered before they are written.
+pub const MAX_BUFFERED_READS: usize = 4096;
+/// Longest a read-audit entry stays buffered while reads or a server's idle wait go on.
+pub const READ_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+
+impl SqliteJournal {
+    /// Writes the buffered read-audit entries: into the open batch transaction, or in one
+    /// transaction of their own. Nothing is synced here.
+    pub(super) fn write_reads(&mut self) -> Result<(), JournalError> {
+        if self.reads.is_empty() {
+            self.reads_since = None;
+            return Ok(());
+        }
+        if self.in_batch {
+            // Rolled back with the batch if it fails.
+            self.reads_since = None;
+            let reads = std::mem::take(&mut self.reads);
+            return audit_log::insert(&self.conn, &reads);
+        }
+        let written = self.set_sync(false).and_then(|()| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            audit_log::insert(&tx, &self.reads)?;
+            tx.commit().map_err(unavailable)
+        });
+        match written {
+            // Committed to the log, they survive the process being killed; they reach the
+            // disk itself with the next sync of a change, and never cost a sync of their own.
+            Ok(()) => {
+                self.reads.clear();
+                self.reads_since = None;
+                Ok(())
+            }
+            // Nothing was written: kept, and tried again after another interval.
+            Err(e) => {
+                self.reads_since = Some(Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    /// Buffers one read's audit entry, writing the buffer when it is full or due.
+    pub(super) fn buffer_read(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
+        self.reads.push(entry);
+        let since = *self.reads_since.get_or_insert_with(Instant::now);
+        if self.reads.len() >= MAX_BUFFERED_READS || since.elapsed() >= READ_FLUSH_INTERVAL {
+            // A read whose entry cannot be kept fails, and leaves nothing behind; those
+            // before it stay buffered.
+            self.write_reads().inspect_err(|_| {
+                self.reads.pop();
+            })?;
+        }
+        Ok(())
+    }
+
+    /// How long until the buffered entries are due; `None` when nothing is buffered.
+    pub(super) fn reads_due(&self) -> Option<Duration> {
+        self.reads_since
+            .map(|since| READ_FLUSH_INTERVAL.saturating_sub(since.elapsed()))
+    }
+}
+
+impl Drop for SqliteJournal {
+    /// Writes the buffered read-audit entries, so a clean shutdown loses none. (An open
+    /// batch of changes, whose answers were never released, is left to roll back.)
+    fn drop(&mut self) {
+        if !self.in_batch && !self.reads.is_empty() {
+            let _ = self.write_reads();
+        }
+    }
+}
