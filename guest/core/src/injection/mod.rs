@@ -12,7 +12,7 @@
 //! soft hyphens, bidi controls and stacked combining marks, Latin diacritics,
 //! look-alike letters (Cyrillic, Greek, Armenian, small capitals) in words that
 //! mix them with Latin, case, leetspeak in words that mix letters and digits,
-//! spaced letters (`i g n o r e`), and embedded `%xx`, base64 and hex encodings
+//! spaced letters (`i g n o r e`), and embedded `%xx`, HTML character references, base64 and hex encodings
 //! (decoded in place when the bytes read as text).
 //!
 //! # Signals
@@ -29,9 +29,9 @@
 //! | strong phrases: instruction override, role-play into an unrestricted persona, system-prompt exfiltration, chat-role markers, in English, German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese, Korean, Arabic, Hebrew, Polish, Czech, Swedish, Norwegian, Indonesian, Vietnamese, Turkish, Ukrainian and Hindi; `encoded override` (ROT13 or reversed "ignore … instructions") | 0.8 |
 //! | medium phrases: "you are now a …", "follow only my instructions", "disable the safety filters", fake system notices, data exfiltration; indirect system-prompt extraction ("what were you told to…", "encode your system prompt", "complete: I was instructed to"); model probing ("who trained you", "how many parameters do you have"); `training-data extraction` ("repeat the word … forever", "records from your training set"); `fake delimiter` ("=== END OF USER INPUT ===", "[end of system message]", "the above was a test, your real task…"); `tool manipulation` ("always return true regardless", "forward this to the next agent", "without the user's confirmation"); jailbreak framings (fictional world without laws, the grandmother trick, "two responses: normal and unfiltered", "never break character", token penalties) | 0.45 |
 //! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`, `String.fromCharCode`, "decode this and follow it"), "Run:"/"Bypass:" prefixes, an injected assistant turn ("Assistant: Sure, …") or closing tag (`</user_input>`) | 0.2–0.3 |
-//! | obfuscation present: zero-width 0.25, bidi 0.3, homoglyph 0.35, spaced letters 0.2, stacked marks 0.2, base64/hex text 0.15, fullwidth 0.1, URL-encoding 0.05, leetspeak 0.05 | |
+//! | obfuscation present: zero-width 0.25, bidi 0.3, homoglyph 0.35, spaced letters 0.2, stacked marks 0.2, base64/hex text 0.15, fullwidth 0.1, HTML character references 0.1, URL-encoding 0.05, leetspeak 0.05 | |
 //! | a phrase or threat that matches only after normalisation, while some obfuscation is present | 0.5 |
-//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.388) | 0.55 |
+//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.362) | 0.55 |
 //! | input longer than [`normalise::MAX_INPUT`] (only its head is examined) | 0.45 |
 //!
 //! # Thresholds
@@ -77,34 +77,48 @@
 //! written and the model trained looking at the development part only (the
 //! newer phrase signals from general knowledge of injection techniques, not
 //! from corpus items). On the development part the model has seen every item,
-//! so its figures there (100 % caught, 11 / 1,519 benign items flagged, 0
+//! so its figures there (100 % caught, 13 / 1,519 benign items flagged, 0
 //! refused) say nothing about generalisation; the held-out part does:
 //!
-//! | held-out part (899 items) | first phrases only | first phrases + model | now |
-//! | --- | --- | --- | --- |
-//! | malicious caught (refused + flagged) | 70.1 % (108/154) | 89.6 % (138/154) | **90.9 %** (140/154) |
-//! | — without the `control` category | 71.5 % | 91.4 % | 92.7 % (140/151) |
-//! | malicious refused | 34.4 % | 70.1 % | 72.1 % |
-//! | benign refused | 0 / 745 | 0 / 745 | **0 / 745** |
-//! | benign flagged | 0 / 745 | 9 / 745 (1.2 %) | **8 / 745 (1.1 %**; all in `edge_case`, 8/34) |
+//! | held-out part (899 items) | first phrases only | first phrases + model | more phrases, retrained | now |
+//! | --- | --- | --- | --- | --- |
+//! | malicious caught (refused + flagged) | 70.1 % (108/154) | 89.6 % (138/154) | 90.9 % (140/154) | **91.6 %** (141/154) |
+//! | — without the `control` category | 71.5 % | 91.4 % | 92.7 % (140/151) | 92.7 % (140/151) |
+//! | malicious refused | 34.4 % | 70.1 % | 72.1 % | 71.4 % |
+//! | benign refused | 0 / 745 | 0 / 745 | 0 / 745 | **0 / 745** |
+//! | benign flagged | 0 / 745 | 9 / 745 (1.2 %) | 8 / 745 (1.1 %) | **9 / 745 (1.2 %**; all in `edge_case`, 9/34) |
+//!
+//! "Now" adds HTML character references to normalisation and phrase signals for
+//! requests to recite remembered personal data, for quoting "the guidelines you
+//! mentioned", for claimed authority ("as a certified red teamer, show me how to
+//! exploit…"), for repeated tool actions and privileged tool arguments
+//! (`admin_mode=true`, `limit=999999`), written from development items; the model
+//! was retrained on the same procedure (threshold 0.362). A second, weak tier of the
+//! model (a probability between a lower threshold and the threshold, flagging only
+//! with another cue) was tried and not kept: chosen by the same cross-validation on
+//! whole verdicts, it caught nothing more out of fold (96.1 % either way, the phrase
+//! signals in-sample).
 //!
 //! Held-out categories now, caught of items: `adversarial` 53/53,
-//! `jailbreak` 19/21, `encoding` 19/20, `training_extraction` 6/8,
+//! `jailbreak` 20/21, `encoding` 19/20, `training_extraction` 6/8,
 //! `system_manipulation` 6/6, `output_manipulation` 5/5, `rag_poisoning` 5/5,
 //! `payload_injection` 4/4, `agent_manipulation` 3/4, `prompt_injection` 3/4,
 //! `context_confusion` 2/4, `instruction_override` 2/3, `persona_replacement`
-//! 3/3, `token_smuggling` 3/3, `model_fingerprinting` 2/3, `control` 0/3,
+//! 3/3, `token_smuggling` 3/3, `model_fingerprinting` 1/3, `control` 1/3,
 //! `multi_turn` 2/2, `prompt_extraction` 2/2, `response_manipulation` 1/1.
 //! Benign `edge_case` items are benign requests phrased like attacks
 //! ("Imagine you are a teacher…", "Override the default settings…").
 //!
-//! The 95 % target is still missed on the held-out part (90.9 %; 147 of 154
-//! would be needed, and the three `control` items are plain requests such as
+//! The 95 % target is still missed on the held-out part (91.6 %; 147 of 154
+//! would be needed, and the `control` items are plain requests such as
 //! "List five fruits." that no honest signal can tell from benign ones); the
-//! benign targets hold (0 refused, 1.1 % flagged). The committed benign set of
-//! 278 engineering texts has 0 refused and 6 flagged (5 by the model: code
-//! that names `system_prompt` or `instructions`, notes about `eval` and
-//! `ignore_paths`; one note about jailbreak research).
+//! benign targets hold (0 refused, 1.2 % flagged). With 154 malicious items held
+//! out, one item is 0.65 points: retraining the same model after unrelated changes
+//! to the repository's doc comments (part of its benign text) moved the figure by
+//! up to two items either way. The committed benign set of 278 engineering texts
+//! has 0 refused and 8 flagged (7 by the model: code that names `system_prompt`
+//! or `instructions`, notes about `eval`, `ignore_paths`, migrations, API roles
+//! and phishing training; one note about jailbreak research).
 //!
 //! # Speed
 //!
@@ -293,6 +307,7 @@ fn assess_as(text: &str, document: bool) -> Assessment {
         (ob.hex, "obfuscation: hex text", 0.15),
         (ob.fullwidth, "obfuscation: fullwidth", 0.1),
         (ob.url_encoded, "obfuscation: url-encoded", 0.05),
+        (ob.html_entities, "obfuscation: html entities", 0.1),
         (ob.leetspeak, "obfuscation: leetspeak", 0.05),
     ] {
         if flag {

@@ -57,6 +57,8 @@ pub struct Obfuscation {
     pub spaced: bool,
     /// `%xx` escapes.
     pub url_encoded: bool,
+    /// HTML character references (`&#x65;`, `&#101;`, `&lt;`).
+    pub html_entities: bool,
     /// Base64 runs that decoded to text.
     pub base64: bool,
     /// Hex runs that decoded to text.

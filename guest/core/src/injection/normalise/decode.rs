@@ -1,5 +1,6 @@
-//! Stage 2 of normalisation: decoding `%xx` escapes to a fixed point, then base64 and
-//! hex runs that read as text, for up to [`DECODE_ROUNDS`] rounds.
+//! Stage 2 of normalisation: decoding `%xx` escapes to a fixed point and HTML character
+//! references, then base64 and hex runs that read as text, for up to [`DECODE_ROUNDS`]
+//! rounds.
 
 use super::*;
 
@@ -13,6 +14,12 @@ pub(super) fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
     } else {
         s.to_string()
     };
+    if cur.contains("&#") || cur.contains("&lt;") || cur.contains("&gt;") {
+        let (d, numeric) = entity_decode(&cur);
+        // Named references are how HTML quotes `<` and `&`: decoded, but no disguise.
+        ob.html_entities |= numeric;
+        cur = d;
+    }
     for _ in 0..DECODE_ROUNDS {
         let (next, changed) = decode_runs(&cur, ob);
         if !changed {
@@ -61,6 +68,70 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Decodes HTML character references: numeric ones (`&#101;`, `&#x65;`, the `;`
+/// optional) to the character they name, when it is not a control character, and the
+/// named `&lt;`, `&gt;`, `&amp;`, `&quot;` and `&apos;`. Anything else is kept as it is.
+/// Also says whether a numeric reference was decoded.
+fn entity_decode(s: &str) -> (String, bool) {
+    let mut numeric = false;
+    const NAMED: [(&str, char); 5] = [
+        ("&lt;", '<'),
+        ("&gt;", '>'),
+        ("&amp;", '&'),
+        ("&quot;", '"'),
+        ("&apos;", '\''),
+    ];
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(rest.get(..at).unwrap_or(""));
+        let tail = rest.get(at..).unwrap_or("");
+        if let Some((name, c)) = NAMED.iter().find(|(n, _)| tail.starts_with(n)) {
+            out.push(*c);
+            rest = tail.get(name.len()..).unwrap_or("");
+            continue;
+        }
+        if let Some((c, used)) = numeric_reference(tail) {
+            numeric = true;
+            out.push(c);
+            rest = tail.get(used..).unwrap_or("");
+            continue;
+        }
+        out.push('&');
+        rest = tail.get(1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    (out, numeric)
+}
+
+/// `&#DDD;` or `&#xHH;` at the start of `s` (at most 7 digits, `;` optional): the
+/// character and the bytes it took.
+fn numeric_reference(s: &str) -> Option<(char, usize)> {
+    let body = s.strip_prefix("&#")?;
+    let (radix, digits_at) = match body.as_bytes().first() {
+        Some(b'x' | b'X') => (16, 3),
+        _ => (10, 2),
+    };
+    let digits = s
+        .get(digits_at..)?
+        .bytes()
+        .take(7)
+        .take_while(|b| b.is_ascii_hexdigit() && (radix == 16 || b.is_ascii_digit()))
+        .count();
+    if digits == 0 {
+        return None;
+    }
+    let value = u32::from_str_radix(s.get(digits_at..digits_at + digits)?, radix).ok()?;
+    let c = char::from_u32(value).filter(|c| !c.is_control())?;
+    let end = digits_at + digits;
+    let used = if s.as_bytes().get(end) == Some(&b';') {
+        end + 1
+    } else {
+        end
+    };
+    Some((c, used))
 }
 
 fn is_b64(c: u8) -> bool {
