@@ -2,12 +2,12 @@
 //! type (its doc comment is the description, its fields the input schema).
 
 use crate::bindings::types;
-use crate::ops::{self, Op, agents, audit, handoffs, knowledge, memories, pools, shares};
+use crate::ops::{self, Effect, Op, agents, audit, handoffs, knowledge, memories, pools, shares};
 use crate::service::CoreService;
 use crate::wire;
 use rmcp::ErrorData;
 use rmcp::handler::server::common::schema_for_type;
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use rmcp::schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -43,7 +43,7 @@ impl<O: Op + DeserializeOwned + JsonSchema> Route for OpRoute<O> {
             _ => O::TOOL.replace('_', " "),
         };
         schema.remove("title");
-        Tool::new(O::TOOL, description, Arc::new(schema))
+        Tool::new(O::TOOL, description, Arc::new(schema)).annotate(annotations(O::EFFECT))
     }
 
     fn call(&self, core: &CoreService, caller: types::Caller, args: JsonObject) -> Reply {
@@ -60,6 +60,23 @@ impl<O: Op + DeserializeOwned + JsonSchema> Route for OpRoute<O> {
             })
         })
     }
+}
+
+/// The MCP hints for an effect. Every hint is given explicitly, since the protocol's
+/// defaults assume a tool may destroy things and reach the open world; no tool of maas
+/// reaches beyond its own data.
+fn annotations(effect: Effect) -> ToolAnnotations {
+    let (read_only, destructive, idempotent) = match effect {
+        Effect::Read => (true, false, true),
+        Effect::Add => (false, false, false),
+        Effect::Change => (false, false, true),
+        Effect::Destructive => (false, true, true),
+    };
+    ToolAnnotations::new()
+        .read_only(read_only)
+        .destructive(destructive)
+        .idempotent(idempotent)
+        .open_world(false)
 }
 
 /// A domain error as a tool result: `isError` with the JSON body in a text block only.
@@ -196,6 +213,46 @@ mod tests {
         let named: BTreeSet<&str> = readme[start..end].split('`').skip(1).step_by(2).collect();
         let registered: BTreeSet<&str> = registry().names().iter().copied().collect();
         assert_eq!(named, registered);
+    }
+
+    /// Every tool carries all four hints; reads are read-only and nothing else is, and a
+    /// few operations are pinned so that a wrong declaration shows.
+    #[test]
+    fn every_tool_is_annotated() {
+        for tool in registry().listing() {
+            let a = tool.annotations.as_ref();
+            let hints = a.map(|a| {
+                (
+                    a.read_only_hint,
+                    a.destructive_hint,
+                    a.idempotent_hint,
+                    a.open_world_hint,
+                )
+            });
+            let Some((Some(read_only), Some(destructive), Some(_), Some(open_world))) = hints
+            else {
+                panic!("{} lacks a hint: {a:?}", tool.name);
+            };
+            assert!(!open_world, "{}", tool.name);
+            assert!(!(read_only && destructive), "{}", tool.name);
+            let reads = tool.name.starts_with("get_")
+                || tool.name.starts_with("search_")
+                || tool.name.starts_with("list_")
+                || tool.name.starts_with("query_")
+                || tool.name == "whoami";
+            assert_eq!(read_only, reads, "{}", tool.name);
+        }
+        let hint = |name: &str| {
+            registry()
+                .listing()
+                .iter()
+                .find(|t| t.name == name)
+                .and_then(|t| t.annotations.clone())
+                .map(|a| (a.destructive_hint, a.idempotent_hint))
+        };
+        assert_eq!(hint("delete_memory"), Some((Some(true), Some(true))));
+        assert_eq!(hint("store_memory"), Some((Some(false), Some(false))));
+        assert_eq!(hint("join_pool"), Some((Some(false), Some(true))));
     }
 
     /// Every tool has a description and every parameter a description a model can read.

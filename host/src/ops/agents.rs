@@ -1,6 +1,6 @@
 //! Agents: registration, profiles, activation, sessions, and who the caller is.
 
-use super::{Op, Slot, agent, json_text, wire_str};
+use super::{Effect, Op, Slot, agent, json_text, wire_str};
 use crate::bindings::{agents, types};
 use crate::render::{compact, fields, joined, or_dash, rfc3339, table};
 use crate::runtime::Runtime;
@@ -52,6 +52,7 @@ pub struct RegisterAgent {
 
 impl Op for RegisterAgent {
     const TOOL: &'static str = "register_agent";
+    const EFFECT: Effect = Effect::Add;
     type Out = agents::Registration;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
         let capabilities = self
@@ -97,6 +98,7 @@ pub struct GetAgentInfo {
 
 impl Op for GetAgentInfo {
     const TOOL: &'static str = "get_agent_info";
+    const EFFECT: Effect = Effect::Read;
     type Out = agents::Agent;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Target(&mut self.agent_id)
@@ -125,6 +127,7 @@ pub struct GetAgentsForUser {
 
 impl Op for GetAgentsForUser {
     const TOOL: &'static str = "get_agents_for_user";
+    const EFFECT: Effect = Effect::Read;
     type Out = (String, Vec<agents::Agent>);
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
         let owner = match (&self.user_id, caller) {
@@ -169,7 +172,7 @@ impl Op for GetAgentsForUser {
 
 /// Declares an operation on one agent named by id that answers with a status.
 macro_rules! agent_change {
-    ($(#[$doc:meta])* $name:ident, $tool:literal, $call:ident, $status:literal) => {
+    ($(#[$doc:meta])* $name:ident, $tool:literal, $effect:ident, $call:ident, $status:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
         #[serde(deny_unknown_fields)]
@@ -181,6 +184,7 @@ macro_rules! agent_change {
 
         impl Op for $name {
             const TOOL: &'static str = $tool;
+            const EFFECT: Effect = Effect::$effect;
             type Out = ();
             fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
                 rt.call(|c, s| c.maas_core_agents().$call(s, caller, &self.agent_id))
@@ -198,16 +202,16 @@ macro_rules! agent_change {
 agent_change!(
     /// Deactivate an agent: it can do nothing until reactivated (operator, or a human
     /// agent of the same owner).
-    DeactivateAgent, "deactivate_agent", call_deactivate, "deactivated"
+    DeactivateAgent, "deactivate_agent", Destructive, call_deactivate, "deactivated"
 );
 agent_change!(
     /// Reactivate a deactivated agent (operator, or a human agent of the same owner).
-    ReactivateAgent, "reactivate_agent", call_reactivate, "reactivated"
+    ReactivateAgent, "reactivate_agent", Change, call_reactivate, "reactivated"
 );
 agent_change!(
     /// Remove an agent for good: memberships go, its pending handoffs are cancelled, the
     /// id is never reused.
-    UnregisterAgent, "unregister_agent", call_unregister, "unregistered"
+    UnregisterAgent, "unregister_agent", Destructive, call_unregister, "unregistered"
 );
 
 /// Open a session for an agent (ending any open one).
@@ -222,6 +226,7 @@ pub struct StartSession {
 
 impl Op for StartSession {
     const TOOL: &'static str = "start_session";
+    const EFFECT: Effect = Effect::Add;
     type Out = agents::Session;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -259,6 +264,7 @@ pub struct EndSession {
 
 impl Op for EndSession {
     const TOOL: &'static str = "end_session";
+    const EFFECT: Effect = Effect::Change;
     type Out = ();
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -290,6 +296,7 @@ pub struct GetSession {
 
 impl Op for GetSession {
     const TOOL: &'static str = "get_session";
+    const EFFECT: Effect = Effect::Read;
     type Out = Option<agents::Session>;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -319,6 +326,7 @@ pub struct Whoami {}
 
 impl Op for Whoami {
     const TOOL: &'static str = "whoami";
+    const EFFECT: Effect = Effect::Read;
     type Out = Option<agents::Agent>;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
         match caller {

@@ -1,6 +1,6 @@
 //! The audit trail.
 
-use super::{Op, Slot};
+use super::{Effect, Op, Slot};
 use crate::bindings::{audit, types};
 use crate::render::{or_dash, rfc3339, table};
 use crate::runtime::Runtime;
@@ -55,6 +55,7 @@ pub struct GetAuditLog {
 
 impl Op for GetAuditLog {
     const TOOL: &'static str = "get_audit_log";
+    const EFFECT: Effect = Effect::Read;
     type Out = Vec<audit::AuditEntry>;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Filter(&mut self.agent_id)

@@ -1,7 +1,7 @@
 //! Handoffs: the lifecycle of a task handed from one agent to another.
 
 use super::memories::{memory_text, notes_rows};
-use super::{Op, Slot, agent, json_text};
+use super::{Effect, Op, Slot, agent, json_text};
 use crate::bindings::{handoffs, types};
 use crate::render::{clip, compact, fields, indent, joined, or_dash, rfc3339, table};
 use crate::runtime::Runtime;
@@ -91,6 +91,7 @@ pub struct InitiateHandoff {
 
 impl Op for InitiateHandoff {
     const TOOL: &'static str = "initiate_handoff";
+    const EFFECT: Effect = Effect::Add;
     type Out = handoffs::Handoff;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.source_agent_id)
@@ -141,6 +142,7 @@ pub struct AcceptHandoff {
 
 impl Op for AcceptHandoff {
     const TOOL: &'static str = "accept_handoff";
+    const EFFECT: Effect = Effect::Change;
     type Out = handoffs::AcceptedHandoff;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -185,7 +187,7 @@ impl Op for AcceptHandoff {
 /// Declares a handoff change by the acting agent that answers with the handoff.
 macro_rules! handoff_change {
     (
-        $(#[$doc:meta])* $name:ident, $tool:literal, $who:literal,
+        $(#[$doc:meta])* $name:ident, $tool:literal, $effect:ident, $who:literal,
         { $($(#[$fm:meta])* $field:ident : $ty:ty),* },
         |$this:ident, $c:ident, $s:ident, $caller:ident, $me:ident| $call:expr
     ) => {
@@ -205,6 +207,7 @@ macro_rules! handoff_change {
 
         impl Op for $name {
             const TOOL: &'static str = $tool;
+            const EFFECT: Effect = Effect::$effect;
             type Out = handoffs::Handoff;
             fn slot(&mut self) -> Slot<'_> {
                 Slot::Agent(&mut self.agent_id)
@@ -226,7 +229,7 @@ macro_rules! handoff_change {
 
 handoff_change!(
     /// Reject a pending handoff as its target, with a reason.
-    RejectHandoff, "reject_handoff", "the target",
+    RejectHandoff, "reject_handoff", Change, "the target",
     {
         /// Why (at most 1024 bytes).
         #[arg(long)]
@@ -237,14 +240,14 @@ handoff_change!(
 
 handoff_change!(
     /// Cancel a pending handoff as its source.
-    CancelHandoff, "cancel_handoff", "the source",
+    CancelHandoff, "cancel_handoff", Destructive, "the source",
     {},
     |op, c, s, caller, me| c.maas_core_handoffs().call_cancel(s, caller, &op.handoff_id, me)
 );
 
 handoff_change!(
     /// Complete an accepted handoff as its target, with a JSON result.
-    CompleteHandoff, "complete_handoff", "the target",
+    CompleteHandoff, "complete_handoff", Change, "the target",
     {
         /// The outcome, as any JSON value (at most 64 KiB).
         #[arg(long, value_name = "JSON", value_parser = super::json_arg)]
@@ -266,6 +269,7 @@ pub struct GetHandoff {
 
 impl Op for GetHandoff {
     const TOOL: &'static str = "get_handoff";
+    const EFFECT: Effect = Effect::Read;
     type Out = handoffs::Handoff;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
         rt.call(|c, s| c.maas_core_handoffs().call_get(s, caller, &self.handoff_id))
@@ -290,6 +294,7 @@ pub struct GetPendingHandoffs {
 
 impl Op for GetPendingHandoffs {
     const TOOL: &'static str = "get_pending_handoffs";
+    const EFFECT: Effect = Effect::Read;
     type Out = Vec<handoffs::Handoff>;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -332,6 +337,7 @@ pub struct GetAgentHandoffs {
 
 impl Op for GetAgentHandoffs {
     const TOOL: &'static str = "get_agent_handoffs";
+    const EFFECT: Effect = Effect::Read;
     type Out = Vec<handoffs::Handoff>;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -356,6 +362,7 @@ pub struct CleanupHandoffs {}
 
 impl Op for CleanupHandoffs {
     const TOOL: &'static str = "cleanup_handoffs";
+    const EFFECT: Effect = Effect::Destructive;
     type Out = u32;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<u32, types::Error> {
         rt.call(|c, s| c.maas_core_handoffs().call_cleanup(s, caller))

@@ -1,6 +1,6 @@
 //! The knowledge base: ingest and the three searches.
 
-use super::Op;
+use super::{Effect, Op};
 use crate::bindings::{knowledge, types};
 use crate::render::{clip, fields, indent};
 use crate::runtime::Runtime;
@@ -40,7 +40,7 @@ fn hits_json(hits: &[knowledge::SearchHit]) -> Value {
 /// Declares one of the knowledge searches.
 macro_rules! search {
     (
-        $(#[$doc:meta])* $name:ident, $tool:literal,
+        $(#[$doc:meta])* $name:ident, $tool:literal, $effect:ident,
         { $($(#[$fm:meta])* $field:ident),* },
         |$this:ident, $c:ident, $s:ident, $caller:ident, $limit:ident| $call:expr
     ) => {
@@ -59,6 +59,7 @@ macro_rules! search {
 
         impl Op for $name {
             const TOOL: &'static str = $tool;
+            const EFFECT: Effect = Effect::$effect;
             type Out = Vec<knowledge::SearchHit>;
             fn call(&self, rt: &mut Runtime, $caller: &types::Caller) -> Result<Self::Out, types::Error> {
                 let $this = self;
@@ -78,7 +79,7 @@ macro_rules! search {
 search!(
     /// Search the code knowledge base (ranked; understands camelCase, snake_case and
     /// paths), optionally within one service.
-    SearchCodeKb, "search_code_kb",
+    SearchCodeKb, "search_code_kb", Read,
     {
         /// Only this service.
         #[arg(long = "service")]
@@ -91,7 +92,7 @@ search!(
 
 search!(
     /// Search architecture decisions (ranked), optionally within one topic.
-    SearchDecisions, "search_decisions",
+    SearchDecisions, "search_decisions", Read,
     {
         /// Only this topic.
         #[arg(long = "topic")]
@@ -104,7 +105,7 @@ search!(
 
 search!(
     /// Search incident reports (ranked), optionally by service and severity.
-    SearchIncidents, "search_incidents",
+    SearchIncidents, "search_incidents", Read,
     {
         /// Only this service.
         #[arg(long = "service")]
@@ -172,6 +173,7 @@ impl IngestDocuments {
 
 impl Op for IngestDocuments {
     const TOOL: &'static str = "ingest_documents";
+    const EFFECT: Effect = Effect::Destructive;
     type Out = u32;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<u32, types::Error> {
         let docs = self.documents()?;

@@ -1,6 +1,6 @@
 //! Memories: store, read, update, delete and search.
 
-use super::{Op, Slot, agent, merged, parse_opt, wire_str};
+use super::{Effect, Op, Slot, agent, merged, parse_opt, wire_str};
 use crate::bindings::{memories, types};
 use crate::render::{clip, fields, joined, rfc3339, table};
 use crate::runtime::Runtime;
@@ -76,6 +76,7 @@ pub struct StoreMemory {
 
 impl Op for StoreMemory {
     const TOOL: &'static str = "store_memory";
+    const EFFECT: Effect = Effect::Add;
     type Out = memories::Memory;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -119,6 +120,7 @@ pub struct GetMemory {
 
 impl Op for GetMemory {
     const TOOL: &'static str = "get_memory";
+    const EFFECT: Effect = Effect::Read;
     type Out = memories::Memory;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -171,6 +173,7 @@ pub struct UpdateMemory {
 
 impl Op for UpdateMemory {
     const TOOL: &'static str = "update_memory";
+    const EFFECT: Effect = Effect::Destructive;
     type Out = memories::Memory;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -218,6 +221,7 @@ pub struct DeleteMemory {
 
 impl Op for DeleteMemory {
     const TOOL: &'static str = "delete_memory";
+    const EFFECT: Effect = Effect::Destructive;
     type Out = ();
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -258,6 +262,7 @@ pub struct SearchMemories {
 
 impl Op for SearchMemories {
     const TOOL: &'static str = "search_memories";
+    const EFFECT: Effect = Effect::Read;
     type Out = Vec<memories::MemoryHit>;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)

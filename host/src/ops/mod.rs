@@ -37,10 +37,27 @@ pub enum Slot<'a> {
     Filter(&'a mut Option<String>),
 }
 
+/// What an operation does to the state: the MCP tool annotations clients use to decide
+/// which calls need a person's approval. Every operation declares one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Changes nothing the caller asked about (the read is audited all the same).
+    Read,
+    /// Adds something new; the same call again adds again.
+    Add,
+    /// Moves something to a new state without taking anything away; the same call again
+    /// changes nothing more.
+    Change,
+    /// Overwrites, removes or takes away access; the same call again changes nothing more.
+    Destructive,
+}
+
 /// One operation.
 pub trait Op: Send + 'static {
     /// The MCP tool's name, e.g. `join_pool`.
     const TOOL: &'static str;
+    /// What it does to the state.
+    const EFFECT: Effect;
     /// What the core answers.
     type Out: Send + 'static;
     /// The acting-agent argument, if the operation has one.

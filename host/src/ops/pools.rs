@@ -1,6 +1,6 @@
 //! Pools: create, read, membership, shares, archive and delete.
 
-use super::{Op, Slot, agent, json_text, wire_str};
+use super::{Effect, Op, Slot, agent, json_text, wire_str};
 use crate::bindings::{pools, types};
 use crate::render::{compact, fields, or_dash, rfc3339, table};
 use crate::runtime::Runtime;
@@ -67,6 +67,7 @@ pub struct CreatePool {
 
 impl Op for CreatePool {
     const TOOL: &'static str = "create_pool";
+    const EFFECT: Effect = Effect::Add;
     type Out = pools::Pool;
     fn slot(&mut self) -> Slot<'_> {
         Slot::AgentOrOperator(&mut self.agent_id)
@@ -104,6 +105,7 @@ pub struct GetPool {
 
 impl Op for GetPool {
     const TOOL: &'static str = "get_pool";
+    const EFFECT: Effect = Effect::Read;
     type Out = pools::Pool;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<pools::Pool, types::Error> {
         rt.call(|c, s| c.maas_core_pools().call_get(s, caller, &self.pool_id))
@@ -127,6 +129,7 @@ pub struct ListPools {
 
 impl Op for ListPools {
     const TOOL: &'static str = "list_pools";
+    const EFFECT: Effect = Effect::Read;
     type Out = Vec<pools::Pool>;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
         rt.call(|c, s| {
@@ -179,6 +182,7 @@ pub struct JoinPool {
 
 impl Op for JoinPool {
     const TOOL: &'static str = "join_pool";
+    const EFFECT: Effect = Effect::Change;
     type Out = pools::Member;
     fn call(
         &self,
@@ -219,6 +223,7 @@ pub struct LeavePool {
 
 impl Op for LeavePool {
     const TOOL: &'static str = "leave_pool";
+    const EFFECT: Effect = Effect::Destructive;
     type Out = ();
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -256,6 +261,7 @@ pub struct RemovePoolMember {
 
 impl Op for RemovePoolMember {
     const TOOL: &'static str = "remove_pool_member";
+    const EFFECT: Effect = Effect::Destructive;
     type Out = ();
     fn slot(&mut self) -> Slot<'_> {
         Slot::AgentOrOperator(&mut self.agent_id)
@@ -294,6 +300,7 @@ pub struct GetPoolMembers {
 
 impl Op for GetPoolMembers {
     const TOOL: &'static str = "get_pool_members";
+    const EFFECT: Effect = Effect::Read;
     type Out = Vec<pools::Member>;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
         rt.call(|c, s| c.maas_core_pools().call_members(s, caller, &self.pool_id))
@@ -318,7 +325,7 @@ impl Op for GetPoolMembers {
 
 /// Declares a change to a whole pool by its admin (or the operator), answered by a status.
 macro_rules! pool_change {
-    ($(#[$doc:meta])* $name:ident, $tool:literal, $call:ident, $status:literal) => {
+    ($(#[$doc:meta])* $name:ident, $tool:literal, $effect:ident, $call:ident, $status:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
         #[serde(deny_unknown_fields)]
@@ -333,6 +340,7 @@ macro_rules! pool_change {
 
         impl Op for $name {
             const TOOL: &'static str = $tool;
+            const EFFECT: Effect = Effect::$effect;
             type Out = ();
             fn slot(&mut self) -> Slot<'_> {
                 Slot::AgentOrOperator(&mut self.agent_id)
@@ -355,10 +363,10 @@ macro_rules! pool_change {
 
 pool_change!(
     /// Archive a pool: read-only from then on (pool admins and the operator).
-    ArchivePool, "archive_pool", call_archive, "archived"
+    ArchivePool, "archive_pool", Destructive, call_archive, "archived"
 );
 pool_change!(
     /// Delete a pool with its memberships and shares; the memories stay with their
     /// authors.
-    DeletePool, "delete_pool", call_delete, "deleted"
+    DeletePool, "delete_pool", Destructive, call_delete, "deleted"
 );

@@ -1,6 +1,6 @@
 //! Shares: a memory shared into a pool at a scope, removed, and listed.
 
-use super::{Op, Slot, agent, parse_opt, wire_str};
+use super::{Effect, Op, Slot, agent, parse_opt, wire_str};
 use crate::bindings::{pools, types};
 use crate::render::{fields, rfc3339, table};
 use crate::runtime::Runtime;
@@ -48,6 +48,7 @@ pub struct ShareMemoryToScope {
 
 impl Op for ShareMemoryToScope {
     const TOOL: &'static str = "share_memory_to_scope";
+    const EFFECT: Effect = Effect::Change;
     type Out = pools::SharedMemory;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -92,6 +93,7 @@ pub struct UnshareMemory {
 
 impl Op for UnshareMemory {
     const TOOL: &'static str = "unshare_memory";
+    const EFFECT: Effect = Effect::Destructive;
     type Out = ();
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
@@ -133,6 +135,7 @@ pub struct QueryShared {
 
 impl Op for QueryShared {
     const TOOL: &'static str = "query_shared";
+    const EFFECT: Effect = Effect::Read;
     type Out = Vec<pools::SharedMemory>;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
