@@ -31,17 +31,19 @@ impl Journal for WitJournal {
         journal::append(expected_head, data, sync).map_err(err)
     }
 
-    fn audit_append(&mut self, e: &AuditEntry) -> Result<(), JournalError> {
-        let r = &e.record;
+    fn audit_append(&mut self, e: AuditEntry) -> Result<(), JournalError> {
+        // The entry's text moves into the import's record: nothing is copied before the
+        // canonical ABI hands it to the host.
+        let r = e.record;
         journal::audit_append(&journal::ReadAudit {
             seq: e.seq,
             at: e.at,
-            actor: r.actor.clone(),
-            event_type: r.event_type.clone(),
-            target: r.target.clone(),
-            outcome: r.outcome.clone(),
-            detail: r.detail.clone(),
-            prev: r.prev.clone(),
+            actor: r.actor,
+            event_type: r.event_type,
+            target: r.target,
+            outcome: r.outcome,
+            detail: r.detail,
+            prev: r.prev,
         })
         .map_err(err)
     }

@@ -41,7 +41,7 @@ impl Journal for Discard {
         self.0 += 1;
         Ok(self.0)
     }
-    fn audit_append(&mut self, _entry: &AuditEntry) -> Result<(), JournalError> {
+    fn audit_append(&mut self, _entry: AuditEntry) -> Result<(), JournalError> {
         Ok(())
     }
     fn audit_scan(&mut self, _scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {

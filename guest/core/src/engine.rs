@@ -370,7 +370,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
                         at: now,
                         record: rec,
                     };
-                    return match self.journal.audit_append(&entry) {
+                    return match self.journal.audit_append(entry) {
                         Ok(()) => Ok(value),
                         Err(e) => Err(journal_error(e)),
                     };

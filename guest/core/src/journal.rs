@@ -19,8 +19,9 @@ pub trait Journal {
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError>;
     /// Appends `data` as entry `expected_head + 1` if the head is still `expected_head`.
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError>;
-    /// Appends a read's audit entry to the read-audit log beside the journal.
-    fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError>;
+    /// Appends a read's audit entry to the read-audit log beside the journal. The entry is
+    /// handed over, so a journal that keeps or sends it on need not copy its text.
+    fn audit_append(&mut self, entry: AuditEntry) -> Result<(), JournalError>;
     /// The newest `scan.limit` read-audit entries matching `scan`, oldest first.
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError>;
 }
@@ -109,8 +110,8 @@ impl Journal for MemoryJournal {
         Ok(head + 1)
     }
 
-    fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
-        self.reads.push(entry.clone());
+    fn audit_append(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
+        self.reads.push(entry);
         Ok(())
     }
 
@@ -129,7 +130,7 @@ impl<J: Journal + ?Sized> Journal for &mut J {
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
         (**self).append(expected_head, data, sync)
     }
-    fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
+    fn audit_append(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
         (**self).audit_append(entry)
     }
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {

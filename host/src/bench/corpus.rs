@@ -83,7 +83,7 @@ impl Journal for Sink<'_> {
         Ok(seq)
     }
     /// Reads are not part of an export: their audit entries are dropped.
-    fn audit_append(&mut self, _entry: &AuditEntry) -> Result<(), JournalError> {
+    fn audit_append(&mut self, _entry: AuditEntry) -> Result<(), JournalError> {
         Ok(())
     }
     fn audit_scan(&mut self, _scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
