@@ -138,6 +138,22 @@ fn build(memories: usize) -> State {
     s
 }
 
+/// CPU time this thread has used (Linux: from /proc; elsewhere zero), so the phases can
+/// be compared on a machine that other work shares.
+fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    // The fields after the command (which is in parentheses): utime and stime are the
+    // 12th and 13th, in clock ticks (100 a second on Linux).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
@@ -172,23 +188,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     drop(state);
     let (mut decode, mut finish) = (Vec::new(), Vec::new());
+    let (mut decode_cpu, mut finish_cpu) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        let t = Instant::now();
+        let (t, c0) = (Instant::now(), cpu());
         let mut restore = Restore::new(seq, 16);
         for c in &chunks {
             restore.chunk(c)?;
         }
         decode.push(t.elapsed());
-        let t = Instant::now();
+        decode_cpu.push(cpu().saturating_sub(c0));
+        let (t, c0) = (Instant::now(), cpu());
         let state = restore.finish()?;
         finish.push(t.elapsed());
+        finish_cpu.push(cpu().saturating_sub(c0));
         assert_eq!(state.memories.len(), memories);
         drop(state);
     }
     println!(
-        "restore, median of {rounds}: decode {:.3} s, finish {:.3} s",
+        "restore, median of {rounds}: decode {:.3} s, finish {:.3} s; CPU time: decode \
+         {:.2} s, finish {:.2} s",
         median(decode).as_secs_f64(),
-        median(finish).as_secs_f64()
+        median(finish).as_secs_f64(),
+        median(decode_cpu).as_secs_f64(),
+        median(finish_cpu).as_secs_f64()
     );
     Ok(())
 }
