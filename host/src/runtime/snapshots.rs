@@ -197,7 +197,7 @@ impl Runtime {
                 }
                 journal
             });
-            let fed = Self::feed(&admin, store, parts, &rx, &progress);
+            let fed = Self::feed(admin, store, parts, &rx, &progress);
             // A reader still going stops at its next send.
             drop(rx);
             let journal = reader
