@@ -5,6 +5,17 @@
 //!
 //! `cargo run --release -p maas-host --example restore_profile -- DATA_DIR [AGENT QUERY...]`
 //!
+//! A data directory at size, made once and reused (about a minute per million memories
+//! each step; the import saves the snapshot):
+//!
+//! ```text
+//! maas bench generate --memories 1000000 --out history-1m.jsonl
+//! maas --data-dir data-1m import history-1m.jsonl
+//! ```
+//!
+//! `cargo run --release -p maas-core --example restore_scale` measures the decoding alone,
+//! without a data directory.
+//!
 //! With an agent and queries, a core restored from the same snapshot then runs each
 //! query 200 times as that agent (top 10) and prints the median and p95.
 

@@ -16,9 +16,10 @@
 
 use crate::events::Event;
 use crate::model::{Capability, Scope};
-use crate::state::{Agent, Memory, State, team_key};
+use crate::state::{Agent, Memory, Share, State, team_key};
 use roaring::{MultiOps, RoaringBitmap};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, btree_map};
+use std::iter::Peekable;
 use std::sync::Arc;
 
 mod last;
@@ -173,8 +174,31 @@ impl Visibility {
     /// The sets of `s`, built from its memories (used after a snapshot is restored).
     pub fn build(s: &State) -> Visibility {
         let mut v = Visibility::default();
-        for memory in s.memories.values() {
-            v.memory(s, memory, true);
+        // Each pool's shares are keyed by memory id like the memories, so walking a
+        // cursor per pool alongside the memories finds every share without a tree search.
+        let mut cursors: BTreeMap<&str, Peekable<btree_map::Iter<'_, String, Share>>> = s
+            .pools
+            .iter()
+            .map(|(id, p)| (id.as_str(), p.shares.iter().peekable()))
+            .collect();
+        for (key, memory) in &s.memories {
+            v.memory_alone(s, memory, true);
+            let Some(n) = number(memory) else { continue };
+            for pool_id in &memory.pools {
+                let share = match cursors.get_mut(pool_id.as_str()) {
+                    Some(cursor) if *key == memory.id => {
+                        while cursor.next_if(|(id, _)| *id < key).is_some() {}
+                        cursor
+                            .peek()
+                            .filter(|(id, _)| *id == key)
+                            .map(|(_, share)| *share)
+                    }
+                    _ => s.pools.get(pool_id).and_then(|p| p.shares.get(&memory.id)),
+                };
+                if let Some(share) = share {
+                    v.share_of(s, pool_id, n, share, true);
+                }
+            }
         }
         // Every memory's last change has happened, so its time has passed.
         let passed = s.memories.values().map(|m| m.updated_at).max();
@@ -260,6 +284,14 @@ impl Visibility {
 
     /// A memory: its author, expiry, grants and shares.
     fn memory(&mut self, s: &State, memory: &Memory, on: bool) {
+        self.memory_alone(s, memory, on);
+        for pool_id in &memory.pools {
+            self.share(s, pool_id, memory, on);
+        }
+    }
+
+    /// What a memory contributes apart from its shares: its author, expiry and grants.
+    fn memory_alone(&mut self, s: &State, memory: &Memory, on: bool) {
         let Some(n) = number(memory) else { return };
         set_keyed(&mut self.by_author, &memory.author, n, on);
         self.count_owner(s, &memory.author, 1, on);
@@ -275,9 +307,6 @@ impl Visibility {
             }
         }
         self.grants(s, memory, on);
-        for pool_id in &memory.pools {
-            self.share(s, pool_id, memory, on);
-        }
     }
 
     /// The grants of a memory.
@@ -298,6 +327,11 @@ impl Visibility {
         let Some(share) = s.pools.get(pool_id).and_then(|p| p.shares.get(&memory.id)) else {
             return;
         };
+        self.share_of(s, pool_id, n, share, on);
+    }
+
+    /// What `share` of memory `n` in `pool_id` contributes.
+    fn share_of(&mut self, s: &State, pool_id: &str, n: u32, share: &Share, on: bool) {
         if share.scope == Scope::Global {
             self.global_share(n, on);
             return;

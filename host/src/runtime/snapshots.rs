@@ -6,9 +6,15 @@
 //! entries. Only a trap (the instance is gone) restarts the core.
 
 use super::{HostState, Runtime, RuntimeOptions, journal_failure, trap};
+use crate::bindings::admin::Guest as Admin;
 use crate::bindings::{Maas, types};
+use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use crate::progress::Progress;
+use std::sync::mpsc::Receiver;
 use wasmtime::Store;
+
+/// Snapshot chunks read ahead of the core while it restores.
+const READ_AHEAD: usize = 2;
 
 /// Snapshots of more chunks than this show progress while they are restored.
 const QUIET_PARTS: u32 = 2;
@@ -173,14 +179,56 @@ impl Runtime {
             u64::from(parts),
             "chunks",
         );
-        for part in 0..parts {
-            let chunk = store
-                .data_mut()
-                .journal
-                .load_snapshot_chunk(seq, part)
-                .map_err(journal_failure)?;
-            let Some(chunk) = chunk else {
-                return Ok(Err(NotRestored::Damaged));
+        // The chunks are read and checked on a thread of their own, a few ahead of the
+        // core decoding them, so reading overlaps decoding. The core does not use the
+        // journal while it restores; the backend is lent to that thread meanwhile.
+        let placeholder: Box<dyn JournalBackend> = Box::new(MemoryJournal::new());
+        let journal = std::mem::replace(&mut store.data_mut().journal, placeholder);
+        let (fed, journal) = std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+            let reader = scope.spawn(move || {
+                let mut journal = journal;
+                for part in 0..parts {
+                    let chunk = journal.load_snapshot_chunk(seq, part);
+                    let last = !matches!(chunk, Ok(Some(_)));
+                    if tx.send(chunk).is_err() || last {
+                        break;
+                    }
+                }
+                journal
+            });
+            let fed = Self::feed(admin, store, parts, &rx, &progress);
+            // A reader still going stops at its next send.
+            drop(rx);
+            let journal = reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (fed, journal)
+        });
+        store.data_mut().journal = journal;
+        if let Err(not) = fed? {
+            return Ok(Err(not));
+        }
+        progress.done();
+        match admin.call_restore_finish(&mut *store).map_err(trap)? {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => Ok(Err(NotRestored::Refused(e))),
+        }
+    }
+
+    /// Hands the core the `parts` chunks the reader thread sends on `chunks`, in order.
+    fn feed(
+        admin: &Admin,
+        store: &mut Store<HostState>,
+        parts: u32,
+        chunks: &Receiver<Result<Option<Vec<u8>>, JournalError>>,
+        progress: &Progress,
+    ) -> Result<Result<(), NotRestored>, types::Error> {
+        for _ in 0..parts {
+            let chunk = match chunks.recv() {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) | Err(_) => return Ok(Err(NotRestored::Damaged)),
+                Ok(Err(e)) => return Err(journal_failure(e)),
             };
             if let Err(e) = admin
                 .call_restore_chunk(&mut *store, &chunk)
@@ -190,10 +238,6 @@ impl Runtime {
             }
             progress.add(1);
         }
-        progress.done();
-        match admin.call_restore_finish(&mut *store).map_err(trap)? {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => Ok(Err(NotRestored::Refused(e))),
-        }
+        Ok(Ok(()))
     }
 }
