@@ -6,7 +6,7 @@ wasmtime::component::bindgen!({
     world: "maas",
 });
 
-pub use exports::maas::core::{admin, audit, records, security, types};
+pub use exports::maas::core::{admin, audit, changes, records, security, types};
 
 /// Re-exports an interface's generated module together with the shared records it uses.
 /// The generated module names those as type aliases of `records`; re-exported here they

@@ -53,6 +53,7 @@ limit_keys! {
     "documents-per-owner" => documents_per_owner,
     "pending-per-target-per-owner" as "pending-handoffs-per-owner" => pending_per_target_per_owner,
     "writes-per-minute" => writes_per_minute,
+    "change-window" => change_window,
 }
 
 /// The `--limit` key that raises the limit a capacity error on `resource` names.

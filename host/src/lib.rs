@@ -16,7 +16,9 @@ pub mod runtime;
 pub mod service;
 pub mod wire;
 
-pub use bindings::{admin, agents, audit, handoffs, knowledge, memories, pools, security, types};
+pub use bindings::{
+    admin, agents, audit, changes, handoffs, knowledge, memories, pools, security, types,
+};
 pub use clock::Clock;
 pub use runtime::{CoreImage, Runtime, RuntimeOptions, default_limits};
 pub mod cli;

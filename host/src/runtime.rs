@@ -200,6 +200,7 @@ pub fn default_limits() -> admin::Limits {
         documents_per_owner: 0,
         pending_per_target_per_owner: 0,
         writes_per_minute: 0,
+        change_window: 0,
     }
 }
 
@@ -388,6 +389,16 @@ impl Runtime {
         f: impl FnOnce(&Maas, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, types::Error> {
         self.call(|core, store| f(core, store).map(Ok))
+    }
+
+    /// The last entry this core appended (0: none yet).
+    pub fn appended(&self) -> u64 {
+        self.store.data().head
+    }
+
+    /// The journal's head as the journal holds it now (other writers included).
+    pub fn journal_head(&mut self) -> Option<u64> {
+        self.store.data_mut().journal.head().ok()
     }
 
     /// Makes everything appended so far durable (one sync for every pending change).

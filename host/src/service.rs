@@ -9,7 +9,9 @@
 
 use crate::bindings::types;
 use crate::runtime::Runtime;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// Most jobs answered per sync: bounds how long the first caller of a batch waits.
 pub const MAX_BATCH: usize = 256;
@@ -18,10 +20,53 @@ pub const MAX_BATCH: usize = 256;
 type Reply = Box<dyn FnOnce(Option<&types::Error>) + Send>;
 type Job = Box<dyn FnOnce(&mut Runtime) -> Reply + Send>;
 
+/// How often the journal's head is read while someone waits for changes, to notice what
+/// other processes on the same journal append.
+pub const HEAD_POLL: Duration = Duration::from_millis(100);
+
 /// A handle to the core thread; cheap to clone.
 #[derive(Clone)]
 pub struct CoreService {
     jobs: mpsc::Sender<Job>,
+    heads: Arc<watch::Sender<u64>>,
+}
+
+/// The journal head as the core thread last saw it, for those who wait for changes.
+struct Heads {
+    tx: Arc<watch::Sender<u64>>,
+    polled: Instant,
+}
+
+impl Heads {
+    /// True while someone waits.
+    fn watched(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
+    /// Tells the waiters when the head moved.
+    fn publish(&self, head: u64) {
+        self.tx.send_if_modified(|h| {
+            let moved = head > *h;
+            *h = (*h).max(head);
+            moved
+        });
+    }
+
+    /// What this core appended, and, while someone waits and at most every
+    /// [`HEAD_POLL`], what the journal holds (another process may have appended).
+    fn after_batch(&mut self, rt: &mut Runtime) {
+        self.publish(rt.appended());
+        if self.watched() && self.polled.elapsed() >= HEAD_POLL {
+            self.poll(rt);
+        }
+    }
+
+    fn poll(&mut self, rt: &mut Runtime) {
+        self.polled = Instant::now();
+        if let Some(head) = rt.journal_head() {
+            self.publish(head);
+        }
+    }
 }
 
 fn stopped() -> types::Error {
@@ -31,17 +76,28 @@ fn stopped() -> types::Error {
 /// The next job; while read-audit entries are buffered, waits only until they are due
 /// and writes them then (so a server left idle holds none for long). `None`: every
 /// handle was dropped.
-fn next_job(rt: &mut Runtime, rx: &mpsc::Receiver<Job>) -> Option<Job> {
+/// While someone waits for changes, the journal's head is also read every [`HEAD_POLL`].
+fn next_job(rt: &mut Runtime, rx: &mpsc::Receiver<Job>, heads: &mut Heads) -> Option<Job> {
+    let mut flush_failed = false;
     loop {
-        let Some(due) = rt.reads_due_in() else {
-            return rx.recv().ok();
+        let due = rt.reads_due_in().filter(|_| !flush_failed);
+        let poll = heads.watched().then_some(HEAD_POLL);
+        let wait = match (due, poll) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return rx.recv().ok(),
         };
-        match rx.recv_timeout(due) {
+        match rx.recv_timeout(wait) {
             Ok(job) => return Some(job),
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Err(e) = rt.flush_reads() {
+                if due.is_some_and(|d| d <= wait)
+                    && let Err(e) = rt.flush_reads()
+                {
                     eprintln!("maas: cannot write the read-audit log: {e:?}");
-                    return rx.recv().ok();
+                    flush_failed = true;
+                }
+                if heads.watched() {
+                    heads.poll(rt);
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return None,
@@ -50,8 +106,8 @@ fn next_job(rt: &mut Runtime, rx: &mpsc::Receiver<Job>) -> Option<Job> {
 }
 
 /// Runs jobs until every handle is dropped.
-fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Job>) {
-    while let Some(first) = next_job(rt, rx) {
+fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Job>, heads: &mut Heads) {
+    while let Some(first) = next_job(rt, rx, heads) {
         let mut replies = vec![first(rt)];
         while replies.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -67,6 +123,9 @@ fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Job>) {
                 "the journal could not be synced ({e}); the change may not have been saved"
             ))
         });
+        if failed.is_none() {
+            heads.after_batch(rt);
+        }
         for reply in replies {
             reply(failed.as_ref());
         }
@@ -90,6 +149,11 @@ impl CoreService {
     ) -> Result<Self, types::Error> {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let heads = Arc::new(watch::Sender::new(0));
+        let mut thread_heads = Heads {
+            tx: heads.clone(),
+            polled: Instant::now(),
+        };
         std::thread::Builder::new()
             .name("maas-core".into())
             .spawn(move || {
@@ -103,11 +167,18 @@ impl CoreService {
                         return;
                     }
                 };
-                serve(&mut rt, &rx);
+                thread_heads.publish(rt.journal_head().unwrap_or(0));
+                serve(&mut rt, &rx, &mut thread_heads);
             })
             .map_err(|e| types::Error::Unavailable(format!("cannot start the core thread: {e}")))?;
         ready_rx.recv().map_err(|_| stopped())??;
-        Ok(CoreService { jobs })
+        Ok(CoreService { jobs, heads })
+    }
+
+    /// Follows the journal's head: changes when this core appends, and within
+    /// [`HEAD_POLL`] of another process appending while anyone follows.
+    pub fn heads(&self) -> watch::Receiver<u64> {
+        self.heads.subscribe()
     }
 
     /// Runs `f` on the core thread and waits for its answer without blocking the caller's

@@ -3,8 +3,8 @@
 
 pub use maas_host::journal::{JournalBackend, MemoryJournal};
 pub use maas_host::{
-    Clock, CoreImage, Runtime, RuntimeOptions, admin, agents, audit, default_limits, handoffs,
-    knowledge, memories, pools, security, types,
+    Clock, CoreImage, Runtime, RuntimeOptions, admin, agents, audit, changes, default_limits,
+    handoffs, knowledge, memories, pools, security, types,
 };
 
 /// The start of the manual clock: 2026-01-01T00:00:00Z.

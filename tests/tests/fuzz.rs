@@ -448,6 +448,7 @@ fn limits_value(rng: &mut Rng) -> admin::Limits {
         documents_per_owner: v(),
         pending_per_target_per_owner: v(),
         writes_per_minute: v(),
+        change_window: v(),
     }
 }
 
@@ -504,6 +505,7 @@ const EXPORTS: &[&str] = &[
     "security.analyze-query",
     "security.filter-output",
     "audit.query",
+    "changes.get",
 ];
 
 /// Exports the fuzzer leaves to their own tests: the snapshot protocol the host drives
@@ -972,6 +974,31 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
             rt.call(|x, s| x.maas_core_audit().call_query(s, &c, &f))
                 .map(drop)
         }
+        "changes.get" => {
+            let cursor = |r: &mut Rng| {
+                if r.valid() {
+                    format!("c{}", r.below(64))
+                } else {
+                    text(r)
+                }
+            };
+            let filter = changes::ChangeFilter {
+                kinds: if rng.valid() {
+                    Vec::new()
+                } else {
+                    (0..count(rng)).map(|_| text(rng)).collect()
+                },
+                pool_id: opt(rng, |r| id(r, &w.pools, w)),
+            };
+            let a = opt(rng, |r| id(r, &w.agents, w));
+            let after = opt(rng, cursor);
+            let l = opt(rng, limit);
+            rt.call(|x, s| {
+                x.maas_core_changes()
+                    .call_get(s, &c, a.as_deref(), after.as_deref(), &filter, l)
+            })
+            .map(drop)
+        }
         "security.is-suspicious"
         | "security.sanitize"
         | "security.validate-memory-content"
@@ -1201,7 +1228,7 @@ fn knowledge_security_and_audit_exports_never_trap_and_refusals_change_nothing()
     fuzz(
         0x5eed_0004,
         500,
-        &exports_of(&["knowledge.", "security.", "audit."]),
+        &exports_of(&["knowledge.", "security.", "audit.", "changes."]),
     );
 }
 

@@ -97,6 +97,7 @@ pub mod from_wit {
             documents_per_owner: l.documents_per_owner,
             pending_per_target_per_owner: l.pending_per_target_per_owner,
             writes_per_minute: l.writes_per_minute,
+            change_window: l.change_window,
         }
     }
 
@@ -291,6 +292,7 @@ pub mod to_wit {
             documents_per_owner: l.documents_per_owner,
             pending_per_target_per_owner: l.pending_per_target_per_owner,
             writes_per_minute: l.writes_per_minute,
+            change_window: l.change_window,
         }
     }
 

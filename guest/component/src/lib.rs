@@ -6,7 +6,7 @@ mod host;
 
 use convert::{from_wit as w, to_wit as t};
 use exports::maas::core::{
-    admin, agents, audit, handoffs, knowledge, memories, pools, security, types,
+    admin, agents, audit, changes, handoffs, knowledge, memories, pools, security, types,
 };
 use maas_core::{Caller, Core, Limits, Result as CoreResult};
 use std::cell::RefCell;
@@ -469,6 +469,41 @@ impl audit::Guest for Component {
         reason: String,
     ) -> Result<(), types::Error> {
         with(|core| core.deny(&caller(c), &operation, target.as_deref(), &reason))
+    }
+}
+
+impl changes::Guest for Component {
+    fn get(
+        c: types::Caller,
+        agent_id: Option<String>,
+        after: Option<String>,
+        filter: changes::ChangeFilter,
+        limit: Option<u32>,
+    ) -> Result<changes::ChangePage, types::Error> {
+        let f = maas_core::changes::Filter {
+            kinds: filter.kinds,
+            pool_id: filter.pool_id,
+        };
+        with(|core| core.changes(&caller(c), agent_id.as_deref(), after.as_deref(), f, limit)).map(
+            |p| changes::ChangePage {
+                changes: p
+                    .changes
+                    .into_iter()
+                    .map(|ch| changes::Change {
+                        cursor: ch.cursor,
+                        kind: ch.kind.to_string(),
+                        object_id: ch.object_id,
+                        pool_id: ch.pool_id,
+                        at: ch.at,
+                        actor: ch.actor,
+                        summary: ch.summary,
+                    })
+                    .collect(),
+                next_cursor: p.next_cursor,
+                has_more: p.has_more,
+                head: p.head,
+            },
+        )
     }
 }
 

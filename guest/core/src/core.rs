@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 mod agents;
 mod audit;
+mod changes;
 mod handoffs;
 mod knowledge;
 mod memories;

@@ -332,6 +332,18 @@ impl<J: Journal, E: Env> Engine<J, E> {
         }
     }
 
+    /// Writes a read's audit record to the read-audit log, naming the journal position
+    /// and audit chain head the read saw.
+    pub fn audit_read(&mut self, now: u64, mut rec: AuditRecord) -> Result<()> {
+        rec.prev = Some(self.state.audit_head.clone());
+        let entry = AuditEntry {
+            seq: self.state.seq,
+            at: now,
+            record: rec,
+        };
+        self.journal.audit_append(entry).map_err(journal_error)
+    }
+
     /// Runs one operation: catch up, decide, append (retrying on a lost race), evolve.
     /// `op` and `target` name the operation in the audit record of a refusal.
     pub fn run<T>(
@@ -360,20 +372,10 @@ impl<J: Journal, E: Env> Engine<J, E> {
             let (mut events, result, sync) = match decide(&self.state, &mut cx) {
                 Ok(Done {
                     value,
-                    read: Some(mut rec),
+                    read: Some(rec),
                     ..
                 }) => {
-                    // A read names the journal's chain head it saw.
-                    rec.prev = Some(self.state.audit_head.clone());
-                    let entry = AuditEntry {
-                        seq: self.state.seq,
-                        at: now,
-                        record: rec,
-                    };
-                    return match self.journal.audit_append(entry) {
-                        Ok(()) => Ok(value),
-                        Err(e) => Err(journal_error(e)),
-                    };
+                    return self.audit_read(now, rec).map(|()| value);
                 }
                 Ok(done) => (done.events, Ok(done.value), done.sync),
                 Err(refusal) if refusal.audit => {

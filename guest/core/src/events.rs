@@ -151,12 +151,21 @@ pub enum Event {
         /// Scope.
         scope: Scope,
     },
-    /// A share was removed.
+    /// A share was removed (by an unshare, or by deleting the memory: then one per pool,
+    /// before the `MemoryDeleted`).
     MemoryUnshared {
         /// Pool id.
         pool_id: String,
         /// Memory id.
         memory_id: String,
+        /// Who had shared it, so the change feed can tell who saw the share. Absent in
+        /// entries written before the feed existed (an additive field: older cores ignore
+        /// it, newer ones read its absence).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shared_by: Option<String>,
+        /// The scope it had been shared at; absent as `shared_by`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<Scope>,
     },
     /// A pool was archived.
     PoolArchived {
@@ -167,6 +176,10 @@ pub enum Event {
     PoolDeleted {
         /// Pool id.
         id: String,
+        /// Its members when it was deleted, so the change feed can tell them. Empty in
+        /// entries written before the feed existed (additive, as `MemoryUnshared`'s).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<String>,
     },
     /// A memory was stored.
     MemoryStored {

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod agents;
 pub mod audit;
+pub mod changes;
 pub mod core;
 pub mod engine;
 pub mod error;

@@ -89,6 +89,10 @@ pub struct Limits {
     pub pending_per_target_per_owner: u64,
     /// Journal writes one agent may cause per minute (bursts up to this many).
     pub writes_per_minute: u64,
+    /// Journal entries the change feed serves behind the head: an older cursor must
+    /// resynchronise.
+    #[serde(default)]
+    pub change_window: u64,
 }
 
 impl Default for Limits {
@@ -110,6 +114,7 @@ impl Default for Limits {
             documents_per_owner: 25_000,
             pending_per_target_per_owner: 25,
             writes_per_minute: 60_000,
+            change_window: 1_000_000,
         }
     }
 }
@@ -142,6 +147,7 @@ impl Limits {
                 d.pending_per_target_per_owner,
             ),
             writes_per_minute: pick(self.writes_per_minute, d.writes_per_minute),
+            change_window: pick(self.change_window, d.change_window),
         }
     }
 }
@@ -290,6 +296,7 @@ mod tests {
                 documents_per_owner: 0,
                 pending_per_target_per_owner: 0,
                 writes_per_minute: 0,
+                change_window: 0,
             }
         }
         .with_defaults();

@@ -265,20 +265,30 @@ pub fn delete(s: &State, cx: &mut Cx, agent_id: &str, memory_id: &str) -> Decide
             ))));
         }
     }
-    Ok(Done::change(
-        vec![
-            Event::MemoryDeleted {
-                id: memory_id.to_string(),
-            },
-            Event::Audited(record(
-                cx.caller.name(),
-                "memory.deleted",
-                Some(memory_id),
-                json!({"agent_id": agent_id, "author": memory.author}),
-            )),
-        ],
-        (),
-    ))
+    // The shares go first, one event each, so the change feed can tell whoever saw one.
+    let mut events: Vec<Event> = memory
+        .pools
+        .iter()
+        .filter_map(|pool_id| {
+            let share = s.pools.get(pool_id)?.shares.get(memory_id)?;
+            Some(Event::MemoryUnshared {
+                pool_id: pool_id.clone(),
+                memory_id: memory_id.to_string(),
+                shared_by: Some(share.shared_by.clone()),
+                scope: Some(share.scope),
+            })
+        })
+        .collect();
+    events.push(Event::MemoryDeleted {
+        id: memory_id.to_string(),
+    });
+    events.push(Event::Audited(record(
+        cx.caller.name(),
+        "memory.deleted",
+        Some(memory_id),
+        json!({"agent_id": agent_id, "author": memory.author}),
+    )));
+    Ok(Done::change(events, ()))
 }
 
 /// A ranked memory.

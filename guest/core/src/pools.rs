@@ -393,11 +393,12 @@ pub fn archive(s: &State, cx: &mut Cx, pool_id: &str, acting_agent: Option<&str>
 
 /// Decides `delete`.
 pub fn delete(s: &State, cx: &mut Cx, pool_id: &str, acting_agent: Option<&str>) -> Decided<()> {
-    administered(s, cx, pool_id, acting_agent)?;
+    let pool = administered(s, cx, pool_id, acting_agent)?;
     Ok(Done::change(
         vec![
             Event::PoolDeleted {
                 id: pool_id.to_string(),
+                members: pool.members.keys().cloned().collect(),
             },
             Event::Audited(record(
                 cx.caller.name(),

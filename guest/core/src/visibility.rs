@@ -254,12 +254,14 @@ impl Visibility {
             Event::MemoryShared {
                 pool_id, memory_id, ..
             }
-            | Event::MemoryUnshared { pool_id, memory_id } => {
+            | Event::MemoryUnshared {
+                pool_id, memory_id, ..
+            } => {
                 if let Some(memory) = s.memories.get(memory_id) {
                     self.share(s, pool_id, memory, on);
                 }
             }
-            Event::PoolDeleted { id } => {
+            Event::PoolDeleted { id, .. } => {
                 for memory_id in s.pools.get(id).into_iter().flat_map(|p| p.shares.keys()) {
                     if let Some(memory) = s.memories.get(memory_id) {
                         self.share(s, id, memory, on);

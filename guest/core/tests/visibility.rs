@@ -96,7 +96,10 @@ fn a_team_share_reaches_members_of_the_owners_pools_with_the_same_team_label() {
     assert_eq!(h.reads("a2"), ["m1"], "same owner and label");
     assert!(h.reads("a3").is_empty(), "the same label of another owner");
     assert_eq!(h.reads("a4"), ["m2"], "a member of an unlabelled pool");
-    h.apply(Event::PoolDeleted { id: "red2".into() });
+    h.apply(Event::PoolDeleted {
+        id: "red2".into(),
+        members: Vec::new(),
+    });
     assert!(h.reads("a2").is_empty());
     h.check("team");
 }
@@ -117,6 +120,8 @@ fn a_global_share_stays_readable_until_its_last_global_share_goes() {
     h.apply(Event::MemoryUnshared {
         pool_id: "p1".into(),
         memory_id: "m1".into(),
+        shared_by: None,
+        scope: None,
     });
     assert_eq!(h.reads("a2"), ["m1"]);
     h.share("p2", "m1", "a1", Scope::Project);

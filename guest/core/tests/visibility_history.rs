@@ -78,7 +78,10 @@ fn random_history(seed: u64, steps: usize, every: usize) {
                 metadata: "{}".into(),
             },
             10 => match rng.pick(&pools) {
-                Some(id) => Event::PoolDeleted { id },
+                Some(id) => Event::PoolDeleted {
+                    id,
+                    members: Vec::new(),
+                },
                 None => continue,
             },
             11..=20 => match (rng.pick(&pools), rng.pick(&agents)) {
@@ -161,7 +164,12 @@ fn random_history(seed: u64, steps: usize, every: usize) {
                     Some(m) => m,
                     None => continue,
                 };
-                Event::MemoryUnshared { pool_id, memory_id }
+                Event::MemoryUnshared {
+                    pool_id,
+                    memory_id,
+                    shared_by: None,
+                    scope: None,
+                }
             }
             87..=92 => {
                 let (Some(source), Some(target)) = (rng.pick(&agents), rng.pick(&agents)) else {

@@ -276,4 +276,17 @@ class AgentHandle {
       }),
     );
   }
+
+  /**
+   * What changed since `after` that this agent may see, oldest first: `{ changes,
+   * nextCursor, hasMore, head }`. Without `after`, no changes and the head to follow
+   * from. `filter`: `{ kinds, poolId }`.
+   */
+  changes(after, filter = {}, limit) {
+    return call(() =>
+      this.#core.changes.get(this.#caller, this.id, after, {
+        kinds: filter.kinds ?? [], poolId: filter.poolId,
+      }, limit),
+    );
+  }
 }

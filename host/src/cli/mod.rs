@@ -3,7 +3,7 @@
 //! journal in the data directory.
 
 pub mod agents;
-
+pub mod changes;
 pub mod handoffs;
 pub mod import;
 pub mod knowledge;
@@ -110,7 +110,7 @@ pub struct Globals {
     /// Keys (`-` or `_`): agents, sessions, pools, members-per-pool, shares-per-pool,
     /// handoffs, pending-per-target, memories, documents, handoff-retention-seconds,
     /// audit-window, memory-bytes, memories-per-owner, documents-per-owner,
-    /// pending-per-target-per-owner, writes-per-minute. Zero means the default. Given before the command (`maas --limit
+    /// pending-per-target-per-owner, writes-per-minute, change-window. Zero means the default. Given before the command (`maas --limit
     /// agents=5 agent register …`) because searches take a `--limit N` of their own.
     #[arg(long = "limit", value_name = "KEY=VALUE", value_parser = datadir::parse_limit)]
     pub limits: Vec<LimitSetting>,
@@ -191,6 +191,9 @@ pub enum Command {
     /// Run sandboxed plugins bound to one agent; measure what they cost.
     #[command(subcommand)]
     Plugin(plugin::PluginCmd),
+    /// The change feed: what changed since a cursor; wait for the next change.
+    #[command(subcommand)]
+    Changes(changes::ChangesCmd),
 }
 
 /// A core over the data directory, and who the command acts as.
@@ -298,6 +301,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Memory(cmd) => memories::run(cmd, &mut open()?)?,
         Command::Handoff(cmd) => handoffs::run(cmd, &mut open()?)?,
         Command::Kb(cmd) => knowledge::run(cmd, &mut open()?)?,
+        Command::Changes(cmd) => changes::run(cmd, &mut open()?)?,
         Command::Audit(misc::AuditArgs {
             verb: Some(misc::AuditVerb::Verify),
             ..

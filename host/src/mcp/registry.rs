@@ -2,7 +2,9 @@
 //! type (its doc comment is the description, its fields the input schema).
 
 use crate::bindings::types;
-use crate::ops::{self, Effect, Op, agents, audit, handoffs, knowledge, memories, pools, shares};
+use crate::ops::{
+    self, Effect, Op, agents, audit, changes, handoffs, knowledge, memories, pools, shares,
+};
 use crate::service::CoreService;
 use crate::wire;
 use rmcp::ErrorData;
@@ -56,6 +58,28 @@ impl<O: Op + DeserializeOwned + JsonSchema> Route for OpRoute<O> {
                 .await;
             Ok(match answer {
                 Ok(v) => CallToolResult::structured(v),
+                Err(e) => failure(&e),
+            })
+        })
+    }
+}
+
+/// `wait_for_changes`: listed like any operation, but its call waits without holding the
+/// core thread.
+struct WaitRoute;
+
+impl Route for WaitRoute {
+    fn tool(&self) -> Tool {
+        OpRoute::<changes::WaitForChanges>(PhantomData).tool()
+    }
+
+    fn call(&self, core: &CoreService, caller: types::Caller, args: JsonObject) -> Reply {
+        let core = core.clone();
+        Box::pin(async move {
+            let op: changes::WaitForChanges = serde_json::from_value(Value::Object(args))
+                .map_err(|e| ErrorData::invalid_params(format!("{BAD_ARGUMENTS} {e}"), None))?;
+            Ok(match changes::wait(&core, op, caller).await {
+                Ok(page) => CallToolResult::structured(changes::page_json(&page)),
                 Err(e) => failure(&e),
             })
         })
@@ -160,6 +184,8 @@ pub fn registry() -> &'static Registry {
             route::<pools::ArchivePool>(),
             route::<pools::DeletePool>(),
             route::<agents::Whoami>(),
+            route::<changes::GetChanges>(),
+            (changes::WaitForChanges::TOOL, Box::new(WaitRoute)),
         ];
         let order: Vec<&'static str> = all.iter().map(|(n, _)| *n).collect();
         let listing = all.iter().map(|(_, r)| r.tool()).collect();
@@ -239,6 +265,7 @@ mod tests {
                 || tool.name.starts_with("search_")
                 || tool.name.starts_with("list_")
                 || tool.name.starts_with("query_")
+                || tool.name.starts_with("wait_")
                 || tool.name == "whoami";
             assert_eq!(read_only, reads, "{}", tool.name);
         }

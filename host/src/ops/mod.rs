@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod changes;
 pub mod handoffs;
 pub mod knowledge;
 pub mod memories;

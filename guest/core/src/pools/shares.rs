@@ -83,6 +83,8 @@ pub fn unshare(
             Event::MemoryUnshared {
                 pool_id: pool_id.to_string(),
                 memory_id: memory_id.to_string(),
+                shared_by: Some(share.shared_by.clone()),
+                scope: Some(share.scope),
             },
             Event::Audited(record(
                 cx.caller.name(),

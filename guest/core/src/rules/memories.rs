@@ -283,13 +283,27 @@ fn a_reader_that_is_not_the_author_may_not_update() {
 
 // ---- deleting ----
 
+/// Deleting `m`: its share in `p` goes first (with who shared it, for the change feed),
+/// then the memory.
+fn deleted_m() -> Vec<Event> {
+    vec![
+        Event::MemoryUnshared {
+            pool_id: "p".into(),
+            memory_id: "m".into(),
+            shared_by: Some("alice".into()),
+            scope: Some(Project),
+        },
+        Event::MemoryDeleted { id: "m".into() },
+    ]
+}
+
 #[test]
 fn the_author_deletes_its_memory() {
     world()
         .when(agent("alice"), |s, cx| {
             memories::delete(s, cx, "alice", "m")
         })
-        .then_events(vec![Event::MemoryDeleted { id: "m".into() }])
+        .then_events(deleted_m())
         .then_audited("memory.deleted")
         .then_state(|s| assert!(s.pools["p"].shares.is_empty()));
 }
@@ -306,7 +320,7 @@ fn memory_delete_moderates_within_the_owner_only() {
     world()
         .member("p", "mod", Read)
         .when(agent("mod"), |s, cx| memories::delete(s, cx, "mod", "m"))
-        .then_events(vec![Event::MemoryDeleted { id: "m".into() }]);
+        .then_events(deleted_m());
     world()
         .member("p", "eve", Read)
         .when(agent("eve"), |s, cx| memories::delete(s, cx, "eve", "m"))
@@ -314,7 +328,7 @@ fn memory_delete_moderates_within_the_owner_only() {
     world()
         .member("p", "eve", Read)
         .when(op(), |s, cx| memories::delete(s, cx, "eve", "m"))
-        .then_events(vec![Event::MemoryDeleted { id: "m".into() }]);
+        .then_events(deleted_m());
 }
 
 #[test]

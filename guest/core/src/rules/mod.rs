@@ -99,11 +99,13 @@ pub mod ev {
         }
     }
 
-    /// The share of `memory_id` in `pool_id` removed.
-    pub fn unshared(pool_id: &str, memory_id: &str) -> Event {
+    /// The share of `memory_id` in `pool_id`, made by `by` at `scope`, removed.
+    pub fn unshared(pool_id: &str, memory_id: &str, by: &str, scope: Scope) -> Event {
         Event::MemoryUnshared {
             pool_id: pool_id.into(),
             memory_id: memory_id.into(),
+            shared_by: Some(by.into()),
+            scope: Some(scope),
         }
     }
 

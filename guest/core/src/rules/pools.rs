@@ -88,6 +88,7 @@ fn a_used_pool_id_is_refused_and_audited_whoever_holds_it() {
         .pool("theirs", "u2", User)
         .event(Event::PoolDeleted {
             id: "theirs".into(),
+            members: Vec::new(),
         })
         .when(agent("a1"), |s, cx| {
             pools::create(s, cx, None, &request(Some("theirs"), "u1", User))
@@ -280,7 +281,12 @@ fn deleting_a_pool_keeps_the_memories() {
         .memory("m", "writer")
         .shared("p", "m", "writer", Project)
         .when(agent("admin"), |s, cx| pools::delete(s, cx, "p", None))
-        .then_events(vec![Event::PoolDeleted { id: "p".into() }])
+        .then_events(vec![Event::PoolDeleted {
+            id: "p".into(),
+            members: ["admin", "guest", "reader", "writer"]
+                .map(String::from)
+                .to_vec(),
+        }])
         .then_state(|s| {
             assert!(!s.pools.contains_key("p"));
             assert!(s.memories["m"].pools.is_empty());

@@ -104,12 +104,12 @@ fn the_sharer_or_an_admin_removes_a_share_and_no_one_else() {
         .when(agent("writer"), |s, cx| {
             pools::unshare(s, cx, "p", "m", "writer")
         })
-        .then_events(vec![ev::unshared("p", "m")]);
+        .then_events(vec![ev::unshared("p", "m", "writer", Project)]);
     shared()
         .when(agent("admin"), |s, cx| {
             pools::unshare(s, cx, "p", "m", "admin")
         })
-        .then_events(vec![ev::unshared("p", "m")]);
+        .then_events(vec![ev::unshared("p", "m", "writer", Project)]);
     shared()
         .when(agent("guest"), |s, cx| {
             pools::unshare(s, cx, "p", "m", "guest")
@@ -128,7 +128,7 @@ fn an_admin_removes_a_private_share_it_cannot_see_and_others_do_not_find_it() {
         .when(agent("admin"), |s, cx| {
             pools::unshare(s, cx, "p", "m", "admin")
         })
-        .then_events(vec![ev::unshared("p", "m")]);
+        .then_events(vec![ev::unshared("p", "m", "writer", AgentPrivate)]);
     private()
         .when(agent("reader"), |s, cx| {
             pools::unshare(s, cx, "p", "m", "reader")
@@ -249,7 +249,7 @@ fn a_sharer_that_left_the_pool_no_longer_finds_its_share_but_an_admin_removes_it
         .when(agent("admin"), |s, cx| {
             pools::unshare(s, cx, "p", "m", "admin")
         })
-        .then_events(vec![ev::unshared("p", "m")]);
+        .then_events(vec![ev::unshared("p", "m", "writer", Project)]);
 }
 
 #[test]

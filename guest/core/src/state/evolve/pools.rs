@@ -102,7 +102,9 @@ impl State {
                     m.pools.insert(pool_id.clone());
                 }
             }
-            Event::MemoryUnshared { pool_id, memory_id } => {
+            Event::MemoryUnshared {
+                pool_id, memory_id, ..
+            } => {
                 if let Some(p) = self.pools.get_mut(pool_id) {
                     p.shares.remove(memory_id);
                 }
@@ -115,7 +117,7 @@ impl State {
                     p.archived = true;
                 }
             }
-            Event::PoolDeleted { id } => {
+            Event::PoolDeleted { id, .. } => {
                 if let Some(p) = self.pools.remove(id) {
                     for agent in p.members.keys() {
                         remove_from(&mut self.memberships, agent, id);

@@ -1,0 +1,345 @@
+//! The change feed through a core: each agent sees the changes it may see, checked when
+//! the feed is read; pages concatenate to the whole feed; cursors survive a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use maas_core::agents::RegistrationRequest;
+use maas_core::changes::{Filter, Page};
+use maas_core::memories::{StoreRequest, UpdateRequest};
+use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
+use maas_core::pools::PoolRequest;
+use maas_core::state::HandoffContext;
+use maas_core::{Caller, Core, Env, Error, Limits, MemoryJournal};
+
+struct TestEnv {
+    now: u64,
+    state: u64,
+}
+
+impl Env for TestEnv {
+    fn now_ms(&mut self) -> u64 {
+        self.now
+    }
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            *b = (self.state & 0xff) as u8;
+        }
+    }
+}
+
+type TestCore = Core<MemoryJournal, TestEnv>;
+
+fn core(journal: MemoryJournal, limits: Limits) -> TestCore {
+    let mut core = Core::new(
+        journal,
+        TestEnv {
+            now: 1_000_000,
+            state: 7,
+        },
+        limits,
+    );
+    core.init(limits).unwrap();
+    core
+}
+
+const OP: Caller = Caller::Operator;
+
+fn me(id: &str) -> Caller {
+    Caller::Agent(id.into())
+}
+
+/// `ann` and `amy` (owner u1), `bob` (owner u2), `eve` (owner u3); pool `p` of u1 at
+/// scope project with ann (admin) and bob (write); eve is in no pool.
+fn world() -> TestCore {
+    let mut c = core(MemoryJournal::default(), Limits::default());
+    for (id, owner) in [("ann", "u1"), ("amy", "u1"), ("bob", "u2"), ("eve", "u3")] {
+        let req = RegistrationRequest {
+            agent_type: AgentType::ClaudeCode,
+            owner_id: owner.into(),
+            agent_id: Some(id.into()),
+            capabilities: None,
+            metadata: None,
+        };
+        c.register(&OP, &req).unwrap();
+    }
+    let pool = PoolRequest {
+        name: "project".into(),
+        owner_id: "u1".into(),
+        scope: Scope::Global,
+        team: None,
+        pool_id: Some("p".into()),
+        metadata: None,
+    };
+    c.create_pool(&OP, None, &pool).unwrap();
+    c.join_pool(&OP, "p", "ann", Permission::Admin).unwrap();
+    c.join_pool(&OP, "p", "bob", Permission::Write).unwrap();
+    c
+}
+
+fn store(c: &mut TestCore, author: &str, id: &str, pool: Option<(&str, Scope)>) {
+    let req = StoreRequest {
+        agent_id: author.into(),
+        content: format!("notes about the deploy {id}"),
+        kind: MemoryKind::Note,
+        tags: vec![],
+        memory_id: Some(id.into()),
+        pool_id: pool.map(|(p, _)| p.into()),
+        scope: pool.map(|(_, s)| s),
+        ttl_seconds: None,
+    };
+    c.store_memory(&me(author), &req).unwrap();
+}
+
+fn feed(c: &mut TestCore, who: &str, after: &str) -> Vec<(String, String)> {
+    let page = c
+        .changes(&me(who), None, Some(after), Filter::default(), Some(500))
+        .unwrap();
+    page.changes
+        .into_iter()
+        .map(|ch| (ch.kind.to_string(), ch.object_id))
+        .collect()
+}
+
+fn kinds(list: &[(String, String)]) -> Vec<&str> {
+    list.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+fn head(c: &mut TestCore) -> String {
+    c.changes(&OP, None, None, Filter::default(), None)
+        .unwrap()
+        .head
+}
+
+#[test]
+fn each_agent_sees_only_what_it_may_see() {
+    let mut c = world();
+    let start = head(&mut c);
+    store(&mut c, "ann", "m-proj", Some(("p", Scope::Project)));
+    store(&mut c, "ann", "m-user", Some(("p", Scope::User)));
+    store(&mut c, "ann", "m-own", None);
+    let ctx = HandoffContext {
+        task_description: "finish the migration".into(),
+        current_state: "{}".into(),
+        relevant_memories: vec![],
+        relevant_files: vec![],
+    };
+    let h = c.initiate(&me("ann"), "ann", "bob", &ctx, None).unwrap().id;
+    c.accept(&me("bob"), &h, "bob").unwrap();
+    let upd = UpdateRequest {
+        agent_id: "ann".into(),
+        memory_id: "m-proj".into(),
+        content: Some("notes, revised".into()),
+        tags: None,
+        kind: None,
+        expected_version: 1,
+    };
+    c.update_memory(&me("ann"), &upd).unwrap();
+
+    let bob = feed(&mut c, "bob", &start);
+    assert_eq!(
+        bob,
+        [
+            ("memory.shared".to_string(), "m-proj".to_string()),
+            ("handoff.initiated".into(), h.clone()),
+            ("handoff.accepted".into(), h.clone()),
+            ("memory.updated".into(), "m-proj".into()),
+        ],
+        "bob is in p but of another owner: the user-scoped share is not his"
+    );
+    let ann = feed(&mut c, "ann", &start);
+    assert_eq!(
+        kinds(&ann),
+        [
+            "memory.shared",
+            "memory.shared",
+            "handoff.initiated",
+            "handoff.accepted",
+            "memory.updated"
+        ]
+    );
+    assert!(
+        feed(&mut c, "eve", &start).is_empty(),
+        "eve is in no pool and no handoff"
+    );
+    assert!(
+        feed(&mut c, "amy", &start).is_empty(),
+        "amy is not a member of p"
+    );
+
+    // Unsharing hides the share itself; the members are told of the unshare.
+    let before_unshare = head(&mut c);
+    c.unshare(&me("ann"), "p", "m-proj", "ann").unwrap();
+    let bob = feed(&mut c, "bob", &start);
+    assert!(
+        !bob.iter()
+            .any(|(k, id)| k == "memory.shared" && id == "m-proj")
+    );
+    assert_eq!(
+        feed(&mut c, "bob", &before_unshare),
+        [("memory.unshared".to_string(), "m-proj".to_string())]
+    );
+    assert!(feed(&mut c, "eve", &before_unshare).is_empty());
+
+    // A deletion reaches whoever the share reached; a user-scoped share stays u1's.
+    let before_delete = head(&mut c);
+    c.delete_memory(&me("ann"), "ann", "m-user").unwrap();
+    assert!(feed(&mut c, "bob", &before_delete).is_empty());
+    assert_eq!(
+        feed(&mut c, "ann", &before_delete),
+        [("memory.deleted".to_string(), "m-user".to_string())]
+    );
+
+    // Membership: bob learns he left; ann, still a member, too; eve nothing.
+    let before_leave = head(&mut c);
+    c.leave_pool(&me("bob"), "p", "bob").unwrap();
+    assert_eq!(kinds(&feed(&mut c, "bob", &before_leave)), ["pool.left"]);
+    assert_eq!(kinds(&feed(&mut c, "ann", &before_leave)), ["pool.left"]);
+    assert!(feed(&mut c, "eve", &before_leave).is_empty());
+    // The operator sees everything.
+    let all = c
+        .changes(&OP, None, Some(&start), Filter::default(), Some(500))
+        .unwrap();
+    assert!(all.changes.len() >= 9, "{:?}", all.changes);
+}
+
+fn all_pages(c: &mut TestCore, who: &str, after: &str, limit: u32) -> (Vec<String>, Page) {
+    let mut got = Vec::new();
+    let mut after = after.to_string();
+    loop {
+        let page = c
+            .changes(&me(who), None, Some(&after), Filter::default(), Some(limit))
+            .unwrap();
+        got.extend(page.changes.iter().map(|ch| ch.cursor.clone()));
+        after = page.next_cursor.clone();
+        if !page.has_more {
+            return (got, page);
+        }
+    }
+}
+
+#[test]
+fn pages_concatenate_to_the_whole_feed_and_survive_a_restart() {
+    let mut c = world();
+    let start = head(&mut c);
+    for i in 0..40 {
+        store(&mut c, "ann", &format!("m{i}"), Some(("p", Scope::Project)));
+    }
+    // A deletion with two events in one entry seen by bob: a page may end inside it.
+    let whole = c
+        .changes(&me("bob"), None, Some(&start), Filter::default(), Some(500))
+        .unwrap();
+    assert_eq!(whole.changes.len(), 40);
+    assert!(!whole.has_more);
+    for limit in [1, 3, 7, 40] {
+        let (got, last) = all_pages(&mut c, "bob", &start, limit);
+        let want: Vec<String> = whole.changes.iter().map(|ch| ch.cursor.clone()).collect();
+        assert_eq!(got, want, "limit {limit}");
+        assert_eq!(last.next_cursor, last.head);
+    }
+    // The same cursor over a new core on the same journal gives the same page.
+    let journal = c.engine.journal.clone();
+    let mut again = core(journal, Limits::default());
+    let second = again
+        .changes(&me("bob"), None, Some(&start), Filter::default(), Some(500))
+        .unwrap();
+    assert_eq!(second, whole);
+}
+
+#[test]
+fn filters_narrow_by_kind_and_pool() {
+    let mut c = world();
+    let start = head(&mut c);
+    store(&mut c, "ann", "m1", Some(("p", Scope::Project)));
+    let ctx = HandoffContext {
+        task_description: "review".into(),
+        current_state: "{}".into(),
+        relevant_memories: vec![],
+        relevant_files: vec![],
+    };
+    c.initiate(&me("ann"), "ann", "bob", &ctx, None).unwrap();
+    let only = |kinds: &[&str], pool: Option<&str>| Filter {
+        kinds: kinds.iter().map(|k| k.to_string()).collect(),
+        pool_id: pool.map(str::to_string),
+    };
+    let page = c
+        .changes(
+            &me("bob"),
+            None,
+            Some(&start),
+            only(&["handoff"], None),
+            None,
+        )
+        .unwrap();
+    assert_eq!(page.changes.len(), 1);
+    assert_eq!(page.changes[0].kind, "handoff.initiated");
+    let page = c
+        .changes(&me("bob"), None, Some(&start), only(&[], Some("p")), None)
+        .unwrap();
+    assert_eq!(page.changes.len(), 1);
+    assert_eq!(page.changes[0].kind, "memory.shared");
+    let err = c
+        .changes(
+            &me("bob"),
+            None,
+            Some(&start),
+            only(&["gossip"], None),
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidInput { ref field, .. } if field == "kinds"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn bad_cursors_get_typed_errors() {
+    let mut c = world();
+    let head_now = head(&mut c);
+    for bad in ["", "x", "c", "c1.", "c-1", "12", "c99999999999999999999999"] {
+        let err = c
+            .changes(&me("bob"), None, Some(bad), Filter::default(), None)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidInput { ref field, .. } if field == "after"),
+            "{bad}: {err:?}"
+        );
+    }
+    let err = c
+        .changes(&me("bob"), None, Some("c999999"), Filter::default(), None)
+        .unwrap_err();
+    assert!(format!("{err}").contains("ahead of the journal"), "{err}");
+    for limit in [0, 501] {
+        let err = c
+            .changes(
+                &me("bob"),
+                None,
+                Some(&head_now),
+                Filter::default(),
+                Some(limit),
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { ref field, .. } if field == "limit"));
+    }
+    // Another agent's feed is not bob's to read.
+    let err = c
+        .changes(&me("bob"), Some("ann"), None, Filter::default(), None)
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
+
+    // Past the window: expired, saying how to resynchronise.
+    let small = Limits {
+        change_window: 3,
+        ..Limits::default()
+    };
+    let mut c = core(c.engine.journal.clone(), small);
+    let err = c
+        .changes(&me("bob"), None, Some("c1"), Filter::default(), None)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Expired(ref m) if m.contains("resynchronise")),
+        "{err:?}"
+    );
+}
