@@ -318,7 +318,7 @@ pub async fn bind(
     });
     let handler = MaasMcp::new(core.clone(), Principal::Operator);
     let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
-        StreamableHttpService::new(move || Ok(handler.clone()), sessions, config);
+        StreamableHttpService::new(move || Ok(handler.for_session()), sessions, config);
     let app = axum::Router::new()
         .nest_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(gate.clone(), guard))

@@ -4,15 +4,19 @@
 
 pub mod http;
 pub mod registry;
+pub mod resources;
 
 use crate::bindings::types;
 use crate::service::CoreService;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Extensions, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, Extensions, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use std::sync::Arc;
 
 /// Who a call acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,18 +37,30 @@ impl Principal {
     }
 }
 
-/// The MCP tool handler.
+/// The MCP handler: tools, and resources with subscriptions. One per MCP session (the
+/// stdio connection, or each HTTP session: see [`MaasMcp::for_session`]).
 #[derive(Clone)]
 pub struct MaasMcp {
     core: CoreService,
     /// The principal of calls that carry none (stdio).
     default: Principal,
+    /// The session's resource subscriptions.
+    subscriptions: Arc<resources::Subscriptions>,
 }
 
 impl MaasMcp {
     /// A handler over `core`; calls without an HTTP principal act as `default`.
     pub fn new(core: CoreService, default: Principal) -> Self {
-        MaasMcp { core, default }
+        MaasMcp {
+            core,
+            default,
+            subscriptions: Arc::default(),
+        }
+    }
+
+    /// The same handler for a new session: no subscriptions.
+    pub fn for_session(&self) -> Self {
+        MaasMcp::new(self.core.clone(), self.default.clone())
     }
 
     /// The caller of this request: the HTTP principal when there is one, else the default.
@@ -92,8 +108,66 @@ impl ServerHandler for MaasMcp {
             .cloned()
     }
 
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let caller = self.caller(&context.extensions);
+        let listed = resources::list(&self.core, &caller).await?;
+        Ok(ListResourcesResult::with_all_items(listed))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            resources::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let caller = self.caller(&context.extensions);
+        resources::read(&self.core, &caller, &request.uri)
+            .await
+            .map(ReadResourceResponse::Complete)
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let caller = self.caller(&context.extensions);
+        self.subscriptions
+            .subscribe(&self.core, &caller, &context.peer, &request.uri)
+            .await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscriptions.unsubscribe(&request.uri)
+    }
+
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .enable_resources_list_changed()
+            .enable_tools()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("maas", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "maas is shared memory for a team of agents: register agents, share memories in pools \

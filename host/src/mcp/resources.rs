@@ -1,0 +1,764 @@
+//! MCP resources: an agent's inbox, a pool's shares, a memory and a handoff, read as the
+//! session's principal through the same operations as the tools (so the same access
+//! rules and read audit apply), and subscriptions to them.
+//!
+//! A subscription lives in its MCP session (an HTTP session or the stdio connection).
+//! While a session holds any, one task follows the change feed as the session's
+//! principal: it parks on the journal head ([`CoreService::heads`]), reads what changed
+//! since its cursor when the head moves (`get_changes`, audited like any read), maps each
+//! change to the resources it touches and sends `notifications/resources/updated` for
+//! those subscribed. It ends with the session or its last subscription.
+
+use crate::bindings::{changes, types};
+use crate::ops::{self, Op, handoffs, memories, pools, shares};
+use crate::service::CoreService;
+use crate::wire;
+use rmcp::model::{
+    ErrorCode, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
+    ResourceUpdatedNotificationParam,
+};
+use rmcp::{ErrorData, Peer, RoleServer};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// Most subscriptions one session holds.
+pub const MAX_SUBSCRIPTIONS: usize = 256;
+/// The MIME type of every resource's contents.
+pub const MIME: &str = "application/json";
+/// Most pools `resources/list` names.
+pub const MAX_LISTED_POOLS: usize = 256;
+/// Changes read per round of the follower.
+const PAGE: u32 = 500;
+/// The longest id the core accepts (`limits::MAX_ID`); longer ones are malformed here.
+const MAX_ID: usize = 128;
+
+/// A resource, by URI.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Uri {
+    /// `maas://agents/{id}/inbox`: the agent's pending handoffs.
+    Inbox(String),
+    /// `maas://pools/{id}`: the pool's shares the reader may see.
+    Pool(String),
+    /// `maas://memories/{id}`: a memory.
+    Memory(String),
+    /// `maas://handoffs/{id}`: a handoff.
+    Handoff(String),
+}
+
+/// The four URI templates, for `resources/templates/list`.
+pub fn templates() -> Vec<ResourceTemplate> {
+    let t = |template: &str, name: &str, title: &str, description: &str| {
+        ResourceTemplate::new(template, name)
+            .with_title(title)
+            .with_description(description)
+            .with_mime_type(MIME)
+    };
+    vec![
+        t(
+            "maas://agents/{agent_id}/inbox",
+            "inbox",
+            "An agent's inbox",
+            "The live pending handoffs targeting an agent, oldest first (as get_pending_handoffs). \
+             An agent reads and subscribes to its own inbox only.",
+        ),
+        t(
+            "maas://pools/{pool_id}",
+            "pool",
+            "A pool's shared memories",
+            "The memories shared in a pool that the reader may see (as query_shared); the reader \
+             must be a member.",
+        ),
+        t(
+            "maas://memories/{memory_id}",
+            "memory",
+            "A memory",
+            "A memory the reader may read (as get_memory).",
+        ),
+        t(
+            "maas://handoffs/{handoff_id}",
+            "handoff",
+            "A handoff",
+            "A handoff the reader is the source or target of (as get_handoff).",
+        ),
+    ]
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-'))
+}
+
+impl Uri {
+    /// Parses a URI; anything but the four shapes with a well-formed id is refused.
+    pub fn parse(text: &str) -> Result<Uri, ErrorData> {
+        let unknown = || {
+            ErrorData::resource_not_found(
+                format!(
+                    "unknown resource {:?}: maas serves maas://agents/{{id}}/inbox, \
+                     maas://pools/{{id}}, maas://memories/{{id}} and maas://handoffs/{{id}}",
+                    text.chars().take(200).collect::<String>()
+                ),
+                None,
+            )
+        };
+        let rest = text.strip_prefix("maas://").ok_or_else(unknown)?;
+        let parts: Vec<&str> = rest.split('/').collect();
+        let (uri, id) = match parts.as_slice() {
+            ["agents", id, "inbox"] => (Uri::Inbox(id.to_string()), *id),
+            ["pools", id] => (Uri::Pool(id.to_string()), *id),
+            ["memories", id] => (Uri::Memory(id.to_string()), *id),
+            ["handoffs", id] => (Uri::Handoff(id.to_string()), *id),
+            _ => return Err(unknown()),
+        };
+        if !valid_id(id) {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "malformed resource URI {:?}: an id is 1..={MAX_ID} letters, digits and . _ : @ -",
+                    text.chars().take(200).collect::<String>()
+                ),
+                None,
+            ));
+        }
+        Ok(uri)
+    }
+
+    /// A short name for listings.
+    fn name(&self) -> String {
+        match self {
+            Uri::Inbox(id) => format!("inbox of {id}"),
+            Uri::Pool(id) => format!("pool {id}"),
+            Uri::Memory(id) => format!("memory {id}"),
+            Uri::Handoff(id) => format!("handoff {id}"),
+        }
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Uri::Inbox(id) => write!(f, "maas://agents/{id}/inbox"),
+            Uri::Pool(id) => write!(f, "maas://pools/{id}"),
+            Uri::Memory(id) => write!(f, "maas://memories/{id}"),
+            Uri::Handoff(id) => write!(f, "maas://handoffs/{id}"),
+        }
+    }
+}
+
+/// A domain error as an MCP error: the sentence as the message, the JSON body the tools
+/// give as `data`. A missing object is "resource not found"; a refusal keeps its code.
+pub fn error(e: &types::Error) -> ErrorData {
+    let code = match e {
+        types::Error::NotFound(_) => ErrorCode::RESOURCE_NOT_FOUND,
+        types::Error::PermissionDenied(_) => ErrorCode(-32003),
+        types::Error::RateLimited(_) => ErrorCode(-32029),
+        types::Error::Unavailable(_) => ErrorCode::INTERNAL_ERROR,
+        _ => ErrorCode::INVALID_PARAMS,
+    };
+    ErrorData::new(code, e.message(), Some(wire::error(e)))
+}
+
+/// Runs `op` as `caller` through [`ops::invoke`] and renders its JSON.
+async fn run<O: Op>(
+    core: &CoreService,
+    caller: &types::Caller,
+    op: O,
+) -> Result<Value, types::Error> {
+    let caller = caller.clone();
+    core.call(move |rt| {
+        let mut op = op;
+        ops::invoke(&mut op, rt, &caller).map(|out| op.json(&out))
+    })
+    .await
+}
+
+/// Reads `uri` as `caller`: the operation's answer as JSON.
+pub async fn read_json(
+    core: &CoreService,
+    caller: &types::Caller,
+    uri: &Uri,
+) -> Result<Value, types::Error> {
+    match uri {
+        Uri::Inbox(id) => {
+            let op = handoffs::GetPendingHandoffs {
+                agent_id: Some(id.clone()),
+            };
+            run(core, caller, op).await
+        }
+        Uri::Pool(id) => {
+            let op = shares::QueryShared {
+                pool_id: id.clone(),
+                agent_id: None,
+                max_scope: None,
+            };
+            run(core, caller, op).await
+        }
+        Uri::Memory(id) => {
+            let op = memories::GetMemory {
+                agent_id: None,
+                memory_id: id.clone(),
+            };
+            run(core, caller, op).await
+        }
+        Uri::Handoff(id) => {
+            let op = handoffs::GetHandoff {
+                handoff_id: id.clone(),
+            };
+            run(core, caller, op).await
+        }
+    }
+}
+
+/// `resources/read`.
+pub async fn read(
+    core: &CoreService,
+    caller: &types::Caller,
+    text: &str,
+) -> Result<ReadResourceResult, ErrorData> {
+    let uri = Uri::parse(text)?;
+    let body = read_json(core, caller, &uri).await.map_err(|e| error(&e))?;
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(body.to_string(), uri.to_string()).with_mime_type(MIME),
+    ]))
+}
+
+fn listed(uri: &Uri, description: String) -> Resource {
+    Resource::new(uri.to_string(), uri.name())
+        .with_description(description)
+        .with_mime_type(MIME)
+}
+
+/// `resources/list`: an agent's own inbox and the pools it is a member of. The operator
+/// has no inbox or membership: its list is empty (it reads any resource by URI).
+pub async fn list(core: &CoreService, caller: &types::Caller) -> Result<Vec<Resource>, ErrorData> {
+    let types::Caller::Agent(me) = caller else {
+        return Ok(Vec::new());
+    };
+    let who = me.clone();
+    let c = caller.clone();
+    let member_of = core
+        .call(move |rt| {
+            let mut op = pools::ListPools { owner_id: None };
+            let visible = ops::invoke(&mut op, rt, &c)?;
+            let mut mine = Vec::new();
+            for pool in visible.into_iter().take(MAX_LISTED_POOLS) {
+                let mut op = pools::GetPoolMembers {
+                    pool_id: pool.id.clone(),
+                };
+                // A pool seen through its owner but not joined is not listed.
+                let Ok(members) = ops::invoke(&mut op, rt, &c) else {
+                    continue;
+                };
+                if members.iter().any(|m| m.agent_id == who) {
+                    mine.push(pool);
+                }
+            }
+            Ok(mine)
+        })
+        .await
+        .map_err(|e| error(&e))?;
+    let mut out = vec![listed(
+        &Uri::Inbox(me.clone()),
+        format!("The pending handoffs targeting {me}"),
+    )];
+    out.extend(member_of.iter().map(|p| {
+        listed(
+            &Uri::Pool(p.id.clone()),
+            format!("The memories shared in pool {} ({})", p.id, p.name),
+        )
+    }));
+    Ok(out)
+}
+
+/// One session's subscriptions. Dropping the last handle (the session ended) stops its
+/// follower.
+#[derive(Default)]
+pub struct Subscriptions {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        self.shared.ended.cancel();
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Cancelled when the session ends.
+    ended: CancellationToken,
+}
+
+#[derive(Default)]
+struct State {
+    /// Whose session this is, fixed by the first subscription.
+    caller: Option<types::Caller>,
+    /// Subscribed URIs, with, for pools, the memories shared in them as last read (so an
+    /// update of one of them also touches the pool).
+    uris: BTreeMap<Uri, BTreeSet<String>>,
+    /// Stops the running follower, if there is one, with the follower's number.
+    follower: Option<(u64, CancellationToken)>,
+    /// Followers started so far.
+    started: u64,
+}
+
+impl State {
+    fn subscribed(&self, uri: &Uri) -> bool {
+        self.uris.contains_key(uri)
+    }
+}
+
+fn same(a: &types::Caller, b: &types::Caller) -> bool {
+    match (a, b) {
+        (types::Caller::Operator, types::Caller::Operator) => true,
+        (types::Caller::Agent(a), types::Caller::Agent(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
+    shared.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The memory ids of a pool resource's JSON.
+fn shared_ids(body: &Value) -> BTreeSet<String> {
+    body.get("memories")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| m.get("memory_id").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Subscriptions {
+    /// How many URIs are subscribed.
+    pub fn len(&self) -> usize {
+        lock(&self.shared).uris.len()
+    }
+
+    /// True when none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `resources/subscribe`: reads the resource once as `caller` (so a caller that may
+    /// not read it gets the operation's refusal), records it, and starts the follower
+    /// if none runs.
+    pub async fn subscribe(
+        &self,
+        core: &CoreService,
+        caller: &types::Caller,
+        peer: &Peer<RoleServer>,
+        text: &str,
+    ) -> Result<(), ErrorData> {
+        let uri = Uri::parse(text)?;
+        {
+            let state = lock(&self.shared);
+            if state.caller.as_ref().is_some_and(|c| !same(c, caller)) {
+                return Err(ErrorData::invalid_request(
+                    "this session's subscriptions belong to another principal",
+                    None,
+                ));
+            }
+            if !state.subscribed(&uri) && state.uris.len() >= MAX_SUBSCRIPTIONS {
+                return Err(ErrorData::invalid_request(
+                    format!(
+                        "too many subscriptions: a session holds at most {MAX_SUBSCRIPTIONS}; \
+                         unsubscribe from some first"
+                    ),
+                    None,
+                ));
+            }
+        }
+        // Follow the head from before the feed's cursor is read, and read the cursor
+        // before the resource: nothing changed after the read is missed.
+        let mut heads = core.heads();
+        heads.borrow_and_update();
+        let start = if lock(&self.shared).follower.is_none() {
+            let op = ops::changes::GetChanges::default();
+            let page = run_page(core, caller, op).await.map_err(|e| error(&e))?;
+            Some(page.next_cursor)
+        } else {
+            None
+        };
+        let body = read_json(core, caller, &uri).await.map_err(|e| error(&e))?;
+        let mut state = lock(&self.shared);
+        if state.caller.as_ref().is_some_and(|c| !same(c, caller)) {
+            return Err(ErrorData::invalid_request(
+                "this session's subscriptions belong to another principal",
+                None,
+            ));
+        }
+        if !state.subscribed(&uri) && state.uris.len() >= MAX_SUBSCRIPTIONS {
+            return Err(ErrorData::invalid_request(
+                format!("too many subscriptions: a session holds at most {MAX_SUBSCRIPTIONS}"),
+                None,
+            ));
+        }
+        state.caller = Some(caller.clone());
+        let ids = match uri {
+            Uri::Pool(_) => shared_ids(&body),
+            _ => BTreeSet::new(),
+        };
+        state.uris.insert(uri, ids);
+        if state.follower.is_none() {
+            // Started from the head this call read (or, if another subscribe started a
+            // follower meanwhile, that one serves this URI too).
+            if let Some(cursor) = start {
+                let stop = CancellationToken::new();
+                state.started += 1;
+                state.follower = Some((state.started, stop.clone()));
+                let follower = Follower {
+                    core: core.clone(),
+                    caller: caller.clone(),
+                    shared: self.shared.clone(),
+                    peer: peer.clone(),
+                    number: state.started,
+                    stop,
+                };
+                tokio::spawn(follower.run(heads, cursor));
+            }
+        }
+        Ok(())
+    }
+
+    /// `resources/unsubscribe`: forgets the URI (a URI not subscribed is no error); the
+    /// follower stops with the last one.
+    pub fn unsubscribe(&self, text: &str) -> Result<(), ErrorData> {
+        let uri = Uri::parse(text)?;
+        let mut state = lock(&self.shared);
+        state.uris.remove(&uri);
+        if state.uris.is_empty()
+            && let Some((_, stop)) = state.follower.take()
+        {
+            stop.cancel();
+        }
+        Ok(())
+    }
+}
+
+async fn run_page(
+    core: &CoreService,
+    caller: &types::Caller,
+    op: ops::changes::GetChanges,
+) -> Result<changes::ChangePage, types::Error> {
+    let caller = caller.clone();
+    core.call(move |rt| {
+        let mut op = op;
+        ops::invoke(&mut op, rt, &caller)
+    })
+    .await
+}
+
+/// What one change touches.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// Resources changed.
+    pub uris: Vec<Uri>,
+    /// A handoff whose target's inbox changed too (read to learn the target).
+    pub handoff: Option<String>,
+    /// The reader joined or left a pool, or a pool of it was deleted: its resource list
+    /// changed.
+    pub list_changed: bool,
+}
+
+/// The resources `change` touches, as `reader` (an agent id; `None`: the operator) sees
+/// them.
+pub fn touched(change: &changes::Change, reader: Option<&str>) -> Touched {
+    let mut t = Touched::default();
+    let family = change.kind.split('.').next().unwrap_or_default();
+    match family {
+        "handoff" => {
+            t.uris.push(Uri::Handoff(change.object_id.clone()));
+            t.handoff = Some(change.object_id.clone());
+        }
+        "memory" => {
+            t.uris.push(Uri::Memory(change.object_id.clone()));
+            if let Some(pool) = &change.pool_id {
+                t.uris.push(Uri::Pool(pool.clone()));
+            }
+        }
+        "pool" => {
+            if let Some(pool) = &change.pool_id {
+                t.uris.push(Uri::Pool(pool.clone()));
+            }
+            t.list_changed = reader.is_some()
+                && match change.kind.as_str() {
+                    "pool.joined" | "pool.left" => reader == Some(change.object_id.as_str()),
+                    "pool.deleted" => true,
+                    _ => false,
+                };
+        }
+        _ => {}
+    }
+    t
+}
+
+/// The target named in a handoff change's summary (`… from a to b` or `… (a to b) verb`),
+/// for a handoff that can no longer be read.
+pub fn target_in_summary(summary: &str) -> Option<String> {
+    let after = summary.rsplit_once(" to ")?.1;
+    let id: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-'))
+        .collect();
+    valid_id(&id).then_some(id)
+}
+
+/// The task that follows the feed for one session.
+struct Follower {
+    core: CoreService,
+    caller: types::Caller,
+    shared: Arc<Shared>,
+    peer: Peer<RoleServer>,
+    /// Which follower of the session this is.
+    number: u64,
+    stop: CancellationToken,
+}
+
+impl Follower {
+    async fn run(self, mut heads: tokio::sync::watch::Receiver<u64>, mut cursor: String) {
+        loop {
+            tokio::select! {
+                moved = heads.changed() => {
+                    if moved.is_err() {
+                        break;
+                    }
+                    heads.borrow_and_update();
+                }
+                () = self.stop.cancelled() => break,
+                () = self.shared.ended.cancelled() => break,
+            }
+            if self.peer.is_transport_closed() {
+                break;
+            }
+            match self.catch_up(&cursor).await {
+                Ok(next) => cursor = next,
+                Err(types::Error::Expired(_)) => {
+                    // Fell behind the feed's window: everything may have changed.
+                    let all: Vec<Uri> = lock(&self.shared).uris.keys().cloned().collect();
+                    if !self.notify(all, false).await {
+                        break;
+                    }
+                    match run_page(&self.core, &self.caller, Default::default()).await {
+                        Ok(page) => cursor = page.next_cursor,
+                        Err(e) => eprintln!(
+                            "maas: a resource subscription cannot read the change feed: {}",
+                            e.message()
+                        ),
+                    }
+                }
+                // Tried again when the head next moves.
+                Err(e) => eprintln!(
+                    "maas: a resource subscription cannot read the change feed: {}",
+                    e.message()
+                ),
+            }
+        }
+        let mut state = lock(&self.shared);
+        if state
+            .follower
+            .as_ref()
+            .is_some_and(|(n, _)| *n == self.number)
+        {
+            state.follower = None;
+        }
+    }
+
+    /// Reads every change after `cursor` and notifies the subscribed resources they
+    /// touch; returns where it stopped.
+    async fn catch_up(&self, cursor: &str) -> Result<String, types::Error> {
+        let mut cursor = cursor.to_string();
+        loop {
+            let op = ops::changes::GetChanges {
+                after: Some(cursor.clone()),
+                limit: Some(PAGE),
+                ..Default::default()
+            };
+            let page = run_page(&self.core, &self.caller, op).await?;
+            cursor = page.next_cursor.clone();
+            let (uris, list_changed) = self.resources_of(&page.changes).await;
+            if !self.notify(uris, list_changed).await {
+                return Ok(cursor);
+            }
+            if !page.has_more {
+                return Ok(cursor);
+            }
+        }
+    }
+
+    /// The subscribed resources `changes` touch, and whether the resource list changed.
+    async fn resources_of(&self, changes: &[changes::Change]) -> (Vec<Uri>, bool) {
+        let reader = match &self.caller {
+            types::Caller::Agent(id) => Some(id.as_str()),
+            types::Caller::Operator => None,
+        };
+        let mut out = BTreeSet::new();
+        let mut list_changed = false;
+        for change in changes {
+            let t = touched(change, reader);
+            list_changed |= t.list_changed;
+            let (wants_inbox, pools_of_memory) = {
+                let mut state = lock(&self.shared);
+                // Keep the pools' memory lists current, for updates of their memories.
+                if let (Some(pool), true) = (&change.pool_id, change.kind.starts_with("memory."))
+                    && let Some(ids) = state.uris.get_mut(&Uri::Pool(pool.clone()))
+                {
+                    if change.kind == "memory.shared" {
+                        ids.insert(change.object_id.clone());
+                    } else {
+                        ids.remove(&change.object_id);
+                    }
+                }
+                let wants_inbox = state.uris.keys().any(|u| matches!(u, Uri::Inbox(_)));
+                let pools: Vec<Uri> = if change.kind == "memory.updated" {
+                    state
+                        .uris
+                        .iter()
+                        .filter(|(_, ids)| ids.contains(&change.object_id))
+                        .map(|(u, _)| u.clone())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                (wants_inbox, pools)
+            };
+            out.extend(t.uris);
+            out.extend(pools_of_memory);
+            if let (Some(id), true) = (t.handoff, wants_inbox) {
+                let op = handoffs::GetHandoff {
+                    handoff_id: id.clone(),
+                };
+                let caller = self.caller.clone();
+                let target = self
+                    .core
+                    .call(move |rt| {
+                        let mut op = op;
+                        ops::invoke(&mut op, rt, &caller)
+                    })
+                    .await
+                    .map(|h| h.target_agent_id)
+                    .ok()
+                    .or_else(|| target_in_summary(&change.summary));
+                if let Some(target) = target {
+                    out.insert(Uri::Inbox(target));
+                }
+            }
+        }
+        let state = lock(&self.shared);
+        let subscribed = out.into_iter().filter(|u| state.subscribed(u)).collect();
+        (subscribed, list_changed)
+    }
+
+    /// Sends the notifications; false once the session cannot take them.
+    async fn notify(&self, uris: Vec<Uri>, list_changed: bool) -> bool {
+        for uri in uris {
+            let param = ResourceUpdatedNotificationParam::new(uri.to_string());
+            if self.peer.notify_resource_updated(param).await.is_err() {
+                return false;
+            }
+        }
+        if list_changed && self.peer.notify_resource_list_changed().await.is_err() {
+            return false;
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn change(kind: &str, object: &str, pool: Option<&str>, summary: &str) -> changes::Change {
+        changes::Change {
+            cursor: "c1.0".into(),
+            kind: kind.into(),
+            object_id: object.into(),
+            pool_id: pool.map(str::to_string),
+            at: 0,
+            actor: None,
+            summary: summary.into(),
+        }
+    }
+
+    #[test]
+    fn uris_parse_and_print_back() {
+        for text in [
+            "maas://agents/ann/inbox",
+            "maas://pools/p-1",
+            "maas://memories/m:1@x",
+            "maas://handoffs/h_1.2",
+        ] {
+            let uri = Uri::parse(text).unwrap();
+            assert_eq!(uri.to_string(), text);
+        }
+        for unknown in [
+            "maas://agents/ann",
+            "maas://agents/ann/outbox",
+            "maas://pool/p",
+            "file:///etc/passwd",
+            "maas://memories/m/extra",
+            "",
+        ] {
+            let e = Uri::parse(unknown).unwrap_err();
+            assert_eq!(e.code, ErrorCode::RESOURCE_NOT_FOUND, "{unknown}");
+        }
+        for malformed in [
+            "maas://pools/",
+            "maas://memories/a b",
+            "maas://handoffs/%2F",
+            &format!("maas://pools/{}", "x".repeat(129)),
+        ] {
+            let e = Uri::parse(malformed).unwrap_err();
+            assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{malformed}");
+        }
+    }
+
+    #[test]
+    fn changes_touch_their_resources() {
+        let t = touched(
+            &change("handoff.initiated", "h1", None, "handoff h1 from a to b"),
+            Some("b"),
+        );
+        assert_eq!(t.uris, vec![Uri::Handoff("h1".into())]);
+        assert_eq!(t.handoff.as_deref(), Some("h1"));
+        let t = touched(&change("memory.shared", "m1", Some("p"), ""), Some("b"));
+        assert_eq!(
+            t.uris,
+            vec![Uri::Memory("m1".into()), Uri::Pool("p".into())]
+        );
+        assert!(!t.list_changed);
+        let t = touched(&change("pool.joined", "b", Some("p"), ""), Some("b"));
+        assert_eq!(t.uris, vec![Uri::Pool("p".into())]);
+        assert!(t.list_changed);
+        let t = touched(&change("pool.joined", "c", Some("p"), ""), Some("b"));
+        assert!(!t.list_changed, "another agent joined");
+        let t = touched(&change("pool.deleted", "p", Some("p"), ""), None);
+        assert!(!t.list_changed, "the operator lists nothing");
+        let t = touched(&change("knowledge.ingested", "code/x", None, ""), Some("b"));
+        assert_eq!(t, Touched::default());
+    }
+
+    #[test]
+    fn the_summary_names_the_target() {
+        assert_eq!(
+            target_in_summary("handoff h1 from ann to bob").as_deref(),
+            Some("bob")
+        );
+        assert_eq!(
+            target_in_summary("handoff h1 (ann to bob) accepted").as_deref(),
+            Some("bob")
+        );
+        assert_eq!(target_in_summary("handoff h1 expired"), None);
+    }
+}

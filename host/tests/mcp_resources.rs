@@ -1,0 +1,518 @@
+//! MCP resources with real rmcp clients: reading each kind as the session's principal,
+//! the same refusals as the operations, and `notifications/resources/updated` for
+//! subscribed resources over HTTP and stdio.
+#![allow(
+    deprecated,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
+mod mcp_support;
+
+use mcp_support::*;
+use rmcp::model::{
+    ErrorCode, ReadResourceRequestParams, ResourceContents, ResourceUpdatedNotificationParam,
+    SubscribeRequestParams, UnsubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, RunningService, ServiceError};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What a watching client received: a resource URI or `list_changed`, and when.
+type Note = (String, Instant);
+
+/// A client that records the notifications it receives.
+#[derive(Clone)]
+struct Watcher {
+    tx: mpsc::UnboundedSender<Note>,
+}
+
+impl ClientHandler for Watcher {
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.tx.send((params.uri, Instant::now()));
+    }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.tx.send(("list_changed".into(), Instant::now()));
+    }
+}
+
+type Watching = RunningService<RoleClient, Watcher>;
+
+/// Connects a recording client over HTTP.
+async fn watch_http(url: &str, token: &str) -> (Watching, mpsc::UnboundedReceiver<Note>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_string())
+            .auth_header(token.to_string()),
+    );
+    let client = Watcher { tx }.serve(transport).await.expect("connects");
+    (client, rx)
+}
+
+/// The next notification within `within`.
+async fn next(rx: &mut mpsc::UnboundedReceiver<Note>, within: Duration) -> Option<Note> {
+    tokio::time::timeout(within, rx.recv()).await.ok().flatten()
+}
+
+/// Every notification arriving within `within`.
+async fn drain(rx: &mut mpsc::UnboundedReceiver<Note>, within: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    let end = tokio::time::Instant::now() + within;
+    while let Ok(Some((uri, _))) = tokio::time::timeout_at(end, rx.recv()).await {
+        got.push(uri);
+    }
+    got
+}
+
+/// Waits until `uri` arrives (within 10 s); returns when, and what came before it.
+async fn until(rx: &mut mpsc::UnboundedReceiver<Note>, uri: &str) -> (Instant, Vec<String>) {
+    let mut before = Vec::new();
+    loop {
+        let Some((got, at)) = next(rx, Duration::from_secs(10)).await else {
+            panic!("no notification for {uri} within 10 s (got {before:?})");
+        };
+        if got == uri {
+            return (at, before);
+        }
+        before.push(got);
+    }
+}
+
+async fn read(client: &Watching, uri: &str) -> Result<Value, ErrorData> {
+    match client
+        .read_resource(ReadResourceRequestParams::new(uri))
+        .await
+    {
+        Ok(r) => {
+            assert_eq!(r.contents.len(), 1);
+            match &r.contents[0] {
+                ResourceContents::TextResourceContents {
+                    uri: got,
+                    mime_type,
+                    text,
+                    ..
+                } => {
+                    assert_eq!(got, uri);
+                    assert_eq!(mime_type.as_deref(), Some("application/json"));
+                    Ok(serde_json::from_str(text).unwrap())
+                }
+                other => panic!("not text: {other:?}"),
+            }
+        }
+        Err(ServiceError::McpError(e)) => Err(e),
+        Err(e) => panic!("{uri}: {e}"),
+    }
+}
+
+async fn subscribe(client: &Watching, uri: &str) -> Result<(), ErrorData> {
+    match client.subscribe(SubscribeRequestParams::new(uri)).await {
+        Ok(()) => Ok(()),
+        Err(ServiceError::McpError(e)) => Err(e),
+        Err(e) => panic!("{uri}: {e}"),
+    }
+}
+
+fn refused(e: &ErrorData, code: &str) {
+    let data = e
+        .data
+        .as_ref()
+        .expect("the error carries the operation's body");
+    assert_eq!(data["code"], code, "{e:?}");
+}
+
+/// Two agents in pool `p`, a third outside it, each with a token.
+async fn team(op: &Client) -> (String, String, String) {
+    let ann = register(op, "ann", "claude_code", "u1").await;
+    let bob = register(op, "bob", "claude_code", "u2").await;
+    let eve = register(op, "eve", "claude_code", "u3").await;
+    ok(
+        op,
+        "create_pool",
+        json!({"pool_id": "p", "name": "project", "owner_id": "u1", "scope": "project"}),
+    )
+    .await;
+    for (agent, permission) in [("ann", "admin"), ("bob", "write")] {
+        ok(
+            op,
+            "join_pool",
+            json!({"pool_id": "p", "agent_id": agent, "permission": permission}),
+        )
+        .await;
+    }
+    (ann, bob, eve)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_inbox_hears_of_its_handoffs_and_no_other() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let (ann_token, bob_token, _) = team(&op).await;
+    let ann = connect(&server.url, &ann_token).await;
+    let (bob, mut notes) = watch_http(&server.url, &bob_token).await;
+    subscribe(&bob, "maas://agents/bob/inbox").await.unwrap();
+
+    // A handoff to another agent: nothing for bob.
+    ok(
+        &ann,
+        "initiate_handoff",
+        json!({"target_agent_id": "eve", "task_description": "not for bob"}),
+    )
+    .await;
+    let stray = drain(&mut notes, Duration::from_millis(500)).await;
+    assert!(stray.is_empty(), "bob heard of eve's handoff: {stray:?}");
+
+    // A handoff to bob: his inbox.
+    let mut delays = Vec::new();
+    let acted = Instant::now();
+    let h = ok(
+        &ann,
+        "initiate_handoff",
+        json!({"target_agent_id": "bob", "task_description": "for bob"}),
+    )
+    .await;
+    let (at, before) = until(&mut notes, "maas://agents/bob/inbox").await;
+    assert!(before.is_empty(), "{before:?}");
+    delays.push(at - acted);
+    let handoff = h["handoff_id"].as_str().unwrap().to_string();
+    let inbox = read(&bob, "maas://agents/bob/inbox").await.unwrap();
+    assert_eq!(inbox["handoffs"][0]["id"], handoff.as_str());
+
+    // Following the handoff too; accepting it changes both.
+    let handoff_uri = format!("maas://handoffs/{handoff}");
+    subscribe(&bob, &handoff_uri).await.unwrap();
+    let acted = Instant::now();
+    ok(
+        &bob_peer(&server.url, &bob_token).await,
+        "accept_handoff",
+        json!({"handoff_id": handoff}),
+    )
+    .await;
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let (uri, at) = next(&mut notes, Duration::from_secs(10))
+            .await
+            .expect("two notifications");
+        delays.push(at - acted);
+        got.push(uri);
+    }
+    got.sort();
+    let mut want = [handoff_uri.clone(), "maas://agents/bob/inbox".to_string()];
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        read(&bob, &handoff_uri).await.unwrap()["status"],
+        "accepted"
+    );
+    assert!(
+        read(&bob, "maas://agents/bob/inbox").await.unwrap()["handoffs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Unsubscribed: silence.
+    bob.unsubscribe(UnsubscribeRequestParams::new("maas://agents/bob/inbox"))
+        .await
+        .unwrap();
+    bob.unsubscribe(UnsubscribeRequestParams::new(handoff_uri.as_str()))
+        .await
+        .unwrap();
+    ok(
+        &ann,
+        "initiate_handoff",
+        json!({"target_agent_id": "bob", "task_description": "after unsubscribing"}),
+    )
+    .await;
+    let late = drain(&mut notes, Duration::from_millis(500)).await;
+    assert!(late.is_empty(), "{late:?}");
+    println!("notification delays over HTTP (call returned → notification): {delays:?}");
+}
+
+/// Another client for bob, for calls while his watcher listens.
+async fn bob_peer(url: &str, token: &str) -> Client {
+    connect(url, token).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_and_memories_notify_their_subscribers() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let (ann_token, bob_token, _) = team(&op).await;
+    let ann = connect(&server.url, &ann_token).await;
+    let (bob, mut notes) = watch_http(&server.url, &bob_token).await;
+    subscribe(&bob, "maas://pools/p").await.unwrap();
+    assert!(
+        read(&bob, "maas://pools/p").await.unwrap()["memories"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    ok(
+        &ann,
+        "store_memory",
+        json!({"memory_id": "m1", "content": "the deploy runs at noon", "memory_type": "note", "pool_id": "p"}),
+    )
+    .await;
+    until(&mut notes, "maas://pools/p").await;
+    let pool = read(&bob, "maas://pools/p").await.unwrap();
+    assert_eq!(pool["memories"][0]["memory_id"], "m1");
+    assert_eq!(
+        read(&bob, "maas://memories/m1").await.unwrap()["content"],
+        "the deploy runs at noon"
+    );
+
+    // An update touches the memory and the pool it is shared in.
+    subscribe(&bob, "maas://memories/m1").await.unwrap();
+    ok(
+        &ann,
+        "update_memory",
+        json!({"memory_id": "m1", "content": "the deploy runs at one", "expected_version": 1}),
+    )
+    .await;
+    let mut got = drain(&mut notes, Duration::from_secs(1)).await;
+    got.sort();
+    assert_eq!(got, ["maas://memories/m1", "maas://pools/p"]);
+
+    // Joining a pool changes bob's resource list.
+    ok(
+        &op,
+        "create_pool",
+        json!({"pool_id": "q", "name": "second", "owner_id": "u1", "scope": "project"}),
+    )
+    .await;
+    ok(
+        &op,
+        "join_pool",
+        json!({"pool_id": "q", "agent_id": "bob", "permission": "read"}),
+    )
+    .await;
+    until(&mut notes, "list_changed").await;
+    let listed: Vec<String> = bob
+        .list_all_resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "maas://agents/bob/inbox",
+            "maas://pools/p",
+            "maas://pools/q"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_are_read_as_the_session_and_refused_as_the_operations_refuse() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let (ann_token, bob_token, eve_token) = team(&op).await;
+    let ann = connect(&server.url, &ann_token).await;
+    let (bob, _bob_notes) = watch_http(&server.url, &bob_token).await;
+    let (eve, mut eve_notes) = watch_http(&server.url, &eve_token).await;
+    ok(
+        &ann,
+        "store_memory",
+        json!({"memory_id": "m1", "content": "shared with p", "memory_type": "note", "pool_id": "p"}),
+    )
+    .await;
+    let h = ok(
+        &ann,
+        "initiate_handoff",
+        json!({"target_agent_id": "bob", "task_description": "read me", "relevant_memories": ["m1"]}),
+    )
+    .await;
+    let handoff = h["handoff_id"].as_str().unwrap().to_string();
+
+    // Each kind reads as its operation answers.
+    let inbox = read(&bob, "maas://agents/bob/inbox").await.unwrap();
+    assert_eq!(inbox["handoffs"][0]["id"], handoff.as_str());
+    let pool = read(&bob, "maas://pools/p").await.unwrap();
+    assert_eq!(pool["memories"][0]["memory_id"], "m1");
+    let memory = read(&bob, "maas://memories/m1").await.unwrap();
+    assert_eq!(memory["content"], "shared with p");
+    let got = read(&bob, &format!("maas://handoffs/{handoff}"))
+        .await
+        .unwrap();
+    assert_eq!(got["target_agent_id"], "bob");
+    let templates = bob.list_all_resource_templates().await.unwrap();
+    assert_eq!(templates.len(), 4);
+    let listed: Vec<String> = bob
+        .list_all_resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
+    assert_eq!(listed, ["maas://agents/bob/inbox", "maas://pools/p"]);
+
+    // Eve may read none of it, nor subscribe to it.
+    let e = read(&eve, "maas://agents/bob/inbox").await.unwrap_err();
+    refused(&e, "permission_denied");
+    let e2 = subscribe(&eve, "maas://agents/bob/inbox")
+        .await
+        .unwrap_err();
+    assert_eq!((e2.code, &e2.message), (e.code, &e.message));
+    for uri in [
+        "maas://pools/p".to_string(),
+        "maas://memories/m1".to_string(),
+        format!("maas://handoffs/{handoff}"),
+    ] {
+        let e = read(&eve, &uri).await.unwrap_err();
+        let e2 = subscribe(&eve, &uri).await.unwrap_err();
+        assert_eq!(e.message, e2.message, "{uri}");
+        let code = e.data.as_ref().unwrap()["code"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            code == "permission_denied" || code == "not_found",
+            "{uri}: {e:?}"
+        );
+    }
+    // Eve's refused subscriptions hear nothing of what bob's inbox goes through.
+    ok(
+        &ann,
+        "initiate_handoff",
+        json!({"target_agent_id": "bob", "task_description": "again"}),
+    )
+    .await;
+    let heard = drain(&mut eve_notes, Duration::from_millis(500)).await;
+    assert!(heard.is_empty(), "{heard:?}");
+
+    // Unknown and malformed URIs are protocol errors.
+    let e = read(&bob, "maas://agents/bob/outbox").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::RESOURCE_NOT_FOUND);
+    let e = read(&bob, "maas://memories/no such").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::INVALID_PARAMS);
+    let e = subscribe(&bob, "https://example.com/").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::RESOURCE_NOT_FOUND);
+    let e = read(&bob, "maas://memories/nothing-here")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::RESOURCE_NOT_FOUND);
+    refused(&e, "not_found");
+
+    // The operator lists nothing and reads anything by URI.
+    let (operator, _) = watch_http(&server.url, OPERATOR).await;
+    assert!(operator.list_all_resources().await.unwrap().is_empty());
+    let inbox = read(&operator, "maas://agents/bob/inbox").await.unwrap();
+    assert_eq!(inbox["handoffs"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_holds_a_bounded_number_of_subscriptions() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let (_, bob_token, _) = team(&op).await;
+    let bob_calls = connect(&server.url, &bob_token).await;
+    let (bob, _notes) = watch_http(&server.url, &bob_token).await;
+    for i in 0..=256 {
+        ok(
+            &bob_calls,
+            "store_memory",
+            json!({"memory_id": format!("m{i}"), "content": "x", "memory_type": "note"}),
+        )
+        .await;
+    }
+    for i in 0..256 {
+        subscribe(&bob, &format!("maas://memories/m{i}"))
+            .await
+            .unwrap();
+    }
+    // Again the same one is no new subscription.
+    subscribe(&bob, "maas://memories/m0").await.unwrap();
+    let e = subscribe(&bob, "maas://memories/m256").await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::INVALID_REQUEST);
+    assert!(e.message.contains("at most 256"), "{}", e.message);
+    bob.unsubscribe(UnsubscribeRequestParams::new("maas://memories/m0"))
+        .await
+        .unwrap();
+    subscribe(&bob, "maas://memories/m256").await.unwrap();
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("maas-mcp-resources-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stdio_command(dir: &Path, token: Option<&str>) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_maas"));
+    cmd.arg("--data-dir").arg(dir).arg("mcp");
+    if let Some(t) = token {
+        cmd.arg("--token").arg(t);
+    }
+    cmd.env_remove("MAAS_TOKEN").env_remove("MAAS_HOME");
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_inbox_hears_of_a_handoff_over_stdio() {
+    let dir = data_dir("inbox");
+    let op = ().serve(TokioChildProcess::new(stdio_command(&dir, None)).unwrap()).await.unwrap();
+    let (ann_token, bob_token, _) = team(&op).await;
+    op.cancel().await.unwrap();
+
+    // Bob's own stdio server; ann acts through another process on the same data dir.
+    let (tx, mut notes) = mpsc::unbounded_channel();
+    let bob = Watcher { tx }
+        .serve(TokioChildProcess::new(stdio_command(&dir, Some(&bob_token))).unwrap())
+        .await
+        .unwrap();
+    let ann =
+        ().serve(TokioChildProcess::new(stdio_command(&dir, Some(&ann_token))).unwrap())
+            .await
+            .unwrap();
+    subscribe(&bob, "maas://agents/bob/inbox").await.unwrap();
+    let e = subscribe(&bob, "maas://agents/ann/inbox")
+        .await
+        .unwrap_err();
+    refused(&e, "permission_denied");
+
+    ok(
+        &ann,
+        "initiate_handoff",
+        json!({"target_agent_id": "eve", "task_description": "not for bob"}),
+    )
+    .await;
+    let stray = drain(&mut notes, Duration::from_millis(500)).await;
+    assert!(stray.is_empty(), "{stray:?}");
+    let mut delays = Vec::new();
+    for round in 0..3 {
+        let acted = Instant::now();
+        ok(
+            &ann,
+            "initiate_handoff",
+            json!({"target_agent_id": "bob", "task_description": format!("round {round}")}),
+        )
+        .await;
+        let (at, before) = until(&mut notes, "maas://agents/bob/inbox").await;
+        assert!(before.is_empty(), "{before:?}");
+        delays.push(at - acted);
+    }
+    let inbox = read(&bob, "maas://agents/bob/inbox").await.unwrap();
+    assert_eq!(inbox["handoffs"].as_array().unwrap().len(), 3);
+    println!(
+        "notification delays over stdio, another process appending (call returned → notification): {delays:?}"
+    );
+    ann.cancel().await.unwrap();
+    bob.cancel().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
