@@ -1,6 +1,7 @@
 //! MCP resources with real rmcp clients: reading each kind as the session's principal,
 //! the same refusals as the operations, and `notifications/resources/updated` for
-//! subscribed resources over HTTP and stdio.
+//! subscribed resources over HTTP and stdio (`resources/subscribe`), and over HTTP with
+//! protocol 2026-07-28 (`subscriptions/listen`).
 #![allow(
     deprecated,
     clippy::unwrap_used,
@@ -12,13 +13,16 @@ mod mcp_support;
 
 use mcp_support::*;
 use rmcp::model::{
-    ErrorCode, ReadResourceRequestParams, ResourceContents, ResourceUpdatedNotificationParam,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    ClientConfig, ErrorCode, ProtocolVersion, ReadResourceRequestParams, ResourceContents,
+    ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
+use rmcp::{
+    ClientHandler, ClientLifecycleMode, ClientServiceExt, ErrorData, RoleClient, ServiceExt,
+};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -515,4 +519,107 @@ async fn a_subscribed_inbox_hears_of_a_handoff_over_stdio() {
     ann.cancel().await.unwrap();
     bob.cancel().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client that speaks protocol 2026-07-28 (no `initialize`; subscriptions through
+/// `subscriptions/listen`).
+async fn modern(url: &str, token: &str) -> RunningService<RoleClient, ClientConfig> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_string())
+            .auth_header(token.to_string()),
+    );
+    ClientConfig::default()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("connects with 2026-07-28")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listening_inbox_hears_of_its_handoffs_under_protocol_2026_07_28() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let (ann_token, bob_token, eve_token) = team(&op).await;
+    let ann = connect(&server.url, &ann_token).await;
+    let bob = modern(&server.url, &bob_token).await;
+    let filter = SubscriptionFilter::builder()
+        .resource_subscription("maas://agents/bob/inbox")
+        .resource_subscription("not a maas uri")
+        .resources_list_changed()
+        .build();
+    let mut listening = bob.listen(filter).await.unwrap();
+    assert_eq!(
+        listening.acknowledged().resource_subscriptions.as_deref(),
+        Some(&["maas://agents/bob/inbox".to_string()][..])
+    );
+    let (tx, mut notes) = mpsc::unbounded_channel();
+    let pump = tokio::spawn(async move {
+        while let Ok(Some(note)) = listening.next().await {
+            let uri = match note {
+                ServerNotification::ResourceUpdatedNotification(n) => n.params.uri,
+                ServerNotification::ResourceListChangedNotification(_) => "list_changed".into(),
+                other => format!("{other:?}"),
+            };
+            let _ = tx.send((uri, Instant::now()));
+        }
+        listening
+    });
+    // Nothing for a handoff to eve; the one to bob is the first notification.
+    ok(
+        &ann,
+        "initiate_handoff",
+        json!({"target_agent_id": "eve", "task_description": "not for bob"}),
+    )
+    .await;
+    let stray = drain(&mut notes, Duration::from_millis(500)).await;
+    assert!(stray.is_empty(), "bob heard of eve's handoff: {stray:?}");
+    let acted = Instant::now();
+    ok(
+        &ann,
+        "initiate_handoff",
+        json!({"target_agent_id": "bob", "task_description": "for bob"}),
+    )
+    .await;
+    let (at, before) = until(&mut notes, "maas://agents/bob/inbox").await;
+    assert!(before.is_empty(), "{before:?}");
+    println!(
+        "notification delay over HTTP with subscriptions/listen: {:?}",
+        at - acted
+    );
+    // Joining a pool: the list changed, which the listener asked for.
+    ok(
+        &op,
+        "create_pool",
+        json!({"pool_id": "q", "name": "second", "owner_id": "u1", "scope": "project"}),
+    )
+    .await;
+    ok(
+        &op,
+        "join_pool",
+        json!({"pool_id": "q", "agent_id": "bob", "permission": "read"}),
+    )
+    .await;
+    until(&mut notes, "list_changed").await;
+    pump.abort();
+
+    // Eve's listen on bob's inbox ends with the operation's refusal.
+    let eve = modern(&server.url, &eve_token).await;
+    let filter = SubscriptionFilter::builder()
+        .resource_subscription("maas://agents/bob/inbox")
+        .build();
+    let refusal = match eve.listen(filter).await {
+        Err(e) => e,
+        Ok(mut s) => tokio::time::timeout(Duration::from_secs(10), s.next())
+            .await
+            .expect("ends")
+            .expect_err("refused"),
+    };
+    let ServiceError::McpError(e) = refusal else {
+        panic!("{refusal}");
+    };
+    refused(&e, "permission_denied");
 }

@@ -12,9 +12,9 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Extensions, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use std::sync::Arc;
 
@@ -149,6 +149,18 @@ impl ServerHandler for MaasMcp {
         self.subscriptions
             .subscribe(&self.core, &caller, &context.peer, &request.uri)
             .await
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(resources::accepted(requested))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let caller = self.caller(&context.request_context().extensions);
+        resources::listen(&self.core, &caller, context).await
     }
 
     #[allow(deprecated)]

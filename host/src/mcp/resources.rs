@@ -15,8 +15,9 @@ use crate::service::CoreService;
 use crate::wire;
 use rmcp::model::{
     ErrorCode, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
-    ResourceUpdatedNotificationParam,
+    ResourceUpdatedNotificationParam, SubscriptionFilter,
 };
+use rmcp::service::{SubscriptionContext, SubscriptionSendError, SubscriptionSink};
 use rmcp::{ErrorData, Peer, RoleServer};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -422,6 +423,7 @@ impl Subscriptions {
                     caller: caller.clone(),
                     shared: self.shared.clone(),
                     peer: peer.clone(),
+                    sink: None,
                     number: state.started,
                     stop,
                 };
@@ -444,6 +446,66 @@ impl Subscriptions {
         }
         Ok(())
     }
+}
+
+/// What a `subscriptions/listen` request (protocol 2026-07-28) gets of what it asks:
+/// the resource list's changes if asked, and the well-formed maas URIs among its
+/// resources, at most [`MAX_SUBSCRIPTIONS`].
+pub fn accepted(requested: &SubscriptionFilter) -> SubscriptionFilter {
+    let mut uris: Vec<String> = Vec::new();
+    for text in requested.resource_subscriptions.iter().flatten() {
+        if uris.len() == MAX_SUBSCRIPTIONS {
+            break;
+        }
+        if Uri::parse(text).is_ok() && !uris.contains(text) {
+            uris.push(text.clone());
+        }
+    }
+    let mut filter = SubscriptionFilter::new();
+    filter.resources_list_changed = requested.resources_list_changed;
+    filter.resource_subscriptions = (!uris.is_empty()).then_some(uris);
+    filter
+}
+
+/// Serves one `subscriptions/listen` request as `caller` until it is cancelled: reads
+/// each accepted resource once as the caller (a refusal ends the request with the
+/// operation's error), then follows the feed as for `resources/subscribe`, notifying on
+/// the listen stream.
+pub async fn listen(
+    core: &CoreService,
+    caller: &types::Caller,
+    context: SubscriptionContext,
+) -> Result<(), ErrorData> {
+    let mut heads = core.heads();
+    heads.borrow_and_update();
+    let start = run_page(core, caller, Default::default())
+        .await
+        .map_err(|e| error(&e))?;
+    let shared = Arc::new(Shared::default());
+    for text in context.accepted().resource_subscriptions.iter().flatten() {
+        let uri = Uri::parse(text)?;
+        let body = read_json(core, caller, &uri).await.map_err(|e| error(&e))?;
+        let ids = match uri {
+            Uri::Pool(_) => shared_ids(&body),
+            _ => BTreeSet::new(),
+        };
+        lock(&shared).uris.insert(uri, ids);
+    }
+    let follower = Follower {
+        core: core.clone(),
+        caller: caller.clone(),
+        shared: shared.clone(),
+        peer: context.request_context().peer.clone(),
+        sink: Some(context.sink().clone()),
+        number: 0,
+        stop: CancellationToken::new(),
+    };
+    tokio::select! {
+        () = follower.run(heads, start.next_cursor) => {}
+        () = context.cancelled() => {}
+    }
+    shared.ended.cancel();
+    Ok(())
 }
 
 async fn run_page(
@@ -520,6 +582,9 @@ struct Follower {
     caller: types::Caller,
     shared: Arc<Shared>,
     peer: Peer<RoleServer>,
+    /// The `subscriptions/listen` stream it serves (protocol 2026-07-28); `None`: the
+    /// session's `resources/subscribe` subscriptions, notified on the session.
+    sink: Option<SubscriptionSink>,
     /// Which follower of the session this is.
     number: u64,
     stop: CancellationToken,
@@ -661,6 +726,21 @@ impl Follower {
 
     /// Sends the notifications; false once the session cannot take them.
     async fn notify(&self, uris: Vec<Uri>, list_changed: bool) -> bool {
+        if let Some(sink) = &self.sink {
+            for uri in uris {
+                if sink.notify_resource_updated(uri.to_string()).await.is_err() {
+                    return false;
+                }
+            }
+            if list_changed {
+                match sink.notify_resource_list_changed().await {
+                    // The listener did not ask for the list's changes.
+                    Ok(()) | Err(SubscriptionSendError::NotificationNotAccepted(_)) => {}
+                    Err(_) => return false,
+                }
+            }
+            return true;
+        }
         for uri in uris {
             let param = ResourceUpdatedNotificationParam::new(uri.to_string());
             if self.peer.notify_resource_updated(param).await.is_err() {
