@@ -623,3 +623,66 @@ async fn a_listening_inbox_hears_of_its_handoffs_under_protocol_2026_07_28() {
     };
     refused(&e, "permission_denied");
 }
+
+/// How many change-feed reads bob made (each audited as `change.listed`).
+async fn feed_reads(op: &Client) -> usize {
+    let log = ok(
+        op,
+        "get_audit_log",
+        json!({"agent_id": "bob", "event_type": "change.listed", "limit": 1000}),
+    )
+    .await;
+    log["entries"].as_array().unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_follower_stops_with_the_last_subscription_and_with_the_session() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let (ann_token, bob_token, _) = team(&op).await;
+    let ann = connect(&server.url, &ann_token).await;
+    let handoff = |task: &'static str| {
+        let ann = &ann;
+        async move {
+            ok(
+                ann,
+                "initiate_handoff",
+                json!({"target_agent_id": "bob", "task_description": task}),
+            )
+            .await;
+        }
+    };
+    let (bob, mut notes) = watch_http(&server.url, &bob_token).await;
+    subscribe(&bob, "maas://agents/bob/inbox").await.unwrap();
+    handoff("one").await;
+    until(&mut notes, "maas://agents/bob/inbox").await;
+    let following = feed_reads(&op).await;
+    handoff("two").await;
+    until(&mut notes, "maas://agents/bob/inbox").await;
+    assert!(
+        feed_reads(&op).await > following,
+        "the follower reads the feed"
+    );
+
+    // No subscription left: nothing follows the feed for bob.
+    bob.unsubscribe(UnsubscribeRequestParams::new("maas://agents/bob/inbox"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopped = feed_reads(&op).await;
+    handoff("three").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(feed_reads(&op).await, stopped);
+    assert!(notes.try_recv().is_err());
+
+    // Subscribed again, then the session ends: nothing follows either.
+    subscribe(&bob, "maas://agents/bob/inbox").await.unwrap();
+    handoff("four").await;
+    until(&mut notes, "maas://agents/bob/inbox").await;
+    bob.cancel().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ended = feed_reads(&op).await;
+    handoff("five").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(feed_reads(&op).await, ended);
+}
