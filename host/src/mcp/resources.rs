@@ -622,11 +622,22 @@ impl Follower {
                         ),
                     }
                 }
-                // Tried again when the head next moves.
-                Err(e) => eprintln!(
-                    "maas: a resource subscription cannot read the change feed: {}",
-                    e.message()
-                ),
+                // The core was busy or failed: tried again when the head next moves.
+                Err(e @ (types::Error::Unavailable(_) | types::Error::RateLimited(_))) => {
+                    eprintln!(
+                        "maas: a resource subscription cannot read the change feed: {}",
+                        e.message()
+                    );
+                }
+                // The principal may no longer read its feed (deactivated, unregistered):
+                // nothing more will come.
+                Err(e) => {
+                    eprintln!(
+                        "maas: a resource subscription stops following the change feed: {}",
+                        e.message()
+                    );
+                    break;
+                }
             }
         }
         let mut state = lock(&self.shared);
@@ -644,14 +655,9 @@ impl Follower {
     async fn catch_up(&self, cursor: &str) -> Result<String, types::Error> {
         let mut cursor = cursor.to_string();
         loop {
-            let op = ops::changes::GetChanges {
-                after: Some(cursor.clone()),
-                limit: Some(PAGE),
-                ..Default::default()
-            };
-            let page = run_page(&self.core, &self.caller, op).await?;
+            let (page, targets) = self.read_page(&cursor).await?;
             cursor = page.next_cursor.clone();
-            let (uris, list_changed) = self.resources_of(&page.changes).await;
+            let (uris, list_changed) = self.resources_of(&page.changes, &targets);
             if !self.notify(uris, list_changed).await {
                 return Ok(cursor);
             }
@@ -661,65 +667,91 @@ impl Follower {
         }
     }
 
-    /// The subscribed resources `changes` touch, and whether the resource list changed.
-    async fn resources_of(&self, changes: &[changes::Change]) -> (Vec<Uri>, bool) {
+    /// One page of changes after `cursor` and, when an inbox is subscribed, the target
+    /// of each handoff it names (read as the caller), in one job on the core thread.
+    async fn read_page(
+        &self,
+        cursor: &str,
+    ) -> Result<(changes::ChangePage, BTreeMap<String, String>), types::Error> {
+        let wants_inbox = lock(&self.shared)
+            .uris
+            .keys()
+            .any(|u| matches!(u, Uri::Inbox(_)));
+        let mut op = ops::changes::GetChanges {
+            after: Some(cursor.to_string()),
+            limit: Some(PAGE),
+            ..Default::default()
+        };
+        let caller = self.caller.clone();
+        self.core
+            .call(move |rt| {
+                let page = ops::invoke(&mut op, rt, &caller)?;
+                let mut targets = BTreeMap::new();
+                if wants_inbox {
+                    for change in page
+                        .changes
+                        .iter()
+                        .filter(|c| c.kind.starts_with("handoff."))
+                    {
+                        let mut get = handoffs::GetHandoff {
+                            handoff_id: change.object_id.clone(),
+                        };
+                        // A handoff removed since is named by the change's summary.
+                        let target = ops::invoke(&mut get, rt, &caller)
+                            .map(|h| h.target_agent_id)
+                            .ok()
+                            .or_else(|| target_in_summary(&change.summary));
+                        if let Some(target) = target {
+                            targets.insert(change.object_id.clone(), target);
+                        }
+                    }
+                }
+                Ok((page, targets))
+            })
+            .await
+    }
+
+    /// The subscribed resources `changes` touch (`targets`: the target of each handoff
+    /// named), and whether the resource list changed.
+    fn resources_of(
+        &self,
+        changes: &[changes::Change],
+        targets: &BTreeMap<String, String>,
+    ) -> (Vec<Uri>, bool) {
         let reader = match &self.caller {
             types::Caller::Agent(id) => Some(id.as_str()),
             types::Caller::Operator => None,
         };
         let mut out = BTreeSet::new();
         let mut list_changed = false;
+        let mut state = lock(&self.shared);
         for change in changes {
             let t = touched(change, reader);
             list_changed |= t.list_changed;
-            let (wants_inbox, pools_of_memory) = {
-                let mut state = lock(&self.shared);
-                // Keep the pools' memory lists current, for updates of their memories.
-                if let (Some(pool), true) = (&change.pool_id, change.kind.starts_with("memory."))
-                    && let Some(ids) = state.uris.get_mut(&Uri::Pool(pool.clone()))
-                {
-                    if change.kind == "memory.shared" {
-                        ids.insert(change.object_id.clone());
-                    } else {
-                        ids.remove(&change.object_id);
-                    }
+            // Keep the pools' memory lists current, for updates of their memories.
+            if let (Some(pool), true) = (&change.pool_id, change.kind.starts_with("memory."))
+                && let Some(ids) = state.uris.get_mut(&Uri::Pool(pool.clone()))
+            {
+                if change.kind == "memory.shared" {
+                    ids.insert(change.object_id.clone());
+                } else {
+                    ids.remove(&change.object_id);
                 }
-                let wants_inbox = state.uris.keys().any(|u| matches!(u, Uri::Inbox(_)));
-                let pools: Vec<Uri> = if change.kind == "memory.updated" {
+            }
+            if change.kind == "memory.updated" {
+                out.extend(
                     state
                         .uris
                         .iter()
                         .filter(|(_, ids)| ids.contains(&change.object_id))
-                        .map(|(u, _)| u.clone())
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                (wants_inbox, pools)
-            };
+                        .map(|(u, _)| u.clone()),
+                );
+            }
             out.extend(t.uris);
-            out.extend(pools_of_memory);
-            if let (Some(id), true) = (t.handoff, wants_inbox) {
-                let op = handoffs::GetHandoff {
-                    handoff_id: id.clone(),
-                };
-                let caller = self.caller.clone();
-                let target = self
-                    .core
-                    .call(move |rt| {
-                        let mut op = op;
-                        ops::invoke(&mut op, rt, &caller)
-                    })
-                    .await
-                    .map(|h| h.target_agent_id)
-                    .ok()
-                    .or_else(|| target_in_summary(&change.summary));
-                if let Some(target) = target {
-                    out.insert(Uri::Inbox(target));
-                }
+            if let Some(target) = t.handoff.and_then(|id| targets.get(&id)) {
+                out.insert(Uri::Inbox(target.clone()));
             }
         }
-        let state = lock(&self.shared);
         let subscribed = out.into_iter().filter(|u| state.subscribed(u)).collect();
         (subscribed, list_changed)
     }
