@@ -313,6 +313,26 @@ impl State {
     fn subscribed(&self, uri: &Uri) -> bool {
         self.uris.contains_key(uri)
     }
+
+    /// Whether `caller` may add `uri` to this session's subscriptions.
+    fn admit(&self, caller: &types::Caller, uri: &Uri) -> Result<(), ErrorData> {
+        if self.caller.as_ref().is_some_and(|c| !same(c, caller)) {
+            return Err(ErrorData::invalid_request(
+                "this session's subscriptions belong to another principal",
+                None,
+            ));
+        }
+        if !self.subscribed(uri) && self.uris.len() >= MAX_SUBSCRIPTIONS {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "too many subscriptions: a session holds at most {MAX_SUBSCRIPTIONS}; \
+                     unsubscribe from some first"
+                ),
+                None,
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn same(a: &types::Caller, b: &types::Caller) -> bool {
@@ -341,16 +361,6 @@ fn shared_ids(body: &Value) -> BTreeSet<String> {
 }
 
 impl Subscriptions {
-    /// How many URIs are subscribed.
-    pub fn len(&self) -> usize {
-        lock(&self.shared).uris.len()
-    }
-
-    /// True when none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// `resources/subscribe`: reads the resource once as `caller` (so a caller that may
     /// not read it gets the operation's refusal), records it, and starts the follower
     /// if none runs.
@@ -362,73 +372,41 @@ impl Subscriptions {
         text: &str,
     ) -> Result<(), ErrorData> {
         let uri = Uri::parse(text)?;
-        {
-            let state = lock(&self.shared);
-            if state.caller.as_ref().is_some_and(|c| !same(c, caller)) {
-                return Err(ErrorData::invalid_request(
-                    "this session's subscriptions belong to another principal",
-                    None,
-                ));
-            }
-            if !state.subscribed(&uri) && state.uris.len() >= MAX_SUBSCRIPTIONS {
-                return Err(ErrorData::invalid_request(
-                    format!(
-                        "too many subscriptions: a session holds at most {MAX_SUBSCRIPTIONS}; \
-                         unsubscribe from some first"
-                    ),
-                    None,
-                ));
-            }
-        }
+        lock(&self.shared).admit(caller, &uri)?;
         // Follow the head from before the feed's cursor is read, and read the cursor
         // before the resource: nothing changed after the read is missed.
         let mut heads = core.heads();
         heads.borrow_and_update();
-        let start = if lock(&self.shared).follower.is_none() {
-            let op = ops::changes::GetChanges::default();
-            let page = run_page(core, caller, op).await.map_err(|e| error(&e))?;
-            Some(page.next_cursor)
-        } else {
-            None
-        };
+        let start = run_page(core, caller, Default::default())
+            .await
+            .map_err(|e| error(&e))?
+            .next_cursor;
         let body = read_json(core, caller, &uri).await.map_err(|e| error(&e))?;
         let mut state = lock(&self.shared);
-        if state.caller.as_ref().is_some_and(|c| !same(c, caller)) {
-            return Err(ErrorData::invalid_request(
-                "this session's subscriptions belong to another principal",
-                None,
-            ));
-        }
-        if !state.subscribed(&uri) && state.uris.len() >= MAX_SUBSCRIPTIONS {
-            return Err(ErrorData::invalid_request(
-                format!("too many subscriptions: a session holds at most {MAX_SUBSCRIPTIONS}"),
-                None,
-            ));
-        }
+        // Again: another subscribe of the session may have taken the last place.
+        state.admit(caller, &uri)?;
         state.caller = Some(caller.clone());
         let ids = match uri {
             Uri::Pool(_) => shared_ids(&body),
             _ => BTreeSet::new(),
         };
         state.uris.insert(uri, ids);
+        // A running follower serves this URI too (it follows from no later than this
+        // call's head); else one starts from the head this call read.
         if state.follower.is_none() {
-            // Started from the head this call read (or, if another subscribe started a
-            // follower meanwhile, that one serves this URI too).
-            if let Some(cursor) = start {
-                let stop = CancellationToken::new();
-                state.started += 1;
-                state.follower = Some((state.started, stop.clone()));
-                let follower = Follower {
-                    core: core.clone(),
-                    caller: caller.clone(),
-                    shared: self.shared.clone(),
-                    peer: peer.clone(),
-                    sink: None,
-                    number: state.started,
-                    stop,
-                };
-                tokio::spawn(follower.run(heads, cursor));
-            }
+            let stop = CancellationToken::new();
+            state.started += 1;
+            state.follower = Some((state.started, stop.clone()));
+            let follower = Follower {
+                core: core.clone(),
+                caller: caller.clone(),
+                shared: self.shared.clone(),
+                peer: peer.clone(),
+                sink: None,
+                number: state.started,
+                stop,
+            };
+            tokio::spawn(follower.run(heads, start));
         }
         Ok(())
     }
