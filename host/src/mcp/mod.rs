@@ -5,6 +5,7 @@
 pub mod http;
 pub mod registry;
 pub mod resources;
+pub mod subscriptions;
 
 use crate::bindings::types;
 use crate::service::CoreService;
@@ -45,7 +46,7 @@ pub struct MaasMcp {
     /// The principal of calls that carry none (stdio).
     default: Principal,
     /// The session's resource subscriptions.
-    subscriptions: Arc<resources::Subscriptions>,
+    subscriptions: Arc<subscriptions::Subscriptions>,
 }
 
 impl MaasMcp {
@@ -155,12 +156,12 @@ impl ServerHandler for MaasMcp {
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        Some(resources::accepted(requested))
+        Some(subscriptions::accepted(requested))
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let caller = self.caller(&context.request_context().extensions);
-        resources::listen(&self.core, &caller, context).await
+        subscriptions::listen(&self.core, &caller, context).await
     }
 
     #[allow(deprecated)]
