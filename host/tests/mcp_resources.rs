@@ -342,6 +342,13 @@ async fn resources_are_read_as_the_session_and_refused_as_the_operations_refuse(
     .await;
     let handoff = h["handoff_id"].as_str().unwrap().to_string();
 
+    let info = bob.peer_info().expect("initialized");
+    let advertised = info.capabilities.resources.clone().expect("resources");
+    assert_eq!(
+        (advertised.subscribe, advertised.list_changed),
+        (Some(true), Some(true))
+    );
+
     // Each kind reads as its operation answers.
     let inbox = read(&bob, "maas://agents/bob/inbox").await.unwrap();
     assert_eq!(inbox["handoffs"][0]["id"], handoff.as_str());
