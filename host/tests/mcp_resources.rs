@@ -508,9 +508,11 @@ async fn a_subscribed_inbox_hears_of_a_handoff_over_stdio() {
     // Each round also wakes a `wait_for_changes` of bob's on the same server: the
     // baseline for a change another process appends.
     let (mut delays, mut woken) = (Vec::new(), Vec::new());
-    for round in 0..10 {
+    for round in 0..20 {
         let waiter = wait_on(bob.peer().clone()).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The other process's append lands at a different point of bob's 100 ms head
+        // poll each round (a fixed pause would lock onto one phase of it).
+        tokio::time::sleep(Duration::from_millis(50 + (round * 37) % 100)).await;
         let acted = Instant::now();
         ok(
             &ann,
@@ -526,10 +528,10 @@ async fn a_subscribed_inbox_hears_of_a_handoff_over_stdio() {
         woken.push(woke - acted);
     }
     let inbox = read(&bob, "maas://agents/bob/inbox").await.unwrap();
-    assert_eq!(inbox["handoffs"].as_array().unwrap().len(), 10);
+    assert_eq!(inbox["handoffs"].as_array().unwrap().len(), 20);
     let (n, w) = (median(delays.clone()), median(woken.clone()));
     println!(
-        "over stdio, another process appending, 10 handoffs, from the initiate call: \
+        "over stdio, another process appending, 20 handoffs, from the initiate call: \
          resources/updated median {n:?} (max {:?}); wait_for_changes wakes median {w:?} \
          (max {:?}); ratio {:.2}",
         delays.iter().max().unwrap(),
