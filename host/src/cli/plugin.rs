@@ -3,11 +3,13 @@
 
 use super::{CliError, Ctx};
 use crate::admin;
+use crate::ops::changes::{self, MAX_WAIT, WaitForChanges, change_json};
 use crate::plugin::{
     Binding, CoreAccess, DEFAULT_CALL_BYTES, DEFAULT_CALLS, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES,
     Grants, PluginEngine, PluginError, PluginLimits, bench,
 };
 use crate::render::Rendered;
+use crate::service::CoreService;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -25,6 +27,14 @@ pub enum PluginCmd {
     /// limit. Arguments after the plugin (after `--` if they start with `-`) are passed
     /// to its `run`; what `run` returns is printed.
     Run(RunArgs),
+    /// Run a plugin once for every new change its agent may see, until stopped.
+    ///
+    /// Follows the change feed of --agent (as `wait_for_changes` does: no polling by
+    /// the plugin, and changes other processes write to the data directory arrive within
+    /// 100 ms) and runs the plugin for each change, with its arguments followed by
+    /// `--change <the change as JSON>`; the limits apply to each run. Prints one JSON
+    /// line per run. A run that fails or hits a limit is reported and the watch goes on.
+    Watch(WatchArgs),
     /// Measure a plugin-to-core call against the same call made by the host, and
     /// plugin start-up. Uses an in-memory core; needs the `call-loop` example plugin.
     Bench(BenchArgs),
@@ -68,6 +78,23 @@ pub struct RunArgs {
     /// Arguments for the plugin's `run`.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+/// Options of `maas plugin watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Only changes of these kinds or families (e.g. `handoff.initiated`, `memory`).
+    #[arg(long = "kind", value_name = "KIND")]
+    pub kinds: Vec<String>,
+    /// Start after this cursor (default: the changes after the watch starts).
+    #[arg(long)]
+    pub after: Option<String>,
+    /// Stop after this many runs (default: run until interrupted).
+    #[arg(long, value_name = "N")]
+    pub runs: Option<u64>,
+    /// The plugin, its limits, grants and arguments, as for `maas plugin run`.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Options of `maas plugin bench`.
@@ -152,6 +179,7 @@ pub fn run(
 ) -> Result<(), CliError> {
     let rendered = match cmd {
         PluginCmd::Run(args) => run_plugin(&args, dir, limits, token)?,
+        PluginCmd::Watch(args) => return watch(&args, dir, limits, token, out),
         PluginCmd::Bench(args) => {
             let figures = bench::run(&args.plugin, args.rounds)?;
             Rendered::new(figures.json(), figures.text())
@@ -160,13 +188,9 @@ pub fn run(
     super::write(&rendered, json, out)
 }
 
-fn run_plugin(
-    args: &RunArgs,
-    dir: &Path,
-    limits: admin::Limits,
-    token: Option<&str>,
-) -> Result<Rendered, CliError> {
-    let ctx = Ctx::open(dir, limits, token)?;
+/// The agent a plugin is bound to: --agent, or the token's agent; a token binds only
+/// its own agent.
+fn bound_agent(ctx: &Ctx, args: &RunArgs) -> Result<String, CliError> {
     let agent = ctx.acting(args.agent.clone(), "--agent")?;
     if let Some(own) = &ctx.token_agent
         && own != &agent
@@ -176,20 +200,106 @@ fn run_plugin(
             "drop --token to bind as the operator, or use the token of the agent",
         ));
     }
+    Ok(agent)
+}
+
+fn plugin_limits(args: &RunArgs) -> PluginLimits {
+    PluginLimits {
+        fuel: args.fuel,
+        memory_bytes: args.memory,
+        calls: args.calls,
+        call_bytes: args.call_bytes,
+    }
+}
+
+/// A plugin's output as JSON (text that is not JSON becomes a JSON string).
+fn output_json(output: &str) -> Value {
+    serde_json::from_str::<Value>(output).unwrap_or_else(|_| json!(output))
+}
+
+fn run_plugin(
+    args: &RunArgs,
+    dir: &Path,
+    limits: admin::Limits,
+    token: Option<&str>,
+) -> Result<Rendered, CliError> {
+    let ctx = Ctx::open(dir, limits, token)?;
+    let agent = bound_agent(&ctx, args)?;
     let engine = PluginEngine::new()?;
     let image = engine.load(&args.plugin)?;
     let binding = Binding {
         core: CoreAccess::shared(ctx.rt),
         agent,
-        limits: PluginLimits {
-            fuel: args.fuel,
-            memory_bytes: args.memory,
-            calls: args.calls,
-            call_bytes: args.call_bytes,
-        },
+        limits: plugin_limits(args),
         grants: grants(args),
     };
     let output = image.run(&binding, &args.args)?;
-    let value = serde_json::from_str::<Value>(&output).unwrap_or_else(|_| json!(output));
-    Ok(Rendered::new(value, output))
+    Ok(Rendered::new(output_json(&output), output))
+}
+
+/// `maas plugin watch`: the core runs on a thread of its own, which follows the journal
+/// head; each page of changes runs the plugin once per change.
+fn watch(
+    args: &WatchArgs,
+    dir: &Path,
+    limits: admin::Limits,
+    token: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let ctx = Ctx::open(dir, limits, token)?;
+    let agent = bound_agent(&ctx, &args.run)?;
+    let caller = ctx.caller.clone();
+    let engine = PluginEngine::new()?;
+    let image = engine.load(&args.run.plugin)?;
+    let rt = ctx.rt;
+    let service = CoreService::spawn(move || Ok(rt))?;
+    let binding = Binding {
+        core: CoreAccess::Service(service.clone()),
+        agent: agent.clone(),
+        limits: plugin_limits(&args.run),
+        grants: grants(&args.run),
+    };
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| CliError::io(format!("cannot start the watch: {e}"), "try again"))?;
+    let mut after = args.after.clone();
+    let mut runs = 0u64;
+    loop {
+        let wait = WaitForChanges {
+            agent_id: Some(agent.clone()),
+            after: after.clone(),
+            kinds: (!args.kinds.is_empty()).then(|| args.kinds.clone()),
+            timeout_seconds: Some(MAX_WAIT.as_secs()),
+            ..WaitForChanges::default()
+        };
+        let page = tokio.block_on(changes::wait(&service, wait, caller.clone()))?;
+        after = Some(page.next_cursor.clone());
+        for change in &page.changes {
+            let mut run_args = args.run.args.clone();
+            run_args.push("--change".into());
+            run_args.push(change_json(change).to_string());
+            let line = match image.run(&binding, &run_args) {
+                Ok(output) => json!({
+                    "cursor": change.cursor,
+                    "kind": change.kind,
+                    "object_id": change.object_id,
+                    "output": output_json(&output),
+                }),
+                Err(e) => json!({
+                    "cursor": change.cursor,
+                    "kind": change.kind,
+                    "object_id": change.object_id,
+                    "error": e.to_string(),
+                }),
+            };
+            writeln!(out, "{line}")
+                .and_then(|()| out.flush())
+                .map_err(|e| CliError::io(format!("cannot write: {e}"), "check standard output"))?;
+            runs += 1;
+            if args.runs.is_some_and(|max| runs >= max) {
+                return Ok(());
+            }
+        }
+    }
 }

@@ -1,11 +1,13 @@
-//! MCP over Streamable HTTP at `/mcp`, with `/healthz`.
+//! MCP over Streamable HTTP at `/mcp`, the change feed as Server-Sent Events at
+//! `/v1/changes`, and `/healthz`.
 //!
-//! Every request to `/mcp` passes one gate before rmcp sees it: its `Origin` must be
+//! Every request to `/mcp` and `/v1/changes` passes one gate before rmcp sees it: its `Origin` must be
 //! absent, loopback or allowed (else 403); it needs `Authorization: Bearer <token>` (else
 //! 401); a session id it names must belong to the same principal (else 401, as a bad
 //! token); and an address that keeps being refused is answered 429 without its token
 //! reaching the core. rmcp then checks the `Host` header against the allowed hosts.
 
+mod feed;
 mod origin;
 mod refusals;
 mod sessions;
@@ -319,8 +321,15 @@ pub async fn bind(
     let handler = MaasMcp::new(core.clone(), Principal::Operator);
     let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
         StreamableHttpService::new(move || Ok(handler.for_session()), sessions, config);
+    let feed = axum::Router::new()
+        .route("/v1/changes", get(feed::changes))
+        .with_state(feed::Feed {
+            core: core.clone(),
+            stop: shutdown.clone(),
+        });
     let app = axum::Router::new()
         .nest_service("/mcp", mcp)
+        .merge(feed)
         .layer(middleware::from_fn_with_state(gate.clone(), guard))
         .route("/healthz", get(|| async { "ok" }));
     let auditor = audit_refusals(core, gate, shutdown.clone());

@@ -4,7 +4,9 @@
 //!
 //! Arguments: `--skill WORD` (repeatable): a handoff is handled when its task
 //! description contains one of the words (case-insensitive); without skills, every
-//! handoff is handled. Prints a JSON summary.
+//! handoff is handled. `--change JSON` (what `maas plugin watch` passes: one change of
+//! the feed): only the handoff that change is about, if it is still pending; a change
+//! of another kind is skipped. Prints a JSON summary.
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -33,23 +35,30 @@ fn describe(e: &Error) -> String {
     }
 }
 
-fn skills(args: &[String]) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
+/// The arguments: the skills, and the change a watch passed, if any.
+fn parse(args: &[String]) -> Result<(Vec<String>, Option<Value>), String> {
+    let mut skills = Vec::new();
+    let mut change = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--skill" => match it.next() {
-                Some(word) => out.push(word.to_lowercase()),
+                Some(word) => skills.push(word.to_lowercase()),
                 None => return Err("--skill needs a word".into()),
+            },
+            "--change" => match it.next().map(|c| serde_json::from_str::<Value>(c)) {
+                Some(Ok(c)) => change = Some(c),
+                Some(Err(e)) => return Err(format!("--change is not JSON: {e}")),
+                None => return Err("--change needs the change as JSON".into()),
             },
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: [--skill WORD]..."
+                    "unknown argument {other}; usage: [--skill WORD]... [--change JSON]"
                 ));
             }
         }
     }
-    Ok(out)
+    Ok((skills, change))
 }
 
 fn can_handle(skills: &[String], task: &str) -> bool {
@@ -94,9 +103,15 @@ fn handle(me: &str, h: &handoffs::Handoff) -> Result<Value, Error> {
 
 impl exports::maas::core::plugin_entry::Guest for Triage {
     fn run(args: Vec<String>) -> Result<String, String> {
-        let skills = skills(&args)?;
+        let (skills, change) = parse(&args)?;
         let me = identity::whoami().map_err(|e| describe(&e))?;
-        let pending = handoffs::pending().map_err(|e| describe(&e))?;
+        let mut pending = handoffs::pending().map_err(|e| describe(&e))?;
+        if let Some(change) = &change {
+            if change["kind"] != "handoff.initiated" {
+                return Ok(json!({ "agent": me.id, "skipped": change["kind"] }).to_string());
+            }
+            pending.retain(|h| change["object_id"] == h.id.as_str());
+        }
         let mut handled = Vec::new();
         let mut rejected = Vec::new();
         let mut failed = Vec::new();
