@@ -64,7 +64,14 @@ async fn main() {
             Runtime::new(
                 CoreImage::shared()?,
                 Box::new(MemoryJournal::new()),
-                RuntimeOptions::default(),
+                RuntimeOptions {
+                    // The writer and a thousand waiters in one pool.
+                    limits: maas_host::admin::Limits {
+                        members_per_pool: 2_000,
+                        ..maas_host::default_limits()
+                    },
+                    ..RuntimeOptions::default()
+                },
             )
         }) {
             Ok(core) => core,

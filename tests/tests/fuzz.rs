@@ -490,6 +490,8 @@ const EXPORTS: &[&str] = &[
     "handoffs.reject",
     "handoffs.cancel",
     "handoffs.complete",
+    "handoffs.request-input",
+    "handoffs.provide-input",
     "handoffs.get",
     "handoffs.pending",
     "handoffs.by-agent",
@@ -870,7 +872,12 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
             w.handoffs.push((ho.id, src, tgt));
             Ok(())
         }
-        "handoffs.accept" | "handoffs.reject" | "handoffs.cancel" | "handoffs.complete" => {
+        "handoffs.accept"
+        | "handoffs.reject"
+        | "handoffs.cancel"
+        | "handoffs.complete"
+        | "handoffs.request-input"
+        | "handoffs.provide-input" => {
             let recent = &w.handoffs[w.handoffs.len().saturating_sub(4)..];
             let (ho, source, target) = if recent.is_empty() {
                 ("none".into(), "none".into(), "none".into())
@@ -882,7 +889,7 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
             } else {
                 id(rng, &w.handoff_ids(), w)
             };
-            let role = if which == "handoffs.cancel" {
+            let role = if which == "handoffs.cancel" || which == "handoffs.provide-input" {
                 source
             } else {
                 target
@@ -898,6 +905,18 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
                     .map(drop),
                 "handoffs.cancel" => rt
                     .call(|x, s| x.maas_core_handoffs().call_cancel(s, &c, &ho, &a))
+                    .map(drop),
+                "handoffs.request-input" => rt
+                    .call(|x, s| {
+                        x.maas_core_handoffs()
+                            .call_request_input(s, &c, &ho, &a, &t)
+                    })
+                    .map(drop),
+                "handoffs.provide-input" => rt
+                    .call(|x, s| {
+                        x.maas_core_handoffs()
+                            .call_provide_input(s, &c, &ho, &a, &t)
+                    })
                     .map(drop),
                 _ => {
                     let res = if rng.valid() {

@@ -266,6 +266,7 @@ pub mod to_wit {
         match s {
             m::HandoffStatus::Pending => H::Pending,
             m::HandoffStatus::Accepted => H::Accepted,
+            m::HandoffStatus::InputRequired => H::InputRequired,
             m::HandoffStatus::Rejected => H::Rejected,
             m::HandoffStatus::Completed => H::Completed,
             m::HandoffStatus::Expired => H::Expired,
@@ -414,6 +415,8 @@ pub mod to_wit {
             updated_at: h.updated_at,
             result: h.result,
             reason: h.reason,
+            question: h.question,
+            answer: h.answer,
             notes: notes(h.notes),
         }
     }

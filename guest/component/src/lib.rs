@@ -300,6 +300,23 @@ impl handoffs::Guest for Component {
     ) -> Result<handoffs::Handoff, types::Error> {
         with(|core| core.cancel(&caller(c), &handoff_id, &agent_id)).map(t::handoff)
     }
+    fn request_input(
+        c: types::Caller,
+        handoff_id: String,
+        agent_id: String,
+        question: String,
+    ) -> Result<handoffs::Handoff, types::Error> {
+        with(|core| core.request_input(&caller(c), &handoff_id, &agent_id, &question))
+            .map(t::handoff)
+    }
+    fn provide_input(
+        c: types::Caller,
+        handoff_id: String,
+        agent_id: String,
+        answer: String,
+    ) -> Result<handoffs::Handoff, types::Error> {
+        with(|core| core.provide_input(&caller(c), &handoff_id, &agent_id, &answer)).map(t::handoff)
+    }
     fn complete(
         c: types::Caller,
         handoff_id: String,

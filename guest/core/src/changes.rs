@@ -33,6 +33,8 @@ pub const MAX_KINDS: usize = 16;
 pub const KINDS: &[&str] = &[
     "handoff.initiated",
     "handoff.accepted",
+    "handoff.input_required",
+    "handoff.input_provided",
     "handoff.rejected",
     "handoff.cancelled",
     "handoff.completed",
@@ -351,12 +353,20 @@ fn describe(s: &State, reader: Option<&Agent>, entry: &Entry, event: &Event) -> 
             )
         }
         Event::HandoffAccepted { id, .. }
+        | Event::HandoffInputRequested { id, .. }
+        | Event::HandoffInputProvided { id, .. }
         | Event::HandoffRejected { id, .. }
         | Event::HandoffCancelled { id }
         | Event::HandoffCompleted { id, .. }
         | Event::HandoffExpired { id } => {
             let (kind, verb) = match event {
                 Event::HandoffAccepted { .. } => ("handoff.accepted", "accepted"),
+                Event::HandoffInputRequested { .. } => {
+                    ("handoff.input_required", "needs input from its source")
+                }
+                Event::HandoffInputProvided { .. } => {
+                    ("handoff.input_provided", "answered by its source")
+                }
                 Event::HandoffRejected { .. } => ("handoff.rejected", "rejected"),
                 Event::HandoffCancelled { .. } => ("handoff.cancelled", "cancelled"),
                 Event::HandoffCompleted { .. } => ("handoff.completed", "completed"),

@@ -259,6 +259,26 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         notes: Option<Box<Notes>>,
     },
+    /// The target of an accepted handoff asked its source for more.
+    HandoffInputRequested {
+        /// Handoff id.
+        id: String,
+        /// What the target needs to know.
+        question: String,
+        /// What the write gate redacted or flagged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<Box<Notes>>,
+    },
+    /// The source answered; the target continues.
+    HandoffInputProvided {
+        /// Handoff id.
+        id: String,
+        /// The source's answer.
+        answer: String,
+        /// What the write gate redacted or flagged.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<Box<Notes>>,
+    },
     /// The source cancelled (or an unregistration cancelled it).
     HandoffCancelled {
         /// Handoff id.

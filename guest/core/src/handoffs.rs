@@ -15,7 +15,9 @@ use crate::views::MemoryView;
 use serde_json::json;
 
 mod lifecycle;
-pub use lifecycle::{accept, accepted_view, cancel, complete, reject};
+pub use lifecycle::{
+    accept, accepted_view, cancel, complete, provide_input, reject, request_input,
+};
 
 /// Most due handoffs marked expired in the journal by one initiate.
 const EXPIRE_PER_CHANGE: usize = 64;
@@ -43,6 +45,10 @@ pub struct HandoffView {
     pub result: Option<String>,
     /// Rejection reason.
     pub reason: Option<String>,
+    /// The target's last question to the source.
+    pub question: Option<String>,
+    /// The source's answer to it.
+    pub answer: Option<String>,
     /// What the write gate redacted or flagged.
     pub notes: Notes,
 }
@@ -66,6 +72,8 @@ impl HandoffView {
             },
             result: h.result.clone(),
             reason: h.reason.clone(),
+            question: h.question.clone(),
+            answer: h.answer.clone(),
             notes: h.notes.as_deref().cloned().unwrap_or_default(),
         }
     }

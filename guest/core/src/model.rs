@@ -150,6 +150,9 @@ wire_enum! {
         Pending => "pending",
         /// Taken by the target.
         Accepted => "accepted",
+        /// Taken, and the target asked the source a question; back to accepted when the
+        /// source answers.
+        InputRequired => "input_required",
         /// Refused by the target.
         Rejected => "rejected",
         /// Done.
@@ -192,7 +195,10 @@ impl AgentType {
 impl HandoffStatus {
     /// True for states a handoff never leaves.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, HandoffStatus::Pending | HandoffStatus::Accepted)
+        !matches!(
+            self,
+            HandoffStatus::Pending | HandoffStatus::Accepted | HandoffStatus::InputRequired
+        )
     }
 }
 

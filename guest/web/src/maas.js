@@ -255,6 +255,16 @@ class AgentHandle {
   }
 
   /** Completes an accepted handoff; `result` may be an object (sent as JSON). */
+  /** As the target of an accepted handoff, asks its source for more (`input_required`). */
+  requestInput(handoffId, question) {
+    return call(() => this.#core.handoffs.requestInput(this.#caller, handoffId, this.id, question));
+  }
+
+  /** As the source, answers the target's question; the handoff is accepted again. */
+  provideInput(handoffId, answer) {
+    return call(() => this.#core.handoffs.provideInput(this.#caller, handoffId, this.id, answer));
+  }
+
   complete(handoffId, result) {
     return call(() => this.#core.handoffs.complete(this.#caller, handoffId, this.id, json(result)));
   }

@@ -16,6 +16,10 @@ pub enum HandoffCmd {
     Reject(RejectHandoff),
     /// The source cancels a pending handoff.
     Cancel(CancelHandoff),
+    /// The target of an accepted handoff asks its source for more (input_required).
+    Ask(RequestHandoffInput),
+    /// The source answers the target's question; the handoff is accepted again.
+    Answer(ProvideHandoffInput),
     /// The target completes an accepted handoff with a JSON result.
     Complete(CompleteHandoff),
     /// Show a handoff (its source, its target and the operator only).
@@ -35,6 +39,8 @@ pub fn run(cmd: HandoffCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
         HandoffCmd::Accept(op) => ctx.run(op),
         HandoffCmd::Reject(op) => ctx.run(op),
         HandoffCmd::Cancel(op) => ctx.run(op),
+        HandoffCmd::Ask(op) => ctx.run(op),
+        HandoffCmd::Answer(op) => ctx.run(op),
         HandoffCmd::Complete(op) => ctx.run(op),
         HandoffCmd::Get(op) => ctx.run(op),
         HandoffCmd::Pending(op) => ctx.run(op),

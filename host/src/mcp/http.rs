@@ -1,12 +1,13 @@
 //! MCP over Streamable HTTP at `/mcp`, the change feed as Server-Sent Events at
-//! `/v1/changes`, and `/healthz`.
+//! `/v1/changes`, handoffs as A2A tasks at `/a2a`, and `/healthz`.
 //!
-//! Every request to `/mcp` and `/v1/changes` passes one gate before rmcp sees it: its `Origin` must be
+//! Every request to `/mcp`, `/v1/changes` and `/a2a` passes one gate before rmcp sees it: its `Origin` must be
 //! absent, loopback or allowed (else 403); it needs `Authorization: Bearer <token>` (else
 //! 401); a session id it names must belong to the same principal (else 401, as a bad
 //! token); and an address that keeps being refused is answered 429 without its token
 //! reaching the core. rmcp then checks the `Host` header against the allowed hosts.
 
+mod a2a;
 mod feed;
 mod origin;
 mod refusals;
@@ -327,9 +328,13 @@ pub async fn bind(
             core: core.clone(),
             stop: shutdown.clone(),
         });
+    let tasks = axum::Router::new()
+        .route("/a2a", axum::routing::post(a2a::rpc))
+        .with_state(core.clone());
     let app = axum::Router::new()
         .nest_service("/mcp", mcp)
         .merge(feed)
+        .merge(tasks)
         .layer(middleware::from_fn_with_state(gate.clone(), guard))
         .route("/healthz", get(|| async { "ok" }));
     let auditor = audit_refusals(core, gate, shutdown.clone());

@@ -184,6 +184,8 @@ pub fn registry() -> &'static Registry {
             route::<pools::ArchivePool>(),
             route::<pools::DeletePool>(),
             route::<agents::Whoami>(),
+            route::<handoffs::RequestHandoffInput>(),
+            route::<handoffs::ProvideHandoffInput>(),
             route::<changes::GetChanges>(),
             (changes::WaitForChanges::TOOL, Box::new(WaitRoute)),
         ];

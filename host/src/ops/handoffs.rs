@@ -33,6 +33,8 @@ pub fn handoff_text(h: &handoffs::Handoff) -> String {
                 .unwrap_or_else(|| "-".into()),
         ),
         ("reason", or_dash(h.reason.as_deref())),
+        ("question", or_dash(h.question.as_deref())),
+        ("answer", or_dash(h.answer.as_deref())),
     ];
     rows.extend(notes_rows(&h.notes));
     fields(&rows)
@@ -243,6 +245,30 @@ handoff_change!(
     CancelHandoff, "cancel_handoff", Destructive, "the source",
     {},
     |op, c, s, caller, me| c.maas_core_handoffs().call_cancel(s, caller, &op.handoff_id, me)
+);
+
+handoff_change!(
+    /// Ask the source of an accepted handoff for more, as its target: the handoff is
+    /// `input_required` until the source answers with `provide_handoff_input`.
+    RequestHandoffInput, "request_handoff_input", Change, "the target",
+    {
+        /// What the target needs to know (at most 1024 bytes).
+        #[arg(long)]
+        question: String
+    },
+    |op, c, s, caller, me| c.maas_core_handoffs().call_request_input(s, caller, &op.handoff_id, me, &op.question)
+);
+
+handoff_change!(
+    /// Answer the target's question on an `input_required` handoff, as its source: the
+    /// handoff is accepted again and the target continues.
+    ProvideHandoffInput, "provide_handoff_input", Change, "the source",
+    {
+        /// The answer (at most 64 KiB).
+        #[arg(long)]
+        answer: String
+    },
+    |op, c, s, caller, me| c.maas_core_handoffs().call_provide_input(s, caller, &op.handoff_id, me, &op.answer)
 );
 
 handoff_change!(

@@ -81,6 +81,40 @@ impl<J: Journal, E: Env> Core<J, E> {
         self.handoff_view(handoff_id)
     }
 
+    /// The target of an accepted handoff asks its source for more.
+    pub fn request_input(
+        &mut self,
+        caller: &Caller,
+        handoff_id: &str,
+        agent_id: &str,
+        question: &str,
+    ) -> Result<HandoffView> {
+        self.engine.run(
+            caller,
+            "handoffs.request-input",
+            Some(handoff_id),
+            |s, cx| handoffs::request_input(s, cx, handoff_id, agent_id, question),
+        )?;
+        self.handoff_view(handoff_id)
+    }
+
+    /// The source answers; the target continues.
+    pub fn provide_input(
+        &mut self,
+        caller: &Caller,
+        handoff_id: &str,
+        agent_id: &str,
+        answer: &str,
+    ) -> Result<HandoffView> {
+        self.engine.run(
+            caller,
+            "handoffs.provide-input",
+            Some(handoff_id),
+            |s, cx| handoffs::provide_input(s, cx, handoff_id, agent_id, answer),
+        )?;
+        self.handoff_view(handoff_id)
+    }
+
     /// The target completes.
     pub fn complete(
         &mut self,

@@ -172,6 +172,111 @@ pub fn cancel(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decid
     ))
 }
 
+/// The handoff `agent_id` acts on as its `role` (`source` or `target`), in `status`.
+fn in_status<'s>(
+    s: &'s State,
+    cx: &Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    target_role: bool,
+    status: HandoffStatus,
+) -> Result<&'s Handoff, Refusal> {
+    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    check_id("handoff_id", handoff_id)?;
+    let h = s
+        .handoffs
+        .get(handoff_id)
+        .filter(|h| h.source == agent.id || h.target == agent.id)
+        .ok_or_else(|| Error::not_found("handoff", handoff_id))?;
+    let (party, role) = if target_role {
+        (&h.target, "target")
+    } else {
+        (&h.source, "source")
+    };
+    if *party != agent.id {
+        return Err(Error::denied(format!(
+            "only the {role} of handoff {handoff_id} may do this"
+        ))
+        .into());
+    }
+    let now = h.status_at(cx.now);
+    if now != status {
+        return Err(Error::invalid(
+            "handoff_id",
+            format!("handoff {handoff_id} is {now}, not {status}"),
+        )
+        .into());
+    }
+    Ok(h)
+}
+
+/// Decides `request-input`: the target of an accepted handoff asks its source.
+pub fn request_input(
+    s: &State,
+    cx: &mut Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    question: &str,
+) -> Decided<()> {
+    in_status(s, cx, handoff_id, agent_id, true, HandoffStatus::Accepted)?;
+    check_text("question", question, MAX_REASON, true)?;
+    let mut guard = Guard::new();
+    let question = guard.text("question", question)?;
+    Ok(Done::change(
+        vec![
+            Event::HandoffInputRequested {
+                id: handoff_id.to_string(),
+                question,
+                notes: guard.notes().boxed(),
+            },
+            audited(
+                cx,
+                "handoff.input_required",
+                handoff_id,
+                json!({ "agent_id": agent_id, "notes": guard.notes() }),
+            ),
+        ],
+        (),
+    ))
+}
+
+/// Decides `provide-input`: the source answers; the handoff is accepted again.
+pub fn provide_input(
+    s: &State,
+    cx: &mut Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    answer: &str,
+) -> Decided<()> {
+    in_status(
+        s,
+        cx,
+        handoff_id,
+        agent_id,
+        false,
+        HandoffStatus::InputRequired,
+    )?;
+    check_text("answer", answer, MAX_JSON, true)?;
+    let mut guard = Guard::new();
+    let answer = guard.text("answer", answer)?;
+    Ok(Done::change(
+        vec![
+            Event::HandoffInputProvided {
+                id: handoff_id.to_string(),
+                answer,
+                notes: guard.notes().boxed(),
+            },
+            audited(
+                cx,
+                "handoff.input_provided",
+                handoff_id,
+                json!({ "agent_id": agent_id, "notes": guard.notes() }),
+            ),
+        ],
+        (),
+    ))
+}
+
 /// Decides `complete`.
 pub fn complete(
     s: &State,

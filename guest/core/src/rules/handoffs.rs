@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::handoffs;
+use crate::model::HandoffStatus;
 use AgentType::{ClaudeCode, CustomPipeline};
 use Permission::{Read, Write};
 use Scope::Project;
@@ -318,4 +319,92 @@ fn only_the_operator_cleans_up_and_old_terminal_handoffs_go() {
             Event::HandoffRemoved { id: "h".into() },
         ])
         .then_value(|removed| assert_eq!(*removed, 1));
+}
+
+// ---- asking the source for input ----
+
+/// `pending` with `h` accepted by dst.
+fn accepted() -> Given {
+    pending().event(Event::HandoffAccepted {
+        id: "h".into(),
+        granted: vec!["mine".into()],
+    })
+}
+
+fn asked() -> Given {
+    accepted().event(Event::HandoffInputRequested {
+        id: "h".into(),
+        question: "which endpoint?".into(),
+        notes: None,
+    })
+}
+
+#[test]
+fn the_target_of_an_accepted_handoff_asks_its_source_and_the_source_answers() {
+    accepted()
+        .when(agent("dst"), |s, cx| {
+            handoffs::request_input(s, cx, "h", "dst", "which endpoint?")
+        })
+        .then_events(vec![Event::HandoffInputRequested {
+            id: "h".into(),
+            question: "which endpoint?".into(),
+            notes: None,
+        }])
+        .then_audited("handoff.input_required")
+        .then_state(|s| {
+            let h = &s.handoffs["h"];
+            assert_eq!(h.status, HandoffStatus::InputRequired);
+            assert!(h.is_live(0), "input_required is not terminal");
+        });
+    asked()
+        .when(agent("src"), |s, cx| {
+            handoffs::provide_input(s, cx, "h", "src", "POST /login")
+        })
+        .then_audited("handoff.input_provided")
+        .then_state(|s| {
+            let h = &s.handoffs["h"];
+            assert_eq!(h.status, HandoffStatus::Accepted);
+            assert_eq!(h.question.as_deref(), Some("which endpoint?"));
+            assert_eq!(h.answer.as_deref(), Some("POST /login"));
+        });
+}
+
+#[test]
+fn only_the_right_party_asks_or_answers_and_only_in_the_right_state() {
+    accepted()
+        .when(agent("src"), |s, cx| {
+            handoffs::request_input(s, cx, "h", "src", "?")
+        })
+        .then_denied();
+    pending()
+        .when(agent("dst"), |s, cx| {
+            handoffs::request_input(s, cx, "h", "dst", "?")
+        })
+        .then_invalid("handoff_id");
+    accepted()
+        .when(agent("dst"), |s, cx| {
+            handoffs::request_input(s, cx, "h", "dst", "")
+        })
+        .then_invalid("question");
+    accepted()
+        .when(agent("src"), |s, cx| {
+            handoffs::provide_input(s, cx, "h", "src", "x")
+        })
+        .then_invalid("handoff_id");
+    asked()
+        .when(agent("dst"), |s, cx| {
+            handoffs::provide_input(s, cx, "h", "dst", "x")
+        })
+        .then_denied();
+    asked()
+        .when(agent("third"), |s, cx| {
+            handoffs::provide_input(s, cx, "h", "third", "x")
+        })
+        .then_not_found();
+    // While waiting for the answer the target cannot complete.
+    asked()
+        .when(agent("dst"), |s, cx| {
+            handoffs::complete(s, cx, "h", "dst", None)
+        })
+        .then_invalid("handoff_id");
 }

@@ -49,6 +49,8 @@ impl State {
             | Event::MemoryDeleted { .. } => self.evolve_memories(at, event),
             Event::HandoffInitiated { .. }
             | Event::HandoffAccepted { .. }
+            | Event::HandoffInputRequested { .. }
+            | Event::HandoffInputProvided { .. }
             | Event::HandoffRejected { .. }
             | Event::HandoffCancelled { .. }
             | Event::HandoffCompleted { .. }

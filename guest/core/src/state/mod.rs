@@ -164,6 +164,12 @@ pub struct Handoff {
     pub result: Option<String>,
     /// Rejection reason.
     pub reason: Option<String>,
+    /// The target's last question to the source (`input_required`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    /// The source's answer to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
     /// What the write gate redacted or flagged in its texts, over its whole life.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<Box<Notes>>,

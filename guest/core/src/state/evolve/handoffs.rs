@@ -45,6 +45,8 @@ impl State {
                         updated_at: at,
                         result: None,
                         reason: None,
+                        question: None,
+                        answer: None,
                         notes: notes.clone(),
                     },
                 );
@@ -63,6 +65,25 @@ impl State {
                 self.set_status(id, HandoffStatus::Rejected, at);
                 if let Some(h) = self.handoffs.get_mut(id) {
                     h.reason = Some(reason.clone());
+                    add_notes(&mut h.notes, notes);
+                }
+            }
+            Event::HandoffInputRequested {
+                id,
+                question,
+                notes,
+            } => {
+                self.set_status(id, HandoffStatus::InputRequired, at);
+                if let Some(h) = self.handoffs.get_mut(id) {
+                    h.question = Some(question.clone());
+                    h.answer = None;
+                    add_notes(&mut h.notes, notes);
+                }
+            }
+            Event::HandoffInputProvided { id, answer, notes } => {
+                self.set_status(id, HandoffStatus::Accepted, at);
+                if let Some(h) = self.handoffs.get_mut(id) {
+                    h.answer = Some(answer.clone());
                     add_notes(&mut h.notes, notes);
                 }
             }

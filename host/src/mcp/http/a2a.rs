@@ -1,0 +1,207 @@
+//! Handoffs as A2A tasks: `POST /a2a` answers the A2A JSON-RPC methods `tasks/get` and
+//! `tasks/cancel` for the handoffs the caller may see, behind the same gate as `/mcp`.
+//!
+//! A handoff is a task whose id and context id are the handoff's id; its states map as
+//! pending → `submitted`, accepted → `working`, input_required → `input-required`,
+//! completed → `completed`, rejected → `rejected`, cancelled → `canceled`, expired →
+//! `failed` (with the reason in the status message). The task description and state
+//! are the first message of its history (from the source, role `user`); the target's
+//! question (role `agent`) and the source's answer follow; the completion result is
+//! its artifact.
+
+use crate::bindings::handoffs::{Handoff, HandoffStatus};
+use crate::mcp::Principal;
+use crate::ops::handoffs::{CancelHandoff, GetHandoff};
+use crate::ops::{Op, invoke};
+use crate::render::rfc3339;
+use crate::service::CoreService;
+use crate::{types, wire};
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+
+/// The A2A state of a handoff status.
+pub fn state(status: HandoffStatus) -> &'static str {
+    match status {
+        HandoffStatus::Pending => "submitted",
+        HandoffStatus::Accepted => "working",
+        HandoffStatus::InputRequired => "input-required",
+        HandoffStatus::Completed => "completed",
+        HandoffStatus::Rejected => "rejected",
+        HandoffStatus::Cancelled => "canceled",
+        HandoffStatus::Expired => "failed",
+    }
+}
+
+fn message(h: &Handoff, n: &str, role: &str, parts: Value) -> Value {
+    json!({
+        "kind": "message",
+        "messageId": format!("{}:{n}", h.id),
+        "taskId": h.id,
+        "contextId": h.id,
+        "role": role,
+        "parts": parts,
+    })
+}
+
+fn text(t: &str) -> Value {
+    json!([{ "kind": "text", "text": t }])
+}
+
+/// A handoff as an A2A `Task`.
+pub fn task(h: &Handoff) -> Value {
+    let mut history = vec![message(
+        h,
+        "task",
+        "user",
+        json!([
+            { "kind": "text", "text": h.context.task_description },
+            { "kind": "data", "data": { "current_state": wire::embedded(&h.context.current_state) } },
+        ]),
+    )];
+    if let Some(q) = &h.question {
+        history.push(message(h, "question", "agent", text(q)));
+    }
+    if let Some(a) = &h.answer {
+        history.push(message(h, "answer", "user", text(a)));
+    }
+    let status_message = match h.status {
+        HandoffStatus::Rejected => h
+            .reason
+            .as_deref()
+            .map(|r| message(h, "status", "agent", text(r))),
+        HandoffStatus::InputRequired => h
+            .question
+            .as_deref()
+            .map(|q| message(h, "status", "agent", text(q))),
+        HandoffStatus::Expired => Some(message(
+            h,
+            "status",
+            "agent",
+            text("expired: its ttl passed before the target accepted it"),
+        )),
+        _ => None,
+    };
+    let mut status = serde_json::Map::new();
+    status.insert("state".into(), json!(state(h.status)));
+    status.insert("timestamp".into(), json!(rfc3339(h.updated_at)));
+    if let Some(m) = status_message {
+        status.insert("message".into(), m);
+    }
+    let artifacts: Vec<Value> = h
+        .result
+        .iter()
+        .map(|r| {
+            json!({
+                "artifactId": format!("{}:result", h.id),
+                "name": "result",
+                "parts": [{ "kind": "data", "data": wire::embedded(r) }],
+            })
+        })
+        .collect();
+    json!({
+        "kind": "task",
+        "id": h.id,
+        "contextId": h.id,
+        "status": status,
+        "history": history,
+        "artifacts": artifacts,
+        "metadata": {
+            "maas": {
+                "source_agent_id": h.source_agent_id,
+                "target_agent_id": h.target_agent_id,
+                "status": wire::Wire::wire(h.status),
+                "relevant_memories": h.context.relevant_memories,
+                "relevant_files": h.context.relevant_files,
+                "created_at": h.created_at,
+                "expires_at": h.expires_at,
+            }
+        },
+    })
+}
+
+/// A JSON-RPC error answer.
+fn failure(id: Value, code: i64, message: String, data: Option<Value>) -> Json<Value> {
+    let mut error = serde_json::Map::new();
+    error.insert("code".into(), json!(code));
+    error.insert("message".into(), json!(message));
+    if let Some(d) = data {
+        error.insert("data".into(), d);
+    }
+    Json(json!({ "jsonrpc": "2.0", "id": id, "error": error }))
+}
+
+/// A domain error as the A2A error that fits.
+fn domain(id: Value, e: &types::Error) -> Json<Value> {
+    let code = match e {
+        types::Error::NotFound(_) => -32001,
+        types::Error::InvalidInput(_) => -32002,
+        _ => -32603,
+    };
+    failure(id, code, e.message(), Some(wire::error(e)))
+}
+
+async fn run<O: Op>(
+    core: &CoreService,
+    caller: types::Caller,
+    mut op: O,
+) -> Result<O::Out, types::Error> {
+    core.call(move |rt| invoke(&mut op, rt, &caller)).await
+}
+
+/// `POST /a2a`.
+pub async fn rpc(
+    State(core): State<CoreService>,
+    Extension(principal): Extension<Principal>,
+    Json(request): Json<Value>,
+) -> Json<Value> {
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let method = request
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(task_id) = request
+        .pointer("/params/id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return failure(
+            id,
+            -32602,
+            "params.id (the task id) is required".into(),
+            None,
+        );
+    };
+    let caller = principal.caller();
+    let answer = match method {
+        "tasks/get" => {
+            run(
+                &core,
+                caller,
+                GetHandoff {
+                    handoff_id: task_id,
+                },
+            )
+            .await
+        }
+        "tasks/cancel" => {
+            let op = CancelHandoff {
+                handoff_id: task_id,
+                agent_id: None,
+            };
+            run(&core, caller, op).await
+        }
+        other => {
+            return failure(
+                id,
+                -32601,
+                format!("method {other:?} is not served here: tasks/get and tasks/cancel are"),
+                None,
+            );
+        }
+    };
+    match answer {
+        Ok(h) => Json(json!({ "jsonrpc": "2.0", "id": id, "result": task(&h) })),
+        Err(e) => domain(id, &e),
+    }
+}
