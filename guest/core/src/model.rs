@@ -150,9 +150,6 @@ wire_enum! {
         Pending => "pending",
         /// Taken by the target.
         Accepted => "accepted",
-        /// Taken, and the target asked the source a question; back to accepted when the
-        /// source answers.
-        InputRequired => "input_required",
         /// Refused by the target.
         Rejected => "rejected",
         /// Done.
@@ -161,6 +158,9 @@ wire_enum! {
         Expired => "expired",
         /// Withdrawn by the source.
         Cancelled => "cancelled",
+        /// Taken, and the target asked the source a question; back to accepted when the
+        /// source answers. (Last, so positional encodings of the others stay.)
+        InputRequired => "input_required",
     }
 }
 

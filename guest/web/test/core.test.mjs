@@ -226,3 +226,22 @@ test('a call through jco costs this much (measured, not asserted)', (t) => {
   t.diagnostic(`agents.get (audited, one read-audit append): ${audited.toFixed(1)} µs/call`);
   assert.ok(pure > 0);
 });
+
+test('the target asks its source for input, and both follow the change feed', () => {
+  const { a, b, h } = handoffSetup();
+  const from = maas.agent(a).changes().nextCursor;
+  maas.agent(b).accept(h.id);
+  const asked = maas.agent(b).requestInput(h.id, 'Which endpoint?');
+  assert.match(asked.status, /^input.required$/);
+  refused(() => maas.agent(b).complete(h.id, {}), 'invalid_input');
+  const answered = maas.agent(a).provideInput(h.id, 'POST /api/auth/login');
+  assert.equal(answered.status, 'accepted');
+  assert.equal(answered.question, 'Which endpoint?');
+  const page = maas.agent(a).changes(from, { kinds: ['handoff'] });
+  assert.deepEqual(
+    page.changes.map((c) => c.kind),
+    ['handoff.accepted', 'handoff.input_required', 'handoff.input_provided'],
+  );
+  assert.equal(page.hasMore, false);
+  refused(() => maas.agent(a).changes('nonsense'), 'invalid_input');
+});
