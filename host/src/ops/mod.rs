@@ -11,6 +11,7 @@ pub mod audit;
 pub mod handoffs;
 pub mod knowledge;
 pub mod memories;
+pub mod page;
 pub mod pools;
 pub mod shares;
 

@@ -96,7 +96,16 @@ impl exports::maas::core::plugin_entry::Guest for Triage {
     fn run(args: Vec<String>) -> Result<String, String> {
         let skills = skills(&args)?;
         let me = identity::whoami().map_err(|e| describe(&e))?;
-        let pending = handoffs::pending().map_err(|e| describe(&e))?;
+        let mut pending = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = handoffs::pending(None, cursor.as_deref()).map_err(|e| describe(&e))?;
+            pending.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
         let mut handled = Vec::new();
         let mut rejected = Vec::new();
         let mut failed = Vec::new();
