@@ -267,6 +267,8 @@ pub fn run(
         pool_id: POOL.to_string(),
         agent_id: Some(FRONTEND.to_string()),
         max_scope: None,
+        limit: None,
+        cursor: None,
     })?;
     show.step(FRONTEND, &format!("query the memories shared in {POOL}"), r)?;
 
@@ -286,6 +288,8 @@ pub fn run(
     act_as(&mut ctx, &frontend);
     let r = ctx.run(ops::handoffs::GetPendingHandoffs {
         agent_id: Some(FRONTEND.to_string()),
+        limit: None,
+        cursor: None,
     })?;
     show.step(FRONTEND, "look at its pending handoffs", r)?;
     let r = ctx.run(ops::handoffs::AcceptHandoff {

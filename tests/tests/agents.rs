@@ -35,7 +35,11 @@ fn get(h: &mut Harness, caller: &Caller, id: &str) -> R<agents::Agent> {
 }
 
 fn list(h: &mut Harness, caller: &Caller, owner: &str) -> R<Vec<agents::Agent>> {
-    h.rt.call(|c, s| c.maas_core_agents().call_list_by_owner(s, caller, owner))
+    h.rt.call(|c, s| {
+        c.maas_core_agents()
+            .call_list_by_owner(s, caller, owner, Some(500), None)
+    })
+    .map(|page| page.items)
 }
 
 fn deactivate(h: &mut Harness, caller: &Caller, id: &str) -> R<()> {
@@ -415,8 +419,15 @@ fn a_deactivated_agent_can_do_nothing_until_reactivated() {
         check(
             "pools.query-shared",
             h.rt.call(|x, s| {
-                x.maas_core_pools()
-                    .call_query_shared(s, c, "p", "d", types::Scope::Global)
+                x.maas_core_pools().call_query_shared(
+                    s,
+                    c,
+                    "p",
+                    "d",
+                    types::Scope::Global,
+                    None,
+                    None,
+                )
             })
             .map(drop),
         );
@@ -477,12 +488,12 @@ fn a_deactivated_agent_can_do_nothing_until_reactivated() {
         );
         check(
             "handoffs.pending",
-            h.rt.call(|x, s| x.maas_core_handoffs().call_pending(s, c, "d"))
+            h.rt.call(|x, s| x.maas_core_handoffs().call_pending(s, c, "d", None, None))
                 .map(drop),
         );
         check(
             "handoffs.by-agent",
-            h.rt.call(|x, s| x.maas_core_handoffs().call_by_agent(s, c, "d"))
+            h.rt.call(|x, s| x.maas_core_handoffs().call_by_agent(s, c, "d", None, None))
                 .map(drop),
         );
         let context = handoffs::HandoffContext {
@@ -513,12 +524,12 @@ fn a_deactivated_agent_can_do_nothing_until_reactivated() {
     );
     check(
         "pools.list",
-        h.rt.call(|x, s| x.maas_core_pools().call_list(s, &me, None))
+        h.rt.call(|x, s| x.maas_core_pools().call_list(s, &me, None, None, None))
             .map(drop),
     );
     check(
         "pools.members",
-        h.rt.call(|x, s| x.maas_core_pools().call_members(s, &me, "p"))
+        h.rt.call(|x, s| x.maas_core_pools().call_members(s, &me, "p", None, None))
             .map(drop),
     );
     check(
@@ -625,10 +636,11 @@ fn unregister_removes_memberships_cancels_its_open_handoffs_and_revokes_the_toke
     unregister(&mut h, &agent("gone"), "gone").unwrap();
 
     let members =
-        h.rt.call(|c, s| c.maas_core_pools().call_members(s, &op(), "p"))
+        h.rt.call(|c, s| c.maas_core_pools().call_members(s, &op(), "p", None, None))
             .unwrap();
     assert_eq!(
         members
+            .items
             .iter()
             .map(|m| m.agent_id.as_str())
             .collect::<Vec<_>>(),
@@ -649,10 +661,13 @@ fn unregister_removes_memberships_cancels_its_open_handoffs_and_revokes_the_toke
         "its target can still complete a handoff the agent handed on"
     );
     let pending =
-        h.rt.call(|c, s| c.maas_core_handoffs().call_pending(s, &agent("a1"), "a1"))
-            .unwrap();
+        h.rt.call(|c, s| {
+            c.maas_core_handoffs()
+                .call_pending(s, &agent("a1"), "a1", None, None)
+        })
+        .unwrap();
     assert!(
-        pending.is_empty(),
+        pending.items.is_empty(),
         "the handoff from the unregistered agent is not pending"
     );
     denied(authenticate(&mut h, &token));

@@ -120,8 +120,11 @@ fn every_change_denial_and_query_leaves_exactly_one_entry() {
         handoff(h, "alice", "bob", &["m-1"]).unwrap()
     });
     one_entry(&mut h, "pending", |h| {
-        h.rt.call(|c, s| c.maas_core_handoffs().call_pending(s, &agent("bob"), "bob"))
-            .unwrap()
+        h.rt.call(|c, s| {
+            c.maas_core_handoffs()
+                .call_pending(s, &agent("bob"), "bob", None, None)
+        })
+        .unwrap()
     });
     one_entry(&mut h, "accept", |h| {
         h.rt.call(|c, s| {
@@ -417,7 +420,7 @@ fn tokens_and_memory_content_never_appear_in_the_trail_or_in_results() {
     );
     let _ = h.rt.call(|c, s| {
         c.maas_core_agents()
-            .call_list_by_owner(s, &op(), &tokens[2])
+            .call_list_by_owner(s, &op(), &tokens[2], None, None)
     });
     let _ =
         h.rt.call(|c, s| c.maas_core_agents().call_get(s, &op(), &tokens[3]));
@@ -448,8 +451,11 @@ fn tokens_and_memory_content_never_appear_in_the_trail_or_in_results() {
         h.rt.call(|c, s| c.maas_core_agents().call_get(s, &agent("admin"), "alice"))
             .unwrap();
     let listed =
-        h.rt.call(|c, s| c.maas_core_agents().call_list_by_owner(s, &op(), "u-1"))
-            .unwrap();
+        h.rt.call(|c, s| {
+            c.maas_core_agents()
+                .call_list_by_owner(s, &op(), "u-1", None, None)
+        })
+        .unwrap();
     let shown = format!("{agent_view:?} {listed:?}");
     assert!(!shown.contains("maas_"), "{shown}");
 }
@@ -479,9 +485,12 @@ fn read_events_list_the_ids_they_revealed() {
 
     let ho = handoff(&mut h, "alice", "bob", &["m-1"]).unwrap();
     let pending =
-        h.rt.call(|c, s| c.maas_core_handoffs().call_pending(s, &agent("bob"), "bob"))
-            .unwrap();
-    assert_eq!(pending.len(), 1);
+        h.rt.call(|c, s| {
+            c.maas_core_handoffs()
+                .call_pending(s, &agent("bob"), "bob", None, None)
+        })
+        .unwrap();
+    assert_eq!(pending.items.len(), 1);
     let listed = of_type(&mut h, "handoff.pending_listed");
     assert_eq!(
         json(&listed.last().unwrap().detail)["ids"],
@@ -520,7 +529,7 @@ fn read_events_list_the_ids_they_revealed() {
 
     h.rt.call(|c, s| {
         c.maas_core_agents()
-            .call_list_by_owner(s, &agent("bob"), "u-1")
+            .call_list_by_owner(s, &agent("bob"), "u-1", None, None)
     })
     .unwrap();
     let agents = of_type(&mut h, "agent.listed");

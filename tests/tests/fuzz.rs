@@ -283,6 +283,33 @@ fn limit(rng: &mut Rng) -> u32 {
     }
 }
 
+/// A page's limit: none or 1..=500 when valid, 0, past 500 or any number otherwise.
+fn page_limit(rng: &mut Rng) -> Option<u32> {
+    let random = rng.next() as u32;
+    if rng.valid() {
+        opt(rng, |r| r.pick(&[1, 2, 50, 499, 500]))
+    } else {
+        Some(rng.pick(&[0, 501, 1000, u32::MAX, random]))
+    }
+}
+
+/// A page's cursor for a list tagged `tag`: none or a well-formed position when valid;
+/// otherwise another list's, malformed, huge or any text.
+fn cursor(rng: &mut Rng, tag: &str) -> Option<String> {
+    if rng.valid() {
+        return opt(rng, |r| format!("{tag}.{:x}", r.below(64)));
+    }
+    Some(match rng.below(6) {
+        0 => format!("other.{:x}", rng.below(64)),
+        1 => format!(
+            "{tag}.{}",
+            rng.pick(&["", "0a", "-1", "FF", "10000000000000000"])
+        ),
+        2 => format!("{tag}.{}", "f".repeat(rng.pick(&[16, 17, 64, 4096]))),
+        _ => text(rng),
+    })
+}
+
 fn scope(rng: &mut Rng) -> Scope {
     rng.pick(&[
         Scope::AgentPrivate,
@@ -616,9 +643,16 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
                 .map(drop)
         }
         "agents.list-by-owner" => {
-            let o = id(rng, &w.owners, w);
-            rt.call(|x, s| x.maas_core_agents().call_list_by_owner(s, &c, &o))
-                .map(drop)
+            let (o, limit, cursor) = (
+                id(rng, &w.owners, w),
+                page_limit(rng),
+                cursor(rng, "agents"),
+            );
+            rt.call(|x, s| {
+                x.maas_core_agents()
+                    .call_list_by_owner(s, &c, &o, limit, cursor.as_deref())
+            })
+            .map(drop)
         }
         "agents.deactivate" | "agents.reactivate" | "agents.unregister" => {
             // Agents the run registered, so the core agents stay.
@@ -693,14 +727,22 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
                 rt.call(|x, s| x.maas_core_pools().call_get(s, &c, &p))
                     .map(drop)
             } else {
-                rt.call(|x, s| x.maas_core_pools().call_members(s, &c, &p))
-                    .map(drop)
+                let (limit, cursor) = (page_limit(rng), cursor(rng, "members"));
+                rt.call(|x, s| {
+                    x.maas_core_pools()
+                        .call_members(s, &c, &p, limit, cursor.as_deref())
+                })
+                .map(drop)
             }
         }
         "pools.list" => {
             let o = opt(rng, |r| id(r, &w.owners, w));
-            rt.call(|x, s| x.maas_core_pools().call_list(s, &c, o.as_deref()))
-                .map(drop)
+            let (limit, cursor) = (page_limit(rng), cursor(rng, "pools"));
+            rt.call(|x, s| {
+                x.maas_core_pools()
+                    .call_list(s, &c, o.as_deref(), limit, cursor.as_deref())
+            })
+            .map(drop)
         }
         "pools.join" => {
             let (p, a, perm) = (id(rng, &w.pools, w), id(rng, &w.core, w), permission(rng));
@@ -766,8 +808,12 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
         }
         "pools.query-shared" => {
             let (p, a, sc) = (id(rng, &w.all_pools(), w), acting(rng, &c, w), scope(rng));
-            rt.call(|x, s| x.maas_core_pools().call_query_shared(s, &c, &p, &a, sc))
-                .map(drop)
+            let (limit, cursor) = (page_limit(rng), cursor(rng, "shared"));
+            rt.call(|x, s| {
+                x.maas_core_pools()
+                    .call_query_shared(s, &c, &p, &a, sc, limit, cursor.as_deref())
+            })
+            .map(drop)
         }
         "pools.archive" | "pools.delete" => {
             // Pools the run created, so the world's pools stay open for shares.
@@ -939,12 +985,21 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
         }
         "handoffs.pending" | "handoffs.by-agent" => {
             let a = acting(rng, &c, w);
+            let limit = page_limit(rng);
             if which == "handoffs.pending" {
-                rt.call(|x, s| x.maas_core_handoffs().call_pending(s, &c, &a))
-                    .map(drop)
+                let cursor = cursor(rng, "pending");
+                rt.call(|x, s| {
+                    x.maas_core_handoffs()
+                        .call_pending(s, &c, &a, limit, cursor.as_deref())
+                })
+                .map(drop)
             } else {
-                rt.call(|x, s| x.maas_core_handoffs().call_by_agent(s, &c, &a))
-                    .map(drop)
+                let cursor = cursor(rng, "handoffs");
+                rt.call(|x, s| {
+                    x.maas_core_handoffs()
+                        .call_by_agent(s, &c, &a, limit, cursor.as_deref())
+                })
+                .map(drop)
             }
         }
         "handoffs.cleanup" => rt

@@ -122,11 +122,19 @@ fn get(h: &mut Harness, caller: &Caller, id: &str) -> R<Handoff> {
 }
 
 fn pending(h: &mut Harness, caller: &Caller, who: &str) -> R<Vec<Handoff>> {
-    h.rt.call(|c, s| c.maas_core_handoffs().call_pending(s, caller, who))
+    h.rt.call(|c, s| {
+        c.maas_core_handoffs()
+            .call_pending(s, caller, who, Some(500), None)
+    })
+    .map(|page| page.items)
 }
 
 fn by_agent(h: &mut Harness, caller: &Caller, who: &str) -> R<Vec<Handoff>> {
-    h.rt.call(|c, s| c.maas_core_handoffs().call_by_agent(s, caller, who))
+    h.rt.call(|c, s| {
+        c.maas_core_handoffs()
+            .call_by_agent(s, caller, who, Some(500), None)
+    })
+    .map(|page| page.items)
 }
 
 fn cleanup(h: &mut Harness, caller: &Caller) -> R<u32> {

@@ -681,9 +681,10 @@ fn a_memory_past_its_ttl_reads_as_expired_and_is_never_found() {
     let listed: Vec<String> =
         h.rt.call(|c, s| {
             c.maas_core_pools()
-                .call_query_shared(s, &op(), "p", "mate", Scope::Global)
+                .call_query_shared(s, &op(), "p", "mate", Scope::Global, None, None)
         })
         .unwrap()
+        .items
         .into_iter()
         .map(|sh| sh.memory_id)
         .collect();

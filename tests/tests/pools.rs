@@ -35,8 +35,11 @@ fn get(h: &mut Harness, caller: &Caller, pool: &str) -> R<pools::Pool> {
 }
 
 fn list(h: &mut Harness, caller: &Caller, owner: Option<&str>) -> R<Vec<String>> {
-    h.rt.call(|c, s| c.maas_core_pools().call_list(s, caller, owner))
-        .map(|pools| pools.into_iter().map(|p| p.id).collect())
+    h.rt.call(|c, s| {
+        c.maas_core_pools()
+            .call_list(s, caller, owner, Some(500), None)
+    })
+    .map(|pools| pools.items.into_iter().map(|p| p.id).collect())
 }
 
 fn join(
@@ -67,8 +70,16 @@ fn remove(
 }
 
 fn members(h: &mut Harness, caller: &Caller, pool: &str) -> R<Vec<(String, Permission)>> {
-    h.rt.call(|c, s| c.maas_core_pools().call_members(s, caller, pool))
-        .map(|ms| ms.into_iter().map(|m| (m.agent_id, m.permission)).collect())
+    h.rt.call(|c, s| {
+        c.maas_core_pools()
+            .call_members(s, caller, pool, Some(500), None)
+    })
+    .map(|ms| {
+        ms.items
+            .into_iter()
+            .map(|m| (m.agent_id, m.permission))
+            .collect()
+    })
 }
 
 fn share(
@@ -96,9 +107,9 @@ fn unshare(h: &mut Harness, caller: &Caller, pool: &str, memory: &str, acting: &
 fn query(h: &mut Harness, pool: &str, reader: &str, max: Scope) -> R<Vec<String>> {
     h.rt.call(|c, s| {
         c.maas_core_pools()
-            .call_query_shared(s, &agent(reader), pool, reader, max)
+            .call_query_shared(s, &agent(reader), pool, reader, max, Some(500), None)
     })
-    .map(|shares| shares.into_iter().map(|sh| sh.memory_id).collect())
+    .map(|shares| shares.items.into_iter().map(|sh| sh.memory_id).collect())
 }
 
 fn archive(h: &mut Harness, caller: &Caller, pool: &str, acting: Option<&str>) -> R<()> {
@@ -764,10 +775,11 @@ fn a_share_wider_than_the_pool_scope_is_invalid_input_on_scope() {
     let shares =
         h.rt.call(|c, s| {
             c.maas_core_pools()
-                .call_query_shared(s, &op(), "p", "a", Global)
+                .call_query_shared(s, &op(), "p", "a", Global, None, None)
         })
         .unwrap();
     let scopes: Vec<(String, Scope)> = shares
+        .items
         .into_iter()
         .map(|sh| (sh.memory_id, sh.scope))
         .collect();
@@ -966,8 +978,15 @@ fn query_shared_needs_membership_and_memory_read() {
     not_found(query(&mut h, "nope", "reader", Global));
     refused_and_audited(&mut h, "reader", |h| {
         h.rt.call(|c, s| {
-            c.maas_core_pools()
-                .call_query_shared(s, &agent("reader"), "p", "writer", Global)
+            c.maas_core_pools().call_query_shared(
+                s,
+                &agent("reader"),
+                "p",
+                "writer",
+                Global,
+                None,
+                None,
+            )
         })
     });
 }

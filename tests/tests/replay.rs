@@ -428,13 +428,19 @@ fn queries(ho: &Handoffs, until: u64) -> Vec<(String, Query)> {
         q.push((
             format!("handoffs of {who}"),
             Box::new(move |rt| {
-                show(rt.call(|c, s| c.maas_core_handoffs().call_by_agent(s, &op(), who)))
+                show(rt.call(|c, s| {
+                    c.maas_core_handoffs()
+                        .call_by_agent(s, &op(), who, Some(500), None)
+                }))
             }),
         ));
         q.push((
             format!("pending for {who}"),
             Box::new(move |rt| {
-                show(rt.call(|c, s| c.maas_core_handoffs().call_pending(s, &op(), who)))
+                show(rt.call(|c, s| {
+                    c.maas_core_handoffs()
+                        .call_pending(s, &op(), who, Some(500), None)
+                }))
             }),
         ));
         q.push((
@@ -535,11 +541,21 @@ fn queries(ho: &Handoffs, until: u64) -> Vec<(String, Query)> {
     ));
     q.push((
         "pools".into(),
-        Box::new(|rt| show(rt.call(|c, s| c.maas_core_pools().call_list(s, &op(), None)))),
+        Box::new(|rt| {
+            show(rt.call(|c, s| {
+                c.maas_core_pools()
+                    .call_list(s, &op(), None, Some(500), None)
+            }))
+        }),
     ));
     q.push((
         "members".into(),
-        Box::new(|rt| show(rt.call(|c, s| c.maas_core_pools().call_members(s, &op(), "p-team")))),
+        Box::new(|rt| {
+            show(rt.call(|c, s| {
+                c.maas_core_pools()
+                    .call_members(s, &op(), "p-team", Some(500), None)
+            }))
+        }),
     ));
     q.push((
         "shared".into(),
@@ -551,6 +567,8 @@ fn queries(ho: &Handoffs, until: u64) -> Vec<(String, Query)> {
                     "p-team",
                     "bob",
                     Scope::Global,
+                    Some(500),
+                    None,
                 )
             }))
         }),
@@ -559,7 +577,10 @@ fn queries(ho: &Handoffs, until: u64) -> Vec<(String, Query)> {
         q.push((
             format!("agents of {owner}"),
             Box::new(move |rt| {
-                show(rt.call(|c, s| c.maas_core_agents().call_list_by_owner(s, &op(), owner)))
+                show(rt.call(|c, s| {
+                    c.maas_core_agents()
+                        .call_list_by_owner(s, &op(), owner, Some(500), None)
+                }))
             }),
         ));
     }

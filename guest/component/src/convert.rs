@@ -181,6 +181,7 @@ pub mod from_wit {
 pub mod to_wit {
     use crate::exports::maas::core::{admin, agents, audit, knowledge, records, types};
     use maas_core::model as m;
+    use maas_core::page::Page;
 
     /// An error.
     pub fn error(e: maas_core::Error) -> types::Error {
@@ -418,6 +419,50 @@ pub mod to_wit {
             question: h.question,
             answer: h.answer,
             notes: notes(h.notes),
+        }
+    }
+
+    /// A page of agents.
+    pub fn agent_page(p: Page<maas_core::state::Agent>) -> records::AgentPage {
+        let p = p.map(agent);
+        records::AgentPage {
+            items: p.items,
+            next_cursor: p.next_cursor,
+        }
+    }
+
+    /// A page of pools.
+    pub fn pool_page(p: Page<maas_core::pools::PoolView>) -> records::PoolPage {
+        let p = p.map(pool);
+        records::PoolPage {
+            items: p.items,
+            next_cursor: p.next_cursor,
+        }
+    }
+
+    /// A page of members.
+    pub fn member_page(p: Page<maas_core::pools::MemberView>) -> records::MemberPage {
+        let p = p.map(member);
+        records::MemberPage {
+            items: p.items,
+            next_cursor: p.next_cursor,
+        }
+    }
+
+    /// A page of shares.
+    pub fn share_page(p: Page<maas_core::pools::ShareView>) -> records::SharedMemoryPage {
+        let p = p.map(share);
+        records::SharedMemoryPage {
+            items: p.items,
+            next_cursor: p.next_cursor,
+        }
+    }
+
+    /// A page of handoffs.
+    pub fn handoff_page(p: Page<maas_core::handoffs::HandoffView>) -> records::HandoffPage {
+        records::HandoffPage {
+            items: p.items.into_iter().map(handoff).collect(),
+            next_cursor: p.next_cursor,
         }
     }
 

@@ -8,6 +8,7 @@ use convert::{from_wit as w, to_wit as t};
 use exports::maas::core::{
     admin, agents, audit, changes, handoffs, knowledge, memories, pools, security, types,
 };
+use maas_core::page::PageRequest;
 use maas_core::{Caller, Core, Limits, Result as CoreResult};
 use std::cell::RefCell;
 
@@ -98,9 +99,11 @@ impl agents::Guest for Component {
     fn list_by_owner(
         c: types::Caller,
         owner_id: String,
-    ) -> Result<Vec<agents::Agent>, types::Error> {
-        with(|core| core.list_agents(&caller(c), &owner_id))
-            .map(|v| v.into_iter().map(t::agent).collect())
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<agents::AgentPage, types::Error> {
+        let req = PageRequest { limit, cursor };
+        with(|core| core.list_agents(&caller(c), &owner_id, &req)).map(t::agent_page)
     }
     fn deactivate(c: types::Caller, agent_id: String) -> Result<(), types::Error> {
         with(|core| core.deactivate(&caller(c), &agent_id))
@@ -137,9 +140,14 @@ impl pools::Guest for Component {
     fn get(c: types::Caller, pool_id: String) -> Result<pools::Pool, types::Error> {
         with(|core| core.get_pool(&caller(c), &pool_id)).map(t::pool)
     }
-    fn list(c: types::Caller, owner_id: Option<String>) -> Result<Vec<pools::Pool>, types::Error> {
-        with(|core| core.list_pools(&caller(c), owner_id.as_deref()))
-            .map(|v| v.into_iter().map(t::pool).collect())
+    fn list(
+        c: types::Caller,
+        owner_id: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<pools::PoolPage, types::Error> {
+        let req = PageRequest { limit, cursor };
+        with(|core| core.list_pools(&caller(c), owner_id.as_deref(), &req)).map(t::pool_page)
     }
     fn join(
         c: types::Caller,
@@ -163,9 +171,14 @@ impl pools::Guest for Component {
             core.remove_member(&caller(c), &pool_id, acting_agent_id.as_deref(), &member_id)
         })
     }
-    fn members(c: types::Caller, pool_id: String) -> Result<Vec<pools::Member>, types::Error> {
-        with(|core| core.members(&caller(c), &pool_id))
-            .map(|v| v.into_iter().map(t::member).collect())
+    fn members(
+        c: types::Caller,
+        pool_id: String,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<pools::MemberPage, types::Error> {
+        let req = PageRequest { limit, cursor };
+        with(|core| core.members(&caller(c), &pool_id, &req)).map(t::member_page)
     }
     fn share(
         c: types::Caller,
@@ -190,9 +203,13 @@ impl pools::Guest for Component {
         pool_id: String,
         agent_id: String,
         max_scope: types::Scope,
-    ) -> Result<Vec<pools::SharedMemory>, types::Error> {
-        with(|core| core.query_shared(&caller(c), &pool_id, &agent_id, w::scope(max_scope)))
-            .map(|v| v.into_iter().map(t::share).collect())
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<pools::SharedMemoryPage, types::Error> {
+        let req = PageRequest { limit, cursor };
+        let scope = w::scope(max_scope);
+        with(|core| core.query_shared(&caller(c), &pool_id, &agent_id, scope, &req))
+            .map(t::share_page)
     }
     fn archive(
         c: types::Caller,
@@ -329,16 +346,23 @@ impl handoffs::Guest for Component {
     fn get(c: types::Caller, handoff_id: String) -> Result<handoffs::Handoff, types::Error> {
         with(|core| core.get_handoff(&caller(c), &handoff_id)).map(t::handoff)
     }
-    fn pending(c: types::Caller, agent_id: String) -> Result<Vec<handoffs::Handoff>, types::Error> {
-        with(|core| core.pending(&caller(c), &agent_id))
-            .map(|v| v.into_iter().map(t::handoff).collect())
+    fn pending(
+        c: types::Caller,
+        agent_id: String,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<handoffs::HandoffPage, types::Error> {
+        let req = PageRequest { limit, cursor };
+        with(|core| core.pending(&caller(c), &agent_id, &req)).map(t::handoff_page)
     }
     fn by_agent(
         c: types::Caller,
         agent_id: String,
-    ) -> Result<Vec<handoffs::Handoff>, types::Error> {
-        with(|core| core.handoffs_by_agent(&caller(c), &agent_id))
-            .map(|v| v.into_iter().map(t::handoff).collect())
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<handoffs::HandoffPage, types::Error> {
+        let req = PageRequest { limit, cursor };
+        with(|core| core.handoffs_by_agent(&caller(c), &agent_id, &req)).map(t::handoff_page)
     }
     fn cleanup(c: types::Caller) -> Result<u32, types::Error> {
         with(|core| core.cleanup(&caller(c)))

@@ -7,6 +7,7 @@ use crate::events::Event;
 use crate::guard::Guard;
 use crate::limits::{MAX_TOKEN, check_id, check_metadata};
 use crate::model::{AgentType, Caller, Capability, HandoffStatus};
+use crate::page::{Page, PageRequest, Window};
 use crate::state::{Agent, State};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -162,21 +163,27 @@ pub fn get(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<Agent> {
 }
 
 /// Decides `list-by-owner`.
-pub fn list_by_owner(s: &State, cx: &mut Cx, owner_id: &str) -> Decided<Vec<Agent>> {
+pub fn list_by_owner(
+    s: &State,
+    cx: &mut Cx,
+    owner_id: &str,
+    req: &PageRequest,
+) -> Decided<Page<Agent>> {
     check_id("owner_id", owner_id)?;
     if let Some(me) = caller_agent(s, cx.caller)?
         && me.owner_id != owner_id
     {
         return Err(Error::denied(format!("agent {} belongs to another owner", me.id)).into());
     }
-    let mut agents: Vec<Agent> = s
+    let window = Window::new("agents", req)?;
+    let mut agents: Vec<&Agent> = s
         .agents
         .values()
-        .filter(|a| a.owner_id == owner_id)
-        .cloned()
+        .filter(|a| a.owner_id == owner_id && window.admits(a.n))
         .collect();
     agents.sort_by_key(|a| a.n);
-    let ids: Vec<&str> = agents.iter().map(|a| a.id.as_str()).collect();
+    let page = window.take(agents.into_iter().map(|a| (a.n, a.clone())));
+    let ids: Vec<&str> = page.items.iter().map(|a| a.id.as_str()).collect();
     Ok(Done::read(
         record(
             cx.caller.name(),
@@ -184,7 +191,7 @@ pub fn list_by_owner(s: &State, cx: &mut Cx, owner_id: &str) -> Decided<Vec<Agen
             Some(owner_id),
             json!({ "ids": ids }),
         ),
-        agents,
+        page,
     ))
 }
 

@@ -10,6 +10,7 @@ use crate::limits::{
     check_id, check_json, check_text,
 };
 use crate::model::{Caller, Capability, HandoffStatus};
+use crate::page::{Page, PageRequest, Window};
 use crate::state::{Handoff, HandoffContext, State};
 use crate::views::MemoryView;
 use serde_json::json;
@@ -243,46 +244,57 @@ fn listed(
     cx: &Cx,
     event_type: &str,
     agent_id: &str,
+    window: Window,
     list: Vec<&Handoff>,
-) -> Done<Vec<HandoffView>> {
-    let ids: Vec<&str> = list.iter().map(|h| h.id.as_str()).collect();
+) -> Done<Page<HandoffView>> {
+    let page = window.take(list.into_iter().map(|h| (h.n, h)));
+    let ids: Vec<&str> = page.items.iter().map(|h| h.id.as_str()).collect();
     let rec = record(
         cx.caller.name(),
         event_type,
         Some(agent_id),
         json!({ "ids": ids }),
     );
-    Done::read(
-        rec,
-        list.into_iter()
-            .map(|h| HandoffView::at(h, cx.now))
-            .collect(),
-    )
+    Done::read(rec, page.map(|h| HandoffView::at(h, cx.now)))
 }
 
-/// Decides `pending`.
-pub fn pending(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<Vec<HandoffView>> {
+/// Decides `pending`: one page of the live pending handoffs targeting the acting agent.
+pub fn pending(
+    s: &State,
+    cx: &mut Cx,
+    agent_id: &str,
+    req: &PageRequest,
+) -> Decided<Page<HandoffView>> {
     acting(s, cx.caller, "agent_id", agent_id)?;
+    let window = Window::new("pending", req)?;
     Ok(listed(
         cx,
         "handoff.pending_listed",
         agent_id,
+        window,
         s.pending_for(agent_id, cx.now),
     ))
 }
 
-/// Decides `by-agent`.
-pub fn by_agent(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<Vec<HandoffView>> {
+/// Decides `by-agent`: one page of the handoffs the acting agent is source or target of.
+pub fn by_agent(
+    s: &State,
+    cx: &mut Cx,
+    agent_id: &str,
+    req: &PageRequest,
+) -> Decided<Page<HandoffView>> {
     acting(s, cx.caller, "agent_id", agent_id)?;
+    let window = Window::new("handoffs", req)?;
     let mut list: Vec<&Handoff> = s
         .handoffs_by_agent
         .get(agent_id)
         .into_iter()
         .flatten()
         .filter_map(|id| s.handoffs.get(id))
+        .filter(|h| window.admits(h.n))
         .collect();
     list.sort_by_key(|h| h.n);
-    Ok(listed(cx, "handoff.listed", agent_id, list))
+    Ok(listed(cx, "handoff.listed", agent_id, window, list))
 }
 
 /// Decides `cleanup`.

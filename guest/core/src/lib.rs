@@ -24,6 +24,7 @@ pub mod knowledge;
 pub mod limits;
 pub mod memories;
 pub mod model;
+pub mod page;
 pub mod pools;
 #[cfg(test)]
 mod rules;

@@ -8,6 +8,7 @@ use crate::events::Event;
 use crate::guard::Guard;
 use crate::limits::{MAX_NAME, check_id, check_metadata, check_text};
 use crate::model::{Capability, Permission, Scope};
+use crate::page::{Page, PageRequest, Window};
 use crate::state::{Agent, Pool, State};
 use serde_json::json;
 
@@ -188,19 +189,28 @@ pub fn get(s: &State, cx: &mut Cx, pool_id: &str) -> Decided<PoolView> {
 }
 
 /// Decides `list`.
-pub fn list(s: &State, cx: &mut Cx, owner_id: Option<&str>) -> Decided<Vec<PoolView>> {
+pub fn list(
+    s: &State,
+    cx: &mut Cx,
+    owner_id: Option<&str>,
+    req: &PageRequest,
+) -> Decided<Page<PoolView>> {
     if let Some(o) = owner_id {
         check_id("owner_id", o)?;
     }
     let me = actor(s, cx)?;
+    let window = Window::new("pools", req)?;
     let mut pools: Vec<&Pool> = s
         .pools
         .values()
-        .filter(|p| owner_id.is_none_or(|o| p.owner_id == o) && pool_visible(p, me))
+        .filter(|p| {
+            window.admits(p.n) && owner_id.is_none_or(|o| p.owner_id == o) && pool_visible(p, me)
+        })
         .collect();
     pools.sort_by_key(|p| p.n);
-    let ids: Vec<&str> = pools.iter().map(|p| p.id.as_str()).collect();
-    let views = pools.iter().map(|p| PoolView::of(p)).collect();
+    let page = window.take(pools.into_iter().map(|p| (p.n, p)));
+    let ids: Vec<&str> = page.items.iter().map(|p| p.id.as_str()).collect();
+    let views = page.map(PoolView::of);
     Ok(Done::read(
         record(
             cx.caller.name(),
@@ -329,25 +339,33 @@ pub fn remove_member(
 }
 
 /// Decides `members`.
-pub fn members(s: &State, cx: &mut Cx, pool_id: &str) -> Decided<Vec<MemberView>> {
+pub fn members(
+    s: &State,
+    cx: &mut Cx,
+    pool_id: &str,
+    req: &PageRequest,
+) -> Decided<Page<MemberView>> {
     let pool = visible_pool(s, actor(s, cx)?, pool_id)?;
-    let mut members: Vec<(&String, &crate::state::Member)> = pool.members.iter().collect();
+    let window = Window::new("members", req)?;
+    let mut members: Vec<(&String, &crate::state::Member)> = pool
+        .members
+        .iter()
+        .filter(|(_, m)| window.admits(m.n))
+        .collect();
     members.sort_by_key(|(_, m)| m.n);
-    let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
+    let page = window.take(members.into_iter().map(|(id, m)| (m.n, (id, m))));
+    let ids: Vec<&str> = page.items.iter().map(|(id, _)| id.as_str()).collect();
     let rec = record(
         cx.caller.name(),
         "pool.members_listed",
         Some(pool_id),
         json!({ "ids": ids }),
     );
-    let views = members
-        .into_iter()
-        .map(|(id, m)| MemberView {
-            agent_id: id.clone(),
-            permission: m.permission,
-            joined_at: m.joined_at,
-        })
-        .collect();
+    let views = page.map(|(id, m)| MemberView {
+        agent_id: id.clone(),
+        permission: m.permission,
+        joined_at: m.joined_at,
+    });
     Ok(Done::read(rec, views))
 }
 

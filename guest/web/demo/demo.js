@@ -31,7 +31,7 @@ let acceptedMemories = null; // what the frontend was granted on accept
 
 function handoff() {
   try {
-    return maas.agent(BACKEND, { caller: 'operator' }).handoffs().at(-1) ?? null;
+    return maas.agent(BACKEND, { caller: 'operator' }).handoffs({ limit: 500 }).items.at(-1) ?? null;
   } catch {
     return null;
   }
@@ -60,7 +60,7 @@ const STEPS = [
   {
     title: 'Create the pool, join both',
     what: `${POOL}, project scope; both members with write`,
-    done: () => exists(() => maas.getPool(POOL)) && maas.members(POOL).length >= 2,
+    done: () => exists(() => maas.getPool(POOL)) && maas.members(POOL).items.length >= 2,
     run: () => {
       if (!exists(() => maas.getPool(POOL)))
         maas.createPool({ name: 'Feature: authentication', ownerId: OWNER, scope: 'project', poolId: POOL });
@@ -97,7 +97,7 @@ const STEPS = [
     done: () => ['accepted', 'completed'].includes(handoff()?.status),
     run: () => {
       const frontend = maas.agent(FRONTEND);
-      const [first] = frontend.pending();
+      const [first] = frontend.pending().items;
       acceptedMemories = frontend.accept(first.id).memories;
     },
   },
@@ -141,7 +141,7 @@ function renderSteps() {
 
 function renderAgents() {
   const body = $('#agents-table tbody');
-  const agents = maas.listAgents(OWNER);
+  const agents = maas.listAgents(OWNER, { limit: 500 }).items;
   body.replaceChildren();
   if (agents.length === 0) body.append(el('tr', { class: 'empty' }, el('td', { colSpan: 3, textContent: 'No agents yet.' })));
   for (const a of agents) {
@@ -163,13 +163,13 @@ function renderPool() {
   }
   const pool = maas.getPool(POOL);
   $('#pool-scope').replaceChildren(badge(`${pool.scope} scope`, 'info'), pool.archived ? badge('archived', 'bad') : '');
-  const list = maas.members(POOL);
+  const list = maas.members(POOL, { limit: 500 }).items;
   members.replaceChildren(...(list.length ? list.map((m) => el('li', { 'data-member': m.agentId },
     el('span', { class: 'mono', textContent: m.agentId }), badge(m.permission, m.permission === 'admin' ? 'wait' : 'ok'))) :
     [el('li', { class: 'empty', textContent: 'No members.' })]));
   // Shares as a member sees them: the pool lists them only to its members.
   let seen = [];
-  if (list.some((m) => m.agentId === BACKEND)) seen = maas.agent(BACKEND, { caller: 'operator' }).querySharedMemories(POOL, 'global');
+  if (list.some((m) => m.agentId === BACKEND)) seen = maas.agent(BACKEND, { caller: 'operator' }).querySharedMemories(POOL, 'global', { limit: 500 }).items;
   shares.replaceChildren(...(seen.length ? seen.map((s) => el('li', { 'data-share': s.memoryId },
     el('span', { class: 'mono', textContent: s.memoryId }), badge(s.scope.replaceAll('-', '_'), 'info'),
     el('span', { class: 'small muted', textContent: `by ${s.sharedBy}` }))) :

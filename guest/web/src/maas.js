@@ -117,8 +117,9 @@ class Maas {
     return call(() => this.#core.agents.get(OPERATOR, id));
   }
 
-  listAgents(ownerId) {
-    return call(() => this.#core.agents.listByOwner(OPERATOR, ownerId));
+  /** One page of an owner's agents: `{ items, nextCursor }` (see `pending`). */
+  listAgents(ownerId, { limit, cursor } = {}) {
+    return call(() => this.#core.agents.listByOwner(OPERATOR, ownerId, limit, cursor));
   }
 
   /** Maps a token to a handle acting as its agent. */
@@ -147,8 +148,9 @@ class Maas {
     return call(() => this.#core.pools.get(OPERATOR, poolId));
   }
 
-  listPools(ownerId) {
-    return call(() => this.#core.pools.list(OPERATOR, ownerId));
+  /** One page of the pools: `{ items, nextCursor }` (see `pending`). */
+  listPools(ownerId, { limit, cursor } = {}) {
+    return call(() => this.#core.pools.list(OPERATOR, ownerId, limit, cursor));
   }
 
   /** Adds an agent to a pool at `read`, `write` or `admin`. */
@@ -156,8 +158,9 @@ class Maas {
     return call(() => this.#core.pools.join(OPERATOR, poolId, agentId, wit(permission)));
   }
 
-  members(poolId) {
-    return call(() => this.#core.pools.members(OPERATOR, poolId));
+  /** One page of a pool's members: `{ items, nextCursor }` (see `pending`). */
+  members(poolId, { limit, cursor } = {}) {
+    return call(() => this.#core.pools.members(OPERATOR, poolId, limit, cursor));
   }
 
   getHandoff(handoffId) {
@@ -222,8 +225,11 @@ class AgentHandle {
     return call(() => this.#core.pools.share(this.#caller, poolId, memoryId, this.id, wit(scope)));
   }
 
-  querySharedMemories(poolId, maxScope = 'global') {
-    return call(() => this.#core.pools.queryShared(this.#caller, poolId, this.id, wit(maxScope)));
+  /** One page of the shares this agent may see: `{ items, nextCursor }` (see `pending`). */
+  querySharedMemories(poolId, maxScope = 'global', { limit, cursor } = {}) {
+    return call(() =>
+      this.#core.pools.queryShared(this.#caller, poolId, this.id, wit(maxScope), limit, cursor),
+    );
   }
 
   leave(poolId) {
@@ -269,12 +275,18 @@ class AgentHandle {
     return call(() => this.#core.handoffs.complete(this.#caller, handoffId, this.id, json(result)));
   }
 
-  pending() {
-    return call(() => this.#core.handoffs.pending(this.#caller, this.id));
+  /**
+   * One page of the live pending handoffs targeting this agent, oldest first:
+   * `{ items, nextCursor }`. `limit` is 1..=500 (default 50); pass the `nextCursor` of a
+   * page as `cursor` for the next one (absent after the last).
+   */
+  pending({ limit, cursor } = {}) {
+    return call(() => this.#core.handoffs.pending(this.#caller, this.id, limit, cursor));
   }
 
-  handoffs() {
-    return call(() => this.#core.handoffs.byAgent(this.#caller, this.id));
+  /** One page of the handoffs this agent is source or target of, as `pending`. */
+  handoffs({ limit, cursor } = {}) {
+    return call(() => this.#core.handoffs.byAgent(this.#caller, this.id, limit, cursor));
   }
 
   /** The audit entries this agent is the actor of. */

@@ -81,7 +81,7 @@ test('a project share is visible to every member', () => {
   maas.agent(a).storeMemory({ memoryId: `${pool}-m`, kind: 'fact', content: 'the cache is redis', tags: ['cache'] });
   const share = maas.agent(a).share(pool, `${pool}-m`, 'project');
   assert.equal(share.scope, 'project');
-  assert.deepEqual(maas.agent(b).querySharedMemories(pool).map((s) => s.memoryId), [`${pool}-m`]);
+  assert.deepEqual(maas.agent(b).querySharedMemories(pool).items.map((s) => s.memoryId), [`${pool}-m`]);
   assert.equal(maas.agent(b).getMemory(`${pool}-m`).content, 'the cache is redis');
 });
 
@@ -91,8 +91,8 @@ test('an agent_private share is visible only to its sharer', () => {
   maas.join(pool, a, 'write');
   maas.join(pool, b, 'write');
   maas.agent(a).storeMemory({ memoryId: `${pool}-secret`, content: 'draft notes', poolId: pool, scope: 'agent_private' });
-  assert.deepEqual(maas.agent(a).querySharedMemories(pool).map((s) => s.memoryId), [`${pool}-secret`]);
-  assert.deepEqual(maas.agent(b).querySharedMemories(pool), []);
+  assert.deepEqual(maas.agent(a).querySharedMemories(pool).items.map((s) => s.memoryId), [`${pool}-secret`]);
+  assert.deepEqual(maas.agent(b).querySharedMemories(pool).items, []);
   refused(() => maas.agent(b).getMemory(`${pool}-secret`), 'not_found');
 });
 
@@ -103,7 +103,7 @@ test('max_scope only narrows what a member sees', () => {
   maas.join(pool, b, 'read');
   maas.agent(a).storeMemory({ memoryId: `${pool}-u`, content: 'user scoped', poolId: pool, scope: 'user' });
   maas.agent(a).storeMemory({ memoryId: `${pool}-p`, content: 'project scoped', poolId: pool, scope: 'project' });
-  const seen = (max) => maas.agent(b).querySharedMemories(pool, max).map((s) => s.memoryId);
+  const seen = (max) => maas.agent(b).querySharedMemories(pool, max).items.map((s) => s.memoryId);
   assert.deepEqual(seen('global'), [`${pool}-u`, `${pool}-p`]);
   assert.deepEqual(seen('user'), [`${pool}-u`]);
   assert.deepEqual(seen('agent_private'), []);
@@ -153,12 +153,12 @@ test('a handoff goes pending, accepted with its memories, then completed', () =>
   const { a, b, h, memory } = handoffSetup();
   assert.equal(h.status, 'pending');
   refused(() => maas.agent(b).getMemory(memory), 'not_found');
-  assert.deepEqual(maas.agent(b).pending().map((p) => p.id), [h.id]);
+  assert.deepEqual(maas.agent(b).pending().items.map((p) => p.id), [h.id]);
   const accepted = maas.agent(b).accept(h.id);
   assert.equal(accepted.handoff.status, 'accepted');
   assert.deepEqual(accepted.memories.map((m) => m.id), [memory]);
   assert.equal(maas.agent(b).getMemory(memory).author, a);
-  assert.deepEqual(maas.agent(b).pending(), []);
+  assert.deepEqual(maas.agent(b).pending().items, []);
   const done = maas.agent(b).complete(h.id, { status: 'success' });
   assert.equal(done.status, 'completed');
   assert.deepEqual(JSON.parse(done.result), { status: 'success' });

@@ -377,11 +377,16 @@ mod tests {
         // The agent in every pool reads shared memories of every owner.
         let pools = rt
             .call(|c, s| {
-                c.maas_core_pools()
-                    .call_list(s, &types::Caller::Agent(EVERYWHERE.into()), None)
+                c.maas_core_pools().call_list(
+                    s,
+                    &types::Caller::Agent(EVERYWHERE.into()),
+                    None,
+                    Some(500),
+                    None,
+                )
             })
             .unwrap();
-        assert_eq!(pools.len(), OWNERS);
+        assert_eq!(pools.items.len(), OWNERS);
         drop(rt);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -178,7 +178,7 @@ impl Backend for Mcp {
     fn query_shared(&mut self, pool: &str, agent: &str) -> Result<usize, String> {
         let r = self.call(
             "query_shared",
-            json!({"pool_id": pool, "agent_id": agent, "max_scope": "global"}),
+            json!({"pool_id": pool, "agent_id": agent, "max_scope": "global", "limit": 500}),
         )?;
         Ok(r.get("memories")
             .and_then(Value::as_array)

@@ -9,6 +9,7 @@ use crate::{Runtime, service::CoreService};
 use maas_core::agents::RegistrationRequest;
 use maas_core::memories::StoreRequest;
 use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
+use maas_core::page::{MAX_PAGE, PageRequest};
 use maas_core::pools::PoolRequest;
 use maas_core::state::HandoffContext;
 use maas_core::{Caller, Core, Limits, MemoryJournal};
@@ -333,8 +334,9 @@ impl Backend for Native {
         self.with(|c| c.get_agent(&OP, id)).map(|_| ())
     }
     fn query_shared(&mut self, pool: &str, agent: &str) -> Result<usize, String> {
-        self.with(|c| c.query_shared(&OP, pool, agent, Scope::Global))
-            .map(|v| v.len())
+        let whole = PageRequest::first(MAX_PAGE);
+        self.with(|c| c.query_shared(&OP, pool, agent, Scope::Global, &whole))
+            .map(|page| page.items.len())
     }
 }
 
@@ -486,10 +488,17 @@ impl Backend for Component {
         let (pool, agent) = (pool.to_string(), agent.to_string());
         self.call(move |rt| {
             rt.call(|c, s| {
-                c.maas_core_pools()
-                    .call_query_shared(s, &op(), &pool, &agent, types::Scope::Global)
+                c.maas_core_pools().call_query_shared(
+                    s,
+                    &op(),
+                    &pool,
+                    &agent,
+                    types::Scope::Global,
+                    Some(500),
+                    None,
+                )
             })
         })
-        .map(|v| v.len())
+        .map(|page| page.items.len())
     }
 }

@@ -1,5 +1,6 @@
 //! Agents: registration, profiles, activation, sessions, and who the caller is.
 
+use super::page::{json_page, text_page};
 use super::{Effect, Op, Slot, agent, json_text, wire_str};
 use crate::bindings::{agents, types};
 use crate::render::{compact, fields, joined, or_dash, rfc3339, table};
@@ -115,7 +116,8 @@ impl Op for GetAgentInfo {
     }
 }
 
-/// List the agents of a user (owner), in registration order.
+/// List the agents of a user (owner), in registration order, one page at a time:
+/// `next_cursor` is where the next page starts (null after the last one).
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
 pub struct GetAgentsForUser {
@@ -123,12 +125,18 @@ pub struct GetAgentsForUser {
     #[arg(long = "owner")]
     #[schemars(required)]
     pub user_id: Option<String>,
+    /// At most this many agents (1..=500, default 50).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (default: the first page).
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 impl Op for GetAgentsForUser {
     const TOOL: &'static str = "get_agents_for_user";
     const EFFECT: Effect = Effect::Read;
-    type Out = (String, Vec<agents::Agent>);
+    type Out = (String, agents::AgentPage);
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
         let owner = match (&self.user_id, caller) {
             (Some(owner), _) => owner.clone(),
@@ -144,14 +152,20 @@ impl Op for GetAgentsForUser {
                 }));
             }
         };
-        let list = rt.call(|c, s| c.maas_core_agents().call_list_by_owner(s, caller, &owner))?;
-        Ok((owner, list))
+        let cursor = self.cursor.as_deref();
+        let page = rt.call(|c, s| {
+            c.maas_core_agents()
+                .call_list_by_owner(s, caller, &owner, self.limit, cursor)
+        })?;
+        Ok((owner, page))
     }
-    fn json(&self, (_, list): &Self::Out) -> Value {
-        json!({"agents": list.iter().map(wire::agent).collect::<Vec<_>>()})
+    fn json(&self, (_, page): &Self::Out) -> Value {
+        let agents = page.items.iter().map(wire::agent).collect();
+        json_page("agents", agents, &page.next_cursor)
     }
-    fn text(&self, (_, list): &Self::Out) -> String {
-        let rows: Vec<Vec<String>> = list
+    fn text(&self, (_, page): &Self::Out) -> String {
+        let rows: Vec<Vec<String>> = page
+            .items
             .iter()
             .map(|a| {
                 vec![
@@ -163,10 +177,11 @@ impl Op for GetAgentsForUser {
                 ]
             })
             .collect();
-        table(
+        let list = table(
             &["agent_id", "agent_type", "status", "caps", "created_at"],
             &rows,
-        )
+        );
+        text_page(list, &page.next_cursor)
     }
 }
 

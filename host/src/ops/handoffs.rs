@@ -1,6 +1,7 @@
 //! Handoffs: the lifecycle of a task handed from one agent to another.
 
 use super::memories::{memory_text, notes_rows};
+use super::page::{json_page, text_page};
 use super::{Effect, Op, Slot, agent, json_text};
 use crate::bindings::{handoffs, types};
 use crate::render::{clip, compact, fields, indent, joined, or_dash, rfc3339, table};
@@ -308,7 +309,8 @@ impl Op for GetHandoff {
     }
 }
 
-/// List the live pending handoffs targeting an agent, oldest first.
+/// List the live pending handoffs targeting an agent, oldest first, one page at a time:
+/// `next_cursor` is where the next page starts (null after the last one).
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
 pub struct GetPendingHandoffs {
@@ -316,21 +318,32 @@ pub struct GetPendingHandoffs {
     #[arg(long = "agent")]
     #[schemars(required)]
     pub agent_id: Option<String>,
+    /// At most this many handoffs (1..=500, default 50).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (default: the first page).
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 impl Op for GetPendingHandoffs {
     const TOOL: &'static str = "get_pending_handoffs";
     const EFFECT: Effect = Effect::Read;
-    type Out = Vec<handoffs::Handoff>;
+    type Out = handoffs::HandoffPage;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
     }
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
         let me = agent(&self.agent_id);
-        rt.call(|c, s| c.maas_core_handoffs().call_pending(s, caller, me))
+        let cursor = self.cursor.as_deref();
+        rt.call(|c, s| {
+            c.maas_core_handoffs()
+                .call_pending(s, caller, me, self.limit, cursor)
+        })
     }
-    fn json(&self, list: &Self::Out) -> Value {
-        let handoffs: Vec<Value> = list
+    fn json(&self, page: &Self::Out) -> Value {
+        let handoffs: Vec<Value> = page
+            .items
             .iter()
             .map(|h| {
                 json!({
@@ -344,14 +357,15 @@ impl Op for GetPendingHandoffs {
                 })
             })
             .collect();
-        json!({"handoffs": handoffs})
+        json_page("handoffs", handoffs, &page.next_cursor)
     }
-    fn text(&self, list: &Self::Out) -> String {
-        handoff_table(list)
+    fn text(&self, page: &Self::Out) -> String {
+        text_page(handoff_table(&page.items), &page.next_cursor)
     }
 }
 
-/// List every handoff an agent is source or target of, oldest first.
+/// List the handoffs an agent is source or target of, oldest first, one page at a time:
+/// `next_cursor` is where the next page starts (null after the last one).
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
 pub struct GetAgentHandoffs {
@@ -359,24 +373,35 @@ pub struct GetAgentHandoffs {
     #[arg(long = "agent")]
     #[schemars(required)]
     pub agent_id: Option<String>,
+    /// At most this many handoffs (1..=500, default 50).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (default: the first page).
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 impl Op for GetAgentHandoffs {
     const TOOL: &'static str = "get_agent_handoffs";
     const EFFECT: Effect = Effect::Read;
-    type Out = Vec<handoffs::Handoff>;
+    type Out = handoffs::HandoffPage;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
     }
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
         let me = agent(&self.agent_id);
-        rt.call(|c, s| c.maas_core_handoffs().call_by_agent(s, caller, me))
+        let cursor = self.cursor.as_deref();
+        rt.call(|c, s| {
+            c.maas_core_handoffs()
+                .call_by_agent(s, caller, me, self.limit, cursor)
+        })
     }
-    fn json(&self, list: &Self::Out) -> Value {
-        json!({"handoffs": list.iter().map(wire::handoff).collect::<Vec<_>>()})
+    fn json(&self, page: &Self::Out) -> Value {
+        let handoffs = page.items.iter().map(wire::handoff).collect();
+        json_page("handoffs", handoffs, &page.next_cursor)
     }
-    fn text(&self, list: &Self::Out) -> String {
-        handoff_table(list)
+    fn text(&self, page: &Self::Out) -> String {
+        text_page(handoff_table(&page.items), &page.next_cursor)
     }
 }
 

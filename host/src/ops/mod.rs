@@ -12,6 +12,7 @@ pub mod changes;
 pub mod handoffs;
 pub mod knowledge;
 pub mod memories;
+pub mod page;
 pub mod pools;
 pub mod shares;
 

@@ -1,5 +1,6 @@
 //! Pools: create, read, membership, shares, archive and delete.
 
+use super::page::{json_page, text_page};
 use super::{Effect, Op, Slot, agent, json_text, wire_str};
 use crate::bindings::{pools, types};
 use crate::render::{compact, fields, or_dash, rfc3339, table};
@@ -118,30 +119,40 @@ impl Op for GetPool {
     }
 }
 
-/// List the pools you can see, in creation order, optionally of one owner.
+/// List the pools you can see, in creation order, optionally of one owner, one page at
+/// a time: `next_cursor` is where the next page starts (null after the last one).
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
 pub struct ListPools {
     /// Only pools of this owner.
     #[arg(long = "owner")]
     pub owner_id: Option<String>,
+    /// At most this many pools (1..=500, default 50).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (default: the first page).
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 impl Op for ListPools {
     const TOOL: &'static str = "list_pools";
     const EFFECT: Effect = Effect::Read;
-    type Out = Vec<pools::Pool>;
+    type Out = pools::PoolPage;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
+        let (owner, cursor) = (self.owner_id.as_deref(), self.cursor.as_deref());
         rt.call(|c, s| {
             c.maas_core_pools()
-                .call_list(s, caller, self.owner_id.as_deref())
+                .call_list(s, caller, owner, self.limit, cursor)
         })
     }
-    fn json(&self, list: &Self::Out) -> Value {
-        json!({"pools": list.iter().map(wire::pool).collect::<Vec<_>>()})
+    fn json(&self, page: &Self::Out) -> Value {
+        let pools = page.items.iter().map(wire::pool).collect();
+        json_page("pools", pools, &page.next_cursor)
     }
-    fn text(&self, list: &Self::Out) -> String {
-        let rows: Vec<Vec<String>> = list
+    fn text(&self, page: &Self::Out) -> String {
+        let rows: Vec<Vec<String>> = page
+            .items
             .iter()
             .map(|p| {
                 vec![
@@ -155,12 +166,13 @@ impl Op for ListPools {
                 ]
             })
             .collect();
-        table(
+        let list = table(
             &[
                 "pool_id", "name", "owner_id", "scope", "status", "members", "shares",
             ],
             &rows,
-        )
+        );
+        text_page(list, &page.next_cursor)
     }
 }
 
@@ -289,27 +301,40 @@ impl Op for RemovePoolMember {
     }
 }
 
-/// List a pool's members with their permissions, in join order.
+/// List a pool's members with their permissions, in join order, one page at a time:
+/// `next_cursor` is where the next page starts (null after the last one).
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
 pub struct GetPoolMembers {
     /// The pool.
     #[arg(value_name = "POOL")]
     pub pool_id: String,
+    /// At most this many members (1..=500, default 50).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (default: the first page).
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 impl Op for GetPoolMembers {
     const TOOL: &'static str = "get_pool_members";
     const EFFECT: Effect = Effect::Read;
-    type Out = Vec<pools::Member>;
+    type Out = pools::MemberPage;
     fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
-        rt.call(|c, s| c.maas_core_pools().call_members(s, caller, &self.pool_id))
+        let cursor = self.cursor.as_deref();
+        rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_members(s, caller, &self.pool_id, self.limit, cursor)
+        })
     }
-    fn json(&self, list: &Self::Out) -> Value {
-        json!({"members": list.iter().map(wire::member).collect::<Vec<_>>()})
+    fn json(&self, page: &Self::Out) -> Value {
+        let members = page.items.iter().map(wire::member).collect();
+        json_page("members", members, &page.next_cursor)
     }
-    fn text(&self, list: &Self::Out) -> String {
-        let rows: Vec<Vec<String>> = list
+    fn text(&self, page: &Self::Out) -> String {
+        let rows: Vec<Vec<String>> = page
+            .items
             .iter()
             .map(|m| {
                 vec![
@@ -319,7 +344,8 @@ impl Op for GetPoolMembers {
                 ]
             })
             .collect();
-        table(&["agent_id", "permission", "joined_at"], &rows)
+        let list = table(&["agent_id", "permission", "joined_at"], &rows);
+        text_page(list, &page.next_cursor)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Shares: a memory shared into a pool at a scope, removed, and listed.
 
+use super::page::{json_page, text_page};
 use super::{Effect, Op, Slot, agent, parse_opt, wire_str};
 use crate::bindings::{pools, types};
 use crate::render::{fields, rfc3339, table};
@@ -117,7 +118,9 @@ impl Op for UnshareMemory {
     }
 }
 
-/// List the memories shared in a pool that the agent may see, no wider than max_scope.
+/// List the memories shared in a pool that the agent may see, no wider than max_scope, in
+/// share order, one page at a time: `next_cursor` is where the next page starts (null
+/// after the last one).
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
 pub struct QueryShared {
@@ -131,12 +134,18 @@ pub struct QueryShared {
     /// The widest scope to include (only ever narrows what the agent may see); default `global`.
     #[arg(long, value_parser = wire_str::<types::Scope>())]
     pub max_scope: Option<String>,
+    /// At most this many memories (1..=500, default 50).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (default: the first page).
+    #[arg(long)]
+    pub cursor: Option<String>,
 }
 
 impl Op for QueryShared {
     const TOOL: &'static str = "query_shared";
     const EFFECT: Effect = Effect::Read;
-    type Out = Vec<pools::SharedMemory>;
+    type Out = pools::SharedMemoryPage;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.agent_id)
     }
@@ -144,15 +153,24 @@ impl Op for QueryShared {
         let max =
             parse_opt("max_scope", self.max_scope.as_deref())?.unwrap_or(types::Scope::Global);
         let me = agent(&self.agent_id);
+        let cursor = self.cursor.as_deref();
         rt.call(|c, s| {
-            c.maas_core_pools()
-                .call_query_shared(s, caller, &self.pool_id, me, max)
+            c.maas_core_pools().call_query_shared(
+                s,
+                caller,
+                &self.pool_id,
+                me,
+                max,
+                self.limit,
+                cursor,
+            )
         })
     }
-    fn json(&self, list: &Self::Out) -> Value {
-        json!({"memories": list.iter().map(wire::share).collect::<Vec<_>>()})
+    fn json(&self, page: &Self::Out) -> Value {
+        let memories = page.items.iter().map(wire::share).collect();
+        json_page("memories", memories, &page.next_cursor)
     }
-    fn text(&self, list: &Self::Out) -> String {
-        shared_table(list)
+    fn text(&self, page: &Self::Out) -> String {
+        text_page(shared_table(&page.items), &page.next_cursor)
     }
 }

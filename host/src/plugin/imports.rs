@@ -132,8 +132,14 @@ impl pp::Host for PluginState {
         self.run(pool_id.len(), pools::GetPool { pool_id })
     }
 
-    fn list(&mut self) -> Answer<Vec<pp::Pool>> {
-        self.run(0, pools::ListPools { owner_id: None })
+    fn list(&mut self, limit: Option<u32>, cursor: Option<String>) -> Answer<pp::PoolPage> {
+        let passed = cursor.as_ref().map_or(0, String::len);
+        let op = pools::ListPools {
+            owner_id: None,
+            limit,
+            cursor,
+        };
+        self.run(passed, op)
     }
 
     fn add_member(
@@ -163,8 +169,19 @@ impl pp::Host for PluginState {
         )
     }
 
-    fn members(&mut self, pool_id: String) -> Answer<Vec<pp::Member>> {
-        self.run(pool_id.len(), pools::GetPoolMembers { pool_id })
+    fn members(
+        &mut self,
+        pool_id: String,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Answer<pp::MemberPage> {
+        let passed = pool_id.len() + cursor.as_ref().map_or(0, String::len);
+        let op = pools::GetPoolMembers {
+            pool_id,
+            limit,
+            cursor,
+        };
+        self.run(passed, op)
     }
 
     fn share(
@@ -197,12 +214,16 @@ impl pp::Host for PluginState {
         &mut self,
         pool_id: String,
         max_scope: types::Scope,
-    ) -> Answer<Vec<pp::SharedMemory>> {
-        let passed = pool_id.len();
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Answer<pp::SharedMemoryPage> {
+        let passed = pool_id.len() + cursor.as_ref().map_or(0, String::len);
         let op = shares::QueryShared {
             pool_id,
             agent_id: None,
             max_scope: Some(max_scope.wire().into()),
+            limit,
+            cursor,
         };
         self.run(passed, op)
     }
@@ -355,12 +376,24 @@ impl ph::Host for PluginState {
         self.run(handoff_id.len(), handoffs::GetHandoff { handoff_id })
     }
 
-    fn pending(&mut self) -> Answer<Vec<ph::Handoff>> {
-        self.run(0, handoffs::GetPendingHandoffs { agent_id: None })
+    fn pending(&mut self, limit: Option<u32>, cursor: Option<String>) -> Answer<ph::HandoffPage> {
+        let passed = cursor.as_ref().map_or(0, String::len);
+        let op = handoffs::GetPendingHandoffs {
+            agent_id: None,
+            limit,
+            cursor,
+        };
+        self.run(passed, op)
     }
 
-    fn mine(&mut self) -> Answer<Vec<ph::Handoff>> {
-        self.run(0, handoffs::GetAgentHandoffs { agent_id: None })
+    fn mine(&mut self, limit: Option<u32>, cursor: Option<String>) -> Answer<ph::HandoffPage> {
+        let passed = cursor.as_ref().map_or(0, String::len);
+        let op = handoffs::GetAgentHandoffs {
+            agent_id: None,
+            limit,
+            cursor,
+        };
+        self.run(passed, op)
     }
 }
 

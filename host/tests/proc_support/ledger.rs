@@ -84,6 +84,14 @@ pub fn by_id(v: &Value, key: &str) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// A list tool's whole answer: its largest page, which must also be its last.
+async fn whole(op: &Client, tool: &str, mut args: Value) -> Value {
+    args["limit"] = json!(500);
+    let page = ok(op, tool, args).await;
+    assert!(page["next_cursor"].is_null(), "{tool}: more than one page");
+    page
+}
+
 /// Checks what the quiet server shows against what the clients were told: every memory
 /// when `all`, else those changed since the last check and a few others. Returns how
 /// many acknowledged facts were checked.
@@ -109,7 +117,7 @@ pub async fn check(op: &Client, dir: &Path, ledgers: &[Ledger], all: bool, rng: 
         );
         facts += 1;
 
-        let listed = ok(op, "get_agents_for_user", json!({"user_id": l.owner})).await;
+        let listed = whole(op, "get_agents_for_user", json!({"user_id": l.owner})).await;
         let listed = by_id(&listed, "agents");
         for a in l.agents.iter().chain([&l.target]) {
             assert!(
@@ -128,7 +136,7 @@ pub async fn check(op: &Client, dir: &Path, ledgers: &[Ledger], all: bool, rng: 
         agents += listed.len();
 
         let listed = by_id(
-            &ok(op, "list_pools", json!({"owner_id": l.owner})).await,
+            &whole(op, "list_pools", json!({"owner_id": l.owner})).await,
             "pools",
         );
         for (p, (members, shares)) in &l.pools {
@@ -153,7 +161,7 @@ pub async fn check(op: &Client, dir: &Path, ledgers: &[Ledger], all: bool, rng: 
         }
         pools += listed.len();
 
-        let listed = ok(op, "get_agent_handoffs", json!({"agent_id": l.target})).await;
+        let listed = whole(op, "get_agent_handoffs", json!({"agent_id": l.target})).await;
         let listed = by_id(&listed, "handoffs");
         for (h, (mem, told)) in &l.handoffs {
             let seen = listed
@@ -198,7 +206,7 @@ pub async fn check(op: &Client, dir: &Path, ledgers: &[Ledger], all: bool, rng: 
             .values()
             .filter(|h| status_of(h) == Status::Pending)
             .count();
-        let queue = ok(op, "get_pending_handoffs", json!({"agent_id": l.target})).await;
+        let queue = whole(op, "get_pending_handoffs", json!({"agent_id": l.target})).await;
         assert_eq!(
             queue["handoffs"].as_array().unwrap().len(),
             counted,

@@ -105,7 +105,16 @@ impl exports::maas::core::plugin_entry::Guest for Triage {
     fn run(args: Vec<String>) -> Result<String, String> {
         let (skills, change) = parse(&args)?;
         let me = identity::whoami().map_err(|e| describe(&e))?;
-        let mut pending = handoffs::pending().map_err(|e| describe(&e))?;
+        let mut pending = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = handoffs::pending(None, cursor.as_deref()).map_err(|e| describe(&e))?;
+            pending.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
         if let Some(change) = &change {
             if change["kind"] != "handoff.initiated" {
                 return Ok(json!({ "agent": me.id, "skipped": change["kind"] }).to_string());

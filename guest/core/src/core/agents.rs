@@ -6,6 +6,7 @@ use crate::engine::Env;
 use crate::error::Result;
 use crate::journal::Journal;
 use crate::model::Caller;
+use crate::page::{Page, PageRequest};
 use crate::state::Agent;
 
 impl<J: Journal, E: Env> Core<J, E> {
@@ -35,11 +36,16 @@ impl<J: Journal, E: Env> Core<J, E> {
             })
     }
 
-    /// Lists an owner's agents.
-    pub fn list_agents(&mut self, caller: &Caller, owner_id: &str) -> Result<Vec<Agent>> {
+    /// One page of an owner's agents.
+    pub fn list_agents(
+        &mut self,
+        caller: &Caller,
+        owner_id: &str,
+        req: &PageRequest,
+    ) -> Result<Page<Agent>> {
         self.engine
             .run(caller, "agents.list-by-owner", Some(owner_id), |s, cx| {
-                agents::list_by_owner(s, cx, owner_id)
+                agents::list_by_owner(s, cx, owner_id, req)
             })
     }
 

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::handoffs::{self, AcceptedHandoff, HandoffView};
 use crate::journal::Journal;
 use crate::model::Caller;
+use crate::page::{Page, PageRequest};
 use crate::state::HandoffContext;
 
 impl<J: Journal, E: Env> Core<J, E> {
@@ -138,23 +139,29 @@ impl<J: Journal, E: Env> Core<J, E> {
             })
     }
 
-    /// Live pending handoffs for an agent.
-    pub fn pending(&mut self, caller: &Caller, agent_id: &str) -> Result<Vec<HandoffView>> {
+    /// One page of the live pending handoffs for an agent.
+    pub fn pending(
+        &mut self,
+        caller: &Caller,
+        agent_id: &str,
+        req: &PageRequest,
+    ) -> Result<Page<HandoffView>> {
         self.engine
             .run(caller, "handoffs.pending", Some(agent_id), |s, cx| {
-                handoffs::pending(s, cx, agent_id)
+                handoffs::pending(s, cx, agent_id, req)
             })
     }
 
-    /// Every handoff of an agent.
+    /// One page of the handoffs of an agent.
     pub fn handoffs_by_agent(
         &mut self,
         caller: &Caller,
         agent_id: &str,
-    ) -> Result<Vec<HandoffView>> {
+        req: &PageRequest,
+    ) -> Result<Page<HandoffView>> {
         self.engine
             .run(caller, "handoffs.by-agent", Some(agent_id), |s, cx| {
-                handoffs::by_agent(s, cx, agent_id)
+                handoffs::by_agent(s, cx, agent_id, req)
             })
     }
 

@@ -5,6 +5,7 @@ use crate::engine::Env;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::model::{Caller, Permission, Scope};
+use crate::page::{Page, PageRequest};
 use crate::pools::{self, MemberView, PoolRequest, PoolView, ShareView};
 
 impl<J: Journal, E: Env> Core<J, E> {
@@ -40,10 +41,15 @@ impl<J: Journal, E: Env> Core<J, E> {
             })
     }
 
-    /// Lists visible pools.
-    pub fn list_pools(&mut self, caller: &Caller, owner_id: Option<&str>) -> Result<Vec<PoolView>> {
+    /// One page of the visible pools.
+    pub fn list_pools(
+        &mut self,
+        caller: &Caller,
+        owner_id: Option<&str>,
+        req: &PageRequest,
+    ) -> Result<Page<PoolView>> {
         self.engine.run(caller, "pools.list", owner_id, |s, cx| {
-            pools::list(s, cx, owner_id)
+            pools::list(s, cx, owner_id, req)
         })
     }
 
@@ -83,11 +89,16 @@ impl<J: Journal, E: Env> Core<J, E> {
             })
     }
 
-    /// Lists members.
-    pub fn members(&mut self, caller: &Caller, pool_id: &str) -> Result<Vec<MemberView>> {
+    /// One page of a pool's members.
+    pub fn members(
+        &mut self,
+        caller: &Caller,
+        pool_id: &str,
+        req: &PageRequest,
+    ) -> Result<Page<MemberView>> {
         self.engine
             .run(caller, "pools.members", Some(pool_id), |s, cx| {
-                pools::members(s, cx, pool_id)
+                pools::members(s, cx, pool_id, req)
             })
     }
 
@@ -120,17 +131,18 @@ impl<J: Journal, E: Env> Core<J, E> {
             })
     }
 
-    /// Lists visible shares no wider than `max_scope`.
+    /// One page of the visible shares no wider than `max_scope`.
     pub fn query_shared(
         &mut self,
         caller: &Caller,
         pool_id: &str,
         agent_id: &str,
         max_scope: Scope,
-    ) -> Result<Vec<ShareView>> {
+        req: &PageRequest,
+    ) -> Result<Page<ShareView>> {
         self.engine
             .run(caller, "pools.query-shared", Some(pool_id), |s, cx| {
-                pools::query_shared(s, cx, pool_id, agent_id, max_scope)
+                pools::query_shared(s, cx, pool_id, agent_id, max_scope, req)
             })
     }
 

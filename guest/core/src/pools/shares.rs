@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::limits::check_id;
 use crate::model::{Caller, Capability, Scope};
+use crate::page::{Page, PageRequest, Window};
 use crate::state::State;
 use serde_json::json;
 
@@ -104,7 +105,8 @@ pub fn query_shared(
     pool_id: &str,
     agent_id: &str,
     max_scope: Scope,
-) -> Decided<Vec<ShareView>> {
+    req: &PageRequest,
+) -> Decided<Page<ShareView>> {
     let agent = acting(s, cx.caller, "agent_id", agent_id)?;
     require(agent, Capability::MemoryRead)?;
     let pool = visible_pool(s, Some(agent), pool_id)?;
@@ -114,11 +116,13 @@ pub fn query_shared(
         ))
         .into());
     }
+    let window = Window::new("shared", req)?;
     let mut visible: Vec<(&String, &crate::state::Share)> = pool
         .shares
         .iter()
         .filter(|(memory_id, sh)| {
-            sh.scope <= max_scope
+            window.admits(sh.n)
+                && sh.scope <= max_scope
                 && share_visible(s, pool, sh, agent)
                 && s.memories
                     .get(*memory_id)
@@ -126,17 +130,16 @@ pub fn query_shared(
         })
         .collect();
     visible.sort_by_key(|(_, sh)| sh.n);
-    let shares: Vec<ShareView> = visible
-        .into_iter()
+    let shares = window
+        .take(visible.into_iter().map(|(id, sh)| (sh.n, (id, sh))))
         .map(|(memory_id, sh)| ShareView {
             memory_id: memory_id.clone(),
             pool_id: pool_id.to_string(),
             shared_by: sh.shared_by.clone(),
             scope: sh.scope,
             shared_at: sh.shared_at,
-        })
-        .collect();
-    let ids: Vec<&str> = shares.iter().map(|v| v.memory_id.as_str()).collect();
+        });
+    let ids: Vec<&str> = shares.items.iter().map(|v| v.memory_id.as_str()).collect();
     let rec = record(
         cx.caller.name(),
         "pool.queried",

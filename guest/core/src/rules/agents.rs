@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::agents::{self, RegistrationRequest};
+use crate::page::PageRequest;
 use AgentType::{ClaudeCode, CustomPipeline, Human};
 
 fn request(id: &str, owner: &str, agent_type: AgentType) -> RegistrationRequest {
@@ -122,13 +123,17 @@ fn an_agent_sees_agents_of_its_owner_and_no_others() {
 #[test]
 fn an_agent_lists_its_own_owner_only() {
     world()
-        .when(agent("a1"), |s, cx| agents::list_by_owner(s, cx, "u1"))
+        .when(agent("a1"), |s, cx| {
+            agents::list_by_owner(s, cx, "u1", &PageRequest::default())
+        })
         .then_value(|v| {
-            let ids: Vec<&str> = v.iter().map(|a| a.id.as_str()).collect();
+            let ids: Vec<&str> = v.items.iter().map(|a| a.id.as_str()).collect();
             assert_eq!(ids, ["boss", "a1", "a2"]);
         });
     world()
-        .when(agent("a1"), |s, cx| agents::list_by_owner(s, cx, "u2"))
+        .when(agent("a1"), |s, cx| {
+            agents::list_by_owner(s, cx, "u2", &PageRequest::default())
+        })
         .then_denied();
 }
 

@@ -3,6 +3,7 @@
 use super::*;
 use crate::handoffs;
 use crate::model::HandoffStatus;
+use crate::page::PageRequest;
 use AgentType::{ClaudeCode, CustomPipeline};
 use Permission::{Read, Write};
 use Scope::Project;
@@ -301,8 +302,10 @@ fn a_handoff_is_seen_by_its_parties_and_the_operator_only() {
 fn an_expired_handoff_is_neither_pending_nor_listed_as_such() {
     pending()
         .at(T0 + 3_600_000)
-        .when(agent("dst"), |s, cx| handoffs::pending(s, cx, "dst"))
-        .then_value(|v| assert!(v.is_empty()));
+        .when(agent("dst"), |s, cx| {
+            handoffs::pending(s, cx, "dst", &PageRequest::default())
+        })
+        .then_value(|v| assert!(v.items.is_empty() && v.next_cursor.is_none()));
 }
 
 #[test]

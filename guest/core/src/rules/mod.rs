@@ -21,6 +21,7 @@ mod agents;
 mod handoffs;
 mod knowledge;
 mod memories;
+mod paging;
 mod pools;
 mod shares;
 
@@ -411,6 +412,16 @@ impl<T> Then<T> {
         assert!(done.events.is_empty(), "a read wrote {:?}", done.events);
         let rec = done.read.as_ref().expect("a read-audit record");
         assert_eq!(rec.event_type, event_type);
+        self
+    }
+
+    /// It was a read whose audit record's detail (a JSON object) passes `check`.
+    #[track_caller]
+    pub fn then_read_detail(self, check: impl FnOnce(&serde_json::Value)) -> Self {
+        let rec = self.done().read.as_ref().expect("a read-audit record");
+        let detail: serde_json::Value =
+            serde_json::from_str(&rec.detail).expect("the detail is JSON");
+        check(&detail);
         self
     }
 

@@ -3,6 +3,7 @@
 
 use super::pools::world;
 use super::*;
+use crate::page::PageRequest;
 use crate::pools;
 use Permission::{Read, Write};
 use Scope::{AgentPrivate, Global, Project, Team, User};
@@ -146,10 +147,10 @@ fn audience(scope: Scope) -> Vec<&'static str> {
     let mut seen = Vec::new();
     for who in ["admin", "writer", "reader", "guest"] {
         let then = given_like(&world).when(agent(who), |s, cx| {
-            pools::query_shared(s, cx, "p", who, Global)
+            pools::query_shared(s, cx, "p", who, Global, &PageRequest::default())
         });
         then.then_value(|v| {
-            if v.iter().any(|sh| sh.memory_id == "m") {
+            if v.items.iter().any(|sh| sh.memory_id == "m") {
                 seen.push(who);
             }
         });
@@ -197,11 +198,11 @@ fn max_scope_only_narrows_what_a_query_returns() {
         .shared("p", "m1", "writer", User)
         .shared("p", "m2", "writer", Team)
         .when(agent("writer"), |s, cx| {
-            pools::query_shared(s, cx, "p", "writer", Project)
+            pools::query_shared(s, cx, "p", "writer", Project, &PageRequest::default())
         })
         .then_read("pool.queried")
         .then_value(|v| {
-            let ids: Vec<&str> = v.iter().map(|sh| sh.memory_id.as_str()).collect();
+            let ids: Vec<&str> = v.items.iter().map(|sh| sh.memory_id.as_str()).collect();
             assert_eq!(ids, ["m1"]);
         });
 }
@@ -210,14 +211,14 @@ fn max_scope_only_narrows_what_a_query_returns() {
 fn query_shared_needs_membership_and_memory_read() {
     world()
         .when(agent("outsider"), |s, cx| {
-            pools::query_shared(s, cx, "p", "outsider", Global)
+            pools::query_shared(s, cx, "p", "outsider", Global, &PageRequest::default())
         })
         .then_denied();
     world()
         .agent_with("mute", "u1", &[Capability::MemoryWrite])
         .member("p", "mute", Write)
         .when(agent("mute"), |s, cx| {
-            pools::query_shared(s, cx, "p", "mute", Global)
+            pools::query_shared(s, cx, "p", "mute", Global, &PageRequest::default())
         })
         .then_denied();
 }
@@ -266,7 +267,7 @@ fn a_global_share_is_read_by_any_agent_with_memory_read_but_listed_to_members_on
         &s.agents["stranger"]
     ));
     g.when(agent("stranger"), |s, cx| {
-        pools::query_shared(s, cx, "open", "stranger", Global)
+        pools::query_shared(s, cx, "open", "stranger", Global, &PageRequest::default())
     })
     .then_not_found();
 }
