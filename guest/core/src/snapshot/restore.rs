@@ -292,8 +292,9 @@ impl Restore {
         Ok(())
     }
 
-    /// Checks that the snapshot was whole and returns its state, the read-access indexes
-    /// rebuilt and the search indexes left for the first search to build. Errors:
+    /// Checks that the snapshot was whole and returns its state, the read-access bitmaps
+    /// left for the first operation and the search indexes for the first search to
+    /// build. Errors:
     /// `invalid-input` on field `snapshot`.
     pub fn finish(self) -> Result<State> {
         if !self.partial.is_empty() {
@@ -338,7 +339,8 @@ impl Restore {
         }
         state.seq = self.seq;
         state.trim_audit();
-        state.rebuild_access();
+        state.count_documents();
+        state.defer_access();
         state.defer_search_indexes();
         Ok(state)
     }
