@@ -123,6 +123,20 @@ fn populated(memories: usize) -> TestCore {
     c
 }
 
+/// A memory `id` of alice's shared into p-1.
+fn shared_note(id: &str, content: &str) -> StoreRequest {
+    StoreRequest {
+        agent_id: "alice".into(),
+        content: content.into(),
+        kind: MemoryKind::Fact,
+        tags: vec![],
+        memory_id: Some(id.into()),
+        pool_id: Some("p-1".into()),
+        scope: None,
+        ttl_seconds: None,
+    }
+}
+
 fn export(c: &mut TestCore, max: u32) -> (u64, Vec<Vec<u8>>) {
     let seq = c.snapshot_begin().unwrap();
     let mut chunks = Vec::new();
@@ -350,16 +364,7 @@ fn a_long_replay_leaves_the_search_indexes_to_the_first_search_with_the_same_ans
         };
         core.update_memory(&OP, &update).unwrap();
         core.delete_memory(&OP, "alice", "m-2").unwrap();
-        let store = StoreRequest {
-            agent_id: "alice".into(),
-            content: "a late cache note about the redis queue".into(),
-            kind: MemoryKind::Fact,
-            tags: vec![],
-            memory_id: Some("m-late".into()),
-            pool_id: Some("p-1".into()),
-            scope: None,
-            ttl_seconds: None,
-        };
+        let store = shared_note("m-late", "a late cache note about the redis queue");
         core.store_memory(&OP, &store).unwrap();
     }
     assert!(replayed.engine.state.indexes_deferred);
@@ -516,18 +521,9 @@ fn a_truncated_or_garbled_snapshot_is_refused_without_a_panic() {
 fn read_access_is_built_by_the_first_operation_after_a_restore_with_the_tail_in_it() {
     let mut c = populated(90);
     let (seq, chunks) = export(&mut c, 4096);
-    // A tail after the snapshot: a new shared memory, a deletion, a member leaving.
-    let store = StoreRequest {
-        agent_id: "alice".into(),
-        content: "a tail note about the cache".into(),
-        kind: MemoryKind::Fact,
-        tags: vec![],
-        memory_id: Some("m-tail".into()),
-        pool_id: Some("p-1".into()),
-        scope: None,
-        ttl_seconds: None,
-    };
-    c.store_memory(&OP, &store).unwrap();
+    // A tail after the snapshot: a new shared memory and a deletion.
+    c.store_memory(&OP, &shared_note("m-tail", "a tail note about the cache"))
+        .unwrap();
     c.delete_memory(&OP, "alice", "m-3").unwrap();
     let mut r = fresh(c.engine.journal.entries.clone());
     restore(&mut r, seq, &chunks).unwrap();

@@ -216,12 +216,17 @@ impl<T: Wire> Wire for Box<T> {
     }
 }
 
+/// Writes a list or set: its length, then its items.
+fn put_all<'a, T: Wire + 'a>(w: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'a T>) {
+    (items.len() as u64).put(w);
+    for v in items {
+        v.put(w);
+    }
+}
+
 impl<T: Wire> Wire for Vec<T> {
     fn put(&self, w: &mut Vec<u8>) {
-        (self.len() as u64).put(w);
-        for v in self {
-            v.put(w);
-        }
+        put_all(w, self.iter());
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, Bad> {
         let n = r.len()?;
@@ -235,10 +240,7 @@ impl<T: Wire> Wire for Vec<T> {
 
 impl Wire for BTreeSet<String> {
     fn put(&self, w: &mut Vec<u8>) {
-        (self.len() as u64).put(w);
-        for v in self {
-            v.put(w);
-        }
+        put_all(w, self.iter());
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, Bad> {
         let n = r.len()?;
@@ -408,72 +410,41 @@ mod tag {
     pub const END: u8 = 18;
 }
 
+/// Writes a frame of `tag`: the `keys`, then what `value` writes.
+fn keyed(buf: &mut Vec<u8>, tag: u8, keys: &[&str], value: impl FnOnce(&mut Vec<u8>)) {
+    frame(buf, tag, |w| {
+        for key in keys {
+            put_str(w, key);
+        }
+        value(w);
+    });
+}
+
 /// Writes a record as a frame.
 pub fn put_record(buf: &mut Vec<u8>, record: &Out<'_>) {
-    let s = put_str;
+    let none = |_: &mut Vec<u8>| {};
     match record {
-        Out::Counters(c) => frame(buf, tag::COUNTERS, |w| c.put(w)),
-        Out::Agent(k, v) => frame(buf, tag::AGENT, |w| {
-            s(w, k);
-            v.put(w)
-        }),
-        Out::UsedId(k) => frame(buf, tag::USED_ID, |w| s(w, k)),
-        Out::Token(a, b) => frame(buf, tag::TOKEN, |w| {
-            s(w, a);
-            s(w, b)
-        }),
-        Out::Pool(k, v) => frame(buf, tag::POOL, |w| {
-            s(w, k);
-            v.put(w)
-        }),
-        Out::Member(p, a, m) => frame(buf, tag::MEMBER, |w| {
-            s(w, p);
-            s(w, a);
-            m.put(w)
-        }),
-        Out::Share(p, m, v) => frame(buf, tag::SHARE, |w| {
-            s(w, p);
-            s(w, m);
-            v.put(w)
-        }),
-        Out::Membership(a, b) => frame(buf, tag::MEMBERSHIP, |w| {
-            s(w, a);
-            s(w, b)
-        }),
-        Out::Team(a, b) => frame(buf, tag::TEAM, |w| {
-            s(w, a);
-            s(w, b)
-        }),
-        Out::Memory(k, v) => frame(buf, tag::MEMORY, |w| {
-            s(w, k);
-            v.put(w)
-        }),
-        Out::Grant(a, b) => frame(buf, tag::GRANT, |w| {
-            s(w, a);
-            s(w, b)
-        }),
-        Out::Handoff(k, v) => frame(buf, tag::HANDOFF, |w| {
-            s(w, k);
-            v.put(w)
-        }),
-        Out::Pending(a, b) => frame(buf, tag::PENDING, |w| {
-            s(w, a);
-            s(w, b)
-        }),
+        Out::Counters(c) => keyed(buf, tag::COUNTERS, &[], |w| c.put(w)),
+        Out::Agent(k, v) => keyed(buf, tag::AGENT, &[k], |w| v.put(w)),
+        Out::UsedId(k) => keyed(buf, tag::USED_ID, &[k], none),
+        Out::Token(a, b) => keyed(buf, tag::TOKEN, &[a, b], none),
+        Out::Pool(k, v) => keyed(buf, tag::POOL, &[k], |w| v.put(w)),
+        Out::Member(p, a, m) => keyed(buf, tag::MEMBER, &[p, a], |w| m.put(w)),
+        Out::Share(p, m, v) => keyed(buf, tag::SHARE, &[p, m], |w| v.put(w)),
+        Out::Membership(a, b) => keyed(buf, tag::MEMBERSHIP, &[a, b], none),
+        Out::Team(a, b) => keyed(buf, tag::TEAM, &[a, b], none),
+        Out::Memory(k, v) => keyed(buf, tag::MEMORY, &[k], |w| v.put(w)),
+        Out::Grant(a, b) => keyed(buf, tag::GRANT, &[a, b], none),
+        Out::Handoff(k, v) => keyed(buf, tag::HANDOFF, &[k], |w| v.put(w)),
+        Out::Pending(a, b) => keyed(buf, tag::PENDING, &[a, b], none),
         Out::Expiry(t, id) => frame(buf, tag::EXPIRY, |w| {
             t.put(w);
-            s(w, id)
+            put_str(w, id);
         }),
-        Out::ByAgent(a, b) => frame(buf, tag::BY_AGENT, |w| {
-            s(w, a);
-            s(w, b)
-        }),
-        Out::Document(k, v) => frame(buf, tag::DOCUMENT, |w| {
-            s(w, k);
-            v.put(w)
-        }),
-        Out::Audit(e) => frame(buf, tag::AUDIT, |w| e.put(w)),
-        Out::End(e) => frame(buf, tag::END, |w| e.put(w)),
+        Out::ByAgent(a, b) => keyed(buf, tag::BY_AGENT, &[a, b], none),
+        Out::Document(k, v) => keyed(buf, tag::DOCUMENT, &[k], |w| v.put(w)),
+        Out::Audit(e) => keyed(buf, tag::AUDIT, &[], |w| e.put(w)),
+        Out::End(e) => keyed(buf, tag::END, &[], |w| e.put(w)),
     }
 }
 
