@@ -1,12 +1,15 @@
 //! Times a snapshot restore natively at scale, without a host: builds a state of N
 //! memories (100 agents of 10 owners, 10 pools, half of the memories shared, 20–40 words
-//! each, a third with tags), exports it in 4 MiB chunks as the host stores them, and
-//! restores it several times, phase by phase (decoding the chunks, then finishing:
-//! building the maps and the read-access bitmaps). Prints the medians, so a change to the
-//! restore is measured against the same snapshot in the same process, and a profiler
-//! (`perf record -g`) names the functions that dominate.
+//! each, a third with tags), exports it in 4 MiB chunks as the host stores them, in the
+//! current format (binary, version 3) and in version 2 (JSON lines), and restores each
+//! several times, alternating, phase by phase (decoding the chunks; finishing: building
+//! the maps; the read-access bitmaps, which the first operation after a restore builds).
+//! Prints the medians, so one format is measured against the other on the same state in
+//! the same process, and a profiler (`perf record -g`) names the functions that
+//! dominate. With `v3` or `v2` as a third argument only that format is restored (to
+//! profile one).
 //!
-//! `cargo run --release -p maas-core --example restore_scale [memories] [rounds]`
+//! `cargo run --release -p maas-core --example restore_scale [memories] [rounds] [v3|v2]`
 
 use maas_core::events::Event;
 use maas_core::model::{AgentType, Capability, MemoryKind, Permission, Scope};
@@ -172,45 +175,76 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "built {memories} memories: {:.2} s",
         t.elapsed().as_secs_f64()
     );
-    let t = Instant::now();
-    let mut export = Export::new(&state);
-    let seq = export.seq();
-    let mut chunks = Vec::new();
-    while let Some(c) = export.next(&mut state, CHUNK)? {
-        chunks.push(c);
-    }
-    let bytes: usize = chunks.iter().map(Vec::len).sum();
-    println!(
-        "exported {} chunks, {} MiB: {:.2} s",
-        chunks.len(),
-        bytes >> 20,
-        t.elapsed().as_secs_f64()
-    );
-    drop(state);
-    let (mut decode, mut finish) = (Vec::new(), Vec::new());
-    let (mut decode_cpu, mut finish_cpu) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        let (t, c0) = (Instant::now(), cpu());
-        let mut restore = Restore::new(seq, 16);
-        for c in &chunks {
-            restore.chunk(c)?;
+    let only = args.next();
+    let mut formats = Vec::new();
+    for (name, json) in [("v3", false), ("v2", true)] {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
         }
-        decode.push(t.elapsed());
-        decode_cpu.push(cpu().saturating_sub(c0));
-        let (t, c0) = (Instant::now(), cpu());
-        let state = restore.finish()?;
-        finish.push(t.elapsed());
-        finish_cpu.push(cpu().saturating_sub(c0));
-        assert_eq!(state.memories.len(), memories);
-        drop(state);
+        let t = Instant::now();
+        let mut export = if json {
+            Export::json(&state)
+        } else {
+            Export::new(&state)
+        };
+        let seq = export.seq();
+        let mut chunks = Vec::new();
+        while let Some(c) = export.next(&mut state, CHUNK)? {
+            chunks.push(c);
+        }
+        let bytes: usize = chunks.iter().map(Vec::len).sum();
+        println!(
+            "{name}: exported {} chunks, {} MiB: {:.2} s",
+            chunks.len(),
+            bytes >> 20,
+            t.elapsed().as_secs_f64()
+        );
+        formats.push((name, seq, chunks, Timings::default()));
     }
-    println!(
-        "restore, median of {rounds}: decode {:.3} s, finish {:.3} s; CPU time: decode \
-         {:.2} s, finish {:.2} s",
-        median(decode).as_secs_f64(),
-        median(finish).as_secs_f64(),
-        median(decode_cpu).as_secs_f64(),
-        median(finish_cpu).as_secs_f64()
-    );
+    drop(state);
+    for _ in 0..rounds {
+        for (_, seq, chunks, timings) in &mut formats {
+            let (t, c0) = (Instant::now(), cpu());
+            let mut restore = Restore::new(*seq, 16);
+            for c in chunks.iter() {
+                restore.chunk(c)?;
+            }
+            timings.decode.push(t.elapsed());
+            timings.decode_cpu.push(cpu().saturating_sub(c0));
+            let (t, c0) = (Instant::now(), cpu());
+            let mut state = restore.finish()?;
+            timings.finish.push(t.elapsed());
+            timings.finish_cpu.push(cpu().saturating_sub(c0));
+            let (t, c0) = (Instant::now(), cpu());
+            state.end_deferred_access();
+            timings.access.push(t.elapsed());
+            timings.access_cpu.push(cpu().saturating_sub(c0));
+            assert_eq!(state.memories.len(), memories);
+            drop(state);
+        }
+    }
+    for (name, _, _, timings) in formats {
+        println!(
+            "{name} restore, median of {rounds}: decode {:.3} s, finish {:.3} s, read access \
+             {:.3} s; CPU time: decode {:.2} s, finish {:.2} s, read access {:.2} s",
+            median(timings.decode).as_secs_f64(),
+            median(timings.finish).as_secs_f64(),
+            median(timings.access).as_secs_f64(),
+            median(timings.decode_cpu).as_secs_f64(),
+            median(timings.finish_cpu).as_secs_f64(),
+            median(timings.access_cpu).as_secs_f64()
+        );
+    }
     Ok(())
+}
+
+/// Per-round times of one format.
+#[derive(Default)]
+struct Timings {
+    decode: Vec<Duration>,
+    finish: Vec<Duration>,
+    access: Vec<Duration>,
+    decode_cpu: Vec<Duration>,
+    finish_cpu: Vec<Duration>,
+    access_cpu: Vec<Duration>,
 }

@@ -362,6 +362,9 @@ impl<J: Journal, E: Env> Engine<J, E> {
         let mut charged = false;
         for _ in 0..MAX_ATTEMPTS {
             self.catch_up()?;
+            // Reads and quotas decide on the read-access bitmaps: a restore leaves them
+            // to the first operation.
+            self.state.end_deferred_access();
             let now = self.env.now_ms();
             let mut cx = Cx {
                 now,

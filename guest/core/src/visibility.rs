@@ -218,7 +218,14 @@ impl Visibility {
             return;
         };
         if on {
-            *self.by_owner.entry(owner.clone()).or_default() += n;
+            // Looked up before inserting: the owner's id is copied only for its first
+            // memory, not for every one (a restore counts a million in a row).
+            match self.by_owner.get_mut(owner) {
+                Some(count) => *count += n,
+                None => {
+                    self.by_owner.insert(owner.clone(), n);
+                }
+            }
         } else if let Some(count) = self.by_owner.get_mut(owner) {
             *count = count.saturating_sub(n);
             if *count == 0 {

@@ -1,12 +1,14 @@
-//! Export: a cursor over the state that writes it as bounded chunks of JSON lines.
+//! Export: a cursor over the state that writes it as bounded chunks of records, binary
+//! frames (format version 3, [`super::wire`]) or, for compatibility tests and
+//! measurements, the JSON lines of version 2.
 //!
 //! The cursor remembers the section it is in and the key of the last record written, so
 //! each chunk starts where the previous one stopped (a `BTreeMap` range lookup), whatever
 //! the size of the state. The state must not change between chunks: the cursor is tied to
 //! one position and refuses to go on once the state has moved.
 
-use super::SNAPSHOT_VERSION;
 use super::records::{Counters, End, Header, Out};
+use super::{JSON_VERSION, SNAPSHOT_VERSION, wire};
 use crate::error::{Error, Result};
 use crate::state::State;
 use serde::Serialize;
@@ -134,8 +136,8 @@ fn nested<'a, O, I: Keyed<'a>>(
     rest.find_map(|(k, o)| inner(o).after(None).map(|(i, v)| (k, i, v)))
 }
 
-/// Writes one record as a line.
-fn write(buf: &mut Vec<u8>, record: &impl Serialize) -> Result<()> {
+/// Writes one record as a line of JSON.
+fn json_line(buf: &mut Vec<u8>, record: &impl Serialize) -> Result<()> {
     let mark = buf.len();
     if let Err(e) = serde_json::to_writer(&mut *buf, record) {
         buf.truncate(mark);
@@ -143,6 +145,24 @@ fn write(buf: &mut Vec<u8>, record: &impl Serialize) -> Result<()> {
     }
     buf.push(b'\n');
     Ok(())
+}
+
+/// Where records go: a chunk, in one format.
+struct Sink<'b> {
+    buf: &'b mut Vec<u8>,
+    json: bool,
+}
+
+impl Sink<'_> {
+    /// Writes one record.
+    fn write(&mut self, record: &Out<'_>) -> Result<()> {
+        if self.json {
+            json_line(self.buf, record)
+        } else {
+            wire::put_record(self.buf, record);
+            Ok(())
+        }
+    }
 }
 
 /// An export in progress.
@@ -156,10 +176,12 @@ pub struct Export {
     records: u64,
     header: bool,
     done: bool,
+    /// Writes format version 2 (JSON lines) instead of the current one.
+    json: bool,
 }
 
 impl Export {
-    /// A cursor over `state` as it is now.
+    /// A cursor over `state` as it is now, writing the current format.
     pub fn new(state: &State) -> Self {
         Export {
             seq: state.seq,
@@ -169,6 +191,16 @@ impl Export {
             records: 0,
             header: false,
             done: false,
+            json: false,
+        }
+    }
+
+    /// A cursor writing format version 2 (JSON lines), which restores still read: to
+    /// test that, and to measure one format against the other.
+    pub fn json(state: &State) -> Self {
+        Export {
+            json: true,
+            ..Export::new(state)
         }
     }
 
@@ -188,13 +220,15 @@ impl Export {
         let max = max_bytes.max(1);
         let mut buf = std::mem::take(&mut self.pending);
         if !self.header {
-            write(
-                &mut buf,
-                &Header {
-                    v: SNAPSHOT_VERSION,
+            if self.json {
+                let header = Header {
+                    v: JSON_VERSION,
                     seq: self.seq,
-                },
-            )?;
+                };
+                json_line(&mut buf, &header)?;
+            } else {
+                wire::put_header(&mut buf, SNAPSHOT_VERSION, self.seq);
+            }
             self.header = true;
         }
         while !self.done && buf.len() < max {
@@ -213,6 +247,8 @@ impl Export {
 
     /// Writes the record after the cursor; false when there is none left.
     fn record(&mut self, state: &mut State, buf: &mut Vec<u8>) -> Result<bool> {
+        let json = self.json;
+        let buf = &mut Sink { buf, json };
         while let Some(section) = SECTIONS.get(self.section).copied() {
             if self.in_section(section, state, buf)? {
                 return Ok(true);
@@ -228,7 +264,7 @@ impl Export {
         &mut self,
         section: Section,
         state: &mut State,
-        buf: &mut Vec<u8>,
+        buf: &mut Sink<'_>,
     ) -> Result<bool> {
         let key = &self.after;
         let next: Option<Key> = match section {
@@ -239,7 +275,7 @@ impl Export {
                         live_handoffs: state.live_handoffs,
                         audit_head: state.audit_head.clone(),
                     };
-                    write(buf, &Out::Counters(c))?;
+                    buf.write(&Out::Counters(c))?;
                     Some(Key::Index(0))
                 }
                 _ => None,
@@ -255,10 +291,10 @@ impl Export {
                     return Ok(false);
                 };
                 // Members and shares are records of their own: the pool's record stays
-                // small however many it has.
+                // small however many it has (the binary format never writes them).
                 let members = std::mem::take(&mut pool.members);
                 let shares = std::mem::take(&mut pool.shares);
-                let written = write(buf, &Out::Pool(&id, pool));
+                let written = buf.write(&Out::Pool(&id, pool));
                 pool.members = members;
                 pool.shares = shares;
                 written?;
@@ -282,7 +318,7 @@ impl Export {
                 };
                 match next {
                     Some((t, id)) => {
-                        write(buf, &Out::Expiry(*t, id))?;
+                        buf.write(&Out::Expiry(*t, id))?;
                         Some(Key::Expiry(*t, id.clone()))
                     }
                     None => None,
@@ -297,7 +333,7 @@ impl Export {
                 };
                 match state.audit.get(i) {
                     Some(entry) => {
-                        write(buf, &Out::Audit(entry))?;
+                        buf.write(&Out::Audit(entry))?;
                         Some(Key::Index(i + 1))
                     }
                     None => None,
@@ -308,7 +344,7 @@ impl Export {
                     let end = End {
                         records: self.records,
                     };
-                    write(buf, &Out::End(end))?;
+                    buf.write(&Out::End(end))?;
                     self.after = Key::Index(0);
                     return Ok(true);
                 }
@@ -328,14 +364,14 @@ impl Export {
 
 /// The record of the next entry of a map or set.
 fn one<'a, C: Keyed<'a>>(
-    buf: &mut Vec<u8>,
+    buf: &mut Sink<'_>,
     coll: C,
     key: &Key,
     out: impl Fn(&'a str, C::Item) -> Out<'a>,
 ) -> Result<Option<Key>> {
     match coll.after(key.one()) {
         Some((k, v)) => {
-            write(buf, &out(k, v))?;
+            buf.write(&out(k, v))?;
             Ok(Some(Key::One(k.clone())))
         }
         None => Ok(None),
@@ -344,7 +380,7 @@ fn one<'a, C: Keyed<'a>>(
 
 /// The record of the next entry of a map within the objects of a map.
 fn two<'a, O, V: 'a>(
-    buf: &mut Vec<u8>,
+    buf: &mut Sink<'_>,
     map: &'a BTreeMap<String, O>,
     inner: impl Fn(&'a O) -> &'a BTreeMap<String, V>,
     key: &Key,
@@ -352,7 +388,7 @@ fn two<'a, O, V: 'a>(
 ) -> Result<Option<Key>> {
     match nested(map, inner, key) {
         Some((a, b, v)) => {
-            write(buf, &out(a, b, v))?;
+            buf.write(&out(a, b, v))?;
             Ok(Some(Key::Two(a.clone(), b.clone())))
         }
         None => Ok(None),
@@ -361,14 +397,14 @@ fn two<'a, O, V: 'a>(
 
 /// The record of the next (key, member) pair of a map of sets.
 fn pairs<'a>(
-    buf: &mut Vec<u8>,
+    buf: &mut Sink<'_>,
     map: &'a BTreeMap<String, BTreeSet<String>>,
     key: &Key,
     out: impl Fn(&'a str, &'a str) -> Out<'a>,
 ) -> Result<Option<Key>> {
     match nested(map, |s| s, key) {
         Some((a, b, ())) => {
-            write(buf, &out(a, b))?;
+            buf.write(&out(a, b))?;
             Ok(Some(Key::Two(a.clone(), b.clone())))
         }
         None => Ok(None),

@@ -2,10 +2,13 @@
 //! newest snapshot and the journal tail instead of the whole history.
 //!
 //! A snapshot holds what replay would have built: every object, the in-memory audit
-//! window, and the position. It is a stream of JSON lines (format version 2): a header
-//! with the version and the position, one record per object (see [`records`]), and an
-//! end record with the number of records. It is written and read in chunks of bounded
-//! size, so neither side ever holds it whole: export is a cursor over the state
+//! window, and the position. It is a stream of records (format version 3: binary frames,
+//! see [`wire`]): a header with the version and the position, one record per object (see
+//! [`records`]), and an end record with the number of records. Version 2, the same
+//! records as JSON lines, is still read, so a data directory saved by an older maas
+//! starts from its snapshot; snapshots saved from then on are version 3. It is written
+//! and read in chunks of bounded size, so neither side ever holds it whole: export is a
+//! cursor over the state
 //! ([`export::Export`]), restore decodes chunk after chunk into a state of its own
 //! ([`restore::Restore`]) that replaces the core's only once the end was read and checked.
 //! The search indexes are derived from the memories and documents, so they are rebuilt
@@ -14,6 +17,7 @@
 pub mod export;
 pub mod records;
 pub mod restore;
+pub mod wire;
 
 use crate::core::{Core, Stats};
 use crate::engine::Env;
@@ -22,9 +26,12 @@ use crate::journal::Journal;
 use export::Export;
 use restore::Restore;
 
-/// The current snapshot format version. Version 1 (the whole state as one JSON value) is
-/// refused; the host then replays the journal.
-pub const SNAPSHOT_VERSION: u32 = 2;
+/// The current snapshot format version (binary frames). Version 1 (the whole state as
+/// one JSON value) is refused; the host then replays the journal.
+pub const SNAPSHOT_VERSION: u32 = 3;
+
+/// The older format version still read: the records as JSON lines.
+pub const JSON_VERSION: u32 = 2;
 
 impl<J: Journal, E: Env> Core<J, E> {
     /// Catches up with the journal and starts an export of the state as of the position

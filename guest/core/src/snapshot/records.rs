@@ -1,4 +1,5 @@
-//! The records of a snapshot: one JSON object per line, tagged by what it holds.
+//! The records of a snapshot, tagged by what they hold: one JSON object per line in
+//! format version 2, one binary frame each in version 3 ([`super::wire`]).
 //!
 //! Every object of the state is its own record, and so is every member of a set-valued
 //! map (a pool's members and shares, memberships, grants, …), so no record grows with the

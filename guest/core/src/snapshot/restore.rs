@@ -1,8 +1,9 @@
 //! Restore: chunks of a snapshot, in order, decoded into a state of their own. The state
-//! replaces the core's only when the whole snapshot was read and checked.
+//! replaces the core's only when the whole snapshot was read and checked. The first byte
+//! tells the format: binary frames (version 3, [`super::wire`]) or JSON lines (version 2).
 
-use super::SNAPSHOT_VERSION;
 use super::records::{Header, In};
+use super::{JSON_VERSION, SNAPSHOT_VERSION, wire};
 use crate::error::{Error, Result};
 use crate::state::{Memory, Share, State};
 use std::collections::BTreeMap;
@@ -11,11 +12,28 @@ fn refused(reason: impl Into<String>) -> Error {
     Error::invalid("snapshot", reason)
 }
 
+/// [`wire::frame_len`], refused as the snapshot's error.
+fn frame_len(buf: &[u8]) -> Result<Option<usize>> {
+    wire::frame_len(buf).map_err(|e| refused(format!("cannot be decoded: {e}")))
+}
+
+/// How the records are written, known from the first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Nothing read yet.
+    Unknown,
+    /// Version 2: JSON lines.
+    Json,
+    /// Version 3: binary frames.
+    Binary,
+}
+
 /// A restore in progress.
 #[derive(Debug)]
 pub struct Restore {
     seq: u64,
     state: State,
+    format: Format,
     /// The start of a record whose end is in a later chunk.
     partial: Vec<u8>,
     header: bool,
@@ -51,6 +69,7 @@ impl Restore {
         Restore {
             seq,
             state: State::new(audit_window),
+            format: Format::Unknown,
             partial: Vec::new(),
             header: false,
             records: 0,
@@ -62,6 +81,103 @@ impl Restore {
     /// Reads the next chunk; a record may continue from the previous chunk and into the
     /// next. Errors: `invalid-input` on field `snapshot`.
     pub fn chunk(&mut self, data: &[u8]) -> Result<()> {
+        if self.format == Format::Unknown {
+            self.format = match data.first() {
+                None => return Ok(()),
+                Some(&wire::HEADER) => Format::Binary,
+                Some(_) => Format::Json,
+            };
+        }
+        match self.format {
+            Format::Binary => self.frames(data),
+            _ => self.lines(data),
+        }
+    }
+
+    /// Reads the binary frames of a chunk.
+    fn frames(&mut self, data: &[u8]) -> Result<()> {
+        let mut rest = data;
+        // Completes the frame begun in earlier chunks: its head first, then the rest.
+        while !self.partial.is_empty() {
+            let Some(total) = frame_len(&self.partial)? else {
+                let Some((&b, tail)) = rest.split_first() else {
+                    return Ok(());
+                };
+                self.partial.push(b);
+                rest = tail;
+                continue;
+            };
+            let need = total.saturating_sub(self.partial.len());
+            let Some((head, tail)) = rest.split_at_checked(need) else {
+                self.partial.extend_from_slice(rest);
+                return Ok(());
+            };
+            let mut frame = std::mem::take(&mut self.partial);
+            frame.extend_from_slice(head);
+            self.frame(&frame)?;
+            rest = tail;
+        }
+        while let Some(total) = frame_len(rest)? {
+            let Some((frame, tail)) = rest.split_at_checked(total) else {
+                break;
+            };
+            self.frame(frame)?;
+            rest = tail;
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// Decodes one whole frame.
+    fn frame(&mut self, frame: &[u8]) -> Result<()> {
+        let (tag, payload) = match (frame.first(), frame.get(wire::FRAME_HEAD..)) {
+            (Some(&tag), Some(payload)) => (tag, payload),
+            _ => return Err(refused("it ends in the middle of a record")),
+        };
+        if self.end.is_some() {
+            return Err(refused("it goes on after its end record"));
+        }
+        if !self.header {
+            let (version, seq) = if tag == wire::HEADER {
+                wire::header(payload)
+            } else {
+                Err("no header")
+            }
+            .map_err(|e| refused(format!("cannot be decoded: {e}")))?;
+            return self.check_header(version, seq);
+        }
+        let record = wire::record(tag, payload).map_err(|e| {
+            refused(format!(
+                "cannot be decoded: record {} ({e})",
+                self.records + 1
+            ))
+        })?;
+        self.apply(record)
+    }
+
+    /// Accepts the header of a snapshot in `version` as of `seq`, if they are expected.
+    fn check_header(&mut self, version: u64, seq: u64) -> Result<()> {
+        let expected = match self.format {
+            Format::Binary => SNAPSHOT_VERSION,
+            _ => JSON_VERSION,
+        };
+        if version != u64::from(expected) {
+            return Err(refused(format!(
+                "unknown snapshot format version {version}"
+            )));
+        }
+        if seq != self.seq {
+            return Err(refused(format!(
+                "it holds the state as of entry {seq}, not {}",
+                self.seq
+            )));
+        }
+        self.header = true;
+        Ok(())
+    }
+
+    /// Reads the JSON lines of a chunk.
+    fn lines(&mut self, data: &[u8]) -> Result<()> {
         let mut rest = data;
         if !self.partial.is_empty() {
             let Some(nl) = memchr::memchr(b'\n', rest) else {
@@ -93,20 +209,7 @@ impl Restore {
         if !self.header {
             let header: Header = serde_json::from_slice(line)
                 .map_err(|e| refused(format!("cannot be decoded: no header ({e})")))?;
-            if header.v != SNAPSHOT_VERSION {
-                return Err(refused(format!(
-                    "unknown snapshot format version {}",
-                    header.v
-                )));
-            }
-            if header.seq != self.seq {
-                return Err(refused(format!(
-                    "it holds the state as of entry {}, not {}",
-                    header.seq, self.seq
-                )));
-            }
-            self.header = true;
-            return Ok(());
+            return self.check_header(u64::from(header.v), header.seq);
         }
         let record: In = serde_json::from_slice(line).map_err(|e| {
             refused(format!(
@@ -189,12 +292,14 @@ impl Restore {
         Ok(())
     }
 
-    /// Checks that the snapshot was whole and returns its state, the read-access indexes
-    /// rebuilt and the search indexes left for the first search to build. Errors:
+    /// Checks that the snapshot was whole and returns its state, the read-access bitmaps
+    /// left for the first operation and the search indexes for the first search to
+    /// build. Errors:
     /// `invalid-input` on field `snapshot`.
     pub fn finish(self) -> Result<State> {
         if !self.partial.is_empty() {
-            if !self.header && self.partial.starts_with(b"{\"v\":1,") {
+            if self.format == Format::Json && !self.header && self.partial.starts_with(b"{\"v\":1,")
+            {
                 return Err(refused(
                     "unknown snapshot format version 1 (whole-state snapshots of an older \
                      maas are not read; the journal is replayed instead)",
@@ -234,7 +339,8 @@ impl Restore {
         }
         state.seq = self.seq;
         state.trim_audit();
-        state.rebuild_access();
+        state.count_documents();
+        state.defer_access();
         state.defer_search_indexes();
         Ok(state)
     }

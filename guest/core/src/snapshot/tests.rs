@@ -1,5 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use super::export::Export;
+use super::restore::Restore;
+use super::wire;
 use crate::agents::RegistrationRequest;
 use crate::engine::Env;
 use crate::journal::MemoryJournal;
@@ -120,6 +123,20 @@ fn populated(memories: usize) -> TestCore {
     c
 }
 
+/// A memory `id` of alice's shared into p-1.
+fn shared_note(id: &str, content: &str) -> StoreRequest {
+    StoreRequest {
+        agent_id: "alice".into(),
+        content: content.into(),
+        kind: MemoryKind::Fact,
+        tags: vec![],
+        memory_id: Some(id.into()),
+        pool_id: Some("p-1".into()),
+        scope: None,
+        ttl_seconds: None,
+    }
+}
+
 fn export(c: &mut TestCore, max: u32) -> (u64, Vec<Vec<u8>>) {
     let seq = c.snapshot_begin().unwrap();
     let mut chunks = Vec::new();
@@ -127,6 +144,18 @@ fn export(c: &mut TestCore, max: u32) -> (u64, Vec<Vec<u8>>) {
         chunks.push(chunk);
     }
     (seq, chunks)
+}
+
+/// How many whole frames `chunk` holds; it must end with one.
+fn frames(chunk: &[u8]) -> usize {
+    let mut rest = chunk;
+    let mut n = 0;
+    while !rest.is_empty() {
+        let len = wire::frame_len(rest).unwrap().unwrap();
+        rest = &rest[len..];
+        n += 1;
+    }
+    n
 }
 
 fn restore(c: &mut TestCore, seq: u64, chunks: &[Vec<u8>]) -> crate::Result<()> {
@@ -142,10 +171,11 @@ fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
     let mut c = populated(300);
     let (seq, chunks) = export(&mut c, 2048);
     assert!(chunks.len() > 5, "{} chunks", chunks.len());
+    assert_eq!(chunks[0][0], wire::HEADER, "the current format is binary");
     for chunk in &chunks {
-        let lines = chunk.iter().filter(|b| **b == b'\n').count();
-        assert!(chunk.len() <= 2048 || lines == 1, "{} bytes", chunk.len());
-        assert_eq!(chunk.last(), Some(&b'\n'));
+        // Whole records, at most 2048 bytes unless one record alone is longer.
+        let records = frames(chunk);
+        assert!(chunk.len() <= 2048 || records == 1, "{} bytes", chunk.len());
     }
     // Chunk boundaries need not fall between records: cut the stream anywhere.
     let stream: Vec<u8> = chunks.concat();
@@ -178,7 +208,7 @@ fn a_record_larger_than_the_chunk_size_goes_alone() {
     let mut c = populated(3);
     let (_, chunks) = export(&mut c, 1);
     for chunk in &chunks {
-        assert_eq!(chunk.iter().filter(|b| **b == b'\n').count(), 1);
+        assert_eq!(frames(chunk), 1);
     }
 }
 
@@ -210,6 +240,20 @@ fn a_refused_snapshot_leaves_the_core_fresh() {
         (seq, chunks[..chunks.len() - 1].to_vec(), "cut short"),
         (seq, vec![b"{\"v\":1,\"state\":{}}".to_vec()], "version 1"),
         (seq, vec![b"{\"v\":3,\"seq\":1}\n".to_vec()], "version 3"),
+        (seq, vec![binary_header(4, seq)], "version 4"),
+        (seq, vec![binary_header(3, seq + 1)], "not"),
+        (seq, vec![chunks[0][..3].to_vec()], "no header"),
+        (seq, vec![vec![0, 1, 0, 0, 0, 7]], "no header"),
+        (
+            seq,
+            vec![chunks[0].clone(), vec![99, 0, 0, 0, 0]],
+            "unknown record tag",
+        ),
+        (
+            seq,
+            vec![chunks[0].clone(), vec![10, 0xff, 0xff, 0xff, 0x7f]],
+            "longer than any record",
+        ),
         (
             seq,
             vec![chunks[0].clone(), b"{\"nonsense\":1}\n".to_vec()],
@@ -320,16 +364,7 @@ fn a_long_replay_leaves_the_search_indexes_to_the_first_search_with_the_same_ans
         };
         core.update_memory(&OP, &update).unwrap();
         core.delete_memory(&OP, "alice", "m-2").unwrap();
-        let store = StoreRequest {
-            agent_id: "alice".into(),
-            content: "a late cache note about the redis queue".into(),
-            kind: MemoryKind::Fact,
-            tags: vec![],
-            memory_id: Some("m-late".into()),
-            pool_id: Some("p-1".into()),
-            scope: None,
-            ttl_seconds: None,
-        };
+        let store = shared_note("m-late", "a late cache note about the redis queue");
         core.store_memory(&OP, &store).unwrap();
     }
     assert!(replayed.engine.state.indexes_deferred);
@@ -371,4 +406,152 @@ fn a_long_replay_leaves_the_search_indexes_to_the_first_search_with_the_same_ans
         replayed.engine.state.memory_index.len(),
         c.engine.state.memory_index.len()
     );
+}
+
+/// A binary header frame claiming `version` as of `seq`.
+fn binary_header(version: u32, seq: u64) -> Vec<u8> {
+    let mut buf = Vec::new();
+    wire::put_header(&mut buf, version, seq);
+    buf
+}
+
+/// The state of `c` as format version 2 (JSON lines), in chunks of at most `max` bytes.
+fn export_json(c: &mut TestCore, max: usize) -> (u64, Vec<Vec<u8>>) {
+    let state = &mut c.engine.state;
+    let mut export = Export::json(state);
+    let mut chunks = Vec::new();
+    while let Some(chunk) = export.next(state, max).unwrap() {
+        chunks.push(chunk);
+    }
+    (export.seq(), chunks)
+}
+
+#[test]
+fn a_version_2_snapshot_still_restores_to_the_replayed_state() {
+    let mut c = populated(200);
+    let (seq, chunks) = export_json(&mut c, 1500);
+    assert!(chunks[0].starts_with(b"{\"v\":2,"));
+    assert!(chunks.iter().all(|chunk| chunk.ends_with(b"\n")));
+    let entries = c.engine.journal.entries.clone();
+    let mut r = fresh(entries.clone());
+    restore(&mut r, seq, &chunks).unwrap();
+    r.init(Limits::default()).unwrap();
+    let replayed = core(entries).state_digest(&OP).unwrap();
+    assert_eq!(r.state_digest(&OP).unwrap(), replayed);
+    assert_eq!(c.state_digest(&OP).unwrap(), replayed);
+    assert_eq!(r.engine.state.audit, c.engine.state.audit);
+    // Both formats restore the same state; the binary one is smaller.
+    let (_, binary) = export(&mut c, 1500);
+    let size = |chunks: &[Vec<u8>]| chunks.iter().map(Vec::len).sum::<usize>();
+    assert!(
+        size(&binary) < size(&chunks),
+        "{} {}",
+        size(&binary),
+        size(&chunks)
+    );
+    let mut b = fresh(c.engine.journal.entries.clone());
+    restore(&mut b, seq, &binary).unwrap();
+    b.init(Limits::default()).unwrap();
+    assert_eq!(b.state_digest(&OP).unwrap(), replayed);
+}
+
+/// Restores `stream` cut into pieces of `piece` bytes, directly (no core).
+fn restore_pieces(seq: u64, stream: &[u8], piece: usize) -> crate::Result<()> {
+    let mut r = Restore::new(seq, 100_000);
+    for chunk in stream.chunks(piece.max(1)) {
+        r.chunk(chunk)?;
+    }
+    r.finish().map(|_| ())
+}
+
+fn is_refusal(got: &crate::Result<()>) -> bool {
+    matches!(got, Err(Error::InvalidInput { field, .. }) if field == "snapshot")
+}
+
+#[test]
+fn a_truncated_or_garbled_snapshot_is_refused_without_a_panic() {
+    let mut c = populated(12);
+    let (seq, chunks) = export(&mut c, 4096);
+    let stream = chunks.concat();
+    restore_pieces(seq, &stream, 7).unwrap();
+    // Cut anywhere short of the end: refused, whatever the piece size.
+    for cut in 0..stream.len() {
+        let got = restore_pieces(seq, &stream[..cut], 1 + cut % 13);
+        assert!(is_refusal(&got), "cut at {cut}: {got:?}");
+    }
+    // Bytes changed, removed or repeated: refused or (when only a text or number
+    // changed) a state, never a panic.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let mut refused = 0;
+    for round in 0..3000 {
+        let mut garbled = stream.clone();
+        let at = next(garbled.len());
+        match round % 4 {
+            0 => garbled[at] ^= 1 << next(8),
+            1 => garbled[at] = next(256) as u8,
+            2 => {
+                garbled.remove(at);
+            }
+            _ => {
+                let end = (at + 1 + next(40)).min(garbled.len());
+                let copy = garbled[at..end].to_vec();
+                garbled.splice(at..at, copy);
+            }
+        }
+        let got = restore_pieces(seq, &garbled, 1 + next(300));
+        assert!(got.is_ok() || is_refusal(&got), "round {round}: {got:?}");
+        refused += usize::from(got.is_err());
+    }
+    assert!(refused > 1000, "only {refused} refused");
+    // Noise after a binary header byte.
+    for len in 0..200 {
+        let mut noise: Vec<u8> = (0..len).map(|_| next(256) as u8).collect();
+        noise.insert(0, wire::HEADER);
+        assert!(is_refusal(&restore_pieces(seq, &noise, 5)), "{len}");
+    }
+}
+
+#[test]
+fn read_access_is_built_by_the_first_operation_after_a_restore_with_the_tail_in_it() {
+    let mut c = populated(90);
+    let (seq, chunks) = export(&mut c, 4096);
+    // A tail after the snapshot: a new shared memory and a deletion.
+    c.store_memory(&OP, &shared_note("m-tail", "a tail note about the cache"))
+        .unwrap();
+    c.delete_memory(&OP, "alice", "m-3").unwrap();
+    let mut r = fresh(c.engine.journal.entries.clone());
+    restore(&mut r, seq, &chunks).unwrap();
+    r.init(Limits::default()).unwrap();
+    // The tail was applied with the bitmaps left for later; counting needs none.
+    assert!(r.engine.state.access_deferred);
+    assert_eq!(r.counts(), c.counts());
+    assert!(r.engine.state.access_deferred);
+    assert_eq!(r.state_digest(&OP).unwrap(), c.state_digest(&OP).unwrap());
+    for reader in ["alice", "bob"] {
+        let hits = |c: &mut TestCore| {
+            c.search_memories(&Caller::Agent(reader.into()), reader, "cache tail", 50)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.memory.id)
+                .collect::<Vec<_>>()
+        };
+        let live = hits(&mut c);
+        assert!(live.contains(&"m-tail".to_string()), "{reader}: {live:?}");
+        assert_eq!(hits(&mut r), live, "{reader}");
+        assert!(!r.engine.state.access_deferred);
+    }
+    // From then on events maintain them, as in the live core.
+    for core in [&mut c, &mut r] {
+        core.delete_memory(&OP, "alice", "m-tail").unwrap();
+    }
+    let bob = Caller::Agent("bob".into());
+    let hits = |c: &mut TestCore| c.search_memories(&bob, "bob", "tail", 10).unwrap().len();
+    assert_eq!(hits(&mut r), hits(&mut c));
+    assert_eq!(r.state_digest(&OP).unwrap(), c.state_digest(&OP).unwrap());
 }

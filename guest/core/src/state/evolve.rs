@@ -23,6 +23,11 @@ impl State {
     /// Applies one event. The only code that changes state. Events referring to objects
     /// that are gone are ignored, so a journal is always replayable.
     pub fn evolve(&mut self, seq: u64, at: u64, event: &Event) {
+        if self.access_deferred {
+            // Built from the memories as they are when it is first needed.
+            self.apply_event(seq, at, event);
+            return;
+        }
         crate::visibility::before(self, event);
         self.apply_event(seq, at, event);
         crate::visibility::after(self, at, event);

@@ -59,14 +59,35 @@ impl State {
         self.rebuild_access();
     }
 
-    /// Rebuilds what reads and quotas need at once: per-owner document counts and the
+    /// Rebuilds what reads and quotas need: per-owner document counts and the
     /// read-access bitmaps.
     pub fn rebuild_access(&mut self) {
+        self.count_documents();
+        self.visibility = Visibility::build(self);
+        self.access_deferred = false;
+    }
+
+    /// Rebuilds the per-owner document counts.
+    pub fn count_documents(&mut self) {
         self.documents_by_owner.clear();
         for d in self.documents.values() {
             count_document(&mut self.documents_by_owner, &d.owner, true);
         }
-        self.visibility = Visibility::build(self);
+    }
+
+    /// Leaves the read-access bitmaps to the first operation
+    /// ([`State::end_deferred_access`]): until then events do not maintain them.
+    pub fn defer_access(&mut self) {
+        self.visibility = Visibility::default();
+        self.access_deferred = true;
+    }
+
+    /// Builds the read-access bitmaps if they were left for later, and maintains them
+    /// event by event again. Every operation calls it before deciding.
+    pub fn end_deferred_access(&mut self) {
+        if std::mem::take(&mut self.access_deferred) {
+            self.visibility = Visibility::build(self);
+        }
     }
 
     /// Rebuilds the search indexes (memories, and documents per kind) in bulk.

@@ -291,6 +291,11 @@ pub struct State {
     /// ([`State::end_deferred_indexing`]) instead of entry by entry or at start-up.
     #[serde(skip)]
     pub indexes_deferred: bool,
+    /// While set, `visibility` is empty and events leave it alone: after a snapshot
+    /// restore it is built in bulk by the first operation that runs
+    /// ([`State::end_deferred_access`]), so a start that only counts never builds it.
+    #[serde(skip)]
+    pub access_deferred: bool,
 }
 
 impl State {
