@@ -169,16 +169,23 @@ pub async fn read_json(
 ) -> Result<Value, types::Error> {
     match uri {
         Uri::Inbox(id) => {
+            // The largest page: the inbox is bounded by the pending-per-target limit.
             let op = handoffs::GetPendingHandoffs {
                 agent_id: Some(id.clone()),
+                limit: Some(MAX_PAGE),
+                cursor: None,
             };
             run(core, caller, op).await
         }
         Uri::Pool(id) => {
+            // The first page of the largest size; its `next_cursor` says when there is
+            // more, for `query_shared` to page through.
             let op = shares::QueryShared {
                 pool_id: id.clone(),
                 agent_id: None,
                 max_scope: None,
+                limit: Some(MAX_PAGE),
+                cursor: None,
             };
             run(core, caller, op).await
         }
@@ -217,6 +224,36 @@ fn listed(uri: &Uri, description: String) -> Resource {
         .with_mime_type(MIME)
 }
 
+/// The largest page a list operation answers.
+const MAX_PAGE: u32 = 500;
+
+/// True if `who` is a member of `pool_id`, reading its members page by page as `caller`.
+fn is_member(
+    rt: &mut crate::runtime::Runtime,
+    caller: &types::Caller,
+    pool_id: &str,
+    who: &str,
+) -> bool {
+    let mut cursor = None;
+    loop {
+        let mut op = pools::GetPoolMembers {
+            pool_id: pool_id.to_string(),
+            limit: Some(MAX_PAGE),
+            cursor,
+        };
+        let Ok(page) = ops::invoke(&mut op, rt, caller) else {
+            return false;
+        };
+        if page.items.iter().any(|m| m.agent_id == who) {
+            return true;
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return false,
+        }
+    }
+}
+
 /// `resources/list`: an agent's own inbox and the pools it is a member of. The operator
 /// has no inbox or membership: its list is empty (it reads any resource by URI).
 pub async fn list(core: &CoreService, caller: &types::Caller) -> Result<Vec<Resource>, ErrorData> {
@@ -227,18 +264,16 @@ pub async fn list(core: &CoreService, caller: &types::Caller) -> Result<Vec<Reso
     let c = caller.clone();
     let member_of = core
         .call(move |rt| {
-            let mut op = pools::ListPools { owner_id: None };
+            let mut op = pools::ListPools {
+                owner_id: None,
+                limit: Some(MAX_PAGE),
+                cursor: None,
+            };
             let visible = ops::invoke(&mut op, rt, &c)?;
             let mut mine = Vec::new();
-            for pool in visible.into_iter().take(MAX_LISTED_POOLS) {
-                let mut op = pools::GetPoolMembers {
-                    pool_id: pool.id.clone(),
-                };
+            for pool in visible.items.into_iter().take(MAX_LISTED_POOLS) {
                 // A pool seen through its owner but not joined is not listed.
-                let Ok(members) = ops::invoke(&mut op, rt, &c) else {
-                    continue;
-                };
-                if members.iter().any(|m| m.agent_id == who) {
+                if is_member(rt, &c, &pool.id, &who) {
                     mine.push(pool);
                 }
             }

@@ -352,6 +352,8 @@ wire_struct!(Handoff {
     updated_at,
     result,
     reason,
+    question,
+    answer,
     notes
 });
 wire_struct!(Document {
