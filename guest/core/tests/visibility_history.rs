@@ -220,7 +220,9 @@ fn random_history(seed: u64, steps: usize, every: usize) {
     while let Some(chunk) = export.next(&mut h.s, 4096).unwrap() {
         restore.chunk(&chunk).unwrap();
     }
-    let restored = restore.finish().unwrap();
+    let mut restored = restore.finish().unwrap();
+    // A restore leaves read access to the first operation; build it as that would.
+    restored.end_deferred_access();
     check_state(
         &restored,
         &h.agents,
