@@ -53,8 +53,8 @@ wire!(memories::MemoryKind, "memory type", {
     Preference => "preference", Fact => "fact", Decision => "decision", Note => "note",
 });
 wire!(handoffs::HandoffStatus, "handoff status", {
-    Pending => "pending", Accepted => "accepted", InputRequired => "input_required",
-    Rejected => "rejected", Completed => "completed", Expired => "expired", Cancelled => "cancelled",
+    Pending => "pending", Accepted => "accepted", Rejected => "rejected", Completed => "completed",
+    Expired => "expired", Cancelled => "cancelled", InputRequired => "input_required",
 });
 wire!(knowledge::DocumentKind, "document kind", { Code => "code", Decision => "decision", Incident => "incident" });
 
