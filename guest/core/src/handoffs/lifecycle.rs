@@ -21,6 +21,27 @@ fn pending_as<'s>(
     agent_id: &str,
     target_role: bool,
 ) -> Result<&'s Handoff, Refusal> {
+    in_status(
+        s,
+        cx,
+        handoff_id,
+        agent_id,
+        target_role,
+        HandoffStatus::Pending,
+    )
+}
+
+/// The handoff `agent_id` acts on as its target (`target_role`, which also needs
+/// `handoff_receive`) or its source, if it is in `status` now: another party is denied,
+/// an expired handoff is `expired`, another status is invalid input.
+fn in_status<'s>(
+    s: &'s State,
+    cx: &Cx,
+    handoff_id: &str,
+    agent_id: &str,
+    target_role: bool,
+    status: HandoffStatus,
+) -> Result<&'s Handoff, Refusal> {
     let agent = acting(s, cx.caller, "agent_id", agent_id)?;
     check_id("handoff_id", handoff_id)?;
     let h = s
@@ -43,11 +64,11 @@ fn pending_as<'s>(
         require(agent, Capability::HandoffReceive)?;
     }
     match h.status_at(cx.now) {
-        HandoffStatus::Pending => Ok(h),
+        now if now == status => Ok(h),
         HandoffStatus::Expired => Err(Error::Expired(format!("handoff {handoff_id}")).into()),
         other => Err(Error::invalid(
             "handoff_id",
-            format!("handoff {handoff_id} is {other}, not pending"),
+            format!("handoff {handoff_id} is {other}, not {status}"),
         )
         .into()),
     }
@@ -170,44 +191,6 @@ pub fn cancel(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decid
         ],
         (),
     ))
-}
-
-/// The handoff `agent_id` acts on as its `role` (`source` or `target`), in `status`.
-fn in_status<'s>(
-    s: &'s State,
-    cx: &Cx,
-    handoff_id: &str,
-    agent_id: &str,
-    target_role: bool,
-    status: HandoffStatus,
-) -> Result<&'s Handoff, Refusal> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
-    check_id("handoff_id", handoff_id)?;
-    let h = s
-        .handoffs
-        .get(handoff_id)
-        .filter(|h| h.source == agent.id || h.target == agent.id)
-        .ok_or_else(|| Error::not_found("handoff", handoff_id))?;
-    let (party, role) = if target_role {
-        (&h.target, "target")
-    } else {
-        (&h.source, "source")
-    };
-    if *party != agent.id {
-        return Err(Error::denied(format!(
-            "only the {role} of handoff {handoff_id} may do this"
-        ))
-        .into());
-    }
-    let now = h.status_at(cx.now);
-    if now != status {
-        return Err(Error::invalid(
-            "handoff_id",
-            format!("handoff {handoff_id} is {now}, not {status}"),
-        )
-        .into());
-    }
-    Ok(h)
 }
 
 /// Decides `request-input`: the target of an accepted handoff asks its source.
