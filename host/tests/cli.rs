@@ -624,3 +624,58 @@ fn text_output_shows_control_characters_from_agents_as_escapes() {
     ));
     assert_eq!(raw["content"], hostile, "JSON keeps the text exact");
 }
+
+#[test]
+fn changes_wait_wakes_when_another_process_hands_its_agent_a_task() {
+    let dir = DataDir::new();
+    let ann = register(&dir, "ann", "claude_code", "u1");
+    let bob = register(&dir, "bob", "claude_code", "u1");
+    let head = json(maas(&dir, &["--json", "--token", &bob, "changes", "get"]));
+    let after = head["next_cursor"].as_str().unwrap().to_string();
+    let waiter = Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--json", "--token", &bob, "changes", "wait", "--after", &after,
+        ])
+        .args(["--timeout", "30"])
+        .env_remove("MAAS_TOKEN")
+        .env_remove("MAAS_HOME")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    ok(maas(
+        &dir,
+        &[
+            "--token", &ann, "handoff", "initiate", "--to", "bob", "--task", "review",
+        ],
+    ));
+    let page: Value = serde_json::from_str(&ok(waiter.wait_with_output().unwrap())).unwrap();
+    assert_eq!(page["changes"][0]["kind"], "handoff.initiated", "{page}");
+    // Nothing more: an empty page at the timeout.
+    let next = page["next_cursor"].as_str().unwrap();
+    let empty = json(maas(
+        &dir,
+        &[
+            "--json",
+            "--token",
+            &bob,
+            "changes",
+            "wait",
+            "--after",
+            next,
+            "--timeout",
+            "1",
+        ],
+    ));
+    assert_eq!(empty["changes"], serde_json::json!([]), "{empty}");
+    // The waits' reads are in the audit trail.
+    let audit = json(maas(&dir, &["--json", "audit", "--type", "change.listed"]));
+    let by_bob = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "bob")
+        .count();
+    assert!(by_bob >= 3, "{audit}");
+}

@@ -1,11 +1,13 @@
 //! `maas changes …`: the change feed.
 
 use super::{CliError, Ctx};
-use crate::ops::changes::{GetChanges, WaitForChanges};
+use crate::bindings::{changes::ChangePage, types};
+use crate::ops::Op;
+use crate::ops::changes::{self, GetChanges, WaitForChanges};
 use crate::render::Rendered;
-use crate::service::HEAD_POLL;
+use crate::runtime::Runtime;
+use crate::service::CoreService;
 use clap::Subcommand;
-use std::time::Instant;
 
 /// Change feed verbs.
 #[derive(Debug, Clone, Subcommand)]
@@ -18,26 +20,54 @@ pub enum ChangesCmd {
 }
 
 /// Runs a change feed verb.
-pub fn run(cmd: ChangesCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
+pub fn run(cmd: ChangesCmd, mut ctx: Ctx) -> Result<Rendered, CliError> {
     match cmd {
         ChangesCmd::Get(op) => ctx.run(op),
-        ChangesCmd::Wait(op) => wait(op, ctx),
+        ChangesCmd::Wait(op) => {
+            let caller = ctx.caller.clone();
+            let follow = Follow::start(ctx.rt)?;
+            let page = follow.wait(op.clone(), caller);
+            follow.finish()?;
+            let page = page?;
+            Ok(Rendered::new(op.json(&page), op.text(&page)))
+        }
     }
 }
 
-/// Reads, and while nothing came, reads again from where the last read ended every
-/// [`HEAD_POLL`] (another process writes the journal) until the timeout.
-fn wait(op: WaitForChanges, ctx: &mut Ctx) -> Result<Rendered, CliError> {
-    let deadline = Instant::now() + op.timeout().map_err(CliError::from)?;
-    let (mut rendered, mut page) = ctx.run_out(op.clone())?;
-    while page.changes.is_empty() && Instant::now() < deadline {
-        if !page.has_more {
-            std::thread::sleep(HEAD_POLL.min(deadline.saturating_duration_since(Instant::now())));
-        }
-        let mut next = op.clone();
-        next.after = Some(page.next_cursor.clone());
-        let read = ctx.run_out(next)?;
-        (rendered, page) = read;
+/// A core on a thread of its own that follows the journal head, as a server's does, so
+/// a command waits for changes the way `wait_for_changes` does (changes other processes
+/// append arrive within [`crate::service::HEAD_POLL`]).
+pub struct Follow {
+    /// The core.
+    pub service: CoreService,
+    tokio: tokio::runtime::Runtime,
+}
+
+impl Follow {
+    /// Moves `rt` onto the core thread.
+    pub fn start(rt: Runtime) -> Result<Follow, CliError> {
+        let service = CoreService::spawn(move || Ok(rt))?;
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| CliError::io(format!("cannot start waiting: {e}"), "try again"))?;
+        Ok(Follow { service, tokio })
     }
-    Ok(rendered)
+
+    /// Waits as `op` asks ([`changes::wait`]).
+    pub fn wait(&self, op: WaitForChanges, caller: types::Caller) -> Result<ChangePage, CliError> {
+        Ok(self
+            .tokio
+            .block_on(changes::wait(&self.service, op, caller))?)
+    }
+
+    /// Writes what the core buffered (the audit entries of the reads) before the command
+    /// ends.
+    pub fn finish(self) -> Result<(), CliError> {
+        self.service.call_blocking(|rt| {
+            rt.flush_reads()?;
+            rt.sync_journal()
+        })?;
+        Ok(())
+    }
 }

@@ -301,7 +301,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Memory(cmd) => memories::run(cmd, &mut open()?)?,
         Command::Handoff(cmd) => handoffs::run(cmd, &mut open()?)?,
         Command::Kb(cmd) => knowledge::run(cmd, &mut open()?)?,
-        Command::Changes(cmd) => changes::run(cmd, &mut open()?)?,
+        Command::Changes(cmd) => changes::run(cmd, open()?)?,
         Command::Audit(misc::AuditArgs {
             verb: Some(misc::AuditVerb::Verify),
             ..

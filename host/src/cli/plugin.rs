@@ -1,15 +1,15 @@
 //! `maas plugin`: run a sandboxed plugin bound to one agent, and measure what plugins
 //! cost.
 
+use super::changes::Follow;
 use super::{CliError, Ctx};
 use crate::admin;
-use crate::ops::changes::{self, MAX_WAIT, WaitForChanges, change_json};
+use crate::ops::changes::{MAX_WAIT, WaitForChanges, change_json};
 use crate::plugin::{
     Binding, CoreAccess, DEFAULT_CALL_BYTES, DEFAULT_CALLS, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES,
     Grants, PluginEngine, PluginError, PluginLimits, bench,
 };
 use crate::render::Rendered;
-use crate::service::CoreService;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -251,18 +251,13 @@ fn watch(
     let caller = ctx.caller.clone();
     let engine = PluginEngine::new()?;
     let image = engine.load(&args.run.plugin)?;
-    let rt = ctx.rt;
-    let service = CoreService::spawn(move || Ok(rt))?;
+    let follow = Follow::start(ctx.rt)?;
     let binding = Binding {
-        core: CoreAccess::Service(service.clone()),
+        core: CoreAccess::Service(follow.service.clone()),
         agent: agent.clone(),
         limits: plugin_limits(&args.run),
         grants: grants(&args.run),
     };
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .map_err(|e| CliError::io(format!("cannot start the watch: {e}"), "try again"))?;
     let mut after = args.after.clone();
     let mut runs = 0u64;
     loop {
@@ -273,7 +268,7 @@ fn watch(
             timeout_seconds: Some(MAX_WAIT.as_secs()),
             ..WaitForChanges::default()
         };
-        let page = tokio.block_on(changes::wait(&service, wait, caller.clone()))?;
+        let page = follow.wait(wait, caller.clone())?;
         after = Some(page.next_cursor.clone());
         for change in &page.changes {
             let mut run_args = args.run.args.clone();
@@ -298,7 +293,8 @@ fn watch(
                 .map_err(|e| CliError::io(format!("cannot write: {e}"), "check standard output"))?;
             runs += 1;
             if args.runs.is_some_and(|max| runs >= max) {
-                return Ok(());
+                // The plugins' reads and the watch's own are audited before it ends.
+                return follow.finish();
             }
         }
     }
