@@ -214,6 +214,8 @@ pub fn handoff(h: &handoffs::Handoff) -> Value {
         "updated_at": h.updated_at,
         "result": h.result.as_deref().map(embedded),
         "reason": h.reason,
+        "question": h.question,
+        "answer": h.answer,
     });
     with_notes(v, &h.notes)
 }

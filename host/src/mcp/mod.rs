@@ -6,14 +6,16 @@ pub mod http;
 pub mod registry;
 pub mod resources;
 pub mod subscriptions;
+pub mod tasks;
 
 use crate::bindings::types;
 use crate::service::CoreService;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Extensions, Implementation,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CancelTaskParams, Extensions, GetTaskParams,
+    GetTaskResult, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -84,6 +86,12 @@ impl ServerHandler for MaasMcp {
         };
         let caller = self.caller(&context.extensions);
         let args = request.arguments.unwrap_or_default();
+        let declared_tasks = context
+            .client_capabilities()
+            .is_some_and(|caps| caps.supports_tasks());
+        if tasks::answers_as_task(&request.name, declared_tasks) {
+            return tasks::initiate(&self.core, &caller, args).await;
+        }
         route
             .call(&self.core, caller, args)
             .await
@@ -173,8 +181,33 @@ impl ServerHandler for MaasMcp {
         self.subscriptions.unsubscribe(&request.uri)
     }
 
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        tasks::get(&self.core, &self.caller(&context.extensions), request).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        tasks::update(&self.core, &self.caller(&context.extensions), request).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        tasks::cancel(&self.core, &self.caller(&context.extensions), request).await
+    }
+
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
+            .enable_tasks()
             .enable_resources()
             .enable_resources_subscribe()
             .enable_resources_list_changed()

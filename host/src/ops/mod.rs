@@ -85,6 +85,17 @@ pub fn invoke<O: Op>(
     op.call(rt, caller)
 }
 
+/// [`invoke`] on the core thread of `core`, awaited without blocking the caller's async
+/// worker.
+pub async fn run<O: Op>(
+    core: &crate::service::CoreService,
+    caller: &types::Caller,
+    mut op: O,
+) -> Result<O::Out, types::Error> {
+    let caller = caller.clone();
+    core.call(move |rt| invoke(&mut op, rt, &caller)).await
+}
+
 /// The acting-agent rule: an agent token acts only as its own agent (and defaults to
 /// it); the operator may name any agent. A refusal is audited as `access.denied`.
 fn authorize<O: Op>(

@@ -12,7 +12,7 @@
 use crate::bindings::handoffs::{Handoff, HandoffStatus};
 use crate::mcp::Principal;
 use crate::ops::handoffs::{CancelHandoff, GetHandoff};
-use crate::ops::{Op, invoke};
+use crate::ops::run;
 use crate::render::rfc3339;
 use crate::service::CoreService;
 use crate::{types, wire};
@@ -141,14 +141,6 @@ fn domain(id: Value, e: &types::Error) -> Json<Value> {
     failure(id, code, e.message(), Some(wire::error(e)))
 }
 
-async fn run<O: Op>(
-    core: &CoreService,
-    caller: types::Caller,
-    mut op: O,
-) -> Result<O::Out, types::Error> {
-    core.call(move |rt| invoke(&mut op, rt, &caller)).await
-}
-
 /// `POST /a2a`.
 pub async fn rpc(
     State(core): State<CoreService>,
@@ -177,7 +169,7 @@ pub async fn rpc(
         "tasks/get" => {
             run(
                 &core,
-                caller,
+                &caller,
                 GetHandoff {
                     handoff_id: task_id,
                 },
@@ -189,7 +181,7 @@ pub async fn rpc(
                 handoff_id: task_id,
                 agent_id: None,
             };
-            run(&core, caller, op).await
+            run(&core, &caller, op).await
         }
         other => {
             return failure(
