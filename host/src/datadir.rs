@@ -2,9 +2,82 @@
 //! limits the core starts with.
 
 use crate::errors::CliError;
-use crate::journal::SqliteJournal;
+use crate::journal::{JournalBackend, PostgresJournal, SqliteJournal, postgres};
 use crate::{Clock, CoreImage, Runtime, RuntimeOptions, admin, default_limits};
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+/// The journal store chosen for this process (`--store`, `MAAS_STORE`): `None` for the
+/// SQLite file in the data directory, else a PostgreSQL URL.
+static STORE: RwLock<Option<String>> = RwLock::new(None);
+
+/// Chooses the journal store: `sqlite` (the default: `journal.db` in the data directory)
+/// or a `postgres://` URL. The data directory is used either way, for the operator token.
+pub fn set_store(store: Option<&str>) -> Result<(), CliError> {
+    let chosen = match store {
+        None | Some("") | Some("sqlite") => None,
+        Some(url) if postgres::is_url(url) => Some(url.to_string()),
+        Some(other) => {
+            let shown: String = other.chars().take(40).collect();
+            return Err(CliError::usage(
+                format!("unknown store {shown:?}"),
+                "use --store sqlite (the default) or --store postgres://user:password@host:port/database",
+            ));
+        }
+    };
+    if let Ok(mut slot) = STORE.write() {
+        *slot = chosen;
+    }
+    Ok(())
+}
+
+/// The PostgreSQL URL chosen with [`set_store`], if any.
+pub fn store_url() -> Option<String> {
+    STORE.read().ok().and_then(|s| s.clone())
+}
+
+/// With a PostgreSQL store, wakes those waiting on `service` when another host commits
+/// (its notifications); with SQLite, the core thread's polling of the head does that.
+pub fn follow_other_hosts(service: &crate::service::CoreService) -> Result<(), CliError> {
+    let Some(url) = store_url() else {
+        return Ok(());
+    };
+    let service = service.clone();
+    postgres::listen(&url, move |head| service.head_moved(head)).map_err(|e| {
+        CliError::io(
+            format!("cannot follow the PostgreSQL journal: {e}"),
+            "check the --store URL",
+        )
+    })
+}
+
+/// Opens the chosen journal store for the data directory `dir`.
+pub fn open_journal(dir: &Path) -> Result<Box<dyn JournalBackend>, CliError> {
+    ensure(dir)?;
+    if let Some(url) = store_url() {
+        let journal = PostgresJournal::connect(&url).map_err(|e| {
+            CliError::io(
+                format!("cannot open the PostgreSQL journal: {e}"),
+                "check that the database is up and the --store URL (user, password, host, port, database)",
+            )
+        })?;
+        return Ok(Box::new(journal));
+    }
+    let path = dir.join(JOURNAL_FILE);
+    create_private(&path).map_err(|e| {
+        CliError::io(
+            format!("cannot create the journal {}: {e}", path.display()),
+            "check the data directory's permissions, or choose another with --data-dir",
+        )
+    })?;
+    let journal = SqliteJournal::open(&path).map_err(|e| {
+        CliError::io(
+            format!("cannot open the journal {}: {e}", path.display()),
+            "check the data directory's permissions, or choose another with --data-dir",
+        )
+    })?;
+    Ok(Box::new(journal))
+}
 
 /// The journal's file name inside the data directory.
 pub const JOURNAL_FILE: &str = "journal.db";
@@ -222,7 +295,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     options.open(path).map(drop)
 }
 
-/// Opens the core over the SQLite journal in `dir`, creating the directory if needed.
+/// Opens the core over the chosen journal store, creating the data directory if needed.
 pub fn open(dir: &Path, limits: admin::Limits) -> Result<Runtime, CliError> {
     open_with(
         dir,
@@ -235,27 +308,10 @@ pub fn open(dir: &Path, limits: admin::Limits) -> Result<Runtime, CliError> {
     )
 }
 
-/// Opens the core over the SQLite journal in `dir` with `options`.
+/// Opens the core over the chosen journal store (see [`set_store`]) with `options`.
 pub fn open_with(dir: &Path, options: RuntimeOptions) -> Result<Runtime, CliError> {
-    ensure(dir)?;
-    let path = dir.join(JOURNAL_FILE);
-    create_private(&path).map_err(|e| {
-        CliError::io(
-            format!("cannot create the journal {}: {e}", path.display()),
-            "check the data directory's permissions, or choose another with --data-dir",
-        )
-    })?;
-    let journal = SqliteJournal::open(&path).map_err(|e| {
-        CliError::io(
-            format!("cannot open the journal {}: {e}", path.display()),
-            "check the data directory's permissions, or choose another with --data-dir",
-        )
-    })?;
-    Ok(Runtime::new(
-        CoreImage::shared()?,
-        Box::new(journal),
-        options,
-    )?)
+    let journal = open_journal(dir)?;
+    Ok(Runtime::new(CoreImage::shared()?, journal, options)?)
 }
 
 #[cfg(test)]

@@ -255,6 +255,9 @@ pub struct Runtime {
     store: Store<HostState>,
     core: Maas,
     restarts: u64,
+    /// A restart failed (the journal could not be read): the instance may hold changes
+    /// the journal does not, so the next call restarts before anything else.
+    broken: bool,
     last_snapshot: u64,
     /// The head at which the next snapshot is due.
     next_snapshot: u64,
@@ -281,6 +284,18 @@ struct Started {
     notices: Vec<String>,
 }
 
+/// A start that failed, with the journal it was given, so it can be tried again.
+struct StartFailed {
+    error: types::Error,
+    journal: Box<dyn JournalBackend>,
+}
+
+impl From<StartFailed> for types::Error {
+    fn from(failed: StartFailed) -> Self {
+        failed.error
+    }
+}
+
 impl Runtime {
     /// Starts a core over `journal`: restores the newest good snapshot, sets aside a
     /// damaged journal tail, and catches up.
@@ -297,6 +312,7 @@ impl Runtime {
             store: started.store,
             core: started.core,
             restarts: 0,
+            broken: false,
             last_snapshot: started.snapshot,
             next_snapshot,
             snapshot_bytes: 0,
@@ -318,9 +334,17 @@ impl Runtime {
         image: &CoreImage,
         mut journal: Box<dyn JournalBackend>,
         options: &RuntimeOptions,
-    ) -> Result<Started, types::Error> {
+    ) -> Result<Started, StartFailed> {
         journal.set_group_commit(options.group_commit);
-        let head = journal.head().map_err(journal_failure)?;
+        let head = match journal.head() {
+            Ok(head) => head,
+            Err(e) => {
+                return Err(StartFailed {
+                    error: journal_failure(e),
+                    journal,
+                });
+            }
+        };
         let wasi = WasiCtxBuilder::new()
             .wall_clock(options.clock.clone())
             .build();
@@ -337,15 +361,28 @@ impl Runtime {
             },
         );
         store.limiter(|s| &mut s.limits);
-        let core = image.pre.instantiate(&mut store).map_err(trap)?;
         let mut notices = Vec::new();
-        let snapshot = Self::restore(&core, &mut store, head, options, &mut notices)?;
-        let journal = &mut store.data_mut().journal;
-        journal.recover_tail(snapshot).map_err(journal_failure)?;
-        notices.extend(journal.take_notices());
-        core.maas_core_admin()
-            .call_init(&mut store, options.limits)
-            .map_err(trap)??;
+        let started = (|| {
+            let core = image.pre.instantiate(&mut store).map_err(trap)?;
+            let snapshot = Self::restore(&core, &mut store, head, options, &mut notices)?;
+            let journal = &mut store.data_mut().journal;
+            journal.recover_tail(snapshot).map_err(journal_failure)?;
+            notices.extend(journal.take_notices());
+            core.maas_core_admin()
+                .call_init(&mut store, options.limits)
+                .map_err(trap)??;
+            Ok::<_, types::Error>((core, snapshot))
+        })();
+        let (core, snapshot) = match started {
+            Ok(started) => started,
+            Err(error) => {
+                let journal = std::mem::replace(
+                    &mut store.data_mut().journal,
+                    Box::new(MemoryJournal::new()),
+                );
+                return Err(StartFailed { error, journal });
+            }
+        };
         for notice in &notices {
             eprintln!("maas: {notice}");
         }
@@ -364,6 +401,9 @@ impl Runtime {
         &mut self,
         f: impl FnOnce(&Maas, &mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
     ) -> Result<T, types::Error> {
+        if self.broken {
+            self.restart()?;
+        }
         let result = self.invoke(f)?;
         if !self.options.group_commit {
             self.sync_journal()?;
@@ -455,7 +495,15 @@ impl Runtime {
             &mut self.store.data_mut().journal,
             Box::new(MemoryJournal::new()),
         );
-        let started = Self::start(&self.image, journal, &self.options)?;
+        let started = match Self::start(&self.image, journal, &self.options) {
+            Ok(started) => started,
+            Err(StartFailed { error, journal }) => {
+                self.store.data_mut().journal = journal;
+                self.broken = true;
+                return Err(error);
+            }
+        };
+        self.broken = false;
         self.store = started.store;
         self.core = started.core;
         self.last_snapshot = started.snapshot;

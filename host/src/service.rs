@@ -175,6 +175,16 @@ impl CoreService {
         Ok(CoreService { jobs, heads })
     }
 
+    /// Tells those who wait that the journal's head is at least `head` (another host's
+    /// commit, as its notification says); the core reads the journal when they call.
+    pub fn head_moved(&self, head: u64) {
+        self.heads.send_if_modified(|h| {
+            let moved = head > *h;
+            *h = (*h).max(head);
+            moved
+        });
+    }
+
     /// Follows the journal's head: changes when this core appends, and within
     /// [`HEAD_POLL`] of another process appending while anyone follows.
     pub fn heads(&self) -> watch::Receiver<u64> {

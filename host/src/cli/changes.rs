@@ -47,6 +47,7 @@ impl Follow {
     /// Moves `rt` onto the core thread.
     pub fn start(rt: Runtime) -> Result<Follow, CliError> {
         let service = CoreService::spawn(move || Ok(rt))?;
+        crate::datadir::follow_other_hosts(&service)?;
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()

@@ -59,13 +59,11 @@ pub enum AuditVerb {
 
 /// Walks the audit chain of the data directory at `dir`.
 pub fn audit_verify(dir: &std::path::Path) -> Result<Rendered, CliError> {
-    crate::datadir::ensure(dir)?;
-    let path = dir.join(crate::datadir::JOURNAL_FILE);
     let fail = |e: crate::journal::JournalError| {
         CliError::io(format!("journal: {e}"), "check the data directory")
     };
-    let mut journal = crate::journal::SqliteJournal::open(path).map_err(fail)?;
-    let r = crate::journal::verify::verify(&mut journal).map_err(fail)?;
+    let mut journal = crate::datadir::open_journal(dir)?;
+    let r = crate::journal::verify::verify(journal.as_mut()).map_err(fail)?;
     let summary = format!(
         "{} journal audit record(s) and {} read(s) checked{}",
         r.journal_records,

@@ -93,6 +93,19 @@ pub struct Globals {
         hide_env_values = true
     )]
     pub data_dir: Option<PathBuf>,
+    /// Where the journal is kept: `sqlite` (the default: journal.db in the data
+    /// directory) or a PostgreSQL URL, postgres://user:password@host:port/database.
+    ///
+    /// Several hosts given the same database serve one history (see the README, "Running
+    /// on several machines"). The data directory still holds the operator token.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "MAAS_STORE",
+        hide_env_values = true
+    )]
+    pub store: Option<String>,
     /// Act as the agent this token belongs to instead of as the operator.
     ///
     /// Commands taking --agent (or --from) then default to this agent, and naming
@@ -292,6 +305,7 @@ impl Ctx {
 /// Runs a parsed command line, writing its result to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     let g = cli.globals;
+    datadir::set_store(g.store.as_deref())?;
     let dir = datadir::resolve(g.data_dir.as_deref());
     let limits = datadir::limits(&g.limits);
     let open = || Ctx::open(&dir, limits, g.token.as_deref());

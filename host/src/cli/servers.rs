@@ -132,9 +132,11 @@ fn core(dir: &Path, limits: admin::Limits) -> Result<CoreService, CliError> {
         progress: true,
         ..RuntimeOptions::default()
     };
-    Ok(CoreService::spawn(move || {
+    let service = CoreService::spawn(move || {
         datadir::open_with(&dir, options).map_err(|e| types::Error::Unavailable(e.message()))
-    })?)
+    })?;
+    datadir::follow_other_hosts(&service)?;
+    Ok(service)
 }
 
 /// After a clean stop: the last changes are synced and a snapshot saved, so the next

@@ -5,8 +5,8 @@
 use super::CliError;
 use super::import::{ImportOptions, import_entries};
 use crate::bindings::admin;
-use crate::datadir::{self, JOURNAL_FILE};
-use crate::journal::{JournalBackend, JournalError, SqliteJournal};
+use crate::datadir;
+use crate::journal::{JournalBackend, JournalError};
 use crate::progress::Progress;
 use crate::render::Rendered;
 use serde_json::value::RawValue;
@@ -24,9 +24,8 @@ fn journal_err(e: JournalError) -> CliError {
     CliError::io(format!("journal: {e}"), "check the data directory")
 }
 
-fn open_journal(dir: &Path) -> Result<SqliteJournal, CliError> {
-    datadir::ensure(dir)?;
-    SqliteJournal::open(dir.join(JOURNAL_FILE)).map_err(journal_err)
+fn open_journal(dir: &Path) -> Result<Box<dyn JournalBackend>, CliError> {
+    datadir::open_journal(dir)
 }
 
 /// One journal entry as a JSON line: the entry's own text when it is JSON (kept byte for
@@ -244,7 +243,7 @@ pub fn import(
             ));
         }
         journal.append_all(0, entries).map_err(journal_err)?;
-        Ok(Box::new(journal))
+        Ok(journal)
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod audit_log;
 pub mod memory;
+pub mod postgres;
 #[cfg(test)]
 mod read_buffer_tests;
 pub mod sqlite;
@@ -10,6 +11,7 @@ mod sqlite_snapshots;
 pub mod verify;
 
 pub use memory::MemoryJournal;
+pub use postgres::PostgresJournal;
 pub use sqlite::SqliteJournal;
 
 use maas_core::journal::AuditScan;
@@ -128,6 +130,27 @@ pub trait JournalBackend: Send {
     fn recover_tail(&mut self, seq: u64) -> Result<(), JournalError> {
         let _ = seq;
         Ok(())
+    }
+    /// Appends `entries` after `expected_head` in one durable transaction (imports and
+    /// bulk loads); nothing is written if the head moved. (This default appends them one
+    /// by one: a backend with transactions overrides it.)
+    fn append_all(&mut self, expected_head: u64, entries: &[Vec<u8>]) -> Result<u64, JournalError> {
+        let mut head = expected_head;
+        for data in entries {
+            head = self.append(head, data, false)?;
+        }
+        self.sync()?;
+        Ok(head)
+    }
+    /// Up to `limit` rows of the read-audit log after row `after`, with their chain links
+    /// (`maas audit verify`).
+    fn chain_rows(
+        &mut self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<audit_log::ChainRow>, JournalError> {
+        let _ = (after, limit);
+        Ok(Vec::new())
     }
     /// Turns group commit on: synced appends are made durable by [`JournalBackend::sync`].
     fn set_group_commit(&mut self, on: bool) {

@@ -85,17 +85,6 @@ fn intact(data: &[u8], sum: Option<&[u8]>) -> bool {
 type Row = (u64, Vec<u8>, Option<Vec<u8>>);
 
 impl SqliteJournal {
-    /// Up to `limit` rows of the read-audit log after row `after`, with their chain
-    /// links, for `maas audit verify`.
-    pub fn chain_rows(
-        &mut self,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<audit_log::ChainRow>, JournalError> {
-        self.write_reads()?;
-        audit_log::chain_rows(&self.conn, after, limit)
-    }
-
     /// Opens (creating if needed) the journal at `path`, bringing an older layout up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
         let path = path.as_ref().to_path_buf();
@@ -227,17 +216,6 @@ impl SqliteJournal {
         Ok(seq)
     }
 
-    /// Appends `entries` after `expected_head` in one durable transaction (imports and
-    /// bulk loads); nothing is written if the head moved.
-    pub fn append_all(
-        &mut self,
-        expected_head: u64,
-        entries: &[Vec<u8>],
-    ) -> Result<u64, JournalError> {
-        self.end_batch()?;
-        self.insert_after(expected_head, entries.iter().map(Vec::as_slice), true)
-    }
-
     /// Compare-and-append of `entries` in one transaction, committed with
     /// `synchronous=FULL` when `full`.
     fn insert_after<'a>(
@@ -312,6 +290,20 @@ impl SqliteJournal {
 }
 
 impl JournalBackend for SqliteJournal {
+    fn append_all(&mut self, expected_head: u64, entries: &[Vec<u8>]) -> Result<u64, JournalError> {
+        self.end_batch()?;
+        self.insert_after(expected_head, entries.iter().map(Vec::as_slice), true)
+    }
+
+    fn chain_rows(
+        &mut self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<audit_log::ChainRow>, JournalError> {
+        self.write_reads()?;
+        audit_log::chain_rows(&self.conn, after, limit)
+    }
+
     fn head(&mut self) -> Result<u64, JournalError> {
         head_of(&self.conn)
     }

@@ -7,7 +7,7 @@
 //! reordering a record in either breaks a link here. Records written before the chain
 //! existed carry no link and are counted, not checked.
 
-use super::{JournalBackend, JournalError, SqliteJournal};
+use super::{JournalBackend, JournalError};
 use maas_core::audit::chain_hash;
 use maas_core::events::{Entry, Event};
 
@@ -28,7 +28,7 @@ pub struct Report {
 }
 
 /// Walks the journal, then the read-audit log.
-pub fn verify(journal: &mut SqliteJournal) -> Result<Report, JournalError> {
+pub fn verify(journal: &mut dyn JournalBackend) -> Result<Report, JournalError> {
     let mut report = Report {
         journal_records: 0,
         reads: 0,

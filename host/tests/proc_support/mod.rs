@@ -10,7 +10,7 @@
 
 pub mod ledger;
 #[path = "../mcp_support/mod.rs"]
-mod mcp_support;
+pub mod mcp_support;
 
 use mcp_support::body;
 use rmcp::model::CallToolRequestParams;
@@ -41,7 +41,9 @@ pub fn data_dir(name: &str) -> PathBuf {
 pub fn maas(dir: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_maas"));
     cmd.arg("--data-dir").arg(dir);
-    cmd.env_remove("MAAS_TOKEN").env_remove("MAAS_HOME");
+    cmd.env_remove("MAAS_TOKEN")
+        .env_remove("MAAS_HOME")
+        .env_remove("MAAS_STORE");
     cmd
 }
 
@@ -59,8 +61,13 @@ pub struct ServeProcess {
 }
 
 fn spawn_serve(dir: &Path, n: usize, port: u16) -> tokio::process::Child {
+    spawn_serve_env(dir, n, port, &[])
+}
+
+fn spawn_serve_env(dir: &Path, n: usize, port: u16, env: &[(&str, &str)]) -> tokio::process::Child {
     let log = std::fs::File::create(dir.join(format!("serve-{n}.log"))).unwrap();
     maas(dir)
+        .envs(env.iter().copied())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -74,9 +81,14 @@ impl ServeProcess {
     /// Starts `maas serve` on `dir` and waits until `/healthz` answers. Its stderr goes
     /// to `serve-<n>.log` in the data directory.
     pub async fn start(dir: &Path, n: usize) -> ServeProcess {
+        Self::start_env(dir, n, &[]).await
+    }
+
+    /// [`ServeProcess::start`] with more environment variables (e.g. `MAAS_STORE`).
+    pub async fn start_env(dir: &Path, n: usize, env: &[(&str, &str)]) -> ServeProcess {
         for _attempt in 0..20 {
             // Another process may take the port between choosing and binding it.
-            if let Some(server) = Self::launch(dir, n, free_port()).await {
+            if let Some(server) = Self::launch(dir, n, free_port(), env).await {
                 return server;
             }
         }
@@ -86,7 +98,7 @@ impl ServeProcess {
     /// Starts `maas serve` on `dir` listening on `port`, as a restarted service would,
     /// and waits until `/healthz` answers.
     pub async fn start_on(dir: &Path, n: usize, port: u16) -> ServeProcess {
-        match Self::launch(dir, n, port).await {
+        match Self::launch(dir, n, port, &[]).await {
             Some(server) => server,
             None => panic!("maas serve did not start on port {port}"),
         }
@@ -101,9 +113,9 @@ impl ServeProcess {
 
     /// Spawns `maas serve` on `port` and waits until it answers, or `None` if it exits
     /// first (the port was taken).
-    async fn launch(dir: &Path, n: usize, port: u16) -> Option<ServeProcess> {
+    async fn launch(dir: &Path, n: usize, port: u16, env: &[(&str, &str)]) -> Option<ServeProcess> {
         let http = reqwest::Client::new();
-        let mut child = spawn_serve(dir, n, port);
+        let mut child = spawn_serve_env(dir, n, port, env);
         let health = format!("http://127.0.0.1:{port}/healthz");
         let since = std::time::Instant::now();
         loop {

@@ -1,0 +1,567 @@
+//! A journal in PostgreSQL, so several `maas` hosts serve one history.
+//!
+//! One row per entry keyed by `(log, seq)`: a dense sequence, not a serial counter, so a
+//! reader that tails the journal never skips an entry committed late. A host writes under
+//! a transaction-scoped advisory lock: it takes the lock, compares the head with the one
+//! its core decided on (another host wrote first: `Conflict`, the core catches up and
+//! decides again) and inserts. With group commit the appends of one batch share that
+//! transaction and [`JournalBackend::sync`] commits it, so a batch is one transaction and
+//! one commit; the lock is held until then, which orders the hosts' batches. A key that
+//! is taken all the same (a writer that skipped the lock) is a conflict too. After each
+//! commit the host notifies `maas_journal` with the new head (never inside the
+//! transaction); every call of the core reads the head first, so a host sees every entry
+//! committed before the call began, whoever wrote it.
+//!
+//! Every entry and snapshot chunk carries its SHA-256, as in SQLite. The read-audit log
+//! and snapshots live in tables of their own (`postgres/audit.rs`, `postgres/snapshots.rs`);
+//! the schema is created and migrated by `maas` (`postgres/schema.rs`). A lost connection
+//! is `unavailable` for the call that meets it and is opened again by the next call.
+
+mod audit;
+mod schema;
+mod snapshots;
+
+use super::audit_log::ChainRow;
+use super::{JournalBackend, JournalError, MAX_READ_BATCH, check_entry, checksum};
+use maas_core::journal::AuditScan;
+use maas_core::state::AuditEntry;
+use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, Config, NoTls};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+pub use schema::VERSION as SCHEMA_VERSION;
+
+/// The log every table is keyed by (one history per database today; a log per tenant
+/// would shard it).
+const LOG: &str = "main";
+/// Advisory lock keys: the journal's writers, the read-audit log's, migrations.
+const LOCK_JOURNAL: i64 = 0x6d61_6173_0001;
+const LOCK_AUDIT: i64 = 0x6d61_6173_0002;
+const LOCK_SCHEMA: i64 = 0x6d61_6173_0003;
+/// The channel hosts are notified on after a commit; the payload is the new head.
+pub const CHANNEL: &str = "maas_journal";
+/// How long a failed connection attempt is not repeated.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+/// Most read-audit entries buffered before they are written.
+const MAX_BUFFERED_READS: usize = 4096;
+/// Longest a read-audit entry stays buffered while reads go on.
+const READ_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+/// Session settings: a statement, a wait for the writers' lock and an idle transaction
+/// are bounded, so a stuck host cannot hold the others forever.
+const SESSION: &str = "SET statement_timeout = '30s';
+     SET lock_timeout = '15s';
+     SET idle_in_transaction_session_timeout = '60s';
+     SET application_name = 'maas';";
+
+fn unavailable(e: postgres::Error) -> JournalError {
+    JournalError::Unavailable(match e.as_db_error() {
+        Some(db) => format!("postgres: {} (SQLSTATE {})", db.message(), db.code().code()),
+        None => format!("postgres: {e}"),
+    })
+}
+
+fn i64_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match Config::from_str(url) {
+        Ok(c) => {
+            let user = c.get_user().unwrap_or("");
+            let dbname = c.get_dbname().unwrap_or("");
+            format!("postgres://{user}@…/{dbname}")
+        }
+        Err(_) => "the postgres URL".into(),
+    }
+}
+
+/// True when `store` names a PostgreSQL database.
+pub fn is_url(store: &str) -> bool {
+    store.starts_with("postgres://") || store.starts_with("postgresql://")
+}
+
+/// A journal in a PostgreSQL database.
+pub struct PostgresJournal {
+    config: Config,
+    url: String,
+    client: Option<Client>,
+    group_commit: bool,
+    /// A batch transaction holding the writers' lock is open.
+    in_batch: bool,
+    /// The head after the last append of the open batch.
+    batch_head: u64,
+    reads: Vec<AuditEntry>,
+    reads_since: Option<Instant>,
+    notices: Vec<String>,
+    saving: Option<(u64, Vec<Vec<u8>>)>,
+    /// The head last read: what the host serves reads from while the database is away.
+    last_head: u64,
+    /// The connection was lost with a batch open: its changes were rolled back.
+    batch_lost: bool,
+    /// No new connection is tried before then (the last attempt failed).
+    retry_at: Option<Instant>,
+}
+
+impl PostgresJournal {
+    /// Connects to `url` (`postgres://user:password@host:port/db`, or
+    /// `postgres:///db?host=/socket/dir`), creating or migrating the schema.
+    pub fn connect(url: &str) -> Result<Self, JournalError> {
+        let mut config = Config::from_str(url).map_err(|e| {
+            JournalError::Unavailable(format!("{} is not a PostgreSQL URL: {e}", redacted(url)))
+        })?;
+        config.connect_timeout(Duration::from_secs(10));
+        let mut journal = PostgresJournal {
+            config,
+            url: redacted(url),
+            client: None,
+            group_commit: false,
+            in_batch: false,
+            batch_head: 0,
+            reads: Vec::new(),
+            reads_since: None,
+            notices: Vec::new(),
+            saving: None,
+            last_head: 0,
+            batch_lost: false,
+            retry_at: None,
+        };
+        schema::migrate(journal.client()?)?;
+        Ok(journal)
+    }
+
+    /// The connection, opened again if it was lost (at most every [`RECONNECT_EVERY`]).
+    fn client(&mut self) -> Result<&mut Client, JournalError> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+            if self.in_batch {
+                self.in_batch = false;
+                self.batch_lost = true;
+                return Err(self.lost());
+            }
+        }
+        if self.client.is_none() {
+            if self.retry_at.is_some_and(|at| Instant::now() < at) {
+                return Err(JournalError::Unavailable(format!(
+                    "{} cannot be reached; trying again shortly",
+                    self.url
+                )));
+            }
+            let connected = self.config.connect(NoTls).and_then(|mut c| {
+                c.batch_execute(SESSION)?;
+                Ok(c)
+            });
+            match connected {
+                Ok(c) => {
+                    self.client = Some(c);
+                    self.retry_at = None;
+                }
+                Err(e) => {
+                    self.retry_at = Some(Instant::now() + RECONNECT_EVERY);
+                    return Err(JournalError::Unavailable(format!(
+                        "cannot reach {}: {e}",
+                        self.url
+                    )));
+                }
+            }
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| JournalError::Unavailable("no connection".into()))
+    }
+
+    /// The error of a batch whose connection was lost before its commit.
+    fn lost(&self) -> JournalError {
+        JournalError::Unavailable(format!(
+            "the connection to {} was lost before the batch was committed: its changes were \
+             not saved",
+            self.url
+        ))
+    }
+
+    /// True when there is no working connection.
+    fn disconnected(&self) -> bool {
+        self.client.as_ref().is_none_or(Client::is_closed)
+    }
+
+    /// The sequence of the last entry (as the open batch sees it, if one is open).
+    fn head_of(client: &mut Client) -> Result<u64, JournalError> {
+        let head: i64 = client
+            .query_one(
+                "SELECT COALESCE(MAX(seq), 0) FROM maas_journal WHERE log = $1",
+                &[&LOG],
+            )
+            .map_err(unavailable)?
+            .get(0);
+        Ok(u64::try_from(head).unwrap_or(0))
+    }
+
+    /// Opens the batch transaction with the writers' lock, if none is open.
+    fn begin_batch(&mut self) -> Result<(), JournalError> {
+        if !self.in_batch {
+            let client = self.client()?;
+            client
+                .batch_execute("BEGIN")
+                .and_then(|()| client.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_JOURNAL]))
+                .map_err(|e| {
+                    let _ = client.batch_execute("ROLLBACK");
+                    unavailable(e)
+                })?;
+            self.in_batch = true;
+        }
+        Ok(())
+    }
+
+    /// Ends the open batch without writing it.
+    fn rollback(&mut self) {
+        if self.in_batch {
+            self.in_batch = false;
+            if let Some(c) = self.client.as_mut() {
+                let _ = c.batch_execute("ROLLBACK");
+            }
+        }
+    }
+
+    /// Writes the buffered read-audit rows into the batch and commits it, then notifies
+    /// the other hosts of the new head.
+    fn end_batch(&mut self) -> Result<(), JournalError> {
+        if !self.in_batch {
+            return self.write_reads();
+        }
+        self.in_batch = false;
+        let Some(client) = self.client.as_mut().filter(|c| !c.is_closed()) else {
+            self.client = None;
+            return Err(self.lost());
+        };
+        let reads = std::mem::take(&mut self.reads);
+        let committed = audit::insert(client, &reads)
+            .and_then(|()| client.batch_execute("COMMIT").map_err(unavailable));
+        if let Err(e) = committed {
+            let _ = client.batch_execute("ROLLBACK");
+            // The rows were rolled back with the batch: they wait for the next write.
+            self.reads = reads;
+            return Err(e);
+        }
+        self.reads_since = None;
+        // After the commit, never inside it: a notification only says "look".
+        let head = self.batch_head.to_string();
+        let _ = client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &head]);
+        Ok(())
+    }
+
+    /// Compare-and-append of `data` in the open batch.
+    fn append_in_batch(&mut self, expected_head: u64, data: &[u8]) -> Result<u64, JournalError> {
+        check_entry(data)?;
+        self.begin_batch()?;
+        let client = self.client()?;
+        let head = Self::head_of(client)?;
+        if head != expected_head {
+            return Err(JournalError::Conflict(head));
+        }
+        let seq = expected_head + 1;
+        match client.execute(
+            "INSERT INTO maas_journal (log, seq, data, sum) VALUES ($1, $2, $3, $4)",
+            &[&LOG, &i64_of(seq), &data, &checksum(data)],
+        ) {
+            Ok(_) => {
+                self.batch_head = seq;
+                Ok(seq)
+            }
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                // The batch is void: the core is restarted from what was committed.
+                let _ = client.batch_execute("ROLLBACK");
+                self.in_batch = false;
+                Err(JournalError::Unavailable(format!(
+                    "entry {seq} was written by another writer without the lock; the batch was rolled back"
+                )))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Writes the buffered read-audit rows in a transaction of their own (or the batch).
+    fn write_reads(&mut self) -> Result<(), JournalError> {
+        if self.reads.is_empty() {
+            self.reads_since = None;
+            return Ok(());
+        }
+        if self.in_batch {
+            let reads = std::mem::take(&mut self.reads);
+            self.reads_since = None;
+            return audit::insert(self.client()?, &reads);
+        }
+        let reads = std::mem::take(&mut self.reads);
+        let client = self.client()?;
+        let written = client
+            .transaction()
+            .map_err(unavailable)
+            .and_then(|mut tx| {
+                audit::insert(&mut tx, &reads)?;
+                tx.commit().map_err(unavailable)
+            });
+        self.reads = reads;
+        match written {
+            Ok(()) => {
+                self.reads.clear();
+                self.reads_since = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.reads_since = Some(Instant::now());
+                Err(e)
+            }
+        }
+    }
+}
+
+impl JournalBackend for PostgresJournal {
+    fn append_all(&mut self, expected_head: u64, entries: &[Vec<u8>]) -> Result<u64, JournalError> {
+        self.end_batch()?;
+        let mut head = expected_head;
+        for data in entries {
+            head = self
+                .append_in_batch(head, data)
+                .inspect_err(|_| self.rollback())?;
+        }
+        self.end_batch()?;
+        Ok(head)
+    }
+
+    fn chain_rows(&mut self, after: i64, limit: u32) -> Result<Vec<ChainRow>, JournalError> {
+        self.write_reads()?;
+        audit::chain_rows(self.client()?, after, limit)
+    }
+
+    fn head(&mut self) -> Result<u64, JournalError> {
+        match self.client().and_then(Self::head_of) {
+            Ok(head) => {
+                self.last_head = head;
+                Ok(head)
+            }
+            // The database is away: the host answers from what it holds; a change fails
+            // when it tries to append.
+            Err(_) if self.disconnected() && !self.in_batch => Ok(self.last_head),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        let max = i64::from(max.min(MAX_READ_BATCH));
+        let rows = self
+            .client()?
+            .query(
+                "SELECT seq, data, sum FROM maas_journal WHERE log = $1 AND seq >= $2
+                 ORDER BY seq LIMIT $3",
+                &[&LOG, &i64_of(from), &max],
+            )
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let seq = u64::try_from(r.get::<_, i64>(0)).unwrap_or(0);
+                let data: Vec<u8> = r.get(1);
+                let sum: Vec<u8> = r.get(2);
+                if checksum(&data) == sum {
+                    Ok((seq, data))
+                } else {
+                    Err(JournalError::Unavailable(format!(
+                        "journal entry {seq} in {} is damaged (checksum mismatch)",
+                        self.url
+                    )))
+                }
+            })
+            .collect()
+    }
+
+    fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
+        // Without group commit every append is its own transaction, synced or not:
+        // PostgreSQL's commit is durable either way.
+        let _ = sync;
+        let appended = self.append_in_batch(expected_head, data);
+        if !self.group_commit {
+            if appended.is_err() {
+                self.rollback();
+            } else {
+                self.end_batch()?;
+            }
+        }
+        appended
+    }
+
+    fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
+        self.audit_append_owned(entry.clone())
+    }
+
+    fn audit_append_owned(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
+        self.reads.push(entry);
+        let since = *self.reads_since.get_or_insert_with(Instant::now);
+        if self.reads.len() >= MAX_BUFFERED_READS || since.elapsed() >= READ_FLUSH_INTERVAL {
+            // While the database is away the rows wait in the buffer; a read fails only
+            // when the buffer is full.
+            if let Err(e) = self.write_reads()
+                && self.reads.len() >= MAX_BUFFERED_READS
+            {
+                self.reads.pop();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_reads(&mut self) -> Result<(), JournalError> {
+        self.write_reads()
+    }
+
+    fn reads_due_in(&self) -> Option<Duration> {
+        self.reads_since
+            .map(|since| READ_FLUSH_INTERVAL.saturating_sub(since.elapsed()))
+    }
+
+    fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
+        self.write_reads()?;
+        audit::scan(self.client()?, scan)
+    }
+
+    fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
+        self.end_batch()?;
+        self.saving = None;
+        snapshots::forget(self.client()?, seq)?;
+        self.saving = Some((seq, Vec::new()));
+        Ok(true)
+    }
+
+    fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError> {
+        self.end_batch()?;
+        let Some((seq, sums)) = self.saving.take() else {
+            return Err(JournalError::Unavailable(
+                "no snapshot is being saved".into(),
+            ));
+        };
+        let part = u32::try_from(sums.len()).unwrap_or(u32::MAX);
+        let mut sums = sums;
+        let stored = snapshots::put_chunk(self.client()?, seq, part, data);
+        if let Ok(sum) = &stored {
+            sums.push(sum.clone());
+        }
+        self.saving = Some((seq, sums));
+        stored.map(drop)
+    }
+
+    fn finish_snapshot(&mut self) -> Result<(), JournalError> {
+        let Some((seq, sums)) = self.saving.take() else {
+            return Err(JournalError::Unavailable(
+                "no snapshot is being saved".into(),
+            ));
+        };
+        self.end_batch()?;
+        snapshots::finish(self.client()?, seq, &sums)
+    }
+
+    fn abort_snapshot(&mut self) -> Result<(), JournalError> {
+        match self.saving.take() {
+            Some((seq, _)) => snapshots::discard(self.client()?, i64_of(seq)),
+            None => Ok(()),
+        }
+    }
+
+    fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
+        snapshots::list(self.client()?)
+    }
+
+    fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
+        Ok(match snapshots::parts(self.client()?, seq)? {
+            Some(Ok(n)) => Some(n),
+            Some(Err(why)) => {
+                self.notices.push(format!(
+                    "the snapshot as of entry {seq} in {} is damaged ({why}); falling back \
+                     to an older snapshot or the journal",
+                    self.url
+                ));
+                None
+            }
+            None => None,
+        })
+    }
+
+    fn load_snapshot_chunk(
+        &mut self,
+        seq: u64,
+        part: u32,
+    ) -> Result<Option<Vec<u8>>, JournalError> {
+        Ok(match snapshots::chunk(self.client()?, seq, part)? {
+            Some(Ok(data)) => Some(data),
+            other => {
+                let why = match other {
+                    Some(Err(why)) => why,
+                    _ => format!("chunk {part} is missing"),
+                };
+                self.notices.push(format!(
+                    "the snapshot as of entry {seq} in {} is damaged ({why}); falling back \
+                     to an older snapshot or the journal",
+                    self.url
+                ));
+                None
+            }
+        })
+    }
+
+    fn set_group_commit(&mut self, on: bool) {
+        self.group_commit = on;
+    }
+
+    fn needs_sync(&self) -> bool {
+        self.in_batch || self.batch_lost
+    }
+
+    fn sync(&mut self) -> Result<(), JournalError> {
+        if std::mem::take(&mut self.batch_lost) {
+            return Err(self.lost());
+        }
+        self.end_batch()
+    }
+
+    fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+}
+
+/// Follows the other hosts' commits: a thread that listens on [`CHANNEL`] over its own
+/// connection and calls `on_head` with each new head, reconnecting (every second) when
+/// the connection is lost. A notification only says where to catch up to; whoever
+/// receives it reads the journal, so a lost one only delays.
+pub fn listen(url: &str, on_head: impl Fn(u64) + Send + 'static) -> Result<(), JournalError> {
+    let config = Config::from_str(url).map_err(|e| {
+        JournalError::Unavailable(format!("{} is not a PostgreSQL URL: {e}", redacted(url)))
+    })?;
+    std::thread::Builder::new()
+        .name("maas-pg-listen".into())
+        .spawn(move || {
+            loop {
+                if let Ok(mut client) = config.connect(NoTls)
+                    && client.batch_execute(&format!("LISTEN {CHANNEL}")).is_ok()
+                {
+                    let mut notifications = client.notifications();
+                    let mut it = notifications.blocking_iter();
+                    while let Ok(Some(n)) = it.next() {
+                        if let Ok(head) = n.payload().parse::<u64>() {
+                            on_head(head);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+        .map(drop)
+        .map_err(|e| JournalError::Unavailable(format!("cannot start the listener: {e}")))
+}
+
+impl Drop for PostgresJournal {
+    /// Writes the buffered read-audit rows; an open batch, whose answers were never
+    /// released, is left to roll back with the connection.
+    fn drop(&mut self) {
+        if !self.in_batch && !self.reads.is_empty() {
+            let _ = self.write_reads();
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! A throw-away PostgreSQL server on loopback for the tests: the server binaries from
+//! Debian's packages (`/usr/lib/postgresql/*/bin`, or `$MAAS_PG_BIN`), `initdb` into a
+//! temporary directory, its own port and socket directory; stopped and removed on drop.
+//! Nothing touches a system cluster. When no binaries are found, [`start`] prints why and
+//! returns `None`, and the test returns early (`scripts/test` installs them where it
+//! can).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A running server.
+pub struct Pg {
+    /// `postgres://maas@127.0.0.1:PORT/postgres`.
+    pub url: String,
+    /// Its port.
+    pub port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+    /// The user the server runs as when the tests run as root (initdb refuses root).
+    run_as: Option<String>,
+}
+
+/// The directory holding `initdb`, `pg_ctl` and `postgres`.
+fn bin_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("MAAS_PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|b| b.join("initdb").exists() && b.join("postgres").exists())
+        .collect();
+    found.sort_by_key(|p| {
+        p.parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    found.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Pg {
+    fn run(&self, tool: &str, args: &[&str]) -> std::process::Output {
+        let exe = self.bin.join(tool);
+        let mut cmd = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        cmd.args(args).output().expect("runs a PostgreSQL tool")
+    }
+
+    /// Stops the server at once (as a crash would), keeping its files.
+    pub fn kill(&self) {
+        let data = self.dir.join("data");
+        let _ = self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+    }
+
+    /// Starts it again on the same port after [`Pg::kill`].
+    pub fn restart(&self) {
+        self.start_server();
+    }
+
+    fn start_server(&self) {
+        let data = self.dir.join("data");
+        let sock = self.dir.join("sock");
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            sock.display()
+        );
+        let out = self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                self.dir.join("log").to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+        );
+    }
+}
+
+/// Starts a fresh server, or says why it cannot and returns `None`.
+pub fn start() -> Option<Pg> {
+    let Some(bin) = bin_dir() else {
+        eprintln!(
+            "skipped: no PostgreSQL server binaries (install Debian's postgresql package, \
+             or set MAAS_PG_BIN to the directory holding initdb)"
+        );
+        return None;
+    };
+    let run_as = is_root().then(|| "postgres".to_string());
+    let dir = std::env::temp_dir().join(format!("maas-pg-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(dir.join("sock")).unwrap();
+    if let Some(user) = &run_as {
+        let owned = Command::new("chown")
+            .args(["-R", &format!("{user}:"), dir.to_str().unwrap()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !owned {
+            eprintln!("skipped: running as root and cannot hand {dir:?} to user {user}");
+            return None;
+        }
+    }
+    let mut pg = Pg {
+        url: String::new(),
+        port: free_port(),
+        dir,
+        bin,
+        run_as,
+    };
+    let data = pg.dir.join("data");
+    let out = pg.run(
+        "initdb",
+        &[
+            "-D",
+            data.to_str().unwrap(),
+            "-U",
+            "maas",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "initdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pg.start_server();
+    pg.url = format!("postgres://maas@127.0.0.1:{}/postgres", pg.port);
+    Some(pg)
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        if self.url.is_empty() {
+            return;
+        }
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,341 @@
+//! The PostgreSQL journal: one history for several hosts. Each test starts its own
+//! PostgreSQL on loopback (`pg_support`), or prints why it cannot and returns.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod pg_support;
+mod proc_support;
+
+use maas_core::journal::AuditScan;
+use maas_core::state::AuditEntry;
+use maas_host::journal::{JournalBackend, JournalError, PostgresJournal, Snapshot};
+use maas_host::service::CoreService;
+use maas_host::{CoreImage, Runtime, RuntimeOptions, types};
+use proc_support::mcp_support::*;
+use serde_json::json;
+
+fn read_audit(actor: &str, seq: u64) -> AuditEntry {
+    AuditEntry {
+        seq,
+        at: 1_000 + seq,
+        record: maas_core::events::AuditRecord {
+            actor: actor.into(),
+            event_type: "agent.read".into(),
+            target: Some("x".into()),
+            outcome: "ok".into(),
+            detail: "{}".into(),
+            prev: None,
+        },
+    }
+}
+
+#[test]
+fn two_handles_on_one_database_keep_one_history() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let mut a = PostgresJournal::connect(&pg.url).unwrap();
+    let mut b = PostgresJournal::connect(&pg.url).unwrap();
+    // The schema is created once; connecting again migrates nothing.
+    drop(PostgresJournal::connect(&pg.url).unwrap());
+
+    assert_eq!(a.append(0, b"one", true), Ok(1));
+    // The other host decided on an old head: a conflict naming the head, nothing written.
+    assert_eq!(b.append(0, b"late", true), Err(JournalError::Conflict(1)));
+    assert_eq!(b.head(), Ok(1));
+    assert_eq!(b.read(1, 10).unwrap(), vec![(1, b"one".to_vec())]);
+
+    // A group-commit batch is one transaction: invisible to the other host until synced,
+    // and the other host's writes wait for it.
+    a.set_group_commit(true);
+    assert_eq!(a.append(1, b"two", true), Ok(2));
+    assert_eq!(a.append(2, b"three", true), Ok(3));
+    assert!(a.needs_sync());
+    assert_eq!(b.head(), Ok(1));
+    a.sync().unwrap();
+    assert!(!a.needs_sync());
+    assert_eq!(b.head(), Ok(3));
+    let read: Vec<u64> = b.read(1, 10).unwrap().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(read, [1, 2, 3]);
+    assert_eq!(b.append(3, b"four", true), Ok(4));
+    assert_eq!(a.append(3, b"x", true), Err(JournalError::Conflict(4)));
+    a.sync().unwrap();
+
+    // An import appends all or nothing.
+    assert_eq!(
+        b.append_all(3, &[b"x".to_vec()]),
+        Err(JournalError::Conflict(4))
+    );
+    assert_eq!(b.append_all(4, &[b"5".to_vec(), b"6".to_vec()]), Ok(6));
+    assert_eq!(a.head(), Ok(6));
+
+    // Snapshots: chunked, checked, the two newest kept, readable from either host.
+    for seq in [2, 4, 6] {
+        a.save_snapshot(Snapshot {
+            seq,
+            chunks: vec![vec![seq as u8; 10], vec![7; 3]],
+        })
+        .unwrap();
+    }
+    assert_eq!(b.snapshots(), Ok(vec![6, 4]));
+    let loaded = b.load_snapshot(6).unwrap().unwrap();
+    assert_eq!(loaded.chunks, vec![vec![6u8; 10], vec![7; 3]]);
+    assert_eq!(b.load_snapshot(2), Ok(None));
+
+    // Read audits from both hosts form one chain, and scans see them.
+    for i in 0..5 {
+        a.audit_append(&read_audit("ann", i)).unwrap();
+        b.audit_append(&read_audit("bob", i)).unwrap();
+    }
+    a.flush_reads().unwrap();
+    b.flush_reads().unwrap();
+    let scan = AuditScan {
+        actor: None,
+        agent: None,
+        event_type: Some("agent.read".into()),
+        since: None,
+        until: None,
+        limit: 100,
+    };
+    let found = a.audit_scan(&scan).unwrap();
+    assert_eq!(found.len(), 10);
+    let rows = b.chain_rows(0, 100).unwrap();
+    assert_eq!(rows.len(), 10);
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    assert_eq!(ids, (1..=10).collect::<Vec<_>>());
+    let mut link = String::new();
+    for row in &rows {
+        link = maas_core::audit::chain_hash(&link, row.entry.seq, row.entry.at, &row.entry.record);
+        assert_eq!(row.chain.as_deref(), Some(link.as_str()));
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error() {
+    let err = match PostgresJournal::connect("postgres://maas@127.0.0.1:1/postgres") {
+        Ok(_) => panic!("connected to port 1"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("cannot reach"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+    let err = match PostgresJournal::connect("postgres://maas:secret@127.0.0.1:1/postgres") {
+        Ok(_) => panic!("connected to port 1"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        !err.contains("secret"),
+        "the password is never shown: {err}"
+    );
+}
+
+/// A core on its own connection to `url`, as one `maas serve` host has.
+fn host(url: &str) -> CoreService {
+    let url = url.to_string();
+    CoreService::spawn(move || {
+        let journal =
+            PostgresJournal::connect(&url).map_err(|e| types::Error::Unavailable(e.to_string()))?;
+        Runtime::new(
+            CoreImage::shared()?,
+            Box::new(journal),
+            RuntimeOptions {
+                group_commit: true,
+                ..RuntimeOptions::default()
+            },
+        )
+    })
+    .unwrap()
+}
+
+fn digest(core: &CoreService) -> String {
+    core.call_blocking(|rt| {
+        rt.call(|c, s| {
+            c.maas_core_admin()
+                .call_state_digest(s, &types::Caller::Operator)
+        })
+    })
+    .unwrap()
+}
+
+/// How many handoffs are raced (each accepted from both hosts at once).
+const RACES: usize = 1000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hosts_serve_one_history_and_each_handoff_is_accepted_once() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let a = server_with(host(&pg.url), |_| {}).await;
+    let b = server_with(host(&pg.url), |_| {}).await;
+    let op_a = connect(&a.url, OPERATOR).await;
+    let ann_token = register(&op_a, "ann", "claude_code", "u1").await;
+    let bob_token = register(&op_a, "bob", "claude_code", "u1").await;
+    // Host B knows the agents registered on host A, tokens included.
+    let ann_a = connect(&a.url, &ann_token).await;
+    let bob_a = std::sync::Arc::new(connect(&a.url, &bob_token).await);
+    let bob_b = std::sync::Arc::new(connect(&b.url, &bob_token).await);
+    let who = ok(&bob_b, "get_agent_info", json!({"agent_id": "ann"})).await;
+    assert_eq!(who["agent_id"], "ann");
+
+    // In rounds of 50 (a target holds at most 100 pending handoffs): every handoff is
+    // accepted from both hosts at once, and exactly one accept wins each race.
+    let mut wins = [0usize; 2];
+    for round in 0..RACES / 50 {
+        let mut ids = Vec::with_capacity(50);
+        for i in 0..50 {
+            let h = ok(
+                &ann_a,
+                "initiate_handoff",
+                json!({"target_agent_id": "bob", "task_description": format!("task {round}.{i}")}),
+            )
+            .await;
+            ids.push(h["handoff_id"].as_str().unwrap().to_string());
+        }
+        let mut races = Vec::new();
+        for id in ids {
+            let (x, y) = (bob_a.clone(), bob_b.clone());
+            races.push(tokio::spawn(async move {
+                let args = json!({"handoff_id": id});
+                tokio::join!(
+                    call(&x, "accept_handoff", args.clone()),
+                    call(&y, "accept_handoff", args),
+                )
+            }));
+        }
+        for race in races {
+            let (ra, rb) = race.await.unwrap();
+            assert!(
+                ra.is_error != rb.is_error,
+                "exactly one accept wins: {} / {}",
+                ra.body,
+                rb.body
+            );
+            let loser = if ra.is_error { &ra } else { &rb };
+            assert_eq!(loser.body["code"], "invalid_input", "{}", loser.body);
+            wins[usize::from(ra.is_error)] += 1;
+        }
+    }
+    assert_eq!(wins[0] + wins[1], RACES);
+    eprintln!(
+        "accept races: host A won {}, host B won {}",
+        wins[0], wins[1]
+    );
+
+    // Both hosts hold the same state; each handoff is accepted once in the one journal.
+    let listed = ok(
+        &bob_b,
+        "get_agent_handoffs",
+        json!({"agent_id": "bob", "limit": 500}),
+    )
+    .await;
+    assert!(
+        listed["handoffs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["status"] == "accepted"),
+        "{listed}"
+    );
+    let (ca, cb) = (a.core.clone(), b.core.clone());
+    let (da, db) = tokio::task::spawn_blocking(move || (digest(&ca), digest(&cb)))
+        .await
+        .unwrap();
+    assert_eq!(da, db);
+
+    // The database goes away: what a host holds can still be read, a change is refused as
+    // unavailable, and the hosts carry on once it is back.
+    pg.kill();
+    let seen = call(&bob_b, "get_agent_info", json!({"agent_id": "ann"})).await;
+    assert!(!seen.is_error, "{}", seen.body);
+    let args = json!({"target_agent_id": "bob", "task_description": "while it is down"});
+    let refused = call(&ann_a, "initiate_handoff", args.clone()).await;
+    assert!(refused.is_error, "{}", refused.body);
+    assert_eq!(refused.body["code"], "unavailable", "{}", refused.body);
+    pg.restart();
+    let mut tries = 0;
+    let back = loop {
+        let r = call(&ann_a, "initiate_handoff", args.clone()).await;
+        if !r.is_error {
+            break r.body;
+        }
+        tries += 1;
+        assert!(tries < 100, "never came back: {}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let id = back["handoff_id"].as_str().unwrap();
+    let on_b = ok(&bob_b, "get_handoff", json!({"handoff_id": id})).await;
+    assert_eq!(on_b["status"], "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maas_serve_hosts_on_one_database_wake_each_others_waiters() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let (d1, d2) = (
+        proc_support::data_dir("pg-host-1"),
+        proc_support::data_dir("pg-host-2"),
+    );
+    let env = [("MAAS_STORE", pg.url.as_str())];
+    let h1 = proc_support::ServeProcess::start_env(&d1, 1, &env).await;
+    let h2 = proc_support::ServeProcess::start_env(&d2, 2, &env).await;
+    // Each host has its own operator token; agents and their tokens are in the journal.
+    let op_token = std::fs::read_to_string(d1.join("operator-token")).unwrap();
+    let op1 = connect(&h1.url, op_token.trim()).await;
+    let ann_token = register(&op1, "ann", "claude_code", "u1").await;
+    let bob_token = register(&op1, "bob", "claude_code", "u1").await;
+    let ann2 = connect(&h2.url, &ann_token).await;
+    let bob1 = connect(&h1.url, &bob_token).await;
+    let from = ok(&ann2, "get_changes", json!({})).await["next_cursor"].clone();
+
+    // A waiter on host 2 wakes for a handoff written on host 1.
+    let waiter = tokio::spawn(async move {
+        let page = ok(
+            &ann2,
+            "wait_for_changes",
+            json!({"after": from, "timeout_seconds": 20}),
+        )
+        .await;
+        (page, std::time::Instant::now())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let written = std::time::Instant::now();
+    ok(
+        &bob1,
+        "initiate_handoff",
+        json!({"target_agent_id": "ann", "task_description": "review the PR"}),
+    )
+    .await;
+    let answered = written.elapsed();
+    let (page, woke) = waiter.await.unwrap();
+    let kinds: Vec<&str> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["handoff.initiated"], "{page}");
+    eprintln!(
+        "cross-host wake: {:?} after the write's call began (the write answered in {answered:?})",
+        woke.duration_since(written)
+    );
+
+    // Both hosts' CLI sees one state.
+    let digest = |dir: std::path::PathBuf| {
+        let url = pg.url.clone();
+        async move {
+            let out = proc_support::maas(&dir)
+                .env("MAAS_STORE", url)
+                .args(["--json", "digest"])
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    assert_eq!(digest(d1.clone()).await, digest(d2.clone()).await);
+    drop((h1, h2));
+}
