@@ -339,3 +339,90 @@ async fn maas_serve_hosts_on_one_database_wake_each_others_waiters() {
     assert_eq!(digest(d1.clone()).await, digest(d2.clone()).await);
     drop((h1, h2));
 }
+
+/// A load balancer without sticky sessions: each TCP connection goes to the next
+/// backend in turn. Returns its address and how many connections each backend got.
+async fn round_robin(
+    backends: Vec<std::net::SocketAddr>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<Vec<std::sync::atomic::AtomicUsize>>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counts: std::sync::Arc<Vec<AtomicUsize>> =
+        std::sync::Arc::new(backends.iter().map(|_| AtomicUsize::new(0)).collect());
+    let seen = counts.clone();
+    tokio::spawn(async move {
+        let mut next = 0usize;
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let i = next % backends.len();
+            next += 1;
+            seen[i].fetch_add(1, Ordering::Relaxed);
+            let backend = backends[i];
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (addr, counts)
+}
+
+/// An rmcp client through `url` that opens a new connection for every request, so a
+/// connection-level balancer sends its requests to every host in turn.
+async fn unpooled_client(url: &str, token: &str) -> Client {
+    use rmcp::ServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let transport = StreamableHttpClientTransport::with_client(
+        http,
+        StreamableHttpClientTransportConfig::with_uri(url.to_string())
+            .auth_header(token.to_string()),
+    );
+    ().serve(transport).await.expect("client connects")
+}
+
+fn socket(url: &str) -> std::net::SocketAddr {
+    url.trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_client_behind_a_balancer_without_sticky_sessions_works_on_both_hosts() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let a = server_with(host(&pg.url), |o| o.stateless = true).await;
+    let b = server_with(host(&pg.url), |o| o.stateless = true).await;
+    let (lb, counts) = round_robin(vec![socket(&a.url), socket(&b.url)]).await;
+    let url = format!("http://{lb}/mcp");
+    let op = unpooled_client(&url, OPERATOR).await;
+    let ann_token = register(&op, "ann", "claude_code", "u1").await;
+    register(&op, "bob", "claude_code", "u1").await;
+    let ann = unpooled_client(&url, &ann_token).await;
+    // Every call lands on the other host than the one before; each reads what the one
+    // before wrote.
+    for i in 0..20 {
+        let h = ok(
+            &ann,
+            "initiate_handoff",
+            json!({"target_agent_id": "bob", "task_description": format!("task {i}")}),
+        )
+        .await;
+        let id = h["handoff_id"].as_str().unwrap();
+        let read = ok(&ann, "get_handoff", json!({"handoff_id": id})).await;
+        assert_eq!(read["status"], "pending");
+    }
+    let [ca, cb] = [0, 1].map(|i| counts[i].load(std::sync::atomic::Ordering::Relaxed));
+    eprintln!("balancer: {ca} connections to host A, {cb} to host B");
+    assert!(ca >= 20 && cb >= 20, "both hosts served: {ca} / {cb}");
+}

@@ -42,6 +42,12 @@ pub struct ServeArgs {
     /// Minutes after which an MCP session with no traffic is closed.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10_080))]
     pub session_idle_minutes: u64,
+    /// Serve MCP without sessions: every request stands alone, so hosts behind a load
+    /// balancer need no sticky sessions. Server-to-client streams outside a request
+    /// (resource-update notifications on a session's GET stream) are then not offered;
+    /// clients follow changes with wait_for_changes or GET /v1/changes.
+    #[arg(long)]
+    pub stateless: bool,
 }
 
 /// Options of `maas bench`.
@@ -215,6 +221,7 @@ fn http_options(args: &ServeArgs, token: String) -> HttpOptions {
     options.insecure_loopback = args.insecure_loopback;
     options.allowed_hosts = args.allowed_hosts.clone();
     options.allowed_origins = args.allowed_origins.clone();
+    options.stateless = args.stateless;
     options.sessions = SessionLimits {
         per_principal: args.max_sessions_per_principal as usize,
         total: args.max_sessions as usize,

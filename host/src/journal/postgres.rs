@@ -42,6 +42,13 @@ const LOCK_AUDIT: i64 = 0x6d61_6173_0002;
 const LOCK_SCHEMA: i64 = 0x6d61_6173_0003;
 /// The channel hosts are notified on after a commit; the payload is the new head.
 pub const CHANNEL: &str = "maas_journal";
+/// Test-only environment switch: `1` turns the compare of compare-and-append off: an
+/// entry goes after whatever the head is, whatever head the core decided on, so a core
+/// that decided on an old state appends anyway (and never reads what it skipped). For
+/// the negative control of the several-hosts test; never set it on a real host.
+pub const UNCONDITIONAL: &str = "MAAS_TEST_UNCONDITIONAL_APPEND";
+/// Most entries one insert statement carries.
+const INSERT_ROWS: usize = 1_000;
 /// How long a failed connection attempt is not repeated.
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 /// Most read-audit entries buffered before they are written.
@@ -93,6 +100,8 @@ pub struct PostgresJournal {
     in_batch: bool,
     /// The head after the last append of the open batch.
     batch_head: u64,
+    /// Entries appended to the open batch and not yet sent: (seq, data, checksum).
+    pending: Vec<(i64, Vec<u8>, Vec<u8>)>,
     reads: Vec<AuditEntry>,
     reads_since: Option<Instant>,
     notices: Vec<String>,
@@ -103,6 +112,9 @@ pub struct PostgresJournal {
     batch_lost: bool,
     /// No new connection is tried before then (the last attempt failed).
     retry_at: Option<Instant>,
+    /// Test-only: append at the head whatever head the core decided on (no compare), so
+    /// a test can show that it detects what compare-and-append prevents.
+    unconditional: bool,
 }
 
 impl PostgresJournal {
@@ -120,6 +132,7 @@ impl PostgresJournal {
             group_commit: false,
             in_batch: false,
             batch_head: 0,
+            pending: Vec::new(),
             reads: Vec::new(),
             reads_since: None,
             notices: Vec::new(),
@@ -127,6 +140,7 @@ impl PostgresJournal {
             last_head: 0,
             batch_lost: false,
             retry_at: None,
+            unconditional: std::env::var_os(UNCONDITIONAL).is_some_and(|v| v == "1"),
         };
         schema::migrate(journal.client()?)?;
         Ok(journal)
@@ -139,6 +153,7 @@ impl PostgresJournal {
             if self.in_batch {
                 self.in_batch = false;
                 self.batch_lost = true;
+                self.pending.clear();
                 return Err(self.lost());
             }
         }
@@ -198,24 +213,87 @@ impl PostgresJournal {
         Ok(u64::try_from(head).unwrap_or(0))
     }
 
-    /// Opens the batch transaction with the writers' lock, if none is open.
+    /// Opens the batch transaction with the writers' lock, if none is open, and reads the
+    /// head under it: while the lock is held nobody else appends, so the batch knows the
+    /// head without asking again. One round trip.
     fn begin_batch(&mut self) -> Result<(), JournalError> {
-        if !self.in_batch {
-            let client = self.client()?;
-            client
-                .batch_execute("BEGIN")
-                .and_then(|()| client.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_JOURNAL]))
-                .map_err(|e| {
-                    let _ = client.batch_execute("ROLLBACK");
+        if self.in_batch {
+            return Ok(());
+        }
+        let client = self.client()?;
+        let opened = client.simple_query(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({LOCK_JOURNAL});
+             SELECT COALESCE(MAX(seq), 0) FROM maas_journal WHERE log = '{LOG}'"
+        ));
+        let head = opened.map_err(unavailable).and_then(|messages| {
+            messages
+                .iter()
+                .rev()
+                .find_map(|m| match m {
+                    postgres::SimpleQueryMessage::Row(row) => row.get(0),
+                    _ => None,
+                })
+                .and_then(|h| h.parse::<u64>().ok())
+                .ok_or_else(|| JournalError::Unavailable("postgres: no head in the answer".into()))
+        });
+        match head {
+            Ok(head) => {
+                self.in_batch = true;
+                self.batch_head = head;
+                self.last_head = head;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the entries appended to the open batch so far, in multi-row inserts.
+    fn write_pending(&mut self) -> Result<(), JournalError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let Some(client) = self.client.as_mut() else {
+            return Err(self.lost());
+        };
+        for rows in pending.chunks(INSERT_ROWS) {
+            let mut sql = String::from("INSERT INTO maas_journal (log, seq, data, sum) VALUES ");
+            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                Vec::with_capacity(rows.len() * 3 + 1);
+            params.push(&LOG);
+            for (i, (seq, data, sum)) in rows.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let n = 2 + i * 3;
+                sql.push_str(&format!("($1, ${}, ${}, ${})", n, n + 1, n + 2));
+                params.push(seq);
+                params.push(data);
+                params.push(sum);
+            }
+            if let Err(e) = client.execute(sql.as_str(), &params) {
+                let _ = client.batch_execute("ROLLBACK");
+                self.in_batch = false;
+                return Err(if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                    JournalError::Unavailable(
+                        "an entry of this batch was written by another writer without the lock; \
+                         the batch was rolled back"
+                            .into(),
+                    )
+                } else {
                     unavailable(e)
-                })?;
-            self.in_batch = true;
+                });
+            }
         }
         Ok(())
     }
 
     /// Ends the open batch without writing it.
     fn rollback(&mut self) {
+        self.pending.clear();
         if self.in_batch {
             self.in_batch = false;
             if let Some(c) = self.client.as_mut() {
@@ -230,14 +308,25 @@ impl PostgresJournal {
         if !self.in_batch {
             return self.write_reads();
         }
-        self.in_batch = false;
-        let Some(client) = self.client.as_mut().filter(|c| !c.is_closed()) else {
+        if self.disconnected() {
             self.client = None;
+            self.in_batch = false;
+            self.pending.clear();
+            return Err(self.lost());
+        }
+        self.write_pending()?;
+        self.in_batch = false;
+        let reads = std::mem::take(&mut self.reads);
+        let Some(client) = self.client.as_mut() else {
             return Err(self.lost());
         };
-        let reads = std::mem::take(&mut self.reads);
+        // After the commit, never inside it: a notification only says "look".
+        let commit = format!(
+            "COMMIT; SELECT pg_notify('{CHANNEL}', '{}')",
+            self.batch_head
+        );
         let committed = audit::insert(client, &reads)
-            .and_then(|()| client.batch_execute("COMMIT").map_err(unavailable));
+            .and_then(|()| client.batch_execute(&commit).map_err(unavailable));
         if let Err(e) = committed {
             let _ = client.batch_execute("ROLLBACK");
             // The rows were rolled back with the batch: they wait for the next write.
@@ -245,9 +334,7 @@ impl PostgresJournal {
             return Err(e);
         }
         self.reads_since = None;
-        // After the commit, never inside it: a notification only says "look".
-        let head = self.batch_head.to_string();
-        let _ = client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &head]);
+        self.last_head = self.batch_head;
         Ok(())
     }
 
@@ -255,30 +342,22 @@ impl PostgresJournal {
     fn append_in_batch(&mut self, expected_head: u64, data: &[u8]) -> Result<u64, JournalError> {
         check_entry(data)?;
         self.begin_batch()?;
-        let client = self.client()?;
-        let head = Self::head_of(client)?;
+        let head = self.batch_head;
+        // Test-only: no compare; the entry goes after whatever the head is.
+        let expected_head = if self.unconditional {
+            head
+        } else {
+            expected_head
+        };
         if head != expected_head {
             return Err(JournalError::Conflict(head));
         }
         let seq = expected_head + 1;
-        match client.execute(
-            "INSERT INTO maas_journal (log, seq, data, sum) VALUES ($1, $2, $3, $4)",
-            &[&LOG, &i64_of(seq), &data, &checksum(data)],
-        ) {
-            Ok(_) => {
-                self.batch_head = seq;
-                Ok(seq)
-            }
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                // The batch is void: the core is restarted from what was committed.
-                let _ = client.batch_execute("ROLLBACK");
-                self.in_batch = false;
-                Err(JournalError::Unavailable(format!(
-                    "entry {seq} was written by another writer without the lock; the batch was rolled back"
-                )))
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        // Written with the batch's other entries when it commits (or before a read).
+        self.pending
+            .push((i64_of(seq), data.to_vec(), checksum(data)));
+        self.batch_head = seq;
+        Ok(seq)
     }
 
     /// Writes the buffered read-audit rows in a transaction of their own (or the batch).
@@ -335,6 +414,10 @@ impl JournalBackend for PostgresJournal {
     }
 
     fn head(&mut self) -> Result<u64, JournalError> {
+        if self.in_batch && !self.disconnected() {
+            // The writers' lock is held: nobody else has appended since it was taken.
+            return Ok(self.batch_head);
+        }
         match self.client().and_then(Self::head_of) {
             Ok(head) => {
                 self.last_head = head;
@@ -348,6 +431,7 @@ impl JournalBackend for PostgresJournal {
     }
 
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        self.write_pending()?;
         let max = i64::from(max.min(MAX_READ_BATCH));
         let rows = self
             .client()?

@@ -53,6 +53,9 @@ pub struct HttpOptions {
     pub sessions: SessionLimits,
     /// The per-address budget of refused requests and how often they are audited.
     pub refusals: RefusalLimits,
+    /// No MCP sessions: every request is served on its own (hosts behind a balancer
+    /// without sticky sessions).
+    pub stateless: bool,
 }
 
 impl HttpOptions {
@@ -66,6 +69,7 @@ impl HttpOptions {
             allowed_origins: Vec::new(),
             sessions: SessionLimits::default(),
             refusals: RefusalLimits::default(),
+            stateless: false,
         }
     }
 }
@@ -193,6 +197,9 @@ impl Gate {
                 self.refusals.remember(&token);
                 Ok(Principal::Agent(id))
             }
+            // The core could not answer (its journal is away): nothing is known about
+            // the token, so nothing is counted against the caller.
+            Err(types::Error::Unavailable(why)) => Err(unavailable(&why)),
             Err(_) => {
                 self.refusals.forget(&token);
                 let response = unauthorized("invalid or revoked token");
@@ -200,6 +207,19 @@ impl Gate {
             }
         }
     }
+}
+
+/// 503: the token could not be checked now; retry in a second.
+fn unavailable(why: &str) -> Response {
+    let mut response = json_rpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        -32603,
+        format!("unavailable: the token cannot be checked now ({why}); retry shortly"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 fn bearer(request: &Request) -> Option<String> {
@@ -309,6 +329,7 @@ pub async fn bind(
     let config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown.child_token())
         .with_sse_retry(None)
+        .with_legacy_session_mode(!options.stateless)
         .with_allowed_hosts(hosts);
     let sessions = Arc::new(BoundSessions::new(options.sessions));
     let gate = Arc::new(Gate {

@@ -61,13 +61,27 @@ pub struct ServeProcess {
 }
 
 fn spawn_serve(dir: &Path, n: usize, port: u16) -> tokio::process::Child {
-    spawn_serve_env(dir, n, port, &[])
+    spawn_serve_env(dir, n, port, &Setup::default())
 }
 
-fn spawn_serve_env(dir: &Path, n: usize, port: u16, env: &[(&str, &str)]) -> tokio::process::Child {
-    let log = std::fs::File::create(dir.join(format!("serve-{n}.log"))).unwrap();
+/// What a `maas serve` is started with besides its data directory.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// Environment variables (e.g. `MAAS_STORE`).
+    pub env: Vec<(String, String)>,
+    /// Global options given before `serve` (e.g. `--limit members-per-pool=4`).
+    pub global: Vec<String>,
+}
+
+fn spawn_serve_env(dir: &Path, n: usize, port: u16, setup: &Setup) -> tokio::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("serve-{n}.log")))
+        .unwrap();
     maas(dir)
-        .envs(env.iter().copied())
+        .envs(setup.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(&setup.global)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -86,9 +100,21 @@ impl ServeProcess {
 
     /// [`ServeProcess::start`] with more environment variables (e.g. `MAAS_STORE`).
     pub async fn start_env(dir: &Path, n: usize, env: &[(&str, &str)]) -> ServeProcess {
+        let setup = Setup {
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            global: Vec::new(),
+        };
+        Self::start_with(dir, n, &setup).await
+    }
+
+    /// [`ServeProcess::start`] with `setup`.
+    pub async fn start_with(dir: &Path, n: usize, setup: &Setup) -> ServeProcess {
         for _attempt in 0..20 {
             // Another process may take the port between choosing and binding it.
-            if let Some(server) = Self::launch(dir, n, free_port(), env).await {
+            if let Some(server) = Self::launch(dir, n, free_port(), setup).await {
                 return server;
             }
         }
@@ -98,7 +124,12 @@ impl ServeProcess {
     /// Starts `maas serve` on `dir` listening on `port`, as a restarted service would,
     /// and waits until `/healthz` answers.
     pub async fn start_on(dir: &Path, n: usize, port: u16) -> ServeProcess {
-        match Self::launch(dir, n, port, &[]).await {
+        Self::start_on_with(dir, n, port, &Setup::default()).await
+    }
+
+    /// [`ServeProcess::start_on`] with `setup`.
+    pub async fn start_on_with(dir: &Path, n: usize, port: u16, setup: &Setup) -> ServeProcess {
+        match Self::launch(dir, n, port, setup).await {
             Some(server) => server,
             None => panic!("maas serve did not start on port {port}"),
         }
@@ -113,9 +144,9 @@ impl ServeProcess {
 
     /// Spawns `maas serve` on `port` and waits until it answers, or `None` if it exits
     /// first (the port was taken).
-    async fn launch(dir: &Path, n: usize, port: u16, env: &[(&str, &str)]) -> Option<ServeProcess> {
+    async fn launch(dir: &Path, n: usize, port: u16, setup: &Setup) -> Option<ServeProcess> {
         let http = reqwest::Client::new();
-        let mut child = spawn_serve_env(dir, n, port, env);
+        let mut child = spawn_serve_env(dir, n, port, setup);
         let health = format!("http://127.0.0.1:{port}/healthz");
         let since = std::time::Instant::now();
         loop {
