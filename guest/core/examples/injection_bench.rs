@@ -39,19 +39,27 @@
 //!
 //! # Figures
 //!
-//! Held-out part (899 items): malicious refused or flagged 91.6 % (141/154;
-//! 92.7 % without `control`), refused 71.4 %; benign refused 0 / 745, flagged
-//! 9 / 745 (1.2 %). Development part (in-sample for the model): 100 % (308/308),
-//! refused 89.0 %; benign refused 0 / 1,519, flagged 13 / 1,519 (0.9 %). Before
-//! HTML character references and the latest phrase signals: 90.9 % held out;
-//! before the newer phrase signals and the retrained model: 89.6 % held out, 9 / 745
-//! benign flagged; before the learned model: 70.1 % and 86.4 %, nothing benign
-//! flagged. Per category figures and discussion are in the module docs of
-//! `maas_core::injection`.
+//! Held-out part (899 items): malicious refused or flagged 92.9 % (143/154;
+//! 94.7 % without `control`, whose items the corpus itself records as benign
+//! controls: severity 0.0, ids `BC-…`), refused 72.1 %; benign refused 0 / 745,
+//! flagged 9 / 745 (1.2 %). Development part (in-sample for the model and the
+//! phrases): 100 % (308/308), refused 90.6 %; benign refused 0 / 1,519, flagged
+//! 14 / 1,519 (0.9 %). Before the model's weak tier, 30 training epochs, the
+//! camelCase fix and the latest phrase signals: 91.6 % held out (92.7 % without
+//! `control`); before HTML character references and the phrase signals before
+//! those: 90.9 %; before the newer phrase signals and the retrained model: 89.6 %
+//! held out, 9 / 745 benign flagged; before the learned model: 70.1 % and 86.4 %,
+//! nothing benign flagged. Per category figures and discussion are in the module
+//! docs of `maas_core::injection`.
 //!
 //! `--speed` (release, shared 2-core machine): short benign notes 186–242 µs/KB
 //! (36–47 µs per ~200-byte note), the corpus 361–449 µs/KB; before the phrase
-//! set and the ASCII fast path 470–1,078 µs/KB and 927–2,519 µs/KB.
+//! set and the ASCII fast path 470–1,078 µs/KB and 927–2,519 µs/KB. With the
+//! model's weak tier and the latest phrase rules: 15–22 µs per note and 132–255
+//! µs/KB on the corpus at load 4–6; at load 8–9, side by side with the phrase
+//! rules before them, 22–41 against 33–39 µs per note and 307–402 against
+//! 322–343 µs/KB (a first form of the model-probing rule, with two free gaps,
+//! cost 5x on the corpus and was rewritten).
 //!
 //! Options: `--misses dev` prints the development items that passed (malicious)
 //! or were refused (benign); the held-out part has no such option. `--speed`

@@ -21,16 +21,16 @@
 //!
 //! # File format
 //!
-//! Little-endian: the magic `MAASIJM1`; a `u32` header length and the UTF-8
-//! header; `u32` bits, `f32` scale, `f32` bias, `f32` threshold; then `2^bits`
-//! weights as `i8`.
+//! Little-endian: the magic `MAASIJM2`; a `u32` header length and the UTF-8
+//! header; `u32` bits, `f32` scale, `f32` bias, `f32` threshold, `f32` weak
+//! threshold; then `2^bits` weights as `i8`.
 
 use std::sync::OnceLock;
 
 use super::normalise::MAX_INPUT;
 
 const MODEL: &[u8] = include_bytes!("model.bin");
-const MAGIC: &[u8] = b"MAASIJM1";
+const MAGIC: &[u8] = b"MAASIJM2";
 
 /// Non-ASCII characters that separate words.
 pub(crate) const SEPARATORS: [char; 15] = [
@@ -52,6 +52,10 @@ pub(crate) struct Model {
     pub bias: f32,
     /// Probability from which the signal is raised (chosen on development data).
     pub threshold: f32,
+    /// Probability from which, below [`Model::threshold`], a weak signal is
+    /// raised, one that flags only together with another cue (chosen the same
+    /// way with looser false-signal rates).
+    pub weak_threshold: f32,
     /// `2^bits` weights, each an `i8`.
     pub weights: &'static [u8],
 }
@@ -82,7 +86,13 @@ pub(crate) fn parse(mut bytes: &'static [u8]) -> Option<Model> {
     let scale = f32_le(&mut bytes)?;
     let bias = f32_le(&mut bytes)?;
     let threshold = f32_le(&mut bytes)?;
-    if !(1..=24).contains(&bits) || !scale.is_finite() || !bias.is_finite() {
+    let weak_threshold = f32_le(&mut bytes)?;
+    if !(1..=24).contains(&bits)
+        || !scale.is_finite()
+        || !bias.is_finite()
+        || !(0.0..=1.0).contains(&threshold)
+        || !(0.0..=threshold).contains(&weak_threshold)
+    {
         return None;
     }
     if bytes.len() != 1usize << bits {
@@ -94,6 +104,7 @@ pub(crate) fn parse(mut bytes: &'static [u8]) -> Option<Model> {
         scale,
         bias,
         threshold,
+        weak_threshold,
         weights: bytes,
     })
 }

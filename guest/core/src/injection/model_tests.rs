@@ -13,12 +13,18 @@ fn model_file_parses_with_expected_dimensions() {
     assert!(m.weights.len() <= 64 * 1024);
     assert!(m.scale > 0.0 && m.scale.is_finite());
     assert!((0.2..1.0).contains(&m.threshold), "{}", m.threshold);
+    assert!(
+        (0.1..=m.threshold).contains(&m.weak_threshold),
+        "{}",
+        m.weak_threshold
+    );
     assert!(m.weights.iter().any(|&w| w != 0));
     for needle in [
         "a2e40c4a0cf7913cbe3e36b5e1810415191a67b0",
         "split: FNV-1a 64 of the text mod 100 < 35 held out",
         "mod 2^15",
         "threshold:",
+        "weak threshold:",
         "training: SGD",
     ] {
         assert!(m.header.contains(needle), "header lacks {needle:?}");
@@ -28,7 +34,24 @@ fn model_file_parses_with_expected_dimensions() {
 #[test]
 fn malformed_model_files_are_refused() {
     assert!(model::parse(b"").is_none());
-    assert!(model::parse(b"MAASIJM1\xff\xff\xff\xff").is_none());
+    assert!(model::parse(b"MAASIJM2\xff\xff\xff\xff").is_none());
+    // The first format (no weak threshold) is no longer read.
+    assert!(model::parse(b"MAASIJM1\x00\x00\x00\x00").is_none());
+    // A weak threshold above the threshold is refused.
+    let mut bad = b"MAASIJM2\x00\x00\x00\x00".to_vec();
+    bad.extend_from_slice(&1u32.to_le_bytes());
+    for v in [1.0f32, 0.0, 0.5, 0.6] {
+        bad.extend_from_slice(&v.to_le_bytes());
+    }
+    bad.extend_from_slice(&[0, 0]);
+    let bad: &'static [u8] = Box::leak(bad.into_boxed_slice());
+    assert!(model::parse(bad).is_none());
+    let mut good = bad.to_vec();
+    let at = good.len() - 2 - 4;
+    good.splice(at..at + 4, 0.25f32.to_le_bytes());
+    let good: &'static [u8] = Box::leak(good.into_boxed_slice());
+    let m = model::parse(good).expect("a minimal model parses");
+    assert_eq!((m.bits, m.threshold, m.weak_threshold), (1, 0.5, 0.25));
     assert!(model::parse(b"NOTMODEL\x00\x00\x00\x00").is_none());
 }
 
@@ -119,6 +142,21 @@ fn paraphrased_jailbreaks_are_flagged() {
 fn the_model_alone_never_refuses() {
     let w = super::LEARNED;
     assert!((super::FLAG_AT..super::REFUSE_AT).contains(&w));
+}
+
+#[test]
+fn the_weak_tier_flags_only_with_another_cue() {
+    let w = super::LEARNED_WEAK;
+    assert!(w < super::FLAG_AT);
+    let with_weak_cue = 1.0 - (1.0 - w) * (1.0 - super::phrases::WEAK);
+    assert!(
+        super::verdict_for(with_weak_cue) == Verdict::Flag,
+        "{with_weak_cue}"
+    );
+    // With two medium phrases (0.6975, a flag) it refuses: three signals agree.
+    let m = super::phrases::MEDIUM;
+    let three = 1.0 - (1.0 - w) * (1.0 - m) * (1.0 - m);
+    assert!(super::verdict_for(three) == Verdict::Refuse, "{three}");
 }
 
 #[test]

@@ -353,11 +353,13 @@ fn fold_words_in<C: Copy + Into<char>>(chars: &[C], len: usize, ob: &mut Obfusca
             i += 1;
             continue;
         }
-        // camelCase reads as words: `IgnoreAllPrevious`.
+        // camelCase reads as words: `IgnoreAllPrevious`. A capital that ends the
+        // word starts no word of its own (`!gnorE` is one word).
         let camel = |k: usize| {
             k > i
                 && char_at(k).is_some_and(|c| c.is_ascii_uppercase())
                 && char_at(k - 1).is_some_and(|c| c.is_ascii_lowercase())
+                && is_word_at(chars, k + 1)
         };
         let mut j = i;
         while is_word_at(chars, j) && !camel(j) {

@@ -151,6 +151,20 @@ const RULES: &[(&str, f32, &str)] = &[
      r"\b(?:admin(?:_mode)?|is_admin|sudo|superuser|root_access|bypass_\w+|skip_(?:auth\w*|checks?|verification|validation)|override_\w+|unsafe(?:_mode)?|no_verify|elevated)\s*[=:]\s*['\x22]?(?:true|1|yes|on)\b|\blimit\s*[=:]\s*\d{6,}\b|\bquery\s*[=:]\s*['\x22]\*['\x22]"),
     ("prompt-injection: role-play", MEDIUM,
      r"\b(?:deepest|hidden|lowest|innermost|core)\s+(?:layers?|levels?)\s+of\s+your\s+(?:neural\s+network|network|weights|model|programming|mind|architecture)\b"),
+    // ---- questions about the model itself, tool calls, rewards, retrieved orders -----------
+    // One chain of words, no gaps: gaps here multiplied the phrase set's DFA states
+    // and cost 5x on short texts.
+    ("model probing", MEDIUM,
+     r"\b(?:what(?:'s|\s+is|\s+are|\s+was|\s+were)?|which|how\s+(?:many|much|big|large|long)(?:\s+is|\s+are)?|tell\s+me|describe|reveal|disclose|share|list)\s+(?:(?:the|exactly|precisely|about)\s+)?your\s+(?:(?:own|exact|current|underlying|model'?s?)\s+)?(?:parameter\s+count|parameters|tokeni[sz]er|context\s+(?:window|length|size)|training\s+(?:data|set|process|procedure|cut-?off|corpus|run|date)|knowledge\s+cut-?off|cut-?off\s+date|rlhf|base\s+model|model\s+(?:name|id|version|card|weights|size|family)|inference\s+(?:engine|framework|server|stack|hardware)|quanti[sz]ation|max(?:imum)?\s+(?:tokens|output\s+length)|architecture)\b"),
+    // Identifiers are matched as normalised: `delete_all_files(` reads `delete all files(`.
+    ("prompt-injection: tool manipulation", WEAK + 0.1,
+     r"\b(?:delete|drop|wipe|erase|destroy|purge|truncate|remove)\s(?:all|every|everything|database|db|users?|files|records|tables|data|backups?|logs|accounts)(?:\s[a-z]+)?\(|\b(?:privileged|admin|sudo|root|elevated|unsafe)\s[a-z]+\(|\byou\s+(?:now\s+)?have\s+(?:\w+\s+)?(?:admin|root|elevated|privileged|superuser|full|unrestricted)\s+(?:access|rights|privileges|permissions)\b"),
+    ("manipulation cue", WEAK,
+     r"\b(?:maximi[sz]e|increase|boost|earn|get|lose|lower|reduce)\s+your\s+(?:reward|score|rating|points|tokens)\b"),
+    ("code-execution request", WEAK + 0.1,
+     r"\bwhat\s+(?:is|would\s+be|will\s+be|does)\s+(?:the\s+)?(?:final\s+)?(?:result|output|value|return\s+value)\s+(?:of|from)\s*:?\s*['`\x22]?\s*(?:print|import|eval|exec|os\s*\.|__import__|subprocess|open)\b"),
+    ("prompt-injection: retrieved instructions", WEAK + 0.1,
+     r"\b(?:search|look\s+up|retrieve|fetch|find|query)\b[^.\n]{0,60}\b(?:and|then)\s+(?:follow|obey|execute|carry\s+out)\s+(?:them|it|those|these|whatever|the\s+instructions)\b|\b(?:admin|hidden|embedded|secret)\s+instructions\b[^.\n]{0,40}\bproceed\b"),
     // ---- encoded execution cues -------------------------------------------------------------
     ("code-execution request", WEAK + 0.1,
      r"\bfrom\s*char\s*code\b|\bchar\s*code\s*at\b|\bexec\s*(?:sync|file)\b|\bspawn\s*sync\b|\b(?:decode|decipher|unscramble|translate)\s+(?:this|the\s+following|it)\b[^.\n]{0,60}\b(?:and|then)\s+(?:follow|obey|do\s+(?:what|as)|comply|act\s+on|perform|answer)\b|\b(?:base6[4a]|rot-?(?:13|[il]3|[il]e)|hex|binary|morse|caesar|reversed)\b[^.\n]{0,40}\b(?:follow|obey|comply\s+with|act\s+on)\s+(?:the\s+|its\s+|these\s+)?(?:decoded\s+)?(?:instructions?|commands?|text|message)\b"),
