@@ -3,11 +3,14 @@
 //! profiler (`perf record -g`, with `MAAS_PERF_MAP=1` for the core's frames) names the
 //! functions that dominate.
 //!
-//! `cargo run --release -p maas-host --example read_cost -- [memory|sqlite|group] [CALLS]`
+//! `cargo run --release -p maas-host --example read_cost -- [memory|sqlite|group] [CALLS] [both|get|floor]`
 //!
 //! Registers 1,000 agents, then makes CALLS (default 200,000) `agents.get` calls in a
 //! scattered order and as many `admin.current-limits` calls, and prints the median of
-//! batches of 1,000 calls for each, and their ratio. `MAAS_READ_COST_WASM=PATH` runs an
+//! batches of 1,000 calls for each, and their ratio. `get` or `floor` makes only those
+//! calls: under `valgrind --tool=callgrind`, the difference in instructions between two
+//! values of CALLS divided by the difference in calls is what one call costs, a figure
+//! the load of the machine does not move. `MAAS_READ_COST_WASM=PATH` runs an
 //! unstripped build of the component instead of the one built with the host.
 
 use maas_host::journal::{JournalBackend, MemoryJournal, SqliteJournal};
@@ -38,6 +41,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(200_000);
+    let only = std::env::args().nth(3).unwrap_or_else(|| "both".into());
+    let (floor_calls, get_calls) = match only.as_str() {
+        "both" => (calls, calls),
+        "get" => (0, calls),
+        "floor" => (calls, 0),
+        other => return Err(format!("unknown selection {other}: both, get or floor").into()),
+    };
     let dir = std::env::temp_dir().join(format!("maas-read-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let (journal, group_commit): (Box<dyn JournalBackend>, bool) = match mode.as_str() {
@@ -77,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|i| format!("a{}", (i * 617) % AGENTS))
         .collect();
     let mut failed = 0usize;
-    let floor = median(calls, |_| {
+    let floor = median(floor_calls, |_| {
         if rt
             .call_plain(|c, s| c.maas_core_admin().call_current_limits(s))
             .is_err()
@@ -88,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = rt.sync_journal();
         }
     });
-    let get = median(calls, |i| {
+    let get = median(get_calls, |i| {
         let id = ids.get(i % AGENTS).map(String::as_str).unwrap_or("a0");
         if rt
             .call(|c, s| c.maas_core_agents().call_get(s, &op, id))

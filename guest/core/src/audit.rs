@@ -10,7 +10,6 @@ use crate::model::Caller;
 use crate::state::{AuditEntry, State};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
 
 /// The link of an audit record in a chain: the hex SHA-256 of the previous link, the
 /// record's journal position and time, and its JSON (which holds its own `prev`). The
@@ -27,9 +26,16 @@ pub fn chain_hash(prev: &str, seq: u64, at: u64, record: &AuditRecord) -> String
         h.0.update(prev.as_bytes());
         h.0.update(format!("\n{seq}\n{at}\n").as_bytes());
     }
-    let mut out = String::with_capacity(64);
-    for b in h.0.finalize() {
-        let _ = write!(out, "{b:02x}");
+    hex(&h.0.finalize())
+}
+
+/// Lower-case hex of `bytes` (what `{:02x}` per byte gives, without the formatter).
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        for digit in [b >> 4, b & 0x0f] {
+            out.push(char::from_digit(u32::from(digit), 16).unwrap_or('0'));
+        }
     }
     out
 }

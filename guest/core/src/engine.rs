@@ -403,7 +403,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
                     .map_err(Error::RateLimited)?;
                 charged = true;
             }
-            chain(&mut events, &self.state.audit_head, self.state.seq + 1, now);
+            let head = chain(&mut events, &self.state.audit_head, self.state.seq + 1, now);
             let entry = Entry {
                 v: FORMAT_VERSION,
                 at: now,
@@ -412,7 +412,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
             let data = entry.encode()?;
             match self.journal.append(self.state.seq, &data, sync) {
                 Ok(seq) => {
-                    self.state.apply(seq, &entry);
+                    self.state.apply_chained(seq, &entry, head);
                     return result;
                 }
                 Err(JournalError::Conflict(_)) => continue,
@@ -426,8 +426,10 @@ impl<J: Journal, E: Env> Engine<J, E> {
 }
 
 /// Links the audit records of an entry about to be appended at `seq` into the chain
-/// whose head is `head`, as [`State::apply`](crate::state::State::apply) will extend it.
-fn chain(events: &mut [Event], head: &str, seq: u64, at: u64) {
+/// whose head is `head`, as [`State::apply`](crate::state::State::apply) would extend it,
+/// and returns the head after them (for
+/// [`State::apply_chained`](crate::state::State::apply_chained)).
+fn chain(events: &mut [Event], head: &str, seq: u64, at: u64) -> String {
     let mut head = head.to_string();
     for event in events {
         if let Event::Audited(r) = event {
@@ -435,6 +437,7 @@ fn chain(events: &mut [Event], head: &str, seq: u64, at: u64) {
             head = crate::audit::chain_hash(&head, seq, at, r);
         }
     }
+    head
 }
 
 #[cfg(test)]

@@ -201,6 +201,12 @@ fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
         replayed.state_digest(&OP).unwrap(),
         c.state_digest(&OP).unwrap()
     );
+    // The live core took each change's chain head from the engine; replay hashes every
+    // record again and reaches the same audit trail and head.
+    assert_eq!(replayed.engine.state.audit, c.engine.state.audit);
+    assert!(!c.engine.state.audit_head.is_empty());
+    assert_eq!(replayed.engine.state.audit_head, c.engine.state.audit_head);
+    assert_eq!(r.engine.state.audit_head, c.engine.state.audit_head);
 }
 
 #[test]

@@ -15,26 +15,42 @@ impl State {
     /// Applies one decoded journal entry at `seq`.
     pub fn apply(&mut self, seq: u64, entry: &Entry) {
         for event in &entry.events {
-            self.evolve(seq, entry.at, event);
+            self.evolve_one(seq, entry.at, event, false);
         }
+        self.seq = seq;
+    }
+
+    /// Applies an entry whose audit records were just linked into the chain by the
+    /// engine, which computed `head`, the chain head after them: the same as
+    /// [`State::apply`] without hashing every record a second time.
+    pub fn apply_chained(&mut self, seq: u64, entry: &Entry, head: String) {
+        for event in &entry.events {
+            self.evolve_one(seq, entry.at, event, true);
+        }
+        self.audit_head = head;
         self.seq = seq;
     }
 
     /// Applies one event. The only code that changes state. Events referring to objects
     /// that are gone are ignored, so a journal is always replayable.
     pub fn evolve(&mut self, seq: u64, at: u64, event: &Event) {
+        self.evolve_one(seq, at, event, false);
+    }
+
+    /// [`State::evolve`]; `chained`: the caller sets the audit chain head itself.
+    fn evolve_one(&mut self, seq: u64, at: u64, event: &Event, chained: bool) {
         if self.access_deferred {
             // Built from the memories as they are when it is first needed.
-            self.apply_event(seq, at, event);
+            self.apply_event(seq, at, event, chained);
             return;
         }
         crate::visibility::before(self, event);
-        self.apply_event(seq, at, event);
+        self.apply_event(seq, at, event, chained);
         crate::visibility::after(self, at, event);
     }
 
     /// Applies one event to the objects and search indexes.
-    fn apply_event(&mut self, seq: u64, at: u64, event: &Event) {
+    fn apply_event(&mut self, seq: u64, at: u64, event: &Event, chained: bool) {
         match event {
             Event::AgentRegistered { .. }
             | Event::AgentDeactivated { .. }
@@ -63,7 +79,9 @@ impl State {
             | Event::HandoffRemoved { .. } => self.evolve_handoffs(at, event),
             Event::DocumentsIngested { .. } => self.evolve_documents(at, event),
             Event::Audited(record) => {
-                self.audit_head = crate::audit::chain_hash(&self.audit_head, seq, at, record);
+                if !chained {
+                    self.audit_head = crate::audit::chain_hash(&self.audit_head, seq, at, record);
+                }
                 self.audit.push_back(AuditEntry {
                     seq,
                     at,
