@@ -18,8 +18,13 @@ fn hits_text(hits: &[knowledge::SearchHit]) -> String {
     hits.iter()
         .enumerate()
         .map(|(i, h)| {
+            let path = serde_json::from_str::<Value>(&h.metadata)
+                .ok()
+                .and_then(|m| m.get("path").and_then(Value::as_str).map(str::to_string))
+                .map(|p| format!("   {p}\n"))
+                .unwrap_or_default();
             format!(
-                "{}. {} [{}] {}  (score {:.3})\n{}",
+                "{}. {} [{}] {}  (score {:.3})\n{path}{}",
                 i + 1,
                 h.id,
                 h.kind.wire(),
@@ -184,5 +189,36 @@ impl Op for IngestDocuments {
     }
     fn text(&self, n: &u32) -> String {
         fields(&[("ingested", n.to_string())])
+    }
+}
+
+/// Remove knowledge documents of one kind by id; ids not stored are passed over.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveDocuments {
+    /// `code`, `decision` or `incident`.
+    #[arg(long)]
+    pub kind: String,
+    /// Up to 1000 ids of that kind.
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+}
+
+impl Op for RemoveDocuments {
+    const TOOL: &'static str = "remove_documents";
+    const EFFECT: Effect = Effect::Destructive;
+    type Out = u32;
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<u32, types::Error> {
+        let kind = parse("kind", &self.kind)?;
+        rt.call(|c, s| {
+            c.maas_core_knowledge()
+                .call_remove(s, caller, kind, &self.ids)
+        })
+    }
+    fn json(&self, n: &u32) -> Value {
+        json!({"status": "removed", "removed": n})
+    }
+    fn text(&self, n: &u32) -> String {
+        fields(&[("removed", n.to_string())])
     }
 }
