@@ -117,10 +117,10 @@ fn a_repository_becomes_documents_that_search_finds_at_their_lines() {
     let s = Scratch::new();
     let dry = ingest(&s, &["--dry-run"]);
     assert_eq!(dry["status"], "dry_run");
-    assert_eq!(changes(&dry), (20, 0, 0, 0));
+    assert_eq!(changes(&dry), (21, 0, 0, 0));
     assert_eq!(
         dry["by_kind"],
-        serde_json::json!({"code": 16, "decision": 2, "incident": 2})
+        serde_json::json!({"code": 17, "decision": 2, "incident": 2})
     );
     // .gitignore'd secrets.local.rs is not seen at all; README.md and the two manifests
     // are not knowledge; vendor/ is vendored; the generated Go file and bundle.min.js
@@ -138,9 +138,17 @@ fn a_repository_becomes_documents_that_search_finds_at_their_lines() {
     let none = json(maas(&s, &["--json", "kb", "search-code", "invoice"]));
     assert_eq!(none["results"], serde_json::json!([]));
 
+    // The write gate refuses the function quoting a prompt injection: it is skipped and
+    // named, the others are stored.
     let first = ingest(&s, &[]);
     assert_eq!(changes(&first), (20, 0, 0, 0));
     assert_eq!(first["status"], "ingested");
+    assert_eq!(first["skipped"]["refused by the write gate"], 1);
+    let refused = first["refused"][0].as_str().unwrap();
+    assert!(
+        refused.starts_with("auth/prompts.py#L1-L3 (auth.prompts.override_example)"),
+        "{refused}"
+    );
 
     // Found by the words of its doc comment, pointing at its lines, in every language.
     for (query, title, line) in [
@@ -228,8 +236,11 @@ fn a_repository_becomes_documents_that_search_finds_at_their_lines() {
     ));
     assert_eq!(i["results"][0]["metadata"]["service"], "gateway");
 
-    // A second run changes nothing.
-    assert_eq!(changes(&ingest(&s, &[])), (0, 0, 0, 20));
+    // A second run changes nothing, and does not send the refused document again.
+    let second = ingest(&s, &[]);
+    assert_eq!(changes(&second), (0, 0, 0, 20));
+    assert_eq!(second["refused"], serde_json::json!([]));
+    assert_eq!(second["skipped"]["refused by the write gate"], 1);
 }
 
 #[test]
@@ -261,6 +272,12 @@ fn a_re_ingest_sends_exactly_what_changed() {
         title, "gateway.RateLimiter.Allow",
         "a dry run removes nothing"
     );
+    // --full with --dry-run: the same removals, every kept document sent again and the
+    // refused one offered again as new.
+    assert_eq!(
+        changes(&ingest(&s, &["--dry-run", "--full"])),
+        (5, 14, 6, 0)
+    );
 
     let run = ingest(&s, &[]);
     assert_eq!(changes(&run), (4, 1, 6, 13));
@@ -290,8 +307,10 @@ fn a_re_ingest_sends_exactly_what_changed() {
         "3. Use a queue for refunds (proposed)"
     );
     assert_eq!(changes(&ingest(&s, &[])), (0, 0, 0, 18));
-    // --full sends everything again.
-    assert_eq!(changes(&ingest(&s, &["--full"])), (18, 0, 0, 0));
+    // --full sends everything again, the refused document too.
+    let full = ingest(&s, &["--full"]);
+    assert_eq!(changes(&full), (0, 18, 0, 0));
+    assert_eq!(full["refused"].as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -129,8 +129,7 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
 
     let file = manifest::location(dir, &root);
     let mut stored = Manifest::load(&file, &root).map_err(fail)?;
-    let empty = Manifest::default();
-    let diff = manifest::diff(&plan, if args.full { &empty } else { &stored });
+    let diff = manifest::diff(&plan, &stored, args.full);
     let mut docs_by_kind: BTreeMap<&str, u64> = BTreeMap::new();
     for d in plan.docs.values() {
         *docs_by_kind.entry(kind_name(d.kind)).or_default() += 1;
@@ -172,40 +171,47 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
         if batch.is_empty() {
             return Ok(());
         }
-        // The write gate refuses a document (e.g. code quoting a prompt injection) by
-        // its index; the batch is sent again without it.
-        loop {
+        // The core refuses a document (e.g. code quoting a prompt injection) by its
+        // index, all or none: the documents before it are sent again, then those after.
+        let mut done: Vec<&Doc> = Vec::new();
+        let mut pending: Vec<&[&Doc]> = vec![batch.as_slice()];
+        while let Some(part) = pending.pop() {
+            if part.is_empty() {
+                continue;
+            }
             let mut op = IngestDocuments {
-                documents: batch.iter().map(|d| arg(d)).collect(),
+                documents: part.iter().map(|d| arg(d)).collect(),
             };
             match crate::ops::invoke(&mut op, &mut ctx.rt, &ctx.caller) {
-                Ok(_) => break,
-                Err(e) => match refused_index(&e) {
-                    Some(i) if i < batch.len() => {
-                        let d = batch.remove(i);
-                        refused.push((
-                            ingest::key(d.kind, &d.id),
-                            format!(
-                                "{} ({}): {}",
-                                d.path.as_deref().unwrap_or(&d.id),
-                                d.title,
-                                CliError::from(e).message()
-                            ),
-                        ));
-                        bar.add(1);
-                        if batch.is_empty() {
-                            return Ok(());
-                        }
-                    }
-                    _ => return Err(CliError::from(e)),
-                },
+                Ok(_) => done.extend_from_slice(part),
+                Err(e) => {
+                    let Some((i, d)) = refused_index(&e).and_then(|i| Some((i, *part.get(i)?)))
+                    else {
+                        return Err(CliError::from(e));
+                    };
+                    stored
+                        .refused
+                        .insert(ingest::key(d.kind, &d.id), d.hash.clone());
+                    refused.push((
+                        ingest::key(d.kind, &d.id),
+                        format!(
+                            "{} ({}): {}",
+                            d.path.as_deref().unwrap_or(&d.id),
+                            d.title,
+                            CliError::from(e).message()
+                        ),
+                    ));
+                    bar.add(1);
+                    pending.push(part.get(i + 1..).unwrap_or_default());
+                    pending.push(part.get(..i).unwrap_or_default());
+                }
             }
         }
-        for d in batch.iter() {
+        for d in &done {
             stored.stored(d);
             *sent.entry(kind_name(d.kind)).or_default() += 1;
         }
-        bar.add(batch.len() as u64);
+        bar.add(done.len() as u64);
         bar.message(format!("storing: {}", counts_text(&sent)));
         batch.clear();
         stored.save(&file).map_err(fail)
@@ -241,6 +247,7 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
             stored.save(&file).map_err(fail)?;
         }
     }
+    stored.refused.retain(|k, _| plan.docs.contains_key(k));
     stored.root = root.to_string_lossy().into_owned();
     stored.save(&file).map_err(fail)?;
     let summary = summary_json(
@@ -272,8 +279,9 @@ fn summary_json(
             .count()
     };
     let mut skipped = plan.skipped.clone();
-    if !refused.is_empty() {
-        skipped.insert("refused by the write gate", refused.len() as u64);
+    let refusals = refused.len() as u64 + diff.still_refused;
+    if refusals > 0 {
+        skipped.insert("refused by the write gate", refusals);
     }
     let docs = plan.docs.len() as f64;
     json!({

@@ -26,6 +26,10 @@ pub struct Manifest {
     pub root: String,
     /// Stored documents by `kind/id`.
     pub docs: BTreeMap<String, Entry>,
+    /// Documents the core refused (the write gate), by `kind/id`, with their hash: not
+    /// sent again until they change.
+    #[serde(default)]
+    pub refused: BTreeMap<String, String>,
 }
 
 /// The manifest file of `root` in the data directory `dir`.
@@ -44,6 +48,7 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
                 root: root.to_string_lossy().into_owned(),
                 docs: BTreeMap::new(),
+                refused: BTreeMap::new(),
             }),
             Err(e) => Err(format!("cannot read {}: {e}", file.display())),
         }
@@ -64,6 +69,7 @@ impl Manifest {
 
     /// Records a stored document.
     pub fn stored(&mut self, d: &Doc) {
+        self.refused.remove(&super::key(d.kind, &d.id));
         self.docs.insert(
             super::key(d.kind, &d.id),
             Entry {
@@ -85,15 +91,22 @@ pub struct Diff<'a> {
     pub removed: Vec<String>,
     /// Documents stored before with the same hash.
     pub unchanged: u64,
+    /// Documents refused before with the same hash (not sent again).
+    pub still_refused: u64,
 }
 
-/// Compares a plan with what was stored.
-pub fn diff<'a>(plan: &'a Plan, before: &Manifest) -> Diff<'a> {
+/// Compares a plan with what was stored; `full` counts every document stored before as
+/// changed (sent again), and sends refused documents again.
+pub fn diff<'a>(plan: &'a Plan, before: &Manifest, full: bool) -> Diff<'a> {
     let mut out = Diff::default();
     for (k, d) in &plan.docs {
+        if !full && before.refused.get(k) == Some(&d.hash) {
+            out.still_refused += 1;
+            continue;
+        }
         match before.docs.get(k) {
             None => out.added.push(d),
-            Some(e) if e.hash != d.hash => out.changed.push(d),
+            Some(e) if full || e.hash != d.hash => out.changed.push(d),
             Some(_) => out.unchanged += 1,
         }
     }
