@@ -9,11 +9,12 @@
 //! `cargo run -p maas-host --example kb_ranking -- [quick|full|PATH]`
 //!
 //! `quick` reads the newest `walkdir-*` in ~/.cargo/registry/src, `full` the newest
-//! `syn-*`; PATH reads that directory.
+//! `syn-*`; PATH reads that directory. `MAAS_RANKING_MISSES=1` prints the tuning pairs
+//! not ranked first (never the report pairs).
 
 use maas_host::ingest::code::{Lang, Parsers};
 use maas_host::ingest::walker::{self, FileKind, WalkOptions};
-use maas_host::ingest::{doc_id, service_of};
+use maas_host::ingest::{doc_id, rust_module, service_of};
 use maas_host::ops::knowledge::{DocumentArg, IngestDocuments, SearchCodeKb};
 use maas_host::ops::{Op, invoke};
 use maas_host::{Runtime, RuntimeOptions, types};
@@ -133,7 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let mut seen = std::collections::BTreeMap::<String, u32>::new();
-        for item in parsers.items(Lang::Rust, "", &f.text) {
+        for item in parsers.items(Lang::Rust, &rust_module(&f.path), &f.text) {
             let n = seen.entry(item.name.clone()).or_default();
             *n += 1;
             let unique = if *n == 1 {
@@ -193,6 +194,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ingest_time = started.elapsed();
     let (mut tuning, mut report) = (Score::default(), Score::default());
     let started = Instant::now();
+    let verbose = std::env::var_os("MAAS_RANKING_MISSES").is_some();
     for p in &pairs {
         let mut search = SearchCodeKb {
             query: p.query.clone(),
@@ -204,6 +206,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let half = Sha256::digest(p.id.as_bytes())
             .first()
             .is_some_and(|b| b % 2 == 0);
+        if half && verbose && rank != Some(1) {
+            let top: Vec<&str> = hits.iter().take(3).map(|h| h.title.as_str()).collect();
+            println!("miss {rank:?} {:?} -> {} (top: {top:?})", p.query, p.id);
+        }
         if half { &mut tuning } else { &mut report }.add(rank);
         let _ = search.text(&hits);
     }

@@ -80,7 +80,8 @@ impl Parsers {
     }
 
     /// The items of one file; `module` is the file's module name (e.g. `pkg.sub.file`
-    /// for Python), used as the prefix where the language names items by module.
+    /// for Python, `search::tokenize` for Rust), used as the prefix where the language
+    /// names items by module (Python) and as the name of the module doc.
     pub fn items(&mut self, lang: Lang, module: &str, text: &str) -> Vec<Item> {
         let Some(tree) = self.get(lang).and_then(|p| p.parse(text, None)) else {
             return Vec::new();
@@ -89,6 +90,7 @@ impl Parsers {
             lang,
             src: text.as_bytes(),
             items: Vec::new(),
+            module,
         };
         let prefix = match lang {
             Lang::Python => module.to_string(),
@@ -114,6 +116,8 @@ struct Cx<'a> {
     lang: Lang,
     src: &'a [u8],
     items: Vec<Item>,
+    /// The file's module name, for its module doc.
+    module: &'a str,
 }
 
 /// Whether a node is a comment, attribute or decorator that belongs to the next item.
@@ -217,10 +221,10 @@ impl Cx<'_> {
             self.item(child, first, prefix);
         }
         if let (Some(a), Some(b)) = (module_doc.first(), module_doc.last()) {
-            let name = if prefix.is_empty() {
-                "(module)"
-            } else {
-                prefix
+            let name = match (prefix.is_empty(), self.module.is_empty()) {
+                (false, _) => prefix,
+                (true, false) => self.module,
+                (true, true) => "(module)",
             };
             let text = self.span(*a, *b);
             self.push(name.to_string(), *a, *b, text);

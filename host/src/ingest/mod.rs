@@ -157,6 +157,22 @@ fn python_module(path: &str) -> String {
     stem.replace('/', ".")
 }
 
+/// The Rust module of a path: `core/src/search/mod.rs` → `search`, `core/src/lib.rs` →
+/// `core` (the crate's directory).
+pub fn rust_module(path: &str) -> String {
+    let (krate, rest) = match path.rfind("src/") {
+        Some(i) => (path.get(..i).unwrap_or(""), path.get(i + 4..).unwrap_or("")),
+        None => ("", path),
+    };
+    let stem = rest.strip_suffix(".rs").unwrap_or(rest);
+    let stem = stem.strip_suffix("/mod").unwrap_or(stem);
+    if matches!(stem, "lib" | "main" | "") {
+        let name = krate.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        return if name.is_empty() { "crate" } else { name }.to_string();
+    }
+    stem.replace('/', "::")
+}
+
 impl Doc {
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -214,6 +230,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
             FileKind::Code(lang) => {
                 let module = match lang {
                     code::Lang::Python => python_module(&f.path),
+                    code::Lang::Rust => rust_module(&f.path),
                     _ => String::new(),
                 };
                 let mut seen: BTreeMap<String, u32> = BTreeMap::new();
@@ -314,6 +331,18 @@ mod tests {
         let b = doc_id(&long, "f");
         assert!(b.len() <= 128 && b != doc_id(&long, "g"));
         assert_ne!(doc_id("a/b", "f"), doc_id("a.b", "f"));
+    }
+
+    #[test]
+    fn rust_modules_follow_the_path() {
+        assert_eq!(rust_module("guest/core/src/search/mod.rs"), "search");
+        assert_eq!(
+            rust_module("guest/core/src/search/tokenize.rs"),
+            "search::tokenize"
+        );
+        assert_eq!(rust_module("guest/core/src/lib.rs"), "core");
+        assert_eq!(rust_module("src/main.rs"), "crate");
+        assert_eq!(rust_module("build.rs"), "build");
     }
 
     #[test]

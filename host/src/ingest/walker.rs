@@ -35,6 +35,8 @@ pub enum Skip {
     NotKnowledge,
     /// Could not be read.
     Unreadable,
+    /// Nothing but white space.
+    Empty,
 }
 
 impl Skip {
@@ -48,6 +50,7 @@ impl Skip {
             Skip::LongPath => "path too long",
             Skip::NotKnowledge => "not code, decision or incident",
             Skip::Unreadable => "unreadable",
+            Skip::Empty => "empty",
         }
     }
 }
@@ -173,6 +176,9 @@ fn read(path: &Path, max_bytes: u64) -> Result<String, Skip> {
     let text = String::from_utf8(bytes).map_err(|_| Skip::Binary)?;
     if generated(&text) {
         return Err(Skip::Generated);
+    }
+    if text.trim().is_empty() {
+        return Err(Skip::Empty);
     }
     Ok(text)
 }
