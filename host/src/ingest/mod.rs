@@ -334,6 +334,30 @@ mod tests {
     }
 
     #[test]
+    fn services_come_from_the_mapping_then_packages_then_the_top_directory() {
+        let mut walk = Walk::default();
+        walk.packages.insert(String::new());
+        walk.packages.insert("services/billing".into());
+        let opts = Options {
+            services: vec![
+                ("web".into(), "storefront".into()),
+                ("web/admin".into(), "backoffice".into()),
+            ],
+            ..Options::default()
+        };
+        let s = |p: &str| service_of(p, &opts, &walk);
+        assert_eq!(s("web/src/cart.ts").as_deref(), Some("storefront"));
+        assert_eq!(s("web/admin/users.ts").as_deref(), Some("backoffice"));
+        assert_eq!(s("webhooks/x.go").as_deref(), Some("webhooks"));
+        assert_eq!(
+            s("services/billing/src/lib.rs").as_deref(),
+            Some("services/billing")
+        );
+        assert_eq!(s("auth/session.py").as_deref(), Some("auth"));
+        assert_eq!(s("main.go"), None);
+    }
+
+    #[test]
     fn rust_modules_follow_the_path() {
         assert_eq!(rust_module("guest/core/src/search/mod.rs"), "search");
         assert_eq!(
