@@ -307,6 +307,24 @@ fn a_re_ingest_sends_exactly_what_changed() {
         "3. Use a queue for refunds (proposed)"
     );
     assert_eq!(changes(&ingest(&s, &[])), (0, 0, 0, 18));
+    // --prefix puts a name before every path: every document is another one.
+    let repo_arg = s.repo();
+    let o = maas(
+        &s,
+        &[
+            "kb",
+            "ingest-repo",
+            repo_arg.to_str().unwrap(),
+            "-q",
+            "--dry-run",
+            "--prefix",
+            "shop",
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("shop/billing/src/lib.rs#L17-L20"), "{text}");
+    assert!(text.contains("added:     19"), "{text}");
+    assert!(text.contains("removed:   18"), "{text}");
     // --full sends everything again, the refused document too.
     let full = ingest(&s, &["--full"]);
     assert_eq!(changes(&full), (0, 18, 0, 0));

@@ -36,6 +36,10 @@ pub struct IngestRepoArgs {
     /// Files larger than this many bytes are skipped.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_bytes: u64,
+    /// Put this before every path (and so in every document id), e.g. the repository's
+    /// name, to keep repositories with the same file names apart.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
     /// Print what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -106,10 +110,17 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
             "pass the repository's directory",
         ));
     }
+    if args.prefix.len() > 40 {
+        return Err(CliError::usage(
+            "--prefix takes at most 40 bytes",
+            "a short name, such as the repository's",
+        ));
+    }
     let opts = Options {
         services: args.services.clone(),
         incident_globs: args.incident_globs.clone(),
         max_bytes: args.max_bytes,
+        prefix: args.prefix.trim_matches('/').to_string(),
     };
     let shown = !args.quiet;
     let scan = Progress::step(shown, "reading files");

@@ -35,6 +35,9 @@ pub struct Options {
     pub incident_globs: Vec<String>,
     /// Files larger than this are skipped.
     pub max_bytes: u64,
+    /// Put before every path (and so in every id), to keep repositories with the same
+    /// file names apart in one knowledge base; empty for none.
+    pub prefix: String,
 }
 
 /// A document to store, with the hash of everything stored.
@@ -226,6 +229,11 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
         out.files += 1;
         on_file(f.kind);
         let service = service_of(&f.path, opts, walk);
+        let shown = if opts.prefix.is_empty() {
+            f.path.clone()
+        } else {
+            format!("{}/{}", opts.prefix.trim_end_matches('/'), f.path)
+        };
         match f.kind {
             FileKind::Code(lang) => {
                 let module = match lang {
@@ -246,8 +254,8 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                     } else {
                         format!("{}#{n}", item.name)
                     };
-                    let id = doc_id(&f.path, &unique);
-                    let path = format!("{}#L{}-L{}", f.path, item.start, item.end);
+                    let id = doc_id(&shown, &unique);
+                    let path = format!("{}#L{}-L{}", shown, item.start, item.end);
                     let d = Doc::new(
                         DocumentKind::Code,
                         id,
@@ -257,7 +265,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                         Some(path),
                         None,
                         None,
-                        &f.path,
+                        &shown,
                     );
                     out.docs.insert(key(d.kind, &d.id), d);
                 }
@@ -270,14 +278,14 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                 }
                 let d = Doc::new(
                     DocumentKind::Decision,
-                    doc_id(&f.path, "decision"),
+                    doc_id(&shown, "decision"),
                     &title,
                     &f.text,
                     service,
-                    Some(f.path.clone()),
+                    Some(shown.clone()),
                     Some(r.topic),
                     None,
-                    &f.path,
+                    &shown,
                 );
                 out.docs.insert(key(d.kind, &d.id), d);
             }
@@ -285,14 +293,14 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                 let r = incidents::parse(&f.path, &f.text);
                 let d = Doc::new(
                     DocumentKind::Incident,
-                    doc_id(&f.path, "incident"),
+                    doc_id(&shown, "incident"),
                     &r.title,
                     &f.text,
                     r.service,
-                    Some(f.path.clone()),
+                    Some(shown.clone()),
                     None,
                     r.severity,
-                    &f.path,
+                    &shown,
                 );
                 out.docs.insert(key(d.kind, &d.id), d);
             }
