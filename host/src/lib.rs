@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bindings;
 pub mod clock;
 pub mod compiled;
+pub mod ingest;
 pub mod journal;
 pub mod mcp;
 pub mod operator;

@@ -62,6 +62,11 @@ impl Progress {
         self.0.inc(n);
     }
 
+    /// Sets the text before the bar.
+    pub fn message(&self, m: String) {
+        self.0.set_message(m);
+    }
+
     /// Sets the position.
     pub fn set(&self, n: u64) {
         self.0.set_position(n);

@@ -84,6 +84,7 @@ async fn tools_list_has_the_original_fifteen_with_schemas() {
         "delete_memory",
         "search_memories",
         "ingest_documents",
+        "remove_documents",
         "get_audit_log",
         "deactivate_agent",
         "reactivate_agent",
@@ -651,6 +652,24 @@ async fn every_tool_answers_with_its_shape_and_a_typed_error() {
         }
         fails(&f, tool, json!({"query": "", "limit": 5}), "invalid_input").await;
     }
+    // Removing: the operator's documents are the operator's; ids not stored are passed
+    // over; a removed document is no longer found.
+    fails(
+        &f,
+        "remove_documents",
+        json!({"kind": "code", "ids": ["auth-py"]}),
+        "permission_denied",
+    )
+    .await;
+    let removed = ok(
+        &op,
+        "remove_documents",
+        json!({"kind": "code", "ids": ["auth-py", "never-stored"]}),
+    )
+    .await;
+    assert_eq!(removed["removed"], 1);
+    let r = ok(&f, "search_code_kb", json!({"query": "issue token"})).await;
+    assert_eq!(r["results"], json!([]), "{r}");
 
     // Audit.
     let log = ok(

@@ -524,6 +524,7 @@ const EXPORTS: &[&str] = &[
     "handoffs.by-agent",
     "handoffs.cleanup",
     "knowledge.ingest",
+    "knowledge.remove",
     "knowledge.get",
     "knowledge.search-code",
     "knowledge.search-decisions",
@@ -1011,6 +1012,14 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
             w.documents.extend(docs.into_iter().take(5).map(|d| d.id));
             Ok(())
         }
+        "knowledge.remove" => {
+            let k = document_kind(rng);
+            let ids: Vec<String> = (0..rng.below(4))
+                .map(|_| id(rng, &w.documents, w))
+                .collect();
+            rt.call(|x, s| x.maas_core_knowledge().call_remove(s, &c, k, &ids))
+                .map(drop)
+        }
         "knowledge.get" => {
             let (k, d) = (document_kind(rng), id(rng, &w.documents, w));
             rt.call(|x, s| x.maas_core_knowledge().call_get(s, &c, k, &d))
@@ -1193,6 +1202,7 @@ fn world(h: &mut Harness) -> World {
         ("handoffs.initiate", 15),
         ("handoffs.accept", 4),
         ("knowledge.ingest", 10),
+        ("knowledge.remove", 2),
     ] {
         for _ in 0..times {
             let _ = call(h, &mut rng, &mut w, which);

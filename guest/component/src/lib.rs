@@ -374,6 +374,13 @@ impl knowledge::Guest for Component {
         let docs: Vec<_> = documents.into_iter().map(w::document).collect();
         with(|core| core.ingest(&caller(c), &docs))
     }
+    fn remove(
+        c: types::Caller,
+        kind: knowledge::DocumentKind,
+        ids: Vec<String>,
+    ) -> Result<u32, types::Error> {
+        with(|core| core.remove_documents(&caller(c), w::document_kind(kind), &ids))
+    }
     fn get(
         c: types::Caller,
         kind: knowledge::DocumentKind,

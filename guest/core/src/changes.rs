@@ -48,6 +48,7 @@ pub const KINDS: &[&str] = &[
     "pool.archived",
     "pool.deleted",
     "knowledge.ingested",
+    "knowledge.removed",
 ];
 
 /// A position in the feed.
@@ -512,6 +513,15 @@ fn describe(s: &State, reader: Option<&Agent>, entry: &Entry, event: &Event) -> 
                 n => format!("{n} knowledge documents ingested, first {object}"),
             };
             seen("knowledge.ingested", &object, None, summary)
+        }
+        Event::DocumentsRemoved { kind, ids } => {
+            sees(reader.is_some_and(|r| r.can(kind.capability()))).then_some(())?;
+            let object = format!("{kind}/{}", ids.first()?);
+            let summary = match ids.len() {
+                1 => format!("knowledge document {object} removed"),
+                n => format!("{n} knowledge documents removed, first {object}"),
+            };
+            seen("knowledge.removed", &object, None, summary)
         }
         _ => None,
     }

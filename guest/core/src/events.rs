@@ -319,6 +319,13 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "crate::model::is_false")]
         gated: bool,
     },
+    /// Knowledge documents were removed (ids of one kind, each stored when removed).
+    DocumentsRemoved {
+        /// Their kind.
+        kind: DocumentKind,
+        /// Their ids.
+        ids: Vec<String>,
+    },
     /// An audit record.
     Audited(AuditRecord),
 }

@@ -174,6 +174,51 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
     ))
 }
 
+/// Decides `remove`: the documents of `kind` with these ids that exist are removed,
+/// under the rule that replaces them (memory-write; an agent only its owner's).
+pub fn remove(s: &State, cx: &mut Cx, kind: DocumentKind, ids: &[String]) -> Decided<u32> {
+    let agent = caller_agent(s, cx.caller)?;
+    if let Some(agent) = agent {
+        require(agent, Capability::MemoryWrite)?;
+    }
+    let owner = agent.map(|a| a.owner_id.clone());
+    if ids.len() > MAX_DOCUMENTS {
+        return Err(Error::invalid("ids", format!("at most {MAX_DOCUMENTS} per call")).into());
+    }
+    let mut removed = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        check_id(&format!("ids[{i}]"), id)?;
+        match s.documents.get(&document_key(kind, id)) {
+            None => {}
+            Some(old) if agent.is_some() && old.owner != owner => {
+                return Err(Refusal::audited(Error::denied(format!(
+                    "{kind} document {id} belongs to another owner and cannot be removed"
+                ))));
+            }
+            Some(_) if seen.insert(id.as_str()) => removed.push(id.clone()),
+            Some(_) => {}
+        }
+    }
+    if removed.is_empty() {
+        return Ok(Done::nothing(0));
+    }
+    let keys: Vec<String> = removed.iter().map(|id| document_key(kind, id)).collect();
+    let count = u32::try_from(removed.len()).unwrap_or(u32::MAX);
+    Ok(Done::change(
+        vec![
+            Event::DocumentsRemoved { kind, ids: removed },
+            Event::Audited(record(
+                cx.caller.name(),
+                "knowledge.removed",
+                None,
+                json!({ "ids": keys }),
+            )),
+        ],
+        count,
+    ))
+}
+
 /// Decides `get`.
 pub fn get(s: &State, cx: &mut Cx, kind: DocumentKind, id: &str) -> Decided<StoredDocument> {
     require_caller(s, cx.caller, kind.capability())?;

@@ -1,16 +1,17 @@
 //! `maas kb …`: the knowledge base of code, decisions and incidents.
 
+use super::ingest_repo::{self, IngestRepoArgs};
 use super::wire::choice;
 use super::{CliError, Ctx, text_arg};
 use crate::knowledge;
 use crate::ops::knowledge::{
-    DocumentArg, IngestDocuments, SearchCodeKb, SearchDecisions, SearchIncidents,
+    DocumentArg, IngestDocuments, RemoveDocuments, SearchCodeKb, SearchDecisions, SearchIncidents,
 };
 use crate::render::{Rendered, fields, or_dash, rfc3339};
 use crate::wire::Wire;
 use clap::Subcommand;
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Most documents the core ingests in one call.
 const INGEST_BATCH: usize = 1000;
@@ -26,6 +27,17 @@ pub enum KbCmd {
         /// The file, or `-` for stdin.
         file: PathBuf,
     },
+    /// Ingest a repository: one code document per function, method, type, impl, class
+    /// and module doc (Rust, Python, Go, TypeScript, JavaScript), the architecture
+    /// decisions under adr/ or decisions/ directories and the incident reports under
+    /// postmortems/ or incidents/. Honours .gitignore; skips binaries, vendored and
+    /// generated files. A second run sends only what changed and removes the documents
+    /// of deleted files (it remembers what it stored in the data directory).
+    ///
+    /// Acts as the operator, or with --token as that agent (it needs memory_write).
+    IngestRepo(IngestRepoArgs),
+    /// Remove documents of one kind by id.
+    Remove(RemoveDocuments),
     /// Show a document.
     Get {
         /// The document's kind.
@@ -92,8 +104,10 @@ fn read_file(file: &PathBuf) -> Result<String, CliError> {
 }
 
 /// Runs a knowledge verb.
-pub fn run(cmd: KbCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
+pub fn run(cmd: KbCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> {
     match cmd {
+        KbCmd::IngestRepo(args) => ingest_repo::run(args, dir, ctx),
+        KbCmd::Remove(op) => ctx.run(op),
         KbCmd::Ingest { file } => {
             let docs = parse_documents(&read_file(&file)?)?;
             let mut stored = 0u64;

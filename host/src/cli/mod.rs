@@ -6,6 +6,7 @@ pub mod agents;
 pub mod changes;
 pub mod handoffs;
 pub mod import;
+pub mod ingest_repo;
 pub mod knowledge;
 pub mod memories;
 pub mod misc;
@@ -314,7 +315,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Pool(cmd) => pools::run(cmd, &mut open()?)?,
         Command::Memory(cmd) => memories::run(cmd, &mut open()?)?,
         Command::Handoff(cmd) => handoffs::run(cmd, &mut open()?)?,
-        Command::Kb(cmd) => knowledge::run(cmd, &mut open()?)?,
+        Command::Kb(cmd) => knowledge::run(cmd, &dir, &mut open()?)?,
         Command::Changes(cmd) => changes::run(cmd, open()?)?,
         Command::Audit(misc::AuditArgs {
             verb: Some(misc::AuditVerb::Verify),

@@ -169,6 +169,7 @@ pub fn registry() -> &'static Registry {
             route::<memories::DeleteMemory>(),
             route::<memories::SearchMemories>(),
             route::<knowledge::IngestDocuments>(),
+            route::<knowledge::RemoveDocuments>(),
             route::<audit::GetAuditLog>(),
             route::<agents::DeactivateAgent>(),
             route::<agents::ReactivateAgent>(),

@@ -18,7 +18,7 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(25);
 
 /// Read what changed since a cursor that the acting agent may see, oldest first: handoffs
 /// it sent or received (every status change), memories shared into pools it reads
-/// (updates, unshares, deletions), membership of its pools, knowledge ingested. Each
+/// (updates, unshares, deletions), membership of its pools, knowledge ingested or removed. Each
 /// change names its kind, object id, time, actor and a one-line summary; fetch the
 /// object by its id. Without `after`, returns no changes and the cursor of the current
 /// head to follow from. Pass `next_cursor` back as `after` to continue.

@@ -10,22 +10,58 @@ use rmcp::schemars::{self, JsonSchema};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// Search hits as numbered entries with a clipped snippet.
-fn hits_text(hits: &[knowledge::SearchHit]) -> String {
+/// The lines of `content` holding a word of `query` (at most two, each clipped), numbered
+/// from `first` (the document's first line in its file, 1 without one).
+fn matching_lines(query: &str, content: &str, first: u32) -> Vec<String> {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .map(str::to_lowercase)
+        .collect();
+    content
+        .lines()
+        .zip(first..)
+        .filter(|(line, _)| {
+            let line = line.to_lowercase();
+            words.iter().any(|w| line.contains(w.as_str()))
+        })
+        .take(2)
+        .map(|(line, n)| format!("{n}: {}", clip(line.trim(), 100)))
+        .collect()
+}
+
+/// Search hits as numbered entries: the path (with its line range) and the lines that
+/// match the query, else a clipped snippet.
+fn hits_text(query: &str, hits: &[knowledge::SearchHit]) -> String {
     if hits.is_empty() {
         return "(no results)".to_string();
     }
     hits.iter()
         .enumerate()
         .map(|(i, h)| {
+            let path = serde_json::from_str::<Value>(&h.metadata)
+                .ok()
+                .and_then(|m| m.get("path").and_then(Value::as_str).map(str::to_string));
+            let first = path
+                .as_deref()
+                .and_then(|p| p.rsplit_once("#L"))
+                .and_then(|(_, r)| r.split('-').next()?.parse().ok())
+                .unwrap_or(1);
+            let lines = matching_lines(query, &h.content, first);
+            let snippet = if lines.is_empty() {
+                clip(&h.content, 100)
+            } else {
+                lines.join("\n")
+            };
             format!(
-                "{}. {} [{}] {}  (score {:.3})\n{}",
+                "{}. {} [{}] {}  (score {:.3})\n{}{}",
                 i + 1,
                 h.id,
                 h.kind.wire(),
                 h.title,
                 h.score,
-                indent(&clip(&h.content, 100), "   ")
+                path.map(|p| format!("   {p}\n")).unwrap_or_default(),
+                indent(&snippet, "   ")
             )
         })
         .collect::<Vec<_>>()
@@ -70,7 +106,7 @@ macro_rules! search {
                 hits_json(hits)
             }
             fn text(&self, hits: &Self::Out) -> String {
-                hits_text(hits)
+                hits_text(&self.query, hits)
             }
         }
     };
@@ -171,6 +207,22 @@ impl IngestDocuments {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_are_the_matching_lines_numbered_in_their_file() {
+        let content =
+            "/// Sums the items.\npub fn total(&self) -> u64 {\n    self.items.iter().sum()\n}";
+        assert_eq!(
+            matching_lines("sum items", content, 10),
+            vec!["10: /// Sums the items.", "12: self.items.iter().sum()"]
+        );
+        assert!(matching_lines("zebra", content, 1).is_empty());
+    }
+}
+
 impl Op for IngestDocuments {
     const TOOL: &'static str = "ingest_documents";
     const EFFECT: Effect = Effect::Destructive;
@@ -184,5 +236,36 @@ impl Op for IngestDocuments {
     }
     fn text(&self, n: &u32) -> String {
         fields(&[("ingested", n.to_string())])
+    }
+}
+
+/// Remove knowledge documents of one kind by id; ids not stored are passed over.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveDocuments {
+    /// `code`, `decision` or `incident`.
+    #[arg(long)]
+    pub kind: String,
+    /// Up to 1000 ids of that kind.
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+}
+
+impl Op for RemoveDocuments {
+    const TOOL: &'static str = "remove_documents";
+    const EFFECT: Effect = Effect::Destructive;
+    type Out = u32;
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<u32, types::Error> {
+        let kind = parse("kind", &self.kind)?;
+        rt.call(|c, s| {
+            c.maas_core_knowledge()
+                .call_remove(s, caller, kind, &self.ids)
+        })
+    }
+    fn json(&self, n: &u32) -> Value {
+        json!({"status": "removed", "removed": n})
+    }
+    fn text(&self, n: &u32) -> String {
+        fields(&[("removed", n.to_string())])
     }
 }

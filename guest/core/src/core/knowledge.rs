@@ -16,6 +16,18 @@ impl<J: Journal, E: Env> Core<J, E> {
         })
     }
 
+    /// Removes documents of one kind.
+    pub fn remove_documents(
+        &mut self,
+        caller: &Caller,
+        kind: DocumentKind,
+        ids: &[String],
+    ) -> Result<u32> {
+        self.engine.run(caller, "knowledge.remove", None, |s, cx| {
+            knowledge::remove(s, cx, kind, ids)
+        })
+    }
+
     /// Returns a document.
     pub fn get_document(
         &mut self,

@@ -182,3 +182,67 @@ fn a_filter_is_applied_before_ranking() {
             assert_eq!(ids, ["i2"]);
         });
 }
+
+fn removed(kind: DocumentKind, ids: &[&str]) -> Event {
+    Event::DocumentsRemoved {
+        kind,
+        ids: ids.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn an_agent_removes_its_owner_s_documents_and_passes_over_unknown_ids() {
+    world()
+        .when(agent("a2"), |s, cx| {
+            knowledge::remove(s, cx, Code, &["mine".into(), "gone".into(), "mine".into()])
+        })
+        .then_events(vec![removed(Code, &["mine"])])
+        .then_audited("knowledge.removed")
+        .then_value(|n| assert_eq!(*n, 1))
+        .then_state(|s| {
+            assert!(
+                !s.documents
+                    .contains_key(&crate::state::document_key(Code, "mine"))
+            );
+            assert!(!s.documents_by_owner.contains_key("u1"));
+        });
+}
+
+#[test]
+fn removing_needs_memory_write_and_the_owner() {
+    world()
+        .when(agent("pipe"), |s, cx| {
+            knowledge::remove(s, cx, Code, &["mine".into()])
+        })
+        .then_denied();
+    world()
+        .when(agent("b1"), |s, cx| {
+            knowledge::remove(s, cx, Code, &["mine".into()])
+        })
+        .then_denied();
+    world()
+        .when(agent("a1"), |s, cx| {
+            knowledge::remove(s, cx, Decision, &["ops".into()])
+        })
+        .then_denied();
+    world()
+        .when(op(), |s, cx| {
+            knowledge::remove(s, cx, Decision, &["ops".into()])
+        })
+        .then_events(vec![removed(Decision, &["ops"])]);
+}
+
+#[test]
+fn a_bad_id_is_named_and_nothing_stored_changes_nothing() {
+    world()
+        .when(op(), |s, cx| {
+            knowledge::remove(s, cx, Code, &["mine".into(), "bad id".into()])
+        })
+        .then_invalid("ids[1]");
+    world()
+        .when(op(), |s, cx| {
+            knowledge::remove(s, cx, Incident, &["mine".into()])
+        })
+        .then_events(vec![])
+        .then_value(|n| assert_eq!(*n, 0));
+}

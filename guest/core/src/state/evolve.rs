@@ -77,7 +77,9 @@ impl State {
             | Event::HandoffCompleted { .. }
             | Event::HandoffExpired { .. }
             | Event::HandoffRemoved { .. } => self.evolve_handoffs(at, event),
-            Event::DocumentsIngested { .. } => self.evolve_documents(at, event),
+            Event::DocumentsIngested { .. } | Event::DocumentsRemoved { .. } => {
+                self.evolve_documents(at, event)
+            }
             Event::Audited(record) => {
                 if !chained {
                     self.audit_head = crate::audit::chain_hash(&self.audit_head, seq, at, record);

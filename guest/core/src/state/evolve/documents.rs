@@ -2,20 +2,22 @@
 
 use super::count_document;
 use crate::events::Event;
+use crate::model::DocumentKind;
 use crate::state::indexes::document_text;
 use crate::state::{State, StoredDocument, document_key};
 
 impl State {
     /// Applies an event about knowledge documents and their index entries.
     pub(super) fn evolve_documents(&mut self, at: u64, event: &Event) {
-        let Event::DocumentsIngested {
-            documents,
-            owner,
-            notes,
-            gated,
-        } = event
-        else {
-            return;
+        let (documents, owner, notes, gated) = match event {
+            Event::DocumentsIngested {
+                documents,
+                owner,
+                notes,
+                gated,
+            } => (documents, owner, notes, gated),
+            Event::DocumentsRemoved { kind, ids } => return self.remove_documents(*kind, ids),
+            _ => return,
         };
         for (i, d) in documents.iter().enumerate() {
             let key = document_key(d.kind, &d.id);
@@ -54,6 +56,22 @@ impl State {
                 },
             );
             count_document(&mut self.documents_by_owner, owner, true);
+        }
+    }
+
+    /// Removes documents with their index entries.
+    fn remove_documents(&mut self, kind: DocumentKind, ids: &[String]) {
+        for id in ids {
+            let Some(old) = self.documents.remove(&document_key(kind, id)) else {
+                continue;
+            };
+            count_document(&mut self.documents_by_owner, &old.owner, false);
+            if !self.indexes_deferred {
+                if let Some(index) = self.document_index.get_mut(&kind) {
+                    let _ = index.remove(old.n, &document_text(&old.document, old.gated));
+                }
+                self.document_by_n.remove(&old.n);
+            }
         }
     }
 }

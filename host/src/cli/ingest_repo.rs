@@ -1,0 +1,343 @@
+//! `maas kb ingest-repo PATH`: a repository's code, decisions and incidents as knowledge
+//! documents, sending only what changed since the last run (see `crate::ingest`).
+
+use super::{CliError, Ctx};
+use crate::ingest::manifest::{self, Manifest};
+use crate::ingest::walker::FileKind;
+use crate::ingest::{self, Doc, Options, kind_name};
+use crate::ops::knowledge::{DocumentArg, IngestDocuments, RemoveDocuments};
+use crate::progress::Progress;
+use crate::render::{Rendered, fields};
+use clap::Args;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Most documents in one call (the core's bound is 1000).
+const BATCH: usize = 500;
+/// Most bytes of title and content in one call (the core's bound is 16 MiB).
+const BATCH_BYTES: usize = 8 << 20;
+
+/// Arguments of `maas kb ingest-repo`.
+#[derive(Debug, Clone, Args)]
+pub struct IngestRepoArgs {
+    /// The repository (a directory or git work tree).
+    pub path: PathBuf,
+    /// The service of the files under a directory, `DIR=NAME` (repeatable; the longest
+    /// match wins). Default: the nearest directory with a package manifest (Cargo.toml,
+    /// package.json, go.mod, pyproject.toml), else the top-level directory.
+    #[arg(long = "service", value_name = "DIR=NAME", value_parser = parse_mapping)]
+    pub services: Vec<(String, String)>,
+    /// Markdown files matching this glob (relative to PATH) are incident reports, beside
+    /// those under postmortems/, post-mortems/ and incidents/ (repeatable).
+    #[arg(long = "incidents", value_name = "GLOB")]
+    pub incident_globs: Vec<String>,
+    /// Files larger than this many bytes are skipped.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_bytes: u64,
+    /// Put this before every path (and so in every document id), e.g. the repository's
+    /// name, to keep repositories with the same file names apart.
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Print what would change and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send every document again, whatever the last run stored.
+    #[arg(long)]
+    pub full: bool,
+    /// No progress on standard error (it is shown only when that is a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_mapping(s: &str) -> Result<(String, String), String> {
+    let (dir, name) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected DIR=NAME, got {s}"))?;
+    if name.trim().is_empty() {
+        return Err(format!("no service name in {s}"));
+    }
+    Ok((dir.trim_matches('/').to_string(), name.to_string()))
+}
+
+fn arg(d: &Doc) -> DocumentArg {
+    DocumentArg {
+        kind: kind_name(d.kind).to_string(),
+        id: d.id.clone(),
+        title: d.title.clone(),
+        content: d.content.clone(),
+        service: d.service.clone(),
+        path: d.path.clone(),
+        topic: d.topic.clone(),
+        severity: d.severity.clone(),
+    }
+}
+
+/// The index of the document an ingest refused as invalid (`documents[3].content`).
+fn refused_index(e: &crate::types::Error) -> Option<usize> {
+    let crate::types::Error::InvalidInput(i) = e else {
+        return None;
+    };
+    let rest = i.field.strip_prefix("documents[")?;
+    rest.split_once(']')?.0.parse().ok()
+}
+
+fn counts_text(counts: &BTreeMap<&str, u64>) -> String {
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn fail(message: String) -> CliError {
+    CliError::io(message, "check the repository path and the data directory")
+}
+
+/// Runs `maas kb ingest-repo`.
+pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> {
+    let started = Instant::now();
+    let root = args.path.canonicalize().map_err(|e| {
+        CliError::io(
+            format!("cannot open {}: {e}", args.path.display()),
+            "pass a directory",
+        )
+    })?;
+    if !root.is_dir() {
+        return Err(CliError::usage(
+            format!("{} is not a directory", root.display()),
+            "pass the repository's directory",
+        ));
+    }
+    if args.prefix.len() > 40 {
+        return Err(CliError::usage(
+            "--prefix takes at most 40 bytes",
+            "a short name, such as the repository's",
+        ));
+    }
+    let opts = Options {
+        services: args.services.clone(),
+        incident_globs: args.incident_globs.clone(),
+        max_bytes: args.max_bytes,
+        prefix: args.prefix.trim_matches('/').to_string(),
+    };
+    let shown = !args.quiet;
+    let scan = Progress::step(shown, "reading files");
+    let mut per_kind: BTreeMap<&str, u64> = BTreeMap::new();
+    let plan = ingest::scan(&root, &opts, &mut |k| {
+        let name = match k {
+            FileKind::Code(_) => "code",
+            FileKind::Decision => "decision",
+            FileKind::Incident => "incident",
+        };
+        *per_kind.entry(name).or_default() += 1;
+        scan.message(format!("parsing files: {}", counts_text(&per_kind)));
+    })
+    .map_err(fail)?;
+    scan.done();
+    let parsed = started.elapsed();
+
+    let file = manifest::location(dir, &root);
+    let mut stored = Manifest::load(&file, &root).map_err(fail)?;
+    let diff = manifest::diff(&plan, &stored, args.full);
+    let mut docs_by_kind: BTreeMap<&str, u64> = BTreeMap::new();
+    for d in plan.docs.values() {
+        *docs_by_kind.entry(kind_name(d.kind)).or_default() += 1;
+    }
+
+    if args.dry_run {
+        let mut lines = Vec::new();
+        for (sign, list) in [("+", &diff.added), ("~", &diff.changed)] {
+            for d in list.iter() {
+                lines.push(format!(
+                    "{sign} {} {}  {}  {}",
+                    kind_name(d.kind),
+                    d.id,
+                    d.title,
+                    d.path.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+        for k in &diff.removed {
+            lines.push(format!("- {k}"));
+        }
+        let summary = summary_json(&plan, &diff, &docs_by_kind, &[], true, (started, parsed));
+        let mut text = lines.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&summary_text(&summary));
+        return Ok(Rendered::new(summary, text));
+    }
+
+    // Send new and changed documents in batches; the manifest follows each batch.
+    let send: Vec<&Doc> = diff.added.iter().chain(&diff.changed).copied().collect();
+    let bar = Progress::items(shown, "storing", send.len() as u64, "documents");
+    let mut sent: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut refused: Vec<(String, String)> = Vec::new();
+    let mut batch: Vec<&Doc> = Vec::new();
+    let mut bytes = 0;
+    let mut flush = |batch: &mut Vec<&Doc>, stored: &mut Manifest| -> Result<(), CliError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // The core refuses a document (e.g. code quoting a prompt injection) by its
+        // index, all or none: the documents before it are sent again, then those after.
+        let mut done: Vec<&Doc> = Vec::new();
+        let mut pending: Vec<&[&Doc]> = vec![batch.as_slice()];
+        while let Some(part) = pending.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            let mut op = IngestDocuments {
+                documents: part.iter().map(|d| arg(d)).collect(),
+            };
+            match crate::ops::invoke(&mut op, &mut ctx.rt, &ctx.caller) {
+                Ok(_) => done.extend_from_slice(part),
+                Err(e) => {
+                    let Some((i, d)) = refused_index(&e).and_then(|i| Some((i, *part.get(i)?)))
+                    else {
+                        return Err(CliError::from(e));
+                    };
+                    stored
+                        .refused
+                        .insert(ingest::key(d.kind, &d.id), d.hash.clone());
+                    refused.push((
+                        ingest::key(d.kind, &d.id),
+                        format!(
+                            "{} ({}): {}",
+                            d.path.as_deref().unwrap_or(&d.id),
+                            d.title,
+                            CliError::from(e).message()
+                        ),
+                    ));
+                    bar.add(1);
+                    pending.push(part.get(i + 1..).unwrap_or_default());
+                    pending.push(part.get(..i).unwrap_or_default());
+                }
+            }
+        }
+        for d in &done {
+            stored.stored(d);
+            *sent.entry(kind_name(d.kind)).or_default() += 1;
+        }
+        bar.add(done.len() as u64);
+        bar.message(format!("storing: {}", counts_text(&sent)));
+        batch.clear();
+        stored.save(&file).map_err(fail)
+    };
+    for d in send {
+        let size = d.title.len() + d.content.len();
+        if batch.len() >= BATCH || bytes + size > BATCH_BYTES {
+            flush(&mut batch, &mut stored)?;
+            bytes = 0;
+        }
+        bytes += size;
+        batch.push(d);
+    }
+    flush(&mut batch, &mut stored)?;
+    bar.done();
+
+    // Remove the documents whose source is gone, per kind.
+    let mut by_kind: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for k in &diff.removed {
+        if let Some((kind, id)) = k.split_once('/') {
+            by_kind.entry(kind).or_default().push(id.to_string());
+        }
+    }
+    for (kind, ids) in by_kind {
+        for chunk in ids.chunks(BATCH) {
+            ctx.run_out(RemoveDocuments {
+                kind: kind.to_string(),
+                ids: chunk.to_vec(),
+            })?;
+            for id in chunk {
+                stored.docs.remove(&format!("{kind}/{id}"));
+            }
+            stored.save(&file).map_err(fail)?;
+        }
+    }
+    stored.refused.retain(|k, _| plan.docs.contains_key(k));
+    stored.root = root.to_string_lossy().into_owned();
+    stored.save(&file).map_err(fail)?;
+    let summary = summary_json(
+        &plan,
+        &diff,
+        &docs_by_kind,
+        &refused,
+        false,
+        (started, parsed),
+    );
+    let text = summary_text(&summary);
+    Ok(Rendered::new(summary, text))
+}
+
+fn summary_json(
+    plan: &ingest::Plan,
+    diff: &manifest::Diff,
+    by_kind: &BTreeMap<&str, u64>,
+    refused: &[(String, String)],
+    dry_run: bool,
+    (started, parsed): (Instant, std::time::Duration),
+) -> serde_json::Value {
+    let secs = started.elapsed().as_secs_f64();
+    let refused_keys: std::collections::BTreeSet<&str> =
+        refused.iter().map(|(k, _)| k.as_str()).collect();
+    let stored = |list: &[&Doc]| {
+        list.iter()
+            .filter(|d| !refused_keys.contains(ingest::key(d.kind, &d.id).as_str()))
+            .count()
+    };
+    let mut skipped = plan.skipped.clone();
+    let refusals = refused.len() as u64 + diff.still_refused;
+    if refusals > 0 {
+        skipped.insert("refused by the write gate", refusals);
+    }
+    let docs = plan.docs.len() as f64;
+    json!({
+        "status": if dry_run { "dry_run" } else { "ingested" },
+        "files": plan.files,
+        "documents": plan.docs.len(),
+        "by_kind": by_kind,
+        "added": stored(&diff.added),
+        "changed": stored(&diff.changed),
+        "removed": diff.removed.len(),
+        "unchanged": diff.unchanged,
+        "skipped": skipped,
+        "refused": refused.iter().map(|(_, why)| why).collect::<Vec<_>>(),
+        "parse_seconds": (parsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "seconds": (secs * 1000.0).round() / 1000.0,
+        "documents_per_second": if secs > 0.0 { (docs / secs).round() } else { 0.0 },
+    })
+}
+
+fn summary_text(v: &serde_json::Value) -> String {
+    let get = |k: &str| v.get(k).map(|x| x.to_string()).unwrap_or_default();
+    let map = |k: &str| {
+        v.get(k)
+            .and_then(|m| m.as_object())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "-".to_string())
+    };
+    fields(&[
+        ("status", get("status").trim_matches('"').to_string()),
+        ("files", get("files")),
+        (
+            "documents",
+            format!("{} ({})", get("documents"), map("by_kind")),
+        ),
+        ("added", get("added")),
+        ("changed", get("changed")),
+        ("removed", get("removed")),
+        ("unchanged", get("unchanged")),
+        ("skipped", map("skipped")),
+        ("seconds", get("seconds")),
+    ])
+}

@@ -1,0 +1,120 @@
+//! What an ingest stored, per repository: each document's key, content hash and file,
+//! kept in the data directory beside the journal (`ingest/<hash of the root>.json`), so a
+//! second run sends only new and changed documents and removes those whose source is
+//! gone. The manifest is written after every stored batch, so an interrupted run resumes
+//! where it stopped.
+
+use super::{Doc, Plan};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One stored document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Hex SHA-256 of its fields.
+    pub hash: String,
+    /// The file it came from.
+    pub file: String,
+}
+
+/// What was stored from one repository.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The repository root, as given canonicalized.
+    pub root: String,
+    /// Stored documents by `kind/id`.
+    pub docs: BTreeMap<String, Entry>,
+    /// Documents the core refused (the write gate), by `kind/id`, with their hash: not
+    /// sent again until they change.
+    #[serde(default)]
+    pub refused: BTreeMap<String, String>,
+}
+
+/// The manifest file of `root` in the data directory `dir`.
+pub fn location(dir: &Path, root: &Path) -> PathBuf {
+    let h = Sha256::digest(root.to_string_lossy().as_bytes());
+    let name: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    dir.join("ingest").join(format!("{name}.json"))
+}
+
+impl Manifest {
+    /// Reads the manifest at `file`; an absent one is empty.
+    pub fn load(file: &Path, root: &Path) -> Result<Manifest, String> {
+        match std::fs::read_to_string(file) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("the ingest manifest {} does not parse: {e}", file.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+                root: root.to_string_lossy().into_owned(),
+                docs: BTreeMap::new(),
+                refused: BTreeMap::new(),
+            }),
+            Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+        }
+    }
+
+    /// Writes the manifest to `file` (through a temporary file and a rename).
+    pub fn save(&self, file: &Path) -> Result<(), String> {
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        let tmp = file.with_extension("json.tmp");
+        let text = serde_json::to_string(self).map_err(|e| e.to_string())?;
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, file))
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))
+    }
+
+    /// Records a stored document.
+    pub fn stored(&mut self, d: &Doc) {
+        self.refused.remove(&super::key(d.kind, &d.id));
+        self.docs.insert(
+            super::key(d.kind, &d.id),
+            Entry {
+                hash: d.hash.clone(),
+                file: d.file.clone(),
+            },
+        );
+    }
+}
+
+/// What a run changes.
+#[derive(Debug, Default)]
+pub struct Diff<'a> {
+    /// Documents not stored before.
+    pub added: Vec<&'a Doc>,
+    /// Documents stored before with another hash.
+    pub changed: Vec<&'a Doc>,
+    /// Keys (`kind/id`) stored before and no longer produced.
+    pub removed: Vec<String>,
+    /// Documents stored before with the same hash.
+    pub unchanged: u64,
+    /// Documents refused before with the same hash (not sent again).
+    pub still_refused: u64,
+}
+
+/// Compares a plan with what was stored; `full` counts every document stored before as
+/// changed (sent again), and sends refused documents again.
+pub fn diff<'a>(plan: &'a Plan, before: &Manifest, full: bool) -> Diff<'a> {
+    let mut out = Diff::default();
+    for (k, d) in &plan.docs {
+        if !full && before.refused.get(k) == Some(&d.hash) {
+            out.still_refused += 1;
+            continue;
+        }
+        match before.docs.get(k) {
+            None => out.added.push(d),
+            Some(e) if full || e.hash != d.hash => out.changed.push(d),
+            Some(_) => out.unchanged += 1,
+        }
+    }
+    out.removed = before
+        .docs
+        .keys()
+        .filter(|k| !plan.docs.contains_key(*k))
+        .cloned()
+        .collect();
+    out
+}

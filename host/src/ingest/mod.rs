@@ -1,0 +1,385 @@
+//! Ingesting a repository: its code (one document per item), its architecture decisions
+//! and its incident reports become knowledge documents with stable ids and a content
+//! hash each, so a second run stores only what changed and removes what is gone.
+//!
+//! `walker` picks and reads the files, `code` finds the items, `decisions` and
+//! `incidents` read the Markdown records, `manifest` remembers what was stored.
+
+pub mod code;
+pub mod decisions;
+pub mod incidents;
+pub mod manifest;
+pub mod markdown;
+pub mod walker;
+
+use crate::knowledge::DocumentKind;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+use walker::{FileKind, Walk};
+
+/// Most bytes of content a document carries (the core's bound is 256 KiB).
+const MAX_CONTENT: usize = 255 * 1024;
+/// Most bytes of a title (the core's bound is 512).
+const MAX_TITLE: usize = 500;
+
+/// How to ingest a repository.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Directory prefixes (relative, `/`-separated) and the service of the files under
+    /// them; the longest prefix wins. Without a match: the nearest directory holding a
+    /// package manifest (Cargo.toml, package.json, go.mod, pyproject.toml) below the
+    /// root, else the top-level directory.
+    pub services: Vec<(String, String)>,
+    /// Extra globs whose Markdown files are incident reports.
+    pub incident_globs: Vec<String>,
+    /// Files larger than this are skipped.
+    pub max_bytes: u64,
+    /// Put before every path (and so in every id), to keep repositories with the same
+    /// file names apart in one knowledge base; empty for none.
+    pub prefix: String,
+}
+
+/// A document to store, with the hash of everything stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    /// Kind.
+    pub kind: DocumentKind,
+    /// Stable id: readable, then `@` and a hash of the path and name.
+    pub id: String,
+    /// Title: the qualified name for code.
+    pub title: String,
+    /// Text.
+    pub content: String,
+    /// Service.
+    pub service: Option<String>,
+    /// Path, with `#Lstart-Lend` for code.
+    pub path: Option<String>,
+    /// Topic (decisions).
+    pub topic: Option<String>,
+    /// Severity (incidents).
+    pub severity: Option<String>,
+    /// The file the document came from.
+    pub file: String,
+    /// Hex SHA-256 of every field.
+    pub hash: String,
+}
+
+/// The documents of a repository and what was skipped.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Documents by `kind/id`.
+    pub docs: BTreeMap<String, Doc>,
+    /// Skipped files by reason.
+    pub skipped: BTreeMap<&'static str, u64>,
+    /// Files read.
+    pub files: u64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key of a document in plans and manifests.
+pub fn key(kind: DocumentKind, id: &str) -> String {
+    format!("{}/{id}", kind_name(kind))
+}
+
+/// The wire name of a kind.
+pub fn kind_name(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::Code => "code",
+        DocumentKind::Decision => "decision",
+        DocumentKind::Incident => "incident",
+    }
+}
+
+/// A stable id within the core's bounds (1..=128 of letters, digits and `._:@-`):
+/// `path:name` with other characters as `.`, clipped, then `@` and 12 hex digits of the
+/// hash of the exact path and name (so clipped or folded names never collide).
+pub fn doc_id(path: &str, name: &str) -> String {
+    let readable: String = format!("{path}:{name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') {
+                c
+            } else {
+                '.'
+            }
+        })
+        .take(114)
+        .collect();
+    let h = Sha256::digest(format!("{path}\0{name}").as_bytes());
+    format!("{readable}@{}", hex(h.get(..6).unwrap_or_default()))
+}
+
+/// Clips `s` to at most `max` bytes on a character boundary.
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("").to_string()
+}
+
+/// The service of a file.
+pub fn service_of(path: &str, opts: &Options, walk: &Walk) -> Option<String> {
+    if let Some((_, s)) = opts
+        .services
+        .iter()
+        .filter(|(prefix, _)| {
+            let p = prefix.trim_end_matches('/');
+            p.is_empty() || path == p || path.starts_with(&format!("{p}/"))
+        })
+        .max_by_key(|(prefix, _)| prefix.len())
+    {
+        return Some(s.clone());
+    }
+    let dir = path.rsplit_once('/').map(|(d, _)| d)?;
+    let mut d = dir;
+    loop {
+        if walk.packages.contains(d) {
+            return Some(d.to_string());
+        }
+        match d.rsplit_once('/') {
+            Some((up, _)) => d = up,
+            None => break,
+        }
+    }
+    dir.split('/').next().map(str::to_string)
+}
+
+/// The Python module of a path: `pkg/sub/mod.py` → `pkg.sub.mod`.
+fn python_module(path: &str) -> String {
+    let stem = path.rsplit_once('.').map_or(path, |(s, _)| s);
+    let stem = stem.strip_suffix("/__init__").unwrap_or(stem);
+    let stem = stem.strip_prefix("src/").unwrap_or(stem);
+    stem.replace('/', ".")
+}
+
+/// The Rust module of a path: `core/src/search/mod.rs` → `search`, `core/src/lib.rs` →
+/// `core` (the crate's directory).
+pub fn rust_module(path: &str) -> String {
+    let (krate, rest) = match path.rfind("src/") {
+        Some(i) => (path.get(..i).unwrap_or(""), path.get(i + 4..).unwrap_or("")),
+        None => ("", path),
+    };
+    let stem = rest.strip_suffix(".rs").unwrap_or(rest);
+    let stem = stem.strip_suffix("/mod").unwrap_or(stem);
+    if matches!(stem, "lib" | "main" | "") {
+        let name = krate.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        return if name.is_empty() { "crate" } else { name }.to_string();
+    }
+    stem.replace('/', "::")
+}
+
+impl Doc {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        kind: DocumentKind,
+        id: String,
+        title: &str,
+        content: &str,
+        service: Option<String>,
+        path: Option<String>,
+        topic: Option<String>,
+        severity: Option<String>,
+        file: &str,
+    ) -> Doc {
+        let title = clip(title, MAX_TITLE);
+        let content = clip(content, MAX_CONTENT);
+        let mut h = Sha256::new();
+        for f in [
+            Some(title.as_str()),
+            Some(content.as_str()),
+            service.as_deref(),
+            path.as_deref(),
+            topic.as_deref(),
+            severity.as_deref(),
+        ] {
+            h.update(f.unwrap_or("\u{1}").as_bytes());
+            h.update([0]);
+        }
+        Doc {
+            kind,
+            id,
+            title,
+            content,
+            service: service.map(|s| clip(&s, 250)),
+            path,
+            topic: topic.map(|s| clip(&s, 250)),
+            severity: severity.map(|s| clip(&s, 250)),
+            file: file.to_string(),
+            hash: hex(&h.finalize()),
+        }
+    }
+}
+
+/// Turns a walk into documents.
+pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> Plan {
+    let mut out = Plan {
+        skipped: walk.skipped.iter().map(|(k, n)| (k.reason(), *n)).collect(),
+        ..Plan::default()
+    };
+    let mut parsers = code::Parsers::default();
+    for f in &walk.files {
+        out.files += 1;
+        on_file(f.kind);
+        let service = service_of(&f.path, opts, walk);
+        let shown = if opts.prefix.is_empty() {
+            f.path.clone()
+        } else {
+            format!("{}/{}", opts.prefix.trim_end_matches('/'), f.path)
+        };
+        match f.kind {
+            FileKind::Code(lang) => {
+                let module = match lang {
+                    code::Lang::Python => python_module(&f.path),
+                    code::Lang::Rust => rust_module(&f.path),
+                    _ => String::new(),
+                };
+                let mut seen: BTreeMap<String, u32> = BTreeMap::new();
+                let items = parsers.items(lang, &module, &f.text);
+                if items.is_empty() {
+                    *out.skipped.entry("no items").or_default() += 1;
+                }
+                for item in items {
+                    let n = seen.entry(item.name.clone()).or_default();
+                    *n += 1;
+                    let unique = if *n == 1 {
+                        item.name.clone()
+                    } else {
+                        format!("{}#{n}", item.name)
+                    };
+                    let id = doc_id(&shown, &unique);
+                    let path = format!("{}#L{}-L{}", shown, item.start, item.end);
+                    let d = Doc::new(
+                        DocumentKind::Code,
+                        id,
+                        &item.name,
+                        &item.text,
+                        service.clone(),
+                        Some(path),
+                        None,
+                        None,
+                        &shown,
+                    );
+                    out.docs.insert(key(d.kind, &d.id), d);
+                }
+            }
+            FileKind::Decision => {
+                let r = decisions::parse(&f.path, &f.text);
+                let mut title = r.title.clone();
+                if let Some(s) = &r.status {
+                    title = format!("{title} ({s})");
+                }
+                let d = Doc::new(
+                    DocumentKind::Decision,
+                    doc_id(&shown, "decision"),
+                    &title,
+                    &f.text,
+                    service,
+                    Some(shown.clone()),
+                    Some(r.topic),
+                    None,
+                    &shown,
+                );
+                out.docs.insert(key(d.kind, &d.id), d);
+            }
+            FileKind::Incident => {
+                let r = incidents::parse(&f.path, &f.text);
+                let d = Doc::new(
+                    DocumentKind::Incident,
+                    doc_id(&shown, "incident"),
+                    &r.title,
+                    &f.text,
+                    r.service,
+                    Some(shown.clone()),
+                    None,
+                    r.severity,
+                    &shown,
+                );
+                out.docs.insert(key(d.kind, &d.id), d);
+            }
+        }
+    }
+    out
+}
+
+/// Walks and plans `root`.
+pub fn scan(
+    root: &Path,
+    opts: &Options,
+    on_file: &mut dyn FnMut(FileKind),
+) -> Result<Plan, String> {
+    let walk = walker::walk(
+        root,
+        &walker::WalkOptions {
+            max_bytes: opts.max_bytes,
+            incident_globs: opts.incident_globs.clone(),
+        },
+    )?;
+    Ok(plan(&walk, opts, on_file))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_bounded_and_distinct() {
+        let a = doc_id("src/a.rs", "Type::method");
+        assert_eq!(a, doc_id("src/a.rs", "Type::method"));
+        assert!(a.starts_with("src.a.rs:Type::method@"), "{a}");
+        let long = "x".repeat(300);
+        let b = doc_id(&long, "f");
+        assert!(b.len() <= 128 && b != doc_id(&long, "g"));
+        assert_ne!(doc_id("a/b", "f"), doc_id("a.b", "f"));
+    }
+
+    #[test]
+    fn services_come_from_the_mapping_then_packages_then_the_top_directory() {
+        let mut walk = Walk::default();
+        walk.packages.insert(String::new());
+        walk.packages.insert("services/billing".into());
+        let opts = Options {
+            services: vec![
+                ("web".into(), "storefront".into()),
+                ("web/admin".into(), "backoffice".into()),
+            ],
+            ..Options::default()
+        };
+        let s = |p: &str| service_of(p, &opts, &walk);
+        assert_eq!(s("web/src/cart.ts").as_deref(), Some("storefront"));
+        assert_eq!(s("web/admin/users.ts").as_deref(), Some("backoffice"));
+        assert_eq!(s("webhooks/x.go").as_deref(), Some("webhooks"));
+        assert_eq!(
+            s("services/billing/src/lib.rs").as_deref(),
+            Some("services/billing")
+        );
+        assert_eq!(s("auth/session.py").as_deref(), Some("auth"));
+        assert_eq!(s("main.go"), None);
+    }
+
+    #[test]
+    fn rust_modules_follow_the_path() {
+        assert_eq!(rust_module("guest/core/src/search/mod.rs"), "search");
+        assert_eq!(
+            rust_module("guest/core/src/search/tokenize.rs"),
+            "search::tokenize"
+        );
+        assert_eq!(rust_module("guest/core/src/lib.rs"), "core");
+        assert_eq!(rust_module("src/main.rs"), "crate");
+        assert_eq!(rust_module("build.rs"), "build");
+    }
+
+    #[test]
+    fn python_modules_follow_the_path() {
+        assert_eq!(python_module("src/pkg/mod.py"), "pkg.mod");
+        assert_eq!(python_module("pkg/__init__.py"), "pkg");
+    }
+}

@@ -1,0 +1,399 @@
+//! `maas kb ingest-repo` over the fixture repository (tests/fixtures/repo): the documents
+//! it makes, search hits that point at the right lines, and a re-ingest after edits,
+//! a rename and a delete that changes exactly those documents.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A temporary directory holding a copy of the fixture repository and a data directory.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "maas-ingest-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        copy(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo"),
+            &dir.join("repo"),
+        );
+        Scratch(dir)
+    }
+    fn repo(&self) -> PathBuf {
+        self.0.join("repo")
+    }
+    fn data(&self) -> PathBuf {
+        self.0.join("data")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+fn maas(s: &Scratch, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(s.data())
+        .args(args)
+        .env_remove("MAAS_TOKEN")
+        .env_remove("MAAS_HOME")
+        .output()
+        .expect("maas runs")
+}
+
+fn json(o: Output) -> Value {
+    assert!(
+        o.status.success(),
+        "maas failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("one JSON document")
+}
+
+fn ingest(s: &Scratch, extra: &[&str]) -> Value {
+    let repo = s.repo();
+    let mut args = vec!["--json", "kb", "ingest-repo", repo.to_str().unwrap(), "-q"];
+    args.extend_from_slice(extra);
+    json(maas(s, &args))
+}
+
+/// The changes of a summary: (added, changed, removed, unchanged).
+fn changes(v: &Value) -> (u64, u64, u64, u64) {
+    let n = |k: &str| v[k].as_u64().unwrap();
+    (n("added"), n("changed"), n("removed"), n("unchanged"))
+}
+
+/// The first hit of a code search: its title and metadata.
+fn first_code_hit(s: &Scratch, query: &str) -> (String, Value) {
+    let hits = json(maas(
+        s,
+        &["--json", "kb", "search-code", query, "--limit", "3"],
+    ));
+    let hit = &hits["results"][0];
+    (
+        hit["title"].as_str().unwrap().to_string(),
+        hit["metadata"].clone(),
+    )
+}
+
+/// The lines `path#Lstart-Lend` names, read from the repository.
+fn lines(s: &Scratch, located: &str) -> String {
+    let (path, range) = located.split_once("#L").unwrap();
+    let (a, b) = range.split_once("-L").unwrap();
+    let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+    let text = std::fs::read_to_string(s.repo().join(path)).unwrap();
+    text.lines()
+        .skip(a - 1)
+        .take(b + 1 - a)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_repository_becomes_documents_that_search_finds_at_their_lines() {
+    let s = Scratch::new();
+    let dry = ingest(&s, &["--dry-run"]);
+    assert_eq!(dry["status"], "dry_run");
+    assert_eq!(changes(&dry), (21, 0, 0, 0));
+    assert_eq!(
+        dry["by_kind"],
+        serde_json::json!({"code": 17, "decision": 2, "incident": 2})
+    );
+    // .gitignore'd secrets.local.rs is not seen at all; README.md and the two manifests
+    // are not knowledge; vendor/ is vendored; the generated Go file and bundle.min.js
+    // are generated; logo.png and packed.js (NUL bytes) are binary.
+    assert_eq!(
+        dry["skipped"],
+        serde_json::json!({
+            "binary": 2,
+            "generated": 2,
+            "not code, decision or incident": 2,
+            "vendored": 1
+        })
+    );
+    // A dry run stores nothing.
+    let none = json(maas(&s, &["--json", "kb", "search-code", "invoice"]));
+    assert_eq!(none["results"], serde_json::json!([]));
+
+    // The write gate refuses the function quoting a prompt injection: it is skipped and
+    // named, the others are stored.
+    let first = ingest(&s, &[]);
+    assert_eq!(changes(&first), (20, 0, 0, 0));
+    assert_eq!(first["status"], "ingested");
+    assert_eq!(first["skipped"]["refused by the write gate"], 1);
+    let refused = first["refused"][0].as_str().unwrap();
+    assert!(
+        refused.starts_with("auth/prompts.py#L1-L3 (auth.prompts.override_example)"),
+        "{refused}"
+    );
+
+    // Found by the words of its doc comment, pointing at its lines, in every language.
+    for (query, title, line) in [
+        (
+            "rotates session token privilege",
+            "auth.session.SessionStore.rotate",
+            "def rotate",
+        ),
+        ("sums line items adds tax", "Invoice::total", "pub fn total"),
+        (
+            "request token bucket",
+            "gateway.RateLimiter.Allow",
+            "func (r *RateLimiter) Allow",
+        ),
+        (
+            "shopping cart merging quantities",
+            "addToCart",
+            "export function addToCart",
+        ),
+        ("debounce pause", "debounce", "export function debounce"),
+    ] {
+        let (got, meta) = first_code_hit(&s, query);
+        assert_eq!(got, title, "{query}");
+        let at = lines(&s, meta["path"].as_str().unwrap());
+        assert!(at.contains(line), "{query}: {at}");
+        let doc_word = query.split(' ').next().unwrap();
+        assert!(at.to_lowercase().contains(doc_word), "{query}: {at}");
+    }
+    // The service is the package directory (billing has a Cargo.toml), else the
+    // top-level directory.
+    let (_, meta) = first_code_hit(&s, "refunds payment card fee");
+    assert_eq!(meta["service"], "billing");
+    assert_eq!(meta["path"], "billing/src/lib.rs#L17-L20");
+    let (_, meta) = first_code_hit(&s, "rotates session token");
+    assert_eq!(meta["service"], "auth");
+
+    // Decisions: title, status and topic; incidents: severity and service.
+    let d = json(maas(
+        &s,
+        &[
+            "--json",
+            "kb",
+            "search-decisions",
+            "postgres",
+            "--topic",
+            "storage",
+        ],
+    ));
+    assert_eq!(
+        d["results"][0]["title"],
+        "Use PostgreSQL for invoices (accepted)"
+    );
+    let d = json(maas(&s, &["--json", "kb", "search-decisions", "nygard"]));
+    assert_eq!(
+        d["results"][0]["metadata"]["topic"],
+        "record-architecture-decisions"
+    );
+    let i = json(maas(
+        &s,
+        &[
+            "--json",
+            "kb",
+            "search-incidents",
+            "certificate",
+            "--severity",
+            "sev1",
+            "--service",
+            "billing",
+        ],
+    ));
+    assert_eq!(
+        i["results"][0]["title"],
+        "Payment outage after a certificate expired"
+    );
+    let i = json(maas(
+        &s,
+        &[
+            "--json",
+            "kb",
+            "search-incidents",
+            "cache",
+            "--severity",
+            "sev2",
+        ],
+    ));
+    assert_eq!(i["results"][0]["metadata"]["service"], "gateway");
+
+    // A second run changes nothing, and does not send the refused document again.
+    let second = ingest(&s, &[]);
+    assert_eq!(changes(&second), (0, 0, 0, 20));
+    assert_eq!(second["refused"], serde_json::json!([]));
+    assert_eq!(second["skipped"]["refused by the write gate"], 1);
+}
+
+#[test]
+fn a_re_ingest_sends_exactly_what_changed() {
+    let s = Scratch::new();
+    ingest(&s, &[]);
+    let repo = s.repo();
+    // Edit one function in place (same lines), rename a file (3 items), delete one
+    // (3 items), add a decision.
+    let lib = repo.join("billing/src/lib.rs");
+    let text = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        text.replace("saturating_sub(fee)", "saturating_sub(fee * 2)"),
+    )
+    .unwrap();
+    std::fs::rename(repo.join("web/src/cart.ts"), repo.join("web/src/basket.ts")).unwrap();
+    std::fs::remove_file(repo.join("gateway/main.go")).unwrap();
+    std::fs::write(
+        repo.join("docs/adr/0003-queue.md"),
+        "# 3. Use a queue for refunds\n\n## Status\n\nProposed\n",
+    )
+    .unwrap();
+
+    let dry = ingest(&s, &["--dry-run"]);
+    assert_eq!(changes(&dry), (4, 1, 6, 13));
+    let (title, _) = first_code_hit(&s, "request token bucket");
+    assert_eq!(
+        title, "gateway.RateLimiter.Allow",
+        "a dry run removes nothing"
+    );
+    // --full with --dry-run: the same removals, every kept document sent again and the
+    // refused one offered again as new.
+    assert_eq!(
+        changes(&ingest(&s, &["--dry-run", "--full"])),
+        (5, 14, 6, 0)
+    );
+
+    let run = ingest(&s, &[]);
+    assert_eq!(changes(&run), (4, 1, 6, 13));
+    // The deleted file's items are gone; the renamed file's are found at the new path.
+    let hits = json(maas(
+        &s,
+        &["--json", "kb", "search-code", "request token bucket"],
+    ));
+    assert!(
+        hits["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["metadata"]["path"]
+                .as_str()
+                .is_some_and(|p| !p.starts_with("gateway/"))),
+        "{hits}"
+    );
+    let (_, meta) = first_code_hit(&s, "shopping cart merging quantities");
+    assert_eq!(meta["path"], "web/src/basket.ts#L1-L4");
+    let d = json(maas(
+        &s,
+        &["--json", "kb", "search-decisions", "queue refunds"],
+    ));
+    assert_eq!(
+        d["results"][0]["title"],
+        "3. Use a queue for refunds (proposed)"
+    );
+    assert_eq!(changes(&ingest(&s, &[])), (0, 0, 0, 18));
+    // --prefix puts a name before every path: every document is another one.
+    let repo_arg = s.repo();
+    let o = maas(
+        &s,
+        &[
+            "kb",
+            "ingest-repo",
+            repo_arg.to_str().unwrap(),
+            "-q",
+            "--dry-run",
+            "--prefix",
+            "shop",
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("shop/billing/src/lib.rs#L17-L20"), "{text}");
+    assert!(text.contains("added:     19"), "{text}");
+    assert!(text.contains("removed:   18"), "{text}");
+    // --full sends everything again, the refused document too.
+    let full = ingest(&s, &["--full"]);
+    assert_eq!(changes(&full), (0, 18, 0, 0));
+    assert_eq!(full["refused"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn ingest_needs_memory_write() {
+    let s = Scratch::new();
+    let reg = json(maas(
+        &s,
+        &[
+            "--json",
+            "agent",
+            "register",
+            "--type",
+            "custom_pipeline",
+            "--owner",
+            "u1",
+            "--id",
+            "pipe",
+        ],
+    ));
+    let token = reg["token"].as_str().unwrap();
+    let repo = s.repo();
+    let o = maas(
+        &s,
+        &[
+            "--token",
+            token,
+            "kb",
+            "ingest-repo",
+            repo.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("(permission_denied)"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // An agent that has it ingests, and the documents are its owner's.
+    let reg = json(maas(
+        &s,
+        &[
+            "--json",
+            "agent",
+            "register",
+            "--type",
+            "claude_code",
+            "--owner",
+            "u1",
+            "--id",
+            "writer",
+        ],
+    ));
+    let token = reg["token"].as_str().unwrap();
+    let run = json(maas(
+        &s,
+        &[
+            "--json",
+            "--token",
+            token,
+            "kb",
+            "ingest-repo",
+            repo.to_str().unwrap(),
+            "-q",
+        ],
+    ));
+    assert_eq!(changes(&run).0, 20);
+}
