@@ -118,35 +118,49 @@ async fn run(
         proc_support::ok(&sides[0].dst, "get_changes", json!({})).await["next_cursor"].clone();
 
     // Pools with a small member limit, joined from both hosts at once.
-    let mut agents = Vec::new();
-    for i in 0..12 {
-        let id = format!("m{i}");
-        register(&op1, &id, "claude_code", &format!("u{}", i % 3)).await;
-        agents.push(id);
-    }
+    // Agents registered and pools joined through both hosts at once. (Not in the
+    // negative control, whose hosts diverge on purpose.)
     let pools = ["p0", "p1", "p2"];
-    for p in pools {
-        proc_support::ok(
-            &op1,
-            "create_pool",
-            json!({"pool_id": p, "name": p, "owner_id": "u1", "scope": "project"}),
-        )
-        .await;
-    }
-    let mut joins = Vec::new();
-    for (n, p) in pools.iter().enumerate() {
-        for (i, a) in agents.iter().enumerate() {
-            let op = sides[(i + n) % 2].op.clone();
-            let args = json!({"pool_id": p, "agent_id": a, "permission": "read"});
-            joins.push(tokio::spawn(async move {
-                try_call(&op, "join_pool", args).await
-            }));
+    if check {
+        // Agents registered through both hosts at once.
+        let agents: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+        let registering: Vec<_> = agents
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let op = sides[i % 2].op.clone();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    register(&op, &id, "claude_code", &format!("u{}", i % 3)).await;
+                })
+            })
+            .collect();
+        for r in registering {
+            r.await.unwrap();
         }
-    }
-    for j in joins {
-        match j.await.unwrap() {
-            Outcome::Done(_) | Outcome::Unknown(_) => {}
-            Outcome::Refused(code, body) => assert_eq!(code, "capacity_exceeded", "{body}"),
+        for p in pools {
+            proc_support::ok(
+                &op1,
+                "create_pool",
+                json!({"pool_id": p, "name": p, "owner_id": "u1", "scope": "project"}),
+            )
+            .await;
+        }
+        let mut joins = Vec::new();
+        for (n, p) in pools.iter().enumerate() {
+            for (i, a) in agents.iter().enumerate() {
+                let op = sides[(i + n) % 2].op.clone();
+                let args = json!({"pool_id": p, "agent_id": a, "permission": "read"});
+                joins.push(tokio::spawn(async move {
+                    try_call(&op, "join_pool", args).await
+                }));
+            }
+        }
+        for j in joins {
+            match j.await.unwrap() {
+                Outcome::Done(_) | Outcome::Unknown(_) => {}
+                Outcome::Refused(code, body) => assert_eq!(code, "capacity_exceeded", "{body}"),
+            }
         }
     }
 

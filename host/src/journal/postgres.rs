@@ -44,8 +44,10 @@ const LOCK_SCHEMA: i64 = 0x6d61_6173_0003;
 pub const CHANNEL: &str = "maas_journal";
 /// Test-only environment switch: `1` turns the compare of compare-and-append off: an
 /// entry goes after whatever the head is, whatever head the core decided on, so a core
-/// that decided on an old state appends anyway (and never reads what it skipped). For
-/// the negative control of the several-hosts test; never set it on a real host.
+/// that decided on an old state appends anyway (and never reads what it skipped); and
+/// the head a call starts from is 20 ms old, as over a slow network, so such decisions
+/// happen. For the negative control of the several-hosts test; never set it on a real
+/// host.
 pub const UNCONDITIONAL: &str = "MAAS_TEST_UNCONDITIONAL_APPEND";
 /// Most entries one insert statement carries.
 const INSERT_ROWS: usize = 1_000;
@@ -421,6 +423,11 @@ impl JournalBackend for PostgresJournal {
         match self.client().and_then(Self::head_of) {
             Ok(head) => {
                 self.last_head = head;
+                if self.unconditional {
+                    // Test-only: the head the core decides on is a little old, as a
+                    // slow network would make it; only the compare catches that.
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 Ok(head)
             }
             // The database is away: the host answers from what it holds; a change fails
