@@ -181,6 +181,23 @@ pub fn snapshot_checksum<'a>(sums: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8
     h.finalize().to_vec()
 }
 
+/// A saved snapshot's chunks against the row that marked it complete: its chunk count
+/// when `chunks` (part number and checksum, in order) are all there and their checksums
+/// add up to `sum`, else why it cannot be used.
+pub fn snapshot_intact(count: u32, sum: &[u8], chunks: &[(u32, Vec<u8>)]) -> Result<u32, String> {
+    let in_order = chunks.iter().zip(0u32..).all(|((part, _), i)| *part == i);
+    if !in_order || chunks.len() != count as usize {
+        return Err(format!(
+            "it should have {count} chunks, {} are stored",
+            chunks.len()
+        ));
+    }
+    if snapshot_checksum(chunks.iter().map(|(_, s)| s.as_slice())) != sum {
+        return Err("its chunk checksums do not match".into());
+    }
+    Ok(count)
+}
+
 /// Snapshots kept: the newest, and one to fall back to.
 pub const SNAPSHOTS_KEPT: usize = 2;
 

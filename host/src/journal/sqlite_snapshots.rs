@@ -13,7 +13,7 @@
 //! Those blobs are in a format this version does not read: the table is replaced, and
 //! the next start replays the journal once.
 
-use super::{JournalError, SNAPSHOTS_KEPT, checksum, snapshot_checksum};
+use super::{JournalError, SNAPSHOTS_KEPT, checksum, snapshot_checksum, snapshot_intact};
 use rusqlite::{Connection, OptionalExtension, params};
 
 fn unavailable(e: rusqlite::Error) -> JournalError {
@@ -166,17 +166,7 @@ pub(super) fn parts(
         })
         .map_err(unavailable)?;
     let sums: Vec<(u32, Vec<u8>)> = rows.collect::<Result<_, _>>().map_err(unavailable)?;
-    let in_order = sums.iter().zip(0u32..).all(|((part, _), i)| *part == i);
-    if !in_order || sums.len() != count as usize {
-        return Ok(Some(Err(format!(
-            "it should have {count} chunks, {} are stored",
-            sums.len()
-        ))));
-    }
-    if snapshot_checksum(sums.iter().map(|(_, s)| s.as_slice())) != sum {
-        return Ok(Some(Err("its chunk checksums do not match".into())));
-    }
-    Ok(Some(Ok(count)))
+    Ok(Some(snapshot_intact(count, &sum, &sums)))
 }
 
 /// Chunk `part` of the snapshot as of `seq`, or why it cannot be used.

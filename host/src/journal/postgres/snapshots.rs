@@ -5,7 +5,7 @@
 //! host's at the same position is refused at `finish`, never mixed.
 
 use super::{LOG, i64_of, unavailable};
-use crate::journal::{JournalError, SNAPSHOTS_KEPT, checksum, snapshot_checksum};
+use crate::journal::{JournalError, SNAPSHOTS_KEPT, checksum, snapshot_checksum, snapshot_intact};
 use postgres::Client;
 
 /// Drops the complete snapshot as of `seq` and the chunks of an unfinished save there.
@@ -122,26 +122,21 @@ pub fn parts(client: &mut Client, seq: u64) -> Result<Option<Result<u32, String>
     };
     let count = u32::try_from(row.get::<_, i32>(0)).unwrap_or(0);
     let sum: Vec<u8> = row.get(1);
-    let sums: Vec<(i32, Vec<u8>)> = client
+    let sums: Vec<(u32, Vec<u8>)> = client
         .query(
             "SELECT part, sum FROM maas_snapshot_chunks WHERE log = $1 AND seq = $2 ORDER BY part",
             &[&LOG, &seq],
         )
         .map_err(unavailable)?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| {
+            (
+                u32::try_from(r.get::<_, i32>(0)).unwrap_or(u32::MAX),
+                r.get(1),
+            )
+        })
         .collect();
-    let in_order = sums.iter().zip(0i32..).all(|((part, _), i)| *part == i);
-    if !in_order || sums.len() != count as usize {
-        return Ok(Some(Err(format!(
-            "it should have {count} chunks, {} are stored",
-            sums.len()
-        ))));
-    }
-    if snapshot_checksum(sums.iter().map(|(_, s)| s.as_slice())) != sum {
-        return Ok(Some(Err("its chunk checksums do not match".into())));
-    }
-    Ok(Some(Ok(count)))
+    Ok(Some(snapshot_intact(count, &sum, &sums)))
 }
 
 /// Chunk `part` of the snapshot as of `seq`, or why it cannot be used.
