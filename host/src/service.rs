@@ -45,11 +45,7 @@ impl Heads {
 
     /// Tells the waiters when the head moved.
     fn publish(&self, head: u64) {
-        self.tx.send_if_modified(|h| {
-            let moved = head > *h;
-            *h = (*h).max(head);
-            moved
-        });
+        advance(&self.tx, head);
     }
 
     /// What this core appended, and, while someone waits and at most every
@@ -67,6 +63,16 @@ impl Heads {
             self.publish(head);
         }
     }
+}
+
+/// Moves the published head forward to `head` (never back), waking the waiters only
+/// when it moved.
+fn advance(tx: &watch::Sender<u64>, head: u64) {
+    tx.send_if_modified(|h| {
+        let moved = head > *h;
+        *h = (*h).max(head);
+        moved
+    });
 }
 
 fn stopped() -> types::Error {
@@ -178,11 +184,7 @@ impl CoreService {
     /// Tells those who wait that the journal's head is at least `head` (another host's
     /// commit, as its notification says); the core reads the journal when they call.
     pub fn head_moved(&self, head: u64) {
-        self.heads.send_if_modified(|h| {
-            let moved = head > *h;
-            *h = (*h).max(head);
-            moved
-        });
+        advance(&self.heads, head);
     }
 
     /// Follows the journal's head: changes when this core appends, and within
