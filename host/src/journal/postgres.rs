@@ -45,10 +45,13 @@ pub const CHANNEL: &str = "maas_journal";
 /// Test-only environment switch: `1` turns the compare of compare-and-append off: an
 /// entry goes after whatever the head is, whatever head the core decided on, so a core
 /// that decided on an old state appends anyway (and never reads what it skipped); and
-/// the head a call starts from is 20 ms old, as over a slow network, so such decisions
-/// happen. For the negative control of the several-hosts test; never set it on a real
-/// host.
+/// outside a batch the host sees the journal as it was [`STALE_VIEW`] ago, as a host
+/// behind a slow link would, so such decisions happen whenever two hosts decide on the
+/// same thing within that time. For the negative control of the several-hosts test;
+/// never set it on a real host.
 pub const UNCONDITIONAL: &str = "MAAS_TEST_UNCONDITIONAL_APPEND";
+/// How old the journal a host sees is with [`UNCONDITIONAL`] set.
+pub const STALE_VIEW: Duration = Duration::from_millis(1_000);
 /// Most entries one insert statement carries.
 const INSERT_ROWS: usize = 1_000;
 /// How long a failed connection attempt is not repeated.
@@ -114,9 +117,35 @@ pub struct PostgresJournal {
     batch_lost: bool,
     /// No new connection is tried before then (the last attempt failed).
     retry_at: Option<Instant>,
-    /// Test-only: append at the head whatever head the core decided on (no compare), so
-    /// a test can show that it detects what compare-and-append prevents.
-    unconditional: bool,
+    /// Test-only: append at the head whatever head the core decided on (no compare), and
+    /// see the journal as it was a while ago, so a test can show that it detects what
+    /// compare-and-append prevents.
+    unconditional: Option<StaleView>,
+}
+
+/// The journal as a host saw it [`STALE_VIEW`] ago (test-only, see [`UNCONDITIONAL`]).
+#[derive(Default)]
+struct StaleView {
+    /// Heads read, oldest first: the newest one older than [`STALE_VIEW`] and every
+    /// younger one.
+    seen: std::collections::VecDeque<(Instant, u64)>,
+    /// Reads return no entry past this (the head last handed out).
+    cap: u64,
+}
+
+impl StaleView {
+    /// Records `head`, read now, and returns the head the host is to see: the newest
+    /// one read at least [`STALE_VIEW`] ago (the oldest read when none is that old).
+    fn see(&mut self, head: u64) -> u64 {
+        let now = Instant::now();
+        self.seen.push_back((now, head));
+        let old = |t: &Instant| now.duration_since(*t) >= STALE_VIEW;
+        while self.seen.get(1).is_some_and(|(t, _)| old(t)) {
+            self.seen.pop_front();
+        }
+        self.cap = self.seen.front().map_or(head, |(_, h)| *h);
+        self.cap
+    }
 }
 
 impl PostgresJournal {
@@ -142,7 +171,9 @@ impl PostgresJournal {
             last_head: 0,
             batch_lost: false,
             retry_at: None,
-            unconditional: std::env::var_os(UNCONDITIONAL).is_some_and(|v| v == "1"),
+            unconditional: std::env::var_os(UNCONDITIONAL)
+                .is_some_and(|v| v == "1")
+                .then(StaleView::default),
         };
         schema::migrate(journal.client()?)?;
         Ok(journal)
@@ -346,7 +377,7 @@ impl PostgresJournal {
         self.begin_batch()?;
         let head = self.batch_head;
         // Test-only: no compare; the entry goes after whatever the head is.
-        let expected_head = if self.unconditional {
+        let expected_head = if self.unconditional.is_some() {
             head
         } else {
             expected_head
@@ -418,17 +449,18 @@ impl JournalBackend for PostgresJournal {
     fn head(&mut self) -> Result<u64, JournalError> {
         if self.in_batch && !self.disconnected() {
             // The writers' lock is held: nobody else has appended since it was taken.
-            return Ok(self.batch_head);
+            // (Test-only: the old view stays, whatever the lock shows.)
+            return Ok(self
+                .unconditional
+                .as_ref()
+                .map_or(self.batch_head, |v| v.cap));
         }
         match self.client().and_then(Self::head_of) {
             Ok(head) => {
                 self.last_head = head;
-                if self.unconditional {
-                    // Test-only: the head the core decides on is a little old, as a
-                    // slow network would make it; only the compare catches that.
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Ok(head)
+                // Test-only: the head the core decides on is old, as a slow link would
+                // make it; only the compare catches that.
+                Ok(self.unconditional.as_mut().map_or(head, |v| v.see(head)))
             }
             // The database is away: the host answers from what it holds; a change fails
             // when it tries to append.
@@ -439,7 +471,13 @@ impl JournalBackend for PostgresJournal {
 
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
         self.write_pending()?;
-        let max = i64::from(max.min(MAX_READ_BATCH));
+        let mut max = i64::from(max.min(MAX_READ_BATCH));
+        if let Some(view) = &self.unconditional {
+            // Test-only: nothing past the old head the host was shown.
+            max = max
+                .min(i64_of(view.cap.saturating_add(1)) - i64_of(from))
+                .max(0);
+        }
         let rows = self
             .client()?
             .query(
