@@ -127,6 +127,99 @@ fn an_unreachable_database_is_a_clear_error() {
     );
 }
 
+/// The error connecting to `url` gives (it must not connect).
+fn refused(url: &str) -> String {
+    match PostgresJournal::connect(url) {
+        Ok(_) => panic!("connected to {url}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// How many sessions named `app` are connected over TLS, and how many in all.
+fn sessions(pg: &pg_support::Pg, app: &str) -> (i64, i64) {
+    let mut c =
+        postgres::Client::connect(&format!("{}?sslmode=disable", pg.url), postgres::NoTls).unwrap();
+    let row = c
+        .query_one(
+            "SELECT COUNT(*) FILTER (WHERE s.ssl), COUNT(*) FROM pg_stat_activity a
+             JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = $1",
+            &[&app],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[test]
+fn tls_to_the_database_follows_sslmode() {
+    let Some(pg) = pg_support::start_tls() else {
+        return;
+    };
+    let ca = pg.ca();
+    let ca = ca.to_str().unwrap();
+    let url =
+        |host: &str, params: &str| format!("postgres://maas@{host}:{}/postgres?{params}", pg.port);
+
+    // verify-full: the chain and the name are checked, and the session is encrypted.
+    let mut j = PostgresJournal::connect(&url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}&application_name=full"),
+    ))
+    .unwrap();
+    assert_eq!(j.append(0, b"over tls", true), Ok(1));
+    assert_eq!(sessions(&pg, "full"), (1, 1));
+
+    // The default (prefer) and require encrypt without checking the certificate, as libpq.
+    let _prefer = PostgresJournal::connect(&url("127.0.0.1", "application_name=prefer")).unwrap();
+    assert_eq!(sessions(&pg, "prefer"), (1, 1));
+    let mut require =
+        PostgresJournal::connect(&url("127.0.0.1", "sslmode=require&application_name=req"))
+            .unwrap();
+    assert_eq!(
+        require.read(1, 10).unwrap(),
+        vec![(1, b"over tls".to_vec())]
+    );
+    assert_eq!(sessions(&pg, "req"), (1, 1));
+    // verify-ca checks the chain, not the name (the certificate names localhost only).
+    let _ca_only = PostgresJournal::connect(&url(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}&application_name=ca"),
+    ))
+    .unwrap();
+    assert_eq!(sessions(&pg, "ca"), (1, 1));
+
+    // What must not connect, each with its reason.
+    let e = refused(&url(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ));
+    assert!(
+        e.contains("certificate"),
+        "a name the certificate does not hold: {e}"
+    );
+    let other = pg_support::make_ca(pg.dir(), "other");
+    let e = refused(&url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={}", other.display()),
+    ));
+    assert!(e.contains("certificate"), "a CA that did not sign it: {e}");
+    let e = refused(&url(
+        "localhost",
+        "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+    ));
+    assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+    let e = refused(&url("localhost", "sslmode=allow"));
+    assert!(e.contains("sslmode=allow is not supported"), "{e}");
+
+    // A server without TLS: require is refused, prefer and disable connect in the clear.
+    let Some(plain) = pg_support::start() else {
+        return;
+    };
+    let e = refused(&format!("{}?sslmode=require", plain.url));
+    assert!(e.contains("cannot reach"), "{e}");
+    PostgresJournal::connect(&format!("{}?application_name=clear", plain.url)).unwrap();
+    PostgresJournal::connect(&format!("{}?sslmode=disable", plain.url)).unwrap();
+}
+
 /// A core on its own connection to `url`, as one `maas serve` host has.
 fn host(url: &str) -> CoreService {
     let url = url.to_string();

@@ -4,8 +4,8 @@
 //! midway, PostgreSQL killed and restarted once. Afterwards every handoff is accepted at
 //! most once (by the answers and by the journal's own feed), every acknowledged change
 //! is there on both hosts, no pool is over its limit, the journal has no gaps, and the
-//! state digest is the same restored from the database, replayed from an export into
-//! SQLite, and imported back into a second PostgreSQL database. A negative control runs
+//! state digest is the same in both running hosts, restored from the database, replayed
+//! from an export into SQLite, and imported back into a second PostgreSQL database. A negative control runs
 //! the races with compare-and-append switched off and must see double accepts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -372,6 +372,15 @@ async fn run(
     // from an export into SQLite, and imported back into another PostgreSQL database.
     let digest_1 = cli(&dirs[0], &env, &["digest"]).await;
     assert_eq!(cli(&dirs[1], &env, &["digest"]).await, digest_1);
+    // And the same state in both running hosts (each catches up before it answers).
+    for s in &sides {
+        let live = proc_support::ok(&s.op, "get_state_digest", json!({})).await;
+        assert_eq!(
+            live["digest"].as_str(),
+            Some(digest_1.trim()),
+            "a live host's state"
+        );
+    }
     let export = dirs[0].join("export.jsonl");
     cli(
         &dirs[0],

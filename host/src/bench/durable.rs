@@ -4,16 +4,55 @@
 
 use super::{register, store};
 use crate::bindings::{agents, types};
-use crate::journal::{JournalBackend, MemoryJournal, SqliteJournal};
+use crate::journal::postgres::ScratchDatabase;
+use crate::journal::{JournalBackend, MemoryJournal, PostgresJournal, SqliteJournal};
 use crate::service::CoreService;
 use crate::{CoreImage, Runtime, RuntimeOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn journal_at(path: &Path) -> Result<Box<dyn JournalBackend>, types::Error> {
-    Ok(Box::new(
-        SqliteJournal::open(path).map_err(|e| types::Error::Unavailable(e.to_string()))?,
-    ))
+fn unavailable(e: impl std::fmt::Display) -> types::Error {
+    types::Error::Unavailable(e.to_string())
+}
+
+/// Where a run's journal lives: a fresh SQLite file in the bench directory, or, with a
+/// PostgreSQL store (`--store`), a scratch database beside the store's; removed when
+/// dropped.
+enum BenchStore {
+    File(BenchFile),
+    Database(Box<ScratchDatabase>),
+}
+
+impl BenchStore {
+    fn new(dir: &Path, name: &str) -> Result<Self, types::Error> {
+        Ok(match crate::datadir::store_url() {
+            None => BenchStore::File(BenchFile::new(dir, &format!("{name}.db"))),
+            Some(url) => {
+                let name = format!("maas_{}_{}", name.replace('-', "_"), std::process::id());
+                BenchStore::Database(Box::new(
+                    ScratchDatabase::create(&url, &name).map_err(unavailable)?,
+                ))
+            }
+        })
+    }
+
+    fn open(&self) -> Result<Box<dyn JournalBackend>, types::Error> {
+        Ok(match self {
+            BenchStore::File(f) => Box::new(SqliteJournal::open(&f.0).map_err(unavailable)?),
+            BenchStore::Database(db) => {
+                Box::new(PostgresJournal::connect(&db.url).map_err(unavailable)?)
+            }
+        })
+    }
+}
+
+/// The store the durable figures are measured on, for reports.
+pub fn store_name() -> &'static str {
+    if crate::datadir::store_url().is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    }
 }
 
 /// A fresh bench file in `dir`, removed when dropped.
@@ -55,12 +94,12 @@ pub struct WriteFigure {
 
 /// One writer, each change synced on its own (no group commit): the baseline.
 pub fn one_by_one(dir: &Path, duration: Duration) -> Result<WriteFigure, types::Error> {
-    let file = BenchFile::new(dir, "bench-one-by-one.db");
+    let bench = BenchStore::new(dir, "bench-one-by-one")?;
     let options = RuntimeOptions {
         snapshot_every: 0,
         ..RuntimeOptions::default()
     };
-    let mut rt = Runtime::new(CoreImage::shared()?, journal_at(&file.0)?, options)?;
+    let mut rt = Runtime::new(CoreImage::shared()?, bench.open()?, options)?;
     register(&mut rt, "w-0")?;
     let start = Instant::now();
     let mut done = 0;
@@ -82,15 +121,15 @@ pub fn grouped(
     writers: usize,
     duration: Duration,
 ) -> Result<WriteFigure, types::Error> {
-    let file = BenchFile::new(dir, "bench-grouped.db");
-    let path = file.0.clone();
+    let bench = BenchStore::new(dir, "bench-grouped")?;
+    let journal = bench.open()?;
     let options = RuntimeOptions {
         snapshot_every: 0,
         group_commit: true,
         ..RuntimeOptions::default()
     };
     let image = CoreImage::shared()?;
-    let core = CoreService::spawn(move || Runtime::new(image, journal_at(&path)?, options))?;
+    let core = CoreService::spawn(move || Runtime::new(image, journal, options))?;
     for w in 0..writers {
         core.call_blocking(move |rt| register(rt, &format!("w-{w}")))?;
     }
@@ -180,24 +219,22 @@ fn history(entries: u64) -> Result<Vec<Vec<u8>>, types::Error> {
 pub fn start_up(dir: &Path, lengths: &[u64]) -> Result<Vec<StartFigure>, types::Error> {
     let mut out = Vec::new();
     for &entries in lengths {
-        let file = BenchFile::new(dir, "bench-start.db");
+        let bench = BenchStore::new(dir, "bench-start")?;
         let history = history(entries)?;
-        SqliteJournal::open(&file.0)
-            .and_then(|mut j| j.append_all(0, &history))
-            .map_err(|e| types::Error::Unavailable(e.to_string()))?;
+        bench.open()?.append_all(0, &history).map_err(unavailable)?;
         let options = RuntimeOptions {
             snapshot_every: 0,
             ..RuntimeOptions::default()
         };
         let image = CoreImage::shared()?;
         let t = Instant::now();
-        let mut rt = Runtime::new(image.clone(), journal_at(&file.0)?, options.clone())?;
+        let mut rt = Runtime::new(image.clone(), bench.open()?, options.clone())?;
         let replay = t.elapsed();
         rt.snapshot()?;
         let snapshot_bytes = usize::try_from(rt.snapshot_bytes()).unwrap_or(usize::MAX);
         drop(rt);
         let t = Instant::now();
-        let rt = Runtime::new(image, journal_at(&file.0)?, options)?;
+        let rt = Runtime::new(image, bench.open()?, options)?;
         let from_snapshot = t.elapsed();
         drop(rt);
         out.push(StartFigure {
@@ -212,8 +249,10 @@ pub fn start_up(dir: &Path, lengths: &[u64]) -> Result<Vec<StartFigure>, types::
 
 /// Formats the durability figures.
 pub fn report(baseline: &WriteFigure, grouped: &[WriteFigure], starts: &[StartFigure]) -> String {
-    let mut out =
-        String::from("durable writes (memories.store on SQLite; acknowledged only once fsync'd)\n");
+    let mut out = format!(
+        "durable writes (memories.store on {}; acknowledged only once committed to disk)\n",
+        store_name()
+    );
     out.push_str(&format!(
         "{:<34} {:>12} {:>14} {:>12}\n",
         "writers", "writes/s", "writes/fsync", "x baseline"
@@ -232,7 +271,10 @@ pub fn report(baseline: &WriteFigure, grouped: &[WriteFigure], starts: &[StartFi
         ));
     }
     if !starts.is_empty() {
-        out.push_str("\nstart-up against history length (SQLite journal)\n");
+        out.push_str(&format!(
+            "\nstart-up against history length ({} journal)\n",
+            store_name()
+        ));
         out.push_str(&format!(
             "{:<12} {:>14} {:>16} {:>16}\n",
             "entries", "replay all", "from snapshot", "snapshot size"

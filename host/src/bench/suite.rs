@@ -314,13 +314,14 @@ fn durable_rows(o: &Options, rows: &mut Vec<Row>) -> Result<DurableFindings, Str
         &fsync,
     ));
     let duration = Duration::from_secs_f64(o.seconds.clamp(0.1, 600.0));
+    let layer = format!("component ({})", durable::store_name());
     let one = durable::one_by_one(&dir, duration).map_err(|e| format!("{e:?}"))?;
     let per_write = Duration::from_secs_f64(1.0 / one.per_second.max(f64::EPSILON));
     rows.push(
         Row::value(
             DURABLE,
             "1 writer, fsync each",
-            "component (SQLite)",
+            &layer,
             one.per_second,
             "writes/s",
         )
@@ -340,7 +341,7 @@ fn durable_rows(o: &Options, rows: &mut Vec<Row>) -> Result<DurableFindings, Str
             Row::value(
                 DURABLE,
                 &format!("{w} writers, group commit"),
-                "component (SQLite)",
+                &layer,
                 g.per_second,
                 "writes/s",
             )

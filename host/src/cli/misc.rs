@@ -205,9 +205,3 @@ pub fn stats(ctx: &mut Ctx) -> Result<Rendered, CliError> {
         ),
     ))
 }
-
-/// The state digest.
-pub fn digest(ctx: &mut Ctx) -> Result<Rendered, CliError> {
-    let digest = ctx.call(|c, s, who| c.maas_core_admin().call_state_digest(s, who))?;
-    Ok(Rendered::new(json!({"digest": digest}), digest))
-}

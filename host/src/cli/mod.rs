@@ -159,7 +159,7 @@ pub enum Command {
     /// Counts of live objects and the limits in force (operator only).
     Stats,
     /// A digest of the whole state; equal digests mean equal states (operator only).
-    Digest,
+    Digest(crate::ops::audit::GetStateDigest),
     /// Play the complete example: two agents, a pool, a memory, a handoff.
     ///
     /// Runs in a fresh data directory of its own, <data-dir>/demo-runs/<unix-ms>/, so
@@ -323,7 +323,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         }) => misc::audit_verify(&dir)?,
         Command::Audit(args) => misc::audit(args, &mut open()?)?,
         Command::Stats => misc::stats(&mut open()?)?,
-        Command::Digest => misc::digest(&mut open()?)?,
+        Command::Digest(op) => open()?.run(op)?,
         Command::Security(cmd) => {
             let mut rt = Runtime::in_memory(RuntimeOptions {
                 limits,

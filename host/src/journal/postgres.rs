@@ -20,16 +20,17 @@
 mod audit;
 mod schema;
 mod snapshots;
+mod tls;
 
 use super::audit_log::ChainRow;
 use super::{JournalBackend, JournalError, MAX_READ_BATCH, check_entry, checksum};
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
+use postgres::Client;
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, NoTls};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
+use tls::Target;
 
 pub use schema::VERSION as SCHEMA_VERSION;
 
@@ -64,8 +65,7 @@ const READ_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// are bounded, so a stuck host cannot hold the others forever.
 const SESSION: &str = "SET statement_timeout = '30s';
      SET lock_timeout = '15s';
-     SET idle_in_transaction_session_timeout = '60s';
-     SET application_name = 'maas';";
+     SET idle_in_transaction_session_timeout = '60s';";
 
 fn unavailable(e: postgres::Error) -> JournalError {
     JournalError::Unavailable(match e.as_db_error() {
@@ -78,15 +78,104 @@ fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// `e` and what caused it (a TLS handshake's failure says why only in its source).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// The URL without its password, for messages.
 fn redacted(url: &str) -> String {
-    match Config::from_str(url) {
-        Ok(c) => {
+    match Target::parse(url) {
+        Ok(Target { config: c, .. }) => {
             let user = c.get_user().unwrap_or("");
             let dbname = c.get_dbname().unwrap_or("");
             format!("postgres://{user}@…/{dbname}")
         }
         Err(_) => "the postgres URL".into(),
+    }
+}
+
+/// The connection `url` names, or why it names none.
+fn parse(url: &str) -> Result<Target, JournalError> {
+    Target::parse(url).map_err(|e| {
+        JournalError::Unavailable(format!("{} is not a PostgreSQL URL: {e}", redacted(url)))
+    })
+}
+
+/// An empty database beside the one a URL names, for a benchmark's runs: created on
+/// [`ScratchDatabase::create`], dropped (with its connections) when dropped.
+pub struct ScratchDatabase {
+    admin: Target,
+    name: String,
+    /// The URL of the scratch database (the given URL with its database replaced).
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates database `name` (lowercase letters, digits and `_`) on the server `url`
+    /// names, dropping an earlier one of that name.
+    pub fn create(url: &str, name: &str) -> Result<Self, JournalError> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(JournalError::Unavailable(format!(
+                "{name:?} is not a scratch database name"
+            )));
+        }
+        let admin = parse(url)?;
+        let scratch = ScratchDatabase {
+            admin,
+            name: name.to_string(),
+            url: with_database(url, name),
+        };
+        scratch.run(&format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
+        ))?;
+        Ok(scratch)
+    }
+
+    fn run(&self, sql: &str) -> Result<(), JournalError> {
+        let mut client = self.admin.connect().map_err(unavailable)?;
+        for statement in sql.split("; ") {
+            client.batch_execute(statement).map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let _ = self.run(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+/// `url` naming database `name` instead of its own.
+fn with_database(url: &str, name: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (path, query) = match rest.split_once('?') {
+                Some((p, q)) => (p, format!("?{q}")),
+                None => (rest, String::new()),
+            };
+            let authority = path.split('/').next().unwrap_or("");
+            format!("{scheme}://{authority}/{name}{query}")
+        }
+        None => format!("{url} dbname={name}"),
     }
 }
 
@@ -97,7 +186,7 @@ pub fn is_url(store: &str) -> bool {
 
 /// A journal in a PostgreSQL database.
 pub struct PostgresJournal {
-    config: Config,
+    target: Target,
     url: String,
     client: Option<Client>,
     group_commit: bool,
@@ -152,12 +241,13 @@ impl PostgresJournal {
     /// Connects to `url` (`postgres://user:password@host:port/db`, or
     /// `postgres:///db?host=/socket/dir`), creating or migrating the schema.
     pub fn connect(url: &str) -> Result<Self, JournalError> {
-        let mut config = Config::from_str(url).map_err(|e| {
-            JournalError::Unavailable(format!("{} is not a PostgreSQL URL: {e}", redacted(url)))
-        })?;
-        config.connect_timeout(Duration::from_secs(10));
+        let mut target = parse(url)?;
+        target.config.connect_timeout(Duration::from_secs(10));
+        if target.config.get_application_name().is_none() {
+            target.config.application_name("maas");
+        }
         let mut journal = PostgresJournal {
-            config,
+            target,
             url: redacted(url),
             client: None,
             group_commit: false,
@@ -197,7 +287,7 @@ impl PostgresJournal {
                     self.url
                 )));
             }
-            let connected = self.config.connect(NoTls).and_then(|mut c| {
+            let connected = self.target.connect().and_then(|mut c| {
                 c.batch_execute(SESSION)?;
                 Ok(c)
             });
@@ -209,8 +299,9 @@ impl PostgresJournal {
                 Err(e) => {
                     self.retry_at = Some(Instant::now() + RECONNECT_EVERY);
                     return Err(JournalError::Unavailable(format!(
-                        "cannot reach {}: {e}",
-                        self.url
+                        "cannot reach {}: {}",
+                        self.url,
+                        with_causes(&e)
                     )));
                 }
             }
@@ -660,14 +751,12 @@ impl JournalBackend for PostgresJournal {
 /// the connection is lost. A notification only says where to catch up to; whoever
 /// receives it reads the journal, so a lost one only delays.
 pub fn listen(url: &str, on_head: impl Fn(u64) + Send + 'static) -> Result<(), JournalError> {
-    let config = Config::from_str(url).map_err(|e| {
-        JournalError::Unavailable(format!("{} is not a PostgreSQL URL: {e}", redacted(url)))
-    })?;
+    let target = parse(url)?;
     std::thread::Builder::new()
         .name("maas-pg-listen".into())
         .spawn(move || {
             loop {
-                if let Ok(mut client) = config.connect(NoTls)
+                if let Ok(mut client) = target.connect()
                     && client.batch_execute(&format!("LISTEN {CHANNEL}")).is_ok()
                 {
                     let mut notifications = client.notifications();
@@ -692,5 +781,23 @@ impl Drop for PostgresJournal {
         if !self.in_batch && !self.reads.is_empty() {
             let _ = self.write_reads();
         }
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::with_database;
+
+    #[test]
+    fn the_database_is_replaced_in_both_url_forms() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5/db?sslmode=require", "x"),
+            "postgres://u:p@h:5/x?sslmode=require"
+        );
+        assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
+        assert_eq!(
+            with_database("host=h dbname=db", "x"),
+            "host=h dbname=db dbname=x"
+        );
     }
 }

@@ -171,6 +171,7 @@ pub fn registry() -> &'static Registry {
             route::<knowledge::IngestDocuments>(),
             route::<knowledge::RemoveDocuments>(),
             route::<audit::GetAuditLog>(),
+            route::<audit::GetStateDigest>(),
             route::<agents::DeactivateAgent>(),
             route::<agents::ReactivateAgent>(),
             route::<agents::UnregisterAgent>(),

@@ -77,3 +77,25 @@ impl Op for GetAuditLog {
         audit_table(entries)
     }
 }
+
+/// A digest of the whole state (operator only): two hosts on one journal, or a host and
+/// a fresh replay of its journal, hold the same state exactly when their digests are
+/// equal.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct GetStateDigest {}
+
+impl Op for GetStateDigest {
+    const TOOL: &'static str = "get_state_digest";
+    const EFFECT: Effect = Effect::Read;
+    type Out = String;
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
+        rt.call(|c, s| c.maas_core_admin().call_state_digest(s, caller))
+    }
+    fn json(&self, digest: &Self::Out) -> Value {
+        json!({"digest": digest})
+    }
+    fn text(&self, digest: &Self::Out) -> String {
+        digest.clone()
+    }
+}

@@ -19,6 +19,8 @@ pub struct Pg {
     bin: PathBuf,
     /// The user the server runs as when the tests run as root (initdb refuses root).
     run_as: Option<String>,
+    /// It serves TLS with `server.crt` (naming `localhost`, signed by [`Pg::ca`]).
+    tls: bool,
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`.
@@ -88,11 +90,14 @@ impl Pg {
     fn start_server(&self) {
         let data = self.dir.join("data");
         let sock = self.dir.join("sock");
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             self.port,
             sock.display()
         );
+        if self.tls {
+            opts.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         let out = self.run(
             "pg_ctl",
             &[
@@ -117,6 +122,60 @@ impl Pg {
 
 /// Starts a fresh server, or says why it cannot and returns `None`.
 pub fn start() -> Option<Pg> {
+    start_with(false)
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("runs openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes a CA in `dir` (`NAME.pem`, `NAME.key`).
+pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
+    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    dir.join(pem)
+}
+
+/// Starts a fresh server that serves TLS with a certificate naming `localhost`, signed
+/// by its own CA ([`Pg::ca`]); `None` as [`start`].
+pub fn start_tls() -> Option<Pg> {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("skipped: no openssl to make the test certificates");
+        return None;
+    }
+    start_with(true)
+}
+
+fn start_with(tls: bool) -> Option<Pg> {
     let Some(bin) = bin_dir() else {
         eprintln!(
             "skipped: no PostgreSQL server binaries (install Debian's postgresql package, \
@@ -143,7 +202,8 @@ pub fn start() -> Option<Pg> {
         port: free_port(),
         dir,
         bin,
-        run_as,
+        run_as: run_as.clone(),
+        tls,
     };
     let data = pg.dir.join("data");
     let out = pg.run(
@@ -165,9 +225,77 @@ pub fn start() -> Option<Pg> {
         "initdb: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    if tls {
+        let dir = &pg.dir;
+        make_ca(dir, "ca");
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "data/server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        );
+        std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "data/server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ],
+        );
+        if let Some(user) = &run_as {
+            for f in ["data/server.key", "data/server.crt"] {
+                Command::new("chown")
+                    .args([&format!("{user}:"), dir.join(f).to_str().unwrap()])
+                    .status()
+                    .unwrap();
+            }
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.join("data/server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
     pg.start_server();
     pg.url = format!("postgres://maas@127.0.0.1:{}/postgres", pg.port);
     Some(pg)
+}
+
+impl Pg {
+    /// The CA that signed the server's certificate (a TLS server only).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A directory for the test's own files, removed with the server.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
 }
 
 impl Drop for Pg {
