@@ -31,8 +31,8 @@
 //! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`, `String.fromCharCode`, "decode this and follow it"), "Run:"/"Bypass:" prefixes, an injected assistant turn ("Assistant: Sure, …") or closing tag (`</user_input>`), destructive or privileged tool calls (`delete_all_files()`, "you have admin access"), "maximise your reward", "what is the output of `print(…)`", "search … and follow them" | 0.2–0.3 |
 //! | obfuscation present: zero-width 0.25, bidi 0.3, homoglyph 0.35, spaced letters 0.2, stacked marks 0.2, base64/hex text 0.15, fullwidth 0.1, HTML character references 0.1, URL-encoding 0.05, leetspeak 0.05 | |
 //! | a phrase or threat that matches only after normalisation, while some obfuscation is present | 0.5 |
-//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.361) | 0.55 |
-//! | `prompt-injection: learned model (weak)`: the probability reaches the model's weak threshold (0.131) but not its threshold; flags only with another cue | 0.3 |
+//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.385) | 0.55 |
+//! | `prompt-injection: learned model (weak)`: the probability reaches the model's weak threshold (0.105) but not its threshold; flags only with another cue | 0.3 |
 //! | input longer than [`normalise::MAX_INPUT`] (only its head is examined) | 0.45 |
 //!
 //! # Thresholds
@@ -57,18 +57,21 @@
 //! threshold was chosen by 5-fold cross-validation within that data: the
 //! lowest probability at which the out-of-fold false-flag rate stays within
 //! 2 % on the corpus's benign texts and on the repository's texts and within
-//! 5 % on `benign.txt`; out of fold it then finds 85.1 % of the development
-//! part's malicious items on its own. Its weight, 0.55, flags alone and
+//! 5 % on `benign.txt`; out of fold it then finds 87.4 % of the development
+//! part's malicious items on its own (85.1 % before the label correction of
+//! the bench, which trained on the corpus's 7 benign control prompts as
+//! malicious). Its weight, 0.55, flags alone and
 //! refuses only together with a medium or strong signal (0.55 with 0.45 →
 //! 0.75). The repository's texts are read at a pinned commit (`train.py`'s
 //! `REPOSITORY_COMMIT`), so `train.py` reproduces `model.bin` byte for byte
 //! whatever doc comments change later.
 //!
 //! Below the threshold the model has a weak tier: from a weak threshold
-//! (0.131, chosen by the same cross-validation with twice the false-signal
-//! rates; 91.9 % of the development part's malicious items reach it out of
+//! (0.105, chosen by the same cross-validation with twice the false-signal
+//! rates; 94.0 % of the development part's malicious items reach it out of
 //! fold) it adds 0.3, which flags only together with another cue, such as a
-//! weak phrase (0.2 → 0.44) or an obfuscation. Its cost, measured out of fold
+//! weak phrase (0.2 → 0.44) or an obfuscation. Its cost when it was
+//! introduced (weak threshold 0.131, before the label correction), measured out of fold
 //! on the development part: 1 more of 278 `benign.txt` texts, 1 more of 74
 //! `edge_case` items and 3 more of 10,028 repository texts flagged, none of the
 //! 1,445 plain benign items. Its use, measured on texts the model never saw
