@@ -369,6 +369,9 @@ fn assess_as(text: &str, document: bool) -> Assessment {
         (ob.url_encoded, "obfuscation: url-encoded", 0.05),
         (ob.html_entities, "obfuscation: html entities", 0.1),
         (ob.leetspeak, "obfuscation: leetspeak", 0.05),
+        (ob.escapes, "obfuscation: escapes", 0.05),
+        (ob.tags, "obfuscation: tag characters", 0.35),
+        (ob.split_markers, "obfuscation: split words", 0.2),
     ] {
         if flag {
             add(&mut signals, reason, weight);
