@@ -52,10 +52,14 @@
 //! # Figures
 //!
 //! Held-out part (899 items, labels corrected): malicious refused or flagged
-//! 94.7 % (143/151), refused 73.5 %; benign refused 0 / 748, flagged 6 / 748
-//! (0.8 %). Development part (in-sample for the model and the phrases): 100 %
-//! (301/301), refused 92.7 %; benign refused 0 / 1,526, flagged 11 / 1,526
-//! (0.7 %). Before the label correction (the `control` items counted as
+//! 94.7 % (143/151), refused 73.5 %; benign refused 0 / 748, flagged 5 / 748
+//! (0.7 %). Development part (in-sample for the model and the phrases): 100 %
+//! (301/301), refused 93.0 %; benign refused 0 / 1,526, flagged 9 / 1,526
+//! (0.6 %). With the label correction alone (before the escapes, tag
+//! characters, split words, the phrase rules from general knowledge and the
+//! languages of the module docs' last column): held out the same 94.7 %,
+//! benign flagged 6 / 748; development benign flagged 11 / 1,526. Before the
+//! label correction (the `control` items counted as
 //! malicious, and the model trained with them as malicious): 92.9 % (143/154;
 //! 94.7 % without `control`), refused 72.1 %; benign refused 0 / 745, flagged
 //! 9 / 745 (1.2 %). Before the model's weak tier, 30 training epochs, the
@@ -73,7 +77,11 @@
 //! µs/KB on the corpus at load 4–6; at load 8–9, side by side with the phrase
 //! rules before them, 22–41 against 33–39 µs per note and 307–402 against
 //! 322–343 µs/KB (a first form of the model-probing rule, with two free gaps,
-//! cost 5x on the corpus and was rewritten).
+//! cost 5x on the corpus and was rewritten). With the latest
+//! changes (escapes, tag characters, split words, more phrase rules, run as
+//! two sets), 8 alternating runs at load 6–7 against the code before: medians 40.5 against
+//! 38.5 µs per note, 405 against 409 µs/KB on the corpus; by instruction count
+//! (callgrind, steady state) +6.2 % per note and +7.1 % per corpus item.
 //!
 //! Options: `--misses dev` prints the development items that passed (malicious)
 //! or were refused (benign); the held-out part has no such option.

@@ -5,12 +5,17 @@
 //! 1. cap the input at [`MAX_INPUT`] bytes (on a char boundary), Unicode NFKC
 //!    (fullwidth forms, mathematical letters, ligatures, circled letters);
 //! 2. decode embedded encodings in place: `%xx` escapes to a fixed point (a
-//!    single stack pass, so `%2541` becomes `A`), then base64 and hex runs of at
+//!    single stack pass, so `%2541` becomes `A`), `\uXXXX` and `\xHH` escapes
+//!    and HTML character references, then base64 and hex runs of at
 //!    least [`MIN_ENCODED`] characters whose bytes are mostly printable UTF-8
 //!    text, for up to [`DECODE_ROUNDS`] rounds (NFKC again if anything changed);
 //! 3. drop format characters (zero-width, soft hyphen, bidi controls, word
-//!    joiners, variation selectors, tag characters) and combining marks, and
-//!    strip the diacritics of Latin letters (`é` → `e`);
+//!    joiners, variation selectors) and combining marks, and strip the
+//!    diacritics of Latin letters (`é` → `e`); Unicode tag characters spell the
+//!    ASCII they mirror (invisible text), except after a black flag, where they
+//!    name a subdivision flag and are dropped; then remove markers that split a
+//!    word (`Exec<SPLIT>ute`, `ig<b>no</b>re`: `<…>` or `[…]` holding up to 12
+//!    letters, with a letter right before and right after);
 //! 4. collapse spaced letters: three or more single letters separated by the
 //!    same single separator (`i g n o r e`, `i.g.n.o.r.e`, `i-g-n-o-r-e`) are joined;
 //! 5. per word: fold look-alike letters (Cyrillic, Greek, Armenian, small
