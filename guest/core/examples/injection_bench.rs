@@ -30,8 +30,20 @@
 //! (`src/injection/train.py`) is trained on them only; its figures on the
 //! development part are therefore in-sample.
 //!
-//! Caveats of this corpus: its `control` category (labelled malicious) holds
-//! plain requests ("List five fruits."); its `adversarial`, `encoding` and
+//! # Label correction
+//!
+//! The corpus labels its 10 `control` items (`attack_type: "control"`,
+//! `severity: 0.0`, attack ids `BC-001`..`BC-010`, descriptions like "Simple
+//! factual request", texts like "List five fruits.") malicious (`label: 1`),
+//! although they are the benign control prompts of the corpus's source: every
+//! other malicious row has severity 0.3 or more. The benchmark reads an item
+//! with attack type `control` and severity 0 as benign, so these count in the
+//! benign false-refusal and false-flag rates and not in the malicious rate, and
+//! prints how many labels it corrected (10 in the pinned corpus: 7 in the
+//! development part, 3 held out). Nothing else is relabelled. `train.py` reads
+//! the labels the same way.
+//!
+//! Caveats of this corpus: its `adversarial`, `encoding` and
 //! `training_extraction` categories are mostly requests to run shell or Python
 //! code (`Bypass: \`os.system('whoami')\``), which [`assess`] scores as weak
 //! code-execution cues (a flag needs a second cue); most benign items are short
@@ -39,12 +51,18 @@
 //!
 //! # Figures
 //!
-//! Held-out part (899 items): malicious refused or flagged 92.9 % (143/154;
-//! 94.7 % without `control`, whose items the corpus itself records as benign
-//! controls: severity 0.0, ids `BC-…`), refused 72.1 %; benign refused 0 / 745,
-//! flagged 9 / 745 (1.2 %). Development part (in-sample for the model and the
-//! phrases): 100 % (308/308), refused 90.6 %; benign refused 0 / 1,519, flagged
-//! 14 / 1,519 (0.9 %). Before the model's weak tier, 30 training epochs, the
+//! Held-out part (899 items, labels corrected): malicious refused or flagged
+//! 94.7 % (143/151), refused 73.5 %; benign refused 0 / 748, flagged 5 / 748
+//! (0.7 %). Development part (in-sample for the model and the phrases): 100 %
+//! (301/301), refused 93.0 %; benign refused 0 / 1,526, flagged 9 / 1,526
+//! (0.6 %). With the label correction alone (before the escapes, tag
+//! characters, split words, the phrase rules from general knowledge and the
+//! languages of the module docs' last column): held out the same 94.7 %,
+//! benign flagged 6 / 748; development benign flagged 11 / 1,526. Before the
+//! label correction (the `control` items counted as
+//! malicious, and the model trained with them as malicious): 92.9 % (143/154;
+//! 94.7 % without `control`), refused 72.1 %; benign refused 0 / 745, flagged
+//! 9 / 745 (1.2 %). Before the model's weak tier, 30 training epochs, the
 //! camelCase fix and the latest phrase signals: 91.6 % held out (92.7 % without
 //! `control`); before HTML character references and the phrase signals before
 //! those: 90.9 %; before the newer phrase signals and the retrained model: 89.6 %
@@ -59,10 +77,16 @@
 //! µs/KB on the corpus at load 4–6; at load 8–9, side by side with the phrase
 //! rules before them, 22–41 against 33–39 µs per note and 307–402 against
 //! 322–343 µs/KB (a first form of the model-probing rule, with two free gaps,
-//! cost 5x on the corpus and was rewritten).
+//! cost 5x on the corpus and was rewritten). With the latest
+//! changes (escapes, tag characters, split words, more phrase rules, run as
+//! two sets), 8 alternating runs at load 6–7 against the code before: medians 40.5 against
+//! 38.5 µs per note, 405 against 409 µs/KB on the corpus; by instruction count
+//! (callgrind, steady state) +6.2 % per note and +7.1 % per corpus item.
 //!
 //! Options: `--misses dev` prints the development items that passed (malicious)
-//! or were refused (benign); the held-out part has no such option. `--speed`
+//! or were refused (benign); the held-out part has no such option.
+//! `--dev-only` reports the development part only (for work on the signals,
+//! so the held-out figures are read only when a change is measured). `--speed`
 //! prints the cost of [`assess`] instead, in µs per KB, on short benign notes
 //! (~200 bytes, the common case) and on the whole corpus.
 //!
@@ -134,9 +158,23 @@ fn label_is_malicious(v: &serde_json::Value) -> bool {
     }
 }
 
-fn load(paths: &[PathBuf]) -> Vec<Item> {
+/// True for the corpus's benign control prompts: category `control` with
+/// severity 0 (ids `BC-001`..`BC-010`, "List five fruits."), which carry
+/// label 1 although the corpus's own record makes them benign; see "Label
+/// correction" in the docs above.
+fn benign_control(category: &str, v: &serde_json::Value) -> bool {
+    category == "control"
+        && v.get("severity")
+            .and_then(serde_json::Value::as_f64)
+            .is_some_and(|s| s == 0.0)
+}
+
+/// The distinct items of `paths` (first copy of each text) and how many labels
+/// [`benign_control`] corrected.
+fn load(paths: &[PathBuf]) -> (Vec<Item>, usize) {
     let mut seen = HashSet::new();
     let mut items = Vec::new();
+    let mut corrected = 0;
     for p in paths {
         let Ok(body) = std::fs::read_to_string(p) else {
             eprintln!("cannot read {}", p.display());
@@ -156,13 +194,17 @@ fn load(paths: &[PathBuf]) -> Vec<Item> {
             if !seen.insert(text.to_string()) {
                 continue;
             }
-            let malicious = v.get("label").is_some_and(label_is_malicious);
+            let labelled = v.get("label").is_some_and(label_is_malicious);
             let category = v
                 .get("attack_type")
                 .or_else(|| v.get("category"))
                 .and_then(|c| c.as_str())
-                .unwrap_or(if malicious { "malicious" } else { "benign" })
+                .unwrap_or(if labelled { "malicious" } else { "benign" })
                 .to_string();
+            let malicious = labelled && !benign_control(&category, &v);
+            if labelled && !malicious {
+                corrected += 1;
+            }
             items.push(Item {
                 text: text.to_string(),
                 malicious,
@@ -170,7 +212,7 @@ fn load(paths: &[PathBuf]) -> Vec<Item> {
             });
         }
     }
-    items
+    (items, corrected)
 }
 
 #[derive(Default, Clone, Copy)]
@@ -219,7 +261,6 @@ fn report(name: &str, items: &[(&Item, Verdict)]) {
         "label", "category", "items", "refused", "flagged", "passed", "caught%", "refused%"
     );
     let mut mal = Row::default();
-    let mut mal_no_control = Row::default();
     let mut ben = Row::default();
     for ((malicious, cat), r) in &rows {
         let label = if *malicious { "malicious" } else { "benign" };
@@ -234,24 +275,17 @@ fn report(name: &str, items: &[(&Item, Verdict)]) {
         );
         if *malicious {
             mal.merge(*r);
-            if *cat != "control" {
-                mal_no_control.merge(*r);
-            }
         } else {
             ben.merge(*r);
         }
     }
     println!(
-        "malicious: {} items, refused or flagged {:.1}% (refused {:.1}%, flagged {:.1}%); without `control`: {} items, {:.1}%",
+        "malicious: {} items, refused or flagged {:.1}% ({}; refused {:.1}%, flagged {:.1}%)",
         mal.items,
         pct(mal.refused + mal.flagged, mal.items),
+        mal.refused + mal.flagged,
         pct(mal.refused, mal.items),
         pct(mal.flagged, mal.items),
-        mal_no_control.items,
-        pct(
-            mal_no_control.refused + mal_no_control.flagged,
-            mal_no_control.items
-        ),
     );
     println!(
         "benign:    {} items, false-refusal {:.2}% ({}), false-flag {:.2}% ({})",
@@ -307,7 +341,11 @@ fn speed(items: &[Item]) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let speed_only = args.iter().any(|a| a == "--speed");
-    let args: Vec<String> = args.into_iter().filter(|a| a != "--speed").collect();
+    let dev_only = args.iter().any(|a| a == "--dev-only");
+    let args: Vec<String> = args
+        .into_iter()
+        .filter(|a| a != "--speed" && a != "--dev-only")
+        .collect();
     let show_misses = args.windows(2).any(|w| {
         w.first().is_some_and(|a| a == "--misses") && w.get(1).is_some_and(|b| b == "dev")
     });
@@ -329,11 +367,11 @@ fn main() {
     };
     if paths.is_empty() {
         eprintln!(
-            "usage: injection_bench PATH... [--misses dev] [--speed]   (PATH: a directory of .jsonl files, or files)"
+            "usage: injection_bench PATH... [--misses dev] [--dev-only] [--speed]   (PATH: a directory of .jsonl files, or files)"
         );
         std::process::exit(2);
     }
-    let items = load(&files(&paths));
+    let (items, corrected) = load(&files(&paths));
     if items.is_empty() {
         eprintln!("no items found");
         std::process::exit(1);
@@ -356,8 +394,13 @@ fn main() {
         items.iter().filter(|i| i.malicious).count(),
         took.as_secs_f64() * 1e6 / items.len() as f64
     );
+    println!(
+        "labels corrected: {corrected} items labelled malicious with attack_type `control` and severity 0 (benign controls) count as benign"
+    );
     report("development part", &dev);
-    report(&format!("held-out part ({HELD_OUT_PERCENT}%)"), &held);
+    if !dev_only {
+        report(&format!("held-out part ({HELD_OUT_PERCENT}%)"), &held);
+    }
     if show_misses {
         println!("\n== development misses");
         for (it, v) in &dev {

