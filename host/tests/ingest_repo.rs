@@ -86,24 +86,29 @@ fn changes(v: &Value) -> (u64, u64, u64, u64) {
     (n("added"), n("changed"), n("removed"), n("unchanged"))
 }
 
-/// The first hit of a code search: its title and metadata.
+/// The first hit of a code search: its title and the hit.
 fn first_code_hit(s: &Scratch, query: &str) -> (String, Value) {
     let hits = json(maas(
         s,
         &["--json", "kb", "search-code", query, "--limit", "3"],
     ));
     let hit = &hits["results"][0];
+    (hit["title"].as_str().unwrap().to_string(), hit.clone())
+}
+
+/// Where a hit points: its path and line range.
+fn located(hit: &Value) -> (&str, u64, u64) {
     (
-        hit["title"].as_str().unwrap().to_string(),
-        hit["metadata"].clone(),
+        hit["path"].as_str().unwrap(),
+        hit["line_start"].as_u64().unwrap(),
+        hit["line_end"].as_u64().unwrap(),
     )
 }
 
-/// The lines `path#Lstart-Lend` names, read from the repository.
-fn lines(s: &Scratch, located: &str) -> String {
-    let (path, range) = located.split_once("#L").unwrap();
-    let (a, b) = range.split_once("-L").unwrap();
-    let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+/// The lines a hit names, read from the repository.
+fn lines(s: &Scratch, hit: &Value) -> String {
+    let (path, a, b) = located(hit);
+    let (a, b) = (a as usize, b as usize);
     let text = std::fs::read_to_string(s.repo().join(path)).unwrap();
     text.lines()
         .skip(a - 1)
@@ -146,7 +151,7 @@ fn a_repository_becomes_documents_that_search_finds_at_their_lines() {
     assert_eq!(first["skipped"]["refused by the write gate"], 1);
     let refused = first["refused"][0].as_str().unwrap();
     assert!(
-        refused.starts_with("auth/prompts.py#L1-L3 (auth.prompts.override_example)"),
+        refused.starts_with("auth/prompts.py:1-3 (auth.prompts.override_example)"),
         "{refused}"
     );
 
@@ -170,20 +175,21 @@ fn a_repository_becomes_documents_that_search_finds_at_their_lines() {
         ),
         ("debounce pause", "debounce", "export function debounce"),
     ] {
-        let (got, meta) = first_code_hit(&s, query);
+        let (got, hit) = first_code_hit(&s, query);
         assert_eq!(got, title, "{query}");
-        let at = lines(&s, meta["path"].as_str().unwrap());
+        let at = lines(&s, &hit);
         assert!(at.contains(line), "{query}: {at}");
         let doc_word = query.split(' ').next().unwrap();
         assert!(at.to_lowercase().contains(doc_word), "{query}: {at}");
     }
     // The service is the package directory (billing has a Cargo.toml), else the
     // top-level directory.
-    let (_, meta) = first_code_hit(&s, "refunds payment card fee");
-    assert_eq!(meta["service"], "billing");
-    assert_eq!(meta["path"], "billing/src/lib.rs#L17-L20");
-    let (_, meta) = first_code_hit(&s, "rotates session token");
-    assert_eq!(meta["service"], "auth");
+    let (_, hit) = first_code_hit(&s, "refunds payment card fee");
+    assert_eq!(hit["metadata"]["service"], "billing");
+    assert_eq!(located(&hit), ("billing/src/lib.rs", 17, 20));
+    assert_eq!(hit["metadata"]["path"], "billing/src/lib.rs");
+    let (_, hit) = first_code_hit(&s, "rotates session token");
+    assert_eq!(hit["metadata"]["service"], "auth");
 
     // Decisions: title, status and topic; incidents: severity and service.
     let d = json(maas(
@@ -296,8 +302,8 @@ fn a_re_ingest_sends_exactly_what_changed() {
                 .is_some_and(|p| !p.starts_with("gateway/"))),
         "{hits}"
     );
-    let (_, meta) = first_code_hit(&s, "shopping cart merging quantities");
-    assert_eq!(meta["path"], "web/src/basket.ts#L1-L4");
+    let (_, hit) = first_code_hit(&s, "shopping cart merging quantities");
+    assert_eq!(located(&hit), ("web/src/basket.ts", 1, 4));
     let d = json(maas(
         &s,
         &["--json", "kb", "search-decisions", "queue refunds"],
@@ -322,7 +328,7 @@ fn a_re_ingest_sends_exactly_what_changed() {
         ],
     );
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("shop/billing/src/lib.rs#L17-L20"), "{text}");
+    assert!(text.contains("shop/billing/src/lib.rs:17-20"), "{text}");
     assert!(text.contains("added:     19"), "{text}");
     assert!(text.contains("removed:   18"), "{text}");
     // --full sends everything again, the refused document too.

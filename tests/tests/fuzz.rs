@@ -435,6 +435,7 @@ fn document(rng: &mut Rng, w: &World) -> Document {
         path: opt(rng, field),
         topic: opt(rng, field),
         severity: opt(rng, field),
+        lines: None,
     }
 }
 
@@ -452,6 +453,7 @@ fn documents(rng: &mut Rng, w: &World) -> Vec<Document> {
         path: None,
         topic: None,
         severity: None,
+        lines: None,
     };
     (0..rng.pick(&[1000, 1001, 10_000])).map(tiny).collect()
 }

@@ -20,6 +20,7 @@ fn doc(kind: DocumentKind, id: &str, title: &str, content: &str) -> Document {
         path: None,
         topic: None,
         severity: None,
+        lines: None,
     }
 }
 
@@ -460,6 +461,13 @@ fn ingest_and_search_enforce_their_bounds() {
         ..good.clone()
     };
     invalid(ingest(&mut h, &op(), &bad), "documents[1].service");
+    for (start, end) in [(0, 2), (9, 8)] {
+        bad[1] = Document {
+            lines: Some(knowledge::LineRange { start, end }),
+            ..good.clone()
+        };
+        invalid(ingest(&mut h, &op(), &bad), "documents[1].lines");
+    }
     assert_eq!(h.digest(), before, "a refused batch stored something");
     assert!(matches!(
         get(&mut h, &op(), DocumentKind::Code, "n-good"),

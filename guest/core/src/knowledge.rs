@@ -11,7 +11,7 @@ use crate::limits::{
 };
 use crate::model::{Capability, DocumentKind};
 use crate::security;
-use crate::state::{Document, State, StoredDocument, document_key};
+use crate::state::{Document, Lines, State, StoredDocument, document_key};
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -26,6 +26,10 @@ pub struct SearchHit {
     pub title: String,
     /// Content, secrets redacted.
     pub content: String,
+    /// The file path (code).
+    pub path: Option<String>,
+    /// The lines of the file the content was taken from (code).
+    pub lines: Option<Lines>,
     /// BM25 score.
     pub score: f64,
     /// JSON object of the filter fields and title.
@@ -59,6 +63,26 @@ fn check_document(i: usize, d: &Document) -> Result<(), Refusal> {
     check_optional(&f("path"), &d.path)?;
     check_optional(&f("topic"), &d.topic)?;
     check_optional(&f("severity"), &d.severity)?;
+    if let Some(lines) = d.lines {
+        check_lines(&f("lines"), lines)?;
+    }
+    Ok(())
+}
+
+/// A line range counts from line 1 and does not end before it starts.
+pub fn check_lines(field: &str, lines: Lines) -> Result<(), Error> {
+    if lines.start == 0 {
+        return Err(Error::invalid(
+            field,
+            "lines are numbered from 1; start is 0",
+        ));
+    }
+    if lines.start > lines.end {
+        return Err(Error::invalid(
+            field,
+            format!("start {} is after end {}", lines.start, lines.end),
+        ));
+    }
     Ok(())
 }
 
@@ -74,6 +98,7 @@ fn guarded(i: usize, d: &Document, guard: &mut Guard) -> Result<Document, Refusa
         path: guard.optional(&f("path"), d.path.as_deref())?,
         topic: guard.optional(&f("topic"), d.topic.as_deref())?,
         severity: guard.optional(&f("severity"), d.severity.as_deref())?,
+        lines: d.lines,
     })
 }
 
@@ -267,6 +292,7 @@ fn redacted(d: &Document) -> Document {
         path: field(&d.path),
         topic: field(&d.topic),
         severity: field(&d.severity),
+        lines: d.lines,
     }
 }
 
@@ -332,6 +358,8 @@ pub fn search(
                 kind,
                 title: d.title.clone(),
                 content: d.content.clone(),
+                path: d.path.clone(),
+                lines: d.lines,
                 score,
                 metadata: metadata(d),
             })

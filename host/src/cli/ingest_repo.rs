@@ -69,6 +69,8 @@ fn arg(d: &Doc) -> DocumentArg {
         content: d.content.clone(),
         service: d.service.clone(),
         path: d.path.clone(),
+        line_start: d.lines.map(|(start, _)| start),
+        line_end: d.lines.map(|(_, end)| end),
         topic: d.topic.clone(),
         severity: d.severity.clone(),
     }
@@ -155,7 +157,7 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
                     kind_name(d.kind),
                     d.id,
                     d.title,
-                    d.path.as_deref().unwrap_or("-")
+                    d.located()
                 ));
             }
         }
@@ -207,7 +209,7 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
                         ingest::key(d.kind, &d.id),
                         format!(
                             "{} ({}): {}",
-                            d.path.as_deref().unwrap_or(&d.id),
+                            d.located(),
                             d.title,
                             CliError::from(e).message()
                         ),

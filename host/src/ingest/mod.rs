@@ -53,8 +53,11 @@ pub struct Doc {
     pub content: String,
     /// Service.
     pub service: Option<String>,
-    /// Path, with `#Lstart-Lend` for code.
+    /// Path of the file.
     pub path: Option<String>,
+    /// The lines of the file the content was taken from (code): first and last,
+    /// counted from 1.
+    pub lines: Option<(u32, u32)>,
     /// Topic (decisions).
     pub topic: Option<String>,
     /// Severity (incidents).
@@ -185,6 +188,7 @@ impl Doc {
         content: &str,
         service: Option<String>,
         path: Option<String>,
+        lines: Option<(u32, u32)>,
         topic: Option<String>,
         severity: Option<String>,
         file: &str,
@@ -203,6 +207,9 @@ impl Doc {
             h.update(f.unwrap_or("\u{1}").as_bytes());
             h.update([0]);
         }
+        if let Some((start, end)) = lines {
+            h.update(format!("{start}-{end}").as_bytes());
+        }
         Doc {
             kind,
             id,
@@ -210,10 +217,22 @@ impl Doc {
             content,
             service: service.map(|s| clip(&s, 250)),
             path,
+            lines,
             topic: topic.map(|s| clip(&s, 250)),
             severity: severity.map(|s| clip(&s, 250)),
             file: file.to_string(),
             hash: hex(&h.finalize()),
+        }
+    }
+}
+
+impl Doc {
+    /// Where the document came from: the path, with `:start-end` when it has lines.
+    pub fn located(&self) -> String {
+        let path = self.path.as_deref().unwrap_or(&self.id);
+        match self.lines {
+            Some((start, end)) => format!("{path}:{start}-{end}"),
+            None => path.to_string(),
         }
     }
 }
@@ -255,14 +274,14 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                         format!("{}#{n}", item.name)
                     };
                     let id = doc_id(&shown, &unique);
-                    let path = format!("{}#L{}-L{}", shown, item.start, item.end);
                     let d = Doc::new(
                         DocumentKind::Code,
                         id,
                         &item.name,
                         &item.text,
                         service.clone(),
-                        Some(path),
+                        Some(shown.clone()),
+                        Some((item.start, item.end)),
                         None,
                         None,
                         &shown,
@@ -283,6 +302,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                     &f.text,
                     service,
                     Some(shown.clone()),
+                    None,
                     Some(r.topic),
                     None,
                     &shown,
@@ -298,6 +318,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                     &f.text,
                     r.service,
                     Some(shown.clone()),
+                    None,
                     None,
                     r.severity,
                     &shown,
