@@ -7,7 +7,7 @@ use crate::runtime::Runtime;
 use crate::wire::{self, Wire, parse};
 use clap::Args;
 use rmcp::schemars::{self, JsonSchema};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The lines of `content` holding a word of `query` (at most two, each clipped), numbered
@@ -153,7 +153,7 @@ search!(
 );
 
 /// One knowledge document.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentArg {
     /// `code`, `decision` or `incident`.
