@@ -232,7 +232,7 @@ pub fn context(c: &handoffs::HandoffContext) -> Value {
 
 /// A knowledge search hit.
 pub fn hit(h: &knowledge::SearchHit) -> Value {
-    json!({
+    let v = json!({
         "id": h.id,
         "kind": h.kind.wire(),
         "title": h.title,
@@ -242,7 +242,8 @@ pub fn hit(h: &knowledge::SearchHit) -> Value {
         "line_end": h.lines.map(|l| l.end),
         "score": h.score,
         "metadata": embedded(&h.metadata),
-    })
+    });
+    with_notes(v, &h.notes)
 }
 
 /// A stored knowledge document.

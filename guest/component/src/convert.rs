@@ -504,6 +504,7 @@ pub mod to_wit {
             lines: h.lines.map(lines),
             score: h.score,
             metadata: h.metadata,
+            notes: notes(h.notes),
         }
     }
 

@@ -4,7 +4,7 @@ use crate::access::{caller_agent, require, require_caller};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
-use crate::guard::Guard;
+use crate::guard::{Guard, Notes};
 use crate::limits::{
     MAX_DOCUMENT, MAX_DOCUMENTS, MAX_FILTER, MAX_INGEST_BYTES, MAX_TITLE, check_id, check_limit,
     check_query, check_text,
@@ -32,6 +32,8 @@ pub struct SearchHit {
     pub lines: Option<Lines>,
     /// BM25 score.
     pub score: f64,
+    /// What the write gate redacted and flagged when the document was ingested.
+    pub notes: Notes,
     /// JSON object of the filter fields and title.
     pub metadata: String,
 }
@@ -164,6 +166,9 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
     let mut notes = Vec::new();
     for (i, d) in documents.iter().enumerate() {
         guard.reset();
+        // Source code quotes attacks as data (tests of an injection filter, say): it is
+        // stored flagged. Every other kind is prose an agent may follow, and refused.
+        guard.quoting(d.kind == DocumentKind::Code);
         stored.push(guarded(i, d, &mut guard)?);
         let n = guard.notes();
         if !n.is_empty() {
@@ -352,7 +357,8 @@ pub fn search(
         }
         .into_iter()
         .filter_map(|(n, score)| {
-            let d = &shown(doc(n)?);
+            let stored = doc(n)?;
+            let d = &shown(stored);
             Some(SearchHit {
                 id: d.id.clone(),
                 kind,
@@ -361,6 +367,7 @@ pub fn search(
                 path: d.path.clone(),
                 lines: d.lines,
                 score,
+                notes: stored.notes.as_deref().cloned().unwrap_or_default(),
                 metadata: metadata(d),
             })
         })

@@ -50,8 +50,12 @@ fn hits_text(query: &str, hits: &[knowledge::SearchHit]) -> String {
             } else {
                 lines.join("\n")
             };
+            let notes: String = super::memories::notes_rows(&h.notes)
+                .into_iter()
+                .map(|(k, v)| format!("   {k}: {v}\n"))
+                .collect();
             format!(
-                "{}. {} [{}] {}  (score {:.3})\n{}{}",
+                "{}. {} [{}] {}  (score {:.3})\n{}{notes}{}",
                 i + 1,
                 h.id,
                 h.kind.wire(),
