@@ -160,7 +160,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 title: item.name,
                 content: body,
                 service: service_of(&f.path, &Default::default(), &walk),
-                path: Some(format!("{}#L{}-L{}", f.path, item.start, item.end)),
+                path: Some(f.path.clone()),
+                line_start: Some(item.start),
+                line_end: Some(item.end),
                 topic: None,
                 severity: None,
             });

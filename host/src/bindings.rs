@@ -26,7 +26,7 @@ with_records! {
     pools: Member, Pool, SharedMemory;
     memories: Memory, MemoryHit, MemoryKind;
     handoffs: AcceptedHandoff, Handoff, HandoffContext, HandoffStatus;
-    knowledge: DocumentKind, SearchHit;
+    knowledge: DocumentKind, LineRange, SearchHit;
 }
 
 impl types::Error {

@@ -232,14 +232,18 @@ pub fn context(c: &handoffs::HandoffContext) -> Value {
 
 /// A knowledge search hit.
 pub fn hit(h: &knowledge::SearchHit) -> Value {
-    json!({
+    let v = json!({
         "id": h.id,
         "kind": h.kind.wire(),
         "title": h.title,
         "content": h.content,
+        "path": h.path,
+        "line_start": h.lines.map(|l| l.start),
+        "line_end": h.lines.map(|l| l.end),
         "score": h.score,
         "metadata": embedded(&h.metadata),
-    })
+    });
+    with_notes(v, &h.notes)
 }
 
 /// A stored knowledge document.
@@ -254,6 +258,8 @@ pub fn document(d: &knowledge::StoredDocument) -> Value {
         "path": doc.path,
         "topic": doc.topic,
         "severity": doc.severity,
+        "line_start": doc.lines.map(|l| l.start),
+        "line_end": doc.lines.map(|l| l.end),
         "ingested_at": d.ingested_at,
     });
     with_notes(v, &d.notes)

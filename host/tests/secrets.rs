@@ -131,6 +131,7 @@ fn write_and_read(rt: &mut Runtime, i: usize, s: &Sample) -> Vec<String> {
         path: None,
         topic: None,
         severity: Some("sev2".into()),
+        lines: None,
     };
     rt.call(|c, sx| {
         c.maas_core_knowledge()

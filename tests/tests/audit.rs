@@ -516,6 +516,7 @@ fn read_events_list_the_ids_they_revealed() {
         path: None,
         topic: None,
         severity: None,
+        lines: None,
     };
     h.rt.call(|c, s| c.maas_core_knowledge().call_ingest(s, &op(), &[doc]))
         .unwrap();

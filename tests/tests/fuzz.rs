@@ -435,6 +435,24 @@ fn document(rng: &mut Rng, w: &World) -> Document {
         path: opt(rng, field),
         topic: opt(rng, field),
         severity: opt(rng, field),
+        lines: opt(rng, lines),
+    }
+}
+
+/// A line range: counting from 1 and in order when valid; else 0, backwards or at the
+/// ends of u32.
+fn lines(rng: &mut Rng) -> knowledge::LineRange {
+    if rng.valid() {
+        let start = 1 + rng.below(500) as u32;
+        return knowledge::LineRange {
+            start,
+            end: start + rng.below(80) as u32,
+        };
+    }
+    let edge = |rng: &mut Rng| rng.pick(&[0, 1, 2, u32::MAX - 1, u32::MAX]);
+    knowledge::LineRange {
+        start: edge(rng),
+        end: edge(rng),
     }
 }
 
@@ -452,6 +470,7 @@ fn documents(rng: &mut Rng, w: &World) -> Vec<Document> {
         path: None,
         topic: None,
         severity: None,
+        lines: None,
     };
     (0..rng.pick(&[1000, 1001, 10_000])).map(tiny).collect()
 }

@@ -21,6 +21,7 @@ fn big_documents() -> Vec<Document> {
             path: Some(format!("src/part_{i}.rs")),
             topic: None,
             severity: None,
+            lines: None,
         })
         .collect()
 }

@@ -120,6 +120,7 @@ fn doc(kind: DocumentKind, id: &str, title: &str, content: &str) -> Document {
         path: (kind == DocumentKind::Code).then(|| format!("src/{id}.rs")),
         topic: (kind == DocumentKind::Decision).then(|| "Architecture".into()),
         severity: (kind == DocumentKind::Incident).then(|| "sev2".into()),
+        lines: None,
     }
 }
 

@@ -173,6 +173,10 @@ pub mod from_wit {
             path: d.path,
             topic: d.topic,
             severity: d.severity,
+            lines: d.lines.map(|l| maas_core::state::Lines {
+                start: l.start,
+                end: l.end,
+            }),
         }
     }
 }
@@ -477,6 +481,15 @@ pub mod to_wit {
             path: d.path,
             topic: d.topic,
             severity: d.severity,
+            lines: d.lines.map(lines),
+        }
+    }
+
+    /// A line range.
+    pub fn lines(l: maas_core::state::Lines) -> records::LineRange {
+        records::LineRange {
+            start: l.start,
+            end: l.end,
         }
     }
 
@@ -487,8 +500,11 @@ pub mod to_wit {
             kind: document_kind(h.kind),
             title: h.title,
             content: h.content,
+            path: h.path,
+            lines: h.lines.map(lines),
             score: h.score,
             metadata: h.metadata,
+            notes: notes(h.notes),
         }
     }
 

@@ -365,4 +365,17 @@ pub struct Document {
     pub topic: Option<String>,
     /// Severity (incidents).
     pub severity: Option<String>,
+    /// The lines of the file at `path` the content was taken from (code); absent in
+    /// entries written before documents had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Lines>,
+}
+
+/// A range of lines in a file, both ends included, numbered from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lines {
+    /// The first line, at least 1.
+    pub start: u32,
+    /// The last line, at least `start`.
+    pub end: u32,
 }

@@ -63,6 +63,9 @@ pub struct Guard {
     /// Source code and its documentation legitimately hold SQL and markup: only
     /// prompt injection counts there.
     code: bool,
+    /// The texts are source code, which quotes attacks as data (its own injection
+    /// tests, for one): what would be refused is stored flagged instead.
+    quoting: bool,
 }
 
 impl Guard {
@@ -78,6 +81,12 @@ impl Guard {
             code: true,
             ..Guard::default()
         }
+    }
+
+    /// Whether the next texts are source code ([`Guard::quoting`] mode): an injection
+    /// verdict that would refuse them flags them instead. Secrets are redacted alike.
+    pub fn quoting(&mut self, on: bool) {
+        self.quoting = on;
     }
 
     /// Starts over for the next object of a batch (keeping the mode).
@@ -158,6 +167,13 @@ impl Guard {
             Verdict::Flag => {
                 self.flags
                     .insert(format!("{field}: {}", a.reasons.join("; ")));
+                Ok(())
+            }
+            Verdict::Refuse if self.quoting => {
+                self.flags.insert(format!(
+                    "{field}: {} (quoted in code; refused anywhere else)",
+                    a.reasons.join("; ")
+                ));
                 Ok(())
             }
             Verdict::Refuse => Err(Refusal::audited(Error::invalid(

@@ -4,14 +4,14 @@ use crate::access::{caller_agent, require, require_caller};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
-use crate::guard::Guard;
+use crate::guard::{Guard, Notes};
 use crate::limits::{
     MAX_DOCUMENT, MAX_DOCUMENTS, MAX_FILTER, MAX_INGEST_BYTES, MAX_TITLE, check_id, check_limit,
     check_query, check_text,
 };
 use crate::model::{Capability, DocumentKind};
 use crate::security;
-use crate::state::{Document, State, StoredDocument, document_key};
+use crate::state::{Document, Lines, State, StoredDocument, document_key};
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -26,8 +26,14 @@ pub struct SearchHit {
     pub title: String,
     /// Content, secrets redacted.
     pub content: String,
+    /// The file path (code).
+    pub path: Option<String>,
+    /// The lines of the file the content was taken from (code).
+    pub lines: Option<Lines>,
     /// BM25 score.
     pub score: f64,
+    /// What the write gate redacted and flagged when the document was ingested.
+    pub notes: Notes,
     /// JSON object of the filter fields and title.
     pub metadata: String,
 }
@@ -59,6 +65,26 @@ fn check_document(i: usize, d: &Document) -> Result<(), Refusal> {
     check_optional(&f("path"), &d.path)?;
     check_optional(&f("topic"), &d.topic)?;
     check_optional(&f("severity"), &d.severity)?;
+    if let Some(lines) = d.lines {
+        check_lines(&f("lines"), lines)?;
+    }
+    Ok(())
+}
+
+/// A line range counts from line 1 and does not end before it starts.
+pub fn check_lines(field: &str, lines: Lines) -> Result<(), Error> {
+    if lines.start == 0 {
+        return Err(Error::invalid(
+            field,
+            "lines are numbered from 1; start is 0",
+        ));
+    }
+    if lines.start > lines.end {
+        return Err(Error::invalid(
+            field,
+            format!("start {} is after end {}", lines.start, lines.end),
+        ));
+    }
     Ok(())
 }
 
@@ -74,6 +100,7 @@ fn guarded(i: usize, d: &Document, guard: &mut Guard) -> Result<Document, Refusa
         path: guard.optional(&f("path"), d.path.as_deref())?,
         topic: guard.optional(&f("topic"), d.topic.as_deref())?,
         severity: guard.optional(&f("severity"), d.severity.as_deref())?,
+        lines: d.lines,
     })
 }
 
@@ -139,6 +166,9 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
     let mut notes = Vec::new();
     for (i, d) in documents.iter().enumerate() {
         guard.reset();
+        // Source code quotes attacks as data (tests of an injection filter, say): it is
+        // stored flagged. Every other kind is prose an agent may follow, and refused.
+        guard.quoting(d.kind == DocumentKind::Code);
         stored.push(guarded(i, d, &mut guard)?);
         let n = guard.notes();
         if !n.is_empty() {
@@ -267,6 +297,7 @@ fn redacted(d: &Document) -> Document {
         path: field(&d.path),
         topic: field(&d.topic),
         severity: field(&d.severity),
+        lines: d.lines,
     }
 }
 
@@ -326,13 +357,17 @@ pub fn search(
         }
         .into_iter()
         .filter_map(|(n, score)| {
-            let d = &shown(doc(n)?);
+            let stored = doc(n)?;
+            let d = &shown(stored);
             Some(SearchHit {
                 id: d.id.clone(),
                 kind,
                 title: d.title.clone(),
                 content: d.content.clone(),
+                path: d.path.clone(),
+                lines: d.lines,
                 score,
+                notes: stored.notes.as_deref().cloned().unwrap_or_default(),
                 metadata: metadata(d),
             })
         })

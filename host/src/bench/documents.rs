@@ -65,6 +65,7 @@ pub fn document(seed: u64, i: usize, words: &Zipf, idents: &Zipf) -> Document {
         path,
         topic,
         severity,
+        lines: None,
     }
 }
 

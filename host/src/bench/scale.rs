@@ -396,6 +396,10 @@ fn to_wit(d: &maas_core::state::Document) -> knowledge::Document {
         path: d.path.clone(),
         topic: d.topic.clone(),
         severity: d.severity.clone(),
+        lines: d.lines.map(|l| knowledge::LineRange {
+            start: l.start,
+            end: l.end,
+        }),
     }
 }
 

@@ -5,7 +5,7 @@ use super::{CliError, Ctx};
 use crate::ingest::manifest::{self, Manifest};
 use crate::ingest::walker::FileKind;
 use crate::ingest::{self, Doc, Options, kind_name};
-use crate::ops::knowledge::{DocumentArg, IngestDocuments, RemoveDocuments};
+use crate::ops::knowledge::{IngestDocuments, RemoveDocuments};
 use crate::progress::Progress;
 use crate::render::{Rendered, fields};
 use clap::Args;
@@ -59,19 +59,6 @@ fn parse_mapping(s: &str) -> Result<(String, String), String> {
         return Err(format!("no service name in {s}"));
     }
     Ok((dir.trim_matches('/').to_string(), name.to_string()))
-}
-
-fn arg(d: &Doc) -> DocumentArg {
-    DocumentArg {
-        kind: kind_name(d.kind).to_string(),
-        id: d.id.clone(),
-        title: d.title.clone(),
-        content: d.content.clone(),
-        service: d.service.clone(),
-        path: d.path.clone(),
-        topic: d.topic.clone(),
-        severity: d.severity.clone(),
-    }
 }
 
 /// The index of the document an ingest refused as invalid (`documents[3].content`).
@@ -153,9 +140,9 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
                 lines.push(format!(
                     "{sign} {} {}  {}  {}",
                     kind_name(d.kind),
-                    d.id,
-                    d.title,
-                    d.path.as_deref().unwrap_or("-")
+                    d.arg.id,
+                    d.arg.title,
+                    d.located()
                 ));
             }
         }
@@ -191,7 +178,7 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
                 continue;
             }
             let mut op = IngestDocuments {
-                documents: part.iter().map(|d| arg(d)).collect(),
+                documents: part.iter().map(|d| d.arg.clone()).collect(),
             };
             match crate::ops::invoke(&mut op, &mut ctx.rt, &ctx.caller) {
                 Ok(_) => done.extend_from_slice(part),
@@ -200,15 +187,13 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
                     else {
                         return Err(CliError::from(e));
                     };
-                    stored
-                        .refused
-                        .insert(ingest::key(d.kind, &d.id), d.hash.clone());
+                    stored.refused.insert(d.key(), d.hash.clone());
                     refused.push((
-                        ingest::key(d.kind, &d.id),
+                        d.key(),
                         format!(
                             "{} ({}): {}",
-                            d.path.as_deref().unwrap_or(&d.id),
-                            d.title,
+                            d.located(),
+                            d.arg.title,
                             CliError::from(e).message()
                         ),
                     ));
@@ -228,7 +213,7 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
         stored.save(&file).map_err(fail)
     };
     for d in send {
-        let size = d.title.len() + d.content.len();
+        let size = d.arg.title.len() + d.arg.content.len();
         if batch.len() >= BATCH || bytes + size > BATCH_BYTES {
             flush(&mut batch, &mut stored)?;
             bytes = 0;
@@ -286,7 +271,7 @@ fn summary_json(
         refused.iter().map(|(k, _)| k.as_str()).collect();
     let stored = |list: &[&Doc]| {
         list.iter()
-            .filter(|d| !refused_keys.contains(ingest::key(d.kind, &d.id).as_str()))
+            .filter(|d| !refused_keys.contains(d.key().as_str()))
             .count()
     };
     let mut skipped = plan.skipped.clone();

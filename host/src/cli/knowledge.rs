@@ -20,7 +20,8 @@ const INGEST_BATCH: usize = 1000;
 #[derive(Debug, Clone, Subcommand)]
 pub enum KbCmd {
     /// Ingest documents from a file: a JSON array, or JSON objects one after another
-    /// (JSON lines), each {kind, id, title, content, service?, path?, topic?, severity?}.
+    /// (JSON lines), each {kind, id, title, content, service?, path?, line_start?,
+    /// line_end?, topic?, severity?}.
     /// `-` reads stdin. Batches of 1000 are each stored all or none; an existing id of
     /// the same kind is replaced.
     Ingest {
@@ -59,7 +60,7 @@ fn bad_file(message: String) -> CliError {
         message,
         code: "invalid_input",
         hint: Some(
-            "each document is {\"kind\": \"code|decision|incident\", \"id\", \"title\", \"content\", optional service, path, topic, severity}"
+            "each document is {\"kind\": \"code|decision|incident\", \"id\", \"title\", \"content\", optional service, path, line_start, line_end, topic, severity}"
                 .to_string(),
         ),
     }
@@ -134,6 +135,12 @@ pub fn run(cmd: KbCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> 
                         ("title", doc.title.clone()),
                         ("service", or_dash(doc.service.as_deref())),
                         ("path", or_dash(doc.path.as_deref())),
+                        (
+                            "lines",
+                            doc.lines
+                                .map(|l| format!("{}-{}", l.start, l.end))
+                                .unwrap_or_else(|| "-".into()),
+                        ),
                         ("topic", or_dash(doc.topic.as_deref())),
                         ("severity", or_dash(doc.severity.as_deref())),
                         ("ingested_at", rfc3339(d.ingested_at)),
@@ -164,6 +171,29 @@ mod tests {
         let array = format!("[{line}]");
         let docs = parse_documents(&array).map_err(|e| e.message());
         assert_eq!(docs.map(|d| d.len()), Ok(1));
+    }
+
+    #[test]
+    fn ingest_files_carry_line_ranges() {
+        let text = r#"{"kind":"code","id":"a","title":"A","content":"fn a() {}","path":"src/a.rs","line_start":4,"line_end":6}
+{"kind":"code","id":"b","title":"B","content":"fn b() {}","path":"src/b.rs","line_start":4}"#;
+        let docs = parse_documents(text)
+            .map_err(|e| e.message())
+            .unwrap_or_default();
+        let op = IngestDocuments {
+            documents: docs.iter().take(1).cloned().collect(),
+        };
+        let lines = op
+            .documents()
+            .ok()
+            .and_then(|d| d.first().and_then(|d| d.lines));
+        assert_eq!(lines.map(|l| (l.start, l.end)), Some((4, 6)));
+        let op = IngestDocuments { documents: docs };
+        let err = op.documents().err();
+        assert!(
+            matches!(&err, Some(crate::types::Error::InvalidInput(i)) if i.field == "documents[1].line_end"),
+            "{err:?}"
+        );
     }
 
     #[test]

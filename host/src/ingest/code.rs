@@ -193,6 +193,42 @@ impl Cx<'_> {
         format!("{head}{{ {} }}", summary.join("; "))
     }
 
+    /// An item named by the `name` field of `n`, spanning `first` to `outer` (which
+    /// holds `n` when it is wrapped, e.g. in a decorator or an export).
+    fn named(&mut self, n: Node, first: Node, outer: Node, prefix: &str) {
+        if let Some(name) = self.field(n, "name") {
+            let text = self.span(first, outer);
+            self.push(self.join(prefix, &name), first, outer, text);
+        }
+    }
+
+    /// One item for a declaration of one or more `names` (`a,b`), none for none.
+    fn declared(&mut self, names: &[String], first: Node, outer: Node, prefix: &str) {
+        if !names.is_empty() {
+            let text = self.span(first, outer);
+            self.push(self.join(prefix, &names.join(",")), first, outer, text);
+        }
+    }
+
+    /// A class, trait or impl `n` named `qualified`: its members become items of their
+    /// own, then it becomes one titled `title`: its header and its members' names.
+    fn container(&mut self, n: Node, first: Node, outer: Node, qualified: &str, title: String) {
+        let body = n.child_by_field_name("body");
+        let before = self.items.len();
+        if let Some(body) = body {
+            self.scope(body, qualified, false);
+        }
+        let members: Vec<String> = self
+            .items
+            .get(before..)
+            .unwrap_or_default()
+            .iter()
+            .map(|i| i.name.rsplit(['.', ':']).next().unwrap_or("").to_string())
+            .collect();
+        let text = self.header(first, body, outer, &members);
+        self.push(title, first, outer, text);
+    }
+
     /// Walks the children of a scope (a file, a module body, a class body, an impl).
     fn scope(&mut self, node: Node, prefix: &str, top: bool) {
         let mut cursor = node.walk();
@@ -275,12 +311,7 @@ impl Cx<'_> {
             | "type_item"
             | "const_item"
             | "static_item"
-            | "macro_definition" => {
-                if let Some(name) = self.field(n, "name") {
-                    let text = self.span(first, n);
-                    self.push(self.join(prefix, &name), first, n, text);
-                }
-            }
+            | "macro_definition" => self.named(n, first, n, prefix),
             "trait_item" | "impl_item" => {
                 let name = if n.kind() == "trait_item" {
                     self.field(n, "name")
@@ -289,25 +320,12 @@ impl Cx<'_> {
                 };
                 let Some(name) = name else { return };
                 let qualified = self.join(prefix, &name);
-                let body = n.child_by_field_name("body");
-                let before = self.items.len();
-                if let Some(body) = body {
-                    self.scope(body, &qualified, false);
-                }
-                let members: Vec<String> = self
-                    .items
-                    .get(before..)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|i| i.name.rsplit("::").next().unwrap_or("").to_string())
-                    .collect();
                 let title = match (n.kind(), self.field(n, "trait")) {
                     ("impl_item", Some(tr)) => format!("{qualified} impl {}", strip_generics(&tr)),
                     ("impl_item", None) => format!("{qualified} impl"),
-                    _ => qualified,
+                    _ => qualified.clone(),
                 };
-                let text = self.header(first, body, n, &members);
-                self.push(title, first, n, text);
+                self.container(n, first, n, &qualified, title);
             }
             "mod_item" => {
                 let Some(name) = self.field(n, "name") else {
@@ -333,47 +351,23 @@ impl Cx<'_> {
                     self.python(def, first, n, prefix);
                 }
             }
-            "function_definition" => {
-                if let Some(name) = self.field(n, "name") {
-                    let text = self.span(first, outer);
-                    self.push(self.join(prefix, &name), first, outer, text);
-                }
-            }
-            "class_definition" => {
-                let Some(name) = self.field(n, "name") else {
-                    return;
-                };
-                let qualified = self.join(prefix, &name);
-                let body = n.child_by_field_name("body");
-                let before = self.items.len();
-                if let Some(body) = body {
-                    self.scope(body, &qualified, false);
-                }
-                let members = self.member_names(before);
-                let text = self.header(first, body, outer, &members);
-                self.push(qualified, first, outer, text);
-            }
+            "function_definition" => self.named(n, first, outer, prefix),
+            "class_definition" => self.class(n, first, outer, prefix),
             _ => {}
         }
     }
 
-    fn member_names(&self, before: usize) -> Vec<String> {
-        self.items
-            .get(before..)
-            .unwrap_or_default()
-            .iter()
-            .map(|i| i.name.rsplit(['.', ':']).next().unwrap_or("").to_string())
-            .collect()
+    /// A class named by its `name` field (Python, TypeScript, JavaScript).
+    fn class(&mut self, n: Node, first: Node, outer: Node, prefix: &str) {
+        if let Some(name) = self.field(n, "name") {
+            let qualified = self.join(prefix, &name);
+            self.container(n, first, outer, &qualified, qualified.clone());
+        }
     }
 
     fn go(&mut self, n: Node, first: Node, prefix: &str) {
         match n.kind() {
-            "function_declaration" => {
-                if let Some(name) = self.field(n, "name") {
-                    let text = self.span(first, n);
-                    self.push(self.join(prefix, &name), first, n, text);
-                }
-            }
+            "function_declaration" => self.named(n, first, n, prefix),
             "method_declaration" => {
                 let Some(name) = self.field(n, "name") else {
                     return;
@@ -392,10 +386,7 @@ impl Cx<'_> {
                     .named_children(&mut c)
                     .filter_map(|s| self.field(s, "name"))
                     .collect();
-                if !names.is_empty() {
-                    let text = self.span(first, n);
-                    self.push(self.join(prefix, &names.join(",")), first, n, text);
-                }
+                self.declared(&names, first, n, prefix);
             }
             _ => {}
         }
@@ -425,25 +416,9 @@ impl Cx<'_> {
             | "enum_declaration"
             | "method_definition"
             | "abstract_method_signature"
-            | "function_signature" => {
-                if let Some(name) = self.field(n, "name") {
-                    let text = self.span(first, outer);
-                    self.push(self.join(prefix, &name), first, outer, text);
-                }
-            }
+            | "function_signature" => self.named(n, first, outer, prefix),
             "class_declaration" | "abstract_class_declaration" | "class" => {
-                let Some(name) = self.field(n, "name") else {
-                    return;
-                };
-                let qualified = self.join(prefix, &name);
-                let body = n.child_by_field_name("body");
-                let before = self.items.len();
-                if let Some(body) = body {
-                    self.scope(body, &qualified, false);
-                }
-                let members = self.member_names(before);
-                let text = self.header(first, body, outer, &members);
-                self.push(qualified, first, outer, text);
+                self.class(n, first, outer, prefix)
             }
             "lexical_declaration" | "variable_declaration" => {
                 let mut c = n.walk();
@@ -452,10 +427,7 @@ impl Cx<'_> {
                     .filter(|d| d.kind() == "variable_declarator")
                     .filter_map(|d| self.field(d, "name"))
                     .collect();
-                if !names.is_empty() {
-                    let text = self.span(first, outer);
-                    self.push(self.join(prefix, &names.join(",")), first, outer, text);
-                }
+                self.declared(&names, first, outer, prefix);
             }
             _ => {}
         }

@@ -69,9 +69,9 @@ impl Manifest {
 
     /// Records a stored document.
     pub fn stored(&mut self, d: &Doc) {
-        self.refused.remove(&super::key(d.kind, &d.id));
+        self.refused.remove(&d.key());
         self.docs.insert(
-            super::key(d.kind, &d.id),
+            d.key(),
             Entry {
                 hash: d.hash.clone(),
                 file: d.file.clone(),

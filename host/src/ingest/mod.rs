@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod walker;
 
 use crate::knowledge::DocumentKind;
+use crate::ops::knowledge::DocumentArg;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,28 +41,17 @@ pub struct Options {
     pub prefix: String,
 }
 
-/// A document to store, with the hash of everything stored.
-#[derive(Debug, Clone, PartialEq)]
+/// A document to store, with the file it came from and the hash of everything stored.
+#[derive(Debug, Clone)]
 pub struct Doc {
     /// Kind.
     pub kind: DocumentKind,
-    /// Stable id: readable, then `@` and a hash of the path and name.
-    pub id: String,
-    /// Title: the qualified name for code.
-    pub title: String,
-    /// Text.
-    pub content: String,
-    /// Service.
-    pub service: Option<String>,
-    /// Path, with `#Lstart-Lend` for code.
-    pub path: Option<String>,
-    /// Topic (decisions).
-    pub topic: Option<String>,
-    /// Severity (incidents).
-    pub severity: Option<String>,
+    /// The document as `ingest_documents` takes it. Its id is stable: readable, then
+    /// `@` and a hash of the path and name; the title of code is the qualified name.
+    pub arg: DocumentArg,
     /// The file the document came from.
     pub file: String,
-    /// Hex SHA-256 of every field.
+    /// Hex SHA-256 of every field of `arg`.
     pub hash: String,
 }
 
@@ -177,43 +167,41 @@ pub fn rust_module(path: &str) -> String {
 }
 
 impl Doc {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        kind: DocumentKind,
-        id: String,
-        title: &str,
-        content: &str,
-        service: Option<String>,
-        path: Option<String>,
-        topic: Option<String>,
-        severity: Option<String>,
-        file: &str,
-    ) -> Doc {
-        let title = clip(title, MAX_TITLE);
-        let content = clip(content, MAX_CONTENT);
-        let mut h = Sha256::new();
-        for f in [
-            Some(title.as_str()),
-            Some(content.as_str()),
-            service.as_deref(),
-            path.as_deref(),
-            topic.as_deref(),
-            severity.as_deref(),
-        ] {
-            h.update(f.unwrap_or("\u{1}").as_bytes());
-            h.update([0]);
+    /// A document of `kind` from `file`: `arg` with its texts clipped to the core's
+    /// bounds, hashed.
+    fn new(kind: DocumentKind, mut arg: DocumentArg, file: &str) -> Doc {
+        arg.kind = kind_name(kind).to_string();
+        arg.title = clip(&arg.title, MAX_TITLE);
+        arg.content = clip(&arg.content, MAX_CONTENT);
+        for v in [&mut arg.service, &mut arg.topic, &mut arg.severity]
+            .into_iter()
+            .flatten()
+        {
+            *v = clip(v, 250);
         }
+        let hash = hex(&Sha256::digest(
+            serde_json::to_vec(&arg).unwrap_or_default(),
+        ));
         Doc {
             kind,
-            id,
-            title,
-            content,
-            service: service.map(|s| clip(&s, 250)),
-            path,
-            topic: topic.map(|s| clip(&s, 250)),
-            severity: severity.map(|s| clip(&s, 250)),
+            arg,
             file: file.to_string(),
-            hash: hex(&h.finalize()),
+            hash,
+        }
+    }
+
+    /// The document's key in plans and manifests, `kind/id`.
+    pub fn key(&self) -> String {
+        key(self.kind, &self.arg.id)
+    }
+
+    /// Where the document came from: the path, with `:start-end` when it has lines.
+    pub fn located(&self) -> String {
+        let a = &self.arg;
+        let path = a.path.as_deref().unwrap_or(&a.id);
+        match (a.line_start, a.line_end) {
+            (Some(start), Some(end)) => format!("{path}:{start}-{end}"),
+            _ => path.to_string(),
         }
     }
 }
@@ -254,20 +242,18 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                     } else {
                         format!("{}#{n}", item.name)
                     };
-                    let id = doc_id(&shown, &unique);
-                    let path = format!("{}#L{}-L{}", shown, item.start, item.end);
-                    let d = Doc::new(
-                        DocumentKind::Code,
-                        id,
-                        &item.name,
-                        &item.text,
-                        service.clone(),
-                        Some(path),
-                        None,
-                        None,
-                        &shown,
-                    );
-                    out.docs.insert(key(d.kind, &d.id), d);
+                    let arg = DocumentArg {
+                        id: doc_id(&shown, &unique),
+                        title: item.name,
+                        content: item.text,
+                        service: service.clone(),
+                        path: Some(shown.clone()),
+                        line_start: Some(item.start),
+                        line_end: Some(item.end),
+                        ..DocumentArg::default()
+                    };
+                    let d = Doc::new(DocumentKind::Code, arg, &shown);
+                    out.docs.insert(d.key(), d);
                 }
             }
             FileKind::Decision => {
@@ -276,33 +262,31 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                 if let Some(s) = &r.status {
                     title = format!("{title} ({s})");
                 }
-                let d = Doc::new(
-                    DocumentKind::Decision,
-                    doc_id(&shown, "decision"),
-                    &title,
-                    &f.text,
+                let arg = DocumentArg {
+                    id: doc_id(&shown, "decision"),
+                    title,
+                    content: f.text.clone(),
                     service,
-                    Some(shown.clone()),
-                    Some(r.topic),
-                    None,
-                    &shown,
-                );
-                out.docs.insert(key(d.kind, &d.id), d);
+                    path: Some(shown.clone()),
+                    topic: Some(r.topic),
+                    ..DocumentArg::default()
+                };
+                let d = Doc::new(DocumentKind::Decision, arg, &shown);
+                out.docs.insert(d.key(), d);
             }
             FileKind::Incident => {
                 let r = incidents::parse(&f.path, &f.text);
-                let d = Doc::new(
-                    DocumentKind::Incident,
-                    doc_id(&shown, "incident"),
-                    &r.title,
-                    &f.text,
-                    r.service,
-                    Some(shown.clone()),
-                    None,
-                    r.severity,
-                    &shown,
-                );
-                out.docs.insert(key(d.kind, &d.id), d);
+                let arg = DocumentArg {
+                    id: doc_id(&shown, "incident"),
+                    title: r.title,
+                    content: f.text.clone(),
+                    service: r.service,
+                    path: Some(shown.clone()),
+                    severity: r.severity,
+                    ..DocumentArg::default()
+                };
+                let d = Doc::new(DocumentKind::Incident, arg, &shown);
+                out.docs.insert(d.key(), d);
             }
         }
     }
@@ -375,6 +359,33 @@ mod tests {
         assert_eq!(rust_module("guest/core/src/lib.rs"), "core");
         assert_eq!(rust_module("src/main.rs"), "crate");
         assert_eq!(rust_module("build.rs"), "build");
+    }
+
+    #[test]
+    fn a_doc_is_the_ingest_argument_clipped_and_hashed_whole() {
+        let arg = DocumentArg {
+            id: "a".into(),
+            title: "t".repeat(600),
+            content: "fn a() {}".into(),
+            path: Some("src/a.rs".into()),
+            line_start: Some(3),
+            line_end: Some(5),
+            ..DocumentArg::default()
+        };
+        let d = Doc::new(DocumentKind::Code, arg.clone(), "src/a.rs");
+        assert_eq!(d.arg.kind, "code");
+        assert_eq!(d.arg.title.len(), MAX_TITLE);
+        assert_eq!(d.key(), "code/a");
+        assert_eq!(d.located(), "src/a.rs:3-5");
+        // The same item moved down a line is another document to store.
+        let moved = DocumentArg {
+            line_start: Some(4),
+            line_end: Some(6),
+            ..arg.clone()
+        };
+        let m = Doc::new(DocumentKind::Code, moved, "src/a.rs");
+        assert_ne!(m.hash, d.hash);
+        assert_eq!(Doc::new(DocumentKind::Code, arg, "src/a.rs").hash, d.hash);
     }
 
     #[test]

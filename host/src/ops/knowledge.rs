@@ -7,7 +7,7 @@ use crate::runtime::Runtime;
 use crate::wire::{self, Wire, parse};
 use clap::Args;
 use rmcp::schemars::{self, JsonSchema};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The lines of `content` holding a word of `query` (at most two, each clipped), numbered
@@ -30,8 +30,8 @@ fn matching_lines(query: &str, content: &str, first: u32) -> Vec<String> {
         .collect()
 }
 
-/// Search hits as numbered entries: the path (with its line range) and the lines that
-/// match the query, else a clipped snippet.
+/// Search hits as numbered entries: the path (with its line range), the flags of the
+/// write gate, and the lines that match the query, else a clipped snippet.
 fn hits_text(query: &str, hits: &[knowledge::SearchHit]) -> String {
     if hits.is_empty() {
         return "(no results)".to_string();
@@ -39,22 +39,23 @@ fn hits_text(query: &str, hits: &[knowledge::SearchHit]) -> String {
     hits.iter()
         .enumerate()
         .map(|(i, h)| {
-            let path = serde_json::from_str::<Value>(&h.metadata)
-                .ok()
-                .and_then(|m| m.get("path").and_then(Value::as_str).map(str::to_string));
-            let first = path
-                .as_deref()
-                .and_then(|p| p.rsplit_once("#L"))
-                .and_then(|(_, r)| r.split('-').next()?.parse().ok())
-                .unwrap_or(1);
+            let path = h.path.as_deref().map(|p| match h.lines {
+                Some(l) => format!("{p}:{}-{}", l.start, l.end),
+                None => p.to_string(),
+            });
+            let first = h.lines.map_or(1, |l| l.start);
             let lines = matching_lines(query, &h.content, first);
             let snippet = if lines.is_empty() {
                 clip(&h.content, 100)
             } else {
                 lines.join("\n")
             };
+            let notes: String = super::memories::notes_rows(&h.notes)
+                .into_iter()
+                .map(|(k, v)| format!("   {k}: {v}\n"))
+                .collect();
             format!(
-                "{}. {} [{}] {}  (score {:.3})\n{}{}",
+                "{}. {} [{}] {}  (score {:.3})\n{}{notes}{}",
                 i + 1,
                 h.id,
                 h.kind.wire(),
@@ -156,7 +157,7 @@ search!(
 );
 
 /// One knowledge document.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentArg {
     /// `code`, `decision` or `incident`.
@@ -169,8 +170,13 @@ pub struct DocumentArg {
     pub content: String,
     /// The service (code and incidents).
     pub service: Option<String>,
-    /// The file path (code).
+    /// The file path (code), without a line range.
     pub path: Option<String>,
+    /// The first line of `path` the content was taken from (code; 1 is the first line
+    /// of the file). Given with `line_end` or not at all.
+    pub line_start: Option<u32>,
+    /// The last line of `path` the content was taken from, at least `line_start`.
+    pub line_end: Option<u32>,
     /// The topic (decisions).
     pub topic: Option<String>,
     /// The severity (incidents), e.g. `sev1`.
@@ -201,9 +207,34 @@ impl IngestDocuments {
                     path: d.path.clone(),
                     topic: d.topic.clone(),
                     severity: d.severity.clone(),
+                    lines: lines(i, d.line_start, d.line_end)?,
                 })
             })
             .collect()
+    }
+}
+
+/// The line range of document `i` from its two ends, which go together (the core
+/// checks that they count from 1 and do not run backwards).
+fn lines(
+    i: usize,
+    start: Option<u32>,
+    end: Option<u32>,
+) -> Result<Option<knowledge::LineRange>, types::Error> {
+    match (start, end) {
+        (Some(start), Some(end)) => Ok(Some(knowledge::LineRange { start, end })),
+        (None, None) => Ok(None),
+        (Some(_), None) | (None, Some(_)) => Err(types::Error::InvalidInput(types::InvalidInfo {
+            field: format!(
+                "documents[{i}].{}",
+                if start.is_some() {
+                    "line_end"
+                } else {
+                    "line_start"
+                }
+            ),
+            reason: "line_start and line_end are given together or not at all".into(),
+        })),
     }
 }
 

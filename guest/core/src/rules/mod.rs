@@ -157,6 +157,7 @@ pub mod ev {
             path: None,
             topic: None,
             severity: None,
+            lines: None,
         }
     }
 }

@@ -2,11 +2,12 @@
 //! newest snapshot and the journal tail instead of the whole history.
 //!
 //! A snapshot holds what replay would have built: every object, the in-memory audit
-//! window, and the position. It is a stream of records (format version 3: binary frames,
+//! window, and the position. It is a stream of records (format version 4: binary frames,
 //! see [`wire`]): a header with the version and the position, one record per object (see
-//! [`records`]), and an end record with the number of records. Version 2, the same
-//! records as JSON lines, is still read, so a data directory saved by an older maas
-//! starts from its snapshot; snapshots saved from then on are version 3. It is written
+//! [`records`]), and an end record with the number of records. Versions 3 (the same
+//! frames, documents without their line range) and 2 (the records as JSON lines) are
+//! still read, so a data directory saved by an older maas starts from its snapshot;
+//! snapshots saved from then on are version 4. It is written
 //! and read in chunks of bounded size, so neither side ever holds it whole: export is a
 //! cursor over the state
 //! ([`export::Export`]), restore decodes chunk after chunk into a state of its own
@@ -28,7 +29,10 @@ use restore::Restore;
 
 /// The current snapshot format version (binary frames). Version 1 (the whole state as
 /// one JSON value) is refused; the host then replays the journal.
-pub const SNAPSHOT_VERSION: u32 = 3;
+pub const SNAPSHOT_VERSION: u32 = 4;
+
+/// The older binary format version still read: documents without their line range.
+pub const BINARY_V3: u32 = 3;
 
 /// The older format version still read: the records as JSON lines.
 pub const JSON_VERSION: u32 = 2;

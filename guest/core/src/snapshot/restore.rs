@@ -1,9 +1,10 @@
 //! Restore: chunks of a snapshot, in order, decoded into a state of their own. The state
 //! replaces the core's only when the whole snapshot was read and checked. The first byte
-//! tells the format: binary frames (version 3, [`super::wire`]) or JSON lines (version 2).
+//! tells the format: binary frames (versions 3 and 4, [`super::wire`]) or JSON lines
+//! (version 2).
 
 use super::records::{Header, In};
-use super::{JSON_VERSION, SNAPSHOT_VERSION, wire};
+use super::{BINARY_V3, JSON_VERSION, SNAPSHOT_VERSION, wire};
 use crate::error::{Error, Result};
 use crate::state::{Memory, Share, State};
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ enum Format {
     Unknown,
     /// Version 2: JSON lines.
     Json,
-    /// Version 3: binary frames.
+    /// Versions 3 and 4: binary frames.
     Binary,
 }
 
@@ -37,6 +38,8 @@ pub struct Restore {
     /// The start of a record whose end is in a later chunk.
     partial: Vec<u8>,
     header: bool,
+    /// The format version its header named.
+    version: u32,
     records: u64,
     end: Option<u64>,
     /// The records of the largest maps, kept in the order read and built into their maps
@@ -72,6 +75,7 @@ impl Restore {
             format: Format::Unknown,
             partial: Vec::new(),
             header: false,
+            version: 0,
             records: 0,
             end: None,
             bulk: Bulk::default(),
@@ -146,7 +150,7 @@ impl Restore {
             .map_err(|e| refused(format!("cannot be decoded: {e}")))?;
             return self.check_header(version, seq);
         }
-        let record = wire::record(tag, payload).map_err(|e| {
+        let record = wire::record(tag, payload, self.version).map_err(|e| {
             refused(format!(
                 "cannot be decoded: record {} ({e})",
                 self.records + 1
@@ -157,15 +161,16 @@ impl Restore {
 
     /// Accepts the header of a snapshot in `version` as of `seq`, if they are expected.
     fn check_header(&mut self, version: u64, seq: u64) -> Result<()> {
-        let expected = match self.format {
-            Format::Binary => SNAPSHOT_VERSION,
-            _ => JSON_VERSION,
+        let expected: &[u32] = match self.format {
+            Format::Binary => &[BINARY_V3, SNAPSHOT_VERSION],
+            _ => &[JSON_VERSION],
         };
-        if version != u64::from(expected) {
+        let Some(&version) = expected.iter().find(|&&v| u64::from(v) == version) else {
             return Err(refused(format!(
                 "unknown snapshot format version {version}"
             )));
-        }
+        };
+        self.version = version;
         if seq != self.seq {
             return Err(refused(format!(
                 "it holds the state as of entry {seq}, not {}",

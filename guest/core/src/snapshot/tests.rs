@@ -9,7 +9,7 @@ use crate::journal::MemoryJournal;
 use crate::memories::StoreRequest;
 use crate::model::{AgentType, Caller, DocumentKind, MemoryKind, Permission, Scope};
 use crate::pools::PoolRequest;
-use crate::state::{Document, HandoffContext};
+use crate::state::{Document, HandoffContext, Lines};
 use crate::{Core, Error, Limits};
 
 /// A clock that ticks a millisecond per reading, and a seeded generator.
@@ -115,6 +115,10 @@ fn populated(memories: usize) -> TestCore {
             path: Some(format!("src/{i}.rs")),
             topic: None,
             severity: None,
+            lines: (i % 2 == 0).then_some(Lines {
+                start: 3 + i as u32,
+                end: 9 + i as u32,
+            }),
         })
         .collect();
     c.ingest(&OP, &docs).unwrap();
@@ -246,7 +250,7 @@ fn a_refused_snapshot_leaves_the_core_fresh() {
         (seq, chunks[..chunks.len() - 1].to_vec(), "cut short"),
         (seq, vec![b"{\"v\":1,\"state\":{}}".to_vec()], "version 1"),
         (seq, vec![b"{\"v\":3,\"seq\":1}\n".to_vec()], "version 3"),
-        (seq, vec![binary_header(4, seq)], "version 4"),
+        (seq, vec![binary_header(5, seq)], "version 5"),
         (seq, vec![binary_header(3, seq + 1)], "not"),
         (seq, vec![chunks[0][..3].to_vec()], "no header"),
         (seq, vec![vec![0, 1, 0, 0, 0, 7]], "no header"),
@@ -560,4 +564,62 @@ fn read_access_is_built_by_the_first_operation_after_a_restore_with_the_tail_in_
     let hits = |c: &mut TestCore| c.search_memories(&bob, "bob", "tail", 10).unwrap().len();
     assert_eq!(hits(&mut r), hits(&mut c));
     assert_eq!(r.state_digest(&OP).unwrap(), c.state_digest(&OP).unwrap());
+}
+
+/// The state of `c` as format version 3 (documents without line ranges), in chunks of
+/// at most `max` bytes.
+fn export_v3(c: &mut TestCore, max: usize) -> (u64, Vec<Vec<u8>>) {
+    let state = &mut c.engine.state;
+    let mut export = Export::v3(state);
+    let mut chunks = Vec::new();
+    while let Some(chunk) = export.next(state, max).unwrap() {
+        chunks.push(chunk);
+    }
+    (export.seq(), chunks)
+}
+
+#[test]
+fn a_version_3_snapshot_still_restores_to_the_replayed_state() {
+    let mut c = populated(60);
+    // Documents as a core of version 3's time held them: no line ranges.
+    let docs: Vec<Document> = (0..5)
+        .map(|i| {
+            let mut d = c.engine.state.documents[&format!("code:d-{i}")]
+                .document
+                .clone();
+            d.lines = None;
+            d
+        })
+        .collect();
+    c.ingest(&OP, &docs).unwrap();
+    let (seq, chunks) = export_v3(&mut c, 700);
+    let stream = chunks.concat();
+    let head = wire::frame_len(&stream).unwrap().unwrap();
+    assert_eq!(
+        wire::header(&stream[wire::FRAME_HEAD..head]).unwrap(),
+        (3, seq)
+    );
+    let entries = c.engine.journal.entries.clone();
+    let mut r = fresh(entries.clone());
+    restore(&mut r, seq, &chunks).unwrap();
+    r.init(Limits::default()).unwrap();
+    let replayed = core(entries).state_digest(&OP).unwrap();
+    assert_eq!(r.state_digest(&OP).unwrap(), replayed);
+    assert_eq!(c.state_digest(&OP).unwrap(), replayed);
+    // Version 4 writes one byte more per document (the absent range) and restores the
+    // same state; with line ranges, only version 4 keeps them.
+    let (_, v4) = export(&mut c, 700);
+    assert_eq!(v4.concat().len(), stream.len() + 5);
+    let mut c = populated(60);
+    let (seq, v4) = export(&mut c, 700);
+    let mut r = fresh(c.engine.journal.entries.clone());
+    restore(&mut r, seq, &v4).unwrap();
+    assert_eq!(
+        r.engine.state.documents["code:d-2"].document.lines,
+        Some(Lines { start: 5, end: 11 })
+    );
+    let (seq, v3) = export_v3(&mut c, 700);
+    let mut r = fresh(c.engine.journal.entries.clone());
+    restore(&mut r, seq, &v3).unwrap();
+    assert_eq!(r.engine.state.documents["code:d-2"].document.lines, None);
 }

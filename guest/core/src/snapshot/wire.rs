@@ -1,4 +1,6 @@
-//! Format version 3: the records of a snapshot as length-prefixed binary frames.
+//! Format versions 3 and 4: the records of a snapshot as length-prefixed binary frames.
+//! Version 4 adds a document's line range ([`Document::lines`]) after its severity;
+//! version 3 documents have none and are still read.
 //!
 //! A frame is a tag byte, the payload's length (4 bytes, little-endian) and the payload:
 //! the record's fields in declaration order, each as
@@ -16,7 +18,7 @@
 //! bytes left, so damaged data is refused (never a panic, never a huge allocation).
 
 use super::records::{Counters, End, In, Out};
-use crate::events::{AuditRecord, Document, HandoffContext};
+use crate::events::{AuditRecord, Document, HandoffContext, Lines};
 use crate::guard::Notes;
 use crate::model::{
     AgentType, Capability, DocumentKind, HandoffStatus, MemoryKind, Permission, Scope,
@@ -80,16 +82,20 @@ pub fn put_header(buf: &mut Vec<u8>, version: u32, seq: u64) {
 /// Reads a header payload: the format version and the position.
 pub fn header(payload: &[u8]) -> Result<(u64, u64), Bad> {
     let rest = payload.strip_prefix(MAGIC.as_slice()).ok_or("no header")?;
-    let mut r = Reader { buf: rest };
+    let mut r = Reader {
+        buf: rest,
+        version: 0,
+    };
     let version = r.u64()?;
     let seq = r.u64()?;
     r.end()?;
     Ok((version, seq))
 }
 
-/// A cursor over a payload.
+/// A cursor over a payload of a snapshot in format `version`.
 pub struct Reader<'a> {
     buf: &'a [u8],
+    version: u32,
 }
 
 impl<'a> Reader<'a> {
@@ -356,16 +362,83 @@ wire_struct!(Handoff {
     answer,
     notes
 });
-wire_struct!(Document {
-    kind,
-    id,
-    title,
-    content,
-    service,
-    path,
-    topic,
-    severity
-});
+impl Wire for Lines {
+    fn put(&self, w: &mut Vec<u8>) {
+        u64::from(self.start).put(w);
+        u64::from(self.end).put(w);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, Bad> {
+        let mut line = || u32::try_from(r.u64()?).map_err(|_| "a line number too large");
+        Ok(Lines {
+            start: line()?,
+            end: line()?,
+        })
+    }
+}
+
+impl Document {
+    /// Writes the fields of format version 3, every one but the line range.
+    fn put_v3(&self, w: &mut Vec<u8>) {
+        let Document {
+            kind,
+            id,
+            title,
+            content,
+            service,
+            path,
+            topic,
+            severity,
+            lines: _,
+        } = self;
+        kind.put(w);
+        id.put(w);
+        title.put(w);
+        content.put(w);
+        service.put(w);
+        path.put(w);
+        topic.put(w);
+        severity.put(w);
+    }
+}
+
+/// A document: the fields of version 3, then (from version 4) the line range.
+impl Wire for Document {
+    fn put(&self, w: &mut Vec<u8>) {
+        self.put_v3(w);
+        self.lines.put(w);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, Bad> {
+        Ok(Document {
+            kind: Wire::get(r)?,
+            id: Wire::get(r)?,
+            title: Wire::get(r)?,
+            content: Wire::get(r)?,
+            service: Wire::get(r)?,
+            path: Wire::get(r)?,
+            topic: Wire::get(r)?,
+            severity: Wire::get(r)?,
+            lines: if r.version >= 4 { Wire::get(r)? } else { None },
+        })
+    }
+}
+
+/// A stored document as format version 3 wrote it: its document without the line range.
+fn put_stored_v3(w: &mut Vec<u8>, d: &StoredDocument) {
+    let StoredDocument {
+        n,
+        document,
+        ingested_at,
+        owner,
+        notes,
+        gated,
+    } = d;
+    n.put(w);
+    document.put_v3(w);
+    ingested_at.put(w);
+    owner.put(w);
+    notes.put(w);
+    gated.put(w);
+}
 wire_struct!(StoredDocument {
     n,
     document,
@@ -422,8 +495,8 @@ fn keyed(buf: &mut Vec<u8>, tag: u8, keys: &[&str], value: impl FnOnce(&mut Vec<
     });
 }
 
-/// Writes a record as a frame.
-pub fn put_record(buf: &mut Vec<u8>, record: &Out<'_>) {
+/// Writes a record as a frame of format `version` (3 or 4).
+pub fn put_record(buf: &mut Vec<u8>, record: &Out<'_>, version: u32) {
     let none = |_: &mut Vec<u8>| {};
     match record {
         Out::Counters(c) => keyed(buf, tag::COUNTERS, &[], |w| c.put(w)),
@@ -444,15 +517,22 @@ pub fn put_record(buf: &mut Vec<u8>, record: &Out<'_>) {
             put_str(w, id);
         }),
         Out::ByAgent(a, b) => keyed(buf, tag::BY_AGENT, &[a, b], none),
+        Out::Document(k, v) if version < 4 => {
+            keyed(buf, tag::DOCUMENT, &[k], |w| put_stored_v3(w, v))
+        }
         Out::Document(k, v) => keyed(buf, tag::DOCUMENT, &[k], |w| v.put(w)),
         Out::Audit(e) => keyed(buf, tag::AUDIT, &[], |w| e.put(w)),
         Out::End(e) => keyed(buf, tag::END, &[], |w| e.put(w)),
     }
 }
 
-/// Reads the record of a frame (not the header) from its tag and payload.
-pub fn record(tag: u8, payload: &[u8]) -> Result<In, Bad> {
-    let r = &mut Reader { buf: payload };
+/// Reads the record of a frame (not the header) of format `version` from its tag and
+/// payload.
+pub fn record(tag: u8, payload: &[u8], version: u32) -> Result<In, Bad> {
+    let r = &mut Reader {
+        buf: payload,
+        version,
+    };
     let g = String::get;
     let record = match tag {
         tag::COUNTERS => In::Counters(Counters::get(r)?),

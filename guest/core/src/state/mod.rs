@@ -2,7 +2,7 @@
 //! only code that changes it; `indexes` derives the search indexes and access bitmaps.
 
 use crate::events::AuditRecord;
-pub use crate::events::{Document, HandoffContext};
+pub use crate::events::{Document, HandoffContext, Lines};
 use crate::guard::Notes;
 use crate::model::{
     AgentType, Capability, DocumentKind, HandoffStatus, MemoryKind, Permission, Scope,
