@@ -557,7 +557,7 @@ fn code_quoting_an_injection_is_stored_flagged_and_decisions_and_incidents_refus
     let flags = &hits[0].notes.flags;
     assert!(
         flags.len() == 1
-            && flags[0].starts_with("documents[0].content: ")
+            && flags[0].starts_with("content: ")
             && flags[0].contains("(quoted in code; refused anywhere else)"),
         "{flags:?}"
     );

@@ -170,7 +170,15 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
         // stored flagged. Every other kind is prose an agent may follow, and refused.
         guard.quoting(d.kind == DocumentKind::Code);
         stored.push(guarded(i, d, &mut guard)?);
-        let n = guard.notes();
+        // A stored flag names the document's own field: its place in this batch means
+        // nothing to a reader.
+        let mut n = guard.notes();
+        let batch_place = format!("documents[{i}].");
+        for flag in &mut n.flags {
+            if let Some(field) = flag.strip_prefix(&batch_place) {
+                *flag = field.to_string();
+            }
+        }
         if !n.is_empty() {
             notes.push((i, n));
         }

@@ -319,7 +319,7 @@ fn code_quoting_an_attack_is_stored_flagged_and_other_kinds_refuse_it() {
             let flags = &notes[0].1.flags;
             assert!(
                 flags.len() == 1
-                    && flags[0].starts_with("documents[0].content: ")
+                    && flags[0].starts_with("content: ")
                     && flags[0].contains("instruction override")
                     && flags[0].ends_with("(quoted in code; refused anywhere else)"),
                 "{flags:?}"
