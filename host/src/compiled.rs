@@ -27,19 +27,23 @@ fn cache_file(engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
     Some(dir.join(format!("core-{key}-{:016x}.cwasm", engine_hash.finish())))
 }
 
-/// Loads the compiled component from the cache, or compiles it and fills the cache.
-/// A cache that cannot be read or written is skipped, never fatal.
+/// Loads the compiled component at `path` (see [`load_bytes`]).
 pub fn load(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    let wasm = std::fs::read(path)?;
-    let Some(file) = cache_file(engine, &wasm) else {
-        return Component::new(engine, &wasm);
+    load_bytes(engine, &std::fs::read(path)?)
+}
+
+/// Loads the compiled form of component `wasm` from the cache, or compiles it and fills
+/// the cache. A cache that cannot be read or written is skipped, never fatal.
+pub fn load_bytes(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Component> {
+    let Some(file) = cache_file(engine, wasm) else {
+        return Component::new(engine, wasm);
     };
     if file.is_file()
         && let Ok(component) = deserialize(engine, &file)
     {
         return Ok(component);
     }
-    let component = Component::new(engine, &wasm)?;
+    let component = Component::new(engine, wasm)?;
     if let Ok(bytes) = component.serialize() {
         store(&file, &bytes);
     }

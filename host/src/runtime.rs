@@ -16,8 +16,10 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// The core component built with this host.
-pub const CORE_WASM: &str = env!("MAAS_CORE_WASM");
+/// The core component built with this host, inside the binary: a `maas` copied or
+/// installed anywhere runs the core it was built with, whatever happens to the build's
+/// target directory afterwards.
+pub const CORE_WASM: &[u8] = include_bytes!(env!("MAAS_CORE_WASM"));
 
 /// Everything a core instance needs from its host.
 pub struct HostState {
@@ -137,6 +139,11 @@ pub struct CoreImage {
 impl CoreImage {
     /// Compiles the component at `path` and links it.
     pub fn load(path: &Path) -> wasmtime::Result<Self> {
+        Self::from_bytes(&std::fs::read(path)?)
+    }
+
+    /// Compiles component `wasm` and links it.
+    pub fn from_bytes(wasm: &[u8]) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         // `MAAS_PERF_MAP=1` writes /tmp/perf-<pid>.map so `perf report` names the
@@ -145,7 +152,7 @@ impl CoreImage {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&config)?;
-        let component = crate::compiled::load(&engine, path)?;
+        let component = crate::compiled::load_bytes(&engine, wasm)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Maas::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
@@ -162,9 +169,9 @@ impl CoreImage {
         static IMAGE: OnceLock<Result<Arc<CoreImage>, String>> = OnceLock::new();
         IMAGE
             .get_or_init(|| {
-                CoreImage::load(Path::new(CORE_WASM))
+                CoreImage::from_bytes(CORE_WASM)
                     .map(Arc::new)
-                    .map_err(|e| format!("cannot load the core component {CORE_WASM}: {e:#}"))
+                    .map_err(|e| format!("cannot load the core component: {e:#}"))
             })
             .clone()
             .map_err(types::Error::Unavailable)

@@ -679,3 +679,22 @@ fn changes_wait_wakes_when_another_process_hands_its_agent_a_task() {
         .count();
     assert!(by_bob >= 3, "{audit}");
 }
+
+#[test]
+fn the_binary_carries_its_core_component() {
+    // Not read from the build's target directory at run time: an installed or copied
+    // `maas` runs the core it was built with even after that directory is gone or holds
+    // a newer core.
+    let bin = std::fs::read(env!("CARGO_BIN_EXE_maas")).unwrap();
+    let core = maas_host::runtime::CORE_WASM;
+    assert!(
+        core.len() > 1024,
+        "a core component of {} bytes",
+        core.len()
+    );
+    let head = &core[..64];
+    let at = (0..bin.len().saturating_sub(core.len()))
+        .find(|&i| bin[i] == head[0] && bin[i..i + 64] == *head)
+        .expect("the core component's bytes are inside the binary");
+    assert_eq!(&bin[at..at + core.len()], core);
+}
