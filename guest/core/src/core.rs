@@ -132,15 +132,38 @@ impl<J: Journal, E: Env> Core<J, E> {
     }
 
     /// SHA-256 hex of the canonical encoding of the state (audit trail excluded). Operator only.
+    ///
+    /// The encoding streams into the hash: neither a copy of the state nor a buffer of
+    /// its encoded size is made (at a million memories either would take gigabytes of
+    /// an instance that can address four).
     pub fn state_digest(&mut self, caller: &Caller) -> Result<String> {
         self.operator_only(caller)?;
-        let mut s = self.engine.state.clone();
-        s.seq = 0;
-        s.audit_head.clear();
-        let bytes = serde_json::to_vec(&s).map_err(|e| Error::Unavailable(e.to_string()))?;
-        Ok(Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        let s = &mut self.engine.state;
+        // Position and chain head are left out: equal states at different positions
+        // have equal digests.
+        let seq = std::mem::take(&mut s.seq);
+        let audit_head = std::mem::take(&mut s.audit_head);
+        let mut hash = std::io::BufWriter::with_capacity(1 << 16, HashWriter(Sha256::new()));
+        let written = serde_json::to_writer(&mut hash, &*s)
+            .map_err(std::io::Error::from)
+            .and_then(|()| hash.into_inner().map_err(|e| e.into_error()));
+        s.seq = seq;
+        s.audit_head = audit_head;
+        let HashWriter(hash) = written.map_err(|e| Error::Unavailable(e.to_string()))?;
+        Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// An [`std::io::Write`] that hashes what is written to it.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
