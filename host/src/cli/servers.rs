@@ -381,7 +381,8 @@ pub fn bench(dir: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<(), Cl
     let figures = crate::bench::in_memory(rounds)?;
     let mut text = String::from("maas bench (medians of batches; the floor is the empty call)\n\n");
     text.push_str(&crate::bench::report(&figures));
-    if args.writes > 0 {
+    // The one-writer SQLite figure; with a PostgreSQL store, --durable measures that.
+    if args.writes > 0 && datadir::store_url().is_none() {
         datadir::ensure(dir)?;
         let per_second = crate::bench::sqlite_writes(dir, args.writes)?;
         text.push_str(&format!(
