@@ -30,7 +30,7 @@ pub fn chain_hash(prev: &str, seq: u64, at: u64, record: &AuditRecord) -> String
 }
 
 /// Lower-case hex of `bytes` (what `{:02x}` per byte gives, without the formatter).
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
         for digit in [b >> 4, b & 0x0f] {
@@ -41,7 +41,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Feeds what is written into a hash.
-struct Hashing(Sha256);
+pub(crate) struct Hashing(pub(crate) Sha256);
 
 impl std::io::Write for Hashing {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -1,5 +1,6 @@
 //! `Core`: every maas operation as a method, run through the engine.
 
+use crate::audit::{Hashing, hex};
 use crate::engine::{Engine, Env};
 use crate::error::{Error, Result};
 use crate::journal::Journal;
@@ -143,27 +144,13 @@ impl<J: Journal, E: Env> Core<J, E> {
         // have equal digests.
         let seq = std::mem::take(&mut s.seq);
         let audit_head = std::mem::take(&mut s.audit_head);
-        let mut hash = std::io::BufWriter::with_capacity(1 << 16, HashWriter(Sha256::new()));
+        let mut hash = std::io::BufWriter::with_capacity(1 << 16, Hashing(Sha256::new()));
         let written = serde_json::to_writer(&mut hash, &*s)
             .map_err(std::io::Error::from)
             .and_then(|()| hash.into_inner().map_err(|e| e.into_error()));
         s.seq = seq;
         s.audit_head = audit_head;
-        let HashWriter(hash) = written.map_err(|e| Error::Unavailable(e.to_string()))?;
-        Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
-    }
-}
-
-/// An [`std::io::Write`] that hashes what is written to it.
-struct HashWriter(Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        let Hashing(hash) = written.map_err(|e| Error::Unavailable(e.to_string()))?;
+        Ok(hex(&hash.finalize()))
     }
 }
