@@ -425,10 +425,15 @@ fn binary_header(version: u32, seq: u64) -> Vec<u8> {
     buf
 }
 
-/// The state of `c` as format version 2 (JSON lines), in chunks of at most `max` bytes.
-fn export_json(c: &mut TestCore, max: usize) -> (u64, Vec<Vec<u8>>) {
+/// The state of `c` in an older format (`Export::json`: version 2, JSON lines;
+/// `Export::v3`: documents without line ranges), in chunks of at most `max` bytes.
+fn export_old(
+    c: &mut TestCore,
+    format: fn(&crate::state::State) -> Export,
+    max: usize,
+) -> (u64, Vec<Vec<u8>>) {
     let state = &mut c.engine.state;
-    let mut export = Export::json(state);
+    let mut export = format(state);
     let mut chunks = Vec::new();
     while let Some(chunk) = export.next(state, max).unwrap() {
         chunks.push(chunk);
@@ -439,7 +444,7 @@ fn export_json(c: &mut TestCore, max: usize) -> (u64, Vec<Vec<u8>>) {
 #[test]
 fn a_version_2_snapshot_still_restores_to_the_replayed_state() {
     let mut c = populated(200);
-    let (seq, chunks) = export_json(&mut c, 1500);
+    let (seq, chunks) = export_old(&mut c, Export::json, 1500);
     assert!(chunks[0].starts_with(b"{\"v\":2,"));
     assert!(chunks.iter().all(|chunk| chunk.ends_with(b"\n")));
     let entries = c.engine.journal.entries.clone();
@@ -566,18 +571,6 @@ fn read_access_is_built_by_the_first_operation_after_a_restore_with_the_tail_in_
     assert_eq!(r.state_digest(&OP).unwrap(), c.state_digest(&OP).unwrap());
 }
 
-/// The state of `c` as format version 3 (documents without line ranges), in chunks of
-/// at most `max` bytes.
-fn export_v3(c: &mut TestCore, max: usize) -> (u64, Vec<Vec<u8>>) {
-    let state = &mut c.engine.state;
-    let mut export = Export::v3(state);
-    let mut chunks = Vec::new();
-    while let Some(chunk) = export.next(state, max).unwrap() {
-        chunks.push(chunk);
-    }
-    (export.seq(), chunks)
-}
-
 #[test]
 fn a_version_3_snapshot_still_restores_to_the_replayed_state() {
     let mut c = populated(60);
@@ -592,7 +585,7 @@ fn a_version_3_snapshot_still_restores_to_the_replayed_state() {
         })
         .collect();
     c.ingest(&OP, &docs).unwrap();
-    let (seq, chunks) = export_v3(&mut c, 700);
+    let (seq, chunks) = export_old(&mut c, Export::v3, 700);
     let stream = chunks.concat();
     let head = wire::frame_len(&stream).unwrap().unwrap();
     assert_eq!(
@@ -618,7 +611,7 @@ fn a_version_3_snapshot_still_restores_to_the_replayed_state() {
         r.engine.state.documents["code:d-2"].document.lines,
         Some(Lines { start: 5, end: 11 })
     );
-    let (seq, v3) = export_v3(&mut c, 700);
+    let (seq, v3) = export_old(&mut c, Export::v3, 700);
     let mut r = fresh(c.engine.journal.entries.clone());
     restore(&mut r, seq, &v3).unwrap();
     assert_eq!(r.engine.state.documents["code:d-2"].document.lines, None);
