@@ -139,29 +139,34 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A new P-256 key in `dir`/`key` and, for subject `/CN=NAME`, a self-signed
+/// certificate (`self_signed`) or a signing request, in `dir`/`out`.
+fn new_key(dir: &Path, self_signed: bool, name: &str, key: &str, out: &str) {
+    let subject = format!("/CN={name}");
+    let mut args = vec!["req"];
+    if self_signed {
+        args.extend(["-x509", "-days", "2"]);
+    }
+    args.extend([
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        out,
+        "-subj",
+        &subject,
+    ]);
+    openssl(dir, &args);
+}
+
 /// Makes a CA in `dir` (`NAME.pem`, `NAME.key`).
 pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
-    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-        ],
-    );
+    let pem = format!("{name}.pem");
+    new_key(dir, true, name, &format!("{name}.key"), &pem);
     dir.join(pem)
 }
 
@@ -228,23 +233,7 @@ fn start_with(tls: bool) -> Option<Pg> {
     if tls {
         let dir = &pg.dir;
         make_ca(dir, "ca");
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "data/server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        );
+        new_key(dir, false, "localhost", "data/server.key", "server.csr");
         std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
         openssl(
             dir,
