@@ -95,8 +95,8 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 
 /// The URL without its password, for messages.
 fn redacted(url: &str) -> String {
-    match Target::parse(url) {
-        Ok(Target { config: c, .. }) => {
+    match tls::driver_config(url) {
+        Ok(c) => {
             let user = c.get_user().unwrap_or("");
             let dbname = c.get_dbname().unwrap_or("");
             format!("postgres://{user}@…/{dbname}")
@@ -140,15 +140,17 @@ impl ScratchDatabase {
             name: name.to_string(),
             url: with_database(url, name),
         };
-        scratch.run(&format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-        ))?;
+        scratch.run(&[
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            &format!("CREATE DATABASE {name}"),
+        ])?;
         Ok(scratch)
     }
 
-    fn run(&self, sql: &str) -> Result<(), JournalError> {
+    /// Runs each statement on its own (neither may run inside a transaction).
+    fn run(&self, statements: &[&str]) -> Result<(), JournalError> {
         let mut client = self.admin.connect().map_err(unavailable)?;
-        for statement in sql.split("; ") {
+        for statement in statements {
             client.batch_execute(statement).map_err(unavailable)?;
         }
         Ok(())
@@ -157,10 +159,10 @@ impl ScratchDatabase {
 
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
-        let _ = self.run(&format!(
+        let _ = self.run(&[&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
-        ));
+        )]);
     }
 }
 
