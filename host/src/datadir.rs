@@ -246,7 +246,7 @@ fn restrict(_path: &Path, _mode: u32) -> std::io::Result<()> {
 }
 
 /// The files maas keeps in a data directory: the journal with SQLite's companions (its
-/// snapshots live inside it) and the operator token.
+/// snapshots live inside it), the state image and the operator token.
 pub fn kept_files(dir: &Path) -> Vec<PathBuf> {
     let journal = dir.join(JOURNAL_FILE);
     let mut files = vec![journal.clone()];
@@ -255,6 +255,7 @@ pub fn kept_files(dir: &Path) -> Vec<PathBuf> {
         name.push(suffix);
         files.push(PathBuf::from(name));
     }
+    files.push(crate::runtime::image_path(dir));
     files.push(crate::operator::token_path(dir));
     files
 }
@@ -308,9 +309,14 @@ pub fn open(dir: &Path, limits: admin::Limits) -> Result<Runtime, CliError> {
     )
 }
 
-/// Opens the core over the chosen journal store (see [`set_store`]) with `options`.
-pub fn open_with(dir: &Path, options: RuntimeOptions) -> Result<Runtime, CliError> {
+/// Opens the core over the chosen journal store (see [`set_store`]) with `options`, its
+/// state image in `dir` unless the options name another.
+pub fn open_with(dir: &Path, mut options: RuntimeOptions) -> Result<Runtime, CliError> {
     let journal = open_journal(dir)?;
+    if options.image.is_none() {
+        options.image = Some(crate::runtime::image_path(dir));
+        options.image_after = crate::runtime::image_after();
+    }
     Ok(Runtime::new(CoreImage::shared()?, journal, options)?)
 }
 

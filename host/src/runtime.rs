@@ -1,7 +1,10 @@
 //! Running the core: the wasmtime engine, the compiled component, the linker with the
 //! journal import, and one instance serving every call.
 
+mod image;
 mod snapshots;
+
+pub use image::{IMAGE_FILE, path_in as image_path};
 
 use crate::bindings::maas::core::journal as wit_journal;
 use crate::bindings::{Maas, MaasPre, admin, types};
@@ -10,7 +13,8 @@ use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use maas_core::events::AuditRecord;
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
-use std::path::Path;
+use sha2::Digest;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -131,6 +135,8 @@ const MAX_AUDIT_SCAN: u32 = 1000;
 
 /// The engine and the compiled, pre-linked core: compiled once per process and shared.
 pub struct CoreImage {
+    /// SHA-256 of the component's bytes (state images are keyed by it).
+    digest: [u8; 32],
     engine: Engine,
     component: Component,
     pre: MaasPre<HostState>,
@@ -158,6 +164,7 @@ impl CoreImage {
         Maas::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let pre = MaasPre::new(linker.instantiate_pre(&component)?)?;
         Ok(CoreImage {
+            digest: sha2::Sha256::digest(wasm).into(),
             engine,
             component,
             pre,
@@ -237,6 +244,25 @@ pub struct RuntimeOptions {
     /// Most bytes of linear memory the core may use (None: what wasm32 allows). A call
     /// that needs more traps; the instance is replaced and the call answered `unavailable`.
     pub memory_limit: Option<usize>,
+    /// The state image file (see [`Runtime::save_image`]): started from when usable,
+    /// refreshed by [`Runtime::refresh_image`]. None: no image.
+    pub image: Option<PathBuf>,
+    /// [`Runtime::refresh_image`] saves no image of a journal shorter than this: a small
+    /// state starts from its snapshot about as fast.
+    pub image_after: u64,
+}
+
+/// The journal length from which a data directory keeps a state image by default.
+pub const DEFAULT_IMAGE_AFTER: u64 = 50_000;
+
+/// The journal length from which a data directory keeps a state image:
+/// `MAAS_STATE_IMAGE_AFTER` (entries; `off` for never), else [`DEFAULT_IMAGE_AFTER`].
+pub fn image_after() -> u64 {
+    match std::env::var("MAAS_STATE_IMAGE_AFTER") {
+        Ok(v) if v.trim() == "off" => u64::MAX,
+        Ok(v) => v.trim().parse().unwrap_or(DEFAULT_IMAGE_AFTER),
+        Err(_) => DEFAULT_IMAGE_AFTER,
+    }
 }
 
 impl Default for RuntimeOptions {
@@ -249,6 +275,8 @@ impl Default for RuntimeOptions {
             progress: false,
             group_commit: false,
             memory_limit: None,
+            image: None,
+            image_after: DEFAULT_IMAGE_AFTER,
         }
     }
 }
@@ -272,6 +300,8 @@ pub struct Runtime {
     snapshot_bytes: u64,
     notices: Vec<String>,
     syncs: u64,
+    /// The position of the state image this runtime started from or saved.
+    image_seq: Option<u64>,
 }
 
 fn trap(e: wasmtime::Error) -> types::Error {
@@ -286,8 +316,10 @@ fn journal_failure(e: JournalError) -> types::Error {
 struct Started {
     store: Store<HostState>,
     core: Maas,
-    /// The snapshot it started from (0: none).
+    /// The snapshot it started from (0: none); with an image, the newest snapshot.
     snapshot: u64,
+    /// The state image it started from.
+    image: Option<u64>,
     notices: Vec<String>,
 }
 
@@ -303,6 +335,21 @@ impl From<StartFailed> for types::Error {
     }
 }
 
+/// When a runtime ends (a one-shot command's, or a server's after its shutdown): the
+/// state image is refreshed if this start could not use one or used one far behind the
+/// journal, so the next start copies pages instead of decoding the snapshot.
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if !self.broken {
+            let lag = match self.options.snapshot_every {
+                0 => DEFAULT_SNAPSHOT_EVERY,
+                every => every,
+            };
+            self.refresh_image(lag);
+        }
+    }
+}
+
 impl Runtime {
     /// Starts a core over `journal`: restores the newest good snapshot, sets aside a
     /// damaged journal tail, and catches up.
@@ -311,7 +358,7 @@ impl Runtime {
         journal: Box<dyn JournalBackend>,
         options: RuntimeOptions,
     ) -> Result<Self, types::Error> {
-        let started = Self::start(&image, journal, &options)?;
+        let started = Self::start(&image, journal, &options, true)?;
         let next_snapshot = started.snapshot.saturating_add(options.snapshot_every);
         Ok(Runtime {
             image,
@@ -325,6 +372,7 @@ impl Runtime {
             snapshot_bytes: 0,
             notices: started.notices,
             syncs: 0,
+            image_seq: started.image,
         })
     }
 
@@ -337,21 +385,12 @@ impl Runtime {
         )
     }
 
-    fn start(
+    fn new_store(
         image: &CoreImage,
-        mut journal: Box<dyn JournalBackend>,
+        journal: Box<dyn JournalBackend>,
         options: &RuntimeOptions,
-    ) -> Result<Started, StartFailed> {
-        journal.set_group_commit(options.group_commit);
-        let head = match journal.head() {
-            Ok(head) => head,
-            Err(e) => {
-                return Err(StartFailed {
-                    error: journal_failure(e),
-                    journal,
-                });
-            }
-        };
+        head: u64,
+    ) -> Store<HostState> {
         let wasi = WasiCtxBuilder::new()
             .wall_clock(options.clock.clone())
             .build();
@@ -368,7 +407,110 @@ impl Runtime {
             },
         );
         store.limiter(|s| &mut s.limits);
+        store
+    }
+
+    /// Takes the journal back from a store that is being discarded.
+    fn take_journal(store: &mut Store<HostState>) -> Box<dyn JournalBackend> {
+        std::mem::replace(
+            &mut store.data_mut().journal,
+            Box::new(MemoryJournal::new()),
+        )
+    }
+
+    /// Starts from the options' state image when it is usable (see [`image`]); gives the
+    /// journal back otherwise.
+    fn start_from_image(
+        image: &CoreImage,
+        journal: Box<dyn JournalBackend>,
+        options: &RuntimeOptions,
+        head: u64,
+        notices: &mut Vec<String>,
+    ) -> Result<Started, Box<dyn JournalBackend>> {
+        let Some(path) = options.image.as_deref().filter(|_| head > 0) else {
+            return Err(journal);
+        };
+        let mut store = Self::new_store(image, journal, options, head);
+        let attempt = (|| {
+            let core = image.pre.instantiate(&mut store).map_err(trap)?;
+            let journal = &mut store.data_mut().journal;
+            let newest = journal
+                .snapshots()
+                .map_err(journal_failure)?
+                .into_iter()
+                .filter(|s| *s <= head)
+                .max()
+                .unwrap_or(0);
+            let oldest_usable = newest.saturating_sub(options.snapshot_every.max(1));
+            let Some(seq) = Self::load_image(
+                &core,
+                &mut store,
+                path,
+                &image.digest,
+                oldest_usable,
+                head,
+                notices,
+            )?
+            else {
+                return Ok(None);
+            };
+            let journal = &mut store.data_mut().journal;
+            journal.recover_tail(seq).map_err(journal_failure)?;
+            notices.extend(journal.take_notices());
+            core.maas_core_admin()
+                .call_init(&mut store, options.limits)
+                .map_err(trap)??;
+            Ok::<_, types::Error>(Some((core, seq, newest)))
+        })();
+        match attempt {
+            Ok(Some((core, seq, newest))) => Ok(Started {
+                store,
+                core,
+                snapshot: newest,
+                image: Some(seq),
+                notices: std::mem::take(notices),
+            }),
+            Ok(None) => Err(Self::take_journal(&mut store)),
+            Err(e) => {
+                notices.push(format!(
+                    "the state image {} was not used ({}); starting from the snapshot",
+                    path.display(),
+                    e.message()
+                ));
+                Err(Self::take_journal(&mut store))
+            }
+        }
+    }
+
+    fn start(
+        image: &CoreImage,
+        mut journal: Box<dyn JournalBackend>,
+        options: &RuntimeOptions,
+        use_image: bool,
+    ) -> Result<Started, StartFailed> {
+        journal.set_group_commit(options.group_commit);
+        let head = match journal.head() {
+            Ok(head) => head,
+            Err(e) => {
+                return Err(StartFailed {
+                    error: journal_failure(e),
+                    journal,
+                });
+            }
+        };
         let mut notices = Vec::new();
+        if use_image {
+            match Self::start_from_image(image, journal, options, head, &mut notices) {
+                Ok(started) => {
+                    for notice in &started.notices {
+                        eprintln!("maas: {notice}");
+                    }
+                    return Ok(started);
+                }
+                Err(back) => journal = back,
+            }
+        }
+        let mut store = Self::new_store(image, journal, options, head);
         let started = (|| {
             let core = image.pre.instantiate(&mut store).map_err(trap)?;
             let snapshot = Self::restore(&core, &mut store, head, options, &mut notices)?;
@@ -383,10 +525,7 @@ impl Runtime {
         let (core, snapshot) = match started {
             Ok(started) => started,
             Err(error) => {
-                let journal = std::mem::replace(
-                    &mut store.data_mut().journal,
-                    Box::new(MemoryJournal::new()),
-                );
+                let journal = Self::take_journal(&mut store);
                 return Err(StartFailed { error, journal });
             }
         };
@@ -397,6 +536,7 @@ impl Runtime {
             store,
             core,
             snapshot,
+            image: None,
             notices,
         })
     }
@@ -493,7 +633,36 @@ impl Runtime {
         if self.options.snapshot_every > 0 && head > self.last_snapshot {
             self.snapshot()?;
         }
+        self.refresh_image(0);
         Ok(())
+    }
+
+    /// Saves a state image when the options name one, the journal is at least
+    /// `image_after` entries long, and the last image is more than `lag` entries behind
+    /// its head (or there is none); a failure is a notice, never an error.
+    pub fn refresh_image(&mut self, lag: u64) {
+        let Some(path) = self.options.image.clone() else {
+            return;
+        };
+        let head = self.store.data().head.max(self.journal_head().unwrap_or(0));
+        if head < self.options.image_after.max(1)
+            || self
+                .image_seq
+                .is_some_and(|seq| head.saturating_sub(seq) <= lag)
+        {
+            return;
+        }
+        if let Err(e) = self.save_image(&path) {
+            self.notice(format!(
+                "could not save the state image: {}; the next start reads the snapshot",
+                e.message()
+            ));
+        }
+    }
+
+    /// The position of the state image this runtime started from or last saved.
+    pub fn image_seq(&self) -> Option<u64> {
+        self.image_seq
     }
 
     /// Replaces the instance with a fresh one started from the journal.
@@ -502,7 +671,8 @@ impl Runtime {
             &mut self.store.data_mut().journal,
             Box::new(MemoryJournal::new()),
         );
-        let started = match Self::start(&self.image, journal, &self.options) {
+        // Not from the state image: the instance being replaced may have failed on it.
+        let started = match Self::start(&self.image, journal, &self.options, false) {
             Ok(started) => started,
             Err(StartFailed { error, journal }) => {
                 self.store.data_mut().journal = journal;

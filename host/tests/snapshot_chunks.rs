@@ -311,6 +311,7 @@ fn an_import_whose_snapshot_fails_reports_the_entries_it_wrote() {
         limits: default_limits(),
         snapshot_chunk_bytes: CHUNK,
         progress: false,
+        image: None,
     };
     let rendered = import_entries(entries.clone(), &options, |entries| {
         let mut journal = SqliteJournal::open(&path).unwrap();

@@ -3,6 +3,7 @@
 
 mod convert;
 mod host;
+mod image;
 
 use convert::{from_wit as w, to_wit as t};
 use exports::maas::core::{
@@ -16,6 +17,9 @@ wit_bindgen::generate!({
     path: "../../wit",
     world: "maas",
 });
+
+#[global_allocator]
+static ALLOC: image::ImageAlloc = image::ImageAlloc;
 
 thread_local! {
     static CORE: RefCell<Core<host::WitJournal, host::WasiEnv>> =
@@ -59,6 +63,25 @@ impl admin::Guest for Component {
     fn restore_finish() -> Result<admin::Counts, types::Error> {
         with(|core| core.restore_finish()).map(t::stats)
     }
+    fn image_begin() -> Result<admin::ImageInfo, types::Error> {
+        let seq = with(|core| core.settle())?;
+        Ok(admin::ImageInfo {
+            memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
+            seq,
+        })
+    }
+    fn image_read(offset: u64, len: u32) -> Result<Vec<u8>, types::Error> {
+        image::read(offset, len).map_err(image_error)
+    }
+    fn image_load_begin(memory_bytes: u64) -> Result<u64, types::Error> {
+        image::load_begin(memory_bytes).map_err(image_error)
+    }
+    fn image_load(offset: u64, data: Vec<u8>) -> Result<(), types::Error> {
+        image::load(offset, data).map_err(image_error)
+    }
+    fn image_load_finish() -> Result<(), types::Error> {
+        image::load_finish().map_err(image_error)
+    }
     fn current_limits() -> admin::Limits {
         CORE.with(|c| c.try_borrow().map(|core| core.limits()).unwrap_or_default())
             .pipe(t::limits)
@@ -69,6 +92,13 @@ impl admin::Guest for Component {
     fn state_digest(c: types::Caller) -> Result<String, types::Error> {
         with(|core| core.state_digest(&caller(c)))
     }
+}
+
+fn image_error(reason: String) -> types::Error {
+    types::Error::InvalidInput(types::InvalidInfo {
+        field: "image".into(),
+        reason,
+    })
 }
 
 /// `x.pipe(f)` is `f(x)`: keeps a chain readable.

@@ -83,6 +83,19 @@ impl<J: Journal, E: Env> Core<J, E> {
         Ok(self.counts())
     }
 
+    /// Catches up and builds every index a snapshot restore or a long replay left for
+    /// the first search or operation, and ends any export or restore in progress; returns
+    /// the position. After it the state needs nothing rebuilt, so a raw image of the
+    /// instance's memory taken now starts ready. Errors: `unavailable` (the journal).
+    pub fn settle(&mut self) -> Result<u64> {
+        self.export = None;
+        self.restore = None;
+        self.engine.catch_up()?;
+        self.engine.state.end_deferred_indexing();
+        self.engine.state.end_deferred_access();
+        Ok(self.engine.state.seq)
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.engine.limits

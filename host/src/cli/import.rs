@@ -129,6 +129,9 @@ pub struct ImportOptions {
     pub snapshot_chunk_bytes: u32,
     /// Show progress on standard error (when it is a terminal).
     pub progress: bool,
+    /// Where to save a state image once the snapshot is saved, for a history of at least
+    /// this many entries (see [`crate::Runtime::save_image`]).
+    pub image: Option<(std::path::PathBuf, u64)>,
 }
 
 fn journal_err(e: JournalError) -> CliError {
@@ -212,12 +215,34 @@ pub fn import_entries(
             )
         }
     };
-    Ok(Rendered::new(
-        json!({"status": "imported", "entries": total, "digest": digest, "snapshot": snapshot_json}),
-        fields(&[
-            ("imported", format!("{total} entries")),
-            ("digest", digest),
-            ("snapshot", snapshot_text),
-        ]),
-    ))
+    let mut answer = json!({"status": "imported", "entries": total, "digest": digest, "snapshot": snapshot_json});
+    let mut text = vec![
+        ("imported", format!("{total} entries")),
+        ("digest", digest),
+        ("snapshot", snapshot_text),
+    ];
+    if let Some((path, _)) = options.image.as_ref().filter(|(_, after)| total >= *after) {
+        let (image_json, image_text) = match rt.save_image(path) {
+            Ok((seq, bytes)) => (
+                json!({"saved": true, "seq": seq, "bytes": bytes}),
+                format!("saved as of entry {seq} ({} MiB)", bytes >> 20),
+            ),
+            Err(e) => {
+                let why = format!(
+                    "imported {total} entries; the state image could not be saved: {e}; the \
+                     next start reads the snapshot"
+                );
+                eprintln!("maas: {why}");
+                (
+                    json!({"saved": false, "error": why}),
+                    format!("not saved ({e}); the next start reads the snapshot"),
+                )
+            }
+        };
+        if let Some(fields) = answer.as_object_mut() {
+            fields.insert("image".into(), image_json);
+        }
+        text.push(("state image", image_text));
+    }
+    Ok(Rendered::new(answer, fields(&text)))
 }

@@ -233,6 +233,10 @@ pub fn import(
         limits,
         snapshot_chunk_bytes: crate::runtime::DEFAULT_SNAPSHOT_CHUNK_BYTES,
         progress: !quiet,
+        image: Some((
+            crate::runtime::image_path(dir),
+            crate::runtime::image_after(),
+        )),
     };
     import_entries(entries, &options, |entries| {
         let mut journal = open_journal(dir)?;

@@ -116,7 +116,7 @@ impl Runtime {
     }
 
     /// Prints a notice on standard error and keeps it for [`Runtime::notices`].
-    fn notice(&mut self, notice: String) {
+    pub(super) fn notice(&mut self, notice: String) {
         eprintln!("maas: {notice}");
         self.notices.push(notice);
     }
