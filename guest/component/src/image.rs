@@ -48,12 +48,18 @@ struct Control {
     loading: AtomicBool,
     /// The next free byte of `SCRATCH`, as an offset.
     next: AtomicUsize,
+    /// Where the next allocation of exactly `place_len` bytes goes (0: nowhere): the
+    /// chunk `image-load` is handed next, lowered straight into place.
+    place: AtomicUsize,
+    place_len: AtomicUsize,
 }
 
 static CONTROL: Control = Control {
     scratch: AtomicBool::new(false),
     loading: AtomicBool::new(false),
     next: AtomicUsize::new(0),
+    place: AtomicUsize::new(0),
+    place_len: AtomicUsize::new(0),
 };
 
 unsafe extern "C" {
@@ -181,6 +187,21 @@ pub fn load_begin(memory_bytes_wanted: u64) -> Result<u64, String> {
     Ok(had)
 }
 
+/// Has the next allocation of exactly `len` bytes (the chunk the next `load` is given)
+/// come straight from `[offset, offset + len)` when that range skips nothing; returns
+/// whether it will.
+pub fn load_place(offset: u64, len: u32) -> Result<bool, String> {
+    if !CONTROL.loading.load(Relaxed) {
+        return Err("no load in progress: call image-load-begin first".into());
+    }
+    let (start, end) = span(offset, len as usize)?;
+    let clear = start < end && skipped().iter().all(|&(s, e)| e <= start || s >= end);
+    let (at, n) = if clear { (start, end - start) } else { (0, 0) };
+    CONTROL.place.store(at, Relaxed);
+    CONTROL.place_len.store(n, Relaxed);
+    Ok(clear)
+}
+
 /// Copies `data` to linear memory at `offset`, outside the skipped ranges.
 pub fn load(offset: u64, data: Vec<u8>) -> Result<(), String> {
     if !CONTROL.loading.load(Relaxed) {
@@ -190,6 +211,13 @@ pub fn load(offset: u64, data: Vec<u8>) -> Result<(), String> {
         return Err(format!("at most {MAX_CHUNK} bytes at a time"));
     }
     let (start, end) = span(offset, data.len())?;
+    if data.as_ptr() as usize == start {
+        // Lowered straight into place (`load_place`): already where it belongs, and never
+        // freed (frees are no-ops while loading).
+        std::mem::forget(data);
+        reset_scratch();
+        return Ok(());
+    }
     pieces(start, end, |s, e| {
         let at = s - start;
         if let Some(src) = data.get(at..at + (e - s)) {
@@ -224,8 +252,13 @@ fn in_scratch(ptr: *mut u8) -> bool {
     (start..end).contains(&(ptr as usize))
 }
 
-/// A span of `layout` from `SCRATCH`, or null when it is used up.
+/// A span of `layout` from `SCRATCH`, or null when it is used up; the place asked for
+/// by `load_place` when it is of that size.
 fn bump(layout: Layout) -> *mut u8 {
+    let place = CONTROL.place.swap(0, Relaxed);
+    if place != 0 && CONTROL.place_len.load(Relaxed) == layout.size() && layout.align() == 1 {
+        return place as *mut u8;
+    }
     let (start, _) = scratch_span();
     let next = CONTROL.next.load(Relaxed);
     let align = layout.align().max(1);

@@ -79,6 +79,9 @@ impl admin::Guest for Component {
     fn image_load(offset: u64, data: Vec<u8>) -> Result<(), types::Error> {
         image::load(offset, data).map_err(image_error)
     }
+    fn image_load_place(offset: u64, len: u32) -> Result<bool, types::Error> {
+        image::load_place(offset, len).map_err(image_error)
+    }
     fn image_load_finish() -> Result<(), types::Error> {
         image::load_finish().map_err(image_error)
     }

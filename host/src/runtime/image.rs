@@ -290,6 +290,8 @@ impl Runtime {
         std::thread::scope(|scope| {
             let (tx, rx) =
                 std::sync::mpsc::sync_channel::<std::io::Result<(u64, Vec<u8>)>>(READ_AHEAD);
+            // Buffers the core is done with go back to the reader.
+            let (spent_tx, spent) = std::sync::mpsc::channel::<Vec<u8>>();
             let reader = scope.spawn(move || {
                 let mut crc = crc32fast::Hasher::new();
                 for (first, count) in runs {
@@ -297,7 +299,8 @@ impl Runtime {
                     let end = first.saturating_add(count);
                     while page < end {
                         let n = (end - page).min((CHUNK / PAGE) as u64);
-                        let mut buf = vec![0u8; n as usize * PAGE];
+                        let mut buf = spent.try_recv().unwrap_or_default();
+                        buf.resize(n as usize * PAGE, 0);
                         let read = file.read_exact(&mut buf).map(|()| {
                             crc.update(&buf);
                             (page * PAGE as u64, buf)
@@ -330,11 +333,17 @@ impl Runtime {
                 if covered < had.min(offset) {
                     zeros(store, covered, had.min(offset))?;
                 }
+                let refused = |e: types::Error| unavailable("the state image", format!("{e:?}"));
+                admin
+                    .call_image_load_place(&mut *store, offset, data.len() as u32)
+                    .map_err(trap)?
+                    .map_err(refused)?;
                 admin
                     .call_image_load(&mut *store, offset, &data)
                     .map_err(trap)?
-                    .map_err(|e| unavailable("the state image", format!("{e:?}")))?;
+                    .map_err(refused)?;
                 covered = offset + data.len() as u64;
+                let _ = spent_tx.send(data);
             }
             if covered < had {
                 zeros(store, covered, had)?;
