@@ -130,7 +130,9 @@ impl Runtime {
         let info = self.invoke(|core, store| core.maas_core_admin().call_image_begin(store))??;
         let entry = entry_digest(&mut self.store, info.seq)?
             .ok_or_else(|| unavailable("no state image", "the journal lacks its entry"))?;
-        let tmp = path.with_extension("image.tmp");
+        // A name of this process's own: two processes on one data directory may save
+        // at once, and the last rename wins whole.
+        let tmp = path.with_extension(format!("image.{}.tmp", std::process::id()));
         let written = self.write_image(&tmp, &info, entry);
         let result = written.and_then(|bytes| {
             std::fs::rename(&tmp, path)
