@@ -40,9 +40,6 @@ const PAGE: usize = 65_536;
 /// Bytes moved per call (the component's own bound).
 const CHUNK: usize = 4 << 20;
 
-/// Chunks read ahead of the core while it loads.
-const READ_AHEAD: usize = 2;
-
 /// What an image holds, written after its pages.
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
@@ -277,84 +274,86 @@ impl Runtime {
         Ok(Some(header.seq))
     }
 
-    /// Streams the stored pages into the core (read, and checksummed, on a thread of
-    /// their own a few chunks ahead); pages below `had` that the image leaves out are
+    /// Hands the stored pages to the core straight from a mapping of the file, while a
+    /// thread of its own checksums them; pages below `had` that the image leaves out are
     /// written as zeros. Returns the CRC-32 of the stored pages.
     fn feed_image(
         core: &Maas,
         store: &mut Store<HostState>,
-        mut file: File,
+        file: File,
         header: &Header,
         had: u64,
     ) -> Result<u32, types::Error> {
         let admin = core.maas_core_admin();
-        let runs = header.runs.clone();
+        let refused = |e: types::Error| unavailable("the state image", format!("{e:?}"));
+        let stored: u64 = header.runs.iter().map(|r| r.1).sum();
+        let end = usize::try_from(8 + stored * PAGE as u64)
+            .map_err(|_| unavailable("the state image", "too large for this machine"))?;
+        let map = map_file(&file)?;
+        let pages = map
+            .get(8..end)
+            .ok_or_else(|| unavailable("the state image", "it is cut short"))?;
         std::thread::scope(|scope| {
-            let (tx, rx) =
-                std::sync::mpsc::sync_channel::<std::io::Result<(u64, Vec<u8>)>>(READ_AHEAD);
-            // Buffers the core is done with go back to the reader.
-            let (spent_tx, spent) = std::sync::mpsc::channel::<Vec<u8>>();
-            let reader = scope.spawn(move || {
+            let checksum = scope.spawn(|| {
                 let mut crc = crc32fast::Hasher::new();
-                for (first, count) in runs {
-                    let mut page = first;
-                    let end = first.saturating_add(count);
-                    while page < end {
-                        let n = (end - page).min((CHUNK / PAGE) as u64);
-                        let mut buf = spent.try_recv().unwrap_or_default();
-                        buf.resize(n as usize * PAGE, 0);
-                        let read = file.read_exact(&mut buf).map(|()| {
-                            crc.update(&buf);
-                            (page * PAGE as u64, buf)
-                        });
-                        let failed = read.is_err();
-                        if tx.send(read).is_err() || failed {
-                            return crc.finalize();
-                        }
-                        page += n;
-                    }
-                }
+                crc.update(pages);
                 crc.finalize()
             });
-            let mut covered = 0u64;
-            let zeros = |store: &mut Store<HostState>, from: u64, to: u64| {
-                let mut at = from;
-                while at < to {
-                    let n = (to - at).min(CHUNK as u64);
-                    admin
-                        .call_image_load(&mut *store, at, &vec![0u8; n as usize])
-                        .map_err(trap)?
-                        .map_err(|e| unavailable("the state image", format!("{e:?}")))?;
-                    at += n;
-                }
-                Ok::<_, types::Error>(())
-            };
-            for chunk in rx {
-                let (offset, data) =
-                    chunk.map_err(|e| unavailable("reading the state image", e))?;
-                if covered < had.min(offset) {
-                    zeros(store, covered, had.min(offset))?;
-                }
-                let refused = |e: types::Error| unavailable("the state image", format!("{e:?}"));
+            let zeros = vec![0u8; CHUNK];
+            let load = |store: &mut Store<HostState>, offset: u64, data: &[u8]| {
                 admin
                     .call_image_load_place(&mut *store, offset, data.len() as u32)
                     .map_err(trap)?
                     .map_err(refused)?;
                 admin
-                    .call_image_load(&mut *store, offset, &data)
+                    .call_image_load(&mut *store, offset, data)
                     .map_err(trap)?
-                    .map_err(refused)?;
-                covered = offset + data.len() as u64;
-                let _ = spent_tx.send(data);
+                    .map_err(refused)
+            };
+            let zero_fill = |store: &mut Store<HostState>, from: u64, to: u64| {
+                let mut at = from;
+                while at < to {
+                    let n = (to - at).min(CHUNK as u64) as usize;
+                    load(&mut *store, at, zeros.get(..n).unwrap_or_default())?;
+                    at += n as u64;
+                }
+                Ok::<_, types::Error>(())
+            };
+            let (mut covered, mut from) = (0u64, 0usize);
+            for &(first, count) in &header.runs {
+                let offset = first * PAGE as u64;
+                if covered < had.min(offset) {
+                    zero_fill(store, covered, had.min(offset))?;
+                }
+                let len = (count as usize) * PAGE;
+                let run = pages
+                    .get(from..from + len)
+                    .ok_or_else(|| unavailable("the state image", "it is cut short"))?;
+                for (i, chunk) in run.chunks(CHUNK).enumerate() {
+                    load(store, offset + (i * CHUNK) as u64, chunk)?;
+                }
+                from += len;
+                covered = offset + len as u64;
             }
             if covered < had {
-                zeros(store, covered, had)?;
+                zero_fill(store, covered, had)?;
             }
-            reader
+            checksum
                 .join()
-                .map_err(|_| unavailable("reading the state image", "the reader failed"))
+                .map_err(|_| unavailable("reading the state image", "the checksum failed"))
         })
     }
+}
+
+/// Maps `file` read-only.
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> Result<memmap2::Mmap, types::Error> {
+    // SAFETY: the mapping is read only, private to this process and dropped before the
+    // start returns. The file is one maas wrote (0600, renamed into place whole, never
+    // written again: a newer image replaces it by rename, which leaves this mapping on
+    // the old file). Should someone truncate it meanwhile, the read would fault; a
+    // change of its bytes is caught by the checksum, and the instance discarded.
+    unsafe { memmap2::Mmap::map(file) }.map_err(|e| unavailable("could not map the state image", e))
 }
 
 /// The image path of a data directory.
