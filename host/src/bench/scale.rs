@@ -68,6 +68,50 @@ fn search_component(rt: &mut Runtime, q: &QueryClass, reps: usize) -> Samples {
     })
 }
 
+/// Starts a core with `open` and reports the start-up (`how`: from the image or a
+/// snapshot), the memory it took and its first search (`first`: what that search does).
+fn started(
+    label: &str,
+    how: &str,
+    first: &str,
+    classes: &[QueryClass],
+    rows: &mut Vec<Row>,
+    open: impl FnOnce() -> Result<Runtime, String>,
+) -> Result<Runtime, String> {
+    let rss_before = proc_kib(None, "VmRSS").unwrap_or(0);
+    let t = Instant::now();
+    let mut rt = open()?;
+    let took = t.elapsed();
+    let rss_after = proc_kib(None, "VmRSS").unwrap_or(0);
+    rows.push(
+        Row::value(
+            HISTORY,
+            &format!("start-up {how} ({label})"),
+            "component (SQLite)",
+            ms(took),
+            "ms",
+        )
+        .note(format!(
+            "this process grew {} MiB",
+            rss_after.saturating_sub(rss_before) >> 10
+        )),
+    );
+    if let Some(q) = classes.first() {
+        let search = search_component(&mut rt, q, 1);
+        rows.push(
+            Row::value(
+                HISTORY,
+                &format!("first search after start-up {how} ({label})"),
+                "component (SQLite)",
+                ms(search.median()),
+                "ms",
+            )
+            .note(first),
+        );
+    }
+    Ok(rt)
+}
+
 /// Measures one history size; `work` is a scratch directory, `maas` the binary.
 pub fn at_size(
     size: u64,
@@ -165,73 +209,28 @@ pub fn at_size(
         ..RuntimeOptions::default()
     };
     if imaged {
-        let rss_before = proc_kib(None, "VmRSS").unwrap_or(0);
-        let t = Instant::now();
-        let mut rt = datadir::open_with(&dir, options.clone()).map_err(|e| e.message())?;
-        let from_image = t.elapsed();
-        let rss_after = proc_kib(None, "VmRSS").unwrap_or(0);
-        rows.push(
-            Row::value(
-                HISTORY,
-                &format!("start-up from the state image ({label})"),
-                "component (SQLite)",
-                ms(from_image),
-                "ms",
-            )
-            .note(format!(
-                "this process grew {} MiB",
-                rss_after.saturating_sub(rss_before) >> 10
-            )),
-        );
-        if let Some(q) = classes.first() {
-            let first = search_component(&mut rt, q, 1);
-            rows.push(
-                Row::value(
-                    HISTORY,
-                    &format!("first search after start-up from the state image ({label})"),
-                    "component (SQLite)",
-                    ms(first.median()),
-                    "ms",
-                )
-                .note("the image holds the search indexes"),
-            );
-        }
+        started(
+            &label,
+            "from the state image",
+            "the image holds the search indexes",
+            &classes,
+            rows,
+            || datadir::open_with(&dir, options.clone()).map_err(|e| e.message()),
+        )?;
     }
-    let rss_before = proc_kib(None, "VmRSS").unwrap_or(0);
-    let t = Instant::now();
-    let journal = datadir::open_journal(&dir).map_err(|e| e.message())?;
-    let core = CoreImage::shared().map_err(|e| format!("{e:?}"))?;
-    // No state image: the snapshot path.
-    let mut rt = Runtime::new(core, journal, options.clone()).map_err(|e| format!("{e:?}"))?;
-    let from_snapshot = t.elapsed();
-    let rss_after = proc_kib(None, "VmRSS").unwrap_or(0);
-    rows.push(
-        Row::value(
-            HISTORY,
-            &format!("start-up from a snapshot ({label})"),
-            "component (SQLite)",
-            ms(from_snapshot),
-            "ms",
-        )
-        .note(format!(
-            "this process grew {} MiB",
-            rss_after.saturating_sub(rss_before) >> 10
-        )),
-    );
-    // The first search builds the search indexes a restore leaves for later.
-    if let Some(q) = classes.first() {
-        let first = search_component(&mut rt, q, 1);
-        rows.push(
-            Row::value(
-                HISTORY,
-                &format!("first search after start-up ({label})"),
-                "component (SQLite)",
-                ms(first.median()),
-                "ms",
-            )
-            .note("builds the search indexes in bulk"),
-        );
-    }
+    let mut rt = started(
+        &label,
+        "from a snapshot",
+        "builds the search indexes in bulk",
+        &classes,
+        rows,
+        || {
+            let journal = datadir::open_journal(&dir).map_err(|e| e.message())?;
+            let core = CoreImage::shared().map_err(|e| format!("{e:?}"))?;
+            // No state image: the snapshot path.
+            Runtime::new(core, journal, options.clone()).map_err(|e| format!("{e:?}"))
+        },
+    )?;
     let mut worst = Duration::ZERO;
     for (q, base) in classes.iter().zip(&native) {
         let s = search_component(&mut rt, q, reps);
