@@ -10,9 +10,7 @@ use crate::bindings::maas::core::journal as wit_journal;
 use crate::bindings::{Maas, MaasPre, admin, types};
 use crate::clock::Clock;
 use crate::journal::{JournalBackend, JournalError, MemoryJournal};
-use maas_core::events::AuditRecord;
 use maas_core::journal::AuditScan;
-use maas_core::state::AuditEntry;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -30,6 +28,8 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     journal: Box<dyn JournalBackend>,
+    /// The clock the core sees (also its WASI wall clock).
+    clock: Clock,
     /// The last sequence this core appended.
     head: u64,
     limits: StoreLimits,
@@ -54,6 +54,11 @@ fn wit_error(e: JournalError) -> wit_journal::JournalError {
 impl wit_journal::Host for HostState {
     fn head(&mut self) -> Result<u64, wit_journal::JournalError> {
         self.journal.head().map_err(wit_error)
+    }
+
+    fn head_and_time(&mut self) -> Result<(u64, u64), wit_journal::JournalError> {
+        let head = self.journal.head().map_err(wit_error)?;
+        Ok((head, self.clock.now_ms()))
     }
 
     fn read(
@@ -85,20 +90,8 @@ impl wit_journal::Host for HostState {
         Ok(seq)
     }
 
-    fn audit_append(&mut self, e: wit_journal::ReadAudit) -> Result<(), wit_journal::JournalError> {
-        let entry = AuditEntry {
-            seq: e.seq,
-            at: e.at,
-            record: AuditRecord {
-                actor: e.actor,
-                event_type: e.event_type,
-                target: e.target,
-                outcome: e.outcome,
-                detail: e.detail,
-                prev: e.prev,
-            },
-        };
-        self.journal.audit_append_owned(entry).map_err(wit_error)
+    fn audit_append(&mut self, packed: Vec<u8>) -> Result<(), wit_journal::JournalError> {
+        self.journal.audit_append_packed(packed).map_err(wit_error)
     }
 
     fn audit_scan(
@@ -400,6 +393,7 @@ impl Runtime {
                 wasi,
                 table: ResourceTable::new(),
                 journal,
+                clock: options.clock.clone(),
                 head,
                 limits: StoreLimitsBuilder::new()
                     .memory_size(options.memory_limit.unwrap_or(usize::MAX))

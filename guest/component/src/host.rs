@@ -2,12 +2,16 @@
 
 use crate::maas::core::journal;
 use maas_core::events::AuditRecord;
-use maas_core::journal::AuditScan;
+use maas_core::journal::{AuditScan, pack_read};
 use maas_core::state::AuditEntry;
 use maas_core::{Env, Journal, JournalError};
 
 /// The journal the host provides through the `maas:core/journal` import.
-pub struct WitJournal;
+#[derive(Default)]
+pub struct WitJournal {
+    /// The last read-audit entry handed over, packed; kept for its capacity.
+    packed: Vec<u8>,
+}
 
 fn err(e: journal::JournalError) -> JournalError {
     match e {
@@ -21,6 +25,12 @@ impl Journal for WitJournal {
         journal::head().map_err(err)
     }
 
+    fn head_and_time(&mut self) -> Result<(u64, Option<u64>), JournalError> {
+        journal::head_and_time()
+            .map(|(head, now)| (head, Some(now)))
+            .map_err(err)
+    }
+
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
         journal::read(from, max)
             .map(|entries| entries.into_iter().map(|e| (e.seq, e.data)).collect())
@@ -32,20 +42,11 @@ impl Journal for WitJournal {
     }
 
     fn audit_append(&mut self, e: AuditEntry) -> Result<(), JournalError> {
-        // The entry's text moves into the import's record: nothing is copied before the
-        // canonical ABI hands it to the host.
-        let r = e.record;
-        journal::audit_append(&journal::ReadAudit {
-            seq: e.seq,
-            at: e.at,
-            actor: r.actor,
-            event_type: r.event_type,
-            target: r.target,
-            outcome: r.outcome,
-            detail: r.detail,
-            prev: r.prev,
-        })
-        .map_err(err)
+        // Packed into one byte list (reusing the buffer of the previous read): the
+        // canonical ABI then hands the host one list instead of six strings.
+        self.packed.clear();
+        pack_read(&e, &mut self.packed);
+        journal::audit_append(&self.packed).map_err(err)
     }
 
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {

@@ -23,7 +23,7 @@ static ALLOC: image::ImageAlloc = image::ImageAlloc;
 
 thread_local! {
     static CORE: RefCell<Core<host::WitJournal, host::WasiEnv>> =
-        RefCell::new(Core::new(host::WitJournal, host::WasiEnv, Limits::default()));
+        RefCell::new(Core::new(host::WitJournal::default(), host::WasiEnv, Limits::default()));
 }
 
 /// Runs `f` on the core and converts its error.

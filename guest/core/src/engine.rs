@@ -304,10 +304,16 @@ impl<J: Journal, E: Env> Engine<J, E> {
 
     /// Applies every journal entry after `state.seq`.
     pub fn catch_up(&mut self) -> Result<()> {
+        self.catch_up_timed().map(|_| ())
+    }
+
+    /// [`Engine::catch_up`], and the time once caught up, from the journal's last answer
+    /// if it tells the time, else from the environment.
+    fn catch_up_timed(&mut self) -> Result<u64> {
         loop {
-            let head = self.journal.head().map_err(journal_error)?;
+            let (head, now) = self.journal.head_and_time().map_err(journal_error)?;
             if head <= self.state.seq {
-                return Ok(());
+                return Ok(now.unwrap_or_else(|| self.env.now_ms()));
             }
             let entries = self
                 .journal
@@ -361,11 +367,10 @@ impl<J: Journal, E: Env> Engine<J, E> {
         let target = target.filter(|t| check_id("target", t).is_ok());
         let mut charged = false;
         for _ in 0..MAX_ATTEMPTS {
-            self.catch_up()?;
+            let now = self.catch_up_timed()?;
             // Reads and quotas decide on the read-access bitmaps: a restore leaves them
             // to the first operation.
             self.state.end_deferred_access();
-            let now = self.env.now_ms();
             let mut cx = Cx {
                 now,
                 caller,

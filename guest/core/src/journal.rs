@@ -1,5 +1,6 @@
 //! The journal a core runs on, as a plain trait, and an in-memory implementation.
 
+use crate::events::AuditRecord;
 use crate::state::AuditEntry;
 
 /// Why a journal refused.
@@ -15,6 +16,12 @@ pub enum JournalError {
 pub trait Journal {
     /// The sequence of the last entry, 0 when empty.
     fn head(&mut self) -> Result<u64, JournalError>;
+    /// The head, and the time now in ms since the epoch if the journal's host tells it in
+    /// the same call (the component's host does: one import instead of two per call).
+    /// `None`: the core asks its [`Env`](crate::Env).
+    fn head_and_time(&mut self) -> Result<(u64, Option<u64>), JournalError> {
+        Ok((self.head()?, None))
+    }
     /// Up to `max` entries with `seq >= from`, in order.
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError>;
     /// Appends `data` as entry `expected_head + 1` if the head is still `expected_head`.
@@ -124,6 +131,9 @@ impl<J: Journal + ?Sized> Journal for &mut J {
     fn head(&mut self) -> Result<u64, JournalError> {
         (**self).head()
     }
+    fn head_and_time(&mut self) -> Result<(u64, Option<u64>), JournalError> {
+        (**self).head_and_time()
+    }
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
         (**self).read(from, max)
     }
@@ -135,5 +145,189 @@ impl<J: Journal + ?Sized> Journal for &mut J {
     }
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
         (**self).audit_scan(scan)
+    }
+}
+
+/// Length written for an absent optional field of a packed read-audit entry.
+const ABSENT: u32 = u32::MAX;
+
+/// Appends `entry` to `out` in the packed form the `audit-append` import carries: `seq`
+/// and `at` as 8 bytes little-endian, then actor, event type, target, outcome, detail
+/// and prev, each a 4-byte little-endian length and that many UTF-8 bytes (an absent
+/// target or prev is the length `0xFFFFFFFF` alone). One byte list crosses the
+/// component boundary instead of six strings.
+pub fn pack_read(entry: &AuditEntry, out: &mut Vec<u8>) {
+    let r = &entry.record;
+    out.extend_from_slice(&entry.seq.to_le_bytes());
+    out.extend_from_slice(&entry.at.to_le_bytes());
+    let fields = [
+        Some(&r.actor),
+        Some(&r.event_type),
+        r.target.as_ref(),
+        Some(&r.outcome),
+        Some(&r.detail),
+        r.prev.as_ref(),
+    ];
+    for field in fields {
+        match field {
+            // A field's length is bounded by the core's limits, far below 4 GiB.
+            Some(text) => {
+                let len = u32::try_from(text.len()).unwrap_or(ABSENT - 1);
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(text.as_bytes().get(..len as usize).unwrap_or_default());
+            }
+            None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+        }
+    }
+}
+
+/// A packed read-audit entry ([`pack_read`]) read in place: its text borrowed from the
+/// bytes, nothing allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedRead<'a> {
+    /// The journal position the read saw.
+    pub seq: u64,
+    /// When it was read, ms since the epoch.
+    pub at: u64,
+    /// See [`AuditRecord::actor`].
+    pub actor: &'a str,
+    /// See [`AuditRecord::event_type`].
+    pub event_type: &'a str,
+    /// See [`AuditRecord::target`].
+    pub target: Option<&'a str>,
+    /// See [`AuditRecord::outcome`].
+    pub outcome: &'a str,
+    /// See [`AuditRecord::detail`].
+    pub detail: &'a str,
+    /// See [`AuditRecord::prev`].
+    pub prev: Option<&'a str>,
+}
+
+impl<'a> PackedRead<'a> {
+    /// Reads `bytes`; `None` if they are not exactly one well-formed entry.
+    pub fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let mut rest = bytes;
+        let mut take = |n: usize| -> Option<&'a [u8]> {
+            let (head, tail) = rest.split_at_checked(n)?;
+            rest = tail;
+            Some(head)
+        };
+        let seq = u64::from_le_bytes(take(8)?.try_into().ok()?);
+        let at = u64::from_le_bytes(take(8)?.try_into().ok()?);
+        let mut field = || -> Option<Option<&'a str>> {
+            let len = u32::from_le_bytes(take(4)?.try_into().ok()?);
+            if len == ABSENT {
+                return Some(None);
+            }
+            std::str::from_utf8(take(len as usize)?).ok().map(Some)
+        };
+        let read = PackedRead {
+            seq,
+            at,
+            actor: field()??,
+            event_type: field()??,
+            target: field()?,
+            outcome: field()??,
+            detail: field()??,
+            prev: field()?,
+        };
+        rest.is_empty().then_some(read)
+    }
+
+    /// The entry, owning its text.
+    pub fn to_entry(&self) -> AuditEntry {
+        AuditEntry {
+            seq: self.seq,
+            at: self.at,
+            record: AuditRecord {
+                actor: self.actor.to_string(),
+                event_type: self.event_type.to_string(),
+                target: self.target.map(str::to_string),
+                outcome: self.outcome.to_string(),
+                detail: self.detail.to_string(),
+                prev: self.prev.map(str::to_string),
+            },
+        }
+    }
+}
+
+/// Reads back an entry written by [`pack_read`]; `None` if `bytes` is not exactly one
+/// well-formed entry.
+pub fn unpack_read(bytes: &[u8]) -> Option<AuditEntry> {
+    PackedRead::parse(bytes).map(|r| r.to_entry())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(target: Option<&str>, prev: Option<&str>) -> AuditEntry {
+        AuditEntry {
+            seq: 42,
+            at: 1_700_000_000_123,
+            record: AuditRecord {
+                actor: "agent-é".into(),
+                event_type: "agent.read".into(),
+                target: target.map(String::from),
+                outcome: "ok".into(),
+                detail: r#"{"n":1}"#.into(),
+                prev: prev.map(String::from),
+            },
+        }
+    }
+
+    #[test]
+    fn a_packed_read_comes_back_whole() {
+        for (target, prev) in [
+            (Some("a1"), Some("ab12")),
+            (None, Some("")),
+            (Some(""), None),
+            (None, None),
+        ] {
+            let e = entry(target, prev);
+            let mut out = Vec::new();
+            pack_read(&e, &mut out);
+            assert_eq!(unpack_read(&out), Some(e));
+        }
+    }
+
+    #[test]
+    fn entries_packed_one_after_another_keep_their_bounds() {
+        let (a, b) = (entry(Some("x"), None), entry(None, Some("y")));
+        let mut out = Vec::new();
+        pack_read(&a, &mut out);
+        let first = out.len();
+        pack_read(&b, &mut out);
+        assert_eq!(unpack_read(out.get(..first).unwrap_or_default()), Some(a));
+        assert_eq!(unpack_read(out.get(first..).unwrap_or_default()), Some(b));
+    }
+
+    #[test]
+    fn malformed_packed_reads_are_refused() {
+        let mut out = Vec::new();
+        pack_read(&entry(Some("a1"), Some("p")), &mut out);
+        // Every truncation, and a trailing byte.
+        for n in 0..out.len() {
+            assert_eq!(
+                unpack_read(out.get(..n).unwrap_or_default()),
+                None,
+                "cut at {n}"
+            );
+        }
+        let mut longer = out.clone();
+        longer.push(0);
+        assert_eq!(unpack_read(&longer), None);
+        // A length past the end, an absent required field, text that is not UTF-8.
+        let mut bad_len = out.clone();
+        bad_len.splice(16..20, 1000u32.to_le_bytes());
+        assert_eq!(unpack_read(&bad_len), None);
+        let mut absent_actor = out.clone();
+        absent_actor.splice(16..20, u32::MAX.to_le_bytes());
+        assert_eq!(unpack_read(&absent_actor), None);
+        let mut not_utf8 = out;
+        if let Some(b) = not_utf8.get_mut(20) {
+            *b = 0xff;
+        }
+        assert_eq!(unpack_read(&not_utf8), None);
     }
 }

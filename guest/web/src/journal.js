@@ -39,6 +39,11 @@ export function head() {
   return BigInt(entries.length);
 }
 
+/** The head and the time now (ms since the epoch, the WASI wall clock's source). */
+export function headAndTime() {
+  return [BigInt(entries.length), BigInt(Date.now())];
+}
+
 export function read(from, max) {
   const start = from < 1n ? 0 : Number(from) - 1;
   const out = [];
@@ -64,9 +69,58 @@ export function append(expectedHead, data, sync) {
   return current + 1n;
 }
 
-/** Appends a read's audit entry to the read-audit log (kept in the page only). */
-export function auditAppend(entry) {
-  reads.push({ ...entry });
+/**
+ * Appends a read's audit entry to the read-audit log (kept in the page only). The entry
+ * comes packed (see `audit-append` in wit/journal.wit): `seq` and `at` as 8 bytes
+ * little-endian, then six fields, each a 4-byte little-endian length and that many UTF-8
+ * bytes, 0xFFFFFFFF for an absent `target` or `prev`.
+ */
+export function auditAppend(packed) {
+  const entry = unpackRead(packed);
+  if (entry === null) throw { tag: 'unavailable', val: 'malformed read-audit entry' };
+  reads.push(entry);
+}
+
+const ABSENT = 0xffffffff;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The read-audit record packed in `bytes`, or null if it is not exactly one. */
+export function unpackRead(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  const u64 = () => {
+    if (at + 8 > bytes.length) return null;
+    const v = view.getBigUint64(at, true);
+    at += 8;
+    return v;
+  };
+  const field = () => {
+    if (at + 4 > bytes.length) return null;
+    const len = view.getUint32(at, true);
+    at += 4;
+    if (len === ABSENT) return { absent: true };
+    if (at + len > bytes.length) return null;
+    let text;
+    try {
+      text = utf8.decode(bytes.subarray(at, at + len));
+    } catch {
+      return null;
+    }
+    at += len;
+    return { text };
+  };
+  const seq = u64();
+  const time = u64();
+  if (seq === null || time === null) return null;
+  const names = ['actor', 'eventType', 'target', 'outcome', 'detail', 'prev'];
+  const optional = new Set(['target', 'prev']);
+  const entry = { seq, at: time };
+  for (const name of names) {
+    const f = field();
+    if (f === null || (f.absent && !optional.has(name))) return null;
+    entry[name] = f.absent ? undefined : f.text;
+  }
+  return at === bytes.length ? entry : null;
 }
 
 /** The newest `scan.limit` read-audit entries matching `scan`, oldest first. */

@@ -65,6 +65,9 @@ impl JournalBackend for Switch {
     fn audit_append_owned(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
         self.lock()?.audit_append_owned(entry)
     }
+    fn audit_append_packed(&mut self, packed: Vec<u8>) -> Result<(), JournalError> {
+        self.lock()?.audit_append_packed(packed)
+    }
     fn flush_reads(&mut self) -> Result<(), JournalError> {
         self.lock()?.flush_reads()
     }

@@ -1,8 +1,11 @@
 //! A journal in memory: for tests and demos. Clones share one log, so two cores can run
 //! over the same history.
 
-use super::{JournalBackend, JournalError, MAX_READ_BATCH, SNAPSHOTS_KEPT, Snapshot, check_entry};
-use maas_core::journal::AuditScan;
+use super::{
+    JournalBackend, JournalError, MAX_READ_BATCH, SNAPSHOTS_KEPT, Snapshot, check_entry,
+    malformed_read,
+};
+use maas_core::journal::{AuditScan, PackedRead, pack_read, unpack_read};
 use maas_core::state::AuditEntry;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -11,8 +14,9 @@ struct Inner {
     entries: Vec<Vec<u8>>,
     /// Complete snapshots, newest last; at most [`SNAPSHOTS_KEPT`].
     snapshots: Vec<Snapshot>,
-    /// The read-audit log.
-    reads: Vec<AuditEntry>,
+    /// The read-audit log, each entry packed as the core hands it over
+    /// ([`maas_core::journal::pack_read`]): one allocation a read, decoded when scanned.
+    reads: Vec<Vec<u8>>,
     /// The snapshot being saved.
     saving: Option<Snapshot>,
 }
@@ -104,17 +108,27 @@ impl JournalBackend for MemoryJournal {
     }
 
     fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
-        self.lock()?.reads.push(entry.clone());
+        let mut packed = Vec::new();
+        pack_read(entry, &mut packed);
+        self.lock()?.reads.push(packed);
         Ok(())
     }
 
-    fn audit_append_owned(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
-        self.lock()?.reads.push(entry);
+    fn audit_append_packed(&mut self, packed: Vec<u8>) -> Result<(), JournalError> {
+        PackedRead::parse(&packed).ok_or_else(malformed_read)?;
+        self.lock()?.reads.push(packed);
         Ok(())
     }
 
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
-        Ok(scan.newest(self.lock()?.reads.iter()))
+        // Every entry was checked when appended.
+        let mut found: Vec<AuditEntry> = (self.lock()?.reads.iter().rev())
+            .filter_map(|packed| unpack_read(packed))
+            .filter(|e| scan.matches(e))
+            .take(scan.limit as usize)
+            .collect();
+        found.reverse();
+        Ok(found)
     }
 
     fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
@@ -200,5 +214,58 @@ mod tests {
         assert_eq!(j.read(2, 10), Ok(vec![(2, b"b".to_vec())]));
         assert_eq!(j.read(0, 1), Ok(vec![(1, b"a".to_vec())]));
         assert_eq!(j.read(9, 10), Ok(vec![]));
+    }
+
+    fn read(i: u64, actor: &str) -> AuditEntry {
+        AuditEntry {
+            seq: i,
+            at: 1_000 + i,
+            record: maas_core::events::AuditRecord {
+                actor: actor.into(),
+                event_type: "agent.read".into(),
+                target: i.is_multiple_of(2).then(|| format!("a{i}")),
+                outcome: "ok".into(),
+                detail: "{}".into(),
+                prev: Some("00ff".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn packed_and_whole_reads_are_scanned_alike_and_malformed_ones_refused() {
+        let mut j = MemoryJournal::new();
+        let mut expected = Vec::new();
+        for i in 0..6 {
+            let e = read(i, if i < 3 { "ann" } else { "bob" });
+            if i.is_multiple_of(3) {
+                assert_eq!(j.audit_append(&e), Ok(()));
+            } else {
+                let mut packed = Vec::new();
+                pack_read(&e, &mut packed);
+                assert_eq!(j.audit_append_packed(packed), Ok(()));
+            }
+            expected.push(e);
+        }
+        let mut packed = Vec::new();
+        pack_read(&read(9, "eve"), &mut packed);
+        packed.pop();
+        assert_eq!(j.audit_append_packed(packed), Err(malformed_read()));
+        assert_eq!(j.reads_len(), 6);
+        let mut scan = AuditScan {
+            actor: None,
+            agent: None,
+            event_type: None,
+            since: None,
+            until: None,
+            limit: 100,
+        };
+        assert_eq!(j.audit_scan(&scan), Ok(expected.clone()));
+        // The newest matching `limit`, oldest first.
+        scan.actor = Some("ann".into());
+        scan.limit = 2;
+        assert_eq!(
+            j.audit_scan(&scan),
+            Ok(expected.get(1..3).unwrap_or_default().to_vec())
+        );
     }
 }

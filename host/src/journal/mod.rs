@@ -14,7 +14,7 @@ pub use memory::MemoryJournal;
 pub use postgres::PostgresJournal;
 pub use sqlite::SqliteJournal;
 
-use maas_core::journal::AuditScan;
+use maas_core::journal::{AuditScan, unpack_read};
 use maas_core::state::AuditEntry;
 
 /// Why a journal refused.
@@ -63,6 +63,12 @@ pub trait JournalBackend: Send {
     /// not copy it.
     fn audit_append_owned(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
         self.audit_append(&entry)
+    }
+    /// [`JournalBackend::audit_append`] of an entry packed as the core hands it over
+    /// ([`maas_core::journal::pack_read`]), so a backend may keep the bytes as they came.
+    /// Errors: `unavailable` when `packed` is not one well-formed entry.
+    fn audit_append_packed(&mut self, packed: Vec<u8>) -> Result<(), JournalError> {
+        self.audit_append_owned(unpack_read(&packed).ok_or_else(malformed_read)?)
     }
     /// Writes the buffered read-audit entries to the log (committed, not synced).
     fn flush_reads(&mut self) -> Result<(), JournalError> {
@@ -221,4 +227,9 @@ pub fn check_entry(data: &[u8]) -> Result<(), JournalError> {
         )));
     }
     Ok(())
+}
+
+/// The refusal of a packed read-audit entry that is not one well-formed entry.
+pub(crate) fn malformed_read() -> JournalError {
+    JournalError::Unavailable("malformed read-audit entry".into())
 }
