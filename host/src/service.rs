@@ -5,7 +5,9 @@
 //! Group commit: the thread runs every job already waiting, then makes all their changes
 //! durable with one sync, and only then releases their answers. Concurrent writers share
 //! a sync instead of queueing one each, and no answer, not even a read's, shows a change
-//! before it is durable.
+//! before it is durable. A second thread delivers a synced batch's answers (waking each
+//! caller is a system call, 64 of them per batch under 64 writers), in batch order, while
+//! the core thread goes on with the next jobs.
 
 use crate::bindings::types;
 use crate::runtime::Runtime;
@@ -111,8 +113,30 @@ fn next_job(rt: &mut Runtime, rx: &mpsc::Receiver<Job>, heads: &mut Heads) -> Op
     }
 }
 
+/// A synced batch's answers and, when the sync failed, the error that replaces them.
+type Batch = (Vec<Reply>, Option<types::Error>);
+
+/// Delivers every answer of `batch`.
+fn deliver((replies, failed): Batch) {
+    for reply in replies {
+        reply(failed.as_ref());
+    }
+}
+
+/// Starts the thread that delivers synced batches' answers in the order they are sent;
+/// `None` if it cannot start (the core thread then delivers them itself).
+fn spawn_replier() -> Option<mpsc::Sender<Batch>> {
+    let (tx, rx) = mpsc::channel::<Batch>();
+    std::thread::Builder::new()
+        .name("maas-replies".into())
+        .spawn(move || rx.into_iter().for_each(deliver))
+        .ok()?;
+    Some(tx)
+}
+
 /// Runs jobs until every handle is dropped.
 fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Job>, heads: &mut Heads) {
+    let replier = spawn_replier();
     while let Some(first) = next_job(rt, rx, heads) {
         let mut replies = vec![first(rt)];
         while replies.len() < MAX_BATCH {
@@ -132,8 +156,13 @@ fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Job>, heads: &mut Heads) {
         if failed.is_none() {
             heads.after_batch(rt);
         }
-        for reply in replies {
-            reply(failed.as_ref());
+        match &replier {
+            Some(tx) => {
+                if let Err(mpsc::SendError(batch)) = tx.send((replies, failed)) {
+                    deliver(batch);
+                }
+            }
+            None => deliver((replies, failed)),
         }
     }
 }

@@ -191,7 +191,12 @@ const CONTRACTIONS: &str = "let it that what here there who he she where how whe
 /// Which threat patterns can match a text, found in one pass: every match of a pattern
 /// starts with one of the literals its syntax allows there (extracted by
 /// `regex-syntax`), so a pattern none of whose literals occur is not run. Patterns
-/// without such a finite set always run.
+/// without such a finite set always run. The literals are lower-cased (ASCII) and
+/// searched ignoring ASCII case: a case-insensitive pattern's literals are its words in
+/// every mix of cases (64 for `ignore`), which as such outgrew the extractor's limits
+/// and left short prefixes (`igno`) or none; one lower-case word each keeps the automaton
+/// small and the words whole. A case-sensitive pattern may then run on a text where only
+/// another case of its literal occurs, which costs a search but changes no answer.
 struct Gate {
     /// Every pattern's starting literals.
     literals: aho_corasick::AhoCorasick,
@@ -206,13 +211,25 @@ struct Gate {
 fn starting_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let hir = regex_syntax::Parser::new().parse(&ascii_b(pattern)).ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let seq = Extractor::new()
+        .kind(ExtractKind::Prefix)
+        .limit_total(LITERALS_PER_PATTERN)
+        .extract(&hir);
     let literals = seq.literals()?;
     if literals.is_empty() || literals.iter().any(|l| l.as_bytes().is_empty()) {
         return None;
     }
-    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+    let mut lower: Vec<Vec<u8>> = literals
+        .iter()
+        .map(|l| l.as_bytes().to_ascii_lowercase())
+        .collect();
+    lower.sort();
+    lower.dedup();
+    Some(lower)
 }
+
+/// Most literals extracted per pattern (before lower-casing merges the cases of a word).
+const LITERALS_PER_PATTERN: usize = 8192;
 
 static GATE: LazyLock<Option<Gate>> = LazyLock::new(|| {
     let (mut all, mut owner, mut always) = (Vec::new(), Vec::new(), Vec::new());
@@ -225,7 +242,11 @@ static GATE: LazyLock<Option<Gate>> = LazyLock::new(|| {
             None => always.push(i),
         }
     }
-    let literals = aho_corasick::AhoCorasick::new(&all).ok()?;
+    let literals = aho_corasick::AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(&all)
+        .ok()?;
     Some(Gate {
         literals,
         owner,

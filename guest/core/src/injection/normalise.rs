@@ -453,36 +453,33 @@ fn fold_words_in<C: Copy + Into<char>>(chars: &[C], len: usize, ob: &mut Obfusca
             j += 1;
         }
         let split_after = camel(j);
-        let word: Vec<char> = chars
-            .get(i..j)
-            .unwrap_or(&[])
-            .iter()
-            .map(|&c| c.into())
-            .collect();
-        let has_ascii_letter = word.iter().any(char::is_ascii_alphabetic);
-        let letters = word.iter().filter(|c| c.is_alphabetic()).count();
-        let lookalikes = word.iter().filter(|c| confusable(**c).is_some()).count();
+        // The word is read in place (no copy per word): `folded(k)` is its `k`-th
+        // character with look-alikes folded when the word folds.
+        let word = chars.get(i..j).unwrap_or(&[]);
+        let letter = |k: usize| -> Option<char> { word.get(k).map(|&c| c.into()) };
+        let has_ascii_letter =
+            (0..word.len()).any(|k| letter(k).is_some_and(|c| c.is_ascii_alphabetic()));
+        let letters = (0..word.len())
+            .filter(|&k| letter(k).is_some_and(char::is_alphabetic))
+            .count();
+        let lookalikes = (0..word.len())
+            .filter(|&k| letter(k).is_some_and(|c| confusable(c).is_some()))
+            .count();
         let fold = lookalikes > 0
             && (has_ascii_letter || (letters >= 2 && lookalikes == letters && letters <= 12));
         if fold && has_ascii_letter {
             ob.homoglyph = true;
         }
-        let folded: Vec<char> = if fold {
-            word.iter().map(|&c| confusable(c).unwrap_or(c)).collect()
-        } else {
-            word
+        let folded = |k: usize| -> Option<char> {
+            letter(k).map(|c| if fold { confusable(c).unwrap_or(c) } else { c })
         };
-        let any_letter = folded.iter().any(|c| c.is_alphabetic());
+        let any_letter = (0..word.len()).any(|k| folded(k).is_some_and(char::is_alphabetic));
         let leety = any_letter
-            && folded.len() <= 40
-            && folded
-                .iter()
-                .enumerate()
-                .any(|(k, &c)| leet(c, folded.get(k + 1).copied()).is_some());
-        for (k, &c) in folded.iter().enumerate() {
-            let next = folded
-                .get(k + 1)
-                .map(|&n| leet(n, None).unwrap_or(n).to_ascii_lowercase());
+            && word.len() <= 40
+            && (0..word.len()).any(|k| folded(k).is_some_and(|c| leet(c, folded(k + 1)).is_some()));
+        for k in 0..word.len() {
+            let Some(c) = folded(k) else { break };
+            let next = folded(k + 1).map(|n| leet(n, None).unwrap_or(n).to_ascii_lowercase());
             let mapped = if leety { leet(c, next).unwrap_or(c) } else { c };
             push_lower(&mut out, mapped);
         }

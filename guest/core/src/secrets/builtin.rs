@@ -156,8 +156,90 @@ fn is_non_secret_value(v: &str) -> bool {
         || has_word(WORDS, v)
 }
 
+/// Words of which every match of a hand-written class holds one (ASCII case ignored),
+/// per class in the order [`find`] runs them: `sk-`, the GitHub prefixes, `AKIA`/`ASIA`,
+/// `maas_`, the `://` of a URL, `AccountKey`/`SharedAccessKey`, `bearer`, and the
+/// keys of `credential-assignment` (each of its key words contains one of `passw`,
+/// `pwd`, `secret`, `api`, `access`, `private`, `token`).
+const CLASS_WORDS: &[(usize, &[&str])] = &[
+    (SK, &["sk-"]),
+    (GH, &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
+    (AKIA, &["akia", "asia"]),
+    (MAAS_WORD, &["maas_"]),
+    (URL, &["://"]),
+    (AZURE, &["accountkey", "sharedaccesskey"]),
+    (BEARER_WORD, &["bearer"]),
+    (
+        ASSIGN,
+        &[
+            "passw", "pwd", "secret", "api", "access", "private", "token",
+        ],
+    ),
+];
+const SK: usize = 0;
+const GH: usize = 1;
+const AKIA: usize = 2;
+const MAAS_WORD: usize = 3;
+const URL: usize = 4;
+const AZURE: usize = 5;
+const BEARER_WORD: usize = 6;
+const ASSIGN: usize = 7;
+const CLASSES: usize = 8;
+
+/// One pass finds which classes' words occur; word `i` belongs to class `owner[i]`.
+struct Words {
+    words: aho_corasick::AhoCorasick,
+    owner: Vec<usize>,
+}
+
+static WORDS: LazyLock<Option<Words>> = LazyLock::new(|| {
+    let (mut all, mut owner) = (Vec::new(), Vec::new());
+    for (class, words) in CLASS_WORDS {
+        for w in *words {
+            all.push(*w);
+            owner.push(*class);
+        }
+    }
+    let words = aho_corasick::AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .build(&all)
+        .ok()?;
+    Some(Words { words, owner })
+});
+
+/// Which classes can match `text`. The case-insensitive patterns also match the
+/// Unicode case variants of some letters (the Kelvin sign for `k`, the long s for `s`),
+/// which an ASCII search does not see: text that is not all ASCII runs every class.
+fn classes(text: &str) -> [bool; CLASSES] {
+    let Some(w) = WORDS.as_ref().filter(|_| text.is_ascii()) else {
+        return [true; CLASSES];
+    };
+    let mut run = [false; CLASSES];
+    for m in w.words.find_overlapping_iter(text) {
+        if let Some(r) = w
+            .owner
+            .get(m.pattern().as_usize())
+            .and_then(|&c| run.get_mut(c))
+        {
+            *r = true;
+        }
+    }
+    run
+}
+
 /// Appends the hand-written matches in `text` to `spans`.
 pub(crate) fn find(text: &str, spans: &mut Vec<Span>) {
+    find_in(text, spans, classes(text));
+}
+
+/// [`find`] running every class (for the tests: the gate skips only what cannot match).
+#[cfg(test)]
+pub(crate) fn find_ungated(text: &str, spans: &mut Vec<Span>) {
+    find_in(text, spans, [true; CLASSES]);
+}
+
+fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
+    let on = |class: usize| run.get(class).copied().unwrap_or(true);
     let mut push = |start: usize, end: usize, class: Builtin| {
         spans.push(Span {
             start,
@@ -173,7 +255,7 @@ pub(crate) fn find(text: &str, spans: &mut Vec<Span>) {
             push(m.start(), m.end(), Builtin::PrivateKey);
         }
     }
-    if let Some(re) = SK_KEY.as_ref() {
+    if let Some(re) = SK_KEY.as_ref().filter(|_| on(SK)) {
         for m in re.find_iter(text) {
             let key = m.as_str().trim_start_matches("sk-");
             let tail = ["ant-", "proj-", "svcacct-", "admin-"]
@@ -190,20 +272,22 @@ pub(crate) fn find(text: &str, spans: &mut Vec<Span>) {
             }
         }
     }
-    for (re, class) in [
-        (&GITHUB, Builtin::GithubToken),
-        (&AWS, Builtin::AwsAccessKey),
-        (&MAAS, Builtin::MaasToken),
+    for (re, class, gate) in [
+        (&GITHUB, Builtin::GithubToken, GH),
+        (&AWS, Builtin::AwsAccessKey, AKIA),
+        (&MAAS, Builtin::MaasToken, MAAS_WORD),
     ] {
+        let re = re.as_ref().filter(|_| on(gate));
         for m in re.iter().flat_map(|re| re.find_iter(text)) {
             push(m.start(), m.end(), class);
         }
     }
-    for (re, class) in [
-        (&DATABASE_URL, Builtin::DatabaseUrl),
-        (&AZURE_KEY, Builtin::AzureStorageKey),
-        (&BEARER, Builtin::BearerToken),
+    for (re, class, gate) in [
+        (&DATABASE_URL, Builtin::DatabaseUrl, URL),
+        (&AZURE_KEY, Builtin::AzureStorageKey, AZURE),
+        (&BEARER, Builtin::BearerToken, BEARER_WORD),
     ] {
+        let re = re.as_ref().filter(|_| on(gate));
         for caps in re.iter().flat_map(|re| re.captures_iter(text)) {
             if let Some(v) = caps.name("v")
                 && !looks_like_slug(v.as_str())
@@ -213,7 +297,8 @@ pub(crate) fn find(text: &str, spans: &mut Vec<Span>) {
             }
         }
     }
-    for caps in ASSIGNMENT.iter().flat_map(|re| re.captures_iter(text)) {
+    let assignment = ASSIGNMENT.as_ref().filter(|_| on(ASSIGN));
+    for caps in assignment.iter().flat_map(|re| re.captures_iter(text)) {
         let bare = caps.name("bare");
         let value = caps.name("dq").or_else(|| caps.name("sq")).or(bare);
         let key = caps.name("k").map_or("", |k| k.as_str());

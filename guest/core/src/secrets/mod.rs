@@ -34,7 +34,9 @@
 //! Every gitleaks rule names keywords. One Aho-Corasick automaton
 //! (ASCII-case-insensitive, as gitleaks lowercases) finds which keywords occur
 //! in the text; only rules with a present keyword run their regex, so ordinary
-//! prose costs one automaton pass plus a handful of rules. Each rule's regex
+//! prose costs one automaton pass plus a handful of rules. The hand-written
+//! classes are gated alike, by words every match of theirs holds (`sk-`, `://`,
+//! `bearer`, `token`, …; `builtin.rs`), on ASCII text. Each rule's regex
 //! is compiled the first time one of its keywords is seen (a rule that fails
 //! to compile is skipped, never a panic); [`rule_stats`] forces them all.
 //! Like gitleaks, a match's secret is its `secretGroup`, else its first
