@@ -558,14 +558,22 @@ const EXPORTS: &[&str] = &[
 ];
 
 /// Exports the fuzzer leaves to their own tests: the snapshot protocol the host drives
-/// (tests/tests/recovery.rs, host/tests/snapshot_chunks.rs) and the host's record of a
-/// refusal made before the core (host/tests/mcp_http.rs).
+/// (tests/tests/recovery.rs, host/tests/snapshot_chunks.rs), the state image protocol,
+/// which by design overwrites the instance's memory with what the host hands it
+/// (host/tests/state_image.rs), and the host's record of a refusal made before the core
+/// (host/tests/mcp_http.rs).
 const NOT_FUZZED: &[&str] = &[
     "admin.snapshot-begin",
     "admin.snapshot-next",
     "admin.restore-begin",
     "admin.restore-chunk",
     "admin.restore-finish",
+    "admin.image-begin",
+    "admin.image-read",
+    "admin.image-load-begin",
+    "admin.image-load-place",
+    "admin.image-load",
+    "admin.image-load-finish",
     "audit.deny",
 ];
 
