@@ -6,14 +6,16 @@
 //! SHA-256 of the component and wasmtime's compatibility hash of the engine. Set
 //! `MAAS_NO_COMPILE_CACHE=1` to compile every time.
 
+use maas_core::audit::hex;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// Where compiled code for `wasm` on `engine` is cached, if there is a cache directory.
-fn cache_file(engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
+/// Where compiled code for the component of SHA-256 `digest` on `engine` is cached, if
+/// there is a cache directory.
+fn cache_file(engine: &Engine, digest: &[u8]) -> Option<PathBuf> {
     if std::env::var_os("MAAS_NO_COMPILE_CACHE").is_some_and(|v| !v.is_empty()) {
         return None;
     }
@@ -22,8 +24,7 @@ fn cache_file(engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
     engine
         .precompile_compatibility_hash()
         .hash(&mut engine_hash);
-    let digest = Sha256::digest(wasm);
-    let key: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let key = hex(digest.get(..16).unwrap_or(digest));
     Some(dir.join(format!("core-{key}-{:016x}.cwasm", engine_hash.finish())))
 }
 
@@ -35,7 +36,12 @@ pub fn load(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
 /// Loads the compiled form of component `wasm` from the cache, or compiles it and fills
 /// the cache. A cache that cannot be read or written is skipped, never fatal.
 pub fn load_bytes(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Component> {
-    let Some(file) = cache_file(engine, wasm) else {
+    load_digested(engine, wasm, &Sha256::digest(wasm))
+}
+
+/// [`load_bytes`] for a caller that already has the component's SHA-256 `digest`.
+pub fn load_digested(engine: &Engine, wasm: &[u8], digest: &[u8]) -> wasmtime::Result<Component> {
+    let Some(file) = cache_file(engine, digest) else {
         return Component::new(engine, wasm);
     };
     if file.is_file()
@@ -106,11 +112,12 @@ mod tests {
     #[test]
     fn the_cache_key_changes_with_the_component() {
         let engine = Engine::default();
-        let a = cache_file(&engine, b"one");
-        let b = cache_file(&engine, b"two");
+        let key = |wasm: &[u8]| cache_file(&engine, &Sha256::digest(wasm));
+        let a = key(b"one");
+        let b = key(b"two");
         if a.is_some() {
             assert_ne!(a, b);
-            assert_eq!(a, cache_file(&engine, b"one"));
+            assert_eq!(a, key(b"one"));
         }
     }
 }

@@ -151,13 +151,14 @@ impl CoreImage {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&config)?;
-        let component = crate::compiled::load_bytes(&engine, wasm)?;
+        let digest: [u8; 32] = sha2::Sha256::digest(wasm).into();
+        let component = crate::compiled::load_digested(&engine, wasm, &digest)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Maas::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let pre = MaasPre::new(linker.instantiate_pre(&component)?)?;
         Ok(CoreImage {
-            digest: sha2::Sha256::digest(wasm).into(),
+            digest,
             engine,
             component,
             pre,

@@ -30,7 +30,7 @@ pub fn chain_hash(prev: &str, seq: u64, at: u64, record: &AuditRecord) -> String
 }
 
 /// Lower-case hex of `bytes` (what `{:02x}` per byte gives, without the formatter).
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
         for digit in [b >> 4, b & 0x0f] {

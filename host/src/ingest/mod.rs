@@ -14,6 +14,7 @@ pub mod walker;
 
 use crate::knowledge::DocumentKind;
 use crate::ops::knowledge::DocumentArg;
+use maas_core::audit::hex;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -64,10 +65,6 @@ pub struct Plan {
     pub skipped: BTreeMap<&'static str, u64>,
     /// Files read.
     pub files: u64,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The key of a document in plans and manifests.

@@ -22,6 +22,7 @@
 use super::{HostState, Runtime, journal_failure, trap};
 use crate::bindings::{Maas, types};
 use crate::progress::Progress;
+use maas_core::audit::hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -55,10 +56,6 @@ struct Header {
     runs: Vec<(u64, u64)>,
     /// CRC-32 of the stored pages.
     crc32: u32,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> types::Error {
