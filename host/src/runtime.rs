@@ -405,6 +405,25 @@ impl Runtime {
         store
     }
 
+    /// The end of every start, once the state as of `seq` is in the instance (restored,
+    /// loaded from an image, or none at 0): sets aside a damaged journal tail after
+    /// `seq`, then `init` applies the rest.
+    fn catch_up_from(
+        core: &Maas,
+        store: &mut Store<HostState>,
+        seq: u64,
+        options: &RuntimeOptions,
+        notices: &mut Vec<String>,
+    ) -> Result<(), types::Error> {
+        let journal = &mut store.data_mut().journal;
+        journal.recover_tail(seq).map_err(journal_failure)?;
+        notices.extend(journal.take_notices());
+        core.maas_core_admin()
+            .call_init(&mut *store, options.limits)
+            .map_err(trap)??;
+        Ok(())
+    }
+
     /// Takes the journal back from a store that is being discarded.
     fn take_journal(store: &mut Store<HostState>) -> Box<dyn JournalBackend> {
         std::mem::replace(
@@ -449,12 +468,7 @@ impl Runtime {
             else {
                 return Ok(None);
             };
-            let journal = &mut store.data_mut().journal;
-            journal.recover_tail(seq).map_err(journal_failure)?;
-            notices.extend(journal.take_notices());
-            core.maas_core_admin()
-                .call_init(&mut store, options.limits)
-                .map_err(trap)??;
+            Self::catch_up_from(&core, &mut store, seq, options, notices)?;
             Ok::<_, types::Error>(Some((core, seq, newest)))
         })();
         match attempt {
@@ -509,12 +523,7 @@ impl Runtime {
         let started = (|| {
             let core = image.pre.instantiate(&mut store).map_err(trap)?;
             let snapshot = Self::restore(&core, &mut store, head, options, &mut notices)?;
-            let journal = &mut store.data_mut().journal;
-            journal.recover_tail(snapshot).map_err(journal_failure)?;
-            notices.extend(journal.take_notices());
-            core.maas_core_admin()
-                .call_init(&mut store, options.limits)
-                .map_err(trap)??;
+            Self::catch_up_from(&core, &mut store, snapshot, options, &mut notices)?;
             Ok::<_, types::Error>((core, snapshot))
         })();
         let (core, snapshot) = match started {

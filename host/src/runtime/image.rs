@@ -112,7 +112,6 @@ fn read_header(path: &Path) -> Result<Option<(File, Header)>, String> {
     if 8 + pages * PAGE as u64 + size + 12 != len {
         return Err("its size does not match its header".into());
     }
-    file.seek(SeekFrom::Start(8)).map_err(|e| e.to_string())?;
     Ok(Some((file, header)))
 }
 
