@@ -2,6 +2,7 @@
 
 use crate::events::AuditRecord;
 use crate::state::AuditEntry;
+use std::borrow::Cow;
 
 /// Why a journal refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +70,20 @@ impl AuditScan {
         &self,
         log: impl DoubleEndedIterator<Item = &'a AuditEntry>,
     ) -> Vec<AuditEntry> {
+        self.newest_of(log.map(Cow::Borrowed))
+    }
+
+    /// [`AuditScan::newest`] over entries that may be borrowed or made as they are read
+    /// (decoded from a stored form); only the matches are kept.
+    pub fn newest_of<'a>(
+        &self,
+        log: impl DoubleEndedIterator<Item = Cow<'a, AuditEntry>>,
+    ) -> Vec<AuditEntry> {
         let mut out: Vec<AuditEntry> = log
             .rev()
             .filter(|e| self.matches(e))
             .take(self.limit as usize)
-            .cloned()
+            .map(Cow::into_owned)
             .collect();
         out.reverse();
         out

@@ -122,13 +122,13 @@ impl JournalBackend for MemoryJournal {
 
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
         // Every entry was checked when appended.
-        let mut found: Vec<AuditEntry> = (self.lock()?.reads.iter().rev())
-            .filter_map(|packed| unpack_read(packed))
-            .filter(|e| scan.matches(e))
-            .take(scan.limit as usize)
-            .collect();
-        found.reverse();
-        Ok(found)
+        let reads = &self.lock()?.reads;
+        Ok(scan.newest_of(
+            reads
+                .iter()
+                .filter_map(|packed| unpack_read(packed))
+                .map(std::borrow::Cow::Owned),
+        ))
     }
 
     fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
