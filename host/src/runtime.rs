@@ -441,7 +441,8 @@ impl Runtime {
         head: u64,
         notices: &mut Vec<String>,
     ) -> Result<Started, Box<dyn JournalBackend>> {
-        let Some(path) = options.image.as_deref().filter(|_| head > 0) else {
+        // No instance is made for a data directory without an image (most of them).
+        let Some(path) = (options.image.as_deref()).filter(|p| head > 0 && p.is_file()) else {
             return Err(journal);
         };
         let mut store = Self::new_store(image, journal, options, head);
