@@ -172,6 +172,20 @@ pub(crate) fn for_each_feature(text: &str, mut f: impl FnMut(u32)) -> usize {
     // the shorter one's hash. Bytes are hashed as they come; a gram ends where
     // the next byte starts a character (is not a UTF-8 continuation byte).
     let bytes = joined.as_bytes();
+    if bytes.is_ascii() {
+        // Every byte is a character: the same grams without the boundary checks.
+        for start in 0..bytes.len() {
+            let mut h = c_seed;
+            for (j, &b) in bytes.get(start..).unwrap_or(&[]).iter().take(5).enumerate() {
+                h = (h ^ u32::from(b)).wrapping_mul(FNV_PRIME);
+                if j >= 2 {
+                    f(h);
+                    count += 1;
+                }
+            }
+        }
+        return count;
+    }
     for start in 0..bytes.len() {
         let Some(rest) = bytes.get(start..) else {
             break;

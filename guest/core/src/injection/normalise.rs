@@ -346,10 +346,29 @@ fn is_spacing_separator(c: char) -> bool {
 /// ASCII text is walked as bytes (no `Vec<char>` copy).
 fn collapse_spaced(s: &str, ob: &mut Obfuscation) -> String {
     if s.is_ascii() {
+        if !has_spaced_run_ascii(s.as_bytes()) {
+            return s.to_string();
+        }
         collapse_spaced_in(s.as_bytes(), ob)
     } else {
         collapse_spaced_in(&s.chars().collect::<Vec<char>>(), ob)
     }
+}
+
+/// True when ASCII `b` holds the start of a run [`collapse_spaced_in`] joins: a
+/// single letter, a separator, a single letter, the same separator, a single letter.
+/// Every joined run starts so, so without one the text is left as it is.
+fn has_spaced_run_ascii(b: &[u8]) -> bool {
+    let alnum = |i: usize| b.get(i).is_some_and(u8::is_ascii_alphanumeric);
+    let single = |i: usize| alnum(i) && (i == 0 || !alnum(i - 1)) && !alnum(i + 1);
+    (0..b.len()).any(|i| {
+        single(i)
+            && b.get(i + 1)
+                .is_some_and(|&s| is_spacing_separator(char::from(s)))
+            && single(i + 2)
+            && b.get(i + 3) == b.get(i + 1)
+            && single(i + 4)
+    })
 }
 
 fn collapse_spaced_in<C: Copy + Into<char>>(chars: &[C], ob: &mut Obfuscation) -> String {
@@ -421,10 +440,68 @@ fn is_word_at<C: Copy + Into<char>>(chars: &[C], i: usize) -> bool {
 /// ASCII text is walked as bytes (no `Vec<char>` copy).
 fn fold_words(s: &str, ob: &mut Obfuscation) -> String {
     if s.is_ascii() {
-        fold_words_in(s.as_bytes(), s.len(), ob)
+        fold_words_ascii(s.as_bytes(), ob)
     } else {
         fold_words_in(&s.chars().collect::<Vec<char>>(), s.len(), ob)
     }
+}
+
+/// [`fold_words_in`] for ASCII text, where no letter is a look-alike: a word is only
+/// lower-cased, unless it mixes letters with leetspeak symbols.
+fn fold_words_ascii(b: &[u8], ob: &mut Obfuscation) -> String {
+    let mut out = String::with_capacity(b.len());
+    let word_at = |k: usize| match b.get(k) {
+        Some(b'!') => b.get(k + 1).is_some_and(u8::is_ascii_alphabetic),
+        Some(&c) => c.is_ascii_alphanumeric() || c == b'@' || c == b'$',
+        None => false,
+    };
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if !word_at(i) {
+            out.push(if c == b'_' {
+                ' '
+            } else {
+                char::from(c.to_ascii_lowercase())
+            });
+            i += 1;
+            continue;
+        }
+        let camel = |k: usize| {
+            k > i
+                && b.get(k).is_some_and(u8::is_ascii_uppercase)
+                && b.get(k - 1).is_some_and(u8::is_ascii_lowercase)
+                && word_at(k + 1)
+        };
+        let mut j = i;
+        while word_at(j) && !camel(j) {
+            j += 1;
+        }
+        let word = b.get(i..j).unwrap_or(&[]);
+        let leety = word.len() <= 40
+            && word.iter().any(u8::is_ascii_alphabetic)
+            && word.iter().any(|&c| leet(char::from(c), None).is_some());
+        if leety {
+            ob.leetspeak = true;
+            for (k, &c) in word.iter().enumerate() {
+                let next = word.get(k + 1).map(|&n| {
+                    let n = char::from(n);
+                    leet(n, None).unwrap_or(n).to_ascii_lowercase()
+                });
+                let c = char::from(c);
+                push_lower(&mut out, leet(c, next).unwrap_or(c));
+            }
+        } else {
+            out.extend(word.iter().map(|&c| char::from(c.to_ascii_lowercase())));
+        }
+        if camel(j) {
+            out.push(' ');
+        }
+        i = j;
+        if out.len() > MAX_OUTPUT {
+            break;
+        }
+    }
+    out
 }
 
 fn fold_words_in<C: Copy + Into<char>>(chars: &[C], len: usize, ob: &mut Obfuscation) -> String {
