@@ -5,13 +5,23 @@
 //! `~/.cache/maas`), one file per component and engine configuration, keyed by the
 //! SHA-256 of the component and wasmtime's compatibility hash of the engine. Set
 //! `MAAS_NO_COMPILE_CACHE=1` to compile every time.
+//!
+//! Every new build of maas adds a file (7–40 MB), so the cache is pruned when one is
+//! written: a file not used for [`UNUSED_FOR`] goes, and of the rest only the
+//! [`KEEP`] most recently used stay (a cache hit marks its file used).
 
 use maas_core::audit::hex;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+/// Compiled files kept at most (one per build and engine configuration in use).
+pub const KEEP: usize = 8;
+/// A compiled file unused for this long is removed when another one is written.
+pub const UNUSED_FOR: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// Where compiled code for the component of SHA-256 `digest` on `engine` is cached, if
 /// there is a cache directory.
@@ -47,13 +57,59 @@ pub fn load_digested(engine: &Engine, wasm: &[u8], digest: &[u8]) -> wasmtime::R
     if file.is_file()
         && let Ok(component) = deserialize(engine, &file)
     {
+        mark_used(&file);
         return Ok(component);
     }
     let component = Component::new(engine, wasm)?;
     if let Ok(bytes) = component.serialize() {
         store(&file, &bytes);
+        if let Some(dir) = file.parent() {
+            prune(dir, SystemTime::now());
+        }
     }
     Ok(component)
+}
+
+/// Records that `file` was used (its modification time), for [`prune`].
+fn mark_used(file: &Path) {
+    if let Ok(f) = std::fs::OpenOptions::new().append(true).open(file) {
+        let _ = f.set_modified(SystemTime::now());
+    }
+}
+
+/// Removes from cache directory `dir` the compiled files unused for [`UNUSED_FOR`]
+/// and all but the [`KEEP`] most recently used, and temporary files left by a write
+/// that did not finish (older than an hour). Failures are ignored: another process
+/// may be pruning too.
+pub fn prune(dir: &Path, now: SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let age = |m: &std::fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or_default()
+    };
+    let mut compiled = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if name.starts_with("core-") && name.ends_with(".cwasm") {
+            compiled.push((age(&meta), entry.path()));
+        } else if name.starts_with(".tmp-") && age(&meta) > Duration::from_secs(3600) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    compiled.sort();
+    for (i, (age, path)) in compiled.iter().enumerate() {
+        if i >= KEEP || *age > UNUSED_FOR {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Reads compiled code written by [`store`].
@@ -106,8 +162,54 @@ fn store(file: &Path, bytes: &[u8]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_keeps_the_most_recently_used_files() {
+        let dir = std::env::temp_dir().join(format!("maas-compiled-prune-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let now = SystemTime::now();
+        let day = Duration::from_secs(24 * 3600);
+        // Twelve compiled files used 0..11 days ago, one unused for 20 days, a stale and
+        // a fresh temporary file, and a file that is not the cache's.
+        let mut files = Vec::new();
+        for d in (0..12).chain([20]) {
+            files.push((format!("core-{d:02}-0123456789abcdef.cwasm"), d));
+        }
+        files.push((".tmp-1-ThreadId(1)".to_string(), 1));
+        files.push((".tmp-2-ThreadId(1)".to_string(), 0));
+        files.push(("notes.txt".to_string(), 30));
+        for (name, days) in &files {
+            let path = dir.join(name);
+            let f = std::fs::File::create(&path).expect("create");
+            f.set_modified(now - day * *days).expect("set mtime");
+        }
+        prune(&dir, now);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("read dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expect: Vec<String> = (0..KEEP)
+            .map(|d| format!("core-{d:02}-0123456789abcdef.cwasm"))
+            .collect();
+        expect.push(".tmp-2-ThreadId(1)".into());
+        expect.push("notes.txt".into());
+        expect.sort();
+        assert_eq!(left, expect);
+        // A used file is marked, so it outlives older ones.
+        let oldest = dir.join(format!("core-{:02}-0123456789abcdef.cwasm", KEEP - 1));
+        mark_used(&oldest);
+        let modified = std::fs::metadata(&oldest)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        assert!(now.duration_since(modified).unwrap_or_default() < day);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_cache_key_changes_with_the_component() {

@@ -44,6 +44,16 @@ impl Samples {
         sorted.get(at).copied().unwrap_or_default()
     }
 
+    /// The smallest sample.
+    pub fn min(&self) -> Duration {
+        self.0.iter().min().copied().unwrap_or_default()
+    }
+
+    /// The largest sample.
+    pub fn max(&self) -> Duration {
+        self.0.iter().max().copied().unwrap_or_default()
+    }
+
     /// The median.
     pub fn median(&self) -> Duration {
         self.quantile(0.5)
