@@ -77,7 +77,7 @@ pub(super) fn targets(
         None => t(name, "not run".into(), None),
     };
     out.push(at_largest(
-        "`maas serve` ready < 1 s from a snapshot",
+        "`maas serve` ready < 1 s from a snapshot (or the state image, where there is one)",
         largest.and_then(|f| f.serve_ready.map(|d| (d, f))),
         Duration::from_secs(1),
     ));
