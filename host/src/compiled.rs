@@ -18,8 +18,9 @@ use std::time::{Duration, SystemTime};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// Compiled files kept at most (one per build and engine configuration in use).
-pub const KEEP: usize = 8;
+/// Compiled files kept at most: one per component (the core, each plugin) and engine
+/// configuration in use, with room for a debug and a release build side by side.
+pub const KEEP: usize = 16;
 /// A compiled file unused for this long is removed when another one is written.
 pub const UNUSED_FOR: Duration = Duration::from_secs(14 * 24 * 3600);
 
@@ -173,10 +174,11 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let now = SystemTime::now();
         let day = Duration::from_secs(24 * 3600);
-        // Twelve compiled files used 0..11 days ago, one unused for 20 days, a stale and
-        // a fresh temporary file, and a file that is not the cache's.
+        // KEEP + 4 compiled files used 0, 0.5, 1, … days ago, one unused for 20 days, a
+        // stale and a fresh temporary file, and a file that is not the cache's.
+        let half_day = Duration::from_secs(12 * 3600);
         let mut files = Vec::new();
-        for d in (0..12).chain([20]) {
+        for d in (0..KEEP as u32 + 4).chain([40]) {
             files.push((format!("core-{d:02}-0123456789abcdef.cwasm"), d));
         }
         files.push((".tmp-1-ThreadId(1)".to_string(), 1));
@@ -185,7 +187,7 @@ mod tests {
         for (name, days) in &files {
             let path = dir.join(name);
             let f = std::fs::File::create(&path).expect("create");
-            f.set_modified(now - day * *days).expect("set mtime");
+            f.set_modified(now - half_day * *days).expect("set mtime");
         }
         prune(&dir, now);
         let mut left: Vec<String> = std::fs::read_dir(&dir)
@@ -208,6 +210,16 @@ mod tests {
             .and_then(|m| m.modified())
             .expect("mtime");
         assert!(now.duration_since(modified).unwrap_or_default() < day);
+        // Among fewer than KEEP files, one unused for longer than UNUSED_FOR still goes.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for (name, age) in [("core-new-0.cwasm", day), ("core-old-0.cwasm", day * 15)] {
+            let f = std::fs::File::create(dir.join(name)).expect("create");
+            f.set_modified(now - age).expect("set mtime");
+        }
+        prune(&dir, now);
+        assert!(dir.join("core-new-0.cwasm").is_file());
+        assert!(!dir.join("core-old-0.cwasm").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
