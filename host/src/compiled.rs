@@ -20,9 +20,9 @@ use wasmtime::component::Component;
 
 /// Compiled files kept at most: one per component (the core, each plugin) and engine
 /// configuration in use, with room for a debug and a release build side by side.
-pub const KEEP: usize = 16;
+const KEEP: usize = 16;
 /// A compiled file unused for this long is removed when another one is written.
-pub const UNUSED_FOR: Duration = Duration::from_secs(14 * 24 * 3600);
+const UNUSED_FOR: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// Where compiled code for the component of SHA-256 `digest` on `engine` is cached, if
 /// there is a cache directory.
@@ -82,7 +82,7 @@ fn mark_used(file: &Path) {
 /// and all but the [`KEEP`] most recently used, and temporary files left by a write
 /// that did not finish (older than an hour). Failures are ignored: another process
 /// may be pruning too.
-pub fn prune(dir: &Path, now: SystemTime) {
+fn prune(dir: &Path, now: SystemTime) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };

@@ -68,8 +68,8 @@ fn search_component(rt: &mut Runtime, q: &QueryClass, reps: usize) -> Samples {
     })
 }
 
-/// How many times a one-shot command and `maas serve` are started per size (the median
-/// is reported: one start can meet the page cache still writing what import wrote).
+/// How many times a one-shot command and `maas serve` are started per size: the median
+/// is reported, as one start in several can take twice as long as the others.
 const STARTS: usize = 3;
 
 /// `min–max ms` of `s`.

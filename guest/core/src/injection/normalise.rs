@@ -450,11 +450,7 @@ fn fold_words(s: &str, ob: &mut Obfuscation) -> String {
 /// lower-cased, unless it mixes letters with leetspeak symbols.
 fn fold_words_ascii(b: &[u8], ob: &mut Obfuscation) -> String {
     let mut out = String::with_capacity(b.len());
-    let word_at = |k: usize| match b.get(k) {
-        Some(b'!') => b.get(k + 1).is_some_and(u8::is_ascii_alphabetic),
-        Some(&c) => c.is_ascii_alphanumeric() || c == b'@' || c == b'$',
-        None => false,
-    };
+    let word_at = |k: usize| is_word_at(b, k);
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if !word_at(i) {
