@@ -30,6 +30,20 @@
 //! (`src/injection/train.py`) is trained on them only; its figures on the
 //! development part are therefore in-sample.
 //!
+//! # Second corpus
+//!
+//! The prompt-injection tests of CyberSecEval (Meta PurpleLlama, MIT licence,
+//! commit `4be64c3a24442b51c76175e6ec67722cc3f5fe38`):
+//!
+//! ```text
+//! dir=$(scripts/injection-corpus-cyberseceval)
+//! cargo run --release -p maas-core --example injection_bench -- "$dir/english.jsonl"
+//! ```
+//!
+//! Every test is an attack; the category is `direct/…` or `indirect/…` and the
+//! injection variant. The same split applies. Figures and discussion are in the
+//! module docs of `maas_core::injection` ("A second corpus").
+//!
 //! # Label correction
 //!
 //! The corpus labels its 10 `control` items (`attack_type: "control"`,

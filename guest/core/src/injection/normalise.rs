@@ -6,7 +6,9 @@
 //!    (fullwidth forms, mathematical letters, ligatures, circled letters);
 //! 2. decode embedded encodings in place: `%xx` escapes to a fixed point (a
 //!    single stack pass, so `%2541` becomes `A`), `\uXXXX` and `\xHH` escapes
-//!    and HTML character references, then base64 and hex runs of at
+//!    and HTML character references, runs of at least six 8-bit binary groups
+//!    (`01101001 01100111 …`) or Morse letters (`.. --. -. --- .-. .`, words
+//!    split by `/`), then base64 and hex runs of at
 //!    least [`MIN_ENCODED`] characters whose bytes are mostly printable UTF-8
 //!    text, for up to [`DECODE_ROUNDS`] rounds (NFKC again if anything changed);
 //! 3. drop format characters (zero-width, soft hyphen, bidi controls, word
@@ -68,6 +70,9 @@ pub struct Obfuscation {
     pub base64: bool,
     /// Hex runs that decoded to text.
     pub hex: bool,
+    /// Runs of 8-bit binary groups (`01101001 01100111 …`) or Morse code
+    /// (`.. --. -. --- .-. .`) that decoded to text.
+    pub binary_or_morse: bool,
     /// Combining marks stacked on letters (beyond ordinary accents).
     pub combining: bool,
     /// `\uXXXX` or `\xHH` escapes.

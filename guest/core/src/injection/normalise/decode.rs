@@ -27,6 +27,12 @@ pub(super) fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
         ob.html_entities |= numeric;
         cur = d;
     }
+    if coded_run(&cur)
+        && let Some(d) = binary_decode(&cur).or_else(|| morse_decode(&cur))
+    {
+        ob.binary_or_morse = true;
+        cur = d;
+    }
     for _ in 0..DECODE_ROUNDS {
         let (next, changed) = decode_runs(&cur, ob);
         if !changed {
@@ -35,6 +41,187 @@ pub(super) fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
         cur = next;
     }
     cur
+}
+
+/// Fewest binary groups or Morse letters in a run that is decoded.
+const MIN_CODED: usize = 6;
+
+/// True when `s` holds [`MIN_CODED`] space-separated tokens in a row that are
+/// each an 8-bit binary group or Morse code (`.`, `-`, `/`, `|`): one pass
+/// over the bytes, so text with neither costs little.
+fn coded_run(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut tokens = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let (mut binary, mut morse) = (true, true);
+        while let Some(&b) = bytes.get(i).filter(|b| **b != b' ') {
+            binary &= b == b'0' || b == b'1';
+            morse &= matches!(b, b'.' | b'-' | b'/' | b'|');
+            i += 1;
+            if !binary && !morse {
+                // Neither: skip the rest of the token.
+                while bytes.get(i).is_some_and(|b| *b != b' ') {
+                    i += 1;
+                }
+                break;
+            }
+        }
+        let len = i - start;
+        let token = len > 0 && ((binary && len == 8) || morse);
+        tokens = if token { tokens + 1 } else { 0 };
+        if tokens >= MIN_CODED {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Replaces runs of at least [`MIN_CODED`] space-separated 8-bit binary groups
+/// that read as text with that text; `None` when there is none.
+fn binary_decode(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut copied_to = 0;
+    let mut offset = 0;
+    let words: Vec<&str> = s.split(' ').collect();
+    let mut i = 0;
+    let starts: Vec<usize> = words
+        .iter()
+        .scan(0usize, |pos, w| {
+            let at = *pos;
+            *pos += w.len() + 1;
+            Some(at)
+        })
+        .collect();
+    let is_group = |w: &str| w.len() == 8 && w.bytes().all(|b| b == b'0' || b == b'1');
+    while i < words.len() {
+        let mut j = i;
+        while words.get(j).is_some_and(|w| is_group(w)) {
+            j += 1;
+        }
+        if j - i >= MIN_CODED {
+            let bytes: Vec<u8> = words
+                .get(i..j)
+                .unwrap_or(&[])
+                .iter()
+                .map(|w| u8::from_str_radix(w, 2).unwrap_or(0))
+                .collect();
+            if let Some(text) = as_text(&bytes) {
+                let start = starts.get(i).copied().unwrap_or(offset);
+                let end = starts.get(j - 1).copied().unwrap_or(start) + 8;
+                out.push_str(s.get(copied_to..start).unwrap_or(""));
+                out.push(' ');
+                out.push_str(&text);
+                out.push(' ');
+                copied_to = end;
+                offset = end;
+                changed = true;
+            }
+        }
+        i = j.max(i + 1);
+    }
+    out.push_str(s.get(copied_to..).unwrap_or(""));
+    changed.then_some(out)
+}
+
+/// International Morse code: letters and digits.
+const MORSE: &[(&str, char)] = &[
+    (".-", 'a'),
+    ("-...", 'b'),
+    ("-.-.", 'c'),
+    ("-..", 'd'),
+    (".", 'e'),
+    ("..-.", 'f'),
+    ("--.", 'g'),
+    ("....", 'h'),
+    ("..", 'i'),
+    (".---", 'j'),
+    ("-.-", 'k'),
+    (".-..", 'l'),
+    ("--", 'm'),
+    ("-.", 'n'),
+    ("---", 'o'),
+    (".--.", 'p'),
+    ("--.-", 'q'),
+    (".-.", 'r'),
+    ("...", 's'),
+    ("-", 't'),
+    ("..-", 'u'),
+    ("...-", 'v'),
+    (".--", 'w'),
+    ("-..-", 'x'),
+    ("-.--", 'y'),
+    ("--..", 'z'),
+    ("-----", '0'),
+    (".----", '1'),
+    ("..---", '2'),
+    ("...--", '3'),
+    ("....-", '4'),
+    (".....", '5'),
+    ("-....", '6'),
+    ("--...", '7'),
+    ("---..", '8'),
+    ("----.", '9'),
+];
+
+/// Replaces runs of Morse code (letters separated by spaces, words by `/` or
+/// `|`) of at least [`MIN_CODED`] letters, four of them distinct, that read as
+/// text with that text; `None` when there is none.
+fn morse_decode(s: &str) -> Option<String> {
+    let letter = |w: &str| MORSE.iter().find(|(code, _)| *code == w).map(|(_, c)| *c);
+    let is_sep = |w: &str| w == "/" || w == "|";
+    let tokens: Vec<(usize, &str)> = s
+        .split(' ')
+        .scan(0usize, |pos, w| {
+            let at = *pos;
+            *pos += w.len() + 1;
+            Some((at, w))
+        })
+        .collect();
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut copied_to = 0;
+    let mut i = 0;
+    while i < tokens.len() {
+        let mut j = i;
+        let mut text = String::new();
+        let mut letters = 0;
+        let mut distinct: Vec<char> = Vec::new();
+        while let Some((_, w)) = tokens.get(j) {
+            if let Some(c) = letter(w) {
+                text.push(c);
+                letters += 1;
+                if !distinct.contains(&c) {
+                    distinct.push(c);
+                }
+            } else if is_sep(w) && letters > 0 {
+                text.push(' ');
+            } else if !w.is_empty() || letters == 0 {
+                break;
+            }
+            j += 1;
+        }
+        if letters >= MIN_CODED && distinct.len() >= 4 {
+            let text = text.trim();
+            if let (Some(start), Some((last_at, last))) =
+                (tokens.get(i).map(|t| t.0), tokens.get(j - 1))
+                && as_text(text.as_bytes()).is_some()
+            {
+                out.push_str(s.get(copied_to..start).unwrap_or(""));
+                out.push(' ');
+                out.push_str(text);
+                out.push(' ');
+                copied_to = last_at + last.len();
+                changed = true;
+            }
+        }
+        i = j.max(i + 1);
+    }
+    out.push_str(s.get(copied_to..).unwrap_or(""));
+    changed.then_some(out)
 }
 
 fn hex_val(b: u8) -> Option<u8> {
