@@ -112,9 +112,14 @@ const THREAT_PATTERNS: &[(Threat, &str)] = &[
 ];
 
 /// Makes every `\b` an ASCII word boundary, which the lazy DFA handles on any
-/// input (a Unicode `\b` makes it bail out on non-ASCII text).
+/// input (a Unicode `\b` makes it bail out on non-ASCII text), and every `\w` an
+/// ASCII word character: the words these patterns skip over are English, and a
+/// Unicode `\w`, case-insensitive at that, compiles to an automaton that made the
+/// first check of a text (when the patterns are compiled) several times slower.
 fn ascii_b(pattern: &str) -> String {
-    pattern.replace(r"\b", r"(?-u:\b)")
+    pattern
+        .replace(r"\b", r"(?-u:\b)")
+        .replace(r"\w", r"(?-u:\w)")
 }
 
 // The patterns below are compile-time constants; the test

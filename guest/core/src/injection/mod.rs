@@ -418,7 +418,7 @@ fn assess_as(text: &str, document: bool) -> Assessment {
         };
         phrase_hit = true;
         add(&mut signals, rule.reason, rule.weight);
-        if obfuscated && n.plain != n.text && !rule.re.is_match(&n.plain) {
+        if obfuscated && n.plain != n.text && !rule.re().is_match(&n.plain) {
             hidden_match = true;
         }
     }

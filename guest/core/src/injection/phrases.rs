@@ -2,7 +2,7 @@
 //! diacritics stripped, look-alikes folded). Each rule has a reason and a
 //! weight; see the module docs of [`crate::injection`] for how they combine.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
@@ -10,7 +10,18 @@ use regex::{Regex, RegexSet, RegexSetBuilder};
 pub(crate) struct Rule {
     pub reason: &'static str,
     pub weight: f32,
-    pub re: Regex,
+    pattern: &'static str,
+    re: OnceLock<Regex>,
+}
+
+impl Rule {
+    /// The rule's own automaton, compiled at its first use: the sets of
+    /// [`PHRASE_SETS`] find the rules that match, so only rules that matched some
+    /// text are ever compiled on their own (the first text that matched one used
+    /// to compile all of them).
+    pub(crate) fn re(&self) -> &Regex {
+        self.re.get_or_init(|| compile(self.pattern))
+    }
 }
 
 /// Strong: on its own enough to refuse.
@@ -230,10 +241,19 @@ const RULES: &[(&str, f32, &str)] = &[
 /// A rule's pattern as compiled: placeholders expanded, ASCII word boundaries
 /// (they keep the lazy DFA usable on non-ASCII text).
 fn expand(pattern: &str) -> String {
-    pattern
+    let p = pattern
         .replace("PRIOR", PRIOR_EN)
         .replace("OBJ", OBJ_EN)
-        .replace(r"\b", r"(?-u:\b)")
+        .replace(r"\b", r"(?-u:\b)");
+    // An ASCII `\w` and `\d` in the rules written in ASCII (English and the
+    // Latin-script languages, whose diacritics normalisation strips): a Unicode
+    // `\w` compiles to a far larger automaton, and building the two sets was most
+    // of the first assessment's cost.
+    if pattern.is_ascii() {
+        p.replace(r"\w", r"(?-u:\w)").replace(r"\d", r"(?-u:\d)")
+    } else {
+        p
+    }
 }
 
 fn compile(pattern: &str) -> Regex {
@@ -253,10 +273,11 @@ fn unreachable_regex() -> Regex {
 pub(crate) static PHRASES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     RULES
         .iter()
-        .map(|(reason, weight, p)| Rule {
+        .map(|(reason, weight, pattern)| Rule {
             reason,
             weight: *weight,
-            re: compile(p),
+            pattern,
+            re: OnceLock::new(),
         })
         .collect()
 });
@@ -299,7 +320,7 @@ pub(crate) fn matching(text: &str) -> Vec<usize> {
         None => PHRASES
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.re.is_match(text))
+            .filter(|(_, r)| r.re().is_match(text))
             .map(|(i, _)| i)
             .collect(),
     }
