@@ -113,13 +113,58 @@ const THREAT_PATTERNS: &[(Threat, &str)] = &[
 
 /// Makes every `\b` an ASCII word boundary, which the lazy DFA handles on any
 /// input (a Unicode `\b` makes it bail out on non-ASCII text), and every `\w` an
-/// ASCII word character: the words these patterns skip over are English, and a
-/// Unicode `\w`, case-insensitive at that, compiles to an automaton that made the
-/// first check of a text (when the patterns are compiled) several times slower.
+/// ASCII word character (see [`ascii_words`]).
 fn ascii_b(pattern: &str) -> String {
-    pattern
-        .replace(r"\b", r"(?-u:\b)")
-        .replace(r"\w", r"(?-u:\w)")
+    ascii_words(&pattern.replace(r"\b", r"(?-u:\b)"))
+}
+
+/// `pattern` with `\w` and `\d` made ASCII (`[[:word:]]`, `[[:digit:]]`; inside a
+/// bracketed class `[:word:]`, `[:digit:]`). The words these patterns skip over
+/// are English or, after normalisation, Latin script without diacritics, and a
+/// Unicode `\w` (case-insensitive at that) compiles to a far larger automaton:
+/// building the patterns was most of the first check's cost.
+pub(crate) fn ascii_words(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 32);
+    let mut chars = pattern.chars().peekable();
+    let mut depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('w' | 'd')) => {
+                    let name = if e == 'w' { "word" } else { "digit" };
+                    if depth > 0 {
+                        out.push_str(&format!("[:{name}:]"));
+                    } else {
+                        out.push_str(&format!("[[:{name}:]]"));
+                    }
+                }
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            },
+            '[' => {
+                depth += 1;
+                out.push(c);
+                // A `]` or `^]` right after the opening bracket is a literal.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if depth > 0 => {
+                depth -= 1;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 // The patterns below are compile-time constants; the test

@@ -250,7 +250,7 @@ fn expand(pattern: &str) -> String {
     // `\w` compiles to a far larger automaton, and building the two sets was most
     // of the first assessment's cost.
     if pattern.is_ascii() {
-        p.replace(r"\w", r"(?-u:\w)").replace(r"\d", r"(?-u:\d)")
+        crate::security::ascii_words(&p)
     } else {
         p
     }

@@ -438,3 +438,20 @@ fn timing_report_prints_throughput() {
         }
     }
 }
+
+#[test]
+fn ascii_words_rewrites_word_and_digit_classes_only() {
+    assert_eq!(ascii_words(r"\w+\s\d"), r"[[:word:]]+\s[[:digit:]]");
+    assert_eq!(ascii_words(r"[\w'-]+"), r"[[:word:]'-]+");
+    assert_eq!(ascii_words(r"[^\w]"), r"[^[:word:]]");
+    assert_eq!(ascii_words(r"[]\w]"), r"[][:word:]]");
+    assert_eq!(ascii_words(r"\\w \W \S \bx"), r"\\w \W \S \bx");
+    assert_eq!(
+        ascii_words(r"(?:\w+\s+){0,3}\]\w"),
+        r"(?:[[:word:]]+\s+){0,3}\][[:word:]]"
+    );
+    let re = compile(r"^(?:[\w'-]+\s)+\d$");
+    assert!(re.is_match("don't stop-me 7"));
+    assert!(!re.is_match("café 7"), "ASCII word characters only");
+    assert!(!re.is_match("x ? 7"), "no stray characters in the class");
+}
