@@ -79,52 +79,73 @@ fn coded_run(s: &str) -> bool {
     false
 }
 
-/// Replaces runs of at least [`MIN_CODED`] space-separated 8-bit binary groups
-/// that read as text with that text; `None` when there is none.
-fn binary_decode(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut changed = false;
-    let mut copied_to = 0;
-    let mut offset = 0;
-    let words: Vec<&str> = s.split(' ').collect();
-    let mut i = 0;
-    let starts: Vec<usize> = words
-        .iter()
+/// Appends `s[from..to]`, then `decoded` set off by spaces: a decoded run in
+/// place of its encoding.
+fn splice(out: &mut String, s: &str, from: usize, to: usize, decoded: &str) {
+    out.push_str(s.get(from..to).unwrap_or(""));
+    out.push(' ');
+    out.push_str(decoded);
+    out.push(' ');
+}
+
+/// The tokens of `s` between single spaces, with their byte offsets.
+fn spaced_tokens(s: &str) -> Vec<(usize, &str)> {
+    s.split(' ')
         .scan(0usize, |pos, w| {
             let at = *pos;
             *pos += w.len() + 1;
-            Some(at)
+            Some((at, w))
         })
-        .collect();
-    let is_group = |w: &str| w.len() == 8 && w.bytes().all(|b| b == b'0' || b == b'1');
-    while i < words.len() {
-        let mut j = i;
-        while words.get(j).is_some_and(|w| is_group(w)) {
-            j += 1;
+        .collect()
+}
+
+/// Rebuilds `s` with runs of its space-separated tokens decoded: `run` is given
+/// the tokens from one position on and returns how many of them form a run and,
+/// when the run decodes to text, that text, which replaces the run. `None` when
+/// nothing was decoded.
+fn decode_token_runs(
+    s: &str,
+    run: impl Fn(&[(usize, &str)]) -> (usize, Option<String>),
+) -> Option<String> {
+    let tokens = spaced_tokens(s);
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut copied_to = 0;
+    let mut i = 0;
+    while let Some(rest) = tokens.get(i..).filter(|r| !r.is_empty()) {
+        let (len, text) = run(rest);
+        let len = len.max(1);
+        if let (Some(text), Some((start, _)), Some((last_at, last))) =
+            (text, rest.first(), rest.get(len - 1))
+        {
+            splice(&mut out, s, copied_to, *start, &text);
+            copied_to = last_at + last.len();
+            changed = true;
         }
-        if j - i >= MIN_CODED {
-            let bytes: Vec<u8> = words
-                .get(i..j)
-                .unwrap_or(&[])
-                .iter()
-                .map(|w| u8::from_str_radix(w, 2).unwrap_or(0))
-                .collect();
-            if let Some(text) = as_text(&bytes) {
-                let start = starts.get(i).copied().unwrap_or(offset);
-                let end = starts.get(j - 1).copied().unwrap_or(start) + 8;
-                out.push_str(s.get(copied_to..start).unwrap_or(""));
-                out.push(' ');
-                out.push_str(&text);
-                out.push(' ');
-                copied_to = end;
-                offset = end;
-                changed = true;
-            }
-        }
-        i = j.max(i + 1);
+        i += len;
     }
     out.push_str(s.get(copied_to..).unwrap_or(""));
     changed.then_some(out)
+}
+
+/// Replaces runs of at least [`MIN_CODED`] space-separated 8-bit binary groups
+/// that read as text with that text; `None` when there is none.
+fn binary_decode(s: &str) -> Option<String> {
+    let is_group = |w: &str| w.len() == 8 && w.bytes().all(|b| b == b'0' || b == b'1');
+    decode_token_runs(s, |rest| {
+        let n = rest.iter().take_while(|(_, w)| is_group(w)).count();
+        let text = (n >= MIN_CODED)
+            .then(|| {
+                let bytes: Vec<u8> = rest
+                    .iter()
+                    .take(n)
+                    .map(|(_, w)| u8::from_str_radix(w, 2).unwrap_or(0))
+                    .collect();
+                as_text(&bytes)
+            })
+            .flatten();
+        (n, text)
+    })
 }
 
 /// International Morse code: letters and digits.
@@ -173,24 +194,12 @@ const MORSE: &[(&str, char)] = &[
 fn morse_decode(s: &str) -> Option<String> {
     let letter = |w: &str| MORSE.iter().find(|(code, _)| *code == w).map(|(_, c)| *c);
     let is_sep = |w: &str| w == "/" || w == "|";
-    let tokens: Vec<(usize, &str)> = s
-        .split(' ')
-        .scan(0usize, |pos, w| {
-            let at = *pos;
-            *pos += w.len() + 1;
-            Some((at, w))
-        })
-        .collect();
-    let mut out = String::with_capacity(s.len());
-    let mut changed = false;
-    let mut copied_to = 0;
-    let mut i = 0;
-    while i < tokens.len() {
-        let mut j = i;
+    decode_token_runs(s, |rest| {
+        let mut n = 0;
         let mut text = String::new();
         let mut letters = 0;
         let mut distinct: Vec<char> = Vec::new();
-        while let Some((_, w)) = tokens.get(j) {
+        for (_, w) in rest {
             if let Some(c) = letter(w) {
                 text.push(c);
                 letters += 1;
@@ -202,26 +211,14 @@ fn morse_decode(s: &str) -> Option<String> {
             } else if !w.is_empty() || letters == 0 {
                 break;
             }
-            j += 1;
+            n += 1;
         }
-        if letters >= MIN_CODED && distinct.len() >= 4 {
-            let text = text.trim();
-            if let (Some(start), Some((last_at, last))) =
-                (tokens.get(i).map(|t| t.0), tokens.get(j - 1))
-                && as_text(text.as_bytes()).is_some()
-            {
-                out.push_str(s.get(copied_to..start).unwrap_or(""));
-                out.push(' ');
-                out.push_str(text);
-                out.push(' ');
-                copied_to = last_at + last.len();
-                changed = true;
-            }
-        }
-        i = j.max(i + 1);
-    }
-    out.push_str(s.get(copied_to..).unwrap_or(""));
-    changed.then_some(out)
+        let text = text.trim();
+        let decoded =
+            (letters >= MIN_CODED && distinct.len() >= 4 && as_text(text.as_bytes()).is_some())
+                .then(|| text.to_string());
+        (n, decoded)
+    })
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -448,10 +445,7 @@ fn decode_runs(s: &str, ob: &mut Obfuscation) -> (String, bool) {
             if raw.len() >= 4
                 && let Some(text) = as_text(&raw)
             {
-                out.push_str(s.get(copied_to..i).unwrap_or(""));
-                out.push(' ');
-                out.push_str(&text);
-                out.push(' ');
+                splice(&mut out, s, copied_to, i, &text);
                 copied_to = j;
                 changed = true;
                 ob.hex = true;
@@ -488,10 +482,7 @@ fn decode_runs(s: &str, ob: &mut Obfuscation) -> (String, bool) {
                     .map(|t| (t, false))
             };
             if let Some((text, is_hex)) = decoded {
-                out.push_str(s.get(copied_to..i).unwrap_or(""));
-                out.push(' ');
-                out.push_str(&text);
-                out.push(' ');
+                splice(&mut out, s, copied_to, i, &text);
                 copied_to = end;
                 changed = true;
                 if is_hex {
