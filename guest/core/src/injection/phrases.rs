@@ -33,21 +33,35 @@ pub(crate) const WEAK: f32 = 0.2;
 
 // Objects of an override: what an attacker tells the model to drop.
 const OBJ_EN: &str = r"(?:instructions?|prompts?|rules|directions?|directives?|guidelines|guidance|constraints|restrictions|commands|orders|tasks?|programming|training|polic(?:y|ies)|limitations|limits|safeguards|filters|protocols|context|conversation|messages?|input|settings|ethics|principles)";
+// The strict forms: what places the object before this text or in the model, and
+// what a model is told.
+const PRIOR_STRICT_EN: &str = r"(?:previous|previously|prior|above|earlier|preceding|foregoing|former|original|initial|all|any|every|your|system|developer|given|safety|ethical)";
+const OBJ_STRICT_EN: &str = r"(?:instructions?|prompts?|rules|directions?|directives?|guidelines|guidance|constraints|restrictions|programming|training|polic(?:y|ies)|limitations|safeguards|filters|protocols|ethics|principles)";
 const PRIOR_EN: &str = r"(?:previous|previously|prior|above|earlier|preceding|foregoing|former|original|initial|old|all|any|every|your|system|developer|existing|given|safety|ethical|these|those)";
 
 #[rustfmt::skip]
 const RULES: &[(&str, f32, &str)] = &[
     // ---- instruction override -------------------------------------------------
+    // Override verbs, a word that places the object before this text or in the
+    // model, and what a model is told: strong. The looser form (verbs such as
+    // "drop", "reset", "stop following"; "old" or "existing"; tasks, commands,
+    // settings, messages) is how engineering notes speak too ("stop following
+    // the old naming guidelines", "reset all existing settings"): medium.
     ("prompt-injection: instruction override", STRONG,
+     r"\b(?:ignore|ignoring|disregard|forget|bypass|override|overlook|abandon|discard|neglect|dismiss|do\s+not\s+follow|don'?t\s+follow|no\s+longer\s+follow)\s+(?:[\w'-]+\s+){0,3}?PRIOR_STRICT\s+(?:[\w'-]+\s+){0,3}?OBJ_STRICT\b|\bstop\s+following\s+(?:[\w'-]+\s+){0,2}?(?:your|the\s+system|all|any|previous|prior|above|earlier|original|initial|safety|ethical)\s+(?:[\w'-]+\s+){0,2}?OBJ_STRICT\b"),
+    ("prompt-injection: instruction override", MEDIUM,
      r"\b(?:ignore|ignoring|disregard|forget|skip|bypass|override|overlook|abandon|discard|neglect|dismiss|drop|erase|delete|remove|clear|reset|stop\s+following|do\s+not\s+follow|don'?t\s+follow|no\s+longer\s+follow)\s+(?:[\w'-]+\s+){0,3}?PRIOR\s+(?:[\w'-]+\s+){0,3}?OBJ\b"),
     ("prompt-injection: instruction override", STRONG,
      r"\b(?:forget|ignore|disregard)\s+(?:about\s+)?(?:everything|anything|all\s+(?:of\s+)?(?:that|this|the\s+above|above|before|previous(?:ly)?))\b|\bforget\s+(?:(?:all|everything)\s+)?(?:that\s+)?you(?:'re|\s+are)\s+an?\s+(?:ai|assistant|language\s+model|chatbot)\b|\bstart\s+(?:fresh|over|from\s+scratch)\b[^.\n]{0,40}\b(?:forget|ignore|new\s+rules|instructions)\b"),
     ("prompt-injection: instruction override", STRONG,
-     r"\b(?:new|updated|real|actual|true|revised|override|overriding|replacement|secret|hidden|additional|admin|system)\s+(?:system\s+)?(?:instructions?|rules|directives?|commands?|task|orders|prompt)\s*(?::|-|follow|are\b|begin)|\b(?:instructions?|rules)\s+(?:have\s+)?(?:changed|been\s+updated|updated)\b|\bend\s+of\s+(?:the\s+)?(?:system\s+)?(?:prompt|instructions)\b|\b(?:my|user)\s+instructions\s+(?:take|have|are\s+(?:more|of))\s+(?:priority|precedence|higher|more\s+important)|\bmore\s+important\s+than\s+(?:any\s+)?(?:system|developer|your)\s+instructions\b|\bauthority\s+to\s+override\b"),
+     r"\b(?:new|updated|real|actual|true|revised|override|overriding|replacement|secret|hidden|additional|admin|system)\s+(?:system\s+)?(?:instructions?|directives?|prompt)\s*(?::|-|follow|are\b|begin)|\b(?:real|actual|true|override|overriding|replacement|secret|hidden|admin|system)\s+(?:system\s+)?(?:rules|commands?|task|orders)\s*(?::|-|follow|are\b|begin)|\b(?:instructions?|rules)\s+(?:have\s+)?(?:changed|been\s+updated|updated)\b|\bend\s+of\s+(?:the\s+)?(?:system\s+)?(?:prompt|instructions)\b|\b(?:my|user)\s+instructions\s+(?:take|have|are\s+(?:more|of))\s+(?:priority|precedence|higher|more\s+important)|\bmore\s+important\s+than\s+(?:any\s+)?(?:system|developer|your)\s+instructions\b|\bauthority\s+to\s+override\b"),
+    // "New rules:", "updated task:": a new order, or a team's note.
+    ("prompt-injection: instruction override", MEDIUM,
+     r"\b(?:new|updated|revised|additional)\s+(?:rules|commands?|task|orders)\s*(?::|-|follow|are\b|begin)"),
     ("prompt-injection: instruction override", MEDIUM,
      r"\b(?:ignore|disregard|forget|bypass|override|circumvent|evade|get\s+around|skip)\s+(?:(?:all|any|the|your|its|every|those|these|safety|security|content|ethical|moral)\s+){0,3}(?:restrictions|limitations|safety|safeguards|guardrails|filters?|filtering|censorship|moderation|ethics|morals|rules|guidelines|policies|protections?|constraints)\b|\bignore\s+(?:limits|security|the\s+user)\b"),
     ("prompt-injection: instruction override", MEDIUM,
-     r"\b(?:follow|obey)\s+(?:only\s+)?(?:my|these|the\s+following)\s+(?:new\s+)?(?:instructions|rules|orders|commands)\b|\bonly\s+(?:follow|obey)\s+my\s+(?:instructions|rules|orders|commands)\b|\bfocus\s+(?:now\s+)?on\s+(?:your|my|the)\s+new\s+task\b|\bnew\s+task\s*:|\bfrom\s+now\s+on,?\s+(?:you|your|ignore|forget|always|only|act|respond|answer)\b|\bfor\s+the\s+rest\s+of\s+(?:this|the|our)\s+conversation\b"),
+     r"\b(?:follow|obey)\s+(?:only\s+)?(?:my|these|the\s+following)\s+(?:new\s+)?(?:instructions|rules|orders|commands)\b|\bonly\s+(?:follow|obey)\s+my\s+(?:instructions|rules|orders|commands)\b|\bfocus\s+(?:now\s+)?on\s+(?:your|my|the)\s+new\s+task\b|\bnew\s+task\s*:|\bfrom\s+now\s+on,?\s+(?:you|your|ignore|forget|act|respond|answer)\b|\bfor\s+the\s+rest\s+of\s+(?:this|the|our)\s+conversation\b"),
     // German
     ("prompt-injection: instruction override", STRONG,
      r"\b(?:ignorier(?:e|en|t)?|vergiss|vergesst|vergessen\s+sie|missachte(?:n|t)?|uberspring(?:e|en)?|verwirf)\s+(?:[\w-]+\s+){0,4}?(?:anweisungen|anweisung|instruktionen|regeln|vorgaben|befehle|aufgaben|anordnungen|richtlinien|einschrankungen|alles)\b|\b(?:alle|samtliche|deine|die|vorherigen|bisherigen|obigen|fruheren)\s+(?:\w+\s+){0,2}(?:anweisungen|instruktionen|regeln|vorgaben|aufgaben|befehle)\s+(?:\w+\s+){0,2}(?:ignorieren|vergessen|missachten|ignoriert|vergessen)\b|\bneue\s+(?:anweisungen|aufgabe|regeln)\s*:"),
@@ -80,14 +94,22 @@ const RULES: &[(&str, f32, &str)] = &[
      r"(?:指示|命令|ルール|指令|プロンプト|制約|制限|設定|ガイドライン)[^。.!！\n]{0,8}(?:無視|忘れ)|(?:無視|忘れ)[^。.!！\n]{0,4}(?:以前|前|上記|これまで)の?(?:指示|命令|ルール)|新しい(?:指示|命令|ルール)\s*:"),
     // ---- role play / persona ----------------------------------------------------
     ("prompt-injection: role-play", STRONG,
-     r"\byou(?:\s+are|'re)\s+(?:now\s+|no\s+longer\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|jailbroken|unaligned|unchained|unbound|liberated|evil|rogue|amoral|immoral)\b|\byou\s+are\s+no\s+longer\s+(?:an?\s+)?(?:ai|assistant|language\s+model|chatbot|bound|restricted|limited|constrained|required)\b|\b(?:act|behave|respond|answer|pretend|roleplay)\s+(?:\w+\s+){0,3}(?:without|with\s+no|free\s+(?:of|from))\s+(?:any\s+)?(?:restrictions|limitations|limits|filters|rules|guidelines|censorship|constraints|ethics|morals)\b|\b(?:developer|god|dan|jailbreak|unrestricted|debug|admin|sudo|evil)\s+mode\s+(?:enabled|activated|on)\b|\b(?:enable|enter|activate|switch\s+to|turn\s+on)\s+(?:the\s+)?(?:developer|god|dan|jailbreak|unrestricted|admin|sudo|evil)\s+mode\b|\bdo\s+anything\s+now\b|\bstay\s+in\s+character\b"),
+     r"\byou(?:\s+are|'re)\s+(?:now\s+|no\s+longer\s+)?(?:an?\s+)?(?:unrestricted|unfiltered|uncensored|jailbroken|unaligned|unchained|unbound|liberated|evil|rogue|amoral|immoral)\b|\byou\s+are\s+no\s+longer\s+(?:an?\s+)?(?:ai|assistant|language\s+model|chatbot|bound|restricted|limited|constrained|required)\b|\b(?:act|behave|respond|answer|pretend|roleplay)\s+(?:\w+\s+){0,3}(?:without|with\s+no|free\s+(?:of|from))\s+(?:any\s+)?(?:restrictions|limitations|limits|filters|rules|guidelines|censorship|constraints|ethics|morals)\b|\b(?:god|dan|jailbreak|unrestricted|evil)\s+mode\s+(?:enabled|activated|on)\b|\b(?:enable|enter|activate|switch\s+to|turn\s+on)\s+(?:the\s+)?(?:god|dan|jailbreak|unrestricted|evil)\s+mode\b|\bdo\s+anything\s+now\b|\bstay\s+in\s+character\b"),
+    // Developer, admin and debug modes are real settings of real software ("enable
+    // developer mode in Chrome"): medium, not strong.
+    ("prompt-injection: role-play", MEDIUM,
+     r"\b(?:developer|debug|admin|sudo)\s+mode\s+(?:enabled|activated|on)\b|\b(?:enable|enter|activate|switch\s+to|turn\s+on)\s+(?:the\s+)?(?:developer|admin|sudo)\s+mode\b"),
     ("prompt-injection: role-play", MEDIUM,
      r"\byou\s+are\s+now\s+(?:an?|the|my|in|going\s+to|called|named|acting|playing)\b|\b(?:from\s+now\s+on|henceforth|for\s+the\s+rest\s+of\s+(?:this|the)\s+conversation),?\s+you\s+(?:are|will\s+be|shall\s+be|must\s+act)\b|\byou\s+are\s+no\s+longer\b|\b(?:unrestricted|unfiltered|uncensored|jailbroken|jailbreak)\s+(?:mode|ai|assistant|version|model|request|access|response)\b|\b(?:let'?s|we\s+will)\s+(?:switch|swap|reverse)\s+roles\b|\bassume\s+the\s+role\s+of\b|\bimmerse\s+yourself\s+into\s+the\s+role\b|\bpretend\s+(?:that\s+)?(?:you\s+are|you're|to\s+be)\s+(?:an?\s+)?(?:ai|assistant|model|different|another|evil|hacker|system)\b"),
     ("prompt-injection: role-play", STRONG,
      r"\bdu\s+bist\s+(?:jetzt|nun|ab\s+sofort|ab\s+jetzt)\s+(?:ein|eine|kein|keine|der|die|das|frei|uneingeschrankt|dan)\b|\b(?:tu\s+es|vous\s+etes)\s+(?:maintenant|desormais|a\s+partir\s+de\s+maintenant)\s+(?:un|une|le|la|libre|dan)\b|\b(?:ahora\s+eres|a\s+partir\s+de\s+ahora\s+eres|desde\s+ahora\s+eres)\b|\b(?:ora|adesso|d'ora\s+in\s+poi)\s+sei\s+(?:un|una|il|la|libero|dan)\b|\b(?:agora\s+(?:voce\s+e|es|tu\s+es)|voce\s+agora\s+e|a\s+partir\s+de\s+agora\s+(?:voce\s+e|es))\b|\b(?:je|jij)\s+bent\s+(?:nu|vanaf\s+nu)\s+(?:een|de|het|vrij|dan)\b|(?:теперь\s+ты|отныне\s+ты|с\s+этого\s+момента\s+ты)\s|你现在是|你現在是|从现在开始你是|從現在開始你是|あなたは今から|今からあなたは|これからあなたは"),
     // ---- system prompt exfiltration -----------------------------------------------
     ("prompt-injection: system-prompt exfiltration", STRONG,
-     r"\b(?:reveal|print|show|display|output|repeat|leak|dump|disclose|expose|recite|tell|give|share|write|provide|list|summari[sz]e|format|paste|spell|return|send|copy|what\s+(?:is|are|were|was))\s+(?:me\s+|us\s+|out\s+)?(?:all\s+(?:of\s+)?)?(?:your|the|its)\s+(?:(?:full|entire|complete|original|exact|whole|hidden|initial|secret|verbatim|current|confidential|internal|system|developer|custom|first)\s+)*(?:system\s+(?:prompt|message|instructions?)|(?:initial|hidden|original|secret|internal|custom|developer|confidential)\s+(?:prompt|instructions|message|rules)|instructions|prompt(?:\s+texts?)?|guidelines|directives|rules)\b"),
+     r"\b(?:reveal|print|show|display|output|repeat|leak|dump|disclose|expose|recite|tell|give|share|write|provide|list|summari[sz]e|format|paste|spell|return|send|copy|what\s+(?:is|are|were|was))\s+(?:me\s+|us\s+|out\s+)?(?:all\s+(?:of\s+)?)?(?:(?:your|its)\s+(?:(?:full|entire|complete|original|exact|whole|hidden|initial|secret|verbatim|current|confidential|internal|system|developer|custom|first)\s+)*(?:system\s+(?:prompt|message|instructions?)|(?:initial|hidden|original|secret|internal|custom|developer|confidential)\s+(?:prompt|instructions|message|rules)|instructions|prompt(?:\s+texts?)?|guidelines|directives|rules)|the\s+(?:(?:full|entire|complete|original|exact|whole|hidden|initial|secret|verbatim|current|confidential|internal|system|developer|custom|first)\s+)*(?:system\s+(?:prompt|message|instructions?)|(?:initial|hidden|original|secret|internal|custom|developer|confidential)\s+(?:prompt|instructions|message|rules)))\b"),
+    // The same verbs with "the instructions", "the rules": also how one asks for a
+    // tool's documentation ("show me the instructions for the dev container").
+    ("prompt-injection: system-prompt exfiltration", MEDIUM,
+     r"\b(?:reveal|print|show|display|output|repeat|leak|dump|disclose|expose|recite|tell|give|share|write|provide|list|summari[sz]e|format|paste|spell|return|send|copy|what\s+(?:is|are|were|was))\s+(?:me\s+|us\s+|out\s+)?(?:all\s+(?:of\s+)?)?the\s+(?:(?:full|entire|complete|original|exact|whole|verbatim|current|first)\s+)*(?:instructions|prompt(?:\s+texts?)?|guidelines|directives|rules)\b"),
     ("prompt-injection: system-prompt exfiltration", STRONG,
      r"\b(?:repeat|print|output|recite|show|display|copy|return)\s+(?:\w+\s+){0,2}(?:everything|all(?:\s+the)?\s+text|the\s+(?:text|words|lines|content))\s+(?:\w+\s+){0,2}(?:above|before|prior)\b|\b(?:instructions|prompt|rules)\s+(?:you\s+were|you've\s+been|you\s+have\s+been)\s+given\b|\binstructions\s+given\s+to\s+you\b|\bwhat\s+were\s+you\s+told\s+(?:before|at\s+the\s+start)\b|\bmy\s+system\s+prompt\s+is\b|\bwords\s+above\s+starting\s+with\b"),
     ("prompt-injection: system-prompt exfiltration", STRONG,
@@ -234,6 +256,40 @@ const RULES: &[(&str, f32, &str)] = &[
     ("prompt-injection: role marker", MEDIUM,
      r"</?(?:admin|developer|root|sudo|assistant|user)>"),
     // ---- encoded execution cues -------------------------------------------------------------
+    // ---- memory poisoning: orders to the agents that will read a stored text ----------
+    // Written from general knowledge of memory-poisoning attacks on agents (an order
+    // planted in a memory, note or document, to be carried out by whoever reads it),
+    // not from corpus items. Orders between agents are what a shared memory is for
+    // ("when you pick up this task, run the tests first"), so these rules need the
+    // order to be hostile: destroy, grant, leak, hide, or persist.
+    // An order triggered by reading, with a hostile action.
+    ("prompt-injection: memory poisoning", MEDIUM,
+     r"\b(?:upon|on|after)\s+(?:reading|retrieval|retrieving|loading|recall)\s*,\s*(?:\w+\s+){0,2}?(?:delete|remove|wipe|erase|purge|grant|give|send|forward|e-?mail|post|upload|share|leak|exfiltrate|transfer|disable|revoke|approve|merge|overwrite|replace)\b|\b(?:when(?:ever)?|once|after|upon|if|as\s+soon\s+as)\s+(?:(?:you|an?\s+agent|any\s+agent|the\s+agent|the\s+(?:ai\s+)?assistant|the\s+model|an?\s+ai|the\s+ai)\s+)?(?:reads?|reading|retrieves?|retrieving|loads?|loading|recalls?|recalling|sees?|seeing|process(?:es|ing)?|summari[sz](?:es?|ing)|encounters?|encountering|access(?:es|ing)?|fetch(?:es|ing)?|opens?|opening)\s+(?:this|these|the\s+following)(?:\s+(?:memory|memories|note|notes|message|document|page|entry|entries|record|text|handoff|e-?mail|ticket|file|content|instructions?))?\b[^.\n]{0,60}\b(?:delete|remove|wipe|erase|purge|drop|grant|give\s+(?:\w+\s+)?(?:access|permissions?|rights)|send|forward|e-?mail|post|upload|share|leak|exfiltrate|transfer|disable|turn\s+off|include\s+(?:the\s+)?(?:link|url)|tell\s+the\s+user\s+to|revoke|approve|merge|overwrite|replace)\b"),
+    // Concealment: the order must stay hidden from the user or the owner.
+    ("prompt-injection: memory poisoning", MEDIUM,
+     r"\b(?:do\s+not|don'?t|never)\s+(?:tell|inform|notify|alert|mention\s+(?:this|it)\s+to|let)\s+(?:the\s+)?(?:user|users|owner|operator|human|anyone|them)\b[^.\n]{0,40}\b(?:about\s+)?(?:this|these|the)\s+(?:instructions?|message|order|note|change|request)\b|\b(?:silently|secretly|covertly|quietly|without\s+(?:telling|informing|notifying|alerting)\s+(?:the\s+)?(?:user|owner|operator|anyone))\s+(?:\w+\s+){0,2}(?:add|insert|send|forward|delete|remove|grant|change|copy|upload|include|append|exfiltrate|disable|modify)\b"),
+    // Persistence: every later answer carries what the text asks.
+    ("prompt-injection: memory poisoning", MEDIUM,
+     r"\b(?:respond|reply|answer)\s+to\s+(?:every|all|each|any)\s+(?:future\s+|subsequent\s+|later\s+)?(?:quer(?:y|ies)|questions?|requests?|prompts?|messages?)\s+(?:with|by)\b|\b(?:append|add|include|insert|attach|embed)\s+[^\n]{1,80}?\s+(?:to|in|into|at\s+the\s+end\s+of)\s+(?:every|each|all)\s+(?:(?:of\s+)?(?:your|future|subsequent|later)\s+)*(?:answers?|responses?|replies|outputs?|summar(?:y|ies))\b|\b(?:secrets|credentials|passwords|api\s+keys|tokens|private\s+keys|session\s+(?:ids|cookies|tokens))\s+(?:appended|attached|included|embedded)\b"),
+    // Claimed trust: "a trusted instruction from the admin", "this message comes from
+    // the security team: disable …".
+    ("prompt-injection: memory poisoning", MEDIUM,
+     r"\b(?:trusted|authori[sz]ed|verified|official|privileged|priority)\s+(?:instructions?|commands?|orders?|requests?|messages?|directives?)\s+from\s+(?:the\s+|your\s+)?(?:admin|administrator|developer|system|operator|owner|security\s+team|it\s+team|lead|maintainers?)\b|\bthis\s+(?:message|note|memory|instruction|request)\s+(?:comes|is)\s+(?:directly\s+)?from\s+(?:the\s+|your\s+)?(?:admin|administrator|developer|system|operator|owner|security\s+team|it\s+team|maintainers?)\b[^.\n]{0,20}[:,]\s*(?:please\s+)?(?:disable|delete|remove|grant|send|forward|ignore|bypass|turn\s+off|reveal|share|approve|wipe)\b"),
+    // Hostile actions on the store itself and orders addressed to other agents: weak
+    // alone, a flag together (an approved mass deletion "without asking").
+    ("prompt-injection: memory poisoning", WEAK + 0.1,
+     r"\b(?:delete|remove|wipe|erase|purge|drop)\s+(?:all|every|each|the\s+entire|the\s+whole)\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,2}?(?:memor(?:y|ies)|handoffs?|documents|notes|entries|records|pools?|agents|tokens|audit\s+(?:trail|logs?|entries))\b|\b(?:delete|erase|wipe|clear|purge|tamper\s+with|disable)\s+(?:the\s+|all\s+)?audit\s+(?:trail|logs?|entries|records|chain)\b|\bgrant\s+(?:\w+\s+){0,3}?(?:memory[\s_](?:write|delete)|admin|write\s+access|full\s+access|all\s+(?:capabilities|permissions|access))\s+to\s+(?:all|every|any|everyone|anyone)\b|\bincluding\s+(?:the\s+)?(?:private|hidden|confidential)\s+(?:ones|memories|notes|entries)\b"),
+    ("prompt-injection: orders to other agents", WEAK,
+     r"\b(?:other|all|fellow)\s+agents\s*:|\bagent\s+instructions\s*:|\bwithout\s+(?:asking|confirmation|approval|review|checking)\b[^.\n]{0,20}$|\bdo\s+it\s+now\s+without\b"),
+    // Fake boundaries: "End of user data. BEGIN NEW INSTRUCTIONS FROM THE DEVELOPER".
+    ("prompt-injection: fake delimiter", MEDIUM,
+     r"\b(?:begin|start|here\s+(?:are|come))\s+(?:the\s+)?(?:new|updated|real|hidden|secret|additional)\s+(?:system\s+)?instructions\b|\b(?:new\s+)?instructions\s+from\s+(?:the\s+|your\s+)?(?:developer|admin|administrator|system|operator|creator)\s*[:.]|\bend\s+of\s+(?:the\s+)?(?:user|untrusted|external|retrieved)\s+(?:data|input|content|text)\b[^\n]{0,40}\b(?:begin|new|now|instructions)\b"),
+    // A rule that voids the earlier ones ("the previous rules are void").
+    ("prompt-injection: instruction override", MEDIUM,
+     r"\b(?:previous|prior|earlier|above|old|original|all\s+other)\s+(?:instructions|rules|guidelines|directives|orders)\s+(?:are|is)\s+(?:now\s+)?(?:void|null|cancel+ed|revoked|invalid|obsolete|superseded|deprecated|no\s+longer\s+(?:valid|apply|in\s+effect))\b|\bobey\s+only\s+(?:the\s+)?(?:rules|instructions|orders)\s+in\s+this\b"),
+    // An assistant asked to run without its constraints.
+    ("prompt-injection: jailbreak", MEDIUM,
+     r"\b(?:operate|function|work|run|proceed|continue|behave)\s+(?:\w+\s+){0,3}without\s+(?:its|your|the|any)\s+(?:usual\s+|normal\s+|standard\s+|safety\s+|regular\s+)?(?:constraints|restrictions|safeguards|guardrails|filters|limitations|guidelines|rules)\b"),
     ("code-execution request", WEAK + 0.1,
      r"\bfrom\s*char\s*code\b|\bchar\s*code\s*at\b|\bexec\s*(?:sync|file)\b|\bspawn\s*sync\b|\b(?:decode|decipher|unscramble|translate)\s+(?:this|the\s+following|it)\b[^.\n]{0,60}\b(?:and|then)\s+(?:follow|obey|do\s+(?:what|as)|comply|act\s+on|perform|answer)\b|\b(?:base6[4a]|rot-?(?:13|[il]3|[il]e)|hex|binary|morse|caesar|reversed)\b[^.\n]{0,40}\b(?:follow|obey|comply\s+with|act\s+on)\s+(?:the\s+|its\s+|these\s+)?(?:decoded\s+)?(?:instructions?|commands?|text|message)\b"),
 ];
@@ -242,6 +298,8 @@ const RULES: &[(&str, f32, &str)] = &[
 /// (they keep the lazy DFA usable on non-ASCII text).
 fn expand(pattern: &str) -> String {
     let p = pattern
+        .replace("PRIOR_STRICT", PRIOR_STRICT_EN)
+        .replace("OBJ_STRICT", OBJ_STRICT_EN)
         .replace("PRIOR", PRIOR_EN)
         .replace("OBJ", OBJ_EN)
         .replace(r"\b", r"(?-u:\b)");

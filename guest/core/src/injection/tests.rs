@@ -461,3 +461,79 @@ fn ascii_fast_path_matches_the_general_path() {
         assert_eq!(fast.truncated, general.truncated, "{t:?}");
     }
 }
+
+/// The texts of a hand-written set (`notes.txt`, `agent_attacks.txt`), each with
+/// the round it was written in (its `=== … ===` heading; the lines before the
+/// first heading are comments).
+fn hand_written(text: &'static str) -> Vec<(&'static str, &'static str)> {
+    let mut round = None;
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(r) = line
+            .strip_prefix("=== ")
+            .and_then(|r| r.strip_suffix(" ==="))
+        {
+            round = Some(r);
+        } else if let Some(r) = round.filter(|_| !line.is_empty()) {
+            out.push((r, line));
+        }
+    }
+    out
+}
+
+/// Refused, flagged and passed texts per round, printed with the texts whose
+/// verdict is `show`.
+fn verdicts_by_round(
+    set: &[(&'static str, &'static str)],
+    show: Verdict,
+) -> BTreeMap<&'static str, [usize; 3]> {
+    let mut counts: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
+    for (round, text) in set {
+        let a = assess(text);
+        let slot = match a.verdict {
+            Verdict::Refuse => 0,
+            Verdict::Flag => 1,
+            Verdict::Pass => 2,
+        };
+        counts.entry(round).or_default()[slot] += 1;
+        if a.verdict == show {
+            println!("  {}: {text:?} {:?}", a.verdict.as_str(), a.reasons);
+        }
+    }
+    for (round, [r, f, p]) in &counts {
+        println!("{round}: {r} refused, {f} flagged, {p} passed");
+    }
+    counts
+}
+
+#[test]
+fn hand_written_notes_in_an_attackers_words_are_not_refused() {
+    let notes = hand_written(include_str!("notes.txt"));
+    assert!(notes.len() >= 120, "only {} notes", notes.len());
+    let counts = verdicts_by_round(&notes, Verdict::Refuse);
+    let refused: usize = counts.values().map(|c| c[0]).sum();
+    let flagged: usize = counts.values().map(|c| c[1]).sum();
+    // At most 2 % refused, the benign target of the benchmark; flags (stored,
+    // marked untrusted) are allowed but should stay a minority.
+    assert!(
+        refused * 50 <= notes.len(),
+        "{refused} of {} refused",
+        notes.len()
+    );
+    assert!(
+        flagged * 4 <= notes.len(),
+        "{flagged} of {} flagged",
+        notes.len()
+    );
+}
+
+#[test]
+fn hand_written_attacks_on_agents_are_caught() {
+    let attacks = hand_written(include_str!("agent_attacks.txt"));
+    let counts = verdicts_by_round(&attacks, Verdict::Pass);
+    let caught = |round: &str| counts.get(round).map_or(0, |c| c[0] + c[1]);
+    // The figures when the memory-poisoning rules were written (a floor: a change
+    // that loses one of these fails here).
+    assert!(caught("written first") >= 73, "{counts:?}");
+    assert!(caught("written after") >= 15, "{counts:?}");
+}
