@@ -27,11 +27,16 @@ pub(super) fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
         ob.html_entities |= numeric;
         cur = d;
     }
-    if coded_run(&cur)
-        && let Some(d) = binary_decode(&cur).or_else(|| morse_decode(&cur))
-    {
-        ob.binary_or_morse = true;
-        cur = d;
+    // Binary, then Morse: a text may hold a run of each.
+    if coded_run(&cur) {
+        if let Some(d) = binary_decode(&cur) {
+            ob.binary_or_morse = true;
+            cur = d;
+        }
+        if let Some(d) = morse_decode(&cur) {
+            ob.binary_or_morse = true;
+            cur = d;
+        }
     }
     for _ in 0..DECODE_ROUNDS {
         let (next, changed) = decode_runs(&cur, ob);
