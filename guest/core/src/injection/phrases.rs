@@ -37,6 +37,13 @@ const OBJ_EN: &str = r"(?:instructions?|prompts?|rules|directions?|directives?|g
 // what a model is told.
 const PRIOR_STRICT_EN: &str = r"(?:previous|previously|prior|above|earlier|preceding|foregoing|former|original|initial|all|any|every|your|system|developer|given|safety|ethical)";
 const OBJ_STRICT_EN: &str = r"(?:instructions?|prompts?|rules|directions?|directives?|guidelines|guidance|constraints|restrictions|programming|training|polic(?:y|ies)|limitations|safeguards|filters|protocols|ethics|principles)";
+// Who reads a stored text, addressed by it: "when you retrieve this memory",
+// "whoever reads this", "if this text ends up in your context", "future readers
+// of this note".
+const READER_EN: &str = r"(?:\b(?:upon|on|after)\s+(?:reading|retrieval|retrieving|loading|recall)\s*,|\b(?:when(?:ever)?|once|after|upon|if|as\s+soon\s+as)\s+(?:(?:you|an?\s+agent|any\s+(?:agent|model|ai|assistant)|the\s+agent|the\s+(?:ai\s+)?assistant|the\s+model|an?\s+ai|the\s+ai)\s+)?(?:(?:have|has)\s+)?(?:reads?|read|reading|retrieves?|retrieved|retrieving|loads?|loaded|loading|recalls?|recalling|sees?|seen|seeing|process(?:es|ed|ing)?|summari[sz](?:es?|ed|ing)|encounters?|encountering|access(?:es|ing)?|fetch(?:es|ing)?|opens?|opening)\s+(?:this|these|the\s+following)(?:\s+(?:memory|memories|note|notes|message|document|page|entry|entries|record|text|handoff|e-?mail|ticket|file|content|instructions?))?\b|\b(?:whoever|whichever\s+(?:agent|assistant|model)|(?:any|every|each|the)\s+(?:agent|assistant|model|ai)\s+(?:that|which|who))\s+(?:reads?|retrieves?|loads?|sees?|opens?|process(?:es)?|picks?\s+up|gets?|finds?)\s+(?:this|it)\b|\bif\s+you(?:\s+are|'re)\s+reading\s+this\b|\bif\s+this\s+(?:text|note|memory|message|document|content)\s+(?:ends\s+up|appears|is|lands)\s+in\s+your\s+context\b|\b(?:future\s+)?readers\s+of\s+this\s+(?:memory|note|message|document|entry)\b|\b(?:agent|assistant|model|ai)\s+reading\s+this\b)";
+// What a planted order asks that an ordinary note does not: destroy, grant, leak,
+// approve unread.
+const HOSTILE_EN: &str = r"(?:delete|remove|wipe|erase|purge|drop|grant|give\s+(?:\w+\s+)?(?:access|permissions?|rights|capabilit(?:y|ies))|send|forward|e-?mail|post|upload|share|leak|exfiltrate|export|transfer|disable|turn\s+off|include\s+(?:the\s+)?(?:link|url|contents?)|tell\s+the\s+user\s+to|revoke|reassign|unshare|approve|merge|overwrite|replace|mark\s+(?:\w+\s+){0,3}?as\s+(?:accepted|verified|approved|paid|trusted)|(?:repeat|copy)\s+(?:these|this|the)\s+(?:instructions|text|message|note))";
 const PRIOR_EN: &str = r"(?:previous|previously|prior|above|earlier|preceding|foregoing|former|original|initial|old|all|any|every|your|system|developer|existing|given|safety|ethical|these|those)";
 
 #[rustfmt::skip]
@@ -204,7 +211,7 @@ const RULES: &[(&str, f32, &str)] = &[
      r"\b(?:pay\s+no\s+attention\s+to|set\s+aside|put\s+aside|cast\s+aside|throw\s+out|scrap|ditch|never\s+mind|nevermind|stop\s+obeying|no\s+longer\s+obey)\s+(?:[\w'-]+\s+){0,3}?PRIOR\s+(?:[\w'-]+\s+){0,3}?OBJ\b"),
     // Claimed authorisation: someone else approved what the text asks.
     ("prompt-injection: instruction override", MEDIUM,
-     r"\b(?:the\s+|your\s+)?(?:developers?|admins?|administrators?|operators?|creators?|owners?|safety\s+team|security\s+team|openai|anthropic)\s+(?:has|have)\s+(?:\w+\s+)?(?:authori[sz]ed|approved|permitted|allowed|cleared)\s+(?:me|you|us|this)\s+(?:to\s+)?(?:\w+\s+){0,2}(?:change|override|ignore|bypass|disable|answer|reveal|break|unlock|access)\b|\byou\s+(?:are|were)\s+(?:now\s+)?(?:permitted|allowed|authori[sz]ed)\s+to\s+(?:break|ignore|bypass|override|disregard)\b"),
+     r"\b(?:the\s+|your\s+)?(?:developers?|admins?|administrators?|operators?|creators?|owners?|safety\s+team|security\s+team|openai|anthropic)\s+(?:has|have)\s+(?:\w+\s+)?(?:authori[sz]ed|approved|permitted|allowed|cleared)\s+(?:me|you|us|this)\s+(?:to\s+)?(?:\w+\s+){0,2}(?:change|override|ignore|bypass|disable|answer|reveal|break|unlock|access|delete|remove|wipe|grant|share|export)\b|\byou\s+(?:are|were)\s+(?:now\s+)?(?:permitted|allowed|authori[sz]ed)\s+to\s+(?:break|ignore|bypass|override|disregard)\b"),
     // Goal hijacking of an agent.
     ("prompt-injection: goal hijack", MEDIUM,
      r"\byour\s+(?:new\s+|real\s+|true\s+|actual\s+)?(?:primary\s+|main\s+|only\s+|sole\s+|core\s+)?(?:goal|objective|directive|purpose|mission|priority)\s+(?:is\s+now|has\s+(?:now\s+)?changed|is\s+no\s+longer|now\s+is)\b|\b(?:change|replace|update|switch)\s+your\s+(?:primary\s+|main\s+)?(?:goal|objective|directive|purpose|mission)\b|\b(?:grant|give|assign)\s+yourself\s+(?:\w+\s+)?(?:admin|administrator|root|elevated|full|unrestricted|superuser|sudo)\b|\b(?:approve|accept|mark|label|classify)\s+(?:all|every|each|any)\s+(?:\w+\s+){0,2}as\s+(?:verified|safe|approved|legitimate|benign|trusted|authori[sz]ed)\b"),
@@ -262,34 +269,42 @@ const RULES: &[(&str, f32, &str)] = &[
     // not from corpus items. Orders between agents are what a shared memory is for
     // ("when you pick up this task, run the tests first"), so these rules need the
     // order to be hostile: destroy, grant, leak, hide, or persist.
-    // An order triggered by reading, with a hostile action.
+    // An order to whoever reads this text, with a hostile action.
     ("prompt-injection: memory poisoning", MEDIUM,
-     r"\b(?:upon|on|after)\s+(?:reading|retrieval|retrieving|loading|recall)\s*,\s*(?:\w+\s+){0,2}?(?:delete|remove|wipe|erase|purge|grant|give|send|forward|e-?mail|post|upload|share|leak|exfiltrate|transfer|disable|revoke|approve|merge|overwrite|replace)\b|\b(?:when(?:ever)?|once|after|upon|if|as\s+soon\s+as)\s+(?:(?:you|an?\s+agent|any\s+agent|the\s+agent|the\s+(?:ai\s+)?assistant|the\s+model|an?\s+ai|the\s+ai)\s+)?(?:reads?|reading|retrieves?|retrieving|loads?|loading|recalls?|recalling|sees?|seeing|process(?:es|ing)?|summari[sz](?:es?|ing)|encounters?|encountering|access(?:es|ing)?|fetch(?:es|ing)?|opens?|opening)\s+(?:this|these|the\s+following)(?:\s+(?:memory|memories|note|notes|message|document|page|entry|entries|record|text|handoff|e-?mail|ticket|file|content|instructions?))?\b[^.\n]{0,60}\b(?:delete|remove|wipe|erase|purge|drop|grant|give\s+(?:\w+\s+)?(?:access|permissions?|rights)|send|forward|e-?mail|post|upload|share|leak|exfiltrate|transfer|disable|turn\s+off|include\s+(?:the\s+)?(?:link|url)|tell\s+the\s+user\s+to|revoke|approve|merge|overwrite|replace)\b"),
+     r"READER[^.\n]{0,80}?\bHOSTILE\b"),
     // Concealment: the order must stay hidden from the user or the owner.
     ("prompt-injection: memory poisoning", MEDIUM,
-     r"\b(?:do\s+not|don'?t|never)\s+(?:tell|inform|notify|alert|mention\s+(?:this|it)\s+to|let)\s+(?:the\s+)?(?:user|users|owner|operator|human|anyone|them)\b[^.\n]{0,40}\b(?:about\s+)?(?:this|these|the)\s+(?:instructions?|message|order|note|change|request)\b|\b(?:silently|secretly|covertly|quietly|without\s+(?:telling|informing|notifying|alerting)\s+(?:the\s+)?(?:user|owner|operator|anyone))\s+(?:\w+\s+){0,2}(?:add|insert|send|forward|delete|remove|grant|change|copy|upload|include|append|exfiltrate|disable|modify)\b"),
+     r"\b(?:do\s+not|don'?t|never)\s+(?:tell|inform|notify|alert|mention\s+(?:this|it)\s+to|let)\s+(?:the\s+)?(?:user|users|owner|operator|human|anyone|them)\b[^.\n]{0,40}\b(?:about\s+)?(?:this|these|the)\s+(?:instructions?|message|order|note|change|request)\b|\b(?:silently|secretly|covertly|quietly|without\s+(?:telling|informing|notifying|alerting)\s+(?:the\s+)?(?:user|owner|operator|anyone))\s+(?:\w+\s+){0,2}(?:add|insert|send|forward|delete|remove|grant|change|copy|upload|include|append|exfiltrate|disable|modify|lower|raise|revoke|transfer|share|export)\b|\bkeep\s+(?:this|it|these\s+instructions)\s+(?:a\s+)?(?:secret|hidden|quiet)\s+from\s+(?:the\s+)?(?:user|users|owner|owners|operator|humans?|team|admins?)\b|\b(?:do\s+not|don'?t|never)\s+(?:mention|disclose|reveal|show)\s+(?:this|it|these\s+instructions)\s+to\s+(?:the\s+)?(?:user|users|owner|operator|humans?|anyone)\b"),
     // Persistence: every later answer carries what the text asks.
     ("prompt-injection: memory poisoning", MEDIUM,
      r"\b(?:respond|reply|answer)\s+to\s+(?:every|all|each|any)\s+(?:future\s+|subsequent\s+|later\s+)?(?:quer(?:y|ies)|questions?|requests?|prompts?|messages?)\s+(?:with|by)\b|\b(?:append|add|include|insert|attach|embed)\s+[^\n]{1,80}?\s+(?:to|in|into|at\s+the\s+end\s+of)\s+(?:every|each|all)\s+(?:(?:of\s+)?(?:your|future|subsequent|later)\s+)*(?:answers?|responses?|replies|outputs?|summar(?:y|ies))\b|\b(?:secrets|credentials|passwords|api\s+keys|tokens|private\s+keys|session\s+(?:ids|cookies|tokens))\s+(?:appended|attached|included|embedded)\b"),
+    // Self-replication: the text asks to be copied into what its reader writes (the
+    // prompt worm).
+    ("prompt-injection: memory poisoning", MEDIUM,
+     r"\b(?:repeat|copy|include|insert|paste|propagate|replicate|spread|embed)\s+(?:these|this|the\s+following|the\s+above)\s+(?:instructions?|paragraph|text|message|note|prompt|order)s?\s+(?:(?:word\s+for\s+word|verbatim|exactly)\s+)?(?:in|into|to|at\s+the\s+end\s+of)\s+(?:every|all|each|any)\s+(?:\w+\s+)?(?:memor(?:y|ies)|notes?|messages?|outputs?|answers?|responses?|documents?|handoffs?|replies)\b"),
     // Claimed trust: "a trusted instruction from the admin", "this message comes from
     // the security team: disable …".
     ("prompt-injection: memory poisoning", MEDIUM,
-     r"\b(?:trusted|authori[sz]ed|verified|official|privileged|priority)\s+(?:instructions?|commands?|orders?|requests?|messages?|directives?)\s+from\s+(?:the\s+|your\s+)?(?:admin|administrator|developer|system|operator|owner|security\s+team|it\s+team|lead|maintainers?)\b|\bthis\s+(?:message|note|memory|instruction|request)\s+(?:comes|is)\s+(?:directly\s+)?from\s+(?:the\s+|your\s+)?(?:admin|administrator|developer|system|operator|owner|security\s+team|it\s+team|maintainers?)\b[^.\n]{0,20}[:,]\s*(?:please\s+)?(?:disable|delete|remove|grant|send|forward|ignore|bypass|turn\s+off|reveal|share|approve|wipe)\b"),
-    // Hostile actions on the store itself and orders addressed to other agents: weak
-    // alone, a flag together (an approved mass deletion "without asking").
+     r"\b(?:trusted|authori[sz]ed|verified|official|privileged|priority)\s+(?:instructions?|commands?|orders?|requests?|messages?|directives?)\s+from\s+(?:the\s+|your\s+)?(?:admin|administrator|developer|system|operator|owner|security\s+team|it\s+team|lead|maintainers?)\b|\bthis\s+(?:message|note|memory|instruction|request)\s+(?:comes|is|was\s+(?:written|sent|posted|left))\s+(?:directly\s+)?(?:from|by)\s+(?:the\s+|your\s+)?(?:admin|administrator|developer|system|operator|owner|security\s+team|it\s+team|maintainers?)\b[^\n]{0,20}?[:,.]\s*(?:please\s+)?HOSTILE\b"),
+    // Hostile actions on the store itself: weak alone, a flag together with another
+    // cue (an approved mass deletion "without asking").
     ("prompt-injection: memory poisoning", WEAK + 0.1,
-     r"\b(?:delete|remove|wipe|erase|purge|drop)\s+(?:all|every|each|the\s+entire|the\s+whole)\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,2}?(?:memor(?:y|ies)|handoffs?|documents|notes|entries|records|pools?|agents|tokens|audit\s+(?:trail|logs?|entries))\b|\b(?:delete|erase|wipe|clear|purge|tamper\s+with|disable)\s+(?:the\s+|all\s+)?audit\s+(?:trail|logs?|entries|records|chain)\b|\bgrant\s+(?:\w+\s+){0,3}?(?:memory[\s_](?:write|delete)|admin|write\s+access|full\s+access|all\s+(?:capabilities|permissions|access))\s+to\s+(?:all|every|any|everyone|anyone)\b|\bincluding\s+(?:the\s+)?(?:private|hidden|confidential)\s+(?:ones|memories|notes|entries)\b"),
+     r"\b(?:delete|remove|wipe|erase|purge|drop)\s+(?:all|every|each|the\s+entire|the\s+whole)\s+(?:of\s+)?(?:the\s+)?(?:\w+\s+){0,2}?(?:memor(?:y|ies)|handoffs?|documents|notes|entries|records|pools?|agents|tokens|audit\s+(?:trail|logs?|entries))\b|\b(?:delete|erase|wipe|clear|purge|tamper\s+with|disable|turn\s+off|pause|suspend|stop)\s+(?:the\s+|all\s+)?audit(?:ing|\s+(?:trail|logs?|logging|entries|records|chain|table))\b|\bgrant\s+(?:\w+\s+){0,3}?(?:memory[\s_](?:write|delete)|admin|write\s+access|full\s+access|all\s+(?:capabilities|permissions|access)|every\s+capability)\s+to\s+(?:all|every|any|everyone|anyone)\b|\bincluding\s+(?:the\s+)?(?:private|hidden|confidential)\s+(?:ones|memories|notes|entries)\b|\bregardless\s+of\s+(?:the\s+)?(?:scopes?|permissions?|ownership|access\s+control|acls?)\b|\b(?:post|share|send|paste|publish|write|put|store|reveal|print)\s+(?:\w+\s+){0,2}?(?:operator|admin|root|api|access|auth|session|deploy|bearer)\s+(?:tokens?|keys?|passwords?|credentials)\b"),
+    // Orders addressed to other agents, and checks skipped.
     ("prompt-injection: orders to other agents", WEAK,
-     r"\b(?:other|all|fellow)\s+agents\s*:|\bagent\s+instructions\s*:|\bwithout\s+(?:asking|confirmation|approval|review|checking)\b[^.\n]{0,20}$|\bdo\s+it\s+now\s+without\b"),
+     r"\b(?:other|all|fellow)\s+agents\s*:|\bagent\s+instructions\s*:|\bwithout\s+(?:asking|confirmation|approval|review|checking)\b[^.\n]{0,20}$|\bdo\s+it\s+now\s+without\b|\b(?:merge|push|deploy|execute|run|store|approve|accept)\b[^.\n]{0,40}\bwithout\s+(?:any\s+)?(?:review|reviewing|checks?|checking|tests?|testing|approval|verification|reading\s+it)\b"),
     // Fake boundaries: "End of user data. BEGIN NEW INSTRUCTIONS FROM THE DEVELOPER".
     ("prompt-injection: fake delimiter", MEDIUM,
-     r"\b(?:begin|start|here\s+(?:are|come))\s+(?:the\s+)?(?:new|updated|real|hidden|secret|additional)\s+(?:system\s+)?instructions\b|\b(?:new\s+)?instructions\s+from\s+(?:the\s+|your\s+)?(?:developer|admin|administrator|system|operator|creator)\s*[:.]|\bend\s+of\s+(?:the\s+)?(?:user|untrusted|external|retrieved)\s+(?:data|input|content|text)\b[^\n]{0,40}\b(?:begin|new|now|instructions)\b"),
+     r"\b(?:begin|start|here\s+(?:are|come))\s+(?:the\s+)?(?:new|updated|real|hidden|secret|additional)\s+(?:system\s+)?instructions\b|\b(?:new\s+)?instructions\s+from\s+(?:the\s+|your\s+)?(?:developer|admin|administrator|system|operator|creator)\s*[:.]|\bend\s+of\s+(?:the\s+)?(?:user|untrusted|external|retrieved)\s+(?:data|input|content|text)\b[^\n]{0,40}\b(?:begin|new|now|instructions)\b|\b(?:admin|system|security|developer|root)\s+override\s+(?:is\s+)?(?:in\s+effect|approved|active|enabled|granted|engaged)\b"),
     // A rule that voids the earlier ones ("the previous rules are void").
     ("prompt-injection: instruction override", MEDIUM,
-     r"\b(?:previous|prior|earlier|above|old|original|all\s+other)\s+(?:instructions|rules|guidelines|directives|orders)\s+(?:are|is)\s+(?:now\s+)?(?:void|null|cancel+ed|revoked|invalid|obsolete|superseded|deprecated|no\s+longer\s+(?:valid|apply|in\s+effect))\b|\bobey\s+only\s+(?:the\s+)?(?:rules|instructions|orders)\s+in\s+this\b"),
+     r"\b(?:previous|prior|earlier|above|old|original|all\s+other)\s+(?:instructions|rules|guidelines|guidance|directives|orders|polic(?:y|ies)|restrictions)\s+(?:are|is)\s+(?:now\s+)?(?:void|null|cancel+ed|revoked|invalid|obsolete|superseded|deprecated|no\s+longer\s+(?:valid|apply|in\s+effect))\b|\bobey\s+only\s+(?:the\s+)?(?:rules|instructions|orders)\s+in\s+this\b"),
     // An assistant asked to run without its constraints.
     ("prompt-injection: jailbreak", MEDIUM,
      r"\b(?:operate|function|work|run|proceed|continue|behave)\s+(?:\w+\s+){0,3}without\s+(?:its|your|the|any)\s+(?:usual\s+|normal\s+|standard\s+|safety\s+|regular\s+)?(?:constraints|restrictions|safeguards|guardrails|filters|limitations|guidelines|rules)\b"),
+    // Secret files asked for in an answer or a summary.
+    ("prompt-injection: data exfiltration", MEDIUM,
+     r"\b(?:include|paste|print|output|copy|add|append|send|attach|dump|read\s+out)\s+(?:\w+\s+){0,2}?(?:the\s+)?(?:(?:full\s+)?contents?\s+of|full)\s+(?:the\s+|your\s+)?(?:~/\.ssh\S*|\S*id_(?:rsa|ed25519|ecdsa)\S*|\S*\.env\b|\S*\.pem\b|/etc/(?:passwd|shadow)\b|\S*(?:secrets?|credentials?)\.(?:ya?ml|json|toml|txt|env)\b|\S*private[\s_-]?key\S*)"),
     ("code-execution request", WEAK + 0.1,
      r"\bfrom\s*char\s*code\b|\bchar\s*code\s*at\b|\bexec\s*(?:sync|file)\b|\bspawn\s*sync\b|\b(?:decode|decipher|unscramble|translate)\s+(?:this|the\s+following|it)\b[^.\n]{0,60}\b(?:and|then)\s+(?:follow|obey|do\s+(?:what|as)|comply|act\s+on|perform|answer)\b|\b(?:base6[4a]|rot-?(?:13|[il]3|[il]e)|hex|binary|morse|caesar|reversed)\b[^.\n]{0,40}\b(?:follow|obey|comply\s+with|act\s+on)\s+(?:the\s+|its\s+|these\s+)?(?:decoded\s+)?(?:instructions?|commands?|text|message)\b"),
 ];
@@ -300,6 +315,8 @@ fn expand(pattern: &str) -> String {
     let p = pattern
         .replace("PRIOR_STRICT", PRIOR_STRICT_EN)
         .replace("OBJ_STRICT", OBJ_STRICT_EN)
+        .replace("READER", READER_EN)
+        .replace("HOSTILE", HOSTILE_EN)
         .replace("PRIOR", PRIOR_EN)
         .replace("OBJ", OBJ_EN)
         .replace(r"\b", r"(?-u:\b)");

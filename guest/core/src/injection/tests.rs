@@ -509,7 +509,7 @@ fn verdicts_by_round(
 #[test]
 fn hand_written_notes_in_an_attackers_words_are_not_refused() {
     let notes = hand_written(include_str!("notes.txt"));
-    assert!(notes.len() >= 120, "only {} notes", notes.len());
+    assert!(notes.len() >= 170, "only {} notes", notes.len());
     let counts = verdicts_by_round(&notes, Verdict::Refuse);
     let refused: usize = counts.values().map(|c| c[0]).sum();
     let flagged: usize = counts.values().map(|c| c[1]).sum();
@@ -534,6 +534,7 @@ fn hand_written_attacks_on_agents_are_caught() {
     let caught = |round: &str| counts.get(round).map_or(0, |c| c[0] + c[1]);
     // The figures when the memory-poisoning rules were written (a floor: a change
     // that loses one of these fails here).
-    assert!(caught("written first") >= 73, "{counts:?}");
-    assert!(caught("written after") >= 15, "{counts:?}");
+    assert!(caught("round 1") >= 73, "{counts:?}");
+    assert!(caught("round 2") >= 27, "{counts:?}");
+    assert!(caught("round 3") >= 15, "{counts:?}");
 }
