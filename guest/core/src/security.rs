@@ -118,6 +118,79 @@ fn ascii_b(pattern: &str) -> String {
     ascii_words(&pattern.replace(r"\b", r"(?-u:\b)"))
 }
 
+/// `pattern` as it behaves on ASCII text, for automata that only ever see ASCII. A
+/// pattern written in ASCII is parsed with Unicode off: `\w`, `\s`, `\d`, `\b` and
+/// case take their ASCII meanings, which agree with the Unicode ones on ASCII
+/// characters, and a class such as `[^\n]` becomes one byte range instead of a UTF-8
+/// automaton (once per repetition of a bounded gap); the bytes above 0x7F it then
+/// holds never occur in an ASCII haystack. Any other pattern is parsed as usual and
+/// narrowed: classes to their ASCII members, literals with a non-ASCII character
+/// dropped (that branch cannot match), word boundaries made ASCII ones. On a haystack
+/// of ASCII characters the result matches exactly where `pattern` does, and it is not
+/// meant for any other. `None` if `pattern` does not parse.
+pub(crate) fn ascii_variant(pattern: &str) -> Option<regex_syntax::hir::Hir> {
+    let parse = |unicode: bool| {
+        regex_syntax::ParserBuilder::new()
+            .unicode(unicode)
+            .utf8(false)
+            .build()
+            .parse(pattern)
+            .ok()
+    };
+    if pattern.is_ascii()
+        && let Some(hir) = parse(false)
+    {
+        return Some(hir);
+    }
+    Some(ascii_hir(&parse(true)?))
+}
+
+fn ascii_hir(hir: &regex_syntax::hir::Hir) -> regex_syntax::hir::Hir {
+    use regex_syntax::hir::{
+        Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
+        Repetition,
+    };
+    match hir.kind() {
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(lit) if lit.0.is_ascii() => Hir::literal(lit.0.clone()),
+        HirKind::Literal(_) => Hir::fail(),
+        HirKind::Class(Class::Unicode(c)) => {
+            let mut c = c.clone();
+            c.intersect(&ClassUnicode::new([ClassUnicodeRange::new('\0', '\x7f')]));
+            Hir::class(Class::Unicode(c))
+        }
+        HirKind::Class(Class::Bytes(c)) => {
+            let mut c = c.clone();
+            c.intersect(&ClassBytes::new([ClassBytesRange::new(0, 0x7f)]));
+            Hir::class(Class::Bytes(c))
+        }
+        HirKind::Look(look) => Hir::look(ascii_look(*look)),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(ascii_hir(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => Hir::capture(Capture {
+            sub: Box::new(ascii_hir(&c.sub)),
+            ..c.clone()
+        }),
+        HirKind::Concat(subs) => Hir::concat(subs.iter().map(ascii_hir).collect()),
+        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(ascii_hir).collect()),
+    }
+}
+
+fn ascii_look(look: regex_syntax::hir::Look) -> regex_syntax::hir::Look {
+    use regex_syntax::hir::Look;
+    match look {
+        Look::WordUnicode => Look::WordAscii,
+        Look::WordUnicodeNegate => Look::WordAsciiNegate,
+        Look::WordStartUnicode => Look::WordStartAscii,
+        Look::WordEndUnicode => Look::WordEndAscii,
+        Look::WordStartHalfUnicode => Look::WordStartHalfAscii,
+        Look::WordEndHalfUnicode => Look::WordEndHalfAscii,
+        other => other,
+    }
+}
+
 /// `pattern` with `\w` and `\d` made ASCII (`[[:word:]]`, `[[:digit:]]`; inside a
 /// bracketed class `[:word:]`, `[:digit:]`). The words these patterns skip over
 /// are English or, after normalisation, Latin script without diacritics, and a

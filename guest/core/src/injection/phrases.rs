@@ -5,6 +5,7 @@
 use std::sync::{LazyLock, OnceLock};
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
+use regex_automata::{Input, MatchKind, PatternSet, meta, nfa::thompson::WhichCaptures};
 
 /// A phrase rule: the reason it reports, its weight, its pattern.
 pub(crate) struct Rule {
@@ -367,7 +368,37 @@ const RULES_PER_SET: usize = RULES.len().div_ceil(2);
 /// and then [`matching`] falls back to the rules one by one. The lazy DFA of
 /// each set needs a large cache; with too little it is not used and the set
 /// runs ~50x slower, hence the explicit limits.
-static PHRASE_SETS: LazyLock<Option<Vec<RegexSet>>> = LazyLock::new(|| {
+static PHRASE_SETS: LazyLock<Option<Vec<RegexSet>>> = LazyLock::new(build_sets);
+
+/// The same sets for text of ASCII characters only (most notes, once normalised),
+/// built from the rules as they behave on ASCII ([`crate::security::ascii_variant`])
+/// straight from their syntax trees: they find exactly the rules [`PHRASE_SETS`]
+/// would, and build in a fraction of the time, so a process that only sees ASCII
+/// text (a one-shot CLI command) never builds the Unicode sets.
+static ASCII_PHRASE_SETS: LazyLock<Option<Vec<meta::Regex>>> = LazyLock::new(|| {
+    RULES
+        .chunks(RULES_PER_SET)
+        .map(|chunk| {
+            let hirs = chunk
+                .iter()
+                .map(|(_, _, p)| crate::security::ascii_variant(&expand(p)))
+                .collect::<Option<Vec<_>>>()?;
+            // The configuration `RegexSetBuilder` gives `PHRASE_SETS`.
+            let config = meta::Config::new()
+                .match_kind(MatchKind::All)
+                .utf8_empty(true)
+                .which_captures(WhichCaptures::None)
+                .nfa_size_limit(Some(64 << 20))
+                .hybrid_cache_capacity(16 << 20);
+            meta::Builder::new()
+                .configure(config)
+                .build_many_from_hir(&hirs)
+                .ok()
+        })
+        .collect()
+});
+
+fn build_sets() -> Option<Vec<RegexSet>> {
     RULES
         .chunks(RULES_PER_SET)
         .map(|chunk| {
@@ -378,10 +409,27 @@ static PHRASE_SETS: LazyLock<Option<Vec<RegexSet>>> = LazyLock::new(|| {
                 .ok()
         })
         .collect()
-});
+}
 
 /// The indices into [`PHRASES`] of the rules that match `text`, ascending.
 pub(crate) fn matching(text: &str) -> Vec<usize> {
+    if text.is_ascii()
+        && let Some(sets) = ASCII_PHRASE_SETS.as_ref()
+    {
+        let input = Input::new(text);
+        let mut found = Vec::new();
+        for (k, set) in sets.iter().enumerate() {
+            let mut hits = PatternSet::new(set.pattern_len());
+            set.which_overlapping_matches(&input, &mut hits);
+            found.extend(hits.iter().map(|i| k * RULES_PER_SET + i.as_usize()));
+        }
+        return found;
+    }
+    matching_unicode(text)
+}
+
+/// The rules the Unicode sets find in `text`, whatever its characters.
+pub(crate) fn matching_unicode(text: &str) -> Vec<usize> {
     match PHRASE_SETS.as_ref() {
         Some(sets) => sets
             .iter()
@@ -407,7 +455,7 @@ pub(crate) fn all_compile() -> Result<(), String> {
     for (reason, _, p) in RULES {
         Regex::new(&expand(p)).map_err(|e| format!("{reason}: {e}"))?;
     }
-    if PHRASE_SETS.is_none() {
+    if PHRASE_SETS.is_none() || ASCII_PHRASE_SETS.is_none() {
         return Err("a set of phrase patterns does not build".to_string());
     }
     Regex::new(SQUEEZED).map_err(|e| format!("squeezed: {e}"))?;

@@ -538,3 +538,34 @@ fn hand_written_attacks_on_agents_are_caught() {
     assert!(caught("round 2") >= 27, "{counts:?}");
     assert!(caught("round 3") >= 15, "{counts:?}");
 }
+
+/// The ASCII phrase sets find exactly the rules the Unicode sets find, on every
+/// text of the committed sets that normalises to ASCII.
+#[test]
+fn ascii_phrase_sets_find_what_the_unicode_sets_find() {
+    let mut texts: Vec<&str> = benign_corpus();
+    texts.extend(
+        hand_written(include_str!("notes.txt"))
+            .into_iter()
+            .map(|(_, t)| t),
+    );
+    texts.extend(
+        hand_written(include_str!("agent_attacks.txt"))
+            .into_iter()
+            .map(|(_, t)| t),
+    );
+    let mut checked = 0;
+    for t in texts {
+        let n = normalise(t);
+        if !n.is_ascii() {
+            continue;
+        }
+        assert_eq!(
+            phrases::matching(&n),
+            phrases::matching_unicode(&n),
+            "{n:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 500, "only {checked} ASCII texts");
+}

@@ -455,3 +455,33 @@ fn ascii_words_rewrites_word_and_digit_classes_only() {
     assert!(!re.is_match("café 7"), "ASCII word characters only");
     assert!(!re.is_match("x ? 7"), "no stray characters in the class");
 }
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn ascii_variant_matches_as_the_pattern_does_on_ascii_text() {
+    let build = |p: &str| {
+        regex_automata::meta::Regex::builder()
+            .build_from_hir(&ascii_variant(p).unwrap())
+            .unwrap()
+    };
+    // A pattern written in ASCII: Unicode classes and boundaries, ASCII meanings.
+    let pattern = r"\bignore\s+[^\n]{0,10}\brules\b|\w+@\w+";
+    let (ascii, full) = (build(pattern), regex::Regex::new(pattern).unwrap());
+    for (text, expected) in [
+        ("please ignore all the rules", true),
+        ("ignore\tthese rules", true),
+        ("ignore\nthe rules", true),
+        ("ignore the\nrules", false),
+        ("signore rules", false),
+        ("mail: a@b", true),
+        ("nothing here", false),
+    ] {
+        assert_eq!(ascii.is_match(text), expected, "{text:?}");
+        assert_eq!(full.is_match(text), expected, "{text:?}");
+    }
+    // A pattern with non-ASCII parts keeps its ASCII branches and drops the others.
+    let re = build(r"(?:指示|rules)\s*[^。\n]{0,4}(?:無視|ignore)");
+    assert!(re.is_match("rules - ignore"));
+    assert!(!re.is_match("rules"));
+    assert!(ascii_variant("(unclosed").is_none());
+}
