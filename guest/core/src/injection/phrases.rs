@@ -383,13 +383,17 @@ static ASCII_PHRASE_SETS: LazyLock<Option<Vec<meta::Regex>>> = LazyLock::new(|| 
                 .iter()
                 .map(|(_, _, p)| crate::security::ascii_variant(&expand(p)))
                 .collect::<Option<Vec<_>>>()?;
-            // The configuration `RegexSetBuilder` gives `PHRASE_SETS`.
+            // The configuration `RegexSetBuilder` gives `PHRASE_SETS`, without a
+            // literal prefilter: for forty-odd patterns one finds nothing to skip
+            // (callgrind on 1,500 texts and on a 60 KB text: the same cost), and
+            // extracting it was 15 M instructions of a first check.
             let config = meta::Config::new()
                 .match_kind(MatchKind::All)
                 .utf8_empty(true)
                 .which_captures(WhichCaptures::None)
                 .nfa_size_limit(Some(64 << 20))
-                .hybrid_cache_capacity(16 << 20);
+                .hybrid_cache_capacity(16 << 20)
+                .auto_prefilter(false);
             meta::Builder::new()
                 .configure(config)
                 .build_many_from_hir(&hirs)
