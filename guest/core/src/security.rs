@@ -353,6 +353,7 @@ struct Gate {
 
 /// The literals every match of `pattern` starts with; `None` when there is no finite,
 /// non-empty set of them.
+#[cfg(test)]
 fn starting_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let hir = regex_syntax::Parser::new().parse(&ascii_b(pattern)).ok()?;
@@ -373,16 +374,55 @@ fn starting_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     Some(lower)
 }
 
-/// Most literals extracted per pattern (before lower-casing merges the cases of a word).
-const LITERALS_PER_PATTERN: usize = 8192;
-
-static GATE: LazyLock<Option<Gate>> = LazyLock::new(|| {
-    let (mut all, mut owner, mut always) = (Vec::new(), Vec::new(), Vec::new());
+/// The source of `security/gate_table.rs` for [`THREAT_PATTERNS`] as they are.
+#[cfg(test)]
+fn gate_table_source() -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from(
+        "//! Generated from `THREAT_PATTERNS` by `starting_literals` (the test\n\
+         //! `the_gate_table_is_what_the_patterns_give` prints it anew when they change).\n\
+         //! Extracting them costs 65 M instructions at the first check of a process;\n\
+         //! reading them costs nothing.\n\n\
+         /// Per threat pattern, the lower-cased literals every match starts with, or\n\
+         /// `None` when the pattern always runs.\n\
+         #[rustfmt::skip]\n\
+         pub(super) const GATE_LITERALS: &[Option<&[&[u8]]>] = &[\n",
+    );
     for (i, (_, pattern)) in THREAT_PATTERNS.iter().enumerate() {
         match starting_literals(pattern) {
+            None => {
+                let _ = writeln!(out, "    None, // {i}");
+            }
+            Some(literals) => {
+                let _ = write!(out, "    Some(&[");
+                for l in &literals {
+                    let _ = write!(out, "b\"{}\", ", l.escape_ascii());
+                }
+                let _ = writeln!(out, "]), // {i}");
+            }
+        }
+    }
+    out.push_str("];\n");
+    out
+}
+
+/// Most literals extracted per pattern (before lower-casing merges the cases of a word).
+#[cfg(test)]
+const LITERALS_PER_PATTERN: usize = 8192;
+
+/// The gate, from the literals [`starting_literals`] extracted when the patterns were
+/// last changed (`security/gate_table.rs`; a test checks it is current). `None`, and
+/// every pattern runs, if the table does not fit the patterns.
+static GATE: LazyLock<Option<Gate>> = LazyLock::new(|| {
+    if gate_table::GATE_LITERALS.len() != THREAT_PATTERNS.len() {
+        return None;
+    }
+    let (mut all, mut owner, mut always) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, literals) in gate_table::GATE_LITERALS.iter().enumerate() {
+        match literals {
             Some(literals) => {
                 owner.extend(std::iter::repeat_n(i, literals.len()));
-                all.extend(literals);
+                all.extend(literals.iter().copied());
             }
             None => always.push(i),
         }
@@ -590,5 +630,6 @@ pub fn analyze_query(text: &str) -> QueryAnalysis {
     }
 }
 
+mod gate_table;
 #[cfg(test)]
 mod tests;

@@ -485,3 +485,11 @@ fn ascii_variant_matches_as_the_pattern_does_on_ascii_text() {
     assert!(!re.is_match("rules"));
     assert!(ascii_variant("(unclosed").is_none());
 }
+#[test]
+fn the_gate_table_is_what_the_patterns_give() {
+    let expected = gate_table_source();
+    assert!(
+        include_str!("gate_table.rs") == expected,
+        "security/gate_table.rs is out of date with THREAT_PATTERNS; replace it with:\n{expected}"
+    );
+}
