@@ -536,7 +536,10 @@ fn hand_written_attacks_on_agents_are_caught() {
     // that loses one of these fails here).
     assert!(caught("round 1") >= 73, "{counts:?}");
     assert!(caught("round 2") >= 27, "{counts:?}");
-    assert!(caught("round 3") >= 15, "{counts:?}");
+    assert!(caught("round 3") >= 16, "{counts:?}");
+    assert!(caught("round 4") >= 27, "{counts:?}");
+    // Written after the third set and measured once; nothing was changed for it.
+    assert!(caught("round 5") >= 3, "{counts:?}");
 }
 
 /// The ASCII phrase sets find exactly the rules the Unicode sets find, on every
