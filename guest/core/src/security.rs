@@ -248,19 +248,32 @@ fn compile(pattern: &str) -> Regex {
     Regex::new(&ascii_b(pattern)).expect("static security pattern must compile")
 }
 
-/// A threat pattern compiled at its first use: the literal gate ([`candidates`])
-/// runs only the patterns whose starting literals occur, so a process that checks
-/// a few ordinary texts compiles few of them (compiling all was 77 M of the 506 M
-/// instructions of a first check).
-struct LazyRegex {
+/// A pattern compiled by `compile` at its first use. The threat patterns: the
+/// literal gate ([`candidates`]) runs only the patterns whose starting literals
+/// occur, so a process that checks a few ordinary texts compiles few of them
+/// (compiling all was 77 M of the 506 M instructions of a first check). The
+/// injection phrase rules: their sets find the rules that match, and only those
+/// are compiled on their own.
+pub(crate) struct LazyRegex {
     pattern: &'static str,
+    compile: fn(&str) -> Regex,
     re: OnceLock<Regex>,
+}
+
+impl LazyRegex {
+    pub(crate) const fn new(pattern: &'static str, compile: fn(&str) -> Regex) -> Self {
+        LazyRegex {
+            pattern,
+            compile,
+            re: OnceLock::new(),
+        }
+    }
 }
 
 impl std::ops::Deref for LazyRegex {
     type Target = Regex;
     fn deref(&self) -> &Regex {
-        self.re.get_or_init(|| compile(self.pattern))
+        self.re.get_or_init(|| (self.compile)(self.pattern))
     }
 }
 
@@ -269,13 +282,7 @@ impl std::ops::Deref for LazyRegex {
 static THREAT_RES: LazyLock<Vec<(Threat, LazyRegex)>> = LazyLock::new(|| {
     THREAT_PATTERNS
         .iter()
-        .map(|(t, p)| {
-            let re = LazyRegex {
-                pattern: p,
-                re: OnceLock::new(),
-            };
-            (*t, re)
-        })
+        .map(|(t, p)| (*t, LazyRegex::new(p, compile)))
         .collect()
 });
 

@@ -2,17 +2,18 @@
 //! diacritics stripped, look-alikes folded). Each rule has a reason and a
 //! weight; see the module docs of [`crate::injection`] for how they combine.
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use regex_automata::{Input, MatchKind, PatternSet, meta, nfa::thompson::WhichCaptures};
+
+use crate::security::LazyRegex;
 
 /// A phrase rule: the reason it reports, its weight, its pattern.
 pub(crate) struct Rule {
     pub reason: &'static str,
     pub weight: f32,
-    pattern: &'static str,
-    re: OnceLock<Regex>,
+    re: LazyRegex,
 }
 
 impl Rule {
@@ -21,7 +22,7 @@ impl Rule {
     /// text are ever compiled on their own (the first text that matched one used
     /// to compile all of them).
     pub(crate) fn re(&self) -> &Regex {
-        self.re.get_or_init(|| compile(self.pattern))
+        &self.re
     }
 }
 
@@ -263,7 +264,6 @@ const RULES: &[(&str, f32, &str)] = &[
      r"\b(?:novel|story|screenplay|script|fiction|movie|film|play|roleplay|game)\b[^\n]{0,100}\b(?:step[\s-]by[\s-]step|detailed\s+(?:instructions|steps|recipe)|exact\s+(?:steps|recipe|quantities|instructions))\b[^\n]{0,60}\b(?:meth(?:amphetamine)?|napalm|bombs?|explosives?|nerve\s+agents?|sarin|ricin|malware|ransomware|poisons?|bioweapons?|chemical\s+weapons?)\b"),
     ("prompt-injection: role marker", MEDIUM,
      r"</?(?:admin|developer|root|sudo|assistant|user)>"),
-    // ---- encoded execution cues -------------------------------------------------------------
     // ---- memory poisoning: orders to the agents that will read a stored text ----------
     // Written from general knowledge of memory-poisoning attacks on agents (an order
     // planted in a memory, note or document, to be carried out by whoever reads it),
@@ -303,7 +303,7 @@ const RULES: &[(&str, f32, &str)] = &[
     // An assistant asked to run without its constraints.
     ("prompt-injection: jailbreak", MEDIUM,
      r"\b(?:operate|function|work|run|proceed|continue|behave)\s+(?:\w+\s+){0,3}without\s+(?:its|your|the|any)\s+(?:usual\s+|normal\s+|standard\s+|safety\s+|regular\s+)?(?:constraints|restrictions|safeguards|guardrails|filters|limitations|guidelines|rules)\b"),
-    // ---- memory poisoning, second round: written after a fourth hand-written round
+    // ---- memory poisoning, third set: written after a fourth hand-written round
     // (orders in German, Spanish, French, Italian and Portuguese; lies to the user;
     // precedence over the user; texts that ask not to be flagged), from general
     // knowledge of the families, not from corpus items.
@@ -336,6 +336,7 @@ const RULES: &[(&str, f32, &str)] = &[
     // Secret files asked for in an answer or a summary.
     ("prompt-injection: data exfiltration", MEDIUM,
      r"\b(?:include|paste|print|output|copy|add|append|send|attach|dump|read\s+out)\s+(?:\w+\s+){0,2}?(?:the\s+)?(?:(?:full\s+)?contents?\s+of|full)\s+(?:the\s+|your\s+)?(?:~/\.ssh\S*|\S*id_(?:rsa|ed25519|ecdsa)\S*|\S*\.env\b|\S*\.pem\b|/etc/(?:passwd|shadow)\b|\S*(?:secrets?|credentials?)\.(?:ya?ml|json|toml|txt|env)\b|\S*private[\s_-]?key\S*)"),
+    // ---- encoded execution cues -------------------------------------------------------------
     ("code-execution request", WEAK + 0.1,
      r"\bfrom\s*char\s*code\b|\bchar\s*code\s*at\b|\bexec\s*(?:sync|file)\b|\bspawn\s*sync\b|\b(?:decode|decipher|unscramble|translate)\s+(?:this|the\s+following|it)\b[^.\n]{0,60}\b(?:and|then)\s+(?:follow|obey|do\s+(?:what|as)|comply|act\s+on|perform|answer)\b|\b(?:base6[4a]|rot-?(?:13|[il]3|[il]e)|hex|binary|morse|caesar|reversed)\b[^.\n]{0,40}\b(?:follow|obey|comply\s+with|act\s+on)\s+(?:the\s+|its\s+|these\s+)?(?:decoded\s+)?(?:instructions?|commands?|text|message)\b"),
 ];
@@ -382,8 +383,7 @@ pub(crate) static PHRASES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         .map(|(reason, weight, pattern)| Rule {
             reason,
             weight: *weight,
-            pattern,
-            re: OnceLock::new(),
+            re: LazyRegex::new(pattern, compile),
         })
         .collect()
 });

@@ -509,7 +509,7 @@ fn verdicts_by_round(
 #[test]
 fn hand_written_notes_in_an_attackers_words_are_not_refused() {
     let notes = hand_written(include_str!("notes.txt"));
-    assert!(notes.len() >= 170, "only {} notes", notes.len());
+    assert!(notes.len() >= 230, "only {} notes", notes.len());
     let counts = verdicts_by_round(&notes, Verdict::Refuse);
     let refused: usize = counts.values().map(|c| c[0]).sum();
     let flagged: usize = counts.values().map(|c| c[1]).sum();

@@ -485,6 +485,7 @@ fn ascii_variant_matches_as_the_pattern_does_on_ascii_text() {
     assert!(!re.is_match("rules"));
     assert!(ascii_variant("(unclosed").is_none());
 }
+
 #[test]
 fn the_gate_table_is_what_the_patterns_give() {
     let expected = gate_table_source();
