@@ -564,3 +564,55 @@ async fn refusals_are_audited_per_address_once_per_interval() {
         "{reasons}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_that_worked_before_a_restart_is_not_locked_out_by_a_flood_after_it() {
+    let dir = std::env::temp_dir().join(format!("maas-known-edges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("http-known-tokens");
+    let _ = std::fs::remove_file(&file);
+    let core = memory_core();
+    let keep = |o: &mut HttpOptions| {
+        o.refusals.per_minute = 0;
+        o.known_tokens = Some(file.clone());
+    };
+    let mut first = server_with(core.clone(), keep).await;
+    let op = connect(&first.url, OPERATOR).await;
+    let worker_token = register(&op, "worker", "claude_code", "u").await;
+    let late_token = register(&op, "late", "claude_code", "u").await;
+    let worker = connect(&first.url, &worker_token).await;
+    assert_eq!(ok(&worker, "whoami", json!({})).await["agent_id"], "worker");
+    drop(worker);
+    first.shut_down().await;
+
+    // A new server on the same data directory, flooded from the worker's address.
+    let second = server_with(core, keep).await;
+    let http = reqwest::Client::new();
+    let status = |token: String| {
+        let resp = request(
+            &http,
+            reqwest::Method::POST,
+            &second.url,
+            Some(&token),
+            None,
+        )
+        .body(init_body())
+        .send();
+        async move { resp.await.unwrap().status().as_u16() }
+    };
+    for i in 0..12 {
+        status(format!("maas_{i:064x}")).await;
+    }
+    assert_eq!(status(format!("maas_{:064x}", 99)).await, 429);
+    assert_eq!(
+        status(worker_token.clone()).await,
+        200,
+        "worked before the restart"
+    );
+    assert_eq!(
+        status(late_token).await,
+        429,
+        "never worked with a server here"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -151,7 +151,7 @@ pub enum Command {
     /// The knowledge base: code, decisions, incidents.
     #[command(subcommand)]
     Kb(knowledge::KbCmd),
-    /// Check, sanitize, score and filter text (pure; uses no data directory).
+    /// Check, sanitize, analyse and filter text (pure; uses no data directory).
     #[command(subcommand)]
     Security(misc::SecurityCmd),
     /// Read the audit trail.
@@ -276,8 +276,14 @@ impl Ctx {
 
     /// Runs an operation as the command's caller: its rendered answer, and the answer.
     pub fn run_out<O: Op>(&mut self, mut op: O) -> Result<(Rendered, O::Out), CliError> {
+        // The hint on acting agents belongs to an agent left out, not to a bad one given.
+        let left_out = match op.slot() {
+            ops::Slot::Agent(a) | ops::Slot::Target(a) => a.is_none(),
+            _ => false,
+        };
         let out = ops::invoke(&mut op, &mut self.rt, &self.caller).map_err(|e| {
-            let missing = matches!(&e, types::Error::InvalidInput(i) if i.field == "agent_id");
+            let missing = left_out
+                && matches!(&e, types::Error::InvalidInput(i) if i.field == "agent_id");
             let e = CliError::from(e);
             if missing {
                 e.with_hint("the operator may act for any agent (--agent); with --token it defaults to the token's agent")
@@ -310,6 +316,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     let dir = datadir::resolve(g.data_dir.as_deref());
     let limits = datadir::limits(&g.limits);
     let open = || Ctx::open(&dir, limits, g.token.as_deref());
+    whole_directory_only(&cli.command, g.token.is_some())?;
     let rendered = match cli.command {
         Command::Agent(cmd) => agents::run(cmd, &mut open()?)?,
         Command::Pool(cmd) => pools::run(cmd, &mut open()?)?,
@@ -366,6 +373,38 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         }
     };
     write(&rendered, g.json, out)
+}
+
+/// Refuses a token for the commands that read or write the data directory as a whole
+/// (export, import, audit verify) or authenticate each request themselves (serve): they
+/// cannot act as one agent, so a token there would be silently ignored and the command
+/// would act as the operator, which is what the token was meant to rule out.
+fn whole_directory_only(command: &Command, token: bool) -> Result<(), CliError> {
+    if !token {
+        return Ok(());
+    }
+    let name = match command {
+        Command::Export { .. } => "export",
+        Command::Import { .. } => "import",
+        Command::Audit(misc::AuditArgs {
+            verb: Some(misc::AuditVerb::Verify),
+            ..
+        }) => "audit verify",
+        Command::Serve(_) => {
+            return Err(CliError::usage(
+                "`maas serve` authenticates every request by its own bearer token; \
+                 --token (or MAAS_TOKEN) does not apply to it",
+                "run it without --token and with MAAS_TOKEN unset",
+            ));
+        }
+        _ => return Ok(()),
+    };
+    Err(CliError::Domain {
+        error: types::Error::PermissionDenied(format!(
+            "operator only: `maas {name}` reads the whole data directory, not one agent's view"
+        )),
+        hint: Some("run it as the operator: without --token and with MAAS_TOKEN unset".into()),
+    })
 }
 
 /// Writes a result; a closed pipe (e.g. `| head`) is not an error.

@@ -16,11 +16,26 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
+/// `--listen`: an IP address and port; `localhost:PORT` is 127.0.0.1 (no name lookup).
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    match text.strip_prefix("localhost:").map(str::parse::<u16>) {
+        Some(Ok(port)) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        _ => Err(
+            "expected an IP address and a port, e.g. 127.0.0.1:7420, localhost:7420, or \
+             0.0.0.0:7420 with --allowed-host"
+                .into(),
+        ),
+    }
+}
+
 /// Options of `maas serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// The address to listen on.
-    #[arg(long, default_value = "127.0.0.1:7420")]
+    /// The address to listen on: an IP address and port, or `localhost:PORT`.
+    #[arg(long, default_value = "127.0.0.1:7420", value_parser = listen_address)]
     pub listen: SocketAddr,
     /// Treat requests without a token as the operator (loopback addresses only; demos).
     #[arg(long)]
@@ -249,7 +264,9 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
     let rt = tokio()?;
     rt.block_on(async move {
         let stop = CancellationToken::new();
-        let (addr, server) = bind(core.clone(), http_options(args, token), stop.clone())
+        let mut options = http_options(args, token);
+        options.known_tokens = Some(dir.join("http-known-tokens"));
+        let (addr, server) = bind(core.clone(), options, stop.clone())
             .await
             .map_err(|e| {
                 CliError::io(
@@ -405,4 +422,27 @@ pub fn bench(dir: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<(), Cl
     }
     out.write_all(text.as_bytes())
         .map_err(|e| CliError::io(format!("cannot write the output: {e}"), "check stdout"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::listen_address;
+
+    #[test]
+    fn listen_takes_an_address_or_localhost_and_a_port() {
+        assert_eq!(
+            listen_address("127.0.0.1:7420"),
+            Ok("127.0.0.1:7420".parse().unwrap())
+        );
+        assert_eq!(listen_address("[::1]:80"), Ok("[::1]:80".parse().unwrap()));
+        assert_eq!(
+            listen_address("localhost:9000"),
+            Ok("127.0.0.1:9000".parse().unwrap())
+        );
+        for bad in ["localhost", "localhost:http", "example.com:80", "7420", ""] {
+            let err = listen_address(bad).unwrap_err();
+            assert!(err.contains("localhost:7420"), "{bad}: {err}");
+        }
+    }
 }

@@ -103,15 +103,29 @@ fn redact_strings(value: &mut Value, found: &mut BTreeMap<String, u64>) {
 
 /// Writes the data directory's whole journal to `out` as JSON lines; with `redact`,
 /// secrets in caller texts become placeholders (and a summary goes to stderr).
+/// A reader that stops early (`maas export | head`) ends the export quietly.
 pub fn export(dir: &Path, out: &mut dyn Write, redact: bool) -> Result<(), CliError> {
+    match write_export(dir, out, redact) {
+        Err(CliError::Local { code, .. }) if code == CLOSED_PIPE => Ok(()),
+        done => done,
+    }
+}
+
+/// The code of a write into a pipe whose reader has gone.
+const CLOSED_PIPE: &str = "closed_pipe";
+
+fn write_export(dir: &Path, out: &mut dyn Write, redact: bool) -> Result<(), CliError> {
     let mut journal = open_journal(dir)?;
     let head = journal.head().map_err(journal_err)?;
     let header = json!({"format": FORMAT, "version": 1, "entries": head});
-    let io = |e: std::io::Error| {
-        CliError::io(
-            format!("cannot write the export: {e}"),
-            "check where stdout goes",
-        )
+    let io = |e: std::io::Error| CliError::Local {
+        code: if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CLOSED_PIPE
+        } else {
+            "io"
+        },
+        message: format!("cannot write the export: {e}"),
+        hint: Some("check where stdout goes".into()),
     };
     writeln!(out, "{header}").map_err(io)?;
     let mut found = BTreeMap::new();

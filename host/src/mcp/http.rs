@@ -56,6 +56,9 @@ pub struct HttpOptions {
     /// No MCP sessions: every request is served on its own (hosts behind a balancer
     /// without sticky sessions).
     pub stateless: bool,
+    /// Where the digests of tokens that authenticated are kept across restarts (the
+    /// data directory's `http-known-tokens`); none: in memory only.
+    pub known_tokens: Option<std::path::PathBuf>,
 }
 
 impl HttpOptions {
@@ -70,6 +73,7 @@ impl HttpOptions {
             sessions: SessionLimits::default(),
             refusals: RefusalLimits::default(),
             stateless: false,
+            known_tokens: None,
         }
     }
 }
@@ -138,7 +142,10 @@ fn rate_limited(ip: IpAddr) -> Response {
     let mut response = json_rpc_error(
         StatusCode::TOO_MANY_REQUESTS,
         -32029,
-        format!("too many refused requests from {ip}; retry in a minute with a valid token"),
+        format!(
+            "too many refused requests from {ip}; retry in a minute (a token that already \
+             worked with this server is not limited)"
+        ),
     );
     response
         .headers_mut()
@@ -337,7 +344,10 @@ pub async fn bind(
         operator_token: options.operator_token,
         insecure_loopback: options.insecure_loopback,
         origins,
-        refusals: Refusals::new(options.refusals),
+        refusals: match options.known_tokens {
+            Some(file) => Refusals::new(options.refusals).kept_in(file),
+            None => Refusals::new(options.refusals),
+        },
         owners: sessions.owners(),
     });
     let handler = MaasMcp::new(core.clone(), Principal::Operator);

@@ -291,7 +291,12 @@ impl Op for SearchMemories {
                     h.memory.id.clone(),
                     h.memory.kind.wire().to_string(),
                     h.memory.author.clone(),
-                    clip(&h.memory.content, 60),
+                    // Flagged texts stay visible as such wherever they are listed.
+                    if h.memory.notes.flags.is_empty() {
+                        clip(&h.memory.content, 60)
+                    } else {
+                        format!("[flagged] {}", clip(&h.memory.content, 50))
+                    },
                 ]
             })
             .collect();

@@ -8,10 +8,17 @@
 //! authenticated before (kept as SHA-256 digests), so a flood from a shared address
 //! (loopback) does not lock out the agents already working there. A bad token within
 //! the bucket is still checked by the core, which audits that failure itself.
+//!
+//! The digests are kept in a file of the data directory too (`http-known-tokens`, one
+//! hex digest per line, 0600; the journal holds the same digests), so a restarted server
+//! still knows the agents that worked with it before. A digest of a token that stopped
+//! authenticating (its agent was deactivated or unregistered) is dropped from both.
 
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
 use std::net::{IpAddr, Ipv6Addr};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -95,6 +102,8 @@ pub struct Refusals {
     limits: RefusalLimits,
     sources: Mutex<HashMap<IpAddr, Source>>,
     known: Mutex<HashSet<[u8; 32]>>,
+    /// Where the known digests are kept across restarts, if anywhere.
+    file: Option<PathBuf>,
 }
 
 /// The key an address is counted under: IPv4 as is, IPv6 by its /64 (one host often
@@ -116,6 +125,41 @@ fn digest(token: &str) -> Option<[u8; 32]> {
     (token.len() <= MAX_TOKEN).then(|| Sha256::digest(token.as_bytes()).into())
 }
 
+fn hex(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_digest(line: &str) -> Option<[u8; 32]> {
+    let line = line.trim();
+    if line.len() != 64 || !line.is_ascii() {
+        return None;
+    }
+    let mut d = [0u8; 32];
+    for (i, byte) in d.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(line.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(d)
+}
+
+/// Opens `path` for writing, readable by its owner only (whatever it was before).
+fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = options.mode(0o600).open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
 impl Refusals {
     /// Counters under `limits`.
     pub fn new(limits: RefusalLimits) -> Self {
@@ -123,6 +167,47 @@ impl Refusals {
             limits,
             sources: Mutex::new(HashMap::new()),
             known: Mutex::new(HashSet::new()),
+            file: None,
+        }
+    }
+
+    /// The same, remembering known tokens in `file` across restarts: the digests already
+    /// there are read now (a missing file is an empty one; lines that are not a digest
+    /// are skipped).
+    pub fn kept_in(mut self, file: PathBuf) -> Self {
+        if let Err(e) = crate::datadir::secure_file(&file) {
+            eprintln!("maas: cannot make {} private: {e}", file.display());
+        }
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let digests = text.lines().filter_map(parse_digest).take(MAX_KNOWN);
+        if let Ok(mut known) = self.known.lock() {
+            known.extend(digests);
+        }
+        self.file = Some(file);
+        self
+    }
+
+    /// Writes the whole set (after a digest was dropped); failures are reported, not
+    /// fatal: the set in memory is what counts while the server runs.
+    fn rewrite(&self, known: &HashSet<[u8; 32]>) {
+        if let Some(file) = &self.file {
+            let text: String = known.iter().map(|d| hex(d) + "\n").collect();
+            let temp = file.with_extension("tmp");
+            let written = private_file(&temp, false)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .and_then(|()| std::fs::rename(&temp, file));
+            if let Err(e) = written {
+                eprintln!("maas: cannot rewrite {}: {e}", file.display());
+            }
+        }
+    }
+
+    fn append(&self, d: &[u8; 32]) {
+        if let Some(file) = &self.file {
+            let written = private_file(file, true).and_then(|mut f| writeln!(f, "{}", hex(d)));
+            if let Err(e) = written {
+                eprintln!("maas: cannot write {}: {e}", file.display());
+            }
         }
     }
 
@@ -187,17 +272,24 @@ impl Refusals {
     /// Remembers that `token` authenticated.
     pub fn remember(&self, token: &str) {
         if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) {
+            if known.contains(&d) {
+                return;
+            }
             if known.len() >= MAX_KNOWN {
                 known.clear();
+                self.rewrite(&known);
             }
             known.insert(d);
+            self.append(&d);
         }
     }
 
     /// Forgets `token` (it no longer authenticates).
     pub fn forget(&self, token: &str) {
-        if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) {
-            known.remove(&d);
+        if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock())
+            && known.remove(&d)
+        {
+            self.rewrite(&known);
         }
     }
 
@@ -313,5 +405,34 @@ mod tests {
         r.forget("maas_a");
         assert!(!r.known("maas_a"));
         assert!(!r.known(&"x".repeat(MAX_TOKEN + 1)));
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn known_tokens_outlive_a_restart_and_a_dropped_one_is_gone_from_the_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("maas-known-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("http-known-tokens");
+        std::fs::write(&file, "not a digest\n").unwrap();
+        let first = Refusals::new(limits(1)).kept_in(file.clone());
+        first.remember("maas_worker");
+        first.remember("maas_worker");
+        first.remember("maas_revoked");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.lines().count(), 3, "one line per new digest: {text}");
+        assert!(!text.contains("maas_"), "digests only: {text}");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        let restarted = Refusals::new(limits(1)).kept_in(file.clone());
+        assert!(restarted.known("maas_worker") && restarted.known("maas_revoked"));
+        assert!(!restarted.known("maas_never_seen"));
+        restarted.forget("maas_revoked");
+        let again = Refusals::new(limits(1)).kept_in(file.clone());
+        assert!(again.known("maas_worker"));
+        assert!(!again.known("maas_revoked"));
+        assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
