@@ -161,9 +161,21 @@ async fn a_session_answers_only_the_principal_that_opened_it() {
         Some(&a),
         Some(&session),
     );
-    assert!(delete.send().await.unwrap().status().is_success());
+    assert_eq!(delete.send().await.unwrap().status(), 204);
     let (status, _) = whoami(&http, &server.url, &a, &session).await;
     assert_eq!(status, 404, "a closed session is gone");
+    let again = request(
+        &http,
+        reqwest::Method::DELETE,
+        &server.url,
+        Some(&a),
+        Some(&session),
+    );
+    assert_eq!(
+        again.send().await.unwrap().status(),
+        404,
+        "and cannot be ended twice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

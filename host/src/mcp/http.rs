@@ -22,7 +22,7 @@ use crate::operator::same_token;
 use crate::service::CoreService;
 use crate::types;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -104,6 +104,8 @@ struct Gate {
     origins: Origins,
     refusals: Refusals,
     owners: Arc<Owners>,
+    /// Whether the server keeps MCP sessions (not `--stateless`).
+    sessions: bool,
 }
 
 /// An HTTP error with a JSON-RPC error body, which MCP clients can show.
@@ -265,9 +267,23 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         let response = unauthorized("this MCP session was opened by another principal");
         return gate.refused(peer, Reason::ForeignSession, response);
     }
+    // Ending a session: one that does not exist (or expired) is 404, as the MCP
+    // specification asks for any request naming an unknown session, and the end of a
+    // live one is 204 (clients expect 200 or 204; rmcp answers 202).
+    let ending = request.method() == Method::DELETE && gate.sessions;
+    if ending && session.is_some_and(|id| gate.owners.owner(id).is_none()) {
+        return json_rpc_error(
+            StatusCode::NOT_FOUND,
+            -32001,
+            "no such MCP session (it ended or expired)".to_string(),
+        );
+    }
     request.extensions_mut().insert(principal.clone());
     let opening = Opening::new(principal);
-    let response = OPENING.scope(opening.clone(), next.run(request)).await;
+    let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
+    if ending && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
     match opening.refused() {
         Some(why) => session_refused(&why),
         None => response,
@@ -349,6 +365,7 @@ pub async fn bind(
             None => Refusals::new(options.refusals),
         },
         owners: sessions.owners(),
+        sessions: !options.stateless,
     });
     let handler = MaasMcp::new(core.clone(), Principal::Operator);
     let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
