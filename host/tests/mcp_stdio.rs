@@ -1,15 +1,18 @@
 //! MCP over stdio with a real rmcp client spawning the built `maas mcp`: the original
 //! example, operator by default, an agent with `--token`, and nothing but protocol on
-//! stdout.
+//! stdout. Raw lines test what a client library never sends: a line that is not JSON,
+//! and one over the message bound, each answered with a JSON-RPC error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod mcp_support;
 
+use maas_host::mcp::MAX_MESSAGE_BYTES;
 use mcp_support::{Client, fails, ok, register};
 use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 fn data_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("maas-mcp-stdio-{name}-{}", std::process::id()));
@@ -103,5 +106,154 @@ async fn a_bad_token_stops_the_stdio_server_with_a_clear_error() {
         stderr.contains("error:") && stderr.contains("token"),
         "{stderr}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `maas mcp` driven line by line, for what a client library never sends: past the
+/// initialize handshake, each line written is read back as the server's answer.
+struct Raw {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Raw {
+    async fn start(dir: &Path) -> Raw {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_maas"))
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("mcp")
+            .env_remove("MAAS_TOKEN")
+            .env_remove("MAAS_HOME")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut raw = Raw {
+            child,
+            stdin,
+            stdout,
+        };
+        let hello = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}});
+        raw.send(hello.to_string().as_bytes()).await;
+        let answer = raw.answer().await;
+        assert_eq!(answer["id"], 1, "{answer}");
+        assert!(answer["result"].is_object(), "{answer}");
+        raw.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            .await;
+        raw
+    }
+
+    /// Writes `line` and its newline.
+    async fn send(&mut self, line: &[u8]) {
+        self.stdin.write_all(line).await.unwrap();
+        self.stdin.write_all(b"\n").await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// The next line on stdout, which must be a JSON-RPC message; a minute without one
+    /// fails the test instead of hanging it.
+    async fn answer(&mut self) -> serde_json::Value {
+        let line =
+            tokio::time::timeout(std::time::Duration::from_secs(60), self.stdout.next_line())
+                .await
+                .expect("an answer within a minute")
+                .unwrap()
+                .expect("stdout still open");
+        let message: serde_json::Value = serde_json::from_str(&line).expect("only JSON on stdout");
+        assert_eq!(message["jsonrpc"], "2.0", "{message}");
+        message
+    }
+
+    /// A ping is answered: the connection still serves.
+    async fn still_serves(&mut self) {
+        self.send(br#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#)
+            .await;
+        let pong = self.answer().await;
+        assert_eq!(pong, json!({"jsonrpc": "2.0", "id": 3, "result": {}}));
+    }
+
+    /// Closes stdin; the server must then end cleanly.
+    async fn close(mut self) {
+        drop(self.stdin);
+        let status = tokio::time::timeout(std::time::Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("the server ends once stdin is closed")
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_that_is_not_json_is_answered_with_a_parse_error() {
+    let dir = data_dir("parse");
+    let mut raw = Raw::start(&dir).await;
+    // A closing brace short.
+    raw.send(br#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"whoami","arguments":{}}"#)
+        .await;
+    let answer = raw.answer().await;
+    assert_eq!(answer["id"], serde_json::Value::Null, "{answer}");
+    assert_eq!(answer["error"]["code"], -32700, "{answer}");
+    raw.still_serves().await;
+    // Nor UTF-8, or a string with half a surrogate pair that no parser reads as text.
+    let bad: [&[u8]; 2] = [
+        b"\xff\xfe not json",
+        br#"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"who\ud800","arguments":{}}}"#,
+    ];
+    for line in bad {
+        raw.send(line).await;
+        let answer = raw.answer().await;
+        assert_eq!(answer["id"], serde_json::Value::Null, "{answer}");
+        assert_eq!(answer["error"]["code"], -32700, "{answer}");
+        raw.still_serves().await;
+    }
+    raw.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A `whoami` call padded to `len` bytes with an argument the tool does not take.
+fn whoami_of_length(id: u64, len: usize) -> Vec<u8> {
+    let head = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"whoami","arguments":{{"pad":""#
+    );
+    let tail = r#""}}}"#;
+    let mut line = head.into_bytes();
+    line.resize(len - tail.len(), b'x');
+    line.extend_from_slice(tail.as_bytes());
+    assert_eq!(line.len(), len);
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_over_the_message_bound_is_refused_and_the_next_is_served() {
+    let dir = data_dir("oversized");
+    let mut raw = Raw::start(&dir).await;
+    // One byte over: refused with the request's id, read from its first bytes.
+    raw.send(&whoami_of_length(7, MAX_MESSAGE_BYTES + 1)).await;
+    let answer = raw.answer().await;
+    assert_eq!(answer["id"], 7, "{answer}");
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&MAX_MESSAGE_BYTES.to_string()),
+        "{message}"
+    );
+    raw.still_serves().await;
+    // At the bound: read whole, and refused only for its unknown argument.
+    raw.send(&whoami_of_length(8, MAX_MESSAGE_BYTES)).await;
+    let answer = raw.answer().await;
+    assert_eq!(answer["id"], 8, "{answer}");
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("pad"),
+        "{answer}"
+    );
+    raw.still_serves().await;
+    raw.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,7 +17,7 @@ pub use origin::{OriginCheck, Origins, allowed_hosts};
 pub use refusals::RefusalLimits;
 pub use sessions::{SessionLimits, SessionRefusal};
 
-use super::{MaasMcp, Principal};
+use super::{MAX_MESSAGE_BYTES, MaasMcp, Principal};
 use crate::operator::same_token;
 use crate::service::CoreService;
 use crate::types;
@@ -353,7 +353,8 @@ pub async fn bind(
         .with_cancellation_token(shutdown.child_token())
         .with_sse_retry(None)
         .with_legacy_session_mode(!options.stateless)
-        .with_allowed_hosts(hosts);
+        .with_allowed_hosts(hosts)
+        .with_max_request_body_bytes(MAX_MESSAGE_BYTES);
     let sessions = Arc::new(BoundSessions::new(options.sessions));
     let gate = Arc::new(Gate {
         core: core.clone(),

@@ -5,6 +5,7 @@
 pub mod http;
 pub mod registry;
 pub mod resources;
+pub mod stdio;
 pub mod subscriptions;
 pub mod tasks;
 
@@ -18,8 +19,12 @@ use rmcp::model::{
     UnsubscribeRequestParams, UpdateTaskParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
-use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
 use std::sync::Arc;
+
+/// The largest MCP message maas reads, in bytes: a larger HTTP request body is answered
+/// 413, a longer stdio line with a JSON-RPC Invalid Request error.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Who a call acts as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,11 +231,9 @@ impl ServerHandler for MaasMcp {
     }
 }
 
-/// Serves MCP over stdin/stdout until the client closes it. Only protocol goes to stdout.
+/// Serves MCP over stdin/stdout until the client closes stdin. Only protocol goes to
+/// stdout; every request line gets an answer, an error one if the line is not JSON or is
+/// over [`MAX_MESSAGE_BYTES`] (see [`stdio`]).
 pub async fn serve_stdio(core: CoreService, principal: Principal) -> anyhow::Result<()> {
-    let service = MaasMcp::new(core, principal)
-        .serve(rmcp::transport::stdio())
-        .await?;
-    service.waiting().await?;
-    Ok(())
+    stdio::serve(MaasMcp::new(core, principal)).await
 }

@@ -1,0 +1,284 @@
+//! The line framing of `maas mcp`, between stdin/stdout and rmcp.
+//!
+//! rmcp's stdio transport answers nothing to a line that is not JSON, and drops a line
+//! over its 16 MiB limit without a word, so a client waiting for that request's id waits
+//! forever. Here stdin is read line by line, holding at most [`MAX_MESSAGE_BYTES`] and one
+//! read buffer: a well-formed line goes on to rmcp unchanged, a line that is not JSON is
+//! answered with a Parse error (id null, as JSON-RPC 2.0 asks), and a longer line with an
+//! Invalid Request error (with the request's id if it precedes the cut) while the rest of
+//! it is read and dropped. One writer puts rmcp's lines and these answers on stdout, a
+//! whole line at a time, so they never interleave. Nothing else goes to stdout.
+
+use super::{MAX_MESSAGE_BYTES, MaasMcp};
+use rmcp::ServiceExt;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Value, json};
+use std::fmt;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+/// How much of stdin is read at once.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// JSON-RPC 2.0: the line is not JSON.
+const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC 2.0: the message is not a valid request (here: too large).
+const INVALID_REQUEST: i64 = -32600;
+
+/// Serves `service` over stdin/stdout until stdin is closed and rmcp has answered.
+pub async fn serve(service: MaasMcp) -> anyhow::Result<()> {
+    let (stdin, stdout) = rmcp::transport::stdio();
+    // Two in-memory pipes, each used one way: rmcp reads what `read_requests` passes on
+    // from `rmcp_in`, and writes its lines to `rmcp_out`. Dropping an end closes its pipe.
+    let (rmcp_in, requests) = tokio::io::duplex(READ_BUFFER);
+    let (rmcp_out, responses) = tokio::io::duplex(READ_BUFFER);
+    let (lines, queued) = mpsc::channel::<Vec<u8>>(64);
+    let writer = tokio::spawn(write_lines(queued, stdout));
+    let reader = tokio::spawn(read_requests(stdin, requests, lines.downgrade()));
+    let pump = tokio::spawn(pass_responses(responses, lines));
+    let served: anyhow::Result<()> = async {
+        service.serve((rmcp_in, rmcp_out)).await?.waiting().await?;
+        Ok(())
+    }
+    .await;
+    // rmcp has dropped its ends: the pump meets the end of rmcp's output and the writer,
+    // once the pump's sender is gone, the end of its queue. The reader has ended with
+    // stdin, unless rmcp stopped first: then it would wait on stdin for nothing.
+    pump.await?;
+    writer.await?;
+    reader.abort();
+    served
+}
+
+/// Reads stdin line by line, passing well-formed lines on to `rmcp` and queueing an
+/// error answer for the others; at the end of stdin, ends `rmcp`'s input. The answers
+/// are queued through a weak sender so that this task, which may wait on stdin forever,
+/// never keeps the writer alive after rmcp is done.
+async fn read_requests(
+    stdin: impl AsyncRead + Unpin,
+    mut rmcp: impl AsyncWrite + Unpin,
+    answers: mpsc::WeakSender<Vec<u8>>,
+) {
+    let mut stdin = BufReader::with_capacity(READ_BUFFER, stdin);
+    let mut line = Vec::new();
+    // Once the line has passed the bound: the id of its request (or null).
+    let mut oversized: Option<Value> = None;
+    loop {
+        let (used, ended) = match stdin.fill_buf().await {
+            // The end of stdin also ends an unterminated last line.
+            Ok([]) if line.is_empty() && oversized.is_none() => break,
+            Ok([]) => (0, true),
+            Ok(read) => {
+                // What `read` holds of the line, up to its newline if that was read.
+                let part = read.split(|b| *b == b'\n').next().unwrap_or(read);
+                let ended = part.len() < read.len();
+                if oversized.is_none() {
+                    if line.len() + part.len() > MAX_MESSAGE_BYTES {
+                        oversized = Some(leading_id(&line));
+                        line = Vec::new();
+                    } else {
+                        line.extend_from_slice(part);
+                    }
+                }
+                (part.len() + usize::from(ended), ended)
+            }
+            Err(e) => {
+                eprintln!("maas: reading MCP requests from stdin failed: {e}");
+                break;
+            }
+        };
+        stdin.consume(used);
+        if !ended {
+            continue;
+        }
+        let answer = match oversized.take() {
+            Some(id) => {
+                eprintln!("maas: refused an MCP message longer than {MAX_MESSAGE_BYTES} bytes");
+                Some(error(
+                    id,
+                    INVALID_REQUEST,
+                    format!(
+                        "Invalid Request: the message is longer than {MAX_MESSAGE_BYTES} bytes"
+                    ),
+                ))
+            }
+            None => match check(&line) {
+                Checked::Blank => None,
+                Checked::Json => {
+                    line.push(b'\n');
+                    if rmcp.write_all(&line).await.is_err() {
+                        break; // rmcp has stopped reading
+                    }
+                    None
+                }
+                Checked::NotJson(e) => {
+                    eprintln!("maas: refused an MCP message that is not JSON: {e}");
+                    Some(error(Value::Null, PARSE_ERROR, format!("Parse error: {e}")))
+                }
+            },
+        };
+        line.clear();
+        if let Some(answer) = answer {
+            match answers.upgrade() {
+                Some(answers) if answers.send(answer).await.is_ok() => {}
+                _ => break, // nothing writes any more
+            }
+        }
+    }
+    let _ = rmcp.shutdown().await;
+}
+
+/// What a line of stdin holds.
+enum Checked {
+    /// Only whitespace: skipped.
+    Blank,
+    /// One JSON value: for rmcp.
+    Json,
+    /// Anything else, which rmcp would drop without an answer.
+    NotJson(serde_json::Error),
+}
+
+/// Reads `line` as rmcp will (a leading byte order mark skipped), into a whole value: a
+/// string that is not UTF-8 or holds a lone surrogate (`\ud800`) is not JSON to rmcp
+/// either, and would be dropped unanswered if passed on.
+fn check(line: &[u8]) -> Checked {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Checked::Blank;
+    }
+    match serde_json::from_slice::<Value>(line) {
+        Ok(_) => Checked::Json,
+        Err(e) => Checked::NotJson(e),
+    }
+}
+
+/// A JSON-RPC error answer, as a line.
+fn error(id: Value, code: i64, message: String) -> Vec<u8> {
+    let answer = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    let mut line = answer.to_string().into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// The `id` of the request whose first bytes are `prefix` (the text may stop anywhere),
+/// if it is a string or number before the cut; else null. The top-level keys are read in
+/// order, their values skipped without being kept.
+fn leading_id(prefix: &[u8]) -> Value {
+    let mut id = Value::Null;
+    let mut de = serde_json::Deserializer::from_slice(prefix);
+    // Fails where the text stops, or at the id (see `visit_map`): the id is kept anyway.
+    let _ = IdOf(&mut id).deserialize(&mut de);
+    match id {
+        Value::String(_) | Value::Number(_) => id,
+        _ => Value::Null,
+    }
+}
+
+/// Reads a JSON object as far as its `id`, into the value it holds.
+struct IdOf<'a>(&'a mut Value);
+
+impl<'de> DeserializeSeed<'de> for IdOf<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdOf<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON-RPC request")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "id" {
+                *self.0 = map.next_value()?;
+                // Stops here; serde then reports the object unfinished, which is ignored.
+                return Ok(());
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+/// Queues rmcp's output for the writer, a whole line at a time, until rmcp closes it.
+async fn pass_responses(rmcp: impl AsyncRead + Unpin, lines: mpsc::Sender<Vec<u8>>) {
+    let mut rmcp = BufReader::new(rmcp);
+    loop {
+        let mut line = Vec::new();
+        match rmcp.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if lines.send(line).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The only writer of stdout: each queued line whole, then a flush. If stdout fails (the
+/// client is gone) the rest is dropped, so that nothing waits on it.
+async fn write_lines(mut queued: mpsc::Receiver<Vec<u8>>, mut stdout: impl AsyncWrite + Unpin) {
+    let mut failed = false;
+    while let Some(line) = queued.recv().await {
+        if failed {
+            continue;
+        }
+        if let Err(e) = async {
+            stdout.write_all(&line).await?;
+            stdout.flush().await
+        }
+        .await
+        {
+            eprintln!("maas: writing MCP answers to stdout failed: {e}");
+            failed = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_is_read_from_the_first_bytes_of_a_request_cut_anywhere() {
+        let id = |text: &str| leading_id(text.as_bytes());
+        let cut = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"arguments":{"s":"xx"#;
+        assert_eq!(id(cut), json!(7));
+        assert_eq!(id(r#"{"id":"call-1","params":{"s":"x"#), json!("call-1"));
+        // After the cut, inside the params, or not a string or number: none.
+        assert_eq!(
+            id(r#"{"jsonrpc":"2.0","params":{"id":5,"s":"xx"#),
+            Value::Null
+        );
+        assert_eq!(
+            id(r#"{"jsonrpc":"2.0","id":{"x":1},"params":"#),
+            Value::Null
+        );
+        assert_eq!(id(r#"{"jsonrpc":"2.0","id":"unfinish"#), Value::Null);
+        assert_eq!(id(r#"[{"id":1}"#), Value::Null);
+        assert_eq!(id("not json"), Value::Null);
+    }
+
+    #[test]
+    fn a_line_is_blank_json_or_not_json() {
+        assert!(matches!(check(b" \t\r"), Checked::Blank));
+        assert!(matches!(
+            check(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\r"),
+            Checked::Json
+        ));
+        assert!(matches!(
+            check(br#"{"jsonrpc":"2.0","id":1"#),
+            Checked::NotJson(_)
+        ));
+        assert!(matches!(check(b"{} {}"), Checked::NotJson(_)));
+        assert!(matches!(check(b"\xEF\xBB\xBF{}"), Checked::Json));
+        assert!(matches!(check(b"\"\xff\""), Checked::NotJson(_)));
+        assert!(matches!(check(br#""\ud800""#), Checked::NotJson(_)));
+    }
+}
