@@ -424,8 +424,9 @@ fn audit_verify_checks_the_chain_and_names_the_first_link_broken_by_an_edit() {
     let broken = maas(&dir, &["audit", "verify"]);
     assert_fails(&broken, 1, "audit_broken");
     assert!(
-        stderr(&broken).contains("journal entry 4"),
-        "{}",
+        stderr(&broken).contains("journal entry 4")
+            && stderr(&broken).contains("the record before it (journal entry 3, event 1)"),
+        "the broken link and the record it covers: {}",
         stderr(&broken)
     );
 

@@ -38,6 +38,8 @@ pub fn verify(journal: &mut dyn JournalBackend) -> Result<Report, JournalError> 
     // The chain head after each journal entry, to check what each read saw.
     let mut heads: Vec<[u8; 32]> = Vec::new();
     let mut head = String::new();
+    // Where the record `head` was computed from is (journal entry, event).
+    let mut last: Option<(u64, usize)> = None;
     let mut chained = false;
     let mut next = 1;
     loop {
@@ -59,8 +61,16 @@ pub fn verify(journal: &mut dyn JournalBackend) -> Result<Report, JournalError> 
                 match &r.prev {
                     Some(prev) if *prev == head => report.journal_records += 1,
                     Some(prev) => {
+                        // A link covers the record before it: editing that record breaks
+                        // this link, so both are named.
+                        let before = match last {
+                            Some((s, e)) => format!(
+                                "; the record before it (journal entry {s}, event {e}) or this one was edited, removed or reordered"
+                            ),
+                            None => String::new(),
+                        };
                         report.broken = Some(format!(
-                            "journal entry {seq}, event {i}: the audit record does not follow the one before it (it names {}, the chain is at {})",
+                            "journal entry {seq}, event {i}: the audit record does not follow the one before it (it names {}, the chain is at {}){before}",
                             short(prev),
                             short(&head)
                         ));
@@ -76,6 +86,7 @@ pub fn verify(journal: &mut dyn JournalBackend) -> Result<Report, JournalError> 
                 }
                 chained |= r.prev.is_some();
                 head = chain_hash(&head, seq, entry.at, r);
+                last = Some((seq, i));
             }
             heads.push(decode(&head));
         }
