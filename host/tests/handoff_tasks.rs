@@ -159,6 +159,20 @@ async fn the_target_asks_the_source_answers_and_every_state_reads_as_an_a2a_task
         a2a(&url, &ann_token, "tasks/send", &h).await["error"]["code"],
         -32601
     );
+    let bare: Value = reqwest::Client::new()
+        .post(url.replace("/mcp", "/a2a"))
+        .header("Authorization", format!("Bearer {ann_token}"))
+        .json(&json!({"jsonrpc": "2.0", "id": 8, "method": "bogus", "params": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        bare["error"]["code"], -32601,
+        "the method before its params: {bare}"
+    );
 
     // Rejected, canceled (through A2A) and failed (expired).
     let r = handoff(&ann, "rejected one", None).await;

@@ -152,6 +152,19 @@ pub async fn rpc(
         .get("method")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    // The method first: an unknown one is -32601 whatever its params.
+    let cancel = match method {
+        "tasks/get" => false,
+        "tasks/cancel" => true,
+        other => {
+            return failure(
+                id,
+                -32601,
+                format!("method {other:?} is not served here: tasks/get and tasks/cancel are"),
+                None,
+            );
+        }
+    };
     let Some(task_id) = request
         .pointer("/params/id")
         .and_then(Value::as_str)
@@ -165,32 +178,17 @@ pub async fn rpc(
         );
     };
     let caller = principal.caller();
-    let answer = match method {
-        "tasks/get" => {
-            run(
-                &core,
-                &caller,
-                GetHandoff {
-                    handoff_id: task_id,
-                },
-            )
-            .await
-        }
-        "tasks/cancel" => {
-            let op = CancelHandoff {
-                handoff_id: task_id,
-                agent_id: None,
-            };
-            run(&core, &caller, op).await
-        }
-        other => {
-            return failure(
-                id,
-                -32601,
-                format!("method {other:?} is not served here: tasks/get and tasks/cancel are"),
-                None,
-            );
-        }
+    let answer = if cancel {
+        let op = CancelHandoff {
+            handoff_id: task_id,
+            agent_id: None,
+        };
+        run(&core, &caller, op).await
+    } else {
+        let op = GetHandoff {
+            handoff_id: task_id,
+        };
+        run(&core, &caller, op).await
     };
     match answer {
         Ok(h) => Json(json!({ "jsonrpc": "2.0", "id": id, "result": task(&h) })),
