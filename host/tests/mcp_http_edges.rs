@@ -628,3 +628,26 @@ async fn an_agent_that_worked_before_a_restart_is_not_locked_out_by_a_flood_afte
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_a_json_rpc_message_is_a_400_parse_error() {
+    let server = server_with(memory_core(), |_| {}).await;
+    let http = reqwest::Client::new();
+    for body in [r#"{"jsonrpc":"#, r#"{"no": "method"}"#] {
+        let resp = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(OPERATOR),
+            None,
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 400, "{body}");
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], -32700, "{answer}");
+        assert!(answer["id"].is_null(), "{answer}");
+    }
+}

@@ -271,6 +271,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     // specification asks for any request naming an unknown session, and the end of a
     // live one is 204 (clients expect 200 or 204; rmcp answers 202).
     let ending = request.method() == Method::DELETE && gate.sessions;
+    let posting_json = request.method() == Method::POST && json_body(&request);
     if ending && session.is_some_and(|id| gate.owners.owner(id).is_none()) {
         return json_rpc_error(
             StatusCode::NOT_FOUND,
@@ -284,10 +285,41 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     if ending && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
+    if posting_json && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        response = unreadable_body(response).await;
+    }
     match opening.refused() {
         Some(why) => session_refused(&why),
         None => response,
     }
+}
+
+/// Whether the request says its body is JSON.
+fn json_body(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// rmcp answers a JSON body it cannot read as a JSON-RPC message with 415 and plain
+/// text; clients get 400 and a JSON-RPC parse error (id null) carrying that text.
+async fn unreadable_body(response: Response) -> Response {
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let why = text
+        .strip_prefix("fail to deserialize request body")
+        .unwrap_or(&text)
+        .trim();
+    json_rpc_error(
+        StatusCode::BAD_REQUEST,
+        -32700,
+        format!("Parse error: the body is not a JSON-RPC message: {why}"),
+    )
 }
 
 /// Writes the aggregated refusal entries every interval, and once more at shutdown.
