@@ -779,3 +779,39 @@ fn the_search_table_marks_flagged_memories() {
     assert!(line("m-planted").contains("[flagged]"), "{table}");
     assert!(!line("m-plain").contains("[flagged]"), "{table}");
 }
+
+#[test]
+fn an_import_warns_when_the_exports_audit_chain_was_edited() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    store_note(&dir, "m-api", "the API lives in src/api");
+    store_note(&dir, "m-ui", "the UI lives in web/");
+    let export = ok(maas(&dir, &["export"]));
+    let import = |text: &str| {
+        let target = DataDir::new();
+        let file = std::env::temp_dir().join(format!(
+            "maas-import-{}-{}.jsonl",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::write(&file, text).unwrap();
+        let o = maas(&target, &["import", file.to_str().unwrap(), "--quiet"]);
+        let _ = std::fs::remove_file(&file);
+        o
+    };
+    let clean = import(&export);
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    assert!(!stderr(&clean).contains("warning"), "{}", stderr(&clean));
+    let edited = export.replacen("\"target\":\"m-api\"", "\"target\":\"m-xxx\"", 1);
+    assert_ne!(
+        edited, export,
+        "the export names the memory as an audit target"
+    );
+    let o = import(&edited);
+    assert!(o.status.success(), "imported as it is: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: the imported audit chain is broken at journal entry"),
+        "{}",
+        stderr(&o)
+    );
+}

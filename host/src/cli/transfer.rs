@@ -235,7 +235,8 @@ pub fn parse(input: &mut dyn BufRead, shown: bool) -> Result<Vec<Vec<u8>>, CliEr
 }
 
 /// Rebuilds an empty data directory from an export read from `input`, with progress on
-/// standard error unless `quiet` (see [`super::import`]).
+/// standard error unless `quiet` (see [`super::import`]); warns when the export's audit
+/// chain is broken.
 pub fn import(
     dir: &Path,
     limits: admin::Limits,
@@ -252,7 +253,7 @@ pub fn import(
             crate::runtime::image_after(),
         )),
     };
-    import_entries(entries, &options, |entries| {
+    let rendered = import_entries(entries, &options, |entries| {
         let mut journal = open_journal(dir)?;
         if journal.head().map_err(journal_err)? != 0 {
             return Err(CliError::usage(
@@ -262,7 +263,20 @@ pub fn import(
         }
         journal.append_all(0, entries).map_err(journal_err)?;
         Ok(journal)
-    })
+    })?;
+    // The export holds the journal's audit chain: an edit of the file breaks it.
+    let mut journal = open_journal(dir)?;
+    if let Some(broken) = crate::journal::verify::verify(journal.as_mut())
+        .ok()
+        .and_then(|r| r.broken)
+    {
+        eprintln!(
+            "warning: the imported audit chain is broken at {broken}: the export was edited \
+             after it was written; it was imported as it is (`maas audit verify` reports \
+             the same link)"
+        );
+    }
+    Ok(rendered)
 }
 
 #[cfg(test)]
