@@ -638,3 +638,44 @@ fn the_audit_limit_keeps_the_newest_entries_across_both_sources() {
     );
     assert_eq!(got[2].target.as_deref(), Some("m-4"));
 }
+
+#[test]
+fn an_agent_asking_for_what_it_cannot_see_is_on_record_and_learns_nothing() {
+    let (mut h, _) = team();
+    let task = handoff(&mut h, "alice", "bob", &[]).unwrap();
+    let before = h.digest();
+    let get = |h: &mut Harness, id: &str| {
+        one_entry(h, id, |h| {
+            let r =
+                h.rt.call(|c, s| c.maas_core_handoffs().call_get(s, &agent("mallory"), id));
+            assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
+        })
+    };
+    // Another owner's handoff, and one that does not exist: the same answer, the same trace.
+    get(&mut h, &task.id);
+    get(&mut h, "h-none");
+    assert_eq!(h.digest(), before, "a miss changes no state");
+    let missed = of_type(&mut h, "access.missed");
+    assert_eq!(missed.len(), 2);
+    for (m, id) in missed.iter().zip([task.id.as_str(), "h-none"]) {
+        assert_eq!(
+            (m.actor.as_str(), m.outcome.as_str(), m.target.as_deref()),
+            ("mallory", "not_found", Some(id))
+        );
+        assert_eq!(json(&m.detail)["operation"], "handoffs.get");
+    }
+    // mallory reads its own trail: the two entries differ only in the id it asked for.
+    let mine = query(&mut h, &agent("mallory"), &all()).unwrap();
+    let shapes: Vec<_> = mine
+        .iter()
+        .filter(|e| e.event_type == "access.missed")
+        .map(|e| (e.outcome.clone(), e.detail.clone()))
+        .collect();
+    assert_eq!(shapes.len(), 2);
+    assert_eq!(shapes[0], shapes[1]);
+    // The operator's own misses are not recorded.
+    let r =
+        h.rt.call(|c, s| c.maas_core_handoffs().call_get(s, &op(), "h-none"));
+    assert!(matches!(r, Err(Error::NotFound(_))));
+    assert_eq!(of_type(&mut h, "access.missed").len(), 2);
+}

@@ -396,6 +396,23 @@ impl<J: Journal, E: Env> Engine<J, E> {
                     rec.outcome = "denied".to_string();
                     (vec![Event::Audited(rec)], Err(refusal.error), false)
                 }
+                // An agent asking for something it cannot see (it does not exist, or it
+                // is another owner's: the two answers are the same) leaves a trace in
+                // the read-audit log, as a read would, so probing for ids is on record
+                // without revealing anything to the prober.
+                Err(refusal)
+                    if matches!(refusal.error, Error::NotFound(_))
+                        && matches!(caller, Caller::Agent(_)) =>
+                {
+                    let detail = serde_json::json!({
+                        "operation": op,
+                        "error": refusal.error.code(),
+                    });
+                    let mut rec = record(caller.name(), "access.missed", target, detail);
+                    rec.outcome = "not_found".to_string();
+                    self.audit_read(now, rec)?;
+                    return Err(refusal.error);
+                }
                 Err(refusal) => return Err(refusal.error),
             };
             if events.is_empty() {

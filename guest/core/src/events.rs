@@ -52,7 +52,7 @@ pub struct AuditRecord {
     pub event_type: String,
     /// The main object.
     pub target: Option<String>,
-    /// `ok` or `denied`.
+    /// `ok`, `denied`, or `not_found` (an agent asked for what it cannot see).
     pub outcome: String,
     /// A JSON object text.
     pub detail: String,
