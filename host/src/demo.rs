@@ -130,7 +130,7 @@ fn register(
     };
     let reg = ops::invoke(&mut op, &mut ctx.rt, &ctx.caller)?;
     let shown = format!(
-        "{}… (shown once, stored hashed)",
+        "{}… (cut here; `maas agent register` shows a token once, in full; it is stored hashed)",
         reg.token.chars().take(13).collect::<String>()
     );
     let rendered = Rendered::new(

@@ -815,3 +815,14 @@ fn an_import_warns_when_the_exports_audit_chain_was_edited() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_full_page_of_the_audit_trail_says_older_entries_were_left_out() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    store_note(&dir, "m-1", "the cache lives in target/guest");
+    let page = ok(maas(&dir, &["audit", "--limit", "1"]));
+    assert!(page.contains("(the newest 1 matching entries"), "{page}");
+    let all = ok(maas(&dir, &["audit", "--limit", "1000"]));
+    assert!(!all.contains("the newest"), "{all}");
+}

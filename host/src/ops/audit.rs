@@ -31,6 +31,9 @@ pub fn audit_table(entries: &[audit::AuditEntry]) -> String {
     )
 }
 
+/// Entries `get_audit_log` returns when no limit is given (the core's default).
+const DEFAULT_LIMIT: u32 = 100;
+
 /// Read recent audit entries (the operator sees all; an agent sees its own), oldest
 /// first.
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
@@ -74,7 +77,15 @@ impl Op for GetAuditLog {
         json!({"entries": entries.iter().map(wire::audit_entry).collect::<Vec<_>>()})
     }
     fn text(&self, entries: &Self::Out) -> String {
-        audit_table(entries)
+        let mut text = audit_table(entries);
+        // A full page may have left older entries out: say so, and how to reach them.
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if entries.len() as u64 >= u64::from(limit) {
+            text.push_str(&format!(
+                "(the newest {limit} matching entries; older ones: --until MS, or --limit up to 1000)\n"
+            ));
+        }
+        text
     }
 }
 
