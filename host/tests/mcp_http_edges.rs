@@ -154,28 +154,20 @@ async fn a_session_answers_only_the_principal_that_opened_it() {
     // The session survived every attempt, and its owner may close it.
     let (status, body) = whoami(&http, &server.url, &a, &session).await;
     assert_eq!(status, 200, "{body}");
-    let delete = request(
-        &http,
-        reqwest::Method::DELETE,
-        &server.url,
-        Some(&a),
-        Some(&session),
-    );
-    assert_eq!(delete.send().await.unwrap().status(), 204);
+    let end = || {
+        let delete = request(
+            &http,
+            reqwest::Method::DELETE,
+            &server.url,
+            Some(&a),
+            Some(&session),
+        );
+        async move { delete.send().await.unwrap().status() }
+    };
+    assert_eq!(end().await, 204);
     let (status, _) = whoami(&http, &server.url, &a, &session).await;
     assert_eq!(status, 404, "a closed session is gone");
-    let again = request(
-        &http,
-        reqwest::Method::DELETE,
-        &server.url,
-        Some(&a),
-        Some(&session),
-    );
-    assert_eq!(
-        again.send().await.unwrap().status(),
-        404,
-        "and cannot be ended twice"
-    );
+    assert_eq!(end().await, 404, "and cannot be ended twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
