@@ -389,12 +389,30 @@ async fn denials(core: &CoreService) -> Vec<audit::AuditEntry> {
     .collect()
 }
 
+/// The status of an `initialize` request with `token`.
+async fn initialize(http: &reqwest::Client, url: &str, token: &str) -> u16 {
+    request(http, reqwest::Method::POST, url, Some(token), None)
+        .body(init_body())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A directory of this process under the system's temporary one, and the path of `file`
+/// in it, removed if a previous run left it.
+fn scratch(name: &str, file: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(file);
+    let _ = std::fs::remove_file(&path);
+    (dir, path)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nobody() {
-    let dir = std::env::temp_dir().join(format!("maas-edges-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("journal.db");
-    let _ = std::fs::remove_file(&path);
+    let (dir, path) = scratch("maas-edges", "journal.db");
     let journal_path = path.clone();
     let core = CoreService::spawn(move || {
         let journal = SqliteJournal::open(&journal_path)
@@ -424,18 +442,7 @@ async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nob
     let http = reqwest::Client::new();
     let (mut unauthorized, mut limited) = (0, 0);
     for i in 0..500 {
-        let resp = request(
-            &http,
-            reqwest::Method::POST,
-            &server.url,
-            Some(&format!("maas_{i:064x}")),
-            None,
-        )
-        .body(init_body())
-        .send()
-        .await
-        .unwrap();
-        match resp.status().as_u16() {
+        match initialize(&http, &server.url, &format!("maas_{i:064x}")).await {
             401 => unauthorized += 1,
             429 => limited += 1,
             other => panic!("a bad token got {other}"),
@@ -452,18 +459,7 @@ async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nob
     // never seen there waits for the budget to refill.
     assert_eq!(ok(&worker, "whoami", json!({})).await["agent_id"], "worker");
     ok(&op, "get_agent_info", json!({"agent_id": "worker"})).await;
-    let resp = request(
-        &http,
-        reqwest::Method::POST,
-        &server.url,
-        Some(&late_token),
-        None,
-    )
-    .body(init_body())
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), 429);
+    assert_eq!(initialize(&http, &server.url, &late_token).await, 429);
 
     server.shut_down().await;
     let denied: Vec<_> = denials(&server.core)
@@ -571,10 +567,7 @@ async fn refusals_are_audited_per_address_once_per_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_that_worked_before_a_restart_is_not_locked_out_by_a_flood_after_it() {
-    let dir = std::env::temp_dir().join(format!("maas-known-edges-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("http-known-tokens");
-    let _ = std::fs::remove_file(&file);
+    let (dir, file) = scratch("maas-known-edges", "http-known-tokens");
     let core = memory_core();
     let keep = |o: &mut HttpOptions| {
         o.refusals.per_minute = 0;
@@ -593,16 +586,8 @@ async fn an_agent_that_worked_before_a_restart_is_not_locked_out_by_a_flood_afte
     let second = server_with(core, keep).await;
     let http = reqwest::Client::new();
     let status = |token: String| {
-        let resp = request(
-            &http,
-            reqwest::Method::POST,
-            &second.url,
-            Some(&token),
-            None,
-        )
-        .body(init_body())
-        .send();
-        async move { resp.await.unwrap().status().as_u16() }
+        let (http, url) = (http.clone(), second.url.clone());
+        async move { initialize(&http, &url, &token).await }
     };
     for i in 0..12 {
         status(format!("maas_{i:064x}")).await;
