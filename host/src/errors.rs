@@ -1,5 +1,6 @@
 //! What goes wrong in a `maas` command, and how it is reported: one line
-//! `error: <message> (<code>)`, sometimes a `hint:` line, and the exit code.
+//! `error: <message> (<code>)`, sometimes a `hint:` line, and the exit code; with
+//! `--json`, one JSON object in the shape MCP tools answer errors with.
 
 use crate::types;
 
@@ -132,6 +133,27 @@ impl CliError {
             text.push_str(&one_line(&hint));
         }
         text
+    }
+
+    /// The error as one JSON object for stderr under `--json`: the shape of an MCP
+    /// tool's error (`status`, `code`, `error` and the code's own fields such as
+    /// `field` or `retry_after_ms`) plus `hint` when there is one and `exit_code`.
+    pub fn report_json(&self) -> serde_json::Value {
+        let mut body = match self {
+            CliError::Domain { error, .. } => crate::wire::error(error),
+            CliError::Usage { .. } | CliError::Local { .. } => serde_json::json!({
+                "error": self.message(),
+                "status": "error",
+                "code": self.code(),
+            }),
+        };
+        if let serde_json::Value::Object(map) = &mut body {
+            if let Some(hint) = self.hint() {
+                map.insert("hint".into(), hint.into());
+            }
+            map.insert("exit_code".into(), self.exit_code().into());
+        }
+        body
     }
 
     /// Turns a clap parse error into a one-line usage error. Help and version requests

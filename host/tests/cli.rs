@@ -213,6 +213,66 @@ fn an_unknown_agent_is_a_refusal_with_exit_code_1_and_its_code() {
     assert!(stderr(&o).contains("nobody"), "{}", stderr(&o));
 }
 
+/// Asserts a `--json` failure: nothing on stdout, one JSON object on stderr with the
+/// status, code, message and exit code; returns the object.
+fn json_failure(o: &Output, exit: i32, code: &str) -> Value {
+    assert_eq!(o.status.code(), Some(exit), "stderr: {}", stderr(o));
+    assert!(o.stdout.is_empty(), "nothing on stdout: {}", stdout(o));
+    let err: Value = serde_json::from_str(&stderr(o)).expect("one JSON object on stderr");
+    assert_eq!(err["status"], "error", "{err}");
+    assert_eq!(err["code"], code, "{err}");
+    assert_eq!(err["exit_code"], exit, "{err}");
+    assert!(
+        err["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{err}"
+    );
+    err
+}
+
+#[test]
+fn json_errors_are_one_json_object_on_stderr() {
+    let dir = DataDir::new();
+    // The core's refusal, with the fields MCP gives it.
+    let err = json_failure(
+        &maas(&dir, &["--json", "agent", "get", "nobody"]),
+        1,
+        "not_found",
+    );
+    assert!(err["error"].as_str().unwrap().contains("nobody"), "{err}");
+    register(&dir, "writer", "claude_code", "alice");
+    let err = json_failure(
+        &maas(
+            &dir,
+            &[
+                "--json",
+                "memory",
+                "store",
+                "--agent",
+                "writer",
+                "--content",
+                "",
+            ],
+        ),
+        1,
+        "invalid_input",
+    );
+    assert_eq!(err["field"], "content", "{err}");
+    // A command line that does not parse, `--json` given after the command.
+    let err = json_failure(
+        &maas(
+            &dir,
+            &[
+                "agent", "register", "--type", "robot", "--owner", "u", "--json",
+            ],
+        ),
+        2,
+        "usage",
+    );
+    assert!(err["error"].as_str().unwrap().contains("robot"), "{err}");
+    // Without --json, the same failure is the text line.
+    assert_fails(&maas(&dir, &["agent", "get", "nobody"]), 1, "not_found");
+}
+
 #[test]
 fn a_token_acts_as_its_agent_only() {
     let dir = DataDir::new();
@@ -778,6 +838,30 @@ fn the_search_table_marks_flagged_memories() {
     };
     assert!(line("m-planted").contains("[flagged]"), "{table}");
     assert!(!line("m-plain").contains("[flagged]"), "{table}");
+}
+
+#[test]
+fn memories_in_chinese_or_with_accents_are_found_by_their_words() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    store_note(&dir, "m-zh", "数据库迁移已经完成，索引正在重建");
+    store_note(&dir, "m-fr", "Le résumé du café est prêt");
+    store_note(&dir, "m-en", "The database migration is done");
+    let ids = |query: &str| -> Vec<String> {
+        let found = json(maas(
+            &dir,
+            &["--json", "memory", "search", query, "--agent", "a"],
+        ));
+        found["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a list of hits: {found}"))
+            .iter()
+            .map(|hit| hit["memory_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("数据库"), ["m-zh"]);
+    assert_eq!(ids("resume cafe"), ["m-fr"]);
+    assert_eq!(ids("Prêt"), ["m-fr"]);
 }
 
 #[test]

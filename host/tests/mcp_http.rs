@@ -458,6 +458,15 @@ async fn every_tool_answers_with_its_shape_and_a_typed_error() {
         json!({"memory_id": "m1", "status": "stored", "version": 1})
     );
     fails(&b, "store_memory", json!({"agent_id": "claude-backend", "memory_type": "fact", "content": "SELECT id FROM users; DROP TABLE sessions"}), "invalid_input").await;
+    // Without a kind, a note, as on the command line.
+    ok(&b, "store_memory", json!({"agent_id": "claude-backend", "memory_id": "m-plain", "content": "The cache warms at start"})).await;
+    let plain = ok(
+        &b,
+        "get_memory",
+        json!({"agent_id": "claude-backend", "memory_id": "m-plain"}),
+    )
+    .await;
+    assert_eq!(plain["memory_type"], "note", "{plain}");
     fails(
         &f,
         "store_memory",

@@ -16,7 +16,13 @@
 //! - parts and single-part words get a light plural stem (`tokens` becomes `token`,
 //!   `queries` becomes `query`, `indexes` becomes `index`; `ss`/`us`/`is` endings and
 //!   words under 4 letters are kept); whole identifiers and chunks are never stemmed;
-//! - single-char terms are dropped unless they are a digit;
+//! - Latin letters lose their accents (`Café` gives `cafe`, `Straße` `strasse`, a
+//!   decomposed `e` + U+0301 the same as `é`), before the plural stem; other scripts
+//!   keep their marks, which stay inside their word;
+//! - Han, Hiragana, Katakana and Hangul, written without spaces between words, give
+//!   their overlapping pairs of chars (`数据库迁移` gives `数据 据库 库迁 迁移`, so the
+//!   query `数据库` finds it); a lone such char is kept as it is;
+//! - single-char terms are dropped unless they are a digit or such a char;
 //! - terms are cut to [`MAX_TERM_CHARS`] chars and a text yields at most
 //!   [`MAX_TERMS_PER_DOC`] terms (the rest is ignored).
 //!

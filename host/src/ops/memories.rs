@@ -42,6 +42,11 @@ pub fn notes_rows(n: &types::Notes) -> Vec<(&'static str, String)> {
     rows
 }
 
+/// The kind a memory is stored as when none is named, on the command line and over MCP.
+fn note_kind() -> String {
+    "note".to_string()
+}
+
 /// Store a memory (preference, fact, decision or note), optionally sharing it into a
 /// pool at once.
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
@@ -54,8 +59,9 @@ pub struct StoreMemory {
     /// The text to remember (at most 64 KiB; injection attempts are refused); `-` on the command line reads stdin.
     #[arg(long)]
     pub content: String,
-    /// `preference`, `fact`, `decision` or `note`.
+    /// `preference`, `fact`, `decision` or `note` (the default).
     #[arg(long = "kind", value_parser = wire_str::<memories::MemoryKind>(), default_value = "note")]
+    #[serde(default = "note_kind")]
     pub memory_type: String,
     /// Up to 32 tags.
     #[arg(long = "tag", value_name = "TAG")]

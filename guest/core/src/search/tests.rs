@@ -51,6 +51,25 @@ fn path_queries_rank_the_exact_file_first() {
 }
 
 #[test]
+fn text_without_spaces_or_with_accents_is_found_by_its_words() {
+    let index = index(&[
+        (1, "数据库迁移已经完成，索引重建中"),
+        (2, "迁移计划见周报"),
+        (3, "The café's naïve résumé parser"),
+        (4, "プロジェクトのデータベース設計"),
+    ]);
+    // A word inside a sentence written without spaces.
+    assert_eq!(ranked(&index, "数据库", |_| true), [1]);
+    assert_eq!(ranked(&index, "索引", |_| true), [1]);
+    // Both documents hold `迁移`; the one holding the whole query ranks first.
+    assert_eq!(ranked(&index, "数据库迁移", |_| true), [1, 2]);
+    assert_eq!(ranked(&index, "データベース", |_| true), [4]);
+    // Accents typed or left out find the same words.
+    assert_eq!(ranked(&index, "cafe naive resume", |_| true), [3]);
+    assert_eq!(ranked(&index, "Résumé", |_| true), [3]);
+}
+
+#[test]
 fn excluded_docs_never_appear_and_do_not_count_for_idf() {
     let index = index(&[(1, "alpha beta"), (2, "alpha alpha"), (3, "alpha gamma")]);
     assert_eq!(ranked(&index, "alpha", |_| true), [2, 1, 3]);

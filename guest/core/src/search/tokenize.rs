@@ -1,13 +1,62 @@
 //! The tokenizer: splits prose and code into lowercase search terms (the rules are
 //! in the documentation of the parent module).
 
+use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+
 /// Longest term kept, in chars; longer tokens are truncated at a char boundary.
 pub const MAX_TERM_CHARS: usize = 64;
 /// Most terms taken from one text (document or query); the rest is ignored.
 pub const MAX_TERMS_PER_DOC: usize = 100_000;
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
+    // Combining marks belong to the word they sit in (Devanagari vowel signs, a
+    // decomposed accent), or they would split it.
+    c.is_alphanumeric() || c == '_' || (!c.is_ascii() && is_combining_mark(c))
+}
+
+/// Scripts written without spaces between words, searched by overlapping pairs of
+/// chars: Han, Hiragana, Katakana and Hangul (whose words carry their particles).
+fn is_cjk(c: char) -> bool {
+    matches!(c,
+        '\u{1100}'..='\u{11ff}'
+        | '\u{3005}'..='\u{3007}'
+        | '\u{3040}'..='\u{30ff}'
+        | '\u{3100}'..='\u{312f}'
+        | '\u{3130}'..='\u{318f}'
+        | '\u{31f0}'..='\u{31ff}'
+        | '\u{3400}'..='\u{4dbf}'
+        | '\u{4e00}'..='\u{9fff}'
+        | '\u{ac00}'..='\u{d7af}'
+        | '\u{f900}'..='\u{faff}'
+        | '\u{ff66}'..='\u{ff9f}'
+        | '\u{20000}'..='\u{2ffff}')
+}
+
+/// Appends the lowercase char `c` to `term` without the accents of the Latin script
+/// (`é` → `e`, `ß` → `ss`, `ø` → `o`), so `café` and `cafe` are one term. Other
+/// scripts are kept as they are: their marks are letters of their own.
+fn push_folded(term: &mut String, c: char) {
+    match c {
+        'ß' => term.push_str("ss"),
+        'æ' => term.push_str("ae"),
+        'œ' => term.push_str("oe"),
+        'þ' => term.push_str("th"),
+        'ø' => term.push('o'),
+        'ł' => term.push('l'),
+        'đ' | 'ð' => term.push('d'),
+        'ħ' => term.push('h'),
+        'ı' => term.push('i'),
+        '\u{c0}'..='\u{24f}' | '\u{1e00}'..='\u{1eff}' => {
+            decompose_canonical(c, |part| {
+                if !is_combining_mark(part) {
+                    term.push(part);
+                }
+            });
+        }
+        // A Latin accent typed as its own char after the letter.
+        '\u{300}'..='\u{36f}' => {}
+        _ => term.push(c),
+    }
 }
 
 /// Chars that join words into a path or dotted name (kept whole).
@@ -60,11 +109,15 @@ impl<F: FnMut(&str)> Terms<F> {
                 term.push_str(ascii);
                 term.make_ascii_lowercase();
             }
-            _ => term.extend(
-                raw.chars()
+            _ => {
+                for c in raw
+                    .chars()
                     .flat_map(char::to_lowercase)
-                    .take(MAX_TERM_CHARS),
-            ),
+                    .take(MAX_TERM_CHARS)
+                {
+                    push_folded(term, c);
+                }
+            }
         }
         if stem {
             stem_plural(term);
@@ -72,7 +125,7 @@ impl<F: FnMut(&str)> Terms<F> {
         let mut chars = term.chars();
         let keep = match (chars.next(), chars.next()) {
             (None, _) => false,
-            (Some(c), None) => c.is_numeric(),
+            (Some(c), None) => c.is_numeric() || is_cjk(c),
             _ => true,
         };
         if keep {
@@ -104,6 +157,10 @@ impl<F: FnMut(&str)> Terms<F> {
 
     /// A run of word chars, split into identifier parts.
     fn push_word(&mut self, word: &str) {
+        if !word.is_ascii() && word.contains(is_cjk) {
+            self.push_mixed(word);
+            return;
+        }
         let mut parts = std::mem::take(&mut self.parts);
         parts.clear();
         let mut offset = 0;
@@ -125,6 +182,45 @@ impl<F: FnMut(&str)> Terms<F> {
             }
         }
         self.parts = parts;
+    }
+
+    /// A word with CJK chars: each CJK run as its overlapping pairs of chars (a run of
+    /// one char as that char), the runs between as words of their own.
+    fn push_mixed(&mut self, word: &str) {
+        let mut rest = word;
+        while let Some(first) = rest.chars().next() {
+            if self.full() {
+                return;
+            }
+            let cjk = is_cjk(first);
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| is_cjk(c) != cjk)
+                .map_or(rest.len(), |(at, _)| at);
+            let (run, tail) = rest.split_at(end);
+            if cjk {
+                self.push_pairs(run);
+            } else {
+                self.push_word(run);
+            }
+            rest = tail;
+        }
+    }
+
+    /// `数据库` gives `数据 据库`; `猫` gives `猫`.
+    fn push_pairs(&mut self, run: &str) {
+        let mut previous = None;
+        let mut paired = false;
+        for (at, c) in run.char_indices() {
+            if let Some(from) = previous {
+                self.push(run.get(from..at + c.len_utf8()).unwrap_or_default(), false);
+                paired = true;
+            }
+            previous = Some(at);
+        }
+        if !paired {
+            self.push(run, false);
+        }
     }
 }
 
@@ -273,7 +369,37 @@ mod tests {
 
     #[test]
     fn unicode_letters_and_digits_are_kept() {
-        check("Café über 日本 ٣", "café über 日本 ٣");
+        check("Café über ٣ Привет", "cafe uber ٣ привет");
+    }
+
+    #[test]
+    fn latin_accents_are_folded_however_they_are_typed() {
+        // Precomposed, decomposed (e + U+0301), and letters with no decomposition.
+        check(
+            "Café e\u{301}te\u{301} naïve Straße Øre Łódź",
+            "cafe ete naive strasse ore lodz",
+        );
+        // Folding comes before the plural stem: `cafés` is `cafe`.
+        check("cafés résumés", "cafe resume");
+        // Greek and Cyrillic marks are letters of their own and stay.
+        check("άλφα йод", "άλφα йод");
+    }
+
+    #[test]
+    fn cjk_runs_give_overlapping_pairs() {
+        check("数据库迁移", "数据 据库 库迁 迁移");
+        check("猫", "猫");
+        check("データベース", "デー ータ タベ ベー ース");
+        check("데이터베이스를 백업", "데이 이터 터베 베이 이스 스를 백업");
+        // Runs of other scripts in the same word are words of their own.
+        check("API接口v2", "api 接口 v2 2");
+    }
+
+    #[test]
+    fn combining_marks_stay_inside_their_word() {
+        // The virama of `हिन्दी` is a mark: without it in the word, the word would
+        // fall apart into pieces.
+        check("हिन्दी भाषा", "हिन्दी भाषा");
     }
 
     #[test]
@@ -329,8 +455,11 @@ mod tests {
 
     #[test]
     fn long_tokens_are_truncated_at_a_char_boundary() {
+        let got = tokenize(&"ж".repeat(100));
+        assert_eq!(got, ["ж".repeat(MAX_TERM_CHARS)]);
+        // Folded, the term is still cut after the same number of chars.
         let got = tokenize(&"é".repeat(100));
-        assert_eq!(got, ["é".repeat(MAX_TERM_CHARS)]);
+        assert_eq!(got, ["e".repeat(MAX_TERM_CHARS)]);
     }
 
     #[test]
