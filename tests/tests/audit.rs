@@ -679,3 +679,65 @@ fn an_agent_asking_for_what_it_cannot_see_is_on_record_and_learns_nothing() {
     assert!(matches!(r, Err(Error::NotFound(_))));
     assert_eq!(of_type(&mut h, "access.missed").len(), 2);
 }
+
+#[test]
+fn a_handoff_step_its_status_does_not_allow_is_on_record() {
+    let (mut h, _) = team();
+    let task = handoff(&mut h, "alice", "bob", &[]).unwrap();
+    let complete = |h: &mut Harness| {
+        h.rt.call(|c, s| {
+            c.maas_core_handoffs()
+                .call_complete(s, &agent("bob"), &task.id, "bob", None)
+        })
+    };
+    let accept = |h: &mut Harness| {
+        h.rt.call(|c, s| {
+            c.maas_core_handoffs()
+                .call_accept(s, &agent("bob"), &task.id, "bob")
+        })
+    };
+    // Completed before it was accepted, then accepted twice.
+    let before = h.digest();
+    one_entry(&mut h, "complete while pending", |h| {
+        assert!(matches!(complete(h), Err(Error::InvalidInput(_))));
+    });
+    assert_eq!(h.digest(), before, "a step out of turn changes no state");
+    accept(&mut h).unwrap();
+    let before = h.digest();
+    one_entry(&mut h, "second accept", |h| {
+        assert!(matches!(accept(h), Err(Error::InvalidInput(_))));
+    });
+    assert_eq!(h.digest(), before);
+    let tried = of_type(&mut h, "handoff.out_of_turn");
+    let seen: Vec<_> = tried
+        .iter()
+        .map(|e| {
+            let detail = json(&e.detail);
+            (
+                e.actor.clone(),
+                e.outcome.clone(),
+                e.target.clone(),
+                detail["operation"].as_str().unwrap_or_default().to_string(),
+                detail["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for (entry, operation, status) in [
+        (&seen[0], "handoffs.complete", "is pending, not accepted"),
+        (&seen[1], "handoffs.accept", "is accepted, not pending"),
+    ] {
+        assert_eq!(entry.0, "bob");
+        assert_eq!(entry.1, "invalid_input");
+        assert_eq!(entry.2.as_deref(), Some(task.id.as_str()));
+        assert_eq!(entry.3, operation);
+        assert!(entry.4.contains(status), "{entry:?}");
+    }
+    // A stranger's try is a miss, not a step out of turn: it learns nothing.
+    let r = h.rt.call(|c, s| {
+        c.maas_core_handoffs()
+            .call_accept(s, &agent("mallory"), &task.id, "mallory")
+    });
+    assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
+    assert_eq!(of_type(&mut h, "handoff.out_of_turn").len(), 2);
+}

@@ -1126,7 +1126,7 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
                     "security.sanitize" => api.call_sanitize(s, &t)?.map(drop),
                     "security.analyze-query" => api.call_analyze_query(s, &t)?.map(drop),
                     "security.filter-output" => api.call_filter_output(s, &t)?.map(drop),
-                    _ => api.call_validate_memory_content(s, &t)?,
+                    _ => api.call_validate_memory_content(s, &t)?.map(drop),
                 })
             })
         }

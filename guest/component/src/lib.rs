@@ -507,8 +507,10 @@ impl security::Guest for Component {
             .map(|()| maas_core::security::sanitize(&text))
             .map_err(t::error)
     }
-    fn validate_memory_content(text: String) -> Result<(), types::Error> {
-        maas_core::memories::validate_content(&text).map_err(t::error)
+    fn validate_memory_content(text: String) -> Result<types::Notes, types::Error> {
+        maas_core::memories::validate_content(&text)
+            .map(t::notes)
+            .map_err(t::error)
     }
     fn analyze_query(text: String) -> Result<security::QueryAnalysis, types::Error> {
         maas_core::limits::check_security_text(&text)

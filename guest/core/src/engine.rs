@@ -124,19 +124,40 @@ pub struct Refusal {
     pub error: Error,
     /// Audit it (every permission denial, and rejected suspicious content).
     pub audit: bool,
+    /// Put it on record in the read-audit log as `handoff.out_of_turn`: a party to a
+    /// handoff tried a step its status does not allow (accepting it twice, completing
+    /// it before accepting, acting on it after it expired).
+    pub out_of_turn: bool,
 }
 
 impl From<Error> for Refusal {
     fn from(error: Error) -> Self {
         let audit = matches!(error, Error::PermissionDenied(_));
-        Refusal { error, audit }
+        Refusal {
+            error,
+            audit,
+            out_of_turn: false,
+        }
     }
 }
 
 impl Refusal {
     /// An error that is audited whatever its kind.
     pub fn audited(error: Error) -> Self {
-        Refusal { error, audit: true }
+        Refusal {
+            error,
+            audit: true,
+            out_of_turn: false,
+        }
+    }
+
+    /// A step a handoff's status does not allow, kept in the read-audit log.
+    pub fn out_of_turn(error: Error) -> Self {
+        Refusal {
+            error,
+            audit: false,
+            out_of_turn: true,
+        }
     }
 }
 
@@ -410,6 +431,19 @@ impl<J: Journal, E: Env> Engine<J, E> {
                     });
                     let mut rec = record(caller.name(), "access.missed", target, detail);
                     rec.outcome = "not_found".to_string();
+                    self.audit_read(now, rec)?;
+                    return Err(refusal.error);
+                }
+                // A step out of turn changes nothing but is on record: who tried to
+                // accept a handoff twice, or to complete one never accepted.
+                Err(refusal) if refusal.out_of_turn => {
+                    let detail = serde_json::json!({
+                        "operation": op,
+                        "error": refusal.error.code(),
+                        "reason": refusal.error.to_string(),
+                    });
+                    let mut rec = record(caller.name(), "handoff.out_of_turn", target, detail);
+                    rec.outcome = refusal.error.code().to_string();
                     self.audit_read(now, rec)?;
                     return Err(refusal.error);
                 }

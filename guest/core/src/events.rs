@@ -52,7 +52,8 @@ pub struct AuditRecord {
     pub event_type: String,
     /// The main object.
     pub target: Option<String>,
-    /// `ok`, `denied`, or `not_found` (an agent asked for what it cannot see).
+    /// `ok`, `denied`, `not_found` (an agent asked for what it cannot see), or for
+    /// `handoff.out_of_turn` the error's code (`invalid_input`, `expired`).
     pub outcome: String,
     /// A JSON object text.
     pub detail: String,

@@ -61,13 +61,13 @@ fn check_content(content: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Checks text as memory content (bounds, and injection refused as `store` refuses it).
-pub fn validate_content(content: &str) -> crate::Result<()> {
+/// Checks text as memory content (bounds, and injection refused as `store` refuses it);
+/// returns the notes a stored copy would carry (redactions and flags).
+pub fn validate_content(content: &str) -> crate::Result<crate::guard::Notes> {
     check_content(content).map_err(|r| r.error)?;
-    Guard::new()
-        .text("content", content)
-        .map(drop)
-        .map_err(|r| r.error)
+    let mut guard = Guard::new();
+    guard.text("content", content).map_err(|r| r.error)?;
+    Ok(guard.notes())
 }
 
 fn check_tags(tags: &[String]) -> Result<(), Refusal> {

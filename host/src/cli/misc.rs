@@ -29,7 +29,8 @@ pub enum SecurityCmd {
         /// The text, or `-` for stdin.
         text: String,
     },
-    /// Would the text be accepted as memory content?
+    /// Would the text be accepted as memory content, and would it be stored redacted or
+    /// flagged?
     Validate {
         /// The text, or `-` for stdin.
         text: String,
@@ -132,13 +133,16 @@ pub fn security(cmd: SecurityCmd, rt: &mut Runtime) -> Result<Rendered, CliError
         }
         SecurityCmd::Validate { text } => {
             let text = text_arg(text, "text")?;
-            rt.call(|c, s| {
+            let notes = rt.call(|c, s| {
                 c.maas_core_security()
                     .call_validate_memory_content(s, &text)
             })?;
+            // Valid means it would be stored; the notes say how (redacted, flagged).
+            let mut rows = vec![("valid", "true".to_string())];
+            rows.extend(crate::ops::memories::notes_rows(&notes));
             Ok(Rendered::new(
-                json!({"valid": true}),
-                fields(&[("valid", "true".into())]),
+                crate::wire::with_notes(json!({"valid": true}), &notes),
+                fields(&rows),
             ))
         }
     }

@@ -65,12 +65,13 @@ fn in_status<'s>(
     }
     match h.status_at(cx.now) {
         now if now == status => Ok(h),
-        HandoffStatus::Expired => Err(Error::Expired(format!("handoff {handoff_id}")).into()),
-        other => Err(Error::invalid(
+        HandoffStatus::Expired => Err(Refusal::out_of_turn(Error::Expired(format!(
+            "handoff {handoff_id}"
+        )))),
+        other => Err(Refusal::out_of_turn(Error::invalid(
             "handoff_id",
             format!("handoff {handoff_id} is {other}, not {status}"),
-        )
-        .into()),
+        ))),
     }
 }
 
@@ -283,11 +284,10 @@ pub fn complete(
     }
     let status = h.status_at(cx.now);
     if status != HandoffStatus::Accepted {
-        return Err(Error::invalid(
+        return Err(Refusal::out_of_turn(Error::invalid(
             "handoff_id",
             format!("handoff {handoff_id} is {status}, not accepted"),
-        )
-        .into());
+        )));
     }
     let result = check_json("result", result, MAX_JSON)?;
     let mut guard = Guard::new();
