@@ -33,6 +33,7 @@ pub mod secrets;
 pub mod security;
 pub mod snapshot;
 pub mod state;
+mod text;
 pub mod views;
 pub mod visibility;
 

@@ -1,7 +1,7 @@
 //! The tokenizer: splits prose and code into lowercase search terms (the rules are
 //! in the documentation of the parent module).
 
-use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+use unicode_normalization::char::is_combining_mark;
 
 /// Longest term kept, in chars; longer tokens are truncated at a char boundary.
 pub const MAX_TERM_CHARS: usize = 64;
@@ -36,7 +36,7 @@ fn is_cjk(c: char) -> bool {
 /// (`é` → `e`, `ß` → `ss`, `ø` → `o`), so `café` and `cafe` are one term. Other
 /// scripts are kept as they are: their marks are letters of their own.
 fn push_folded(term: &mut String, c: char) {
-    match c {
+    match crate::text::latin_base(c).unwrap_or(c) {
         'ß' => term.push_str("ss"),
         'æ' => term.push_str("ae"),
         'œ' => term.push_str("oe"),
@@ -46,16 +46,9 @@ fn push_folded(term: &mut String, c: char) {
         'đ' | 'ð' => term.push('d'),
         'ħ' => term.push('h'),
         'ı' => term.push('i'),
-        '\u{c0}'..='\u{24f}' | '\u{1e00}'..='\u{1eff}' => {
-            decompose_canonical(c, |part| {
-                if !is_combining_mark(part) {
-                    term.push(part);
-                }
-            });
-        }
         // A Latin accent typed as its own char after the letter.
         '\u{300}'..='\u{36f}' => {}
-        _ => term.push(c),
+        c => term.push(c),
     }
 }
 
@@ -381,6 +374,8 @@ mod tests {
         );
         // Folding comes before the plural stem: `cafés` is `cafe`.
         check("cafés résumés", "cafe resume");
+        // A letter whose base has no decomposition folds like that base.
+        check("Ǿre ǣsc", "ore aesc");
         // Greek and Cyrillic marks are letters of their own and stay.
         check("άλφα йод", "άλφα йод");
     }

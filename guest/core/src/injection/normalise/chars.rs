@@ -1,23 +1,14 @@
 //! The character classes normalisation works with: format and invisible characters,
 //! combining marks, Latin letters with diacritics, look-alike letters and leetspeak.
 
-use unicode_normalization::UnicodeNormalization;
+pub(super) use crate::text::is_latin_with_diacritic;
 
-pub(super) fn is_latin_with_diacritic(c: char) -> bool {
-    matches!(c, '\u{C0}'..='\u{24F}' | '\u{1E00}'..='\u{1EFF}')
-}
-
-/// The base Latin letter of a Latin letter with diacritics (`é` → `e`).
+/// The base Latin letter of a Latin letter with diacritics (`é` → `e`); a letter
+/// whose base is not ASCII (`ǿ`) is kept.
 pub(super) fn strip_diacritic(c: char) -> char {
-    if is_latin_with_diacritic(c) {
-        let mut buf = [0u8; 4];
-        if let Some(base) = c.encode_utf8(&mut buf).nfd().next()
-            && base.is_ascii_alphabetic()
-        {
-            return base;
-        }
-    }
-    c
+    crate::text::latin_base(c)
+        .filter(char::is_ascii_alphabetic)
+        .unwrap_or(c)
 }
 
 pub(super) fn is_combining(c: char) -> bool {
