@@ -938,3 +938,27 @@ fn a_full_page_of_the_audit_trail_says_older_entries_were_left_out() {
     let all = ok(maas(&dir, &["audit", "--limit", "1000"]));
     assert!(!all.contains("the newest"), "{all}");
 }
+
+#[test]
+fn audit_by_agent_finds_what_the_operator_did_as_it() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    register(&dir, "b", "claude_code", "u");
+    store_note(&dir, "m-1", "the release notes are drafted");
+    ok(maas(&dir, &["memory", "search", "release", "--agent", "a"]));
+    let kinds = |who: &str| -> Vec<String> {
+        let audit = json(maas(&dir, &["--json", "audit", "--agent", who]));
+        audit["entries"]
+            .as_array()
+            .unwrap_or_else(|| panic!("entries: {audit}"))
+            .iter()
+            .filter(|e| e["actor"] == "operator" && e["target"] != who)
+            .map(|e| e["event_type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // The store is in the journal, the search in the read-audit log: both found.
+    assert_eq!(kinds("a"), ["memory.stored", "memory.searched"]);
+    assert_eq!(kinds("b"), Vec::<String>::new());
+    let report = json(maas(&dir, &["--json", "audit", "verify"]));
+    assert_eq!(report["intact"], true, "{report}");
+}

@@ -107,6 +107,30 @@ fn two_handles_on_one_database_keep_one_history() {
         link = maas_core::audit::chain_hash(&link, row.entry.seq, row.entry.at, &row.entry.record);
         assert_eq!(row.chain.as_deref(), Some(link.as_str()));
     }
+
+    // Scanning by agent also finds what the operator did as that agent, and only that.
+    for (seq, detail) in [
+        (20, r#"{"on_behalf_of":"ann"}"#),
+        (21, r#"{"on_behalf_of":"ann2"}"#),
+    ] {
+        let mut entry = read_audit("operator", seq);
+        entry.record.detail = detail.into();
+        a.audit_append(&entry).unwrap();
+    }
+    a.flush_reads().unwrap();
+    let anns = a
+        .audit_scan(&AuditScan {
+            agent: Some("ann".into()),
+            event_type: None,
+            ..scan
+        })
+        .unwrap();
+    let actors: Vec<(&str, u64)> = anns
+        .iter()
+        .map(|e| (e.record.actor.as_str(), e.seq))
+        .collect();
+    assert_eq!(actors.len(), 6, "{actors:?}");
+    assert_eq!(actors.last(), Some(&("operator", 20)));
 }
 
 #[test]

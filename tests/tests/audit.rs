@@ -741,3 +741,67 @@ fn a_handoff_step_its_status_does_not_allow_is_on_record() {
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
     assert_eq!(of_type(&mut h, "handoff.out_of_turn").len(), 2);
 }
+
+#[test]
+fn what_the_operator_does_as_an_agent_is_found_under_that_agent() {
+    let (mut h, _) = team();
+    // The operator stores and searches as alice; alice herself stores one note.
+    let req = memories::StoreRequest {
+        agent_id: "alice".to_string(),
+        content: "stored by the operator for alice".to_string(),
+        kind: memories::MemoryKind::Note,
+        tags: vec![],
+        memory_id: Some("m-op".to_string()),
+        pool_id: None,
+        scope: None,
+        ttl_seconds: None,
+    };
+    h.rt.call(|c, s| c.maas_core_memories().call_store_memory(s, &op(), &req))
+        .unwrap();
+    h.rt.call(|c, s| {
+        c.maas_core_memories()
+            .call_search(s, &op(), "alice", "operator", 10)
+    })
+    .unwrap();
+    store(&mut h, "alice", "m-own", "alice's own note").unwrap();
+    // The operator as itself names no one.
+    h.rt.call(|c, s| c.maas_core_agents().call_get(s, &op(), "bob"))
+        .unwrap();
+
+    let by = |h: &mut Harness, who: &str| {
+        let f = AuditFilter {
+            agent_id: Some(who.to_string()),
+            ..all()
+        };
+        query(h, &op(), &f).unwrap()
+    };
+    let alices = by(&mut h, "alice");
+    let by_operator: Vec<&AuditEntry> = alices.iter().filter(|e| e.actor == "operator").collect();
+    let kinds: Vec<&str> = by_operator.iter().map(|e| e.event_type.as_str()).collect();
+    // Registering alice is about her (its target); the other two were done as her.
+    assert_eq!(
+        kinds,
+        ["agent.registered", "memory.stored", "memory.searched"],
+        "{alices:#?}"
+    );
+    assert_eq!(json(&by_operator[0].detail).get("on_behalf_of"), None);
+    for e in &by_operator[1..] {
+        assert_eq!(json(&e.detail)["on_behalf_of"], "alice", "{e:?}");
+    }
+    assert!(
+        alices
+            .iter()
+            .any(|e| e.actor == "alice" && e.target.as_deref() == Some("m-own"))
+    );
+    // Not under bob (the operator's own read of bob is, by its target), and the
+    // operator's own calls carry no such name.
+    let bobs = by(&mut h, "bob");
+    assert!(
+        bobs.iter().all(|e| !e.detail.contains("on_behalf_of")),
+        "{bobs:#?}"
+    );
+    assert!(bobs.iter().any(|e| e.event_type == "agent.read"));
+    // alice's own view stays what she did herself.
+    let mine = query(&mut h, &agent("alice"), &all()).unwrap();
+    assert!(mine.iter().all(|e| e.actor == "alice"), "{mine:#?}");
+}

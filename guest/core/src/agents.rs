@@ -1,6 +1,6 @@
 //! The agent registry and sessions.
 
-use crate::access::{acting, agent_visible, caller_agent, manages};
+use crate::access::{agent_visible, caller_agent, manages};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
@@ -303,7 +303,7 @@ pub fn unregister(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<()> {
 
 /// Decides `start-session`.
 pub fn start_session(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<Session> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     if agent.session_id.is_none() && open_sessions(s) >= cx.limits.sessions {
         return Err(Error::capacity("sessions", cx.limits.sessions).into());
     }
@@ -331,7 +331,7 @@ pub fn start_session(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<Session>
 
 /// Decides `end-session`.
 pub fn end_session(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<()> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     let Some(session_id) = &agent.session_id else {
         return Err(Error::not_found("session of agent", agent_id).into());
     };
@@ -353,7 +353,7 @@ pub fn end_session(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<()> {
 
 /// Decides `get-session`.
 pub fn get_session(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<Option<Session>> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     let session = agent.session_id.as_ref().map(|id| Session {
         id: id.clone(),
         agent_id: agent.id.clone(),

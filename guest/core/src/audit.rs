@@ -56,7 +56,7 @@ impl std::io::Write for Hashing {
 /// Which entries `query` returns.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditFilter {
-    /// Entries whose actor or target is this agent.
+    /// Entries whose actor or target is this agent, or that the operator made acting as it.
     pub agent_id: Option<String>,
     /// Exact event type.
     pub event_type: Option<String>,

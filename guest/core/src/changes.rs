@@ -10,7 +10,7 @@
 //! Positions are cursors `c<seq>` (everything up to entry `seq` seen) or `c<seq>.<i>`
 //! (entry `seq` seen up to its event `i`), opaque to callers.
 
-use crate::access::{acting_opt, memory_readable, share_visible};
+use crate::access::{memory_readable, share_visible};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::{Error, Result};
 use crate::events::{Entry, Event};
@@ -537,7 +537,9 @@ pub fn get(
     entries: &[(u64, Entry)],
     end: u64,
 ) -> Decided<Page> {
-    let reader = acting_opt(s, cx.caller, "agent_id", agent_id).map_err(Refusal::from)?;
+    let reader = cx
+        .acting_opt(s, "agent_id", agent_id)
+        .map_err(Refusal::from)?;
     if reader.is_none() && *cx.caller != Caller::Operator {
         return Err(Error::denied("an agent reads its own changes").into());
     }

@@ -1,11 +1,12 @@
 //! The core engine: catch up with the journal, decide, compare-and-append, evolve.
 
+use crate::access;
 use crate::error::{Error, Result};
 use crate::events::{AuditRecord, Entry, Event, FORMAT_VERSION};
 use crate::journal::{Journal, JournalError};
 use crate::limits::{Limits, check_id};
 use crate::model::Caller;
-use crate::state::{AuditEntry, State};
+use crate::state::{Agent, AuditEntry, State};
 use std::collections::BTreeMap;
 
 /// How many times a change is decided again after losing a compare-and-append race.
@@ -31,6 +32,9 @@ pub struct Cx<'a> {
     /// The limits in force.
     pub limits: &'a Limits,
     env: &'a mut dyn Env,
+    /// The agent the operator acts as in this call, once [`Cx::acting`] found it: every
+    /// audit record of the call names it ([`ON_BEHALF`]).
+    on_behalf: Option<String>,
 }
 
 impl<'a> Cx<'a> {
@@ -47,6 +51,35 @@ impl<'a> Cx<'a> {
             caller,
             limits,
             env,
+            on_behalf: None,
+        }
+    }
+
+    /// The acting agent `agent_id` ([`access::acting`]); when the operator acts as it,
+    /// the call's audit records say so.
+    pub fn acting<'s>(&mut self, s: &'s State, field: &str, agent_id: &str) -> Result<&'s Agent> {
+        let agent = access::acting(s, self.caller, field, agent_id)?;
+        self.note_acting(Some(agent));
+        Ok(agent)
+    }
+
+    /// The acting agent of an operation the operator may also do as itself
+    /// ([`access::acting_opt`]); when the operator acts as an agent, the call's audit
+    /// records say so.
+    pub fn acting_opt<'s>(
+        &mut self,
+        s: &'s State,
+        field: &str,
+        agent_id: Option<&str>,
+    ) -> Result<Option<&'s Agent>> {
+        let agent = access::acting_opt(s, self.caller, field, agent_id)?;
+        self.note_acting(agent);
+        Ok(agent)
+    }
+
+    fn note_acting(&mut self, agent: Option<&Agent>) {
+        if let (Caller::Operator, Some(agent)) = (self.caller, agent) {
+            self.on_behalf = Some(agent.id.clone());
         }
     }
 
@@ -181,6 +214,32 @@ fn refusal_record(
     }
     let mut rec = record(caller.name(), event_type, target, detail);
     rec.outcome = if refusal.audit { "denied" } else { code }.to_string();
+    rec
+}
+
+/// The key of an operator's audit record that names the agent it acted as: `maas audit
+/// --agent X` finds what was done as X by it ([`on_behalf_pattern`]).
+pub const ON_BEHALF: &str = "on_behalf_of";
+
+/// The text an audit record's detail holds when the operator acted as `agent_id`: the
+/// detail is compact JSON and ids hold no char JSON escapes, so this finds exactly the
+/// records of that agent (a quote inside a string value would be escaped).
+pub fn on_behalf_pattern(agent_id: &str) -> String {
+    format!("\"{ON_BEHALF}\":\"{agent_id}\"")
+}
+
+/// `rec` with the agent the operator acted as in its detail (`"on_behalf_of"`), if any.
+fn name_on_behalf(mut rec: AuditRecord, on_behalf: Option<&str>) -> AuditRecord {
+    let Some(agent_id) = on_behalf.filter(|_| rec.actor == Caller::Operator.name()) else {
+        return rec;
+    };
+    let Ok(mut detail) =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&rec.detail)
+    else {
+        return rec;
+    };
+    detail.insert(ON_BEHALF.into(), agent_id.into());
+    rec.detail = serde_json::Value::Object(detail).to_string();
     rec
 }
 
@@ -420,19 +479,32 @@ impl<J: Journal, E: Env> Engine<J, E> {
                 caller,
                 limits: &self.limits,
                 env: &mut self.env,
+                on_behalf: None,
             };
-            let (mut events, result, sync) = match decide(&self.state, &mut cx) {
+            let decided = decide(&self.state, &mut cx);
+            let on_behalf = cx.on_behalf.take();
+            let stamp = |rec: AuditRecord| name_on_behalf(rec, on_behalf.as_deref());
+            let (mut events, result, sync) = match decided {
                 Ok(Done {
                     value,
                     read: Some(rec),
                     ..
                 }) => {
-                    return self.audit_read(now, rec).map(|()| value);
+                    return self.audit_read(now, stamp(rec)).map(|()| value);
                 }
-                Ok(done) => (done.events, Ok(done.value), done.sync),
+                Ok(mut done) => {
+                    if on_behalf.is_some() {
+                        for event in &mut done.events {
+                            if let Event::Audited(rec) = event {
+                                *rec = stamp(std::mem::take(rec));
+                            }
+                        }
+                    }
+                    (done.events, Ok(done.value), done.sync)
+                }
                 Err(refusal) if refusal.audit => {
                     let rec = refusal_record(caller, op, target, "access.denied", &refusal);
-                    (vec![Event::Audited(rec)], Err(refusal.error), false)
+                    (vec![Event::Audited(stamp(rec))], Err(refusal.error), false)
                 }
                 // Two refusals leave a read-audit row and no journal entry. An agent
                 // asking for something it cannot see (it does not exist, or it is
@@ -451,7 +523,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
                         "access.missed"
                     };
                     let rec = refusal_record(caller, op, target, event_type, &refusal);
-                    self.audit_read(now, rec)?;
+                    self.audit_read(now, stamp(rec))?;
                     return Err(refusal.error);
                 }
                 Err(refusal) => return Err(refusal.error),

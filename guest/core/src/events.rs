@@ -44,7 +44,7 @@ impl Entry {
 }
 
 /// An audit record as written to the journal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// `operator`, an agent id, or `anonymous`.
     pub actor: String,

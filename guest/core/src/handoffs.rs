@@ -1,6 +1,6 @@
 //! Task handoffs and their lifecycle.
 
-use crate::access::{acting, caller_agent, may_hand_over, readable_memory, require};
+use crate::access::{caller_agent, may_hand_over, readable_memory, require};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
@@ -129,7 +129,7 @@ pub fn initiate(
     ctx: &HandoffContext,
     ttl_seconds: Option<u64>,
 ) -> Decided<String> {
-    let src = acting(s, cx.caller, "source_agent_id", source)?;
+    let src = cx.acting(s, "source_agent_id", source)?;
     require(src, Capability::HandoffInitiate)?;
     check_id("target_agent_id", target)?;
     if source == target {
@@ -265,7 +265,7 @@ pub fn pending(
     agent_id: &str,
     req: &PageRequest,
 ) -> Decided<Page<HandoffView>> {
-    acting(s, cx.caller, "agent_id", agent_id)?;
+    cx.acting(s, "agent_id", agent_id)?;
     let window = Window::new("pending", req)?;
     Ok(listed(
         cx,
@@ -283,7 +283,7 @@ pub fn by_agent(
     agent_id: &str,
     req: &PageRequest,
 ) -> Decided<Page<HandoffView>> {
-    acting(s, cx.caller, "agent_id", agent_id)?;
+    cx.acting(s, "agent_id", agent_id)?;
     let window = Window::new("handoffs", req)?;
     let mut list: Vec<&Handoff> = s
         .handoffs_by_agent

@@ -1,5 +1,6 @@
 //! The journal a core runs on, as a plain trait, and an in-memory implementation.
 
+use crate::engine::ON_BEHALF;
 use crate::events::AuditRecord;
 use crate::state::AuditEntry;
 use std::borrow::Cow;
@@ -39,7 +40,8 @@ pub trait Journal {
 pub struct AuditScan {
     /// Only entries whose actor is exactly this.
     pub actor: Option<String>,
-    /// Only entries whose actor or target is this agent.
+    /// Only entries whose actor or target is this agent, or that the operator made acting
+    /// as it (their detail holds [`crate::engine::on_behalf_pattern`]).
     pub agent: Option<String>,
     /// Only this event type.
     pub event_type: Option<String>,
@@ -56,10 +58,9 @@ impl AuditScan {
     pub fn matches(&self, e: &AuditEntry) -> bool {
         let r = &e.record;
         self.actor.as_ref().is_none_or(|a| r.actor == *a)
-            && self
-                .agent
-                .as_ref()
-                .is_none_or(|a| r.actor == *a || r.target.as_ref() == Some(a))
+            && self.agent.as_ref().is_none_or(|a| {
+                r.actor == *a || r.target.as_ref() == Some(a) || names_on_behalf(&r.detail, a)
+            })
             && self.event_type.as_ref().is_none_or(|t| r.event_type == *t)
             && self.since.is_none_or(|t| e.at >= t)
             && self.until.is_none_or(|t| e.at < t)
@@ -156,6 +157,22 @@ impl<J: Journal + ?Sized> Journal for &mut J {
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
         (**self).audit_scan(scan)
     }
+}
+
+/// True if an audit record's `detail` says the operator acted as `agent_id`: it holds
+/// [`crate::engine::on_behalf_pattern`] (found here without building it).
+fn names_on_behalf(detail: &str, agent_id: &str) -> bool {
+    // Most records name no one: nothing to build for them.
+    if !detail.contains(ON_BEHALF) {
+        return false;
+    }
+    let key = format!("\"{ON_BEHALF}\":\"");
+    detail.match_indices(key.as_str()).any(|(at, _)| {
+        detail
+            .get(at + key.len()..)
+            .and_then(|rest| rest.strip_prefix(agent_id))
+            .is_some_and(|rest| rest.starts_with('"'))
+    })
 }
 
 /// Length written for an absent optional field of a packed read-audit entry.
@@ -270,6 +287,23 @@ pub fn unpack_read(bytes: &[u8]) -> Option<AuditEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_agent_acted_for_is_matched_exactly() {
+        let named = r#"{"kind":"note","on_behalf_of":"ann"}"#;
+        assert!(names_on_behalf(named, "ann"));
+        assert!(!names_on_behalf(named, "an"));
+        assert!(!names_on_behalf(r#"{"on_behalf_of":"ann2"}"#, "ann"));
+        // Text inside a value is escaped JSON and never reads as the key.
+        assert!(!names_on_behalf(
+            r#"{"reason":"\"on_behalf_of\":\"ann\""}"#,
+            "ann"
+        ));
+        assert!(names_on_behalf(
+            &format!("{{{}}}", crate::engine::on_behalf_pattern("ann")),
+            "ann"
+        ));
+    }
 
     fn entry(target: Option<&str>, prev: Option<&str>) -> AuditEntry {
         AuditEntry {

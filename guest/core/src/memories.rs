@@ -1,7 +1,7 @@
 //! The memory store: write validation, read access, versions and ranked search.
 
 pub use crate::access::readable_memory as readable;
-use crate::access::{acting, check_share, memory_readable, require, visible_pool};
+use crate::access::{check_share, memory_readable, require, visible_pool};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
@@ -86,7 +86,7 @@ fn check_tags(tags: &[String]) -> Result<(), Refusal> {
 
 /// Decides `store`.
 pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
-    let agent = acting(s, cx.caller, "agent_id", &req.agent_id)?;
+    let agent = cx.acting(s, "agent_id", &req.agent_id)?;
     require(agent, Capability::MemoryWrite)?;
     check_content(&req.content)?;
     check_tags(&req.tags)?;
@@ -173,7 +173,7 @@ pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
 
 /// Decides `get`.
 pub fn get(s: &State, cx: &mut Cx, agent_id: &str, memory_id: &str) -> Decided<MemoryView> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     require(agent, Capability::MemoryRead)?;
     let memory = readable(s, agent, memory_id, cx.now)?;
     Ok(Done::read(
@@ -189,7 +189,7 @@ pub fn get(s: &State, cx: &mut Cx, agent_id: &str, memory_id: &str) -> Decided<M
 
 /// Decides `update`.
 pub fn update(s: &State, cx: &mut Cx, req: &UpdateRequest) -> Decided<()> {
-    let agent = acting(s, cx.caller, "agent_id", &req.agent_id)?;
+    let agent = cx.acting(s, "agent_id", &req.agent_id)?;
     require(agent, Capability::MemoryWrite)?;
     let memory = readable(s, agent, &req.memory_id, cx.now)?;
     if memory.author != agent.id {
@@ -244,7 +244,7 @@ pub fn update(s: &State, cx: &mut Cx, req: &UpdateRequest) -> Decided<()> {
 
 /// Decides `delete`.
 pub fn delete(s: &State, cx: &mut Cx, agent_id: &str, memory_id: &str) -> Decided<()> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     check_id("memory_id", memory_id)?;
     let memory = s
         .memories
@@ -308,7 +308,7 @@ pub fn search(
     query: &str,
     limit: u32,
 ) -> Decided<Vec<MemoryHit>> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     require(agent, Capability::MemoryRead)?;
     check_query(query)?;
     let limit = check_limit(limit)?;

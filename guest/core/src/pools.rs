@@ -1,6 +1,6 @@
 //! Shared memory pools: membership and shares under the scope rules.
 
-use crate::access::{acting, acting_opt, permission, pool_admin, pool_visible, require};
+use crate::access::{acting_opt, permission, pool_admin, pool_visible, require};
 pub use crate::access::{check_share, visible_pool};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
@@ -112,7 +112,7 @@ pub fn create(
     agent_id: Option<&str>,
     req: &PoolRequest,
 ) -> Decided<String> {
-    let actor = acting_opt(s, cx.caller, "agent_id", agent_id)?;
+    let actor = cx.acting_opt(s, "agent_id", agent_id)?;
     check_id("owner_id", &req.owner_id)?;
     if let Some(a) = actor {
         require(a, Capability::MemoryWrite)?;
@@ -301,7 +301,7 @@ fn member_left(cx: &Cx, pool_id: &str, agent_id: &str, event_type: &str) -> Vec<
 
 /// Decides `leave`.
 pub fn leave(s: &State, cx: &mut Cx, pool_id: &str, agent_id: &str) -> Decided<()> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     let pool = visible_pool(s, Some(agent), pool_id)?;
     if !pool.members.contains_key(agent_id) {
         return Err(Error::not_found("member", &format!("{agent_id} of pool {pool_id}")).into());
@@ -320,7 +320,7 @@ pub fn remove_member(
     acting_agent: Option<&str>,
     member_id: &str,
 ) -> Decided<()> {
-    let me = acting_opt(s, cx.caller, "acting_agent_id", acting_agent)?;
+    let me = cx.acting_opt(s, "acting_agent_id", acting_agent)?;
     let pool = visible_pool(s, me, pool_id)?;
     check_id("member_id", member_id)?;
     if !pool_admin(pool, me) {
@@ -372,11 +372,11 @@ pub fn members(
 /// The pool and a check that the actor administers it; shared by archive and delete.
 fn administered<'s>(
     s: &'s State,
-    cx: &Cx,
+    cx: &mut Cx,
     pool_id: &str,
     acting_agent: Option<&str>,
 ) -> Result<&'s Pool, Refusal> {
-    let me = acting_opt(s, cx.caller, "acting_agent_id", acting_agent)?;
+    let me = cx.acting_opt(s, "acting_agent_id", acting_agent)?;
     let pool = visible_pool(s, me, pool_id)?;
     if !pool_admin(pool, me) {
         return Err(Error::denied(format!(

@@ -4,6 +4,7 @@
 
 use super::JournalError;
 use maas_core::audit::chain_hash;
+use maas_core::engine::on_behalf_pattern;
 use maas_core::events::AuditRecord;
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
@@ -153,7 +154,7 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
         .prepare_cached(
             "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM audit_log
              WHERE (?1 IS NULL OR actor = ?1)
-               AND (?2 IS NULL OR actor = ?2 OR target = ?2)
+               AND (?2 IS NULL OR actor = ?2 OR target = ?2 OR instr(detail, ?7) > 0)
                AND (?3 IS NULL OR event_type = ?3)
                AND (?4 IS NULL OR at >= ?4)
                AND (?5 IS NULL OR at < ?5)
@@ -168,7 +169,8 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
                 scan.event_type,
                 scan.since.map(to_i64),
                 scan.until.map(to_i64),
-                i64::from(scan.limit)
+                i64::from(scan.limit),
+                scan.agent.as_deref().map(on_behalf_pattern)
             ],
             |r| entry_at(r, 0),
         )

@@ -39,7 +39,8 @@ const DEFAULT_LIMIT: u32 = 100;
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
 pub struct GetAuditLog {
-    /// Entries whose actor or target is this agent (an agent may name only itself).
+    /// Entries whose actor or target is this agent, or that the operator made acting as it
+    /// (an agent may name only itself).
     #[arg(long = "agent")]
     pub agent_id: Option<String>,
     /// Exact event type, e.g. `handoff.accepted`.

@@ -1,7 +1,7 @@
 //! The lifecycle of a handoff after it is initiated: accept, reject, cancel and complete, each by the right party only.
 
 use super::{AcceptedHandoff, HandoffView};
-use crate::access::{acting, may_hand_over, memory_readable, require};
+use crate::access::{may_hand_over, memory_readable, require};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
@@ -16,7 +16,7 @@ use serde_json::json;
 /// the handoff must still be pending.
 fn pending_as<'s>(
     s: &'s State,
-    cx: &Cx,
+    cx: &mut Cx,
     handoff_id: &str,
     agent_id: &str,
     target_role: bool,
@@ -36,13 +36,13 @@ fn pending_as<'s>(
 /// an expired handoff is `expired`, another status is invalid input.
 fn in_status<'s>(
     s: &'s State,
-    cx: &Cx,
+    cx: &mut Cx,
     handoff_id: &str,
     agent_id: &str,
     target_role: bool,
     status: HandoffStatus,
 ) -> Result<&'s Handoff, Refusal> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     check_id("handoff_id", handoff_id)?;
     let h = s
         .handoffs
@@ -269,7 +269,7 @@ pub fn complete(
     agent_id: &str,
     result: Option<&str>,
 ) -> Decided<()> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     check_id("handoff_id", handoff_id)?;
     let h = s
         .handoffs

@@ -2,7 +2,7 @@
 
 use super::ShareView;
 use crate::access::{
-    acting, check_share, pool_admin, readable_memory, require, share_visible, visible_pool,
+    check_share, pool_admin, readable_memory, require, share_visible, visible_pool,
 };
 use crate::engine::{Cx, Decided, Done, record};
 use crate::error::Error;
@@ -22,7 +22,7 @@ pub fn share(
     agent_id: &str,
     scope: Scope,
 ) -> Decided<ShareView> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     let pool = visible_pool(s, Some(agent), pool_id)?;
     let memory = readable_memory(s, agent, memory_id, cx.now)?;
     if memory.author != agent.id {
@@ -65,7 +65,7 @@ pub fn unshare(
     memory_id: &str,
     agent_id: &str,
 ) -> Decided<()> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     // The operator removes any share, whichever agent it names.
     let operator = *cx.caller == Caller::Operator;
     let pool = visible_pool(s, (!operator).then_some(agent), pool_id)?;
@@ -107,7 +107,7 @@ pub fn query_shared(
     max_scope: Scope,
     req: &PageRequest,
 ) -> Decided<Page<ShareView>> {
-    let agent = acting(s, cx.caller, "agent_id", agent_id)?;
+    let agent = cx.acting(s, "agent_id", agent_id)?;
     require(agent, Capability::MemoryRead)?;
     let pool = visible_pool(s, Some(agent), pool_id)?;
     if !pool.members.contains_key(agent_id) {

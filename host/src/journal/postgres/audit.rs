@@ -6,6 +6,7 @@ use super::{LOCK_AUDIT, LOG, i64_of, unavailable};
 use crate::journal::JournalError;
 use crate::journal::audit_log::ChainRow;
 use maas_core::audit::chain_hash;
+use maas_core::engine::on_behalf_pattern;
 use maas_core::events::AuditRecord;
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
@@ -89,7 +90,7 @@ pub fn scan(
                 "SELECT {COLUMNS} FROM maas_audit_log
                  WHERE log = $1
                    AND ($2::TEXT IS NULL OR actor = $2)
-                   AND ($3::TEXT IS NULL OR actor = $3 OR target = $3)
+                   AND ($3::TEXT IS NULL OR actor = $3 OR target = $3 OR strpos(detail, $8) > 0)
                    AND ($4::TEXT IS NULL OR event_type = $4)
                    AND ($5::BIGINT IS NULL OR at >= $5)
                    AND ($6::BIGINT IS NULL OR at < $6)
@@ -103,6 +104,7 @@ pub fn scan(
                 &scan.since.map(i64_of),
                 &scan.until.map(i64_of),
                 &i64::from(scan.limit),
+                &scan.agent.as_deref().map(on_behalf_pattern),
             ],
         )
         .map_err(unavailable)?;
