@@ -841,12 +841,13 @@ fn the_search_table_marks_flagged_memories() {
 }
 
 #[test]
-fn memories_in_chinese_or_with_accents_are_found_by_their_words() {
+fn memories_in_chinese_thai_or_with_accents_are_found_by_their_words() {
     let dir = DataDir::new();
     register(&dir, "a", "claude_code", "u");
     store_note(&dir, "m-zh", "数据库迁移已经完成，索引正在重建");
     store_note(&dir, "m-fr", "Le résumé du café est prêt");
     store_note(&dir, "m-en", "The database migration is done");
+    store_note(&dir, "m-th", "ระบบฐานข้อมูลล่มเมื่อคืนนี้");
     let ids = |query: &str| -> Vec<String> {
         let found = json(maas(
             &dir,
@@ -862,6 +863,7 @@ fn memories_in_chinese_or_with_accents_are_found_by_their_words() {
     assert_eq!(ids("数据库"), ["m-zh"]);
     assert_eq!(ids("resume cafe"), ["m-fr"]);
     assert_eq!(ids("Prêt"), ["m-fr"]);
+    assert_eq!(ids("ข้อมูล"), ["m-th"]);
 }
 
 #[test]
@@ -959,6 +961,12 @@ fn audit_by_agent_finds_what_the_operator_did_as_it() {
     // The store is in the journal, the search in the read-audit log: both found.
     assert_eq!(kinds("a"), ["memory.stored", "memory.searched"]);
     assert_eq!(kinds("b"), Vec::<String>::new());
+    // The table says who acted as whom.
+    let table = ok(maas(
+        &dir,
+        &["audit", "--agent", "a", "--type", "memory.stored"],
+    ));
+    assert!(table.contains("operator (as a)"), "{table}");
     let report = json(maas(&dir, &["--json", "audit", "verify"]));
     assert_eq!(report["intact"], true, "{report}");
 }

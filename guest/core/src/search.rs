@@ -21,7 +21,11 @@
 //!   keep their marks, which stay inside their word;
 //! - Han, Hiragana, Katakana and Hangul, written without spaces between words, give
 //!   their overlapping pairs of chars (`数据库迁移` gives `数据 据库 库迁 迁移`, so the
-//!   query `数据库` finds it); a lone such char is kept as it is;
+//!   query `数据库` finds it); a lone such char is kept as it is. Thai, Lao, Khmer and
+//!   Myanmar, also written without spaces, give overlapping pairs of clusters, a
+//!   cluster being a letter with the marks written on it (`ฐานข้อมูล` gives
+//!   `ฐา าน นข้ ข้อ อมู มูล`, so `ข้อมูล` finds it): no dictionary, so a query may also
+//!   match across a word boundary, as with CJK pairs;
 //! - single-char terms are dropped unless they are a digit or such a char;
 //! - terms are cut to [`MAX_TERM_CHARS`] chars and a text yields at most
 //!   [`MAX_TERMS_PER_DOC`] terms (the rest is ignored).

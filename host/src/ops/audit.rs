@@ -18,7 +18,7 @@ pub fn audit_table(entries: &[audit::AuditEntry]) -> String {
             vec![
                 e.seq.to_string(),
                 rfc3339(e.at),
-                e.actor.clone(),
+                actor_cell(e),
                 e.event_type.clone(),
                 or_dash(e.target.as_deref()),
                 e.outcome.clone(),
@@ -29,6 +29,20 @@ pub fn audit_table(entries: &[audit::AuditEntry]) -> String {
         &["seq", "time", "actor", "event", "target", "outcome"],
         &rows,
     )
+}
+
+/// The actor as the table shows it: `operator (as X)` when the operator acted as agent X.
+fn actor_cell(e: &audit::AuditEntry) -> String {
+    let acted_for = e
+        .detail
+        .contains("on_behalf_of")
+        .then(|| serde_json::from_str::<Value>(&e.detail).ok())
+        .flatten()
+        .and_then(|detail| detail.get("on_behalf_of")?.as_str().map(str::to_string));
+    match acted_for {
+        Some(agent) => format!("{} (as {agent})", e.actor),
+        None => e.actor.clone(),
+    }
 }
 
 /// Entries `get_audit_log` returns when no limit is given (the core's default).

@@ -14,11 +14,17 @@ fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || (!c.is_ascii() && is_combining_mark(c))
 }
 
-/// Scripts written without spaces between words, searched by overlapping pairs of
-/// chars: Han, Hiragana, Katakana and Hangul (whose words carry their particles).
-fn is_cjk(c: char) -> bool {
+/// Scripts written without spaces between words, searched by overlapping pairs:
+/// Han, Hiragana, Katakana and Hangul (whose words carry their particles) by pairs of
+/// chars, and Thai, Lao, Khmer and Myanmar by pairs of clusters (a letter with the
+/// vowel and tone marks written on it). Each range holds its script's marks.
+fn is_paired(c: char) -> bool {
     matches!(c,
-        '\u{1100}'..='\u{11ff}'
+        '\u{e00}'..='\u{eff}'         // Thai, Lao
+        | '\u{1000}'..='\u{109f}'     // Myanmar
+        | '\u{1780}'..='\u{17ff}'     // Khmer
+        | '\u{19e0}'..='\u{19ff}'     // Khmer symbols
+        | '\u{1100}'..='\u{11ff}'
         | '\u{3005}'..='\u{3007}'
         | '\u{3040}'..='\u{30ff}'
         | '\u{3100}'..='\u{312f}'
@@ -26,6 +32,8 @@ fn is_cjk(c: char) -> bool {
         | '\u{31f0}'..='\u{31ff}'
         | '\u{3400}'..='\u{4dbf}'
         | '\u{4e00}'..='\u{9fff}'
+        | '\u{a9e0}'..='\u{a9ff}'     // Myanmar Extended-B
+        | '\u{aa60}'..='\u{aa7f}'     // Myanmar Extended-A
         | '\u{ac00}'..='\u{d7af}'
         | '\u{f900}'..='\u{faff}'
         | '\u{ff66}'..='\u{ff9f}'
@@ -118,7 +126,7 @@ impl<F: FnMut(&str)> Terms<F> {
         let mut chars = term.chars();
         let keep = match (chars.next(), chars.next()) {
             (None, _) => false,
-            (Some(c), None) => c.is_numeric() || is_cjk(c),
+            (Some(c), None) => c.is_numeric() || is_paired(c),
             _ => true,
         };
         if keep {
@@ -150,7 +158,7 @@ impl<F: FnMut(&str)> Terms<F> {
 
     /// A run of word chars, split into identifier parts.
     fn push_word(&mut self, word: &str) {
-        if !word.is_ascii() && word.contains(is_cjk) {
+        if !word.is_ascii() && word.contains(is_paired) {
             self.push_mixed(word);
             return;
         }
@@ -185,13 +193,13 @@ impl<F: FnMut(&str)> Terms<F> {
             if self.full() {
                 return;
             }
-            let cjk = is_cjk(first);
+            let paired = is_paired(first);
             let end = rest
                 .char_indices()
-                .find(|&(_, c)| is_cjk(c) != cjk)
+                .find(|&(_, c)| is_paired(c) != paired)
                 .map_or(rest.len(), |(at, _)| at);
             let (run, tail) = rest.split_at(end);
-            if cjk {
+            if paired {
                 self.push_pairs(run);
             } else {
                 self.push_word(run);
@@ -200,16 +208,24 @@ impl<F: FnMut(&str)> Terms<F> {
         }
     }
 
-    /// `数据库` gives `数据 据库`; `猫` gives `猫`.
+    /// `数据库` gives `数据 据库`, `猫` gives `猫`; `ข้อมูล` gives `ข้อ อมู มูล` (a mark
+    /// stays with the letter it is written on).
     fn push_pairs(&mut self, run: &str) {
-        let mut previous = None;
+        // Where each cluster starts (the first char and every char that is not a
+        // mark), then the run's end.
+        let mut bounds = run
+            .char_indices()
+            .filter(|&(at, c)| at == 0 || !is_combining_mark(c))
+            .map(|(at, _)| at)
+            .chain(std::iter::once(run.len()));
+        let (Some(mut from), Some(mut mid)) = (bounds.next(), bounds.next()) else {
+            return;
+        };
         let mut paired = false;
-        for (at, c) in run.char_indices() {
-            if let Some(from) = previous {
-                self.push(run.get(from..at + c.len_utf8()).unwrap_or_default(), false);
-                paired = true;
-            }
-            previous = Some(at);
+        for end in bounds {
+            self.push(run.get(from..end).unwrap_or_default(), false);
+            paired = true;
+            (from, mid) = (mid, end);
         }
         if !paired {
             self.push(run, false);
@@ -388,6 +404,19 @@ mod tests {
         check("데이터베이스를 백업", "데이 이터 터베 베이 이스 스를 백업");
         // Runs of other scripts in the same word are words of their own.
         check("API接口v2", "api 接口 v2 2");
+    }
+
+    #[test]
+    fn thai_lao_khmer_and_myanmar_runs_give_overlapping_pairs_of_clusters() {
+        // "database": ฐ า น ข้ อ มู ล, tone and vowel marks on their letters.
+        check("ฐานข้อมูล", "ฐา าน นข้ ข้อ อมู มูล");
+        // So "data" (ข้อมูล) is three of those pairs.
+        check("ข้อมูล", "ข้อ อมู มูล");
+        check("ຂໍ້ມູນ", "ຂໍ້ມູ ມູນ");
+        check("ទិន្នន័យ", "ទិន្ ន្ន នន័ ន័យ");
+        check("ဒေတာ", "ဒေတာ");
+        // One cluster is kept whole; Latin beside it is a word of its own.
+        check("ก API", "ก api");
     }
 
     #[test]
