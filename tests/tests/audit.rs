@@ -32,6 +32,17 @@ fn of_type(h: &mut Harness, event_type: &str) -> Vec<AuditEntry> {
 }
 
 fn store(h: &mut Harness, author: &str, id: &str, content: &str) -> R<memories::Memory> {
+    store_as(h, &agent(author), author, id, content)
+}
+
+/// `caller` stores a note as agent `author`.
+fn store_as(
+    h: &mut Harness,
+    caller: &Caller,
+    author: &str,
+    id: &str,
+    content: &str,
+) -> R<memories::Memory> {
     let req = memories::StoreRequest {
         agent_id: author.to_string(),
         content: content.to_string(),
@@ -42,10 +53,7 @@ fn store(h: &mut Harness, author: &str, id: &str, content: &str) -> R<memories::
         scope: None,
         ttl_seconds: None,
     };
-    h.rt.call(|c, s| {
-        c.maas_core_memories()
-            .call_store_memory(s, &agent(author), &req)
-    })
+    h.rt.call(|c, s| c.maas_core_memories().call_store_memory(s, caller, &req))
 }
 
 fn search(h: &mut Harness, who: &str, q: &str) -> R<Vec<memories::MemoryHit>> {
@@ -746,18 +754,14 @@ fn a_handoff_step_its_status_does_not_allow_is_on_record() {
 fn what_the_operator_does_as_an_agent_is_found_under_that_agent() {
     let (mut h, _) = team();
     // The operator stores and searches as alice; alice herself stores one note.
-    let req = memories::StoreRequest {
-        agent_id: "alice".to_string(),
-        content: "stored by the operator for alice".to_string(),
-        kind: memories::MemoryKind::Note,
-        tags: vec![],
-        memory_id: Some("m-op".to_string()),
-        pool_id: None,
-        scope: None,
-        ttl_seconds: None,
-    };
-    h.rt.call(|c, s| c.maas_core_memories().call_store_memory(s, &op(), &req))
-        .unwrap();
+    store_as(
+        &mut h,
+        &op(),
+        "alice",
+        "m-op",
+        "stored by the operator for alice",
+    )
+    .unwrap();
     h.rt.call(|c, s| {
         c.maas_core_memories()
             .call_search(s, &op(), "alice", "operator", 10)
@@ -804,4 +808,15 @@ fn what_the_operator_does_as_an_agent_is_found_under_that_agent() {
     // alice's own view stays what she did herself.
     let mine = query(&mut h, &agent("alice"), &all()).unwrap();
     assert!(mine.iter().all(|e| e.actor == "alice"), "{mine:#?}");
+    // A refused try to act as an agent is found under it too.
+    h.rt.call(|c, s| c.maas_core_agents().call_deactivate(s, &op(), "bob"))
+        .unwrap();
+    assert!(matches!(
+        store_as(&mut h, &op(), "bob", "m-bob", "too late"),
+        Err(Error::PermissionDenied(_))
+    ));
+    let bobs = by(&mut h, "bob");
+    let denied = bobs.last().unwrap();
+    assert_eq!(denied.event_type, "access.denied", "{bobs:#?}");
+    assert_eq!(json(&denied.detail)["on_behalf_of"], "bob");
 }

@@ -55,31 +55,33 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// The acting agent `agent_id` ([`access::acting`]); when the operator acts as it,
-    /// the call's audit records say so.
+    /// The acting agent `agent_id` ([`access::acting`]); when the operator acts (or
+    /// tries to act) as an agent that exists, the call's audit records say so, a refusal
+    /// (a deactivated agent, a missing capability) included.
     pub fn acting<'s>(&mut self, s: &'s State, field: &str, agent_id: &str) -> Result<&'s Agent> {
-        let agent = access::acting(s, self.caller, field, agent_id)?;
-        self.note_acting(Some(agent));
-        Ok(agent)
+        self.note_acting(s, Some(agent_id));
+        access::acting(s, self.caller, field, agent_id)
     }
 
     /// The acting agent of an operation the operator may also do as itself
-    /// ([`access::acting_opt`]); when the operator acts as an agent, the call's audit
-    /// records say so.
+    /// ([`access::acting_opt`]), noted as [`Cx::acting`] notes it.
     pub fn acting_opt<'s>(
         &mut self,
         s: &'s State,
         field: &str,
         agent_id: Option<&str>,
     ) -> Result<Option<&'s Agent>> {
-        let agent = access::acting_opt(s, self.caller, field, agent_id)?;
-        self.note_acting(agent);
-        Ok(agent)
+        self.note_acting(s, agent_id);
+        access::acting_opt(s, self.caller, field, agent_id)
     }
 
-    fn note_acting(&mut self, agent: Option<&Agent>) {
-        if let (Caller::Operator, Some(agent)) = (self.caller, agent) {
-            self.on_behalf = Some(agent.id.clone());
+    /// Keeps the agent the operator names, if it exists (an unknown id is not recorded:
+    /// it names no one).
+    fn note_acting(&mut self, s: &State, agent_id: Option<&str>) {
+        if let (Caller::Operator, Some(id)) = (self.caller, agent_id)
+            && s.agents.contains_key(id)
+        {
+            self.on_behalf = Some(id.to_string());
         }
     }
 
@@ -238,7 +240,8 @@ fn name_on_behalf(mut rec: AuditRecord, on_behalf: Option<&str>) -> AuditRecord 
     else {
         return rec;
     };
-    detail.insert(ON_BEHALF.into(), agent_id.into());
+    // Redacted as the record's other fields are (an id may look like a token).
+    detail.insert(ON_BEHALF.into(), redact_tokens(agent_id).into());
     rec.detail = serde_json::Value::Object(detail).to_string();
     rec
 }

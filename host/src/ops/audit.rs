@@ -6,6 +6,7 @@ use crate::render::{or_dash, rfc3339, table};
 use crate::runtime::Runtime;
 use crate::wire;
 use clap::Args;
+use maas_core::engine::ON_BEHALF;
 use rmcp::schemars::{self, JsonSchema};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,10 +36,10 @@ pub fn audit_table(entries: &[audit::AuditEntry]) -> String {
 fn actor_cell(e: &audit::AuditEntry) -> String {
     let acted_for = e
         .detail
-        .contains("on_behalf_of")
+        .contains(ON_BEHALF)
         .then(|| serde_json::from_str::<Value>(&e.detail).ok())
         .flatten()
-        .and_then(|detail| detail.get("on_behalf_of")?.as_str().map(str::to_string));
+        .and_then(|detail| detail.get(ON_BEHALF)?.as_str().map(str::to_string));
     match acted_for {
         Some(agent) => format!("{} (as {agent})", e.actor),
         None => e.actor.clone(),

@@ -185,8 +185,9 @@ impl<F: FnMut(&str)> Terms<F> {
         self.parts = parts;
     }
 
-    /// A word with CJK chars: each CJK run as its overlapping pairs of chars (a run of
-    /// one char as that char), the runs between as words of their own.
+    /// A word with chars of a script written without spaces ([`is_paired`]): each run
+    /// of them as its overlapping pairs of chars or clusters (a run of one as itself),
+    /// the runs between as words of their own.
     fn push_mixed(&mut self, word: &str) {
         let mut rest = word;
         while let Some(first) = rest.chars().next() {
