@@ -2,6 +2,7 @@
 
 use crate::engine::ON_BEHALF;
 use crate::events::AuditRecord;
+use crate::model::Caller;
 use crate::state::AuditEntry;
 use std::borrow::Cow;
 
@@ -59,7 +60,9 @@ impl AuditScan {
         let r = &e.record;
         self.actor.as_ref().is_none_or(|a| r.actor == *a)
             && self.agent.as_ref().is_none_or(|a| {
-                r.actor == *a || r.target.as_ref() == Some(a) || names_on_behalf(&r.detail, a)
+                r.actor == *a
+                    || r.target.as_ref() == Some(a)
+                    || (r.actor == Caller::Operator.name() && names_on_behalf(&r.detail, a))
             })
             && self.event_type.as_ref().is_none_or(|t| r.event_type == *t)
             && self.since.is_none_or(|t| e.at >= t)

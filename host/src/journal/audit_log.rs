@@ -154,7 +154,8 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
         .prepare_cached(
             "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM audit_log
              WHERE (?1 IS NULL OR actor = ?1)
-               AND (?2 IS NULL OR actor = ?2 OR target = ?2 OR instr(detail, ?7) > 0)
+               AND (?2 IS NULL OR actor = ?2 OR target = ?2
+                    OR (actor = 'operator' AND instr(detail, ?7) > 0))
                AND (?3 IS NULL OR event_type = ?3)
                AND (?4 IS NULL OR at >= ?4)
                AND (?5 IS NULL OR at < ?5)

@@ -90,7 +90,8 @@ pub fn scan(
                 "SELECT {COLUMNS} FROM maas_audit_log
                  WHERE log = $1
                    AND ($2::TEXT IS NULL OR actor = $2)
-                   AND ($3::TEXT IS NULL OR actor = $3 OR target = $3 OR strpos(detail, $8) > 0)
+                   AND ($3::TEXT IS NULL OR actor = $3 OR target = $3
+                        OR (actor = 'operator' AND strpos(detail, $8) > 0))
                    AND ($4::TEXT IS NULL OR event_type = $4)
                    AND ($5::BIGINT IS NULL OR at >= $5)
                    AND ($6::BIGINT IS NULL OR at < $6)
