@@ -122,7 +122,7 @@ fn two_handles_on_one_database_keep_one_history() {
         .audit_scan(&AuditScan {
             agent: Some("ann".into()),
             event_type: None,
-            ..scan
+            ..scan.clone()
         })
         .unwrap();
     let actors: Vec<(&str, u64)> = anns
@@ -131,6 +131,26 @@ fn two_handles_on_one_database_keep_one_history() {
         .collect();
     assert_eq!(actors.len(), 6, "{actors:?}");
     assert_eq!(actors.last(), Some(&("operator", 20)));
+    // The newest two of the three branches (actor, target, acted as), oldest first.
+    let newest = a
+        .audit_scan(&AuditScan {
+            agent: Some("ann".into()),
+            event_type: None,
+            limit: 2,
+            ..scan.clone()
+        })
+        .unwrap();
+    let seqs: Vec<u64> = newest.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [4, 20]);
+    // By target: every row targets "x".
+    let by_target = a
+        .audit_scan(&AuditScan {
+            agent: Some("x".into()),
+            event_type: None,
+            ..scan.clone()
+        })
+        .unwrap();
+    assert_eq!(by_target.len(), 12);
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 use super::JournalError;
 use maas_core::audit::chain_hash;
-use maas_core::engine::on_behalf_pattern;
 use maas_core::events::AuditRecord;
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
@@ -25,7 +24,8 @@ pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_log (
      CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, id);
      CREATE INDEX IF NOT EXISTS audit_log_target ON audit_log (target, id);";
 
-/// Adds the chain columns to a log created before them (idempotent).
+/// Adds the chain columns to a log created before them, and the index of the agents
+/// the operator acted as (idempotent).
 pub fn migrate(conn: &Connection) -> Result<(), JournalError> {
     for column in ["prev", "chain"] {
         let has: i64 = conn
@@ -40,6 +40,7 @@ pub fn migrate(conn: &Connection) -> Result<(), JournalError> {
                 .map_err(unavailable)?;
         }
     }
+    conn.execute_batch(ON_BEHALF_INDEX).map_err(unavailable)?;
     Ok(())
 }
 
@@ -148,20 +149,70 @@ fn entry_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<AuditEntry>
     })
 }
 
+/// The filters of a scan besides the agent: `?1` actor, `?3` event type, `?4`..`?5` time.
+macro_rules! scan_filters {
+    () => {
+        "(?1 IS NULL OR actor = ?1) AND (?3 IS NULL OR event_type = ?3)
+         AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)"
+    };
+}
+
+/// The agent an operator's row names as acted for (`on_behalf_of` in its detail,
+/// [`maas_core::engine::ON_BEHALF`]); NULL for a detail that is not JSON.
+macro_rules! on_behalf {
+    () => {
+        "(CASE WHEN json_valid(detail) THEN json_extract(detail, '$.on_behalf_of') END)"
+    };
+}
+
+/// The index that finds an operator's rows by the agent they acted as.
+const ON_BEHALF_INDEX: &str = concat!(
+    "CREATE INDEX IF NOT EXISTS audit_log_on_behalf ON audit_log (",
+    on_behalf!(),
+    ", id) WHERE actor = 'operator';"
+);
+
+/// A scan with no agent filter: the newest rows first, until `?6` match.
+const SCAN: &str = concat!(
+    "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM audit_log
+     WHERE ?2 IS NULL AND ",
+    scan_filters!(),
+    " ORDER BY id DESC LIMIT ?6"
+);
+
+/// A scan by agent: the newest `?6` matching rows of each of its three indexes (actor,
+/// target, the agent the operator acted as), each read newest first and stopped at the
+/// limit, then the newest `?6` of those. Any of the newest `?6` matching rows is among
+/// the newest `?6` of its own index, so nothing is missed, and no scan reads more than
+/// three limits' worth of an agent's rows. At 1M rows, for an agent named in a
+/// thousandth of them, reading the log newest first until the limit took 12 ms for 100
+/// entries and 147 ms for 1,000, and 126 ms for an agent named nowhere; this takes
+/// 0.4 ms, 2.4 ms and 0.1 ms (`cargo run --release -p maas-host --example audit_scan`).
+const SCAN_BY_AGENT: &str = concat!(
+    "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM audit_log
+     WHERE id IN (
+       SELECT id FROM (SELECT id FROM audit_log WHERE actor = ?2 AND ",
+    scan_filters!(),
+    " ORDER BY id DESC LIMIT ?6)
+       UNION ALL SELECT id FROM (SELECT id FROM audit_log WHERE target = ?2 AND ",
+    scan_filters!(),
+    " ORDER BY id DESC LIMIT ?6)
+       UNION ALL SELECT id FROM (SELECT id FROM audit_log WHERE actor = 'operator' AND ",
+    on_behalf!(),
+    " = ?2 AND ",
+    scan_filters!(),
+    " ORDER BY id DESC LIMIT ?6))
+     ORDER BY id DESC LIMIT ?6"
+);
+
 /// The newest `scan.limit` matching entries, oldest first.
 pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
-    let mut st = conn
-        .prepare_cached(
-            "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM audit_log
-             WHERE (?1 IS NULL OR actor = ?1)
-               AND (?2 IS NULL OR actor = ?2 OR target = ?2
-                    OR (actor = 'operator' AND instr(detail, ?7) > 0))
-               AND (?3 IS NULL OR event_type = ?3)
-               AND (?4 IS NULL OR at >= ?4)
-               AND (?5 IS NULL OR at < ?5)
-             ORDER BY id DESC LIMIT ?6",
-        )
-        .map_err(unavailable)?;
+    let sql = if scan.agent.is_some() {
+        SCAN_BY_AGENT
+    } else {
+        SCAN
+    };
+    let mut st = conn.prepare_cached(sql).map_err(unavailable)?;
     let rows = st
         .query_map(
             params![
@@ -170,8 +221,7 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
                 scan.event_type,
                 scan.since.map(to_i64),
                 scan.until.map(to_i64),
-                i64::from(scan.limit),
-                scan.agent.as_deref().map(on_behalf_pattern)
+                i64::from(scan.limit)
             ],
             |r| entry_at(r, 0),
         )
@@ -181,4 +231,82 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
         .collect::<Result<Vec<_>, _>>()?;
     out.reverse();
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u64, actor: &str, target: &str, event_type: &str, detail: &str) -> AuditEntry {
+        AuditEntry {
+            seq: i,
+            at: 1_000 + i,
+            record: AuditRecord {
+                actor: actor.into(),
+                event_type: event_type.into(),
+                target: Some(target.into()),
+                outcome: "ok".into(),
+                detail: detail.into(),
+                prev: Some(String::new()),
+            },
+        }
+    }
+
+    #[test]
+    fn a_scan_by_agent_returns_what_the_filters_say_newest_first_cut() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        migrate(&conn).unwrap();
+        let agents = ["ann", "bob", "cy"];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut all = Vec::new();
+        for i in 0..600u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let pick = |shift: u32| agents[((rng >> shift) % 3) as usize];
+            let (actor, detail) = match rng % 4 {
+                0 => ("operator", format!(r#"{{"on_behalf_of":"{}"}}"#, pick(8))),
+                1 => ("operator", "not json".to_string()),
+                _ => (pick(16), "{}".to_string()),
+            };
+            let kind = if rng >> 40 & 1 == 0 {
+                "memory.read"
+            } else {
+                "agent.read"
+            };
+            all.push(entry(i, actor, pick(24), kind, &detail));
+        }
+        insert(&conn, &all).unwrap();
+        for agent in [Some("ann"), Some("bob"), Some("nobody"), None] {
+            for (actor, event_type, since, until, limit) in [
+                (None, None, None, None, 10),
+                (None, None, None, None, 1000),
+                (Some("operator"), None, None, None, 7),
+                (Some("ann"), Some("agent.read"), None, None, 50),
+                (None, Some("memory.read"), Some(1_100), Some(1_400), 20),
+            ] {
+                let scan = AuditScan {
+                    actor: actor.map(str::to_string),
+                    agent: agent.map(str::to_string),
+                    event_type: event_type.map(str::to_string),
+                    since,
+                    until,
+                    limit,
+                };
+                let want = scan.newest(all.iter());
+                let got = super::scan(&conn, &scan).unwrap();
+                let seqs = |v: &[AuditEntry]| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+                assert_eq!(seqs(&got), seqs(&want), "{scan:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_index_reads_the_key_the_core_writes() {
+        let key = format!("'$.{}'", maas_core::engine::ON_BEHALF);
+        assert!(ON_BEHALF_INDEX.contains(&key));
+        assert!(SCAN_BY_AGENT.contains(&key));
+    }
 }

@@ -6,7 +6,6 @@ use super::{LOCK_AUDIT, LOG, i64_of, unavailable};
 use crate::journal::JournalError;
 use crate::journal::audit_log::ChainRow;
 use maas_core::audit::chain_hash;
-use maas_core::engine::on_behalf_pattern;
 use maas_core::events::AuditRecord;
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
@@ -79,24 +78,56 @@ fn entry_at(r: &postgres::Row, first: usize) -> AuditEntry {
     }
 }
 
+/// The filters of a scan besides the log and the agent: `$2` actor, `$4` event type,
+/// `$5`..`$6` time.
+macro_rules! scan_filters {
+    () => {
+        "($2::TEXT IS NULL OR actor = $2) AND ($4::TEXT IS NULL OR event_type = $4)
+         AND ($5::BIGINT IS NULL OR at >= $5) AND ($6::BIGINT IS NULL OR at < $6)"
+    };
+}
+
+/// A scan with no agent filter: the newest rows first, until `$7` match.
+const SCAN: &str = concat!(
+    "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM maas_audit_log
+     WHERE log = $1 AND $3::TEXT IS NULL AND ",
+    scan_filters!(),
+    " ORDER BY id DESC LIMIT $7"
+);
+
+/// A scan by agent: the newest `$7` matching rows of each of its three indexes (actor,
+/// target, and the agent an operator's row acted as: [`super::schema`]'s
+/// `maas_audit_log_on_behalf`, over the same expression), then the newest `$7` of those,
+/// as the SQLite log's scan does.
+const SCAN_BY_AGENT: &str = concat!(
+    "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM maas_audit_log
+     WHERE log = $1 AND id IN (
+       (SELECT id FROM maas_audit_log WHERE log = $1 AND actor = $3 AND ",
+    scan_filters!(),
+    " ORDER BY id DESC LIMIT $7)
+       UNION ALL (SELECT id FROM maas_audit_log WHERE log = $1 AND target = $3 AND ",
+    scan_filters!(),
+    " ORDER BY id DESC LIMIT $7)
+       UNION ALL (SELECT id FROM maas_audit_log WHERE log = $1 AND actor = 'operator'
+         AND substring(detail from '\"on_behalf_of\":\"([^\"]*)\"') = $3 AND ",
+    scan_filters!(),
+    " ORDER BY id DESC LIMIT $7))
+     ORDER BY id DESC LIMIT $7"
+);
+
 /// The newest `scan.limit` matching entries, oldest first.
 pub fn scan(
     client: &mut impl GenericClient,
     scan: &AuditScan,
 ) -> Result<Vec<AuditEntry>, JournalError> {
+    let sql = if scan.agent.is_some() {
+        SCAN_BY_AGENT
+    } else {
+        SCAN
+    };
     let rows = client
         .query(
-            &format!(
-                "SELECT {COLUMNS} FROM maas_audit_log
-                 WHERE log = $1
-                   AND ($2::TEXT IS NULL OR actor = $2)
-                   AND ($3::TEXT IS NULL OR actor = $3 OR target = $3
-                        OR (actor = 'operator' AND strpos(detail, $8) > 0))
-                   AND ($4::TEXT IS NULL OR event_type = $4)
-                   AND ($5::BIGINT IS NULL OR at >= $5)
-                   AND ($6::BIGINT IS NULL OR at < $6)
-                 ORDER BY id DESC LIMIT $7"
-            ),
+            sql,
             &[
                 &LOG,
                 &scan.actor,
@@ -105,7 +136,6 @@ pub fn scan(
                 &scan.since.map(i64_of),
                 &scan.until.map(i64_of),
                 &i64::from(scan.limit),
-                &scan.agent.as_deref().map(on_behalf_pattern),
             ],
         )
         .map_err(unavailable)?;

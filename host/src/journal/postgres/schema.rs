@@ -7,10 +7,12 @@ use crate::journal::JournalError;
 use postgres::Client;
 
 /// The schema version this build writes.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
-/// Migration `n` (from 1) brings version `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &["
+/// Migration `n` (from 1) brings version `n - 1` to `n`. Version 2 indexes the agent an
+/// operator's read-audit row acted as (`on_behalf_of` in its detail), for scans by agent.
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE maas_journal (
         log TEXT NOT NULL,
         seq BIGINT NOT NULL,
@@ -51,7 +53,13 @@ const MIGRATIONS: &[&str] = &["
         data BYTEA NOT NULL,
         sum BYTEA NOT NULL,
         PRIMARY KEY (log, seq, part));
-"];
+",
+    r#"
+    CREATE INDEX maas_audit_log_on_behalf ON maas_audit_log
+        (log, (substring(detail from '"on_behalf_of":"([^"]*)"')), id)
+        WHERE actor = 'operator';
+"#,
+];
 
 /// Creates or migrates the schema to [`VERSION`]; refuses a database written by a newer
 /// `maas`.
