@@ -44,6 +44,23 @@
 //! injection variant. The same split applies. Figures and discussion are in the
 //! module docs of `maas_core::injection` ("A second corpus").
 //!
+//! # Third corpus
+//!
+//! The robustness benchmarks of the Tensor Trust dataset v1 (Toyer et al.,
+//! ICLR 2024; commit `e2385ea9cf448c9641b96e2e39f113ed4979a5b0`): 1,344
+//! attacks written by players of an online game against a model guarding a
+//! password, 775 `hijacking` (make it say "Access Granted") and 569
+//! `extraction` (make it reveal its instructions or password):
+//!
+//! ```text
+//! dir=$(scripts/injection-corpus-tensortrust)
+//! cargo run --release -p maas-core --example injection_bench -- "$dir"
+//! ```
+//!
+//! Every item is an attack. It was chosen as a corpus no rule had been written
+//! from, measured whole before anything was changed for it, and the same
+//! split applies: rules written from it look at its development part only.
+//!
 //! # Label correction
 //!
 //! The corpus labels its 10 `control` items (`attack_type: "control"`,
