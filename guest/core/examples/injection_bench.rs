@@ -60,6 +60,11 @@
 //! Every item is an attack. It was chosen as a corpus no rule had been written
 //! from, measured whole before anything was changed for it, and the same
 //! split applies: rules written from it look at its development part only.
+//! Held-out part (323 distinct items): 82.4 % caught before (266; extraction
+//! 90.4 %, hijacking 74.9 %), **86.1 %** after the rules written from the
+//! development part (278; extraction 93.6 %, hijacking 79.0 %); development
+//! part 80.1 % → 87.1 %. Details in the module docs of `maas_core::injection`
+//! ("A third corpus").
 //!
 //! # Label correction
 //!
