@@ -12,7 +12,6 @@
 //! seven scans of each with `audit_log::scan` and with the baseline, and their ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use maas_core::engine::on_behalf_pattern;
 use maas_core::events::AuditRecord;
 use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
@@ -139,10 +138,9 @@ fn main() {
             .collect::<Vec<_>>()
             .len()
         });
-        let pattern = agent.map(on_behalf_pattern).unwrap_or_default();
         println!(
             "agent {:<9} limit {limit:>4}: {:>7.1?} ({found} rows), baseline {:>7.1?} \
-             ({found_before} rows), ratio {:.2}  [{pattern}]",
+             ({found_before} rows), ratio {:.2}",
             agent.unwrap_or("-"),
             now,
             before,

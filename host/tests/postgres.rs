@@ -118,13 +118,16 @@ fn two_handles_on_one_database_keep_one_history() {
         a.audit_append(&entry).unwrap();
     }
     a.flush_reads().unwrap();
-    let anns = a
-        .audit_scan(&AuditScan {
-            agent: Some("ann".into()),
+    let mut by_agent = |agent: &str, limit: u32| {
+        a.audit_scan(&AuditScan {
+            agent: Some(agent.into()),
             event_type: None,
+            limit,
             ..scan.clone()
         })
-        .unwrap();
+        .unwrap()
+    };
+    let anns = by_agent("ann", 100);
     let actors: Vec<(&str, u64)> = anns
         .iter()
         .map(|e| (e.record.actor.as_str(), e.seq))
@@ -132,24 +135,11 @@ fn two_handles_on_one_database_keep_one_history() {
     assert_eq!(actors.len(), 6, "{actors:?}");
     assert_eq!(actors.last(), Some(&("operator", 20)));
     // The newest two of the three branches (actor, target, acted as), oldest first.
-    let newest = a
-        .audit_scan(&AuditScan {
-            agent: Some("ann".into()),
-            event_type: None,
-            limit: 2,
-            ..scan.clone()
-        })
-        .unwrap();
+    let newest = by_agent("ann", 2);
     let seqs: Vec<u64> = newest.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [4, 20]);
     // By target: every row targets "x".
-    let by_target = a
-        .audit_scan(&AuditScan {
-            agent: Some("x".into()),
-            event_type: None,
-            ..scan.clone()
-        })
-        .unwrap();
+    let by_target = by_agent("x", 100);
     assert_eq!(by_target.len(), 12);
 }
 

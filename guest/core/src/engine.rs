@@ -220,15 +220,10 @@ fn refusal_record(
 }
 
 /// The key of an operator's audit record that names the agent it acted as: `maas audit
-/// --agent X` finds what was done as X by it ([`on_behalf_pattern`]).
+/// --agent X` finds what was done as X by it. The detail is compact JSON and ids hold no
+/// char JSON escapes, so `"on_behalf_of":"X"` in it names exactly X (a quote inside a
+/// string value would be escaped).
 pub const ON_BEHALF: &str = "on_behalf_of";
-
-/// The text an audit record's detail holds when the operator acted as `agent_id`: the
-/// detail is compact JSON and ids hold no char JSON escapes, so this finds exactly the
-/// records of that agent (a quote inside a string value would be escaped).
-pub fn on_behalf_pattern(agent_id: &str) -> String {
-    format!("\"{ON_BEHALF}\":\"{agent_id}\"")
-}
 
 /// `rec` with the agent the operator acted as in its detail (`"on_behalf_of"`), if any.
 fn name_on_behalf(mut rec: AuditRecord, on_behalf: Option<&str>) -> AuditRecord {
