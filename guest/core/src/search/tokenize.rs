@@ -40,6 +40,11 @@ fn is_paired(c: char) -> bool {
         | '\u{20000}'..='\u{2ffff}')
 }
 
+/// The Khmer coeng and the Myanmar virama: the consonant after either is written
+/// under the one before it, in the same cluster.
+const STACKER_KHMER: char = '\u{17d2}';
+const STACKER_MYANMAR: char = '\u{1039}';
+
 /// Appends the lowercase char `c` to `term` without the accents of the Latin script
 /// (`é` → `e`, `ß` → `ss`, `ø` → `o`), so `café` and `cafe` are one term. Other
 /// scripts are kept as they are: their marks are letters of their own.
@@ -210,13 +215,19 @@ impl<F: FnMut(&str)> Terms<F> {
     }
 
     /// `数据库` gives `数据 据库`, `猫` gives `猫`; `ข้อมูล` gives `ข้อ อมู มูล` (a mark
-    /// stays with the letter it is written on).
+    /// stays with the letter it is written on, and a Khmer or Burmese consonant
+    /// stacked under another, after the coeng or the virama, with that one).
     fn push_pairs(&mut self, run: &str) {
         // Where each cluster starts (the first char and every char that is not a
-        // mark), then the run's end.
+        // mark or a stacked consonant), then the run's end.
+        let mut prev = None;
         let mut bounds = run
             .char_indices()
-            .filter(|&(at, c)| at == 0 || !is_combining_mark(c))
+            .filter(|&(at, c)| {
+                let stacked = matches!(prev, Some(STACKER_KHMER | STACKER_MYANMAR));
+                prev = Some(c);
+                at == 0 || !(is_combining_mark(c) || stacked)
+            })
             .map(|(at, _)| at)
             .chain(std::iter::once(run.len()));
         let (Some(mut from), Some(mut mid)) = (bounds.next(), bounds.next()) else {
@@ -414,8 +425,12 @@ mod tests {
         // So "data" (ข้อมูล) is three of those pairs.
         check("ข้อมูล", "ข้อ อมู มูล");
         check("ຂໍ້ມູນ", "ຂໍ້ມູ ມູນ");
-        check("ទិន្នន័យ", "ទិន្ ន្ន នន័ ន័យ");
+        // "data": the second ន is written under the first (coeng), one cluster.
+        check("ទិន្នន័យ", "ទិន្ន ន្នន័ ន័យ");
         check("ဒေတာ", "ဒေတာ");
+        // "world": ဘ stacked under မ by the virama.
+        check("ကမ္ဘာ", "ကမ္ဘာ");
+        check("ကမ္ဘာကြီး", "ကမ္ဘာ မ္ဘာကြီး");
         // One cluster is kept whole; Latin beside it is a word of its own.
         check("ก API", "ก api");
     }
