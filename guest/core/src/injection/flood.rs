@@ -34,11 +34,14 @@ pub(crate) fn token_flood(text: &str) -> bool {
     let mut scan_budget = MAX_TEXT_SCAN;
     let tokens = text
         .as_bytes()
-        .split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        .split(|&b| is_space(b))
         .filter(|t| !t.is_empty());
-    for (i, token) in tokens.enumerate() {
-        for (period, (run, back)) in (1..).zip(runs.iter_mut().zip(prev)) {
-            if i >= period && token == back {
+    for token in tokens {
+        // The tokens before the first are empty, so they never match.
+        let [p1, p2, p3] = prev;
+        let same = [same(token, p1), same(token, p2), same(token, p3)];
+        for (period, (run, same)) in (1..).zip(runs.iter_mut().zip(same)) {
+            if same {
                 *run += 1;
                 if *run + period >= MIN_TOKENS && cycle_counts(token, &prev, period) {
                     return true;
@@ -56,6 +59,16 @@ pub(crate) fn token_flood(text: &str) -> bool {
         }
     }
     false
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// Equal tokens; the length and first byte decide most pairs without a
+/// comparison of the whole.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && a == b
 }
 
 /// Whether the cycle of `period` tokens ending with `token` (the tokens before

@@ -210,9 +210,10 @@
 //! above text but replace all vowels with asterisks."). On the PromptShield held-out
 //! part no verdict changed: still 143 of 151 (94.7 %), 0 of 748 benign refused, 5
 //! flagged (no verdict changed on any of the corpus's 8,484 rows). Their price:
-//! 4.0 % more instructions per assessment (`store_cost 3000` under `valgrind
-//! --tool=callgrind`, 18,004 assessments: 90.4 k against 86.9 k each), of it 3.2 k
-//! the token scan, which reads every text byte by byte.
+//! 2.5 % more instructions per assessment (`store_cost 3000` under `valgrind
+//! --tool=callgrind`, 18,004 assessments: 89.0 k against 86.9 k each), of it 1.9 k
+//! the token scan, which reads every text byte by byte (3.2 k in its first form,
+//! which compared each token with the three before it in full).
 //!
 //! # Notes in an attacker's words, and attacks on agents
 //!
