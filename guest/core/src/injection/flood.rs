@@ -110,19 +110,30 @@ fn cycle_counts(token: &[u8], prev: &[&[u8]; 3], period: usize) -> bool {
     !(ordinary(token) && prev.iter().take(period - 1).all(|t| ordinary(t)))
 }
 
+/// The literals of data, by their letters in lower case.
+const LITERALS: [&[u8]; 8] = [
+    b"null",
+    b"none",
+    b"nan",
+    b"true",
+    b"false",
+    b"undefined",
+    b"nil",
+    b"inf",
+];
+
 /// Separators, numbers, hex, escapes and the literals of data (`None,`,
 /// `null`, `NaN`): what tables, rules, arrays and dumps repeat.
 fn ordinary(token: &[u8]) -> bool {
-    let word: Vec<u8> = token
+    let letters = || {
+        token
+            .iter()
+            .filter(|b| b.is_ascii_alphabetic())
+            .map(u8::to_ascii_lowercase)
+    };
+    LITERALS
         .iter()
-        .filter(|b| b.is_ascii_alphabetic())
-        .map(u8::to_ascii_lowercase)
-        .collect();
-    let literal = matches!(
-        word.as_slice(),
-        b"null" | b"none" | b"nan" | b"true" | b"false" | b"undefined" | b"nil" | b"inf"
-    );
-    literal
+        .any(|literal| letters().eq(literal.iter().copied()))
         || token
             .iter()
             .all(|b| b.is_ascii_hexdigit() || b"-=*_#~.+|/\\:,;xXuU%?".contains(b))
