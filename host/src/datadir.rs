@@ -246,7 +246,8 @@ fn restrict(_path: &Path, _mode: u32) -> std::io::Result<()> {
 }
 
 /// The files maas keeps in a data directory: the journal with SQLite's companions (its
-/// snapshots live inside it), the state image and the operator token.
+/// snapshots live inside it), the state image, the operator token and the digests of
+/// tokens that worked with the HTTP server.
 pub fn kept_files(dir: &Path) -> Vec<PathBuf> {
     let journal = dir.join(JOURNAL_FILE);
     let mut files = vec![journal.clone()];
@@ -257,8 +258,12 @@ pub fn kept_files(dir: &Path) -> Vec<PathBuf> {
     }
     files.push(crate::runtime::image_path(dir));
     files.push(crate::operator::token_path(dir));
+    files.push(dir.join(KNOWN_TOKENS_FILE));
     files
 }
+
+/// The HTTP server's file of token digests (see `mcp::http::refusals`).
+pub const KNOWN_TOKENS_FILE: &str = "http-known-tokens";
 
 /// Creates the directory if it is missing and makes it and the files maas keeps in it
 /// private to their owner (0700 and 0600), even when they existed before.

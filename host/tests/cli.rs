@@ -592,8 +592,17 @@ fn a_data_dir_that_existed_open_is_made_private_with_its_files() {
     let journal = dir.path().join("journal.db");
     assert_eq!(mode(&journal), 0o600, "the journal");
     std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The HTTP server's token digests, written by an earlier `serve`.
+    let known = dir.path().join("http-known-tokens");
+    std::fs::write(&known, "00\n").unwrap();
+    std::fs::set_permissions(&known, std::fs::Permissions::from_mode(0o644)).unwrap();
     ok(maas(&dir, &["agent", "get", "a"]));
     assert_eq!(mode(&journal), 0o600, "tightened again at start");
+    assert_eq!(
+        mode(&known),
+        0o600,
+        "the token digests, tightened again at start"
+    );
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         assert_eq!(mode(&path), 0o600, "{}", path.display());

@@ -628,3 +628,125 @@ async fn a_body_that_is_not_a_json_rpc_message_is_a_400_parse_error() {
         assert!(answer["id"].is_null(), "{answer}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_a_foreign_host_even_without_a_token_on_loopback() {
+    let server = server_with(memory_core(), |o| o.insecure_loopback = true).await;
+    let base = server.url.trim_end_matches("/mcp").to_string();
+    let port = base.rsplit(':').next().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let a2a = json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "h-1"}});
+    for host in [
+        "rebind.attacker.example",
+        "evil.example:80",
+        "127.0.0.1.evil.example",
+    ] {
+        let feed = http
+            .get(format!("{base}/v1/changes"))
+            .header("Host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(feed.status(), 403, "/v1/changes with Host: {host}");
+        let tasks = http
+            .post(format!("{base}/a2a"))
+            .header("Host", host)
+            .json(&a2a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tasks.status(), 403, "/a2a with Host: {host}");
+    }
+    // The loopback names still reach the feed (the operator's, here without a token).
+    let feed = http
+        .get(format!("{base}/v1/changes"))
+        .header("Host", format!("localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    drop(feed);
+    server.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_feed_streams_are_capped_per_principal() {
+    let server = server_with(memory_core(), |o| o.sessions.per_principal = 2).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let b = register(&op, "agent-b", "claude_code", "bob").await;
+    let feed_url = server.url.replace("/mcp", "/v1/changes");
+    let http = reqwest::Client::new();
+    let open = |token: String| {
+        let http = http.clone();
+        let url = feed_url.clone();
+        async move { http.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let first = open(a.clone()).await;
+    let second = open(a.clone()).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = open(a.clone()).await;
+    assert_eq!(third.status(), 429);
+    let body: Value = third.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("change-feed streams")
+    );
+    assert_eq!(
+        open(b).await.status(),
+        200,
+        "another agent is not held back"
+    );
+    drop((first, second));
+    server.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_dropped_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server_with(memory_core(), |o| {
+        o.connections.max = 4;
+        o.connections.header_timeout = Duration::from_millis(800);
+    })
+    .await;
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    // Four connections that send half a request and wait fill every place.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await
+            .unwrap();
+        stalled.push(c);
+    }
+    let started = std::time::Instant::now();
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "the fifth connection waited for a place ({:?})",
+        started.elapsed()
+    );
+    // The stalled ones were closed by the server.
+    for mut c in stalled {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+            "a stalled connection is closed, not kept"
+        );
+    }
+    server.stop.cancel();
+}

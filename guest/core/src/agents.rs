@@ -70,6 +70,15 @@ pub fn register(s: &State, cx: &mut Cx, req: &RegistrationRequest) -> Decided<Re
     let id = match &req.agent_id {
         Some(id) => {
             check_id("agent_id", id)?;
+            // The audit trail, the change feed and authorship name the operator
+            // `operator`: an agent of that name would pass for it.
+            if id.eq_ignore_ascii_case(crate::model::OPERATOR_NAME) {
+                return Err(Error::invalid(
+                    "agent_id",
+                    format!("agent id {id} is reserved for the operator"),
+                )
+                .into());
+            }
             if s.id_used("agent", id) {
                 return Err(Error::invalid("agent_id", format!("agent id {id} is taken")).into());
             }

@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The operator's name in the audit trail, authorship and the change feed; no agent
+/// may be registered under it (in any case).
+pub const OPERATOR_NAME: &str = "operator";
+
 /// Who is making a call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Caller {
@@ -16,7 +20,7 @@ impl Caller {
     /// The audit name of the caller: `operator` or the agent id.
     pub fn name(&self) -> &str {
         match self {
-            Caller::Operator => "operator",
+            Caller::Operator => OPERATOR_NAME,
             Caller::Agent(id) => id,
         }
     }

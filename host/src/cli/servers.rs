@@ -265,7 +265,7 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
     rt.block_on(async move {
         let stop = CancellationToken::new();
         let mut options = http_options(args, token);
-        options.known_tokens = Some(dir.join("http-known-tokens"));
+        options.known_tokens = Some(dir.join(crate::datadir::KNOWN_TOKENS_FILE));
         let (addr, server) = bind(core.clone(), options, stop.clone())
             .await
             .map_err(|e| {

@@ -13,7 +13,7 @@ mod origin;
 mod refusals;
 mod sessions;
 
-pub use origin::{OriginCheck, Origins, allowed_hosts};
+pub use origin::{Hosts, OriginCheck, Origins, allowed_hosts};
 pub use refusals::RefusalLimits;
 pub use sessions::{SessionLimits, SessionRefusal};
 
@@ -31,6 +31,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use sessions::{BoundSessions, OPENING, Opening, Owners};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How `maas serve` listens, authenticates and limits.
@@ -59,6 +60,30 @@ pub struct HttpOptions {
     /// Where the digests of tokens that authenticated are kept across restarts (the
     /// data directory's `http-known-tokens`); none: in memory only.
     pub known_tokens: Option<std::path::PathBuf>,
+    /// Connections served at once, and how long a request's headers may take.
+    pub connections: ConnectionLimits,
+}
+
+/// Limits on the connections themselves, before any request is read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more wait in the listen backlog until one closes,
+    /// so clients that hold connections open cannot use up the process's file
+    /// descriptors, which the journal needs too.
+    pub max: usize,
+    /// A request's headers must arrive within this time, and a kept-alive connection
+    /// waiting for its next request is closed after it: a client that sends half a
+    /// request and waits holds its connection no longer.
+    pub header_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max: 4096,
+            header_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl HttpOptions {
@@ -74,6 +99,7 @@ impl HttpOptions {
             refusals: RefusalLimits::default(),
             stateless: false,
             known_tokens: None,
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -101,6 +127,7 @@ struct Gate {
     core: CoreService,
     operator_token: String,
     insecure_loopback: bool,
+    hosts: Hosts,
     origins: Origins,
     refusals: Refusals,
     owners: Arc<Owners>,
@@ -130,6 +157,14 @@ fn unauthorized(message: &str) -> Response {
         HeaderValue::from_static("Bearer realm=\"maas\""),
     );
     response
+}
+
+fn forbidden_host() -> Response {
+    json_rpc_error(
+        StatusCode::FORBIDDEN,
+        -32003,
+        "forbidden: this Host is not allowed (see --allowed-host)".to_string(),
+    )
 }
 
 fn forbidden_origin() -> Response {
@@ -249,6 +284,14 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    // Every route, not only `/mcp` (which rmcp checks too): a page that rebinds its
+    // own name to this address must not reach the change feed or A2A either.
+    if !gate
+        .hosts
+        .allows(request.headers().get(header::HOST), request.uri())
+    {
+        return gate.refused(peer, Reason::Host, forbidden_host());
+    }
     let origin = gate.origins.check(request.headers().get(header::ORIGIN));
     if !origin.allowed() {
         return gate.refused(peer, Reason::Origin, forbidden_origin());
@@ -385,13 +428,14 @@ pub async fn bind(
         .with_cancellation_token(shutdown.child_token())
         .with_sse_retry(None)
         .with_legacy_session_mode(!options.stateless)
-        .with_allowed_hosts(hosts)
+        .with_allowed_hosts(hosts.clone())
         .with_max_request_body_bytes(MAX_MESSAGE_BYTES);
     let sessions = Arc::new(BoundSessions::new(options.sessions));
     let gate = Arc::new(Gate {
         core: core.clone(),
         operator_token: options.operator_token,
         insecure_loopback: options.insecure_loopback,
+        hosts: Hosts::new(&hosts),
         origins,
         refusals: match options.known_tokens {
             Some(file) => Refusals::new(options.refusals).kept_in(file),
@@ -408,6 +452,10 @@ pub async fn bind(
         .with_state(feed::Feed {
             core: core.clone(),
             stop: shutdown.clone(),
+            streams: Arc::new(feed::Streams::new(
+                options.sessions.per_principal,
+                options.sessions.total,
+            )),
         });
     let tasks = axum::Router::new()
         .route("/a2a", axum::routing::post(a2a::rpc))
@@ -420,14 +468,74 @@ pub async fn bind(
         .route("/healthz", get(|| async { "ok" }));
     let auditor = audit_refusals(core, gate, shutdown.clone());
     let server = async move {
-        let serve = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled_owned().await });
-        let (served, ()) = tokio::join!(serve.into_future(), auditor);
-        served?;
+        let serve = serve_connections(listener, app, options.connections, shutdown);
+        let ((), ()) = tokio::join!(serve, auditor);
         Ok(())
     };
     Ok((addr, server))
+}
+
+/// Serves `app` (HTTP/1.1) until `shutdown` is cancelled, then lets every open
+/// connection finish gracefully (streams end on the same signal). The peer address
+/// reaches handlers as `ConnectInfo<SocketAddr>`.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max.max(1)));
+    // Every connection task holds a sender; all dropped means all connections closed.
+    let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => {
+                    // Out of descriptors or a connection reset before it was accepted:
+                    // wait a moment rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let mut app = app.clone();
+            tower_service::Service::call(&mut app, request.map(axum::body::Body::new))
+        });
+        let stop = shutdown.clone();
+        let open = open_tx.clone();
+        tokio::spawn(async move {
+            let _held = (permit, open);
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    drop(open_tx);
+    let _ = open_rx.recv().await;
 }

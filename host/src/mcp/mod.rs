@@ -27,7 +27,7 @@ use std::sync::Arc;
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Who a call acts as.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// The operator.
     Operator,

@@ -44,6 +44,22 @@ fn the_operator_registers_an_agent_with_its_type_s_capabilities() {
 }
 
 #[test]
+fn no_agent_is_registered_under_the_operator_s_name_in_any_case() {
+    for id in ["operator", "Operator", "OPERATOR"] {
+        given()
+            .when(op(), |s, cx| {
+                agents::register(s, cx, &request(id, "u1", ClaudeCode))
+            })
+            .then_invalid("agent_id");
+    }
+    given()
+        .when(op(), |s, cx| {
+            agents::register(s, cx, &request("operator-2", "u1", ClaudeCode))
+        })
+        .then_audited("agent.registered");
+}
+
+#[test]
 fn the_registration_event_keeps_the_token_s_hash_only() {
     let then = given().when(op(), |s, cx| {
         agents::register(s, cx, &request("p1", "u1", ClaudeCode))

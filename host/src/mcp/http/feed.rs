@@ -20,20 +20,105 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// What the feed's handler needs: the core, and the server's shutdown, which ends every
-/// stream (a graceful shutdown waits for open connections).
+/// What the feed's handler needs: the core, the server's shutdown, which ends every
+/// stream (a graceful shutdown waits for open connections), and the count of open
+/// streams.
 #[derive(Clone)]
 pub struct Feed {
     /// The core.
     pub core: CoreService,
     /// Cancelled when the server stops.
     pub stop: CancellationToken,
+    /// Open streams, capped per principal and in total like MCP sessions.
+    pub streams: Arc<Streams>,
+}
+
+/// Open feed streams per principal and in total, with their caps: a principal's
+/// streams beyond `per_principal` are answered 429, any beyond `total` 503, so one
+/// token cannot hold the server's connections and file descriptors.
+#[derive(Debug)]
+pub struct Streams {
+    per_principal: usize,
+    total: usize,
+    open: Mutex<HashMap<Principal, usize>>,
+}
+
+impl Streams {
+    /// Caps of `per_principal` streams each and `total` in all.
+    pub fn new(per_principal: usize, total: usize) -> Streams {
+        Streams {
+            per_principal,
+            total,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot for one more stream of `who`, released when dropped; the refusal's
+    /// status and message when a cap is reached.
+    fn open(self: &Arc<Self>, who: &Principal) -> Result<Slot, (StatusCode, String)> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let all: usize = open.values().sum();
+        let mine = open.get(who).copied().unwrap_or(0);
+        if mine >= self.per_principal {
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many open change-feed streams for this principal (limit {}); close one first",
+                    self.per_principal
+                ),
+            ));
+        }
+        if all >= self.total {
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "too many open change-feed streams on this server (limit {}); retry later",
+                    self.total
+                ),
+            ));
+        }
+        open.insert(who.clone(), mine + 1);
+        Ok(Slot {
+            streams: self.clone(),
+            who: who.clone(),
+        })
+    }
+
+    /// Streams open now, for tests.
+    #[cfg(test)]
+    fn count(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
+    }
+}
+
+/// One open stream; dropping it (the stream ended or its client went away) frees it.
+#[derive(Debug)]
+struct Slot {
+    streams: Arc<Streams>,
+    who: Principal,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.who) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.who);
+            }
+        }
+    }
 }
 
 /// The query string of `/v1/changes`.
@@ -61,6 +146,8 @@ struct Follow {
     stop: CancellationToken,
     ready: Option<String>,
     done: bool,
+    /// Held while the stream is open.
+    _slot: Slot,
 }
 
 fn status(e: &types::Error) -> StatusCode {
@@ -134,11 +221,27 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
 
 /// `GET /v1/changes`.
 pub async fn changes(
-    State(Feed { core, stop }): State<Feed>,
+    State(Feed {
+        core,
+        stop,
+        streams,
+    }): State<Feed>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Query(q): Query<FeedQuery>,
 ) -> Response {
+    let slot = match streams.open(&principal) {
+        Ok(slot) => slot,
+        Err((status, message)) => {
+            let code = if status == StatusCode::TOO_MANY_REQUESTS {
+                "rate_limited"
+            } else {
+                "unavailable"
+            };
+            let body = serde_json::json!({"error": message, "status": "error", "code": code});
+            return (status, axum::Json(body)).into_response();
+        }
+    };
     let caller = principal.caller();
     let after = headers
         .get("last-event-id")
@@ -177,10 +280,37 @@ pub async fn changes(
         stop,
         ready: Some(ready),
         done: false,
+        _slot: slot,
     };
     let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
         Box::pin(stream::unfold(follow, next));
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_capped_per_principal_and_in_total_and_freed_when_dropped() {
+        let streams = Arc::new(Streams::new(2, 3));
+        let a = Principal::Agent("a".into());
+        let b = Principal::Agent("b".into());
+        let a1 = streams.open(&a);
+        let a2 = streams.open(&a);
+        assert!(a1.is_ok() && a2.is_ok());
+        let refused = streams.open(&a).err().map(|(status, _)| status);
+        assert_eq!(refused, Some(StatusCode::TOO_MANY_REQUESTS));
+        let b1 = streams.open(&b);
+        assert!(b1.is_ok());
+        let full = streams.open(&Principal::Operator).err().map(|(s, _)| s);
+        assert_eq!(full, Some(StatusCode::SERVICE_UNAVAILABLE));
+        drop(a1);
+        assert_eq!(streams.count(), 2);
+        assert!(streams.open(&a).is_ok(), "a freed slot is usable again");
+        drop((a2, b1));
+        assert_eq!(streams.count(), 0);
+    }
 }

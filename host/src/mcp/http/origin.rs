@@ -147,6 +147,46 @@ impl Origins {
     }
 }
 
+/// The `Host` headers every route accepts (rmcp checks `/mcp` the same way): a host
+/// listed without a port matches any port, one with a port only that port.
+#[derive(Debug, Clone, Default)]
+pub struct Hosts(Vec<(String, Option<u16>)>);
+
+impl Hosts {
+    /// The allow-list of [`allowed_hosts`]' entries (already validated).
+    pub fn new(entries: &[String]) -> Hosts {
+        // A bare IPv6 address (`::1`) is no authority: it names the host alone.
+        let entry = |e: &str| authority(e).unwrap_or_else(|| (host_name(e), None));
+        Hosts(entries.iter().map(|e| entry(e.trim())).collect())
+    }
+
+    /// Whether a request's `Host` header (or, without one, its URI's authority, as
+    /// HTTP/2 sends it) names an allowed host. A missing or malformed host is refused.
+    pub fn allows(&self, header: Option<&http::HeaderValue>, uri: &http::Uri) -> bool {
+        let host = match header {
+            Some(h) => h.to_str().ok().and_then(authority),
+            None => uri.authority().map(|a| (host_name(a.host()), a.port_u16())),
+        };
+        let Some((name, port)) = host else {
+            return false;
+        };
+        self.0
+            .iter()
+            .any(|(h, p)| *h == name && p.is_none_or(|p| Some(p) == port))
+    }
+}
+
+fn host_name(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
+}
+
+fn authority(text: &str) -> Option<(String, Option<u16>)> {
+    let a = http::uri::Authority::try_from(text).ok()?;
+    Some((host_name(a.host()), a.port_u16()))
+}
+
 /// The `Host` values rmcp accepts: the loopback names, the listen IP when it is a
 /// specific address, and `extra`. Refuses a non-loopback listen address without
 /// `extra`, and malformed entries.
@@ -241,6 +281,45 @@ mod tests {
         assert!(!OriginCheck::Allowed.local());
         assert!(Origins::new(&["app.example.com".into()]).is_err());
         assert!(Origins::new(&["https://a.example/x".into()]).is_err());
+    }
+
+    #[test]
+    fn hosts_match_by_name_and_by_port_when_one_is_listed() {
+        let local = SocketAddr::from(([127, 0, 0, 1], 7420));
+        let hosts =
+            Hosts::new(&allowed_hosts(local, &["maas.internal:7420".into()]).unwrap_or_default());
+        let uri = http::Uri::from_static("/v1/changes");
+        let allows = |h: &str| {
+            hosts.allows(
+                Some(
+                    &http::HeaderValue::from_str(h)
+                        .unwrap_or_else(|_| http::HeaderValue::from_static("bad host")),
+                ),
+                &uri,
+            )
+        };
+        for ok in [
+            "127.0.0.1:7420",
+            "localhost",
+            "LOCALHOST:9",
+            "[::1]:7420",
+            "maas.internal:7420",
+        ] {
+            assert!(allows(ok), "{ok}");
+        }
+        for bad in [
+            "evil.com",
+            "rebind.attacker.example:7420",
+            "maas.internal:80",
+            "maas.internal",
+            "127.0.0.1.evil.com",
+            "",
+            "bad host",
+        ] {
+            assert!(!allows(bad), "{bad}");
+        }
+        assert!(!hosts.allows(None, &uri));
+        assert!(hosts.allows(None, &http::Uri::from_static("http://localhost:7420/mcp")));
     }
 
     #[test]

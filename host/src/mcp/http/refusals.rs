@@ -54,6 +54,8 @@ pub enum Reason {
     ForeignSession,
     /// An `Origin` not on the allow-list.
     Origin,
+    /// A `Host` not on the allow-list.
+    Host,
     /// Beyond the address's refusal budget.
     RateLimited,
 }
@@ -65,6 +67,7 @@ impl Reason {
             Reason::BadToken => "invalid token",
             Reason::ForeignSession => "another principal's session",
             Reason::Origin => "origin not allowed",
+            Reason::Host => "host not allowed",
             Reason::RateLimited => "rate limited",
         }
     }
