@@ -1,6 +1,6 @@
 //! The project's own hand-written secret classes: the ones gitleaks lacks
-//! (maas tokens, database URLs, free-form `password=` assignments, bearer
-//! tokens of any shape) or names differently (`openai-key`, `github-token`,
+//! (maas tokens, passwords in URLs, free-form `password=` assignments, bearer
+//! tokens of any shape, `Authorization: Basic` credentials) or names differently (`openai-key`, `github-token`,
 //! `aws-access-key`, …). Their names are stable: they predate the gitleaks
 //! rules and win ties against them (see [`Builtin::rank`]).
 
@@ -28,10 +28,17 @@ pub(crate) enum Builtin {
     /// An Azure storage or Service Bus account key: the base64 value of
     /// `AccountKey=` / `SharedAccessKey=` in a connection string.
     AzureStorageKey,
-    /// The password of a database or broker URL (`postgres://user:PASSWORD@host`).
+    /// The password of a database or broker URL (`postgres://user:PASSWORD@host`),
+    /// also with JSON-escaped slashes (`postgres:\/\/user:PASSWORD@host`).
     DatabaseUrl,
-    /// The token of a `Bearer <token>` credential.
+    /// The password of a URL of any other scheme (`https://user:PASSWORD@host`,
+    /// `ftp://`, `ssh://`, …); placeholders such as `password` or `***` are left.
+    UrlCredentials,
+    /// The token of a `Bearer <token>` credential, or of `Authorization: Bearer`
+    /// / `Authorization: Token` headers with shorter tokens holding a digit.
     BearerToken,
+    /// The base64 `user:password` of an `Authorization: Basic` header.
+    BasicAuth,
     /// A PEM private-key block (to its END line, or to the end of text).
     PrivateKey,
     /// The value of `password=`, `secret:`, `api_key=`, `X_TOKEN=`, … assignments.
@@ -49,7 +56,9 @@ impl Builtin {
             Builtin::MaasToken => "maas-token",
             Builtin::AzureStorageKey => "azure-storage-key",
             Builtin::DatabaseUrl => "database-url",
+            Builtin::UrlCredentials => "url-credentials",
             Builtin::BearerToken => "bearer-token",
+            Builtin::BasicAuth => "basic-auth",
             Builtin::PrivateKey => "private-key",
             Builtin::PasswordAssignment => "credential-assignment",
         }
@@ -60,8 +69,10 @@ impl Builtin {
     pub(crate) fn rank(self) -> u8 {
         match self {
             Builtin::PrivateKey => 0,
-            Builtin::BearerToken => 3,
-            Builtin::PasswordAssignment => 4,
+            // Generic carriers: a vendor token inside them keeps its vendor's name.
+            Builtin::BearerToken | Builtin::UrlCredentials => 3,
+            // Below the gitleaks `curl` header rules, which name it inside `curl -H`.
+            Builtin::BasicAuth | Builtin::PasswordAssignment => 4,
             _ => 1,
         }
     }
@@ -83,9 +94,37 @@ static GITHUB: LazyLock<Option<Regex>> =
     LazyLock::new(|| compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"));
 static AWS: LazyLock<Option<Regex>> = LazyLock::new(|| compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"));
 static MAAS: LazyLock<Option<Regex>> = LazyLock::new(|| compile(r"maas_(?:op_)?[0-9A-Fa-f]{32,}"));
-static DATABASE_URL: LazyLock<Option<Regex>> = LazyLock::new(|| {
+/// A URL of any scheme with a password in its user-info: `scheme://user:PASSWORD@host`,
+/// the slashes possibly JSON-escaped (`:\/\/`). The password runs to the last `@` before
+/// a space, `/` or a character a URL cannot hold unescaped (`"`, `<`, `>`, `` ` ``), so
+/// one holding an unescaped `@` goes whole.
+static URL_CREDENTIALS: LazyLock<Option<Regex>> = LazyLock::new(|| {
     compile(
-        r"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mssql|sqlserver|mongodb(?:\+srv)?|rediss?|amqps?|cockroachdb|clickhouse)://[^\s:/@]*:(?P<v>[^\s/]+)@[^\s@/]",
+        r#"(?i)\b(?P<s>[a-z][a-z0-9+.-]*):(?:\\?/){2}[^\s:/@"<>`]*:(?P<v>[^\s/"<>`]+)@[^\s@/\\"<>`]"#,
+    )
+});
+/// The schemes whose URL passwords are named `database-url` (the rest `url-credentials`).
+const DATABASE_SCHEMES: &[&str] = &[
+    "postgres",
+    "postgresql",
+    "mysql",
+    "mariadb",
+    "mssql",
+    "sqlserver",
+    "mongodb",
+    "mongodb+srv",
+    "redis",
+    "rediss",
+    "amqp",
+    "amqps",
+    "cockroachdb",
+    "clickhouse",
+];
+/// The credentials of an `Authorization` header (or a JSON/YAML key of that name):
+/// `Basic <base64>`, `Bearer <token>`, `Token <token>`.
+static AUTH_HEADER: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compile(
+        r#"(?i)\bauthorization["']?[ \t]*[:=][ \t]*["']?(?P<s>basic|bearer|token)[ \t]+(?P<v>[A-Za-z0-9._~+/=-]+)"#,
     )
 });
 static AZURE_KEY: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -108,7 +147,8 @@ pub(crate) fn all_compile() -> bool {
         &GITHUB,
         &AWS,
         &MAAS,
-        &DATABASE_URL,
+        &URL_CREDENTIALS,
+        &AUTH_HEADER,
         &AZURE_KEY,
         &BEARER,
         &ASSIGNMENT,
@@ -156,9 +196,43 @@ fn is_non_secret_value(v: &str) -> bool {
         || has_word(WORDS, v)
 }
 
+/// A stand-in password in a documentation URL (`https://user:password@host`), as
+/// gitleaks' `curl-auth-user` rule allows them: not worth a marker.
+fn is_placeholder_password(v: &str) -> bool {
+    const WORDS: &str = "password pass passwd pwd pw secret changeme changeit test token";
+    has_word(WORDS, v) || (!v.is_empty() && v.bytes().all(|b| b == b'x' || b == b'X'))
+}
+
+/// Whether `v` is the base64 of `user:password`, as `Authorization: Basic` carries:
+/// it decodes (standard or URL-safe alphabet, padding optional) to at least three
+/// bytes with a `:` among them.
+fn basic_credentials(v: &str) -> bool {
+    let (mut bits, mut n, mut len, mut colon) = (0u32, 0u32, 0usize, false);
+    for b in v.trim_end_matches('=').bytes() {
+        let six = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return false,
+        };
+        bits = (bits << 6) | u32::from(six);
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            colon |= (bits >> n) & 0xFF == u32::from(b':');
+            bits &= (1 << n) - 1;
+            len += 1;
+        }
+    }
+    len >= 3 && colon
+}
+
 /// Words of which every match of a hand-written class holds one (ASCII case ignored),
 /// per class in the order [`find`] runs them: `sk-`, the GitHub prefixes, `AKIA`/`ASIA`,
-/// `maas_`, the `://` of a URL, `AccountKey`/`SharedAccessKey`, `bearer`, and the
+/// `maas_`, the `://` of a URL (or its JSON-escaped `:\/`), `AccountKey`/`SharedAccessKey`,
+/// `bearer`, `authorization`, and the
 /// keys of `credential-assignment` (each of its key words contains one of `passw`,
 /// `pwd`, `secret`, `api`, `access`, `private`, `token`).
 const CLASS_WORDS: &[(usize, &[&str])] = &[
@@ -166,9 +240,10 @@ const CLASS_WORDS: &[(usize, &[&str])] = &[
     (GH, &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
     (AKIA, &["akia", "asia"]),
     (MAAS_WORD, &["maas_"]),
-    (URL, &["://"]),
+    (URL, &["://", ":\\/"]),
     (AZURE, &["accountkey", "sharedaccesskey"]),
     (BEARER_WORD, &["bearer"]),
+    (AUTH, &["authorization"]),
     (
         ASSIGN,
         &[
@@ -184,7 +259,8 @@ const URL: usize = 4;
 const AZURE: usize = 5;
 const BEARER_WORD: usize = 6;
 const ASSIGN: usize = 7;
-const CLASSES: usize = 8;
+const AUTH: usize = 8;
+const CLASSES: usize = 9;
 
 /// One pass finds which classes' words occur; word `i` belongs to class `owner[i]`.
 struct Words {
@@ -282,8 +358,41 @@ fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
             push(m.start(), m.end(), class);
         }
     }
+    let urls = URL_CREDENTIALS.as_ref().filter(|_| on(URL));
+    for caps in urls.iter().flat_map(|re| re.captures_iter(text)) {
+        let scheme = caps.name("s").map_or("", |s| s.as_str());
+        let database = DATABASE_SCHEMES
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(scheme));
+        if let Some(v) = caps.name("v")
+            && !looks_like_slug(v.as_str())
+            && !is_non_secret_value(v.as_str())
+        {
+            if database {
+                push(v.start(), v.end(), Builtin::DatabaseUrl);
+            } else if !is_placeholder_password(v.as_str()) {
+                push(v.start(), v.end(), Builtin::UrlCredentials);
+            }
+        }
+    }
+    let auth = AUTH_HEADER.as_ref().filter(|_| on(AUTH));
+    for caps in auth.iter().flat_map(|re| re.captures_iter(text)) {
+        let scheme = caps.name("s").map_or("", |s| s.as_str());
+        let Some(v) = caps.name("v") else { continue };
+        let value = v.as_str();
+        if looks_like_slug(value) || is_non_secret_value(value) {
+            continue;
+        }
+        let digit = value.bytes().any(|b| b.is_ascii_digit());
+        if scheme.eq_ignore_ascii_case("basic") {
+            if basic_credentials(value) || (value.len() >= 16 && digit) {
+                push(v.start(), v.end(), Builtin::BasicAuth);
+            }
+        } else if value.len() >= 16 || (value.len() >= 8 && digit) {
+            push(v.start(), v.end(), Builtin::BearerToken);
+        }
+    }
     for (re, class, gate) in [
-        (&DATABASE_URL, Builtin::DatabaseUrl, URL),
         (&AZURE_KEY, Builtin::AzureStorageKey, AZURE),
         (&BEARER, Builtin::BearerToken, BEARER_WORD),
     ] {
@@ -308,9 +417,16 @@ fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
         });
         let cwd =
             key.eq_ignore_ascii_case("pwd") && value.is_some_and(|v| v.as_str().starts_with('/'));
+        // `https://x-access-token:SECRET@host`: the user-info of a URL, whose password
+        // the URL class takes without the host.
+        let in_url = caps.name("k").is_some_and(|k| {
+            text.get(..k.start()).is_some_and(|t| t.ends_with('/'))
+                && bare.is_some_and(|b| b.as_str().contains('@'))
+        });
         if let Some(v) = value
             && !code
             && !cwd
+            && !in_url
             && !is_non_secret_value(v.as_str())
         {
             push(v.start(), v.end(), Builtin::PasswordAssignment);

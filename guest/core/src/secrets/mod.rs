@@ -20,8 +20,13 @@
 //!   differently: `openai-key`, `anthropic-key`, `github-token`,
 //!   `aws-access-key`, `maas-token` (agent `maas_` + 32 or more hex digits,
 //!   operator `maas_op_` + hex), `azure-storage-key` (`AccountKey=` in a
-//!   connection string), `database-url`, `bearer-token`,
-//!   `private-key`, `credential-assignment`.
+//!   connection string), `database-url` (the password of a database or broker
+//!   URL), `url-credentials` (the password of a URL of any other scheme:
+//!   `https://user:PASSWORD@host`, `ftp://`, `ssh://`, …), `bearer-token`
+//!   (also `Authorization: Bearer`/`Token` headers), `basic-auth` (the base64
+//!   `user:password` of an `Authorization: Basic` header), `private-key`,
+//!   `credential-assignment`. URLs are found with their slashes JSON-escaped
+//!   too (`postgres:\/\/…`).
 //!
 //! To refresh the gitleaks rules, fetch a newer `config/gitleaks.toml` and run
 //! `python3 convert-gitleaks.py gitleaks.toml <commit> > rules.json`, then run
@@ -36,7 +41,7 @@
 //! in the text; only rules with a present keyword run their regex, so ordinary
 //! prose costs one automaton pass plus a handful of rules. The hand-written
 //! classes are gated alike, by words every match of theirs holds (`sk-`, `://`,
-//! `bearer`, `token`, …; `builtin.rs`), on ASCII text. Each rule's regex
+//! `bearer`, `authorization`, `token`, …; `builtin.rs`), on ASCII text. Each rule's regex
 //! is compiled the first time one of its keywords is seen (a rule that fails
 //! to compile is skipped, never a panic); [`rule_stats`] forces them all.
 //! Like gitleaks, a match's secret is its `secretGroup`, else its first
@@ -54,17 +59,30 @@
 //! where rules fire. Call [`rule_stats`] at start-up to pay the compile cost
 //! up front.
 //!
+//! URL-encoded text: when the text holds `%XX` escapes of ASCII bytes, all of the
+//! above also runs on a view with those escapes decoded (one level; escapes of
+//! non-ASCII bytes stay), and its matches are mapped back to the original bytes,
+//! escapes included. So `key%3DAIza…`, `stripe%20sk_live_…` or `Bearer%20eyJ…`,
+//! where the `\b` of a rule fails after `3D`/`20`, are found; such a text costs
+//! two scans, any other one a search for `%`.
+//!
 //! Overlapping matches merge into one span named by the most specific kind:
 //! private keys first, then the hand-written vendor classes (their names are
-//! stable), then gitleaks' vendor rules, then `bearer-token` and the `curl`
-//! header rules, then `credential-assignment`, and last `generic-api-key`.
+//! stable), then gitleaks' vendor rules, then `bearer-token`, `url-credentials`
+//! and the `curl` header rules, then `basic-auth` and `credential-assignment`,
+//! and last `generic-api-key`. So a vendor token used as a URL password keeps
+//! its vendor's name, and `curl -H 'Authorization: Basic …'` stays `curl-auth-header`.
 //! Equal ranks keep the match that starts first.
 //!
 //! # Redaction
 //!
 //! Only the secret itself is replaced: `password=[REDACTED:credential-assignment]`
-//! keeps its key, `Bearer [REDACTED:bearer-token]` its scheme, and a database
-//! URL keeps user, host and path (`postgres://app:[REDACTED:database-url]@db/x`).
+//! keeps its key, `Bearer [REDACTED:bearer-token]` and
+//! `Authorization: Basic [REDACTED:basic-auth]` their scheme, and a URL keeps
+//! scheme, user, host and path (`postgres://app:[REDACTED:database-url]@db/x`,
+//! `https://deploy:[REDACTED:url-credentials]@git.example.com/r.git`); a
+//! placeholder password stays (`***`, `${VAR}`, `<password>`, and outside
+//! database URLs words such as `password` or `changeme`).
 //! PEM private-key blocks go whole, to their END line or to the end of text.
 //! Text without secrets comes back byte-identical; redaction is idempotent
 //! and the marker holds only the kind (a rule id), never part of the secret.
@@ -81,7 +99,11 @@
 //! * Bare high-entropy strings with no recognisable prefix or keyword (hex
 //!   digests, UUIDs, base64 blobs): they are indistinguishable from ids and
 //!   hashes, which memories are full of.
-//! * Secrets split across lines, encoded (base64, URL-encoded) or obfuscated.
+//! * Secrets split across lines, encoded (base64, URL-encoded twice) or
+//!   obfuscated.
+//! * A URL whose user-info holds a token but no password (`https://TOKEN@host`):
+//!   it cannot be told from `https://user@host`, unless the token has a vendor
+//!   prefix.
 //!
 //! Detection is heuristic: treat it as a safety net, not a guarantee.
 
@@ -271,8 +293,76 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
     merged
 }
 
+/// `text` with its `%XX` escapes of ASCII bytes decoded (`key%3DAIza…` reads
+/// `key=AIza…`), and where each escape sat, to map a match back; `None` when there
+/// is none. Escapes of non-ASCII bytes stay as they are, so the view is valid UTF-8.
+struct Decoded {
+    text: String,
+    /// Byte offsets in `text` of the decoded escapes, ascending.
+    escapes: Vec<usize>,
+}
+
+impl Decoded {
+    fn of(text: &str) -> Option<Decoded> {
+        fn hex(b: u8) -> Option<u8> {
+            char::from(b)
+                .to_digit(16)
+                .and_then(|d| u8::try_from(d).ok())
+        }
+        let escape = |rest: &[u8]| match rest {
+            [b'%', hi, lo, ..] => hex(*hi)
+                .zip(hex(*lo))
+                .map(|(hi, lo)| hi << 4 | lo)
+                .filter(u8::is_ascii),
+            _ => None,
+        };
+        let bytes = text.as_bytes();
+        let first = text.find('%')?;
+        let mut out = Vec::with_capacity(bytes.len());
+        out.extend_from_slice(bytes.get(..first)?);
+        let mut escapes = Vec::new();
+        let mut i = first;
+        while let Some(rest) = bytes.get(i..).filter(|r| !r.is_empty()) {
+            if let Some(b) = escape(rest) {
+                escapes.push(out.len());
+                out.push(b);
+                i += 3;
+            } else {
+                out.extend(rest.first());
+                i += 1;
+            }
+        }
+        if escapes.is_empty() {
+            return None;
+        }
+        let text = String::from_utf8(out).ok()?;
+        Some(Decoded { text, escapes })
+    }
+
+    /// The offset in the original text of offset `at` of the view: each escape
+    /// before it was three bytes there.
+    fn original(&self, at: usize) -> usize {
+        at + 2 * self.escapes.partition_point(|&e| e < at)
+    }
+
+    /// `span` of the view as a span of the original text.
+    fn map(&self, span: Span) -> Span {
+        Span {
+            start: self.original(span.start),
+            end: self.original(span.end),
+            ..span
+        }
+    }
+}
+
+/// Every source's matches in `text` and, when it holds `%XX` escapes, in its
+/// decoded view (mapped back), merged.
 fn spans(text: &str) -> Vec<Span> {
-    merge(raw_spans(text))
+    let mut all = raw_spans(text);
+    if let Some(view) = Decoded::of(text) {
+        all.extend(raw_spans(&view.text).into_iter().map(|s| view.map(s)));
+    }
+    merge(all)
 }
 
 /// The secrets in `text`: byte ranges of the secret values (not their keys or

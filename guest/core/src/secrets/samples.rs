@@ -152,6 +152,18 @@ fn samples(seed: u64) -> Vec<Sample> {
             Some(pw),
         );
     }
+    for (scheme, tail) in [
+        ("https", "git.example.com/org/repo.git"),
+        ("ftp", "files.example.com/backups/"),
+    ] {
+        let pw = r.chars(ALNUM, 16);
+        add(
+            "url-credentials",
+            None,
+            format!("{scheme}://deploy:{pw}@{tail}"),
+            Some(pw),
+        );
+    }
     add(
         "maas-token",
         None,

@@ -230,6 +230,12 @@ fn redaction_is_idempotent_and_never_keeps_the_secret() {
         ".",
         "/",
         "=>",
+        "%3D",
+        "%20",
+        "%",
+        "https://",
+        ":\\/\\/",
+        "Authorization: Basic",
     ];
     let mut rng = Rng(0x00DD_BA11);
     for seed in 0..150u64 {
@@ -289,6 +295,11 @@ fn pathological_inputs_finish() {
         "jira:",
         "a3t",
         "s.",
+        "%41",
+        "%3D%",
+        "https://a:",
+        "ftp:\\/\\/a:b@",
+        "Authorization: Basic ",
     ]
     .iter()
     .map(|p| p.repeat((1 << 20) / p.len()))
@@ -338,8 +349,11 @@ fn secrets_timing() {
         .map(|s| embeddings(s).join(" "))
         .collect::<Vec<_>>()
         .join("\n");
+    // The same prose URL-encoded, as in a query string: scanned twice.
+    let encoded = prose.replace(' ', "%20").replace(';', "%3B");
     for (name, unit) in [
         ("prose", prose),
+        ("encoded", encoded.as_str()),
         ("code", code),
         ("secrets", leaky.as_str()),
     ] {
@@ -425,8 +439,206 @@ fn the_builtin_word_gate_skips_only_classes_that_cannot_match() {
         "DefaultEndpointsProtocol=https;ACCOUNTKEY={value}{value}"
     ));
     texts.push(format!("POSTGRES://app:{value}@db/x"));
+    texts.push(format!("HTTPS:\\/\\/app:{value}@host\\/x"));
+    texts.push(format!("ftp://app:{value}@files/"));
+    texts.push(format!("AUTHORIZATION: BASIC {value}"));
+    texts.push(format!("{{\"authorization\": \"Token {value}\"}}"));
     texts.push("note 5: the session cache uses redis with key userSession_5".to_string());
     for text in &texts {
         assert_eq!(raw(text, true), raw(text, false), "{text}");
+    }
+}
+
+/// Asserts `text` loses `secret` and gains one `[REDACTED:kind]`, and that a second
+/// redaction changes nothing.
+fn assert_redacted(text: &str, secret: &str, kind: &str) {
+    let r = redact(text);
+    assert!(
+        !r.text.contains(secret),
+        "{kind} kept {secret:?}: {}",
+        r.text
+    );
+    assert!(
+        r.text.contains(&format!("[REDACTED:{kind}]")),
+        "{kind} missing: {} (kinds {:?})",
+        r.text,
+        r.kinds
+    );
+    assert!(r.kinds.iter().any(|k| k == kind), "{:?}", r.kinds);
+    assert_eq!(redact(&r.text).text, r.text, "not idempotent: {text}");
+}
+
+#[test]
+fn passwords_in_urls_of_any_scheme_are_redacted() {
+    let pw = ["Xq7hun", "ter2Zp9"].concat();
+    for (url, want) in [
+        (
+            format!("git clone https://deploy:{pw}@git.example.com/org/repo.git"),
+            "git clone https://deploy:[REDACTED:url-credentials]@git.example.com/org/repo.git",
+        ),
+        (
+            format!("ftp://backup:{pw}@files.example.com/"),
+            "ftp://backup:[REDACTED:url-credentials]@files.example.com/",
+        ),
+        (
+            format!("ssh://user:{pw}@host"),
+            "ssh://user:[REDACTED:url-credentials]@host",
+        ),
+        (
+            format!("HTTP://:{pw}@proxy.internal:3128"),
+            "HTTP://:[REDACTED:url-credentials]@proxy.internal:3128",
+        ),
+        (
+            format!("jdbc:postgresql://app:{pw}@db/x"),
+            "jdbc:postgresql://app:[REDACTED:database-url]@db/x",
+        ),
+        // The password ends at the `@` before the host, not at a later one in the JSON.
+        (
+            format!(r#"{{"url":"https://u:{pw}@h","mail":"x@y"}}"#),
+            r#"{"url":"https://u:[REDACTED:url-credentials]@h","mail":"x@y"}"#,
+        ),
+        // A token as the password keeps its vendor's name, and the host stays.
+        (
+            format!(
+                "https://x-access-token:{}@github.com/o/r",
+                ["ghp_", &"aB3d".repeat(9)].concat()
+            ),
+            "https://x-access-token:[REDACTED:github-token]@github.com/o/r",
+        ),
+    ] {
+        assert_eq!(redact(&url).text, want);
+    }
+    for (text, secret) in [
+        (
+            "ftp://backup:S3cretPass99@files.example.com/",
+            "S3cretPass99",
+        ),
+        ("ssh://user:pw123456@host", "pw123456"),
+        ("proxy http://u:p@ss-w0rd@proxy:8080 ok", "p@ss-w0rd"),
+    ] {
+        assert_redacted(text, secret, "url-credentials");
+    }
+    for clean in [
+        "git@github.com:org/repo.git",
+        "mailto:a@b.c",
+        "https://user@host",
+        "http://host:8080/path",
+        "http://host:8080/path?from=a@b.c",
+        "https://example.com/@scope/pkg",
+        "write to dev.ops+alerts@example.com",
+        "a:b@c in prose",
+        "https://user:password@host/docs",
+        "https://user:${TOKEN}@host",
+        "https://user:<password>@host",
+        "https://user:****@host",
+        "ssh://git@github.com:22/org/repo.git",
+    ] {
+        assert_eq!(find(clean), vec![], "false positive: {clean}");
+    }
+}
+
+#[test]
+fn database_urls_with_json_escaped_slashes_are_redacted() {
+    let pw = ["Xq7hun", "ter2Zp9"].concat();
+    let text = format!(r#"{{"dsn":"postgres:\/\/app:{pw}@db:5432\/prod"}}"#);
+    assert_eq!(
+        redact(&text).text,
+        r#"{"dsn":"postgres:\/\/app:[REDACTED:database-url]@db:5432\/prod"}"#
+    );
+    let text = format!(r#"{{"url":"https:\/\/deploy:{pw}@git.example.com\/r.git"}}"#);
+    assert_redacted(&text, &pw, "url-credentials");
+    assert_eq!(find(r#"{"u":"https:\/\/example.com\/a@b"}"#), vec![]);
+}
+
+#[test]
+fn authorization_headers_are_redacted_bare_and_in_curl() {
+    // base64("admin:secretpass")
+    let basic = "YWRtaW46c2VjcmV0cGFzcw==";
+    for text in [
+        format!("Authorization: Basic {basic}"),
+        format!("proxy-authorization:basic {basic}\n"),
+        format!("{{\"Authorization\": \"Basic {basic}\"}}"),
+    ] {
+        assert_redacted(&text, basic, "basic-auth");
+    }
+    assert_eq!(
+        redact(&format!("Authorization: Basic {basic}")).text,
+        "Authorization: Basic [REDACTED:basic-auth]"
+    );
+    // Inside `curl -H` gitleaks' rule keeps naming it.
+    let curl = format!("curl -H 'Authorization: Basic {basic}' https://api.example.com");
+    assert_redacted(&curl, basic, "curl-auth-header");
+    // Bearer and Token headers: short tokens with a digit too.
+    for (text, token) in [
+        ("Authorization: Bearer ab12cd34ef", "ab12cd34ef"),
+        ("authorization: token 9f8e7d6c5b", "9f8e7d6c5b"),
+        (
+            "Authorization: Bearer Zk3mQ9xL2vR8wT5yP1nB",
+            "Zk3mQ9xL2vR8wT5yP1nB",
+        ),
+    ] {
+        assert_redacted(text, token, "bearer-token");
+    }
+    for clean in [
+        "Authorization: Basic realm=\"api\"",
+        "Authorization: Basic authentication over TLS",
+        "Authorization: Basic <credentials>",
+        "Authorization: Bearer ${TOKEN}",
+        "Authorization: Bearer token",
+        "the Authorization: Basic header carries base64(user:pass)",
+    ] {
+        assert_eq!(find(clean), vec![], "false positive: {clean}");
+    }
+}
+
+#[test]
+fn keys_glued_by_url_encoding_are_redacted() {
+    let gcp = ["AIzaSyD-9tSrke72", "PouQMnMX-a7eZSW0jkFMBWY"].concat();
+    let stripe = ["sk_live_", "4eC39HqLyjWDarjtT1zdp7dc"].concat();
+    let jwt = [
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+        ".eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0",
+        ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    ]
+    .concat();
+    assert_redacted(
+        &format!("GET /maps?key%3D{gcp}%26q%3Dx"),
+        &gcp,
+        "gcp-api-key",
+    );
+    assert_redacted(
+        &format!("q=stripe%20{stripe}"),
+        &stripe,
+        "stripe-access-token",
+    );
+    let r = redact(&format!("h=Authorization%3A%20Bearer%20{jwt}"));
+    assert!(!r.text.contains(&jwt), "{}", r.text);
+    assert!(
+        r.text
+            .starts_with("h=Authorization%3A%20Bearer%20[REDACTED:")
+    );
+    // A URL-encoded DSN: the encoded password goes, escapes around it stay.
+    let pw = ["Xq7hun", "ter2Zp9"].concat();
+    let text = format!("dsn=postgres%3A%2F%2Fapp%3A{pw}%40db%2Fprod");
+    assert_eq!(
+        redact(&text).text,
+        "dsn=postgres%3A%2F%2Fapp%3A[REDACTED:database-url]%40db%2Fprod"
+    );
+    // An escape inside the secret is replaced with it.
+    let text = format!("password%3D{}%2B{}", &pw[..6], &pw[6..]);
+    assert_eq!(
+        redact(&text).text,
+        "password%3D[REDACTED:credential-assignment]"
+    );
+    // Escapes of non-ASCII bytes stay encoded; text without secrets is unchanged.
+    for clean in [
+        "caf%C3%A9 menu",
+        "progress 100%",
+        "50%off",
+        "https://example.com/search?q=a%20b%26c%3Dd",
+        "%zz%4",
+        "%",
+    ] {
+        assert_eq!(find(clean), vec![], "false positive: {clean}");
     }
 }
