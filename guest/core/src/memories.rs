@@ -95,7 +95,7 @@ pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
     let tags = guard.list("tags", &req.tags)?;
     let id = match &req.memory_id {
         Some(id) => {
-            check_id("memory_id", id)?;
+            crate::guard::check_chosen_id("memory_id", id)?;
             if s.id_used("memory", id) {
                 // One answer whether the id is this agent's, another owner's or a
                 // deleted memory's, so the refusal confirms nothing about memories the

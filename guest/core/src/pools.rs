@@ -126,7 +126,7 @@ pub fn create(
     }
     check_text("name", &req.name, MAX_NAME, true)?;
     if let Some(team) = &req.team {
-        check_id("team", team)?;
+        crate::guard::check_chosen_id("team", team)?;
     }
     let metadata = check_metadata("metadata", req.metadata.as_deref())?;
     let mut guard = Guard::new();
@@ -134,7 +134,7 @@ pub fn create(
     let metadata = guard.json("metadata", &metadata)?;
     let id = match &req.pool_id {
         Some(id) => {
-            check_id("pool_id", id)?;
+            crate::guard::check_chosen_id("pool_id", id)?;
             if s.id_used("pool", id) {
                 // The same answer whoever holds the id, audited: it confirms nothing about
                 // pools the caller cannot see.
