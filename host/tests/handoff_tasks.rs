@@ -191,6 +191,26 @@ async fn the_target_asks_the_source_answers_and_every_state_reads_as_an_a2a_task
         cancelled["result"]["status"]["state"], "canceled",
         "{cancelled}"
     );
+    // What cannot be cancelled says so (its target asking, a handoff no longer
+    // pending), a stranger's cancel finds no task, and a malformed id is bad params.
+    let p = handoff(&ann, "only its source cancels it", None).await;
+    let code = |v: Value| v["error"]["code"].clone();
+    assert_eq!(
+        code(a2a(&url, &bob_token, "tasks/cancel", &p).await),
+        -32002
+    );
+    assert_eq!(
+        code(a2a(&url, &ann_token, "tasks/cancel", &r).await),
+        -32002
+    );
+    assert_eq!(
+        code(a2a(&url, &eve_token, "tasks/cancel", &p).await),
+        -32001
+    );
+    assert_eq!(
+        code(a2a(&url, &ann_token, "tasks/get", "no such/id").await),
+        -32602
+    );
     let e = handoff(&ann, "expiring one", Some(1)).await;
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     assert_eq!(state(&url, &bob_token, &e).await, "failed");

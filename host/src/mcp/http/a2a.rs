@@ -131,11 +131,19 @@ fn failure(id: Value, code: i64, message: String, data: Option<Value>) -> Json<V
     Json(json!({ "jsonrpc": "2.0", "id": id, "error": error }))
 }
 
-/// A domain error as the A2A error that fits.
-fn domain(id: Value, e: &types::Error) -> Json<Value> {
+/// A domain error as the A2A error that fits: an id the caller cannot see is
+/// `TaskNotFound` (-32001) whoever holds it; a cancel the task's status or the caller's
+/// role does not allow (not pending, expired, the target asking) is `TaskNotCancelable`
+/// (-32002); other bad input is invalid params (-32602); what is left (rate limits,
+/// capacity, an unavailable journal) is an internal error (-32603). The typed error is
+/// the `data` in every case.
+fn domain(id: Value, e: &types::Error, cancel: bool) -> Json<Value> {
+    use types::Error as E;
     let code = match e {
-        types::Error::NotFound(_) => -32001,
-        types::Error::InvalidInput(_) => -32002,
+        E::NotFound(_) => -32001,
+        E::InvalidInput(_) | E::PermissionDenied(_) | E::Expired(_) if cancel => -32002,
+        E::PermissionDenied(_) => -32001,
+        E::InvalidInput(_) => -32602,
         _ => -32603,
     };
     failure(id, code, e.message(), Some(wire::error(e)))
@@ -177,6 +185,10 @@ pub async fn rpc(
             None,
         );
     };
+    // A malformed id is bad params, not a task that cannot be cancelled.
+    if let Err(e) = maas_core::limits::check_id("params.id", &task_id) {
+        return failure(id, -32602, e.to_string(), None);
+    }
     let caller = principal.caller();
     let answer = if cancel {
         let op = CancelHandoff {
@@ -192,6 +204,6 @@ pub async fn rpc(
     };
     match answer {
         Ok(h) => Json(json!({ "jsonrpc": "2.0", "id": id, "result": task(&h) })),
-        Err(e) => domain(id, &e),
+        Err(e) => domain(id, &e, cancel),
     }
 }
