@@ -750,3 +750,63 @@ async fn half_sent_requests_are_dropped_and_connections_are_capped() {
     }
     server.stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_already_in_flight_is_refused_and_the_first_still_gets_its_answer() {
+    let server = server_with(memory_core(), |_| {}).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let token = register(&op, "agent-a", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (status, session) = open_session(&http, &server.url, &token).await;
+    assert_eq!(status, 200);
+    let call = |id: i64, name: &str, arguments: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}});
+        request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(&token),
+            Some(&session),
+        )
+        .body(body.to_string())
+        .send()
+    };
+    // A wait that holds id 5 for two seconds.
+    let waiting = call(
+        5,
+        "wait_for_changes",
+        json!({"timeout_seconds": 2, "kinds": ["handoff"]}),
+    );
+    let first = tokio::spawn(async move { waiting.await.unwrap().text().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let second = call(5, "whoami", json!({})).await.unwrap();
+    assert_eq!(second.status(), 200);
+    let second = second.text().await.unwrap();
+    assert!(
+        second.contains("-32600") && second.contains("already in flight"),
+        "{second}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refused at once, not after the wait"
+    );
+    let first = first.await.unwrap();
+    assert!(
+        first.contains("\"result\"") && first.contains("changes"),
+        "{first}"
+    );
+    // Once answered, the id is free again.
+    let third = call(5, "whoami", json!({}))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        third.contains("agent-a") && !third.contains("-32600"),
+        "{third}"
+    );
+    server.stop.cancel();
+}

@@ -7,18 +7,25 @@
 //! in that request's task). Every later request naming the session is checked against
 //! the record by the middleware. A session that ends (DELETE, idle expiry, shutdown)
 //! goes through `close_session`, which forgets it.
+//!
+//! A request whose JSON-RPC id is already in flight in its session is answered on its
+//! own stream with an invalid-request error instead of reaching rmcp, which routes
+//! answers by id: the second request would take the first one's answer and leave the
+//! first waiting for as long as the session lives.
 
 use crate::mcp::Principal;
 use futures_core::Stream;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError,
 };
 use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// How many sessions may be open, and for how long an idle one is kept.
@@ -152,6 +159,95 @@ impl Owners {
     }
 }
 
+/// The JSON-RPC ids of the requests each session is answering.
+#[derive(Debug, Default)]
+struct InFlight(Mutex<HashMap<SessionId, HashSet<RequestId>>>);
+
+impl InFlight {
+    /// Claims `request` in `session`, or `None` when a request with that id is in flight.
+    fn claim(self: &Arc<Self>, session: &SessionId, request: &RequestId) -> Option<Claim> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !map
+            .entry(session.clone())
+            .or_default()
+            .insert(request.clone())
+        {
+            return None;
+        }
+        Some(Claim {
+            table: self.clone(),
+            session: session.clone(),
+            request: request.clone(),
+        })
+    }
+
+    fn end_session(&self, session: &SessionId) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(session);
+        }
+    }
+}
+
+/// A request id in flight, released when its answer stream ends or is dropped (the
+/// answer was sent, or the client went away).
+#[derive(Debug)]
+struct Claim {
+    table: Arc<InFlight>,
+    session: SessionId,
+    request: RequestId,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.table.0.lock()
+            && let Some(ids) = map.get_mut(&self.session)
+        {
+            ids.remove(&self.request);
+            if ids.is_empty() {
+                map.remove(&self.session);
+            }
+        }
+    }
+}
+
+/// A request's answer stream: rmcp's, holding the request's claim on its id, or the
+/// one error that refuses a request whose id was in flight.
+struct Answer<S> {
+    refusal: Option<ServerSseMessage>,
+    inner: Option<Pin<Box<S>>>,
+    _claim: Option<Claim>,
+}
+
+impl<S: Stream<Item = ServerSseMessage>> Stream for Answer<S> {
+    type Item = ServerSseMessage;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(refusal) = this.refusal.take() {
+            return Poll::Ready(Some(refusal));
+        }
+        match &mut this.inner {
+            Some(inner) => inner.as_mut().poll_next(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// The error answering a request whose id is already in flight in its session.
+fn duplicate_id(id: RequestId) -> ServerSseMessage {
+    let error = ErrorData::invalid_request(
+        format!(
+            "a request with id {id} is already in flight in this session; \
+             give each request its own id"
+        ),
+        None,
+    );
+    ServerSseMessage::from_message(ServerJsonRpcMessage::error(error, Some(id)))
+}
+
 /// What went wrong in [`BoundSessions`].
 #[derive(Debug, thiserror::Error)]
 pub enum BoundError {
@@ -169,6 +265,7 @@ pub struct BoundSessions {
     inner: LocalSessionManager,
     owners: Arc<Owners>,
     limits: SessionLimits,
+    in_flight: Arc<InFlight>,
 }
 
 impl BoundSessions {
@@ -182,6 +279,7 @@ impl BoundSessions {
             inner,
             owners: Arc::new(Owners::default()),
             limits,
+            in_flight: Arc::new(InFlight::default()),
         }
     }
 
@@ -226,6 +324,7 @@ impl SessionManager for BoundSessions {
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
         self.owners.forget(id);
+        self.in_flight.end_session(id);
         Ok(self.inner.close_session(id).await?)
     }
 
@@ -234,7 +333,25 @@ impl SessionManager for BoundSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.inner.create_stream(id, message).await?)
+        let claim = match &message {
+            ClientJsonRpcMessage::Request(request) => match self.in_flight.claim(id, &request.id) {
+                Some(claim) => Some(claim),
+                None => {
+                    return Ok(Answer {
+                        refusal: Some(duplicate_id(request.id.clone())),
+                        inner: None,
+                        _claim: None,
+                    });
+                }
+            },
+            _ => None,
+        };
+        let inner = self.inner.create_stream(id, message).await?;
+        Ok(Answer {
+            refusal: None,
+            inner: Some(Box::pin(inner)),
+            _claim: claim,
+        })
     }
 
     async fn accept_message(
