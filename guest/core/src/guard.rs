@@ -376,6 +376,17 @@ mod tests {
 ///
 /// [`check_id`]: crate::limits::check_id
 pub fn check_chosen_id(field: &str, id: &str) -> Result<(), Error> {
+    let a = assess_id(field, id)?;
+    if a.verdict == Verdict::Refuse {
+        return Err(refused_id(field, &a));
+    }
+    Ok(())
+}
+
+/// The form and secret checks of a chosen id, then the injection assessment of its
+/// words. Only a refusing verdict counts for an id: a short id gives the learned model
+/// and the weak cues too little to go on (`system-design-v2` would be flagged).
+fn assess_id(field: &str, id: &str) -> Result<injection::Assessment, Error> {
     crate::limits::check_id(field, id)?;
     if let Some(kind) = secrets::kinds(id).into_iter().next() {
         return Err(Error::invalid(
@@ -395,17 +406,36 @@ pub fn check_chosen_id(field: &str, id: &str) -> Result<(), Error> {
             }
         })
         .collect();
-    let assessment = injection::assess(&words);
-    // Refused only: a short id gives the learned model and the weak cues too little
-    // to go on (`system-design-v2` would be flagged), and an id cannot carry a flag.
-    if assessment.verdict == Verdict::Refuse {
-        let why = assessment.reasons.first().cloned().unwrap_or_default();
-        return Err(Error::invalid(
-            field,
-            format!("reads as an instruction to a model ({why}); choose a plain id"),
-        ));
+    Ok(injection::assess(&words))
+}
+
+fn refused_id(field: &str, a: &injection::Assessment) -> Error {
+    let why = a.reasons.first().cloned().unwrap_or_default();
+    Error::invalid(
+        field,
+        format!("reads as an instruction to a model ({why}); choose a plain id"),
+    )
+}
+
+impl Guard {
+    /// [`check_chosen_id`] for the id of an object checked in this gate's mode (a
+    /// knowledge document, whose id the ingest derives from its path and name): in
+    /// quoting mode an id that would be refused flags the object instead, as its text
+    /// would; a secret is refused in every mode, since an id is never redacted.
+    pub fn id(&mut self, field: &str, id: &str) -> Result<(), Refusal> {
+        let a = assess_id(field, id)?;
+        if a.verdict != Verdict::Refuse {
+            return Ok(());
+        }
+        if self.quoting {
+            self.flags.insert(format!(
+                "{field}: {} (quoted in code; refused anywhere else)",
+                a.reasons.join("; ")
+            ));
+            return Ok(());
+        }
+        Err(Refusal::audited(refused_id(field, &a)))
     }
-    Ok(())
 }
 
 #[cfg(test)]

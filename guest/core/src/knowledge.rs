@@ -91,6 +91,7 @@ pub fn check_lines(field: &str, lines: Lines) -> Result<(), Error> {
 /// The document as stored: every text through the write gate.
 fn guarded(i: usize, d: &Document, guard: &mut Guard) -> Result<Document, Refusal> {
     let f = |name: &str| format!("documents[{i}].{name}");
+    guard.id(&f("id"), &d.id)?;
     Ok(Document {
         kind: d.kind,
         id: d.id.clone(),
