@@ -517,6 +517,53 @@ fn audit_verify_checks_the_chain_and_names_the_first_link_broken_by_an_edit() {
 }
 
 #[test]
+fn an_anchor_kept_elsewhere_catches_a_cut_journal_and_a_history_written_anew() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    store_note(&dir, "m0", "the first note");
+    let report = json(maas(&dir, &["--json", "audit", "verify"]));
+    let anchor = report["anchor"].as_str().unwrap().to_string();
+    let (seq, head) = anchor.split_once(':').unwrap();
+    assert_eq!(head.len(), 64, "{anchor}");
+    store_note(&dir, "m1", "the second note");
+    let later = json(maas(
+        &dir,
+        &["--json", "audit", "verify", "--expect", &anchor],
+    ));
+    assert_eq!(later["intact"], true, "{later}");
+    assert_eq!(later["expected"], anchor.as_str());
+    assert_ne!(later["anchor"], anchor.as_str(), "the chain moved on");
+
+    // Cutting the journal's tail breaks no link; the anchor is what notices it.
+    let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+    db.execute(
+        "DELETE FROM journal WHERE seq >= ?1",
+        [seq.parse::<i64>().unwrap()],
+    )
+    .unwrap();
+    ok(maas(&dir, &["audit", "verify"]));
+    let cut = maas(&dir, &["audit", "verify", "--expect", &anchor]);
+    assert_fails(&cut, 1, "audit_broken");
+    assert!(
+        stderr(&cut).contains("before the anchor's entry"),
+        "{}",
+        stderr(&cut)
+    );
+
+    // A history written anew has a valid chain of its own, which does not pass
+    // through the anchor.
+    let other = DataDir::new();
+    register(&other, "a", "claude_code", "u");
+    store_note(&other, "m0", "the first note, told differently");
+    ok(maas(&other, &["audit", "verify"]));
+    let forged = maas(&other, &["audit", "verify", "--expect", &anchor]);
+    assert_fails(&forged, 1, "audit_broken");
+    assert!(stderr(&forged).contains("rewritten"), "{}", stderr(&forged));
+    let malformed = maas(&other, &["audit", "verify", "--expect", "12:abc"]);
+    assert_fails(&malformed, 2, "usage");
+}
+
+#[test]
 fn a_server_stopping_cleanly_saves_a_snapshot() {
     let dir = DataDir::new();
     register(&dir, "claude-backend", "claude_code", "user-123");

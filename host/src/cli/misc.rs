@@ -54,17 +54,26 @@ pub struct AuditArgs {
 pub enum AuditVerb {
     /// Check that no audit record was edited, removed or reordered: every record in the
     /// journal and every row of the read-audit log is chained to the one before it by
-    /// hash. Names the first broken link and exits 1 if there is one.
-    Verify,
+    /// hash. Names the first broken link and exits 1 if there is one. Prints the chain's
+    /// anchor (`SEQ:HEAD`): kept somewhere this machine cannot write, it lets a later
+    /// `--expect` prove the history up to it was neither rewritten nor cut.
+    Verify {
+        /// An anchor printed by an earlier run: the chain must still pass through it.
+        #[arg(long, value_name = "SEQ:HEAD")]
+        expect: Option<crate::journal::verify::Anchor>,
+    },
 }
 
 /// Walks the audit chain of the data directory at `dir`.
-pub fn audit_verify(dir: &std::path::Path) -> Result<Rendered, CliError> {
+pub fn audit_verify(
+    dir: &std::path::Path,
+    expect: Option<&crate::journal::verify::Anchor>,
+) -> Result<Rendered, CliError> {
     let fail = |e: crate::journal::JournalError| {
         CliError::io(format!("journal: {e}"), "check the data directory")
     };
     let mut journal = crate::datadir::open_journal(dir)?;
-    let r = crate::journal::verify::verify(journal.as_mut()).map_err(fail)?;
+    let r = crate::journal::verify::verify_against(journal.as_mut(), expect).map_err(fail)?;
     let summary = format!(
         "{} journal audit record(s) and {} read(s) checked{}",
         r.journal_records,
@@ -87,14 +96,30 @@ pub fn audit_verify(dir: &std::path::Path) -> Result<Rendered, CliError> {
             )),
         });
     }
+    let anchor = r.anchor.as_ref().map(ToString::to_string);
+    let mut text = format!("audit chain intact: {summary}\n");
+    if let Some(a) = expect {
+        text.push_str(&format!(
+            "it passes through the anchor at journal entry {}\n",
+            a.seq
+        ));
+    }
+    if let Some(a) = &anchor {
+        text.push_str(&format!(
+            "anchor: {a}\n(keep it where this machine cannot write; `maas audit verify --expect` \
+             with it shows later that the history up to it is unchanged)\n"
+        ));
+    }
     Ok(Rendered::new(
         json!({
             "intact": true,
             "journal_records": r.journal_records,
             "reads": r.reads,
             "unchained": r.unchained,
+            "anchor": anchor,
+            "expected": expect.map(ToString::to_string),
         }),
-        format!("audit chain intact: {summary}\n"),
+        text,
     ))
 }
 

@@ -325,9 +325,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Kb(cmd) => knowledge::run(cmd, &dir, &mut open()?)?,
         Command::Changes(cmd) => changes::run(cmd, open()?)?,
         Command::Audit(misc::AuditArgs {
-            verb: Some(misc::AuditVerb::Verify),
+            verb: Some(misc::AuditVerb::Verify { expect }),
             ..
-        }) => misc::audit_verify(&dir)?,
+        }) => misc::audit_verify(&dir, expect.as_ref())?,
         Command::Audit(args) => misc::audit(args, &mut open()?)?,
         Command::Stats => misc::stats(&mut open()?)?,
         Command::Digest(op) => open()?.run(op)?,
@@ -387,7 +387,7 @@ fn whole_directory_only(command: &Command, token: bool) -> Result<(), CliError> 
         Command::Export { .. } => "export",
         Command::Import { .. } => "import",
         Command::Audit(misc::AuditArgs {
-            verb: Some(misc::AuditVerb::Verify),
+            verb: Some(misc::AuditVerb::Verify { .. }),
             ..
         }) => "audit verify",
         Command::Serve(_) => {

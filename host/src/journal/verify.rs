@@ -11,6 +11,43 @@ use super::{JournalBackend, JournalError};
 use maas_core::audit::chain_hash;
 use maas_core::events::{Entry, Event};
 
+/// A point of the journal's chain recorded elsewhere (`SEQ:HEAD`, as `maas audit verify`
+/// prints it): the chain head after journal entry `seq`. The chain is an unkeyed hash,
+/// so whoever can write the data directory can rewrite it whole, and cutting the
+/// journal's tail breaks no link; an anchor kept outside catches both, since any change
+/// up to `seq` changes the head there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// The journal entry the head was taken after.
+    pub seq: u64,
+    /// The chain head there (64 hex digits).
+    pub head: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("expected SEQ:HEAD as `maas audit verify` prints it, got {s:?}");
+        let (seq, head) = s.trim().split_once(':').ok_or_else(bad)?;
+        let seq: u64 = seq.parse().map_err(|_| bad())?;
+        let hex = head.len() == 64 && head.bytes().all(|b| b.is_ascii_hexdigit());
+        if seq == 0 || !hex {
+            return Err(bad());
+        }
+        Ok(Anchor {
+            seq,
+            head: head.to_ascii_lowercase(),
+        })
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.head)
+    }
+}
+
 /// Entries and rows read per call.
 const BATCH: u32 = 1024;
 
@@ -25,15 +62,28 @@ pub struct Report {
     pub unchained: u64,
     /// The first broken link, if any.
     pub broken: Option<String>,
+    /// The chain head after the journal's last entry, to record elsewhere and check
+    /// later; `None` while no audit record is chained.
+    pub anchor: Option<Anchor>,
 }
 
 /// Walks the journal, then the read-audit log.
 pub fn verify(journal: &mut dyn JournalBackend) -> Result<Report, JournalError> {
+    verify_against(journal, None)
+}
+
+/// [`verify`], and checks that the chain passes through `expected`: the journal still
+/// reaches its entry, and the head there is the one recorded.
+pub fn verify_against(
+    journal: &mut dyn JournalBackend,
+    expected: Option<&Anchor>,
+) -> Result<Report, JournalError> {
     let mut report = Report {
         journal_records: 0,
         reads: 0,
         unchained: 0,
         broken: None,
+        anchor: None,
     };
     // The chain head after each journal entry, to check what each read saw.
     let mut heads: Vec<[u8; 32]> = Vec::new();
@@ -91,6 +141,41 @@ pub fn verify(journal: &mut dyn JournalBackend) -> Result<Report, JournalError> 
             heads.push(decode(&head));
         }
     }
+    if chained {
+        report.anchor = Some(Anchor {
+            seq: heads.len() as u64,
+            head: head.clone(),
+        });
+    }
+    if let Some(a) = expected {
+        let at = a
+            .seq
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| heads.get(i));
+        match at {
+            None => {
+                report.broken = Some(format!(
+                    "the anchor {}: the journal ends at entry {}, before the anchor's entry \
+                     (entries up to it were removed)",
+                    short_anchor(a),
+                    heads.len()
+                ));
+                return Ok(report);
+            }
+            Some(h) if *h != decode(&a.head) => {
+                report.broken = Some(format!(
+                    "the anchor {}: the chain head after journal entry {} is {}, not the \
+                     anchor's (the history up to it was rewritten)",
+                    short_anchor(a),
+                    a.seq,
+                    short(&hex(h)),
+                ));
+                return Ok(report);
+            }
+            Some(_) => {}
+        }
+    }
     let head_at = |seq: u64| -> [u8; 32] {
         match seq.checked_sub(1) {
             Some(i) => heads.get(i as usize).copied().unwrap_or([0; 32]),
@@ -145,6 +230,14 @@ pub fn verify(journal: &mut dyn JournalBackend) -> Result<Report, JournalError> 
         }
     }
     Ok(report)
+}
+
+fn short_anchor(a: &Anchor) -> String {
+    format!("{}:{}", a.seq, short(&a.head))
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    maas_core::audit::hex(bytes)
 }
 
 /// The first 12 hex digits of a link, for messages.
