@@ -55,6 +55,7 @@ fn row(i: u64, rng: &mut u64) -> AuditEntry {
             outcome: "ok".into(),
             detail,
             prev: Some(String::new()),
+            covers: None,
         },
     }
 }
@@ -129,6 +130,7 @@ fn main() {
                             outcome: r.get(5)?,
                             detail: r.get(6)?,
                             prev: r.get(7)?,
+                            covers: None,
                         },
                     })
                 },

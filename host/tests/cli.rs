@@ -517,6 +517,41 @@ fn audit_verify_checks_the_chain_and_names_the_first_link_broken_by_an_edit() {
 }
 
 #[test]
+fn audit_verify_finds_an_edited_change_not_only_an_edited_audit_record() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    store_note(&dir, "m0", "deploy with the blue pipeline");
+    store_note(&dir, "m1", "a later note");
+    ok(maas(&dir, &["audit", "verify"]));
+    // Someone with the file changes what the stored memory says, not its audit record.
+    let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+    let (seq, data): (i64, Vec<u8>) = db
+        .query_row(
+            "SELECT seq, data FROM journal WHERE CAST(data AS TEXT) LIKE '%blue pipeline%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let forged = String::from_utf8(data)
+        .unwrap()
+        .replace("blue pipeline", "red pipeline");
+    db.execute(
+        "UPDATE journal SET data = ?1, sum = NULL WHERE seq = ?2",
+        rusqlite::params![forged.as_bytes(), seq],
+    )
+    .unwrap();
+    let broken = maas(&dir, &["audit", "verify"]);
+    assert_fails(&broken, 1, "audit_broken");
+    assert!(
+        stderr(&broken).contains(&format!(
+            "journal entry {seq}: its events are not the ones its audit record"
+        )),
+        "{}",
+        stderr(&broken)
+    );
+}
+
+#[test]
 fn an_anchor_kept_elsewhere_catches_a_cut_journal_and_a_history_written_anew() {
     let dir = DataDir::new();
     register(&dir, "a", "claude_code", "u");

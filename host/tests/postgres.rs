@@ -24,6 +24,7 @@ fn read_audit(actor: &str, seq: u64) -> AuditEntry {
             outcome: "ok".into(),
             detail: "{}".into(),
             prev: None,
+            covers: None,
         },
     }
 }

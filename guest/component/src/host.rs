@@ -72,6 +72,7 @@ impl Journal for WitJournal {
                     outcome: e.outcome,
                     detail: e.detail,
                     prev: e.prev,
+                    covers: None,
                 },
             })
             .collect())

@@ -3,7 +3,7 @@
 use crate::access::caller_agent;
 use crate::engine::{Cx, Decided, Done, record};
 use crate::error::Error;
-use crate::events::AuditRecord;
+use crate::events::{AuditRecord, Event};
 use crate::journal::AuditScan;
 use crate::limits::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT, check_id, check_text};
 use crate::model::Caller;
@@ -25,6 +25,20 @@ pub fn chain_hash(prev: &str, seq: u64, at: u64, record: &AuditRecord) -> String
         h = Hashing(Sha256::new());
         h.0.update(prev.as_bytes());
         h.0.update(format!("\n{seq}\n{at}\n").as_bytes());
+    }
+    hex(&h.0.finalize())
+}
+
+/// What the audit records of a journal entry vouch for: the hex SHA-256 of the entry's
+/// other events, each as its JSON text in the entry (the compact form the entry is
+/// written in) followed by a newline, in order. `maas audit verify` hashes the same
+/// texts as it reads them from the journal.
+pub fn covers<'a>(events: impl Iterator<Item = &'a Event>) -> String {
+    let mut h = Hashing(Sha256::new());
+    for event in events.filter(|e| !matches!(e, Event::Audited(_))) {
+        // An event that cannot be encoded cannot be journaled either.
+        let _ = serde_json::to_writer(&mut h, event);
+        h.0.update(b"\n");
     }
     hex(&h.0.finalize())
 }

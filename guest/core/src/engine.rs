@@ -297,6 +297,7 @@ pub fn record(
             _ => redact_tokens(&detail.to_string()),
         },
         prev: None,
+        covers: None,
     }
 }
 
@@ -564,9 +565,14 @@ impl<J: Journal, E: Env> Engine<J, E> {
 /// [`State::apply_chained`](crate::state::State::apply_chained)).
 fn chain(events: &mut [Event], head: &str, seq: u64, at: u64) -> String {
     let mut head = head.to_string();
+    let covers = events
+        .iter()
+        .any(|e| matches!(e, Event::Audited(_)))
+        .then(|| crate::audit::covers(events.iter()));
     for event in events {
         if let Event::Audited(r) = event {
             r.prev = Some(head.clone());
+            r.covers.clone_from(&covers);
             head = crate::audit::chain_hash(&head, seq, at, r);
         }
     }

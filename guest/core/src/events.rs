@@ -62,6 +62,12 @@ pub struct AuditRecord {
     /// the read saw. Absent on records written before the chain existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev: Option<String>,
+    /// In the journal, what the record vouches for: the hex SHA-256 of the other events
+    /// of its entry as written ([`crate::audit::covers`]), so the chain, which hashes
+    /// the record, covers them too and an edited event is found. Absent on reads, on
+    /// records written before it existed, and in the state's window of recent records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covers: Option<String>,
 }
 
 /// A change to the state.

@@ -276,6 +276,7 @@ impl<'a> PackedRead<'a> {
                 outcome: self.outcome.to_string(),
                 detail: self.detail.to_string(),
                 prev: self.prev.map(str::to_string),
+                covers: None,
             },
         }
     }
@@ -318,6 +319,7 @@ mod tests {
                 outcome: "ok".into(),
                 detail: r#"{"n":1}"#.into(),
                 prev: prev.map(String::from),
+                covers: None,
             },
         }
     }

@@ -207,6 +207,7 @@ fn random_history(seed: u64, steps: usize, every: usize) {
                 outcome: "ok".into(),
                 detail: "{}".into(),
                 prev: None,
+                covers: None,
             }),
         };
         h.apply(event);

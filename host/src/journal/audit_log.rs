@@ -145,6 +145,7 @@ fn entry_at(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<AuditEntry>
             outcome: r.get(col(5))?,
             detail: r.get(col(6))?,
             prev: r.get(col(7))?,
+            covers: None,
         },
     })
 }
@@ -249,6 +250,7 @@ mod tests {
                 outcome: "ok".into(),
                 detail: detail.into(),
                 prev: Some(String::new()),
+                covers: None,
             },
         }
     }

@@ -227,6 +227,7 @@ mod tests {
                 outcome: "ok".into(),
                 detail: "{}".into(),
                 prev: Some("00ff".into()),
+                covers: None,
             },
         }
     }

@@ -17,6 +17,7 @@ fn read(i: u64) -> AuditEntry {
             outcome: "ok".into(),
             detail: "{}".into(),
             prev: Some(String::new()),
+            covers: None,
         },
     }
 }

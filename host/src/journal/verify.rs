@@ -4,12 +4,15 @@
 //! Two chains, linked: the journal's audit records each carry the hash of the record
 //! before them (in journal order), and the read-audit log's rows each carry a link over
 //! the row before them plus the journal's chain head they saw. Editing, removing or
-//! reordering a record in either breaks a link here. Records written before the chain
-//! existed carry no link and are counted, not checked.
+//! reordering a record in either breaks a link here. Each journal record also carries
+//! the hash of the other events of its entry as written (`covers`), which its link
+//! includes, so an edited event (a memory's content, a grant) is found too. Records
+//! written before the chain existed carry no link and are counted, not checked.
 
 use super::{JournalBackend, JournalError};
 use maas_core::audit::chain_hash;
 use maas_core::events::{Entry, Event};
+use sha2::{Digest, Sha256};
 
 /// A point of the journal's chain recorded elsewhere (`SEQ:HEAD`, as `maas audit verify`
 /// prints it): the chain head after journal entry `seq`. The chain is an unkeyed hash,
@@ -91,6 +94,8 @@ pub fn verify_against(
     // Where the record `head` was computed from is (journal entry, event).
     let mut last: Option<(u64, usize)> = None;
     let mut chained = false;
+    // Whether a record has carried what it covers: from then on every record does.
+    let mut covered = false;
     let mut next = 1;
     loop {
         let batch = journal.read(next, BATCH)?;
@@ -106,6 +111,9 @@ pub fn verify_against(
                     return Ok(report);
                 }
             };
+            // What the entry's events hash to, as written (computed once, if a record
+            // covers them).
+            let mut raw_covers: Option<String> = None;
             for (i, event) in entry.events.iter().enumerate() {
                 let Event::Audited(r) = event else { continue };
                 match &r.prev {
@@ -133,6 +141,25 @@ pub fn verify_against(
                         return Ok(report);
                     }
                     None => report.unchained += 1,
+                }
+                match &r.covers {
+                    Some(c) => {
+                        let found = raw_covers.get_or_insert_with(|| covers_of(&data));
+                        if c != found {
+                            report.broken = Some(format!(
+                                "journal entry {seq}: its events are not the ones its audit record (event {i}) covers: an event of the entry was edited, added or removed"
+                            ));
+                            return Ok(report);
+                        }
+                        covered = true;
+                    }
+                    None if covered => {
+                        report.broken = Some(format!(
+                            "journal entry {seq}, event {i}: the audit record has lost what it covers"
+                        ));
+                        return Ok(report);
+                    }
+                    None => {}
                 }
                 chained |= r.prev.is_some();
                 head = chain_hash(&head, seq, entry.at, r);
@@ -230,6 +257,37 @@ pub fn verify_against(
         }
     }
     Ok(report)
+}
+
+/// [`maas_core::audit::covers`] of an entry as it is stored: the texts of its events
+/// that are not audit records, exactly as they are in `data` (an edit of any of them
+/// changes it, whatever it decodes to). Text that is not an entry gives a value no
+/// record holds.
+fn covers_of(data: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        events: Vec<&'a serde_json::value::RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    let Ok(raw) = serde_json::from_slice::<Raw<'_>>(data) else {
+        return String::new();
+    };
+    let mut h = Sha256::new();
+    for event in raw.events {
+        match serde_json::from_str::<Kind<'_>>(event.get()) {
+            Ok(k) if k.kind == "audited" => continue,
+            Ok(_) => {}
+            Err(_) => return String::new(),
+        }
+        h.update(event.get().as_bytes());
+        h.update(b"\n");
+    }
+    maas_core::audit::hex(&h.finalize())
 }
 
 fn short_anchor(a: &Anchor) -> String {

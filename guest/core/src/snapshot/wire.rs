@@ -454,7 +454,7 @@ wire_struct!(AuditRecord {
     outcome,
     detail,
     prev
-});
+} default { covers });
 wire_struct!(AuditEntry { seq, at, record });
 wire_struct!(Counters {
     next_n,

@@ -84,11 +84,11 @@ impl State {
                 if !chained {
                     self.audit_head = crate::audit::chain_hash(&self.audit_head, seq, at, record);
                 }
-                self.audit.push_back(AuditEntry {
-                    seq,
-                    at,
-                    record: record.clone(),
-                });
+                // The window answers queries; what a record covers is checked against
+                // the journal itself, so the window does not keep it.
+                let mut record = record.clone();
+                record.covers = None;
+                self.audit.push_back(AuditEntry { seq, at, record });
                 self.trim_audit();
             }
         }

@@ -74,6 +74,7 @@ fn entry_at(r: &postgres::Row, first: usize) -> AuditEntry {
             outcome: r.get(first + 5),
             detail: r.get(first + 6),
             prev: r.get(first + 7),
+            covers: None,
         },
     }
 }
