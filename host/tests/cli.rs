@@ -432,6 +432,53 @@ fn export_redact_cleans_secrets_a_history_stored_before_redaction_at_write() {
         let bytes = std::fs::read(file.unwrap().path()).unwrap_or_default();
         assert!(!String::from_utf8_lossy(&bytes).contains("AKIAIOSFODNN7EXAMPLE"));
     }
+    ok(maas(&new, &["audit", "verify"]));
+}
+
+#[test]
+fn a_redacted_export_of_a_chained_history_is_linked_anew_and_verifies() {
+    let from = DataDir::new();
+    register(&from, "a", "claude_code", "u");
+    store_note(&from, "m1", "deploy key KEYSLOT");
+    store_note(&from, "m2", "a later note");
+    let exported = ok(maas(&from, &["export"]));
+    let import = |dir: &DataDir, text: &str, name: &str| {
+        let file = from.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        maas(dir, &["import", file.to_str().unwrap(), "--quiet"])
+    };
+    // A key the write gate of its day let through, in a chained entry.
+    let old = DataDir::new();
+    let leaked = exported.replace("KEYSLOT", "AKIAIOSFODNN7EXAMPLE");
+    assert!(import(&old, &leaked, "leaked.jsonl").status.success());
+    let out = maas(&old, &["export", "--redact"]);
+    let clean = ok(out.clone());
+    assert!(!clean.contains("AKIAIOSFODNN7EXAMPLE"));
+    assert!(
+        stderr(&out).contains("linked anew from entry 2"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        clean.lines().take(2).collect::<Vec<_>>(),
+        exported.lines().take(2).collect::<Vec<_>>(),
+        "entries before the first redaction are kept byte for byte"
+    );
+    let new = DataDir::new();
+    let imported = import(&new, &clean, "clean.jsonl");
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert!(
+        !stderr(&imported).contains("warning"),
+        "{}",
+        stderr(&imported)
+    );
+    let report = json(maas(&new, &["--json", "audit", "verify"]));
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["journal_records"], 3);
+
+    // With nothing to redact the export is the plain one.
+    let same = ok(maas(&from, &["export", "--redact"]));
+    assert_eq!(same, exported);
 }
 
 fn store_note(dir: &DataDir, id: &str, text: &str) {

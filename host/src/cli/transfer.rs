@@ -129,6 +129,7 @@ fn write_export(dir: &Path, out: &mut dyn Write, redact: bool) -> Result<(), Cli
     };
     writeln!(out, "{header}").map_err(io)?;
     let mut found = BTreeMap::new();
+    let mut chain = Relink::default();
     let mut next = 1;
     while next <= head {
         let entries = journal.read(next, BATCH).map_err(journal_err)?;
@@ -140,7 +141,7 @@ fn write_export(dir: &Path, out: &mut dyn Write, redact: bool) -> Result<(), Cli
         }
         for (seq, data) in entries {
             let text = if redact {
-                redacted_line(seq, &data, &mut found)
+                chain.line(seq, &data, &mut found)
             } else {
                 line(seq, &data)
             };
@@ -160,18 +161,90 @@ fn write_export(dir: &Path, out: &mut dyn Write, redact: bool) -> Result<(), Cli
                 format!(": {}", kinds.join(", "))
             }
         );
+        if let Some(from) = chain.from {
+            eprintln!(
+                "the audit chain was linked anew from entry {from}, the first whose events \
+                 changed: `maas audit verify` holds for the imported history, and anchors \
+                 taken of the old one do not"
+            );
+        }
     }
     Ok(())
 }
 
-/// [`line`] with the entry's caller texts redacted.
-fn redacted_line(seq: u64, data: &[u8], found: &mut BTreeMap<String, u64>) -> String {
-    match serde_json::from_slice::<Value>(data) {
-        Ok(mut entry) => {
-            redact_entry(&mut entry, found);
-            json!({"seq": seq, "entry": entry}).to_string()
+/// The audit chain of a redacted export. Entries nothing was redacted from are kept
+/// byte for byte until the first that changed; from there on every chained audit record
+/// is linked anew (`prev`, and `covers` where it had one) over the entries as written,
+/// so the imported history verifies: a redaction edits events its record covers, and
+/// every link after it covers that record.
+#[derive(Default)]
+struct Relink {
+    /// The chain head after the entries so far.
+    head: String,
+    /// The first entry that changed, once one has.
+    from: Option<u64>,
+}
+
+impl Relink {
+    /// The export line of entry `seq`, its caller texts redacted.
+    fn line(&mut self, seq: u64, data: &[u8], found: &mut BTreeMap<String, u64>) -> String {
+        let Ok(mut entry) = serde_json::from_slice::<Value>(data) else {
+            return line(seq, data);
+        };
+        let before: u64 = found.values().sum();
+        redact_entry(&mut entry, found);
+        if self.from.is_none() && found.values().sum::<u64>() == before {
+            self.follow(seq, data);
+            return line(seq, data);
         }
-        Err(_) => line(seq, data),
+        self.from.get_or_insert(seq);
+        self.link(seq, &mut entry);
+        json!({"seq": seq, "entry": entry}).to_string()
+    }
+
+    /// Moves the head over an entry kept as it is (over every audit record, as the
+    /// core does: records from before the chain count too).
+    fn follow(&mut self, seq: u64, data: &[u8]) {
+        if let Ok(entry) = maas_core::events::Entry::decode(seq, data) {
+            for event in &entry.events {
+                if let maas_core::events::Event::Audited(r) = event {
+                    self.head = maas_core::audit::chain_hash(&self.head, seq, entry.at, r);
+                }
+            }
+        }
+    }
+
+    /// Links the chained audit records of `entry` anew, in place.
+    fn link(&mut self, seq: u64, entry: &mut Value) {
+        let at = entry.get("at").and_then(Value::as_u64).unwrap_or_default();
+        let Some(events) = entry.get_mut("events").and_then(Value::as_array_mut) else {
+            return;
+        };
+        let audited = |e: &Value| e.get("type").and_then(Value::as_str) == Some("audited");
+        // The texts the entry will hold: each event as it is written inside it.
+        let texts: Vec<String> = events
+            .iter()
+            .filter(|e| !audited(e))
+            .map(Value::to_string)
+            .collect();
+        let covers = crate::journal::verify::covers_of_texts(texts.iter().map(String::as_str));
+        for event in events.iter_mut().filter(|e| audited(e)) {
+            let Some(fields) = event.as_object_mut() else {
+                continue;
+            };
+            // A record from before the chain stays unlinked; the head moves over it.
+            if fields.contains_key("prev") {
+                fields.insert("prev".into(), Value::String(self.head.clone()));
+            }
+            if fields.contains_key("covers") {
+                fields.insert("covers".into(), Value::String(covers.clone()));
+            }
+            if let Ok(record) = serde_json::from_value::<maas_core::events::AuditRecord>(
+                Value::Object(fields.clone()),
+            ) {
+                self.head = maas_core::audit::chain_hash(&self.head, seq, at, &record);
+            }
+        }
     }
 }
 

@@ -277,14 +277,23 @@ fn covers_of(data: &[u8]) -> String {
     let Ok(raw) = serde_json::from_slice::<Raw<'_>>(data) else {
         return String::new();
     };
-    let mut h = Sha256::new();
+    let mut texts = Vec::with_capacity(raw.events.len());
     for event in raw.events {
         match serde_json::from_str::<Kind<'_>>(event.get()) {
-            Ok(k) if k.kind == "audited" => continue,
-            Ok(_) => {}
+            Ok(k) if k.kind == "audited" => {}
+            Ok(_) => texts.push(event.get()),
             Err(_) => return String::new(),
         }
-        h.update(event.get().as_bytes());
+    }
+    covers_of_texts(texts.into_iter())
+}
+
+/// What an entry's audit records cover, given the texts of its other events as they
+/// are written in it, in order.
+pub fn covers_of_texts<'a>(texts: impl Iterator<Item = &'a str>) -> String {
+    let mut h = Sha256::new();
+    for text in texts {
+        h.update(text.as_bytes());
         h.update(b"\n");
     }
     maas_core::audit::hex(&h.finalize())
