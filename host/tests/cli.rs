@@ -643,6 +643,39 @@ fn an_anchor_kept_elsewhere_catches_a_cut_journal_and_a_history_written_anew() {
     assert!(stderr(&forged).contains("rewritten"), "{}", stderr(&forged));
     let malformed = maas(&other, &["audit", "verify", "--expect", "12:abc"]);
     assert_fails(&malformed, 2, "usage");
+
+    // The read-audit log's tail is anchored too.
+    let reads = DataDir::new();
+    register(&reads, "a", "claude_code", "u");
+    store_note(&reads, "m0", "a note that is read");
+    for _ in 0..2 {
+        ok(maas(&reads, &["memory", "get", "--agent", "a", "m0"]));
+    }
+    let anchor = json(maas(&reads, &["--json", "audit", "verify"]))["anchor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, read) = anchor.split_once(',').expect("a read part");
+    let (row, _) = read.split_once(':').unwrap();
+    let passes = ok(maas(&reads, &["audit", "verify", "--expect", &anchor]));
+    assert!(
+        passes.contains(&format!("and read-audit row {row}")),
+        "{passes}"
+    );
+    let db = rusqlite::Connection::open(reads.path().join("journal.db")).unwrap();
+    db.execute(
+        "DELETE FROM audit_log WHERE id = ?1",
+        [row.parse::<i64>().unwrap()],
+    )
+    .unwrap();
+    ok(maas(&reads, &["audit", "verify"]));
+    let cut = maas(&reads, &["audit", "verify", "--expect", &anchor]);
+    assert_fails(&cut, 1, "audit_broken");
+    assert!(
+        stderr(&cut).contains(&format!("read-audit row {row}: the log has no such")),
+        "{}",
+        stderr(&cut)
+    );
 }
 
 #[test]

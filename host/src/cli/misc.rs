@@ -55,11 +55,12 @@ pub enum AuditVerb {
     /// Check that no audit record was edited, removed or reordered: every record in the
     /// journal and every row of the read-audit log is chained to the one before it by
     /// hash. Names the first broken link and exits 1 if there is one. Prints the chain's
-    /// anchor (`SEQ:HEAD`): kept somewhere this machine cannot write, it lets a later
-    /// `--expect` prove the history up to it was neither rewritten nor cut.
+    /// anchor (`SEQ:HEAD,ROW:LINK`: the journal's chain head and the read-audit log's last
+    /// link): kept somewhere this machine cannot write, it lets a later `--expect` prove
+    /// the history up to it was neither rewritten nor cut.
     Verify {
         /// An anchor printed by an earlier run: the chain must still pass through it.
-        #[arg(long, value_name = "SEQ:HEAD")]
+        #[arg(long, value_name = "ANCHOR")]
         expect: Option<crate::journal::verify::Anchor>,
     },
 }
@@ -99,8 +100,13 @@ pub fn audit_verify(
     let anchor = r.anchor.as_ref().map(ToString::to_string);
     let mut text = format!("audit chain intact: {summary}\n");
     if let Some(a) = expect {
+        let read = a
+            .read
+            .as_ref()
+            .map(|(row, _)| format!(" and read-audit row {row}"))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "it passes through the anchor at journal entry {}\n",
+            "it passes through the anchor at journal entry {}{read}\n",
             a.seq
         ));
     }

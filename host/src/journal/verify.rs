@@ -14,40 +14,59 @@ use maas_core::audit::chain_hash;
 use maas_core::events::{Entry, Event};
 use sha2::{Digest, Sha256};
 
-/// A point of the journal's chain recorded elsewhere (`SEQ:HEAD`, as `maas audit verify`
-/// prints it): the chain head after journal entry `seq`. The chain is an unkeyed hash,
-/// so whoever can write the data directory can rewrite it whole, and cutting the
-/// journal's tail breaks no link; an anchor kept outside catches both, since any change
-/// up to `seq` changes the head there.
+/// A point of the audit chain recorded elsewhere (`SEQ:HEAD` or `SEQ:HEAD,ROW:LINK`, as
+/// `maas audit verify` prints it): the chain head after journal entry `seq`, and the
+/// link of read-audit row `row` when the log had chained rows. The chain is an unkeyed
+/// hash, so whoever can write the data directory can rewrite it whole, and cutting the
+/// tail of the journal or of the log breaks no link; an anchor kept outside catches
+/// both, since any change up to its point changes the hash there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Anchor {
     /// The journal entry the head was taken after.
     pub seq: u64,
     /// The chain head there (64 hex digits).
     pub head: String,
+    /// The last chained read-audit row then, and its link.
+    pub read: Option<(i64, String)>,
+}
+
+/// `N:HASH`, N from 1 and HASH 64 hex digits (lower-cased).
+fn point(s: &str) -> Option<(u64, String)> {
+    let (n, hash) = s.split_once(':')?;
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then(|| (n, hash.to_ascii_lowercase()))
 }
 
 impl std::str::FromStr for Anchor {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("expected SEQ:HEAD as `maas audit verify` prints it, got {s:?}");
-        let (seq, head) = s.trim().split_once(':').ok_or_else(bad)?;
-        let seq: u64 = seq.parse().map_err(|_| bad())?;
-        let hex = head.len() == 64 && head.bytes().all(|b| b.is_ascii_hexdigit());
-        if seq == 0 || !hex {
-            return Err(bad());
-        }
-        Ok(Anchor {
-            seq,
-            head: head.to_ascii_lowercase(),
-        })
+        let bad = || {
+            format!(
+                "expected SEQ:HEAD or SEQ:HEAD,ROW:LINK as `maas audit verify` prints it, got {s:?}"
+            )
+        };
+        let (journal, read) = match s.trim().split_once(',') {
+            Some((j, r)) => {
+                let (row, link) = point(r).ok_or_else(bad)?;
+                let row = i64::try_from(row).map_err(|_| bad())?;
+                (j, Some((row, link)))
+            }
+            None => (s.trim(), None),
+        };
+        let (seq, head) = point(journal).ok_or_else(bad)?;
+        Ok(Anchor { seq, head, read })
     }
 }
 
 impl std::fmt::Display for Anchor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.seq, self.head)
+        write!(f, "{}:{}", self.seq, self.head)?;
+        if let Some((row, link)) = &self.read {
+            write!(f, ",{row}:{link}")?;
+        }
+        Ok(())
     }
 }
 
@@ -79,7 +98,7 @@ pub fn verify(journal: &mut dyn JournalBackend) -> Result<Report, JournalError> 
 /// reaches its entry, and the head there is the one recorded.
 pub fn verify_against(
     journal: &mut dyn JournalBackend,
-    expected: Option<&Anchor>,
+    want: Option<&Anchor>,
 ) -> Result<Report, JournalError> {
     let mut report = Report {
         journal_records: 0,
@@ -172,9 +191,10 @@ pub fn verify_against(
         report.anchor = Some(Anchor {
             seq: heads.len() as u64,
             head: head.clone(),
+            read: None,
         });
     }
-    if let Some(a) = expected {
+    if let Some(a) = want {
         let at = a
             .seq
             .checked_sub(1)
@@ -213,6 +233,8 @@ pub fn verify_against(
     let mut link = String::new();
     let mut chained = false;
     let mut after = 0;
+    let want_read = want.and_then(|a| a.read.as_ref());
+    let mut reached = false;
     loop {
         let rows = journal.chain_rows(after, BATCH)?;
         if rows.is_empty() {
@@ -252,9 +274,37 @@ pub fn verify_against(
                 ));
                 return Ok(report);
             }
+            if let Some((row_id, anchored)) = want_read
+                && *row_id == row.id
+            {
+                if *stored != *anchored {
+                    report.broken = Some(format!(
+                        "the anchor's read-audit row {}: its link is {}, not the anchor's {} (the log up to it was rewritten)",
+                        row.id,
+                        short(stored),
+                        short(anchored)
+                    ));
+                    return Ok(report);
+                }
+                reached = true;
+            }
             report.reads += 1;
             link = expected;
         }
+    }
+    if let Some((row_id, _)) = want_read
+        && !reached
+    {
+        report.broken = Some(format!(
+            "the anchor's read-audit row {row_id}: the log has no such chained row (rows up to it were removed)"
+        ));
+        return Ok(report);
+    }
+    if let Some(a) = report.anchor.as_mut()
+        && chained
+        && !link.is_empty()
+    {
+        a.read = Some((after, link));
     }
     Ok(report)
 }
