@@ -84,8 +84,9 @@ pub struct Report {
     pub unchained: u64,
     /// The first broken link, if any.
     pub broken: Option<String>,
-    /// The chain head after the journal's last entry, to record elsewhere and check
-    /// later; `None` while no audit record is chained.
+    /// The chain head after the journal's last entry and the read-audit log's last
+    /// link, to record elsewhere and check later; `None` while no audit record is
+    /// chained.
     pub anchor: Option<Anchor>,
 }
 
@@ -94,8 +95,9 @@ pub fn verify(journal: &mut dyn JournalBackend) -> Result<Report, JournalError> 
     verify_against(journal, None)
 }
 
-/// [`verify`], and checks that the chain passes through `expected`: the journal still
-/// reaches its entry, and the head there is the one recorded.
+/// [`verify`], and checks that the chain passes through `want`: the journal still
+/// reaches its entry and the head there is the one recorded, and the read-audit log
+/// still has its row with the link recorded.
 pub fn verify_against(
     journal: &mut dyn JournalBackend,
     want: Option<&Anchor>,
