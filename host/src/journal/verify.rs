@@ -11,7 +11,7 @@
 
 use super::{JournalBackend, JournalError};
 use maas_core::audit::chain_hash;
-use maas_core::events::{Entry, Event};
+use maas_core::events::{AuditRecord, FORMAT_VERSION};
 use sha2::{Digest, Sha256};
 
 /// A point of the audit chain recorded elsewhere (`SEQ:HEAD` or `SEQ:HEAD,ROW:LINK`, as
@@ -125,18 +125,15 @@ pub fn verify_against(
         }
         for (seq, data) in batch {
             next = seq + 1;
-            let entry = match Entry::decode(seq, &data) {
+            let entry = match Records::read(seq, &data) {
                 Ok(e) => e,
                 Err(e) => {
                     report.broken = Some(format!("journal entry {seq} cannot be read: {e}"));
                     return Ok(report);
                 }
             };
-            // What the entry's events hash to, as written (computed once, if a record
-            // covers them).
-            let mut raw_covers: Option<String> = None;
-            for (i, event) in entry.events.iter().enumerate() {
-                let Event::Audited(r) = event else { continue };
+            for (i, r) in &entry.records {
+                let i = *i;
                 match &r.prev {
                     Some(prev) if *prev == head => report.journal_records += 1,
                     Some(prev) => {
@@ -165,8 +162,7 @@ pub fn verify_against(
                 }
                 match &r.covers {
                     Some(c) => {
-                        let found = raw_covers.get_or_insert_with(|| covers_of(&data));
-                        if c != found {
+                        if *c != entry.covers {
                             report.broken = Some(format!(
                                 "journal entry {seq}: its events are not the ones its audit record (event {i}) covers: an event of the entry was edited, added or removed"
                             ));
@@ -311,33 +307,58 @@ pub fn verify_against(
     Ok(report)
 }
 
-/// [`maas_core::audit::covers`] of an entry as it is stored: the texts of its events
-/// that are not audit records, exactly as they are in `data` (an edit of any of them
-/// changes it, whatever it decodes to). Text that is not an entry gives a value no
-/// record holds.
-fn covers_of(data: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Raw<'a> {
-        #[serde(borrow)]
-        events: Vec<&'a serde_json::value::RawValue>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Kind<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
-    }
-    let Ok(raw) = serde_json::from_slice::<Raw<'_>>(data) else {
-        return String::new();
-    };
-    let mut texts = Vec::with_capacity(raw.events.len());
-    for event in raw.events {
-        match serde_json::from_str::<Kind<'_>>(event.get()) {
-            Ok(k) if k.kind == "audited" => {}
-            Ok(_) => texts.push(event.get()),
-            Err(_) => return String::new(),
+/// What verifying needs of a journal entry, read once from its stored text: its time,
+/// its audit records (with their place among the events), and what they should cover,
+/// [`maas_core::audit::covers`] of the other events' texts exactly as they are stored
+/// (an edit of any of them changes it, whatever it decodes to). The other events are
+/// not decoded: the chain vouches for their text.
+struct Records {
+    at: u64,
+    records: Vec<(usize, AuditRecord)>,
+    covers: String,
+}
+
+impl Records {
+    fn read(seq: u64, data: &[u8]) -> Result<Records, String> {
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            v: u32,
+            at: u64,
+            #[serde(borrow)]
+            events: Vec<&'a serde_json::value::RawValue>,
         }
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: std::borrow::Cow<'a, str>,
+        }
+        let raw: Raw<'_> = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+        if raw.v == 0 || raw.v > FORMAT_VERSION {
+            return Err(format!("entry {seq} has unknown format version {}", raw.v));
+        }
+        let mut records = Vec::new();
+        let mut texts = Vec::with_capacity(raw.events.len());
+        for (i, event) in raw.events.iter().enumerate() {
+            let kind: Kind<'_> = serde_json::from_str(event.get()).map_err(|e| e.to_string())?;
+            if kind.kind == "audited" {
+                let record: AuditRecord =
+                    serde_json::from_str(event.get()).map_err(|e| e.to_string())?;
+                records.push((i, record));
+            } else {
+                texts.push(event.get());
+            }
+        }
+        let covered = records.iter().any(|(_, r)| r.covers.is_some());
+        Ok(Records {
+            at: raw.at,
+            covers: if covered {
+                covers_of_texts(texts.into_iter())
+            } else {
+                String::new()
+            },
+            records,
+        })
     }
-    covers_of_texts(texts.into_iter())
 }
 
 /// What an entry's audit records cover, given the texts of its other events as they
