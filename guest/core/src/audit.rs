@@ -38,10 +38,24 @@ pub fn covers<'a>(events: impl Iterator<Item = &'a Event>) -> String {
     for event in events.filter(|e| !matches!(e, Event::Audited(_))) {
         // An event that cannot be encoded cannot be journaled either.
         let _ = serde_json::to_writer(&mut h, event);
-        h.0.update(b"\n");
+        h.0.update(COVERS_END);
     }
     hex(&h.0.finalize())
 }
+
+/// [`covers`] of events given as the texts they are written as (what a reader of the
+/// journal has), in order.
+pub fn covers_texts<'a>(texts: impl Iterator<Item = &'a [u8]>) -> String {
+    let mut h = Sha256::new();
+    for text in texts {
+        h.update(text);
+        h.update(COVERS_END);
+    }
+    hex(&h.finalize())
+}
+
+/// What ends each event's text in the hash [`covers`] takes.
+const COVERS_END: &[u8] = b"\n";
 
 /// Lower-case hex of `bytes` (what `{:02x}` per byte gives, without the formatter).
 pub fn hex(bytes: &[u8]) -> String {
@@ -179,6 +193,29 @@ pub fn deny(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covers_of_events_is_covers_of_their_texts_leaving_audit_records_out() {
+        let events = [
+            Event::HandoffExpired { id: "h-1".into() },
+            Event::Audited(record(
+                "operator",
+                "handoff.cancelled",
+                Some("h-2"),
+                json!({}),
+            )),
+            Event::HandoffCancelled { id: "h-2".into() },
+        ];
+        let texts = [
+            br#"{"type":"handoff_expired","id":"h-1"}"#.as_slice(),
+            br#"{"type":"handoff_cancelled","id":"h-2"}"#.as_slice(),
+        ];
+        assert_eq!(covers(events.iter()), covers_texts(texts.into_iter()));
+        assert_ne!(
+            covers(events.iter()),
+            covers_texts(texts.into_iter().take(1))
+        );
+    }
 
     #[test]
     fn a_link_is_the_hash_of_the_previous_link_the_position_and_the_record_text() {

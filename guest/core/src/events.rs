@@ -33,13 +33,20 @@ impl Entry {
         let entry: Entry = serde_json::from_slice(data).map_err(|e| {
             Error::invalid("journal", format!("entry {seq} cannot be decoded: {e}"))
         })?;
-        if entry.v == 0 || entry.v > FORMAT_VERSION {
+        Entry::check_version(seq, entry.v)?;
+        Ok(entry)
+    }
+
+    /// Refuses a format version this core does not know (0, or newer than
+    /// [`FORMAT_VERSION`]) for entry `seq`.
+    pub fn check_version(seq: u64, v: u32) -> Result<()> {
+        if v == 0 || v > FORMAT_VERSION {
             return Err(Error::invalid(
                 "journal",
-                format!("entry {seq} has unknown format version {}", entry.v),
+                format!("entry {seq} has unknown format version {v}"),
             ));
         }
-        Ok(entry)
+        Ok(())
     }
 }
 

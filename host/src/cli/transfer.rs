@@ -227,7 +227,7 @@ impl Relink {
             .filter(|e| !audited(e))
             .map(Value::to_string)
             .collect();
-        let covers = crate::journal::verify::covers_of_texts(texts.iter().map(String::as_str));
+        let covers = maas_core::audit::covers_texts(texts.iter().map(String::as_bytes));
         for event in events.iter_mut().filter(|e| audited(e)) {
             let Some(fields) = event.as_object_mut() else {
                 continue;

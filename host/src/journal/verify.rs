@@ -11,8 +11,7 @@
 
 use super::{JournalBackend, JournalError};
 use maas_core::audit::chain_hash;
-use maas_core::events::{AuditRecord, FORMAT_VERSION};
-use sha2::{Digest, Sha256};
+use maas_core::events::{AuditRecord, Entry};
 
 /// A point of the audit chain recorded elsewhere (`SEQ:HEAD` or `SEQ:HEAD,ROW:LINK`, as
 /// `maas audit verify` prints it): the chain head after journal entry `seq`, and the
@@ -214,7 +213,7 @@ pub fn verify_against(
                      anchor's (the history up to it was rewritten)",
                     short_anchor(a),
                     a.seq,
-                    short(&hex(h)),
+                    short(&maas_core::audit::hex(h)),
                 ));
                 return Ok(report);
             }
@@ -333,9 +332,7 @@ impl Records {
             kind: std::borrow::Cow<'a, str>,
         }
         let raw: Raw<'_> = serde_json::from_slice(data).map_err(|e| e.to_string())?;
-        if raw.v == 0 || raw.v > FORMAT_VERSION {
-            return Err(format!("entry {seq} has unknown format version {}", raw.v));
-        }
+        Entry::check_version(seq, raw.v).map_err(|e| e.to_string())?;
         let mut records = Vec::new();
         let mut texts = Vec::with_capacity(raw.events.len());
         for (i, event) in raw.events.iter().enumerate() {
@@ -345,14 +342,14 @@ impl Records {
                     serde_json::from_str(event.get()).map_err(|e| e.to_string())?;
                 records.push((i, record));
             } else {
-                texts.push(event.get());
+                texts.push(event.get().as_bytes());
             }
         }
         let covered = records.iter().any(|(_, r)| r.covers.is_some());
         Ok(Records {
             at: raw.at,
             covers: if covered {
-                covers_of_texts(texts.into_iter())
+                maas_core::audit::covers_texts(texts.into_iter())
             } else {
                 String::new()
             },
@@ -361,23 +358,8 @@ impl Records {
     }
 }
 
-/// What an entry's audit records cover, given the texts of its other events as they
-/// are written in it, in order.
-pub fn covers_of_texts<'a>(texts: impl Iterator<Item = &'a str>) -> String {
-    let mut h = Sha256::new();
-    for text in texts {
-        h.update(text.as_bytes());
-        h.update(b"\n");
-    }
-    maas_core::audit::hex(&h.finalize())
-}
-
 fn short_anchor(a: &Anchor) -> String {
     format!("{}:{}", a.seq, short(&a.head))
-}
-
-fn hex(bytes: &[u8; 32]) -> String {
-    maas_core::audit::hex(bytes)
 }
 
 /// The first 12 hex digits of a link, for messages.
