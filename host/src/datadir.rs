@@ -262,7 +262,7 @@ pub fn kept_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The HTTP server's file of token digests (see `mcp::http::refusals`).
+/// The file of known agent tokens' digests (see [`crate::known_tokens`]).
 pub const KNOWN_TOKENS_FILE: &str = "http-known-tokens";
 
 /// Creates the directory if it is missing and makes it and the files maas keeps in it
@@ -315,12 +315,15 @@ pub fn open(dir: &Path, limits: admin::Limits) -> Result<Runtime, CliError> {
 }
 
 /// Opens the core over the chosen journal store (see [`set_store`]) with `options`, its
-/// state image in `dir` unless the options name another.
+/// state image and its file of known tokens in `dir` unless the options name others.
 pub fn open_with(dir: &Path, mut options: RuntimeOptions) -> Result<Runtime, CliError> {
     let journal = open_journal(dir)?;
     if options.image.is_none() {
         options.image = Some(crate::runtime::image_path(dir));
         options.image_after = crate::runtime::image_after();
+    }
+    if options.known_tokens.is_none() {
+        options.known_tokens = Some(dir.join(KNOWN_TOKENS_FILE));
     }
     Ok(Runtime::new(CoreImage::shared()?, journal, options)?)
 }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod compiled;
 pub mod ingest;
 pub mod journal;
+pub mod known_tokens;
 pub mod mcp;
 pub mod operator;
 pub mod ops;

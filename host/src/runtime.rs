@@ -244,6 +244,9 @@ pub struct RuntimeOptions {
     /// [`Runtime::refresh_image`] saves no image of a journal shorter than this: a small
     /// state starts from its snapshot about as fast.
     pub image_after: u64,
+    /// The file where the tokens this core issues are noted (see [`crate::known_tokens`]),
+    /// so the HTTP server lets a new agent through a flood from its address. None: nowhere.
+    pub known_tokens: Option<PathBuf>,
 }
 
 /// The journal length from which a data directory keeps a state image by default.
@@ -271,6 +274,7 @@ impl Default for RuntimeOptions {
             memory_limit: None,
             image: None,
             image_after: DEFAULT_IMAGE_AFTER,
+            known_tokens: None,
         }
     }
 }
@@ -368,6 +372,17 @@ impl Runtime {
             syncs: 0,
             image_seq: started.image,
         })
+    }
+
+    /// Notes `token`, just issued by the core, in the file of known tokens, if the
+    /// options name one. A failure is reported, not fatal: the token works, it only
+    /// waits out a flood from its address until it has authenticated once.
+    pub fn note_issued_token(&self, token: &str) {
+        if let Some(file) = &self.options.known_tokens
+            && let Err(e) = crate::known_tokens::note(file, token)
+        {
+            eprintln!("maas: cannot note the new token in {}: {e}", file.display());
+        }
     }
 
     /// A core over a fresh in-memory journal, with the shared image.

@@ -168,6 +168,17 @@ fn a_registered_agent_is_seen_by_a_later_process() {
 }
 
 #[test]
+fn a_registered_token_is_noted_as_a_digest_for_the_http_server() {
+    use maas_host::known_tokens::{digest, read_last};
+    let dir = DataDir::new();
+    let token = register(&dir, "noted", "human", "u");
+    let file = dir.path().join("http-known-tokens");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(&token), "digests only: {text}");
+    assert_eq!(read_last(&file, 10), [digest(&token).unwrap()]);
+}
+
+#[test]
 fn json_output_uses_the_original_field_names() {
     let dir = DataDir::new();
     ok(maas(

@@ -607,6 +607,53 @@ async fn an_agent_that_worked_before_a_restart_is_not_locked_out_by_a_flood_afte
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_registered_during_a_flood_from_its_address_gets_through_at_once() {
+    let (dir, file) = scratch("maas-issued-edges", "http-known-tokens");
+    let noted = file.clone();
+    let core = CoreService::spawn(move || {
+        Runtime::new(
+            CoreImage::shared()?,
+            Box::new(maas_host::journal::MemoryJournal::new()),
+            RuntimeOptions {
+                known_tokens: Some(noted),
+                ..RuntimeOptions::default()
+            },
+        )
+    })
+    .unwrap();
+    let server = server_with(core.clone(), |o| {
+        o.refusals.per_minute = 0;
+        o.known_tokens = Some(file.clone());
+    })
+    .await;
+    let http = reqwest::Client::new();
+    for i in 0..12 {
+        initialize(&http, &server.url, &format!("maas_{i:064x}")).await;
+    }
+    assert_eq!(
+        initialize(&http, &server.url, &format!("maas_{:064x}", 99)).await,
+        429
+    );
+
+    // Registered over this server while the flood goes on: its token was noted when
+    // it was issued (as the CLI notes it in the data directory's file).
+    let op = connect(&server.url, OPERATOR).await;
+    let fresh = register(&op, "fresh", "claude_code", "u").await;
+    assert_eq!(initialize(&http, &server.url, &fresh).await, 200);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains(&fresh) && text.lines().count() == 1,
+        "digests only: {text}"
+    );
+    assert_eq!(
+        initialize(&http, &server.url, &format!("maas_{:064x}", 100)).await,
+        429,
+        "a bad token still waits"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_is_not_a_json_rpc_message_is_a_400_parse_error() {
     let server = server_with(memory_core(), |_| {}).await;
     let http = reqwest::Client::new();

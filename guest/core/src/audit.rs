@@ -29,6 +29,10 @@ pub fn chain_hash(prev: &str, seq: u64, at: u64, record: &AuditRecord) -> String
     hex(&h.0.finalize())
 }
 
+/// The `type` of an audit record's event as a journal entry holds it: the events
+/// [`covers`] leaves out, and those a reader of the journal takes as audit records.
+pub const AUDITED_TYPE: &str = "audited";
+
 /// What the audit records of a journal entry vouch for: the hex SHA-256 of the entry's
 /// other events, each as its JSON text in the entry (the compact form the entry is
 /// written in) followed by a newline, in order. `maas audit verify` hashes the same
@@ -211,6 +215,8 @@ mod tests {
             br#"{"type":"handoff_cancelled","id":"h-2"}"#.as_slice(),
         ];
         assert_eq!(covers(events.iter()), covers_texts(texts.into_iter()));
+        let audited = serde_json::to_value(events.get(1)).unwrap();
+        assert_eq!(audited.get("type"), Some(&json!(AUDITED_TYPE)));
         assert_ne!(
             covers(events.iter()),
             covers_texts(texts.into_iter().take(1))

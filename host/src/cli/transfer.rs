@@ -220,7 +220,9 @@ impl Relink {
         let Some(events) = entry.get_mut("events").and_then(Value::as_array_mut) else {
             return;
         };
-        let audited = |e: &Value| e.get("type").and_then(Value::as_str) == Some("audited");
+        let audited = |e: &Value| {
+            e.get("type").and_then(Value::as_str) == Some(maas_core::audit::AUDITED_TYPE)
+        };
         // The texts the entry will hold: each event as it is written inside it.
         let texts: Vec<String> = events
             .iter()

@@ -337,7 +337,7 @@ impl Records {
         let mut texts = Vec::with_capacity(raw.events.len());
         for (i, event) in raw.events.iter().enumerate() {
             let kind: Kind<'_> = serde_json::from_str(event.get()).map_err(|e| e.to_string())?;
-            if kind.kind == "audited" {
+            if kind.kind == maas_core::audit::AUDITED_TYPE {
                 let record: AuditRecord =
                     serde_json::from_str(event.get()).map_err(|e| e.to_string())?;
                 records.push((i, record));

@@ -72,7 +72,9 @@ impl Op for RegisterAgent {
             capabilities,
             metadata: json_text(self.metadata.as_ref()),
         };
-        rt.call(|c, s| c.maas_core_agents().call_register(s, caller, &req))
+        let registration = rt.call(|c, s| c.maas_core_agents().call_register(s, caller, &req))?;
+        rt.note_issued_token(&registration.token);
+        Ok(registration)
     }
     fn json(&self, r: &Self::Out) -> Value {
         json!({"agent_id": r.agent_id, "status": "registered", "token": r.token})

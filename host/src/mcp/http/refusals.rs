@@ -9,16 +9,18 @@
 //! (loopback) does not lock out the agents already working there. A bad token within
 //! the bucket is still checked by the core, which audits that failure itself.
 //!
-//! The digests are kept in a file of the data directory too (`http-known-tokens`, one
-//! hex digest per line, 0600; the journal holds the same digests), so a restarted server
-//! still knows the agents that worked with it before. A digest of a token that stopped
-//! authenticating (its agent was deactivated or unregistered) is dropped from both.
+//! The digests are kept in a file of the data directory too (`http-known-tokens`, see
+//! [`crate::known_tokens`]), so a restarted server still knows the agents that worked
+//! with it before, and an agent registered while its address is flooded (by this server,
+//! the CLI or another process on the data directory, which note the tokens they issue
+//! there) gets through at once: the file is read again when it has changed. A digest of
+//! a token that stopped authenticating (its agent was deactivated or unregistered) is
+//! dropped from both.
 
-use sha2::{Digest, Sha256};
+use crate::known_tokens::{self, Stamp, TokenDigest, digest};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -85,8 +87,6 @@ struct Source {
 const MAX_SOURCES: usize = 65_536;
 /// Most known-good token digests kept; beyond, the set starts over.
 const MAX_KNOWN: usize = 16_384;
-/// Longest token hashed for the known-good check, as the core's limit.
-const MAX_TOKEN: usize = 512;
 
 /// One aggregated audit entry to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +104,16 @@ pub struct Summary {
 pub struct Refusals {
     limits: RefusalLimits,
     sources: Mutex<HashMap<IpAddr, Source>>,
-    known: Mutex<HashSet<[u8; 32]>>,
+    known: Mutex<Known>,
     /// Where the known digests are kept across restarts, if anywhere.
     file: Option<PathBuf>,
+}
+
+/// The known digests, and the stamp of the file when it was last read.
+#[derive(Debug, Default)]
+struct Known {
+    digests: HashSet<TokenDigest>,
+    read: Stamp,
 }
 
 /// The key an address is counted under: IPv4 as is, IPv6 by its /64 (one host often
@@ -124,93 +131,63 @@ fn key(ip: IpAddr) -> IpAddr {
     }
 }
 
-fn digest(token: &str) -> Option<[u8; 32]> {
-    (token.len() <= MAX_TOKEN).then(|| Sha256::digest(token.as_bytes()).into())
-}
-
-fn hex(d: &[u8; 32]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn parse_digest(line: &str) -> Option<[u8; 32]> {
-    let line = line.trim();
-    if line.len() != 64 || !line.is_ascii() {
-        return None;
-    }
-    let mut d = [0u8; 32];
-    for (i, byte) in d.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(line.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(d)
-}
-
-/// Opens `path` for writing, readable by its owner only (whatever it was before).
-fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let file = options.mode(0o600).open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok(file)
-    }
-    #[cfg(not(unix))]
-    options.open(path)
-}
-
 impl Refusals {
     /// Counters under `limits`.
     pub fn new(limits: RefusalLimits) -> Self {
         Refusals {
             limits,
             sources: Mutex::new(HashMap::new()),
-            known: Mutex::new(HashSet::new()),
+            known: Mutex::new(Known::default()),
             file: None,
         }
     }
 
     /// The same, remembering known tokens in `file` across restarts: the digests already
-    /// there are read now (a missing file is an empty one; lines that are not a digest
-    /// are skipped).
+    /// there are read now, and again whenever the file has changed (a missing file is an
+    /// empty one; lines that are not a digest are skipped).
     pub fn kept_in(mut self, file: PathBuf) -> Self {
         if let Err(e) = crate::datadir::secure_file(&file) {
             eprintln!("maas: cannot make {} private: {e}", file.display());
         }
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        let digests = text.lines().filter_map(parse_digest).take(MAX_KNOWN);
-        if let Ok(mut known) = self.known.lock() {
-            known.extend(digests);
-        }
         self.file = Some(file);
+        if let Ok(mut known) = self.known.lock() {
+            self.refresh(&mut known);
+        }
         self
+    }
+
+    /// Adds the digests of the file when it changed since it was last read (another
+    /// process noted a token it issued); beyond [`MAX_KNOWN`] the set is the file's last
+    /// digests.
+    fn refresh(&self, known: &mut Known) {
+        let Some(file) = &self.file else { return };
+        let stamp = Stamp::of(file);
+        if stamp == known.read {
+            return;
+        }
+        let digests = known_tokens::read_last(file, MAX_KNOWN);
+        if known.digests.len() + digests.len() > MAX_KNOWN {
+            known.digests.clear();
+        }
+        known.digests.extend(digests);
+        known.read = stamp;
     }
 
     /// Writes the whole set (after a digest was dropped); failures are reported, not
     /// fatal: the set in memory is what counts while the server runs.
-    fn rewrite(&self, known: &HashSet<[u8; 32]>) {
-        if let Some(file) = &self.file {
-            let text: String = known.iter().map(|d| hex(d) + "\n").collect();
-            let temp = file.with_extension("tmp");
-            let written = private_file(&temp, false)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .and_then(|()| std::fs::rename(&temp, file));
-            if let Err(e) = written {
-                eprintln!("maas: cannot rewrite {}: {e}", file.display());
-            }
+    fn rewrite(&self, known: &HashSet<TokenDigest>) {
+        if let Some(file) = &self.file
+            && let Err(e) = known_tokens::rewrite(file, known)
+        {
+            eprintln!("maas: cannot rewrite {}: {e}", file.display());
         }
     }
 
-    fn append(&self, d: &[u8; 32]) {
-        if let Some(file) = &self.file {
-            let written = private_file(file, true).and_then(|mut f| writeln!(f, "{}", hex(d)));
-            if let Err(e) = written {
-                eprintln!("maas: cannot write {}: {e}", file.display());
-            }
+    fn append(&self, d: &TokenDigest) {
+        if let Some(file) = &self.file
+            && let Err(e) = known_tokens::append(file, d)
+        {
+            eprintln!("maas: cannot write {}: {e}", file.display());
         }
     }
 
@@ -275,33 +252,38 @@ impl Refusals {
     /// Remembers that `token` authenticated.
     pub fn remember(&self, token: &str) {
         if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) {
-            if known.contains(&d) {
+            if known.digests.contains(&d) {
                 return;
             }
-            if known.len() >= MAX_KNOWN {
-                known.clear();
-                self.rewrite(&known);
+            if known.digests.len() >= MAX_KNOWN {
+                known.digests.clear();
+                self.rewrite(&known.digests);
             }
-            known.insert(d);
+            known.digests.insert(d);
             self.append(&d);
         }
     }
 
-    /// Forgets `token` (it no longer authenticates).
+    /// Forgets `token` (it no longer authenticates), here and in the file.
     pub fn forget(&self, token: &str) {
-        if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock())
-            && known.remove(&d)
-        {
-            self.rewrite(&known);
+        if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) {
+            self.refresh(&mut known);
+            if known.digests.remove(&d) {
+                self.rewrite(&known.digests);
+            }
         }
     }
 
-    /// Whether `token` authenticated before.
+    /// Whether `token` authenticated before or was issued by a process that noted it in
+    /// the file.
     pub fn known(&self, token: &str) -> bool {
-        match (digest(token), self.known.lock()) {
-            (Some(d), Ok(known)) => known.contains(&d),
-            _ => false,
+        let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) else {
+            return false;
+        };
+        if !known.digests.contains(&d) {
+            self.refresh(&mut known);
         }
+        known.digests.contains(&d)
     }
 
     /// The refusals counted since the last call, one summary per source address, and
@@ -407,7 +389,7 @@ mod tests {
         assert!(r.known("maas_a"));
         r.forget("maas_a");
         assert!(!r.known("maas_a"));
-        assert!(!r.known(&"x".repeat(MAX_TOKEN + 1)));
+        assert!(!r.known(&"x".repeat(known_tokens::MAX_TOKEN + 1)));
     }
 
     #[test]
@@ -436,6 +418,29 @@ mod tests {
         assert!(again.known("maas_worker"));
         assert!(!again.known("maas_revoked"));
         assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_token_another_process_notes_is_known_without_a_restart() {
+        let dir = std::env::temp_dir().join(format!("maas-noted-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("http-known-tokens");
+        let _ = std::fs::remove_file(&file);
+        let r = Refusals::new(limits(1)).kept_in(file.clone());
+        r.remember("maas_worker");
+        assert!(!r.known("maas_new"));
+        known_tokens::note(&file, "maas_new").unwrap();
+        assert!(r.known("maas_new"), "the changed file is read again");
+        assert!(r.known("maas_worker"));
+
+        // Dropping a digest keeps what another process noted meanwhile.
+        known_tokens::note(&file, "maas_third").unwrap();
+        r.forget("maas_worker");
+        let again = Refusals::new(limits(1)).kept_in(file.clone());
+        assert!(again.known("maas_new") && again.known("maas_third"));
+        assert!(!again.known("maas_worker"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -164,12 +164,18 @@ impl Owners {
 struct InFlight(Mutex<HashMap<SessionId, HashSet<RequestId>>>);
 
 impl InFlight {
+    /// The table. A panic while it was held left nothing half-done (each change is one
+    /// insert or remove), so a poisoned lock is taken as it is: a claim is always
+    /// released.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, HashSet<RequestId>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Claims `request` in `session`, or `None` when a request with that id is in flight.
     fn claim(self: &Arc<Self>, session: &SessionId, request: &RequestId) -> Option<Claim> {
-        let mut map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.lock();
         if !map
             .entry(session.clone())
             .or_default()
@@ -185,9 +191,7 @@ impl InFlight {
     }
 
     fn end_session(&self, session: &SessionId) {
-        if let Ok(mut map) = self.0.lock() {
-            map.remove(session);
-        }
+        self.lock().remove(session);
     }
 }
 
@@ -202,9 +206,8 @@ struct Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if let Ok(mut map) = self.table.0.lock()
-            && let Some(ids) = map.get_mut(&self.session)
-        {
+        let mut map = self.table.lock();
+        if let Some(ids) = map.get_mut(&self.session) {
             ids.remove(&self.request);
             if ids.is_empty() {
                 map.remove(&self.session);

@@ -1,0 +1,142 @@
+//! The data directory's file of known agent tokens (`http-known-tokens`): one SHA-256
+//! digest per line, in hex, readable by its owner only. A token is noted there when the
+//! core issues it (an agent is registered) and when it authenticates; the HTTP server
+//! reads the file to let a known token through while its source address is beyond its
+//! refusal budget (see `mcp::http::refusals`). Every process working on the data
+//! directory (the server, the CLI, another server) appends to it, so a server learns of
+//! an agent registered elsewhere without a restart.
+
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+/// A token's digest.
+pub type TokenDigest = [u8; 32];
+
+/// Longest token hashed, as the core's limit: a longer one is never known.
+pub const MAX_TOKEN: usize = 512;
+
+/// The digest of `token`, if it is not longer than [`MAX_TOKEN`].
+pub fn digest(token: &str) -> Option<TokenDigest> {
+    (token.len() <= MAX_TOKEN).then(|| Sha256::digest(token.as_bytes()).into())
+}
+
+fn hex(d: &TokenDigest) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_digest(line: &str) -> Option<TokenDigest> {
+    let line = line.trim();
+    if line.len() != 64 || !line.is_ascii() {
+        return None;
+    }
+    let mut d = [0u8; 32];
+    for (i, byte) in d.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(line.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(d)
+}
+
+/// Opens `path` for writing, readable by its owner only (whatever it was before).
+fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = options.mode(0o600).open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// The last `most` digests in `path`, oldest first (a missing file holds none; lines that
+/// are not a digest are skipped).
+pub fn read_last(path: &Path, most: usize) -> Vec<TokenDigest> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<TokenDigest> = text.lines().filter_map(parse_digest).collect();
+    let skip = all.len().saturating_sub(most);
+    all.into_iter().skip(skip).collect()
+}
+
+/// Appends `d` to `path`.
+pub fn append(path: &Path, d: &TokenDigest) -> std::io::Result<()> {
+    let mut file = private_file(path, true)?;
+    writeln!(file, "{}", hex(d))
+}
+
+/// Notes `token` in `path` (nothing for a token longer than [`MAX_TOKEN`]).
+pub fn note(path: &Path, token: &str) -> std::io::Result<()> {
+    match digest(token) {
+        Some(d) => append(path, &d),
+        None => Ok(()),
+    }
+}
+
+/// Replaces the file's contents with `digests`, atomically.
+pub fn rewrite(path: &Path, digests: &HashSet<TokenDigest>) -> std::io::Result<()> {
+    let text: String = digests.iter().map(|d| hex(d) + "\n").collect();
+    let temp = path.with_extension("tmp");
+    private_file(&temp, false)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .and_then(|()| std::fs::rename(&temp, path))
+}
+
+/// What a file looked like when it was read: a changed length or modification time
+/// means another process wrote to it since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp(Option<(u64, Option<SystemTime>)>);
+
+impl Stamp {
+    /// The file's stamp now (a missing file has an empty one).
+    pub fn of(path: &Path) -> Stamp {
+        Stamp(
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok())),
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noted_tokens_are_digests_in_a_private_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("maas-note-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("known");
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(Stamp::of(&file), Stamp::default());
+        note(&file, "maas_one").unwrap();
+        let after_one = Stamp::of(&file);
+        assert_ne!(after_one, Stamp::default());
+        note(&file, &"x".repeat(MAX_TOKEN + 1)).unwrap();
+        assert_eq!(Stamp::of(&file), after_one, "a token too long is not noted");
+        note(&file, "maas_two").unwrap();
+        assert_ne!(Stamp::of(&file), after_one);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("maas_"), "digests only: {text}");
+        assert_eq!(
+            read_last(&file, 10),
+            [digest("maas_one").unwrap(), digest("maas_two").unwrap()]
+        );
+        assert_eq!(read_last(&file, 1), [digest("maas_two").unwrap()]);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        rewrite(&file, &HashSet::from([digest("maas_two").unwrap()])).unwrap();
+        assert_eq!(read_last(&file, 10), [digest("maas_two").unwrap()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
