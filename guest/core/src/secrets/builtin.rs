@@ -43,6 +43,9 @@ pub(crate) enum Builtin {
     PrivateKey,
     /// The value of `password=`, `secret:`, `api_key=`, `X_TOKEN=`, … assignments.
     PasswordAssignment,
+    /// A format of detect-secrets' default plugins that gitleaks finds only after a
+    /// keyword or not at all, by its kind (see [`DETECT_SECRETS`]).
+    Vendor(&'static str),
 }
 
 impl Builtin {
@@ -61,6 +64,7 @@ impl Builtin {
             Builtin::BasicAuth => "basic-auth",
             Builtin::PrivateKey => "private-key",
             Builtin::PasswordAssignment => "credential-assignment",
+            Builtin::Vendor(kind) => kind,
         }
     }
 
@@ -138,6 +142,92 @@ static ASSIGNMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
     )
 });
 
+/// The formats of detect-secrets' default plugins (Apache-2.0, Yelp/detect-secrets,
+/// `detect_secrets/plugins/`) that need no keyword there but one in gitleaks' rules, or
+/// that gitleaks lacks, each a named group (the group's name, `_` for `-`, is the kind;
+/// the secret is the group; Telegram's are found by [`telegram_tokens`]): Discord bot tokens, Telegram bot tokens, Mailchimp keys,
+/// Twilio account SIDs, Square OAuth secrets, TestPyPI upload tokens, SoftLayer API keys
+/// in their SOAP URL, Artifactory API keys (`AKC…`) and passwords (`AP…`). A match must
+/// not run on into more token characters; the Artifactory forms also need a digit (and
+/// the `AP` one a lower-case letter), so upper-case words such as `APACHEKAFKA` are prose.
+static DETECT_SECRETS: [LazyLock<Option<Regex>>; 3] = [
+    // Formats with a literal prefix, which the regex engine skips to.
+    LazyLock::new(|| {
+        compile(concat!(
+            r"\b(?P<twilio_account_sid>AC[0-9a-f]{32})\b",
+            r"|\b(?P<square_oauth_secret>sq0csp-[0-9A-Za-z_-]{43})",
+            r"|\b(?P<pypi_upload_token>pypi-AgENdGVzdC5weXBpLm9yZw[A-Za-z0-9_-]{50,})",
+            r"|https?://api\.softlayer\.com/soap/v3(?:\.1)?/(?P<softlayer_api_key>[a-z0-9]{64})",
+            r"|\b(?P<artifactory_api_key>AKC[A-Za-z0-9]{10,})",
+            r"|\b(?P<artifactory_password>AP[0-9A-F][A-Za-z0-9]{8,})",
+        ))
+    }),
+    // Formats known by their shape, one regex each, so the engine skips to the
+    // literal inside (`-us`, `.`). Telegram's, around a colon, is [`telegram_tokens`].
+    LazyLock::new(|| compile(r"\b(?P<mailchimp_api_key>[0-9a-f]{32}-us[0-9]{1,2})\b")),
+    LazyLock::new(|| {
+        compile(
+            r"\b(?P<discord_bot_token>[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27})",
+        )
+    }),
+];
+
+/// The kinds of [`DETECT_SECRETS`], by group name.
+const DETECT_SECRETS_KINDS: &[(&str, &str)] = &[
+    ("discord_bot_token", "discord-bot-token"),
+    ("mailchimp_api_key", "mailchimp-api-key"),
+    ("twilio_account_sid", "twilio-account-sid"),
+    ("square_oauth_secret", "square-oauth-secret"),
+    ("pypi_upload_token", "pypi-upload-token"),
+    ("softlayer_api_key", "softlayer-api-key"),
+    ("artifactory_api_key", "artifactory-api-key"),
+    ("artifactory_password", "artifactory-password"),
+];
+
+/// Telegram bot tokens (8 to 10 digits, a colon, 35 token characters), found from each
+/// colon: a regex over the whole text costs more than this check at each colon, and
+/// code is full of colons. Each token's span goes to `push`.
+fn telegram_tokens(text: &str, mut push: impl FnMut(usize, usize)) {
+    let bytes = text.as_bytes();
+    let token = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-';
+    for (colon, _) in text.match_indices(':') {
+        let before = bytes.get(..colon).unwrap_or_default();
+        let digits = before
+            .iter()
+            .rev()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let start = colon - digits;
+        let word_before = start
+            .checked_sub(1)
+            .and_then(|i| bytes.get(i))
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        let after = bytes.get(colon + 1..).unwrap_or_default();
+        if (8..=10).contains(&digits)
+            && !word_before
+            && after.iter().take(36).take_while(|c| token(c)).count() == 35
+        {
+            push(start, colon + 36);
+        }
+    }
+}
+
+/// Whether a [`DETECT_SECRETS`] match of `kind` from `start` to `end` in `text` stands
+/// alone: no token character right after it, and the Artifactory forms random enough.
+fn detect_secrets_match(text: &str, kind: &str, start: usize, end: usize) -> bool {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    if text.as_bytes().get(end).copied().is_some_and(token) {
+        return false;
+    }
+    let value = text.get(start..end).unwrap_or_default();
+    let digit = value.bytes().any(|b| b.is_ascii_digit());
+    match kind {
+        "artifactory-api-key" => digit,
+        "artifactory-password" => digit && value.bytes().skip(3).any(|b| b.is_ascii_lowercase()),
+        _ => true,
+    }
+}
+
 /// Every hand-written pattern, for the test that they all compile.
 #[cfg(test)]
 pub(crate) fn all_compile() -> bool {
@@ -153,7 +243,8 @@ pub(crate) fn all_compile() -> bool {
         &BEARER,
         &ASSIGNMENT,
     ]
-    .iter()
+    .into_iter()
+    .chain(&DETECT_SECRETS)
     .all(|re| re.is_some())
 }
 
@@ -403,6 +494,19 @@ fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
                 && !is_non_secret_value(v.as_str())
             {
                 push(v.start(), v.end(), class);
+            }
+        }
+    }
+    telegram_tokens(text, |start, end| {
+        push(start, end, Builtin::Vendor("telegram-bot-api-token"));
+    });
+    let detect_secrets = DETECT_SECRETS.iter().filter_map(|re| re.as_ref());
+    for caps in detect_secrets.flat_map(|re| re.captures_iter(text)) {
+        for (group, kind) in DETECT_SECRETS_KINDS {
+            if let Some(v) = caps.name(group)
+                && detect_secrets_match(text, kind, v.start(), v.end())
+            {
+                push(v.start(), v.end(), Builtin::Vendor(kind));
             }
         }
     }

@@ -27,6 +27,15 @@
 //!   `user:password` of an `Authorization: Basic` header), `private-key`,
 //!   `credential-assignment`. URLs are found with their slashes JSON-escaped
 //!   too (`postgres:\/\/…`).
+//! * **detect-secrets' formats** (Yelp's detect-secrets, Apache-2.0: its default
+//!   plugins) that gitleaks finds only after a keyword or not at all, also in
+//!   `builtin.rs`: `discord-bot-token`, `telegram-bot-api-token`,
+//!   `mailchimp-api-key`, `twilio-account-sid`, `square-oauth-secret`, TestPyPI's
+//!   `pypi-upload-token`, `softlayer-api-key` (in its SOAP URL),
+//!   `artifactory-api-key` (`AKC…`) and `artifactory-password` (`AP…`, with a digit
+//!   and a lower-case letter). Its keyword plugins (IBM Cloud IAM, IBM COS HMAC,
+//!   Cloudant, SoftLayer `key = value` forms) are `credential-assignment` here, and
+//!   its high-entropy string plugins are left out (see below).
 //!
 //! To refresh the gitleaks rules, fetch a newer `config/gitleaks.toml` and run
 //! `python3 convert-gitleaks.py gitleaks.toml <commit> > rules.json`, then run

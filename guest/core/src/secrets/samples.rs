@@ -43,7 +43,7 @@ struct Sample {
     secret: String,
 }
 
-/// Fake credentials in the formats of 40 vendors, composed at run time from a
+/// Fake credentials in the formats of about 50 vendors, composed at run time from a
 /// seeded generator so no literal in the source looks like a leaked key.
 fn samples(seed: u64) -> Vec<Sample> {
     let mut r = Rng(seed | 1);
@@ -311,6 +311,35 @@ fn samples(seed: u64) -> Vec<Sample> {
         format!("pul-{}", r.chars(HEX, 40)),
         None,
     );
+    // detect-secrets' formats that gitleaks finds only after a keyword, or not at all.
+    let discord = format!(
+        "M{}.{}.{}",
+        r.chars(ALNUM, 23),
+        r.chars(ALNUM, 6),
+        r.chars(ALNUM, 27)
+    );
+    add("discord-bot-token", None, discord, None);
+    let telegram = format!("{}:{}", r.chars(DIGITS, 10), r.chars(ALNUM, 35));
+    add("telegram-bot-api-token", None, telegram, None);
+    let mailchimp = format!("{}-us{}", r.chars(HEX, 32), r.chars(DIGITS, 2));
+    add("mailchimp-api-key", None, mailchimp, None);
+    let sid = format!("AC{}", r.chars(HEX, 32));
+    add("twilio-account-sid", None, sid, None);
+    let square = format!("sq0csp-{}", r.chars(ALNUM, 43));
+    add("square-oauth-secret", None, square, None);
+    let test_pypi = format!("pypi-AgENdGVzdC5weXBpLm9yZw{}", r.chars(ALNUM, 70));
+    add("pypi-upload-token", None, test_pypi, None);
+    let softlayer = r.chars(HEX, 64);
+    add(
+        "softlayer-api-key",
+        None,
+        format!("https://api.softlayer.com/soap/v3/{softlayer}"),
+        Some(softlayer),
+    );
+    let akc = format!("AKC{}7{}", r.chars(ALNUM, 10), r.chars(ALNUM, 9));
+    add("artifactory-api-key", None, akc, None);
+    let ap = format!("APB{}7a{}", r.chars(ALNUM, 8), r.chars(ALNUM, 4));
+    add("artifactory-password", None, ap, None);
     out
 }
 

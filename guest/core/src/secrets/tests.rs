@@ -642,3 +642,38 @@ fn keys_glued_by_url_encoding_are_redacted() {
         assert_eq!(find(clean), vec![], "false positive: {clean}");
     }
 }
+
+#[test]
+fn detect_secrets_shapes_must_hold_whole() {
+    let mut r = Rng(0xD5EC);
+    let tail = r.chars(ALNUM, 35);
+    let discord = |last: usize, r: &mut Rng| {
+        format!(
+            "M{}.{}.{}",
+            r.chars(ALNUM, 23),
+            r.chars(ALNUM, 6),
+            r.chars(ALNUM, last)
+        )
+    };
+    let prose = [
+        "APACHEKAFKA and APDEVELOPMENT are words; AP1234567890 is an invoice".to_string(),
+        "the AKCHUALLYNOTAKEY shout".to_string(),
+        format!("v1234567890:{tail}"),
+        format!("1234567:{tail}"),
+        format!("1234567890:{tail}X"),
+        format!("1234567890:{}", r.chars(ALNUM, 34)),
+        discord(28, &mut r),
+        format!("{}-user", r.chars(HEX, 32)),
+        format!("AC{}", r.chars(HEX, 31)),
+    ];
+    for text in &prose {
+        assert_eq!(kinds(text), Vec::<String>::new(), "{text}");
+    }
+    let token = discord(27, &mut r);
+    assert_eq!(kinds(&format!("bot={token}")), ["discord-bot-token"]);
+    let telegram = format!("1234567890:{tail}");
+    assert_eq!(
+        kinds(&format!("(bot {telegram})")),
+        ["telegram-bot-api-token"]
+    );
+}
