@@ -18,6 +18,14 @@ pub type TokenDigest = [u8; 32];
 /// Longest token hashed, as the core's limit: a longer one is never known.
 pub const MAX_TOKEN: usize = 512;
 
+/// Most digests worth keeping: the HTTP server holds at most this many. When the file
+/// holds twice as many lines, [`note`] cuts it to the last this many, so registrations
+/// without end do not grow it without end.
+pub const MOST: usize = 16_384;
+
+/// The length of a line: 64 hex digits and a newline.
+const LINE: u64 = 65;
+
 /// The digest of `token`, if it is not longer than [`MAX_TOKEN`].
 pub fn digest(token: &str) -> Option<TokenDigest> {
     (token.len() <= MAX_TOKEN).then(|| Sha256::digest(token.as_bytes()).into())
@@ -73,12 +81,18 @@ pub fn append(path: &Path, d: &TokenDigest) -> std::io::Result<()> {
     writeln!(file, "{}", hex(d))
 }
 
-/// Notes `token` in `path` (nothing for a token longer than [`MAX_TOKEN`]).
+/// Notes `token` in `path` (nothing for a token longer than [`MAX_TOKEN`]), cutting the
+/// file to its last [`MOST`] digests when it has grown to twice that.
 pub fn note(path: &Path, token: &str) -> std::io::Result<()> {
-    match digest(token) {
-        Some(d) => append(path, &d),
-        None => Ok(()),
+    let Some(d) = digest(token) else {
+        return Ok(());
+    };
+    append(path, &d)?;
+    if std::fs::metadata(path)?.len() >= 2 * MOST as u64 * LINE {
+        let last: HashSet<TokenDigest> = read_last(path, MOST).into_iter().collect();
+        rewrite(path, &last)?;
     }
+    Ok(())
 }
 
 /// Replaces the file's contents with `digests`, atomically.
@@ -135,6 +149,16 @@ mod tests {
         assert_eq!(read_last(&file, 1), [digest("maas_two").unwrap()]);
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        for i in 0..2 * MOST {
+            note(&file, &format!("maas_{i}")).unwrap();
+        }
+        let kept = read_last(&file, 3 * MOST);
+        assert!(
+            kept.len() <= 2 * MOST && kept.len() >= MOST,
+            "{}",
+            kept.len()
+        );
+        assert!(kept.contains(&digest(&format!("maas_{}", 2 * MOST - 1)).unwrap()));
         rewrite(&file, &HashSet::from([digest("maas_two").unwrap()])).unwrap();
         assert_eq!(read_last(&file, 10), [digest("maas_two").unwrap()]);
         std::fs::remove_dir_all(&dir).unwrap();

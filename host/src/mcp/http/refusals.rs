@@ -86,7 +86,7 @@ struct Source {
 /// Most source addresses tracked at once; beyond, new ones share one bucket.
 const MAX_SOURCES: usize = 65_536;
 /// Most known-good token digests kept; beyond, the set starts over.
-const MAX_KNOWN: usize = 16_384;
+const MAX_KNOWN: usize = known_tokens::MOST;
 
 /// One aggregated audit entry to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
