@@ -857,3 +857,63 @@ async fn a_request_id_already_in_flight_is_refused_and_the_first_still_gets_its_
     );
     server.stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_its_most_requests_in_flight_waits_and_no_one_else_does() {
+    let server = server_with(memory_core(), |o| o.sessions.in_flight_per_principal = 2).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let busy = register(&op, "busy", "claude_code", "alice").await;
+    let other = register(&op, "other", "claude_code", "bob").await;
+    let http = reqwest::Client::new();
+    let (_, one) = open_session(&http, &server.url, &busy).await;
+    let (_, two) = open_session(&http, &server.url, &busy).await;
+    let call = |token: &str, session: &str, id: i64, name: &str, arguments: Value| {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments}});
+        let sent = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(token),
+            Some(session),
+        )
+        .body(body.to_string())
+        .send();
+        async move { sent.await.unwrap().text().await.unwrap() }
+    };
+    let wait = json!({"timeout_seconds": 2, "kinds": ["handoff"]});
+    let waits = [
+        tokio::spawn(call(&busy, &one, 1, "wait_for_changes", wait.clone())),
+        tokio::spawn(call(&busy, &two, 1, "wait_for_changes", wait)),
+    ];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    for session in [&one, &two] {
+        let refused = call(&busy, session, 2, "whoami", json!({})).await;
+        assert!(
+            refused.contains("-32029") && refused.contains("2 requests in flight"),
+            "{refused}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refused at once"
+    );
+    let (_, theirs) = open_session(&http, &server.url, &other).await;
+    let answer = call(&other, &theirs, 2, "whoami", json!({})).await;
+    assert!(
+        answer.contains("\"other\""),
+        "another agent is not held: {answer}"
+    );
+    ok(&op, "get_agent_info", json!({"agent_id": "busy"})).await;
+    for w in waits {
+        let answered = w.await.unwrap();
+        assert!(answered.contains("\"result\""), "{answered}");
+    }
+    let again = call(&busy, &one, 3, "whoami", json!({})).await;
+    assert!(
+        again.contains("\"busy\"") && !again.contains("-32029"),
+        "{again}"
+    );
+    server.stop.cancel();
+}

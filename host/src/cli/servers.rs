@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// Open MCP sessions allowed in total.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions: u32,
+    /// Requests one agent may have in flight at once across its MCP sessions; beyond,
+    /// a request is answered at once with error -32029 (the operator is not limited).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight_per_agent: u32,
     /// Minutes after which an MCP session with no traffic is closed.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10_080))]
     pub session_idle_minutes: u64,
@@ -241,6 +245,7 @@ fn http_options(args: &ServeArgs, token: String) -> HttpOptions {
         per_principal: args.max_sessions_per_principal as usize,
         total: args.max_sessions as usize,
         idle: std::time::Duration::from_secs(args.session_idle_minutes.saturating_mul(60)),
+        in_flight_per_principal: args.max_in_flight_per_agent as usize,
     };
     options
 }

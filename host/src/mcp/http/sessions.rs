@@ -12,6 +12,12 @@
 //! own stream with an invalid-request error instead of reaching rmcp, which routes
 //! answers by id: the second request would take the first one's answer and leave the
 //! first waiting for as long as the session lives.
+//!
+//! An agent may have at most [`SessionLimits::in_flight_per_principal`] requests in
+//! flight at once across its sessions (the operator is not limited): beyond, a request
+//! is answered at once with a server error, so one agent that floods the core's queue
+//! with slow calls (searches, `wait_for_changes`) cannot make every other agent wait
+//! behind them.
 
 use crate::mcp::Principal;
 use futures_core::Stream;
@@ -37,6 +43,8 @@ pub struct SessionLimits {
     pub total: usize,
     /// A session with no traffic for this long is closed.
     pub idle: Duration,
+    /// Requests one agent may have in flight at once, across its sessions.
+    pub in_flight_per_principal: usize,
 }
 
 impl Default for SessionLimits {
@@ -45,6 +53,7 @@ impl Default for SessionLimits {
             per_principal: 64,
             total: 4096,
             idle: Duration::from_secs(30 * 60),
+            in_flight_per_principal: 256,
         }
     }
 }
@@ -159,39 +168,72 @@ impl Owners {
     }
 }
 
-/// The JSON-RPC ids of the requests each session is answering.
+/// The JSON-RPC ids of the requests each session is answering, and how many requests
+/// each agent has in flight.
 #[derive(Debug, Default)]
-struct InFlight(Mutex<HashMap<SessionId, HashSet<RequestId>>>);
+struct InFlight(Mutex<Table>);
+
+#[derive(Debug, Default)]
+struct Table {
+    ids: HashMap<SessionId, HashSet<RequestId>>,
+    agents: HashMap<String, usize>,
+}
+
+/// Why a request was not let in.
+enum Busy {
+    /// Its id is in flight in its session.
+    DuplicateId,
+    /// Its agent has this many requests in flight.
+    Agent(usize),
+}
 
 impl InFlight {
     /// The table. A panic while it was held left nothing half-done (each change is one
     /// insert or remove), so a poisoned lock is taken as it is: a claim is always
     /// released.
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, HashSet<RequestId>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Claims `request` in `session`, or `None` when a request with that id is in flight.
-    fn claim(self: &Arc<Self>, session: &SessionId, request: &RequestId) -> Option<Claim> {
-        let mut map = self.lock();
-        if !map
+    /// Claims `request` in `session` for `agent` (none for the operator), unless a
+    /// request with that id is in flight there or the agent has `most` in flight.
+    fn claim(
+        self: &Arc<Self>,
+        session: &SessionId,
+        request: &RequestId,
+        agent: Option<String>,
+        most: usize,
+    ) -> Result<Claim, Busy> {
+        let mut table = self.lock();
+        if let Some(agent) = &agent {
+            let held = table.agents.get(agent).copied().unwrap_or(0);
+            if held >= most {
+                return Err(Busy::Agent(held));
+            }
+        }
+        let fresh = table
+            .ids
             .entry(session.clone())
             .or_default()
-            .insert(request.clone())
-        {
-            return None;
+            .insert(request.clone());
+        if !fresh {
+            return Err(Busy::DuplicateId);
         }
-        Some(Claim {
+        if let Some(agent) = &agent {
+            *table.agents.entry(agent.clone()).or_insert(0) += 1;
+        }
+        Ok(Claim {
             table: self.clone(),
             session: session.clone(),
             request: request.clone(),
+            agent,
         })
     }
 
     fn end_session(&self, session: &SessionId) {
-        self.lock().remove(session);
+        self.lock().ids.remove(session);
     }
 }
 
@@ -202,22 +244,31 @@ struct Claim {
     table: Arc<InFlight>,
     session: SessionId,
     request: RequestId,
+    agent: Option<String>,
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let mut map = self.table.lock();
-        if let Some(ids) = map.get_mut(&self.session) {
+        let mut table = self.table.lock();
+        if let Some(ids) = table.ids.get_mut(&self.session) {
             ids.remove(&self.request);
             if ids.is_empty() {
-                map.remove(&self.session);
+                table.ids.remove(&self.session);
+            }
+        }
+        if let Some(agent) = &self.agent
+            && let Some(held) = table.agents.get_mut(agent)
+        {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                table.agents.remove(agent);
             }
         }
     }
 }
 
 /// A request's answer stream: rmcp's, holding the request's claim on its id, or the
-/// one error that refuses a request whose id was in flight.
+/// one error that refuses a request whose id was in flight or whose agent is busy.
 struct Answer<S> {
     refusal: Option<ServerSseMessage>,
     inner: Option<Pin<Box<S>>>,
@@ -250,6 +301,23 @@ fn duplicate_id(id: RequestId) -> ServerSseMessage {
     );
     ServerSseMessage::from_message(ServerJsonRpcMessage::error(error, Some(id)))
 }
+
+/// The error answering a request of an agent with `held` requests in flight.
+fn agent_busy(id: RequestId, held: usize) -> ServerSseMessage {
+    let error = ErrorData::new(
+        rmcp::model::ErrorCode(BUSY),
+        format!(
+            "this agent has {held} requests in flight, the most one agent may have; \
+             wait for some answers and retry"
+        ),
+        None,
+    );
+    ServerSseMessage::from_message(ServerJsonRpcMessage::error(error, Some(id)))
+}
+
+/// The JSON-RPC error code of [`agent_busy`]: this server's code for every "too many"
+/// answer (a server error, in the range JSON-RPC reserves for them).
+const BUSY: i32 = -32029;
 
 /// What went wrong in [`BoundSessions`].
 #[derive(Debug, thiserror::Error)]
@@ -337,16 +405,27 @@ impl SessionManager for BoundSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let claim = match &message {
-            ClientJsonRpcMessage::Request(request) => match self.in_flight.claim(id, &request.id) {
-                Some(claim) => Some(claim),
-                None => {
-                    return Ok(Answer {
-                        refusal: Some(duplicate_id(request.id.clone())),
-                        inner: None,
-                        _claim: None,
-                    });
+            ClientJsonRpcMessage::Request(request) => {
+                let agent = match self.owners.owner(id) {
+                    Some(Principal::Agent(agent)) => Some(agent),
+                    _ => None,
+                };
+                let most = self.limits.in_flight_per_principal;
+                match self.in_flight.claim(id, &request.id, agent, most) {
+                    Ok(claim) => Some(claim),
+                    Err(busy) => {
+                        let refusal = match busy {
+                            Busy::DuplicateId => duplicate_id(request.id.clone()),
+                            Busy::Agent(held) => agent_busy(request.id.clone(), held),
+                        };
+                        return Ok(Answer {
+                            refusal: Some(refusal),
+                            inner: None,
+                            _claim: None,
+                        });
+                    }
                 }
-            },
+            }
             _ => None,
         };
         let inner = self.inner.create_stream(id, message).await?;
