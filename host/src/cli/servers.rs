@@ -55,8 +55,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions: u32,
     /// Requests one agent may have in flight at once across its MCP sessions; beyond,
-    /// a request is answered at once with error -32029 (the operator is not limited).
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    /// a request is refused with error -32029 after a second (the operator is not limited).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight_per_agent: u32,
     /// Minutes after which an MCP session with no traffic is closed.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10_080))]

@@ -15,9 +15,9 @@
 //!
 //! An agent may have at most [`SessionLimits::in_flight_per_principal`] requests in
 //! flight at once across its sessions (the operator is not limited): beyond, a request
-//! is answered at once with a server error, so one agent that floods the core's queue
-//! with slow calls (searches, `wait_for_changes`) cannot make every other agent wait
-//! behind them.
+//! is refused with a server error, held back a second (see [`BUSY_DELAY`]), so one
+//! agent that floods the core's queue with slow calls (searches) cannot make every
+//! other agent wait behind them.
 
 use crate::mcp::Principal;
 use futures_core::Stream;
@@ -29,6 +29,7 @@ use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -53,7 +54,7 @@ impl Default for SessionLimits {
             per_principal: 64,
             total: 4096,
             idle: Duration::from_secs(30 * 60),
-            in_flight_per_principal: 256,
+            in_flight_per_principal: 32,
         }
     }
 }
@@ -271,6 +272,8 @@ impl Drop for Claim {
 /// one error that refuses a request whose id was in flight or whose agent is busy.
 struct Answer<S> {
     refusal: Option<ServerSseMessage>,
+    /// Sent only after this: a busy agent's refusals are held back (see [`BUSY_DELAY`]).
+    delay: Option<Pin<Box<tokio::time::Sleep>>>,
     inner: Option<Pin<Box<S>>>,
     _claim: Option<Claim>,
 }
@@ -280,6 +283,12 @@ impl<S: Stream<Item = ServerSseMessage>> Stream for Answer<S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if let Some(delay) = &mut this.delay {
+            if delay.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.delay = None;
+        }
         if let Some(refusal) = this.refusal.take() {
             return Poll::Ready(Some(refusal));
         }
@@ -314,6 +323,12 @@ fn agent_busy(id: RequestId, held: usize) -> ServerSseMessage {
     );
     ServerSseMessage::from_message(ServerJsonRpcMessage::error(error, Some(id)))
 }
+
+/// How long the refusal of a busy agent's request is held back. Answered at once, a
+/// client that retries without pause makes thousands of requests a second, and the
+/// server's work on them slows every other client; held back, each of its connections
+/// makes one a second. Nothing is held but a timer.
+const BUSY_DELAY: Duration = Duration::from_secs(1);
 
 /// The JSON-RPC error code of [`agent_busy`]: this server's code for every "too many"
 /// answer (a server error, in the range JSON-RPC reserves for them).
@@ -414,12 +429,16 @@ impl SessionManager for BoundSessions {
                 match self.in_flight.claim(id, &request.id, agent, most) {
                     Ok(claim) => Some(claim),
                     Err(busy) => {
-                        let refusal = match busy {
-                            Busy::DuplicateId => duplicate_id(request.id.clone()),
-                            Busy::Agent(held) => agent_busy(request.id.clone(), held),
+                        let (refusal, delay) = match busy {
+                            Busy::DuplicateId => (duplicate_id(request.id.clone()), None),
+                            Busy::Agent(held) => (
+                                agent_busy(request.id.clone(), held),
+                                Some(Box::pin(tokio::time::sleep(BUSY_DELAY))),
+                            ),
                         };
                         return Ok(Answer {
                             refusal: Some(refusal),
+                            delay,
                             inner: None,
                             _claim: None,
                         });
@@ -431,6 +450,7 @@ impl SessionManager for BoundSessions {
         let inner = self.inner.create_stream(id, message).await?;
         Ok(Answer {
             refusal: None,
+            delay: None,
             inner: Some(Box::pin(inner)),
             _claim: claim,
         })
