@@ -71,6 +71,26 @@ async fn open_session(http: &reqwest::Client, url: &str, token: &str) -> (Status
     (status, id)
 }
 
+/// Calls the tool `name` on a session as JSON-RPC request `id`: the status and the body.
+/// The request is built now; the future borrows nothing, so it can be spawned.
+fn tool_call(
+    http: &reqwest::Client,
+    (url, token, session): (&str, &str, &str),
+    id: i64,
+    name: &str,
+    arguments: Value,
+) -> impl std::future::Future<Output = (StatusCode, String)> + Send + use<> {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments}});
+    let sent = request(http, reqwest::Method::POST, url, Some(token), Some(session))
+        .body(body.to_string())
+        .send();
+    async move {
+        let resp = sent.await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+}
+
 /// Calls `whoami` on a session: the status and the body.
 async fn whoami(
     http: &reqwest::Client,
@@ -78,14 +98,7 @@ async fn whoami(
     token: &str,
     session: &str,
 ) -> (StatusCode, String) {
-    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-        "params": {"name": "whoami", "arguments": {}}});
-    let resp = request(http, reqwest::Method::POST, url, Some(token), Some(session))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    (resp.status(), resp.text().await.unwrap())
+    tool_call(http, (url, token, session), 2, "whoami", json!({})).await
 }
 
 /// Asserts a 401 with a JSON-RPC error body, as a bad token gets.
@@ -807,17 +820,7 @@ async fn a_request_id_already_in_flight_is_refused_and_the_first_still_gets_its_
     let (status, session) = open_session(&http, &server.url, &token).await;
     assert_eq!(status, 200);
     let call = |id: i64, name: &str, arguments: Value| {
-        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": name, "arguments": arguments}});
-        request(
-            &http,
-            reqwest::Method::POST,
-            &server.url,
-            Some(&token),
-            Some(&session),
-        )
-        .body(body.to_string())
-        .send()
+        tool_call(&http, (&server.url, &token, &session), id, name, arguments)
     };
     // A wait that holds id 5 for two seconds.
     let waiting = call(
@@ -825,12 +828,11 @@ async fn a_request_id_already_in_flight_is_refused_and_the_first_still_gets_its_
         "wait_for_changes",
         json!({"timeout_seconds": 2, "kinds": ["handoff"]}),
     );
-    let first = tokio::spawn(async move { waiting.await.unwrap().text().await.unwrap() });
+    let first = tokio::spawn(async move { waiting.await.1 });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = std::time::Instant::now();
-    let second = call(5, "whoami", json!({})).await.unwrap();
-    assert_eq!(second.status(), 200);
-    let second = second.text().await.unwrap();
+    let (status, second) = call(5, "whoami", json!({})).await;
+    assert_eq!(status, 200);
     assert!(
         second.contains("-32600") && second.contains("already in flight"),
         "{second}"
@@ -845,12 +847,7 @@ async fn a_request_id_already_in_flight_is_refused_and_the_first_still_gets_its_
         "{first}"
     );
     // Once answered, the id is free again.
-    let third = call(5, "whoami", json!({}))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, third) = call(5, "whoami", json!({})).await;
     assert!(
         third.contains("agent-a") && !third.contains("-32600"),
         "{third}"
@@ -868,18 +865,8 @@ async fn an_agent_with_its_most_requests_in_flight_waits_and_no_one_else_does() 
     let (_, one) = open_session(&http, &server.url, &busy).await;
     let (_, two) = open_session(&http, &server.url, &busy).await;
     let call = |token: &str, session: &str, id: i64, name: &str, arguments: Value| {
-        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": name, "arguments": arguments}});
-        let sent = request(
-            &http,
-            reqwest::Method::POST,
-            &server.url,
-            Some(token),
-            Some(session),
-        )
-        .body(body.to_string())
-        .send();
-        async move { sent.await.unwrap().text().await.unwrap() }
+        let sent = tool_call(&http, (&server.url, token, session), id, name, arguments);
+        async move { sent.await.1 }
     };
     let wait = json!({"timeout_seconds": 4, "kinds": ["handoff"]});
     let waits = [
@@ -1015,23 +1002,9 @@ async fn bench_another_agents_latency_while_one_floods_searches() {
         let mut id = 0;
         while started.elapsed() < Duration::from_secs(4) {
             id += 1;
-            let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                "params": {"name": "whoami", "arguments": {}}});
             let t = std::time::Instant::now();
-            let text = request(
-                &http,
-                reqwest::Method::POST,
-                &server.url,
-                Some(&victim),
-                Some(&session),
-            )
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+            let at = (server.url.as_str(), victim.as_str(), session.as_str());
+            let (_, text) = tool_call(&http, at, id, "whoami", json!({})).await;
             assert!(text.contains("victim"), "{text}");
             latencies.push(t.elapsed().as_secs_f64() * 1e3);
         }
