@@ -175,10 +175,14 @@ fn forbidden_origin() -> Response {
     )
 }
 
+/// The JSON-RPC error code of every "too many" answer of this server (a server error,
+/// in the range JSON-RPC reserves for them).
+const TOO_MANY: i32 = -32029;
+
 fn rate_limited(ip: IpAddr) -> Response {
     let mut response = json_rpc_error(
         StatusCode::TOO_MANY_REQUESTS,
-        -32029,
+        TOO_MANY,
         format!(
             "too many refused requests from {ip}; retry in a minute (a token that already \
              worked with this server is not limited)"
@@ -196,7 +200,7 @@ fn session_refused(why: &SessionRefusal) -> Response {
         SessionRefusal::Total(_) => StatusCode::SERVICE_UNAVAILABLE,
         SessionRefusal::Unauthenticated => StatusCode::UNAUTHORIZED,
     };
-    json_rpc_error(status, -32029, why.to_string())
+    json_rpc_error(status, TOO_MANY, why.to_string())
 }
 
 impl Gate {

@@ -144,12 +144,13 @@ static ASSIGNMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
 
 /// The formats of detect-secrets' default plugins (Apache-2.0, Yelp/detect-secrets,
 /// `detect_secrets/plugins/`) that need no keyword there but one in gitleaks' rules, or
-/// that gitleaks lacks, each a named group (the group's name, `_` for `-`, is the kind;
-/// the secret is the group; Telegram's are found by [`telegram_tokens`]): Discord bot tokens, Telegram bot tokens, Mailchimp keys,
-/// Twilio account SIDs, Square OAuth secrets, TestPyPI upload tokens, SoftLayer API keys
-/// in their SOAP URL, Artifactory API keys (`AKC…`) and passwords (`AP…`). A match must
-/// not run on into more token characters; the Artifactory forms also need a digit (and
-/// the `AP` one a lower-case letter), so upper-case words such as `APACHEKAFKA` are prose.
+/// that gitleaks lacks: Discord bot tokens, Mailchimp keys, Twilio account SIDs, Square
+/// OAuth secrets, TestPyPI upload tokens, SoftLayer API keys in their SOAP URL,
+/// Artifactory API keys (`AKC…`) and passwords (`AP…`); Telegram bot tokens are found by
+/// [`telegram_tokens`]. Each is a named group (the group's name, `_` for `-`, is the
+/// kind; the secret is the group). A match must not run on into more token characters;
+/// the Artifactory forms also need a digit (and the `AP` one a lower-case letter), so
+/// upper-case words such as `APACHEKAFKA` are prose.
 static DETECT_SECRETS: [LazyLock<Option<Regex>>; 3] = [
     // Formats with a literal prefix, which the regex engine skips to.
     LazyLock::new(|| {
@@ -184,12 +185,16 @@ const DETECT_SECRETS_KINDS: &[(&str, &str)] = &[
     ("artifactory_password", "artifactory-password"),
 ];
 
+/// A byte of a token: an ASCII letter or digit, `_` or `-`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
 /// Telegram bot tokens (8 to 10 digits, a colon, 35 token characters), found from each
 /// colon: a regex over the whole text costs more than this check at each colon, and
 /// code is full of colons. Each token's span goes to `push`.
 fn telegram_tokens(text: &str, mut push: impl FnMut(usize, usize)) {
     let bytes = text.as_bytes();
-    let token = |c: &u8| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-';
     for (colon, _) in text.match_indices(':') {
         let before = bytes.get(..colon).unwrap_or_default();
         let digits = before
@@ -205,7 +210,12 @@ fn telegram_tokens(text: &str, mut push: impl FnMut(usize, usize)) {
         let after = bytes.get(colon + 1..).unwrap_or_default();
         if (8..=10).contains(&digits)
             && !word_before
-            && after.iter().take(36).take_while(|c| token(c)).count() == 35
+            && after
+                .iter()
+                .take(36)
+                .take_while(|&&c| is_token_byte(c))
+                .count()
+                == 35
         {
             push(start, colon + 36);
         }
@@ -215,8 +225,7 @@ fn telegram_tokens(text: &str, mut push: impl FnMut(usize, usize)) {
 /// Whether a [`DETECT_SECRETS`] match of `kind` from `start` to `end` in `text` stands
 /// alone: no token character right after it, and the Artifactory forms random enough.
 fn detect_secrets_match(text: &str, kind: &str, start: usize, end: usize) -> bool {
-    let token = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-    if text.as_bytes().get(end).copied().is_some_and(token) {
+    if text.as_bytes().get(end).copied().is_some_and(is_token_byte) {
         return false;
     }
     let value = text.get(start..end).unwrap_or_default();

@@ -278,6 +278,26 @@ struct Answer<S> {
     _claim: Option<Claim>,
 }
 
+impl<S> Answer<S> {
+    /// The answer refusing request `id` for `busy`: the error alone, held back a second
+    /// when the agent is busy.
+    fn refusing(busy: Busy, id: RequestId) -> Self {
+        let (refusal, delay) = match busy {
+            Busy::DuplicateId => (duplicate_id(id), None),
+            Busy::Agent(held) => (
+                agent_busy(id, held),
+                Some(Box::pin(tokio::time::sleep(BUSY_DELAY))),
+            ),
+        };
+        Answer {
+            refusal: Some(refusal),
+            delay,
+            inner: None,
+            _claim: None,
+        }
+    }
+}
+
 impl<S: Stream<Item = ServerSseMessage>> Stream for Answer<S> {
     type Item = ServerSseMessage;
 
@@ -314,7 +334,7 @@ fn duplicate_id(id: RequestId) -> ServerSseMessage {
 /// The error answering a request of an agent with `held` requests in flight.
 fn agent_busy(id: RequestId, held: usize) -> ServerSseMessage {
     let error = ErrorData::new(
-        rmcp::model::ErrorCode(BUSY),
+        rmcp::model::ErrorCode(super::TOO_MANY),
         format!(
             "this agent has {held} requests in flight, the most one agent may have; \
              wait for some answers and retry"
@@ -329,10 +349,6 @@ fn agent_busy(id: RequestId, held: usize) -> ServerSseMessage {
 /// server's work on them slows every other client; held back, each of its connections
 /// makes one a second. Nothing is held but a timer.
 const BUSY_DELAY: Duration = Duration::from_secs(1);
-
-/// The JSON-RPC error code of [`agent_busy`]: this server's code for every "too many"
-/// answer (a server error, in the range JSON-RPC reserves for them).
-const BUSY: i32 = -32029;
 
 /// What went wrong in [`BoundSessions`].
 #[derive(Debug, thiserror::Error)]
@@ -428,21 +444,7 @@ impl SessionManager for BoundSessions {
                 let most = self.limits.in_flight_per_principal;
                 match self.in_flight.claim(id, &request.id, agent, most) {
                     Ok(claim) => Some(claim),
-                    Err(busy) => {
-                        let (refusal, delay) = match busy {
-                            Busy::DuplicateId => (duplicate_id(request.id.clone()), None),
-                            Busy::Agent(held) => (
-                                agent_busy(request.id.clone(), held),
-                                Some(Box::pin(tokio::time::sleep(BUSY_DELAY))),
-                            ),
-                        };
-                        return Ok(Answer {
-                            refusal: Some(refusal),
-                            delay,
-                            inner: None,
-                            _claim: None,
-                        });
-                    }
+                    Err(busy) => return Ok(Answer::refusing(busy, request.id.clone())),
                 }
             }
             _ => None,
