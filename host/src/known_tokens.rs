@@ -19,8 +19,8 @@ pub type TokenDigest = [u8; 32];
 pub const MAX_TOKEN: usize = 512;
 
 /// Most digests worth keeping: the HTTP server holds at most this many. When the file
-/// holds twice as many lines, [`note`] cuts it to the last this many, so registrations
-/// without end do not grow it without end.
+/// holds twice as many lines, [`append`] cuts it to the last this many, so registrations
+/// and authentications without end do not grow it without end.
 pub const MOST: usize = 16_384;
 
 /// The length of a line: 64 hex digits and a newline.
@@ -75,24 +75,25 @@ pub fn read_last(path: &Path, most: usize) -> Vec<TokenDigest> {
     all.into_iter().skip(skip).collect()
 }
 
-/// Appends `d` to `path`.
+/// Appends `d` to `path`, cutting the file to its last [`MOST`] digests when it has
+/// grown to twice that.
 pub fn append(path: &Path, d: &TokenDigest) -> std::io::Result<()> {
     let mut file = private_file(path, true)?;
-    writeln!(file, "{}", hex(d))
-}
-
-/// Notes `token` in `path` (nothing for a token longer than [`MAX_TOKEN`]), cutting the
-/// file to its last [`MOST`] digests when it has grown to twice that.
-pub fn note(path: &Path, token: &str) -> std::io::Result<()> {
-    let Some(d) = digest(token) else {
-        return Ok(());
-    };
-    append(path, &d)?;
-    if std::fs::metadata(path)?.len() >= 2 * MOST as u64 * LINE {
+    writeln!(file, "{}", hex(d))?;
+    if file.metadata()?.len() >= 2 * MOST as u64 * LINE {
         let last: HashSet<TokenDigest> = read_last(path, MOST).into_iter().collect();
         rewrite(path, &last)?;
     }
     Ok(())
+}
+
+/// Notes `token` in `path` (nothing for a token longer than [`MAX_TOKEN`]): [`append`]
+/// of its digest.
+pub fn note(path: &Path, token: &str) -> std::io::Result<()> {
+    match digest(token) {
+        Some(d) => append(path, &d),
+        None => Ok(()),
+    }
 }
 
 /// Replaces the file's contents with `digests`, atomically.

@@ -17,7 +17,7 @@
 //! a token that stopped authenticating (its agent was deactivated or unregistered) is
 //! dropped from both.
 
-use crate::known_tokens::{self, Stamp, TokenDigest, digest};
+use crate::known_tokens::{self, MOST, Stamp, TokenDigest, digest};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
@@ -85,8 +85,6 @@ struct Source {
 
 /// Most source addresses tracked at once; beyond, new ones share one bucket.
 const MAX_SOURCES: usize = 65_536;
-/// Most known-good token digests kept; beyond, the set starts over.
-const MAX_KNOWN: usize = known_tokens::MOST;
 
 /// One aggregated audit entry to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +155,7 @@ impl Refusals {
     }
 
     /// Adds the digests of the file when it changed since it was last read (another
-    /// process noted a token it issued); beyond [`MAX_KNOWN`] the set is the file's last
+    /// process noted a token it issued); beyond [`MOST`] the set is the file's last
     /// digests.
     fn refresh(&self, known: &mut Known) {
         let Some(file) = &self.file else { return };
@@ -165,8 +163,8 @@ impl Refusals {
         if stamp == known.read {
             return;
         }
-        let digests = known_tokens::read_last(file, MAX_KNOWN);
-        if known.digests.len() + digests.len() > MAX_KNOWN {
+        let digests = known_tokens::read_last(file, MOST);
+        if known.digests.len() + digests.len() > MOST {
             known.digests.clear();
         }
         known.digests.extend(digests);
@@ -255,9 +253,9 @@ impl Refusals {
             if known.digests.contains(&d) {
                 return;
             }
-            if known.digests.len() >= MAX_KNOWN {
+            // Beyond MOST the set starts over; the file keeps its last MOST digests.
+            if known.digests.len() >= MOST {
                 known.digests.clear();
-                self.rewrite(&known.digests);
             }
             known.digests.insert(d);
             self.append(&d);
