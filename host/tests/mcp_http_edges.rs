@@ -101,6 +101,13 @@ async fn whoami(
     tool_call(http, (url, token, session), 2, "whoami", json!({})).await
 }
 
+/// The `host:port` of a server's `/mcp` URL, for raw connections.
+fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string()
+}
+
 /// Asserts a 401 with a JSON-RPC error body, as a bad token gets.
 async fn assert_unauthorized(resp: reqwest::Response) {
     assert_eq!(resp.status(), 401);
@@ -775,11 +782,7 @@ async fn half_sent_requests_are_dropped_and_connections_are_capped() {
         o.connections.header_timeout = Duration::from_millis(800);
     })
     .await;
-    let addr = server
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches("/mcp")
-        .to_string();
+    let addr = host_port(&server.url);
     // Four connections that send half a request and wait fill every place.
     let mut stalled = Vec::new();
     for _ in 0..4 {
@@ -807,6 +810,53 @@ async fn half_sent_requests_are_dropped_and_connections_are_capped() {
             matches!(read, Ok(Ok(_)) | Ok(Err(_))),
             "a stalled connection is closed, not kept"
         );
+    }
+    server.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_its_connections_and_the_rest_are_answered_429() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server_with(memory_core(), |o| {
+        o.connections.per_address = 2;
+        // The test's clients are on loopback, which is otherwise not limited.
+        o.connections.exempt_loopback = false;
+    })
+    .await;
+    let addr = host_port(&server.url);
+    let health = async |addr: &str| {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_string(&mut answer)).await;
+        answer
+    };
+    // Two idle connections fill the address's places.
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = health(&addr).await;
+    assert!(
+        refused.starts_with("HTTP/1.1 429") && refused.contains("2 open"),
+        "{refused}"
+    );
+    // A place given back is taken again.
+    drop(idle.pop());
+    let started = std::time::Instant::now();
+    loop {
+        let answer = health(&addr).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the closed connection's place is free again: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.stop.cancel();
 }
@@ -910,11 +960,102 @@ async fn an_agent_with_its_most_requests_in_flight_waits_and_no_one_else_does() 
     server.stop.cancel();
 }
 
+/// Calls the tool `name` as JSON-RPC request `id` in protocol revision 2026-07-28,
+/// which has no sessions (rmcp serves it without one whatever the server's mode): the
+/// status and the body.
+fn sessionless_call(
+    http: &reqwest::Client,
+    (url, token): (&str, &str),
+    id: i64,
+    name: &str,
+    arguments: Value,
+) -> impl std::future::Future<Output = (StatusCode, String)> + Send + use<> {
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}});
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments, "_meta": meta}});
+    let sent = http
+        .post(url)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "tools/call")
+        .header("Mcp-Name", name)
+        .header("Authorization", format!("Bearer {token}"))
+        .body(body.to_string())
+        .send();
+    async move {
+        let resp = sent.await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_share_counts_its_requests_without_a_session_and_over_a2a() {
+    for stateless in [false, true] {
+        let server = server_with(memory_core(), |o| {
+            o.sessions.in_flight_per_principal = 2;
+            o.stateless = stateless;
+        })
+        .await;
+        let op = connect(&server.url, OPERATOR).await;
+        let busy = register(&op, "busy", "claude_code", "alice").await;
+        let other = register(&op, "other", "claude_code", "bob").await;
+        let http = reqwest::Client::new();
+        let call = |token: &str, id: i64, name: &str, arguments: Value| {
+            sessionless_call(&http, (&server.url, token), id, name, arguments)
+        };
+        let wait = json!({"timeout_seconds": 3, "kinds": ["handoff"]});
+        let waits = [
+            tokio::spawn(call(&busy, 1, "wait_for_changes", wait.clone())),
+            tokio::spawn(call(&busy, 2, "wait_for_changes", wait)),
+        ];
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let (status, refused) = call(&busy, 3, "whoami", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "stateless={stateless}: {refused}");
+        let refused: Value = serde_json::from_str(&refused).unwrap();
+        assert_eq!(refused["id"], 3, "answered by its id: {refused}");
+        assert_eq!(refused["error"]["code"], -32029, "{refused}");
+        let text = refused["error"]["message"].as_str().unwrap();
+        assert!(text.contains("2 requests in flight"), "{text}");
+        assert!(started.elapsed() >= Duration::from_millis(900), "held back");
+        // A2A reaches the core too: the same share.
+        let a2a = http
+            .post(server.url.replace("/mcp", "/a2a"))
+            .header("Authorization", format!("Bearer {busy}"))
+            .json(&json!({"jsonrpc": "2.0", "id": "t", "method": "tasks/get",
+                "params": {"id": "no-such-task"}}))
+            .send()
+            .await
+            .unwrap();
+        let a2a: Value = a2a.json().await.unwrap();
+        assert_eq!(a2a["id"], "t", "{a2a}");
+        assert_eq!(a2a["error"]["code"], -32029, "{a2a}");
+        let (_, theirs) = call(&other, 3, "whoami", json!({})).await;
+        assert!(
+            theirs.contains("\"other\"") && !theirs.contains("-32029"),
+            "another agent is not held: {theirs}"
+        );
+        for w in waits {
+            let (_, answered) = w.await.unwrap();
+            assert!(answered.contains("\"result\""), "{answered}");
+        }
+        let (_, again) = call(&busy, 4, "whoami", json!({})).await;
+        assert!(
+            again.contains("\"busy\"") && !again.contains("-32029"),
+            "the share is given back when the answers have gone out: {again}"
+        );
+        server.stop.cancel();
+    }
+}
+
 /// A benchmark, not a test (`cargo test -p maas-host --test mcp_http_edges -- --ignored
 /// --nocapture`): one agent floods the server with 1,024 searches at a time over 8
 /// sessions for 4 s, never backing off, while another agent calls `whoami` one call
 /// after the other. Reports the other agent's median and p95 latency with the in-flight
-/// cap off, at 256, at its default (32) and at 16, against the same agent alone; it never fails
+/// cap off, at 256, at its default (32) and at 16, and at 32 when the flood comes without
+/// sessions (protocol revision 2026-07-28), against the same agent alone; it never fails
 /// on a timing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run with --ignored --nocapture"]
@@ -928,7 +1069,15 @@ async fn bench_another_agents_latency_while_one_floods_searches() {
         };
         (at(0.5), at(0.95), v.len())
     };
-    for cap in [None, Some(usize::MAX), Some(256), Some(32), Some(16)] {
+    let runs = [
+        (None, false),
+        (Some(usize::MAX), false),
+        (Some(256), false),
+        (Some(32), false),
+        (Some(16), false),
+        (Some(32), true),
+    ];
+    for (cap, sessionless) in runs {
         let server = server_with(memory_core(), |o| {
             o.sessions.in_flight_per_principal = cap.unwrap_or(usize::MAX);
         })
@@ -954,8 +1103,16 @@ async fn bench_another_agents_latency_while_one_floods_searches() {
         );
         let mut flood = Vec::new();
         if cap.is_some() {
+            // Every session opened before the flood: an `initialize` counts against
+            // the agent's share too.
+            let mut sessions = Vec::new();
             for _ in 0..8 {
-                let (_, session) = open_session(&http, &server.url, &greedy).await;
+                sessions.push(match sessionless {
+                    true => String::new(),
+                    false => open_session(&http, &server.url, &greedy).await.1,
+                });
+            }
+            for session in sessions {
                 for task in 0..128i64 {
                     let (http, url, token, session) = (
                         http.clone(),
@@ -967,23 +1124,27 @@ async fn bench_another_agents_latency_while_one_floods_searches() {
                         (stop.clone(), answered.clone(), refused.clone());
                     flood.push(tokio::spawn(async move {
                         let mut id = task * 1_000_000;
+                        let search = json!({"query": "redis cache ttl", "limit": 10});
                         while !stop.is_cancelled() {
                             id += 1;
-                            let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                                "params": {"name": "search_memories",
-                                    "arguments": {"query": "redis cache ttl", "limit": 10}}});
-                            let sent = request(
-                                &http,
-                                reqwest::Method::POST,
-                                &url,
-                                Some(&token),
-                                Some(&session),
-                            )
-                            .body(body.to_string())
-                            .send()
-                            .await;
-                            let Ok(resp) = sent else { continue };
-                            let text = resp.text().await.unwrap_or_default();
+                            let (_, text) = match sessionless {
+                                true => {
+                                    let to = (url.as_str(), token.as_str());
+                                    sessionless_call(
+                                        &http,
+                                        to,
+                                        id,
+                                        "search_memories",
+                                        search.clone(),
+                                    )
+                                    .await
+                                }
+                                false => {
+                                    let at = (url.as_str(), token.as_str(), session.as_str());
+                                    tool_call(&http, at, id, "search_memories", search.clone())
+                                        .await
+                                }
+                            };
                             let counter = if text.contains("-32029") {
                                 &refused
                             } else {
@@ -1016,6 +1177,7 @@ async fn bench_another_agents_latency_while_one_floods_searches() {
         let label = match cap {
             None => "alone (no flood)".to_string(),
             Some(usize::MAX) => "flood, no cap".to_string(),
+            Some(c) if sessionless => format!("sessionless flood, cap {c}"),
             Some(c) => format!("flood, cap {c}"),
         };
         let secs = 4.5;

@@ -54,10 +54,16 @@ pub struct ServeArgs {
     /// Open MCP sessions allowed in total.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions: u32,
-    /// Requests one agent may have in flight at once across its MCP sessions; beyond,
-    /// a request is refused with error -32029 after a second (the operator is not limited).
+    /// Requests one agent may have in flight at once (MCP with or without a session,
+    /// A2A); beyond, a request is refused with error -32029 after a second (the operator
+    /// is not limited).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight_per_agent: u32,
+    /// Connections one client address may hold open at once (loopback addresses, which
+    /// every local client shares, are not limited); beyond, a connection is answered 429
+    /// and closed.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: u32,
     /// Minutes after which an MCP session with no traffic is closed.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10_080))]
     pub session_idle_minutes: u64,
@@ -247,6 +253,7 @@ fn http_options(args: &ServeArgs, token: String) -> HttpOptions {
         idle: std::time::Duration::from_secs(args.session_idle_minutes.saturating_mul(60)),
         in_flight_per_principal: args.max_in_flight_per_agent as usize,
     };
+    options.connections.per_address = args.max_connections_per_address as usize;
     options
 }
 

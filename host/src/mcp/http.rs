@@ -5,10 +5,13 @@
 //! absent, loopback or allowed (else 403); it needs `Authorization: Bearer <token>` (else
 //! 401); a session id it names must belong to the same principal (else 401, as a bad
 //! token); and an address that keeps being refused is answered 429 without its token
-//! reaching the core. rmcp then checks the `Host` header against the allowed hosts.
+//! reaching the core. Each agent's requests in flight are counted there too
+//! (`load.rs`), whatever route or protocol revision they come by. rmcp then checks the
+//! `Host` header against the allowed hosts.
 
 mod a2a;
 mod feed;
+mod load;
 mod origin;
 mod refusals;
 mod sessions;
@@ -75,6 +78,13 @@ pub struct ConnectionLimits {
     /// waiting for its next request is closed after it: a client that sends half a
     /// request and waits holds its connection no longer.
     pub header_timeout: Duration,
+    /// Connections one address may hold at once, so no one client (none has shown a
+    /// token yet) can take every place of `max`; beyond, a connection is answered 429
+    /// and closed.
+    pub per_address: usize,
+    /// Loopback addresses are held to `max` only: every local client shares one of
+    /// them.
+    pub exempt_loopback: bool,
 }
 
 impl Default for ConnectionLimits {
@@ -82,6 +92,8 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             max: 4096,
             header_timeout: Duration::from_secs(30),
+            per_address: 256,
+            exempt_loopback: true,
         }
     }
 }
@@ -133,13 +145,25 @@ struct Gate {
     owners: Arc<Owners>,
     /// Whether the server keeps MCP sessions (not `--stateless`).
     sessions: bool,
+    /// Requests each agent has in flight.
+    load: Arc<load::Load>,
 }
 
-/// An HTTP error with a JSON-RPC error body, which MCP clients can show.
+/// An HTTP error with a JSON-RPC error body (id null), which MCP clients can show.
 fn json_rpc_error(status: StatusCode, code: i32, message: String) -> Response {
+    json_rpc_error_to(status, serde_json::Value::Null, code, message)
+}
+
+/// A JSON-RPC error answering request `id`, with HTTP `status`.
+fn json_rpc_error_to(
+    status: StatusCode,
+    id: serde_json::Value,
+    code: i32,
+    message: String,
+) -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
-        "id": null,
+        "id": id,
         "error": {"code": code, "message": message},
     });
     (status, axum::Json(body)).into_response()
@@ -327,6 +351,23 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         );
     }
     request.extensions_mut().insert(principal.clone());
+    // Every POST reaches the core (MCP with or without a session, A2A): an agent's
+    // share is held until its answer has gone out.
+    let share = match &principal {
+        Principal::Agent(agent) if request.method() == Method::POST => {
+            match gate.load.claim(agent) {
+                Ok(claim) => Some(claim),
+                Err(held) => match load::busy(request, held, MAX_MESSAGE_BYTES).await {
+                    Ok(notification) => {
+                        request = notification;
+                        None
+                    }
+                    Err(refusal) => return refusal,
+                },
+            }
+        }
+        _ => None,
+    };
     let opening = Opening::new(principal);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
     if ending && response.status() == StatusCode::ACCEPTED {
@@ -335,8 +376,12 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     if posting_json && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         response = unreadable_body(response).await;
     }
-    match opening.refused() {
+    let response = match opening.refused() {
         Some(why) => session_refused(&why),
+        None => response,
+    };
+    match share {
+        Some(claim) => load::holding(claim, response),
         None => response,
     }
 }
@@ -447,6 +492,7 @@ pub async fn bind(
         },
         owners: sessions.owners(),
         sessions: !options.stateless,
+        load: load::Load::new(options.sessions.in_flight_per_principal),
     });
     let handler = MaasMcp::new(core.clone(), Principal::Operator);
     let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
@@ -490,6 +536,10 @@ async fn serve_connections(
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max.max(1)));
+    let addresses = load::Load::<IpAddr>::new(limits.per_address.max(1));
+    // Refused connections are answered outside the places of `max`, at most this many
+    // at a time; beyond, one is closed without an answer.
+    let answering = Arc::new(tokio::sync::Semaphore::new(REFUSED_ANSWERED_AT_ONCE));
     // Every connection task holds a sender; all dropped means all connections closed.
     let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
     loop {
@@ -512,6 +562,20 @@ async fn serve_connections(
             },
             _ = shutdown.cancelled() => break,
         };
+        // Counted as refusals are: IPv6 by its /64.
+        let share = match limits.exempt_loopback && peer.ip().to_canonical().is_loopback() {
+            true => None,
+            false => match addresses.claim(&refusals::key(peer.ip())) {
+                Ok(claim) => Some(claim),
+                Err(held) => {
+                    drop(permit);
+                    if let Ok(answer) = answering.clone().try_acquire_owned() {
+                        tokio::spawn(too_many_connections(stream, held, answer));
+                    }
+                    continue;
+                }
+            },
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
@@ -522,7 +586,7 @@ async fn serve_connections(
         let stop = shutdown.clone();
         let open = open_tx.clone();
         tokio::spawn(async move {
-            let _held = (permit, open);
+            let _held = (permit, open, share);
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -542,4 +606,36 @@ async fn serve_connections(
     }
     drop(open_tx);
     let _ = open_rx.recv().await;
+}
+
+/// Refused connections answered at once (each holds a descriptor for up to a second).
+const REFUSED_ANSWERED_AT_ONCE: usize = 64;
+
+/// Answers a connection from an address that holds `held` connections, the most one
+/// may: a 429 the client can read, then the connection is closed. What the client sent
+/// is read and dropped for up to a second first, so the close does not reset the
+/// connection before the answer is read; `_answering` is held meanwhile.
+async fn too_many_connections(
+    mut stream: tokio::net::TcpStream,
+    held: usize,
+    _answering: tokio::sync::OwnedSemaphorePermit,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let text = format!(
+        "too many connections from this address ({held} open, the most one address may \
+         hold); close some and retry\n"
+    );
+    let answer = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{text}",
+        text.len()
+    );
+    let drain = async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }

@@ -116,7 +116,7 @@ struct Known {
 
 /// The key an address is counted under: IPv4 as is, IPv6 by its /64 (one host often
 /// has a whole /64), and everything beyond [`MAX_SOURCES`] under the unspecified address.
-fn key(ip: IpAddr) -> IpAddr {
+pub(super) fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -13,11 +13,8 @@
 //! answers by id: the second request would take the first one's answer and leave the
 //! first waiting for as long as the session lives.
 //!
-//! An agent may have at most [`SessionLimits::in_flight_per_principal`] requests in
-//! flight at once across its sessions (the operator is not limited): beyond, a request
-//! is refused with a server error, held back a second (see [`BUSY_DELAY`]), so one
-//! agent that floods the core's queue with slow calls (searches) cannot make every
-//! other agent wait behind them.
+//! How many requests one agent may have in flight is kept by the middleware, for
+//! every route (see `load.rs`).
 
 use crate::mcp::Principal;
 use futures_core::Stream;
@@ -29,7 +26,6 @@ use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -44,7 +40,8 @@ pub struct SessionLimits {
     pub total: usize,
     /// A session with no traffic for this long is closed.
     pub idle: Duration,
-    /// Requests one agent may have in flight at once, across its sessions.
+    /// Requests one agent may have in flight at once, across its sessions and every
+    /// route that reaches the core (`/mcp` with or without a session, `/a2a`).
     pub in_flight_per_principal: usize,
 }
 
@@ -169,72 +166,36 @@ impl Owners {
     }
 }
 
-/// The JSON-RPC ids of the requests each session is answering, and how many requests
-/// each agent has in flight.
+/// The JSON-RPC ids of the requests each session is answering.
 #[derive(Debug, Default)]
-struct InFlight(Mutex<Table>);
-
-#[derive(Debug, Default)]
-struct Table {
-    ids: HashMap<SessionId, HashSet<RequestId>>,
-    agents: HashMap<String, usize>,
-}
-
-/// Why a request was not let in.
-enum Busy {
-    /// Its id is in flight in its session.
-    DuplicateId,
-    /// Its agent has this many requests in flight.
-    Agent(usize),
-}
+struct InFlight(Mutex<HashMap<SessionId, HashSet<RequestId>>>);
 
 impl InFlight {
     /// The table. A panic while it was held left nothing half-done (each change is one
     /// insert or remove), so a poisoned lock is taken as it is: a claim is always
     /// released.
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, HashSet<RequestId>>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Claims `request` in `session` for `agent` (none for the operator), unless a
-    /// request with that id is in flight there or the agent has `most` in flight.
-    fn claim(
-        self: &Arc<Self>,
-        session: &SessionId,
-        request: &RequestId,
-        agent: Option<String>,
-        most: usize,
-    ) -> Result<Claim, Busy> {
-        let mut table = self.lock();
-        if let Some(agent) = &agent {
-            let held = table.agents.get(agent).copied().unwrap_or(0);
-            if held >= most {
-                return Err(Busy::Agent(held));
-            }
-        }
-        let fresh = table
-            .ids
+    /// Claims `request` in `session`, unless a request with that id is in flight there.
+    fn claim(self: &Arc<Self>, session: &SessionId, request: &RequestId) -> Option<Claim> {
+        let fresh = self
+            .lock()
             .entry(session.clone())
             .or_default()
             .insert(request.clone());
-        if !fresh {
-            return Err(Busy::DuplicateId);
-        }
-        if let Some(agent) = &agent {
-            *table.agents.entry(agent.clone()).or_insert(0) += 1;
-        }
-        Ok(Claim {
+        fresh.then(|| Claim {
             table: self.clone(),
             session: session.clone(),
             request: request.clone(),
-            agent,
         })
     }
 
     fn end_session(&self, session: &SessionId) {
-        self.lock().ids.remove(session);
+        self.lock().remove(session);
     }
 }
 
@@ -245,57 +206,26 @@ struct Claim {
     table: Arc<InFlight>,
     session: SessionId,
     request: RequestId,
-    agent: Option<String>,
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
         let mut table = self.table.lock();
-        if let Some(ids) = table.ids.get_mut(&self.session) {
+        if let Some(ids) = table.get_mut(&self.session) {
             ids.remove(&self.request);
             if ids.is_empty() {
-                table.ids.remove(&self.session);
-            }
-        }
-        if let Some(agent) = &self.agent
-            && let Some(held) = table.agents.get_mut(agent)
-        {
-            *held = held.saturating_sub(1);
-            if *held == 0 {
-                table.agents.remove(agent);
+                table.remove(&self.session);
             }
         }
     }
 }
 
 /// A request's answer stream: rmcp's, holding the request's claim on its id, or the
-/// one error that refuses a request whose id was in flight or whose agent is busy.
+/// one error that refuses a request whose id was in flight.
 struct Answer<S> {
     refusal: Option<ServerSseMessage>,
-    /// Sent only after this: a busy agent's refusals are held back (see [`BUSY_DELAY`]).
-    delay: Option<Pin<Box<tokio::time::Sleep>>>,
     inner: Option<Pin<Box<S>>>,
     _claim: Option<Claim>,
-}
-
-impl<S> Answer<S> {
-    /// The answer refusing request `id` for `busy`: the error alone, held back a second
-    /// when the agent is busy.
-    fn refusing(busy: Busy, id: RequestId) -> Self {
-        let (refusal, delay) = match busy {
-            Busy::DuplicateId => (duplicate_id(id), None),
-            Busy::Agent(held) => (
-                agent_busy(id, held),
-                Some(Box::pin(tokio::time::sleep(BUSY_DELAY))),
-            ),
-        };
-        Answer {
-            refusal: Some(refusal),
-            delay,
-            inner: None,
-            _claim: None,
-        }
-    }
 }
 
 impl<S: Stream<Item = ServerSseMessage>> Stream for Answer<S> {
@@ -303,12 +233,6 @@ impl<S: Stream<Item = ServerSseMessage>> Stream for Answer<S> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if let Some(delay) = &mut this.delay {
-            if delay.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            this.delay = None;
-        }
         if let Some(refusal) = this.refusal.take() {
             return Poll::Ready(Some(refusal));
         }
@@ -330,25 +254,6 @@ fn duplicate_id(id: RequestId) -> ServerSseMessage {
     );
     ServerSseMessage::from_message(ServerJsonRpcMessage::error(error, Some(id)))
 }
-
-/// The error answering a request of an agent with `held` requests in flight.
-fn agent_busy(id: RequestId, held: usize) -> ServerSseMessage {
-    let error = ErrorData::new(
-        rmcp::model::ErrorCode(super::TOO_MANY),
-        format!(
-            "this agent has {held} requests in flight, the most one agent may have; \
-             wait for some answers and retry"
-        ),
-        None,
-    );
-    ServerSseMessage::from_message(ServerJsonRpcMessage::error(error, Some(id)))
-}
-
-/// How long the refusal of a busy agent's request is held back. Answered at once, a
-/// client that retries without pause makes thousands of requests a second, and the
-/// server's work on them slows every other client; held back, each of its connections
-/// makes one a second. Nothing is held but a timer.
-const BUSY_DELAY: Duration = Duration::from_secs(1);
 
 /// What went wrong in [`BoundSessions`].
 #[derive(Debug, thiserror::Error)]
@@ -436,23 +341,21 @@ impl SessionManager for BoundSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let claim = match &message {
-            ClientJsonRpcMessage::Request(request) => {
-                let agent = match self.owners.owner(id) {
-                    Some(Principal::Agent(agent)) => Some(agent),
-                    _ => None,
-                };
-                let most = self.limits.in_flight_per_principal;
-                match self.in_flight.claim(id, &request.id, agent, most) {
-                    Ok(claim) => Some(claim),
-                    Err(busy) => return Ok(Answer::refusing(busy, request.id.clone())),
+            ClientJsonRpcMessage::Request(request) => match self.in_flight.claim(id, &request.id) {
+                Some(claim) => Some(claim),
+                None => {
+                    return Ok(Answer {
+                        refusal: Some(duplicate_id(request.id.clone())),
+                        inner: None,
+                        _claim: None,
+                    });
                 }
-            }
+            },
             _ => None,
         };
         let inner = self.inner.create_stream(id, message).await?;
         Ok(Answer {
             refusal: None,
-            delay: None,
             inner: Some(Box::pin(inner)),
             _claim: claim,
         })
