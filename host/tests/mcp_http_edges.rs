@@ -815,6 +815,45 @@ async fn half_sent_requests_are_dropped_and_connections_are_capped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_sent_too_slowly_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server_with(memory_core(), |o| {
+        o.connections.body_timeout = Duration::from_millis(800);
+    })
+    .await;
+    let addr = host_port(&server.url);
+    for path in ["/mcp", "/a2a"] {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\n\
+             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+             Content-Length: 100\r\n\r\n{{\"jsonrpc\""
+        );
+        c.write_all(head.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = vec![0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(10), c.read(&mut answer)).await;
+        let took = started.elapsed();
+        let n = read.expect("answered, not kept waiting").unwrap_or(0);
+        let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+        assert!(
+            took >= Duration::from_millis(700) && took < Duration::from_secs(5),
+            "{path}: cut off after the body timeout, not before: {took:?}"
+        );
+        assert!(
+            answer.starts_with("HTTP/1.1 408") && answer.contains("did not arrive in time"),
+            "{path}: {answer}"
+        );
+        // And the connection is closed.
+        let rest = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut Vec::new()))
+            .await
+            .expect("closed");
+        assert!(rest.is_ok(), "{path}: {rest:?}");
+    }
+    server.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_holds_at_most_its_connections_and_the_rest_are_answered_429() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = server_with(memory_core(), |o| {

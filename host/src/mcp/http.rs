@@ -10,6 +10,7 @@
 //! `Host` header against the allowed hosts.
 
 mod a2a;
+mod deadline;
 mod feed;
 mod load;
 mod origin;
@@ -78,6 +79,9 @@ pub struct ConnectionLimits {
     /// waiting for its next request is closed after it: a client that sends half a
     /// request and waits holds its connection no longer.
     pub header_timeout: Duration,
+    /// A request's body must be whole within this time of its arrival, else reading it
+    /// fails and the request is answered with an error.
+    pub body_timeout: Duration,
     /// Connections one address may hold at once, so no one client (none has shown a
     /// token yet) can take every place of `max`; beyond, a connection is answered 429
     /// and closed.
@@ -92,6 +96,7 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             max: 4096,
             header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
             per_address: 256,
             exempt_loopback: true,
         }
@@ -578,10 +583,17 @@ async fn serve_connections(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
+        let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+            let (mut parts, body) = request.into_parts();
+            parts.extensions.insert(ConnectInfo(peer));
             let mut app = app.clone();
-            tower_service::Service::call(&mut app, request.map(axum::body::Body::new))
+            let (body, expired) = deadline::Deadline::new(body, limits.body_timeout);
+            let request = hyper::Request::from_parts(parts, axum::body::Body::new(body));
+            let answered = tower_service::Service::call(&mut app, request);
+            async move {
+                let response = answered.await?;
+                Ok::<_, std::convert::Infallible>(deadline::answer(response, &expired))
+            }
         });
         let stop = shutdown.clone();
         let open = open_tx.clone();
