@@ -362,7 +362,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         Principal::Agent(agent) if request.method() == Method::POST => {
             match gate.load.claim(agent) {
                 Ok(claim) => Some(claim),
-                Err(held) => match load::busy(request, held, MAX_MESSAGE_BYTES).await {
+                Err(held) => match load::busy(request, held).await {
                     Ok(notification) => {
                         request = notification;
                         None

@@ -131,19 +131,26 @@ impl http_body::Body for Holding {
     }
 }
 
+/// The most of a busy agent's request that is read to tell a request from a
+/// notification: what waits for no share must not hold much memory either (a
+/// notification is a few hundred bytes).
+const BUSY_READ: usize = 64 * 1024;
+
 /// What to do with a request of an agent that has `held` requests in flight: the
-/// request itself, given back whole, when it is a notification or a response (let
-/// through, uncounted); else the refusal, held back [`BUSY_DELAY`].
-pub async fn busy(request: Request, held: usize, most_bytes: usize) -> Result<Request, Response> {
+/// request itself, given back whole, when it is a notification or a response of at most
+/// [`BUSY_READ`] bytes (let through, uncounted); else the refusal, held back
+/// [`BUSY_DELAY`] with nothing of the request kept meanwhile.
+pub async fn busy(request: Request, held: usize) -> Result<Request, Response> {
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, most_bytes).await else {
-        // Too large or cut off: it would be refused anyway; no id can be read.
-        return Err(refusal(Value::Null, held).await);
+    let id = match axum::body::to_bytes(body, BUSY_READ).await {
+        Ok(bytes) => match request_id(&bytes) {
+            Some(id) => id,
+            None => return Ok(Request::from_parts(parts, Body::from(bytes))),
+        },
+        // Longer, or cut off: no id is read.
+        Err(_) => Value::Null,
     };
-    match request_id(&bytes) {
-        Some(id) => Err(refusal(id, held).await),
-        None => Ok(Request::from_parts(parts, Body::from(bytes))),
-    }
+    Err(refusal(id, held).await)
 }
 
 /// The id of a JSON-RPC request (a message with a method and an id); none for a
@@ -213,7 +220,7 @@ mod tests {
         let request = Request::new(Body::from(
             r#"{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{}}"#,
         ));
-        let response = busy(request, 32, 1 << 20).await.unwrap_err();
+        let response = busy(request, 32).await.unwrap_err();
         assert!(started.elapsed() >= BUSY_DELAY);
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
@@ -226,11 +233,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_busy_agents_long_message_is_refused_unread() {
+        let params = "x".repeat(BUSY_READ);
+        let sent =
+            format!(r#"{{"jsonrpc":"2.0","method":"notifications/message","params":"{params}"}}"#);
+        let refused = busy(Request::new(Body::from(sent)), 32).await.unwrap_err();
+        let bytes = axum::body::to_bytes(refused.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let message: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(message["id"], Value::Null);
+        assert_eq!(message["error"]["code"], TOO_MANY);
+    }
+
+    #[tokio::test]
     async fn a_busy_agents_notification_goes_through_whole() {
         let sent =
             r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#;
         let request = Request::new(Body::from(sent));
-        let passed = busy(request, 32, 1 << 20).await.unwrap();
+        let passed = busy(request, 32).await.unwrap();
         let bytes = axum::body::to_bytes(passed.into_body(), 1 << 20)
             .await
             .unwrap();
