@@ -87,7 +87,8 @@ pub fn register(s: &State, cx: &mut Cx, req: &RegistrationRequest) -> Decided<Re
         None => cx.fresh_id(),
     };
     let metadata = check_metadata("metadata", req.metadata.as_deref())?;
-    let mut guard = Guard::new();
+    // An agent's metadata is shown without flags: what would be flagged is refused.
+    let mut guard = Guard::unflaggable();
     let metadata = guard.json("metadata", &metadata)?;
     let capabilities = match &req.capabilities {
         Some(caps) => Capability::ALL

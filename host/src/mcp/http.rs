@@ -319,13 +319,10 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     // Every route, not only `/mcp` (which rmcp checks too): a page that rebinds its
     // own name to this address must not reach the change feed or A2A either.
-    if !gate
-        .hosts
-        .allows(request.headers().get(header::HOST), request.uri())
-    {
+    if !gate.hosts.allows(request.headers(), request.uri()) {
         return gate.refused(peer, Reason::Host, forbidden_host());
     }
-    let origin = gate.origins.check(request.headers().get(header::ORIGIN));
+    let origin = gate.origins.check(request.headers());
     if !origin.allowed() {
         return gate.refused(peer, Reason::Origin, forbidden_origin());
     }

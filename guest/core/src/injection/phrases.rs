@@ -271,6 +271,18 @@ const RULES: &[(&str, f32, &str)] = &[
      r"\b(?:novel|story|screenplay|script|fiction|movie|film|play|roleplay|game)\b[^\n]{0,100}\b(?:step[\s-]by[\s-]step|detailed\s+(?:instructions|steps|recipe)|exact\s+(?:steps|recipe|quantities|instructions))\b[^\n]{0,60}\b(?:meth(?:amphetamine)?|napalm|bombs?|explosives?|nerve\s+agents?|sarin|ricin|malware|ransomware|poisons?|bioweapons?|chemical\s+weapons?)\b"),
     ("prompt-injection: role marker", MEDIUM,
      r"</?(?:admin|developer|root|sudo|assistant|user)>"),
+    // ---- texts that speak to an agent's tool layer, not to its reader ------------------
+    // Written from the forms agents' tool layers and renderers act on (not from corpus
+    // items): a tool call in the markup models emit, an image link whose address
+    // carries a placeholder for data (rendered, it sends the data away), and an order
+    // to an AI hidden in an HTML comment, which the reader of the rendered text never
+    // sees.
+    ("prompt-injection: fake tool call", MEDIUM,
+     r"</?(?:tool[\s_]calls?|function[\s_]calls?|tool[\s_]use|tool[\s_]code|invoke)(?:\s[^>\n]{0,80})?>|<\|(?:tool[\s_]calls?|python[\s_]tag)\|>|\[/?tool[\s_]calls\]"),
+    ("prompt-injection: image exfiltration", MEDIUM,
+     r"!\[[^\]\n]{0,100}\]\(\s*(?:https?:)?//[^)\s]{0,300}?[?&#][^)\s]{0,300}?(?:\{|\$\{|<|\[)"),
+    ("prompt-injection: hidden order", MEDIUM,
+     r"<!--[^>]{0,300}?\b(?:assistant|ai|agent|agents|llm|model|claude|gpt|chatgpt|copilot|bot)\b\s*[:,]"),
     // ---- memory poisoning: orders to the agents that will read a stored text ----------
     // Written from general knowledge of memory-poisoning attacks on agents (an order
     // planted in a memory, note or document, to be carried out by whoever reads it),

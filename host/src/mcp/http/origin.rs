@@ -113,11 +113,15 @@ impl Origins {
         Ok(origins)
     }
 
-    /// Classifies a request's `Origin` header.
-    pub fn check(&self, header: Option<&http::HeaderValue>) -> OriginCheck {
-        let Some(header) = header else {
+    /// Classifies a request's `Origin` header; more than one is refused.
+    pub fn check(&self, headers: &http::HeaderMap) -> OriginCheck {
+        let mut values = headers.get_all(http::header::ORIGIN).iter();
+        let Some(header) = values.next() else {
             return OriginCheck::Absent;
         };
+        if values.next().is_some() {
+            return OriginCheck::Refused;
+        }
         let Ok(text) = header.to_str() else {
             return OriginCheck::Refused;
         };
@@ -160,19 +164,29 @@ impl Hosts {
         Hosts(entries.iter().map(|e| entry(e.trim())).collect())
     }
 
-    /// Whether a request's `Host` header (or, without one, its URI's authority, as
-    /// HTTP/2 sends it) names an allowed host. A missing or malformed host is refused.
-    pub fn allows(&self, header: Option<&http::HeaderValue>, uri: &http::Uri) -> bool {
-        let host = match header {
-            Some(h) => h.to_str().ok().and_then(authority),
-            None => uri.authority().map(|a| (host_name(a.host()), a.port_u16())),
-        };
-        let Some((name, port)) = host else {
+    /// Whether a request's `Host` header and its URI's authority (HTTP/2 sends one, an
+    /// absolute-form request target another) name an allowed host. A request with
+    /// neither, with more than one `Host` header, or with a malformed one is refused.
+    pub fn allows(&self, headers: &http::HeaderMap, uri: &http::Uri) -> bool {
+        let mut values = headers.get_all(http::header::HOST).iter();
+        let header = values.next();
+        if values.next().is_some() {
             return false;
+        }
+        let named = |host: Option<(String, Option<u16>)>| {
+            host.is_some_and(|(name, port)| {
+                self.0
+                    .iter()
+                    .any(|(h, p)| *h == name && p.is_none_or(|p| Some(p) == port))
+            })
         };
-        self.0
-            .iter()
-            .any(|(h, p)| *h == name && p.is_none_or(|p| Some(p) == port))
+        let from_header = header.map(|h| h.to_str().ok().and_then(authority));
+        let from_uri = uri
+            .authority()
+            .map(|a| Some((host_name(a.host()), a.port_u16())));
+        (from_header.is_some() || from_uri.is_some())
+            && from_header.is_none_or(named)
+            && from_uri.is_none_or(named)
     }
 }
 
@@ -224,17 +238,34 @@ pub fn allowed_hosts(listen: SocketAddr, extra: &[String]) -> Result<Vec<String>
 mod tests {
     use super::*;
 
-    fn check(origins: &Origins, value: &str) -> OriginCheck {
-        origins.check(Some(
-            &http::HeaderValue::from_str(value)
-                .unwrap_or_else(|_| http::HeaderValue::from_static("invalid")),
-        ))
+    /// A header map with `name` once per value (a value that is no header value is
+    /// sent as `invalid value`, which is malformed as an origin and as a host).
+    fn header_map(name: http::header::HeaderName, values: &[&str]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for v in values {
+            let value = http::HeaderValue::from_str(v)
+                .unwrap_or_else(|_| http::HeaderValue::from_static("invalid value"));
+            map.append(name.clone(), value);
+        }
+        map
+    }
+
+    fn origins(values: &[&str]) -> http::HeaderMap {
+        header_map(http::header::ORIGIN, values)
+    }
+
+    fn check(o: &Origins, value: &str) -> OriginCheck {
+        o.check(&origins(&[value]))
     }
 
     #[test]
     fn loopback_origins_pass_with_any_port_and_others_are_refused() {
         let o = Origins::default();
-        assert_eq!(o.check(None), OriginCheck::Absent);
+        assert_eq!(o.check(&http::HeaderMap::new()), OriginCheck::Absent);
+        let two = origins(&["http://localhost", "http://evil.example"]);
+        assert_eq!(o.check(&two), OriginCheck::Refused, "one Origin only");
+        let same = origins(&["http://localhost", "http://localhost"]);
+        assert_eq!(o.check(&same), OriginCheck::Refused, "one Origin only");
         for ok in [
             "http://localhost",
             "http://localhost:3000",
@@ -289,15 +320,8 @@ mod tests {
         let hosts =
             Hosts::new(&allowed_hosts(local, &["maas.internal:7420".into()]).unwrap_or_default());
         let uri = http::Uri::from_static("/v1/changes");
-        let allows = |h: &str| {
-            hosts.allows(
-                Some(
-                    &http::HeaderValue::from_str(h)
-                        .unwrap_or_else(|_| http::HeaderValue::from_static("bad host")),
-                ),
-                &uri,
-            )
-        };
+        let headers = |values: &[&str]| header_map(http::header::HOST, values);
+        let allows = |h: &str| hosts.allows(&headers(&[h]), &uri);
         for ok in [
             "127.0.0.1:7420",
             "localhost",
@@ -318,8 +342,20 @@ mod tests {
         ] {
             assert!(!allows(bad), "{bad}");
         }
-        assert!(!hosts.allows(None, &uri));
-        assert!(hosts.allows(None, &http::Uri::from_static("http://localhost:7420/mcp")));
+        let none = http::HeaderMap::new();
+        assert!(!hosts.allows(&none, &uri));
+        let absolute = |u: &'static str| http::Uri::from_static(u);
+        assert!(hosts.allows(&none, &absolute("http://localhost:7420/mcp")));
+        // Both must be allowed, and one Host header only.
+        let local = headers(&["localhost"]);
+        assert!(hosts.allows(&local, &absolute("http://localhost:7420/mcp")));
+        assert!(!hosts.allows(&local, &absolute("http://evil.example/mcp")));
+        assert!(!hosts.allows(
+            &headers(&["evil.example"]),
+            &absolute("http://localhost/mcp")
+        ));
+        assert!(!hosts.allows(&headers(&["localhost", "evil.example"]), &uri));
+        assert!(!hosts.allows(&headers(&["localhost", "localhost"]), &uri));
     }
 
     #[test]
