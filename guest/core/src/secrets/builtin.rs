@@ -41,7 +41,8 @@ pub(crate) enum Builtin {
     BasicAuth,
     /// A PEM private-key block (to its END line, or to the end of text).
     PrivateKey,
-    /// The value of `password=`, `secret:`, `api_key=`, `X_TOKEN=`, … assignments.
+    /// The value of `password=`, `secret:`, `api_key=`, `X_TOKEN=`, `DB_PASS=`, …
+    /// assignments.
     PasswordAssignment,
     /// A format of detect-secrets' default plugins that gitleaks finds only after a
     /// keyword or not at all, by its kind (see [`DETECT_SECRETS`]).
@@ -138,7 +139,7 @@ static BEARER: LazyLock<Option<Regex>> =
     LazyLock::new(|| compile(r"(?i)\bbearer[ \t]+(?P<v>[A-Za-z0-9._~+/=-]{16,})"));
 static ASSIGNMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
     compile(
-        r#"(?i)\b(?P<k>(?:[a-z0-9]+[_.-])*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|client[_-]?secret|secret[_-]?key|private[_-]?key)|(?:[a-z0-9]+[_.-])+token)\b["']?[ \t]*(?::=|=>|[:=])[ \t]*(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"'`,;&)}\]<>=][^\s"'`,;&)}\]<>]*))"#,
+        r#"(?i)\b(?P<k>(?:[a-z0-9]+[_.-])*(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|client[_-]?secret|secret[_-]?key|private[_-]?key)|(?:[a-z0-9]+[_.-])+(?:token|pass))\b["']?[ \t]*(?::=|=>|[:=])[ \t]*(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"'`,;&)}\]<>=][^\s"'`,;&)}\]<>]*))"#,
     )
 });
 
@@ -307,26 +308,7 @@ fn is_placeholder_password(v: &str) -> bool {
 /// it decodes (standard or URL-safe alphabet, padding optional) to at least three
 /// bytes with a `:` among them.
 fn basic_credentials(v: &str) -> bool {
-    let (mut bits, mut n, mut len, mut colon) = (0u32, 0u32, 0usize, false);
-    for b in v.trim_end_matches('=').bytes() {
-        let six = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return false,
-        };
-        bits = (bits << 6) | u32::from(six);
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            colon |= (bits >> n) & 0xFF == u32::from(b':');
-            bits &= (1 << n) - 1;
-            len += 1;
-        }
-    }
-    len >= 3 && colon
+    super::base64_bytes(v).is_some_and(|bytes| bytes.len() >= 3 && bytes.contains(&b':'))
 }
 
 /// Words of which every match of a hand-written class holds one (ASCII case ignored),
@@ -334,7 +316,8 @@ fn basic_credentials(v: &str) -> bool {
 /// `maas_`, the `://` of a URL (or its JSON-escaped `:\/`), `AccountKey`/`SharedAccessKey`,
 /// `bearer`, `authorization`, and the
 /// keys of `credential-assignment` (each of its key words contains one of `passw`,
-/// `pwd`, `secret`, `api`, `access`, `private`, `token`).
+/// `pwd`, `secret`, `api`, `access`, `private`, `token`, or `pass` after `_`, `.` or
+/// `-`).
 const CLASS_WORDS: &[(usize, &[&str])] = &[
     (SK, &["sk-"]),
     (GH, &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
@@ -347,7 +330,8 @@ const CLASS_WORDS: &[(usize, &[&str])] = &[
     (
         ASSIGN,
         &[
-            "passw", "pwd", "secret", "api", "access", "private", "token",
+            "passw", "pwd", "secret", "api", "access", "private", "token", "_pass", ".pass",
+            "-pass",
         ],
     ),
 ];
@@ -536,10 +520,21 @@ fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
             text.get(..k.start()).is_some_and(|t| t.ends_with('/'))
                 && bare.is_some_and(|b| b.as_str().contains('@'))
         });
+        // `DB_PASS=…`, `smtp.pass: …`: a short or all-digit value there is a count
+        // (`tests_pass=12`), not a password.
+        let count = key.len() >= 4
+            && key
+                .get(key.len() - 4..)
+                .is_some_and(|end| end.eq_ignore_ascii_case("pass"))
+            && value.is_some_and(|v| {
+                let v = v.as_str();
+                v.len() < 6 || v.bytes().all(|b| b.is_ascii_digit())
+            });
         if let Some(v) = value
             && !code
             && !cwd
             && !in_url
+            && !count
             && !is_non_secret_value(v.as_str())
         {
             push(v.start(), v.end(), Builtin::PasswordAssignment);

@@ -75,6 +75,15 @@
 //! where the `\b` of a rule fails after `3D`/`20`, are found; such a text costs
 //! two scans, any other one a search for `%`.
 //!
+//! Base64: a run of at least 24 base64 characters (either alphabet, padding
+//! optional) that decodes to printable text is scanned decoded too, and when that
+//! text holds a secret the whole run is replaced, named by the secret's kind: a
+//! Kubernetes `Secret` pasted into a memory holds its database URL so
+//! (`DATABASE_URL: cG9zdGdyZXM6Ly9…` becomes `DATABASE_URL: [REDACTED:database-url]`).
+//! Digests, ids and long words do not decode to text and cost one decode each
+//! (a 122-byte note's redaction 1.64–1.70 µs before, 1.75–1.77 µs after; none of
+//! 10,137 source and corpus files gained a finding).
+//!
 //! Overlapping matches merge into one span named by the most specific kind:
 //! private keys first, then the hand-written vendor classes (their names are
 //! stable), then gitleaks' vendor rules, then `bearer-token`, `url-credentials`
@@ -108,8 +117,9 @@
 //! * Bare high-entropy strings with no recognisable prefix or keyword (hex
 //!   digests, UUIDs, base64 blobs): they are indistinguishable from ids and
 //!   hashes, which memories are full of.
-//! * Secrets split across lines, encoded (base64, URL-encoded twice) or
-//!   obfuscated.
+//! * Secrets split across lines, encoded other than in one level of base64 or
+//!   `%XX` (hex, base64 twice, URL-encoded twice) or obfuscated (zero-width
+//!   characters inside, spaced letters).
 //! * A URL whose user-info holds a token but no password (`https://TOKEN@host`):
 //!   it cannot be told from `https://user@host`, unless the token has a vendor
 //!   prefix.
@@ -371,7 +381,90 @@ fn spans(text: &str) -> Vec<Span> {
     if let Some(view) = Decoded::of(text) {
         all.extend(raw_spans(&view.text).into_iter().map(|s| view.map(s)));
     }
+    all.extend(base64_secrets(text));
     merge(all)
+}
+
+/// Base64 runs shorter than this are not decoded (a 16-byte secret encodes to 24).
+const MIN_BASE64: usize = 24;
+
+/// Runs of base64 (standard or URL-safe alphabet, padding optional) that decode to
+/// text holding a secret: each whole run is a span named by the first secret in it. A
+/// Kubernetes `Secret` or a `.env` pasted from one holds its values so
+/// (`DATABASE_URL: cG9zdGdyZXM6Ly9…`). Runs that do not decode to printable text —
+/// digests, ids, most long words — cost one decode each.
+fn base64_secrets(text: &str) -> Vec<Span> {
+    let bytes = text.as_bytes();
+    let alphabet = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes.get(i).copied().is_some_and(alphabet) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while bytes.get(i).copied().is_some_and(alphabet) {
+            i += 1;
+        }
+        let run_end = i;
+        while bytes.get(i) == Some(&b'=') && i - run_end < 2 {
+            i += 1;
+        }
+        if run_end - start < MIN_BASE64 {
+            continue;
+        }
+        let Some(decoded) = text.get(start..run_end).and_then(decode_base64_text) else {
+            continue;
+        };
+        if let Some(first) = merge(raw_spans(&decoded)).first() {
+            found.push(Span {
+                start,
+                end: i,
+                kind: first.kind,
+                rank: first.rank,
+            });
+        }
+    }
+    found
+}
+
+/// `run` decoded from base64 (either alphabet, no padding), when it is printable text:
+/// UTF-8 without control characters other than tab and line breaks.
+fn decode_base64_text(run: &str) -> Option<String> {
+    let text = String::from_utf8(base64_bytes(run)?).ok()?;
+    let printable = text
+        .chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
+    printable.then_some(text)
+}
+
+/// The bytes `text` encodes in base64 (standard or URL-safe alphabet, `=` padding
+/// optional), or `None` when it is not base64.
+pub(crate) fn base64_bytes(text: &str) -> Option<Vec<u8>> {
+    let run = text.trim_end_matches('=');
+    if run.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(run.len() / 4 * 3 + 2);
+    let (mut bits, mut n) = (0u32, 0u32);
+    for b in run.bytes() {
+        let six = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6 | u32::from(six)) & 0xFFFF;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.extend(u8::try_from(bits >> n & 0xFF).ok());
+        }
+    }
+    Some(out)
 }
 
 /// The secrets in `text`: byte ranges of the secret values (not their keys or

@@ -340,6 +340,27 @@ fn samples(seed: u64) -> Vec<Sample> {
     add("artifactory-api-key", None, akc, None);
     let ap = format!("APB{}7a{}", r.chars(ALNUM, 8), r.chars(ALNUM, 4));
     add("artifactory-password", None, ap, None);
+    // A Kubernetes Secret's value: the base64 of a database URL, replaced whole.
+    let url = format!("postgres://app:{}@db.internal:5432/prod", r.chars(ALNUM, 16));
+    add("database-url", None, base64_of(&url, true), None);
+    let pass = format!("{}7{}", r.chars(ALNUM, 6), r.chars(ALNUM, 6));
+    add("credential-assignment", Some("DB_PASS"), pass, None);
+    out
+}
+
+/// Standard base64 of `text`, with or without padding.
+fn base64_of(text: &str, padded: bool) -> String {
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| n << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for k in 0..=chunk.len() {
+            let index = (n >> (18 - 6 * k) & 63) as usize;
+            out.extend(BASE64.chars().nth(index));
+        }
+        if padded {
+            out.push_str(&"=".repeat(3 - chunk.len()));
+        }
+    }
     out
 }
 

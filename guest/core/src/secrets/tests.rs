@@ -677,3 +677,63 @@ fn detect_secrets_shapes_must_hold_whole() {
         ["telegram-bot-api-token"]
     );
 }
+
+#[test]
+fn base64_that_decodes_to_a_secret_is_redacted_whole() {
+    // A Kubernetes Secret's data: base64 of a database URL with its password, and of a
+    // maas token; the plain values stay out of the source.
+    let url = format!("postgres://admin:{}@db.example.com:5432/app", "S3cr3tP4ss");
+    let token = format!("maas_{}", "9f2c".repeat(16));
+    for (value, kind) in [
+        (url.as_str(), "database-url"),
+        (token.as_str(), "maas-token"),
+    ] {
+        for encoded in [base64_of(value, false), base64_of(value, true)] {
+            let manifest = format!("data:\n  VALUE: {encoded}\n  PLAIN: ZGV2ZWxvcG1lbnQ=\n");
+            let r = redact(&manifest);
+            assert_eq!(r.kinds, vec![kind.to_string()], "{manifest}");
+            assert_eq!(
+                r.text,
+                format!("data:\n  VALUE: [REDACTED:{kind}]\n  PLAIN: ZGV2ZWxvcG1lbnQ=\n")
+            );
+        }
+    }
+    // Base64 of ordinary text, digests and long words are left alone.
+    for text in [
+        format!(
+            "config: {}",
+            base64_of("replicas: 3, image tag v1.2.3, region eu-west-1", true)
+        ),
+        "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_string(),
+        "AbstractSingletonProxyFactoryBeanDefinitionReader".to_string(),
+    ] {
+        assert_eq!(redact(&text).text, text);
+    }
+}
+
+#[test]
+fn a_pass_variable_holds_a_password_unless_it_is_a_count() {
+    let password = format!("S3cr3t{}", "P4ss9");
+    for (text, kept) in [
+        (format!("export DB_PASS={password}"), "export DB_PASS="),
+        (format!("smtp.pass: \"{password}\""), "smtp.pass: \""),
+        (format!("REDIS-PASS='{password}'"), "REDIS-PASS='"),
+    ] {
+        let r = redact(&text);
+        assert_eq!(r.kinds, vec!["credential-assignment".to_string()], "{text}");
+        assert!(
+            r.text.starts_with(kept) && !r.text.contains(&password),
+            "{}",
+            r.text
+        );
+    }
+    for text in [
+        "tests_pass=12 tests_fail=0",
+        "lint_pass: true",
+        "first_pass=yes",
+        "compass=north",
+        "bypass=on",
+    ] {
+        assert_eq!(redact(text).text, text);
+    }
+}
