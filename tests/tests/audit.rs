@@ -820,3 +820,21 @@ fn what_the_operator_does_as_an_agent_is_found_under_that_agent() {
     assert_eq!(denied.event_type, "access.denied", "{bobs:#?}");
     assert_eq!(json(&denied.detail)["on_behalf_of"], "bob");
 }
+
+#[test]
+fn a_secret_asked_for_as_an_id_is_kept_redacted_in_the_trail() {
+    let (mut h, _) = team();
+    let key = format!("AK{}QYLPMN5HHHFPZAM2", "IA");
+    one_entry(&mut h, "a miss", |h| {
+        let r =
+            h.rt.call(|c, s| c.maas_core_handoffs().call_get(s, &agent("mallory"), &key));
+        assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
+    });
+    let missed = of_type(&mut h, "access.missed");
+    assert_eq!(missed.len(), 1);
+    assert_eq!(
+        missed[0].target.as_deref(),
+        Some("[REDACTED:aws-access-key]")
+    );
+    assert!(!format!("{missed:?}").contains(&key));
+}

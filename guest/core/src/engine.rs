@@ -198,7 +198,9 @@ impl Refusal {
 
 /// The audit record of a refusal: the operation, the error's code and (except for a
 /// miss, which must tell nothing) its reason; the outcome is `denied` for a denial and
-/// the error's code otherwise.
+/// the error's code otherwise. The target and the reason are what the caller sent (an
+/// id it asked for, a value it gave), so secrets in them are redacted as in any text
+/// that is kept: a key passed as a memory id must not land in the audit trail.
 fn refusal_record(
     caller: &Caller,
     op: &str,
@@ -212,9 +214,11 @@ fn refusal_record(
         .as_object_mut()
         .filter(|_| event_type != "access.missed")
     {
-        fields.insert("reason".into(), refusal.error.to_string().into());
+        let reason = crate::secrets::redact(&refusal.error.to_string()).text;
+        fields.insert("reason".into(), reason.into());
     }
-    let mut rec = record(caller.name(), event_type, target, detail);
+    let target = target.map(|t| crate::secrets::redact(t).text);
+    let mut rec = record(caller.name(), event_type, target.as_deref(), detail);
     rec.outcome = if refusal.audit { "denied" } else { code }.to_string();
     rec
 }
