@@ -143,6 +143,15 @@ static ASSIGNMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
     )
 });
 
+/// A password given on a command line: `--password <pw>`, `--pass <pw>`, `sshpass -p
+/// <pw>`, `mysql -p<pw>` (with `=` after `--password` it is an assignment). A bare
+/// value needs a character other than a letter, and four characters.
+static CLI_PASSWORD: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    compile(
+        r#"(?:(?:^|[\s'"`(])--(?:password|passwd|pass)[ \t]+|\bsshpass[ \t]+-p[ \t]*|\bmysql(?:dump|admin)?\b[^\n|;&]{0,80}?[ \t]-p)(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"'`,;&)}\]<>-][^\s"'`,;&)}\]<>]*))"#,
+    )
+});
+
 /// The formats of detect-secrets' default plugins (Apache-2.0, Yelp/detect-secrets,
 /// `detect_secrets/plugins/`) that need no keyword there but one in gitleaks' rules, or
 /// that gitleaks lacks: Discord bot tokens, Mailchimp keys, Twilio account SIDs, Square
@@ -252,6 +261,7 @@ pub(crate) fn all_compile() -> bool {
         &AZURE_KEY,
         &BEARER,
         &ASSIGNMENT,
+        &CLI_PASSWORD,
     ]
     .into_iter()
     .chain(&DETECT_SECRETS)
@@ -317,7 +327,7 @@ fn basic_credentials(v: &str) -> bool {
 /// `bearer`, `authorization`, and the
 /// keys of `credential-assignment` (each of its key words contains one of `passw`,
 /// `pwd`, `secret`, `api`, `access`, `private`, `token`, or `pass` after `_`, `.` or
-/// `-`).
+/// `-`), whose class also runs the command-line forms (`sshpass -p`, `mysql -p`).
 const CLASS_WORDS: &[(usize, &[&str])] = &[
     (SK, &["sk-"]),
     (GH, &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
@@ -331,7 +341,7 @@ const CLASS_WORDS: &[(usize, &[&str])] = &[
         ASSIGN,
         &[
             "passw", "pwd", "secret", "api", "access", "private", "token", "_pass", ".pass",
-            "-pass",
+            "-pass", "sshpass", "mysql",
         ],
     ),
 ];
@@ -536,6 +546,22 @@ fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
             && !in_url
             && !count
             && !is_non_secret_value(v.as_str())
+        {
+            push(v.start(), v.end(), Builtin::PasswordAssignment);
+        }
+    }
+    let cli = CLI_PASSWORD.as_ref().filter(|_| on(ASSIGN));
+    for caps in cli.iter().flat_map(|re| re.captures_iter(text)) {
+        // A bare word is prose (`the --pass flag`): a bare password needs a character
+        // other than a letter.
+        let bare = caps
+            .name("bare")
+            .filter(|b| !b.as_str().bytes().all(|c| c.is_ascii_alphabetic()));
+        let value = caps.name("dq").or_else(|| caps.name("sq")).or(bare);
+        if let Some(v) = value
+            && v.as_str().chars().count() >= 4
+            && !is_non_secret_value(v.as_str())
+            && !is_placeholder_password(v.as_str())
         {
             push(v.start(), v.end(), Builtin::PasswordAssignment);
         }

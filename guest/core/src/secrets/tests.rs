@@ -737,3 +737,30 @@ fn a_pass_variable_holds_a_password_unless_it_is_a_count() {
         assert_eq!(redact(text).text, text);
     }
 }
+
+#[test]
+fn a_password_on_a_command_line_is_redacted() {
+    let password = format!("S3cr3t{}", "P4ss9");
+    for text in [
+        format!("sshpass -p '{password}' ssh deploy@host"),
+        format!("sshpass -p {password} scp a b"),
+        format!("mysql -u root -p{password} shop"),
+        format!("mysqldump -h db -p\"{password}\" app > dump.sql"),
+        format!("vault login --password {password}"),
+        format!("tool --pass \"{password}\""),
+    ] {
+        let r = redact(&text);
+        assert_eq!(r.kinds, vec!["credential-assignment".to_string()], "{text}");
+        assert!(!r.text.contains(&password), "{}", r.text);
+    }
+    for text in [
+        "mysql -u root -p shop",
+        "sshpass -p password ssh host",
+        "pass --password <password> on the command line",
+        "cli --password-file /run/secrets/db",
+        "mysql -p $MYSQL_PASSWORD",
+        "the --pass flag is deprecated",
+    ] {
+        assert_eq!(redact(text).text, text);
+    }
+}
