@@ -327,7 +327,8 @@ fn basic_credentials(v: &str) -> bool {
 /// `bearer`, `authorization`, and the
 /// keys of `credential-assignment` (each of its key words contains one of `passw`,
 /// `pwd`, `secret`, `api`, `access`, `private`, `token`, or `pass` after `_`, `.` or
-/// `-`), whose class also runs the command-line forms (`sshpass -p`, `mysql -p`).
+/// `-`), and the command-line forms' `--pass`, `sshpass`, `mysql` (their own class:
+/// `mysql` is common in code, and the assignment rule need not run for it).
 const CLASS_WORDS: &[(usize, &[&str])] = &[
     (SK, &["sk-"]),
     (GH, &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]),
@@ -341,9 +342,10 @@ const CLASS_WORDS: &[(usize, &[&str])] = &[
         ASSIGN,
         &[
             "passw", "pwd", "secret", "api", "access", "private", "token", "_pass", ".pass",
-            "-pass", "sshpass", "mysql",
+            "-pass",
         ],
     ),
+    (CLI, &["--pass", "sshpass", "mysql"]),
 ];
 const SK: usize = 0;
 const GH: usize = 1;
@@ -354,7 +356,8 @@ const AZURE: usize = 5;
 const BEARER_WORD: usize = 6;
 const ASSIGN: usize = 7;
 const AUTH: usize = 8;
-const CLASSES: usize = 9;
+const CLI: usize = 9;
+const CLASSES: usize = 10;
 
 /// One pass finds which classes' words occur; word `i` belongs to class `owner[i]`.
 struct Words {
@@ -550,7 +553,7 @@ fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
             push(v.start(), v.end(), Builtin::PasswordAssignment);
         }
     }
-    let cli = CLI_PASSWORD.as_ref().filter(|_| on(ASSIGN));
+    let cli = CLI_PASSWORD.as_ref().filter(|_| on(CLI));
     for caps in cli.iter().flat_map(|re| re.captures_iter(text)) {
         // A bare word is prose (`the --pass flag`): a bare password needs a character
         // other than a letter.

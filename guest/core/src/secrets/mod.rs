@@ -82,9 +82,9 @@
 //! (`DATABASE_URL: cG9zdGdyZXM6Ly9…` becomes `DATABASE_URL: [REDACTED:database-url]`).
 //! Digests, ids and long words do not decode to text and cost one decode each.
 //! Measured natively in release: a 122-byte note's redaction 1.64–1.70 µs before,
-//! 1.75–1.77 µs after; on 48 MB of code and docs (3,000 files) finding the runs adds
-//! about 2.5 µs/KB to the 10 µs/KB of the rest; none of 10,137 source and corpus files
-//! gained a finding.
+//! 1.75–1.77 µs after; on 48 MB of code and docs (3,000 files) 10.1–10.4 µs/KB before
+//! this and the `*_PASS` and command-line forms, 13.2–13.9 after (finding the runs
+//! about 2.5 of it); none of 10,137 source and corpus files gained a finding.
 //!
 //! Overlapping matches merge into one span named by the most specific kind:
 //! private keys first, then the hand-written vendor classes (their names are
