@@ -397,7 +397,7 @@ const MIN_BASE64: usize = 24;
 /// digests, ids, most long words — cost one decode each.
 fn base64_secrets(text: &str) -> Vec<Span> {
     // Every text is walked: one split of its bytes at what base64 does not use.
-    let outside = |b: &u8| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'));
+    let outside = |b: &u8| !crate::text::is_base64_byte(*b);
     let bytes = text.as_bytes();
     let mut found = Vec::new();
     let mut start = 0;
@@ -436,31 +436,13 @@ fn decode_base64_text(run: &str) -> Option<String> {
 }
 
 /// The bytes `text` encodes in base64 (standard or URL-safe alphabet, `=` padding
-/// optional), or `None` when it is not base64.
+/// optional), or `None` when it is not base64 (a length no encoding has included).
 pub(crate) fn base64_bytes(text: &str) -> Option<Vec<u8>> {
     let run = text.trim_end_matches('=');
     if run.len() % 4 == 1 {
         return None;
     }
-    let mut out = Vec::with_capacity(run.len() / 4 * 3 + 2);
-    let (mut bits, mut n) = (0u32, 0u32);
-    for b in run.bytes() {
-        let six = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        bits = (bits << 6 | u32::from(six)) & 0xFFFF;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.extend(u8::try_from(bits >> n & 0xFF).ok());
-        }
-    }
-    Some(out)
+    crate::text::base64_decode(run.as_bytes())
 }
 
 /// The secrets in `text`: byte ranges of the secret values (not their keys or

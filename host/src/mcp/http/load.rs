@@ -1,7 +1,7 @@
-//! A fair share of the core per agent: at most [`Load::most`] requests of one agent in
-//! flight at once, whichever way they come (MCP over a session, MCP without one — the
-//! `--stateless` server, or a client speaking a protocol revision without sessions —,
-//! or A2A). The operator is not limited.
+//! A fair share of the core per agent: at most `--max-in-flight-per-agent` requests of
+//! one agent in flight at once, whichever way they come (MCP over a session, MCP without
+//! one — the `--stateless` server, or a client speaking a protocol revision without
+//! sessions —, or A2A). The operator is not limited.
 //!
 //! A request is counted from the moment the middleware lets it through until its
 //! response body has been sent or dropped (the answer went out, or the client went

@@ -3,6 +3,7 @@
 //! rounds.
 
 use super::*;
+use crate::text::{base64_decode, is_base64_byte};
 
 pub(super) fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
     let mut cur = if s.contains('%') {
@@ -365,36 +366,6 @@ fn numeric_reference(s: &str) -> Option<(char, usize)> {
     Some((c, used))
 }
 
-fn is_b64(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
-}
-
-fn b64_val(c: u8) -> Option<u32> {
-    Some(match c {
-        b'A'..=b'Z' => (c - b'A') as u32,
-        b'a'..=b'z' => (c - b'a') as u32 + 26,
-        b'0'..=b'9' => (c - b'0') as u32 + 52,
-        b'+' | b'-' => 62,
-        b'/' | b'_' => 63,
-        _ => return None,
-    })
-}
-
-fn base64_decode(run: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(run.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for &c in run {
-        acc = (acc << 6) | b64_val(c)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xFF) as u8);
-        }
-    }
-    Some(out)
-}
-
 fn hex_decode(run: &[u8]) -> Option<Vec<u8>> {
     run.chunks(2)
         .map(|p| match p {
@@ -460,12 +431,12 @@ fn decode_runs(s: &str, ob: &mut Obfuscation) -> (String, bool) {
             i = j.max(i + 1);
             continue;
         }
-        if !is_b64(b) || (i > 0 && bytes.get(i - 1).copied().is_some_and(is_b64)) {
+        if !is_base64_byte(b) || (i > 0 && bytes.get(i - 1).copied().is_some_and(is_base64_byte)) {
             i += 1;
             continue;
         }
         let mut j = i;
-        while bytes.get(j).copied().is_some_and(is_b64) {
+        while bytes.get(j).copied().is_some_and(is_base64_byte) {
             j += 1;
         }
         let mut end = j;
