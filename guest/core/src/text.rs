@@ -1,5 +1,5 @@
-//! Character facts shared by the tokenizer and the injection normaliser, and the base64
-//! decoding shared by the normaliser and secret detection.
+//! Character facts shared by the tokenizer, the injection normaliser and secret
+//! detection, and the base64 decoding shared by the normaliser and secret detection.
 
 use unicode_normalization::char::decompose_canonical;
 
@@ -22,6 +22,31 @@ pub(crate) fn latin_base(c: char) -> Option<char> {
         base.get_or_insert(part);
     });
     base.filter(|&b| b != c)
+}
+
+/// Bidirectional controls: embeddings, overrides, isolates and marks.
+pub(crate) fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{61C}')
+}
+
+/// Format (Cf) and invisible characters that carry no text.
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{AD}'                      // soft hyphen
+        | '\u{34F}'                   // combining grapheme joiner
+        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+        | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}'     // Mongolian selectors, vowel separator
+        | '\u{200B}'..='\u{200D}'     // zero-width space, non-joiner, joiner
+        | '\u{2060}'..='\u{2064}'     // word joiner, invisible operators
+        | '\u{206A}'..='\u{206F}'
+        | '\u{FE00}'..='\u{FE0F}'     // variation selectors
+        | '\u{FEFF}'                  // zero-width no-break space / BOM
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E007F}'   // tag characters
+        | '\u{E0100}'..='\u{E01EF}'   // variation selectors supplement
+        | '\u{600}'..='\u{605}' | '\u{6DD}' | '\u{70F}' | '\u{8E2}' | '\u{110BD}' | '\u{110CD}')
 }
 
 /// Whether `c` is a base64 character, of the standard or the URL-safe alphabet.

@@ -68,12 +68,16 @@
 //! where rules fire. Call [`rule_stats`] at start-up to pay the compile cost
 //! up front.
 //!
-//! URL-encoded text: when the text holds `%XX` escapes of ASCII bytes, all of the
-//! above also runs on a view with those escapes decoded (one level; escapes of
-//! non-ASCII bytes stay), and its matches are mapped back to the original bytes,
-//! escapes included. So `key%3DAIza…`, `stripe%20sk_live_…` or `Bearer%20eyJ…`,
-//! where the `\b` of a rule fails after `3D`/`20`, are found; such a text costs
-//! two scans, any other one a search for `%`.
+//! Disguised text (`view.rs`): when the text holds `%XX` escapes of ASCII bytes,
+//! `\uXXXX` or `\xXX` escapes or HTML character references of ASCII characters, or
+//! characters that show nothing (zero-width and other format characters, soft
+//! hyphens, bidirectional controls, tag characters), all of the above also runs on
+//! a view with those decoded or removed (one level), and its matches are mapped
+//! back to the original bytes, escapes and hidden characters included. So
+//! `key%3DAIza…`, `stripe%20sk_live_…` or `Bearer%20eyJ…`, where the `\b` of a rule
+//! fails after `3D`/`20`, a key in a JSON string written `sk\u002dproj-…`, and a
+//! token with a zero-width space pasted inside are found; such a text costs two
+//! scans, any other one a pass over its bytes.
 //!
 //! Base64: a run of at least 24 base64 characters (either alphabet, padding
 //! optional) that decodes to printable text is scanned decoded too, and when that
@@ -119,9 +123,8 @@
 //! * Bare high-entropy strings with no recognisable prefix or keyword (hex
 //!   digests, UUIDs, base64 blobs): they are indistinguishable from ids and
 //!   hashes, which memories are full of.
-//! * Secrets split across lines, encoded other than in one level of base64 or
-//!   `%XX` (hex, base64 twice, URL-encoded twice) or obfuscated (zero-width
-//!   characters inside, spaced letters).
+//! * Secrets split across lines, spaced out, or encoded other than in one level
+//!   of base64 or of the escapes above (hex, base64 twice, URL-encoded twice).
 //! * A URL whose user-info holds a token but no password (`https://TOKEN@host`):
 //!   it cannot be told from `https://user@host`, unless the token has a vendor
 //!   prefix.
@@ -132,6 +135,7 @@ mod builtin;
 mod rules;
 #[cfg(test)]
 mod tests;
+mod view;
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -139,6 +143,7 @@ use std::collections::BTreeSet;
 #[cfg(test)]
 use rules::RULES_JSON;
 use rules::{RULES, Rule, RuleSet};
+use view::View;
 
 /// The result of [`redact`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,74 +319,21 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
     merged
 }
 
-/// `text` with its `%XX` escapes of ASCII bytes decoded (`key%3DAIza…` reads
-/// `key=AIza…`), and where each escape sat, to map a match back; `None` when there
-/// is none. Escapes of non-ASCII bytes stay as they are, so the view is valid UTF-8.
-struct Decoded {
-    text: String,
-    /// Byte offsets in `text` of the decoded escapes, ascending.
-    escapes: Vec<usize>,
-}
-
-impl Decoded {
-    fn of(text: &str) -> Option<Decoded> {
-        fn hex(b: u8) -> Option<u8> {
-            char::from(b)
-                .to_digit(16)
-                .and_then(|d| u8::try_from(d).ok())
-        }
-        let escape = |rest: &[u8]| match rest {
-            [b'%', hi, lo, ..] => hex(*hi)
-                .zip(hex(*lo))
-                .map(|(hi, lo)| hi << 4 | lo)
-                .filter(u8::is_ascii),
-            _ => None,
-        };
-        let bytes = text.as_bytes();
-        let first = text.find('%')?;
-        let mut out = Vec::with_capacity(bytes.len());
-        out.extend_from_slice(bytes.get(..first)?);
-        let mut escapes = Vec::new();
-        let mut i = first;
-        while let Some(rest) = bytes.get(i..).filter(|r| !r.is_empty()) {
-            if let Some(b) = escape(rest) {
-                escapes.push(out.len());
-                out.push(b);
-                i += 3;
-            } else {
-                out.extend(rest.first());
-                i += 1;
-            }
-        }
-        if escapes.is_empty() {
-            return None;
-        }
-        let text = String::from_utf8(out).ok()?;
-        Some(Decoded { text, escapes })
-    }
-
-    /// The offset in the original text of offset `at` of the view: each escape
-    /// before it was three bytes there.
-    fn original(&self, at: usize) -> usize {
-        at + 2 * self.escapes.partition_point(|&e| e < at)
-    }
-
-    /// `span` of the view as a span of the original text.
-    fn map(&self, span: Span) -> Span {
-        Span {
-            start: self.original(span.start),
-            end: self.original(span.end),
-            ..span
-        }
-    }
-}
-
-/// Every source's matches in `text` and, when it holds `%XX` escapes, in its
-/// decoded view (mapped back), merged.
+/// Every source's matches in `text` and, when something in it decodes (escapes,
+/// hidden characters: [`view`]), in its decoded view, mapped back; merged.
 fn spans(text: &str) -> Vec<Span> {
     let mut all = raw_spans(text);
-    if let Some(view) = Decoded::of(text) {
-        all.extend(raw_spans(&view.text).into_iter().map(|s| view.map(s)));
+    if let Some(view) = View::of(text) {
+        all.extend(raw_spans(&view.text).into_iter().map(|s| Span {
+            start: view.original(s.start),
+            end: view.original(s.end),
+            ..s
+        }));
+        all.extend(base64_secrets(&view.text).into_iter().map(|s| Span {
+            start: view.original(s.start),
+            end: view.original(s.end),
+            ..s
+        }));
     }
     all.extend(base64_secrets(text));
     merge(all)

@@ -297,6 +297,12 @@ fn pathological_inputs_finish() {
         "s.",
         "%41",
         "%3D%",
+        "&#x",
+        "&#115;",
+        "\\u00",
+        "\\x2d",
+        "\u{200B}",
+        "\u{E0061}",
         "https://a:",
         "ftp:\\/\\/a:b@",
         "Authorization: Basic ",
@@ -762,5 +768,88 @@ fn a_password_on_a_command_line_is_redacted() {
         "the --pass flag is deprecated",
     ] {
         assert_eq!(redact(text).text, text);
+    }
+}
+
+/// `secret` with its middle character disguised: a zero-width space or a soft
+/// hyphen before it, or the character written as an escape or HTML reference.
+fn disguises(secret: &str) -> Vec<String> {
+    let chars: Vec<char> = secret.chars().collect();
+    let mid = chars.len() / 2;
+    let (head, tail) = chars.split_at(mid);
+    let head: String = head.iter().collect();
+    let Some((&c, rest)) = tail.split_first() else {
+        return Vec::new();
+    };
+    let rest: String = rest.iter().collect();
+    let code = u32::from(c);
+    [
+        format!("\u{200B}{c}"),
+        format!("\u{AD}{c}"),
+        format!("{c}\u{2060}"),
+        format!("\\u{code:04x}"),
+        format!("\\x{code:02X}"),
+        format!("&#{code};"),
+        format!("&#x{code:x};"),
+        format!("%{code:02X}"),
+    ]
+    .into_iter()
+    .map(|mid| format!("{head}{mid}{rest}"))
+    .collect()
+}
+
+#[test]
+fn disguised_secrets_are_redacted_whole() {
+    for s in &samples(0xD15_6015E) {
+        for disguised in disguises(&s.secret) {
+            let credential = s.credential.replace(&s.secret, &disguised);
+            let text = match s.key {
+                Some(key) => format!("For staging we set {key}={credential} last week."),
+                None => format!("Yesterday I pasted {credential} into the wiki."),
+            };
+            let r = redact(&text);
+            // Named by the sample's kind or, where a rule matches part of the
+            // disguised text as it stands, by that rule's; redacted whole either way.
+            assert!(!r.kinds.is_empty(), "{}: nothing in {text:?}", s.kind);
+            let secret: Vec<char> = s.secret.chars().collect();
+            for piece in secret.windows(8) {
+                let piece: String = piece.iter().collect();
+                assert!(
+                    !r.text.contains(&piece),
+                    "{} kept {piece:?}: {:?}",
+                    s.kind,
+                    r.text
+                );
+            }
+            assert_eq!(redact(&r.text).text, r.text, "not idempotent: {text:?}");
+        }
+    }
+    // A token spelled in invisible tag characters.
+    let token = ["ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2"].concat();
+    let tags: String = token
+        .chars()
+        .filter_map(|c| char::from_u32(0xE0000 + u32::from(c)))
+        .collect();
+    let r = redact(&format!("see \u{1F3F4}{tags} above"));
+    assert_eq!(r.kinds, vec!["github-token".to_string()], "{:?}", r.text);
+    assert!(!r.text.contains(&tags));
+}
+
+#[test]
+fn text_with_escapes_and_hidden_characters_but_no_secret_is_unchanged() {
+    for clean in [
+        "caf&eacute; &amp; bar &lt;b&gt; &#8212; &#x1F600; &#;",
+        "C:\\xampp\\htdocs and \\u{200B} and \\uZZZZ and \\x",
+        "fn f(s: &str) -> &'static str { \"\\u00e9\\n\" }",
+        "a\u{200D}b \u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467} \u{645}\u{6CC}\u{200C}\u{62E}\u{648}\u{627}\u{647}\u{645}",
+        "\u{FEFF}title with a BOM, soft\u{AD}hyphen, \u{202E}reversed\u{202C}",
+        "&#115;&#107;&#45; is sk- and &#x70;assword is a word",
+        "%",
+        "&",
+        "\\",
+        "&#99999999999999999999;",
+    ] {
+        assert_eq!(find(clean), vec![], "false positive: {clean:?}");
+        assert_eq!(redact(clean).text, clean);
     }
 }

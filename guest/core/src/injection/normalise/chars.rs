@@ -1,7 +1,7 @@
 //! The character classes normalisation works with: format and invisible characters,
 //! combining marks, Latin letters with diacritics, look-alike letters and leetspeak.
 
-pub(super) use crate::text::is_latin_with_diacritic;
+pub(super) use crate::text::{is_bidi, is_invisible, is_latin_with_diacritic};
 
 /// The base Latin letter of a Latin letter with diacritics (`é` → `e`); a letter
 /// whose base is not ASCII (`ǿ`) is kept.
@@ -18,30 +18,6 @@ pub(super) fn is_combining(c: char) -> bool {
         | '\u{1DC0}'..='\u{1DFF}'
         | '\u{20D0}'..='\u{20FF}'
         | '\u{FE20}'..='\u{FE2F}')
-}
-
-pub(super) fn is_bidi(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{61C}')
-}
-
-/// Format (Cf) and invisible characters that carry no text.
-pub(super) fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{AD}'                      // soft hyphen
-        | '\u{34F}'                   // combining grapheme joiner
-        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
-        | '\u{17B4}' | '\u{17B5}'
-        | '\u{180B}'..='\u{180F}'     // Mongolian selectors, vowel separator
-        | '\u{200B}'..='\u{200D}'     // zero-width space, non-joiner, joiner
-        | '\u{2060}'..='\u{2064}'     // word joiner, invisible operators
-        | '\u{206A}'..='\u{206F}'
-        | '\u{FE00}'..='\u{FE0F}'     // variation selectors
-        | '\u{FEFF}'                  // zero-width no-break space / BOM
-        | '\u{FFF9}'..='\u{FFFB}'
-        | '\u{1D173}'..='\u{1D17A}'
-        | '\u{E0000}'..='\u{E007F}'   // tag characters
-        | '\u{E0100}'..='\u{E01EF}'   // variation selectors supplement
-        | '\u{600}'..='\u{605}' | '\u{6DD}' | '\u{70F}' | '\u{8E2}' | '\u{110BD}' | '\u{110CD}')
 }
 
 /// Look-alike letters and the Latin letter they imitate (from Unicode's
