@@ -853,3 +853,39 @@ fn text_with_escapes_and_hidden_characters_but_no_secret_is_unchanged() {
         assert_eq!(redact(clean).text, clean);
     }
 }
+
+#[test]
+fn hex_encoded_secrets_are_redacted_whole() {
+    // Not the Kubernetes sample: base64 inside hex is two levels.
+    for s in samples(0x4E7_D0C5)
+        .iter()
+        .filter(|s| s.kind != "database-url" || s.credential.contains("://"))
+    {
+        let plain = match s.key {
+            Some(key) => format!("{key}={}", s.credential),
+            None => format!("leak: {} ", s.credential),
+        };
+        let hex: String = plain.bytes().map(|b| format!("{b:02x}")).collect();
+        for text in [
+            format!("request dump {hex} end"),
+            format!("bytes: 0x{}", hex.to_uppercase()),
+        ] {
+            let r = redact(&text);
+            assert!(!r.kinds.is_empty(), "{}: nothing in {text:?}", s.kind);
+            assert!(
+                !r.text.to_lowercase().contains(&hex),
+                "{}: {:?}",
+                s.kind,
+                r.text
+            );
+        }
+    }
+    // Digests, ids and hex text without a secret stay.
+    for clean in [
+        "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "commit 3166dd7c1a8c2b9f0e4d5a6b7c8d9e0f1a2b3c4d",
+        "0x48656c6c6f2c20776f726c642120546869732069732066696e652e",
+    ] {
+        assert_eq!(find(clean), vec![], "false positive: {clean}");
+    }
+}

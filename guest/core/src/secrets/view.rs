@@ -106,26 +106,37 @@ impl View {
     /// own view). Costs one pass over the bytes; the copy starts at the first edit.
     pub fn of(text: &str) -> Option<View> {
         let bytes = text.as_bytes();
+        // Where an edit may start: an escape's first byte, or (in non-ASCII text)
+        // the first byte of a multi-byte character. ASCII text, most code and
+        // prose, is searched with memchr.
+        let candidates: Box<dyn Iterator<Item = usize>> =
+            if text.is_ascii() {
+                Box::new(memchr::memchr3_iter(b'%', b'\\', b'&', bytes))
+            } else {
+                Box::new(bytes.iter().enumerate().filter_map(|(i, &b)| {
+                    (matches!(b, b'%' | b'\\' | b'&') || b >= 0xC0).then_some(i)
+                }))
+            };
         let mut out: Vec<u8> = Vec::new();
         let mut anchors = Vec::new();
         // Bytes of the original copied up to here.
         let mut copied = 0;
-        let mut i = 0;
-        while let Some(&b) = bytes.get(i) {
-            let edit = match b {
-                b'%' | b'\\' | b'&' => bytes.get(i..).and_then(escape),
-                0x80.. => bytes.get(i..).and_then(hidden),
-                _ => None,
+        for i in candidates {
+            // Inside an edit already made (`%2525`: the second `%` was read).
+            let Some(rest) = bytes.get(i..).filter(|_| i >= copied) else {
+                continue;
+            };
+            let edit = match rest.first() {
+                Some(b'%' | b'\\' | b'&') => escape(rest),
+                _ => hidden(rest),
             };
             let Some((decoded, len)) = edit else {
-                i += 1;
                 continue;
             };
             out.extend_from_slice(bytes.get(copied..i)?);
             out.extend(decoded);
-            i += len;
-            copied = i;
-            anchors.push((out.len(), i));
+            copied = i + len;
+            anchors.push((out.len(), copied));
         }
         if anchors.is_empty() {
             return None;
