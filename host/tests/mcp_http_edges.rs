@@ -375,6 +375,22 @@ async fn a_public_address_serves_the_allowed_hosts_only() {
             .unwrap();
         assert_eq!(resp.status(), status, "Host: {host}");
     }
+    // A page served under an allowed name shares its origin; another name's does not.
+    let host = format!("maas.internal:{}", addr.port());
+    for (origin, status) in [
+        (format!("http://{host}"), 200),
+        ("https://maas.internal".to_string(), 200),
+        (format!("http://evil.example:{}", addr.port()), 403),
+    ] {
+        let resp = request(&http, reqwest::Method::POST, &url, Some(OPERATOR), None)
+            .header("Host", host.as_str())
+            .header("Origin", origin.as_str())
+            .body(init_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "Origin: {origin}");
+    }
     stop.cancel();
 }
 

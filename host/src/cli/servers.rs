@@ -44,8 +44,9 @@ pub struct ServeArgs {
     /// 127.0.0.1 and ::1; repeatable. Required with a non-loopback --listen.
     #[arg(long = "allowed-host", value_name = "NAME")]
     pub allowed_hosts: Vec<String>,
-    /// A browser origin allowed to call, besides loopback ones, e.g.
-    /// https://app.example.com or http://host:* (any port); repeatable.
+    /// A browser origin allowed to call, besides loopback ones and those of the
+    /// --allowed-host names, e.g. https://app.example.com or http://host:* (any port);
+    /// repeatable.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
     /// Open MCP sessions allowed per principal (the operator or one agent).

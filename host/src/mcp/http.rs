@@ -51,8 +51,8 @@ pub struct HttpOptions {
     /// `Host` names (or `host:port`) accepted besides the loopback names; required when
     /// listening on a non-loopback address.
     pub allowed_hosts: Vec<String>,
-    /// Browser origins accepted besides loopback ones (`https://app.example.com`,
-    /// `http://host:*` for any port, or `null`).
+    /// Browser origins accepted besides loopback ones and the allowed hosts' own
+    /// (`https://app.example.com`, `http://host:*` for any port, or `null`).
     pub allowed_origins: Vec<String>,
     /// Caps on open sessions and their idle expiry.
     pub sessions: SessionLimits,
@@ -134,7 +134,7 @@ impl HttpOptions {
             ));
         }
         let hosts = allowed_hosts(self.listen, &self.allowed_hosts)?;
-        let origins = Origins::new(&self.allowed_origins)?;
+        let origins = Origins::new(&self.allowed_origins)?.with_hosts(&self.allowed_hosts);
         Ok((hosts, origins))
     }
 }

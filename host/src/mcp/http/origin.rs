@@ -2,7 +2,9 @@
 //!
 //! Origins: a request without `Origin` (every non-browser client) passes; one with a
 //! loopback origin (`http(s)://localhost`, `127.0.0.1`, `[::1]`, any port) passes; any
-//! other origin must be on the `--allowed-origin` list, else the request is refused with
+//! other origin must be on the `--allowed-origin` list or be an `--allowed-host`'s own
+//! (`http(s)://NAME`, any port, or the port given with it: a page served under a name
+//! that reaches this server shares its origin), else the request is refused with
 //! 403. Hosts: the loopback names always, the listen address's own IP when it is a
 //! specific one, and every `--allowed-host`; rmcp answers any other `Host` with 403.
 
@@ -111,6 +113,28 @@ impl Origins {
             origins.extra.push(origin);
         }
         Ok(origins)
+    }
+
+    /// These origins plus the ones of each allowed host's name: `http://NAME` and
+    /// `https://NAME` on any port, or on its port when one is given (`NAME:PORT`).
+    /// `hosts` are [`allowed_hosts`]' entries (already checked).
+    #[must_use]
+    pub fn with_hosts(mut self, hosts: &[String]) -> Self {
+        for (host, port) in &Hosts::new(hosts).0 {
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            for scheme in ["http", "https"] {
+                self.extra.push(Origin {
+                    scheme: scheme.to_string(),
+                    host: host.clone(),
+                    port: *port,
+                });
+            }
+        }
+        self
     }
 
     /// Classifies a request's `Origin` header; more than one is refused.
@@ -312,6 +336,40 @@ mod tests {
         assert!(!OriginCheck::Allowed.local());
         assert!(Origins::new(&["app.example.com".into()]).is_err());
         assert!(Origins::new(&["https://a.example/x".into()]).is_err());
+    }
+
+    #[test]
+    fn allowed_hosts_allow_their_own_origins() {
+        let listen = SocketAddr::from(([0, 0, 0, 0], 7420));
+        let extra = [
+            "maas.internal".to_string(),
+            "gw.example:8443".to_string(),
+            "[fd00::7]".to_string(),
+        ];
+        let hosts = allowed_hosts(listen, &extra).unwrap_or_default();
+        let o = Origins::new(&[])
+            .unwrap_or_default()
+            .with_hosts(hosts.get(3..).unwrap_or_default());
+        for ok in [
+            "http://maas.internal:7420",
+            "https://maas.internal",
+            "http://MAAS.internal:9000",
+            "https://gw.example:8443",
+            "http://[fd00::7]:7420",
+        ] {
+            assert_eq!(check(&o, ok), OriginCheck::Allowed, "{ok}");
+        }
+        for refused in [
+            "https://gw.example",
+            "http://gw.example:8080",
+            "http://maas.internal.evil.example:7420",
+            "ftp://maas.internal",
+            "http://other.internal:7420",
+        ] {
+            assert_eq!(check(&o, refused), OriginCheck::Refused, "{refused}");
+        }
+        // Allowed, not local: no token-less access under --insecure-loopback.
+        assert!(!check(&o, "http://maas.internal:7420").local());
     }
 
     #[test]
