@@ -258,8 +258,8 @@ impl Guard {
 }
 
 /// Whether a flag's reason names what the text does (an override, a planted order, a
-/// fake tool call) rather than how it looks: the learned model alone misreads one-word
-/// names (`all`, `everything`), and encodings (base64, hex) are how digests and ids look,
+/// fake tool call) rather than how it looks: the learned model alone misreads short
+/// names (it reads none under three words, but `in node and` is one it flags), and encodings (base64, hex) are how digests and ids look,
 /// so where a flag cannot be shown those alone refuse nothing.
 fn named_cue(reason: &str) -> bool {
     !reason.starts_with("prompt-injection: learned model") && !reason.starts_with("obfuscation:")

