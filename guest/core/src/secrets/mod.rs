@@ -76,7 +76,9 @@
 //! back to the original bytes, escapes and hidden characters included. So
 //! `key%3DAIza…`, `stripe%20sk_live_…` or `Bearer%20eyJ…`, where the `\b` of a rule
 //! fails after `3D`/`20`, a key in a JSON string written `sk\u002dproj-…`, and a
-//! token with a zero-width space pasted inside are found; such a text costs two
+//! token with a zero-width space pasted inside are found, and so is a token or a
+//! base64 block a terminal or mail client wrapped onto the next lines (a break after
+//! random-looking token characters, on a line of 40 bytes or more); such a text costs two
 //! scans, any other one a search for the bytes that start an escape (memchr, in
 //! ASCII text) or a pass over its bytes (other text). Measured natively in release on
 //! 48 MB of code and docs (3,000 files): 12.6–12.8 µs/KB before (`%XX` only), 13.1–13.2
@@ -130,8 +132,10 @@
 //! * Bare high-entropy strings with no recognisable prefix or keyword (hex
 //!   digests, UUIDs, base64 blobs): they are indistinguishable from ids and
 //!   hashes, which memories are full of.
-//! * Secrets split across lines, spaced out, or encoded other than in one level
-//!   of base64 or of the escapes above (hex, base64 twice, URL-encoded twice).
+//! * Secrets spaced out, split across lines other than by a wrap of a long line
+//!   (see `view.rs`: fewer than 8 characters before the break, or a line shorter
+//!   than 40 bytes), or encoded other than in one level of base64, hex or the
+//!   escapes above (base64 twice, URL-encoded twice).
 //! * A URL whose user-info holds a token but no password (`https://TOKEN@host`):
 //!   it cannot be told from `https://user@host`, unless the token has a vendor
 //!   prefix.

