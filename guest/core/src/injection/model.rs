@@ -219,8 +219,9 @@ pub(crate) const MIN_WORDS: usize = 3;
 /// [`MIN_WORDS`] words. It learned from sentences; on one or two words its probability
 /// rests on its bias and a handful of n-grams, and it flagged 37 of 2,064 ordinary
 /// words (`node`, `process`, `system`, `javascript`, `all`), so a memory tagged `node`
-/// showed a flag. Attacks that short are phrases (`jailbreak`, `ignore instructions`),
-/// which the phrase signals name. Text in scripts written without spaces is one
+/// showed a flag. (The model did not flag the shortest overrides either: `ignore
+/// instructions`, `developer mode` pass before and after; a list of labels is also
+/// read joined, see `guard::Guard::list`.) Text in scripts written without spaces is one
 /// "word" per sentence, so non-ASCII text is always read.
 pub(crate) fn reads(normalised: &str) -> bool {
     !normalised.is_ascii()
