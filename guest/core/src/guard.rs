@@ -14,6 +14,7 @@
 //! a lookup instead of the full injection assessment and secret scan. Free texts
 //! (contents, titles, JSON values) are checked every time.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
@@ -167,32 +168,44 @@ impl Guard {
     /// [`Guard::text`] on a JSON text, which stays valid JSON. Injection is scored on
     /// the text as written and on its strings as they read once decoded (keys and
     /// values one per line): a string escaped into JSON (`"{\"role\": \"system\"…`)
-    /// or quoted (Morse between quotes) reads there as it would anywhere else. The text
-    /// is redacted whole (so `"password": "…"` pairs are caught), and if a placeholder
+    /// or quoted (Morse between quotes) reads there as it would anywhere else. Secrets
+    /// are redacted in the strings as they read decoded when those hold one (a token
+    /// written with `\u200b` inside, a base64 block whose line breaks are `\n`), then
+    /// in the text as written (so `"password": "…"` pairs are caught); if a placeholder
     /// would break the JSON (a match across quotes) every string in it is redacted on
     /// its own.
     pub fn json(&mut self, field: &str, text: &str) -> Result<String, Refusal> {
         self.assess(field, text, false)?;
-        let parsed = serde_json::from_str::<serde_json::Value>(text).ok();
-        if let Some(value) = &parsed {
-            let mut strings = String::new();
-            strings_of(value, &mut strings);
-            if !strings.trim().is_empty() && strings.trim() != text.trim() {
-                self.assess(field, &strings, false)?;
-            }
-        }
-        let whole = secrets::redact(text);
-        if whole.kinds.is_empty() {
-            return Ok(text.to_string());
-        }
-        let Some(mut value) = parsed else {
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
+            let whole = secrets::redact(text);
             self.redacted.extend(whole.kinds);
             return Ok(whole.text);
         };
+        let mut strings = String::new();
+        strings_of(&value, &mut strings);
+        if !strings.trim().is_empty() && strings.trim() != text.trim() {
+            self.assess(field, &strings, false)?;
+        }
+        // First the strings as they read decoded: a secret written with JSON escapes
+        // inside (`\u200b`, a base64 block whose line breaks are `\n`) is redacted
+        // string by string; then the text as written, for pairs across quotes.
+        let mut current = Cow::Borrowed(text);
+        if !secrets::kinds(&strings).is_empty() {
+            self.json_value(&mut value);
+            current = Cow::Owned(
+                serde_json::to_string(&value).map_err(|e| Error::invalid(field, e.to_string()))?,
+            );
+        }
+        let whole = secrets::redact(&current);
+        if whole.kinds.is_empty() {
+            return Ok(current.into_owned());
+        }
         if serde_json::from_str::<serde_json::Value>(&whole.text).is_ok() {
             self.redacted.extend(whole.kinds);
             return Ok(whole.text);
         }
+        // A placeholder would break the JSON (a match across quotes): every string on
+        // its own.
         self.json_value(&mut value);
         serde_json::to_string(&value).map_err(|e| Error::invalid(field, e.to_string()).into())
     }
@@ -429,6 +442,39 @@ mod tests {
             assert!(m.0.len() <= MEMO_ENTRIES);
             assert!(!m.0.contains_key(&long));
         });
+    }
+
+    #[test]
+    fn a_secret_written_with_json_escapes_is_redacted_as_its_string_reads() {
+        let ghp = ["ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2"].concat();
+        let (head, tail) = ghp.split_at(18);
+        // What `json.dumps` writes for a token with a zero-width space inside, and a
+        // base64 block whose line breaks JSON wrote as `\n`.
+        let zwsp = serde_json::json!({"token": format!("{head}\u{200B}{tail}")}).to_string();
+        let zwsp = zwsp.replace('\u{200B}', "\\u200b");
+        assert!(zwsp.contains("\\u200b"), "{zwsp}");
+        let env = format!("APP=billing-service\nGITHUB_TOKEN={ghp}\nREGION=eu-west-1\n");
+        let block: String = crate::text::base64_encode(&env)
+            .as_bytes()
+            .chunks(76)
+            .filter_map(|c| std::str::from_utf8(c).ok())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let wrapped = serde_json::json!({"note": block}).to_string();
+        for state in [zwsp, wrapped] {
+            let mut g = Guard::new();
+            let stored = g.json("current_state", &state).unwrap_or_default();
+            assert!(
+                serde_json::from_str::<serde_json::Value>(&stored).is_ok(),
+                "{stored}"
+            );
+            assert!(!stored.contains(tail), "{stored}");
+            assert_eq!(
+                g.notes().redacted,
+                vec!["github-token".to_string()],
+                "{stored}"
+            );
+        }
     }
 
     #[test]

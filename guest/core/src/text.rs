@@ -56,6 +56,24 @@ pub(crate) fn is_base64_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
 }
 
+/// The standard, padded base64 of `text`: the encoder the tests build their inputs with.
+#[cfg(test)]
+pub(crate) fn base64_encode(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, &b| n << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for k in 0..4 {
+            let six = usize::try_from(n >> (18 - 6 * k) & 63).unwrap_or(0);
+            match ALPHABET.get(six) {
+                Some(&c) if k <= chunk.len() => out.push(char::from(c)),
+                _ => out.push('='),
+            }
+        }
+    }
+    out
+}
+
 /// The bytes a run of base64 characters (either alphabet, no padding) encodes; `None`
 /// when it holds another character. Bits left over at the end are dropped.
 pub(crate) fn base64_decode(run: &[u8]) -> Option<Vec<u8>> {

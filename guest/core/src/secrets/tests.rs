@@ -792,6 +792,12 @@ fn disguises(secret: &str) -> Vec<String> {
         format!("&#{code};"),
         format!("&#x{code:x};"),
         format!("%{code:02X}"),
+        format!("\\u200b{c}"),
+        format!("\\u00AD{c}"),
+        format!("&#8203;{c}"),
+        format!("&shy;{c}"),
+        format!("%E2%80%8B{c}"),
+        format!("<wbr>{c}"),
     ]
     .into_iter()
     .map(|mid| format!("{head}{mid}{rest}"))
@@ -824,7 +830,15 @@ fn disguised_secrets_are_redacted_whole() {
             assert_eq!(redact(&r.text).text, r.text, "not idempotent: {text:?}");
         }
     }
-    // A token spelled in invisible tag characters.
+    // A token in fullwidth forms, and one spelled in invisible tag characters.
+    let aws = ["AKIA", "QZ4X7M2K9B3N5V8T"].concat();
+    let wide: String = aws
+        .chars()
+        .filter_map(|c| char::from_u32(0xFEE0 + u32::from(c)))
+        .collect();
+    let r = redact(&format!("key {wide} here"));
+    assert_eq!(r.kinds, vec!["aws-access-key".to_string()], "{:?}", r.text);
+    assert!(!r.text.contains(&wide));
     let token = ["ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2"].concat();
     let tags: String = token
         .chars()
@@ -848,6 +862,8 @@ fn text_with_escapes_and_hidden_characters_but_no_secret_is_unchanged() {
         "&",
         "\\",
         "&#99999999999999999999;",
+        "long<wbr>word&shy;break and %E2%80%8B and \\u200b and &#8203; and %C3%A9",
+        "\u{FF26}\u{FF55}\u{FF4C}\u{FF4C}\u{FF57}\u{FF49}\u{FF44}\u{FF54}\u{FF48} text \u{FF11}\u{FF12}\u{FF13}",
     ] {
         assert_eq!(find(clean), vec![], "false positive: {clean:?}");
         assert_eq!(redact(clean).text, clean);

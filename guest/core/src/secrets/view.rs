@@ -4,14 +4,16 @@
 //! [`View::of`] decodes, one level:
 //!
 //! * `%XX` escapes of ASCII bytes (`key%3DAIza…`, `Bearer%20eyJ…`), as in a query
-//!   string; escapes of non-ASCII bytes stay, so the view is valid UTF-8;
-//! * `\uXXXX` and `\xXX` escapes of ASCII characters (`sk\u002dlive…`, a JSON
-//!   or source string);
-//! * HTML character references to ASCII characters: numeric (`&#115;`, `&#x73;`)
-//!   and `&amp;`, `&quot;`, `&apos;`, `&lt;`, `&gt;`;
+//!   string; escapes of other bytes stay, so the view is valid UTF-8, except the
+//!   escapes of a character that shows nothing (`%E2%80%8B`), removed;
+//! * `\uXXXX` and `\xXX` escapes (`sk\u002dlive…`, a JSON or source string) and HTML
+//!   character references (`&#115;`, `&#x73;`, `&amp;`, `&quot;`, `&apos;`, `&lt;`,
+//!   `&gt;`) of ASCII characters; those of characters that show nothing (`\u200b`,
+//!   `&#8203;`, `&shy;`, `&ZeroWidthSpace;`) and the `<wbr>` tag are removed;
 //! * characters that show nothing: zero-width and other format characters, soft
-//!   hyphens, bidirectional controls (removed), and tag characters (read as the
-//!   ASCII they mirror, so a secret spelled in invisible tags is found);
+//!   hyphens, bidirectional controls (removed), and tag characters and fullwidth
+//!   forms (read as the ASCII they stand for, so a secret spelled in invisible tags or
+//!   in `ｇｈｐ＿…` is found);
 //! * line breaks that wrapped a token: a break after a run of at least
 //!   [`WRAP_RUN`] token characters that looks random ([`random_like`]) ending a line
 //!   of at least [`WRAP_LINE`] bytes, before a line that starts with more of them
@@ -126,17 +128,65 @@ fn hex_value(digits: &[u8]) -> Option<u32> {
     u32::from_str_radix(text, 16).ok()
 }
 
-/// An ASCII byte from a code point, `None` beyond ASCII.
-fn ascii(code: u32) -> Option<u8> {
-    u8::try_from(code).ok().filter(u8::is_ascii)
+/// What a code point an escape names decodes to: an ASCII character as itself, a
+/// character that shows nothing (`\u200b`, `&#8203;`) as nothing; `None` for any other
+/// (the escape stays as written).
+fn decoded(code: u32) -> Option<Option<u8>> {
+    if let Ok(b) = u8::try_from(code)
+        && b.is_ascii()
+    {
+        return Some(Some(b));
+    }
+    let c = char::from_u32(code)?;
+    (is_invisible(c) || is_bidi(c)).then_some(None)
 }
 
-/// The escape or reference starting at `rest` (which starts with `%`, `\` or `&`).
+/// Named references and tags of HTML that show nothing, or one ASCII character.
+const NAMED: [(&[u8], Option<u8>); 14] = [
+    (b"&amp;", Some(b'&')),
+    (b"&quot;", Some(b'"')),
+    (b"&apos;", Some(b'\'')),
+    (b"&lt;", Some(b'<')),
+    (b"&gt;", Some(b'>')),
+    (b"&shy;", None),
+    (b"&ZeroWidthSpace;", None),
+    (b"&NoBreak;", None),
+    (b"&zwj;", None),
+    (b"&zwnj;", None),
+    (b"&lrm;", None),
+    (b"&rlm;", None),
+    (b"<wbr>", None),
+    (b"<wbr/>", None),
+];
+
+/// A `%XX` escape: of an ASCII byte, or the first of the escapes of a UTF-8 character
+/// that shows nothing (`%E2%80%8B`, a zero-width space).
+fn percent(rest: &[u8]) -> Option<Edit> {
+    let byte = |at: usize| match rest.get(at..at + 3)? {
+        [b'%', hi, lo] => u8::try_from(hex_value(&[*hi, *lo])?).ok(),
+        _ => None,
+    };
+    let first = byte(0)?;
+    if first.is_ascii() {
+        return Some((Some(first), 3));
+    }
+    let len = match first {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return None,
+    };
+    let utf8: Vec<u8> = (0..len).map(|k| byte(3 * k)).collect::<Option<_>>()?;
+    let c = std::str::from_utf8(&utf8).ok()?.chars().next()?;
+    (is_invisible(c) || is_bidi(c)).then_some((None, 3 * len))
+}
+
+/// The escape or reference starting at `rest` (which starts with `%`, `\`, `&` or `<`).
 fn escape(rest: &[u8]) -> Option<Edit> {
     match rest {
-        [b'%', a, b, ..] => Some((Some(ascii(hex_value(&[*a, *b])?)?), 3)),
-        [b'\\', b'u', tail @ ..] => Some((Some(ascii(hex_value(tail.get(..4)?)?)?), 6)),
-        [b'\\', b'x', tail @ ..] => Some((Some(ascii(hex_value(tail.get(..2)?)?)?), 4)),
+        [b'%', ..] => percent(rest),
+        [b'\\', b'u', tail @ ..] => Some((decoded(hex_value(tail.get(..4)?)?)?, 6)),
+        [b'\\', b'x', tail @ ..] => Some((decoded(hex_value(tail.get(..2)?)?)?, 4)),
         [b'&', b'#', tail @ ..] => {
             let (hex, digits) = match tail {
                 [b'x' | b'X', digits @ ..] => (true, digits),
@@ -152,24 +202,19 @@ fn escape(rest: &[u8]) -> Option<Edit> {
             } else {
                 return None;
             };
-            Some((Some(ascii(code)?), 2 + usize::from(hex) + end + 1))
+            Some((decoded(code)?, 2 + usize::from(hex) + end + 1))
         }
-        [b'&', ..] => [
-            (&b"&amp;"[..], b'&'),
-            (b"&quot;", b'"'),
-            (b"&apos;", b'\''),
-            (b"&lt;", b'<'),
-            (b"&gt;", b'>'),
-        ]
-        .into_iter()
-        .find(|(name, _)| rest.starts_with(name))
-        .map(|(name, c)| (Some(c), name.len())),
+        [b'&' | b'<', ..] => NAMED
+            .iter()
+            .find(|(name, _)| rest.starts_with(name))
+            .map(|&(name, c)| (c, name.len())),
         _ => None,
     }
 }
 
-/// The hidden character starting at `rest` (a non-ASCII lead byte): removed, or a
-/// tag character read as its ASCII.
+/// The character starting at `rest` (a non-ASCII lead byte) when the view changes it:
+/// one that shows nothing is removed, a tag character or a fullwidth form
+/// (`ｇｈｐ＿…`, which NFKC reads as ASCII) is read as its ASCII.
 fn hidden(rest: &[u8]) -> Option<Edit> {
     let len = match rest.first()? {
         0xC0..=0xDF => 2,
@@ -178,11 +223,14 @@ fn hidden(rest: &[u8]) -> Option<Edit> {
         _ => return None,
     };
     let c = std::str::from_utf8(rest.get(..len)?).ok()?.chars().next()?;
-    if let Some(tag) = u32::from(c)
-        .checked_sub(0xE0000)
-        .filter(|t| (0x20..0x7F).contains(t))
-    {
-        return Some((ascii(tag), len));
+    let code = u32::from(c);
+    let ascii = |offset: u32| {
+        code.checked_sub(offset)
+            .filter(|t| (0x21..0x7F).contains(t))
+            .and_then(|t| u8::try_from(t).ok())
+    };
+    if let Some(b) = ascii(0xE0000).or_else(|| ascii(0xFEE0)) {
+        return Some((Some(b), len));
     }
     (is_invisible(c) || is_bidi(c)).then_some((None, len))
 }
@@ -197,7 +245,7 @@ impl View {
         // prose, is searched with memchr.
         let candidates: Box<dyn Iterator<Item = usize>> = if text.is_ascii() {
             let mut escapes = memchr::memchr3_iter(b'%', b'\\', b'&', bytes).peekable();
-            let mut breaks = memchr::memchr2_iter(b'\r', b'\n', bytes).peekable();
+            let mut breaks = memchr::memchr3_iter(b'\r', b'\n', b'<', bytes).peekable();
             Box::new(std::iter::from_fn(move || {
                 match (escapes.peek(), breaks.peek()) {
                     (Some(e), Some(b)) if e < b => escapes.next(),
@@ -207,7 +255,7 @@ impl View {
             }))
         } else {
             Box::new(bytes.iter().enumerate().filter_map(|(i, &b)| {
-                (matches!(b, b'%' | b'\\' | b'&' | b'\r' | b'\n') || b >= 0xC0).then_some(i)
+                (matches!(b, b'%' | b'\\' | b'&' | b'<' | b'\r' | b'\n') || b >= 0xC0).then_some(i)
             }))
         };
         let mut out: Vec<u8> = Vec::new();
@@ -227,7 +275,7 @@ impl View {
                 continue;
             };
             let edit = match rest.first() {
-                Some(b'%' | b'\\' | b'&') => escape(rest),
+                Some(b'%' | b'\\' | b'&' | b'<') => escape(rest),
                 Some(b'\r' | b'\n') => wrap(bytes, i, start),
                 _ => hidden(rest),
             };
