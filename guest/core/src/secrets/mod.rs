@@ -78,17 +78,19 @@
 //! fails after `3D`/`20`, a key in a JSON string written `sk\u002dproj-…`, and a
 //! token with a zero-width space pasted inside are found, and so is a token or a
 //! base64 block a terminal or mail client wrapped onto the next lines (a break after
-//! random-looking token characters, on a line of 40 bytes or more); such a text costs two
+//! random-looking token characters); such a text costs two
 //! scans, any other one a search for the bytes that start an escape (memchr, in
 //! ASCII text) or a pass over its bytes (other text). Measured natively in release on
 //! 48 MB of code and docs (3,000 files), alternating runs: 12.9–13.8 µs/KB with the
-//! `%XX` view only, 14.3–15.1 with all of the above and the wrapped lines below (the
+//! `%XX` view only, 14.3–15.7 with all of the above and the wrapped lines below (the
 //! view's own search about 6 % of the time by perf samples; a first version that
 //! tested every byte cost 2 µs/KB more); none of 10,137 files gained a finding.
 //!
 //! Base64 and hex: a run of at least 24 base64 characters (either alphabet, padding
 //! optional) or of at least 32 hex digits (an even number, `0x` allowed before them)
-//! that decodes to printable text is scanned decoded too, and when that
+//! that decodes to printable text (UTF-8, or UTF-16LE as PowerShell's
+//! `-EncodedCommand` takes it) is scanned decoded too, two levels deep and through the
+//! view above (base64 of base64, base64 of a URL-encoded token), and when that
 //! text holds a secret the whole run is replaced, named by the secret's kind: a
 //! Kubernetes `Secret` pasted into a memory holds its database URL so
 //! (`DATABASE_URL: cG9zdGdyZXM6Ly9…` becomes `DATABASE_URL: [REDACTED:database-url]`).
@@ -134,10 +136,10 @@
 //! * Bare high-entropy strings with no recognisable prefix or keyword (hex
 //!   digests, UUIDs, base64 blobs): they are indistinguishable from ids and
 //!   hashes, which memories are full of.
-//! * Secrets spaced out, split across lines other than by a wrap of a long line
-//!   (see `view.rs`: fewer than 8 characters before the break, or a line shorter
-//!   than 40 bytes), or encoded other than in one level of base64, hex or the
-//!   escapes above (base64 twice, URL-encoded twice).
+//! * Secrets spaced out, split across lines after fewer than 6 characters or
+//!   characters that do not look random (see `view.rs`), or encoded other than in one
+//!   level of base64, hex or the escapes above (URL-encoded twice, hex with
+//!   separators, `xxd` dumps).
 //! * A URL whose user-info holds a token but no password (`https://TOKEN@host`):
 //!   it cannot be told from `https://user@host`, unless the token has a vendor
 //!   prefix.
@@ -335,20 +337,26 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 /// Every source's matches in `text` and, when something in it decodes (escapes,
 /// hidden characters: [`view`]), in its decoded view, mapped back; merged.
 fn spans(text: &str) -> Vec<Span> {
+    spans_within(text, DECODE_DEPTH)
+}
+
+/// How many levels of base64 or hex inside one another are decoded: two, so base64
+/// of base64, or of a URL-encoded token, is read.
+const DECODE_DEPTH: u8 = 2;
+
+/// [`spans`], decoding base64 and hex runs `depth` levels deep.
+fn spans_within(text: &str, depth: u8) -> Vec<Span> {
     let mut all = raw_spans(text);
     if let Some(view) = View::of(text) {
-        all.extend(raw_spans(&view.text).into_iter().map(|s| Span {
+        let map = |s: Span| Span {
             start: view.original(s.start),
             end: view.original(s.end),
             ..s
-        }));
-        all.extend(encoded_secrets(&view.text).into_iter().map(|s| Span {
-            start: view.original(s.start),
-            end: view.original(s.end),
-            ..s
-        }));
+        };
+        all.extend(raw_spans(&view.text).into_iter().map(map));
+        all.extend(encoded_secrets(&view.text, depth).into_iter().map(map));
     }
-    all.extend(encoded_secrets(text));
+    all.extend(encoded_secrets(text, depth));
     merge(all)
 }
 
@@ -364,7 +372,10 @@ const MIN_HEX: usize = 32;
 /// so (`DATABASE_URL: cG9zdGdyZXM6Ly9…`), a hex dump of a request its header
 /// (`417574686f72697a6174696f6e3a…`). Runs that do not decode to printable text —
 /// digests, ids, most long words — cost one decode each (two for hex digits).
-fn encoded_secrets(text: &str) -> Vec<Span> {
+fn encoded_secrets(text: &str, depth: u8) -> Vec<Span> {
+    if depth == 0 {
+        return Vec::new();
+    }
     // Every text is walked: one split of its bytes at what base64 does not use.
     let outside = |b: &u8| !crate::text::is_base64_byte(*b);
     let bytes = text.as_bytes();
@@ -384,7 +395,7 @@ fn encoded_secrets(text: &str) -> Vec<Span> {
         };
         let hex = run.strip_prefix("0x").unwrap_or(run);
         let is_hex = hex.len() >= MIN_HEX
-            && hex.len() % 2 == 0
+            && hex.len().is_multiple_of(2)
             && hex.bytes().all(|b| b.is_ascii_hexdigit());
         let decoded = is_hex
             .then(|| hex_bytes(hex))
@@ -394,7 +405,7 @@ fn encoded_secrets(text: &str) -> Vec<Span> {
         let Some(decoded) = decoded else {
             continue;
         };
-        if let Some(first) = merge(raw_spans(&decoded)).first() {
+        if let Some(first) = spans_within(&decoded, depth - 1).first() {
             found.push(Span {
                 start: from,
                 end: to + padding,
@@ -422,9 +433,18 @@ fn hex_bytes(run: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// `bytes` as text when they are printable: UTF-8 without control characters other
-/// than tab and line breaks.
+/// `bytes` as text when they are printable: UTF-8 (or UTF-16LE of ASCII) without
+/// control characters other than tab and line breaks.
 fn printable(bytes: Vec<u8>) -> Option<String> {
+    // UTF-16LE of ASCII text (PowerShell's `-EncodedCommand`): every other byte zero.
+    let utf16 = bytes.len() >= 2
+        && bytes.len().is_multiple_of(2)
+        && bytes.iter().skip(1).step_by(2).all(|&b| b == 0);
+    let bytes = if utf16 {
+        bytes.into_iter().step_by(2).collect()
+    } else {
+        bytes
+    };
     let text = String::from_utf8(bytes).ok()?;
     let printable = text
         .chars()

@@ -988,3 +988,34 @@ fn base64_wrapped_at_76_columns_is_decoded_whole() {
         }
     }
 }
+
+#[test]
+fn base64_of_base64_of_escapes_and_of_utf16_is_read() {
+    let ghp = ["ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2"].concat();
+    let escaped: String = ghp.bytes().map(|b| format!("%{b:02X}")).collect();
+    let utf16: String = format!("$env:GITHUB_TOKEN='{ghp}'")
+        .chars()
+        .flat_map(|c| [c, '\u{0}'])
+        .collect();
+    for (name, text) in [
+        (
+            "twice",
+            base64_of(&base64_of(&format!("token {ghp}"), true), true),
+        ),
+        ("escaped", base64_of(&format!("t={escaped}"), true)),
+        ("utf-16", base64_of(&utf16, true)),
+    ] {
+        let text = format!("ran: powershell -EncodedCommand {text} ok");
+        let r = redact(&text);
+        assert_eq!(
+            r.kinds,
+            vec!["github-token".to_string()],
+            "{name}: {:?}",
+            r.text
+        );
+        assert_eq!(
+            r.text,
+            "ran: powershell -EncodedCommand [REDACTED:github-token] ok"
+        );
+    }
+}
