@@ -256,3 +256,31 @@ async fn the_feed_pages_with_a_cursor() {
     let want: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
     assert_eq!(ids, want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_knowledge_change_names_its_actor_only_to_agents_that_may_look_it_up() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let ann = connect(&server.url, &register(&op, "ann", "claude_code", "acme").await).await;
+    let amy = connect(&server.url, &register(&op, "amy", "claude_code", "acme").await).await;
+    let eve = connect(&server.url, &register(&op, "eve", "claude_code", "evil").await).await;
+    let doc = json!({"kind": "decision", "id": "adr-1", "title": "Queue", "content": "We use one queue per service.", "topic": "queues"});
+    ok(&ann, "ingest_documents", json!({"documents": [doc]})).await;
+    for (who, client, actor) in [
+        ("operator", &op, json!("ann")),
+        ("ann", &ann, json!("ann")),
+        ("amy", &amy, json!("ann")),
+        ("eve", &eve, Value::Null),
+    ] {
+        let page = ok(client, "get_changes", json!({"after": "c0"})).await;
+        let change = page["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == "knowledge.ingested")
+            .cloned()
+            .unwrap_or_else(|| panic!("{who}: {page}"));
+        assert_eq!(change["object_id"], "decision/adr-1", "{who}");
+        assert_eq!(change["actor"], actor, "{who}: {change}");
+    }
+}

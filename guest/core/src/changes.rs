@@ -285,7 +285,7 @@ pub fn page(
                 object_id: seen.object,
                 pool_id: seen.pool,
                 at: entry.at,
-                actor: actor.clone(),
+                actor: shown_actor(s, reader, seen.kind, actor.as_deref()),
                 summary: seen.summary,
             });
         }
@@ -297,6 +297,30 @@ pub fn page(
         has_more,
         head: Cursor::at(head).to_string(),
     }
+}
+
+/// The actor of a change as `reader` may see it. Knowledge documents are read across
+/// owners, but agents are not: a `knowledge.*` change names its actor only to the
+/// operator and to agents of the actor's owner (as `get_agent_info` does), and says
+/// `None` to the rest. Other kinds are shown to the parties and members they concern,
+/// who see the agents involved anyway.
+fn shown_actor(
+    s: &State,
+    reader: Option<&Agent>,
+    kind: &str,
+    actor: Option<&str>,
+) -> Option<String> {
+    let actor = actor?;
+    let shown = match reader {
+        None => true,
+        Some(r) => {
+            !kind.starts_with("knowledge.")
+                || r.id == actor
+                || actor == "operator"
+                || s.agents.get(actor).is_some_and(|a| a.owner_id == r.owner_id)
+        }
+    };
+    shown.then(|| actor.to_string())
 }
 
 /// A change as the reader may see it.
