@@ -242,6 +242,7 @@ pub fn hit(h: &knowledge::SearchHit) -> Value {
         "line_end": h.lines.map(|l| l.end),
         "score": h.score,
         "metadata": embedded(&h.metadata),
+        "owner": h.owner,
     });
     with_notes(v, &h.notes)
 }

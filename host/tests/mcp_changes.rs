@@ -258,12 +258,24 @@ async fn the_feed_pages_with_a_cursor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_knowledge_change_names_its_actor_only_to_agents_that_may_look_it_up() {
+async fn knowledge_names_its_owner_and_its_actor_only_to_agents_that_may_look_it_up() {
     let server = server().await;
     let op = connect(&server.url, OPERATOR).await;
-    let ann = connect(&server.url, &register(&op, "ann", "claude_code", "acme").await).await;
-    let amy = connect(&server.url, &register(&op, "amy", "claude_code", "acme").await).await;
-    let eve = connect(&server.url, &register(&op, "eve", "claude_code", "evil").await).await;
+    let ann = connect(
+        &server.url,
+        &register(&op, "ann", "claude_code", "acme").await,
+    )
+    .await;
+    let amy = connect(
+        &server.url,
+        &register(&op, "amy", "claude_code", "acme").await,
+    )
+    .await;
+    let eve = connect(
+        &server.url,
+        &register(&op, "eve", "claude_code", "evil").await,
+    )
+    .await;
     let doc = json!({"kind": "decision", "id": "adr-1", "title": "Queue", "content": "We use one queue per service.", "topic": "queues"});
     ok(&ann, "ingest_documents", json!({"documents": [doc]})).await;
     for (who, client, actor) in [
@@ -283,4 +295,22 @@ async fn a_knowledge_change_names_its_actor_only_to_agents_that_may_look_it_up()
         assert_eq!(change["object_id"], "decision/adr-1", "{who}");
         assert_eq!(change["actor"], actor, "{who}: {change}");
     }
+    // The document itself is read across owners, and says whose it is.
+    let doc = json!({"kind": "decision", "id": "adr-2", "title": "Queues", "content": "Queue retries back off.", "topic": "queues"});
+    ok(&op, "ingest_documents", json!({"documents": [doc]})).await;
+    let found = ok(&eve, "search_decisions", json!({"query": "queue"})).await;
+    let owners: Vec<(String, Value)> = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["id"].as_str().unwrap().to_string(), h["owner"].clone()))
+        .collect();
+    assert!(
+        owners.contains(&("adr-1".to_string(), json!("acme"))),
+        "{found}"
+    );
+    assert!(
+        owners.contains(&("adr-2".to_string(), Value::Null)),
+        "{found}"
+    );
 }

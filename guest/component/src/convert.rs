@@ -505,6 +505,7 @@ pub mod to_wit {
             score: h.score,
             metadata: h.metadata,
             notes: notes(h.notes),
+            owner: h.owner,
         }
     }
 

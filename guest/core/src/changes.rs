@@ -317,7 +317,9 @@ fn shown_actor(
             !kind.starts_with("knowledge.")
                 || r.id == actor
                 || actor == "operator"
-                || s.agents.get(actor).is_some_and(|a| a.owner_id == r.owner_id)
+                || s.agents
+                    .get(actor)
+                    .is_some_and(|a| a.owner_id == r.owner_id)
         }
     };
     shown.then(|| actor.to_string())

@@ -36,6 +36,8 @@ pub struct SearchHit {
     pub notes: Notes,
     /// JSON object of the filter fields and title.
     pub metadata: String,
+    /// The owner whose agent ingested it; `None` when the operator did.
+    pub owner: Option<String>,
 }
 
 /// Exact-match filters applied before ranking (case-insensitive).
@@ -378,6 +380,7 @@ pub fn search(
                 score,
                 notes: stored.notes.as_deref().cloned().unwrap_or_default(),
                 metadata: metadata(d),
+                owner: stored.owner.clone(),
             })
         })
         .collect(),

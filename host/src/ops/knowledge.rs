@@ -54,8 +54,13 @@ fn hits_text(query: &str, hits: &[knowledge::SearchHit]) -> String {
                 .into_iter()
                 .map(|(k, v)| format!("   {k}: {v}\n"))
                 .collect();
+            let owner = h
+                .owner
+                .as_deref()
+                .map(|o| format!(", from {o}"))
+                .unwrap_or_default();
             format!(
-                "{}. {} [{}] {}  (score {:.3})\n{}{notes}{}",
+                "{}. {} [{}] {}  (score {:.3}{owner})\n{}{notes}{}",
                 i + 1,
                 h.id,
                 h.kind.wire(),
