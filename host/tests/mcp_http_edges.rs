@@ -1245,3 +1245,24 @@ async fn bench_another_agents_latency_while_one_floods_searches() {
         server.stop.cancel();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_read_in_any_case() {
+    let server = server_with(memory_core(), |_| {}).await;
+    let http = reqwest::Client::new();
+    for (header, status) in [
+        (format!("Bearer {OPERATOR}"), 200),
+        (format!("BEARER {OPERATOR}"), 200),
+        (format!("bEaReR {OPERATOR}"), 200),
+        (format!("Basic {OPERATOR}"), 401),
+        (format!("Bearer{OPERATOR}"), 401),
+    ] {
+        let resp = request(&http, reqwest::Method::POST, &server.url, None, None)
+            .header("Authorization", header.as_str())
+            .body(init_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{header}");
+    }
+}

@@ -299,16 +299,18 @@ fn unavailable(why: &str) -> Response {
     response
 }
 
+/// The token of an `Authorization: Bearer …` header; the scheme's name is
+/// case-insensitive (RFC 9110, 11.1), so `BEARER` and `bearer` are read too.
 fn bearer(request: &Request) -> Option<String> {
-    request
+    let value = request
         .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_string())
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
