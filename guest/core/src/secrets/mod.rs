@@ -138,8 +138,8 @@
 //!   hashes, which memories are full of.
 //! * Secrets spaced out, split across lines after fewer than 6 characters or
 //!   characters that do not look random (see `view.rs`), or encoded other than in one
-//!   level of base64, hex or the escapes above (URL-encoded twice, hex with
-//!   separators, `xxd` dumps).
+//!   level of the escapes above (twice only for `%25`, URL-encoding twice) or two of
+//!   base64 and hex (hex with separators, `xxd` dumps).
 //! * A URL whose user-info holds a token but no password (`https://TOKEN@host`):
 //!   it cannot be told from `https://user@host`, unless the token has a vendor
 //!   prefix.
@@ -355,6 +355,20 @@ fn spans_within(text: &str, depth: u8) -> Vec<Span> {
         };
         all.extend(raw_spans(&view.text).into_iter().map(map));
         all.extend(encoded_secrets(&view.text, depth).into_iter().map(map));
+        // URL-encoded twice (`%2567%2568…`, a redirect address inside a query string):
+        // the view of the view, when the text escapes a `%`.
+        if text.contains("%25")
+            && let Some(twice) = View::of(&view.text)
+        {
+            let map_twice = |s: Span| {
+                map(Span {
+                    start: twice.original(s.start),
+                    end: twice.original(s.end),
+                    ..s
+                })
+            };
+            all.extend(raw_spans(&twice.text).into_iter().map(map_twice));
+        }
     }
     all.extend(encoded_secrets(text, depth));
     merge(all)

@@ -990,7 +990,7 @@ fn base64_wrapped_at_76_columns_is_decoded_whole() {
 }
 
 #[test]
-fn base64_of_base64_of_escapes_and_of_utf16_is_read() {
+fn secrets_encoded_twice_or_as_utf16_are_read() {
     let ghp = ["ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2"].concat();
     let escaped: String = ghp.bytes().map(|b| format!("%{b:02X}")).collect();
     let utf16: String = format!("$env:GITHUB_TOKEN='{ghp}'")
@@ -1004,6 +1004,7 @@ fn base64_of_base64_of_escapes_and_of_utf16_is_read() {
         ),
         ("escaped", base64_of(&format!("t={escaped}"), true)),
         ("utf-16", base64_of(&utf16, true)),
+        ("url-encoded twice", escaped.replace('%', "%25")),
     ] {
         let text = format!("ran: powershell -EncodedCommand {text} ok");
         let r = redact(&text);
@@ -1017,5 +1018,61 @@ fn base64_of_base64_of_escapes_and_of_utf16_is_read() {
             r.text,
             "ran: powershell -EncodedCommand [REDACTED:github-token] ok"
         );
+    }
+}
+
+#[test]
+fn findings_in_disguised_text_fall_on_character_boundaries() {
+    let samples = samples(0xB0DA);
+    let pieces = [
+        "\u{200B}",
+        "\u{AD}",
+        "\u{FF47}",
+        "\u{FF48}",
+        "\u{E0067}",
+        "é",
+        "\n",
+        "\r\n",
+        "%",
+        "%E2%80%8B",
+        "%41",
+        "\\u200b",
+        "\\u0041",
+        "\\x41",
+        "&#8203;",
+        "&#65;",
+        "&amp;",
+        "<wbr>",
+        "&shy;",
+        "key=",
+        " ",
+        "Bearer ",
+        "ghp_",
+        "AKIA",
+        "日本",
+    ];
+    let mut rng = Rng(0xFEED_5EC5);
+    for _ in 0..400 {
+        let mut text = String::new();
+        for _ in 0..(2 + rng.below(30)) {
+            match rng.below(3) {
+                0 => {
+                    let s = samples.get(rng.below(samples.len())).map(|s| &s.secret);
+                    text.push_str(s.map_or("", String::as_str));
+                }
+                _ => text.push_str(pieces.get(rng.below(pieces.len())).copied().unwrap_or("")),
+            }
+        }
+        for f in find(&text) {
+            assert!(
+                f.start < f.end
+                    && f.end <= text.len()
+                    && text.is_char_boundary(f.start)
+                    && text.is_char_boundary(f.end),
+                "{f:?} in {text:?}"
+            );
+        }
+        let r = redact(&text);
+        assert_eq!(redact(&r.text).text, r.text, "not idempotent: {text:?}");
     }
 }
