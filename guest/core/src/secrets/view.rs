@@ -270,7 +270,7 @@ impl View {
                 // The `\n` of a `\r\n` taken whole is skipped below, but starts a line.
                 line = i + 1;
             }
-            // Inside an edit already made (`%2525`: the second `%` was read).
+            // Inside an edit already made (`%E2%80%8B` is one: its other `%` were read).
             let Some(rest) = bytes.get(i..).filter(|_| i >= copied) else {
                 continue;
             };
