@@ -142,9 +142,12 @@ impl Guard {
     /// [`Guard::text`] on every item of a list of labels (tags, file paths; `field[i]`),
     /// then on the items joined in order: an order split into one- and two-word tags
     /// (`IMPORTANT`, `ignore previous`, `instructions`, …) reads as one sentence to
-    /// whoever is shown the list. The joined text counts only by a named cue (see
-    /// [`named_cue`]): the learned model reads a list of ordinary tags as a sentence
-    /// and would flag one in a hundred (`javascript monitoring backend`).
+    /// whoever is shown the list. The joined list flags the object (never refuses it:
+    /// a security team's tags `ignore`, `jailbreak-tests` and `prompt` would read as
+    /// one order) with the named cues (see [`named_cue`]) no item raised on its own;
+    /// the learned model's verdict on it is left out, since it reads a list of
+    /// ordinary tags as a sentence and would flag one in a hundred
+    /// (`javascript monitoring backend`). Where no flag is shown, that refuses.
     pub fn list(&mut self, field: &str, items: &[String]) -> Result<Vec<String>, Refusal> {
         let out = items
             .iter()
@@ -158,8 +161,28 @@ impl Guard {
             } else {
                 injection::assess(&joined)
             };
-            if a.reasons.iter().any(|r| named_cue(r)) {
-                self.apply(field, a)?;
+            if a.verdict != Verdict::Pass {
+                let alone: BTreeSet<String> = items
+                    .iter()
+                    .flat_map(|t| assess_label(t, self.code).reasons)
+                    .collect();
+                let new: Vec<String> = a
+                    .reasons
+                    .into_iter()
+                    .filter(|r| named_cue(r) && !alone.contains(r))
+                    .collect();
+                if !new.is_empty() {
+                    let why = format!("{} (read joined)", new.join("; "));
+                    if self.unflaggable {
+                        return Err(Refusal::audited(Error::invalid(
+                            field,
+                            format!(
+                                "suspicious content refused ({why}): this field is shown without flags"
+                            ),
+                        )));
+                    }
+                    self.flags.insert(format!("{field}: {why}"));
+                }
             }
         }
         Ok(out)
@@ -536,10 +559,27 @@ mod tests {
             assert!(g.list("tags", std::slice::from_ref(piece)).is_ok());
             assert_eq!(g.notes(), Notes::default(), "{piece} alone");
         }
-        let Err(refusal) = Guard::new().list("relevant_files", &pieces) else {
-            panic!("stored: {pieces:?}");
-        };
-        assert!(refusal.error.to_string().contains("relevant_files"));
+        let mut g = Guard::new();
+        assert!(g.list("relevant_files", &pieces).is_ok());
+        let flags = g.notes().flags;
+        assert!(
+            flags.iter().any(|f| f.starts_with("relevant_files: ")
+                && f.contains("instruction override")
+                && f.ends_with("(read joined)")),
+            "{flags:?}"
+        );
+        // A tag flagged on its own adds nothing when read joined, and a list never
+        // refuses where the same words as one text would.
+        let security: Vec<String> = ["node", "ignore", "context", "jailbreak-tests", "release"]
+            .map(String::from)
+            .to_vec();
+        let mut g = Guard::new();
+        assert!(g.list("tags", &security).is_ok());
+        assert!(
+            g.notes().flags.iter().all(|f| f.starts_with("tags[3]: ")),
+            "{:?}",
+            g.notes().flags
+        );
         // Ordinary tags, which the learned model reads as a sentence now and then
         // (`javascript monitoring backend`), pass without a flag.
         for tags in [
