@@ -144,9 +144,9 @@ impl Guard {
     /// (`IMPORTANT`, `ignore previous`, `instructions`, …) reads as one sentence to
     /// whoever is shown the list. The joined list flags the object (never refuses it:
     /// a security team's tags `ignore`, `jailbreak-tests` and `prompt` would read as
-    /// one order) with the named cues (what a text does, not how it looks) no item raised on its own;
-    /// the learned model's verdict on it is left out, since it reads a list of
-    /// ordinary tags as a sentence and would flag one in a hundred
+    /// one order) with the named cues (what a text does, not how it looks) no item
+    /// raised on its own; the learned model's verdict on it is left out, since it reads
+    /// a list of ordinary tags as a sentence and would flag one in a hundred
     /// (`javascript monitoring backend`). Where no flag is shown, that refuses.
     pub fn list(&mut self, field: &str, items: &[String]) -> Result<Vec<String>, Refusal> {
         let out = items
