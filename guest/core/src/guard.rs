@@ -174,12 +174,7 @@ impl Guard {
                 if !new.is_empty() {
                     let why = format!("{} (read joined)", new.join("; "));
                     if self.unflaggable {
-                        return Err(Refusal::audited(Error::invalid(
-                            field,
-                            format!(
-                                "suspicious content refused ({why}): this field is shown without flags"
-                            ),
-                        )));
+                        return Err(unflagged_refusal(field, &why));
                     }
                     self.flags.insert(format!("{field}: {why}"));
                 }
@@ -256,22 +251,10 @@ impl Guard {
             (false, true) => injection::assess_document(text),
             (false, false) => injection::assess(text),
         };
-        self.apply(field, a)
-    }
-
-    /// Passes, flags or refuses `field` by its assessment `a`.
-    fn apply(&mut self, field: &str, a: injection::Assessment) -> Result<(), Refusal> {
         match a.verdict {
             Verdict::Pass => Ok(()),
             Verdict::Flag if self.unflaggable && a.reasons.iter().any(|r| named_cue(r)) => {
-                Err(Refusal::audited(Error::invalid(
-                    field,
-                    format!(
-                        "suspicious content refused ({}): this field is shown without flags, \
-                     so what would be flagged elsewhere is refused here",
-                        a.reasons.join("; ")
-                    ),
-                )))
+                Err(unflagged_refusal(field, &a.reasons.join("; ")))
             }
             Verdict::Flag => {
                 self.flags
@@ -317,10 +300,22 @@ impl Guard {
 
 /// Whether a flag's reason names what the text does (an override, a planted order, a
 /// fake tool call) rather than how it looks: the learned model alone misreads short
-/// names (it reads none under three words, but `in node and` is one it flags), and encodings (base64, hex) are how digests and ids look,
-/// so where a flag cannot be shown those alone refuse nothing.
+/// names (it reads none under three words, but `in node and` is one it flags), and
+/// encodings (base64, hex) are how digests and ids look, so where a flag cannot be
+/// shown those alone refuse nothing.
 fn named_cue(reason: &str) -> bool {
     !reason.starts_with("prompt-injection: learned model") && !reason.starts_with("obfuscation:")
+}
+
+/// The refusal of a text a named cue would flag, in a field shown without flags.
+fn unflagged_refusal(field: &str, why: &str) -> Refusal {
+    Refusal::audited(Error::invalid(
+        field,
+        format!(
+            "suspicious content refused ({why}): this field is shown without flags, so what \
+             would be flagged elsewhere is refused here"
+        ),
+    ))
 }
 
 /// Every string of `value`, keys and values, decoded, one per line, in document order.
