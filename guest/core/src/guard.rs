@@ -155,12 +155,8 @@ impl Guard {
             .map(|(i, t)| self.label(&format!("{field}[{i}]"), t))
             .collect::<Result<Vec<_>, _>>()?;
         if items.len() > 1 {
-            let joined = items.join(" ");
-            let a = if self.code {
-                injection::assess_document(&joined)
-            } else {
-                injection::assess(&joined)
-            };
+            // Remembered like a label when short: a set of tags repeats.
+            let a = assess_label(&items.join(" "), self.code);
             if a.verdict != Verdict::Pass {
                 let alone: BTreeSet<String> = items
                     .iter()
@@ -206,9 +202,10 @@ impl Guard {
         }
         // First the strings as they read decoded: a secret written with JSON escapes
         // inside (`\u200b`, a base64 block whose line breaks are `\n`) is redacted
-        // string by string; then the text as written, for pairs across quotes.
+        // string by string; then the text as written, for pairs across quotes. A text
+        // without a backslash has no escapes: its strings read as written.
         let mut current = Cow::Borrowed(text);
-        if !secrets::kinds(&strings).is_empty() {
+        if text.contains('\\') && !secrets::kinds(&strings).is_empty() {
             self.json_value(&mut value);
             current = Cow::Owned(
                 serde_json::to_string(&value).map_err(|e| Error::invalid(field, e.to_string()))?,
