@@ -291,8 +291,13 @@ async fn two_hosts_serve_one_history_and_each_handoff_is_accepted_once() {
     let Some(pg) = pg_support::start() else {
         return;
     };
-    let a = server_with(host(&pg.url), |_| {}).await;
-    let b = server_with(host(&pg.url), |_| {}).await;
+    // Each host sees 50 of bob's accepts at once, above an agent's default share of
+    // 32 in flight, which is not what this races.
+    let share = |o: &mut maas_host::mcp::http::HttpOptions| {
+        o.sessions.in_flight_per_principal = 64;
+    };
+    let a = server_with(host(&pg.url), share).await;
+    let b = server_with(host(&pg.url), share).await;
     let op_a = connect(&a.url, OPERATOR).await;
     let ann_token = register(&op_a, "ann", "claude_code", "u1").await;
     let bob_token = register(&op_a, "bob", "claude_code", "u1").await;

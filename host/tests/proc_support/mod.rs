@@ -83,6 +83,9 @@ fn spawn_serve_env(dir: &Path, n: usize, port: u16, setup: &Setup) -> tokio::pro
         .envs(setup.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(&setup.global)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        // The races send up to 50 of one agent's calls to a host at once, above an
+        // agent's default share of 32 in flight, which they do not test.
+        .args(["--max-in-flight-per-agent", "64"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(log)
