@@ -1,5 +1,6 @@
 //! Character facts shared by the tokenizer, the injection normaliser and secret
-//! detection, and the base64 decoding shared by the normaliser and secret detection.
+//! detection, and the base64 and hex decoding shared by the normaliser and secret
+//! detection.
 
 use unicode_normalization::char::decompose_canonical;
 
@@ -54,6 +55,27 @@ pub(crate) fn is_invisible(c: char) -> bool {
 #[inline]
 pub(crate) fn is_base64_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
+}
+
+/// The value of a hex digit, either case.
+pub(crate) fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The bytes a run of hex digits encodes, two digits a byte; `None` when it holds
+/// another character or an odd number of digits.
+pub(crate) fn hex_decode(run: &[u8]) -> Option<Vec<u8>> {
+    run.chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some(hex_digit(*hi)? << 4 | hex_digit(*lo)?),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The standard, padded base64 of `text`: the encoder the tests build their inputs with.

@@ -412,7 +412,7 @@ fn encoded_secrets(text: &str, depth: u8) -> Vec<Span> {
             && hex.len().is_multiple_of(2)
             && hex.bytes().all(|b| b.is_ascii_hexdigit());
         let decoded = is_hex
-            .then(|| hex_bytes(hex))
+            .then(|| crate::text::hex_decode(hex.as_bytes()))
             .flatten()
             .and_then(printable)
             .or_else(|| base64_bytes(run).and_then(printable));
@@ -429,22 +429,6 @@ fn encoded_secrets(text: &str, depth: u8) -> Vec<Span> {
         }
     }
     found
-}
-
-/// The bytes a run of hex digits encodes, `None` when it holds anything else.
-fn hex_bytes(run: &str) -> Option<Vec<u8>> {
-    let digit = |b: u8| {
-        char::from(b)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    };
-    run.as_bytes()
-        .chunks(2)
-        .map(|pair| match pair {
-            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
-            _ => None,
-        })
-        .collect()
 }
 
 /// `bytes` as text when they are printable: UTF-8 (or UTF-16LE of ASCII) without

@@ -120,12 +120,15 @@ fn wrap(bytes: &[u8], at: usize, line: usize) -> Option<Edit> {
 /// hidden one) and how many bytes of the original it takes.
 type Edit = (Option<u8>, usize);
 
+/// The number hex digits write; `None` for none, another character or an overflow.
 fn hex_value(digits: &[u8]) -> Option<u32> {
-    let text = std::str::from_utf8(digits).ok()?;
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_hexdigit) {
+    if digits.is_empty() {
         return None;
     }
-    u32::from_str_radix(text, 16).ok()
+    digits.iter().try_fold(0u32, |n, &b| {
+        n.checked_mul(16)?
+            .checked_add(u32::from(crate::text::hex_digit(b)?))
+    })
 }
 
 /// What a code point an escape names decodes to: an ASCII character as itself, a

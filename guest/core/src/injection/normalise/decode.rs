@@ -3,7 +3,7 @@
 //! rounds.
 
 use super::*;
-use crate::text::{base64_decode, is_base64_byte};
+use crate::text::{base64_decode, hex_decode, hex_digit, is_base64_byte};
 
 pub(super) fn decode_all(s: &str, ob: &mut Obfuscation) -> String {
     let mut cur = if s.contains('%') {
@@ -227,15 +227,6 @@ fn morse_decode(s: &str) -> Option<String> {
     })
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Decodes `%xx` escapes to a fixed point in one pass: after each byte the
 /// tail of the output is reduced while it reads `%xx`, so `%2541` and
 /// `%%34%31` both become `A`. Each reduction shrinks the output, so the pass
@@ -252,8 +243,8 @@ fn percent_decode(s: &str) -> String {
             let tail = out.get(len - 3..).unwrap_or(&[]);
             let (Some(&p), Some(h), Some(l)) = (
                 tail.first(),
-                tail.get(1).and_then(|x| hex_val(*x)),
-                tail.get(2).and_then(|x| hex_val(*x)),
+                tail.get(1).and_then(|x| hex_digit(*x)),
+                tail.get(2).and_then(|x| hex_digit(*x)),
             ) else {
                 break;
             };
@@ -366,15 +357,6 @@ fn numeric_reference(s: &str) -> Option<(char, usize)> {
     Some((c, used))
 }
 
-fn hex_decode(run: &[u8]) -> Option<Vec<u8>> {
-    run.chunks(2)
-        .map(|p| match p {
-            [h, l] => Some(hex_val(*h)? * 16 + hex_val(*l)?),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Decoded bytes that read as text: valid UTF-8, at least 6 characters, few
 /// controls, mostly letters and spaces.
 fn as_text(bytes: &[u8]) -> Option<String> {
@@ -408,8 +390,8 @@ fn decode_runs(s: &str, ob: &mut Obfuscation) -> (String, bool) {
             let mut raw = Vec::new();
             while bytes.get(j) == Some(&b'\\') && bytes.get(j + 1) == Some(&b'x') {
                 match (
-                    bytes.get(j + 2).and_then(|x| hex_val(*x)),
-                    bytes.get(j + 3).and_then(|x| hex_val(*x)),
+                    bytes.get(j + 2).and_then(|x| hex_digit(*x)),
+                    bytes.get(j + 3).and_then(|x| hex_digit(*x)),
                 ) {
                     (Some(h), Some(l)) => {
                         raw.push(h * 16 + l);
