@@ -10,12 +10,12 @@
 //! Positions are cursors `c<seq>` (everything up to entry `seq` seen) or `c<seq>.<i>`
 //! (entry `seq` seen up to its event `i`), opaque to callers.
 
-use crate::access::{memory_readable, share_visible};
+use crate::access::{agent_visible, memory_readable, share_visible};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::{Error, Result};
 use crate::events::{Entry, Event};
 use crate::limits::{check_id, check_text};
-use crate::model::{Caller, Permission};
+use crate::model::{Caller, OPERATOR_NAME, Permission};
 use crate::state::{Agent, Share, State};
 use serde_json::json;
 
@@ -315,11 +315,10 @@ fn shown_actor(
         None => true,
         Some(r) => {
             !kind.starts_with("knowledge.")
-                || r.id == actor
-                || actor == "operator"
+                || actor == OPERATOR_NAME
                 || s.agents
                     .get(actor)
-                    .is_some_and(|a| a.owner_id == r.owner_id)
+                    .is_some_and(|a| agent_visible(s, &Caller::Agent(r.id.clone()), a))
         }
     };
     shown.then(|| actor.to_string())
