@@ -1076,3 +1076,128 @@ fn findings_in_disguised_text_fall_on_character_boundaries() {
         assert_eq!(redact(&r.text).text, r.text, "not idempotent: {text:?}");
     }
 }
+
+/// `bytes` in the forms tools print hex for people to read, by name.
+fn hex_for_people(bytes: &[u8]) -> Vec<(&'static str, String)> {
+    let hex = |b: &u8| format!("{b:02x}");
+    let join = |chunk: &[u8], sep: &str| chunk.iter().map(hex).collect::<Vec<_>>().join(sep);
+    let shown = |chunk: &[u8]| -> String {
+        chunk
+            .iter()
+            .map(|&b| match b {
+                b' '..=b'~' => char::from(b),
+                _ => '.',
+            })
+            .collect()
+    };
+    let lines = |width: usize, line: &dyn Fn(usize, &[u8]) -> String, sep: &str| {
+        bytes
+            .chunks(width)
+            .enumerate()
+            .map(|(n, chunk)| line(n * width, chunk))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let xxd = |at: usize, chunk: &[u8]| {
+        let words: Vec<String> = chunk.chunks(2).map(|w| join(w, "")).collect();
+        format!("{at:08x}: {:<40} {}", words.join(" "), shown(chunk))
+    };
+    let hexdump = |at: usize, chunk: &[u8]| {
+        let (low, high) = chunk.split_at(chunk.len().min(8));
+        let halves = format!("{:<23}  {:<23}", join(low, " "), join(high, " "));
+        format!("{at:08x}  {halves}  |{}|", shown(chunk))
+    };
+    let wireshark =
+        |at: usize, chunk: &[u8]| format!("{at:04x}   {:<47}   {}", join(chunk, " "), shown(chunk));
+    let od = |_: usize, chunk: &[u8]| chunk.iter().map(|b| format!(" {b:02x}")).collect();
+    let c_array = |_: usize, chunk: &[u8]| {
+        let items: Vec<String> = chunk.iter().map(|b| format!("0x{b:02x}")).collect();
+        format!("  {}", items.join(", "))
+    };
+    vec![
+        ("colons", join(bytes, ":")),
+        ("spaces", join(bytes, " ")),
+        ("capitals", join(bytes, ":").to_uppercase()),
+        (
+            "c-inline",
+            bytes
+                .iter()
+                .map(|b| format!("0x{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("xxd", lines(16, &xxd, "\n")),
+        ("xxd-crlf", lines(16, &xxd, "\r\n")),
+        ("hexdump-c", lines(16, &hexdump, "\n")),
+        ("wireshark", lines(16, &wireshark, "\n")),
+        ("od", lines(16, &od, "\n")),
+        ("xxd-i", lines(12, &c_array, ",\n")),
+    ]
+}
+
+#[test]
+fn hex_written_for_people_is_redacted_whole() {
+    for s in samples(0x4E7_D0C6)
+        .iter()
+        .filter(|s| s.kind != "database-url" || s.credential.contains("://"))
+    {
+        let plain = match s.key {
+            Some(key) => format!("{key}={}\n", s.credential),
+            None => format!("Authorization: token {}\n", s.credential),
+        };
+        for (form, hex) in hex_for_people(plain.as_bytes()) {
+            let text = format!("A dump of the request:\n{hex}\nIt failed.");
+            let r = redact(&text);
+            assert_eq!(r.kinds.len(), 1, "{} as {form}: {text}\n{}", s.kind, r.text);
+            let placeholder = format!("[REDACTED:{}]", r.kinds.concat());
+            let indent = &hex[..hex.len() - hex.trim_start().len()];
+            assert_eq!(
+                r.text,
+                format!("A dump of the request:\n{indent}{placeholder}\nIt failed."),
+                "{} as {form}",
+                s.kind
+            );
+        }
+    }
+    // A token among the binary headers of a packet, dumped.
+    let mut packet = vec![0x45, 0x00, 0x01, 0x2c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06];
+    packet.extend(b"GET / HTTP/1.1\r\nAuthorization: Bearer ");
+    packet.extend(
+        ["ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2"]
+            .concat()
+            .bytes(),
+    );
+    packet.extend(b"\r\n\r\n\xff\xfe");
+    for (form, hex) in hex_for_people(&packet) {
+        let r = redact(&hex);
+        assert!(
+            r.text.trim_start().starts_with("[REDACTED:"),
+            "{form}: {}",
+            r.text
+        );
+        assert!(!r.text.contains('\n'), "{form}: {}", r.text);
+    }
+}
+
+#[test]
+fn hex_written_for_people_without_secrets_stays() {
+    let mut texts: Vec<String> = [
+        "MD5 fingerprint 16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48:16:27:ac:a5",
+        "SHA1 Fingerprint=A8:98:5D:3A:65:E5:E5:C4:B2:D7:D6:6D:40:C6:DD:2F:B1:9C:54:36",
+        "mac 00:1a:2b:3c:4d:5e, ipv6 fe80::1ff:fe23:4567:890a",
+        "2024  12 05 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25",
+        "a9 be ef 00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff 01 02",
+    ]
+    .map(String::from)
+    .to_vec();
+    for plain in [
+        "This is a fine text file.\nIt says nothing secret, at length, over lines.\n".as_bytes(),
+        b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x03\x00\x3e\x00\x01\x00\x00\x00",
+    ] {
+        texts.extend(hex_for_people(plain).into_iter().map(|(_, hex)| hex));
+    }
+    for clean in texts {
+        assert_eq!(find(&clean), vec![], "false positive: {clean}");
+        assert_eq!(redact(&clean).text, clean);
+    }
+}

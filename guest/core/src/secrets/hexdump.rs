@@ -1,0 +1,223 @@
+//! Hex written for people to read, which the unbroken hex runs of
+//! [`super::encoded_secrets`] do not cover:
+//!
+//! * bytes set apart: `67:68:70:5f:…` (as tools print keys and fingerprints),
+//!   `67 68 70 5f …` (`od -An -tx1`, packet tools), `0x67, 0x68, …` (`xxd -i`, a C
+//!   array), running on across line breaks;
+//! * dumps, whose lines start with an offset and may end with the bytes as text:
+//!   `xxd` (`00000000: 6768 705f …  ghp_…`), `hexdump -C` (`00000000  67 68 70 5f …
+//!   |ghp_…|`), Wireshark (`0000   67 68 70 5f …`).
+//!
+//! A secret in the bytes either spells is named, and the whole run goes: a dump's
+//! text columns, which show the secret in pieces, with it.
+
+use crate::text::hex_digit;
+
+/// Hex set apart is read when it spells at least this many bytes (a 16-byte secret).
+pub(super) const MIN_BYTES: usize = 16;
+
+/// Hex written for people and the bytes it spells.
+pub(super) struct Spelled {
+    /// Byte range of the hex: for a dump, its lines from the first offset to the end
+    /// of the last line.
+    pub start: usize,
+    pub end: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// The number of hex digits at `at` in `text`.
+fn hex_len(text: &[u8], at: usize) -> usize {
+    text.get(at..).map_or(0, |rest| {
+        rest.iter().take_while(|b| b.is_ascii_hexdigit()).count()
+    })
+}
+
+/// The number of spaces and tabs at `at` in `text`.
+fn blank_len(text: &[u8], at: usize) -> usize {
+    text.get(at..).map_or(0, |rest| {
+        rest.iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count()
+    })
+}
+
+/// The byte two hex digits at `at` spell.
+fn byte_at(text: &[u8], at: usize) -> Option<u8> {
+    Some(hex_digit(*text.get(at)?)? << 4 | hex_digit(*text.get(at + 1)?)?)
+}
+
+/// A byte set apart at `at`: two hex digits, `0x` before them or not, ending a word.
+/// Its byte and where it ends.
+fn group(text: &[u8], at: usize) -> Option<(u8, usize)> {
+    let at = match text.get(at..at + 2) {
+        Some(b"0x" | b"0X") => at + 2,
+        _ => at,
+    };
+    let byte = byte_at(text, at)?;
+    let end = at + 2;
+    match text.get(end) {
+        Some(b) if b.is_ascii_alphanumeric() || *b == b'_' => None,
+        _ => Some((byte, end)),
+    }
+}
+
+/// Where the gap after a byte set apart at `at` ends: the run's separator `sep`, or a
+/// line break with `sep` (without its spaces) or nothing before it and the blanks that
+/// indent the next line after it.
+fn gap(text: &[u8], at: usize, sep: &[u8]) -> Option<usize> {
+    let next = at + sep.len();
+    if text.get(at..next) == Some(sep) && !matches!(text.get(next), Some(b'\n' | b'\r')) {
+        return Some(next);
+    }
+    let trimmed = sep.trim_ascii_end();
+    let mut i = at;
+    if text.get(i..i + trimmed.len()) == Some(trimmed) {
+        i += trimmed.len();
+    }
+    i += blank_len(text, i);
+    i += match text.get(i..i + 2) {
+        Some(b"\r\n") => 2,
+        Some([b'\n', ..]) => 1,
+        _ => return None,
+    };
+    Some(i + blank_len(text, i))
+}
+
+/// The separators bytes set apart may have, one kind in a run.
+const SEPARATORS: [&[u8]; 4] = [b":", b" ", b", ", b","];
+
+/// Bytes set apart starting at `at`, the start of a word: at least [`MIN_BYTES`] of
+/// them, all with the same separator.
+pub(super) fn apart(text: &[u8], at: usize) -> Option<Spelled> {
+    let (first, mut end) = group(text, at)?;
+    let sep = SEPARATORS
+        .into_iter()
+        .find(|sep| text.get(end..end + sep.len()) == Some(*sep))?;
+    let mut bytes = vec![first];
+    while let Some((byte, next)) = gap(text, end, sep).and_then(|i| group(text, i)) {
+        bytes.push(byte);
+        end = next;
+    }
+    (bytes.len() >= MIN_BYTES).then_some(Spelled {
+        start: at,
+        end,
+        bytes,
+    })
+}
+
+/// The bytes one line of a dump spells: an offset (4 to 8 hex digits, then `:` or at
+/// least two blanks), then groups of 2 or 4 hex digits, all of one size, one to three
+/// blanks apart. What follows them (the bytes as text) is not read.
+fn dump_line(line: &[u8]) -> Option<Vec<u8>> {
+    let mut i = blank_len(line, 0);
+    let digits = hex_len(line, i);
+    if !(4..=8).contains(&digits) {
+        return None;
+    }
+    i += digits;
+    if line.get(i) == Some(&b':') {
+        i += 1;
+    } else if blank_len(line, i) < 2 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    let mut size = 0;
+    loop {
+        let blanks = blank_len(line, i);
+        let digits = hex_len(line, i + blanks);
+        let end = i + blanks + digits;
+        let ends_word = line.get(end).is_none_or(|b| matches!(b, b' ' | b'\t'));
+        if !(1..=3).contains(&blanks)
+            || !matches!(digits, 2 | 4)
+            || (size != 0 && digits != size)
+            || !ends_word
+        {
+            break;
+        }
+        size = digits;
+        for at in (i + blanks..end).step_by(2) {
+            bytes.push(byte_at(line, at)?);
+        }
+        i = end;
+    }
+    (!bytes.is_empty()).then_some(bytes)
+}
+
+/// A dump whose first offset starts at `at`, when `at` starts a line (after blanks):
+/// its consecutive dump lines, when they spell at least [`MIN_BYTES`].
+pub(super) fn dump(text: &[u8], at: usize) -> Option<Spelled> {
+    let before = text.get(..at)?;
+    let indent = before
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    if !matches!(
+        before.len().checked_sub(indent + 1).map(|i| before.get(i)),
+        None | Some(Some(b'\n'))
+    ) {
+        return None;
+    }
+    let mut found: Option<Spelled> = None;
+    let mut from = at - indent;
+    while let Some(rest) = text.get(from..) {
+        let to = memchr::memchr(b'\n', rest).map_or(text.len(), |i| from + i);
+        let line = text.get(from..to)?;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(bytes) = dump_line(line) else {
+            break;
+        };
+        let end = from + line.len();
+        match &mut found {
+            Some(dump) => {
+                dump.bytes.extend(bytes);
+                dump.end = end;
+            }
+            None => {
+                found = Some(Spelled {
+                    start: at,
+                    end,
+                    bytes,
+                })
+            }
+        }
+        from = to + 1;
+    }
+    found.filter(|dump| dump.bytes.len() >= MIN_BYTES)
+}
+
+/// Hex written for people that starts with `run`, the run of base64 characters at
+/// `at`: a byte set apart (`67:`, `0x67,`) or a dump's offset at a line's start.
+pub(super) fn starting(text: &[u8], at: usize, run: &[u8]) -> Option<Spelled> {
+    match run {
+        [b'0', b'x' | b'X', a, b] | [a, b] if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
+            apart(text, at)
+        }
+        _ if (4..=8).contains(&run.len()) && run.iter().all(u8::is_ascii_hexdigit) => {
+            dump(text, at)
+        }
+        _ => None,
+    }
+}
+
+/// `bytes` as text to scan: UTF-8 with what does not decode replaced and control
+/// characters other than tab and line breaks read as spaces, so a token among the
+/// binary headers of a packet reads whole. UTF-16LE of ASCII loses its zero bytes.
+pub(super) fn readable(bytes: Vec<u8>) -> String {
+    let utf16 = bytes.len() >= 2
+        && bytes.len().is_multiple_of(2)
+        && bytes.iter().skip(1).step_by(2).all(|&b| b == 0);
+    let bytes = if utf16 {
+        bytes.into_iter().step_by(2).collect()
+    } else {
+        bytes
+    };
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
