@@ -37,9 +37,13 @@ impl Rendered {
 }
 
 /// Whether `c` is shown as an escape in text output: the C0 and C1 controls and DEL,
-/// and the Unicode marks that reorder how text is displayed (bidirectional overrides,
-/// embeddings and isolates). Newlines are kept where the layout allows them; tabs are
-/// kept everywhere (code is full of them and they cannot overwrite anything).
+/// the Unicode marks that reorder how text is displayed (bidirectional overrides,
+/// embeddings and isolates), the line and paragraph separators (which some terminals,
+/// editors and log viewers break a line at), and characters that show nothing and
+/// carry no meaning in any script (zero-width space, word joiner, byte order mark, tag
+/// characters), which could hide text in a value. Newlines are kept where the layout
+/// allows them; tabs are kept everywhere (code is full of them and they cannot
+/// overwrite anything); the zero-width joiners stay (emoji and several scripts need them).
 fn shown_escaped(c: char, keep_newlines: bool) -> bool {
     match c {
         '\n' => !keep_newlines,
@@ -48,7 +52,13 @@ fn shown_escaped(c: char, keep_newlines: bool) -> bool {
         | '\u{200f}'
         | '\u{061c}'
         | '\u{202a}'..='\u{202e}'
-        | '\u{2066}'..='\u{2069}' => true,
+        | '\u{2066}'..='\u{2069}'
+        | '\u{2028}'
+        | '\u{2029}'
+        | '\u{200b}'
+        | '\u{2060}'
+        | '\u{feff}'
+        | '\u{e0000}'..='\u{e007f}' => true,
         c => c.is_control(),
     }
 }
@@ -249,6 +259,13 @@ mod tests {
             "ok\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\u{d}fake\\u{9b}31m\\u{202e}txt.exe\ttab"
         );
         assert_eq!(escape_controls("one\ntwo", true), "one\ntwo");
+        assert_eq!(
+            escape_controls(
+                "cell\u{2028}next\u{2029}para\u{200b}\u{e0069}\u{200d}",
+                true
+            ),
+            "cell\\u{2028}next\\u{2029}para\\u{200b}\\u{e0069}\u{200d}"
+        );
         assert_eq!(escape_controls("one\ntwo", false), "one\\u{a}two");
         let mut out = Vec::new();
         let rendered = Rendered::new(Value::Null, fields(&[("content", hostile.into())]));

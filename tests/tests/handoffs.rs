@@ -232,6 +232,32 @@ fn a_handoff_goes_from_initiate_through_accept_to_complete() {
 }
 
 #[test]
+fn a_target_without_memory_read_is_granted_the_memories_but_not_shown_them() {
+    let mut h = world();
+    h.register_with(
+        "ci",
+        CustomPipeline,
+        "u-bob",
+        Some(vec![agents::Capability::HandoffReceive]),
+    );
+    store(
+        &mut h,
+        "alice",
+        "m-design",
+        "the login api uses the device flow",
+    );
+    let c = ctx("finish the login api", &["m-design"]);
+    let ho = initiate_as(&mut h, &agent("alice"), "alice", "ci", &c, None).unwrap();
+    let acc = accept(&mut h, &agent("ci"), &ho.id, "ci").unwrap();
+    // Its context names the memory; its text is for a reader with memory_read, as
+    // get_memory's is.
+    assert_eq!(acc.handoff.context.relevant_memories, ["m-design"]);
+    assert!(acc.memories.is_empty(), "{:?}", acc.memories);
+    assert!(acc.dropped_memories.is_empty());
+    denied(read_memory(&mut h, "ci", "m-design"));
+}
+
+#[test]
 fn complete_without_a_result_records_an_empty_object() {
     let mut h = world();
     let ho = hand(&mut h, "alice", "bob", None);

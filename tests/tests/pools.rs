@@ -486,6 +486,54 @@ fn an_agent_of_another_owner_cannot_add_itself_or_others() {
 }
 
 #[test]
+fn an_agent_of_the_owner_adds_only_its_owner_s_agents_with_memory_write() {
+    let mut h = pool_world();
+    h.register_with(
+        "pipe",
+        AgentType::CustomPipeline,
+        "u1",
+        Some(vec![Capability::MemoryRead]),
+    );
+    h.register("new1", AgentType::ClaudeCode, "u1");
+    // Adding members is a write: an agent of the owner without memory_write adds
+    // nobody, itself included.
+    refused_and_audited(&mut h, "pipe", |h| {
+        join(h, &agent("pipe"), "p", "pipe", Write)
+    });
+    refused_and_audited(&mut h, "pipe", |h| {
+        join(h, &agent("pipe"), "p", "new1", Read)
+    });
+    // An agent of another owner is added by an admin or the operator only.
+    let why = denied(join(&mut h, &agent("outsider"), "p", "stranger", Read));
+    assert!(why.contains("another owner"), "{why}");
+    // Another member's permission is the admins' to change; one's own is not.
+    refused_and_audited(&mut h, "outsider", |h| {
+        join(h, &agent("outsider"), "p", "writer", Read)
+    });
+    join(&mut h, &agent("outsider"), "p", "outsider", Read).unwrap();
+    join(&mut h, &agent("outsider"), "p", "outsider", Write).unwrap();
+    join(&mut h, &agent("outsider"), "p", "writer", Write).unwrap();
+    join(&mut h, &agent("admin"), "p", "stranger", Read).unwrap();
+    let perms = members(&mut h, &op(), "p").unwrap();
+    assert!(perms.contains(&("writer".to_string(), Write)), "{perms:?}");
+    assert!(!perms.iter().any(|(id, _)| id == "pipe" || id == "new1"));
+}
+
+#[test]
+fn a_deactivated_agent_of_another_owner_answers_as_a_missing_one() {
+    let mut h = pool_world();
+    h.register("gone", AgentType::ClaudeCode, "u2");
+    h.rt.call(|c, s| c.maas_core_agents().call_deactivate(s, &op(), "gone"))
+        .unwrap();
+    // The pool's admin (owner u1) cannot tell it from an agent that never was.
+    let gone = not_found(join(&mut h, &agent("admin"), "p", "gone", Read));
+    let ghost = not_found(join(&mut h, &agent("admin"), "p", "ghost", Read));
+    assert_eq!(gone.replace("gone", "X"), ghost.replace("ghost", "X"));
+    // Its own owner's agents and the operator are told why.
+    invalid(join(&mut h, &op(), "p", "gone", Read), "agent_id");
+}
+
+#[test]
 fn join_refuses_unknown_pools_and_agents_inactive_agents_and_archived_pools() {
     let mut h = pool_world();
     not_found(join(&mut h, &op(), "nope", "outsider", Read));

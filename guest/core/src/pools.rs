@@ -1,6 +1,6 @@
 //! Shared memory pools: membership and shares under the scope rules.
 
-use crate::access::{acting_opt, permission, pool_admin, pool_visible, require};
+use crate::access::{acting_opt, agent_visible, permission, pool_admin, pool_visible, require};
 pub use crate::access::{check_share, visible_pool};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
@@ -253,12 +253,32 @@ pub fn join(
     if pool.archived {
         return Err(Error::invalid("pool_id", "the pool is archived").into());
     }
+    // An agent of another owner, a deactivated one and a missing one answer alike to
+    // a caller that may not see agents of that owner.
     let target = s
         .agents
         .get(agent_id)
+        .filter(|t| t.active || agent_visible(s, cx.caller, t))
         .ok_or_else(|| Error::not_found("agent", agent_id))?;
     if !target.active {
         return Err(Error::invalid("agent_id", format!("agent {agent_id} is deactivated")).into());
+    }
+    if let (false, Some(me)) = (is_admin, me) {
+        // Not an admin, so an agent of the pool's owner: adding members is a write, and
+        // reaches only its owner's agents; another member's permission is the admins'.
+        require(me, Capability::MemoryWrite)?;
+        if target.owner_id != pool.owner_id {
+            return Err(Error::denied(format!(
+                "only the operator or a pool admin adds agents of another owner to pool {pool_id}"
+            ))
+            .into());
+        }
+        if existing.is_some_and(|p| p != perm) && agent_id != me.id {
+            return Err(Error::denied(
+                "only the operator or a pool admin changes another member's permission",
+            )
+            .into());
+        }
     }
     if existing.is_none() && pool.members.len() as u64 >= cx.limits.members_per_pool {
         return Err(Error::capacity("pool-members", cx.limits.members_per_pool).into());

@@ -125,15 +125,20 @@ pub fn accept(s: &State, cx: &mut Cx, handoff_id: &str, agent_id: &str) -> Decid
 }
 
 /// The accepted handoff and the memories its target may read, after `accept` applied.
+/// A target without `memory_read` is granted them but not shown their text (its
+/// context lists their ids), as `get_memory` would not show it.
 pub fn accepted_view(s: &State, handoff_id: &str, now: u64) -> Option<AcceptedHandoff> {
     let h = s.handoffs.get(handoff_id)?;
     let target = s.agents.get(&h.target)?;
+    let shown = target.can(Capability::MemoryRead);
     let mut memories = Vec::new();
     let mut dropped = Vec::new();
     for id in &h.context.relevant_memories {
         match s.memories.get(id) {
             Some(m) if !m.is_expired(now) && memory_readable(s, m, target) => {
-                memories.push(MemoryView::for_reader(m, &target.id));
+                if shown {
+                    memories.push(MemoryView::for_reader(m, &target.id));
+                }
             }
             _ => dropped.push(id.clone()),
         }
