@@ -127,6 +127,8 @@ limit_keys! {
     "pending-per-target-per-owner" as "pending-handoffs-per-owner" => pending_per_target_per_owner,
     "writes-per-minute" => writes_per_minute,
     "change-window" => change_window,
+    "pools-per-owner" => pools_per_owner,
+    "handoffs-per-owner" => handoffs_per_owner,
 }
 
 /// The `--limit` key that raises the limit a capacity error on `resource` names.

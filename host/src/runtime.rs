@@ -209,6 +209,8 @@ pub fn default_limits() -> admin::Limits {
         pending_per_target_per_owner: 0,
         writes_per_minute: 0,
         change_window: 0,
+        pools_per_owner: 0,
+        handoffs_per_owner: 0,
     }
 }
 

@@ -495,6 +495,8 @@ fn limits_value(rng: &mut Rng) -> admin::Limits {
         pending_per_target_per_owner: v(),
         writes_per_minute: v(),
         change_window: v(),
+        pools_per_owner: v(),
+        handoffs_per_owner: v(),
     }
 }
 
@@ -1147,6 +1149,8 @@ const RESOURCES: &[&str] = &[
     "memories-per-owner",
     "documents-per-owner",
     "pending-handoffs-per-owner",
+    "pools-per-owner",
+    "handoffs-per-owner",
     "memory-bytes",
 ];
 

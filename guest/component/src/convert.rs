@@ -98,6 +98,8 @@ pub mod from_wit {
             pending_per_target_per_owner: l.pending_per_target_per_owner,
             writes_per_minute: l.writes_per_minute,
             change_window: l.change_window,
+            pools_per_owner: l.pools_per_owner,
+            handoffs_per_owner: l.handoffs_per_owner,
         }
     }
 
@@ -299,6 +301,8 @@ pub mod to_wit {
             pending_per_target_per_owner: l.pending_per_target_per_owner,
             writes_per_minute: l.writes_per_minute,
             change_window: l.change_window,
+            pools_per_owner: l.pools_per_owner,
+            handoffs_per_owner: l.handoffs_per_owner,
         }
     }
 

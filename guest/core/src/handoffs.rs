@@ -172,6 +172,11 @@ pub fn initiate(
     if s.live_handoffs_at(cx.now) >= cx.limits.handoffs {
         return Err(Error::capacity("handoffs", cx.limits.handoffs).into());
     }
+    // One owner's agents may hold only part of them, so they cannot exhaust them for
+    // everyone.
+    if s.owner_handoffs_at(&src.owner_id, cx.now) >= cx.limits.handoffs_per_owner {
+        return Err(Error::capacity("handoffs-per-owner", cx.limits.handoffs_per_owner).into());
+    }
     let pending = s.pending_for(target, cx.now);
     if pending.len() as u64 >= cx.limits.pending_per_target {
         return Err(Error::capacity("pending-handoffs", cx.limits.pending_per_target).into());

@@ -93,6 +93,12 @@ pub struct Limits {
     /// resynchronise.
     #[serde(default)]
     pub change_window: u64,
+    /// Pools not archived belonging to one owner.
+    #[serde(default)]
+    pub pools_per_owner: u64,
+    /// Live handoffs initiated by the agents of one owner.
+    #[serde(default)]
+    pub handoffs_per_owner: u64,
 }
 
 impl Default for Limits {
@@ -115,6 +121,8 @@ impl Default for Limits {
             pending_per_target_per_owner: 25,
             writes_per_minute: 60_000,
             change_window: 1_000_000,
+            pools_per_owner: 2_500,
+            handoffs_per_owner: 12_500,
         }
     }
 }
@@ -148,6 +156,8 @@ impl Limits {
             ),
             writes_per_minute: pick(self.writes_per_minute, d.writes_per_minute),
             change_window: pick(self.change_window, d.change_window),
+            pools_per_owner: pick(self.pools_per_owner, d.pools_per_owner),
+            handoffs_per_owner: pick(self.handoffs_per_owner, d.handoffs_per_owner),
         }
     }
 }
@@ -297,12 +307,15 @@ mod tests {
                 pending_per_target_per_owner: 0,
                 writes_per_minute: 0,
                 change_window: 0,
+                pools_per_owner: 0,
+                handoffs_per_owner: 0,
             }
         }
         .with_defaults();
         assert_eq!(l.agents, 3);
         assert_eq!(l.pending_per_target, 100);
         assert_eq!(l.pending_per_target_per_owner, 25);
+        assert_eq!((l.pools_per_owner, l.handoffs_per_owner), (2_500, 12_500));
     }
 
     #[test]

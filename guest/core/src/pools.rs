@@ -101,8 +101,14 @@ pub struct ShareView {
     pub shared_at: u64,
 }
 
-fn live_pools(s: &State) -> u64 {
-    s.pools.values().filter(|p| !p.archived).count() as u64
+/// Pools not archived: in all, and of `owner`.
+fn live_pools(s: &State, owner: &str) -> (u64, u64) {
+    s.pools
+        .values()
+        .filter(|p| !p.archived)
+        .fold((0, 0), |(all, own), p| {
+            (all + 1, own + u64::from(p.owner_id == owner))
+        })
 }
 
 /// Decides `create`.
@@ -149,8 +155,13 @@ pub fn create(
         }
         None => cx.fresh_id(),
     };
-    if live_pools(s) >= cx.limits.pools {
+    let (all, own) = live_pools(s, &req.owner_id);
+    if all >= cx.limits.pools {
         return Err(Error::capacity("pools", cx.limits.pools).into());
+    }
+    // One owner may hold only part of them, so it cannot exhaust them for everyone.
+    if own >= cx.limits.pools_per_owner {
+        return Err(Error::capacity("pools-per-owner", cx.limits.pools_per_owner).into());
     }
     let mut events = vec![Event::PoolCreated {
         id: id.clone(),

@@ -35,7 +35,7 @@ const LIMIT_FIELDS = [
   'agents', 'sessions', 'pools', 'membersPerPool', 'sharesPerPool', 'handoffs',
   'pendingPerTarget', 'memories', 'documents', 'handoffRetentionSeconds', 'auditWindow',
   'memoryBytes', 'memoriesPerOwner', 'documentsPerOwner', 'pendingPerTargetPerOwner',
-  'writesPerMinute', 'changeWindow',
+  'writesPerMinute', 'changeWindow', 'poolsPerOwner', 'handoffsPerOwner',
 ];
 
 const OPERATOR = Object.freeze({ tag: 'operator' });

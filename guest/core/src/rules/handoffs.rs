@@ -411,3 +411,55 @@ fn only_the_right_party_asks_or_answers_and_only_in_the_right_state() {
         })
         .then_invalid("handoff_id");
 }
+
+#[test]
+fn one_owner_s_agents_hold_only_part_of_the_live_handoffs() {
+    // u1 holds two live handoffs (one pending, one accepted, which never expires);
+    // its share is two, so a third is refused while u2 still initiates.
+    let full = || {
+        world()
+            .limits(|l| l.handoffs_per_owner = 2)
+            .handoff("h1", "src", "dst", &[])
+            .handoff("h2", "third", "dst", &[])
+            .accepted("h2", &[])
+    };
+    full()
+        .when(agent("src"), initiate("third", &[]))
+        .then_capacity("handoffs-per-owner");
+    full()
+        .when(agent("far"), |s, cx| {
+            handoffs::initiate(s, cx, "far", "dst", &ev::context("t", &[]), None)
+        })
+        .then_audited("handoff.initiated");
+    // An expired pending handoff, a completed one and a cancelled one stop counting.
+    full()
+        .at(T0 + 3_600_000)
+        .when(agent("src"), initiate("third", &[]))
+        .then_audited("handoff.initiated");
+    full()
+        .event(Event::HandoffCancelled { id: "h1".into() })
+        .when(agent("src"), initiate("third", &[]))
+        .then_audited("handoff.initiated");
+}
+
+#[test]
+fn the_live_handoffs_of_each_owner_are_counted_as_a_rebuild_counts_them() {
+    let g = world()
+        .agent("gone", "u2", ClaudeCode)
+        .handoff("h1", "src", "dst", &[])
+        .handoff("h2", "far", "dst", &[])
+        .handoff("h3", "gone", "dst", &[])
+        .accepted("h3", &[])
+        .handoff("h4", "gone", "src", &[])
+        .event(Event::HandoffCancelled { id: "h4".into() })
+        .event(Event::HandoffCancelled { id: "h1".into() })
+        .handoff("h5", "src", "third", &[])
+        .event(Event::AgentUnregistered { id: "gone".into() });
+    let counted = g.state().handoffs_by_owner.clone();
+    let mut rebuilt = g.state().clone();
+    rebuilt.count_per_owner();
+    assert_eq!(counted, rebuilt.handoffs_by_owner);
+    // h5 for u1, h2 for u2; h3 (accepted, its source gone) counts for nobody.
+    assert_eq!(counted.get("u1"), Some(&1));
+    assert_eq!(counted.get("u2"), Some(&1));
+}

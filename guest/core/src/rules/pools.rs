@@ -170,7 +170,19 @@ fn a_member_with_no_admin_right_may_not_add_another_agent() {
 #[test]
 fn an_agent_of_the_owner_adds_members_at_read_or_write_but_not_admin() {
     world()
+        .agent("new", "u1", ClaudeCode)
         .when(agent("outsider"), |s, cx| {
+            pools::join(s, cx, "p", "new", Write)
+        })
+        .then_events(vec![ev::joined("p", "new", Write)]);
+    // Another owner's agents are the admins' and the operator's to add.
+    world()
+        .when(agent("outsider"), |s, cx| {
+            pools::join(s, cx, "p", "stranger", Write)
+        })
+        .then_denied();
+    world()
+        .when(agent("admin"), |s, cx| {
             pools::join(s, cx, "p", "stranger", Write)
         })
         .then_events(vec![ev::joined("p", "stranger", Write)]);
@@ -294,4 +306,33 @@ fn deleting_a_pool_keeps_the_memories() {
     world()
         .when(agent("outsider"), |s, cx| pools::delete(s, cx, "p", None))
         .then_denied();
+}
+
+#[test]
+fn one_owner_holds_only_part_of_the_pools() {
+    let full = || {
+        given()
+            .agent("a", "u1", ClaudeCode)
+            .agent("b", "u2", ClaudeCode)
+            .limits(|l| l.pools_per_owner = 2)
+            .pool("p1", "u1", Project)
+            .pool("p2", "u1", Project)
+    };
+    full()
+        .when(agent("a"), |s, cx| {
+            pools::create(s, cx, Some("a"), &request(None, "u1", Project))
+        })
+        .then_capacity("pools-per-owner");
+    full()
+        .when(agent("b"), |s, cx| {
+            pools::create(s, cx, Some("b"), &request(None, "u2", Project))
+        })
+        .then_audited("pool.created");
+    // An archived pool stops counting.
+    full()
+        .archived("p1")
+        .when(agent("a"), |s, cx| {
+            pools::create(s, cx, Some("a"), &request(None, "u1", Project))
+        })
+        .then_audited("pool.created");
 }

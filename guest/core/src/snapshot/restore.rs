@@ -344,7 +344,7 @@ impl Restore {
         }
         state.seq = self.seq;
         state.trim_audit();
-        state.count_documents();
+        state.count_per_owner();
         state.defer_access();
         state.defer_search_indexes();
         Ok(state)

@@ -105,11 +105,12 @@ fn remove_from(map: &mut BTreeMap<String, BTreeSet<String>>, key: &str, value: &
     }
 }
 
-/// Adds (`on`) or removes one document of `owner` in the per-owner counts.
-pub(super) fn count_document(counts: &mut BTreeMap<String, u64>, owner: &Option<String>, on: bool) {
+/// Adds (`on`) or removes one object of `owner` (a document, a live handoff) in
+/// per-owner counts.
+pub(super) fn count_owned(counts: &mut BTreeMap<String, u64>, owner: Option<&str>, on: bool) {
     let Some(owner) = owner else { return };
     if on {
-        *counts.entry(owner.clone()).or_default() += 1;
+        *counts.entry(owner.to_string()).or_default() += 1;
     } else if let Some(count) = counts.get_mut(owner) {
         *count = count.saturating_sub(1);
         if *count == 0 {

@@ -1,7 +1,7 @@
 //! The search indexes and read-access bitmaps derived from the state: what each memory
 //! and document is indexed under, and building them in bulk.
 
-use super::evolve::count_document;
+use super::evolve::count_owned;
 use super::{Memory, State, StoredDocument};
 use crate::events::Document;
 use crate::search::Index;
@@ -62,16 +62,24 @@ impl State {
     /// Rebuilds what reads and quotas need: per-owner document counts and the
     /// read-access bitmaps.
     pub fn rebuild_access(&mut self) {
-        self.count_documents();
+        self.count_per_owner();
         self.visibility = Visibility::build(self);
         self.access_deferred = false;
     }
 
-    /// Rebuilds the per-owner document counts.
-    pub fn count_documents(&mut self) {
+    /// Rebuilds the per-owner counts: documents, and live handoffs by the owner of
+    /// their source.
+    pub fn count_per_owner(&mut self) {
         self.documents_by_owner.clear();
         for d in self.documents.values() {
-            count_document(&mut self.documents_by_owner, &d.owner, true);
+            count_owned(&mut self.documents_by_owner, d.owner.as_deref(), true);
+        }
+        self.handoffs_by_owner.clear();
+        let live = self.handoffs.values().filter(|h| !h.status.is_terminal());
+        for h in live {
+            if let Some(agent) = self.agents.get(&h.source) {
+                count_owned(&mut self.handoffs_by_owner, Some(&agent.owner_id), true);
+            }
         }
     }
 

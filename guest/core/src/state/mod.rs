@@ -262,6 +262,10 @@ pub struct State {
     /// How many documents each owner holds (for the per-owner quota).
     #[serde(skip)]
     pub documents_by_owner: BTreeMap<String, u64>,
+    /// How many handoffs recorded as pending or accepted the agents of each owner
+    /// initiated (for the per-owner quota).
+    #[serde(skip)]
+    pub handoffs_by_owner: BTreeMap<String, u64>,
     /// The hash of the last audit record in the journal: the head of the audit chain.
     #[serde(default)]
     pub audit_head: String,
@@ -311,6 +315,22 @@ impl State {
     pub fn live_handoffs_at(&self, now: u64) -> u64 {
         self.live_handoffs
             .saturating_sub(self.due_handoffs(now).count() as u64)
+    }
+
+    /// Live handoffs at `now` that agents of `owner` initiated.
+    pub fn owner_handoffs_at(&self, owner: &str, now: u64) -> u64 {
+        let due = self
+            .due_handoffs(now)
+            .filter(|id| self.handoff_owner(id) == Some(owner))
+            .count() as u64;
+        let held = self.handoffs_by_owner.get(owner).copied().unwrap_or(0);
+        held.saturating_sub(due)
+    }
+
+    /// The owner of the agent that initiated handoff `id`.
+    pub fn handoff_owner(&self, id: &str) -> Option<&str> {
+        let source = &self.handoffs.get(id)?.source;
+        self.agents.get(source).map(|a| a.owner_id.as_str())
     }
 
     /// Live pending handoffs targeting `agent` at `now`, oldest first.

@@ -1,5 +1,6 @@
 //! Evolving agents and their sessions.
 
+use super::count_owned;
 use crate::events::Event;
 use crate::state::{Agent, State};
 
@@ -45,6 +46,19 @@ impl State {
                 }
             }
             Event::AgentUnregistered { id } => {
+                // Handoffs it initiated that stay live (accepted, for their target to
+                // complete) stop counting toward its owner's share: nothing names the
+                // owner once the agent is gone, as a rebuild of the counts finds.
+                let initiated = self.handoffs_by_agent.get(id).into_iter().flatten();
+                let live = initiated
+                    .filter_map(|h| self.handoffs.get(h))
+                    .filter(|h| h.source == *id && !h.status.is_terminal())
+                    .count();
+                if let Some(owner) = self.agents.get(id).map(|a| a.owner_id.clone()) {
+                    for _ in 0..live {
+                        count_owned(&mut self.handoffs_by_owner, Some(&owner), false);
+                    }
+                }
                 self.agents.remove(id);
                 self.tokens.retain(|_, agent| agent != id);
                 if let Some(pools) = self.memberships.remove(id) {

@@ -1,6 +1,6 @@
 //! Evolving knowledge documents and their index entries.
 
-use super::count_document;
+use super::count_owned;
 use crate::events::Event;
 use crate::model::DocumentKind;
 use crate::state::indexes::document_text;
@@ -23,7 +23,7 @@ impl State {
             let key = document_key(d.kind, &d.id);
             let n = match self.documents.get(&key) {
                 Some(old) => {
-                    count_document(&mut self.documents_by_owner, &old.owner, false);
+                    count_owned(&mut self.documents_by_owner, old.owner.as_deref(), false);
                     if let Some(index) = self.document_index.get_mut(&d.kind)
                         && !self.indexes_deferred
                     {
@@ -55,7 +55,7 @@ impl State {
                     gated: *gated,
                 },
             );
-            count_document(&mut self.documents_by_owner, owner, true);
+            count_owned(&mut self.documents_by_owner, owner.as_deref(), true);
         }
     }
 
@@ -65,7 +65,7 @@ impl State {
             let Some(old) = self.documents.remove(&document_key(kind, id)) else {
                 continue;
             };
-            count_document(&mut self.documents_by_owner, &old.owner, false);
+            count_owned(&mut self.documents_by_owner, old.owner.as_deref(), false);
             if !self.indexes_deferred {
                 if let Some(index) = self.document_index.get_mut(&kind) {
                     let _ = index.remove(old.n, &document_text(&old.document, old.gated));

@@ -1,6 +1,6 @@
 //! Evolving handoffs and their lifecycle.
 
-use super::{add_notes, remove_from};
+use super::{add_notes, count_owned, remove_from};
 use crate::events::Event;
 use crate::model::HandoffStatus;
 use crate::state::{Handoff, State};
@@ -20,6 +20,8 @@ impl State {
                 let n = self.take_n();
                 self.use_id("handoff", id);
                 self.live_handoffs += 1;
+                let owner = self.agents.get(source).map(|a| a.owner_id.as_str());
+                count_owned(&mut self.handoffs_by_owner, owner, true);
                 self.pending_expiry.insert((*expires_at, id.clone()));
                 self.pending_by_target
                     .entry(target.clone())
@@ -103,9 +105,11 @@ impl State {
                 self.set_status(id, HandoffStatus::Expired, when);
             }
             Event::HandoffRemoved { id } => {
+                let owner = self.handoff_owner(id).map(str::to_string);
                 if let Some(h) = self.handoffs.remove(id) {
                     if !h.status.is_terminal() {
                         self.live_handoffs = self.live_handoffs.saturating_sub(1);
+                        count_owned(&mut self.handoffs_by_owner, owner.as_deref(), false);
                     }
                     self.pending_expiry.remove(&(h.expires_at, id.clone()));
                     remove_from(&mut self.pending_by_target, &h.target, id);
@@ -119,6 +123,7 @@ impl State {
 
     /// Moves a handoff to `status`, keeping the pending index right; returns its target.
     fn set_status(&mut self, id: &str, status: HandoffStatus, at: u64) -> Option<String> {
+        let owner = self.handoff_owner(id).map(str::to_string);
         let h = self.handoffs.get_mut(id)?;
         let old = h.status;
         h.status = status;
@@ -130,6 +135,7 @@ impl State {
         }
         if !old.is_terminal() && status.is_terminal() {
             self.live_handoffs = self.live_handoffs.saturating_sub(1);
+            count_owned(&mut self.handoffs_by_owner, owner.as_deref(), false);
         }
         Some(target)
     }
