@@ -9,6 +9,7 @@
 
 use super::chunks::ChunkMemo;
 use super::postings::{DocLens, Postings, TF_OVERFLOW};
+use super::slot::Slot;
 use super::tokenize::{MAX_TERMS_PER_DOC, chunk_terms, next_chunk};
 
 /// Chunks of a document looked up together.
@@ -179,7 +180,7 @@ impl Index {
                 while let Some((_, doc, tf)) = big.next_if(|&(s, _, _)| s == slot) {
                     mine.push((doc, tf));
                 }
-                g.finish(mine, lens)
+                Slot::of(g.finish(mine, lens))
             })
             .collect();
         for (doc, text) in late {

@@ -158,11 +158,6 @@ impl Postings {
         self.docs.len()
     }
 
-    /// Whether the term is in no document.
-    pub(super) fn is_empty(&self) -> bool {
-        self.docs.is_empty()
-    }
-
     /// Index one past the last posting of block `b`.
     pub(super) fn block_end(&self, b: usize) -> usize {
         self.blocks
