@@ -814,3 +814,47 @@ fn a_core_past_its_memory_limit_refuses_additions_but_keeps_answering() {
     delete(&mut h, "alice", "m-kept").unwrap();
     not_found(get(&mut h, "alice", "m-kept"));
 }
+
+#[test]
+fn the_memory_limit_reads_what_the_heap_holds_so_deleting_makes_room() {
+    let mut h = Harness::new();
+    h.register("alice", AgentType::ClaudeCode, "u-1");
+    // Texts of unique words: the heaviest the search index gets per byte.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut words = || {
+        (0..3_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("w{:010x}", x & 0xff_ffff_ffff)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for i in 0..8 {
+        remember(&mut h, "alice", &format!("m-{i}"), &words());
+    }
+    let full = h.stats().heap_bytes;
+    assert!(full > 1 << 20, "the component counts its heap: {full}");
+    // Just below what the heap holds: growth is refused.
+    let limit = full - 1;
+    h.rt.call(|c, s| {
+        c.maas_core_admin()
+            .call_init(s, limits(|l| l.memory_bytes = limit))
+    })
+    .unwrap();
+    capacity(
+        store(&mut h, &request("alice", "m-new", "one more")),
+        "memory-bytes",
+        limit,
+    );
+    // Deleting gives the heap back (the instance's size does not shrink), and the
+    // same store is taken again.
+    for i in 0..8 {
+        delete(&mut h, "alice", &format!("m-{i}")).unwrap();
+    }
+    let after = h.stats().heap_bytes;
+    assert!(after + (256 << 10) < full, "{after} of {full}");
+    store(&mut h, &request("alice", "m-new", "one more")).unwrap();
+}

@@ -320,6 +320,7 @@ pub mod to_wit {
             pending_handoffs: s.pending_handoffs,
             documents: s.documents,
             audit_entries: s.audit_entries,
+            heap_bytes: s.heap_bytes,
         }
     }
 

@@ -17,6 +17,7 @@
 //! allocator is not called, so its bookkeeping can be replaced under it and is never
 //! half-written in an image. Saving reads the three as zeros.
 
+use maas_core::engine::HEAP_BYTES;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -275,13 +276,23 @@ fn bump(layout: Layout) -> *mut u8 {
 // SAFETY: outside scratch mode every call is forwarded to `System` with its own
 // arguments; in scratch mode spans come from `bump`, never overlap, are aligned as asked
 // and are never handed to `System`.
+/// `ptr`, after counting in [`HEAP_BYTES`] that `size` bytes replace `freed` when the
+/// system allocator gave it (the core refuses growth by what the heap holds).
+fn held(ptr: *mut u8, size: usize, freed: usize) -> *mut u8 {
+    if !ptr.is_null() {
+        HEAP_BYTES.fetch_add(size, Relaxed);
+        HEAP_BYTES.fetch_sub(freed, Relaxed);
+    }
+    ptr
+}
+
 unsafe impl GlobalAlloc for ImageAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if CONTROL.scratch.load(Relaxed) {
             bump(layout)
         } else {
             // SAFETY: forwarded as given.
-            unsafe { System.alloc(layout) }
+            held(unsafe { System.alloc(layout) }, layout.size(), 0)
         }
     }
 
@@ -295,7 +306,7 @@ unsafe impl GlobalAlloc for ImageAlloc {
             ptr
         } else {
             // SAFETY: forwarded as given.
-            unsafe { System.alloc_zeroed(layout) }
+            held(unsafe { System.alloc_zeroed(layout) }, layout.size(), 0)
         }
     }
 
@@ -305,6 +316,7 @@ unsafe impl GlobalAlloc for ImageAlloc {
         }
         // SAFETY: `ptr` came from `System` (it is not in SCRATCH) with this layout.
         unsafe { System.dealloc(ptr, layout) }
+        HEAP_BYTES.fetch_sub(layout.size(), Relaxed);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -320,6 +332,10 @@ unsafe impl GlobalAlloc for ImageAlloc {
             return new;
         }
         // SAFETY: forwarded as given.
-        unsafe { System.realloc(ptr, layout, new_size) }
+        held(
+            unsafe { System.realloc(ptr, layout, new_size) },
+            new_size,
+            layout.size(),
+        )
     }
 }

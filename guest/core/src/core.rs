@@ -41,6 +41,8 @@ pub struct Stats {
     pub documents: u64,
     /// Audit entries kept in memory.
     pub audit_entries: u64,
+    /// Bytes the heap holds ([`crate::engine::HEAP_BYTES`]).
+    pub heap_bytes: u64,
 }
 
 /// From how many journal entries a replay from nothing leaves the search indexes to the
@@ -136,6 +138,7 @@ impl<J: Journal, E: Env> Core<J, E> {
                 .sum(),
             documents: s.documents.len() as u64,
             audit_entries: s.audit.len() as u64,
+            heap_bytes: crate::engine::HEAP_BYTES.load(std::sync::atomic::Ordering::Relaxed) as u64,
         }
     }
 

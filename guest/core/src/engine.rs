@@ -8,6 +8,7 @@ use crate::limits::{Limits, check_id};
 use crate::model::Caller;
 use crate::state::{Agent, AuditEntry, State};
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicUsize;
 
 /// How many times a change is decided again after losing a compare-and-append race.
 pub const MAX_ATTEMPTS: usize = 16;
@@ -245,21 +246,35 @@ fn name_on_behalf(mut rec: AuditRecord, on_behalf: Option<&str>) -> AuditRecord 
     rec
 }
 
-/// Bytes of linear memory in use (only meaningful inside the component).
-fn memory_in_use() -> u64 {
+/// Bytes the heap holds, as the component's allocator counts them (it adds what it
+/// hands out and takes off what is freed); zero where nothing counts (native builds).
+pub static HEAP_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// The bytes a wasm32 instance can address.
+const ADDRESSABLE: u64 = 4 << 30;
+
+/// Whether the instance's memory is past `limit` ([`Limits::memory_bytes`]). What the
+/// heap holds decides, so deleting makes room again; the instance's size, which never
+/// shrinks, decides only past half the room left above the limit (3.5 GiB by
+/// default), where memory freed in scattered pieces might not fit what is asked.
+fn memory_full(limit: u64) -> bool {
     #[cfg(target_arch = "wasm32")]
     {
-        (core::arch::wasm32::memory_size(0) as u64).saturating_mul(65_536)
+        let size = (core::arch::wasm32::memory_size(0) as u64).saturating_mul(65_536);
+        let held = HEAP_BYTES.load(std::sync::atomic::Ordering::Relaxed) as u64;
+        let used = if held > 0 { held } else { size };
+        used > limit || size > limit + ADDRESSABLE.saturating_sub(limit) / 2
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        0
+        let _ = (limit, ADDRESSABLE, &HEAP_BYTES);
+        false
     }
 }
 
 /// Refuses a change that adds state once the instance's memory is past `limit`
-/// ([`Limits::memory_bytes`]): a wasm32 instance can address 4 GiB, and a trap at that
-/// wall would take every caller's answer with it.
+/// ([`memory_full`]): a wasm32 instance can address 4 GiB, and a trap at that wall
+/// would take every caller's answer with it.
 fn check_memory(events: &[Event], limit: u64) -> Result<()> {
     let frees = events.iter().all(|e| {
         matches!(
@@ -272,7 +287,7 @@ fn check_memory(events: &[Event], limit: u64) -> Result<()> {
                 | Event::Audited(_)
         )
     });
-    if !frees && memory_in_use() > limit {
+    if !frees && memory_full(limit) {
         return Err(Error::capacity("memory-bytes", limit));
     }
     Ok(())

@@ -204,6 +204,7 @@ fn counts_rows(c: &admin::Counts) -> Vec<(&'static str, u64)> {
         ("pending_handoffs", c.pending_handoffs),
         ("documents", c.documents),
         ("audit_entries", c.audit_entries),
+        ("heap_bytes", c.heap_bytes),
     ]
 }
 
