@@ -129,6 +129,7 @@ limit_keys! {
     "change-window" => change_window,
     "pools-per-owner" => pools_per_owner,
     "handoffs-per-owner" => handoffs_per_owner,
+    "text-bytes-per-owner" => text_bytes_per_owner,
 }
 
 /// The `--limit` key that raises the limit a capacity error on `resource` names.

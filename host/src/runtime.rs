@@ -211,6 +211,7 @@ pub fn default_limits() -> admin::Limits {
         change_window: 0,
         pools_per_owner: 0,
         handoffs_per_owner: 0,
+        text_bytes_per_owner: 0,
     }
 }
 

@@ -497,6 +497,7 @@ fn limits_value(rng: &mut Rng) -> admin::Limits {
         change_window: v(),
         pools_per_owner: v(),
         handoffs_per_owner: v(),
+        text_bytes_per_owner: v(),
     }
 }
 
@@ -1151,6 +1152,7 @@ const RESOURCES: &[&str] = &[
     "pending-handoffs-per-owner",
     "pools-per-owner",
     "handoffs-per-owner",
+    "text-bytes-per-owner",
     "memory-bytes",
 ];
 

@@ -100,6 +100,7 @@ pub mod from_wit {
             change_window: l.change_window,
             pools_per_owner: l.pools_per_owner,
             handoffs_per_owner: l.handoffs_per_owner,
+            text_bytes_per_owner: l.text_bytes_per_owner,
         }
     }
 
@@ -303,6 +304,7 @@ pub mod to_wit {
             change_window: l.change_window,
             pools_per_owner: l.pools_per_owner,
             handoffs_per_owner: l.handoffs_per_owner,
+            text_bytes_per_owner: l.text_bytes_per_owner,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::limits::{
 };
 use crate::model::{Capability, DocumentKind};
 use crate::security;
-use crate::state::{Document, Lines, State, StoredDocument, document_key};
+use crate::state::{Document, Lines, State, StoredDocument, document_key, document_text_bytes};
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -158,6 +158,13 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
                 Error::capacity("documents-per-owner", cx.limits.documents_per_owner).into(),
             );
         }
+        let replaced: u64 = documents
+            .iter()
+            .filter_map(|d| s.documents.get(&document_key(d.kind, &d.id)))
+            .map(|old| document_text_bytes(&old.document))
+            .sum();
+        let added: u64 = documents.iter().map(document_text_bytes).sum();
+        crate::memories::check_owner_text(s, cx, owner, replaced, added)?;
     }
     let ids: Vec<String> = documents
         .iter()

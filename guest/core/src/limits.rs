@@ -99,6 +99,10 @@ pub struct Limits {
     /// Live handoffs initiated by the agents of one owner.
     #[serde(default)]
     pub handoffs_per_owner: u64,
+    /// Bytes of text one owner holds: its agents' memories (content and tags) and its
+    /// knowledge documents.
+    #[serde(default)]
+    pub text_bytes_per_owner: u64,
 }
 
 impl Default for Limits {
@@ -123,6 +127,7 @@ impl Default for Limits {
             change_window: 1_000_000,
             pools_per_owner: 2_500,
             handoffs_per_owner: 12_500,
+            text_bytes_per_owner: 256 << 20,
         }
     }
 }
@@ -158,6 +163,7 @@ impl Limits {
             change_window: pick(self.change_window, d.change_window),
             pools_per_owner: pick(self.pools_per_owner, d.pools_per_owner),
             handoffs_per_owner: pick(self.handoffs_per_owner, d.handoffs_per_owner),
+            text_bytes_per_owner: pick(self.text_bytes_per_owner, d.text_bytes_per_owner),
         }
     }
 }
@@ -309,6 +315,7 @@ mod tests {
                 change_window: 0,
                 pools_per_owner: 0,
                 handoffs_per_owner: 0,
+                text_bytes_per_owner: 0,
             }
         }
         .with_defaults();
@@ -316,6 +323,7 @@ mod tests {
         assert_eq!(l.pending_per_target, 100);
         assert_eq!(l.pending_per_target_per_owner, 25);
         assert_eq!((l.pools_per_owner, l.handoffs_per_owner), (2_500, 12_500));
+        assert_eq!(l.text_bytes_per_owner, 256 << 20);
     }
 
     #[test]

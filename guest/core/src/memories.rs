@@ -12,7 +12,7 @@ use crate::limits::{
 };
 use crate::model::{Caller, Capability, MemoryKind, Scope};
 use crate::security;
-use crate::state::State;
+use crate::state::{State, memory_text_bytes};
 pub use crate::views::MemoryView;
 use crate::visibility;
 use serde_json::json;
@@ -138,6 +138,13 @@ pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
     if s.visibility.owner_memories(&agent.owner_id) >= cx.limits.memories_per_owner {
         return Err(Error::capacity("memories-per-owner", cx.limits.memories_per_owner).into());
     }
+    check_owner_text(
+        s,
+        cx,
+        &agent.owner_id,
+        0,
+        memory_text_bytes(&content, &tags),
+    )?;
     let mut events = vec![Event::MemoryStored {
         id: id.clone(),
         author: agent.id.clone(),
@@ -187,6 +194,24 @@ pub fn get(s: &State, cx: &mut Cx, agent_id: &str, memory_id: &str) -> Decided<M
     ))
 }
 
+/// Refuses text that would take `owner` past its share of text
+/// ([`Limits::text_bytes_per_owner`](crate::limits::Limits)) when `new` bytes replace
+/// `old`; shrinking is always allowed.
+pub(crate) fn check_owner_text(
+    s: &State,
+    cx: &Cx,
+    owner: &str,
+    old: u64,
+    new: u64,
+) -> Result<(), Refusal> {
+    let held = s.text_by_owner.get(owner).copied().unwrap_or(0);
+    let limit = cx.limits.text_bytes_per_owner;
+    if new > old && held.saturating_sub(old).saturating_add(new) > limit {
+        return Err(Error::capacity("text-bytes-per-owner", limit).into());
+    }
+    Ok(())
+}
+
 /// Decides `update`.
 pub fn update(s: &State, cx: &mut Cx, req: &UpdateRequest) -> Decided<()> {
     let agent = cx.acting(s, "agent_id", &req.agent_id)?;
@@ -215,6 +240,13 @@ pub fn update(s: &State, cx: &mut Cx, req: &UpdateRequest) -> Decided<()> {
         Some(t) => guard.list("tags", t)?,
         None => memory.tags.clone(),
     };
+    check_owner_text(
+        s,
+        cx,
+        &agent.owner_id,
+        memory_text_bytes(&memory.content, &memory.tags),
+        memory_text_bytes(&content, &tags),
+    )?;
     // What is kept keeps its notes; what is replaced gets the new text's.
     let mut notes = guard.notes();
     if req.content.is_none() || req.tags.is_none() {

@@ -36,6 +36,7 @@ const LIMIT_FIELDS = [
   'pendingPerTarget', 'memories', 'documents', 'handoffRetentionSeconds', 'auditWindow',
   'memoryBytes', 'memoriesPerOwner', 'documentsPerOwner', 'pendingPerTargetPerOwner',
   'writesPerMinute', 'changeWindow', 'poolsPerOwner', 'handoffsPerOwner',
+  'textBytesPerOwner',
 ];
 
 const OPERATOR = Object.freeze({ tag: 'operator' });

@@ -125,7 +125,7 @@ pub struct Globals {
     /// handoffs, pending-per-target, memories, documents, handoff-retention-seconds,
     /// audit-window, memory-bytes, memories-per-owner, documents-per-owner,
     /// pending-per-target-per-owner, writes-per-minute, change-window, pools-per-owner,
-    /// handoffs-per-owner. Zero means the default. Given before the command (`maas --limit
+    /// handoffs-per-owner, text-bytes-per-owner. Zero means the default. Given before the command (`maas --limit
     /// agents=5 agent register …`) because searches take a `--limit N` of their own.
     #[arg(long = "limit", value_name = "KEY=VALUE", value_parser = datadir::parse_limit)]
     pub limits: Vec<LimitSetting>,

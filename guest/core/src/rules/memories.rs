@@ -180,6 +180,71 @@ fn the_per_owner_memory_limit_counts_the_owner_s_memories() {
         .then_audited("memory.stored");
 }
 
+#[test]
+fn an_owner_holds_only_its_share_of_text() {
+    // u1 holds "note m", 6 bytes, of a share of 10.
+    let world = || world().limits(|l| l.text_bytes_per_owner = 10);
+    world()
+        .when(agent("bob"), |s, cx| {
+            memories::store(s, cx, &store("bob", "m2", "12345"))
+        })
+        .then_capacity("text-bytes-per-owner");
+    world()
+        .when(agent("bob"), |s, cx| {
+            memories::store(s, cx, &store("bob", "m2", "1234"))
+        })
+        .then_audited("memory.stored");
+    world()
+        .when(agent("carol"), |s, cx| {
+            memories::store(s, cx, &store("carol", "m2", "0123456789"))
+        })
+        .then_audited("memory.stored");
+    // An update that grows past the share is refused; one that shrinks is not.
+    world()
+        .when(agent("alice"), |s, cx| {
+            memories::update(s, cx, &update("alice", "m", "a longer note", 1))
+        })
+        .then_capacity("text-bytes-per-owner");
+    world()
+        .when(agent("alice"), |s, cx| {
+            memories::update(s, cx, &update("alice", "m", "short", 1))
+        })
+        .then_audited("memory.updated");
+}
+
+#[test]
+fn the_text_of_each_owner_is_counted_as_a_rebuild_counts_it() {
+    let g = world()
+        .memory("m2", "bob")
+        .memory("m3", "carol")
+        .event(Event::MemoryUpdated {
+            id: "m2".into(),
+            content: "a much longer note than before".into(),
+            tags: vec!["tag".into()],
+            kind: MemoryKind::Note,
+            notes: None,
+            gated: true,
+        })
+        .event(Event::MemoryDeleted { id: "m".into() })
+        .memory("m4", "eve")
+        .event(Event::AgentUnregistered { id: "eve".into() })
+        .document(DocumentKind::Decision, "d1", Some("u1"))
+        .document(DocumentKind::Decision, "d1", Some("u1"))
+        .document(DocumentKind::Code, "c1", None);
+    let counted = g.state().text_by_owner.clone();
+    let mut rebuilt = g.state().clone();
+    rebuilt.count_per_owner();
+    assert_eq!(counted, rebuilt.text_by_owner);
+    assert_eq!(
+        g.state().memory_text_by_author,
+        rebuilt.memory_text_by_author
+    );
+    // u2: carol's "note m3" (eve is gone); u1: bob's updated note and tag, and d1 once.
+    assert_eq!(counted.get("u2"), Some(&7));
+    let d1 = crate::state::document_text_bytes(&g.state().documents["decision:d1"].document);
+    assert_eq!(counted.get("u1"), Some(&(30 + 3 + d1)));
+}
+
 // ---- reading ----
 
 #[test]

@@ -108,14 +108,40 @@ fn remove_from(map: &mut BTreeMap<String, BTreeSet<String>>, key: &str, value: &
 /// Adds (`on`) or removes one object of `owner` (a document, a live handoff) in
 /// per-owner counts.
 pub(super) fn count_owned(counts: &mut BTreeMap<String, u64>, owner: Option<&str>, on: bool) {
-    let Some(owner) = owner else { return };
+    count_amount(counts, owner, 1, on);
+}
+
+/// Adds (`on`) or removes `n` of `key`'s in `counts` (a key at zero is dropped).
+pub(super) fn count_amount(
+    counts: &mut BTreeMap<String, u64>,
+    key: Option<&str>,
+    n: u64,
+    on: bool,
+) {
+    let Some(key) = key else { return };
     if on {
-        *counts.entry(owner.to_string()).or_default() += 1;
-    } else if let Some(count) = counts.get_mut(owner) {
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            counts.remove(owner);
+        // Looked up before inserting: the key is copied only for its first object.
+        match counts.get_mut(key) {
+            Some(count) => *count += n,
+            None => {
+                counts.insert(key.to_string(), n);
+            }
         }
+    } else if let Some(count) = counts.get_mut(key) {
+        *count = count.saturating_sub(n);
+        if *count == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
+impl State {
+    /// A memory text of `bytes` written by `author`, in the per-author and (for a
+    /// registered author) per-owner text counts.
+    pub(super) fn count_memory_text(&mut self, author: &str, bytes: u64, on: bool) {
+        count_amount(&mut self.memory_text_by_author, Some(author), bytes, on);
+        let owner = self.agents.get(author).map(|a| a.owner_id.as_str());
+        count_amount(&mut self.text_by_owner, owner, bytes, on);
     }
 }
 

@@ -1,8 +1,8 @@
 //! The search indexes and read-access bitmaps derived from the state: what each memory
 //! and document is indexed under, and building them in bulk.
 
-use super::evolve::count_owned;
-use super::{Memory, State, StoredDocument};
+use super::evolve::{count_amount, count_owned};
+use super::{Memory, State, StoredDocument, document_text_bytes, memory_text_bytes};
 use crate::events::Document;
 use crate::search::Index;
 use crate::visibility::Visibility;
@@ -73,6 +73,25 @@ impl State {
         self.documents_by_owner.clear();
         for d in self.documents.values() {
             count_owned(&mut self.documents_by_owner, d.owner.as_deref(), true);
+        }
+        self.text_by_owner.clear();
+        self.memory_text_by_author.clear();
+        for d in self.documents.values() {
+            let bytes = document_text_bytes(&d.document);
+            count_amount(&mut self.text_by_owner, d.owner.as_deref(), bytes, true);
+        }
+        for m in self.memories.values() {
+            let bytes = memory_text_bytes(&m.content, &m.tags);
+            count_amount(
+                &mut self.memory_text_by_author,
+                Some(&m.author),
+                bytes,
+                true,
+            );
+        }
+        for (author, bytes) in &self.memory_text_by_author {
+            let owner = self.agents.get(author).map(|a| a.owner_id.as_str());
+            count_amount(&mut self.text_by_owner, owner, *bytes, true);
         }
         self.handoffs_by_owner.clear();
         let live = self.handoffs.values().filter(|h| !h.status.is_terminal());

@@ -266,6 +266,15 @@ pub struct State {
     /// initiated (for the per-owner quota).
     #[serde(skip)]
     pub handoffs_by_owner: BTreeMap<String, u64>,
+    /// Bytes of text each owner holds: its registered agents' memories
+    /// ([`memory_text_bytes`]) and its documents ([`document_text_bytes`]), for the
+    /// per-owner quota.
+    #[serde(skip)]
+    pub text_by_owner: BTreeMap<String, u64>,
+    /// Bytes of memory text each author wrote (so an unregistered author's text stops
+    /// counting toward its owner's).
+    #[serde(skip)]
+    pub memory_text_by_author: BTreeMap<String, u64>,
     /// The hash of the last audit record in the journal: the head of the audit chain.
     #[serde(default)]
     pub audit_head: String,
@@ -346,6 +355,22 @@ impl State {
         list.sort_by_key(|h| h.n);
         list
     }
+}
+
+/// The bytes a memory's text counts toward its owner's quota: content and tags.
+pub fn memory_text_bytes(content: &str, tags: &[String]) -> u64 {
+    (content.len() + tags.iter().map(String::len).sum::<usize>()) as u64
+}
+
+/// The bytes a document's text counts toward its owner's quota: every text field.
+pub fn document_text_bytes(d: &Document) -> u64 {
+    let fields = [&d.service, &d.path, &d.topic, &d.severity];
+    let extra: usize = fields
+        .iter()
+        .filter_map(|f| f.as_deref())
+        .map(str::len)
+        .sum();
+    (d.id.len() + d.title.len() + d.content.len() + extra) as u64
 }
 
 /// The key of a team label within its owner.

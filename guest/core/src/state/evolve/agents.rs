@@ -1,6 +1,6 @@
 //! Evolving agents and their sessions.
 
-use super::count_owned;
+use super::{count_amount, count_owned};
 use crate::events::Event;
 use crate::state::{Agent, State};
 
@@ -58,6 +58,10 @@ impl State {
                     for _ in 0..live {
                         count_owned(&mut self.handoffs_by_owner, Some(&owner), false);
                     }
+                    // Its memories' text stops counting toward its owner's, as their
+                    // number does.
+                    let text = self.memory_text_by_author.get(id).copied().unwrap_or(0);
+                    count_amount(&mut self.text_by_owner, Some(&owner), text, false);
                 }
                 self.agents.remove(id);
                 self.tokens.retain(|_, agent| agent != id);

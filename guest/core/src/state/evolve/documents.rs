@@ -1,10 +1,10 @@
 //! Evolving knowledge documents and their index entries.
 
-use super::count_owned;
+use super::{count_amount, count_owned};
 use crate::events::Event;
 use crate::model::DocumentKind;
 use crate::state::indexes::document_text;
-use crate::state::{State, StoredDocument, document_key};
+use crate::state::{State, StoredDocument, document_key, document_text_bytes};
 
 impl State {
     /// Applies an event about knowledge documents and their index entries.
@@ -24,6 +24,8 @@ impl State {
             let n = match self.documents.get(&key) {
                 Some(old) => {
                     count_owned(&mut self.documents_by_owner, old.owner.as_deref(), false);
+                    let bytes = document_text_bytes(&old.document);
+                    count_amount(&mut self.text_by_owner, old.owner.as_deref(), bytes, false);
                     if let Some(index) = self.document_index.get_mut(&d.kind)
                         && !self.indexes_deferred
                     {
@@ -56,6 +58,8 @@ impl State {
                 },
             );
             count_owned(&mut self.documents_by_owner, owner.as_deref(), true);
+            let bytes = document_text_bytes(d);
+            count_amount(&mut self.text_by_owner, owner.as_deref(), bytes, true);
         }
     }
 
@@ -66,6 +70,8 @@ impl State {
                 continue;
             };
             count_owned(&mut self.documents_by_owner, old.owner.as_deref(), false);
+            let bytes = document_text_bytes(&old.document);
+            count_amount(&mut self.text_by_owner, old.owner.as_deref(), bytes, false);
             if !self.indexes_deferred {
                 if let Some(index) = self.document_index.get_mut(&kind) {
                     let _ = index.remove(old.n, &document_text(&old.document, old.gated));

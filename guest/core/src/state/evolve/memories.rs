@@ -2,7 +2,7 @@
 
 use crate::events::Event;
 use crate::state::indexes::memory_text;
-use crate::state::{Memory, State};
+use crate::state::{Memory, State, memory_text_bytes};
 use std::collections::BTreeSet;
 
 impl State {
@@ -40,6 +40,7 @@ impl State {
                     let _ = self.memory_index.insert(n, &memory_text(&m));
                     self.memory_by_n.insert(n, id.clone());
                 }
+                self.count_memory_text(author, memory_text_bytes(content, tags), true);
                 self.memories.insert(id.clone(), m);
             }
             Event::MemoryUpdated {
@@ -50,6 +51,14 @@ impl State {
                 notes,
                 gated,
             } => {
+                let sizes = self.memories.get(id).map(|m| {
+                    let old = memory_text_bytes(&m.content, &m.tags);
+                    (m.author.clone(), old, memory_text_bytes(content, tags))
+                });
+                if let Some((author, old, new)) = sizes {
+                    self.count_memory_text(&author, old, false);
+                    self.count_memory_text(&author, new, true);
+                }
                 if let Some(m) = self.memories.get_mut(id) {
                     let old = (!self.indexes_deferred).then(|| memory_text(m));
                     m.content = content.clone();
@@ -67,6 +76,11 @@ impl State {
             }
             Event::MemoryDeleted { id } => {
                 if let Some(m) = self.memories.remove(id) {
+                    self.count_memory_text(
+                        &m.author,
+                        memory_text_bytes(&m.content, &m.tags),
+                        false,
+                    );
                     for pool_id in &m.pools {
                         if let Some(p) = self.pools.get_mut(pool_id) {
                             p.shares.remove(id);
