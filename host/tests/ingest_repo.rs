@@ -451,3 +451,64 @@ fn ingest_needs_memory_write() {
     ));
     assert_eq!(changes(&run).0, 21);
 }
+
+#[test]
+fn ids_another_owner_took_first_are_named_and_the_rest_is_stored() {
+    let s = Scratch::new();
+    let token = |id: &str, owner: &str| -> String {
+        let v = json(maas(
+            &s,
+            &[
+                "--json",
+                "agent",
+                "register",
+                "--type",
+                "claude_code",
+                "--owner",
+                owner,
+                "--id",
+                id,
+            ],
+        ));
+        v["token"].as_str().unwrap().to_string()
+    };
+    let (mallory, alice) = (token("mallory", "evil-org"), token("alice", "acme"));
+    // Ids come from paths, so a stranger with a copy of the decisions ingests under
+    // them first.
+    let decisions = s.0.join("squat");
+    copy(&s.repo().join("docs"), &decisions.join("docs"));
+    let as_agent = |tok: &str, dir: &Path| {
+        json(maas(
+            &s,
+            &[
+                "--token",
+                tok,
+                "--json",
+                "kb",
+                "ingest-repo",
+                dir.to_str().unwrap(),
+                "-q",
+            ],
+        ))
+    };
+    assert_eq!(as_agent(&mallory, &decisions)["added"], 2);
+    // The owner's run stores everything else and names what it could not store.
+    let run = as_agent(&alice, &s.repo());
+    assert_eq!(run["skipped"]["id held by another owner's document"], 2);
+    assert_eq!(run["added"], 19);
+    let refused: Vec<&str> = run["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.contains("belongs to another owner")),
+        "{refused:?}"
+    );
+    // Sent again by the next run (the other document may be gone by then).
+    let again = as_agent(&alice, &s.repo());
+    assert_eq!(again["skipped"]["id held by another owner's document"], 2);
+}

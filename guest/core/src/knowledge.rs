@@ -139,9 +139,11 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
                 new_keys.insert(key);
             }
             // Another owner's document is theirs; the operator may replace any.
+            // Named by its place, so a caller (`kb ingest-repo`) can leave it out and
+            // send the rest again.
             Some(old) if agent.is_some() && old.owner != owner => {
                 return Err(Refusal::audited(Error::denied(format!(
-                    "{} document {} belongs to another owner and cannot be replaced",
+                    "documents[{i}]: {} document {} belongs to another owner and cannot be replaced",
                     d.kind, d.id
                 ))));
             }

@@ -61,12 +61,17 @@ fn parse_mapping(s: &str) -> Result<(String, String), String> {
     Ok((dir.trim_matches('/').to_string(), name.to_string()))
 }
 
-/// The index of the document an ingest refused as invalid (`documents[3].content`).
+/// The index of the document an ingest refused: as invalid (`documents[3].content`),
+/// or because another owner's document holds its id (`documents[3]: … belongs to
+/// another owner`, which a stranger could do by ingesting under ids it worked out
+/// first: the rest of the repository is still stored).
 fn refused_index(e: &crate::types::Error) -> Option<usize> {
-    let crate::types::Error::InvalidInput(i) = e else {
-        return None;
+    let named = match e {
+        crate::types::Error::InvalidInput(i) => i.field.as_str(),
+        crate::types::Error::PermissionDenied(why) => why.as_str(),
+        _ => return None,
     };
-    let rest = i.field.strip_prefix("documents[")?;
+    let rest = named.strip_prefix("documents[")?;
     rest.split_once(']')?.0.parse().ok()
 }
 
@@ -149,7 +154,14 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
         for k in &diff.removed {
             lines.push(format!("- {k}"));
         }
-        let summary = summary_json(&plan, &diff, &docs_by_kind, &[], true, (started, parsed));
+        let summary = summary_json(
+            &plan,
+            &diff,
+            &docs_by_kind,
+            (&[], 0),
+            true,
+            (started, parsed),
+        );
         let mut text = lines.join("\n");
         if !text.is_empty() {
             text.push('\n');
@@ -163,6 +175,9 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
     let bar = Progress::items(shown, "storing", send.len() as u64, "documents");
     let mut sent: BTreeMap<&str, u64> = BTreeMap::new();
     let mut refused: Vec<(String, String)> = Vec::new();
+    // Documents whose id another owner's document holds: sent again by the next run
+    // (the other document may be gone by then), unlike refusals of the write gate.
+    let mut taken: u64 = 0;
     let mut batch: Vec<&Doc> = Vec::new();
     let mut bytes = 0;
     let mut flush = |batch: &mut Vec<&Doc>, stored: &mut Manifest| -> Result<(), CliError> {
@@ -187,7 +202,11 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
                     else {
                         return Err(CliError::from(e));
                     };
-                    stored.refused.insert(d.key(), d.hash.clone());
+                    if matches!(e, crate::types::Error::PermissionDenied(_)) {
+                        taken += 1;
+                    } else {
+                        stored.refused.insert(d.key(), d.hash.clone());
+                    }
                     refused.push((
                         d.key(),
                         format!(
@@ -250,7 +269,7 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
         &plan,
         &diff,
         &docs_by_kind,
-        &refused,
+        (&refused, taken),
         false,
         (started, parsed),
     );
@@ -262,7 +281,7 @@ fn summary_json(
     plan: &ingest::Plan,
     diff: &manifest::Diff,
     by_kind: &BTreeMap<&str, u64>,
-    refused: &[(String, String)],
+    (refused, taken): (&[(String, String)], u64),
     dry_run: bool,
     (started, parsed): (Instant, std::time::Duration),
 ) -> serde_json::Value {
@@ -275,9 +294,12 @@ fn summary_json(
             .count()
     };
     let mut skipped = plan.skipped.clone();
-    let refusals = refused.len() as u64 + diff.still_refused;
+    let refusals = refused.len() as u64 - taken + diff.still_refused;
     if refusals > 0 {
         skipped.insert("refused by the write gate", refusals);
+    }
+    if taken > 0 {
+        skipped.insert("id held by another owner's document", taken);
     }
     let docs = plan.docs.len() as f64;
     json!({
