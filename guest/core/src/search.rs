@@ -280,8 +280,11 @@ impl Index {
     /// The best `limit` documents for `query` among those in `allowed`, best
     /// first; ties broken by the lower doc number. Documents outside `allowed` are
     /// excluded before scoring: document frequencies used for idf count only
-    /// allowed documents that contain the term (so what a caller cannot read never
-    /// shapes its ranking); N and average length are over the whole index. A query
+    /// allowed documents that contain the term; N and average length are over the
+    /// whole index, so the exact scores of a caller's own documents move when others
+    /// write (a caller can work out how many documents there are and their total
+    /// length, never their words; an exact count over the allowed set would cost a
+    /// pass over it on every search after a write). A query
     /// with no terms, or limit 0, returns nothing. Scores are > 0; a document's
     /// score is summed over its terms in sorted term order.
     ///
