@@ -74,8 +74,16 @@ fn json(o: Output) -> Value {
 }
 
 fn ingest(s: &Scratch, extra: &[&str]) -> Value {
-    let repo = s.repo();
-    let mut args = vec!["--json", "kb", "ingest-repo", repo.to_str().unwrap(), "-q"];
+    ingest_as(s, None, &s.repo(), extra)
+}
+
+/// `kb ingest-repo` of `dir`, as the agent holding `token` (else the operator).
+fn ingest_as(s: &Scratch, token: Option<&str>, dir: &Path, extra: &[&str]) -> Value {
+    let mut args = match token {
+        Some(token) => vec!["--token", token],
+        None => Vec::new(),
+    };
+    args.extend(["--json", "kb", "ingest-repo", dir.to_str().unwrap(), "-q"]);
     args.extend_from_slice(extra);
     json(maas(s, &args))
 }
@@ -477,20 +485,7 @@ fn ids_another_owner_took_first_are_named_and_the_rest_is_stored() {
     // them first.
     let decisions = s.0.join("squat");
     copy(&s.repo().join("docs"), &decisions.join("docs"));
-    let as_agent = |tok: &str, dir: &Path| {
-        json(maas(
-            &s,
-            &[
-                "--token",
-                tok,
-                "--json",
-                "kb",
-                "ingest-repo",
-                dir.to_str().unwrap(),
-                "-q",
-            ],
-        ))
-    };
+    let as_agent = |tok: &str, dir: &Path| ingest_as(&s, Some(tok), dir, &[]);
     assert_eq!(as_agent(&mallory, &decisions)["added"], 2);
     // The owner's run stores everything else and names what it could not store.
     let run = as_agent(&alice, &s.repo());

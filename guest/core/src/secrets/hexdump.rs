@@ -204,15 +204,7 @@ pub(super) fn starting(text: &[u8], at: usize, run: &[u8]) -> Option<Spelled> {
 /// characters other than tab and line breaks read as spaces, so a token among the
 /// binary headers of a packet reads whole. UTF-16LE of ASCII loses its zero bytes.
 pub(super) fn readable(bytes: Vec<u8>) -> String {
-    let utf16 = bytes.len() >= 2
-        && bytes.len().is_multiple_of(2)
-        && bytes.iter().skip(1).step_by(2).all(|&b| b == 0);
-    let bytes = if utf16 {
-        bytes.into_iter().step_by(2).collect()
-    } else {
-        bytes
-    };
-    String::from_utf8_lossy(&bytes)
+    String::from_utf8_lossy(&super::without_utf16_zeros(bytes))
         .chars()
         .map(|c| match c {
             '\t' | '\n' | '\r' => c,

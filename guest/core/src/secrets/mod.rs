@@ -460,19 +460,23 @@ fn encoded_secrets(text: &str, depth: u8) -> Vec<Span> {
     found
 }
 
-/// `bytes` as text when they are printable: UTF-8 (or UTF-16LE of ASCII) without
-/// control characters other than tab and line breaks.
-fn printable(bytes: Vec<u8>) -> Option<String> {
-    // UTF-16LE of ASCII text (PowerShell's `-EncodedCommand`): every other byte zero.
+/// `bytes` without the zero bytes of UTF-16LE when they are UTF-16LE of ASCII text
+/// (PowerShell's `-EncodedCommand`: every other byte zero), else as they are.
+fn without_utf16_zeros(bytes: Vec<u8>) -> Vec<u8> {
     let utf16 = bytes.len() >= 2
         && bytes.len().is_multiple_of(2)
         && bytes.iter().skip(1).step_by(2).all(|&b| b == 0);
-    let bytes = if utf16 {
+    if utf16 {
         bytes.into_iter().step_by(2).collect()
     } else {
         bytes
-    };
-    let text = String::from_utf8(bytes).ok()?;
+    }
+}
+
+/// `bytes` as text when they are printable: UTF-8 (or UTF-16LE of ASCII) without
+/// control characters other than tab and line breaks.
+fn printable(bytes: Vec<u8>) -> Option<String> {
+    let text = String::from_utf8(without_utf16_zeros(bytes)).ok()?;
     let printable = text
         .chars()
         .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'));
