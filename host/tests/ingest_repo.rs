@@ -88,6 +88,23 @@ fn ingest_as(s: &Scratch, token: Option<&str>, dir: &Path, extra: &[&str]) -> Va
     json(maas(s, &args))
 }
 
+/// Registers agent `id` of `owner` as the operator; its token.
+fn register(s: &Scratch, id: &str, owner: &str) -> String {
+    let args = [
+        "--json",
+        "agent",
+        "register",
+        "--type",
+        "claude_code",
+        "--owner",
+        owner,
+        "--id",
+        id,
+    ];
+    let v = json(maas(s, &args));
+    v["token"].as_str().unwrap().to_string()
+}
+
 /// The changes of a summary: (added, changed, removed, unchanged).
 fn changes(v: &Value) -> (u64, u64, u64, u64) {
     let n = |k: &str| v[k].as_u64().unwrap();
@@ -430,57 +447,18 @@ fn ingest_needs_memory_write() {
         String::from_utf8_lossy(&o.stderr)
     );
     // An agent that has it ingests, and the documents are its owner's.
-    let reg = json(maas(
-        &s,
-        &[
-            "--json",
-            "agent",
-            "register",
-            "--type",
-            "claude_code",
-            "--owner",
-            "u1",
-            "--id",
-            "writer",
-        ],
-    ));
-    let token = reg["token"].as_str().unwrap();
-    let run = json(maas(
-        &s,
-        &[
-            "--json",
-            "--token",
-            token,
-            "kb",
-            "ingest-repo",
-            repo.to_str().unwrap(),
-            "-q",
-        ],
-    ));
+    let token = register(&s, "writer", "u1");
+    let run = ingest_as(&s, Some(&token), &repo, &[]);
     assert_eq!(changes(&run).0, 21);
 }
 
 #[test]
 fn ids_another_owner_took_first_are_named_and_the_rest_is_stored() {
     let s = Scratch::new();
-    let token = |id: &str, owner: &str| -> String {
-        let v = json(maas(
-            &s,
-            &[
-                "--json",
-                "agent",
-                "register",
-                "--type",
-                "claude_code",
-                "--owner",
-                owner,
-                "--id",
-                id,
-            ],
-        ));
-        v["token"].as_str().unwrap().to_string()
-    };
-    let (mallory, alice) = (token("mallory", "evil-org"), token("alice", "acme"));
+    let (mallory, alice) = (
+        register(&s, "mallory", "evil-org"),
+        register(&s, "alice", "acme"),
+    );
     // Ids come from paths, so a stranger with a copy of the decisions ingests under
     // them first.
     let decisions = s.0.join("squat");
