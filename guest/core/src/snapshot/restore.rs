@@ -6,8 +6,8 @@
 use super::records::{Header, In};
 use super::{BINARY_V3, JSON_VERSION, SNAPSHOT_VERSION, wire};
 use crate::error::{Error, Result};
-use crate::state::{Memory, Share, State};
-use std::collections::BTreeMap;
+use crate::state::{Memory, Share, State, memory_text_bytes};
+use std::collections::{BTreeMap, HashMap};
 
 fn refused(reason: impl Into<String>) -> Error {
     Error::invalid("snapshot", reason)
@@ -53,6 +53,8 @@ pub struct Restore {
 struct Bulk {
     used_ids: Vec<String>,
     memories: Vec<(String, Memory)>,
+    /// Bytes of memory text by author, summed as memories are decoded.
+    memory_text: HashMap<String, u64>,
     /// Shares by pool id.
     shares: BTreeMap<String, Vec<(String, Share)>>,
 }
@@ -265,7 +267,16 @@ impl Restore {
             In::Team(a, b) => {
                 s.teams.entry(a).or_default().insert(b);
             }
-            In::Memory(k, v) => self.bulk.memories.push((k, v)),
+            In::Memory(k, v) => {
+                let bytes = memory_text_bytes(&v.content, &v.tags);
+                match self.bulk.memory_text.get_mut(&v.author) {
+                    Some(sum) => *sum += bytes,
+                    None => {
+                        self.bulk.memory_text.insert(v.author.clone(), bytes);
+                    }
+                }
+                self.bulk.memories.push((k, v));
+            }
             In::Grant(a, b) => {
                 s.grants.entry(a).or_default().insert(b);
             }
@@ -344,7 +355,7 @@ impl Restore {
         }
         state.seq = self.seq;
         state.trim_audit();
-        state.count_per_owner();
+        state.count_per_owner_with(bulk.memory_text);
         state.defer_access();
         state.defer_search_indexes();
         Ok(state)

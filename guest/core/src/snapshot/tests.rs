@@ -191,6 +191,18 @@ fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
     assert_eq!(r.state_digest(&OP).unwrap(), c.state_digest(&OP).unwrap());
     assert_eq!(r.engine.state.audit, c.engine.state.audit);
     assert_eq!(r.counts(), c.counts());
+    // The per-owner quotas count what the live core counted.
+    let owned = |c: &TestCore| {
+        let s = &c.engine.state;
+        (
+            s.documents_by_owner.clone(),
+            s.handoffs_by_owner.clone(),
+            s.text_by_owner.clone(),
+            s.memory_text_by_author.clone(),
+        )
+    };
+    assert_eq!(owned(&r), owned(&c));
+    assert!(!c.engine.state.text_by_owner.is_empty());
     let hits = |c: &mut TestCore| {
         c.search_memories(&OP, "alice", "cache t3", 10)
             .unwrap()

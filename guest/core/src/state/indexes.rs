@@ -6,7 +6,7 @@ use super::{Memory, State, StoredDocument, document_text_bytes, memory_text_byte
 use crate::events::Document;
 use crate::search::Index;
 use crate::visibility::Visibility;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The text a memory is indexed under. Secrets are redacted (the write gate did it for
 /// a gated memory), so a search cannot confirm a guessed key that readers are never shown.
@@ -67,28 +67,38 @@ impl State {
         self.access_deferred = false;
     }
 
-    /// Rebuilds the per-owner counts: documents, and live handoffs by the owner of
-    /// their source.
+    /// Rebuilds the per-owner counts: documents, text, and live handoffs by the owner
+    /// of their source.
     pub fn count_per_owner(&mut self) {
+        let mut by_author: HashMap<&str, u64> = HashMap::new();
+        for m in self.memories.values() {
+            *by_author.entry(m.author.as_str()).or_default() +=
+                memory_text_bytes(&m.content, &m.tags);
+        }
+        let by_author = by_author
+            .into_iter()
+            .map(|(author, bytes)| (author.to_string(), bytes))
+            .collect();
+        self.count_per_owner_with(by_author);
+    }
+
+    /// [`State::count_per_owner`], given the bytes of memory text by author (a restore
+    /// sums them as it decodes each memory, while it is at hand: walking a million
+    /// memories again afterwards cost 0.18 s, one cache miss or two each).
+    pub fn count_per_owner_with(&mut self, memory_text_by_author: HashMap<String, u64>) {
         self.documents_by_owner.clear();
         for d in self.documents.values() {
             count_owned(&mut self.documents_by_owner, d.owner.as_deref(), true);
         }
         self.text_by_owner.clear();
-        self.memory_text_by_author.clear();
         for d in self.documents.values() {
             let bytes = document_text_bytes(&d.document);
             count_amount(&mut self.text_by_owner, d.owner.as_deref(), bytes, true);
         }
-        for m in self.memories.values() {
-            let bytes = memory_text_bytes(&m.content, &m.tags);
-            count_amount(
-                &mut self.memory_text_by_author,
-                Some(&m.author),
-                bytes,
-                true,
-            );
-        }
+        self.memory_text_by_author = memory_text_by_author
+            .into_iter()
+            .filter(|(_, bytes)| *bytes > 0)
+            .collect();
         for (author, bytes) in &self.memory_text_by_author {
             let owner = self.agents.get(author).map(|a| a.owner_id.as_str());
             count_amount(&mut self.text_by_owner, owner, *bytes, true);
