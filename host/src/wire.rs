@@ -173,6 +173,7 @@ pub fn memory(m: &memories::Memory) -> Value {
     let v = json!({
         "memory_id": m.id,
         "author": m.author,
+        "owner": m.owner,
         "memory_type": m.kind.wire(),
         "kind": m.kind.wire(),
         "content": m.content,

@@ -158,6 +158,26 @@ fn remember_shared(h: &mut Harness, author: &str, id: &str, content: &str) -> me
 // ---- storing ----
 
 #[test]
+fn a_memory_says_whose_agent_wrote_it() {
+    let mut h = world();
+    // A global share reaches an agent of another owner, which can tell it is not its
+    // own owner's.
+    let mut req = request("author", "m-global", "release notes go out on fridays");
+    req.pool_id = Some("p".to_string());
+    req.scope = Some(Scope::Global);
+    assert_eq!(store(&mut h, &req).unwrap().owner.as_deref(), Some("u1"));
+    let seen = get(&mut h, "other", "m-global").unwrap();
+    assert_eq!(
+        (seen.author.as_str(), seen.owner.as_deref()),
+        ("author", Some("u1"))
+    );
+    // Once its author is unregistered, nobody's.
+    h.rt.call(|c, s| c.maas_core_agents().call_unregister(s, &op(), "author"))
+        .unwrap();
+    assert_eq!(get(&mut h, "other", "m-global").unwrap().owner, None);
+}
+
+#[test]
 fn a_stored_memory_starts_at_version_one_and_belongs_to_its_author() {
     let mut h = world();
     h.clock.advance(250);

@@ -390,6 +390,7 @@ pub mod to_wit {
         records::Memory {
             id: mv.id,
             author: mv.author,
+            owner: mv.owner,
             kind: memory_kind(mv.kind),
             content: mv.content,
             tags: mv.tags,

@@ -190,7 +190,7 @@ pub fn get(s: &State, cx: &mut Cx, agent_id: &str, memory_id: &str) -> Decided<M
             Some(memory_id),
             json!({ "agent_id": agent_id }),
         ),
-        MemoryView::for_reader(memory, agent_id),
+        MemoryView::of(s, memory),
     ))
 }
 
@@ -355,7 +355,7 @@ pub fn search(
         .filter_map(|(n, score)| {
             let m = s.memory_by_n.get(&n).and_then(|id| s.memories.get(id))?;
             Some(MemoryHit {
-                memory: MemoryView::for_reader(m, agent_id),
+                memory: MemoryView::of(s, m),
                 score,
             })
         })

@@ -3,7 +3,7 @@
 use crate::guard::Notes;
 use crate::model::MemoryKind;
 use crate::security;
-use crate::state::Memory;
+use crate::state::{Memory, State};
 
 /// A memory as returned to a reader.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +12,8 @@ pub struct MemoryView {
     pub id: String,
     /// Author.
     pub author: String,
+    /// The author's owner, if the author is registered.
+    pub owner: Option<String>,
     /// Kind.
     pub kind: MemoryKind,
     /// Content, secrets redacted (by the write gate, or here for a memory written before
@@ -32,10 +34,10 @@ pub struct MemoryView {
 }
 
 impl MemoryView {
-    /// The memory as `reader` sees it. New writes are redacted before they are stored;
-    /// a memory from a history written before that is redacted here, for every reader,
-    /// its author too: a secret is never shown.
-    pub fn for_reader(m: &Memory, _reader: &str) -> Self {
+    /// The memory as every reader sees it, in state `s`. New writes are redacted before
+    /// they are stored; a memory from a history written before that is redacted here,
+    /// for every reader, its author too: a secret is never shown.
+    pub fn of(s: &State, m: &Memory) -> Self {
         let (content, tags) = if m.gated || m.notes.is_some() {
             (m.content.clone(), m.tags.clone())
         } else {
@@ -45,6 +47,7 @@ impl MemoryView {
         MemoryView {
             id: m.id.clone(),
             author: m.author.clone(),
+            owner: s.agents.get(&m.author).map(|a| a.owner_id.clone()),
             kind: m.kind,
             content,
             tags,

@@ -15,6 +15,7 @@ pub fn memory_text(m: &memories::Memory) -> String {
     let mut rows = vec![
         ("memory_id", m.id.clone()),
         ("author", m.author.clone()),
+        ("owner", m.owner.clone().unwrap_or_else(|| "-".into())),
         ("kind", m.kind.wire().to_string()),
         ("tags", joined(&m.tags)),
         ("version", m.version.to_string()),

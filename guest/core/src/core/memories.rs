@@ -8,12 +8,11 @@ use crate::memories::{self, MemoryHit, MemoryView, StoreRequest, UpdateRequest};
 use crate::model::Caller;
 
 impl<J: Journal, E: Env> Core<J, E> {
-    fn memory_view(&self, id: &str, reader: &str) -> Result<MemoryView> {
-        self.engine
-            .state
-            .memories
+    fn memory_view(&self, id: &str) -> Result<MemoryView> {
+        let s = &self.engine.state;
+        s.memories
             .get(id)
-            .map(|m| MemoryView::for_reader(m, reader))
+            .map(|m| MemoryView::of(s, m))
             .ok_or_else(|| Error::not_found("memory", id))
     }
 
@@ -25,7 +24,7 @@ impl<J: Journal, E: Env> Core<J, E> {
             req.memory_id.as_deref(),
             |s, cx| memories::store(s, cx, req),
         )?;
-        self.memory_view(&id, &req.agent_id)
+        self.memory_view(&id)
     }
 
     /// Returns a readable memory.
@@ -47,7 +46,7 @@ impl<J: Journal, E: Env> Core<J, E> {
             .run(caller, "memories.update", Some(&req.memory_id), |s, cx| {
                 memories::update(s, cx, req)
             })?;
-        self.memory_view(&req.memory_id, &req.agent_id)
+        self.memory_view(&req.memory_id)
     }
 
     /// Deletes a memory.

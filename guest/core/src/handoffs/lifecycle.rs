@@ -137,7 +137,7 @@ pub fn accepted_view(s: &State, handoff_id: &str, now: u64) -> Option<AcceptedHa
         match s.memories.get(id) {
             Some(m) if !m.is_expired(now) && memory_readable(s, m, target) => {
                 if shown {
-                    memories.push(MemoryView::for_reader(m, &target.id));
+                    memories.push(MemoryView::of(s, m));
                 }
             }
             _ => dropped.push(id.clone()),
