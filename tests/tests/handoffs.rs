@@ -381,8 +381,18 @@ fn initiate_refuses_self_inactive_unknown_and_incapable_parties() {
         initiate_as(&mut h, &agent("alice"), "alice", "alice", &c, None),
         "target_agent_id",
     );
+    // Another owner's deactivated agent answers as a missing one; its own owner's
+    // agents are told why.
+    not_found(initiate_as(
+        &mut h,
+        &agent("alice"),
+        "alice",
+        "dora",
+        &c,
+        None,
+    ));
     invalid(
-        initiate_as(&mut h, &agent("alice"), "alice", "dora", &c, None),
+        initiate_as(&mut h, &agent("bob"), "bob", "dora", &c, None),
         "target_agent_id",
     );
     not_found(initiate_as(

@@ -1,6 +1,6 @@
 //! Task handoffs and their lifecycle.
 
-use crate::access::{caller_agent, may_hand_over, readable_memory, require};
+use crate::access::{agent_visible, caller_agent, may_hand_over, readable_memory, require};
 use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::Error;
 use crate::events::Event;
@@ -135,9 +135,12 @@ pub fn initiate(
     if source == target {
         return Err(Error::invalid("target_agent_id", "an agent cannot hand off to itself").into());
     }
+    // An agent of another owner that is deactivated answers as a missing one does
+    // (`get_agent_info` hides it too); its own owner's agents are told why.
     let tgt = s
         .agents
         .get(target)
+        .filter(|t| t.active || agent_visible(s, cx.caller, t))
         .ok_or_else(|| Error::not_found("agent", target))?;
     if !tgt.active {
         return Err(

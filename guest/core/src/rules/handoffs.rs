@@ -94,6 +94,13 @@ fn initiate_refuses_itself_unknown_and_inactive_targets() {
         .deactivated("dst")
         .when(agent("src"), initiate("dst", &[]))
         .then_invalid("target_agent_id");
+    // Another owner's deactivated agent answers as a missing one.
+    world()
+        .deactivated("src")
+        .when(agent("far"), |s, cx| {
+            handoffs::initiate(s, cx, "far", "src", &ev::context("t", &[]), None)
+        })
+        .then_not_found();
 }
 
 #[test]
