@@ -495,14 +495,15 @@ fn an_agent_of_the_owner_adds_only_its_owner_s_agents_with_memory_write() {
         Some(vec![Capability::MemoryRead]),
     );
     h.register("new1", AgentType::ClaudeCode, "u1");
-    // Adding members is a write: an agent of the owner without memory_write adds
-    // nobody, itself included.
+    // Adding a member or a writer is a write: an agent of the owner without
+    // memory_write adds nobody and joins only to read.
     refused_and_audited(&mut h, "pipe", |h| {
         join(h, &agent("pipe"), "p", "pipe", Write)
     });
     refused_and_audited(&mut h, "pipe", |h| {
         join(h, &agent("pipe"), "p", "new1", Read)
     });
+    join(&mut h, &agent("pipe"), "p", "pipe", Read).unwrap();
     // An agent of another owner is added by an admin or the operator only.
     let why = denied(join(&mut h, &agent("outsider"), "p", "stranger", Read));
     assert!(why.contains("another owner"), "{why}");
@@ -516,7 +517,8 @@ fn an_agent_of_the_owner_adds_only_its_owner_s_agents_with_memory_write() {
     join(&mut h, &agent("admin"), "p", "stranger", Read).unwrap();
     let perms = members(&mut h, &op(), "p").unwrap();
     assert!(perms.contains(&("writer".to_string(), Write)), "{perms:?}");
-    assert!(!perms.iter().any(|(id, _)| id == "pipe" || id == "new1"));
+    assert!(perms.contains(&("pipe".to_string(), Read)), "{perms:?}");
+    assert!(!perms.iter().any(|(id, _)| id == "new1"));
 }
 
 #[test]

@@ -275,9 +275,12 @@ pub fn join(
         return Err(Error::invalid("agent_id", format!("agent {agent_id} is deactivated")).into());
     }
     if let (false, Some(me)) = (is_admin, me) {
-        // Not an admin, so an agent of the pool's owner: adding members is a write, and
-        // reaches only its owner's agents; another member's permission is the admins'.
-        require(me, Capability::MemoryWrite)?;
+        // Not an admin, so an agent of the pool's owner: adding a member or a writer is
+        // a write (joining to read is not), reaches only its owner's agents, and another
+        // member's permission is the admins'.
+        if agent_id != me.id || perm != Permission::Read {
+            require(me, Capability::MemoryWrite)?;
+        }
         if target.owner_id != pool.owner_id {
             return Err(Error::denied(format!(
                 "only the operator or a pool admin adds agents of another owner to pool {pool_id}"

@@ -178,7 +178,8 @@ impl Op for ListPools {
 
 /// Add an agent to a pool at a permission (read, write, admin), or change its
 /// permission: as the pool's admin (or the operator) any agent; as an agent of the
-/// pool's owner with memory_write, yourself or a new member of your owner at read or write.
+/// pool's owner, yourself to read, or with memory_write yourself or a new member of your
+/// owner at read or write.
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
 pub struct JoinPool {
