@@ -11,10 +11,10 @@
 //! A secret in the bytes either spells is named, and the whole run goes: a dump's
 //! text columns, which show the secret in pieces, with it.
 
-use crate::text::hex_digit;
+use crate::text::{hex_decode, hex_digit};
 
 /// Hex set apart is read when it spells at least this many bytes (a 16-byte secret).
-pub(super) const MIN_BYTES: usize = 16;
+const MIN_BYTES: usize = 16;
 
 /// Hex written for people and the bytes it spells.
 pub(super) struct Spelled {
@@ -88,7 +88,7 @@ const SEPARATORS: [&[u8]; 4] = [b":", b" ", b", ", b","];
 
 /// Bytes set apart starting at `at`, the start of a word: at least [`MIN_BYTES`] of
 /// them, all with the same separator.
-pub(super) fn apart(text: &[u8], at: usize) -> Option<Spelled> {
+fn apart(text: &[u8], at: usize) -> Option<Spelled> {
     let (first, mut end) = group(text, at)?;
     let sep = SEPARATORS
         .into_iter()
@@ -135,9 +135,7 @@ fn dump_line(line: &[u8]) -> Option<Vec<u8>> {
             break;
         }
         size = digits;
-        for at in (i + blanks..end).step_by(2) {
-            bytes.push(byte_at(line, at)?);
-        }
+        bytes.extend(hex_decode(line.get(i + blanks..end)?)?);
         i = end;
     }
     (!bytes.is_empty()).then_some(bytes)
@@ -145,7 +143,7 @@ fn dump_line(line: &[u8]) -> Option<Vec<u8>> {
 
 /// A dump whose first offset starts at `at`, when `at` starts a line (after blanks):
 /// its consecutive dump lines, when they spell at least [`MIN_BYTES`].
-pub(super) fn dump(text: &[u8], at: usize) -> Option<Spelled> {
+fn dump(text: &[u8], at: usize) -> Option<Spelled> {
     let before = text.get(..at)?;
     let indent = before
         .iter()
