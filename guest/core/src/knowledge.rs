@@ -131,6 +131,8 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
         .into());
     }
     let mut new_keys = BTreeSet::new();
+    // Text of the documents the batch replaces, for the owner's share of text.
+    let mut replaced = 0;
     for (i, d) in documents.iter().enumerate() {
         check_document(i, d)?;
         let key = document_key(d.kind, &d.id);
@@ -147,7 +149,7 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
                     d.kind, d.id
                 ))));
             }
-            Some(_) => {}
+            Some(old) => replaced += document_text_bytes(&old.document),
         }
     }
     if (s.documents.len() + new_keys.len()) as u64 > cx.limits.documents {
@@ -160,11 +162,6 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
                 Error::capacity("documents-per-owner", cx.limits.documents_per_owner).into(),
             );
         }
-        let replaced: u64 = documents
-            .iter()
-            .filter_map(|d| s.documents.get(&document_key(d.kind, &d.id)))
-            .map(|old| document_text_bytes(&old.document))
-            .sum();
         let added: u64 = documents.iter().map(document_text_bytes).sum();
         crate::memories::check_owner_text(s, cx, owner, replaced, added)?;
     }

@@ -129,6 +129,29 @@ fn the_per_owner_document_limit_counts_new_documents_only() {
 }
 
 #[test]
+fn the_per_owner_text_limit_counts_what_a_batch_adds_beyond_what_it_replaces() {
+    // u1 holds "mine"; its share is exactly what it holds.
+    let held = |s: &crate::state::State| s.text_by_owner.get("u1").copied().unwrap_or(0);
+    let share = held(world().state());
+    let full = || world().limits(|l| l.text_bytes_per_owner = share);
+    full()
+        .when(agent("a1"), |s, cx| {
+            knowledge::ingest(s, cx, &[ev::document(Code, "new", "x")])
+        })
+        .then_capacity("text-bytes-per-owner");
+    // Replacing it with no more text is taken; u2 is not held to u1's share.
+    let mine = world().state().documents["code:mine"].document.clone();
+    full()
+        .when(agent("a2"), |s, cx| knowledge::ingest(s, cx, &[mine]))
+        .then_audited("knowledge.ingested");
+    full()
+        .when(agent("b1"), |s, cx| {
+            knowledge::ingest(s, cx, &[ev::document(Code, "theirs", "x")])
+        })
+        .then_audited("knowledge.ingested");
+}
+
+#[test]
 fn reading_a_document_needs_its_kind_s_capability() {
     world()
         .when(agent("pipe"), |s, cx| knowledge::get(s, cx, Code, "mine"))

@@ -1,7 +1,7 @@
 //! `evolve`: the only code that changes the state, one module per noun.
 
-use super::{AuditEntry, State};
-use crate::events::{Entry, Event};
+use super::{AuditEntry, State, document_text_bytes};
+use crate::events::{Document, Entry, Event};
 use crate::guard::Notes;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -133,6 +133,19 @@ pub(super) fn count_amount(
             counts.remove(key);
         }
     }
+}
+
+/// Adds (`on`) or removes document `d` of `owner` in the per-owner document and text
+/// counts.
+pub(super) fn count_document(
+    documents: &mut BTreeMap<String, u64>,
+    text: &mut BTreeMap<String, u64>,
+    owner: Option<&str>,
+    d: &Document,
+    on: bool,
+) {
+    count_owned(documents, owner, on);
+    count_amount(text, owner, document_text_bytes(d), on);
 }
 
 impl State {

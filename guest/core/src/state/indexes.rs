@@ -1,8 +1,8 @@
 //! The search indexes and read-access bitmaps derived from the state: what each memory
 //! and document is indexed under, and building them in bulk.
 
-use super::evolve::{count_amount, count_owned};
-use super::{Memory, State, StoredDocument, document_text_bytes, memory_text_bytes};
+use super::evolve::{count_amount, count_document, count_owned};
+use super::{Memory, State, StoredDocument, memory_text_bytes};
 use crate::events::Document;
 use crate::search::Index;
 use crate::visibility::Visibility;
@@ -87,13 +87,15 @@ impl State {
     /// memories again afterwards cost 0.18 s, one cache miss or two each).
     pub fn count_per_owner_with(&mut self, memory_text_by_author: HashMap<String, u64>) {
         self.documents_by_owner.clear();
-        for d in self.documents.values() {
-            count_owned(&mut self.documents_by_owner, d.owner.as_deref(), true);
-        }
         self.text_by_owner.clear();
         for d in self.documents.values() {
-            let bytes = document_text_bytes(&d.document);
-            count_amount(&mut self.text_by_owner, d.owner.as_deref(), bytes, true);
+            count_document(
+                &mut self.documents_by_owner,
+                &mut self.text_by_owner,
+                d.owner.as_deref(),
+                &d.document,
+                true,
+            );
         }
         self.memory_text_by_author = memory_text_by_author
             .into_iter()

@@ -1,10 +1,10 @@
 //! Evolving knowledge documents and their index entries.
 
-use super::{count_amount, count_owned};
+use super::count_document;
 use crate::events::Event;
 use crate::model::DocumentKind;
 use crate::state::indexes::document_text;
-use crate::state::{State, StoredDocument, document_key, document_text_bytes};
+use crate::state::{State, StoredDocument, document_key};
 
 impl State {
     /// Applies an event about knowledge documents and their index entries.
@@ -23,9 +23,13 @@ impl State {
             let key = document_key(d.kind, &d.id);
             let n = match self.documents.get(&key) {
                 Some(old) => {
-                    count_owned(&mut self.documents_by_owner, old.owner.as_deref(), false);
-                    let bytes = document_text_bytes(&old.document);
-                    count_amount(&mut self.text_by_owner, old.owner.as_deref(), bytes, false);
+                    count_document(
+                        &mut self.documents_by_owner,
+                        &mut self.text_by_owner,
+                        old.owner.as_deref(),
+                        &old.document,
+                        false,
+                    );
                     if let Some(index) = self.document_index.get_mut(&d.kind)
                         && !self.indexes_deferred
                     {
@@ -57,9 +61,13 @@ impl State {
                     gated: *gated,
                 },
             );
-            count_owned(&mut self.documents_by_owner, owner.as_deref(), true);
-            let bytes = document_text_bytes(d);
-            count_amount(&mut self.text_by_owner, owner.as_deref(), bytes, true);
+            count_document(
+                &mut self.documents_by_owner,
+                &mut self.text_by_owner,
+                owner.as_deref(),
+                d,
+                true,
+            );
         }
     }
 
@@ -69,9 +77,13 @@ impl State {
             let Some(old) = self.documents.remove(&document_key(kind, id)) else {
                 continue;
             };
-            count_owned(&mut self.documents_by_owner, old.owner.as_deref(), false);
-            let bytes = document_text_bytes(&old.document);
-            count_amount(&mut self.text_by_owner, old.owner.as_deref(), bytes, false);
+            count_document(
+                &mut self.documents_by_owner,
+                &mut self.text_by_owner,
+                old.owner.as_deref(),
+                &old.document,
+                false,
+            );
             if !self.indexes_deferred {
                 if let Some(index) = self.document_index.get_mut(&kind) {
                     let _ = index.remove(old.n, &document_text(&old.document, old.gated));
