@@ -760,6 +760,51 @@ fn search_finds_code_identifiers_by_their_words() {
 }
 
 #[test]
+fn what_a_reader_cannot_read_moves_none_of_its_scores() {
+    let mut h = world();
+    remember(
+        &mut h,
+        "author",
+        "runbook",
+        "the deploy runbook: drain the queue, then deploy",
+    );
+    remember(
+        &mut h,
+        "author",
+        "alerts",
+        "queue depth alerts page whoever is on call",
+    );
+    let scores = |h: &mut Harness| -> Vec<(String, u64)> {
+        search(h, "author", "deploy queue", 10)
+            .unwrap()
+            .into_iter()
+            .map(|hit| (hit.memory.id, hit.score.to_bits()))
+            .collect()
+    };
+    let before = scores(&mut h);
+    assert_eq!(before.len(), 2);
+    // Another owner's private notes, short and long, some with the same words: BM25's
+    // count of documents and their average length are the reader's own, so nothing
+    // here shows in its scores.
+    for i in 0..30 {
+        let text = format!(
+            "note {i} on the deploy queue: {}",
+            "the build cache was cold. ".repeat(i)
+        );
+        remember(&mut h, "other", &format!("theirs{i}"), &text);
+    }
+    assert_eq!(scores(&mut h), before);
+    // What it may read does.
+    remember_shared(
+        &mut h,
+        "mate",
+        "shared",
+        "a long note on caches, builds and flaky tests that fail at night",
+    );
+    assert_ne!(scores(&mut h), before);
+}
+
+#[test]
 fn search_returns_only_memories_the_reader_may_read() {
     let mut h = world();
     remember(&mut h, "other", "theirs", "the zanzibar migration plan");

@@ -2,7 +2,7 @@
 //! way the benchmark corpus does (100 agents of 10 owners, 10 pools, one agent in
 //! every pool, half the memories shared at a mixed scope) and times
 //! `Core::search_memories` per query class as the agent in every pool, together with
-//! its two main parts: building the reader's allowed set and `Index::search`, and
+//! its two main parts: building the reader's allowed set and `Index::search_among`, and
 //! again with a write before each search (so the reader's set is built again).
 //!
 //! Run with `cargo run --release -p maas-core --example search_core [memories] [reps]`
@@ -377,12 +377,12 @@ fn main() -> Result<(), Failure> {
         readable.len()
     );
     for (name, query) in &classes {
-        let hits = state.memory_index.search(query, 10, &readable);
+        let hits = state.memory_index.search_among(query, 10, &readable);
         let (p50, p95) = time(reps, || {
-            std::hint::black_box(state.memory_index.search(query, 10, &readable));
+            std::hint::black_box(state.memory_index.search_among(query, 10, &readable));
         });
         println!(
-            "Index::search        {name:<13} {query:<16} p50 {p50:>9.2?}  p95 {p95:>9.2?}  ({} hits)",
+            "Index::search_among  {name:<13} {query:<16} p50 {p50:>9.2?}  p95 {p95:>9.2?}  ({} hits)",
             hits.len()
         );
     }

@@ -1,6 +1,9 @@
 //! Search at scale: builds an index of 1,000,000 synthetic memories and prints
 //! query latency per class, build time and the index's size.
 //!
+//! Queries run with N and the average length over the whole index (`search`) and
+//! over the allowed set (`search_among`, as memory search does).
+//!
 //! Run with `cargo run --release -p maas-core --example search_scale [docs] [build|bulk|insert]`:
 //! `build` only times both ways of building (one document at a time with
 //! `Index::insert`, and `Index::build`), `bulk` times `Index::build` alone (best
@@ -189,6 +192,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let half: RoaringBitmap = index.docs().iter().filter(|&d| d % 2 == 0).collect();
+    let tenth: RoaringBitmap = index.docs().iter().filter(|&d| d % 10 == 3).collect();
+    // Counting N and the total length over an allowed set (what `search_among` adds to
+    // a search): median of 21 runs.
+    for (name, allowed) in [("all", index.docs()), ("50%", &half), ("10%", &tenth)] {
+        let mut times: Vec<Duration> = (0..21)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(index.norms_over(allowed));
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!("norms over {name:>3}  p50 {:>9.2?}", percentile(&times, 50));
+    }
     let classes: [(&str, MakeQuery<'_>); 5] = [
         ("common word", Box::new(|rng| word(rng.below(5)))),
         (
@@ -202,7 +219,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         ("rare", Box::new(|rng| word(20_000 + rng.below(30_000)))),
     ];
-    for (allowed_name, allowed) in [("all", index.docs()), ("50%", &half)] {
+    // `search` counts N and the average length over the whole index, `search_among`
+    // over the allowed set (a reader's memories).
+    let runs = [
+        ("all", index.docs(), false),
+        ("50%", &half, false),
+        ("all", index.docs(), true),
+        ("50%", &half, true),
+        ("10%", &tenth, true),
+    ];
+    for (allowed_name, allowed, among) in runs {
+        let how = if among { "among" } else { "whole" };
         for (name, make) in &classes {
             let mut times = Vec::new();
             let mut found = 0usize;
@@ -214,7 +241,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut hits = Vec::new();
                 for _ in 0..3 {
                     let started = Instant::now();
-                    hits = index.search(&query, 10, allowed);
+                    hits = if among {
+                        index.search_among(&query, 10, allowed)
+                    } else {
+                        index.search(&query, 10, allowed)
+                    };
                     best = best.min(started.elapsed());
                 }
                 times.push(best);
@@ -225,7 +256,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             times.sort();
             println!(
-                "allowed {allowed_name:>3}  {name:<13}  p50 {:>9.2?}  p95 {:>9.2?}  max {:>9.2?}  ({found} hits, slowest {:?})",
+                "{how} {allowed_name:>3}  {name:<13}  p50 {:>9.2?}  p95 {:>9.2?}  max {:>9.2?}  ({found} hits, slowest {:?})",
                 percentile(&times, 50),
                 percentile(&times, 95),
                 times.last().copied().unwrap_or_default(),

@@ -347,10 +347,13 @@ pub fn search(
     let now = cx.now;
     // The index holds only numbers that fit in u32 (larger ones are never indexed), and
     // so does the reader's set: one bitmap is the whole visibility check.
+    // BM25's norms are counted over the same set, so what the reader may not read moves
+    // no score of what it may.
     let readable = visibility::readable_by(s, agent, now);
+    let norms = visibility::readable_norms(s, agent, &readable);
     let hits: Vec<MemoryHit> = s
         .memory_index
-        .search(query, limit, &readable)
+        .search_normed(query, limit, &readable, norms)
         .into_iter()
         .filter_map(|(n, score)| {
             let m = s.memory_by_n.get(&n).and_then(|id| s.memories.get(id))?;

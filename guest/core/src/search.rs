@@ -132,6 +132,15 @@ fn intern(dict: &mut Dict, term: &str, new_slot: impl FnOnce() -> u32) -> u32 {
     slot
 }
 
+/// What BM25 normalises by: how many documents are counted and their total length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Norms {
+    /// Documents counted (N).
+    pub docs: u64,
+    /// Sum of their lengths (N times the average length).
+    pub total_len: u64,
+}
+
 /// A BM25 inverted index over documents numbered by the caller (numbers are
 /// assigned in creation order, so a lower number is older). Numbers above
 /// `u32::MAX` are refused. The index keeps no text: removing a document takes
@@ -281,10 +290,8 @@ impl Index {
     /// first; ties broken by the lower doc number. Documents outside `allowed` are
     /// excluded before scoring: document frequencies used for idf count only
     /// allowed documents that contain the term; N and average length are over the
-    /// whole index, so the exact scores of a caller's own documents move when others
-    /// write (a caller can work out how many documents there are and their total
-    /// length, never their words; an exact count over the allowed set would cost a
-    /// pass over it on every search after a write). A query
+    /// whole index (right when every caller may read every document, as with
+    /// knowledge; see [`Index::search_among`] otherwise). A query
     /// with no terms, or limit 0, returns nothing. Scores are > 0; a document's
     /// score is summed over its terms in sorted term order.
     ///
@@ -292,13 +299,69 @@ impl Index {
     /// blocks and documents that cannot enter the top `limit`; `allowed` is only
     /// probed for documents that could.
     pub fn search(&self, query: &str, limit: usize, allowed: &RoaringBitmap) -> Vec<(u64, f64)> {
+        let whole = Norms {
+            docs: self.docs.len(),
+            total_len: self.total_len,
+        };
+        self.ranked(query, limit, allowed, whole)
+    }
+
+    /// [`Index::search`] with N and the average length counted over the allowed
+    /// documents too (see [`Index::norms_over`]), so every score is a function of the
+    /// allowed documents alone: what is written outside `allowed` changes no score (a
+    /// reader cannot count the documents it may not read, nor see one written).
+    pub fn search_among(
+        &self,
+        query: &str,
+        limit: usize,
+        allowed: &RoaringBitmap,
+    ) -> Vec<(u64, f64)> {
         if limit == 0 || self.docs.is_empty() {
+            return Vec::new();
+        }
+        self.ranked(query, limit, allowed, self.norms_over(allowed))
+    }
+
+    /// [`Index::search_among`] with the norms of `allowed` already counted (they must
+    /// be `self.norms_over(allowed)`, kept from an earlier call while neither changed).
+    pub fn search_normed(
+        &self,
+        query: &str,
+        limit: usize,
+        allowed: &RoaringBitmap,
+        norms: Norms,
+    ) -> Vec<(u64, f64)> {
+        self.ranked(query, limit, allowed, norms)
+    }
+
+    /// How many documents of `allowed` are indexed, and the sum of their lengths. Costs
+    /// a bitmap intersection per bit of the longest document's length (lengths are kept
+    /// sliced by bit), or one when `allowed` holds every document.
+    pub fn norms_over(&self, allowed: &RoaringBitmap) -> Norms {
+        let docs = allowed.intersection_len(&self.docs);
+        let total_len = if docs == self.docs.len() {
+            self.total_len
+        } else {
+            self.lens.sum_over(allowed)
+        };
+        Norms { docs, total_len }
+    }
+
+    /// Ranks as [`Index::search`] says, normalising by `norms`.
+    fn ranked(
+        &self,
+        query: &str,
+        limit: usize,
+        allowed: &RoaringBitmap,
+        norms: Norms,
+    ) -> Vec<(u64, f64)> {
+        if limit == 0 || self.docs.is_empty() || norms.docs == 0 {
             return Vec::new();
         }
         // Sorted and deduplicated: a fixed summation order per document.
         let words: BTreeSet<String> = tokenize(query).into_iter().collect();
-        let n = self.docs.len() as f64;
-        let avg_len = self.total_len as f64 / n;
+        let n = norms.docs as f64;
+        let avg_len = norms.total_len as f64 / n;
         let avg_len = if avg_len > 0.0 { avg_len } else { 1.0 };
         let found: Vec<(f64, std::borrow::Cow<'_, postings::Postings>)> = words
             .iter()

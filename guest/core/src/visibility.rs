@@ -16,6 +16,7 @@
 
 use crate::events::Event;
 use crate::model::{Capability, Scope};
+use crate::search::Norms;
 use crate::state::{Agent, Memory, Share, State, team_key};
 use roaring::{MultiOps, RoaringBitmap};
 use std::collections::{BTreeMap, BTreeSet, btree_map};
@@ -500,6 +501,24 @@ pub fn readable_by(s: &State, reader: &Agent, now: u64) -> Arc<RoaringBitmap> {
     let mut out = RoaringBitmap::clone(&union);
     v.remove_expired(&mut out, now);
     Arc::new(out)
+}
+
+/// The search norms of `readable`, the set [`readable_by`] gave `reader` in `s`: kept
+/// beside the reader's union until the next event, so only the first search after a
+/// change counts them.
+pub fn readable_norms(s: &State, reader: &Agent, readable: &RoaringBitmap) -> Norms {
+    let key = Key {
+        reader: reader.id.clone(),
+        seq: s.seq,
+        global: reader.can(Capability::MemoryRead),
+    };
+    let last = &s.visibility.last;
+    if let Some(norms) = last.norms(&key, readable.len()) {
+        return norms;
+    }
+    let norms = s.memory_index.norms_over(readable);
+    last.put_norms(key, readable.len(), norms);
+    norms
 }
 
 /// The union of the sets that reach `reader`, expired memories included.

@@ -329,11 +329,19 @@ impl Postings {
 const PAGE_BITS: u32 = 12;
 
 /// Document lengths by doc number, in lazily allocated pages of 4096 (so sparse
-/// numbers cost little and a lookup is two loads).
+/// numbers cost little and a lookup is two loads), and sliced by bit: the documents
+/// whose length has bit `b` set form slice `b`, so the lengths of any set of documents
+/// sum as `Σ 2^b × |set ∩ slice b|`, a few bitmap intersections however many documents
+/// the set holds.
 #[derive(Debug, Default, Clone)]
 pub(super) struct DocLens {
     pages: Vec<Option<Box<[u32]>>>,
+    slices: Vec<RoaringBitmap>,
 }
+
+/// Below this many documents, a set's lengths are summed one by one rather than by
+/// slice.
+const SUM_ONE_BY_ONE: u64 = 2048;
 
 impl DocLens {
     /// The length of `doc` (0 if never set).
@@ -356,17 +364,51 @@ impl DocLens {
             }
             self.pages.resize(page + 1, None);
         }
-        if let Some(entry) = self.pages.get_mut(page) {
-            let p = entry.get_or_insert_with(|| vec![0; 1 << PAGE_BITS].into_boxed_slice());
-            if let Some(cell) = p.get_mut(slot) {
-                *cell = len;
+        let Some(entry) = self.pages.get_mut(page) else {
+            return;
+        };
+        let p = entry.get_or_insert_with(|| vec![0; 1 << PAGE_BITS].into_boxed_slice());
+        let Some(cell) = p.get_mut(slot) else { return };
+        let (old, bits) = (*cell, u32::BITS - len.leading_zeros());
+        *cell = len;
+        if self.slices.len() < bits as usize {
+            self.slices.resize_with(bits as usize, RoaringBitmap::new);
+        }
+        for (b, slice) in (0u32..).zip(self.slices.iter_mut()) {
+            let (was, is) = (old >> b & 1 == 1, len >> b & 1 == 1);
+            // Pushed at the end when it is the highest number yet (as in a build).
+            if is && !was && slice.try_push(doc).is_err() {
+                slice.insert(doc);
+            } else if was && !is {
+                slice.remove(doc);
             }
         }
+        while self.slices.last().is_some_and(RoaringBitmap::is_empty) {
+            self.slices.pop();
+        }
+    }
+
+    /// The sum of the lengths of the documents of `docs` (a document never set counts
+    /// 0): one by one for a small set, otherwise one intersection per bit of the
+    /// longest length.
+    pub(super) fn sum_over(&self, docs: &RoaringBitmap) -> u64 {
+        if docs.len() <= SUM_ONE_BY_ONE {
+            return docs.iter().map(|d| u64::from(self.get(d))).sum();
+        }
+        (0u32..)
+            .zip(&self.slices)
+            .map(|(b, slice)| docs.intersection_len(slice) << b)
+            .sum()
     }
 
     /// Bytes held.
     pub(super) fn bytes(&self) -> usize {
         self.pages.capacity() * std::mem::size_of::<Option<Box<[u32]>>>()
+            + self
+                .slices
+                .iter()
+                .map(RoaringBitmap::serialized_size)
+                .sum::<usize>()
             + self.pages.iter().flatten().count() * (4 << PAGE_BITS)
     }
 }

@@ -91,3 +91,80 @@ fn pruned_search_matches_exhaustive_scorer_under_many_allowed_sets() {
     }
     assert!(compared > 10_000, "too few results compared: {compared}");
 }
+
+#[test]
+fn search_among_scores_as_an_index_of_the_allowed_documents_alone() {
+    let mut rng = Rng(0x5ea7_c4a1);
+    let zipf = Zipf::new(2_000);
+    let mut texts: BTreeMap<u64, String> = BTreeMap::new();
+    for i in 0..12_000u64 {
+        // Some long texts, so lengths reach high bits.
+        let mut text = random_text(&mut rng, &zipf);
+        if rng.below(50) == 0 {
+            text = (0..1 + rng.below(40))
+                .map(|_| text.clone())
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+        texts.insert(i * 3 + (i % 2), text);
+    }
+    let mut index = Index::new();
+    for (&d, t) in &texts {
+        index.insert(d, t).unwrap();
+    }
+    // Removed and put back with other texts: the sliced lengths follow.
+    let numbers: Vec<u64> = texts.keys().copied().collect();
+    for &d in numbers.iter().step_by(7) {
+        index.remove(d, &texts[&d]).unwrap();
+        let text = random_text(&mut rng, &zipf);
+        index.insert(d, &text).unwrap();
+        texts.insert(d, text);
+    }
+    for &d in numbers.iter().step_by(11) {
+        index.remove(d, &texts[&d]).unwrap();
+        texts.remove(&d);
+    }
+    let numbers: Vec<u64> = texts.keys().copied().collect();
+    let mut compared = 0usize;
+    for round in 0..12 {
+        let mask = allowed_mask(&mut rng, &numbers, round);
+        let kept: BTreeMap<u64, &str> = numbers
+            .iter()
+            .zip(&mask)
+            .filter(|&(_, &on)| on)
+            .map(|(&d, _)| (d, texts[&d].as_str()))
+            .collect();
+        let mut allowed: RoaringBitmap = kept.keys().map(|&d| u32::try_from(d).unwrap()).collect();
+        let alone = Index::build(kept.iter().map(|(&d, &t)| (d, t)));
+        let want_len: u64 = kept.values().map(|t| tokenize(t).len() as u64).sum();
+        // A number that was removed, or never indexed, counts for nothing.
+        allowed.insert(5);
+        allowed.insert(u32::try_from(numbers[0]).unwrap() + 1);
+        let norms = index.norms_over(&allowed);
+        assert_eq!(
+            norms,
+            Norms {
+                docs: kept.len() as u64,
+                total_len: want_len
+            },
+            "round {round}"
+        );
+        for q in 0..20 {
+            let query = match q % 3 {
+                0 => word(rng.below(4)),
+                1 => format!("{} {}", word(rng.below(30)), word(zipf.draw(&mut rng))),
+                _ => word(zipf.draw(&mut rng)),
+            };
+            let limit = [1, 10, 100][rng.below(3)];
+            let got = index.search_among(&query, limit, &allowed);
+            let normed = index.search_normed(&query, limit, &allowed, norms);
+            let want = alone.search(&query, limit, alone.docs());
+            let bits =
+                |r: &[(u64, f64)]| r.iter().map(|&(d, s)| (d, s.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "query {query:?}, round {round}");
+            assert_eq!(bits(&normed), bits(&want), "query {query:?}, round {round}");
+            compared += got.len();
+        }
+    }
+    assert!(compared > 1_000, "too few results compared: {compared}");
+}

@@ -6,8 +6,10 @@
 //! keyed by the reader, the state's sequence and whether the reader may read global
 //! shares, so a state changed any other way is not answered from it either. Only one
 //! reader's set is kept, so it holds at most one bitmap. Expiry is applied after it
-//! (it depends on the time asked about).
+//! (it depends on the time asked about). The search norms of that reader's set (how
+//! many memories it holds and their total length) are kept beside it.
 
+use crate::search::Norms;
 use roaring::RoaringBitmap;
 use std::sync::{Arc, Mutex};
 
@@ -22,15 +24,20 @@ pub(super) struct Key {
     pub(super) global: bool,
 }
 
-/// The last reader's union (see the module documentation). Cloning a state gives an
+/// The last reader's union (see the module documentation), and the search norms of
+/// the last set of that reader (its union less what had expired, told apart by its
+/// size: for one union, a later time only takes more away). Cloning a state gives an
 /// empty one, and it takes no part in comparisons: it is a cache of what the sets say.
 #[derive(Debug, Default)]
-pub(super) struct LastReadable(Mutex<Option<(Key, Arc<RoaringBitmap>)>>);
+pub(super) struct LastReadable {
+    union: Mutex<Option<(Key, Arc<RoaringBitmap>)>>,
+    norms: Mutex<Option<(Key, u64, Norms)>>,
+}
 
 impl LastReadable {
     /// The union kept for `key`, if it is the last one computed.
     pub(super) fn get(&self, key: &Key) -> Option<Arc<RoaringBitmap>> {
-        let last = self.0.lock().ok()?;
+        let last = self.union.lock().ok()?;
         last.as_ref()
             .filter(|(k, _)| k == key)
             .map(|(_, set)| Arc::clone(set))
@@ -38,17 +45,38 @@ impl LastReadable {
 
     /// Keeps `set` as the union for `key`.
     pub(super) fn put(&self, key: Key, set: Arc<RoaringBitmap>) {
-        if let Ok(mut last) = self.0.lock() {
+        if let Ok(mut last) = self.union.lock() {
             *last = Some((key, set));
+        }
+    }
+
+    /// The norms kept for the set of `len` memories of `key`, if they are the last ones.
+    pub(super) fn norms(&self, key: &Key, len: u64) -> Option<Norms> {
+        let last = self.norms.lock().ok()?;
+        last.as_ref()
+            .filter(|(k, l, _)| k == key && *l == len)
+            .map(|(_, _, norms)| *norms)
+    }
+
+    /// Keeps `norms` for the set of `len` memories of `key`.
+    pub(super) fn put_norms(&self, key: Key, len: u64, norms: Norms) {
+        if let Ok(mut last) = self.norms.lock() {
+            *last = Some((key, len, norms));
         }
     }
 
     /// Forgets the kept union.
     pub(super) fn clear(&mut self) {
-        match self.0.get_mut() {
-            Ok(last) => *last = None,
-            Err(poisoned) => *poisoned.into_inner() = None,
-        }
+        clear(&mut self.union);
+        clear(&mut self.norms);
+    }
+}
+
+/// Empties `slot`, poisoned or not.
+fn clear<T>(slot: &mut Mutex<Option<T>>) {
+    match slot.get_mut() {
+        Ok(last) => *last = None,
+        Err(poisoned) => *poisoned.into_inner() = None,
     }
 }
 
