@@ -838,3 +838,48 @@ fn a_secret_asked_for_as_an_id_is_kept_redacted_in_the_trail() {
     );
     assert!(!format!("{missed:?}").contains(&key));
 }
+
+#[test]
+fn a_flood_of_one_agent_pushes_out_its_own_entries_not_another_agents() {
+    let mut h = Harness::with_limits(limits(|l| l.audit_window = 40));
+    h.register("alice", ClaudeCode, "u-1");
+    h.register("mallory", ClaudeCode, "u-2");
+    store(
+        &mut h,
+        "alice",
+        "m-a",
+        "the deploy checklist lives in the wiki",
+    )
+    .unwrap();
+    // A denial: mallory acting as alice.
+    assert!(store_as(&mut h, &agent("mallory"), "alice", "m-x", "not mine").is_err());
+    for i in 0..300 {
+        store(
+            &mut h,
+            "mallory",
+            &format!("m-{i}"),
+            &format!("note number {i}"),
+        )
+        .unwrap();
+    }
+    assert_eq!(h.stats().audit_entries, 40);
+    let alice = query(&mut h, &agent("alice"), &all()).unwrap();
+    assert!(
+        alice
+            .iter()
+            .any(|e| e.event_type == "memory.stored" && e.target.as_deref() == Some("m-a")),
+        "{alice:?}"
+    );
+    let mallory = query(&mut h, &agent("mallory"), &all()).unwrap();
+    assert!(
+        mallory.iter().any(|e| e.outcome == "denied"),
+        "its denial stays"
+    );
+    let last = mallory
+        .iter()
+        .rev()
+        .find(|e| e.event_type == "memory.stored");
+    assert_eq!(last.and_then(|e| e.target.as_deref()), Some("m-299"));
+    // The operator's records (the registrations) stay as well.
+    assert_eq!(of_type(&mut h, "agent.registered").len(), 2);
+}

@@ -67,7 +67,7 @@ enum Key {
     One(String),
     Two(String, String),
     Expiry(u64, String),
-    Index(usize),
+    Index(u64),
 }
 
 impl Key {
@@ -340,10 +340,10 @@ impl Export {
                     Key::Index(i) => *i,
                     _ => 0,
                 };
-                match state.audit.get(i) {
-                    Some(entry) => {
+                match state.audit.at_or_after(i) {
+                    Some((at, entry)) => {
                         buf.write(&Out::Audit(entry))?;
-                        Some(Key::Index(i + 1))
+                        Some(Key::Index(at + 1))
                     }
                     None => None,
                 }

@@ -10,10 +10,13 @@ use crate::model::{
 use crate::search::Index;
 use crate::visibility::Visibility;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
+mod audit_window;
 mod evolve;
 mod indexes;
+
+pub use audit_window::AuditWindow;
 
 /// A registered agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -278,9 +281,10 @@ pub struct State {
     /// The hash of the last audit record in the journal: the head of the audit chain.
     #[serde(default)]
     pub audit_head: String,
-    /// Recent audit entries (not part of the digest; the journal keeps them all).
+    /// Recent audit entries, shared fairly between actors (not part of the digest; the
+    /// journal keeps them all).
     #[serde(skip)]
-    pub audit: VecDeque<AuditEntry>,
+    pub audit: AuditWindow,
     /// How many audit entries to keep in memory.
     #[serde(skip)]
     pub audit_window: usize,
@@ -406,10 +410,9 @@ impl State {
         self.next_n
     }
 
-    /// Drops the oldest audit entries beyond the window.
+    /// Drops audit entries beyond the window, the oldest of the actor holding the most
+    /// each time (see [`AuditWindow`]).
     pub fn trim_audit(&mut self) {
-        while self.audit.len() > self.audit_window.max(1) {
-            self.audit.pop_front();
-        }
+        self.audit.trim(self.audit_window.max(1));
     }
 }
