@@ -1266,3 +1266,48 @@ async fn the_bearer_scheme_is_read_in_any_case() {
         assert_eq!(resp.status(), status, "{header}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_agents_open_stream_is_closed_and_others_stay() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let b = register(&op, "agent-b", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, session_a) = open_session(&http, &server.url, &a).await;
+    let (_, session_b) = open_session(&http, &server.url, &b).await;
+    let open_stream = |token: &str, session: &str| {
+        request(
+            &http,
+            reqwest::Method::GET,
+            &server.url,
+            Some(token),
+            Some(session),
+        )
+        .send()
+    };
+    let mut stream_a = open_stream(&a, &session_a).await.unwrap();
+    let mut stream_b = open_stream(&b, &session_b).await.unwrap();
+    assert_eq!(stream_a.status(), 200);
+    assert_eq!(stream_b.status(), 200);
+    assert_eq!(
+        ok(&op, "deactivate_agent", json!({"agent_id": "agent-a"})).await["status"],
+        "deactivated"
+    );
+    // Within a few checks the stream ends (it sends nothing before it does).
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while stream_a.chunk().await.ok().flatten().is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the deactivated agent's stream is still open"
+    );
+    let (status, _) = whoami(&http, &server.url, &a, &session_a).await;
+    assert_eq!(status, 401, "its token no longer authenticates");
+    // The other agent's session and stream are untouched.
+    let (status, body) = whoami(&http, &server.url, &b, &session_b).await;
+    assert_eq!(status, 200, "{body}");
+    let still_open = tokio::time::timeout(Duration::from_millis(500), stream_b.chunk()).await;
+    assert!(still_open.is_err(), "the other agent's stream stays open");
+}

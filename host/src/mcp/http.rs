@@ -328,7 +328,8 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     if !origin.allowed() {
         return gate.refused(peer, Reason::Origin, forbidden_origin());
     }
-    let principal = match gate.principal(peer, origin, bearer(&request)).await {
+    let token = bearer(&request);
+    let principal = match gate.principal(peer, origin, token.clone()).await {
         Ok(p) => p,
         Err(response) => return response,
     };
@@ -372,7 +373,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         }
         _ => None,
     };
-    let opening = Opening::new(principal);
+    let opening = Opening::new(principal, token);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
     if ending && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
@@ -499,6 +500,7 @@ pub async fn bind(
         load: load::Load::new(options.sessions.in_flight_per_principal),
     });
     let handler = MaasMcp::new(core.clone(), Principal::Operator);
+    let sweeper = close_revoked(core.clone(), sessions.clone(), shutdown.clone());
     let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
         StreamableHttpService::new(move || Ok(handler.for_session()), sessions, config);
     let feed = axum::Router::new()
@@ -523,10 +525,68 @@ pub async fn bind(
     let auditor = audit_refusals(core, gate, shutdown.clone());
     let server = async move {
         let serve = serve_connections(listener, app, options.connections, shutdown);
-        let ((), ()) = tokio::join!(serve, auditor);
+        let ((), (), ()) = tokio::join!(serve, auditor, sweeper);
         Ok(())
     };
     Ok((addr, server))
+}
+
+/// How often the sessions of agents are checked against their tokens (only when the
+/// journal moved since the last check).
+const REVOKED_CHECK: Duration = Duration::from_secs(2);
+
+/// Closes the MCP sessions of agents whose token no longer authenticates (deactivated or
+/// unregistered since, here or by another process on the same journal), so a `GET`
+/// stream one holds open ends: every request on it is refused already. Checks every
+/// [`REVOKED_CHECK`], and only when the journal's head moved, in one core call for all
+/// open sessions (`authenticate` writes nothing, not even a read-audit row).
+async fn close_revoked(core: CoreService, sessions: Arc<BoundSessions>, stop: CancellationToken) {
+    use rmcp::transport::streamable_http_server::session::SessionManager;
+    let owners = sessions.owners();
+    let mut tick = tokio::time::interval(REVOKED_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut checked_at: Option<u64> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let open = owners.agent_sessions();
+        if open.is_empty() {
+            continue;
+        }
+        let tokens: Vec<Arc<str>> = open.iter().map(|(token, _)| token.clone()).collect();
+        let last = checked_at;
+        let answer = core
+            .call(move |rt| {
+                let head = rt.journal_head();
+                if head.is_some() && head == last {
+                    return Ok((head, None));
+                }
+                let revoked: Vec<bool> = tokens
+                    .iter()
+                    .map(|token| {
+                        let answer =
+                            rt.call(|c, s| c.maas_core_agents().call_authenticate(s, token));
+                        // Unavailable: nothing is known about the token now.
+                        matches!(answer, Err(ref e) if !matches!(e, types::Error::Unavailable(_)))
+                    })
+                    .collect();
+                Ok((head, Some(revoked)))
+            })
+            .await;
+        let Ok((head, Some(revoked))) = answer else {
+            continue;
+        };
+        checked_at = head;
+        for ((_, ids), revoked) in open.iter().zip(revoked) {
+            if revoked {
+                for id in ids {
+                    let _ = sessions.close_session(id).await;
+                }
+            }
+        }
+    }
 }
 
 /// Serves `app` (HTTP/1.1) until `shutdown` is cancelled, then lets every open
