@@ -407,7 +407,10 @@ fn initiate_refuses_self_inactive_unknown_and_incapable_parties() {
         initiate_as(&mut h, &agent("alice"), "alice", "no body", &c, None),
         "target_agent_id",
     );
-    denied(initiate_as(
+    // Another owner's agent that may not receive handoffs answers as a missing one too
+    // (a stranger learns nothing of its capabilities); its own owner's agents, and the
+    // operator, are told why.
+    not_found(initiate_as(
         &mut h,
         &agent("alice"),
         "alice",
@@ -415,6 +418,8 @@ fn initiate_refuses_self_inactive_unknown_and_incapable_parties() {
         &c,
         None,
     ));
+    denied(initiate_as(&mut h, &agent("bob"), "bob", "pipe", &c, None));
+    denied(initiate_as(&mut h, &op(), "alice", "pipe", &c, None));
     denied(initiate_as(&mut h, &agent("pipe"), "pipe", "bob", &c, None));
     denied(initiate_as(&mut h, &agent("dora"), "dora", "bob", &c, None));
     assert!(pending(&mut h, &op(), "bob").unwrap().is_empty());

@@ -135,12 +135,15 @@ pub fn initiate(
     if source == target {
         return Err(Error::invalid("target_agent_id", "an agent cannot hand off to itself").into());
     }
-    // An agent of another owner that is deactivated answers as a missing one does
-    // (`get_agent_info` hides it too); its own owner's agents are told why.
+    // An agent of another owner that is deactivated, or may not receive handoffs,
+    // answers as a missing one does (`get_agent_info` hides it too, and a stranger
+    // learns nothing of its capabilities); its own owner's agents are told why.
     let tgt = s
         .agents
         .get(target)
-        .filter(|t| t.active || agent_visible(s, cx.caller, t))
+        .filter(|t| {
+            (t.active && t.can(Capability::HandoffReceive)) || agent_visible(s, cx.caller, t)
+        })
         .ok_or_else(|| Error::not_found("agent", target))?;
     if !tgt.active {
         return Err(
