@@ -67,11 +67,10 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
         return Ok(token);
     }
     crate::datadir::secure_dir(data_dir)?;
-    let mut bytes = [0u8; 32];
+    let mut bytes = [0u8; maas_core::token::RANDOM_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| Error::other(e.to_string()))?;
-    let token: String = std::iter::once("maas_op_".to_string())
-        .chain(bytes.iter().map(|b| format!("{b:02x}")))
-        .collect();
+    // Check digits like an agent's, so the token is recognised without its prefix too.
+    let token = format!("maas_op_{}", maas_core::token::body(&bytes));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -96,15 +96,12 @@ impl<'a> Cx<'a> {
             .to_string()
     }
 
-    /// A fresh secret token: `maas_` and 64 hex digits (256 random bits).
+    /// A fresh secret token: `maas_` and 64 hex digits, 56 random (224 bits) and 8 that
+    /// check them (see [`crate::token`]).
     pub fn fresh_token(&mut self) -> String {
-        let mut bytes = [0u8; 32];
+        let mut bytes = [0u8; crate::token::RANDOM_BYTES];
         self.env.fill_random(&mut bytes);
-        let mut token = String::from("maas_");
-        for b in bytes {
-            token.push_str(&format!("{b:02x}"));
-        }
-        token
+        format!("maas_{}", crate::token::body(&bytes))
     }
 }
 
@@ -320,9 +317,33 @@ pub fn record(
     }
 }
 
-/// Replaces `maas_` followed by 32 or more hex digits (an agent token, whole or mistyped)
-/// with `[REDACTED:token]`. The marker holds no quote or backslash, so JSON stays JSON.
+/// Replaces `maas_` followed by 32 or more hex digits (an agent token, whole or mistyped),
+/// and a token's 64 digits without their prefix (told by their check digits, see
+/// [`crate::token`]), with `[REDACTED:token]`. The marker holds no quote or backslash,
+/// so JSON stays JSON.
 pub fn redact_tokens(text: &str) -> String {
+    let prefixed = redact_prefixed_tokens(text);
+    if prefixed.len() < crate::token::BODY_HEX {
+        return prefixed;
+    }
+    let mut bare = Vec::new();
+    crate::token::bare_tokens(&prefixed, |start, end| bare.push((start, end)));
+    if bare.is_empty() {
+        return prefixed;
+    }
+    let mut out = String::with_capacity(prefixed.len());
+    let mut from = 0;
+    for (start, end) in bare {
+        out.push_str(prefixed.get(from..start).unwrap_or_default());
+        out.push_str("[REDACTED:token]");
+        from = end;
+    }
+    out.push_str(prefixed.get(from..).unwrap_or_default());
+    out
+}
+
+/// [`redact_tokens`] of the tokens written with their prefix.
+fn redact_prefixed_tokens(text: &str) -> String {
     const PREFIX: &str = "maas_";
     // Too short to hold a token (or no prefix at all): nothing to scan for.
     if text.len() < PREFIX.len() + 32 || !text.contains(PREFIX) {
@@ -611,6 +632,15 @@ mod redaction_tests {
         assert_eq!(redact_tokens(&short), short);
         assert_eq!(redact_tokens("operator"), "operator");
         assert_eq!(redact_tokens(""), "");
+        // A token's digits without their prefix, told by their check digits; a digest
+        // of the same shape stays.
+        let body = crate::token::body(&[7; crate::token::RANDOM_BYTES]);
+        let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        assert_eq!(
+            redact_tokens(&format!("id {body} and {digest}, again {body}")),
+            format!("id [REDACTED:token] and {digest}, again [REDACTED:token]")
+        );
+        assert_eq!(redact_tokens(&format!("maas_{body}")), "[REDACTED:token]");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod security;
 pub mod snapshot;
 pub mod state;
 mod text;
+pub mod token;
 pub mod views;
 pub mod visibility;
 

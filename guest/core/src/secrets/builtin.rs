@@ -23,7 +23,8 @@ pub(crate) enum Builtin {
     /// AWS access key id: `AKIA`/`ASIA` + 16 upper-case alnum.
     AwsAccessKey,
     /// A maas agent token (`maas_` + 32 or more hex digits) or operator token
-    /// (`maas_op_` + hex).
+    /// (`maas_op_` + hex), or a token's 64 digits alone when their check digits hold
+    /// (see [`crate::token`]).
     MaasToken,
     /// An Azure storage or Service Bus account key: the base64 value of
     /// `AccountKey=` / `SharedAccessKey=` in a connection string.
@@ -503,6 +504,8 @@ fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
             }
         }
     }
+    // A maas token's 64 digits without their prefix, told from a digest by their check.
+    crate::token::bare_tokens(text, |start, end| push(start, end, Builtin::MaasToken));
     telegram_tokens(text, |start, end| {
         push(start, end, Builtin::Vendor("telegram-bot-api-token"));
     });

@@ -19,7 +19,8 @@
 //! * **hand-written classes** in `builtin.rs` that gitleaks lacks or names
 //!   differently: `openai-key`, `anthropic-key`, `github-token`,
 //!   `aws-access-key`, `maas-token` (agent `maas_` + 32 or more hex digits,
-//!   operator `maas_op_` + hex), `azure-storage-key` (`AccountKey=` in a
+//!   operator `maas_op_` + hex, or a token's 64 digits bare when their check
+//!   digits hold), `azure-storage-key` (`AccountKey=` in a
 //!   connection string), `database-url` (the password of a database or broker
 //!   URL), `url-credentials` (the password of a URL of any other scheme:
 //!   `https://user:PASSWORD@host`, `ftp://`, `ssh://`, …), `bearer-token`

@@ -68,6 +68,29 @@ fn findings_are_sorted_disjoint_byte_ranges_of_the_secret() {
 }
 
 #[test]
+fn a_maas_token_pasted_without_its_prefix_is_redacted_and_digests_are_not() {
+    let body = crate::token::body(&[0x5a; crate::token::RANDOM_BYTES]);
+    let digest = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let text = format!("the CI token is {body}; the artifact's sha256 is {digest}");
+    let r = redact(&text);
+    assert!(!r.text.contains(&body), "{}", r.text);
+    assert!(r.text.contains("[REDACTED:maas-token]"), "{}", r.text);
+    assert!(r.text.contains(digest), "{}", r.text);
+    // Upper-cased, base64-encoded or spaced out as hex bytes, it is still read.
+    let upper = body.to_ascii_uppercase();
+    assert!(!redact(&format!("token: {upper}")).text.contains(&upper));
+    let ids: String = (0..1000u32)
+        .map(|i| {
+            format!(
+                "{:064x} ",
+                u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834)
+            )
+        })
+        .collect();
+    assert_eq!(redact(&ids).text, ids, "other hex of the same length stays");
+}
+
+#[test]
 fn database_urls_keep_user_host_and_path() {
     let pw = ["s3cr", "etPW", "d99"].concat();
     for (url, want) in [
