@@ -138,6 +138,33 @@ fn registration_returns_a_token_that_authenticates_as_the_agent() {
 }
 
 #[test]
+fn the_operator_learns_which_agents_are_inactive_and_nothing_is_written() {
+    let mut h = two_owners();
+    deactivate(&mut h, &op(), "a2").unwrap();
+    unregister(&mut h, &op(), "b1").unwrap();
+    let count = |h: &mut Harness| h.stats().audit_entries + h.journal.reads_len() as u64;
+    let before = count(&mut h);
+    let ask = |h: &mut Harness, caller: &Caller, ids: &[String]| {
+        h.rt.call(|c, s| c.maas_core_admin().call_inactive_agents(s, caller, ids))
+    };
+    let ids: Vec<String> = ["a1", "a2", "b1", "nobody"].map(String::from).to_vec();
+    assert_eq!(ask(&mut h, &op(), &ids).unwrap(), ["a2", "b1", "nobody"]);
+    assert_eq!(count(&mut h), before, "the answer writes nothing");
+    reactivate(&mut h, &op(), "a2").unwrap();
+    assert_eq!(ask(&mut h, &op(), &ids).unwrap(), ["b1", "nobody"]);
+    // The operator's only; bounded in count and in each id.
+    denied(ask(&mut h, &agent("a1"), &ids));
+    let many = vec!["a1".to_string(); 10_001];
+    assert!(
+        matches!(ask(&mut h, &op(), &many), Err(Error::InvalidInput(i)) if i.field == "agent_ids")
+    );
+    let long = vec!["x".repeat(10_000)];
+    assert!(
+        matches!(ask(&mut h, &op(), &long), Err(Error::InvalidInput(i)) if i.field == "agent_ids[0]")
+    );
+}
+
+#[test]
 fn an_agent_without_a_chosen_id_gets_a_fresh_uuid() {
     let mut h = Harness::new();
     let one = register(&mut h, &op(), &request(None, AgentType::Human, "u1")).unwrap();

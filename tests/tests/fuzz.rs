@@ -507,6 +507,7 @@ const EXPORTS: &[&str] = &[
     "admin.current-limits",
     "admin.stats",
     "admin.state-digest",
+    "admin.inactive-agents",
     "agents.register",
     "agents.authenticate",
     "agents.get",
@@ -639,6 +640,11 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
         "admin.state-digest" => rt
             .call(|x, s| x.maas_core_admin().call_state_digest(s, &c))
             .map(drop),
+        "admin.inactive-agents" => {
+            let ids: Vec<String> = (0..rng.below(5)).map(|_| id(rng, &w.agents, w)).collect();
+            rt.call(|x, s| x.maas_core_admin().call_inactive_agents(s, &c, &ids))
+                .map(drop)
+        }
         "agents.register" => {
             let calm = rng.valid();
             let req = agents::RegistrationRequest {

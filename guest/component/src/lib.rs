@@ -95,6 +95,12 @@ impl admin::Guest for Component {
     fn state_digest(c: types::Caller) -> Result<String, types::Error> {
         with(|core| core.state_digest(&caller(c)))
     }
+    fn inactive_agents(
+        c: types::Caller,
+        agent_ids: Vec<String>,
+    ) -> Result<Vec<String>, types::Error> {
+        with(|core| core.inactive_agents(&caller(c), &agent_ids))
+    }
 }
 
 fn image_error(reason: String) -> types::Error {

@@ -45,6 +45,9 @@ pub struct Stats {
     pub heap_bytes: u64,
 }
 
+/// Most ids [`Core::inactive_agents`] takes at once.
+pub const MAX_AGENT_IDS: usize = 10_000;
+
 /// From how many journal entries a replay from nothing leaves the search indexes to the
 /// first search rather than maintaining them entry by entry.
 pub const DEFERRED_REPLAY_ENTRIES: u64 = 1_000;
@@ -146,6 +149,33 @@ impl<J: Journal, E: Env> Core<J, E> {
     pub fn stats(&mut self, caller: &Caller) -> Result<Stats> {
         self.operator_only(caller)?;
         Ok(self.counts())
+    }
+
+    /// Which of `agent_ids` are not active agents (deactivated, unregistered, or never
+    /// registered), once caught up with the journal: what a server holding sessions open
+    /// for agents asks to close the ones whose agents lost their rights. Writes nothing,
+    /// not even a read's audit entry. Operator only; at most [`MAX_AGENT_IDS`] ids.
+    pub fn inactive_agents(
+        &mut self,
+        caller: &Caller,
+        agent_ids: &[String],
+    ) -> Result<Vec<String>> {
+        self.operator_only(caller)?;
+        if agent_ids.len() > MAX_AGENT_IDS {
+            return Err(Error::invalid(
+                "agent_ids",
+                format!("at most {MAX_AGENT_IDS} ids"),
+            ));
+        }
+        for (i, id) in agent_ids.iter().enumerate() {
+            crate::limits::check_id(&format!("agent_ids[{i}]"), id)?;
+        }
+        let agents = &self.engine.state.agents;
+        Ok(agent_ids
+            .iter()
+            .filter(|id| !agents.get(id.as_str()).is_some_and(|a| a.active))
+            .cloned()
+            .collect())
     }
 
     /// SHA-256 hex of the canonical encoding of the state (audit trail excluded). Operator only.

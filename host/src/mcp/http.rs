@@ -328,8 +328,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     if !origin.allowed() {
         return gate.refused(peer, Reason::Origin, forbidden_origin());
     }
-    let token = bearer(&request);
-    let principal = match gate.principal(peer, origin, token.clone()).await {
+    let principal = match gate.principal(peer, origin, bearer(&request)).await {
         Ok(p) => p,
         Err(response) => return response,
     };
@@ -373,7 +372,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         }
         _ => None,
     };
-    let opening = Opening::new(principal, token);
+    let opening = Opening::new(principal);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
     if ending && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
@@ -531,59 +530,54 @@ pub async fn bind(
     Ok((addr, server))
 }
 
-/// How often the sessions of agents are checked against their tokens (only when the
-/// journal moved since the last check).
+/// How often the agents holding sessions are checked.
 const REVOKED_CHECK: Duration = Duration::from_secs(2);
 
-/// Closes the MCP sessions of agents whose token no longer authenticates (deactivated or
-/// unregistered since, here or by another process on the same journal), so a `GET`
-/// stream one holds open ends: every request on it is refused already. Checks every
-/// [`REVOKED_CHECK`], and only when the journal's head moved, in one core call for all
-/// open sessions (`authenticate` writes nothing, not even a read-audit row).
+/// How long closing one session may take before the sweep leaves it (its requests are
+/// refused already: the session is forgotten before rmcp is told).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Closes the MCP sessions of agents that are no longer active (deactivated or
+/// unregistered, here or by another process on the same journal), so a `GET` stream one
+/// holds open ends: every request on it is refused already. Every [`REVOKED_CHECK`],
+/// one core call asks which of the agents holding sessions are inactive
+/// (`admin.inactive-agents`: one catch-up with the journal and a lookup per agent; it
+/// writes nothing). A check the core cannot answer is made again at the next tick.
 async fn close_revoked(core: CoreService, sessions: Arc<BoundSessions>, stop: CancellationToken) {
     use rmcp::transport::streamable_http_server::session::SessionManager;
     let owners = sessions.owners();
     let mut tick = tokio::time::interval(REVOKED_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut checked_at: Option<u64> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        let open = owners.agent_sessions();
+        let mut open = owners.agents();
         if open.is_empty() {
             continue;
         }
-        let tokens: Vec<Arc<str>> = open.iter().map(|(token, _)| token.clone()).collect();
-        let last = checked_at;
-        let answer = core
+        let ids: Vec<String> = open.keys().cloned().collect();
+        let inactive = core
             .call(move |rt| {
-                let head = rt.journal_head();
-                if head.is_some() && head == last {
-                    return Ok((head, None));
+                let mut inactive = Vec::new();
+                for chunk in ids.chunks(maas_core::core::MAX_AGENT_IDS) {
+                    let found = rt.call(|c, s| {
+                        c.maas_core_admin()
+                            .call_inactive_agents(s, &types::Caller::Operator, chunk)
+                    })?;
+                    inactive.extend(found);
                 }
-                let revoked: Vec<bool> = tokens
-                    .iter()
-                    .map(|token| {
-                        let answer =
-                            rt.call(|c, s| c.maas_core_agents().call_authenticate(s, token));
-                        // Unavailable: nothing is known about the token now.
-                        matches!(answer, Err(ref e) if !matches!(e, types::Error::Unavailable(_)))
-                    })
-                    .collect();
-                Ok((head, Some(revoked)))
+                Ok(inactive)
             })
             .await;
-        let Ok((head, Some(revoked))) = answer else {
-            continue;
-        };
-        checked_at = head;
-        for ((_, ids), revoked) in open.iter().zip(revoked) {
-            if revoked {
-                for id in ids {
-                    let _ = sessions.close_session(id).await;
-                }
+        let Ok(inactive) = inactive else { continue };
+        for agent in inactive {
+            for id in open.remove(&agent).unwrap_or_default() {
+                let sessions = sessions.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(CLOSE_WAIT, sessions.close_session(&id)).await;
+                });
             }
         }
     }

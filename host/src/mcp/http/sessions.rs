@@ -5,11 +5,10 @@
 //! principal reaches `create_session` through a task-local set by the HTTP middleware
 //! around the request that carries the `initialize` (rmcp creates the session inline,
 //! in that request's task). Every later request naming the session is checked against
-//! the record by the middleware. A session that ends (DELETE, idle expiry, shutdown,
-//! its agent's token no longer authenticating) goes through `close_session`, which
-//! forgets it. An agent's sessions are recorded with the token that opened them, so the
-//! server can close those of an agent deactivated or unregistered since (see
-//! [`Owners::agent_sessions`]): otherwise a `GET` stream it holds open would stay open.
+//! the record by the middleware. A session that ends (DELETE, idle expiry, shutdown, its
+//! agent deactivated or unregistered) goes through `close_session`, which forgets it;
+//! [`Owners::agents`] lists the agents holding sessions, for the server to close those
+//! of agents that lost their rights (otherwise a `GET` stream one holds stays open).
 //!
 //! A request whose JSON-RPC id is already in flight in its session is answered on its
 //! own stream with an invalid-request error instead of reaching rmcp, which routes
@@ -79,22 +78,14 @@ pub enum SessionRefusal {
 #[derive(Debug)]
 pub struct Opening {
     principal: Principal,
-    /// The bearer token an agent authenticated with (kept with its sessions, so they
-    /// can be closed once it no longer authenticates).
-    token: Option<Arc<str>>,
     refused: Mutex<Option<SessionRefusal>>,
 }
 
 impl Opening {
-    /// An opening by `principal`, authenticated by `token` if it is an agent.
-    pub fn new(principal: Principal, token: Option<String>) -> Arc<Self> {
-        let token = match principal {
-            Principal::Agent(_) => token.map(Arc::from),
-            Principal::Operator => None,
-        };
+    /// An opening by `principal`.
+    pub fn new(principal: Principal) -> Arc<Self> {
         Arc::new(Opening {
             principal,
-            token,
             refused: Mutex::new(None),
         })
     }
@@ -117,52 +108,41 @@ tokio::task_local! {
     pub static OPENING: Arc<Opening>;
 }
 
-/// Who opened a session, and with which token if an agent did.
-#[derive(Debug, Clone, PartialEq)]
-struct Owned {
-    principal: Principal,
-    token: Option<Arc<str>>,
-}
-
 /// Who owns which open session.
 #[derive(Debug, Default)]
 pub struct Owners {
-    owners: Mutex<HashMap<SessionId, Owned>>,
+    owners: Mutex<HashMap<SessionId, Principal>>,
 }
 
 impl Owners {
     /// The principal that opened `id`, if it is open.
     pub fn owner(&self, id: &str) -> Option<Principal> {
-        Some(self.owners.lock().ok()?.get(id)?.principal.clone())
+        self.owners.lock().ok()?.get(id).cloned()
     }
 
-    /// The open sessions of agents, by the token each was opened with.
-    pub fn agent_sessions(&self) -> Vec<(Arc<str>, Vec<SessionId>)> {
-        let Ok(owners) = self.owners.lock() else {
-            return Vec::new();
-        };
-        let mut by_token: HashMap<Arc<str>, Vec<SessionId>> = HashMap::new();
-        for (id, owned) in owners.iter() {
-            if let Some(token) = &owned.token {
-                by_token.entry(token.clone()).or_default().push(id.clone());
+    /// The agents holding open sessions, each with its sessions.
+    pub fn agents(&self) -> HashMap<String, Vec<SessionId>> {
+        let mut out: HashMap<String, Vec<SessionId>> = HashMap::new();
+        if let Ok(owners) = self.owners.lock() {
+            for (id, principal) in owners.iter() {
+                if let Principal::Agent(agent) = principal {
+                    out.entry(agent.clone()).or_default().push(id.clone());
+                }
             }
         }
-        by_token.into_iter().collect()
+        out
     }
 
     /// Whether `principal` may open one more session.
     fn check(
-        owners: &HashMap<SessionId, Owned>,
+        owners: &HashMap<SessionId, Principal>,
         principal: &Principal,
         limits: &SessionLimits,
     ) -> Result<(), SessionRefusal> {
         if owners.len() >= limits.total {
             return Err(SessionRefusal::Total(limits.total));
         }
-        let mine = owners
-            .values()
-            .filter(|o| o.principal == *principal)
-            .count();
+        let mine = owners.values().filter(|p| *p == principal).count();
         if mine >= limits.per_principal {
             return Err(SessionRefusal::PerPrincipal(limits.per_principal));
         }
@@ -183,18 +163,14 @@ impl Owners {
     fn admit(
         &self,
         id: &SessionId,
-        opening: &Opening,
+        principal: &Principal,
         limits: &SessionLimits,
     ) -> Result<(), SessionRefusal> {
         let Ok(mut owners) = self.owners.lock() else {
             return Err(SessionRefusal::Total(limits.total));
         };
-        Self::check(&owners, &opening.principal, limits)?;
-        let owned = Owned {
-            principal: opening.principal.clone(),
-            token: opening.token.clone(),
-        };
-        owners.insert(id.clone(), owned);
+        Self::check(&owners, principal, limits)?;
+        owners.insert(id.clone(), principal.clone());
         Ok(())
     }
 
@@ -347,7 +323,7 @@ impl SessionManager for BoundSessions {
             .precheck(&opening.principal, &self.limits)
             .map_err(|why| opening.refuse(why))?;
         let (id, transport) = self.inner.create_session().await?;
-        if let Err(why) = self.owners.admit(&id, &opening, &self.limits) {
+        if let Err(why) = self.owners.admit(&id, &opening.principal, &self.limits) {
             // Lost a race for the last place: close what was just created.
             drop(transport);
             let _ = self.inner.close_session(&id).await;
