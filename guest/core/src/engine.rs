@@ -342,7 +342,8 @@ pub fn redact_tokens(text: &str) -> String {
     out
 }
 
-/// [`redact_tokens`] of the tokens written with their prefix.
+/// [`redact_tokens`] of the tokens written with their prefix (`maas_`, or the
+/// operator's `maas_op_`).
 fn redact_prefixed_tokens(text: &str) -> String {
     const PREFIX: &str = "maas_";
     // Too short to hold a token (or no prefix at all): nothing to scan for.
@@ -354,10 +355,11 @@ fn redact_prefixed_tokens(text: &str) -> String {
     while let Some(at) = rest.find(PREFIX) {
         out.push_str(rest.get(..at).unwrap_or_default());
         let after = rest.get(at + PREFIX.len()..).unwrap_or_default();
-        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        let body = after.strip_prefix("op_").unwrap_or(after);
+        let hex = body.bytes().take_while(u8::is_ascii_hexdigit).count();
         if hex >= 32 {
             out.push_str("[REDACTED:token]");
-            rest = after.get(hex..).unwrap_or_default();
+            rest = body.get(hex..).unwrap_or_default();
         } else {
             out.push_str(PREFIX);
             rest = after;
@@ -641,6 +643,9 @@ mod redaction_tests {
             format!("id [REDACTED:token] and {digest}, again [REDACTED:token]")
         );
         assert_eq!(redact_tokens(&format!("maas_{body}")), "[REDACTED:token]");
+        let operator = format!("maas_op_{}", "5c".repeat(32));
+        assert_eq!(redact_tokens(&format!("{operator}.")), "[REDACTED:token].");
+        assert_eq!(redact_tokens("maas_op_x"), "maas_op_x");
     }
 
     #[test]

@@ -185,6 +185,11 @@ pub fn check_id(field: &str, id: &str) -> Result<()> {
             "may contain only letters, digits and . _ : @ -",
         ));
     }
+    // An id is written into audit records as it is, where a token would be redacted:
+    // one shaped like a token would hide what was done to it.
+    if crate::engine::redact_tokens(id) != id {
+        return Err(Error::invalid(field, "must not look like a maas token"));
+    }
     Ok(())
 }
 
@@ -276,6 +281,12 @@ mod tests {
         assert!(check_id("id", "ünï").is_err());
         assert!(check_id("id", &"a".repeat(MAX_ID)).is_ok());
         assert!(check_id("id", &"a".repeat(MAX_ID + 1)).is_err());
+        // Nothing an audit record would redact as a token: its target would hide.
+        assert!(check_id("id", &format!("maas_{}", "ab".repeat(16))).is_err());
+        let body = crate::token::body(&[3; crate::token::RANDOM_BYTES]);
+        assert!(check_id("id", &body).is_err());
+        assert!(check_id("id", &format!("sha-{}", "ab".repeat(32))).is_ok());
+        assert!(check_id("id", "maas_notes").is_ok());
     }
 
     #[test]

@@ -303,7 +303,7 @@ impl Index {
             docs: self.docs.len(),
             total_len: self.total_len,
         };
-        self.ranked(query, limit, allowed, whole)
+        self.search_normed(query, limit, allowed, whole)
     }
 
     /// [`Index::search`] with N and the average length counted over the allowed
@@ -319,19 +319,7 @@ impl Index {
         if limit == 0 || self.docs.is_empty() {
             return Vec::new();
         }
-        self.ranked(query, limit, allowed, self.norms_over(allowed))
-    }
-
-    /// [`Index::search_among`] with the norms of `allowed` already counted (they must
-    /// be `self.norms_over(allowed)`, kept from an earlier call while neither changed).
-    pub fn search_normed(
-        &self,
-        query: &str,
-        limit: usize,
-        allowed: &RoaringBitmap,
-        norms: Norms,
-    ) -> Vec<(u64, f64)> {
-        self.ranked(query, limit, allowed, norms)
+        self.search_normed(query, limit, allowed, self.norms_over(allowed))
     }
 
     /// How many documents of `allowed` are indexed, and the sum of their lengths. Costs
@@ -347,8 +335,10 @@ impl Index {
         Norms { docs, total_len }
     }
 
-    /// Ranks as [`Index::search`] says, normalising by `norms`.
-    fn ranked(
+    /// Ranks as [`Index::search`] says, normalising by `norms`: the whole index's (as
+    /// [`Index::search`] does) or `self.norms_over(allowed)` (as
+    /// [`Index::search_among`] does, or kept from an earlier call while neither changed).
+    pub fn search_normed(
         &self,
         query: &str,
         limit: usize,

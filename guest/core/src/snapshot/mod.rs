@@ -88,7 +88,10 @@ impl<J: Journal, E: Env> Core<J, E> {
                 ),
             ));
         }
-        self.restore = Some(Restore::new(seq, self.engine.state.audit_window));
+        // Every audit entry the snapshot holds is kept (it held no more than its window):
+        // the host restores before `init` sets the configured window, which may be larger
+        // than the default, and `init` trims to it.
+        self.restore = Some(Restore::new(seq, usize::MAX));
         Ok(())
     }
 
@@ -122,7 +125,9 @@ impl<J: Journal, E: Env> Core<J, E> {
                 "a snapshot restores only into a fresh core",
             ));
         }
-        self.engine.state = restore.finish()?;
+        let mut state = restore.finish()?;
+        state.audit_window = self.engine.state.audit_window;
+        self.engine.state = state;
         Ok(self.counts())
     }
 }

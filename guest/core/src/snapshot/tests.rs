@@ -628,3 +628,29 @@ fn a_version_3_snapshot_still_restores_to_the_replayed_state() {
     restore(&mut r, seq, &v3).unwrap();
     assert_eq!(r.engine.state.documents["code:d-2"].document.lines, None);
 }
+
+#[test]
+fn a_restore_keeps_every_audit_entry_for_init_to_trim_to_the_configured_window() {
+    let mut c = populated(40);
+    let (seq, chunks) = export(&mut c, 4096);
+    let held = c.engine.state.audit.len();
+    assert!(held > 40, "{held} entries");
+    // The host restores before `init` sets the configured window: a smaller one in force
+    // then must not cut the snapshot's entries.
+    let mut r = fresh(c.engine.journal.entries.clone());
+    r.engine.state.audit_window = 10;
+    restore(&mut r, seq, &chunks).unwrap();
+    r.init(Limits::default()).unwrap();
+    assert_eq!(r.engine.state.audit, c.engine.state.audit);
+    // A smaller configured window trims the restored one as the live one would be.
+    let mut small = fresh(c.engine.journal.entries.clone());
+    restore(&mut small, seq, &chunks).unwrap();
+    let limits = Limits {
+        audit_window: 10,
+        ..Limits::default()
+    };
+    small.init(limits).unwrap();
+    c.init(limits).unwrap();
+    assert_eq!(small.engine.state.audit.len(), 10);
+    assert_eq!(small.engine.state.audit, c.engine.state.audit);
+}

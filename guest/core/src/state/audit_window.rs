@@ -3,9 +3,11 @@
 //! The window holds a bounded number of entries (the journal keeps them all). When it
 //! is over its bound, the entry that goes is the oldest of the *largest share*, a share
 //! being one actor's entries, its denials a share of their own. So an agent writing as
-//! fast as it is allowed pushes out its own older entries, not another agent's, nor its
-//! own denials: an actor loses entries only while it holds the most. Among shares of
-//! one size, the one whose oldest entry is older goes first.
+//! fast as it is allowed pushes out its own older entries first: an actor loses entries
+//! only while it holds the most, so a flood brings the others down to an equal share at
+//! most, never below (and its own denials are a share apart). Among shares of one size,
+//! the one whose oldest entry is older goes first. The window is then no longer a
+//! suffix of the journal: one actor's older entries may stand beside gaps in another's.
 //!
 //! Which entries stay depends only on the entries pushed, in order, and the bounds
 //! trimmed to, so a window restored from a snapshot (its entries pushed again in order)
