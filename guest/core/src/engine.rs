@@ -342,6 +342,14 @@ pub fn redact_tokens(text: &str) -> String {
     out
 }
 
+/// Whether [`redact_tokens`] would change `text` (without building its answer unless
+/// `text` holds `maas_`).
+pub fn holds_token(text: &str) -> bool {
+    let mut bare = false;
+    crate::token::bare_tokens(text, |_, _| bare = true);
+    bare || (text.contains("maas_") && redact_prefixed_tokens(text) != text)
+}
+
 /// [`redact_tokens`] of the tokens written with their prefix (`maas_`, or the
 /// operator's `maas_op_`).
 fn redact_prefixed_tokens(text: &str) -> String {
@@ -646,6 +654,20 @@ mod redaction_tests {
         let operator = format!("maas_op_{}", "5c".repeat(32));
         assert_eq!(redact_tokens(&format!("{operator}.")), "[REDACTED:token].");
         assert_eq!(redact_tokens("maas_op_x"), "maas_op_x");
+        for text in [
+            token.as_str(),
+            &operator,
+            &body,
+            "maas_op_x",
+            "operator",
+            digest,
+        ] {
+            assert_eq!(
+                super::holds_token(text),
+                redact_tokens(text) != text,
+                "{text}"
+            );
+        }
     }
 
     #[test]
