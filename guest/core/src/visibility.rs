@@ -157,7 +157,7 @@ fn index(map: &mut BTreeMap<String, BTreeSet<String>>, agent: &str, pool: &str, 
 /// Retracts what the objects `event` touches contribute, before it is applied.
 pub fn before(s: &mut State, event: &Event) {
     let mut v = std::mem::take(&mut s.visibility);
-    v.last.clear();
+    forget_unless_kept(&mut v, s, event);
     v.touch(s, event, false);
     s.visibility = v;
 }
@@ -165,10 +165,63 @@ pub fn before(s: &mut State, event: &Event) {
 /// Asserts what the objects `event` touched contribute, once it is applied at `at`.
 pub fn after(s: &mut State, at: u64, event: &Event) {
     let mut v = std::mem::take(&mut s.visibility);
-    v.last.clear();
+    forget_unless_kept(&mut v, s, event);
     v.touch(s, event, true);
     v.advance(at);
     s.visibility = v;
+}
+
+/// Records that the state moved from position `from` to `to` by an entry whose events
+/// went through [`before`] and [`after`]: what they kept stays kept. (A state whose read
+/// access is deferred forgets it: its events did not go through them.)
+pub fn moved(s: &mut State, from: u64, to: u64) {
+    if s.access_deferred {
+        s.visibility.last.clear();
+    } else {
+        s.visibility.last.moved(from, to);
+    }
+}
+
+/// Forgets the last reader's union and norms unless `event`, as `s` is now (before or
+/// after it is applied), leaves both as they are for every kept reader (see
+/// [`keeps_last`]).
+fn forget_unless_kept(v: &mut Visibility, s: &State, event: &Event) {
+    let readers = v.last.readers();
+    if !readers.is_empty() && !keeps_last(s, event, &readers) {
+        v.last.clear();
+    }
+}
+
+/// Whether `event` leaves the sets of `readers` and their search norms as they are:
+/// an event that changes no read-access set, membership, team, pool or agent (an audit
+/// record, a handoff step other than acceptance, which grants, a session, knowledge
+/// documents), or the store, update or delete of one memory that is in no pool, granted
+/// to nobody and none of the readers' own, so in none of their sets before or after
+/// (and its length in none of their norms). Asked before and after the event is applied.
+fn keeps_last(s: &State, event: &Event, readers: &[String]) -> bool {
+    match event {
+        Event::Audited(_)
+        | Event::HandoffInitiated { .. }
+        | Event::HandoffRejected { .. }
+        | Event::HandoffInputRequested { .. }
+        | Event::HandoffInputProvided { .. }
+        | Event::HandoffCancelled { .. }
+        | Event::HandoffCompleted { .. }
+        | Event::HandoffExpired { .. }
+        | Event::HandoffRemoved { .. }
+        | Event::SessionStarted { .. }
+        | Event::SessionEnded { .. }
+        | Event::DocumentsIngested { .. }
+        | Event::DocumentsRemoved { .. } => true,
+        Event::MemoryStored { id, .. }
+        | Event::MemoryUpdated { id, .. }
+        | Event::MemoryDeleted { id } => s.memories.get(id).is_none_or(|m| {
+            m.pools.is_empty()
+                && !readers.contains(&m.author)
+                && s.grants.get(id).is_none_or(|g| g.is_empty())
+        }),
+        _ => false,
+    }
 }
 
 impl Visibility {
@@ -558,3 +611,6 @@ fn union_of(s: &State, reader: &Agent) -> RoaringBitmap {
     }
     parts.union()
 }
+
+#[cfg(test)]
+mod tests;

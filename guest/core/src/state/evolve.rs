@@ -17,6 +17,7 @@ impl State {
         for event in &entry.events {
             self.evolve_one(seq, entry.at, event, false);
         }
+        crate::visibility::moved(self, self.seq, seq);
         self.seq = seq;
     }
 
@@ -28,6 +29,7 @@ impl State {
             self.evolve_one(seq, entry.at, event, true);
         }
         self.audit_head = head;
+        crate::visibility::moved(self, self.seq, seq);
         self.seq = seq;
     }
 

@@ -2,9 +2,12 @@
 //! searches several times in a row, and at a million memories the union of its sets
 //! costs a good part of a search.
 //!
-//! It is forgotten by every event (`visibility::before` and `after` clear it) and is
-//! keyed by the reader, the state's sequence and whether the reader may read global
-//! shares, so a state changed any other way is not answered from it either. Only one
+//! It is forgotten by every event that may change what it holds (`visibility::before`
+//! and `after` clear it; an event that changes no read-access set, membership, team or
+//! agent, or one memory in no kept reader's set, keeps it, and the entry's new position
+//! is then written into its key), and is keyed by the reader, the state's sequence and
+//! whether the reader may read global shares, so a state changed any other way is not
+//! answered from it either. Only one
 //! reader's set is kept, so it holds at most one bitmap. Expiry is applied after it
 //! (it depends on the time asked about). The search norms of that reader's set (how
 //! many memories it holds and their total length) are kept beside it.
@@ -62,6 +65,33 @@ impl LastReadable {
     pub(super) fn put_norms(&self, key: Key, len: u64, norms: Norms) {
         if let Ok(mut last) = self.norms.lock() {
             *last = Some((key, len, norms));
+        }
+    }
+
+    /// The readers the kept union and norms are for.
+    pub(super) fn readers(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(Some((key, _))) = self.union.get_mut().map(|l| l.as_ref()) {
+            out.push(key.reader.clone());
+        }
+        if let Ok(Some((key, _, _))) = self.norms.get_mut().map(|l| l.as_ref()) {
+            out.push(key.reader.clone());
+        }
+        out
+    }
+
+    /// Moves what was kept at state position `from` to `to` (an entry was applied whose
+    /// events all kept it).
+    pub(super) fn moved(&mut self, from: u64, to: u64) {
+        if let Ok(Some((key, _))) = self.union.get_mut().map(Option::as_mut)
+            && key.seq == from
+        {
+            key.seq = to;
+        }
+        if let Ok(Some((key, _, _))) = self.norms.get_mut().map(Option::as_mut)
+            && key.seq == from
+        {
+            key.seq = to;
         }
     }
 
