@@ -86,7 +86,7 @@ pub struct Visibility {
     expired: RoaringBitmap,
     /// A time the expired set is settled for; moves forward with the events' times.
     watermark: u64,
-    /// The last reader's union of sets, until the next event.
+    /// The last reader's union of sets, until an event that may change it.
     last: LastReadable,
 }
 
@@ -530,7 +530,8 @@ impl Visibility {
 /// `access::memory_readable` holds and `Memory::is_expired` does not (numbers past
 /// `u32` aside, which are in no set).
 ///
-/// The union of the reader's sets is kept until the next event, for the next call by
+/// The union of the reader's sets is kept until an event that may change it (see
+/// `keeps_last`), for the next call by
 /// the same reader (see the `last` module): the set is shared, not copied, when
 /// nothing in it has expired.
 pub fn readable_by(s: &State, reader: &Agent, now: u64) -> Arc<RoaringBitmap> {
@@ -557,8 +558,8 @@ pub fn readable_by(s: &State, reader: &Agent, now: u64) -> Arc<RoaringBitmap> {
 }
 
 /// The search norms of `readable`, the set [`readable_by`] gave `reader` in `s`: kept
-/// beside the reader's union until the next event, so only the first search after a
-/// change counts them.
+/// beside the reader's union until an event that may change them, so only the first
+/// search after such a change counts them.
 pub fn readable_norms(s: &State, reader: &Agent, readable: &RoaringBitmap) -> Norms {
     let key = Key {
         reader: reader.id.clone(),

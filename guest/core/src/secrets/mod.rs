@@ -103,7 +103,7 @@
 //! (a hex dump of a request holding its `Authorization` header) cost nothing
 //! measurable on the same files (a test of each byte of the runs of 32 or more), and
 //! no file gained a finding from them or from the escapes and hidden characters above.
-//! Hex written for people ([`hexdump`]: `67:68:70:…`, `0x67, 0x68, …`, `xxd` and
+//! Hex written for people (the `hexdump` module: `67:68:70:…`, `0x67, 0x68, …`, `xxd` and
 //! `hexdump -C` dumps, whose text column is replaced with them) is looked for from the
 //! same walk, at the short runs that may start it: 14.5–14.8 µs/KB before, 15.2–15.3
 //! after on the 48 MB (alternating runs; a first version that walked the lines apart
@@ -147,7 +147,7 @@
 //!   characters that do not look random (see `view.rs`), or encoded other than in one
 //!   level of the escapes above (twice only for `%25`, URL-encoding twice) or two of
 //!   base64 and hex; hex set apart by other separators than `:`, a space or a comma,
-//!   dumps in other layouts than those of [`hexdump`], hex dumped as 16-bit words
+//!   dumps in other layouts than those of the `hexdump` module, hex dumped as 16-bit words
 //!   in little-endian order (`hexdump` without `-C`, `od -x`).
 //! * A URL whose user-info holds a token but no password (`https://TOKEN@host`):
 //!   it cannot be told from `https://user@host`, unless the token has a vendor
@@ -391,7 +391,7 @@ const MIN_BASE64: usize = 24;
 const MIN_HEX: usize = 32;
 
 /// Runs of base64 (standard or URL-safe alphabet, padding optional) or of hex digits,
-/// and hex written for people ([`hexdump`]: bytes set apart, dumps), that decode to
+/// and hex written for people (the `hexdump` module: bytes set apart, dumps), that decode to
 /// text holding a secret: each whole run is a span named by the first secret in it. A
 /// Kubernetes `Secret` or a `.env` pasted from one holds its values so
 /// (`DATABASE_URL: cG9zdGdyZXM6Ly9…`), a hex dump of a request its header
