@@ -6,6 +6,7 @@
 //! directory (the server, the CLI, another server) appends to it, so a server learns of
 //! an agent registered elsewhere without a restart.
 
+use maas_core::audit::hex;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::io::Write;
@@ -29,10 +30,6 @@ const LINE: u64 = 65;
 /// The digest of `token`, if it is not longer than [`MAX_TOKEN`].
 pub fn digest(token: &str) -> Option<TokenDigest> {
     (token.len() <= MAX_TOKEN).then(|| Sha256::digest(token.as_bytes()).into())
-}
-
-fn hex(d: &TokenDigest) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn parse_digest(line: &str) -> Option<TokenDigest> {

@@ -50,7 +50,7 @@ pub struct Session {
 /// SHA-256 hex of a token.
 pub fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::audit::hex(&digest)
 }
 
 fn active_agents(s: &State) -> u64 {

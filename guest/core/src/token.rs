@@ -8,6 +8,7 @@
 //! before the check was added keep authenticating (a token is looked up by its hash);
 //! only they are not recognised bare.
 
+use crate::audit::hex;
 use sha2::{Digest, Sha256};
 
 /// Hex digits after the prefix.
@@ -20,34 +21,20 @@ pub const RANDOM_BYTES: usize = 28;
 const CHECK_DOMAIN: &[u8] = b"maas-token-check\n";
 
 /// The 8 check digits of `random_hex` (56 lower-case hex digits).
-fn check(random_hex: &[u8]) -> [u8; 8] {
+fn check(random_hex: &[u8]) -> String {
     let digest = Sha256::new()
         .chain_update(CHECK_DOMAIN)
         .chain_update(random_hex)
         .finalize();
-    let mut out = [b'0'; 8];
-    for (i, b) in digest.iter().take(4).enumerate() {
-        for (j, digit) in [b >> 4, b & 0x0f].into_iter().enumerate() {
-            if let Some(slot) = out.get_mut(i * 2 + j) {
-                *slot = b"0123456789abcdef"
-                    .get(usize::from(digit))
-                    .copied()
-                    .unwrap_or(b'0');
-            }
-        }
-    }
-    out
+    hex(digest.get(..4).unwrap_or_default())
 }
 
 /// A token body from `random`: its 56 hex digits and their 8 check digits.
 pub fn body(random: &[u8; RANDOM_BYTES]) -> String {
-    let mut hex = String::with_capacity(BODY_HEX);
-    for b in random {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    let check = check(hex.as_bytes());
-    hex.extend(check.iter().map(|&b| char::from(b)));
-    hex
+    let mut body = hex(random);
+    let check = check(body.as_bytes());
+    body.push_str(&check);
+    body
 }
 
 /// Whether `hex` is a token body: 64 hex digits (either case) whose last 8 check the
@@ -58,7 +45,7 @@ pub fn is_body(hex: &[u8]) -> bool {
     }
     let lower: Vec<u8> = hex.iter().map(u8::to_ascii_lowercase).collect();
     let (random, digits) = lower.split_at(BODY_HEX - 8);
-    check(random) == digits
+    check(random).as_bytes() == digits
 }
 
 /// Calls `push(start, end)` for every run of exactly 64 hex digits in `text` that is a
