@@ -1311,3 +1311,67 @@ async fn a_deactivated_agents_open_stream_is_closed_and_others_stay() {
     let still_open = tokio::time::timeout(Duration::from_millis(500), stream_b.chunk()).await;
     assert!(still_open.is_err(), "the other agent's stream stays open");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_tokens_sessions_and_feed_streams_end_and_the_new_token_opens_its_own() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let old = register(&op, "agent-r", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, session) = open_session(&http, &server.url, &old).await;
+    let mut stream = request(
+        &http,
+        reqwest::Method::GET,
+        &server.url,
+        Some(&old),
+        Some(&session),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut feed = http
+        .get(server.url.replace("/mcp", "/v1/changes"))
+        .header("Authorization", format!("Bearer {old}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    let rotated = ok(&op, "rotate_token", json!({"agent_id": "agent-r"})).await;
+    assert_eq!(rotated["status"], "rotated");
+    let new = rotated["token"].as_str().unwrap().to_string();
+    assert!(new.starts_with("maas_") && new != old);
+    // The new token does not carry on the old one's session: refused while the session
+    // lives, not found once the sweep has closed it.
+    let (status, body) = whoami(&http, &server.url, &new, &session).await;
+    assert!(
+        status == 401 || status == 404,
+        "a session stays with the token that opened it: {status} {body}"
+    );
+    // Within a few checks the session's stream ends, and the feed says why and ends.
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while stream.chunk().await.ok().flatten().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the old token's stream is still open");
+    let said = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut text = String::new();
+        while let Some(chunk) = feed.chunk().await.ok().flatten() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    })
+    .await
+    .expect("the old token's change feed is still open");
+    assert!(
+        said.contains("event: error") && said.contains("permission_denied"),
+        "{said}"
+    );
+    let (status, _) = whoami(&http, &server.url, &old, &session).await;
+    assert_eq!(status, 401, "the old token no longer authenticates");
+    let (status, fresh) = open_session(&http, &server.url, &new).await;
+    assert_eq!(status, 200);
+    let (status, body) = whoami(&http, &server.url, &new, &fresh).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("agent-r"), "{body}");
+}

@@ -137,31 +137,78 @@ fn registration_returns_a_token_that_authenticates_as_the_agent() {
     );
 }
 
+fn rotate(h: &mut Harness, caller: &Caller, id: &str) -> R<String> {
+    h.rt.call(|c, s| c.maas_core_agents().call_rotate_token(s, caller, id))
+}
+
 #[test]
-fn the_operator_learns_which_agents_are_inactive_and_nothing_is_written() {
+fn a_rotated_token_stops_working_and_the_new_one_works_after_a_replay_too() {
     let mut h = two_owners();
+    let old = h.register("c1", AgentType::ClaudeCode, "u1");
+    let new = rotate(&mut h, &agent("c1"), "c1").unwrap();
+    assert_ne!(new, old);
+    assert!(new.starts_with("maas_") && new.len() == 69);
+    denied(authenticate(&mut h, &old));
+    assert_eq!(authenticate(&mut h, &new).unwrap(), "c1");
+    // The human of the owner and the operator may too; a peer and a stranger may not.
+    let newer = rotate(&mut h, &agent("boss"), "c1").unwrap();
+    denied(authenticate(&mut h, &new));
+    refused_and_audited(&mut h, "a1", |h| rotate(h, &agent("a1"), "c1"));
+    not_found(rotate(&mut h, &agent("b1"), "c1"));
+    not_found(rotate(&mut h, &op(), "nobody"));
+    let rotations = audited(&mut h, "boss", "agent.token_rotated");
+    assert_eq!(rotations.len(), 1);
+    assert!(rotations.iter().all(|e| !e.detail.contains("maas_")));
+    // A deactivated agent's token is replaced by the operator, not by the agent.
+    deactivate(&mut h, &op(), "c1").unwrap();
+    denied(rotate(&mut h, &agent("c1"), "c1"));
+    let last = rotate(&mut h, &op(), "c1").unwrap();
+    reactivate(&mut h, &op(), "c1").unwrap();
+    denied(authenticate(&mut h, &newer));
+    let mut replica = h.replica();
+    let on_replica = replica.call(|c, s| c.maas_core_agents().call_authenticate(s, &last));
+    assert_eq!(on_replica.unwrap(), "c1");
+    let old_on_replica = replica.call(|c, s| c.maas_core_agents().call_authenticate(s, &newer));
+    assert!(matches!(old_on_replica, Err(Error::PermissionDenied(_))));
+}
+
+#[test]
+fn the_operator_learns_which_tokens_are_revoked_and_nothing_is_written() {
+    let mut h = Harness::new();
+    let tokens = [
+        h.register("a1", AgentType::ClaudeCode, "u1"),
+        h.register("a2", AgentType::GptAgent, "u1"),
+        h.register("b1", AgentType::ClaudeCode, "u2"),
+        h.register("c1", AgentType::ClaudeCode, "u3"),
+    ];
     deactivate(&mut h, &op(), "a2").unwrap();
     unregister(&mut h, &op(), "b1").unwrap();
+    let c1 = rotate(&mut h, &op(), "c1").unwrap();
+    let hash = maas_core::agents::hash_token;
+    let mut hashes: Vec<String> = tokens.iter().map(|t| hash(t)).collect();
+    hashes.push(hash(&c1));
+    hashes.push(hash("maas_never-issued"));
     let count = |h: &mut Harness| h.stats().audit_entries + h.journal.reads_len() as u64;
     let before = count(&mut h);
-    let ask = |h: &mut Harness, caller: &Caller, ids: &[String]| {
-        h.rt.call(|c, s| c.maas_core_admin().call_inactive_agents(s, caller, ids))
+    let ask = |h: &mut Harness, caller: &Caller, hashes: &[String]| {
+        h.rt.call(|c, s| c.maas_core_admin().call_revoked_tokens(s, caller, hashes))
     };
-    let ids: Vec<String> = ["a1", "a2", "b1", "nobody"].map(String::from).to_vec();
-    assert_eq!(ask(&mut h, &op(), &ids).unwrap(), ["a2", "b1", "nobody"]);
+    let pick = |i: &[usize]| -> Vec<String> { i.iter().map(|&i| hashes[i].clone()).collect() };
+    assert_eq!(ask(&mut h, &op(), &hashes).unwrap(), pick(&[1, 2, 3, 5]));
     assert_eq!(count(&mut h), before, "the answer writes nothing");
     reactivate(&mut h, &op(), "a2").unwrap();
-    assert_eq!(ask(&mut h, &op(), &ids).unwrap(), ["b1", "nobody"]);
-    // The operator's only; bounded in count and in each id.
-    denied(ask(&mut h, &agent("a1"), &ids));
-    let many = vec!["a1".to_string(); 10_001];
-    assert!(
-        matches!(ask(&mut h, &op(), &many), Err(Error::InvalidInput(i)) if i.field == "agent_ids")
-    );
-    let long = vec!["x".repeat(10_000)];
-    assert!(
-        matches!(ask(&mut h, &op(), &long), Err(Error::InvalidInput(i)) if i.field == "agent_ids[0]")
-    );
+    assert_eq!(ask(&mut h, &op(), &hashes).unwrap(), pick(&[2, 3, 5]));
+    // The operator's only; bounded in count, and each must be a digest in lowercase hex.
+    denied(ask(&mut h, &agent("a1"), &hashes));
+    let many = vec![hashes[0].clone(); 10_001];
+    invalid(ask(&mut h, &op(), &many), "token_hashes");
+    for bad in [
+        "x".repeat(10_000),
+        hashes[0].to_uppercase(),
+        tokens[0].clone(),
+    ] {
+        invalid(ask(&mut h, &op(), &[bad]), "token_hashes[0]");
+    }
 }
 
 #[test]

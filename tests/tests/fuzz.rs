@@ -507,7 +507,7 @@ const EXPORTS: &[&str] = &[
     "admin.current-limits",
     "admin.stats",
     "admin.state-digest",
-    "admin.inactive-agents",
+    "admin.revoked-tokens",
     "agents.register",
     "agents.authenticate",
     "agents.get",
@@ -515,6 +515,7 @@ const EXPORTS: &[&str] = &[
     "agents.deactivate",
     "agents.reactivate",
     "agents.unregister",
+    "agents.rotate-token",
     "agents.start-session",
     "agents.end-session",
     "agents.get-session",
@@ -640,9 +641,17 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
         "admin.state-digest" => rt
             .call(|x, s| x.maas_core_admin().call_state_digest(s, &c))
             .map(drop),
-        "admin.inactive-agents" => {
-            let ids: Vec<String> = (0..rng.below(5)).map(|_| id(rng, &w.agents, w)).collect();
-            rt.call(|x, s| x.maas_core_admin().call_inactive_agents(s, &c, &ids))
+        "admin.revoked-tokens" => {
+            let hashes: Vec<String> = (0..rng.below(5))
+                .map(|_| {
+                    if rng.valid() {
+                        maas_core::agents::hash_token(&rng.pick(&w.tokens))
+                    } else {
+                        text(rng)
+                    }
+                })
+                .collect();
+            rt.call(|x, s| x.maas_core_admin().call_revoked_tokens(s, &c, &hashes))
                 .map(drop)
         }
         "agents.register" => {
@@ -709,6 +718,14 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
                     Ok(())
                 }
             }
+        }
+        "agents.rotate-token" => {
+            // Agents the run registered, so the core agents keep their tokens.
+            let a = id(rng, &w.extra, w);
+            let c = if rng.valid() { op() } else { c };
+            let token = rt.call(|x, s| x.maas_core_agents().call_rotate_token(s, &c, &a))?;
+            w.tokens.push(token);
+            Ok(())
         }
         "agents.start-session" | "agents.end-session" | "agents.get-session" => {
             let a = acting(rng, &c, w);

@@ -95,11 +95,11 @@ impl admin::Guest for Component {
     fn state_digest(c: types::Caller) -> Result<String, types::Error> {
         with(|core| core.state_digest(&caller(c)))
     }
-    fn inactive_agents(
+    fn revoked_tokens(
         c: types::Caller,
-        agent_ids: Vec<String>,
+        token_hashes: Vec<String>,
     ) -> Result<Vec<String>, types::Error> {
-        with(|core| core.inactive_agents(&caller(c), &agent_ids))
+        with(|core| core.revoked_tokens(&caller(c), &token_hashes))
     }
 }
 
@@ -149,6 +149,9 @@ impl agents::Guest for Component {
     }
     fn reactivate(c: types::Caller, agent_id: String) -> Result<(), types::Error> {
         with(|core| core.reactivate(&caller(c), &agent_id))
+    }
+    fn rotate_token(c: types::Caller, agent_id: String) -> Result<String, types::Error> {
+        with(|core| core.rotate_token(&caller(c), &agent_id))
     }
     fn unregister(c: types::Caller, agent_id: String) -> Result<(), types::Error> {
         with(|core| core.unregister(&caller(c), &agent_id))

@@ -279,6 +279,30 @@ pub fn reactivate(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<()> {
     ))
 }
 
+/// Decides `rotate-token`: a new token replaces the agent's, which stops authenticating
+/// at once. Allowed to whoever may deactivate it (the operator, the agent itself, human
+/// agents of its owner); a deactivated agent's token can be replaced by the others, so
+/// one that leaked is dead before the agent is reactivated.
+pub fn rotate_token(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<String> {
+    managed(s, cx.caller, agent_id, true)?;
+    let token = cx.fresh_token();
+    Ok(Done::change(
+        vec![
+            Event::AgentTokenRotated {
+                id: agent_id.to_string(),
+                token_hash: hash_token(&token),
+            },
+            Event::Audited(record(
+                cx.caller.name(),
+                "agent.token_rotated",
+                Some(agent_id),
+                json!({}),
+            )),
+        ],
+        token,
+    ))
+}
+
 /// Decides `unregister`: memberships go (in evolve), pending handoffs both ways are
 /// cancelled here so the journal says so.
 pub fn unregister(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<()> {

@@ -45,8 +45,8 @@ pub struct Stats {
     pub heap_bytes: u64,
 }
 
-/// Most ids [`Core::inactive_agents`] takes at once.
-pub const MAX_AGENT_IDS: usize = 10_000;
+/// Most hashes [`Core::revoked_tokens`] takes at once.
+pub const MAX_TOKEN_HASHES: usize = 10_000;
 
 /// From how many journal entries a replay from nothing leaves the search indexes to the
 /// first search rather than maintaining them entry by entry.
@@ -151,29 +151,45 @@ impl<J: Journal, E: Env> Core<J, E> {
         Ok(self.counts())
     }
 
-    /// Which of `agent_ids` are not active agents (deactivated, unregistered, or never
-    /// registered), once caught up with the journal: what a server holding sessions open
-    /// for agents asks to close the ones whose agents lost their rights. Writes nothing,
-    /// not even a read's audit entry. Operator only; at most [`MAX_AGENT_IDS`] ids.
-    pub fn inactive_agents(
+    /// Which of `token_hashes` (SHA-256 hex of agent tokens, as the host keeps them) no
+    /// longer authenticate: unknown, replaced by `rotate-token`, or an agent's that is
+    /// deactivated or unregistered, once caught up with the journal. What a server
+    /// holding sessions and streams open for tokens asks, to close those whose token lost
+    /// its rights. Writes nothing, not even a read's audit entry. Operator only; at most
+    /// [`MAX_TOKEN_HASHES`] hashes, each 64 lowercase hex digits.
+    pub fn revoked_tokens(
         &mut self,
         caller: &Caller,
-        agent_ids: &[String],
+        token_hashes: &[String],
     ) -> Result<Vec<String>> {
         self.operator_only(caller)?;
-        if agent_ids.len() > MAX_AGENT_IDS {
+        if token_hashes.len() > MAX_TOKEN_HASHES {
             return Err(Error::invalid(
-                "agent_ids",
-                format!("at most {MAX_AGENT_IDS} ids"),
+                "token_hashes",
+                format!("at most {MAX_TOKEN_HASHES} hashes"),
             ));
         }
-        for (i, id) in agent_ids.iter().enumerate() {
-            crate::limits::check_id(&format!("agent_ids[{i}]"), id)?;
+        for (i, hash) in token_hashes.iter().enumerate() {
+            let hex = hash.len() == 64
+                && hash
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex {
+                return Err(Error::invalid(
+                    format!("token_hashes[{i}]"),
+                    "not a SHA-256 digest in lowercase hex (64 digits)",
+                ));
+            }
         }
-        let agents = &self.engine.state.agents;
-        Ok(agent_ids
+        let s = &self.engine.state;
+        Ok(token_hashes
             .iter()
-            .filter(|id| !agents.get(id.as_str()).is_some_and(|a| a.active))
+            .filter(|hash| {
+                !s.tokens
+                    .get(hash.as_str())
+                    .and_then(|id| s.agents.get(id))
+                    .is_some_and(|a| a.active)
+            })
             .cloned()
             .collect())
     }

@@ -106,6 +106,13 @@ pub enum Event {
         /// Agent id.
         id: String,
     },
+    /// An agent's token was replaced: the old one no longer authenticates.
+    AgentTokenRotated {
+        /// Agent id.
+        id: String,
+        /// SHA-256 hex of the new token.
+        token_hash: String,
+    },
     /// An agent was removed for good.
     AgentUnregistered {
         /// Agent id.

@@ -211,6 +211,7 @@ fn keeps_last(s: &State, event: &Event, readers: &[String]) -> bool {
         | Event::HandoffRemoved { .. }
         | Event::SessionStarted { .. }
         | Event::SessionEnded { .. }
+        | Event::AgentTokenRotated { .. }
         | Event::DocumentsIngested { .. }
         | Event::DocumentsRemoved { .. } => true,
         Event::MemoryStored { id, .. }

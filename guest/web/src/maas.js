@@ -123,6 +123,11 @@ class Maas {
     return call(() => this.#core.agents.listByOwner(OPERATOR, ownerId, limit, cursor));
   }
 
+  /** Replaces agent `id`'s token; returns the new one (the old one stops working). */
+  rotateToken(id) {
+    return call(() => this.#core.agents.rotateToken(OPERATOR, id));
+  }
+
   /** Maps a token to a handle acting as its agent. */
   authenticate(token) {
     const id = call(() => this.#core.agents.authenticate(token));
@@ -194,6 +199,11 @@ class AgentHandle {
 
   get() {
     return call(() => this.#core.agents.get(this.#caller, this.id));
+  }
+
+  /** Replaces this agent's own token; returns the new one. */
+  rotateToken() {
+    return call(() => this.#core.agents.rotateToken(this.#caller, this.id));
   }
 
   /** Stores a memory; `pool`/`scope` share it right away. */

@@ -49,6 +49,18 @@ test('the token never appears in the audit trail', () => {
   assert.ok(!trail.includes(reg.token));
 });
 
+test('a rotated token stops working and the new one acts as the agent', () => {
+  const reg = maas.registerAgent({ agentType: 'claude_code', ownerId: 'user-r', agentId: 'rotating-1' });
+  const mine = maas.authenticate(reg.token).rotateToken();
+  assert.match(mine, /^maas_[0-9a-f]{64}$/);
+  refused(() => maas.authenticate(reg.token), 'permission_denied');
+  assert.equal(maas.authenticate(mine).id, 'rotating-1');
+  const next = maas.rotateToken('rotating-1');
+  refused(() => maas.authenticate(mine), 'permission_denied');
+  assert.equal(maas.authenticate(next).id, 'rotating-1');
+  refused(() => maas.rotateToken('nobody-r'), 'not_found');
+});
+
 test('an id can never be registered twice', () => {
   maas.registerAgent({ agentType: 'human', ownerId: 'user-z', agentId: 'once-1' });
   refused(() => maas.registerAgent({ agentType: 'human', ownerId: 'user-z', agentId: 'once-1' }), 'invalid_input');

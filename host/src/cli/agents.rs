@@ -22,6 +22,8 @@ pub enum AgentCmd {
     Reactivate(ReactivateAgent),
     /// Remove an agent for good (its id is never reused).
     Unregister(UnregisterAgent),
+    /// Replace an agent's token (default: the --token's agent); prints the new one once.
+    RotateToken(RotateToken),
     /// The acting agent's session.
     #[command(subcommand)]
     Session(SessionCmd),
@@ -60,6 +62,7 @@ pub fn run(cmd: AgentCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
         AgentCmd::Deactivate(op) => ctx.run(op),
         AgentCmd::Reactivate(op) => ctx.run(op),
         AgentCmd::Unregister(op) => ctx.run(op),
+        AgentCmd::RotateToken(op) => ctx.run(op),
         AgentCmd::Whoami(op) => ctx.run(op),
         AgentCmd::Session(SessionCmd::Start(op)) => ctx.run(op),
         AgentCmd::Session(SessionCmd::End(op)) => ctx.run(op),

@@ -22,6 +22,7 @@ pub use refusals::RefusalLimits;
 pub use sessions::{SessionLimits, SessionRefusal};
 
 use super::{MAX_MESSAGE_BYTES, MaasMcp, Principal};
+use crate::known_tokens::TokenDigest;
 use crate::operator::same_token;
 use crate::service::CoreService;
 use crate::types;
@@ -32,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use refusals::{Reason, Refusals};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use sessions::{BoundSessions, OPENING, Opening, Owners};
+use sessions::{Bearer, BoundSessions, OPENING, Opening, Owners};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -242,22 +243,25 @@ impl Gate {
         }
     }
 
-    /// The principal of a request, or the response refusing it.
+    /// The principal of a request and the digest of the agent token it brought, or the
+    /// response refusing it.
     async fn principal(
         &self,
         peer: IpAddr,
         origin: OriginCheck,
         bearer: Option<String>,
-    ) -> Result<Principal, Response> {
+    ) -> Result<(Principal, Bearer), Response> {
         let token = match bearer {
             None if self.insecure_loopback && origin.local() && peer.is_loopback() => {
-                return Ok(Principal::Operator);
+                return Ok((Principal::Operator, Bearer(None)));
             }
             None => {
                 let response = unauthorized("missing Authorization: Bearer <token>");
                 return Err(self.refused(peer, Reason::MissingToken, response));
             }
-            Some(t) if same_token(&t, &self.operator_token) => return Ok(Principal::Operator),
+            Some(t) if same_token(&t, &self.operator_token) => {
+                return Ok((Principal::Operator, Bearer(None)));
+            }
             Some(t) => t,
         };
         if self.refusals.exhausted(peer) && !self.refusals.known(&token) {
@@ -272,7 +276,10 @@ impl Gate {
         match answer {
             Ok(id) => {
                 self.refusals.remember(&token);
-                Ok(Principal::Agent(id))
+                Ok((
+                    Principal::Agent(id),
+                    Bearer(crate::known_tokens::digest(&token)),
+                ))
             }
             // The core could not answer (its journal is away): nothing is known about
             // the token, so nothing is counted against the caller.
@@ -328,7 +335,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     if !origin.allowed() {
         return gate.refused(peer, Reason::Origin, forbidden_origin());
     }
-    let principal = match gate.principal(peer, origin, bearer(&request)).await {
+    let (principal, token) = match gate.principal(peer, origin, bearer(&request)).await {
         Ok(p) => p,
         Err(response) => return response,
     };
@@ -336,11 +343,18 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         .headers()
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok());
-    if let Some(owner) = session.and_then(|id| gate.owners.owner(id))
-        && owner != principal
-    {
-        let response = unauthorized("this MCP session was opened by another principal");
-        return gate.refused(peer, Reason::ForeignSession, response);
+    if let Some((owner, opened_with)) = session.and_then(|id| gate.owners.owner(id)) {
+        let why = if owner != principal {
+            Some("this MCP session was opened by another principal")
+        } else if opened_with != token {
+            // The agent's token was rotated since: the session ends with the old token.
+            Some("this MCP session was opened with another token; open a new session")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return gate.refused(peer, Reason::ForeignSession, unauthorized(why));
+        }
     }
     // Ending a session: one that does not exist (or expired) is 404, as the MCP
     // specification asks for any request naming an unknown session, and the end of a
@@ -355,6 +369,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         );
     }
     request.extensions_mut().insert(principal.clone());
+    request.extensions_mut().insert(token);
     // Every POST reaches the core (MCP with or without a session, A2A): an agent's
     // share is held until its answer has gone out.
     let share = match &principal {
@@ -372,7 +387,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         }
         _ => None,
     };
-    let opening = Opening::new(principal);
+    let opening = Opening::new(principal, token);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
     if ending && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
@@ -499,7 +514,16 @@ pub async fn bind(
         load: load::Load::new(options.sessions.in_flight_per_principal),
     });
     let handler = MaasMcp::new(core.clone(), Principal::Operator);
-    let sweeper = close_revoked(core.clone(), sessions.clone(), shutdown.clone());
+    let streams = Arc::new(feed::Streams::new(
+        options.sessions.per_principal,
+        options.sessions.total,
+    ));
+    let sweeper = close_revoked(
+        core.clone(),
+        sessions.clone(),
+        streams.clone(),
+        shutdown.clone(),
+    );
     let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
         StreamableHttpService::new(move || Ok(handler.for_session()), sessions, config);
     let feed = axum::Router::new()
@@ -507,10 +531,7 @@ pub async fn bind(
         .with_state(feed::Feed {
             core: core.clone(),
             stop: shutdown.clone(),
-            streams: Arc::new(feed::Streams::new(
-                options.sessions.per_principal,
-                options.sessions.total,
-            )),
+            streams: streams.clone(),
         });
     let tasks = axum::Router::new()
         .route("/a2a", axum::routing::post(a2a::rpc))
@@ -530,20 +551,26 @@ pub async fn bind(
     Ok((addr, server))
 }
 
-/// How often the agents holding sessions are checked.
+/// How often the tokens holding sessions and streams are checked.
 const REVOKED_CHECK: Duration = Duration::from_secs(2);
 
 /// How long closing one session may take before the sweep leaves it (its requests are
 /// refused already: the session is forgotten before rmcp is told).
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// Closes the MCP sessions of agents that are no longer active (deactivated or
-/// unregistered, here or by another process on the same journal), so a `GET` stream one
-/// holds open ends: every request on it is refused already. Every [`REVOKED_CHECK`],
-/// one core call asks which of the agents holding sessions are inactive
-/// (`admin.inactive-agents`: one catch-up with the journal and a lookup per agent; it
-/// writes nothing). A check the core cannot answer is made again at the next tick.
-async fn close_revoked(core: CoreService, sessions: Arc<BoundSessions>, stop: CancellationToken) {
+/// Closes the MCP sessions and ends the change-feed streams held by agent tokens that no
+/// longer authenticate (the agent deactivated or unregistered, or its token rotated,
+/// here or by another process on the same journal), so a `GET` stream one holds open
+/// ends: every request with the token is refused already. Every [`REVOKED_CHECK`], one
+/// core call asks which of the tokens holding them are revoked (`admin.revoked-tokens`:
+/// one catch-up with the journal and a lookup per token; it writes nothing). A check the
+/// core cannot answer is made again at the next tick.
+async fn close_revoked(
+    core: CoreService,
+    sessions: Arc<BoundSessions>,
+    streams: Arc<feed::Streams>,
+    stop: CancellationToken,
+) {
     use rmcp::transport::streamable_http_server::session::SessionManager;
     let owners = sessions.owners();
     let mut tick = tokio::time::interval(REVOKED_CHECK);
@@ -553,27 +580,34 @@ async fn close_revoked(core: CoreService, sessions: Arc<BoundSessions>, stop: Ca
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        let mut open = owners.agents();
-        if open.is_empty() {
+        let mut open = owners.tokens();
+        let mut held: std::collections::HashSet<_> = open.keys().copied().collect();
+        held.extend(streams.tokens());
+        if held.is_empty() {
             continue;
         }
-        let ids: Vec<String> = open.keys().cloned().collect();
-        let inactive = core
+        let by_hash: std::collections::HashMap<String, TokenDigest> = held
+            .into_iter()
+            .map(|d| (maas_core::audit::hex(&d), d))
+            .collect();
+        let hashes: Vec<String> = by_hash.keys().cloned().collect();
+        let revoked = core
             .call(move |rt| {
-                let mut inactive = Vec::new();
-                for chunk in ids.chunks(maas_core::core::MAX_AGENT_IDS) {
+                let mut revoked = Vec::new();
+                for chunk in hashes.chunks(maas_core::core::MAX_TOKEN_HASHES) {
                     let found = rt.call(|c, s| {
                         c.maas_core_admin()
-                            .call_inactive_agents(s, &types::Caller::Operator, chunk)
+                            .call_revoked_tokens(s, &types::Caller::Operator, chunk)
                     })?;
-                    inactive.extend(found);
+                    revoked.extend(found);
                 }
-                Ok(inactive)
+                Ok(revoked)
             })
             .await;
-        let Ok(inactive) = inactive else { continue };
-        for agent in inactive {
-            for id in open.remove(&agent).unwrap_or_default() {
+        let Ok(revoked) = revoked else { continue };
+        for token in revoked.iter().filter_map(|h| by_hash.get(h)) {
+            streams.revoke(token);
+            for id in open.remove(token).unwrap_or_default() {
                 let sessions = sessions.clone();
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(CLOSE_WAIT, sessions.close_session(&id)).await;

@@ -95,6 +95,7 @@ fn annotations(effect: Effect) -> ToolAnnotations {
         Effect::Add => (false, false, false),
         Effect::Change => (false, false, true),
         Effect::Destructive => (false, true, true),
+        Effect::Replace => (false, true, false),
     };
     ToolAnnotations::new()
         .read_only(read_only)
@@ -175,6 +176,7 @@ pub fn registry() -> &'static Registry {
             route::<agents::DeactivateAgent>(),
             route::<agents::ReactivateAgent>(),
             route::<agents::UnregisterAgent>(),
+            route::<agents::RotateToken>(),
             route::<agents::StartSession>(),
             route::<agents::EndSession>(),
             route::<agents::GetSession>(),

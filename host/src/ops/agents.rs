@@ -231,6 +231,44 @@ agent_change!(
     UnregisterAgent, "unregister_agent", Destructive, call_unregister, "unregistered"
 );
 
+/// Replace an agent's bearer token with a new one, shown once here: the old token stops
+/// working at once, and the sessions and streams opened with it are closed within
+/// seconds. For a token that leaked, or one issued before tokens carried check digits.
+/// The operator, the agent itself, or a human agent of the same owner.
+#[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
+#[serde(deny_unknown_fields)]
+pub struct RotateToken {
+    /// The agent (default: the token's own agent).
+    #[arg(value_name = "AGENT")]
+    #[schemars(required)]
+    pub agent_id: Option<String>,
+}
+
+impl Op for RotateToken {
+    const TOOL: &'static str = "rotate_token";
+    const EFFECT: Effect = Effect::Replace;
+    type Out = String;
+    fn slot(&mut self) -> Slot<'_> {
+        Slot::Target(&mut self.agent_id)
+    }
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Self::Out, types::Error> {
+        let id = agent(&self.agent_id);
+        let token = rt.call(|c, s| c.maas_core_agents().call_rotate_token(s, caller, id))?;
+        rt.note_issued_token(&token);
+        Ok(token)
+    }
+    fn json(&self, token: &Self::Out) -> Value {
+        json!({"agent_id": agent(&self.agent_id), "status": "rotated", "token": token})
+    }
+    fn text(&self, token: &Self::Out) -> String {
+        fields(&[
+            ("agent_id", agent(&self.agent_id).to_string()),
+            ("token", token.clone()),
+            ("status", "rotated".to_string()),
+        ]) + "\nKeep the token now: it is shown only once, and the old one no longer works."
+    }
+}
+
 /// Open a session for an agent (ending any open one).
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]

@@ -52,6 +52,9 @@ pub enum Effect {
     Change,
     /// Overwrites, removes or takes away access; the same call again changes nothing more.
     Destructive,
+    /// Replaces something with a new one, taking the old one away; the same call again
+    /// replaces it again (a retry loses what the first call answered).
+    Replace,
 }
 
 /// One operation.

@@ -65,6 +65,14 @@ impl<J: Journal, E: Env> Core<J, E> {
             })
     }
 
+    /// Replaces an agent's token; returns the new one.
+    pub fn rotate_token(&mut self, caller: &Caller, agent_id: &str) -> Result<String> {
+        self.engine
+            .run(caller, "agents.rotate-token", Some(agent_id), |s, cx| {
+                agents::rotate_token(s, cx, agent_id)
+            })
+    }
+
     /// Unregisters an agent.
     pub fn unregister(&mut self, caller: &Caller, agent_id: &str) -> Result<()> {
         self.engine

@@ -124,6 +124,60 @@ fn an_unknown_or_deactivated_token_is_denied_and_audited() {
     }
 }
 
+#[test]
+fn an_agent_rotates_its_own_token_and_the_old_one_stops_working() {
+    let mut token = String::new();
+    world()
+        .when(agent("a1"), |s, cx| agents::rotate_token(s, cx, "a1"))
+        .then_value(|t| token = t.clone())
+        .then_audited("agent.token_rotated")
+        .then_state(|s| {
+            assert_eq!(
+                s.tokens.get(&hash_token("a1")),
+                None,
+                "the old token is gone"
+            );
+            let a1 = s.tokens.values().filter(|id| *id == "a1").count();
+            assert_eq!(a1, 1, "one token per agent");
+        });
+    assert!(token.starts_with("maas_") && token.len() == 69);
+    let body = token.as_bytes().get(5..).unwrap_or_default();
+    assert!(crate::token::is_body(body), "checked: {token}");
+    world()
+        .rotated("a1", &token)
+        .when(op(), |s, cx| agents::authenticate(s, cx, &token))
+        .then_value(|r| assert_eq!(r.as_deref(), Ok("a1")));
+    world()
+        .rotated("a1", &token)
+        .when(op(), |s, cx| agents::authenticate(s, cx, "a1"))
+        .then_read("auth.failed")
+        .then_value(|r| assert!(matches!(r, Err(Error::PermissionDenied(_)))));
+}
+
+#[test]
+fn whoever_may_deactivate_an_agent_may_rotate_its_token_and_nobody_else() {
+    world()
+        .when(agent("boss"), |s, cx| agents::rotate_token(s, cx, "a1"))
+        .then_audited("agent.token_rotated");
+    world()
+        .deactivated("a1")
+        .when(op(), |s, cx| agents::rotate_token(s, cx, "a1"))
+        .then_audited("agent.token_rotated");
+    world()
+        .when(agent("a2"), |s, cx| agents::rotate_token(s, cx, "a1"))
+        .then_denied();
+    world()
+        .deactivated("a1")
+        .when(agent("a1"), |s, cx| agents::rotate_token(s, cx, "a1"))
+        .then_denied();
+    world()
+        .when(agent("boss"), |s, cx| agents::rotate_token(s, cx, "b1"))
+        .then_not_found();
+    world()
+        .when(op(), |s, cx| agents::rotate_token(s, cx, "ghost"))
+        .then_not_found();
+}
+
 // ---- seeing ----
 
 #[test]

@@ -236,6 +236,14 @@ impl Given {
         self.event(Event::AgentDeactivated { id: id.into() })
     }
 
+    /// Agent `id`'s token replaced by `token`.
+    pub fn rotated(self, id: &str, token: &str) -> Self {
+        self.event(Event::AgentTokenRotated {
+            id: id.into(),
+            token_hash: hash_token(token),
+        })
+    }
+
     /// A pool of `owner` at `scope`, with no members.
     pub fn pool(self, id: &str, owner: &str, scope: Scope) -> Self {
         self.event(ev::pool(id, owner, scope, None))

@@ -57,6 +57,7 @@ impl State {
             Event::AgentRegistered { .. }
             | Event::AgentDeactivated { .. }
             | Event::AgentReactivated { .. }
+            | Event::AgentTokenRotated { .. }
             | Event::AgentUnregistered { .. }
             | Event::SessionStarted { .. }
             | Event::SessionEnded { .. } => self.evolve_agents(at, event),

@@ -8,6 +8,8 @@
 //! positions. A cursor the feed refuses (malformed, ahead of the journal, expired) is
 //! answered with the error as JSON and the HTTP status that fits, before any event.
 
+use super::sessions::Bearer;
+use crate::known_tokens::TokenDigest;
 use crate::mcp::Principal;
 use crate::ops::changes::{GetChanges, change_json};
 use crate::ops::invoke;
@@ -42,12 +44,15 @@ pub struct Feed {
 
 /// Open feed streams per principal and in total, with their caps: a principal's
 /// streams beyond `per_principal` are answered 429, any beyond `total` 503, so one
-/// token cannot hold the server's connections and file descriptors.
+/// token cannot hold the server's connections and file descriptors. The streams of each
+/// agent token share a signal that ends them all when the server finds the token
+/// revoked ([`Streams::revoke`]).
 #[derive(Debug)]
 pub struct Streams {
     per_principal: usize,
     total: usize,
     open: Mutex<HashMap<Principal, usize>>,
+    by_token: Mutex<HashMap<TokenDigest, (usize, CancellationToken)>>,
 }
 
 impl Streams {
@@ -57,12 +62,31 @@ impl Streams {
             per_principal,
             total,
             open: Mutex::new(HashMap::new()),
+            by_token: Mutex::new(HashMap::new()),
         }
     }
 
-    /// A slot for one more stream of `who`, released when dropped; the refusal's
-    /// status and message when a cap is reached.
-    fn open(self: &Arc<Self>, who: &Principal) -> Result<Slot, (StatusCode, String)> {
+    /// The agent tokens holding open streams.
+    pub fn tokens(&self) -> Vec<TokenDigest> {
+        let by_token = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
+        by_token.keys().copied().collect()
+    }
+
+    /// Ends every stream opened with `token`: it no longer authenticates.
+    pub fn revoke(&self, token: &TokenDigest) {
+        let mut by_token = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, ended)) = by_token.remove(token) {
+            ended.cancel();
+        }
+    }
+
+    /// A slot for one more stream of `who`, opened with `token`, released when dropped;
+    /// the refusal's status and message when a cap is reached.
+    fn open(
+        self: &Arc<Self>,
+        who: &Principal,
+        token: Bearer,
+    ) -> Result<Slot, (StatusCode, String)> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let all: usize = open.values().sum();
         let mine = open.get(who).copied().unwrap_or(0);
@@ -85,9 +109,20 @@ impl Streams {
             ));
         }
         open.insert(who.clone(), mine + 1);
+        let revoked = match token.0 {
+            Some(digest) => {
+                let mut by_token = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
+                let (n, ended) = by_token.entry(digest).or_default();
+                *n += 1;
+                ended.clone()
+            }
+            None => CancellationToken::new(),
+        };
         Ok(Slot {
             streams: self.clone(),
             who: who.clone(),
+            token: token.0,
+            revoked,
         })
     }
 
@@ -107,6 +142,9 @@ impl Streams {
 struct Slot {
     streams: Arc<Streams>,
     who: Principal,
+    token: Option<TokenDigest>,
+    /// Cancelled when the token is found revoked.
+    revoked: CancellationToken,
 }
 
 impl Drop for Slot {
@@ -116,6 +154,22 @@ impl Drop for Slot {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 open.remove(&self.who);
+            }
+        }
+        drop(open);
+        let Some(token) = self.token else { return };
+        let mut by_token = self
+            .streams
+            .by_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // A revoked token's entry is gone (or belongs to streams opened since).
+        if !self.revoked.is_cancelled()
+            && let Some((n, _)) = by_token.get_mut(&token)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                by_token.remove(&token);
             }
         }
     }
@@ -146,8 +200,8 @@ struct Follow {
     stop: CancellationToken,
     ready: Option<String>,
     done: bool,
-    /// Held while the stream is open.
-    _slot: Slot,
+    /// Held while the stream is open; says when its token is revoked.
+    slot: Slot,
 }
 
 fn status(e: &types::Error) -> StatusCode {
@@ -193,6 +247,16 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
                 .data(change_json(&change).to_string());
             return Some((Ok(event), f));
         }
+        if f.slot.revoked.is_cancelled() {
+            // The token it was opened with was rotated or its agent lost its rights:
+            // say so and end, as when a read is refused.
+            f.done = true;
+            let e = types::Error::PermissionDenied("invalid or revoked token".into());
+            let event = Event::default()
+                .event("error")
+                .data(wire::error(&e).to_string());
+            return Some((Ok(event), f));
+        }
         f.heads.borrow_and_update();
         match read(&f.core, &f.caller, &f.read, Some(f.cursor.clone())).await {
             Ok((_, page)) => {
@@ -203,6 +267,7 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
                     tokio::select! {
                         moved = f.heads.changed() => f.done = moved.is_err(),
                         () = f.stop.cancelled() => f.done = true,
+                        () = f.slot.revoked.cancelled() => {}
                     }
                 }
             }
@@ -227,10 +292,11 @@ pub async fn changes(
         streams,
     }): State<Feed>,
     Extension(principal): Extension<Principal>,
+    Extension(token): Extension<Bearer>,
     headers: HeaderMap,
     Query(q): Query<FeedQuery>,
 ) -> Response {
-    let slot = match streams.open(&principal) {
+    let slot = match streams.open(&principal, token) {
         Ok(slot) => slot,
         Err((status, message)) => {
             let code = if status == StatusCode::TOO_MANY_REQUESTS {
@@ -280,7 +346,7 @@ pub async fn changes(
         stop,
         ready: Some(ready),
         done: false,
-        _slot: slot,
+        slot,
     };
     let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
         Box::pin(stream::unfold(follow, next));
@@ -298,19 +364,53 @@ mod tests {
         let streams = Arc::new(Streams::new(2, 3));
         let a = Principal::Agent("a".into());
         let b = Principal::Agent("b".into());
-        let a1 = streams.open(&a);
-        let a2 = streams.open(&a);
+        let a1 = streams.open(&a, Bearer(None));
+        let a2 = streams.open(&a, Bearer(None));
         assert!(a1.is_ok() && a2.is_ok());
-        let refused = streams.open(&a).err().map(|(status, _)| status);
+        let refused = streams
+            .open(&a, Bearer(None))
+            .err()
+            .map(|(status, _)| status);
         assert_eq!(refused, Some(StatusCode::TOO_MANY_REQUESTS));
-        let b1 = streams.open(&b);
+        let b1 = streams.open(&b, Bearer(None));
         assert!(b1.is_ok());
-        let full = streams.open(&Principal::Operator).err().map(|(s, _)| s);
+        let full = streams
+            .open(&Principal::Operator, Bearer(None))
+            .err()
+            .map(|(s, _)| s);
         assert_eq!(full, Some(StatusCode::SERVICE_UNAVAILABLE));
         drop(a1);
         assert_eq!(streams.count(), 2);
-        assert!(streams.open(&a).is_ok(), "a freed slot is usable again");
+        assert!(
+            streams.open(&a, Bearer(None)).is_ok(),
+            "a freed slot is usable again"
+        );
         drop((a2, b1));
         assert_eq!(streams.count(), 0);
+    }
+
+    #[test]
+    fn revoking_a_token_ends_its_streams_only_and_forgets_it() {
+        let streams = Arc::new(Streams::new(8, 8));
+        let a = Principal::Agent("a".into());
+        let (old, new) = (Bearer(Some([1; 32])), Bearer(Some([2; 32])));
+        let s1 = streams.open(&a, old).ok();
+        let s2 = streams.open(&a, old).ok();
+        let s3 = streams.open(&a, new).ok();
+        let mut held = streams.tokens();
+        held.sort();
+        assert_eq!(held, vec![[1; 32], [2; 32]]);
+        streams.revoke(&[1; 32]);
+        let ended = |s: &Option<Slot>| s.as_ref().map(|s| s.revoked.is_cancelled());
+        assert_eq!(
+            (ended(&s1), ended(&s2), ended(&s3)),
+            (Some(true), Some(true), Some(false))
+        );
+        assert_eq!(streams.tokens(), vec![[2; 32]]);
+        drop((s1, s2));
+        assert_eq!(streams.count(), 1, "ended streams free their places");
+        assert_eq!(streams.tokens(), vec![[2; 32]]);
+        drop(s3);
+        assert!(streams.tokens().is_empty());
     }
 }

@@ -6,9 +6,11 @@
 //! around the request that carries the `initialize` (rmcp creates the session inline,
 //! in that request's task). Every later request naming the session is checked against
 //! the record by the middleware. A session that ends (DELETE, idle expiry, shutdown, its
-//! agent deactivated or unregistered) goes through `close_session`, which forgets it;
-//! [`Owners::agents`] lists the agents holding sessions, for the server to close those
-//! of agents that lost their rights (otherwise a `GET` stream one holds stays open).
+//! agent deactivated or unregistered, its token rotated) goes through `close_session`,
+//! which forgets it. A session is bound to the token too: a request naming it must
+//! bring the token that opened it, and [`Owners::tokens`] lists the tokens holding
+//! sessions, for the server to close those whose token stopped authenticating
+//! (otherwise a `GET` stream one holds stays open).
 //!
 //! A request whose JSON-RPC id is already in flight in its session is answered on its
 //! own stream with an invalid-request error instead of reaching rmcp, which routes
@@ -18,6 +20,7 @@
 //! How many requests one agent may have in flight is kept by the middleware, for
 //! every route (see `load.rs`).
 
+use crate::known_tokens::TokenDigest;
 use crate::mcp::Principal;
 use futures_core::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
@@ -74,18 +77,26 @@ pub enum SessionRefusal {
     Unauthenticated,
 }
 
+/// The digest of the agent token a request authenticated with (none for the operator),
+/// set by the middleware beside the [`Principal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bearer(pub Option<TokenDigest>);
+
+/// Who holds a session: the principal, and the token it was opened with.
+type Holder = (Principal, Bearer);
+
 /// The principal opening a session, and what became of it, for one HTTP request.
 #[derive(Debug)]
 pub struct Opening {
-    principal: Principal,
+    holder: Holder,
     refused: Mutex<Option<SessionRefusal>>,
 }
 
 impl Opening {
-    /// An opening by `principal`.
-    pub fn new(principal: Principal) -> Arc<Self> {
+    /// An opening by `principal`, authenticated by `bearer`.
+    pub fn new(principal: Principal, bearer: Bearer) -> Arc<Self> {
         Arc::new(Opening {
-            principal,
+            holder: (principal, bearer),
             refused: Mutex::new(None),
         })
     }
@@ -111,22 +122,22 @@ tokio::task_local! {
 /// Who owns which open session.
 #[derive(Debug, Default)]
 pub struct Owners {
-    owners: Mutex<HashMap<SessionId, Principal>>,
+    owners: Mutex<HashMap<SessionId, Holder>>,
 }
 
 impl Owners {
-    /// The principal that opened `id`, if it is open.
-    pub fn owner(&self, id: &str) -> Option<Principal> {
+    /// The principal that opened `id` and its token, if it is open.
+    pub fn owner(&self, id: &str) -> Option<(Principal, Bearer)> {
         self.owners.lock().ok()?.get(id).cloned()
     }
 
-    /// The agents holding open sessions, each with its sessions.
-    pub fn agents(&self) -> HashMap<String, Vec<SessionId>> {
-        let mut out: HashMap<String, Vec<SessionId>> = HashMap::new();
+    /// The agent tokens holding open sessions, each with its sessions.
+    pub fn tokens(&self) -> HashMap<TokenDigest, Vec<SessionId>> {
+        let mut out: HashMap<TokenDigest, Vec<SessionId>> = HashMap::new();
         if let Ok(owners) = self.owners.lock() {
-            for (id, principal) in owners.iter() {
-                if let Principal::Agent(agent) = principal {
-                    out.entry(agent.clone()).or_default().push(id.clone());
+            for (id, (_, bearer)) in owners.iter() {
+                if let Bearer(Some(token)) = bearer {
+                    out.entry(*token).or_default().push(id.clone());
                 }
             }
         }
@@ -135,14 +146,14 @@ impl Owners {
 
     /// Whether `principal` may open one more session.
     fn check(
-        owners: &HashMap<SessionId, Principal>,
+        owners: &HashMap<SessionId, Holder>,
         principal: &Principal,
         limits: &SessionLimits,
     ) -> Result<(), SessionRefusal> {
         if owners.len() >= limits.total {
             return Err(SessionRefusal::Total(limits.total));
         }
-        let mine = owners.values().filter(|p| *p == principal).count();
+        let mine = owners.values().filter(|(p, _)| p == principal).count();
         if mine >= limits.per_principal {
             return Err(SessionRefusal::PerPrincipal(limits.per_principal));
         }
@@ -163,14 +174,14 @@ impl Owners {
     fn admit(
         &self,
         id: &SessionId,
-        principal: &Principal,
+        holder: &Holder,
         limits: &SessionLimits,
     ) -> Result<(), SessionRefusal> {
         let Ok(mut owners) = self.owners.lock() else {
             return Err(SessionRefusal::Total(limits.total));
         };
-        Self::check(&owners, principal, limits)?;
-        owners.insert(id.clone(), principal.clone());
+        Self::check(&owners, &holder.0, limits)?;
+        owners.insert(id.clone(), holder.clone());
         Ok(())
     }
 
@@ -320,10 +331,10 @@ impl SessionManager for BoundSessions {
             .try_with(Arc::clone)
             .map_err(|_| SessionRefusal::Unauthenticated)?;
         self.owners
-            .precheck(&opening.principal, &self.limits)
+            .precheck(&opening.holder.0, &self.limits)
             .map_err(|why| opening.refuse(why))?;
         let (id, transport) = self.inner.create_session().await?;
-        if let Err(why) = self.owners.admit(&id, &opening.principal, &self.limits) {
+        if let Err(why) = self.owners.admit(&id, &opening.holder, &self.limits) {
             // Lost a race for the last place: close what was just created.
             drop(transport);
             let _ = self.inner.close_session(&id).await;

@@ -45,6 +45,10 @@ impl State {
                     a.active = true;
                 }
             }
+            Event::AgentTokenRotated { id, token_hash } => {
+                self.tokens.retain(|_, agent| agent != id);
+                self.tokens.insert(token_hash.clone(), id.clone());
+            }
             Event::AgentUnregistered { id } => {
                 // Handoffs it initiated that stay live (accepted, for their target to
                 // complete) stop counting toward its owner's share: nothing names the
