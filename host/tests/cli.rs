@@ -1152,3 +1152,47 @@ fn audit_by_agent_finds_what_the_operator_did_as_it() {
     let report = json(maas(&dir, &["--json", "audit", "verify"]));
     assert_eq!(report["intact"], true, "{report}");
 }
+
+#[test]
+fn a_rotated_token_stops_its_stdio_server_and_the_new_one_acts_as_the_agent() {
+    let dir = DataDir::new();
+    let old = register(&dir, "rotating", "claude_code", "user-1");
+    // A client that keeps stdin open: the server runs until its token is revoked.
+    let mut mcp = Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--token", &old, "mcp"])
+        .env_remove("MAAS_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin = mcp.stdin.take();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(mcp.try_wait().unwrap().is_none(), "the server runs");
+    let rotated = json(maas(
+        &dir,
+        &["--json", "--token", &old, "agent", "rotate-token"],
+    ));
+    assert_eq!(rotated["agent_id"], "rotating");
+    assert_eq!(rotated["status"], "rotated");
+    let new = rotated["token"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = mcp.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stdio server still runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let said = stderr(&mcp.wait_with_output().unwrap());
+    assert!(!status.success());
+    assert!(said.contains("no longer authenticates"), "{said}");
+    let refused = maas(&dir, &["--token", &old, "agent", "whoami"]);
+    assert!(!refused.status.success());
+    assert!(ok(maas(&dir, &["--token", &new, "agent", "whoami"])).contains("rotating"));
+}

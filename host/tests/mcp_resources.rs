@@ -652,6 +652,46 @@ async fn a_listening_inbox_hears_of_its_handoffs_under_protocol_2026_07_28() {
     refused(&e, "permission_denied");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_tokens_listen_stream_and_wait_end_within_seconds() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let (_, bob_token, _) = team(&op).await;
+    let bob = modern(&server.url, &bob_token).await;
+    let filter = SubscriptionFilter::builder()
+        .resource_subscription("maas://agents/bob/inbox")
+        .build();
+    let mut listening = bob.listen(filter).await.unwrap();
+    let listen = tokio::spawn(async move {
+        loop {
+            match listening.next().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(e) => return Some(e),
+            }
+        }
+    });
+    let wait = wait_on(bob.peer().clone()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rotated = Instant::now();
+    ok(&op, "rotate_token", json!({"agent_id": "bob"})).await;
+    let ended = tokio::time::timeout(Duration::from_secs(8), listen)
+        .await
+        .expect("the old token's listen stream is still open")
+        .unwrap();
+    match ended {
+        Some(ServiceError::McpError(e)) => refused(&e, "permission_denied"),
+        other => panic!("the listen stream ended without the refusal: {other:?}"),
+    }
+    let (answer, at) = wait.await.unwrap();
+    assert_eq!(answer["code"], "permission_denied", "{answer}");
+    assert!(
+        at - rotated < Duration::from_secs(8),
+        "the wait ran to its timeout: {:?}",
+        at - rotated
+    );
+}
+
 /// How many change-feed reads bob made (each audited as `change.listed`).
 async fn feed_reads(op: &Client) -> usize {
     let log = ok(

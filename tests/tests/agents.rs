@@ -173,6 +173,22 @@ fn a_rotated_token_stops_working_and_the_new_one_works_after_a_replay_too() {
 }
 
 #[test]
+fn an_agent_rotates_a_few_times_a_minute_and_the_operator_without_limit() {
+    let mut h = two_owners();
+    let limit = maas_core::core::ROTATIONS_PER_MINUTE;
+    for _ in 0..limit {
+        rotate(&mut h, &agent("a1"), "a1").unwrap();
+    }
+    let refused = rotate(&mut h, &agent("a1"), "a1");
+    assert!(matches!(refused, Err(Error::RateLimited(_))), "{refused:?}");
+    // Another agent's budget, and the operator, are untouched.
+    rotate(&mut h, &agent("a2"), "a2").unwrap();
+    for _ in 0..2 * limit {
+        rotate(&mut h, &op(), "a1").unwrap();
+    }
+}
+
+#[test]
 fn the_operator_learns_which_tokens_are_revoked_and_nothing_is_written() {
     let mut h = Harness::new();
     let tokens = [

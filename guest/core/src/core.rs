@@ -9,6 +9,7 @@ use crate::model::Caller;
 use sha2::{Digest, Sha256};
 
 mod agents;
+pub use agents::ROTATIONS_PER_MINUTE;
 mod audit;
 mod changes;
 mod handoffs;

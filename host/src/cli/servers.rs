@@ -222,16 +222,57 @@ pub fn mcp(dir: &Path, limits: admin::Limits, token: Option<&str>) -> Result<(),
         }
     };
     eprintln!("maas: serving MCP on stdio as {}", describe(&principal));
-    let served = tokio()?
-        .block_on(serve_stdio(core.clone(), principal))
-        .map_err(|e| {
-            CliError::io(
-                format!("the MCP stdio session failed: {e}"),
-                "check the client",
-            )
-        });
+    let hash = token.map(maas_core::agents::hash_token);
+    let runtime = tokio()?;
+    let served = runtime.block_on(async {
+        let serve = serve_stdio(core.clone(), principal);
+        let Some(hash) = hash else {
+            return serve.await.map_err(stdio_failed);
+        };
+        tokio::select! {
+            served = serve => served.map_err(stdio_failed),
+            () = until_revoked(&core, hash) => Err(CliError::io(
+                "the token no longer authenticates (it was rotated, or its agent deactivated \
+                 or unregistered): stopped serving",
+                "start `maas mcp` again with the agent's current token",
+            )),
+        }
+    });
+    // The read of stdin blocks a thread of its own until a line or the end comes: a
+    // server stopped by a revoked token does not wait for it.
+    runtime.shutdown_background();
     shut_down(&core);
     served
+}
+
+fn stdio_failed(e: anyhow::Error) -> CliError {
+    CliError::io(
+        format!("the MCP stdio session failed: {e}"),
+        "check the client",
+    )
+}
+
+/// Returns once the token hashed to `hash` no longer authenticates, checked every two
+/// seconds as `maas serve` checks its sessions' tokens (a check the core cannot answer
+/// is made again at the next tick).
+async fn until_revoked(core: &CoreService, hash: String) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let hashes = vec![hash.clone()];
+        let answer = core
+            .call(move |rt| {
+                rt.call(|c, s| {
+                    c.maas_core_admin()
+                        .call_revoked_tokens(s, &types::Caller::Operator, &hashes)
+                })
+            })
+            .await;
+        if answer.is_ok_and(|revoked| !revoked.is_empty()) {
+            return;
+        }
+    }
 }
 
 fn describe(p: &Principal) -> String {

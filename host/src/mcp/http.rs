@@ -23,6 +23,7 @@ pub use sessions::{SessionLimits, SessionRefusal};
 
 use super::{MAX_MESSAGE_BYTES, MaasMcp, Principal};
 use crate::known_tokens::TokenDigest;
+use crate::mcp::revoke::{Bearer, Revocations};
 use crate::operator::same_token;
 use crate::service::CoreService;
 use crate::types;
@@ -33,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use refusals::{Reason, Refusals};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use sessions::{Bearer, BoundSessions, OPENING, Opening, Owners};
+use sessions::{BoundSessions, OPENING, Opening, Owners};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -345,15 +346,21 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         .and_then(|v| v.to_str().ok());
     if let Some((owner, opened_with)) = session.and_then(|id| gate.owners.owner(id)) {
         let why = if owner != principal {
-            Some("this MCP session was opened by another principal")
+            Some((
+                Reason::ForeignSession,
+                "this MCP session was opened by another principal",
+            ))
         } else if opened_with != token {
             // The agent's token was rotated since: the session ends with the old token.
-            Some("this MCP session was opened with another token; open a new session")
+            Some((
+                Reason::StaleSession,
+                "this MCP session was opened with another token; open a new session",
+            ))
         } else {
             None
         };
-        if let Some(why) = why {
-            return gate.refused(peer, Reason::ForeignSession, unauthorized(why));
+        if let Some((reason, why)) = why {
+            return gate.refused(peer, reason, unauthorized(why));
         }
     }
     // Ending a session: one that does not exist (or expired) is 404, as the MCP
@@ -513,7 +520,9 @@ pub async fn bind(
         sessions: !options.stateless,
         load: load::Load::new(options.sessions.in_flight_per_principal),
     });
-    let handler = MaasMcp::new(core.clone(), Principal::Operator);
+    let revocations = Arc::new(Revocations::default());
+    let handler =
+        MaasMcp::new(core.clone(), Principal::Operator).with_revocations(revocations.clone());
     let streams = Arc::new(feed::Streams::new(
         options.sessions.per_principal,
         options.sessions.total,
@@ -521,7 +530,7 @@ pub async fn bind(
     let sweeper = close_revoked(
         core.clone(),
         sessions.clone(),
-        streams.clone(),
+        revocations.clone(),
         shutdown.clone(),
     );
     let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
@@ -531,7 +540,8 @@ pub async fn bind(
         .with_state(feed::Feed {
             core: core.clone(),
             stop: shutdown.clone(),
-            streams: streams.clone(),
+            streams,
+            revocations,
         });
     let tasks = axum::Router::new()
         .route("/a2a", axum::routing::post(a2a::rpc))
@@ -558,8 +568,8 @@ const REVOKED_CHECK: Duration = Duration::from_secs(2);
 /// refused already: the session is forgotten before rmcp is told).
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// Closes the MCP sessions and ends the change-feed streams held by agent tokens that no
-/// longer authenticate (the agent deactivated or unregistered, or its token rotated,
+/// Closes the MCP sessions and ends the change-feed streams, `subscriptions/listen`
+/// streams and `wait_for_changes` calls held by agent tokens that no longer authenticate (the agent deactivated or unregistered, or its token rotated,
 /// here or by another process on the same journal), so a `GET` stream one holds open
 /// ends: every request with the token is refused already. Every [`REVOKED_CHECK`], one
 /// core call asks which of the tokens holding them are revoked (`admin.revoked-tokens`:
@@ -568,7 +578,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 async fn close_revoked(
     core: CoreService,
     sessions: Arc<BoundSessions>,
-    streams: Arc<feed::Streams>,
+    revocations: Arc<Revocations>,
     stop: CancellationToken,
 ) {
     use rmcp::transport::streamable_http_server::session::SessionManager;
@@ -582,7 +592,7 @@ async fn close_revoked(
         }
         let mut open = owners.tokens();
         let mut held: std::collections::HashSet<_> = open.keys().copied().collect();
-        held.extend(streams.tokens());
+        held.extend(revocations.tokens());
         if held.is_empty() {
             continue;
         }
@@ -606,7 +616,7 @@ async fn close_revoked(
             .await;
         let Ok(revoked) = revoked else { continue };
         for token in revoked.iter().filter_map(|h| by_hash.get(h)) {
-            streams.revoke(token);
+            revocations.revoke(token);
             for id in open.remove(token).unwrap_or_default() {
                 let sessions = sessions.clone();
                 tokio::spawn(async move {

@@ -1,10 +1,13 @@
 //! maas as an MCP server: one tool handler, served over stdio (`maas mcp`) and Streamable
-//! HTTP (`maas serve`). Every call acts as the principal its transport authenticated; it
-//! is read on each call, never cached per connection.
+//! HTTP (`maas serve`). Every call acts as the principal its transport authenticated:
+//! over HTTP the token is checked on each request; over stdio once, at start, and the
+//! server stops when it is revoked (`cli/servers.rs`). Long requests over HTTP (listen
+//! streams, waits) end when their token is revoked ([`revoke`]).
 
 pub mod http;
 pub mod registry;
 pub mod resources;
+pub mod revoke;
 pub mod stdio;
 pub mod subscriptions;
 pub mod tasks;
@@ -45,6 +48,11 @@ impl Principal {
     }
 }
 
+/// The error of a request whose token was revoked while it ran.
+fn revoked() -> types::Error {
+    types::Error::PermissionDenied("invalid or revoked token".into())
+}
+
 /// The MCP handler: tools, and resources with subscriptions. One per MCP session (the
 /// stdio connection, or each HTTP session: see [`MaasMcp::for_session`]).
 #[derive(Clone)]
@@ -54,6 +62,8 @@ pub struct MaasMcp {
     default: Principal,
     /// The session's resource subscriptions.
     subscriptions: Arc<subscriptions::Subscriptions>,
+    /// What agent tokens hold open (HTTP): a revoked token's listen streams and waits end.
+    revocations: Option<Arc<revoke::Revocations>>,
 }
 
 impl MaasMcp {
@@ -63,12 +73,34 @@ impl MaasMcp {
             core,
             default,
             subscriptions: Arc::default(),
+            revocations: None,
         }
+    }
+
+    /// The handler, registering long requests (listen streams, waits) under the token
+    /// that authenticated them in `revocations`, which ends them when it is revoked.
+    pub fn with_revocations(mut self, revocations: Arc<revoke::Revocations>) -> Self {
+        self.revocations = Some(revocations);
+        self
     }
 
     /// The same handler for a new session: no subscriptions.
     pub fn for_session(&self) -> Self {
-        MaasMcp::new(self.core.clone(), self.default.clone())
+        MaasMcp {
+            subscriptions: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// This request's registration under its agent token, if it came with one over HTTP.
+    fn held(&self, ext: &Extensions) -> revoke::Held {
+        let token = ext
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<revoke::Bearer>());
+        match (&self.revocations, token) {
+            (Some(revocations), Some(token)) => revocations.hold(*token),
+            _ => revoke::Held::unrevocable(),
+        }
     }
 
     /// The caller of this request: the HTTP principal when there is one, else the default.
@@ -96,6 +128,16 @@ impl ServerHandler for MaasMcp {
             .is_some_and(|caps| caps.supports_tasks());
         if tasks::answers_as_task(&request.name, declared_tasks) {
             return tasks::initiate(&self.core, &caller, args).await;
+        }
+        if request.name == <crate::ops::changes::WaitForChanges as crate::ops::Op>::TOOL {
+            // A wait parks for up to its timeout between reads: it ends when its token
+            // is revoked (a read; nothing is lost by dropping it).
+            let held = self.held(&context.extensions);
+            return tokio::select! {
+                answer = route.call(&self.core, caller, args) => answer,
+                () = held.revoked().cancelled() => Ok(registry::failure(&revoked())),
+            }
+            .map(CallToolResponse::Complete);
         }
         route
             .call(&self.core, caller, args)
@@ -174,7 +216,11 @@ impl ServerHandler for MaasMcp {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let caller = self.caller(&context.request_context().extensions);
-        subscriptions::listen(&self.core, &caller, context).await
+        let held = self.held(&context.request_context().extensions);
+        tokio::select! {
+            listened = subscriptions::listen(&self.core, &caller, context) => listened,
+            () = held.revoked().cancelled() => Err(resources::error(&revoked())),
+        }
     }
 
     #[allow(deprecated)]

@@ -9,6 +9,10 @@ use crate::model::Caller;
 use crate::page::{Page, PageRequest};
 use crate::state::Agent;
 
+/// How many token rotations an agent may ask for a minute (kept in the process, as the
+/// write rate is).
+pub const ROTATIONS_PER_MINUTE: u64 = 6;
+
 impl<J: Journal, E: Env> Core<J, E> {
     /// Registers an agent.
     pub fn register(&mut self, caller: &Caller, req: &RegistrationRequest) -> Result<Registration> {
@@ -65,8 +69,18 @@ impl<J: Journal, E: Env> Core<J, E> {
             })
     }
 
-    /// Replaces an agent's token; returns the new one.
+    /// Replaces an agent's token; returns the new one. An agent may rotate
+    /// [`ROTATIONS_PER_MINUTE`] times a minute (in a burst, refilled at that rate), so
+    /// none can fill a host's set of known tokens with fresh ones; the operator is not
+    /// limited.
     pub fn rotate_token(&mut self, caller: &Caller, agent_id: &str) -> Result<String> {
+        if let Caller::Agent(me) = caller {
+            let now = self.engine.env.now_ms();
+            self.engine
+                .rates
+                .take(&format!("rotate-token {me}"), now, ROTATIONS_PER_MINUTE)
+                .map_err(crate::error::Error::RateLimited)?;
+        }
         self.engine
             .run(caller, "agents.rotate-token", Some(agent_id), |s, cx| {
                 agents::rotate_token(s, cx, agent_id)

@@ -8,9 +8,8 @@
 //! positions. A cursor the feed refuses (malformed, ahead of the journal, expired) is
 //! answered with the error as JSON and the HTTP status that fits, before any event.
 
-use super::sessions::Bearer;
-use crate::known_tokens::TokenDigest;
 use crate::mcp::Principal;
+use crate::mcp::revoke::{Bearer, Held, Revocations};
 use crate::ops::changes::{GetChanges, change_json};
 use crate::ops::invoke;
 use crate::service::CoreService;
@@ -30,8 +29,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// What the feed's handler needs: the core, the server's shutdown, which ends every
-/// stream (a graceful shutdown waits for open connections), and the count of open
-/// streams.
+/// stream (a graceful shutdown waits for open connections), the count of open
+/// streams, and the tokens they are held by (a revoked token's streams end).
 #[derive(Clone)]
 pub struct Feed {
     /// The core.
@@ -40,19 +39,18 @@ pub struct Feed {
     pub stop: CancellationToken,
     /// Open streams, capped per principal and in total like MCP sessions.
     pub streams: Arc<Streams>,
+    /// What each agent token holds open.
+    pub revocations: Arc<Revocations>,
 }
 
 /// Open feed streams per principal and in total, with their caps: a principal's
 /// streams beyond `per_principal` are answered 429, any beyond `total` 503, so one
-/// token cannot hold the server's connections and file descriptors. The streams of each
-/// agent token share a signal that ends them all when the server finds the token
-/// revoked ([`Streams::revoke`]).
+/// token cannot hold the server's connections and file descriptors.
 #[derive(Debug)]
 pub struct Streams {
     per_principal: usize,
     total: usize,
     open: Mutex<HashMap<Principal, usize>>,
-    by_token: Mutex<HashMap<TokenDigest, (usize, CancellationToken)>>,
 }
 
 impl Streams {
@@ -62,31 +60,12 @@ impl Streams {
             per_principal,
             total,
             open: Mutex::new(HashMap::new()),
-            by_token: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The agent tokens holding open streams.
-    pub fn tokens(&self) -> Vec<TokenDigest> {
-        let by_token = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
-        by_token.keys().copied().collect()
-    }
-
-    /// Ends every stream opened with `token`: it no longer authenticates.
-    pub fn revoke(&self, token: &TokenDigest) {
-        let mut by_token = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, ended)) = by_token.remove(token) {
-            ended.cancel();
-        }
-    }
-
-    /// A slot for one more stream of `who`, opened with `token`, released when dropped;
-    /// the refusal's status and message when a cap is reached.
-    fn open(
-        self: &Arc<Self>,
-        who: &Principal,
-        token: Bearer,
-    ) -> Result<Slot, (StatusCode, String)> {
+    /// A slot for one more stream of `who`, released when dropped; the refusal's
+    /// status and message when a cap is reached.
+    fn open(self: &Arc<Self>, who: &Principal) -> Result<Slot, (StatusCode, String)> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let all: usize = open.values().sum();
         let mine = open.get(who).copied().unwrap_or(0);
@@ -109,20 +88,9 @@ impl Streams {
             ));
         }
         open.insert(who.clone(), mine + 1);
-        let revoked = match token.0 {
-            Some(digest) => {
-                let mut by_token = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
-                let (n, ended) = by_token.entry(digest).or_default();
-                *n += 1;
-                ended.clone()
-            }
-            None => CancellationToken::new(),
-        };
         Ok(Slot {
             streams: self.clone(),
             who: who.clone(),
-            token: token.0,
-            revoked,
         })
     }
 
@@ -142,9 +110,6 @@ impl Streams {
 struct Slot {
     streams: Arc<Streams>,
     who: Principal,
-    token: Option<TokenDigest>,
-    /// Cancelled when the token is found revoked.
-    revoked: CancellationToken,
 }
 
 impl Drop for Slot {
@@ -154,22 +119,6 @@ impl Drop for Slot {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 open.remove(&self.who);
-            }
-        }
-        drop(open);
-        let Some(token) = self.token else { return };
-        let mut by_token = self
-            .streams
-            .by_token
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // A revoked token's entry is gone (or belongs to streams opened since).
-        if !self.revoked.is_cancelled()
-            && let Some((n, _)) = by_token.get_mut(&token)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                by_token.remove(&token);
             }
         }
     }
@@ -200,8 +149,10 @@ struct Follow {
     stop: CancellationToken,
     ready: Option<String>,
     done: bool,
-    /// Held while the stream is open; says when its token is revoked.
-    slot: Slot,
+    /// Held while the stream is open.
+    _slot: Slot,
+    /// Says when the token the stream was opened with is revoked.
+    held: Held,
 }
 
 fn status(e: &types::Error) -> StatusCode {
@@ -240,21 +191,21 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
         if f.done {
             return None;
         }
-        if let Some(change) = f.queued.pop_front() {
-            let event = Event::default()
-                .id(change.cursor.clone())
-                .event(change.kind.clone())
-                .data(change_json(&change).to_string());
-            return Some((Ok(event), f));
-        }
-        if f.slot.revoked.is_cancelled() {
+        if f.held.revoked().is_cancelled() {
             // The token it was opened with was rotated or its agent lost its rights:
-            // say so and end, as when a read is refused.
+            // say so and end, as when a read is refused; what was read before is not sent.
             f.done = true;
             let e = types::Error::PermissionDenied("invalid or revoked token".into());
             let event = Event::default()
                 .event("error")
                 .data(wire::error(&e).to_string());
+            return Some((Ok(event), f));
+        }
+        if let Some(change) = f.queued.pop_front() {
+            let event = Event::default()
+                .id(change.cursor.clone())
+                .event(change.kind.clone())
+                .data(change_json(&change).to_string());
             return Some((Ok(event), f));
         }
         f.heads.borrow_and_update();
@@ -267,7 +218,7 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
                     tokio::select! {
                         moved = f.heads.changed() => f.done = moved.is_err(),
                         () = f.stop.cancelled() => f.done = true,
-                        () = f.slot.revoked.cancelled() => {}
+                        () = f.held.revoked().cancelled() => {}
                     }
                 }
             }
@@ -290,13 +241,14 @@ pub async fn changes(
         core,
         stop,
         streams,
+        revocations,
     }): State<Feed>,
     Extension(principal): Extension<Principal>,
     Extension(token): Extension<Bearer>,
     headers: HeaderMap,
     Query(q): Query<FeedQuery>,
 ) -> Response {
-    let slot = match streams.open(&principal, token) {
+    let slot = match streams.open(&principal) {
         Ok(slot) => slot,
         Err((status, message)) => {
             let code = if status == StatusCode::TOO_MANY_REQUESTS {
@@ -308,6 +260,7 @@ pub async fn changes(
             return (status, axum::Json(body)).into_response();
         }
     };
+    let held = revocations.hold(token);
     let caller = principal.caller();
     let after = headers
         .get("last-event-id")
@@ -346,7 +299,8 @@ pub async fn changes(
         stop,
         ready: Some(ready),
         done: false,
-        slot,
+        _slot: slot,
+        held,
     };
     let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
         Box::pin(stream::unfold(follow, next));
@@ -364,53 +318,19 @@ mod tests {
         let streams = Arc::new(Streams::new(2, 3));
         let a = Principal::Agent("a".into());
         let b = Principal::Agent("b".into());
-        let a1 = streams.open(&a, Bearer(None));
-        let a2 = streams.open(&a, Bearer(None));
+        let a1 = streams.open(&a);
+        let a2 = streams.open(&a);
         assert!(a1.is_ok() && a2.is_ok());
-        let refused = streams
-            .open(&a, Bearer(None))
-            .err()
-            .map(|(status, _)| status);
+        let refused = streams.open(&a).err().map(|(status, _)| status);
         assert_eq!(refused, Some(StatusCode::TOO_MANY_REQUESTS));
-        let b1 = streams.open(&b, Bearer(None));
+        let b1 = streams.open(&b);
         assert!(b1.is_ok());
-        let full = streams
-            .open(&Principal::Operator, Bearer(None))
-            .err()
-            .map(|(s, _)| s);
+        let full = streams.open(&Principal::Operator).err().map(|(s, _)| s);
         assert_eq!(full, Some(StatusCode::SERVICE_UNAVAILABLE));
         drop(a1);
         assert_eq!(streams.count(), 2);
-        assert!(
-            streams.open(&a, Bearer(None)).is_ok(),
-            "a freed slot is usable again"
-        );
+        assert!(streams.open(&a).is_ok(), "a freed slot is usable again");
         drop((a2, b1));
         assert_eq!(streams.count(), 0);
-    }
-
-    #[test]
-    fn revoking_a_token_ends_its_streams_only_and_forgets_it() {
-        let streams = Arc::new(Streams::new(8, 8));
-        let a = Principal::Agent("a".into());
-        let (old, new) = (Bearer(Some([1; 32])), Bearer(Some([2; 32])));
-        let s1 = streams.open(&a, old).ok();
-        let s2 = streams.open(&a, old).ok();
-        let s3 = streams.open(&a, new).ok();
-        let mut held = streams.tokens();
-        held.sort();
-        assert_eq!(held, vec![[1; 32], [2; 32]]);
-        streams.revoke(&[1; 32]);
-        let ended = |s: &Option<Slot>| s.as_ref().map(|s| s.revoked.is_cancelled());
-        assert_eq!(
-            (ended(&s1), ended(&s2), ended(&s3)),
-            (Some(true), Some(true), Some(false))
-        );
-        assert_eq!(streams.tokens(), vec![[2; 32]]);
-        drop((s1, s2));
-        assert_eq!(streams.count(), 1, "ended streams free their places");
-        assert_eq!(streams.tokens(), vec![[2; 32]]);
-        drop(s3);
-        assert!(streams.tokens().is_empty());
     }
 }

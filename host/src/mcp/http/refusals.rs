@@ -14,8 +14,10 @@
 //! with it before, and an agent registered while its address is flooded (by this server,
 //! the CLI or another process on the data directory, which note the tokens they issue
 //! there) gets through at once: the file is read again when it has changed. A digest of
-//! a token that stopped authenticating (its agent was deactivated or unregistered) is
-//! dropped from both.
+//! a token that stopped authenticating (its agent was deactivated or unregistered, or the
+//! token rotated) is dropped from both when the token is next refused; an agent rotates
+//! its own token a few times a minute at most (`ROTATIONS_PER_MINUTE` in the core), so
+//! fresh digests cannot push the others out.
 
 use crate::known_tokens::{self, MOST, Stamp, TokenDigest, digest};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -54,6 +56,8 @@ pub enum Reason {
     BadToken,
     /// A session id opened by another principal.
     ForeignSession,
+    /// A session id opened by the same agent with another token (before a rotation).
+    StaleSession,
     /// An `Origin` not on the allow-list.
     Origin,
     /// A `Host` not on the allow-list.
@@ -68,6 +72,7 @@ impl Reason {
             Reason::MissingToken => "no token",
             Reason::BadToken => "invalid token",
             Reason::ForeignSession => "another principal's session",
+            Reason::StaleSession => "a session of another token",
             Reason::Origin => "origin not allowed",
             Reason::Host => "host not allowed",
             Reason::RateLimited => "rate limited",

@@ -22,6 +22,7 @@
 
 use crate::known_tokens::TokenDigest;
 use crate::mcp::Principal;
+pub use crate::mcp::revoke::Bearer;
 use futures_core::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::{
@@ -76,11 +77,6 @@ pub enum SessionRefusal {
     #[error("a session can only be opened by an authenticated request")]
     Unauthenticated,
 }
-
-/// The digest of the agent token a request authenticated with (none for the operator),
-/// set by the middleware beside the [`Principal`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bearer(pub Option<TokenDigest>);
 
 /// Who holds a session: the principal, and the token it was opened with.
 type Holder = (Principal, Bearer);

@@ -45,7 +45,7 @@ impl State {
                     a.active = true;
                 }
             }
-            Event::AgentTokenRotated { id, token_hash } => {
+            Event::AgentTokenRotated { id, token_hash } if self.agents.contains_key(id) => {
                 self.tokens.retain(|_, agent| agent != id);
                 self.tokens.insert(token_hash.clone(), id.clone());
             }

@@ -1,0 +1,138 @@
+//! What an agent token holds open beyond one request — change-feed streams,
+//! `subscriptions/listen` streams, `wait_for_changes` calls — ended when the token stops
+//! authenticating (its agent deactivated or unregistered, or the token rotated).
+//!
+//! Each holder registers under its token's digest and waits on a signal the digest's
+//! holders share; `maas serve`'s sweep asks the core which digests are revoked
+//! (`admin.revoked-tokens`) and calls [`Revocations::revoke`] for them. MCP sessions are
+//! closed by the same sweep through their own records (`http/sessions.rs`).
+
+use crate::known_tokens::TokenDigest;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
+
+/// The digest of the agent token a request authenticated with (none for the operator),
+/// set by the HTTP gate beside the principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bearer(pub Option<TokenDigest>);
+
+/// The holders of each agent token, with the signal that ends them.
+#[derive(Debug, Default)]
+pub struct Revocations {
+    by_token: Mutex<HashMap<TokenDigest, (usize, CancellationToken)>>,
+}
+
+impl Revocations {
+    fn lock(&self) -> MutexGuard<'_, HashMap<TokenDigest, (usize, CancellationToken)>> {
+        // Each change is one insert, update or remove: a poisoned table is whole.
+        self.by_token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers one holder of `token` until the returned [`Held`] is dropped. Without a
+    /// token (the operator) nothing is registered and the signal never fires.
+    pub fn hold(self: &Arc<Self>, token: Bearer) -> Held {
+        let Some(digest) = token.0 else {
+            return Held::unrevocable();
+        };
+        let mut by_token = self.lock();
+        let (n, revoked) = by_token.entry(digest).or_default();
+        *n += 1;
+        Held {
+            revocations: Some(self.clone()),
+            token: Some(digest),
+            revoked: revoked.clone(),
+        }
+    }
+
+    /// The tokens holding something open.
+    pub fn tokens(&self) -> Vec<TokenDigest> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Ends everything `token` holds: it no longer authenticates.
+    pub fn revoke(&self, token: &TokenDigest) {
+        if let Some((_, revoked)) = self.lock().remove(token) {
+            revoked.cancel();
+        }
+    }
+}
+
+/// One holder's registration; fires [`Held::revoked`] when its token is revoked.
+#[derive(Debug)]
+pub struct Held {
+    revocations: Option<Arc<Revocations>>,
+    token: Option<TokenDigest>,
+    revoked: CancellationToken,
+}
+
+impl Held {
+    /// A registration whose signal never fires (the operator, stdio).
+    pub fn unrevocable() -> Held {
+        Held {
+            revocations: None,
+            token: None,
+            revoked: CancellationToken::new(),
+        }
+    }
+
+    /// Cancelled when the token is revoked.
+    pub fn revoked(&self) -> &CancellationToken {
+        &self.revoked
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let (Some(revocations), Some(token)) = (&self.revocations, self.token) else {
+            return;
+        };
+        // A revoked token's entry is gone already (or belongs to holders registered
+        // since, which count themselves).
+        if self.revoked.is_cancelled() {
+            return;
+        }
+        let mut by_token = revocations.lock();
+        if let Some((n, _)) = by_token.get_mut(&token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                by_token.remove(&token);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoking_a_token_ends_its_holders_only_and_forgets_it() {
+        let revocations = Arc::new(Revocations::default());
+        let (old, new) = (Bearer(Some([1; 32])), Bearer(Some([2; 32])));
+        let h1 = revocations.hold(old);
+        let h2 = revocations.hold(old);
+        let h3 = revocations.hold(new);
+        let operator = revocations.hold(Bearer(None));
+        let mut held = revocations.tokens();
+        held.sort_unstable();
+        assert_eq!(held, vec![[1; 32], [2; 32]]);
+        revocations.revoke(&[1; 32]);
+        let ended = |h: &Held| h.revoked().is_cancelled();
+        assert_eq!(
+            (ended(&h1), ended(&h2), ended(&h3), ended(&operator)),
+            (true, true, false, false)
+        );
+        assert_eq!(revocations.tokens(), vec![[2; 32]]);
+        // A holder of the revoked token registered after the revocation counts alone.
+        let late = revocations.hold(old);
+        drop((h1, h2));
+        assert_eq!(revocations.lock()[&[1; 32]].0, 1);
+        drop(late);
+        drop(h3);
+        assert!(revocations.tokens().is_empty());
+    }
+}
