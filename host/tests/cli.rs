@@ -1192,7 +1192,47 @@ fn a_rotated_token_stops_its_stdio_server_and_the_new_one_acts_as_the_agent() {
     let said = stderr(&mcp.wait_with_output().unwrap());
     assert!(!status.success());
     assert!(said.contains("no longer authenticates"), "{said}");
+    assert!(said.contains("permission_denied"), "{said}");
     let refused = maas(&dir, &["--token", &old, "agent", "whoami"]);
     assert!(!refused.status.success());
     assert!(ok(maas(&dir, &["--token", &new, "agent", "whoami"])).contains("rotating"));
+}
+
+#[test]
+fn an_agent_rotating_itself_over_stdio_gets_its_new_token_before_the_server_stops() {
+    use std::io::{BufRead, Write};
+    let dir = DataDir::new();
+    let old = register(&dir, "self-rotating", "claude_code", "user-1");
+    let mut mcp = Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--token", &old, "mcp"])
+        .env_remove("MAAS_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = mcp.stdin.take().unwrap();
+    for line in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli-test","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rotate_token","arguments":{}}}"#,
+    ] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    let mut lines = std::io::BufReader::new(mcp.stdout.take().unwrap()).lines();
+    let answer = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains(r#""id":2"#))
+        .expect("the rotation is answered before the server stops");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    let body: Value = serde_json::from_str(text).unwrap();
+    let new = body["token"].as_str().unwrap().to_string();
+    let status = mcp.wait().unwrap();
+    assert!(!status.success(), "stopped: its token was revoked");
+    drop(stdin);
+    assert!(ok(maas(&dir, &["--token", &new, "agent", "whoami"])).contains("self-rotating"));
 }

@@ -181,6 +181,13 @@ fn an_agent_rotates_a_few_times_a_minute_and_the_operator_without_limit() {
     }
     let refused = rotate(&mut h, &agent("a1"), "a1");
     assert!(matches!(refused, Err(Error::RateLimited(_))), "{refused:?}");
+    // Only rotations that happen count: a refused one leaves the budget alone.
+    for _ in 0..limit {
+        not_found(rotate(&mut h, &agent("boss"), "b1"));
+    }
+    for _ in 0..limit {
+        rotate(&mut h, &agent("boss"), "a2").unwrap();
+    }
     // Another agent's budget, and the operator, are untouched.
     rotate(&mut h, &agent("a2"), "a2").unwrap();
     for _ in 0..2 * limit {

@@ -407,6 +407,20 @@ impl Rates {
 
     /// Takes one write for `agent` at `now`; if none is left, how many ms until one is.
     pub fn take(&mut self, agent: &str, now: u64, per_minute: u64) -> Result<(), u64> {
+        self.refilled(agent, now, per_minute)?;
+        if let Some((tokens, _)) = self.buckets.get_mut(agent) {
+            *tokens -= Self::WRITE;
+        }
+        Ok(())
+    }
+
+    /// Whether `agent` has a write left at `now`, taking none; if not, how many ms until
+    /// one is. For a call charged only once it has succeeded ([`Rates::take`] then).
+    pub fn check(&mut self, agent: &str, now: u64, per_minute: u64) -> Result<(), u64> {
+        self.refilled(agent, now, per_minute)
+    }
+
+    fn refilled(&mut self, agent: &str, now: u64, per_minute: u64) -> Result<(), u64> {
         let per_minute = per_minute.max(1);
         let cap = per_minute.saturating_mul(Self::WRITE);
         let (tokens, last) = self.buckets.entry(agent.to_string()).or_insert((cap, now));
@@ -416,7 +430,6 @@ impl Rates {
             .min(cap);
         *last = (*last).max(now);
         if *tokens >= Self::WRITE {
-            *tokens -= Self::WRITE;
             Ok(())
         } else {
             Err((Self::WRITE - *tokens).div_ceil(per_minute))

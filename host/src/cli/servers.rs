@@ -229,13 +229,20 @@ pub fn mcp(dir: &Path, limits: admin::Limits, token: Option<&str>) -> Result<(),
         let Some(hash) = hash else {
             return serve.await.map_err(stdio_failed);
         };
+        tokio::pin!(serve);
         tokio::select! {
-            served = serve => served.map_err(stdio_failed),
-            () = until_revoked(&core, hash) => Err(CliError::io(
-                "the token no longer authenticates (it was rotated, or its agent deactivated \
-                 or unregistered): stopped serving",
-                "start `maas mcp` again with the agent's current token",
-            )),
+            served = &mut serve => served.map_err(stdio_failed),
+            () = until_revoked(&core, hash) => {
+                // An answer on its way out goes first: `rotate_token`'s own new token,
+                // when the agent rotated itself.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), &mut serve).await;
+                Err(CliError::from(types::Error::PermissionDenied(
+                    "the token no longer authenticates (it was rotated, or its agent \
+                     deactivated or unregistered): stopped serving"
+                        .into(),
+                ))
+                .with_hint("start `maas mcp` again with the agent's current token"))
+            }
         }
     });
     // The read of stdin blocks a thread of its own until a line or the end comes: a

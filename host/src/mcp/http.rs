@@ -531,6 +531,7 @@ pub async fn bind(
         core.clone(),
         sessions.clone(),
         revocations.clone(),
+        gate.clone(),
         shutdown.clone(),
     );
     let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
@@ -568,17 +569,25 @@ const REVOKED_CHECK: Duration = Duration::from_secs(2);
 /// refused already: the session is forgotten before rmcp is told).
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a session of a revoked token is left before it is closed, so an answer on
+/// its way out goes (`rotate_token`'s own new token, when an agent rotates itself); its
+/// new requests are refused already.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Closes the MCP sessions and ends the change-feed streams, `subscriptions/listen`
-/// streams and `wait_for_changes` calls held by agent tokens that no longer authenticate (the agent deactivated or unregistered, or its token rotated,
-/// here or by another process on the same journal), so a `GET` stream one holds open
-/// ends: every request with the token is refused already. Every [`REVOKED_CHECK`], one
-/// core call asks which of the tokens holding them are revoked (`admin.revoked-tokens`:
-/// one catch-up with the journal and a lookup per token; it writes nothing). A check the
-/// core cannot answer is made again at the next tick.
+/// streams and `wait_for_changes` calls held by agent tokens that no longer
+/// authenticate (the agent deactivated or unregistered, or its token rotated, here or by
+/// another process on the same journal), so a `GET` stream one holds open ends: every
+/// request with the token is refused already. Every [`REVOKED_CHECK`], one core call
+/// asks which of the tokens holding them are revoked (`admin.revoked-tokens`: one
+/// catch-up with the journal and a lookup per token; it writes nothing); their digests
+/// leave the known-token set too. A check the core cannot answer is made again at the
+/// next tick.
 async fn close_revoked(
     core: CoreService,
     sessions: Arc<BoundSessions>,
     revocations: Arc<Revocations>,
+    gate: Arc<Gate>,
     stop: CancellationToken,
 ) {
     use rmcp::transport::streamable_http_server::session::SessionManager;
@@ -617,9 +626,11 @@ async fn close_revoked(
         let Ok(revoked) = revoked else { continue };
         for token in revoked.iter().filter_map(|h| by_hash.get(h)) {
             revocations.revoke(token);
+            gate.refusals.forget_digest(token);
             for id in open.remove(token).unwrap_or_default() {
                 let sessions = sessions.clone();
                 tokio::spawn(async move {
+                    tokio::time::sleep(CLOSE_GRACE).await;
                     let _ = tokio::time::timeout(CLOSE_WAIT, sessions.close_session(&id)).await;
                 });
             }

@@ -89,12 +89,12 @@ impl Drop for Held {
         let (Some(revocations), Some(token)) = (&self.revocations, self.token) else {
             return;
         };
-        // A revoked token's entry is gone already (or belongs to holders registered
-        // since, which count themselves).
+        let mut by_token = revocations.lock();
+        // Asked under the lock `revoke` cancels under: a revoked token's entry is gone
+        // already, or belongs to holders registered since, which count themselves.
         if self.revoked.is_cancelled() {
             return;
         }
-        let mut by_token = revocations.lock();
         if let Some((n, _)) = by_token.get_mut(&token) {
             *n = n.saturating_sub(1);
             if *n == 0 {

@@ -70,21 +70,32 @@ impl<J: Journal, E: Env> Core<J, E> {
     }
 
     /// Replaces an agent's token; returns the new one. An agent may rotate
-    /// [`ROTATIONS_PER_MINUTE`] times a minute (in a burst, refilled at that rate), so
-    /// none can fill a host's set of known tokens with fresh ones; the operator is not
-    /// limited.
+    /// [`ROTATIONS_PER_MINUTE`] times a minute (in a burst, refilled at that rate; only
+    /// rotations that happen count), so none can fill a host's set of known tokens with
+    /// fresh ones; the operator is not limited. The count is kept by each process, as
+    /// the write rate is.
     pub fn rotate_token(&mut self, caller: &Caller, agent_id: &str) -> Result<String> {
-        if let Caller::Agent(me) = caller {
-            let now = self.engine.env.now_ms();
+        let bucket = match caller {
+            Caller::Agent(me) => Some(format!("rotate-token {me}")),
+            Caller::Operator => None,
+        };
+        let now = self.engine.env.now_ms();
+        if let Some(bucket) = &bucket {
             self.engine
                 .rates
-                .take(&format!("rotate-token {me}"), now, ROTATIONS_PER_MINUTE)
+                .check(bucket, now, ROTATIONS_PER_MINUTE)
                 .map_err(crate::error::Error::RateLimited)?;
         }
-        self.engine
+        let token = self
+            .engine
             .run(caller, "agents.rotate-token", Some(agent_id), |s, cx| {
                 agents::rotate_token(s, cx, agent_id)
-            })
+            })?;
+        if let Some(bucket) = &bucket {
+            // Checked above on this same thread: a rotation is left.
+            let _ = self.engine.rates.take(bucket, now, ROTATIONS_PER_MINUTE);
+        }
+        Ok(token)
     }
 
     /// Unregisters an agent.

@@ -15,9 +15,11 @@
 //! the CLI or another process on the data directory, which note the tokens they issue
 //! there) gets through at once: the file is read again when it has changed. A digest of
 //! a token that stopped authenticating (its agent was deactivated or unregistered, or the
-//! token rotated) is dropped from both when the token is next refused; an agent rotates
-//! its own token a few times a minute at most (`ROTATIONS_PER_MINUTE` in the core), so
-//! fresh digests cannot push the others out.
+//! token rotated) is dropped from both when the token is next refused, or when the
+//! server's sweep finds it revoked while it holds a session or a stream. An agent
+//! rotates its own token a few times a minute at most (`ROTATIONS_PER_MINUTE` in the
+//! core, counted by each process), which keeps fresh digests from crowding the others
+//! out at any pace that matters.
 
 use crate::known_tokens::{self, MOST, Stamp, TokenDigest, digest};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -269,9 +271,16 @@ impl Refusals {
 
     /// Forgets `token` (it no longer authenticates), here and in the file.
     pub fn forget(&self, token: &str) {
-        if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) {
+        if let Some(d) = digest(token) {
+            self.forget_digest(&d);
+        }
+    }
+
+    /// Forgets the token of digest `d` (the sweep found it revoked), here and in the file.
+    pub fn forget_digest(&self, d: &TokenDigest) {
+        if let Ok(mut known) = self.known.lock() {
             self.refresh(&mut known);
-            if known.digests.remove(&d) {
+            if known.digests.remove(d) {
                 self.rewrite(&known.digests);
             }
         }
