@@ -889,3 +889,57 @@ fn the_sessions_limit_counts_open_sessions() {
     start_session(&mut h, &op(), "b").unwrap();
     assert_eq!(h.stats().sessions, 1);
 }
+
+/// The median of `runs` timings of `f`.
+fn median_of(runs: usize, mut f: impl FnMut()) -> std::time::Duration {
+    let mut times: Vec<std::time::Duration> = (0..runs)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort_unstable();
+    times[runs / 2]
+}
+
+/// What `maas serve`'s sweep costs the core thread at size: `admin.revoked-tokens` over
+/// the tokens holding sessions (a thousand clients, the 4,096 sessions cap, 10,000
+/// agents), against one hash asked alone in the same process; and a rotation among
+/// 10,000 agents. Prints medians; never fails on a timing.
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+fn bench_the_sweep_and_rotation_at_ten_thousand_agents() {
+    let mut h = Harness::with_limits(limits(|l| l.agents = 10_000));
+    let hashes: Vec<String> = (0..10_000)
+        .map(|i| {
+            let token = h.register(
+                &format!("a{i}"),
+                AgentType::ClaudeCode,
+                &format!("u{}", i % 100),
+            );
+            maas_core::agents::hash_token(&token)
+        })
+        .collect();
+    let ask = |h: &mut Harness, n: usize| {
+        let some = &hashes[..n];
+        let revoked =
+            h.rt.call(|c, s| c.maas_core_admin().call_revoked_tokens(s, &op(), some));
+        assert_eq!(revoked.unwrap().len(), 0);
+    };
+    let one = median_of(31, || ask(&mut h, 1));
+    for n in [1, 64, 1_000, 4_096, 10_000] {
+        let t = median_of(31, || ask(&mut h, n));
+        println!(
+            "revoked-tokens over {n:>6} hashes: median {t:>10.1?} ({:.0}x one hash, {:.2} us a hash)",
+            t.as_secs_f64() / one.as_secs_f64(),
+            t.as_secs_f64() * 1e6 / n as f64
+        );
+    }
+    let mut i = 0;
+    let rotation = median_of(31, || {
+        i += 1;
+        rotate(&mut h, &op(), &format!("a{i}")).unwrap();
+    });
+    println!("rotate-token among 10,000 agents: median {rotation:.1?}");
+}
