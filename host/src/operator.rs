@@ -67,10 +67,7 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
         return Ok(token);
     }
     crate::datadir::secure_dir(data_dir)?;
-    let mut bytes = [0u8; maas_core::token::RANDOM_BYTES];
-    getrandom::fill(&mut bytes).map_err(|e| Error::other(e.to_string()))?;
-    // Check digits like an agent's, so the token is recognised without its prefix too.
-    let token = format!("maas_op_{}", maas_core::token::body(&bytes));
+    let token = fresh()?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -88,6 +85,51 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
             read(&path)?.ok_or_else(|| Error::new(ErrorKind::NotFound, "the token file vanished"))
         }
+        Err(e) => Err(e),
+    }
+}
+
+/// A new operator token: `maas_op_` and a body with check digits like an agent's, so
+/// the token is recognised without its prefix too.
+fn fresh() -> std::io::Result<String> {
+    let mut bytes = [0u8; maas_core::token::RANDOM_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| Error::other(e.to_string()))?;
+    Ok(format!("maas_op_{}", maas_core::token::body(&bytes)))
+}
+
+/// Replaces the operator token with a new one and returns it: written beside the file
+/// (0600) and renamed over it, so a reader sees the old token or the new one, never a
+/// part. A `maas serve` running on the data directory takes it within seconds.
+pub fn rotate(data_dir: &Path) -> std::io::Result<String> {
+    crate::datadir::secure_dir(data_dir)?;
+    let token = fresh()?;
+    let path = token_path(data_dir);
+    let next = data_dir.join("operator-token.new");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&next)?;
+    crate::datadir::secure_file(&next)?;
+    f.write_all(token.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&next, &path)?;
+    if let Ok(dir) = std::fs::File::open(data_dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(token)
+}
+
+/// The token the file holds now, for a server that follows changes to it: `None` when
+/// there is none; an error when it is malformed (the server keeps the token it has).
+pub fn current(data_dir: &Path) -> std::io::Result<Option<String>> {
+    let path = token_path(data_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &path).map(Some),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }

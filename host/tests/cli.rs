@@ -1236,3 +1236,32 @@ fn an_agent_rotating_itself_over_stdio_gets_its_new_token_before_the_server_stop
     drop(stdin);
     assert!(ok(maas(&dir, &["--token", &new, "agent", "whoami"])).contains("self-rotating"));
 }
+
+#[test]
+fn the_operator_token_is_rotated_in_its_file_by_the_operator_only() {
+    let dir = DataDir::new();
+    let agent = register(&dir, "someone", "claude_code", "user-1");
+    let path = dir.path().join("operator-token");
+    std::fs::write(&path, "maas_op_a_token_that_leaked_somewhere").unwrap();
+    let refused = maas(&dir, &["--token", &agent, "operator", "rotate-token"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("operator only"),
+        "{}",
+        stderr(&refused)
+    );
+    let rotated = json(maas(&dir, &["--json", "operator", "rotate-token"]));
+    assert_eq!(rotated["status"], "rotated");
+    assert_eq!(rotated["file"], path.display().to_string());
+    let token = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        token.starts_with("maas_op_") && token.len() == 72,
+        "{token}"
+    );
+    assert!(!dir.path().join("operator-token.new").exists());
+    #[cfg(unix)]
+    assert_eq!(mode(&path), 0o600);
+    let again = json(maas(&dir, &["--json", "operator", "rotate-token"]));
+    assert_eq!(again["status"], "rotated");
+    assert_ne!(std::fs::read_to_string(&path).unwrap(), token);
+}

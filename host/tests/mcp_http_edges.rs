@@ -1375,3 +1375,58 @@ async fn a_rotated_tokens_sessions_and_feed_streams_end_and_the_new_token_opens_
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("agent-r"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_operator_token_is_taken_within_seconds_and_what_the_old_one_held_closes() {
+    let dir = std::env::temp_dir().join(format!("maas-operator-rotation-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(maas_host::operator::token_path(&dir), OPERATOR).unwrap();
+    let server = server_with(memory_core(), |o| o.operator_token_dir = Some(dir.clone())).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let agent = register(&op, "agent-o", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, operator_session) = open_session(&http, &server.url, OPERATOR).await;
+    let (_, agent_session) = open_session(&http, &server.url, &agent).await;
+    let open_stream = |token: &str, session: &str| {
+        request(
+            &http,
+            reqwest::Method::GET,
+            &server.url,
+            Some(token),
+            Some(session),
+        )
+        .send()
+    };
+    let mut operator_stream = open_stream(OPERATOR, &operator_session).await.unwrap();
+    let mut agent_stream = open_stream(&agent, &agent_session).await.unwrap();
+    assert_eq!(operator_stream.status(), 200);
+    assert_eq!(agent_stream.status(), 200);
+    // The operator's own sessions are not the core's to judge: they outlive sweeps.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let (status, body) = whoami(&http, &server.url, OPERATOR, &operator_session).await;
+    assert_eq!(status, 200, "{body}");
+    let new = maas_host::operator::rotate(&dir).unwrap();
+    assert!(new.starts_with("maas_op_") && new != OPERATOR);
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while operator_stream.chunk().await.ok().flatten().is_some() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the old operator token's stream is still open"
+    );
+    let (status, _) = whoami(&http, &server.url, OPERATOR, &operator_session).await;
+    assert_eq!(status, 401, "the old operator token is refused");
+    let (status, fresh) = open_session(&http, &server.url, &new).await;
+    assert_eq!(status, 200);
+    let (status, body) = whoami(&http, &server.url, &new, &fresh).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("operator"), "{body}");
+    // Agents are untouched.
+    let (status, body) = whoami(&http, &server.url, &agent, &agent_session).await;
+    assert_eq!(status, 200, "{body}");
+    let still_open = tokio::time::timeout(Duration::from_millis(500), agent_stream.chunk()).await;
+    assert!(still_open.is_err(), "the agent's stream stays open");
+    let _ = std::fs::remove_dir_all(&dir);
+}

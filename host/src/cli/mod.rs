@@ -209,6 +209,18 @@ pub enum Command {
     /// The change feed: what changed since a cursor; wait for the next change.
     #[command(subcommand)]
     Changes(changes::ChangesCmd),
+    /// The operator token `maas serve` accepts (<data-dir>/operator-token).
+    #[command(subcommand)]
+    Operator(OperatorCmd),
+}
+
+/// Operator token verbs.
+#[derive(Debug, Clone, Subcommand)]
+pub enum OperatorCmd {
+    /// Replace the operator token with a new one, in the same file: a `maas serve`
+    /// running on this data directory takes it within seconds and closes what the old
+    /// one held open; the old token opens nothing any more.
+    RotateToken,
 }
 
 /// A core over the data directory, and who the command acts as.
@@ -325,6 +337,26 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Handoff(cmd) => handoffs::run(cmd, &mut open()?)?,
         Command::Kb(cmd) => knowledge::run(cmd, &dir, &mut open()?)?,
         Command::Changes(cmd) => changes::run(cmd, open()?)?,
+        Command::Operator(OperatorCmd::RotateToken) => {
+            let path = crate::operator::token_path(&dir);
+            crate::operator::rotate(&dir).map_err(|e| {
+                CliError::io(
+                    format!(
+                        "cannot write a new operator token to {}: {e}",
+                        path.display()
+                    ),
+                    "check the data directory's permissions",
+                )
+            })?;
+            let file = path.display().to_string();
+            Rendered::new(
+                serde_json::json!({"status": "rotated", "file": file}),
+                format!(
+                    "status: rotated\nfile:   {file}\n\nThe new operator token is in that file; \
+                     a running `maas serve` takes it within seconds."
+                ),
+            )
+        }
         Command::Audit(misc::AuditArgs {
             verb: Some(misc::AuditVerb::Verify { expect }),
             ..
@@ -377,7 +409,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 /// Refuses a token for the commands that read or write the data directory as a whole
-/// (export, import, audit verify) or authenticate each request themselves (serve): they
+/// (export, import, audit verify, operator rotate-token) or authenticate each request themselves (serve): they
 /// cannot act as one agent, so a token there would be silently ignored and the command
 /// would act as the operator, which is what the token was meant to rule out.
 fn whole_directory_only(command: &Command, token: bool) -> Result<(), CliError> {
@@ -391,6 +423,7 @@ fn whole_directory_only(command: &Command, token: bool) -> Result<(), CliError> 
             verb: Some(misc::AuditVerb::Verify { .. }),
             ..
         }) => "audit verify",
+        Command::Operator(_) => "operator rotate-token",
         Command::Serve(_) => {
             return Err(CliError::usage(
                 "`maas serve` authenticates every request by its own bearer token; \
@@ -402,7 +435,7 @@ fn whole_directory_only(command: &Command, token: bool) -> Result<(), CliError> 
     };
     Err(CliError::Domain {
         error: types::Error::PermissionDenied(format!(
-            "operator only: `maas {name}` reads the whole data directory, not one agent's view"
+            "operator only: `maas {name}` works on the whole data directory, not one agent's view"
         )),
         hint: Some("run it as the operator: without --token and with MAAS_TOKEN unset".into()),
     })

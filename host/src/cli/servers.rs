@@ -327,6 +327,7 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
         let stop = CancellationToken::new();
         let mut options = http_options(args, token);
         options.known_tokens = Some(dir.join(crate::datadir::KNOWN_TOKENS_FILE));
+        options.operator_token_dir = Some(dir.to_path_buf());
         let (addr, server) = bind(core.clone(), options, stop.clone())
             .await
             .map_err(|e| {

@@ -66,6 +66,10 @@ pub struct HttpOptions {
     /// Where the digests of tokens that authenticated are kept across restarts (the
     /// data directory's `http-known-tokens`); none: in memory only.
     pub known_tokens: Option<std::path::PathBuf>,
+    /// The data directory whose `operator-token` the server follows: a token rotated
+    /// there (`maas operator rotate-token`) replaces `operator_token` within seconds,
+    /// and what the old one held open is closed. None: the token never changes.
+    pub operator_token_dir: Option<std::path::PathBuf>,
     /// Connections served at once, and how long a request's headers may take.
     pub connections: ConnectionLimits,
 }
@@ -118,6 +122,7 @@ impl HttpOptions {
             refusals: RefusalLimits::default(),
             stateless: false,
             known_tokens: None,
+            operator_token_dir: None,
             connections: ConnectionLimits::default(),
         }
     }
@@ -144,7 +149,10 @@ impl HttpOptions {
 /// What every `/mcp` request is checked against.
 struct Gate {
     core: CoreService,
-    operator_token: String,
+    /// The operator token, replaced when the data directory's file changes.
+    operator_token: std::sync::RwLock<String>,
+    /// Where the operator token file is followed, if it is.
+    operator_token_dir: Option<std::path::PathBuf>,
     insecure_loopback: bool,
     hosts: Hosts,
     origins: Origins,
@@ -244,6 +252,52 @@ impl Gate {
         }
     }
 
+    /// Whether `token` is the operator token now.
+    fn is_operator(&self, token: &str) -> bool {
+        let current = self
+            .operator_token
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        same_token(token, &current)
+    }
+
+    /// The digest of the operator token now: what it holds open is not the core's to
+    /// judge.
+    fn operator_digest(&self) -> Option<TokenDigest> {
+        let current = self
+            .operator_token
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::known_tokens::digest(&current)
+    }
+
+    /// Takes the operator token file's token if it changed. A file that is missing or
+    /// malformed leaves the token as it is (a malformed one is reported once).
+    async fn follow_operator_token(&self, reported: &mut Option<String>) {
+        let Some(dir) = self.operator_token_dir.clone() else {
+            return;
+        };
+        let read = tokio::task::spawn_blocking(move || crate::operator::current(&dir)).await;
+        match read {
+            Ok(Ok(Some(token))) => {
+                *reported = None;
+                let mut current = self
+                    .operator_token
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if !same_token(&token, &current) {
+                    *current = token;
+                    eprintln!("maas: the operator token changed; the old one is refused now");
+                }
+            }
+            Ok(Err(e)) if reported.as_deref() != Some(&e.to_string()) => {
+                eprintln!("maas: keeping the operator token: {e}");
+                *reported = Some(e.to_string());
+            }
+            _ => {}
+        }
+    }
+
     /// The principal of a request and the digest of the agent token it brought, or the
     /// response refusing it.
     async fn principal(
@@ -260,8 +314,9 @@ impl Gate {
                 let response = unauthorized("missing Authorization: Bearer <token>");
                 return Err(self.refused(peer, Reason::MissingToken, response));
             }
-            Some(t) if same_token(&t, &self.operator_token) => {
-                return Ok((Principal::Operator, Bearer(None)));
+            Some(t) if self.is_operator(&t) => {
+                // Bound to the token, so what it opened closes if it is rotated.
+                return Ok((Principal::Operator, Bearer(crate::known_tokens::digest(&t))));
             }
             Some(t) => t,
         };
@@ -508,7 +563,8 @@ pub async fn bind(
     let sessions = Arc::new(BoundSessions::new(options.sessions));
     let gate = Arc::new(Gate {
         core: core.clone(),
-        operator_token: options.operator_token,
+        operator_token: std::sync::RwLock::new(options.operator_token),
+        operator_token_dir: options.operator_token_dir,
         insecure_loopback: options.insecure_loopback,
         hosts: Hosts::new(&hosts),
         origins,
@@ -594,14 +650,21 @@ async fn close_revoked(
     let owners = sessions.owners();
     let mut tick = tokio::time::interval(REVOKED_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
+        gate.follow_operator_token(&mut reported).await;
         let mut open = owners.tokens();
         let mut held: std::collections::HashSet<_> = open.keys().copied().collect();
         held.extend(revocations.tokens());
+        // The operator's token is the host's, not the core's; a former one is unknown to
+        // the core, which names it revoked like any other.
+        if let Some(operator) = gate.operator_digest() {
+            held.remove(&operator);
+        }
         if held.is_empty() {
             continue;
         }
