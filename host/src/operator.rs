@@ -36,7 +36,8 @@ fn parse(text: &str, path: &Path) -> std::io::Result<String> {
         Some(why) => Err(Error::new(
             ErrorKind::InvalidData,
             format!(
-                "the operator token file {} {why}; delete it to have a new token created",
+                "the operator token file {} {why}; delete it to have a new token created at \
+                 the next start, or write one with `maas operator rotate-token`",
                 path.display()
             ),
         )),
@@ -97,26 +98,57 @@ fn fresh() -> std::io::Result<String> {
     Ok(format!("maas_op_{}", maas_core::token::body(&bytes)))
 }
 
-/// Replaces the operator token with a new one and returns it: written beside the file
-/// (0600) and renamed over it, so a reader sees the old token or the new one, never a
-/// part. A `maas serve` running on the data directory takes it within seconds.
+/// Replaces the operator token with a new one and returns it: written to a new file
+/// beside it (created fresh, 0600, never through a link) and renamed over it, so a reader
+/// sees the old token or the new one, never a part. A `maas serve` running on the data
+/// directory takes it within seconds. Refused when the token file belongs to another
+/// user: the server running as that user could not read the new one and would keep the
+/// old token.
 pub fn rotate(data_dir: &Path) -> std::io::Result<String> {
     crate::datadir::secure_dir(data_dir)?;
     let token = fresh()?;
     let path = token_path(data_dir);
-    let next = data_dir.join("operator-token.new");
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).map_err(|e| Error::other(e.to_string()))?;
+    let next = data_dir.join(format!(
+        "operator-token.{}.new",
+        maas_core::audit::hex(&suffix)
+    ));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // A fresh name, created exclusively: an existing file or link there is an error.
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
     let mut f = options.open(&next)?;
-    crate::datadir::secure_file(&next)?;
-    f.write_all(token.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&next, &path)?;
+    let written = (|| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(old) = std::fs::metadata(&path)
+                && old.uid() != f.metadata()?.uid()
+            {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "{} belongs to another user (uid {}); rotate it as that user, the one \
+                         `maas serve` runs as",
+                        path.display(),
+                        old.uid()
+                    ),
+                ));
+            }
+        }
+        f.write_all(token.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&next, &path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&next);
+        return Err(e);
+    }
     if let Ok(dir) = std::fs::File::open(data_dir) {
         let _ = dir.sync_all();
     }
@@ -125,10 +157,14 @@ pub fn rotate(data_dir: &Path) -> std::io::Result<String> {
 
 /// The token the file holds now, for a server that follows changes to it: `None` when
 /// there is none; an error when it is malformed (the server keeps the token it has).
+/// The file is made owner-only, as at start.
 pub fn current(data_dir: &Path) -> std::io::Result<Option<String>> {
     let path = token_path(data_dir);
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text, &path).map(Some),
+        Ok(text) => {
+            crate::datadir::secure_file(&path)?;
+            parse(&text, &path).map(Some)
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }

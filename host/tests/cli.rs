@@ -1258,10 +1258,35 @@ fn the_operator_token_is_rotated_in_its_file_by_the_operator_only() {
         token.starts_with("maas_op_") && token.len() == 72,
         "{token}"
     );
-    assert!(!dir.path().join("operator-token.new").exists());
+    let leftovers = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().ends_with(".new")
+            })
+            .count()
+    };
+    assert_eq!(leftovers(), 0);
     #[cfg(unix)]
     assert_eq!(mode(&path), 0o600);
     let again = json(maas(&dir, &["--json", "operator", "rotate-token"]));
     assert_eq!(again["status"], "rotated");
-    assert_ne!(std::fs::read_to_string(&path).unwrap(), token);
+    let current = std::fs::read_to_string(&path).unwrap();
+    assert_ne!(current, token);
+    // A file of another user (the one `maas serve` runs as) is not replaced by this one:
+    // that server could not read the new token. Checked where this user may hand the
+    // file to another (root).
+    #[cfg(unix)]
+    if std::os::unix::fs::chown(&path, Some(54_321), None).is_ok() {
+        let refused = maas(&dir, &["operator", "rotate-token"]);
+        assert!(!refused.status.success());
+        assert!(
+            stderr(&refused).contains("belongs to another user"),
+            "{}",
+            stderr(&refused)
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), current);
+        assert_eq!(leftovers(), 0);
+    }
 }

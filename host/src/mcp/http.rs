@@ -271,34 +271,44 @@ impl Gate {
         crate::known_tokens::digest(&current)
     }
 
-    /// Takes the operator token file's token if it changed. A file that is missing or
-    /// malformed leaves the token as it is (a malformed one is reported once).
+    /// Takes the operator token file's token if it changed. A file that is missing,
+    /// unreadable or malformed leaves the token as it is, reported once.
     async fn follow_operator_token(&self, reported: &mut Option<String>) {
         let Some(dir) = self.operator_token_dir.clone() else {
             return;
         };
         let read = tokio::task::spawn_blocking(move || crate::operator::current(&dir)).await;
-        match read {
+        let problem = match read {
             Ok(Ok(Some(token))) => {
-                *reported = None;
-                let mut current = self
-                    .operator_token
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if !same_token(&token, &current) {
-                    *current = token;
+                let changed = {
+                    let mut current = self
+                        .operator_token
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let changed = !same_token(&token, &current);
+                    if changed {
+                        *current = token;
+                    }
+                    changed
+                };
+                if changed {
                     eprintln!("maas: the operator token changed; the old one is refused now");
                 }
+                None
             }
-            Ok(Err(e)) if reported.as_deref() != Some(&e.to_string()) => {
-                eprintln!("maas: keeping the operator token: {e}");
-                *reported = Some(e.to_string());
-            }
-            _ => {}
+            Ok(Ok(None)) => Some("the operator token file is gone".to_string()),
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = &problem
+            && problem != *reported
+        {
+            eprintln!("maas: keeping the operator token: {why}");
         }
+        *reported = problem;
     }
 
-    /// The principal of a request and the digest of the agent token it brought, or the
+    /// The principal of a request and the digest of the token it brought, or the
     /// response refusing it.
     async fn principal(
         &self,
@@ -609,13 +619,33 @@ pub async fn bind(
         .merge(tasks)
         .layer(middleware::from_fn_with_state(gate.clone(), guard))
         .route("/healthz", get(|| async { "ok" }));
+    let follower = follow_operator_file(gate.clone(), shutdown.clone());
     let auditor = audit_refusals(core, gate, shutdown.clone());
     let server = async move {
         let serve = serve_connections(listener, app, options.connections, shutdown);
-        let ((), (), ()) = tokio::join!(serve, auditor, sweeper);
+        let ((), (), (), ()) = tokio::join!(serve, auditor, sweeper, follower);
         Ok(())
     };
     Ok((addr, server))
+}
+
+/// Follows the data directory's operator token file every [`REVOKED_CHECK`], on its own
+/// so a busy core does not hold a rotation back; the sweep then closes what the former
+/// token held.
+async fn follow_operator_file(gate: Arc<Gate>, stop: CancellationToken) {
+    if gate.operator_token_dir.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(REVOKED_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        gate.follow_operator_token(&mut reported).await;
+    }
 }
 
 /// How often the tokens holding sessions and streams are checked.
@@ -631,7 +661,7 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Closes the MCP sessions and ends the change-feed streams, `subscriptions/listen`
-/// streams and `wait_for_changes` calls held by agent tokens that no longer
+/// streams and `wait_for_changes` calls held by tokens that no longer
 /// authenticate (the agent deactivated or unregistered, or its token rotated, here or by
 /// another process on the same journal), so a `GET` stream one holds open ends: every
 /// request with the token is refused already. Every [`REVOKED_CHECK`], one core call
@@ -650,13 +680,11 @@ async fn close_revoked(
     let owners = sessions.owners();
     let mut tick = tokio::time::interval(REVOKED_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut reported = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        gate.follow_operator_token(&mut reported).await;
         let mut open = owners.tokens();
         let mut held: std::collections::HashSet<_> = open.keys().copied().collect();
         held.extend(revocations.tokens());

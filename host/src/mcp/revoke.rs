@@ -1,6 +1,7 @@
-//! What an agent token holds open beyond one request — change-feed streams,
+//! What a token holds open beyond one request — change-feed streams,
 //! `subscriptions/listen` streams, `wait_for_changes` calls — ended when the token stops
-//! authenticating (its agent deactivated or unregistered, or the token rotated).
+//! authenticating (its agent deactivated or unregistered, or the token rotated; the
+//! operator's token replaced in its file).
 //!
 //! Each holder registers under its token's digest and waits on a signal the digest's
 //! holders share; `maas serve`'s sweep asks the core which digests are revoked
@@ -12,12 +13,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 
-/// The digest of the agent token a request authenticated with (none for the operator),
-/// set by the HTTP gate beside the principal.
+/// The digest of the token a request authenticated with (an agent's or the operator's;
+/// none without one, as with `--insecure-loopback`), set by the HTTP gate beside the
+/// principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bearer(pub Option<TokenDigest>);
 
-/// The holders of each agent token, with the signal that ends them.
+/// The holders of each token, with the signal that ends them.
 #[derive(Debug, Default)]
 pub struct Revocations {
     by_token: Mutex<HashMap<TokenDigest, (usize, CancellationToken)>>,

@@ -127,7 +127,8 @@ impl Owners {
         self.owners.lock().ok()?.get(id).cloned()
     }
 
-    /// The agent tokens holding open sessions, each with its sessions.
+    /// The tokens holding open sessions (agents' and the operator's), each with its
+    /// sessions.
     pub fn tokens(&self) -> HashMap<TokenDigest, Vec<SessionId>> {
         let mut out: HashMap<TokenDigest, Vec<SessionId>> = HashMap::new();
         if let Ok(owners) = self.owners.lock() {
