@@ -1430,3 +1430,36 @@ async fn a_rotated_operator_token_is_taken_within_seconds_and_what_the_old_one_h
     assert!(still_open.is_err(), "the agent's stream stays open");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insecure_loopback_operator_session_is_the_operators_with_or_without_the_token() {
+    let server = server_with(memory_core(), |o| o.insecure_loopback = true).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let agent = register(&op, "agent-l", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, with_token) = open_session(&http, &server.url, OPERATOR).await;
+    let tool = |token: Option<&str>, session: &str| {
+        request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            token,
+            Some(session),
+        )
+        .body(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                       "params": {"name": "whoami", "arguments": {}}})
+            .to_string(),
+        )
+        .send()
+    };
+    assert_eq!(tool(None, &with_token).await.unwrap().status(), 200);
+    assert_eq!(
+        tool(Some(OPERATOR), &with_token).await.unwrap().status(),
+        200
+    );
+    // An agent's token never reaches the operator's session, nor the other way round.
+    assert_eq!(tool(Some(&agent), &with_token).await.unwrap().status(), 401);
+    let (_, agents) = open_session(&http, &server.url, &agent).await;
+    assert_eq!(tool(None, &agents).await.unwrap().status(), 401);
+}

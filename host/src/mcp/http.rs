@@ -415,8 +415,9 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
                 Reason::ForeignSession,
                 "this MCP session was opened by another principal",
             ))
-        } else if opened_with != token {
-            // The agent's token was rotated since: the session ends with the old token.
+        } else if opened_with != token && opened_with.0.is_some() && token.0.is_some() {
+            // The token was rotated since: the session ends with the old token. (Without a
+            // token, `--insecure-loopback`'s operator is the operator whatever opened it.)
             Some((
                 Reason::StaleSession,
                 "this MCP session was opened with another token; open a new session",
