@@ -1153,21 +1153,26 @@ fn audit_by_agent_finds_what_the_operator_did_as_it() {
     assert_eq!(report["intact"], true, "{report}");
 }
 
+/// `maas mcp` as the agent of `token`, its stdin and stderr piped, stdout to `stdout`.
+fn stdio_server(dir: &DataDir, token: &str, stdout: std::process::Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--token", token, "mcp"])
+        .env_remove("MAAS_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn a_rotated_token_stops_its_stdio_server_and_the_new_one_acts_as_the_agent() {
     let dir = DataDir::new();
     let old = register(&dir, "rotating", "claude_code", "user-1");
     // A client that keeps stdin open: the server runs until its token is revoked.
-    let mut mcp = Command::new(env!("CARGO_BIN_EXE_maas"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--token", &old, "mcp"])
-        .env_remove("MAAS_TOKEN")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut mcp = stdio_server(&dir, &old, std::process::Stdio::null());
     let _stdin = mcp.stdin.take();
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(mcp.try_wait().unwrap().is_none(), "the server runs");
@@ -1203,16 +1208,7 @@ fn an_agent_rotating_itself_over_stdio_gets_its_new_token_before_the_server_stop
     use std::io::{BufRead, Write};
     let dir = DataDir::new();
     let old = register(&dir, "self-rotating", "claude_code", "user-1");
-    let mut mcp = Command::new(env!("CARGO_BIN_EXE_maas"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--token", &old, "mcp"])
-        .env_remove("MAAS_TOKEN")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut mcp = stdio_server(&dir, &old, std::process::Stdio::piped());
     let mut stdin = mcp.stdin.take().unwrap();
     for line in [
         r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"cli-test","version":"1"}}}"#,

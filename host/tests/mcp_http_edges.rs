@@ -1267,6 +1267,19 @@ async fn the_bearer_scheme_is_read_in_any_case() {
     }
 }
 
+/// The `GET` stream of MCP session `session`, opened with `token`.
+async fn session_stream(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    session: &str,
+) -> reqwest::Response {
+    request(http, reqwest::Method::GET, url, Some(token), Some(session))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deactivated_agents_open_stream_is_closed_and_others_stay() {
     let server = server().await;
@@ -1276,18 +1289,8 @@ async fn a_deactivated_agents_open_stream_is_closed_and_others_stay() {
     let http = reqwest::Client::new();
     let (_, session_a) = open_session(&http, &server.url, &a).await;
     let (_, session_b) = open_session(&http, &server.url, &b).await;
-    let open_stream = |token: &str, session: &str| {
-        request(
-            &http,
-            reqwest::Method::GET,
-            &server.url,
-            Some(token),
-            Some(session),
-        )
-        .send()
-    };
-    let mut stream_a = open_stream(&a, &session_a).await.unwrap();
-    let mut stream_b = open_stream(&b, &session_b).await.unwrap();
+    let mut stream_a = session_stream(&http, &server.url, &a, &session_a).await;
+    let mut stream_b = session_stream(&http, &server.url, &b, &session_b).await;
     assert_eq!(stream_a.status(), 200);
     assert_eq!(stream_b.status(), 200);
     assert_eq!(
@@ -1319,16 +1322,7 @@ async fn a_rotated_tokens_sessions_and_feed_streams_end_and_the_new_token_opens_
     let old = register(&op, "agent-r", "claude_code", "alice").await;
     let http = reqwest::Client::new();
     let (_, session) = open_session(&http, &server.url, &old).await;
-    let mut stream = request(
-        &http,
-        reqwest::Method::GET,
-        &server.url,
-        Some(&old),
-        Some(&session),
-    )
-    .send()
-    .await
-    .unwrap();
+    let mut stream = session_stream(&http, &server.url, &old, &session).await;
     assert_eq!(stream.status(), 200);
     let mut feed = http
         .get(server.url.replace("/mcp", "/v1/changes"))
@@ -1388,18 +1382,8 @@ async fn a_rotated_operator_token_is_taken_within_seconds_and_what_the_old_one_h
     let http = reqwest::Client::new();
     let (_, operator_session) = open_session(&http, &server.url, OPERATOR).await;
     let (_, agent_session) = open_session(&http, &server.url, &agent).await;
-    let open_stream = |token: &str, session: &str| {
-        request(
-            &http,
-            reqwest::Method::GET,
-            &server.url,
-            Some(token),
-            Some(session),
-        )
-        .send()
-    };
-    let mut operator_stream = open_stream(OPERATOR, &operator_session).await.unwrap();
-    let mut agent_stream = open_stream(&agent, &agent_session).await.unwrap();
+    let mut operator_stream = session_stream(&http, &server.url, OPERATOR, &operator_session).await;
+    let mut agent_stream = session_stream(&http, &server.url, &agent, &agent_session).await;
     assert_eq!(operator_stream.status(), 200);
     assert_eq!(agent_stream.status(), 200);
     // The operator's own sessions are not the core's to judge: they outlive sweeps.
