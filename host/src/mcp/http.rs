@@ -630,14 +630,18 @@ pub async fn bind(
     Ok((addr, server))
 }
 
-/// Follows the data directory's operator token file every [`REVOKED_CHECK`], on its own
-/// so a busy core does not hold a rotation back; the sweep then closes what the former
-/// token held.
+/// How often the operator token file is read: a small file, so often, which keeps short
+/// both the time a replaced token still works and the time its successor is refused.
+const OPERATOR_FILE_CHECK: Duration = Duration::from_millis(250);
+
+/// Follows the data directory's operator token file every [`OPERATOR_FILE_CHECK`], on
+/// its own so a busy core does not hold a rotation back; the sweep then closes what the
+/// former token held.
 async fn follow_operator_file(gate: Arc<Gate>, stop: CancellationToken) {
     if gate.operator_token_dir.is_none() {
         return;
     }
-    let mut tick = tokio::time::interval(REVOKED_CHECK);
+    let mut tick = tokio::time::interval(OPERATOR_FILE_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported = None;
     loop {
