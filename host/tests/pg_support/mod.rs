@@ -84,10 +84,13 @@ impl Pg {
 
     /// Starts it again on the same port after [`Pg::kill`].
     pub fn restart(&self) {
-        self.start_server();
+        if let Err(why) = self.start_server() {
+            panic!("{why}");
+        }
     }
 
-    fn start_server(&self) {
+    /// Starts the server on its port, or says why it did not start.
+    fn start_server(&self) -> Result<(), String> {
         let data = self.dir.join("data");
         let sock = self.dir.join("sock");
         let mut opts = format!(
@@ -111,12 +114,14 @@ impl Pg {
                 "start",
             ],
         );
-        assert!(
-            out.status.success(),
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "pg_ctl start: {}{}",
             String::from_utf8_lossy(&out.stdout),
             std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
-        );
+        ))
     }
 }
 
@@ -270,7 +275,17 @@ fn start_with(tls: bool) -> Option<Pg> {
         )
         .unwrap();
     }
-    pg.start_server();
+    // A port found free may be taken before the server binds it (by another test's
+    // listener or a connection's local port): start again on another, a few times.
+    for attempt in 1.. {
+        match pg.start_server() {
+            Ok(()) => break,
+            Err(why) if attempt < 5 && why.contains("Address already in use") => {
+                pg.port = free_port();
+            }
+            Err(why) => panic!("{why}"),
+        }
+    }
     pg.url = format!("postgres://maas@127.0.0.1:{}/postgres", pg.port);
     Some(pg)
 }
