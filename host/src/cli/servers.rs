@@ -267,15 +267,7 @@ async fn until_revoked(core: &CoreService, hash: String) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let hashes = vec![hash.clone()];
-        let answer = core
-            .call(move |rt| {
-                rt.call(|c, s| {
-                    c.maas_core_admin()
-                        .call_revoked_tokens(s, &types::Caller::Operator, &hashes)
-                })
-            })
-            .await;
+        let answer = crate::mcp::revoke::revoked_of(core, vec![hash.clone()]).await;
         if answer.is_ok_and(|revoked| !revoked.is_empty()) {
             return;
         }

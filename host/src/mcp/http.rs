@@ -341,11 +341,12 @@ impl Gate {
             .await;
         match answer {
             Ok(id) => {
-                self.refusals.remember(&token);
-                Ok((
-                    Principal::Agent(id),
-                    Bearer(crate::known_tokens::digest(&token)),
-                ))
+                // One digest serves the known-token set and the request's binding.
+                let digest = crate::known_tokens::digest(&token);
+                if let Some(d) = &digest {
+                    self.refusals.remember_digest(d);
+                }
+                Ok((Principal::Agent(id), Bearer(digest)))
             }
             // The core could not answer (its journal is away): nothing is known about
             // the token, so nothing is counted against the caller.
@@ -706,20 +707,9 @@ async fn close_revoked(
             .map(|d| (maas_core::audit::hex(&d), d))
             .collect();
         let hashes: Vec<String> = by_hash.keys().cloned().collect();
-        let revoked = core
-            .call(move |rt| {
-                let mut revoked = Vec::new();
-                for chunk in hashes.chunks(maas_core::core::MAX_TOKEN_HASHES) {
-                    let found = rt.call(|c, s| {
-                        c.maas_core_admin()
-                            .call_revoked_tokens(s, &types::Caller::Operator, chunk)
-                    })?;
-                    revoked.extend(found);
-                }
-                Ok(revoked)
-            })
-            .await;
-        let Ok(revoked) = revoked else { continue };
+        let Ok(revoked) = crate::mcp::revoke::revoked_of(&core, hashes).await else {
+            continue;
+        };
         for token in revoked.iter().filter_map(|h| by_hash.get(h)) {
             revocations.revoke(token);
             gate.refusals.forget_digest(token);

@@ -49,7 +49,7 @@ impl Principal {
 }
 
 /// The error of a request whose token was revoked while it ran.
-fn revoked() -> types::Error {
+pub(crate) fn revoked() -> types::Error {
     types::Error::PermissionDenied("invalid or revoked token".into())
 }
 

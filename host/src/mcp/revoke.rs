@@ -9,9 +9,32 @@
 //! closed by the same sweep through their own records (`http/sessions.rs`).
 
 use crate::known_tokens::TokenDigest;
+use crate::service::CoreService;
+use crate::types;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
+
+/// Which of `hashes` (SHA-256 hex of tokens) no longer authenticate, asked of the core
+/// as the operator (`admin.revoked-tokens`, in chunks of its bound): one catch-up with
+/// the journal and a lookup per hash; nothing is written.
+pub async fn revoked_of(
+    core: &CoreService,
+    hashes: Vec<String>,
+) -> Result<Vec<String>, types::Error> {
+    core.call(move |rt| {
+        let mut revoked = Vec::new();
+        for chunk in hashes.chunks(maas_core::core::MAX_TOKEN_HASHES) {
+            let found = rt.call(|c, s| {
+                c.maas_core_admin()
+                    .call_revoked_tokens(s, &types::Caller::Operator, chunk)
+            })?;
+            revoked.extend(found);
+        }
+        Ok(revoked)
+    })
+    .await
+}
 
 /// The digest of the token a request authenticated with (an agent's or the operator's;
 /// none without one, as with `--insecure-loopback`), set by the HTTP gate beside the

@@ -181,6 +181,13 @@ async fn read(
         .await
 }
 
+/// The event that ends a stream with `e`.
+fn error_event(e: &types::Error) -> Event {
+    Event::default()
+        .event("error")
+        .data(wire::error(e).to_string())
+}
+
 /// The next event of the stream, waiting for the head to move while there is nothing.
 async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
     if let Some(id) = f.ready.take() {
@@ -195,11 +202,7 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
             // The token it was opened with was rotated or its agent lost its rights:
             // say so and end, as when a read is refused; what was read before is not sent.
             f.done = true;
-            let e = types::Error::PermissionDenied("invalid or revoked token".into());
-            let event = Event::default()
-                .event("error")
-                .data(wire::error(&e).to_string());
-            return Some((Ok(event), f));
+            return Some((Ok(error_event(&crate::mcp::revoked())), f));
         }
         if let Some(change) = f.queued.pop_front() {
             let event = Event::default()
@@ -226,10 +229,7 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
                 // Rights can change under a long stream (the agent deactivated): say so
                 // and end.
                 f.done = true;
-                let event = Event::default()
-                    .event("error")
-                    .data(wire::error(&e).to_string());
-                return Some((Ok(event), f));
+                return Some((Ok(error_event(&e)), f));
             }
         }
     }

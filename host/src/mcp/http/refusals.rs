@@ -254,18 +254,27 @@ impl Refusals {
         within
     }
 
-    /// Remembers that `token` authenticated.
+    /// Remembers that `token` authenticated (the gate hashes each token once and calls
+    /// [`Refusals::remember_digest`]).
+    #[cfg(test)]
     pub fn remember(&self, token: &str) {
-        if let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) {
-            if known.digests.contains(&d) {
+        if let Some(d) = digest(token) {
+            self.remember_digest(&d);
+        }
+    }
+
+    /// Remembers that the token of digest `d` authenticated.
+    pub fn remember_digest(&self, d: &TokenDigest) {
+        if let Ok(mut known) = self.known.lock() {
+            if known.digests.contains(d) {
                 return;
             }
             // Beyond MOST the set starts over; the file keeps its last MOST digests.
             if known.digests.len() >= MOST {
                 known.digests.clear();
             }
-            known.digests.insert(d);
-            self.append(&d);
+            known.digests.insert(*d);
+            self.append(d);
         }
     }
 
