@@ -6,7 +6,10 @@
 //!   array), running on across line breaks;
 //! * dumps, whose lines start with an offset and may end with the bytes as text:
 //!   `xxd` (`00000000: 6768 705f …  ghp_…`), `hexdump -C` (`00000000  67 68 70 5f …
-//!   |ghp_…|`), Wireshark (`0000   67 68 70 5f …`).
+//!   |ghp_…|`), Wireshark (`0000   67 68 70 5f …`), `od -t x1` (`0000000 67 68 70 5f
+//!   …`), and the 16-bit words of `od -x` and `hexdump` without `-C`, which a
+//!   little-endian machine prints with each word's two bytes swapped (`0000000 6867
+//!   5f70 …`; `hexdump -x` sets them four blanks apart).
 //!
 //! A secret in the bytes either spells is named, and the whole run goes: a dump's
 //! text columns, which show the secret in pieces, with it.
@@ -105,19 +108,28 @@ fn apart(text: &[u8], at: usize) -> Option<Spelled> {
     })
 }
 
-/// The bytes one line of a dump spells: an offset (4 to 8 hex digits, then `:` or at
-/// least two blanks), then groups of 2 or 4 hex digits, all of one size, one to three
-/// blanks apart. What follows them (the bytes as text) is not read.
-fn dump_line(line: &[u8]) -> Option<Vec<u8>> {
+/// One line of a dump: the bytes its hex spells, and whether it is written in 16-bit
+/// words after an offset without a colon (`od -x`, `hexdump`), whose bytes may be
+/// swapped.
+struct DumpLine {
+    bytes: Vec<u8>,
+    words: bool,
+}
+
+/// The bytes one line of a dump spells: an offset (4 to 8 hex digits, then `:` or
+/// blanks), then groups of 2 or 4 hex digits, all of one size, one to four blanks
+/// apart. What follows them (the bytes as text) is not read.
+fn dump_line(line: &[u8]) -> Option<DumpLine> {
     let mut i = blank_len(line, 0);
     let digits = hex_len(line, i);
     if !(4..=8).contains(&digits) {
         return None;
     }
     i += digits;
-    if line.get(i) == Some(&b':') {
+    let colon = line.get(i) == Some(&b':');
+    if colon {
         i += 1;
-    } else if blank_len(line, i) < 2 {
+    } else if blank_len(line, i) == 0 {
         return None;
     }
     let mut bytes = Vec::new();
@@ -127,7 +139,7 @@ fn dump_line(line: &[u8]) -> Option<Vec<u8>> {
         let digits = hex_len(line, i + blanks);
         let end = i + blanks + digits;
         let ends_word = line.get(end).is_none_or(|b| matches!(b, b' ' | b'\t'));
-        if !(1..=3).contains(&blanks)
+        if !(1..=4).contains(&blanks)
             || !matches!(digits, 2 | 4)
             || (size != 0 && digits != size)
             || !ends_word
@@ -138,11 +150,16 @@ fn dump_line(line: &[u8]) -> Option<Vec<u8>> {
         bytes.extend(hex_decode(line.get(i + blanks..end)?)?);
         i = end;
     }
-    (!bytes.is_empty()).then_some(bytes)
+    (!bytes.is_empty()).then_some(DumpLine {
+        bytes,
+        words: size == 4 && !colon,
+    })
 }
 
 /// A dump whose first offset starts at `at`, when `at` starts a line (after blanks):
-/// its consecutive dump lines, when they spell at least [`MIN_BYTES`].
+/// its consecutive dump lines, when they spell at least [`MIN_BYTES`]. A dump of 16-bit
+/// words without colons spells its bytes as written and then, after a blank line, with
+/// each word's bytes swapped, so a secret is read whichever order the machine had.
 fn dump(text: &[u8], at: usize) -> Option<Spelled> {
     let before = text.get(..at)?;
     let indent = before
@@ -156,32 +173,36 @@ fn dump(text: &[u8], at: usize) -> Option<Spelled> {
     ) {
         return None;
     }
-    let mut found: Option<Spelled> = None;
+    let mut bytes = Vec::new();
+    let mut swapped: Vec<u8> = Vec::new();
+    let mut end = None;
     let mut from = at - indent;
     while let Some(rest) = text.get(from..) {
         let to = memchr::memchr(b'\n', rest).map_or(text.len(), |i| from + i);
         let line = text.get(from..to)?;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(bytes) = dump_line(line) else {
+        let Some(spelled) = dump_line(line) else {
             break;
         };
-        let end = from + line.len();
-        match &mut found {
-            Some(dump) => {
-                dump.bytes.extend(bytes);
-                dump.end = end;
-            }
-            None => {
-                found = Some(Spelled {
-                    start: at,
-                    end,
-                    bytes,
-                })
-            }
+        if spelled.words {
+            swapped.extend(spelled.bytes.chunks(2).flat_map(|w| w.iter().rev()));
         }
+        bytes.extend(spelled.bytes);
+        end = Some(from + line.len());
         from = to + 1;
     }
-    found.filter(|dump| dump.bytes.len() >= MIN_BYTES)
+    if bytes.len() < MIN_BYTES {
+        return None;
+    }
+    if !swapped.is_empty() {
+        bytes.extend(b"\n\n");
+        bytes.extend(swapped);
+    }
+    Some(Spelled {
+        start: at,
+        end: end?,
+        bytes,
+    })
 }
 
 /// Hex written for people that starts with `run`, the run of base64 characters at

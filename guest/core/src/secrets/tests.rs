@@ -1133,6 +1133,24 @@ fn hex_for_people(bytes: &[u8]) -> Vec<(&'static str, String)> {
     let wireshark =
         |at: usize, chunk: &[u8]| format!("{at:04x}   {:<47}   {}", join(chunk, " "), shown(chunk));
     let od = |_: usize, chunk: &[u8]| chunk.iter().map(|b| format!(" {b:02x}")).collect();
+    // `od -x`, `hexdump` and `hexdump -x` print 16-bit words, each word's bytes swapped
+    // on a little-endian machine (a lone last byte padded with zero); `od` counts its
+    // offsets in octal.
+    let words = |chunk: &[u8], sep: &str| {
+        let swapped: Vec<String> = chunk
+            .chunks(2)
+            .map(|w| match w {
+                [a, b] => format!("{b:02x}{a:02x}"),
+                [a] => format!("00{a:02x}"),
+                _ => String::new(),
+            })
+            .collect();
+        swapped.join(sep)
+    };
+    let od_x = |at: usize, chunk: &[u8]| format!("{at:07o} {}", words(chunk, " "));
+    let hexdump_words = |at: usize, chunk: &[u8]| format!("{at:07x} {}", words(chunk, " "));
+    let hexdump_x = |at: usize, chunk: &[u8]| format!("{at:07x}    {}", words(chunk, "    "));
+    let od_t_x1 = |at: usize, chunk: &[u8]| format!("{at:07o} {}", join(chunk, " "));
     let c_array = |_: usize, chunk: &[u8]| {
         let items: Vec<String> = chunk.iter().map(|b| format!("0x{b:02x}")).collect();
         format!("  {}", items.join(", "))
@@ -1154,6 +1172,10 @@ fn hex_for_people(bytes: &[u8]) -> Vec<(&'static str, String)> {
         ("hexdump-c", lines(16, &hexdump, "\n")),
         ("wireshark", lines(16, &wireshark, "\n")),
         ("od", lines(16, &od, "\n")),
+        ("od-x", lines(16, &od_x, "\n")),
+        ("hexdump", lines(16, &hexdump_words, "\n")),
+        ("hexdump-x", lines(16, &hexdump_x, "\n")),
+        ("od-t-x1", lines(16, &od_t_x1, "\n")),
         ("xxd-i", lines(12, &c_array, ",\n")),
     ]
 }
@@ -1181,6 +1203,26 @@ fn hex_written_for_people_is_redacted_whole() {
                 s.kind
             );
         }
+    }
+    // What `od -x`, `hexdump -x` and `od -t x1` printed for `token=` and a made-up GitHub
+    // token on a little-endian machine, with the offset each prints last.
+    for dump in [
+        "0000000 6f74 656b 3d6e 6867 5f70 3852 326d 714b\n\
+         0000020 5a39 5774 7834 704c 5637 336e 7348 4a36\n\
+         0000040 3164 6246 4735 3063 6559 5538 3261 000a\n\
+         0000057",
+        "0000000    6f74    656b    3d6e    6867    5f70    3852    326d    714b\n\
+         0000010    5a39    5774    7834    704c    5637    336e    7348    4a36\n\
+         0000020    3164    6246    4735    3063    6559    5538    3261    000a\n\
+         000002f",
+        "0000000 74 6f 6b 65 6e 3d 67 68 70 5f 52 38 6d 32 4b 71\n\
+         0000020 39 5a 74 57 34 78 4c 70 37 56 6e 33 48 73 36 4a\n\
+         0000040 64 31 46 62 35 47 63 30 59 65 38 55 61 32 0a\n\
+         0000057",
+    ] {
+        let r = redact(dump);
+        let last = dump.rsplit('\n').next().unwrap_or_default();
+        assert_eq!(r.text, format!("[REDACTED:github-token]\n{last}"), "{dump}");
     }
     // A token among the binary headers of a packet, dumped.
     let mut packet = vec![0x45, 0x00, 0x01, 0x2c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06];
