@@ -11,27 +11,11 @@
 
 use std::time::Instant;
 
+use maas_core::SeededEnv;
 use maas_core::agents::RegistrationRequest;
-use maas_core::engine::Env;
 use maas_core::memories::StoreRequest;
 use maas_core::model::{AgentType, Caller, MemoryKind};
 use maas_core::{Core, Limits, MemoryJournal, injection, secrets};
-
-struct BenchEnv(u64);
-
-impl Env for BenchEnv {
-    fn now_ms(&mut self) -> u64 {
-        1_700_000_000_000
-    }
-    fn fill_random(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            *b = self.0 as u8;
-        }
-    }
-}
 
 /// A note as agents write them: prose with an identifier and a path.
 fn content(i: usize) -> String {
@@ -76,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let mut core = Core::new(
         MemoryJournal::default(),
-        BenchEnv(0x9e37_79b9),
+        SeededEnv::new(1_700_000_000_000, 0, 0x9e37_79b9),
         Limits::default(),
     );
     core.init(Limits::default())?;

@@ -171,10 +171,7 @@ impl<J: Journal, E: Env> Core<J, E> {
             ));
         }
         for (i, hash) in token_hashes.iter().enumerate() {
-            let hex = hash.len() == 64
-                && hash
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            let hex = hash.len() == 64 && crate::text::is_lower_hex(hash);
             if !hex {
                 return Err(Error::invalid(
                     format!("token_hashes[{i}]"),

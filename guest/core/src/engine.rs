@@ -24,6 +24,45 @@ pub trait Env {
     fn fill_random(&mut self, buf: &mut [u8]);
 }
 
+/// A deterministic [`Env`] for tests, examples and benchmarks (a served core reads the
+/// host's clock and randomness): a clock that starts at `now` and moves `step` ms at
+/// each reading (with `step` 0, whoever holds it moves `now`), and bytes from a
+/// seeded xorshift generator.
+pub struct SeededEnv {
+    /// The time the next reading moves from (the last reading, once read).
+    pub now: u64,
+    /// How far each reading moves the clock, in ms.
+    pub step: u64,
+    state: u64,
+}
+
+impl SeededEnv {
+    /// A clock at `now` moving `step` ms per reading; `seed` picks the byte sequence
+    /// (0 is read as 1: xorshift stays at zero).
+    pub fn new(now: u64, step: u64, seed: u64) -> Self {
+        Self {
+            now,
+            step,
+            state: seed.max(1),
+        }
+    }
+}
+
+impl Env for SeededEnv {
+    fn now_ms(&mut self) -> u64 {
+        self.now = self.now.saturating_add(self.step);
+        self.now
+    }
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            *b = (self.state & 0xff) as u8;
+        }
+    }
+}
+
 /// What decide may consult besides the state.
 pub struct Cx<'a> {
     /// The time of this change.

@@ -39,7 +39,7 @@ pub mod views;
 pub mod visibility;
 
 pub use crate::core::{Core, Stats};
-pub use crate::engine::Env;
+pub use crate::engine::{Env, SeededEnv};
 pub use crate::error::{Error, Result};
 pub use crate::journal::{Journal, JournalError, MemoryJournal};
 pub use crate::limits::Limits;

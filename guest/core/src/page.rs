@@ -134,9 +134,8 @@ fn decode(tag: &str, cursor: &str) -> Result<u64> {
         .and_then(|rest| rest.strip_prefix('.'))
         .ok_or_else(bad)?;
     // One spelling per number: lowercase hex digits, no leading zero.
-    let canonical = !hex.is_empty()
-        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        && (hex == "0" || !hex.starts_with('0'));
+    let canonical =
+        !hex.is_empty() && crate::text::is_lower_hex(hex) && (hex == "0" || !hex.starts_with('0'));
     if !canonical {
         return Err(bad());
     }

@@ -57,6 +57,12 @@ pub(crate) fn is_base64_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
 }
 
+/// Whether `s` is made of lowercase hex digits only (the way hashes and cursors are
+/// written; empty is too).
+pub(crate) fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The value of a hex digit, either case.
 pub(crate) fn hex_digit(b: u8) -> Option<u8> {
     match b {

@@ -8,38 +8,12 @@ use maas_core::memories::{StoreRequest, UpdateRequest};
 use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
 use maas_core::pools::PoolRequest;
 use maas_core::state::HandoffContext;
-use maas_core::{Caller, Core, Env, Error, Limits, MemoryJournal};
+use maas_core::{Caller, Core, Error, Limits, MemoryJournal, SeededEnv};
 
-struct TestEnv {
-    now: u64,
-    state: u64,
-}
-
-impl Env for TestEnv {
-    fn now_ms(&mut self) -> u64 {
-        self.now
-    }
-    fn fill_random(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.state ^= self.state << 13;
-            self.state ^= self.state >> 7;
-            self.state ^= self.state << 17;
-            *b = (self.state & 0xff) as u8;
-        }
-    }
-}
-
-type TestCore = Core<MemoryJournal, TestEnv>;
+type TestCore = Core<MemoryJournal, SeededEnv>;
 
 fn core(journal: MemoryJournal, limits: Limits) -> TestCore {
-    let mut core = Core::new(
-        journal,
-        TestEnv {
-            now: 1_000_000,
-            state: 7,
-        },
-        limits,
-    );
+    let mut core = Core::new(journal, SeededEnv::new(1_000_000, 0, 7), limits);
     core.init(limits).unwrap();
     core
 }

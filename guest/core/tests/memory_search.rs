@@ -6,32 +6,12 @@ use maas_core::agents::RegistrationRequest;
 use maas_core::memories::StoreRequest;
 use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
 use maas_core::pools::PoolRequest;
-use maas_core::{Caller, Core, Env, Limits, MemoryJournal};
+use maas_core::{Caller, Core, Limits, MemoryJournal, SeededEnv};
 
-/// A clock the test moves and a fixed random sequence.
-struct TestEnv {
-    now: u64,
-    state: u64,
-}
-
-impl Env for TestEnv {
-    fn now_ms(&mut self) -> u64 {
-        self.now
-    }
-    fn fill_random(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.state ^= self.state << 13;
-            self.state ^= self.state >> 7;
-            self.state ^= self.state << 17;
-            *b = (self.state & 0xff) as u8;
-        }
-    }
-}
-
-type TestCore = Core<MemoryJournal, TestEnv>;
+type TestCore = Core<MemoryJournal, SeededEnv>;
 
 fn core(journal: MemoryJournal, now: u64) -> TestCore {
-    let mut core = Core::new(journal, TestEnv { now, state: 7 }, Limits::default());
+    let mut core = Core::new(journal, SeededEnv::new(now, 0, 7), Limits::default());
     core.init(Limits::default()).unwrap();
     core
 }
@@ -106,7 +86,7 @@ fn search_finds_what_the_scopes_reach_and_drops_expired_memories_also_after_rest
         chunks.push(chunk);
     }
     let journal = c.engine.journal.clone();
-    let mut restored = Core::new(journal, TestEnv { now: 0, state: 9 }, Limits::default());
+    let mut restored = Core::new(journal, SeededEnv::new(0, 0, 9), Limits::default());
     restored.restore_begin(seq).unwrap();
     for chunk in &chunks {
         restored.restore_chunk(chunk).unwrap();

@@ -26,7 +26,7 @@ mod pools;
 mod shares;
 
 use crate::agents::hash_token;
-use crate::engine::{Cx, Decided, Done, Env};
+use crate::engine::{Cx, Decided, Done, SeededEnv};
 use crate::error::Error;
 use crate::events::{Document, Entry, Event, FORMAT_VERSION, HandoffContext};
 use crate::limits::Limits;
@@ -46,27 +46,6 @@ pub fn op() -> Caller {
 /// An agent caller.
 pub fn agent(id: &str) -> Caller {
     Caller::Agent(id.to_string())
-}
-
-/// A fixed clock and a seeded generator.
-struct FixedEnv {
-    now: u64,
-    seed: u64,
-}
-
-impl Env for FixedEnv {
-    fn now_ms(&mut self) -> u64 {
-        self.now
-    }
-    fn fill_random(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.seed = self
-                .seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            *b = (self.seed >> 33) as u8;
-        }
-    }
 }
 
 /// The events the builder (and the expectations) are made of.
@@ -326,10 +305,7 @@ impl Given {
         caller: Caller,
         decide: impl FnOnce(&State, &mut Cx) -> Decided<T>,
     ) -> Then<T> {
-        let mut env = FixedEnv {
-            now: self.now,
-            seed: 42,
-        };
+        let mut env = SeededEnv::new(self.now, 0, 42);
         let result = decide(
             &self.state,
             &mut Cx::new(self.now, &caller, &self.limits, &mut env),

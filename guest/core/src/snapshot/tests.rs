@@ -4,7 +4,7 @@ use super::export::Export;
 use super::restore::Restore;
 use super::wire;
 use crate::agents::RegistrationRequest;
-use crate::engine::Env;
+use crate::engine::SeededEnv;
 use crate::journal::MemoryJournal;
 use crate::memories::StoreRequest;
 use crate::model::{AgentType, Caller, DocumentKind, MemoryKind, Permission, Scope};
@@ -12,23 +12,7 @@ use crate::pools::PoolRequest;
 use crate::state::{Document, HandoffContext, Lines};
 use crate::{Core, Error, Limits};
 
-/// A clock that ticks a millisecond per reading, and a seeded generator.
-struct TestEnv(u64, u64);
-
-impl Env for TestEnv {
-    fn now_ms(&mut self) -> u64 {
-        self.0 += 1;
-        1_700_000_000_000 + self.0
-    }
-    fn fill_random(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.1 = self.1.wrapping_mul(6364136223846793005).wrapping_add(1);
-            *b = (self.1 >> 33) as u8;
-        }
-    }
-}
-
-type TestCore = Core<MemoryJournal, TestEnv>;
+type TestCore = Core<MemoryJournal, SeededEnv>;
 
 fn core(entries: Vec<Vec<u8>>) -> TestCore {
     let mut c = Core::new(
@@ -36,7 +20,7 @@ fn core(entries: Vec<Vec<u8>>) -> TestCore {
             entries,
             ..MemoryJournal::default()
         },
-        TestEnv(0, 7),
+        SeededEnv::new(1_700_000_000_000, 1, 7),
         Limits::default(),
     );
     c.init(Limits::default()).unwrap();
@@ -49,7 +33,7 @@ fn fresh(entries: Vec<Vec<u8>>) -> TestCore {
             entries,
             ..MemoryJournal::default()
         },
-        TestEnv(0, 9),
+        SeededEnv::new(1_700_000_000_000, 1, 9),
         Limits::default(),
     )
 }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use crate::agents::RegistrationRequest;
-use crate::engine::Env;
+use crate::engine::SeededEnv;
 use crate::journal::MemoryJournal;
 use crate::memories::{StoreRequest, UpdateRequest};
 use crate::model::{AgentType, Caller, MemoryKind, Permission, Scope};
@@ -12,25 +12,9 @@ use crate::pools::PoolRequest;
 use crate::state::HandoffContext;
 use crate::{Core, Limits};
 
-/// A clock that ticks a second per reading (so short ttls pass), and a seeded generator.
-struct Clock(u64, u64);
-
-impl Env for Clock {
-    fn now_ms(&mut self) -> u64 {
-        self.0 += 1_000;
-        1_700_000_000_000 + self.0
-    }
-    fn fill_random(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            self.1 = self.1.wrapping_mul(6364136223846793005).wrapping_add(1);
-            *b = (self.1 >> 33) as u8;
-        }
-    }
-}
-
 const OP: Caller = Caller::Operator;
 
-fn register(c: &mut Core<MemoryJournal, Clock>, id: &str, owner: &str) {
+fn register(c: &mut Core<MemoryJournal, SeededEnv>, id: &str, owner: &str) {
     let req = RegistrationRequest {
         agent_type: AgentType::ClaudeCode,
         owner_id: owner.into(),
@@ -41,7 +25,7 @@ fn register(c: &mut Core<MemoryJournal, Clock>, id: &str, owner: &str) {
     c.register(&OP, &req).unwrap();
 }
 
-fn pool(c: &mut Core<MemoryJournal, Clock>, id: &str, owner: &str, admin: &str, team: bool) {
+fn pool(c: &mut Core<MemoryJournal, SeededEnv>, id: &str, owner: &str, admin: &str, team: bool) {
     let req = PoolRequest {
         name: format!("pool {id}"),
         owner_id: owner.into(),
@@ -68,7 +52,11 @@ impl Rng {
 
 #[test]
 fn a_kept_union_and_norms_are_what_the_state_says_after_every_change() {
-    let mut c = Core::new(MemoryJournal::default(), Clock(0, 3), Limits::default());
+    let mut c = Core::new(
+        MemoryJournal::default(),
+        SeededEnv::new(1_700_000_000_000, 1_000, 3),
+        Limits::default(),
+    );
     c.init(Limits::default()).unwrap();
     for (id, owner) in [
         ("reader", "u-1"),
