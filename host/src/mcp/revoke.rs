@@ -57,7 +57,8 @@ impl Revocations {
     }
 
     /// Registers one holder of `token` until the returned [`Held`] is dropped. Without a
-    /// token (the operator) nothing is registered and the signal never fires.
+    /// token (the operator of an `--insecure-loopback` server, without one) nothing is
+    /// registered and the signal never fires.
     pub fn hold(self: &Arc<Self>, token: Bearer) -> Held {
         let Some(digest) = token.0 else {
             return Held::unrevocable();

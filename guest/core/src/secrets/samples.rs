@@ -1,5 +1,5 @@
 // Sample credentials for tests, shared by the unit tests here and the suite's
-// channel test (tests/tests/secrets.rs), which `include!`s this file: it holds test
+// channel test (host/tests/secrets.rs), which `include!`s this file: it holds test
 // data only and is never compiled into the core.
 
 /// A small deterministic generator (xorshift64*), so tests need no crate.
