@@ -1,7 +1,9 @@
 //! Secrets in every text channel: over 40 credential formats written by one agent as
-//! memory content and tags, handoff task, state, files, result and reason, knowledge
-//! titles and contents, and pool metadata. None reaches the other agent that reads them,
-//! the journal file, a snapshot, or `maas export`: the bytes of each are searched.
+//! memory content and tags (stored and updated), handoff task, state, files, result and
+//! reason, knowledge titles and contents, pool names and metadata, and agent metadata.
+//! None reaches the agent that reads them (the other owner's, or the operator for an
+//! agent's metadata), the journal file, a snapshot, or `maas export`: the bytes of each
+//! are searched.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -86,6 +88,70 @@ fn write_and_read(rt: &mut Runtime, i: usize, s: &Sample) -> Vec<String> {
         })
         .unwrap();
     seen.push(format!("{} {}", m.content, m.tags.join(" ")));
+    let update = memories::UpdateRequest {
+        agent_id: "alice".into(),
+        memory_id: format!("m-{i}"),
+        content: Some(json.clone()),
+        tags: Some(req.tags.clone()),
+        kind: None,
+        expected_version: m.version,
+    };
+    let updated = rt
+        .call(|c, sx| {
+            c.maas_core_memories()
+                .call_update(sx, &agent("alice"), &update)
+        })
+        .unwrap_or_else(|e| panic!("{}: update: {e}", s.kind));
+    assert!(!updated.notes.redacted.is_empty(), "{}: told", s.kind);
+    let m = rt
+        .call(|c, sx| {
+            c.maas_core_memories()
+                .call_get(sx, &agent("bob"), "bob", &format!("m-{i}"))
+        })
+        .unwrap();
+    seen.push(format!("{} {}", m.content, m.tags.join(" ")));
+
+    // A pool named with the secret, and its metadata, which its members read.
+    let pool = pools::PoolRequest {
+        name: tag.replace(['\n', '\r'], " ").chars().take(256).collect(),
+        owner_id: "u-1".into(),
+        scope: types::Scope::Project,
+        team: None,
+        pool_id: Some(format!("p-{i}")),
+        metadata: Some(json.clone()),
+    };
+    rt.call(|c, sx| {
+        c.maas_core_pools()
+            .call_create(sx, &agent("alice"), None, &pool)
+    })
+    .unwrap_or_else(|e| panic!("{}: create pool: {e}", s.kind));
+    rt.call(|c, sx| {
+        c.maas_core_pools()
+            .call_join(sx, &OP, &format!("p-{i}"), "bob", types::Permission::Read)
+    })
+    .unwrap();
+    let p = rt
+        .call(|c, sx| {
+            c.maas_core_pools()
+                .call_get(sx, &agent("bob"), &format!("p-{i}"))
+        })
+        .unwrap();
+    seen.push(format!("{p:?}"));
+
+    // An agent registered with the secret in its metadata, as the operator sees it.
+    let registration = agents::RegistrationRequest {
+        agent_type: agents::AgentType::CustomPipeline,
+        owner_id: "u-1".into(),
+        agent_id: Some(format!("a-{i}")),
+        capabilities: None,
+        metadata: Some(json.clone()),
+    };
+    rt.call(|c, sx| c.maas_core_agents().call_register(sx, &OP, &registration))
+        .unwrap_or_else(|e| panic!("{}: register: {e}", s.kind));
+    let a = rt
+        .call(|c, sx| c.maas_core_agents().call_get(sx, &OP, &format!("a-{i}")))
+        .unwrap();
+    seen.push(format!("{a:?}"));
 
     let ctx = handoffs::HandoffContext {
         task_description: prose.clone(),
