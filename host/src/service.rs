@@ -26,11 +26,16 @@ type Job = Box<dyn FnOnce(&mut Runtime) -> Reply + Send>;
 /// other processes on the same journal append.
 pub const HEAD_POLL: Duration = Duration::from_millis(100);
 
+/// A check run on the core thread before each job of a [`CoreService::checked`] handle.
+pub type Check = Arc<dyn Fn(&mut Runtime) -> Result<(), types::Error> + Send + Sync>;
+
 /// A handle to the core thread; cheap to clone.
 #[derive(Clone)]
 pub struct CoreService {
     jobs: mpsc::Sender<Job>,
     heads: Arc<watch::Sender<u64>>,
+    /// Run first in each job sent through this handle; its error answers the job.
+    check: Option<Check>,
 }
 
 /// The journal head as the core thread last saw it, for those who wait for changes.
@@ -167,6 +172,19 @@ fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Job>, heads: &mut Heads) {
     }
 }
 
+/// `f`, after `check`.
+fn after<T>(
+    check: Option<Check>,
+    f: impl FnOnce(&mut Runtime) -> Result<T, types::Error>,
+) -> impl FnOnce(&mut Runtime) -> Result<T, types::Error> {
+    move |rt| {
+        if let Some(check) = check {
+            check(rt)?;
+        }
+        f(rt)
+    }
+}
+
 fn reply_with<T: Send + 'static>(
     answer: Result<T, types::Error>,
     deliver: impl FnOnce(Result<T, types::Error>) + Send + 'static,
@@ -207,7 +225,21 @@ impl CoreService {
             })
             .map_err(|e| types::Error::Unavailable(format!("cannot start the core thread: {e}")))?;
         ready_rx.recv().map_err(|_| stopped())??;
-        Ok(CoreService { jobs, heads })
+        Ok(CoreService {
+            jobs,
+            heads,
+            check: None,
+        })
+    }
+
+    /// A handle whose jobs first run `check` on the core thread, in the same job as the
+    /// call: nothing another job does (a token rotated) can come between the two, and a
+    /// failed check answers the job without running it.
+    pub fn checked(&self, check: Check) -> Self {
+        CoreService {
+            check: Some(check),
+            ..self.clone()
+        }
     }
 
     /// Tells those who wait that the journal's head is at least `head` (another host's
@@ -229,6 +261,7 @@ impl CoreService {
         f: impl FnOnce(&mut Runtime) -> Result<T, types::Error> + Send + 'static,
     ) -> Result<T, types::Error> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let f = after(self.check.clone(), f);
         self.jobs
             .send(Box::new(move |rt| {
                 reply_with(f(rt), move |answer| {
@@ -245,6 +278,7 @@ impl CoreService {
         f: impl FnOnce(&mut Runtime) -> Result<T, types::Error> + Send + 'static,
     ) -> Result<T, types::Error> {
         let (tx, rx) = mpsc::channel();
+        let f = after(self.check.clone(), f);
         self.jobs
             .send(Box::new(move |rt| {
                 reply_with(f(rt), move |answer| {

@@ -1227,6 +1227,21 @@ fn an_agent_rotating_itself_over_stdio_gets_its_new_token_before_the_server_stop
     let text = answer["result"]["content"][0]["text"].as_str().unwrap();
     let body: Value = serde_json::from_str(text).unwrap();
     let new = body["token"].as_str().unwrap().to_string();
+    // A call after the rotation is refused at once, not only once the server stops.
+    writeln!(
+        stdin,
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"store_memory","arguments":{{"content":"after the rotation"}}}}}}"#
+    )
+    .unwrap();
+    let refused = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains(r#""id":3"#))
+        .expect("the call after the rotation is answered");
+    assert!(
+        refused.contains("permission_denied") && refused.contains("revoked"),
+        "{refused}"
+    );
     let status = mcp.wait().unwrap();
     assert!(!status.success(), "stopped: its token was revoked");
     drop(stdin);

@@ -6,6 +6,7 @@ use crate::bench::{corpus, suite};
 use crate::bindings::{admin, types};
 use crate::datadir;
 use crate::mcp::http::{HttpOptions, SessionLimits, bind};
+use crate::mcp::revoke::Recheck;
 use crate::mcp::{Principal, serve_stdio};
 use crate::operator;
 use crate::runtime::RuntimeOptions;
@@ -224,8 +225,14 @@ pub fn mcp(dir: &Path, limits: admin::Limits, token: Option<&str>) -> Result<(),
     eprintln!("maas: serving MCP on stdio as {}", describe(&principal));
     let hash = token.map(maas_core::agents::hash_token);
     let runtime = tokio()?;
+    // Each call first checks that the token still authenticates, so one made after a
+    // rotation is refused before the server stops.
+    let checked = match token.and_then(crate::known_tokens::digest) {
+        Some(digest) => Recheck::Agent(digest).bind(&core),
+        None => core.clone(),
+    };
     let served = runtime.block_on(async {
-        let serve = serve_stdio(core.clone(), principal);
+        let serve = serve_stdio(checked, principal);
         let Some(hash) = hash else {
             return serve.await.map_err(stdio_failed);
         };

@@ -23,8 +23,7 @@ pub use sessions::{SessionLimits, SessionRefusal};
 
 use super::{MAX_MESSAGE_BYTES, MaasMcp, Principal};
 use crate::known_tokens::TokenDigest;
-use crate::mcp::revoke::{Bearer, Revocations};
-use crate::operator::same_token;
+use crate::mcp::revoke::{Bearer, OperatorToken, Recheck, Revocations};
 use crate::service::CoreService;
 use crate::types;
 use axum::extract::{ConnectInfo, Request, State};
@@ -150,7 +149,7 @@ impl HttpOptions {
 struct Gate {
     core: CoreService,
     /// The operator token, replaced when the data directory's file changes.
-    operator_token: std::sync::RwLock<String>,
+    operator_token: Arc<OperatorToken>,
     /// Where the operator token file is followed, if it is.
     operator_token_dir: Option<std::path::PathBuf>,
     insecure_loopback: bool,
@@ -252,23 +251,10 @@ impl Gate {
         }
     }
 
-    /// Whether `token` is the operator token now.
-    fn is_operator(&self, token: &str) -> bool {
-        let current = self
-            .operator_token
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        same_token(token, &current)
-    }
-
     /// The digest of the operator token now: what it holds open is not the core's to
     /// judge.
     fn operator_digest(&self) -> Option<TokenDigest> {
-        let current = self
-            .operator_token
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        crate::known_tokens::digest(&current)
+        self.operator_token.digest()
     }
 
     /// Takes the operator token file's token if it changed. A file that is missing,
@@ -280,18 +266,7 @@ impl Gate {
         let read = tokio::task::spawn_blocking(move || crate::operator::current(&dir)).await;
         let problem = match read {
             Ok(Ok(Some(token))) => {
-                let changed = {
-                    let mut current = self
-                        .operator_token
-                        .write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let changed = !same_token(&token, &current);
-                    if changed {
-                        *current = token;
-                    }
-                    changed
-                };
-                if changed {
+                if self.operator_token.replace(token) {
                     eprintln!("maas: the operator token changed; the old one is refused now");
                 }
                 None
@@ -308,25 +283,29 @@ impl Gate {
         *reported = problem;
     }
 
-    /// The principal of a request and the digest of the token it brought, or the
-    /// response refusing it.
+    /// The principal of a request, the digest of the token it brought and how that token
+    /// is checked again when the request's core calls run, or the response refusing it.
     async fn principal(
         &self,
         peer: IpAddr,
         origin: OriginCheck,
         bearer: Option<String>,
-    ) -> Result<(Principal, Bearer), Response> {
+    ) -> Result<(Principal, Bearer, Recheck), Response> {
         let token = match bearer {
             None if self.insecure_loopback && origin.local() && peer.is_loopback() => {
-                return Ok((Principal::Operator, Bearer(None)));
+                return Ok((Principal::Operator, Bearer(None), Recheck::Nothing));
             }
             None => {
                 let response = unauthorized("missing Authorization: Bearer <token>");
                 return Err(self.refused(peer, Reason::MissingToken, response));
             }
-            Some(t) if self.is_operator(&t) => {
+            Some(t) if self.operator_token.is(&t) => {
                 // Bound to the token, so what it opened closes if it is rotated.
-                return Ok((Principal::Operator, Bearer(crate::known_tokens::digest(&t))));
+                let digest = crate::known_tokens::digest(&t);
+                let recheck = digest.map_or(Recheck::Nothing, |d| {
+                    Recheck::Operator(d, self.operator_token.clone())
+                });
+                return Ok((Principal::Operator, Bearer(digest), recheck));
             }
             Some(t) => t,
         };
@@ -346,7 +325,8 @@ impl Gate {
                 if let Some(d) = &digest {
                     self.refusals.remember_digest(d);
                 }
-                Ok((Principal::Agent(id), Bearer(digest)))
+                let recheck = digest.map_or(Recheck::Nothing, Recheck::Agent);
+                Ok((Principal::Agent(id), Bearer(digest), recheck))
             }
             // The core could not answer (its journal is away): nothing is known about
             // the token, so nothing is counted against the caller.
@@ -402,7 +382,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     if !origin.allowed() {
         return gate.refused(peer, Reason::Origin, forbidden_origin());
     }
-    let (principal, token) = match gate.principal(peer, origin, bearer(&request)).await {
+    let (principal, token, recheck) = match gate.principal(peer, origin, bearer(&request)).await {
         Ok(p) => p,
         Err(response) => return response,
     };
@@ -444,6 +424,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     }
     request.extensions_mut().insert(principal.clone());
     request.extensions_mut().insert(token);
+    request.extensions_mut().insert(recheck);
     // Every POST reaches the core (MCP with or without a session, A2A): an agent's
     // share is held until its answer has gone out.
     let share = match &principal {
@@ -575,7 +556,7 @@ pub async fn bind(
     let sessions = Arc::new(BoundSessions::new(options.sessions));
     let gate = Arc::new(Gate {
         core: core.clone(),
-        operator_token: std::sync::RwLock::new(options.operator_token),
+        operator_token: Arc::new(OperatorToken::new(options.operator_token)),
         operator_token_dir: options.operator_token_dir,
         insecure_loopback: options.insecure_loopback,
         hosts: Hosts::new(&hosts),

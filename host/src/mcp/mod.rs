@@ -103,6 +103,19 @@ impl MaasMcp {
         }
     }
 
+    /// The core as this request uses it: over HTTP, each call first checks that the
+    /// request's token still authenticates (see [`revoke::Recheck`]); over stdio the
+    /// handler's core is checked already.
+    fn core(&self, ext: &Extensions) -> CoreService {
+        match ext
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<revoke::Recheck>())
+        {
+            Some(recheck) => recheck.bind(&self.core),
+            None => self.core.clone(),
+        }
+    }
+
     /// The caller of this request: the HTTP principal when there is one, else the default.
     fn caller(&self, ext: &Extensions) -> types::Caller {
         ext.get::<::http::request::Parts>()
@@ -127,7 +140,7 @@ impl ServerHandler for MaasMcp {
             .client_capabilities()
             .is_some_and(|caps| caps.supports_tasks());
         if tasks::answers_as_task(&request.name, declared_tasks) {
-            return tasks::initiate(&self.core, &caller, args).await;
+            return tasks::initiate(&self.core(&context.extensions), &caller, args).await;
         }
         if request.name == <crate::ops::changes::WaitForChanges as crate::ops::Op>::TOOL {
             // A wait parks for up to its timeout between reads: it ends when its token
@@ -140,7 +153,7 @@ impl ServerHandler for MaasMcp {
             .map(CallToolResponse::Complete);
         }
         route
-            .call(&self.core, caller, args)
+            .call(&self.core(&context.extensions), caller, args)
             .await
             .map(CallToolResponse::Complete)
     }
@@ -170,7 +183,7 @@ impl ServerHandler for MaasMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let caller = self.caller(&context.extensions);
-        let listed = resources::list(&self.core, &caller).await?;
+        let listed = resources::list(&self.core(&context.extensions), &caller).await?;
         Ok(ListResourcesResult::with_all_items(listed))
     }
 
@@ -190,7 +203,7 @@ impl ServerHandler for MaasMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let caller = self.caller(&context.extensions);
-        resources::read(&self.core, &caller, &request.uri)
+        resources::read(&self.core(&context.extensions), &caller, &request.uri)
             .await
             .map(ReadResourceResponse::Complete)
     }
@@ -203,7 +216,12 @@ impl ServerHandler for MaasMcp {
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&context.extensions);
         self.subscriptions
-            .subscribe(&self.core, &caller, &context.peer, &request.uri)
+            .subscribe(
+                &self.core(&context.extensions),
+                &caller,
+                &context.peer,
+                &request.uri,
+            )
             .await
     }
 
@@ -237,7 +255,8 @@ impl ServerHandler for MaasMcp {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
-        tasks::get(&self.core, &self.caller(&context.extensions), request).await
+        let core = self.core(&context.extensions);
+        tasks::get(&core, &self.caller(&context.extensions), request).await
     }
 
     async fn update_task(
@@ -245,7 +264,8 @@ impl ServerHandler for MaasMcp {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        tasks::update(&self.core, &self.caller(&context.extensions), request).await
+        let core = self.core(&context.extensions);
+        tasks::update(&core, &self.caller(&context.extensions), request).await
     }
 
     async fn cancel_task(
@@ -253,7 +273,8 @@ impl ServerHandler for MaasMcp {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        tasks::cancel(&self.core, &self.caller(&context.extensions), request).await
+        let core = self.core(&context.extensions);
+        tasks::cancel(&core, &self.caller(&context.extensions), request).await
     }
 
     fn get_info(&self) -> ServerConfig {

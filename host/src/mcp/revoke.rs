@@ -7,12 +7,17 @@
 //! holders share; `maas serve`'s sweep asks the core which digests are revoked
 //! (`admin.revoked-tokens`) and calls [`Revocations::revoke`] for them. MCP sessions are
 //! closed by the same sweep through their own records (`http/sessions.rs`).
+//!
+//! A request is also checked when it runs, not only when its headers arrive: its
+//! [`Recheck`] binds the core handle it uses, so each core call first asks, in the same
+//! job, whether its token still authenticates. A request whose body comes after a
+//! rotation, or that waited behind one on the core thread, is refused.
 
 use crate::known_tokens::TokenDigest;
 use crate::service::CoreService;
 use crate::types;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio_util::sync::CancellationToken;
 
 /// Which of `hashes` (SHA-256 hex of tokens) no longer authenticate, asked of the core
@@ -34,6 +39,95 @@ pub async fn revoked_of(
         Ok(revoked)
     })
     .await
+}
+
+/// Whether the token of digest `digest` still authenticates, asked in the job it guards.
+fn still_authenticates(
+    rt: &mut crate::runtime::Runtime,
+    digest: &TokenDigest,
+) -> Result<(), types::Error> {
+    let hash = [maas_core::audit::hex(digest)];
+    let revoked = rt.call(|c, s| {
+        c.maas_core_admin()
+            .call_revoked_tokens(s, &types::Caller::Operator, &hash)
+    })?;
+    if revoked.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::mcp::revoked())
+    }
+}
+
+/// The operator token a server accepts now, replaced when its file changes.
+#[derive(Debug)]
+pub struct OperatorToken(RwLock<String>);
+
+impl OperatorToken {
+    /// Holding `token`.
+    pub fn new(token: String) -> Self {
+        OperatorToken(RwLock::new(token))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, String> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `token` is the operator token now (compared in constant time).
+    pub fn is(&self, token: &str) -> bool {
+        crate::operator::same_token(token, &self.read())
+    }
+
+    /// The digest of the operator token now.
+    pub fn digest(&self) -> Option<TokenDigest> {
+        crate::known_tokens::digest(&self.read())
+    }
+
+    /// Takes `token`; whether it differs from the one held.
+    pub fn replace(&self, token: String) -> bool {
+        let mut current = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = !crate::operator::same_token(&token, &current);
+        if changed {
+            *current = token;
+        }
+        changed
+    }
+}
+
+/// How a request's token is checked again when each of its core calls runs; set by the
+/// HTTP gate beside the principal, and by `maas mcp` for its own token.
+#[derive(Debug, Clone)]
+pub enum Recheck {
+    /// No token to check (`--insecure-loopback`'s operator, a stdio operator).
+    Nothing,
+    /// An agent's token, by digest: the core is asked (`admin.revoked-tokens`, one
+    /// catch-up and a lookup) before each call.
+    Agent(TokenDigest),
+    /// The operator's token, by digest: it must still be the server's operator token.
+    Operator(TokenDigest, Arc<OperatorToken>),
+}
+
+impl Recheck {
+    /// `core`, its calls checked first.
+    pub fn bind(&self, core: &CoreService) -> CoreService {
+        match self.clone() {
+            Recheck::Nothing => core.clone(),
+            Recheck::Agent(digest) => {
+                core.checked(Arc::new(move |rt| still_authenticates(rt, &digest)))
+            }
+            Recheck::Operator(digest, now) => core.checked(Arc::new(move |_| {
+                if now.digest() == Some(digest) {
+                    Ok(())
+                } else {
+                    Err(crate::mcp::revoked())
+                }
+            })),
+        }
+    }
 }
 
 /// The digest of the token a request authenticated with (an agent's or the operator's;

@@ -11,6 +11,7 @@
 
 use crate::bindings::handoffs::{Handoff, HandoffStatus};
 use crate::mcp::Principal;
+use crate::mcp::revoke::Recheck;
 use crate::ops::handoffs::{CancelHandoff, GetHandoff};
 use crate::ops::run;
 use crate::render::rfc3339;
@@ -153,8 +154,11 @@ fn domain(id: Value, e: &types::Error, cancel: bool) -> Json<Value> {
 pub async fn rpc(
     State(core): State<CoreService>,
     Extension(principal): Extension<Principal>,
+    Extension(recheck): Extension<Recheck>,
     Json(request): Json<Value>,
 ) -> Json<Value> {
+    // Each core call first checks that the token still authenticates.
+    let core = recheck.bind(&core);
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     let method = request
         .get("method")
