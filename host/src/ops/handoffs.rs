@@ -53,11 +53,20 @@ fn handoff_table(list: &[handoffs::Handoff]) -> String {
                 h.target_agent_id.clone(),
                 rfc3339(h.expires_at),
                 clip(&h.context.task_description, 48),
+                clip(&joined(&h.notes.flags), 32),
             ]
         })
         .collect();
     table(
-        &["handoff_id", "status", "from", "to", "expires_at", "task"],
+        &[
+            "handoff_id",
+            "status",
+            "from",
+            "to",
+            "expires_at",
+            "task",
+            "flags",
+        ],
         &rows,
     )
 }
@@ -158,13 +167,14 @@ impl Op for AcceptHandoff {
         })
     }
     fn json(&self, a: &Self::Out) -> Value {
-        json!({
+        let accepted = json!({
             "status": "accepted",
             "handoff_id": a.handoff.id,
             "context": wire::context(&a.handoff.context),
             "memories": a.memories.iter().map(wire::memory).collect::<Vec<_>>(),
             "dropped_memories": a.dropped_memories,
-        })
+        });
+        wire::with_notes(accepted, &a.handoff.notes)
     }
     fn text(&self, a: &Self::Out) -> String {
         let mut text = handoff_text(&a.handoff);
@@ -346,15 +356,19 @@ impl Op for GetPendingHandoffs {
             .items
             .iter()
             .map(|h| {
-                json!({
-                    "id": h.id,
-                    "source_agent_id": h.source_agent_id,
-                    "task_description": h.context.task_description,
-                    "created_at": h.created_at,
-                    "expires_at": h.expires_at,
-                    "relevant_memories": h.context.relevant_memories,
-                    "relevant_files": h.context.relevant_files,
-                })
+                // With its flags: the target reads an untrusted text here first.
+                wire::with_notes(
+                    json!({
+                        "id": h.id,
+                        "source_agent_id": h.source_agent_id,
+                        "task_description": h.context.task_description,
+                        "created_at": h.created_at,
+                        "expires_at": h.expires_at,
+                        "relevant_memories": h.context.relevant_memories,
+                        "relevant_files": h.context.relevant_files,
+                    }),
+                    &h.notes,
+                )
             })
             .collect();
         json_page("handoffs", handoffs, &page.next_cursor)

@@ -108,7 +108,8 @@ pub fn task(h: &Handoff) -> Value {
         "history": history,
         "artifacts": artifacts,
         "metadata": {
-            "maas": {
+            // With its flags and what was redacted, as `get_handoff` answers.
+            "maas": wire::with_notes(json!({
                 "source_agent_id": h.source_agent_id,
                 "target_agent_id": h.target_agent_id,
                 "status": wire::Wire::wire(h.status),
@@ -116,7 +117,7 @@ pub fn task(h: &Handoff) -> Value {
                 "relevant_files": h.context.relevant_files,
                 "created_at": h.created_at,
                 "expires_at": h.expires_at,
-            }
+            }), &h.notes)
         },
     })
 }
