@@ -120,6 +120,15 @@ fn database_urls_keep_user_host_and_path() {
     }
 }
 
+/// `s` in groups of `n` characters joined by `sep`.
+fn split(s: &str, n: usize, sep: &str) -> String {
+    s.as_bytes()
+        .chunks(n)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 #[test]
 fn maas_tokens_need_32_hex_digits() {
     let hex = "0123456789abcdef".repeat(4);
@@ -127,6 +136,10 @@ fn maas_tokens_need_32_hex_digits() {
         format!("maas_{hex}"),
         format!("maas_op_{hex}"),
         format!("maas_{}", &hex[..32]),
+        // Written in groups.
+        format!("maas_{}", split(&hex, 8, " ")),
+        format!("maas_{}", split(&hex, 16, "-")),
+        format!("maas_op_{}", split(&hex, 4, ":")),
     ] {
         assert_eq!(
             redact(&format!("tok {token}!")).text,
@@ -139,6 +152,8 @@ fn maas_tokens_need_32_hex_digits() {
         "maas_0123abcd",
         "maas_op_xyz",
         "the maas_ prefix",
+        "maas_0123 abcd is not enough",
+        "maas_ core 0123 4567 89ab",
     ] {
         assert_eq!(find(clean), vec![], "{clean}");
     }
