@@ -63,7 +63,9 @@ impl types::Error {
             types::Error::Expired(what) => format!("expired: {what}"),
             types::Error::Unavailable(why) => format!("unavailable: {why}"),
             types::Error::RateLimited(ms) => {
-                format!("rate limited: this agent writes too fast; retry after {ms} ms")
+                format!(
+                    "rate limited: this agent writes (or rotates tokens) faster than its limit; retry after {ms} ms"
+                )
             }
         }
     }
