@@ -446,20 +446,25 @@ fn scratch(name: &str, file: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     (dir, path)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nobody() {
-    let (dir, path) = scratch("maas-edges", "journal.db");
-    let journal_path = path.clone();
-    let core = CoreService::spawn(move || {
-        let journal = SqliteJournal::open(&journal_path)
-            .map_err(|e| types::Error::Unavailable(e.to_string()))?;
+/// A core over a SQLite journal at `path`.
+fn sqlite_core(path: &std::path::Path) -> CoreService {
+    let path = path.to_path_buf();
+    CoreService::spawn(move || {
+        let journal =
+            SqliteJournal::open(&path).map_err(|e| types::Error::Unavailable(e.to_string()))?;
         Runtime::new(
             CoreImage::shared()?,
             Box::new(journal),
             RuntimeOptions::default(),
         )
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nobody() {
+    let (dir, path) = scratch("maas-edges", "journal.db");
+    let core = sqlite_core(&path);
     let mut server = server_with(core, |o| {
         // No refill and no periodic entry during the test: exact counts.
         o.refusals.per_minute = 0;
@@ -1576,17 +1581,7 @@ async fn bench_the_recheck_of_a_token_on_each_core_call() {
     use maas_host::mcp::revoke::Recheck;
     use maas_host::ops::{self, agents::Whoami, memories::GetMemory, memories::StoreMemory};
     let (dir, path) = scratch("maas-recheck-bench", "journal.db");
-    let journal_path = path.clone();
-    let core = CoreService::spawn(move || {
-        let journal = SqliteJournal::open(&journal_path)
-            .map_err(|e| types::Error::Unavailable(e.to_string()))?;
-        Runtime::new(
-            CoreImage::shared()?,
-            Box::new(journal),
-            RuntimeOptions::default(),
-        )
-    })
-    .unwrap();
+    let core = sqlite_core(&path);
     let mut tokens = Vec::new();
     for i in 0..1_000 {
         let req = maas_host::agents::RegistrationRequest {

@@ -81,12 +81,15 @@ fn write_and_read(rt: &mut Runtime, i: usize, s: &Sample) -> Vec<String> {
         })
         .unwrap_or_else(|e| panic!("{}: store: {e}", s.kind));
     assert!(!stored.notes.redacted.is_empty(), "{}: told", s.kind);
-    let m = rt
-        .call(|c, sx| {
+    // What bob reads of the memory.
+    let read = |rt: &mut Runtime| {
+        rt.call(|c, sx| {
             c.maas_core_memories()
                 .call_get(sx, &agent("bob"), "bob", &format!("m-{i}"))
         })
-        .unwrap();
+        .unwrap()
+    };
+    let m = read(rt);
     seen.push(format!("{} {}", m.content, m.tags.join(" ")));
     let update = memories::UpdateRequest {
         agent_id: "alice".into(),
@@ -103,12 +106,7 @@ fn write_and_read(rt: &mut Runtime, i: usize, s: &Sample) -> Vec<String> {
         })
         .unwrap_or_else(|e| panic!("{}: update: {e}", s.kind));
     assert!(!updated.notes.redacted.is_empty(), "{}: told", s.kind);
-    let m = rt
-        .call(|c, sx| {
-            c.maas_core_memories()
-                .call_get(sx, &agent("bob"), "bob", &format!("m-{i}"))
-        })
-        .unwrap();
+    let m = read(rt);
     seen.push(format!("{} {}", m.content, m.tags.join(" ")));
 
     // A pool named with the secret, and its metadata, which its members read.
