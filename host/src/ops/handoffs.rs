@@ -53,7 +53,7 @@ fn handoff_table(list: &[handoffs::Handoff]) -> String {
                 h.target_agent_id.clone(),
                 rfc3339(h.expires_at),
                 clip(&h.context.task_description, 48),
-                clip(&joined(&h.notes.flags), 32),
+                clip(&joined(&h.notes.flags), 56),
             ]
         })
         .collect();
