@@ -99,12 +99,14 @@ static SK_KEY: LazyLock<Option<Regex>> = LazyLock::new(|| compile(r"\bsk-[A-Za-z
 static GITHUB: LazyLock<Option<Regex>> =
     LazyLock::new(|| compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"));
 static AWS: LazyLock<Option<Regex>> = LazyLock::new(|| compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"));
-/// A maas token: its prefix and 32 or more hex digits, whole or written in groups (four to
-/// sixteen digits each, at least four groups, set apart by a space, `-`, `:` or `.`), as a
-/// token read aloud or copied from a table is.
+/// A maas token: its prefix and 32 or more hex digits, whole or written in groups (at
+/// least four, set apart by a space, `-`, `:` or `.`, of four to sixteen digits but the
+/// first, which may be shorter and set apart from the prefix too: a token cut into
+/// groups of eight with its prefix counted, `maas_1c5 7d369ac0 …`), as a token read aloud
+/// or copied from a table is.
 static MAAS: LazyLock<Option<Regex>> = LazyLock::new(|| {
     compile(
-        r"maas_(?:op_)?(?:[0-9A-Fa-f]{32,}|(?:[0-9A-Fa-f]{4,16}[ \-:.]){3,15}[0-9A-Fa-f]{4,16})",
+        r"maas_(?:op_)?(?:[0-9A-Fa-f]{32,}|[ \-:.]?[0-9A-Fa-f]{1,16}(?:[ \-:.][0-9A-Fa-f]{4,16}){3,15})",
     )
 });
 /// A URL of any scheme with a password in its user-info: `scheme://user:PASSWORD@host`,

@@ -140,6 +140,10 @@ fn maas_tokens_need_32_hex_digits() {
         format!("maas_{}", split(&hex, 8, " ")),
         format!("maas_{}", split(&hex, 16, "-")),
         format!("maas_op_{}", split(&hex, 4, ":")),
+        // Cut into eights with the prefix counted, or set apart from it.
+        split(&format!("maas_{hex}"), 8, " "),
+        format!("maas_ {}", split(&hex, 8, " ")),
+        format!("maas_op_ {}", split(&hex, 8, " ")),
     ] {
         assert_eq!(
             redact(&format!("tok {token}!")).text,
