@@ -1453,8 +1453,9 @@ async fn an_insecure_loopback_operator_session_is_the_operators_with_or_without_
     assert_eq!(tool(None, &agents).await.unwrap().status(), 401);
 }
 
-/// A POST to `path` with `token` whose headers and the first byte of its body are sent
-/// now: the connection, and the rest of the body to send later.
+/// A POST to `path` with `token` whose headers are sent now, with `Expect: 100-continue`:
+/// returns once the server has let the request in (it asks for the body only after the
+/// gate has checked the token), with the connection and the body to send later.
 async fn staged(
     url: &str,
     path: &str,
@@ -1462,7 +1463,7 @@ async fn staged(
     headers: &str,
     body: &Value,
 ) -> (tokio::net::TcpStream, Vec<u8>) {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = body.to_string().into_bytes();
     let mut c = tokio::net::TcpStream::connect(host_port(url))
         .await
@@ -1470,12 +1471,23 @@ async fn staged(
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
-         {headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {headers}Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     );
     c.write_all(head.as_bytes()).await.unwrap();
-    c.write_all(&body[..1]).await.unwrap();
-    (c, body[1..].to_vec())
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut byte))
+            .await
+            .expect("the server asks for the body")
+            .unwrap();
+        assert_eq!(n, 1, "closed: {}", String::from_utf8_lossy(&seen));
+        seen.push(byte[0]);
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.starts_with("HTTP/1.1 100"), "{seen}");
+    (c, body)
 }
 
 /// Sends the rest of a [`staged`] request: the whole answer.
@@ -1548,6 +1560,20 @@ async fn a_request_whose_token_is_rotated_before_its_body_arrives_does_nothing()
     );
     let h = ok(&op, "get_handoff", json!({"handoff_id": handoff_id})).await;
     assert_eq!(h["status"], "pending", "the cancel did not happen: {h}");
+    // Both refusals are in the audit trail, as the agent's.
+    let log = ok(&op, "get_audit_log", json!({"agent_id": "agent-s"})).await;
+    let late = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["outcome"] == "denied"
+                && e["detail"]["reason"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("before it ran"))
+        })
+        .count();
+    assert_eq!(late, 2, "{log}");
 
     // The operator's token, replaced in its file while a registration waits for its body.
     let register_body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
@@ -1603,7 +1629,8 @@ async fn bench_the_recheck_of_a_token_on_each_core_call() {
         tokens.push(r.token);
     }
     let me = types::Caller::Agent("agent-7".into());
-    let checked = Recheck::Agent(maas_host::known_tokens::digest(&tokens[7]).unwrap()).bind(&core);
+    let digest = maas_host::known_tokens::digest(&tokens[7]).unwrap();
+    let checked = Recheck::Agent(digest, "agent-7".into()).bind(&core);
     let store = |n: usize| StoreMemory {
         agent_id: None,
         content: format!("note {n} about the deploy pipeline and its cache"),

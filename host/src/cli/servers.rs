@@ -227,9 +227,9 @@ pub fn mcp(dir: &Path, limits: admin::Limits, token: Option<&str>) -> Result<(),
     let runtime = tokio()?;
     // Each call first checks that the token still authenticates, so one made after a
     // rotation is refused before the server stops.
-    let checked = match token.and_then(crate::known_tokens::digest) {
-        Some(digest) => Recheck::Agent(digest).bind(&core),
-        None => core.clone(),
+    let checked = match (token.and_then(crate::known_tokens::digest), &principal) {
+        (Some(digest), Principal::Agent(id)) => Recheck::Agent(digest, id.clone()).bind(&core),
+        _ => core.clone(),
     };
     let served = runtime.block_on(async {
         let serve = serve_stdio(checked, principal);

@@ -325,7 +325,7 @@ impl Gate {
                 if let Some(d) = &digest {
                     self.refusals.remember_digest(d);
                 }
-                let recheck = digest.map_or(Recheck::Nothing, Recheck::Agent);
+                let recheck = digest.map_or(Recheck::Nothing, |d| Recheck::Agent(d, id.clone()));
                 Ok((Principal::Agent(id), Bearer(digest), recheck))
             }
             // The core could not answer (its journal is away): nothing is known about

@@ -45,6 +45,7 @@ pub async fn revoked_of(
 fn still_authenticates(
     rt: &mut crate::runtime::Runtime,
     digest: &TokenDigest,
+    agent: &str,
 ) -> Result<(), types::Error> {
     let hash = [maas_core::audit::hex(digest)];
     let revoked = rt.call(|c, s| {
@@ -54,8 +55,26 @@ fn still_authenticates(
     if revoked.is_empty() {
         Ok(())
     } else {
-        Err(crate::mcp::revoked())
+        Err(refused_late(rt, &types::Caller::Agent(agent.to_string())))
     }
+}
+
+/// Audits a request refused as it ran because its token stopped authenticating after
+/// the door let it in (a body sent late, a turn behind the rotation), and returns its
+/// error. Such requests are few (at most an agent's share in flight when it happened),
+/// and they are what an owner whose token was stolen wants to see.
+fn refused_late(rt: &mut crate::runtime::Runtime, caller: &types::Caller) -> types::Error {
+    let _ = rt.call(|c, s| {
+        c.maas_core_audit().call_deny(
+            s,
+            caller,
+            "request",
+            None,
+            "its token stopped authenticating (rotated, or the agent deactivated or \
+             unregistered) after the request arrived and before it ran",
+        )
+    });
+    crate::mcp::revoked()
 }
 
 /// The operator token a server accepts now, replaced when its file changes.
@@ -104,9 +123,9 @@ impl OperatorToken {
 pub enum Recheck {
     /// No token to check (`--insecure-loopback`'s operator, a stdio operator).
     Nothing,
-    /// An agent's token, by digest: the core is asked (`admin.revoked-tokens`, one
-    /// catch-up and a lookup) before each call.
-    Agent(TokenDigest),
+    /// An agent's token, by digest, and the agent: the core is asked
+    /// (`admin.revoked-tokens`, one catch-up and a lookup) before each call.
+    Agent(TokenDigest, String),
     /// The operator's token, by digest: it must still be the server's operator token.
     Operator(TokenDigest, Arc<OperatorToken>),
 }
@@ -116,14 +135,14 @@ impl Recheck {
     pub fn bind(&self, core: &CoreService) -> CoreService {
         match self.clone() {
             Recheck::Nothing => core.clone(),
-            Recheck::Agent(digest) => {
-                core.checked(Arc::new(move |rt| still_authenticates(rt, &digest)))
+            Recheck::Agent(digest, agent) => {
+                core.checked(Arc::new(move |rt| still_authenticates(rt, &digest, &agent)))
             }
-            Recheck::Operator(digest, now) => core.checked(Arc::new(move |_| {
+            Recheck::Operator(digest, now) => core.checked(Arc::new(move |rt| {
                 if now.digest() == Some(digest) {
                     Ok(())
                 } else {
-                    Err(crate::mcp::revoked())
+                    Err(refused_late(rt, &types::Caller::Operator))
                 }
             })),
         }
