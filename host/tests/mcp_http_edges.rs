@@ -1538,6 +1538,18 @@ async fn a_request_whose_token_is_rotated_before_its_body_arrives_does_nothing()
     let cancel = json!({"jsonrpc": "2.0", "id": 8, "method": "tasks/cancel",
         "params": {"id": handoff_id}});
     let (a2a, a2a_rest) = staged(&server.url, "/a2a", &token, "", &cancel).await;
+    // A wait for changes from before the handoff: answered at once, were it let run.
+    let wait = json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {
+        "name": "wait_for_changes", "_meta": meta,
+        "arguments": {"after": "c0", "timeout_seconds": 1}}});
+    let (waiting, wait_rest) = staged(
+        &server.url,
+        "/mcp",
+        &token,
+        "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: wait_for_changes\r\n",
+        &wait,
+    )
+    .await;
     let rotated = ok(&op, "rotate_token", json!({"agent_id": "agent-s"})).await;
     assert_eq!(rotated["status"], "rotated");
     let answer = finish(write, &write_rest).await;
@@ -1547,6 +1559,11 @@ async fn a_request_whose_token_is_rotated_before_its_body_arrives_does_nothing()
     );
     let answer = finish(a2a, &a2a_rest).await;
     assert!(!answer.contains("\"result\""), "{answer}");
+    let answer = finish(waiting, &wait_rest).await;
+    assert!(
+        answer.contains("permission_denied") && !answer.contains("handoff.initiated"),
+        "{answer}"
+    );
     let missing = call(
         &op,
         "get_memory",

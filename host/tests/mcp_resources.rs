@@ -672,6 +672,12 @@ async fn a_rotated_tokens_listen_stream_and_wait_end_within_seconds() {
         }
     });
     let wait = wait_on(bob.peer().clone()).await;
+    // A session subscribed the older way: its follower wakes when the rotation moves the
+    // journal's head and finds the token revoked.
+    let (subscribed, _notes) = watch_http(&server.url, &bob_token).await;
+    subscribe(&subscribed, "maas://agents/bob/inbox")
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rotated = Instant::now();
     ok(&op, "rotate_token", json!({"agent_id": "bob"})).await;
@@ -690,6 +696,16 @@ async fn a_rotated_tokens_listen_stream_and_wait_end_within_seconds() {
         "the wait ran to its timeout: {:?}",
         at - rotated
     );
+    // What a token held open ends without a denial in the audit trail: nothing was
+    // refused that the agent asked for after the rotation.
+    let log = ok(&op, "get_audit_log", json!({"agent_id": "bob"})).await;
+    let denied: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "denied")
+        .collect();
+    assert!(denied.is_empty(), "{denied:?}");
 }
 
 /// How many change-feed reads bob made (each audited as `change.listed`).

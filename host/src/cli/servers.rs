@@ -227,12 +227,12 @@ pub fn mcp(dir: &Path, limits: admin::Limits, token: Option<&str>) -> Result<(),
     let runtime = tokio()?;
     // Each call first checks that the token still authenticates, so one made after a
     // rotation is refused before the server stops.
-    let checked = match (token.and_then(crate::known_tokens::digest), &principal) {
-        (Some(digest), Principal::Agent(id)) => Recheck::Agent(digest, id.clone()).bind(&core),
-        _ => core.clone(),
+    let recheck = match (token.and_then(crate::known_tokens::digest), &principal) {
+        (Some(digest), Principal::Agent(id)) => Recheck::Agent(digest, id.clone()),
+        _ => Recheck::Nothing,
     };
     let served = runtime.block_on(async {
-        let serve = serve_stdio(checked, principal);
+        let serve = serve_stdio(core.clone(), principal, recheck);
         let Some(hash) = hash else {
             return serve.await.map_err(stdio_failed);
         };

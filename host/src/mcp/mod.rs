@@ -64,6 +64,8 @@ pub struct MaasMcp {
     subscriptions: Arc<subscriptions::Subscriptions>,
     /// What agent tokens hold open (HTTP): a revoked token's listen streams and waits end.
     revocations: Option<Arc<revoke::Revocations>>,
+    /// How calls without an HTTP request's own check are checked (stdio: its token).
+    recheck: revoke::Recheck,
 }
 
 impl MaasMcp {
@@ -74,7 +76,15 @@ impl MaasMcp {
             default,
             subscriptions: Arc::default(),
             revocations: None,
+            recheck: revoke::Recheck::Nothing,
         }
+    }
+
+    /// The handler, checking `recheck`'s token before each core call of a request that
+    /// carries no check of its own (stdio).
+    pub fn with_recheck(mut self, recheck: revoke::Recheck) -> Self {
+        self.recheck = recheck;
+        self
     }
 
     /// The handler, registering long requests (listen streams, waits) under the token
@@ -107,13 +117,21 @@ impl MaasMcp {
     /// request's token still authenticates (see [`revoke::Recheck`]); over stdio the
     /// handler's core is checked already.
     fn core(&self, ext: &Extensions) -> CoreService {
-        match ext
-            .get::<::http::request::Parts>()
+        self.recheck(ext).bind(&self.core)
+    }
+
+    /// [`MaasMcp::core`] for what a request keeps open (a wait, a listen stream, a
+    /// subscription's follower): its reads are checked too, but a refusal is not audited
+    /// (a rotation wakes them and ends them as a matter of course).
+    fn quiet_core(&self, ext: &Extensions) -> CoreService {
+        self.recheck(ext).bind_quiet(&self.core)
+    }
+
+    /// The HTTP request's check, else the handler's.
+    fn recheck<'a>(&'a self, ext: &'a Extensions) -> &'a revoke::Recheck {
+        ext.get::<::http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<revoke::Recheck>())
-        {
-            Some(recheck) => recheck.bind(&self.core),
-            None => self.core.clone(),
-        }
+            .unwrap_or(&self.recheck)
     }
 
     /// The caller of this request: the HTTP principal when there is one, else the default.
@@ -147,7 +165,7 @@ impl ServerHandler for MaasMcp {
             // is revoked (a read; nothing is lost by dropping it).
             let held = self.held(&context.extensions);
             return tokio::select! {
-                answer = route.call(&self.core, caller, args) => answer,
+                answer = route.call(&self.quiet_core(&context.extensions), caller, args) => answer,
                 () = held.revoked().cancelled() => Ok(registry::failure(&revoked())),
             }
             .map(CallToolResponse::Complete);
@@ -217,7 +235,7 @@ impl ServerHandler for MaasMcp {
         let caller = self.caller(&context.extensions);
         self.subscriptions
             .subscribe(
-                &self.core(&context.extensions),
+                &self.quiet_core(&context.extensions),
                 &caller,
                 &context.peer,
                 &request.uri,
@@ -235,8 +253,9 @@ impl ServerHandler for MaasMcp {
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let caller = self.caller(&context.request_context().extensions);
         let held = self.held(&context.request_context().extensions);
+        let core = self.quiet_core(&context.request_context().extensions);
         tokio::select! {
-            listened = subscriptions::listen(&self.core, &caller, context) => listened,
+            listened = subscriptions::listen(&core, &caller, context) => listened,
             () = held.revoked().cancelled() => Err(resources::error(&revoked())),
         }
     }
@@ -301,6 +320,12 @@ impl ServerHandler for MaasMcp {
 /// Serves MCP over stdin/stdout until the client closes stdin. Only protocol goes to
 /// stdout; every request line gets an answer, an error one if the line is not JSON or is
 /// over [`MAX_MESSAGE_BYTES`] (see [`stdio`]).
-pub async fn serve_stdio(core: CoreService, principal: Principal) -> anyhow::Result<()> {
-    stdio::serve(MaasMcp::new(core, principal)).await
+///
+/// Each call first checks `recheck`'s token, so one made after it was rotated is refused.
+pub async fn serve_stdio(
+    core: CoreService,
+    principal: Principal,
+    recheck: revoke::Recheck,
+) -> anyhow::Result<()> {
+    stdio::serve(MaasMcp::new(core, principal).with_recheck(recheck)).await
 }

@@ -45,17 +45,17 @@ pub async fn revoked_of(
 fn still_authenticates(
     rt: &mut crate::runtime::Runtime,
     digest: &TokenDigest,
-    agent: &str,
+    late: Option<&str>,
 ) -> Result<(), types::Error> {
     let hash = [maas_core::audit::hex(digest)];
     let revoked = rt.call(|c, s| {
         c.maas_core_admin()
             .call_revoked_tokens(s, &types::Caller::Operator, &hash)
     })?;
-    if revoked.is_empty() {
-        Ok(())
-    } else {
-        Err(refused_late(rt, &types::Caller::Agent(agent.to_string())))
+    match (revoked.is_empty(), late) {
+        (true, _) => Ok(()),
+        (false, Some(agent)) => Err(refused_late(rt, &types::Caller::Agent(agent.to_string()))),
+        (false, None) => Err(crate::mcp::revoked()),
     }
 }
 
@@ -78,8 +78,13 @@ fn refused_late(rt: &mut crate::runtime::Runtime, caller: &types::Caller) -> typ
 }
 
 /// The operator token a server accepts now, replaced when its file changes.
-#[derive(Debug)]
 pub struct OperatorToken(RwLock<String>);
+
+impl std::fmt::Debug for OperatorToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OperatorToken(..)")
+    }
+}
 
 impl OperatorToken {
     /// Holding `token`.
@@ -131,18 +136,32 @@ pub enum Recheck {
 }
 
 impl Recheck {
-    /// `core`, its calls checked first.
+    /// `core`, its calls checked first; a call refused is audited (a request let in
+    /// before its token was revoked).
     pub fn bind(&self, core: &CoreService) -> CoreService {
+        self.bound(core, true)
+    }
+
+    /// `core`, its calls checked first without auditing a refusal: for the reads of
+    /// what a request keeps open (waits, listen and feed streams, subscription
+    /// followers), which a rotation wakes and ends as a matter of course.
+    pub fn bind_quiet(&self, core: &CoreService) -> CoreService {
+        self.bound(core, false)
+    }
+
+    fn bound(&self, core: &CoreService, audited: bool) -> CoreService {
         match self.clone() {
             Recheck::Nothing => core.clone(),
-            Recheck::Agent(digest, agent) => {
-                core.checked(Arc::new(move |rt| still_authenticates(rt, &digest, &agent)))
-            }
+            Recheck::Agent(digest, agent) => core.checked(Arc::new(move |rt| {
+                still_authenticates(rt, &digest, audited.then_some(agent.as_str()))
+            })),
             Recheck::Operator(digest, now) => core.checked(Arc::new(move |rt| {
                 if now.digest() == Some(digest) {
                     Ok(())
-                } else {
+                } else if audited {
                     Err(refused_late(rt, &types::Caller::Operator))
+                } else {
+                    Err(crate::mcp::revoked())
                 }
             })),
         }

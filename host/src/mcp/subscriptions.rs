@@ -227,12 +227,13 @@ pub async fn listen(
         number: 0,
         stop: CancellationToken::new(),
     };
-    tokio::select! {
-        () = follower.run(heads, start.next_cursor) => {}
-        () = context.cancelled() => {}
-    }
+    let ended = tokio::select! {
+        ended = follower.run(heads, start.next_cursor) => ended,
+        () = context.cancelled() => None,
+    };
     shared.ended.cancel();
-    Ok(())
+    // A stream its principal may no longer read ends with the refusal, not quietly.
+    ended.map_or(Ok(()), |e| Err(error(&e)))
 }
 
 async fn run_page(
@@ -318,7 +319,14 @@ struct Follower {
 }
 
 impl Follower {
-    async fn run(self, mut heads: tokio::sync::watch::Receiver<u64>, mut cursor: String) {
+    /// Follows until stopped; the error that ended it, if one did (its principal may no
+    /// longer read: its token revoked, its agent deactivated).
+    async fn run(
+        self,
+        mut heads: tokio::sync::watch::Receiver<u64>,
+        mut cursor: String,
+    ) -> Option<types::Error> {
+        let mut ended = None;
         loop {
             tokio::select! {
                 moved = heads.changed() => {
@@ -363,6 +371,7 @@ impl Follower {
                         "maas: a resource subscription stops following the change feed: {}",
                         e.message()
                     );
+                    ended = Some(e);
                     break;
                 }
             }
@@ -375,6 +384,7 @@ impl Follower {
         {
             state.follower = None;
         }
+        ended
     }
 
     /// Reads every change after `cursor` and notifies the subscribed resources they

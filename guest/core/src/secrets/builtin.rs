@@ -103,7 +103,7 @@ static AWS: LazyLock<Option<Regex>> = LazyLock::new(|| compile(r"\b(?:AKIA|ASIA)
 /// least four, set apart by a space, `-`, `:` or `.`, of four to sixteen digits but the
 /// first, which may be shorter and set apart from the prefix too: a token cut into
 /// groups of eight with its prefix counted, `maas_1c5 7d369ac0 …`), as a token read aloud
-/// or copied from a table is.
+/// or copied from a table is; the groups' digits are counted where it is found.
 static MAAS: LazyLock<Option<Regex>> = LazyLock::new(|| {
     compile(
         r"maas_(?:op_)?(?:[0-9A-Fa-f]{32,}|[ \-:.]?[0-9A-Fa-f]{1,16}(?:[ \-:.][0-9A-Fa-f]{4,16}){3,15})",
@@ -458,11 +458,22 @@ fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
     for (re, class, gate) in [
         (&GITHUB, Builtin::GithubToken, GH),
         (&AWS, Builtin::AwsAccessKey, AKIA),
-        (&MAAS, Builtin::MaasToken, MAAS_WORD),
     ] {
         let re = re.as_ref().filter(|_| on(gate));
         for m in re.iter().flat_map(|re| re.find_iter(text)) {
             push(m.start(), m.end(), class);
+        }
+    }
+    let maas = MAAS.as_ref().filter(|_| on(MAAS_WORD));
+    for m in maas.iter().flat_map(|re| re.find_iter(text)) {
+        // Grouped, it holds as many hex digits as a whole one must (the prefix's `a`s
+        // are not counted).
+        let body = m
+            .as_str()
+            .trim_start_matches("maas_")
+            .trim_start_matches("op_");
+        if body.bytes().filter(u8::is_ascii_hexdigit).count() >= 32 {
+            push(m.start(), m.end(), Builtin::MaasToken);
         }
     }
     let urls = URL_CREDENTIALS.as_ref().filter(|_| on(URL));
@@ -533,9 +544,15 @@ fn find_in(text: &str, spans: &mut Vec<Span>, run: [bool; CLASSES]) {
         let bare = caps.name("bare");
         let value = caps.name("dq").or_else(|| caps.name("sq")).or(bare);
         let key = caps.name("k").map_or("", |k| k.as_str());
-        let code = bare.is_some_and(|b| {
-            let b = b.as_str();
-            b.contains(['(', '[']) || b.contains("::") || is_config_reference(b)
+        // Code: a call, an index, a path, a type with parameters (`Arc<OperatorToken>`).
+        let code = bare.is_some_and(|m| {
+            let b = m.as_str();
+            b.contains(['(', '['])
+                || b.contains("::")
+                || is_config_reference(b)
+                || text
+                    .get(m.end()..)
+                    .is_some_and(|rest| rest.starts_with('<'))
         });
         let cwd =
             key.eq_ignore_ascii_case("pwd") && value.is_some_and(|v| v.as_str().starts_with('/'));

@@ -26,6 +26,9 @@ pub(super) struct Spelled {
     pub start: usize,
     pub end: usize,
     pub bytes: Vec<u8>,
+    /// For a dump of 16-bit words, the bytes with each word's two swapped (the order a
+    /// little-endian machine printed them in), to be read too.
+    pub swapped: Option<Vec<u8>>,
 }
 
 /// The number of hex digits at `at` in `text`.
@@ -105,13 +108,16 @@ fn apart(text: &[u8], at: usize) -> Option<Spelled> {
         start: at,
         end,
         bytes,
+        swapped: None,
     })
 }
 
 /// One line of a dump: the bytes its hex spells, and whether it is written in 16-bit
 /// words after an offset without a colon (`od -x`, `hexdump`), whose bytes may be
 /// swapped.
-struct DumpLine {
+struct DumpLine<'a> {
+    /// The offset's digits.
+    offset: &'a [u8],
     bytes: Vec<u8>,
     words: bool,
 }
@@ -119,12 +125,13 @@ struct DumpLine {
 /// The bytes one line of a dump spells: an offset (4 to 8 hex digits, then `:` or
 /// blanks), then groups of 2 or 4 hex digits, all of one size, one to four blanks
 /// apart. What follows them (the bytes as text) is not read.
-fn dump_line(line: &[u8]) -> Option<DumpLine> {
+fn dump_line(line: &[u8]) -> Option<DumpLine<'_>> {
     let mut i = blank_len(line, 0);
     let digits = hex_len(line, i);
     if !(4..=8).contains(&digits) {
         return None;
     }
+    let offset = line.get(i..i + digits)?;
     i += digits;
     let colon = line.get(i) == Some(&b':');
     if colon {
@@ -151,15 +158,38 @@ fn dump_line(line: &[u8]) -> Option<DumpLine> {
         i = end;
     }
     (!bytes.is_empty()).then_some(DumpLine {
+        offset,
         bytes,
         words: size == 4 && !colon,
     })
 }
 
+/// An offset's value read in `radix` (16, or 8 for `od`), if its digits are of it.
+fn offset_value(digits: &[u8], radix: u32) -> Option<u64> {
+    u64::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()
+}
+
+/// The radixes (16, 8) in which `next` is `prev` moved on by `n` bytes, as a dump's
+/// offsets are from line to line; none for lines that only look like a dump's (a date,
+/// a column of numbers).
+fn steps(prev: &[u8], next: &[u8], n: usize, radixes: &[u32]) -> Vec<u32> {
+    radixes
+        .iter()
+        .copied()
+        .filter(|&radix| {
+            matches!(
+                (offset_value(prev, radix), offset_value(next, radix)),
+                (Some(p), Some(q)) if p.checked_add(n as u64) == Some(q)
+            )
+        })
+        .collect()
+}
+
 /// A dump whose first offset starts at `at`, when `at` starts a line (after blanks):
-/// its consecutive dump lines, when they spell at least [`MIN_BYTES`]. A dump of 16-bit
-/// words without colons spells its bytes as written and then, after a blank line, with
-/// each word's bytes swapped, so a secret is read whichever order the machine had.
+/// its consecutive dump lines, each offset the one before moved on by the bytes of its
+/// line (in hex, or octal for `od`), when they spell at least [`MIN_BYTES`]. A dump of
+/// 16-bit words without colons spells its bytes as written and, apart, with each word's
+/// bytes swapped, so a secret is read whichever order the machine had.
 fn dump(text: &[u8], at: usize) -> Option<Spelled> {
     let before = text.get(..at)?;
     let indent = before
@@ -176,6 +206,9 @@ fn dump(text: &[u8], at: usize) -> Option<Spelled> {
     let mut bytes = Vec::new();
     let mut swapped: Vec<u8> = Vec::new();
     let mut end = None;
+    // The last line's offset and byte count, and the radixes the offsets may be in.
+    let mut last: Option<(&[u8], usize)> = None;
+    let mut radixes = vec![16, 8];
     let mut from = at - indent;
     while let Some(rest) = text.get(from..) {
         let to = memchr::memchr(b'\n', rest).map_or(text.len(), |i| from + i);
@@ -184,6 +217,13 @@ fn dump(text: &[u8], at: usize) -> Option<Spelled> {
         let Some(spelled) = dump_line(line) else {
             break;
         };
+        if let Some((prev, n)) = last {
+            radixes = steps(prev, spelled.offset, n, &radixes);
+            if radixes.is_empty() {
+                break;
+            }
+        }
+        last = Some((spelled.offset, spelled.bytes.len()));
         if spelled.words {
             swapped.extend(spelled.bytes.chunks(2).flat_map(|w| w.iter().rev()));
         }
@@ -194,14 +234,11 @@ fn dump(text: &[u8], at: usize) -> Option<Spelled> {
     if bytes.len() < MIN_BYTES {
         return None;
     }
-    if !swapped.is_empty() {
-        bytes.extend(b"\n\n");
-        bytes.extend(swapped);
-    }
     Some(Spelled {
         start: at,
         end: end?,
         bytes,
+        swapped: (!swapped.is_empty()).then_some(swapped),
     })
 }
 

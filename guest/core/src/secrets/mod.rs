@@ -403,8 +403,10 @@ fn encoded_secrets(text: &str, depth: u8) -> Vec<Span> {
         return Vec::new();
     }
     let mut found = Vec::new();
+    // Whether `decoded` holds a secret, naming the run `start..end` by it if so.
     let mut name = |start: usize, end: usize, decoded: String| {
-        if let Some(first) = spans_within(&decoded, depth - 1).first() {
+        let first = spans_within(&decoded, depth - 1).into_iter().next();
+        if let Some(first) = &first {
             found.push(Span {
                 start,
                 end,
@@ -412,6 +414,7 @@ fn encoded_secrets(text: &str, depth: u8) -> Vec<Span> {
                 rank: first.rank,
             });
         }
+        first.is_some()
     };
     let bytes = text.as_bytes();
     // Where hex set apart or a dump already read ends: the runs before it are skipped.
@@ -435,7 +438,10 @@ fn encoded_secrets(text: &str, depth: u8) -> Vec<Span> {
                 && matches!(bytes.get(to), Some(b':' | b' ' | b',' | b'\t'));
             if may_start && let Some(spelled) = hexdump::starting(bytes, from, run) {
                 read_to = spelled.end;
-                name(spelled.start, spelled.end, hexdump::readable(spelled.bytes));
+                let named = name(spelled.start, spelled.end, hexdump::readable(spelled.bytes));
+                if let (false, Some(swapped)) = (named, spelled.swapped) {
+                    name(spelled.start, spelled.end, hexdump::readable(swapped));
+                }
             }
             continue;
         }

@@ -157,6 +157,8 @@ fn maas_tokens_need_32_hex_digits() {
         "maas_op_xyz",
         "the maas_ prefix",
         "maas_0123 abcd is not enough",
+        "maas_ 1234 5678 9abc def0 and more",
+        "see maas_ dead beef cafe babe for details",
         "maas_ core 0123 4567 89ab",
     ] {
         assert_eq!(find(clean), vec![], "{clean}");
@@ -211,6 +213,7 @@ const CLEAN: &[&str] = &[
     "fn login(user: &str, password: &str, token: Option<Token>) -> Result<Session, AuthError> {",
     "let token = client.issue_token(&claims)?;\nlet secret = config.secret.clone();",
     "if password.len() < 12 { return Err(Error::WeakPassword); }",
+    "struct Gate {\n    operator_token: Arc<OperatorToken>,\n    api_keys: HashMap<String, Vec<u8>>,\n}",
     "def authenticate(username: str, password: str, api_key: str | None = None) -> Token:",
     "    secret = os.environ.get(\"APP_SECRET\")\n    token = jwt.encode(payload, secret)",
     "const apiKey = process.env.API_KEY;\nconst token: string = await getToken(user);",
@@ -1284,4 +1287,56 @@ fn hex_written_for_people_without_secrets_stays() {
         assert_eq!(find(&clean), vec![], "false positive: {clean}");
         assert_eq!(redact(&clean).text, clean);
     }
+}
+
+#[test]
+fn lines_that_only_look_like_a_dump_leave_their_encoded_secrets_to_be_found() {
+    // A date and numbers at the start of each line read like a dump's offset and bytes,
+    // but the "offsets" do not move on by the bytes of a line: the encoded secrets on
+    // and after such lines are still found.
+    let secret =
+        crate::text::base64_encode(&["postgres://user:", "hunter2@db.example.com/app"].concat());
+    let days = |line: &dyn Fn(usize) -> String| (10..18).map(line).collect::<Vec<_>>().join("\n");
+    for (text, expected) in [
+        (
+            days(&|d| format!("2024 01 {d} backup ok")) + &format!("\n2024 01 18 DB={secret}"),
+            1,
+        ),
+        (days(&|d| format!("2024 01 {d} DB={secret}")), 8),
+        (days(&|d| format!("2024  01 {d} DB={secret}")), 8),
+    ] {
+        let r = redact(&text);
+        assert_eq!(
+            r.text.matches("[REDACTED:database-url]").count(),
+            expected,
+            "{}",
+            r.text
+        );
+    }
+}
+
+#[test]
+fn utf16_text_in_a_dump_of_words_is_read() {
+    // `token=` and a made-up GitHub token as UTF-16LE, dumped by `hexdump` (16-bit words,
+    // each word's bytes swapped on a little-endian machine).
+    let text = ["token=ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2\n"].concat();
+    let utf16: Vec<u8> = text.bytes().flat_map(|b| [b, 0]).collect();
+    let dump: Vec<String> = utf16
+        .chunks(16)
+        .enumerate()
+        .map(|(n, row)| {
+            let words: Vec<String> = row
+                .chunks(2)
+                .map(|w| match w {
+                    [a, b] => format!("{b:02x}{a:02x}"),
+                    [a] => format!("00{a:02x}"),
+                    _ => String::new(),
+                })
+                .collect();
+            format!("{:07x} {}", n * 16, words.join(" "))
+        })
+        .collect();
+    let dump = dump.join("\n");
+    let r = redact(&dump);
+    assert_eq!(r.text, "[REDACTED:github-token]", "{dump}");
 }

@@ -9,7 +9,7 @@
 //! answered with the error as JSON and the HTTP status that fits, before any event.
 
 use crate::mcp::Principal;
-use crate::mcp::revoke::{Bearer, Held, Revocations};
+use crate::mcp::revoke::{Bearer, Held, Recheck, Revocations};
 use crate::ops::changes::{GetChanges, change_json};
 use crate::ops::invoke;
 use crate::service::CoreService;
@@ -245,9 +245,12 @@ pub async fn changes(
     }): State<Feed>,
     Extension(principal): Extension<Principal>,
     Extension(token): Extension<Bearer>,
+    Extension(recheck): Extension<Recheck>,
     headers: HeaderMap,
     Query(q): Query<FeedQuery>,
 ) -> Response {
+    // Every read checks the token first, unaudited: the stream ends when it is revoked.
+    let core = recheck.bind_quiet(&core);
     let slot = match streams.open(&principal) {
         Ok(slot) => slot,
         Err((status, message)) => {
