@@ -1321,22 +1321,10 @@ fn utf16_text_in_a_dump_of_words_is_read() {
     // each word's bytes swapped on a little-endian machine).
     let text = ["token=ghp_", "R8m2Kq9ZtW4xLp7Vn3Hs6Jd1Fb5Gc0Ye8Ua2\n"].concat();
     let utf16: Vec<u8> = text.bytes().flat_map(|b| [b, 0]).collect();
-    let dump: Vec<String> = utf16
-        .chunks(16)
-        .enumerate()
-        .map(|(n, row)| {
-            let words: Vec<String> = row
-                .chunks(2)
-                .map(|w| match w {
-                    [a, b] => format!("{b:02x}{a:02x}"),
-                    [a] => format!("00{a:02x}"),
-                    _ => String::new(),
-                })
-                .collect();
-            format!("{:07x} {}", n * 16, words.join(" "))
-        })
-        .collect();
-    let dump = dump.join("\n");
+    let (_, dump) = hex_for_people(&utf16)
+        .into_iter()
+        .find(|(form, _)| *form == "hexdump")
+        .unwrap();
     let r = redact(&dump);
     assert_eq!(r.text, "[REDACTED:github-token]", "{dump}");
 }
