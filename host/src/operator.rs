@@ -47,9 +47,17 @@ fn parse(text: &str, path: &Path) -> std::io::Result<String> {
 /// Reads an existing token file: `None` if there is none. A file found empty is read
 /// again for a moment, since another process may be writing it right now.
 fn read(path: &Path) -> std::io::Result<Option<String>> {
-    for _ in 0..40 {
+    read_tries(path, 40)
+}
+
+/// Reads an existing token file, made owner-only as it is read: `None` if there is none.
+/// A file found empty is read up to `tries` times, 25 ms apart.
+fn read_tries(path: &Path, tries: u32) -> std::io::Result<Option<String>> {
+    for attempt in 1..=tries {
         match std::fs::read_to_string(path) {
-            Ok(t) if t.is_empty() => std::thread::sleep(Duration::from_millis(25)),
+            Ok(t) if t.is_empty() && attempt < tries => {
+                std::thread::sleep(Duration::from_millis(25));
+            }
             Ok(t) => {
                 crate::datadir::secure_file(path)?;
                 return parse(&t, path).map(Some);
@@ -61,6 +69,19 @@ fn read(path: &Path) -> std::io::Result<Option<String>> {
     parse("", path).map(Some)
 }
 
+/// A new file at `path`, owner-only (0600) from its creation; an existing file or link
+/// there is an error (`AlreadyExists`).
+fn create_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 /// Reads the operator token, creating it (0600) if it does not exist yet.
 pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
     let path = token_path(data_dir);
@@ -69,14 +90,7 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
     }
     crate::datadir::secure_dir(data_dir)?;
     let token = fresh()?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(&path) {
+    match create_owner_only(&path) {
         Ok(mut f) => {
             f.write_all(token.as_bytes())?;
             f.sync_all()?;
@@ -114,15 +128,8 @@ pub fn rotate(data_dir: &Path) -> std::io::Result<String> {
         "operator-token.{}.new",
         maas_core::audit::hex(&suffix)
     ));
-    let mut options = std::fs::OpenOptions::new();
     // A fresh name, created exclusively: an existing file or link there is an error.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(&next)?;
+    let mut f = create_owner_only(&next)?;
     let written = (|| {
         #[cfg(unix)]
         {
@@ -159,15 +166,8 @@ pub fn rotate(data_dir: &Path) -> std::io::Result<String> {
 /// there is none; an error when it is malformed (the server keeps the token it has).
 /// The file is made owner-only, as at start.
 pub fn current(data_dir: &Path) -> std::io::Result<Option<String>> {
-    let path = token_path(data_dir);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            crate::datadir::secure_file(&path)?;
-            parse(&text, &path).map(Some)
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    // Read once: the follower reads again soon.
+    read_tries(&token_path(data_dir), 1)
 }
 
 /// Compares two tokens in time independent of where they differ.

@@ -223,14 +223,15 @@ pub fn mcp(dir: &Path, limits: admin::Limits, token: Option<&str>) -> Result<(),
         }
     };
     eprintln!("maas: serving MCP on stdio as {}", describe(&principal));
-    let hash = token.map(maas_core::agents::hash_token);
-    let runtime = tokio()?;
-    // Each call first checks that the token still authenticates, so one made after a
-    // rotation is refused before the server stops.
-    let recheck = match (token.and_then(crate::known_tokens::digest), &principal) {
+    // The token hashed once: each call first checks that it still authenticates, so one
+    // made after a rotation is refused, and the server stops once it no longer does.
+    let digest = token.and_then(crate::known_tokens::digest);
+    let hash = digest.map(|d| maas_core::audit::hex(&d));
+    let recheck = match (digest, &principal) {
         (Some(digest), Principal::Agent(id)) => Recheck::Agent(digest, id.clone()),
         _ => Recheck::Nothing,
     };
+    let runtime = tokio()?;
     let served = runtime.block_on(async {
         let serve = serve_stdio(core.clone(), principal, recheck);
         let Some(hash) = hash else {

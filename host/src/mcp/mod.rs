@@ -1,8 +1,10 @@
 //! maas as an MCP server: one tool handler, served over stdio (`maas mcp`) and Streamable
-//! HTTP (`maas serve`). Every call acts as the principal its transport authenticated:
-//! over HTTP the token is checked on each request; over stdio once, at start, and the
-//! server stops when it is revoked (`cli/servers.rs`). Long requests over HTTP (listen
-//! streams, waits) end when their token is revoked ([`revoke`]).
+//! HTTP (`maas serve`). Every call acts as the principal its transport authenticated,
+//! and its token is checked again as each of its core calls runs ([`revoke::Recheck`]):
+//! over HTTP the gate authenticates each request first; over stdio the token is
+//! authenticated at start and the server stops when it is revoked (`cli/servers.rs`).
+//! Long requests over HTTP (listen streams, waits) end when their token is revoked
+//! ([`revoke`]).
 
 pub mod http;
 pub mod registry;
@@ -113,9 +115,8 @@ impl MaasMcp {
         }
     }
 
-    /// The core as this request uses it: over HTTP, each call first checks that the
-    /// request's token still authenticates (see [`revoke::Recheck`]); over stdio the
-    /// handler's core is checked already.
+    /// The core as this request uses it: each call first checks that the request's token
+    /// (over stdio, the handler's) still authenticates (see [`revoke::Recheck`]).
     fn core(&self, ext: &Extensions) -> CoreService {
         self.recheck(ext).bind(&self.core)
     }

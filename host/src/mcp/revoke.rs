@@ -27,18 +27,23 @@ pub async fn revoked_of(
     core: &CoreService,
     hashes: Vec<String>,
 ) -> Result<Vec<String>, types::Error> {
-    core.call(move |rt| {
-        let mut revoked = Vec::new();
-        for chunk in hashes.chunks(maas_core::core::MAX_TOKEN_HASHES) {
-            let found = rt.call(|c, s| {
-                c.maas_core_admin()
-                    .call_revoked_tokens(s, &types::Caller::Operator, chunk)
-            })?;
-            revoked.extend(found);
-        }
-        Ok(revoked)
-    })
-    .await
+    core.call(move |rt| revoked_among(rt, &hashes)).await
+}
+
+/// [`revoked_of`] on the core thread, in the job that asks.
+fn revoked_among(
+    rt: &mut crate::runtime::Runtime,
+    hashes: &[String],
+) -> Result<Vec<String>, types::Error> {
+    let mut revoked = Vec::new();
+    for chunk in hashes.chunks(maas_core::core::MAX_TOKEN_HASHES) {
+        let found = rt.call(|c, s| {
+            c.maas_core_admin()
+                .call_revoked_tokens(s, &types::Caller::Operator, chunk)
+        })?;
+        revoked.extend(found);
+    }
+    Ok(revoked)
 }
 
 /// Whether the token of digest `digest` still authenticates, asked in the job it guards.
@@ -47,11 +52,7 @@ fn still_authenticates(
     digest: &TokenDigest,
     late: Option<&str>,
 ) -> Result<(), types::Error> {
-    let hash = [maas_core::audit::hex(digest)];
-    let revoked = rt.call(|c, s| {
-        c.maas_core_admin()
-            .call_revoked_tokens(s, &types::Caller::Operator, &hash)
-    })?;
+    let revoked = revoked_among(rt, &[maas_core::audit::hex(digest)])?;
     match (revoked.is_empty(), late) {
         (true, _) => Ok(()),
         (false, Some(agent)) => Err(refused_late(rt, &types::Caller::Agent(agent.to_string()))),

@@ -169,20 +169,14 @@ fn offset_value(digits: &[u8], radix: u32) -> Option<u64> {
     u64::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()
 }
 
-/// The radixes (16, 8) in which `next` is `prev` moved on by `n` bytes, as a dump's
-/// offsets are from line to line; none for lines that only look like a dump's (a date,
-/// a column of numbers).
-fn steps(prev: &[u8], next: &[u8], n: usize, radixes: &[u32]) -> Vec<u32> {
-    radixes
-        .iter()
-        .copied()
-        .filter(|&radix| {
-            matches!(
-                (offset_value(prev, radix), offset_value(next, radix)),
-                (Some(p), Some(q)) if p.checked_add(n as u64) == Some(q)
-            )
-        })
-        .collect()
+/// Whether, read in `radix`, `next` is `prev` moved on by `n` bytes, as a dump's offsets
+/// are from line to line (lines that only look like a dump's, a date or a column of
+/// numbers, are not).
+fn steps(prev: &[u8], next: &[u8], n: usize, radix: u32) -> bool {
+    matches!(
+        (offset_value(prev, radix), offset_value(next, radix)),
+        (Some(p), Some(q)) if p.checked_add(n as u64) == Some(q)
+    )
 }
 
 /// A dump whose first offset starts at `at`, when `at` starts a line (after blanks):
@@ -218,7 +212,7 @@ fn dump(text: &[u8], at: usize) -> Option<Spelled> {
             break;
         };
         if let Some((prev, n)) = last {
-            radixes = steps(prev, spelled.offset, n, &radixes);
+            radixes.retain(|&radix| steps(prev, spelled.offset, n, radix));
             if radixes.is_empty() {
                 break;
             }
