@@ -1375,13 +1375,20 @@ async fn a_rotated_tokens_sessions_and_feed_streams_end_and_the_new_token_opens_
     assert!(body.contains("agent-r"), "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_operator_token_is_taken_within_seconds_and_what_the_old_one_held_closes() {
-    let dir = std::env::temp_dir().join(format!("maas-operator-rotation-{}", std::process::id()));
+/// A server whose operator token is `OPERATOR`, written in a data directory of this
+/// process named after `name`, whose file it follows; and that directory.
+async fn following_an_operator_file(name: &str) -> (std::path::PathBuf, Server) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(maas_host::operator::token_path(&dir), OPERATOR).unwrap();
     let server = server_with(memory_core(), |o| o.operator_token_dir = Some(dir.clone())).await;
+    (dir, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_operator_token_is_taken_within_seconds_and_what_the_old_one_held_closes() {
+    let (dir, server) = following_an_operator_file("maas-operator-rotation").await;
     let op = connect(&server.url, OPERATOR).await;
     let agent = register(&op, "agent-o", "claude_code", "alice").await;
     let http = reqwest::Client::new();
@@ -1504,11 +1511,7 @@ async fn finish(mut c: tokio::net::TcpStream, rest: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_whose_token_is_rotated_before_its_body_arrives_does_nothing() {
-    let dir = std::env::temp_dir().join(format!("maas-staged-rotation-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(maas_host::operator::token_path(&dir), OPERATOR).unwrap();
-    let server = server_with(memory_core(), |o| o.operator_token_dir = Some(dir.clone())).await;
+    let (dir, server) = following_an_operator_file("maas-staged-rotation").await;
     let op = connect(&server.url, OPERATOR).await;
     let token = register(&op, "agent-s", "claude_code", "alice").await;
     register(&op, "agent-t", "claude_code", "alice").await;
