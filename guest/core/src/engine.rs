@@ -703,6 +703,18 @@ mod redaction_tests {
             format!("id [REDACTED:token] and {digest}, again [REDACTED:token]")
         );
         assert_eq!(redact_tokens(&format!("maas_{body}")), "[REDACTED:token]");
+        // Written in groups, as a token read aloud is.
+        let grouped = format!(
+            "{}-{}-{}-{}",
+            &body[..16],
+            &body[16..32],
+            &body[32..48],
+            &body[48..]
+        );
+        assert_eq!(
+            redact_tokens(&format!("id {grouped}.")),
+            "id [REDACTED:token]."
+        );
         let operator = format!("maas_op_{}", "5c".repeat(32));
         assert_eq!(redact_tokens(&format!("{operator}.")), "[REDACTED:token].");
         assert_eq!(redact_tokens("maas_op_x"), "maas_op_x");

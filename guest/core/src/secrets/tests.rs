@@ -166,6 +166,24 @@ fn maas_tokens_need_32_hex_digits() {
 }
 
 #[test]
+fn maas_token_bodies_in_groups_without_their_prefix_are_found() {
+    let body = crate::token::body(&[0x5a; crate::token::RANDOM_BYTES]);
+    let counted = split(&format!("maas_{body}"), 8, " ");
+    for grouped in [
+        split(&body, 8, " "),
+        split(&body, 4, "-"),
+        split(&body, 16, ":"),
+        counted.trim_start_matches("maas_").to_string(),
+    ] {
+        let r = redact(&format!("the token is {grouped}, keep it"));
+        assert_eq!(r.text, "the token is [REDACTED:maas-token], keep it");
+    }
+    // Other hex in groups of the same shape holds no token.
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    assert_eq!(find(&split(digest, 8, " ")), vec![]);
+}
+
+#[test]
 fn overlapping_matches_merge_under_the_most_specific_kind() {
     // A Slack token as the value of an assignment: one marker, vendor kind.
     let slack = format!(
