@@ -704,13 +704,7 @@ mod redaction_tests {
         );
         assert_eq!(redact_tokens(&format!("maas_{body}")), "[REDACTED:token]");
         // Written in groups, as a token read aloud is.
-        let grouped = format!(
-            "{}-{}-{}-{}",
-            &body[..16],
-            &body[16..32],
-            &body[32..48],
-            &body[48..]
-        );
+        let grouped = crate::token::split(&body, 16, "-");
         assert_eq!(
             redact_tokens(&format!("id {grouped}.")),
             "id [REDACTED:token]."

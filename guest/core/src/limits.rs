@@ -285,13 +285,7 @@ mod tests {
         assert!(check_id("id", &format!("maas_{}", "ab".repeat(16))).is_err());
         let body = crate::token::body(&[3; crate::token::RANDOM_BYTES]);
         assert!(check_id("id", &body).is_err());
-        let grouped = format!(
-            "{}-{}-{}-{}",
-            &body[..16],
-            &body[16..32],
-            &body[32..48],
-            &body[48..]
-        );
+        let grouped = crate::token::split(&body, 16, "-");
         assert!(check_id("id", &grouped).is_err());
         assert!(check_id("id", &format!("sha-{}", "ab".repeat(32))).is_ok());
         assert!(check_id("id", "maas_notes").is_ok());

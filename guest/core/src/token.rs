@@ -272,6 +272,16 @@ fn whole_bodies(text: &str, mut push: impl FnMut(usize, usize)) {
     }
 }
 
+/// `s` in groups of `n` characters joined by `sep`, as a token is read aloud (tests).
+#[cfg(test)]
+pub(crate) fn split(s: &str, n: usize, sep: &str) -> String {
+    s.as_bytes()
+        .chunks(n)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -332,15 +342,6 @@ mod tests {
         bare_tokens("short", |s, e| none.push((s, e)));
         bare_tokens(&"a".repeat(200), |s, e| none.push((s, e)));
         assert!(none.is_empty());
-    }
-
-    /// `s` in groups of `n` characters joined by `sep`.
-    fn split(s: &str, n: usize, sep: &str) -> String {
-        s.as_bytes()
-            .chunks(n)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join(sep)
     }
 
     fn found(text: &str) -> Vec<String> {

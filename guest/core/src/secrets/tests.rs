@@ -120,14 +120,7 @@ fn database_urls_keep_user_host_and_path() {
     }
 }
 
-/// `s` in groups of `n` characters joined by `sep`.
-fn split(s: &str, n: usize, sep: &str) -> String {
-    s.as_bytes()
-        .chunks(n)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(sep)
-}
+use crate::token::split;
 
 #[test]
 fn maas_tokens_need_32_hex_digits() {
