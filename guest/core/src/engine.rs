@@ -27,7 +27,8 @@ pub trait Env {
 /// A deterministic [`Env`] for tests, examples and benchmarks (a served core reads the
 /// host's clock and randomness): a clock that starts at `now` and moves `step` ms at
 /// each reading (with `step` 0, whoever holds it moves `now`), and bytes from a
-/// seeded xorshift generator.
+/// seeded xorshift generator. Only in tests and with the `seeded-env` feature.
+#[cfg(any(test, feature = "seeded-env"))]
 pub struct SeededEnv {
     /// The time the next reading moves from (the last reading, once read).
     pub now: u64,
@@ -36,6 +37,7 @@ pub struct SeededEnv {
     state: u64,
 }
 
+#[cfg(any(test, feature = "seeded-env"))]
 impl SeededEnv {
     /// A clock at `now` moving `step` ms per reading; `seed` picks the byte sequence
     /// (0 is read as 1: xorshift stays at zero).
@@ -48,6 +50,7 @@ impl SeededEnv {
     }
 }
 
+#[cfg(any(test, feature = "seeded-env"))]
 impl Env for SeededEnv {
     fn now_ms(&mut self) -> u64 {
         self.now = self.now.saturating_add(self.step);

@@ -39,7 +39,9 @@ pub mod views;
 pub mod visibility;
 
 pub use crate::core::{Core, Stats};
-pub use crate::engine::{Env, SeededEnv};
+pub use crate::engine::Env;
+#[cfg(any(test, feature = "seeded-env"))]
+pub use crate::engine::SeededEnv;
 pub use crate::error::{Error, Result};
 pub use crate::journal::{Journal, JournalError, MemoryJournal};
 pub use crate::limits::Limits;
