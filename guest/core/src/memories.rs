@@ -90,6 +90,16 @@ pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
     require(agent, Capability::MemoryWrite)?;
     check_content(&req.content)?;
     check_tags(&req.tags)?;
+    // Capacities first: the gate below is the costly part of a store, and a refusal
+    // that the counts decide costs nothing (the text's own check follows the gate,
+    // which may change its size; an owner with no room at all is refused here).
+    if s.memories.len() as u64 >= cx.limits.memories {
+        return Err(Error::capacity("memories", cx.limits.memories).into());
+    }
+    if s.visibility.owner_memories(&agent.owner_id) >= cx.limits.memories_per_owner {
+        return Err(Error::capacity("memories-per-owner", cx.limits.memories_per_owner).into());
+    }
+    check_owner_text(s, cx, &agent.owner_id, 0, 1)?;
     let mut guard = Guard::new();
     let content = guard.text("content", &req.content)?;
     let tags = guard.list("tags", &req.tags)?;
@@ -132,12 +142,6 @@ pub fn store(s: &State, cx: &mut Cx, req: &StoreRequest) -> Decided<String> {
             Some((pool_id.clone(), scope))
         }
     };
-    if s.memories.len() as u64 >= cx.limits.memories {
-        return Err(Error::capacity("memories", cx.limits.memories).into());
-    }
-    if s.visibility.owner_memories(&agent.owner_id) >= cx.limits.memories_per_owner {
-        return Err(Error::capacity("memories-per-owner", cx.limits.memories_per_owner).into());
-    }
     check_owner_text(
         s,
         cx,

@@ -236,17 +236,52 @@ fn shannon(s: &str) -> f64 {
         .sum()
 }
 
-/// The line of `text` holding bytes `start..end`.
-fn line_of(text: &str, start: usize, end: usize) -> &str {
-    let from = text
-        .get(..start)
-        .and_then(|t| t.rfind('\n'))
-        .map_or(0, |i| i + 1);
-    let to = text
-        .get(end..)
-        .and_then(|t| t.find('\n'))
-        .map_or(text.len(), |i| end + i);
-    text.get(from..to).unwrap_or_default()
+/// The lines of a text's candidates, found as the candidates come in order: each search
+/// for a line's ends starts where the last one stopped, so finding every candidate's
+/// line costs one pass over the text, not one per candidate (a hostile text of
+/// candidates on one long line made that quadratic).
+struct Lines<'t> {
+    text: &'t str,
+    /// The last candidate's `start..end` and its line's `from..to`.
+    last: Option<((usize, usize), (usize, usize))>,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Self {
+        Self { text, last: None }
+    }
+
+    /// The bounds `from..to` of the line of `text` holding bytes `start..end`, for
+    /// candidates that come in order (`start` and `end` never below the last's).
+    fn of(&mut self, start: usize, end: usize) -> (usize, usize) {
+        let newline_in = |a: usize, b: usize, last: bool| {
+            let part = self.text.as_bytes().get(a..b).unwrap_or_default();
+            if last {
+                memchr::memrchr(b'\n', part).map(|i| a + i)
+            } else {
+                memchr::memchr(b'\n', part).map(|i| a + i)
+            }
+        };
+        let (scan_from, known_from, known_to) = match self.last {
+            // No newline between the last line's start and its candidate's start, nor
+            // between the last candidate's end and its line's end.
+            Some(((last_start, last_end), (from, to)))
+                if start >= last_start && end >= last_end =>
+            {
+                (last_start, Some(from), (end <= to).then_some(to))
+            }
+            _ => (0, None, None),
+        };
+        let from = newline_in(scan_from, start, true)
+            .map(|i| i + 1)
+            .or(known_from)
+            .unwrap_or(0);
+        let to = known_to
+            .or_else(|| newline_in(end, self.text.len(), false))
+            .unwrap_or(self.text.len());
+        self.last = Some(((start, end), (from, to)));
+        (from, to)
+    }
 }
 
 /// Appends the matches of gitleaks rule `rule` in `text` to `spans`.
@@ -254,6 +289,12 @@ fn run_rule(set: &'static RuleSet, rule: &'static Rule, text: &str, spans: &mut 
     let Some(compiled) = rule.compiled() else {
         return;
     };
+    let allows: Vec<_> = std::iter::once(&set.global)
+        .chain(&compiled.allows)
+        .collect();
+    let mut lines = Lines::new(text);
+    // The line whose line-targeted regexes were last asked, and whether one matched.
+    let mut line_allowed: Option<((usize, usize), bool)> = None;
     for caps in compiled.re.captures_iter(text) {
         let Some(whole) = caps.get(0) else { continue };
         let secret = match rule.data.group {
@@ -275,11 +316,24 @@ fn run_rule(set: &'static RuleSet, rule: &'static Rule, text: &str, spans: &mut 
         {
             continue;
         }
-        let lower = value.to_ascii_lowercase();
-        let line = line_of(text, whole.start(), whole.end());
-        let allowed = std::iter::once(&set.global)
-            .chain(&compiled.allows)
-            .any(|a| a.allows(value, whole.as_str(), line, &lower));
+        let bounds = lines.of(whole.start(), whole.end());
+        let line = text.get(bounds.0..bounds.1).unwrap_or_default();
+        let mut allowed = allows.iter().any(|a| {
+            a.allows_by_stopword(value)
+                || (!a.on_line() && a.allows_by_regex(value, whole.as_str(), line))
+        });
+        if !allowed {
+            allowed = match line_allowed {
+                Some((known, answer)) if known == bounds => answer,
+                _ => {
+                    let answer = allows
+                        .iter()
+                        .any(|a| a.on_line() && a.allows_by_regex(value, whole.as_str(), line));
+                    line_allowed = Some((bounds, answer));
+                    answer
+                }
+            };
+        }
         if !allowed {
             spans.push(Span {
                 start: secret.start(),

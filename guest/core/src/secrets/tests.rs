@@ -1340,3 +1340,65 @@ fn utf16_text_in_a_dump_of_words_is_read() {
     let r = redact(&dump);
     assert_eq!(r.text, "[REDACTED:github-token]", "{dump}");
 }
+
+/// The line of `text` holding `start..end`, found afresh.
+fn line_around(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let from = text
+        .get(..start)
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let to = text
+        .get(end..)
+        .and_then(|t| t.find('\n'))
+        .map_or(text.len(), |i| end + i);
+    (from, to)
+}
+
+#[test]
+fn lines_found_as_candidates_come_are_the_lines_found_afresh() {
+    let mut r = Rng(0x5eed);
+    for round in 0..300 {
+        // Short and long lines, empty ones, a text without a newline.
+        let text: String = (0..r.below(400))
+            .map(|_| match r.below(if round % 7 == 0 { 1 } else { 12 }) {
+                0 => 'x',
+                1 => '\n',
+                _ => 'a',
+            })
+            .collect();
+        let mut lines = Lines::new(&text);
+        let mut at = 0;
+        while at <= text.len() {
+            // Candidates in order, some empty, some spanning lines, some back to back.
+            let start = at + r.below(20).min(text.len() - at);
+            let end = start + r.below(30).min(text.len() - start);
+            assert_eq!(
+                lines.of(start, end),
+                line_around(&text, start, end),
+                "{text:?} at {start}..{end}"
+            );
+            at = if r.below(4) == 0 { end } else { end + 1 };
+        }
+    }
+}
+
+#[test]
+fn the_generic_rules_allowlists_hold_for_every_candidate_of_a_line() {
+    let value = ["Xk29fLq8", "ZmT3vR7w"].concat();
+    let other = ["Pq47wZx2", "Lm8vRt3k"].concat();
+    // A line the rule's line allowlist excuses (a Docker secret mount): every
+    // candidate on it passes; the same candidates on the next line do not.
+    let line = format!("client_auth={value} client_auth={other}");
+    let text = format!("RUN --mount=type=secret,id=x {line}\n{line}");
+    assert_eq!(
+        redact(&text).text,
+        format!(
+            "RUN --mount=type=secret,id=x {line}\nclient_auth=[REDACTED:generic-api-key] client_auth=[REDACTED:generic-api-key]"
+        )
+    );
+    // A stopword in the secret, in any case, excuses it wherever it stands.
+    for word in ["about", "ABOUT", "AbOuT"] {
+        let excused = format!("token={word}Xk29fLq8");
+        assert_eq!(find(&excused), vec![], "{excused}");
+    }
+}
