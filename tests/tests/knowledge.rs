@@ -740,15 +740,15 @@ fn secrets_in_titles_and_filter_fields_are_redacted_and_never_searchable() {
 }
 
 #[test]
-fn an_ingest_over_sixteen_mib_of_text_is_refused_before_it_reaches_the_journal() {
+fn an_ingest_over_four_mib_of_text_is_refused_before_it_reaches_the_journal() {
     let mut h = kb();
     let big = "x".repeat(200 * 1024);
-    let docs: Vec<Document> = (0..90)
+    let docs: Vec<Document> = (0..21)
         .map(|i| doc(DocumentKind::Code, &format!("d{i}"), "big", &big))
         .collect();
     let before = h.digest();
     invalid(ingest(&mut h, &op(), &docs), "documents");
     assert_eq!(h.digest(), before);
-    let fits: Vec<Document> = docs.into_iter().take(60).collect();
-    assert_eq!(ingest(&mut h, &op(), &fits).unwrap(), 60);
+    let fits: Vec<Document> = docs.into_iter().take(20).collect();
+    assert_eq!(ingest(&mut h, &op(), &fits).unwrap(), 20);
 }

@@ -16,8 +16,8 @@ use std::time::Instant;
 
 /// Most documents in one call (the core's bound is 1000).
 const BATCH: usize = 500;
-/// Most bytes of title and content in one call (the core's bound is 16 MiB).
-const BATCH_BYTES: usize = 8 << 20;
+/// Most bytes of title and content in one call (the core's bound).
+const BATCH_BYTES: usize = maas_core::limits::MAX_INGEST_BYTES;
 
 /// Arguments of `maas kb ingest-repo`.
 #[derive(Debug, Clone, Args)]

@@ -13,17 +13,14 @@ use clap::Subcommand;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-/// Most documents the core ingests in one call.
-const INGEST_BATCH: usize = 1000;
-
 /// Knowledge verbs.
 #[derive(Debug, Clone, Subcommand)]
 pub enum KbCmd {
     /// Ingest documents from a file: a JSON array, or JSON objects one after another
     /// (JSON lines), each {kind, id, title, content, service?, path?, line_start?,
     /// line_end?, topic?, severity?}.
-    /// `-` reads stdin. Batches of 1000 are each stored all or none; an existing id of
-    /// the same kind is replaced.
+    /// `-` reads stdin. Batches of up to 1000 documents and 4 MiB of text are each
+    /// stored all or none; an existing id of the same kind is replaced.
     Ingest {
         /// The file, or `-` for stdin.
         file: PathBuf,
@@ -112,7 +109,7 @@ pub fn run(cmd: KbCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> 
         KbCmd::Ingest { file } => {
             let docs = parse_documents(&read_file(&file)?)?;
             let mut stored = 0u64;
-            for batch in docs.chunks(INGEST_BATCH) {
+            for batch in crate::ingest::batches(&docs, |d| d.title.len() + d.content.len()) {
                 let (_, n) = ctx.run_out(IngestDocuments {
                     documents: batch.to_vec(),
                 })?;

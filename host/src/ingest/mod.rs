@@ -20,6 +20,31 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use walker::{FileKind, Walk};
 
+/// Splits `docs` into the batches one ingest call takes: at most
+/// [`MAX_DOCUMENTS`](maas_core::limits::MAX_DOCUMENTS) documents and
+/// [`MAX_INGEST_BYTES`](maas_core::limits::MAX_INGEST_BYTES) of titles and contents each
+/// (`size` tells a document's), in order. A document too large alone is a batch alone,
+/// for the core to refuse by name.
+pub fn batches<T>(docs: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, doc) in docs.iter().enumerate() {
+        let n = size(doc);
+        if i > start
+            && (i - start >= maas_core::limits::MAX_DOCUMENTS
+                || bytes + n > maas_core::limits::MAX_INGEST_BYTES)
+        {
+            out.extend(docs.get(start..i));
+            (start, bytes) = (i, 0);
+        }
+        bytes += n;
+    }
+    if start < docs.len() {
+        out.extend(docs.get(start..));
+    }
+    out
+}
+
 /// Most bytes of content a document carries (the core's bound is 256 KiB).
 const MAX_CONTENT: usize = 255 * 1024;
 /// Most bytes of a title (the core's bound is 512).
@@ -310,6 +335,39 @@ pub fn scan(
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_hold_what_one_ingest_call_takes_in_order() {
+        use maas_core::limits::{MAX_DOCUMENTS, MAX_INGEST_BYTES};
+        let sizes =
+            |docs: &[&[usize]]| -> Vec<Vec<usize>> { docs.iter().map(|b| b.to_vec()).collect() };
+        let small = vec![10usize; 2 * MAX_DOCUMENTS + 1];
+        let got = batches(&small, |n| *n);
+        assert_eq!(
+            got.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            [MAX_DOCUMENTS, MAX_DOCUMENTS, 1]
+        );
+        let quarter = MAX_INGEST_BYTES / 4;
+        let docs = [
+            quarter,
+            quarter,
+            quarter,
+            quarter,
+            1,
+            MAX_INGEST_BYTES + 1,
+            5,
+        ];
+        assert_eq!(
+            sizes(&batches(&docs, |n| *n)),
+            [
+                vec![quarter; 4],
+                vec![1],
+                vec![MAX_INGEST_BYTES + 1],
+                vec![5]
+            ]
+        );
+        assert!(batches(&[] as &[usize], |n| *n).is_empty());
+    }
 
     #[test]
     fn ids_are_stable_bounded_and_distinct() {
