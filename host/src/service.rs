@@ -1,9 +1,15 @@
 //! One core instance shared by many concurrent callers: a thread owns the runtime (the
 //! wasmtime store is not shared across threads, and the sync WASI linker must not run on
-//! an async worker) and serves jobs sent over a channel, in arrival order.
+//! an async worker) and serves jobs sent over a channel.
 //!
-//! Group commit: the thread runs every job already waiting, then makes all their changes
-//! durable with one sync, and only then releases their answers. Concurrent writers share
+//! Fair turns: each job comes in a lane (one per authenticated caller, see
+//! [`CoreService::in_lane`]), and the thread takes one job from each waiting lane in
+//! turn, in arrival order within a lane. A caller with many calls in flight, or costly
+//! ones, waits behind its own; another caller's call waits for at most one of them.
+//!
+//! Group commit: the thread runs the jobs waiting (up to [`MAX_BATCH`], for at most
+//! [`BATCH_TIME`]), then makes all their changes durable with one sync, and only then
+//! releases their answers. Concurrent writers share
 //! a sync instead of queueing one each, and no answer, not even a read's, shows a change
 //! before it is durable. A second thread delivers a synced batch's answers (waking each
 //! caller is a system call, 64 of them per batch under 64 writers), in batch order, while
@@ -18,9 +24,58 @@ use tokio::sync::watch;
 /// Most jobs answered per sync: bounds how long the first caller of a batch waits.
 pub const MAX_BATCH: usize = 256;
 
+/// No job starts in a batch whose jobs have run this long: the answers of a batch wait
+/// for all of its jobs, so this bounds what one caller's costly calls add to another's
+/// answer (the batch then syncs and the next takes the lanes in turn again).
+pub const BATCH_TIME: Duration = Duration::from_millis(5);
+
 /// Delivers a job's answer, or the error that replaces it when the sync failed.
 type Reply = Box<dyn FnOnce(Option<&types::Error>) + Send>;
 type Job = Box<dyn FnOnce(&mut Runtime) -> Reply + Send>;
+/// A job and its lane.
+type Queued = (u64, Job);
+
+/// The jobs waiting, by lane, and the lanes in the order of their next turn.
+#[derive(Default)]
+struct Lanes {
+    waiting: std::collections::HashMap<u64, std::collections::VecDeque<Job>>,
+    turns: std::collections::VecDeque<u64>,
+}
+
+impl Lanes {
+    fn push(&mut self, (lane, job): Queued) {
+        let queue = self.waiting.entry(lane).or_default();
+        if queue.is_empty() {
+            self.turns.push_back(lane);
+        }
+        queue.push_back(job);
+    }
+
+    /// Everything sent and not yet taken.
+    fn take_sent(&mut self, rx: &mpsc::Receiver<Queued>) {
+        while let Ok(queued) = rx.try_recv() {
+            self.push(queued);
+        }
+    }
+
+    /// The next job of the lane whose turn it is; the lane's next turn comes after
+    /// every other waiting lane's.
+    fn next(&mut self) -> Option<Job> {
+        let lane = self.turns.pop_front()?;
+        let queue = self.waiting.get_mut(&lane)?;
+        let job = queue.pop_front();
+        if queue.is_empty() {
+            self.waiting.remove(&lane);
+        } else {
+            self.turns.push_back(lane);
+        }
+        job
+    }
+
+    fn is_empty(&self) -> bool {
+        self.turns.is_empty()
+    }
+}
 
 /// How often the journal's head is read while someone waits for changes, to notice what
 /// other processes on the same journal append.
@@ -32,10 +87,13 @@ pub type Check = Arc<dyn Fn(&mut Runtime) -> Result<(), types::Error> + Send + S
 /// A handle to the core thread; cheap to clone.
 #[derive(Clone)]
 pub struct CoreService {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
     heads: Arc<watch::Sender<u64>>,
     /// Run first in each job sent through this handle; its error answers the job.
     check: Option<Check>,
+    /// The lane of the jobs sent through this handle (0: the host's own and callers
+    /// without a token).
+    lane: u64,
 }
 
 /// The journal head as the core thread last saw it, for those who wait for changes.
@@ -90,7 +148,7 @@ fn stopped() -> types::Error {
 /// and writes them then (so a server left idle holds none for long). `None`: every
 /// handle was dropped.
 /// While someone waits for changes, the journal's head is also read every [`HEAD_POLL`].
-fn next_job(rt: &mut Runtime, rx: &mpsc::Receiver<Job>, heads: &mut Heads) -> Option<Job> {
+fn next_job(rt: &mut Runtime, rx: &mpsc::Receiver<Queued>, heads: &mut Heads) -> Option<Queued> {
     let mut flush_failed = false;
     loop {
         let due = rt.reads_due_in().filter(|_| !flush_failed);
@@ -140,15 +198,24 @@ fn spawn_replier() -> Option<mpsc::Sender<Batch>> {
 }
 
 /// Runs jobs until every handle is dropped.
-fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Job>, heads: &mut Heads) {
+fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Queued>, heads: &mut Heads) {
     let replier = spawn_replier();
-    while let Some(first) = next_job(rt, rx, heads) {
-        let mut replies = vec![first(rt)];
-        while replies.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => replies.push(job(rt)),
-                Err(_) => break,
+    let mut lanes = Lanes::default();
+    loop {
+        lanes.take_sent(rx);
+        if lanes.is_empty() {
+            match next_job(rt, rx, heads) {
+                Some(queued) => lanes.push(queued),
+                None => break,
             }
+        }
+        let started = Instant::now();
+        let mut replies = Vec::new();
+        while replies.len() < MAX_BATCH && started.elapsed() < BATCH_TIME {
+            // What came while the last job ran takes its turn among the lanes.
+            lanes.take_sent(rx);
+            let Some(job) = lanes.next() else { break };
+            replies.push(job(rt));
         }
         let failed = rt.sync_journal().err().map(|e| {
             // What the batch changed may or may not be on disk: rebuild the core from what
@@ -200,7 +267,7 @@ impl CoreService {
     pub fn spawn(
         make: impl FnOnce() -> Result<Runtime, types::Error> + Send + 'static,
     ) -> Result<Self, types::Error> {
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::channel::<Queued>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let heads = Arc::new(watch::Sender::new(0));
         let mut thread_heads = Heads {
@@ -229,7 +296,18 @@ impl CoreService {
             jobs,
             heads,
             check: None,
+            lane: 0,
         })
+    }
+
+    /// A handle whose jobs take their turns in `lane`: one job of each waiting lane runs
+    /// in turn, so a caller in a lane of its own cannot hold back another's calls with
+    /// many or costly ones. Lane 0 is the default's.
+    pub fn in_lane(&self, lane: u64) -> Self {
+        CoreService {
+            lane,
+            ..self.clone()
+        }
     }
 
     /// A handle whose jobs first run `check` on the core thread, in the same job as the
@@ -263,11 +341,14 @@ impl CoreService {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let f = after(self.check.clone(), f);
         self.jobs
-            .send(Box::new(move |rt| {
-                reply_with(f(rt), move |answer| {
-                    let _ = tx.send(answer);
-                })
-            }))
+            .send((
+                self.lane,
+                Box::new(move |rt| {
+                    reply_with(f(rt), move |answer| {
+                        let _ = tx.send(answer);
+                    })
+                }),
+            ))
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
@@ -280,11 +361,14 @@ impl CoreService {
         let (tx, rx) = mpsc::channel();
         let f = after(self.check.clone(), f);
         self.jobs
-            .send(Box::new(move |rt| {
-                reply_with(f(rt), move |answer| {
-                    let _ = tx.send(answer);
-                })
-            }))
+            .send((
+                self.lane,
+                Box::new(move |rt| {
+                    reply_with(f(rt), move |answer| {
+                        let _ = tx.send(answer);
+                    })
+                }),
+            ))
             .map_err(|_| stopped())?;
         rx.recv().map_err(|_| stopped())?
     }

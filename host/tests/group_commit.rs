@@ -107,3 +107,57 @@ fn concurrent_writers_share_syncs_and_every_acknowledged_change_is_kept() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_caller_with_many_costly_calls_in_flight_holds_back_anothers_by_at_most_one() {
+    use std::sync::{Arc, Mutex, mpsc};
+    use std::time::Duration;
+    let core = CoreService::spawn(|| {
+        Runtime::new(
+            CoreImage::shared()?,
+            Box::new(maas_host::journal::MemoryJournal::new()),
+            RuntimeOptions::default(),
+        )
+    })
+    .unwrap();
+    // Hold the core thread until every call below is queued.
+    let (release, held) = mpsc::channel::<()>();
+    let gate = {
+        let core = core.clone();
+        std::thread::spawn(move || {
+            core.call_blocking(move |_| {
+                let _ = held.recv();
+                Ok(())
+            })
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let call = |lane: u64, name: String| {
+        let core = core.in_lane(lane);
+        let ran = ran.clone();
+        std::thread::spawn(move || {
+            core.call_blocking(move |_| {
+                // A costly call: the write gate on a long text, say.
+                std::thread::sleep(Duration::from_millis(3));
+                ran.lock().unwrap().push(name);
+                Ok(())
+            })
+        })
+    };
+    let mut callers: Vec<_> = (0..20).map(|i| call(7, format!("busy {i}"))).collect();
+    std::thread::sleep(Duration::from_millis(50));
+    callers.push(call(9, "other".to_string()));
+    std::thread::sleep(Duration::from_millis(50));
+    release.send(()).unwrap();
+    gate.join().unwrap().unwrap();
+    for caller in callers {
+        caller.join().unwrap().unwrap();
+    }
+    let ran = ran.lock().unwrap().clone();
+    assert_eq!(ran.len(), 21);
+    // Sent last, behind twenty of another lane's, it ran first or second (arrival
+    // order would have run it last).
+    let other = ran.iter().position(|n| n == "other").unwrap();
+    assert!(other <= 1, "{ran:?}");
+}

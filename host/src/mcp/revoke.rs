@@ -150,9 +150,25 @@ impl Recheck {
         self.bound(core, false)
     }
 
+    /// The lane the calls take their turns in on the core thread: one per token (the
+    /// first eight bytes of its digest, away from 0 and 1), the operator's 1, and calls
+    /// without a token the host's own, 0.
+    pub fn lane(&self) -> u64 {
+        match self {
+            Recheck::Nothing => 0,
+            Recheck::Operator(..) => 1,
+            Recheck::Agent(digest, _) => {
+                let mut first = [0u8; 8];
+                first.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
+                u64::from_le_bytes(first).max(2)
+            }
+        }
+    }
+
     fn bound(&self, core: &CoreService, audited: bool) -> CoreService {
+        let core = core.in_lane(self.lane());
         match self.clone() {
-            Recheck::Nothing => core.clone(),
+            Recheck::Nothing => core,
             Recheck::Agent(digest, agent) => core.checked(Arc::new(move |rt| {
                 still_authenticates(rt, &digest, audited.then_some(agent.as_str()))
             })),
