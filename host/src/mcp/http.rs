@@ -316,6 +316,7 @@ impl Gate {
         let checked = token.clone();
         let answer = self
             .core
+            .in_lane(crate::service::QUICK_LANE)
             .call(move |rt| rt.call(|c, s| c.maas_core_agents().call_authenticate(s, &checked)))
             .await;
         match answer {

@@ -123,6 +123,17 @@ impl OperatorToken {
     }
 }
 
+/// The lane of the core calls made with an agent token (see
+/// [`CoreService::in_lane`]): the first eight bytes of its digest, away from the
+/// operator's and the host's lanes (1 and 0).
+fn lane_of(digest: &TokenDigest) -> u64 {
+    let mut first = [0u8; 8];
+    if let Some(bytes) = digest.get(..8) {
+        first.copy_from_slice(bytes);
+    }
+    u64::from_le_bytes(first).max(2)
+}
+
 /// How a request's token is checked again when each of its core calls runs; set by the
 /// HTTP gate beside the principal, and by `maas mcp` for its own token.
 #[derive(Debug, Clone)]
@@ -150,18 +161,13 @@ impl Recheck {
         self.bound(core, false)
     }
 
-    /// The lane the calls take their turns in on the core thread: one per token (the
-    /// first eight bytes of its digest, away from 0 and 1), the operator's 1, and calls
-    /// without a token the host's own, 0.
+    /// The lane the calls take their turns in on the core thread: an agent token's
+    /// ([`lane_of`]), the operator's 1, and calls without a token the host's own, 0.
     pub fn lane(&self) -> u64 {
         match self {
             Recheck::Nothing => 0,
             Recheck::Operator(..) => 1,
-            Recheck::Agent(digest, _) => {
-                let mut first = [0u8; 8];
-                first.copy_from_slice(digest.get(..8).unwrap_or(&[0; 8]));
-                u64::from_le_bytes(first).max(2)
-            }
+            Recheck::Agent(digest, _) => lane_of(digest),
         }
     }
 
