@@ -4,8 +4,9 @@
 //!
 //! Fair turns: each job comes in a lane (one per authenticated caller, see
 //! [`CoreService::in_lane`]), and the thread takes one job from each waiting lane in
-//! turn, in arrival order within a lane. A caller with many calls in flight, or costly
-//! ones, waits behind its own; another caller's call waits for at most one of them.
+//! turn, in arrival order within a lane; a lane whose first job came while another
+//! lane's job ran goes before that lane's next. A caller with many calls in flight, or
+//! costly ones, waits behind its own; another caller's call waits for the one running.
 //! Authentication, which every request starts with and which costs microseconds, runs
 //! before any turn ([`QUICK_LANE`]).
 //!
@@ -43,15 +44,28 @@ type Queued = (u64, Job);
 pub const QUICK_LANE: u64 = u64::MAX;
 
 /// The jobs waiting, by lane, and the lanes in the order of their next turn.
-#[derive(Default)]
-struct Lanes {
-    quick: std::collections::VecDeque<Job>,
-    waiting: std::collections::HashMap<u64, std::collections::VecDeque<Job>>,
+struct Lanes<T = Job> {
+    quick: std::collections::VecDeque<T>,
+    waiting: std::collections::HashMap<u64, std::collections::VecDeque<T>>,
     turns: std::collections::VecDeque<u64>,
+    /// The lane whose job ran last, with more waiting: it takes its next turn behind
+    /// the lanes whose first job came while that one ran, not ahead of them.
+    ran: Option<u64>,
 }
 
-impl Lanes {
-    fn push(&mut self, (lane, job): Queued) {
+impl<T> Default for Lanes<T> {
+    fn default() -> Self {
+        Lanes {
+            quick: Default::default(),
+            waiting: Default::default(),
+            turns: Default::default(),
+            ran: None,
+        }
+    }
+}
+
+impl<T> Lanes<T> {
+    fn push(&mut self, (lane, job): (u64, T)) {
         if lane == QUICK_LANE {
             self.quick.push_back(job);
             return;
@@ -64,7 +78,7 @@ impl Lanes {
     }
 
     /// Everything sent and not yet taken.
-    fn take_sent(&mut self, rx: &mpsc::Receiver<Queued>) {
+    fn take_sent(&mut self, rx: &mpsc::Receiver<(u64, T)>) {
         while let Ok(queued) = rx.try_recv() {
             self.push(queued);
         }
@@ -72,9 +86,14 @@ impl Lanes {
 
     /// The next job of the lane whose turn it is; the lane's next turn comes after
     /// every other waiting lane's.
-    fn next(&mut self) -> Option<Job> {
+    /// (Call [`Lanes::take_sent`] first, so the lanes whose first job came meanwhile
+    /// are in line.)
+    fn next(&mut self) -> Option<T> {
         if let Some(job) = self.quick.pop_front() {
             return Some(job);
+        }
+        if let Some(lane) = self.ran.take() {
+            self.turns.push_back(lane);
         }
         let lane = self.turns.pop_front()?;
         let queue = self.waiting.get_mut(&lane)?;
@@ -82,13 +101,13 @@ impl Lanes {
         if queue.is_empty() {
             self.waiting.remove(&lane);
         } else {
-            self.turns.push_back(lane);
+            self.ran = Some(lane);
         }
         job
     }
 
     fn is_empty(&self) -> bool {
-        self.quick.is_empty() && self.turns.is_empty()
+        self.quick.is_empty() && self.turns.is_empty() && self.ran.is_none()
     }
 }
 
@@ -386,5 +405,50 @@ impl CoreService {
             ))
             .map_err(|_| stopped())?;
         rx.recv().map_err(|_| stopped())?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Lanes, QUICK_LANE};
+
+    /// The order `lanes` gives its jobs, with `arrive(i)` pushed after the `i`th is taken.
+    fn order(
+        lanes: &mut Lanes<&'static str>,
+        arrive: &[(usize, u64, &'static str)],
+    ) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        loop {
+            for (_, lane, job) in arrive.iter().filter(|(at, ..)| *at == out.len()) {
+                lanes.push((*lane, *job));
+            }
+            match lanes.next() {
+                Some(job) => out.push(job),
+                None if arrive.iter().any(|(at, ..)| *at > out.len()) => continue,
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn lanes_take_turns_and_a_newcomer_goes_before_the_lane_that_just_ran() {
+        let mut lanes = Lanes::default();
+        for job in ["a1", "a2", "a3", "a4"] {
+            lanes.push((7, job));
+        }
+        // b's first job comes while a1 runs: it runs next, then a and b in turn; c's
+        // comes while a2 runs: it goes after b, which was waiting, and before a; the
+        // quick lane goes first whenever it has a job.
+        let got = order(
+            &mut lanes,
+            &[
+                (1, 9, "b1"),
+                (1, 9, "b2"),
+                (3, 11, "c1"),
+                (4, QUICK_LANE, "q1"),
+            ],
+        );
+        assert_eq!(got, ["a1", "b1", "a2", "b2", "q1", "c1", "a3", "a4"]);
+        assert!(lanes.is_empty());
     }
 }
