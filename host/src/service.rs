@@ -12,7 +12,8 @@
 //!
 //! Group commit: the thread runs the jobs waiting (up to [`MAX_BATCH`], for at most
 //! [`BATCH_TIME`]), then makes all their changes durable with one sync, and only then
-//! releases their answers. Concurrent writers share
+//! releases their answers. A job of a lane whose last job ran longer than that starts a
+//! batch of its own, so quicker jobs' answers do not wait for it. Concurrent writers share
 //! a sync instead of queueing one each, and no answer, not even a read's, shows a change
 //! before it is durable. A second thread delivers a synced batch's answers (waking each
 //! caller is a system call, 64 of them per batch under 64 writers), in batch order, while
@@ -38,6 +39,9 @@ type Job = Box<dyn FnOnce(&mut Runtime) -> Reply + Send>;
 /// A job and its lane.
 type Queued = (u64, Job);
 
+/// Most lanes remembered as slow; past it they are forgotten (and learnt again).
+const MAX_SLOW_LANES: usize = 4096;
+
 /// The lane of calls that cost microseconds whoever makes them (a token's
 /// authentication, which every request of a caller starts with): its jobs run before
 /// any other lane's turn, so a request waits for its turn once, not twice.
@@ -51,6 +55,9 @@ struct Lanes<T = Job> {
     /// The lane whose job ran last, with more waiting: it takes its next turn behind
     /// the lanes whose first job came while that one ran, not ahead of them.
     ran: Option<u64>,
+    /// The lanes whose last job ran longer than [`BATCH_TIME`]: their next job starts a
+    /// batch of its own, so the answers of quicker jobs do not wait for it.
+    slow: std::collections::HashSet<u64>,
 }
 
 impl<T> Default for Lanes<T> {
@@ -60,6 +67,7 @@ impl<T> Default for Lanes<T> {
             waiting: Default::default(),
             turns: Default::default(),
             ran: None,
+            slow: Default::default(),
         }
     }
 }
@@ -86,11 +94,12 @@ impl<T> Lanes<T> {
 
     /// The next job of the lane whose turn it is; the lane's next turn comes after
     /// every other waiting lane's.
-    /// (Call [`Lanes::take_sent`] first, so the lanes whose first job came meanwhile
-    /// are in line.)
-    fn next(&mut self) -> Option<T> {
+    /// The next job and its lane: the quick lane's, else the next turn's. (Call
+    /// [`Lanes::take_sent`] first, so the lanes whose first job came meanwhile are in
+    /// line.)
+    fn next_in_lane(&mut self) -> Option<(u64, T)> {
         if let Some(job) = self.quick.pop_front() {
-            return Some(job);
+            return Some((QUICK_LANE, job));
         }
         if let Some(lane) = self.ran.take() {
             self.turns.push_back(lane);
@@ -103,7 +112,30 @@ impl<T> Lanes<T> {
         } else {
             self.ran = Some(lane);
         }
-        job
+        job.map(|job| (lane, job))
+    }
+
+    /// Whether the next job is of a lane whose last job was slow.
+    fn next_is_slow(&self) -> bool {
+        if !self.quick.is_empty() {
+            return false;
+        }
+        self.turns
+            .front()
+            .or(self.ran.as_ref())
+            .is_some_and(|lane| self.slow.contains(lane))
+    }
+
+    /// Notes how long a job of `lane` ran.
+    fn ran_for(&mut self, lane: u64, took: Duration) {
+        if took > BATCH_TIME {
+            if self.slow.len() >= MAX_SLOW_LANES {
+                self.slow.clear();
+            }
+            self.slow.insert(lane);
+        } else {
+            self.slow.remove(&lane);
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -248,8 +280,15 @@ fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Queued>, heads: &mut Heads) {
         while replies.len() < MAX_BATCH && started.elapsed() < BATCH_TIME {
             // What came while the last job ran takes its turn among the lanes.
             lanes.take_sent(rx);
-            let Some(job) = lanes.next() else { break };
+            if !replies.is_empty() && lanes.next_is_slow() {
+                break;
+            }
+            let Some((lane, job)) = lanes.next_in_lane() else {
+                break;
+            };
+            let began = Instant::now();
             replies.push(job(rt));
+            lanes.ran_for(lane, began.elapsed());
         }
         let failed = rt.sync_journal().err().map(|e| {
             // What the batch changed may or may not be on disk: rebuild the core from what
@@ -409,8 +448,10 @@ impl CoreService {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{Lanes, QUICK_LANE};
+    use super::{BATCH_TIME, Lanes, QUICK_LANE};
+    use std::time::Duration;
 
     /// The order `lanes` gives its jobs, with `arrive(i)` pushed after the `i`th is taken.
     fn order(
@@ -422,7 +463,7 @@ mod tests {
             for (_, lane, job) in arrive.iter().filter(|(at, ..)| *at == out.len()) {
                 lanes.push((*lane, *job));
             }
-            match lanes.next() {
+            match lanes.next_in_lane().map(|(_, job)| job) {
                 Some(job) => out.push(job),
                 None if arrive.iter().any(|(at, ..)| *at > out.len()) => continue,
                 None => return out,
@@ -450,5 +491,29 @@ mod tests {
         );
         assert_eq!(got, ["a1", "b1", "a2", "b2", "q1", "c1", "a3", "a4"]);
         assert!(lanes.is_empty());
+    }
+
+    #[test]
+    fn a_lane_whose_last_job_was_slow_is_known_until_one_is_quick() {
+        let mut lanes = Lanes::default();
+        lanes.push((7, "a1"));
+        lanes.push((7, "a2"));
+        lanes.push((9, "b1"));
+        assert!(!lanes.next_is_slow());
+        let (lane, _) = lanes.next_in_lane().unwrap();
+        lanes.ran_for(lane, BATCH_TIME * 4);
+        // b is next, and quick; then a, slow, would start a batch of its own.
+        assert!(!lanes.next_is_slow());
+        let (lane, job) = lanes.next_in_lane().unwrap();
+        assert_eq!((lane, job), (9, "b1"));
+        lanes.ran_for(lane, Duration::from_micros(50));
+        assert!(lanes.next_is_slow());
+        lanes.push((QUICK_LANE, "q"));
+        assert!(!lanes.next_is_slow(), "the quick lane goes first");
+        assert_eq!(lanes.next_in_lane().unwrap().1, "q");
+        let (lane, _) = lanes.next_in_lane().unwrap();
+        lanes.ran_for(lane, Duration::from_micros(50));
+        lanes.push((7, "a3"));
+        assert!(!lanes.next_is_slow());
     }
 }
