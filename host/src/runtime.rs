@@ -309,6 +309,26 @@ fn trap(e: wasmtime::Error) -> types::Error {
     types::Error::Unavailable(format!("the core failed and was restarted: {e}"))
 }
 
+/// What a call that trapped is answered: whether its change was written first (then the
+/// restarted core replayed it), and whether the restart worked (if not, the next call
+/// tries again).
+fn trapped(e: wasmtime::Error, wrote: bool, restarted: Result<(), types::Error>) -> types::Error {
+    let written = if wrote {
+        " after its change was written"
+    } else {
+        ""
+    };
+    match restarted {
+        Ok(()) if wrote => types::Error::Unavailable(format!(
+            "the core failed{written} and was restarted; the change is kept (the restarted core replayed it): {e}"
+        )),
+        Ok(()) => trap(e),
+        Err(why) => types::Error::Unavailable(format!(
+            "the core failed{written} and could not be restarted ({why:?}); the next call tries again: {e}"
+        )),
+    }
+}
+
 fn journal_failure(e: JournalError) -> types::Error {
     types::Error::Unavailable(e.to_string())
 }
@@ -587,9 +607,11 @@ impl Runtime {
         &mut self,
         f: impl FnOnce(&Maas, &mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
     ) -> Result<Result<T, types::Error>, types::Error> {
-        f(&self.core, &mut self.store).or_else(|e| {
-            self.restart()?;
-            Err(trap(e))
+        let head = self.store.data().head;
+        f(&self.core, &mut self.store).map_err(|e| {
+            let wrote = self.store.data().head > head;
+            let restarted = self.restart();
+            trapped(e, wrote, restarted)
         })
     }
 
