@@ -32,16 +32,15 @@ fn big_documents() -> Vec<Document> {
         .collect()
 }
 
-#[test]
-fn a_trapping_call_is_answered_unavailable_and_the_core_restarts_from_snapshot_and_journal() {
-    let clock = Clock::manual(T0);
-    let journal = MemoryJournal::new();
+/// A runtime over `journal` whose instance may use `limit` bytes, with alice registered
+/// and a snapshot taken (its position returned).
+fn started(journal: &MemoryJournal, limit: usize) -> (Runtime, u64) {
     let mut rt = Runtime::new(
         CoreImage::shared().unwrap(),
         Box::new(journal.clone()),
         RuntimeOptions {
-            clock: clock.clone(),
-            memory_limit: Some(MEMORY_LIMIT),
+            clock: Clock::manual(T0),
+            memory_limit: Some(limit),
             ..RuntimeOptions::default()
         },
     )
@@ -56,6 +55,13 @@ fn a_trapping_call_is_answered_unavailable_and_the_core_restarts_from_snapshot_a
     rt.call(|c, s| c.maas_core_agents().call_register(s, &op(), &req))
         .unwrap();
     let snapshot = rt.snapshot().unwrap();
+    (rt, snapshot)
+}
+
+#[test]
+fn a_trapping_call_is_answered_unavailable_and_the_core_restarts_from_snapshot_and_journal() {
+    let journal = MemoryJournal::new();
+    let (mut rt, snapshot) = started(&journal, MEMORY_LIMIT);
     let store = memories::StoreRequest {
         agent_id: "alice".into(),
         content: "written after the snapshot".into(),
@@ -109,26 +115,7 @@ fn a_call_that_traps_after_its_change_is_written_says_the_change_was_kept() {
     // limit rather than name one (it moves with the core's build).
     for mib in (28..=96).step_by(4) {
         let journal = MemoryJournal::new();
-        let mut rt = Runtime::new(
-            CoreImage::shared().unwrap(),
-            Box::new(journal.clone()),
-            RuntimeOptions {
-                clock: Clock::manual(T0),
-                memory_limit: Some(mib << 20),
-                ..RuntimeOptions::default()
-            },
-        )
-        .unwrap();
-        let req = agents::RegistrationRequest {
-            agent_type: agents::AgentType::Human,
-            owner_id: "u-1".into(),
-            agent_id: Some("alice".into()),
-            capabilities: None,
-            metadata: None,
-        };
-        rt.call(|c, s| c.maas_core_agents().call_register(s, &op(), &req))
-            .unwrap();
-        rt.snapshot().unwrap();
+        let (mut rt, _) = started(&journal, mib << 20);
         let head = journal.entries_len();
         let docs = big_documents();
         let answer = rt.call(|c, s| c.maas_core_knowledge().call_ingest(s, &op(), &docs));
