@@ -92,8 +92,6 @@ impl<T> Lanes<T> {
         }
     }
 
-    /// The next job of the lane whose turn it is; the lane's next turn comes after
-    /// every other waiting lane's.
     /// The next job and its lane: the quick lane's, else the next turn's. (Call
     /// [`Lanes::take_sent`] first, so the lanes whose first job came meanwhile are in
     /// line.)
@@ -277,15 +275,21 @@ fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Queued>, heads: &mut Heads) {
         }
         let started = Instant::now();
         let mut replies = Vec::new();
+        // Whether the batch holds a job that took a lane's turn (not only authentication).
+        let mut turned = false;
         while replies.len() < MAX_BATCH && started.elapsed() < BATCH_TIME {
             // What came while the last job ran takes its turn among the lanes.
             lanes.take_sent(rx);
-            if !replies.is_empty() && lanes.next_is_slow() {
+            // A slow lane's job waits for the next batch when answers of other turns
+            // would wait for it; authentications alone do not hold it back (they come
+            // first in every batch, so a steady stream of them would hold it forever).
+            if turned && lanes.next_is_slow() {
                 break;
             }
             let Some((lane, job)) = lanes.next_in_lane() else {
                 break;
             };
+            turned |= lane != QUICK_LANE;
             let began = Instant::now();
             replies.push(job(rt));
             lanes.ran_for(lane, began.elapsed());

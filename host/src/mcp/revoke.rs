@@ -125,13 +125,13 @@ impl OperatorToken {
 
 /// The lane of the core calls made with an agent token (see
 /// [`CoreService::in_lane`]): the first eight bytes of its digest, away from the
-/// operator's and the host's lanes (1 and 0).
+/// operator's and the host's lanes (1 and 0) and from the quick lane.
 fn lane_of(digest: &TokenDigest) -> u64 {
     let mut first = [0u8; 8];
     if let Some(bytes) = digest.get(..8) {
         first.copy_from_slice(bytes);
     }
-    u64::from_le_bytes(first).max(2)
+    u64::from_le_bytes(first).clamp(2, crate::service::QUICK_LANE - 1)
 }
 
 /// How a request's token is checked again when each of its core calls runs; set by the

@@ -185,7 +185,10 @@ pub(super) static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
     let global = Allow::compile(&file.allow).unwrap_or(Allow {
         target: Target::Secret,
         regexes: Vec::new(),
-        stopwords: AhoCorasick::new(&file.allow.stopwords).ok(),
+        stopwords: AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(&file.allow.stopwords)
+            .ok(),
     });
     let rules: Vec<Rule> = file
         .rules
