@@ -409,6 +409,19 @@ impl CoreService {
         self.heads.subscribe()
     }
 
+    /// Sends `f` to the core thread in this handle's lane, after this handle's check;
+    /// `deliver` gets its answer once the batch that ran it is synced.
+    fn send<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Runtime) -> Result<T, types::Error> + Send + 'static,
+        deliver: impl FnOnce(Result<T, types::Error>) + Send + 'static,
+    ) -> Result<(), types::Error> {
+        let f = after(self.check.clone(), f);
+        self.jobs
+            .send((self.lane, Box::new(move |rt| reply_with(f(rt), deliver))))
+            .map_err(|_| stopped())
+    }
+
     /// Runs `f` on the core thread and waits for its answer without blocking the caller's
     /// async worker.
     pub async fn call<T: Send + 'static>(
@@ -416,17 +429,9 @@ impl CoreService {
         f: impl FnOnce(&mut Runtime) -> Result<T, types::Error> + Send + 'static,
     ) -> Result<T, types::Error> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let f = after(self.check.clone(), f);
-        self.jobs
-            .send((
-                self.lane,
-                Box::new(move |rt| {
-                    reply_with(f(rt), move |answer| {
-                        let _ = tx.send(answer);
-                    })
-                }),
-            ))
-            .map_err(|_| stopped())?;
+        self.send(f, move |answer| {
+            let _ = tx.send(answer);
+        })?;
         rx.await.map_err(|_| stopped())?
     }
 
@@ -436,17 +441,9 @@ impl CoreService {
         f: impl FnOnce(&mut Runtime) -> Result<T, types::Error> + Send + 'static,
     ) -> Result<T, types::Error> {
         let (tx, rx) = mpsc::channel();
-        let f = after(self.check.clone(), f);
-        self.jobs
-            .send((
-                self.lane,
-                Box::new(move |rt| {
-                    reply_with(f(rt), move |answer| {
-                        let _ = tx.send(answer);
-                    })
-                }),
-            ))
-            .map_err(|_| stopped())?;
+        self.send(f, move |answer| {
+            let _ = tx.send(answer);
+        })?;
         rx.recv().map_err(|_| stopped())?
     }
 }
