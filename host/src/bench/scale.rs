@@ -491,7 +491,9 @@ pub fn knowledge_search(
     let op = types::Caller::Operator;
     let mut ingest_native = Samples::new();
     let mut ingest_component = Samples::new();
-    for chunk in crate::ingest::batches(&docs, |d| d.title.len() + d.content.len()) {
+    for chunk in crate::ingest::batches(&docs, maas_core::limits::MAX_DOCUMENTS, |d| {
+        d.title.len() + d.content.len()
+    }) {
         ingest_native
             .time(|| native.ingest(&Caller::Operator, chunk))
             .map_err(err)?;

@@ -16,8 +16,6 @@ use std::time::Instant;
 
 /// Most documents in one call (the core's bound is 1000).
 const BATCH: usize = 500;
-/// Most bytes of title and content in one call (the core's bound).
-const BATCH_BYTES: usize = maas_core::limits::MAX_INGEST_BYTES;
 
 /// Arguments of `maas kb ingest-repo`.
 #[derive(Debug, Clone, Args)]
@@ -178,16 +176,11 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
     // Documents whose id another owner's document holds: sent again by the next run
     // (the other document may be gone by then), unlike refusals of the write gate.
     let mut taken: u64 = 0;
-    let mut batch: Vec<&Doc> = Vec::new();
-    let mut bytes = 0;
-    let mut flush = |batch: &mut Vec<&Doc>, stored: &mut Manifest| -> Result<(), CliError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
+    let mut flush = |batch: &[&Doc], stored: &mut Manifest| -> Result<(), CliError> {
         // The core refuses a document (e.g. code quoting a prompt injection) by its
         // index, all or none: the documents before it are sent again, then those after.
         let mut done: Vec<&Doc> = Vec::new();
-        let mut pending: Vec<&[&Doc]> = vec![batch.as_slice()];
+        let mut pending: Vec<&[&Doc]> = vec![batch];
         while let Some(part) = pending.pop() {
             if part.is_empty() {
                 continue;
@@ -228,19 +221,11 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
         }
         bar.add(done.len() as u64);
         bar.message(format!("storing: {}", counts_text(&sent)));
-        batch.clear();
         stored.save(&file).map_err(fail)
     };
-    for d in send {
-        let size = d.arg.title.len() + d.arg.content.len();
-        if batch.len() >= BATCH || bytes + size > BATCH_BYTES {
-            flush(&mut batch, &mut stored)?;
-            bytes = 0;
-        }
-        bytes += size;
-        batch.push(d);
+    for batch in crate::ingest::batches(&send, BATCH, |d| d.arg.title.len() + d.arg.content.len()) {
+        flush(batch, &mut stored)?;
     }
-    flush(&mut batch, &mut stored)?;
     bar.done();
 
     // Remove the documents whose source is gone, per kind.

@@ -109,7 +109,9 @@ pub fn run(cmd: KbCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> 
         KbCmd::Ingest { file } => {
             let docs = parse_documents(&read_file(&file)?)?;
             let mut stored = 0u64;
-            for batch in crate::ingest::batches(&docs, |d| d.title.len() + d.content.len()) {
+            for batch in crate::ingest::batches(&docs, maas_core::limits::MAX_DOCUMENTS, |d| {
+                d.title.len() + d.content.len()
+            }) {
                 let (_, n) = ctx.run_out(IngestDocuments {
                     documents: batch.to_vec(),
                 })?;

@@ -20,20 +20,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use walker::{FileKind, Walk};
 
-/// Splits `docs` into the batches one ingest call takes: at most
-/// [`MAX_DOCUMENTS`](maas_core::limits::MAX_DOCUMENTS) documents and
+/// Splits `docs` into batches one ingest call takes: at most `most` documents (the
+/// core takes [`MAX_DOCUMENTS`](maas_core::limits::MAX_DOCUMENTS)) and
 /// [`MAX_INGEST_BYTES`](maas_core::limits::MAX_INGEST_BYTES) of titles and contents each
 /// (`size` tells a document's), in order. A document too large alone is a batch alone,
 /// for the core to refuse by name.
-pub fn batches<T>(docs: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+pub fn batches<T>(docs: &[T], most: usize, size: impl Fn(&T) -> usize) -> Vec<&[T]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, doc) in docs.iter().enumerate() {
         let n = size(doc);
-        if i > start
-            && (i - start >= maas_core::limits::MAX_DOCUMENTS
-                || bytes + n > maas_core::limits::MAX_INGEST_BYTES)
-        {
+        if i > start && (i - start >= most || bytes + n > maas_core::limits::MAX_INGEST_BYTES) {
             out.extend(docs.get(start..i));
             (start, bytes) = (i, 0);
         }
@@ -342,7 +339,7 @@ mod tests {
         let sizes =
             |docs: &[&[usize]]| -> Vec<Vec<usize>> { docs.iter().map(|b| b.to_vec()).collect() };
         let small = vec![10usize; 2 * MAX_DOCUMENTS + 1];
-        let got = batches(&small, |n| *n);
+        let got = batches(&small, MAX_DOCUMENTS, |n| *n);
         assert_eq!(
             got.iter().map(|b| b.len()).collect::<Vec<_>>(),
             [MAX_DOCUMENTS, MAX_DOCUMENTS, 1]
@@ -358,7 +355,7 @@ mod tests {
             5,
         ];
         assert_eq!(
-            sizes(&batches(&docs, |n| *n)),
+            sizes(&batches(&docs, MAX_DOCUMENTS, |n| *n)),
             [
                 vec![quarter; 4],
                 vec![1],
@@ -366,7 +363,7 @@ mod tests {
                 vec![5]
             ]
         );
-        assert!(batches(&[] as &[usize], |n| *n).is_empty());
+        assert!(batches(&[] as &[usize], MAX_DOCUMENTS, |n| *n).is_empty());
     }
 
     #[test]
