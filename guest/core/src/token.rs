@@ -87,7 +87,7 @@ const GROUP_SIZES: std::ops::RangeInclusive<usize> = 2..=BODY_HEX / 2;
 /// body, and only the stretches dense in hex digits ([`dense_stretches`]) are scanned.
 fn grouped_bodies(text: &str, mut push: impl FnMut(usize, usize)) {
     let bytes = text.as_bytes();
-    let hex = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_hexdigit);
+    let hex = |at: usize| bytes.get(at).copied().is_some_and(is_hex);
     // Where the scan has reached: stretches are scanned in order.
     let mut at = 0;
     for (from, to) in dense_stretches(bytes) {
@@ -223,7 +223,7 @@ fn grouped_body_at(
 /// when one follows.
 fn joined(bytes: &[u8], end: usize) -> Option<(u8, (usize, usize))> {
     let sep = *bytes.get(end)?;
-    if !GROUP_SEPARATORS.contains(&sep) || !bytes.get(end + 1)?.is_ascii_hexdigit() {
+    if !GROUP_SEPARATORS.contains(&sep) || !is_hex(*bytes.get(end + 1)?) {
         return None;
     }
     run_at(bytes, end + 1).map(|run| (sep, run))

@@ -78,12 +78,7 @@ impl Allow {
         let stopwords = if data.stopwords.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .build(&data.stopwords)
-                    .ok()?,
-            )
+            Some(stopword_set(&data.stopwords)?)
         };
         Some(Allow {
             target: data.target,
@@ -115,6 +110,14 @@ impl Allow {
             .as_ref()
             .is_some_and(|ac| ac.is_match(secret))
     }
+}
+
+/// One automaton for `words`, matched in any case; `None` if it cannot be built.
+fn stopword_set(words: &[String]) -> Option<AhoCorasick> {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .build(words)
+        .ok()
 }
 
 /// A gitleaks rule, compiled.
@@ -185,10 +188,7 @@ pub(super) static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
     let global = Allow::compile(&file.allow).unwrap_or(Allow {
         target: Target::Secret,
         regexes: Vec::new(),
-        stopwords: AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .build(&file.allow.stopwords)
-            .ok(),
+        stopwords: stopword_set(&file.allow.stopwords),
     });
     let rules: Vec<Rule> = file
         .rules
