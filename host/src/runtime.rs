@@ -13,6 +13,7 @@ use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use maas_core::journal::AuditScan;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -303,6 +304,8 @@ pub struct Runtime {
     syncs: u64,
     /// The position of the state image this runtime started from or saved.
     image_seq: Option<u64>,
+    /// How many of its calls ended a token (see [`Runtime::note_token_ended`]).
+    token_endings: Arc<AtomicU64>,
 }
 
 fn trap(e: wasmtime::Error) -> types::Error {
@@ -394,7 +397,20 @@ impl Runtime {
             notices: started.notices,
             syncs: 0,
             image_seq: started.image,
+            token_endings: Arc::default(),
         })
+    }
+
+    /// Counts a call that ended a token: rotated it, deactivated or unregistered its
+    /// agent, or found it no longer authenticating (another process ended it). Whoever
+    /// remembers tokens that authenticated asks again about those remembered before it.
+    pub fn note_token_ended(&self) {
+        self.token_endings.fetch_add(1, Ordering::Release);
+    }
+
+    /// The count of [`Runtime::note_token_ended`], shared with whoever reads it.
+    pub fn token_endings(&self) -> Arc<AtomicU64> {
+        self.token_endings.clone()
     }
 
     /// Notes `token`, just issued by the core, in the file of known tokens, if the

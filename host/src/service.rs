@@ -7,8 +7,9 @@
 //! turn, in arrival order within a lane; a lane whose first job came while another
 //! lane's job ran goes before that lane's next. A caller with many calls in flight, or
 //! costly ones, waits behind its own; another caller's call waits for the one running.
-//! Authentication, which every request starts with and which costs microseconds, runs
-//! before any turn ([`QUICK_LANE`]).
+//! A token's authentication, which costs microseconds, runs before any turn
+//! ([`QUICK_LANE`]); the HTTP server asks it once and remembers the answer
+//! (`mcp/http/verified.rs`) until [`CoreService::token_endings`] moves.
 //!
 //! Group commit: the thread runs the jobs waiting (up to [`MAX_BATCH`], for at most
 //! [`BATCH_TIME`]), then makes all their changes durable with one sync, and only then
@@ -158,6 +159,8 @@ pub struct CoreService {
     /// The lane of the jobs sent through this handle (0: the host's own and callers
     /// without a token).
     lane: u64,
+    /// The runtime's count of calls that ended a token ([`Runtime::note_token_ended`]).
+    token_endings: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The journal head as the core thread last saw it, for those who wait for changes.
@@ -356,7 +359,7 @@ impl CoreService {
             .spawn(move || {
                 let mut rt = match make() {
                     Ok(rt) => {
-                        let _ = ready_tx.send(Ok(()));
+                        let _ = ready_tx.send(Ok(rt.token_endings()));
                         rt
                     }
                     Err(e) => {
@@ -368,13 +371,22 @@ impl CoreService {
                 serve(&mut rt, &rx, &mut thread_heads);
             })
             .map_err(|e| types::Error::Unavailable(format!("cannot start the core thread: {e}")))?;
-        ready_rx.recv().map_err(|_| stopped())??;
+        let token_endings = ready_rx.recv().map_err(|_| stopped())??;
         Ok(CoreService {
             jobs,
             heads,
             check: None,
             lane: 0,
+            token_endings,
         })
+    }
+
+    /// How many calls of this core ended a token so far (rotated it, deactivated or
+    /// unregistered its agent, or found it ended by another process): what was learnt
+    /// about tokens before the count last moved is to be asked again.
+    pub fn token_endings(&self) -> u64 {
+        self.token_endings
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A handle whose jobs take their turns in `lane`: one job of each waiting lane runs

@@ -1375,6 +1375,106 @@ async fn a_rotated_tokens_sessions_and_feed_streams_end_and_the_new_token_opens_
     assert!(body.contains("agent-r"), "{body}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_authenticated_goes_in_without_a_turn_until_a_token_ends() {
+    let core = memory_core();
+    let server = server_with(core.clone(), |_| {}).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let token = register(&op, "agent-v", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (status, session) = open_session(&http, &server.url, &token).await;
+    assert_eq!(status, 200);
+    // The core thread busy for two seconds: a request of the token that calls nothing
+    // in the core is answered meanwhile (it authenticated a moment ago).
+    let busy = core.clone();
+    let hold = tokio::spawn(async move {
+        busy.call(|_| {
+            std::thread::sleep(Duration::from_secs(2));
+            Ok(())
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let began = std::time::Instant::now();
+    let resp = request(
+        &http,
+        reqwest::Method::POST,
+        &server.url,
+        Some(&token),
+        Some(&session),
+    )
+    .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
+    .send()
+    .await
+    .unwrap();
+    let (status, body) = (resp.status(), resp.text().await.unwrap());
+    let waited = began.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("store_memory"), "{body}");
+    assert!(
+        waited < Duration::from_secs(1),
+        "a remembered token waited {waited:?} for the busy core"
+    );
+    hold.await.unwrap().unwrap();
+    // Another process rotates the token (the core asked directly, as a second server's
+    // would be: this server's calls did not end it).
+    core.call(|rt| {
+        rt.call(|c, s| {
+            c.maas_core_agents()
+                .call_rotate_token(s, &types::Caller::Operator, "agent-v")
+        })
+    })
+    .await
+    .unwrap();
+    // Its next call into the core is refused there (unless the sweep came first and
+    // the door refused it), and from then on the door asks the core again: 401.
+    let (status, body) = tool_call(
+        &http,
+        (&server.url, &token, &session),
+        3,
+        "store_memory",
+        json!({"content": "written with a rotated token"}),
+    )
+    .await;
+    assert!(
+        status == 401 || body.contains("invalid or revoked token"),
+        "{status} {body}"
+    );
+    let (status, _) = whoami(&http, &server.url, &token, &session).await;
+    assert_eq!(status, 401, "a token found ended is asked about again");
+    let found = ok(
+        &op,
+        "search_memories",
+        json!({"agent_id": "agent-v", "query": "rotated"}),
+    )
+    .await;
+    assert_eq!(found["results"], json!([]), "{found}");
+    // A token this server ends is forgotten at once: the next request, even one that
+    // calls nothing in the core, is refused at the door.
+    for (agent, tool) in [
+        ("agent-w", "rotate_token"),
+        ("agent-x", "deactivate_agent"),
+        ("agent-y", "unregister_agent"),
+    ] {
+        let token = register(&op, agent, "claude_code", "alice").await;
+        let (status, session) = open_session(&http, &server.url, &token).await;
+        assert_eq!(status, 200);
+        ok(&op, tool, json!({"agent_id": agent})).await;
+        let resp = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(&token),
+            Some(&session),
+        )
+        .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 401, "{tool}");
+    }
+}
+
 /// A server whose operator token is `OPERATOR`, written in a data directory of this
 /// process named after `name`, whose file it follows; and that directory.
 async fn following_an_operator_file(name: &str) -> (std::path::PathBuf, Server) {

@@ -16,6 +16,7 @@ mod load;
 mod origin;
 mod refusals;
 mod sessions;
+mod verified;
 
 pub use origin::{Hosts, OriginCheck, Origins, allowed_hosts};
 pub use refusals::RefusalLimits;
@@ -161,6 +162,8 @@ struct Gate {
     sessions: bool,
     /// Requests each agent has in flight.
     load: Arc<load::Load>,
+    /// Agent tokens that authenticated lately.
+    verified: verified::Verified,
 }
 
 /// An HTTP error with a JSON-RPC error body (id null), which MCP clients can show.
@@ -309,26 +312,41 @@ impl Gate {
             }
             Some(t) => t,
         };
+        // One digest serves the tokens remembered, the known-token set and the request's
+        // binding.
+        let digest = crate::known_tokens::digest(&token);
+        let agent = |d: TokenDigest, id: String| {
+            (
+                Principal::Agent(id.clone()),
+                Bearer(Some(d)),
+                Recheck::Agent(d, id),
+            )
+        };
+        if let Some(d) = digest
+            && let Some(id) = self.verified.agent(&d)
+        {
+            return Ok(agent(d, id));
+        }
         if self.refusals.exhausted(peer) && !self.refusals.known(&token) {
             self.refusals.refuse(peer, Reason::RateLimited);
             return Err(rate_limited(peer));
         }
         let checked = token.clone();
+        let endings = self.verified.endings();
         let answer = self
             .core
             .in_lane(crate::service::QUICK_LANE)
             .call(move |rt| rt.call(|c, s| c.maas_core_agents().call_authenticate(s, &checked)))
             .await;
         match answer {
-            Ok(id) => {
-                // One digest serves the known-token set and the request's binding.
-                let digest = crate::known_tokens::digest(&token);
-                if let Some(d) = &digest {
-                    self.refusals.remember_digest(d);
+            Ok(id) => match digest {
+                Some(d) => {
+                    self.refusals.remember_digest(&d);
+                    self.verified.remember(d, id.clone(), endings);
+                    Ok(agent(d, id))
                 }
-                let recheck = digest.map_or(Recheck::Nothing, |d| Recheck::Agent(d, id.clone()));
-                Ok((Principal::Agent(id), Bearer(digest), recheck))
-            }
+                None => Ok((Principal::Agent(id), Bearer(None), Recheck::Nothing)),
+            },
             // The core could not answer (its journal is away): nothing is known about
             // the token, so nothing is counted against the caller.
             Err(types::Error::Unavailable(why)) => Err(unavailable(&why)),
@@ -569,6 +587,7 @@ pub async fn bind(
         owners: sessions.owners(),
         sessions: !options.stateless,
         load: load::Load::new(options.sessions.in_flight_per_principal),
+        verified: verified::Verified::new(core.clone()),
     });
     let revocations = Arc::new(Revocations::default());
     let handler =
@@ -676,6 +695,7 @@ async fn close_revoked(
         let mut open = owners.tokens();
         let mut held: std::collections::HashSet<_> = open.keys().copied().collect();
         held.extend(revocations.tokens());
+        held.extend(gate.verified.tokens());
         // The operator's token is the host's, not the core's; a former one is unknown to
         // the core, which names it revoked like any other.
         if let Some(operator) = gate.operator_digest() {
@@ -695,6 +715,7 @@ async fn close_revoked(
         for token in revoked.iter().filter_map(|h| by_hash.get(h)) {
             revocations.revoke(token);
             gate.refusals.forget_digest(token);
+            gate.verified.forget(token);
             for id in open.remove(token).unwrap_or_default() {
                 let sessions = sessions.clone();
                 tokio::spawn(async move {

@@ -53,6 +53,11 @@ fn still_authenticates(
     late: Option<&str>,
 ) -> Result<(), types::Error> {
     let revoked = revoked_among(rt, &[maas_core::audit::hex(digest)])?;
+    if !revoked.is_empty() {
+        // Ended by another process, or since the door let it in: the server asks again
+        // about the tokens it remembers.
+        rt.note_token_ended();
+    }
     match (revoked.is_empty(), late) {
         (true, _) => Ok(()),
         (false, Some(agent)) => Err(refused_late(rt, &types::Caller::Agent(agent.to_string()))),

@@ -189,7 +189,7 @@ impl Op for GetAgentsForUser {
 
 /// Declares an operation on one agent named by id that answers with a status.
 macro_rules! agent_change {
-    ($(#[$doc:meta])* $name:ident, $tool:literal, $effect:ident, $call:ident, $status:literal) => {
+    ($(#[$doc:meta])* $name:ident, $tool:literal, $effect:ident, $call:ident, $status:literal, $ends:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
         #[serde(deny_unknown_fields)]
@@ -202,6 +202,7 @@ macro_rules! agent_change {
         impl Op for $name {
             const TOOL: &'static str = $tool;
             const EFFECT: Effect = Effect::$effect;
+            const ENDS_TOKENS: bool = $ends;
             type Out = ();
             fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<(), types::Error> {
                 rt.call(|c, s| c.maas_core_agents().$call(s, caller, &self.agent_id))
@@ -219,16 +220,16 @@ macro_rules! agent_change {
 agent_change!(
     /// Deactivate an agent: it can do nothing until reactivated (operator, or a human
     /// agent of the same owner).
-    DeactivateAgent, "deactivate_agent", Destructive, call_deactivate, "deactivated"
+    DeactivateAgent, "deactivate_agent", Destructive, call_deactivate, "deactivated", true
 );
 agent_change!(
     /// Reactivate a deactivated agent (operator, or a human agent of the same owner).
-    ReactivateAgent, "reactivate_agent", Change, call_reactivate, "reactivated"
+    ReactivateAgent, "reactivate_agent", Change, call_reactivate, "reactivated", false
 );
 agent_change!(
     /// Remove an agent for good: memberships go, its pending handoffs are cancelled, the
     /// id is never reused.
-    UnregisterAgent, "unregister_agent", Destructive, call_unregister, "unregistered"
+    UnregisterAgent, "unregister_agent", Destructive, call_unregister, "unregistered", true
 );
 
 /// Replace an agent's bearer token with a new one, shown once here: the old token stops
@@ -247,6 +248,7 @@ pub struct RotateToken {
 impl Op for RotateToken {
     const TOOL: &'static str = "rotate_token";
     const EFFECT: Effect = Effect::Replace;
+    const ENDS_TOKENS: bool = true;
     type Out = String;
     fn slot(&mut self) -> Slot<'_> {
         Slot::Target(&mut self.agent_id)

@@ -65,6 +65,10 @@ pub trait Op: Send + 'static {
     const EFFECT: Effect;
     /// What the core answers.
     type Out: Send + 'static;
+    /// Whether it can end a token (rotate it, deactivate or unregister its agent): the
+    /// runtime counts each that succeeds, so what servers remember of tokens is asked
+    /// again ([`Runtime::note_token_ended`]).
+    const ENDS_TOKENS: bool = false;
     /// The acting-agent argument, if the operation has one.
     fn slot(&mut self) -> Slot<'_> {
         Slot::Caller
@@ -85,7 +89,11 @@ pub fn invoke<O: Op>(
     caller: &types::Caller,
 ) -> Result<O::Out, types::Error> {
     authorize(op, rt, caller)?;
-    op.call(rt, caller)
+    let out = op.call(rt, caller);
+    if O::ENDS_TOKENS && out.is_ok() {
+        rt.note_token_ended();
+    }
+    out
 }
 
 /// [`invoke`] on the core thread of `core`, awaited without blocking the caller's async
