@@ -1473,6 +1473,38 @@ async fn a_token_that_authenticated_goes_in_without_a_turn_until_a_token_ends() 
         .unwrap();
         assert_eq!(resp.status(), 401, "{tool}");
     }
+    // A token another process ends, used only for requests that call nothing in the core,
+    // is refused once the sweep has asked about it (every two seconds).
+    let token = register(&op, "agent-z", "claude_code", "alice").await;
+    let (status, session) = open_session(&http, &server.url, &token).await;
+    assert_eq!(status, 200);
+    core.call(|rt| {
+        rt.call(|c, s| {
+            c.maas_core_agents()
+                .call_rotate_token(s, &types::Caller::Operator, "agent-z")
+        })
+    })
+    .await
+    .unwrap();
+    let began = std::time::Instant::now();
+    let refused = loop {
+        let resp = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(&token),
+            Some(&session),
+        )
+        .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
+        .send()
+        .await
+        .unwrap();
+        if resp.status() == 401 || began.elapsed() > Duration::from_secs(8) {
+            break resp.status();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused, 401, "still let in after {:?}", began.elapsed());
 }
 
 /// A server whose operator token is `OPERATOR`, written in a data directory of this

@@ -710,6 +710,8 @@ async fn close_revoked(
             .collect();
         let hashes: Vec<String> = by_hash.keys().cloned().collect();
         let Ok(revoked) = crate::mcp::revoke::revoked_of(&core, hashes).await else {
+            // Nothing is known of the tokens now: the door asks the core again.
+            gate.verified.forget_all();
             continue;
         };
         for token in revoked.iter().filter_map(|h| by_hash.get(h)) {

@@ -90,7 +90,9 @@ pub fn invoke<O: Op>(
 ) -> Result<O::Out, types::Error> {
     authorize(op, rt, caller)?;
     let out = op.call(rt, caller);
-    if O::ENDS_TOKENS && out.is_ok() {
+    // Counted when it worked, and when the core failed as it ran: its change may have
+    // been written and kept (see `Runtime::call`); a refusal ended nothing.
+    if O::ENDS_TOKENS && matches!(out, Ok(_) | Err(types::Error::Unavailable(_))) {
         rt.note_token_ended();
     }
     out

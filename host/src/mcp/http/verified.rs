@@ -7,22 +7,26 @@
 //! asks again, in its own job, whether its token still authenticates
 //! ([`crate::mcp::revoke::Recheck`]). What is remembered is forgotten
 //! - at once when this server ends a token (a call rotated it, or deactivated or
-//!   unregistered its agent) or one of its calls finds a token ended by another process:
-//!   the core service counts those ([`CoreService::token_endings`]) and whatever was
-//!   remembered before the count moved is asked again;
+//!   unregistered its agent, or failed as it ran: its change may be kept) or one of its
+//!   calls finds a token ended by another process: the core service counts those
+//!   ([`CoreService::token_endings`]) and whatever was remembered before the count moved
+//!   is asked again;
 //! - within the sweep's period when another process ends it (the sweep asks about the
-//!   remembered tokens with those that hold sessions);
+//!   remembered tokens with those that hold sessions); whatever the sweep finds ended,
+//!   or a sweep the core cannot answer, forgets everything, so an authentication asked
+//!   before is not remembered after;
 //! - [`REMEMBERED_FOR`] after it authenticated, in any case.
 //!
 //! Until then, a token another process ended can still make requests that call nothing
-//! in the core (`initialize`, `tools/list`, `ping`); a session it opens so is closed by
-//! the same sweep.
+//! in the core (`initialize`, `tools/list`, `ping`, opening or ending a session and its
+//! GET stream); a session it opens so is closed by the same sweep.
 //!
 //! [`CoreService::token_endings`]: crate::service::CoreService::token_endings
 
 use crate::known_tokens::TokenDigest;
 use crate::service::CoreService;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,14 +48,25 @@ struct Entry {
 /// The agent tokens remembered, by digest.
 pub struct Verified {
     core: CoreService,
+    /// How many times the sweep forgot tokens (or could not ask): counted with the
+    /// core's endings, so an answer the core gave before is not remembered after.
+    forgotten: AtomicU64,
+    remembered_for: Duration,
     entries: Mutex<HashMap<TokenDigest, Entry>>,
 }
 
 impl Verified {
-    /// Remembering what `core` answers.
+    /// Remembering what `core` answers for [`REMEMBERED_FOR`].
     pub fn new(core: CoreService) -> Self {
+        Self::remembering_for(core, REMEMBERED_FOR)
+    }
+
+    /// Remembering what `core` answers for `remembered_for`.
+    fn remembering_for(core: CoreService, remembered_for: Duration) -> Self {
         Verified {
             core,
+            forgotten: AtomicU64::new(0),
+            remembered_for,
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -65,7 +80,9 @@ impl Verified {
     /// The core's count of token endings: read before a token is sent to authenticate,
     /// and given to [`Verified::remember`] with its answer.
     pub fn endings(&self) -> u64 {
-        self.core.token_endings()
+        self.core
+            .token_endings()
+            .wrapping_add(self.forgotten.load(Ordering::Acquire))
     }
 
     /// The agent of the token of digest `digest`, if it authenticated since the last
@@ -74,7 +91,7 @@ impl Verified {
         let endings = self.endings();
         let mut entries = self.entries();
         let entry = entries.get(digest)?;
-        if fresh(entry, endings) {
+        if self.fresh(entry, endings) {
             return Some(entry.agent.clone());
         }
         entries.remove(digest);
@@ -89,7 +106,7 @@ impl Verified {
         }
         let mut entries = self.entries();
         if entries.len() >= MOST && !entries.contains_key(&digest) {
-            entries.retain(|_, e| fresh(e, endings));
+            entries.retain(|_, e| self.fresh(e, endings));
             if entries.len() >= MOST {
                 entries.clear();
             }
@@ -104,9 +121,18 @@ impl Verified {
         );
     }
 
-    /// Forgets the token of digest `digest` (the sweep found it ended).
+    /// Forgets the token of digest `digest` (the sweep found it ended), and anything the
+    /// core answered before (an authentication asked before the sweep may be answered
+    /// after it: it must not be remembered).
     pub fn forget(&self, digest: &TokenDigest) {
+        self.forgotten.fetch_add(1, Ordering::Release);
         self.entries().remove(digest);
+    }
+
+    /// Forgets every token (the sweep could not ask the core about them).
+    pub fn forget_all(&self) {
+        self.forgotten.fetch_add(1, Ordering::Release);
+        self.entries().clear();
     }
 
     /// The digests remembered, for the sweep to ask about (those remembered before the
@@ -114,13 +140,13 @@ impl Verified {
     pub fn tokens(&self) -> Vec<TokenDigest> {
         let endings = self.endings();
         let mut entries = self.entries();
-        entries.retain(|_, e| fresh(e, endings));
+        entries.retain(|_, e| self.fresh(e, endings));
         entries.keys().copied().collect()
     }
-}
 
-fn fresh(entry: &Entry, endings: u64) -> bool {
-    entry.endings == endings && entry.at.elapsed() < REMEMBERED_FOR
+    fn fresh(&self, entry: &Entry, endings: u64) -> bool {
+        entry.endings == endings && entry.at.elapsed() < self.remembered_for
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +187,26 @@ mod tests {
         assert_eq!(verified.agent(&d).as_deref(), Some("agent-a"));
         verified.forget(&d);
         assert_eq!(verified.agent(&d), None);
+        // An answer asked before the sweep forgot a token is not remembered after.
+        let asked = verified.endings();
+        verified.forget(&[8u8; 32]);
+        verified.remember(d, "agent-a".into(), asked);
+        assert_eq!(verified.agent(&d), None);
+        verified.remember(d, "agent-a".into(), verified.endings());
+        verified.forget_all();
+        assert_eq!(verified.agent(&d), None);
+    }
+
+    #[test]
+    fn a_token_is_remembered_for_its_time_only() {
+        let (core, _) = core();
+        let verified = Verified::remembering_for(core, Duration::from_millis(100));
+        let d = [9u8; 32];
+        verified.remember(d, "agent-a".into(), verified.endings());
+        assert_eq!(verified.agent(&d).as_deref(), Some("agent-a"));
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(verified.agent(&d), None);
+        assert!(verified.tokens().is_empty());
     }
 
     #[test]
