@@ -574,19 +574,36 @@ impl Runtime {
                 Err(back) => journal = back,
             }
         }
-        let mut store = Self::new_store(image, journal, options, head);
-        let started = (|| {
-            let core = image.pre.instantiate(&mut store).map_err(trap)?;
-            let snapshot = Self::restore(&core, &mut store, head, options, &mut notices)?;
-            Self::catch_up_from(&core, &mut store, snapshot, options, &mut notices)?;
-            Ok::<_, types::Error>((core, snapshot))
-        })();
-        let (core, snapshot) = match started {
-            Ok(started) => started,
-            Err(error) => {
-                let journal = Self::take_journal(&mut store);
-                return Err(StartFailed { error, journal });
-            }
+        // Snapshots as of this entry or before are tried.
+        let mut upto = head;
+        let (store, core, snapshot) = loop {
+            let mut store = Self::new_store(image, journal, options, head);
+            let mut restored = 0;
+            let started = (|| {
+                let core = image.pre.instantiate(&mut store).map_err(trap)?;
+                restored = Self::restore(&core, &mut store, (head, upto), options, &mut notices)?;
+                Self::catch_up_from(&core, &mut store, restored, options, &mut notices)?;
+                Ok::<_, types::Error>(core)
+            })();
+            journal = match started {
+                Ok(core) => break (store, core, restored),
+                // Entries after the snapshot do not follow it (written over a tail set
+                // aside since it was saved): an older one, or the journal from its start.
+                Err(types::Error::Unavailable(why))
+                    if restored > 0 && why.starts_with(maas_core::engine::JOURNAL_REWRITTEN) =>
+                {
+                    notices.push(format!(
+                        "the snapshot as of entry {restored} does not lead to the journal's \
+                         entries after it ({why}); trying an older one"
+                    ));
+                    upto = restored - 1;
+                    Self::take_journal(&mut store)
+                }
+                Err(error) => {
+                    let journal = Self::take_journal(&mut store);
+                    return Err(StartFailed { error, journal });
+                }
+            };
         };
         for notice in &notices {
             eprintln!("maas: {notice}");
@@ -611,11 +628,42 @@ impl Runtime {
             self.restart()?;
         }
         let result = self.invoke(f)?;
+        if let Err(types::Error::Unavailable(why)) = &result
+            && why.starts_with(maas_core::engine::JOURNAL_REWRITTEN)
+        {
+            // Another process set entries this core had applied aside: its state is not
+            // the journal's. Nothing was written; start again from the journal.
+            let again = match self.restart() {
+                Ok(()) => "the core was started again from the journal: retry".to_string(),
+                Err(e) => format!("the core could not be started again ({})", e.message()),
+            };
+            return Err(types::Error::Unavailable(format!("{why}; {again}")));
+        }
+        let result = result.map_err(|e| self.unless_away(e));
         if !self.options.group_commit {
             self.sync_journal()?;
         }
         self.snapshot_if_due();
         result
+    }
+
+    /// `e`, or `unavailable` when the journal's store is away and `e` was decided on
+    /// the state last read from it (another host may have made it otherwise since): a
+    /// caller told `not_found` would give up on an object that exists.
+    fn unless_away(&self, e: types::Error) -> types::Error {
+        use types::Error::{CapacityExceeded, Conflict, Expired, NotFound, PermissionDenied};
+        let decided_on_state = matches!(
+            e,
+            NotFound(_) | PermissionDenied(_) | CapacityExceeded(_) | Conflict(_) | Expired(_)
+        );
+        if decided_on_state && self.store.data().journal.away() {
+            return types::Error::Unavailable(format!(
+                "the journal's database is away, and this host's state may be behind it \
+                 (it would have answered: {}); retry when it is back",
+                e.message()
+            ));
+        }
+        e
     }
 
     /// Runs `f` on the instance; a trap replaces the instance and becomes the outer error.

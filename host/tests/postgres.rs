@@ -375,9 +375,23 @@ async fn two_hosts_serve_one_history_and_each_handoff_is_accepted_once() {
 
     // The database goes away: what a host holds can still be read, a change is refused as
     // unavailable, and the hosts carry on once it is back.
+    let just_before = json!({"target_agent_id": "bob", "task_description": "just before"});
+    let late = ok(&ann_a, "initiate_handoff", just_before).await;
     pg.kill();
     let seen = call(&bob_b, "get_agent_info", json!({"agent_id": "ann"})).await;
     assert!(!seen.is_error, "{}", seen.body);
+    // What a host has not read yet is not denied: it may exist (it does).
+    let unseen = call(
+        &bob_b,
+        "get_handoff",
+        json!({"handoff_id": late["handoff_id"]}),
+    )
+    .await;
+    assert!(
+        !unseen.is_error || unseen.body["code"] == "unavailable",
+        "{}",
+        unseen.body
+    );
     let args = json!({"target_agent_id": "bob", "task_description": "while it is down"});
     let refused = call(&ann_a, "initiate_handoff", args.clone()).await;
     assert!(refused.is_error, "{}", refused.body);

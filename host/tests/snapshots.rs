@@ -216,3 +216,92 @@ fn a_journal_from_before_checksums_opens_and_replays() {
             .is_ok()
     );
 }
+
+fn rewritten(e: &types::Error) -> bool {
+    matches!(e, types::Error::Unavailable(m)
+        if m.starts_with(maas_core::engine::JOURNAL_REWRITTEN) && m.contains("started again"))
+}
+
+fn count(path: &Path, query: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(query, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_tail_set_aside_by_another_process_restarts_a_running_core_and_takes_its_snapshots() {
+    let dir = TempDir::new("rewritten-under");
+    let path = dir.0.join("journal.db");
+    let (mut server, _) = start(open(&path));
+    register_scribe(&mut server);
+    let mut watcher = SqliteJournal::open(&path).unwrap();
+    let mut written = Vec::new();
+    for i in 1..=8 {
+        store(&mut server, &format!("m-{i}")).unwrap();
+        written.push(watcher.head().unwrap());
+        if i == 3 || i == 8 {
+            server.snapshot().unwrap();
+        }
+    }
+    // Entry 6 is damaged, and the newer snapshot too: another process starting falls
+    // back to the older one, sets entry 6 and what follows aside, and the newer snapshot
+    // with them.
+    let damaged = written[5];
+    sql(
+        &path,
+        "UPDATE journal SET data = CAST('{\"v\":1,\"at\":0,\"events\":[]}' AS BLOB) WHERE seq = ?1",
+        damaged,
+    );
+    sql(
+        &path,
+        "UPDATE snapshot_chunks SET data = substr(data, 1, length(data) / 2) WHERE seq = ?1 AND part = 0",
+        written[7],
+    );
+    let (mut other, _) = start(open(&path));
+    assert_eq!(other.last_snapshot(), written[2]);
+    assert!(
+        other.notices().join("\n").contains("set aside"),
+        "{:?}",
+        other.notices()
+    );
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM snapshots"),
+        1,
+        "the snapshot of entries set aside goes with them"
+    );
+    // The running core still holds entries 6 to 8: its next call is refused, and it
+    // starts again from the journal.
+    let e = store(&mut server, "m-9").unwrap_err();
+    assert!(rewritten(&e), "{e:?}");
+    let me = types::Caller::Agent("scribe".into());
+    for (id, kept) in [("m-5", true), ("m-6", false), ("m-8", false)] {
+        let found = server.call(|c, s| c.maas_core_memories().call_get(s, &me, "scribe", id));
+        assert_eq!(found.is_ok(), kept, "{id}: {found:?}");
+    }
+    store(&mut server, "m-9").unwrap();
+    for i in 10..=14 {
+        store(&mut other, &format!("m-{i}")).unwrap();
+    }
+    assert_eq!(digest(&mut server), digest(&mut other));
+
+    // A snapshot left from before a tail was set aside (by a release that kept it): the
+    // entries written after it do not follow it, so a start falls back to an older one.
+    let stale = server.snapshot().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM journal WHERE seq >= ?1", [(stale - 2) as i64])
+        .unwrap();
+    drop(conn);
+    for i in 15..=20 {
+        let _ = store(&mut other, &format!("m-{i}"));
+    }
+    store(&mut other, "m-21").unwrap();
+    assert!(watcher.head().unwrap() > stale);
+    let expected = digest(&mut other);
+    let (mut fresh, _) = start(open(&path));
+    let notices = fresh.notices().join("\n");
+    assert!(
+        notices.contains(&format!("snapshot as of entry {stale} does not lead")),
+        "{notices}"
+    );
+    assert!(fresh.last_snapshot() < stale);
+    assert_eq!(digest(&mut fresh), expected);
+}

@@ -162,8 +162,22 @@ fn an_image_starts_the_state_the_snapshot_gives_and_is_refused_when_it_does_not_
     let mut behind = start(&dir, true);
     assert_eq!(behind.image_seq(), Some(seq));
     assert_eq!(digest(&mut behind), after);
-    // A fresh image at the head, then used.
+    // A fresh image at the head, then used. The temporary file of a save whose process
+    // was killed goes with it; one of a process still running (pid 1) stays.
+    let abandoned = dir.join(format!(
+        "{}.4294000000.tmp",
+        path.file_name().unwrap().to_str().unwrap()
+    ));
+    let running = dir.join(format!(
+        "{}.1.tmp",
+        path.file_name().unwrap().to_str().unwrap()
+    ));
+    std::fs::write(&abandoned, b"half an image").unwrap();
+    std::fs::write(&running, b"another save under way").unwrap();
     assert_eq!(behind.save_image(&path).unwrap().0, seq + 400);
+    assert!(!abandoned.exists(), "an abandoned save is removed");
+    assert!(running.exists(), "a save under way is left alone");
+    std::fs::remove_file(&running).unwrap();
     drop(behind);
     let mut fresh = start(&dir, true);
     assert_eq!(fresh.image_seq(), Some(seq + 400));

@@ -15,6 +15,17 @@ pub const MAX_ATTEMPTS: usize = 16;
 /// Entries read per journal call while catching up.
 const CATCH_UP_BATCH: u32 = 512;
 
+/// How the error answering a call begins when the journal no longer holds the history
+/// this core applied: it ends before the core's position, or its next entry does not
+/// follow the last one applied (another process set a damaged tail aside, and entries
+/// were written since). The state is not the journal's: the host starts the core again
+/// from the journal.
+pub const JOURNAL_REWRITTEN: &str = "the journal was rewritten under this core";
+
+fn rewritten(why: String) -> Error {
+    Error::Unavailable(format!("{JOURNAL_REWRITTEN}: {why}"))
+}
+
 /// Where time and randomness come from. Decide gets them through [`Cx`] only, and they
 /// are recorded in events, so replay never consults either.
 pub trait Env {
@@ -517,9 +528,19 @@ impl<J: Journal, E: Env> Engine<J, E> {
     /// [`Engine::catch_up`], and the time once caught up, from the journal's last answer
     /// if it tells the time, else from the environment.
     fn catch_up_timed(&mut self) -> Result<u64> {
+        // The first entry read must follow the last one this core applied (a replay from
+        // the start has none: it takes the journal as it is, and `maas audit verify`
+        // names any link broken inside it).
+        let mut junction = self.state.seq > 0;
         loop {
             let (head, now) = self.journal.head_and_time().map_err(journal_error)?;
-            if head <= self.state.seq {
+            if head < self.state.seq {
+                return Err(rewritten(format!(
+                    "it ends at entry {head}, and this core applied entries up to {}",
+                    self.state.seq
+                )));
+            }
+            if head == self.state.seq {
                 return Ok(now.unwrap_or_else(|| self.env.now_ms()));
             }
             let entries = self
@@ -540,6 +561,16 @@ impl<J: Journal, E: Env> Engine<J, E> {
                     )));
                 }
                 let entry = Entry::decode(seq, &data)?;
+                // An entry's first audit record names the audit chain's head before it.
+                if junction && let Some(prev) = entry.chain_link() {
+                    junction = false;
+                    if prev != self.state.audit_head {
+                        return Err(rewritten(format!(
+                            "entry {seq} does not follow entry {} as this core applied it",
+                            self.state.seq
+                        )));
+                    }
+                }
                 self.state.apply(seq, &entry);
             }
         }
@@ -744,5 +775,84 @@ mod redaction_tests {
         );
         assert_eq!(rec.actor, "[REDACTED:token]");
         assert_eq!(rec.detail, r#"{"t":"[REDACTED:token]"}"#);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod rewritten_tests {
+    use super::{JOURNAL_REWRITTEN, SeededEnv};
+    use crate::agents::RegistrationRequest;
+    use crate::journal::MemoryJournal;
+    use crate::model::{AgentType, Caller};
+    use crate::{Core, Error, Limits};
+
+    type TestCore = Core<MemoryJournal, SeededEnv>;
+
+    fn core(entries: Vec<Vec<u8>>, seed: u64) -> TestCore {
+        let journal = MemoryJournal {
+            entries,
+            ..MemoryJournal::default()
+        };
+        let env = SeededEnv::new(1_700_000_000_000, 1, seed);
+        let mut c = Core::new(journal, env, Limits::default());
+        c.init(Limits::default()).unwrap();
+        c
+    }
+
+    fn register(c: &mut TestCore, id: &str) -> Result<(), Error> {
+        let req = RegistrationRequest {
+            agent_type: AgentType::ClaudeCode,
+            owner_id: "u-1".into(),
+            agent_id: Some(id.into()),
+            capabilities: None,
+            metadata: None,
+        };
+        c.register(&Caller::Operator, &req).map(|_| ())
+    }
+
+    fn is_rewritten(e: &Error) -> bool {
+        matches!(e, Error::Unavailable(m) if m.starts_with(JOURNAL_REWRITTEN))
+    }
+
+    #[test]
+    fn a_journal_cut_below_the_core_or_rewritten_past_it_is_refused_not_applied() {
+        let mut a = core(Vec::new(), 7);
+        for id in ["a1", "a2", "a3", "a4"] {
+            register(&mut a, id).unwrap();
+        }
+        // Another process sets the tail after entry 2 aside.
+        a.engine.journal.entries.truncate(2);
+        let e = register(&mut a, "a5").unwrap_err();
+        assert!(is_rewritten(&e), "{e:?}");
+        let e = a.get_agent(&Caller::Operator, "a1").unwrap_err();
+        assert!(is_rewritten(&e), "{e:?}");
+        // ... and writes past this core's position: its entry 5 does not follow the 4
+        // this core applied.
+        let mut b = core(a.engine.journal.entries.clone(), 9);
+        for id in ["b1", "b2", "b3"] {
+            register(&mut b, id).unwrap();
+        }
+        a.engine
+            .journal
+            .entries
+            .clone_from(&b.engine.journal.entries);
+        let e = a.get_agent(&Caller::Operator, "b1").unwrap_err();
+        assert!(is_rewritten(&e), "{e:?}");
+        assert!(a.get_agent(&Caller::Operator, "a3").is_err());
+        // A core started from that journal has its history, and goes on.
+        let mut c = core(b.engine.journal.entries.clone(), 11);
+        assert!(c.get_agent(&Caller::Operator, "b3").is_ok());
+        assert!(c.get_agent(&Caller::Operator, "a3").is_err());
+        register(&mut c, "c1").unwrap();
+        // Entries written after this core's own, by another core on the same history,
+        // follow it.
+        let mut d = core(c.engine.journal.entries.clone(), 13);
+        register(&mut d, "d1").unwrap();
+        c.engine
+            .journal
+            .entries
+            .clone_from(&d.engine.journal.entries);
+        assert!(c.get_agent(&Caller::Operator, "d1").is_ok());
     }
 }

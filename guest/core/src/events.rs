@@ -28,6 +28,15 @@ impl Entry {
         serde_json::to_vec(self).map_err(|e| Error::Unavailable(format!("encoding entry: {e}")))
     }
 
+    /// The audit chain's head before this entry, as its first audit record names it
+    /// (none without one, or in an entry written before the chain).
+    pub fn chain_link(&self) -> Option<&str> {
+        self.events.iter().find_map(|e| match e {
+            Event::Audited(r) => Some(r.prev.as_deref()),
+            _ => None,
+        })?
+    }
+
     /// Decodes a journal entry, refusing versions newer than this core knows.
     pub fn decode(seq: u64, data: &[u8]) -> Result<Entry> {
         let entry: Entry = serde_json::from_slice(data).map_err(|e| {

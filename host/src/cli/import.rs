@@ -110,6 +110,9 @@ impl JournalBackend for Switch {
             j.set_group_commit(on);
         }
     }
+    fn away(&self) -> bool {
+        self.inner.lock().map(|j| j.away()).unwrap_or(false)
+    }
     fn needs_sync(&self) -> bool {
         self.inner.lock().map(|j| j.needs_sync()).unwrap_or(false)
     }

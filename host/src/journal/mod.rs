@@ -132,7 +132,8 @@ pub trait JournalBackend: Send {
     }
     /// Checks every entry after `seq` against its checksum. The first damaged entry and
     /// everything after it are set aside (kept, not applied), so the core starts from the
-    /// last good point; a notice says what was set aside.
+    /// last good point, and so are the snapshots from that entry on (they were made of
+    /// entries no longer in the journal); a notice says what was set aside.
     fn recover_tail(&mut self, seq: u64) -> Result<(), JournalError> {
         let _ = seq;
         Ok(())
@@ -161,6 +162,11 @@ pub trait JournalBackend: Send {
     /// Turns group commit on: synced appends are made durable by [`JournalBackend::sync`].
     fn set_group_commit(&mut self, on: bool) {
         let _ = on;
+    }
+    /// Whether the journal's store is away, so its head is the one last read: what the
+    /// core decides now is decided on a state that may be behind the journal's.
+    fn away(&self) -> bool {
+        false
     }
     /// True when something was appended, or read from another writer, that is not yet
     /// known to be durable.

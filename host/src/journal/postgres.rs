@@ -204,6 +204,8 @@ pub struct PostgresJournal {
     saving: Option<(u64, Vec<Vec<u8>>)>,
     /// The head last read: what the host serves reads from while the database is away.
     last_head: u64,
+    /// The last entry this host appended or read: no head it is shown is older.
+    applied: u64,
     /// The connection was lost with a batch open: its changes were rolled back.
     batch_lost: bool,
     /// No new connection is tried before then (the last attempt failed).
@@ -226,15 +228,16 @@ struct StaleView {
 
 impl StaleView {
     /// Records `head`, read now, and returns the head the host is to see: the newest
-    /// one read at least [`STALE_VIEW`] ago (the oldest read when none is that old).
-    fn see(&mut self, head: u64) -> u64 {
+    /// one read at least [`STALE_VIEW`] ago (the oldest read when none is that old), and
+    /// never one before `applied`, the last entry the host appended or read.
+    fn see(&mut self, head: u64, applied: u64) -> u64 {
         let now = Instant::now();
         self.seen.push_back((now, head));
         let old = |t: &Instant| now.duration_since(*t) >= STALE_VIEW;
         while self.seen.get(1).is_some_and(|(t, _)| old(t)) {
             self.seen.pop_front();
         }
-        self.cap = self.seen.front().map_or(head, |(_, h)| *h);
+        self.cap = self.seen.front().map_or(head, |(_, h)| *h).max(applied);
         self.cap
     }
 }
@@ -261,6 +264,7 @@ impl PostgresJournal {
             notices: Vec::new(),
             saving: None,
             last_head: 0,
+            applied: 0,
             batch_lost: false,
             retry_at: None,
             unconditional: std::env::var_os(UNCONDITIONAL)
@@ -539,6 +543,10 @@ impl JournalBackend for PostgresJournal {
         audit::chain_rows(self.client()?, after, limit)
     }
 
+    fn away(&self) -> bool {
+        self.disconnected()
+    }
+
     fn head(&mut self) -> Result<u64, JournalError> {
         if self.in_batch && !self.disconnected() {
             // The writers' lock is held: nobody else has appended since it was taken.
@@ -552,12 +560,17 @@ impl JournalBackend for PostgresJournal {
             Ok(head) => {
                 self.last_head = head;
                 // Test-only: the head the core decides on is old, as a slow link would
-                // make it; only the compare catches that.
-                Ok(self.unconditional.as_mut().map_or(head, |v| v.see(head)))
+                // make it (never older than what this host appended or read); only the
+                // compare catches that.
+                let applied = self.applied;
+                Ok(self
+                    .unconditional
+                    .as_mut()
+                    .map_or(head, |v| v.see(head, applied)))
             }
             // The database is away: the host answers from what it holds; a change fails
             // when it tries to append.
-            Err(_) if self.disconnected() && !self.in_batch => Ok(self.last_head),
+            Err(_) if self.disconnected() && !self.in_batch => Ok(self.last_head.max(self.applied)),
             Err(e) => Err(e),
         }
     }
@@ -579,7 +592,8 @@ impl JournalBackend for PostgresJournal {
                 &[&LOG, &i64_of(from), &max],
             )
             .map_err(unavailable)?;
-        rows.iter()
+        let entries = rows
+            .iter()
             .map(|r| {
                 let seq = u64::try_from(r.get::<_, i64>(0)).unwrap_or(0);
                 let data: Vec<u8> = r.get(1);
@@ -593,7 +607,11 @@ impl JournalBackend for PostgresJournal {
                     )))
                 }
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some((seq, _)) = entries.last() {
+            self.applied = self.applied.max(*seq);
+        }
+        Ok(entries)
     }
 
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
@@ -601,6 +619,9 @@ impl JournalBackend for PostgresJournal {
         // PostgreSQL's commit is durable either way.
         let _ = sync;
         let appended = self.append_in_batch(expected_head, data);
+        if let Ok(seq) = appended {
+            self.applied = self.applied.max(seq);
+        }
         if !self.group_commit {
             if appended.is_err() {
                 self.rollback();

@@ -284,6 +284,18 @@ impl SqliteJournal {
         let moved = tx
             .execute("DELETE FROM journal WHERE seq >= ?1", params![to_i64(seq)])
             .map_err(unavailable)?;
+        // A snapshot from here on holds entries the journal no longer does: a core
+        // started from it would not be the journal's.
+        tx.execute(
+            "DELETE FROM snapshots WHERE seq >= ?1",
+            params![to_i64(seq)],
+        )
+        .map_err(unavailable)?;
+        tx.execute(
+            "DELETE FROM snapshot_chunks WHERE seq >= ?1",
+            params![to_i64(seq)],
+        )
+        .map_err(unavailable)?;
         tx.commit().map_err(unavailable)?;
         Ok(moved as u64)
     }

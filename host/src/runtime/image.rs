@@ -115,6 +115,37 @@ fn read_header(path: &Path) -> Result<Option<(File, Header)>, String> {
     Ok(Some((file, header)))
 }
 
+/// Removes the temporary files of image saves that a process killed mid-save left beside
+/// `path` (named after its process id, which no longer runs). Where processes cannot be
+/// looked up (no `/proc`), none is removed.
+fn remove_abandoned(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let prefix = format!("{name}.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let pid = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(".tmp"))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !proc.join(pid.to_string()).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl Runtime {
     /// Saves an image of the core's memory to `path` (settling the state first: every
     /// index left for later is built, so the image starts ready). Returns its position
@@ -126,6 +157,7 @@ impl Runtime {
         // A name of this process's own: two processes on one data directory may save
         // at once, and the last rename wins whole.
         let tmp = path.with_extension(format!("image.{}.tmp", std::process::id()));
+        remove_abandoned(path);
         let written = self.write_image(&tmp, &info, entry);
         let result = written.and_then(|bytes| {
             std::fs::rename(&tmp, path)

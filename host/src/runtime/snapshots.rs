@@ -126,7 +126,7 @@ impl Runtime {
     pub(super) fn restore(
         core: &Maas,
         store: &mut Store<HostState>,
-        head: u64,
+        (head, upto): (u64, u64),
         options: &RuntimeOptions,
         notices: &mut Vec<String>,
     ) -> Result<u64, types::Error> {
@@ -141,6 +141,9 @@ impl Runtime {
                     "the snapshot as of entry {seq} is ahead of the journal (head {head}); \
                      not used"
                 ));
+                continue;
+            }
+            if seq > upto {
                 continue;
             }
             let journal = &mut store.data_mut().journal;
