@@ -786,7 +786,7 @@ mod redaction_tests {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod rewritten_tests {
     use super::{JOURNAL_REWRITTEN, SeededEnv};
     use crate::agents::RegistrationRequest;
