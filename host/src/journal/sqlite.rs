@@ -331,8 +331,10 @@ impl JournalBackend for SqliteJournal {
                     Ok((seq, data))
                 } else {
                     Err(JournalError::Unavailable(format!(
-                        "journal entry {seq} in {} is damaged (checksum mismatch); restart \
-                         maas to set the damaged tail aside",
+                        "journal entry {seq} in {} is damaged (checksum mismatch); a start \
+                         sets a damaged entry after the newest snapshot aside with what \
+                         follows it, but one the snapshot already holds can only be \
+                         restored from a copy of the file",
                         self.path.display()
                     )))
                 }
