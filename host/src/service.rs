@@ -472,14 +472,7 @@ impl CoreService {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{BATCH_TIME, CoreService, Lanes, QUICK_LANE};
-    use crate::journal::{JournalBackend, JournalError};
-    use crate::runtime::{CoreImage, Runtime, RuntimeOptions};
-    use crate::{agents, types};
-    use maas_core::journal::AuditScan;
-    use maas_core::state::AuditEntry;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use super::{BATCH_TIME, Lanes, QUICK_LANE};
     use std::time::Duration;
 
     /// The order `lanes` gives its jobs, with `arrive(i)` pushed after the `i`th is taken.
@@ -544,108 +537,5 @@ mod tests {
         lanes.ran_for(lane, Duration::from_micros(50));
         lanes.push((7, "a3"));
         assert!(!lanes.next_is_slow());
-    }
-
-    /// A journal in memory whose syncs fail while `fail` is set (a full disk).
-    struct FailingSync {
-        inner: crate::journal::MemoryJournal,
-        fail: Arc<AtomicBool>,
-    }
-
-    impl JournalBackend for FailingSync {
-        fn head(&mut self) -> Result<u64, JournalError> {
-            self.inner.head()
-        }
-        fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
-            self.inner.read(from, max)
-        }
-        fn append(&mut self, expected: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
-            self.inner.append(expected, data, sync)
-        }
-        fn audit_append(&mut self, entry: &AuditEntry) -> Result<(), JournalError> {
-            self.inner.audit_append(entry)
-        }
-        fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
-            self.inner.audit_scan(scan)
-        }
-        fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
-            self.inner.begin_snapshot(seq)
-        }
-        fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError> {
-            self.inner.snapshot_chunk(data)
-        }
-        fn finish_snapshot(&mut self) -> Result<(), JournalError> {
-            self.inner.finish_snapshot()
-        }
-        fn abort_snapshot(&mut self) -> Result<(), JournalError> {
-            self.inner.abort_snapshot()
-        }
-        fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
-            self.inner.snapshots()
-        }
-        fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
-            self.inner.snapshot_parts(seq)
-        }
-        fn load_snapshot_chunk(
-            &mut self,
-            seq: u64,
-            part: u32,
-        ) -> Result<Option<Vec<u8>>, JournalError> {
-            self.inner.load_snapshot_chunk(seq, part)
-        }
-        fn needs_sync(&self) -> bool {
-            self.fail.load(Ordering::SeqCst)
-        }
-        fn sync(&mut self) -> Result<(), JournalError> {
-            Err(JournalError::Unavailable("database or disk is full".into()))
-        }
-    }
-
-    #[test]
-    fn a_batch_that_cannot_be_synced_restarts_the_core_only_if_it_wrote() {
-        let fail = Arc::new(AtomicBool::new(false));
-        let journal = FailingSync {
-            inner: crate::journal::MemoryJournal::new(),
-            fail: fail.clone(),
-        };
-        let options = RuntimeOptions {
-            group_commit: true,
-            ..RuntimeOptions::default()
-        };
-        let core = CoreService::spawn(move || {
-            Runtime::new(CoreImage::shared()?, Box::new(journal), options)
-        })
-        .unwrap();
-        let limits = |core: &CoreService| {
-            core.call_blocking(|rt| {
-                rt.call_plain(|c, s| c.maas_core_admin().call_current_limits(s))
-                    .map(|_| rt.restarts())
-            })
-        };
-        let register = |core: &CoreService| {
-            core.call_blocking(|rt| {
-                let req = agents::RegistrationRequest {
-                    agent_type: agents::AgentType::ClaudeCode,
-                    owner_id: "u-1".into(),
-                    agent_id: None,
-                    capabilities: None,
-                    metadata: None,
-                };
-                rt.call(|c, s| {
-                    c.maas_core_agents()
-                        .call_register(s, &types::Caller::Operator, &req)
-                })
-                .map(|_| ())
-            })
-        };
-        fail.store(true, Ordering::SeqCst);
-        let e = limits(&core).unwrap_err();
-        assert!(e.message().contains("nothing was changed"), "{e:?}");
-        let e = register(&core).unwrap_err();
-        assert!(e.message().contains("may not have been saved"), "{e:?}");
-        fail.store(false, Ordering::SeqCst);
-        // Only the batch that wrote started the core again.
-        assert_eq!(limits(&core).unwrap(), 1);
-        register(&core).unwrap();
     }
 }

@@ -2,7 +2,10 @@
 //! change they were told succeeded is in the journal when it is opened again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use maas_host::journal::SqliteJournal;
+mod failing_support;
+
+use failing_support::failing_syncs;
+use maas_host::journal::{MemoryJournal, SqliteJournal};
 use maas_host::service::CoreService;
 use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, memories, types};
 
@@ -164,4 +167,47 @@ fn a_caller_with_many_costly_calls_in_flight_holds_back_anothers_by_at_most_one(
     // would have run it after them).
     let other = ran.iter().position(|n| n == "other").unwrap();
     assert!(other <= 2, "{ran:?}");
+}
+
+#[test]
+fn a_batch_that_cannot_be_synced_restarts_the_core_only_if_it_wrote() {
+    let (journal, fail) = failing_syncs(MemoryJournal::new());
+    let options = RuntimeOptions {
+        group_commit: true,
+        ..RuntimeOptions::default()
+    };
+    let core =
+        CoreService::spawn(move || Runtime::new(CoreImage::shared()?, Box::new(journal), options))
+            .unwrap();
+    let limits = |core: &CoreService| {
+        core.call_blocking(|rt| {
+            rt.call_plain(|c, s| c.maas_core_admin().call_current_limits(s))
+                .map(|_| rt.restarts())
+        })
+    };
+    let register = |core: &CoreService| {
+        core.call_blocking(|rt| {
+            let req = agents::RegistrationRequest {
+                agent_type: agents::AgentType::ClaudeCode,
+                owner_id: "u-1".into(),
+                agent_id: None,
+                capabilities: None,
+                metadata: None,
+            };
+            rt.call(|c, s| {
+                c.maas_core_agents()
+                    .call_register(s, &types::Caller::Operator, &req)
+            })
+            .map(|_| ())
+        })
+    };
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = limits(&core).unwrap_err();
+    assert!(e.message().contains("nothing was changed"), "{e:?}");
+    let e = register(&core).unwrap_err();
+    assert!(e.message().contains("may not have been saved"), "{e:?}");
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    // Only the batch that wrote started the core again.
+    assert_eq!(limits(&core).unwrap(), 1);
+    register(&core).unwrap();
 }

@@ -91,6 +91,20 @@ fn tool_call(
     }
 }
 
+/// Lists the tools on a session, a request that calls nothing in the core.
+async fn list_tools(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    session: &str,
+) -> reqwest::Response {
+    request(http, reqwest::Method::POST, url, Some(token), Some(session))
+        .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Calls `whoami` on a session: the status and the body.
 async fn whoami(
     http: &reqwest::Client,
@@ -1396,17 +1410,7 @@ async fn a_token_that_authenticated_goes_in_without_a_turn_until_a_token_ends() 
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let began = std::time::Instant::now();
-    let resp = request(
-        &http,
-        reqwest::Method::POST,
-        &server.url,
-        Some(&token),
-        Some(&session),
-    )
-    .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
-    .send()
-    .await
-    .unwrap();
+    let resp = list_tools(&http, &server.url, &token, &session).await;
     let (status, body) = (resp.status(), resp.text().await.unwrap());
     let waited = began.elapsed();
     assert_eq!(status, 200, "{body}");
@@ -1460,17 +1464,7 @@ async fn a_token_that_authenticated_goes_in_without_a_turn_until_a_token_ends() 
         let (status, session) = open_session(&http, &server.url, &token).await;
         assert_eq!(status, 200);
         ok(&op, tool, json!({"agent_id": agent})).await;
-        let resp = request(
-            &http,
-            reqwest::Method::POST,
-            &server.url,
-            Some(&token),
-            Some(&session),
-        )
-        .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
-        .send()
-        .await
-        .unwrap();
+        let resp = list_tools(&http, &server.url, &token, &session).await;
         assert_eq!(resp.status(), 401, "{tool}");
     }
     // A token another process ends, used only for requests that call nothing in the core,
@@ -1488,17 +1482,7 @@ async fn a_token_that_authenticated_goes_in_without_a_turn_until_a_token_ends() 
     .unwrap();
     let began = std::time::Instant::now();
     let refused = loop {
-        let resp = request(
-            &http,
-            reqwest::Method::POST,
-            &server.url,
-            Some(&token),
-            Some(&session),
-        )
-        .body(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string())
-        .send()
-        .await
-        .unwrap();
+        let resp = list_tools(&http, &server.url, &token, &session).await;
         if resp.status() == 401 || began.elapsed() > Duration::from_secs(8) {
             break resp.status();
         }

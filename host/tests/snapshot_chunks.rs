@@ -4,14 +4,15 @@
 //! append; an import whose snapshot fails reports the entries it wrote.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod failing_support;
 mod temp_support;
 
+use failing_support::failing;
 use maas_host::cli::import::{ImportOptions, import_entries};
-use maas_host::journal::{JournalBackend, JournalError, MemoryJournal, SqliteJournal};
+use maas_host::journal::{JournalBackend, MemoryJournal, SqliteJournal};
 use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, default_limits, memories, types};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use temp_support::TempDir;
 
 /// Chunk size: small, so a few thousand memories need many chunks.
@@ -185,77 +186,6 @@ fn a_damaged_chunk_falls_back_to_the_older_snapshot_then_to_full_replay() {
         "{notices}"
     );
     assert_eq!(digest(&mut rt), expected);
-}
-
-/// A journal whose snapshot saves fail while `fail` is set; counts the attempts.
-struct Failing<J> {
-    inner: J,
-    fail: Arc<AtomicBool>,
-    attempts: Arc<AtomicU64>,
-}
-
-impl<J: JournalBackend> JournalBackend for Failing<J> {
-    fn head(&mut self) -> Result<u64, JournalError> {
-        self.inner.head()
-    }
-    fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
-        self.inner.read(from, max)
-    }
-    fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
-        self.inner.append(expected_head, data, sync)
-    }
-    fn audit_append(&mut self, entry: &maas_core::state::AuditEntry) -> Result<(), JournalError> {
-        self.inner.audit_append(entry)
-    }
-    fn audit_scan(
-        &mut self,
-        scan: &maas_core::journal::AuditScan,
-    ) -> Result<Vec<maas_core::state::AuditEntry>, JournalError> {
-        self.inner.audit_scan(scan)
-    }
-    fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        self.inner.begin_snapshot(seq)
-    }
-    fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(JournalError::Unavailable("disk full".into()));
-        }
-        self.inner.snapshot_chunk(data)
-    }
-    fn finish_snapshot(&mut self) -> Result<(), JournalError> {
-        self.inner.finish_snapshot()
-    }
-    fn abort_snapshot(&mut self) -> Result<(), JournalError> {
-        self.inner.abort_snapshot()
-    }
-    fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
-        self.inner.snapshots()
-    }
-    fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
-        self.inner.snapshot_parts(seq)
-    }
-    fn load_snapshot_chunk(
-        &mut self,
-        seq: u64,
-        part: u32,
-    ) -> Result<Option<Vec<u8>>, JournalError> {
-        self.inner.load_snapshot_chunk(seq, part)
-    }
-    fn take_notices(&mut self) -> Vec<String> {
-        self.inner.take_notices()
-    }
-}
-
-fn failing<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>, Arc<AtomicU64>) {
-    let fail = Arc::new(AtomicBool::new(true));
-    let attempts = Arc::new(AtomicU64::new(0));
-    let journal = Failing {
-        inner,
-        fail: fail.clone(),
-        attempts: attempts.clone(),
-    };
-    (journal, fail, attempts)
 }
 
 #[test]

@@ -1,0 +1,102 @@
+//! A journal that fails on demand: snapshot saves, or syncs.
+#![allow(dead_code)]
+
+use maas_host::journal::{JournalBackend, JournalError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// A journal whose snapshot saves fail while `fail` is set (counting the attempts), and
+/// whose syncs fail while `fail_syncs` is (a full disk).
+pub struct Failing<J> {
+    inner: J,
+    fail: Arc<AtomicBool>,
+    attempts: Arc<AtomicU64>,
+    fail_syncs: Arc<AtomicBool>,
+}
+
+impl<J: JournalBackend> JournalBackend for Failing<J> {
+    fn head(&mut self) -> Result<u64, JournalError> {
+        self.inner.head()
+    }
+    fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        self.inner.read(from, max)
+    }
+    fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
+        self.inner.append(expected_head, data, sync)
+    }
+    fn audit_append(&mut self, entry: &maas_core::state::AuditEntry) -> Result<(), JournalError> {
+        self.inner.audit_append(entry)
+    }
+    fn audit_scan(
+        &mut self,
+        scan: &maas_core::journal::AuditScan,
+    ) -> Result<Vec<maas_core::state::AuditEntry>, JournalError> {
+        self.inner.audit_scan(scan)
+    }
+    fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        self.inner.begin_snapshot(seq)
+    }
+    fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(JournalError::Unavailable("disk full".into()));
+        }
+        self.inner.snapshot_chunk(data)
+    }
+    fn finish_snapshot(&mut self) -> Result<(), JournalError> {
+        self.inner.finish_snapshot()
+    }
+    fn abort_snapshot(&mut self) -> Result<(), JournalError> {
+        self.inner.abort_snapshot()
+    }
+    fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
+        self.inner.snapshots()
+    }
+    fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
+        self.inner.snapshot_parts(seq)
+    }
+    fn load_snapshot_chunk(
+        &mut self,
+        seq: u64,
+        part: u32,
+    ) -> Result<Option<Vec<u8>>, JournalError> {
+        self.inner.load_snapshot_chunk(seq, part)
+    }
+    fn take_notices(&mut self) -> Vec<String> {
+        self.inner.take_notices()
+    }
+    fn needs_sync(&self) -> bool {
+        self.fail_syncs.load(Ordering::SeqCst) || self.inner.needs_sync()
+    }
+    fn sync(&mut self) -> Result<(), JournalError> {
+        if self.fail_syncs.load(Ordering::SeqCst) {
+            return Err(JournalError::Unavailable("database or disk is full".into()));
+        }
+        self.inner.sync()
+    }
+}
+
+/// `inner`, its snapshot saves failing until the flag returned is cleared.
+pub fn failing<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>, Arc<AtomicU64>) {
+    let fail = Arc::new(AtomicBool::new(true));
+    let attempts = Arc::new(AtomicU64::new(0));
+    let journal = Failing {
+        inner,
+        fail: fail.clone(),
+        attempts: attempts.clone(),
+        fail_syncs: Arc::default(),
+    };
+    (journal, fail, attempts)
+}
+
+/// `inner`, its syncs failing while the flag returned is set (clear at first).
+pub fn failing_syncs<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>) {
+    let fail_syncs = Arc::new(AtomicBool::new(false));
+    let journal = Failing {
+        inner,
+        fail: Arc::default(),
+        attempts: Arc::default(),
+        fail_syncs: fail_syncs.clone(),
+    };
+    (journal, fail_syncs)
+}
