@@ -632,7 +632,7 @@ impl Runtime {
             && why.starts_with(maas_core::engine::JOURNAL_REWRITTEN)
         {
             // Another process set entries this core had applied aside: its state is not
-            // the journal's. Nothing was written; start again from the journal.
+            // the journal's. Start again from the journal.
             let again = match self.restart() {
                 Ok(()) => "the core was started again from the journal: retry".to_string(),
                 Err(e) => format!("the core could not be started again ({})", e.message()),
@@ -651,11 +651,10 @@ impl Runtime {
     /// the state last read from it (another host may have made it otherwise since): a
     /// caller told `not_found` would give up on an object that exists.
     fn unless_away(&self, e: types::Error) -> types::Error {
-        use types::Error::{CapacityExceeded, Conflict, Expired, NotFound, PermissionDenied};
-        let decided_on_state = matches!(
-            e,
-            NotFound(_) | PermissionDenied(_) | CapacityExceeded(_) | Conflict(_) | Expired(_)
-        );
+        // What tells a caller an object is missing or changed: a refusal that may hold
+        // whatever the state (a capability, a size) keeps its own answer.
+        use types::Error::{Conflict, Expired, NotFound};
+        let decided_on_state = matches!(e, NotFound(_) | Conflict(_) | Expired(_));
         if decided_on_state && self.store.data().journal.away() {
             return types::Error::Unavailable(format!(
                 "the journal's database is away, and this host's state may be behind it \
@@ -776,10 +775,11 @@ impl Runtime {
 
     /// Replaces the instance with a fresh one started from the journal.
     pub fn restart(&mut self) -> Result<(), types::Error> {
-        let journal = std::mem::replace(
+        let mut journal = std::mem::replace(
             &mut self.store.data_mut().journal,
             Box::new(MemoryJournal::new()),
         );
+        journal.acknowledge_rewrite();
         // Not from the state image: the instance being replaced may have failed on it.
         let started = match Self::start(&self.image, journal, &self.options, false) {
             Ok(started) => started,

@@ -283,6 +283,37 @@ fn digest(core: &CoreService) -> String {
     .unwrap()
 }
 
+#[test]
+fn a_host_behind_a_database_that_is_away_does_not_deny_what_it_has_not_seen() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let (a, b) = (host(&pg.url), host(&pg.url));
+    const OP: types::Caller = types::Caller::Operator;
+    let req = maas_host::agents::RegistrationRequest {
+        agent_type: maas_host::agents::AgentType::ClaudeCode,
+        owner_id: "u-1".into(),
+        agent_id: Some("late".into()),
+        capabilities: None,
+        metadata: None,
+    };
+    // B reads the journal, then A registers an agent B has not seen.
+    b.call_blocking(move |rt| rt.call(|c, s| c.maas_core_agents().call_get(s, &OP, "ann")))
+        .unwrap_err();
+    a.call_blocking(move |rt| rt.call(|c, s| c.maas_core_agents().call_register(s, &OP, &req)))
+        .unwrap();
+    pg.kill();
+    let asked = b
+        .call_blocking(move |rt| rt.call(|c, s| c.maas_core_agents().call_get(s, &OP, "late")))
+        .unwrap_err();
+    match asked {
+        types::Error::Unavailable(why) => {
+            assert!(why.contains("away") && why.contains("late"), "{why}");
+        }
+        other => panic!("denied while the database is away: {other:?}"),
+    }
+}
+
 /// How many handoffs are raced (each accepted from both hosts at once).
 const RACES: usize = 1000;
 

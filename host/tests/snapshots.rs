@@ -268,12 +268,26 @@ fn a_tail_set_aside_by_another_process_restarts_a_running_core_and_takes_its_sna
         1,
         "the snapshot of entries set aside goes with them"
     );
-    // The running core still holds entries 6 to 8: its next call is refused, and it
-    // starts again from the journal.
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM damaged_snapshots"), 1);
+    // The other process writes until the journal is as long as the running core's:
+    // only the set-aside mark tells the core its entries 6 to 8 are gone. Its next call
+    // is refused, and it starts again from the journal.
+    let head = |path: &Path| count(path, "SELECT MAX(seq) FROM journal") as u64;
+    let mut i = 100;
+    while head(&path) < written[7] {
+        store(&mut other, &format!("m-{i}")).unwrap();
+        i += 1;
+    }
+    assert_eq!(head(&path), written[7]);
     let e = store(&mut server, "m-9").unwrap_err();
     assert!(rewritten(&e), "{e:?}");
     let me = types::Caller::Agent("scribe".into());
-    for (id, kept) in [("m-5", true), ("m-6", false), ("m-8", false)] {
+    for (id, kept) in [
+        ("m-5", true),
+        ("m-6", false),
+        ("m-8", false),
+        ("m-100", true),
+    ] {
         let found = server.call(|c, s| c.maas_core_memories().call_get(s, &me, "scribe", id));
         assert_eq!(found.is_ok(), kept, "{id}: {found:?}");
     }
@@ -294,7 +308,7 @@ fn a_tail_set_aside_by_another_process_restarts_a_running_core_and_takes_its_sna
         let _ = store(&mut other, &format!("m-{i}"));
     }
     store(&mut other, "m-21").unwrap();
-    assert!(watcher.head().unwrap() > stale);
+    assert!(head(&path) > stale);
     let expected = digest(&mut other);
     let (mut fresh, _) = start(open(&path));
     let notices = fresh.notices().join("\n");

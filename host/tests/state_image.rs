@@ -163,7 +163,8 @@ fn an_image_starts_the_state_the_snapshot_gives_and_is_refused_when_it_does_not_
     assert_eq!(behind.image_seq(), Some(seq));
     assert_eq!(digest(&mut behind), after);
     // A fresh image at the head, then used. The temporary file of a save whose process
-    // was killed goes with it; one of a process still running (pid 1) stays.
+    // was killed, unwritten for an hour, goes with it; one of a process still running
+    // (pid 1), or of another written a moment ago, stays.
     let abandoned = dir.join(format!(
         "{}.4294000000.tmp",
         path.file_name().unwrap().to_str().unwrap()
@@ -172,12 +173,26 @@ fn an_image_starts_the_state_the_snapshot_gives_and_is_refused_when_it_does_not_
         "{}.1.tmp",
         path.file_name().unwrap().to_str().unwrap()
     ));
-    std::fs::write(&abandoned, b"half an image").unwrap();
-    std::fs::write(&running, b"another save under way").unwrap();
+    let recent = dir.join(format!(
+        "{}.4294000001.tmp",
+        path.file_name().unwrap().to_str().unwrap()
+    ));
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for (file, text) in [(&abandoned, "half an image"), (&running, "another save")] {
+        std::fs::write(file, text).unwrap();
+        let f = std::fs::File::options().write(true).open(file).unwrap();
+        f.set_modified(an_hour_ago).unwrap();
+    }
+    std::fs::write(&recent, b"a save in another namespace").unwrap();
     assert_eq!(behind.save_image(&path).unwrap().0, seq + 400);
     assert!(!abandoned.exists(), "an abandoned save is removed");
-    assert!(running.exists(), "a save under way is left alone");
+    assert!(
+        running.exists(),
+        "a save of a running process is left alone"
+    );
+    assert!(recent.exists(), "a save written a moment ago is left alone");
     std::fs::remove_file(&running).unwrap();
+    std::fs::remove_file(&recent).unwrap();
     drop(behind);
     let mut fresh = start(&dir, true);
     assert_eq!(fresh.image_seq(), Some(seq + 400));

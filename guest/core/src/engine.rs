@@ -442,9 +442,6 @@ pub struct Engine<J: Journal, E: Env> {
     pub env: E,
     /// How fast each agent may write.
     pub rates: Rates,
-    /// The latest time of an entry this core applied: the time it decides at is never
-    /// earlier, so the journal's times never go back, whichever host's clock lags.
-    latest_at: u64,
 }
 
 /// One token bucket per agent over the journal writes its calls cause (refusals that
@@ -513,7 +510,6 @@ impl<J: Journal, E: Env> Engine<J, E> {
             journal,
             env,
             rates: Rates::default(),
-            latest_at: 0,
         }
     }
 
@@ -545,8 +541,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
                 )));
             }
             if head == self.state.seq {
-                let now = now.unwrap_or_else(|| self.env.now_ms());
-                return Ok(now.max(self.latest_at));
+                return Ok(now.unwrap_or_else(|| self.env.now_ms()));
             }
             let entries = self
                 .journal
@@ -576,7 +571,6 @@ impl<J: Journal, E: Env> Engine<J, E> {
                         )));
                     }
                 }
-                self.latest_at = self.latest_at.max(entry.at);
                 self.state.apply(seq, &entry);
             }
         }
@@ -688,7 +682,6 @@ impl<J: Journal, E: Env> Engine<J, E> {
             let data = entry.encode()?;
             match self.journal.append(self.state.seq, &data, sync) {
                 Ok(seq) => {
-                    self.latest_at = self.latest_at.max(entry.at);
                     self.state.apply_chained(seq, &entry, head);
                     return result;
                 }
@@ -786,7 +779,7 @@ mod redaction_tests {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::unwrap_used)]
 mod rewritten_tests {
     use super::{JOURNAL_REWRITTEN, SeededEnv};
     use crate::agents::RegistrationRequest;
@@ -861,36 +854,5 @@ mod rewritten_tests {
             .entries
             .clone_from(&d.engine.journal.entries);
         assert!(c.get_agent(&Caller::Operator, "d1").is_ok());
-    }
-
-    #[test]
-    fn a_core_whose_clock_lags_decides_no_earlier_than_the_journal_s_last_entry() {
-        let mut ahead = core(Vec::new(), 7);
-        register(&mut ahead, "a1").unwrap();
-        let journal = ahead.engine.journal.entries.clone();
-        let ten_minutes_behind = SeededEnv::new(1_700_000_000_000 - 600_000, 1, 9);
-        let mut behind = Core::new(
-            MemoryJournal {
-                entries: journal,
-                ..MemoryJournal::default()
-            },
-            ten_minutes_behind,
-            Limits::default(),
-        );
-        behind.init(Limits::default()).unwrap();
-        register(&mut behind, "b1").unwrap();
-        let at = |data: &[u8]| crate::events::Entry::decode(1, data).unwrap().at;
-        let times: Vec<u64> = behind
-            .engine
-            .journal
-            .entries
-            .iter()
-            .map(|d| at(d))
-            .collect();
-        assert_eq!(times.len(), 2);
-        assert!(
-            times.windows(2).all(|w| w[0] <= w[1]),
-            "entry times go back: {times:?}"
-        );
     }
 }

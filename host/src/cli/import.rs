@@ -110,6 +110,11 @@ impl JournalBackend for Switch {
             j.set_group_commit(on);
         }
     }
+    fn acknowledge_rewrite(&mut self) {
+        if let Ok(mut j) = self.inner.lock() {
+            j.acknowledge_rewrite();
+        }
+    }
     fn away(&self) -> bool {
         self.inner.lock().map(|j| j.away()).unwrap_or(false)
     }

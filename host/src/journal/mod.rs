@@ -163,6 +163,10 @@ pub trait JournalBackend: Send {
     fn set_group_commit(&mut self, on: bool) {
         let _ = on;
     }
+    /// The core over this journal starts again: a rewrite of the journal under the
+    /// core (entries another process set aside), refused by [`JournalBackend::head`]
+    /// until now, is taken as it is.
+    fn acknowledge_rewrite(&mut self) {}
     /// Whether the journal's store is away, so its head is the one last read: what the
     /// core decides now is decided on a state that may be behind the journal's.
     fn away(&self) -> bool {

@@ -49,6 +49,12 @@ pub struct SqliteJournal {
     notices: Vec<String>,
     /// The snapshot being saved: its position and its chunks' checksums so far.
     saving: Option<(u64, Vec<Vec<u8>>)>,
+    /// The last row of table `damaged` as this journal last saw it: another process
+    /// that sets entries aside moves it.
+    set_aside_mark: i64,
+    /// Another process set entries aside since this journal's core started: every
+    /// head is refused until the core starts again ([`JournalBackend::acknowledge_rewrite`]).
+    rewritten: bool,
 }
 
 mod reads;
@@ -77,6 +83,17 @@ fn head_of(conn: &Connection) -> Result<u64, JournalError> {
         .map_err(unavailable)
 }
 
+/// The sequence of the last entry and the last row of table `damaged`, read together.
+fn head_and_mark(conn: &Connection) -> Result<(u64, i64), JournalError> {
+    conn.prepare_cached(
+        "SELECT COALESCE((SELECT MAX(seq) FROM journal), 0),
+                COALESCE((SELECT MAX(rowid) FROM damaged), 0)",
+    )
+    .and_then(|mut st| st.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))
+    .map(|(head, mark)| (to_u64(head), mark))
+    .map_err(unavailable)
+}
+
 /// True when `data` matches the stored checksum (or there is none: an older entry).
 fn intact(data: &[u8], sum: Option<&[u8]>) -> bool {
     sum.is_none_or(|sum| checksum(data) == sum)
@@ -102,6 +119,8 @@ impl SqliteJournal {
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, data BLOB NOT NULL, sum BLOB);
              CREATE TABLE IF NOT EXISTS damaged (seq INTEGER NOT NULL, data BLOB, sum BLOB, set_aside_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS damaged_snapshots (seq INTEGER NOT NULL, chunks INTEGER NOT NULL, sum BLOB NOT NULL, set_aside_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS damaged_snapshot_chunks (seq INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL, sum BLOB NOT NULL, set_aside_at INTEGER NOT NULL);
              DROP TABLE IF EXISTS snapshot;",
         )
         .map_err(unavailable)?;
@@ -128,6 +147,7 @@ impl SqliteJournal {
             ));
         }
         tx.commit().map_err(unavailable)?;
+        let (_, set_aside_mark) = head_and_mark(&conn)?;
         Ok(SqliteJournal {
             conn,
             path,
@@ -139,6 +159,8 @@ impl SqliteJournal {
             reads_since: None,
             notices,
             saving: None,
+            set_aside_mark,
+            rewritten: false,
         })
     }
 
@@ -285,18 +307,20 @@ impl SqliteJournal {
             .execute("DELETE FROM journal WHERE seq >= ?1", params![to_i64(seq)])
             .map_err(unavailable)?;
         // A snapshot from here on holds entries the journal no longer does: a core
-        // started from it would not be the journal's.
-        tx.execute(
-            "DELETE FROM snapshots WHERE seq >= ?1",
-            params![to_i64(seq)],
-        )
-        .map_err(unavailable)?;
-        tx.execute(
-            "DELETE FROM snapshot_chunks WHERE seq >= ?1",
-            params![to_i64(seq)],
-        )
+        // started from it would not be the journal's. It is kept beside them.
+        tx.execute_batch(&format!(
+            "INSERT INTO damaged_snapshots (seq, chunks, sum, set_aside_at)
+               SELECT seq, chunks, sum, {now} FROM snapshots WHERE seq >= {from};
+             INSERT INTO damaged_snapshot_chunks (seq, part, data, sum, set_aside_at)
+               SELECT seq, part, data, sum, {now} FROM snapshot_chunks WHERE seq >= {from};
+             DELETE FROM snapshots WHERE seq >= {from};
+             DELETE FROM snapshot_chunks WHERE seq >= {from};",
+            from = to_i64(seq)
+        ))
         .map_err(unavailable)?;
         tx.commit().map_err(unavailable)?;
+        // This journal's own core sets aside before it starts: not a rewrite under it.
+        self.set_aside_mark = head_and_mark(&self.conn)?.1;
         Ok(moved as u64)
     }
 }
@@ -317,7 +341,23 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn head(&mut self) -> Result<u64, JournalError> {
-        head_of(&self.conn)
+        let (head, mark) = head_and_mark(&self.conn)?;
+        if mark != self.set_aside_mark {
+            self.set_aside_mark = mark;
+            self.rewritten = true;
+        }
+        if self.rewritten {
+            return Err(JournalError::Unavailable(format!(
+                "{}: another process set entries of {} aside (table `damaged`)",
+                maas_core::engine::JOURNAL_REWRITTEN,
+                self.path.display()
+            )));
+        }
+        Ok(head)
+    }
+
+    fn acknowledge_rewrite(&mut self) {
+        self.rewritten = false;
     }
 
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {

@@ -115,17 +115,20 @@ fn read_header(path: &Path) -> Result<Option<(File, Header)>, String> {
     Ok(Some((file, header)))
 }
 
+/// How long a save's temporary file goes unwritten before it counts as abandoned: a save
+/// writes its file as it goes, so one left this long belongs to a process that stopped
+/// (one in another PID namespace, sharing the directory, is not seen in `/proc`).
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Removes the temporary files of image saves that a process killed mid-save left beside
-/// `path` (named after its process id, which no longer runs). Where processes cannot be
-/// looked up (no `/proc`), none is removed.
+/// `path`: named after a process id that is not this one's nor a running one's (where
+/// `/proc` tells), and unwritten for [`ABANDONED_AFTER`].
 fn remove_abandoned(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return;
     };
     let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return;
-    }
+    let processes_known = proc.join("self").exists();
     let prefix = format!("{name}.");
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -137,9 +140,15 @@ fn remove_abandoned(path: &Path) {
             .and_then(|f| f.strip_prefix(&prefix))
             .and_then(|f| f.strip_suffix(".tmp"))
             .and_then(|p| p.parse::<u32>().ok());
+        let idle = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
         if let Some(pid) = pid
             && pid != std::process::id()
-            && !proc.join(pid.to_string()).exists()
+            && !(processes_known && proc.join(pid.to_string()).exists())
+            && idle.is_some_and(|idle| idle >= ABANDONED_AFTER)
         {
             let _ = std::fs::remove_file(entry.path());
         }
