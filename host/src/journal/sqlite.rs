@@ -55,6 +55,9 @@ pub struct SqliteJournal {
     /// Another process set entries aside since this journal's core started: every
     /// head is refused until the core starts again ([`JournalBackend::acknowledge_rewrite`]).
     rewritten: bool,
+    /// SQLite's `data_version` with the head and set-aside mark read at it: while no other
+    /// connection commits and this one writes nothing, they stand.
+    seen: Option<(i64, u64, i64)>,
 }
 
 mod reads;
@@ -92,6 +95,13 @@ fn head_and_mark(conn: &Connection) -> Result<(u64, i64), JournalError> {
     .and_then(|mut st| st.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))
     .map(|(head, mark)| (to_u64(head), mark))
     .map_err(unavailable)
+}
+
+/// A number that changes whenever another connection commits to the database.
+fn data_version(conn: &Connection) -> Result<i64, JournalError> {
+    conn.prepare_cached("PRAGMA data_version")
+        .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+        .map_err(unavailable)
 }
 
 /// True when `data` matches the stored checksum (or there is none: an older entry).
@@ -161,6 +171,7 @@ impl SqliteJournal {
             saving: None,
             set_aside_mark,
             rewritten: false,
+            seen: None,
         })
     }
 
@@ -210,6 +221,7 @@ impl SqliteJournal {
     /// Writes the buffered read-audit entries and commits the batch transaction, if any.
     /// Nothing is synced here.
     fn end_batch(&mut self) -> Result<(), JournalError> {
+        self.seen = None;
         self.write_reads()?;
         if self.in_batch {
             self.in_batch = false;
@@ -223,6 +235,7 @@ impl SqliteJournal {
 
     /// Compare-and-append of one entry inside the batch transaction.
     fn append_in_batch(&mut self, expected_head: u64, data: &[u8]) -> Result<u64, JournalError> {
+        self.seen = None;
         check_entry(data)?;
         self.begin_batch()?;
         let head = head_of(&self.conn)?;
@@ -246,6 +259,7 @@ impl SqliteJournal {
         entries: impl Iterator<Item = &'a [u8]> + Clone,
         full: bool,
     ) -> Result<u64, JournalError> {
+        self.seen = None;
         for data in entries.clone() {
             check_entry(data)?;
         }
@@ -287,6 +301,7 @@ impl SqliteJournal {
 
     /// Moves entries from `seq` on into the `damaged` table, in one transaction.
     fn set_aside(&mut self, seq: u64) -> Result<u64, JournalError> {
+        self.seen = None;
         self.end_batch()?;
         self.set_sync(true)?;
         let now = std::time::SystemTime::now()
@@ -341,7 +356,15 @@ impl JournalBackend for SqliteJournal {
     }
 
     fn head(&mut self) -> Result<u64, JournalError> {
-        let (head, mark) = head_and_mark(&self.conn)?;
+        let version = data_version(&self.conn)?;
+        let (head, mark) = match self.seen {
+            Some((seen, head, mark)) if seen == version => (head, mark),
+            _ => {
+                let (head, mark) = head_and_mark(&self.conn)?;
+                self.seen = Some((version, head, mark));
+                (head, mark)
+            }
+        };
         if mark != self.set_aside_mark {
             self.set_aside_mark = mark;
             self.rewritten = true;
