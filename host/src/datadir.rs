@@ -71,9 +71,17 @@ pub fn open_journal(dir: &Path) -> Result<Box<dyn JournalBackend>, CliError> {
         )
     })?;
     let journal = SqliteJournal::open(&path).map_err(|e| {
+        let text = e.to_string();
+        // SQLite says "file is not a database" or "malformed" of a damaged file.
+        let hint = if text.contains("malformed") || text.contains("not a database") {
+            "the file is damaged: restore it from a copy (`maas export` output can rebuild \
+             a data directory with `maas import`), or choose another with --data-dir"
+        } else {
+            "check the data directory's permissions, or choose another with --data-dir"
+        };
         CliError::io(
-            format!("cannot open the journal {}: {e}", path.display()),
-            "check the data directory's permissions, or choose another with --data-dir",
+            format!("cannot open the journal {}: {text}", path.display()),
+            hint,
         )
     })?;
     Ok(Box::new(journal))

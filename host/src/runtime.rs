@@ -637,6 +637,7 @@ impl Runtime {
                 Ok(()) => "the core was started again from the journal: retry".to_string(),
                 Err(e) => format!("the core could not be started again ({})", e.message()),
             };
+            eprintln!("maas: {why}; {again}");
             return Err(types::Error::Unavailable(format!("{why}; {again}")));
         }
         let result = result.map_err(|e| self.unless_away(e));

@@ -1325,3 +1325,16 @@ fn the_handoff_tables_show_a_flagged_handoffs_flags() {
     assert!(header.contains("FLAGS"), "{table}");
     assert!(table.contains("prompt-injection"), "{table}");
 }
+
+#[test]
+fn a_journal_file_that_is_not_a_database_says_to_restore_it() {
+    let dir = DataDir::new();
+    ok(maas(&dir, &["stats"]));
+    std::fs::write(dir.path().join("journal.db"), vec![0x55u8; 8192]).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("journal.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("journal.db-shm"));
+    let o = maas(&dir, &["stats"]);
+    assert_fails(&o, 1, "io");
+    let err = stderr(&o);
+    assert!(err.contains("damaged") && err.contains("copy"), "{err}");
+}

@@ -1491,6 +1491,56 @@ async fn a_token_that_authenticated_goes_in_without_a_turn_until_a_token_ends() 
     assert_eq!(refused, 401, "still let in after {:?}", began.elapsed());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_server_answers_the_calls_in_flight_and_ends_waits() {
+    let core = memory_core();
+    let mut server = server_with(core.clone(), |_| {}).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let token = register(&op, "agent-s", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, session) = open_session(&http, &server.url, &token).await;
+    let (_, waiting) = open_session(&http, &server.url, &token).await;
+    let wait = tokio::spawn(tool_call(
+        &http,
+        (&server.url, &token, &waiting),
+        2,
+        "wait_for_changes",
+        json!({"timeout_seconds": 30, "kinds": ["pool"]}),
+    ));
+    // A store waits its turn behind a second of the core's time when the server is
+    // told to stop.
+    let busy = core.clone();
+    let hold = tokio::spawn(async move {
+        busy.call(|_| {
+            std::thread::sleep(Duration::from_secs(1));
+            Ok(())
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let store = tokio::spawn(tool_call(
+        &http,
+        (&server.url, &token, &session),
+        3,
+        "store_memory",
+        json!({"content": "written as the server stops"}),
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let began = std::time::Instant::now();
+    server.shut_down().await;
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "the wait held the stop for {:?}",
+        began.elapsed()
+    );
+    hold.await.unwrap().unwrap();
+    let (status, body) = store.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("stored"), "the store's answer: {body:?}");
+    let (_, body) = wait.await.unwrap();
+    assert!(body.contains("stopping"), "the wait's answer: {body:?}");
+}
+
 /// A server whose operator token is `OPERATOR`, written in a data directory of this
 /// process named after `name`, whose file it follows; and that directory.
 async fn following_an_operator_file(name: &str) -> (std::path::PathBuf, Server) {

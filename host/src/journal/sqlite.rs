@@ -50,7 +50,7 @@ pub struct SqliteJournal {
     /// The snapshot being saved: its position and its chunks' checksums so far.
     saving: Option<(u64, Vec<Vec<u8>>)>,
     /// The last row of table `damaged` as this journal last saw it: another process
-    /// that sets entries aside moves it.
+    /// that sets entries aside moves it on.
     set_aside_mark: i64,
     /// Another process set entries aside since this journal's core started: every
     /// head is refused until the core starts again ([`JournalBackend::acknowledge_rewrite`]).
@@ -365,10 +365,11 @@ impl JournalBackend for SqliteJournal {
                 (head, mark)
             }
         };
-        if mark != self.set_aside_mark {
-            self.set_aside_mark = mark;
+        // Only rows added mean entries were set aside: rows cleared by hand do not.
+        if mark > self.set_aside_mark {
             self.rewritten = true;
         }
+        self.set_aside_mark = mark;
         if self.rewritten {
             return Err(JournalError::Unavailable(format!(
                 "{}: another process set entries of {} aside (table `damaged`)",

@@ -164,6 +164,9 @@ struct Gate {
     load: Arc<load::Load>,
     /// Agent tokens that authenticated lately.
     verified: verified::Verified,
+    /// Requests posted and not yet answered (their answers' bodies not yet sent), which
+    /// a stopping server lets finish before it ends its MCP sessions.
+    posts: Arc<load::Load<()>>,
 }
 
 /// An HTTP error with a JSON-RPC error body (id null), which MCP clients can show.
@@ -461,6 +464,9 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         }
         _ => None,
     };
+    let posted = (request.method() == Method::POST)
+        .then(|| gate.posts.claim(&()).ok())
+        .flatten();
     let opening = Opening::new(principal, token);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
     if ending && response.status() == StatusCode::ACCEPTED {
@@ -473,9 +479,9 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         Some(why) => session_refused(&why),
         None => response,
     };
-    match share {
-        Some(claim) => load::holding(claim, response),
-        None => response,
+    match (share, posted) {
+        (None, None) => response,
+        held => load::holding(held, response),
     }
 }
 
@@ -566,8 +572,11 @@ pub async fn bind(
     // Without an id to resume from, the client fails the call at once and, on its next
     // call, opens a new session with the restarted server. Our answers are one message
     // each, so there is nothing a resume could recover that a retry would not.
+    // MCP sessions end once the requests posted before the stop are answered (or after
+    // `POSTS_DRAIN`): ended at once, a call in flight would answer with an empty stream.
+    let sessions_stop = CancellationToken::new();
     let config = StreamableHttpServerConfig::default()
-        .with_cancellation_token(shutdown.child_token())
+        .with_cancellation_token(sessions_stop.clone())
         .with_sse_retry(None)
         .with_legacy_session_mode(!options.stateless)
         .with_allowed_hosts(hosts.clone())
@@ -588,10 +597,12 @@ pub async fn bind(
         sessions: !options.stateless,
         load: load::Load::new(options.sessions.in_flight_per_principal),
         verified: verified::Verified::new(core.clone()),
+        posts: load::Load::new(usize::MAX),
     });
     let revocations = Arc::new(Revocations::default());
-    let handler =
-        MaasMcp::new(core.clone(), Principal::Operator).with_revocations(revocations.clone());
+    let handler = MaasMcp::new(core.clone(), Principal::Operator)
+        .with_revocations(revocations.clone())
+        .with_stopping(shutdown.clone());
     let streams = Arc::new(feed::Streams::new(
         options.sessions.per_principal,
         options.sessions.total,
@@ -623,13 +634,34 @@ pub async fn bind(
         .layer(middleware::from_fn_with_state(gate.clone(), guard))
         .route("/healthz", get(|| async { "ok" }));
     let follower = follow_operator_file(gate.clone(), shutdown.clone());
+    let drain = end_sessions_when_answered(gate.posts.clone(), shutdown.clone(), sessions_stop);
     let auditor = audit_refusals(core, gate, shutdown.clone());
     let server = async move {
         let serve = serve_connections(listener, app, options.connections, shutdown);
-        let ((), (), (), ()) = tokio::join!(serve, auditor, sweeper, follower);
+        let ((), (), (), (), ()) = tokio::join!(serve, auditor, sweeper, follower, drain);
         Ok(())
     };
     Ok((addr, server))
+}
+
+/// How long a stopping server waits for the answers of requests posted before the stop.
+const POSTS_DRAIN: Duration = Duration::from_secs(10);
+
+/// Once `stop` is cancelled, waits until every request posted has been answered (at most
+/// [`POSTS_DRAIN`]), then ends the MCP sessions (`sessions`).
+async fn end_sessions_when_answered(
+    posts: Arc<load::Load<()>>,
+    stop: CancellationToken,
+    sessions: CancellationToken,
+) {
+    stop.cancelled().await;
+    let drained = async {
+        while posts.total() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(POSTS_DRAIN, drained).await;
+    sessions.cancel();
 }
 
 /// How often the operator token file is read: a small file, so often, which keeps short

@@ -50,6 +50,11 @@ impl Principal {
     }
 }
 
+/// The error of a wait or listen stream the server ended as it stopped.
+fn stopping() -> types::Error {
+    types::Error::Unavailable("the server is stopping; retry against it once it is back".into())
+}
+
 /// The error of a request whose token was revoked while it ran.
 pub(crate) fn revoked() -> types::Error {
     types::Error::PermissionDenied("invalid or revoked token".into())
@@ -68,6 +73,9 @@ pub struct MaasMcp {
     revocations: Option<Arc<revoke::Revocations>>,
     /// How calls without an HTTP request's own check are checked (stdio: its token).
     recheck: revoke::Recheck,
+    /// Cancelled when the server stops: waits and listen streams end then, answered, so
+    /// a stopping server need not wait out their time.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl MaasMcp {
@@ -79,7 +87,14 @@ impl MaasMcp {
             subscriptions: Arc::default(),
             revocations: None,
             recheck: revoke::Recheck::Nothing,
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// The handler, ending waits and listen streams when `stopping` is cancelled.
+    pub fn with_stopping(mut self, stopping: tokio_util::sync::CancellationToken) -> Self {
+        self.stopping = stopping;
+        self
     }
 
     /// The handler, checking `recheck`'s token before each core call of a request that
@@ -168,6 +183,7 @@ impl ServerHandler for MaasMcp {
             return tokio::select! {
                 answer = route.call(&self.quiet_core(&context.extensions), caller, args) => answer,
                 () = held.revoked().cancelled() => Ok(registry::failure(&revoked())),
+                () = self.stopping.cancelled() => Ok(registry::failure(&stopping())),
             }
             .map(CallToolResponse::Complete);
         }
@@ -258,6 +274,7 @@ impl ServerHandler for MaasMcp {
         tokio::select! {
             listened = subscriptions::listen(&core, &caller, context) => listened,
             () = held.revoked().cancelled() => Err(resources::error(&revoked())),
+            () = self.stopping.cancelled() => Err(resources::error(&stopping())),
         }
     }
 

@@ -69,6 +69,11 @@ impl<K: Hash + Eq + Clone> Load<K> {
         })
     }
 
+    /// How many are held in all.
+    pub fn total(&self) -> usize {
+        self.lock().values().sum()
+    }
+
     /// How many `key` holds.
     #[cfg(test)]
     fn held(&self, key: &K) -> usize {
@@ -95,23 +100,18 @@ impl<K: Hash + Eq + Clone> Drop for Claim<K> {
     }
 }
 
-/// `response` with `claim` held until its body has been sent or dropped.
-pub fn holding(claim: Claim, response: Response) -> Response {
-    response.map(|inner| {
-        Body::new(Holding {
-            inner,
-            _claim: claim,
-        })
-    })
+/// `response` with `held` (claims) kept until its body has been sent or dropped.
+pub fn holding<T: Send + Unpin + 'static>(held: T, response: Response) -> Response {
+    response.map(|inner| Body::new(Holding { inner, _held: held }))
 }
 
-/// A response body and the claim it holds.
-struct Holding {
+/// A response body and the claims it holds.
+struct Holding<T> {
     inner: Body,
-    _claim: Claim,
+    _held: T,
 }
 
-impl http_body::Body for Holding {
+impl<T: Send + Unpin + 'static> http_body::Body for Holding<T> {
     type Data = Bytes;
     type Error = axum::Error;
 
