@@ -91,6 +91,21 @@ fn tool_call(
     }
 }
 
+/// Holds `core`'s thread busy for `time`, from a task of its own.
+fn hold_core(
+    core: &CoreService,
+    time: Duration,
+) -> tokio::task::JoinHandle<Result<(), types::Error>> {
+    let core = core.clone();
+    tokio::spawn(async move {
+        core.call(move |_| {
+            std::thread::sleep(time);
+            Ok(())
+        })
+        .await
+    })
+}
+
 /// Lists the tools on a session, a request that calls nothing in the core.
 async fn list_tools(
     http: &reqwest::Client,
@@ -1400,14 +1415,7 @@ async fn a_token_that_authenticated_goes_in_without_a_turn_until_a_token_ends() 
     assert_eq!(status, 200);
     // The core thread busy for two seconds: a request of the token that calls nothing
     // in the core is answered meanwhile (it authenticated a moment ago).
-    let busy = core.clone();
-    let hold = tokio::spawn(async move {
-        busy.call(|_| {
-            std::thread::sleep(Duration::from_secs(2));
-            Ok(())
-        })
-        .await
-    });
+    let hold = hold_core(&core, Duration::from_secs(2));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let began = std::time::Instant::now();
     let resp = list_tools(&http, &server.url, &token, &session).await;
@@ -1509,14 +1517,7 @@ async fn a_stopping_server_answers_the_calls_in_flight_and_ends_waits() {
     ));
     // A store waits its turn behind a second of the core's time when the server is
     // told to stop.
-    let busy = core.clone();
-    let hold = tokio::spawn(async move {
-        busy.call(|_| {
-            std::thread::sleep(Duration::from_secs(1));
-            Ok(())
-        })
-        .await
-    });
+    let hold = hold_core(&core, Duration::from_secs(1));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let store = tokio::spawn(tool_call(
         &http,
