@@ -1542,6 +1542,37 @@ async fn a_stopping_server_answers_the_calls_in_flight_and_ends_waits() {
     assert!(body.contains("stopping"), "the wait's answer: {body:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_token_is_being_checked_when_the_server_stops_is_answered() {
+    let core = memory_core();
+    let mut server = server_with(core.clone(), |_| {}).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let newcomer = register(&op, "agent-n", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    // Its token is checked on the core, which is busy for a second; nothing else is
+    // in flight when the stop comes.
+    let hold = hold_core(&core, Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let opened = request(
+        &http,
+        reqwest::Method::POST,
+        &server.url,
+        Some(&newcomer),
+        None,
+    )
+    .body(init_body())
+    .send();
+    let fresh = tokio::spawn(async move {
+        let resp = opened.await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.shut_down().await;
+    hold.await.unwrap().unwrap();
+    let (status, body) = fresh.await.unwrap();
+    assert_eq!(status, 200, "a session opened as the server stops: {body}");
+}
+
 /// A server whose operator token is `OPERATOR`, written in a data directory of this
 /// process named after `name`, whose file it follows; and that directory.
 async fn following_an_operator_file(name: &str) -> (std::path::PathBuf, Server) {

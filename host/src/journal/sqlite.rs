@@ -49,8 +49,8 @@ pub struct SqliteJournal {
     notices: Vec<String>,
     /// The snapshot being saved: its position and its chunks' checksums so far.
     saving: Option<(u64, Vec<Vec<u8>>)>,
-    /// The last row of table `damaged` as this journal last saw it: another process
-    /// that sets entries aside moves it on.
+    /// How many times entries were set aside (table `set_asides`) as this journal last
+    /// saw it: another process that sets entries aside moves it on.
     set_aside_mark: i64,
     /// Another process set entries aside since this journal's core started: every
     /// head is refused until the core starts again ([`JournalBackend::acknowledge_rewrite`]).
@@ -86,11 +86,12 @@ fn head_of(conn: &Connection) -> Result<u64, JournalError> {
         .map_err(unavailable)
 }
 
-/// The sequence of the last entry and the last row of table `damaged`, read together.
+/// The sequence of the last entry and how many times entries were set aside, read
+/// together.
 fn head_and_mark(conn: &Connection) -> Result<(u64, i64), JournalError> {
     conn.prepare_cached(
         "SELECT COALESCE((SELECT MAX(seq) FROM journal), 0),
-                COALESCE((SELECT MAX(rowid) FROM damaged), 0)",
+                COALESCE((SELECT count FROM set_asides WHERE id = 1), 0)",
     )
     .and_then(|mut st| st.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))))
     .map(|(head, mark)| (to_u64(head), mark))
@@ -129,6 +130,8 @@ impl SqliteJournal {
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS journal (seq INTEGER PRIMARY KEY, data BLOB NOT NULL, sum BLOB);
              CREATE TABLE IF NOT EXISTS damaged (seq INTEGER NOT NULL, data BLOB, sum BLOB, set_aside_at INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS set_asides (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL);
+             INSERT OR IGNORE INTO set_asides (id, count) VALUES (1, 0);
              CREATE TABLE IF NOT EXISTS damaged_snapshots (seq INTEGER NOT NULL, chunks INTEGER NOT NULL, sum BLOB NOT NULL, set_aside_at INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS damaged_snapshot_chunks (seq INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL, sum BLOB NOT NULL, set_aside_at INTEGER NOT NULL);
              DROP TABLE IF EXISTS snapshot;",
@@ -329,7 +332,8 @@ impl SqliteJournal {
              INSERT INTO damaged_snapshot_chunks (seq, part, data, sum, set_aside_at)
                SELECT seq, part, data, sum, {now} FROM snapshot_chunks WHERE seq >= {from};
              DELETE FROM snapshots WHERE seq >= {from};
-             DELETE FROM snapshot_chunks WHERE seq >= {from};",
+             DELETE FROM snapshot_chunks WHERE seq >= {from};
+             UPDATE set_asides SET count = count + 1 WHERE id = 1;",
             from = to_i64(seq)
         ))
         .map_err(unavailable)?;
@@ -365,11 +369,10 @@ impl JournalBackend for SqliteJournal {
                 (head, mark)
             }
         };
-        // Only rows added mean entries were set aside: rows cleared by hand do not.
-        if mark > self.set_aside_mark {
+        if mark != self.set_aside_mark {
+            self.set_aside_mark = mark;
             self.rewritten = true;
         }
-        self.set_aside_mark = mark;
         if self.rewritten {
             return Err(JournalError::Unavailable(format!(
                 "{}: another process set entries of {} aside (table `damaged`)",

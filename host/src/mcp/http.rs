@@ -390,6 +390,11 @@ fn bearer(request: &Request) -> Option<String> {
 }
 
 async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+    // Counted from its arrival (its token may wait for the core to be checked), so a
+    // stopping server answers it before it ends the sessions; a refusal drops it.
+    let posted = (request.method() == Method::POST)
+        .then(|| gate.posts.claim(&()).ok())
+        .flatten();
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -464,9 +469,6 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         }
         _ => None,
     };
-    let posted = (request.method() == Method::POST)
-        .then(|| gate.posts.claim(&()).ok())
-        .flatten();
     let opening = Opening::new(principal, token);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
     if ending && response.status() == StatusCode::ACCEPTED {
@@ -847,6 +849,9 @@ async fn serve_connections(
             }
         });
     }
+    // New connections are refused, not left waiting in the backlog while the open ones
+    // finish.
+    drop(listener);
     drop(open_tx);
     let _ = open_rx.recv().await;
 }
