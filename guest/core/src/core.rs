@@ -63,6 +63,21 @@ pub struct Core<J: Journal, E: Env> {
     pub(crate) restore: Option<crate::snapshot::restore::Restore>,
 }
 
+#[cfg(test)]
+impl Core<crate::journal::MemoryJournal, crate::engine::SeededEnv> {
+    /// A core over a journal in memory holding `entries`, its clock from
+    /// 1,700,000,000,000 ms in steps of 1 ms, its randomness seeded with `seed`; not
+    /// started (see [`Core::init`]).
+    pub(crate) fn over_entries(entries: Vec<Vec<u8>>, seed: u64) -> Self {
+        let journal = crate::journal::MemoryJournal {
+            entries,
+            ..crate::journal::MemoryJournal::default()
+        };
+        let env = crate::engine::SeededEnv::new(1_700_000_000_000, 1, seed);
+        Core::new(journal, env, Limits::default())
+    }
+}
+
 impl<J: Journal, E: Env> Core<J, E> {
     /// A core over `journal`; call [`Core::init`] before use.
     pub fn new(journal: J, env: E, limits: Limits) -> Self {

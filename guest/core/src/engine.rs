@@ -790,12 +790,7 @@ mod rewritten_tests {
     type TestCore = Core<MemoryJournal, SeededEnv>;
 
     fn core(entries: Vec<Vec<u8>>, seed: u64) -> TestCore {
-        let journal = MemoryJournal {
-            entries,
-            ..MemoryJournal::default()
-        };
-        let env = SeededEnv::new(1_700_000_000_000, 1, seed);
-        let mut c = Core::new(journal, env, Limits::default());
+        let mut c = Core::over_entries(entries, seed);
         c.init(Limits::default()).unwrap();
         c
     }

@@ -748,10 +748,12 @@ async fn close_revoked(
             gate.verified.forget_all();
             continue;
         };
+        if !revoked.is_empty() {
+            gate.verified.forget_all();
+        }
         for token in revoked.iter().filter_map(|h| by_hash.get(h)) {
             revocations.revoke(token);
             gate.refusals.forget_digest(token);
-            gate.verified.forget(token);
             for id in open.remove(token).unwrap_or_default() {
                 let sessions = sessions.clone();
                 tokio::spawn(async move {

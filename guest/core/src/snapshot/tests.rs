@@ -15,27 +15,13 @@ use crate::{Core, Error, Limits};
 type TestCore = Core<MemoryJournal, SeededEnv>;
 
 fn core(entries: Vec<Vec<u8>>) -> TestCore {
-    let mut c = Core::new(
-        MemoryJournal {
-            entries,
-            ..MemoryJournal::default()
-        },
-        SeededEnv::new(1_700_000_000_000, 1, 7),
-        Limits::default(),
-    );
+    let mut c = Core::over_entries(entries, 7);
     c.init(Limits::default()).unwrap();
     c
 }
 
 fn fresh(entries: Vec<Vec<u8>>) -> TestCore {
-    Core::new(
-        MemoryJournal {
-            entries,
-            ..MemoryJournal::default()
-        },
-        SeededEnv::new(1_700_000_000_000, 1, 9),
-        Limits::default(),
-    )
+    Core::over_entries(entries, 9)
 }
 
 const OP: Caller = Caller::Operator;

@@ -12,7 +12,7 @@
 //!   ([`CoreService::token_endings`]) and whatever was remembered before the count moved
 //!   is asked again;
 //! - within the sweep's period when another process ends it (the sweep asks about the
-//!   remembered tokens with those that hold sessions); whatever the sweep finds ended,
+//!   remembered tokens with those that hold sessions); a token the sweep finds ended,
 //!   or a sweep the core cannot answer, forgets everything, so an authentication asked
 //!   before is not remembered after;
 //! - [`REMEMBERED_FOR`] after it authenticated, in any case.
@@ -121,15 +121,9 @@ impl Verified {
         );
     }
 
-    /// Forgets the token of digest `digest` (the sweep found it ended), and anything the
-    /// core answered before (an authentication asked before the sweep may be answered
-    /// after it: it must not be remembered).
-    pub fn forget(&self, digest: &TokenDigest) {
-        self.forgotten.fetch_add(1, Ordering::Release);
-        self.entries().remove(digest);
-    }
-
-    /// Forgets every token (the sweep could not ask the core about them).
+    /// Forgets every token (the sweep found some ended, or could not ask the core), and
+    /// anything the core answered before: an authentication asked before the sweep may
+    /// be answered after it, and must not be remembered.
     pub fn forget_all(&self) {
         self.forgotten.fetch_add(1, Ordering::Release);
         self.entries().clear();
@@ -185,11 +179,11 @@ mod tests {
         assert_eq!(verified.agent(&d), None);
         verified.remember(d, "agent-a".into(), verified.endings());
         assert_eq!(verified.agent(&d).as_deref(), Some("agent-a"));
-        verified.forget(&d);
+        verified.forget_all();
         assert_eq!(verified.agent(&d), None);
         // An answer asked before the sweep forgot a token is not remembered after.
         let asked = verified.endings();
-        verified.forget(&[8u8; 32]);
+        verified.forget_all();
         verified.remember(d, "agent-a".into(), asked);
         assert_eq!(verified.agent(&d), None);
         verified.remember(d, "agent-a".into(), verified.endings());
