@@ -5,6 +5,8 @@
 //! `maas bench --quick` / `--full` ([`suite`]) measures everything `BENCHMARKS.md` holds;
 //! [`corpus`] generates the synthetic histories it runs on.
 
+#[cfg(feature = "bench-mcp")]
+pub mod clients;
 pub mod corpus;
 pub mod documents;
 pub mod durable;

@@ -17,7 +17,8 @@ use std::sync::Arc;
 /// The tool the floor is measured with.
 pub const FLOOR_TOOL: &str = "whoami";
 
-type Client = RunningService<RoleClient, ()>;
+/// A connected rmcp client session.
+pub type Client = RunningService<RoleClient, ()>;
 
 /// One MCP client session, called synchronously; clones share the session.
 #[derive(Clone)]
@@ -46,6 +47,32 @@ fn body(result: &CallToolResult) -> Value {
         .find_map(|c| c.as_text().map(|t| t.text.clone()))
         .unwrap_or_default();
     serde_json::from_str(&text).unwrap_or(Value::String(text))
+}
+
+/// Opens a session at `url` with an agent's bearer token.
+pub async fn connect(url: &str, token: &str) -> Result<Client, String> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token),
+    );
+    ().serve(transport).await.map_err(|e| e.to_string())
+}
+
+/// Calls `tool` on `client`; a domain error is an error.
+pub async fn call(client: &Client, tool: &str, args: Value) -> Result<Value, String> {
+    let args = match args {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args);
+    let result = client
+        .call_tool(params)
+        .await
+        .map_err(|e| format!("{tool}: {e}"))?;
+    let b = body(&result);
+    if result.is_error.unwrap_or(false) {
+        return Err(format!("{tool}: {b}"));
+    }
+    Ok(b)
 }
 
 impl Mcp {
@@ -89,21 +116,9 @@ impl Mcp {
 
     /// Calls `tool`; a domain error is an error.
     pub fn call(&self, tool: &str, args: Value) -> Result<Value, String> {
-        let args = match args {
-            Value::Object(m) => m,
-            _ => serde_json::Map::new(),
-        };
         let client = self.client.clone();
-        let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args);
-        let result = self
-            .rt
-            .block_on(async move { client.call_tool(params).await })
-            .map_err(|e| format!("{tool}: {e}"))?;
-        let b = body(&result);
-        if result.is_error.unwrap_or(false) {
-            return Err(format!("{tool}: {b}"));
-        }
-        Ok(b)
+        self.rt
+            .block_on(async move { call(&client, tool, args).await })
     }
 }
 

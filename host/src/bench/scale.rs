@@ -320,6 +320,17 @@ pub fn at_size(
             (rss >> 10) as f64,
             "MiB",
         ));
+        #[cfg(feature = "bench-mcp")]
+        if let Some(q) = classes.first() {
+            super::clients::many(
+                &server,
+                super::clients::CLIENTS,
+                &q.query,
+                reps,
+                &label,
+                rows,
+            )?;
+        }
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

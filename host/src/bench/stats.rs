@@ -64,6 +64,11 @@ impl Samples {
         self.quantile(0.95)
     }
 
+    /// The 99th percentile.
+    pub fn p99(&self) -> Duration {
+        self.quantile(0.99)
+    }
+
     /// The sum.
     pub fn total(&self) -> Duration {
         self.0.iter().sum()

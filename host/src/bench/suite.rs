@@ -396,6 +396,7 @@ fn notes(profile: &str) -> Vec<String> {
         "The concurrent workload runs through the core thread with group commit (as `maas serve` does); over MCP it uses 15 HTTP clients. It is not run over stdio, which serves one client per process.".into(),
         "Histories are generated with `maas bench generate` (seeded): 100 agents of 10 owners, 10 pools, one agent in every pool; 12-40 Zipf words from 50,000, 30% with an identifier or path, half shared at mixed scopes. Searches run as the agent that is in every pool, top 10.".into(),
         "MCP rows need a build with `--features bench-mcp` (the rmcp client stays out of the default binary).".into(),
+        "A thousand clients: the operator registers 1,000 new agents (50 owners, in no pool, so they search the global memories), each opens a session of its own with its own token (the server caps sessions per principal), all at once, then every client makes 3 calls of each tool, one after another, all clients at once; the clients run in the benchmark's process on the same cores as the server. Latency under that load is mostly the queue: read throughput beside it.".into(),
     ];
     if profile == "debug" {
         notes.push("This is a debug build: the native baseline runs unoptimised Rust while the component is always optimised wasm, so native can look slower than the component. Use a release build (`--full`) for real ratios.".into());

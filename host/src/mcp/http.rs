@@ -550,6 +550,22 @@ async fn audit_refusals(core: CoreService, gate: Arc<Gate>, stop: CancellationTo
     }
 }
 
+/// Connections the kernel may hold waiting for `accept` (capped by `somaxconn`). Tokio's
+/// `TcpListener::bind` asks for 128: a thousand clients connecting at once overflowed
+/// it, and each dropped connection waited a second for its SYN to be sent again.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Binds the listener and returns the bound address and the server future, which runs
 /// until `shutdown` is cancelled.
 pub async fn bind(
@@ -564,7 +580,7 @@ pub async fn bind(
     if options.operator_token.trim().is_empty() {
         anyhow::bail!("the operator token is empty");
     }
-    let listener = tokio::net::TcpListener::bind(options.listen).await?;
+    let listener = listen(options.listen)?;
     let addr = listener.local_addr()?;
     // No SSE priming events, on the session's streams nor on the service's: a priming
     // event gives the client an event id, and a client holding one answers a broken
@@ -888,4 +904,43 @@ async fn too_many_connections(
         Ok::<(), std::io::Error>(())
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Many clients connecting at once are queued by the kernel until the server accepts
+    /// them; with tokio's default backlog of 128, the rest were dropped, and each waited
+    /// a second or more for its SYN to be sent again. Nothing accepts here, so every
+    /// connection past the backlog would wait for good.
+    #[tokio::test]
+    async fn connections_past_128_at_once_wait_in_the_backlog() {
+        let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(4096);
+        if somaxconn < 300 {
+            eprintln!("net.core.somaxconn is {somaxconn}: the kernel caps the backlog below 300");
+            return;
+        }
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connected = tokio::task::spawn_blocking(move || {
+            let mut held = Vec::new();
+            for i in 0..300 {
+                match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+                    Ok(s) => held.push(s),
+                    Err(e) => return Err(format!("connection {i}: {e}")),
+                }
+            }
+            Ok(held.len())
+        })
+        .await
+        .unwrap();
+        assert_eq!(connected, Ok(300));
+        drop(listener);
+    }
 }
