@@ -60,6 +60,10 @@ pub fn serve(maas: &Path, dir: &Path) -> Result<Server, String> {
     let child = Command::new(maas)
         .arg("--data-dir")
         .arg(dir)
+        // A generated history of a million memories fills the default capacity; the
+        // stores measured against it need room.
+        .arg("--limit")
+        .arg("memories=100000000")
         .arg("serve")
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
