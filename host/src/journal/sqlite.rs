@@ -325,6 +325,20 @@ impl JournalBackend for SqliteJournal {
         audit_log::chain_rows(&self.conn, after, limit)
     }
 
+    fn set_aside_runs(&mut self) -> Result<Vec<(u64, u64)>, JournalError> {
+        // One set-aside moves a run from one entry to the head, all stamped alike.
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT MIN(seq), MAX(seq) FROM damaged GROUP BY set_aside_at ORDER BY set_aside_at",
+            )
+            .map_err(unavailable)?;
+        let runs = st
+            .query_map([], |r| Ok((to_u64(r.get(0)?), to_u64(r.get(1)?))))
+            .map_err(unavailable)?;
+        runs.map(|r| r.map_err(unavailable)).collect()
+    }
+
     fn head(&mut self) -> Result<u64, JournalError> {
         let version = data_version(&self.conn)?;
         let (head, mark) = match self.seen {
