@@ -306,6 +306,9 @@ pub struct Runtime {
     image_seq: Option<u64>,
     /// How many of its calls ended a token (see [`Runtime::note_token_ended`]).
     token_endings: Arc<AtomicU64>,
+    /// How many rewrites of the journal under this core it noticed (see
+    /// [`Runtime::rewrites`]).
+    rewrites: u64,
 }
 
 fn trap(e: wasmtime::Error) -> types::Error {
@@ -398,6 +401,7 @@ impl Runtime {
             syncs: 0,
             image_seq: started.image,
             token_endings: Arc::default(),
+            rewrites: 0,
         })
     }
 
@@ -631,13 +635,7 @@ impl Runtime {
         if let Err(types::Error::Unavailable(why)) = &result
             && why.starts_with(maas_core::engine::JOURNAL_REWRITTEN)
         {
-            // Another process set entries this core had applied aside: its state is not
-            // the journal's. Start again from the journal.
-            let again = match self.restart() {
-                Ok(()) => "the core was started again from the journal: retry".to_string(),
-                Err(e) => format!("the core could not be started again ({})", e.message()),
-            };
-            eprintln!("maas: {why}; {again}");
+            let again = self.restart_after_rewrite(why);
             return Err(types::Error::Unavailable(format!("{why}; {again}")));
         }
         let result = result.map_err(|e| self.unless_away(e));
@@ -695,6 +693,42 @@ impl Runtime {
     /// The journal's head as the journal holds it now (other writers included).
     pub fn journal_head(&mut self) -> Option<u64> {
         self.store.data_mut().journal.head().ok()
+    }
+
+    /// [`Runtime::journal_head`] for those who wait for changes, read between calls: when
+    /// another process set entries this core had applied aside, the core starts again
+    /// from the journal first, as the next call would have (so a server with no call
+    /// coming notices too), and [`Runtime::rewrites`] moves.
+    pub fn follow_head(&mut self) -> Option<u64> {
+        match self.store.data_mut().journal.head() {
+            Ok(head) => Some(head),
+            Err(JournalError::Unavailable(why))
+                if why.starts_with(maas_core::engine::JOURNAL_REWRITTEN) =>
+            {
+                self.restart_after_rewrite(&why);
+                self.journal_head()
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Another process set entries this core had applied aside: its state is not the
+    /// journal's. Starts again from the journal and says how that went.
+    fn restart_after_rewrite(&mut self, why: &str) -> String {
+        self.rewrites += 1;
+        let again = match self.restart() {
+            Ok(()) => "the core was started again from the journal: retry".to_string(),
+            Err(e) => format!("the core could not be started again ({})", e.message()),
+        };
+        eprintln!("maas: {why}; {again}");
+        again
+    }
+
+    /// How many times this core found the journal rewritten under it (entries it had
+    /// applied set aside by another process) and started again: those who follow its
+    /// head read again, since the head may now be behind the one they saw.
+    pub fn rewrites(&self) -> u64 {
+        self.rewrites
     }
 
     /// Makes everything appended so far durable (one sync for every pending change).

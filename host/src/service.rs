@@ -167,6 +167,9 @@ pub struct CoreService {
 struct Heads {
     tx: Arc<watch::Sender<u64>>,
     polled: Instant,
+    /// The runtime's count of rewrites found under it ([`Runtime::rewrites`]) when the
+    /// head was last published.
+    rewrites: u64,
 }
 
 impl Heads {
@@ -175,24 +178,33 @@ impl Heads {
         self.tx.receiver_count() > 0
     }
 
-    /// Tells the waiters when the head moved.
-    fn publish(&self, head: u64) {
-        advance(&self.tx, head);
+    /// Tells the waiters when the head moved, and every one of them when the core
+    /// started again over a journal rewritten under it: the head may be behind the one
+    /// they saw, and what they read next shows the journal as it is now.
+    fn publish(&mut self, rt: &Runtime, head: u64) {
+        if rt.rewrites() != self.rewrites {
+            self.rewrites = rt.rewrites();
+            self.tx.send_replace(head);
+        } else {
+            advance(&self.tx, head);
+        }
     }
 
     /// What this core appended, and, while someone waits and at most every
     /// [`HEAD_POLL`], what the journal holds (another process may have appended).
     fn after_batch(&mut self, rt: &mut Runtime) {
-        self.publish(rt.appended());
+        self.publish(rt, rt.appended());
         if self.watched() && self.polled.elapsed() >= HEAD_POLL {
             self.poll(rt);
         }
     }
 
+    /// Reads the journal's head; a rewrite under the core (entries set aside by another
+    /// process) starts the core again here, with no call needed.
     fn poll(&mut self, rt: &mut Runtime) {
         self.polled = Instant::now();
-        if let Some(head) = rt.journal_head() {
-            self.publish(head);
+        if let Some(head) = rt.follow_head() {
+            self.publish(rt, head);
         }
     }
 }
@@ -362,6 +374,7 @@ impl CoreService {
         let mut thread_heads = Heads {
             tx: heads.clone(),
             polled: Instant::now(),
+            rewrites: 0,
         };
         std::thread::Builder::new()
             .name("maas-core".into())
@@ -376,7 +389,8 @@ impl CoreService {
                         return;
                     }
                 };
-                thread_heads.publish(rt.journal_head().unwrap_or(0));
+                let head = rt.journal_head().unwrap_or(0);
+                thread_heads.publish(&rt, head);
                 serve(&mut rt, &rx, &mut thread_heads);
             })
             .map_err(|e| types::Error::Unavailable(format!("cannot start the core thread: {e}")))?;
@@ -425,7 +439,9 @@ impl CoreService {
     }
 
     /// Follows the journal's head: changes when this core appends, and within
-    /// [`HEAD_POLL`] of another process appending while anyone follows.
+    /// [`HEAD_POLL`] of another process appending while anyone follows. When another
+    /// process sets aside entries the core had applied, the core starts again and the
+    /// head changes (perhaps back) all the same: read again from where you were.
     pub fn heads(&self) -> watch::Receiver<u64> {
         self.heads.subscribe()
     }

@@ -1,9 +1,12 @@
 //! A thousand agents waiting for changes at once: each wakes with the change it may
 //! see, every time, and while nothing changes they cost next to no CPU (reported, not
-//! asserted).
+//! asserted). A waiter on an idle server wakes when another process sets aside entries
+//! it had seen.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use maas_host::journal::MemoryJournal;
+mod temp_support;
+
+use maas_host::journal::{JournalBackend, MemoryJournal, SqliteJournal};
 use maas_host::ops::changes::{self, WaitForChanges};
 use maas_host::ops::{self, Op};
 use maas_host::service::CoreService;
@@ -107,4 +110,69 @@ async fn a_thousand_waiters_wake_with_each_write_and_idle_at_no_cost() {
             assert_eq!(page.changes[0].object_id, memory);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_servers_waiter_wakes_when_another_process_sets_entries_it_saw_aside() {
+    let dir = temp_support::TempDir::new("set-aside-waiter");
+    let path = dir.0.join("journal.db");
+    let journal = SqliteJournal::open(&path).unwrap();
+    let core = CoreService::spawn(move || {
+        Runtime::new(
+            CoreImage::shared()?,
+            Box::new(journal),
+            RuntimeOptions::default(),
+        )
+    })
+    .unwrap();
+    for id in ["a1", "a2", "a3"] {
+        run::<ops::agents::RegisterAgent>(
+            &core,
+            json!({"agent_type": "claude_code", "owner_id": "u1", "agent_id": id}),
+        )
+        .await;
+    }
+    let head = core.call(|rt| Ok(rt.appended())).await.unwrap();
+    // A waiter from the head, on a server no call comes to.
+    let waiter = {
+        let core = core.clone();
+        let wait = WaitForChanges {
+            timeout_seconds: Some(30),
+            ..WaitForChanges::default()
+        };
+        tokio::spawn(async move { changes::wait(&core, wait, types::Caller::Operator).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Another process finds the last entry damaged and sets it aside.
+    let mut other = SqliteJournal::open(&path).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE journal SET sum = x'00' WHERE seq = ?1", [head])
+        .unwrap();
+    other.recover_tail(0).unwrap();
+    assert_eq!(other.head(), Ok(head - 1));
+    // The waiter wakes (not at its timeout, with an empty page) and its next read shows
+    // the journal as it is now: its position is past the journal's end.
+    let woken = waiter.await.unwrap();
+    assert!(
+        matches!(&woken, Err(e) if e.message().contains("ahead of the journal")),
+        "{woken:?}"
+    );
+    // The core started again without a call, and the next read is the journal's, not a
+    // refusal to retry.
+    assert_eq!(core.call(|rt| Ok(rt.rewrites())).await.unwrap(), 1);
+    let info = |id: &'static str| {
+        let core = core.clone();
+        async move {
+            let mut op: ops::agents::GetAgentInfo =
+                serde_json::from_value(json!({"agent_id": id})).unwrap();
+            core.call(move |rt| ops::invoke(&mut op, rt, &types::Caller::Operator).map(drop))
+                .await
+        }
+    };
+    assert!(info("a2").await.is_ok());
+    assert!(
+        matches!(info("a3").await, Err(types::Error::NotFound(_))),
+        "set aside"
+    );
 }

@@ -575,6 +575,67 @@ fn audit_verify_checks_the_chain_and_names_the_first_link_broken_by_an_edit() {
 }
 
 #[test]
+fn audit_verify_counts_reads_of_a_tail_set_aside_apart_and_still_names_an_edit() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    for i in 0..3 {
+        store_note(&dir, &format!("m{i}"), &format!("note number {i}"));
+        ok(maas(
+            &dir,
+            &["memory", "get", "--agent", "a", &format!("m{i}")],
+        ));
+    }
+    // The entry of m1 is damaged: the next start sets it aside with the one after it,
+    // and the reads of m1 and m2 name entries the journal no longer holds.
+    let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+    let seq: i64 = db
+        .query_row(
+            "SELECT seq FROM journal WHERE CAST(data AS TEXT) LIKE '%note number 1%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute("UPDATE journal SET sum = x'00' WHERE seq = ?1", [seq])
+        .unwrap();
+    ok(maas(&dir, &["memory", "get", "--agent", "a", "m0"]));
+    store_note(&dir, "m3", "written after the set-aside");
+    ok(maas(&dir, &["memory", "get", "--agent", "a", "m3"]));
+    let report = json(maas(&dir, &["--json", "audit", "verify"]));
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["set_aside_reads"], 2, "{report}");
+    assert_eq!(report["reads"], 3, "{report}");
+    let text = ok(maas(&dir, &["audit", "verify"]));
+    assert!(
+        text.contains("2 read-audit row(s) name entries set aside"),
+        "{text}"
+    );
+
+    // An edit of the history kept is still a broken link.
+    let data: Vec<u8> = db
+        .query_row(
+            "SELECT data FROM journal WHERE CAST(data AS TEXT) LIKE '%note number 0%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let forged = String::from_utf8(data)
+        .unwrap()
+        .replace("note number 0", "note number 9");
+    db.execute(
+        "UPDATE journal SET data = ?1, sum = NULL WHERE CAST(data AS TEXT) LIKE '%note number 0%'",
+        [forged.as_bytes()],
+    )
+    .unwrap();
+    let broken = maas(&dir, &["audit", "verify"]);
+    assert_fails(&broken, 1, "audit_broken");
+    assert!(
+        stderr(&broken).contains("its events are not the ones its audit record"),
+        "{}",
+        stderr(&broken)
+    );
+}
+
+#[test]
 fn audit_verify_finds_an_edited_change_not_only_an_edited_audit_record() {
     let dir = DataDir::new();
     register(&dir, "a", "claude_code", "u");

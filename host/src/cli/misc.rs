@@ -75,19 +75,23 @@ pub fn audit_verify(
     };
     let mut journal = crate::datadir::open_journal(dir)?;
     let r = crate::journal::verify::verify_against(journal.as_mut(), expect).map_err(fail)?;
-    let summary = format!(
-        "{} journal audit record(s) and {} read(s) checked{}",
-        r.journal_records,
-        r.reads,
-        if r.unchained > 0 {
-            format!(
-                "; {} written before the chain existed, not checkable",
-                r.unchained
-            )
-        } else {
-            String::new()
-        }
+    let mut summary = format!(
+        "{} journal audit record(s) and {} read(s) checked",
+        r.journal_records, r.reads,
     );
+    if r.set_aside_reads > 0 {
+        summary.push_str(&format!(
+            "; {} read-audit row(s) name entries set aside (table `damaged`): their links \
+             hold, the history they saw is no longer the journal's",
+            r.set_aside_reads
+        ));
+    }
+    if r.unchained > 0 {
+        summary.push_str(&format!(
+            "; {} written before the chain existed, not checkable",
+            r.unchained
+        ));
+    }
     if let Some(broken) = r.broken {
         return Err(CliError::Local {
             message: format!("the audit chain is broken at {broken}"),
@@ -122,6 +126,7 @@ pub fn audit_verify(
             "journal_records": r.journal_records,
             "reads": r.reads,
             "unchained": r.unchained,
+            "set_aside_reads": r.set_aside_reads,
             "anchor": anchor,
             "expected": expect.map(ToString::to_string),
         }),

@@ -159,6 +159,12 @@ pub trait JournalBackend: Send {
         let _ = (after, limit);
         Ok(Vec::new())
     }
+    /// The runs of entries set aside (first and last sequence of each, as they were
+    /// numbered before they were moved out of the journal), oldest first: the read-audit
+    /// rows that name them name a history the journal no longer holds.
+    fn set_aside_runs(&mut self) -> Result<Vec<(u64, u64)>, JournalError> {
+        Ok(Vec::new())
+    }
     /// Turns group commit on: synced appends are made durable by [`JournalBackend::sync`].
     fn set_group_commit(&mut self, on: bool) {
         let _ = on;

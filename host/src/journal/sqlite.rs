@@ -42,6 +42,13 @@ pub struct SqliteJournal {
     needs_sync: bool,
     /// A group-commit batch transaction is open.
     in_batch: bool,
+    /// The batch's transaction was rolled back under it (a statement failed and SQLite
+    /// ended the transaction with it, or its read-audit rows could not be written), and
+    /// why: nothing is appended until [`JournalBackend::sync`] has reported it, so no
+    /// answer of the batch is released as if its change were saved.
+    batch_lost: Option<String>,
+    /// How many of `reads` were buffered before the batch transaction opened.
+    reads_before_batch: usize,
     /// Read-audit entries not yet written.
     reads: Vec<AuditEntry>,
     /// When the oldest of `reads` was buffered.
@@ -60,10 +67,12 @@ pub struct SqliteJournal {
     seen: Option<(i64, u64, i64)>,
 }
 
+mod batch;
 mod reads;
 #[cfg(test)]
 mod tests;
 
+use batch::batch_lost;
 pub use reads::{MAX_BUFFERED_READS, READ_FLUSH_INTERVAL};
 
 fn unavailable(e: rusqlite::Error) -> JournalError {
@@ -168,6 +177,8 @@ impl SqliteJournal {
             group_commit: false,
             needs_sync: false,
             in_batch: false,
+            batch_lost: None,
+            reads_before_batch: 0,
             reads: Vec::new(),
             reads_since: None,
             notices,
@@ -207,51 +218,6 @@ impl SqliteJournal {
             })
             .map_err(unavailable)?;
         rows.map(|r| r.map_err(unavailable)).collect()
-    }
-
-    /// Opens the batch transaction if none is open.
-    fn begin_batch(&mut self) -> Result<(), JournalError> {
-        if !self.in_batch {
-            self.set_sync(false)?;
-            self.conn
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(unavailable)?;
-            self.in_batch = true;
-        }
-        Ok(())
-    }
-
-    /// Writes the buffered read-audit entries and commits the batch transaction, if any.
-    /// Nothing is synced here.
-    fn end_batch(&mut self) -> Result<(), JournalError> {
-        self.seen = None;
-        self.write_reads()?;
-        if self.in_batch {
-            self.in_batch = false;
-            if let Err(e) = self.conn.execute_batch("COMMIT") {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(unavailable(e));
-            }
-        }
-        Ok(())
-    }
-
-    /// Compare-and-append of one entry inside the batch transaction.
-    fn append_in_batch(&mut self, expected_head: u64, data: &[u8]) -> Result<u64, JournalError> {
-        self.seen = None;
-        check_entry(data)?;
-        self.begin_batch()?;
-        let head = head_of(&self.conn)?;
-        if head != expected_head {
-            return Err(JournalError::Conflict(head));
-        }
-        let seq = expected_head + 1;
-        self.conn
-            .prepare_cached("INSERT INTO journal (seq, data, sum) VALUES (?1, ?2, ?3)")
-            .and_then(|mut st| st.execute(params![to_i64(seq), data, checksum(data)]))
-            .map_err(unavailable)?;
-        self.needs_sync = true;
-        Ok(seq)
     }
 
     /// Compare-and-append of `entries` in one transaction, committed with
@@ -357,6 +323,20 @@ impl JournalBackend for SqliteJournal {
     ) -> Result<Vec<audit_log::ChainRow>, JournalError> {
         self.write_reads()?;
         audit_log::chain_rows(&self.conn, after, limit)
+    }
+
+    fn set_aside_runs(&mut self) -> Result<Vec<(u64, u64)>, JournalError> {
+        // One set-aside moves a run from one entry to the head, all stamped alike.
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT MIN(seq), MAX(seq) FROM damaged GROUP BY set_aside_at ORDER BY set_aside_at",
+            )
+            .map_err(unavailable)?;
+        let runs = st
+            .query_map([], |r| Ok((to_u64(r.get(0)?), to_u64(r.get(1)?))))
+            .map_err(unavailable)?;
+        runs.map(|r| r.map_err(unavailable)).collect()
     }
 
     fn head(&mut self) -> Result<u64, JournalError> {
@@ -549,12 +529,15 @@ impl JournalBackend for SqliteJournal {
 
     fn needs_sync(&self) -> bool {
         // Buffered reads wait for a flush of their own or ride with the next change's
-        // transaction; they never cost a sync.
-        self.needs_sync || self.in_batch
+        // transaction; they never cost a sync. A batch lost is reported by the sync.
+        self.needs_sync || self.in_batch || self.batch_lost.is_some()
     }
 
     fn sync(&mut self) -> Result<(), JournalError> {
-        self.end_batch()?;
+        let ended = self.end_batch();
+        // A batch lost, before or just now, is reported once: the next starts afresh.
+        self.batch_lost = None;
+        ended?;
         if !self.needs_sync {
             return Ok(());
         }

@@ -2,7 +2,7 @@
 //! transaction (with the next change, before a scan, when the buffer is full or its
 //! oldest row is due, and on drop), so a read never costs a transaction or a sync.
 
-use super::{SqliteJournal, audit_log, unavailable};
+use super::{SqliteJournal, audit_log, batch_lost, unavailable};
 use crate::journal::JournalError;
 use maas_core::state::AuditEntry;
 use rusqlite::TransactionBehavior;
@@ -22,10 +22,19 @@ impl SqliteJournal {
             return Ok(());
         }
         if self.in_batch {
-            // Rolled back with the batch if it fails.
-            self.reads_since = None;
-            let reads = std::mem::take(&mut self.reads);
-            return audit_log::insert(&self.conn, &reads);
+            // Rows the batch holds are committed with it; if they cannot be written, the
+            // batch is rolled back and lost, its changes with them.
+            return match audit_log::insert(&self.conn, &self.reads) {
+                Ok(()) => {
+                    self.reads.clear();
+                    self.reads_since = None;
+                    Ok(())
+                }
+                Err(e) => {
+                    self.lose_batch(&e);
+                    Err(e)
+                }
+            };
         }
         let written = self.set_sync(false).and_then(|()| {
             let tx = self
@@ -53,13 +62,22 @@ impl SqliteJournal {
 
     /// Buffers one read's audit entry, writing the buffer when it is full or due.
     pub(super) fn buffer_read(&mut self, entry: AuditEntry) -> Result<(), JournalError> {
+        // Until the sync reports a batch lost, the core's state still holds its changes:
+        // a read now would name entries the journal never got, and its answer is not
+        // released anyway.
+        if let Some(why) = &self.batch_lost {
+            return Err(batch_lost(why));
+        }
         self.reads.push(entry);
+        let buffered = self.reads.len();
         let since = *self.reads_since.get_or_insert_with(Instant::now);
-        if self.reads.len() >= MAX_BUFFERED_READS || since.elapsed() >= READ_FLUSH_INTERVAL {
+        if buffered >= MAX_BUFFERED_READS || since.elapsed() >= READ_FLUSH_INTERVAL {
             // A read whose entry cannot be kept fails, and leaves nothing behind; those
-            // before it stay buffered.
+            // before it stay buffered (unless a batch they were of was lost).
             self.write_reads().inspect_err(|_| {
-                self.reads.pop();
+                if self.reads.len() == buffered {
+                    self.reads.pop();
+                }
             })?;
         }
         Ok(())

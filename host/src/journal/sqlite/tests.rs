@@ -94,3 +94,79 @@ fn a_head_read_again_sees_every_commit_of_another_handle_and_a_set_aside_refuses
     assert!(a.head().is_err(), "a set-aside after rows were cleared");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_batch_sqlite_rolls_back_under_it_is_reported_lost_and_the_next_one_commits() {
+    let dir = std::env::temp_dir().join(format!("maas-sqlite-lost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok();
+    let path = dir.join("journal.db");
+    std::fs::remove_file(&path).ok();
+    let open = || {
+        SqliteJournal::open(&path)
+            .ok()
+            .unwrap_or_else(|| panic!("open"))
+    };
+    let (mut a, mut b) = (open(), open());
+    a.set_group_commit(true);
+    let entry = |n: u8| format!("{{\"v\":1,\"at\":{n},\"events\":[]}}").into_bytes();
+    let read = |seq: u64| AuditEntry {
+        seq,
+        at: 1,
+        record: maas_core::events::AuditRecord {
+            actor: "operator".into(),
+            event_type: "agent.read".into(),
+            target: None,
+            outcome: "ok".into(),
+            detail: "{}".into(),
+            prev: None,
+            covers: None,
+        },
+    };
+    // Writing rows fails as a full disk or an I/O error does: SQLite rolls the whole
+    // transaction back.
+    let fail_on = |table: &str| {
+        format!(
+            "CREATE TEMP TRIGGER fail BEFORE INSERT ON main.{table} \
+             BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END;"
+        )
+    };
+    // (Made inside the batch's transaction, the trigger goes with its rollback.)
+    let ok = |a: &SqliteJournal| {
+        a.conn
+            .execute_batch("DROP TRIGGER IF EXISTS temp.fail")
+            .is_ok()
+    };
+    assert_eq!(a.append(0, &entry(1), true), Ok(1));
+    assert_eq!(a.sync(), Ok(()));
+
+    // The batch's read-audit rows cannot be written: its change is gone with them.
+    assert_eq!(a.append(1, &entry(2), true), Ok(2));
+    assert_eq!(a.audit_append(&read(2)), Ok(()));
+    assert!(a.conn.execute_batch(&fail_on("audit_log")).is_ok());
+    assert!(a.sync().is_err(), "the batch was rolled back");
+    assert!(ok(&a));
+    assert_eq!(b.head(), Ok(1));
+    // The next batch is a batch of its own, committed and synced when the sync says so.
+    assert_eq!(a.append(1, &entry(3), true), Ok(2));
+    assert_eq!(a.sync(), Ok(()), "the next batch commits");
+    assert_eq!(b.read(2, 1), Ok(vec![(2, entry(3))]));
+
+    // An append the batch cannot write takes the batch's earlier appends with it: nothing
+    // more is appended, no read kept, until the sync reports the batch lost.
+    assert_eq!(a.append(2, &entry(4), true), Ok(3));
+    assert!(a.conn.execute_batch(&fail_on("journal")).is_ok());
+    assert!(a.append(3, &entry(5), true).is_err());
+    assert!(ok(&a));
+    assert!(a.append(3, &entry(6), true).is_err(), "the batch is lost");
+    assert!(
+        a.audit_append(&read(3)).is_err(),
+        "a read of the lost batch"
+    );
+    assert!(a.needs_sync());
+    assert!(a.sync().is_err(), "reported by the sync");
+    assert_eq!(b.head(), Ok(2));
+    assert_eq!(a.append(2, &entry(7), true), Ok(3));
+    assert_eq!(a.sync(), Ok(()));
+    assert_eq!(b.read(3, 1), Ok(vec![(3, entry(7))]));
+    std::fs::remove_dir_all(&dir).ok();
+}
