@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 /// A token's digest.
@@ -95,11 +96,24 @@ pub fn note(path: &Path, token: &str) -> std::io::Result<()> {
 
 /// Replaces the file's contents with `digests`, atomically.
 pub fn rewrite(path: &Path, digests: &HashSet<TokenDigest>) -> std::io::Result<()> {
+    // A temporary of this process and call alone: servers sharing a data directory
+    // rewrote one shared temporary, and one's rename then found it gone.
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     let text: String = digests.iter().map(|d| hex(d) + "\n").collect();
-    let temp = path.with_extension("tmp");
-    private_file(&temp, false)
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temp = path.with_file_name(name);
+    let written = private_file(&temp, false)
         .and_then(|mut f| f.write_all(text.as_bytes()))
-        .and_then(|()| std::fs::rename(&temp, path))
+        .and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 /// What a file looked like when it was read: a changed length or modification time
@@ -159,6 +173,40 @@ mod tests {
         assert!(kept.contains(&digest(&format!("maas_{}", 2 * MOST - 1)).unwrap()));
         rewrite(&file, &HashSet::from([digest("maas_two").unwrap()])).unwrap();
         assert_eq!(read_last(&file, 10), [digest("maas_two").unwrap()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    /// Servers sharing a data directory rewrite the file at once: each through a
+    /// temporary of its own (one shared name made the other's rename fail), and none is
+    /// left behind.
+    #[test]
+    fn rewrites_at_once_each_use_a_temporary_of_their_own() {
+        let dir = std::env::temp_dir().join(format!("maas-rewrite-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("http-known-tokens");
+        // What another writer's temporary under the old shared name would block.
+        std::fs::create_dir(dir.join("http-known-tokens.tmp")).unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let file = file.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let d = digest(&format!("maas_{t}_{i}")).unwrap();
+                        rewrite(&file, &HashSet::from([d])).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(read_last(&file, 10).len(), 1);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["http-known-tokens", "http-known-tokens.tmp"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
