@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 /// A token's digest.
@@ -96,17 +96,13 @@ pub fn note(path: &Path, token: &str) -> std::io::Result<()> {
 
 /// Replaces the file's contents with `digests`, atomically.
 pub fn rewrite(path: &Path, digests: &HashSet<TokenDigest>) -> std::io::Result<()> {
-    // A temporary of this process and call alone: servers sharing a data directory
-    // rewrote one shared temporary, and one's rename then found it gone.
-    static CALLS: AtomicU64 = AtomicU64::new(0);
+    // A temporary of this process alone, written by one call at a time: servers sharing
+    // a data directory rewrote one shared temporary, and one's rename then found it gone.
+    static REWRITING: Mutex<()> = Mutex::new(());
+    let _one = REWRITING.lock().unwrap_or_else(PoisonError::into_inner);
     let text: String = digests.iter().map(|d| hex(d) + "\n").collect();
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(
-        ".{}.{}.tmp",
-        std::process::id(),
-        CALLS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let temp = path.with_file_name(name);
+    crate::temporaries::remove_abandoned(path);
+    let temp = crate::temporaries::temporary(path, std::process::id());
     let written = private_file(&temp, false)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .and_then(|()| std::fs::rename(&temp, path));
@@ -177,7 +173,7 @@ mod tests {
     }
     /// Servers sharing a data directory rewrite the file at once: each through a
     /// temporary of its own (one shared name made the other's rename fail), and none is
-    /// left behind.
+    /// left behind, nor one a killed process left.
     #[test]
     fn rewrites_at_once_each_use_a_temporary_of_their_own() {
         let dir = std::env::temp_dir().join(format!("maas-rewrite-{}", std::process::id()));
@@ -186,6 +182,15 @@ mod tests {
         let file = dir.join("http-known-tokens");
         // What another writer's temporary under the old shared name would block.
         std::fs::create_dir(dir.join("http-known-tokens.tmp")).unwrap();
+        // What a process killed mid-rewrite left an hour ago: removed by the next.
+        let left = dir.join("http-known-tokens.4294000000.tmp");
+        std::fs::write(&left, b"half a file").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&left)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+            .unwrap();
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let file = file.clone();

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod render;
 pub mod runtime;
 pub mod service;
+pub mod temporaries;
 pub mod wire;
 
 pub use bindings::{

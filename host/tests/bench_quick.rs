@@ -80,6 +80,33 @@ fn the_quick_bench_writes_both_files_with_every_section() {
         assert!(t["target"].is_string() && t["measured"].is_string(), "{t}");
     }
 
+    // Over MCP (a build with the rmcp client): the protocol layers, and a thousand
+    // clients, each with a session of its own, every call answered.
+    if cfg!(feature = "bench-mcp") {
+        for layer in ["MCP stdio", "MCP HTTP, 1 client", "MCP HTTP, 1000 clients"] {
+            assert!(
+                rows.iter().any(|r| r["layer"] == layer),
+                "no row on {layer}"
+            );
+        }
+        let thousand: Vec<&Value> = rows
+            .iter()
+            .filter(|r| r["layer"] == "MCP HTTP, 1000 clients")
+            .collect();
+        assert_eq!(thousand.len(), 4, "{thousand:?}");
+        for r in thousand {
+            let note = r["note"].as_str().unwrap();
+            assert!(!note.contains("failed"), "{r}");
+            assert!(r["median_ms"].is_number(), "{r}");
+        }
+        assert!(
+            rows.iter().any(|r| r["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("one client beside 999 idle sessions"))),
+            "no row of one client among idle sessions"
+        );
+    }
+
     let md = std::fs::read_to_string(out.0.join("BENCHMARKS.md")).unwrap();
     for heading in [
         "## Targets",

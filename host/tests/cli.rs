@@ -635,6 +635,74 @@ fn audit_verify_counts_reads_of_a_tail_set_aside_apart_and_still_names_an_edit()
     );
 }
 
+/// A journal cut short whose tail is claimed set aside (rows forged into table
+/// `damaged`) is not passed as checked: rows that cannot be read leave the reads that
+/// name them unchecked, and said to be; rows that read but are not what the reads saw
+/// are a broken link.
+#[test]
+fn audit_verify_is_not_fooled_by_a_cut_tail_claimed_set_aside() {
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    for i in 0..3 {
+        store_note(&dir, &format!("m{i}"), &format!("note number {i}"));
+        ok(maas(
+            &dir,
+            &["memory", "get", "--agent", "a", &format!("m{i}")],
+        ));
+    }
+    let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+    let seq_of = |text: &str| -> i64 {
+        db.query_row(
+            "SELECT seq FROM journal WHERE CAST(data AS TEXT) LIKE ?1",
+            [format!("%{text}%")],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (s0, s1, s2) = (
+        seq_of("note number 0"),
+        seq_of("note number 1"),
+        seq_of("note number 2"),
+    );
+    db.execute("DELETE FROM journal WHERE seq >= ?1", [s1])
+        .unwrap();
+    let cut = maas(&dir, &["audit", "verify"]);
+    assert_fails(&cut, 1, "audit_broken");
+
+    // Claimed set aside, with nothing that reads: the reads of m1 and m2 are not checked,
+    // and the report says so.
+    for seq in s1..=s2 {
+        db.execute(
+            "INSERT INTO damaged (seq, data, sum, set_aside_at) VALUES (?1, x'00', NULL, 1)",
+            [seq],
+        )
+        .unwrap();
+    }
+    let report = json(maas(&dir, &["--json", "audit", "verify"]));
+    assert_eq!(report["unsure_reads"], 2, "{report}");
+    assert_eq!(report["set_aside_reads"], 0, "{report}");
+    let text = ok(maas(&dir, &["audit", "verify"]));
+    assert!(text.contains("cannot be checked"), "{text}");
+
+    // Claimed set aside with sound entries that are not the ones the reads saw: broken.
+    db.execute("DELETE FROM damaged", []).unwrap();
+    for seq in s1..=s2 {
+        db.execute(
+            "INSERT INTO damaged (seq, data, sum, set_aside_at) \
+             SELECT ?1, data, sum, 2 FROM journal WHERE seq = ?2",
+            [seq, s0],
+        )
+        .unwrap();
+    }
+    let forged = maas(&dir, &["audit", "verify"]);
+    assert_fails(&forged, 1, "audit_broken");
+    assert!(
+        stderr(&forged).contains("neither the journal nor the entries set aside"),
+        "{}",
+        stderr(&forged)
+    );
+}
+
 #[test]
 fn audit_verify_finds_an_edited_change_not_only_an_edited_audit_record() {
     let dir = DataDir::new();

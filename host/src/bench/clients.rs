@@ -47,11 +47,11 @@ struct Burst {
 
 impl Burst {
     fn note(&self) -> String {
-        let calls = self.samples.len() + self.failed;
+        let answered = self.samples.len();
         let mut note = format!(
-            "{calls} calls in {:.2} s ({:.0}/s); p99 {:.1} ms; max {:.1} ms",
+            "{answered} calls answered in {:.2} s ({:.0}/s); p99 {:.1} ms; max {:.1} ms",
             self.wall.as_secs_f64(),
-            calls as f64 / self.wall.as_secs_f64().max(1e-9),
+            answered as f64 / self.wall.as_secs_f64().max(1e-9),
             ms(self.samples.p99()),
             ms(self.samples.max()),
         );
@@ -69,7 +69,7 @@ impl Burst {
 /// Every client makes `per` calls of `tool`, one after another, all clients at once.
 fn burst(
     rt: &tokio::runtime::Runtime,
-    clients: &[Arc<Client>],
+    clients: &[(usize, Arc<Client>)],
     tool: &'static str,
     query: &str,
     per: usize,
@@ -77,8 +77,8 @@ fn burst(
     let start = Instant::now();
     let results = rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
-        for (i, c) in clients.iter().enumerate() {
-            let (c, query) = (c.clone(), query.to_string());
+        for (i, c) in clients {
+            let (i, c, query) = (*i, c.clone(), query.to_string());
             set.spawn(async move {
                 let id = agent(i);
                 let mut out: Vec<Result<Duration, String>> = Vec::with_capacity(per);
@@ -121,25 +121,34 @@ fn burst(
     b
 }
 
-/// One client's no-op and search calls, `reps` each.
+/// Client `i`'s no-op and search calls, `reps` each; a failed call is an error.
 fn alone(
     rt: &tokio::runtime::Runtime,
+    i: usize,
     client: &Client,
     query: &str,
     reps: usize,
-) -> (Samples, Samples) {
-    let id = agent(0);
+) -> Result<(Samples, Samples), String> {
+    let id = agent(i);
+    let mut failed = None;
     let floor = each(reps, |_| {
-        let _ = rt.block_on(mcp::call(client, FLOOR_TOOL, json!({})));
+        if let Err(e) = rt.block_on(mcp::call(client, FLOOR_TOOL, json!({}))) {
+            failed.get_or_insert(e);
+        }
     });
     let search = each(reps, |n| {
-        let _ = rt.block_on(mcp::call(
+        if let Err(e) = rt.block_on(mcp::call(
             client,
             "search_memories",
             tool_args("search_memories", &id, query, n),
-        ));
+        )) {
+            failed.get_or_insert(e);
+        }
     });
-    (floor, search)
+    match failed {
+        Some(e) => Err(format!("client {id} alone: {e}")),
+        None => Ok((floor, search)),
+    }
 }
 
 fn rss_mib(server: &process::Server) -> f64 {
@@ -178,7 +187,7 @@ pub fn many(
 
     // The baseline: one agent's session, no other open.
     let one = rt.block_on(mcp::connect(&url, first))?;
-    let (floor_alone, search_alone) = alone(&rt, &one, query, reps);
+    let (floor_alone, search_alone) = alone(&rt, 0, &one, query, reps)?;
     drop(one);
 
     // Every agent opens its session at once.
@@ -204,19 +213,19 @@ pub fn many(
     });
     let open_wall = start.elapsed();
     let mut opens = Samples::new();
-    let mut clients: Vec<Option<Arc<Client>>> = (0..n).map(|_| None).collect();
+    // Each client with the number of its agent, whose token opened its session.
+    let mut clients: Vec<(usize, Arc<Client>)> = Vec::with_capacity(n);
     let mut open_errors = Vec::new();
     for (i, r) in opened {
         match r {
             Ok((c, d)) => {
                 opens.push(d);
-                if let Some(slot) = clients.get_mut(i) {
-                    *slot = Some(Arc::new(c));
-                }
+                clients.push((i, Arc::new(c)));
             }
             Err(e) => open_errors.push(e),
         }
     }
+    clients.sort_by_key(|(i, _)| *i);
     let rss_open = rss_mib(server);
     let per_session_kib = (rss_open - rss_before) * 1024.0 / opens.len().max(1) as f64;
     let mut note = format!(
@@ -241,13 +250,12 @@ pub fn many(
         )
         .note(note),
     );
-    let clients: Vec<Arc<Client>> = clients.into_iter().flatten().collect();
-    let Some(first) = clients.first() else {
+    let Some((first_i, first)) = clients.first() else {
         return Err(format!("no session of {n} opened"));
     };
 
     // One client calls while every other session is open and idle.
-    let (floor_idle, search_idle) = alone(&rt, first, query, reps);
+    let (floor_idle, search_idle) = alone(&rt, *first_i, first, query, reps)?;
     let others = clients.len().saturating_sub(1);
     for (what, s, base) in [
         ("no-op tool", &floor_idle, &floor_alone),

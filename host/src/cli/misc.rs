@@ -81,9 +81,18 @@ pub fn audit_verify(
     );
     if r.set_aside_reads > 0 {
         summary.push_str(&format!(
-            "; {} read-audit row(s) name entries set aside (table `damaged`): their links \
-             hold, the history they saw is no longer the journal's",
+            "; {} read-audit row(s) name entries set aside (table `damaged`): checked \
+             against those entries, no longer the journal's",
             r.set_aside_reads
+        ));
+    }
+    if r.unsure_reads > 0 {
+        summary.push_str(&format!(
+            "; {} read-audit row(s) name entries set aside at or after a damaged one: \
+             their links hold, the history they saw cannot be checked (a journal cut short, \
+             its tail claimed set aside, would read the same way: `--expect` an anchor kept \
+             elsewhere to rule that out)",
+            r.unsure_reads
         ));
     }
     if r.unchained > 0 {
@@ -127,6 +136,7 @@ pub fn audit_verify(
             "reads": r.reads,
             "unchained": r.unchained,
             "set_aside_reads": r.set_aside_reads,
+            "unsure_reads": r.unsure_reads,
             "anchor": anchor,
             "expected": expect.map(ToString::to_string),
         }),

@@ -159,10 +159,10 @@ pub trait JournalBackend: Send {
         let _ = (after, limit);
         Ok(Vec::new())
     }
-    /// The runs of entries set aside (first and last sequence of each, as they were
-    /// numbered before they were moved out of the journal), oldest first: the read-audit
-    /// rows that name them name a history the journal no longer holds.
-    fn set_aside_runs(&mut self) -> Result<Vec<(u64, u64)>, JournalError> {
+    /// The entries set aside (moved out of the journal as a damaged tail), oldest
+    /// set-aside first, each run in order: the read-audit rows that name them name a
+    /// history the journal no longer holds, checked against these.
+    fn set_aside(&mut self) -> Result<Vec<SetAside>, JournalError> {
         Ok(Vec::new())
     }
     /// Turns group commit on: synced appends are made durable by [`JournalBackend::sync`].
@@ -218,6 +218,19 @@ pub fn snapshot_intact(count: u32, sum: &[u8], chunks: &[(u32, Vec<u8>)]) -> Res
         return Err("its chunk checksums do not match".into());
     }
     Ok(count)
+}
+
+/// One entry set aside, as it was numbered in the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// Its position in the journal it was moved out of.
+    pub seq: u64,
+    /// Its bytes as they were (empty if none were kept).
+    pub data: Vec<u8>,
+    /// Whether its checksum holds: the damaged entry that started a set-aside does not.
+    pub sound: bool,
+    /// When it was set aside: the entries of one set-aside share it.
+    pub at: i64,
 }
 
 /// Snapshots kept: the newest, and one to fall back to.

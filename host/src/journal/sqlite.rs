@@ -49,6 +49,10 @@ pub struct SqliteJournal {
     batch_lost: Option<String>,
     /// How many of `reads` were buffered before the batch transaction opened.
     reads_before_batch: usize,
+    /// Read-audit entries written into the open batch transaction: kept until it
+    /// commits, so that a batch lost gives back those buffered before it (their answers
+    /// went out) and drops its own.
+    batch_reads: Vec<AuditEntry>,
     /// Read-audit entries not yet written.
     reads: Vec<AuditEntry>,
     /// When the oldest of `reads` was buffered.
@@ -179,6 +183,7 @@ impl SqliteJournal {
             in_batch: false,
             batch_lost: None,
             reads_before_batch: 0,
+            batch_reads: Vec::new(),
             reads: Vec::new(),
             reads_since: None,
             notices,
@@ -325,18 +330,28 @@ impl JournalBackend for SqliteJournal {
         audit_log::chain_rows(&self.conn, after, limit)
     }
 
-    fn set_aside_runs(&mut self) -> Result<Vec<(u64, u64)>, JournalError> {
+    fn set_aside(&mut self) -> Result<Vec<crate::journal::SetAside>, JournalError> {
         // One set-aside moves a run from one entry to the head, all stamped alike.
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT MIN(seq), MAX(seq) FROM damaged GROUP BY set_aside_at ORDER BY set_aside_at",
+                "SELECT seq, data, sum, set_aside_at FROM damaged ORDER BY set_aside_at, seq",
             )
             .map_err(unavailable)?;
-        let runs = st
-            .query_map([], |r| Ok((to_u64(r.get(0)?), to_u64(r.get(1)?))))
+        let rows = st
+            .query_map([], |r| {
+                let data: Option<Vec<u8>> = r.get(1)?;
+                let sum: Option<Vec<u8>> = r.get(2)?;
+                let data = data.unwrap_or_default();
+                Ok(crate::journal::SetAside {
+                    seq: to_u64(r.get(0)?),
+                    sound: sum.is_some_and(|s| s == checksum(&data)),
+                    data,
+                    at: r.get(3)?,
+                })
+            })
             .map_err(unavailable)?;
-        runs.map(|r| r.map_err(unavailable)).collect()
+        rows.map(|r| r.map_err(unavailable)).collect()
     }
 
     fn head(&mut self) -> Result<u64, JournalError> {

@@ -84,9 +84,13 @@ pub struct Report {
     pub reads: u64,
     /// Records and rows written before the chain, which carry no link.
     pub unchained: u64,
-    /// Read-audit rows whose link was checked but which name an entry set aside, so the
-    /// chain head they saw is not the journal's to check.
+    /// Read-audit rows whose link was checked and which name an entry set aside: the
+    /// chain head they saw is the one through the entries set aside.
     pub set_aside_reads: u64,
+    /// Read-audit rows whose link was checked and which name an entry set aside at or
+    /// after a damaged one: the chain head they saw cannot be checked (a journal cut
+    /// short, its tail claimed set aside, would read the same way).
+    pub unsure_reads: u64,
     /// The first broken link, if any.
     pub broken: Option<String>,
     /// The chain head after the journal's last entry and the read-audit log's last
@@ -112,6 +116,7 @@ pub fn verify_against(
         reads: 0,
         unchained: 0,
         set_aside_reads: 0,
+        unsure_reads: 0,
         broken: None,
         anchor: None,
     };
@@ -234,12 +239,11 @@ pub fn verify_against(
         }
     };
 
-    let set_aside = journal.set_aside_runs()?;
-    let was_set_aside = |seq: u64| {
-        set_aside
-            .iter()
-            .any(|(from, to)| (*from..=*to).contains(&seq))
-    };
+    // (The empty head, before any record, is all zeros decoded; no SHA-256 is.)
+    let aside = AsideHeads::of(&journal.set_aside()?, |seq| match head_at(seq) {
+        h if h == [0; 32] => String::new(),
+        h => maas_core::audit::hex(&h),
+    });
 
     let mut link = String::new();
     let mut chained = false;
@@ -276,16 +280,21 @@ pub fn verify_against(
                 return Ok(report);
             }
             let saw = e.record.prev.as_deref().unwrap_or_default();
-            let seen = decode(saw) == head_at(e.seq);
-            if !seen && !was_set_aside(e.seq) {
+            let seen = if decode(saw) == head_at(e.seq) {
+                Seen::Journal
+            } else if aside.had(e.seq, &decode(saw)) {
+                Seen::SetAside
+            } else if aside.unsure(e.seq) {
+                Seen::Unsure
+            } else {
                 report.broken = Some(format!(
-                    "read-audit row {}: it names journal chain head {} at entry {}, which the journal does not have",
+                    "read-audit row {}: it names journal chain head {} at entry {}, which neither the journal nor the entries set aside have",
                     row.id,
                     short(saw),
                     e.seq
                 ));
                 return Ok(report);
-            }
+            };
             if let Some((row_id, anchored)) = want_read
                 && *row_id == row.id
             {
@@ -300,10 +309,10 @@ pub fn verify_against(
                 }
                 reached = true;
             }
-            if seen {
-                report.reads += 1;
-            } else {
-                report.set_aside_reads += 1;
+            match seen {
+                Seen::Journal => report.reads += 1,
+                Seen::SetAside => report.set_aside_reads += 1,
+                Seen::Unsure => report.unsure_reads += 1,
             }
             link = expected;
         }
@@ -407,4 +416,71 @@ fn decode(link: &str) -> [u8; 32] {
             .unwrap_or(0xff);
     }
     out
+}
+
+/// Where the chain head a read-audit row names was found.
+enum Seen {
+    /// In the journal.
+    Journal,
+    /// Through entries set aside.
+    SetAside,
+    /// Nowhere it can be checked: at or after a damaged entry set aside.
+    Unsure,
+}
+
+/// The chain heads through the entries set aside: each run chained from the journal's
+/// head before its first entry, as far as its entries can be read.
+struct AsideHeads {
+    /// The heads after each entry set aside (several where numbers were set aside twice).
+    heads: std::collections::BTreeMap<u64, Vec<[u8; 32]>>,
+    /// From which position to which a run's heads are unknown: from its first entry
+    /// that is damaged or cannot be read, to its end.
+    unsure: Vec<(u64, u64)>,
+}
+
+impl AsideHeads {
+    fn of(entries: &[super::SetAside], head_before: impl Fn(u64) -> String) -> Self {
+        let mut out = AsideHeads {
+            heads: std::collections::BTreeMap::new(),
+            unsure: Vec::new(),
+        };
+        for run in entries.chunk_by(|a, b| a.at == b.at && b.seq == a.seq + 1) {
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
+                continue;
+            };
+            let mut head = head_before(first.seq.saturating_sub(1));
+            // A damaged entry is still chained as it reads: a head that matches what a
+            // read saw proves the bytes are the ones it saw (only a checksum was hit).
+            let mut unsure_from = None;
+            for e in run {
+                if !e.sound {
+                    unsure_from.get_or_insert(e.seq);
+                }
+                let Ok(entry) = Records::read(e.seq, &e.data) else {
+                    unsure_from.get_or_insert(e.seq);
+                    break;
+                };
+                for (_, r) in &entry.records {
+                    head = chain_hash(&head, e.seq, entry.at, r);
+                }
+                out.heads.entry(e.seq).or_default().push(decode(&head));
+            }
+            if let Some(from) = unsure_from {
+                out.unsure.push((from, last.seq));
+            }
+        }
+        out
+    }
+
+    /// Whether the head after entry `seq` was `head` through a run set aside.
+    fn had(&self, seq: u64, head: &[u8; 32]) -> bool {
+        self.heads.get(&seq).is_some_and(|h| h.contains(head))
+    }
+
+    /// Whether entry `seq` lies at or after a damaged entry of a run set aside.
+    fn unsure(&self, seq: u64) -> bool {
+        self.unsure
+            .iter()
+            .any(|(from, to)| (*from..=*to).contains(&seq))
+    }
 }

@@ -561,6 +561,9 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
+    // As std and tokio bind on Unix (a restart binds while old connections linger);
+    // on Windows it would let another process take the port.
+    #[cfg(not(windows))]
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)

@@ -115,55 +115,6 @@ fn read_header(path: &Path) -> Result<Option<(File, Header)>, String> {
     Ok(Some((file, header)))
 }
 
-/// How long a save's temporary file goes unwritten before it counts as abandoned: a save
-/// writes its file as it goes, so one left this long belongs to a process that stopped
-/// (one in another PID namespace, sharing the directory, is not seen in `/proc`).
-const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// The temporary file process `pid` saves an image to `path` through: `path`'s name
-/// followed by `.<pid>.tmp`, whatever that name ends with, so that
-/// [`remove_abandoned`] finds what a killed save left.
-fn temporary(path: &Path, pid: u32) -> std::path::PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{pid}.tmp"));
-    path.with_file_name(name)
-}
-
-/// Removes the temporary files of image saves that a process killed mid-save left beside
-/// `path` (see [`temporary`]): named after a process id that is not this one's nor a running one's (where
-/// `/proc` tells), and unwritten for [`ABANDONED_AFTER`].
-fn remove_abandoned(path: &Path) {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
-        return;
-    };
-    let proc = Path::new("/proc");
-    let processes_known = proc.join("self").exists();
-    let prefix = format!("{name}.");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let pid = file
-            .to_str()
-            .and_then(|f| f.strip_prefix(&prefix))
-            .and_then(|f| f.strip_suffix(".tmp"))
-            .and_then(|p| p.parse::<u32>().ok());
-        let idle = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok());
-        if let Some(pid) = pid
-            && pid != std::process::id()
-            && !(processes_known && proc.join(pid.to_string()).exists())
-            && idle.is_some_and(|idle| idle >= ABANDONED_AFTER)
-        {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
 impl Runtime {
     /// Saves an image of the core's memory to `path` (settling the state first: every
     /// index left for later is built, so the image starts ready). Returns its position
@@ -174,8 +125,8 @@ impl Runtime {
             .ok_or_else(|| unavailable("no state image", "the journal lacks its entry"))?;
         // A name of this process's own: two processes on one data directory may save
         // at once, and the last rename wins whole.
-        let tmp = temporary(path, std::process::id());
-        remove_abandoned(path);
+        let tmp = crate::temporaries::temporary(path, std::process::id());
+        crate::temporaries::remove_abandoned(path);
         let written = self.write_image(&tmp, &info, entry);
         let result = written.and_then(|bytes| {
             std::fs::rename(&tmp, path)
@@ -405,40 +356,4 @@ fn map_file(file: &File) -> Result<memmap2::Mmap, types::Error> {
 /// The image path of a data directory.
 pub fn path_in(dir: &Path) -> PathBuf {
     dir.join(IMAGE_FILE)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    /// A save to a path of any name leaves a temporary the next save finds when a kill
-    /// cut it short (one to `copy.bin` was named `copy.image.<pid>.tmp`, and never found).
-    #[test]
-    fn a_killed_save_to_any_name_is_found_by_the_next() {
-        let dir = std::env::temp_dir().join(format!("maas-image-tmp-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for name in ["state.image", "copy.bin", "snapshot"] {
-            let path = dir.join(name);
-            let left = temporary(&path, 4_294_000_000);
-            assert!(left.starts_with(&dir), "{}", left.display());
-            std::fs::write(&left, b"half an image").unwrap();
-            let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-            File::options()
-                .write(true)
-                .open(&left)
-                .unwrap()
-                .set_modified(an_hour_ago)
-                .unwrap();
-            remove_abandoned(&path);
-            assert!(!left.exists(), "{} is left", left.display());
-        }
-        assert_eq!(
-            temporary(&dir.join("state.image"), 7),
-            dir.join("state.image.7.tmp"),
-            "the name saves made before"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

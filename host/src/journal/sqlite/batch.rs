@@ -21,6 +21,7 @@ impl SqliteJournal {
                 .map_err(unavailable)?;
             self.in_batch = true;
             self.reads_before_batch = self.reads.len();
+            self.batch_reads.clear();
         }
         Ok(())
     }
@@ -29,7 +30,8 @@ impl SqliteJournal {
     /// transaction back with it (on a full disk, an I/O error, an interrupt: the
     /// connection is back in autocommit), the batch is over and lost: what it appended is
     /// gone, and so are the read-audit rows of its calls, whose answers are never
-    /// released (those buffered before it stay).
+    /// released (those buffered before it are buffered again, even if the batch had
+    /// written them).
     pub(super) fn in_batch_failed(&mut self, e: JournalError) -> JournalError {
         if self.in_batch && self.conn.is_autocommit() {
             self.lose_batch(&e);
@@ -45,10 +47,17 @@ impl SqliteJournal {
         }
         self.in_batch = false;
         self.seen = None;
-        self.reads.truncate(self.reads_before_batch);
-        if self.reads.is_empty() {
-            self.reads_since = None;
-        }
+        // The rows written into the batch come first in buffering order, then those
+        // still buffered: the first `reads_before_batch` are the reads from before it.
+        let mut reads = std::mem::take(&mut self.batch_reads);
+        reads.append(&mut self.reads);
+        reads.truncate(self.reads_before_batch);
+        self.reads = reads;
+        self.reads_since = if self.reads.is_empty() {
+            None
+        } else {
+            Some(self.reads_since.unwrap_or_else(std::time::Instant::now))
+        };
         self.batch_lost = Some(e.to_string());
     }
 
@@ -62,11 +71,14 @@ impl SqliteJournal {
         }
         self.write_reads()?;
         if self.in_batch {
-            self.in_batch = false;
             if let Err(e) = self.conn.execute_batch("COMMIT") {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(unavailable(e));
+                // Rolled back whole: lost like a batch a statement failed in.
+                let e = unavailable(e);
+                self.lose_batch(&e);
+                return Err(e);
             }
+            self.in_batch = false;
+            self.batch_reads.clear();
         }
         Ok(())
     }

@@ -26,7 +26,9 @@ impl SqliteJournal {
             // batch is rolled back and lost, its changes with them.
             return match audit_log::insert(&self.conn, &self.reads) {
                 Ok(()) => {
-                    self.reads.clear();
+                    // Kept until the commit: a batch lost gives back the rows of reads
+                    // from before it.
+                    self.batch_reads.append(&mut self.reads);
                     self.reads_since = None;
                     Ok(())
                 }

@@ -170,3 +170,77 @@ fn a_batch_sqlite_rolls_back_under_it_is_reported_lost_and_the_next_one_commits(
     assert_eq!(b.read(3, 1), Ok(vec![(3, entry(7))]));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Reads buffered before a batch whose rows the batch wrote (the buffer came due, or a
+/// scan wanted them) are given back when the batch is lost, and written later; the rows
+/// of the lost batch's own reads, whose answers never went out, are not.
+#[test]
+fn a_lost_batch_gives_back_the_reads_from_before_it_even_once_written_into_it() {
+    let dir = std::env::temp_dir().join(format!("maas-sqlite-lost-reads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok();
+    let path = dir.join("journal.db");
+    std::fs::remove_file(&path).ok();
+    let open = || {
+        SqliteJournal::open(&path)
+            .ok()
+            .unwrap_or_else(|| panic!("open"))
+    };
+    let (mut a, b) = (open(), open());
+    a.set_group_commit(true);
+    let entry = |n: u8| format!("{{\"v\":1,\"at\":{n},\"events\":[]}}").into_bytes();
+    let read = |seq: u64, detail: &str| AuditEntry {
+        seq,
+        at: 1,
+        record: maas_core::events::AuditRecord {
+            actor: "operator".into(),
+            event_type: "agent.read".into(),
+            target: None,
+            outcome: "ok".into(),
+            detail: detail.into(),
+            prev: None,
+            covers: None,
+        },
+    };
+    let logged = |b: &SqliteJournal| -> Vec<String> {
+        let mut st = b
+            .conn
+            .prepare("SELECT detail FROM audit_log ORDER BY id")
+            .unwrap_or_else(|e| panic!("{e}"));
+        st.query_map([], |r| r.get::<_, String>(0))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+            .collect()
+    };
+    assert_eq!(a.append(0, &entry(1), true), Ok(1));
+    assert_eq!(a.sync(), Ok(()));
+    // A read answered before the batch, buffered until it comes due.
+    assert_eq!(a.audit_append(&read(1, "before")), Ok(()));
+    std::thread::sleep(READ_FLUSH_INTERVAL + std::time::Duration::from_millis(10));
+    // The batch opens; its first read finds the buffer due and writes it into the batch.
+    assert_eq!(a.append(1, &entry(2), true), Ok(2));
+    assert_eq!(a.audit_append(&read(2, "of the batch, written")), Ok(()));
+    assert_eq!(a.audit_append(&read(2, "of the batch, buffered")), Ok(()));
+    // Then an append fails as on a full disk: SQLite rolls the batch back.
+    assert!(
+        a.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER fail BEFORE INSERT ON main.journal \
+                 BEGIN SELECT RAISE(ROLLBACK, 'database or disk is full'); END;"
+            )
+            .is_ok()
+    );
+    assert!(a.append(2, &entry(3), true).is_err());
+    assert!(
+        a.conn
+            .execute_batch("DROP TRIGGER IF EXISTS temp.fail")
+            .is_ok()
+    );
+    assert!(a.sync().is_err(), "the batch is reported lost");
+    assert_eq!(a.flush_reads(), Ok(()));
+    assert_eq!(
+        logged(&b),
+        ["before"],
+        "only the read from before the batch"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
