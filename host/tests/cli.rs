@@ -574,8 +574,9 @@ fn audit_verify_checks_the_chain_and_names_the_first_link_broken_by_an_edit() {
     );
 }
 
-#[test]
-fn audit_verify_counts_reads_of_a_tail_set_aside_apart_and_still_names_an_edit() {
+/// Agent `a` stores notes `m0`, `m1` and `m2` ("note number N"), reading each after
+/// storing it.
+fn three_notes_each_read() -> DataDir {
     let dir = DataDir::new();
     register(&dir, "a", "claude_code", "u");
     for i in 0..3 {
@@ -585,16 +586,26 @@ fn audit_verify_counts_reads_of_a_tail_set_aside_apart_and_still_names_an_edit()
             &["memory", "get", "--agent", "a", &format!("m{i}")],
         ));
     }
+    dir
+}
+
+/// The journal position of the entry whose bytes hold `text`.
+fn seq_of(db: &rusqlite::Connection, text: &str) -> i64 {
+    db.query_row(
+        "SELECT seq FROM journal WHERE CAST(data AS TEXT) LIKE ?1",
+        [format!("%{text}%")],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn audit_verify_counts_reads_of_a_tail_set_aside_apart_and_still_names_an_edit() {
+    let dir = three_notes_each_read();
     // The entry of m1 is damaged: the next start sets it aside with the one after it,
     // and the reads of m1 and m2 name entries the journal no longer holds.
     let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
-    let seq: i64 = db
-        .query_row(
-            "SELECT seq FROM journal WHERE CAST(data AS TEXT) LIKE '%note number 1%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let seq = seq_of(&db, "note number 1");
     db.execute("UPDATE journal SET sum = x'00' WHERE seq = ?1", [seq])
         .unwrap();
     ok(maas(&dir, &["memory", "get", "--agent", "a", "m0"]));
@@ -641,24 +652,9 @@ fn audit_verify_counts_reads_of_a_tail_set_aside_apart_and_still_names_an_edit()
 /// are a broken link.
 #[test]
 fn audit_verify_is_not_fooled_by_a_cut_tail_claimed_set_aside() {
-    let dir = DataDir::new();
-    register(&dir, "a", "claude_code", "u");
-    for i in 0..3 {
-        store_note(&dir, &format!("m{i}"), &format!("note number {i}"));
-        ok(maas(
-            &dir,
-            &["memory", "get", "--agent", "a", &format!("m{i}")],
-        ));
-    }
+    let dir = three_notes_each_read();
     let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
-    let seq_of = |text: &str| -> i64 {
-        db.query_row(
-            "SELECT seq FROM journal WHERE CAST(data AS TEXT) LIKE ?1",
-            [format!("%{text}%")],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let seq_of = |text: &str| seq_of(&db, text);
     let (s0, s1, s2) = (
         seq_of("note number 0"),
         seq_of("note number 1"),

@@ -3,18 +3,49 @@
 use super::*;
 use crate::journal::Snapshot;
 
-#[test]
-fn two_handles_on_one_file_share_one_history() {
-    let dir = std::env::temp_dir().join(format!("maas-sqlite-{}", std::process::id()));
+/// A fresh journal file in a directory of this test's `name`; the directory is removed
+/// by the test.
+fn fresh(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("maas-sqlite-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok();
     let path = dir.join("journal.db");
     std::fs::remove_file(&path).ok();
-    let mut a = SqliteJournal::open(&path)
+    (dir, path)
+}
+
+/// Another handle on the journal at `path`.
+fn open(path: &std::path::Path) -> SqliteJournal {
+    SqliteJournal::open(path)
         .ok()
-        .unwrap_or_else(|| panic!("open a"));
-    let mut b = SqliteJournal::open(&path)
-        .ok()
-        .unwrap_or_else(|| panic!("open b"));
+        .unwrap_or_else(|| panic!("open"))
+}
+
+/// A journal entry with no events, at time `n`.
+fn entry(n: u8) -> Vec<u8> {
+    format!("{{\"v\":1,\"at\":{n},\"events\":[]}}").into_bytes()
+}
+
+/// A read's audit entry at position `seq`, told apart by its `detail`.
+fn read(seq: u64, detail: &str) -> AuditEntry {
+    AuditEntry {
+        seq,
+        at: 1,
+        record: maas_core::events::AuditRecord {
+            actor: "operator".into(),
+            event_type: "agent.read".into(),
+            target: None,
+            outcome: "ok".into(),
+            detail: detail.into(),
+            prev: None,
+            covers: None,
+        },
+    }
+}
+
+#[test]
+fn two_handles_on_one_file_share_one_history() {
+    let (dir, path) = fresh("two");
+    let (mut a, mut b) = (open(&path), open(&path));
     assert_eq!(a.append(0, b"one", true), Ok(1));
     assert_eq!(b.append(0, b"two", true), Err(JournalError::Conflict(1)));
     assert_eq!(b.append(1, b"two", false), Ok(2));
@@ -38,17 +69,8 @@ fn two_handles_on_one_file_share_one_history() {
 
 #[test]
 fn a_head_read_again_sees_every_commit_of_another_handle_and_a_set_aside_refuses_it() {
-    let dir = std::env::temp_dir().join(format!("maas-sqlite-heads-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok();
-    let path = dir.join("journal.db");
-    std::fs::remove_file(&path).ok();
-    let open = || {
-        SqliteJournal::open(&path)
-            .ok()
-            .unwrap_or_else(|| panic!("open"))
-    };
-    let (mut a, mut b) = (open(), open());
-    let entry = |n: u8| format!("{{\"v\":1,\"at\":{n},\"events\":[]}}").into_bytes();
+    let (dir, path) = fresh("heads");
+    let (mut a, mut b) = (open(&path), open(&path));
     assert_eq!(a.head(), Ok(0));
     assert_eq!(a.head(), Ok(0), "read again while nothing changed");
     assert_eq!(b.append(0, &entry(1), true), Ok(1));
@@ -64,7 +86,7 @@ fn a_head_read_again_sees_every_commit_of_another_handle_and_a_set_aside_refuses
     assert_eq!(a.head(), Ok(4));
     // Another handle sets entries 3 and 4 aside and writes two: the same length, but
     // not the same history.
-    let mut c = open();
+    let mut c = open(&path);
     c.conn
         .execute("UPDATE journal SET sum = x'00' WHERE seq = 3", [])
         .ok();
@@ -97,31 +119,10 @@ fn a_head_read_again_sees_every_commit_of_another_handle_and_a_set_aside_refuses
 
 #[test]
 fn a_batch_sqlite_rolls_back_under_it_is_reported_lost_and_the_next_one_commits() {
-    let dir = std::env::temp_dir().join(format!("maas-sqlite-lost-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok();
-    let path = dir.join("journal.db");
-    std::fs::remove_file(&path).ok();
-    let open = || {
-        SqliteJournal::open(&path)
-            .ok()
-            .unwrap_or_else(|| panic!("open"))
-    };
-    let (mut a, mut b) = (open(), open());
+    let (dir, path) = fresh("lost");
+    let (mut a, mut b) = (open(&path), open(&path));
     a.set_group_commit(true);
-    let entry = |n: u8| format!("{{\"v\":1,\"at\":{n},\"events\":[]}}").into_bytes();
-    let read = |seq: u64| AuditEntry {
-        seq,
-        at: 1,
-        record: maas_core::events::AuditRecord {
-            actor: "operator".into(),
-            event_type: "agent.read".into(),
-            target: None,
-            outcome: "ok".into(),
-            detail: "{}".into(),
-            prev: None,
-            covers: None,
-        },
-    };
+    let read = |seq: u64| read(seq, "{}");
     // Writing rows fails as a full disk or an I/O error does: SQLite rolls the whole
     // transaction back.
     let fail_on = |table: &str| {
@@ -176,31 +177,9 @@ fn a_batch_sqlite_rolls_back_under_it_is_reported_lost_and_the_next_one_commits(
 /// of the lost batch's own reads, whose answers never went out, are not.
 #[test]
 fn a_lost_batch_gives_back_the_reads_from_before_it_even_once_written_into_it() {
-    let dir = std::env::temp_dir().join(format!("maas-sqlite-lost-reads-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).ok();
-    let path = dir.join("journal.db");
-    std::fs::remove_file(&path).ok();
-    let open = || {
-        SqliteJournal::open(&path)
-            .ok()
-            .unwrap_or_else(|| panic!("open"))
-    };
-    let (mut a, b) = (open(), open());
+    let (dir, path) = fresh("lost-reads");
+    let (mut a, b) = (open(&path), open(&path));
     a.set_group_commit(true);
-    let entry = |n: u8| format!("{{\"v\":1,\"at\":{n},\"events\":[]}}").into_bytes();
-    let read = |seq: u64, detail: &str| AuditEntry {
-        seq,
-        at: 1,
-        record: maas_core::events::AuditRecord {
-            actor: "operator".into(),
-            event_type: "agent.read".into(),
-            target: None,
-            outcome: "ok".into(),
-            detail: detail.into(),
-            prev: None,
-            covers: None,
-        },
-    };
     let logged = |b: &SqliteJournal| -> Vec<String> {
         let mut st = b
             .conn
