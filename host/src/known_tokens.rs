@@ -183,14 +183,8 @@ mod tests {
         // What another writer's temporary under the old shared name would block.
         std::fs::create_dir(dir.join("http-known-tokens.tmp")).unwrap();
         // What a process killed mid-rewrite left an hour ago: removed by the next.
-        let left = dir.join("http-known-tokens.4294000000.tmp");
-        std::fs::write(&left, b"half a file").unwrap();
-        std::fs::File::options()
-            .write(true)
-            .open(&left)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
-            .unwrap();
+        let left = crate::temporaries::left_by_a_killed_write(&file);
+        assert_eq!(left, dir.join("http-known-tokens.4294000000.tmp"));
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let file = file.clone();

@@ -54,6 +54,23 @@ pub fn remove_abandoned(path: &Path) {
     }
 }
 
+/// What a process killed an hour ago while it wrote `path` left beside it (process
+/// 4,294,000,000, which none is); returns its path.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn left_by_a_killed_write(path: &Path) -> std::path::PathBuf {
+    let left = temporary(path, 4_294_000_000);
+    std::fs::write(&left, b"half a file").unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&left)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    left
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -68,16 +85,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         for name in ["state.image", "copy.bin", "snapshot"] {
             let path = dir.join(name);
-            let left = temporary(&path, 4_294_000_000);
+            let left = left_by_a_killed_write(&path);
             assert!(left.starts_with(&dir), "{}", left.display());
-            std::fs::write(&left, b"half an image").unwrap();
-            let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-            std::fs::File::options()
-                .write(true)
-                .open(&left)
-                .unwrap()
-                .set_modified(an_hour_ago)
-                .unwrap();
             remove_abandoned(&path);
             assert!(!left.exists(), "{} is left", left.display());
         }

@@ -528,17 +528,7 @@ fn audit_verify_checks_the_chain_and_names_the_first_link_broken_by_an_edit() {
 
     // Someone with the file rewrites what an audit record says (and drops the checksum).
     let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
-    let data: Vec<u8> = db
-        .query_row("SELECT data FROM journal WHERE seq = 3", [], |r| r.get(0))
-        .unwrap();
-    let forged = String::from_utf8(data)
-        .unwrap()
-        .replace("memory.stored", "memory.viewed");
-    db.execute(
-        "UPDATE journal SET data = ?1, sum = NULL WHERE seq = 3",
-        [forged.as_bytes()],
-    )
-    .unwrap();
+    edit_entry(&db, 3, "memory.stored", "memory.viewed");
     let broken = maas(&dir, &["audit", "verify"]);
     assert_fails(&broken, 1, "audit_broken");
     assert!(
@@ -589,6 +579,22 @@ fn three_notes_each_read() -> DataDir {
     dir
 }
 
+/// Rewrites journal entry `seq` as someone with the file would, `from` replaced by `to`
+/// in its bytes and its checksum dropped.
+fn edit_entry(db: &rusqlite::Connection, seq: i64, from: &str, to: &str) {
+    let data: Vec<u8> = db
+        .query_row("SELECT data FROM journal WHERE seq = ?1", [seq], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let forged = String::from_utf8(data).unwrap().replace(from, to);
+    db.execute(
+        "UPDATE journal SET data = ?1, sum = NULL WHERE seq = ?2",
+        rusqlite::params![forged.as_bytes(), seq],
+    )
+    .unwrap();
+}
+
 /// The journal position of the entry whose bytes hold `text`.
 fn seq_of(db: &rusqlite::Connection, text: &str) -> i64 {
     db.query_row(
@@ -622,21 +628,12 @@ fn audit_verify_counts_reads_of_a_tail_set_aside_apart_and_still_names_an_edit()
     );
 
     // An edit of the history kept is still a broken link.
-    let data: Vec<u8> = db
-        .query_row(
-            "SELECT data FROM journal WHERE CAST(data AS TEXT) LIKE '%note number 0%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let forged = String::from_utf8(data)
-        .unwrap()
-        .replace("note number 0", "note number 9");
-    db.execute(
-        "UPDATE journal SET data = ?1, sum = NULL WHERE CAST(data AS TEXT) LIKE '%note number 0%'",
-        [forged.as_bytes()],
-    )
-    .unwrap();
+    edit_entry(
+        &db,
+        seq_of(&db, "note number 0"),
+        "note number 0",
+        "note number 9",
+    );
     let broken = maas(&dir, &["audit", "verify"]);
     assert_fails(&broken, 1, "audit_broken");
     assert!(
@@ -708,21 +705,8 @@ fn audit_verify_finds_an_edited_change_not_only_an_edited_audit_record() {
     ok(maas(&dir, &["audit", "verify"]));
     // Someone with the file changes what the stored memory says, not its audit record.
     let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
-    let (seq, data): (i64, Vec<u8>) = db
-        .query_row(
-            "SELECT seq, data FROM journal WHERE CAST(data AS TEXT) LIKE '%blue pipeline%'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let forged = String::from_utf8(data)
-        .unwrap()
-        .replace("blue pipeline", "red pipeline");
-    db.execute(
-        "UPDATE journal SET data = ?1, sum = NULL WHERE seq = ?2",
-        rusqlite::params![forged.as_bytes(), seq],
-    )
-    .unwrap();
+    let seq = seq_of(&db, "blue pipeline");
+    edit_entry(&db, seq, "blue pipeline", "red pipeline");
     let broken = maas(&dir, &["audit", "verify"]);
     assert_fails(&broken, 1, "audit_broken");
     assert!(

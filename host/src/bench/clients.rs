@@ -186,7 +186,7 @@ pub fn many(
     let url = server.url.clone();
 
     // The baseline: one agent's session, no other open.
-    let one = rt.block_on(mcp::connect(&url, first))?;
+    let one = rt.block_on(mcp::connect(&url, Some(first)))?;
     let (floor_alone, search_alone) = alone(&rt, 0, &one, query, reps)?;
     drop(one);
 
@@ -199,7 +199,7 @@ pub fn many(
             let (url, token) = (url.clone(), token.clone());
             set.spawn(async move {
                 let t = Instant::now();
-                let c = mcp::connect(&url, &token).await;
+                let c = mcp::connect(&url, Some(&token)).await;
                 (i, c.map(|c| (c, t.elapsed())))
             });
         }
@@ -273,17 +273,17 @@ pub fn many(
     }
 
     // Every client calls at once.
-    for (what, tool) in [
-        ("no-op tool", FLOOR_TOOL),
-        ("search, common word", "search_memories"),
-        ("store a note", "store_memory"),
+    let floor_base = ("the no-op tool, one client alone", &floor_alone);
+    for (what, tool, (baseline, base)) in [
+        ("no-op tool", FLOOR_TOOL, floor_base),
+        (
+            "search, common word",
+            "search_memories",
+            ("the same search, one client alone", &search_alone),
+        ),
+        ("store a note", "store_memory", floor_base),
     ] {
         let b = burst(&rt, &clients, tool, query, PER_CLIENT);
-        let base = if tool == "search_memories" {
-            &search_alone
-        } else {
-            &floor_alone
-        };
         rows.push(
             Row::latency(
                 SECTION,
@@ -291,14 +291,7 @@ pub fn many(
                 &format!("MCP HTTP, {} clients", clients.len()),
                 &b.samples,
             )
-            .against(
-                if tool == "search_memories" {
-                    "the same search, one client alone"
-                } else {
-                    "the no-op tool, one client alone"
-                },
-                Some(base.median()),
-            )
+            .against(baseline, Some(base.median()))
             .note(b.note()),
         );
     }

@@ -49,11 +49,13 @@ fn body(result: &CallToolResult) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
 
-/// Opens a session at `url` with an agent's bearer token.
-pub async fn connect(url: &str, token: &str) -> Result<Client, String> {
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token),
-    );
+/// Opens a session at `url`, with a bearer token or none.
+pub async fn connect(url: &str, token: Option<&str>) -> Result<Client, String> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(token) = token {
+        config = config.auth_header(token);
+    }
+    let transport = StreamableHttpClientTransport::from_config(config);
     ().serve(transport).await.map_err(|e| e.to_string())
 }
 
@@ -101,13 +103,7 @@ impl Mcp {
     /// Connects to a Streamable HTTP server at `url` (no token: the server runs with
     /// `--insecure-loopback`).
     pub fn http(rt: Arc<tokio::runtime::Runtime>, url: &str) -> Result<Self, String> {
-        let url = url.to_string();
-        let client = rt.block_on(async move {
-            let transport = StreamableHttpClientTransport::from_config(
-                StreamableHttpClientTransportConfig::with_uri(url),
-            );
-            ().serve(transport).await.map_err(|e| e.to_string())
-        })?;
+        let client = rt.block_on(connect(url, None))?;
         Ok(Mcp {
             rt,
             client: Arc::new(client),

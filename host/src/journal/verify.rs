@@ -10,7 +10,8 @@
 //! written before the chain existed carry no link and are counted, not checked. A
 //! read-audit row that names an entry since set aside (a damaged tail moved to table
 //! `damaged`) saw a history the journal no longer holds: its own link is checked, the
-//! head it saw cannot be, and it is counted apart.
+//! head it saw is checked through the entries set aside as far as they can be read, and
+//! it is counted apart (as unchecked from a damaged entry on).
 
 use super::{JournalBackend, JournalError};
 use maas_core::audit::chain_hash;
@@ -280,9 +281,10 @@ pub fn verify_against(
                 return Ok(report);
             }
             let saw = e.record.prev.as_deref().unwrap_or_default();
-            let seen = if decode(saw) == head_at(e.seq) {
+            let saw_head = decode(saw);
+            let seen = if saw_head == head_at(e.seq) {
                 Seen::Journal
-            } else if aside.had(e.seq, &decode(saw)) {
+            } else if aside.had(e.seq, &saw_head) {
                 Seen::SetAside
             } else if aside.unsure(e.seq) {
                 Seen::Unsure
