@@ -3,11 +3,14 @@
 //! every pool, half the memories shared at a mixed scope) and times
 //! `Core::search_memories` per query class as the agent in every pool, together with
 //! its two main parts: building the reader's allowed set and `Index::search_among`, and
-//! again with a write before each search (so the reader's set is built again).
+//! again with a write before each search (so the reader's set is built again), and
+//! with readers taking turns (the corpus's 100 agents, then 1,000 agents registered
+//! last, in no pool), as the clients of one server do.
 //!
 //! Run with `cargo run --release -p maas-core --example search_core [memories] [reps]`
 //! (default 1,000,000 memories, 200 repetitions of each query); a third argument
-//! `index` times `Index::search` alone over the same texts and reader's set.
+//! `index` times `Index::search` alone over the same texts and reader's set, `turns`
+//! only the readers taking turns.
 
 use maas_core::agents::RegistrationRequest;
 use maas_core::journal::AuditScan;
@@ -23,6 +26,8 @@ const IDENTIFIERS: usize = 5_000;
 const OWNERS: usize = 10;
 const AGENTS: usize = 100;
 const EVERYWHERE: &str = "agent-00";
+/// Agents registered after the memories, searching in turn.
+const READERS: usize = 1_000;
 
 /// A journal that keeps only its head.
 struct Discard(u64);
@@ -364,6 +369,9 @@ fn main() -> Result<(), Failure> {
     println!("{memories} memories stored in {:.1?}", started.elapsed());
     core.search_memories(&op, EVERYWHERE, "warm", 10)?;
     let classes = classes();
+    if std::env::args().nth(3).as_deref() == Some("turns") {
+        return in_turn(&mut core, &classes, reps);
+    }
     // No memory expires: any time past the last write reads the same set.
     let now = 1_767_225_600_000 + 1_000_000_000;
     let state = &core.engine.state;
@@ -422,6 +430,47 @@ fn main() -> Result<(), Failure> {
             percentile(&times, 50),
             percentile(&times, 95)
         );
+    }
+    in_turn(&mut core, &classes, reps)
+}
+
+/// Readers taking turns, as many clients of one server do: the corpus's agents one
+/// after the other, then agents registered last (in no pool, of 50 other owners:
+/// they read the global shares), one after the other.
+fn in_turn<J: Journal, E: Env>(
+    core: &mut Core<J, E>,
+    classes: &[(&'static str, String)],
+    reps: usize,
+) -> Result<(), Failure> {
+    let op = Caller::Operator;
+    let late: Vec<String> = (0..READERS).map(|i| format!("reader-{i:04}")).collect();
+    for (i, id) in late.iter().enumerate() {
+        core.register(
+            &op,
+            &RegistrationRequest {
+                agent_type: AgentType::ClaudeCode,
+                owner_id: format!("late-owner-{:02}", i % 50),
+                agent_id: Some(id.clone()),
+                capabilities: None,
+                metadata: None,
+            },
+        )?;
+    }
+    let corpus: Vec<String> = (0..AGENTS).map(agent).collect();
+    for (group, readers) in [("corpus agents", &corpus), ("new agents", &late)] {
+        for (name, query) in classes {
+            // One round untimed: what each reader keeps between its searches is kept.
+            for reader in readers {
+                std::hint::black_box(core.search_memories(&op, reader, query, 10).ok());
+            }
+            let mut turn = 0usize;
+            let (p50, p95) = time(reps.max(readers.len()), || {
+                let reader = readers.get(turn % readers.len()).map_or("", String::as_str);
+                turn += 1;
+                std::hint::black_box(core.search_memories(&op, reader, query, 10).ok());
+            });
+            println!("{group} in turn: {name:<13} {query:<16} p50 {p50:>9.2?}  p95 {p95:>9.2?}");
+        }
     }
     Ok(())
 }

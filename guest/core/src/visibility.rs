@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 mod last;
 
-use last::{Key, LastReadable};
+use last::{KeptUnions, Part};
 
 /// The shares of one pool, by the scope rule that decides who sees them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -86,8 +86,8 @@ pub struct Visibility {
     expired: RoaringBitmap,
     /// A time the expired set is settled for; moves forward with the events' times.
     watermark: u64,
-    /// The last reader's union of sets, until an event that may change it.
-    last: LastReadable,
+    /// Readers' unions of sets, until an event that may change them.
+    last: KeptUnions,
 }
 
 /// Sizes of a [`Visibility`], for measurements.
@@ -182,23 +182,36 @@ pub fn moved(s: &mut State, from: u64, to: u64) {
     }
 }
 
-/// Forgets the last reader's union and norms unless `event`, as `s` is now (before or
-/// after it is applied), leaves both as they are for every kept reader (see
-/// [`keeps_last`]).
+/// Forgets the kept unions and norms that `event`, as `s` is now (before or after it
+/// is applied), may change (see [`Changes`]).
 fn forget_unless_kept(v: &mut Visibility, s: &State, event: &Event) {
-    let readers = v.last.readers();
-    if !readers.is_empty() && !keeps_last(s, event, &readers) {
-        v.last.clear();
+    if v.last.is_empty() {
+        return;
+    }
+    match changes(s, event) {
+        Changes::None => {}
+        Changes::Author(author) => v.last.forget_author(author),
+        Changes::Any => v.last.clear(),
     }
 }
 
-/// Whether `event` leaves the sets of `readers` and their search norms as they are:
-/// an event that changes no read-access set, membership, team, pool or agent (an audit
-/// record, a handoff step other than acceptance, which grants, a session, knowledge
-/// documents), or the store, update or delete of one memory that is in no pool, granted
-/// to nobody and none of the readers' own, so in none of their sets before or after
-/// (and its length in none of their norms). Asked before and after the event is applied.
-fn keeps_last(s: &State, event: &Event, readers: &[String]) -> bool {
+/// Which read-access sets an event may change.
+enum Changes<'a> {
+    /// None.
+    None,
+    /// Only the memories one agent wrote.
+    Author(&'a str),
+    /// Any.
+    Any,
+}
+
+/// Which sets `event` may change: none for an event that changes no read-access set,
+/// membership, team, pool or agent (an audit record, a handoff step other than
+/// acceptance, which grants, a session, knowledge documents); only its author's
+/// memories for the store, update or delete of one memory that is in no pool and
+/// granted to nobody (and its length only in the norms of sets holding them). Asked
+/// before and after the event is applied.
+fn changes<'s>(s: &'s State, event: &Event) -> Changes<'s> {
     match event {
         Event::Audited(_)
         | Event::HandoffInitiated { .. }
@@ -213,15 +226,17 @@ fn keeps_last(s: &State, event: &Event, readers: &[String]) -> bool {
         | Event::SessionEnded { .. }
         | Event::AgentTokenRotated { .. }
         | Event::DocumentsIngested { .. }
-        | Event::DocumentsRemoved { .. } => true,
+        | Event::DocumentsRemoved { .. } => Changes::None,
         Event::MemoryStored { id, .. }
         | Event::MemoryUpdated { id, .. }
-        | Event::MemoryDeleted { id } => s.memories.get(id).is_none_or(|m| {
-            m.pools.is_empty()
-                && !readers.contains(&m.author)
-                && s.grants.get(id).is_none_or(|g| g.is_empty())
-        }),
-        _ => false,
+        | Event::MemoryDeleted { id } => match s.memories.get(id) {
+            None => Changes::None,
+            Some(m) if m.pools.is_empty() && s.grants.get(id).is_none_or(|g| g.is_empty()) => {
+                Changes::Author(&m.author)
+            }
+            Some(_) => Changes::Any,
+        },
+        _ => Changes::Any,
     }
 }
 
@@ -532,22 +547,23 @@ impl Visibility {
 /// `u32` aside, which are in no set).
 ///
 /// The union of the reader's sets is kept until an event that may change it (see
-/// `keeps_last`), for the next call by
-/// the same reader (see the `last` module): the set is shared, not copied, when
-/// nothing in it has expired.
+/// [`changes`]), for the next call by any reader of the same sets (see the `last`
+/// module): the set is shared, not copied, when nothing in it has expired.
 pub fn readable_by(s: &State, reader: &Agent, now: u64) -> Arc<RoaringBitmap> {
     let v = &s.visibility;
-    let key = Key {
-        reader: reader.id.clone(),
-        seq: s.seq,
-        global: reader.can(Capability::MemoryRead),
-    };
-    let union = match v.last.get(&key) {
-        Some(union) => union,
+    let me = reader.id.as_str();
+    let union = match v.last.of_reader(me, s.seq) {
+        Some((union, _)) => union,
         None => {
-            let union = Arc::new(union_of(s, reader));
-            v.last.put(key, Arc::clone(&union));
-            union
+            let parts = parts_of(s, reader);
+            match v.last.get(me, &parts, s.seq) {
+                Some((union, _)) => union,
+                None => {
+                    let union = Arc::new(parts.iter().filter_map(|p| v.set(p)).union());
+                    v.last.put(me, &parts, s.seq, Arc::clone(&union));
+                    union
+                }
+            }
         }
     };
     if v.expires_none_of(&union, now) {
@@ -559,40 +575,41 @@ pub fn readable_by(s: &State, reader: &Agent, now: u64) -> Arc<RoaringBitmap> {
 }
 
 /// The search norms of `readable`, the set [`readable_by`] gave `reader` in `s`: kept
-/// beside the reader's union until an event that may change them, so only the first
-/// search after such a change counts them.
+/// beside the union of the reader's sets until an event that may change them, so only
+/// the first search of those sets after such a change counts them.
 pub fn readable_norms(s: &State, reader: &Agent, readable: &RoaringBitmap) -> Norms {
-    let key = Key {
-        reader: reader.id.clone(),
-        seq: s.seq,
-        global: reader.can(Capability::MemoryRead),
-    };
     let last = &s.visibility.last;
-    if let Some(norms) = last.norms(&key, readable.len()) {
+    let Some((_, id)) = last.of_reader(&reader.id, s.seq) else {
+        return s.memory_index.norms_over(readable);
+    };
+    if let Some(norms) = last.norms(id, s.seq, readable.len()) {
         return norms;
     }
     let norms = s.memory_index.norms_over(readable);
-    last.put_norms(key, readable.len(), norms);
+    last.put_norms(id, s.seq, readable.len(), norms);
     norms
 }
 
-/// The union of the sets that reach `reader`, expired memories included.
-fn union_of(s: &State, reader: &Agent) -> RoaringBitmap {
+/// The non-empty sets whose union reaches `reader` (expired memories included),
+/// sorted: two readers with the same parts read the same memories.
+fn parts_of<'a>(s: &'a State, reader: &'a Agent) -> Vec<Part<'a>> {
     let v = &s.visibility;
     let me = reader.id.as_str();
-    let mut parts: Vec<&RoaringBitmap> = Vec::new();
-    parts.extend(v.by_author.get(me));
-    parts.extend(v.by_grantee.get(me));
+    let mut parts: Vec<Part<'a>> = vec![Part::Author(me), Part::Grantee(me)];
     for pool_id in v.private_pools.get(me).into_iter().flatten() {
-        parts.extend(v.pools.get(pool_id).and_then(|p| p.private.get(me)));
+        parts.push(Part::Private {
+            pool: pool_id,
+            sharer: me,
+        });
     }
     let mine = s.memberships.get(me);
     let mut team_pools: BTreeSet<&str> = BTreeSet::new();
     for pool_id in mine.into_iter().flatten() {
-        if let Some(sets) = v.pools.get(pool_id) {
-            parts.push(&sets.members);
-            parts.extend(sets.user_by_owner.get(&reader.owner_id));
-        }
+        parts.push(Part::Members(pool_id));
+        parts.push(Part::User {
+            pool: pool_id,
+            owner: &reader.owner_id,
+        });
         let key = s
             .pools
             .get(pool_id)
@@ -605,13 +622,31 @@ fn union_of(s: &State, reader: &Agent) -> RoaringBitmap {
     // The team shares of the reader's own pools are in their members' sets already.
     for pool_id in team_pools {
         if !mine.is_some_and(|m| m.contains(pool_id)) {
-            parts.extend(v.pools.get(pool_id).map(|p| &p.team));
+            parts.push(Part::Team(pool_id));
         }
     }
     if reader.can(Capability::MemoryRead) {
-        parts.push(&v.global);
+        parts.push(Part::Global);
     }
-    parts.union()
+    parts.retain(|p| v.set(p).is_some_and(|set| !set.is_empty()));
+    parts.sort_unstable();
+    parts.dedup();
+    parts
+}
+
+impl Visibility {
+    /// The set `part` names.
+    fn set(&self, part: &Part<'_>) -> Option<&RoaringBitmap> {
+        match *part {
+            Part::Author(a) => self.by_author.get(a),
+            Part::Grantee(a) => self.by_grantee.get(a),
+            Part::Private { pool, sharer } => self.pools.get(pool)?.private.get(sharer),
+            Part::Members(pool) => self.pools.get(pool).map(|p| &p.members),
+            Part::User { pool, owner } => self.pools.get(pool)?.user_by_owner.get(owner),
+            Part::Team(pool) => self.pools.get(pool).map(|p| &p.team),
+            Part::Global => Some(&self.global),
+        }
+    }
 }
 
 #[cfg(test)]

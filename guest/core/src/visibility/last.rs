@@ -1,123 +1,414 @@
-//! The last reader's union of sets, kept until the state changes: an agent often
-//! searches several times in a row, and at a million memories the union of its sets
-//! costs a good part of a search.
+//! Readers' unions of sets, kept until the state changes them: an agent often
+//! searches several times in a row, many agents read the same sets (every agent in no
+//! pool reads the global shares alone; agents of one owner in the same pools read
+//! the same shares), and at a million memories the union of a reader's sets and its
+//! search norms cost a good part of a search.
 //!
-//! It is forgotten by every event that may change what it holds (`visibility::before`
-//! and `after` clear it; an event that changes no read-access set, membership, team or
-//! agent, or one memory in no kept reader's set, keeps it, and the entry's new position
-//! is then written into its key), and is keyed by the reader, the state's sequence and
-//! whether the reader may read global shares, so a state changed any other way is not
-//! answered from it either. Only one
-//! reader's set is kept, so it holds at most one bitmap. Expiry is applied after it
-//! (it depends on the time asked about). The search norms of that reader's set (how
-//! many memories it holds and their total length) are kept beside it.
+//! A union is kept under the names of the sets it is made of ([`Part`]s), not under
+//! its reader, so every reader whose sets are the same finds it. The kept unions are
+//! all of one state position; `visibility::before` and `after` forget them when an
+//! event may change a set (an event that changes no read-access set, membership, team,
+//! pool or agent keeps them all, and the store, update or delete of a memory in no
+//! pool and granted to nobody forgets only the unions holding its author's memories),
+//! and the position is moved on when an entry's events kept them. At most
+//! [`MAX_KEPT`] unions and [`MAX_BYTES`] of bitmaps are kept, the least recently used
+//! going first. Expiry is applied after a union (it depends on the time asked
+//! about); the search norms of that set (how many memories it holds and their total
+//! length) are kept beside its union, told apart by its size: for one union, a later
+//! time only takes more away.
 
 use crate::search::Norms;
 use roaring::RoaringBitmap;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-/// What the union was computed for.
+/// At most this many unions are kept.
+pub(super) const MAX_KEPT: usize = 1024;
+/// At most this many bytes of kept unions (their serialized size, about their size in
+/// memory: at a million memories a reader's union is up to 128 KiB).
+pub(super) const MAX_BYTES: u64 = 64 << 20;
+/// At most this many readers' last unions are remembered (past it, all are forgotten).
+const MAX_READERS: usize = 4096;
+
+/// One set a reader's union is made of, named by what keys it in [`super::Visibility`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum Part<'a> {
+    /// The memories an agent wrote.
+    Author(&'a str),
+    /// The memories granted to an agent.
+    Grantee(&'a str),
+    /// A pool's agent-private shares of one sharer.
+    Private { pool: &'a str, sharer: &'a str },
+    /// A pool's project and team shares.
+    Members(&'a str),
+    /// A pool's user shares by sharers of one owner.
+    User { pool: &'a str, owner: &'a str },
+    /// A pool's team shares.
+    Team(&'a str),
+    /// The global shares.
+    Global,
+}
+
+/// A [`Part`] that owns its names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Key {
-    /// The reader.
-    pub(super) reader: String,
-    /// The state's sequence.
-    pub(super) seq: u64,
-    /// Whether the reader may read global shares.
-    pub(super) global: bool,
+enum Owned {
+    Author(String),
+    Grantee(String),
+    Private { pool: String, sharer: String },
+    Members(String),
+    User { pool: String, owner: String },
+    Team(String),
+    Global,
 }
 
-/// The last reader's union (see the module documentation), and the search norms of
-/// the last set of that reader (its union less what had expired, told apart by its
-/// size: for one union, a later time only takes more away). Cloning a state gives an
-/// empty one, and it takes no part in comparisons: it is a cache of what the sets say.
+impl Owned {
+    fn of(part: &Part<'_>) -> Owned {
+        match *part {
+            Part::Author(a) => Owned::Author(a.to_string()),
+            Part::Grantee(a) => Owned::Grantee(a.to_string()),
+            Part::Private { pool, sharer } => Owned::Private {
+                pool: pool.to_string(),
+                sharer: sharer.to_string(),
+            },
+            Part::Members(p) => Owned::Members(p.to_string()),
+            Part::User { pool, owner } => Owned::User {
+                pool: pool.to_string(),
+                owner: owner.to_string(),
+            },
+            Part::Team(p) => Owned::Team(p.to_string()),
+            Part::Global => Owned::Global,
+        }
+    }
+
+    fn is(&self, part: &Part<'_>) -> bool {
+        match (self, *part) {
+            (Owned::Author(a), Part::Author(b))
+            | (Owned::Grantee(a), Part::Grantee(b))
+            | (Owned::Members(a), Part::Members(b))
+            | (Owned::Team(a), Part::Team(b)) => a == b,
+            (Owned::Private { pool, sharer }, Part::Private { pool: p, sharer: s }) => {
+                pool == p && sharer == s
+            }
+            (Owned::User { pool, owner }, Part::User { pool: p, owner: o }) => {
+                pool == p && owner == o
+            }
+            (Owned::Global, Part::Global) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether `kept` names the same sets as `parts`.
+fn same(kept: &[Owned], parts: &[Part<'_>]) -> bool {
+    kept.len() == parts.len() && kept.iter().zip(parts).all(|(k, p)| k.is(p))
+}
+
+/// A hash of `parts`, to pass over kept unions of other sets quickly (equal parts are
+/// still compared whole).
+fn hash(parts: &[Part<'_>]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+/// One kept union.
+#[derive(Debug)]
+struct Kept {
+    /// Its number, unique among the unions kept by one state.
+    id: u64,
+    /// The hash of its parts.
+    hash: u64,
+    /// The sets it is made of, sorted.
+    parts: Vec<Owned>,
+    union: Arc<RoaringBitmap>,
+    /// Its serialized size.
+    bytes: u64,
+    /// The norms of the union less what had expired, and that set's size.
+    norms: Option<(u64, Norms)>,
+    /// When it was last asked for (a count of lookups).
+    used: u64,
+}
+
 #[derive(Debug, Default)]
-pub(super) struct LastReadable {
-    union: Mutex<Option<(Key, Arc<RoaringBitmap>)>>,
-    norms: Mutex<Option<(Key, u64, Norms)>>,
+struct Inner {
+    /// The state position every kept union is of.
+    seq: u64,
+    /// Lookups and unions so far.
+    clock: u64,
+    kept: Vec<Kept>,
+    /// The serialized size of the kept unions.
+    bytes: u64,
+    /// The kept union each reader last read, by number: a reader's parts change only
+    /// with events that forget them here (see [`KeptUnions::forget_author`]).
+    readers: BTreeMap<String, u64>,
 }
 
-impl LastReadable {
-    /// The union kept for `key`, if it is the last one computed.
-    pub(super) fn get(&self, key: &Key) -> Option<Arc<RoaringBitmap>> {
-        let last = self.union.lock().ok()?;
-        last.as_ref()
-            .filter(|(k, _)| k == key)
-            .map(|(_, set)| Arc::clone(set))
+impl Inner {
+    /// The kept union numbered `id` at `seq`, marked used.
+    fn by_id(&mut self, id: u64, seq: u64) -> Option<&mut Kept> {
+        if self.seq != seq {
+            return None;
+        }
+        self.clock += 1;
+        let clock = self.clock;
+        let kept = self.kept.iter_mut().find(|k| k.id == id)?;
+        kept.used = clock;
+        Some(kept)
     }
 
-    /// Keeps `set` as the union for `key`.
-    pub(super) fn put(&self, key: Key, set: Arc<RoaringBitmap>) {
-        if let Ok(mut last) = self.union.lock() {
-            *last = Some((key, set));
+    /// Notes that `reader` reads the union numbered `id`.
+    fn note(&mut self, reader: &str, id: u64) {
+        if self.readers.len() >= MAX_READERS && !self.readers.contains_key(reader) {
+            self.readers.clear();
+        }
+        match self.readers.get_mut(reader) {
+            Some(kept) => *kept = id,
+            None => {
+                self.readers.insert(reader.to_string(), id);
+            }
         }
     }
 
-    /// The norms kept for the set of `len` memories of `key`, if they are the last ones.
-    pub(super) fn norms(&self, key: &Key, len: u64) -> Option<Norms> {
-        let last = self.norms.lock().ok()?;
-        last.as_ref()
-            .filter(|(k, l, _)| k == key && *l == len)
-            .map(|(_, _, norms)| *norms)
+    fn clear(&mut self) {
+        self.kept.clear();
+        self.readers.clear();
+        self.bytes = 0;
+    }
+}
+
+/// The kept unions (see the module documentation). Cloning a state gives an empty
+/// one, and it takes no part in comparisons: it is a cache of what the sets say.
+#[derive(Debug, Default)]
+pub(super) struct KeptUnions {
+    inner: Mutex<Inner>,
+}
+
+impl KeptUnions {
+    /// The union `reader` read last at state position `seq`, if its parts are unchanged
+    /// and it is still kept, with its number.
+    pub(super) fn of_reader(&self, reader: &str, seq: u64) -> Option<(Arc<RoaringBitmap>, u64)> {
+        let mut inner = self.inner.lock().ok()?;
+        let id = *inner.readers.get(reader)?;
+        inner.by_id(id, seq).map(|k| (Arc::clone(&k.union), id))
     }
 
-    /// Keeps `norms` for the set of `len` memories of `key`.
-    pub(super) fn put_norms(&self, key: Key, len: u64, norms: Norms) {
-        if let Ok(mut last) = self.norms.lock() {
-            *last = Some((key, len, norms));
+    /// The union of `parts` kept at state position `seq`, with its number, noted as
+    /// what `reader` reads.
+    pub(super) fn get(
+        &self,
+        reader: &str,
+        parts: &[Part<'_>],
+        seq: u64,
+    ) -> Option<(Arc<RoaringBitmap>, u64)> {
+        let mut inner = self.inner.lock().ok()?;
+        if inner.seq != seq {
+            return None;
+        }
+        let h = hash(parts);
+        let id = inner
+            .kept
+            .iter()
+            .find(|k| k.hash == h && same(&k.parts, parts))?
+            .id;
+        inner.note(reader, id);
+        inner.by_id(id, seq).map(|k| (Arc::clone(&k.union), id))
+    }
+
+    /// Keeps `union` as the union of `parts` at `seq`, read by `reader`, forgetting what
+    /// was kept at another position and, past the bounds, the least recently used.
+    /// Returns its number.
+    pub(super) fn put(
+        &self,
+        reader: &str,
+        parts: &[Part<'_>],
+        seq: u64,
+        union: Arc<RoaringBitmap>,
+    ) -> Option<u64> {
+        let mut inner = self.inner.lock().ok()?;
+        if inner.seq != seq {
+            inner.clear();
+            inner.seq = seq;
+        }
+        let h = hash(parts);
+        if let Some(at) = inner
+            .kept
+            .iter()
+            .position(|k| k.hash == h && same(&k.parts, parts))
+        {
+            let gone = inner.kept.swap_remove(at);
+            inner.bytes -= gone.bytes;
+        }
+        let bytes = union.serialized_size() as u64;
+        if bytes > MAX_BYTES {
+            return None;
+        }
+        while inner.kept.len() >= MAX_KEPT || inner.bytes + bytes > MAX_BYTES {
+            let oldest = inner.kept.iter().enumerate().min_by_key(|(_, k)| k.used);
+            let Some(at) = oldest.map(|(at, _)| at) else {
+                break;
+            };
+            let gone = inner.kept.swap_remove(at);
+            inner.bytes -= gone.bytes;
+        }
+        inner.clock += 1;
+        let id = inner.clock;
+        inner.kept.push(Kept {
+            id,
+            hash: h,
+            parts: parts.iter().map(Owned::of).collect(),
+            union,
+            bytes,
+            norms: None,
+            used: id,
+        });
+        inner.bytes += bytes;
+        inner.note(reader, id);
+        Some(id)
+    }
+
+    /// The norms kept for the set of `len` memories from the union numbered `id` at
+    /// `seq`.
+    pub(super) fn norms(&self, id: u64, seq: u64, len: u64) -> Option<Norms> {
+        let mut inner = self.inner.lock().ok()?;
+        let kept = inner.by_id(id, seq)?;
+        kept.norms.filter(|(l, _)| *l == len).map(|(_, n)| n)
+    }
+
+    /// Keeps `norms` for the set of `len` memories from the union numbered `id` at
+    /// `seq`, if that union is kept.
+    pub(super) fn put_norms(&self, id: u64, seq: u64, len: u64, norms: Norms) {
+        if let Ok(mut inner) = self.inner.lock()
+            && let Some(kept) = inner.by_id(id, seq)
+        {
+            kept.norms = Some((len, norms));
         }
     }
 
-    /// The readers the kept union and norms are for.
-    pub(super) fn readers(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Ok(Some((key, _))) = self.union.get_mut().map(|l| l.as_ref()) {
-            out.push(key.reader.clone());
-        }
-        if let Ok(Some((key, _, _))) = self.norms.get_mut().map(|l| l.as_ref()) {
-            out.push(key.reader.clone());
-        }
-        out
+    /// Whether any union is kept.
+    pub(super) fn is_empty(&mut self) -> bool {
+        self.inner_mut().kept.is_empty()
+    }
+
+    /// Forgets the unions that hold the memories `author` wrote, and which union
+    /// `author` reads (its parts may change: its first note, or its last, adds or
+    /// removes its own).
+    pub(super) fn forget_author(&mut self, author: &str) {
+        let part = Part::Author(author);
+        let inner = self.inner_mut();
+        inner.readers.remove(author);
+        let mut bytes = inner.bytes;
+        inner.kept.retain(|k| {
+            let keep = !k.parts.iter().any(|p| p.is(&part));
+            if !keep {
+                bytes -= k.bytes;
+            }
+            keep
+        });
+        inner.bytes = bytes;
     }
 
     /// Moves what was kept at state position `from` to `to` (an entry was applied whose
     /// events all kept it).
     pub(super) fn moved(&mut self, from: u64, to: u64) {
-        if let Ok(Some((key, _))) = self.union.get_mut().map(Option::as_mut)
-            && key.seq == from
-        {
-            key.seq = to;
-        }
-        if let Ok(Some((key, _, _))) = self.norms.get_mut().map(Option::as_mut)
-            && key.seq == from
-        {
-            key.seq = to;
+        let inner = self.inner_mut();
+        if inner.seq == from {
+            inner.seq = to;
+        } else {
+            inner.clear();
         }
     }
 
-    /// Forgets the kept union.
+    /// Forgets every kept union.
     pub(super) fn clear(&mut self) {
-        clear(&mut self.union);
-        clear(&mut self.norms);
+        self.inner_mut().clear();
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner {
+        match self.inner.get_mut() {
+            Ok(inner) => inner,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// How many unions are kept (for tests).
+    #[cfg(test)]
+    pub(super) fn len(&mut self) -> usize {
+        self.inner_mut().kept.len()
     }
 }
 
-/// Empties `slot`, poisoned or not.
-fn clear<T>(slot: &mut Mutex<Option<T>>) {
-    match slot.get_mut() {
-        Ok(last) => *last = None,
-        Err(poisoned) => *poisoned.into_inner() = None,
-    }
-}
-
-impl Clone for LastReadable {
+impl Clone for KeptUnions {
     fn clone(&self) -> Self {
-        LastReadable::default()
+        KeptUnions::default()
     }
 }
 
-impl PartialEq for LastReadable {
+impl PartialEq for KeptUnions {
     fn eq(&self, _other: &Self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn union(bits: impl IntoIterator<Item = u32>) -> Arc<RoaringBitmap> {
+        Arc::new(bits.into_iter().collect())
+    }
+
+    #[test]
+    fn the_least_recently_used_union_goes_first() {
+        let kept = KeptUnions::default();
+        let names: Vec<String> = (0..=MAX_KEPT).map(|i| format!("agent-{i}")).collect();
+        for (i, name) in names.iter().enumerate().take(MAX_KEPT) {
+            kept.put(name, &[Part::Author(name)], 7, union([i as u32]));
+        }
+        // The first is read again, so the second is the least recently used.
+        let first = [Part::Author(&names[0])];
+        assert!(kept.get("someone", &first, 7).is_some());
+        let last = &names[MAX_KEPT];
+        kept.put(last, &[Part::Author(last)], 7, union([1]));
+        let mut kept = kept;
+        assert_eq!(kept.len(), MAX_KEPT);
+        assert!(kept.get("x", &first, 7).is_some());
+        assert!(kept.get("x", &[Part::Author(&names[1])], 7).is_none());
+        assert!(
+            kept.of_reader(&names[1], 7).is_none(),
+            "its reader's note is stale"
+        );
+        assert!(kept.get("x", &[Part::Author(last)], 7).is_some());
+        // Another position forgets all.
+        assert!(kept.get("x", &first, 8).is_none());
+        kept.put("x", &[Part::Global], 8, union([1]));
+        assert_eq!(kept.len(), 1);
+    }
+
+    #[test]
+    fn kept_unions_stay_within_their_bytes() {
+        let mut kept = KeptUnions::default();
+        // 16 bitmap containers of 8 KiB each: about what a reader of a third of a
+        // million memories holds.
+        let big = union((0..16u32).flat_map(|c| (0..8_192u32).map(move |i| (c << 16) + i * 8)));
+        let size = big.serialized_size() as u64;
+        let fit = (MAX_BYTES / size) as usize;
+        assert!(fit > 1 && fit < MAX_KEPT, "{size} bytes a union");
+        let names: Vec<String> = (0..=fit).map(|i| format!("a{i}")).collect();
+        for name in &names {
+            assert!(
+                kept.put(name, &[Part::Author(name)], 1, Arc::clone(&big))
+                    .is_some()
+            );
+        }
+        assert_eq!(kept.len(), fit);
+        assert!(kept.inner_mut().bytes <= MAX_BYTES);
+        let total: u64 = kept.inner_mut().kept.iter().map(|k| k.bytes).sum();
+        assert_eq!(total, kept.inner_mut().bytes);
+        kept.forget_author(&names[fit]);
+        assert_eq!(kept.len(), fit - 1);
+        let total: u64 = kept.inner_mut().kept.iter().map(|k| k.bytes).sum();
+        assert_eq!(total, kept.inner_mut().bytes);
     }
 }

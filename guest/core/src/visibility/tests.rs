@@ -1,6 +1,7 @@
-//! The last reader's union and norms, kept across events that cannot change them,
-//! against a state's own answer without them: a seeded run of every kind of change, by
-//! the reader, by its pool mates and by a stranger, with the reader searching between.
+//! Readers' kept unions and norms, kept across events that cannot change them, against
+//! a state's own answer without them: a seeded run of every kind of change, by the
+//! reader, by its pool mates and by a stranger, with readers searching between (some
+//! of them reading the same sets as another).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use crate::agents::RegistrationRequest;
@@ -63,6 +64,9 @@ fn a_kept_union_and_norms_are_what_the_state_says_after_every_change() {
         ("mate", "u-1"),
         ("other", "u-1"),
         ("stranger", "u-2"),
+        ("twin", "u-1"),
+        ("idle-1", "u-3"),
+        ("idle-2", "u-4"),
     ] {
         register(&mut c, id, owner);
     }
@@ -72,6 +76,9 @@ fn a_kept_union_and_norms_are_what_the_state_says_after_every_change() {
     pool(&mut c, "q", "u-2", "stranger", false);
     c.join_pool(&OP, "p", "reader", Permission::Write).unwrap();
     c.join_pool(&OP, "t1", "reader", Permission::Read).unwrap();
+    c.join_pool(&OP, "p", "twin", Permission::Read).unwrap();
+    c.join_pool(&OP, "t1", "twin", Permission::Read).unwrap();
+    let readers = ["reader", "twin", "mate", "stranger", "idle-1", "idle-2"];
     let mut rng = Rng(11);
     let authors = ["reader", "mate", "other", "stranger"];
     let mut written: Vec<(String, String, u64)> = Vec::new();
@@ -165,25 +172,114 @@ fn a_kept_union_and_norms_are_what_the_state_says_after_every_change() {
                 let _ = c.delete_memory(&Caller::Agent("stranger".into()), "reader", "m0");
             }
         }
-        let me = Caller::Agent("reader".into());
-        if rng.below(3) != 0 {
-            c.search_memories(&me, "reader", "deploy queue", 5).unwrap();
+        for id in readers {
+            if rng.below(3) == 0 {
+                let me = Caller::Agent(id.into());
+                c.search_memories(&me, id, "deploy queue", 5).unwrap();
+            }
         }
         let s = &c.engine.state;
         let now = s.memories.values().map(|m| m.updated_at).max().unwrap_or(0) + 1_500;
-        let reader = s.agents.get("reader").unwrap();
-        let cached = s.visibility.last.get(&super::last::Key {
-            reader: "reader".into(),
-            seq: s.seq,
-            global: true,
-        });
-        kept += usize::from(cached.is_some());
-        let got = super::readable_by(s, reader, now);
-        let norms = super::readable_norms(s, reader, &got);
-        let fresh = s.clone();
-        let want = super::readable_by(&fresh, fresh.agents.get("reader").unwrap(), now);
-        assert_eq!(*got, *want, "step {step}");
-        assert_eq!(norms, fresh.memory_index.norms_over(&want), "step {step}");
+        for id in readers {
+            let reader = s.agents.get(id).unwrap();
+            let cached = s.visibility.last.of_reader(id, s.seq);
+            kept += usize::from(cached.is_some());
+            let got = super::readable_by(s, reader, now);
+            let norms = super::readable_norms(s, reader, &got);
+            let fresh = s.clone();
+            let want = super::readable_by(&fresh, fresh.agents.get(id).unwrap(), now);
+            assert_eq!(*got, *want, "step {step}, {id}");
+            assert_eq!(
+                norms,
+                fresh.memory_index.norms_over(&want),
+                "step {step}, {id}"
+            );
+        }
     }
-    assert!(kept > 50, "the union was kept only {kept} times");
+    assert!(kept > 600, "a union was kept only {kept} times");
+}
+
+#[test]
+fn readers_of_the_same_sets_share_one_kept_union() {
+    let mut c = Core::new(
+        MemoryJournal::default(),
+        SeededEnv::new(1_700_000_000_000, 1_000, 3),
+        Limits::default(),
+    );
+    c.init(Limits::default()).unwrap();
+    for (id, owner) in [("a", "u-1"), ("b", "u-2"), ("c", "u-2"), ("d", "u-2")] {
+        register(&mut c, id, owner);
+    }
+    let req = PoolRequest {
+        name: "pool p".into(),
+        owner_id: "u-2".into(),
+        scope: Scope::Global,
+        team: None,
+        pool_id: Some("p".into()),
+        metadata: None,
+    };
+    c.create_pool(&OP, Some("b"), &req).unwrap();
+    c.join_pool(&OP, "p", "c", Permission::Read).unwrap();
+    for (i, (author, scope)) in [
+        ("a", None),
+        ("b", Some(Scope::Global)),
+        ("b", Some(Scope::User)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let req = StoreRequest {
+            agent_id: author.into(),
+            content: format!("note {i} on the deploy queue"),
+            kind: MemoryKind::Note,
+            tags: vec![],
+            memory_id: Some(format!("m{i}")),
+            pool_id: scope.map(|_| "p".to_string()),
+            scope,
+            ttl_seconds: None,
+        };
+        c.store_memory(&Caller::Agent(author.into()), &req).unwrap();
+    }
+    let search = |c: &mut Core<MemoryJournal, SeededEnv>, id: &str| {
+        let hits = c.search_memories(&Caller::Agent(id.into()), id, "deploy", 5);
+        let mut ids: Vec<String> = hits.unwrap().into_iter().map(|h| h.memory.id).collect();
+        ids.sort();
+        ids
+    };
+    // `d` reads the global share alone, `c` (a member of `p`, of the sharer's owner)
+    // the user share too, `a` its own note too: three sets.
+    assert_eq!(search(&mut c, "d"), ["m1"]);
+    assert_eq!(c.engine.state.visibility.last.len(), 1);
+    assert_eq!(search(&mut c, "c"), ["m1", "m2"]);
+    assert_eq!(search(&mut c, "a"), ["m0", "m1"]);
+    assert_eq!(c.engine.state.visibility.last.len(), 3);
+    // A fourth reader of the global share alone finds it kept.
+    register(&mut c, "e", "u-3");
+    assert_eq!(search(&mut c, "d"), ["m1"]);
+    assert_eq!(
+        c.engine.state.visibility.last.len(),
+        1,
+        "a registration forgets"
+    );
+    assert_eq!(search(&mut c, "e"), ["m1"]);
+    assert_eq!(c.engine.state.visibility.last.len(), 1);
+    // A private note of `a` forgets only the union holding `a`'s notes.
+    assert_eq!(search(&mut c, "a"), ["m0", "m1"]);
+    assert_eq!(search(&mut c, "c"), ["m1", "m2"]);
+    assert_eq!(c.engine.state.visibility.last.len(), 3);
+    let req = StoreRequest {
+        agent_id: "a".into(),
+        content: "another deploy note".into(),
+        kind: MemoryKind::Note,
+        tags: vec![],
+        memory_id: Some("m3".into()),
+        pool_id: None,
+        scope: None,
+        ttl_seconds: None,
+    };
+    c.store_memory(&Caller::Agent("a".into()), &req).unwrap();
+    assert_eq!(c.engine.state.visibility.last.len(), 2);
+    assert_eq!(search(&mut c, "a"), ["m0", "m1", "m3"]);
+    assert_eq!(search(&mut c, "e"), ["m1"]);
+    assert_eq!(c.engine.state.visibility.last.len(), 3);
 }
