@@ -269,6 +269,8 @@ fn index_only(memories: usize, reps: usize, seed: u64) -> Result<(), Failure> {
     let (mut rng, words, idents) = (Rng(seed), Zipf::new(VOCABULARY), Zipf::new(IDENTIFIERS));
     let mut texts = Vec::with_capacity(memories);
     let mut allowed = roaring::RoaringBitmap::new();
+    // What an agent in no pool reads: the global shares.
+    let mut global = roaring::RoaringBitmap::new();
     for n in 1..=memories as u32 {
         let k = rng.below(AGENTS);
         texts.push(content(&mut rng, &words, &idents));
@@ -287,6 +289,9 @@ fn index_only(memories: usize, reps: usize, seed: u64) -> Result<(), Failure> {
         if readable {
             allowed.insert(n);
         }
+        if scope == Some(4) {
+            global.insert(n);
+        }
     }
     let started = Instant::now();
     let index = maas_core::search::Index::build((1u64..).zip(texts.iter().map(String::as_str)));
@@ -298,11 +303,16 @@ fn index_only(memories: usize, reps: usize, seed: u64) -> Result<(), Failure> {
     drop(texts);
     // A fourth argument keeps the classes whose name starts with it.
     let only = std::env::args().nth(4).unwrap_or_default();
-    for (name, query) in classes().iter().filter(|(name, _)| name.starts_with(&only)) {
-        let (p50, p95) = time(reps, || {
-            std::hint::black_box(index.search(query, 10, &allowed));
-        });
-        println!("Index::search {name:<13} {query:<16} p50 {p50:>9.2?}  p95 {p95:>9.2?}");
+    for (reader, set) in [(EVERYWHERE, &allowed), ("no pool", &global)] {
+        let norms = index.norms_over(set);
+        for (name, query) in classes().iter().filter(|(name, _)| name.starts_with(&only)) {
+            let (p50, p95) = time(reps, || {
+                std::hint::black_box(index.search_normed(query, 10, set, norms));
+            });
+            println!(
+                "Index::search_normed {reader:<9} {name:<13} {query:<16} p50 {p50:>9.2?}  p95 {p95:>9.2?}"
+            );
+        }
     }
     Ok(())
 }

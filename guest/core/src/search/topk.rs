@@ -15,7 +15,9 @@
 //! whole when its block bounds cannot beat the threshold. Inside a window a
 //! per-tf bound (at the shortest length that tf allows) rejects postings before
 //! their document length is even read; when a single term has postings in the
-//! window, its postings below the lowest tf that can enter are jumped over.
+//! window, its postings below the lowest tf that can enter are jumped over (and,
+//! for a term too common to walk its readable subset, those the caller may not
+//! read, in the same pass).
 //!
 //! Candidates are documents the caller may read: a term in at most one document
 //! in [`COMMON`] walks the intersection of its documents with the allowed set
@@ -369,7 +371,15 @@ pub(super) fn top_k(
             let docs = c.p.docs.get(c.at..block_end).unwrap_or_default();
             let end = c.at + docs.partition_point(|&doc| doc <= w);
             let tfs = c.p.tfs.get(c.at..end).unwrap_or_default();
-            match tfs.iter().position(|&t| t >= min_tf) {
+            let docs = docs.get(..tfs.len()).unwrap_or_default();
+            // A term too common to walk its readable subset: the postings the
+            // caller may not read are passed over here too, not one per turn.
+            let common = c.allowed.is_none();
+            let next = tfs
+                .iter()
+                .zip(docs)
+                .position(|(&t, &doc)| t >= min_tf && (!common || allowed.contains(doc)));
+            match next {
                 Some(off) => {
                     c.at += off;
                     let landed = c.doc();
