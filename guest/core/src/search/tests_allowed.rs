@@ -169,3 +169,77 @@ fn search_among_scores_as_an_index_of_the_allowed_documents_alone() {
     }
     assert!(compared > 1_000, "too few results compared: {compared}");
 }
+
+/// Whether a document with a term's given frequency may be read.
+type ByTf = Box<dyn Fn(u64, usize) -> bool>;
+
+#[test]
+fn a_common_terms_unreadable_frequent_postings_are_passed_over_exactly() {
+    // One word in every document, its frequency from 1 to 12, and allowed sets that
+    // follow the frequency: the frequent postings a single-term window jumps to are
+    // the ones the reader may not read, or the only ones it may.
+    let mut rng = Rng(0x0c0f_fee5);
+    let zipf = Zipf::new(500);
+    let mut texts: BTreeMap<u64, String> = BTreeMap::new();
+    let mut tf: BTreeMap<u64, usize> = BTreeMap::new();
+    for i in 0..20_000u64 {
+        let d = i * 2 + (i % 3);
+        let f = 1 + rng.below(12);
+        let mut words: Vec<String> = (0..f).map(|_| "common".to_string()).collect();
+        words.extend((0..3 + rng.below(20)).map(|_| word(20 + zipf.draw(&mut rng))));
+        texts.insert(d, words.join(" "));
+        tf.insert(d, f);
+    }
+    let index = Index::build(texts.iter().map(|(&d, t)| (d, t.as_str())));
+    let oracle = Oracle::new(&texts);
+    let shapes: [(&str, ByTf); 6] = [
+        ("low tf only", Box::new(|_, f| f <= 3)),
+        (
+            "high tf unreadable but one",
+            Box::new(|d, f| f < 10 || d == 20_001),
+        ),
+        ("high tf only", Box::new(|_, f| f >= 11)),
+        ("sparse high tf", Box::new(|d, f| f >= 9 && d % 97 == 0)),
+        (
+            "alternate",
+            Box::new(|d, f| (d + f as u64).is_multiple_of(2)),
+        ),
+        ("late high tf", Box::new(|d, f| f <= 2 || d > 38_000)),
+    ];
+    let mut compared = 0usize;
+    for (name, keep) in &shapes {
+        let mask: Vec<bool> = oracle.numbers.iter().map(|&d| keep(d, tf[&d])).collect();
+        let allowed: RoaringBitmap = oracle
+            .numbers
+            .iter()
+            .zip(&mask)
+            .filter(|&(_, &on)| on)
+            .map(|(&d, _)| u32::try_from(d).unwrap())
+            .collect();
+        let alone = Index::build(
+            texts
+                .iter()
+                .filter(|&(&d, _)| allowed.contains(u32::try_from(d).unwrap()))
+                .map(|(&d, t)| (d, t.as_str())),
+        );
+        let norms = index.norms_over(&allowed);
+        for limit in [1, 2, 5, 10, 37, 200] {
+            for query in ["common", "common common", "common w20"] {
+                let bits =
+                    |r: &[(u64, f64)]| r.iter().map(|&(d, s)| (d, s.to_bits())).collect::<Vec<_>>();
+                let got = index.search(query, limit, &allowed);
+                let want = oracle.search(query, limit, &mask);
+                assert_eq!(bits(&got), bits(&want), "{name}: {query:?}, limit {limit}");
+                let normed = index.search_normed(query, limit, &allowed, norms);
+                let among = alone.search(query, limit, alone.docs());
+                assert_eq!(
+                    bits(&normed),
+                    bits(&among),
+                    "{name}: {query:?}, limit {limit}"
+                );
+                compared += got.len();
+            }
+        }
+    }
+    assert!(compared > 1_000, "too few results compared: {compared}");
+}

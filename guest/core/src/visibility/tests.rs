@@ -283,3 +283,539 @@ fn readers_of_the_same_sets_share_one_kept_union() {
     assert_eq!(search(&mut c, "e"), ["m1"]);
     assert_eq!(c.engine.state.visibility.last.len(), 3);
 }
+
+mod entries {
+    //! Kept unions against a fresh computation through random journal entries of every
+    //! kind of event, applied whole or event by event with reads between (as a read
+    //! between the events of one entry would see them), read by many agents at times
+    //! before and after the entries', by the rules too.
+    use super::Rng;
+    use crate::access::memory_readable;
+    use crate::events::{AuditRecord, Document, Entry, Event};
+    use crate::model::{AgentType, Capability, DocumentKind, MemoryKind, Permission, Scope};
+    use crate::state::{Agent, HandoffContext, State};
+    use crate::visibility::{readable_by, readable_norms};
+    use roaring::RoaringBitmap;
+
+    const WORDS: [&str; 8] = [
+        "deploy", "queue", "cache", "retry", "deploy", "lease", "queue", "deploy",
+    ];
+
+    fn pick<T: Clone>(rng: &mut Rng, items: &[T]) -> Option<T> {
+        (!items.is_empty()).then(|| items[rng.below(items.len() as u64) as usize].clone())
+    }
+
+    fn text(rng: &mut Rng) -> String {
+        let n = 1 + rng.below(12) as usize;
+        (0..n)
+            .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn by_the_rules(s: &State, reader: &Agent, now: u64) -> RoaringBitmap {
+        s.memories
+            .values()
+            .filter(|m| memory_readable(s, m, reader) && !m.is_expired(now))
+            .map(|m| u32::try_from(m.n).unwrap())
+            .collect()
+    }
+
+    struct Run {
+        s: State,
+        at: u64,
+        next: u64,
+        /// Every agent ever registered, as registered (kept after unregistration).
+        ever: Vec<Agent>,
+        hits: usize,
+        reads: usize,
+    }
+
+    impl Run {
+        /// The agent `id` as the state has it, or as it was registered.
+        fn reader(&self, id: &str) -> Agent {
+            self.s
+                .agents
+                .get(id)
+                .cloned()
+                .or_else(|| self.ever.iter().find(|a| a.id == id).cloned())
+                .unwrap()
+        }
+
+        fn check(&mut self, rng: &mut Rng, what: &str) {
+            if self.ever.is_empty() {
+                return;
+            }
+            let fresh = self.s.clone();
+            for _ in 0..1 + rng.below(8) {
+                let id = pick(rng, &self.ever).unwrap().id;
+                let reader = self.reader(&id);
+                let now = match rng.below(5) {
+                    0 => self.at.saturating_sub(300),
+                    1 => self.at + 200,
+                    2 => self.at + 2_000,
+                    _ => self.at,
+                };
+                let s = &self.s;
+                self.reads += 1;
+                self.hits += usize::from(s.visibility.last.of_reader(&id, s.seq).is_some());
+                let got = readable_by(s, &reader, now);
+                let norms = readable_norms(s, &reader, &got);
+                let want = readable_by(&fresh, &reader, now);
+                assert_eq!(*got, *want, "{what}: {id} at {now}");
+                assert_eq!(*got, by_the_rules(s, &reader, now), "{what}: {id} at {now}");
+                let fresh_norms = fresh.memory_index.norms_over(&want);
+                assert_eq!(norms, fresh_norms, "{what}: norms of {id} at {now}");
+                let q = "deploy queue";
+                assert_eq!(
+                    s.memory_index.search_normed(q, 3, &got, norms),
+                    fresh.memory_index.search_normed(q, 3, &want, fresh_norms),
+                    "{what}: search of {id} at {now}"
+                );
+            }
+        }
+
+        /// One random event (or none), sometimes with the unshares a delete brings.
+        fn events(&mut self, rng: &mut Rng) -> Vec<Event> {
+            self.next += 1;
+            let next = self.next;
+            let s = &self.s;
+            let agents: Vec<String> = s.agents.keys().cloned().collect();
+            let ever: Vec<String> = self.ever.iter().map(|a| a.id.clone()).collect();
+            let pools: Vec<String> = s.pools.keys().cloned().collect();
+            let memories: Vec<String> = s.memories.keys().cloned().collect();
+            let handoffs: Vec<String> = s.handoffs.keys().cloned().collect();
+            let owners = ["ann", "bob", "cat"];
+            let one = |e: Event| vec![e];
+            match rng.below(100) {
+                0..=4 => one(Event::AgentRegistered {
+                    id: format!("a{next}"),
+                    agent_type: AgentType::ClaudeCode,
+                    owner_id: owners[rng.below(3) as usize].into(),
+                    capabilities: if rng.below(4) == 0 {
+                        vec![Capability::MemoryWrite]
+                    } else {
+                        vec![Capability::MemoryRead, Capability::MemoryWrite]
+                    },
+                    metadata: "{}".into(),
+                    token_hash: format!("t{next}"),
+                }),
+                5 => pick(rng, &agents)
+                    .map_or_else(Vec::new, |id| one(Event::AgentUnregistered { id })),
+                6 => pick(rng, &agents)
+                    .map_or_else(Vec::new, |id| one(Event::AgentDeactivated { id })),
+                7 => pick(rng, &agents)
+                    .map_or_else(Vec::new, |id| one(Event::AgentReactivated { id })),
+                8 => pick(rng, &agents).map_or_else(Vec::new, |id| {
+                    one(Event::AgentTokenRotated {
+                        id,
+                        token_hash: format!("r{next}"),
+                    })
+                }),
+                9 => pick(rng, &agents).map_or_else(Vec::new, |agent_id| {
+                    if rng.below(2) == 0 {
+                        one(Event::SessionStarted {
+                            agent_id,
+                            session_id: format!("s{next}"),
+                        })
+                    } else {
+                        one(Event::SessionEnded { agent_id })
+                    }
+                }),
+                10..=12 => one(Event::PoolCreated {
+                    id: format!("p{next}"),
+                    name: "pool".into(),
+                    owner_id: owners[rng.below(2) as usize].into(),
+                    scope: Scope::Global,
+                    team: [None, Some("red"), Some("blue")][rng.below(3) as usize]
+                        .map(String::from),
+                    metadata: "{}".into(),
+                }),
+                13 => pick(rng, &pools).map_or_else(Vec::new, |id| {
+                    if rng.below(2) == 0 {
+                        one(Event::PoolArchived { id })
+                    } else {
+                        one(Event::PoolDeleted {
+                            id,
+                            members: vec![],
+                        })
+                    }
+                }),
+                14..=21 => match (pick(rng, &pools), pick(rng, &agents)) {
+                    (Some(pool_id), Some(agent_id)) => one(Event::MemberJoined {
+                        pool_id,
+                        agent_id,
+                        permission: Permission::Write,
+                    }),
+                    _ => vec![],
+                },
+                22..=24 => match (pick(rng, &pools), pick(rng, &agents)) {
+                    (Some(pool_id), Some(agent_id)) => one(Event::MemberLeft { pool_id, agent_id }),
+                    _ => vec![],
+                },
+                // Private notes: the kind of change that keeps other readers' unions.
+                25..=49 => pick(rng, &ever).map_or_else(Vec::new, |author| {
+                    one(Event::MemoryStored {
+                        id: format!("m{next}"),
+                        author,
+                        kind: MemoryKind::Note,
+                        content: text(rng),
+                        tags: vec![],
+                        expires_at: match rng.below(6) {
+                            0 | 1 => Some(self.at + 1 + rng.below(900)),
+                            2 => Some(self.at.saturating_sub(rng.below(50))),
+                            _ => None,
+                        },
+                        notes: None,
+                        gated: true,
+                    })
+                }),
+                50..=57 => pick(rng, &memories).map_or_else(Vec::new, |id| {
+                    one(Event::MemoryUpdated {
+                        id,
+                        content: text(rng),
+                        tags: vec![],
+                        kind: MemoryKind::Fact,
+                        notes: None,
+                        gated: true,
+                    })
+                }),
+                58..=62 => pick(rng, &memories).map_or_else(Vec::new, |id| {
+                    let mut out: Vec<Event> = Vec::new();
+                    if rng.below(3) != 0 {
+                        for pool_id in &s.memories[&id].pools {
+                            out.push(Event::MemoryUnshared {
+                                pool_id: pool_id.clone(),
+                                memory_id: id.clone(),
+                                shared_by: None,
+                                scope: None,
+                            });
+                        }
+                    }
+                    out.push(Event::MemoryDeleted { id });
+                    out
+                }),
+                63..=77 => match (pick(rng, &pools), pick(rng, &memories)) {
+                    (Some(pool_id), Some(memory_id)) => {
+                        let shared_by = if rng.below(6) == 0 {
+                            "never-registered".to_string()
+                        } else {
+                            pick(rng, &ever).unwrap()
+                        };
+                        one(Event::MemoryShared {
+                            pool_id,
+                            memory_id,
+                            shared_by,
+                            scope: Scope::ALL[rng.below(Scope::ALL.len() as u64) as usize],
+                        })
+                    }
+                    _ => vec![],
+                },
+                78..=81 => {
+                    let pool_id = pick(rng, &pools);
+                    let shared: Vec<String> = pool_id
+                        .as_ref()
+                        .map(|p| s.pools[p].shares.keys().cloned().collect())
+                        .unwrap_or_default();
+                    match (pool_id, pick(rng, &shared)) {
+                        (Some(pool_id), Some(memory_id)) => one(Event::MemoryUnshared {
+                            pool_id,
+                            memory_id,
+                            shared_by: None,
+                            scope: None,
+                        }),
+                        _ => vec![],
+                    }
+                }
+                82..=85 => match (pick(rng, &agents), pick(rng, &agents)) {
+                    (Some(source), Some(target)) => {
+                        let mut granted: Vec<String> = (0..1 + rng.below(2))
+                            .filter_map(|_| pick(rng, &memories))
+                            .collect();
+                        // An id stored later, if at all.
+                        granted.push(format!("m{}", next + 1 + rng.below(3)));
+                        let id = format!("h{next}");
+                        let mut out = vec![Event::HandoffInitiated {
+                            id: id.clone(),
+                            source,
+                            target,
+                            context: HandoffContext {
+                                task_description: "t".into(),
+                                current_state: "{}".into(),
+                                relevant_memories: granted.clone(),
+                                relevant_files: vec![],
+                            },
+                            expires_at: self.at + 5_000,
+                            notes: None,
+                        }];
+                        if rng.below(3) != 0 {
+                            out.push(Event::HandoffAccepted { id, granted });
+                        }
+                        out
+                    }
+                    _ => vec![],
+                },
+                86..=90 => pick(rng, &handoffs).map_or_else(Vec::new, |id| {
+                    one(match rng.below(8) {
+                        0 => Event::HandoffRejected {
+                            id,
+                            reason: "no".into(),
+                            notes: None,
+                        },
+                        1 => Event::HandoffCancelled { id },
+                        2 => Event::HandoffCompleted {
+                            id,
+                            result: "{}".into(),
+                            notes: None,
+                        },
+                        3 => Event::HandoffExpired { id },
+                        4 => Event::HandoffRemoved { id },
+                        5 => Event::HandoffInputRequested {
+                            id,
+                            question: "?".into(),
+                            notes: None,
+                        },
+                        6 => Event::HandoffInputProvided {
+                            id,
+                            answer: "!".into(),
+                            notes: None,
+                        },
+                        _ => Event::HandoffAccepted {
+                            id,
+                            granted: memories.iter().take(2).cloned().collect(),
+                        },
+                    })
+                }),
+                91 | 92 => one(Event::DocumentsIngested {
+                    documents: vec![Document {
+                        kind: DocumentKind::Decision,
+                        id: format!("d{}", rng.below(3)),
+                        title: "deploy".into(),
+                        content: text(rng),
+                        service: None,
+                        path: None,
+                        topic: Some("t".into()),
+                        severity: None,
+                        lines: None,
+                    }],
+                    owner: None,
+                    notes: vec![],
+                    gated: true,
+                }),
+                93 => one(Event::DocumentsRemoved {
+                    kind: DocumentKind::Decision,
+                    ids: vec![format!("d{}", rng.below(3))],
+                }),
+                _ => one(Event::Audited(AuditRecord {
+                    actor: "operator".into(),
+                    event_type: "x".into(),
+                    outcome: "ok".into(),
+                    detail: "{}".into(),
+                    ..AuditRecord::default()
+                })),
+            }
+        }
+
+        fn note_registered(&mut self, events: &[Event]) {
+            for e in events {
+                if let Event::AgentRegistered { id, .. } = e
+                    && let Some(a) = self.s.agents.get(id)
+                    && !self.ever.iter().any(|b| b.id == *id)
+                {
+                    self.ever.push(a.clone());
+                }
+            }
+        }
+    }
+
+    fn run(seed: u64, steps: u64) -> (usize, usize) {
+        let mut rng = Rng(seed);
+        let mut r = Run {
+            s: State::new(16),
+            at: 10_000,
+            next: 0,
+            ever: Vec::new(),
+            hits: 0,
+            reads: 0,
+        };
+        for step in 0..steps {
+            r.at += rng.below(80);
+            let mut events = Vec::new();
+            for _ in 0..1 + rng.below(3) {
+                events.extend(r.events(&mut rng));
+            }
+            let seq = r.s.seq + 1;
+            let what = format!("seed {seed} step {step}");
+            if rng.below(2) == 0 {
+                let entry = Entry {
+                    v: 1,
+                    at: r.at,
+                    events: events.clone(),
+                };
+                r.s.apply(seq, &entry);
+                r.note_registered(&events);
+            } else {
+                // Event by event, reading between: then the entry's position.
+                for e in &events {
+                    r.s.evolve(seq, r.at, e);
+                    r.note_registered(std::slice::from_ref(e));
+                    r.check(&mut rng, &format!("{what} within the entry"));
+                }
+                let entry = Entry {
+                    v: 1,
+                    at: r.at,
+                    events: vec![],
+                };
+                r.s.apply(seq, &entry);
+            }
+            r.check(&mut rng, &what);
+        }
+        (r.hits, r.reads)
+    }
+
+    #[test]
+    fn kept_unions_are_what_a_fresh_state_says_through_random_entries() {
+        let (mut hits, mut reads) = (0, 0);
+        for seed in 1..=12 {
+            let (h, r) = run(seed, 500);
+            hits += h;
+            reads += r;
+        }
+        // The kept unions were actually asked.
+        assert!(hits * 4 > reads, "{hits} kept of {reads} reads");
+    }
+}
+
+mod many_readers {
+    //! More readers than kept unions and remembered readers: what is evicted or
+    //! forgotten is computed again, and what is kept is still right.
+    use crate::events::{Entry, Event};
+    use crate::model::{AgentType, Capability, MemoryKind, Permission, Scope};
+    use crate::state::State;
+    use crate::visibility::{last, readable_by, readable_norms};
+
+    fn apply(s: &mut State, at: u64, events: Vec<Event>) {
+        let seq = s.seq + 1;
+        s.apply(seq, &Entry { v: 1, at, events });
+    }
+
+    fn store(id: String, author: String, expires_at: Option<u64>) -> Event {
+        Event::MemoryStored {
+            id,
+            author,
+            kind: MemoryKind::Note,
+            content: "deploy queue".into(),
+            tags: vec![],
+            expires_at,
+            notes: None,
+            gated: true,
+        }
+    }
+
+    #[test]
+    fn past_the_bounds_every_reader_still_reads_its_own_sets() {
+        let mut s = State::new(16);
+        let agents = 4_200usize;
+        let mut events = Vec::new();
+        for i in 0..agents {
+            events.push(Event::AgentRegistered {
+                id: format!("a{i}"),
+                agent_type: AgentType::ClaudeCode,
+                owner_id: format!("u{}", i % 7),
+                capabilities: if i % 5 == 0 {
+                    vec![Capability::MemoryWrite]
+                } else {
+                    vec![Capability::MemoryRead, Capability::MemoryWrite]
+                },
+                metadata: "{}".into(),
+                token_hash: format!("t{i}"),
+            });
+        }
+        for p in 0..3 {
+            events.push(Event::PoolCreated {
+                id: format!("p{p}"),
+                name: "pool".into(),
+                owner_id: "u0".into(),
+                scope: Scope::Global,
+                team: Some("red".into()),
+                metadata: "{}".into(),
+            });
+        }
+        apply(&mut s, 1_000, events);
+        let mut events = Vec::new();
+        for i in 0..agents {
+            if i % 3 == 0 {
+                events.push(Event::MemberJoined {
+                    pool_id: format!("p{}", i % 2),
+                    agent_id: format!("a{i}"),
+                    permission: Permission::Write,
+                });
+            }
+            // A private note for most: then most readers read sets of their own.
+            if i % 4 != 0 {
+                let ttl = (i % 11 == 0).then_some(1_500 + i as u64);
+                events.push(store(format!("m{i}"), format!("a{i}"), ttl));
+            }
+        }
+        events.push(store("g".into(), "a1".into(), None));
+        for (pool, scope) in [
+            ("p0", Scope::Global),
+            ("p0", Scope::User),
+            ("p1", Scope::Team),
+        ] {
+            events.push(Event::MemoryShared {
+                pool_id: pool.into(),
+                memory_id: if scope == Scope::Global {
+                    "g".into()
+                } else {
+                    format!("m{}", pool.len() * 3 + 1)
+                },
+                shared_by: "a3".into(),
+                scope,
+            });
+        }
+        apply(&mut s, 1_100, events);
+        let ids: Vec<String> = (0..agents).map(|i| format!("a{i}")).collect();
+        let mut at = 1_100;
+        for round in 0..6u64 {
+            let fresh = s.clone();
+            // A different order each round, so the least recently used differ.
+            let step = [1usize, 7, 13, 4_199, 31, 2][round as usize];
+            let now = at + round * 700;
+            for k in 0..agents {
+                let id = &ids[(k * step + round as usize) % agents];
+                let reader = s.agents.get(id).unwrap();
+                let got = readable_by(&s, reader, now);
+                let norms = readable_norms(&s, reader, &got);
+                let want = readable_by(&fresh, fresh.agents.get(id).unwrap(), now);
+                assert_eq!(*got, *want, "round {round}, {id}");
+                assert_eq!(
+                    norms,
+                    fresh.memory_index.norms_over(&want),
+                    "round {round}, {id}"
+                );
+            }
+            assert!(s.visibility.last.len() <= last::MAX_KEPT);
+            // Private notes and deletes (forgetting their authors' unions), and a
+            // change of everyone's sets every other round.
+            at += 10;
+            let mut events = vec![
+                store(
+                    format!("n{round}"),
+                    ids[(round as usize * 97) % agents].clone(),
+                    None,
+                ),
+                Event::MemoryDeleted {
+                    id: format!("m{}", round * 4 + 5),
+                },
+            ];
+            if round % 2 == 1 {
+                events.push(Event::MemberLeft {
+                    pool_id: "p0".into(),
+                    agent_id: format!("a{}", round * 6),
+                });
+            }
+            apply(&mut s, at, events);
+        }
+    }
+}
