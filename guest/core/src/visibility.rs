@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 mod last;
 
-use last::{KeptUnions, Part};
+use last::{KeptUnions, Part, Reader};
 
 /// The shares of one pool, by the scope rule that decides who sees them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -551,7 +551,7 @@ impl Visibility {
 /// module): the set is shared, not copied, when nothing in it has expired.
 pub fn readable_by(s: &State, reader: &Agent, now: u64) -> Arc<RoaringBitmap> {
     let v = &s.visibility;
-    let me = reader.id.as_str();
+    let me = memo_key(reader);
     let union = match v.last.of_reader(me, s.seq) {
         Some((union, _)) => union,
         None => {
@@ -579,7 +579,7 @@ pub fn readable_by(s: &State, reader: &Agent, now: u64) -> Arc<RoaringBitmap> {
 /// the first search of those sets after such a change counts them.
 pub fn readable_norms(s: &State, reader: &Agent, readable: &RoaringBitmap) -> Norms {
     let last = &s.visibility.last;
-    let Some((_, id)) = last.of_reader(&reader.id, s.seq) else {
+    let Some((_, id)) = last.of_reader(memo_key(reader), s.seq) else {
         return s.memory_index.norms_over(readable);
     };
     if let Some(norms) = last.norms(id, s.seq, readable.len()) {
@@ -588,6 +588,15 @@ pub fn readable_norms(s: &State, reader: &Agent, readable: &RoaringBitmap) -> No
     let norms = s.memory_index.norms_over(readable);
     last.put_norms(id, s.seq, readable.len(), norms);
     norms
+}
+
+/// `reader` as the kept unions remember it.
+fn memo_key(reader: &Agent) -> Reader<'_> {
+    Reader {
+        id: &reader.id,
+        owner: &reader.owner_id,
+        global: reader.can(Capability::MemoryRead),
+    }
 }
 
 /// The non-empty sets whose union reaches `reader` (expired memories included),

@@ -50,6 +50,16 @@ pub(super) enum Part<'a> {
     Global,
 }
 
+/// Who reads: besides its id, what its parts depend on that is not in the sets (the
+/// owner its user shares are read by, and whether it reads the global shares), so an
+/// agent given with another owner or other capabilities is not answered from its memo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Reader<'a> {
+    pub(super) id: &'a str,
+    pub(super) owner: &'a str,
+    pub(super) global: bool,
+}
+
 /// A [`Part`] that owns its names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Owned {
@@ -139,9 +149,10 @@ struct Inner {
     kept: Vec<Kept>,
     /// The serialized size of the kept unions.
     bytes: u64,
-    /// The kept union each reader last read, by number: a reader's parts change only
-    /// with events that forget them here (see [`KeptUnions::forget_author`]).
-    readers: BTreeMap<String, u64>,
+    /// The kept union each reader last read, by number, with the reader's owner and
+    /// whether it read the global shares: a reader's parts change only with events that
+    /// forget them here (see [`KeptUnions::forget_author`]).
+    readers: BTreeMap<String, (String, bool, u64)>,
 }
 
 impl Inner {
@@ -158,14 +169,15 @@ impl Inner {
     }
 
     /// Notes that `reader` reads the union numbered `id`.
-    fn note(&mut self, reader: &str, id: u64) {
-        if self.readers.len() >= MAX_READERS && !self.readers.contains_key(reader) {
+    fn note(&mut self, reader: Reader<'_>, id: u64) {
+        if self.readers.len() >= MAX_READERS && !self.readers.contains_key(reader.id) {
             self.readers.clear();
         }
-        match self.readers.get_mut(reader) {
-            Some(kept) => *kept = id,
+        let noted = (reader.owner.to_string(), reader.global, id);
+        match self.readers.get_mut(reader.id) {
+            Some(kept) => *kept = noted,
             None => {
-                self.readers.insert(reader.to_string(), id);
+                self.readers.insert(reader.id.to_string(), noted);
             }
         }
     }
@@ -187,9 +199,17 @@ pub(super) struct KeptUnions {
 impl KeptUnions {
     /// The union `reader` read last at state position `seq`, if its parts are unchanged
     /// and it is still kept, with its number.
-    pub(super) fn of_reader(&self, reader: &str, seq: u64) -> Option<(Arc<RoaringBitmap>, u64)> {
+    pub(super) fn of_reader(
+        &self,
+        reader: Reader<'_>,
+        seq: u64,
+    ) -> Option<(Arc<RoaringBitmap>, u64)> {
         let mut inner = self.inner.lock().ok()?;
-        let id = *inner.readers.get(reader)?;
+        let id = inner
+            .readers
+            .get(reader.id)
+            .filter(|(owner, global, _)| owner == reader.owner && *global == reader.global)?
+            .2;
         inner.by_id(id, seq).map(|k| (Arc::clone(&k.union), id))
     }
 
@@ -197,7 +217,7 @@ impl KeptUnions {
     /// what `reader` reads.
     pub(super) fn get(
         &self,
-        reader: &str,
+        reader: Reader<'_>,
         parts: &[Part<'_>],
         seq: u64,
     ) -> Option<(Arc<RoaringBitmap>, u64)> {
@@ -220,7 +240,7 @@ impl KeptUnions {
     /// Returns its number.
     pub(super) fn put(
         &self,
-        reader: &str,
+        reader: Reader<'_>,
         parts: &[Part<'_>],
         seq: u64,
         union: Arc<RoaringBitmap>,
@@ -355,6 +375,14 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
+    fn r(id: &str) -> Reader<'_> {
+        Reader {
+            id,
+            owner: "u",
+            global: true,
+        }
+    }
+
     fn union(bits: impl IntoIterator<Item = u32>) -> Arc<RoaringBitmap> {
         Arc::new(bits.into_iter().collect())
     }
@@ -364,25 +392,25 @@ mod tests {
         let kept = KeptUnions::default();
         let names: Vec<String> = (0..=MAX_KEPT).map(|i| format!("agent-{i}")).collect();
         for (i, name) in names.iter().enumerate().take(MAX_KEPT) {
-            kept.put(name, &[Part::Author(name)], 7, union([i as u32]));
+            kept.put(r(name), &[Part::Author(name)], 7, union([i as u32]));
         }
         // The first is read again, so the second is the least recently used.
         let first = [Part::Author(&names[0])];
-        assert!(kept.get("someone", &first, 7).is_some());
+        assert!(kept.get(r("someone"), &first, 7).is_some());
         let last = &names[MAX_KEPT];
-        kept.put(last, &[Part::Author(last)], 7, union([1]));
+        kept.put(r(last), &[Part::Author(last)], 7, union([1]));
         let mut kept = kept;
         assert_eq!(kept.len(), MAX_KEPT);
-        assert!(kept.get("x", &first, 7).is_some());
-        assert!(kept.get("x", &[Part::Author(&names[1])], 7).is_none());
+        assert!(kept.get(r("x"), &first, 7).is_some());
+        assert!(kept.get(r("x"), &[Part::Author(&names[1])], 7).is_none());
         assert!(
-            kept.of_reader(&names[1], 7).is_none(),
+            kept.of_reader(r(&names[1]), 7).is_none(),
             "its reader's note is stale"
         );
-        assert!(kept.get("x", &[Part::Author(last)], 7).is_some());
+        assert!(kept.get(r("x"), &[Part::Author(last)], 7).is_some());
         // Another position forgets all.
-        assert!(kept.get("x", &first, 8).is_none());
-        kept.put("x", &[Part::Global], 8, union([1]));
+        assert!(kept.get(r("x"), &first, 8).is_none());
+        kept.put(r("x"), &[Part::Global], 8, union([1]));
         assert_eq!(kept.len(), 1);
     }
 
@@ -398,7 +426,7 @@ mod tests {
         let names: Vec<String> = (0..=fit).map(|i| format!("a{i}")).collect();
         for name in &names {
             assert!(
-                kept.put(name, &[Part::Author(name)], 1, Arc::clone(&big))
+                kept.put(r(name), &[Part::Author(name)], 1, Arc::clone(&big))
                     .is_some()
             );
         }

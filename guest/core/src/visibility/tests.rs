@@ -182,7 +182,7 @@ fn a_kept_union_and_norms_are_what_the_state_says_after_every_change() {
         let now = s.memories.values().map(|m| m.updated_at).max().unwrap_or(0) + 1_500;
         for id in readers {
             let reader = s.agents.get(id).unwrap();
-            let cached = s.visibility.last.of_reader(id, s.seq);
+            let cached = s.visibility.last.of_reader(super::memo_key(reader), s.seq);
             kept += usize::from(cached.is_some());
             let got = super::readable_by(s, reader, now);
             let norms = super::readable_norms(s, reader, &got);
@@ -358,7 +358,11 @@ mod entries {
                 };
                 let s = &self.s;
                 self.reads += 1;
-                self.hits += usize::from(s.visibility.last.of_reader(&id, s.seq).is_some());
+                let memo = s
+                    .visibility
+                    .last
+                    .of_reader(super::super::memo_key(&reader), s.seq);
+                self.hits += usize::from(memo.is_some());
                 let got = readable_by(s, &reader, now);
                 let norms = readable_norms(s, &reader, &got);
                 let want = readable_by(&fresh, &reader, now);
