@@ -168,6 +168,14 @@ impl Inner {
         Some(kept)
     }
 
+    /// Where the union of `parts` is kept.
+    fn position(&self, parts: &[Part<'_>]) -> Option<usize> {
+        let h = hash(parts);
+        self.kept
+            .iter()
+            .position(|k| k.hash == h && same(&k.parts, parts))
+    }
+
     /// Notes that `reader` reads the union numbered `id`.
     fn note(&mut self, reader: Reader<'_>, id: u64) {
         if self.readers.len() >= MAX_READERS && !self.readers.contains_key(reader.id) {
@@ -225,12 +233,7 @@ impl KeptUnions {
         if inner.seq != seq {
             return None;
         }
-        let h = hash(parts);
-        let id = inner
-            .kept
-            .iter()
-            .find(|k| k.hash == h && same(&k.parts, parts))?
-            .id;
+        let id = inner.kept.get(inner.position(parts)?)?.id;
         inner.note(reader, id);
         inner.by_id(id, seq).map(|k| (Arc::clone(&k.union), id))
     }
@@ -250,12 +253,7 @@ impl KeptUnions {
             inner.clear();
             inner.seq = seq;
         }
-        let h = hash(parts);
-        if let Some(at) = inner
-            .kept
-            .iter()
-            .position(|k| k.hash == h && same(&k.parts, parts))
-        {
+        if let Some(at) = inner.position(parts) {
             let gone = inner.kept.swap_remove(at);
             inner.bytes -= gone.bytes;
         }
@@ -275,7 +273,7 @@ impl KeptUnions {
         let id = inner.clock;
         inner.kept.push(Kept {
             id,
-            hash: h,
+            hash: hash(parts),
             parts: parts.iter().map(Owned::of).collect(),
             union,
             bytes,
