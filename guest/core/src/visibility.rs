@@ -601,10 +601,10 @@ fn memo_key(reader: &Agent) -> Reader<'_> {
 
 /// The non-empty sets whose union reaches `reader` (expired memories included),
 /// sorted: two readers with the same parts read the same memories.
-fn parts_of<'a>(s: &'a State, reader: &'a Agent) -> Vec<Part<'a>> {
+fn parts_of<'a>(s: &'a State, reader: &'a Agent) -> Vec<Part<&'a str>> {
     let v = &s.visibility;
     let me = reader.id.as_str();
-    let mut parts: Vec<Part<'a>> = vec![Part::Author(me), Part::Grantee(me)];
+    let mut parts: Vec<Part<&'a str>> = vec![Part::Author(me), Part::Grantee(me)];
     for pool_id in v.private_pools.get(me).into_iter().flatten() {
         parts.push(Part::Private {
             pool: pool_id,
@@ -645,7 +645,7 @@ fn parts_of<'a>(s: &'a State, reader: &'a Agent) -> Vec<Part<'a>> {
 
 impl Visibility {
     /// The set `part` names.
-    fn set(&self, part: &Part<'_>) -> Option<&RoaringBitmap> {
+    fn set(&self, part: &Part<&str>) -> Option<&RoaringBitmap> {
         match *part {
             Part::Author(a) => self.by_author.get(a),
             Part::Grantee(a) => self.by_grantee.get(a),

@@ -31,23 +31,65 @@ pub(super) const MAX_BYTES: u64 = 64 << 20;
 /// At most this many readers' last unions are remembered (past it, all are forgotten).
 const MAX_READERS: usize = 4096;
 
-/// One set a reader's union is made of, named by what keys it in [`super::Visibility`].
+/// One set a reader's union is made of, named by what keys it in [`super::Visibility`]:
+/// names borrowed from the state (`S` = `&str`) when a reader's parts are listed, owned
+/// (`String`) when a union is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(super) enum Part<'a> {
+pub(super) enum Part<S> {
     /// The memories an agent wrote.
-    Author(&'a str),
+    Author(S),
     /// The memories granted to an agent.
-    Grantee(&'a str),
+    Grantee(S),
     /// A pool's agent-private shares of one sharer.
-    Private { pool: &'a str, sharer: &'a str },
+    Private { pool: S, sharer: S },
     /// A pool's project and team shares.
-    Members(&'a str),
+    Members(S),
     /// A pool's user shares by sharers of one owner.
-    User { pool: &'a str, owner: &'a str },
+    User { pool: S, owner: S },
     /// A pool's team shares.
-    Team(&'a str),
+    Team(S),
     /// The global shares.
     Global,
+}
+
+impl<S: AsRef<str>> Part<S> {
+    /// The same part with its names borrowed.
+    fn borrowed(&self) -> Part<&str> {
+        match self {
+            Part::Author(a) => Part::Author(a.as_ref()),
+            Part::Grantee(a) => Part::Grantee(a.as_ref()),
+            Part::Private { pool, sharer } => Part::Private {
+                pool: pool.as_ref(),
+                sharer: sharer.as_ref(),
+            },
+            Part::Members(p) => Part::Members(p.as_ref()),
+            Part::User { pool, owner } => Part::User {
+                pool: pool.as_ref(),
+                owner: owner.as_ref(),
+            },
+            Part::Team(p) => Part::Team(p.as_ref()),
+            Part::Global => Part::Global,
+        }
+    }
+
+    /// The same part owning its names.
+    fn owned(&self) -> Part<String> {
+        match self.borrowed() {
+            Part::Author(a) => Part::Author(a.to_string()),
+            Part::Grantee(a) => Part::Grantee(a.to_string()),
+            Part::Private { pool, sharer } => Part::Private {
+                pool: pool.to_string(),
+                sharer: sharer.to_string(),
+            },
+            Part::Members(p) => Part::Members(p.to_string()),
+            Part::User { pool, owner } => Part::User {
+                pool: pool.to_string(),
+                owner: owner.to_string(),
+            },
+            Part::Team(p) => Part::Team(p.to_string()),
+            Part::Global => Part::Global,
+        }
+    }
 }
 
 /// Who reads: besides its id, what its parts depend on that is not in the sets (the
@@ -60,63 +102,14 @@ pub(super) struct Reader<'a> {
     pub(super) global: bool,
 }
 
-/// A [`Part`] that owns its names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Owned {
-    Author(String),
-    Grantee(String),
-    Private { pool: String, sharer: String },
-    Members(String),
-    User { pool: String, owner: String },
-    Team(String),
-    Global,
-}
-
-impl Owned {
-    fn of(part: &Part<'_>) -> Owned {
-        match *part {
-            Part::Author(a) => Owned::Author(a.to_string()),
-            Part::Grantee(a) => Owned::Grantee(a.to_string()),
-            Part::Private { pool, sharer } => Owned::Private {
-                pool: pool.to_string(),
-                sharer: sharer.to_string(),
-            },
-            Part::Members(p) => Owned::Members(p.to_string()),
-            Part::User { pool, owner } => Owned::User {
-                pool: pool.to_string(),
-                owner: owner.to_string(),
-            },
-            Part::Team(p) => Owned::Team(p.to_string()),
-            Part::Global => Owned::Global,
-        }
-    }
-
-    fn is(&self, part: &Part<'_>) -> bool {
-        match (self, *part) {
-            (Owned::Author(a), Part::Author(b))
-            | (Owned::Grantee(a), Part::Grantee(b))
-            | (Owned::Members(a), Part::Members(b))
-            | (Owned::Team(a), Part::Team(b)) => a == b,
-            (Owned::Private { pool, sharer }, Part::Private { pool: p, sharer: s }) => {
-                pool == p && sharer == s
-            }
-            (Owned::User { pool, owner }, Part::User { pool: p, owner: o }) => {
-                pool == p && owner == o
-            }
-            (Owned::Global, Part::Global) => true,
-            _ => false,
-        }
-    }
-}
-
 /// Whether `kept` names the same sets as `parts`.
-fn same(kept: &[Owned], parts: &[Part<'_>]) -> bool {
-    kept.len() == parts.len() && kept.iter().zip(parts).all(|(k, p)| k.is(p))
+fn same(kept: &[Part<String>], parts: &[Part<&str>]) -> bool {
+    kept.len() == parts.len() && kept.iter().zip(parts).all(|(k, p)| k.borrowed() == *p)
 }
 
 /// A hash of `parts`, to pass over kept unions of other sets quickly (equal parts are
 /// still compared whole).
-fn hash(parts: &[Part<'_>]) -> u64 {
+fn hash(parts: &[Part<&str>]) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     parts.hash(&mut h);
     h.finish()
@@ -130,7 +123,7 @@ struct Kept {
     /// The hash of its parts.
     hash: u64,
     /// The sets it is made of, sorted.
-    parts: Vec<Owned>,
+    parts: Vec<Part<String>>,
     union: Arc<RoaringBitmap>,
     /// Its serialized size.
     bytes: u64,
@@ -169,7 +162,7 @@ impl Inner {
     }
 
     /// Where the union of `parts` is kept.
-    fn position(&self, parts: &[Part<'_>]) -> Option<usize> {
+    fn position(&self, parts: &[Part<&str>]) -> Option<usize> {
         let h = hash(parts);
         self.kept
             .iter()
@@ -226,7 +219,7 @@ impl KeptUnions {
     pub(super) fn get(
         &self,
         reader: Reader<'_>,
-        parts: &[Part<'_>],
+        parts: &[Part<&str>],
         seq: u64,
     ) -> Option<(Arc<RoaringBitmap>, u64)> {
         let mut inner = self.inner.lock().ok()?;
@@ -244,7 +237,7 @@ impl KeptUnions {
     pub(super) fn put(
         &self,
         reader: Reader<'_>,
-        parts: &[Part<'_>],
+        parts: &[Part<&str>],
         seq: u64,
         union: Arc<RoaringBitmap>,
     ) -> Option<u64> {
@@ -274,7 +267,7 @@ impl KeptUnions {
         inner.kept.push(Kept {
             id,
             hash: hash(parts),
-            parts: parts.iter().map(Owned::of).collect(),
+            parts: parts.iter().map(Part::owned).collect(),
             union,
             bytes,
             norms: None,
@@ -317,7 +310,7 @@ impl KeptUnions {
         inner.readers.remove(author);
         let mut bytes = inner.bytes;
         inner.kept.retain(|k| {
-            let keep = !k.parts.iter().any(|p| p.is(&part));
+            let keep = !k.parts.iter().any(|p| p.borrowed() == part);
             if !keep {
                 bytes -= k.bytes;
             }
@@ -390,22 +383,33 @@ mod tests {
         let kept = KeptUnions::default();
         let names: Vec<String> = (0..=MAX_KEPT).map(|i| format!("agent-{i}")).collect();
         for (i, name) in names.iter().enumerate().take(MAX_KEPT) {
-            kept.put(r(name), &[Part::Author(name)], 7, union([i as u32]));
+            kept.put(
+                r(name),
+                &[Part::Author(name.as_str())],
+                7,
+                union([i as u32]),
+            );
         }
         // The first is read again, so the second is the least recently used.
-        let first = [Part::Author(&names[0])];
+        let first = [Part::Author(names[0].as_str())];
         assert!(kept.get(r("someone"), &first, 7).is_some());
         let last = &names[MAX_KEPT];
-        kept.put(r(last), &[Part::Author(last)], 7, union([1]));
+        kept.put(r(last), &[Part::Author(last.as_str())], 7, union([1]));
         let mut kept = kept;
         assert_eq!(kept.len(), MAX_KEPT);
         assert!(kept.get(r("x"), &first, 7).is_some());
-        assert!(kept.get(r("x"), &[Part::Author(&names[1])], 7).is_none());
+        assert!(
+            kept.get(r("x"), &[Part::Author(names[1].as_str())], 7)
+                .is_none()
+        );
         assert!(
             kept.of_reader(r(&names[1]), 7).is_none(),
             "its reader's note is stale"
         );
-        assert!(kept.get(r("x"), &[Part::Author(last)], 7).is_some());
+        assert!(
+            kept.get(r("x"), &[Part::Author(last.as_str())], 7)
+                .is_some()
+        );
         // Another position forgets all.
         assert!(kept.get(r("x"), &first, 8).is_none());
         kept.put(r("x"), &[Part::Global], 8, union([1]));
@@ -424,7 +428,7 @@ mod tests {
         let names: Vec<String> = (0..=fit).map(|i| format!("a{i}")).collect();
         for name in &names {
             assert!(
-                kept.put(r(name), &[Part::Author(name)], 1, Arc::clone(&big))
+                kept.put(r(name), &[Part::Author(name.as_str())], 1, Arc::clone(&big))
                     .is_some()
             );
         }
