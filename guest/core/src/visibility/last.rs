@@ -140,8 +140,6 @@ struct Inner {
     /// Lookups and unions so far.
     clock: u64,
     kept: Vec<Kept>,
-    /// The serialized size of the kept unions.
-    bytes: u64,
     /// The kept union each reader last read, by number, with the reader's owner and
     /// whether it read the global shares: a reader's parts change only with events that
     /// forget them here (see [`KeptUnions::forget_author`]).
@@ -186,7 +184,6 @@ impl Inner {
     fn clear(&mut self) {
         self.kept.clear();
         self.readers.clear();
-        self.bytes = 0;
     }
 }
 
@@ -247,20 +244,19 @@ impl KeptUnions {
             inner.seq = seq;
         }
         if let Some(at) = inner.position(parts) {
-            let gone = inner.kept.swap_remove(at);
-            inner.bytes -= gone.bytes;
+            inner.kept.swap_remove(at);
         }
         let bytes = union.serialized_size() as u64;
         if bytes > MAX_BYTES {
             return None;
         }
-        while inner.kept.len() >= MAX_KEPT || inner.bytes + bytes > MAX_BYTES {
+        let mut total: u64 = inner.kept.iter().map(|k| k.bytes).sum();
+        while inner.kept.len() >= MAX_KEPT || total + bytes > MAX_BYTES {
             let oldest = inner.kept.iter().enumerate().min_by_key(|(_, k)| k.used);
             let Some(at) = oldest.map(|(at, _)| at) else {
                 break;
             };
-            let gone = inner.kept.swap_remove(at);
-            inner.bytes -= gone.bytes;
+            total -= inner.kept.swap_remove(at).bytes;
         }
         inner.clock += 1;
         let id = inner.clock;
@@ -273,7 +269,6 @@ impl KeptUnions {
             norms: None,
             used: id,
         });
-        inner.bytes += bytes;
         inner.note(reader, id);
         Some(id)
     }
@@ -308,15 +303,9 @@ impl KeptUnions {
         let part = Part::Author(author);
         let inner = self.inner_mut();
         inner.readers.remove(author);
-        let mut bytes = inner.bytes;
-        inner.kept.retain(|k| {
-            let keep = !k.parts.iter().any(|p| p.borrowed() == part);
-            if !keep {
-                bytes -= k.bytes;
-            }
-            keep
-        });
-        inner.bytes = bytes;
+        inner
+            .kept
+            .retain(|k| !k.parts.iter().any(|p| p.borrowed() == part));
     }
 
     /// Moves what was kept at state position `from` to `to` (an entry was applied whose
@@ -433,12 +422,22 @@ mod tests {
             );
         }
         assert_eq!(kept.len(), fit);
-        assert!(kept.inner_mut().bytes <= MAX_BYTES);
-        let total: u64 = kept.inner_mut().kept.iter().map(|k| k.bytes).sum();
-        assert_eq!(total, kept.inner_mut().bytes);
+        let total =
+            |kept: &mut KeptUnions| -> u64 { kept.inner_mut().kept.iter().map(|k| k.bytes).sum() };
+        assert_eq!(total(&mut kept), fit as u64 * size);
+        assert!(total(&mut kept) <= MAX_BYTES);
+        // A forgotten union makes room: the next fits without sending another away.
         kept.forget_author(&names[fit]);
         assert_eq!(kept.len(), fit - 1);
-        let total: u64 = kept.inner_mut().kept.iter().map(|k| k.bytes).sum();
-        assert_eq!(total, kept.inner_mut().bytes);
+        assert_eq!(total(&mut kept), (fit as u64 - 1) * size);
+        assert!(
+            kept.put(r("b"), &[Part::Author("b")], 1, Arc::clone(&big))
+                .is_some()
+        );
+        assert_eq!(kept.len(), fit);
+        assert!(
+            kept.get(r("x"), &[Part::Author(names[1].as_str())], 1)
+                .is_some()
+        );
     }
 }
