@@ -87,6 +87,13 @@ pub fn open_journal(dir: &Path) -> Result<Box<dyn JournalBackend>, CliError> {
     Ok(Box::new(journal))
 }
 
+/// Opens further connections to the journal of the data directory `dir` (see
+/// [`open_journal`]): for the core instance that saves snapshots beside a server's.
+pub fn journal_opener(dir: &Path) -> crate::runtime::JournalOpener {
+    let dir = dir.to_path_buf();
+    std::sync::Arc::new(move || open_journal(&dir).map_err(|e| e.message()))
+}
+
 /// The journal's file name inside the data directory.
 pub const JOURNAL_FILE: &str = "journal.db";
 

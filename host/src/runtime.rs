@@ -1,9 +1,11 @@
 //! Running the core: the wasmtime engine, the compiled component, the linker with the
 //! journal import, and one instance serving every call.
 
+mod beside;
 mod image;
 mod snapshots;
 
+pub use beside::JournalOpener;
 pub use image::{IMAGE_FILE, path_in as image_path};
 
 use crate::bindings::maas::core::journal as wit_journal;
@@ -228,9 +230,14 @@ pub struct RuntimeOptions {
     pub limits: admin::Limits,
     /// The clock the core sees.
     pub clock: Clock,
-    /// Save a snapshot every this many journal entries (0: never). A snapshot that could
-    /// not be saved is tried again only after this many more entries.
+    /// Save a snapshot every this many journal entries, or every tenth of the journal's
+    /// length when that is more (0: never). A snapshot that could not be saved is tried
+    /// again only after as many more entries.
     pub snapshot_every: u64,
+    /// Save the snapshots that fall due from a second instance of the core on a thread of
+    /// its own, over the journal connection this opens, so calls never wait for one
+    /// (see `runtime/beside.rs`). None: the core saves them itself, between calls.
+    pub snapshots_beside: Option<JournalOpener>,
     /// Most bytes of one snapshot chunk (a single larger record goes alone).
     pub snapshot_chunk_bytes: u32,
     /// Show progress on standard error while a large snapshot is saved or restored (only
@@ -272,6 +279,7 @@ impl Default for RuntimeOptions {
             limits: default_limits(),
             clock: Clock::System,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            snapshots_beside: None,
             snapshot_chunk_bytes: DEFAULT_SNAPSHOT_CHUNK_BYTES,
             progress: false,
             group_commit: false,
@@ -309,6 +317,11 @@ pub struct Runtime {
     /// How many rewrites of the journal under this core it noticed (see
     /// [`Runtime::rewrites`]).
     rewrites: u64,
+    /// The thread saving snapshots beside this core, once one fell due.
+    beside: Option<beside::Beside>,
+    /// Set: a snapshot being saved is dropped at its next chunk (this core saves them
+    /// beside another, which is stopping).
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 fn trap(e: wasmtime::Error) -> types::Error {
@@ -367,6 +380,7 @@ impl From<StartFailed> for types::Error {
 /// journal, so the next start copies pages instead of decoding the snapshot.
 impl Drop for Runtime {
     fn drop(&mut self) {
+        self.stop_beside();
         if !self.broken {
             let lag = match self.options.snapshot_every {
                 0 => DEFAULT_SNAPSHOT_EVERY,
@@ -386,7 +400,7 @@ impl Runtime {
         options: RuntimeOptions,
     ) -> Result<Self, types::Error> {
         let started = Self::start(&image, journal, &options, true)?;
-        let next_snapshot = started.snapshot.saturating_add(options.snapshot_every);
+        let next_snapshot = snapshots::due_after(options.snapshot_every, started.snapshot);
         Ok(Runtime {
             image,
             options,
@@ -402,6 +416,8 @@ impl Runtime {
             image_seq: started.image,
             token_endings: Arc::default(),
             rewrites: 0,
+            beside: None,
+            cancel: None,
         })
     }
 
@@ -765,6 +781,7 @@ impl Runtime {
     /// On a clean shutdown: writes the buffered read-audit entries, and saves a snapshot
     /// if anything was appended since the last one, so the next start reads no tail.
     pub fn shutdown(&mut self) -> Result<(), types::Error> {
+        self.stop_beside();
         self.flush_reads()?;
         self.sync_journal()?;
         let head = self

@@ -1,18 +1,22 @@
 //! Snapshots in chunks: a state needing many chunks saves and restores to the digest full
 //! replay gives; a damaged chunk falls back to the older snapshot or the whole journal; a
 //! snapshot that cannot be saved neither restarts the core nor is tried again on every
-//! append; an import whose snapshot fails reports the entries it wrote.
+//! append; an import whose snapshot fails reports the entries it wrote; snapshots saved
+//! beside the core never hold its calls.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod failing_support;
 mod temp_support;
 
-use failing_support::failing;
+use failing_support::{failing, held};
 use maas_host::cli::import::{ImportOptions, import_entries};
 use maas_host::journal::{JournalBackend, MemoryJournal, SqliteJournal};
+use maas_host::runtime::JournalOpener;
 use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, default_limits, memories, types};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use temp_support::TempDir;
 
 /// Chunk size: small, so a few thousand memories need many chunks.
@@ -284,4 +288,146 @@ fn an_import_whose_snapshot_fails_reports_the_entries_it_wrote() {
     let mut rt = start(open(&path), 0);
     assert_eq!(rt.last_snapshot(), total as u64);
     assert_eq!(digest(&mut rt), rendered.json["digest"].as_str().unwrap());
+}
+
+/// A runtime over the SQLite journal at `path` that saves its snapshots beside itself,
+/// through connections whose snapshot chunks wait while `hold` is set.
+fn start_beside(
+    path: &Path,
+    every: u64,
+    hold: &Arc<AtomicBool>,
+    attempts: &Arc<AtomicU64>,
+) -> Runtime {
+    let (file, hold, attempts) = (path.to_path_buf(), hold.clone(), attempts.clone());
+    let opener: JournalOpener = Arc::new(move || {
+        let journal = SqliteJournal::open(&file).map_err(|e| e.to_string())?;
+        Ok(Box::new(held(journal, &hold, &attempts)))
+    });
+    let options = RuntimeOptions {
+        snapshots_beside: Some(opener),
+        ..options(every)
+    };
+    Runtime::new(CoreImage::shared().unwrap(), open(path), options).unwrap()
+}
+
+/// Calls `rt` (a read) until `done(rt)`, for at most 30 s.
+fn call_until(rt: &mut Runtime, what: &str, done: impl Fn(&Runtime) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(rt) {
+        assert!(Instant::now() < deadline, "waited 30 s for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+        digest(rt);
+    }
+}
+
+#[test]
+fn snapshots_saved_beside_the_core_never_hold_its_calls() {
+    const EVERY: u64 = 20;
+    let dir = TempDir::new("beside");
+    let path = dir.0.join("journal.db");
+    let hold = Arc::new(AtomicBool::new(true));
+    let attempts = Arc::new(AtomicU64::new(0));
+    let mut rt = start_beside(&path, EVERY, &hold, &attempts);
+    register_scribe(&mut rt);
+    for i in 1..EVERY {
+        store(&mut rt, &format!("m-{i}")).unwrap();
+    }
+    // Due at entry EVERY: asked of the thread beside, whose save now waits.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while attempts.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no snapshot was begun beside");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Meanwhile every call is answered, and no other save is asked for.
+    for i in EVERY..4 * EVERY {
+        store(&mut rt, &format!("m-{i}")).unwrap();
+    }
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    assert_eq!(rt.last_snapshot(), 0);
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM snapshots WHERE ?1 = ?1", 0),
+        0
+    );
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+
+    hold.store(false, Ordering::SeqCst);
+    call_until(&mut rt, "the snapshot beside", |rt| rt.last_snapshot() > 0);
+    let first = rt.last_snapshot();
+    assert!((EVERY..=4 * EVERY).contains(&first), "{first}");
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM snapshots WHERE seq = ?1",
+            first
+        ),
+        1
+    );
+    // The next falls due EVERY entries after the one saved, and is saved beside too.
+    for i in 4 * EVERY..first + 2 * EVERY {
+        store(&mut rt, &format!("m-{i}")).unwrap();
+    }
+    call_until(&mut rt, "the second snapshot", |rt| {
+        rt.last_snapshot() > first
+    });
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(rt.restarts(), 0);
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+
+    // A start from the newest snapshot and the journal after it is the live state.
+    let newest = rt.last_snapshot();
+    let live = digest(&mut rt);
+    drop(rt);
+    let mut again = start(open(&path), 0);
+    assert_eq!(again.last_snapshot(), newest);
+    assert_eq!(digest(&mut again), live);
+}
+
+#[test]
+fn a_snapshot_being_saved_beside_at_shutdown_is_dropped_for_the_cores_own() {
+    const EVERY: u64 = 20;
+    let dir = TempDir::new("beside-stop");
+    let path = dir.0.join("journal.db");
+    let hold = Arc::new(AtomicBool::new(true));
+    let attempts = Arc::new(AtomicU64::new(0));
+    let mut rt = start_beside(&path, EVERY, &hold, &attempts);
+    register_scribe(&mut rt);
+    for i in 1..EVERY {
+        store(&mut rt, &format!("m-{i}")).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while attempts.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no snapshot was begun beside");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The save beside is of a position before these.
+    for i in EVERY..EVERY + 5 {
+        store(&mut rt, &format!("m-{i}")).unwrap();
+    }
+    let release = {
+        let hold = hold.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            hold.store(false, Ordering::SeqCst);
+        })
+    };
+    let head = rt.appended();
+    let live = digest(&mut rt);
+    rt.shutdown().unwrap();
+    release.join().unwrap();
+    // The save beside was dropped at its next chunk; the core saved one at its head.
+    assert_eq!(rt.last_snapshot(), head);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM snapshots WHERE seq <> ?1",
+            head
+        ),
+        0,
+        "only the core's own snapshot is kept"
+    );
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+    drop(rt);
+    let mut again = start(open(&path), 0);
+    assert_eq!(again.last_snapshot(), head);
+    assert_eq!(digest(&mut again), live);
 }

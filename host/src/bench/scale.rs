@@ -6,7 +6,7 @@ use super::corpus::{self, EVERYWHERE, QueryClass};
 use super::report::Row;
 use super::stats::{Samples, each, ms, proc_kib};
 use super::{process, workloads};
-use crate::bindings::{knowledge, types};
+use crate::bindings::{knowledge, memories, types};
 use crate::journal::{JournalBackend, MemoryJournal};
 use crate::{CoreImage, Runtime, RuntimeOptions, datadir};
 use maas_core::Caller;
@@ -34,6 +34,8 @@ pub struct SizeFindings {
 }
 
 const SEARCH: &str = "Memory search by query class";
+/// Stores timed with nothing being saved, before a snapshot is saved beside.
+const STALL_STORES: usize = 200;
 const HISTORY: &str = "A history at size: import, start-up, memory";
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -262,7 +264,7 @@ pub fn at_size(
         );
     }
     found.search_p95 = Some(worst);
-    drop(rt);
+    snapshot_stall(rt, &dir, &label, rows)?;
 
     let all = entries(&export)?;
     let mut memory = MemoryJournal::new();
@@ -336,6 +338,121 @@ pub fn at_size(
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&export);
     Ok(found)
+}
+
+/// Stores a note as the agent in every pool; `i` makes it unique.
+fn store_note(rt: &mut Runtime, i: usize) -> Result<(), String> {
+    let req = memories::StoreRequest {
+        agent_id: EVERYWHERE.into(),
+        content: workloads::note(i),
+        kind: memories::MemoryKind::Note,
+        tags: vec!["cache".into()],
+        memory_id: None,
+        pool_id: None,
+        scope: None,
+        ttl_seconds: None,
+    };
+    rt.call(|c, s| {
+        c.maas_core_memories()
+            .call_store_memory(s, &types::Caller::Operator, &req)
+    })
+    .map(|_| ())
+    .map_err(|e| format!("{e:?}"))
+}
+
+/// What a snapshot falling due costs those calling: saved by the core serving them,
+/// every call waits until it is written; saved beside it (as `maas serve` and `maas mcp`
+/// do), calls go on. Takes `rt` (a core started from a snapshot) and drops it before
+/// the second core starts, so only one state of this size is held besides the one beside.
+fn snapshot_stall(
+    mut rt: Runtime,
+    dir: &Path,
+    label: &str,
+    rows: &mut Vec<Row>,
+) -> Result<(), String> {
+    let t = Instant::now();
+    rt.snapshot().map_err(|e| format!("{e:?}"))?;
+    let itself = t.elapsed();
+    rows.push(
+        Row::value(
+            HISTORY,
+            &format!("a snapshot saved by the core serving calls ({label})"),
+            "component (SQLite)",
+            ms(itself),
+            "ms",
+        )
+        .note(format!(
+            "{} MiB; every call waits this long",
+            rt.snapshot_bytes() >> 20
+        )),
+    );
+    drop(rt);
+
+    let mut limits = crate::default_limits();
+    // A generated history of a million memories fills the default capacity.
+    limits.memories = 100_000_000;
+    let options = RuntimeOptions {
+        limits,
+        snapshot_every: 0,
+        snapshots_beside: Some(datadir::journal_opener(dir)),
+        ..RuntimeOptions::default()
+    };
+    let journal = datadir::open_journal(dir).map_err(|e| e.message())?;
+    let core = CoreImage::shared().map_err(|e| format!("{e:?}"))?;
+    let mut rt = Runtime::new(core, journal, options).map_err(|e| format!("{e:?}"))?;
+    let mut i = 0;
+    let quiet = each(STALL_STORES, |_| {
+        i += 1;
+        let _ = store_note(&mut rt, i);
+    });
+    let before = rt.last_snapshot();
+    if !rt.snapshot_beside() {
+        return Err("no snapshot could be asked for beside the core".into());
+    }
+    let t = Instant::now();
+    let mut during = Samples::new();
+    while rt.saving_beside() {
+        if t.elapsed() > Duration::from_secs(600) {
+            return Err("the snapshot beside took over 10 minutes".into());
+        }
+        i += 1;
+        let s = Instant::now();
+        store_note(&mut rt, i)?;
+        during.push(s.elapsed());
+    }
+    let beside = t.elapsed();
+    if rt.last_snapshot() <= before {
+        let why = rt.notices().last().cloned().unwrap_or_default();
+        return Err(format!("the snapshot beside was not saved: {why}"));
+    }
+    rows.push(
+        Row::latency(
+            HISTORY,
+            &format!("store a note, nothing being saved ({label})"),
+            "component (SQLite)",
+            &quiet,
+        )
+        .note(format!("max {:.2} ms", ms(quiet.max()))),
+    );
+    rows.push(
+        Row::latency(
+            HISTORY,
+            &format!("store a note while a snapshot is saved beside ({label})"),
+            "component (SQLite)",
+            &during,
+        )
+        .against("nothing being saved", Some(quiet.median()))
+        .note(format!(
+            "{} stores during the {:.1} s the second core took (starting it from the \
+             newest snapshot included); max {:.2} ms against {:.0} ms for the save by the \
+             serving core",
+            during.len(),
+            beside.as_secs_f64(),
+            ms(during.max()),
+            ms(itself)
+        )),
+    );
+    Ok(())
 }
 
 #[cfg(feature = "bench-mcp")]

@@ -155,7 +155,8 @@ fn tokio() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::io(format!("cannot start the async runtime: {e}"), "retry"))
 }
 
-/// The core thread over the data directory's journal, with group commit.
+/// The core thread over the data directory's journal, with group commit and snapshots
+/// saved beside it.
 fn core(dir: &Path, limits: admin::Limits) -> Result<CoreService, CliError> {
     datadir::ensure(dir)?;
     let dir = dir.to_path_buf();
@@ -163,6 +164,7 @@ fn core(dir: &Path, limits: admin::Limits) -> Result<CoreService, CliError> {
         limits,
         group_commit: true,
         progress: true,
+        snapshots_beside: Some(datadir::journal_opener(&dir)),
         ..RuntimeOptions::default()
     };
     let service = CoreService::spawn(move || {

@@ -5,11 +5,13 @@
 //! is dropped, a notice says why, and the next attempt waits another `snapshot_every`
 //! entries. Only a trap (the instance is gone) restarts the core.
 
+use super::beside::Beside;
 use super::{HostState, Runtime, RuntimeOptions, journal_failure, trap};
 use crate::bindings::admin::Guest as Admin;
 use crate::bindings::{Maas, types};
 use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use crate::progress::Progress;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use wasmtime::Store;
 
@@ -21,6 +23,10 @@ const QUIET_PARTS: u32 = 2;
 /// Saves show progress once they have written more chunks than this.
 const QUIET_SAVED: u64 = 2;
 
+/// A snapshot falls due after at least this share of the journal's length (see
+/// [`Runtime::due_after`]).
+const TAIL_SHARE: u64 = 10;
+
 /// Why a snapshot was not restored.
 enum NotRestored {
     /// The core refused it.
@@ -29,23 +35,32 @@ enum NotRestored {
     Damaged,
 }
 
+/// [`Runtime::due_after`] for a snapshot interval of `every`.
+pub(super) fn due_after(every: u64, seq: u64) -> u64 {
+    seq.saturating_add(every.max(seq / TAIL_SHARE))
+}
+
 impl Runtime {
     /// Saves a snapshot of the current state, streaming it from the core into the journal
     /// backend; returns its position. On failure nothing of it is kept, and the next
     /// automatic attempt waits another `snapshot_every` entries.
     pub fn snapshot(&mut self) -> Result<u64, types::Error> {
         let result = self.save_snapshot();
-        let every = self.options.snapshot_every;
         self.next_snapshot = match &result {
-            Ok(seq) => seq.saturating_add(every),
-            Err(_) => self
-                .store
-                .data()
-                .head
-                .max(self.last_snapshot)
-                .saturating_add(every),
+            Ok(seq) => self.due_after(*seq),
+            Err(_) => self.due_after(self.store.data().head.max(self.last_snapshot)),
         };
         result
+    }
+
+    /// The position at which the next snapshot falls due after one at `seq`:
+    /// `snapshot_every` entries later, or a tenth of the journal's length when that is
+    /// more, so the time saving snapshots takes stays a small share of the time taken by
+    /// the changes they cover however large the state grows (a snapshot costs in
+    /// proportion to the state, and a start replays at most a tenth of what a replay
+    /// from nothing would).
+    fn due_after(&self, seq: u64) -> u64 {
+        due_after(self.options.snapshot_every, seq)
     }
 
     fn save_snapshot(&mut self) -> Result<u64, types::Error> {
@@ -78,6 +93,15 @@ impl Runtime {
         let mut progress: Option<Progress> = None;
         let (mut chunks, mut bytes) = (0u64, 0u64);
         loop {
+            if self
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Acquire))
+            {
+                return Err(types::Error::Unavailable(
+                    "the snapshot was dropped: the server is stopping".into(),
+                ));
+            }
             let next =
                 self.invoke(|core, store| core.maas_core_admin().call_snapshot_next(store, max))??;
             let Some(chunk) = next else { break };
@@ -102,16 +126,84 @@ impl Runtime {
     /// Saves a snapshot when `snapshot_every` entries were appended since the last one
     /// (or since the last failed attempt); a failure is a notice, never an error.
     pub(super) fn snapshot_if_due(&mut self) {
+        self.take_saved_beside();
         let every = self.options.snapshot_every;
         if every == 0 || self.store.data().head < self.next_snapshot {
             return;
         }
+        if self.options.snapshots_beside.is_some() {
+            self.snapshot_beside();
+            return;
+        }
         if let Err(e) = self.snapshot() {
-            self.notice(format!(
-                "could not save a snapshot: {e}; the journal has every change, the next \
-                 attempt is after entry {}",
-                self.next_snapshot
-            ));
+            self.not_saved(&e);
+        }
+    }
+
+    fn not_saved(&mut self, e: &types::Error) {
+        self.notice(format!(
+            "could not save a snapshot: {e}; the journal has every change, the next \
+             attempt is after entry {}",
+            self.next_snapshot
+        ));
+    }
+
+    /// Asks for a snapshot of the journal as it is now, saved beside this core (see
+    /// [`RuntimeOptions::snapshots_beside`]) while calls go on; [`Runtime::last_snapshot`]
+    /// moves once it is saved, seen at the next call. False when there is no journal
+    /// beside, or one is still being saved (nothing more is asked then).
+    pub fn snapshot_beside(&mut self) -> bool {
+        let head = self.store.data().head;
+        if self.beside.is_none() {
+            let Some(open) = self.options.snapshots_beside.clone() else {
+                return false;
+            };
+            match Beside::start(self.image.clone(), open, self.options.clone()) {
+                Ok(beside) => self.beside = Some(beside),
+                Err(why) => {
+                    self.next_snapshot = self.due_after(head);
+                    self.not_saved(&types::Error::Unavailable(why));
+                    return false;
+                }
+            }
+        }
+        let asked = self.beside.as_mut().is_some_and(Beside::ask);
+        if asked {
+            // Until it answers, no other is asked for.
+            self.next_snapshot = self.due_after(head);
+        }
+        asked
+    }
+
+    /// A snapshot asked of the thread beside has not been taken in yet.
+    pub fn saving_beside(&self) -> bool {
+        self.beside.as_ref().is_some_and(Beside::busy)
+    }
+
+    /// Takes in what the thread beside answered: the snapshot it saved, or why not.
+    pub(super) fn take_saved_beside(&mut self) {
+        match self.beside.as_mut().and_then(Beside::answer) {
+            Some(Ok((seq, bytes))) => self.saved_beside(seq, bytes),
+            Some(Err(e)) => self.not_saved(&e),
+            None => {}
+        }
+    }
+
+    fn saved_beside(&mut self, seq: u64, bytes: u64) {
+        self.last_snapshot = self.last_snapshot.max(seq);
+        self.snapshot_bytes = bytes;
+        self.next_snapshot = self.due_after(seq).max(self.next_snapshot);
+    }
+
+    /// Stops the thread beside, taking in a snapshot it finished; one it was saving is
+    /// dropped (the caller saves its own when it must).
+    pub(super) fn stop_beside(&mut self) {
+        let Some(mut beside) = self.beside.take() else {
+            return;
+        };
+        beside.stop();
+        if let Some(Ok((seq, bytes))) = beside.answer() {
+            self.saved_beside(seq, bytes);
         }
     }
 

@@ -5,13 +5,15 @@ use maas_host::journal::{JournalBackend, JournalError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// A journal whose snapshot saves fail while `fail` is set (counting the attempts), and
-/// whose syncs fail while `fail_syncs` is (a full disk).
+/// A journal whose snapshot saves fail while `fail` is set (counting the attempts), whose
+/// snapshot chunks wait while `hold` is (a slow save), and whose syncs fail while
+/// `fail_syncs` is (a full disk).
 pub struct Failing<J> {
     inner: J,
     fail: Arc<AtomicBool>,
     attempts: Arc<AtomicU64>,
     fail_syncs: Arc<AtomicBool>,
+    hold: Arc<AtomicBool>,
 }
 
 impl<J: JournalBackend> JournalBackend for Failing<J> {
@@ -38,6 +40,9 @@ impl<J: JournalBackend> JournalBackend for Failing<J> {
         self.inner.begin_snapshot(seq)
     }
     fn snapshot_chunk(&mut self, data: &[u8]) -> Result<(), JournalError> {
+        while self.hold.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
         if self.fail.load(Ordering::SeqCst) {
             return Err(JournalError::Unavailable("disk full".into()));
         }
@@ -85,6 +90,7 @@ pub fn failing<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>, Arc<AtomicU64>) {
         fail: fail.clone(),
         attempts: attempts.clone(),
         fail_syncs: Arc::default(),
+        hold: Arc::default(),
     };
     (journal, fail, attempts)
 }
@@ -97,6 +103,19 @@ pub fn failing_syncs<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>) {
         fail: Arc::default(),
         attempts: Arc::default(),
         fail_syncs: fail_syncs.clone(),
+        hold: Arc::default(),
     };
     (journal, fail_syncs)
+}
+
+/// `inner`, its snapshot chunks waiting while `hold` is set, its snapshot saves counted
+/// in `attempts`.
+pub fn held<J>(inner: J, hold: &Arc<AtomicBool>, attempts: &Arc<AtomicU64>) -> Failing<J> {
+    Failing {
+        inner,
+        fail: Arc::default(),
+        attempts: attempts.clone(),
+        fail_syncs: Arc::default(),
+        hold: hold.clone(),
+    }
 }
