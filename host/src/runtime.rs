@@ -530,7 +530,9 @@ impl Runtime {
                 .filter(|s| *s <= head)
                 .max()
                 .unwrap_or(0);
-            let oldest_usable = newest.saturating_sub(options.snapshot_every.max(1));
+            // An image no further behind the newest snapshot than the next would be.
+            let lag = snapshots::interval(options.snapshot_every.max(1), newest);
+            let oldest_usable = newest.saturating_sub(lag);
             let Some(seq) = Self::load_image(
                 &core,
                 &mut store,

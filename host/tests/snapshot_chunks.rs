@@ -431,3 +431,79 @@ fn a_snapshot_being_saved_beside_at_shutdown_is_dropped_for_the_cores_own() {
     assert_eq!(again.last_snapshot(), head);
     assert_eq!(digest(&mut again), live);
 }
+
+#[test]
+fn a_snapshot_falls_due_after_a_tenth_of_the_journal_once_that_is_more_than_the_interval() {
+    const EVERY: u64 = 10;
+    let memory = MemoryJournal::new();
+    let (journal, fail, attempts) = failing(memory.clone());
+    fail.store(false, Ordering::SeqCst);
+    let mut rt = start(Box::new(journal), EVERY);
+    register_scribe(&mut rt);
+    let mut saved = Vec::new();
+    for i in 1..211 {
+        store(&mut rt, &format!("m-{i}")).unwrap();
+        if saved.last() != Some(&rt.last_snapshot()) && rt.last_snapshot() > 0 {
+            saved.push(rt.last_snapshot());
+        }
+    }
+    // Every 10 entries up to 100; then a tenth of the position of the last one.
+    let expected: Vec<u64> = (1..=10)
+        .map(|n| n * EVERY)
+        .chain([110, 121, 133, 146, 160, 176, 193])
+        .collect();
+    assert_eq!(saved, expected);
+    assert_eq!(rt.appended(), 211);
+    store(&mut rt, "m-211").unwrap();
+    assert_eq!(rt.last_snapshot(), 212);
+    assert_eq!(attempts.load(Ordering::SeqCst), 18);
+}
+
+#[test]
+fn the_chunks_of_snapshots_no_longer_kept_and_of_unfinished_saves_are_removed() {
+    let dir = TempDir::new("prune");
+    let path = dir.0.join("journal.db");
+    SqliteJournal::open(&path)
+        .unwrap()
+        .append_all(0, &history())
+        .unwrap();
+    let mut rt = start(open(&path), 0);
+    let first = rt.snapshot().unwrap();
+    store(&mut rt, "x-1").unwrap();
+    let second = rt.snapshot().unwrap();
+    // What a save killed before it finished leaves behind.
+    change(
+        &path,
+        "INSERT INTO snapshot_chunks (seq, part, data, sum) VALUES (?1, 0, x'00', x'00')",
+        5,
+    );
+    store(&mut rt, "x-2").unwrap();
+    let third = rt.snapshot().unwrap();
+    let chunks_of = |seq| {
+        count(
+            &path,
+            "SELECT COUNT(*) FROM snapshot_chunks WHERE seq = ?1",
+            seq,
+        )
+    };
+    assert!(chunks_of(first) == 0 && chunks_of(5) == 0);
+    assert!(chunks_of(second) >= 5 && chunks_of(third) >= 5);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM snapshots WHERE seq >= ?1",
+            second
+        ),
+        2
+    );
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM snapshots WHERE ?1 = ?1", 0),
+        2
+    );
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+    let live = digest(&mut rt);
+    drop(rt);
+    let mut again = start(open(&path), 0);
+    assert_eq!(again.last_snapshot(), third);
+    assert_eq!(digest(&mut again), live);
+}

@@ -468,7 +468,17 @@ impl JournalBackend for SqliteJournal {
         };
         self.end_batch()?;
         self.set_sync(true)?;
-        snap::finish(&mut self.conn, seq, &sums)
+        snap::finish(&mut self.conn, seq, &sums)?;
+        // The chunks of snapshots no longer kept need no sync: a crash leaves them to the
+        // next save. A failure here costs only room.
+        if let Err(e) = self.set_sync(false).and_then(|()| snap::prune(&self.conn)) {
+            self.notices.push(format!(
+                "could not remove the chunks of older snapshots from {}: {e}; the next \
+                 snapshot tries again",
+                self.path.display()
+            ));
+        }
+        Ok(())
     }
 
     fn abort_snapshot(&mut self) -> Result<(), JournalError> {

@@ -6,8 +6,9 @@
 //! exist for readers. The chunks are written in short transactions of their own, so a
 //! large snapshot never holds the write lock (and so other processes' writes) for the
 //! whole export; the row is written last, in one durable transaction that also drops all
-//! but the two newest complete snapshots and any chunks left over by a save that never
-//! finished. A crash mid-save leaves chunks without a row: ignored, then removed.
+//! but the two newest complete snapshots; then the chunks of those dropped and any left
+//! over by a save that never finished are removed, one per transaction. A crash mid-save
+//! leaves chunks without a row: ignored, then removed.
 //!
 //! Older data directories kept each snapshot as one blob in `snapshots(seq, data, sum)`.
 //! Those blobs are in a format this version does not read: the table is replaced, and
@@ -117,15 +118,37 @@ pub(super) fn finish(
         params![i64::try_from(SNAPSHOTS_KEPT).unwrap_or(2)],
     )
     .map_err(unavailable)?;
-    // Chunks of dropped snapshots, and of saves older than the newest snapshot that never
-    // finished (a newer unfinished save may be another process's, still under way).
-    tx.execute(
-        "DELETE FROM snapshot_chunks WHERE seq NOT IN (SELECT seq FROM snapshots)
-         AND seq < (SELECT MAX(seq) FROM snapshots)",
-        [],
-    )
-    .map_err(unavailable)?;
     tx.commit().map_err(unavailable)
+}
+
+/// Removes the chunks of snapshots dropped, and of saves older than the newest snapshot
+/// that never finished (a newer unfinished save may be another process's, still under
+/// way): one chunk per transaction, since deleting a whole snapshot of a large state
+/// (a million memories: 63 chunks, 250 MiB) at once held the write lock, and so every
+/// other writer, for over a second. Nothing reads chunks without a `snapshots` row, and
+/// chunks a crash leaves are removed by the next save.
+pub(super) fn prune(conn: &Connection) -> Result<(), JournalError> {
+    let stale: Vec<(i64, i64)> = {
+        let mut st = conn
+            .prepare(
+                "SELECT seq, part FROM snapshot_chunks WHERE seq NOT IN (SELECT seq FROM snapshots)
+                 AND seq < (SELECT MAX(seq) FROM snapshots)",
+            )
+            .map_err(unavailable)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(unavailable)?;
+        rows.collect::<Result<_, _>>().map_err(unavailable)?
+    };
+    for (seq, part) in stale {
+        conn.execute(
+            "DELETE FROM snapshot_chunks WHERE seq = ?1 AND part = ?2
+             AND seq NOT IN (SELECT seq FROM snapshots)",
+            params![seq, part],
+        )
+        .map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 /// The positions of the complete snapshots, newest first.

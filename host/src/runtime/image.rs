@@ -8,7 +8,8 @@
 //! - the journal still holds, at the image's position, the entry it was taken after
 //!   (SHA-256 of that entry), so an image of another journal, or of a history since
 //!   replaced, is refused;
-//! - it is not behind the newest snapshot by more than the snapshot interval;
+//! - it is not behind the newest snapshot by more than a snapshot interval (as it is at
+//!   that snapshot: a tenth of the journal's length when that is more);
 //! - its pages match the CRC-32 taken when it was written.
 //!
 //! The journal tail after the image's position is then applied by `init`, as after a

@@ -37,7 +37,12 @@ enum NotRestored {
 
 /// [`Runtime::due_after`] for a snapshot interval of `every`.
 pub(super) fn due_after(every: u64, seq: u64) -> u64 {
-    seq.saturating_add(every.max(seq / TAIL_SHARE))
+    seq.saturating_add(interval(every, seq))
+}
+
+/// Entries between a snapshot at `seq` and the next, for an interval of `every`.
+pub(super) fn interval(every: u64, seq: u64) -> u64 {
+    every.max(seq / TAIL_SHARE)
 }
 
 impl Runtime {
@@ -77,11 +82,11 @@ impl Runtime {
             }
             return Err(e);
         }
-        self.store
-            .data_mut()
-            .journal
-            .finish_snapshot()
-            .map_err(journal_failure)?;
+        let journal = &mut self.store.data_mut().journal;
+        journal.finish_snapshot().map_err(journal_failure)?;
+        for notice in journal.take_notices() {
+            self.notice(notice);
+        }
         self.last_snapshot = seq;
         Ok(seq)
     }
