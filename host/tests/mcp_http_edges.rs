@@ -1928,3 +1928,39 @@ async fn bench_the_recheck_of_a_token_on_each_core_call() {
     drop((core, checked));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_body_is_still_coming_when_the_server_stops_does_not_hold_the_stop() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let core = memory_core();
+    let mut server = server_with(core.clone(), |_| {}).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let token = register(&op, "agent-t", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, session) = open_session(&http, &server.url, &token).await;
+    // Headers, and the first bytes of a body that says it is 500 bytes long.
+    let host = host_port(&server.url);
+    let mut slow = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Mcp-Session-Id: {session}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: 500\r\n\r\n\
+         {{\"jsonrpc\":\"2.0\","
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let began = std::time::Instant::now();
+    server.shut_down().await;
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "a body never finished held the stop for {:?}",
+        began.elapsed()
+    );
+    // Told so: nothing of it ran.
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), slow.read_to_string(&mut answer)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503") && answer.contains("stopping"),
+        "{answer}"
+    );
+}

@@ -837,16 +837,17 @@ async fn serve_connections(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let stop = shutdown.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
             let (mut parts, body) = request.into_parts();
             parts.extensions.insert(ConnectInfo(peer));
             let mut app = app.clone();
-            let (body, expired) = deadline::Deadline::new(body, limits.body_timeout);
+            let (body, cut) = deadline::Deadline::new(body, limits.body_timeout, &stop);
             let request = hyper::Request::from_parts(parts, axum::body::Body::new(body));
             let answered = tower_service::Service::call(&mut app, request);
             async move {
                 let response = answered.await?;
-                Ok::<_, std::convert::Infallible>(deadline::answer(response, &expired))
+                Ok::<_, std::convert::Infallible>(deadline::answer(response, &cut))
             }
         });
         let stop = shutdown.clone();
