@@ -73,6 +73,17 @@ fn register_scribe(rt: &mut Runtime) {
         .unwrap();
 }
 
+/// A SQLite journal in a new directory, holding [`history`].
+fn with_history(name: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new(name);
+    let path = dir.0.join("journal.db");
+    SqliteJournal::open(&path)
+        .unwrap()
+        .append_all(0, &history())
+        .unwrap();
+    (dir, path)
+}
+
 /// The entries of a history with `MEMORIES` memories, written by a real core.
 fn history() -> Vec<Vec<u8>> {
     let journal = MemoryJournal::new();
@@ -96,13 +107,7 @@ fn change(path: &Path, sql: &str, seq: u64) {
 
 #[test]
 fn a_state_needing_many_chunks_restores_to_the_digest_of_full_replay() {
-    let dir = TempDir::new("chunks");
-    let path = dir.0.join("journal.db");
-    let entries = history();
-    SqliteJournal::open(&path)
-        .unwrap()
-        .append_all(0, &entries)
-        .unwrap();
+    let (_dir, path) = with_history("chunks");
     let mut rt = start(open(&path), 0);
     assert_eq!(rt.last_snapshot(), 0);
     let replayed = digest(&mut rt);
@@ -146,12 +151,7 @@ fn a_state_needing_many_chunks_restores_to_the_digest_of_full_replay() {
 
 #[test]
 fn a_damaged_chunk_falls_back_to_the_older_snapshot_then_to_full_replay() {
-    let dir = TempDir::new("chunk-damage");
-    let path = dir.0.join("journal.db");
-    SqliteJournal::open(&path)
-        .unwrap()
-        .append_all(0, &history())
-        .unwrap();
+    let (_dir, path) = with_history("chunk-damage");
     let mut rt = start(open(&path), 0);
     let first = rt.snapshot().unwrap();
     store(&mut rt, "m-between").unwrap();
@@ -320,10 +320,21 @@ fn call_until(rt: &mut Runtime, what: &str, done: impl Fn(&Runtime) -> bool) {
     }
 }
 
-#[test]
-fn snapshots_saved_beside_the_core_never_hold_its_calls() {
-    const EVERY: u64 = 20;
-    let dir = TempDir::new("beside");
+/// Snapshots fall due every this many entries in the tests of saves beside.
+const EVERY: u64 = 20;
+
+/// A core saving its snapshots beside it, whose first (due at entry [`EVERY`]) has
+/// begun and waits in its first chunk while `hold` is set.
+struct Held {
+    _dir: TempDir,
+    path: std::path::PathBuf,
+    hold: Arc<AtomicBool>,
+    attempts: Arc<AtomicU64>,
+    rt: Runtime,
+}
+
+fn first_save_held(name: &str) -> Held {
+    let dir = TempDir::new(name);
     let path = dir.0.join("journal.db");
     let hold = Arc::new(AtomicBool::new(true));
     let attempts = Arc::new(AtomicU64::new(0));
@@ -332,12 +343,29 @@ fn snapshots_saved_beside_the_core_never_hold_its_calls() {
     for i in 1..EVERY {
         store(&mut rt, &format!("m-{i}")).unwrap();
     }
-    // Due at entry EVERY: asked of the thread beside, whose save now waits.
     let deadline = Instant::now() + Duration::from_secs(30);
     while attempts.load(Ordering::SeqCst) == 0 {
         assert!(Instant::now() < deadline, "no snapshot was begun beside");
         std::thread::sleep(Duration::from_millis(5));
     }
+    Held {
+        _dir: dir,
+        path,
+        hold,
+        attempts,
+        rt,
+    }
+}
+
+#[test]
+fn snapshots_saved_beside_the_core_never_hold_its_calls() {
+    let Held {
+        _dir,
+        path,
+        hold,
+        attempts,
+        mut rt,
+    } = first_save_held("beside");
     // Meanwhile every call is answered, and no other save is asked for.
     for i in EVERY..4 * EVERY {
         store(&mut rt, &format!("m-{i}")).unwrap();
@@ -384,21 +412,13 @@ fn snapshots_saved_beside_the_core_never_hold_its_calls() {
 
 #[test]
 fn a_snapshot_being_saved_beside_at_shutdown_is_dropped_for_the_cores_own() {
-    const EVERY: u64 = 20;
-    let dir = TempDir::new("beside-stop");
-    let path = dir.0.join("journal.db");
-    let hold = Arc::new(AtomicBool::new(true));
-    let attempts = Arc::new(AtomicU64::new(0));
-    let mut rt = start_beside(&path, EVERY, &hold, &attempts);
-    register_scribe(&mut rt);
-    for i in 1..EVERY {
-        store(&mut rt, &format!("m-{i}")).unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while attempts.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "no snapshot was begun beside");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let Held {
+        _dir,
+        path,
+        hold,
+        mut rt,
+        ..
+    } = first_save_held("beside-stop");
     // The save beside is of a position before these.
     for i in EVERY..EVERY + 5 {
         store(&mut rt, &format!("m-{i}")).unwrap();
@@ -461,12 +481,7 @@ fn a_snapshot_falls_due_after_a_tenth_of_the_journal_once_that_is_more_than_the_
 
 #[test]
 fn the_chunks_of_snapshots_no_longer_kept_and_of_unfinished_saves_are_removed() {
-    let dir = TempDir::new("prune");
-    let path = dir.0.join("journal.db");
-    SqliteJournal::open(&path)
-        .unwrap()
-        .append_all(0, &history())
-        .unwrap();
+    let (_dir, path) = with_history("prune");
     let mut rt = start(open(&path), 0);
     let first = rt.snapshot().unwrap();
     store(&mut rt, "x-1").unwrap();

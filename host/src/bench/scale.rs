@@ -6,7 +6,7 @@ use super::corpus::{self, EVERYWHERE, QueryClass};
 use super::report::Row;
 use super::stats::{Samples, each, ms, proc_kib};
 use super::{process, workloads};
-use crate::bindings::{knowledge, memories, types};
+use crate::bindings::{knowledge, types};
 use crate::journal::{JournalBackend, MemoryJournal};
 use crate::{CoreImage, Runtime, RuntimeOptions, datadir};
 use maas_core::Caller;
@@ -344,24 +344,9 @@ pub fn at_size(
     Ok(found)
 }
 
-/// Stores a note as the agent in every pool; `i` makes it unique.
+/// Stores note `i` as the agent in every pool.
 fn store_note(rt: &mut Runtime, i: usize) -> Result<(), String> {
-    let req = memories::StoreRequest {
-        agent_id: EVERYWHERE.into(),
-        content: workloads::note(i),
-        kind: memories::MemoryKind::Note,
-        tags: vec!["cache".into()],
-        memory_id: None,
-        pool_id: None,
-        scope: None,
-        ttl_seconds: None,
-    };
-    rt.call(|c, s| {
-        c.maas_core_memories()
-            .call_store_memory(s, &types::Caller::Operator, &req)
-    })
-    .map(|_| ())
-    .map_err(|e| format!("{e:?}"))
+    super::store(rt, EVERYWHERE, i).map_err(|e| format!("{e:?}"))
 }
 
 /// What a snapshot falling due costs those calling: saved by the core serving them,
