@@ -783,9 +783,10 @@ impl Runtime {
     /// On a clean shutdown: writes the buffered read-audit entries, and saves a snapshot
     /// if anything was appended since the last one, so the next start reads no tail.
     pub fn shutdown(&mut self) -> Result<(), types::Error> {
-        self.stop_beside();
+        // The batch first: the thread beside may be waiting for its write lock.
         self.flush_reads()?;
         self.sync_journal()?;
+        self.stop_beside();
         let head = self
             .store
             .data_mut()

@@ -2,15 +2,16 @@
 //! replay gives; a damaged chunk falls back to the older snapshot or the whole journal; a
 //! snapshot that cannot be saved neither restarts the core nor is tried again on every
 //! append; an import whose snapshot fails reports the entries it wrote; snapshots saved
-//! beside the core never hold its calls.
+//! beside the core never hold its calls, over SQLite or PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod failing_support;
+mod pg_support;
 mod temp_support;
 
 use failing_support::{failing, held};
 use maas_host::cli::import::{ImportOptions, import_entries};
-use maas_host::journal::{JournalBackend, MemoryJournal, SqliteJournal};
+use maas_host::journal::{JournalBackend, MemoryJournal, PostgresJournal, SqliteJournal};
 use maas_host::runtime::JournalOpener;
 use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, default_limits, memories, types};
 use std::path::Path;
@@ -303,11 +304,24 @@ fn start_beside(
         let journal = SqliteJournal::open(&file).map_err(|e| e.to_string())?;
         Ok(Box::new(held(journal, &hold, &attempts)))
     });
+    start_with(open(path), every, opener)
+}
+
+/// A runtime over `journal` saving its snapshots every `every` entries beside itself,
+/// through the connections `opener` opens, with group commit as a server runs it.
+fn start_with(journal: Box<dyn JournalBackend>, every: u64, opener: JournalOpener) -> Runtime {
     let options = RuntimeOptions {
         snapshots_beside: Some(opener),
+        group_commit: true,
         ..options(every)
     };
-    Runtime::new(CoreImage::shared().unwrap(), open(path), options).unwrap()
+    Runtime::new(CoreImage::shared().unwrap(), journal, options).unwrap()
+}
+
+/// [`store`], synced (a batch of its own, as group commit would make it).
+fn store_synced(rt: &mut Runtime, id: &str) {
+    store(rt, id).unwrap();
+    rt.sync_journal().unwrap();
 }
 
 /// Calls `rt` (a read) until `done(rt)`, for at most 30 s.
@@ -341,7 +355,7 @@ fn first_save_held(name: &str) -> Held {
     let mut rt = start_beside(&path, EVERY, &hold, &attempts);
     register_scribe(&mut rt);
     for i in 1..EVERY {
-        store(&mut rt, &format!("m-{i}")).unwrap();
+        store_synced(&mut rt, &format!("m-{i}"));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while attempts.load(Ordering::SeqCst) == 0 {
@@ -368,7 +382,7 @@ fn snapshots_saved_beside_the_core_never_hold_its_calls() {
     } = first_save_held("beside");
     // Meanwhile every call is answered, and no other save is asked for.
     for i in EVERY..4 * EVERY {
-        store(&mut rt, &format!("m-{i}")).unwrap();
+        store_synced(&mut rt, &format!("m-{i}"));
     }
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
     assert_eq!(rt.last_snapshot(), 0);
@@ -392,7 +406,7 @@ fn snapshots_saved_beside_the_core_never_hold_its_calls() {
     );
     // The next falls due EVERY entries after the one saved, and is saved beside too.
     for i in 4 * EVERY..first + 2 * EVERY {
-        store(&mut rt, &format!("m-{i}")).unwrap();
+        store_synced(&mut rt, &format!("m-{i}"));
     }
     call_until(&mut rt, "the second snapshot", |rt| {
         rt.last_snapshot() > first
@@ -421,7 +435,7 @@ fn a_snapshot_being_saved_beside_at_shutdown_is_dropped_for_the_cores_own() {
     } = first_save_held("beside-stop");
     // The save beside is of a position before these.
     for i in EVERY..EVERY + 5 {
-        store(&mut rt, &format!("m-{i}")).unwrap();
+        store_synced(&mut rt, &format!("m-{i}"));
     }
     let release = {
         let hold = hold.clone();
@@ -449,6 +463,109 @@ fn a_snapshot_being_saved_beside_at_shutdown_is_dropped_for_the_cores_own() {
     drop(rt);
     let mut again = start(open(&path), 0);
     assert_eq!(again.last_snapshot(), head);
+    assert_eq!(digest(&mut again), live);
+}
+
+#[test]
+fn a_shutdown_in_a_batch_with_a_change_does_not_wait_for_the_save_beside() {
+    let Held {
+        _dir, hold, mut rt, ..
+    } = first_save_held("beside-batch-stop");
+    // A change whose batch is still open (its write lock held) when the stop comes,
+    // as when a client's last write and the end of its input arrive together.
+    store(&mut rt, "last").unwrap();
+    let release = {
+        let hold = hold.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            hold.store(false, Ordering::SeqCst);
+        })
+    };
+    let began = Instant::now();
+    rt.shutdown().unwrap();
+    let took = began.elapsed();
+    release.join().unwrap();
+    assert_eq!(rt.last_snapshot(), rt.appended());
+    assert!(
+        took < Duration::from_secs(5),
+        "the stop took {took:?}: the thread beside waited for the batch's write lock"
+    );
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+}
+
+#[test]
+fn a_thread_beside_that_failed_is_started_again_for_the_next_snapshot() {
+    let dir = TempDir::new("beside-failed");
+    let path = dir.0.join("journal.db");
+    let opens = Arc::new(AtomicU64::new(0));
+    let opener: JournalOpener = {
+        let (file, opens) = (path.clone(), opens.clone());
+        Arc::new(move || {
+            assert!(
+                opens.fetch_add(1, Ordering::SeqCst) > 0,
+                "the thread beside fails the first time (a bug in it)"
+            );
+            let journal = SqliteJournal::open(&file).map_err(|e| e.to_string())?;
+            Ok(Box::new(journal))
+        })
+    };
+    let mut rt = start_with(open(&path), EVERY, opener);
+    register_scribe(&mut rt);
+    for i in 1..EVERY {
+        store_synced(&mut rt, &format!("m-{i}"));
+    }
+    call_until(&mut rt, "the first save's failure", |rt| {
+        !rt.saving_beside()
+    });
+    assert_eq!(rt.last_snapshot(), 0);
+    let notices = rt.notices().join("\n");
+    assert!(notices.contains("the snapshot thread ended"), "{notices}");
+    // The next falls due EVERY entries later: a new thread saves it.
+    for i in EVERY..3 * EVERY {
+        store_synced(&mut rt, &format!("m-{i}"));
+    }
+    call_until(&mut rt, "a snapshot after the failure", |rt| {
+        rt.last_snapshot() > 0
+    });
+    assert_eq!(opens.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn snapshots_are_saved_beside_over_postgres() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let opens = Arc::new(AtomicU64::new(0));
+    let opener: JournalOpener = {
+        let (url, opens) = (pg.url.clone(), opens.clone());
+        Arc::new(move || {
+            opens.fetch_add(1, Ordering::SeqCst);
+            let journal = PostgresJournal::connect(&url).map_err(|e| e.to_string())?;
+            Ok(Box::new(journal))
+        })
+    };
+    let connect = || Box::new(PostgresJournal::connect(&pg.url).unwrap());
+    let mut rt = start_with(connect(), EVERY, opener);
+    register_scribe(&mut rt);
+    for i in 1..3 * EVERY {
+        store_synced(&mut rt, &format!("m-{i}"));
+    }
+    call_until(&mut rt, "a snapshot beside", |rt| rt.last_snapshot() > 0);
+    let first = rt.last_snapshot();
+    for i in 0..3 * EVERY {
+        store_synced(&mut rt, &format!("x-{i}"));
+    }
+    call_until(&mut rt, "a second snapshot beside", |rt| {
+        rt.last_snapshot() > first
+    });
+    // A second core for each save.
+    assert!(opens.load(Ordering::SeqCst) >= 2);
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+    let newest = rt.last_snapshot();
+    let live = digest(&mut rt);
+    drop(rt);
+    let mut again = start(connect(), 0);
+    assert_eq!(again.last_snapshot(), newest);
     assert_eq!(digest(&mut again), live);
 }
 

@@ -2,13 +2,15 @@
 //! thread of its own, follows the journal through a connection of its own and saves the
 //! snapshot, so the serving core never stops for one.
 //!
-//! Encoding a large state takes seconds (a million memories: a 249 MiB snapshot, about 3
+//! Encoding a large state takes seconds (a million memories: a 252 MiB snapshot, about 2
 //! s); saved by the serving core, every caller would wait that long each time a snapshot
-//! fell due. The second instance starts, when the first snapshot falls due, from the
-//! newest snapshot and the journal after it (its search indexes are never built: it
-//! never searches), and is kept for the next one, which then only applies the entries
-//! since. Replay is exact, so its state at a position is the serving core's at that
-//! position, and a snapshot it saves is the one the serving core would have saved.
+//! fell due. The second instance starts, each time a snapshot falls due, from the newest
+//! snapshot and the journal after it (its search indexes are never built: it never
+//! searches), saves, and is dropped: kept, it would hold a second copy of the state
+//! between saves, which at a million entries come 100,000 entries apart, for the second
+//! of restoring it saves. Replay is exact, so its state at a position is the serving
+//! core's at that position, and a snapshot it saves is the one the serving core would
+//! have saved.
 //!
 //! What it reads is what the journal committed: a batch of the serving core not yet
 //! committed is not in the snapshot (the snapshot is at the position before it), and a
@@ -23,6 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 
+/// Why a save beside was dropped.
+pub(super) const STOPPING: &str = "the snapshot was dropped: the server is stopping";
+
 /// Opens another connection to the journal the serving core uses (for the instance that
 /// saves snapshots beside it).
 pub type JournalOpener =
@@ -31,11 +36,18 @@ pub type JournalOpener =
 /// A snapshot saved beside: its position and size in bytes.
 pub(super) type Saved = Result<(u64, u64), types::Error>;
 
+/// What the thread answers a request: the save, and what the second core noticed
+/// (already printed on standard error).
+pub(super) struct Answer {
+    pub(super) saved: Saved,
+    pub(super) notices: Vec<String>,
+}
+
 /// The thread saving snapshots beside the serving core.
 pub(super) struct Beside {
     /// A request to save one (closed: the thread ends).
     save: Option<Sender<()>>,
-    saved: Receiver<Saved>,
+    saved: Receiver<Answer>,
     /// Tells a save in progress to stop at its next chunk.
     cancel: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -51,7 +63,7 @@ impl Beside {
         options: RuntimeOptions,
     ) -> Result<Self, String> {
         let (save, requests) = channel::<()>();
-        let (answers, saved) = channel::<Saved>();
+        let (answers, saved) = channel::<Answer>();
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = cancel.clone();
         let options = RuntimeOptions {
@@ -66,7 +78,7 @@ impl Beside {
         };
         let thread = std::thread::Builder::new()
             .name("maas-snapshots".into())
-            .spawn(move || follow(&image, &open, options, &requests, &answers, &stop))
+            .spawn(move || follow(&image, &open, &options, &requests, &answers, &stop))
             .map_err(|e| format!("cannot start the snapshot thread: {e}"))?;
         Ok(Beside {
             save: Some(save),
@@ -94,82 +106,99 @@ impl Beside {
     }
 
     /// The answer of the save asked for, once it came.
-    pub(super) fn answer(&mut self) -> Option<Saved> {
+    pub(super) fn answer(&mut self) -> Option<Answer> {
         match self.saved.try_recv() {
-            Ok(saved) => {
+            Ok(answer) => {
                 self.busy = false;
-                Some(saved)
+                Some(answer)
             }
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => {
                 let was = std::mem::take(&mut self.busy);
-                was.then(|| {
-                    Err(types::Error::Unavailable(
+                was.then(|| Answer {
+                    saved: Err(types::Error::Unavailable(
                         "the snapshot thread ended".into(),
-                    ))
+                    )),
+                    notices: Vec::new(),
                 })
             }
         }
     }
 
-    /// Stops the thread: a save in progress is dropped at its next chunk (nothing of it
-    /// counts), and the thread is waited for.
-    pub(super) fn stop(&mut self) {
+    /// The thread is gone (it failed): a new one must be started for the next save.
+    pub(super) fn ended(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Tells the thread to stop: a save in progress is dropped at its next step (nothing
+    /// of it counts); no other is asked for. [`Beside::join`] waits for it.
+    pub(super) fn cancel(&mut self) {
         self.cancel.store(true, Ordering::Release);
         self.save = None;
+    }
+
+    /// Cancels and waits for the thread. The caller must hold no write lock the thread
+    /// may be waiting for (an open group-commit batch).
+    pub(super) fn join(&mut self) {
+        self.cancel();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
+/// Dropped without [`Beside::join`], the thread is told to stop and left to end on its
+/// own (it may be waiting for a write lock its owner holds until it is dropped too).
 impl Drop for Beside {
     fn drop(&mut self) {
-        self.stop();
+        self.cancel();
     }
 }
 
-/// The thread: one save per request, from an instance kept between them (dropped after a
-/// failure, so the next save starts afresh from the journal).
+/// The thread: one save per request, each from an instance of its own, dropped once it
+/// has saved.
 fn follow(
     image: &Arc<CoreImage>,
     open: &JournalOpener,
-    options: RuntimeOptions,
+    options: &RuntimeOptions,
     requests: &Receiver<()>,
-    answers: &Sender<Saved>,
+    answers: &Sender<Answer>,
     cancel: &Arc<AtomicBool>,
 ) {
-    let mut follower: Option<Runtime> = None;
     while requests.recv().is_ok() {
         if cancel.load(Ordering::Acquire) {
             break;
         }
-        let saved = save(&mut follower, image, open, &options, cancel);
-        if saved.is_err() {
-            follower = None;
+        let mut notices = Vec::new();
+        let mut saved = save(image, open, options, cancel, &mut notices);
+        // Another process set entries aside under it (`maas` repairing the journal):
+        // a start from the journal as it is now saves the snapshot due.
+        if let Err(types::Error::Unavailable(why)) = &saved
+            && why.starts_with(maas_core::engine::JOURNAL_REWRITTEN)
+        {
+            saved = save(image, open, options, cancel, &mut notices);
         }
-        if answers.send(saved).is_err() {
+        if answers.send(Answer { saved, notices }).is_err() {
             break;
         }
     }
 }
 
 fn save(
-    follower: &mut Option<Runtime>,
     image: &Arc<CoreImage>,
     open: &JournalOpener,
     options: &RuntimeOptions,
     cancel: &Arc<AtomicBool>,
+    notices: &mut Vec<String>,
 ) -> Saved {
-    let rt = match follower {
-        Some(rt) => rt,
-        None => {
-            let journal = open().map_err(types::Error::Unavailable)?;
-            let mut rt = Runtime::new(image.clone(), journal, options.clone())?;
-            rt.cancel = Some(cancel.clone());
-            follower.insert(rt)
-        }
+    let journal = open().map_err(types::Error::Unavailable)?;
+    let mut rt = Runtime::new(image.clone(), journal, options.clone())?;
+    rt.cancel = Some(cancel.clone());
+    // Told to stop while it started (a restore is not cut short): no save begins.
+    let saved = match cancel.load(Ordering::Acquire) {
+        true => Err(types::Error::Unavailable(STOPPING.into())),
+        false => rt.snapshot().map(|seq| (seq, rt.snapshot_bytes())),
     };
-    let seq = rt.snapshot()?;
-    Ok((seq, rt.snapshot_bytes()))
+    notices.append(&mut rt.notices);
+    saved
 }

@@ -5,7 +5,7 @@
 //! is dropped, a notice says why, and the next attempt waits another `snapshot_every`
 //! entries. Only a trap (the instance is gone) restarts the core.
 
-use super::beside::Beside;
+use super::beside::{Answer, Beside};
 use super::{HostState, Runtime, RuntimeOptions, journal_failure, trap};
 use crate::bindings::admin::Guest as Admin;
 use crate::bindings::{Maas, types};
@@ -103,9 +103,7 @@ impl Runtime {
                 .as_ref()
                 .is_some_and(|c| c.load(Ordering::Acquire))
             {
-                return Err(types::Error::Unavailable(
-                    "the snapshot was dropped: the server is stopping".into(),
-                ));
+                return Err(types::Error::Unavailable(super::beside::STOPPING.into()));
             }
             let next =
                 self.invoke(|core, store| core.maas_core_admin().call_snapshot_next(store, max))??;
@@ -158,7 +156,12 @@ impl Runtime {
     /// moves once it is saved, seen at the next call. False when there is no journal
     /// beside, or one is still being saved (nothing more is asked then).
     pub fn snapshot_beside(&mut self) -> bool {
+        self.take_saved_beside();
         let head = self.store.data().head;
+        if self.beside.as_ref().is_some_and(Beside::ended) {
+            // It failed (its failure was a notice): a new one saves this snapshot.
+            self.beside = None;
+        }
         if self.beside.is_none() {
             let Some(open) = self.options.snapshots_beside.clone() else {
                 return false;
@@ -187,10 +190,14 @@ impl Runtime {
 
     /// Takes in what the thread beside answered: the snapshot it saved, or why not.
     pub(super) fn take_saved_beside(&mut self) {
-        match self.beside.as_mut().and_then(Beside::answer) {
-            Some(Ok((seq, bytes))) => self.saved_beside(seq, bytes),
-            Some(Err(e)) => self.not_saved(&e),
-            None => {}
+        let Some(answer) = self.beside.as_mut().and_then(Beside::answer) else {
+            return;
+        };
+        // Printed by the second core already.
+        self.notices.extend(answer.notices);
+        match answer.saved {
+            Ok((seq, bytes)) => self.saved_beside(seq, bytes),
+            Err(e) => self.not_saved(&e),
         }
     }
 
@@ -200,14 +207,25 @@ impl Runtime {
         self.next_snapshot = self.due_after(seq).max(self.next_snapshot);
     }
 
-    /// Stops the thread beside, taking in a snapshot it finished; one it was saving is
-    /// dropped (the caller saves its own when it must).
+    /// Stops the thread beside and waits for it, taking in a snapshot it finished; one
+    /// it was saving is dropped (the caller saves its own when it must). With a
+    /// group-commit batch open, whose write lock the thread may be waiting for, it is
+    /// only told to stop.
     pub(super) fn stop_beside(&mut self) {
         let Some(mut beside) = self.beside.take() else {
             return;
         };
-        beside.stop();
-        if let Some(Ok((seq, bytes))) = beside.answer() {
+        if self.store.data().journal.needs_sync() {
+            beside.cancel();
+            return;
+        }
+        beside.join();
+        if let Some(Answer {
+            saved: Ok((seq, bytes)),
+            notices,
+        }) = beside.answer()
+        {
+            self.notices.extend(notices);
             self.saved_beside(seq, bytes);
         }
     }
