@@ -125,12 +125,27 @@ fn intact(data: &[u8], sum: Option<&[u8]>) -> bool {
 
 type Row = (u64, Vec<u8>, Option<Vec<u8>>);
 
+/// How long a connection waits for another's write lock before it gives up.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How often it looks again meanwhile.
+const LOCK_POLL: Duration = Duration::from_millis(1);
+
+/// SQLite's busy handler: looks again every [`LOCK_POLL`] for [`LOCK_WAIT`]. SQLite's own
+/// timeout sleeps longer at every try (1, 2, 5, 10 … 100 ms), so a store waiting behind
+/// a snapshot chunk another connection was writing waited up to 53 ms for a lock free
+/// after a few.
+fn wait_for_the_lock(tries: i32) -> bool {
+    std::thread::sleep(LOCK_POLL);
+    let polls = LOCK_WAIT.as_millis() / LOCK_POLL.as_millis();
+    u128::try_from(tries).is_ok_and(|t| t < polls)
+}
+
 impl SqliteJournal {
     /// Opens (creating if needed) the journal at `path`, bringing an older layout up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
         let path = path.as_ref().to_path_buf();
         let mut conn = Connection::open(&path).map_err(unavailable)?;
-        conn.busy_timeout(Duration::from_secs(10))
+        conn.busy_handler(Some(wait_for_the_lock))
             .map_err(unavailable)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;

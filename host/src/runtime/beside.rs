@@ -56,7 +56,7 @@ pub(super) struct Beside {
 }
 
 impl Beside {
-    /// Starts the thread; its instance starts with the first save asked for.
+    /// Starts the thread; each save asked of it starts an instance of its own.
     pub(super) fn start(
         image: Arc<CoreImage>,
         open: JournalOpener,
