@@ -235,9 +235,16 @@ pub struct RuntimeOptions {
     /// again only after as many more entries.
     pub snapshot_every: u64,
     /// Save the snapshots that fall due from a second instance of the core on a thread of
-    /// its own, over the journal connection this opens, so calls never wait for one
-    /// (see `runtime/beside.rs`). None: the core saves them itself, between calls.
+    /// its own, over the journal connection this opens, so calls do not wait while one is
+    /// encoded (see `runtime/beside.rs`; a save that fails there is saved by the core
+    /// itself, and so is the one at a stop). None: the core saves them itself, between
+    /// calls.
     pub snapshots_beside: Option<JournalOpener>,
+    /// Set a damaged journal tail aside at a start (see `JournalBackend::recover_tail`).
+    /// Off, a damaged entry fails the start instead: the instance saving snapshots beside
+    /// a serving core must never move out entries that core has applied (and whose
+    /// callers may have been told they were saved).
+    pub repairs_journal: bool,
     /// Most bytes of one snapshot chunk (a single larger record goes alone).
     pub snapshot_chunk_bytes: u32,
     /// Show progress on standard error while a large snapshot is saved or restored (only
@@ -260,6 +267,10 @@ pub struct RuntimeOptions {
     pub known_tokens: Option<PathBuf>,
 }
 
+/// Notices a runtime keeps (see [`Runtime::notices`]); older ones are dropped, since a
+/// server runs for as long as it likes (each is printed on standard error as it comes).
+pub const NOTICES_KEPT: usize = 1000;
+
 /// The journal length from which a data directory keeps a state image by default.
 pub const DEFAULT_IMAGE_AFTER: u64 = 50_000;
 
@@ -280,6 +291,7 @@ impl Default for RuntimeOptions {
             clock: Clock::System,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             snapshots_beside: None,
+            repairs_journal: true,
             snapshot_chunk_bytes: DEFAULT_SNAPSHOT_CHUNK_BYTES,
             progress: false,
             group_commit: false,
@@ -319,6 +331,8 @@ pub struct Runtime {
     rewrites: u64,
     /// The thread saving snapshots beside this core, once one fell due.
     beside: Option<beside::Beside>,
+    /// The last save beside failed: this core saves the snapshot due itself.
+    save_here: bool,
     /// Set: a snapshot being saved is dropped at its next chunk (this core saves them
     /// beside another, which is stopping).
     cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
@@ -417,6 +431,7 @@ impl Runtime {
             token_endings: Arc::default(),
             rewrites: 0,
             beside: None,
+            save_here: false,
             cancel: None,
         })
     }
@@ -481,7 +496,7 @@ impl Runtime {
 
     /// The end of every start, once the state as of `seq` is in the instance (restored,
     /// loaded from an image, or none at 0): sets aside a damaged journal tail after
-    /// `seq`, then `init` applies the rest.
+    /// `seq` (when the options allow), then `init` applies the rest.
     fn catch_up_from(
         core: &Maas,
         store: &mut Store<HostState>,
@@ -490,7 +505,9 @@ impl Runtime {
         notices: &mut Vec<String>,
     ) -> Result<(), types::Error> {
         let journal = &mut store.data_mut().journal;
-        journal.recover_tail(seq).map_err(journal_failure)?;
+        if options.repairs_journal {
+            journal.recover_tail(seq).map_err(journal_failure)?;
+        }
         notices.extend(journal.take_notices());
         core.maas_core_admin()
             .call_init(&mut *store, options.limits)
@@ -848,7 +865,7 @@ impl Runtime {
         self.store = started.store;
         self.core = started.core;
         self.last_snapshot = started.snapshot;
-        self.notices.extend(started.notices);
+        self.keep_notices(started.notices);
         self.restarts += 1;
         Ok(())
     }
@@ -859,7 +876,7 @@ impl Runtime {
     }
 
     /// What starting found and worked around (damaged snapshots or journal entries),
-    /// also printed to standard error.
+    /// also printed to standard error: the last [`NOTICES_KEPT`].
     pub fn notices(&self) -> &[String] {
         &self.notices
     }

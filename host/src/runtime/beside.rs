@@ -1,6 +1,8 @@
 //! Snapshots saved beside the core that serves calls: a second instance of the core, on a
-//! thread of its own, follows the journal through a connection of its own and saves the
-//! snapshot, so the serving core never stops for one.
+//! thread of its own, started from the newest snapshot and the journal after it through a
+//! connection of its own, saves the snapshot due, so the serving core does not stop while
+//! one is encoded. A save that fails beside (a damaged journal entry, the thread gone) is
+//! saved by the serving core itself, as it would have without a thread.
 //!
 //! Encoding a large state takes seconds (a million memories: a 252 MiB snapshot, about 2
 //! s); saved by the serving core, every caller would wait that long each time a snapshot
@@ -68,8 +70,13 @@ impl Beside {
         let stop = cancel.clone();
         let options = RuntimeOptions {
             // The instance saves snapshots and nothing else: no state image, no tokens,
-            // no progress on the terminal, each snapshot durable on its own.
+            // no progress on the terminal, each snapshot durable on its own; and it never
+            // repairs the journal: a damaged entry after the newest snapshot is one the
+            // serving core applied, and set aside here it would take acknowledged
+            // changes with it. Its save fails, and the serving core saves that snapshot
+            // from what it holds, so no start reads the damaged entry again.
             snapshots_beside: None,
+            repairs_journal: false,
             image: None,
             known_tokens: None,
             progress: false,
@@ -175,6 +182,7 @@ fn follow(
         // a start from the journal as it is now saves the snapshot due.
         if let Err(types::Error::Unavailable(why)) = &saved
             && why.starts_with(maas_core::engine::JOURNAL_REWRITTEN)
+            && !cancel.load(Ordering::Acquire)
         {
             saved = save(image, open, options, cancel, &mut notices);
         }

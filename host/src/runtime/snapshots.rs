@@ -2,8 +2,9 @@
 //! journal backend: neither the host nor the core ever holds a whole snapshot.
 //!
 //! A snapshot that cannot be saved harms nothing: the journal has every change, the save
-//! is dropped, a notice says why, and the next attempt waits another `snapshot_every`
-//! entries. Only a trap (the instance is gone) restarts the core.
+//! is dropped, a notice says why, and the next attempt waits another interval (one that
+//! failed beside is tried at once by the serving core). Only a trap (the instance is
+//! gone) restarts the core.
 
 use super::beside::{Answer, Beside};
 use super::{HostState, Runtime, RuntimeOptions, journal_failure, trap};
@@ -48,7 +49,7 @@ pub(super) fn interval(every: u64, seq: u64) -> u64 {
 impl Runtime {
     /// Saves a snapshot of the current state, streaming it from the core into the journal
     /// backend; returns its position. On failure nothing of it is kept, and the next
-    /// automatic attempt waits another `snapshot_every` entries.
+    /// automatic attempt waits another interval (see [`Runtime::due_after`]).
     pub fn snapshot(&mut self) -> Result<u64, types::Error> {
         let result = self.save_snapshot();
         self.next_snapshot = match &result {
@@ -126,15 +127,15 @@ impl Runtime {
         Ok(())
     }
 
-    /// Saves a snapshot when `snapshot_every` entries were appended since the last one
-    /// (or since the last failed attempt); a failure is a notice, never an error.
+    /// Saves a snapshot when one is due (see [`Runtime::due_after`]), or asks the thread
+    /// beside for it; a failure is a notice, never an error.
     pub(super) fn snapshot_if_due(&mut self) {
         self.take_saved_beside();
         let every = self.options.snapshot_every;
         if every == 0 || self.store.data().head < self.next_snapshot {
             return;
         }
-        if self.options.snapshots_beside.is_some() {
+        if self.options.snapshots_beside.is_some() && !std::mem::take(&mut self.save_here) {
             self.snapshot_beside();
             return;
         }
@@ -194,10 +195,19 @@ impl Runtime {
             return;
         };
         // Printed by the second core already.
-        self.notices.extend(answer.notices);
+        self.keep_notices(answer.notices);
         match answer.saved {
             Ok((seq, bytes)) => self.saved_beside(seq, bytes),
-            Err(e) => self.not_saved(&e),
+            Err(e) => {
+                // This core saves it (a damaged journal entry, which a start would set
+                // aside with what follows it, is then behind a snapshot and never read
+                // again): due now, at the check that follows.
+                self.notice(format!(
+                    "could not save a snapshot beside the core: {e}; the core saves it itself"
+                ));
+                self.save_here = true;
+                self.next_snapshot = self.store.data().head;
+            }
         }
     }
 
@@ -225,7 +235,7 @@ impl Runtime {
             notices,
         }) = beside.answer()
         {
-            self.notices.extend(notices);
+            self.keep_notices(notices);
             self.saved_beside(seq, bytes);
         }
     }
@@ -233,7 +243,14 @@ impl Runtime {
     /// Prints a notice on standard error and keeps it for [`Runtime::notices`].
     pub(super) fn notice(&mut self, notice: String) {
         eprintln!("maas: {notice}");
-        self.notices.push(notice);
+        self.keep_notices([notice]);
+    }
+
+    /// Keeps notices already printed, dropping the oldest past [`super::NOTICES_KEPT`].
+    pub(super) fn keep_notices(&mut self, notices: impl IntoIterator<Item = String>) {
+        self.notices.extend(notices);
+        let over = self.notices.len().saturating_sub(super::NOTICES_KEPT);
+        self.notices.drain(..over);
     }
 
     /// Restores the newest snapshot the journal has and the core accepts; returns its
