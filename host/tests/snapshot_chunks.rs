@@ -760,3 +760,22 @@ fn the_chunks_of_snapshots_no_longer_kept_and_of_unfinished_saves_are_removed() 
     assert_eq!(again.last_snapshot(), third);
     assert_eq!(digest(&mut again), live);
 }
+
+#[test]
+fn the_sums_of_a_snapshots_chunks_are_read_without_reading_its_data() {
+    // The queries of `sqlite_snapshots.rs` `finish` (under the write lock) and `parts`:
+    // a chunk's data spills over many pages, all read to reach a `sum` stored after it.
+    let dir = TempDir::new("chunk-sums");
+    let path = dir.0.join("journal.db");
+    drop(open(&path));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in [
+        "SELECT sum FROM snapshot_chunks WHERE seq = ?1 ORDER BY part",
+        "SELECT part, sum FROM snapshot_chunks WHERE seq = ?1 ORDER BY part",
+    ] {
+        let plan: String = conn
+            .query_row(&format!("EXPLAIN QUERY PLAN {sql}"), [1], |r| r.get(3))
+            .unwrap();
+        assert!(plan.contains("COVERING INDEX"), "{sql}: {plan}");
+    }
+}

@@ -10,6 +10,11 @@
 //! over by a save that never finished are removed, one per transaction. A crash mid-save
 //! leaves chunks without a row: ignored, then removed.
 //!
+//! A chunk's `sum` is stored after its data, which spills over many pages: reading the
+//! sums from the table walks every page of the snapshot (50 ms for a million memories,
+//! under the write lock when a save finishes, so every writer waited that long). The
+//! index `snapshot_chunk_sums` holds them apart, so the sums are read from it alone.
+//!
 //! Older data directories kept each snapshot as one blob in `snapshots(seq, data, sum)`.
 //! Those blobs are in a format this version does not read: the table is replaced, and
 //! the next start replays the journal once.
@@ -44,7 +49,8 @@ pub(super) fn migrate(conn: &Connection) -> Result<bool, JournalError> {
     }
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY, chunks INTEGER NOT NULL, sum BLOB NOT NULL);
-         CREATE TABLE IF NOT EXISTS snapshot_chunks (seq INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL, sum BLOB NOT NULL, PRIMARY KEY (seq, part));",
+         CREATE TABLE IF NOT EXISTS snapshot_chunks (seq INTEGER NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL, sum BLOB NOT NULL, PRIMARY KEY (seq, part));
+         CREATE INDEX IF NOT EXISTS snapshot_chunk_sums ON snapshot_chunks (seq, part, sum);",
     )
     .map_err(unavailable)?;
     Ok(old > 0)
