@@ -331,8 +331,6 @@ pub struct Runtime {
     rewrites: u64,
     /// The thread saving snapshots beside this core, once one fell due.
     beside: Option<beside::Beside>,
-    /// The last save beside failed: this core saves the snapshot due itself.
-    save_here: bool,
     /// Set: a snapshot being saved is dropped at its next chunk (this core saves them
     /// beside another, which is stopping).
     cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
@@ -431,7 +429,6 @@ impl Runtime {
             token_endings: Arc::default(),
             rewrites: 0,
             beside: None,
-            save_here: false,
             cancel: None,
         })
     }

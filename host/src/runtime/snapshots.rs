@@ -135,7 +135,7 @@ impl Runtime {
         if every == 0 || self.store.data().head < self.next_snapshot {
             return;
         }
-        if self.options.snapshots_beside.is_some() && !std::mem::take(&mut self.save_here) {
+        if self.options.snapshots_beside.is_some() {
             self.snapshot_beside();
             return;
         }
@@ -199,14 +199,15 @@ impl Runtime {
         match answer.saved {
             Ok((seq, bytes)) => self.saved_beside(seq, bytes),
             Err(e) => {
-                // This core saves it (a damaged journal entry, which a start would set
-                // aside with what follows it, is then behind a snapshot and never read
-                // again): due now, at the check that follows.
+                // This core saves it now (a damaged journal entry, which a start would
+                // set aside with what follows it, is then behind a snapshot and never
+                // read again).
                 self.notice(format!(
                     "could not save a snapshot beside the core: {e}; the core saves it itself"
                 ));
-                self.save_here = true;
-                self.next_snapshot = self.store.data().head;
+                if let Err(e) = self.snapshot() {
+                    self.not_saved(&e);
+                }
             }
         }
     }
