@@ -334,6 +334,22 @@ fn call_until(rt: &mut Runtime, what: &str, done: impl Fn(&Runtime) -> bool) {
     }
 }
 
+/// Drops `rt`, then starts a core over the journal `reopen` opens: from the newest
+/// snapshot (one at least as new as `rt`'s: a save asked at its last call may still have
+/// finished as it was dropped) and the journal after it, it is the live state.
+fn started_again_is_live(
+    mut rt: Runtime,
+    reopen: impl FnOnce() -> Box<dyn JournalBackend>,
+) -> Runtime {
+    let newest = rt.last_snapshot();
+    let live = digest(&mut rt);
+    drop(rt);
+    let mut again = start(reopen(), 0);
+    assert!(again.last_snapshot() >= newest);
+    assert_eq!(digest(&mut again), live);
+    again
+}
+
 /// Snapshots fall due every this many entries in the tests of saves beside.
 const EVERY: u64 = 20;
 
@@ -416,14 +432,7 @@ fn snapshots_saved_beside_the_core_never_hold_its_calls() {
     assert_eq!(rt.restarts(), 0);
     assert!(rt.notices().is_empty(), "{:?}", rt.notices());
 
-    // A start from the newest snapshot and the journal after it is the live state (a
-    // save asked at the last call may still have finished as the core was dropped).
-    let newest = rt.last_snapshot();
-    let live = digest(&mut rt);
-    drop(rt);
-    let mut again = start(open(&path), 0);
-    assert!(again.last_snapshot() >= newest);
-    assert_eq!(digest(&mut again), live);
+    started_again_is_live(rt, || open(&path));
 }
 
 #[test]
@@ -577,11 +586,8 @@ fn a_damaged_entry_is_saved_past(
     assert_eq!(rt.restarts(), 0);
     assert_eq!(rt.rewrites(), 0);
     assert!(rt.last_snapshot() > bad);
-    let live = digest(&mut rt);
-    drop(rt);
-    let mut again = Runtime::new(CoreImage::shared().unwrap(), reopen(), options(0)).unwrap();
+    let again = started_again_is_live(rt, reopen);
     assert!(again.last_snapshot() > bad);
-    assert_eq!(digest(&mut again), live);
     assert_eq!(set_aside(), 0);
 }
 
@@ -665,7 +671,8 @@ fn snapshots_are_saved_beside_over_postgres() {
             Ok(Box::new(journal))
         })
     };
-    let connect = || Box::new(PostgresJournal::connect(&pg.url).unwrap());
+    let connect =
+        || Box::new(PostgresJournal::connect(&pg.url).unwrap()) as Box<dyn JournalBackend>;
     let mut rt = start_with(connect(), EVERY, opener);
     register_scribe(&mut rt);
     for i in 1..3 * EVERY {
@@ -682,12 +689,7 @@ fn snapshots_are_saved_beside_over_postgres() {
     // A second core for each save.
     assert!(opens.load(Ordering::SeqCst) >= 2);
     assert!(rt.notices().is_empty(), "{:?}", rt.notices());
-    let newest = rt.last_snapshot();
-    let live = digest(&mut rt);
-    drop(rt);
-    let mut again = start(connect(), 0);
-    assert!(again.last_snapshot() >= newest);
-    assert_eq!(digest(&mut again), live);
+    started_again_is_live(rt, connect);
 }
 
 #[test]
