@@ -15,7 +15,7 @@ use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use maas_core::journal::AuditScan;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -36,6 +36,17 @@ pub struct HostState {
     /// The last sequence this core appended.
     head: u64,
     limits: StoreLimits,
+    /// See [`RuntimeOptions::cancel`]: once set, journal reads fail, so a replay stops.
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl HostState {
+    /// Told to stop (see [`RuntimeOptions::cancel`]).
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Acquire))
+    }
 }
 
 impl WasiView for HostState {
@@ -69,6 +80,11 @@ impl wit_journal::Host for HostState {
         from: u64,
         max: u32,
     ) -> Result<Vec<wit_journal::Entry>, wit_journal::JournalError> {
+        if self.cancelled() {
+            return Err(wit_journal::JournalError::Unavailable(
+                beside::STOPPING.into(),
+            ));
+        }
         self.journal
             .read(from, max)
             .map(|v| {
@@ -265,6 +281,10 @@ pub struct RuntimeOptions {
     /// The file where the tokens this core issues are noted (see [`crate::known_tokens`]),
     /// so the HTTP server lets a new agent through a flood from its address. None: nowhere.
     pub known_tokens: Option<PathBuf>,
+    /// Once set, a start under way (a snapshot restoring, the journal replaying) and a
+    /// snapshot being saved stop at their next step, `unavailable`: the instance saving
+    /// snapshots beside a serving core that is stopping. None: nothing stops them.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Notices a runtime keeps (see [`Runtime::notices`]); older ones are dropped, since a
@@ -299,6 +319,7 @@ impl Default for RuntimeOptions {
             image: None,
             image_after: DEFAULT_IMAGE_AFTER,
             known_tokens: None,
+            cancel: None,
         }
     }
 }
@@ -331,9 +352,6 @@ pub struct Runtime {
     rewrites: u64,
     /// The thread saving snapshots beside this core, once one fell due.
     beside: Option<beside::Beside>,
-    /// Set: a snapshot being saved is dropped at its next chunk (this core saves them
-    /// beside another, which is stopping).
-    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 fn trap(e: wasmtime::Error) -> types::Error {
@@ -429,7 +447,6 @@ impl Runtime {
             token_endings: Arc::default(),
             rewrites: 0,
             beside: None,
-            cancel: None,
         })
     }
 
@@ -485,6 +502,7 @@ impl Runtime {
                 limits: StoreLimitsBuilder::new()
                     .memory_size(options.memory_limit.unwrap_or(usize::MAX))
                     .build(),
+                cancel: options.cancel.clone(),
             },
         );
         store.limiter(|s| &mut s.limits);

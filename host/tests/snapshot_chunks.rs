@@ -9,7 +9,7 @@ mod failing_support;
 mod pg_support;
 mod temp_support;
 
-use failing_support::{failing, held};
+use failing_support::{failing, held, slow};
 use maas_host::cli::import::{ImportOptions, import_entries};
 use maas_host::journal::{JournalBackend, MemoryJournal, PostgresJournal, SqliteJournal};
 use maas_host::runtime::JournalOpener;
@@ -544,6 +544,64 @@ fn a_thread_beside_that_failed_is_started_again_for_the_next_snapshot() {
     });
     // The thread that failed, then one for each save since (one or two).
     assert!(opens.load(Ordering::SeqCst) >= 2);
+}
+
+/// A core over a history of [`MEMORIES`] memories (with a snapshot at its end when
+/// `restored`), saving beside itself through a journal that reads slowly, is stopped
+/// once its first save beside has begun to start (replaying the history one entry at a
+/// time, or restoring the snapshot a chunk at a time): the stop does not wait for that
+/// start, which stops at its next step.
+fn a_stop_ends_a_start_beside(name: &str, restored: bool) {
+    let (_dir, path) = with_history(name);
+    let parts = restored.then(|| {
+        let mut rt = start(open(&path), 0);
+        let seq = rt.snapshot().unwrap();
+        count(&path, "SELECT chunks FROM snapshots WHERE seq = ?1", seq)
+    });
+    let reads = Arc::new(AtomicU64::new(0));
+    let opener: JournalOpener = {
+        let (file, reads) = (path.clone(), reads.clone());
+        Arc::new(move || {
+            let journal = SqliteJournal::open(&file).map_err(|e| e.to_string())?;
+            Ok(Box::new(slow(journal, Duration::from_millis(50), &reads)))
+        })
+    };
+    let mut rt = start_with(open(&path), EVERY, opener);
+    // Without a snapshot the first is due already; after one, a tenth of the journal on.
+    let mut i = 0;
+    while !rt.saving_beside() {
+        store_synced(&mut rt, &format!("n-{i}"));
+        i += 1;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reads.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the start beside read nothing");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let live = digest(&mut rt);
+    rt.shutdown().unwrap();
+    let read = reads.load(Ordering::SeqCst);
+    // Uncut, the start would read every entry (or chunk), then the entries after it.
+    let whole = parts.map_or(MEMORIES, |p| u64::try_from(p).unwrap());
+    assert!(
+        read <= 4,
+        "the start beside made {read} reads before it stopped (uncut: {whole} and more)"
+    );
+    assert_eq!(rt.last_snapshot(), rt.appended());
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+    drop(rt);
+    let mut again = start(open(&path), 0);
+    assert_eq!(digest(&mut again), live);
+}
+
+#[test]
+fn a_stop_ends_a_replay_beside_at_its_next_read() {
+    a_stop_ends_a_start_beside("beside-stop-replay", false);
+}
+
+#[test]
+fn a_stop_ends_a_restore_beside_at_its_next_chunk() {
+    a_stop_ends_a_start_beside("beside-stop-restore", true);
 }
 
 /// Over a core saving beside itself: an entry after its newest snapshot goes bad on disk

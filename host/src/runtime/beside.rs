@@ -81,6 +81,8 @@ impl Beside {
             known_tokens: None,
             progress: false,
             group_commit: false,
+            // A stop ends its start (restore, replay) or its save at the next step.
+            cancel: Some(cancel.clone()),
             ..options
         };
         let thread = std::thread::Builder::new()
@@ -200,9 +202,9 @@ fn save(
     notices: &mut Vec<String>,
 ) -> Saved {
     let journal = open().map_err(types::Error::Unavailable)?;
+    // Told to stop while it starts, it stops at the restore's next chunk or the replay's
+    // next read; told just after, no save begins.
     let mut rt = Runtime::new(image.clone(), journal, options.clone())?;
-    rt.cancel = Some(cancel.clone());
-    // Told to stop while it started (a restore is not cut short): no save begins.
     let saved = match cancel.load(Ordering::Acquire) {
         true => Err(types::Error::Unavailable(STOPPING.into())),
         false => rt.snapshot().map(|seq| (seq, rt.snapshot_bytes())),

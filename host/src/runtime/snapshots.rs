@@ -12,7 +12,6 @@ use crate::bindings::admin::Guest as Admin;
 use crate::bindings::{Maas, types};
 use crate::journal::{JournalBackend, JournalError, MemoryJournal};
 use crate::progress::Progress;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use wasmtime::Store;
 
@@ -99,11 +98,7 @@ impl Runtime {
         let mut progress: Option<Progress> = None;
         let (mut chunks, mut bytes) = (0u64, 0u64);
         loop {
-            if self
-                .cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::Acquire))
-            {
+            if self.store.data().cancelled() {
                 return Err(types::Error::Unavailable(super::beside::STOPPING.into()));
             }
             let next =
@@ -361,6 +356,9 @@ impl Runtime {
         progress: &Progress,
     ) -> Result<Result<(), NotRestored>, types::Error> {
         for _ in 0..parts {
+            if store.data().cancelled() {
+                return Err(types::Error::Unavailable(super::beside::STOPPING.into()));
+            }
             let chunk = match chunks.recv() {
                 Ok(Ok(Some(chunk))) => chunk,
                 Ok(Ok(None)) | Err(_) => return Ok(Err(NotRestored::Damaged)),

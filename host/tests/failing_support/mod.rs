@@ -1,9 +1,10 @@
-//! A journal that fails on demand: snapshot saves, or syncs.
+//! A journal that fails on demand (snapshot saves, or syncs), or reads slowly.
 #![allow(dead_code)]
 
 use maas_host::journal::{JournalBackend, JournalError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// A journal whose snapshot saves fail while `fail` is set (counting the attempts), whose
 /// snapshot chunks wait while `hold` is (a slow save), and whose syncs fail while
@@ -14,6 +15,19 @@ pub struct Failing<J> {
     attempts: Arc<AtomicU64>,
     fail_syncs: Arc<AtomicBool>,
     hold: Arc<AtomicBool>,
+    /// Each journal read (one entry at most) and snapshot chunk loaded waits this long,
+    /// counted here.
+    slow: Option<(Duration, Arc<AtomicU64>)>,
+}
+
+impl<J> Failing<J> {
+    /// Waits, once [`slow`] made it slow.
+    fn pace(&self) {
+        if let Some((delay, reads)) = &self.slow {
+            reads.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(*delay);
+        }
+    }
 }
 
 impl<J: JournalBackend> JournalBackend for Failing<J> {
@@ -21,6 +35,8 @@ impl<J: JournalBackend> JournalBackend for Failing<J> {
         self.inner.head()
     }
     fn read(&mut self, from: u64, max: u32) -> Result<Vec<(u64, Vec<u8>)>, JournalError> {
+        self.pace();
+        let max = if self.slow.is_some() { 1 } else { max };
         self.inner.read(from, max)
     }
     fn append(&mut self, expected_head: u64, data: &[u8], sync: bool) -> Result<u64, JournalError> {
@@ -65,6 +81,7 @@ impl<J: JournalBackend> JournalBackend for Failing<J> {
         seq: u64,
         part: u32,
     ) -> Result<Option<Vec<u8>>, JournalError> {
+        self.pace();
         self.inner.load_snapshot_chunk(seq, part)
     }
     fn take_notices(&mut self) -> Vec<String> {
@@ -91,6 +108,7 @@ pub fn failing<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>, Arc<AtomicU64>) {
         attempts: attempts.clone(),
         fail_syncs: Arc::default(),
         hold: Arc::default(),
+        slow: None,
     };
     (journal, fail, attempts)
 }
@@ -104,6 +122,7 @@ pub fn failing_syncs<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>) {
         attempts: Arc::default(),
         fail_syncs: fail_syncs.clone(),
         hold: Arc::default(),
+        slow: None,
     };
     (journal, fail_syncs)
 }
@@ -117,5 +136,19 @@ pub fn held<J>(inner: J, hold: &Arc<AtomicBool>, attempts: &Arc<AtomicU64>) -> F
         attempts: attempts.clone(),
         fail_syncs: Arc::default(),
         hold: hold.clone(),
+        slow: None,
+    }
+}
+
+/// `inner`, reading one entry at a time and each entry and snapshot chunk `delay` late,
+/// counting them in `reads` (a start that takes a while).
+pub fn slow<J>(inner: J, delay: Duration, reads: &Arc<AtomicU64>) -> Failing<J> {
+    Failing {
+        inner,
+        fail: Arc::default(),
+        attempts: Arc::default(),
+        fail_syncs: Arc::default(),
+        hold: Arc::default(),
+        slow: Some((delay, reads.clone())),
     }
 }
