@@ -172,7 +172,7 @@ pub enum Command {
     ///
     /// Acts as the operator, or as the agent of --token / MAAS_TOKEN. Only protocol goes
     /// to stdout; messages go to stderr.
-    Mcp,
+    Mcp(servers::CoreArgs),
     /// Serve MCP over Streamable HTTP at /mcp, with /healthz.
     ///
     /// Every request needs `Authorization: Bearer <token>`: the operator token (created
@@ -372,7 +372,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             misc::security(cmd, &mut rt)?
         }
         Command::Demo => return crate::demo::run(&dir, limits, g.json, out),
-        Command::Mcp => return servers::mcp(&dir, limits, g.token.as_deref()),
+        Command::Mcp(args) => return servers::mcp(&dir, limits, g.token.as_deref(), &args),
         Command::Serve(args) => return servers::serve(&dir, limits, &args),
         Command::Bench(args) => return servers::bench(&dir, &args, out),
         Command::Plugin(cmd) => {

@@ -32,9 +32,33 @@ fn listen_address(text: &str) -> Result<SocketAddr, String> {
     }
 }
 
+/// Where a server saves the snapshots that fall due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SnapshotsAt {
+    /// A second instance of the core, started for each save on a thread of its own, saves
+    /// it while calls go on; it costs a second copy of the state (without search indexes)
+    /// while it saves.
+    Beside,
+    /// The core serving calls saves it between calls: no second copy of the state, but
+    /// every call waits while it is encoded (about 2 s at a million memories).
+    InCore,
+}
+
+/// Options every server takes.
+#[derive(Debug, Clone, Args)]
+pub struct CoreArgs {
+    /// Where the snapshots that fall due are saved: beside the core serving calls, or by
+    /// it (less memory, calls wait while one is saved).
+    #[arg(long, value_enum, default_value_t = SnapshotsAt::Beside)]
+    pub snapshots: SnapshotsAt,
+}
+
 /// Options of `maas serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// Options every server takes.
+    #[command(flatten)]
+    pub core: CoreArgs,
     /// The address to listen on: an IP address and port, or `localhost:PORT`.
     #[arg(long, default_value = "127.0.0.1:7420", value_parser = listen_address)]
     pub listen: SocketAddr,
@@ -157,21 +181,30 @@ fn tokio() -> Result<tokio::runtime::Runtime, CliError> {
 
 /// The core thread over the data directory's journal, with group commit and snapshots
 /// saved beside it.
-fn core(dir: &Path, limits: admin::Limits) -> Result<CoreService, CliError> {
+fn core(dir: &Path, limits: admin::Limits, args: &CoreArgs) -> Result<CoreService, CliError> {
     datadir::ensure(dir)?;
+    let options = runtime_options(dir, limits, args);
     let dir = dir.to_path_buf();
-    let options = RuntimeOptions {
-        limits,
-        group_commit: true,
-        progress: true,
-        snapshots_beside: Some(datadir::journal_opener(&dir)),
-        ..RuntimeOptions::default()
-    };
     let service = CoreService::spawn(move || {
         datadir::open_with(&dir, options).map_err(|e| types::Error::Unavailable(e.message()))
     })?;
     datadir::follow_other_hosts(&service)?;
     Ok(service)
+}
+
+/// How a server's core runs: group commit, progress on a terminal, snapshots where
+/// `args` says.
+fn runtime_options(dir: &Path, limits: admin::Limits, args: &CoreArgs) -> RuntimeOptions {
+    RuntimeOptions {
+        limits,
+        group_commit: true,
+        progress: true,
+        snapshots_beside: match args.snapshots {
+            SnapshotsAt::Beside => Some(datadir::journal_opener(dir)),
+            SnapshotsAt::InCore => None,
+        },
+        ..RuntimeOptions::default()
+    }
 }
 
 /// After a clean stop: the last changes are synced and a snapshot saved, so the next
@@ -207,8 +240,13 @@ async fn stop_on_signal(stop: CancellationToken) {
 }
 
 /// `maas mcp`: MCP over stdio, as the operator or as the agent of `token`.
-pub fn mcp(dir: &Path, limits: admin::Limits, token: Option<&str>) -> Result<(), CliError> {
-    let core = core(dir, limits)?;
+pub fn mcp(
+    dir: &Path,
+    limits: admin::Limits,
+    token: Option<&str>,
+    args: &CoreArgs,
+) -> Result<(), CliError> {
+    let core = core(dir, limits, args)?;
     let principal = match token {
         None => Principal::Operator,
         Some(t) => {
@@ -317,7 +355,7 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
             "see `maas serve --help` and the README's HTTP security notes",
         )
     })?;
-    let core = core(dir, limits)?;
+    let core = core(dir, limits, &args.core)?;
     let token = operator::load_or_create(dir).map_err(|e| {
         CliError::io(
             format!("cannot read or create the operator token: {e}"),
@@ -491,7 +529,33 @@ pub fn bench(dir: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<(), Cl
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::listen_address;
+    use super::{listen_address, runtime_options};
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn servers_save_snapshots_beside_unless_told_to_save_them_in_core() {
+        let dir = std::path::Path::new("/nonexistent");
+        let cases = [
+            (&["maas", "serve"][..], true),
+            (&["maas", "serve", "--snapshots", "beside"], true),
+            (&["maas", "serve", "--snapshots", "in-core"], false),
+            (&["maas", "mcp"], true),
+            (&["maas", "mcp", "--snapshots", "in-core"], false),
+        ];
+        for (line, beside) in cases {
+            let args = match Cli::try_parse_from(line).unwrap().command {
+                Command::Serve(serve) => serve.core,
+                Command::Mcp(core) => core,
+                other => panic!("{line:?}: {other:?}"),
+            };
+            let options = runtime_options(dir, crate::default_limits(), &args);
+            assert_eq!(options.snapshots_beside.is_some(), beside, "{line:?}");
+            assert!(options.group_commit);
+        }
+        let err = Cli::try_parse_from(["maas", "serve", "--snapshots", "never"]).unwrap_err();
+        assert!(err.to_string().contains("beside, in-core"), "{err}");
+    }
 
     #[test]
     fn listen_takes_an_address_or_localhost_and_a_port() {
