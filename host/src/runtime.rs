@@ -826,7 +826,11 @@ impl Runtime {
             .head()
             .map_err(journal_failure)?;
         if self.options.snapshot_every > 0 && head > self.last_snapshot {
-            self.snapshot()?;
+            // One another process saved since, at this head or after it, is not saved again.
+            self.adopt_newer_snapshot();
+            if head > self.last_snapshot {
+                self.snapshot()?;
+            }
         }
         self.refresh_image(0);
         Ok(())

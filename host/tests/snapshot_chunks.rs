@@ -750,6 +750,66 @@ fn snapshots_are_saved_beside_over_postgres() {
     started_again_is_live(rt, connect);
 }
 
+/// Two cores over one journal (two servers on a data directory, two hosts on
+/// PostgreSQL), each saving its snapshots itself, write in turn: the second never saves
+/// one, since the first has saved one for the same stretch of the journal each time its
+/// own falls due, nor at its stop, after the first's at the same head; the journal
+/// holds the first's, and a start from it is the live state.
+fn a_snapshot_saved_by_another_core_is_not_saved_again<J: JournalBackend + 'static>(
+    connect: impl Fn() -> J,
+) {
+    let mut first = start(Box::new(connect()), EVERY);
+    register_scribe(&mut first);
+    let attempts = Arc::new(AtomicU64::new(0));
+    let never_held = Arc::new(AtomicBool::new(false));
+    let journal = held(connect(), &never_held, &attempts);
+    let mut second = start(Box::new(journal), EVERY);
+    for i in 0..4 * EVERY {
+        store(&mut first, &format!("a-{i}")).unwrap();
+        store(&mut second, &format!("b-{i}")).unwrap();
+    }
+    assert!(
+        first.last_snapshot() >= 6 * EVERY,
+        "{}",
+        first.last_snapshot()
+    );
+    assert!(second.last_snapshot() > 0);
+    // At the journal's head, the second's last store.
+    first.shutdown().unwrap();
+    let head = second.appended();
+    assert_eq!(first.last_snapshot(), head);
+    let live = digest(&mut second);
+    second.shutdown().unwrap();
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        0,
+        "the second core saved snapshots the first had saved"
+    );
+    assert_eq!(second.last_snapshot(), head);
+    assert!(second.notices().is_empty(), "{:?}", second.notices());
+    drop((first, second));
+    let mut again = start(Box::new(connect()), 0);
+    assert_eq!(again.last_snapshot(), head);
+    assert_eq!(digest(&mut again), live);
+}
+
+#[test]
+fn a_snapshot_saved_by_another_core_is_not_saved_again_over_sqlite() {
+    let dir = TempDir::new("adopt");
+    let path = dir.0.join("journal.db");
+    a_snapshot_saved_by_another_core_is_not_saved_again(|| SqliteJournal::open(&path).unwrap());
+}
+
+#[test]
+fn a_snapshot_saved_by_another_host_is_not_saved_again_over_postgres() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    a_snapshot_saved_by_another_core_is_not_saved_again(|| {
+        PostgresJournal::connect(&pg.url).unwrap()
+    });
+}
+
 #[test]
 fn a_snapshot_falls_due_after_a_tenth_of_the_journal_once_that_is_more_than_the_interval() {
     const EVERY: u64 = 10;

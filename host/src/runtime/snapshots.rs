@@ -130,6 +130,13 @@ impl Runtime {
         if every == 0 || self.store.data().head < self.next_snapshot {
             return;
         }
+        // One asked for beside is still being saved; or one another process saved since
+        // covers this stretch of the journal.
+        if self.saving_beside()
+            || (self.adopt_newer_snapshot() && self.store.data().head < self.next_snapshot)
+        {
+            return;
+        }
         if self.options.snapshots_beside.is_some() {
             self.snapshot_beside();
             return;
@@ -137,6 +144,26 @@ impl Runtime {
         if let Err(e) = self.snapshot() {
             self.not_saved(&e);
         }
+    }
+
+    /// Takes the newest snapshot in the journal as this core's last when another process
+    /// saved it since (a second server on the same data directory, another host on
+    /// PostgreSQL: each would otherwise save one for the same stretch of the journal, and
+    /// a save at a position whose snapshot is complete replaces that one). True when it
+    /// did; false when there is none newer, or the journal cannot say.
+    pub(super) fn adopt_newer_snapshot(&mut self) -> bool {
+        let newest = match self.store.data_mut().journal.snapshots() {
+            Ok(seqs) => seqs.into_iter().max().unwrap_or(0),
+            Err(_) => return false,
+        };
+        if newest <= self.last_snapshot {
+            return false;
+        }
+        self.last_snapshot = newest;
+        // Never sooner than already due (after a save asked for beside, or one that
+        // failed).
+        self.next_snapshot = self.due_after(newest).max(self.next_snapshot);
+        true
     }
 
     fn not_saved(&mut self, e: &types::Error) {
