@@ -905,7 +905,8 @@ impl Runtime {
         self.snapshot_bytes
     }
 
-    /// The position of the snapshot the core last started from or saved (0: none).
+    /// The position of the snapshot the core last started from or saved, or that another
+    /// process saved since and it took as its own (0: none).
     pub fn last_snapshot(&self) -> u64 {
         self.last_snapshot
     }

@@ -180,7 +180,7 @@ fn tokio() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// The core thread over the data directory's journal, with group commit and snapshots
-/// saved beside it.
+/// saved where `args` says.
 fn core(dir: &Path, limits: admin::Limits, args: &CoreArgs) -> Result<CoreService, CliError> {
     datadir::ensure(dir)?;
     let options = runtime_options(dir, limits, args);
