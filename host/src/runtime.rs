@@ -352,6 +352,9 @@ pub struct Runtime {
     rewrites: u64,
     /// The thread saving snapshots beside this core, once one fell due.
     beside: Option<beside::Beside>,
+    /// Another process's unfinished snapshot save this core left to finish instead of
+    /// saving its own (see `runtime/snapshots.rs`).
+    left_to_finish: Option<u64>,
 }
 
 fn trap(e: wasmtime::Error) -> types::Error {
@@ -447,6 +450,7 @@ impl Runtime {
             token_endings: Arc::default(),
             rewrites: 0,
             beside: None,
+            left_to_finish: None,
         })
     }
 

@@ -810,6 +810,89 @@ fn a_snapshot_saved_by_another_host_is_not_saved_again_over_postgres() {
     });
 }
 
+/// A core saving its snapshots (beside itself, or itself) over the journal `connect`
+/// opens, while another process's save as of a later position has begun there and is
+/// not finished: the snapshot due is left to it; an interval after it, still
+/// unfinished (the process stopped midway), the core saves past it, and the save's end
+/// removes its chunks.
+fn a_save_under_way_elsewhere_is_left_to_finish<J: JournalBackend + 'static>(
+    connect: impl Fn() -> J + Send + Sync + 'static,
+    beside: bool,
+) {
+    let connect = Arc::new(connect);
+    let opener: JournalOpener = {
+        let connect = connect.clone();
+        Arc::new(move || Ok(Box::new(connect())))
+    };
+    let mut rt = match beside {
+        true => start_with(Box::new(connect()), EVERY, opener),
+        false => start(Box::new(connect()), EVERY),
+    };
+    register_scribe(&mut rt);
+    for i in 1..EVERY / 2 {
+        store_synced(&mut rt, &format!("m-{i}"));
+    }
+    // Another process begins a save as of the head, and is still writing it.
+    let mut other = connect();
+    let elsewhere = rt.appended();
+    assert!(other.begin_snapshot(elsewhere).unwrap());
+    other
+        .snapshot_chunk(b"another process's first chunk")
+        .unwrap();
+    for i in EVERY / 2..EVERY + 2 {
+        store_synced(&mut rt, &format!("m-{i}"));
+    }
+    call_until(&mut rt, "the save beside to answer", |rt| {
+        !rt.saving_beside()
+    });
+    assert_eq!(
+        rt.last_snapshot(),
+        0,
+        "a snapshot was saved while another was under way"
+    );
+    assert!(other.snapshots().unwrap().is_empty());
+    // An interval or two on (after it, and after the position asked beside), still
+    // unfinished: saved past.
+    for i in EVERY + 2..4 * EVERY {
+        store_synced(&mut rt, &format!("m-{i}"));
+    }
+    call_until(&mut rt, "a save past the unfinished one", |rt| {
+        rt.last_snapshot() > elsewhere
+    });
+    assert_eq!(other.unfinished_snapshot_after(0).unwrap(), None);
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
+    started_again_is_live(rt, || Box::new(connect()));
+}
+
+#[test]
+fn a_save_under_way_elsewhere_is_left_to_finish_beside_over_sqlite() {
+    let dir = TempDir::new("left-beside");
+    let path = dir.0.join("journal.db");
+    a_save_under_way_elsewhere_is_left_to_finish(move || SqliteJournal::open(&path).unwrap(), true);
+}
+
+#[test]
+fn a_save_under_way_elsewhere_is_left_to_finish_in_core_over_sqlite() {
+    let dir = TempDir::new("left-in-core");
+    let path = dir.0.join("journal.db");
+    a_save_under_way_elsewhere_is_left_to_finish(
+        move || SqliteJournal::open(&path).unwrap(),
+        false,
+    );
+}
+
+#[test]
+fn a_save_under_way_on_another_host_is_left_to_finish_over_postgres() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let url = pg.url.clone();
+    a_save_under_way_elsewhere_is_left_to_finish(
+        move || PostgresJournal::connect(&url).unwrap(),
+        true,
+    );
+}
+
 #[test]
 fn a_snapshot_falls_due_after_a_tenth_of_the_journal_once_that_is_more_than_the_interval() {
     const EVERY: u64 = 10;

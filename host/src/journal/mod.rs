@@ -98,6 +98,13 @@ pub trait JournalBackend: Send {
     fn abort_snapshot(&mut self) -> Result<(), JournalError>;
     /// The positions of the complete snapshots, newest first.
     fn snapshots(&mut self) -> Result<Vec<u64>, JournalError>;
+    /// The position of the newest save after `seq` with chunks stored but not complete:
+    /// another process saving it, or a save that stopped midway. `None` when there is
+    /// none (a backend only one process uses need not look).
+    fn unfinished_snapshot_after(&mut self, seq: u64) -> Result<Option<u64>, JournalError> {
+        let _ = seq;
+        Ok(None)
+    }
     /// How many chunks the complete snapshot as of `seq` has; `Ok(None)` when there is
     /// none, or its chunks are missing or their checksums do not add up to the one it was
     /// saved with (then [`JournalBackend::take_notices`] says so).

@@ -712,6 +712,10 @@ impl JournalBackend for PostgresJournal {
         snapshots::list(self.client()?)
     }
 
+    fn unfinished_snapshot_after(&mut self, seq: u64) -> Result<Option<u64>, JournalError> {
+        snapshots::unfinished_after(self.client()?, seq)
+    }
+
     fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
         Ok(match snapshots::parts(self.client()?, seq)? {
             Some(Ok(n)) => Some(n),

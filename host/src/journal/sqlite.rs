@@ -507,6 +507,10 @@ impl JournalBackend for SqliteJournal {
         snap::list(&self.conn)
     }
 
+    fn unfinished_snapshot_after(&mut self, seq: u64) -> Result<Option<u64>, JournalError> {
+        snap::unfinished_after(&self.conn, seq)
+    }
+
     fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
         Ok(match snap::parts(&self.conn, seq)? {
             Some(Ok(n)) => Some(n),

@@ -166,6 +166,18 @@ pub(super) fn prune(conn: &Connection) -> Result<(), JournalError> {
     Ok(())
 }
 
+/// The newest position after `seq` with chunks and no `snapshots` row (read from the
+/// checksums' index, not the chunks).
+pub(super) fn unfinished_after(conn: &Connection, seq: u64) -> Result<Option<u64>, JournalError> {
+    conn.prepare_cached(
+        "SELECT MAX(seq) FROM snapshot_chunks WHERE seq > ?1
+         AND seq NOT IN (SELECT seq FROM snapshots)",
+    )
+    .and_then(|mut st| st.query_row(params![to_i64(seq)], |r| r.get::<_, Option<i64>>(0)))
+    .map(|n| n.and_then(|n| u64::try_from(n).ok()))
+    .map_err(unavailable)
+}
+
 /// The positions of the complete snapshots, newest first.
 pub(super) fn list(conn: &Connection) -> Result<Vec<u64>, JournalError> {
     let mut st = conn

@@ -35,8 +35,19 @@ pub(super) const STOPPING: &str = "the snapshot was dropped: the server is stopp
 pub type JournalOpener =
     Arc<dyn Fn() -> Result<Box<dyn JournalBackend>, String> + Send + Sync + 'static>;
 
-/// A snapshot saved beside: its position and size in bytes.
-pub(super) type Saved = Result<(u64, u64), types::Error>;
+/// What a save beside came to.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    /// Saved: its position and size in bytes.
+    Saved(u64, u64),
+    /// Not saved: another process's save as of this position, after the snapshot the
+    /// second core started from, has chunks stored and is not complete yet (it is left
+    /// to finish).
+    Another(u64),
+}
+
+/// A save beside, or why it failed.
+pub(super) type Saved = Result<Outcome, types::Error>;
 
 /// What the thread answers a request: the save, and what the second core noticed
 /// (already printed on standard error).
@@ -47,8 +58,9 @@ pub(super) struct Answer {
 
 /// The thread saving snapshots beside the serving core.
 pub(super) struct Beside {
-    /// A request to save one (closed: the thread ends).
-    save: Option<Sender<()>>,
+    /// A request to save one (closed: the thread ends), with the position of another
+    /// process's unfinished save already left to finish once (saved past now).
+    save: Option<Sender<Option<u64>>>,
     saved: Receiver<Answer>,
     /// Tells a save in progress to stop at its next chunk.
     cancel: Arc<AtomicBool>,
@@ -64,7 +76,7 @@ impl Beside {
         open: JournalOpener,
         options: RuntimeOptions,
     ) -> Result<Self, String> {
-        let (save, requests) = channel::<()>();
+        let (save, requests) = channel::<Option<u64>>();
         let (answers, saved) = channel::<Answer>();
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = cancel.clone();
@@ -98,13 +110,14 @@ impl Beside {
         })
     }
 
-    /// Asks for a snapshot of the journal as it is now; false when one is still being
-    /// saved (or the thread is gone), and nothing is asked.
-    pub(super) fn ask(&mut self) -> bool {
+    /// Asks for a snapshot of the journal as it is now (saving past another process's
+    /// unfinished save as of `passed`); false when one is still being saved (or the
+    /// thread is gone), and nothing is asked.
+    pub(super) fn ask(&mut self, passed: Option<u64>) -> bool {
         if self.busy {
             return false;
         }
-        let asked = self.save.as_ref().is_some_and(|s| s.send(()).is_ok());
+        let asked = self.save.as_ref().is_some_and(|s| s.send(passed).is_ok());
         self.busy = asked;
         asked
     }
@@ -170,23 +183,23 @@ fn follow(
     image: &Arc<CoreImage>,
     open: &JournalOpener,
     options: &RuntimeOptions,
-    requests: &Receiver<()>,
+    requests: &Receiver<Option<u64>>,
     answers: &Sender<Answer>,
     cancel: &Arc<AtomicBool>,
 ) {
-    while requests.recv().is_ok() {
+    while let Ok(passed) = requests.recv() {
         if cancel.load(Ordering::Acquire) {
             break;
         }
         let mut notices = Vec::new();
-        let mut saved = save(image, open, options, cancel, &mut notices);
+        let mut saved = save(image, open, options, cancel, passed, &mut notices);
         // Another process set entries aside under it (`maas` repairing the journal):
         // a start from the journal as it is now saves the snapshot due.
         if let Err(types::Error::Unavailable(why)) = &saved
             && why.starts_with(maas_core::engine::JOURNAL_REWRITTEN)
             && !cancel.load(Ordering::Acquire)
         {
-            saved = save(image, open, options, cancel, &mut notices);
+            saved = save(image, open, options, cancel, passed, &mut notices);
         }
         if answers.send(Answer { saved, notices }).is_err() {
             break;
@@ -199,15 +212,21 @@ fn save(
     open: &JournalOpener,
     options: &RuntimeOptions,
     cancel: &Arc<AtomicBool>,
+    passed: Option<u64>,
     notices: &mut Vec<String>,
 ) -> Saved {
     let journal = open().map_err(types::Error::Unavailable)?;
     // Told to stop while it starts, it stops at the restore's next chunk or the replay's
     // next read; told just after, no save begins.
     let mut rt = Runtime::new(image.clone(), journal, options.clone())?;
-    let saved = match cancel.load(Ordering::Acquire) {
-        true => Err(types::Error::Unavailable(STOPPING.into())),
-        false => rt.snapshot().map(|seq| (seq, rt.snapshot_bytes())),
+    // Another process (a server on the same data directory, a PostgreSQL host) began one
+    // while this core started: it covers as much, so it is left to finish.
+    let saved = match rt.another_save_under_way(passed) {
+        _ if cancel.load(Ordering::Acquire) => Err(types::Error::Unavailable(STOPPING.into())),
+        Some(other) => Ok(Outcome::Another(other)),
+        None => rt
+            .snapshot()
+            .map(|seq| Outcome::Saved(seq, rt.snapshot_bytes())),
     };
     notices.append(&mut rt.notices);
     saved

@@ -6,7 +6,7 @@
 //! failed beside is tried at once by the serving core). Only a trap (the instance is
 //! gone) restarts the core.
 
-use super::beside::{Answer, Beside};
+use super::beside::{Answer, Beside, Outcome};
 use super::{HostState, Runtime, RuntimeOptions, journal_failure, trap};
 use crate::bindings::admin::Guest as Admin;
 use crate::bindings::{Maas, types};
@@ -141,6 +141,10 @@ impl Runtime {
             self.snapshot_beside();
             return;
         }
+        if let Some(other) = self.another_save_under_way(self.left_to_finish) {
+            self.leave_to_finish(other);
+            return;
+        }
         if let Err(e) = self.snapshot() {
             self.not_saved(&e);
         }
@@ -164,6 +168,30 @@ impl Runtime {
         // failed).
         self.next_snapshot = self.due_after(newest).max(self.next_snapshot);
         true
+    }
+
+    /// Another process's save after this core's last snapshot, with chunks stored and
+    /// not complete, unless it is the one at `passed` (already left to finish once: it
+    /// stopped midway, and a save goes past it).
+    pub(super) fn another_save_under_way(&mut self, passed: Option<u64>) -> Option<u64> {
+        let since = self.last_snapshot;
+        match self
+            .store
+            .data_mut()
+            .journal
+            .unfinished_snapshot_after(since)
+        {
+            Ok(Some(other)) if Some(other) != passed => Some(other),
+            _ => None,
+        }
+    }
+
+    /// Leaves the snapshot due to another process's save as of `other`, still under way:
+    /// the next falls due an interval after it (taken as this core's own once complete,
+    /// see [`Runtime::adopt_newer_snapshot`]; saved past if it is still unfinished then).
+    fn leave_to_finish(&mut self, other: u64) {
+        self.left_to_finish = Some(other);
+        self.next_snapshot = self.due_after(other).max(self.next_snapshot);
     }
 
     fn not_saved(&mut self, e: &types::Error) {
@@ -198,7 +226,8 @@ impl Runtime {
                 }
             }
         }
-        let asked = self.beside.as_mut().is_some_and(Beside::ask);
+        let passed = self.left_to_finish;
+        let asked = self.beside.as_mut().is_some_and(|b| b.ask(passed));
         if asked {
             // Until it answers, no other is asked for.
             self.next_snapshot = self.due_after(head);
@@ -219,7 +248,8 @@ impl Runtime {
         // Printed by the second core already.
         self.keep_notices(answer.notices);
         match answer.saved {
-            Ok((seq, bytes)) => self.saved_beside(seq, bytes),
+            Ok(Outcome::Saved(seq, bytes)) => self.saved_beside(seq, bytes),
+            Ok(Outcome::Another(other)) => self.leave_to_finish(other),
             Err(e) => {
                 // This core saves it now (a damaged journal entry, which a start would
                 // set aside with what follows it, is then behind a snapshot and never
@@ -254,7 +284,7 @@ impl Runtime {
         }
         beside.join();
         if let Some(Answer {
-            saved: Ok((seq, bytes)),
+            saved: Ok(Outcome::Saved(seq, bytes)),
             notices,
         }) = beside.answer()
         {

@@ -73,6 +73,9 @@ impl<J: JournalBackend> JournalBackend for Failing<J> {
     fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
         self.inner.snapshots()
     }
+    fn unfinished_snapshot_after(&mut self, seq: u64) -> Result<Option<u64>, JournalError> {
+        self.inner.unfinished_snapshot_after(seq)
+    }
     fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
         self.inner.snapshot_parts(seq)
     }

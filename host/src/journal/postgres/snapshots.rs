@@ -95,6 +95,20 @@ pub fn finish(client: &mut Client, seq: u64, sums: &[Vec<u8>]) -> Result<(), Jou
     tx.commit().map_err(unavailable)
 }
 
+/// The newest position after `seq` with chunks and no `maas_snapshots` row.
+pub fn unfinished_after(client: &mut Client, seq: u64) -> Result<Option<u64>, JournalError> {
+    let row = client
+        .query_one(
+            "SELECT MAX(c.seq) FROM maas_snapshot_chunks c WHERE c.log = $1 AND c.seq > $2
+             AND NOT EXISTS (SELECT 1 FROM maas_snapshots s WHERE s.log = $1 AND s.seq = c.seq)",
+            &[&LOG, &i64_of(seq)],
+        )
+        .map_err(unavailable)?;
+    Ok(row
+        .get::<_, Option<i64>>(0)
+        .and_then(|n| u64::try_from(n).ok()))
+}
+
 /// The positions of the complete snapshots, newest first.
 pub fn list(client: &mut Client) -> Result<Vec<u64>, JournalError> {
     Ok(client
