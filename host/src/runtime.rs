@@ -353,8 +353,12 @@ pub struct Runtime {
     /// The thread saving snapshots beside this core, once one fell due.
     beside: Option<beside::Beside>,
     /// Another process's unfinished snapshot save this core left to finish instead of
-    /// saving its own (see `runtime/snapshots.rs`).
+    /// saving its own, or one there already at the start, never waited for (see
+    /// `runtime/snapshots.rs`).
     left_to_finish: Option<u64>,
+    /// The newest snapshot the journal listed at the start, which the start used or
+    /// found unusable: only one saved after it is taken as another process's.
+    listed_at_start: u64,
 }
 
 fn trap(e: wasmtime::Error) -> types::Error {
@@ -432,8 +436,9 @@ impl Runtime {
         journal: Box<dyn JournalBackend>,
         options: RuntimeOptions,
     ) -> Result<Self, types::Error> {
-        let started = Self::start(&image, journal, &options, true)?;
+        let mut started = Self::start(&image, journal, &options, true)?;
         let next_snapshot = snapshots::due_after(options.snapshot_every, started.snapshot);
+        let (listed_at_start, left_to_finish) = Self::snapshots_at_start(&mut started.store);
         Ok(Runtime {
             image,
             options,
@@ -450,7 +455,8 @@ impl Runtime {
             token_endings: Arc::default(),
             rewrites: 0,
             beside: None,
-            left_to_finish: None,
+            left_to_finish,
+            listed_at_start,
         })
     }
 
@@ -888,6 +894,7 @@ impl Runtime {
         self.store = started.store;
         self.core = started.core;
         self.last_snapshot = started.snapshot;
+        (self.listed_at_start, self.left_to_finish) = Self::snapshots_at_start(&mut self.store);
         self.keep_notices(started.notices);
         self.restarts += 1;
         Ok(())

@@ -857,7 +857,7 @@ fn a_save_under_way_elsewhere_is_left_to_finish<J: JournalBackend + 'static>(
         store_synced(&mut rt, &format!("m-{i}"));
     }
     call_until(&mut rt, "a save past the unfinished one", |rt| {
-        rt.last_snapshot() > elsewhere
+        rt.last_snapshot() > elsewhere && !rt.saving_beside()
     });
     assert_eq!(other.unfinished_snapshot_after(0).unwrap(), None);
     assert!(rt.notices().is_empty(), "{:?}", rt.notices());
@@ -891,6 +891,63 @@ fn a_save_under_way_on_another_host_is_left_to_finish_over_postgres() {
         move || PostgresJournal::connect(&url).unwrap(),
         true,
     );
+}
+
+#[test]
+fn a_damaged_newest_snapshot_is_saved_again_at_a_stop_not_taken_as_another_processs() {
+    let dir = TempDir::new("damaged-not-adopted");
+    let path = dir.0.join("journal.db");
+    let mut rt = start(open(&path), 0);
+    register_scribe(&mut rt);
+    for i in 0..200 {
+        store(&mut rt, &format!("m-{i}")).unwrap();
+    }
+    let first = rt.snapshot().unwrap();
+    store(&mut rt, "m-last").unwrap();
+    let second = rt.snapshot().unwrap();
+    drop(rt);
+    change(
+        &path,
+        "UPDATE snapshot_chunks SET data = substr(data, 1, 10) WHERE seq = ?1 AND part = 0",
+        second,
+    );
+    // The start falls back past it; the stop, at its position, saves a good one there.
+    let mut rt = start(open(&path), EVERY);
+    assert_eq!(rt.last_snapshot(), first);
+    rt.shutdown().unwrap();
+    assert_eq!(rt.last_snapshot(), second);
+    drop(rt);
+    let again = start(open(&path), EVERY);
+    assert_eq!(again.last_snapshot(), second);
+    assert!(again.notices().is_empty(), "{:?}", again.notices());
+}
+
+#[test]
+fn an_unfinished_save_there_at_the_start_is_not_waited_for() {
+    let dir = TempDir::new("unfinished-at-start");
+    let path = dir.0.join("journal.db");
+    let mut rt = start(open(&path), 0);
+    register_scribe(&mut rt);
+    for i in 2..EVERY {
+        store(&mut rt, &format!("m-{i}")).unwrap();
+    }
+    let killed_at = rt.appended();
+    drop(rt);
+    // A process killed in the middle of a save at the head, as every one before it
+    // might have been: the first save due goes past it.
+    let mut killed = SqliteJournal::open(&path).unwrap();
+    assert!(killed.begin_snapshot(killed_at).unwrap());
+    killed
+        .snapshot_chunk(b"the first chunk of a save never finished")
+        .unwrap();
+    drop(killed);
+    let mut rt = start(open(&path), EVERY);
+    while rt.appended() < EVERY + 1 {
+        let n = rt.appended();
+        store(&mut rt, &format!("n-{n}")).unwrap();
+    }
+    assert!(rt.last_snapshot() > killed_at, "{}", rt.last_snapshot());
+    assert!(rt.notices().is_empty(), "{:?}", rt.notices());
 }
 
 #[test]

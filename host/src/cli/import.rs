@@ -92,6 +92,9 @@ impl JournalBackend for Switch {
     fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
         self.lock()?.snapshots()
     }
+    fn unfinished_snapshot_after(&mut self, seq: u64) -> Result<Option<u64>, JournalError> {
+        self.lock()?.unfinished_snapshot_after(seq)
+    }
     fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
         self.lock()?.snapshot_parts(seq)
     }

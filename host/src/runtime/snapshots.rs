@@ -155,12 +155,14 @@ impl Runtime {
     /// PostgreSQL: each would otherwise save one for the same stretch of the journal, and
     /// a save at a position whose snapshot is complete replaces that one). True when it
     /// did; false when there is none newer, or the journal cannot say.
+    /// Only one saved since the start counts: one listed then was used by it, or found
+    /// unusable (damaged, refused), and must be saved again rather than trusted.
     pub(super) fn adopt_newer_snapshot(&mut self) -> bool {
         let newest = match self.store.data_mut().journal.snapshots() {
             Ok(seqs) => seqs.into_iter().max().unwrap_or(0),
             Err(_) => return false,
         };
-        if newest <= self.last_snapshot {
+        if newest <= self.last_snapshot.max(self.listed_at_start) {
             return false;
         }
         self.last_snapshot = newest;
@@ -168,6 +170,19 @@ impl Runtime {
         // failed).
         self.next_snapshot = self.due_after(newest).max(self.next_snapshot);
         true
+    }
+
+    /// At a start: the newest snapshot the journal lists, and an unfinished save after it
+    /// (a process stopped midway, or one still saving: not waited for, since a process
+    /// killed at every save would otherwise put each next start's save off in turn).
+    pub(super) fn snapshots_at_start(store: &mut Store<HostState>) -> (u64, Option<u64>) {
+        let journal = &mut store.data_mut().journal;
+        let listed = journal
+            .snapshots()
+            .map(|seqs| seqs.into_iter().max().unwrap_or(0))
+            .unwrap_or(0);
+        let unfinished = journal.unfinished_snapshot_after(listed).unwrap_or(None);
+        (listed, unfinished)
     }
 
     /// Another process's save after this core's last snapshot, with chunks stored and
