@@ -950,6 +950,51 @@ fn an_unfinished_save_there_at_the_start_is_not_waited_for() {
     assert!(rt.notices().is_empty(), "{:?}", rt.notices());
 }
 
+/// Two processes save the snapshot at one position at once (their second cores started
+/// together): the second's begin keeps the chunks the first has written (the export at
+/// one position is the same bytes), so both finish; a save of other bytes there never
+/// replaces a chunk of the complete one, and its own finish fails.
+fn two_saves_at_one_position<J: JournalBackend>(connect: impl Fn() -> J) {
+    let chunks: [&[u8]; 2] = [b"the state's first chunk", b"the state's second chunk"];
+    let (mut a, mut b, mut c) = (connect(), connect(), connect());
+    assert!(a.begin_snapshot(7).unwrap());
+    a.snapshot_chunk(chunks[0]).unwrap();
+    assert!(b.begin_snapshot(7).unwrap());
+    assert!(c.begin_snapshot(7).unwrap());
+    a.snapshot_chunk(chunks[1]).unwrap();
+    a.finish_snapshot().unwrap();
+    for chunk in chunks {
+        b.snapshot_chunk(chunk).unwrap();
+    }
+    b.finish_snapshot().unwrap();
+    c.snapshot_chunk(b"other bytes at the same position")
+        .unwrap();
+    c.snapshot_chunk(chunks[1]).unwrap();
+    assert!(c.finish_snapshot().is_err());
+    let mut reader = connect();
+    assert_eq!(reader.snapshots().unwrap(), vec![7]);
+    assert_eq!(reader.snapshot_parts(7).unwrap(), Some(2));
+    for (part, chunk) in (0u32..).zip(chunks) {
+        let stored = reader.load_snapshot_chunk(7, part).unwrap();
+        assert_eq!(stored.as_deref(), Some(chunk));
+    }
+}
+
+#[test]
+fn two_saves_at_one_position_both_finish_whole_over_sqlite() {
+    let dir = TempDir::new("one-position");
+    let path = dir.0.join("journal.db");
+    two_saves_at_one_position(|| SqliteJournal::open(&path).unwrap());
+}
+
+#[test]
+fn two_saves_at_one_position_both_finish_whole_over_postgres() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    two_saves_at_one_position(|| PostgresJournal::connect(&pg.url).unwrap());
+}
+
 #[test]
 fn a_snapshot_falls_due_after_a_tenth_of_the_journal_once_that_is_more_than_the_interval() {
     const EVERY: u64 = 10;

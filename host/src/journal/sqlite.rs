@@ -454,9 +454,12 @@ impl JournalBackend for SqliteJournal {
         self.end_batch()?;
         self.saving = None;
         // A snapshot already saved at this position may be the damaged one being replaced:
-        // it stops counting now, and the new one counts once finished.
-        snap::forget(&self.conn, seq)?;
-        snap::discard(&self.conn, seq)?;
+        // it stops counting now, and the new one counts once finished. Chunks of an
+        // unfinished save there are kept: another process may be writing them, and the
+        // core's export at one position is the same bytes (`finish` checks them).
+        if snap::forget(&self.conn, seq)? {
+            snap::discard(&self.conn, seq)?;
+        }
         self.saving = Some((seq, Vec::new()));
         Ok(true)
     }

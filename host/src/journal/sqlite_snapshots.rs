@@ -57,10 +57,10 @@ pub(super) fn migrate(conn: &Connection) -> Result<bool, JournalError> {
 }
 
 /// Makes the complete snapshot as of `seq`, if any, no longer count (its chunks then go
-/// with [`discard`]).
-pub(super) fn forget(conn: &Connection, seq: u64) -> Result<(), JournalError> {
+/// with [`discard`]); true when there was one.
+pub(super) fn forget(conn: &Connection, seq: u64) -> Result<bool, JournalError> {
     conn.execute("DELETE FROM snapshots WHERE seq = ?1", params![to_i64(seq)])
-        .map(|_| ())
+        .map(|n| n > 0)
         .map_err(unavailable)
 }
 
@@ -74,7 +74,9 @@ pub(super) fn discard(conn: &Connection, seq: u64) -> Result<(), JournalError> {
     .map_err(unavailable)
 }
 
-/// Stores one chunk; returns its checksum.
+/// Stores one chunk; returns its checksum. A chunk of a complete snapshot is never
+/// replaced: another process may have begun a save at the same position before this one
+/// finished (this save's `finish` then fails; the complete one stays whole).
 pub(super) fn put_chunk(
     conn: &Connection,
     seq: u64,
@@ -83,7 +85,9 @@ pub(super) fn put_chunk(
 ) -> Result<Vec<u8>, JournalError> {
     let sum = checksum(data);
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO snapshot_chunks (seq, part, data, sum) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO snapshot_chunks (seq, part, data, sum) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (seq, part) DO UPDATE SET data = excluded.data, sum = excluded.sum
+         WHERE snapshot_chunks.seq NOT IN (SELECT seq FROM snapshots)",
     )
     .and_then(|mut st| st.execute(params![to_i64(seq), part, data, sum]))
     .map_err(unavailable)?;

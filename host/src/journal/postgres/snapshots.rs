@@ -8,16 +8,21 @@ use super::{LOG, i64_of, unavailable};
 use crate::journal::{JournalError, SNAPSHOTS_KEPT, checksum, snapshot_checksum, snapshot_intact};
 use postgres::Client;
 
-/// Drops the complete snapshot as of `seq` and the chunks of an unfinished save there.
+/// Drops the complete snapshot as of `seq`, and then its chunks. Chunks of an unfinished
+/// save there are kept: another host may be writing them, and the core's export at one
+/// position is the same bytes (`finish` checks them).
 pub fn forget(client: &mut Client, seq: u64) -> Result<(), JournalError> {
     let seq = i64_of(seq);
-    client
+    let dropped = client
         .execute(
             "DELETE FROM maas_snapshots WHERE log = $1 AND seq = $2",
             &[&LOG, &seq],
         )
         .map_err(unavailable)?;
-    discard(client, seq)
+    if dropped > 0 {
+        discard(client, seq)?;
+    }
+    Ok(())
 }
 
 /// Removes the chunks of an unfinished save as of `seq`.
@@ -32,7 +37,8 @@ pub fn discard(client: &mut Client, seq: i64) -> Result<(), JournalError> {
         .map_err(unavailable)
 }
 
-/// Stores one chunk; returns its checksum.
+/// Stores one chunk; returns its checksum. A chunk of a complete snapshot is never
+/// replaced (another host's save at the same position, finished first, stays whole).
 pub fn put_chunk(
     client: &mut Client,
     seq: u64,
@@ -44,7 +50,8 @@ pub fn put_chunk(
     client
         .execute(
             "INSERT INTO maas_snapshot_chunks (log, seq, part, data, sum) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (log, seq, part) DO UPDATE SET data = EXCLUDED.data, sum = EXCLUDED.sum",
+             ON CONFLICT (log, seq, part) DO UPDATE SET data = EXCLUDED.data, sum = EXCLUDED.sum
+             WHERE NOT EXISTS (SELECT 1 FROM maas_snapshots s WHERE s.log = $1 AND s.seq = $2)",
             &[&LOG, &i64_of(seq), &part, &data, &sum],
         )
         .map_err(unavailable)?;
