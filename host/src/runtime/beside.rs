@@ -30,6 +30,11 @@ use std::thread::JoinHandle;
 /// Why a save beside was dropped.
 pub(super) const STOPPING: &str = "the snapshot was dropped: the server is stopping";
 
+/// The error of a start or a save told to stop (see `RuntimeOptions::cancel`).
+pub(super) fn stopping() -> types::Error {
+    types::Error::Unavailable(STOPPING.into())
+}
+
 /// Opens another connection to the journal the serving core uses (for the instance that
 /// saves snapshots beside it).
 pub type JournalOpener =
@@ -192,14 +197,14 @@ fn follow(
             break;
         }
         let mut notices = Vec::new();
-        let mut saved = save(image, open, options, cancel, passed, &mut notices);
+        let mut saved = save(image, open, options, passed, &mut notices);
         // Another process set entries aside under it (`maas` repairing the journal):
         // a start from the journal as it is now saves the snapshot due.
         if let Err(types::Error::Unavailable(why)) = &saved
             && why.starts_with(maas_core::engine::JOURNAL_REWRITTEN)
             && !cancel.load(Ordering::Acquire)
         {
-            saved = save(image, open, options, cancel, passed, &mut notices);
+            saved = save(image, open, options, passed, &mut notices);
         }
         if answers.send(Answer { saved, notices }).is_err() {
             break;
@@ -211,7 +216,6 @@ fn save(
     image: &Arc<CoreImage>,
     open: &JournalOpener,
     options: &RuntimeOptions,
-    cancel: &Arc<AtomicBool>,
     passed: Option<u64>,
     notices: &mut Vec<String>,
 ) -> Saved {
@@ -222,7 +226,7 @@ fn save(
     // Another process (a server on the same data directory, a PostgreSQL host) began one
     // while this core started: it covers as much, so it is left to finish.
     let saved = match rt.another_save_under_way(passed) {
-        _ if cancel.load(Ordering::Acquire) => Err(types::Error::Unavailable(STOPPING.into())),
+        _ if rt.store.data().cancelled() => Err(stopping()),
         Some(other) => Ok(Outcome::Another(other)),
         None => rt
             .snapshot()

@@ -35,6 +35,11 @@ enum NotRestored {
     Damaged,
 }
 
+/// The position of the newest complete snapshot `journal` lists (0: none).
+fn newest_listed(journal: &mut dyn JournalBackend) -> Result<u64, JournalError> {
+    Ok(journal.snapshots()?.into_iter().max().unwrap_or(0))
+}
+
 /// [`Runtime::due_after`] for a snapshot interval of `every`.
 pub(super) fn due_after(every: u64, seq: u64) -> u64 {
     seq.saturating_add(interval(every, seq))
@@ -99,7 +104,7 @@ impl Runtime {
         let (mut chunks, mut bytes) = (0u64, 0u64);
         loop {
             if self.store.data().cancelled() {
-                return Err(types::Error::Unavailable(super::beside::STOPPING.into()));
+                return Err(super::beside::stopping());
             }
             let next =
                 self.invoke(|core, store| core.maas_core_admin().call_snapshot_next(store, max))??;
@@ -155,12 +160,12 @@ impl Runtime {
     /// PostgreSQL: each would otherwise save one for the same stretch of the journal, and
     /// a save at a position whose snapshot is complete replaces that one). True when it
     /// did; false when there is none newer, or the journal cannot say.
+    ///
     /// Only one saved since the start counts: one listed then was used by it, or found
     /// unusable (damaged, refused), and must be saved again rather than trusted.
     pub(super) fn adopt_newer_snapshot(&mut self) -> bool {
-        let newest = match self.store.data_mut().journal.snapshots() {
-            Ok(seqs) => seqs.into_iter().max().unwrap_or(0),
-            Err(_) => return false,
+        let Ok(newest) = newest_listed(self.store.data_mut().journal.as_mut()) else {
+            return false;
         };
         if newest <= self.last_snapshot.max(self.listed_at_start) {
             return false;
@@ -176,11 +181,8 @@ impl Runtime {
     /// (a process stopped midway, or one still saving: not waited for, since a process
     /// killed at every save would otherwise put each next start's save off in turn).
     pub(super) fn snapshots_at_start(store: &mut Store<HostState>) -> (u64, Option<u64>) {
-        let journal = &mut store.data_mut().journal;
-        let listed = journal
-            .snapshots()
-            .map(|seqs| seqs.into_iter().max().unwrap_or(0))
-            .unwrap_or(0);
+        let journal = store.data_mut().journal.as_mut();
+        let listed = newest_listed(journal).unwrap_or(0);
         let unfinished = journal.unfinished_snapshot_after(listed).unwrap_or(None);
         (listed, unfinished)
     }
@@ -429,7 +431,7 @@ impl Runtime {
     ) -> Result<Result<(), NotRestored>, types::Error> {
         for _ in 0..parts {
             if store.data().cancelled() {
-                return Err(types::Error::Unavailable(super::beside::STOPPING.into()));
+                return Err(super::beside::stopping());
             }
             let chunk = match chunks.recv() {
                 Ok(Ok(Some(chunk))) => chunk,

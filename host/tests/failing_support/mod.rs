@@ -101,17 +101,26 @@ impl<J: JournalBackend> JournalBackend for Failing<J> {
     }
 }
 
+/// `inner`, failing nothing and waiting for nothing (the others start from it).
+fn plain<J>(inner: J) -> Failing<J> {
+    Failing {
+        inner,
+        fail: Arc::default(),
+        attempts: Arc::default(),
+        fail_syncs: Arc::default(),
+        hold: Arc::default(),
+        slow: None,
+    }
+}
+
 /// `inner`, its snapshot saves failing until the flag returned is cleared.
 pub fn failing<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>, Arc<AtomicU64>) {
     let fail = Arc::new(AtomicBool::new(true));
     let attempts = Arc::new(AtomicU64::new(0));
     let journal = Failing {
-        inner,
         fail: fail.clone(),
         attempts: attempts.clone(),
-        fail_syncs: Arc::default(),
-        hold: Arc::default(),
-        slow: None,
+        ..plain(inner)
     };
     (journal, fail, attempts)
 }
@@ -120,12 +129,8 @@ pub fn failing<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>, Arc<AtomicU64>) {
 pub fn failing_syncs<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>) {
     let fail_syncs = Arc::new(AtomicBool::new(false));
     let journal = Failing {
-        inner,
-        fail: Arc::default(),
-        attempts: Arc::default(),
         fail_syncs: fail_syncs.clone(),
-        hold: Arc::default(),
-        slow: None,
+        ..plain(inner)
     };
     (journal, fail_syncs)
 }
@@ -134,12 +139,9 @@ pub fn failing_syncs<J>(inner: J) -> (Failing<J>, Arc<AtomicBool>) {
 /// in `attempts`.
 pub fn held<J>(inner: J, hold: &Arc<AtomicBool>, attempts: &Arc<AtomicU64>) -> Failing<J> {
     Failing {
-        inner,
-        fail: Arc::default(),
         attempts: attempts.clone(),
-        fail_syncs: Arc::default(),
         hold: hold.clone(),
-        slow: None,
+        ..plain(inner)
     }
 }
 
@@ -147,11 +149,7 @@ pub fn held<J>(inner: J, hold: &Arc<AtomicBool>, attempts: &Arc<AtomicU64>) -> F
 /// counting them in `reads` (a start that takes a while).
 pub fn slow<J>(inner: J, delay: Duration, reads: &Arc<AtomicU64>) -> Failing<J> {
     Failing {
-        inner,
-        fail: Arc::default(),
-        attempts: Arc::default(),
-        fail_syncs: Arc::default(),
-        hold: Arc::default(),
         slow: Some((delay, reads.clone())),
+        ..plain(inner)
     }
 }
