@@ -7,9 +7,10 @@
 //! Prints the medians, so one format is measured against the other on the same state in
 //! the same process, and a profiler (`perf record -g`) names the functions that
 //! dominate. With `v3` or `v2` as a third argument only that format is restored (to
-//! profile one).
+//! profile one); with `export`, the current format is exported `rounds` times and
+//! nothing restored (the median, and the CPU time, of a whole export).
 //!
-//! `cargo run --release -p maas-core --example restore_scale [memories] [rounds] [v3|v2]`
+//! `cargo run --release -p maas-core --example restore_scale [memories] [rounds] [v3|v2|export]`
 
 use maas_core::events::Event;
 use maas_core::model::{AgentType, Capability, MemoryKind, Permission, Scope};
@@ -176,6 +177,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed().as_secs_f64()
     );
     let only = args.next();
+    if only.as_deref() == Some("export") {
+        return export_rounds(&mut state, rounds);
+    }
     let mut formats = Vec::new();
     for (name, json) in [("v3", false), ("v2", true)] {
         if only.as_deref().is_some_and(|o| o != name) {
@@ -235,6 +239,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             median(timings.access_cpu).as_secs_f64()
         );
     }
+    Ok(())
+}
+
+/// Exports the state in the current format `rounds` times; prints the medians.
+fn export_rounds(state: &mut State, rounds: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let (mut wall, mut spent) = (Vec::new(), Vec::new());
+    let mut bytes = 0;
+    for _ in 0..rounds {
+        let (t, c0) = (Instant::now(), cpu());
+        let mut export = Export::new(state);
+        bytes = 0;
+        while let Some(c) = export.next(state, CHUNK)? {
+            bytes += c.len();
+        }
+        wall.push(t.elapsed());
+        spent.push(cpu().saturating_sub(c0));
+    }
+    println!(
+        "export of {} MiB, median of {rounds}: {:.3} s (CPU time {:.2} s)",
+        bytes >> 20,
+        median(wall).as_secs_f64(),
+        median(spent).as_secs_f64()
+    );
     Ok(())
 }
 

@@ -196,6 +196,43 @@ fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
 }
 
 #[test]
+fn every_chunk_size_cuts_the_same_stream_of_records() {
+    // Two pools with members, shares and teams, so the cursor resumes inside and between
+    // the outer entries of each nested section.
+    let mut c = populated(40);
+    let pool = PoolRequest {
+        name: "second".into(),
+        owner_id: "u-1".into(),
+        scope: Scope::Team,
+        team: Some("web".into()),
+        pool_id: Some("p-2".into()),
+        metadata: None,
+    };
+    c.create_pool(&OP, Some("bob"), &pool).unwrap();
+    c.join_pool(&OP, "p-2", "alice", Permission::Write).unwrap();
+    for i in 0..4 {
+        c.share(&OP, "p-2", &format!("m-{i}"), "alice", Scope::Team)
+            .unwrap();
+    }
+    let (seq, whole) = export(&mut c, u32::MAX);
+    assert_eq!(whole.len(), 1);
+    for max in [1, 5, 64, 333, 2048] {
+        let (at, chunks) = export(&mut c, max);
+        assert_eq!(at, seq);
+        for chunk in &chunks {
+            assert!(chunk.len() <= max as usize || frames(chunk) == 1);
+        }
+        assert_eq!(chunks.concat(), whole[0], "chunks of at most {max} bytes");
+    }
+    let (_, single) = export(&mut c, 1);
+    assert_eq!(single.len(), frames(&whole[0]), "one record a chunk");
+    let mut r = fresh(c.engine.journal.entries.clone());
+    restore(&mut r, seq, &single).unwrap();
+    r.init(Limits::default()).unwrap();
+    assert_eq!(r.state_digest(&OP).unwrap(), c.state_digest(&OP).unwrap());
+}
+
+#[test]
 fn a_record_larger_than_the_chunk_size_goes_alone() {
     let mut c = populated(3);
     let (_, chunks) = export(&mut c, 1);

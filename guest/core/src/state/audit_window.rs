@@ -60,6 +60,11 @@ impl AuditWindow {
         self.entries.range(at..).next().map(|(&n, e)| (n, e))
     }
 
+    /// The entries at or after position `at`, in order, with their positions.
+    pub fn from(&self, at: u64) -> impl Iterator<Item = (u64, &AuditEntry)> {
+        self.entries.range(at..).map(|(&n, e)| (n, e))
+    }
+
     /// Adds `entry` as the newest (call [`AuditWindow::trim`] after).
     pub fn push_back(&mut self, entry: AuditEntry) {
         let n = self.next;
