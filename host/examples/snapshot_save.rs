@@ -14,7 +14,8 @@
 //! snapshot a round): give copies, one for each core, of a directory made with
 //! `maas bench generate` and `maas import` (see `restore_profile`).
 
-use maas_host::{CoreImage, Runtime, RuntimeOptions, memories, types};
+use maas_host::bench::store;
+use maas_host::{CoreImage, Runtime, RuntimeOptions, types};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,24 +27,6 @@ struct Subject {
     rt: Runtime,
     saves: Vec<Duration>,
     exports: Vec<Duration>,
-}
-
-fn store(rt: &mut Runtime, i: usize) -> Result<(), types::Error> {
-    let req = memories::StoreRequest {
-        agent_id: "agent-00".into(),
-        content: format!("note {i}: the snapshot after this one is timed"),
-        kind: memories::MemoryKind::Note,
-        tags: vec![],
-        memory_id: None,
-        pool_id: None,
-        scope: None,
-        ttl_seconds: None,
-    };
-    rt.call(|c, s| {
-        c.maas_core_memories()
-            .call_store_memory(s, &types::Caller::Operator, &req)
-    })
-    .map(|_| ())
 }
 
 /// The export alone: every chunk asked for and dropped. Returns the bytes.
@@ -99,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut bytes = 0;
     for round in 0..rounds {
         for s in &mut subjects {
-            store(&mut s.rt, round)?;
+            store(&mut s.rt, "agent-00", round)?;
             let t = Instant::now();
             s.rt.snapshot()?;
             s.saves.push(t.elapsed());

@@ -12,9 +12,10 @@
 //! sync, and the core thread's CPU time per write. `MAAS_READ_COST_WASM=PATH` runs an
 //! unstripped build of the component instead of the one built with the host.
 
+use maas_host::bench::store;
 use maas_host::journal::SqliteJournal;
 use maas_host::service::CoreService;
-use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, memories, types};
+use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, types};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -30,24 +31,6 @@ fn register(rt: &mut Runtime, id: &str) -> Result<(), types::Error> {
     rt.call(|c, s| {
         c.maas_core_agents()
             .call_register(s, &types::Caller::Operator, &req)
-    })
-    .map(|_| ())
-}
-
-fn store(rt: &mut Runtime, agent: &str, i: usize) -> Result<(), types::Error> {
-    let req = memories::StoreRequest {
-        agent_id: agent.into(),
-        content: format!("note {i}: the session cache uses redis with key userSession_{i}"),
-        kind: memories::MemoryKind::Note,
-        tags: vec!["cache".into()],
-        memory_id: None,
-        pool_id: None,
-        scope: None,
-        ttl_seconds: None,
-    };
-    rt.call(|c, s| {
-        c.maas_core_memories()
-            .call_store_memory(s, &types::Caller::Operator, &req)
     })
     .map(|_| ())
 }

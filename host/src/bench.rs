@@ -91,7 +91,9 @@ pub(crate) fn register(rt: &mut Runtime, id: &str) -> Result<(), types::Error> {
         .map(|_| ())
 }
 
-pub(crate) fn store(rt: &mut Runtime, agent: &str, i: usize) -> Result<(), types::Error> {
+/// Stores note `i` (a line about a session cache) as `agent`, acting as the operator: the
+/// write the benchmarks and the cost examples time.
+pub fn store(rt: &mut Runtime, agent: &str, i: usize) -> Result<(), types::Error> {
     let req = memories::StoreRequest {
         agent_id: agent.into(),
         content: format!("note {i}: the session cache uses redis with key userSession_{i}"),
