@@ -310,8 +310,6 @@ fn fill_section(
     state: &mut State,
     chunk: &mut Chunk<'_>,
 ) -> Result<bool> {
-    let one = |k: &String| Key::One(k.clone());
-    let two = |a: &String, b: &String| Key::Two(a.clone(), b.clone());
     let key = &after.clone();
     match section {
         Section::Counters => {
@@ -326,24 +324,9 @@ fn fill_section(
             };
             chunk.put(&Out::Counters(c))
         }
-        Section::Agents => chunk.put_all(
-            after,
-            state.agents.after(key.one()),
-            |(k, v)| Out::Agent(k, v),
-            |(k, _)| one(k),
-        ),
-        Section::UsedIds => chunk.put_all(
-            after,
-            state.used_ids.after(key.one()),
-            |(k, ())| Out::UsedId(k),
-            |(k, ())| one(k),
-        ),
-        Section::Tokens => chunk.put_all(
-            after,
-            state.tokens.after(key.one()),
-            |(k, v)| Out::Token(k, v),
-            |(k, _)| one(k),
-        ),
+        Section::Agents => singles(chunk, after, &state.agents, key, Out::Agent),
+        Section::UsedIds => singles(chunk, after, &state.used_ids, key, |k, ()| Out::UsedId(k)),
+        Section::Tokens => singles(chunk, after, &state.tokens, key, |k, v| Out::Token(k, v)),
         Section::Pools => loop {
             let Some(id) = (&state.pools)
                 .after(after.one())
@@ -368,33 +351,13 @@ fn fill_section(
                 return Ok(true);
             }
         },
-        Section::Members => chunk.put_all(
-            after,
-            nested(&state.pools, |p| &p.members, key),
-            |(p, a, m)| Out::Member(p, a, m),
-            |(p, a, _)| two(p, a),
-        ),
-        Section::Shares => chunk.put_all(
-            after,
-            nested(&state.pools, |p| &p.shares, key),
-            |(p, m, v)| Out::Share(p, m, v),
-            |(p, m, _)| two(p, m),
-        ),
+        Section::Members => within(chunk, after, &state.pools, |p| &p.members, key, Out::Member),
+        Section::Shares => within(chunk, after, &state.pools, |p| &p.shares, key, Out::Share),
         Section::Memberships => pairs(chunk, after, &state.memberships, key, Out::Membership),
         Section::Teams => pairs(chunk, after, &state.teams, key, Out::Team),
-        Section::Memories => chunk.put_all(
-            after,
-            state.memories.after(key.one()),
-            |(k, v)| Out::Memory(k, v),
-            |(k, _)| one(k),
-        ),
+        Section::Memories => singles(chunk, after, &state.memories, key, Out::Memory),
         Section::Grants => pairs(chunk, after, &state.grants, key, Out::Grant),
-        Section::Handoffs => chunk.put_all(
-            after,
-            state.handoffs.after(key.one()),
-            |(k, v)| Out::Handoff(k, v),
-            |(k, _)| one(k),
-        ),
+        Section::Handoffs => singles(chunk, after, &state.handoffs, key, Out::Handoff),
         Section::Pending => pairs(chunk, after, &state.pending_by_target, key, Out::Pending),
         Section::Expiry => {
             let items = match key {
@@ -411,12 +374,7 @@ fn fill_section(
             )
         }
         Section::ByAgent => pairs(chunk, after, &state.handoffs_by_agent, key, Out::ByAgent),
-        Section::Documents => chunk.put_all(
-            after,
-            state.documents.after(key.one()),
-            |(k, v)| Out::Document(k, v),
-            |(k, _)| one(k),
-        ),
+        Section::Documents => singles(chunk, after, &state.documents, key, Out::Document),
         Section::Audit => {
             let from = match key {
                 Key::Index(i) => *i,
@@ -443,6 +401,39 @@ fn fill_section(
     }
 }
 
+/// The records of the entries of a map or set after the cursor.
+fn singles<'a, C: Keyed<'a>>(
+    chunk: &mut Chunk<'_>,
+    after: &mut Key,
+    coll: C,
+    key: &Key,
+    out: impl Fn(&'a str, C::Item) -> Out<'a>,
+) -> Result<bool> {
+    chunk.put_all(
+        after,
+        coll.after(key.one()),
+        |(k, v)| out(k, v),
+        |(k, _)| Key::One(k.clone()),
+    )
+}
+
+/// The records of the entries of the collections within a map's values after the cursor.
+fn within<'a, O, I: Keyed<'a>>(
+    chunk: &mut Chunk<'_>,
+    after: &mut Key,
+    map: &'a BTreeMap<String, O>,
+    inner: impl Fn(&'a O) -> I + Copy,
+    key: &Key,
+    out: impl Fn(&'a str, &'a str, I::Item) -> Out<'a>,
+) -> Result<bool> {
+    chunk.put_all(
+        after,
+        nested(map, inner, key),
+        |(a, b, v)| out(a, b, v),
+        |(a, b, _)| Key::Two(a.clone(), b.clone()),
+    )
+}
+
 /// The records of the (key, member) pairs of a map of sets after the cursor.
 fn pairs<'a>(
     chunk: &mut Chunk<'_>,
@@ -451,10 +442,5 @@ fn pairs<'a>(
     key: &Key,
     out: impl Fn(&'a str, &'a str) -> Out<'a>,
 ) -> Result<bool> {
-    chunk.put_all(
-        after,
-        nested(map, |s| s, key),
-        |(a, b, ())| out(a, b),
-        |(a, b, ())| Key::Two(a.clone(), b.clone()),
-    )
+    within(chunk, after, map, |s| s, key, |a, b, ()| out(a, b))
 }
