@@ -305,6 +305,92 @@ async fn idle_sessions_expire_and_give_their_place_back() {
     assert_eq!(whoami(&http, &server.url, OPERATOR, &first).await.0, 404);
 }
 
+/// How long the reclaim tests let their sessions sit idle.
+const RECLAIM: Duration = Duration::from_secs(1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_its_cap_an_agent_s_least_recently_used_idle_session_makes_room() {
+    let server = server_with(memory_core(), |o| {
+        o.sessions.per_principal = 2;
+        o.sessions.reclaim_after = RECLAIM;
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, first) = open_session(&http, &server.url, &a).await;
+    let (_, second) = open_session(&http, &server.url, &a).await;
+    assert_eq!(
+        open_session(&http, &server.url, &a).await.0,
+        429,
+        "both sessions were used just now"
+    );
+    tokio::time::sleep(RECLAIM + Duration::from_millis(100)).await;
+    // The second is used again; the first has been idle longest.
+    assert_eq!(whoami(&http, &server.url, &a, &second).await.0, 200);
+    let (status, third) = open_session(&http, &server.url, &a).await;
+    assert_eq!(status, 200, "an idle session made room");
+    assert_eq!(whoami(&http, &server.url, &a, &first).await.0, 404);
+    assert_eq!(whoami(&http, &server.url, &a, &second).await.0, 200);
+    assert_eq!(whoami(&http, &server.url, &a, &third).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_an_open_stream_is_never_closed_to_make_room() {
+    let server = server_with(memory_core(), |o| {
+        o.sessions.per_principal = 2;
+        o.sessions.reclaim_after = RECLAIM;
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, listening) = open_session(&http, &server.url, &a).await;
+    let stream = session_stream(&http, &server.url, &a, &listening).await;
+    assert_eq!(stream.status(), 200);
+    let (_, other) = open_session(&http, &server.url, &a).await;
+    tokio::time::sleep(RECLAIM + Duration::from_millis(100)).await;
+    assert_eq!(open_session(&http, &server.url, &a).await.0, 200);
+    assert_eq!(
+        whoami(&http, &server.url, &a, &other).await.0,
+        404,
+        "the idle session without a stream made room, though it is the newer"
+    );
+    assert_eq!(whoami(&http, &server.url, &a, &listening).await.0, 200);
+    drop(stream);
+    // With both now in use, nothing is idle: a fourth is refused.
+    assert_eq!(open_session(&http, &server.url, &a).await.0, 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_server_s_cap_the_principal_holding_the_most_gives_up_an_idle_session() {
+    let server = server_with(memory_core(), |o| {
+        o.sessions.per_principal = 3;
+        // The operator's client below holds one session.
+        o.sessions.total = 4;
+        o.sessions.reclaim_after = RECLAIM;
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let b = register(&op, "agent-b", "claude_code", "bob").await;
+    let http = reqwest::Client::new();
+    let (_, a1) = open_session(&http, &server.url, &a).await;
+    let (_, a2) = open_session(&http, &server.url, &a).await;
+    let (_, b1) = open_session(&http, &server.url, &b).await;
+    assert_eq!(
+        open_session(&http, &server.url, &b).await.0,
+        503,
+        "every session was used just now"
+    );
+    tokio::time::sleep(RECLAIM + Duration::from_millis(100)).await;
+    assert_eq!(open_session(&http, &server.url, &b).await.0, 200);
+    assert_eq!(whoami(&http, &server.url, &a, &a1).await.0, 404);
+    assert_eq!(whoami(&http, &server.url, &a, &a2).await.0, 200);
+    assert_eq!(whoami(&http, &server.url, &b, &b1).await.0, 200);
+    assert_eq!(ok(&op, "whoami", json!({})).await["principal"], "operator");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origins_off_the_allow_list_are_refused_and_never_act_without_a_token() {
     let server = server_with(memory_core(), |o| {

@@ -341,6 +341,7 @@ fn http_options(args: &ServeArgs, token: String) -> HttpOptions {
         total: args.max_sessions as usize,
         idle: std::time::Duration::from_secs(args.session_idle_minutes.saturating_mul(60)),
         in_flight_per_principal: args.max_in_flight_per_agent as usize,
+        ..SessionLimits::default()
     };
     options.connections.per_address = args.max_connections_per_address as usize;
     options

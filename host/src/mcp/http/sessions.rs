@@ -12,6 +12,15 @@
 //! sessions, for the server to close those whose token stopped authenticating
 //! (otherwise a `GET` stream one holds stays open).
 //!
+//! A principal at its cap (or any, at the server's) is not refused while a session it
+//! could do without exists: the least recently used session idle for
+//! [`SessionLimits::reclaim_after`] (no request in flight, no stream open) is closed to
+//! make room, the principal's own at its cap, else one of the principal holding the most.
+//! Clients that exit without `DELETE` leave their sessions behind; without this, an
+//! agent that starts a client for every job (a test pipeline) would be refused for the
+//! rest of the idle time once it had left its cap of them behind. A client whose session
+//! was closed gets 404 and, as the protocol asks, opens a new one.
+//!
 //! A request whose JSON-RPC id is already in flight in its session is answered on its
 //! own stream with an invalid-request error instead of reaching rmcp, which routes
 //! answers by id: the second request would take the first one's answer and leave the
@@ -35,7 +44,7 @@ use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How many sessions may be open, and for how long an idle one is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +55,9 @@ pub struct SessionLimits {
     pub total: usize,
     /// A session with no traffic for this long is closed.
     pub idle: Duration,
+    /// At a cap, a session with no traffic for this long (and no request in flight, no
+    /// stream open) is closed to make room for a new one.
+    pub reclaim_after: Duration,
     /// Requests one agent may have in flight at once, across its sessions and every
     /// route that reaches the core (`/mcp` with or without a session, `/a2a`).
     pub in_flight_per_principal: usize,
@@ -57,6 +69,7 @@ impl Default for SessionLimits {
             per_principal: 64,
             total: 4096,
             idle: Duration::from_secs(30 * 60),
+            reclaim_after: Duration::from_secs(60),
             in_flight_per_principal: 32,
         }
     }
@@ -67,11 +80,13 @@ impl Default for SessionLimits {
 pub enum SessionRefusal {
     /// The principal has `per_principal` sessions open.
     #[error(
-        "too many open MCP sessions for this principal (limit {0}); close some (DELETE /mcp) or let them expire"
+        "too many open MCP sessions for this principal (limit {0}), each used in the last minute (one idle that long is closed to make room); close some (DELETE /mcp)"
     )]
     PerPrincipal(usize),
-    /// The server has `total` sessions open.
-    #[error("too many open MCP sessions on this server (limit {0}); retry later")]
+    /// The server has `total` sessions open, none of them idle.
+    #[error(
+        "too many open MCP sessions on this server (limit {0}), each used in the last minute; retry later"
+    )]
     Total(usize),
     /// A session was asked for outside an authenticated HTTP request.
     #[error("a session can only be opened by an authenticated request")]
@@ -80,6 +95,16 @@ pub enum SessionRefusal {
 
 /// Who holds a session: the principal, and the token it was opened with.
 type Holder = (Principal, Bearer);
+
+/// An open session: who holds it, and how it is being used.
+#[derive(Debug)]
+struct Held {
+    holder: Holder,
+    /// When a request, a message or a stream last named it.
+    last_used: Instant,
+    /// Its streams open (its GET stream, or one resumed).
+    streams: usize,
+}
 
 /// The principal opening a session, and what became of it, for one HTTP request.
 #[derive(Debug)]
@@ -118,13 +143,36 @@ tokio::task_local! {
 /// Who owns which open session.
 #[derive(Debug, Default)]
 pub struct Owners {
-    owners: Mutex<HashMap<SessionId, Holder>>,
+    owners: Mutex<HashMap<SessionId, Held>>,
 }
 
 impl Owners {
     /// The principal that opened `id` and its token, if it is open.
     pub fn owner(&self, id: &str) -> Option<(Principal, Bearer)> {
-        self.owners.lock().ok()?.get(id).cloned()
+        Some(self.owners.lock().ok()?.get(id)?.holder.clone())
+    }
+
+    /// Notes that `id` was used now.
+    fn touch(&self, id: &SessionId) {
+        if let Ok(mut owners) = self.owners.lock()
+            && let Some(held) = owners.get_mut(id)
+        {
+            held.last_used = Instant::now();
+        }
+    }
+
+    /// Notes a stream of `id` opened (`true`) or closed, as use.
+    fn stream(&self, id: &SessionId, opened: bool) {
+        if let Ok(mut owners) = self.owners.lock()
+            && let Some(held) = owners.get_mut(id)
+        {
+            held.last_used = Instant::now();
+            held.streams = if opened {
+                held.streams.saturating_add(1)
+            } else {
+                held.streams.saturating_sub(1)
+            };
+        }
     }
 
     /// The tokens holding open sessions (agents' and the operator's), each with its
@@ -132,8 +180,8 @@ impl Owners {
     pub fn tokens(&self) -> HashMap<TokenDigest, Vec<SessionId>> {
         let mut out: HashMap<TokenDigest, Vec<SessionId>> = HashMap::new();
         if let Ok(owners) = self.owners.lock() {
-            for (id, (_, bearer)) in owners.iter() {
-                if let Bearer(Some(token)) = bearer {
+            for (id, held) in owners.iter() {
+                if let Bearer(Some(token)) = &held.holder.1 {
                     out.entry(*token).or_default().push(id.clone());
                 }
             }
@@ -141,45 +189,90 @@ impl Owners {
         out
     }
 
-    /// Whether `principal` may open one more session.
-    fn check(
-        owners: &HashMap<SessionId, Holder>,
+    /// Whether `principal` may open one more session, and the session closed to make
+    /// room for it if one must be: at the principal's cap its own least recently used
+    /// idle one, at the server's that of the principal holding the most sessions (a
+    /// session is idle when unused for [`SessionLimits::reclaim_after`], with no request
+    /// of `busy` in flight and no stream open).
+    fn room(
+        owners: &HashMap<SessionId, Held>,
         principal: &Principal,
         limits: &SessionLimits,
-    ) -> Result<(), SessionRefusal> {
-        if owners.len() >= limits.total {
-            return Err(SessionRefusal::Total(limits.total));
-        }
-        let mine = owners.values().filter(|(p, _)| p == principal).count();
+        busy: &HashSet<SessionId>,
+    ) -> Result<Option<SessionId>, SessionRefusal> {
+        let now = Instant::now();
+        let idle = |id: &SessionId, held: &Held| {
+            held.streams == 0
+                && !busy.contains(id)
+                && now.saturating_duration_since(held.last_used) >= limits.reclaim_after
+        };
+        let mine = owners
+            .values()
+            .filter(|held| held.holder.0 == *principal)
+            .count();
         if mine >= limits.per_principal {
-            return Err(SessionRefusal::PerPrincipal(limits.per_principal));
+            return owners
+                .iter()
+                .filter(|(id, held)| held.holder.0 == *principal && idle(id, held))
+                .min_by_key(|(_, held)| held.last_used)
+                .map(|(id, _)| Some(id.clone()))
+                .ok_or(SessionRefusal::PerPrincipal(limits.per_principal));
         }
-        Ok(())
+        if owners.len() >= limits.total {
+            let mut holding: HashMap<&Principal, usize> = HashMap::new();
+            for held in owners.values() {
+                *holding.entry(&held.holder.0).or_default() += 1;
+            }
+            return owners
+                .iter()
+                .filter(|(id, held)| idle(id, held))
+                .max_by_key(|(_, held)| {
+                    let count = holding.get(&held.holder.0).copied().unwrap_or(0);
+                    (count, std::cmp::Reverse(held.last_used))
+                })
+                .map(|(id, _)| Some(id.clone()))
+                .ok_or(SessionRefusal::Total(limits.total));
+        }
+        Ok(None)
     }
 
     fn precheck(
         &self,
         principal: &Principal,
         limits: &SessionLimits,
+        busy: &HashSet<SessionId>,
     ) -> Result<(), SessionRefusal> {
         match self.owners.lock() {
-            Ok(owners) => Self::check(&owners, principal, limits),
+            Ok(owners) => Self::room(&owners, principal, limits, busy).map(|_| ()),
             Err(_) => Err(SessionRefusal::Total(limits.total)),
         }
     }
 
+    /// Records `id` as held by `holder`, forgetting the session closed to make room for
+    /// it, which is returned for the caller to close.
     fn admit(
         &self,
         id: &SessionId,
         holder: &Holder,
         limits: &SessionLimits,
-    ) -> Result<(), SessionRefusal> {
+        busy: &HashSet<SessionId>,
+    ) -> Result<Option<SessionId>, SessionRefusal> {
         let Ok(mut owners) = self.owners.lock() else {
             return Err(SessionRefusal::Total(limits.total));
         };
-        Self::check(&owners, &holder.0, limits)?;
-        owners.insert(id.clone(), holder.clone());
-        Ok(())
+        let reclaimed = Self::room(&owners, &holder.0, limits, busy)?;
+        if let Some(old) = &reclaimed {
+            owners.remove(old);
+        }
+        owners.insert(
+            id.clone(),
+            Held {
+                holder: holder.clone(),
+                last_used: Instant::now(),
+                streams: 0,
+            },
+        );
+        Ok(reclaimed)
     }
 
     fn forget(&self, id: &SessionId) {
@@ -220,6 +313,33 @@ impl InFlight {
     fn end_session(&self, session: &SessionId) {
         self.lock().remove(session);
     }
+
+    /// The sessions with a request in flight.
+    fn busy(&self) -> HashSet<SessionId> {
+        self.lock().keys().cloned().collect()
+    }
+}
+
+/// A stream open on a session (its GET stream, or one resumed), noted until it ends.
+struct OpenStream {
+    owners: Arc<Owners>,
+    session: SessionId,
+}
+
+impl OpenStream {
+    fn new(owners: &Arc<Owners>, session: &SessionId) -> Self {
+        owners.stream(session, true);
+        OpenStream {
+            owners: owners.clone(),
+            session: session.clone(),
+        }
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.owners.stream(&self.session, false);
+    }
 }
 
 /// A request id in flight, released when its answer stream ends or is dropped (the
@@ -244,11 +364,13 @@ impl Drop for Claim {
 }
 
 /// A request's answer stream: rmcp's, holding the request's claim on its id, or the
-/// one error that refuses a request whose id was in flight.
+/// one error that refuses a request whose id was in flight; or a session's GET stream,
+/// noted as open.
 struct Answer<S> {
     refusal: Option<ServerSseMessage>,
     inner: Option<Pin<Box<S>>>,
     _claim: Option<Claim>,
+    _open: Option<OpenStream>,
 }
 
 impl<S: Stream<Item = ServerSseMessage>> Stream for Answer<S> {
@@ -328,16 +450,25 @@ impl SessionManager for BoundSessions {
             .try_with(Arc::clone)
             .map_err(|_| SessionRefusal::Unauthenticated)?;
         self.owners
-            .precheck(&opening.holder.0, &self.limits)
+            .precheck(&opening.holder.0, &self.limits, &self.in_flight.busy())
             .map_err(|why| opening.refuse(why))?;
         let (id, transport) = self.inner.create_session().await?;
-        if let Err(why) = self.owners.admit(&id, &opening.holder, &self.limits) {
-            // Lost a race for the last place: close what was just created.
-            drop(transport);
-            let _ = self.inner.close_session(&id).await;
-            return Err(opening.refuse(why).into());
+        let busy = self.in_flight.busy();
+        match self.owners.admit(&id, &opening.holder, &self.limits, &busy) {
+            Ok(reclaimed) => {
+                if let Some(old) = reclaimed {
+                    self.in_flight.end_session(&old);
+                    let _ = self.inner.close_session(&old).await;
+                }
+                Ok((id, transport))
+            }
+            Err(why) => {
+                // Lost a race for the last place: close what was just created.
+                drop(transport);
+                let _ = self.inner.close_session(&id).await;
+                Err(opening.refuse(why).into())
+            }
         }
-        Ok((id, transport))
     }
 
     async fn initialize_session(
@@ -345,6 +476,7 @@ impl SessionManager for BoundSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        self.owners.touch(id);
         Ok(self.inner.initialize_session(id, message).await?)
     }
 
@@ -371,16 +503,19 @@ impl SessionManager for BoundSessions {
                         refusal: Some(duplicate_id(request.id.clone())),
                         inner: None,
                         _claim: None,
+                        _open: None,
                     });
                 }
             },
             _ => None,
         };
+        self.owners.touch(id);
         let inner = self.inner.create_stream(id, message).await?;
         Ok(Answer {
             refusal: None,
             inner: Some(Box::pin(inner)),
             _claim: claim,
+            _open: None,
         })
     }
 
@@ -389,6 +524,7 @@ impl SessionManager for BoundSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
+        self.owners.touch(id);
         Ok(self.inner.accept_message(id, message).await?)
     }
 
@@ -396,7 +532,14 @@ impl SessionManager for BoundSessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.inner.create_standalone_stream(id).await?)
+        let open = OpenStream::new(&self.owners, id);
+        let inner = self.inner.create_standalone_stream(id).await?;
+        Ok(Answer {
+            refusal: None,
+            inner: Some(Box::pin(inner)),
+            _claim: None,
+            _open: Some(open),
+        })
     }
 
     async fn resume(
@@ -404,7 +547,14 @@ impl SessionManager for BoundSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        Ok(self.inner.resume(id, last_event_id).await?)
+        let open = OpenStream::new(&self.owners, id);
+        let inner = self.inner.resume(id, last_event_id).await?;
+        Ok(Answer {
+            refusal: None,
+            inner: Some(Box::pin(inner)),
+            _claim: None,
+            _open: Some(open),
+        })
     }
 
     async fn restore_session(
