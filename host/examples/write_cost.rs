@@ -8,7 +8,9 @@
 //! `cargo run --release -p maas-host --example write_cost -- [WRITERS] [WRITES]`
 //!
 //! Defaults: 64 writers, 20,000 writes (after one write each to warm up; with
-//! `perf record -D`, skip the set-up). Prints the writes per second, the writes per
+//! `perf record -D`, skip the set-up). WRITERS 0 is one writer calling the runtime on
+//! its own thread, each change synced before the call returns (no group commit), as
+//! `maas bench --durable` measures its baseline and a CLI command writes. Prints the writes per second, the writes per
 //! sync, and the core thread's CPU time per write. `MAAS_READ_COST_WASM=PATH` runs an
 //! unstripped build of the component instead of the one built with the host.
 
@@ -68,6 +70,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(p) => Arc::new(CoreImage::load(std::path::Path::new(&p))?),
         None => CoreImage::shared()?,
     };
+    if writers == 0 {
+        let journal = SqliteJournal::open(&path)?;
+        let options = RuntimeOptions {
+            snapshot_every: 0,
+            ..RuntimeOptions::default()
+        };
+        let mut rt = Runtime::new(image, Box::new(journal), options)?;
+        register(&mut rt, "w-0")?;
+        store(&mut rt, "w-0", usize::MAX)?;
+        let cpu_before = thread_cpu();
+        let start = Instant::now();
+        for i in 0..writes {
+            store(&mut rt, "w-0", i)?;
+        }
+        let elapsed = start.elapsed();
+        let cpu = thread_cpu() - cpu_before;
+        drop(rt);
+        std::fs::remove_dir_all(&dir).ok();
+        println!(
+            "1 writer, each change synced: {writes} writes in {:.2} s = {:.0}/s, {:.1} us per write, CPU {:.1} us per write",
+            elapsed.as_secs_f64(),
+            writes as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+            elapsed.as_secs_f64() * 1e6 / writes.max(1) as f64,
+            cpu.as_secs_f64() * 1e6 / writes.max(1) as f64
+        );
+        return Ok(());
+    }
     let options = RuntimeOptions {
         snapshot_every: 0,
         group_commit: true,

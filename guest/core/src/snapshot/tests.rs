@@ -214,6 +214,22 @@ fn every_chunk_size_cuts_the_same_stream_of_records() {
         c.share(&OP, "p-2", &format!("m-{i}"), "alice", Scope::Team)
             .unwrap();
     }
+    // Handoffs expiring at one moment: the expiry section resumes among equal times.
+    let context = HandoffContext {
+        task_description: "look again".into(),
+        current_state: "{}".into(),
+        relevant_memories: vec![],
+        relevant_files: vec![],
+    };
+    let step = std::mem::replace(&mut c.engine.env.step, 0);
+    for _ in 0..5 {
+        c.initiate(&OP, "alice", "bob", &context, Some(3600))
+            .unwrap();
+    }
+    c.engine.env.step = step;
+    let last = c.engine.state.pending_expiry.last().map(|(t, _)| *t);
+    let at_once = c.engine.state.pending_expiry.iter();
+    assert_eq!(at_once.filter(|(t, _)| Some(*t) == last).count(), 5);
     let (seq, whole) = export(&mut c, u32::MAX);
     assert_eq!(whole.len(), 1);
     for max in [1, 5, 64, 333, 2048] {

@@ -54,13 +54,8 @@ impl AuditWindow {
         self.entries.values()
     }
 
-    /// The first entry at or after position `at` (positions are given in push order
-    /// and never reused), with its position: a cursor over the window.
-    pub fn at_or_after(&self, at: u64) -> Option<(u64, &AuditEntry)> {
-        self.entries.range(at..).next().map(|(&n, e)| (n, e))
-    }
-
-    /// The entries at or after position `at`, in order, with their positions.
+    /// The entries at or after position `at` (positions are given in push order and
+    /// never reused), in order, with their positions: a cursor over the window.
     pub fn from(&self, at: u64) -> impl Iterator<Item = (u64, &AuditEntry)> {
         self.entries.range(at..).map(|(&n, e)| (n, e))
     }
@@ -204,9 +199,10 @@ mod tests {
             again.trim(60);
         }
         assert_eq!(again, w);
+        // Resumed one position at a time, as a snapshot's export does.
         let mut cursor = 0;
         let mut walked = Vec::new();
-        while let Some((n, e)) = w.at_or_after(cursor) {
+        while let Some((n, e)) = w.from(cursor).next() {
             walked.push(e.seq);
             cursor = n + 1;
         }
