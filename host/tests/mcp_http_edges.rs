@@ -308,8 +308,9 @@ async fn idle_sessions_expire_and_give_their_place_back() {
 /// How long the reclaim tests let their sessions sit idle.
 const RECLAIM: Duration = Duration::from_secs(1);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_its_cap_an_agent_s_least_recently_used_idle_session_makes_room() {
+/// A server allowing two sessions a principal, reclaiming those idle for [`RECLAIM`];
+/// the operator's client and agent-a's token.
+async fn reclaiming_two_a_principal() -> (Server, Client, String) {
     let server = server_with(memory_core(), |o| {
         o.sessions.per_principal = 2;
         o.sessions.reclaim_after = RECLAIM;
@@ -317,6 +318,12 @@ async fn at_its_cap_an_agent_s_least_recently_used_idle_session_makes_room() {
     .await;
     let op = connect(&server.url, OPERATOR).await;
     let a = register(&op, "agent-a", "claude_code", "alice").await;
+    (server, op, a)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_its_cap_an_agent_s_least_recently_used_idle_session_makes_room() {
+    let (server, _op, a) = reclaiming_two_a_principal().await;
     let http = reqwest::Client::new();
     let (_, first) = open_session(&http, &server.url, &a).await;
     let (_, second) = open_session(&http, &server.url, &a).await;
@@ -337,13 +344,7 @@ async fn at_its_cap_an_agent_s_least_recently_used_idle_session_makes_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_with_an_open_stream_is_never_closed_to_make_room() {
-    let server = server_with(memory_core(), |o| {
-        o.sessions.per_principal = 2;
-        o.sessions.reclaim_after = RECLAIM;
-    })
-    .await;
-    let op = connect(&server.url, OPERATOR).await;
-    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let (server, _op, a) = reclaiming_two_a_principal().await;
     let http = reqwest::Client::new();
     let (_, listening) = open_session(&http, &server.url, &a).await;
     let stream = session_stream(&http, &server.url, &a, &listening).await;
