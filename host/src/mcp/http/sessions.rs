@@ -104,6 +104,9 @@ struct Held {
     last_used: Instant,
     /// Its streams open (its GET stream, or one resumed).
     streams: usize,
+    /// Being closed to make room: no longer counted, and kept until rmcp has closed it,
+    /// so a request naming it meanwhile is still checked against its holder.
+    closing: bool,
 }
 
 /// The principal opening a session, and what became of it, for one HTTP request.
@@ -201,30 +204,28 @@ impl Owners {
         busy: &HashSet<SessionId>,
     ) -> Result<Option<SessionId>, SessionRefusal> {
         let now = Instant::now();
+        let open = || owners.iter().filter(|(_, held)| !held.closing);
         let idle = |id: &SessionId, held: &Held| {
             held.streams == 0
                 && !busy.contains(id)
                 && now.saturating_duration_since(held.last_used) >= limits.reclaim_after
         };
-        let mine = owners
-            .values()
-            .filter(|held| held.holder.0 == *principal)
+        let mine = open()
+            .filter(|(_, held)| held.holder.0 == *principal)
             .count();
         if mine >= limits.per_principal {
-            return owners
-                .iter()
+            return open()
                 .filter(|(id, held)| held.holder.0 == *principal && idle(id, held))
                 .min_by_key(|(_, held)| held.last_used)
                 .map(|(id, _)| Some(id.clone()))
                 .ok_or(SessionRefusal::PerPrincipal(limits.per_principal));
         }
-        if owners.len() >= limits.total {
+        if open().count() >= limits.total {
             let mut holding: HashMap<&Principal, usize> = HashMap::new();
-            for held in owners.values() {
+            for (_, held) in open() {
                 *holding.entry(&held.holder.0).or_default() += 1;
             }
-            return owners
-                .iter()
+            return open()
                 .filter(|(id, held)| idle(id, held))
                 .max_by_key(|(_, held)| {
                     let count = holding.get(&held.holder.0).copied().unwrap_or(0);
@@ -248,8 +249,8 @@ impl Owners {
         }
     }
 
-    /// Records `id` as held by `holder`, forgetting the session closed to make room for
-    /// it, which is returned for the caller to close.
+    /// Records `id` as held by `holder`, marking the session closed to make room for it
+    /// as closing; that one is returned for the caller to close.
     fn admit(
         &self,
         id: &SessionId,
@@ -261,8 +262,8 @@ impl Owners {
             return Err(SessionRefusal::Total(limits.total));
         };
         let reclaimed = Self::room(&owners, &holder.0, limits, busy)?;
-        if let Some(old) = &reclaimed {
-            owners.remove(old);
+        if let Some(held) = reclaimed.as_ref().and_then(|old| owners.get_mut(old)) {
+            held.closing = true;
         }
         owners.insert(
             id.clone(),
@@ -270,6 +271,7 @@ impl Owners {
                 holder: holder.clone(),
                 last_used: Instant::now(),
                 streams: 0,
+                closing: false,
             },
         );
         Ok(reclaimed)
@@ -457,8 +459,7 @@ impl SessionManager for BoundSessions {
         match self.owners.admit(&id, &opening.holder, &self.limits, &busy) {
             Ok(reclaimed) => {
                 if let Some(old) = reclaimed {
-                    self.in_flight.end_session(&old);
-                    let _ = self.inner.close_session(&old).await;
+                    let _ = self.close_session(&old).await;
                 }
                 Ok((id, transport))
             }
@@ -485,9 +486,12 @@ impl SessionManager for BoundSessions {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        // Closed in rmcp first: until the record goes, a request naming the session is
+        // checked against its holder; after, rmcp no longer knows it (404).
+        let closed = self.inner.close_session(id).await;
         self.owners.forget(id);
         self.in_flight.end_session(id);
-        Ok(self.inner.close_session(id).await?)
+        Ok(closed?)
     }
 
     async fn create_stream(
