@@ -10,32 +10,17 @@
 //! Defaults: 64 writers, 20,000 writes (after one write each to warm up; with
 //! `perf record -D`, skip the set-up). WRITERS 0 is one writer calling the runtime on
 //! its own thread, each change synced before the call returns (no group commit), as
-//! `maas bench --durable` measures its baseline and a CLI command writes. Prints the writes per second, the writes per
-//! sync, and the core thread's CPU time per write. `MAAS_READ_COST_WASM=PATH` runs an
+//! `maas bench --durable` measures its baseline and a CLI command writes. Prints the
+//! writes per second, the writes per sync, and the core thread's CPU time per write. `MAAS_READ_COST_WASM=PATH` runs an
 //! unstripped build of the component instead of the one built with the host.
 
-use maas_host::bench::store;
+use maas_host::bench::{register, store};
 use maas_host::journal::SqliteJournal;
 use maas_host::service::CoreService;
-use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, types};
+use maas_host::{CoreImage, Runtime, RuntimeOptions, types};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-
-fn register(rt: &mut Runtime, id: &str) -> Result<(), types::Error> {
-    let req = agents::RegistrationRequest {
-        agent_type: agents::AgentType::ClaudeCode,
-        owner_id: "bench".into(),
-        agent_id: Some(id.into()),
-        capabilities: None,
-        metadata: None,
-    };
-    rt.call(|c, s| {
-        c.maas_core_agents()
-            .call_register(s, &types::Caller::Operator, &req)
-    })
-    .map(|_| ())
-}
 
 /// CPU time of the calling thread.
 fn thread_cpu() -> std::time::Duration {

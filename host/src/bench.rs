@@ -79,7 +79,8 @@ fn op() -> types::Caller {
     types::Caller::Operator
 }
 
-pub(crate) fn register(rt: &mut Runtime, id: &str) -> Result<(), types::Error> {
+/// Registers agent `id` of owner `bench`, acting as the operator.
+pub fn register(rt: &mut Runtime, id: &str) -> Result<(), types::Error> {
     let req = agents::RegistrationRequest {
         agent_type: agents::AgentType::ClaudeCode,
         owner_id: "bench".into(),

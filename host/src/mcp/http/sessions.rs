@@ -155,27 +155,30 @@ impl Owners {
         Some(self.owners.lock().ok()?.get(id)?.holder.clone())
     }
 
-    /// Notes that `id` was used now.
-    fn touch(&self, id: &SessionId) {
+    /// Notes that `id` was used now, and applies `change` to its record.
+    fn used(&self, id: &SessionId, change: impl FnOnce(&mut Held)) {
         if let Ok(mut owners) = self.owners.lock()
             && let Some(held) = owners.get_mut(id)
         {
             held.last_used = Instant::now();
+            change(held);
         }
+    }
+
+    /// Notes that `id` was used now.
+    fn touch(&self, id: &SessionId) {
+        self.used(id, |_| {});
     }
 
     /// Notes a stream of `id` opened (`true`) or closed, as use.
     fn stream(&self, id: &SessionId, opened: bool) {
-        if let Ok(mut owners) = self.owners.lock()
-            && let Some(held) = owners.get_mut(id)
-        {
-            held.last_used = Instant::now();
+        self.used(id, |held| {
             held.streams = if opened {
                 held.streams.saturating_add(1)
             } else {
                 held.streams.saturating_sub(1)
             };
-        }
+        });
     }
 
     /// The tokens holding open sessions (agents' and the operator's), each with its
@@ -196,16 +199,16 @@ impl Owners {
     /// room for it if one must be: at the principal's cap its own least recently used
     /// idle one, at the server's that of the principal holding the most sessions (a
     /// session is idle when unused for [`SessionLimits::reclaim_after`], with no request
-    /// of `busy` in flight and no stream open).
+    /// in flight, of those `busy` lists, asked only at a cap, and no stream open).
     fn room(
         owners: &HashMap<SessionId, Held>,
         principal: &Principal,
         limits: &SessionLimits,
-        busy: &HashSet<SessionId>,
+        busy: impl FnOnce() -> HashSet<SessionId>,
     ) -> Result<Option<SessionId>, SessionRefusal> {
         let now = Instant::now();
         let open = || owners.iter().filter(|(_, held)| !held.closing);
-        let idle = |id: &SessionId, held: &Held| {
+        let idle = |busy: &HashSet<SessionId>, id: &SessionId, held: &Held| {
             held.streams == 0
                 && !busy.contains(id)
                 && now.saturating_duration_since(held.last_used) >= limits.reclaim_after
@@ -214,8 +217,9 @@ impl Owners {
             .filter(|(_, held)| held.holder.0 == *principal)
             .count();
         if mine >= limits.per_principal {
+            let busy = busy();
             return open()
-                .filter(|(id, held)| held.holder.0 == *principal && idle(id, held))
+                .filter(|(id, held)| held.holder.0 == *principal && idle(&busy, id, held))
                 .min_by_key(|(_, held)| held.last_used)
                 .map(|(id, _)| Some(id.clone()))
                 .ok_or(SessionRefusal::PerPrincipal(limits.per_principal));
@@ -225,8 +229,9 @@ impl Owners {
             for (_, held) in open() {
                 *holding.entry(&held.holder.0).or_default() += 1;
             }
+            let busy = busy();
             return open()
-                .filter(|(id, held)| idle(id, held))
+                .filter(|(id, held)| idle(&busy, id, held))
                 .max_by_key(|(_, held)| {
                     let count = holding.get(&held.holder.0).copied().unwrap_or(0);
                     (count, std::cmp::Reverse(held.last_used))
@@ -241,7 +246,7 @@ impl Owners {
         &self,
         principal: &Principal,
         limits: &SessionLimits,
-        busy: &HashSet<SessionId>,
+        busy: impl FnOnce() -> HashSet<SessionId>,
     ) -> Result<(), SessionRefusal> {
         match self.owners.lock() {
             Ok(owners) => Self::room(&owners, principal, limits, busy).map(|_| ()),
@@ -256,7 +261,7 @@ impl Owners {
         id: &SessionId,
         holder: &Holder,
         limits: &SessionLimits,
-        busy: &HashSet<SessionId>,
+        busy: impl FnOnce() -> HashSet<SessionId>,
     ) -> Result<Option<SessionId>, SessionRefusal> {
         let Ok(mut owners) = self.owners.lock() else {
             return Err(SessionRefusal::Total(limits.total));
@@ -316,7 +321,8 @@ impl InFlight {
         self.lock().remove(session);
     }
 
-    /// The sessions with a request in flight.
+    /// The sessions with a request in flight. (Asked with the owners' lock held; this
+    /// table's lock is never held while taking that one.)
     fn busy(&self) -> HashSet<SessionId> {
         self.lock().keys().cloned().collect()
     }
@@ -452,11 +458,11 @@ impl SessionManager for BoundSessions {
             .try_with(Arc::clone)
             .map_err(|_| SessionRefusal::Unauthenticated)?;
         self.owners
-            .precheck(&opening.holder.0, &self.limits, &self.in_flight.busy())
+            .precheck(&opening.holder.0, &self.limits, || self.in_flight.busy())
             .map_err(|why| opening.refuse(why))?;
         let (id, transport) = self.inner.create_session().await?;
-        let busy = self.in_flight.busy();
-        match self.owners.admit(&id, &opening.holder, &self.limits, &busy) {
+        let busy = || self.in_flight.busy();
+        match self.owners.admit(&id, &opening.holder, &self.limits, busy) {
             Ok(reclaimed) => {
                 if let Some(old) = reclaimed {
                     let _ = self.close_session(&old).await;
