@@ -364,6 +364,34 @@ async fn a_session_with_an_open_stream_is_never_closed_to_make_room() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_idle_from_when_its_last_answer_went_out() {
+    let (server, _op, a) = reclaiming_two_a_principal().await;
+    let http = reqwest::Client::new();
+    let (_, long) = open_session(&http, &server.url, &a).await;
+    let (_, other) = open_session(&http, &server.url, &a).await;
+    // A request on `long` lasting longer than the reclaim time; `other` is used once
+    // after it began, so when it ends both were last asked something over a second ago.
+    let wait = json!({"timeout_seconds": 2, "kinds": ["handoff"]});
+    let waiting = tokio::spawn(tool_call(
+        &http,
+        (&server.url, &a, &long),
+        5,
+        "wait_for_changes",
+        wait,
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(whoami(&http, &server.url, &a, &other).await.0, 200);
+    assert_eq!(waiting.await.unwrap().0, 200);
+    assert_eq!(open_session(&http, &server.url, &a).await.0, 200);
+    assert_eq!(
+        whoami(&http, &server.url, &a, &long).await.0,
+        200,
+        "its answer went out just now"
+    );
+    assert_eq!(whoami(&http, &server.url, &a, &other).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_server_s_cap_the_principal_holding_the_most_gives_up_an_idle_session() {
     let server = server_with(memory_core(), |o| {
         o.sessions.per_principal = 3;

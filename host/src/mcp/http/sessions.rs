@@ -14,8 +14,8 @@
 //!
 //! A principal at its cap (or any, at the server's) is not refused while a session it
 //! could do without exists: the least recently used session idle for
-//! [`SessionLimits::reclaim_after`] (no request in flight, no stream open) is closed to
-//! make room, the principal's own at its cap, else one of the principal holding the most.
+//! [`SessionLimits::reclaim_after`] (no request being answered, no stream open, idle
+//! counted from when its last answer went out) is closed to make room, the principal's own at its cap, else one of the principal holding the most.
 //! Clients that exit without `DELETE` leave their sessions behind; without this, an
 //! agent that starts a client for every job (a test pipeline) would be refused for the
 //! rest of the idle time once it had left its cap of them behind. A client whose session
@@ -55,8 +55,9 @@ pub struct SessionLimits {
     pub total: usize,
     /// A session with no traffic for this long is closed.
     pub idle: Duration,
-    /// At a cap, a session with no traffic for this long (and no request in flight, no
-    /// stream open) is closed to make room for a new one.
+    /// At a cap, a session with no traffic for this long (no request being answered, no
+    /// stream open, counted from when its last answer went out) is closed to make room
+    /// for a new one.
     pub reclaim_after: Duration,
     /// Requests one agent may have in flight at once, across its sessions and every
     /// route that reaches the core (`/mcp` with or without a session, `/a2a`).
@@ -100,9 +101,9 @@ type Holder = (Principal, Bearer);
 #[derive(Debug)]
 struct Held {
     holder: Holder,
-    /// When a request, a message or a stream last named it.
+    /// When a request, a message or a stream last named it, or a stream of it ended.
     last_used: Instant,
-    /// Its streams open (its GET stream, or one resumed).
+    /// Its streams open: a request's answer, its GET stream, or one resumed.
     streams: usize,
     /// Being closed to make room: no longer counted, and kept until rmcp has closed it,
     /// so a request naming it meanwhile is still checked against its holder.
@@ -170,7 +171,7 @@ impl Owners {
         self.used(id, |_| {});
     }
 
-    /// Notes a stream of `id` opened (`true`) or closed, as use.
+    /// Notes a stream of `id` opened (`true`) or ended, as use.
     fn stream(&self, id: &SessionId, opened: bool) {
         self.used(id, |held| {
             held.streams = if opened {
@@ -198,28 +199,25 @@ impl Owners {
     /// Whether `principal` may open one more session, and the session closed to make
     /// room for it if one must be: at the principal's cap its own least recently used
     /// idle one, at the server's that of the principal holding the most sessions (a
-    /// session is idle when unused for [`SessionLimits::reclaim_after`], with no request
-    /// in flight, of those `busy` lists, asked only at a cap, and no stream open).
+    /// session is idle with no stream open, a request's answer included, and unused for
+    /// [`SessionLimits::reclaim_after`]).
     fn room(
         owners: &HashMap<SessionId, Held>,
         principal: &Principal,
         limits: &SessionLimits,
-        busy: impl FnOnce() -> HashSet<SessionId>,
     ) -> Result<Option<SessionId>, SessionRefusal> {
         let now = Instant::now();
         let open = || owners.iter().filter(|(_, held)| !held.closing);
-        let idle = |busy: &HashSet<SessionId>, id: &SessionId, held: &Held| {
+        let idle = |held: &Held| {
             held.streams == 0
-                && !busy.contains(id)
                 && now.saturating_duration_since(held.last_used) >= limits.reclaim_after
         };
         let mine = open()
             .filter(|(_, held)| held.holder.0 == *principal)
             .count();
         if mine >= limits.per_principal {
-            let busy = busy();
             return open()
-                .filter(|(id, held)| held.holder.0 == *principal && idle(&busy, id, held))
+                .filter(|(_, held)| held.holder.0 == *principal && idle(held))
                 .min_by_key(|(_, held)| held.last_used)
                 .map(|(id, _)| Some(id.clone()))
                 .ok_or(SessionRefusal::PerPrincipal(limits.per_principal));
@@ -229,9 +227,8 @@ impl Owners {
             for (_, held) in open() {
                 *holding.entry(&held.holder.0).or_default() += 1;
             }
-            let busy = busy();
             return open()
-                .filter(|(id, held)| idle(&busy, id, held))
+                .filter(|(_, held)| idle(held))
                 .max_by_key(|(_, held)| {
                     let count = holding.get(&held.holder.0).copied().unwrap_or(0);
                     (count, std::cmp::Reverse(held.last_used))
@@ -246,10 +243,9 @@ impl Owners {
         &self,
         principal: &Principal,
         limits: &SessionLimits,
-        busy: impl FnOnce() -> HashSet<SessionId>,
     ) -> Result<(), SessionRefusal> {
         match self.owners.lock() {
-            Ok(owners) => Self::room(&owners, principal, limits, busy).map(|_| ()),
+            Ok(owners) => Self::room(&owners, principal, limits).map(|_| ()),
             Err(_) => Err(SessionRefusal::Total(limits.total)),
         }
     }
@@ -261,12 +257,11 @@ impl Owners {
         id: &SessionId,
         holder: &Holder,
         limits: &SessionLimits,
-        busy: impl FnOnce() -> HashSet<SessionId>,
     ) -> Result<Option<SessionId>, SessionRefusal> {
         let Ok(mut owners) = self.owners.lock() else {
             return Err(SessionRefusal::Total(limits.total));
         };
-        let reclaimed = Self::room(&owners, &holder.0, limits, busy)?;
+        let reclaimed = Self::room(&owners, &holder.0, limits)?;
         if let Some(held) = reclaimed.as_ref().and_then(|old| owners.get_mut(old)) {
             held.closing = true;
         }
@@ -320,15 +315,10 @@ impl InFlight {
     fn end_session(&self, session: &SessionId) {
         self.lock().remove(session);
     }
-
-    /// The sessions with a request in flight. (Asked with the owners' lock held; this
-    /// table's lock is never held while taking that one.)
-    fn busy(&self) -> HashSet<SessionId> {
-        self.lock().keys().cloned().collect()
-    }
 }
 
-/// A stream open on a session (its GET stream, or one resumed), noted until it ends.
+/// A stream open on a session (a request's answer, its GET stream, or one resumed),
+/// noted until it ends, when the session counts as used.
 struct OpenStream {
     owners: Arc<Owners>,
     session: SessionId,
@@ -372,8 +362,8 @@ impl Drop for Claim {
 }
 
 /// A request's answer stream: rmcp's, holding the request's claim on its id, or the
-/// one error that refuses a request whose id was in flight; or a session's GET stream,
-/// noted as open.
+/// one error that refuses a request whose id was in flight; or a session's GET stream.
+/// rmcp's streams are noted as open on their session until they end.
 struct Answer<S> {
     refusal: Option<ServerSseMessage>,
     inner: Option<Pin<Box<S>>>,
@@ -458,11 +448,10 @@ impl SessionManager for BoundSessions {
             .try_with(Arc::clone)
             .map_err(|_| SessionRefusal::Unauthenticated)?;
         self.owners
-            .precheck(&opening.holder.0, &self.limits, || self.in_flight.busy())
+            .precheck(&opening.holder.0, &self.limits)
             .map_err(|why| opening.refuse(why))?;
         let (id, transport) = self.inner.create_session().await?;
-        let busy = || self.in_flight.busy();
-        match self.owners.admit(&id, &opening.holder, &self.limits, busy) {
+        match self.owners.admit(&id, &opening.holder, &self.limits) {
             Ok(reclaimed) => {
                 if let Some(old) = reclaimed {
                     let _ = self.close_session(&old).await;
@@ -519,13 +508,15 @@ impl SessionManager for BoundSessions {
             },
             _ => None,
         };
-        self.owners.touch(id);
+        // Open until the answer has gone out (or the client left): meanwhile the session
+        // is in use, and it was last used when it ends.
+        let open = OpenStream::new(&self.owners, id);
         let inner = self.inner.create_stream(id, message).await?;
         Ok(Answer {
             refusal: None,
             inner: Some(Box::pin(inner)),
             _claim: claim,
-            _open: None,
+            _open: Some(open),
         })
     }
 
