@@ -308,15 +308,32 @@ pub fn ensure(dir: &Path) -> Result<(), CliError> {
 
 /// Creates an empty journal file readable by its owner only, so that SQLite, which gives
 /// its `-wal` and `-shm` files the journal's permissions, keeps them private too.
+///
+/// A journal that exists is never opened here ([`ensure`] made it private): SQLite's
+/// locks are POSIX record locks, which a process loses on *every* descriptor of the
+/// file the moment it closes any one of them. A process serving the journal that opened
+/// and closed it again (a snapshot saved beside) held no lock afterwards, so a one-shot
+/// command took itself for the last user, folded the write-ahead log in and removed
+/// it, and the server's later commits went to the removed file.
 fn create_private(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path).map(drop)
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Created meanwhile by another process, which made it private as this would.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Opens the core over the chosen journal store, creating the data directory if needed.

@@ -1447,3 +1447,35 @@ fn a_journal_file_that_is_not_a_database_says_to_restore_it() {
     let err = stderr(&o);
     assert!(err.contains("damaged") && err.contains("copy"), "{err}");
 }
+
+/// A process that opens its journal a second time and closes it again (as a snapshot
+/// saved beside a server's core does) keeps its hold on the journal: otherwise a one-shot
+/// command run meanwhile takes itself for the journal's last user, folds the write-ahead
+/// log into the file and removes it, and the process's later changes, each acknowledged,
+/// go to a removed file that no other process reads and a kill loses.
+#[test]
+fn a_process_opening_its_journal_again_keeps_its_later_changes_visible_to_others() {
+    let dir = DataDir::new();
+    register(&dir, "first", "claude_code", "u-1");
+    let mut rt = maas_host::datadir::open(dir.path(), maas_host::default_limits()).unwrap();
+    let again = maas_host::datadir::journal_opener(dir.path());
+    drop(again().unwrap());
+    ok(maas(&dir, &["stats"]));
+    let req = maas_host::agents::RegistrationRequest {
+        agent_type: maas_host::agents::AgentType::ClaudeCode,
+        owner_id: "u-1".into(),
+        agent_id: Some("second".into()),
+        capabilities: None,
+        metadata: None,
+    };
+    rt.call(|c, s| {
+        c.maas_core_agents()
+            .call_register(s, &maas_host::types::Caller::Operator, &req)
+    })
+    .unwrap();
+    let listed = ok(maas(&dir, &["agent", "list", "--owner", "u-1"]));
+    assert!(
+        listed.contains("first") && listed.contains("second"),
+        "{listed}"
+    );
+}

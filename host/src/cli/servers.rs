@@ -211,7 +211,10 @@ fn runtime_options(dir: &Path, limits: admin::Limits, args: &CoreArgs) -> Runtim
 /// start reads no journal tail.
 fn shut_down(core: &CoreService) {
     if let Err(e) = core.call_blocking(|rt| rt.shutdown()) {
-        eprintln!("maas: could not save a snapshot on shutdown: {e}");
+        eprintln!(
+            "maas: could not save a snapshot on shutdown: {}",
+            e.message()
+        );
     }
 }
 

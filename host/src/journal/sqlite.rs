@@ -147,11 +147,21 @@ impl SqliteJournal {
         let mut conn = Connection::open(&path).map_err(unavailable)?;
         conn.busy_handler(Some(wait_for_the_lock))
             .map_err(unavailable)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=FULL;",
-        )
-        .map_err(unavailable)?;
+        // Group commit syncs the write-ahead log itself (see `sync`), so a file system
+        // where SQLite cannot keep one is refused rather than run without it.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(unavailable)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(JournalError::Unavailable(format!(
+                "{} cannot be kept in SQLite's write-ahead-log mode (it stays in `{mode}` \
+                 mode: a file system without shared memory, such as a network share?); put \
+                 the data directory on a local disk",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL;")
+            .map_err(unavailable)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
@@ -589,17 +599,17 @@ impl JournalBackend for SqliteJournal {
             return Ok(());
         }
         // In WAL mode a commit is in the log file; syncing the log makes every commit so
-        // far durable, which is what `synchronous=FULL` does per commit.
+        // far durable, which is what `synchronous=FULL` does per commit. The log is
+        // opened by its name (SQLite keeps no locks on it); the journal file itself never
+        // is: closing a descriptor of it would drop this process's SQLite locks on it
+        // (see `datadir::create_private`). While a connection is open the log is never
+        // removed, so a missing one means another program removed it, and what was
+        // committed into it may be gone: reported, never taken as synced.
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
-        let file = match std::fs::File::open(&wal) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::File::open(&self.path).map_err(|e| sync_failed(&self.path, e))?
-            }
-            Err(e) => return Err(sync_failed(Path::new(&wal), e)),
-        };
-        file.sync_data().map_err(|e| sync_failed(&self.path, e))?;
+        let wal = PathBuf::from(wal);
+        let file = std::fs::File::open(&wal).map_err(|e| sync_failed(&wal, e))?;
+        file.sync_data().map_err(|e| sync_failed(&wal, e))?;
         self.needs_sync = false;
         Ok(())
     }

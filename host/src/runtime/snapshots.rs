@@ -213,8 +213,9 @@ impl Runtime {
 
     fn not_saved(&mut self, e: &types::Error) {
         self.notice(format!(
-            "could not save a snapshot: {e}; the journal has every change, the next \
+            "could not save a snapshot: {}; the journal has every change, the next \
              attempt is after entry {}",
+            e.message(),
             self.next_snapshot
         ));
     }
@@ -272,7 +273,8 @@ impl Runtime {
                 // set aside with what follows it, is then behind a snapshot and never
                 // read again).
                 self.notice(format!(
-                    "could not save a snapshot beside the core: {e}; the core saves it itself"
+                    "could not save a snapshot beside the core: {}; the core saves it itself",
+                    e.message()
                 ));
                 if let Err(e) = self.snapshot() {
                     self.not_saved(&e);

@@ -223,3 +223,23 @@ fn a_lost_batch_gives_back_the_reads_from_before_it_even_once_written_into_it() 
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_write_ahead_log_removed_under_a_batch_is_reported_never_taken_as_synced() {
+    let (dir, path) = fresh("wal-gone");
+    let mut a = open(&path);
+    a.set_group_commit(true);
+    assert_eq!(a.append(0, &entry(1), true), Ok(1));
+    assert_eq!(a.sync(), Ok(()));
+    assert_eq!(a.append(1, &entry(2), true), Ok(2));
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    std::fs::remove_file(&wal).ok();
+    let synced = a.sync();
+    assert!(
+        matches!(&synced, Err(JournalError::Unavailable(why)) if why.contains("-wal")),
+        "{synced:?}"
+    );
+    drop(a);
+    std::fs::remove_dir_all(dir).ok();
+}
