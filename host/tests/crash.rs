@@ -2,7 +2,9 @@
 //! `maas serve` while the server is killed with SIGKILL at random moments and restarted
 //! on the same data directory. After every restart each change a client was told
 //! succeeded is there, nothing it was not told about is (beyond the one call it had in
-//! flight), and nothing is half-applied.
+//! flight), and nothing is half-applied. Snapshots fall due every 50 entries, so they are
+//! saved beside the serving core throughout, and a one-shot command (`maas stats`) runs
+//! on the same data directory while each server serves, as a person's would.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod proc_support;
@@ -10,7 +12,7 @@ mod proc_support;
 use Status::{Accepted, Cancelled, Completed, Pending, Rejected};
 use proc_support::ledger::{Inflight, Ledger, Status, check, content, forget_fresh};
 use proc_support::ledger::{snapshot, status_of};
-use proc_support::{Follower, Outcome, Rng, ServeProcess, connect_http, data_dir, ok};
+use proc_support::{Follower, Outcome, Rng, ServeProcess, Setup, connect_http, data_dir, ok};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,24 @@ const WORKERS: usize = 4;
 /// more kill follows at the end.
 const RESTARTS: usize = 28;
 const CLEAN: usize = 7;
+
+/// How the servers run: snapshots due every 50 entries (or a tenth of the journal).
+fn setup() -> Setup {
+    Setup {
+        serve: vec!["--snapshot-every".into(), "50".into()],
+        ..Setup::default()
+    }
+}
+
+/// Runs `maas stats` on `dir` while a server serves it, as a person would.
+async fn stats_beside(dir: &std::path::Path) {
+    let out = proc_support::maas(dir).arg("stats").output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "maas stats beside a server: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// Tells from the answer of a read whether a change happened, and its result if it did.
 type Judge = Box<dyn Fn(&Value) -> Option<Value> + Send>;
@@ -303,7 +323,7 @@ async fn acknowledged_changes_survive_kill_9_at_random_moments() {
     let mut rng = Rng::new(seed);
     let dir = data_dir("crash");
     eprintln!("crash: data in {} (kept if the test fails)", dir.display());
-    let mut server = ServeProcess::start(&dir, 0).await;
+    let mut server = ServeProcess::start_with(&dir, 0, &setup()).await;
     let token = std::fs::read_to_string(dir.join("operator-token")).unwrap();
     let token = token.trim().to_string();
     let op = connect_http(&server.url, &token).await.unwrap();
@@ -348,7 +368,9 @@ async fn acknowledged_changes_survive_kill_9_at_random_moments() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(RESTARTS);
     for generation in 1..=restarts {
-        tokio::time::sleep(Duration::from_millis(rng.range(20, 400))).await;
+        tokio::time::sleep(Duration::from_millis(rng.range(20, 200))).await;
+        stats_beside(&dir).await;
+        tokio::time::sleep(Duration::from_millis(rng.range(20, 200))).await;
         publish.send_replace(None);
         if generation % CLEAN != 0 {
             server.kill9().await;
@@ -368,7 +390,7 @@ async fn acknowledged_changes_survive_kill_9_at_random_moments() {
             ServeProcess::start_and_kill(&dir, generation + 1000, after).await;
             kills += 1;
         }
-        server = ServeProcess::start(&dir, generation).await;
+        server = ServeProcess::start_with(&dir, generation, &setup()).await;
         // Checked before the clients may reach the new server, so it is quiet.
         let op = connect_http(&server.url, &token).await.unwrap();
         let seen = snapshot(&ledgers);
@@ -394,7 +416,7 @@ async fn acknowledged_changes_survive_kill_9_at_random_moments() {
     drop(op);
     server.kill9().await;
     kills += 1;
-    let server = ServeProcess::start(&dir, restarts + 1).await;
+    let server = ServeProcess::start_with(&dir, restarts + 1, &setup()).await;
     let op = connect_http(&server.url, &token).await.unwrap();
     facts += check(&op, &dir, &seen, true, &mut rng).await;
     drop(op);

@@ -138,6 +138,7 @@ async fn run(
     let setup = Setup {
         env: env.clone(),
         global,
+        ..Setup::default()
     };
     let dirs: [PathBuf; 2] = [data_dir(&format!("{tag}-1")), data_dir(&format!("{tag}-2"))];
     let h1 = ServeProcess::start_with(&dirs[0], 1, &setup).await;

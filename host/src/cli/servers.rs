@@ -51,6 +51,11 @@ pub struct CoreArgs {
     /// it (less memory, calls wait while one is saved).
     #[arg(long, value_enum, default_value_t = SnapshotsAt::Beside)]
     pub snapshots: SnapshotsAt,
+    /// Save a snapshot every this many journal entries, or every tenth of the journal's
+    /// length when that is more (a start restores the newest and replays what follows).
+    #[arg(long, value_name = "ENTRIES", default_value_t = crate::runtime::DEFAULT_SNAPSHOT_EVERY,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_every: u64,
 }
 
 /// Options of `maas serve`.
@@ -186,7 +191,11 @@ fn core(dir: &Path, limits: admin::Limits, args: &CoreArgs) -> Result<CoreServic
     let options = runtime_options(dir, limits, args);
     let dir = dir.to_path_buf();
     let service = CoreService::spawn(move || {
-        datadir::open_with(&dir, options).map_err(|e| types::Error::Unavailable(e.message()))
+        datadir::open_with(&dir, options).map_err(|e| match e {
+            // Already a core error: passed on as it is, not named unavailable twice.
+            CliError::Domain { error, .. } => error,
+            other => types::Error::Unavailable(other.message()),
+        })
     })?;
     datadir::follow_other_hosts(&service)?;
     Ok(service)
@@ -203,6 +212,7 @@ fn runtime_options(dir: &Path, limits: admin::Limits, args: &CoreArgs) -> Runtim
             SnapshotsAt::Beside => Some(datadir::journal_opener(dir)),
             SnapshotsAt::InCore => None,
         },
+        snapshot_every: args.snapshot_every,
         ..RuntimeOptions::default()
     }
 }

@@ -71,6 +71,8 @@ pub struct Setup {
     pub env: Vec<(String, String)>,
     /// Global options given before `serve` (e.g. `--limit members-per-pool=4`).
     pub global: Vec<String>,
+    /// Options of `serve` itself (e.g. `--snapshot-every 50`).
+    pub serve: Vec<String>,
 }
 
 fn spawn_serve_env(dir: &Path, n: usize, port: u16, setup: &Setup) -> tokio::process::Child {
@@ -83,6 +85,7 @@ fn spawn_serve_env(dir: &Path, n: usize, port: u16, setup: &Setup) -> tokio::pro
         .envs(setup.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .args(&setup.global)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(&setup.serve)
         // The races send up to 50 of one agent's calls to a host at once, above an
         // agent's default share of 32 in flight, which they do not test.
         .args(["--max-in-flight-per-agent", "64"])
@@ -108,7 +111,7 @@ impl ServeProcess {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            global: Vec::new(),
+            ..Setup::default()
         };
         Self::start_with(dir, n, &setup).await
     }
