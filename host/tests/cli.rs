@@ -1479,3 +1479,67 @@ fn a_process_opening_its_journal_again_keeps_its_later_changes_visible_to_others
         "{listed}"
     );
 }
+
+/// `maas audit verify` while another process stores and reads: a read recorded after the
+/// command walked the journal names an entry appended since, which the command walks on
+/// to rather than reporting the chain broken (and telling the operator to restore a
+/// healthy directory from a backup).
+#[test]
+fn audit_verify_beside_a_process_storing_and_reading_finds_the_chain_intact() {
+    use maas_host::{memories, types};
+    use std::sync::atomic::AtomicBool;
+    let dir = DataDir::new();
+    register(&dir, "writer", "claude_code", "u-1");
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let done = std::sync::Arc::new(AtomicU32::new(0));
+    let (path, halt, count) = (dir.path().to_path_buf(), stop.clone(), done.clone());
+    let writer = std::thread::spawn(move || {
+        let mut rt = maas_host::datadir::open(&path, maas_host::default_limits()).unwrap();
+        let mut n = 0u32;
+        while !halt.load(Ordering::Relaxed) {
+            let id = format!("m-{n}");
+            let req = memories::StoreRequest {
+                agent_id: "writer".into(),
+                content: format!("note {n}"),
+                kind: memories::MemoryKind::Note,
+                tags: vec![],
+                memory_id: Some(id.clone()),
+                pool_id: None,
+                scope: None,
+                ttl_seconds: None,
+            };
+            let op = types::Caller::Operator;
+            rt.call(|c, s| c.maas_core_memories().call_store_memory(s, &op, &req))
+                .unwrap();
+            // Many reads a change, so the log of reads is long to walk, and the reads
+            // recorded while the command walks it name entries appended meanwhile.
+            for _ in 0..50 {
+                rt.call(|c, s| c.maas_core_memories().call_get(s, &op, "writer", &id))
+                    .unwrap();
+            }
+            n += 1;
+            count.store(n, Ordering::Relaxed);
+        }
+        n
+    });
+    let since = std::time::Instant::now();
+    while done.load(Ordering::Relaxed) < 100 {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(120),
+            "never wrote"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let before = done.load(Ordering::Relaxed);
+    for _ in 0..4 {
+        let report = json(maas(&dir, &["--json", "audit", "verify"]));
+        assert_eq!(report["intact"], true, "{report}");
+    }
+    let during = done.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        during > 0,
+        "the other process wrote while the chain was verified"
+    );
+}

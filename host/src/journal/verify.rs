@@ -11,7 +11,10 @@
 //! read-audit row that names an entry since set aside (a damaged tail moved to table
 //! `damaged`) saw a history the journal no longer holds: its own link is checked, the
 //! head it saw is checked through the entries set aside as far as they can be read, and
-//! it is counted apart (as unchecked from a damaged entry on).
+//! it is counted apart (as unchecked from a damaged entry on). Beside a server, a read
+//! recorded after the journal was walked names an entry appended since: the journal is
+//! walked on to it before the read is judged, so only an entry still missing then (a
+//! cut tail) is reported.
 
 use super::{JournalBackend, JournalError};
 use maas_core::audit::chain_hash;
@@ -121,102 +124,30 @@ pub fn verify_against(
         broken: None,
         anchor: None,
     };
-    // The chain head after each journal entry, to check what each read saw.
-    let mut heads: Vec<[u8; 32]> = Vec::new();
-    let mut head = String::new();
-    // Where the record `head` was computed from is (journal entry, event).
-    let mut last: Option<(u64, usize)> = None;
-    let mut chained = false;
-    // Whether a record has carried what it covers: from then on every record does.
-    let mut covered = false;
-    let mut next = 1;
-    loop {
-        let batch = journal.read(next, BATCH)?;
-        if batch.is_empty() {
-            break;
-        }
-        for (seq, data) in batch {
-            next = seq + 1;
-            let entry = match Records::read(seq, &data) {
-                Ok(e) => e,
-                Err(e) => {
-                    report.broken = Some(format!("journal entry {seq} cannot be read: {e}"));
-                    return Ok(report);
-                }
-            };
-            for (i, r) in &entry.records {
-                let i = *i;
-                match &r.prev {
-                    Some(prev) if *prev == head => report.journal_records += 1,
-                    Some(prev) => {
-                        // A link covers the record before it: editing that record breaks
-                        // this link, so both are named.
-                        let before = match last {
-                            Some((s, e)) => format!(
-                                "; the record before it (journal entry {s}, event {e}) or this one was edited, removed or reordered"
-                            ),
-                            None => String::new(),
-                        };
-                        report.broken = Some(format!(
-                            "journal entry {seq}, event {i}: the audit record does not follow the one before it (it names {}, the chain is at {}){before}",
-                            short(prev),
-                            short(&head)
-                        ));
-                        return Ok(report);
-                    }
-                    None if chained => {
-                        report.broken = Some(format!(
-                            "journal entry {seq}, event {i}: the audit record has lost its link"
-                        ));
-                        return Ok(report);
-                    }
-                    None => report.unchained += 1,
-                }
-                match &r.covers {
-                    Some(c) => {
-                        if *c != entry.covers {
-                            report.broken = Some(format!(
-                                "journal entry {seq}: its events are not the ones its audit record (event {i}) covers: an event of the entry was edited, added or removed"
-                            ));
-                            return Ok(report);
-                        }
-                        covered = true;
-                    }
-                    None if covered => {
-                        report.broken = Some(format!(
-                            "journal entry {seq}, event {i}: the audit record has lost what it covers"
-                        ));
-                        return Ok(report);
-                    }
-                    None => {}
-                }
-                chained |= r.prev.is_some();
-                head = chain_hash(&head, seq, entry.at, r);
-                last = Some((seq, i));
-            }
-            heads.push(decode(&head));
-        }
-    }
-    if chained {
-        report.anchor = Some(Anchor {
-            seq: heads.len() as u64,
-            head: head.clone(),
-            read: None,
-        });
+    let mut chain = JournalChain {
+        heads: Vec::new(),
+        head: String::new(),
+        last: None,
+        chained: false,
+        covered: false,
+        next: 1,
+    };
+    if !chain.walk(journal, &mut report)? {
+        return Ok(report);
     }
     if let Some(a) = want {
         let at = a
             .seq
             .checked_sub(1)
             .and_then(|i| usize::try_from(i).ok())
-            .and_then(|i| heads.get(i));
+            .and_then(|i| chain.heads.get(i));
         match at {
             None => {
                 report.broken = Some(format!(
                     "the anchor {}: the journal ends at entry {}, before the anchor's entry \
                      (entries up to it were removed)",
                     short_anchor(a),
-                    heads.len()
+                    chain.heads.len()
                 ));
                 return Ok(report);
             }
@@ -233,15 +164,9 @@ pub fn verify_against(
             Some(_) => {}
         }
     }
-    let head_at = |seq: u64| -> [u8; 32] {
-        match seq.checked_sub(1) {
-            Some(i) => heads.get(i as usize).copied().unwrap_or([0; 32]),
-            None => decode(""),
-        }
-    };
 
     // (The empty head, before any record, is all zeros decoded; no SHA-256 is.)
-    let aside = AsideHeads::of(&journal.set_aside()?, |seq| match head_at(seq) {
+    let aside = AsideHeads::of(&journal.set_aside()?, |seq| match chain.head_at(seq) {
         h if h == [0; 32] => String::new(),
         h => maas_core::audit::hex(&h),
     });
@@ -280,9 +205,15 @@ pub fn verify_against(
                 ));
                 return Ok(report);
             }
+            // A read recorded after the journal was walked names an entry appended since
+            // (a server writing while this runs): the journal is walked on first. An
+            // entry still missing then was removed (a cut tail), and is named below.
+            if e.seq > chain.heads.len() as u64 && !chain.walk(journal, &mut report)? {
+                return Ok(report);
+            }
             let saw = e.record.prev.as_deref().unwrap_or_default();
             let saw_head = decode(saw);
-            let seen = if saw_head == head_at(e.seq) {
+            let seen = if saw_head == chain.head_at(e.seq) {
                 Seen::Journal
             } else if aside.had(e.seq, &saw_head) {
                 Seen::SetAside
@@ -327,13 +258,114 @@ pub fn verify_against(
         ));
         return Ok(report);
     }
-    if let Some(a) = report.anchor.as_mut()
-        && chained
-        && !link.is_empty()
-    {
-        a.read = Some((after, link));
+    if chain.chained {
+        report.anchor = Some(Anchor {
+            seq: chain.heads.len() as u64,
+            head: chain.head.clone(),
+            read: (chained && !link.is_empty()).then_some((after, link)),
+        });
     }
     Ok(report)
+}
+
+/// The journal's side of the chain, as far as it has been walked.
+struct JournalChain {
+    /// The chain head after each journal entry, to check what each read saw.
+    heads: Vec<[u8; 32]>,
+    head: String,
+    /// Where the record `head` was computed from is (journal entry, event).
+    last: Option<(u64, usize)>,
+    chained: bool,
+    /// Whether a record has carried what it covers: from then on every record does.
+    covered: bool,
+    /// The next entry to read.
+    next: u64,
+}
+
+impl JournalChain {
+    /// The chain head after entry `seq` (all zeros past the walked end).
+    fn head_at(&self, seq: u64) -> [u8; 32] {
+        match seq.checked_sub(1) {
+            Some(i) => self.heads.get(i as usize).copied().unwrap_or([0; 32]),
+            None => decode(""),
+        }
+    }
+
+    /// Walks on to the journal's end, counting records into `report`; false when a
+    /// link is broken (named in `report.broken`).
+    fn walk(
+        &mut self,
+        journal: &mut dyn JournalBackend,
+        report: &mut Report,
+    ) -> Result<bool, JournalError> {
+        loop {
+            let batch = journal.read(self.next, BATCH)?;
+            if batch.is_empty() {
+                return Ok(true);
+            }
+            for (seq, data) in batch {
+                self.next = seq + 1;
+                if let Err(broken) = self.entry(seq, &data, report) {
+                    report.broken = Some(broken);
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// Checks entry `seq` and moves the chain past it.
+    fn entry(&mut self, seq: u64, data: &[u8], report: &mut Report) -> Result<(), String> {
+        let entry = Records::read(seq, data)
+            .map_err(|e| format!("journal entry {seq} cannot be read: {e}"))?;
+        for (i, r) in &entry.records {
+            let i = *i;
+            match &r.prev {
+                Some(prev) if *prev == self.head => report.journal_records += 1,
+                Some(prev) => {
+                    // A link covers the record before it: editing that record breaks
+                    // this link, so both are named.
+                    let before = match self.last {
+                        Some((s, e)) => format!(
+                            "; the record before it (journal entry {s}, event {e}) or this one was edited, removed or reordered"
+                        ),
+                        None => String::new(),
+                    };
+                    return Err(format!(
+                        "journal entry {seq}, event {i}: the audit record does not follow the one before it (it names {}, the chain is at {}){before}",
+                        short(prev),
+                        short(&self.head)
+                    ));
+                }
+                None if self.chained => {
+                    return Err(format!(
+                        "journal entry {seq}, event {i}: the audit record has lost its link"
+                    ));
+                }
+                None => report.unchained += 1,
+            }
+            match &r.covers {
+                Some(c) => {
+                    if *c != entry.covers {
+                        return Err(format!(
+                            "journal entry {seq}: its events are not the ones its audit record (event {i}) covers: an event of the entry was edited, added or removed"
+                        ));
+                    }
+                    self.covered = true;
+                }
+                None if self.covered => {
+                    return Err(format!(
+                        "journal entry {seq}, event {i}: the audit record has lost what it covers"
+                    ));
+                }
+                None => {}
+            }
+            self.chained |= r.prev.is_some();
+            self.head = chain_hash(&self.head, seq, entry.at, r);
+            self.last = Some((seq, i));
+        }
+        self.heads.push(decode(&self.head));
+        Ok(())
+    }
 }
 
 /// What verifying needs of a journal entry, read once from its stored text: its time,
