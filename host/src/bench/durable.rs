@@ -121,7 +121,12 @@ pub fn grouped(
     writers: usize,
     duration: Duration,
 ) -> Result<WriteFigure, types::Error> {
-    let bench = BenchStore::new(dir, "bench-grouped")?;
+    // Each run a file of its own: the core of the run before may still be closing its
+    // connection, and SQLite removes the write-ahead log by its name as the last one
+    // closes, which would take this run's log (its syncs then fail, rightly).
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let bench = BenchStore::new(dir, &format!("bench-grouped-{run}"))?;
     let journal = bench.open()?;
     let options = RuntimeOptions {
         snapshot_every: 0,
