@@ -316,11 +316,7 @@ pub fn ensure(dir: &Path) -> Result<(), CliError> {
 /// command took itself for the last user, folded the write-ahead log in and removed
 /// it, and the server's later commits went to the removed file.
 fn create_private(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
+    // `create_new` (O_EXCL) fails on a file that exists without opening it.
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -330,7 +326,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
     match options.open(path) {
         Ok(_) => Ok(()),
-        // Created meanwhile by another process, which made it private as this would.
+        // It exists (made private by `ensure`, or just now by another process).
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
