@@ -421,6 +421,48 @@ async fn at_the_server_s_cap_the_principal_holding_the_most_gives_up_an_idle_ses
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_server_s_cap_the_owner_holding_the_most_gives_up_an_idle_session() {
+    let server = server_with(memory_core(), |o| {
+        o.sessions.per_principal = 3;
+        // The operator's client below holds one session; alice's three agents hold one
+        // each, bob's one agent two.
+        o.sessions.total = 6;
+        o.sessions.reclaim_after = RECLAIM;
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let http = reqwest::Client::new();
+    let mut alice = Vec::new();
+    for id in ["alice-1", "alice-2", "alice-3"] {
+        let token = register(&op, id, "claude_code", "alice").await;
+        let (status, session) = open_session(&http, &server.url, &token).await;
+        assert_eq!(status, 200);
+        alice.push((token, session));
+    }
+    let bob = register(&op, "bob-1", "claude_code", "bob").await;
+    let (_, b1) = open_session(&http, &server.url, &bob).await;
+    let (_, b2) = open_session(&http, &server.url, &bob).await;
+    let carol = register(&op, "carol-1", "claude_code", "carol").await;
+    assert_eq!(
+        open_session(&http, &server.url, &carol).await.0,
+        503,
+        "every session was used just now"
+    );
+    tokio::time::sleep(RECLAIM + Duration::from_millis(100)).await;
+    // alice-1's session is the least recently used of alice's (bob's one agent holds
+    // the most sessions of any agent, but bob fewer than alice).
+    for (token, session) in &alice[1..] {
+        assert_eq!(whoami(&http, &server.url, token, session).await.0, 200);
+    }
+    assert_eq!(open_session(&http, &server.url, &carol).await.0, 200);
+    let (token, session) = &alice[0];
+    assert_eq!(whoami(&http, &server.url, token, session).await.0, 404);
+    for session in [&b1, &b2] {
+        assert_eq!(whoami(&http, &server.url, &bob, session).await.0, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origins_off_the_allow_list_are_refused_and_never_act_without_a_token() {
     let server = server_with(memory_core(), |o| {
         o.insecure_loopback = true;

@@ -35,8 +35,9 @@ use axum::routing::get;
 use refusals::{Reason, Refusals};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use sessions::{BoundSessions, OPENING, Opening, Owners};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -146,6 +147,9 @@ impl HttpOptions {
     }
 }
 
+/// Most agents whose owners are remembered; past it, all are forgotten and asked again.
+const MOST_AGENT_OWNERS: usize = 65_536;
+
 /// What every `/mcp` request is checked against.
 struct Gate {
     core: CoreService,
@@ -164,6 +168,9 @@ struct Gate {
     load: Arc<load::Load>,
     /// Agent tokens that authenticated lately.
     verified: verified::Verified,
+    /// The owners of agents that opened sessions here (an agent's owner never changes,
+    /// and its id is never used again).
+    agent_owners: Mutex<HashMap<String, String>>,
     /// Requests posted and not yet answered (their answers' bodies not yet sent), which
     /// a stopping server lets finish before it ends its MCP sessions.
     posts: Arc<load::Load<()>>,
@@ -287,6 +294,31 @@ impl Gate {
             eprintln!("maas: keeping the operator token: {why}");
         }
         *reported = problem;
+    }
+
+    /// The owner of `agent` (the user it works for), for the sessions it opens to be
+    /// counted with that owner's; asked of the core once (the answer never changes).
+    /// `None` if the core cannot tell now: the agent's sessions then count as its own.
+    async fn owner_of(&self, agent: &str) -> Option<String> {
+        if let Some(owner) = self.agent_owners.lock().ok()?.get(agent) {
+            return Some(owner.clone());
+        }
+        let id = agent.to_string();
+        let found = self
+            .core
+            .in_lane(crate::service::QUICK_LANE)
+            .call(move |rt| {
+                let caller = types::Caller::Agent(id.clone());
+                rt.call(|c, s| c.maas_core_agents().call_get(s, &caller, &id))
+            })
+            .await
+            .ok()?;
+        let mut owners = self.agent_owners.lock().ok()?;
+        if owners.len() >= MOST_AGENT_OWNERS {
+            owners.clear();
+        }
+        owners.insert(agent.to_string(), found.owner_id.clone());
+        Some(found.owner_id)
     }
 
     /// The principal of a request, the digest of the token it brought and how that token
@@ -442,6 +474,11 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     // live one is 204 (clients expect 200 or 204; rmcp answers 202).
     let ending = request.method() == Method::DELETE && gate.sessions;
     let posting_json = request.method() == Method::POST && json_body(&request);
+    // Only a POST to `/mcp` naming no session can open one (its `initialize`).
+    let opens_session = gate.sessions
+        && request.method() == Method::POST
+        && session.is_none()
+        && request.uri().path().trim_end_matches('/') == "/mcp";
     if ending && session.is_some_and(|id| gate.owners.owner(id).is_none()) {
         return json_rpc_error(
             StatusCode::NOT_FOUND,
@@ -469,7 +506,11 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         }
         _ => None,
     };
-    let opening = Opening::new(principal, token);
+    let owner = match &principal {
+        Principal::Agent(agent) if opens_session => gate.owner_of(agent).await,
+        _ => None,
+    };
+    let opening = Opening::new(principal, token, owner);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
     if ending && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
@@ -618,6 +659,7 @@ pub async fn bind(
         sessions: !options.stateless,
         load: load::Load::new(options.sessions.in_flight_per_principal),
         verified: verified::Verified::new(core.clone()),
+        agent_owners: Mutex::new(HashMap::new()),
         posts: load::Load::new(usize::MAX),
     });
     let revocations = Arc::new(Revocations::default());

@@ -15,7 +15,12 @@
 //! A principal at its cap (or any, at the server's) is not refused while a session it
 //! could do without exists: the least recently used session idle for
 //! [`SessionLimits::reclaim_after`] (no request being answered, no stream open, idle
-//! counted from when its last answer went out) is closed to make room, the principal's own at its cap, else one of the principal holding the most.
+//! counted from when its last answer went out) is closed to make room: the principal's
+//! own at its cap; at the server's, one of the owner holding the most sessions (an
+//! agent's owner is the user it works for; the operator counts as an owner of its
+//! own), and among its agents one of the agent holding the most. Counted by agent
+//! alone, an owner spreading its sessions over many agents would push the reclaim onto
+//! an owner with one agent holding a few.
 //! Clients that exit without `DELETE` leave their sessions behind; without this, an
 //! agent that starts a client for every job (a test pipeline) would be refused for the
 //! rest of the idle time once it had left its cap of them behind. A client whose session
@@ -97,10 +102,30 @@ pub enum SessionRefusal {
 /// Who holds a session: the principal, and the token it was opened with.
 type Holder = (Principal, Bearer);
 
+/// Whose sessions a session counts among when the server is full: the operator's, an
+/// owner's (every agent working for that user), or, its owner unknown, its agent's alone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Party {
+    Operator,
+    Owner(String),
+    Agent(String),
+}
+
+impl Party {
+    fn of(principal: &Principal, owner: Option<String>) -> Self {
+        match (principal, owner) {
+            (Principal::Operator, _) => Party::Operator,
+            (Principal::Agent(_), Some(owner)) => Party::Owner(owner),
+            (Principal::Agent(agent), None) => Party::Agent(agent.clone()),
+        }
+    }
+}
+
 /// An open session: who holds it, and how it is being used.
 #[derive(Debug)]
 struct Held {
     holder: Holder,
+    party: Party,
     /// When a request, a message or a stream last named it, or a stream of it ended.
     last_used: Instant,
     /// Its streams open: a request's answer, its GET stream, or one resumed.
@@ -114,13 +139,16 @@ struct Held {
 #[derive(Debug)]
 pub struct Opening {
     holder: Holder,
+    party: Party,
     refused: Mutex<Option<SessionRefusal>>,
 }
 
 impl Opening {
-    /// An opening by `principal`, authenticated by `bearer`.
-    pub fn new(principal: Principal, bearer: Bearer) -> Arc<Self> {
+    /// An opening by `principal`, authenticated by `bearer`; `owner` is the user a
+    /// principal that is an agent works for, if known.
+    pub fn new(principal: Principal, bearer: Bearer, owner: Option<String>) -> Arc<Self> {
         Arc::new(Opening {
+            party: Party::of(&principal, owner),
             holder: (principal, bearer),
             refused: Mutex::new(None),
         })
@@ -198,8 +226,9 @@ impl Owners {
 
     /// Whether `principal` may open one more session, and the session closed to make
     /// room for it if one must be: at the principal's cap its own least recently used
-    /// idle one, at the server's that of the principal holding the most sessions (a
-    /// session is idle with no stream open, a request's answer included, and unused for
+    /// idle one; at the server's, that of the party holding the most sessions, and
+    /// within it of the principal holding the most (a session is idle with no stream
+    /// open, a request's answer included, and unused for
     /// [`SessionLimits::reclaim_after`]).
     fn room(
         owners: &HashMap<SessionId, Held>,
@@ -223,15 +252,18 @@ impl Owners {
                 .ok_or(SessionRefusal::PerPrincipal(limits.per_principal));
         }
         if open().count() >= limits.total {
-            let mut holding: HashMap<&Principal, usize> = HashMap::new();
+            let mut parties: HashMap<&Party, usize> = HashMap::new();
+            let mut principals: HashMap<&Principal, usize> = HashMap::new();
             for (_, held) in open() {
-                *holding.entry(&held.holder.0).or_default() += 1;
+                *parties.entry(&held.party).or_default() += 1;
+                *principals.entry(&held.holder.0).or_default() += 1;
             }
             return open()
                 .filter(|(_, held)| idle(held))
                 .max_by_key(|(_, held)| {
-                    let count = holding.get(&held.holder.0).copied().unwrap_or(0);
-                    (count, std::cmp::Reverse(held.last_used))
+                    let party = parties.get(&held.party).copied().unwrap_or(0);
+                    let principal = principals.get(&held.holder.0).copied().unwrap_or(0);
+                    (party, principal, std::cmp::Reverse(held.last_used))
                 })
                 .map(|(id, _)| Some(id.clone()))
                 .ok_or(SessionRefusal::Total(limits.total));
@@ -250,25 +282,26 @@ impl Owners {
         }
     }
 
-    /// Records `id` as held by `holder`, marking the session closed to make room for it
-    /// as closing; that one is returned for the caller to close.
+    /// Records `id` as held by the principal of `opening`, marking the session closed to
+    /// make room for it as closing; that one is returned for the caller to close.
     fn admit(
         &self,
         id: &SessionId,
-        holder: &Holder,
+        opening: &Opening,
         limits: &SessionLimits,
     ) -> Result<Option<SessionId>, SessionRefusal> {
         let Ok(mut owners) = self.owners.lock() else {
             return Err(SessionRefusal::Total(limits.total));
         };
-        let reclaimed = Self::room(&owners, &holder.0, limits)?;
+        let reclaimed = Self::room(&owners, &opening.holder.0, limits)?;
         if let Some(held) = reclaimed.as_ref().and_then(|old| owners.get_mut(old)) {
             held.closing = true;
         }
         owners.insert(
             id.clone(),
             Held {
-                holder: holder.clone(),
+                holder: opening.holder.clone(),
+                party: opening.party.clone(),
                 last_used: Instant::now(),
                 streams: 0,
                 closing: false,
@@ -451,7 +484,7 @@ impl SessionManager for BoundSessions {
             .precheck(&opening.holder.0, &self.limits)
             .map_err(|why| opening.refuse(why))?;
         let (id, transport) = self.inner.create_session().await?;
-        match self.owners.admit(&id, &opening.holder, &self.limits) {
+        match self.owners.admit(&id, &opening, &self.limits) {
             Ok(reclaimed) => {
                 if let Some(old) = reclaimed {
                     let _ = self.close_session(&old).await;
