@@ -1865,6 +1865,63 @@ async fn finish(mut c: tokio::net::TcpStream, rest: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_racing_the_end_of_its_session_is_answered_404_never_500() {
+    let server = server_with(memory_core(), |_| {}).await;
+    let http = reqwest::Client::new();
+    let ping = json!({"jsonrpc": "2.0", "id": 7, "method": "ping"});
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for trial in 0..400u64 {
+        let (_, session) = open_session(&http, &server.url, OPERATOR).await;
+        let headers = format!("{SESSION}: {session}\r\nMCP-Protocol-Version: 2025-06-18\r\n");
+        let (c, body) = staged(&server.url, "/mcp", OPERATOR, &headers, &ping).await;
+        let end = request(
+            &http,
+            reqwest::Method::DELETE,
+            &server.url,
+            Some(OPERATOR),
+            Some(&session),
+        );
+        // The DELETE goes out up to 0.2 ms before the body or up to 0.4 ms after it, so
+        // across the trials the session ends before, while and after rmcp answers.
+        let lag = |from: u64| {
+            let until = Duration::from_micros(from * 20);
+            let start = std::time::Instant::now();
+            while start.elapsed() < until {
+                std::hint::spin_loop();
+            }
+        };
+        let offset = trial % 30;
+        let answering = async |wait: u64| {
+            lag(wait);
+            finish(c, &body).await
+        };
+        let ending = async |wait: u64| {
+            lag(wait);
+            end.send().await.unwrap().status()
+        };
+        let (answer, ended) = if offset < 10 {
+            let (ended, answer) = tokio::join!(ending(0), answering(10 - offset));
+            (answer, ended)
+        } else {
+            tokio::join!(answering(0), ending(offset - 10))
+        };
+        assert_eq!(ended, 204);
+        let status: u16 = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("an HTTP answer: {answer}"));
+        *statuses.entry(status).or_default() += 1;
+        assert_ne!(status, 500, "after {statuses:?}: {answer}");
+    }
+    assert_eq!(
+        statuses.keys().copied().collect::<Vec<_>>(),
+        [200, 404],
+        "answered before and after the end"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_whose_token_is_rotated_before_its_body_arrives_does_nothing() {
     let (dir, server) = following_an_operator_file("maas-staged-rotation").await;
     let op = connect(&server.url, OPERATOR).await;

@@ -245,6 +245,16 @@ fn rate_limited(ip: IpAddr) -> Response {
     response
 }
 
+/// 404, as the MCP specification asks for a request naming a session that does not
+/// exist: the client opens a new one.
+fn no_such_session() -> Response {
+    json_rpc_error(
+        StatusCode::NOT_FOUND,
+        -32001,
+        "no such MCP session (it ended or expired)".to_string(),
+    )
+}
+
 fn session_refused(why: &SessionRefusal) -> Response {
     let status = match why {
         SessionRefusal::PerPrincipal(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -480,11 +490,7 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         && session.is_none()
         && request.uri().path().trim_end_matches('/') == "/mcp";
     if ending && session.is_some_and(|id| gate.owners.owner(id).is_none()) {
-        return json_rpc_error(
-            StatusCode::NOT_FOUND,
-            -32001,
-            "no such MCP session (it ended or expired)".to_string(),
-        );
+        return no_such_session();
     }
     request.extensions_mut().insert(principal.clone());
     request.extensions_mut().insert(token);
@@ -520,6 +526,11 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     }
     let response = match opening.refused() {
         Some(why) => session_refused(&why),
+        None if opening.session_ended()
+            && response.status() == StatusCode::INTERNAL_SERVER_ERROR =>
+        {
+            no_such_session()
+        }
         None => response,
     };
     match (share, posted) {

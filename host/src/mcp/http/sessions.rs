@@ -24,7 +24,9 @@
 //! Clients that exit without `DELETE` leave their sessions behind; without this, an
 //! agent that starts a client for every job (a test pipeline) would be refused for the
 //! rest of the idle time once it had left its cap of them behind. A client whose session
-//! was closed gets 404 and, as the protocol asks, opens a new one.
+//! was closed gets 404 and, as the protocol asks, opens a new one — also when the
+//! session closes while rmcp answers its request (after rmcp found it, before it used
+//! it), which rmcp would answer 500: [`Opening::session_ended`].
 //!
 //! A request whose JSON-RPC id is already in flight in its session is answered on its
 //! own stream with an invalid-request error instead of reaching rmcp, which routes
@@ -47,6 +49,7 @@ use rmcp::transport::streamable_http_server::session::{
 };
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -141,6 +144,8 @@ pub struct Opening {
     holder: Holder,
     party: Party,
     refused: Mutex<Option<SessionRefusal>>,
+    /// The session the request named ended while it was being answered.
+    ended: AtomicBool,
 }
 
 impl Opening {
@@ -151,7 +156,15 @@ impl Opening {
             party: Party::of(&principal, owner),
             holder: (principal, bearer),
             refused: Mutex::new(None),
+            ended: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the session the request named ended between rmcp finding it and using
+    /// it: rmcp answers that 500, and the request should be answered as naming a
+    /// session that does not exist (404, for the client to open another).
+    pub fn session_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 
     /// Why the session this request asked for was refused, if it was.
@@ -470,6 +483,21 @@ impl BoundSessions {
     pub fn owners(&self) -> Arc<Owners> {
         self.owners.clone()
     }
+
+    /// `answer`, rmcp's to a request naming session `id`; when it failed because the
+    /// session was closed meanwhile (rmcp forgets a session before it stops it, so a
+    /// failure it caused finds it forgotten), the request is marked as having named a
+    /// session that ended.
+    async fn unless_ended<T>(
+        &self,
+        id: &SessionId,
+        answer: Result<T, LocalSessionManagerError>,
+    ) -> Result<T, BoundError> {
+        if answer.is_err() && !self.inner.has_session(id).await.unwrap_or(false) {
+            let _ = OPENING.try_with(|opening| opening.ended.store(true, Ordering::Release));
+        }
+        Ok(answer?)
+    }
 }
 
 impl SessionManager for BoundSessions {
@@ -506,7 +534,8 @@ impl SessionManager for BoundSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
         self.owners.touch(id);
-        Ok(self.inner.initialize_session(id, message).await?)
+        let answer = self.inner.initialize_session(id, message).await;
+        self.unless_ended(id, answer).await
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
@@ -544,7 +573,8 @@ impl SessionManager for BoundSessions {
         // Open until the answer has gone out (or the client left): meanwhile the session
         // is in use, and it was last used when it ends.
         let open = OpenStream::new(&self.owners, id);
-        let inner = self.inner.create_stream(id, message).await?;
+        let answer = self.inner.create_stream(id, message).await;
+        let inner = self.unless_ended(id, answer).await?;
         Ok(Answer {
             refusal: None,
             inner: Some(Box::pin(inner)),
@@ -559,7 +589,8 @@ impl SessionManager for BoundSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
         self.owners.touch(id);
-        Ok(self.inner.accept_message(id, message).await?)
+        let answer = self.inner.accept_message(id, message).await;
+        self.unless_ended(id, answer).await
     }
 
     async fn create_standalone_stream(
@@ -567,7 +598,8 @@ impl SessionManager for BoundSessions {
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let open = OpenStream::new(&self.owners, id);
-        let inner = self.inner.create_standalone_stream(id).await?;
+        let answer = self.inner.create_standalone_stream(id).await;
+        let inner = self.unless_ended(id, answer).await?;
         Ok(Answer {
             refusal: None,
             inner: Some(Box::pin(inner)),
@@ -582,7 +614,8 @@ impl SessionManager for BoundSessions {
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let open = OpenStream::new(&self.owners, id);
-        let inner = self.inner.resume(id, last_event_id).await?;
+        let answer = self.inner.resume(id, last_event_id).await;
+        let inner = self.unless_ended(id, answer).await?;
         Ok(Answer {
             refusal: None,
             inner: Some(Box::pin(inner)),
@@ -601,5 +634,47 @@ impl SessionManager for BoundSessions {
 
     fn event_store(&self) -> Option<Arc<dyn EventStore>> {
         None
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn ping() -> ClientJsonRpcMessage {
+        serde_json::from_value(serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .expect("a ping request")
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_session_closed_after_rmcp_found_it_is_marked_as_naming_none() {
+        let sessions = BoundSessions::new(SessionLimits::default());
+        let opening = Opening::new(Principal::Operator, Bearer(None), None);
+        OPENING
+            .scope(opening.clone(), async {
+                let (id, _transport) = sessions.create_session().await.expect("opened");
+                // As rmcp answers a request: it finds the session, then (the session
+                // closed meanwhile, by a DELETE or to make room) uses it.
+                assert!(sessions.has_session(&id).await.expect("asked"));
+                sessions.close_session(&id).await.expect("closed");
+                assert!(sessions.create_stream(&id, ping()).await.is_err());
+            })
+            .await;
+        assert!(opening.session_ended());
+    }
+
+    #[tokio::test]
+    async fn a_failure_on_a_session_still_open_is_not_taken_for_its_end() {
+        let sessions = BoundSessions::new(SessionLimits::default());
+        let opening = Opening::new(Principal::Operator, Bearer(None), None);
+        OPENING
+            .scope(opening.clone(), async {
+                let (id, _transport) = sessions.create_session().await.expect("opened");
+                assert!(sessions.resume(&id, "not-an-event".into()).await.is_err());
+                assert!(sessions.has_session(&id).await.expect("asked"));
+            })
+            .await;
+        assert!(!opening.session_ended());
     }
 }
