@@ -421,6 +421,40 @@ async fn at_the_server_s_cap_the_principal_holding_the_most_gives_up_an_idle_ses
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_of_one_owner_share_a_cap_on_sessions_and_reclaim_their_own() {
+    let server = server_with(memory_core(), |o| {
+        o.sessions.per_principal = 3;
+        o.sessions.per_owner = 2;
+        o.sessions.reclaim_after = RECLAIM;
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let http = reqwest::Client::new();
+    let a1 = register(&op, "alice-1", "claude_code", "alice").await;
+    let a2 = register(&op, "alice-2", "claude_code", "alice").await;
+    let a3 = register(&op, "alice-3", "claude_code", "alice").await;
+    let bob = register(&op, "bob-1", "claude_code", "bob").await;
+    let (_, first) = open_session(&http, &server.url, &a1).await;
+    let (_, second) = open_session(&http, &server.url, &a2).await;
+    let (status, _) = open_session(&http, &server.url, &a3).await;
+    assert_eq!(status, 429, "alice's agents hold her two places");
+    assert_eq!(open_session(&http, &server.url, &bob).await.0, 200);
+    // The operator is no owner's: its sessions count against its own cap only.
+    for _ in 0..2 {
+        assert_eq!(open_session(&http, &server.url, OPERATOR).await.0, 200);
+    }
+    tokio::time::sleep(RECLAIM + Duration::from_millis(100)).await;
+    assert_eq!(whoami(&http, &server.url, &a2, &second).await.0, 200);
+    assert_eq!(open_session(&http, &server.url, &a3).await.0, 200);
+    assert_eq!(
+        whoami(&http, &server.url, &a1, &first).await.0,
+        404,
+        "alice's least recently used session made room"
+    );
+    assert_eq!(whoami(&http, &server.url, &a2, &second).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_server_s_cap_the_owner_holding_the_most_gives_up_an_idle_session() {
     let server = server_with(memory_core(), |o| {
         o.sessions.per_principal = 3;

@@ -82,6 +82,10 @@ pub struct ServeArgs {
     /// Open MCP sessions allowed per principal (the operator or one agent).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions_per_principal: u32,
+    /// Open MCP sessions allowed to the agents of one owner together (the operator is
+    /// not counted), so one owner's agents cannot take every place.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions_per_owner: u32,
     /// Open MCP sessions allowed in total.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions: u32,
@@ -351,6 +355,7 @@ fn http_options(args: &ServeArgs, token: String) -> HttpOptions {
     options.stateless = args.stateless;
     options.sessions = SessionLimits {
         per_principal: args.max_sessions_per_principal as usize,
+        per_owner: args.max_sessions_per_owner as usize,
         total: args.max_sessions as usize,
         idle: std::time::Duration::from_secs(args.session_idle_minutes.saturating_mul(60)),
         in_flight_per_principal: args.max_in_flight_per_agent as usize,

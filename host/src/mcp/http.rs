@@ -257,7 +257,9 @@ fn no_such_session() -> Response {
 
 fn session_refused(why: &SessionRefusal) -> Response {
     let status = match why {
-        SessionRefusal::PerPrincipal(_) => StatusCode::TOO_MANY_REQUESTS,
+        SessionRefusal::PerPrincipal(_) | SessionRefusal::PerOwner(_) => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         SessionRefusal::Total(_) => StatusCode::SERVICE_UNAVAILABLE,
         SessionRefusal::Unauthenticated => StatusCode::UNAUTHORIZED,
     };

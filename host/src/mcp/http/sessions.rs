@@ -16,7 +16,8 @@
 //! could do without exists: the least recently used session idle for
 //! [`SessionLimits::reclaim_after`] (no request being answered, no stream open, idle
 //! counted from when its last answer went out) is closed to make room: the principal's
-//! own at its cap; at the server's, one of the owner holding the most sessions (an
+//! own at its cap; at its owner's cap (the agents of one owner together), one of that
+//! owner's; at the server's, one of the owner holding the most sessions (an
 //! agent's owner is the user it works for; the operator counts as an owner of its
 //! own), and among its agents one of the agent holding the most. Counted by agent
 //! alone, an owner spreading its sessions over many agents would push the reclaim onto
@@ -59,6 +60,9 @@ use std::time::{Duration, Instant};
 pub struct SessionLimits {
     /// Open sessions per principal (the operator, or one agent).
     pub per_principal: usize,
+    /// Open sessions of the agents of one owner together (the operator is not counted
+    /// here), so one owner's busy agents cannot take every place.
+    pub per_owner: usize,
     /// Open sessions in total.
     pub total: usize,
     /// A session with no traffic for this long is closed.
@@ -76,6 +80,7 @@ impl Default for SessionLimits {
     fn default() -> Self {
         SessionLimits {
             per_principal: 64,
+            per_owner: 1024,
             total: 4096,
             idle: Duration::from_secs(30 * 60),
             reclaim_after: Duration::from_secs(60),
@@ -92,6 +97,11 @@ pub enum SessionRefusal {
         "too many open MCP sessions for this principal (limit {0}), each used in the last minute (one idle that long is closed to make room); close some (DELETE /mcp)"
     )]
     PerPrincipal(usize),
+    /// The agents of the principal's owner have `per_owner` sessions open.
+    #[error(
+        "too many open MCP sessions for the agents of this owner (limit {0}), each used in the last minute (one idle that long is closed to make room); close some (DELETE /mcp)"
+    )]
+    PerOwner(usize),
     /// The server has `total` sessions open, none of them idle.
     #[error(
         "too many open MCP sessions on this server (limit {0}), each used in the last minute; retry later"
@@ -237,60 +247,68 @@ impl Owners {
         out
     }
 
-    /// Whether `principal` may open one more session, and the session closed to make
-    /// room for it if one must be: at the principal's cap its own least recently used
-    /// idle one; at the server's, that of the party holding the most sessions, and
-    /// within it of the principal holding the most (a session is idle with no stream
-    /// open, a request's answer included, and unused for
-    /// [`SessionLimits::reclaim_after`]).
+    /// Whether the principal of `opening` may open one more session, and the session
+    /// closed to make room for it if one must be: at the principal's cap its own least
+    /// recently used idle one; at its owner's, one of that owner's, of its agent holding
+    /// the most; at the server's, one of the party holding the most sessions, of its
+    /// principal holding the most (a session is idle with no stream open, a request's
+    /// answer included, and unused for [`SessionLimits::reclaim_after`]).
     fn room(
         owners: &HashMap<SessionId, Held>,
-        principal: &Principal,
+        opening: &Opening,
         limits: &SessionLimits,
     ) -> Result<Option<SessionId>, SessionRefusal> {
         let now = Instant::now();
+        let (principal, party) = (&opening.holder.0, &opening.party);
         let open = || owners.iter().filter(|(_, held)| !held.closing);
         let idle = |held: &Held| {
             held.streams == 0
                 && now.saturating_duration_since(held.last_used) >= limits.reclaim_after
         };
-        let mine = open()
-            .filter(|(_, held)| held.holder.0 == *principal)
-            .count();
-        if mine >= limits.per_principal {
-            return open()
-                .filter(|(_, held)| held.holder.0 == *principal && idle(held))
-                .min_by_key(|(_, held)| held.last_used)
-                .map(|(id, _)| Some(id.clone()))
-                .ok_or(SessionRefusal::PerPrincipal(limits.per_principal));
-        }
-        if open().count() >= limits.total {
+        // Among the idle sessions `among` admits: one of the party holding the most, of
+        // its principal holding the most, the least recently used.
+        let reclaim = |among: &dyn Fn(&Held) -> bool, refusal: SessionRefusal| {
             let mut parties: HashMap<&Party, usize> = HashMap::new();
             let mut principals: HashMap<&Principal, usize> = HashMap::new();
-            for (_, held) in open() {
+            for (_, held) in open().filter(|(_, held)| among(held)) {
                 *parties.entry(&held.party).or_default() += 1;
                 *principals.entry(&held.holder.0).or_default() += 1;
             }
-            return open()
-                .filter(|(_, held)| idle(held))
+            open()
+                .filter(|(_, held)| among(held) && idle(held))
                 .max_by_key(|(_, held)| {
                     let party = parties.get(&held.party).copied().unwrap_or(0);
                     let principal = principals.get(&held.holder.0).copied().unwrap_or(0);
                     (party, principal, std::cmp::Reverse(held.last_used))
                 })
                 .map(|(id, _)| Some(id.clone()))
-                .ok_or(SessionRefusal::Total(limits.total));
+                .ok_or(refusal)
+        };
+        let mine = open()
+            .filter(|(_, held)| held.holder.0 == *principal)
+            .count();
+        if mine >= limits.per_principal {
+            return reclaim(
+                &|held| held.holder.0 == *principal,
+                SessionRefusal::PerPrincipal(limits.per_principal),
+            );
+        }
+        let ours = || open().filter(|(_, held)| held.party == *party).count();
+        if *party != Party::Operator && ours() >= limits.per_owner {
+            return reclaim(
+                &|held| held.party == *party,
+                SessionRefusal::PerOwner(limits.per_owner),
+            );
+        }
+        if open().count() >= limits.total {
+            return reclaim(&|_| true, SessionRefusal::Total(limits.total));
         }
         Ok(None)
     }
 
-    fn precheck(
-        &self,
-        principal: &Principal,
-        limits: &SessionLimits,
-    ) -> Result<(), SessionRefusal> {
+    fn precheck(&self, opening: &Opening, limits: &SessionLimits) -> Result<(), SessionRefusal> {
         match self.owners.lock() {
-            Ok(owners) => Self::room(&owners, principal, limits).map(|_| ()),
+            Ok(owners) => Self::room(&owners, opening, limits).map(|_| ()),
             Err(_) => Err(SessionRefusal::Total(limits.total)),
         }
     }
@@ -306,7 +324,7 @@ impl Owners {
         let Ok(mut owners) = self.owners.lock() else {
             return Err(SessionRefusal::Total(limits.total));
         };
-        let reclaimed = Self::room(&owners, &opening.holder.0, limits)?;
+        let reclaimed = Self::room(&owners, opening, limits)?;
         if let Some(held) = reclaimed.as_ref().and_then(|old| owners.get_mut(old)) {
             held.closing = true;
         }
@@ -509,7 +527,7 @@ impl SessionManager for BoundSessions {
             .try_with(Arc::clone)
             .map_err(|_| SessionRefusal::Unauthenticated)?;
         self.owners
-            .precheck(&opening.holder.0, &self.limits)
+            .precheck(&opening, &self.limits)
             .map_err(|why| opening.refuse(why))?;
         let (id, transport) = self.inner.create_session().await?;
         match self.owners.admit(&id, &opening, &self.limits) {
