@@ -246,9 +246,9 @@ pub fn at_size(
         rows,
         || {
             let journal = datadir::open_journal(&dir).map_err(|e| e.message())?;
-            let core = CoreImage::shared().map_err(|e| format!("{e:?}"))?;
+            let core = CoreImage::shared().map_err(|e| e.message())?;
             // No state image: the snapshot path.
-            Runtime::new(core, journal, options.clone()).map_err(|e| format!("{e:?}"))
+            Runtime::new(core, journal, options.clone()).map_err(|e| e.message())
         },
     )?;
     let mut worst = Duration::ZERO;
@@ -275,8 +275,8 @@ pub fn at_size(
     }
     drop(all);
     let t = Instant::now();
-    let image = CoreImage::shared().map_err(|e| format!("{e:?}"))?;
-    let rt = Runtime::new(image, Box::new(memory), options).map_err(|e| format!("{e:?}"))?;
+    let image = CoreImage::shared().map_err(|e| e.message())?;
+    let rt = Runtime::new(image, Box::new(memory), options).map_err(|e| e.message())?;
     let replay = t.elapsed();
     drop(rt);
     rows.push(Row::value(
@@ -346,7 +346,7 @@ pub fn at_size(
 
 /// Stores note `i` as the agent in every pool.
 fn store_note(rt: &mut Runtime, i: usize) -> Result<(), String> {
-    super::store(rt, EVERYWHERE, i).map_err(|e| format!("{e:?}"))
+    super::store(rt, EVERYWHERE, i).map_err(|e| e.message())
 }
 
 /// What a snapshot falling due costs those calling: saved by the core serving them,
@@ -364,8 +364,8 @@ fn snapshot_stall(dir: &Path, label: &str, rows: &mut Vec<Row>) -> Result<(), St
         ..RuntimeOptions::default()
     };
     let journal = datadir::open_journal(dir).map_err(|e| e.message())?;
-    let core = CoreImage::shared().map_err(|e| format!("{e:?}"))?;
-    let mut rt = Runtime::new(core, journal, options).map_err(|e| format!("{e:?}"))?;
+    let core = CoreImage::shared().map_err(|e| e.message())?;
+    let mut rt = Runtime::new(core, journal, options).map_err(|e| e.message())?;
     let mut i = 0;
     // The first store builds the read-access bitmaps.
     for _ in 0..STALL_WARM_UP {
@@ -377,7 +377,7 @@ fn snapshot_stall(dir: &Path, label: &str, rows: &mut Vec<Row>) -> Result<(), St
         let _ = store_note(&mut rt, i);
     });
     let t = Instant::now();
-    rt.snapshot().map_err(|e| format!("{e:?}"))?;
+    rt.snapshot().map_err(|e| e.message())?;
     let itself = t.elapsed();
     rows.push(
         Row::value(
@@ -600,7 +600,7 @@ pub fn knowledge_search(
     eprintln!("maas bench: knowledge search over {count} documents");
     let docs = super::documents::documents(seed, count);
     let mut native = workloads::native_core()?;
-    let image = CoreImage::shared().map_err(|e| format!("{e:?}"))?;
+    let image = CoreImage::shared().map_err(|e| e.message())?;
     let mut rt = Runtime::new(
         image,
         Box::new(MemoryJournal::new()),
@@ -609,7 +609,7 @@ pub fn knowledge_search(
             ..RuntimeOptions::default()
         },
     )
-    .map_err(|e| format!("{e:?}"))?;
+    .map_err(|e| e.message())?;
     let op = types::Caller::Operator;
     let mut ingest_native = Samples::new();
     let mut ingest_component = Samples::new();
@@ -622,7 +622,7 @@ pub fn knowledge_search(
         let wit: Vec<knowledge::Document> = chunk.iter().map(to_wit).collect();
         ingest_component
             .time(|| rt.call(|c, s| c.maas_core_knowledge().call_ingest(s, &op, &wit)))
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| e.message())?;
     }
     let label = format!("{count} documents");
     rows.push(Row::latency(

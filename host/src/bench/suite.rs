@@ -92,7 +92,7 @@ fn service_on(dir: &Path) -> Result<CoreService, String> {
         )
         .map_err(|e| crate::types::Error::Unavailable(e.message()))
     })
-    .map_err(|e| format!("{e:?}"))
+    .map_err(|e| e.message())
 }
 
 /// The six workloads natively, on the component (memory journal, SQLite) and over MCP.
@@ -106,13 +106,13 @@ fn layers(o: &Options) -> Result<Vec<Layer>, String> {
             .unwrap_or_else(failed)
     }));
 
-    let image = CoreImage::shared().map_err(|e| format!("{e:?}"))?;
+    let image = CoreImage::shared().map_err(|e| e.message())?;
     let rt = Runtime::new(
         image,
         Box::new(MemoryJournal::new()),
         RuntimeOptions::default(),
     )
-    .map_err(|e| format!("{e:?}"))?;
+    .map_err(|e| e.message())?;
     let mut direct = Component::Direct(Box::new(rt));
     out.push(run_layer(
         "component (memory journal)",
@@ -127,7 +127,7 @@ fn layers(o: &Options) -> Result<Vec<Layer>, String> {
             });
             match svc {
                 Ok(svc) => concurrent_on_service(b, svc),
-                Err(e) => failed(format!("{e:?}")),
+                Err(e) => failed(e.message()),
             }
         },
     ));
@@ -315,7 +315,7 @@ fn durable_rows(o: &Options, rows: &mut Vec<Row>) -> Result<DurableFindings, Str
     ));
     let duration = Duration::from_secs_f64(o.seconds.clamp(0.1, 600.0));
     let layer = format!("component ({})", durable::store_name());
-    let one = durable::one_by_one(&dir, duration).map_err(|e| format!("{e:?}"))?;
+    let one = durable::one_by_one(&dir, duration).map_err(|e| e.message())?;
     let per_write = Duration::from_secs_f64(1.0 / one.per_second.max(f64::EPSILON));
     rows.push(
         Row::value(
@@ -333,7 +333,7 @@ fn durable_rows(o: &Options, rows: &mut Vec<Row>) -> Result<DurableFindings, Str
     );
     let mut at64 = None;
     for &w in &o.writers {
-        let g = durable::grouped(&dir, w.clamp(1, 1024), duration).map_err(|e| format!("{e:?}"))?;
+        let g = durable::grouped(&dir, w.clamp(1, 1024), duration).map_err(|e| e.message())?;
         if w == 64 {
             at64 = Some(g.per_second);
         }

@@ -343,7 +343,7 @@ impl Backend for Native {
 // ---- the component ----
 
 fn text(e: types::Error) -> String {
-    format!("{e:?}")
+    e.message()
 }
 
 fn op() -> types::Caller {
