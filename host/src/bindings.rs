@@ -44,6 +44,15 @@ impl types::Error {
         }
     }
 
+    /// What went wrong, for another message to quote: an `unavailable` error's reason
+    /// (the journal, the disk) without its kind, any other as [`Self::message`].
+    pub fn reason(&self) -> String {
+        match self {
+            types::Error::Unavailable(why) => why.clone(),
+            other => other.message(),
+        }
+    }
+
     /// The sentence a person reads, without the code: every transport (MCP results, the
     /// command line, plugins' hosts) renders a core error through here.
     pub fn message(&self) -> String {

@@ -380,7 +380,8 @@ fn trapped(e: wasmtime::Error, wrote: bool, restarted: Result<(), types::Error>)
         )),
         Ok(()) => trap(e),
         Err(why) => types::Error::Unavailable(format!(
-            "the core failed{written} and could not be restarted ({why:?}); the next call tries again: {e}"
+            "the core failed{written} and could not be restarted ({}); the next call tries again: {e}",
+            why.reason()
         )),
     }
 }

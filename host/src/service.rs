@@ -243,7 +243,7 @@ fn next_job(rt: &mut Runtime, rx: &mpsc::Receiver<Queued>, heads: &mut Heads) ->
                 if due.is_some_and(|d| d <= wait)
                     && let Err(e) = rt.flush_reads()
                 {
-                    eprintln!("maas: cannot write the read-audit log: {e:?}");
+                    eprintln!("maas: cannot write the read-audit log: {}", e.reason());
                     flush_failed = true;
                 }
                 if heads.watched() {
@@ -316,14 +316,16 @@ fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Queued>, heads: &mut Heads) {
                 // batch read, or read-audit rows): the state is the journal's, and no
                 // answer goes before what it may show is durable.
                 return types::Error::Unavailable(format!(
-                    "the journal could not be synced ({e}); nothing was changed: retry"
+                    "the journal could not be synced ({}); nothing was changed: retry",
+                    e.reason()
                 ));
             }
             // What the batch changed may or may not be on disk: rebuild the core from what
             // the journal holds, and tell every caller the outcome is unknown.
             let _ = rt.restart();
             types::Error::Unavailable(format!(
-                "the journal could not be synced ({e}); the change may not have been saved"
+                "the journal could not be synced ({}); the change may not have been saved",
+                e.reason()
             ))
         });
         if failed.is_none() {

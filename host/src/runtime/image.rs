@@ -257,7 +257,7 @@ impl Runtime {
         let had = admin
             .call_image_load_begin(&mut *store, header.memory_bytes)
             .map_err(trap)?
-            .map_err(|e| unavailable("the state image could not be loaded", format!("{e:?}")))?;
+            .map_err(|e| unavailable("the state image could not be loaded", e.reason()))?;
         let crc = Self::feed_image(core, store, file, &header, had)?;
         if crc != header.crc32 {
             return Err(unavailable(
@@ -268,7 +268,7 @@ impl Runtime {
         admin
             .call_image_load_finish(&mut *store)
             .map_err(trap)?
-            .map_err(|e| unavailable("the state image could not be loaded", format!("{e:?}")))?;
+            .map_err(|e| unavailable("the state image could not be loaded", e.reason()))?;
         Ok(Some(header.seq))
     }
 
@@ -283,7 +283,7 @@ impl Runtime {
         had: u64,
     ) -> Result<u32, types::Error> {
         let admin = core.maas_core_admin();
-        let refused = |e: types::Error| unavailable("the state image", format!("{e:?}"));
+        let refused = |e: types::Error| unavailable("the state image", e.reason());
         let stored: u64 = header.runs.iter().map(|r| r.1).sum();
         let end = usize::try_from(8 + stored * PAGE as u64)
             .map_err(|_| unavailable("the state image", "too large for this machine"))?;

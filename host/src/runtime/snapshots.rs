@@ -357,7 +357,8 @@ impl Runtime {
             match Self::restore_one(core, store, seq, parts, options)? {
                 Ok(()) => return Ok(seq),
                 Err(NotRestored::Refused(e)) => notices.push(format!(
-                    "the snapshot as of entry {seq} was refused ({e}); trying an older one"
+                    "the snapshot as of entry {seq} was refused ({}); trying an older one",
+                    e.message()
                 )),
                 Err(NotRestored::Damaged) => {
                     notices.extend(store.data_mut().journal.take_notices());
