@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -205,6 +206,45 @@ class Server:
             self.log = None
 
 
+# ---------------------------------------------------------------------- tmpfs (diskfull)
+def mount_tmpfs(path, kib):
+    """Mounts a tmpfs of `kib` KiB on `path` (needs root); None, or what mount said."""
+    os.makedirs(path, exist_ok=True)
+    try:
+        p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%dk,mode=0700' % kib, 'tmpfs', path],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return repr(e)
+    return None if p.returncode == 0 else (p.stderr.strip().split('\n')[0] or 'mount exited %d' % p.returncode)
+
+
+def resize_tmpfs(path, kib):
+    """Sets the size of the tmpfs on `path` (mount -o remount); None, or what mount said."""
+    try:
+        p = subprocess.run(['mount', '-o', 'remount,size=%dk' % kib, path], capture_output=True, text=True,
+                           timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return repr(e)
+    return None if p.returncode == 0 else (p.stderr.strip() or 'mount exited %d' % p.returncode)
+
+
+def disk_free(path):
+    """(free bytes, size in bytes) of the file system holding `path`, or (None, None)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None, None
+    return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+
+
+def files_of(path):
+    """The files of a directory with their sizes (for events)."""
+    try:
+        return {n: os.path.getsize(os.path.join(path, n)) for n in sorted(os.listdir(path))}
+    except OSError as e:
+        return {'error': repr(e)}
+
+
 # ---------------------------------------------------------------------- the journal file
 def _ro(datadir, timeout=5):
     return sqlite3.connect('file:%s?mode=ro' % os.path.join(datadir, 'journal.db'), uri=True, timeout=timeout)
@@ -297,16 +337,17 @@ class Worker(threading.Thread):
     """Calls `step` until stopped. On a lost server: ends, or (resume) waits for the port
     to answer again and goes on with a new session."""
 
-    def __init__(self, L, port, token, stop, name, seed, resume=False):
+    def __init__(self, L, port, token, stop, name, seed, resume=False, client_class=mc.Client):
         super().__init__(daemon=True, name=name)
         self.L, self.port, self.token, self.stop, self.resume = L, port, token, stop, resume
+        self.client_class = client_class
         self.rnd = random.Random('%s/%s' % (seed, name))
         self.errors = []
         self.ops = 0
         self.inflight = None
 
     def run(self):
-        client = mc.Client(self.port, self.token)
+        client = self.client_class(self.port, self.token)
         while not self.stop.is_set():
             try:
                 self.step(client)
@@ -320,7 +361,7 @@ class Worker(threading.Thread):
                     return
                 while not self.stop.is_set() and not healthy(self.port, 0.3):
                     time.sleep(0.05)
-                client = mc.Client(self.port, self.token)
+                client = self.client_class(self.port, self.token)
             except Exception as e:  # an answer we did not expect: noted, and the load goes on
                 self.inflight = None
                 self.errors.append(repr(e)[:300])
@@ -642,6 +683,8 @@ class Soak:
         self.servers = []
         self.n = Counter()  # kills, startup_kills, terms, beside, beside_failed, rounds
         self.notes = []
+        self.mounts = {}  # tmpfs mount point -> where its data is copied if unmounted by stop_all
+        self.summary_extra = ''  # a scenario's own figures, appended to the summary line
         self.t0 = time.time()
         self.deadline = self.t0 + args.minutes * 60 if args.minutes else None
         self.events = open(os.path.join(run_dir, 'events.jsonl'), 'w')
@@ -659,6 +702,15 @@ class Soak:
         for i in range(args.servers if name == 'race' else 1):
             if not port_free(args.port + i):
                 raise SetupError('port %d is in use (choose another with --port)' % (args.port + i))
+        if name == 'diskfull':
+            probe = os.path.join(run_dir, 'mount-probe')
+            why = mount_tmpfs(probe, 1024)
+            if why is not None:
+                raise SetupError('diskfull mounts a tmpfs as the data directory, which needs root (or '
+                                 'CAP_SYS_ADMIN): `mount -t tmpfs` failed: %s' % why)
+            self.mounts[probe] = None
+            self.unmount(probe)
+            os.rmdir(probe)
         self.say('%s with %s (%s), seed %d, snapshots every %d entries%s, run dir %s' % (
             name, self.binary.path, self.binary.version, self.seed, self.snapshot_every,
             '' if every else ' (the binary\'s built-in interval)', run_dir))
@@ -724,6 +776,42 @@ class Soak:
             if s.alive():
                 s.kill9()
             s.close_log()
+        for path in list(self.mounts):
+            self.unmount(path, self.mounts[path])
+
+    # ------------------------------------------------------------------ tmpfs data directories
+    def mount(self, path, kib, copy_to=None):
+        """A tmpfs on `path`; stop_all unmounts it (copying `path`/data to `copy_to` first)."""
+        why = mount_tmpfs(path, kib)
+        if why is not None:
+            raise SetupError('cannot mount a tmpfs of %d KiB on %s: %s' % (kib, path, why))
+        self.mounts[path] = copy_to
+
+    def resize(self, path, kib):
+        why = resize_tmpfs(path, kib)
+        if why is not None:
+            raise SetupError('cannot resize the tmpfs on %s to %d KiB: %s' % (path, kib, why))
+
+    def unmount(self, path, copy_to=None):
+        """Unmounts the tmpfs on `path` (its servers killed first), copying its data
+        directory to `copy_to` when given."""
+        for s in self.servers:
+            if s.alive() and s.datadir.startswith(path + os.sep):
+                s.kill9()
+        if copy_to:
+            try:
+                shutil.copytree(os.path.join(path, 'data'), copy_to)
+            except (OSError, shutil.Error) as e:
+                self.note('could not copy %s/data out of its tmpfs: %s' % (path, e))
+        for attempt in range(20):
+            p = subprocess.run(['umount', path], capture_output=True, text=True)
+            if p.returncode == 0:
+                break
+            time.sleep(0.25)
+        else:
+            p = subprocess.run(['umount', '-l', path], capture_output=True, text=True)
+            self.note('the tmpfs on %s was busy: unmounted lazily (umount -l exit %d)' % (path, p.returncode))
+        self.mounts.pop(path, None)
 
     # ------------------------------------------------------------------ commands beside
     def next_beside(self):
@@ -832,11 +920,11 @@ class Soak:
         failed_by_command = ': ' + failed_by_command[2:] if failed_by_command else ''
         line = ('%s %s: %d rounds in %dm%02ds, %d kills (-9; %d during start-up), %d SIGTERM stops, '
                 'acknowledged %d stores, %d updates, %d handoffs (%d accepted, %d completed), %d unknown outcomes, '
-                '%d refused, %d commands beside (%d failed%s), %d violations' % (
+                '%d refused, %d commands beside (%d failed%s)%s, %d violations' % (
                     verdict, self.name, self.n['rounds'], secs // 60, secs % 60, self.n['kills'],
                     self.n['startup_kills'], self.n['terms'], t['stores'], t['updates'], t['handoffs'],
                     t['accepts'], t['completes'], t['unknown'], t['refused'], self.n['beside'],
-                    self.n['beside_failed'], failed_by_command, t['violations']))
+                    self.n['beside_failed'], failed_by_command, self.summary_extra, t['violations']))
         self.event('summary', line=line, seed=self.seed, counts=dict(self.n), totals=t,
                    ledger_counts=dict(self.L.counts), notes=self.notes)
         with open(os.path.join(self.run_dir, 'violations.json'), 'w') as f:

@@ -18,6 +18,20 @@ class ServerDown(Exception):
     """No answer: the server is down, or stopped while answering."""
 
 
+class HttpError(ServerDown):
+    """An HTTP status other than 200: the server answered, but not with a JSON-RPC answer
+    to the call (e.g. 503 when a token cannot be checked). `body` is its JSON, if any.
+    A ServerDown to every caller that does not look closer."""
+
+    def __init__(self, what, status, data):
+        super().__init__('%sHTTP %d %r' % (what, status, data[:300]))
+        self.status = status
+        try:
+            self.body = json.loads(data)
+        except ValueError:
+            self.body = None
+
+
 class RpcError(Exception):
     def __init__(self, err):
         super().__init__(json.dumps(err)[:300])
@@ -74,7 +88,8 @@ class Client:
             'params': {'protocolVersion': PROTOCOL, 'capabilities': {},
                        'clientInfo': {'name': 'maas-soak', 'version': '1'}}})
         if status != 200:
-            raise ServerDown('initialize: HTTP %d %r' % (status, data[:200]))
+            self.close()  # the server may close a connection it refused a request on
+            raise HttpError('initialize: ', status, data)
         self.session = headers.get('mcp-session-id')
         self._post({'jsonrpc': '2.0', 'method': 'notifications/initialized'})
 
@@ -89,7 +104,8 @@ class Client:
             self.session = None
             raise ServerDown('session gone (HTTP 404)')
         if status != 200:
-            raise ServerDown('HTTP %d %r' % (status, data[:300]))
+            self.close()
+            raise HttpError('', status, data)
         text = data.decode('utf-8', 'replace')
         msg = None
         if headers.get('content-type', '').startswith('text/event-stream'):
