@@ -224,6 +224,18 @@ def race(soak):
 
 
 # ---------------------------------------------------------------------- minimal
+def fresh_rounds(soak):
+    """The rounds of a scenario that gives each round a data directory of its own: yields
+    each round's number and directory, the ledger's objects of the round before forgotten."""
+    rnd_no = 0
+    while soak.more_rounds(rnd_no):
+        rnd_no += 1
+        soak.n['rounds'] = rnd_no
+        soak.L.phase = 'round %d' % rnd_no
+        soak.L.forget_objects()
+        yield rnd_no, os.path.join(soak.run_dir, 'round-%d' % rnd_no)
+
+
 def minimal(soak):
     """Each round, in a new data directory: stores until a snapshot has been saved beside
     the server, a one-shot command, N more stores, kill -9 or SIGTERM, a restart, and
@@ -232,15 +244,9 @@ def minimal(soak):
     commands = ['stats', 'export', 'audit-verify'] if a.command == 'all' else [a.command]
     stops = ['kill', 'term'] if a.stop == 'both' else [a.stop]
     combos = list(itertools.product(commands, stops))
-    rnd_no = 0
-    while soak.more_rounds(rnd_no):
-        rnd_no += 1
-        soak.n['rounds'] = rnd_no
-        L.phase = 'round %d' % rnd_no
-        L.forget_objects()  # each round has a data directory of its own
+    for rnd_no, rdir in fresh_rounds(soak):
         cmd, how = combos[(rnd_no - 1) % len(combos)]
         viol_before = len(L.violations)
-        rdir = os.path.join(soak.run_dir, 'round-%d' % rnd_no)
         data = os.path.join(rdir, 'data')
         tokens = soak.binary.register(data, [('a', 'o'), HANDOFF_AGENTS[0]])
         srv = soak.server(data, a.port)
@@ -642,15 +648,9 @@ def diskfull(soak):
     col = Refusals(soak)
     figs = {'rounds': Counter(), 'resumed': {'grow': [], 'kill': []}, 'reads': [0, 0], 'found': [0, 0],
             'full_writes': 0}
-    rnd_no = 0
-    while soak.more_rounds(rnd_no):
-        rnd_no += 1
-        soak.n['rounds'] = rnd_no
-        L.phase = 'round %d' % rnd_no
-        L.forget_objects()  # each round has a data directory of its own
+    for rnd_no, rdir in fresh_rounds(soak):
         col.reset()
         viol_before = len(L.violations)
-        rdir = os.path.join(soak.run_dir, 'round-%d' % rnd_no)
         mnt = os.path.join(rdir, 'mnt')
         kib = int(a.disk_mib * 1024 * rnd.uniform(0.75, 1.25))
         soak.mount(mnt, kib, copy_to=os.path.join(rdir, 'data'))  # stop_all unmounts on the way out
@@ -755,13 +755,21 @@ def diskfull_round(soak, col, figs, rnd_no, how, mnt, kib):
 
     # 4. space freed: the disk grown under the running server, or kill -9 on the full disk first
     grow_kib = int(a.grow_mib * 1024)
-    if how == 'grow' and not died:
-        soak.resize(mnt, grow_kib)
-        secs, tries, last = writes_resume(soak, col, a.port, tokens['w0'], 'w0', 'r%d-resume' % rnd_no, a.resume_seconds)
+
+    def resume(tag, where):
+        """Seconds until a store is acknowledged again, or None (a violation)."""
+        secs, tries, last = writes_resume(soak, col, a.port, tokens['w0'], 'w0', 'r%d-%s' % (rnd_no, tag),
+                                          a.resume_seconds)
         rec.update(resumed_s=secs, resume_tries=tries, resume_last_error=last)
         if secs is None:
             L.viol('WRITES_DID_NOT_RESUME', id='round %d' % rnd_no, seconds=a.resume_seconds, tries=tries,
-                   last_error=last, free=disk_free(mnt)[0], where='the same server :%d' % a.port)
+                   last_error=last, free=disk_free(mnt)[0], where='%s :%d' % (where, a.port))
+        return secs, tries
+
+    if how == 'grow' and not died:
+        soak.resize(mnt, grow_kib)
+        secs, tries = resume('resume', 'the same server')
+        if secs is None:
             parts.append('writes NOT acknowledged again within %.0f s' % a.resume_seconds)
         else:
             figs['resumed']['grow'].append(secs)
@@ -793,12 +801,8 @@ def diskfull_round(soak, col, figs, rnd_no, how, mnt, kib):
         soak.resize(mnt, grow_kib)
         srv.start('r%d-grown' % rnd_no)
         if soak.ready(srv, 'restart on the grown disk, round %d' % rnd_no) is not None:
-            secs, tries, last = writes_resume(soak, col, a.port, tokens['w0'], 'w0', 'r%d-restart' % rnd_no,
-                                              a.resume_seconds)
-            rec.update(resumed_s=secs, resume_tries=tries, resume_last_error=last)
+            secs, tries = resume('restart', 'the restarted server')
             if secs is None:
-                L.viol('WRITES_DID_NOT_RESUME', id='round %d' % rnd_no, seconds=a.resume_seconds, tries=tries,
-                       last_error=last, free=disk_free(mnt)[0], where='the restarted server :%d' % a.port)
                 parts.append('writes NOT acknowledged after the restart within %.0f s' % a.resume_seconds)
             else:
                 figs['resumed']['kill'].append(secs)
