@@ -1016,6 +1016,49 @@ async fn change_feed_streams_are_capped_per_principal() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_feed_streams_are_capped_per_owner() {
+    let server = server_with(memory_core(), |o| o.sessions.per_owner = 2).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a1 = register(&op, "alice-1", "claude_code", "alice").await;
+    let a2 = register(&op, "alice-2", "claude_code", "alice").await;
+    let b = register(&op, "bob-1", "claude_code", "bob").await;
+    let feed_url = server.url.replace("/mcp", "/v1/changes");
+    let http = reqwest::Client::new();
+    let open = |token: &str| {
+        let request = http.get(&feed_url).bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    let held = [open(&a1).await, open(&a2).await];
+    assert!(held.iter().all(|r| r.status() == 200));
+    let third = open(&a2).await;
+    assert_eq!(third.status(), 429, "alice's agents hold her two streams");
+    let body: Value = third.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("of this owner"),
+        "{body}"
+    );
+    assert_eq!(
+        open(&b).await.status(),
+        200,
+        "another owner is not held back"
+    );
+    assert_eq!(open(OPERATOR).await.status(), 200);
+    drop(held);
+    // Its slots freed when the streams end.
+    let mut freed = false;
+    for _ in 0..50 {
+        let again = open(&a1).await;
+        if again.status() == 200 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed, "a stream's slot is freed when it ends");
+    server.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_requests_are_dropped_and_connections_are_capped() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = server_with(memory_core(), |o| {

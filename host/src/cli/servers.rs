@@ -82,8 +82,9 @@ pub struct ServeArgs {
     /// Open MCP sessions allowed per principal (the operator or one agent).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions_per_principal: u32,
-    /// Open MCP sessions allowed to the agents of one owner together (the operator is
-    /// not counted), so one owner's agents cannot take every place.
+    /// Open MCP sessions (and, apart, change-feed streams) allowed to the agents of one
+    /// owner together (the operator is not counted), so one owner's agents cannot take
+    /// every place.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions_per_owner: u32,
     /// Open MCP sessions allowed in total.

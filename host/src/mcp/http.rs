@@ -147,6 +147,12 @@ impl HttpOptions {
     }
 }
 
+/// The owner of the agent making a request (the user it works for), when the request
+/// counts against its owner's caps (it opens an MCP session or a change-feed stream) and
+/// the owner is known.
+#[derive(Debug, Clone)]
+pub struct AgentOwner(pub Option<String>);
+
 /// Most agents whose owners are remembered; past it, all are forgotten and asked again.
 const MOST_AGENT_OWNERS: usize = 65_536;
 
@@ -486,11 +492,12 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     // live one is 204 (clients expect 200 or 204; rmcp answers 202).
     let ending = request.method() == Method::DELETE && gate.sessions;
     let posting_json = request.method() == Method::POST && json_body(&request);
-    // Only a POST to `/mcp` naming no session can open one (its `initialize`).
-    let opens_session = gate.sessions
-        && request.method() == Method::POST
-        && session.is_none()
-        && request.uri().path().trim_end_matches('/') == "/mcp";
+    // Only a POST to `/mcp` naming no session can open one (its `initialize`); it and a
+    // change-feed stream count against the caps of the agent's owner.
+    let path = request.uri().path().trim_end_matches('/');
+    let opens_session =
+        gate.sessions && request.method() == Method::POST && session.is_none() && path == "/mcp";
+    let wants_owner = opens_session || (request.method() == Method::GET && path == "/v1/changes");
     if ending && session.is_some_and(|id| gate.owners.owner(id).is_none()) {
         return no_such_session();
     }
@@ -515,9 +522,10 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         _ => None,
     };
     let owner = match &principal {
-        Principal::Agent(agent) if opens_session => gate.owner_of(agent).await,
+        Principal::Agent(agent) if wants_owner => gate.owner_of(agent).await,
         _ => None,
     };
+    request.extensions_mut().insert(AgentOwner(owner.clone()));
     let opening = Opening::new(principal, token, owner);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
     if ending && response.status() == StatusCode::ACCEPTED {
@@ -681,6 +689,7 @@ pub async fn bind(
         .with_stopping(shutdown.clone());
     let streams = Arc::new(feed::Streams::new(
         options.sessions.per_principal,
+        options.sessions.per_owner,
         options.sessions.total,
     ));
     let sweeper = close_revoked(

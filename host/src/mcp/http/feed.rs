@@ -8,6 +8,7 @@
 //! positions. A cursor the feed refuses (malformed, ahead of the journal, expired) is
 //! answered with the error as JSON and the HTTP status that fits, before any event.
 
+use super::AgentOwner;
 use crate::mcp::Principal;
 use crate::mcp::revoke::{Bearer, Held, Recheck, Revocations};
 use crate::ops::changes::{GetChanges, change_json};
@@ -37,44 +38,82 @@ pub struct Feed {
     pub core: CoreService,
     /// Cancelled when the server stops.
     pub stop: CancellationToken,
-    /// Open streams, capped per principal and in total like MCP sessions.
+    /// Open streams, capped per principal, per owner and in total like MCP sessions.
     pub streams: Arc<Streams>,
     /// What each agent token holds open.
     pub revocations: Arc<Revocations>,
 }
 
-/// Open feed streams per principal and in total, with their caps: a principal's
-/// streams beyond `per_principal` are answered 429, any beyond `total` 503, so one
-/// token cannot hold the server's connections and file descriptors.
+/// Open feed streams per principal, per owner and in total, with their caps: a
+/// principal's streams beyond `per_principal`, or those of one owner's agents together
+/// beyond `per_owner`, are answered 429, any beyond `total` 503, so one token, or one
+/// owner's agents, cannot hold the server's connections and file descriptors.
 #[derive(Debug)]
 pub struct Streams {
     per_principal: usize,
+    per_owner: usize,
     total: usize,
-    open: Mutex<HashMap<Principal, usize>>,
+    open: Mutex<Open>,
+}
+
+/// The streams open, by principal and by the owner of the agents holding them.
+#[derive(Debug, Default)]
+struct Open {
+    principals: HashMap<Principal, usize>,
+    owners: HashMap<String, usize>,
+}
+
+/// One less of `key` in `counts`, forgetting a count that reaches 0.
+fn release<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: &K) {
+    if let Some(n) = counts.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
 }
 
 impl Streams {
-    /// Caps of `per_principal` streams each and `total` in all.
-    pub fn new(per_principal: usize, total: usize) -> Streams {
+    /// Caps of `per_principal` streams each, `per_owner` for the agents of one owner
+    /// together and `total` in all.
+    pub fn new(per_principal: usize, per_owner: usize, total: usize) -> Streams {
         Streams {
             per_principal,
+            per_owner,
             total,
-            open: Mutex::new(HashMap::new()),
+            open: Mutex::new(Open::default()),
         }
     }
 
-    /// A slot for one more stream of `who`, released when dropped; the refusal's
-    /// status and message when a cap is reached.
-    fn open(self: &Arc<Self>, who: &Principal) -> Result<Slot, (StatusCode, String)> {
+    /// A slot for one more stream of `who`, an agent of `owner` (if it is one and its
+    /// owner is known), released when dropped; the refusal's status and message when a
+    /// cap is reached.
+    fn open(
+        self: &Arc<Self>,
+        who: &Principal,
+        owner: Option<&str>,
+    ) -> Result<Slot, (StatusCode, String)> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let all: usize = open.values().sum();
-        let mine = open.get(who).copied().unwrap_or(0);
+        let all: usize = open.principals.values().sum();
+        let mine = open.principals.get(who).copied().unwrap_or(0);
         if mine >= self.per_principal {
             return Err((
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "too many open change-feed streams for this principal (limit {}); close one first",
                     self.per_principal
+                ),
+            ));
+        }
+        let owner = owner.filter(|_| matches!(who, Principal::Agent(_)));
+        if let Some(owner) = owner
+            && open.owners.get(owner).copied().unwrap_or(0) >= self.per_owner
+        {
+            return Err((
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many open change-feed streams for the agents of this owner (limit {}); close one first",
+                    self.per_owner
                 ),
             ));
         }
@@ -87,10 +126,14 @@ impl Streams {
                 ),
             ));
         }
-        open.insert(who.clone(), mine + 1);
+        *open.principals.entry(who.clone()).or_default() += 1;
+        if let Some(owner) = owner {
+            *open.owners.entry(owner.to_string()).or_default() += 1;
+        }
         Ok(Slot {
             streams: self.clone(),
             who: who.clone(),
+            owner: owner.map(str::to_string),
         })
     }
 
@@ -100,6 +143,7 @@ impl Streams {
         self.open
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .principals
             .values()
             .sum()
     }
@@ -110,16 +154,15 @@ impl Streams {
 struct Slot {
     streams: Arc<Streams>,
     who: Principal,
+    owner: Option<String>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.who) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.who);
-            }
+        release(&mut open.principals, &self.who);
+        if let Some(owner) = &self.owner {
+            release(&mut open.owners, owner);
         }
     }
 }
@@ -246,12 +289,13 @@ pub async fn changes(
     Extension(principal): Extension<Principal>,
     Extension(token): Extension<Bearer>,
     Extension(recheck): Extension<Recheck>,
+    Extension(AgentOwner(owner)): Extension<AgentOwner>,
     headers: HeaderMap,
     Query(q): Query<FeedQuery>,
 ) -> Response {
     // Every read checks the token first, unaudited: the stream ends when it is revoked.
     let core = recheck.bind_quiet(&core);
-    let slot = match streams.open(&principal) {
+    let slot = match streams.open(&principal, owner.as_deref()) {
         Ok(slot) => slot,
         Err((status, message)) => {
             let code = if status == StatusCode::TOO_MANY_REQUESTS {
@@ -318,22 +362,46 @@ mod tests {
 
     #[test]
     fn streams_are_capped_per_principal_and_in_total_and_freed_when_dropped() {
-        let streams = Arc::new(Streams::new(2, 3));
+        let streams = Arc::new(Streams::new(2, 10, 3));
         let a = Principal::Agent("a".into());
         let b = Principal::Agent("b".into());
-        let a1 = streams.open(&a);
-        let a2 = streams.open(&a);
+        let a1 = streams.open(&a, None);
+        let a2 = streams.open(&a, None);
         assert!(a1.is_ok() && a2.is_ok());
-        let refused = streams.open(&a).err().map(|(status, _)| status);
+        let refused = streams.open(&a, None).err().map(|(status, _)| status);
         assert_eq!(refused, Some(StatusCode::TOO_MANY_REQUESTS));
-        let b1 = streams.open(&b);
+        let b1 = streams.open(&b, None);
         assert!(b1.is_ok());
-        let full = streams.open(&Principal::Operator).err().map(|(s, _)| s);
+        let full = streams
+            .open(&Principal::Operator, None)
+            .err()
+            .map(|(s, _)| s);
         assert_eq!(full, Some(StatusCode::SERVICE_UNAVAILABLE));
         drop(a1);
         assert_eq!(streams.count(), 2);
-        assert!(streams.open(&a).is_ok(), "a freed slot is usable again");
+        assert!(
+            streams.open(&a, None).is_ok(),
+            "a freed slot is usable again"
+        );
         drop((a2, b1));
         assert_eq!(streams.count(), 0);
+    }
+
+    #[test]
+    fn the_agents_of_one_owner_share_a_cap_on_streams() {
+        let streams = Arc::new(Streams::new(2, 3, 100));
+        let agent = |id: &str| Principal::Agent(id.into());
+        let held: Vec<_> = [("a1", "alice"), ("a1", "alice"), ("a2", "alice")]
+            .iter()
+            .map(|(id, owner)| streams.open(&agent(id), Some(owner)))
+            .collect();
+        assert!(held.iter().all(Result::is_ok));
+        let refused = streams.open(&agent("a3"), Some("alice")).err();
+        assert_eq!(refused.map(|(s, _)| s), Some(StatusCode::TOO_MANY_REQUESTS));
+        assert!(streams.open(&agent("b1"), Some("bob")).is_ok());
+        // The operator is no owner's.
+        assert!(streams.open(&Principal::Operator, Some("alice")).is_ok());
+        drop(held);
+        assert!(streams.open(&agent("a3"), Some("alice")).is_ok());
     }
 }
