@@ -174,8 +174,8 @@ struct Gate {
     load: Arc<load::Load>,
     /// Agent tokens that authenticated lately.
     verified: verified::Verified,
-    /// The owners of agents that opened sessions here (an agent's owner never changes,
-    /// and its id is never used again).
+    /// The owners of agents that opened sessions or change-feed streams here (an agent's
+    /// owner never changes, and its id is never used again).
     agent_owners: Mutex<HashMap<String, String>>,
     /// Requests posted and not yet answered (their answers' bodies not yet sent), which
     /// a stopping server lets finish before it ends its MCP sessions.
@@ -314,9 +314,10 @@ impl Gate {
         *reported = problem;
     }
 
-    /// The owner of `agent` (the user it works for), for the sessions it opens to be
-    /// counted with that owner's; asked of the core once (the answer never changes).
-    /// `None` if the core cannot tell now: the agent's sessions then count as its own.
+    /// The owner of `agent` (the user it works for), for the sessions and change-feed
+    /// streams it opens to be counted with that owner's; asked of the core once (the
+    /// answer never changes). `None` if the core cannot tell now: its sessions then count
+    /// as its own, and its streams against no owner's cap.
     async fn owner_of(&self, agent: &str) -> Option<String> {
         if let Some(owner) = self.agent_owners.lock().ok()?.get(agent) {
             return Some(owner.clone());
