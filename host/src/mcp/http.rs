@@ -147,11 +147,30 @@ impl HttpOptions {
     }
 }
 
-/// The owner of the agent making a request (the user it works for), when the request
-/// counts against its owner's caps (it opens an MCP session or a change-feed stream) and
-/// the owner is known.
-#[derive(Debug, Clone)]
-pub struct AgentOwner(pub Option<String>);
+/// Whose MCP sessions and change-feed streams a request's count among for the caps per
+/// owner and for making room at the server's cap: the operator's, an owner's (every
+/// agent working for that user), or, its owner unknown (not asked, or not found), its
+/// agent's alone. A request extension, set by the gate.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Party {
+    /// The operator, an owner of its own and held to no cap per owner.
+    Operator,
+    /// The agents of this owner together.
+    Owner(String),
+    /// This agent alone.
+    Agent(String),
+}
+
+impl Party {
+    /// The party of `principal`, an agent of `owner` when that is known.
+    pub fn of(principal: &Principal, owner: Option<String>) -> Self {
+        match (principal, owner) {
+            (Principal::Operator, _) => Party::Operator,
+            (Principal::Agent(_), Some(owner)) => Party::Owner(owner),
+            (Principal::Agent(agent), None) => Party::Agent(agent.clone()),
+        }
+    }
+}
 
 /// Most agents whose owners are remembered; past it, all are forgotten and asked again.
 const MOST_AGENT_OWNERS: usize = 65_536;
@@ -526,8 +545,9 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         Principal::Agent(agent) if wants_owner => gate.owner_of(agent).await,
         _ => None,
     };
-    request.extensions_mut().insert(AgentOwner(owner.clone()));
-    let opening = Opening::new(principal, token, owner);
+    let party = Party::of(&principal, owner);
+    request.extensions_mut().insert(party.clone());
+    let opening = Opening::new(principal, token, party);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
     if ending && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;

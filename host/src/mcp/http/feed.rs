@@ -8,7 +8,7 @@
 //! positions. A cursor the feed refuses (malformed, ahead of the journal, expired) is
 //! answered with the error as JSON and the HTTP status that fits, before any event.
 
-use super::AgentOwner;
+use super::Party;
 use crate::mcp::Principal;
 use crate::mcp::revoke::{Bearer, Held, Recheck, Revocations};
 use crate::ops::changes::{GetChanges, change_json};
@@ -56,11 +56,12 @@ pub struct Streams {
     open: Mutex<Open>,
 }
 
-/// The streams open, by principal and by the owner of the agents holding them.
+/// The streams open, by principal and by party (the owner of the agents holding them, or
+/// an agent whose owner is unknown; never the operator).
 #[derive(Debug, Default)]
 struct Open {
     principals: HashMap<Principal, usize>,
-    owners: HashMap<String, usize>,
+    parties: HashMap<Party, usize>,
 }
 
 /// One less of `key` in `counts`, forgetting a count that reaches 0.
@@ -85,13 +86,12 @@ impl Streams {
         }
     }
 
-    /// A slot for one more stream of `who`, an agent of `owner` (if it is one and its
-    /// owner is known), released when dropped; the refusal's status and message when a
-    /// cap is reached.
+    /// A slot for one more stream of `who`, counted among `party`'s, released when
+    /// dropped; the refusal's status and message when a cap is reached.
     fn open(
         self: &Arc<Self>,
         who: &Principal,
-        owner: Option<&str>,
+        party: &Party,
     ) -> Result<Slot, (StatusCode, String)> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let all: usize = open.principals.values().sum();
@@ -105,9 +105,9 @@ impl Streams {
                 ),
             ));
         }
-        let owner = owner.filter(|_| matches!(who, Principal::Agent(_)));
-        if let Some(owner) = owner
-            && open.owners.get(owner).copied().unwrap_or(0) >= self.per_owner
+        let party = Some(party).filter(|p| **p != Party::Operator);
+        if let Some(party) = party
+            && open.parties.get(party).copied().unwrap_or(0) >= self.per_owner
         {
             return Err((
                 StatusCode::TOO_MANY_REQUESTS,
@@ -127,13 +127,13 @@ impl Streams {
             ));
         }
         *open.principals.entry(who.clone()).or_default() += 1;
-        if let Some(owner) = owner {
-            *open.owners.entry(owner.to_string()).or_default() += 1;
+        if let Some(party) = party {
+            *open.parties.entry(party.clone()).or_default() += 1;
         }
         Ok(Slot {
             streams: self.clone(),
             who: who.clone(),
-            owner: owner.map(str::to_string),
+            party: party.cloned(),
         })
     }
 
@@ -154,15 +154,15 @@ impl Streams {
 struct Slot {
     streams: Arc<Streams>,
     who: Principal,
-    owner: Option<String>,
+    party: Option<Party>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
         release(&mut open.principals, &self.who);
-        if let Some(owner) = &self.owner {
-            release(&mut open.owners, owner);
+        if let Some(party) = &self.party {
+            release(&mut open.parties, party);
         }
     }
 }
@@ -289,13 +289,13 @@ pub async fn changes(
     Extension(principal): Extension<Principal>,
     Extension(token): Extension<Bearer>,
     Extension(recheck): Extension<Recheck>,
-    Extension(AgentOwner(owner)): Extension<AgentOwner>,
+    Extension(party): Extension<Party>,
     headers: HeaderMap,
     Query(q): Query<FeedQuery>,
 ) -> Response {
     // Every read checks the token first, unaudited: the stream ends when it is revoked.
     let core = recheck.bind_quiet(&core);
-    let slot = match streams.open(&principal, owner.as_deref()) {
+    let slot = match streams.open(&principal, &party) {
         Ok(slot) => slot,
         Err((status, message)) => {
             let code = if status == StatusCode::TOO_MANY_REQUESTS {
@@ -360,27 +360,35 @@ pub async fn changes(
 mod tests {
     use super::*;
 
+    /// A slot for `who`, an agent of `owner` if known.
+    fn open(
+        streams: &Arc<Streams>,
+        who: &Principal,
+        owner: Option<&str>,
+    ) -> Result<Slot, (StatusCode, String)> {
+        streams.open(who, &Party::of(who, owner.map(str::to_string)))
+    }
+
     #[test]
     fn streams_are_capped_per_principal_and_in_total_and_freed_when_dropped() {
         let streams = Arc::new(Streams::new(2, 10, 3));
         let a = Principal::Agent("a".into());
         let b = Principal::Agent("b".into());
-        let a1 = streams.open(&a, None);
-        let a2 = streams.open(&a, None);
+        let a1 = open(&streams, &a, None);
+        let a2 = open(&streams, &a, None);
         assert!(a1.is_ok() && a2.is_ok());
-        let refused = streams.open(&a, None).err().map(|(status, _)| status);
+        let refused = open(&streams, &a, None).err().map(|(status, _)| status);
         assert_eq!(refused, Some(StatusCode::TOO_MANY_REQUESTS));
-        let b1 = streams.open(&b, None);
+        let b1 = open(&streams, &b, None);
         assert!(b1.is_ok());
-        let full = streams
-            .open(&Principal::Operator, None)
+        let full = open(&streams, &Principal::Operator, None)
             .err()
             .map(|(s, _)| s);
         assert_eq!(full, Some(StatusCode::SERVICE_UNAVAILABLE));
         drop(a1);
         assert_eq!(streams.count(), 2);
         assert!(
-            streams.open(&a, None).is_ok(),
+            open(&streams, &a, None).is_ok(),
             "a freed slot is usable again"
         );
         drop((a2, b1));
@@ -393,15 +401,15 @@ mod tests {
         let agent = |id: &str| Principal::Agent(id.into());
         let held: Vec<_> = [("a1", "alice"), ("a1", "alice"), ("a2", "alice")]
             .iter()
-            .map(|(id, owner)| streams.open(&agent(id), Some(owner)))
+            .map(|(id, owner)| open(&streams, &agent(id), Some(owner)))
             .collect();
         assert!(held.iter().all(Result::is_ok));
-        let refused = streams.open(&agent("a3"), Some("alice")).err();
+        let refused = open(&streams, &agent("a3"), Some("alice")).err();
         assert_eq!(refused.map(|(s, _)| s), Some(StatusCode::TOO_MANY_REQUESTS));
-        assert!(streams.open(&agent("b1"), Some("bob")).is_ok());
+        assert!(open(&streams, &agent("b1"), Some("bob")).is_ok());
         // The operator is no owner's.
-        assert!(streams.open(&Principal::Operator, Some("alice")).is_ok());
+        assert!(open(&streams, &Principal::Operator, Some("alice")).is_ok());
         drop(held);
-        assert!(streams.open(&agent("a3"), Some("alice")).is_ok());
+        assert!(open(&streams, &agent("a3"), Some("alice")).is_ok());
     }
 }

@@ -37,6 +37,7 @@
 //! How many requests one agent may have in flight is kept by the middleware, for
 //! every route (see `load.rs`).
 
+use super::Party;
 use crate::known_tokens::TokenDigest;
 use crate::mcp::Principal;
 pub use crate::mcp::revoke::Bearer;
@@ -115,25 +116,6 @@ pub enum SessionRefusal {
 /// Who holds a session: the principal, and the token it was opened with.
 type Holder = (Principal, Bearer);
 
-/// Whose sessions a session counts among when the server is full: the operator's, an
-/// owner's (every agent working for that user), or, its owner unknown, its agent's alone.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Party {
-    Operator,
-    Owner(String),
-    Agent(String),
-}
-
-impl Party {
-    fn of(principal: &Principal, owner: Option<String>) -> Self {
-        match (principal, owner) {
-            (Principal::Operator, _) => Party::Operator,
-            (Principal::Agent(_), Some(owner)) => Party::Owner(owner),
-            (Principal::Agent(agent), None) => Party::Agent(agent.clone()),
-        }
-    }
-}
-
 /// An open session: who holds it, and how it is being used.
 #[derive(Debug)]
 struct Held {
@@ -159,11 +141,10 @@ pub struct Opening {
 }
 
 impl Opening {
-    /// An opening by `principal`, authenticated by `bearer`; `owner` is the user a
-    /// principal that is an agent works for, if known.
-    pub fn new(principal: Principal, bearer: Bearer, owner: Option<String>) -> Arc<Self> {
+    /// An opening by `principal`, authenticated by `bearer`, counted among `party`'s.
+    pub fn new(principal: Principal, bearer: Bearer, party: Party) -> Arc<Self> {
         Arc::new(Opening {
-            party: Party::of(&principal, owner),
+            party,
             holder: (principal, bearer),
             refused: Mutex::new(None),
             ended: AtomicBool::new(false),
@@ -668,7 +649,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_whose_session_closed_after_rmcp_found_it_is_marked_as_naming_none() {
         let sessions = BoundSessions::new(SessionLimits::default());
-        let opening = Opening::new(Principal::Operator, Bearer(None), None);
+        let opening = Opening::new(Principal::Operator, Bearer(None), Party::Operator);
         OPENING
             .scope(opening.clone(), async {
                 let (id, _transport) = sessions.create_session().await.expect("opened");
@@ -685,7 +666,7 @@ mod tests {
     #[tokio::test]
     async fn a_failure_on_a_session_still_open_is_not_taken_for_its_end() {
         let sessions = BoundSessions::new(SessionLimits::default());
-        let opening = Opening::new(Principal::Operator, Bearer(None), None);
+        let opening = Opening::new(Principal::Operator, Bearer(None), Party::Operator);
         OPENING
             .scope(opening.clone(), async {
                 let (id, _transport) = sessions.create_session().await.expect("opened");
