@@ -224,6 +224,39 @@ fn an_unknown_agent_is_a_refusal_with_exit_code_1_and_its_code() {
     assert!(stderr(&o).contains("nobody"), "{}", stderr(&o));
 }
 
+#[test]
+fn an_acting_agent_left_out_is_asked_for_as_the_command_line_gives_it() {
+    let dir = DataDir::new();
+    register(&dir, "a1", "claude_code", "alice");
+    for (args, field, given) in [
+        (&["agent", "get"][..], "agent_id", "(the argument AGENT)"),
+        (
+            &["agent", "rotate-token"][..],
+            "agent_id",
+            "(the argument AGENT)",
+        ),
+        (
+            &["handoff", "initiate", "--to", "a1", "--task", "x"][..],
+            "source_agent_id",
+            "(--from <SOURCE_AGENT_ID>)",
+        ),
+        (
+            &["handoff", "pending"][..],
+            "agent_id",
+            "(--agent <AGENT_ID>)",
+        ),
+    ] {
+        let o = maas(&dir, args);
+        assert_fails(&o, 1, "invalid_input");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("invalid {field}:")),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(given), "{args:?}: {err}");
+    }
+}
+
 /// Asserts a `--json` failure: nothing on stdout, one JSON object on stderr with the
 /// status, code, message and exit code; returns the object.
 fn json_failure(o: &Output, exit: i32, code: &str) -> Value {

@@ -282,13 +282,24 @@ impl Ctx {
         given.or_else(|| self.token_agent.clone())
     }
 
-    /// Runs an operation as the command's caller and renders its answer.
-    pub fn run<O: Op>(&mut self, op: O) -> Result<Rendered, CliError> {
-        self.run_out(op).map(|(rendered, _)| rendered)
+    /// Runs an operation declared as a command line as the command's caller and renders
+    /// its answer; an acting agent left out is named as its command line gives it.
+    pub fn run<O: Op + clap::Args>(&mut self, op: O) -> Result<Rendered, CliError> {
+        self.run_named(op, argument::<O>)
+            .map(|(rendered, _)| rendered)
     }
 
     /// Runs an operation as the command's caller: its rendered answer, and the answer.
-    pub fn run_out<O: Op>(&mut self, mut op: O) -> Result<(Rendered, O::Out), CliError> {
+    pub fn run_out<O: Op>(&mut self, op: O) -> Result<(Rendered, O::Out), CliError> {
+        self.run_named(op, str::to_string)
+    }
+
+    /// [`Ctx::run_out`], with `name` telling how the command line gives a field.
+    fn run_named<O: Op>(
+        &mut self,
+        mut op: O,
+        name: fn(&str) -> String,
+    ) -> Result<(Rendered, O::Out), CliError> {
         // The hint on acting agents belongs to an agent left out, not to a bad one given.
         let left_out = match op.slot() {
             ops::Slot::Agent(a) | ops::Slot::Target(a) => a.is_none(),
@@ -296,10 +307,13 @@ impl Ctx {
         };
         let out = ops::invoke(&mut op, &mut self.rt, &self.caller).map_err(|e| {
             let missing = left_out
-                && matches!(&e, types::Error::InvalidInput(i) if i.field == "agent_id");
+                && matches!(&e, types::Error::InvalidInput(i) if i.field == O::SLOT_FIELD);
             let e = CliError::from(e);
             if missing {
-                e.with_hint("the operator may act for any agent (--agent); with --token it defaults to the token's agent")
+                e.with_hint(format!(
+                    "the operator may act for any agent ({}); with --token it defaults to the token's agent",
+                    name(O::SLOT_FIELD)
+                ))
             } else {
                 e
             }
@@ -319,6 +333,24 @@ impl Ctx {
         let Ctx { rt, caller, .. } = self;
         rt.call(|core, store| f(core, store, caller))
             .map_err(CliError::from)
+    }
+}
+
+/// How the command line of operation `O` gives its field `field`: `--from <AGENT_ID>`,
+/// or the positional `AGENT`; the field's own name when the command line has no such
+/// argument.
+fn argument<O: clap::Args>(field: &str) -> String {
+    let command = O::augment_args(clap::Command::new("op"));
+    let Some(arg) = command.get_arguments().find(|a| a.get_id() == field) else {
+        return field.to_string();
+    };
+    let value = arg
+        .get_value_names()
+        .and_then(|names| names.first())
+        .map_or_else(|| field.to_ascii_uppercase(), ToString::to_string);
+    match arg.get_long() {
+        Some(long) => format!("--{long} <{value}>"),
+        None => format!("the argument {value}"),
     }
 }
 
@@ -475,6 +507,27 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_argument_of_every_command_says_what_it_is() {
+        fn walk(cmd: &clap::Command, path: &str, bare: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let help = arg
+                    .get_help()
+                    .or(arg.get_long_help())
+                    .map(|h| h.to_string());
+                if !arg.is_hide_set() && help.is_none_or(|h| h.trim().is_empty()) {
+                    bare.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), bare);
+            }
+        }
+        let mut bare = Vec::new();
+        walk(&Cli::command(), "maas", &mut bare);
+        assert!(bare.is_empty(), "arguments without help: {bare:?}");
     }
 
     #[test]

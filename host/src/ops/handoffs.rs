@@ -105,6 +105,7 @@ impl Op for InitiateHandoff {
     const TOOL: &'static str = "initiate_handoff";
     const EFFECT: Effect = Effect::Add;
     type Out = handoffs::Handoff;
+    const SLOT_FIELD: &'static str = "source_agent_id";
     fn slot(&mut self) -> Slot<'_> {
         Slot::Agent(&mut self.source_agent_id)
     }
@@ -212,7 +213,8 @@ macro_rules! handoff_change {
             #[arg(value_name = "HANDOFF")]
             pub handoff_id: String,
             #[doc = concat!("The acting agent, ", $who, " (default: the token's agent).")]
-            #[arg(long = "agent")]
+            // clap reads no doc comment built by a macro: the same text as its help.
+            #[arg(long = "agent", help = concat!("The acting agent, ", $who, " (default: the token's agent)"))]
             #[schemars(required)]
             pub agent_id: Option<String>,
             $($(#[$fm])* pub $field: $ty,)*

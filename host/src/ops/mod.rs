@@ -69,6 +69,8 @@ pub trait Op: Send + 'static {
     /// runtime counts each that succeeds, so what servers remember of tokens is asked
     /// again ([`Runtime::note_token_ended`]).
     const ENDS_TOKENS: bool = false;
+    /// The name of the field [`Op::slot`] fills, in errors that ask for it.
+    const SLOT_FIELD: &'static str = "agent_id";
     /// The acting-agent argument, if the operation has one.
     fn slot(&mut self) -> Slot<'_> {
         Slot::Caller
@@ -127,7 +129,7 @@ fn authorize<O: Op>(
                     *slot = Some(me.clone());
                     Ok(())
                 }
-                (types::Caller::Operator, true) => Err(missing_agent()),
+                (types::Caller::Operator, true) => Err(missing_agent(O::SLOT_FIELD)),
                 (_, false) => Ok(()),
             };
         }
@@ -148,16 +150,18 @@ fn authorize<O: Op>(
             })?;
             Err(types::Error::PermissionDenied(reason))
         }
-        (types::Caller::Operator, None) if required => Err(missing_agent()),
+        (types::Caller::Operator, None) if required => Err(missing_agent(O::SLOT_FIELD)),
         (types::Caller::Operator, _) => Ok(()),
     }
 }
 
-/// The error of an operator call that acts as an agent but names none.
-pub fn missing_agent() -> types::Error {
+/// The error of an operator call that acts as an agent but leaves `field` out.
+pub fn missing_agent(field: &str) -> types::Error {
     types::Error::InvalidInput(types::InvalidInfo {
-        field: "agent_id".into(),
-        reason: "this call acts as an agent: name the agent (agent_id; --agent on the command line) or call with its token".into(),
+        field: field.into(),
+        reason: format!(
+            "this call acts as an agent: name the agent ({field}) or call with its token"
+        ),
     })
 }
 
