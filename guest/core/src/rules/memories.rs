@@ -363,6 +363,19 @@ fn an_update_at_a_stale_version_is_a_conflict() {
 }
 
 #[test]
+fn an_update_that_changes_nothing_is_refused() {
+    world()
+        .when(agent("alice"), |s, cx| {
+            let nothing = UpdateRequest {
+                content: None,
+                ..update("alice", "m", "", 1)
+            };
+            memories::update(s, cx, &nothing)
+        })
+        .then_invalid("content");
+}
+
+#[test]
 fn a_reader_that_is_not_the_author_may_not_update() {
     world()
         .when(agent("carol"), |s, cx| {
