@@ -427,29 +427,34 @@ fn ingest_needs_memory_write() {
             "pipe",
         ],
     ));
-    let token = reg["token"].as_str().unwrap();
+    let pipe = reg["token"].as_str().unwrap();
     let repo = s.repo();
-    let o = maas(
-        &s,
-        &[
-            "--token",
-            token,
-            "kb",
-            "ingest-repo",
-            repo.to_str().unwrap(),
-            "-q",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("(permission_denied)"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let refused = || {
+        let o = maas(
+            &s,
+            &[
+                "--token",
+                pipe,
+                "kb",
+                "ingest-repo",
+                repo.to_str().unwrap(),
+                "-q",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("(permission_denied)"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    refused();
     // An agent that has it ingests, and the documents are its owner's.
     let token = register(&s, "writer", "u1");
     let run = ingest_as(&s, Some(&token), &repo, &[]);
     assert_eq!(changes(&run).0, 21);
+    // With nothing left to send, one without it is still refused, not told "unchanged".
+    refused();
 }
 
 #[test]

@@ -2,9 +2,11 @@
 //! documents, sending only what changed since the last run (see `crate::ingest`).
 
 use super::{CliError, Ctx};
+use crate::bindings::agents::Capability;
 use crate::ingest::manifest::{self, Manifest};
 use crate::ingest::walker::FileKind;
 use crate::ingest::{self, Doc, Options, kind_name};
+use crate::ops::agents::GetAgentInfo;
 use crate::ops::knowledge::{IngestDocuments, RemoveDocuments};
 use crate::progress::Progress;
 use crate::render::{Rendered, fields};
@@ -166,6 +168,18 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
         }
         text.push_str(&summary_text(&summary));
         return Ok(Rendered::new(summary, text));
+    }
+
+    // An agent that may not write is told so even when nothing is to be sent.
+    if let Some(me) = ctx.token_agent.clone() {
+        let (_, agent) = ctx.run_out(GetAgentInfo {
+            agent_id: Some(me.clone()),
+        })?;
+        if !agent.capabilities.contains(&Capability::MemoryWrite) {
+            return Err(CliError::from(crate::types::Error::PermissionDenied(
+                format!("agent {me} lacks the memory_write capability, which ingesting needs"),
+            )));
+        }
     }
 
     // Send new and changed documents in batches; the manifest follows each batch.
