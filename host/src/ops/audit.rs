@@ -62,10 +62,20 @@ pub struct GetAuditLog {
     #[arg(long = "type", value_name = "EVENT_TYPE")]
     pub event_type: Option<String>,
     /// From this time (ms since the epoch, inclusive).
-    #[arg(long, value_name = "MS")]
+    #[arg(
+        long,
+        value_name = "TIME",
+        value_parser = super::time_arg,
+        help = "From this time, inclusive: ms since the epoch or an RFC 3339 time such as 2026-12-06T16:54:55Z"
+    )]
     pub since: Option<u64>,
     /// Before this time (ms since the epoch).
-    #[arg(long, value_name = "MS")]
+    #[arg(
+        long,
+        value_name = "TIME",
+        value_parser = super::time_arg,
+        help = "Before this time: ms since the epoch or an RFC 3339 time"
+    )]
     pub until: Option<u64>,
     /// At most this many entries (1..=1000, default 100).
     #[arg(long, value_name = "N")]
@@ -98,7 +108,7 @@ impl Op for GetAuditLog {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if entries.len() as u64 >= u64::from(limit) {
             text.push_str(&format!(
-                "(the newest {limit} matching entries; older ones: --until MS, or --limit up to 1000)\n"
+                "(the newest {limit} matching entries; older ones: --until TIME, or --limit up to 1000)\n"
             ));
         }
         text

@@ -189,6 +189,18 @@ pub(crate) fn merged(mut base: Value, extra: Value) -> Value {
     base
 }
 
+/// A time given on the command line: milliseconds since the epoch, or an RFC 3339 time
+/// as text output prints them (`2026-12-06T16:54:55.120Z`, or with an offset).
+pub(crate) fn time_arg(text: &str) -> Result<u64, String> {
+    if let Ok(ms) = text.parse::<u64>() {
+        return Ok(ms);
+    }
+    let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+        format!("not a time ({e}); give ms since the epoch or e.g. 2026-12-06T16:54:55Z")
+    })?;
+    u64::try_from(time.timestamp_millis()).map_err(|_| "a time before 1970".to_string())
+}
+
 /// A JSON value given on the command line.
 pub(crate) fn json_arg(text: &str) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|e| format!("not JSON ({e}); quote it, e.g. '{{\"k\": 1}}'"))
@@ -198,4 +210,23 @@ pub(crate) fn json_arg(text: &str) -> Result<Value, String> {
 /// every transport reports a bad value the same way) and lists the choices in `--help`.
 pub(crate) fn wire_str<T: Wire>() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(T::CHOICES.iter().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_arg;
+
+    #[test]
+    fn a_time_on_the_command_line_is_ms_or_rfc_3339_as_text_output_prints_it() {
+        let printed = crate::render::rfc3339(1_796_576_499_864);
+        assert_eq!(time_arg(&printed), Ok(1_796_576_499_864));
+        assert_eq!(time_arg("1796576499864"), Ok(1_796_576_499_864));
+        assert_eq!(
+            time_arg("2026-12-06T18:01:39.864+01:00"),
+            Ok(1_796_576_499_864)
+        );
+        assert!(time_arg("1969-12-31T23:59:59Z").is_err());
+        let bad = time_arg("yesterday").err().unwrap_or_default();
+        assert!(bad.contains("ms since the epoch"), "{bad}");
+    }
 }
