@@ -264,7 +264,7 @@ pub fn page(
             let Some(seen) = describe(s, reader, entry, event) else {
                 continue;
             };
-            if !req.filter.wants(seen.kind) || !in_pool(s, &req.filter, &seen) {
+            if !req.filter.wants(seen.kind) || !in_pool(s, reader, &req.filter, &seen) {
                 continue;
             }
             if changes.len() == req.limit {
@@ -341,17 +341,22 @@ fn seen(kind: &'static str, object: &str, pool: Option<&str>, summary: String) -
     })
 }
 
-fn in_pool(s: &State, filter: &Filter, seen: &Seen) -> bool {
+/// Whether a change `reader` sees passes the filter's pool. An update names no pool: it
+/// passes for a pool the memory is shared into only when the reader is a member of that
+/// pool (else the filter would tell which pool a memory read through a `global` share
+/// sits in, or that the pool exists).
+fn in_pool(s: &State, reader: Option<&Agent>, filter: &Filter, seen: &Seen) -> bool {
     let Some(want) = &filter.pool_id else {
         return true;
     };
     match &seen.pool {
         Some(pool) => pool == want,
-        // An update of a memory shared into the pool.
-        None if seen.kind == "memory.updated" => s
-            .memories
-            .get(&seen.object)
-            .is_some_and(|m| m.pools.contains(want)),
+        None if seen.kind == "memory.updated" => {
+            reader.is_none_or(|r| member(s, want, r))
+                && s.memories
+                    .get(&seen.object)
+                    .is_some_and(|m| m.pools.contains(want))
+        }
         None => false,
     }
 }
@@ -447,8 +452,10 @@ fn describe(s: &State, reader: Option<&Agent>, entry: &Entry, event: &Event) -> 
             shared_by,
             scope,
         } => {
-            // Shown to whom the share reached, judged by today's membership; entries
-            // from before the share was recorded with it show it to the pool's admins.
+            // Shown to its sharer and to the members the share reached, judged by
+            // today's membership (as `memory.shared` is: a non-member reading the memory
+            // through a `global` or team share never learns the pool); entries from
+            // before the share was recorded with it show it to the pool's admins.
             let ok = reader.is_some_and(|r| {
                 s.pools
                     .get(pool_id)
@@ -460,7 +467,8 @@ fn describe(s: &State, reader: Option<&Agent>, entry: &Entry, event: &Event) -> 
                                 scope: *scope,
                                 shared_at: 0,
                             };
-                            *by == r.id || share_visible(s, p, &was, r)
+                            *by == r.id
+                                || (p.members.contains_key(&r.id) && share_visible(s, p, &was, r))
                         }
                         _ => p
                             .members
@@ -569,6 +577,12 @@ pub fn get(
         return Err(Error::denied("an agent reads its own changes").into());
     }
     let page = page(s, reader, req, entries, end, s.seq);
+    // A page that shows nothing is not recorded: a follower (an open change-feed
+    // stream, a waiter) reads again at every write anyone makes, and a row for each
+    // of those reads would let one agent's idle streams write tens of rows per write.
+    if page.changes.is_empty() {
+        return Ok(Done::nothing(page));
+    }
     let rec = record(
         cx.caller.name(),
         "change.listed",

@@ -222,6 +222,87 @@ fn pages_concatenate_to_the_whole_feed_and_survive_a_restart() {
 }
 
 #[test]
+fn a_memory_read_through_a_global_share_never_tells_a_non_member_its_pool() {
+    let mut c = world();
+    let start = head(&mut c);
+    // eve, in no pool, reads m-glob (a global share into p) but may not learn p.
+    store(&mut c, "ann", "m-glob", Some(("p", Scope::Global)));
+    assert!(c.get_memory(&me("eve"), "eve", "m-glob").is_ok());
+    let upd = UpdateRequest {
+        agent_id: "ann".into(),
+        memory_id: "m-glob".into(),
+        content: Some("notes, revised".into()),
+        tags: None,
+        kind: None,
+        expected_version: 1,
+    };
+    c.update_memory(&me("ann"), &upd).unwrap();
+    assert_eq!(
+        feed(&mut c, "eve", &start),
+        [("memory.updated".to_string(), "m-glob".to_string())],
+        "the update of a memory eve reads, naming no pool"
+    );
+    let in_pool = |c: &mut TestCore, who: &str, pool: &str| {
+        let filter = Filter {
+            kinds: Vec::new(),
+            pool_id: Some(pool.into()),
+        };
+        c.changes(&me(who), None, Some(&start), filter, None)
+            .unwrap()
+            .changes
+            .len()
+    };
+    assert_eq!(
+        in_pool(&mut c, "eve", "p"),
+        0,
+        "the right pool tells nothing"
+    );
+    assert_eq!(in_pool(&mut c, "eve", "nope"), 0);
+    assert_eq!(
+        in_pool(&mut c, "bob", "p"),
+        2,
+        "a member: the share and the update"
+    );
+    let before = head(&mut c);
+    c.unshare(&me("ann"), "p", "m-glob", "ann").unwrap();
+    store(&mut c, "ann", "m-glob2", Some(("p", Scope::Global)));
+    c.delete_memory(&me("ann"), "ann", "m-glob2").unwrap();
+    assert!(
+        feed(&mut c, "eve", &before).is_empty(),
+        "no unshare or deletion naming p"
+    );
+    assert_eq!(
+        kinds(&feed(&mut c, "bob", &before)),
+        ["memory.unshared", "memory.deleted"]
+    );
+}
+
+#[test]
+fn only_reads_that_show_changes_are_audited() {
+    let mut c = world();
+    let start = head(&mut c);
+    let listed = |c: &mut TestCore| {
+        let filter = maas_core::audit::AuditFilter {
+            event_type: Some("change.listed".into()),
+            limit: Some(1000),
+            ..Default::default()
+        };
+        c.audit(&OP, &filter).unwrap().len()
+    };
+    let before = listed(&mut c);
+    // eve follows the feed while others write: nothing she may see, nothing recorded.
+    for i in 0..5 {
+        store(&mut c, "ann", &format!("m{i}"), None);
+        assert!(feed(&mut c, "eve", &start).is_empty());
+    }
+    assert_eq!(listed(&mut c), before);
+    // A read that shows a change is.
+    store(&mut c, "ann", "m-proj", Some(("p", Scope::Project)));
+    assert_eq!(feed(&mut c, "bob", &start).len(), 1);
+    assert_eq!(listed(&mut c), before + 1);
+}
+
+#[test]
 fn filters_narrow_by_kind_and_pool() {
     let mut c = world();
     let start = head(&mut c);
