@@ -2255,3 +2255,141 @@ async fn a_request_whose_body_is_still_coming_when_the_server_stops_does_not_hol
         "{answer}"
     );
 }
+
+/// `POST` of `body` with `content_type` to `path` of the server at `url`, as `token`:
+/// the status, the `Content-Type` and the body.
+async fn raw(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    content_type: &str,
+    body: String,
+) -> (StatusCode, String, String) {
+    let resp = reqwest::Client::new()
+        .request(method, url.replace("/mcp", path))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, kind, resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_of_countless_tiny_json_values_are_refused_before_any_parse() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let (status, session) = open_session(&reqwest::Client::new(), &server.url, &a).await;
+    assert_eq!(status, 200);
+    // 1.5 MiB of `[[],[],…]`: 500,000 values, under the 4 MiB limit of /mcp (A2A takes
+    // 64 KiB, which holds too few values to matter).
+    let bomb = format!("[{}[]]", "[],".repeat(500_000));
+    for path in ["/mcp"] {
+        let resp = reqwest::Client::new()
+            .post(server.url.replace("/mcp", path))
+            .header("Authorization", format!("Bearer {a}"))
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .header(SESSION, &session)
+            .body(bomb.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 413, "{path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32600, "{path}: {body}");
+    }
+    // Brackets and commas inside a text count for nothing: a long text reaches the tool
+    // (which answers it, here with the write gate's refusal of so repetitive a text).
+    let long = "deploy, [notes] ".repeat(4_000);
+    let http = reqwest::Client::new();
+    let call = (server.url.as_str(), a.as_str(), session.as_str());
+    let (status, body) = tool_call(&http, call, 2, "store_memory", json!({"content": long})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""result""#) && body.contains("content"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_feed_and_a2a_answer_bad_requests_with_typed_json() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let url = &server.url;
+    let json_body = |text: &str| -> Value { serde_json::from_str(text).expect(text) };
+    // A2A: the JSON-RPC error each mistake is.
+    for (body, code) in [
+        ("{not json", -32700),
+        (r#"[{"jsonrpc":"2.0","id":1,"method":"tasks/get"}]"#, -32600),
+        (r#"{"jsonrpc":"2.0","id":1}"#, -32600),
+        (r#""tasks/get""#, -32600),
+        (r#"{"jsonrpc":"2.0","id":1,"method":"tasks/list"}"#, -32601),
+    ] {
+        let post = raw(
+            url,
+            reqwest::Method::POST,
+            "/a2a",
+            &a,
+            "application/json",
+            body.into(),
+        );
+        let (status, kind, text) = post.await;
+        assert_eq!(status, 200, "{body}: {text}");
+        assert!(kind.starts_with("application/json"), "{body}: {kind}");
+        assert_eq!(json_body(&text)["error"]["code"], code, "{body}: {text}");
+    }
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{{"id":"{}"}}}}"#,
+        "x".repeat(100_000)
+    );
+    let a2a_get = r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get"}"#.to_string();
+    for (path, content_type, body, status) in [
+        ("/a2a", "text/plain", a2a_get, 415),
+        ("/mcp", "text/plain", init_body(), 415),
+        ("/a2a", "application/json", big, 413),
+    ] {
+        let (got, kind, text) = raw(url, reqwest::Method::POST, path, &a, content_type, body).await;
+        assert_eq!(got, status, "{text}");
+        assert!(kind.starts_with("application/json"), "{kind}");
+        assert_eq!(json_body(&text)["error"]["code"], -32600, "{text}");
+    }
+    // Methods a route does not serve, and a query string the feed does not take.
+    for (method, path, allowed) in [
+        (reqwest::Method::GET, "/a2a", "POST"),
+        (reqwest::Method::POST, "/v1/changes", "GET"),
+    ] {
+        let (status, kind, text) =
+            raw(url, method, path, &a, "application/json", "{}".into()).await;
+        assert_eq!(status, 405, "{path}: {text}");
+        assert!(kind.starts_with("application/json"), "{path}: {kind}");
+        assert!(text.contains(allowed), "{path}: {text}");
+    }
+    for query in ["?limit=5", "?after=c1&after=c2"] {
+        let path = format!("/v1/changes{query}");
+        let (status, kind, text) = raw(
+            url,
+            reqwest::Method::GET,
+            &path,
+            &a,
+            "application/json",
+            String::new(),
+        )
+        .await;
+        assert_eq!(status, 400, "{query}: {text}");
+        assert!(kind.starts_with("application/json"), "{query}: {kind}");
+        assert_eq!(json_body(&text)["code"], "invalid_input", "{query}: {text}");
+    }
+}

@@ -10,6 +10,7 @@
 //! `Host` header against the allowed hosts.
 
 mod a2a;
+mod body;
 mod deadline;
 mod feed;
 mod load;
@@ -219,6 +220,20 @@ fn json_rpc_error_to(
         "error": {"code": code, "message": message},
     });
     (status, axum::Json(body)).into_response()
+}
+
+/// 405 for a method a route does not serve, naming the one it does, with a JSON body.
+fn method_not_allowed(allowed: &'static str) -> Response {
+    let body = serde_json::json!({
+        "error": format!("this endpoint answers {allowed} only"),
+        "status": "error",
+        "code": "invalid_input",
+    });
+    let mut response = (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
+    response
 }
 
 /// A 401 as every bad token gets it.
@@ -518,6 +533,8 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
     let opens_session =
         gate.sessions && request.method() == Method::POST && session.is_none() && path == "/mcp";
     let wants_owner = opens_session || (request.method() == Method::GET && path == "/v1/changes");
+    let to_a2a = path == "/a2a";
+    let to_mcp = path == "/mcp";
     if ending && session.is_some_and(|id| gate.owners.owner(id).is_none()) {
         return no_such_session();
     }
@@ -541,6 +558,33 @@ async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) 
         }
         _ => None,
     };
+    // A JSON body is read whole and measured before anything parses it (`body.rs`);
+    // MCP and A2A read nothing else.
+    if request.method() == Method::POST && (posting_json || to_a2a || to_mcp) {
+        let read = if !posting_json {
+            Err(json_rpc_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                -32600,
+                "Invalid Request: the body must be JSON (Content-Type: application/json)".into(),
+            ))
+        } else {
+            let limit = if to_a2a {
+                body::MOST_A2A_BYTES
+            } else {
+                MAX_MESSAGE_BYTES
+            };
+            body::whole(request, limit).await
+        };
+        request = match read {
+            Ok(request) => request,
+            Err(refusal) => {
+                return match (share, posted) {
+                    (None, None) => refusal,
+                    held => load::holding(held, refusal),
+                };
+            }
+        };
+    }
     let owner = match &principal {
         Principal::Agent(agent) if wants_owner => gate.owner_of(agent).await,
         _ => None,
@@ -723,7 +767,10 @@ pub async fn bind(
     let mcp: StreamableHttpService<MaasMcp, BoundSessions> =
         StreamableHttpService::new(move || Ok(handler.for_session()), sessions, config);
     let feed = axum::Router::new()
-        .route("/v1/changes", get(feed::changes))
+        .route(
+            "/v1/changes",
+            get(feed::changes).fallback(|| async { method_not_allowed("GET") }),
+        )
         .with_state(feed::Feed {
             core: core.clone(),
             stop: shutdown.clone(),
@@ -731,7 +778,10 @@ pub async fn bind(
             revocations,
         });
     let tasks = axum::Router::new()
-        .route("/a2a", axum::routing::post(a2a::rpc))
+        .route(
+            "/a2a",
+            axum::routing::post(a2a::rpc).fallback(|| async { method_not_allowed("POST") }),
+        )
         .with_state(core.clone());
     let app = axum::Router::new()
         .nest_service("/mcp", mcp)

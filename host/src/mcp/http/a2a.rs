@@ -17,6 +17,7 @@ use crate::ops::run;
 use crate::render::rfc3339;
 use crate::service::CoreService;
 use crate::{types, wire};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
@@ -156,15 +157,25 @@ pub async fn rpc(
     State(core): State<CoreService>,
     Extension(principal): Extension<Principal>,
     Extension(recheck): Extension<Recheck>,
-    Json(request): Json<Value>,
+    body: Bytes,
 ) -> Json<Value> {
     // Each core call first checks that the token still authenticates.
     let core = recheck.bind(&core);
+    // The gate has read the body whole, JSON and small (`body.rs`); what it says is read
+    // here, so a bad one gets a JSON-RPC error, not an HTTP one.
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return failure(Value::Null, -32700, format!("Parse error: {e}"), None),
+    };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
-    let method = request
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        let why = if request.is_array() {
+            "a batch is not served here: send one request at a time"
+        } else {
+            "a request is a JSON object with a `method` string"
+        };
+        return failure(id, -32600, format!("Invalid Request: {why}"), None);
+    };
     // The method first: an unknown one is -32601 whatever its params.
     let cancel = match method {
         "tasks/get" => false,

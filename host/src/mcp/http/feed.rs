@@ -16,6 +16,7 @@ use crate::ops::invoke;
 use crate::service::CoreService;
 use crate::{changes, types, wire};
 use axum::Extension;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -291,8 +292,19 @@ pub async fn changes(
     Extension(recheck): Extension<Recheck>,
     Extension(party): Extension<Party>,
     headers: HeaderMap,
-    Query(q): Query<FeedQuery>,
+    query: Result<Query<FeedQuery>, QueryRejection>,
 ) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(rejection) => {
+            let body = serde_json::json!({
+                "error": format!("invalid query string: {}", rejection.body_text()),
+                "status": "error",
+                "code": "invalid_input",
+            });
+            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+        }
+    };
     // Every read checks the token first, unaudited: the stream ends when it is revoked.
     let core = recheck.bind_quiet(&core);
     let slot = match streams.open(&principal, &party) {

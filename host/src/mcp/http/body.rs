@@ -1,0 +1,135 @@
+//! JSON request bodies read whole by the gate, before any handler parses them: one over
+//! its route's size is refused without reading the rest, and one holding more JSON
+//! values than any request needs is refused before a tree is built for it.
+//!
+//! Why the count: parsing builds a value for every `[]`, `0` or `{}` in a body, each
+//! tens of bytes in memory, so 2 MiB of `[[],[],…]` (700,000 values) cost a parse of
+//! ~50 MB and tens of milliseconds on an async worker; an agent sending 32 at once (its
+//! in-flight cap) held both workers of a 2-core server and slowed other owners' calls
+//! from 1.6 ms to over a second. A long text is one value and parses fast, so bodies of
+//! real requests (an ingest of 1,000 documents holds about 12,000 values) stay far
+//! below [`MOST_JSON_VALUES`].
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+
+/// Most JSON values (arrays, objects and the elements and members they hold, counted
+/// by their brackets and commas) a request body may hold.
+pub const MOST_JSON_VALUES: usize = 100_000;
+
+/// Most bytes of an A2A request (`tasks/get`, `tasks/cancel`: an id and a few fields).
+pub const MOST_A2A_BYTES: usize = 64 * 1024;
+
+/// Whether `json` holds at most `most` values, counted by the brackets and commas outside
+/// its strings (an upper bound on its values less its scalars standing alone, which is
+/// enough: every value after the first in an array or object follows a comma). `Err`
+/// carries the count reached. Not a validator: the handler's parser still reads it.
+pub fn within(json: &[u8], most: usize) -> Result<(), usize> {
+    let mut count = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' | b',' => {
+                    count += 1;
+                    if count > most {
+                        return Err(count);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `request` with its body read whole (at most `limit` bytes) and checked by [`within`];
+/// the refusal to answer with when it is larger, cannot be read, or holds too many
+/// values (JSON-RPC errors, as MCP and A2A clients read them).
+pub async fn whole(request: Request, limit: usize) -> Result<Request, Response> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        super::json_rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            -32600,
+            format!("Invalid Request: the body is larger than {limit} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        // Past the limit while reading (no length declared), or the body did not come
+        // whole (the client went away, or its time ran out).
+        Err(_) if declared.is_none() => return Err(too_large()),
+        Err(e) => {
+            return Err(super::json_rpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                format!("Invalid Request: the body could not be read whole: {e}"),
+            ));
+        }
+    };
+    if let Err(count) = within(&bytes, MOST_JSON_VALUES) {
+        return Err(super::json_rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            -32600,
+            format!(
+                "Invalid Request: the body holds more than {MOST_JSON_VALUES} JSON values ({count} read); no request needs as many (send an ingest in batches)"
+            ),
+        ));
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_counted_by_brackets_and_commas_outside_strings() {
+        assert_eq!(within(b"[[],[],[]]", 6), Ok(()));
+        assert_eq!(within(b"[[],[],[]]", 5), Err(6));
+        assert_eq!(within(br#"{"a": 1, "b": [2, 3]}"#, 4), Ok(()));
+        // Brackets, commas and escaped quotes inside strings count for nothing.
+        let text = br#"{"t": "[[[,,,{{{ \" ,,, \\", "u": "]]]"}"#;
+        assert_eq!(within(text, 2), Ok(()));
+        assert_eq!(within(text, 1), Err(2));
+    }
+
+    #[test]
+    fn a_body_of_tiny_values_is_refused_and_a_real_ingest_is_not() {
+        let bomb = format!("[{}[]]", "[],".repeat(700_000));
+        assert!(within(bomb.as_bytes(), MOST_JSON_VALUES).is_err());
+        let document = serde_json::json!({
+            "kind": "code", "id": "a.rs:f", "title": "f", "content": "fn f() {}, [x]",
+            "service": "s", "path": "a.rs", "topic": null, "severity": null,
+            "line_start": 1, "line_end": 2,
+        });
+        let ingest = serde_json::json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "ingest_documents", "arguments": {
+                "documents": vec![document; 1000],
+            }},
+        });
+        assert!(within(ingest.to_string().as_bytes(), MOST_JSON_VALUES).is_ok());
+    }
+}
