@@ -286,6 +286,15 @@ pub const KNOWN_TOKENS_FILE: &str = "http-known-tokens";
 /// Creates the directory if it is missing and makes it and the files maas keeps in it
 /// private to their owner (0700 and 0600), even when they existed before.
 pub fn ensure(dir: &Path) -> Result<(), CliError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(CliError::io(
+            format!(
+                "the data directory {} is a file, not a directory",
+                dir.display()
+            ),
+            "pass a directory (new or maas's own) with --data-dir or MAAS_HOME",
+        ));
+    }
     secure_dir(dir).map_err(|e| {
         CliError::io(
             format!(

@@ -217,6 +217,36 @@ fn json_output_uses_the_original_field_names() {
 }
 
 #[test]
+fn a_data_dir_that_is_a_file_and_an_address_in_use_are_named_with_what_to_do() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(&file)
+        .arg("stats")
+        .env_remove("MAAS_HOME")
+        .output()
+        .unwrap();
+    assert_fails(&o, 1, "io");
+    assert!(
+        stderr(&o).contains("is a file, not a directory"),
+        "{}",
+        stderr(&o)
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = maas(&dir, &["serve", "--listen", &addr]);
+    assert_fails(&o, 1, "io");
+    assert!(
+        stderr(&o).contains("--listen 127.0.0.1:<another port>"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn an_unknown_agent_is_a_refusal_with_exit_code_1_and_its_code() {
     let dir = DataDir::new();
     let o = maas(&dir, &["agent", "get", "nobody"]);

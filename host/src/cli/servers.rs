@@ -391,10 +391,16 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
         let (addr, server) = bind(core.clone(), options, stop.clone())
             .await
             .map_err(|e| {
-                CliError::io(
-                    format!("cannot serve on {}: {e}", args.listen),
-                    "see the message; `maas serve --help` lists the flags",
-                )
+                let in_use = e.chain().any(|c| {
+                    c.downcast_ref::<std::io::Error>()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+                });
+                let hint = if in_use {
+                    "another process serves on that address (a maas serve already running?); stop it, or pass --listen 127.0.0.1:<another port>"
+                } else {
+                    "see the message; `maas serve --help` lists the flags"
+                };
+                CliError::io(format!("cannot serve on {}: {e}", args.listen), hint)
             })?;
         eprintln!("maas: serving MCP at http://{addr}/mcp (health: http://{addr}/healthz)");
         eprintln!(
