@@ -452,7 +452,7 @@ fn an_export_imported_into_a_new_directory_rebuilds_the_same_state() {
     );
 
     let again = maas(&to, &["import", file.to_str().unwrap()]);
-    assert_eq!(again.status.code(), Some(2));
+    assert_fails(&again, 1, "conflict");
     assert!(
         stderr(&again).contains("already has a history"),
         "{}",
@@ -461,6 +461,7 @@ fn an_export_imported_into_a_new_directory_rebuilds_the_same_state() {
     let broken = from.path().join("broken.jsonl");
     std::fs::write(&broken, exported.replace("\"seq\":2", "\"seq\":7")).unwrap();
     let refused = maas(&DataDir::new(), &["import", broken.to_str().unwrap()]);
+    assert_fails(&refused, 1, "invalid_input");
     assert!(
         stderr(&refused).contains("expected entry 2"),
         "{}",

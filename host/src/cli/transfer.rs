@@ -251,10 +251,11 @@ impl Relink {
 }
 
 fn bad(line_no: usize, why: impl std::fmt::Display) -> CliError {
-    CliError::usage(
-        format!("line {line_no} of the export: {why}"),
-        "the file must be the output of `maas export`",
-    )
+    CliError::Local {
+        message: format!("line {line_no} of the export: {why}"),
+        code: "invalid_input",
+        hint: Some("the file must be the output of `maas export`".into()),
+    }
 }
 
 /// Reads an export into entries, checking the header and that sequences run 1, 2, 3, …;
@@ -331,10 +332,11 @@ pub fn import(
     let rendered = import_entries(entries, &options, |entries| {
         let mut journal = open_journal(dir)?;
         if journal.head().map_err(journal_err)? != 0 {
-            return Err(CliError::usage(
-                format!("the data directory {} already has a history", dir.display()),
-                "import into a new, empty --data-dir",
-            ));
+            return Err(CliError::Local {
+                message: format!("the data directory {} already has a history", dir.display()),
+                code: "conflict",
+                hint: Some("import into a new, empty --data-dir".into()),
+            });
         }
         journal.append_all(0, entries).map_err(journal_err)?;
         Ok(journal)
