@@ -66,6 +66,19 @@ fn store(c: &mut TestCore, author: &str, id: &str, pool: Option<(&str, Scope)>) 
     c.store_memory(&me(author), &req).unwrap();
 }
 
+/// `author` revises the content of its memory `id`, at version 1.
+fn revise(c: &mut TestCore, author: &str, id: &str) {
+    let req = UpdateRequest {
+        agent_id: author.into(),
+        memory_id: id.into(),
+        content: Some("notes, revised".into()),
+        tags: None,
+        kind: None,
+        expected_version: 1,
+    };
+    c.update_memory(&me(author), &req).unwrap();
+}
+
 fn feed(c: &mut TestCore, who: &str, after: &str) -> Vec<(String, String)> {
     let page = c
         .changes(&me(who), None, Some(after), Filter::default(), Some(500))
@@ -101,15 +114,7 @@ fn each_agent_sees_only_what_it_may_see() {
     };
     let h = c.initiate(&me("ann"), "ann", "bob", &ctx, None).unwrap().id;
     c.accept(&me("bob"), &h, "bob").unwrap();
-    let upd = UpdateRequest {
-        agent_id: "ann".into(),
-        memory_id: "m-proj".into(),
-        content: Some("notes, revised".into()),
-        tags: None,
-        kind: None,
-        expected_version: 1,
-    };
-    c.update_memory(&me("ann"), &upd).unwrap();
+    revise(&mut c, "ann", "m-proj");
 
     let bob = feed(&mut c, "bob", &start);
     assert_eq!(
@@ -228,15 +233,7 @@ fn a_memory_read_through_a_global_share_never_tells_a_non_member_its_pool() {
     // eve, in no pool, reads m-glob (a global share into p) but may not learn p.
     store(&mut c, "ann", "m-glob", Some(("p", Scope::Global)));
     assert!(c.get_memory(&me("eve"), "eve", "m-glob").is_ok());
-    let upd = UpdateRequest {
-        agent_id: "ann".into(),
-        memory_id: "m-glob".into(),
-        content: Some("notes, revised".into()),
-        tags: None,
-        kind: None,
-        expected_version: 1,
-    };
-    c.update_memory(&me("ann"), &upd).unwrap();
+    revise(&mut c, "ann", "m-glob");
     assert_eq!(
         feed(&mut c, "eve", &start),
         [("memory.updated".to_string(), "m-glob".to_string())],
