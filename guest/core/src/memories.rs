@@ -220,14 +220,6 @@ pub(crate) fn check_owner_text(
 pub fn update(s: &State, cx: &mut Cx, req: &UpdateRequest) -> Decided<()> {
     let agent = cx.acting(s, "agent_id", &req.agent_id)?;
     require(agent, Capability::MemoryWrite)?;
-    if req.content.is_none() && req.tags.is_none() && req.kind.is_none() {
-        // A new version that changes nothing would still tell every reader it changed.
-        return Err(Error::invalid(
-            "content",
-            "nothing to change: give new content, tags or a memory type",
-        )
-        .into());
-    }
     let memory = readable(s, agent, &req.memory_id, cx.now)?;
     if memory.author != agent.id {
         return Err(
@@ -236,6 +228,14 @@ pub fn update(s: &State, cx: &mut Cx, req: &UpdateRequest) -> Decided<()> {
     }
     if memory.version != req.expected_version {
         return Err(Error::Conflict(memory.version).into());
+    }
+    if req.content.is_none() && req.tags.is_none() && req.kind.is_none() {
+        // A new version that changes nothing would still tell every reader it changed.
+        return Err(Error::invalid(
+            "content",
+            "nothing to change: give new content, tags or a memory type",
+        )
+        .into());
     }
     if let Some(content) = &req.content {
         check_content(content)?;
