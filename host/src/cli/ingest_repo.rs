@@ -38,7 +38,7 @@ pub struct IngestRepoArgs {
     pub max_bytes: u64,
     /// Put this before every path (and so in every document id), e.g. the repository's
     /// name, to keep repositories with the same file names apart.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub prefix: String,
     /// Print what would change and change nothing.
     #[arg(long)]

@@ -16,16 +16,19 @@ use std::path::{Path, PathBuf};
 /// Knowledge verbs.
 #[derive(Debug, Clone, Subcommand)]
 pub enum KbCmd {
-    /// Ingest documents from a file: a JSON array, or JSON objects one after another
-    /// (JSON lines), each {kind, id, title, content, service?, path?, line_start?,
-    /// line_end?, topic?, severity?}.
-    /// `-` reads stdin. Batches of up to 1000 documents and 4 MiB of text are each
-    /// stored all or none; an existing id of the same kind is replaced.
+    /// Ingest documents from a JSON or JSON-lines file
+    ///
+    /// The file is a JSON array, or JSON objects one after another (JSON lines), each
+    /// {kind, id, title, content, service?, path?, line_start?, line_end?, topic?,
+    /// severity?}. `-` reads stdin. Batches of up to 1000 documents and 4 MiB of text are
+    /// each stored all or none; an existing id of the same kind is replaced.
     Ingest {
         /// The file, or `-` for stdin.
         file: PathBuf,
     },
-    /// Ingest a repository: one code document per function, method, type, impl, class
+    /// Ingest a repository's code, decisions and incidents, sending what changed
+    ///
+    /// One code document per function, method, type, impl, class
     /// and module doc (Rust, Python, Go, TypeScript, JavaScript), the architecture
     /// decisions under adr/ or decisions/ directories and the incident reports under
     /// postmortems/ or incidents/. Honours .gitignore; skips binaries, vendored and

@@ -280,7 +280,7 @@ impl Op for IngestDocuments {
 #[serde(deny_unknown_fields)]
 pub struct RemoveDocuments {
     /// `code`, `decision` or `incident`.
-    #[arg(long)]
+    #[arg(long, value_parser = super::wire_str::<knowledge::DocumentKind>())]
     pub kind: String,
     /// Up to 1000 ids of that kind.
     #[arg(value_name = "ID", required = true)]

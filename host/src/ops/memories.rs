@@ -166,7 +166,12 @@ pub struct UpdateMemory {
     #[arg(long)]
     pub content: Option<String>,
     /// New tags (an empty list clears them).
-    #[arg(long = "tag", value_name = "TAG", conflicts_with = "clear_tags")]
+    #[arg(
+        long = "tag",
+        value_name = "TAG",
+        conflicts_with = "clear_tags",
+        help = "New tags, replacing the old (repeat --tag; --clear-tags removes them all)"
+    )]
     pub tags: Option<Vec<String>>,
     /// New type: `preference`, `fact`, `decision` or `note`.
     #[arg(long = "kind", value_parser = wire_str::<memories::MemoryKind>())]
