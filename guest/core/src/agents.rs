@@ -80,7 +80,13 @@ pub fn register(s: &State, cx: &mut Cx, req: &RegistrationRequest) -> Decided<Re
                 .into());
             }
             if s.id_used("agent", id) {
-                return Err(Error::invalid("agent_id", format!("agent id {id} is taken")).into());
+                return Err(Error::invalid(
+                    "agent_id",
+                    format!(
+                        "agent id {id} is in use or was used before (agent ids are never reused); choose another, or omit agent_id for a fresh one"
+                    ),
+                )
+                .into());
             }
             id.clone()
         }
