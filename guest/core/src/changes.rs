@@ -342,21 +342,20 @@ fn seen(kind: &'static str, object: &str, pool: Option<&str>, summary: String) -
 }
 
 /// Whether a change `reader` sees passes the filter's pool. An update names no pool: it
-/// passes for a pool the memory is shared into only when the reader is a member of that
-/// pool (else the filter would tell which pool a memory read through a `global` share
-/// sits in, or that the pool exists).
+/// passes for a pool whose share of the memory the reader sees as a member (else the
+/// filter would tell which pool a memory sits in, through a share the reader cannot
+/// see, or that the pool exists).
 fn in_pool(s: &State, reader: Option<&Agent>, filter: &Filter, seen: &Seen) -> bool {
     let Some(want) = &filter.pool_id else {
         return true;
     };
     match &seen.pool {
         Some(pool) => pool == want,
-        None if seen.kind == "memory.updated" => {
-            reader.is_none_or(|r| member(s, want, r))
-                && s.memories
-                    .get(&seen.object)
-                    .is_some_and(|m| m.pools.contains(want))
-        }
+        None if seen.kind == "memory.updated" => s.pools.get(want).is_some_and(|p| {
+            p.shares.get(&seen.object).is_some_and(|sh| {
+                reader.is_none_or(|r| p.members.contains_key(&r.id) && share_visible(s, p, sh, r))
+            })
+        }),
         None => false,
     }
 }
@@ -452,50 +451,57 @@ fn describe(s: &State, reader: Option<&Agent>, entry: &Entry, event: &Event) -> 
             shared_by,
             scope,
         } => {
-            // Shown to its sharer and to the members the share reached, judged by
-            // today's membership (as `memory.shared` is: a non-member reading the memory
-            // through a `global` or team share never learns the pool); entries from
-            // before the share was recorded with it show it to the pool's admins.
-            let ok = reader.is_some_and(|r| {
-                s.pools
-                    .get(pool_id)
-                    .is_some_and(|p| match (shared_by, scope) {
-                        (Some(by), Some(scope)) => {
-                            let was = Share {
-                                n: 0,
-                                shared_by: by.clone(),
-                                scope: *scope,
-                                shared_at: 0,
-                            };
-                            *by == r.id
-                                || (p.members.contains_key(&r.id) && share_visible(s, p, &was, r))
+            // Shown with its pool to its sharer and to the members the share reached,
+            // judged by today's membership (entries from before the share was recorded
+            // with it: to the pool's admins); to a reader a `global` or team share
+            // reached from outside the pool without it (as `memory.shared` and
+            // `memory.updated` never name the pool to such a reader), so a follower
+            // keeping the memory learns it is gone.
+            let view = match reader {
+                None => Some(true),
+                Some(r) => s.pools.get(pool_id).and_then(|p| match (shared_by, scope) {
+                    (Some(by), Some(scope)) => {
+                        let was = Share {
+                            n: 0,
+                            shared_by: by.clone(),
+                            scope: *scope,
+                            shared_at: 0,
+                        };
+                        let reached = share_visible(s, p, &was, r);
+                        if *by == r.id || (reached && p.members.contains_key(&r.id)) {
+                            Some(true)
+                        } else {
+                            reached.then_some(false)
                         }
-                        _ => p
-                            .members
-                            .get(&r.id)
-                            .is_some_and(|m| m.permission == Permission::Admin),
-                    })
-            });
-            sees(ok).then_some(())?;
+                    }
+                    _ => p
+                        .members
+                        .get(&r.id)
+                        .is_some_and(|m| m.permission == Permission::Admin)
+                        .then_some(true),
+                }),
+            };
+            let pool = view?.then_some(pool_id.as_str());
             let deleted = entry
                 .events
                 .iter()
                 .any(|e| matches!(e, Event::MemoryDeleted { id } if id == memory_id));
-            if deleted {
-                seen(
-                    "memory.deleted",
-                    memory_id,
-                    Some(pool_id),
-                    format!("memory {memory_id} deleted (it was shared into pool {pool_id})"),
-                )
+            let summary = match (deleted, pool) {
+                (true, Some(p)) => {
+                    format!("memory {memory_id} deleted (it was shared into pool {p})")
+                }
+                (true, None) => format!("memory {memory_id} deleted"),
+                (false, Some(p)) => format!("memory {memory_id} unshared from pool {p}"),
+                (false, None) => {
+                    format!("memory {memory_id} unshared: a share that reached you ended")
+                }
+            };
+            let kind = if deleted {
+                "memory.deleted"
             } else {
-                seen(
-                    "memory.unshared",
-                    memory_id,
-                    Some(pool_id),
-                    format!("memory {memory_id} unshared from pool {pool_id}"),
-                )
-            }
+                "memory.unshared"
+            };
+            seen(kind, memory_id, pool, summary)
         }
         Event::MemoryDeleted { id } => {
             // Whoever saw it in a pool learns it from the unshares before this event.

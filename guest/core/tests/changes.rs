@@ -264,14 +264,58 @@ fn a_memory_read_through_a_global_share_never_tells_a_non_member_its_pool() {
     c.unshare(&me("ann"), "p", "m-glob", "ann").unwrap();
     store(&mut c, "ann", "m-glob2", Some(("p", Scope::Global)));
     c.delete_memory(&me("ann"), "ann", "m-glob2").unwrap();
-    assert!(
-        feed(&mut c, "eve", &before).is_empty(),
-        "no unshare or deletion naming p"
+    // eve, who read them, learns they are gone, without the pool.
+    let eve = c
+        .changes(&me("eve"), None, Some(&before), Filter::default(), None)
+        .unwrap()
+        .changes;
+    let seen: Vec<(&str, &str, Option<&str>)> = eve
+        .iter()
+        .map(|ch| (ch.kind, ch.object_id.as_str(), ch.pool_id.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("memory.unshared", "m-glob", None),
+            ("memory.deleted", "m-glob2", None)
+        ]
     );
+    assert!(eve.iter().all(|ch| !ch.summary.contains("pool")), "{eve:?}");
     assert_eq!(
         kinds(&feed(&mut c, "bob", &before)),
         ["memory.unshared", "memory.deleted"]
     );
+}
+
+#[test]
+fn a_pool_filter_never_tells_a_member_of_a_share_it_cannot_see() {
+    let mut c = world();
+    let q = PoolRequest {
+        name: "open".into(),
+        owner_id: "u1".into(),
+        scope: Scope::Global,
+        team: None,
+        pool_id: Some("q".into()),
+        metadata: None,
+    };
+    c.create_pool(&OP, None, &q).unwrap();
+    c.join_pool(&OP, "q", "ann", Permission::Admin).unwrap();
+    let start = head(&mut c);
+    // m is in p only as ann's private share, and in q for everyone: bob, a member of
+    // p, reads it through q but may not learn it is in p.
+    store(&mut c, "ann", "m", Some(("p", Scope::AgentPrivate)));
+    c.share(&me("ann"), "q", "m", "ann", Scope::Global).unwrap();
+    revise(&mut c, "ann", "m");
+    let in_p = |c: &mut TestCore, who: &str| -> Vec<&'static str> {
+        let filter = Filter {
+            kinds: Vec::new(),
+            pool_id: Some("p".into()),
+        };
+        let page = c.changes(&me(who), None, Some(&start), filter, None);
+        page.unwrap().changes.iter().map(|ch| ch.kind).collect()
+    };
+    assert!(in_p(&mut c, "bob").is_empty());
+    assert_eq!(in_p(&mut c, "ann"), ["memory.shared", "memory.updated"]);
 }
 
 #[test]
