@@ -77,9 +77,9 @@ pub async fn whole(request: Request, limit: usize) -> Result<Request, Response> 
     let (parts, body) = request.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        // Past the limit while reading (no length declared), or the body did not come
-        // whole (the client went away, or its time ran out).
-        Err(_) if declared.is_none() => return Err(too_large()),
+        // Past the limit while reading (no length was declared).
+        Err(e) if over_limit(&e) => return Err(too_large()),
+        // The body did not come whole (the client went away, or its time ran out).
         Err(e) => {
             return Err(super::json_rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -100,6 +100,18 @@ pub async fn whole(request: Request, limit: usize) -> Result<Request, Response> 
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
+/// Whether reading a body failed because it ran past its limit.
+fn over_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +125,33 @@ mod tests {
         let text = br#"{"t": "[[[,,,{{{ \" ,,, \\", "u": "]]]"}"#;
         assert_eq!(within(text, 2), Ok(()));
         assert_eq!(within(text, 1), Err(2));
+    }
+
+    /// A request whose body comes in `chunks` (no length declared), the last an error
+    /// when `cut`.
+    fn streamed(chunks: usize, cut: bool) -> Request {
+        let mut parts: Vec<Result<Bytes, std::io::Error>> = (0..chunks)
+            .map(|_| Ok(Bytes::from_static(b"[[],[],[]]")))
+            .collect();
+        if cut {
+            parts.push(Err(std::io::Error::other("connection reset")));
+        }
+        let body = Body::from_stream(futures_util::stream::iter(parts));
+        Request::new(body)
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_past_its_limit_is_413_and_one_cut_short_400() {
+        let status = |r: Result<Request, Response>| r.err().map(|r| r.status());
+        assert_eq!(status(whole(streamed(10, false), 1000).await), None);
+        assert_eq!(
+            status(whole(streamed(200, false), 1000).await),
+            Some(StatusCode::PAYLOAD_TOO_LARGE)
+        );
+        assert_eq!(
+            status(whole(streamed(10, true), 1000).await),
+            Some(StatusCode::BAD_REQUEST)
+        );
     }
 
     #[test]
