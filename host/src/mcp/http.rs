@@ -222,14 +222,15 @@ fn json_rpc_error_to(
     (status, axum::Json(body)).into_response()
 }
 
-/// 405 for a method a route does not serve, naming the one it does, with a JSON body.
+/// 405 for a method a route does not serve, naming the one it does, with the body of a
+/// typed error.
 fn method_not_allowed(allowed: &'static str) -> Response {
-    let body = serde_json::json!({
-        "error": format!("this endpoint answers {allowed} only"),
-        "status": "error",
-        "code": "invalid_input",
+    let e = types::Error::InvalidInput(types::InvalidInfo {
+        field: "method".into(),
+        reason: format!("this endpoint answers {allowed} only"),
     });
-    let mut response = (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response();
+    let body = axum::Json(crate::wire::error(&e));
+    let mut response = (StatusCode::METHOD_NOT_ALLOWED, body).into_response();
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allowed));

@@ -297,12 +297,11 @@ pub async fn changes(
     let q = match query {
         Ok(Query(q)) => q,
         Err(rejection) => {
-            let body = serde_json::json!({
-                "error": format!("invalid query string: {}", rejection.body_text()),
-                "status": "error",
-                "code": "invalid_input",
+            let e = types::Error::InvalidInput(types::InvalidInfo {
+                field: "query".into(),
+                reason: rejection.body_text(),
             });
-            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+            return (status(&e), axum::Json(wire::error(&e))).into_response();
         }
     };
     // Every read checks the token first, unaudited: the stream ends when it is revoked.
