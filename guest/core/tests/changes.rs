@@ -25,7 +25,7 @@ fn me(id: &str) -> Caller {
 }
 
 /// `ann` and `amy` (owner u1), `bob` (owner u2), `eve` (owner u3); pool `p` of u1 at
-/// scope project with ann (admin) and bob (write); eve is in no pool.
+/// scope global with ann (admin) and bob (write); eve is in no pool.
 fn world() -> TestCore {
     let mut c = core(MemoryJournal::default(), Limits::default());
     for (id, owner) in [("ann", "u1"), ("amy", "u1"), ("bob", "u2"), ("eve", "u3")] {
@@ -38,18 +38,23 @@ fn world() -> TestCore {
         };
         c.register(&OP, &req).unwrap();
     }
-    let pool = PoolRequest {
-        name: "project".into(),
+    pool(&mut c, "p");
+    c.join_pool(&OP, "p", "bob", Permission::Write).unwrap();
+    c
+}
+
+/// Pool `id` of u1 at scope global, with ann its admin.
+fn pool(c: &mut TestCore, id: &str) {
+    let req = PoolRequest {
+        name: format!("pool {id}"),
         owner_id: "u1".into(),
         scope: Scope::Global,
         team: None,
-        pool_id: Some("p".into()),
+        pool_id: Some(id.into()),
         metadata: None,
     };
-    c.create_pool(&OP, None, &pool).unwrap();
-    c.join_pool(&OP, "p", "ann", Permission::Admin).unwrap();
-    c.join_pool(&OP, "p", "bob", Permission::Write).unwrap();
-    c
+    c.create_pool(&OP, None, &req).unwrap();
+    c.join_pool(&OP, id, "ann", Permission::Admin).unwrap();
 }
 
 fn store(c: &mut TestCore, author: &str, id: &str, pool: Option<(&str, Scope)>) {
@@ -290,16 +295,7 @@ fn a_memory_read_through_a_global_share_never_tells_a_non_member_its_pool() {
 #[test]
 fn a_pool_filter_never_tells_a_member_of_a_share_it_cannot_see() {
     let mut c = world();
-    let q = PoolRequest {
-        name: "open".into(),
-        owner_id: "u1".into(),
-        scope: Scope::Global,
-        team: None,
-        pool_id: Some("q".into()),
-        metadata: None,
-    };
-    c.create_pool(&OP, None, &q).unwrap();
-    c.join_pool(&OP, "q", "ann", Permission::Admin).unwrap();
+    pool(&mut c, "q");
     let start = head(&mut c);
     // m is in p only as ann's private share, and in q for everyone: bob, a member of
     // p, reads it through q but may not learn it is in p.
