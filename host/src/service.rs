@@ -255,13 +255,23 @@ fn next_job(rt: &mut Runtime, rx: &mpsc::Receiver<Queued>, heads: &mut Heads) ->
     }
 }
 
-/// A synced batch's answers and, when the sync failed, the error that replaces them.
-type Batch = (Vec<Reply>, Option<types::Error>);
+/// A synced batch's answers, each with whether its call appended to the journal, and,
+/// when the sync failed, why (the error that replaces them is made from it).
+type Batch = (Vec<(Reply, bool)>, Option<String>);
 
 /// Delivers every answer of `batch`.
 fn deliver((replies, failed): Batch) {
-    for reply in replies {
-        reply(failed.as_ref());
+    for (reply, wrote) in replies {
+        let error = failed.as_ref().map(|why| {
+            types::Error::Unavailable(if wrote {
+                format!(
+                    "the journal could not be synced ({why}); the change may not have been saved"
+                )
+            } else {
+                format!("the journal could not be synced ({why}); nothing was changed: retry")
+            })
+        });
+        reply(error.as_ref());
     }
 }
 
@@ -307,26 +317,21 @@ fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Queued>, heads: &mut Heads) {
             };
             turned |= lane != QUICK_LANE;
             let began = Instant::now();
-            replies.push(job(rt));
+            let before = rt.appended();
+            let reply = job(rt);
+            replies.push((reply, rt.appended() != before));
             lanes.ran_for(lane, began.elapsed());
         }
         let failed = rt.sync_journal().err().map(|e| {
-            if rt.appended() == appended {
-                // Nothing was written (what failed to sync is another writer's change the
-                // batch read, or read-audit rows): the state is the journal's, and no
-                // answer goes before what it may show is durable.
-                return types::Error::Unavailable(format!(
-                    "the journal could not be synced ({}); nothing was changed: retry",
-                    e.reason()
-                ));
+            // What failed to sync may be another writer's change the batch read, or
+            // read-audit rows: then nothing was written, the state is the journal's, and
+            // no answer goes before what it may show is durable. Otherwise what the batch
+            // changed may or may not be on disk: the core is rebuilt from what the journal
+            // holds. Either way a call that wrote nothing is told that it changed nothing.
+            if rt.appended() != appended {
+                let _ = rt.restart();
             }
-            // What the batch changed may or may not be on disk: rebuild the core from what
-            // the journal holds, and tell every caller the outcome is unknown.
-            let _ = rt.restart();
-            types::Error::Unavailable(format!(
-                "the journal could not be synced ({}); the change may not have been saved",
-                e.reason()
-            ))
+            e.reason()
         });
         if failed.is_none() {
             heads.after_batch(rt);

@@ -169,6 +169,83 @@ fn a_caller_with_many_costly_calls_in_flight_holds_back_anothers_by_at_most_one(
     assert!(other <= 2, "{ran:?}");
 }
 
+/// A read: the core's limits, answered with how often the core was started again.
+fn limits(core: &CoreService) -> Result<u64, types::Error> {
+    core.call_blocking(|rt| {
+        rt.call_plain(|c, s| c.maas_core_admin().call_current_limits(s))
+            .map(|_| rt.restarts())
+    })
+}
+
+/// A write: the operator registers an agent.
+fn register(core: &CoreService) -> Result<(), types::Error> {
+    core.call_blocking(|rt| {
+        let req = agents::RegistrationRequest {
+            agent_type: agents::AgentType::ClaudeCode,
+            owner_id: "u-1".into(),
+            agent_id: None,
+            capabilities: None,
+            metadata: None,
+        };
+        rt.call(|c, s| {
+            c.maas_core_agents()
+                .call_register(s, &types::Caller::Operator, &req)
+        })
+        .map(|_| ())
+    })
+}
+
+#[test]
+fn in_a_batch_that_cannot_be_synced_a_call_that_wrote_nothing_is_told_so() {
+    use std::time::Duration;
+    let (journal, fail) = failing_syncs(MemoryJournal::new());
+    let core = CoreService::spawn(move || {
+        Runtime::new(CoreImage::shared()?, Box::new(journal), options(true))
+    })
+    .unwrap();
+    // Hold the core thread until the read and the write are both queued: they then run
+    // in one batch, whose sync fails. Each is in a lane of its own, none of them slow (the
+    // gate's lane is, after it: a slow lane's next call would wait for the next batch).
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let gate = {
+        let core = core.in_lane(5);
+        std::thread::spawn(move || {
+            core.call_blocking(move |_| {
+                let _ = held.recv();
+                Ok(())
+            })
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The read first: a batch takes no further call once it has run for 5 ms, and a
+    // registration may take that long in a debug build.
+    let read = {
+        let core = core.in_lane(7);
+        std::thread::spawn(move || limits(&core))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    let write = {
+        let core = core.in_lane(9);
+        std::thread::spawn(move || register(&core))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    release.send(()).unwrap();
+    // The gate's own batch, which wrote nothing, may have failed its sync too.
+    let _ = gate.join().unwrap();
+    let written = write.join().unwrap().unwrap_err();
+    let read = read.join().unwrap().unwrap_err();
+    assert!(
+        written.message().contains("may not have been saved"),
+        "{written:?}"
+    );
+    assert!(read.message().contains("nothing was changed"), "{read:?}");
+    assert!(!read.message().contains("may not"), "{read:?}");
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The batch wrote, so the core started again from the journal.
+    assert_eq!(limits(&core).unwrap(), 1);
+}
+
 #[test]
 fn a_batch_that_cannot_be_synced_restarts_the_core_only_if_it_wrote() {
     let (journal, fail) = failing_syncs(MemoryJournal::new());
@@ -179,28 +256,6 @@ fn a_batch_that_cannot_be_synced_restarts_the_core_only_if_it_wrote() {
     let core =
         CoreService::spawn(move || Runtime::new(CoreImage::shared()?, Box::new(journal), options))
             .unwrap();
-    let limits = |core: &CoreService| {
-        core.call_blocking(|rt| {
-            rt.call_plain(|c, s| c.maas_core_admin().call_current_limits(s))
-                .map(|_| rt.restarts())
-        })
-    };
-    let register = |core: &CoreService| {
-        core.call_blocking(|rt| {
-            let req = agents::RegistrationRequest {
-                agent_type: agents::AgentType::ClaudeCode,
-                owner_id: "u-1".into(),
-                agent_id: None,
-                capabilities: None,
-                metadata: None,
-            };
-            rt.call(|c, s| {
-                c.maas_core_agents()
-                    .call_register(s, &types::Caller::Operator, &req)
-            })
-            .map(|_| ())
-        })
-    };
     fail.store(true, std::sync::atomic::Ordering::SeqCst);
     // The journal's reason is quoted as a sentence, not in Rust's debug form.
     let plain = |e: &types::Error| {
