@@ -247,6 +247,45 @@ fn a_data_dir_that_is_a_file_and_an_address_in_use_are_named_with_what_to_do() {
 }
 
 #[test]
+fn a_certificate_or_key_that_cannot_serve_https_is_named_before_anything_starts() {
+    let dir = DataDir::new();
+    let fixture = |name: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tls")
+            .join(name)
+            .display()
+            .to_string()
+    };
+    let (ca, cert, key) = (
+        fixture("ca.pem"),
+        fixture("server.pem"),
+        fixture("server.key"),
+    );
+    for (args, says) in [
+        (
+            vec!["--tls-cert", &key, "--tls-key", &key],
+            "holds no PEM certificate",
+        ),
+        (
+            vec!["--tls-cert", &ca, "--tls-key", &key],
+            "does not serve the certificate",
+        ),
+        (
+            vec!["--tls-cert", &cert, "--tls-key", "/nonexistent/key.pem"],
+            "/nonexistent/key.pem",
+        ),
+        (vec!["--tls-cert", &cert], "--tls-key"),
+    ] {
+        let o = maas(
+            &dir,
+            &[&["serve", "--listen", "127.0.0.1:0"], &args[..]].concat(),
+        );
+        assert_fails(&o, 2, "usage");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn an_unknown_agent_is_a_refusal_with_exit_code_1_and_its_code() {
     let dir = DataDir::new();
     let o = maas(&dir, &["agent", "get", "nobody"]);

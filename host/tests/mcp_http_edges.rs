@@ -2393,3 +2393,96 @@ async fn the_change_feed_and_a2a_answer_bad_requests_with_typed_json() {
         assert_eq!(json_body(&text)["code"], "invalid_input", "{query}: {text}");
     }
 }
+
+/// The test certificate authority, and a certificate it signed for `localhost`,
+/// `127.0.0.1` and `::1` with its key (host/tests/fixtures/tls, valid until 2126).
+fn tls_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+/// `request` sent over TLS to `addr`, trusting `roots`: the whole answer, or the
+/// handshake's error.
+async fn over_tls(
+    addr: &str,
+    roots: rustls::RootCertStore,
+    request: &str,
+) -> Result<String, std::io::Error> {
+    use rustls::pki_types::ServerName;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await?;
+    tls.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_mcp_to_a_client_trusting_the_certificate_and_tells_plain_http_so() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tls = maas_host::mcp::http::Tls::from_pem_files(
+        &tls_fixture("server.pem"),
+        &tls_fixture("server.key"),
+    )
+    .unwrap();
+    let server = server_with(memory_core(), |o| {
+        o.tls = Some(tls);
+        o.connections.per_address = 1;
+        o.connections.exempt_loopback = false;
+    })
+    .await;
+    let addr = host_port(&server.url);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(tls_fixture("ca.pem")).unwrap())
+        .unwrap();
+    let body = init_body();
+    let initialize = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {OPERATOR}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = over_tls(&addr, roots.clone(), &initialize).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"serverInfo\""), "{answer}");
+
+    // A client that does not trust the certificate's authority never gets a connection.
+    let refused = over_tls(&addr, rustls::RootCertStore::empty(), &initialize).await;
+    assert!(refused.is_err(), "{refused:?}");
+
+    // Plain HTTP to the HTTPS port is told what to do, in plain HTTP.
+    let mut plain = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut told = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_string(&mut told)).await;
+    assert!(
+        told.starts_with("HTTP/1.1 400") && told.contains("speaks HTTPS"),
+        "{told}"
+    );
+
+    // A connection past the address's places is answered 429 through TLS too.
+    let held = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let health = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let busy = over_tls(&addr, roots.clone(), health).await.unwrap();
+    assert!(busy.starts_with("HTTP/1.1 429"), "{busy}");
+    drop(held);
+    server.stop.cancel();
+}

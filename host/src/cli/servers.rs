@@ -79,6 +79,15 @@ pub struct ServeArgs {
     /// repeatable.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// Serve HTTPS: the server's certificate chain, PEM (its own certificate first, then
+    /// any intermediates). Needs --tls-key. Without it the server speaks plain HTTP, in
+    /// which tokens cross the network readable.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1). Read once at start:
+    /// restart the server to serve a renewed certificate.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Open MCP sessions allowed per principal (the operator or one agent).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_sessions_per_principal: u32,
@@ -375,6 +384,18 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
             "see `maas serve --help` and the README's HTTP security notes",
         )
     })?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::mcp::http::Tls::from_pem_files(cert, key).map_err(
+            |e| {
+                CliError::usage(
+                    e,
+                    "give --tls-cert a PEM certificate chain and --tls-key its PEM private key",
+                )
+            },
+        )?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let core = core(dir, limits, &args.core)?;
     let token = operator::load_or_create(dir).map_err(|e| {
         CliError::io(
@@ -388,6 +409,7 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
         let mut options = http_options(args, token);
         options.known_tokens = Some(dir.join(crate::datadir::KNOWN_TOKENS_FILE));
         options.operator_token_dir = Some(dir.to_path_buf());
+        options.tls = tls;
         let (addr, server) = bind(core.clone(), options, stop.clone())
             .await
             .map_err(|e| {
@@ -402,7 +424,15 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
                 };
                 CliError::io(format!("cannot serve on {}: {e}", args.listen), hint)
             })?;
-        eprintln!("maas: serving MCP at http://{addr}/mcp (health: http://{addr}/healthz)");
+        eprintln!(
+            "maas: serving MCP at {scheme}://{addr}/mcp (health: {scheme}://{addr}/healthz)"
+        );
+        if scheme == "http" && !addr.ip().is_loopback() {
+            eprintln!(
+                "maas: warning: plain HTTP on a non-loopback address: tokens cross the network \
+                 readable; give --tls-cert and --tls-key, or put a TLS proxy in front"
+            );
+        }
         eprintln!(
             "maas: operator token in {} — send it as `Authorization: Bearer <token>`",
             operator::token_path(dir).display()

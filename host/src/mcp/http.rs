@@ -17,7 +17,10 @@ mod load;
 mod origin;
 mod refusals;
 mod sessions;
+mod tls;
 mod verified;
+
+pub use tls::Tls;
 
 pub use origin::{Hosts, OriginCheck, Origins, allowed_hosts};
 pub use refusals::RefusalLimits;
@@ -74,6 +77,8 @@ pub struct HttpOptions {
     pub operator_token_dir: Option<std::path::PathBuf>,
     /// Connections served at once, and how long a request's headers may take.
     pub connections: ConnectionLimits,
+    /// Serve HTTPS with this certificate and key; none: plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 /// Limits on the connections themselves, before any request is read.
@@ -126,6 +131,7 @@ impl HttpOptions {
             known_tokens: None,
             operator_token_dir: None,
             connections: ConnectionLimits::default(),
+            tls: None,
         }
     }
 }
@@ -794,7 +800,7 @@ pub async fn bind(
     let drain = end_sessions_when_answered(gate.posts.clone(), shutdown.clone(), sessions_stop);
     let auditor = audit_refusals(core, gate, shutdown.clone());
     let server = async move {
-        let serve = serve_connections(listener, app, options.connections, shutdown);
+        let serve = serve_connections(listener, app, options.connections, options.tls, shutdown);
         let ((), (), (), (), ()) = tokio::join!(serve, auditor, sweeper, follower, drain);
         Ok(())
     };
@@ -927,6 +933,7 @@ async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     limits: ConnectionLimits,
+    tls: Option<Tls>,
     shutdown: CancellationToken,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -965,7 +972,15 @@ async fn serve_connections(
                 Err(held) => {
                     drop(permit);
                     if let Ok(answer) = answering.clone().try_acquire_owned() {
-                        tokio::spawn(too_many_connections(stream, held, answer));
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            let Some(io) =
+                                tls::wrap(tls.as_ref(), stream, REFUSED_ANSWER_TIME).await
+                            else {
+                                return;
+                            };
+                            too_many_connections(io, held, answer).await;
+                        });
                     }
                     continue;
                 }
@@ -988,14 +1003,19 @@ async fn serve_connections(
         });
         let stop = shutdown.clone();
         let open = open_tx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _held = (permit, open, share);
+            // A TLS handshake must be done within the time a request's headers have.
+            let Some(io) = tls::wrap(tls.as_ref(), stream, limits.header_timeout).await else {
+                return;
+            };
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout);
             let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
@@ -1014,36 +1034,33 @@ async fn serve_connections(
     let _ = open_rx.recv().await;
 }
 
-/// Refused connections answered at once (each holds a descriptor for up to a second).
+/// Refused connections answered at once (each holds a descriptor for up to a second,
+/// or two through TLS).
 const REFUSED_ANSWERED_AT_ONCE: usize = 64;
 
+/// How long a refused connection's answer (and, through TLS, its handshake) may take.
+const REFUSED_ANSWER_TIME: Duration = Duration::from_secs(1);
+
 /// Answers a connection from an address that holds `held` connections, the most one
-/// may: a 429 the client can read, then the connection is closed. What the client sent
-/// is read and dropped for up to a second first, so the close does not reset the
-/// connection before the answer is read; `_answering` is held meanwhile.
+/// may: a 429 the client can read, then the connection is closed; `_answering` is held
+/// meanwhile.
 async fn too_many_connections(
-    mut stream: tokio::net::TcpStream,
+    mut stream: Box<dyn tls::Io>,
     held: usize,
     _answering: tokio::sync::OwnedSemaphorePermit,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let text = format!(
         "too many connections from this address ({held} open, the most one address may \
          hold); close some and retry\n"
     );
-    let answer = format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\nretry-after: 1\r\n\
-         connection: close\r\ncontent-length: {}\r\n\r\n{text}",
-        text.len()
-    );
-    let drain = async {
-        stream.write_all(answer.as_bytes()).await?;
-        stream.shutdown().await?;
-        let mut sink = [0u8; 4096];
-        while stream.read(&mut sink).await? > 0 {}
-        Ok::<(), std::io::Error>(())
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    tls::answer_and_close(
+        &mut stream,
+        "429 Too Many Requests",
+        "retry-after: 1\r\n",
+        &text,
+        REFUSED_ANSWER_TIME,
+    )
+    .await;
 }
 
 #[cfg(test)]
