@@ -2402,15 +2402,23 @@ fn tls_fixture(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-/// `request` sent over TLS to `addr`, trusting `roots`: the whole answer, or the
-/// handshake's error.
-async fn over_tls(
+/// The test authority as the only root a client trusts.
+fn test_roots() -> rustls::RootCertStore {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(tls_fixture("ca.pem")).unwrap())
+        .unwrap();
+    roots
+}
+
+/// A TLS connection to `addr` (as `localhost`), trusting `roots`.
+async fn tls_connect(
     addr: &str,
     roots: rustls::RootCertStore,
-    request: &str,
-) -> Result<String, std::io::Error> {
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, std::io::Error> {
     use rustls::pki_types::ServerName;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -2421,17 +2429,72 @@ async fn over_tls(
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await?;
+    connector.connect(name, tcp).await
+}
+
+/// `request` sent over TLS to `addr`, trusting `roots`: the whole answer, or the
+/// handshake's error.
+async fn over_tls(
+    addr: &str,
+    roots: rustls::RootCertStore,
+    request: &str,
+) -> Result<String, std::io::Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tls = tls_connect(addr, roots).await?;
     tls.write_all(request.as_bytes()).await?;
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
+/// The certificate the server at `addr` presents now (DER).
+async fn presented(addr: &str) -> Vec<u8> {
+    let tls = tls_connect(addr, test_roots()).await.unwrap();
+    let certs = tls.get_ref().1.peer_certificates().unwrap();
+    certs[0].as_ref().to_vec()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_serves_mcp_to_a_client_trusting_the_certificate_and_tells_plain_http_so() {
+async fn a_renewed_certificate_is_served_from_the_next_handshake_and_a_broken_pair_never() {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
+    let (dir, cert) = scratch("maas-tls-renewal", "chain.pem");
+    let key = dir.join("key.pem");
+    let der = |name: &str| {
+        CertificateDer::from_pem_file(tls_fixture(name))
+            .unwrap()
+            .as_ref()
+            .to_vec()
+    };
+    std::fs::copy(tls_fixture("server.pem"), &cert).unwrap();
+    std::fs::copy(tls_fixture("server.key"), &key).unwrap();
+    let tls = maas_host::mcp::http::Tls::from_pem_files(&cert, &key)
+        .unwrap()
+        .checked_every(Duration::from_millis(50));
+    let server = server_with(memory_core(), |o| o.tls = Some(tls)).await;
+    let addr = host_port(&server.url);
+    assert_eq!(presented(&addr).await, der("server.pem"));
+    // Half a renewal (the new certificate, the old key) cannot serve: the pair before
+    // stays.
+    std::fs::copy(tls_fixture("renewed.pem"), &cert).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(presented(&addr).await, der("server.pem"));
+    // The whole renewal is served from the next handshake on.
+    std::fs::copy(tls_fixture("renewed.key"), &key).unwrap();
+    let started = std::time::Instant::now();
+    while presented(&addr).await != der("renewed.pem") {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the renewal is served"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop.cancel();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_serves_mcp_to_a_client_trusting_the_certificate_and_tells_plain_http_so() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let tls = maas_host::mcp::http::Tls::from_pem_files(
         &tls_fixture("server.pem"),
@@ -2445,10 +2508,7 @@ async fn https_serves_mcp_to_a_client_trusting_the_certificate_and_tells_plain_h
     })
     .await;
     let addr = host_port(&server.url);
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_file(tls_fixture("ca.pem")).unwrap())
-        .unwrap();
+    let roots = test_roots();
     let body = init_body();
     let initialize = format!(
         "POST /mcp HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {OPERATOR}\r\n\

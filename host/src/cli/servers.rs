@@ -84,8 +84,8 @@ pub struct ServeArgs {
     /// which tokens cross the network readable.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1). Read once at start:
-    /// restart the server to serve a renewed certificate.
+    /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1). Both files are read
+    /// again every 10 s: a renewed pair is served from the next handshake.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Open MCP sessions allowed per principal (the operator or one agent).

@@ -797,14 +797,38 @@ pub async fn bind(
         .layer(middleware::from_fn_with_state(gate.clone(), guard))
         .route("/healthz", get(|| async { "ok" }));
     let follower = follow_operator_file(gate.clone(), shutdown.clone());
+    let renewals = follow_tls_files(options.tls.clone(), shutdown.clone());
     let drain = end_sessions_when_answered(gate.posts.clone(), shutdown.clone(), sessions_stop);
     let auditor = audit_refusals(core, gate, shutdown.clone());
     let server = async move {
         let serve = serve_connections(listener, app, options.connections, options.tls, shutdown);
-        let ((), (), (), (), ()) = tokio::join!(serve, auditor, sweeper, follower, drain);
+        let ((), (), (), (), (), ()) =
+            tokio::join!(serve, auditor, sweeper, follower, drain, renewals);
         Ok(())
     };
     Ok((addr, server))
+}
+
+/// Reads the TLS certificate and key files for changes (every [`tls::FILES_CHECK`]
+/// unless the `Tls` says otherwise) and serves a renewed pair from the next handshake,
+/// saying on stderr what it did; a pair that cannot serve leaves the one before served.
+async fn follow_tls_files(tls: Option<Tls>, stop: CancellationToken) {
+    let Some(tls) = tls else { return };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(tls.check()) => {}
+            _ = stop.cancelled() => return,
+        }
+        let files = tls.clone();
+        match tokio::task::spawn_blocking(move || files.reload_if_changed()).await {
+            Ok(Some(Ok(()))) => eprintln!("maas: serving the renewed TLS certificate"),
+            Ok(Some(Err(e))) => eprintln!(
+                "maas: the TLS files changed but cannot be served ({e}); the certificate read \
+                 before is still served"
+            ),
+            Ok(None) | Err(_) => {}
+        }
+    }
 }
 
 /// How long a stopping server waits for the answers of requests posted before the stop.

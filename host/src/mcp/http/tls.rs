@@ -1,12 +1,17 @@
-//! HTTPS for `maas serve`: a certificate chain and its private key read from PEM files
-//! at start, served with rustls (TLS 1.2 and 1.3, ring's algorithms, no client
-//! certificates). Bearer tokens then cross the network encrypted.
+//! HTTPS for `maas serve`: a certificate chain and its private key read from PEM files,
+//! served with rustls (TLS 1.2 and 1.3, ring's algorithms, no client certificates).
+//! Bearer tokens then cross the network encrypted. The files are read again when they
+//! change (a renewal), and the new pair is served from the next handshake on.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// What a connection is read and written through: the TCP stream itself, or TLS over it.
@@ -14,16 +19,76 @@ pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
+/// How often the certificate and key files are read to see whether they changed.
+pub const FILES_CHECK: Duration = Duration::from_secs(10);
+
 /// The server's TLS settings, ready to accept connections.
 #[derive(Clone)]
 pub struct Tls {
     acceptor: tokio_rustls::TlsAcceptor,
+    files: Arc<Files>,
+    check: Duration,
 }
 
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tls")
+        f.debug_struct("Tls")
+            .field("cert", &self.files.cert)
+            .field("key", &self.files.key)
+            .finish()
     }
+}
+
+/// The files served and what they held when last read.
+struct Files {
+    cert: PathBuf,
+    key: PathBuf,
+    provider: Arc<CryptoProvider>,
+    /// The two files' bytes as last read (served or refused), so a pair is tried once.
+    read: Mutex<(Vec<u8>, Vec<u8>)>,
+    served: Arc<Served>,
+}
+
+/// The certificate and key each handshake is given.
+#[derive(Debug)]
+struct Served(RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for Served {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.read().ok().map(|k| Arc::clone(&k))
+    }
+}
+
+/// The bytes of `path`, or why they cannot be read.
+fn bytes(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
+}
+
+/// The certificate chain in `cert` and the private key in `key` (PEM bytes, read from
+/// the paths named), checked to belong together.
+fn certified(
+    (cert, cert_pem): (&Path, &[u8]),
+    (key, key_pem): (&Path, &[u8]),
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, String> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot read a certificate from {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            cert.display()
+        ));
+    }
+    let private = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
+    CertifiedKey::from_der(chain, private, provider).map_err(|e| {
+        format!(
+            "the key in {} does not serve the certificate in {}: {e}",
+            key.display(),
+            cert.display()
+        )
+    })
 }
 
 impl Tls {
@@ -31,35 +96,70 @@ impl Tls {
     /// intermediates) and the private key at `key` (PKCS#8, PKCS#1 or SEC1), both PEM.
     /// The error says which file is wrong and why.
     pub fn from_pem_files(cert: &Path, key: &Path) -> Result<Tls, String> {
-        let chain = CertificateDer::pem_file_iter(cert)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("cannot read a certificate from {}: {e}", cert.display()))?;
-        if chain.is_empty() {
-            return Err(format!(
-                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                cert.display()
-            ));
-        }
-        let private = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
+        let (cert_pem, key_pem) = (bytes(cert, "certificate")?, bytes(key, "key")?);
+        let first = certified((cert, &cert_pem), (key, &key_pem), &provider)?;
+        let served = Arc::new(Served(RwLock::new(Arc::new(first))));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("cannot set up TLS: {e}"))?
             .with_no_client_auth()
-            .with_single_cert(chain, private)
-            .map_err(|e| {
-                format!(
-                    "the key in {} does not serve the certificate in {}: {e}",
-                    key.display(),
-                    cert.display()
-                )
-            })?;
-        let mut config = config;
+            .with_cert_resolver(served.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Tls {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            files: Arc::new(Files {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                provider,
+                read: Mutex::new((cert_pem, key_pem)),
+                served,
+            }),
+            check: FILES_CHECK,
         })
+    }
+
+    /// The same, its files read for changes every `every` instead of [`FILES_CHECK`].
+    pub fn checked_every(self, every: Duration) -> Tls {
+        Tls {
+            check: every,
+            ..self
+        }
+    }
+
+    /// How often the files are read for changes.
+    pub(super) fn check(&self) -> Duration {
+        self.check
+    }
+
+    /// Reads the files again; if they changed since last read, the pair they hold now
+    /// is served from the next handshake (`Some(Ok)`), or, if it cannot serve (a renewal
+    /// half written, a key of another certificate), the pair served before stays and
+    /// `Some(Err)` says why (once for each pair of contents, and once while a file
+    /// cannot be read). `None`: nothing changed.
+    pub fn reload_if_changed(&self) -> Option<Result<(), String>> {
+        let f = &self.files;
+        let now = match (bytes(&f.cert, "certificate"), bytes(&f.key, "key")) {
+            (Ok(c), Ok(k)) => Ok((c, k)),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        // An unreadable pair is remembered as empty files, so it is told once.
+        let seen = now.clone().unwrap_or_default();
+        let mut read = f.read.lock().ok()?;
+        if *read == seen {
+            return None;
+        }
+        *read = seen;
+        let (cert, key) = match now {
+            Ok(pair) => pair,
+            Err(e) => return Some(Err(e)),
+        };
+        let swapped = certified((&f.cert, &cert), (&f.key, &key), &f.provider).map(|k| {
+            if let Ok(mut served) = f.served.0.write() {
+                *served = Arc::new(k);
+            }
+        });
+        Some(swapped)
     }
 
     /// The connection `stream` once its handshake is done, or `None` if the handshake
@@ -69,7 +169,7 @@ impl Tls {
     pub(super) async fn accept(
         &self,
         mut stream: tokio::net::TcpStream,
-        within: std::time::Duration,
+        within: Duration,
     ) -> Option<Box<dyn Io>> {
         let handshake = async {
             let mut first = [0u8; 1];
