@@ -554,6 +554,84 @@ async fn origins_off_the_allow_list_are_refused_and_never_act_without_a_token() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_at_an_allowed_origin_gets_its_preflight_and_may_read_every_answer() {
+    let server = server_with(memory_core(), |o| {
+        o.allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &str| {
+        http.request(reqwest::Method::OPTIONS, &server.url)
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type, mcp-session-id",
+            )
+            .send()
+    };
+    let header = |resp: &reqwest::Response, name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    // A preflight needs no token; it names the origin, the methods and the headers.
+    for origin in ["https://app.example.com", "http://localhost:6274"] {
+        let resp = preflight(origin).await.unwrap();
+        assert_eq!(resp.status(), 204, "{origin}");
+        assert_eq!(header(&resp, "access-control-allow-origin"), origin);
+        assert!(header(&resp, "access-control-allow-methods").contains("POST"));
+        for asked in ["authorization", "content-type", "mcp-session-id"] {
+            assert!(
+                header(&resp, "access-control-allow-headers").contains(asked),
+                "{asked}"
+            );
+        }
+    }
+    // An origin off the list gets no preflight, only the 403 it always got.
+    let resp = preflight("https://evil.example").await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(header(&resp, "access-control-allow-origin").is_empty());
+    // The page reads its answers, the session id included, and its refusals.
+    let post = |token: &str| {
+        request(&http, reqwest::Method::POST, &server.url, Some(token), None)
+            .header("Origin", "https://app.example.com")
+            .body(init_body())
+            .send()
+    };
+    let resp = post(OPERATOR).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "access-control-allow-origin"),
+        "https://app.example.com"
+    );
+    assert!(header(&resp, "access-control-expose-headers").contains("mcp-session-id"));
+    assert!(!header(&resp, SESSION).is_empty());
+    let resp = post("not-a-token").await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        header(&resp, "access-control-allow-origin"),
+        "https://app.example.com"
+    );
+    // A request without an Origin (no browser) gets no CORS headers.
+    let resp = request(
+        &http,
+        reqwest::Method::POST,
+        &server.url,
+        Some(OPERATOR),
+        None,
+    )
+    .body(init_body())
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(header(&resp, "access-control-allow-origin").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_address_serves_the_allowed_hosts_only() {
     let public = "0.0.0.0:0".parse().unwrap();
     let refused = bind(

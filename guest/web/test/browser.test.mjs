@@ -91,3 +91,54 @@ test('in the page a refused call throws a MaasError with its code and field', { 
     assert.equal(await page.evaluate(() => window.outcome), 'MaasError invalid_input agent_id');
   });
 });
+
+// A page calling `maas serve` from another origin: its preflight answered, its answers
+// (the session id included) readable. Needs the `maas` binary: MAAS_BIN (scripts/web-test
+// sets it to the one cargo built); without it the test is skipped.
+test('a page at a loopback origin calls maas serve over MCP (CORS)', { timeout: 120_000, skip: !process.env.MAAS_BIN && 'MAAS_BIN not set' }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'maas-cors-'));
+  const maas = spawn(process.env.MAAS_BIN, ['--data-dir', dir, 'serve', '--listen', '127.0.0.1:0'],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let said = '';
+      maas.stderr.on('data', (d) => {
+        said += d;
+        const m = said.match(/serving MCP at (http:\/\/\S+\/mcp)/);
+        if (m) resolve(m[1]);
+      });
+      maas.on('exit', (code) => reject(new Error(`maas serve exited ${code}: ${said}`)));
+    });
+    const token = readFileSync(join(dir, 'operator-token'), 'utf8').trim();
+    await withPage(async (page, base) => {
+      await page.goto(`${base}/demo/?ephemeral`);
+      const answer = await page.evaluate(async ({ url, token }) => {
+        const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: {
+          protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'page', version: '1' } } };
+        const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': '2025-06-18' };
+        const opened = await fetch(url, { method: 'POST', headers, body: JSON.stringify(init) });
+        const session = opened.headers.get('mcp-session-id');
+        await opened.text();
+        const call = { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } };
+        const called = await fetch(url, { method: 'POST', headers: { ...headers, 'Mcp-Session-Id': session },
+          body: JSON.stringify(call) });
+        const bad = await fetch(url, { method: 'POST', headers: { ...headers, Authorization: 'Bearer nope' },
+          body: JSON.stringify(init) });
+        return { status: opened.status, session, called: called.status, text: await called.text(), bad: bad.status };
+      }, { url, token });
+      assert.equal(answer.status, 200);
+      assert.ok(answer.session, 'the page reads the session id');
+      assert.equal(answer.called, 200);
+      assert.match(answer.text, /operator/);
+      assert.equal(answer.bad, 401, 'the page reads a refusal too');
+    });
+  } finally {
+    maas.kill('SIGTERM');
+    await new Promise((r) => (maas.exitCode === null ? maas.on('exit', r) : r()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

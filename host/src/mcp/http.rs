@@ -481,7 +481,24 @@ fn bearer(request: &Request) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+/// The gate, and the CORS headers of a browser page at an allowed origin: its
+/// preflight is answered here (no token needed to ask), and every answer to it,
+/// refusals included, says the page may read it.
+async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    let page = origin::cross_origin(gate.origins.check(request.headers()), request.headers())
+        .filter(|_| gate.hosts.allows(request.headers(), request.uri()));
+    let Some(page) = page else {
+        return gate_request(gate, request, next).await;
+    };
+    if origin::is_preflight(request.method(), request.headers()) {
+        return origin::preflight(page);
+    }
+    let mut response = gate_request(gate, request, next).await;
+    origin::allow_reading(&mut response, page);
+    response
+}
+
+async fn gate_request(gate: Arc<Gate>, mut request: Request, next: Next) -> Response {
     // Counted from its arrival (its token may wait for the core to be checked), so a
     // stopping server answers it before it ends the sessions; a refusal drops it.
     let posted = (request.method() == Method::POST)

@@ -5,7 +5,10 @@
 //! other origin must be on the `--allowed-origin` list or be an `--allowed-host`'s own
 //! (`http(s)://NAME`, any port, or the port given with it: a page served under a name
 //! that reaches this server shares its origin), else the request is refused with
-//! 403. Hosts: the loopback names always, the listen address's own IP when it is a
+//! 403. A browser page at an allowed origin is answered with the CORS headers it needs
+//! (`cross_origin`): its preflight (`OPTIONS` with `Access-Control-Request-Method`) gets
+//! 204 without a token, and every answer to it names the origin and exposes the MCP
+//! session headers. Hosts: the loopback names always, the listen address's own IP when it is a
 //! specific one, and every `--allowed-host`; rmcp answers any other `Host` with 403.
 
 use std::net::{IpAddr, SocketAddr};
@@ -256,6 +259,63 @@ pub fn allowed_hosts(listen: SocketAddr, extra: &[String]) -> Result<Vec<String>
         hosts.push(entry.to_string());
     }
     Ok(hosts)
+}
+
+/// The headers a browser page may send (`Access-Control-Allow-Headers`).
+const CORS_REQUEST_HEADERS: &str =
+    "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id";
+
+/// The answer headers a page may read besides the safe ones (`Access-Control-Expose-Headers`).
+const CORS_EXPOSED: &str = "mcp-session-id, mcp-protocol-version, retry-after";
+
+/// The `Origin` of a request a browser sent from an allowed origin (loopback or
+/// listed): the answer to it carries CORS headers naming it. `None` for a request
+/// without one, or from an origin refused.
+pub fn cross_origin(check: OriginCheck, headers: &http::HeaderMap) -> Option<http::HeaderValue> {
+    matches!(check, OriginCheck::Loopback | OriginCheck::Allowed)
+        .then(|| headers.get(http::header::ORIGIN).cloned())
+        .flatten()
+}
+
+/// Whether `request` is a CORS preflight: `OPTIONS` asking which method it may use.
+pub fn is_preflight(method: &http::Method, headers: &http::HeaderMap) -> bool {
+    method == http::Method::OPTIONS
+        && headers.contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// The answer to a preflight from `origin`: 204 naming what a page may send.
+pub fn preflight(origin: http::HeaderValue) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use http::header;
+    let mut response = http::StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        http::HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        http::HeaderValue::from_static(CORS_REQUEST_HEADERS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        http::HeaderValue::from_static("600"),
+    );
+    h.append(header::VARY, http::HeaderValue::from_static("origin"));
+    response
+}
+
+/// Adds to `response` the CORS headers that let a page at `origin` read it.
+pub fn allow_reading(response: &mut axum::response::Response, origin: http::HeaderValue) {
+    use http::header;
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        http::HeaderValue::from_static(CORS_EXPOSED),
+    );
+    h.append(header::VARY, http::HeaderValue::from_static("origin"));
 }
 
 #[cfg(test)]

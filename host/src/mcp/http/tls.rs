@@ -44,8 +44,9 @@ struct Files {
     cert: PathBuf,
     key: PathBuf,
     provider: Arc<CryptoProvider>,
-    /// The two files' bytes as last read (served or refused), so a pair is tried once.
-    read: Mutex<(Vec<u8>, Vec<u8>)>,
+    /// A digest of the two files as last read (served or refused, or `None` when one
+    /// could not be read), so each pair is tried and told once.
+    read: Mutex<Option<[u8; 32]>>,
     served: Arc<Served>,
 }
 
@@ -57,6 +58,16 @@ impl ResolvesServerCert for Served {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.0.read().ok().map(|k| Arc::clone(&k))
     }
+}
+
+/// A digest of the certificate and key files' contents.
+fn digest(cert: &[u8], key: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((cert.len() as u64).to_le_bytes());
+    h.update(cert);
+    h.update(key);
+    h.finalize().into()
 }
 
 /// The bytes of `path`, or why they cannot be read.
@@ -112,7 +123,7 @@ impl Tls {
                 cert: cert.to_path_buf(),
                 key: key.to_path_buf(),
                 provider,
-                read: Mutex::new((cert_pem, key_pem)),
+                read: Mutex::new(Some(digest(&cert_pem, &key_pem))),
                 served,
             }),
             check: FILES_CHECK,
@@ -143,8 +154,7 @@ impl Tls {
             (Ok(c), Ok(k)) => Ok((c, k)),
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
-        // An unreadable pair is remembered as empty files, so it is told once.
-        let seen = now.clone().unwrap_or_default();
+        let seen = now.as_ref().ok().map(|(c, k)| digest(c, k));
         let mut read = f.read.lock().ok()?;
         if *read == seen {
             return None;
