@@ -261,6 +261,12 @@ fn a_certificate_or_key_that_cannot_serve_https_is_named_before_anything_starts(
         fixture("server.pem"),
         fixture("server.key"),
     );
+    let (expired, expired_key) = (fixture("expired.pem"), fixture("expired.key"));
+    // A key pasted with its line breaks lost: the error must not quote it.
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let flat_path = std::env::temp_dir().join(format!("maas-flat-{}.key", std::process::id()));
+    std::fs::write(&flat_path, pem.replace('\n', "")).unwrap();
+    let flat = flat_path.display().to_string();
     for (args, says) in [
         (
             vec!["--tls-cert", &key, "--tls-key", &key],
@@ -275,14 +281,27 @@ fn a_certificate_or_key_that_cannot_serve_https_is_named_before_anything_starts(
             "/nonexistent/key.pem",
         ),
         (vec!["--tls-cert", &cert], "--tls-key"),
+        (
+            vec!["--tls-cert", &expired, "--tls-key", &expired_key],
+            "expired at",
+        ),
+        (vec!["--tls-cert", &cert, "--tls-key", &flat], "PEM"),
     ] {
         let o = maas(
             &dir,
             &[&["serve", "--listen", "127.0.0.1:0"], &args[..]].concat(),
         );
         assert_fails(&o, 2, "usage");
-        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+        let said = stderr(&o);
+        assert!(said.contains(says), "{args:?}: {said}");
+        for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+            let quoted = line.get(..16).unwrap_or(line);
+            assert!(!said.contains(quoted), "the key quoted: {said}");
+            let bytes: Vec<String> = quoted.bytes().take(6).map(|b| b.to_string()).collect();
+            assert!(!said.contains(&bytes.join(", ")), "the key quoted: {said}");
+        }
     }
+    let _ = std::fs::remove_file(&flat_path);
 }
 
 #[test]

@@ -541,15 +541,10 @@ async fn origins_off_the_allow_list_are_refused_and_never_act_without_a_token() 
             .status(),
         200
     );
-    // --insecure-loopback: no token acts as the operator only from loopback origins.
+    // --insecure-loopback: no token acts as the operator only without an origin: never
+    // for a page, not even one served from a loopback origin (CORS lets it read answers).
     assert_eq!(post(None, None).await.unwrap().status(), 200);
-    assert_eq!(
-        post(None, Some("http://127.0.0.1:3000"))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_unauthorized(post(None, Some("http://127.0.0.1:3000")).await.unwrap()).await;
     assert_unauthorized(post(None, Some("https://app.example.com")).await.unwrap()).await;
 }
 
@@ -2533,6 +2528,23 @@ async fn presented(addr: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_starts_its_handshake_does_not_hold_a_stop() {
+    let tls = maas_host::mcp::http::Tls::from_pem_files(
+        &tls_fixture("server.pem"),
+        &tls_fixture("server.key"),
+    )
+    .unwrap();
+    let mut server = server_with(memory_core(), |o| o.tls = Some(tls)).await;
+    let addr = host_port(&server.url);
+    let _silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Before, the handshake waited out the header timeout (30 s) and the stop with it.
+    tokio::time::timeout(Duration::from_secs(5), server.shut_down())
+        .await
+        .expect("the server stops though a connection never sent a byte");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_certificate_is_served_from_the_next_handshake_and_a_broken_pair_never() {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
@@ -2567,6 +2579,11 @@ async fn a_renewed_certificate_is_served_from_the_next_handshake_and_a_broken_pa
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // A pair out of date cannot serve either.
+    std::fs::copy(tls_fixture("expired.key"), &key).unwrap();
+    std::fs::copy(tls_fixture("expired.pem"), &cert).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(presented(&addr).await, der("renewed.pem"));
     server.stop.cancel();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1014,9 +1014,10 @@ async fn serve_connections(
                     drop(permit);
                     if let Ok(answer) = answering.clone().try_acquire_owned() {
                         let tls = tls.clone();
+                        let stop = shutdown.clone();
                         tokio::spawn(async move {
-                            let Some(io) =
-                                tls::wrap(tls.as_ref(), stream, REFUSED_ANSWER_TIME).await
+                            let within = REFUSED_ANSWER_TIME;
+                            let Some(io) = tls::wrap(tls.as_ref(), stream, within, &stop).await
                             else {
                                 return;
                             };
@@ -1047,8 +1048,9 @@ async fn serve_connections(
         let tls = tls.clone();
         tokio::spawn(async move {
             let _held = (permit, open, share);
-            // A TLS handshake must be done within the time a request's headers have.
-            let Some(io) = tls::wrap(tls.as_ref(), stream, limits.header_timeout).await else {
+            // A TLS handshake must be done within `tls::HANDSHAKE_TIME`, and ends at a stop.
+            let Some(io) = tls::wrap(tls.as_ref(), stream, limits.header_timeout, &stop).await
+            else {
                 return;
             };
             let mut builder = hyper::server::conn::http1::Builder::new();

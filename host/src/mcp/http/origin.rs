@@ -41,9 +41,11 @@ impl OriginCheck {
     }
 
     /// Whether the request may act without a token under `--insecure-loopback`: only
-    /// without an origin or from a loopback one.
+    /// without an origin (not a browser's). A page, even one served from a loopback
+    /// origin (any local dev server, any page a local process serves), would otherwise
+    /// act as the operator through CORS.
     pub fn local(self) -> bool {
-        matches!(self, OriginCheck::Absent | OriginCheck::Loopback)
+        self == OriginCheck::Absent
     }
 }
 
@@ -271,10 +273,13 @@ const CORS_EXPOSED: &str = "mcp-session-id, mcp-protocol-version, retry-after";
 /// The `Origin` of a request a browser sent from an allowed origin (loopback or
 /// listed): the answer to it carries CORS headers naming it. `None` for a request
 /// without one, or from an origin refused.
+/// `Origin: null` (sandboxed frames, `data:` and `file:` pages anywhere) gets none even
+/// when allowed: whatever sends it could read the answers.
 pub fn cross_origin(check: OriginCheck, headers: &http::HeaderMap) -> Option<http::HeaderValue> {
     matches!(check, OriginCheck::Loopback | OriginCheck::Allowed)
         .then(|| headers.get(http::header::ORIGIN).cloned())
         .flatten()
+        .filter(|o| o.as_bytes().trim_ascii() != b"null")
 }
 
 /// Whether `request` is a CORS preflight: `OPTIONS` asking which method it may use.
@@ -394,6 +399,8 @@ mod tests {
             OriginCheck::Allowed
         );
         assert!(!OriginCheck::Allowed.local());
+        assert!(!OriginCheck::Loopback.local());
+        assert!(OriginCheck::Absent.local());
         assert!(Origins::new(&["app.example.com".into()]).is_err());
         assert!(Origins::new(&["https://a.example/x".into()]).is_err());
     }

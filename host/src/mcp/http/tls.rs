@@ -1,14 +1,16 @@
 //! HTTPS for `maas serve`: a certificate chain and its private key read from PEM files,
 //! served with rustls (TLS 1.2 and 1.3, ring's algorithms, no client certificates).
 //! Bearer tokens then cross the network encrypted. The files are read again when they
-//! change (a renewal), and the new pair is served from the next handshake on.
+//! change (a renewal): a new pair is served from the next handshake once it has stayed
+//! the same for one check (so a file caught half written is never served) and only if
+//! it can serve (key and certificate belong together, the certificate is in date).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -21,6 +23,10 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// How often the certificate and key files are read to see whether they changed.
 pub const FILES_CHECK: Duration = Duration::from_secs(10);
+
+/// The longest a TLS handshake may take (or the header timeout, if shorter): a client
+/// then has the header timeout again for its request's headers, as over plain HTTP.
+pub const HANDSHAKE_TIME: Duration = Duration::from_secs(10);
 
 /// The server's TLS settings, ready to accept connections.
 #[derive(Clone)]
@@ -44,9 +50,8 @@ struct Files {
     cert: PathBuf,
     key: PathBuf,
     provider: Arc<CryptoProvider>,
-    /// A digest of the two files as last read (served or refused, or `None` when one
-    /// could not be read), so each pair is tried and told once.
-    read: Mutex<Option<[u8; 32]>>,
+    /// What the files held when last read and acted on.
+    read: Mutex<Reading>,
     served: Arc<Served>,
 }
 
@@ -58,6 +63,56 @@ impl ResolvesServerCert for Served {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         self.0.read().ok().map(|k| Arc::clone(&k))
     }
+}
+
+/// The files' contents as digests (`None`: one could not be read).
+#[derive(Default)]
+struct Reading {
+    /// The contents last acted on (served, refused or told unreadable), so each is tried
+    /// and told once.
+    acted: Option<[u8; 32]>,
+    /// Contents seen once that differ from `acted`: acted on if the next read finds them
+    /// the same.
+    settling: Option<Option<[u8; 32]>>,
+}
+
+/// What a PEM file's error says, without the file's bytes (a key's `Display` would
+/// quote the lines it could not read).
+fn pem_problem(e: &pem::Error) -> String {
+    match e {
+        pem::Error::MissingSectionEnd { .. } => "a PEM section has no END line".to_string(),
+        pem::Error::IllegalSectionStart { .. } => "a PEM BEGIN line is malformed".to_string(),
+        pem::Error::Base64Decode(_) => "a PEM section's base64 does not decode".to_string(),
+        pem::Error::Io(io) => io.to_string(),
+        pem::Error::NoItemsFound => "no PEM section of the kind wanted".to_string(),
+        _ => "malformed PEM".to_string(),
+    }
+}
+
+/// Whether the certificate `leaf` (from the file `cert`) is in date now.
+fn in_date(cert: &Path, leaf: &CertificateDer<'_>) -> Result<(), String> {
+    use x509_cert::der::Decode;
+    let parsed = x509_cert::Certificate::from_der(leaf.as_ref())
+        .map_err(|e| format!("cannot read the certificate in {}: {e}", cert.display()))?;
+    let validity = &parsed.tbs_certificate.validity;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    if now < validity.not_before.to_unix_duration() {
+        return Err(format!(
+            "the certificate in {} is not valid before {}",
+            cert.display(),
+            validity.not_before
+        ));
+    }
+    if now > validity.not_after.to_unix_duration() {
+        return Err(format!(
+            "the certificate in {} expired at {}",
+            cert.display(),
+            validity.not_after
+        ));
+    }
+    Ok(())
 }
 
 /// A digest of the certificate and key files' contents.
@@ -84,15 +139,27 @@ fn certified(
 ) -> Result<CertifiedKey, String> {
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cannot read a certificate from {}: {e}", cert.display()))?;
-    if chain.is_empty() {
+        .map_err(|e| {
+            format!(
+                "cannot read a certificate from {}: {}",
+                cert.display(),
+                pem_problem(&e)
+            )
+        })?;
+    let Some(leaf) = chain.first() else {
         return Err(format!(
             "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
             cert.display()
         ));
-    }
-    let private = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
+    };
+    in_date(cert, leaf)?;
+    let private = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+        format!(
+            "cannot read a private key from {}: {}",
+            key.display(),
+            pem_problem(&e)
+        )
+    })?;
     CertifiedKey::from_der(chain, private, provider).map_err(|e| {
         format!(
             "the key in {} does not serve the certificate in {}: {e}",
@@ -123,7 +190,10 @@ impl Tls {
                 cert: cert.to_path_buf(),
                 key: key.to_path_buf(),
                 provider,
-                read: Mutex::new(Some(digest(&cert_pem, &key_pem))),
+                read: Mutex::new(Reading {
+                    acted: Some(digest(&cert_pem, &key_pem)),
+                    settling: None,
+                }),
                 served,
             }),
             check: FILES_CHECK,
@@ -143,11 +213,12 @@ impl Tls {
         self.check
     }
 
-    /// Reads the files again; if they changed since last read, the pair they hold now
-    /// is served from the next handshake (`Some(Ok)`), or, if it cannot serve (a renewal
-    /// half written, a key of another certificate), the pair served before stays and
-    /// `Some(Err)` says why (once for each pair of contents, and once while a file
-    /// cannot be read). `None`: nothing changed.
+    /// Reads the files again. Contents that changed since they were last acted on, and
+    /// that this read finds as the one before did (settled, not caught half written),
+    /// are served from the next handshake (`Some(Ok)`), or, if they cannot serve (a key
+    /// of another certificate, a certificate out of date), the pair served before stays
+    /// and `Some(Err)` says why (once for each pair of contents, and once while a file
+    /// cannot be read). `None`: nothing to act on yet.
     pub fn reload_if_changed(&self) -> Option<Result<(), String>> {
         let f = &self.files;
         let now = match (bytes(&f.cert, "certificate"), bytes(&f.key, "key")) {
@@ -156,10 +227,16 @@ impl Tls {
         };
         let seen = now.as_ref().ok().map(|(c, k)| digest(c, k));
         let mut read = f.read.lock().ok()?;
-        if *read == seen {
+        if read.acted == seen {
+            read.settling = None;
             return None;
         }
-        *read = seen;
+        if read.settling != Some(seen) {
+            read.settling = Some(seen);
+            return None;
+        }
+        read.acted = seen;
+        read.settling = None;
         let (cert, key) = match now {
             Ok(pair) => pair,
             Err(e) => return Some(Err(e)),
@@ -180,6 +257,7 @@ impl Tls {
         &self,
         mut stream: tokio::net::TcpStream,
         within: Duration,
+        stop: &tokio_util::sync::CancellationToken,
     ) -> Option<Box<dyn Io>> {
         let handshake = async {
             let mut first = [0u8; 1];
@@ -192,9 +270,12 @@ impl Tls {
             }
             self.acceptor.accept(stream).await.ok()
         };
-        match tokio::time::timeout(within, handshake).await {
-            Ok(Some(stream)) => Some(Box::new(stream)),
-            _ => None,
+        tokio::select! {
+            done = tokio::time::timeout(within.min(HANDSHAKE_TIME), handshake) => match done {
+                Ok(Some(stream)) => Some(Box::new(stream)),
+                _ => None,
+            },
+            () = stop.cancelled() => None,
         }
     }
 }
@@ -239,14 +320,16 @@ pub(super) async fn answer_and_close<S>(
 }
 
 /// `stream` as it is served: through TLS when `tls` is set (`None` if the handshake
-/// fails within `within`), else as it is.
+/// fails within `within` or [`HANDSHAKE_TIME`], or the server stops meanwhile), else as
+/// it is.
 pub(super) async fn wrap(
     tls: Option<&Tls>,
     stream: tokio::net::TcpStream,
-    within: std::time::Duration,
+    within: Duration,
+    stop: &tokio_util::sync::CancellationToken,
 ) -> Option<Box<dyn Io>> {
     match tls {
-        Some(tls) => tls.accept(stream, within).await,
+        Some(tls) => tls.accept(stream, within, stop).await,
         None => Some(Box::new(stream)),
     }
 }
