@@ -274,7 +274,7 @@ fn a_certificate_or_key_that_cannot_serve_https_is_named_before_anything_starts(
         ),
         (
             vec!["--tls-cert", &ca, "--tls-key", &key],
-            "does not serve the certificate",
+            "is not the key of the certificate",
         ),
         (
             vec!["--tls-cert", &cert, "--tls-key", "/nonexistent/key.pem"],

@@ -667,6 +667,16 @@ async fn a_public_address_serves_the_allowed_hosts_only() {
             .await
             .unwrap();
         assert_eq!(resp.status(), status, "Host: {host}");
+        if status == 403 {
+            // The refusal names the Host and the flag that would allow it.
+            let body: Value = resp.json().await.unwrap();
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("'evil.example'")
+                    && message.contains("--allowed-host evil.example"),
+                "{message}"
+            );
+        }
     }
     // A page served under an allowed name shares its origin; another name's does not.
     let host = format!("maas.internal:{}", addr.port());
@@ -2596,6 +2606,8 @@ async fn https_serves_mcp_to_a_client_trusting_the_certificate_and_tells_plain_h
         &tls_fixture("server.key"),
     )
     .unwrap();
+    // The names the operator is warned against at start.
+    assert_eq!(tls.names(), ["localhost", "127.0.0.1", "::1"]);
     let server = server_with(memory_core(), |o| {
         o.tls = Some(tls);
         o.connections.per_address = 1;

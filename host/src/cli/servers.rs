@@ -356,6 +356,73 @@ fn describe(p: &Principal) -> String {
     }
 }
 
+/// What an operator serving on a network should know at start: the URLs clients use
+/// (one per `--allowed-host`), a warning when every allowed host is a loopback name (no
+/// client elsewhere gets in), and one for each allowed host the certificate (`names`,
+/// with HTTPS) does not name (clients reaching it so refuse the certificate).
+fn network_notes(
+    args: &ServeArgs,
+    addr: SocketAddr,
+    scheme: &str,
+    names: Option<&[String]>,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let hosts: Vec<(&str, Option<&str>)> = args
+        .allowed_hosts
+        .iter()
+        .map(|h| {
+            let h = h.trim();
+            match h.rsplit_once(':') {
+                Some((name, port))
+                    if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') =>
+                {
+                    (name, Some(port))
+                }
+                _ => (h, None),
+            }
+        })
+        .collect();
+    let loopback = |name: &str| {
+        name.eq_ignore_ascii_case("localhost")
+            || name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    if addr.ip().is_loopback() {
+        return notes;
+    }
+    for (name, port) in &hosts {
+        let port = port.map_or(addr.port().to_string(), str::to_string);
+        notes.push(format!("clients reach it at {scheme}://{name}:{port}/mcp"));
+    }
+    if hosts.iter().all(|(name, _)| loopback(name)) {
+        notes.push(
+            "warning: every --allowed-host is a loopback name, so a client elsewhere on the \
+             network is refused (403): add the name or IP address clients use, e.g. \
+             --allowed-host maas.internal"
+                .to_string(),
+        );
+    }
+    if let Some(names) = names {
+        for (name, _) in hosts.iter().filter(|(n, _)| !loopback(n)) {
+            if !crate::mcp::http::Tls::covers(names, name) {
+                notes.push(format!(
+                    "warning: the certificate names {}, not {name}: clients reaching the \
+                     server as {name} will refuse it",
+                    if names.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ));
+            }
+        }
+    }
+    notes
+}
+
 /// The server's options from the command line.
 fn http_options(args: &ServeArgs, token: String) -> HttpOptions {
     let mut options = HttpOptions::new(args.listen, token);
@@ -396,6 +463,7 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let names = tls.as_ref().map(crate::mcp::http::Tls::names);
     let core = core(dir, limits, &args.core)?;
     let token = operator::load_or_create(dir).map_err(|e| {
         CliError::io(
@@ -418,15 +486,24 @@ pub fn serve(dir: &Path, limits: admin::Limits, args: &ServeArgs) -> Result<(), 
                         .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
                 });
                 let hint = if in_use {
-                    "another process serves on that address (a maas serve already running?); stop it, or pass --listen 127.0.0.1:<another port>"
+                    let ip = match args.listen.ip() {
+                        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                        ip => ip.to_string(),
+                    };
+                    format!(
+                        "another process serves on that address (a maas serve already running?); stop it, or pass --listen {ip}:<another port>"
+                    )
                 } else {
-                    "see the message; `maas serve --help` lists the flags"
+                    "see the message; `maas serve --help` lists the flags".to_string()
                 };
                 CliError::io(format!("cannot serve on {}: {e}", args.listen), hint)
             })?;
         eprintln!(
             "maas: serving MCP at {scheme}://{addr}/mcp (health: {scheme}://{addr}/healthz)"
         );
+        for line in network_notes(args, addr, scheme, names.as_deref()) {
+            eprintln!("maas: {line}");
+        }
         if scheme == "http" && !addr.ip().is_loopback() {
             eprintln!(
                 "maas: warning: plain HTTP on a non-loopback address: tokens cross the network \
@@ -585,9 +662,57 @@ pub fn bench(dir: &Path, args: &BenchArgs, out: &mut dyn Write) -> Result<(), Cl
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{listen_address, runtime_options};
+    use super::{listen_address, network_notes, runtime_options};
     use crate::cli::{Cli, Command};
     use clap::Parser;
+
+    #[test]
+    fn an_operator_serving_on_a_network_is_told_the_urls_and_what_will_be_refused() {
+        let notes = |argv: &[&str], names: Option<&[String]>| {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            let Command::Serve(args) = cli.command else {
+                panic!("serve")
+            };
+            let scheme = if names.is_some() { "https" } else { "http" };
+            network_notes(&args, args.listen, scheme, names).join("\n")
+        };
+        let serve = ["maas", "serve", "--listen", "0.0.0.0:7420"];
+        let local = notes(
+            &[&serve[..], &["--allowed-host", "localhost"]].concat(),
+            None,
+        );
+        assert!(local.contains("http://localhost:7420/mcp"), "{local}");
+        assert!(
+            local.contains("every --allowed-host is a loopback name"),
+            "{local}"
+        );
+        let cert = ["localhost".to_string(), "*.internal".to_string()];
+        let named = notes(
+            &[&serve[..], &["--allowed-host", "maas.internal:8443"]].concat(),
+            Some(&cert),
+        );
+        assert!(named.contains("https://maas.internal:8443/mcp"), "{named}");
+        assert!(!named.contains("warning"), "{named}");
+        let other = notes(
+            &[&serve[..], &["--allowed-host", "maas.example"]].concat(),
+            Some(&cert),
+        );
+        assert!(other.contains("the certificate names localhost, *.internal, not maas.example"));
+        // On loopback nothing needs saying.
+        assert!(notes(&["maas", "serve"], None).is_empty());
+    }
+
+    #[test]
+    fn a_wildcard_name_covers_one_label() {
+        use crate::mcp::http::Tls;
+        let names = ["*.example.com".to_string(), "10.0.0.7".to_string()];
+        assert!(Tls::covers(&names, "maas.example.com"));
+        assert!(Tls::covers(&names, "MAAS.example.com"));
+        assert!(!Tls::covers(&names, "a.b.example.com"));
+        assert!(!Tls::covers(&names, "example.com"));
+        assert!(Tls::covers(&names, "10.0.0.7"));
+        assert!(!Tls::covers(&names, "10.0.0.8"));
+    }
 
     #[test]
     fn servers_save_snapshots_beside_unless_told_to_save_them_in_core() {

@@ -257,12 +257,31 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
-fn forbidden_host() -> Response {
-    json_rpc_error(
-        StatusCode::FORBIDDEN,
-        -32003,
-        "forbidden: this Host is not allowed (see --allowed-host)".to_string(),
-    )
+/// 403 for a `Host` not allowed, naming it (the caller's own header, cut to 100
+/// printable characters) and the flag that would allow it.
+fn forbidden_host(headers: &axum::http::HeaderMap) -> Response {
+    let host: String = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(100)
+        .collect();
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host.as_str(),
+    };
+    let message = if host.is_empty() {
+        "forbidden: a request needs a Host header naming an allowed host (see --allowed-host)"
+            .to_string()
+    } else {
+        format!(
+            "forbidden: Host '{host}' is not allowed; the server's operator can allow it with \
+             --allowed-host {name}"
+        )
+    };
+    json_rpc_error(StatusCode::FORBIDDEN, -32003, message)
 }
 
 fn forbidden_origin() -> Response {
@@ -394,7 +413,11 @@ impl Gate {
                 return Ok((Principal::Operator, Bearer(None), Recheck::Nothing));
             }
             None => {
-                let response = unauthorized("missing Authorization: Bearer <token>");
+                let response = unauthorized(
+                    "missing Authorization: Bearer <token> (an agent's token comes from \
+                     `maas agent register`; the operator's is in the server's data directory, \
+                     file operator-token)",
+                );
                 return Err(self.refused(peer, Reason::MissingToken, response));
             }
             Some(t) if self.operator_token.is(&t) => {
@@ -512,7 +535,7 @@ async fn gate_request(gate: Arc<Gate>, mut request: Request, next: Next) -> Resp
     // Every route, not only `/mcp` (which rmcp checks too): a page that rebinds its
     // own name to this address must not reach the change feed or A2A either.
     if !gate.hosts.allows(request.headers(), request.uri()) {
-        return gate.refused(peer, Reason::Host, forbidden_host());
+        return gate.refused(peer, Reason::Host, forbidden_host(request.headers()));
     }
     let origin = gate.origins.check(request.headers());
     if !origin.allowed() {

@@ -160,12 +160,18 @@ fn certified(
             pem_problem(&e)
         )
     })?;
-    CertifiedKey::from_der(chain, private, provider).map_err(|e| {
-        format!(
-            "the key in {} does not serve the certificate in {}: {e}",
+    CertifiedKey::from_der(chain, private, provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => format!(
+            "the key in {} is not the key of the certificate in {} (is the certificate the \
+             server's own, first in its chain, rather than its authority's?)",
             key.display(),
             cert.display()
-        )
+        ),
+        e => format!(
+            "the key in {} cannot serve the certificate in {}: {e}",
+            key.display(),
+            cert.display()
+        ),
     })
 }
 
@@ -206,6 +212,66 @@ impl Tls {
             check: every,
             ..self
         }
+    }
+
+    /// The DNS names and IP addresses the served certificate names (its subject
+    /// alternative names), as clients compare them with the host they asked for.
+    pub fn names(&self) -> Vec<String> {
+        use x509_cert::der::Decode;
+        use x509_cert::der::oid::AssociatedOid;
+        use x509_cert::ext::pkix::SubjectAltName;
+        use x509_cert::ext::pkix::name::GeneralName;
+        let Ok(served) = self.files.served.0.read() else {
+            return Vec::new();
+        };
+        let Some(leaf) = served.cert.first() else {
+            return Vec::new();
+        };
+        let Ok(parsed) = x509_cert::Certificate::from_der(leaf.as_ref()) else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        let extensions = parsed.tbs_certificate.extensions.unwrap_or_default();
+        for ext in extensions
+            .iter()
+            .filter(|e| e.extn_id == SubjectAltName::OID)
+        {
+            let Ok(alt) = SubjectAltName::from_der(ext.extn_value.as_bytes()) else {
+                continue;
+            };
+            for name in alt.0 {
+                match name {
+                    GeneralName::DnsName(dns) => names.push(dns.to_string().to_ascii_lowercase()),
+                    GeneralName::IpAddress(ip) => {
+                        let bytes = ip.as_bytes();
+                        let ip = <[u8; 4]>::try_from(bytes)
+                            .map(std::net::IpAddr::from)
+                            .or_else(|_| <[u8; 16]>::try_from(bytes).map(std::net::IpAddr::from));
+                        if let Ok(ip) = ip {
+                            names.push(ip.to_string());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        names
+    }
+
+    /// Whether a client asking for `host` (a name or an IP, without port) finds it among
+    /// the certificate's `names` (a `*.` name covers one label).
+    pub fn covers(names: &[String], host: &str) -> bool {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        names.iter().any(|n| {
+            *n == host
+                || n.strip_prefix("*.").is_some_and(|tail| {
+                    host.split_once('.')
+                        .is_some_and(|(label, rest)| !label.is_empty() && rest == tail)
+                })
+        })
     }
 
     /// How often the files are read for changes.
