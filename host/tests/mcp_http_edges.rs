@@ -590,13 +590,15 @@ async fn a_page_at_an_allowed_origin_gets_its_preflight_and_may_read_every_answe
     assert_eq!(resp.status(), 403);
     assert!(header(&resp, "access-control-allow-origin").is_empty());
     // The page reads its answers, the session id included, and its refusals.
-    let post = |token: &str| {
-        request(&http, reqwest::Method::POST, &server.url, Some(token), None)
-            .header("Origin", "https://app.example.com")
-            .body(init_body())
-            .send()
+    let app = Some("https://app.example.com");
+    let post = |token: &str, origin: Option<&str>| {
+        let mut req = request(&http, reqwest::Method::POST, &server.url, Some(token), None);
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        req.body(init_body()).send()
     };
-    let resp = post(OPERATOR).await.unwrap();
+    let resp = post(OPERATOR, app).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
         header(&resp, "access-control-allow-origin"),
@@ -604,24 +606,14 @@ async fn a_page_at_an_allowed_origin_gets_its_preflight_and_may_read_every_answe
     );
     assert!(header(&resp, "access-control-expose-headers").contains("mcp-session-id"));
     assert!(!header(&resp, SESSION).is_empty());
-    let resp = post("not-a-token").await.unwrap();
+    let resp = post("not-a-token", app).await.unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(
         header(&resp, "access-control-allow-origin"),
         "https://app.example.com"
     );
     // A request without an Origin (no browser) gets no CORS headers.
-    let resp = request(
-        &http,
-        reqwest::Method::POST,
-        &server.url,
-        Some(OPERATOR),
-        None,
-    )
-    .body(init_body())
-    .send()
-    .await
-    .unwrap();
+    let resp = post(OPERATOR, None).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert!(header(&resp, "access-control-allow-origin").is_empty());
 }

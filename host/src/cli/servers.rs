@@ -366,38 +366,25 @@ fn network_notes(
     scheme: &str,
     names: Option<&[String]>,
 ) -> Vec<String> {
+    use crate::mcp::http::{Hosts, is_loopback_host};
     let mut notes = Vec::new();
-    let hosts: Vec<(&str, Option<&str>)> = args
-        .allowed_hosts
-        .iter()
-        .map(|h| {
-            let h = h.trim();
-            match h.rsplit_once(':') {
-                Some((name, port))
-                    if port.bytes().all(|b| b.is_ascii_digit()) && !name.ends_with(':') =>
-                {
-                    (name, Some(port))
-                }
-                _ => (h, None),
-            }
-        })
-        .collect();
-    let loopback = |name: &str| {
-        name.eq_ignore_ascii_case("localhost")
-            || name
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-    };
     if addr.ip().is_loopback() {
         return notes;
     }
-    for (name, port) in &hosts {
-        let port = port.map_or(addr.port().to_string(), str::to_string);
+    let hosts = Hosts::new(&args.allowed_hosts);
+    for (name, port) in hosts.entries() {
+        let port = port.unwrap_or(addr.port());
+        let name = match name.contains(':') {
+            true => format!("[{name}]"),
+            false => name.clone(),
+        };
         notes.push(format!("clients reach it at {scheme}://{name}:{port}/mcp"));
     }
-    if hosts.iter().all(|(name, _)| loopback(name)) {
+    if hosts
+        .entries()
+        .iter()
+        .all(|(name, _)| is_loopback_host(name))
+    {
         notes.push(
             "warning: every --allowed-host is a loopback name, so a client elsewhere on the \
              network is refused (403): add the name or IP address clients use, e.g. \
@@ -406,7 +393,7 @@ fn network_notes(
         );
     }
     if let Some(names) = names {
-        for (name, _) in hosts.iter().filter(|(n, _)| !loopback(n)) {
+        for (name, _) in hosts.entries().iter().filter(|(n, _)| !is_loopback_host(n)) {
             if !crate::mcp::http::Tls::covers(names, name) {
                 notes.push(format!(
                     "warning: the certificate names {}, not {name}: clients reaching the \

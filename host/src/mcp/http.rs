@@ -22,7 +22,7 @@ mod verified;
 
 pub use tls::Tls;
 
-pub use origin::{Hosts, OriginCheck, Origins, allowed_hosts};
+pub use origin::{Hosts, OriginCheck, Origins, allowed_hosts, is_loopback_host};
 pub use refusals::RefusalLimits;
 pub use sessions::{SessionLimits, SessionRefusal};
 
@@ -508,20 +508,27 @@ fn bearer(request: &Request) -> Option<String> {
 /// preflight is answered here (no token needed to ask), and every answer to it,
 /// refusals included, says the page may read it.
 async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
-    let page = origin::cross_origin(gate.origins.check(request.headers()), request.headers())
+    let origin = gate.origins.check(request.headers());
+    let page = origin::cross_origin(origin, request.headers())
         .filter(|_| gate.hosts.allows(request.headers(), request.uri()));
     let Some(page) = page else {
-        return gate_request(gate, request, next).await;
+        return gate_request(gate, origin, request, next).await;
     };
     if origin::is_preflight(request.method(), request.headers()) {
         return origin::preflight(page);
     }
-    let mut response = gate_request(gate, request, next).await;
+    let mut response = gate_request(gate, origin, request, next).await;
     origin::allow_reading(&mut response, page);
     response
 }
 
-async fn gate_request(gate: Arc<Gate>, mut request: Request, next: Next) -> Response {
+/// The gate proper, for a request whose `Origin` header `origin` classifies.
+async fn gate_request(
+    gate: Arc<Gate>,
+    origin: OriginCheck,
+    mut request: Request,
+    next: Next,
+) -> Response {
     // Counted from its arrival (its token may wait for the core to be checked), so a
     // stopping server answers it before it ends the sessions; a refusal drops it.
     let posted = (request.method() == Method::POST)
@@ -537,7 +544,6 @@ async fn gate_request(gate: Arc<Gate>, mut request: Request, next: Next) -> Resp
     if !gate.hosts.allows(request.headers(), request.uri()) {
         return gate.refused(peer, Reason::Host, forbidden_host(request.headers()));
     }
-    let origin = gate.origins.check(request.headers());
     if !origin.allowed() {
         return gate.refused(peer, Reason::Origin, forbidden_origin());
     }

@@ -92,7 +92,9 @@ fn parse(text: &str, wildcard: bool) -> Option<Origin> {
     Some(Origin { scheme, host, port })
 }
 
-fn is_loopback_host(host: &str) -> bool {
+/// Whether `host` (lower case, brackets around IPv6 allowed) names this machine:
+/// `localhost` or a loopback address.
+pub fn is_loopback_host(host: &str) -> bool {
     if host == "localhost" {
         return true;
     }
@@ -193,6 +195,11 @@ impl Hosts {
         Hosts(entries.iter().map(|e| entry(e.trim())).collect())
     }
 
+    /// Each entry's host name (lower case, IPv6 without brackets) and port, if one.
+    pub fn entries(&self) -> &[(String, Option<u16>)] {
+        &self.0
+    }
+
     /// Whether a request's `Host` header and its URI's authority (HTTP/2 sends one, an
     /// absolute-form request target another) name an allowed host. A request with
     /// neither, with more than one `Host` header, or with a malformed one is refused.
@@ -219,7 +226,8 @@ impl Hosts {
     }
 }
 
-fn host_name(host: &str) -> String {
+/// `host` in lower case, without the brackets of an IPv6 address.
+pub(super) fn host_name(host: &str) -> String {
     host.trim_start_matches('[')
         .trim_end_matches(']')
         .to_ascii_lowercase()

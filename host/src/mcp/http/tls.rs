@@ -261,10 +261,7 @@ impl Tls {
     /// Whether a client asking for `host` (a name or an IP, without port) finds it among
     /// the certificate's `names` (a `*.` name covers one label).
     pub fn covers(names: &[String], host: &str) -> bool {
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
+        let host = super::origin::host_name(host);
         names.iter().any(|n| {
             *n == host
                 || n.strip_prefix("*.").is_some_and(|tail| {
