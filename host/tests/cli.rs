@@ -142,7 +142,7 @@ fn wrong_arguments_are_one_line_usage_errors_with_exit_code_2() {
 #[test]
 fn a_registered_agent_is_seen_by_a_later_process() {
     let dir = DataDir::new();
-    ok(maas(
+    let said = ok(maas(
         &dir,
         &[
             "agent",
@@ -155,6 +155,20 @@ fn a_registered_agent_is_seen_by_a_later_process() {
             "claude-backend",
         ],
     ));
+    // Where the token is valid: a server on another directory would answer it 401.
+    let shown = dir.path().display().to_string();
+    assert!(
+        said.contains(&format!("Registered in the data directory {shown}:"))
+            && said.contains(&format!("maas serve --data-dir {shown}")),
+        "{said}"
+    );
+    let answer = json(maas(
+        &dir,
+        &[
+            "--json", "agent", "register", "--type", "human", "--owner", "u", "--id", "third",
+        ],
+    ));
+    assert_eq!(answer["data_dir"], shown.as_str(), "{answer}");
     let text = ok(maas(&dir, &["agent", "get", "claude-backend"]));
     assert!(text.contains("agent_id:     claude-backend"), "{text}");
     assert!(text.contains("owner_id:     user-123"), "{text}");

@@ -1,5 +1,7 @@
 //! `maas agent …`: registration, profiles, activation and sessions.
 
+use std::path::Path;
+
 use super::{CliError, Ctx};
 use crate::ops::agents::*;
 use crate::render::Rendered;
@@ -42,12 +44,12 @@ pub enum SessionCmd {
     Get(GetSession),
 }
 
-/// Runs an agent verb.
-pub fn run(cmd: AgentCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
+/// Runs an agent verb on the data directory `dir`.
+pub fn run(cmd: AgentCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> {
     match cmd {
         AgentCmd::Register(op) => {
             let agent_caller = matches!(ctx.caller, types::Caller::Agent(_));
-            ctx.run(op).map_err(|e| match &e {
+            let mut rendered = ctx.run(op).map_err(|e| match &e {
                 CliError::Domain {
                     error: types::Error::PermissionDenied(_),
                     ..
@@ -55,7 +57,9 @@ pub fn run(cmd: AgentCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
                     "only the operator registers agents: run without --token / MAAS_TOKEN",
                 ),
                 _ => e,
-            })
+            })?;
+            name_data_dir(&mut rendered, dir);
+            Ok(rendered)
         }
         AgentCmd::Get(op) => ctx.run(op),
         AgentCmd::List(op) => ctx.run(op),
@@ -68,4 +72,24 @@ pub fn run(cmd: AgentCmd, ctx: &mut Ctx) -> Result<Rendered, CliError> {
         AgentCmd::Session(SessionCmd::End(op)) => ctx.run(op),
         AgentCmd::Session(SessionCmd::Get(op)) => ctx.run(op),
     }
+}
+
+/// Says where a registration was written (the data directory, or the PostgreSQL
+/// journal of `--store`): its token opens nothing served from elsewhere, and a server
+/// on another directory answered it with a bare 401.
+fn name_data_dir(rendered: &mut Rendered, dir: &Path) {
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let shown = shown.display().to_string();
+    if let Some(map) = rendered.json.as_object_mut() {
+        map.insert("data_dir".into(), shown.clone().into());
+    }
+    let serve = if crate::datadir::store_url().is_some() {
+        "a `maas serve` given the same --store (MAAS_STORE)".to_string()
+    } else {
+        format!("`maas serve --data-dir {shown}` (or MAAS_HOME set to it)")
+    };
+    rendered.text.push_str(&format!(
+        "\nRegistered in the data directory {shown}: the token is valid where that journal \
+         is served, {serve}."
+    ));
 }

@@ -363,7 +363,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     let open = || Ctx::open(&dir, limits, g.token.as_deref());
     whole_directory_only(&cli.command, g.token.is_some())?;
     let rendered = match cli.command {
-        Command::Agent(cmd) => agents::run(cmd, &mut open()?)?,
+        Command::Agent(cmd) => agents::run(cmd, &dir, &mut open()?)?,
         Command::Pool(cmd) => pools::run(cmd, &mut open()?)?,
         Command::Memory(cmd) => memories::run(cmd, &mut open()?)?,
         Command::Handoff(cmd) => handoffs::run(cmd, &mut open()?)?,
