@@ -411,6 +411,25 @@ fn a_re_ingest_sends_exactly_what_changed() {
 }
 
 #[test]
+fn a_document_removed_with_kb_remove_is_sent_again_by_the_next_run() {
+    let s = Scratch::new();
+    let first = ingest(&s, &[]);
+    let total = first["added"].as_u64().unwrap();
+    let (_, hit) = first_code_hit(&s, "request token bucket");
+    let id = hit["id"].as_str().unwrap().to_string();
+    let removed = json(maas(&s, &["--json", "kb", "remove", "--kind", "code", &id]));
+    assert_eq!(removed["removed"], 1, "{removed}");
+    let (title, _) = first_code_hit(&s, "request token bucket");
+    assert_ne!(title, "gateway.RateLimiter.Allow", "removed");
+    // The run before this one stored it; the removal made it new again.
+    assert_eq!(changes(&ingest(&s, &[])), (1, 0, 0, total - 1));
+    let (title, again) = first_code_hit(&s, "request token bucket");
+    assert_eq!(title, "gateway.RateLimiter.Allow");
+    assert_eq!(again["id"], id.as_str());
+    assert_eq!(changes(&ingest(&s, &[])), (0, 0, 0, total));
+}
+
+#[test]
 fn ingest_needs_memory_write() {
     let s = Scratch::new();
     let reg = json(maas(

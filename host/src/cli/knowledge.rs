@@ -108,7 +108,18 @@ fn read_file(file: &PathBuf) -> Result<String, CliError> {
 pub fn run(cmd: KbCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> {
     match cmd {
         KbCmd::IngestRepo(args) => ingest_repo::run(args, dir, ctx),
-        KbCmd::Remove(op) => ctx.run(op),
+        KbCmd::Remove(op) => {
+            let (kind, ids) = (op.kind.clone(), op.ids.clone());
+            let rendered = ctx.run(op)?;
+            // What `kb ingest-repo` remembers storing is no longer there: it sends it again.
+            crate::ingest::manifest::forget(dir, &kind, &ids).map_err(|e| {
+                CliError::io(
+                    format!("removed, but {e}"),
+                    "the next `kb ingest-repo` needs --full to send them again",
+                )
+            })?;
+            Ok(rendered)
+        }
         KbCmd::Ingest { file } => {
             let docs = parse_documents(&read_file(&file)?)?;
             let mut stored = 0u64;

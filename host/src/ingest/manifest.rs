@@ -80,6 +80,39 @@ impl Manifest {
     }
 }
 
+/// Forgets the documents `kind/id` removed from the knowledge base in every manifest
+/// of the data directory `dir`, so the next `kb ingest-repo` sends them again rather
+/// than counting them unchanged. The number of manifests changed.
+pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> Result<usize, String> {
+    let folder = dir.join("ingest");
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("cannot read {}: {e}", folder.display())),
+    };
+    let mut changed = 0;
+    for entry in entries {
+        let file = entry
+            .map_err(|e| format!("cannot read {}: {e}", folder.display()))?
+            .path();
+        if file.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let mut m = Manifest::load(&file, Path::new(""))?;
+        let before = m.docs.len() + m.refused.len();
+        for id in ids {
+            let key = format!("{kind}/{id}");
+            m.docs.remove(&key);
+            m.refused.remove(&key);
+        }
+        if m.docs.len() + m.refused.len() != before {
+            m.save(&file)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 /// What a run changes.
 #[derive(Debug, Default)]
 pub struct Diff<'a> {
