@@ -1213,6 +1213,63 @@ async fn a_request_body_sent_too_slowly_is_cut_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_still_writing_a_body_too_large_reads_the_413_not_a_broken_pipe() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server().await;
+    let addr = host_port(&server.url);
+    // 6 MiB for /mcp (4 MiB at most), with its length declared and chunked; 1 MiB for
+    // /a2a (64 KiB). Each written whole before the answer is read, as a client does.
+    let head = |path: &str, kind: &str, framing: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\n\
+             Content-Type: {kind}\r\nAccept: application/json, text/event-stream\r\n\
+             {framing}\r\n\r\n"
+        )
+    };
+    // And a large body that is not JSON at all: 415.
+    for (path, kind, size, status) in [
+        ("/mcp", "application/json", 6 << 20, "413"),
+        ("/a2a", "application/json", 1 << 20, "413"),
+        ("/mcp", "text/plain", 6 << 20, "415"),
+    ] {
+        let body = vec![b'a'; size];
+        for chunked in [false, true] {
+            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let mut request = if chunked {
+                head(path, kind, "Transfer-Encoding: chunked").into_bytes()
+            } else {
+                head(path, kind, &format!("Content-Length: {size}")).into_bytes()
+            };
+            if chunked {
+                for part in body.chunks(64 << 10) {
+                    request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                    request.extend_from_slice(part);
+                    request.extend_from_slice(b"\r\n");
+                }
+                request.extend_from_slice(b"0\r\n\r\n");
+            } else {
+                request.extend_from_slice(&body);
+            }
+            let wrote = tokio::time::timeout(Duration::from_secs(20), c.write_all(&request))
+                .await
+                .expect("written in time");
+            assert!(wrote.is_ok(), "{path} chunked={chunked}: {wrote:?}");
+            let mut answer = vec![0u8; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut answer))
+                .await
+                .expect("answered")
+                .unwrap();
+            let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")) && answer.contains("-32600"),
+                "{path} chunked={chunked}: {answer}"
+            );
+        }
+    }
+    server.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_holds_at_most_its_connections_and_the_rest_are_answered_429() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = server_with(memory_core(), |o| {

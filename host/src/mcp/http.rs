@@ -615,6 +615,7 @@ async fn gate_request(
     // MCP and A2A read nothing else.
     if request.method() == Method::POST && (posting_json || to_a2a || to_mcp) {
         let read = if !posting_json {
+            body::drain(request).await;
             Err(json_rpc_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 -32600,
