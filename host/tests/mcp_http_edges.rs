@@ -1266,6 +1266,19 @@ async fn a_client_still_writing_a_body_too_large_reads_the_413_not_a_broken_pipe
             );
         }
     }
+    // A client that waits for `100 Continue` is refused before it sends the body.
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let framing = format!("Content-Length: {}\r\nExpect: 100-continue", 6 << 20);
+    c.write_all(head("/mcp", "application/json", &framing).as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut answer))
+        .await
+        .expect("answered without the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     server.stop.cancel();
 }
 

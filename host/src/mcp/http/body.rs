@@ -95,7 +95,13 @@ pub async fn whole(request: Request, limit: usize) -> Result<Request, Response> 
             format!("Invalid Request: the body is larger than {limit} bytes"),
         )
     };
-    if declared.is_some_and(|n| n > MOST_DRAINED) {
+    // A client waiting for `100 Continue` has not sent the body: refused now, it never
+    // does (reading the body would ask for it).
+    let waits = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if declared.is_some_and(|n| n > MOST_DRAINED || (waits && n > limit as u64)) {
         return Err(too_large());
     }
     let (parts, mut body) = request.into_parts();
