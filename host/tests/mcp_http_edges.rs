@@ -1214,7 +1214,7 @@ async fn a_request_body_sent_too_slowly_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_still_writing_a_body_too_large_reads_the_413_not_a_broken_pipe() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let server = server().await;
     let addr = host_port(&server.url);
     // 6 MiB for /mcp (4 MiB at most), with its length declared and chunked; 1 MiB for
@@ -1254,12 +1254,7 @@ async fn a_client_still_writing_a_body_too_large_reads_the_413_not_a_broken_pipe
                 .await
                 .expect("written in time");
             assert!(wrote.is_ok(), "{path} chunked={chunked}: {wrote:?}");
-            let mut answer = vec![0u8; 4096];
-            let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut answer))
-                .await
-                .expect("answered")
-                .unwrap();
-            let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+            let answer = first_read(&mut c).await;
             assert!(
                 answer.starts_with(&format!("HTTP/1.1 {status}")) && answer.contains("-32600"),
                 "{path} chunked={chunked}: {answer}"
@@ -1272,14 +1267,20 @@ async fn a_client_still_writing_a_body_too_large_reads_the_413_not_a_broken_pipe
     c.write_all(head("/mcp", "application/json", &framing).as_bytes())
         .await
         .unwrap();
+    let answer = first_read(&mut c).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    server.stop.cancel();
+}
+
+/// What the server sends first on `c`, within 10 s.
+async fn first_read(c: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
     let mut answer = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut answer))
         .await
-        .expect("answered without the body")
+        .expect("answered")
         .unwrap();
-    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    server.stop.cancel();
+    String::from_utf8_lossy(&answer[..n]).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
