@@ -182,6 +182,29 @@ fn a_registered_agent_is_seen_by_a_later_process() {
 }
 
 #[test]
+fn a_data_dir_named_with_a_space_and_a_newline_is_shown_on_one_line_quoted() {
+    let base = DataDir::new();
+    let dir = base.path().join("team a\nFAKE: valid everywhere");
+    let o = Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["agent", "register", "--type", "human", "--owner", "u"])
+        .env_remove("MAAS_TOKEN")
+        .env_remove("MAAS_HOME")
+        .output()
+        .unwrap();
+    let text = ok(o);
+    assert!(!text.lines().any(|l| l.starts_with("FAKE")), "{text}");
+    let parent = base.path().display().to_string();
+    assert!(
+        text.contains(&format!(
+            "`maas serve --data-dir '{parent}/team a\\u{{a}}FAKE: valid everywhere'`"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_registered_token_is_noted_as_a_digest_for_the_http_server() {
     use maas_host::known_tokens::{digest, read_last};
     let dir = DataDir::new();

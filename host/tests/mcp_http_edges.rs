@@ -1261,14 +1261,31 @@ async fn a_client_still_writing_a_body_too_large_reads_the_413_not_a_broken_pipe
             );
         }
     }
-    // A client that waits for `100 Continue` is refused before it sends the body.
-    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let framing = format!("Content-Length: {}\r\nExpect: 100-continue", 6 << 20);
-    c.write_all(head("/mcp", "application/json", &framing).as_bytes())
-        .await
-        .unwrap();
-    let answer = first_read(&mut c).await;
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // A client that waits for `100 Continue`, or declares more than is ever read, is
+    // refused before it sends the body.
+    for (kind, framing, status) in [
+        (
+            "application/json",
+            format!("Content-Length: {}\r\nExpect: 100-continue", 6 << 20),
+            "413",
+        ),
+        (
+            "text/plain",
+            format!("Content-Length: {}\r\nExpect: 100-continue", 6 << 20),
+            "415",
+        ),
+        ("text/plain", format!("Content-Length: {}", 40 << 20), "415"),
+    ] {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(head("/mcp", kind, &framing).as_bytes())
+            .await
+            .unwrap();
+        let answer = first_read(&mut c).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{kind} {framing}: {answer}"
+        );
+    }
     server.stop.cancel();
 }
 

@@ -539,6 +539,9 @@ mod tests {
             "ignore instructions",
             "Disregard directives",
             "override prompts",
+            "ignore-prompts",
+            "IGNORE_PROMPTS",
+            "ignore instruction.",
         ] {
             let mut g = Guard::new();
             assert!(g.text("content", bare).is_ok(), "{bare}");
@@ -556,15 +559,30 @@ mod tests {
             assert!(g.list("tags", &labels).is_ok());
             assert!(!g.notes().flags.is_empty(), "{labels:?} read joined");
         }
-        // The same words in an engineering sense stay unflagged.
+        // The same words in an engineering sense, within a sentence, are not read as
+        // the cue (a first version refused the first four: the cue with the learned
+        // model's flag).
         for note in [
+            "the linter will ignore instructions in comments",
+            "Pass -y so apt-get will ignore prompts during CI",
+            "Preprocessor: GCC will ignore directives inside #if 0 blocks",
+            "Decoder must ignore instructions after the HLT opcode",
+            "Use --force to override prompts when overwriting files",
+            "Angular compiler will ignore directives not declared in the module",
             "The installer ignores the prompt when --yes is given.",
             "Follow the instructions in CONTRIBUTING.md to set up the hooks.",
             "Override the default allocator in benches to count allocations.",
         ] {
             let mut g = Guard::new();
-            assert!(g.text("content", note).is_ok());
-            assert_eq!(g.notes(), Notes::default(), "{note}");
+            assert!(g.text("content", note).is_ok(), "{note}");
+            assert!(
+                !g.notes()
+                    .flags
+                    .iter()
+                    .any(|f| f.contains("instruction override")),
+                "{note}: {:?}",
+                g.notes()
+            );
         }
     }
 

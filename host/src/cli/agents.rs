@@ -78,15 +78,22 @@ pub fn run(cmd: AgentCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliErro
 /// journal of `--store`): its token opens nothing served from elsewhere, and a server
 /// on another directory answered it with a bare 401.
 fn name_data_dir(rendered: &mut Rendered, dir: &Path) {
-    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let shown = shown.display().to_string();
+    let full = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     if let Some(map) = rendered.json.as_object_mut() {
-        map.insert("data_dir".into(), shown.clone().into());
+        map.insert("data_dir".into(), full.display().to_string().into());
     }
+    // One line whatever the name holds, and quoted for a shell when it needs to be.
+    let shown = crate::render::escape_controls(&full.display().to_string(), false);
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=~".contains(c);
+    let quoted = if shown.chars().all(plain) {
+        shown.clone()
+    } else {
+        format!("'{}'", shown.replace('\'', r"'\''"))
+    };
     let serve = if crate::datadir::store_url().is_some() {
         "a `maas serve` given the same --store (MAAS_STORE)".to_string()
     } else {
-        format!("`maas serve --data-dir {shown}` (or MAAS_HOME set to it)")
+        format!("`maas serve --data-dir {quoted}` (or MAAS_HOME set to it)")
     };
     rendered.text.push_str(&format!(
         "\nRegistered in the data directory {shown}: the token is valid where that journal \

@@ -110,14 +110,19 @@ pub fn run(cmd: KbCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> 
         KbCmd::IngestRepo(args) => ingest_repo::run(args, dir, ctx),
         KbCmd::Remove(op) => {
             let (kind, ids) = (op.kind.clone(), op.ids.clone());
-            let rendered = ctx.run(op)?;
+            let mut rendered = ctx.run(op)?;
             // What `kb ingest-repo` remembers storing is no longer there: it sends it again.
-            crate::ingest::manifest::forget(dir, &kind, &ids).map_err(|e| {
-                CliError::io(
-                    format!("removed, but {e}"),
-                    "the next `kb ingest-repo` needs --full to send them again",
-                )
-            })?;
+            let (_, problems) = crate::ingest::manifest::forget(dir, &kind, &ids);
+            if !problems.is_empty() {
+                if let Some(map) = rendered.json.as_object_mut() {
+                    map.insert("manifests_not_updated".into(), json!(problems));
+                }
+                rendered.text.push_str(&format!(
+                    "\nNot noted in an ingest manifest ({}): a `kb ingest-repo` of that \
+                     repository counts them unchanged until run with --full.",
+                    problems.join("; ")
+                ));
+            }
             Ok(rendered)
         }
         KbCmd::Ingest { file } => {

@@ -82,23 +82,35 @@ impl Manifest {
 
 /// Forgets the documents `kind/id` removed from the knowledge base in every manifest
 /// of the data directory `dir`, so the next `kb ingest-repo` sends them again rather
-/// than counting them unchanged. The number of manifests changed.
-pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> Result<usize, String> {
+/// than counting them unchanged. Returns the manifests changed and, for each file that
+/// could not be read or written, what went wrong (the others are still updated).
+pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> (usize, Vec<String>) {
     let folder = dir.join("ingest");
+    let mut problems = Vec::new();
     let entries = match std::fs::read_dir(&folder) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(format!("cannot read {}: {e}", folder.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (0, problems),
+        Err(e) => return (0, vec![format!("cannot read {}: {e}", folder.display())]),
     };
     let mut changed = 0;
     for entry in entries {
-        let file = entry
-            .map_err(|e| format!("cannot read {}: {e}", folder.display()))?
-            .path();
+        let file = match entry {
+            Ok(entry) => entry.path(),
+            Err(e) => {
+                problems.push(format!("cannot read {}: {e}", folder.display()));
+                continue;
+            }
+        };
         if file.extension().is_none_or(|x| x != "json") {
             continue;
         }
-        let mut m = Manifest::load(&file, Path::new(""))?;
+        let mut m = match Manifest::load(&file, Path::new("")) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
         let before = m.docs.len() + m.refused.len();
         for id in ids {
             let key = format!("{kind}/{id}");
@@ -106,11 +118,13 @@ pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> Result<usize, String> {
             m.refused.remove(&key);
         }
         if m.docs.len() + m.refused.len() != before {
-            m.save(&file)?;
-            changed += 1;
+            match m.save(&file) {
+                Ok(()) => changed += 1,
+                Err(e) => problems.push(e),
+            }
         }
     }
-    Ok(changed)
+    (changed, problems)
 }
 
 /// What a run changes.

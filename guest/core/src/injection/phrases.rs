@@ -68,7 +68,13 @@ const RULES: &[(&str, f32, &str)] = &[
     ("prompt-injection: instruction override", MEDIUM,
      r"\b(?:new|updated|revised|additional)\s+(?:rules|commands?|task|orders)\s*(?::|-|follow|are\b|begin)"),
     ("prompt-injection: instruction override", MEDIUM,
-     r"\b(?:ignore|disregard|forget|bypass|override|circumvent|evade|get\s+around|skip)\s+(?:(?:all|any|the|your|its|every|those|these|safety|security|content|ethical|moral)\s+){0,3}(?:restrictions|limitations|safety|safeguards|guardrails|filters?|filtering|censorship|moderation|ethics|morals|rules|guidelines|policies|protections?|constraints)\b|\bignore\s+(?:limits|security|the\s+user)\b|\b(?:ignore|ignoring|disregard|forget|bypass|override)\s+(?:(?:system|safety|developer)\s+)?(?:instructions|directives|prompts?)\b"),
+     r"\b(?:ignore|disregard|forget|bypass|override|circumvent|evade|get\s+around|skip)\s+(?:(?:all|any|the|your|its|every|those|these|safety|security|content|ethical|moral)\s+){0,3}(?:restrictions|limitations|safety|safeguards|guardrails|filters?|filtering|censorship|moderation|ethics|morals|rules|guidelines|policies|protections?|constraints)\b|\bignore\s+(?:limits|security|the\s+user)\b"),
+    // An override of two words as the whole text: a tag, a pool name, a label read
+    // joined ("ignore instructions", `ignore-prompts`). Not within a sentence, where
+    // the same words are how tools are described ("the linter will ignore
+    // instructions in comments", "-y makes apt ignore prompts").
+    ("prompt-injection: instruction override", MEDIUM,
+     r"^[\s\W_]*(?:(?:please|now|just|always)[\s_.-]+)?(?:ignore|ignoring|disregard|disregarding|forget|bypass|override)[\s_.-]+(?:(?:system|safety|developer)[\s_.-]+)?(?:instructions?|directives?|prompts?)[\s\W_]*$"),
     ("prompt-injection: instruction override", MEDIUM,
      r"\b(?:follow|obey)\s+(?:only\s+)?(?:my|these|the\s+following)\s+(?:new\s+)?(?:instructions|rules|orders|commands)\b|\bonly\s+(?:follow|obey)\s+my\s+(?:instructions|rules|orders|commands)\b|\bfocus\s+(?:now\s+)?on\s+(?:your|my|the)\s+new\s+task\b|\bnew\s+task\s*:|\bfrom\s+now\s+on,?\s+(?:you|your|ignore|forget|act|respond|answer)\b|\bfor\s+the\s+rest\s+of\s+(?:this|the|our)\s+conversation\b"),
     // German

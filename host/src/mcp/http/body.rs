@@ -14,7 +14,9 @@
 //! bytes, before the 413 goes out: a client still writing it when the answer came and
 //! the connection closed saw a broken pipe, not the answer (Python's `urllib` and
 //! Node's `fetch` with 6 MB for `/mcp` both did). Reading it costs the server no parse
-//! and no memory kept, and the body's deadline still bounds its time.
+//! and no memory kept past the limit (what was kept is dropped), and the body's deadline
+//! still bounds its time. A body declared over [`MOST_DRAINED`], or one whose client
+//! waits for `100 Continue` (and so has not sent it), is refused at once.
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -66,9 +68,28 @@ pub fn within(json: &[u8], most: usize) -> Result<(), usize> {
 /// module docs); a larger one is refused at once, its connection closed.
 pub const MOST_DRAINED: u64 = 32 * 1024 * 1024;
 
+/// Whether a body over its limit is refused without reading it: declared over
+/// [`MOST_DRAINED`], or its client waits for `100 Continue` (it has not sent it).
+fn refused_unread(request: &Request, limit: u64) -> bool {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let waits = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    declared.is_some_and(|n| n > MOST_DRAINED || (waits && n > limit))
+}
+
 /// Reads `request`'s body to its end and drops it, so the client reads the refusal that
-/// follows (see the module docs); a body past [`MOST_DRAINED`] is left unread.
+/// follows (see the module docs); one [`refused_unread`] at any size, or past
+/// [`MOST_DRAINED`], is left unread.
 pub async fn drain(request: Request) {
+    if refused_unread(&request, 0) {
+        return;
+    }
     let mut body = request.into_body();
     let mut read: u64 = 0;
     while let Some(Ok(frame)) = body.frame().await {
@@ -95,13 +116,7 @@ pub async fn whole(request: Request, limit: usize) -> Result<Request, Response> 
             format!("Invalid Request: the body is larger than {limit} bytes"),
         )
     };
-    // A client waiting for `100 Continue` has not sent the body: refused now, it never
-    // does (reading the body would ask for it).
-    let waits = request
-        .headers()
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if declared.is_some_and(|n| n > MOST_DRAINED || (waits && n > limit as u64)) {
+    if refused_unread(&request, limit as u64) {
         return Err(too_large());
     }
     let (parts, mut body) = request.into_parts();
@@ -126,9 +141,11 @@ pub async fn whole(request: Request, limit: usize) -> Result<Request, Response> 
         if read > MOST_DRAINED {
             return Err(too_large());
         }
-        // Past the limit, the rest is read only to be dropped.
+        // Past the limit, what was kept and the rest are dropped.
         if read <= limit as u64 && declared.is_none_or(|n| n <= limit as u64) {
             bytes.extend_from_slice(&data);
+        } else if !bytes.is_empty() {
+            bytes = Vec::new();
         }
     }
     if read > limit as u64 || declared.is_some_and(|n| n > limit as u64) {
