@@ -468,9 +468,10 @@ fn fold_words_ascii(b: &[u8], ob: &mut Obfuscation) -> String {
             continue;
         }
         let camel = |k: usize| {
-            k > i
+            k > i + 1
                 && b.get(k).is_some_and(u8::is_ascii_uppercase)
                 && b.get(k - 1).is_some_and(u8::is_ascii_lowercase)
+                && b.get(k - 2).is_some_and(u8::is_ascii_lowercase)
                 && word_at(k + 1)
         };
         let mut j = i;
@@ -519,11 +520,14 @@ fn fold_words_in<C: Copy + Into<char>>(chars: &[C], len: usize, ob: &mut Obfusca
             continue;
         }
         // camelCase reads as words: `IgnoreAllPrevious`. A capital that ends the
-        // word starts no word of its own (`!gnorE` is one word).
+        // word starts no word of its own (`!gnorE` is one word), nor one that follows a
+        // single lower-case letter: case alternated as noise (`IgNoRe`, `iGnore`) is
+        // one word.
         let camel = |k: usize| {
-            k > i
+            k > i + 1
                 && char_at(k).is_some_and(|c| c.is_ascii_uppercase())
                 && char_at(k - 1).is_some_and(|c| c.is_ascii_lowercase())
+                && char_at(k - 2).is_some_and(|c| c.is_ascii_lowercase())
                 && is_word_at(chars, k + 1)
         };
         let mut j = i;
