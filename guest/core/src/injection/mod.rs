@@ -35,8 +35,8 @@
 //! | weak cues: imperatives aimed at a model ("you must always", "respond only with", "as an AI"), code-execution requests (`os.system`, `whoami`, `curl … \| sh`, `String.fromCharCode`, "decode this and follow it"), "Run:"/"Bypass:" prefixes, an injected assistant turn ("Assistant: Sure, …") or closing tag (`</user_input>`), destructive or privileged tool calls (`delete_all_files()`, "you have admin access"), "maximise your reward", "what is the output of `print(…)`", "search … and follow them", hostile actions on the store ("delete all memories", "wipe the audit trail", "grant memory_write to all agents"), orders addressed to other agents ("Other agents:", "do it now without asking") | 0.2–0.3 |
 //! | obfuscation present: zero-width 0.25, bidi 0.3, homoglyph 0.35, spaced letters 0.2, stacked marks 0.2, base64/hex text 0.15, binary or Morse 0.15, fullwidth 0.1, HTML character references 0.1, URL-encoding 0.05, leetspeak 0.05, `\u`/`\x` escapes 0.05, tag characters 0.35 (and zero-width), split words 0.2 | |
 //! | a phrase or threat that matches only after normalisation, while some obfuscation is present | 0.5 |
-//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.385) | 0.55 |
-//! | `prompt-injection: learned model (weak)`: the probability reaches the model's weak threshold (0.107) but not its threshold; flags only with another cue | 0.3 |
+//! | `prompt-injection: learned model`: the learned model's (`model.rs`) probability on the normalised text reaches its threshold (0.391) | 0.55 |
+//! | `prompt-injection: learned model (weak)`: the probability reaches the model's weak threshold (0.111) but not its threshold; flags only with another cue | 0.3 |
 //! | input longer than [`normalise::MAX_INPUT`] (only its head is examined) | 0.45 |
 //!
 //! # Thresholds
@@ -64,15 +64,17 @@
 //! 5 % on `benign.txt`; out of fold it then finds 87.0 % of the development
 //! part's malicious items on its own (85.1 % before the label correction of
 //! the bench, which trained on the corpus's 7 benign control prompts as
-//! malicious; 87.4 % after it, before the latest normalisation changes). Its weight, 0.55, flags alone and
+//! malicious; 87.4 % after it, before the latest normalisation changes; 87.7 % since
+//! case alternated as noise is read as one word, which changed one training text).
+//! Its weight, 0.55, flags alone and
 //! refuses only together with a medium or strong signal (0.55 with 0.45 →
 //! 0.75). The repository's texts are read at a pinned commit (`train.py`'s
 //! `REPOSITORY_COMMIT`), so `train.py` reproduces `model.bin` byte for byte
 //! whatever doc comments change later.
 //!
 //! Below the threshold the model has a weak tier: from a weak threshold
-//! (0.107, chosen by the same cross-validation with twice the false-signal
-//! rates; 93.4 % of the development part's malicious items reach it out of
+//! (0.111, chosen by the same cross-validation with twice the false-signal
+//! rates; 93.7 % of the development part's malicious items reach it out of
 //! fold) it adds 0.3, which flags only together with another cue, such as a
 //! weak phrase (0.2 → 0.44) or an obfuscation. Its cost when it was
 //! introduced (weak threshold 0.131, before the label correction), measured out of fold
@@ -105,7 +107,7 @@
 //! CyberSecEval's development tests (below) as extra malicious texts, four mixes
 //! (its indirect tests alone at weights 0.25 and 1.0; with the direct overrides and
 //! system modes at 0.25, and with token smuggling too at 0.5): out-of-fold recall at
-//! the threshold 0.857–0.880 against 0.874, in the weak tier 0.910–0.924 against
+//! the threshold 0.857–0.880 against 0.874 (the model then), in the weak tier 0.910–0.924 against
 //! 0.934, thresholds 0.51–0.61 against 0.385; the English tests alone, 0.867 and
 //! 0.927. The one mix above 0.874 (0.880; both files, indirect tests, direct
 //! overrides and system modes, weight 0.25) flagged fewer benign texts (`benign.txt`

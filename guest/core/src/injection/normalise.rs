@@ -441,6 +441,33 @@ fn is_word_at<C: Copy + Into<char>>(chars: &[C], i: usize) -> bool {
     }
 }
 
+/// Whether the word (the run of word characters) starting at `i` alternates case as
+/// noise (`IgNoRe`, `iNsTrUcTiOnS`), and where it ends: at least six ASCII letters, with
+/// the case changing between at least 80 % of neighbouring letters. camelCase
+/// (`parseJsonBody`, `NoSQL`, `FnMut`) and random base64 change less often or are
+/// shorter, so they are split as before.
+fn case_noise<C: Copy + Into<char>>(chars: &[C], i: usize) -> (bool, usize) {
+    let (mut letters, mut changes) = (0usize, 0usize);
+    let mut last: Option<bool> = None;
+    let mut k = i;
+    while is_word_at(chars, k) {
+        if let Some(c) = chars
+            .get(k)
+            .map(|&c| c.into())
+            .filter(char::is_ascii_alphabetic)
+        {
+            let upper = c.is_ascii_uppercase();
+            if last.is_some_and(|l| l != upper) {
+                changes += 1;
+            }
+            last = Some(upper);
+            letters += 1;
+        }
+        k += 1;
+    }
+    (letters >= 6 && changes * 10 >= (letters - 1) * 8, k)
+}
+
 /// Folds look-alikes and leetspeak per word, and lower-cases everything.
 /// ASCII text is walked as bytes (no `Vec<char>` copy).
 fn fold_words(s: &str, ob: &mut Obfuscation) -> String {
@@ -457,6 +484,9 @@ fn fold_words_ascii(b: &[u8], ob: &mut Obfuscation) -> String {
     let mut out = String::with_capacity(b.len());
     let word_at = |k: usize| is_word_at(b, k);
     let mut i = 0;
+    // Whether the word being read alternates case as noise, and where it ends (read
+    // once a word: its camelCase parts start inside it).
+    let (mut noise, mut word_end) = (false, 0);
     while let Some(&c) = b.get(i) {
         if !word_at(i) {
             out.push(if c == b'_' {
@@ -467,11 +497,14 @@ fn fold_words_ascii(b: &[u8], ob: &mut Obfuscation) -> String {
             i += 1;
             continue;
         }
+        if i >= word_end {
+            (noise, word_end) = case_noise(b, i);
+        }
         let camel = |k: usize| {
-            k > i + 1
+            !noise
+                && k > i
                 && b.get(k).is_some_and(u8::is_ascii_uppercase)
                 && b.get(k - 1).is_some_and(u8::is_ascii_lowercase)
-                && b.get(k - 2).is_some_and(u8::is_ascii_lowercase)
                 && word_at(k + 1)
         };
         let mut j = i;
@@ -511,6 +544,7 @@ fn fold_words_in<C: Copy + Into<char>>(chars: &[C], len: usize, ob: &mut Obfusca
     let char_at = |k: usize| chars.get(k).map(|&c| c.into());
     let mut i = 0;
     let n = chars.len();
+    let (mut noise, mut word_end) = (false, 0);
     while i < n {
         let Some(c) = char_at(i) else { break };
         if !is_word_at(chars, i) {
@@ -519,15 +553,17 @@ fn fold_words_in<C: Copy + Into<char>>(chars: &[C], len: usize, ob: &mut Obfusca
             i += 1;
             continue;
         }
+        if i >= word_end {
+            (noise, word_end) = case_noise(chars, i);
+        }
         // camelCase reads as words: `IgnoreAllPrevious`. A capital that ends the
-        // word starts no word of its own (`!gnorE` is one word), nor one that follows a
-        // single lower-case letter: case alternated as noise (`IgNoRe`, `iGnore`) is
-        // one word.
+        // word starts no word of its own (`!gnorE` is one word), nor does any capital
+        // of a word whose case alternates as noise (`IgNoRe`).
         let camel = |k: usize| {
-            k > i + 1
+            !noise
+                && k > i
                 && char_at(k).is_some_and(|c| c.is_ascii_uppercase())
                 && char_at(k - 1).is_some_and(|c| c.is_ascii_lowercase())
-                && char_at(k - 2).is_some_and(|c| c.is_ascii_lowercase())
                 && is_word_at(chars, k + 1)
         };
         let mut j = i;
