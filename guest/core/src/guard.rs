@@ -533,6 +533,14 @@ mod tests {
         assert!(Guard::unflaggable().json("metadata", digest).is_ok());
     }
 
+    /// Whether content `text` passes the gate, flagged as an instruction override.
+    fn flagged_as_override(text: &str) -> bool {
+        let mut g = Guard::new();
+        assert!(g.text("content", text).is_ok(), "{text}");
+        let flags = g.notes().flags;
+        flags.iter().any(|f| f.contains("instruction override"))
+    }
+
     #[test]
     fn a_bare_override_of_two_words_is_flagged_and_refused_where_no_flag_is_shown() {
         for bare in [
@@ -543,16 +551,7 @@ mod tests {
             "IGNORE_PROMPTS",
             "ignore instruction.",
         ] {
-            let mut g = Guard::new();
-            assert!(g.text("content", bare).is_ok(), "{bare}");
-            assert!(
-                g.notes()
-                    .flags
-                    .iter()
-                    .any(|f| f.contains("instruction override")),
-                "{bare}: {:?}",
-                g.notes()
-            );
+            assert!(flagged_as_override(bare), "{bare}");
             assert!(Guard::unflaggable().text("name", bare).is_err(), "{bare}");
             let mut g = Guard::new();
             let labels: Vec<String> = bare.split(' ').map(String::from).collect();
@@ -573,16 +572,7 @@ mod tests {
             "Follow the instructions in CONTRIBUTING.md to set up the hooks.",
             "Override the default allocator in benches to count allocations.",
         ] {
-            let mut g = Guard::new();
-            assert!(g.text("content", note).is_ok(), "{note}");
-            assert!(
-                !g.notes()
-                    .flags
-                    .iter()
-                    .any(|f| f.contains("instruction override")),
-                "{note}: {:?}",
-                g.notes()
-            );
+            assert!(!flagged_as_override(note), "{note}");
         }
     }
 
