@@ -83,20 +83,34 @@ fn refused_unread(request: &Request, limit: u64) -> bool {
     declared.is_some_and(|n| n > MOST_DRAINED || (waits && n > limit))
 }
 
+/// Reads `body` to its end, or until more than [`MOST_DRAINED`] bytes came: its bytes
+/// while they are at most `keep` in all (none once more came), and how many were read.
+async fn read_up_to(body: &mut Body, keep: u64) -> Result<(Vec<u8>, u64), axum::Error> {
+    let mut kept = Vec::new();
+    let mut read: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        read += data.len() as u64;
+        if read > MOST_DRAINED {
+            break;
+        }
+        if read <= keep {
+            kept.extend_from_slice(&data);
+        } else if !kept.is_empty() {
+            kept = Vec::new();
+        }
+    }
+    Ok((kept, read))
+}
+
 /// Reads `request`'s body to its end and drops it, so the client reads the refusal that
 /// follows (see the module docs); one [`refused_unread`] at any size, or past
 /// [`MOST_DRAINED`], is left unread.
 pub async fn drain(request: Request) {
-    if refused_unread(&request, 0) {
-        return;
-    }
-    let mut body = request.into_body();
-    let mut read: u64 = 0;
-    while let Some(Ok(frame)) = body.frame().await {
-        read += frame.data_ref().map_or(0, |d| d.len() as u64);
-        if read > MOST_DRAINED {
-            return;
-        }
+    if !refused_unread(&request, 0) {
+        let _ = read_up_to(&mut request.into_body(), 0).await;
     }
 }
 
@@ -104,11 +118,6 @@ pub async fn drain(request: Request) {
 /// the refusal to answer with when it is larger, cannot be read, or holds too many
 /// values (JSON-RPC errors, as MCP and A2A clients read them).
 pub async fn whole(request: Request, limit: usize) -> Result<Request, Response> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
     let too_large = || {
         super::json_rpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -120,37 +129,19 @@ pub async fn whole(request: Request, limit: usize) -> Result<Request, Response> 
         return Err(too_large());
     }
     let (parts, mut body) = request.into_parts();
-    let mut bytes: Vec<u8> = Vec::new();
-    let mut read: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let data = match frame {
-            Ok(frame) => match frame.into_data() {
-                Ok(data) => data,
-                Err(_) => continue,
-            },
-            // The body did not come whole (the client went away, or its time ran out).
-            Err(e) => {
-                return Err(super::json_rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    -32600,
-                    format!("Invalid Request: the body could not be read whole: {e}"),
-                ));
-            }
-        };
-        read += data.len() as u64;
-        if read > MOST_DRAINED {
-            return Err(too_large());
-        }
+    let bytes = match read_up_to(&mut body, limit as u64).await {
         // Past the limit, what was kept and the rest are dropped.
-        if read <= limit as u64 && declared.is_none_or(|n| n <= limit as u64) {
-            bytes.extend_from_slice(&data);
-        } else if !bytes.is_empty() {
-            bytes = Vec::new();
+        Ok((_, read)) if read > limit as u64 => return Err(too_large()),
+        Ok((bytes, _)) => bytes,
+        // The body did not come whole (the client went away, or its time ran out).
+        Err(e) => {
+            return Err(super::json_rpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                format!("Invalid Request: the body could not be read whole: {e}"),
+            ));
         }
-    }
-    if read > limit as u64 || declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
+    };
     let bytes = Bytes::from(bytes);
     if let Err(count) = within(&bytes, MOST_JSON_VALUES) {
         return Err(super::json_rpc_error(
