@@ -96,15 +96,7 @@ fn fresh_dir(base: &Path) -> Result<PathBuf, CliError> {
 
 /// A path as it can be pasted into a shell.
 fn quoted(path: &Path) -> String {
-    let text = path.display().to_string();
-    if text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
-    {
-        text
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
+    crate::render::shell_quoted(&path.display().to_string())
 }
 
 /// Makes every following call act as `caller`.

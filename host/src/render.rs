@@ -83,6 +83,19 @@ pub fn escape_controls(text: &str, keep_newlines: bool) -> String {
     out
 }
 
+/// `text` (a path, say) as it can be pasted into a POSIX shell: as it is when it holds
+/// only characters no shell reads specially, else in single quotes.
+pub fn shell_quoted(text: &str) -> String {
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 /// Aligned `key: value` lines. Values spanning several lines continue under the value
 /// column.
 pub fn fields(rows: &[(&str, String)]) -> String {
