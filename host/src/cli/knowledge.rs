@@ -112,7 +112,7 @@ pub fn run(cmd: KbCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> 
             let (kind, ids) = (op.kind.clone(), op.ids.clone());
             let mut rendered = ctx.run(op)?;
             // What `kb ingest-repo` remembers storing is no longer there: it sends it again.
-            let (_, problems) = crate::ingest::manifest::forget(dir, &kind, &ids);
+            let problems = crate::ingest::manifest::forget(dir, &kind, &ids);
             if !problems.is_empty() {
                 if let Some(map) = rendered.json.as_object_mut() {
                     map.insert("manifests_not_updated".into(), json!(problems));

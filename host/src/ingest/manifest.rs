@@ -82,17 +82,16 @@ impl Manifest {
 
 /// Forgets the documents `kind/id` removed from the knowledge base in every manifest
 /// of the data directory `dir`, so the next `kb ingest-repo` sends them again rather
-/// than counting them unchanged. Returns the manifests changed and, for each file that
-/// could not be read or written, what went wrong (the others are still updated).
-pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> (usize, Vec<String>) {
+/// than counting them unchanged. Returns, for each file that could not be read or
+/// written, what went wrong (the others are still updated).
+pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> Vec<String> {
     let folder = dir.join("ingest");
     let mut problems = Vec::new();
     let entries = match std::fs::read_dir(&folder) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (0, problems),
-        Err(e) => return (0, vec![format!("cannot read {}: {e}", folder.display())]),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return problems,
+        Err(e) => return vec![format!("cannot read {}: {e}", folder.display())],
     };
-    let mut changed = 0;
     for entry in entries {
         let file = match entry {
             Ok(entry) => entry.path(),
@@ -117,14 +116,13 @@ pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> (usize, Vec<String>) {
             m.docs.remove(&key);
             m.refused.remove(&key);
         }
-        if m.docs.len() + m.refused.len() != before {
-            match m.save(&file) {
-                Ok(()) => changed += 1,
-                Err(e) => problems.push(e),
-            }
+        if m.docs.len() + m.refused.len() != before
+            && let Err(e) = m.save(&file)
+        {
+            problems.push(e);
         }
     }
-    (changed, problems)
+    problems
 }
 
 /// What a run changes.
