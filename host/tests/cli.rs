@@ -40,9 +40,14 @@ impl Drop for DataDir {
 
 /// Runs `maas --data-dir <dir> <args>` with no token or home from the environment.
 fn maas(dir: &DataDir, args: &[&str]) -> Output {
+    maas_in(dir.path(), args)
+}
+
+/// [`maas`] on the data directory at `dir`.
+fn maas_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_maas"))
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(dir)
         .args(args)
         .env_remove("MAAS_TOKEN")
         .env_remove("MAAS_HOME")
@@ -185,15 +190,10 @@ fn a_registered_agent_is_seen_by_a_later_process() {
 fn a_data_dir_named_with_a_space_and_a_newline_is_shown_on_one_line_quoted() {
     let base = DataDir::new();
     let dir = base.path().join("team a\nFAKE: valid everywhere");
-    let o = Command::new(env!("CARGO_BIN_EXE_maas"))
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["agent", "register", "--type", "human", "--owner", "u"])
-        .env_remove("MAAS_TOKEN")
-        .env_remove("MAAS_HOME")
-        .output()
-        .unwrap();
-    let text = ok(o);
+    let text = ok(maas_in(
+        &dir,
+        &["agent", "register", "--type", "human", "--owner", "u"],
+    ));
     assert!(!text.lines().any(|l| l.starts_with("FAKE")), "{text}");
     let parent = base.path().display().to_string();
     assert!(
@@ -259,13 +259,7 @@ fn a_data_dir_that_is_a_file_and_an_address_in_use_are_named_with_what_to_do() {
     std::fs::create_dir_all(dir.path()).unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_maas"))
-        .arg("--data-dir")
-        .arg(&file)
-        .arg("stats")
-        .env_remove("MAAS_HOME")
-        .output()
-        .unwrap();
+    let o = maas_in(&file, &["stats"]);
     assert_fails(&o, 1, "io");
     assert!(
         stderr(&o).contains("is a file, not a directory"),
