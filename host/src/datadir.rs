@@ -365,6 +365,9 @@ pub fn open_with(dir: &Path, mut options: RuntimeOptions) -> Result<Runtime, Cli
     if options.known_tokens.is_none() {
         options.known_tokens = Some(dir.join(KNOWN_TOKENS_FILE));
     }
+    if options.ingest_manifests.is_none() {
+        options.ingest_manifests = Some(dir.to_path_buf());
+    }
     Ok(Runtime::new(CoreImage::shared()?, journal, options)?)
 }
 

@@ -281,6 +281,9 @@ pub struct RuntimeOptions {
     /// The file where the tokens this core issues are noted (see [`crate::known_tokens`]),
     /// so the HTTP server lets a new agent through a flood from its address. None: nowhere.
     pub known_tokens: Option<PathBuf>,
+    /// The data directory whose `kb ingest-repo` manifests forget the knowledge documents
+    /// a call removes (see [`crate::ingest::manifest::forget`]). None: no manifests.
+    pub ingest_manifests: Option<PathBuf>,
     /// Once set, a start under way (a snapshot restoring, the journal replaying) and a
     /// snapshot being saved stop at their next step, `unavailable`: the instance saving
     /// snapshots beside a serving core that is stopping. None: nothing stops them.
@@ -319,6 +322,7 @@ impl Default for RuntimeOptions {
             image: None,
             image_after: DEFAULT_IMAGE_AFTER,
             known_tokens: None,
+            ingest_manifests: None,
             cancel: None,
         }
     }
@@ -783,6 +787,11 @@ impl Runtime {
         };
         eprintln!("maas: {why}; {again}");
         again
+    }
+
+    /// The data directory whose ingest manifests forget removed documents, if any.
+    pub fn ingest_manifests(&self) -> Option<&Path> {
+        self.options.ingest_manifests.as_deref()
     }
 
     /// How many times this core found the journal rewritten under it (entries it had

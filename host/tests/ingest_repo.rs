@@ -417,8 +417,15 @@ fn a_document_removed_with_kb_remove_is_sent_again_by_the_next_run() {
     let total = first["added"].as_u64().unwrap();
     let (_, hit) = first_code_hit(&s, "request token bucket");
     let id = hit["id"].as_str().unwrap().to_string();
-    // A manifest that does not parse is named and passed over; the others are updated.
-    std::fs::write(s.data().join("ingest/00broken.json"), "{not json").unwrap();
+    // A manifest that does not parse is named and passed over (one that names none of
+    // the ids is not read as JSON at all); the others are updated.
+    let key = serde_json::to_string(&format!("code/{id}")).unwrap();
+    std::fs::write(
+        s.data().join("ingest/00broken.json"),
+        format!("{{\"docs\": {{{key}: "),
+    )
+    .unwrap();
+    std::fs::write(s.data().join("ingest/01other.json"), "{not json").unwrap();
     let removed = json(maas(&s, &["--json", "kb", "remove", "--kind", "code", &id]));
     assert_eq!(removed["removed"], 1, "{removed}");
     let skipped = removed["manifests_not_updated"].as_array().unwrap();

@@ -257,3 +257,52 @@ async fn a_line_over_the_message_bound_is_refused_and_the_next_is_served() {
     raw.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A knowledge document removed over MCP is forgotten by the data directory's ingest
+/// manifest, so the next `kb ingest-repo` sends it again instead of counting it unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_removed_over_mcp_is_sent_again_by_the_next_ingest() {
+    let dir = data_dir("kb-remove");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repo");
+    let ingest = || {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_maas"))
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--json", "kb", "ingest-repo"])
+            .arg(&repo)
+            .arg("-q")
+            .env_remove("MAAS_TOKEN")
+            .env_remove("MAAS_HOME")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let total = ingest()["added"].as_u64().unwrap();
+    let manifest = std::fs::read_dir(dir.join("ingest"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    let key = manifest["docs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| k.starts_with("code/"))
+        .unwrap()
+        .clone();
+    let (kind, id) = key.split_once('/').unwrap();
+
+    let op = spawn(&dir, None).await;
+    let removed = ok(&op, "remove_documents", json!({"kind": kind, "ids": [id]})).await;
+    assert_eq!(removed["removed"], 1, "{removed}");
+    assert!(removed.get("manifests_not_updated").is_none(), "{removed}");
+    op.cancel().await.unwrap();
+
+    let again = ingest();
+    assert_eq!(again["added"], 1, "{again}");
+    assert_eq!(again["unchanged"].as_u64(), Some(total - 1), "{again}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -108,23 +108,7 @@ fn read_file(file: &PathBuf) -> Result<String, CliError> {
 pub fn run(cmd: KbCmd, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, CliError> {
     match cmd {
         KbCmd::IngestRepo(args) => ingest_repo::run(args, dir, ctx),
-        KbCmd::Remove(op) => {
-            let (kind, ids) = (op.kind.clone(), op.ids.clone());
-            let mut rendered = ctx.run(op)?;
-            // What `kb ingest-repo` remembers storing is no longer there: it sends it again.
-            let problems = crate::ingest::manifest::forget(dir, &kind, &ids);
-            if !problems.is_empty() {
-                if let Some(map) = rendered.json.as_object_mut() {
-                    map.insert("manifests_not_updated".into(), json!(problems));
-                }
-                rendered.text.push_str(&format!(
-                    "\nNot noted in an ingest manifest ({}): a `kb ingest-repo` of that \
-                     repository counts them unchanged until run with --full.",
-                    problems.join("; ")
-                ));
-            }
-            Ok(rendered)
-        }
+        KbCmd::Remove(op) => ctx.run(op),
         KbCmd::Ingest { file } => {
             let docs = parse_documents(&read_file(&file)?)?;
             let mut stored = 0u64;

@@ -287,21 +287,58 @@ pub struct RemoveDocuments {
     pub ids: Vec<String>,
 }
 
+/// What a removal did: how many documents went, and the ingest manifests of the data
+/// directory it could not update (each with what went wrong).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Removed {
+    /// Documents removed.
+    pub removed: u32,
+    /// Manifests that still list a removed document: `kb ingest-repo` counts it
+    /// unchanged until run with `--full`.
+    pub manifests_not_updated: Vec<String>,
+}
+
 impl Op for RemoveDocuments {
     const TOOL: &'static str = "remove_documents";
     const EFFECT: Effect = Effect::Destructive;
-    type Out = u32;
-    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<u32, types::Error> {
+    type Out = Removed;
+    fn call(&self, rt: &mut Runtime, caller: &types::Caller) -> Result<Removed, types::Error> {
         let kind = parse("kind", &self.kind)?;
-        rt.call(|c, s| {
+        let removed = rt.call(|c, s| {
             c.maas_core_knowledge()
                 .call_remove(s, caller, kind, &self.ids)
+        })?;
+        // What `kb ingest-repo` remembers storing is no longer there: it sends it again.
+        let manifests_not_updated = match rt.ingest_manifests() {
+            Some(dir) if removed > 0 => crate::ingest::manifest::forget(dir, &self.kind, &self.ids),
+            _ => Vec::new(),
+        };
+        Ok(Removed {
+            removed,
+            manifests_not_updated,
         })
     }
-    fn json(&self, n: &u32) -> Value {
-        json!({"status": "removed", "removed": n})
+    fn json(&self, out: &Removed) -> Value {
+        let mut v = serde_json::Map::new();
+        v.insert("status".into(), json!("removed"));
+        v.insert("removed".into(), json!(out.removed));
+        if !out.manifests_not_updated.is_empty() {
+            v.insert(
+                "manifests_not_updated".into(),
+                json!(out.manifests_not_updated),
+            );
+        }
+        Value::Object(v)
     }
-    fn text(&self, n: &u32) -> String {
-        fields(&[("removed", n.to_string())])
+    fn text(&self, out: &Removed) -> String {
+        let mut text = fields(&[("removed", out.removed.to_string())]);
+        if !out.manifests_not_updated.is_empty() {
+            text.push_str(&format!(
+                "\nNot noted in an ingest manifest ({}): a `kb ingest-repo` of that \
+                 repository counts them unchanged until run with --full.",
+                out.manifests_not_updated.join("; ")
+            ));
+        }
+        text
     }
 }

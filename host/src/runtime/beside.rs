@@ -96,6 +96,7 @@ impl Beside {
             repairs_journal: false,
             image: None,
             known_tokens: None,
+            ingest_manifests: None,
             progress: false,
             group_commit: false,
             // A stop ends its start (restore, replay) or its save at the next step.
