@@ -651,6 +651,7 @@ async fn a_public_address_serves_the_allowed_hosts_only() {
         ("maas.internal".to_string(), 200),
         (format!("127.0.0.1:{}", addr.port()), 200),
         ("evil.example".to_string(), 403),
+        ("[2001:DB8::1]:8080".to_string(), 403),
     ] {
         let resp = request(&http, reqwest::Method::POST, &url, Some(OPERATOR), None)
             .header("Host", host.as_str())
@@ -663,9 +664,13 @@ async fn a_public_address_serves_the_allowed_hosts_only() {
             // The refusal names the Host and the flag that would allow it.
             let body: Value = resp.json().await.unwrap();
             let message = body["error"]["message"].as_str().unwrap_or_default();
+            let name = match host.as_str() {
+                "evil.example" => "evil.example",
+                _ => "2001:db8::1",
+            };
             assert!(
-                message.contains("'evil.example'")
-                    && message.contains("--allowed-host evil.example"),
+                message.contains(&format!("'{host}'"))
+                    && message.contains(&format!("--allowed-host {name}")),
                 "{message}"
             );
         }

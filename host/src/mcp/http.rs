@@ -268,10 +268,7 @@ fn forbidden_host(headers: &axum::http::HeaderMap) -> Response {
         .filter(|c| c.is_ascii_graphic())
         .take(100)
         .collect();
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host.as_str(),
-    };
+    let name = origin::authority(&host).map_or_else(|| host.clone(), |(name, _)| name);
     let message = if host.is_empty() {
         "forbidden: a request needs a Host header naming an allowed host (see --allowed-host)"
             .to_string()

@@ -233,7 +233,8 @@ pub(super) fn host_name(host: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn authority(text: &str) -> Option<(String, Option<u16>)> {
+/// The host name (see [`host_name`]) and port of an authority (`name:port`).
+pub(super) fn authority(text: &str) -> Option<(String, Option<u16>)> {
     let a = http::uri::Authority::try_from(text).ok()?;
     Some((host_name(a.host()), a.port_u16()))
 }
@@ -258,9 +259,12 @@ pub fn allowed_hosts(listen: SocketAddr, extra: &[String]) -> Result<Vec<String>
     }
     for entry in extra {
         let entry = entry.trim();
-        let valid = !entry.is_empty()
-            && !entry.contains(['/', '@', ' '])
-            && http::uri::Authority::try_from(entry).is_ok();
+        // A host name or IP address, with a port or without; an IPv6 address with a port
+        // in brackets (`[2001:db8::1]:7420`), without one bare or in brackets.
+        let valid = entry.parse::<std::net::Ipv6Addr>().is_ok()
+            || (!entry.is_empty()
+                && !entry.contains(['/', '@', ' '])
+                && http::uri::Authority::try_from(entry).is_ok());
         if !valid {
             return Err(format!(
                 "--allowed-host '{entry}' is not a host name or host:port"
@@ -505,5 +509,19 @@ mod tests {
         let local: SocketAddr = "127.0.0.1:7420".parse().unwrap_or_else(|_| unreachable!());
         assert_eq!(allowed_hosts(local, &[]).map(|h| h.len()), Ok(3));
         assert!(allowed_hosts(local, &["bad host".into()]).is_err());
+        // An IPv6 address is taken bare or in brackets, as the refusal of a Host names it.
+        for entry in ["2001:db8::1", "[2001:DB8::1]", "[2001:db8::1]:7420"] {
+            let listed = allowed_hosts(public, &[entry.into()]).unwrap_or_default();
+            let hosts = Hosts::new(&listed);
+            let ok = |host: &str| {
+                hosts.allows(
+                    &header_map(http::header::HOST, &[host]),
+                    &http::Uri::from_static("/mcp"),
+                )
+            };
+            assert!(ok("[2001:db8::1]:7420"), "{entry}");
+            assert!(!ok("[2001:db8::2]:7420"), "{entry}");
+        }
+        assert!(allowed_hosts(public, &["2001:db8::g".into()]).is_err());
     }
 }
