@@ -37,7 +37,10 @@ fn main() -> ExitCode {
 
 fn fail(error: &CliError, json: bool) -> ExitCode {
     if json {
-        eprintln!("{}", error.report_json());
+        eprintln!(
+            "{}",
+            maas_host::render::json_text(&error.report_json(), false)
+        );
     } else {
         eprintln!("{}", error.report());
     }

@@ -25,8 +25,7 @@ impl Rendered {
     /// Writes the chosen form, ending with a newline.
     pub fn write(&self, out: &mut dyn Write, json: bool) -> io::Result<()> {
         if json {
-            let text = serde_json::to_string_pretty(&self.json).map_err(io::Error::other)?;
-            writeln!(out, "{text}")
+            writeln!(out, "{}", json_text(&self.json, true))
         } else if self.text.is_empty() {
             Ok(())
         } else {
@@ -76,6 +75,35 @@ pub fn escape_controls(text: &str, keep_newlines: bool) -> String {
     for c in text.chars() {
         if shown_escaped(c, keep_newlines) {
             out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `v` as JSON for a terminal: serde_json's text, with every character that text output
+/// shows escaped (see [`shown_escaped`]: DEL, C1 controls, bidirectional marks, line
+/// separators, invisible characters) written as a `\u` escape, which serde_json leaves
+/// raw. The document means the same; only the bytes differ.
+pub fn json_text(v: &Value, pretty: bool) -> String {
+    let text = match pretty {
+        true => serde_json::to_string_pretty(v),
+        false => serde_json::to_string(v),
+    }
+    .unwrap_or_default();
+    // serde_json escapes the C0 controls itself, and the layout's newlines are outside
+    // strings; every other such character is inside one.
+    if !text.chars().any(|c| shown_escaped(c, true)) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if shown_escaped(c, true) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
         } else {
             out.push(c);
         }
@@ -247,6 +275,27 @@ pub fn status(key: &str, id: &str, status: &str) -> Rendered {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn json_for_a_terminal_escapes_what_text_escapes_and_means_the_same() {
+        let v = serde_json::json!({
+            "t\u{202e}": "a\u{202e}b\u{9b}c\u{7f}d\u{2028}e\u{200b}f\u{e0041}g\u{1b}h\ni\u{e9}\u{1f600}"
+        });
+        for pretty in [false, true] {
+            let text = json_text(&v, pretty);
+            assert!(!text.chars().any(|c| shown_escaped(c, true)), "{text}");
+            assert!(
+                text.contains("\\u202e") && text.contains("\\udb40\\udc41"),
+                "{text}"
+            );
+            // Letters and emoji stay as they are.
+            assert!(
+                text.contains('\u{e9}') && text.contains('\u{1f600}'),
+                "{text}"
+            );
+            assert_eq!(serde_json::from_str::<Value>(&text).ok(), Some(v.clone()));
+        }
+    }
     use super::*;
 
     #[test]
