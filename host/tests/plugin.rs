@@ -218,14 +218,49 @@ fn an_oversized_call_is_stopped_before_it_reaches_the_core() {
     let before = core.digest();
     let memories = core.memory_count();
     let err = stopped(&core, "big", |b| b.limits.call_bytes = 64 << 10);
+    // 4 MiB is past what the copy out of the plugin may take for a 64 KiB limit: it is
+    // stopped while copied, before anything counts it.
     assert_eq!(
         err,
         PluginError::Stopped(LimitHit::CallBytes {
             limit: 64 << 10,
-            passed: 4 << 20
+            passed: None
+        })
+    );
+    let err = stopped(&core, "big", |b| b.limits.call_bytes = 3 << 20);
+    assert_eq!(
+        err,
+        PluginError::Stopped(LimitHit::CallBytes {
+            limit: 3 << 20,
+            passed: Some(4 << 20)
         })
     );
     assert_eq!(core.memory_count(), memories);
+    assert_eq!(core.digest(), before);
+}
+
+#[test]
+fn a_list_of_empty_texts_counts_against_the_call_size() {
+    let core = Core::new();
+    victims(&core);
+    let before = core.digest();
+    let limit = maas_host::plugin::PluginLimits::default().call_bytes;
+    // 15,000 empty tags become 360,000 bytes of the host's strings: counted, and over
+    // the limit.
+    let err = stopped(&core, "many-tags", |_| {});
+    assert!(
+        matches!(err, PluginError::Stopped(LimitHit::CallBytes { limit: l, passed: Some(p) }) if l == limit && p >= 360_000),
+        "{err:?}"
+    );
+    // Three million are stopped while copied out of the plugin (72 MB of strings).
+    let err = stopped(&core, "countless-tags", |_| {});
+    assert_eq!(
+        err,
+        PluginError::Stopped(LimitHit::CallBytes {
+            limit,
+            passed: None
+        })
+    );
     assert_eq!(core.digest(), before);
 }
 

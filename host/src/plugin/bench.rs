@@ -118,9 +118,10 @@ pub fn run(plugin: &Path, rounds: usize) -> Result<Figures, PluginError> {
     let binding = Binding {
         core,
         agent: "bench-agent".into(),
+        // The default limits, with the calls one batch makes: any plugin given here
+        // runs within them (a run that exceeds them fails the measurement).
         limits: PluginLimits {
-            calls: u64::MAX,
-            fuel: 1 << 62,
+            calls: CALLS,
             ..PluginLimits::default()
         },
         grants: Grants::default(),

@@ -21,7 +21,8 @@ pub const DEFAULT_CALL_BYTES: usize = 256 << 10;
 pub struct PluginLimits {
     /// Fuel (roughly, wasm instructions) for instantiation, and afresh for each run.
     pub fuel: u64,
-    /// Bytes of linear memory (each memory), and of tables' elements, at most.
+    /// Bytes of linear memory and of tables' elements (8 bytes each), all together, at
+    /// most.
     pub memory_bytes: usize,
     /// Core calls in one run.
     pub calls: u64,
@@ -61,7 +62,7 @@ pub struct Grants {
 pub enum LimitHit {
     /// The fuel ran out.
     Fuel(u64),
-    /// A memory or table would have grown past the limit.
+    /// The memories and tables together would have grown past the limit.
     Memory(usize),
     /// One core call too many.
     Calls(u64),
@@ -69,8 +70,9 @@ pub enum LimitHit {
     CallBytes {
         /// The limit.
         limit: usize,
-        /// What the call tried to pass.
-        passed: usize,
+        /// What the call tried to pass, when counted (a list too long to copy out of the
+        /// plugin at all is stopped while it is copied, before anything counts it).
+        passed: Option<usize>,
     },
     /// A timer was started without the clock grant.
     Timer,
@@ -82,9 +84,19 @@ impl fmt::Display for LimitHit {
             LimitHit::Fuel(n) => write!(f, "fuel limit of {n} exhausted (--fuel)"),
             LimitHit::Memory(n) => write!(f, "memory limit of {n} bytes reached (--memory)"),
             LimitHit::Calls(n) => write!(f, "core call limit of {n} calls reached (--calls)"),
-            LimitHit::CallBytes { limit, passed } => write!(
+            LimitHit::CallBytes {
+                limit,
+                passed: Some(passed),
+            } => write!(
                 f,
                 "call size limit of {limit} bytes exceeded: one call passed {passed} bytes (--call-bytes)"
+            ),
+            LimitHit::CallBytes {
+                limit,
+                passed: None,
+            } => write!(
+                f,
+                "call size limit of {limit} bytes exceeded: one call passed more (--call-bytes)"
             ),
             LimitHit::Timer => write!(f, "timers need the clock grant (--allow-clock)"),
         }
@@ -93,40 +105,60 @@ impl fmt::Display for LimitHit {
 
 impl std::error::Error for LimitHit {}
 
-/// Enforces the memory limit, and remembers that it did: the plugin's allocator may turn
-/// a refused growth into its own trap, which must still be reported as the limit.
+/// Enforces the memory limit over everything the plugin holds together (its memories'
+/// bytes and its tables' elements, 8 bytes each), and remembers that it did: the
+/// plugin's allocator may turn a refused growth into its own trap, which must still be
+/// reported as the limit. Counted per memory, a component declaring many memories or
+/// tables would hold the limit many times over.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     pub(crate) max: usize,
+    /// Bytes granted so far, all memories and tables together.
+    pub(crate) used: usize,
     pub(crate) hit: bool,
+}
+
+impl MemoryLimiter {
+    /// A limiter granting at most `max` bytes in all.
+    pub(crate) fn new(max: usize) -> Self {
+        MemoryLimiter {
+            max,
+            used: 0,
+            hit: false,
+        }
+    }
+
+    /// Grants growing from `current` to `desired` bytes, if the total stays within the
+    /// limit.
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let used = self.used.saturating_add(desired.saturating_sub(current));
+        if used > self.max {
+            self.hit = true;
+            return Err(LimitHit::Memory(self.max).into());
+        }
+        self.used = used;
+        Ok(true)
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max {
-            self.hit = true;
-            return Err(LimitHit::Memory(self.max).into());
-        }
-        Ok(true)
+        self.grow(current, desired)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // A table element is a pointer; bound tables by the same byte budget.
-        if desired.saturating_mul(8) > self.max {
-            self.hit = true;
-            return Err(LimitHit::Memory(self.max).into());
-        }
-        Ok(true)
+        // A table element is a pointer; tables count against the same bytes.
+        self.grow(current.saturating_mul(8), desired.saturating_mul(8))
     }
 
     fn instances(&self) -> usize {
@@ -140,5 +172,29 @@ impl ResourceLimiter for MemoryLimiter {
 
     fn memories(&self) -> usize {
         16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memories_and_tables_share_one_limit() {
+        let mut l = MemoryLimiter::new(64 << 20);
+        // Two memories of 40 MiB each: the second passes the limit of them together.
+        assert!(matches!(l.memory_growing(0, 40 << 20, None), Ok(true)));
+        assert!(l.memory_growing(0, 40 << 20, None).is_err());
+        assert!(l.hit);
+        // Growth counts what it adds; tables count 8 bytes an element.
+        let mut l = MemoryLimiter::new(64 << 20);
+        assert!(matches!(l.memory_growing(0, 16 << 20, None), Ok(true)));
+        assert!(matches!(
+            l.memory_growing(16 << 20, 32 << 20, None),
+            Ok(true)
+        ));
+        assert!(matches!(l.table_growing(0, 4 << 20, None), Ok(true)));
+        assert_eq!(l.used, 64 << 20);
+        assert!(l.table_growing(4 << 20, (4 << 20) + 1, None).is_err());
     }
 }

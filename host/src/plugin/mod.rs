@@ -243,10 +243,7 @@ impl PluginImage {
             PluginState {
                 wasi,
                 table: ResourceTable::new(),
-                limiter: MemoryLimiter {
-                    max: binding.limits.memory_bytes,
-                    hit: false,
-                },
+                limiter: MemoryLimiter::new(binding.limits.memory_bytes),
                 agent: binding.agent.clone(),
                 core: binding.core.clone(),
                 limits: binding.limits,
@@ -255,6 +252,9 @@ impl PluginImage {
             },
         );
         store.limiter(|s| &mut s.limiter);
+        // What one call may copy out of the plugin before the import counts it (texts and
+        // the places of list elements): past it the copy stops, named as --call-bytes.
+        store.set_hostcall_fuel(hostcall_bytes(binding.limits.call_bytes));
         store
             .set_fuel(binding.limits.fuel)
             .map_err(|e| PluginError::Load(format!("{e:#}")))?;
@@ -276,11 +276,25 @@ impl PluginImage {
     }
 }
 
+/// What one call may copy out of a plugin whose calls may pass `call_bytes`: twice that
+/// (a record's fixed parts and a list's places are copied too), and room for WASI's own
+/// calls (a write of standard output).
+fn hostcall_bytes(call_bytes: usize) -> usize {
+    call_bytes.saturating_mul(2).saturating_add(64 << 10)
+}
+
 /// Names the limit behind a trap, when one is.
 fn stopped(store: &Store<PluginState>, e: wasmtime::Error) -> PluginError {
     let data = store.data();
     if let Some(hit) = e.downcast_ref::<LimitHit>() {
         return PluginError::Stopped(*hit);
+    }
+    // wasmtime's own error type for it is private; its message is the sign.
+    if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+        return PluginError::Stopped(LimitHit::CallBytes {
+            limit: data.limits.call_bytes,
+            passed: None,
+        });
     }
     if let Some(Trap::OutOfFuel) = e.downcast_ref::<Trap>() {
         return PluginError::Stopped(LimitHit::Fuel(data.limits.fuel));

@@ -168,6 +168,25 @@ impl exports::maas::core::plugin_entry::Guest for Hostile {
             Some("flood") => loop {
                 let _ = std::hint::black_box(identity::whoami());
             },
+            // Many texts that are each nothing: a list's own places cost the copy.
+            Some(mode @ ("many-tags" | "countless-tags")) => {
+                let n = if mode == "many-tags" {
+                    15_000
+                } else {
+                    3_000_000
+                };
+                memories::store(&memories::StoreRequest {
+                    content: "tagged".into(),
+                    kind: memories::MemoryKind::Note,
+                    tags: vec![String::new(); n],
+                    memory_id: None,
+                    pool_id: None,
+                    scope: None,
+                    ttl_seconds: None,
+                })
+                .map(|m| m.id)
+                .map_err(|e| code(&e))
+            }
             Some("big") => {
                 let content = "a".repeat(4 << 20);
                 memories::store(&memories::StoreRequest {
