@@ -56,6 +56,7 @@ pub fn load_digested(engine: &Engine, wasm: &[u8], digest: &[u8]) -> wasmtime::R
         return Component::new(engine, wasm);
     };
     if file.is_file()
+        && trusted(&file)
         && let Ok(component) = deserialize(engine, &file)
     {
         mark_used(&file);
@@ -113,15 +114,38 @@ fn prune(dir: &Path, now: SystemTime) {
     }
 }
 
+/// Whether the compiled code at `file` may be loaded: it and its directory are what they
+/// say (no symbolic links), owned by the user running maas and writable by no one else.
+/// Anyone who can write there could otherwise have their own native code run by maas.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn trusted(file: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let private = |m: &std::fs::Metadata| m.uid() == me && m.mode() & 0o022 == 0;
+    let Some(dir) = file.parent() else {
+        return false;
+    };
+    matches!(std::fs::symlink_metadata(dir), Ok(m) if m.is_dir() && private(&m))
+        && matches!(std::fs::symlink_metadata(file), Ok(m) if m.file_type().is_file() && private(&m))
+}
+
+#[cfg(not(unix))]
+fn trusted(_file: &Path) -> bool {
+    true
+}
+
 /// Reads compiled code written by [`store`].
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, file: &Path) -> wasmtime::Result<Component> {
     // SAFETY: wasmtime trusts compiled code it deserializes. The file is one this
     // program wrote with `Component::serialize` into the user's own cache directory
-    // (created 0700, file 0600), under a name that binds it to the exact component
-    // bytes and engine configuration; wasmtime also checks the version and engine
-    // settings recorded in it and refuses a mismatch. Anyone able to replace it could
-    // already replace the `maas` binary or the data directory of the same user.
+    // (created 0700, file 0600; [`trusted`] checked both are the user's and writable by
+    // no one else), under a name that binds it to the exact component bytes and engine
+    // configuration; wasmtime also checks the version and engine settings recorded in
+    // it and refuses a mismatch. Anyone able to replace it could already replace the
+    // `maas` binary or the data directory of the same user.
     unsafe { Component::deserialize_file(engine, file) }
 }
 
@@ -137,7 +161,7 @@ fn store(file: &Path, bytes: &[u8]) {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    if builder.create(dir).is_err() {
+    if builder.create(dir).is_err() || !trusted(dir) {
         return;
     }
     let tmp = dir.join(format!(
@@ -233,5 +257,38 @@ mod tests {
             assert_ne!(a, b);
             assert_eq!(a, key(b"one"));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_the_user_s_own_private_files_are_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("maas-compiled-trust-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cache = dir.join("maas");
+        std::fs::create_dir_all(&cache).expect("temp dir");
+        let mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+        };
+        mode(&cache, 0o700);
+        let file = cache.join("core-a.cwasm");
+        std::fs::write(&file, b"code").expect("write");
+        mode(&file, 0o600);
+        assert!(trusted(&file));
+        // A directory or file others may write, or a link, is not.
+        mode(&cache, 0o777);
+        assert!(!trusted(&file));
+        mode(&cache, 0o755);
+        assert!(trusted(&file));
+        mode(&file, 0o666);
+        assert!(!trusted(&file));
+        mode(&file, 0o600);
+        let link = cache.join("core-b.cwasm");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        assert!(!trusted(&link));
+        let linked_dir = dir.join("linked");
+        std::os::unix::fs::symlink(&cache, &linked_dir).expect("symlink");
+        assert!(!trusted(&linked_dir.join("core-a.cwasm")));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
