@@ -5,6 +5,7 @@
 mod plugin_support;
 mod temp_support;
 
+use maas_host::ops::agents::RotateToken;
 use maas_host::ops::changes::GetChanges;
 use maas_host::ops::handoffs::{GetHandoff, InitiateHandoff};
 use maas_host::ops::{self, Op};
@@ -111,4 +112,109 @@ fn the_watch_runs_the_triage_plugin_for_each_handoff() {
         let h = run::<GetHandoff>(&mut rt, &op, json!({"handoff_id": id}));
         assert_eq!(h.status, maas_host::handoffs::HandoffStatus::Completed);
     }
+}
+
+/// A data directory with agents `ann` (u1) and `bob` (u2); bob's token.
+fn two_agents(dir: &TempDir) -> (Runtime, String) {
+    let mut rt = datadir::open_with(&dir.0, RuntimeOptions::default()).unwrap();
+    let op = types::Caller::Operator;
+    let mut bob = String::new();
+    for (id, owner) in [("ann", "u1"), ("bob", "u2")] {
+        let req = agents::RegistrationRequest {
+            agent_type: agents::AgentType::ClaudeCode,
+            owner_id: owner.into(),
+            agent_id: Some(id.into()),
+            capabilities: None,
+            metadata: None,
+        };
+        let reg = rt
+            .call(|c, s| c.maas_core_agents().call_register(s, &op, &req))
+            .unwrap();
+        bob = reg.token;
+    }
+    (rt, bob)
+}
+
+/// `maas plugin watch` of the triage plugin for bob, every kind of change, from `head`.
+fn watch_bob(dir: &TempDir, head: &str, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(&dir.0)
+        .args(extra)
+        .args(["plugin", "watch", "--agent", "bob", "--after", head])
+        .arg(rust_plugin("handoff_triage"))
+        .env_remove("MAAS_TOKEN")
+        .env_remove("MAAS_HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What the plugin writes (bob accepting and completing) does not start it again: each
+/// run is one of ann's handoffs, never bob's own change.
+#[test]
+fn the_watch_passes_over_the_agent_s_own_changes() {
+    let dir = TempDir::new("plugin-watch-own");
+    let (mut rt, _) = two_agents(&dir);
+    let op = types::Caller::Operator;
+    let head = run::<GetChanges>(&mut rt, &op, json!({})).next_cursor;
+    let mut watch = watch_bob(&dir, &head, &[]);
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let ann = types::Caller::Agent("ann".into());
+    for i in 0..3 {
+        let h = run::<InitiateHandoff>(
+            &mut rt,
+            &ann,
+            json!({"target_agent_id": "bob", "task_description": format!("task {i}")}),
+        );
+        let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert_eq!(line["kind"], "handoff.initiated", "{line}");
+        assert_eq!(line["object_id"], h.id.as_str(), "{line}");
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+/// A watch started with a token ends when the token is rotated, before the next run.
+#[test]
+fn a_watch_with_a_token_ends_when_the_token_is_rotated() {
+    let dir = TempDir::new("plugin-watch-rotated");
+    let (mut rt, bob) = two_agents(&dir);
+    let op = types::Caller::Operator;
+    let head = run::<GetChanges>(&mut rt, &op, json!({})).next_cursor;
+    let mut watch = watch_bob(&dir, &head, &["--token", &bob]);
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let ann = types::Caller::Agent("ann".into());
+    let first = run::<InitiateHandoff>(
+        &mut rt,
+        &ann,
+        json!({"target_agent_id": "bob", "task_description": "before"}),
+    );
+    let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(line["object_id"], first.id.as_str(), "{line}");
+    run::<RotateToken>(&mut rt, &op, json!({"agent_id": "bob"}));
+    let second = run::<InitiateHandoff>(
+        &mut rt,
+        &ann,
+        json!({"target_agent_id": "bob", "task_description": "after"}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = watch.kill();
+            panic!("the watch went on after its token was rotated");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut watch.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("no longer authenticates"), "{stderr}");
+    assert!(lines.next().is_none(), "no run after the rotation");
+    let h = run::<GetHandoff>(&mut rt, &op, json!({"handoff_id": second.id}));
+    assert_eq!(h.status, maas_host::handoffs::HandoffStatus::Pending);
 }

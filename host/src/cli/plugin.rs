@@ -32,8 +32,11 @@ pub enum PluginCmd {
     /// Follows the change feed of --agent (as `wait_for_changes` does: no polling by
     /// the plugin, and changes other processes write to the data directory arrive within
     /// 100 ms) and runs the plugin for each change, with its arguments followed by
-    /// `--change <the change as JSON>`; the limits apply to each run. Prints one JSON
-    /// line per run. A run that fails or hits a limit is reported and the watch goes on.
+    /// `--change <the change as JSON>`; the limits apply to each run. Changes the agent
+    /// made itself (the plugin's own writes among them) are passed over unless
+    /// --include-own. Prints one JSON line per run. A run that fails or hits a limit is
+    /// reported and the watch goes on; with --token, the watch ends when the token stops
+    /// authenticating (rotated, the agent deactivated).
     Watch(WatchArgs),
     /// Measure a plugin-to-core call against the same call made by the host, and
     /// plugin start-up. Uses an in-memory core; needs the `call-loop` example plugin.
@@ -92,6 +95,10 @@ pub struct WatchArgs {
     /// Stop after this many runs (default: run until interrupted).
     #[arg(long, value_name = "N")]
     pub runs: Option<u64>,
+    /// Also run for changes the agent made itself (by default they are passed over, so
+    /// that what the plugin writes does not start it again).
+    #[arg(long)]
+    pub include_own: bool,
     /// The plugin, its limits, grants and arguments, as for `maas plugin run`.
     #[command(flatten)]
     pub run: RunArgs,
@@ -271,6 +278,29 @@ fn watch(
         let page = follow.wait(wait, caller.clone())?;
         after = Some(page.next_cursor.clone());
         for change in &page.changes {
+            if !args.include_own && change.actor.as_deref() == Some(agent.as_str()) {
+                continue;
+            }
+            // A token checked once at the start would outlive its rotation.
+            if let Some(token) = token {
+                let token = token.to_string();
+                let still = binding.core.call(move |rt| {
+                    rt.call(|c, s| c.maas_core_agents().call_authenticate(s, &token))
+                });
+                if let Err(e) = still {
+                    follow.finish()?;
+                    return Err(
+                        CliError::from(crate::types::Error::PermissionDenied(format!(
+                            "the watch ends: --token no longer authenticates ({})",
+                            e.message()
+                        )))
+                        .with_hint(
+                            "the token was rotated or its agent deactivated: start the watch \
+                         again with the agent's current token",
+                        ),
+                    );
+                }
+            }
             let mut run_args = args.run.args.clone();
             run_args.push("--change".into());
             run_args.push(change_json(change).to_string());
@@ -288,7 +318,7 @@ fn watch(
                     "error": e.to_string(),
                 }),
             };
-            writeln!(out, "{line}")
+            writeln!(out, "{}", crate::render::json_text(&line, false))
                 .and_then(|()| out.flush())
                 .map_err(|e| CliError::io(format!("cannot write: {e}"), "check standard output"))?;
             runs += 1;
