@@ -37,6 +37,9 @@ pub enum Skip {
     Unreadable,
     /// Nothing but white space.
     Empty,
+    /// Not the file listed: a link or a file outside the repository by the time it was
+    /// opened (swapped in while the walk ran).
+    Outside,
 }
 
 impl Skip {
@@ -51,6 +54,7 @@ impl Skip {
             Skip::NotKnowledge => "not code, decision or incident",
             Skip::Unreadable => "unreadable",
             Skip::Empty => "empty",
+            Skip::Outside => "outside the repository when read",
         }
     }
 }
@@ -163,13 +167,49 @@ fn generated(text: &str) -> bool {
     })
 }
 
-/// Reads a file's text, or why it is skipped.
-fn read(path: &Path, max_bytes: u64) -> Result<String, Skip> {
-    let len = std::fs::metadata(path).map_err(|_| Skip::Unreadable)?.len();
-    if len > max_bytes {
+/// Reads the text of a file of the repository at `root`, or why it is skipped. The
+/// file is opened without following a link and without waiting (a FIFO), and read
+/// only if what was opened is a regular file inside `root` and within `max_bytes`:
+/// the walk lists a file before it is read, and whoever can write the work tree
+/// meanwhile could swap in a link to a file elsewhere, or a device that never ends.
+fn read(root: &Path, path: &Path, max_bytes: u64) -> Result<String, Skip> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| match e.raw_os_error() {
+        #[cfg(unix)]
+        Some(libc::ELOOP) => Skip::Outside,
+        _ => Skip::Unreadable,
+    })?;
+    // Where the opened file is: a directory above it swapped for a link leads
+    // elsewhere, whatever the name said.
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        if opened.is_ok_and(|real| !real.starts_with(root)) {
+            return Err(Skip::Outside);
+        }
+    }
+    let meta = file.metadata().map_err(|_| Skip::Unreadable)?;
+    if !meta.is_file() {
+        return Err(Skip::Outside);
+    }
+    if meta.len() > max_bytes {
         return Err(Skip::TooLarge);
     }
-    let bytes = std::fs::read(path).map_err(|_| Skip::Unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|_| Skip::Unreadable)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Skip::TooLarge);
+    }
     if bytes.iter().take(8192).any(|b| *b == 0) {
         return Err(Skip::Binary);
     }
@@ -187,6 +227,8 @@ fn read(path: &Path, max_bytes: u64) -> Result<String, Skip> {
 pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
     let incidents = globs(&opts.incident_globs)?;
     let mut out = Walk::default();
+    // Where files must be when read (see `read`), as the kernel names it.
+    let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .git_ignore(true)
@@ -213,7 +255,7 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
             }
             Ok(kind)
         });
-        match kind.and_then(|kind| Ok((kind, read(entry.path(), opts.max_bytes)?))) {
+        match kind.and_then(|kind| Ok((kind, read(&real_root, entry.path(), opts.max_bytes)?))) {
             Ok((kind, text)) => out.files.push(File {
                 path: rel,
                 kind,
@@ -238,6 +280,42 @@ fn relative(root: &Path, path: &Path) -> Option<String> {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    /// What `read` gets when the listed file was swapped after the walk listed it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_swapped_for_a_link_or_a_fifo_is_not_read() {
+        use std::os::unix::fs::symlink;
+        let base = std::env::temp_dir().join(format!("maas-walk-swap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (root, elsewhere) = (base.join("repo"), base.join("elsewhere"));
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("secret.rs"), "fn secret() {}").unwrap();
+        std::fs::write(root.join("src/lib.rs"), "fn ok() {}").unwrap();
+        let read = |rel: &str, max: u64| read(&root, &root.join(rel), max);
+        assert_eq!(read("src/lib.rs", 1 << 20).as_deref(), Ok("fn ok() {}"));
+        assert_eq!(read("src/lib.rs", 4), Err(Skip::TooLarge));
+        // The file itself a link: to a file elsewhere, to a device without end.
+        symlink(elsewhere.join("secret.rs"), root.join("src/a.rs")).unwrap();
+        symlink("/dev/zero", root.join("src/zero.rs")).unwrap();
+        assert_eq!(read("src/a.rs", 1 << 20), Err(Skip::Outside));
+        assert_eq!(read("src/zero.rs", 1 << 20), Err(Skip::Outside));
+        // A directory above it a link: the name is inside, the file is not.
+        symlink(&elsewhere, root.join("linked")).unwrap();
+        assert_eq!(read("linked/secret.rs", 1 << 20), Err(Skip::Outside));
+        // A FIFO is not waited on.
+        let fifo = root.join("src/fifo.rs");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert_eq!(read("src/fifo.rs", 1 << 20), Err(Skip::Outside));
+        let _ = std::fs::remove_dir_all(&base);
+    }
 
     #[test]
     fn paths_are_classified_by_layout_and_extension() {
