@@ -83,14 +83,24 @@ impl Parsers {
     /// for Python, `search::tokenize` for Rust), used as the prefix where the language
     /// names items by module (Python) and as the name of the module doc.
     pub fn items(&mut self, lang: Lang, module: &str, text: &str) -> Vec<Item> {
+        self.items_within(lang, module, text).0
+    }
+
+    /// [`Parsers::items`], and whether the file held more than is taken from one file:
+    /// items nested deeper than [`MAX_NESTING`] or past the first [`MAX_ITEMS`] are left
+    /// out (a file of 100,000 nested modules overflowed the stack; one of 110,000 empty
+    /// functions filled the knowledge base).
+    pub fn items_within(&mut self, lang: Lang, module: &str, text: &str) -> (Vec<Item>, bool) {
         let Some(tree) = self.get(lang).and_then(|p| p.parse(text, None)) else {
-            return Vec::new();
+            return (Vec::new(), false);
         };
         let mut cx = Cx {
             lang,
             src: text.as_bytes(),
             items: Vec::new(),
             module,
+            depth: 0,
+            cut: false,
         };
         let prefix = match lang {
             Lang::Python => module.to_string(),
@@ -98,7 +108,7 @@ impl Parsers {
             _ => String::new(),
         };
         cx.scope(tree.root_node(), &prefix, true);
-        cx.items
+        (cx.items, cx.cut)
     }
 }
 
@@ -118,7 +128,18 @@ struct Cx<'a> {
     items: Vec<Item>,
     /// The file's module name, for its module doc.
     module: &'a str,
+    /// Scopes entered and not left.
+    depth: usize,
+    /// Whether items were left out (see [`Parsers::items_within`]).
+    cut: bool,
 }
+
+/// Scopes (modules, classes, impls) entered within one another, at most.
+pub const MAX_NESTING: usize = 32;
+/// Items taken from one file, at most.
+pub const MAX_ITEMS: usize = 5000;
+/// Bytes of a qualified name kept as it is built (the document keeps fewer).
+const MAX_NAME_BYTES: usize = 1024;
 
 /// Whether a node is a comment, attribute or decorator that belongs to the next item.
 fn is_leading(kind: &str) -> bool {
@@ -139,16 +160,28 @@ impl Cx<'_> {
     }
 
     fn join(&self, prefix: &str, name: &str) -> String {
-        if prefix.is_empty() {
+        let mut joined = if prefix.is_empty() {
             name.to_string()
         } else {
             format!("{prefix}{}{name}", self.lang.sep())
+        };
+        if joined.len() > MAX_NAME_BYTES {
+            let mut end = MAX_NAME_BYTES;
+            while !joined.is_char_boundary(end) {
+                end -= 1;
+            }
+            joined.truncate(end);
         }
+        joined
     }
 
     /// Pushes an item spanning `first` (its leading comment) to `last`, with `text`.
     fn push(&mut self, name: String, first: Node, last: Node, text: String) {
         if name.trim().is_empty() || text.trim().is_empty() {
+            return;
+        }
+        if self.items.len() >= MAX_ITEMS {
+            self.cut = true;
             return;
         }
         let start = u32::try_from(first.start_position().row + 1).unwrap_or(u32::MAX);
@@ -229,8 +262,19 @@ impl Cx<'_> {
         self.push(title, first, outer, text);
     }
 
-    /// Walks the children of a scope (a file, a module body, a class body, an impl).
+    /// Walks the children of a scope (a file, a module body, a class body, an impl),
+    /// unless it lies deeper than [`MAX_NESTING`] scopes.
     fn scope(&mut self, node: Node, prefix: &str, top: bool) {
+        if self.depth >= MAX_NESTING {
+            self.cut = true;
+            return;
+        }
+        self.depth += 1;
+        self.scope_within(node, prefix, top);
+        self.depth -= 1;
+    }
+
+    fn scope_within(&mut self, node: Node, prefix: &str, top: bool) {
         let mut cursor = node.walk();
         let children: Vec<Node> = node.named_children(&mut cursor).collect();
         let mut lead: Option<Node> = None;
@@ -450,6 +494,36 @@ mod tests {
             .into_iter()
             .map(|i| (i.name, i.start, i.end))
             .collect()
+    }
+
+    #[test]
+    fn a_file_nested_or_filled_past_the_limits_is_taken_in_part() {
+        // 20,000 modules within one another (140 KB) overflowed the stack.
+        let deep = format!(
+            "{}fn f() {{}}{}",
+            "mod a{".repeat(20_000),
+            "}".repeat(20_000)
+        );
+        let (items, cut) = Parsers::default().items_within(Lang::Rust, "", &deep);
+        assert!(cut);
+        assert!(items.len() <= MAX_NESTING, "{}", items.len());
+        assert!(items.iter().all(|i| i.name.len() <= MAX_NAME_BYTES));
+        // Long names nested: each name clipped as it is built, not at the end.
+        let long = format!("mod {} {{", "m".repeat(5_000));
+        let names = format!("{}fn f() {{}}{}", long.repeat(30), "}".repeat(30));
+        let (items, cut) = Parsers::default().items_within(Lang::Rust, "", &names);
+        assert!(!cut);
+        assert!(items.iter().all(|i| i.name.len() <= MAX_NAME_BYTES));
+        // 6,000 functions: the first 5,000.
+        let many = "fn a() {}\n".repeat(6_000);
+        let (items, cut) = Parsers::default().items_within(Lang::Rust, "", &many);
+        assert!(cut);
+        assert_eq!(items.len(), MAX_ITEMS);
+        // Within the limits nothing is cut.
+        let (items, cut) = Parsers::default().items_within(Lang::Rust, "", "mod a { fn f() {} }");
+        assert!(!cut);
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert_eq!(items[0].name, "a::f");
     }
 
     #[test]

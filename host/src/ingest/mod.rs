@@ -225,6 +225,10 @@ impl Doc {
     }
 }
 
+/// The summary's reason for a file whose items were taken only in part (nested too deep,
+/// or too many: see [`code::Parsers::items_within`]).
+pub const CUT: &str = "items past 32 nested scopes or 5000 in one file left out";
+
 /// Turns a walk into documents.
 pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> Plan {
     let mut out = Plan {
@@ -249,20 +253,30 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                     _ => String::new(),
                 };
                 let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-                let items = parsers.items(lang, &module, &f.text);
+                let (items, cut) = parsers.items_within(lang, &module, &f.text);
                 if items.is_empty() {
                     *out.skipped.entry("no items").or_default() += 1;
                 }
+                if cut {
+                    *out.skipped.entry(CUT).or_default() += 1;
+                }
                 for item in items {
-                    let n = seen.entry(item.name.clone()).or_default();
-                    *n += 1;
-                    let unique = if *n == 1 {
-                        item.name.clone()
-                    } else {
-                        format!("{}#{n}", item.name)
+                    // The second `f` is `f#2`, unless an item is named `f#2` itself.
+                    let id = loop {
+                        let n = seen.entry(item.name.clone()).or_default();
+                        *n += 1;
+                        let unique = if *n == 1 {
+                            item.name.clone()
+                        } else {
+                            format!("{}#{n}", item.name)
+                        };
+                        let id = doc_id(&shown, &unique);
+                        if !out.docs.contains_key(&key(DocumentKind::Code, &id)) {
+                            break id;
+                        }
                     };
                     let arg = DocumentArg {
-                        id: doc_id(&shown, &unique),
+                        id,
                         title: item.name,
                         content: item.text,
                         service: service.clone(),
@@ -399,6 +413,30 @@ mod tests {
         );
         assert_eq!(s("auth/session.py").as_deref(), Some("auth"));
         assert_eq!(s("main.go"), None);
+    }
+
+    #[test]
+    fn an_item_whose_numbered_name_is_taken_keeps_a_document_of_its_own() {
+        // The module doc of `src/foo#2.rs` is named `foo#2`, as the second `foo` would be.
+        let text = "//! Doc.\n#[cfg(unix)]\nfn foo() {}\n#[cfg(windows)]\nfn foo() {}\n";
+        let walk = Walk {
+            files: vec![walker::File {
+                path: "src/foo#2.rs".into(),
+                kind: FileKind::Code(code::Lang::Rust),
+                text: text.into(),
+            }],
+            ..Walk::default()
+        };
+        let opts = Options {
+            services: Vec::new(),
+            incident_globs: Vec::new(),
+            max_bytes: 1 << 20,
+            prefix: String::new(),
+        };
+        let plan = plan(&walk, &opts, &mut |_| {});
+        let mut titles: Vec<&str> = plan.docs.values().map(|d| d.arg.title.as_str()).collect();
+        titles.sort_unstable();
+        assert_eq!(titles, ["foo", "foo", "foo#2"]);
     }
 
     #[test]
