@@ -51,6 +51,34 @@ pub struct IngestRepoArgs {
     pub quiet: bool,
 }
 
+/// What is wrong with `--prefix`, if anything: at most 40 bytes of names of letters,
+/// digits, `.`, `_` and `-` joined by `/`, none of them `.` or `..` (stored paths are
+/// opened by agents relative to a repository: `../../etc/src/lib.rs` must not be one).
+fn prefix_error(prefix: &str) -> Result<(), String> {
+    if prefix.len() > 40 {
+        return Err("takes at most 40 bytes".into());
+    }
+    let parts = prefix
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty());
+    for part in parts {
+        if matches!(part, "." | "..") {
+            return Err(format!("may not hold a `{part}` part"));
+        }
+        if let Some(c) = part
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            return Err(format!(
+                "may not hold {}",
+                crate::render::escape_controls(&format!("{c:?}"), false)
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn parse_mapping(s: &str) -> Result<(String, String), String> {
     let (dir, name) = s
         .split_once('=')
@@ -102,10 +130,11 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
             "pass the repository's directory",
         ));
     }
-    if args.prefix.len() > 40 {
+    if let Err(why) = prefix_error(&args.prefix) {
         return Err(CliError::usage(
-            "--prefix takes at most 40 bytes",
-            "a short name, such as the repository's",
+            format!("--prefix {why}"),
+            "a short name, such as the repository's (letters, digits, `.`, `_`, `-`, parts \
+             joined by `/`)",
         ));
     }
     let opts = Options {
@@ -142,17 +171,20 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
         let mut lines = Vec::new();
         for (sign, list) in [("+", &diff.added), ("~", &diff.changed)] {
             for d in list.iter() {
+                // One line each: a newline in a path or title (git allows them) is shown
+                // escaped, never as a line of its own.
+                let one = |t: &str| crate::render::escape_controls(t, false);
                 lines.push(format!(
                     "{sign} {} {}  {}  {}",
                     kind_name(d.kind),
-                    d.arg.id,
-                    d.arg.title,
-                    d.located()
+                    one(&d.arg.id),
+                    one(&d.arg.title),
+                    one(&d.located())
                 ));
             }
         }
         for k in &diff.removed {
-            lines.push(format!("- {k}"));
+            lines.push(format!("- {}", crate::render::escape_controls(k, false)));
         }
         let summary = summary_json(
             &plan,
@@ -332,7 +364,18 @@ fn summary_text(v: &serde_json::Value) -> String {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "-".to_string())
     };
-    fields(&[
+    // What this run's refusals were, one line each (the JSON's `refused`).
+    let refused: Vec<String> = v
+        .get("refused")
+        .and_then(|r| r.as_array())
+        .map(|r| {
+            r.iter()
+                .filter_map(|w| w.as_str())
+                .map(|w| crate::render::escape_controls(w, false))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut rows = vec![
         ("status", get("status").trim_matches('"').to_string()),
         ("files", get("files")),
         (
@@ -344,6 +387,10 @@ fn summary_text(v: &serde_json::Value) -> String {
         ("removed", get("removed")),
         ("unchanged", get("unchanged")),
         ("skipped", map("skipped")),
-        ("seconds", get("seconds")),
-    ])
+    ];
+    if !refused.is_empty() {
+        rows.push(("refused", refused.join("\n")));
+    }
+    rows.push(("seconds", get("seconds")));
+    fields(&rows)
 }

@@ -65,7 +65,8 @@ impl Manifest {
             std::fs::create_dir_all(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
-        let tmp = file.with_extension("json.tmp");
+        // Two runs at once each write their own, and the last rename wins whole.
+        let tmp = file.with_extension(format!("json.{}.tmp", std::process::id()));
         let text = serde_json::to_string(self).map_err(|e| e.to_string())?;
         std::fs::write(&tmp, text)
             .and_then(|()| std::fs::rename(&tmp, file))
