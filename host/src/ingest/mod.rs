@@ -89,6 +89,21 @@ pub struct Plan {
     pub files: u64,
 }
 
+/// The summary's reason for a document whose text was cut to what the core takes.
+pub const CLIPPED: &str = "content past 255 KiB left out";
+
+impl Plan {
+    /// Adds the document of `kind` made of `arg` from `file`, counting in `skipped` one
+    /// whose content was cut (see [`Doc::new`]).
+    fn add(&mut self, kind: DocumentKind, arg: DocumentArg, file: &str) {
+        if arg.content.len() > MAX_CONTENT {
+            *self.skipped.entry(CLIPPED).or_default() += 1;
+        }
+        let d = Doc::new(kind, arg, file);
+        self.docs.insert(d.key(), d);
+    }
+}
+
 /// The key of a document in plans and manifests.
 pub fn key(kind: DocumentKind, id: &str) -> String {
     format!("{}/{id}", kind_name(kind))
@@ -285,8 +300,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                         line_end: Some(item.end),
                         ..DocumentArg::default()
                     };
-                    let d = Doc::new(DocumentKind::Code, arg, &shown);
-                    out.docs.insert(d.key(), d);
+                    out.add(DocumentKind::Code, arg, &shown);
                 }
             }
             FileKind::Decision => {
@@ -304,8 +318,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                     topic: Some(r.topic),
                     ..DocumentArg::default()
                 };
-                let d = Doc::new(DocumentKind::Decision, arg, &shown);
-                out.docs.insert(d.key(), d);
+                out.add(DocumentKind::Decision, arg, &shown);
             }
             FileKind::Incident => {
                 let r = incidents::parse(&f.path, &f.text);
@@ -318,8 +331,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                     severity: r.severity,
                     ..DocumentArg::default()
                 };
-                let d = Doc::new(DocumentKind::Incident, arg, &shown);
-                out.docs.insert(d.key(), d);
+                out.add(DocumentKind::Incident, arg, &shown);
             }
         }
     }
@@ -437,6 +449,39 @@ mod tests {
         let mut titles: Vec<&str> = plan.docs.values().map(|d| d.arg.title.as_str()).collect();
         titles.sort_unstable();
         assert_eq!(titles, ["foo", "foo", "foo#2"]);
+    }
+
+    #[test]
+    fn a_document_cut_to_what_the_core_takes_is_counted() {
+        let file = |path: &str, text: String| walker::File {
+            path: path.into(),
+            kind: FileKind::Decision,
+            text,
+        };
+        let walk = Walk {
+            files: vec![
+                file(
+                    "adr/0001-long.md",
+                    format!("# Long\n\n{}", "word ".repeat(60_000)),
+                ),
+                file("adr/0002-short.md", "# Short\n\nA line.\n".into()),
+            ],
+            ..Walk::default()
+        };
+        let opts = Options {
+            services: Vec::new(),
+            incident_globs: Vec::new(),
+            max_bytes: 1 << 20,
+            prefix: String::new(),
+        };
+        let plan = plan(&walk, &opts, &mut |_| {});
+        assert_eq!(plan.docs.len(), 2);
+        assert_eq!(plan.skipped.get(CLIPPED), Some(&1));
+        assert!(
+            plan.docs
+                .values()
+                .all(|d| d.arg.content.len() <= MAX_CONTENT)
+        );
     }
 
     #[test]
