@@ -160,7 +160,40 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
     let parsed = started.elapsed();
 
     let file = manifest::location(dir, &root);
+    // Who runs it: an agent (its owner's documents), else the operator (any document).
+    let agent = match ctx.token_agent.clone() {
+        Some(me) => Some(ctx.run_out(GetAgentInfo { agent_id: Some(me) })?.1),
+        None => None,
+    };
+    let owner = agent
+        .as_ref()
+        .map_or(manifest::OPERATOR, |a| a.owner_id.as_str())
+        .to_string();
+    if let Some((other, other_file, held)) =
+        manifest::held_elsewhere(dir, &file, &owner, plan.docs.keys())
+    {
+        return Err(CliError::Local {
+            message: format!(
+                "{held} documents of {} have the ids of documents the run of {other} stored \
+                 in this data directory: this run would replace them",
+                root.display()
+            ),
+            code: "conflict",
+            hint: Some(format!(
+                "give each repository a --prefix of its own (for example --prefix {}); if \
+                 {other} is this repository moved, remove {}",
+                crate::render::shell_quoted(
+                    root.file_name()
+                        .map(|n| n.to_string_lossy())
+                        .as_deref()
+                        .unwrap_or("name")
+                ),
+                other_file.display()
+            )),
+        });
+    }
     let mut stored = Manifest::load(&file, &root).map_err(fail)?;
+    stored.owner = Some(owner);
     let diff = manifest::diff(&plan, &stored, args.full);
     let mut docs_by_kind: BTreeMap<&str, u64> = BTreeMap::new();
     for d in plan.docs.values() {
@@ -203,15 +236,15 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
     }
 
     // An agent that may not write is told so even when nothing is to be sent.
-    if let Some(me) = ctx.token_agent.clone() {
-        let (_, agent) = ctx.run_out(GetAgentInfo {
-            agent_id: Some(me.clone()),
-        })?;
-        if !agent.capabilities.contains(&Capability::MemoryWrite) {
-            return Err(CliError::from(crate::types::Error::PermissionDenied(
-                format!("agent {me} lacks the memory_write capability, which ingesting needs"),
-            )));
-        }
+    if let Some(agent) = &agent
+        && !agent.capabilities.contains(&Capability::MemoryWrite)
+    {
+        return Err(CliError::from(crate::types::Error::PermissionDenied(
+            format!(
+                "agent {} lacks the memory_write capability, which ingesting needs",
+                agent.id
+            ),
+        )));
     }
 
     // Send new and changed documents in batches; the manifest follows each batch.

@@ -30,7 +30,14 @@ pub struct Manifest {
     /// sent again until they change.
     #[serde(default)]
     pub refused: BTreeMap<String, String>,
+    /// The owner whose run stored them ([`OPERATOR`] for the operator's); absent in a
+    /// manifest written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
+
+/// The owner a manifest names for the operator's runs.
+pub const OPERATOR: &str = "operator";
 
 /// The manifest file of `root` in the data directory `dir`.
 pub fn location(dir: &Path, root: &Path) -> PathBuf {
@@ -48,6 +55,7 @@ impl Manifest {
                 root: root.to_string_lossy().into_owned(),
                 docs: BTreeMap::new(),
                 refused: BTreeMap::new(),
+                owner: None,
             }),
             Err(e) => Err(format!("cannot read {}: {e}", file.display())),
         }
@@ -145,6 +153,40 @@ pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> Vec<String> {
         }
     }
     problems
+}
+
+/// Another repository's manifest in the data directory `dir` (any but `own`) that
+/// records documents of `keys` a run by `owner` would replace: its repository, its file
+/// and how many it records. Runs of two repositories without `--prefix` make the same
+/// ids of the same paths, and the second would silently replace the first one's
+/// documents where it may: the operator's run replaces any, an agent's those of its
+/// own owner (another owner's document is refused, and named, document by document).
+/// A manifest that names no owner counts as any owner's; one that cannot be read is
+/// passed over here.
+pub fn held_elsewhere<'a>(
+    dir: &Path,
+    own: &Path,
+    owner: &str,
+    keys: impl Iterator<Item = &'a String> + Clone,
+) -> Option<(String, PathBuf, usize)> {
+    let entries = std::fs::read_dir(dir.join("ingest")).ok()?;
+    for file in entries.flatten().map(|e| e.path()) {
+        if file == own || file.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let Ok(m) = Manifest::load(&file, Path::new("")) else {
+            continue;
+        };
+        let replaced = owner == OPERATOR || m.owner.as_deref().is_none_or(|o| o == owner);
+        if !replaced {
+            continue;
+        }
+        let held = keys.clone().filter(|k| m.docs.contains_key(*k)).count();
+        if held > 0 {
+            return Some((m.root, file, held));
+        }
+    }
+    None
 }
 
 /// What a run changes.
