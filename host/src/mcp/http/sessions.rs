@@ -50,11 +50,13 @@ use rmcp::transport::streamable_http_server::session::{
     EventStore, RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// How many sessions may be open, and for how long an idle one is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -461,6 +463,10 @@ pub struct BoundSessions {
     owners: Arc<Owners>,
     limits: SessionLimits,
     in_flight: Arc<InFlight>,
+    /// Each open session's end, cancelled by [`SessionManager::close_session`]: a call
+    /// into rmcp for a session that closes meanwhile is abandoned (rmcp's own wait on
+    /// the session's worker was seen never to end when the close won the race).
+    ends: Mutex<HashMap<SessionId, CancellationToken>>,
 }
 
 impl BoundSessions {
@@ -475,6 +481,32 @@ impl BoundSessions {
             owners: Arc::new(Owners::default()),
             limits,
             in_flight: Arc::new(InFlight::default()),
+            ends: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The end of session `id`: already cancelled for a session not open.
+    fn end_of(&self, id: &SessionId) -> CancellationToken {
+        let ends = self.ends.lock().unwrap_or_else(PoisonError::into_inner);
+        ends.get(id).cloned().unwrap_or_else(|| {
+            let ended = CancellationToken::new();
+            ended.cancel();
+            ended
+        })
+    }
+
+    /// rmcp's answer to a call for session `id`, unless the session closes first: then
+    /// the call is abandoned as naming a session that does not exist.
+    async fn unless_closed<T>(
+        &self,
+        id: &SessionId,
+        call: impl Future<Output = Result<T, LocalSessionManagerError>>,
+    ) -> Result<T, LocalSessionManagerError> {
+        let end = self.end_of(id);
+        tokio::select! {
+            biased;
+            answer = call => answer,
+            () = end.cancelled() => Err(LocalSessionManagerError::SessionNotFound(id.clone())),
         }
     }
 
@@ -513,6 +545,10 @@ impl SessionManager for BoundSessions {
         let (id, transport) = self.inner.create_session().await?;
         match self.owners.admit(&id, &opening, &self.limits) {
             Ok(reclaimed) => {
+                self.ends
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(id.clone(), CancellationToken::new());
                 if let Some(old) = reclaimed {
                     let _ = self.close_session(&old).await;
                 }
@@ -533,7 +569,9 @@ impl SessionManager for BoundSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
         self.owners.touch(id);
-        let answer = self.inner.initialize_session(id, message).await;
+        let answer = self
+            .unless_closed(id, self.inner.initialize_session(id, message))
+            .await;
         self.unless_ended(id, answer).await
     }
 
@@ -545,6 +583,14 @@ impl SessionManager for BoundSessions {
         // Closed in rmcp first: until the record goes, a request naming the session is
         // checked against its holder; after, rmcp no longer knows it (404).
         let closed = self.inner.close_session(id).await;
+        if let Some(end) = self
+            .ends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id)
+        {
+            end.cancel();
+        }
         self.owners.forget(id);
         self.in_flight.end_session(id);
         Ok(closed?)
@@ -572,7 +618,9 @@ impl SessionManager for BoundSessions {
         // Open until the answer has gone out (or the client left): meanwhile the session
         // is in use, and it was last used when it ends.
         let open = OpenStream::new(&self.owners, id);
-        let answer = self.inner.create_stream(id, message).await;
+        let answer = self
+            .unless_closed(id, self.inner.create_stream(id, message))
+            .await;
         let inner = self.unless_ended(id, answer).await?;
         Ok(Answer {
             refusal: None,
@@ -588,7 +636,9 @@ impl SessionManager for BoundSessions {
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
         self.owners.touch(id);
-        let answer = self.inner.accept_message(id, message).await;
+        let answer = self
+            .unless_closed(id, self.inner.accept_message(id, message))
+            .await;
         self.unless_ended(id, answer).await
     }
 
@@ -597,7 +647,9 @@ impl SessionManager for BoundSessions {
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let open = OpenStream::new(&self.owners, id);
-        let answer = self.inner.create_standalone_stream(id).await;
+        let answer = self
+            .unless_closed(id, self.inner.create_standalone_stream(id))
+            .await;
         let inner = self.unless_ended(id, answer).await?;
         Ok(Answer {
             refusal: None,
@@ -613,7 +665,9 @@ impl SessionManager for BoundSessions {
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let open = OpenStream::new(&self.owners, id);
-        let answer = self.inner.resume(id, last_event_id).await;
+        let answer = self
+            .unless_closed(id, self.inner.resume(id, last_event_id))
+            .await;
         let inner = self.unless_ended(id, answer).await?;
         Ok(Answer {
             refusal: None,
