@@ -384,11 +384,17 @@ fn a_second_repository_with_the_same_paths_is_refused_until_given_a_prefix() {
     // the same ids and replace the first one's documents.
     let other = s.0.join("other");
     copy(&s.repo(), &other);
-    let o = maas(&s, &["--json", "kb", "ingest-repo", other.to_str().unwrap(), "-q"]);
+    let o = maas(
+        &s,
+        &["--json", "kb", "ingest-repo", other.to_str().unwrap(), "-q"],
+    );
     assert_eq!(o.status.code(), Some(1));
     let err: Value = serde_json::from_slice(&o.stderr).unwrap();
     assert_eq!(err["code"], "conflict", "{err}");
-    assert!(err["hint"].as_str().unwrap().contains("--prefix other"), "{err}");
+    assert!(
+        err["hint"].as_str().unwrap().contains("--prefix other"),
+        "{err}"
+    );
     // Nothing was replaced: the first repository's run finds everything unchanged.
     assert_eq!(changes(&ingest(&s, &[])), (0, 0, 0, total));
     let prefixed = ingest_as(&s, None, &other, &["--prefix", "other"]);
