@@ -402,6 +402,24 @@ fn a_second_repository_with_the_same_paths_is_refused_until_given_a_prefix() {
 }
 
 #[test]
+fn a_directory_that_cannot_be_listed_is_passed_over_and_its_documents_kept() {
+    let s = Scratch::new();
+    let total = ingest(&s, &[])["added"].as_u64().unwrap();
+    // Directories nested past the longest path a system call takes (made one level at
+    // a time): listing the deepest fails.
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg("import os, sys\nos.chdir(sys.argv[1])\nfor _ in range(1100):\n    os.mkdir('dddd')\n    os.chdir('dddd')")
+        .arg(s.repo().join("web"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let run = ingest(&s, &[]);
+    assert_eq!(run["skipped"]["directory unreadable"], 1, "{run}");
+    assert_eq!(changes(&run), (0, 0, 0, total));
+}
+
+#[test]
 fn a_re_ingest_sends_exactly_what_changed() {
     let s = Scratch::new();
     ingest(&s, &[]);

@@ -219,11 +219,44 @@ pub fn diff<'a>(plan: &'a Plan, before: &Manifest, full: bool) -> Diff<'a> {
             Some(_) => out.unchanged += 1,
         }
     }
+    // Gone: stored before, not made now, and not from a file this run could not read.
     out.removed = before
         .docs
-        .keys()
-        .filter(|k| !plan.docs.contains_key(*k))
-        .cloned()
+        .iter()
+        .filter(|(k, e)| !plan.docs.contains_key(*k) && !plan.keeps(&e.file))
+        .map(|(k, _)| k.clone())
         .collect();
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ingest::Plan;
+
+    #[test]
+    fn documents_of_what_could_not_be_read_are_not_removed() {
+        let entry = |file: &str| Entry {
+            hash: "h".into(),
+            file: file.into(),
+        };
+        let mut before = Manifest::default();
+        for (key, file) in [
+            ("code/a", "web/src/cart.ts"),
+            ("code/b", "web2/x.ts"),
+            ("code/c", "billing/src/lib.rs"),
+            ("code/d", "notes/x.py"),
+        ] {
+            before.docs.insert(key.into(), entry(file));
+        }
+        // `web` could not be listed and `notes/x.py` not read: theirs stay; `web2` is
+        // another directory, and `billing` is gone.
+        let plan = Plan {
+            unread: vec!["web".into(), "notes/x.py".into()],
+            ..Plan::default()
+        };
+        let d = diff(&plan, &before, false);
+        assert_eq!(d.removed, ["code/b", "code/c"]);
+    }
 }

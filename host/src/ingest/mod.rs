@@ -87,12 +87,24 @@ pub struct Plan {
     pub skipped: BTreeMap<&'static str, u64>,
     /// Files read.
     pub files: u64,
+    /// Files and directories (as documents name them, with the prefix) that could not be
+    /// read: documents stored from them before are kept.
+    pub unread: Vec<String>,
 }
 
 /// The summary's reason for a document whose text was cut to what the core takes.
 pub const CLIPPED: &str = "content past 255 KiB left out";
 
 impl Plan {
+    /// Whether documents stored from `file` stay although this plan has none: it, or a
+    /// directory above it, could not be read.
+    pub fn keeps(&self, file: &str) -> bool {
+        self.unread.iter().any(|p| {
+            file.strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+
     /// Adds the document of `kind` made of `arg` from `file`, counting in `skipped` one
     /// whose content was cut (see [`Doc::new`]).
     fn add(&mut self, kind: DocumentKind, arg: DocumentArg, file: &str) {
@@ -246,8 +258,16 @@ pub const CUT: &str = "items past 32 nested scopes or 5000 in one file left out"
 
 /// Turns a walk into documents.
 pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> Plan {
+    let prefixed = |path: &str| {
+        if opts.prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", opts.prefix.trim_end_matches('/'))
+        }
+    };
     let mut out = Plan {
         skipped: walk.skipped.iter().map(|(k, n)| (k.reason(), *n)).collect(),
+        unread: walk.unread.iter().map(|p| prefixed(p)).collect(),
         ..Plan::default()
     };
     let mut parsers = code::Parsers::default();
@@ -255,11 +275,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
         out.files += 1;
         on_file(f.kind);
         let service = service_of(&f.path, opts, walk);
-        let shown = if opts.prefix.is_empty() {
-            f.path.clone()
-        } else {
-            format!("{}/{}", opts.prefix.trim_end_matches('/'), f.path)
-        };
+        let shown = prefixed(&f.path);
         match f.kind {
             FileKind::Code(lang) => {
                 let module = match lang {

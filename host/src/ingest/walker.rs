@@ -40,6 +40,8 @@ pub enum Skip {
     /// Not the file listed: a link or a file outside the repository by the time it was
     /// opened (swapped in while the walk ran).
     Outside,
+    /// A directory that could not be listed (its permissions, a path too long).
+    UnreadableDirectory,
 }
 
 impl Skip {
@@ -55,6 +57,7 @@ impl Skip {
             Skip::Unreadable => "unreadable",
             Skip::Empty => "empty",
             Skip::Outside => "outside the repository when read",
+            Skip::UnreadableDirectory => "directory unreadable",
         }
     }
 }
@@ -79,6 +82,9 @@ pub struct Walk {
     pub skipped: BTreeMap<Skip, u64>,
     /// Directories (relative, `/`-separated, "" for the root) holding a package manifest.
     pub packages: BTreeSet<String>,
+    /// Files and directories (relative) that could not be read this time: what an
+    /// earlier run stored from them is kept, not removed as gone.
+    pub unread: Vec<String>,
 }
 
 /// How to walk.
@@ -237,7 +243,19 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
         .sort_by_file_name(|a, b| a.cmp(b))
         .build();
     for entry in walker {
-        let entry = entry.map_err(|e| format!("cannot walk {}: {e}", root.display()))?;
+        // A directory that cannot be listed is passed over and named; an error without
+        // a path inside the repository (the root itself) stops the walk.
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => match error_path(&e).and_then(|p| relative(root, p)) {
+                Some(rel) => {
+                    out.unread.push(rel);
+                    *out.skipped.entry(Skip::UnreadableDirectory).or_default() += 1;
+                    continue;
+                }
+                None => return Err(format!("cannot walk {}: {e}", root.display())),
+            },
+        };
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
@@ -261,10 +279,28 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
                 kind,
                 text,
             }),
-            Err(skip) => *out.skipped.entry(skip).or_default() += 1,
+            Err(skip) => {
+                if skip == Skip::Unreadable {
+                    out.unread.push(rel);
+                }
+                *out.skipped.entry(skip).or_default() += 1;
+            }
         }
     }
     Ok(out)
+}
+
+/// The path a walk error is about, if it names one.
+fn error_path(e: &ignore::Error) -> Option<&Path> {
+    match e {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::Loop { child, .. } => Some(child),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        ignore::Error::Partial(errs) => errs.iter().find_map(error_path),
+        _ => None,
+    }
 }
 
 /// `path` relative to `root`, `/`-separated; None for the root itself or a path that is
@@ -315,6 +351,27 @@ mod tests {
         );
         assert_eq!(read("src/fifo.rs", 1 << 20), Err(Skip::Outside));
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn a_walk_error_names_its_path_where_it_has_one() {
+        let io = || {
+            Box::new(ignore::Error::Io(
+                std::io::ErrorKind::PermissionDenied.into(),
+            ))
+        };
+        let with_path = ignore::Error::WithDepth {
+            depth: 2,
+            err: Box::new(ignore::Error::WithPath {
+                path: "/r/web".into(),
+                err: io(),
+            }),
+        };
+        assert_eq!(error_path(&with_path), Some(Path::new("/r/web")));
+        assert_eq!(
+            error_path(&ignore::Error::Io(std::io::ErrorKind::Other.into())),
+            None
+        );
     }
 
     #[test]
