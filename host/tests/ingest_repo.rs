@@ -420,6 +420,32 @@ fn a_directory_that_cannot_be_listed_is_passed_over_and_its_documents_kept() {
 }
 
 #[test]
+fn a_run_sending_more_than_max_documents_sends_nothing() {
+    let s = Scratch::new();
+    let repo = s.repo();
+    let repo_arg = repo.to_str().unwrap();
+    // The dry run lists what would go; the run itself refuses before sending any.
+    let dry = ingest(&s, &["--dry-run", "--max-documents", "5"]);
+    assert_eq!(dry["added"], 21);
+    let o = maas(
+        &s,
+        &[
+            "--json",
+            "kb",
+            "ingest-repo",
+            repo_arg,
+            "-q",
+            "--max-documents",
+            "5",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err: Value = serde_json::from_slice(&o.stderr).unwrap();
+    assert_eq!(err["code"], "capacity_exceeded", "{err}");
+    assert_eq!(ingest(&s, &["--dry-run"])["added"], 21, "nothing was sent");
+}
+
+#[test]
 fn a_re_ingest_sends_exactly_what_changed() {
     let s = Scratch::new();
     ingest(&s, &[]);

@@ -40,6 +40,11 @@ pub struct IngestRepoArgs {
     /// name, to keep repositories with the same file names apart.
     #[arg(long, default_value = "", hide_default_value = true)]
     pub prefix: String,
+    /// Refuse a run that would send more documents than this (new and changed), before
+    /// sending any: a repository of a few files of thousands of tiny items each could
+    /// otherwise fill the knowledge base.
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    pub max_documents: usize,
     /// Print what would change and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -233,6 +238,23 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
         }
         text.push_str(&summary_text(&summary));
         return Ok(Rendered::new(summary, text));
+    }
+
+    let sending = diff.added.len() + diff.changed.len();
+    if sending > args.max_documents {
+        return Err(CliError::Local {
+            message: format!(
+                "{} would send {sending} documents, more than --max-documents {}",
+                root.display(),
+                args.max_documents
+            ),
+            code: "capacity_exceeded",
+            hint: Some(
+                "check what makes so many (--dry-run lists them; --max-bytes skips large \
+                 files), or raise --max-documents"
+                    .into(),
+            ),
+        });
     }
 
     // An agent that may not write is told so even when nothing is to be sent.
