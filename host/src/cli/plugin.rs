@@ -63,7 +63,8 @@ pub struct RunArgs {
     /// Bytes of text one core call may pass.
     #[arg(long, default_value_t = DEFAULT_CALL_BYTES)]
     pub call_bytes: usize,
-    /// Grant read-only access to a host directory: HOST[:GUEST] (repeatable).
+    /// Grant read-only access to a host directory: HOST[:GUEST] (repeatable; split at the
+    /// last `:`, unless the whole names a directory).
     #[arg(long = "allow-dir", value_name = "HOST[:GUEST]")]
     pub dirs: Vec<String>,
     /// Pass an environment variable: KEY=VALUE, or KEY to pass the host's (repeatable).
@@ -149,15 +150,17 @@ impl From<PluginError> for CliError {
     }
 }
 
+/// One `--allow-dir`: `HOST[:GUEST]`, split at the last `:` unless the whole is a
+/// directory (whose name holds one), which is then granted under its own name.
+fn dir_grant(d: &str) -> (PathBuf, String) {
+    match d.rsplit_once(':') {
+        Some((host, guest)) if !Path::new(d).is_dir() => (PathBuf::from(host), guest.to_string()),
+        _ => (PathBuf::from(d), d.to_string()),
+    }
+}
+
 fn grants(args: &RunArgs) -> Grants {
-    let dirs = args
-        .dirs
-        .iter()
-        .map(|d| match d.split_once(':') {
-            Some((host, guest)) => (PathBuf::from(host), guest.to_string()),
-            None => (PathBuf::from(d), d.clone()),
-        })
-        .collect();
+    let dirs = args.dirs.iter().map(|d| dir_grant(d)).collect();
     let env = args
         .env
         .iter()
@@ -327,5 +330,32 @@ fn watch(
                 return follow.finish();
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_whose_name_holds_a_colon_can_be_granted() {
+        let dir = std::env::temp_dir().join(format!("maas-grant-{}:x", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let whole = dir.to_str().unwrap();
+        assert_eq!(dir_grant(whole), (dir.clone(), whole.to_string()));
+        assert_eq!(
+            dir_grant(&format!("{whole}:/data")),
+            (dir.clone(), "/data".to_string())
+        );
+        assert_eq!(
+            dir_grant("/srv/a:/b"),
+            (PathBuf::from("/srv/a"), "/b".into())
+        );
+        assert_eq!(
+            dir_grant("/srv/a"),
+            (PathBuf::from("/srv/a"), "/srv/a".into())
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
