@@ -55,9 +55,8 @@ pub fn load_digested(engine: &Engine, wasm: &[u8], digest: &[u8]) -> wasmtime::R
     let Some(file) = cache_file(engine, digest) else {
         return Component::new(engine, wasm);
     };
-    if file.is_file()
-        && trusted(&file)
-        && let Ok(component) = deserialize(engine, &file)
+    if let Some(bytes) = read_trusted(&file)
+        && let Ok(component) = deserialize(engine, &bytes)
     {
         mark_used(&file);
         return Ok(component);
@@ -114,39 +113,80 @@ fn prune(dir: &Path, now: SystemTime) {
     }
 }
 
-/// Whether the compiled code at `file` may be loaded: it and its directory are what they
-/// say (no symbolic links), owned by the user running maas and writable by no one else.
-/// Anyone who can write there could otherwise have their own native code run by maas.
+/// Whether metadata is of something the user running maas owns and no one else may
+/// write.
 #[cfg(unix)]
 #[allow(unsafe_code)]
-fn trusted(file: &Path) -> bool {
+fn private(m: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    let private = |m: &std::fs::Metadata| m.uid() == me && m.mode() & 0o022 == 0;
-    let Some(dir) = file.parent() else {
-        return false;
-    };
+    m.uid() == me && m.mode() & 0o022 == 0
+}
+
+/// Whether `dir` is a directory (not a link) that is [`private`].
+#[cfg(unix)]
+fn private_dir(dir: &Path) -> bool {
     matches!(std::fs::symlink_metadata(dir), Ok(m) if m.is_dir() && private(&m))
-        && matches!(std::fs::symlink_metadata(file), Ok(m) if m.file_type().is_file() && private(&m))
 }
 
 #[cfg(not(unix))]
-fn trusted(_file: &Path) -> bool {
-    true
+fn private_dir(_dir: &Path) -> bool {
+    false
+}
+
+/// The compiled code at `file`, if it may be loaded: the directory and the file are
+/// what they say (no links), owned by the user running maas and writable by no one
+/// else. Anyone who could write there could otherwise have their own native code run by
+/// maas. Both are checked on the descriptors read from, the file opened inside the
+/// directory checked, so a directory swapped for another after the check is not read.
+/// Elsewhere than Linux nothing is loaded (the component is compiled each time).
+#[cfg(target_os = "linux")]
+fn read_trusted(file: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(file.parent()?)
+        .ok()?;
+    if !dir.metadata().is_ok_and(|m| m.is_dir() && private(&m)) {
+        return None;
+    }
+    let inside = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(file.file_name()?);
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(inside)
+        .ok()?;
+    let meta = f.metadata().ok()?;
+    if !(meta.is_file() && private(&meta)) {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    f.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_trusted(_file: &Path) -> Option<Vec<u8>> {
+    None
 }
 
 /// Reads compiled code written by [`store`].
 #[allow(unsafe_code)]
-fn deserialize(engine: &Engine, file: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: wasmtime trusts compiled code it deserializes. The file is one this
+fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: wasmtime trusts compiled code it deserializes. The bytes are a file this
     // program wrote with `Component::serialize` into the user's own cache directory
-    // (created 0700, file 0600; [`trusted`] checked both are the user's and writable by
-    // no one else), under a name that binds it to the exact component bytes and engine
-    // configuration; wasmtime also checks the version and engine settings recorded in
-    // it and refuses a mismatch. Anyone able to replace it could already replace the
-    // `maas` binary or the data directory of the same user.
-    unsafe { Component::deserialize_file(engine, file) }
+    // (created 0700, file 0600; [`read_trusted`] checked both are the user's and
+    // writable by no one else), under a name that binds it to the exact component bytes
+    // and engine configuration; wasmtime also checks the version and engine settings
+    // recorded in it and refuses a mismatch. Anyone able to replace it could already
+    // replace the `maas` binary or the data directory of the same user.
+    unsafe { Component::deserialize(engine, bytes) }
 }
 
 /// Writes compiled code atomically (a temporary file renamed into place), owner-only.
@@ -161,7 +201,7 @@ fn store(file: &Path, bytes: &[u8]) {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    if builder.create(dir).is_err() || !trusted(dir) {
+    if builder.create(dir).is_err() || !private_dir(dir) {
         return;
     }
     let tmp = dir.join(format!(
@@ -259,7 +299,7 @@ mod tests {
         }
     }
 
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     #[test]
     fn only_the_user_s_own_private_files_are_trusted() {
         use std::os::unix::fs::PermissionsExt;
@@ -271,24 +311,31 @@ mod tests {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
         };
         mode(&cache, 0o700);
+        assert!(private_dir(&cache));
         let file = cache.join("core-a.cwasm");
         std::fs::write(&file, b"code").expect("write");
         mode(&file, 0o600);
-        assert!(trusted(&file));
+        assert_eq!(read_trusted(&file).as_deref(), Some(&b"code"[..]));
         // A directory or file others may write, or a link, is not.
         mode(&cache, 0o777);
-        assert!(!trusted(&file));
+        assert!(read_trusted(&file).is_none());
+        assert!(!private_dir(&cache));
         mode(&cache, 0o755);
-        assert!(trusted(&file));
+        assert!(read_trusted(&file).is_some());
         mode(&file, 0o666);
-        assert!(!trusted(&file));
+        assert!(read_trusted(&file).is_none());
         mode(&file, 0o600);
         let link = cache.join("core-b.cwasm");
         std::os::unix::fs::symlink(&file, &link).expect("symlink");
-        assert!(!trusted(&link));
+        assert!(read_trusted(&link).is_none());
         let linked_dir = dir.join("linked");
         std::os::unix::fs::symlink(&cache, &linked_dir).expect("symlink");
-        assert!(!trusted(&linked_dir.join("core-a.cwasm")));
+        assert!(read_trusted(&linked_dir.join("core-a.cwasm")).is_none());
+        assert!(!private_dir(&linked_dir));
+        // What `store` writes into a directory it makes is trusted.
+        let fresh = dir.join("fresh").join("maas").join("core-c.cwasm");
+        store(&fresh, b"compiled");
+        assert_eq!(read_trusted(&fresh).as_deref(), Some(&b"compiled"[..]));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
