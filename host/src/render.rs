@@ -57,7 +57,19 @@ fn shown_escaped(c: char, keep_newlines: bool) -> bool {
         | '\u{200b}'
         | '\u{2060}'
         | '\u{feff}'
-        | '\u{e0000}'..='\u{e007f}' => true,
+        | '\u{e0000}'..='\u{e007f}'
+        // Soft hyphen, combining grapheme joiner, Mongolian vowel separator, invisible
+        // operators, deprecated format controls, interlinear annotations, Hangul fillers.
+        | '\u{ad}'
+        | '\u{34f}'
+        | '\u{180e}'
+        | '\u{2061}'..='\u{2064}'
+        | '\u{206a}'..='\u{206f}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{115f}'
+        | '\u{1160}'
+        | '\u{3164}'
+        | '\u{ffa0}' => true,
         c => c.is_control(),
     }
 }
@@ -279,7 +291,7 @@ mod tests {
     #[test]
     fn json_for_a_terminal_escapes_what_text_escapes_and_means_the_same() {
         let v = serde_json::json!({
-            "t\u{202e}": "a\u{202e}b\u{9b}c\u{7f}d\u{2028}e\u{200b}f\u{e0041}g\u{1b}h\ni\u{e9}\u{1f600}"
+            "t\u{202e}": "a\u{202e}b\u{9b}c\u{7f}d\u{2028}e\u{200b}f\u{e0041}g\u{1b}h\ni\u{e9}\u{1f600}\u{ad}\u{2062}\u{3164}\u{fffb}"
         });
         for pretty in [false, true] {
             let text = json_text(&v, pretty);

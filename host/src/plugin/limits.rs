@@ -96,7 +96,7 @@ impl fmt::Display for LimitHit {
                 passed: None,
             } => write!(
                 f,
-                "call size limit of {limit} bytes exceeded: one call passed more (--call-bytes)"
+                "call size limit of {limit} bytes exceeded: one call passed more than can be copied out of the plugin (--call-bytes; a run's own result may be 16 MiB)"
             ),
             LimitHit::Timer => write!(f, "timers need the clock grant (--allow-clock)"),
         }
@@ -115,6 +115,8 @@ pub(crate) struct MemoryLimiter {
     pub(crate) max: usize,
     /// Bytes granted so far, all memories and tables together.
     pub(crate) used: usize,
+    /// The bytes the last growth granted, given back if it then failed.
+    last: usize,
     pub(crate) hit: bool,
 }
 
@@ -124,20 +126,38 @@ impl MemoryLimiter {
         MemoryLimiter {
             max,
             used: 0,
+            last: 0,
             hit: false,
         }
     }
 
     /// Grants growing from `current` to `desired` bytes, if the total stays within the
-    /// limit.
-    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
-        let used = self.used.saturating_add(desired.saturating_sub(current));
+    /// limit. A growth past the memory's or table's own declared maximum is refused
+    /// without counting (the guest sees -1, as it would anyway).
+    fn grow(
+        &mut self,
+        current: usize,
+        desired: usize,
+        past_maximum: bool,
+    ) -> wasmtime::Result<bool> {
+        if past_maximum {
+            return Ok(false);
+        }
+        let added = desired.saturating_sub(current);
+        let used = self.used.saturating_add(added);
         if used > self.max {
             self.hit = true;
             return Err(LimitHit::Memory(self.max).into());
         }
         self.used = used;
+        self.last = added;
         Ok(true)
+    }
+
+    /// Gives back the last growth granted: it failed after all.
+    fn grow_failed(&mut self) {
+        self.used = self.used.saturating_sub(self.last);
+        self.last = 0;
     }
 }
 
@@ -146,19 +166,30 @@ impl ResourceLimiter for MemoryLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.grow(current, desired)
+        self.grow(current, desired, maximum.is_some_and(|m| desired > m))
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         // A table element is a pointer; tables count against the same bytes.
-        self.grow(current.saturating_mul(8), desired.saturating_mul(8))
+        let past = maximum.is_some_and(|m| desired > m);
+        self.grow(current.saturating_mul(8), desired.saturating_mul(8), past)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
     }
 
     fn instances(&self) -> usize {
@@ -196,5 +227,20 @@ mod tests {
         assert!(matches!(l.table_growing(0, 4 << 20, None), Ok(true)));
         assert_eq!(l.used, 64 << 20);
         assert!(l.table_growing(4 << 20, (4 << 20) + 1, None).is_err());
+        // A growth past a declared maximum is refused, not counted; one that failed
+        // after it was granted is given back.
+        let mut l = MemoryLimiter::new(64 << 20);
+        for _ in 0..10 {
+            let refused = l.memory_growing(128 << 10, 64 << 20, Some(192 << 10));
+            assert!(matches!(refused, Ok(false)));
+        }
+        assert_eq!(l.used, 0);
+        assert!(!l.hit);
+        assert!(matches!(l.memory_growing(0, 32 << 20, None), Ok(true)));
+        assert!(
+            l.memory_grow_failed(wasmtime::Error::msg("no room"))
+                .is_ok()
+        );
+        assert_eq!(l.used, 0);
     }
 }

@@ -276,11 +276,19 @@ impl PluginImage {
     }
 }
 
+/// What a plugin's `run` may return, at least (its output or error text).
+pub const RESULT_BYTES: usize = 16 << 20;
+
 /// What one call may copy out of a plugin whose calls may pass `call_bytes`: twice that
-/// (a record's fixed parts and a list's places are copied too), and room for WASI's own
-/// calls (a write of standard output).
+/// (a record's fixed parts and a list's places are copied too) and room for WASI's own
+/// calls, and no less than [`RESULT_BYTES`], since wasmtime applies the same budget to
+/// the result `run` returns. A list past it (three million empty tags are 72 MB of host
+/// strings) stops while it is copied, before the import counts it.
 fn hostcall_bytes(call_bytes: usize) -> usize {
-    call_bytes.saturating_mul(2).saturating_add(64 << 10)
+    call_bytes
+        .saturating_mul(2)
+        .saturating_add(64 << 10)
+        .max(RESULT_BYTES)
 }
 
 /// Names the limit behind a trap, when one is.

@@ -187,6 +187,8 @@ impl exports::maas::core::plugin_entry::Guest for Hostile {
                 .map(|m| m.id)
                 .map_err(|e| code(&e))
             }
+            // An answer longer than any one core call may pass.
+            Some("long-answer") => Ok("a".repeat(2 << 20)),
             Some("big") => {
                 let content = "a".repeat(4 << 20);
                 memories::store(&memories::StoreRequest {
