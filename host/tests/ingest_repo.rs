@@ -329,8 +329,9 @@ fn what_a_run_prints_keeps_to_its_lines_and_paths_to_the_repository() {
     let repo = s.repo();
     let repo_arg = repo.to_str().unwrap();
     // A prefix that would put stored paths outside a repository is refused.
-    for bad in ["../../etc", "a/./b", "shop\nx", "sh op"] {
-        let o = maas(&s, &["kb", "ingest-repo", repo_arg, "-q", "--prefix", bad]);
+    for bad in ["../../etc", "a/./b", "shop\nx", "sh op", "-x", ".git/hooks"] {
+        let flag = format!("--prefix={bad}");
+        let o = maas(&s, &["kb", "ingest-repo", repo_arg, "-q", &flag]);
         assert_eq!(o.status.code(), Some(2), "{bad}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("--prefix may not hold"), "{err}");
@@ -350,7 +351,7 @@ fn what_a_run_prints_keeps_to_its_lines_and_paths_to_the_repository() {
             "-q",
             "--dry-run",
             "--prefix",
-            "shop/v1",
+            "shop//v1/",
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -402,6 +403,36 @@ fn a_second_repository_with_the_same_paths_is_refused_until_given_a_prefix() {
 }
 
 #[test]
+fn two_runs_at_once_of_repositories_with_the_same_paths_store_one() {
+    let s = Scratch::new();
+    let other = s.0.join("other");
+    copy(&s.repo(), &other);
+    // Started together: one waits for the other, then finds its ids taken.
+    let start = |repo: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_maas"))
+            .arg("--data-dir")
+            .arg(s.data())
+            .args(["--json", "kb", "ingest-repo"])
+            .arg(repo)
+            .arg("-q")
+            .env_remove("MAAS_TOKEN")
+            .env_remove("MAAS_HOME")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(&s.repo()), start(&other));
+    let codes: Vec<Option<i32>> = [a, b]
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code())
+        .collect();
+    let mut sorted = codes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [Some(0), Some(1)], "{codes:?}");
+}
+
+#[test]
 fn a_directory_that_cannot_be_listed_is_passed_over_and_its_documents_kept() {
     let s = Scratch::new();
     let total = ingest(&s, &[])["added"].as_u64().unwrap();
@@ -424,9 +455,20 @@ fn a_run_sending_more_than_max_documents_sends_nothing() {
     let s = Scratch::new();
     let repo = s.repo();
     let repo_arg = repo.to_str().unwrap();
-    // The dry run lists what would go; the run itself refuses before sending any.
-    let dry = ingest(&s, &["--dry-run", "--max-documents", "5"]);
-    assert_eq!(dry["added"], 21);
+    // Refused, dry or not, before anything is sent.
+    let o = maas(
+        &s,
+        &[
+            "kb",
+            "ingest-repo",
+            repo_arg,
+            "-q",
+            "--dry-run",
+            "--max-documents",
+            "5",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
     let o = maas(
         &s,
         &[

@@ -40,9 +40,9 @@ pub struct IngestRepoArgs {
     /// name, to keep repositories with the same file names apart.
     #[arg(long, default_value = "", hide_default_value = true)]
     pub prefix: String,
-    /// Refuse a run that would send more documents than this (new and changed), before
-    /// sending any: a repository of a few files of thousands of tiny items each could
-    /// otherwise fill the knowledge base.
+    /// Refuse a repository that makes more documents than this, before sending any (and
+    /// stop reading it there): a few files of thousands of tiny items each could
+    /// otherwise fill the knowledge base, or the memory planning them.
     #[arg(long, value_name = "N", default_value_t = 50_000)]
     pub max_documents: usize,
     /// Print what would change and change nothing.
@@ -56,20 +56,20 @@ pub struct IngestRepoArgs {
     pub quiet: bool,
 }
 
-/// What is wrong with `--prefix`, if anything: at most 40 bytes of names of letters,
-/// digits, `.`, `_` and `-` joined by `/`, none of them `.` or `..` (stored paths are
-/// opened by agents relative to a repository: `../../etc/src/lib.rs` must not be one).
-fn prefix_error(prefix: &str) -> Result<(), String> {
+/// `--prefix` as paths carry it (its names joined by single `/`), or what is wrong with
+/// it: at most 40 bytes of names of letters, digits, `.`, `_` and `-`, none starting
+/// with `.` or `-` (stored paths are opened by agents relative to a repository, and
+/// passed to commands: `../../etc/src/lib.rs`, `.git/hooks/…` or `-x/…` must not be one).
+fn checked_prefix(prefix: &str) -> Result<String, String> {
     if prefix.len() > 40 {
         return Err("takes at most 40 bytes".into());
     }
-    let parts = prefix
-        .trim_matches('/')
-        .split('/')
-        .filter(|p| !p.is_empty());
-    for part in parts {
-        if matches!(part, "." | "..") {
-            return Err(format!("may not hold a `{part}` part"));
+    let parts: Vec<&str> = prefix.split('/').filter(|p| !p.is_empty()).collect();
+    for part in &parts {
+        if let Some(first @ ('.' | '-')) = part.chars().next() {
+            return Err(format!(
+                "may not hold a name starting with `{first}` ({part})"
+            ));
         }
         if let Some(c) = part
             .chars()
@@ -81,7 +81,7 @@ fn prefix_error(prefix: &str) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(parts.join("/"))
 }
 
 fn parse_mapping(s: &str) -> Result<(String, String), String> {
@@ -135,18 +135,19 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
             "pass the repository's directory",
         ));
     }
-    if let Err(why) = prefix_error(&args.prefix) {
-        return Err(CliError::usage(
+    let prefix = checked_prefix(&args.prefix).map_err(|why| {
+        CliError::usage(
             format!("--prefix {why}"),
             "a short name, such as the repository's (letters, digits, `.`, `_`, `-`, parts \
              joined by `/`)",
-        ));
-    }
+        )
+    })?;
     let opts = Options {
         services: args.services.clone(),
         incident_globs: args.incident_globs.clone(),
         max_bytes: args.max_bytes,
-        prefix: args.prefix.trim_matches('/').to_string(),
+        prefix,
+        max_documents: args.max_documents,
     };
     let shown = !args.quiet;
     let scan = Progress::step(shown, "reading files");
@@ -163,8 +164,30 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
     .map_err(fail)?;
     scan.done();
     let parsed = started.elapsed();
+    if plan.over {
+        return Err(CliError::Local {
+            message: format!(
+                "{} makes more than --max-documents {} documents (stopped reading there; \
+                 nothing was sent)",
+                root.display(),
+                args.max_documents
+            ),
+            code: "capacity_exceeded",
+            hint: Some(
+                "raise --max-documents, or leave out what makes so many (--max-bytes skips \
+                 large files; a .gitignore or .ignore file leaves out directories)"
+                    .into(),
+            ),
+        });
+    }
 
     let file = manifest::location(dir, &root);
+    let _lock = manifest::lock(dir, || {
+        if shown {
+            eprintln!("maas: waiting for another kb ingest-repo run on this data directory");
+        }
+    })
+    .map_err(fail)?;
     // Who runs it: an agent (its owner's documents), else the operator (any document).
     let agent = match ctx.token_agent.clone() {
         Some(me) => Some(ctx.run_out(GetAgentInfo { agent_id: Some(me) })?.1),
@@ -238,23 +261,6 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
         }
         text.push_str(&summary_text(&summary));
         return Ok(Rendered::new(summary, text));
-    }
-
-    let sending = diff.added.len() + diff.changed.len();
-    if sending > args.max_documents {
-        return Err(CliError::Local {
-            message: format!(
-                "{} would send {sending} documents, more than --max-documents {}",
-                root.display(),
-                args.max_documents
-            ),
-            code: "capacity_exceeded",
-            hint: Some(
-                "check what makes so many (--dry-run lists them; --max-bytes skips large \
-                 files), or raise --max-documents"
-                    .into(),
-            ),
-        });
     }
 
     // An agent that may not write is told so even when nothing is to be sent.

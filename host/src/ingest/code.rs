@@ -165,12 +165,13 @@ impl Cx<'_> {
         } else {
             format!("{prefix}{}{name}", self.lang.sep())
         };
+        // Past the bound the outer scopes go, not the item's own name: `…::Inner::f`.
         if joined.len() > MAX_NAME_BYTES {
-            let mut end = MAX_NAME_BYTES;
-            while !joined.is_char_boundary(end) {
-                end -= 1;
+            let mut start = joined.len() - (MAX_NAME_BYTES - '…'.len_utf8());
+            while !joined.is_char_boundary(start) {
+                start += 1;
             }
-            joined.truncate(end);
+            joined = format!("…{}", joined.get(start..).unwrap_or_default());
         }
         joined
     }
@@ -514,6 +515,11 @@ mod tests {
         let (items, cut) = Parsers::default().items_within(Lang::Rust, "", &names);
         assert!(!cut);
         assert!(items.iter().all(|i| i.name.len() <= MAX_NAME_BYTES));
+        assert!(
+            items
+                .iter()
+                .any(|i| i.name.starts_with('…') && i.name.ends_with("::f"))
+        );
         // 6,000 functions: the first 5,000.
         let many = "fn a() {}\n".repeat(6_000);
         let (items, cut) = Parsers::default().items_within(Lang::Rust, "", &many);

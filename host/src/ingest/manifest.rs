@@ -94,6 +94,45 @@ impl Manifest {
     }
 }
 
+/// Whether this process holds the ingest lock of a data directory (see [`lock`]).
+static HOLDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The ingest lock of a data directory, held while a `kb ingest-repo` runs: runs on one
+/// data directory one at a time (two at once could each find the other's ids free, and
+/// write their manifests over each other's).
+#[derive(Debug)]
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        HOLDING.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Takes the ingest lock of the data directory `dir`, waiting for a run that holds it
+/// (`waiting` is called first, when one does).
+pub fn lock(dir: &Path, waiting: impl FnOnce()) -> Result<Lock, String> {
+    let folder = dir.join("ingest");
+    std::fs::create_dir_all(&folder)
+        .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    let path = folder.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    if file.try_lock().is_err() {
+        waiting();
+        file.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+    }
+    HOLDING.store(true, std::sync::atomic::Ordering::Release);
+    Ok(Lock { _file: file })
+}
+
 /// Forgets the documents `kind/id` removed from the knowledge base in every manifest
 /// of the data directory `dir`, so the next `kb ingest-repo` sends them again rather
 /// than counting them unchanged. Returns, for each file that could not be read or
@@ -101,6 +140,23 @@ impl Manifest {
 pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> Vec<String> {
     let folder = dir.join("ingest");
     let mut problems = Vec::new();
+    // A run under way would write its manifest over this change: it is named instead
+    // (a run of this process, removing what its repository lost, updates its own).
+    let _held = match HOLDING.load(std::sync::atomic::Ordering::Acquire) {
+        true => None,
+        false => match std::fs::File::open(folder.join(".lock")) {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => Some(file),
+                Err(_) => {
+                    return vec![format!(
+                        "a kb ingest-repo run is under way on {}",
+                        dir.display()
+                    )];
+                }
+            },
+            Err(_) => None,
+        },
+    };
     let keys: Vec<String> = ids
         .iter()
         .map(|id| serde_json::Value::String(format!("{kind}/{id}")).to_string())
@@ -234,6 +290,40 @@ pub fn diff<'a>(plan: &'a Plan, before: &Manifest, full: bool) -> Diff<'a> {
 mod tests {
     use super::*;
     use crate::ingest::Plan;
+
+    #[test]
+    fn a_removal_during_a_run_is_named_not_lost() {
+        let dir = std::env::temp_dir().join(format!("maas-manifest-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut m = Manifest::default();
+        m.docs.insert(
+            "code/a".into(),
+            Entry {
+                hash: "h".into(),
+                file: "a.rs".into(),
+            },
+        );
+        std::fs::create_dir_all(dir.join("ingest")).unwrap();
+        m.save(&dir.join("ingest/r.json")).unwrap();
+        // Another process's run holds the lock (a second descriptor stands for it).
+        let other = {
+            let lock = lock(&dir, || {}).unwrap();
+            drop(lock);
+            let f = std::fs::File::open(dir.join("ingest/.lock")).unwrap();
+            f.lock().unwrap();
+            f
+        };
+        let problems = forget(&dir, "code", &["a".into()]);
+        assert!(problems.iter().any(|p| p.contains("under way")), "{problems:?}");
+        drop(other);
+        // This process's own run, and no run at all, update the manifest.
+        let held = lock(&dir, || {}).unwrap();
+        assert!(forget(&dir, "code", &["a".into()]).is_empty());
+        drop(held);
+        let m = Manifest::load(&dir.join("ingest/r.json"), Path::new("")).unwrap();
+        assert!(m.docs.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn documents_of_what_could_not_be_read_are_not_removed() {

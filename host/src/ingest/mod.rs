@@ -62,6 +62,8 @@ pub struct Options {
     /// Put before every path (and so in every id), to keep repositories with the same
     /// file names apart in one knowledge base; empty for none.
     pub prefix: String,
+    /// Most documents a plan makes: past it the plan stops (see [`Plan::over`]).
+    pub max_documents: usize,
 }
 
 /// A document to store, with the file it came from and the hash of everything stored.
@@ -90,6 +92,9 @@ pub struct Plan {
     /// Files and directories (as documents name them, with the prefix) that could not be
     /// read: documents stored from them before are kept.
     pub unread: Vec<String>,
+    /// Whether the repository makes more than [`Options::max_documents`]: the plan
+    /// stopped there and is not the whole repository's.
+    pub over: bool,
 }
 
 /// The summary's reason for a document whose text was cut to what the core takes.
@@ -272,6 +277,10 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
     };
     let mut parsers = code::Parsers::default();
     for f in &walk.files {
+        if out.docs.len() > opts.max_documents {
+            out.over = true;
+            break;
+        }
         out.files += 1;
         on_file(f.kind);
         let service = service_of(&f.path, opts, walk);
@@ -460,6 +469,7 @@ mod tests {
             incident_globs: Vec::new(),
             max_bytes: 1 << 20,
             prefix: String::new(),
+            max_documents: 50_000,
         };
         let plan = plan(&walk, &opts, &mut |_| {});
         let mut titles: Vec<&str> = plan.docs.values().map(|d| d.arg.title.as_str()).collect();
@@ -489,6 +499,7 @@ mod tests {
             incident_globs: Vec::new(),
             max_bytes: 1 << 20,
             prefix: String::new(),
+            max_documents: 50_000,
         };
         let plan = plan(&walk, &opts, &mut |_| {});
         assert_eq!(plan.docs.len(), 2);

@@ -42,6 +42,11 @@ pub enum Skip {
     Outside,
     /// A directory that could not be listed (its permissions, a path too long).
     UnreadableDirectory,
+    /// A directory whose `.gitignore` or `.ignore` is not a regular file of at most
+    /// [`MAX_IGNORE_FILE_BYTES`] (a link to `/dev/zero`, a FIFO): not walked.
+    IgnoreFileNotRegular,
+    /// A link (to a file or a directory): never followed.
+    Link,
 }
 
 impl Skip {
@@ -58,6 +63,8 @@ impl Skip {
             Skip::Empty => "empty",
             Skip::Outside => "outside the repository when read",
             Skip::UnreadableDirectory => "directory unreadable",
+            Skip::IgnoreFileNotRegular => "directory whose ignore file is not a regular file",
+            Skip::Link => "link (not followed)",
         }
     }
 }
@@ -178,7 +185,7 @@ fn generated(text: &str) -> bool {
 /// only if what was opened is a regular file inside `root` and within `max_bytes`:
 /// the walk lists a file before it is read, and whoever can write the work tree
 /// meanwhile could swap in a link to a file elsewhere, or a device that never ends.
-fn read(root: &Path, path: &Path, max_bytes: u64) -> Result<String, Skip> {
+fn read(root: &Path, rel: &str, path: &Path, max_bytes: u64) -> Result<String, Skip> {
     use std::io::Read;
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
@@ -197,8 +204,10 @@ fn read(root: &Path, path: &Path, max_bytes: u64) -> Result<String, Skip> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
+        // Exactly the file listed: a directory swapped for a link to another one inside
+        // the repository (one the walk leaves out, say) is not read either.
         let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()));
-        if opened.is_ok_and(|real| !real.starts_with(root)) {
+        if opened.is_ok_and(|real| real != root.join(rel)) {
             return Err(Skip::Outside);
         }
     }
@@ -235,12 +244,34 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
     let mut out = Walk::default();
     // Where files must be when read (see `read`), as the kernel names it.
     let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    // The walk reads each directory's ignore files by their names, following links and
+    // without a bound: a directory whose ignore file is anything but a small regular
+    // file is not walked (the root's stops the run).
+    if !ignore_files_ok(root) {
+        return Err(format!(
+            "{}'s .gitignore or .ignore is not a regular file of at most {MAX_IGNORE_FILE_BYTES} \
+             bytes (a link, a FIFO, a device): refused",
+            root.display()
+        ));
+    }
+    let passed_over = std::sync::Arc::new(std::sync::Mutex::new(Vec::<PathBuf>::new()));
+    let noted = passed_over.clone();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .git_ignore(true)
         .git_exclude(true)
         .require_git(false)
         .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry(move |e| {
+            let dir = e.file_type().is_some_and(|t| t.is_dir());
+            if dir && e.depth() > 0 && !ignore_files_ok(e.path()) {
+                if let Ok(mut noted) = noted.lock() {
+                    noted.push(e.path().to_path_buf());
+                }
+                return false;
+            }
+            true
+        })
         .build();
     for entry in walker {
         // A directory that cannot be listed is passed over and named; an error without
@@ -256,6 +287,10 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
                 None => return Err(format!("cannot walk {}: {e}", root.display())),
             },
         };
+        if entry.path_is_symlink() {
+            *out.skipped.entry(Skip::Link).or_default() += 1;
+            continue;
+        }
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
@@ -273,7 +308,9 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
             }
             Ok(kind)
         });
-        match kind.and_then(|kind| Ok((kind, read(&real_root, entry.path(), opts.max_bytes)?))) {
+        match kind
+            .and_then(|kind| Ok((kind, read(&real_root, &rel, entry.path(), opts.max_bytes)?)))
+        {
             Ok((kind, text)) => out.files.push(File {
                 path: rel,
                 kind,
@@ -287,7 +324,31 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
             }
         }
     }
+    let passed_over = passed_over.lock().map(|p| p.clone()).unwrap_or_default();
+    for dir in passed_over {
+        if let Some(rel) = relative(root, &dir) {
+            out.unread.push(rel);
+            *out.skipped.entry(Skip::IgnoreFileNotRegular).or_default() += 1;
+        }
+    }
     Ok(out)
+}
+
+/// Most bytes of an ignore file a walk reads.
+pub const MAX_IGNORE_FILE_BYTES: u64 = 1 << 20;
+
+/// Whether the ignore files of `dir` (`.gitignore`, `.ignore`), where there are any,
+/// are regular files of at most [`MAX_IGNORE_FILE_BYTES`].
+fn ignore_files_ok(dir: &Path) -> bool {
+    [".gitignore", ".ignore"]
+        .iter()
+        // One that cannot be looked at (a path too long) cannot be read by the walk
+        // either: the directory is then named unreadable.
+        .all(|name| {
+            std::fs::symlink_metadata(dir.join(name)).map_or(true, |m| {
+                m.file_type().is_file() && m.len() <= MAX_IGNORE_FILE_BYTES
+            })
+        })
 }
 
 /// The path a walk error is about, if it names one.
@@ -329,7 +390,7 @@ mod tests {
         std::fs::create_dir_all(&elsewhere).unwrap();
         std::fs::write(elsewhere.join("secret.rs"), "fn secret() {}").unwrap();
         std::fs::write(root.join("src/lib.rs"), "fn ok() {}").unwrap();
-        let read = |rel: &str, max: u64| read(&root, &root.join(rel), max);
+        let read = |rel: &str, max: u64| read(&root, rel, &root.join(rel), max);
         assert_eq!(read("src/lib.rs", 1 << 20).as_deref(), Ok("fn ok() {}"));
         assert_eq!(read("src/lib.rs", 4), Err(Skip::TooLarge));
         // The file itself a link: to a file elsewhere, to a device without end.
@@ -340,6 +401,12 @@ mod tests {
         // A directory above it a link: the name is inside, the file is not.
         symlink(&elsewhere, root.join("linked")).unwrap();
         assert_eq!(read("linked/secret.rs", 1 << 20), Err(Skip::Outside));
+        // A directory swapped for a link to another inside the repository (one the walk
+        // leaves out): not the file listed either.
+        std::fs::create_dir_all(root.join("private")).unwrap();
+        std::fs::write(root.join("private/creds.rs"), "fn creds() {}").unwrap();
+        symlink(root.join("private"), root.join("zzz")).unwrap();
+        assert_eq!(read("zzz/creds.rs", 1 << 20), Err(Skip::Outside));
         // A FIFO is not waited on.
         let fifo = root.join("src/fifo.rs");
         assert!(
@@ -351,6 +418,42 @@ mod tests {
         );
         assert_eq!(read("src/fifo.rs", 1 << 20), Err(Skip::Outside));
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// The walk reads ignore files itself: one that is a link or a FIFO keeps its
+    /// directory out (the root's refuses the run), and links are counted, not followed.
+    #[cfg(unix)]
+    #[test]
+    fn directories_whose_ignore_files_are_not_regular_files_are_not_walked() {
+        use std::os::unix::fs::symlink;
+        let root = std::env::temp_dir().join(format!("maas-walk-ignore-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["a", "b", "c"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+            std::fs::write(root.join(dir).join("lib.rs"), "fn f() {}").unwrap();
+        }
+        symlink("/dev/zero", root.join("a/.gitignore")).unwrap();
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(root.join("b/.ignore"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        symlink(root.join("c/lib.rs"), root.join("c/link.rs")).unwrap();
+        let opts = WalkOptions {
+            max_bytes: 1 << 20,
+            incident_globs: Vec::new(),
+        };
+        let walked = walk(&root, &opts).unwrap();
+        let paths: Vec<&str> = walked.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["c/lib.rs"]);
+        assert_eq!(walked.skipped.get(&Skip::IgnoreFileNotRegular), Some(&2));
+        assert_eq!(walked.skipped.get(&Skip::Link), Some(&1));
+        assert_eq!(walked.unread, ["a", "b"]);
+        symlink("/dev/zero", root.join(".gitignore")).unwrap();
+        assert!(walk(&root, &opts).is_err());
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
