@@ -33,26 +33,8 @@ fn the_watch_runs_the_triage_plugin_for_each_handoff() {
     let dir = TempDir::new("plugin-watch");
     let mut limits = default_limits();
     limits.pending_per_target_per_owner = 1000;
-    let mut rt = datadir::open_with(
-        &dir.0,
-        RuntimeOptions {
-            limits,
-            ..RuntimeOptions::default()
-        },
-    )
-    .unwrap();
+    let (mut rt, _) = two_agents(&dir, limits);
     let op = types::Caller::Operator;
-    for (id, owner) in [("ann", "u1"), ("bob", "u2")] {
-        let req = agents::RegistrationRequest {
-            agent_type: agents::AgentType::ClaudeCode,
-            owner_id: owner.into(),
-            agent_id: Some(id.into()),
-            capabilities: None,
-            metadata: None,
-        };
-        rt.call(|c, s| c.maas_core_agents().call_register(s, &op, &req))
-            .unwrap();
-    }
     let head = run::<GetChanges>(&mut rt, &op, json!({})).next_cursor;
 
     let mut watch = Command::new(env!("CARGO_BIN_EXE_maas"))
@@ -114,9 +96,16 @@ fn the_watch_runs_the_triage_plugin_for_each_handoff() {
     }
 }
 
-/// A data directory with agents `ann` (u1) and `bob` (u2); bob's token.
-fn two_agents(dir: &TempDir) -> (Runtime, String) {
-    let mut rt = datadir::open_with(&dir.0, RuntimeOptions::default()).unwrap();
+/// A data directory with agents `ann` (u1) and `bob` (u2) under `limits`; bob's token.
+fn two_agents(dir: &TempDir, limits: maas_host::admin::Limits) -> (Runtime, String) {
+    let mut rt = datadir::open_with(
+        &dir.0,
+        RuntimeOptions {
+            limits,
+            ..RuntimeOptions::default()
+        },
+    )
+    .unwrap();
     let op = types::Caller::Operator;
     let mut bob = String::new();
     for (id, owner) in [("ann", "u1"), ("bob", "u2")] {
@@ -156,7 +145,7 @@ fn watch_bob(dir: &TempDir, head: &str, extra: &[&str]) -> std::process::Child {
 #[test]
 fn the_watch_passes_over_the_agent_s_own_changes() {
     let dir = TempDir::new("plugin-watch-own");
-    let (mut rt, _) = two_agents(&dir);
+    let (mut rt, _) = two_agents(&dir, default_limits());
     let op = types::Caller::Operator;
     let head = run::<GetChanges>(&mut rt, &op, json!({})).next_cursor;
     let mut watch = watch_bob(&dir, &head, &[]);
@@ -180,7 +169,7 @@ fn the_watch_passes_over_the_agent_s_own_changes() {
 #[test]
 fn a_watch_with_a_token_ends_when_the_token_is_rotated() {
     let dir = TempDir::new("plugin-watch-rotated");
-    let (mut rt, bob) = two_agents(&dir);
+    let (mut rt, bob) = two_agents(&dir, default_limits());
     let op = types::Caller::Operator;
     let head = run::<GetChanges>(&mut rt, &op, json!({})).next_cursor;
     let mut watch = watch_bob(&dir, &head, &["--token", &bob]);

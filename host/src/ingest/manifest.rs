@@ -314,7 +314,10 @@ mod tests {
             f
         };
         let problems = forget(&dir, "code", &["a".into()]);
-        assert!(problems.iter().any(|p| p.contains("under way")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("under way")),
+            "{problems:?}"
+        );
         drop(other);
         // This process's own run, and no run at all, update the manifest.
         let held = lock(&dir, || {}).unwrap();

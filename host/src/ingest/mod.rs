@@ -382,6 +382,17 @@ pub fn scan(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
+    /// The options of a run with no flags.
+    fn test_options() -> Options {
+        Options {
+            services: Vec::new(),
+            incident_globs: Vec::new(),
+            max_bytes: 1 << 20,
+            prefix: String::new(),
+            max_documents: 50_000,
+        }
+    }
+
     use super::*;
 
     #[test]
@@ -464,13 +475,7 @@ mod tests {
             }],
             ..Walk::default()
         };
-        let opts = Options {
-            services: Vec::new(),
-            incident_globs: Vec::new(),
-            max_bytes: 1 << 20,
-            prefix: String::new(),
-            max_documents: 50_000,
-        };
+        let opts = test_options();
         let plan = plan(&walk, &opts, &mut |_| {});
         let mut titles: Vec<&str> = plan.docs.values().map(|d| d.arg.title.as_str()).collect();
         titles.sort_unstable();
@@ -494,13 +499,7 @@ mod tests {
             ],
             ..Walk::default()
         };
-        let opts = Options {
-            services: Vec::new(),
-            incident_globs: Vec::new(),
-            max_bytes: 1 << 20,
-            prefix: String::new(),
-            max_documents: 50_000,
-        };
+        let opts = test_options();
         let plan = plan(&walk, &opts, &mut |_| {});
         assert_eq!(plan.docs.len(), 2);
         assert_eq!(plan.skipped.get(CLIPPED), Some(&1));

@@ -148,6 +148,21 @@ fn escapes(args: &[String]) -> Result<String, String> {
     Ok(json!({ "agent": me.id, "attempts": attempts }).to_string())
 }
 
+/// Stores a note of `content` with `tags`: its id, or the error's code.
+fn store(content: String, tags: Vec<String>) -> Result<String, String> {
+    memories::store(&memories::StoreRequest {
+        content,
+        kind: memories::MemoryKind::Note,
+        tags,
+        memory_id: None,
+        pool_id: None,
+        scope: None,
+        ttl_seconds: None,
+    })
+    .map(|m| m.id)
+    .map_err(|e| code(&e))
+}
+
 impl exports::maas::core::plugin_entry::Guest for Hostile {
     fn run(args: Vec<String>) -> Result<String, String> {
         match args.first().map(String::as_str) {
@@ -175,34 +190,11 @@ impl exports::maas::core::plugin_entry::Guest for Hostile {
                 } else {
                     3_000_000
                 };
-                memories::store(&memories::StoreRequest {
-                    content: "tagged".into(),
-                    kind: memories::MemoryKind::Note,
-                    tags: vec![String::new(); n],
-                    memory_id: None,
-                    pool_id: None,
-                    scope: None,
-                    ttl_seconds: None,
-                })
-                .map(|m| m.id)
-                .map_err(|e| code(&e))
+                store("tagged".into(), vec![String::new(); n])
             }
             // An answer longer than any one core call may pass.
             Some("long-answer") => Ok("a".repeat(2 << 20)),
-            Some("big") => {
-                let content = "a".repeat(4 << 20);
-                memories::store(&memories::StoreRequest {
-                    content,
-                    kind: memories::MemoryKind::Note,
-                    tags: Vec::new(),
-                    memory_id: None,
-                    pool_id: None,
-                    scope: None,
-                    ttl_seconds: None,
-                })
-                .map(|m| m.id)
-                .map_err(|e| code(&e))
-            }
+            Some("big") => store("a".repeat(4 << 20), Vec::new()),
             Some("sleep") => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
                 Ok("slept".into())
