@@ -84,12 +84,19 @@ pub fn by_id(v: &Value, key: &str) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// A list tool's whole answer: its largest page, which must also be its last.
-async fn whole(op: &Client, tool: &str, mut args: Value) -> Value {
+/// A list tool's whole answer: its pages of 500, the entries of `key` of each joined
+/// (a long run registers more than one page of agents).
+async fn whole(op: &Client, tool: &str, key: &str, mut args: Value) -> Value {
     args["limit"] = json!(500);
-    let page = ok(op, tool, args).await;
-    assert!(page["next_cursor"].is_null(), "{tool}: more than one page");
-    page
+    let mut all = Vec::new();
+    loop {
+        let page = ok(op, tool, args.clone()).await;
+        all.extend(page[key].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => args["cursor"] = json!(cursor),
+            None => return json!({ key: all }),
+        }
+    }
 }
 
 /// Checks what the quiet server shows against what the clients were told: every memory
@@ -117,7 +124,13 @@ pub async fn check(op: &Client, dir: &Path, ledgers: &[Ledger], all: bool, rng: 
         );
         facts += 1;
 
-        let listed = whole(op, "get_agents_for_user", json!({"user_id": l.owner})).await;
+        let listed = whole(
+            op,
+            "get_agents_for_user",
+            "agents",
+            json!({"user_id": l.owner}),
+        )
+        .await;
         let listed = by_id(&listed, "agents");
         for a in l.agents.iter().chain([&l.target]) {
             assert!(
@@ -136,7 +149,7 @@ pub async fn check(op: &Client, dir: &Path, ledgers: &[Ledger], all: bool, rng: 
         agents += listed.len();
 
         let listed = by_id(
-            &whole(op, "list_pools", json!({"owner_id": l.owner})).await,
+            &whole(op, "list_pools", "pools", json!({"owner_id": l.owner})).await,
             "pools",
         );
         for (p, (members, shares)) in &l.pools {
@@ -161,7 +174,13 @@ pub async fn check(op: &Client, dir: &Path, ledgers: &[Ledger], all: bool, rng: 
         }
         pools += listed.len();
 
-        let listed = whole(op, "get_agent_handoffs", json!({"agent_id": l.target})).await;
+        let listed = whole(
+            op,
+            "get_agent_handoffs",
+            "handoffs",
+            json!({"agent_id": l.target}),
+        )
+        .await;
         let listed = by_id(&listed, "handoffs");
         for (h, (mem, told)) in &l.handoffs {
             let seen = listed
@@ -206,7 +225,13 @@ pub async fn check(op: &Client, dir: &Path, ledgers: &[Ledger], all: bool, rng: 
             .values()
             .filter(|h| status_of(h) == Status::Pending)
             .count();
-        let queue = whole(op, "get_pending_handoffs", json!({"agent_id": l.target})).await;
+        let queue = whole(
+            op,
+            "get_pending_handoffs",
+            "handoffs",
+            json!({"agent_id": l.target}),
+        )
+        .await;
         assert_eq!(
             queue["handoffs"].as_array().unwrap().len(),
             counted,
