@@ -210,12 +210,10 @@ pub fn run(args: IngestRepoArgs, dir: &Path, ctx: &mut Ctx) -> Result<Rendered, 
             hint: Some(format!(
                 "give each repository a --prefix of its own (for example --prefix {}); if \
                  {other} is this repository moved, remove {}",
-                crate::render::shell_quoted(
-                    root.file_name()
-                        .map(|n| n.to_string_lossy())
-                        .as_deref()
-                        .unwrap_or("name")
-                ),
+                root.file_name()
+                    .and_then(|n| checked_prefix(&n.to_string_lossy()).ok())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| "NAME".into()),
                 other_file.display()
             )),
         });
