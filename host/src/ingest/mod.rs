@@ -278,7 +278,6 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
     let mut parsers = code::Parsers::default();
     for f in &walk.files {
         if out.docs.len() > opts.max_documents {
-            out.over = true;
             break;
         }
         out.files += 1;
@@ -360,6 +359,8 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
             }
         }
     }
+    // Past the bound, whether in the last file read or before another.
+    out.over = out.docs.len() > opts.max_documents;
     out
 }
 
@@ -508,6 +509,23 @@ mod tests {
                 .values()
                 .all(|d| d.arg.content.len() <= MAX_CONTENT)
         );
+    }
+
+    #[test]
+    fn a_plan_past_max_documents_in_its_last_file_is_over() {
+        let walk = Walk {
+            files: vec![walker::File {
+                path: "src/lib.rs".into(),
+                kind: FileKind::Code(code::Lang::Rust),
+                text: "fn a() {}\nfn b() {}\nfn c() {}\n".into(),
+            }],
+            ..Walk::default()
+        };
+        let mut opts = test_options();
+        opts.max_documents = 2;
+        assert!(plan(&walk, &opts, &mut |_| {}).over);
+        opts.max_documents = 3;
+        assert!(!plan(&walk, &opts, &mut |_| {}).over);
     }
 
     #[test]
