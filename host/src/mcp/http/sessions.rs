@@ -485,10 +485,15 @@ impl BoundSessions {
         }
     }
 
+    /// The ends of the open sessions. Each change is one insert or remove, so a
+    /// poisoned lock is taken as it is.
+    fn ends(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, CancellationToken>> {
+        self.ends.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The end of session `id`: already cancelled for a session not open.
     fn end_of(&self, id: &SessionId) -> CancellationToken {
-        let ends = self.ends.lock().unwrap_or_else(PoisonError::into_inner);
-        ends.get(id).cloned().unwrap_or_else(|| {
+        self.ends().get(id).cloned().unwrap_or_else(|| {
             let ended = CancellationToken::new();
             ended.cancel();
             ended
@@ -545,10 +550,7 @@ impl SessionManager for BoundSessions {
         let (id, transport) = self.inner.create_session().await?;
         match self.owners.admit(&id, &opening, &self.limits) {
             Ok(reclaimed) => {
-                self.ends
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(id.clone(), CancellationToken::new());
+                self.ends().insert(id.clone(), CancellationToken::new());
                 if let Some(old) = reclaimed {
                     let _ = self.close_session(&old).await;
                 }
@@ -583,12 +585,7 @@ impl SessionManager for BoundSessions {
         // Closed in rmcp first: until the record goes, a request naming the session is
         // checked against its holder; after, rmcp no longer knows it (404).
         let closed = self.inner.close_session(id).await;
-        if let Some(end) = self
-            .ends
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id)
-        {
+        if let Some(end) = self.ends().remove(id) {
             end.cancel();
         }
         self.owners.forget(id);
