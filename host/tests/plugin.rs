@@ -14,6 +14,7 @@ use maas_host::{Runtime, RuntimeOptions};
 use plugin_support::{Core, agent, js_plugin, rust_plugin};
 use serde_json::Value;
 use std::path::Path;
+use std::process::Command;
 
 fn load(path: &Path) -> PluginImage {
     PluginEngine::new().unwrap().load(path).unwrap()
@@ -272,6 +273,79 @@ fn a_timer_without_the_clock_grant_stops_the_plugin() {
     victims(&core);
     let err = stopped(&core, "sleep", |_| {});
     assert_eq!(err, PluginError::Stopped(LimitHit::Timer));
+}
+
+#[test]
+fn a_plugin_waiting_on_a_granted_timer_is_ended_by_its_wall_time() {
+    let core = Core::new();
+    victims(&core);
+    let limit = std::time::Duration::from_millis(500);
+    let begin = std::time::Instant::now();
+    let err = stopped(&core, "sleep", |b| {
+        b.grants.clock = true;
+        b.limits.wall_time = limit;
+    });
+    assert_eq!(err, PluginError::Stopped(LimitHit::WallTime(limit)));
+    assert!(
+        err.to_string()
+            .contains("wall-time limit of 500 ms reached (--wall-time)"),
+        "{err}"
+    );
+    // The hour the plugin asked for is not waited out.
+    assert!(begin.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn a_plugin_blocked_reading_a_fifo_in_a_granted_directory_is_ended_by_its_wall_time() {
+    let core = Core::new();
+    let (handoff, own, private, shared, pool) = victims(&core);
+    let dir = std::env::temp_dir().join(format!("maas-plugin-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    // The plugin reads /etc/passwd: here a FIFO nobody writes, where a read waits forever.
+    let fifo = dir.join("etc/passwd");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let mut binding = core.bind("intruder");
+    binding.grants.dirs = vec![(dir.clone(), "/".into())];
+    binding.limits.wall_time = std::time::Duration::from_millis(500);
+    let begin = std::time::Instant::now();
+    let err = load(&rust_plugin("hostile"))
+        .run(
+            &binding,
+            &args(&["escapes", &handoff, &own, private, shared, pool, "x"]),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PluginError::Stopped(LimitHit::WallTime(binding.limits.wall_time))
+    );
+    assert!(begin.elapsed() < std::time::Duration::from_secs(20));
+    // The abandoned read still waits on a thread of its own: a writer lets it end
+    // (opened without blocking, so no reader left means no wait here).
+    let _ = std::os::unix::fs::OpenOptionsExt::custom_flags(
+        std::fs::OpenOptions::new().write(true),
+        0o4000, // O_NONBLOCK
+    )
+    .open(&fifo);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_run_computing_within_its_fuel_is_ended_by_its_wall_time_and_not_run_again() {
+    let core = Core::new();
+    victims(&core);
+    let mut binding = core.bind("intruder");
+    binding.limits.fuel = u64::MAX / 4;
+    binding.limits.wall_time = std::time::Duration::from_millis(300);
+    let mut instance = load(&rust_plugin("hostile")).start(&binding).unwrap();
+    let err = instance.run(&args(&["loop"])).unwrap_err();
+    assert_eq!(
+        err,
+        PluginError::Stopped(LimitHit::WallTime(binding.limits.wall_time))
+    );
+    // The run ended midway: the instance is not entered again.
+    let again = instance.run(&args(&["sleep"])).unwrap_err();
+    assert_eq!(again, err);
 }
 
 #[test]

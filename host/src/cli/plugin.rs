@@ -7,13 +7,14 @@ use crate::admin;
 use crate::ops::changes::{MAX_WAIT, WaitForChanges, change_json};
 use crate::plugin::{
     Binding, CoreAccess, DEFAULT_CALL_BYTES, DEFAULT_CALLS, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES,
-    Grants, PluginEngine, PluginError, PluginLimits, bench,
+    DEFAULT_WALL_TIME, Grants, PluginEngine, PluginError, PluginLimits, bench,
 };
 use crate::render::Rendered;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// `maas plugin …`.
 #[derive(Debug, Subcommand)]
@@ -63,6 +64,11 @@ pub struct RunArgs {
     /// Bytes of text one core call may pass.
     #[arg(long, default_value_t = DEFAULT_CALL_BYTES)]
     pub call_bytes: usize,
+    /// Seconds the plugin may take to start, and afresh for each run, waits included
+    /// (timers, network, files of a granted directory).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_WALL_TIME.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub wall_time: u64,
     /// Grant read-only access to a host directory: HOST[:GUEST] (repeatable; split at the
     /// last `:`, unless the whole names a directory).
     #[arg(long = "allow-dir", value_name = "HOST[:GUEST]")]
@@ -219,6 +225,7 @@ fn plugin_limits(args: &RunArgs) -> PluginLimits {
         memory_bytes: args.memory,
         calls: args.calls,
         call_bytes: args.call_bytes,
+        wall_time: Duration::from_secs(args.wall_time),
     }
 }
 

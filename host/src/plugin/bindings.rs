@@ -7,6 +7,9 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "plugin",
     imports: { default: trappable },
+    // Runs are futures, so a deadline can end one blocked in a host call (a timer, a
+    // socket, a FIFO in a granted directory) as well as one computing.
+    exports: { default: async },
     with: {
         "maas:core/types": crate::plugin::bindings::core_types,
         "maas:core/records": crate::plugin::bindings::core_records,

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 use wasmtime::ResourceLimiter;
 
 /// Default fuel: a tight loop burns it in about 0.4 s on two cores of this machine kind;
@@ -15,6 +16,9 @@ pub const DEFAULT_CALLS: u64 = 1000;
 /// Default bytes a plugin may pass in one core call: the largest memory (64 KiB of
 /// content) with its tags and a handoff's state fit.
 pub const DEFAULT_CALL_BYTES: usize = 256 << 10;
+/// Default wall time of instantiation and of each run: far more than the default fuel
+/// takes, room for a granted network's replies.
+pub const DEFAULT_WALL_TIME: Duration = Duration::from_secs(30);
 
 /// The limits of one plugin run. Exceeding any stops the plugin with [`LimitHit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +32,9 @@ pub struct PluginLimits {
     pub calls: u64,
     /// Bytes of strings and lists passed in one core call.
     pub call_bytes: usize,
+    /// Wall time for instantiation, and afresh for each run, waits in the host included
+    /// (a granted timer, socket or file): fuel alone does not bound a plugin that waits.
+    pub wall_time: Duration,
 }
 
 impl Default for PluginLimits {
@@ -37,6 +44,7 @@ impl Default for PluginLimits {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             calls: DEFAULT_CALLS,
             call_bytes: DEFAULT_CALL_BYTES,
+            wall_time: DEFAULT_WALL_TIME,
         }
     }
 }
@@ -76,6 +84,8 @@ pub enum LimitHit {
     },
     /// A timer was started without the clock grant.
     Timer,
+    /// The run (or instantiation) took longer than this.
+    WallTime(Duration),
 }
 
 impl fmt::Display for LimitHit {
@@ -99,6 +109,16 @@ impl fmt::Display for LimitHit {
                 "call size limit of {limit} bytes exceeded: one call passed more than can be copied out of the plugin (--call-bytes; a run's own result may be 16 MiB)"
             ),
             LimitHit::Timer => write!(f, "timers need the clock grant (--allow-clock)"),
+            LimitHit::WallTime(d) if d.subsec_nanos() == 0 => write!(
+                f,
+                "wall-time limit of {} s reached (--wall-time)",
+                d.as_secs()
+            ),
+            LimitHit::WallTime(d) => write!(
+                f,
+                "wall-time limit of {} ms reached (--wall-time)",
+                d.as_millis()
+            ),
         }
     }
 }

@@ -14,8 +14,8 @@ mod limits;
 
 pub use access::CoreAccess;
 pub use limits::{
-    DEFAULT_CALL_BYTES, DEFAULT_CALLS, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, Grants, LimitHit,
-    PluginLimits,
+    DEFAULT_CALL_BYTES, DEFAULT_CALLS, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_WALL_TIME,
+    Grants, LimitHit, PluginLimits,
 };
 
 use crate::bindings::types;
@@ -23,7 +23,9 @@ use bindings::{Plugin, PluginPre};
 use imports::PluginState;
 use limits::MemoryLimiter;
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
@@ -79,6 +81,7 @@ pub struct PluginEngine {
     engine: Engine,
     linker: Linker<PluginState>,
     timerless: Linker<PluginState>,
+    waits: Arc<Waits>,
 }
 
 /// A compiled plugin, linked and ready to start any number of times.
@@ -86,7 +89,41 @@ pub struct PluginImage {
     engine: Engine,
     pre: PluginPre<PluginState>,
     timerless: PluginPre<PluginState>,
+    waits: Arc<Waits>,
 }
+
+/// Where a plugin's waits in the host (timers, sockets, files) run: a runtime on the
+/// calling thread, so a run is a future a deadline can end wherever it is.
+struct Waits(Option<tokio::runtime::Runtime>);
+
+impl Waits {
+    fn new() -> Result<Self, PluginError> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| Waits(Some(rt)))
+            .map_err(|e| PluginError::Load(format!("cannot start the plugin runtime: {e}")))
+    }
+
+    /// Runs `work` for at most `limit`.
+    fn within<T>(&self, limit: Duration, work: impl Future<Output = T>) -> Option<T> {
+        let rt = self.0.as_ref()?;
+        rt.block_on(async { tokio::time::timeout(limit, work).await.ok() })
+    }
+}
+
+impl Drop for Waits {
+    fn drop(&mut self) {
+        // A read a deadline abandoned (a FIFO in a granted directory) may still hold a
+        // blocking thread: leave it rather than wait for it.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// How much fuel a run burns between chances for its deadline to end it.
+const FUEL_BETWEEN_DEADLINE_CHECKS: u64 = 10_000_000;
 
 /// Who a plugin acts as, what it may use, and where the core is.
 #[derive(Clone)]
@@ -105,6 +142,9 @@ pub struct Binding {
 pub struct PluginInstance {
     store: Store<PluginState>,
     plugin: Plugin,
+    waits: Arc<Waits>,
+    /// A deadline ended a run midway: the instance cannot run again.
+    ended: bool,
 }
 
 /// Clocks that read zero: time is a grant.
@@ -146,7 +186,7 @@ impl PluginEngine {
         config.consume_fuel(true);
         let engine = Engine::new(&config).map_err(load)?;
         let mut linker: Linker<PluginState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(load)?;
         Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(load)?;
         // A timer blocks the host thread on real time without burning fuel: without the
         // clock grant, starting one stops the plugin instead.
@@ -167,6 +207,7 @@ impl PluginEngine {
             engine,
             linker,
             timerless,
+            waits: Arc::new(Waits::new()?),
         })
     }
 
@@ -199,6 +240,7 @@ impl PluginEngine {
             engine: self.engine.clone(),
             pre: link(&self.linker)?,
             timerless: link(&self.timerless)?,
+            waits: self.waits.clone(),
         })
     }
 }
@@ -257,17 +299,25 @@ impl PluginImage {
         store.set_hostcall_fuel(hostcall_bytes(binding.limits.call_bytes));
         store
             .set_fuel(binding.limits.fuel)
+            .and_then(|()| store.fuel_async_yield_interval(Some(FUEL_BETWEEN_DEADLINE_CHECKS)))
             .map_err(|e| PluginError::Load(format!("{e:#}")))?;
         let pre = if binding.grants.clock {
             &self.pre
         } else {
             &self.timerless
         };
-        let plugin = match pre.instantiate(&mut store) {
-            Ok(plugin) => plugin,
-            Err(e) => return Err(stopped(&store, e)),
+        let limit = binding.limits.wall_time;
+        let plugin = match self.waits.within(limit, pre.instantiate_async(&mut store)) {
+            Some(Ok(plugin)) => plugin,
+            Some(Err(e)) => return Err(stopped(&store, e)),
+            None => return Err(PluginError::Stopped(LimitHit::WallTime(limit))),
         };
-        Ok(PluginInstance { store, plugin })
+        Ok(PluginInstance {
+            store,
+            plugin,
+            waits: self.waits.clone(),
+            ended: false,
+        })
     }
 
     /// Starts the plugin and runs it once with `args`.
@@ -317,22 +367,29 @@ fn stopped(store: &Store<PluginState>, e: wasmtime::Error) -> PluginError {
 }
 
 impl PluginInstance {
-    /// Calls the plugin's `run` with fresh fuel and call count (the limits are per run).
-    /// After a trap the instance must not be used again.
+    /// Calls the plugin's `run` with fresh fuel, call count and wall time (the limits are
+    /// per run). After a trap the instance must not be used again.
     pub fn run(&mut self, args: &[String]) -> Result<String, PluginError> {
-        let fuel = self.store.data().limits.fuel;
+        let limits = self.store.data().limits;
+        if self.ended {
+            return Err(PluginError::Stopped(LimitHit::WallTime(limits.wall_time)));
+        }
         self.store.data_mut().calls = 0;
         self.store
-            .set_fuel(fuel)
+            .set_fuel(limits.fuel)
             .map_err(|e| PluginError::Trapped(format!("{e:#}")))?;
-        match self
-            .plugin
-            .maas_core_plugin_entry()
-            .call_run(&mut self.store, args)
-        {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(message)) => Err(PluginError::Failed(message)),
-            Err(e) => Err(stopped(&self.store, e)),
+        let entry = self.plugin.maas_core_plugin_entry();
+        let answer = self
+            .waits
+            .within(limits.wall_time, entry.call_run(&mut self.store, args));
+        match answer {
+            Some(Ok(Ok(out))) => Ok(out),
+            Some(Ok(Err(message))) => Err(PluginError::Failed(message)),
+            Some(Err(e)) => Err(stopped(&self.store, e)),
+            None => {
+                self.ended = true;
+                Err(PluginError::Stopped(LimitHit::WallTime(limits.wall_time)))
+            }
         }
     }
 
