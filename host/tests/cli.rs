@@ -563,7 +563,8 @@ fn export_redact_cleans_secrets_a_history_stored_before_redaction_at_write() {
     // A history written before secrets were redacted at write: the journal holds one.
     let from = DataDir::new();
     register(&from, "a", "claude_code", "u");
-    let exported = ok(maas(&from, &["export"]));
+    // Written before the audit chain too: its registration carries no audit record.
+    let exported = unaudited(&ok(maas(&from, &["export"])));
     let legacy = exported.replacen("\"entries\":1", "\"entries\":2", 1)
         + r#"{"seq":2,"entry":{"v":1,"at":1767225600000,"events":[{"type":"memory_stored","id":"m1","author":"a","kind":"fact","content":"deploy key AKIAIOSFODNN7EXAMPLE","tags":["password=hunter22"],"expires_at":null}]}}"#
         + "\n";
@@ -643,6 +644,119 @@ fn a_redacted_export_of_a_chained_history_is_linked_anew_and_verifies() {
     // With nothing to redact the export is the plain one.
     let same = ok(maas(&from, &["export", "--redact"]));
     assert_eq!(same, exported);
+}
+
+/// An export with the audit records taken out of its entries, as a history written
+/// before the audit chain reads.
+fn unaudited(export: &str) -> String {
+    let mut lines = export.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        let mut entry: Value = serde_json::from_str(line).unwrap();
+        entry["entry"]["events"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|e| e["type"] != "audited");
+        out += &format!("{entry}\n");
+    }
+    out
+}
+
+#[test]
+fn a_redacted_export_cleans_handoff_questions_answers_and_audit_details() {
+    let from = DataDir::new();
+    register(&from, "a", "claude_code", "u");
+    register(&from, "b", "claude_code", "u");
+    let h = json(maas(
+        &from,
+        &[
+            "--json", "handoff", "initiate", "--from", "a", "--to", "b", "--task", "ship it",
+        ],
+    ));
+    let h = h["handoff_id"].as_str().unwrap().to_string();
+    ok(maas(&from, &["handoff", "accept", "--agent", "b", &h]));
+    let ask = ["handoff", "ask", "--agent", "b", "--question", "QSLOT?", &h];
+    ok(maas(&from, &ask));
+    let answer = [
+        "handoff", "answer", "--agent", "a", "--answer", "ASLOT.", &h,
+    ];
+    ok(maas(&from, &answer));
+    // Keys the write gate of their day let through: in a question, an answer, and the
+    // detail of an audit record.
+    let exported = ok(maas(&from, &["export"]))
+        .replace(
+            "QSLOT",
+            "is ghp_abcdefghijklmnopqrstuvwxyz0123456789 still valid",
+        )
+        .replace(
+            "ASLOT",
+            "use xoxb-123456789012-1234567890123-abcdefghijABCDEFGHIJklmn",
+        )
+        .replacen(
+            r#"{\"agent_type\":"#,
+            r#"{\"key\":\"AKIAIOSFODNN7EXAMPLE\",\"agent_type\":"#,
+            1,
+        );
+    assert!(exported.contains("AKIAIOSFODNN7EXAMPLE"));
+    let file = from.path().join("leaked.jsonl");
+    std::fs::write(&file, &exported).unwrap();
+    let old = DataDir::new();
+    ok(maas(&old, &["import", file.to_str().unwrap(), "--quiet"]));
+    let out = maas(&old, &["export", "--redact"]);
+    let clean = ok(out.clone());
+    for secret in ["ghp_abcdefghij", "xoxb-1234", "AKIAIOSFODNN7EXAMPLE"] {
+        assert!(!clean.contains(secret), "{secret} left in the export");
+    }
+    assert!(
+        stderr(&out).contains("redacted 3 secret(s)"),
+        "{}",
+        stderr(&out)
+    );
+    let clean_file = from.path().join("clean.jsonl");
+    std::fs::write(&clean_file, &clean).unwrap();
+    let new = DataDir::new();
+    let imported = maas(&new, &["import", clean_file.to_str().unwrap(), "--quiet"]);
+    assert!(
+        !stderr(&imported).contains("warning"),
+        "{}",
+        stderr(&imported)
+    );
+    let report = json(maas(&new, &["--json", "audit", "verify"]));
+    assert_eq!(report["intact"], true, "{report}");
+}
+
+#[test]
+fn an_entry_added_to_an_export_without_an_audit_record_breaks_the_chain() {
+    let from = DataDir::new();
+    register(&from, "a", "claude_code", "u");
+    // A token change with no audit record, after a chained entry: a forged token.
+    let forged = ok(maas(&from, &["export"])).replacen("\"entries\":1", "\"entries\":2", 1)
+        + &format!(
+            r#"{{"seq":2,"entry":{{"v":1,"at":1767225600000,"events":[{{"type":"agent_token_rotated","id":"a","token_hash":"{}"}}]}}}}"#,
+            "ab".repeat(32)
+        )
+        + "\n";
+    let file = from.path().join("forged.jsonl");
+    std::fs::write(&file, &forged).unwrap();
+    let to = DataDir::new();
+    let imported = maas(&to, &["import", file.to_str().unwrap()]);
+    assert!(
+        stderr(&imported)
+            .contains("warning: the imported audit chain is broken at journal entry 2"),
+        "{}",
+        stderr(&imported)
+    );
+    let verify = maas(&to, &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(1), "{}", stderr(&verify));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        stderr(&verify)
+    );
+    assert!(
+        said.contains("journal entry 2: it has no audit record"),
+        "{said}"
+    );
 }
 
 fn store_note(dir: &DataDir, id: &str, text: &str) {

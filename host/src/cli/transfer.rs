@@ -66,6 +66,10 @@ const TEXT_FIELDS: &[&str] = &[
     "severity",
     "metadata",
     "name",
+    "question",
+    "answer",
+    // An audit record's detail (a JSON text): refusals keep what the caller sent.
+    "detail",
 ];
 
 /// Redacts secrets in the caller texts of an entry, counting them by kind.

@@ -317,6 +317,14 @@ impl JournalChain {
     fn entry(&mut self, seq: u64, data: &[u8], report: &mut Report) -> Result<(), String> {
         let entry = Records::read(seq, data)
             .map_err(|e| format!("journal entry {seq} cannot be read: {e}"))?;
+        // Every change the core writes carries its audit record: once the chain has
+        // begun, an entry without one was put there by hand (it would otherwise change
+        // the state, a token or an agent, with no link to break).
+        if entry.records.is_empty() && self.chained {
+            return Err(format!(
+                "journal entry {seq}: it has no audit record, which every change since the chain began carries (an entry was added, or its record removed)"
+            ));
+        }
         for (i, r) in &entry.records {
             let i = *i;
             match &r.prev {
