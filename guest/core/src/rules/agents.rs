@@ -125,6 +125,35 @@ fn an_unknown_or_deactivated_token_is_denied_and_audited() {
 }
 
 #[test]
+fn rotations_and_an_unregistration_replace_only_the_agent_s_own_token() {
+    let g = world()
+        .rotated("a1", "first")
+        .rotated("a1", "second")
+        .rotated("a2", "other");
+    let s = g.state();
+    assert_eq!(
+        s.tokens.get(&hash_token("second")).map(String::as_str),
+        Some("a1")
+    );
+    for gone in ["a1", "first", "a2"] {
+        assert_eq!(s.tokens.get(&hash_token(gone)), None, "{gone}");
+    }
+    assert_eq!(s.token_of.len(), s.tokens.len());
+    let g = g.event(Event::AgentUnregistered { id: "a1".into() });
+    let s = g.state();
+    assert!(!s.tokens.values().any(|id| id == "a1"));
+    assert!(!s.token_of.contains_key("a1"));
+    assert_eq!(
+        s.tokens.get(&hash_token("other")).map(String::as_str),
+        Some("a2")
+    );
+    assert_eq!(
+        s.tokens.get(&hash_token("b1")).map(String::as_str),
+        Some("b1")
+    );
+}
+
+#[test]
 fn an_agent_rotates_its_own_token_and_the_old_one_stops_working() {
     let mut token = String::new();
     world()

@@ -240,7 +240,7 @@ impl Restore {
             }
             In::UsedId(k) => self.bulk.used_ids.push(k),
             In::Token(k, v) => {
-                s.tokens.insert(k, v);
+                s.set_token(&v, &k);
             }
             In::Pool(k, v) => {
                 s.pools.insert(k, v);

@@ -173,6 +173,9 @@ fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
     };
     assert_eq!(owned(&r), owned(&c));
     assert!(!c.engine.state.text_by_owner.is_empty());
+    // Each agent's one token, the other way round (left out of the digest).
+    assert_eq!(r.engine.state.token_of, c.engine.state.token_of);
+    assert_eq!(r.engine.state.token_of.len(), 2);
     let hits = |c: &mut TestCore| {
         c.search_memories(&OP, "alice", "cache t3", 10)
             .unwrap()
@@ -190,6 +193,7 @@ fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
     // The live core took each change's chain head from the engine; replay hashes every
     // record again and reaches the same audit trail and head.
     assert_eq!(replayed.engine.state.audit, c.engine.state.audit);
+    assert_eq!(replayed.engine.state.token_of, c.engine.state.token_of);
     assert!(!c.engine.state.audit_head.is_empty());
     assert_eq!(replayed.engine.state.audit_head, c.engine.state.audit_head);
     assert_eq!(r.engine.state.audit_head, c.engine.state.audit_head);

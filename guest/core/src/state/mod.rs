@@ -240,6 +240,11 @@ pub struct State {
     pub used_ids: BTreeSet<String>,
     /// Token hash to agent id.
     pub tokens: BTreeMap<String, String>,
+    /// Agent id to its token hash: [`Self::tokens`] the other way, so a rotation or an
+    /// unregistration replaces one token rather than walking every agent's (derived;
+    /// rebuilt on restore, left out of the digest).
+    #[serde(skip)]
+    pub token_of: BTreeMap<String, String>,
     /// Pools.
     pub pools: BTreeMap<String, Pool>,
     /// Agent id to the pools it is a member of.

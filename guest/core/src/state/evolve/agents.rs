@@ -5,6 +5,22 @@ use crate::events::Event;
 use crate::state::{Agent, State};
 
 impl State {
+    /// Makes `token_hash` agent `id`'s one token, in place of any it had.
+    pub(crate) fn set_token(&mut self, id: &str, token_hash: &str) {
+        if let Some(old) = self.token_of.insert(id.to_string(), token_hash.to_string()) {
+            self.forget_token(id, &old);
+        }
+        self.tokens.insert(token_hash.to_string(), id.to_string());
+    }
+
+    /// Forgets `token_hash` if it is still agent `id`'s (a history naming one hash for two
+    /// agents leaves it to the later one, as it always did).
+    fn forget_token(&mut self, id: &str, token_hash: &str) {
+        if self.tokens.get(token_hash).is_some_and(|a| a == id) {
+            self.tokens.remove(token_hash);
+        }
+    }
+
     /// Applies an event about agents and their sessions.
     pub(super) fn evolve_agents(&mut self, at: u64, event: &Event) {
         match event {
@@ -18,7 +34,7 @@ impl State {
             } => {
                 let n = self.take_n();
                 self.use_id("agent", id);
-                self.tokens.insert(token_hash.clone(), id.clone());
+                self.set_token(id, token_hash);
                 self.agents.insert(
                     id.clone(),
                     Agent {
@@ -46,8 +62,7 @@ impl State {
                 }
             }
             Event::AgentTokenRotated { id, token_hash } if self.agents.contains_key(id) => {
-                self.tokens.retain(|_, agent| agent != id);
-                self.tokens.insert(token_hash.clone(), id.clone());
+                self.set_token(id, token_hash);
             }
             Event::AgentUnregistered { id } => {
                 // Handoffs it initiated that stay live (accepted, for their target to
@@ -68,7 +83,9 @@ impl State {
                     count_amount(&mut self.text_by_owner, Some(&owner), text, false);
                 }
                 self.agents.remove(id);
-                self.tokens.retain(|_, agent| agent != id);
+                if let Some(old) = self.token_of.remove(id) {
+                    self.forget_token(id, &old);
+                }
                 if let Some(pools) = self.memberships.remove(id) {
                     for pool_id in pools {
                         if let Some(p) = self.pools.get_mut(&pool_id) {
