@@ -663,6 +663,93 @@ fn unaudited(export: &str) -> String {
 }
 
 #[test]
+fn an_import_refuses_an_agent_the_core_would_not_register() {
+    let from = DataDir::new();
+    register(&from, "a", "claude_code", "u");
+    let exported = ok(maas(&from, &["export"]));
+    for (id, said) in [
+        ("operator", "the name the audit trail gives the operator"),
+        ("Operator", "the name the audit trail gives the operator"),
+        ("evil\\u001b[2J", "may contain only letters"),
+    ] {
+        let edited = exported.replacen(r#""id":"a""#, &format!(r#""id":"{id}""#), 1);
+        let file = from.path().join("edited.jsonl");
+        std::fs::write(&file, &edited).unwrap();
+        let to = DataDir::new();
+        let out = maas(&to, &["import", file.to_str().unwrap(), "--quiet"]);
+        assert_fails(&out, 1, "invalid_input");
+        assert!(stderr(&out).contains(said), "{id}: {}", stderr(&out));
+        assert!(ok(maas(&to, &["export"])).starts_with(r#"{"entries":0,"#));
+    }
+}
+
+#[test]
+fn verify_replay_finds_a_snapshot_from_another_history() {
+    // Two histories of two entries each; the second registers eve where the first
+    // registered bob. Imported, each directory starts from a snapshot at entry 2.
+    let made = |second: &str| {
+        let from = DataDir::new();
+        register(&from, "alice", "claude_code", "u");
+        register(&from, second, "human", "u");
+        let file = from.path().join("history.jsonl");
+        std::fs::write(&file, ok(maas(&from, &["export"]))).unwrap();
+        let to = DataDir::new();
+        ok(maas(&to, &["import", file.to_str().unwrap(), "--quiet"]));
+        (from, to)
+    };
+    let (_a, honest) = made("bob");
+    let (_b, forked) = made("eve");
+    let replay = ["--json", "audit", "verify", "--replay"];
+    assert_eq!(json(maas(&honest, &replay))["intact"], true);
+    // The forked history's snapshot, put beside the honest journal.
+    let db = rusqlite::Connection::open(honest.path().join("journal.db")).unwrap();
+    let other = forked.path().join("journal.db");
+    db.execute("ATTACH DATABASE ?1 AS forked", [other.to_str().unwrap()])
+        .unwrap();
+    db.execute_batch(
+        "DELETE FROM snapshot_chunks; DELETE FROM snapshots;
+         INSERT INTO snapshot_chunks SELECT * FROM forked.snapshot_chunks;
+         INSERT INTO snapshots SELECT * FROM forked.snapshots;",
+    )
+    .unwrap();
+    drop(db);
+    let _ = std::fs::remove_file(honest.path().join("state.image"));
+    // The chain vouches for the journal, which is unchanged; the replay finds the state.
+    ok(maas(&honest, &["audit", "verify"]));
+    let out = maas(&honest, &["audit", "verify", "--replay"]);
+    assert_fails(&out, 1, "state_differs");
+    assert!(
+        stderr(&out).contains("is not the state its journal replays to"),
+        "{}",
+        stderr(&out)
+    );
+    // What it finds is served: eve, whom the journal never registered, is an agent.
+    let agents = ok(maas(&honest, &["agent", "list", "--owner", "u"]));
+    assert!(agents.contains("eve"), "{agents}");
+}
+
+#[test]
+fn an_export_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let from = DataDir::new();
+    register(&from, "a", "claude_code", "u");
+    let fresh = from.path().join("fresh.jsonl");
+    let replaced = from.path().join("replaced.jsonl");
+    std::fs::write(&replaced, "old").unwrap();
+    std::fs::set_permissions(&replaced, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for file in [&fresh, &replaced] {
+        ok(maas(&from, &["export", "--output", file.to_str().unwrap()]));
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+        assert!(
+            std::fs::read_to_string(file)
+                .unwrap()
+                .contains("maas-journal")
+        );
+    }
+}
+
+#[test]
 fn a_redacted_export_cleans_handoff_questions_answers_and_audit_details() {
     let from = DataDir::new();
     register(&from, "a", "claude_code", "u");

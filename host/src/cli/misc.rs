@@ -62,13 +62,86 @@ pub enum AuditVerb {
         /// An anchor printed by an earlier run: the chain must still pass through it.
         #[arg(long, value_name = "ANCHOR")]
         expect: Option<crate::journal::verify::Anchor>,
+        /// Also replay the journal from its first entry and check that the state the data
+        /// directory starts from (its state image or snapshot) is that state: the chain
+        /// vouches for the journal only. Takes as long as `maas import` of the journal.
+        #[arg(long)]
+        replay: bool,
     },
 }
 
-/// Walks the audit chain of the data directory at `dir`.
+/// The digest of the state `rt` holds.
+fn state_digest(rt: &mut Runtime) -> Result<String, CliError> {
+    Ok(rt.call(|c, s| {
+        c.maas_core_admin()
+            .call_state_digest(s, &crate::types::Caller::Operator)
+    })?)
+}
+
+/// Whether the state the data directory at `dir` starts from (its state image or
+/// snapshot, then the entries after it) is the state its journal replays to from the
+/// first entry, up to the same entry: a description of the difference if not. The audit
+/// chain vouches for the journal; nothing else vouches for an image or a snapshot, which
+/// a copied or edited data directory may have replaced (an agent the journal never
+/// registered would then be served).
+fn replay_differs(
+    dir: &std::path::Path,
+    limits: admin::Limits,
+) -> Result<Option<String>, CliError> {
+    let mut started = crate::datadir::open(dir, limits)?;
+    let started_digest = state_digest(&mut started)?;
+    let head = started.appended();
+    drop(started);
+    let fail = |e: crate::journal::JournalError| {
+        CliError::io(format!("journal: {e}"), "check the data directory")
+    };
+    let mut journal = crate::datadir::open_journal(dir)?;
+    let mut entries = Vec::new();
+    while (entries.len() as u64) < head {
+        let batch = journal.read(entries.len() as u64 + 1, 1024).map_err(fail)?;
+        if batch.is_empty() {
+            break;
+        }
+        entries.extend(
+            batch
+                .into_iter()
+                .filter(|(seq, _)| *seq <= head)
+                .map(|(_, d)| d),
+        );
+    }
+    drop(journal);
+    let memory = crate::journal::MemoryJournal::from_entries(entries).map_err(fail)?;
+    let options = crate::RuntimeOptions {
+        limits,
+        snapshot_every: 0,
+        progress: true,
+        ..crate::RuntimeOptions::default()
+    };
+    let mut replayed = Runtime::new(
+        crate::runtime::CoreImage::shared()?,
+        Box::new(memory),
+        options,
+    )?;
+    let replayed_digest = state_digest(&mut replayed)?;
+    Ok((started_digest != replayed_digest).then(|| {
+        format!(
+            "the state the data directory starts from (its state image or snapshot, at              entry {head}) is not the state its journal replays to (digest {} against {}):              an image or a snapshot was replaced or damaged",
+            short_digest(&started_digest),
+            short_digest(&replayed_digest)
+        )
+    }))
+}
+
+fn short_digest(d: &str) -> &str {
+    d.get(..12).unwrap_or(d)
+}
+
+/// Walks the audit chain of the data directory at `dir`; with `replay`, then checks the
+/// state it starts from against a replay of its journal.
 pub fn audit_verify(
     dir: &std::path::Path,
     expect: Option<&crate::journal::verify::Anchor>,
+    replay: Option<admin::Limits>,
 ) -> Result<Rendered, CliError> {
     let fail = |e: crate::journal::JournalError| {
         CliError::io(format!("journal: {e}"), "check the data directory")
@@ -110,6 +183,20 @@ pub fn audit_verify(
             )),
         });
     }
+    if let Some(limits) = replay {
+        if let Some(differs) = replay_differs(dir, limits)? {
+            return Err(CliError::Local {
+                message: differs,
+                code: "state_differs",
+                hint: Some(format!(
+                    "the audit chain itself is intact ({summary}); export the journal and \
+                     import it into a new data directory (`maas export | maas --data-dir NEW \
+                     import -`), which starts from the journal alone"
+                )),
+            });
+        }
+        summary.push_str("; the state it starts from is the one its journal replays to");
+    }
     let anchor = r.anchor.as_ref().map(ToString::to_string);
     let mut text = format!("audit chain intact: {summary}\n");
     if let Some(a) = expect {
@@ -132,6 +219,7 @@ pub fn audit_verify(
     Ok(Rendered::new(
         json!({
             "intact": true,
+            "state_replayed": replay.is_some(),
             "journal_records": r.journal_records,
             "reads": r.reads,
             "unchained": r.unchained,

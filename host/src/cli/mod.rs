@@ -390,9 +390,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             )
         }
         Command::Audit(misc::AuditArgs {
-            verb: Some(misc::AuditVerb::Verify { expect }),
+            verb: Some(misc::AuditVerb::Verify { expect, replay }),
             ..
-        }) => misc::audit_verify(&dir, expect.as_ref())?,
+        }) => misc::audit_verify(&dir, expect.as_ref(), replay.then_some(limits))?,
         Command::Audit(args) => misc::audit(args, &mut open()?)?,
         Command::Stats => misc::stats(&mut open()?)?,
         Command::Digest(op) => open()?.run(op)?,
@@ -414,7 +414,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             return if output.as_os_str() == "-" {
                 transfer::export(&dir, out, redact)
             } else {
-                let file = std::fs::File::create(&output).map_err(|e| {
+                let file = export_file(&output).map_err(|e| {
                     CliError::io(
                         format!("cannot create {}: {e}", output.display()),
                         "choose another --output",
@@ -497,6 +497,26 @@ pub fn text_arg(text: String, what: &str) -> Result<String, CliError> {
         )
     })?;
     Ok(buf)
+}
+
+/// The file an export is written to: readable by its owner only, as the data directory
+/// is (an export holds every owner's memories and handoffs), whether new or replaced.
+fn export_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // An existing file keeps its mode on open; a device or a pipe is left as it is.
+        if file.metadata()?.is_file() {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 #[cfg(test)]

@@ -296,6 +296,7 @@ pub fn parse(input: &mut dyn BufRead, shown: bool) -> Result<Vec<Vec<u8>>, CliEr
             (None, Some(bytes)) => bytes,
             (None, None) => return Err(bad(line_no, "no entry")),
         };
+        check_registrations(&data).map_err(|e| bad(line_no, e))?;
         entries.push(data);
         if let Some(p) = &progress {
             p.add(1);
@@ -312,6 +313,39 @@ pub fn parse(input: &mut dyn BufRead, shown: bool) -> Result<Vec<Vec<u8>>, CliEr
         )),
         Some(_) => Ok(entries),
     }
+}
+
+/// Refuses an agent registration the core would refuse today: replay applies what the
+/// journal says, so an edited export could otherwise register an agent named `operator`
+/// (whose actions then read as the operator's in the audit trail) or with an id of
+/// control characters. Only entries that register an agent are parsed again.
+fn check_registrations(data: &[u8]) -> Result<(), String> {
+    const REGISTERED: &[u8] = b"\"agent_registered\"";
+    if !data.windows(REGISTERED.len()).any(|w| w == REGISTERED) {
+        return Ok(());
+    }
+    // An entry that does not parse is refused by the replay, with its own message.
+    let Ok(entry) = serde_json::from_slice::<Value>(data) else {
+        return Ok(());
+    };
+    let events = entry.get("events").and_then(Value::as_array);
+    for event in events.into_iter().flatten() {
+        if event.get("type").and_then(Value::as_str) != Some("agent_registered") {
+            continue;
+        }
+        for field in ["id", "owner_id"] {
+            let id = event.get(field).and_then(Value::as_str).unwrap_or_default();
+            maas_core::limits::check_id(field, id)
+                .map_err(|e| format!("it registers an agent this version refuses: {e}"))?;
+        }
+        let id = event.get("id").and_then(Value::as_str).unwrap_or_default();
+        if id.eq_ignore_ascii_case(maas_core::model::OPERATOR_NAME) {
+            return Err(format!(
+                "it registers an agent named {id}, the name the audit trail gives the operator"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Rebuilds an empty data directory from an export read from `input`, with progress on
