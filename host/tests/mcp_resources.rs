@@ -708,6 +708,110 @@ async fn a_rotated_tokens_listen_stream_and_wait_end_within_seconds() {
     assert!(denied.is_empty(), "{denied:?}");
 }
 
+/// Bob's audit entries, newest first (at most 1000).
+async fn audit_of_bob(op: &Client) -> Vec<Value> {
+    let log = ok(
+        op,
+        "get_audit_log",
+        json!({"agent_id": "bob", "limit": 1000}),
+    )
+    .await;
+    log["entries"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_resources_costs_one_audit_record_however_many_pools_it_names() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let (_, bob_token, _) = team(&op).await;
+    // Bob joins 20 pools of another owner; 5 more of that owner he only sees.
+    for i in 0..25 {
+        let pool = format!("q{i:02}");
+        ok(
+            &op,
+            "create_pool",
+            json!({"pool_id": pool, "name": "many", "owner_id": "u2", "scope": "project"}),
+        )
+        .await;
+        if i < 20 {
+            ok(
+                &op,
+                "join_pool",
+                json!({"pool_id": pool, "agent_id": "bob", "permission": "read"}),
+            )
+            .await;
+        }
+    }
+    let (bob, _) = watch_http(&server.url, &bob_token).await;
+    let before = audit_of_bob(&op).await;
+    let listed: Vec<String> = bob
+        .list_all_resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
+    let mut want = vec![
+        "maas://agents/bob/inbox".to_string(),
+        "maas://pools/p".into(),
+    ];
+    want.extend((0..20).map(|i| format!("maas://pools/q{i:02}")));
+    assert_eq!(listed, want);
+    let after = audit_of_bob(&op).await;
+    // The pool list is the read on record; memberships are not read pool by pool.
+    let count = |log: &[Value], kind: &str| log.iter().filter(|e| e["event_type"] == kind).count();
+    assert_eq!(
+        count(&after, "pool.listed"),
+        count(&before, "pool.listed") + 1
+    );
+    assert_eq!(count(&after, "pool.members_listed"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_naming_one_uri_many_times_reads_it_once() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let (_, bob_token, _) = team(&op).await;
+    let bob = modern(&server.url, &bob_token).await;
+    let before = audit_of_bob(&op).await.len();
+    let mut filter = SubscriptionFilter::builder();
+    for _ in 0..2000 {
+        filter = filter.resource_subscription("maas://pools/p");
+    }
+    let mut listening = bob.listen(filter.build()).await.unwrap();
+    // The stream is open once the opening reads are done: a change is then heard.
+    let ann = connect(
+        &server.url,
+        &register(&op, "ann2", "claude_code", "u1").await,
+    )
+    .await;
+    ok(
+        &op,
+        "join_pool",
+        json!({"pool_id": "p", "agent_id": "ann2", "permission": "write"}),
+    )
+    .await;
+    ok(
+        &ann,
+        "store_memory",
+        json!({"memory_id": "m9", "content": "news", "memory_type": "note", "pool_id": "p"}),
+    )
+    .await;
+    let heard = tokio::time::timeout(Duration::from_secs(10), listening.next())
+        .await
+        .expect("a notification")
+        .unwrap();
+    assert!(heard.is_some());
+    let after = audit_of_bob(&op).await;
+    let reads = after
+        .iter()
+        .filter(|e| e["event_type"] == "pool.queried")
+        .count();
+    // One opening read, and at most one for the change heard.
+    assert!((1..=2).contains(&reads), "{reads} reads of one pool");
+    assert!(after.len() - before <= 4, "{after:?}");
+}
+
 /// How many change-feed reads bob made (each audited as `change.listed`).
 async fn feed_reads(op: &Client) -> usize {
     let log = ok(

@@ -12,6 +12,7 @@ use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 fn data_dir(name: &str) -> PathBuf {
@@ -187,6 +188,94 @@ impl Raw {
             .unwrap();
         assert!(status.success(), "{status}");
     }
+}
+
+/// The resident memory of process `pid`, in MiB.
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib >> 10
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_holds_a_bounded_number_of_requests_in_flight_and_may_cancel_one() {
+    let dir = data_dir("in-flight");
+    let mut raw = Raw::start(&dir).await;
+    // Waits that answer only at their timeout fill the requests in flight.
+    for i in 0..32 {
+        let wait = json!({"jsonrpc": "2.0", "id": 1000 + i, "method": "tools/call",
+            "params": {"name": "wait_for_changes", "arguments": {"timeout_seconds": 30}}});
+        raw.send(wait.to_string().as_bytes()).await;
+    }
+    // A ping now waits for room...
+    raw.send(br#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#)
+        .await;
+    let early = tokio::time::timeout(Duration::from_millis(700), raw.stdout.next_line()).await;
+    assert!(early.is_err(), "answered with 32 in flight: {early:?}");
+    // ...until one of them is cancelled, which is read while the ping waits.
+    raw.send(
+        br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1000}}"#,
+    )
+    .await;
+    let pong = raw.answer().await;
+    assert_eq!(pong, json!({"jsonrpc": "2.0", "id": 5, "result": {}}));
+    for i in 1..32 {
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 1000 + i}});
+        raw.send(cancel.to_string().as_bytes()).await;
+    }
+    raw.still_serves().await;
+
+    // A client pipelining requests and reading no answer: the server stops reading it
+    // rather than taking every request in.
+    let Raw {
+        mut child,
+        mut stdin,
+        mut stdout,
+    } = raw;
+    let pid = child.id().unwrap();
+    let idle = rss_mib(pid);
+    const PINGS: u64 = 100_000;
+    let writer = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        for i in 0..PINGS {
+            batch.extend_from_slice(
+                format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"ping"}}"#).as_bytes(),
+            );
+            batch.push(b'\n');
+            if batch.len() > 64 << 10 {
+                stdin.write_all(&batch).await.unwrap();
+                batch.clear();
+            }
+        }
+        stdin.write_all(&batch).await.unwrap();
+        drop(stdin);
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = rss_mib(pid);
+    println!("maas mcp resident memory: {idle} MiB idle, {held} MiB with a client reading nothing");
+    assert!(
+        held < idle + 100,
+        "{idle} MiB idle, {held} MiB with unread answers"
+    );
+    // Every request is answered once the client reads.
+    let mut answered = 0;
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
+        .await
+        .expect("answers keep coming")
+        .unwrap()
+    {
+        let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(answer["result"], json!({}), "{answer}");
+        answered += 1;
+    }
+    writer.await.unwrap();
+    assert_eq!(answered, PINGS);
+    assert!(child.wait().await.unwrap().success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -508,6 +508,7 @@ const EXPORTS: &[&str] = &[
     "admin.stats",
     "admin.state-digest",
     "admin.revoked-tokens",
+    "admin.pools-of",
     "agents.register",
     "agents.authenticate",
     "agents.get",
@@ -652,6 +653,11 @@ fn call(h: &mut Harness, rng: &mut Rng, w: &mut World, which: &str) -> Result<()
                 })
                 .collect();
             rt.call(|x, s| x.maas_core_admin().call_revoked_tokens(s, &c, &hashes))
+                .map(drop)
+        }
+        "admin.pools-of" => {
+            let agent = id(rng, &w.agents, w);
+            rt.call(|x, s| x.maas_core_admin().call_pools_of(s, &c, &agent))
                 .map(drop)
         }
         "agents.register" => {

@@ -101,6 +101,9 @@ impl admin::Guest for Component {
     ) -> Result<Vec<String>, types::Error> {
         with(|core| core.revoked_tokens(&caller(c), &token_hashes))
     }
+    fn pools_of(c: types::Caller, agent_id: String) -> Result<Vec<String>, types::Error> {
+        with(|core| core.pools_of(&caller(c), &agent_id))
+    }
 }
 
 fn image_error(reason: String) -> types::Error {

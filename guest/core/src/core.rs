@@ -207,6 +207,23 @@ impl<J: Journal, E: Env> Core<J, E> {
             .collect())
     }
 
+    /// The ids of the pools `agent_id` is a member of, in id order (none for an unknown
+    /// agent), once caught up with the journal. Writes nothing, not even a read's audit
+    /// entry: a server asks it to list an agent's resources after the agent's own
+    /// audited pool list. Operator only.
+    pub fn pools_of(&mut self, caller: &Caller, agent_id: &str) -> Result<Vec<String>> {
+        self.operator_only(caller)?;
+        crate::limits::check_id("agent_id", agent_id)?;
+        self.engine.catch_up()?;
+        Ok(self
+            .engine
+            .state
+            .memberships
+            .get(agent_id)
+            .map(|pools| pools.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
     /// SHA-256 hex of the canonical encoding of the state (audit trail excluded). Operator only.
     ///
     /// The encoding streams into the hash: neither a copy of the state nor a buffer of

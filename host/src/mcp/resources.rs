@@ -9,6 +9,7 @@ use crate::wire;
 use rmcp::ErrorData;
 use rmcp::model::{ErrorCode, ReadResourceResult, Resource, ResourceContents, ResourceTemplate};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// The MIME type of every resource's contents.
@@ -227,33 +228,6 @@ fn listed(uri: &Uri, description: String) -> Resource {
 /// The largest page a list operation answers.
 const MAX_PAGE: u32 = 500;
 
-/// True if `who` is a member of `pool_id`, reading its members page by page as `caller`.
-fn is_member(
-    rt: &mut crate::runtime::Runtime,
-    caller: &types::Caller,
-    pool_id: &str,
-    who: &str,
-) -> bool {
-    let mut cursor = None;
-    loop {
-        let mut op = pools::GetPoolMembers {
-            pool_id: pool_id.to_string(),
-            limit: Some(MAX_PAGE),
-            cursor,
-        };
-        let Ok(page) = ops::invoke(&mut op, rt, caller) else {
-            return false;
-        };
-        if page.items.iter().any(|m| m.agent_id == who) {
-            return true;
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return false,
-        }
-    }
-}
-
 /// `resources/list`: an agent's own inbox and the pools it is a member of. The operator
 /// has no inbox or membership: its list is empty (it reads any resource by URI).
 pub async fn list(core: &CoreService, caller: &types::Caller) -> Result<Vec<Resource>, ErrorData> {
@@ -270,14 +244,23 @@ pub async fn list(core: &CoreService, caller: &types::Caller) -> Result<Vec<Reso
                 cursor: None,
             };
             let visible = ops::invoke(&mut op, rt, &c)?;
-            let mut mine = Vec::new();
-            for pool in visible.items.into_iter().take(MAX_LISTED_POOLS) {
-                // A pool seen through its owner but not joined is not listed.
-                if is_member(rt, &c, &pool.id, &who) {
-                    mine.push(pool);
-                }
-            }
-            Ok(mine)
+            // A pool seen through its owner but not joined is not listed. The agent's own
+            // pool list above is its audited read; its memberships are looked up without
+            // one more audit record per pool (256 of them made each list cost as much as
+            // 256 calls).
+            let joined: BTreeSet<String> = rt
+                .call(|x, s| {
+                    x.maas_core_admin()
+                        .call_pools_of(s, &types::Caller::Operator, &who)
+                })?
+                .into_iter()
+                .collect();
+            Ok(visible
+                .items
+                .into_iter()
+                .filter(|pool| joined.contains(&pool.id))
+                .take(MAX_LISTED_POOLS)
+                .collect::<Vec<_>>())
         })
         .await
         .map_err(|e| error(&e))?;

@@ -8,17 +8,72 @@
 //! Invalid Request error (with the request's id if it precedes the cut) while the rest of
 //! it is read and dropped. One writer puts rmcp's lines and these answers on stdout, a
 //! whole line at a time, so they never interleave. Nothing else goes to stdout.
+//!
+//! At most [`MAX_IN_FLIGHT`] requests are with rmcp at once: past it stdin is not read
+//! until one is answered (or cancelled). rmcp starts a task for every request it reads,
+//! so a client that pipelines requests and never reads the answers otherwise grew the
+//! process by gigabytes in seconds.
 
 use super::{MAX_MESSAGE_BYTES, MaasMcp};
 use rmcp::ServiceExt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 /// How much of stdin is read at once.
 const READ_BUFFER: usize = 64 * 1024;
+
+/// Requests of the client with rmcp at once, as many as one agent may have in flight over
+/// HTTP.
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// The ids (as JSON text) of the client's requests rmcp has not answered yet.
+#[derive(Clone, Default)]
+struct InFlight {
+    ids: Arc<Mutex<HashSet<String>>>,
+    answered: Arc<tokio::sync::Notify>,
+}
+
+impl InFlight {
+    /// Counts `id` in if fewer than [`MAX_IN_FLIGHT`] are in flight.
+    fn try_enter(&self, id: &str) -> bool {
+        let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        if ids.len() < MAX_IN_FLIGHT || ids.contains(id) {
+            ids.insert(id.to_string());
+            return true;
+        }
+        false
+    }
+
+    /// Waits until fewer than [`MAX_IN_FLIGHT`] are in flight, then counts `id` in.
+    async fn enter(&self, id: String) {
+        loop {
+            let wait = self.answered.notified();
+            tokio::pin!(wait);
+            wait.as_mut().enable();
+            if self.try_enter(&id) {
+                return;
+            }
+            wait.await;
+        }
+    }
+
+    /// Request `id` was answered or cancelled.
+    fn leave(&self, id: &str) {
+        let removed = self
+            .ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        if removed {
+            self.answered.notify_waiters();
+        }
+    }
+}
 
 /// JSON-RPC 2.0: the line is not JSON.
 const PARSE_ERROR: i64 = -32700;
@@ -33,9 +88,15 @@ pub async fn serve(service: MaasMcp) -> anyhow::Result<()> {
     let (rmcp_in, requests) = tokio::io::duplex(READ_BUFFER);
     let (rmcp_out, responses) = tokio::io::duplex(READ_BUFFER);
     let (lines, queued) = mpsc::channel::<Vec<u8>>(64);
+    let in_flight = InFlight::default();
     let writer = tokio::spawn(write_lines(queued, stdout));
-    let reader = tokio::spawn(read_requests(stdin, requests, lines.downgrade()));
-    let pump = tokio::spawn(pass_responses(responses, lines));
+    let reader = tokio::spawn(read_requests(
+        stdin,
+        requests,
+        lines.downgrade(),
+        in_flight.clone(),
+    ));
+    let pump = tokio::spawn(pass_responses(responses, lines, in_flight));
     let served: anyhow::Result<()> = async {
         service.serve((rmcp_in, rmcp_out)).await?.waiting().await?;
         Ok(())
@@ -58,13 +119,40 @@ async fn read_requests(
     stdin: impl AsyncRead + Unpin,
     mut rmcp: impl AsyncWrite + Unpin,
     answers: mpsc::WeakSender<Vec<u8>>,
+    in_flight: InFlight,
 ) {
     let mut stdin = BufReader::with_capacity(READ_BUFFER, stdin);
     let mut line = Vec::new();
     // Once the line has passed the bound: the id of its request (or null).
     let mut oversized: Option<Value> = None;
-    loop {
-        let (used, ended) = match stdin.fill_buf().await {
+    // Requests read while [`MAX_IN_FLIGHT`] were with rmcp, in order: stdin is still read
+    // meanwhile (a cancellation or an answer to rmcp must get through), up to as many
+    // again; then it waits for an answer.
+    let mut waiting: VecDeque<(String, Vec<u8>)> = VecDeque::new();
+    'lines: loop {
+        let answered = in_flight.answered.notified();
+        tokio::pin!(answered);
+        answered.as_mut().enable();
+        while let Some((id, _)) = waiting.front() {
+            if !in_flight.try_enter(id) {
+                break;
+            }
+            let Some((_, request)) = waiting.pop_front() else {
+                break;
+            };
+            if rmcp.write_all(&request).await.is_err() {
+                break 'lines; // rmcp has stopped reading
+            }
+        }
+        if waiting.len() >= MAX_IN_FLIGHT {
+            answered.await;
+            continue;
+        }
+        let read = tokio::select! {
+            read = stdin.fill_buf() => read,
+            () = &mut answered, if !waiting.is_empty() => continue,
+        };
+        let (used, ended) = match read {
             // The end of stdin also ends an unterminated last line.
             Ok([]) if line.is_empty() && oversized.is_none() => break,
             Ok([]) => (0, true),
@@ -104,8 +192,20 @@ async fn read_requests(
             }
             None => match check(&line) {
                 Checked::Blank => None,
-                Checked::Json => {
+                Checked::Json(message) => {
                     line.push(b'\n');
+                    match Kind::of(&message) {
+                        Kind::Request(id) => {
+                            waiting.push_back((id, std::mem::take(&mut line)));
+                            continue;
+                        }
+                        Kind::Cancelled(id) => {
+                            // Not yet passed on: dropped here, as rmcp would drop it.
+                            waiting.retain(|(waiting_id, _)| *waiting_id != id);
+                            in_flight.leave(&id);
+                        }
+                        Kind::Other => {}
+                    }
                     if rmcp.write_all(&line).await.is_err() {
                         break; // rmcp has stopped reading
                     }
@@ -125,6 +225,13 @@ async fn read_requests(
             }
         }
     }
+    // The end of stdin: what was read is still passed on, as room is made.
+    for (id, request) in waiting {
+        in_flight.enter(id).await;
+        if rmcp.write_all(&request).await.is_err() {
+            break;
+        }
+    }
     let _ = rmcp.shutdown().await;
 }
 
@@ -133,7 +240,7 @@ enum Checked {
     /// Only whitespace: skipped.
     Blank,
     /// One JSON value: for rmcp.
-    Json,
+    Json(Value),
     /// Anything else, which rmcp would drop without an answer.
     NotJson(serde_json::Error),
 }
@@ -147,8 +254,32 @@ fn check(line: &[u8]) -> Checked {
         return Checked::Blank;
     }
     match serde_json::from_slice::<Value>(line) {
-        Ok(_) => Checked::Json,
+        Ok(value) => Checked::Json(value),
         Err(e) => Checked::NotJson(e),
+    }
+}
+
+/// What a message of the client means for the requests in flight.
+enum Kind {
+    /// A request (a method and an id): its id as JSON text.
+    Request(String),
+    /// `notifications/cancelled`: the id of the request it cancels, which rmcp then need
+    /// not answer.
+    Cancelled(String),
+    /// Anything else (a notification, an answer to rmcp's own request).
+    Other,
+}
+
+impl Kind {
+    fn of(message: &Value) -> Kind {
+        let method = message.get("method").and_then(Value::as_str);
+        match (method, message.get("id")) {
+            (Some(_), Some(id)) => Kind::Request(id.to_string()),
+            (Some("notifications/cancelled"), None) => message
+                .pointer("/params/requestId")
+                .map_or(Kind::Other, |id| Kind::Cancelled(id.to_string())),
+            _ => Kind::Other,
+        }
     }
 }
 
@@ -205,14 +336,25 @@ impl<'de> Visitor<'de> for IdOf<'_> {
     }
 }
 
-/// Queues rmcp's output for the writer, a whole line at a time, until rmcp closes it.
-async fn pass_responses(rmcp: impl AsyncRead + Unpin, lines: mpsc::Sender<Vec<u8>>) {
+/// Queues rmcp's output for the writer, a whole line at a time, until rmcp closes it; an
+/// answer (its id read from its first bytes) lets the next request in.
+async fn pass_responses(
+    rmcp: impl AsyncRead + Unpin,
+    lines: mpsc::Sender<Vec<u8>>,
+    in_flight: InFlight,
+) {
     let mut rmcp = BufReader::new(rmcp);
     loop {
         let mut line = Vec::new();
         match rmcp.read_until(b'\n', &mut line).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {
+                // rmcp writes `jsonrpc` then `id` first; an id of its own request to the
+                // client is rarely one in flight, and then lets one more in early.
+                let id = leading_id(&line);
+                if !id.is_null() {
+                    in_flight.leave(&id.to_string());
+                }
                 if lines.send(line).await.is_err() {
                     break;
                 }
@@ -270,14 +412,14 @@ mod tests {
         assert!(matches!(check(b" \t\r"), Checked::Blank));
         assert!(matches!(
             check(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\r"),
-            Checked::Json
+            Checked::Json(_)
         ));
         assert!(matches!(
             check(br#"{"jsonrpc":"2.0","id":1"#),
             Checked::NotJson(_)
         ));
         assert!(matches!(check(b"{} {}"), Checked::NotJson(_)));
-        assert!(matches!(check(b"\xEF\xBB\xBF{}"), Checked::Json));
+        assert!(matches!(check(b"\xEF\xBB\xBF{}"), Checked::Json(_)));
         assert!(matches!(check(b"\"\xff\""), Checked::NotJson(_)));
         assert!(matches!(check(br#""\ud800""#), Checked::NotJson(_)));
     }

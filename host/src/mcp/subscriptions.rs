@@ -209,14 +209,32 @@ pub async fn listen(
         .await
         .map_err(|e| error(&e))?;
     let shared = Arc::new(Shared::default());
-    for text in context.accepted().resource_subscriptions.iter().flatten() {
-        let uri = Uri::parse(text)?;
-        let body = read_json(core, caller, &uri).await.map_err(|e| error(&e))?;
-        let ids = match uri {
-            Uri::Pool(_) => shared_ids(&body),
-            _ => BTreeSet::new(),
-        };
-        lock(&shared).uris.insert(uri, ids);
+    // What rmcp accepted keeps every copy of a URI the request repeated (99,000 copies of
+    // one URI were 99,000 reads): each distinct URI is read once, at most
+    // MAX_SUBSCRIPTIONS of them. A client gone meanwhile stops the reads.
+    let distinct = accepted(context.accepted());
+    let peer = &context.request_context().peer;
+    let opening = async {
+        for text in distinct.resource_subscriptions.iter().flatten() {
+            if peer.is_transport_closed() {
+                return Ok(false);
+            }
+            let uri = Uri::parse(text)?;
+            let body = read_json(core, caller, &uri).await.map_err(|e| error(&e))?;
+            let ids = match uri {
+                Uri::Pool(_) => shared_ids(&body),
+                _ => BTreeSet::new(),
+            };
+            lock(&shared).uris.insert(uri, ids);
+        }
+        Ok::<bool, ErrorData>(true)
+    };
+    let opened = tokio::select! {
+        opened = opening => opened?,
+        () = context.cancelled() => false,
+    };
+    if !opened {
+        return Ok(());
     }
     let follower = Follower {
         core: core.clone(),
