@@ -1,6 +1,5 @@
 // The design's complete example, step by step, against the maas core running in the page.
-import { createMaas, MaasError } from '../src/maas.js';
-import { clearPersisted } from '../src/journal.js';
+import { clearPersisted, createMaas, MaasError } from '../src/maas.js';
 
 const OWNER = 'user-123';
 const POOL = 'feature-auth';
@@ -232,7 +231,8 @@ function renderAudit() {
 
 function renderJournal() {
   const j = maas.journal();
-  $('#journal-status').textContent = `journal: ${j.head} entries, ${(j.bytes / 1024).toFixed(1)} KiB${j.persisted ? ' · kept in localStorage' : ''}`;
+  $('#journal-status').textContent = `journal: ${j.head} entries, ${(j.bytes / 1024).toFixed(1)} KiB${j.persisted ? ' · kept in localStorage' : ''}` +
+    (j.setAside ? ` · ${j.setAside} damaged set aside` : '');
 }
 
 function render() {
@@ -273,7 +273,18 @@ function search(event) {
   render();
 }
 
+async function reset() {
+  try {
+    await clearPersisted();
+    location.reload();
+  } catch (e) {
+    showError(e);
+  }
+}
+
 async function main() {
+  // Before the load: Reset is the way out of a stored journal that does not load.
+  $('#reset').addEventListener('click', reset);
   const started = performance.now();
   maas = await createMaas({ persist });
   const ms = performance.now() - started;
@@ -284,10 +295,6 @@ async function main() {
   $('#run-all').addEventListener('click', () => act(() => {
     for (const step of STEPS) if (!step.done()) step.run();
   }));
-  $('#reset').addEventListener('click', () => {
-    clearPersisted();
-    location.reload();
-  });
   $('#show-reads').addEventListener('change', renderAudit);
   $('#search-form').addEventListener('submit', search);
   render();
@@ -298,6 +305,7 @@ main().catch((e) => {
   const status = $('#core-status');
   status.className = 'badge badge-bad';
   status.textContent = 'core failed to load';
+  $('#run-all').disabled = true;
   showError(e);
   console.error(e);
 });

@@ -1,38 +1,81 @@
-// The `maas:core/journal` import, kept in memory and optionally mirrored to localStorage.
+// The `maas:core/journal` import, kept in memory and optionally in localStorage
+// (src/storage.js).
 //
 // jco lowers a `result<T, journal-error>` import from the function's outcome: a returned
 // value is `ok`, a thrown plain object `{ tag, val }` is `err` with that variant. A thrown
 // `Error` would be taken for a trap, so refusals are never thrown as `Error`s.
 
-const entries = []; // entry n (1-based) is entries[n - 1], a Uint8Array
-const reads = []; // the read-audit log: one record per audited read, oldest first
-let storageKey = null; // set by `configure` when persisting
+import { StoredJournal, clear, lock, unlock } from './storage.js';
 
-/** Chooses persistence before the core loads; reloads a persisted journal if there is one. */
-export function configure({ persist = false, key = 'maas.journal' } = {}) {
+/**
+ * Most read-audit entries kept, the newest: the core's default audit window (100,000,
+ * `audit_window` in guest/core/src/limits.rs), about 30 MiB of records. The log lives in
+ * the page only, so without a bound a long-lived page grows it until the tab dies.
+ */
+export const READ_WINDOW = 100_000;
+
+const entries = []; // entry n (1-based) is entries[n - 1], a Uint8Array
+let stored = null; // the StoredJournal when persisting
+let storageKey = null; // its key
+let setAside = 0; // entries the load set aside as damaged
+
+// The read-audit log, oldest first: a ring of at most READ_WINDOW records, the oldest at
+// `readsFirst` once it is full.
+const reads = [];
+let readsFirst = 0;
+
+/**
+ * Chooses persistence before the core loads and reads a persisted journal if there is
+ * one. With `persist`, takes the key's Web Lock for the page's life first (see
+ * src/storage.js). Rejects with `{ tag: 'unavailable', val }`.
+ */
+export async function configure({ persist = false, key = 'maas.journal' } = {}) {
   entries.length = 0;
   reads.length = 0;
+  readsFirst = 0;
+  stored = null;
+  // A load retried on the same key keeps the lock it took; any other lets it go.
+  if (storageKey !== null && !(persist && storageKey === key)) unlock(storageKey);
   storageKey = null;
-  if (!persist) return;
+  setAside = 0;
   const storage = globalThis.localStorage;
-  if (!storage) return;
-  storageKey = key;
-  const saved = storage.getItem(key);
-  if (!saved) return;
-  const parsed = JSON.parse(saved);
-  for (const text of parsed.entries ?? []) entries.push(fromBase64(text));
+  if (!persist || !storage) return;
+  try {
+    await lock(key);
+    const journal = new StoredJournal(storage, key);
+    const loaded = journal.load();
+    for (const entry of loaded.entries) entries.push(entry);
+    setAside = loaded.setAside;
+    stored = journal;
+    storageKey = key;
+  } catch (e) {
+    unlock(key);
+    entries.length = 0;
+    throw typeof e?.tag === 'string' ? e : { tag: 'unavailable', val: `localStorage: ${e?.message ?? e}` };
+  }
+  if (setAside > 0) {
+    console.warn(
+      `maas: ${setAside} damaged value(s) of the journal "${key}" could not be read and were ` +
+        `set aside under "${key}.damaged/"; the journal goes on from entry ${entries.length}`,
+    );
+  }
 }
 
-/** Forgets a persisted journal (the running core keeps its state until reloaded). */
-export function clearPersisted(key = storageKey ?? 'maas.journal') {
-  globalThis.localStorage?.removeItem(key);
+/**
+ * Forgets a persisted journal, set-aside entries included (the running core keeps its
+ * state until reloaded). Rejects with `{ tag: 'unavailable', val }` while another page has
+ * the journal open.
+ */
+export async function clearPersisted(key = storageKey ?? 'maas.journal') {
+  const storage = globalThis.localStorage;
+  if (storage) await clear(storage, key);
 }
 
-/** How many entries the journal holds and their total size, for display. */
+/** How many entries the journal holds, their total size and how many the load set aside. */
 export function journalInfo() {
   let bytes = 0;
   for (const e of entries) bytes += e.length;
-  return { head: entries.length, bytes, persisted: storageKey !== null };
+  return { head: entries.length, bytes, persisted: stored !== null, setAside };
 }
 
 export function head() {
@@ -53,19 +96,15 @@ export function read(from, max) {
   return out;
 }
 
-export function append(expectedHead, data, sync) {
+// Every entry is stored as it is appended, whatever `sync` says: a page can be closed at
+// any moment, and nothing would carry an unsynced entry (an audited denial) to storage.
+export function append(expectedHead, data, _sync) {
   const current = BigInt(entries.length);
   if (expectedHead !== current) throw { tag: 'conflict', val: current };
   // The core may reuse its buffer after the call returns: keep a copy.
-  entries.push(new Uint8Array(data));
-  if (sync) {
-    try {
-      flush();
-    } catch (refusal) {
-      entries.pop();
-      throw refusal;
-    }
-  }
+  const entry = new Uint8Array(data);
+  stored?.append(entries.length + 1, entry);
+  entries.push(entry);
   return current + 1n;
 }
 
@@ -78,7 +117,12 @@ export function append(expectedHead, data, sync) {
 export function auditAppend(packed) {
   const entry = unpackRead(packed);
   if (entry === null) throw { tag: 'unavailable', val: 'malformed read-audit entry' };
-  reads.push(entry);
+  if (reads.length < READ_WINDOW) {
+    reads.push(entry);
+  } else {
+    reads[readsFirst] = entry;
+    readsFirst = (readsFirst + 1) % READ_WINDOW;
+  }
 }
 
 const ABSENT = 0xffffffff;
@@ -123,13 +167,17 @@ export function unpackRead(bytes) {
   return at === bytes.length ? entry : null;
 }
 
-/** The newest `scan.limit` read-audit entries matching `scan`, oldest first. */
+/**
+ * The newest `scan.limit` read-audit entries matching `scan`, oldest first. The agent
+ * filter also takes the operator's entries whose detail names the agent as
+ * `on_behalf_of` (wit/journal.wit).
+ */
 export function auditScan(scan) {
   const out = [];
-  for (let i = reads.length - 1; i >= 0 && out.length < scan.limit; i--) {
-    const e = reads[i];
+  for (let k = reads.length - 1; k >= 0 && out.length < scan.limit; k--) {
+    const e = reads[(readsFirst + k) % reads.length];
     if (scan.actor !== undefined && e.actor !== scan.actor) continue;
-    if (scan.agent !== undefined && e.actor !== scan.agent && e.target !== scan.agent) continue;
+    if (scan.agent !== undefined && !names(e, scan.agent)) continue;
     if (scan.eventType !== undefined && e.eventType !== scan.eventType) continue;
     if (scan.since !== undefined && e.at < scan.since) continue;
     if (scan.until !== undefined && e.at >= scan.until) continue;
@@ -138,27 +186,14 @@ export function auditScan(scan) {
   return out.reverse();
 }
 
-function flush() {
-  if (storageKey === null) return;
-  const doc = { entries: entries.map(toBase64) };
+/** Whether read-audit entry `e` is about `agent`: its actor, its target, or acted for. */
+function names(e, agent) {
+  if (e.actor === agent || e.target === agent) return true;
+  // Cheap test first: most details never mention on_behalf_of.
+  if (e.actor !== 'operator' || !e.detail.includes('on_behalf_of')) return false;
   try {
-    globalThis.localStorage.setItem(storageKey, JSON.stringify(doc));
-  } catch (e) {
-    throw { tag: 'unavailable', val: `localStorage: ${e?.message ?? e}` };
+    return JSON.parse(e.detail)?.on_behalf_of === agent;
+  } catch {
+    return false;
   }
-}
-
-function toBase64(bytes) {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
-}
-
-function fromBase64(text) {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
 }

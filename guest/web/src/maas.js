@@ -3,13 +3,14 @@
 // The core is the same component the `maas` host runs; jco turns it into an ES module
 // (dist/core) whose journal import is ./journal.js. That module holds one instance, so a
 // page or process has one core: `createMaas` sets it up once and hands out the same
-// object afterwards.
+// object afterwards (to calls with the same options; a load that failed is not kept).
 //
 // Inputs accept the wire strings (`claude_code`, `agent_private`, `memory_read`) or the
 // WIT names (`claude-code`, ...); results are the bindings' records as they are (WIT names,
 // u64 as BigInt). Errors are thrown as `MaasError`.
 
 import * as journal from './journal.js';
+import { ArgumentError, jsonText, maybeText, needU32, text, texts, u32, u64 } from './args.js';
 
 /** An error returned by the core: `code` is the wire name (`not_found`, `invalid_input`, ...). */
 export class MaasError extends Error {
@@ -41,44 +42,113 @@ const LIMIT_FIELDS = [
 
 const OPERATOR = Object.freeze({ tag: 'operator' });
 
+/** The core being loaded or loaded: `{ options, promise }`, the options as one JSON text. */
 let created = null;
 
 /**
  * Loads the core (once), catches it up with the journal and returns the API.
- * `limits`: any of the admin limits (numbers or BigInts; 0 or absent = default).
- * `persist`: keep the journal in localStorage, so a reload keeps the state (browser only).
+ * `limits`: any of the admin limits (whole numbers or BigInts; 0 or absent = default).
+ * `persist`: keep the journal in localStorage, so a reload keeps the state (browser only);
+ * the page then holds the journal's `storageKey` until it closes, and a second page on the
+ * same key is refused (`unavailable`).
+ * A later call with other options is refused (`invalid_input`): there is one core.
  */
 export function createMaas({ limits = {}, persist = false, storageKey = 'maas.journal' } = {}) {
-  created ??= (async () => {
-    journal.configure({ persist, key: storageKey });
+  let wanted;
+  try {
+    wanted = call(() => limitsOf(limits));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const options = JSON.stringify({
+    persist: Boolean(persist),
+    storageKey: persist ? String(storageKey) : null,
+    limits: LIMIT_FIELDS.map((f) => String(wanted[f])),
+  });
+  if (created !== null) {
+    if (created.options === options) return created.promise;
+    return Promise.reject(
+      new MaasError('invalid-input', 'the core is already created with other options (persist, storageKey ' +
+        'or limits): a page or process has one core; pass the same options, or none'),
+    );
+  }
+  const promise = (async () => {
+    await journal.configure({ persist, key: storageKey }).catch(refused);
     const core = await import('../dist/core/maas_component.js');
-    const wanted = {};
-    for (const f of LIMIT_FIELDS) wanted[f] = BigInt(limits[f] ?? 0);
     call(() => core.admin.init(wanted));
     return new Maas(core);
   })();
-  return created;
+  created = { options, promise };
+  // A failed load is not kept: the next call tries again.
+  promise.catch(() => {
+    if (created?.promise === promise) created = null;
+  });
+  return promise;
 }
+
+/** Forgets the persisted journal under `storageKey` (see `persist`); refused while another page has it open. */
+export async function clearPersisted(storageKey) {
+  await journal.clearPersisted(storageKey).catch(refused);
+}
+
+/** Throws the journal's refusal `{ tag, val }` as a `MaasError` (anything else as it is). */
+function refused(e) {
+  throw typeof e?.tag === 'string' ? new MaasError(e.tag, e.val) : e;
+}
+
+/** The admin limits from `limits`, each a u64; refuses a field it does not know. */
+function limitsOf(limits) {
+  for (const name of Object.keys(limits ?? {})) {
+    if (!LIMIT_FIELDS.includes(name)) throw new ArgumentError(snake(name), 'is not a limit');
+  }
+  return Object.fromEntries(LIMIT_FIELDS.map((f) => [f, u64(snake(f), limits?.[f]) ?? 0n]));
+}
+
+const snake = (name) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 function call(f) {
   try {
     return f();
   } catch (e) {
+    if (e instanceof ArgumentError) throw new MaasError(e.tag, e.val);
     const p = e?.payload;
     if (p && typeof p === 'object' && typeof p.tag === 'string') throw new MaasError(p.tag, p.val);
     throw e;
   }
 }
 
-const wit = (s) => (s === undefined ? undefined : String(s).replaceAll('_', '-'));
-const json = (v) => (v === undefined ? undefined : typeof v === 'string' ? v : JSON.stringify(v));
-const big = (v) => (v === undefined || v === null ? undefined : BigInt(v));
+/** An enum's wire name (`claude_code`) or WIT name (`claude-code`) as jco takes it. */
+const wit = (field, s) => (s === undefined || s === null ? undefined : text(field, s).replaceAll('_', '-'));
 
 function callerOf(who) {
   if (who === undefined || who === 'operator') return OPERATOR;
-  if (typeof who === 'object') return who;
-  return { tag: 'agent', val: who };
+  if (typeof who === 'string') return { tag: 'agent', val: who };
+  if (who?.tag === 'operator') return OPERATOR;
+  if (who?.tag === 'agent' && typeof who.val === 'string') return { tag: 'agent', val: who.val };
+  throw new ArgumentError('caller', "must be 'operator', an agent id, or { tag: 'agent', val: id }");
 }
+
+/** A page of a list: `{ limit, cursor }` checked. */
+const pageOf = ({ limit, cursor } = {}) => [u32('limit', limit), maybeText('cursor', cursor)];
+
+/** The filter of `audit.query`. */
+const auditFilter = (filter = {}) => ({
+  agentId: maybeText('agent_id', filter.agentId),
+  eventType: maybeText('event_type', filter.eventType),
+  since: u64('since', filter.since),
+  until: u64('until', filter.until),
+  limit: u32('limit', filter.limit),
+});
+
+/** The request of `pools.create`. */
+const poolRequest = ({ name, ownerId, scope, team, poolId, metadata }) => ({
+  name: text('name', name),
+  ownerId: text('owner_id', ownerId),
+  scope: wit('scope', scope),
+  team: maybeText('team', team),
+  poolId: maybeText('pool_id', poolId),
+  metadata: jsonText('metadata', metadata),
+});
 
 /** The API, acting as the operator unless a handle from `agent(id)` is used. */
 class Maas {
@@ -92,7 +162,10 @@ class Maas {
     return this.#core;
   }
 
-  /** Journal size (entries, bytes) and whether it is persisted. */
+  /**
+   * The journal: `{ head, bytes, persisted, setAside }`, `setAside` counting the damaged
+   * stored values the load moved aside (see `persist`).
+   */
   journal() {
     return journal.journalInfo();
   }
@@ -105,85 +178,83 @@ class Maas {
   registerAgent({ agentType, ownerId, agentId, capabilities, metadata }) {
     return call(() =>
       this.#core.agents.register(OPERATOR, {
-        agentType: wit(agentType),
-        ownerId,
-        agentId,
-        capabilities: capabilities?.map(wit),
-        metadata: json(metadata),
+        agentType: wit('agent_type', agentType),
+        ownerId: text('owner_id', ownerId),
+        agentId: maybeText('agent_id', agentId),
+        capabilities: capabilities === undefined ? undefined : texts('capabilities', capabilities).map((c) => wit('capabilities', c)),
+        metadata: jsonText('metadata', metadata),
       }),
     );
   }
 
   getAgent(id) {
-    return call(() => this.#core.agents.get(OPERATOR, id));
+    return call(() => this.#core.agents.get(OPERATOR, text('agent_id', id)));
   }
 
   /** One page of an owner's agents: `{ items, nextCursor }` (see `pending`). */
-  listAgents(ownerId, { limit, cursor } = {}) {
-    return call(() => this.#core.agents.listByOwner(OPERATOR, ownerId, limit, cursor));
+  listAgents(ownerId, page) {
+    return call(() => this.#core.agents.listByOwner(OPERATOR, text('owner_id', ownerId), ...pageOf(page)));
   }
 
   /** Replaces agent `id`'s token; returns the new one (the old one stops working). */
   rotateToken(id) {
-    return call(() => this.#core.agents.rotateToken(OPERATOR, id));
+    return call(() => this.#core.agents.rotateToken(OPERATOR, text('agent_id', id)));
   }
 
-  /** Maps a token to a handle acting as its agent. */
+  /**
+   * Maps a token to a handle acting as its agent. The handle checks the token again on
+   * every call, so it stops working as soon as the token is rotated or the agent
+   * deactivated (refused `permission_denied`, as the core refuses a bad token).
+   */
   authenticate(token) {
-    const id = call(() => this.#core.agents.authenticate(token));
-    return this.agent(id);
+    return call(() => {
+      const id = this.#core.agents.authenticate(text('token', token));
+      return new AgentHandle(this.#core, id, callerOf(id), token);
+    });
   }
 
   /**
    * A handle acting as agent `id`. The call is made by that agent itself unless `caller`
-   * says otherwise: `'operator'`, or another agent id (which the core refuses).
+   * says otherwise: `'operator'`, or another agent id (which the core refuses). No token
+   * is involved: this is the page, trusted as the operator, speaking for the agent, so
+   * rotating the agent's token does not affect the handle (use `authenticate` for that).
    */
   agent(id, { caller = id } = {}) {
-    return new AgentHandle(this.#core, id, callerOf(caller));
+    return call(() => new AgentHandle(this.#core, text('agent_id', id), callerOf(caller)));
   }
 
-  createPool({ name, ownerId, scope, team, poolId, metadata }) {
-    return call(() =>
-      this.#core.pools.create(OPERATOR, undefined, {
-        name, ownerId, scope: wit(scope), team, poolId, metadata: json(metadata),
-      }),
-    );
+  createPool(request) {
+    return call(() => this.#core.pools.create(OPERATOR, undefined, poolRequest(request)));
   }
 
   getPool(poolId) {
-    return call(() => this.#core.pools.get(OPERATOR, poolId));
+    return call(() => this.#core.pools.get(OPERATOR, text('pool_id', poolId)));
   }
 
   /** One page of the pools: `{ items, nextCursor }` (see `pending`). */
-  listPools(ownerId, { limit, cursor } = {}) {
-    return call(() => this.#core.pools.list(OPERATOR, ownerId, limit, cursor));
+  listPools(ownerId, page) {
+    return call(() => this.#core.pools.list(OPERATOR, maybeText('owner_id', ownerId), ...pageOf(page)));
   }
 
   /** Adds an agent to a pool at `read`, `write` or `admin`. */
   join(poolId, agentId, permission = 'read') {
-    return call(() => this.#core.pools.join(OPERATOR, poolId, agentId, wit(permission)));
+    return call(() =>
+      this.#core.pools.join(OPERATOR, text('pool_id', poolId), text('agent_id', agentId), wit('permission', permission)),
+    );
   }
 
   /** One page of a pool's members: `{ items, nextCursor }` (see `pending`). */
-  members(poolId, { limit, cursor } = {}) {
-    return call(() => this.#core.pools.members(OPERATOR, poolId, limit, cursor));
+  members(poolId, page) {
+    return call(() => this.#core.pools.members(OPERATOR, text('pool_id', poolId), ...pageOf(page)));
   }
 
   getHandoff(handoffId) {
-    return call(() => this.#core.handoffs.get(OPERATOR, handoffId));
+    return call(() => this.#core.handoffs.get(OPERATOR, text('handoff_id', handoffId)));
   }
 
   /** Audit entries, oldest first. `filter`: `{ agentId, eventType, since, until, limit }`. */
-  audit(filter = {}) {
-    return call(() =>
-      this.#core.audit.query(OPERATOR, {
-        agentId: filter.agentId,
-        eventType: filter.eventType,
-        since: big(filter.since),
-        until: big(filter.until),
-        limit: filter.limit,
-      }),
-    );
+  audit(filter) {
+    return call(() => this.#core.audit.query(OPERATOR, auditFilter(filter)));
   }
 }
 
@@ -191,99 +262,133 @@ class Maas {
 class AgentHandle {
   #core;
   #caller;
-  constructor(core, id, caller) {
+  #token;
+  constructor(core, id, caller, token) {
     this.#core = core;
     this.#caller = caller;
+    this.#token = token;
     this.id = id;
   }
 
-  get() {
-    return call(() => this.#core.agents.get(this.#caller, this.id));
+  /** The caller of a call; a handle from `authenticate` first checks its token still works. */
+  #as() {
+    if (this.#token !== undefined) this.#core.agents.authenticate(this.#token);
+    return this.#caller;
   }
 
-  /** Replaces this agent's own token; returns the new one. */
+  get() {
+    return call(() => this.#core.agents.get(this.#as(), this.id));
+  }
+
+  /**
+   * Replaces this agent's own token; returns the new one. A handle from `authenticate`
+   * goes on with the new token.
+   */
   rotateToken() {
-    return call(() => this.#core.agents.rotateToken(this.#caller, this.id));
+    return call(() => {
+      const token = this.#core.agents.rotateToken(this.#as(), this.id);
+      if (this.#token !== undefined) this.#token = token;
+      return token;
+    });
   }
 
   /** Stores a memory; `pool`/`scope` share it right away. */
-  storeMemory({ content, kind = 'note', tags = [], memoryId, poolId, scope, ttlSeconds }) {
+  storeMemory({ content, kind = 'note', tags, memoryId, poolId, scope, ttlSeconds }) {
     return call(() =>
-      this.#core.memories.storeMemory(this.#caller, {
-        agentId: this.id, content, kind: wit(kind), tags, memoryId, poolId,
-        scope: wit(scope), ttlSeconds: big(ttlSeconds),
+      this.#core.memories.storeMemory(this.#as(), {
+        agentId: this.id,
+        content: text('content', content),
+        kind: wit('kind', kind),
+        tags: texts('tags', tags),
+        memoryId: maybeText('memory_id', memoryId),
+        poolId: maybeText('pool_id', poolId),
+        scope: wit('scope', scope),
+        ttlSeconds: u64('ttl_seconds', ttlSeconds),
       }),
     );
   }
 
   getMemory(memoryId) {
-    return call(() => this.#core.memories.get(this.#caller, this.id, memoryId));
+    return call(() => this.#core.memories.get(this.#as(), this.id, text('memory_id', memoryId)));
   }
 
   searchMemories(query, limit = 10) {
-    return call(() => this.#core.memories.search(this.#caller, this.id, query, limit));
+    return call(() => this.#core.memories.search(this.#as(), this.id, text('query', query), needU32('limit', limit)));
   }
 
-  createPool({ name, ownerId, scope, team, poolId, metadata }) {
-    return call(() =>
-      this.#core.pools.create(this.#caller, this.id, {
-        name, ownerId, scope: wit(scope), team, poolId, metadata: json(metadata),
-      }),
-    );
+  createPool(request) {
+    return call(() => this.#core.pools.create(this.#as(), this.id, poolRequest(request)));
   }
 
   share(poolId, memoryId, scope) {
-    return call(() => this.#core.pools.share(this.#caller, poolId, memoryId, this.id, wit(scope)));
+    return call(() =>
+      this.#core.pools.share(this.#as(), text('pool_id', poolId), text('memory_id', memoryId), this.id, wit('scope', scope)),
+    );
   }
 
   /** One page of the shares this agent may see: `{ items, nextCursor }` (see `pending`). */
-  querySharedMemories(poolId, maxScope = 'global', { limit, cursor } = {}) {
+  querySharedMemories(poolId, maxScope = 'global', page) {
     return call(() =>
-      this.#core.pools.queryShared(this.#caller, poolId, this.id, wit(maxScope), limit, cursor),
+      this.#core.pools.queryShared(this.#as(), text('pool_id', poolId), this.id, wit('max_scope', maxScope), ...pageOf(page)),
     );
   }
 
   leave(poolId) {
-    return call(() => this.#core.pools.leave(this.#caller, poolId, this.id));
+    return call(() => this.#core.pools.leave(this.#as(), text('pool_id', poolId), this.id));
   }
 
   /** Starts a handoff to `targetAgentId`. `currentState` may be an object (sent as JSON). */
-  initiateHandoff(targetAgentId, { taskDescription, currentState = {}, memories = [], files = [], ttlSeconds }) {
+  initiateHandoff(targetAgentId, { taskDescription, currentState = {}, memories, files, ttlSeconds }) {
     return call(() =>
       this.#core.handoffs.initiate(
-        this.#caller, this.id, targetAgentId,
-        { taskDescription, currentState: json(currentState), relevantMemories: memories, relevantFiles: files },
-        big(ttlSeconds),
+        this.#as(),
+        this.id,
+        text('target_agent_id', targetAgentId),
+        {
+          taskDescription: text('task_description', taskDescription),
+          currentState: jsonText('current_state', currentState),
+          relevantMemories: texts('relevant_memories', memories),
+          relevantFiles: texts('relevant_files', files),
+        },
+        u64('ttl_seconds', ttlSeconds),
       ),
     );
   }
 
   /** Accepts a pending handoff; returns `{ handoff, memories }`. */
   accept(handoffId) {
-    return call(() => this.#core.handoffs.accept(this.#caller, handoffId, this.id));
+    return call(() => this.#core.handoffs.accept(this.#as(), text('handoff_id', handoffId), this.id));
   }
 
   reject(handoffId, reason) {
-    return call(() => this.#core.handoffs.reject(this.#caller, handoffId, this.id, reason));
+    return call(() =>
+      this.#core.handoffs.reject(this.#as(), text('handoff_id', handoffId), this.id, text('reason', reason)),
+    );
   }
 
   cancel(handoffId) {
-    return call(() => this.#core.handoffs.cancel(this.#caller, handoffId, this.id));
+    return call(() => this.#core.handoffs.cancel(this.#as(), text('handoff_id', handoffId), this.id));
   }
 
-  /** Completes an accepted handoff; `result` may be an object (sent as JSON). */
   /** As the target of an accepted handoff, asks its source for more (`input_required`). */
   requestInput(handoffId, question) {
-    return call(() => this.#core.handoffs.requestInput(this.#caller, handoffId, this.id, question));
+    return call(() =>
+      this.#core.handoffs.requestInput(this.#as(), text('handoff_id', handoffId), this.id, text('question', question)),
+    );
   }
 
   /** As the source, answers the target's question; the handoff is accepted again. */
   provideInput(handoffId, answer) {
-    return call(() => this.#core.handoffs.provideInput(this.#caller, handoffId, this.id, answer));
+    return call(() =>
+      this.#core.handoffs.provideInput(this.#as(), text('handoff_id', handoffId), this.id, text('answer', answer)),
+    );
   }
 
+  /** Completes an accepted handoff; `result` may be an object (sent as JSON). */
   complete(handoffId, result) {
-    return call(() => this.#core.handoffs.complete(this.#caller, handoffId, this.id, json(result)));
+    return call(() =>
+      this.#core.handoffs.complete(this.#as(), text('handoff_id', handoffId), this.id, jsonText('result', result)),
+    );
   }
 
   /**
@@ -291,23 +396,18 @@ class AgentHandle {
    * `{ items, nextCursor }`. `limit` is 1..=500 (default 50); pass the `nextCursor` of a
    * page as `cursor` for the next one (absent after the last).
    */
-  pending({ limit, cursor } = {}) {
-    return call(() => this.#core.handoffs.pending(this.#caller, this.id, limit, cursor));
+  pending(page) {
+    return call(() => this.#core.handoffs.pending(this.#as(), this.id, ...pageOf(page)));
   }
 
   /** One page of the handoffs this agent is source or target of, as `pending`. */
-  handoffs({ limit, cursor } = {}) {
-    return call(() => this.#core.handoffs.byAgent(this.#caller, this.id, limit, cursor));
+  handoffs(page) {
+    return call(() => this.#core.handoffs.byAgent(this.#as(), this.id, ...pageOf(page)));
   }
 
   /** The audit entries this agent is the actor of. */
-  audit(filter = {}) {
-    return call(() =>
-      this.#core.audit.query(this.#caller, {
-        agentId: filter.agentId, eventType: filter.eventType,
-        since: big(filter.since), until: big(filter.until), limit: filter.limit,
-      }),
-    );
+  audit(filter) {
+    return call(() => this.#core.audit.query(this.#as(), auditFilter(filter)));
   }
 
   /**
@@ -317,9 +417,13 @@ class AgentHandle {
    */
   changes(after, filter = {}, limit) {
     return call(() =>
-      this.#core.changes.get(this.#caller, this.id, after, {
-        kinds: filter.kinds ?? [], poolId: filter.poolId,
-      }, limit),
+      this.#core.changes.get(
+        this.#as(),
+        this.id,
+        maybeText('after', after),
+        { kinds: texts('kinds', filter.kinds), poolId: maybeText('pool_id', filter.poolId) },
+        u32('limit', limit),
+      ),
     );
   }
 }

@@ -22,7 +22,8 @@ async function withPage(f) {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
         '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
     });
-    const page = await browser.newPage({ viewport: { width: 1360, height: 1100 } });
+    const context = await browser.newContext({ viewport: { width: 1360, height: 1100 } });
+    const page = await context.newPage();
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     const base = `http://127.0.0.1:${server.address().port}`;
@@ -69,6 +70,62 @@ test('the demo page plays the handoff example through the core', { timeout: 120_
     assert.equal(await page.textContent('#handoff-badge'), 'completed');
     assert.equal(await page.locator('#steps li.done').count(), 6);
     assert.deepEqual(errors, []);
+
+    // All of it under the server's content security policy, which refuses inline script.
+    const injected = await page.evaluate(() => new Promise((resolve) => {
+      document.addEventListener('securitypolicyviolation', (e) => resolve(e.violatedDirective));
+      const script = document.createElement('script');
+      script.textContent = 'document.body.dataset.injected = "ran"';
+      document.body.append(script);
+      setTimeout(() => resolve(document.body.dataset.injected ?? 'nothing'), 2000);
+    }));
+    assert.equal(injected, 'script-src-elem');
+  });
+});
+
+const ready = (page) => page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+const failed = (page) => page.waitForSelector('#core-status.badge-bad', { timeout: 20_000 });
+
+test('a second tab on the same journal is refused, and the first keeps every write', { timeout: 120_000 }, async () => {
+  await withPage(async (first, base) => {
+    await first.goto(`${base}/demo/`);
+    await ready(first);
+    await first.click('#run-all');
+    const second = await first.context().newPage();
+    await second.goto(`${base}/demo/`);
+    await failed(second);
+    assert.match(await second.textContent('#error'), /^unavailable: .*open in another tab or window.*storageKey/);
+    // Its Reset does not take the journal from under the first tab either.
+    await second.click('#reset');
+    await second.waitForTimeout(200);
+    assert.match(await second.textContent('#error'), /open in another tab or window/);
+
+    await first.evaluate(async () => {
+      const { createMaas } = await import('../src/maas.js');
+      const maas = await createMaas({ persist: true });
+      maas.registerAgent({ agentType: 'human', ownerId: 'user-123', agentId: 'late-joiner' });
+    });
+    await first.close();
+    await second.reload();
+    await ready(second);
+    assert.equal(await second.textContent('#handoff-badge'), 'completed');
+    assert.equal(await second.locator('#agents-table tr[data-agent]').count(), 3);
+  });
+});
+
+test('Reset recovers a page whose stored journal does not load', { timeout: 120_000 }, async () => {
+  await withPage(async (page, base) => {
+    await page.goto(`${base}/demo/`);
+    await ready(page);
+    // Good base64, but not a journal entry: the core refuses to start on it.
+    await page.evaluate(() => localStorage.setItem('maas.journal', JSON.stringify({ entries: [btoa('not an entry')] })));
+    await page.reload();
+    await failed(page);
+    assert.match(await page.textContent('#error'), /entry 1 cannot be decoded/);
+    await page.click('#reset');
+    await ready(page);
+    assert.equal(await page.locator('#steps li.done').count(), 0);
+    assert.equal(await page.isHidden('#error'), true);
   });
 });
 

@@ -257,3 +257,83 @@ test('the target asks its source for input, and both follow the change feed', ()
   assert.equal(page.hasMore, false);
   refused(() => maas.agent(a).changes('nonsense'), 'invalid_input');
 });
+
+test('a later createMaas with other options is refused; the same options get the same core', async () => {
+  assert.equal(await createMaas(), maas);
+  assert.equal(await createMaas({ limits: { agents: 0 } }), maas);
+  for (const other of [{ persist: true }, { limits: { agents: 5 } }]) {
+    await assert.rejects(createMaas(other), (e) => {
+      assert.ok(e instanceof MaasError);
+      assert.equal(e.code, 'invalid_input');
+      assert.match(e.message, /already created with other options/);
+      return true;
+    });
+  }
+});
+
+test('a limit that is not a whole number from 0 to 2^64-1 is refused naming it', async () => {
+  const cases = [
+    [{ writesPerMinute: -1 }, 'writes_per_minute'],
+    [{ agents: 1.5 }, 'agents'],
+    [{ memoryBytes: NaN }, 'memory_bytes'],
+    [{ auditWindow: 2n ** 64n }, 'audit_window'],
+    [{ memories: '10' }, 'memories'],
+    [{ writesPerMinit: 10 }, 'writes_per_minit'],
+  ];
+  for (const [limits, field] of cases) {
+    await assert.rejects(createMaas({ limits }), (e) => {
+      assert.ok(e instanceof MaasError, `${field}: ${e}`);
+      assert.equal(e.code, 'invalid_input');
+      assert.equal(e.field, field);
+      return true;
+    });
+  }
+});
+
+test('a number out of its WIT range is refused, not wrapped', () => {
+  const { ids: [a] } = team();
+  const field = (name) => (e) => assert.equal(e.field, name);
+  refused(() => maas.agent(a).searchMemories('jwt', 2 ** 32 + 5), 'invalid_input', field('limit'));
+  refused(() => maas.agent(a).pending({ limit: 2 ** 32 + 50 }), 'invalid_input', field('limit'));
+  refused(() => maas.agent(a).storeMemory({ content: 'c', ttlSeconds: 1.5 }), 'invalid_input', field('ttl_seconds'));
+  refused(() => maas.audit({ since: -5 }), 'invalid_input', field('since'));
+  refused(() => maas.listAgents('owner-x', { limit: NaN }), 'invalid_input', field('limit'));
+});
+
+test('an argument of the wrong type is invalid input naming the field', () => {
+  const { ids: [a, b] } = team();
+  const field = (name) => (e) => assert.equal(e.field, name);
+  refused(() => maas.agent(a).storeMemory({ content: 'c', tags: 'abc' }), 'invalid_input', field('tags'));
+  refused(() => maas.agent(a).storeMemory({ content: 12345 }), 'invalid_input', field('content'));
+  refused(() => maas.agent(a).initiateHandoff(b, { taskDescription: 't', memories: 'mem-1' }), 'invalid_input',
+    field('relevant_memories'));
+  refused(() => maas.agent(a, { caller: null }), 'invalid_input', field('caller'));
+  refused(() => maas.getAgent(42), 'invalid_input', field('agent_id'));
+  const cycle = {};
+  cycle.self = cycle;
+  refused(() => maas.registerAgent({ agentType: 'human', ownerId: 'o', metadata: cycle }), 'invalid_input',
+    field('metadata'));
+});
+
+test('a handle from a token stops working once the token is rotated', () => {
+  const reg = maas.registerAgent({ agentType: 'claude_code', ownerId: 'user-t', agentId: 'token-handle-1' });
+  const viaToken = maas.authenticate(reg.token);
+  assert.equal(viaToken.get().id, 'token-handle-1');
+  // Its own rotation hands it the new token.
+  viaToken.rotateToken();
+  assert.equal(viaToken.storeMemory({ content: 'still me' }).author, 'token-handle-1');
+  maas.rotateToken('token-handle-1');
+  refused(() => viaToken.storeMemory({ content: 'with a revoked token' }), 'permission_denied');
+  refused(() => viaToken.get(), 'permission_denied');
+  // The page as operator speaking for the agent needs no token.
+  assert.equal(maas.agent('token-handle-1').get().id, 'token-handle-1');
+});
+
+test("the operator's reads on an agent's behalf are in the agent's audit trail", () => {
+  const { ids: [a] } = team();
+  maas.agent(a).storeMemory({ memoryId: `${a}-m`, content: 'a private note' });
+  maas.agent(a, { caller: 'operator' }).getMemory(`${a}-m`);
+  const onBehalf = maas.audit({ agentId: a, limit: 1000 })
+    .filter((e) => e.actor === 'operator' && JSON.parse(e.detail).on_behalf_of === a);
+  assert.ok(onBehalf.some((e) => e.eventType === 'memory.read'), JSON.stringify(onBehalf.map((e) => e.eventType)));
+});

@@ -1,7 +1,10 @@
-// The journal import on its own: the packed read-audit entries the core hands over.
+// The journal import on its own: the packed read-audit entries the core hands over, and
+// the read-audit log they go to.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { unpackRead } from '../src/journal.js';
+import * as journal from '../src/journal.js';
+
+const { unpackRead } = journal;
 
 const ABSENT = 0xffffffff;
 
@@ -62,4 +65,35 @@ test('a malformed packed entry is refused', () => {
   const notUtf8 = bytes.slice();
   notUtf8[20] = 0xff;
   assert.equal(unpackRead(notUtf8), null);
+});
+
+const ALL = 0xffffffff;
+
+test('the read-audit log keeps the newest reads up to its window', async () => {
+  await journal.configure();
+  // The core's default audit window; the log is bounded by it (src/journal.js).
+  const window = journal.READ_WINDOW ?? 100_000;
+  const read = pack({ ...entry, seq: 0n });
+  const seq = new DataView(read.buffer);
+  for (let n = 1; n <= window + 3; n++) {
+    seq.setBigUint64(0, BigInt(n), true);
+    journal.auditAppend(read);
+  }
+  const kept = journal.auditScan({ limit: ALL });
+  assert.equal(kept.length, window);
+  assert.equal(kept[0].seq, 4n);
+  assert.equal(kept.at(-1).seq, BigInt(window + 3));
+  assert.deepEqual(journal.auditScan({ limit: 2 }).map((e) => e.seq), [BigInt(window + 2), BigInt(window + 3)]);
+});
+
+test("the agent filter finds the operator's reads on the agent's behalf", async () => {
+  await journal.configure();
+  const read = (actor, target, detail) => journal.auditAppend(pack({ ...entry, actor, target, detail }));
+  read('operator', undefined, '{"on_behalf_of":"a1","query":"jwt"}');
+  read('operator', 'm9', '{"on_behalf_of":"a2"}');
+  read('a3', undefined, '{"on_behalf_of":"a1"}'); // only the operator acts on behalf
+  read('a1', undefined, '{}');
+  const about = (agent) => journal.auditScan({ agent, limit: ALL }).map((e) => `${e.actor} ${e.detail}`);
+  assert.deepEqual(about('a1'), ['operator {"on_behalf_of":"a1","query":"jwt"}', 'a1 {}']);
+  assert.deepEqual(about('a2'), ['operator {"on_behalf_of":"a2"}']);
 });
