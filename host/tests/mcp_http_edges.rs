@@ -305,6 +305,51 @@ async fn idle_sessions_expire_and_give_their_place_back() {
     assert_eq!(whoami(&http, &server.url, OPERATOR, &first).await.0, 404);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_left_with_a_subscription_that_keeps_hearing_changes_still_expires() {
+    let server = server_with(memory_core(), |o| {
+        o.sessions.idle = Duration::from_millis(1500);
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let b = register(&op, "agent-b", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, session) = open_session(&http, &server.url, &a).await;
+    for (id, method) in [(3, "resources/read"), (4, "resources/subscribe")] {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method,
+            "params": {"uri": "maas://agents/agent-a/inbox"}});
+        let resp = request(
+            &http,
+            reqwest::Method::POST,
+            &server.url,
+            Some(&a),
+            Some(&session),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+        assert!(resp.status().is_success(), "{method}: {}", resp.status());
+        let text = resp.text().await.unwrap();
+        assert!(!text.contains("\"error\""), "{method}: {text}");
+    }
+    // The client leaves without a DELETE; agent-b keeps handing agent-a tasks, each one
+    // a notification for the session that nobody reads.
+    let other = connect(&server.url, &b).await;
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        ok(
+            &other,
+            "initiate_handoff",
+            json!({"target_agent_id": "agent-a", "task_description": "one more"}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(whoami(&http, &server.url, &a, &session).await.0, 404);
+}
+
 /// How long the reclaim tests let their sessions sit idle.
 const RECLAIM: Duration = Duration::from_secs(1);
 

@@ -938,7 +938,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// asks which of the tokens holding them are revoked (`admin.revoked-tokens`: one
 /// catch-up with the journal and a lookup per token; it writes nothing); their digests
 /// leave the known-token set too. A check the core cannot answer is made again at the
-/// next tick.
+/// next tick. Sessions left unused for the idle limit are closed at the same ticks.
 async fn close_revoked(
     core: CoreService,
     sessions: Arc<BoundSessions>,
@@ -954,6 +954,12 @@ async fn close_revoked(
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
+        }
+        for id in owners.idle_for(sessions.idle_limit()) {
+            let sessions = sessions.clone();
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(CLOSE_WAIT, sessions.close_session(&id)).await;
+            });
         }
         let mut open = owners.tokens();
         let mut held: std::collections::HashSet<_> = open.keys().copied().collect();

@@ -230,6 +230,30 @@ impl Owners {
         out
     }
 
+    /// The sessions with no stream open that no request, message or stream has named for
+    /// `idle`, marked as closing (returned once each) for the caller to close. rmcp's own
+    /// idle timer counts the server's notifications as use, so a session whose client
+    /// left without a `DELETE` but whose subscriptions kept hearing of changes was never
+    /// closed by it.
+    pub fn idle_for(&self, idle: Duration) -> Vec<SessionId> {
+        let now = Instant::now();
+        let Ok(mut owners) = self.owners.lock() else {
+            return Vec::new();
+        };
+        owners
+            .iter_mut()
+            .filter(|(_, held)| {
+                !held.closing
+                    && held.streams == 0
+                    && now.saturating_duration_since(held.last_used) >= idle
+            })
+            .map(|(id, held)| {
+                held.closing = true;
+                id.clone()
+            })
+            .collect()
+    }
+
     /// Whether the principal of `opening` may open one more session, and the session
     /// closed to make room for it if one must be: at the principal's cap its own least
     /// recently used idle one; at its owner's, one of that owner's, of its agent holding
@@ -483,6 +507,11 @@ impl BoundSessions {
             in_flight: Arc::new(InFlight::default()),
             ends: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How long a session may go unused before it is closed.
+    pub fn idle_limit(&self) -> Duration {
+        self.limits.idle
     }
 
     /// The ends of the open sessions. Each change is one insert or remove, so a
