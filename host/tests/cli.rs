@@ -631,14 +631,7 @@ fn a_redacted_export_of_a_chained_history_is_linked_anew_and_verifies() {
     );
     let new = DataDir::new();
     let imported = import(&new, &clean, "clean.jsonl");
-    assert!(imported.status.success(), "{}", stderr(&imported));
-    assert!(
-        !stderr(&imported).contains("warning"),
-        "{}",
-        stderr(&imported)
-    );
-    let report = json(maas(&new, &["--json", "audit", "verify"]));
-    assert_eq!(report["intact"], true, "{report}");
+    let report = assert_imported_intact(&new, &imported);
     assert_eq!(report["journal_records"], 3);
 
     // With nothing to redact the export is the plain one.
@@ -803,13 +796,7 @@ fn a_redacted_export_cleans_handoff_questions_answers_and_audit_details() {
     std::fs::write(&clean_file, &clean).unwrap();
     let new = DataDir::new();
     let imported = maas(&new, &["import", clean_file.to_str().unwrap(), "--quiet"]);
-    assert!(
-        !stderr(&imported).contains("warning"),
-        "{}",
-        stderr(&imported)
-    );
-    let report = json(maas(&new, &["--json", "audit", "verify"]));
-    assert_eq!(report["intact"], true, "{report}");
+    assert_imported_intact(&new, &imported);
 }
 
 #[test]
@@ -844,6 +831,20 @@ fn an_entry_added_to_an_export_without_an_audit_record_breaks_the_chain() {
         said.contains("journal entry 2: it has no audit record"),
         "{said}"
     );
+}
+
+/// Asserts that an import into `dir` succeeded without a warning and that its audit
+/// chain verifies; the verification's report.
+fn assert_imported_intact(dir: &DataDir, imported: &Output) -> Value {
+    assert!(imported.status.success(), "{}", stderr(imported));
+    assert!(
+        !stderr(imported).contains("warning"),
+        "{}",
+        stderr(imported)
+    );
+    let report = json(maas(dir, &["--json", "audit", "verify"]));
+    assert_eq!(report["intact"], true, "{report}");
+    report
 }
 
 fn store_note(dir: &DataDir, id: &str, text: &str) {

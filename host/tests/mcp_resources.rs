@@ -708,14 +708,13 @@ async fn a_rotated_tokens_listen_stream_and_wait_end_within_seconds() {
     assert!(denied.is_empty(), "{denied:?}");
 }
 
-/// Bob's audit entries, newest first (at most 1000).
-async fn audit_of_bob(op: &Client) -> Vec<Value> {
-    let log = ok(
-        op,
-        "get_audit_log",
-        json!({"agent_id": "bob", "limit": 1000}),
-    )
-    .await;
+/// Bob's audit entries (at most 1000), of one event type if `event_type` names one.
+async fn audit_of_bob(op: &Client, event_type: Option<&str>) -> Vec<Value> {
+    let mut filter = json!({"agent_id": "bob", "limit": 1000});
+    if let Some(kind) = event_type {
+        filter["event_type"] = json!(kind);
+    }
+    let log = ok(op, "get_audit_log", filter).await;
     log["entries"].as_array().unwrap().clone()
 }
 
@@ -743,7 +742,7 @@ async fn listing_resources_costs_one_audit_record_however_many_pools_it_names() 
         }
     }
     let (bob, _) = watch_http(&server.url, &bob_token).await;
-    let before = audit_of_bob(&op).await;
+    let before = audit_of_bob(&op, None).await;
     let listed: Vec<String> = bob
         .list_all_resources()
         .await
@@ -757,7 +756,7 @@ async fn listing_resources_costs_one_audit_record_however_many_pools_it_names() 
     ];
     want.extend((0..20).map(|i| format!("maas://pools/q{i:02}")));
     assert_eq!(listed, want);
-    let after = audit_of_bob(&op).await;
+    let after = audit_of_bob(&op, None).await;
     // The pool list is the read on record; memberships are not read pool by pool.
     let count = |log: &[Value], kind: &str| log.iter().filter(|e| e["event_type"] == kind).count();
     assert_eq!(
@@ -773,7 +772,7 @@ async fn a_listen_naming_one_uri_many_times_reads_it_once() {
     let op = connect(&server.url, OPERATOR).await;
     let (_, bob_token, _) = team(&op).await;
     let bob = modern(&server.url, &bob_token).await;
-    let before = audit_of_bob(&op).await.len();
+    let before = audit_of_bob(&op, None).await.len();
     let mut filter = SubscriptionFilter::builder();
     for _ in 0..2000 {
         filter = filter.resource_subscription("maas://pools/p");
@@ -802,7 +801,7 @@ async fn a_listen_naming_one_uri_many_times_reads_it_once() {
         .expect("a notification")
         .unwrap();
     assert!(heard.is_some());
-    let after = audit_of_bob(&op).await;
+    let after = audit_of_bob(&op, None).await;
     let reads = after
         .iter()
         .filter(|e| e["event_type"] == "pool.queried")
@@ -814,13 +813,7 @@ async fn a_listen_naming_one_uri_many_times_reads_it_once() {
 
 /// How many change-feed reads bob made (each audited as `change.listed`).
 async fn feed_reads(op: &Client) -> usize {
-    let log = ok(
-        op,
-        "get_audit_log",
-        json!({"agent_id": "bob", "event_type": "change.listed", "limit": 1000}),
-    )
-    .await;
-    log["entries"].as_array().unwrap().len()
+    audit_of_bob(op, Some("change.listed")).await.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
