@@ -566,7 +566,8 @@ fn export_redact_cleans_secrets_a_history_stored_before_redaction_at_write() {
     // Written before the audit chain too: its registration carries no audit record.
     let exported = unaudited(&ok(maas(&from, &["export"])));
     let legacy = exported.replacen("\"entries\":1", "\"entries\":2", 1)
-        + r#"{"seq":2,"entry":{"v":1,"at":1767225600000,"events":[{"type":"memory_stored","id":"m1","author":"a","kind":"fact","content":"deploy key AKIAIOSFODNN7EXAMPLE","tags":["password=hunter22"],"expires_at":null}]}}"#
+        // (with a field the core ignores that is no plain JSON value: a number past f64)
+        + r#"{"seq":2,"entry":{"x":1e400,"v":1,"at":1767225600000,"events":[{"type":"memory_stored","id":"m1","author":"a","kind":"fact","content":"deploy key AKIAIOSFODNN7EXAMPLE","tags":["password=hunter22"],"expires_at":null}]}}"#
         + "\n";
     let file = from.path().join("legacy.jsonl");
     std::fs::write(&file, &legacy).unwrap();
@@ -660,18 +661,51 @@ fn an_import_refuses_an_agent_the_core_would_not_register() {
     let from = DataDir::new();
     register(&from, "a", "claude_code", "u");
     let exported = ok(maas(&from, &["export"]));
-    for (id, said) in [
-        ("operator", "the name the audit trail gives the operator"),
-        ("Operator", "the name the audit trail gives the operator"),
-        ("evil\\u001b[2J", "may contain only letters"),
+    let named = |id: &str| exported.replacen(r#""id":"a""#, &format!(r#""id":"{id}""#), 1);
+    for (edited, said) in [
+        (
+            named("operator"),
+            "a name the audit trail gives another actor",
+        ),
+        (
+            named("Operator"),
+            "a name the audit trail gives another actor",
+        ),
+        (
+            named("anonymous"),
+            "a name the audit trail gives another actor",
+        ),
+        (named("evil\\u001b[2J"), "may contain only letters"),
+        // The event's name spelt with an escape, and a field the check cannot parse as
+        // a plain JSON value (a number past f64) which the core's decoding ignores.
+        (
+            named("operator").replacen("agent_registered", "agent\\u005fregistered", 1),
+            "a name the audit trail gives another actor",
+        ),
+        (
+            named("operator").replacen(r#"{"v":1,"#, r#"{"x":1e400,"v":1,"#, 1),
+            "a name the audit trail gives another actor",
+        ),
+        // A second registration of an id takes the agent over.
+        (
+            {
+                let second = exported
+                    .lines()
+                    .nth(1)
+                    .unwrap()
+                    .replacen(r#""seq":1"#, r#""seq":2"#, 1)
+                    .replacen(r#""owner_id":"u""#, r#""owner_id":"evil""#, 1);
+                exported.replacen(r#""entries":1"#, r#""entries":2"#, 1) + &second + "\n"
+            },
+            "registers agent a again",
+        ),
     ] {
-        let edited = exported.replacen(r#""id":"a""#, &format!(r#""id":"{id}""#), 1);
         let file = from.path().join("edited.jsonl");
         std::fs::write(&file, &edited).unwrap();
         let to = DataDir::new();
         let out = maas(&to, &["import", file.to_str().unwrap(), "--quiet"]);
         assert_fails(&out, 1, "invalid_input");
-        assert!(stderr(&out).contains(said), "{id}: {}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{said}: {}", stderr(&out));
         assert!(ok(maas(&to, &["export"])).starts_with(r#"{"entries":0,"#));
     }
 }

@@ -71,11 +71,19 @@ pub fn register(s: &State, cx: &mut Cx, req: &RegistrationRequest) -> Decided<Re
         Some(id) => {
             check_id("agent_id", id)?;
             // The audit trail, the change feed and authorship name the operator
-            // `operator`: an agent of that name would pass for it.
+            // `operator`, and a failed sign-in `anonymous`: an agent of either name would
+            // pass for it (or have failed sign-ins mixed into its own trail).
             if id.eq_ignore_ascii_case(crate::model::OPERATOR_NAME) {
                 return Err(Error::invalid(
                     "agent_id",
                     format!("agent id {id} is reserved for the operator"),
+                )
+                .into());
+            }
+            if id.eq_ignore_ascii_case(crate::model::ANONYMOUS_NAME) {
+                return Err(Error::invalid(
+                    "agent_id",
+                    format!("agent id {id} is reserved for failed sign-ins"),
                 )
                 .into());
             }
@@ -152,7 +160,12 @@ pub fn authenticate(s: &State, _cx: &mut Cx, token: &str) -> Decided<Result<Stri
     Ok(match found {
         Ok(id) => Done::nothing(Ok(id)),
         Err(why) => {
-            let mut rec = record("anonymous", "auth.failed", None, json!({ "reason": why }));
+            let mut rec = record(
+                crate::model::ANONYMOUS_NAME,
+                "auth.failed",
+                None,
+                json!({ "reason": why }),
+            );
             rec.outcome = "denied".to_string();
             Done::read(rec, Err(Error::denied("invalid or revoked token")))
         }

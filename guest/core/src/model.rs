@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// may be registered under it (in any case).
 pub const OPERATOR_NAME: &str = "operator";
 
+/// The actor the audit trail names for a token that authenticated no one.
+pub const ANONYMOUS_NAME: &str = "anonymous";
+
 /// Who is making a call.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Caller {

@@ -192,7 +192,13 @@ struct Relink {
 impl Relink {
     /// The export line of entry `seq`, its caller texts redacted.
     fn line(&mut self, seq: u64, data: &[u8], found: &mut BTreeMap<String, u64>) -> String {
-        let Ok(mut entry) = serde_json::from_slice::<Value>(data) else {
+        // An entry that is not plain JSON to read as values (a number past f64 in a field
+        // the core ignores) is read as the core reads it, and written as the core would:
+        // left as it was, it would leave its secrets in the export unseen.
+        let Some(mut entry) = serde_json::from_slice::<Value>(data).ok().or_else(|| {
+            let entry = maas_core::events::Entry::decode(seq, data).ok()?;
+            serde_json::from_slice(&entry.encode().ok()?).ok()
+        }) else {
             return line(seq, data);
         };
         let before: u64 = found.values().sum();
@@ -266,6 +272,7 @@ fn bad(line_no: usize, why: impl std::fmt::Display) -> CliError {
 /// with progress on standard error when `shown` (and it is a terminal).
 pub fn parse(input: &mut dyn BufRead, shown: bool) -> Result<Vec<Vec<u8>>, CliError> {
     let mut entries = Vec::new();
+    let mut registrations = Registrations::default();
     let mut expected_total = None;
     let mut progress: Option<Progress> = None;
     for (i, text) in input.lines().enumerate() {
@@ -296,7 +303,9 @@ pub fn parse(input: &mut dyn BufRead, shown: bool) -> Result<Vec<Vec<u8>>, CliEr
             (None, Some(bytes)) => bytes,
             (None, None) => return Err(bad(line_no, "no entry")),
         };
-        check_registrations(&data).map_err(|e| bad(line_no, e))?;
+        registrations
+            .check(entries.len() as u64 + 1, &data)
+            .map_err(|e| bad(line_no, e))?;
         entries.push(data);
         if let Some(p) = &progress {
             p.add(1);
@@ -317,35 +326,53 @@ pub fn parse(input: &mut dyn BufRead, shown: bool) -> Result<Vec<Vec<u8>>, CliEr
 
 /// Refuses an agent registration the core would refuse today: replay applies what the
 /// journal says, so an edited export could otherwise register an agent named `operator`
-/// (whose actions then read as the operator's in the audit trail) or with an id of
-/// control characters. Only entries that register an agent are parsed again.
-fn check_registrations(data: &[u8]) -> Result<(), String> {
-    const REGISTERED: &[u8] = b"\"agent_registered\"";
-    if !data.windows(REGISTERED.len()).any(|w| w == REGISTERED) {
-        return Ok(());
+/// (whose actions then read as the operator's in the audit trail), one with an id of
+/// control characters, or register an id again (taking over that agent: its owner,
+/// capabilities and token). Entries are decoded as the core decodes them, but only those
+/// that may register an agent: their text names the event, or escapes a character (a
+/// name can be spelt with escapes).
+#[derive(Default)]
+struct Registrations {
+    ids: std::collections::HashSet<String>,
+}
+
+impl Registrations {
+    fn check(&mut self, seq: u64, data: &[u8]) -> Result<(), String> {
+        const REGISTERED: &[u8] = b"agent_registered";
+        let named = data.windows(REGISTERED.len()).any(|w| w == REGISTERED);
+        if !named && !data.contains(&b'\\') {
+            return Ok(());
+        }
+        // An entry the core cannot decode is refused by the replay, with its own message.
+        let Ok(entry) = maas_core::events::Entry::decode(seq, data) else {
+            return Ok(());
+        };
+        for event in &entry.events {
+            let maas_core::events::Event::AgentRegistered { id, owner_id, .. } = event else {
+                continue;
+            };
+            for (field, value) in [("id", id), ("owner_id", owner_id)] {
+                maas_core::limits::check_id(field, value)
+                    .map_err(|e| format!("it registers an agent this version refuses: {e}"))?;
+            }
+            for reserved in [
+                maas_core::model::OPERATOR_NAME,
+                maas_core::model::ANONYMOUS_NAME,
+            ] {
+                if id.eq_ignore_ascii_case(reserved) {
+                    return Err(format!(
+                        "it registers an agent named {id}, a name the audit trail gives another actor"
+                    ));
+                }
+            }
+            if !self.ids.insert(id.clone()) {
+                return Err(format!(
+                    "it registers agent {id} again (an id is never reused: this would take that agent over)"
+                ));
+            }
+        }
+        Ok(())
     }
-    // An entry that does not parse is refused by the replay, with its own message.
-    let Ok(entry) = serde_json::from_slice::<Value>(data) else {
-        return Ok(());
-    };
-    let events = entry.get("events").and_then(Value::as_array);
-    for event in events.into_iter().flatten() {
-        if event.get("type").and_then(Value::as_str) != Some("agent_registered") {
-            continue;
-        }
-        for field in ["id", "owner_id"] {
-            let id = event.get(field).and_then(Value::as_str).unwrap_or_default();
-            maas_core::limits::check_id(field, id)
-                .map_err(|e| format!("it registers an agent this version refuses: {e}"))?;
-        }
-        let id = event.get("id").and_then(Value::as_str).unwrap_or_default();
-        if id.eq_ignore_ascii_case(maas_core::model::OPERATOR_NAME) {
-            return Err(format!(
-                "it registers an agent named {id}, the name the audit trail gives the operator"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Rebuilds an empty data directory from an export read from `input`, with progress on

@@ -44,8 +44,8 @@ fn the_operator_registers_an_agent_with_its_type_s_capabilities() {
 }
 
 #[test]
-fn no_agent_is_registered_under_the_operator_s_name_in_any_case() {
-    for id in ["operator", "Operator", "OPERATOR"] {
+fn no_agent_is_registered_under_the_operator_s_or_a_failed_sign_in_s_name_in_any_case() {
+    for id in ["operator", "Operator", "OPERATOR", "anonymous", "Anonymous"] {
         given()
             .when(op(), |s, cx| {
                 agents::register(s, cx, &request(id, "u1", ClaudeCode))
