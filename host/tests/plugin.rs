@@ -331,6 +331,35 @@ fn a_plugin_blocked_reading_a_fifo_in_a_granted_directory_is_ended_by_its_wall_t
 }
 
 #[test]
+fn a_loop_of_core_calls_burning_little_fuel_is_ended_by_its_wall_time() {
+    let core = Core::new();
+    victims(&core);
+    let mut binding = core.bind("intruder");
+    binding.limits.calls = u64::MAX;
+    binding.limits.fuel = u64::MAX / 4;
+    binding.limits.wall_time = std::time::Duration::from_millis(100);
+    let wasm = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plugins/store-loop.wasm"),
+    )
+    .unwrap();
+    let image = PluginEngine::new().unwrap().load_bytes(&wasm).unwrap();
+    let mut instance = image.start(&binding).unwrap();
+    let err = instance.run(&args(&[])).unwrap_err();
+    assert_eq!(
+        err,
+        PluginError::Stopped(LimitHit::WallTime(binding.limits.wall_time))
+    );
+    // About 30 fuel units an iteration: the deadline between fuel checks (every 10
+    // million) would let some 300,000 calls through; checked at each call, those of a
+    // tenth of a second are made.
+    assert!(
+        instance.calls() < 200_000,
+        "{} core calls",
+        instance.calls()
+    );
+}
+
+#[test]
 fn a_run_computing_within_its_fuel_is_ended_by_its_wall_time_and_not_run_again() {
     let core = Core::new();
     victims(&core);

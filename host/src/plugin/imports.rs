@@ -26,6 +26,9 @@ pub(crate) struct PluginState {
     pub(crate) limits: PluginLimits,
     pub(crate) calls: u64,
     pub(crate) hit: Option<LimitHit>,
+    /// When the start or run under way must end (its `--wall-time`): a core call burns
+    /// little fuel, so the deadline between fuel yields does not see a loop of them.
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 impl WasiView for PluginState {
@@ -82,6 +85,12 @@ impl PluginState {
         self.calls = self.calls.saturating_add(1);
         if self.calls > self.limits.calls {
             return Err(self.stop(LimitHit::Calls(self.limits.calls)));
+        }
+        if self
+            .deadline
+            .is_some_and(|end| std::time::Instant::now() >= end)
+        {
+            return Err(self.stop(LimitHit::WallTime(self.limits.wall_time)));
         }
         if passed > self.limits.call_bytes {
             return Err(self.stop(LimitHit::CallBytes {

@@ -26,7 +26,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store, Trap};
 use wasmtime_wasi::p2::DynPollable;
@@ -291,6 +291,7 @@ impl PluginImage {
                 limits: binding.limits,
                 calls: 0,
                 hit: None,
+                deadline: None,
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -307,6 +308,7 @@ impl PluginImage {
             &self.timerless
         };
         let limit = binding.limits.wall_time;
+        store.data_mut().deadline = Instant::now().checked_add(limit);
         let plugin = match self.waits.within(limit, pre.instantiate_async(&mut store)) {
             Some(Ok(plugin)) => plugin,
             Some(Err(e)) => return Err(stopped(&store, e)),
@@ -375,6 +377,7 @@ impl PluginInstance {
             return Err(PluginError::Stopped(LimitHit::WallTime(limits.wall_time)));
         }
         self.store.data_mut().calls = 0;
+        self.store.data_mut().deadline = Instant::now().checked_add(limits.wall_time);
         self.store
             .set_fuel(limits.fuel)
             .map_err(|e| PluginError::Trapped(format!("{e:#}")))?;
