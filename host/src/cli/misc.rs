@@ -70,47 +70,34 @@ pub enum AuditVerb {
     },
 }
 
-/// The digest of the state `rt` holds.
-fn state_digest(rt: &mut Runtime) -> Result<String, CliError> {
-    Ok(rt.call(|c, s| {
-        c.maas_core_admin()
-            .call_state_digest(s, &crate::types::Caller::Operator)
-    })?)
+/// What a core holds, as its snapshot would save it (every object, the audit window and
+/// the chain head: more than the state digest, which leaves the audit trail out), hashed.
+/// Two cores at one entry hold the same when these are equal.
+fn held_hash(rt: &mut Runtime) -> Result<String, CliError> {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    rt.call(|c, s| c.maas_core_admin().call_snapshot_begin(s))?;
+    while let Some(chunk) = rt.call(|c, s| c.maas_core_admin().call_snapshot_next(s, 1 << 20))? {
+        hash.update(&chunk);
+    }
+    Ok(maas_core::audit::hex(&hash.finalize()))
 }
 
-/// Whether the state the data directory at `dir` starts from (its state image or
-/// snapshot, then the entries after it) is the state its journal replays to from the
-/// first entry, up to the same entry: a description of the difference if not. The audit
-/// chain vouches for the journal; nothing else vouches for an image or a snapshot, which
-/// a copied or edited data directory may have replaced (an agent the journal never
-/// registered would then be served).
+/// Whether what the data directory at `dir` starts from (its state image or snapshot,
+/// then the entries after it) is what its journal replays to from the first entry, up to
+/// the same entry: a description of the difference if not. The audit chain vouches for
+/// the journal; nothing else vouches for an image or a snapshot, which a copied or edited
+/// data directory may have replaced (an agent the journal never registered would then be
+/// served, or an audit window rewritten). The replay reads the journal page by page.
 fn replay_differs(
     dir: &std::path::Path,
     limits: admin::Limits,
 ) -> Result<Option<String>, CliError> {
     let mut started = crate::datadir::open(dir, limits)?;
-    let started_digest = state_digest(&mut started)?;
     let head = started.appended();
+    let started_hash = held_hash(&mut started)?;
     drop(started);
-    let fail = |e: crate::journal::JournalError| {
-        CliError::io(format!("journal: {e}"), "check the data directory")
-    };
-    let mut journal = crate::datadir::open_journal(dir)?;
-    let mut entries = Vec::new();
-    while (entries.len() as u64) < head {
-        let batch = journal.read(entries.len() as u64 + 1, 1024).map_err(fail)?;
-        if batch.is_empty() {
-            break;
-        }
-        entries.extend(
-            batch
-                .into_iter()
-                .filter(|(seq, _)| *seq <= head)
-                .map(|(_, d)| d),
-        );
-    }
-    drop(journal);
-    let memory = crate::journal::MemoryJournal::from_entries(entries).map_err(fail)?;
+    let journal = crate::journal::replay::ReplayOnly::new(crate::datadir::open_journal(dir)?, head);
     let options = crate::RuntimeOptions {
         limits,
         snapshot_every: 0,
@@ -119,15 +106,18 @@ fn replay_differs(
     };
     let mut replayed = Runtime::new(
         crate::runtime::CoreImage::shared()?,
-        Box::new(memory),
+        Box::new(journal),
         options,
     )?;
-    let replayed_digest = state_digest(&mut replayed)?;
-    Ok((started_digest != replayed_digest).then(|| {
+    let replayed_hash = held_hash(&mut replayed)?;
+    Ok((started_hash != replayed_hash).then(|| {
         format!(
-            "the state the data directory starts from (its state image or snapshot, at              entry {head}) is not the state its journal replays to (digest {} against {}):              an image or a snapshot was replaced or damaged",
-            short_digest(&started_digest),
-            short_digest(&replayed_digest)
+            "the state the data directory starts from (its state image or snapshot, at \
+             entry {head}) is not the state its journal replays to (its objects or its \
+             audit window differ: {} against {}): an image or a snapshot was replaced or \
+             damaged",
+            short_digest(&started_hash),
+            short_digest(&replayed_hash)
         )
     }))
 }

@@ -6,6 +6,7 @@ pub mod memory;
 pub mod postgres;
 #[cfg(test)]
 mod read_buffer_tests;
+pub mod replay;
 pub mod sqlite;
 mod sqlite_snapshots;
 pub mod verify;
