@@ -12,16 +12,19 @@ use std::sync::RwLock;
 static STORE: RwLock<Option<String>> = RwLock::new(None);
 
 /// Chooses the journal store: `sqlite` (the default: `journal.db` in the data directory)
-/// or a `postgres://` URL. The data directory is used either way, for the operator token.
+/// or PostgreSQL, as a `postgres://` URL or libpq's `key=value` form. The data directory
+/// is used either way, for the operator token. A value that is neither is refused with
+/// its credentials hidden (a mistyped scheme still holds the password).
 pub fn set_store(store: Option<&str>) -> Result<(), CliError> {
     let chosen = match store {
         None | Some("") | Some("sqlite") => None,
         Some(url) if postgres::is_url(url) => Some(url.to_string()),
         Some(other) => {
-            let shown: String = other.chars().take(40).collect();
+            let shown: String = postgres::redact_store(other).chars().take(80).collect();
             return Err(CliError::usage(
                 format!("unknown store {shown:?}"),
-                "use --store sqlite (the default) or --store postgres://user:password@host:port/database",
+                "use --store sqlite (the default), --store postgres://user:password@host:port/database \
+                 or --store 'host=… user=… dbname=…'",
             ));
         }
     };
@@ -391,6 +394,28 @@ mod tests {
         }]);
         assert_eq!(l.audit_window, 7);
         assert_eq!(l.agents, 0);
+    }
+
+    #[test]
+    fn a_store_value_is_never_echoed_with_its_password() {
+        for (typed, secret) in [
+            ("postgress://maas:S3cretPW@db.internal/maas", "S3cretPW"),
+            ("postgres:/maas:S3cretPW@db.internal/maas", "S3cretPW"),
+            ("maas:S3cretPW@db.internal", "S3cretPW"),
+            ("pg://u@h/db?sslmode=require&password=S3cretPW", "S3cretPW"),
+            ("user=maas password=S3cretPW hots=db", "S3cretPW"),
+            ("user=maas PASSWORD='S3cret PW' hots=db", "S3cret PW"),
+        ] {
+            let err = set_store(Some(typed)).err().map(|e| e.message());
+            let err = err.unwrap_or_default();
+            assert!(err.contains("unknown store"), "{typed}: {err}");
+            assert!(!err.contains(secret), "{typed}: {err}");
+        }
+        let shown = postgres::redact_store("postgress://maas:S3cretPW@db.internal/maas");
+        assert_eq!(shown, "postgress://maas:…@db.internal/maas");
+        // libpq's key=value form is a store, as the journal's parser reads it.
+        assert!(postgres::is_url("host=db user=maas password=x dbname=maas"));
+        assert!(!postgres::is_url("sqlite3"));
     }
 
     #[test]

@@ -22,6 +22,7 @@
 
 use crate::bindings::types;
 use crate::runtime::Runtime;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -161,6 +162,9 @@ pub struct CoreService {
     lane: u64,
     /// The runtime's count of calls that ended a token ([`Runtime::note_token_ended`]).
     token_endings: Arc<std::sync::atomic::AtomicU64>,
+    /// Another process said the journal moved ([`CoreService::head_moved`]): the core
+    /// thread reads the journal's head after its next batch.
+    poked: Arc<AtomicBool>,
 }
 
 /// The journal head as the core thread last saw it, for those who wait for changes.
@@ -170,6 +174,8 @@ struct Heads {
     /// The runtime's count of rewrites found under it ([`Runtime::rewrites`]) when the
     /// head was last published.
     rewrites: u64,
+    /// Shared with [`CoreService::poked`].
+    poked: Arc<AtomicBool>,
 }
 
 impl Heads {
@@ -190,21 +196,32 @@ impl Heads {
         }
     }
 
-    /// What this core appended, and, while someone waits and at most every
-    /// [`HEAD_POLL`], what the journal holds (another process may have appended).
+    /// What this core appended, and what the journal holds when another process said
+    /// it moved, or while someone waits at most every [`HEAD_POLL`] (another process may
+    /// have appended).
     fn after_batch(&mut self, rt: &mut Runtime) {
         self.publish(rt, rt.appended());
-        if self.watched() && self.polled.elapsed() >= HEAD_POLL {
+        if self.poked.load(Ordering::Acquire)
+            || (self.watched() && self.polled.elapsed() >= HEAD_POLL)
+        {
             self.poll(rt);
         }
     }
 
     /// Reads the journal's head; a rewrite under the core (entries set aside by another
-    /// process) starts the core again here, with no call needed.
+    /// process) starts the core again here, with no call needed. A head below the one
+    /// published is published too: the journal holds nothing past it (entries removed
+    /// by hand, say), and a head it does not hold must not stay up, or the waiters would
+    /// sleep through every entry up to it.
     fn poll(&mut self, rt: &mut Runtime) {
+        self.poked.store(false, Ordering::Release);
         self.polled = Instant::now();
         if let Some(head) = rt.follow_head() {
-            self.publish(rt, head);
+            if head < *self.tx.borrow() && rt.rewrites() == self.rewrites {
+                self.tx.send_replace(head);
+            } else {
+                self.publish(rt, head);
+            }
         }
     }
 }
@@ -378,10 +395,12 @@ impl CoreService {
         let (jobs, rx) = mpsc::channel::<Queued>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let heads = Arc::new(watch::Sender::new(0));
+        let poked = Arc::new(AtomicBool::new(false));
         let mut thread_heads = Heads {
             tx: heads.clone(),
             polled: Instant::now(),
             rewrites: 0,
+            poked: poked.clone(),
         };
         std::thread::Builder::new()
             .name("maas-core".into())
@@ -408,6 +427,7 @@ impl CoreService {
             check: None,
             lane: 0,
             token_endings,
+            poked,
         })
     }
 
@@ -439,10 +459,21 @@ impl CoreService {
         }
     }
 
-    /// Tells those who wait that the journal's head is at least `head` (another host's
-    /// commit, as its notification says); the core reads the journal when they call.
-    pub fn head_moved(&self, head: u64) {
-        advance(&self.heads, head);
+    /// Another process says the journal moved, to `hint` (another host's notification:
+    /// anyone who can connect to the database can send one, so the hint is never
+    /// published). While anyone waits, and unless the head published already reaches
+    /// `hint`, the core thread reads the journal's head after its next batch (coming at
+    /// once when it is idle) and publishes that: what the head says is always what the
+    /// journal held.
+    pub fn head_moved(&self, hint: u64) {
+        if self.heads.receiver_count() == 0 || hint <= *self.heads.borrow() {
+            return;
+        }
+        if !self.poked.swap(true, Ordering::AcqRel) {
+            // An empty job, so an idle core thread ends its wait and reads the head.
+            let wake: Job = Box::new(|_| Box::new(|_| {}));
+            let _ = self.jobs.send((QUICK_LANE, wake));
+        }
     }
 
     /// Follows the journal's head: changes when this core appends, and within

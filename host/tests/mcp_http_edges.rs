@@ -807,6 +807,44 @@ fn sqlite_core(path: &std::path::Path) -> CoreService {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_entry_the_core_cannot_read_is_unavailable_not_a_bad_token() {
+    let (dir, path) = scratch("maas-undecodable", "journal.db");
+    let server = server_with(sqlite_core(&path), |_| {}).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let worker = register(&op, "worker", "claude_code", "u").await;
+    // A row nobody wrote through maas, at the head: no checksum to fail, no JSON either.
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let head: i64 = db
+        .query_row("SELECT MAX(seq) FROM journal", [], |r| r.get(0))
+        .unwrap();
+    db.execute(
+        "INSERT INTO journal (seq, data) VALUES (?1, ?2)",
+        rusqlite::params![head + 1, b"not json at all".as_slice()],
+    )
+    .unwrap();
+    drop(db);
+    let http = reqwest::Client::new();
+    let resp = request(
+        &http,
+        reqwest::Method::POST,
+        &server.url,
+        Some(&worker),
+        None,
+    )
+    .body(init_body())
+    .send()
+    .await
+    .unwrap();
+    // The token is good: a client told 401 would throw it away.
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("cannot be decoded"), "{message}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_bad_tokens_cost_a_handful_of_journal_rows_and_lock_out_nobody() {
     let (dir, path) = scratch("maas-edges", "journal.db");
     let core = sqlite_core(&path);

@@ -14,11 +14,16 @@
 //!
 //! Every entry and snapshot chunk carries its SHA-256, as in SQLite. The read-audit log
 //! and snapshots live in tables of their own (`postgres/audit.rs`, `postgres/snapshots.rs`);
-//! the schema is created and migrated by `maas` (`postgres/schema.rs`). A lost connection
-//! is `unavailable` for the call that meets it and is opened again by the next call.
+//! the schema is created and migrated by `maas` (`postgres/schema.rs`), in a schema and
+//! tables owned by the role maas connects as, with the session's `search_path` pinned to
+//! them. A lost connection is `unavailable` for the call that meets it and is opened
+//! again by the next call; so is one that did not answer within its bound
+//! (`postgres/session.rs`).
 
 mod audit;
+mod listen;
 mod schema;
+mod session;
 mod snapshots;
 mod tls;
 
@@ -28,11 +33,15 @@ use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
 use postgres::Client;
 use postgres::error::SqlState;
-use postgres::fallible_iterator::FallibleIterator;
+use session::{Failure, Session};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tls::Target;
 
+pub use listen::listen;
 pub use schema::VERSION as SCHEMA_VERSION;
+pub use session::{Bounds, unanswered_for};
 
 /// The log every table is keyed by (one history per database today; a log per tenant
 /// would shard it).
@@ -41,7 +50,8 @@ const LOG: &str = "main";
 const LOCK_JOURNAL: i64 = 0x6d61_6173_0001;
 const LOCK_AUDIT: i64 = 0x6d61_6173_0002;
 const LOCK_SCHEMA: i64 = 0x6d61_6173_0003;
-/// The channel hosts are notified on after a commit; the payload is the new head.
+/// The channel hosts are notified on after a commit; the payload is the new head, a hint
+/// only: any role that can connect can notify it.
 pub const CHANNEL: &str = "maas_journal";
 /// Test-only environment switch: `1` turns the compare of compare-and-append off: an
 /// entry goes after whatever the head is, whatever head the core decided on, so a core
@@ -57,15 +67,22 @@ pub const STALE_VIEW: Duration = Duration::from_millis(1_000);
 const INSERT_ROWS: usize = 1_000;
 /// How long a failed connection attempt is not repeated.
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+/// How long no connection is tried after one did not answer within its bound: a stalled
+/// server would otherwise hold a call every second for the whole connect bound.
+const RECONNECT_AFTER_STALL: Duration = Duration::from_secs(5);
 /// Most read-audit entries buffered before they are written.
 const MAX_BUFFERED_READS: usize = 4096;
 /// Longest a read-audit entry stays buffered while reads go on.
 const READ_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// Session settings: a statement, a wait for the writers' lock and an idle transaction
-/// are bounded, so a stuck host cannot hold the others forever.
+/// are bounded, so a stuck host cannot hold the others forever. (The client's own bound,
+/// [`Bounds::round_trip`], is a little above the statement's.)
 const SESSION: &str = "SET statement_timeout = '30s';
      SET lock_timeout = '15s';
      SET idle_in_transaction_session_timeout = '60s';";
+
+/// The TLS warning is printed once per process.
+static WARNED: AtomicBool = AtomicBool::new(false);
 
 fn unavailable(e: postgres::Error) -> JournalError {
     JournalError::Unavailable(match e.as_db_error() {
@@ -105,11 +122,77 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// `store` (a `--store` value, perhaps mistyped) with its credentials hidden: the
+/// password of a `user:password@` part and every `password=` value.
+pub fn redact_store(store: &str) -> String {
+    let mut text = store.to_string();
+    // A `user:password@` part: what follows the first `:` after the scheme, up to the
+    // last `@` before the query (all of it when there is no `:`, which may be a password
+    // whose `:` was taken for the scheme's).
+    let head = text.find(['?', ' ', '\t']).unwrap_or(text.len());
+    if let Some(at) = text[..head].rfind('@') {
+        let from = scheme_len(&text[..at]);
+        match text[from..at].find(':') {
+            Some(colon) => text.replace_range(from + colon + 1..at, "…"),
+            None if at > from => text.replace_range(from..at, "…"),
+            None => {}
+        }
+    }
+    // `password=VALUE` in a query string or the key=value form, any case; a quoted
+    // value to its closing quote.
+    let mut from = 0;
+    while let Some(found) = text[from..].to_ascii_lowercase().find("password=") {
+        let value = from + found + "password=".len();
+        let rest = &text[value..];
+        let len = match rest.strip_prefix('\'') {
+            Some(quoted) => quoted.find('\'').map_or(rest.len(), |i| i + 2),
+            None => rest.find(['&', ' ', '\t']).unwrap_or(rest.len()),
+        };
+        text.replace_range(value..value + len, "…");
+        from = value + "…".len();
+    }
+    text
+}
+
+/// The length of `text`'s leading `scheme:/…/` (letters, digits, `+`, `.`, `-`, a `:`
+/// and at least one `/`), 0 without one.
+fn scheme_len(text: &str) -> usize {
+    let name = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
+        .unwrap_or(text.len());
+    let rest = &text[name..];
+    match rest.strip_prefix(':') {
+        Some(after) if name > 0 && after.starts_with('/') => {
+            text.len() - after.trim_start_matches('/').len()
+        }
+        _ => 0,
+    }
+}
+
 /// The connection `url` names, or why it names none.
 fn parse(url: &str) -> Result<Target, JournalError> {
     Target::parse(url).map_err(|e| {
         JournalError::Unavailable(format!("{} is not a PostgreSQL URL: {e}", redacted(url)))
     })
+}
+
+/// The connection `url` names, with the bounds of `bounds` and maas's application name.
+fn bounded_target(url: &str, bounds: &Bounds) -> Result<Target, JournalError> {
+    let mut target = parse(url)?;
+    session::bound(&mut target, bounds, url);
+    if target.config.get_application_name().is_none() {
+        target.config.application_name("maas");
+    }
+    Ok(target)
+}
+
+/// `d` for people: whole seconds as such, else milliseconds.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }
 
 /// An empty database beside the one a URL names, for a benchmark's runs: created on
@@ -181,16 +264,22 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// True when `store` names a PostgreSQL database.
+/// True when `store` names a PostgreSQL database: a `postgres://` URL or libpq's
+/// `key=value` form (`host=db user=maas dbname=maas`).
 pub fn is_url(store: &str) -> bool {
-    store.starts_with("postgres://") || store.starts_with("postgresql://")
+    store.starts_with("postgres://")
+        || store.starts_with("postgresql://")
+        || (store.contains('=') && !store.contains("://") && tls::driver_config(store).is_ok())
 }
 
 /// A journal in a PostgreSQL database.
 pub struct PostgresJournal {
     target: Target,
     url: String,
-    client: Option<Client>,
+    bounds: Bounds,
+    /// What each new connection runs first: [`SESSION`] and the pinned `search_path`.
+    setup: String,
+    session: Option<Session>,
     group_commit: bool,
     /// A batch transaction holding the writers' lock is open.
     in_batch: bool,
@@ -208,7 +297,8 @@ pub struct PostgresJournal {
     applied: u64,
     /// The connection was lost with a batch open: its changes were rolled back.
     batch_lost: bool,
-    /// No new connection is tried before then (the last attempt failed).
+    /// No new connection is tried before then (the last attempt failed, or the last
+    /// connection did not answer).
     retry_at: Option<Instant>,
     /// Test-only: append at the head whatever head the core decided on (no compare), and
     /// see the journal as it was a while ago, so a test can show that it detects what
@@ -246,15 +336,29 @@ impl PostgresJournal {
     /// Connects to `url` (`postgres://user:password@host:port/db`, or
     /// `postgres:///db?host=/socket/dir`), creating or migrating the schema.
     pub fn connect(url: &str) -> Result<Self, JournalError> {
-        let mut target = parse(url)?;
-        target.config.connect_timeout(Duration::from_secs(10));
-        if target.config.get_application_name().is_none() {
-            target.config.application_name("maas");
+        Self::connect_with(url, Bounds::default())
+    }
+
+    /// [`PostgresJournal::connect`] with the connection's and each call's bound.
+    ///
+    /// The tables live in the schema the role's `search_path` makes current (as
+    /// unqualified names did before), which must be the role's own (or `public` as the
+    /// server made it); every connection's `search_path` is then pinned to
+    /// `pg_catalog`, that schema and `pg_temp`. A maas table owned by another role is
+    /// refused.
+    pub fn connect_with(url: &str, bounds: Bounds) -> Result<Self, JournalError> {
+        let target = bounded_target(url, &bounds)?;
+        if let Some(warning) = target.unverified_remote()
+            && !WARNED.swap(true, Ordering::AcqRel)
+        {
+            eprintln!("maas: WARNING: {warning}");
         }
         let mut journal = PostgresJournal {
             target,
             url: redacted(url),
-            client: None,
+            bounds,
+            setup: SESSION.to_string(),
+            session: None,
             group_commit: false,
             in_batch: false,
             batch_head: 0,
@@ -271,50 +375,108 @@ impl PostgresJournal {
                 .is_some_and(|v| v == "1")
                 .then(StaleView::default),
         };
-        schema::migrate(journal.client()?)?;
+        let schema = journal.run(schema::pin)?;
+        journal.setup = format!("{SESSION} {}", schema.path());
+        journal.run(move |c| schema::migrate(c, &schema))?;
         Ok(journal)
     }
 
-    /// The connection, opened again if it was lost (at most every [`RECONNECT_EVERY`]).
-    fn client(&mut self) -> Result<&mut Client, JournalError> {
-        if self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
-            if self.in_batch {
-                self.in_batch = false;
-                self.batch_lost = true;
-                self.pending.clear();
-                return Err(self.lost());
-            }
+    /// The connection, opened again if it was lost (at most every [`RECONNECT_EVERY`]),
+    /// unless a batch was open on it: its changes are lost with it.
+    fn session(&mut self) -> Result<&Session, JournalError> {
+        if self.session.as_ref().is_some_and(Session::is_closed) {
+            self.session = None;
         }
-        if self.client.is_none() {
+        if self.session.is_none() && self.in_batch {
+            self.in_batch = false;
+            self.batch_lost = true;
+            self.pending.clear();
+            return Err(self.lost());
+        }
+        if self.session.is_none() {
             if self.retry_at.is_some_and(|at| Instant::now() < at) {
                 return Err(JournalError::Unavailable(format!(
                     "{} cannot be reached; trying again shortly",
                     self.url
                 )));
             }
-            let connected = self.target.connect().and_then(|mut c| {
-                c.batch_execute(SESSION)?;
-                Ok(c)
-            });
-            match connected {
-                Ok(c) => {
-                    self.client = Some(c);
+            match Session::open(&self.target, self.setup.clone(), self.bounds.connect, true) {
+                Ok(s) => {
+                    self.session = Some(s);
                     self.retry_at = None;
                 }
-                Err(e) => {
-                    self.retry_at = Some(Instant::now() + RECONNECT_EVERY);
-                    return Err(JournalError::Unavailable(format!(
-                        "cannot reach {}: {}",
-                        self.url,
-                        with_causes(&e)
-                    )));
+                Err(failure) => {
+                    let wait = match failure {
+                        Failure::Driver(_) => RECONNECT_EVERY,
+                        _ => RECONNECT_AFTER_STALL,
+                    };
+                    self.retry_at = Some(Instant::now() + wait);
+                    return Err(self.failure(failure));
                 }
             }
         }
-        self.client
-            .as_mut()
+        self.session
+            .as_ref()
             .ok_or_else(|| JournalError::Unavailable("no connection".into()))
+    }
+
+    /// Runs `f` on the connection (opened again if it was lost, see
+    /// [`PostgresJournal::session`]) within [`Bounds::round_trip`]; past it the
+    /// connection is dropped (with the batch open on it, if any) and the call is
+    /// `unavailable`, naming the database.
+    fn run<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Client) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        let limit = self.bounds.round_trip;
+        match self.session()?.call_checked(limit, f) {
+            Ok(answer) => answer,
+            Err(failure) => {
+                self.session = None;
+                self.retry_at = Some(Instant::now() + RECONNECT_AFTER_STALL);
+                if self.in_batch {
+                    self.in_batch = false;
+                    self.batch_lost = true;
+                    self.pending.clear();
+                }
+                Err(self.failure(failure))
+            }
+        }
+    }
+
+    /// [`PostgresJournal::run`] on the connection a batch is open on, never a new one:
+    /// the batch's changes are lost with a lost connection.
+    fn run_here<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Client) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        if self.disconnected() {
+            self.session = None;
+            self.pending.clear();
+            return Err(self.lost());
+        }
+        self.run(f)
+    }
+
+    /// The error of `failure`, naming the database.
+    fn failure(&self, failure: Failure) -> JournalError {
+        JournalError::Unavailable(match failure {
+            Failure::Driver(e) => format!("cannot reach {}: {}", self.url, with_causes(&e)),
+            Failure::Stalled(limit) => format!(
+                "{} did not answer within {}: the connection was dropped (the next call \
+                 opens another)",
+                self.url,
+                seconds(limit)
+            ),
+            Failure::TooManyWaiting(n) => format!(
+                "{} has not answered {n} earlier connections: no new one is opened until \
+                 one of them ends",
+                self.url
+            ),
+            Failure::NoThread(e) => {
+                format!("cannot start a connection to {}: {e}", self.url)
+            }
+        })
     }
 
     /// The error of a batch whose connection was lost before its commit.
@@ -328,7 +490,7 @@ impl PostgresJournal {
 
     /// True when there is no working connection.
     fn disconnected(&self) -> bool {
-        self.client.as_ref().is_none_or(Client::is_closed)
+        self.session.as_ref().is_none_or(Session::is_closed)
     }
 
     /// The sequence of the last entry (as the open batch sees it, if one is open).
@@ -350,34 +512,36 @@ impl PostgresJournal {
         if self.in_batch {
             return Ok(());
         }
-        let client = self.client()?;
-        let opened = client.simple_query(&format!(
+        let sql = format!(
             "BEGIN; SELECT pg_advisory_xact_lock({LOCK_JOURNAL});
              SELECT COALESCE(MAX(seq), 0) FROM maas_journal WHERE log = '{LOG}'"
-        ));
-        let head = opened.map_err(unavailable).and_then(|messages| {
-            messages
-                .iter()
-                .rev()
-                .find_map(|m| match m {
-                    postgres::SimpleQueryMessage::Row(row) => row.get(0),
-                    _ => None,
-                })
-                .and_then(|h| h.parse::<u64>().ok())
-                .ok_or_else(|| JournalError::Unavailable("postgres: no head in the answer".into()))
-        });
-        match head {
-            Ok(head) => {
-                self.in_batch = true;
-                self.batch_head = head;
-                self.last_head = head;
-                Ok(())
-            }
-            Err(e) => {
+        );
+        let head = self.run(move |client| {
+            let head = client
+                .simple_query(&sql)
+                .map_err(unavailable)
+                .and_then(|messages| {
+                    messages
+                        .iter()
+                        .rev()
+                        .find_map(|m| match m {
+                            postgres::SimpleQueryMessage::Row(row) => row.get(0),
+                            _ => None,
+                        })
+                        .and_then(|h| h.parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            JournalError::Unavailable("postgres: no head in the answer".into())
+                        })
+                });
+            if head.is_err() {
                 let _ = client.batch_execute("ROLLBACK");
-                Err(e)
             }
-        }
+            head
+        })?;
+        self.in_batch = true;
+        self.batch_head = head;
+        self.last_head = head;
+        Ok(())
     }
 
     /// Writes the entries appended to the open batch so far, in multi-row inserts.
@@ -386,39 +550,43 @@ impl PostgresJournal {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
-        let Some(client) = self.client.as_mut() else {
-            return Err(self.lost());
-        };
-        for rows in pending.chunks(INSERT_ROWS) {
-            let mut sql = String::from("INSERT INTO maas_journal (log, seq, data, sum) VALUES ");
-            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                Vec::with_capacity(rows.len() * 3 + 1);
-            params.push(&LOG);
-            for (i, (seq, data, sum)) in rows.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
+        let written = self.run_here(move |client| {
+            for rows in pending.chunks(INSERT_ROWS) {
+                let mut sql =
+                    String::from("INSERT INTO maas_journal (log, seq, data, sum) VALUES ");
+                let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    Vec::with_capacity(rows.len() * 3 + 1);
+                params.push(&LOG);
+                for (i, (seq, data, sum)) in rows.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    let n = 2 + i * 3;
+                    sql.push_str(&format!("($1, ${}, ${}, ${})", n, n + 1, n + 2));
+                    params.push(seq);
+                    params.push(data);
+                    params.push(sum);
                 }
-                let n = 2 + i * 3;
-                sql.push_str(&format!("($1, ${}, ${}, ${})", n, n + 1, n + 2));
-                params.push(seq);
-                params.push(data);
-                params.push(sum);
+                if let Err(e) = client.execute(sql.as_str(), &params) {
+                    let _ = client.batch_execute("ROLLBACK");
+                    return Err(if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                        JournalError::Unavailable(
+                            "an entry of this batch was written by another writer without the \
+                             lock; the batch was rolled back"
+                                .into(),
+                        )
+                    } else {
+                        unavailable(e)
+                    });
+                }
             }
-            if let Err(e) = client.execute(sql.as_str(), &params) {
-                let _ = client.batch_execute("ROLLBACK");
-                self.in_batch = false;
-                return Err(if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                    JournalError::Unavailable(
-                        "an entry of this batch was written by another writer without the lock; \
-                         the batch was rolled back"
-                            .into(),
-                    )
-                } else {
-                    unavailable(e)
-                });
-            }
+            Ok(())
+        });
+        if written.is_err() {
+            // Rolled back (or its connection dropped): the batch is over.
+            self.in_batch = false;
         }
-        Ok(())
+        written
     }
 
     /// Ends the open batch without writing it.
@@ -426,8 +594,8 @@ impl PostgresJournal {
         self.pending.clear();
         if self.in_batch {
             self.in_batch = false;
-            if let Some(c) = self.client.as_mut() {
-                let _ = c.batch_execute("ROLLBACK");
+            if !self.disconnected() {
+                let _ = self.run(|c| c.batch_execute("ROLLBACK").map_err(unavailable));
             }
         }
     }
@@ -439,28 +607,31 @@ impl PostgresJournal {
             return self.write_reads();
         }
         if self.disconnected() {
-            self.client = None;
+            self.session = None;
             self.in_batch = false;
             self.pending.clear();
             return Err(self.lost());
         }
         self.write_pending()?;
-        self.in_batch = false;
-        let reads = std::mem::take(&mut self.reads);
-        let Some(client) = self.client.as_mut() else {
-            return Err(self.lost());
-        };
+        let reads = Arc::new(std::mem::take(&mut self.reads));
+        let sent = reads.clone();
         // After the commit, never inside it: a notification only says "look".
         let commit = format!(
             "COMMIT; SELECT pg_notify('{CHANNEL}', '{}')",
             self.batch_head
         );
-        let committed = audit::insert(client, &reads)
-            .and_then(|()| client.batch_execute(&commit).map_err(unavailable));
+        let committed = self.run_here(move |client| {
+            let committed = audit::insert(client, &sent)
+                .and_then(|()| client.batch_execute(&commit).map_err(unavailable));
+            if committed.is_err() {
+                let _ = client.batch_execute("ROLLBACK");
+            }
+            committed
+        });
+        self.in_batch = false;
         if let Err(e) = committed {
-            let _ = client.batch_execute("ROLLBACK");
             // The rows were rolled back with the batch: they wait for the next write.
-            self.reads = reads;
+            self.reads = Arc::try_unwrap(reads).unwrap_or_else(|r| r.as_ref().clone());
             return Err(e);
         }
         self.reads_since = None;
@@ -499,25 +670,22 @@ impl PostgresJournal {
         if self.in_batch {
             let reads = std::mem::take(&mut self.reads);
             self.reads_since = None;
-            return audit::insert(self.client()?, &reads);
+            return self.run_here(move |c| audit::insert(c, &reads));
         }
-        let reads = std::mem::take(&mut self.reads);
-        let client = self.client()?;
-        let written = client
-            .transaction()
-            .map_err(unavailable)
-            .and_then(|mut tx| {
-                audit::insert(&mut tx, &reads)?;
-                tx.commit().map_err(unavailable)
-            });
-        self.reads = reads;
+        let reads = Arc::new(std::mem::take(&mut self.reads));
+        let sent = reads.clone();
+        let written = self.run(move |client| {
+            let mut tx = client.transaction().map_err(unavailable)?;
+            audit::insert(&mut tx, &sent)?;
+            tx.commit().map_err(unavailable)
+        });
         match written {
             Ok(()) => {
-                self.reads.clear();
                 self.reads_since = None;
                 Ok(())
             }
             Err(e) => {
+                self.reads = Arc::try_unwrap(reads).unwrap_or_else(|r| r.as_ref().clone());
                 self.reads_since = Some(Instant::now());
                 Err(e)
             }
@@ -540,7 +708,7 @@ impl JournalBackend for PostgresJournal {
 
     fn chain_rows(&mut self, after: i64, limit: u32) -> Result<Vec<ChainRow>, JournalError> {
         self.write_reads()?;
-        audit::chain_rows(self.client()?, after, limit)
+        self.run(move |c| audit::chain_rows(c, after, limit))
     }
 
     fn away(&self) -> bool {
@@ -556,7 +724,15 @@ impl JournalBackend for PostgresJournal {
                 .as_ref()
                 .map_or(self.batch_head, |v| v.cap));
         }
-        match self.client().and_then(Self::head_of) {
+        let mut read = self.run(Self::head_of);
+        if read.is_err() && !self.in_batch && self.disconnected() && self.retry_at.is_none() {
+            // The connection broke while idle (the server restarted, say): a new one is
+            // opened at once, so the head is the journal's as it is now, not the one
+            // read before the break (a call would otherwise catch up to entries since
+            // removed and fail).
+            read = self.run(Self::head_of);
+        }
+        match read {
             Ok(head) => {
                 self.last_head = head;
                 // Test-only: the head the core decides on is old, as a slow link would
@@ -584,30 +760,30 @@ impl JournalBackend for PostgresJournal {
                 .min(i64_of(view.cap.saturating_add(1)) - i64_of(from))
                 .max(0);
         }
-        let rows = self
-            .client()?
-            .query(
-                "SELECT seq, data, sum FROM maas_journal WHERE log = $1 AND seq >= $2
-                 ORDER BY seq LIMIT $3",
-                &[&LOG, &i64_of(from), &max],
-            )
-            .map_err(unavailable)?;
-        let entries = rows
-            .iter()
-            .map(|r| {
-                let seq = u64::try_from(r.get::<_, i64>(0)).unwrap_or(0);
-                let data: Vec<u8> = r.get(1);
-                let sum: Vec<u8> = r.get(2);
-                if checksum(&data) == sum {
-                    Ok((seq, data))
-                } else {
-                    Err(JournalError::Unavailable(format!(
-                        "journal entry {seq} in {} is damaged (checksum mismatch)",
-                        self.url
-                    )))
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let url = self.url.clone();
+        let entries = self.run(move |client| {
+            client
+                .query(
+                    "SELECT seq, data, sum FROM maas_journal WHERE log = $1 AND seq >= $2
+                     ORDER BY seq LIMIT $3",
+                    &[&LOG, &i64_of(from), &max],
+                )
+                .map_err(unavailable)?
+                .iter()
+                .map(|r| {
+                    let seq = u64::try_from(r.get::<_, i64>(0)).unwrap_or(0);
+                    let data: Vec<u8> = r.get(1);
+                    let sum: Vec<u8> = r.get(2);
+                    if checksum(&data) == sum {
+                        Ok((seq, data))
+                    } else {
+                        Err(JournalError::Unavailable(format!(
+                            "journal entry {seq} in {url} is damaged (checksum mismatch)"
+                        )))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         if let Some((seq, _)) = entries.last() {
             self.applied = self.applied.max(*seq);
         }
@@ -663,13 +839,14 @@ impl JournalBackend for PostgresJournal {
 
     fn audit_scan(&mut self, scan: &AuditScan) -> Result<Vec<AuditEntry>, JournalError> {
         self.write_reads()?;
-        audit::scan(self.client()?, scan)
+        let scan = scan.clone();
+        self.run(move |c| audit::scan(c, &scan))
     }
 
     fn begin_snapshot(&mut self, seq: u64) -> Result<bool, JournalError> {
         self.end_batch()?;
         self.saving = None;
-        snapshots::forget(self.client()?, seq)?;
+        self.run(move |c| snapshots::forget(c, seq))?;
         self.saving = Some((seq, Vec::new()));
         Ok(true)
     }
@@ -683,7 +860,8 @@ impl JournalBackend for PostgresJournal {
         };
         let part = u32::try_from(sums.len()).unwrap_or(u32::MAX);
         let mut sums = sums;
-        let stored = snapshots::put_chunk(self.client()?, seq, part, data);
+        let data = data.to_vec();
+        let stored = self.run(move |c| snapshots::put_chunk(c, seq, part, &data));
         if let Ok(sum) = &stored {
             sums.push(sum.clone());
         }
@@ -698,26 +876,26 @@ impl JournalBackend for PostgresJournal {
             ));
         };
         self.end_batch()?;
-        snapshots::finish(self.client()?, seq, &sums)
+        self.run(move |c| snapshots::finish(c, seq, &sums))
     }
 
     fn abort_snapshot(&mut self) -> Result<(), JournalError> {
         match self.saving.take() {
-            Some((seq, _)) => snapshots::discard(self.client()?, i64_of(seq)),
+            Some((seq, _)) => self.run(move |c| snapshots::discard(c, i64_of(seq))),
             None => Ok(()),
         }
     }
 
     fn snapshots(&mut self) -> Result<Vec<u64>, JournalError> {
-        snapshots::list(self.client()?)
+        self.run(snapshots::list)
     }
 
     fn unfinished_snapshot_after(&mut self, seq: u64) -> Result<Option<u64>, JournalError> {
-        snapshots::unfinished_after(self.client()?, seq)
+        self.run(move |c| snapshots::unfinished_after(c, seq))
     }
 
     fn snapshot_parts(&mut self, seq: u64) -> Result<Option<u32>, JournalError> {
-        Ok(match snapshots::parts(self.client()?, seq)? {
+        Ok(match self.run(move |c| snapshots::parts(c, seq))? {
             Some(Ok(n)) => Some(n),
             Some(Err(why)) => {
                 self.notices.push(format!(
@@ -736,7 +914,7 @@ impl JournalBackend for PostgresJournal {
         seq: u64,
         part: u32,
     ) -> Result<Option<Vec<u8>>, JournalError> {
-        Ok(match snapshots::chunk(self.client()?, seq, part)? {
+        Ok(match self.run(move |c| snapshots::chunk(c, seq, part))? {
             Some(Ok(data)) => Some(data),
             other => {
                 let why = match other {
@@ -771,34 +949,6 @@ impl JournalBackend for PostgresJournal {
     fn take_notices(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notices)
     }
-}
-
-/// Follows the other hosts' commits: a thread that listens on [`CHANNEL`] over its own
-/// connection and calls `on_head` with each new head, reconnecting (every second) when
-/// the connection is lost. A notification only says where to catch up to; whoever
-/// receives it reads the journal, so a lost one only delays.
-pub fn listen(url: &str, on_head: impl Fn(u64) + Send + 'static) -> Result<(), JournalError> {
-    let target = parse(url)?;
-    std::thread::Builder::new()
-        .name("maas-pg-listen".into())
-        .spawn(move || {
-            loop {
-                if let Ok(mut client) = target.connect()
-                    && client.batch_execute(&format!("LISTEN {CHANNEL}")).is_ok()
-                {
-                    let mut notifications = client.notifications();
-                    let mut it = notifications.blocking_iter();
-                    while let Ok(Some(n)) = it.next() {
-                        if let Ok(head) = n.payload().parse::<u64>() {
-                            on_head(head);
-                        }
-                    }
-                }
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        })
-        .map(drop)
-        .map_err(|e| JournalError::Unavailable(format!("cannot start the listener: {e}")))
 }
 
 impl Drop for PostgresJournal {

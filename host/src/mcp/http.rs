@@ -462,15 +462,37 @@ impl Gate {
                 }
                 None => Ok((Principal::Agent(id), Bearer(None), Recheck::Nothing)),
             },
-            // The core could not answer (its journal is away): nothing is known about
-            // the token, so nothing is counted against the caller.
+            // The core could not answer (its journal is away, or holds an entry it cannot
+            // read): nothing is known about the token, so nothing is counted against the
+            // caller, and a client is not told to throw a good token away.
             Err(types::Error::Unavailable(why)) => Err(unavailable(&why)),
+            Err(types::Error::InvalidInput(info)) if info.field == "journal" => {
+                Err(unavailable(&info.reason))
+            }
             Err(_) => {
                 self.refusals.forget(&token);
                 let response = unauthorized("invalid or revoked token");
                 Err(self.refused(peer, Reason::BadToken, response))
             }
         }
+    }
+}
+
+/// `/healthz`: ok while the journal answers. A PostgreSQL journal that has left a call
+/// waiting (or failing) for longer than a round trip's bound is reported, so a load
+/// balancer sends clients to another host; a local journal always answers.
+async fn healthz() -> Response {
+    let bound = crate::journal::postgres::Bounds::default().round_trip;
+    match crate::journal::postgres::unanswered_for() {
+        Some(quiet) if quiet > bound => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "unavailable: the journal's database has not answered for {} s",
+                quiet.as_secs()
+            ),
+        )
+            .into_response(),
+        _ => "ok".into_response(),
     }
 }
 
@@ -839,7 +861,7 @@ pub async fn bind(
         .merge(feed)
         .merge(tasks)
         .layer(middleware::from_fn_with_state(gate.clone(), guard))
-        .route("/healthz", get(|| async { "ok" }));
+        .route("/healthz", get(healthz));
     let follower = follow_operator_file(gate.clone(), shutdown.clone());
     let renewals = follow_tls_files(options.tls.clone(), shutdown.clone());
     let drain = end_sessions_when_answered(gate.posts.clone(), shutdown.clone(), sessions_stop);

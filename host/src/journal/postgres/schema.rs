@@ -1,10 +1,11 @@
 //! The PostgreSQL schema, created and migrated by `maas` itself: a version table and
 //! numbered migrations, applied under an advisory lock so hosts starting together
-//! migrate once.
+//! migrate once. Only tables the role maas connects as owns are used: a table another
+//! role created first could carry its triggers, which would run as maas on every entry.
 
 use super::{LOCK_SCHEMA, unavailable};
 use crate::journal::JournalError;
-use postgres::Client;
+use postgres::{Client, GenericClient};
 
 /// The schema version this build writes.
 pub const VERSION: i32 = 2;
@@ -61,14 +62,126 @@ const MIGRATIONS: &[&str] = &[
 "#,
 ];
 
+/// Every table maas uses (the version table first).
+const TABLES: &[&str] = &[
+    "maas_schema",
+    "maas_journal",
+    "maas_damaged",
+    "maas_audit_log",
+    "maas_snapshots",
+    "maas_snapshot_chunks",
+];
+
+/// Finds the schema maas's tables live in: the one the role's `search_path` makes
+/// current, where unqualified names have always put them. Refuses one owned by another
+/// role (that role could swap the tables), unless a superuser or, as PostgreSQL 15 makes
+/// `public`, the database's owner holds it. Pins the session's `search_path` to
+/// `pg_catalog`, that schema and `pg_temp`, so nothing another role put in a schema
+/// earlier in the path is used.
+pub fn pin(client: &mut Client) -> Result<Schema, JournalError> {
+    let row = client
+        .query_opt(
+            "SELECT n.nspname::text, pg_catalog.quote_ident(n.nspname),
+                    pg_catalog.pg_get_userbyid(n.nspowner)::text, r.rolsuper,
+                    current_user::text
+             FROM pg_catalog.pg_namespace n
+             JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+             WHERE n.nspname OPERATOR(pg_catalog.=) pg_catalog.current_schema()",
+            &[],
+        )
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            JournalError::Unavailable(
+                "the role's search_path names no schema that exists, so maas has nowhere \
+                 to keep its tables: create one owned by the role maas connects as, or set \
+                 the role's search_path (ALTER ROLE … SET search_path = …)"
+                    .into(),
+            )
+        })?;
+    let (name, quoted, owner, superuser, me): (String, String, String, bool, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    if owner != me && !superuser && owner != "pg_database_owner" {
+        return Err(JournalError::Unavailable(format!(
+            "the schema {name}, where maas would keep its tables, is owned by role {owner}, \
+             not by {me}, the role maas connects as: {owner} could replace maas's tables \
+             there. Use a schema {me} owns (first in its search_path), or make {me} its \
+             owner (ALTER SCHEMA {quoted} OWNER TO …)"
+        )));
+    }
+    let schema = Schema { name, quoted };
+    client.batch_execute(&schema.path()).map_err(unavailable)?;
+    Ok(schema)
+}
+
+/// The schema maas's tables live in.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    name: String,
+    /// The name as SQL quotes it.
+    quoted: String,
+}
+
+impl Schema {
+    /// The statement that pins a session's `search_path`: `pg_catalog` first, so no
+    /// function or operator of the schema (where other roles may create them, as in
+    /// `public` before PostgreSQL 15) stands in for a built-in one; `pg_temp` last.
+    pub fn path(&self) -> String {
+        format!("SET search_path = pg_catalog, {}, pg_temp;", self.quoted)
+    }
+
+    /// `sql` creating its tables in this schema (`pg_catalog`, first in the path, would
+    /// be the default).
+    fn qualified(&self, sql: &str) -> String {
+        sql.replace("CREATE TABLE ", &format!("CREATE TABLE {}.", self.quoted))
+    }
+}
+
+/// Refuses any of maas's tables in the pinned schema that the current role does not own,
+/// naming it and its owner.
+fn check_owners(tx: &mut impl GenericClient, schema: &Schema) -> Result<(), JournalError> {
+    let tables: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+    let foreign = tx
+        .query(
+            "SELECT n.nspname::text, c.relname::text, pg_catalog.pg_get_userbyid(c.relowner)::text,
+                    current_user::text
+             FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+             WHERE n.nspname::text OPERATOR(pg_catalog.=) $2
+               AND c.relname::text OPERATOR(pg_catalog.=) ANY ($1)
+               AND c.relowner OPERATOR(pg_catalog.<>)
+                   (SELECT oid FROM pg_catalog.pg_roles
+                    WHERE rolname OPERATOR(pg_catalog.=) current_user)
+             ORDER BY c.relname",
+            &[&tables, &schema.name],
+        )
+        .map_err(unavailable)?;
+    match foreign.first() {
+        None => Ok(()),
+        Some(row) => {
+            let (schema, table, owner, me): (String, String, String, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            Err(JournalError::Unavailable(format!(
+                "the table {schema}.{table} is owned by role {owner}, not by {me}, the role \
+                 maas connects as: maas does not use tables another role created (a trigger \
+                 on them would run as {me} on every entry). If they are maas's own, make \
+                 {me} their owner (ALTER TABLE … OWNER TO …); otherwise drop them"
+            )))
+        }
+    }
+}
+
 /// Creates or migrates the schema to [`VERSION`]; refuses a database written by a newer
-/// `maas`.
-pub fn migrate(client: &mut Client) -> Result<(), JournalError> {
+/// `maas`, and tables another role owns. `schema` is [`pin`]'s.
+pub fn migrate(client: &mut Client, schema: &Schema) -> Result<(), JournalError> {
     let mut tx = client.transaction().map_err(unavailable)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_SCHEMA])
         .map_err(unavailable)?;
-    tx.batch_execute("CREATE TABLE IF NOT EXISTS maas_schema (version INTEGER NOT NULL)")
-        .map_err(unavailable)?;
+    check_owners(&mut tx, schema)?;
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {}.maas_schema (version INTEGER NOT NULL)",
+        schema.quoted
+    ))
+    .map_err(unavailable)?;
     let found: Option<i32> = tx
         .query_opt("SELECT MAX(version) FROM maas_schema", &[])
         .map_err(unavailable)?
@@ -81,7 +194,8 @@ pub fn migrate(client: &mut Client) -> Result<(), JournalError> {
         )));
     }
     for (n, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        tx.batch_execute(sql).map_err(unavailable)?;
+        tx.batch_execute(&schema.qualified(sql))
+            .map_err(unavailable)?;
         let version = i32::try_from(n + 1).unwrap_or(i32::MAX);
         tx.execute("INSERT INTO maas_schema (version) VALUES ($1)", &[&version])
             .map_err(unavailable)?;

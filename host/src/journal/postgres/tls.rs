@@ -12,7 +12,7 @@
 //! `sslrootcert` is taken out of the URL here (the driver does not know it); everything
 //! else is the driver's. rustls with the *ring* provider does the TLS.
 
-use postgres::config::SslMode;
+use postgres::config::{Host, SslMode};
 use postgres::{Client, Config, NoTls};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -31,6 +31,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 pub struct Target {
     pub config: Config,
     tls: Option<MakeRustlsConnect>,
+    /// The URL's `sslmode` (`prefer` when it has none).
+    mode: String,
+    /// The server's certificate is checked (at least its chain).
+    verified: bool,
 }
 
 impl Target {
@@ -42,7 +46,12 @@ impl Target {
         let check = match (mode, &root) {
             ("disable", _) => {
                 config.ssl_mode(SslMode::Disable);
-                return Ok(Target { config, tls: None });
+                return Ok(Target {
+                    config,
+                    tls: None,
+                    mode: mode.into(),
+                    verified: false,
+                });
             }
             ("prefer", _) => Check::Nothing,
             ("require", None) => Check::Nothing,
@@ -64,7 +73,49 @@ impl Target {
         Ok(Target {
             config,
             tls: Some(MakeRustlsConnect::new(tls)),
+            mode: mode.into(),
+            verified: !matches!(check, Check::Nothing),
         })
+    }
+
+    /// What a machine between this host and the database could do, when the
+    /// connection leaves the machine (a host other than loopback or a Unix socket) and
+    /// the server's certificate is not checked: `sslmode` disable, prefer, or require
+    /// without `sslrootcert`. libpq connects all the same, and so does maas.
+    pub fn unverified_remote(&self) -> Option<String> {
+        if self.verified {
+            return None;
+        }
+        let remote: Vec<String> = if self.config.get_hostaddrs().is_empty() {
+            self.config
+                .get_hosts()
+                .iter()
+                .filter_map(|h| match h {
+                    Host::Tcp(name) if !is_loopback(name) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            self.config
+                .get_hostaddrs()
+                .iter()
+                .filter(|a| !a.is_loopback())
+                .map(ToString::to_string)
+                .collect()
+        };
+        let host = remote.first()?;
+        let what = match self.mode.as_str() {
+            "disable" => "is not encrypted",
+            "require" => "is encrypted but the server's certificate is not checked",
+            _ => "is encrypted only if the server offers it, and its certificate is not checked",
+        };
+        Some(format!(
+            "the journal's connection to {host} (sslmode={}) {what}: a machine in the path \
+             can pose as the database, read the password and every entry, and change them. \
+             Add sslmode=verify-full (and sslrootcert=/path/to/ca.pem for a CA of your own) \
+             to the --store URL",
+            self.mode
+        ))
     }
 
     /// Opens a connection.
@@ -74,6 +125,16 @@ impl Target {
             None => self.config.connect(NoTls),
         }
     }
+}
+
+/// True for `localhost` and loopback addresses.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 /// The driver's view of `url` (user, host, database, …), with no TLS set up and no
@@ -291,6 +352,31 @@ mod tests {
         assert_eq!(rest, "host=h user=u");
         assert_eq!(mode.as_deref(), Some("require"));
         assert_eq!(root.as_deref(), Some("/ca.pem"));
+    }
+
+    #[test]
+    fn an_unchecked_connection_off_the_machine_is_warned_of() {
+        let warned = |url: &str| Target::parse(url).unwrap().unverified_remote();
+        let w = warned("postgres://maas:pw@db.internal/maas").unwrap();
+        assert!(
+            w.contains("db.internal") && w.contains("sslmode=prefer"),
+            "{w}"
+        );
+        assert!(w.contains("verify-full") && !w.contains("pw@"), "{w}");
+        assert!(warned("postgres://u@db/x?sslmode=require").is_some());
+        assert!(warned("postgres://u@db/x?sslmode=disable").is_some());
+        assert!(warned("host=10.1.2.3 user=u sslmode=require").is_some());
+        // A remote host reached at a loopback address (an SSH tunnel) is local.
+        assert!(warned("postgres://u@db/x?hostaddr=127.0.0.1").is_none());
+        for local in [
+            "postgres://u@localhost/x",
+            "postgres://u@127.0.0.1:5432/x?sslmode=disable",
+            "postgres://u@[::1]/x",
+            "postgres:///x?host=/run/postgresql",
+            "host=/run/postgresql user=u",
+        ] {
+            assert!(warned(local).is_none(), "{local}");
+        }
     }
 
     #[test]
