@@ -232,7 +232,7 @@ function renderAudit() {
 function renderJournal() {
   const j = maas.journal();
   $('#journal-status').textContent = `journal: ${j.head} entries, ${(j.bytes / 1024).toFixed(1)} KiB${j.persisted ? ' · kept in localStorage' : ''}` +
-    (j.setAside ? ` · ${j.setAside} damaged set aside` : '');
+    (j.setAside ? ` · ${j.setAside} damaged set aside (the console says where)` : '');
 }
 
 function render() {

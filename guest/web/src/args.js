@@ -64,3 +64,10 @@ export function jsonText(field, v) {
     throw new ArgumentError(field, `cannot be sent as JSON: ${e?.message ?? e}`);
   }
 }
+
+/** An optional object of named arguments (`request`, `filter`, `page`); absent is `{}`. */
+export function fields(field, v) {
+  if (absent(v)) return {};
+  if (typeof v !== 'object') throw new ArgumentError(field, `must be an object, not ${typeof v}`);
+  return v;
+}

@@ -5,7 +5,7 @@
 // value is `ok`, a thrown plain object `{ tag, val }` is `err` with that variant. A thrown
 // `Error` would be taken for a trap, so refusals are never thrown as `Error`s.
 
-import { StoredJournal, clear, lock, unlock } from './storage.js';
+import { StoredJournal, checkKey, clear, lock, unlock } from './storage.js';
 
 /**
  * Most read-audit entries kept, the newest: the core's default audit window (100,000,
@@ -27,9 +27,11 @@ let readsFirst = 0;
 /**
  * Chooses persistence before the core loads and reads a persisted journal if there is
  * one. With `persist`, takes the key's Web Lock for the page's life first (see
- * src/storage.js). Rejects with `{ tag: 'unavailable', val }`.
+ * src/storage.js), and refuses where there are no Web Locks unless
+ * `unsafeWithoutWebLocks`. Rejects with `{ tag, val }`: `invalid-input` for a storage key
+ * that could overlap another journal's, `unavailable` for the rest.
  */
-export async function configure({ persist = false, key = 'maas.journal' } = {}) {
+export async function configure({ persist = false, key = 'maas.journal', unsafeWithoutWebLocks = false } = {}) {
   entries.length = 0;
   reads.length = 0;
   readsFirst = 0;
@@ -38,37 +40,66 @@ export async function configure({ persist = false, key = 'maas.journal' } = {}) 
   if (storageKey !== null && !(persist && storageKey === key)) unlock(storageKey);
   storageKey = null;
   setAside = 0;
-  const storage = globalThis.localStorage;
-  if (!persist || !storage) return;
+  if (!persist) return;
+  let warnings;
   try {
-    await lock(key);
+    checkKey(key);
+    // Read inside the try: a browser blocking storage throws on the read itself.
+    const storage = globalThis.localStorage;
+    if (!storage) {
+      throw {
+        tag: 'unavailable',
+        val: 'there is no localStorage here to keep the journal in (Node has none): leave persist out, or set globalThis.localStorage to a Storage first',
+      };
+    }
+    await lock(key, { optional: unsafeWithoutWebLocks });
     const journal = new StoredJournal(storage, key);
     const loaded = journal.load();
     for (const entry of loaded.entries) entries.push(entry);
     setAside = loaded.setAside;
+    warnings = loaded.warnings;
     stored = journal;
     storageKey = key;
   } catch (e) {
     unlock(key);
     entries.length = 0;
+    setAside = 0;
     throw typeof e?.tag === 'string' ? e : { tag: 'unavailable', val: `localStorage: ${e?.message ?? e}` };
   }
-  if (setAside > 0) {
-    console.warn(
-      `maas: ${setAside} damaged value(s) of the journal "${key}" could not be read and were ` +
-        `set aside under "${key}.damaged/"; the journal goes on from entry ${entries.length}`,
-    );
-  }
+  for (const warning of warnings) console.warn(`maas: ${warning}`);
+}
+
+/**
+ * Ends the journal before entry `seq`, which the core could not decode at its load:
+ * entry `seq` and those after it are set aside as a damaged tail (src/storage.js), so the
+ * core can go on from the entries before. False if there is no such entry.
+ */
+export function setAsideFrom(seq) {
+  if (!Number.isSafeInteger(seq) || seq < 1 || seq > entries.length) return false;
+  const moved = entries.length - seq + 1;
+  const warning = stored?.setAsideFrom(seq, 'cannot be decoded by the core').warning;
+  entries.length = seq - 1;
+  setAside += moved;
+  console.warn(`maas: ${warning ?? `entry ${seq} cannot be decoded by the core; the journal goes on from entry ${seq - 1}`}`);
+  return true;
 }
 
 /**
  * Forgets a persisted journal, set-aside entries included (the running core keeps its
- * state until reloaded). Rejects with `{ tag: 'unavailable', val }` while another page has
- * the journal open.
+ * state until reloaded, and a page clearing its own journal writes no more). Rejects with
+ * `{ tag, val }`: `invalid-input` for a key no journal can have, `unavailable` while
+ * another page has the journal open.
  */
 export async function clearPersisted(key = storageKey ?? 'maas.journal') {
-  const storage = globalThis.localStorage;
-  if (storage) await clear(storage, key);
+  try {
+    checkKey(key);
+    const storage = globalThis.localStorage;
+    if (!storage) return;
+    await clear(storage, key);
+  } catch (e) {
+    throw typeof e?.tag === 'string' ? e : { tag: 'unavailable', val: `localStorage: ${e?.message ?? e}` };
+  }
+  if (key === storageKey) stored?.cleared();
 }
 
 /** How many entries the journal holds, their total size and how many the load set aside. */

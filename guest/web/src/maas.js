@@ -3,14 +3,15 @@
 // The core is the same component the `maas` host runs; jco turns it into an ES module
 // (dist/core) whose journal import is ./journal.js. That module holds one instance, so a
 // page or process has one core: `createMaas` sets it up once and hands out the same
-// object afterwards (to calls with the same options; a load that failed is not kept).
+// object afterwards (to calls with the same options or none; a load that failed is not
+// kept).
 //
 // Inputs accept the wire strings (`claude_code`, `agent_private`, `memory_read`) or the
 // WIT names (`claude-code`, ...); results are the bindings' records as they are (WIT names,
 // u64 as BigInt). Errors are thrown as `MaasError`.
 
 import * as journal from './journal.js';
-import { ArgumentError, jsonText, maybeText, needU32, text, texts, u32, u64 } from './args.js';
+import { ArgumentError, fields, jsonText, maybeText, needU32, text, texts, u32, u64 } from './args.js';
 
 /** An error returned by the core: `code` is the wire name (`not_found`, `invalid_input`, ...). */
 export class MaasError extends Error {
@@ -50,40 +51,91 @@ let created = null;
  * `limits`: any of the admin limits (whole numbers or BigInts; 0 or absent = default).
  * `persist`: keep the journal in localStorage, so a reload keeps the state (browser only);
  * the page then holds the journal's `storageKey` until it closes, and a second page on the
- * same key is refused (`unavailable`).
- * A later call with other options is refused (`invalid_input`): there is one core.
+ * same key is refused (`unavailable`). A `storageKey` holds no `/` and no `.damaged` and
+ * does not start with `-` (`invalid_input`), so no journal's keys are another's.
+ * `persist` needs Web Locks, which a browser gives only to a secure context (https, or
+ * http on localhost): elsewhere it is refused (`unavailable`) unless
+ * `unsafeWithoutWebLocks`, for a stand-in localStorage in Node or a page sure to be alone.
+ * Unsafe with several pages on one key: two of them writing at the same moment are both
+ * told their write was kept, and one write is lost.
+ * An entry the core cannot decode ends the journal there: it and those after it are set
+ * aside (`journal().setAside`) and the core goes on from the entries before.
+ * A later call with no options gets the core already created; one with other options is
+ * refused (`invalid_input`): there is one core.
  */
-export function createMaas({ limits = {}, persist = false, storageKey = 'maas.journal' } = {}) {
+export function createMaas(options) {
   let wanted;
   try {
-    wanted = call(() => limitsOf(limits));
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new ArgumentError('options', `must be an object, not ${options === null ? 'null' : typeof options}`);
+    }
+    if (created !== null && Object.keys(options ?? {}).length === 0) return created.promise;
+    wanted = call(() => limitsOf(options?.limits));
   } catch (e) {
-    return Promise.reject(e);
+    return Promise.reject(e instanceof ArgumentError ? new MaasError(e.tag, e.val) : e);
   }
-  const options = JSON.stringify({
+  const { persist = false, storageKey = 'maas.journal', unsafeWithoutWebLocks = false } = options ?? {};
+  const wantedOptions = JSON.stringify({
     persist: Boolean(persist),
-    storageKey: persist ? String(storageKey) : null,
+    storageKey: persist ? storageKey : null,
     limits: LIMIT_FIELDS.map((f) => String(wanted[f])),
   });
   if (created !== null) {
-    if (created.options === options) return created.promise;
+    if (created.options === wantedOptions) return created.promise;
     return Promise.reject(
       new MaasError('invalid-input', 'the core is already created with other options (persist, storageKey ' +
         'or limits): a page or process has one core; pass the same options, or none'),
     );
   }
   const promise = (async () => {
-    await journal.configure({ persist, key: storageKey }).catch(refused);
+    await journal
+      .configure({ persist: Boolean(persist), key: storageKey, unsafeWithoutWebLocks: Boolean(unsafeWithoutWebLocks) })
+      .catch(refused);
     const core = await import('../dist/core/maas_component.js');
-    call(() => core.admin.init(wanted));
+    init(core, wanted, storageKey);
     return new Maas(core);
   })();
-  created = { options, promise };
+  created = { options: wantedOptions, promise };
   // A failed load is not kept: the next call tries again.
   promise.catch(() => {
     if (created?.promise === promise) created = null;
   });
   return promise;
+}
+
+/**
+ * Catches the core up with the journal. An entry it cannot decode (damaged in storage)
+ * would refuse every load until the journal is cleared: that entry and those after it are
+ * set aside instead and the core, which stopped before it, goes on from there.
+ */
+function init(core, wanted, storageKey) {
+  try {
+    call(() => core.admin.init(wanted));
+  } catch (e) {
+    const seq = undecodable(e);
+    if (seq === null || !journal.setAsideFrom(seq)) throw e;
+    try {
+      call(() => core.admin.init(wanted));
+    } catch (again) {
+      throw new MaasError(
+        'unavailable',
+        `entry ${seq} of the stored journal could not be decoded: it and the entries after it were ` +
+          `set aside under "${storageKey}.damaged/", and a reload will load the entries before it ` +
+          `(${describe(again.detail ?? again.message)})`,
+      );
+    }
+  }
+}
+
+/**
+ * The entry the core refused to decode, from its refusal (`Entry::decode` in
+ * guest/core/src/events.rs: field `journal`, "entry N cannot be decoded: …"), or null.
+ * An entry of a newer format version is not damage and is not matched.
+ */
+function undecodable(e) {
+  if (!(e instanceof MaasError) || e.code !== 'invalid_input' || e.field !== 'journal') return null;
+  const m = /^entry ([0-9]+) cannot be decoded/.exec(String(e.detail?.reason));
+  return m ? Number(m[1]) : null;
 }
 
 /** Forgets the persisted journal under `storageKey` (see `persist`); refused while another page has it open. */
@@ -113,12 +165,22 @@ function call(f) {
     if (e instanceof ArgumentError) throw new MaasError(e.tag, e.val);
     const p = e?.payload;
     if (p && typeof p === 'object' && typeof p.tag === 'string') throw new MaasError(p.tag, p.val);
+    // jco's refusal of a value that is no case of an enum (jco 1.35's wording): a caller's
+    // mistake like any other, named by the enum (`memory_kind` for `kind`).
+    const m = e instanceof TypeError && /^"(.*)" is not one of the cases of ([a-z0-9-]+)$/s.exec(e.message);
+    if (m) throw new MaasError('invalid-input', { field: m[2].replaceAll('-', '_'), reason: `${JSON.stringify(m[1])} is not one of its cases` });
     throw e;
   }
 }
 
 /** An enum's wire name (`claude_code`) or WIT name (`claude-code`) as jco takes it. */
 const wit = (field, s) => (s === undefined || s === null ? undefined : text(field, s).replaceAll('_', '-'));
+
+/** A required enum, as `wit`. */
+function needWit(field, s) {
+  if (s === undefined || s === null) throw new ArgumentError(field, 'is required');
+  return wit(field, s);
+}
 
 function callerOf(who) {
   if (who === undefined || who === 'operator') return OPERATOR;
@@ -129,26 +191,35 @@ function callerOf(who) {
 }
 
 /** A page of a list: `{ limit, cursor }` checked. */
-const pageOf = ({ limit, cursor } = {}) => [u32('limit', limit), maybeText('cursor', cursor)];
+function pageOf(page) {
+  const { limit, cursor } = fields('page', page);
+  return [u32('limit', limit), maybeText('cursor', cursor)];
+}
 
 /** The filter of `audit.query`. */
-const auditFilter = (filter = {}) => ({
-  agentId: maybeText('agent_id', filter.agentId),
-  eventType: maybeText('event_type', filter.eventType),
-  since: u64('since', filter.since),
-  until: u64('until', filter.until),
-  limit: u32('limit', filter.limit),
-});
+function auditFilter(filter) {
+  const { agentId, eventType, since, until, limit } = fields('filter', filter);
+  return {
+    agentId: maybeText('agent_id', agentId),
+    eventType: maybeText('event_type', eventType),
+    since: u64('since', since),
+    until: u64('until', until),
+    limit: u32('limit', limit),
+  };
+}
 
 /** The request of `pools.create`. */
-const poolRequest = ({ name, ownerId, scope, team, poolId, metadata }) => ({
-  name: text('name', name),
-  ownerId: text('owner_id', ownerId),
-  scope: wit('scope', scope),
-  team: maybeText('team', team),
-  poolId: maybeText('pool_id', poolId),
-  metadata: jsonText('metadata', metadata),
-});
+function poolRequest(request) {
+  const { name, ownerId, scope, team, poolId, metadata } = fields('request', request);
+  return {
+    name: text('name', name),
+    ownerId: text('owner_id', ownerId),
+    scope: needWit('scope', scope),
+    team: maybeText('team', team),
+    poolId: maybeText('pool_id', poolId),
+    metadata: jsonText('metadata', metadata),
+  };
+}
 
 /** The API, acting as the operator unless a handle from `agent(id)` is used. */
 class Maas {
@@ -163,8 +234,9 @@ class Maas {
   }
 
   /**
-   * The journal: `{ head, bytes, persisted, setAside }`, `setAside` counting the damaged
-   * stored values the load moved aside (see `persist`).
+   * The journal: `{ head, bytes, persisted, setAside }`, `setAside` counting the stored
+   * entries the load could not take (missing, damaged, or conflicting with what a page of
+   * an earlier version wrote): the console says where those there were are set aside.
    */
   journal() {
     return journal.journalInfo();
@@ -175,16 +247,17 @@ class Maas {
   }
 
   /** Registers an agent (operator only); returns `{ agentId, token }`. */
-  registerAgent({ agentType, ownerId, agentId, capabilities, metadata }) {
-    return call(() =>
-      this.#core.agents.register(OPERATOR, {
-        agentType: wit('agent_type', agentType),
+  registerAgent(request) {
+    return call(() => {
+      const { agentType, ownerId, agentId, capabilities, metadata } = fields('request', request);
+      return this.#core.agents.register(OPERATOR, {
+        agentType: needWit('agent_type', agentType),
         ownerId: text('owner_id', ownerId),
         agentId: maybeText('agent_id', agentId),
         capabilities: capabilities === undefined ? undefined : texts('capabilities', capabilities).map((c) => wit('capabilities', c)),
         metadata: jsonText('metadata', metadata),
-      }),
-    );
+      });
+    });
   }
 
   getAgent(id) {
@@ -219,8 +292,11 @@ class Maas {
    * is involved: this is the page, trusted as the operator, speaking for the agent, so
    * rotating the agent's token does not affect the handle (use `authenticate` for that).
    */
-  agent(id, { caller = id } = {}) {
-    return call(() => new AgentHandle(this.#core, text('agent_id', id), callerOf(caller)));
+  agent(id, options) {
+    return call(() => {
+      const { caller = id } = fields('options', options);
+      return new AgentHandle(this.#core, text('agent_id', id), callerOf(caller));
+    });
   }
 
   createPool(request) {
@@ -293,9 +369,10 @@ class AgentHandle {
   }
 
   /** Stores a memory; `pool`/`scope` share it right away. */
-  storeMemory({ content, kind = 'note', tags, memoryId, poolId, scope, ttlSeconds }) {
-    return call(() =>
-      this.#core.memories.storeMemory(this.#as(), {
+  storeMemory(request) {
+    return call(() => {
+      const { content, kind = 'note', tags, memoryId, poolId, scope, ttlSeconds } = fields('request', request);
+      return this.#core.memories.storeMemory(this.#as(), {
         agentId: this.id,
         content: text('content', content),
         kind: wit('kind', kind),
@@ -304,8 +381,8 @@ class AgentHandle {
         poolId: maybeText('pool_id', poolId),
         scope: wit('scope', scope),
         ttlSeconds: u64('ttl_seconds', ttlSeconds),
-      }),
-    );
+      });
+    });
   }
 
   getMemory(memoryId) {
@@ -338,9 +415,10 @@ class AgentHandle {
   }
 
   /** Starts a handoff to `targetAgentId`. `currentState` may be an object (sent as JSON). */
-  initiateHandoff(targetAgentId, { taskDescription, currentState = {}, memories, files, ttlSeconds }) {
-    return call(() =>
-      this.#core.handoffs.initiate(
+  initiateHandoff(targetAgentId, request) {
+    return call(() => {
+      const { taskDescription, currentState = {}, memories, files, ttlSeconds } = fields('request', request);
+      return this.#core.handoffs.initiate(
         this.#as(),
         this.id,
         text('target_agent_id', targetAgentId),
@@ -351,8 +429,8 @@ class AgentHandle {
           relevantFiles: texts('relevant_files', files),
         },
         u64('ttl_seconds', ttlSeconds),
-      ),
-    );
+      );
+    });
   }
 
   /** Accepts a pending handoff; returns `{ handoff, memories }`. */
@@ -415,15 +493,16 @@ class AgentHandle {
    * nextCursor, hasMore, head }`. Without `after`, no changes and the head to follow
    * from. `filter`: `{ kinds, poolId }`.
    */
-  changes(after, filter = {}, limit) {
-    return call(() =>
-      this.#core.changes.get(
+  changes(after, filter, limit) {
+    return call(() => {
+      const { kinds, poolId } = fields('filter', filter);
+      return this.#core.changes.get(
         this.#as(),
         this.id,
         maybeText('after', after),
-        { kinds: texts('kinds', filter.kinds), poolId: maybeText('pool_id', filter.poolId) },
+        { kinds: texts('kinds', kinds), poolId: maybeText('pool_id', poolId) },
         u32('limit', limit),
-      ),
-    );
+      );
+    });
   }
 }

@@ -11,7 +11,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const outDir = join(here, '..', 'test-output');
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-async function withPage(f) {
+/** Runs `f(page, base, errors)` on a fresh browser; `args` are added to its command line. */
+async function withPage(f, { args = [] } = {}) {
   const server = await serve(0);
   let browser;
   const errors = [];
@@ -20,14 +21,14 @@ async function withPage(f) {
     browser = await chromium.launch({
       executablePath,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', ...args],
     });
     const context = await browser.newContext({ viewport: { width: 1360, height: 1100 } });
     const page = await context.newPage();
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     const base = `http://127.0.0.1:${server.address().port}`;
-    await f(page, base, errors);
+    await f(page, base, errors, server.address().port);
   } finally {
     await browser?.close();
     server.closeAllConnections();
@@ -113,20 +114,50 @@ test('a second tab on the same journal is refused, and the first keeps every wri
   });
 });
 
-test('Reset recovers a page whose stored journal does not load', { timeout: 120_000 }, async () => {
+test('a stored entry the core cannot decode is set aside, the page loads the rest, and Reset clears it all', { timeout: 120_000 }, async () => {
   await withPage(async (page, base) => {
     await page.goto(`${base}/demo/`);
     await ready(page);
-    // Good base64, but not a journal entry: the core refuses to start on it.
-    await page.evaluate(() => localStorage.setItem('maas.journal', JSON.stringify({ entries: [btoa('not an entry')] })));
+    await page.click('#run-all');
+    // Good base64, but not a journal entry; and an empty one after it.
+    await page.evaluate(() => {
+      localStorage.setItem('maas.journal/3', btoa('not an entry'));
+      localStorage.setItem('maas.journal/5', '');
+    });
     await page.reload();
-    await failed(page);
-    assert.match(await page.textContent('#error'), /entry 1 cannot be decoded/);
+    await ready(page);
+    assert.match(await page.textContent('#journal-status'), /journal: 2 entries.*damaged set aside/);
+    assert.ok(await page.locator('#steps li.done').count() < 6);
+    const aside = await page.evaluate(() =>
+      Object.keys(localStorage).filter((k) => k.startsWith('maas.journal.damaged/')).map((k) => localStorage.getItem(k)));
+    assert.ok(aside.includes(btoa('not an entry')), JSON.stringify(aside));
+    // It goes on from there.
+    await page.click('#run-all');
+    assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+    await page.reload();
+    await ready(page);
+    assert.equal(await page.locator('#steps li.done').count(), 6);
+
     await page.click('#reset');
     await ready(page);
     assert.equal(await page.locator('#steps li.done').count(), 0);
     assert.equal(await page.isHidden('#error'), true);
+    assert.deepEqual(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('maas.journal'))), []);
   });
+});
+
+// An insecure context (plain http on a name that is not loopback) gets no Web Locks, so two
+// tabs could write one journal at once: the page refuses to keep it and says why.
+test('where Web Locks are missing the journal is not kept, and the page says why', { timeout: 120_000 }, async () => {
+  await withPage(async (page, _base, _errors, port) => {
+    const base = `http://maas.test:${port}`;
+    await page.goto(`${base}/demo/`);
+    assert.equal(await page.evaluate(() => isSecureContext), false);
+    await failed(page);
+    assert.match(await page.textContent('#error'), /^unavailable: .*no Web Locks.*secure context \(https, or http on localhost\)/);
+    await page.goto(`${base}/demo/?ephemeral`);
+    await ready(page);
+  }, { args: ['--host-resolver-rules=MAP maas.test 127.0.0.1'] });
 });
 
 test('in the page a refused call throws a MaasError with its code and field', { timeout: 120_000 }, async () => {

@@ -1,7 +1,7 @@
 // The core component through jco and the wrapper: the same rules the native host enforces.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMaas, MaasError } from '../src/maas.js';
+import { clearPersisted, createMaas, MaasError } from '../src/maas.js';
 import * as journal from '../src/journal.js';
 
 const maas = await createMaas();
@@ -336,4 +336,38 @@ test("the operator's reads on an agent's behalf are in the agent's audit trail",
   const onBehalf = maas.audit({ agentId: a, limit: 1000 })
     .filter((e) => e.actor === 'operator' && JSON.parse(e.detail).on_behalf_of === a);
   assert.ok(onBehalf.some((e) => e.eventType === 'memory.read'), JSON.stringify(onBehalf.map((e) => e.eventType)));
+});
+
+test('an options object that is null, or not there where one is needed, is invalid input', async () => {
+  const { ids: [a, b] } = team();
+  const input = (field) => (e) => assert.equal(e.field, field);
+  refused(() => maas.audit('all'), 'invalid_input', input('filter'));
+  refused(() => maas.listAgents('owner-x', 5), 'invalid_input', input('page'));
+  refused(() => maas.agent(a).changes(undefined, 'handoff'), 'invalid_input', input('filter'));
+  refused(() => maas.agent(a).initiateHandoff(b), 'invalid_input', input('task_description'));
+  refused(() => maas.registerAgent(), 'invalid_input', input('agent_type'));
+  refused(() => maas.registerAgent({ ownerId: 'o' }), 'invalid_input', input('agent_type'));
+  refused(() => maas.registerAgent({ ownerId: 'o', agentType: 'robot' }), 'invalid_input', input('agent_type'));
+  refused(() => maas.createPool(), 'invalid_input', input('name'));
+  refused(() => maas.createPool({ name: 'p', ownerId: 'o' }), 'invalid_input', input('scope'));
+  refused(() => maas.agent(a).storeMemory(), 'invalid_input', input('content'));
+  refused(() => maas.agent(a).storeMemory({ content: 'c', kind: 'poem' }), 'invalid_input', input('memory_kind'));
+  await assert.rejects(createMaas(null), (e) => e instanceof MaasError && e.code === 'invalid_input' && e.field === 'options');
+});
+
+test('null where an options object may be left out means none', () => {
+  const { ids: [a] } = team();
+  assert.ok(Array.isArray(maas.audit(null)));
+  assert.ok(Array.isArray(maas.listAgents('owner-x', null).items));
+  assert.equal(maas.agent(a).changes(undefined, null).changes.length, 0);
+  assert.equal(maas.agent(a, null).id, a);
+});
+
+test('clearPersisted refuses a storage key no journal can have, naming it', async () => {
+  await assert.rejects(clearPersisted('app/main'), (e) => {
+    assert.ok(e instanceof MaasError, String(e));
+    assert.equal(e.code, 'invalid_input');
+    assert.equal(e.field, 'storageKey');
+    return true;
+  });
 });

@@ -1,58 +1,9 @@
 // The journal persisted in localStorage (src/storage.js through src/journal.js), over a
-// stand-in for the browser's localStorage. Each "page" is a fresh instance of the journal
-// module on the same storage, as a reload or a second tab would be.
+// stand-in for the browser's localStorage (test/fake-storage.mjs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-const KEY = 'maas.journal';
-
-/** A Storage stand-in with a quota in UTF-16 code units, counted as browsers do (key + value). */
-function fakeStorage({ quota = 5 * 1024 * 1024, refuse = () => false } = {}) {
-  const map = new Map();
-  const used = () => [...map].reduce((n, [k, v]) => n + k.length + v.length, 0);
-  const writes = [];
-  return {
-    map,
-    writes,
-    getItem: (k) => map.get(k) ?? null,
-    setItem(k, v) {
-      v = String(v);
-      const after = used() - (map.has(k) ? k.length + map.get(k).length : 0) + k.length + v.length;
-      if (after > quota || refuse(k)) {
-        throw new DOMException(`Setting the value of '${k}' exceeded the quota.`, 'QuotaExceededError');
-      }
-      writes.push(k.length + v.length);
-      map.set(k, v);
-    },
-    removeItem: (k) => void map.delete(k),
-    key: (i) => [...map.keys()][i] ?? null,
-    get length() {
-      return map.size;
-    },
-  };
-}
-
-let pages = 0;
-/** A page on `storage`: a fresh journal module, configured to persist there. */
-async function open(storage) {
-  pages += 1;
-  const journal = await import(`../src/journal.js?page=${pages}`);
-  globalThis.localStorage = storage;
-  await journal.configure({ persist: true, key: KEY });
-  return journal;
-}
-
-const bytes = (text) => new TextEncoder().encode(text);
-const b64 = (text) => Buffer.from(text).toString('base64');
-const texts = (journal) => journal.read(1n, 1000).map((e) => new TextDecoder().decode(e.data));
-
-function refusedUnavailable(f, pattern) {
-  assert.throws(f, (e) => {
-    assert.equal(e.tag, 'unavailable');
-    assert.match(e.val, pattern);
-    return true;
-  });
-}
+import { KEY, b64, bytes, damaged, fakeStorage, open, refusedUnavailable, texts } from './fake-storage.mjs';
 
 test('every entry is stored as it is appended, synced or not', async () => {
   const storage = fakeStorage();
@@ -97,8 +48,7 @@ test('an unreadable entry ends the journal there and the rest is set aside', asy
   assert.equal(page.journalInfo().setAside, 2);
   assert.equal(warned.mock.callCount(), 1);
   assert.match(warned.mock.calls[0].arguments[0], /set aside/);
-  assert.equal(storage.getItem(`${KEY}.damaged/3`), '%%%');
-  assert.equal(storage.getItem(`${KEY}.damaged/4`), b64('four'));
+  assert.deepEqual(damaged(storage), { 3: '%%%', 4: b64('four') });
   // The page goes on from the history before the damage.
   page.append(2n, bytes('three again'), true);
   const reloaded = await open(storage);
@@ -115,7 +65,7 @@ test('a missing entry ends the journal there too', async (t) => {
   const reloaded = await open(storage);
   assert.deepEqual(texts(reloaded), ['one']);
   assert.equal(reloaded.journalInfo().setAside, 2);
-  assert.equal(storage.getItem(`${KEY}.damaged/3`), b64('three'));
+  assert.deepEqual(damaged(storage), { 3: b64('three') });
 });
 
 test('a stored journal that cannot be parsed is set aside whole', async (t) => {
@@ -125,7 +75,7 @@ test('a stored journal that cannot be parsed is set aside whole', async (t) => {
   const page = await open(storage);
   assert.equal(page.journalInfo().head, 0);
   assert.equal(page.journalInfo().setAside, 1);
-  assert.equal(storage.getItem(`${KEY}.damaged/record`), `{"entries":["${b64('one')}`);
+  assert.deepEqual(damaged(storage), { record: `{"entries":["${b64('one')}` });
   page.append(0n, bytes('fresh'), true);
   assert.deepEqual(texts(await open(storage)), ['fresh']);
 });
@@ -166,4 +116,122 @@ test('a page whose journal another page wrote refuses to write over it', async (
   // A page of an earlier version writes the single-key form over the head record.
   storage.setItem(KEY, JSON.stringify({ entries: [b64('old page')] }));
   refusedUnavailable(() => a.append(1n, bytes('more from a'), true), /changed elsewhere/);
+});
+
+test('a lock-less page that wrote the same head at the same moment is caught at its next write', async () => {
+  let meanwhile = null;
+  const storage = fakeStorage({
+    onSet: () => {
+      const f = meanwhile;
+      meanwhile = null;
+      f?.();
+    },
+  });
+  const a = await open(storage);
+  const b = await open(storage);
+  // B's whole append lands between A's check and A's write: both are told theirs was
+  // kept, and A's entry 1 is the one stored (the risk `unsafeWithoutWebLocks` takes).
+  meanwhile = () => b.append(0n, bytes('from b'), true);
+  a.append(0n, bytes('from a'), true);
+  assert.deepEqual(texts(await open(storage)), ['from a']);
+  // Both head records say 1, but not who wrote them the same: B does not write its
+  // entry 2 after an entry 1 that is not its own.
+  refusedUnavailable(() => b.append(1n, bytes('b goes on'), true), /changed elsewhere/);
+  a.append(1n, bytes('a goes on'), true);
+  assert.deepEqual(texts(await open(storage)), ['from a', 'a goes on']);
+});
+
+test('without Web Locks a page is refused persistence unless it takes the risk', async () => {
+  const journal = await import('../src/journal.js?page=nolocks');
+  globalThis.localStorage = fakeStorage();
+  await assert.rejects(journal.configure({ persist: true, key: KEY }), (e) => {
+    assert.equal(e.tag, 'unavailable');
+    assert.match(e.val, /no Web Locks.*secure context \(https, or http on localhost\)/s);
+    return true;
+  });
+  assert.equal(journal.journalInfo().persisted, false);
+  await journal.configure({ persist: true, key: KEY, unsafeWithoutWebLocks: true });
+  assert.equal(journal.journalInfo().persisted, true);
+});
+
+test('without any localStorage persistence is refused, not silently dropped', async () => {
+  const journal = await import('../src/journal.js?page=nostorage');
+  delete globalThis.localStorage;
+  await assert.rejects(journal.configure({ persist: true, key: KEY, unsafeWithoutWebLocks: true }), (e) => {
+    assert.equal(e.tag, 'unavailable');
+    assert.match(e.val, /no localStorage/);
+    return true;
+  });
+});
+
+test('a storage key that could overlap another journal, or that Web Locks refuse, is refused', async () => {
+  const journal = await import('../src/journal.js?page=keys');
+  globalThis.localStorage = fakeStorage();
+  for (const key of ['a/1', 'app/main', 'x.damaged', '-journal', '', 5]) {
+    for (const attempt of [
+      journal.configure({ persist: true, key, unsafeWithoutWebLocks: true }),
+      journal.clearPersisted(key),
+    ]) {
+      await assert.rejects(attempt, (e) => {
+        assert.equal(e.tag, 'invalid-input', String(key));
+        assert.equal(e.val.field, 'storageKey');
+        return true;
+      });
+    }
+  }
+});
+
+test("clearing a journal removes its own keys and no other journal's", async () => {
+  const storage = fakeStorage();
+  const page = await open(storage, { key: 'app' });
+  page.append(0n, bytes('one'), true);
+  const others = { 'app.other': 'x', 'app/main': 'y', 'app/main/1': 'z', 'app/1x': 'w', 'apple/1': 'v' };
+  for (const [k, v] of Object.entries(others)) storage.setItem(k, v);
+  storage.setItem('app.damaged/1/2', 'set aside');
+  await page.clearPersisted('app');
+  assert.deepEqual(Object.fromEntries(storage.map), others);
+});
+
+test('after clearing its own journal a page refuses to write, saying why', async () => {
+  const storage = fakeStorage();
+  const page = await open(storage);
+  page.append(0n, bytes('one'), true);
+  await page.clearPersisted();
+  refusedUnavailable(() => page.append(1n, bytes('two'), true), /was cleared.*reload/s);
+  assert.equal(storage.map.size, 0);
+});
+
+test('a head record claiming more entries than there are costs only the entries there are', async (t) => {
+  t.mock.method(console, 'warn', () => {});
+  let reads = 0;
+  const storage = fakeStorage({
+    onGet: () => {
+      // Walking the claimed head would never end: stop it as a failure instead.
+      if (++reads > 10_000) throw new Error('the load walks the claimed head');
+    },
+  });
+  const page = await open(storage);
+  page.append(0n, bytes('one'), true);
+  storage.map.set(KEY, JSON.stringify({ v: 2, head: Number.MAX_SAFE_INTEGER, entries: false }));
+  storage.map.set(`${KEY}/3`, b64('three, after a gap'));
+  reads = 0;
+  const reloaded = await open(storage);
+  assert.deepEqual(texts(reloaded), ['one']);
+  assert.deepEqual(damaged(storage), { 3: b64('three, after a gap') });
+  assert.equal(JSON.parse(storage.getItem(KEY)).head, 1);
+});
+
+test('a second set-aside keeps the first', async (t) => {
+  t.mock.method(console, 'warn', () => {});
+  const storage = fakeStorage();
+  const page = await open(storage);
+  for (const [n, text] of ['one', 'two', 'three'].entries()) page.append(BigInt(n), bytes(text), true);
+  storage.setItem(`${KEY}/2`, '%% first damage');
+  const once = await open(storage);
+  once.append(1n, bytes('two again'), true);
+  once.append(2n, bytes('three again'), true);
+  storage.setItem(`${KEY}/2`, '%% second damage');
+  await open(storage);
+  const kept = [...storage.map].filter(([k]) => k.startsWith(`${KEY}.damaged/`)).map(([, v]) => v).sort();
+  assert.deepEqual(kept, ['%% first damage', '%% second damage', b64('three'), b64('three again')].sort());
 });
