@@ -719,7 +719,7 @@ async fn audit_of_bob(op: &Client, event_type: Option<&str>) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listing_resources_costs_one_audit_record_however_many_pools_it_names() {
+async fn listing_resources_costs_an_audit_record_a_page_however_many_pools_it_names() {
     let server = server().await;
     let op = connect(&server.url, OPERATOR).await;
     let (_, bob_token, _) = team(&op).await;
@@ -741,6 +741,22 @@ async fn listing_resources_costs_one_audit_record_however_many_pools_it_names() 
             .await;
         }
     }
+    // 500 more he only sees, then one he joined, past the first page of his pool list.
+    for i in 0..=500 {
+        let pool = format!("r{i:03}");
+        ok(
+            &op,
+            "create_pool",
+            json!({"pool_id": pool, "name": "more", "owner_id": "u2", "scope": "project"}),
+        )
+        .await;
+    }
+    ok(
+        &op,
+        "join_pool",
+        json!({"pool_id": "r500", "agent_id": "bob", "permission": "read"}),
+    )
+    .await;
     let (bob, _) = watch_http(&server.url, &bob_token).await;
     let before = audit_of_bob(&op, None).await;
     let listed: Vec<String> = bob
@@ -755,13 +771,15 @@ async fn listing_resources_costs_one_audit_record_however_many_pools_it_names() 
         "maas://pools/p".into(),
     ];
     want.extend((0..20).map(|i| format!("maas://pools/q{i:02}")));
+    want.push("maas://pools/r500".into());
     assert_eq!(listed, want);
     let after = audit_of_bob(&op, None).await;
-    // The pool list is the read on record; memberships are not read pool by pool.
+    // The pool list, two pages of it, is the read on record; memberships are not read
+    // pool by pool.
     let count = |log: &[Value], kind: &str| log.iter().filter(|e| e["event_type"] == kind).count();
     assert_eq!(
         count(&after, "pool.listed"),
-        count(&before, "pool.listed") + 1
+        count(&before, "pool.listed") + 2
     );
     assert_eq!(count(&after, "pool.members_listed"), 0);
 }

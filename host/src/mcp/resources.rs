@@ -238,16 +238,10 @@ pub async fn list(core: &CoreService, caller: &types::Caller) -> Result<Vec<Reso
     let c = caller.clone();
     let member_of = core
         .call(move |rt| {
-            let mut op = pools::ListPools {
-                owner_id: None,
-                limit: Some(MAX_PAGE),
-                cursor: None,
-            };
-            let visible = ops::invoke(&mut op, rt, &c)?;
-            // A pool seen through its owner but not joined is not listed. The agent's own
-            // pool list above is its audited read; its memberships are looked up without
-            // one more audit record per pool (256 of them made each list cost as much as
-            // 256 calls).
+            // The agent's memberships, looked up without an audit record per pool (256 of
+            // them made each list cost as much as 256 calls); its own pool list, page by
+            // page, is the audited read that names them (a pool it joined may lie past the
+            // first page, behind its owner's others).
             let joined: BTreeSet<String> = rt
                 .call(|x, s| {
                     x.maas_core_admin()
@@ -255,12 +249,29 @@ pub async fn list(core: &CoreService, caller: &types::Caller) -> Result<Vec<Reso
                 })?
                 .into_iter()
                 .collect();
-            Ok(visible
-                .items
-                .into_iter()
-                .filter(|pool| joined.contains(&pool.id))
-                .take(MAX_LISTED_POOLS)
-                .collect::<Vec<_>>())
+            let mut mine = Vec::new();
+            let mut cursor = None;
+            loop {
+                let mut op = pools::ListPools {
+                    owner_id: None,
+                    limit: Some(MAX_PAGE),
+                    cursor: cursor.take(),
+                };
+                let page = ops::invoke(&mut op, rt, &c)?;
+                mine.extend(
+                    page.items
+                        .into_iter()
+                        .filter(|pool| joined.contains(&pool.id)),
+                );
+                match page.next_cursor {
+                    Some(next) if mine.len() < joined.len().min(MAX_LISTED_POOLS) => {
+                        cursor = Some(next);
+                    }
+                    _ => break,
+                }
+            }
+            mine.truncate(MAX_LISTED_POOLS);
+            Ok(mine)
         })
         .await
         .map_err(|e| error(&e))?;

@@ -9,18 +9,25 @@
 //! it is read and dropped. One writer puts rmcp's lines and these answers on stdout, a
 //! whole line at a time, so they never interleave. Nothing else goes to stdout.
 //!
-//! At most [`MAX_IN_FLIGHT`] requests are with rmcp at once: past it stdin is not read
-//! until one is answered (or cancelled). rmcp starts a task for every request it reads,
-//! so a client that pipelines requests and never reads the answers otherwise grew the
-//! process by gigabytes in seconds.
+//! At most [`MAX_IN_FLIGHT`] requests are with rmcp at once, each counted until its
+//! handler ends (a cancelled one too: rmcp lets its handler run on) or rmcp answers it.
+//! Past that, requests read wait their turn for at most [`BUSY_DELAY`] and are then
+//! refused as the HTTP server refuses an agent's request past its share (-32029), and
+//! stdin is not read while as many again wait. rmcp starts a task for every request it
+//! reads, so a client that pipelined requests, or cancelled each, and never read the
+//! answers grew the process by gigabytes in seconds. A request id must be a string or an
+//! integer, and not one already in flight.
 
 use super::{MAX_MESSAGE_BYTES, MaasMcp};
-use rmcp::ServiceExt;
+use rmcp::model::{NumberOrString, RequestId};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer, Service, ServiceRole};
+use rmcp::{ErrorData, ServiceExt};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Value, json};
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -30,6 +37,13 @@ const READ_BUFFER: usize = 64 * 1024;
 /// Requests of the client with rmcp at once, as many as one agent may have in flight over
 /// HTTP.
 pub const MAX_IN_FLIGHT: usize = 32;
+
+/// How long a request past [`MAX_IN_FLIGHT`] waits for room before it is refused (as the
+/// HTTP server holds back its refusal).
+pub const BUSY_DELAY: Duration = Duration::from_secs(1);
+
+/// JSON-RPC error code of a request past the share (as over HTTP).
+const TOO_MANY: i64 = -32029;
 
 /// The ids (as JSON text) of the client's requests rmcp has not answered yet.
 #[derive(Clone, Default)]
@@ -42,11 +56,19 @@ impl InFlight {
     /// Counts `id` in if fewer than [`MAX_IN_FLIGHT`] are in flight.
     fn try_enter(&self, id: &str) -> bool {
         let mut ids = self.ids.lock().unwrap_or_else(PoisonError::into_inner);
-        if ids.len() < MAX_IN_FLIGHT || ids.contains(id) {
+        if ids.len() < MAX_IN_FLIGHT {
             ids.insert(id.to_string());
             return true;
         }
         false
+    }
+
+    /// Whether request `id` is in flight.
+    fn holds(&self, id: &str) -> bool {
+        self.ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
     }
 
     /// Waits until fewer than [`MAX_IN_FLIGHT`] are in flight, then counts `id` in.
@@ -62,7 +84,7 @@ impl InFlight {
         }
     }
 
-    /// Request `id` was answered or cancelled.
+    /// Request `id` was answered, or its handler ended.
     fn leave(&self, id: &str) {
         let removed = self
             .ids
@@ -72,6 +94,60 @@ impl InFlight {
         if removed {
             self.answered.notify_waiters();
         }
+    }
+}
+
+/// A request id as the key of [`InFlight`]: its JSON text, as the reader reads it off
+/// the line.
+fn id_key(id: &RequestId) -> String {
+    match id {
+        NumberOrString::Number(n) => n.to_string(),
+        NumberOrString::String(s) => Value::String(s.to_string()).to_string(),
+    }
+}
+
+/// Ends request `id`'s place in flight when dropped: when its handler returns, or is
+/// dropped.
+struct Leaves(InFlight, String);
+
+impl Drop for Leaves {
+    fn drop(&mut self) {
+        self.0.leave(&self.1);
+    }
+}
+
+/// The server, each of its handlers holding its request's place in flight.
+struct Counted {
+    inner: MaasMcp,
+    in_flight: InFlight,
+}
+
+impl Service<RoleServer> for Counted {
+    async fn handle_request(
+        &self,
+        request: <RoleServer as ServiceRole>::PeerReq,
+        context: RequestContext<RoleServer>,
+    ) -> Result<<RoleServer as ServiceRole>::Resp, ErrorData> {
+        let _leaves = Leaves(self.in_flight.clone(), id_key(&context.id));
+        self.inner.handle_request(request, context).await
+    }
+
+    async fn handle_notification(
+        &self,
+        notification: <RoleServer as ServiceRole>::PeerNot,
+        context: NotificationContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.inner.handle_notification(notification, context).await
+    }
+
+    fn get_info(&self) -> <RoleServer as ServiceRole>::Info {
+        Service::get_info(&self.inner)
+    }
+
+    fn supported_protocol_versions(
+        &self,
+    ) -> std::borrow::Cow<'static, [rmcp::model::ProtocolVersion]> {
+        Service::supported_protocol_versions(&self.inner)
     }
 }
 
@@ -96,7 +172,11 @@ pub async fn serve(service: MaasMcp) -> anyhow::Result<()> {
         lines.downgrade(),
         in_flight.clone(),
     ));
-    let pump = tokio::spawn(pass_responses(responses, lines, in_flight));
+    let pump = tokio::spawn(pass_responses(responses, lines, in_flight.clone()));
+    let service = Counted {
+        inner: service,
+        in_flight,
+    };
     let served: anyhow::Result<()> = async {
         service.serve((rmcp_in, rmcp_out)).await?.waiting().await?;
         Ok(())
@@ -127,30 +207,56 @@ async fn read_requests(
     let mut oversized: Option<Value> = None;
     // Requests read while [`MAX_IN_FLIGHT`] were with rmcp, in order: stdin is still read
     // meanwhile (a cancellation or an answer to rmcp must get through), up to as many
-    // again; then it waits for an answer.
-    let mut waiting: VecDeque<(String, Vec<u8>)> = VecDeque::new();
+    // again; each waits at most [`BUSY_DELAY`].
+    let mut waiting: VecDeque<Waiting> = VecDeque::new();
     'lines: loop {
         let answered = in_flight.answered.notified();
         tokio::pin!(answered);
         answered.as_mut().enable();
-        while let Some((id, _)) = waiting.front() {
-            if !in_flight.try_enter(id) {
-                break;
-            }
-            let Some((_, request)) = waiting.pop_front() else {
+        while waiting
+            .front()
+            .is_some_and(|first| in_flight.try_enter(&first.key))
+        {
+            let Some(first) = waiting.pop_front() else {
                 break;
             };
-            if rmcp.write_all(&request).await.is_err() {
+            if rmcp.write_all(&first.request).await.is_err() {
                 break 'lines; // rmcp has stopped reading
             }
         }
+        let now = tokio::time::Instant::now();
+        while let Some(first) = waiting.front().filter(|w| now >= w.since + BUSY_DELAY) {
+            let refusal = error(
+                first.id.clone(),
+                TOO_MANY,
+                format!(
+                    "{MAX_IN_FLIGHT} requests are in flight, the most one client may have; \
+                     wait for some answers (or cancel some) and retry"
+                ),
+            );
+            waiting.pop_front();
+            if !send(&answers, refusal).await {
+                break 'lines;
+            }
+        }
+        let due = waiting.front().map(|w| w.since + BUSY_DELAY);
+        let wait_due = async {
+            match due {
+                Some(due) => tokio::time::sleep_until(due).await,
+                None => std::future::pending().await,
+            }
+        };
         if waiting.len() >= MAX_IN_FLIGHT {
-            answered.await;
+            tokio::select! {
+                () = &mut answered => {}
+                () = wait_due => {}
+            }
             continue;
         }
         let read = tokio::select! {
             read = stdin.fill_buf() => read,
             () = &mut answered, if !waiting.is_empty() => continue,
+            () = wait_due => continue,
         };
         let (used, ended) = match read {
             // The end of stdin also ends an unterminated last line.
@@ -194,22 +300,45 @@ async fn read_requests(
                 Checked::Blank => None,
                 Checked::Json(message) => {
                     line.push(b'\n');
-                    match Kind::of(&message) {
-                        Kind::Request(id) => {
-                            waiting.push_back((id, std::mem::take(&mut line)));
-                            continue;
+                    let refused = match Kind::of(&message) {
+                        Kind::Request(key, id) => {
+                            let taken =
+                                in_flight.holds(&key) || waiting.iter().any(|w| w.key == key);
+                            if taken {
+                                Some(error(
+                                    id,
+                                    INVALID_REQUEST,
+                                    format!(
+                                        "Invalid Request: request id {key} is already in flight"
+                                    ),
+                                ))
+                            } else {
+                                waiting.push_back(Waiting {
+                                    key,
+                                    id,
+                                    request: std::mem::take(&mut line),
+                                    since: tokio::time::Instant::now(),
+                                });
+                                continue;
+                            }
                         }
-                        Kind::Cancelled(id) => {
-                            // Not yet passed on: dropped here, as rmcp would drop it.
-                            waiting.retain(|(waiting_id, _)| *waiting_id != id);
-                            in_flight.leave(&id);
+                        Kind::BadId(id) => Some(error(
+                            id,
+                            INVALID_REQUEST,
+                            "Invalid Request: a request id must be a string or an integer".into(),
+                        )),
+                        // One not yet passed on is dropped here, as rmcp would drop it; one
+                        // passed on keeps its place until its handler ends.
+                        Kind::Cancelled(key) => {
+                            waiting.retain(|w| w.key != key);
+                            None
                         }
-                        Kind::Other => {}
-                    }
-                    if rmcp.write_all(&line).await.is_err() {
+                        Kind::Other => None,
+                    };
+                    if refused.is_none() && rmcp.write_all(&line).await.is_err() {
                         break; // rmcp has stopped reading
                     }
-                    None
+                    refused
                 }
                 Checked::NotJson(e) => {
                     eprintln!("maas: refused an MCP message that is not JSON: {e}");
@@ -218,21 +347,40 @@ async fn read_requests(
             },
         };
         line.clear();
-        if let Some(answer) = answer {
-            match answers.upgrade() {
-                Some(answers) if answers.send(answer).await.is_ok() => {}
-                _ => break, // nothing writes any more
-            }
+        if let Some(answer) = answer
+            && !send(&answers, answer).await
+        {
+            break; // nothing writes any more
         }
     }
     // The end of stdin: what was read is still passed on, as room is made.
-    for (id, request) in waiting {
-        in_flight.enter(id).await;
-        if rmcp.write_all(&request).await.is_err() {
+    for first in waiting {
+        in_flight.enter(first.key).await;
+        if rmcp.write_all(&first.request).await.is_err() {
             break;
         }
     }
     let _ = rmcp.shutdown().await;
+}
+
+/// A request read and not yet passed on to rmcp.
+struct Waiting {
+    /// Its id as [`InFlight`] keys it.
+    key: String,
+    /// Its id, for an answer.
+    id: Value,
+    /// The line, with its newline.
+    request: Vec<u8>,
+    /// When it was read.
+    since: tokio::time::Instant,
+}
+
+/// Queues `answer` for the writer; false once nothing writes any more.
+async fn send(answers: &mpsc::WeakSender<Vec<u8>>, answer: Vec<u8>) -> bool {
+    match answers.upgrade() {
+        Some(answers) => answers.send(answer).await.is_ok(),
+        None => false,
+    }
 }
 
 /// What a line of stdin holds.
@@ -261,10 +409,13 @@ fn check(line: &[u8]) -> Checked {
 
 /// What a message of the client means for the requests in flight.
 enum Kind {
-    /// A request (a method and an id): its id as JSON text.
-    Request(String),
-    /// `notifications/cancelled`: the id of the request it cancels, which rmcp then need
-    /// not answer.
+    /// A request (a method and an id): its id as [`InFlight`] keys it (its JSON text, as
+    /// rmcp writes it back), and as given.
+    Request(String, Value),
+    /// A request whose id is neither a string nor an integer rmcp takes (`1.0`, an
+    /// object): rmcp would answer it under another id, or none. Its id for the answer.
+    BadId(Value),
+    /// `notifications/cancelled`: the key of the request it cancels.
     Cancelled(String),
     /// Anything else (a notification, an answer to rmcp's own request).
     Other,
@@ -274,7 +425,12 @@ impl Kind {
     fn of(message: &Value) -> Kind {
         let method = message.get("method").and_then(Value::as_str);
         match (method, message.get("id")) {
-            (Some(_), Some(id)) => Kind::Request(id.to_string()),
+            (Some(_), Some(id @ Value::String(_))) => Kind::Request(id.to_string(), id.clone()),
+            (Some(_), Some(id @ Value::Number(n))) => match n.as_i64() {
+                Some(n) => Kind::Request(n.to_string(), id.clone()),
+                None => Kind::BadId(id.clone()),
+            },
+            (Some(_), Some(_)) => Kind::BadId(Value::Null),
             (Some("notifications/cancelled"), None) => message
                 .pointer("/params/requestId")
                 .map_or(Kind::Other, |id| Kind::Cancelled(id.to_string())),
