@@ -205,15 +205,11 @@ fn rss_mib(pid: u32) -> u64 {
 async fn a_client_holds_a_bounded_number_of_requests_in_flight_however_it_sends_them() {
     let dir = data_dir("in-flight");
     let mut raw = Raw::start(&dir).await;
-    // Waits that answer only at their timeout fill the requests in flight; cancelling
-    // them frees nothing while their handlers run.
+    // Waits that answer only at their timeout fill the requests in flight.
     for i in 0..32 {
         let wait = json!({"jsonrpc": "2.0", "id": 1000 + i, "method": "tools/call",
-            "params": {"name": "wait_for_changes", "arguments": {"timeout_seconds": 3}}});
+            "params": {"name": "wait_for_changes", "arguments": {"timeout_seconds": 30}}});
         raw.send(wait.to_string().as_bytes()).await;
-        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-            "params": {"requestId": 1000 + i}});
-        raw.send(cancel.to_string().as_bytes()).await;
     }
     // A ping now waits for room, and is refused as over HTTP after a second.
     let sent = std::time::Instant::now();
@@ -223,8 +219,8 @@ async fn a_client_holds_a_bounded_number_of_requests_in_flight_however_it_sends_
     assert_eq!(refused["id"], 5, "{refused}");
     assert_eq!(refused["error"]["code"], -32029, "{refused}");
     assert!(sent.elapsed() >= Duration::from_millis(900));
-    // An id already in flight, and ids rmcp would answer under another name, are refused
-    // at once.
+    // An id already in flight, ids rmcp would answer under another name, and requests
+    // rmcp would refuse before any handler (answering with no id) are refused at once.
     let dup = json!({"jsonrpc": "2.0", "id": 1000, "method": "ping"});
     raw.send(dup.to_string().as_bytes()).await;
     let answer = raw.answer().await;
@@ -242,8 +238,20 @@ async fn a_client_holds_a_bounded_number_of_requests_in_flight_however_it_sends_
         let answer = raw.answer().await;
         assert_eq!(answer["error"]["code"], -32600, "{id}: {answer}");
     }
-    // Once the waits have ended (cancelled, they are not answered), there is room again.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Cancelled, the waits end and give their places back.
+    for i in 0..32 {
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 1000 + i}});
+        raw.send(cancel.to_string().as_bytes()).await;
+    }
+    raw.still_serves().await;
+    for i in 0..40 {
+        let malformed = json!({"jsonrpc": "2.0", "id": 2000 + i, "method": "ping", "params": []});
+        raw.send(malformed.to_string().as_bytes()).await;
+        let answer = raw.answer().await;
+        assert_eq!(answer["id"], 2000 + i, "{answer}");
+        assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    }
     raw.still_serves().await;
 
     // A client pipelining requests, each cancelled at once, and reading no answer: the

@@ -355,15 +355,18 @@ impl Registrations {
                 maas_core::limits::check_id(field, value)
                     .map_err(|e| format!("it registers an agent this version refuses: {e}"))?;
             }
-            for reserved in [
-                maas_core::model::OPERATOR_NAME,
-                maas_core::model::ANONYMOUS_NAME,
-            ] {
-                if id.eq_ignore_ascii_case(reserved) {
-                    return Err(format!(
-                        "it registers an agent named {id}, a name the audit trail gives another actor"
-                    ));
-                }
+            if id.eq_ignore_ascii_case(maas_core::model::OPERATOR_NAME) {
+                return Err(format!(
+                    "it registers an agent named {id}, the name the audit trail gives the operator"
+                ));
+            }
+            // Reserved since failed sign-ins are recorded under it: a history from before
+            // keeps its agent, whose trail then holds those too.
+            if id.eq_ignore_ascii_case(maas_core::model::ANONYMOUS_NAME) {
+                eprintln!(
+                    "warning: entry {seq} registers an agent named {id}, the name failed \
+                     sign-ins are recorded under: its audit trail holds them too"
+                );
             }
             if !self.ids.insert(id.clone()) {
                 return Err(format!(

@@ -178,12 +178,14 @@ impl ServerHandler for MaasMcp {
         }
         if request.name == <crate::ops::changes::WaitForChanges as crate::ops::Op>::TOOL {
             // A wait parks for up to its timeout between reads: it ends when its token
-            // is revoked (a read; nothing is lost by dropping it).
+            // is revoked, and when its client cancels it (a read; nothing is lost by
+            // dropping it, and over stdio it holds one of the client's places in flight).
             let held = self.held(&context.extensions);
             return tokio::select! {
                 answer = route.call(&self.quiet_core(&context.extensions), caller, args) => answer,
                 () = held.revoked().cancelled() => Ok(registry::failure(&revoked())),
                 () = self.stopping.cancelled() => Ok(registry::failure(&stopping())),
+                () = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled", None)),
             }
             .map(CallToolResponse::Complete);
         }

@@ -19,7 +19,7 @@
 //! integer, and not one already in flight.
 
 use super::{MAX_MESSAGE_BYTES, MaasMcp};
-use rmcp::model::{NumberOrString, RequestId};
+use rmcp::model::{ClientJsonRpcMessage as ClientMessage, NumberOrString, RequestId};
 use rmcp::service::{NotificationContext, RequestContext, RoleServer, Service, ServiceRole};
 use rmcp::{ErrorData, ServiceExt};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -106,13 +106,20 @@ fn id_key(id: &RequestId) -> String {
     }
 }
 
-/// Ends request `id`'s place in flight when dropped: when its handler returns, or is
-/// dropped.
-struct Leaves(InFlight, String);
+/// Ends request `id`'s place in flight when dropped, unless its answer is on its way
+/// (the answer's line ends it, so a reuse of the id meanwhile cannot take the place the
+/// answer frees): a cancelled request, whose answer rmcp drops, or a handler dropped.
+struct Leaves {
+    in_flight: InFlight,
+    key: String,
+    answering: bool,
+}
 
 impl Drop for Leaves {
     fn drop(&mut self) {
-        self.0.leave(&self.1);
+        if !self.answering {
+            self.in_flight.leave(&self.key);
+        }
     }
 }
 
@@ -128,8 +135,15 @@ impl Service<RoleServer> for Counted {
         request: <RoleServer as ServiceRole>::PeerReq,
         context: RequestContext<RoleServer>,
     ) -> Result<<RoleServer as ServiceRole>::Resp, ErrorData> {
-        let _leaves = Leaves(self.in_flight.clone(), id_key(&context.id));
-        self.inner.handle_request(request, context).await
+        let mut leaves = Leaves {
+            in_flight: self.in_flight.clone(),
+            key: id_key(&context.id),
+            answering: false,
+        };
+        let cancelled = context.ct.clone();
+        let answer = self.inner.handle_request(request, context).await;
+        leaves.answering = !cancelled.is_cancelled();
+        answer
     }
 
     async fn handle_notification(
@@ -231,7 +245,7 @@ async fn read_requests(
                 TOO_MANY,
                 format!(
                     "{MAX_IN_FLIGHT} requests are in flight, the most one client may have; \
-                     wait for some answers (or cancel some) and retry"
+                     wait for some answers and retry"
                 ),
             );
             waiting.pop_front();
@@ -304,7 +318,11 @@ async fn read_requests(
                         Kind::Request(key, id) => {
                             let taken =
                                 in_flight.holds(&key) || waiting.iter().any(|w| w.key == key);
-                            if taken {
+                            if let Err(e) = serde_json::from_slice::<ClientMessage>(&line) {
+                                // rmcp would refuse it before any handler, answering with
+                                // no id: its place would never be given back.
+                                Some(error(id, INVALID_REQUEST, format!("Invalid Request: {e}")))
+                            } else if taken {
                                 Some(error(
                                     id,
                                     INVALID_REQUEST,
