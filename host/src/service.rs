@@ -147,6 +147,9 @@ impl<T> Lanes<T> {
 /// other processes on the same journal append.
 pub const HEAD_POLL: Duration = Duration::from_millis(100);
 
+/// The least time between two reads of the journal's head that notifications ask for.
+const POKE_SPACING: Duration = Duration::from_millis(25);
+
 /// A check run on the core thread before each job of a [`CoreService::checked`] handle.
 pub type Check = Arc<dyn Fn(&mut Runtime) -> Result<(), types::Error> + Send + Sync>;
 
@@ -201,9 +204,11 @@ impl Heads {
     /// have appended).
     fn after_batch(&mut self, rt: &mut Runtime) {
         self.publish(rt, rt.appended());
-        if self.poked.load(Ordering::Acquire)
-            || (self.watched() && self.polled.elapsed() >= HEAD_POLL)
-        {
+        // A poke is read at most every POKE_SPACING: any role that can connect to a
+        // PostgreSQL journal can send notifications by the thousand, each one a journal
+        // read on every host; one left unread now is read at the next poll.
+        let poked = self.poked.load(Ordering::Acquire) && self.polled.elapsed() >= POKE_SPACING;
+        if poked || (self.watched() && self.polled.elapsed() >= HEAD_POLL) {
             self.poll(rt);
         }
     }

@@ -280,6 +280,21 @@ fn tables_or_a_schema_another_role_made_first_are_refused() {
         "{err}"
     );
 
+    // A database evil owns: PostgreSQL 15's `public` is then evil's to drop and replace
+    // tables in, under a running host.
+    admin
+        .batch_execute("CREATE DATABASE evils OWNER evil")
+        .unwrap();
+    let url = format!(
+        "postgres://maas@127.0.0.1:{}/evils?sslmode=disable",
+        pg.port
+    );
+    let err = match PostgresJournal::connect(&url) {
+        Ok(_) => panic!("kept maas's tables in a schema the database's owner holds"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("database's owner, role evil"), "{err}");
+
     // Without them, maas makes its own tables, owned by the role it connects as.
     evil.batch_execute("DROP TABLE maas_journal, maas_schema")
         .unwrap();
@@ -371,9 +386,19 @@ fn a_mistyped_store_never_shows_its_password_and_the_key_value_form_works() {
     assert!(!ok);
     assert!(err.contains("unknown store"), "{err}");
     assert!(!err.contains("S3cretPW"), "{err}");
-    let (ok, err) = maas_stats("pg-typo-kv", "user=maas password=S3cretPW hots=db.internal");
-    assert!(!ok);
-    assert!(!err.contains("S3cretPW"), "{err}");
+    for (name, store) in [
+        ("pg-typo-kv", "user=maas password=S3cretPW hots=db.internal"),
+        ("pg-typo-q", "postgress://maas:S3c?retPW@db/maas"),
+        ("pg-typo-sp", "postgress://maas:S3c retPW@db/maas"),
+        ("pg-typo-kv-sp", "user=maas password = S3cretPW hots=db"),
+    ] {
+        let (ok, err) = maas_stats(name, store);
+        assert!(!ok);
+        assert!(
+            !err.contains("S3c") && !err.contains("retPW"),
+            "{store}: {err}"
+        );
+    }
 
     let Some(pg) = pg_support::start() else {
         return;
@@ -387,4 +412,30 @@ fn a_mistyped_store_never_shows_its_password_and_the_key_value_form_works() {
     );
     assert!(ok, "{err}");
     assert!(!err.contains("S3cretPW"), "{err}");
+}
+
+#[test]
+fn a_change_whose_notification_cannot_be_sent_is_still_reported_saved() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let mut admin = as_role(&pg, "maas", "postgres");
+    admin.batch_execute("CREATE ROLE plain LOGIN").unwrap();
+    admin
+        .batch_execute("CREATE DATABASE plains OWNER plain")
+        .unwrap();
+    // The notification fails after the commit, as it does when another role keeps the
+    // notification queue full with a transaction left open.
+    as_role(&pg, "maas", "plains")
+        .batch_execute("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_notify(text, text) FROM PUBLIC")
+        .unwrap();
+    let url = format!(
+        "postgres://plain@127.0.0.1:{}/plains?sslmode=disable",
+        pg.port
+    );
+    let mut journal = PostgresJournal::connect(&url).unwrap();
+    assert_eq!(journal.append(0, b"saved", true), Ok(1));
+    assert_eq!(journal.append(1, b"saved too", true), Ok(2));
+    let mut other = PostgresJournal::connect(&url).unwrap();
+    assert_eq!(other.head(), Ok(2));
 }

@@ -122,15 +122,27 @@ fn redacted(url: &str) -> String {
     }
 }
 
+/// Says once per process that a notification could not be sent (the other hosts then
+/// see new entries by reading the head, within 100 ms while anyone waits).
+fn notify_failed(e: &postgres::Error) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "maas: a change was committed but its notification to other hosts failed \
+             ({e}); they see it when they next read the journal's head (said once)"
+        );
+    }
+}
+
 /// `store` (a `--store` value, perhaps mistyped) with its credentials hidden: the
 /// password of a `user:password@` part and every `password=` value.
 pub fn redact_store(store: &str) -> String {
     let mut text = store.to_string();
     // A `user:password@` part: what follows the first `:` after the scheme, up to the
-    // last `@` before the query (all of it when there is no `:`, which may be a password
-    // whose `:` was taken for the scheme's).
-    let head = text.find(['?', ' ', '\t']).unwrap_or(text.len());
-    if let Some(at) = text[..head].rfind('@') {
+    // last `@` anywhere (a mistyped value may hold `?` or a space in its password; a
+    // query's `@` hides more than it must, never less) — all of it when there is no
+    // `:`, which may be a password whose `:` was taken for the scheme's.
+    if let Some(at) = text.rfind('@') {
         let from = scheme_len(&text[..at]);
         match text[from..at].find(':') {
             Some(colon) => text.replace_range(from + colon + 1..at, "…"),
@@ -138,11 +150,18 @@ pub fn redact_store(store: &str) -> String {
             None => {}
         }
     }
-    // `password=VALUE` in a query string or the key=value form, any case; a quoted
-    // value to its closing quote.
+    // `password=VALUE` in a query string or the key=value form (libpq allows spaces
+    // around `=`), any case; a quoted value to its closing quote.
     let mut from = 0;
-    while let Some(found) = text[from..].to_ascii_lowercase().find("password=") {
-        let value = from + found + "password=".len();
+    while let Some(found) = text[from..].to_ascii_lowercase().find("password") {
+        let key_end = from + found + "password".len();
+        let after_key = &text[key_end..];
+        let spaced = after_key.len() - after_key.trim_start().len();
+        let Some(after_eq) = after_key.trim_start().strip_prefix('=') else {
+            from = key_end;
+            continue;
+        };
+        let value = key_end + spaced + 1 + (after_eq.len() - after_eq.trim_start().len());
         let rest = &text[value..];
         let len = match rest.strip_prefix('\'') {
             Some(quoted) => quoted.find('\'').map_or(rest.len(), |i| i + 2),
@@ -615,18 +634,22 @@ impl PostgresJournal {
         self.write_pending()?;
         let reads = Arc::new(std::mem::take(&mut self.reads));
         let sent = reads.clone();
-        // After the commit, never inside it: a notification only says "look".
-        let commit = format!(
-            "COMMIT; SELECT pg_notify('{CHANNEL}', '{}')",
-            self.batch_head
-        );
+        // After the commit, never inside it, and on its own: a notification only says
+        // "look" (the other hosts also read the head while anyone waits), so its failure
+        // — a queue another role keeps full with an open transaction — is no failure of
+        // the batch, which has committed.
+        let notify = format!("SELECT pg_notify('{CHANNEL}', '{}')", self.batch_head);
         let committed = self.run_here(move |client| {
             let committed = audit::insert(client, &sent)
-                .and_then(|()| client.batch_execute(&commit).map_err(unavailable));
+                .and_then(|()| client.batch_execute("COMMIT").map_err(unavailable));
             if committed.is_err() {
                 let _ = client.batch_execute("ROLLBACK");
+                return committed;
             }
-            committed
+            if let Err(e) = client.batch_execute(&notify) {
+                notify_failed(&e);
+            }
+            Ok(())
         });
         self.in_batch = false;
         if let Err(e) = committed {

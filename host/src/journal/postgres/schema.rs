@@ -74,8 +74,8 @@ const TABLES: &[&str] = &[
 
 /// Finds the schema maas's tables live in: the one the role's `search_path` makes
 /// current, where unqualified names have always put them. Refuses one owned by another
-/// role (that role could swap the tables), unless a superuser or, as PostgreSQL 15 makes
-/// `public`, the database's owner holds it. Pins the session's `search_path` to
+/// role (that role could swap the tables), unless a superuser holds it or, as PostgreSQL
+/// 15 makes `public`, the database's owner does and maas is that owner. Pins the session's `search_path` to
 /// `pg_catalog`, that schema and `pg_temp`, so nothing another role put in a schema
 /// earlier in the path is used.
 pub fn pin(client: &mut Client) -> Result<Schema, JournalError> {
@@ -83,7 +83,10 @@ pub fn pin(client: &mut Client) -> Result<Schema, JournalError> {
         .query_opt(
             "SELECT n.nspname::text, pg_catalog.quote_ident(n.nspname),
                     pg_catalog.pg_get_userbyid(n.nspowner)::text, r.rolsuper,
-                    current_user::text
+                    current_user::text,
+                    (SELECT pg_catalog.pg_get_userbyid(d.datdba)::text
+                     FROM pg_catalog.pg_database d
+                     WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
              FROM pg_catalog.pg_namespace n
              JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
              WHERE n.nspname OPERATOR(pg_catalog.=) pg_catalog.current_schema()",
@@ -100,6 +103,18 @@ pub fn pin(client: &mut Client) -> Result<Schema, JournalError> {
         })?;
     let (name, quoted, owner, superuser, me): (String, String, String, bool, String) =
         (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    let database_owner: Option<String> = row.get(5);
+    // PostgreSQL 15 gives `public` to `pg_database_owner`: whoever owns the database
+    // owns it, and can drop and replace tables in it under a running host.
+    if owner == "pg_database_owner" && database_owner.as_deref() != Some(me.as_str()) {
+        let holder = database_owner.unwrap_or_else(|| "another role".into());
+        return Err(JournalError::Unavailable(format!(
+            "the schema {name}, where maas would keep its tables, belongs to the database's \
+             owner, role {holder}, not {me}, the role maas connects as: {holder} could \
+             replace maas's tables there. Make {me} the database's owner (ALTER DATABASE \
+             … OWNER TO {me}), or use a schema {me} owns (first in its search_path)"
+        )));
+    }
     if owner != me && !superuser && owner != "pg_database_owner" {
         return Err(JournalError::Unavailable(format!(
             "the schema {name}, where maas would keep its tables, is owned by role {owner}, \
