@@ -723,16 +723,19 @@ async fn listing_resources_costs_an_audit_record_a_page_however_many_pools_it_na
     let server = server().await;
     let op = connect(&server.url, OPERATOR).await;
     let (_, bob_token, _) = team(&op).await;
-    // Bob joins 20 pools of another owner; 5 more of that owner he only sees.
-    for i in 0..25 {
-        let pool = format!("q{i:02}");
+    // Bob joins 20 pools of another owner; 5 more of that owner he only sees; then 500
+    // more he only sees, and one he joined, past the first page of his pool list.
+    let pools = (0..25)
+        .map(|i| (format!("q{i:02}"), i < 20))
+        .chain((0..=500).map(|i| (format!("r{i:03}"), i == 500)));
+    for (pool, joined) in pools {
         ok(
             &op,
             "create_pool",
             json!({"pool_id": pool, "name": "many", "owner_id": "u2", "scope": "project"}),
         )
         .await;
-        if i < 20 {
+        if joined {
             ok(
                 &op,
                 "join_pool",
@@ -741,22 +744,6 @@ async fn listing_resources_costs_an_audit_record_a_page_however_many_pools_it_na
             .await;
         }
     }
-    // 500 more he only sees, then one he joined, past the first page of his pool list.
-    for i in 0..=500 {
-        let pool = format!("r{i:03}");
-        ok(
-            &op,
-            "create_pool",
-            json!({"pool_id": pool, "name": "more", "owner_id": "u2", "scope": "project"}),
-        )
-        .await;
-    }
-    ok(
-        &op,
-        "join_pool",
-        json!({"pool_id": "r500", "agent_id": "bob", "permission": "read"}),
-    )
-    .await;
     let (bob, _) = watch_http(&server.url, &bob_token).await;
     let before = audit_of_bob(&op, None).await;
     let listed: Vec<String> = bob

@@ -220,6 +220,14 @@ fn a_database_that_stops_answering_fails_calls_within_the_bound() {
     .is_ok()));
 }
 
+/// Why a journal at `url` cannot be opened; `accepted` says what opening it would mean.
+fn refused(url: &str, accepted: &str) -> String {
+    match PostgresJournal::connect(url) {
+        Ok(_) => panic!("{accepted}"),
+        Err(e) => e.to_string(),
+    }
+}
+
 #[test]
 fn tables_or_a_schema_another_role_made_first_are_refused() {
     let Some(pg) = pg_support::start() else {
@@ -271,10 +279,7 @@ fn tables_or_a_schema_another_role_made_first_are_refused() {
         "postgres://maas@127.0.0.1:{}/other?options=-c%20search_path%3Dsneaky,public",
         pg.port
     );
-    let err = match PostgresJournal::connect(&url) {
-        Ok(_) => panic!("created maas's tables in evil's schema"),
-        Err(e) => e.to_string(),
-    };
+    let err = refused(&url, "created maas's tables in evil's schema");
     assert!(
         err.contains("schema sneaky") && err.contains("owned by role evil"),
         "{err}"
@@ -289,10 +294,10 @@ fn tables_or_a_schema_another_role_made_first_are_refused() {
         "postgres://maas@127.0.0.1:{}/evils?sslmode=disable",
         pg.port
     );
-    let err = match PostgresJournal::connect(&url) {
-        Ok(_) => panic!("kept maas's tables in a schema the database's owner holds"),
-        Err(e) => e.to_string(),
-    };
+    let err = refused(
+        &url,
+        "kept maas's tables in a schema the database's owner holds",
+    );
     assert!(err.contains("database's owner, role evil"), "{err}");
 
     // Without them, maas makes its own tables, owned by the role it connects as.

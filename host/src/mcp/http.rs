@@ -482,17 +482,25 @@ impl Gate {
 /// waiting (or failing) for longer than a round trip's bound is reported, so a load
 /// balancer sends clients to another host; a local journal always answers.
 async fn healthz() -> Response {
-    let bound = crate::journal::postgres::Bounds::default().round_trip;
-    match crate::journal::postgres::unanswered_for() {
+    let (status, text) = health(
+        crate::journal::postgres::unanswered_for(),
+        crate::journal::postgres::Bounds::default().round_trip,
+    );
+    (status, text).into_response()
+}
+
+/// What `/healthz` answers when the journal has not answered for `quiet` (`None`: it
+/// answers) and a call may wait `bound`.
+fn health(quiet: Option<Duration>, bound: Duration) -> (StatusCode, String) {
+    match quiet {
         Some(quiet) if quiet > bound => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "unavailable: the journal's database has not answered for {} s",
                 quiet.as_secs()
             ),
-        )
-            .into_response(),
-        _ => "ok".into_response(),
+        ),
+        _ => (StatusCode::OK, "ok".into()),
     }
 }
 
@@ -1166,6 +1174,19 @@ async fn too_many_connections(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn health_turns_unavailable_only_past_a_call_s_bound() {
+        let bound = Duration::from_secs(35);
+        assert_eq!(health(None, bound).0, StatusCode::OK);
+        assert_eq!(
+            health(Some(Duration::from_secs(30)), bound).0,
+            StatusCode::OK
+        );
+        let (status, text) = health(Some(Duration::from_secs(40)), bound);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(text.contains("has not answered for 40 s"), "{text}");
+    }
 
     /// Many clients connecting at once are queued by the kernel until the server accepts
     /// them; with tokio's default backlog of 128, the rest were dropped, and each waited
