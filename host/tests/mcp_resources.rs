@@ -119,6 +119,17 @@ async fn read(client: &Watching, uri: &str) -> Result<Value, ErrorData> {
     }
 }
 
+/// The URIs of every resource `client` lists, in order.
+async fn listed_uris(client: &Watching) -> Vec<String> {
+    client
+        .list_all_resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.uri)
+        .collect()
+}
+
 async fn subscribe(client: &Watching, uri: &str) -> Result<(), ErrorData> {
     match client.subscribe(SubscribeRequestParams::new(uri)).await {
         Ok(()) => Ok(()),
@@ -303,13 +314,7 @@ async fn pools_and_memories_notify_their_subscribers() {
     )
     .await;
     until(&mut notes, "list_changed").await;
-    let listed: Vec<String> = bob
-        .list_all_resources()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.uri)
-        .collect();
+    let listed = listed_uris(&bob).await;
     assert_eq!(
         listed,
         [
@@ -368,13 +373,7 @@ async fn resources_are_read_as_the_session_and_refused_as_the_operations_refuse(
     assert_eq!(got["target_agent_id"], "bob");
     let templates = bob.list_all_resource_templates().await.unwrap();
     assert_eq!(templates.len(), 4);
-    let listed: Vec<String> = bob
-        .list_all_resources()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.uri)
-        .collect();
+    let listed = listed_uris(&bob).await;
     assert_eq!(listed, ["maas://agents/bob/inbox", "maas://pools/p"]);
 
     // Eve may read none of it, nor subscribe to it.
@@ -746,13 +745,7 @@ async fn listing_resources_costs_an_audit_record_a_page_however_many_pools_it_na
     }
     let (bob, _) = watch_http(&server.url, &bob_token).await;
     let before = audit_of_bob(&op, None).await;
-    let listed: Vec<String> = bob
-        .list_all_resources()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.uri)
-        .collect();
+    let listed = listed_uris(&bob).await;
     let mut want = vec![
         "maas://agents/bob/inbox".to_string(),
         "maas://pools/p".into(),

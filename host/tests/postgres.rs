@@ -9,7 +9,7 @@ use maas_core::journal::AuditScan;
 use maas_core::state::AuditEntry;
 use maas_host::journal::{JournalBackend, JournalError, PostgresJournal, Snapshot};
 use maas_host::service::CoreService;
-use maas_host::{CoreImage, Runtime, RuntimeOptions, types};
+use maas_host::types;
 use proc_support::mcp_support::*;
 use serde_json::json;
 
@@ -255,24 +255,6 @@ fn tls_to_the_database_follows_sslmode() {
     PostgresJournal::connect(&format!("{}?sslmode=disable", plain.url)).unwrap();
 }
 
-/// A core on its own connection to `url`, as one `maas serve` host has.
-fn host(url: &str) -> CoreService {
-    let url = url.to_string();
-    CoreService::spawn(move || {
-        let journal =
-            PostgresJournal::connect(&url).map_err(|e| types::Error::Unavailable(e.to_string()))?;
-        Runtime::new(
-            CoreImage::shared()?,
-            Box::new(journal),
-            RuntimeOptions {
-                group_commit: true,
-                ..RuntimeOptions::default()
-            },
-        )
-    })
-    .unwrap()
-}
-
 fn digest(core: &CoreService) -> String {
     core.call_blocking(|rt| {
         rt.call(|c, s| {
@@ -288,7 +270,7 @@ fn a_host_behind_a_database_that_is_away_does_not_deny_what_it_has_not_seen() {
     let Some(pg) = pg_support::start() else {
         return;
     };
-    let (a, b) = (host(&pg.url), host(&pg.url));
+    let (a, b) = (pg_support::host(&pg.url), pg_support::host(&pg.url));
     const OP: types::Caller = types::Caller::Operator;
     let req = maas_host::agents::RegistrationRequest {
         agent_type: maas_host::agents::AgentType::ClaudeCode,
@@ -327,8 +309,8 @@ async fn two_hosts_serve_one_history_and_each_handoff_is_accepted_once() {
     let share = |o: &mut maas_host::mcp::http::HttpOptions| {
         o.sessions.in_flight_per_principal = 64;
     };
-    let a = server_with(host(&pg.url), share).await;
-    let b = server_with(host(&pg.url), share).await;
+    let a = server_with(pg_support::host(&pg.url), share).await;
+    let b = server_with(pg_support::host(&pg.url), share).await;
     let op_a = connect(&a.url, OPERATOR).await;
     let ann_token = register(&op_a, "ann", "claude_code", "u1").await;
     let bob_token = register(&op_a, "bob", "claude_code", "u1").await;
@@ -579,8 +561,8 @@ async fn an_mcp_client_behind_a_balancer_without_sticky_sessions_works_on_both_h
     let Some(pg) = pg_support::start() else {
         return;
     };
-    let a = server_with(host(&pg.url), |o| o.stateless = true).await;
-    let b = server_with(host(&pg.url), |o| o.stateless = true).await;
+    let a = server_with(pg_support::host(&pg.url), |o| o.stateless = true).await;
+    let b = server_with(pg_support::host(&pg.url), |o| o.stateless = true).await;
     let (lb, counts) = round_robin(vec![socket(&a.url), socket(&b.url)]).await;
     let url = format!("http://{lb}/mcp");
     let op = unpooled_client(&url, OPERATOR).await;

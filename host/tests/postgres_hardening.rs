@@ -11,7 +11,7 @@ mod proc_support;
 use maas_host::journal::postgres::{Bounds, listen};
 use maas_host::journal::{JournalBackend, JournalError, PostgresJournal};
 use maas_host::service::CoreService;
-use maas_host::{CoreImage, Runtime, RuntimeOptions, types};
+use maas_host::types;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -22,24 +22,6 @@ fn as_role(pg: &pg_support::Pg, user: &str, db: &str) -> postgres::Client {
         pg.port
     );
     postgres::Client::connect(&url, postgres::NoTls).unwrap()
-}
-
-/// A core on its own connection to `url`, as one `maas serve` host has.
-fn host(url: &str, bounds: Bounds) -> CoreService {
-    let url = url.to_string();
-    CoreService::spawn(move || {
-        let journal = PostgresJournal::connect_with(&url, bounds)
-            .map_err(|e| types::Error::Unavailable(e.to_string()))?;
-        Runtime::new(
-            CoreImage::shared()?,
-            Box::new(journal),
-            RuntimeOptions {
-                group_commit: true,
-                ..RuntimeOptions::default()
-            },
-        )
-    })
-    .unwrap()
 }
 
 const OP: types::Caller = types::Caller::Operator;
@@ -79,10 +61,7 @@ fn a_notification_forged_by_any_role_moves_no_host_head() {
     let Some(pg) = pg_support::start() else {
         return;
     };
-    let (a, b) = (
-        host(&pg.url, Bounds::default()),
-        host(&pg.url, Bounds::default()),
-    );
+    let (a, b) = (pg_support::host(&pg.url), pg_support::host(&pg.url));
     let follower = a.clone();
     listen(&pg.url, move |hint| follower.head_moved(hint)).unwrap();
     // Someone waits on host A (as `wait_for_changes`, the feed and subscriptions do).
@@ -166,7 +145,7 @@ fn a_database_that_stops_answering_fails_calls_within_the_bound() {
     let raw = format!("postgres://maas@127.0.0.1:{}/raw", pg.port);
     let mut journal = PostgresJournal::connect_with(&raw, bounds).unwrap();
     assert_eq!(journal.append(0, b"one", true), Ok(1));
-    let core = host(&pg.url, bounds);
+    let core = pg_support::host_with(&pg.url, bounds);
     register(&core, "ann").unwrap();
 
     let stalled = Stalled::new(&pg);

@@ -311,3 +311,31 @@ impl Drop for Pg {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A core on its own connection to `url`, as one `maas serve` host has.
+pub fn host(url: &str) -> maas_host::service::CoreService {
+    host_with(url, maas_host::journal::postgres::Bounds::default())
+}
+
+/// [`host`] with the connection's and each call's bound.
+pub fn host_with(
+    url: &str,
+    bounds: maas_host::journal::postgres::Bounds,
+) -> maas_host::service::CoreService {
+    use maas_host::journal::PostgresJournal;
+    use maas_host::{CoreImage, Runtime, RuntimeOptions, types};
+    let url = url.to_string();
+    maas_host::service::CoreService::spawn(move || {
+        let journal = PostgresJournal::connect_with(&url, bounds)
+            .map_err(|e| types::Error::Unavailable(e.to_string()))?;
+        Runtime::new(
+            CoreImage::shared()?,
+            Box::new(journal),
+            RuntimeOptions {
+                group_commit: true,
+                ..RuntimeOptions::default()
+            },
+        )
+    })
+    .unwrap()
+}

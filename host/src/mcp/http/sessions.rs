@@ -132,6 +132,13 @@ struct Held {
     closing: bool,
 }
 
+impl Held {
+    /// Whether the session has no stream open and nothing named it for `idle` by `now`.
+    fn idle_for(&self, now: Instant, idle: Duration) -> bool {
+        self.streams == 0 && now.saturating_duration_since(self.last_used) >= idle
+    }
+}
+
 /// The principal opening a session, and what became of it, for one HTTP request.
 #[derive(Debug)]
 pub struct Opening {
@@ -242,11 +249,7 @@ impl Owners {
         };
         owners
             .iter_mut()
-            .filter(|(_, held)| {
-                !held.closing
-                    && held.streams == 0
-                    && now.saturating_duration_since(held.last_used) >= idle
-            })
+            .filter(|(_, held)| !held.closing && held.idle_for(now, idle))
             .map(|(id, held)| {
                 held.closing = true;
                 id.clone()
@@ -268,10 +271,7 @@ impl Owners {
         let now = Instant::now();
         let (principal, party) = (&opening.holder.0, &opening.party);
         let open = || owners.iter().filter(|(_, held)| !held.closing);
-        let idle = |held: &Held| {
-            held.streams == 0
-                && now.saturating_duration_since(held.last_used) >= limits.reclaim_after
-        };
+        let idle = |held: &Held| held.idle_for(now, limits.reclaim_after);
         // Among the idle sessions `among` admits: one of the party holding the most, of
         // its principal holding the most, the least recently used.
         let reclaim = |among: &dyn Fn(&Held) -> bool, refusal: SessionRefusal| {
