@@ -133,8 +133,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if f.kind != FileKind::Code(Lang::Rust) {
             continue;
         }
+        let Ok(text) = walk.text(f) else {
+            continue;
+        };
         let mut seen = std::collections::BTreeMap::<String, u32>::new();
-        for item in parsers.items(Lang::Rust, &rust_module(&f.path), &f.text) {
+        for item in parsers.items(Lang::Rust, &rust_module(&f.path), &text) {
             let n = seen.entry(item.name.clone()).or_default();
             *n += 1;
             let unique = if *n == 1 {

@@ -280,6 +280,16 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
         if out.docs.len() > opts.max_documents {
             break;
         }
+        let text = match walk.text(f) {
+            Ok(text) => text,
+            Err(skip) => {
+                if skip == walker::Skip::Unreadable {
+                    out.unread.push(prefixed(&f.path));
+                }
+                *out.skipped.entry(skip.reason()).or_default() += 1;
+                continue;
+            }
+        };
         out.files += 1;
         on_file(f.kind);
         let service = service_of(&f.path, opts, walk);
@@ -292,7 +302,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                     _ => String::new(),
                 };
                 let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-                let (items, cut) = parsers.items_within(lang, &module, &f.text);
+                let (items, cut) = parsers.items_within(lang, &module, &text);
                 if items.is_empty() {
                     *out.skipped.entry("no items").or_default() += 1;
                 }
@@ -328,7 +338,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                 }
             }
             FileKind::Decision => {
-                let r = decisions::parse(&f.path, &f.text);
+                let r = decisions::parse(&f.path, &text);
                 let mut title = r.title.clone();
                 if let Some(s) = &r.status {
                     title = format!("{title} ({s})");
@@ -336,7 +346,7 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                 let arg = DocumentArg {
                     id: doc_id(&shown, "decision"),
                     title,
-                    content: f.text.clone(),
+                    content: text.to_string(),
                     service,
                     path: Some(shown.clone()),
                     topic: Some(r.topic),
@@ -345,11 +355,11 @@ pub fn plan(walk: &Walk, opts: &Options, on_file: &mut dyn FnMut(FileKind)) -> P
                 out.add(DocumentKind::Decision, arg, &shown);
             }
             FileKind::Incident => {
-                let r = incidents::parse(&f.path, &f.text);
+                let r = incidents::parse(&f.path, &text);
                 let arg = DocumentArg {
                     id: doc_id(&shown, "incident"),
                     title: r.title,
-                    content: f.text.clone(),
+                    content: text.to_string(),
                     service: r.service,
                     path: Some(shown.clone()),
                     severity: r.severity,
@@ -472,7 +482,7 @@ mod tests {
             files: vec![walker::File {
                 path: "src/foo#2.rs".into(),
                 kind: FileKind::Code(code::Lang::Rust),
-                text: text.into(),
+                text: Some(text.into()),
             }],
             ..Walk::default()
         };
@@ -488,7 +498,7 @@ mod tests {
         let file = |path: &str, text: String| walker::File {
             path: path.into(),
             kind: FileKind::Decision,
-            text,
+            text: Some(text),
         };
         let walk = Walk {
             files: vec![
@@ -517,7 +527,7 @@ mod tests {
             files: vec![walker::File {
                 path: "src/lib.rs".into(),
                 kind: FileKind::Code(code::Lang::Rust),
-                text: "fn a() {}\nfn b() {}\nfn c() {}\n".into(),
+                text: Some("fn a() {}\nfn b() {}\nfn c() {}\n".into()),
             }],
             ..Walk::default()
         };
@@ -526,6 +536,39 @@ mod tests {
         assert!(plan(&walk, &opts, &mut |_| {}).over);
         opts.max_documents = 3;
         assert!(!plan(&walk, &opts, &mut |_| {}).over);
+    }
+
+    /// A walk lists files; the plan reads them one at a time and stops reading where it
+    /// stops planning: a repository far past `--max-documents` is not read whole (nor
+    /// held: a million-line tree took 1.4 GB before the first refusal).
+    #[test]
+    fn a_plan_past_max_documents_reads_no_file_after_it() {
+        let root = std::env::temp_dir().join(format!("maas-plan-stop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/a.rs"), "fn a() {}\nfn b() {}\n").unwrap();
+        std::fs::write(root.join("src/b.rs"), "fn c() {}\n").unwrap();
+        std::fs::write(root.join("src/z.rs"), "fn \0 binary").unwrap();
+        let mut opts = test_options();
+        let walk = walker::walk(
+            &root,
+            &walker::WalkOptions {
+                max_bytes: opts.max_bytes,
+                incident_globs: Vec::new(),
+            },
+        )
+        .unwrap();
+        assert_eq!(walk.files.len(), 3);
+        assert!(walk.files.iter().all(|f| f.text.is_none()));
+        let whole = plan(&walk, &opts, &mut |_| {});
+        assert_eq!((whole.files, whole.docs.len()), (2, 3));
+        assert_eq!(whole.skipped.get("binary"), Some(&1), "{:?}", whole.skipped);
+        opts.max_documents = 1;
+        let cut = plan(&walk, &opts, &mut |_| {});
+        assert!(cut.over);
+        assert_eq!(cut.files, 1);
+        assert_eq!(cut.skipped.get("binary"), None, "{:?}", cut.skipped);
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

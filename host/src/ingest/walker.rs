@@ -76,14 +76,16 @@ pub struct File {
     pub path: String,
     /// What it is.
     pub kind: FileKind,
-    /// Its text.
-    pub text: String,
+    /// Its text when the walk was given it; a walk of a directory leaves it out and
+    /// [`Walk::text`] reads the file when it is planned, so that a run holds one file's
+    /// text at a time and stops reading where its plan stops.
+    pub text: Option<String>,
 }
 
 /// What a walk found.
 #[derive(Debug, Default)]
 pub struct Walk {
-    /// The files to ingest, in path order.
+    /// The files to ingest, in path order (not read yet: see [`Walk::text`]).
     pub files: Vec<File>,
     /// Skipped files by reason.
     pub skipped: BTreeMap<Skip, u64>,
@@ -92,6 +94,22 @@ pub struct Walk {
     /// Files and directories (relative) that could not be read this time: what an
     /// earlier run stored from them is kept, not removed as gone.
     pub unread: Vec<String>,
+    /// Where the files are read from: the root as given, the root as the kernel names
+    /// it (see [`read`]), and the largest file read.
+    pub(super) from: Option<(PathBuf, PathBuf, u64)>,
+}
+
+impl Walk {
+    /// The text of `file`, read now (see [`read`]), or why it is skipped after all.
+    pub fn text<'a>(&self, file: &'a File) -> Result<std::borrow::Cow<'a, str>, Skip> {
+        if let Some(text) = &file.text {
+            return Ok(text.as_str().into());
+        }
+        let Some((root, real_root, max_bytes)) = &self.from else {
+            return Err(Skip::Unreadable);
+        };
+        read(real_root, &file.path, &root.join(&file.path), *max_bytes).map(Into::into)
+    }
 }
 
 /// How to walk.
@@ -308,22 +326,16 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
             }
             Ok(kind)
         });
-        match kind
-            .and_then(|kind| Ok((kind, read(&real_root, &rel, entry.path(), opts.max_bytes)?)))
-        {
-            Ok((kind, text)) => out.files.push(File {
+        match kind {
+            Ok(kind) => out.files.push(File {
                 path: rel,
                 kind,
-                text,
+                text: None,
             }),
-            Err(skip) => {
-                if skip == Skip::Unreadable {
-                    out.unread.push(rel);
-                }
-                *out.skipped.entry(skip).or_default() += 1;
-            }
+            Err(skip) => *out.skipped.entry(skip).or_default() += 1,
         }
     }
+    out.from = Some((root.to_path_buf(), real_root, opts.max_bytes));
     let passed_over = passed_over.lock().map(|p| p.clone()).unwrap_or_default();
     for dir in passed_over {
         if let Some(rel) = relative(root, &dir) {
