@@ -225,7 +225,10 @@ pub fn resolve(flag: Option<&Path>) -> PathBuf {
 }
 
 /// Creates the directory if it is missing, and makes it accessible to its owner only
-/// (0700) even if it existed before with wider permissions.
+/// (0700) even if it existed before with wider permissions — as long as it is the user's
+/// own (the one maas runs as) and, when others may write in it (or it is sticky or
+/// setgid), maas's own or empty: a shared directory of other files (`/tmp`, a team's
+/// project) is refused, never stripped of its permissions.
 pub fn secure_dir(dir: &Path) -> std::io::Result<()> {
     if !dir.is_dir() {
         let mut builder = std::fs::DirBuilder::new();
@@ -237,7 +240,47 @@ pub fn secure_dir(dir: &Path) -> std::io::Result<()> {
         }
         builder.create(dir)?;
     }
+    // Followed if a link: the data directory may be reached through one.
+    let meta = std::fs::metadata(dir)?;
+    if crate::owned::owner(&meta) != crate::owned::me() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "it belongs to another user (uid {}, maas runs as uid {}): run maas as that \
+                 user, or choose a directory of your own",
+                crate::owned::owner(&meta),
+                crate::owned::me()
+            ),
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o7022 != 0 && !maas_own_or_empty(dir)? {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "it holds files that are not maas's and others share it (mode {mode:04o}); \
+                     maas keeps its data directory private (0700) and will not take that \
+                     from a shared directory: choose a new or empty one"
+                ),
+            ));
+        }
+    }
     restrict(dir, 0o700)
+}
+
+/// Whether `dir` is empty or holds maas's journal or operator token.
+fn maas_own_or_empty(dir: &Path) -> std::io::Result<bool> {
+    let mut entries = std::fs::read_dir(dir)?.peekable();
+    if entries.peek().is_none() {
+        return Ok(true);
+    }
+    Ok(entries.flatten().any(|e| {
+        let name = e.file_name();
+        name == JOURNAL_FILE || name == "operator-token"
+    }))
 }
 
 /// Makes `path` readable and writable by its owner only (0600), if it exists.
@@ -307,11 +350,28 @@ pub fn ensure(dir: &Path) -> Result<(), CliError> {
             "choose a directory of your own with --data-dir or MAAS_HOME",
         )
     })?;
+    // Now that no one else may change the directory, what it held before must be the
+    // user's own regular files: a link, a FIFO or a file another user put there while
+    // the directory was open to them (an operator token of their choosing, a journal of
+    // theirs, a link to a file of the user's that a write would overwrite) is refused.
     for file in kept_files(dir) {
-        secure_file(&file).map_err(|e| {
+        crate::owned::check_path(&file)
+            .and_then(|()| secure_file(&file))
+            .map_err(|e| {
+                CliError::io(
+                    format!("cannot use {}: {e}", file.display()),
+                    "remove it if maas did not write it (another user may have), and fix the \
+                     owner or permissions of what maas did write; to move a journal, move the \
+                     whole data directory and pass --data-dir",
+                )
+            })?;
+    }
+    let ingest = dir.join("ingest");
+    if std::fs::symlink_metadata(&ingest).is_ok() {
+        crate::owned::dir(&ingest).map_err(|e| {
             CliError::io(
-                format!("cannot make {} private (0600): {e}", file.display()),
-                "fix its owner or permissions",
+                format!("cannot use {}: {e}", ingest.display()),
+                "remove it if maas did not make it (another user may have)",
             )
         })?;
     }

@@ -115,6 +115,13 @@ impl CliError {
                     "nothing was written; slow down, or start maas with a higher --limit writes-per-minute=N"
                         .to_string(),
                 ),
+                // A sync that failed after the commit: the change may be in the journal,
+                // and a retry could make it twice.
+                types::Error::Unavailable(why) if why.contains("may not have been saved") => Some(
+                    "the change may have been saved: read it back before you retry; check the \
+                     data directory (--data-dir, MAAS_HOME) and its disk"
+                        .to_string(),
+                ),
                 types::Error::Unavailable(_) => Some(
                     "nothing was changed; check the data directory (--data-dir, MAAS_HOME) and retry"
                         .to_string(),
@@ -200,4 +207,29 @@ impl CliError {
 fn one_line(text: &str) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     crate::render::escape_controls(&flat, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sync that failed after its commit is not "nothing was changed": a retry on that
+    /// word could store the change twice.
+    #[test]
+    fn an_unavailable_change_that_may_be_saved_is_not_told_nothing_changed() {
+        let hint = |why: &str| {
+            CliError::Domain {
+                error: types::Error::Unavailable(why.into()),
+                hint: None,
+            }
+            .hint()
+            .unwrap_or_default()
+        };
+        let after =
+            hint("the journal could not be synced (disk full); the change may not have been saved");
+        assert!(after.contains("may have been saved"), "{after}");
+        assert!(!after.contains("nothing was changed"), "{after}");
+        let before = hint("the journal is locked by another process");
+        assert!(before.contains("nothing was changed"), "{before}");
+    }
 }

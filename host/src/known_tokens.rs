@@ -45,29 +45,15 @@ fn parse_digest(line: &str) -> Option<TokenDigest> {
     Some(d)
 }
 
-/// Opens `path` for writing, readable by its owner only (whatever it was before).
-fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let file = options.mode(0o600).open(path)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        Ok(file)
-    }
-    #[cfg(not(unix))]
-    options.open(path)
-}
-
 /// The last `most` digests in `path`, oldest first (a missing file holds none; lines that
 /// are not a digest are skipped).
 pub fn read_last(path: &Path, most: usize) -> Vec<TokenDigest> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // The file is cut at twice `MOST` lines; one far past that is not maas's.
+    let most_bytes = 4 * MOST as u64 * LINE;
+    let text = crate::owned::read_text(path, most_bytes)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let all: Vec<TokenDigest> = text.lines().filter_map(parse_digest).collect();
     let skip = all.len().saturating_sub(most);
     all.into_iter().skip(skip).collect()
@@ -76,7 +62,7 @@ pub fn read_last(path: &Path, most: usize) -> Vec<TokenDigest> {
 /// Appends `d` to `path`, cutting the file to its last [`MOST`] digests when it has
 /// grown to twice that.
 pub fn append(path: &Path, d: &TokenDigest) -> std::io::Result<()> {
-    let mut file = private_file(path, true)?;
+    let mut file = crate::owned::open_write(path, true)?;
     writeln!(file, "{}", hex(d))?;
     if file.metadata()?.len() >= 2 * MOST as u64 * LINE {
         let last: HashSet<TokenDigest> = read_last(path, MOST).into_iter().collect();
@@ -103,7 +89,7 @@ pub fn rewrite(path: &Path, digests: &HashSet<TokenDigest>) -> std::io::Result<(
     let text: String = digests.iter().map(|d| hex(d) + "\n").collect();
     crate::temporaries::remove_abandoned(path);
     let temp = crate::temporaries::temporary(path, std::process::id());
-    let written = private_file(&temp, false)
+    let written = crate::owned::create_new(&temp)
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .and_then(|()| std::fs::rename(&temp, path));
     if written.is_err() {

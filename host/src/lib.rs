@@ -11,6 +11,7 @@ pub mod known_tokens;
 pub mod mcp;
 pub mod operator;
 pub mod ops;
+pub mod owned;
 pub mod plugin;
 pub mod progress;
 pub mod render;

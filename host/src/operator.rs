@@ -54,16 +54,23 @@ fn read(path: &Path) -> std::io::Result<Option<String>> {
 /// A file found empty is read up to `tries` times, 25 ms apart.
 fn read_tries(path: &Path, tries: u32) -> std::io::Result<Option<String>> {
     for attempt in 1..=tries {
-        match std::fs::read_to_string(path) {
-            Ok(t) if t.is_empty() && attempt < tries => {
+        // Never through a link, nor a FIFO or a file of another user's (see `owned`);
+        // a token file far longer than a token is not one.
+        match crate::owned::read_text(path, 8 * MAX_LEN as u64) {
+            Ok(Some(t)) if t.is_empty() && attempt < tries => {
                 std::thread::sleep(Duration::from_millis(25));
             }
-            Ok(t) => {
+            Ok(Some(t)) => {
                 crate::datadir::secure_file(path)?;
                 return parse(&t, path).map(Some);
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                return Err(Error::new(
+                    e.kind(),
+                    format!("the operator token file cannot be used: {e}"),
+                ));
+            }
         }
     }
     parse("", path).map(Some)

@@ -302,7 +302,13 @@ pub const DEFAULT_IMAGE_AFTER: u64 = 50_000;
 pub fn image_after() -> u64 {
     match std::env::var("MAAS_STATE_IMAGE_AFTER") {
         Ok(v) if v.trim() == "off" => u64::MAX,
-        Ok(v) => v.trim().parse().unwrap_or(DEFAULT_IMAGE_AFTER),
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+            eprintln!(
+                "maas: warning: MAAS_STATE_IMAGE_AFTER={v:?} is not a number of entries nor \
+                 `off`; the default, {DEFAULT_IMAGE_AFTER}, is used"
+            );
+            DEFAULT_IMAGE_AFTER
+        }),
         Err(_) => DEFAULT_IMAGE_AFTER,
     }
 }

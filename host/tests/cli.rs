@@ -256,8 +256,9 @@ fn json_output_uses_the_original_field_names() {
 #[test]
 fn a_data_dir_that_is_a_file_and_an_address_in_use_are_named_with_what_to_do() {
     let dir = DataDir::new();
-    std::fs::create_dir_all(dir.path()).unwrap();
-    let file = dir.path().join("not-a-dir");
+    let parent = dir.path().parent().unwrap();
+    std::fs::create_dir_all(parent).unwrap();
+    let file = parent.join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
     let o = maas_in(&file, &["stats"]);
     assert_fails(&o, 1, "io");
@@ -453,6 +454,51 @@ fn a_token_acts_as_its_agent_only() {
         1,
         "permission_denied",
     );
+}
+
+/// A token kept out of the process list: read from a file only its owner may read,
+/// or from stdin.
+#[cfg(unix)]
+#[test]
+fn a_token_file_acts_as_its_agent_and_one_others_may_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = DataDir::new();
+    let token = register(&dir, "bob-bot", "claude_code", "bob");
+    let file = dir.path().parent().unwrap().join("bob.token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = file.to_str().unwrap();
+    let me = json(maas(
+        &dir,
+        &["--json", "--token-file", path, "agent", "get"],
+    ));
+    assert_eq!(me["agent_id"], "bob-bot");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = maas(&dir, &["--token-file", path, "agent", "get"]);
+    assert_fails(&o, 2, "usage");
+    assert!(
+        stderr(&o).contains("other users may read it"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains(&token), "{}", stderr(&o));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--json", "--token-file", "-", "agent", "get"])
+        .env_remove("MAAS_TOKEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), token.as_bytes()).unwrap();
+    let me: Value = serde_json::from_str(&ok(child.wait_with_output().unwrap())).unwrap();
+    assert_eq!(me["agent_id"], "bob-bot");
+    let o = maas(
+        &dir,
+        &["--token", &token, "--token-file", path, "agent", "get"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
 #[test]
@@ -1285,6 +1331,109 @@ fn a_data_dir_that_existed_open_is_made_private_with_its_files() {
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}
+
+/// What another user could leave in a data directory while it was open to them: links
+/// among maas's files (to a journal of theirs, to a file of the user's that a write would
+/// overwrite), a FIFO where a read would hang, files of theirs; and a shared directory of
+/// other files is refused, never stripped of its permissions.
+#[cfg(unix)]
+#[test]
+fn a_data_dir_holding_links_fifos_or_others_files_is_refused_and_nothing_is_followed() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let refused = |dir: &DataDir, what: &str| {
+        let o = maas(dir, &["stats"]);
+        assert_fails(&o, 1, "io");
+        assert!(stderr(&o).contains(what), "{what}: {}", stderr(&o));
+    };
+    // A link planted where the token digests go, leading to a file of the user's.
+    let dir = DataDir::new();
+    register(&dir, "a", "claude_code", "u");
+    let victim = dir.path().parent().unwrap().join("notes.txt");
+    std::fs::write(&victim, "mine\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let known = dir.path().join("http-known-tokens");
+    std::fs::remove_file(&known).unwrap();
+    symlink(&victim, &known).unwrap();
+    refused(&dir, "symbolic link");
+    let o = maas(
+        &dir,
+        &[
+            "agent",
+            "register",
+            "--type",
+            "claude_code",
+            "--owner",
+            "u",
+            "--id",
+            "b",
+        ],
+    );
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "mine\n");
+    assert_eq!(
+        mode(&victim),
+        0o644,
+        "a file a link led to is left as it was"
+    );
+    std::fs::remove_file(&known).unwrap();
+    ok(maas(&dir, &["agent", "get", "a"]));
+    // The journal itself a link: refused, not followed into another's file.
+    let journal = dir.path().join("journal.db");
+    let moved = dir.path().parent().unwrap().join("elsewhere.db");
+    std::fs::rename(&journal, &moved).unwrap();
+    symlink(&moved, &journal).unwrap();
+    refused(&dir, "symbolic link");
+    std::fs::remove_file(&journal).unwrap();
+    std::fs::rename(&moved, &journal).unwrap();
+    // An operator token that is a FIFO: refused at once, not waited on.
+    let token = dir.path().join("operator-token");
+    let _ = std::fs::remove_file(&token);
+    assert!(
+        Command::new("mkfifo")
+            .arg(&token)
+            .status()
+            .unwrap()
+            .success()
+    );
+    refused(&dir, "not a regular file");
+    let o = maas(&dir, &["serve", "--listen", "127.0.0.1:0"]);
+    assert_fails(&o, 1, "io");
+    std::fs::remove_file(&token).unwrap();
+    // A shared directory of other files keeps its permissions; an empty open one is
+    // made private.
+    let shared = DataDir::new();
+    std::fs::create_dir_all(shared.path()).unwrap();
+    std::fs::write(shared.path().join("README"), "team notes\n").unwrap();
+    std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o2775)).unwrap();
+    refused(&shared, "not maas's");
+    let kept = std::fs::metadata(shared.path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(kept, 0o2775);
+    assert!(!shared.path().join("journal.db").exists());
+    let empty = DataDir::new();
+    std::fs::create_dir_all(empty.path()).unwrap();
+    std::fs::set_permissions(empty.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    ok(maas(&empty, &["stats"]));
+    assert_eq!(mode(empty.path()), 0o700);
+    // A directory another user owns (only root can make one here).
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        let theirs = DataDir::new();
+        std::fs::create_dir_all(theirs.path()).unwrap();
+        std::os::unix::fs::chown(theirs.path(), Some(65534), Some(65534)).unwrap();
+        refused(&theirs, "belongs to another user");
+        assert!(!theirs.path().join("journal.db").exists());
+        let planted = DataDir::new();
+        register(&planted, "a", "claude_code", "u");
+        std::os::unix::fs::chown(planted.path().join("journal.db"), Some(65534), None).unwrap();
+        refused(&planted, "belongs to another user");
     }
 }
 

@@ -110,7 +110,8 @@ pub struct Globals {
     /// Act as the agent this token belongs to instead of as the operator.
     ///
     /// Commands taking --agent (or --from) then default to this agent, and naming
-    /// another agent there is refused.
+    /// another agent there is refused. A token on the command line is in the process
+    /// list, which every user of the machine can read: prefer MAAS_TOKEN or --token-file.
     #[arg(
         long,
         global = true,
@@ -119,6 +120,16 @@ pub struct Globals {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// Read the --token from this file (only its owner may read it; `-` or a pipe such
+    /// as `<(pass show maas/agent)` work too).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "MAAS_TOKEN_FILE",
+        conflicts_with = "token"
+    )]
+    pub token_file: Option<PathBuf>,
     /// Set a core limit, e.g. --limit agents=100 (repeatable; before the command).
     ///
     /// Keys (`-` or `_`): agents, sessions, pools, members-per-pool, shares-per-pool,
@@ -354,14 +365,69 @@ fn argument<O: clap::Args>(field: &str) -> String {
     }
 }
 
+/// Whether `--token` was given as a word of the command line (not through MAAS_TOKEN).
+fn token_on_command_line() -> bool {
+    std::env::args_os()
+        .take_while(|a| a != "--")
+        .any(|a| a == "--token" || a.to_string_lossy().starts_with("--token="))
+}
+
+/// The token in `file` (`-` for stdin): its text trimmed, at most 4 KiB. A regular file
+/// others may read is refused, as ssh refuses such a key: the token is a credential.
+fn token_from_file(file: &Path) -> Result<String, CliError> {
+    use std::io::Read;
+    let failed = |why: String| {
+        CliError::usage(
+            format!("--token-file {}: {why}", file.display()),
+            "write the agent's token alone in a file only you can read (chmod 600 FILE)",
+        )
+    };
+    let mut text = String::new();
+    let read = if file == Path::new("-") {
+        std::io::stdin().take(4097).read_to_string(&mut text)
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| failed(e.to_string()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = f.metadata().map_err(|e| failed(e.to_string()))?;
+            let mode = meta.permissions().mode() & 0o777;
+            if meta.is_file() && mode & 0o077 != 0 {
+                return Err(failed(format!("other users may read it (mode {mode:03o})")));
+            }
+        }
+        f.take(4097).read_to_string(&mut text)
+    };
+    read.map_err(|e| failed(e.to_string()))?;
+    if text.len() > 4096 {
+        return Err(failed("it holds more than a token (over 4 KiB)".into()));
+    }
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(failed("it is empty".into()));
+    }
+    Ok(token.to_string())
+}
+
 /// Runs a parsed command line, writing its result to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     let g = cli.globals;
     datadir::set_store(g.store.as_deref())?;
     let dir = datadir::resolve(g.data_dir.as_deref());
     let limits = datadir::limits(&g.limits);
-    let open = || Ctx::open(&dir, limits, g.token.as_deref());
-    whole_directory_only(&cli.command, g.token.is_some())?;
+    let token = match &g.token_file {
+        Some(file) => Some(token_from_file(file)?),
+        None => g.token.clone(),
+    };
+    if g.token.is_some() && matches!(cli.command, Command::Mcp(_)) && token_on_command_line() {
+        eprintln!(
+            "maas: warning: --token on the command line is in the process list, which every \
+             user of this machine can read while `maas mcp` runs; pass it as MAAS_TOKEN or \
+             --token-file instead"
+        );
+    }
+    let open = || Ctx::open(&dir, limits, token.as_deref());
+    whole_directory_only(&cli.command, token.is_some())?;
     let rendered = match cli.command {
         Command::Agent(cmd) => agents::run(cmd, &dir, &mut open()?)?,
         Command::Pool(cmd) => pools::run(cmd, &mut open()?)?,
@@ -404,11 +470,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             misc::security(cmd, &mut rt)?
         }
         Command::Demo => return crate::demo::run(&dir, limits, g.json, out),
-        Command::Mcp(args) => return servers::mcp(&dir, limits, g.token.as_deref(), &args),
+        Command::Mcp(args) => return servers::mcp(&dir, limits, token.as_deref(), &args),
         Command::Serve(args) => return servers::serve(&dir, limits, &args),
         Command::Bench(args) => return servers::bench(&dir, &args, out),
         Command::Plugin(cmd) => {
-            return plugin::run(cmd, &dir, limits, g.token.as_deref(), g.json, out);
+            return plugin::run(cmd, &dir, limits, token.as_deref(), g.json, out);
         }
         Command::Export { output, redact } => {
             return if output.as_os_str() == "-" {

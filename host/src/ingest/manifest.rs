@@ -46,12 +46,16 @@ pub fn location(dir: &Path, root: &Path) -> PathBuf {
     dir.join("ingest").join(format!("{name}.json"))
 }
 
+/// The largest manifest read: far above what `--max-documents` documents make.
+const MAX_MANIFEST_BYTES: u64 = 1 << 30;
+
 impl Manifest {
-    /// Reads the manifest at `file`; an absent one is empty.
+    /// Reads the manifest at `file` (the user's own, never through a link: see
+    /// [`crate::owned`]); an absent one is empty.
     pub fn load(file: &Path, root: &Path) -> Result<Manifest, String> {
-        match std::fs::read_to_string(file) {
-            Ok(text) => Manifest::parse(&text, file),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+        match crate::owned::read_text(file, MAX_MANIFEST_BYTES) {
+            Ok(Some(text)) => Manifest::parse(&text, file),
+            Ok(None) => Ok(Manifest {
                 root: root.to_string_lossy().into_owned(),
                 docs: BTreeMap::new(),
                 refused: BTreeMap::new(),
@@ -67,18 +71,23 @@ impl Manifest {
             .map_err(|e| format!("the ingest manifest {} does not parse: {e}", file.display()))
     }
 
-    /// Writes the manifest to `file` (through a temporary file and a rename).
+    /// Writes the manifest to `file` (through a temporary file and a rename), in a
+    /// directory of maas's own (see [`crate::owned`]).
     pub fn save(&self, file: &Path) -> Result<(), String> {
         if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)
+            crate::owned::dir(parent)
                 .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
         // Two runs at once each write their own, and the last rename wins whole.
         let tmp = file.with_extension(format!("json.{}.tmp", std::process::id()));
         let text = serde_json::to_string(self).map_err(|e| e.to_string())?;
-        std::fs::write(&tmp, text)
+        crate::owned::create_new(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
             .and_then(|()| std::fs::rename(&tmp, file))
-            .map_err(|e| format!("cannot write {}: {e}", file.display()))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                format!("cannot write {}: {e}", file.display())
+            })
     }
 
     /// Records a stored document.
@@ -115,14 +124,9 @@ impl Drop for Lock {
 /// (`waiting` is called first, when one does).
 pub fn lock(dir: &Path, waiting: impl FnOnce()) -> Result<Lock, String> {
     let folder = dir.join("ingest");
-    std::fs::create_dir_all(&folder)
-        .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    crate::owned::dir(&folder).map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
     let path = folder.join(".lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+    let file = crate::owned::open_write(&path, true)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     if file.try_lock().is_err() {
         waiting();
@@ -177,8 +181,10 @@ pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> Vec<String> {
         if file.extension().is_none_or(|x| x != "json") {
             continue;
         }
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
+        let text = match crate::owned::read_text(&file, MAX_MANIFEST_BYTES) {
+            Ok(Some(text)) => text,
+            // Removed meanwhile by a run's save (renamed over).
+            Ok(None) => continue,
             Err(e) => {
                 problems.push(format!("cannot read {}: {e}", file.display()));
                 continue;

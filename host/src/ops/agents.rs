@@ -84,7 +84,7 @@ impl Op for RegisterAgent {
             ("agent_id", r.agent_id.clone()),
             ("token", r.token.clone()),
             ("status", "registered".to_string()),
-        ]) + "\nKeep the token now: it is shown only once. Act as this agent with --token <TOKEN> or MAAS_TOKEN."
+        ]) + "\nKeep the token now: it is shown only once. Act as this agent with MAAS_TOKEN or --token-file FILE (a token on the command line is in the process list)."
     }
 }
 

@@ -78,9 +78,10 @@ fn entry_digest(store: &mut Store<HostState>, seq: u64) -> Result<Option<String>
 
 /// Reads the header of the image at `path`; `None` when there is none.
 fn read_header(path: &Path) -> Result<Option<(File, Header)>, String> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    // The user's own regular file, never through a link (a FIFO would hang the start).
+    let mut file = match crate::owned::open_read(path) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
     let len = file.metadata().map_err(|e| e.to_string())?.len();
@@ -152,14 +153,8 @@ impl Runtime {
         entry: String,
     ) -> Result<u64, types::Error> {
         let failed = |e: std::io::Error| unavailable("could not write the state image", e);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(tmp).map_err(failed)?;
+        // Created afresh: whatever held the name (a link, say) is replaced, not written.
+        let file = crate::owned::create_new(tmp).map_err(failed)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(MAGIC).map_err(failed)?;
         let progress = Progress::bytes(

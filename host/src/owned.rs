@@ -1,0 +1,304 @@
+//! The files maas keeps for itself (in the data directory, and its ingest manifests),
+//! opened only as the user's own: never through a link, never a FIFO or a device (which
+//! would hang a read or never end it), never a file another user owns. Another user who
+//! could once write the directory (it was made before maas, open to others) could
+//! otherwise have planted a link there — to the journal of their own, to a file of the
+//! user's that a write would overwrite — or an operator token of their choosing.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{Error, ErrorKind, Read};
+use std::path::Path;
+
+/// The user maas runs as (its effective id); 0 where there are no such ids.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub fn me() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(not(unix))]
+pub fn me() -> u32 {
+    0
+}
+
+/// The owner of what `meta` describes.
+#[cfg(unix)]
+pub fn owner(meta: &Metadata) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    meta.uid()
+}
+
+#[cfg(not(unix))]
+pub fn owner(_meta: &Metadata) -> u32 {
+    0
+}
+
+/// Whether `meta` (read without following a link) is a regular file of the user's; the
+/// error says what it is otherwise.
+pub fn check(path: &Path, meta: &Metadata) -> std::io::Result<()> {
+    let what = if meta.file_type().is_symlink() {
+        Some("a symbolic link (maas never follows links among its own files)")
+    } else if !meta.is_file() {
+        Some("not a regular file (a directory, a FIFO, a socket or a device)")
+    } else {
+        None
+    };
+    if let Some(what) = what {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("{} is {what}", path.display()),
+        ));
+    }
+    if owner(meta) != me() {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{} belongs to another user (uid {}, maas runs as uid {})",
+                path.display(),
+                owner(meta),
+                me()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks what is at `path`, if anything, with [`check`].
+pub fn check_path(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => check(path, &meta),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Options that open neither through a link nor wait on a FIFO.
+fn options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Opens `options` at `path` and checks the file opened (see [`check`]); a link there
+/// is refused by the kernel (`ELOOP`), and said so.
+fn open(path: &Path, options: &OpenOptions) -> std::io::Result<File> {
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "{} is a symbolic link (maas never follows links among its own files)",
+                    path.display()
+                ),
+            );
+        }
+        e
+    })?;
+    check(path, &file.metadata()?)?;
+    Ok(file)
+}
+
+/// The bytes of the user's own file at `path`, `None` when there is none; more than
+/// `most` bytes is an error (`InvalidData`).
+pub fn read(path: &Path, most: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let file = match open(path, options().read(true)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.take(most.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > most {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("{} is larger than {most} bytes", path.display()),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// [`read`] as text (not UTF-8 is `InvalidData`).
+pub fn read_text(path: &Path, most: u64) -> std::io::Result<Option<String>> {
+    read(path, most)?
+        .map(|bytes| String::from_utf8(bytes).map_err(|e| Error::new(ErrorKind::InvalidData, e)))
+        .transpose()
+}
+
+/// The user's own file at `path` opened to read (its length is not bounded: for files
+/// read in parts, such as the state image), `None` when there is none.
+pub fn open_read(path: &Path) -> std::io::Result<Option<File>> {
+    match open(path, options().read(true)) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The user's own file at `path` opened to write (created 0600 if missing, its
+/// permissions made 0600 if wider), appended to or cut to nothing.
+pub fn open_write(path: &Path, append: bool) -> std::io::Result<File> {
+    let mut options = options();
+    options.create(true).write(true);
+    if append {
+        options.append(true);
+    }
+    let file = open(path, &options)?;
+    if !append {
+        file.set_len(0)?;
+    }
+    restrict(&file)?;
+    Ok(file)
+}
+
+/// A new file at `path`, 0600 from its creation. Whatever is there already — what a
+/// killed process left under the same temporary name, or a link another user planted —
+/// is removed first (the name, never what a link leads to).
+pub fn create_new(path: &Path) -> std::io::Result<File> {
+    let mut options = options();
+    options.write(true).create_new(true);
+    match options.open(path) {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            std::fs::remove_file(path)?;
+            options.open(path)
+        }
+        opened => opened,
+    }
+}
+
+/// Makes `file` owner-only (0600) if it grants more.
+#[cfg(unix)]
+fn restrict(file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if file.metadata()?.permissions().mode() & 0o7177 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict(_file: &File) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// A directory of maas's own at `dir` (not a link, the user's), created 0700 if
+/// missing and made 0700 if it grants more.
+pub fn dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    match builder.create(dir) {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        created => created?,
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "{} is not a directory (maas never follows links among its own files)",
+                dir.display()
+            ),
+        ));
+    }
+    if owner(&meta) != me() {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "{} belongs to another user (uid {}, maas runs as uid {})",
+                dir.display(),
+                owner(&meta),
+                me()
+            ),
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o7077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("maas-owned-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn links_fifos_and_oversized_files_are_refused_and_never_followed() {
+        let d = scratch("links");
+        let target = d.join("target");
+        std::fs::write(&target, "keep me").unwrap();
+        let link = d.join("link");
+        symlink(&target, &link).unwrap();
+        assert!(read(&link, 100).is_err());
+        assert!(open_write(&link, false).is_err());
+        assert!(open_write(&link, true).is_err());
+        assert!(check_path(&link).is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        // A temporary name taken by a link: the link goes, the file it led to stays.
+        let mut f = create_new(&link).unwrap();
+        std::io::Write::write_all(&mut f, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "new");
+        // A FIFO is not waited on.
+        let fifo = d.join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(read(&fifo, 100).is_err());
+        assert!(open_write(&fifo, true).is_err());
+        // Bounded, and missing is none.
+        std::fs::write(d.join("big"), "x".repeat(101)).unwrap();
+        assert!(read(&d.join("big"), 100).is_err());
+        assert_eq!(read(&d.join("missing"), 100).unwrap(), None);
+        // Written files are owner-only, whatever they were.
+        std::fs::set_permissions(d.join("big"), std::fs::Permissions::from_mode(0o666)).unwrap();
+        drop(open_write(&d.join("big"), true).unwrap());
+        let mode = std::fs::metadata(d.join("big"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_directory_of_its_own_is_made_private_and_a_link_is_refused() {
+        let d = scratch("dirs");
+        let sub = d.join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777)).unwrap();
+        dir(&sub).unwrap();
+        let mode = std::fs::metadata(&sub).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        symlink(&sub, d.join("linked")).unwrap();
+        assert!(dir(&d.join("linked")).is_err());
+        dir(&d.join("fresh")).unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
