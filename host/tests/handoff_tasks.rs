@@ -186,6 +186,20 @@ async fn the_target_asks_the_source_answers_and_every_state_reads_as_an_a2a_task
     assert_eq!(task["status"]["state"], "rejected");
     assert_eq!(task["status"]["message"]["parts"][0]["text"], "not mine");
     let c = handoff(&ann, "cancelled one", None).await;
+    // A call without an id (a notification) is not run: it would pass the agent's cap
+    // on requests in flight uncounted.
+    let unnumbered: Value = reqwest::Client::new()
+        .post(url.replace("/mcp", "/a2a"))
+        .header("Authorization", format!("Bearer {ann_token}"))
+        .json(&json!({"jsonrpc": "2.0", "method": "tasks/cancel", "params": {"id": c}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unnumbered["error"]["code"], -32600, "{unnumbered}");
+    assert_eq!(state(&url, &ann_token, &c).await, "submitted");
     let cancelled = a2a(&url, &ann_token, "tasks/cancel", &c).await;
     assert_eq!(
         cancelled["result"]["status"]["state"], "canceled",

@@ -1239,14 +1239,15 @@ async fn half_sent_requests_are_dropped_and_connections_are_capped() {
             .unwrap();
         stalled.push(c);
     }
+    // The fifth takes the place of one of them (none has shown a token).
     let started = std::time::Instant::now();
     let health = reqwest::get(format!("http://{addr}/healthz"))
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
     assert!(
-        started.elapsed() >= Duration::from_millis(400),
-        "the fifth connection waited for a place ({:?})",
+        started.elapsed() < Duration::from_millis(400),
+        "the fifth connection did not wait for a stalled one's timeout ({:?})",
         started.elapsed()
     );
     // The stalled ones were closed by the server.
@@ -1258,6 +1259,107 @@ async fn half_sent_requests_are_dropped_and_connections_are_capped() {
             "a stalled connection is closed, not kept"
         );
     }
+    server.stop.cancel();
+}
+
+/// Sends `request` on `c` and reads one whole answer (headers, then a body of its
+/// `Content-Length`), within 5 s.
+async fn exchange(c: &mut tokio::net::TcpStream, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    c.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return text;
+                }
+            }
+            let n = c.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before its answer: {text}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("answered within 5 s")
+}
+
+/// Anyone who can connect could hold every connection place without a token (idle, or
+/// a `/healthz` now and then to keep each alive) and leave the agents in the backlog:
+/// at the cap, a connection that has shown no token and is idle makes room; one that
+/// has shown a token is never closed for another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_an_idle_connection_without_a_token_makes_room_and_one_with_a_token_never() {
+    let server = server_with(memory_core(), |o| o.connections.max = 4).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let token = register(&op, "agent-a", "claude_code", "alice").await;
+    // The operator's client and its connections are gone before the places are counted.
+    let _ = op.cancel().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = host_port(&server.url);
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"h-1"}}"#;
+    let a2a = format!(
+        "POST /a2a HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let health = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    // Two connections that showed the token, kept alive; two that only ask /healthz.
+    let mut proven = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let answer = exchange(&mut c, &a2a).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        proven.push(c);
+    }
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let answer = exchange(&mut c, &health).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        idle.push(c);
+    }
+    // Every place is taken; the agent's new connections are served at once (the server
+    // closes a tokenless one each time; the idle timeout is 30 s).
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let answer = exchange(&mut c, &a2a).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        proven.push(c);
+    }
+    // Now all four have shown the token: none is closed for a fifth, which waits.
+    for c in &mut proven {
+        let answer = exchange(c, &a2a).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "kept: {answer}");
+    }
+    let waiting = reqwest::Client::new()
+        .get(format!("http://{addr}/healthz"))
+        .timeout(Duration::from_millis(700))
+        .send()
+        .await;
+    assert!(waiting.is_err(), "a fifth connection waits: {waiting:?}");
+    drop(proven.pop());
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
     server.stop.cancel();
 }
 
@@ -1982,6 +2084,43 @@ async fn a_token_that_authenticated_goes_in_without_a_turn_until_a_token_ends() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(refused, 401, "still let in after {:?}", began.elapsed());
+}
+
+/// A token another process ended, still remembered at the door: its A2A call is
+/// refused as the door refuses it (401), not answered "task not found", which an A2A
+/// client would read as the task being gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_a2a_call_with_a_token_another_process_ended_is_unauthorized_not_a_missing_task() {
+    let core = memory_core();
+    let server = server_with(core.clone(), |_| {}).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let token = register(&op, "agent-r", "claude_code", "alice").await;
+    let get = async |token: &str| {
+        let resp = reqwest::Client::new()
+            .post(server.url.replace("/mcp", "/a2a"))
+            .header("Authorization", format!("Bearer {token}"))
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "h-1"}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    };
+    let (status, body) = get(&token).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("-32001"), "no such task: {body}");
+    core.call(|rt| {
+        rt.call(|c, s| {
+            c.maas_core_agents()
+                .call_rotate_token(s, &types::Caller::Operator, "agent-r")
+        })
+    })
+    .await
+    .unwrap();
+    let (status, body) = get(&token).await;
+    assert_eq!(status, 401, "{body}");
+    server.stop.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

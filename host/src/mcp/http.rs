@@ -15,6 +15,7 @@ mod deadline;
 mod feed;
 mod load;
 mod origin;
+mod places;
 mod refusals;
 mod sessions;
 mod tls;
@@ -627,7 +628,8 @@ async fn gate_request(
         Principal::Agent(agent) if request.method() == Method::POST => {
             match gate.load.claim(agent) {
                 Ok(claim) => Some(claim),
-                Err(held) => match load::busy(request, held).await {
+                // A2A has no notifications: a message without an id waits like any.
+                Err(held) => match load::busy(request, held, !to_a2a).await {
                     Ok(notification) => {
                         request = notification;
                         None
@@ -689,10 +691,12 @@ async fn gate_request(
         }
         None => response,
     };
-    match (share, posted) {
+    let mut response = match (share, posted) {
         (None, None) => response,
         held => load::holding(held, response),
-    }
+    };
+    response.extensions_mut().insert(places::Shown);
+    response
 }
 
 /// Whether the request says its body is JSON.
@@ -1043,19 +1047,14 @@ async fn serve_connections(
     use hyper_util::rt::{TokioIo, TokioTimer};
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max.max(1)));
     let addresses = load::Load::<IpAddr>::new(limits.per_address.max(1));
+    let unproven = Arc::new(places::Unproven::default());
+    let mut numbered = 0u64;
     // Refused connections are answered outside the places of `max`, at most this many
     // at a time; beyond, one is closed without an answer.
     let answering = Arc::new(tokio::sync::Semaphore::new(REFUSED_ANSWERED_AT_ONCE));
     // Every connection task holds a sender; all dropped means all connections closed.
     let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.cancelled() => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -1067,6 +1066,22 @@ async fn serve_connections(
                 }
             },
             _ = shutdown.cancelled() => break,
+        };
+        // Every place taken: a connection that has shown no token and is idle makes
+        // room (see `places`); else this one waits for a place, and the rest in the
+        // backlog.
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                unproven.make_room();
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    _ = shutdown.cancelled() => break,
+                }
+            }
         };
         // Counted as refusals are: IPv6 by its /64.
         let share = match limits.exempt_loopback && peer.ip().to_canonical().is_loopback() {
@@ -1094,26 +1109,40 @@ async fn serve_connections(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let stop = shutdown.clone();
+        numbered += 1;
+        let number = numbered;
+        let evicted = CancellationToken::new();
+        unproven.opened(number, evicted.clone());
+        let standing = unproven.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
             let (mut parts, body) = request.into_parts();
             parts.extensions.insert(ConnectInfo(peer));
             let mut app = app.clone();
             let (body, cut) = deadline::Deadline::new(body, limits.body_timeout, &stop);
             let request = hyper::Request::from_parts(parts, axum::body::Body::new(body));
+            standing.serving(number);
             let answered = tower_service::Service::call(&mut app, request);
+            let standing = standing.clone();
             async move {
                 let response = answered.await?;
+                standing.answered(
+                    number,
+                    response.extensions().get::<places::Shown>().is_some(),
+                );
                 Ok::<_, std::convert::Infallible>(deadline::answer(response, &cut))
             }
         });
         let stop = shutdown.clone();
         let open = open_tx.clone();
         let tls = tls.clone();
+        let standing = unproven.clone();
         tokio::spawn(async move {
             let _held = (permit, open, share);
-            // A TLS handshake must be done within `tls::HANDSHAKE_TIME`, and ends at a stop.
-            let Some(io) = tls::wrap(tls.as_ref(), stream, limits.header_timeout, &stop).await
-            else {
+            let _forget = Closed(standing, number);
+            // A TLS handshake must be done within `tls::HANDSHAKE_TIME`, and ends at a stop
+            // or when the connection is closed to make room.
+            let handshake = tls::wrap(tls.as_ref(), stream, limits.header_timeout, &stop);
+            let Some(Some(io)) = evicted.run_until_cancelled(handshake).await else {
                 return;
             };
             let mut builder = hyper::server::conn::http1::Builder::new();
@@ -1130,6 +1159,8 @@ async fn serve_connections(
                     connection.as_mut().graceful_shutdown();
                     let _ = connection.await;
                 }
+                // Idle and unproven, closed to make room: dropped.
+                _ = evicted.cancelled() => {}
             }
         });
     }
@@ -1138,6 +1169,15 @@ async fn serve_connections(
     drop(listener);
     drop(open_tx);
     let _ = open_rx.recv().await;
+}
+
+/// Takes connection `.1` out of the unproven when its task ends.
+struct Closed(Arc<places::Unproven>, u64);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        self.0.closed(self.1);
+    }
 }
 
 /// Refused connections answered at once (each holds a descriptor for up to a second,

@@ -19,6 +19,7 @@ use crate::service::CoreService;
 use crate::{types, wire};
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
@@ -124,14 +125,14 @@ pub fn task(h: &Handoff) -> Value {
 }
 
 /// A JSON-RPC error answer.
-fn failure(id: Value, code: i64, message: String, data: Option<Value>) -> Json<Value> {
+fn failure(id: Value, code: i64, message: String, data: Option<Value>) -> Response {
     let mut error = serde_json::Map::new();
     error.insert("code".into(), json!(code));
     error.insert("message".into(), json!(message));
     if let Some(d) = data {
         error.insert("data".into(), d);
     }
-    Json(json!({ "jsonrpc": "2.0", "id": id, "error": error }))
+    Json(json!({ "jsonrpc": "2.0", "id": id, "error": error })).into_response()
 }
 
 /// A domain error as the A2A error that fits: an id the caller cannot see is
@@ -140,8 +141,14 @@ fn failure(id: Value, code: i64, message: String, data: Option<Value>) -> Json<V
 /// (-32002); other bad input is invalid params (-32602); what is left (rate limits,
 /// capacity, an unavailable journal) is an internal error (-32603). The typed error is
 /// the `data` in every case.
-fn domain(id: Value, e: &types::Error, cancel: bool) -> Json<Value> {
+fn domain(id: Value, e: &types::Error, cancel: bool) -> Response {
     use types::Error as E;
+    // The token was found revoked as the call ran (rotated by another process): as the
+    // door answers it, not as a task the caller cannot see.
+    if matches!((e, crate::mcp::revoked()), (E::PermissionDenied(a), E::PermissionDenied(b)) if *a == b)
+    {
+        return super::unauthorized("invalid or revoked token");
+    }
     let code = match e {
         E::NotFound(_) => -32001,
         E::InvalidInput(_) | E::PermissionDenied(_) | E::Expired(_) if cancel => -32002,
@@ -158,7 +165,7 @@ pub async fn rpc(
     Extension(principal): Extension<Principal>,
     Extension(recheck): Extension<Recheck>,
     body: Bytes,
-) -> Json<Value> {
+) -> Response {
     // Each core call first checks that the token still authenticates.
     let core = recheck.bind(&core);
     // The gate has read the body whole, JSON and small (`body.rs`); what it says is read
@@ -168,6 +175,16 @@ pub async fn rpc(
         Err(e) => return failure(Value::Null, -32700, format!("Parse error: {e}"), None),
     };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
+    // Every A2A method answers: a message without an id (a notification) is not one,
+    // and is not run (it would pass an agent's cap on requests in flight uncounted).
+    if request.is_object() && request.get("id").is_none() {
+        return failure(
+            Value::Null,
+            -32600,
+            "Invalid Request: an A2A call needs an `id` (notifications are not served here)".into(),
+            None,
+        );
+    }
     let Some(method) = request.get("method").and_then(Value::as_str) else {
         let why = if request.is_array() {
             "a batch is not served here: send one request at a time"
@@ -219,7 +236,7 @@ pub async fn rpc(
         run(&core, &caller, op).await
     };
     match answer {
-        Ok(h) => Json(json!({ "jsonrpc": "2.0", "id": id, "result": task(&h) })),
+        Ok(h) => Json(json!({ "jsonrpc": "2.0", "id": id, "result": task(&h) })).into_response(),
         Err(e) => domain(id, &e, cancel),
     }
 }

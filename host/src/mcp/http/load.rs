@@ -137,15 +137,17 @@ impl<T: Send + Unpin + 'static> http_body::Body for Holding<T> {
 const BUSY_READ: usize = 64 * 1024;
 
 /// What to do with a request of an agent that has `held` requests in flight: the
-/// request itself, given back whole, when it is a notification or a response of at most
-/// [`BUSY_READ`] bytes (let through, uncounted); else the refusal, held back
-/// [`BUSY_DELAY`] with nothing of the request kept meanwhile.
-pub async fn busy(request: Request, held: usize) -> Result<Request, Response> {
+/// request itself, given back whole, when `uncounted` may pass (MCP: notifications and
+/// responses) and it is a notification or a response of at most [`BUSY_READ`] bytes (let
+/// through, uncounted); else the refusal, held back [`BUSY_DELAY`] with nothing of the
+/// request kept meanwhile.
+pub async fn busy(request: Request, held: usize, uncounted: bool) -> Result<Request, Response> {
     let (parts, body) = request.into_parts();
     let id = match axum::body::to_bytes(body, BUSY_READ).await {
         Ok(bytes) => match request_id(&bytes) {
             Some(id) => id,
-            None => return Ok(Request::from_parts(parts, Body::from(bytes))),
+            None if uncounted => return Ok(Request::from_parts(parts, Body::from(bytes))),
+            None => Value::Null,
         },
         // Longer, or cut off: no id is read.
         Err(_) => Value::Null,
@@ -220,7 +222,7 @@ mod tests {
         let request = Request::new(Body::from(
             r#"{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{}}"#,
         ));
-        let response = busy(request, 32).await.unwrap_err();
+        let response = busy(request, 32, true).await.unwrap_err();
         assert!(started.elapsed() >= BUSY_DELAY);
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
@@ -237,7 +239,9 @@ mod tests {
         let params = "x".repeat(BUSY_READ);
         let sent =
             format!(r#"{{"jsonrpc":"2.0","method":"notifications/message","params":"{params}"}}"#);
-        let refused = busy(Request::new(Body::from(sent)), 32).await.unwrap_err();
+        let refused = busy(Request::new(Body::from(sent)), 32, true)
+            .await
+            .unwrap_err();
         let bytes = axum::body::to_bytes(refused.into_body(), 1 << 20)
             .await
             .unwrap();
@@ -251,10 +255,14 @@ mod tests {
         let sent =
             r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#;
         let request = Request::new(Body::from(sent));
-        let passed = busy(request, 32).await.unwrap();
+        let passed = busy(request, 32, true).await.unwrap();
         let bytes = axum::body::to_bytes(passed.into_body(), 1 << 20)
             .await
             .unwrap();
         assert_eq!(&bytes[..], sent.as_bytes());
+        // Where there are no notifications (A2A), a message without an id waits too.
+        let a2a = r#"{"jsonrpc":"2.0","method":"tasks/cancel","params":{"id":"h-1"}}"#;
+        let refused = busy(Request::new(Body::from(a2a)), 32, false).await;
+        assert!(refused.is_err());
     }
 }

@@ -1,7 +1,11 @@
 //! Requests refused before they reach the core (no or a bad token, another principal's
 //! session, a foreign origin) cost almost nothing: they are counted per source address,
-//! rate-limited per source address with a token bucket, and written to the audit trail
-//! as at most one aggregated entry per source address per interval.
+//! rate-limited per source address with a token bucket (every loopback address counts as
+//! one, IPv6 by its /64), and written to the audit trail as at most one aggregated entry
+//! per source address per interval, for the [`MAX_SUMMARIES`] addresses refused most and
+//! one entry for all the others. The addresses together have a budget too: a flood from
+//! many addresses spends it, and then no unknown token reaches the core from anywhere
+//! until it refills (the agents already known still get through).
 //!
 //! Beyond the bucket, a request from that address is answered 429 before its token is
 //! looked up in the core, unless it carries the operator token or an agent token that
@@ -37,6 +41,11 @@ pub struct RefusalLimits {
     pub per_minute: u32,
     /// How often the aggregated audit entries are written.
     pub audit_interval: Duration,
+    /// Refusals all addresses together may have at once before every request with an
+    /// unknown token is answered 429.
+    pub burst_all: u32,
+    /// Refusals per minute all addresses together get back.
+    pub per_minute_all: u32,
 }
 
 impl Default for RefusalLimits {
@@ -45,9 +54,15 @@ impl Default for RefusalLimits {
             burst: 10,
             per_minute: 10,
             audit_interval: Duration::from_secs(60),
+            burst_all: 200,
+            per_minute_all: 600,
         }
     }
 }
+
+/// Most addresses named in an interval's audit entries, those refused most; the others
+/// are counted together in one more entry.
+pub const MAX_SUMMARIES: usize = 16;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,13 +105,35 @@ struct Source {
     pending: BTreeMap<Reason, u64>,
 }
 
+/// A token bucket of `burst` that gets `per_minute` back: whether one can be taken, and
+/// (`take`) taking it.
+fn bucket(
+    tokens: &mut f64,
+    refilled: &mut Instant,
+    burst: u32,
+    per_minute: u32,
+    take: bool,
+) -> bool {
+    let now = Instant::now();
+    let elapsed = now.saturating_duration_since(*refilled).as_secs_f64();
+    let rate = f64::from(per_minute) / 60.0;
+    *tokens = (*tokens + elapsed * rate).min(f64::from(burst));
+    *refilled = now;
+    let within = *tokens >= 1.0;
+    if within && take {
+        *tokens -= 1.0;
+    }
+    within
+}
+
 /// Most source addresses tracked at once; beyond, new ones share one bucket.
 const MAX_SOURCES: usize = 65_536;
 
 /// One aggregated audit entry to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
-    /// The source address (IPv6 addresses by their /64).
+    /// The source address (IPv6 addresses by their /64); the unspecified address for the
+    /// entry counting the addresses beyond [`MAX_SUMMARIES`].
     pub source: IpAddr,
     /// Refused requests since the last summary.
     pub total: u64,
@@ -109,6 +146,8 @@ pub struct Summary {
 pub struct Refusals {
     limits: RefusalLimits,
     sources: Mutex<HashMap<IpAddr, Source>>,
+    /// The budget of all addresses together: tokens and when they were last refilled.
+    all: Mutex<(f64, Instant)>,
     known: Mutex<Known>,
     /// Where the known digests are kept across restarts, if anywhere.
     file: Option<PathBuf>,
@@ -121,13 +160,15 @@ struct Known {
     read: Stamp,
 }
 
-/// The key an address is counted under: IPv4 as is, IPv6 by its /64 (one host often
-/// has a whole /64), and everything beyond [`MAX_SOURCES`] under the unspecified address.
+/// The key an address is counted under: IPv4 as is, but every loopback address as one
+/// (127.0.0.0/8 is one host's), IPv6 by its /64 (one host often has a whole /64), and
+/// everything beyond [`MAX_SOURCES`] under the unspecified address.
 pub(super) fn key(ip: IpAddr) -> IpAddr {
     match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
+            Some(v4) => key(IpAddr::V4(v4)),
             None => {
                 let [a, b, c, d, ..] = v6.segments();
                 IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
@@ -142,6 +183,7 @@ impl Refusals {
         Refusals {
             limits,
             sources: Mutex::new(HashMap::new()),
+            all: Mutex::new((f64::from(limits.burst_all), Instant::now())),
             known: Mutex::new(Known::default()),
             file: None,
         }
@@ -201,23 +243,39 @@ impl Refusals {
         self.limits.audit_interval
     }
 
-    fn refill(&self, source: &mut Source, now: Instant) {
-        let elapsed = now.saturating_duration_since(source.refilled).as_secs_f64();
-        let rate = f64::from(self.limits.per_minute) / 60.0;
-        source.tokens = (source.tokens + elapsed * rate).min(f64::from(self.limits.burst));
-        source.refilled = now;
+    fn refill(&self, source: &mut Source) {
+        let l = &self.limits;
+        bucket(
+            &mut source.tokens,
+            &mut source.refilled,
+            l.burst,
+            l.per_minute,
+            false,
+        );
     }
 
-    /// Whether `ip` has used up its refusals: its requests are answered 429 unless they
-    /// prove themselves cheaply.
+    /// Whether all addresses together have refusals left; `take` takes one.
+    fn all_within(&self, take: bool) -> bool {
+        let Ok(mut all) = self.all.lock() else {
+            return false;
+        };
+        let (tokens, refilled) = &mut *all;
+        let l = &self.limits;
+        bucket(tokens, refilled, l.burst_all, l.per_minute_all, take)
+    }
+
+    /// Whether `ip` has used up its refusals, or all addresses together have: its
+    /// requests are answered 429 unless they prove themselves cheaply.
     pub fn exhausted(&self, ip: IpAddr) -> bool {
+        if !self.all_within(false) {
+            return true;
+        }
         let Ok(mut sources) = self.sources.lock() else {
             return false;
         };
-        let now = Instant::now();
         match sources.get_mut(&key(ip)) {
             Some(source) => {
-                self.refill(source, now);
+                self.refill(source);
                 source.tokens < 1.0
             }
             None => false,
@@ -233,6 +291,7 @@ impl Refusals {
         };
         let now = Instant::now();
         let mut k = key(ip);
+
         if !sources.contains_key(&k) && sources.len() >= MAX_SOURCES {
             k = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
         }
@@ -242,8 +301,9 @@ impl Refusals {
             refilled: now,
             pending: BTreeMap::new(),
         });
-        self.refill(source, now);
-        let within = reason != Reason::RateLimited && source.tokens >= 1.0;
+        self.refill(source);
+        // Whatever the address, a refusal within its budget spends the budget of all.
+        let within = reason != Reason::RateLimited && source.tokens >= 1.0 && self.all_within(true);
         let counted = if within {
             source.tokens -= 1.0;
             reason
@@ -307,41 +367,75 @@ impl Refusals {
         known.digests.contains(&d)
     }
 
-    /// The refusals counted since the last call, one summary per source address, and
-    /// forgets addresses with nothing pending and a full bucket.
+    /// The refusals counted since the last call: one summary for each of the
+    /// [`MAX_SUMMARIES`] source addresses refused most, one for all the others together;
+    /// and forgets addresses with nothing pending and a full bucket.
     pub fn take_summaries(&self) -> Vec<Summary> {
         let Ok(mut sources) = self.sources.lock() else {
             return Vec::new();
         };
-        let now = Instant::now();
-        let mut out = Vec::new();
-        for (ip, source) in sources.iter_mut() {
-            let pending = std::mem::take(&mut source.pending);
-            let total: u64 = pending.values().sum();
-            if total == 0 {
-                continue;
-            }
-            let reasons = pending
-                .iter()
-                .map(|(reason, n)| format!("{} {n}", reason.label()))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let noun = if total == 1 { "request" } else { "requests" };
-            out.push(Summary {
-                source: *ip,
+        let mut pending: Vec<(u64, IpAddr, BTreeMap<Reason, u64>)> = sources
+            .iter_mut()
+            .filter_map(|(ip, source)| {
+                let pending = std::mem::take(&mut source.pending);
+                let total: u64 = pending.values().sum();
+                (total > 0).then_some((total, *ip, pending))
+            })
+            .collect();
+        pending.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let others = pending.split_off(pending.len().min(MAX_SUMMARIES));
+        let mut out: Vec<Summary> = pending
+            .into_iter()
+            .map(|(total, ip, reasons)| Summary {
+                source: ip,
                 total,
                 text: format!(
-                    "{total} refused HTTP {noun} from {ip} before reaching the core: {reasons}"
+                    "{total} refused HTTP {} from {ip} before reaching the core: {}",
+                    noun(total),
+                    labels(&reasons)
+                ),
+            })
+            .collect();
+        if !others.is_empty() {
+            let total: u64 = others.iter().map(|o| o.0).sum();
+            let mut reasons = BTreeMap::new();
+            for (_, _, r) in &others {
+                for (reason, n) in r {
+                    *reasons.entry(*reason).or_insert(0) += n;
+                }
+            }
+            out.push(Summary {
+                source: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                total,
+                text: format!(
+                    "{total} refused HTTP {} from {} other addresses before reaching the core: {}",
+                    noun(total),
+                    others.len(),
+                    labels(&reasons)
                 ),
             });
         }
         let burst = f64::from(self.limits.burst);
         sources.retain(|_, source| {
-            self.refill(source, now);
+            self.refill(source);
             !source.pending.is_empty() || source.tokens < burst
         });
         out
     }
+}
+
+/// "request" or "requests".
+fn noun(total: u64) -> &'static str {
+    if total == 1 { "request" } else { "requests" }
+}
+
+/// The reasons and their counts, e.g. `invalid token 3, rate limited 2`.
+fn labels(reasons: &BTreeMap<Reason, u64>) -> String {
+    reasons
+        .iter()
+        .map(|(reason, n)| format!("{} {n}", reason.label()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -353,7 +447,53 @@ mod tests {
             burst,
             per_minute: 0,
             audit_interval: Duration::from_secs(60),
+            ..RefusalLimits::default()
         }
+    }
+
+    /// A flood from many addresses (every loopback address, or a network's) neither
+    /// gets a budget per address nor a journal entry per address.
+    #[test]
+    fn many_addresses_share_one_budget_and_a_bounded_number_of_entries() {
+        let r = Refusals::new(RefusalLimits {
+            burst: 2,
+            per_minute: 0,
+            burst_all: 50,
+            per_minute_all: 0,
+            ..RefusalLimits::default()
+        });
+        let ip = |s: &str| {
+            s.parse::<IpAddr>()
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+        };
+        // 127.0.0.0/8 is one host: three loopback addresses, one budget of 2.
+        let local: Vec<bool> = ["127.0.0.1", "127.0.0.2", "127.9.9.9"]
+            .iter()
+            .map(|a| r.refuse(ip(a), Reason::MissingToken))
+            .collect();
+        assert_eq!(local, [true, true, false]);
+        assert!(r.exhausted(ip("127.3.3.3")));
+        assert!(r.exhausted(ip("::ffff:127.0.0.5")));
+        // 200 addresses of a network: the budget of all (50, two spent) runs out.
+        let within = (0..200)
+            .filter(|i| {
+                r.refuse(
+                    ip(&format!("10.0.{}.{}", i / 250, i % 250 + 1)),
+                    Reason::BadToken,
+                )
+            })
+            .count();
+        assert_eq!(within, 48);
+        assert!(
+            r.exhausted(ip("192.0.2.1")),
+            "a new address finds the budget spent"
+        );
+        let summaries = r.take_summaries();
+        assert_eq!(summaries.len(), MAX_SUMMARIES + 1);
+        let rest = summaries.last().map(|s| s.text.clone()).unwrap_or_default();
+        assert!(rest.contains("other addresses"), "{rest}");
+        let total: u64 = summaries.iter().map(|s| s.total).sum();
+        assert_eq!(total, 203, "every refusal counted once");
     }
 
     #[test]
