@@ -214,9 +214,24 @@ async fn a_session_answers_only_the_principal_that_opened_it() {
         async move { delete.send().await.unwrap().status() }
     };
     assert_eq!(end().await, 204);
-    let (status, _) = whoami(&http, &server.url, &a, &session).await;
+    let (status, body) = whoami(&http, &server.url, &a, &session).await;
     assert_eq!(status, 404, "a closed session is gone");
+    // As a JSON-RPC error, not rmcp's plain text.
+    let error: Value = serde_json::from_str(&body).expect(&body);
+    assert_eq!(error["error"]["code"], -32001, "{body}");
     assert_eq!(end().await, 404, "and cannot be ended twice");
+    // A call that needs a session and names none: a JSON-RPC error too.
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "whoami", "arguments": {}}});
+    let resp = request(&http, reqwest::Method::POST, &server.url, Some(&a), None)
+        .body(call.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = (resp.status(), resp.text().await.unwrap());
+    assert_eq!(status, 400, "{body}");
+    let error: Value = serde_json::from_str(&body).expect(&body);
+    assert_eq!(error["error"]["code"], -32600, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -681,6 +681,8 @@ async fn gate_request(
     }
     if posting_json && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         response = unreadable_body(response).await;
+    } else if to_mcp && response.status().is_client_error() && plain_text(&response) {
+        response = plain_refusal(response).await;
     }
     let response = match opening.refused() {
         Some(why) => session_refused(&why),
@@ -725,6 +727,31 @@ async fn unreadable_body(response: Response) -> Response {
         -32700,
         format!("Parse error: the body is not a JSON-RPC message: {why}"),
     )
+}
+
+/// Whether `response` is not JSON (rmcp's own refusals are plain text, some without a
+/// content type).
+fn plain_text(response: &Response) -> bool {
+    !response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/event-stream"))
+}
+
+/// A refusal rmcp answers as plain text (`Not Found: Session not found`, `Bad Request:
+/// Session ID is required`) as a JSON-RPC error with the same status, as every other
+/// answer here is: an unknown session as [`no_such_session`], the rest as Invalid Request.
+async fn plain_refusal(response: Response) -> Response {
+    let status = response.status();
+    if status == StatusCode::NOT_FOUND {
+        return no_such_session();
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    json_rpc_error(status, -32600, format!("Invalid Request: {}", text.trim()))
 }
 
 /// Writes the aggregated refusal entries every interval, and once more at shutdown.
