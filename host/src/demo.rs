@@ -96,7 +96,7 @@ fn fresh_dir(base: &Path) -> Result<PathBuf, CliError> {
 
 /// A path as it can be pasted into a shell.
 fn quoted(path: &Path) -> String {
-    crate::render::shell_quoted(&path.display().to_string())
+    crate::render::shell_quoted_path(path)
 }
 
 /// Makes every following call act as `caller`.

@@ -136,6 +136,36 @@ pub fn shell_quoted(text: &str) -> String {
     }
 }
 
+/// `path` as it can be pasted into a POSIX shell and name that very path: as
+/// [`shell_quoted`] does, unless its name holds control or invisible characters or bytes
+/// that are not UTF-8, which are written as bash's `$'…'` with `\xNN` escapes (the
+/// line shown with `\u{…}` escapes, or `?` for such bytes, would name another path).
+pub fn shell_quoted_path(path: &std::path::Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        if let Ok(text) = std::str::from_utf8(bytes)
+            && !text.chars().any(|c| shown_escaped(c, false))
+        {
+            return shell_quoted(text);
+        }
+        let mut out = String::from("$'");
+        for &b in bytes {
+            match b {
+                b'\\' => out.push_str("\\\\"),
+                b'\'' => out.push_str("\\'"),
+                0x20..=0x7e => out.push(char::from(b)),
+                _ => out.push_str(&format!("\\x{b:02x}")),
+            }
+        }
+        out.push('\'');
+        out
+    }
+    #[cfg(not(unix))]
+    shell_quoted(&escape_controls(&path.display().to_string(), false))
+}
+
 /// Aligned `key: value` lines. Values spanning several lines continue under the value
 /// column.
 pub fn fields(rows: &[(&str, String)]) -> String {

@@ -197,11 +197,22 @@ fn a_data_dir_named_with_a_space_and_a_newline_is_shown_on_one_line_quoted() {
     assert!(!text.lines().any(|l| l.starts_with("FAKE")), "{text}");
     let parent = base.path().display().to_string();
     assert!(
-        text.contains(&format!(
-            "`maas serve --data-dir '{parent}/team a\\u{{a}}FAKE: valid everywhere'`"
-        )),
+        text.contains(&format!("{parent}/team a\\u{{a}}FAKE: valid everywhere")),
         "{text}"
     );
+    // The command to paste names that very directory (the escaped line would not).
+    let quoted = text
+        .split("`maas serve --data-dir ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap();
+    assert!(quoted.starts_with("$'"), "{quoted}");
+    let names_it = Command::new("bash")
+        .arg("-c")
+        .arg(format!("test -d {quoted} && test -f {quoted}/journal.db"))
+        .status()
+        .unwrap();
+    assert!(names_it.success(), "{quoted}");
 }
 
 #[test]

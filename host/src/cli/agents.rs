@@ -84,7 +84,7 @@ fn name_data_dir(rendered: &mut Rendered, dir: &Path) {
     }
     // One line whatever the name holds, and quoted for a shell when it needs to be.
     let shown = crate::render::escape_controls(&full.display().to_string(), false);
-    let quoted = crate::render::shell_quoted(&shown);
+    let quoted = crate::render::shell_quoted_path(&full);
     let serve = if crate::datadir::store_url().is_some() {
         "a `maas serve` given the same --store (MAAS_STORE)".to_string()
     } else {

@@ -447,10 +447,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
                 )
             })?;
             let file = path.display().to_string();
+            let shown = crate::render::escape_controls(&file, false);
             Rendered::new(
                 serde_json::json!({"status": "rotated", "file": file}),
                 format!(
-                    "status: rotated\nfile:   {file}\n\nThe new operator token is in that file; \
+                    "status: rotated\nfile:   {shown}\n\nThe new operator token is in that file; \
                      a running `maas serve` takes it within seconds."
                 ),
             )
