@@ -1311,33 +1311,40 @@ async fn exchange(c: &mut tokio::net::TcpStream, request: &str) -> String {
 }
 
 /// Anyone who can connect could hold every connection place without a token (idle, or
-/// a `/healthz` now and then to keep each alive) and leave the agents in the backlog:
-/// at the cap, a connection that has shown no token and is idle makes room; one that
-/// has shown a token is never closed for another.
+/// a `/healthz` now and then to keep each alive) and leave the agents in the backlog,
+/// and so could one agent showing its token on each: at the cap, an idle connection
+/// that has shown no token makes room, then one of the principal holding the most.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_the_cap_an_idle_connection_without_a_token_makes_room_and_one_with_a_token_never() {
+async fn at_the_cap_an_idle_tokenless_connection_makes_room_then_one_of_the_principal_holding_most()
+{
     let server = server_with(memory_core(), |o| o.connections.max = 4).await;
     let op = connect(&server.url, OPERATOR).await;
-    let token = register(&op, "agent-a", "claude_code", "alice").await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let b = register(&op, "agent-b", "claude_code", "bob").await;
     // The operator's client and its connections are gone before the places are counted.
     let _ = op.cancel().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let addr = host_port(&server.url);
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"h-1"}}"#;
-    let a2a = format!(
-        "POST /a2a HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let a2a = |token: &str| {
+        format!(
+            "POST /a2a HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
     let health = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-    // Two connections that showed the token, kept alive; two that only ask /healthz.
-    let mut proven = Vec::new();
-    for _ in 0..2 {
-        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let answer = exchange(&mut c, &a2a).await;
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        proven.push(c);
-    }
+    // B's connection and A's, kept alive; two that only ask /healthz.
+    let mut bs = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(
+        exchange(&mut bs, &a2a(&b))
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let mut held = Vec::new();
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(exchange(&mut c, &a2a(&a)).await.starts_with("HTTP/1.1 200"));
+    held.push(c);
     let mut idle = Vec::new();
     for _ in 0..2 {
         let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -1345,36 +1352,48 @@ async fn at_the_cap_an_idle_connection_without_a_token_makes_room_and_one_with_a
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         idle.push(c);
     }
-    // Every place is taken; the agent's new connections are served at once (the server
-    // closes a tokenless one each time; the idle timeout is 30 s).
+    // Every place is taken; A's new connections are served at once (the server closes
+    // a tokenless one each time; the idle timeout is 30 s).
     for _ in 0..2 {
         let started = std::time::Instant::now();
         let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let answer = exchange(&mut c, &a2a).await;
+        let answer = exchange(&mut c, &a2a(&a)).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{:?}",
             started.elapsed()
         );
-        proven.push(c);
+        held.push(c);
     }
-    // Now all four have shown the token: none is closed for a fifth, which waits.
-    for c in &mut proven {
-        let answer = exchange(c, &a2a).await;
-        assert!(answer.starts_with("HTTP/1.1 200"), "kept: {answer}");
-    }
-    let waiting = reqwest::Client::new()
-        .get(format!("http://{addr}/healthz"))
-        .timeout(Duration::from_millis(700))
-        .send()
-        .await;
-    assert!(waiting.is_err(), "a fifth connection waits: {waiting:?}");
-    drop(proven.pop());
+    // Now A holds three and B one: a fifth connection takes the place of A's idle one,
+    // never B's.
+    let started = std::time::Instant::now();
     let health = reqwest::get(format!("http://{addr}/healthz"))
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let answer = exchange(&mut bs, &a2a(&b)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "B's connection kept: {answer}"
+    );
+    let mut closed = 0;
+    for c in &mut held {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 16];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(200), c.read(&mut buf)).await
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 1, "one of A's connections made room");
     server.stop.cancel();
 }
 

@@ -299,8 +299,8 @@ fn rate_limited(ip: IpAddr) -> Response {
         StatusCode::TOO_MANY_REQUESTS,
         TOO_MANY,
         format!(
-            "too many refused requests from {ip}; retry in a minute (a token that already \
-             worked with this server is not limited)"
+            "too many refused requests from {ip} (or from all addresses together); retry in \
+             a minute (a token that already worked with this server is not limited)"
         ),
     );
     response
@@ -673,6 +673,10 @@ async fn gate_request(
         _ => None,
     };
     let party = Party::of(&principal, owner);
+    let shown = places::Shown(match &principal {
+        Principal::Operator => "operator".to_string(),
+        Principal::Agent(agent) => format!("agent {agent}"),
+    });
     request.extensions_mut().insert(party.clone());
     let opening = Opening::new(principal, token, party);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;
@@ -697,7 +701,7 @@ async fn gate_request(
         (None, None) => response,
         held => load::holding(held, response),
     };
-    response.extensions_mut().insert(places::Shown);
+    response.extensions_mut().insert(shown);
     response
 }
 
@@ -1074,7 +1078,7 @@ async fn serve_connections(
     use hyper_util::rt::{TokioIo, TokioTimer};
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max.max(1)));
     let addresses = load::Load::<IpAddr>::new(limits.per_address.max(1));
-    let unproven = Arc::new(places::Unproven::default());
+    let places = Arc::new(places::Places::default());
     let mut numbered = 0u64;
     // Refused connections are answered outside the places of `max`, at most this many
     // at a time; beyond, one is closed without an answer.
@@ -1094,13 +1098,13 @@ async fn serve_connections(
             },
             _ = shutdown.cancelled() => break,
         };
-        // Every place taken: a connection that has shown no token and is idle makes
-        // room (see `places`); else this one waits for a place, and the rest in the
+        // Every place taken: an idle connection makes room, one that has shown no token
+        // first (see `places`); else this one waits for a place, and the rest in the
         // backlog.
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                unproven.make_room();
+                places.make_room();
                 tokio::select! {
                     p = permits.clone().acquire_owned() => match p {
                         Ok(p) => p,
@@ -1139,8 +1143,8 @@ async fn serve_connections(
         numbered += 1;
         let number = numbered;
         let evicted = CancellationToken::new();
-        unproven.opened(number, evicted.clone());
-        let standing = unproven.clone();
+        places.opened(number, refusals::key(peer.ip()), evicted.clone());
+        let standing = places.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
             let (mut parts, body) = request.into_parts();
             parts.extensions.insert(ConnectInfo(peer));
@@ -1152,17 +1156,15 @@ async fn serve_connections(
             let standing = standing.clone();
             async move {
                 let response = answered.await?;
-                standing.answered(
-                    number,
-                    response.extensions().get::<places::Shown>().is_some(),
-                );
+                let shown = response.extensions().get::<places::Shown>();
+                standing.answered(number, shown.map(|s| s.0.clone()));
                 Ok::<_, std::convert::Infallible>(deadline::answer(response, &cut))
             }
         });
         let stop = shutdown.clone();
         let open = open_tx.clone();
         let tls = tls.clone();
-        let standing = unproven.clone();
+        let standing = places.clone();
         tokio::spawn(async move {
             let _held = (permit, open, share);
             let _forget = Closed(standing, number);
@@ -1198,8 +1200,8 @@ async fn serve_connections(
     let _ = open_rx.recv().await;
 }
 
-/// Takes connection `.1` out of the unproven when its task ends.
-struct Closed(Arc<places::Unproven>, u64);
+/// Takes connection `.1` out of the places when its task ends.
+struct Closed(Arc<places::Places>, u64);
 
 impl Drop for Closed {
     fn drop(&mut self) {

@@ -1,47 +1,62 @@
 //! Who may keep a connection's place when every place is taken. The server serves at most
 //! `ConnectionLimits::max` connections; a client with no token could otherwise hold every
 //! place (idle connections, or a `/healthz` every few seconds to keep each alive) and
-//! leave the agents waiting in the listen backlog. A connection counts as unproven until
-//! a request on it shows a token the door accepts; when a connection arrives and no place
-//! is free, the unproven connection idle the longest (no request of its own being
-//! served) is closed to make room. A connection that has shown a token is never closed
-//! for another.
+//! leave the agents waiting in the listen backlog, and so could one agent that showed its
+//! token on each. When a connection arrives and no place is free, an idle connection
+//! (no request of its own being served) is closed to make room: one that has shown no
+//! token the door accepts, from the source holding the most such connections, the one
+//! idle longest (a connection opened under a second ago only when there is no other);
+//! else one of the principal holding the most connections, the one idle longest.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Put on a response by the door when the request's token (or the loopback operator of
-/// `--insecure-loopback`) was accepted: its connection is proven.
-#[derive(Clone, Copy, Debug)]
-pub struct Shown;
+/// `--insecure-loopback`) was accepted, naming the principal: its connection is that
+/// principal's.
+#[derive(Clone, Debug)]
+pub struct Shown(pub String);
 
-/// An unproven connection: since when it has been idle (`None` while a request of its
-/// is served), and how to close it.
+/// How long a new connection is spared while older ones can make room: time for its
+/// first request (and a TLS handshake) to arrive.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// A connection: when it opened, from where (as refusals count sources), since when it
+/// has been idle (`None` while a request of its is served), whose it is once a token
+/// was shown on it, and how to close it.
 struct Standing {
+    opened: Instant,
+    source: IpAddr,
     idle_since: Option<Instant>,
+    holder: Option<String>,
     close: CancellationToken,
 }
 
-/// The unproven connections, by number.
+/// The open connections, by number.
 #[derive(Default)]
-pub struct Unproven {
+pub struct Places {
     open: Mutex<HashMap<u64, Standing>>,
 }
 
-impl Unproven {
+impl Places {
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<u64, Standing>) -> T) -> T {
         f(&mut self.open.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Connection `id` opened; `close` ends it.
-    pub fn opened(&self, id: u64, close: CancellationToken) {
+    /// Connection `id` opened from `source` (its refusal key); `close` ends it.
+    pub fn opened(&self, id: u64, source: IpAddr, close: CancellationToken) {
+        let now = Instant::now();
         self.with(|open| {
             open.insert(
                 id,
                 Standing {
-                    idle_since: Some(Instant::now()),
+                    opened: now,
+                    source,
+                    idle_since: Some(now),
+                    holder: None,
                     close,
                 },
             )
@@ -57,14 +72,16 @@ impl Unproven {
         });
     }
 
-    /// Connection `id`'s request was answered; `shown` if it showed an accepted token,
-    /// which takes the connection out of the unproven for good.
-    pub fn answered(&self, id: u64, shown: bool) {
+    /// Connection `id`'s request was answered; `shown` names the principal whose token
+    /// it showed, if it showed one the door accepted (the connection is then that
+    /// principal's, until another token is shown on it).
+    pub fn answered(&self, id: u64, shown: Option<String>) {
         self.with(|open| {
-            if shown {
-                open.remove(&id);
-            } else if let Some(s) = open.get_mut(&id) {
+            if let Some(s) = open.get_mut(&id) {
                 s.idle_since = Some(Instant::now());
+                if shown.is_some() {
+                    s.holder = shown;
+                }
             }
         });
     }
@@ -74,14 +91,12 @@ impl Unproven {
         self.with(|open| open.remove(&id));
     }
 
-    /// Closes the unproven connection idle the longest, if there is one idle.
+    /// Closes one idle connection as the module says, if there is one.
     pub fn make_room(&self) -> bool {
         self.with(|open| {
-            let oldest = open
-                .iter()
-                .filter_map(|(id, s)| s.idle_since.map(|t| (t, *id)))
-                .min();
-            match oldest.and_then(|(_, id)| open.remove(&id)) {
+            let now = Instant::now();
+            let chosen = unproven_to_close(open, now).or_else(|| proven_to_close(open));
+            match chosen.and_then(|id| open.remove(&id)) {
                 Some(s) => {
                     s.close.cancel();
                     true
@@ -92,36 +107,123 @@ impl Unproven {
     }
 }
 
+/// The idle connection without a token to close: from the source holding the most
+/// connections without one, the one idle longest; those in their first [`GRACE`] only
+/// when there is no other.
+fn unproven_to_close(open: &HashMap<u64, Standing>, now: Instant) -> Option<u64> {
+    let mut per_source: HashMap<IpAddr, usize> = HashMap::new();
+    for s in open.values().filter(|s| s.holder.is_none()) {
+        *per_source.entry(s.source).or_default() += 1;
+    }
+    let pick = |spare_young: bool| {
+        open.iter()
+            .filter(|(_, s)| s.holder.is_none())
+            .filter(|(_, s)| !spare_young || now.saturating_duration_since(s.opened) >= GRACE)
+            .filter_map(|(id, s)| {
+                let idle = s.idle_since?;
+                let held = per_source.get(&s.source).copied().unwrap_or(0);
+                Some((std::cmp::Reverse(held), idle, *id))
+            })
+            .min()
+            .map(|(_, _, id)| id)
+    };
+    pick(true).or_else(|| pick(false))
+}
+
+/// The idle connection of a principal to close: of the principal holding the most
+/// connections, the one idle longest.
+fn proven_to_close(open: &HashMap<u64, Standing>) -> Option<u64> {
+    let mut per_holder: HashMap<&str, usize> = HashMap::new();
+    for s in open.values() {
+        if let Some(h) = &s.holder {
+            *per_holder.entry(h.as_str()).or_default() += 1;
+        }
+    }
+    open.iter()
+        .filter_map(|(id, s)| {
+            let holder = s.holder.as_deref()?;
+            let idle = s.idle_since?;
+            let held = per_holder.get(holder).copied().unwrap_or(0);
+            Some((std::cmp::Reverse(held), idle, *id))
+        })
+        .min()
+        .map(|(_, _, id)| id)
+}
+
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, n))
+    }
+
     #[test]
-    fn the_unproven_connection_idle_longest_makes_room_and_a_proven_one_never() {
-        let places = Unproven::default();
-        let tokens: Vec<CancellationToken> = (0..4).map(|_| CancellationToken::new()).collect();
-        for (id, t) in tokens.iter().enumerate() {
-            places.opened(id as u64, t.clone());
-            std::thread::sleep(std::time::Duration::from_millis(2));
+    fn a_connection_without_a_token_makes_room_first_from_the_source_holding_most() {
+        let places = Places::default();
+        let tokens: Vec<CancellationToken> = (0..5).map(|_| CancellationToken::new()).collect();
+        // 0 shows a token, 1 is serving a request; 2 and 3 come from one source, 4 from
+        // another and opened first.
+        let sources = [ip(1), ip(1), ip(2), ip(2), ip(3)];
+        for id in [4usize, 0, 1, 2, 3] {
+            places.opened(id as u64, sources[id], tokens[id].clone());
+            std::thread::sleep(Duration::from_millis(2));
         }
-        // 0 shows a token, 1 is serving a request, 2 answered later than 3 opened.
         places.serving(0);
-        places.answered(0, true);
+        places.answered(0, Some("agent-a".into()));
         places.serving(1);
-        places.serving(2);
-        places.answered(2, false);
-        assert!(places.make_room());
-        assert!(
-            tokens[3].is_cancelled(),
-            "idle since it opened, before 2's answer"
-        );
+        // All young: the source holding the most goes first, its oldest.
         assert!(places.make_room());
         assert!(tokens[2].is_cancelled());
-        assert!(!places.make_room(), "1 is busy, 0 proven");
-        assert!(!tokens[0].is_cancelled() && !tokens[1].is_cancelled());
-        places.answered(1, false);
-        places.closed(1);
-        assert!(!places.make_room());
+        assert!(places.make_room());
+        assert!(tokens[3].is_cancelled() || tokens[4].is_cancelled());
+        assert!(places.make_room());
+        assert!(tokens[3].is_cancelled() && tokens[4].is_cancelled());
+        // Then the principal's idle connection; a busy one never.
+        assert!(places.make_room());
+        assert!(tokens[0].is_cancelled());
+        assert!(!places.make_room(), "1 is busy");
+        assert!(!tokens[1].is_cancelled());
+    }
+
+    #[test]
+    fn a_young_connection_is_spared_while_an_older_one_can_go() {
+        let places = Places::default();
+        let old = CancellationToken::new();
+        places.opened(1, ip(1), old.clone());
+        if let Some(s) = places.open.lock().unwrap().get_mut(&1) {
+            s.opened -= GRACE * 2;
+        }
+        let young: Vec<CancellationToken> = (0..3).map(|_| CancellationToken::new()).collect();
+        for (i, t) in young.iter().enumerate() {
+            places.opened(10 + i as u64, ip(2), t.clone());
+        }
+        assert!(places.make_room());
+        assert!(
+            old.is_cancelled(),
+            "the older one, though its source holds fewer"
+        );
+    }
+
+    #[test]
+    fn of_the_principals_the_one_holding_most_gives_up_a_connection() {
+        let places = Places::default();
+        let tokens: Vec<CancellationToken> = (0..4).map(|_| CancellationToken::new()).collect();
+        for (i, t) in tokens.iter().enumerate() {
+            places.opened(i as u64, ip(1), t.clone());
+            places.serving(i as u64);
+            let holder = if i == 0 { "alice-a" } else { "mal-a" };
+            places.answered(i as u64, Some(holder.into()));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(places.make_room());
+        assert!(tokens[1].is_cancelled(), "mal-a's connection idle longest");
+        assert!(places.make_room());
+        assert!(tokens[2].is_cancelled(), "mal-a still holds the most");
+        assert!(
+            !tokens[0].is_cancelled(),
+            "alice-a's one connection is kept"
+        );
     }
 }

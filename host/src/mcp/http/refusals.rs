@@ -3,9 +3,11 @@
 //! rate-limited per source address with a token bucket (every loopback address counts as
 //! one, IPv6 by its /64), and written to the audit trail as at most one aggregated entry
 //! per source address per interval, for the [`MAX_SUMMARIES`] addresses refused most and
-//! one entry for all the others. The addresses together have a budget too: a flood from
-//! many addresses spends it, and then no unknown token reaches the core from anywhere
-//! until it refills (the agents already known still get through).
+//! one entry for all the others (bad tokens, the refusals that reached the core, rank
+//! first). The addresses together have a budget too: a flood from many addresses spends
+//! it, and then an address already refused meanwhile gets no unknown token to the core
+//! until it refills; an address not refused since its budget was last full still gets
+//! its first ones checked (the agents already known get through from anywhere).
 //!
 //! Beyond the bucket, a request from that address is answered 429 before its token is
 //! looked up in the core, unless it carries the operator token or an agent token that
@@ -264,19 +266,17 @@ impl Refusals {
         bucket(tokens, refilled, l.burst_all, l.per_minute_all, take)
     }
 
-    /// Whether `ip` has used up its refusals, or all addresses together have: its
-    /// requests are answered 429 unless they prove themselves cheaply.
+    /// Whether `ip` has used up its refusals, or all addresses together have theirs and
+    /// `ip` was refused meanwhile: its requests are answered 429 unless they prove
+    /// themselves cheaply.
     pub fn exhausted(&self, ip: IpAddr) -> bool {
-        if !self.all_within(false) {
-            return true;
-        }
         let Ok(mut sources) = self.sources.lock() else {
             return false;
         };
         match sources.get_mut(&key(ip)) {
             Some(source) => {
                 self.refill(source);
-                source.tokens < 1.0
+                source.tokens < 1.0 || !self.all_within(false)
             }
             None => false,
         }
@@ -296,14 +296,18 @@ impl Refusals {
             k = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
         }
         let burst = f64::from(self.limits.burst);
+        let fresh = !sources.contains_key(&k);
         let source = sources.entry(k).or_insert_with(|| Source {
             tokens: burst,
             refilled: now,
             pending: BTreeMap::new(),
         });
         self.refill(source);
-        // Whatever the address, a refusal within its budget spends the budget of all.
-        let within = reason != Reason::RateLimited && source.tokens >= 1.0 && self.all_within(true);
+        // Whatever the address, a refusal within its budget spends the budget of all;
+        // an address seen for the first time since its budget was full passes anyway.
+        let within = reason != Reason::RateLimited
+            && source.tokens >= 1.0
+            && (self.all_within(true) || fresh);
         let counted = if within {
             source.tokens -= 1.0;
             reason
@@ -382,7 +386,15 @@ impl Refusals {
                 (total > 0).then_some((total, *ip, pending))
             })
             .collect();
-        pending.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // The addresses whose refusals reached the core (bad tokens: guesses) first, then
+        // by how many: decoys refused at the door cannot push a guesser out of the names.
+        let guessed = |r: &BTreeMap<Reason, u64>| r.get(&Reason::BadToken).copied().unwrap_or(0);
+        pending.sort_by(|a, b| {
+            guessed(&b.2)
+                .cmp(&guessed(&a.2))
+                .then(b.0.cmp(&a.0))
+                .then(a.1.cmp(&b.1))
+        });
         let others = pending.split_off(pending.len().min(MAX_SUMMARIES));
         let mut out: Vec<Summary> = pending
             .into_iter()
@@ -474,26 +486,42 @@ mod tests {
         assert_eq!(local, [true, true, false]);
         assert!(r.exhausted(ip("127.3.3.3")));
         assert!(r.exhausted(ip("::ffff:127.0.0.5")));
-        // 200 addresses of a network: the budget of all (50, two spent) runs out.
-        let within = (0..200)
-            .filter(|i| {
-                r.refuse(
-                    ip(&format!("10.0.{}.{}", i / 250, i % 250 + 1)),
-                    Reason::BadToken,
-                )
-            })
-            .count();
-        assert_eq!(within, 48);
+        // 200 addresses of a network, twice each: the budget of all (50, two spent) runs
+        // out; each address still has its first refusal checked, none its second.
+        let round = || {
+            (0..200)
+                .filter(|i| {
+                    r.refuse(
+                        ip(&format!("10.0.{}.{}", i / 250, i % 250 + 1)),
+                        Reason::BadToken,
+                    )
+                })
+                .count()
+        };
+        assert_eq!((round(), round()), (200, 0));
+        assert!(r.exhausted(ip("10.0.0.7")), "an address refused meanwhile");
         assert!(
-            r.exhausted(ip("192.0.2.1")),
-            "a new address finds the budget spent"
+            !r.exhausted(ip("192.0.2.1")),
+            "a new address still gets a token checked"
         );
         let summaries = r.take_summaries();
         assert_eq!(summaries.len(), MAX_SUMMARIES + 1);
         let rest = summaries.last().map(|s| s.text.clone()).unwrap_or_default();
         assert!(rest.contains("other addresses"), "{rest}");
         let total: u64 = summaries.iter().map(|s| s.total).sum();
-        assert_eq!(total, 203, "every refusal counted once");
+        assert_eq!(total, 403, "every refusal counted once");
+        // Decoys refused at the door, many times each, do not hide a guesser.
+        for d in 0..MAX_SUMMARIES {
+            for _ in 0..20 {
+                r.refuse(ip(&format!("10.1.0.{}", d + 1)), Reason::MissingToken);
+            }
+        }
+        r.refuse(ip("10.2.0.1"), Reason::BadToken);
+        let named = r.take_summaries();
+        assert!(
+            named.iter().any(|s| s.source == ip("10.2.0.1")),
+            "{named:?}"
+        );
     }
 
     #[test]
