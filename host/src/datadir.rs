@@ -271,7 +271,8 @@ pub fn secure_dir(dir: &Path) -> std::io::Result<()> {
     restrict(dir, 0o700)
 }
 
-/// Whether `dir` is empty or holds maas's journal or operator token.
+/// Whether `dir` is empty or holds maas's journal or operator token (the user's own
+/// regular file: a name another user put there does not make it maas's).
 fn maas_own_or_empty(dir: &Path) -> std::io::Result<bool> {
     let mut entries = std::fs::read_dir(dir)?.peekable();
     if entries.peek().is_none() {
@@ -279,8 +280,64 @@ fn maas_own_or_empty(dir: &Path) -> std::io::Result<bool> {
     }
     Ok(entries.flatten().any(|e| {
         let name = e.file_name();
-        name == JOURNAL_FILE || name == "operator-token"
+        (name == JOURNAL_FILE || name == "operator-token")
+            && crate::owned::check_path(&e.path()).is_ok()
     }))
+}
+
+/// Whether `dir` will name the same directory for as long as maas uses it: no link on
+/// the way to it belongs to another user, and no directory above it may be changed by
+/// another user (owned by root or the user, and writable by no one else unless sticky),
+/// as OpenSSH asks of the directories above a key. Otherwise another user could swap
+/// the data directory for one of theirs between maas's checks and its opens.
+fn stays_put(dir: &Path) -> std::io::Result<()> {
+    let refuse = |what: String| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            what,
+        ))
+    };
+    let given = std::path::absolute(dir)?;
+    let mut walked = PathBuf::new();
+    for part in given.components() {
+        walked.push(part);
+        if let Ok(m) = std::fs::symlink_metadata(&walked)
+            && m.file_type().is_symlink()
+            && !matches!(crate::owned::owner(&m), 0)
+            && crate::owned::owner(&m) != crate::owned::me()
+        {
+            return refuse(format!(
+                "the link {} on the way to it belongs to another user (uid {}), who could \
+                 point it elsewhere",
+                walked.display(),
+                crate::owned::owner(&m)
+            ));
+        }
+    }
+    let real = dir.canonicalize()?;
+    for above in real.ancestors().skip(1) {
+        let m = std::fs::metadata(above)?;
+        let owner = crate::owned::owner(&m);
+        if owner != 0 && owner != crate::owned::me() {
+            return refuse(format!(
+                "{} above it belongs to another user (uid {owner}), who could replace it",
+                above.display()
+            ));
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = m.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+                return refuse(format!(
+                    "{} above it may be changed by other users (mode {mode:04o}, no sticky \
+                     bit), who could replace it",
+                    above.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Makes `path` readable and writable by its owner only (0600), if it exists.
@@ -341,13 +398,20 @@ pub fn ensure(dir: &Path) -> Result<(), CliError> {
             "pass a directory (new or maas's own) with --data-dir or MAAS_HOME",
         ));
     }
-    secure_dir(dir).map_err(|e| {
+    secure_dir(dir).and_then(|()| stays_put(dir)).map_err(|e| {
+        let hint = if e.to_string().contains("belongs to another user (uid") {
+            "run maas as the directory's owner (e.g. runuser -u OWNER -- maas …), or choose a \
+             directory of your own with --data-dir or MAAS_HOME"
+        } else {
+            "choose a directory of your own, in directories only you (or root) can change, \
+             with --data-dir or MAAS_HOME"
+        };
         CliError::io(
             format!(
-                "cannot create the data directory {} or make it private (0700): {e}",
+                "cannot use {} as the data directory (created if missing, kept 0700): {e}",
                 dir.display()
             ),
-            "choose a directory of your own with --data-dir or MAAS_HOME",
+            hint,
         )
     })?;
     // Now that no one else may change the directory, what it held before must be the
@@ -368,12 +432,19 @@ pub fn ensure(dir: &Path) -> Result<(), CliError> {
     }
     let ingest = dir.join("ingest");
     if std::fs::symlink_metadata(&ingest).is_ok() {
-        crate::owned::dir(&ingest).map_err(|e| {
-            CliError::io(
-                format!("cannot use {}: {e}", ingest.display()),
-                "remove it if maas did not make it (another user may have)",
-            )
-        })?;
+        crate::owned::dir(&ingest)
+            .and_then(|()| {
+                for entry in std::fs::read_dir(&ingest)? {
+                    crate::owned::check_path(&entry?.path())?;
+                }
+                Ok(())
+            })
+            .map_err(|e| {
+                CliError::io(
+                    format!("cannot use {}: {e}", ingest.display()),
+                    "remove it if maas did not make it (another user may have)",
+                )
+            })?;
     }
     Ok(())
 }

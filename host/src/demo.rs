@@ -64,7 +64,15 @@ impl Show<'_> {
 /// Creates `<base>/demo-runs/<unix-ms>` (with a suffix if that exists already).
 fn fresh_dir(base: &Path) -> Result<PathBuf, CliError> {
     let runs = base.join("demo-runs");
-    datadir::ensure(&runs)?;
+    // The data directory as any command takes it, then its own directory of runs (not a
+    // link someone put there: see `owned`).
+    datadir::ensure(base)?;
+    crate::owned::dir(&runs).map_err(|e| {
+        CliError::io(
+            format!("cannot use {}: {e}", runs.display()),
+            "remove it if maas did not make it (another user may have)",
+        )
+    })?;
     let stamp = Clock::System.now_ms();
     for attempt in 0..100u32 {
         let dir = match attempt {

@@ -187,6 +187,49 @@ fn restrict(_file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A file the user named on the command line (a token file, an export's output), opened
+/// with `options` and checked before anything is read or written: it must be the user's
+/// own, whatever it is (a regular file, a FIFO, a pipe such as `<(…)`), and a link is
+/// not followed when `follow` is false. It is opened without waiting (a FIFO another
+/// user planted would hang the open), then made blocking again for the caller.
+pub fn open_named(path: &Path, options: &mut OpenOptions, follow: bool) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+        options.custom_flags(libc::O_NONBLOCK | nofollow);
+        let file = options.open(path)?;
+        let meta = file.metadata()?;
+        if owner(&meta) != me() {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "{} belongs to another user (uid {}, maas runs as uid {})",
+                    path.display(),
+                    owner(&meta),
+                    me()
+                ),
+            ));
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: fcntl on a descriptor this function owns, with flags it read from it.
+        unsafe {
+            let fd = file.as_raw_fd();
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = follow;
+        options.open(path)
+    }
+}
+
 /// A directory of maas's own at `dir` (not a link, the user's), created 0700 if
 /// missing and made 0700 if it grants more.
 pub fn dir(dir: &Path) -> std::io::Result<()> {

@@ -702,6 +702,7 @@ impl Runtime {
         if self.broken {
             self.restart()?;
         }
+        let before = self.appended();
         let result = self.invoke(f)?;
         if let Err(types::Error::Unavailable(why)) = &result
             && why.starts_with(maas_core::engine::JOURNAL_REWRITTEN)
@@ -710,8 +711,19 @@ impl Runtime {
             return Err(types::Error::Unavailable(format!("{why}; {again}")));
         }
         let result = result.map_err(|e| self.unless_away(e));
-        if !self.options.group_commit {
-            self.sync_journal()?;
+        if !self.options.group_commit
+            && let Err(e) = self.sync_journal()
+        {
+            // After a commit the change may be in the journal: a caller told "nothing
+            // was changed" would make it twice.
+            return Err(match e {
+                types::Error::Unavailable(why) if self.appended() != before => {
+                    types::Error::Unavailable(format!(
+                        "the journal could not be synced ({why}); the change may not have been saved"
+                    ))
+                }
+                e => e,
+            });
         }
         self.snapshot_if_due();
         result

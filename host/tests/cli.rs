@@ -505,11 +505,41 @@ fn a_token_file_acts_as_its_agent_and_one_others_may_read_is_refused() {
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), token.as_bytes()).unwrap();
     let me: Value = serde_json::from_str(&ok(child.wait_with_output().unwrap())).unwrap();
     assert_eq!(me["agent_id"], "bob-bot");
-    let o = maas(
-        &dir,
-        &["--token", &token, "--token-file", path, "agent", "get"],
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A token given as well wins (MAAS_TOKEN_FILE in the environment, --token given).
+    let o = Command::new(env!("CARGO_BIN_EXE_maas"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--json", "--token", &token, "agent", "get"])
+        .env("MAAS_TOKEN_FILE", path)
+        .env_remove("MAAS_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(json(o)["agent_id"], "bob-bot");
+    // A FIFO (or file) another user put at the name is refused, not read or waited on.
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        let planted = dir.path().parent().unwrap().join("planted.token");
+        assert!(
+            Command::new("mkfifo")
+                .arg(&planted)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::os::unix::fs::chown(&planted, Some(65534), None).unwrap();
+        let o = maas(
+            &dir,
+            &["--token-file", planted.to_str().unwrap(), "agent", "get"],
+        );
+        assert_fails(&o, 2, "usage");
+        assert!(
+            stderr(&o).contains("belongs to another user"),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]
@@ -1445,6 +1475,57 @@ fn a_data_dir_holding_links_fifos_or_others_files_is_refused_and_nothing_is_foll
         register(&planted, "a", "claude_code", "u");
         std::os::unix::fs::chown(planted.path().join("journal.db"), Some(65534), None).unwrap();
         refused(&planted, "belongs to another user");
+    }
+}
+
+/// A data directory another user could swap between maas's checks and its opens: one
+/// inside a directory others may change (no sticky bit), or reached through another
+/// user's link; and a name another user planted does not make a shared directory maas's.
+#[cfg(unix)]
+#[test]
+fn a_data_dir_another_user_could_swap_or_claim_is_refused() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let base = DataDir::new();
+    let parent = base.path().parent().unwrap().to_path_buf();
+    let open = parent.join("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = maas_in(&open.join("data"), &["stats"]);
+    assert_fails(&o, 1, "io");
+    assert!(
+        stderr(&o).contains("may be changed by other users"),
+        "{}",
+        stderr(&o)
+    );
+    // The same with the sticky bit (as /tmp): no one else can rename what is the user's.
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    ok(maas_in(&open.join("data"), &["stats"]));
+    #[allow(unsafe_code)]
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        // Another user's link to the user's own data directory: they could repoint it.
+        let link = parent.join("kb");
+        symlink(open.join("data"), &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+        let o = maas_in(&link, &["stats"]);
+        assert_fails(&o, 1, "io");
+        assert!(
+            stderr(&o).contains("belongs to another user"),
+            "{}",
+            stderr(&o)
+        );
+        // A team's shared directory with a journal.db another user put there.
+        let team = parent.join("team");
+        std::fs::create_dir_all(&team).unwrap();
+        std::fs::write(team.join("notes.txt"), "theirs\n").unwrap();
+        std::fs::write(team.join("journal.db"), "").unwrap();
+        std::os::unix::fs::chown(team.join("journal.db"), Some(65534), None).unwrap();
+        std::fs::set_permissions(&team, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let o = maas_in(&team, &["stats"]);
+        assert_fails(&o, 1, "io");
+        let kept = std::fs::metadata(&team).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(kept, 0o1777, "left as it was");
     }
 }
 

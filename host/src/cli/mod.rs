@@ -121,14 +121,8 @@ pub struct Globals {
     )]
     pub token: Option<String>,
     /// Read the --token from this file (only its owner may read it; `-` or a pipe such
-    /// as `<(pass show maas/agent)` work too).
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        env = "MAAS_TOKEN_FILE",
-        conflicts_with = "token"
-    )]
+    /// as `<(pass show maas/agent)` work too). A --token or MAAS_TOKEN given as well wins.
+    #[arg(long, global = true, value_name = "FILE", env = "MAAS_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// Set a core limit, e.g. --limit agents=100 (repeatable; before the command).
     ///
@@ -254,7 +248,7 @@ impl Ctx {
                 rt.call(|c, s| c.maas_core_agents().call_authenticate(s, token))
                     .map_err(|e| {
                         CliError::from(e).with_hint(
-                            "--token (or MAAS_TOKEN) must be the token of an active agent in this data directory",
+                            "the token (--token, MAAS_TOKEN or --token-file) must be the token of an active agent in this data directory",
                         )
                     })?,
             ),
@@ -386,7 +380,9 @@ fn token_from_file(file: &Path) -> Result<String, CliError> {
     let read = if file == Path::new("-") {
         std::io::stdin().take(4097).read_to_string(&mut text)
     } else {
-        let f = std::fs::File::open(file).map_err(|e| failed(e.to_string()))?;
+        // The user's own file (or pipe), never one another user put at that name.
+        let f = crate::owned::open_named(file, std::fs::OpenOptions::new().read(true), true)
+            .map_err(|e| failed(e.to_string()))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -415,9 +411,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     datadir::set_store(g.store.as_deref())?;
     let dir = datadir::resolve(g.data_dir.as_deref());
     let limits = datadir::limits(&g.limits);
-    let token = match &g.token_file {
-        Some(file) => Some(token_from_file(file)?),
-        None => g.token.clone(),
+    let token = match (&g.token, &g.token_file) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(file)) => Some(token_from_file(file)?),
+        (None, None) => None,
     };
     if g.token.is_some() && matches!(cli.command, Command::Mcp(_)) && token_on_command_line() {
         eprintln!(
@@ -570,20 +567,26 @@ pub fn text_arg(text: String, what: &str) -> Result<String, CliError> {
 /// is (an export holds every owner's memories and handoffs), whether new or replaced.
 fn export_file(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         options.mode(0o600);
-        let file = options.open(path)?;
+        // Never through a link, never into a file or FIFO of another user's (which a
+        // link or a name in a shared directory could have been set up to be).
+        let file = crate::owned::open_named(path, &mut options, false)?;
         // An existing file keeps its mode on open; a device or a pipe is left as it is.
         if file.metadata()?.is_file() {
+            file.set_len(0)?;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         }
         Ok(file)
     }
     #[cfg(not(unix))]
-    options.open(path)
+    {
+        options.truncate(true);
+        options.open(path)
+    }
 }
 
 #[cfg(test)]

@@ -148,8 +148,8 @@ pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> Vec<String> {
     // (a run of this process, removing what its repository lost, updates its own).
     let _held = match HOLDING.load(std::sync::atomic::Ordering::Acquire) {
         true => None,
-        false => match std::fs::File::open(folder.join(".lock")) {
-            Ok(file) => match file.try_lock() {
+        false => match crate::owned::open_read(&folder.join(".lock")) {
+            Ok(Some(file)) => match file.try_lock() {
                 Ok(()) => Some(file),
                 Err(_) => {
                     return vec![format!(
@@ -158,7 +158,7 @@ pub fn forget(dir: &Path, kind: &str, ids: &[String]) -> Vec<String> {
                     )];
                 }
             },
-            Err(_) => None,
+            Ok(None) | Err(_) => None,
         },
     };
     let keys: Vec<String> = ids
