@@ -1397,6 +1397,61 @@ async fn at_the_cap_an_idle_tokenless_connection_makes_room_then_one_of_the_prin
     server.stop.cancel();
 }
 
+/// A connection streaming an answer (the change feed here) is busy for as long as it
+/// streams: at the cap, its principal's idle connection makes room, never the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_connection_streaming_an_answer_is_never_the_one_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server_with(memory_core(), |o| o.connections.max = 2).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let _ = op.cancel().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = host_port(&server.url);
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET /v1/changes HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {a}\r\n\
+                 Accept: text/event-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let head = first_read(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"h-1"}}"#;
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let answer = exchange(
+        &mut idle,
+        &format!(
+            "POST /a2a HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {a}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Both places are A's: a newcomer takes the idle one's.
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let mut buf = [0u8; 64];
+    let idle_read = tokio::time::timeout(Duration::from_secs(2), idle.read(&mut buf)).await;
+    assert!(
+        matches!(idle_read, Ok(Ok(0) | Err(_))),
+        "the idle one closed: {idle_read:?}"
+    );
+    let open = tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf)).await;
+    assert!(
+        matches!(open, Err(_) | Ok(Ok(1..))),
+        "the stream is still open: {open:?}"
+    );
+    server.stop.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_body_sent_too_slowly_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

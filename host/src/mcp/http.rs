@@ -1156,8 +1156,14 @@ async fn serve_connections(
             let standing = standing.clone();
             async move {
                 let response = answered.await?;
-                let shown = response.extensions().get::<places::Shown>();
-                standing.answered(number, shown.map(|s| s.0.clone()));
+                // Busy until the answer is sent whole (a stream for as long as it streams).
+                let shown = response
+                    .extensions()
+                    .get::<places::Shown>()
+                    .map(|s| s.0.clone());
+                let response = response.map(|body| {
+                    axum::body::Body::new(places::Answering::new(body, standing, number, shown))
+                });
                 Ok::<_, std::convert::Infallible>(deadline::answer(response, &cut))
             }
         });

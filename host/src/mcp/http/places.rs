@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -104,6 +104,57 @@ impl Places {
                 None => false,
             }
         })
+    }
+}
+
+/// A response body that tells [`Places`] its connection is idle again once it is gone
+/// (sent whole, or dropped with its connection): a connection streaming an answer (the
+/// change feed, an MCP stream) is busy for as long as it streams.
+pub struct Answering {
+    inner: axum::body::Body,
+    done: Option<(Arc<Places>, u64, Option<String>)>,
+}
+
+impl Answering {
+    /// `inner`, whose end ends connection `id`'s request (see [`Places::answered`]).
+    pub fn new(
+        inner: axum::body::Body,
+        places: Arc<Places>,
+        id: u64,
+        shown: Option<String>,
+    ) -> Self {
+        Answering {
+            inner,
+            done: Some((places, id, shown)),
+        }
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        if let Some((places, id, shown)) = self.done.take() {
+            places.answered(id, shown);
+        }
+    }
+}
+
+impl http_body::Body for Answering {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
