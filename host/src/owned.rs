@@ -50,18 +50,24 @@ pub fn check(path: &Path, meta: &Metadata) -> std::io::Result<()> {
             format!("{} is {what}", path.display()),
         ));
     }
-    if owner(meta) != me() {
-        return Err(Error::new(
-            ErrorKind::PermissionDenied,
-            format!(
-                "{} belongs to another user (uid {}, maas runs as uid {})",
-                path.display(),
-                owner(meta),
-                me()
-            ),
-        ));
+    mine(path, meta)
+}
+
+/// Whether what `meta` describes at `path` belongs to the user maas runs as; the error
+/// names its owner otherwise.
+fn mine(path: &Path, meta: &Metadata) -> std::io::Result<()> {
+    if owner(meta) == me() {
+        return Ok(());
     }
-    Ok(())
+    Err(Error::new(
+        ErrorKind::PermissionDenied,
+        format!(
+            "{} belongs to another user (uid {}, maas runs as uid {})",
+            path.display(),
+            owner(meta),
+            me()
+        ),
+    ))
 }
 
 /// Checks what is at `path`, if anything, with [`check`].
@@ -200,18 +206,7 @@ pub fn open_named(path: &Path, options: &mut OpenOptions, follow: bool) -> std::
         let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
         options.custom_flags(libc::O_NONBLOCK | nofollow);
         let file = options.open(path)?;
-        let meta = file.metadata()?;
-        if owner(&meta) != me() {
-            return Err(Error::new(
-                ErrorKind::PermissionDenied,
-                format!(
-                    "{} belongs to another user (uid {}, maas runs as uid {})",
-                    path.display(),
-                    owner(&meta),
-                    me()
-                ),
-            ));
-        }
+        mine(path, &file.metadata()?)?;
         #[allow(unsafe_code)]
         // SAFETY: fcntl on a descriptor this function owns, with flags it read from it.
         unsafe {
@@ -253,17 +248,7 @@ pub fn dir(dir: &Path) -> std::io::Result<()> {
             ),
         ));
     }
-    if owner(&meta) != me() {
-        return Err(Error::new(
-            ErrorKind::PermissionDenied,
-            format!(
-                "{} belongs to another user (uid {}, maas runs as uid {})",
-                dir.display(),
-                owner(&meta),
-                me()
-            ),
-        ));
-    }
+    mine(dir, &meta)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -1255,15 +1255,10 @@ async fn half_sent_requests_are_dropped_and_connections_are_capped() {
         stalled.push(c);
     }
     // The fifth takes the place of one of them (none has shown a token).
-    let started = std::time::Instant::now();
-    let health = reqwest::get(format!("http://{addr}/healthz"))
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    let took = health_took(&addr).await;
     assert!(
-        started.elapsed() < Duration::from_millis(400),
-        "the fifth connection did not wait for a stalled one's timeout ({:?})",
-        started.elapsed()
+        took < Duration::from_millis(400),
+        "the fifth connection did not wait for a stalled one's timeout ({took:?})"
     );
     // The stalled ones were closed by the server.
     for mut c in stalled {
@@ -1275,6 +1270,16 @@ async fn half_sent_requests_are_dropped_and_connections_are_capped() {
         );
     }
     server.stop.cancel();
+}
+
+/// How long a `/healthz` on a new connection to `addr` took to be answered 200.
+async fn health_took(addr: &str) -> Duration {
+    let started = std::time::Instant::now();
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    started.elapsed()
 }
 
 /// Sends `request` on `c` and reads one whole answer (headers, then a body of its
@@ -1368,16 +1373,8 @@ async fn at_the_cap_an_idle_tokenless_connection_makes_room_then_one_of_the_prin
     }
     // Now A holds three and B one: a fifth connection takes the place of A's idle one,
     // never B's.
-    let started = std::time::Instant::now();
-    let health = reqwest::get(format!("http://{addr}/healthz"))
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    let took = health_took(&addr).await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
     let answer = exchange(&mut bs, &a2a(&b)).await;
     assert!(
         answer.starts_with("HTTP/1.1 200"),
