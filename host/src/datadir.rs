@@ -297,26 +297,12 @@ fn stays_put(dir: &Path) -> std::io::Result<()> {
             what,
         ))
     };
-    let given = std::path::absolute(dir)?;
-    let mut walked = PathBuf::new();
-    for part in given.components() {
-        walked.push(part);
-        if let Ok(m) = std::fs::symlink_metadata(&walked)
-            && m.file_type().is_symlink()
-            && !matches!(crate::owned::owner(&m), 0)
-            && crate::owned::owner(&m) != crate::owned::me()
-        {
-            return refuse(format!(
-                "the link {} on the way to it belongs to another user (uid {}), who could \
-                 point it elsewhere",
-                walked.display(),
-                crate::owned::owner(&m)
-            ));
-        }
-    }
-    let real = dir.canonicalize()?;
+    let real = resolve_checked(dir)?;
+    // What does not exist yet is created by maas, under the nearest that does.
     for above in real.ancestors().skip(1) {
-        let m = std::fs::metadata(above)?;
+        let Ok(m) = std::fs::metadata(above) else {
+            continue;
+        };
         let owner = crate::owned::owner(&m);
         if owner != 0 && owner != crate::owned::me() {
             return refuse(format!(
@@ -338,6 +324,73 @@ fn stays_put(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `dir` resolved one name at a time, as the kernel will: every link met on the way,
+/// in the path as given or inside a link's target, must be root's or the user's (another
+/// user's link could be pointed elsewhere at any time). A tail that does not exist yet is
+/// kept as written.
+fn resolve_checked(dir: &Path) -> std::io::Result<PathBuf> {
+    use std::collections::VecDeque;
+    use std::path::Component;
+    let mut todo: VecDeque<std::ffi::OsString> = std::path::absolute(dir)?
+        .components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
+        .map(|c| c.as_os_str().to_os_string())
+        .collect();
+    let mut done = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(part) = todo.pop_front() {
+        if part == "." {
+            continue;
+        }
+        if part == ".." {
+            done.pop();
+            continue;
+        }
+        let next = done.join(&part);
+        let meta = match std::fs::symlink_metadata(&next) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                done = next;
+                done.extend(todo.drain(..));
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        if !meta.file_type().is_symlink() {
+            done = next;
+            continue;
+        }
+        let owner = crate::owned::owner(&meta);
+        if owner != 0 && owner != crate::owned::me() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "the link {} on the way to it is another user's (uid {owner}), who \
+                     could point it elsewhere",
+                    next.display()
+                ),
+            ));
+        }
+        links += 1;
+        if links > 40 {
+            return Err(std::io::Error::other(format!(
+                "too many links on the way to {}",
+                dir.display()
+            )));
+        }
+        let target = std::fs::read_link(&next)?;
+        if target.is_absolute() {
+            done = PathBuf::from("/");
+        }
+        for c in target.components().rev() {
+            if !matches!(c, Component::RootDir | Component::Prefix(_)) {
+                todo.push_front(c.as_os_str().to_os_string());
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// Makes `path` readable and writable by its owner only (0600), if it exists.
@@ -398,8 +451,9 @@ pub fn ensure(dir: &Path) -> Result<(), CliError> {
             "pass a directory (new or maas's own) with --data-dir or MAAS_HOME",
         ));
     }
-    secure_dir(dir).and_then(|()| stays_put(dir)).map_err(|e| {
-        let hint = if e.to_string().contains("belongs to another user (uid") {
+    // Checked before anything is created or changed there.
+    stays_put(dir).and_then(|()| secure_dir(dir)).map_err(|e| {
+        let hint = if e.to_string().starts_with("it belongs to another user (uid") {
             "run maas as the directory's owner (e.g. runuser -u OWNER -- maas …), or choose a \
              directory of your own with --data-dir or MAAS_HOME"
         } else {

@@ -1510,11 +1510,13 @@ fn a_data_dir_another_user_could_swap_or_claim_is_refused() {
         std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
         let o = maas_in(&link, &["stats"]);
         assert_fails(&o, 1, "io");
-        assert!(
-            stderr(&o).contains("belongs to another user"),
-            "{}",
-            stderr(&o)
-        );
+        assert!(stderr(&o).contains("another user's"), "{}", stderr(&o));
+        // The user's own link leading through that link: the same.
+        let own = parent.join("mine");
+        symlink(link.join("."), &own).unwrap();
+        let o = maas_in(&own, &["stats"]);
+        assert_fails(&o, 1, "io");
+        assert!(stderr(&o).contains("another user's"), "{}", stderr(&o));
         // A team's shared directory with a journal.db another user put there.
         let team = parent.join("team");
         std::fs::create_dir_all(&team).unwrap();

@@ -172,7 +172,7 @@ async fn refusal(id: Value, held: usize) -> Response {
     tokio::time::sleep(BUSY_DELAY).await;
     // Status 200 and the request's own id: a client matches the error to the call it
     // made, where a 4xx status would fail its whole transport.
-    json_rpc_error_to(
+    let mut refused = json_rpc_error_to(
         StatusCode::OK,
         id,
         TOO_MANY,
@@ -180,7 +180,14 @@ async fn refusal(id: Value, held: usize) -> Response {
             "this agent has {held} requests in flight, the most one agent may have; \
              wait for some answers and retry"
         ),
-    )
+    );
+    // And the connection closes after it: requests sent one after another on it would
+    // otherwise keep it busy (never a connection to close for another) a second each.
+    refused.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    refused
 }
 
 #[cfg(test)]
@@ -224,6 +231,11 @@ mod tests {
         ));
         let response = busy(request, 32, true).await.unwrap_err();
         assert!(started.elapsed() >= BUSY_DELAY);
+        assert_eq!(
+            response.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..]),
+            "no chain of refusals keeps the connection busy"
+        );
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
             .unwrap();

@@ -273,7 +273,13 @@ impl Refusals {
         let Ok(mut sources) = self.sources.lock() else {
             return false;
         };
-        match sources.get_mut(&key(ip)) {
+        // Past the table's size an address is counted in the shared bucket (as
+        // `refuse` counts it), not let through as one never refused.
+        let mut k = key(ip);
+        if !sources.contains_key(&k) && sources.len() >= MAX_SOURCES {
+            k = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        }
+        match sources.get_mut(&k) {
             Some(source) => {
                 self.refill(source);
                 source.tokens < 1.0 || !self.all_within(false)
@@ -522,6 +528,30 @@ mod tests {
             named.iter().any(|s| s.source == ip("10.2.0.1")),
             "{named:?}"
         );
+    }
+
+    /// Past the table's size, addresses share one bucket: a new one is limited too, not
+    /// let through as never refused.
+    #[test]
+    fn past_the_table_new_addresses_share_one_limited_bucket() {
+        let r = Refusals::new(limits(2));
+        if let Ok(mut sources) = r.sources.lock() {
+            for i in 0..MAX_SOURCES as u32 {
+                sources.insert(
+                    IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)),
+                    Source {
+                        tokens: 2.0,
+                        refilled: Instant::now(),
+                        pending: BTreeMap::new(),
+                    },
+                );
+            }
+        }
+        let late: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+        let within: Vec<bool> = (0..3).map(|_| r.refuse(late, Reason::BadToken)).collect();
+        assert_eq!(within, [true, true, false]);
+        assert!(r.exhausted(late));
+        assert!(r.exhausted(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2))));
     }
 
     #[test]
