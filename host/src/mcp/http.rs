@@ -199,6 +199,8 @@ struct Gate {
     sessions: bool,
     /// Requests each agent has in flight.
     load: Arc<load::Load>,
+    /// Requests of each agent waiting past its share to be refused (as many again).
+    waiting: Arc<load::Load>,
     /// Agent tokens that authenticated lately.
     verified: verified::Verified,
     /// The owners of agents that opened sessions or change-feed streams here (an agent's
@@ -443,10 +445,28 @@ impl Gate {
         {
             return Ok(agent(d, id));
         }
-        if self.refusals.exhausted(peer) && !self.refusals.known(&token) {
+        // A known token goes through a flood; any other takes its refusal first (given
+        // back if it turns out good), so a burst of bad tokens sent together reaches the
+        // core no more often than the budget allows.
+        let known = self.refusals.known(&token);
+        let mut reserved = known || self.refusals.reserve(peer);
+        // Tokens of this address being checked may give their refusals back (agents
+        // starting together): wait for them a little before refusing.
+        let waited = std::time::Instant::now();
+        while !reserved && self.refusals.checking(peer) && waited.elapsed() < Duration::from_secs(2)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            reserved = self.refusals.reserve(peer);
+        }
+        if !reserved {
             self.refusals.refuse(peer, Reason::RateLimited);
             return Err(rate_limited(peer));
         }
+        let refund = || {
+            if !known {
+                self.refusals.refund(peer);
+            }
+        };
         let checked = token.clone();
         let endings = self.verified.endings();
         let answer = self
@@ -455,25 +475,38 @@ impl Gate {
             .call(move |rt| rt.call(|c, s| c.maas_core_agents().call_authenticate(s, &checked)))
             .await;
         match answer {
-            Ok(id) => match digest {
-                Some(d) => {
-                    self.refusals.remember_digest(&d);
-                    self.verified.remember(d, id.clone(), endings);
-                    Ok(agent(d, id))
+            Ok(id) => {
+                refund();
+                match digest {
+                    Some(d) => {
+                        self.refusals.remember_digest(&d);
+                        self.verified.remember(d, id.clone(), endings);
+                        Ok(agent(d, id))
+                    }
+                    None => Ok((Principal::Agent(id), Bearer(None), Recheck::Nothing)),
                 }
-                None => Ok((Principal::Agent(id), Bearer(None), Recheck::Nothing)),
-            },
+            }
             // The core could not answer (its journal is away, or holds an entry it cannot
             // read): nothing is known about the token, so nothing is counted against the
             // caller, and a client is not told to throw a good token away.
-            Err(types::Error::Unavailable(why)) => Err(unavailable(&why)),
+            Err(types::Error::Unavailable(why)) => {
+                refund();
+                Err(unavailable(&why))
+            }
             Err(types::Error::InvalidInput(info)) if info.field == "journal" => {
+                refund();
                 Err(unavailable(&info.reason))
             }
             Err(_) => {
                 self.refusals.forget(&token);
                 let response = unauthorized("invalid or revoked token");
-                Err(self.refused(peer, Reason::BadToken, response))
+                if known {
+                    // Let through unreserved, as a known token: its refusal is taken now.
+                    Err(self.refused(peer, Reason::BadToken, response))
+                } else {
+                    self.refusals.count(peer, Reason::BadToken);
+                    Err(response)
+                }
             }
         }
     }
@@ -628,13 +661,18 @@ async fn gate_request(
         Principal::Agent(agent) if request.method() == Method::POST => {
             match gate.load.claim(agent) {
                 Ok(claim) => Some(claim),
-                // A2A has no notifications: a message without an id waits like any.
-                Err(held) => match load::busy(request, held, !to_a2a).await {
-                    Ok(notification) => {
-                        request = notification;
-                        None
-                    }
-                    Err(refusal) => return refusal,
+                // Past as many again waiting, refused at once (each waiting request holds
+                // its connection busy). A2A has no notifications: a message without an
+                // id waits like any.
+                Err(held) => match gate.waiting.claim(agent) {
+                    Err(_) => return load::refused_now(held),
+                    Ok(_waiting) => match load::busy(request, held, !to_a2a).await {
+                        Ok(notification) => {
+                            request = notification;
+                            None
+                        }
+                        Err(refusal) => return refusal,
+                    },
                 },
             }
         }
@@ -860,6 +898,7 @@ pub async fn bind(
         owners: sessions.owners(),
         sessions: !options.stateless,
         load: load::Load::new(options.sessions.in_flight_per_principal),
+        waiting: load::Load::new(options.sessions.in_flight_per_principal),
         verified: verified::Verified::new(core.clone()),
         agent_owners: Mutex::new(HashMap::new()),
         posts: load::Load::new(usize::MAX),

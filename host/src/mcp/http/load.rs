@@ -143,16 +143,25 @@ const BUSY_READ: usize = 64 * 1024;
 /// request kept meanwhile.
 pub async fn busy(request: Request, held: usize, uncounted: bool) -> Result<Request, Response> {
     let (parts, body) = request.into_parts();
-    let id = match axum::body::to_bytes(body, BUSY_READ).await {
-        Ok(bytes) => match request_id(&bytes) {
+    // Within the wait it is answered after: a body sent slowly keeps its connection
+    // busy no longer.
+    let read = tokio::time::timeout(BUSY_DELAY, axum::body::to_bytes(body, BUSY_READ)).await;
+    let id = match read {
+        Ok(Ok(bytes)) => match request_id(&bytes) {
             Some(id) => id,
             None if uncounted => return Ok(Request::from_parts(parts, Body::from(bytes))),
             None => Value::Null,
         },
-        // Longer, or cut off: no id is read.
-        Err(_) => Value::Null,
+        // Longer, cut off, or too slow: no id is read.
+        Ok(Err(_)) | Err(_) => Value::Null,
     };
     Err(refusal(id, held).await)
+}
+
+/// The refusal of a request past its agent's share when as many again already wait for
+/// theirs: at once, its body unread, closing the connection.
+pub fn refused_now(held: usize) -> Response {
+    too_many(Value::Null, held)
 }
 
 /// The id of a JSON-RPC request (a message with a method and an id); none for a
@@ -170,6 +179,11 @@ fn request_id(body: &[u8]) -> Option<Value> {
 
 async fn refusal(id: Value, held: usize) -> Response {
     tokio::time::sleep(BUSY_DELAY).await;
+    too_many(id, held)
+}
+
+/// The answer to a request past its agent's share.
+fn too_many(id: Value, held: usize) -> Response {
     // Status 200 and the request's own id: a client matches the error to the call it
     // made, where a 4xx status would fail its whole transport.
     let mut refused = json_rpc_error_to(
@@ -244,6 +258,25 @@ mod tests {
         assert_eq!(message["error"]["code"], TOO_MANY);
         let text = message["error"]["message"].as_str().unwrap();
         assert!(text.contains("32 requests in flight"), "{text}");
+    }
+
+    /// A body that never ends keeps its connection busy no longer than the wait; past
+    /// as many again waiting, the refusal comes at once and closes the connection.
+    #[tokio::test]
+    async fn a_busy_agents_slow_body_is_refused_within_the_wait() {
+        let started = tokio::time::Instant::now();
+        let never = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+        let refused = busy(Request::new(Body::from_stream(never)), 32, true)
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(took >= BUSY_DELAY && took < 3 * BUSY_DELAY, "{took:?}");
+        let now = refused_now(32);
+        assert_eq!(
+            now.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..])
+        );
+        drop(refused);
     }
 
     #[tokio::test]

@@ -105,6 +105,8 @@ struct Source {
     tokens: f64,
     refilled: Instant,
     pending: BTreeMap<Reason, u64>,
+    /// Tokens of this address being checked by the core (reserved, not yet resolved).
+    checking: u32,
 }
 
 /// A token bucket of `burst` that gets `per_minute` back: whether one can be taken, and
@@ -269,16 +271,14 @@ impl Refusals {
     /// Whether `ip` has used up its refusals, or all addresses together have theirs and
     /// `ip` was refused meanwhile: its requests are answered 429 unless they prove
     /// themselves cheaply.
+    #[cfg(test)]
     pub fn exhausted(&self, ip: IpAddr) -> bool {
         let Ok(mut sources) = self.sources.lock() else {
             return false;
         };
         // Past the table's size an address is counted in the shared bucket (as
         // `refuse` counts it), not let through as one never refused.
-        let mut k = key(ip);
-        if !sources.contains_key(&k) && sources.len() >= MAX_SOURCES {
-            k = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
-        }
+        let k = Self::key_in(&sources, ip);
         match sources.get_mut(&k) {
             Some(source) => {
                 self.refill(source);
@@ -292,21 +292,79 @@ impl Refusals {
     /// (the request is then answered 429 whatever the reason) or `reason` is
     /// [`Reason::RateLimited`], which only counts.
     pub fn refuse(&self, ip: IpAddr, reason: Reason) -> bool {
+        self.take(ip, reason, true)
+    }
+
+    /// Takes one of `ip`'s refusals (and one of all addresses') before its token goes to
+    /// the core, in one step with the check, so that requests arriving together cannot
+    /// all pass a check of a budget none has spent yet; false when there is none (the
+    /// request is answered 429). Not counted as a refusal: see [`Refusals::count`] and
+    /// [`Refusals::refund`].
+    pub fn reserve(&self, ip: IpAddr) -> bool {
+        self.take(ip, Reason::BadToken, false)
+    }
+
+    /// Gives back what [`Refusals::reserve`] took: the token was good, or the core could
+    /// not tell.
+    pub fn refund(&self, ip: IpAddr) {
+        if let Ok(mut sources) = self.sources.lock() {
+            let k = Self::key_in(&sources, ip);
+            if let Some(source) = sources.get_mut(&k) {
+                source.tokens = (source.tokens + 1.0).min(f64::from(self.limits.burst));
+                source.checking = source.checking.saturating_sub(1);
+            }
+        }
+        if let Ok(mut all) = self.all.lock() {
+            all.0 = (all.0 + 1.0).min(f64::from(self.limits.burst_all));
+        }
+    }
+
+    /// Counts a refusal whose budget [`Refusals::reserve`] took already.
+    pub fn count(&self, ip: IpAddr, reason: Reason) {
+        if let Ok(mut sources) = self.sources.lock() {
+            let k = Self::key_in(&sources, ip);
+            if let Some(source) = sources.get_mut(&k) {
+                *source.pending.entry(reason).or_insert(0) += 1;
+                source.checking = source.checking.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Whether tokens of `ip` are being checked: a refusal they reserved may come back
+    /// (a burst of good tokens from one address, agents starting together, waits for
+    /// them rather than being refused).
+    pub fn checking(&self, ip: IpAddr) -> bool {
+        self.sources.lock().is_ok_and(|sources| {
+            let k = Self::key_in(&sources, ip);
+            sources.get(&k).is_some_and(|s| s.checking > 0)
+        })
+    }
+
+    /// The key `ip` is counted under in `sources`: [`key`], or past [`MAX_SOURCES`] the
+    /// shared one.
+    fn key_in(sources: &HashMap<IpAddr, Source>, ip: IpAddr) -> IpAddr {
+        let k = key(ip);
+        if !sources.contains_key(&k) && sources.len() >= MAX_SOURCES {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            k
+        }
+    }
+
+    /// Takes one refusal of `ip`'s budget for `reason`, counting it when `note`.
+    fn take(&self, ip: IpAddr, reason: Reason, note: bool) -> bool {
         let Ok(mut sources) = self.sources.lock() else {
             return false;
         };
         let now = Instant::now();
-        let mut k = key(ip);
-
-        if !sources.contains_key(&k) && sources.len() >= MAX_SOURCES {
-            k = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
-        }
+        let k = Self::key_in(&sources, ip);
         let burst = f64::from(self.limits.burst);
         let fresh = !sources.contains_key(&k);
         let source = sources.entry(k).or_insert_with(|| Source {
             tokens: burst,
             refilled: now,
             pending: BTreeMap::new(),
+            checking: 0,
         });
         self.refill(source);
         // Whatever the address, a refusal within its budget spends the budget of all;
@@ -320,7 +378,14 @@ impl Refusals {
         } else {
             Reason::RateLimited
         };
-        *source.pending.entry(counted).or_insert(0) += 1;
+        // A reservation counts nothing: what it ends in is counted (`count`, or the
+        // caller's `refuse` of a request it could not reserve for).
+        if note {
+            *source.pending.entry(counted).or_insert(0) += 1;
+        }
+        if within && !note {
+            source.checking += 1;
+        }
         within
     }
 
@@ -436,7 +501,7 @@ impl Refusals {
         let burst = f64::from(self.limits.burst);
         sources.retain(|_, source| {
             self.refill(source);
-            !source.pending.is_empty() || source.tokens < burst
+            !source.pending.is_empty() || source.tokens < burst || source.checking > 0
         });
         out
     }
@@ -530,6 +595,33 @@ mod tests {
         );
     }
 
+    /// Tokens sent together each take their refusal before the core is asked: no more
+    /// reach it than the budget; a good one gives its refusal back.
+    #[test]
+    fn a_token_takes_its_refusal_before_the_core_and_a_good_one_gives_it_back() {
+        let r = Refusals::new(limits(3));
+        let a = IpAddr::V4(std::net::Ipv4Addr::new(10, 9, 9, 9));
+        let taken: Vec<bool> = (0..5).map(|_| r.reserve(a)).collect();
+        assert_eq!(taken, [true, true, true, false, false]);
+        r.refund(a);
+        assert!(r.reserve(a), "a good token's refusal came back");
+        r.count(a, Reason::BadToken);
+        let summaries = r.take_summaries();
+        let text = summaries
+            .first()
+            .map(|s| s.text.clone())
+            .unwrap_or_default();
+        // A reservation counts nothing; what it ended in does.
+        assert!(
+            text.starts_with("1 refused") && text.contains("invalid token 1"),
+            "{text}"
+        );
+        assert!(r.checking(a), "two reservations still out");
+        r.refund(a);
+        r.refund(a);
+        assert!(!r.checking(a), "every reservation resolved");
+    }
+
     /// Past the table's size, addresses share one bucket: a new one is limited too, not
     /// let through as never refused.
     #[test]
@@ -543,6 +635,7 @@ mod tests {
                         tokens: 2.0,
                         refilled: Instant::now(),
                         pending: BTreeMap::new(),
+                        checking: 0,
                     },
                 );
             }
