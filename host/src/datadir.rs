@@ -458,7 +458,8 @@ pub fn ensure(dir: &Path) -> Result<(), CliError> {
              directory of your own with --data-dir or MAAS_HOME"
         } else {
             "choose a directory of your own, in directories only you (or root) can change, \
-             with --data-dir or MAAS_HOME"
+             with --data-dir or MAAS_HOME (a shared directory above it can be made sticky, \
+             chmod +t, as /tmp is, so no one renames what is not theirs)"
         };
         CliError::io(
             format!(

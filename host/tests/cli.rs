@@ -1497,6 +1497,11 @@ fn a_data_dir_another_user_could_swap_or_claim_is_refused() {
         "{}",
         stderr(&o)
     );
+    assert!(
+        stderr(&o).contains("chmod +t"),
+        "the hint says how: {}",
+        stderr(&o)
+    );
     // The same with the sticky bit (as /tmp): no one else can rename what is the user's.
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
     ok(maas_in(&open.join("data"), &["stats"]));
