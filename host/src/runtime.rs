@@ -396,6 +396,17 @@ fn trapped(e: wasmtime::Error, wrote: bool, restarted: Result<(), types::Error>)
     }
 }
 
+/// The error of a call whose journal sync failed (`why`): one that `wrote` may have
+/// been saved and must not be told to retry (a retry could make it twice); one that
+/// wrote nothing changed nothing.
+pub fn sync_failed(why: &str, wrote: bool) -> types::Error {
+    types::Error::Unavailable(if wrote {
+        format!("the journal could not be synced ({why}); the change may not have been saved")
+    } else {
+        format!("the journal could not be synced ({why}); nothing was changed: retry")
+    })
+}
+
 fn journal_failure(e: JournalError) -> types::Error {
     types::Error::Unavailable(e.to_string())
 }
@@ -718,9 +729,7 @@ impl Runtime {
             // was changed" would make it twice.
             return Err(match e {
                 types::Error::Unavailable(why) if self.appended() != before => {
-                    types::Error::Unavailable(format!(
-                        "the journal could not be synced ({why}); the change may not have been saved"
-                    ))
+                    sync_failed(&why, true)
                 }
                 e => e,
             });

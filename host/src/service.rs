@@ -284,15 +284,9 @@ type Batch = (Vec<(Reply, bool)>, Option<String>);
 /// Delivers every answer of `batch`.
 fn deliver((replies, failed): Batch) {
     for (reply, wrote) in replies {
-        let error = failed.as_ref().map(|why| {
-            types::Error::Unavailable(if wrote {
-                format!(
-                    "the journal could not be synced ({why}); the change may not have been saved"
-                )
-            } else {
-                format!("the journal could not be synced ({why}); nothing was changed: retry")
-            })
-        });
+        let error = failed
+            .as_ref()
+            .map(|why| crate::runtime::sync_failed(why, wrote));
         reply(error.as_ref());
     }
 }

@@ -756,10 +756,7 @@ fn json_body(request: &Request) -> bool {
 /// rmcp answers a JSON body it cannot read as a JSON-RPC message with 415 and plain
 /// text; clients get 400 and a JSON-RPC parse error (id null) carrying that text.
 async fn unreadable_body(response: Response) -> Response {
-    let text = axum::body::to_bytes(response.into_body(), 4096)
-        .await
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let text = short_text(response).await;
     let why = text
         .strip_prefix("fail to deserialize request body")
         .unwrap_or(&text)
@@ -769,6 +766,14 @@ async fn unreadable_body(response: Response) -> Response {
         -32700,
         format!("Parse error: the body is not a JSON-RPC message: {why}"),
     )
+}
+
+/// The text of a short answer (rmcp's refusals), at most 4 KiB of it.
+async fn short_text(response: Response) -> String {
+    axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 /// Whether `response` is not JSON (rmcp's own refusals are plain text, some without a
@@ -789,10 +794,7 @@ async fn plain_refusal(response: Response) -> Response {
     if status == StatusCode::NOT_FOUND {
         return no_such_session();
     }
-    let text = axum::body::to_bytes(response.into_body(), 4096)
-        .await
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
+    let text = short_text(response).await;
     json_rpc_error(status, -32600, format!("Invalid Request: {}", text.trim()))
 }
 

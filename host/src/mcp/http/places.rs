@@ -162,40 +162,37 @@ impl http_body::Body for Answering {
 /// connections without one, the one idle longest; those in their first [`GRACE`] only
 /// when there is no other.
 fn unproven_to_close(open: &HashMap<u64, Standing>, now: Instant) -> Option<u64> {
-    let mut per_source: HashMap<IpAddr, usize> = HashMap::new();
-    for s in open.values().filter(|s| s.holder.is_none()) {
-        *per_source.entry(s.source).or_default() += 1;
-    }
-    let pick = |spare_young: bool| {
-        open.iter()
-            .filter(|(_, s)| s.holder.is_none())
-            .filter(|(_, s)| !spare_young || now.saturating_duration_since(s.opened) >= GRACE)
-            .filter_map(|(id, s)| {
-                let idle = s.idle_since?;
-                let held = per_source.get(&s.source).copied().unwrap_or(0);
-                Some((std::cmp::Reverse(held), idle, *id))
-            })
-            .min()
-            .map(|(_, _, id)| id)
-    };
-    pick(true).or_else(|| pick(false))
+    let source = |s: &Standing| s.holder.is_none().then_some(s.source);
+    let grown = |s: &Standing| now.saturating_duration_since(s.opened) >= GRACE;
+    idle_longest_of_most(open, source, grown)
+        .or_else(|| idle_longest_of_most(open, source, |_| true))
 }
 
 /// The idle connection of a principal to close: of the principal holding the most
 /// connections, the one idle longest.
 fn proven_to_close(open: &HashMap<u64, Standing>) -> Option<u64> {
-    let mut per_holder: HashMap<&str, usize> = HashMap::new();
+    idle_longest_of_most(open, |s| s.holder.as_deref(), |_| true)
+}
+
+/// Of the connections `group` puts in a group, counted per group, the idle one that
+/// `may_go` lets go, of the group holding the most, idle the longest.
+fn idle_longest_of_most<'a, K: std::hash::Hash + Eq>(
+    open: &'a HashMap<u64, Standing>,
+    group: impl Fn(&'a Standing) -> Option<K>,
+    may_go: impl Fn(&Standing) -> bool,
+) -> Option<u64> {
+    let mut held: HashMap<K, usize> = HashMap::new();
     for s in open.values() {
-        if let Some(h) = &s.holder {
-            *per_holder.entry(h.as_str()).or_default() += 1;
+        if let Some(k) = group(s) {
+            *held.entry(k).or_default() += 1;
         }
     }
     open.iter()
+        .filter(|(_, s)| may_go(s))
         .filter_map(|(id, s)| {
-            let holder = s.holder.as_deref()?;
             let idle = s.idle_since?;
-            let held = per_holder.get(holder).copied().unwrap_or(0);
-            Some((std::cmp::Reverse(held), idle, *id))
+            let count = held.get(&group(s)?).copied().unwrap_or(0);
+            Some((std::cmp::Reverse(count), idle, *id))
         })
         .min()
         .map(|(_, _, id)| id)
