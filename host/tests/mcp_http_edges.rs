@@ -1330,14 +1330,7 @@ async fn at_the_cap_an_idle_tokenless_connection_makes_room_then_one_of_the_prin
     let _ = op.cancel().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let addr = host_port(&server.url);
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"h-1"}}"#;
-    let a2a = |token: &str| {
-        format!(
-            "POST /a2a HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-    };
+    let a2a = |token: &str| a2a_task_get(&addr, token);
     let health = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     // B's connection and A's, kept alive; two that only ask /healthz.
     let mut bs = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -1382,15 +1375,70 @@ async fn at_the_cap_an_idle_tokenless_connection_makes_room_then_one_of_the_prin
     );
     let mut closed = 0;
     for c in &mut held {
-        use tokio::io::AsyncReadExt;
-        let mut buf = [0u8; 16];
-        if let Ok(Ok(0) | Err(_)) =
-            tokio::time::timeout(Duration::from_millis(200), c.read(&mut buf)).await
-        {
+        if closed_by_server(c).await {
             closed += 1;
         }
     }
     assert_eq!(closed, 1, "one of A's connections made room");
+    server.stop.cancel();
+}
+
+/// An A2A `tasks/get` for `token`, kept alive: a request that shows the token.
+fn a2a_task_get(addr: &str, token: &str) -> String {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"h-1"}}"#;
+    format!(
+        "POST /a2a HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Whether the server has closed `c` (read within 200 ms ends or fails).
+async fn closed_by_server(c: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 16];
+    matches!(
+        tokio::time::timeout(Duration::from_millis(200), c.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// Connections are counted per owner at the cap, as sessions are: an owner whose two
+/// agents hold two connections each holds more than another owner's agent holding
+/// three, and gives up one of its own (counted per agent, the other owner's went).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_the_owner_holding_most_connections_gives_one_up_whatever_its_agents() {
+    let server = server_with(memory_core(), |o| o.connections.max = 7).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let m1 = register(&op, "mal-1", "claude_code", "mallory").await;
+    let m2 = register(&op, "mal-2", "claude_code", "mallory").await;
+    let b = register(&op, "bob-1", "claude_code", "bob").await;
+    let _ = op.cancel().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = host_port(&server.url);
+    let mut held = Vec::new();
+    for (token, n) in [(&b, 3), (&m1, 2), (&m2, 2)] {
+        for _ in 0..n {
+            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let answer = exchange(&mut c, &a2a_task_get(&addr, token)).await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            held.push(c);
+        }
+    }
+    let took = health_took(&addr).await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let mut closed = Vec::new();
+    for (i, c) in held.iter_mut().enumerate() {
+        if closed_by_server(c).await {
+            closed.push(i);
+        }
+    }
+    assert_eq!(closed.len(), 1, "one connection made room: {closed:?}");
+    assert!(closed[0] >= 3, "mallory's, not bob's: {closed:?}");
+    for c in &mut held[..3] {
+        let answer = exchange(c, &a2a_task_get(&addr, &b)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "bob's kept: {answer}");
+    }
     server.stop.cancel();
 }
 

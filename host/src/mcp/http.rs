@@ -155,9 +155,9 @@ impl HttpOptions {
     }
 }
 
-/// Whose MCP sessions and change-feed streams a request's count among for the caps per
-/// owner and for making room at the server's cap: the operator's, an owner's (every
-/// agent working for that user), or, its owner unknown (not asked, or not found), its
+/// Whose MCP sessions, change-feed streams and connections a request's count among, for
+/// the caps per owner and for making room at the server's caps: the operator's, an
+/// owner's (every agent working for that user), or, its owner unknown (not found), its
 /// agent's alone. A request extension, set by the gate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Party {
@@ -641,12 +641,7 @@ async fn gate_request(
     // live one is 204 (clients expect 200 or 204; rmcp answers 202).
     let ending = request.method() == Method::DELETE && gate.sessions;
     let posting_json = request.method() == Method::POST && json_body(&request);
-    // Only a POST to `/mcp` naming no session can open one (its `initialize`); it and a
-    // change-feed stream count against the caps of the agent's owner.
     let path = request.uri().path().trim_end_matches('/');
-    let opens_session =
-        gate.sessions && request.method() == Method::POST && session.is_none() && path == "/mcp";
-    let wants_owner = opens_session || (request.method() == Method::GET && path == "/v1/changes");
     let to_a2a = path == "/a2a";
     let to_mcp = path == "/mcp";
     if ending && session.is_some_and(|id| gate.owners.owner(id).is_none()) {
@@ -706,15 +701,13 @@ async fn gate_request(
             }
         };
     }
+    // Known after an agent's first request (one quick core call), then remembered.
     let owner = match &principal {
-        Principal::Agent(agent) if wants_owner => gate.owner_of(agent).await,
-        _ => None,
+        Principal::Agent(agent) => gate.owner_of(agent).await,
+        Principal::Operator => None,
     };
     let party = Party::of(&principal, owner);
-    let shown = places::Shown(match &principal {
-        Principal::Operator => "operator".to_string(),
-        Principal::Agent(agent) => format!("agent {agent}"),
-    });
+    let shown = places::Shown(party.clone());
     request.extensions_mut().insert(party.clone());
     let opening = Opening::new(principal, token, party);
     let mut response = OPENING.scope(opening.clone(), next.run(request)).await;

@@ -6,7 +6,9 @@
 //! (no request of its own being served) is closed to make room: one that has shown no
 //! token the door accepts, from the source holding the most such connections, the one
 //! idle longest (a connection opened under a second ago only when there is no other);
-//! else one of the principal holding the most connections, the one idle longest.
+//! else one of the party holding the most connections (an owner's agents together, as
+//! for sessions, so an owner holds no more places for having many agents), the one idle
+//! longest.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,11 +16,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+use super::Party;
+
 /// Put on a response by the door when the request's token (or the loopback operator of
-/// `--insecure-loopback`) was accepted, naming the principal: its connection is that
-/// principal's.
+/// `--insecure-loopback`) was accepted, naming its party: its connection is that party's.
 #[derive(Clone, Debug)]
-pub struct Shown(pub String);
+pub struct Shown(pub Party);
 
 /// How long a new connection is spared while older ones can make room: time for its
 /// first request (and a TLS handshake) to arrive.
@@ -31,7 +34,7 @@ struct Standing {
     opened: Instant,
     source: IpAddr,
     idle_since: Option<Instant>,
-    holder: Option<String>,
+    holder: Option<Party>,
     close: CancellationToken,
 }
 
@@ -72,10 +75,10 @@ impl Places {
         });
     }
 
-    /// Connection `id`'s request was answered; `shown` names the principal whose token
-    /// it showed, if it showed one the door accepted (the connection is then that
-    /// principal's, until another token is shown on it).
-    pub fn answered(&self, id: u64, shown: Option<String>) {
+    /// Connection `id`'s request was answered; `shown` names the party whose token it
+    /// showed, if it showed one the door accepted (the connection is then that party's,
+    /// until another token is shown on it).
+    pub fn answered(&self, id: u64, shown: Option<Party>) {
         self.with(|open| {
             if let Some(s) = open.get_mut(&id) {
                 s.idle_since = Some(Instant::now());
@@ -112,7 +115,7 @@ impl Places {
 /// change feed, an MCP stream) is busy for as long as it streams.
 pub struct Answering {
     inner: axum::body::Body,
-    done: Option<(Arc<Places>, u64, Option<String>)>,
+    done: Option<(Arc<Places>, u64, Option<Party>)>,
 }
 
 impl Answering {
@@ -121,7 +124,7 @@ impl Answering {
         inner: axum::body::Body,
         places: Arc<Places>,
         id: u64,
-        shown: Option<String>,
+        shown: Option<Party>,
     ) -> Self {
         Answering {
             inner,
@@ -168,10 +171,10 @@ fn unproven_to_close(open: &HashMap<u64, Standing>, now: Instant) -> Option<u64>
         .or_else(|| idle_longest_of_most(open, source, |_| true))
 }
 
-/// The idle connection of a principal to close: of the principal holding the most
+/// The idle connection of a party to close: of the party holding the most
 /// connections, the one idle longest.
 fn proven_to_close(open: &HashMap<u64, Standing>) -> Option<u64> {
-    idle_longest_of_most(open, |s| s.holder.as_deref(), |_| true)
+    idle_longest_of_most(open, |s| s.holder.as_ref(), |_| true)
 }
 
 /// Of the connections `group` puts in a group, counted per group, the idle one that
@@ -219,7 +222,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         places.serving(0);
-        places.answered(0, Some("agent-a".into()));
+        places.answered(0, Some(Party::Agent("agent-a".into())));
         places.serving(1);
         // All young: the source holding the most goes first, its oldest.
         assert!(places.make_room());
@@ -228,7 +231,7 @@ mod tests {
         assert!(tokens[3].is_cancelled() || tokens[4].is_cancelled());
         assert!(places.make_room());
         assert!(tokens[3].is_cancelled() && tokens[4].is_cancelled());
-        // Then the principal's idle connection; a busy one never.
+        // Then the party's idle connection; a busy one never.
         assert!(places.make_room());
         assert!(tokens[0].is_cancelled());
         assert!(!places.make_room(), "1 is busy");
@@ -255,23 +258,20 @@ mod tests {
     }
 
     #[test]
-    fn of_the_principals_the_one_holding_most_gives_up_a_connection() {
+    fn of_the_parties_the_one_holding_most_gives_up_a_connection() {
         let places = Places::default();
         let tokens: Vec<CancellationToken> = (0..4).map(|_| CancellationToken::new()).collect();
         for (i, t) in tokens.iter().enumerate() {
             places.opened(i as u64, ip(1), t.clone());
             places.serving(i as u64);
-            let holder = if i == 0 { "alice-a" } else { "mal-a" };
-            places.answered(i as u64, Some(holder.into()));
+            let holder = if i == 0 { "alice" } else { "mal" };
+            places.answered(i as u64, Some(Party::Owner(holder.into())));
             std::thread::sleep(Duration::from_millis(2));
         }
         assert!(places.make_room());
-        assert!(tokens[1].is_cancelled(), "mal-a's connection idle longest");
+        assert!(tokens[1].is_cancelled(), "mal's connection idle longest");
         assert!(places.make_room());
-        assert!(tokens[2].is_cancelled(), "mal-a still holds the most");
-        assert!(
-            !tokens[0].is_cancelled(),
-            "alice-a's one connection is kept"
-        );
+        assert!(tokens[2].is_cancelled(), "mal still holds the most");
+        assert!(!tokens[0].is_cancelled(), "alice's one connection is kept");
     }
 }
