@@ -1613,6 +1613,63 @@ async fn a_client_still_writing_a_body_too_large_reads_the_413_not_a_broken_pipe
     server.stop.cancel();
 }
 
+/// A request refused at the door (no token, a bad one, a foreign origin) whose client
+/// writes its whole body before reading, as Python's `http.client` does, reads the
+/// refusal: a body of 2 MB without a token was a broken pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_writing_its_body_before_reading_gets_the_door_s_refusal_not_a_broken_pipe() {
+    use tokio::io::AsyncWriteExt;
+    let server = server().await;
+    let addr = host_port(&server.url);
+    let size = 3 << 20;
+    let body = vec![b'a'; size];
+    for (extra, status) in [
+        ("", "401"),
+        ("Authorization: Bearer maas_not_a_token\r\n", "401"),
+        (
+            "Authorization: Bearer maas_not_a_token\r\nOrigin: https://elsewhere.example\r\n",
+            "403",
+        ),
+    ] {
+        for chunked in [false, true] {
+            let framing = if chunked {
+                "Transfer-Encoding: chunked".to_string()
+            } else {
+                format!("Content-Length: {size}")
+            };
+            let head = format!(
+                "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Content-Type: application/json\r\n\
+                 Accept: application/json, text/event-stream\r\n{framing}\r\n\r\n"
+            );
+            let mut request = Vec::new();
+            if chunked {
+                for part in body.chunks(64 << 10) {
+                    request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                    request.extend_from_slice(part);
+                    request.extend_from_slice(b"\r\n");
+                }
+                request.extend_from_slice(b"0\r\n\r\n");
+            } else {
+                request.extend_from_slice(&body);
+            }
+            // The head first, the body once the server has had time to answer it.
+            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            c.write_all(head.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let wrote = tokio::time::timeout(Duration::from_secs(20), c.write_all(&request))
+                .await
+                .expect("written in time");
+            assert!(wrote.is_ok(), "{extra} chunked={chunked}: {wrote:?}");
+            let answer = first_read(&mut c).await;
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{extra} chunked={chunked}: {answer}"
+            );
+        }
+    }
+    server.stop.cancel();
+}
+
 /// What the server sends first on `c`, within 10 s.
 async fn first_read(c: &mut tokio::net::TcpStream) -> String {
     use tokio::io::AsyncReadExt;

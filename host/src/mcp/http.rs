@@ -602,15 +602,18 @@ async fn gate_request(
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     // Every route, not only `/mcp` (which rmcp checks too): a page that rebinds its
     // own name to this address must not reach the change feed or A2A either.
+    // A refusal here reads what body came with the request first (`body::before_refusal`).
     if !gate.hosts.allows(request.headers(), request.uri()) {
-        return gate.refused(peer, Reason::Host, forbidden_host(request.headers()));
+        let refusal = gate.refused(peer, Reason::Host, forbidden_host(request.headers()));
+        return body::before_refusal(request, refusal).await;
     }
     if !origin.allowed() {
-        return gate.refused(peer, Reason::Origin, forbidden_origin());
+        let refusal = gate.refused(peer, Reason::Origin, forbidden_origin());
+        return body::before_refusal(request, refusal).await;
     }
     let (principal, token, recheck) = match gate.principal(peer, origin, bearer(&request)).await {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(refusal) => return body::before_refusal(request, refusal).await,
     };
     let session = request
         .headers()
@@ -633,7 +636,8 @@ async fn gate_request(
             None
         };
         if let Some((reason, why)) = why {
-            return gate.refused(peer, reason, unauthorized(why));
+            let refusal = gate.refused(peer, reason, unauthorized(why));
+            return body::before_refusal(request, refusal).await;
         }
     }
     // Ending a session: one that does not exist (or expired) is 404, as the MCP

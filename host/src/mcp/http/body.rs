@@ -83,9 +83,21 @@ fn refused_unread(request: &Request, limit: u64) -> bool {
     declared.is_some_and(|n| n > MOST_DRAINED || (waits && n > limit))
 }
 
-/// Reads `body` to its end, or until more than [`MOST_DRAINED`] bytes came: its bytes
-/// while they are at most `keep` in all (none once more came), and how many were read.
-async fn read_up_to(body: &mut Body, keep: u64) -> Result<(Vec<u8>, u64), axum::Error> {
+/// Most bytes of a request refused at the door (no or a bad token, a foreign session,
+/// origin or host) read and dropped before its refusal goes out, within
+/// [`REFUSAL_READ_TIME`]: a client that writes its whole body before it reads (Python's
+/// `http.client`) got a broken pipe for a missing token on a body of 2 MB, not the 401
+/// saying what to send. Bounded, so a refusal still costs little: an MCP message's
+/// most, read for at most a second; a body declared larger is left unread.
+pub const MOST_READ_BEFORE_REFUSAL: u64 = super::MAX_MESSAGE_BYTES as u64;
+
+/// How long a refused request's body is read for at most (see
+/// [`MOST_READ_BEFORE_REFUSAL`]).
+pub const REFUSAL_READ_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads `body` to its end, or until more than `most` bytes came: its bytes while they
+/// are at most `keep` in all (none once more came), and how many were read.
+async fn read_up_to(body: &mut Body, keep: u64, most: u64) -> Result<(Vec<u8>, u64), axum::Error> {
     let mut kept = Vec::new();
     let mut read: u64 = 0;
     while let Some(frame) = body.frame().await {
@@ -93,7 +105,7 @@ async fn read_up_to(body: &mut Body, keep: u64) -> Result<(Vec<u8>, u64), axum::
             continue;
         };
         read += data.len() as u64;
-        if read > MOST_DRAINED {
+        if read > most {
             break;
         }
         if read <= keep {
@@ -110,8 +122,31 @@ async fn read_up_to(body: &mut Body, keep: u64) -> Result<(Vec<u8>, u64), axum::
 /// [`MOST_DRAINED`], is left unread.
 pub async fn drain(request: Request) {
     if !refused_unread(&request, 0) {
-        let _ = read_up_to(&mut request.into_body(), 0).await;
+        let _ = read_up_to(&mut request.into_body(), 0, MOST_DRAINED).await;
     }
+}
+
+/// `refusal`, sent once `request`'s body is read and dropped as
+/// [`MOST_READ_BEFORE_REFUSAL`] says (at once for a request without a body, one
+/// declared larger, or one whose client waits for `100 Continue`).
+pub async fn before_refusal(request: Request, refusal: Response) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let unread = refused_unread(&request, 0)
+        || declared.is_some_and(|n| n == 0 || n > MOST_READ_BEFORE_REFUSAL)
+        || (declared.is_none() && !request.headers().contains_key(header::TRANSFER_ENCODING));
+    if !unread {
+        let mut body = request.into_body();
+        let _ = tokio::time::timeout(
+            REFUSAL_READ_TIME,
+            read_up_to(&mut body, 0, MOST_READ_BEFORE_REFUSAL),
+        )
+        .await;
+    }
+    refusal
 }
 
 /// `request` with its body read whole (at most `limit` bytes) and checked by [`within`];
@@ -129,7 +164,7 @@ pub async fn whole(request: Request, limit: usize) -> Result<Request, Response> 
         return Err(too_large());
     }
     let (parts, mut body) = request.into_parts();
-    let bytes = match read_up_to(&mut body, limit as u64).await {
+    let bytes = match read_up_to(&mut body, limit as u64, MOST_DRAINED).await {
         // Past the limit, what was kept and the rest are dropped.
         Ok((_, read)) if read > limit as u64 => return Err(too_large()),
         Ok((bytes, _)) => bytes,
