@@ -1383,6 +1383,35 @@ async fn at_the_cap_an_idle_tokenless_connection_makes_room_then_one_of_the_prin
     server.stop.cancel();
 }
 
+/// A request's headers are bounded at 32 KiB (hyper's default let each connection's
+/// buffer grow to about 400 KB: 4,096 tokenless connections sending half a header held
+/// 1.8 GB): 16 KiB of headers are served, 40 KiB are answered 431 and closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_past_32_kib_are_refused_with_431_and_the_connection_closed() {
+    use tokio::io::AsyncReadExt;
+    let server = server().await;
+    let addr = host_port(&server.url);
+    for (pad, status) in [(16 << 10, "200"), (40 << 10, "431")] {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(pad)
+        );
+        let answer = exchange(&mut c, &request).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{pad}: {answer}"
+        );
+        if status == "431" {
+            let rest = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut Vec::new()))
+                .await
+                .expect("closed");
+            assert!(rest.is_ok_and(|n| n == 0), "{pad}");
+        }
+    }
+    server.stop.cancel();
+}
+
 /// An A2A `tasks/get` for `token`, kept alive: a request that shows the token.
 fn a2a_task_get(addr: &str, token: &str) -> String {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"h-1"}}"#;
