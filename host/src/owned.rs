@@ -225,6 +225,50 @@ pub fn open_named(path: &Path, options: &mut OpenOptions, follow: bool) -> std::
     }
 }
 
+/// A file the user named for maas to write (an export, a benchmark's report, a generated
+/// history), readable by its owner only whether new or replaced: never opened through a
+/// link, never a file or FIFO of another user's (a link or a name in a shared directory
+/// such as /tmp could have been set up to be either), never waited on (a FIFO nobody
+/// reads is refused). A regular file of the user's is cut to nothing and made 0600; a
+/// FIFO or device of the user's is written as it is.
+pub fn create_named(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = open_named(path, &mut options, false).map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "{} is a symbolic link (maas does not write through a link: name the file itself)",
+                    path.display()
+                ),
+            ),
+            Some(libc::ENXIO) => Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "{} is a FIFO nobody reads (maas does not wait on one)",
+                    path.display()
+                ),
+            ),
+            _ => e,
+        })?;
+        // An existing file keeps its mode on open; a device or a pipe is left as it is.
+        if file.metadata()?.is_file() {
+            file.set_len(0)?;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        options.truncate(true);
+        options.open(path)
+    }
+}
+
 /// A directory of maas's own at `dir` (not a link, the user's), created 0700 if
 /// missing and made 0700 if it grants more.
 pub fn dir(dir: &Path) -> std::io::Result<()> {
@@ -308,6 +352,41 @@ mod tests {
         std::fs::set_permissions(d.join("big"), std::fs::Permissions::from_mode(0o666)).unwrap();
         drop(open_write(&d.join("big"), true).unwrap());
         let mode = std::fs::metadata(d.join("big"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_named_output_is_never_written_through_a_link_nor_waited_on() {
+        let d = scratch("named");
+        let target = d.join("target");
+        std::fs::write(&target, "keep me").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = d.join("BENCHMARKS.md");
+        symlink(&target, &link).unwrap();
+        let e = create_named(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+        let fifo = d.join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let e = create_named(&fifo).unwrap_err().to_string();
+        assert!(e.contains("FIFO nobody reads"), "{e}");
+        // A file of the user's is replaced and made private; a new one is private.
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(create_named(&target).unwrap());
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (0, 0o600));
+        drop(create_named(&d.join("new")).unwrap());
+        let mode = std::fs::metadata(d.join("new"))
             .unwrap()
             .permissions()
             .mode();

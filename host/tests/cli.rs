@@ -872,6 +872,49 @@ fn an_export_file_is_readable_by_its_owner_only() {
 }
 
 #[test]
+fn a_generated_history_is_never_written_through_a_link() {
+    use std::os::unix::fs::symlink;
+    let dir = DataDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = dir.path().join("corpus.jsonl");
+    symlink(&victim, &link).unwrap();
+    let o = maas(
+        &dir,
+        &[
+            "bench",
+            "generate",
+            "--memories",
+            "10",
+            "--out",
+            link.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    // The file itself, named, is written.
+    let o = maas(
+        &dir,
+        &[
+            "bench",
+            "generate",
+            "--memories",
+            "10",
+            "--out",
+            victim.to_str().unwrap(),
+        ],
+    );
+    ok(o);
+    assert!(
+        std::fs::read_to_string(&victim)
+            .unwrap()
+            .contains("maas-journal")
+    );
+}
+
+#[test]
 fn a_redacted_export_cleans_handoff_questions_answers_and_audit_details() {
     let from = DataDir::new();
     register(&from, "a", "claude_code", "u");

@@ -215,12 +215,20 @@ impl Report {
     }
 
     /// Writes `BENCHMARKS.md` and `benchmarks.json` into `dir`.
+    ///
+    /// Each file is opened as `export --output` opens its file ([`crate::owned::create_named`]):
+    /// `--out` is often a shared directory such as /tmp, where another user's link named
+    /// `BENCHMARKS.md` would otherwise have had a file of the user's overwritten.
     pub fn write(&self, dir: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let json = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        let md = dir.join("BENCHMARKS.md");
-        std::fs::write(&md, self.markdown()).map_err(|e| format!("{}: {e}", md.display()))?;
-        let js = dir.join("benchmarks.json");
-        std::fs::write(&js, json + "\n").map_err(|e| format!("{}: {e}", js.display()))
+        let write = |name: &str, text: &[u8]| {
+            let path = dir.join(name);
+            crate::owned::create_named(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        };
+        write("BENCHMARKS.md", self.markdown().as_bytes())?;
+        write("benchmarks.json", (json + "\n").as_bytes())
     }
 }

@@ -564,29 +564,10 @@ pub fn text_arg(text: String, what: &str) -> Result<String, CliError> {
 }
 
 /// The file an export is written to: readable by its owner only, as the data directory
-/// is (an export holds every owner's memories and handoffs), whether new or replaced.
+/// is (an export holds every owner's memories and handoffs), whether new or replaced,
+/// and never through a link nor into another user's file (see [`crate::owned::create_named`]).
 fn export_file(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        // Never through a link, never into a file or FIFO of another user's (which a
-        // link or a name in a shared directory could have been set up to be).
-        let file = crate::owned::open_named(path, &mut options, false)?;
-        // An existing file keeps its mode on open; a device or a pipe is left as it is.
-        if file.metadata()?.is_file() {
-            file.set_len(0)?;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        }
-        Ok(file)
-    }
-    #[cfg(not(unix))]
-    {
-        options.truncate(true);
-        options.open(path)
-    }
+    crate::owned::create_named(path)
 }
 
 #[cfg(test)]

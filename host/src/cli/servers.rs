@@ -534,7 +534,8 @@ fn generate(memories: u64, path: &Path, seed: u64, out: &mut dyn Write) -> Resul
         let mut w = std::io::BufWriter::new(std::io::stdout().lock());
         corpus::generate(seed, memories, &mut w).map(|g| g.summary)
     } else {
-        let file = std::fs::File::create(path).map_err(|e| {
+        // As `export --output`: never through a link, never another user's file.
+        let file = crate::owned::create_named(path).map_err(|e| {
             CliError::io(
                 format!("cannot create {}: {e}", path.display()),
                 "choose another --out",
@@ -591,7 +592,9 @@ fn suite_run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let _ = std::fs::remove_dir_all(&options.work);
     let report = report?;
     let dir = args.out.clone().unwrap_or_else(default_out);
-    report.write(&dir).map_err(bench_failed)?;
+    report
+        .write(&dir)
+        .map_err(|e| CliError::io(e, "choose another --out"))?;
     out.write_all(report.markdown().as_bytes())
         .and_then(|()| {
             writeln!(
