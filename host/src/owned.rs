@@ -269,6 +269,35 @@ pub fn create_named(path: &Path) -> std::io::Result<File> {
     }
 }
 
+/// A new directory of the user's own, 0700, under `parent`, named `prefix` and 128
+/// random bits, made by this call alone (`mkdir` fails on a name taken, and another is
+/// drawn): a name another user could foresee (a process id) could be taken first in a
+/// shared directory such as /tmp, by a directory holding links of theirs, or by
+/// thousands of them.
+pub fn private_dir(parent: &Path, prefix: &str) -> std::io::Result<std::path::PathBuf> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    for _ in 0..16 {
+        let mut bits = [0u8; 16];
+        getrandom::fill(&mut bits).map_err(|e| Error::other(e.to_string()))?;
+        let hex: String = bits.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = parent.join(format!("{prefix}{hex}"));
+        match builder.create(&dir) {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(dir),
+        }
+    }
+    Err(Error::new(
+        ErrorKind::AlreadyExists,
+        format!("{}: 16 random names in a row were taken", parent.display()),
+    ))
+}
+
 /// A directory of maas's own at `dir` (not a link, the user's), created 0700 if
 /// missing and made 0700 if it grants more.
 pub fn dir(dir: &Path) -> std::io::Result<()> {
@@ -391,6 +420,19 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_private_directory_gets_a_name_nobody_could_take_first() {
+        let d = scratch("private");
+        let a = private_dir(&d, "maas-bench-").unwrap();
+        let b = private_dir(&d, "maas-bench-").unwrap();
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name.len(), "maas-bench-".len() + 32, "{name}");
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -564,6 +564,17 @@ fn generate(memories: u64, path: &Path, seed: u64, out: &mut dyn Write) -> Resul
 /// `maas bench --quick` / `--full`: measures and writes BENCHMARKS.md and benchmarks.json.
 fn suite_run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let quick = args.quick;
+    // A scratch directory no other user could have made first (one named after the
+    // process id could be, thousands of them at once, holding links of theirs).
+    let work = crate::owned::private_dir(&std::env::temp_dir(), "maas-bench-").map_err(|e| {
+        CliError::io(
+            format!(
+                "cannot make a scratch directory in {}: {e}",
+                std::env::temp_dir().display()
+            ),
+            "set TMPDIR to a directory of yours",
+        )
+    })?;
     let options = suite::Options {
         mode: if quick { "quick" } else { "full" }.into(),
         sizes: args.sizes.clone().unwrap_or_else(|| {
@@ -580,7 +591,7 @@ fn suite_run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
         writers: args.writers.clone(),
         seconds: if quick { 0.5 } else { args.seconds },
         seed: args.seed,
-        work: std::env::temp_dir().join(format!("maas-bench-{}", std::process::id())),
+        work,
         maas: std::env::current_exe().map_err(|e| {
             CliError::io(
                 format!("cannot find the maas binary: {e}"),
