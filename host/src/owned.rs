@@ -238,8 +238,11 @@ pub fn create_named(path: &Path) -> std::io::Result<File> {
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         options.mode(0o600);
+        // What was refused is named: the kernel itself refuses to follow another user's
+        // link in a sticky directory such as /tmp (EACCES, with fs.protected_symlinks).
+        let link = || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
         let file = open_named(path, &mut options, false).map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => Error::new(
+            Some(libc::ELOOP) | Some(libc::EACCES) if link() => Error::new(
                 ErrorKind::InvalidData,
                 format!(
                     "{} is a symbolic link (maas does not write through a link: name the file itself)",
