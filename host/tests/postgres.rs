@@ -144,6 +144,33 @@ fn two_handles_on_one_database_keep_one_history() {
     assert_eq!(by_target.len(), 12);
 }
 
+/// A read returns entries while those before them hold under `MAX_READ_BYTES` (one
+/// entry whatever its size), as SQLite's does.
+#[test]
+fn a_read_is_bounded_in_bytes() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let mut j = PostgresJournal::connect(&pg.url).unwrap();
+    let quarter = vec![b'x'; maas_host::journal::MAX_READ_BYTES / 4];
+    for head in 0..8u64 {
+        assert_eq!(j.append(head, &quarter, false), Ok(head + 1));
+    }
+    let big = vec![b'y'; maas_host::journal::MAX_READ_BYTES + 1];
+    assert_eq!(j.append(8, &big, true), Ok(9));
+    let mut seqs = |from: u64| -> Vec<u64> {
+        j.read(from, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect()
+    };
+    assert_eq!(seqs(1), vec![1, 2, 3, 4]);
+    assert_eq!(seqs(5), vec![5, 6, 7, 8]);
+    assert_eq!(seqs(8), vec![8, 9]);
+    assert_eq!(seqs(9), vec![9]);
+}
+
 #[test]
 fn an_unreachable_database_is_a_clear_error() {
     let err = match PostgresJournal::connect("postgres://maas@127.0.0.1:1/postgres") {

@@ -26,6 +26,12 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// Most journal entries one call reads: a caller that may see little of a busy journal
 /// gets an empty page with `has_more` and a cursor further on, not a long scan.
 pub const MAX_SCAN: u64 = 2_048;
+/// Most bytes of journal entries one call decodes (one entry whatever its size): the
+/// feed describes every entry it reads, so 68 entries of 3.6 MB each (a knowledge
+/// ingest apiece) cost a call 525 ms of the core whatever its filter, and a caller
+/// repeating a call of 150 bytes held the core for every other owner. Past this, the
+/// page ends with `has_more` and a cursor after the last entry read.
+pub const MAX_SCAN_BYTES: usize = 4 * 1024 * 1024;
 /// Most kinds in a filter.
 pub const MAX_KINDS: usize = 16;
 

@@ -435,3 +435,41 @@ fn bad_cursors_get_typed_errors() {
         "{err:?}"
     );
 }
+
+/// A call decodes at most `MAX_SCAN_BYTES` of journal entries (68 entries of 3.6 MB cost
+/// a call 525 ms whatever it asked for): over large entries a page ends early with
+/// `has_more`, and the pages still concatenate to the whole feed.
+#[test]
+fn a_page_reads_a_bounded_number_of_bytes_and_pages_still_cover_the_feed() {
+    let mut c = world();
+    let start = head(&mut c);
+    let text = "deploy notes for the release train ".repeat(1_800);
+    assert!(text.len() > 60_000 && text.len() <= 64 * 1024);
+    for i in 0..100 {
+        let req = StoreRequest {
+            agent_id: "ann".into(),
+            content: format!("{i} {text}"),
+            kind: MemoryKind::Note,
+            tags: vec![],
+            memory_id: Some(format!("big{i}")),
+            pool_id: Some("p".into()),
+            scope: Some(Scope::Project),
+            ttl_seconds: None,
+        };
+        c.store_memory(&me("ann"), &req).unwrap();
+    }
+    let first = c
+        .changes(&me("bob"), None, Some(&start), Filter::default(), Some(500))
+        .unwrap();
+    assert!(first.has_more, "{} changes, no more", first.changes.len());
+    let bound = maas_core::changes::MAX_SCAN_BYTES / 60_000 + 1;
+    assert!(
+        !first.changes.is_empty() && first.changes.len() <= bound,
+        "{} changes in one page",
+        first.changes.len()
+    );
+    let (all, last) = all_pages(&mut c, "bob", &start, 500);
+    assert_eq!(all.len(), 100);
+    assert!(!last.has_more);
+    assert_eq!(last.next_cursor, last.head);
+}

@@ -87,7 +87,11 @@ impl JournalBackend for MemoryJournal {
         Ok((start..)
             .zip(inner.entries.iter().skip(skip))
             .take(max.min(MAX_READ_BATCH) as usize)
-            .map(|(seq, data)| (seq, data.clone()))
+            .scan(0usize, |bytes, (seq, data)| {
+                let full = super::read_full(*bytes);
+                *bytes = bytes.saturating_add(data.len());
+                (!full).then(|| (seq, data.clone()))
+            })
             .collect())
     }
 
@@ -204,6 +208,11 @@ impl JournalBackend for MemoryJournal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_is_bounded_in_bytes() {
+        crate::journal::check_read_bytes(&mut MemoryJournal::new());
+    }
 
     #[test]
     fn append_is_compare_and_append() {

@@ -252,6 +252,37 @@ pub fn checksum(data: &[u8]) -> Vec<u8> {
 
 /// Most entries one `read` returns, whatever the guest asks for.
 pub const MAX_READ_BATCH: u32 = 4096;
+/// Most bytes of entries one `read` returns, past its first entry (which comes whatever
+/// its size): a read of 256 entries of 3.6 MB each (knowledge ingests) moved 920 MB into
+/// the core at once; the core reads on where it needs the rest.
+pub const MAX_READ_BYTES: usize = 4 * 1024 * 1024;
+
+/// Whether a read holding `bytes` of entries so far takes no more (see
+/// [`MAX_READ_BYTES`]).
+pub fn read_full(bytes: usize) -> bool {
+    bytes >= MAX_READ_BYTES
+}
+
+/// Checks that `j` (empty) bounds a read's bytes as [`MAX_READ_BYTES`] says: entries of
+/// a quarter of the bound come four to a read, and one entry larger than the bound
+/// comes alone.
+#[cfg(test)]
+pub(crate) fn check_read_bytes(j: &mut dyn JournalBackend) {
+    let quarter = vec![b'x'; MAX_READ_BYTES / 4];
+    for head in 0..8u64 {
+        assert_eq!(j.append(head, &quarter, false), Ok(head + 1));
+    }
+    assert_eq!(j.append(8, &vec![b'y'; MAX_READ_BYTES + 1], true), Ok(9));
+    let seqs = |from: u64, j: &mut dyn JournalBackend| -> Vec<u64> {
+        j.read(from, 100)
+            .map(|r| r.into_iter().map(|(seq, _)| seq).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(seqs(1, j), vec![1, 2, 3, 4]);
+    assert_eq!(seqs(5, j), vec![5, 6, 7, 8]);
+    assert_eq!(seqs(8, j), vec![8, 9]);
+    assert_eq!(seqs(9, j), vec![9]);
+}
 /// Largest entry a backend accepts, in bytes.
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024 * 1024;
 

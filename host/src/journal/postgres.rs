@@ -784,12 +784,21 @@ impl JournalBackend for PostgresJournal {
                 .max(0);
         }
         let url = self.url.clone();
+        let bytes = i64::try_from(super::MAX_READ_BYTES).unwrap_or(i64::MAX);
         let entries = self.run(move |client| {
             client
                 .query(
-                    "SELECT seq, data, sum FROM maas_journal WHERE log = $1 AND seq >= $2
-                     ORDER BY seq LIMIT $3",
-                    &[&LOG, &i64_of(from), &max],
+                    // Entries while those before them hold under the byte bound (see
+                    // `MAX_READ_BYTES`); `octet_length` reads a stored value's size
+                    // without fetching it.
+                    "SELECT seq, data, sum FROM (
+                         SELECT seq, data, sum,
+                                sum(octet_length(data)) OVER (ORDER BY seq)
+                                    - octet_length(data) AS before
+                         FROM maas_journal WHERE log = $1 AND seq >= $2
+                         ORDER BY seq LIMIT $3
+                     ) AS page WHERE before < $4 ORDER BY seq",
+                    &[&LOG, &i64_of(from), &max, &bytes],
                 )
                 .map_err(unavailable)?
                 .iter()

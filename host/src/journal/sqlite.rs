@@ -247,7 +247,17 @@ impl SqliteJournal {
                 Ok((to_u64(r.get(0)?), r.get(1)?, r.get(2)?))
             })
             .map_err(unavailable)?;
-        rows.map(|r| r.map_err(unavailable)).collect()
+        let mut read = Vec::new();
+        let mut bytes = 0usize;
+        for row in rows {
+            let row: Row = row.map_err(unavailable)?;
+            bytes = bytes.saturating_add(row.1.len());
+            read.push(row);
+            if super::read_full(bytes) {
+                break;
+            }
+        }
+        Ok(read)
     }
 
     /// Compare-and-append of `entries` in one transaction, committed with

@@ -1,6 +1,6 @@
 //! `Core` operations on the change feed.
 
-use crate::changes::{self, Filter, MAX_SCAN, Page};
+use crate::changes::{self, Filter, MAX_SCAN, MAX_SCAN_BYTES, Page};
 use crate::core::Core;
 use crate::engine::{Env, journal_error};
 use crate::error::Result;
@@ -41,8 +41,9 @@ impl<J: Journal, E: Env> Core<J, E> {
         let mut entries: Vec<(u64, Entry)> = Vec::new();
         let mut end = req.after.seq;
         let mut seen = 0usize;
+        let mut scanned = 0usize;
         let mut from = first;
-        while from <= last && from > 0 {
+        while from <= last && from > 0 && scanned < MAX_SCAN_BYTES {
             let want = u32::try_from(last - from + 1).unwrap_or(BATCH).min(BATCH);
             let batch = self
                 .engine
@@ -54,9 +55,10 @@ impl<J: Journal, E: Env> Core<J, E> {
             }
             let start = entries.len();
             for (seq, data) in batch {
-                if seq > last {
+                if seq > last || scanned >= MAX_SCAN_BYTES {
                     break;
                 }
+                scanned = scanned.saturating_add(data.len());
                 entries.push((seq, Entry::decode(seq, &data)?));
                 end = seq;
             }

@@ -243,3 +243,10 @@ fn a_write_ahead_log_removed_under_a_batch_is_reported_never_taken_as_synced() {
     drop(a);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_read_is_bounded_in_bytes() {
+    let (dir, path) = fresh("read-bytes");
+    crate::journal::check_read_bytes(&mut open(&path));
+    std::fs::remove_dir_all(dir).ok();
+}
