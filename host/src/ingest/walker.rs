@@ -1,6 +1,7 @@
 //! Walking a repository: which files become documents, of which kind, and why the others
 //! are skipped. Honours `.gitignore` (and `.ignore`, global git excludes) through the
-//! `ignore` crate; skips binaries, vendored and generated files, and files over a bound.
+//! `ignore` crate, and the root's `.git/info/exclude` read here; skips binaries, vendored
+//! and generated files, and files over a bound.
 
 use super::code::Lang;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -42,8 +43,8 @@ pub enum Skip {
     Outside,
     /// A directory that could not be listed (its permissions, a path too long).
     UnreadableDirectory,
-    /// A directory whose `.gitignore` or `.ignore` is not a regular file of at most
-    /// [`MAX_IGNORE_FILE_BYTES`] (a link to `/dev/zero`, a FIFO): not walked.
+    /// A directory whose `.gitignore` or `.ignore` is not a regular file (a link to
+    /// `/dev/zero`, a FIFO): not walked.
     IgnoreFileNotRegular,
     /// A link (to a file or a directory): never followed.
     Link,
@@ -263,30 +264,68 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
     // Where files must be when read (see `read`), as the kernel names it.
     let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     // The walk reads each directory's ignore files by their names, following links and
-    // without a bound: a directory whose ignore file is anything but a small regular
-    // file is not walked (the root's stops the run).
-    if !ignore_files_ok(root) {
-        return Err(format!(
-            "{}'s .gitignore or .ignore is not a regular file of at most {MAX_IGNORE_FILE_BYTES} \
-             bytes (a link, a FIFO, a device): refused",
-            root.display()
-        ));
+    // without a bound, and those of the directories above the root: a directory whose
+    // ignore file is anything but a small regular file is not walked (the root's, or
+    // one above it, stops the run), and past the bounds the run stops.
+    let mut budget = IgnoreBudget::default();
+    budget.take(&real_root).map_err(|refusal| match refusal {
+        IgnoreRefusal::NotRegular(file) => format!(
+            "{} is not a regular file (a link, a FIFO, a device): refused; replace it with \
+             the file itself",
+            file.display()
+        ),
+        IgnoreRefusal::Refused(why) => why,
+    })?;
+    for dir in real_root.ancestors().skip(1) {
+        match budget.take_above(dir) {
+            Ok(()) => {}
+            Err(IgnoreRefusal::NotRegular(file)) => {
+                return Err(format!(
+                    "{} is not a regular file of yours (another user's link, a FIFO, a \
+                     device), and the walk would read it: refused; remove it, or ingest a \
+                     copy of the repository kept elsewhere",
+                    file.display()
+                ));
+            }
+            Err(IgnoreRefusal::Refused(why)) => return Err(why),
+        }
     }
-    let passed_over = std::sync::Arc::new(std::sync::Mutex::new(Vec::<PathBuf>::new()));
-    let noted = passed_over.clone();
+    let exclude = git_exclude(root, &mut budget)?;
+    let budget = std::sync::Arc::new(std::sync::Mutex::new(budget));
+    let shared = budget.clone();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .git_ignore(true)
-        .git_exclude(true)
+        // Read above, for the root only, never by the library (see `git_exclude`).
+        .git_exclude(false)
         .require_git(false)
         .sort_by_file_name(|a, b| a.cmp(b))
         .filter_entry(move |e| {
+            if e.depth() == 0 {
+                return true;
+            }
             let dir = e.file_type().is_some_and(|t| t.is_dir());
-            if dir && e.depth() > 0 && !ignore_files_ok(e.path()) {
-                if let Ok(mut noted) = noted.lock() {
-                    noted.push(e.path().to_path_buf());
-                }
+            if exclude.matched(e.path(), dir).is_ignore() {
                 return false;
+            }
+            let Ok(mut budget) = shared.lock() else {
+                return false;
+            };
+            if budget.refused.is_some() {
+                return false;
+            }
+            if dir {
+                match budget.take(e.path()) {
+                    Ok(()) => {}
+                    Err(IgnoreRefusal::NotRegular(_)) => {
+                        budget.passed_over.push(e.path().to_path_buf());
+                        return false;
+                    }
+                    Err(IgnoreRefusal::Refused(why)) => {
+                        budget.refused = Some(why);
+                        return false;
+                    }
+                }
             }
             true
         })
@@ -336,8 +375,14 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
         }
     }
     out.from = Some((root.to_path_buf(), real_root, opts.max_bytes));
-    let passed_over = passed_over.lock().map(|p| p.clone()).unwrap_or_default();
-    for dir in passed_over {
+    let budget = budget
+        .lock()
+        .map(|mut b| std::mem::take(&mut *b))
+        .unwrap_or_default();
+    if let Some(why) = budget.refused {
+        return Err(why);
+    }
+    for dir in budget.passed_over {
         if let Some(rel) = relative(root, &dir) {
             out.unread.push(rel);
             *out.skipped.entry(Skip::IgnoreFileNotRegular).or_default() += 1;
@@ -349,18 +394,152 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
 /// Most bytes of an ignore file a walk reads.
 pub const MAX_IGNORE_FILE_BYTES: u64 = 1 << 20;
 
-/// Whether the ignore files of `dir` (`.gitignore`, `.ignore`), where there are any,
-/// are regular files of at most [`MAX_IGNORE_FILE_BYTES`].
-fn ignore_files_ok(dir: &Path) -> bool {
-    [".gitignore", ".ignore"]
-        .iter()
-        // One that cannot be looked at (a path too long) cannot be read by the walk
-        // either: the directory is then named unreadable.
-        .all(|name| {
-            std::fs::symlink_metadata(dir.join(name)).map_or(true, |m| {
-                m.file_type().is_file() && m.len() <= MAX_IGNORE_FILE_BYTES
-            })
-        })
+/// The ignore files a walk has let the library read so far.
+#[derive(Default)]
+struct IgnoreBudget {
+    /// Their bytes, all together.
+    bytes: u64,
+    /// Directories passed over for an ignore file that is not a regular file.
+    passed_over: Vec<PathBuf>,
+    /// Why the walk stops, once it must.
+    refused: Option<String>,
+}
+
+/// Why the ignore files of a directory are not read.
+enum IgnoreRefusal {
+    /// This one is not a regular file: the directory is passed over.
+    NotRegular(PathBuf),
+    /// Past a bound: the run stops, with this message.
+    Refused(String),
+}
+
+impl IgnoreBudget {
+    /// Counts the ignore files of `dir` (`.gitignore`, `.ignore`), where there are any,
+    /// if they are regular files within [`MAX_IGNORE_FILE_BYTES`] each.
+    fn take(&mut self, dir: &Path) -> Result<(), IgnoreRefusal> {
+        for name in [".gitignore", ".ignore"] {
+            let file = dir.join(name);
+            // One that cannot be looked at (a path too long) cannot be read by the walk
+            // either: the directory is then named unreadable.
+            let Ok(meta) = std::fs::symlink_metadata(&file) else {
+                continue;
+            };
+            if !meta.file_type().is_file() {
+                return Err(IgnoreRefusal::NotRegular(file));
+            }
+            self.count(&file, meta.len())?;
+        }
+        Ok(())
+    }
+
+    /// [`IgnoreBudget::take`] for a directory above the root, whose ignore files the
+    /// walk reads too: there a link of the user's own is followed (a `~/.gitignore`
+    /// linked from a dotfiles repository) to a regular file within the bounds; another
+    /// user's link, or what is not a regular file, is refused.
+    fn take_above(&mut self, dir: &Path) -> Result<(), IgnoreRefusal> {
+        for name in [".gitignore", ".ignore"] {
+            let file = dir.join(name);
+            let Ok(meta) = std::fs::symlink_metadata(&file) else {
+                continue;
+            };
+            let meta = if meta.file_type().is_symlink()
+                && crate::owned::owner(&meta) == crate::owned::me()
+            {
+                match std::fs::metadata(&file) {
+                    Ok(meta) => meta,
+                    Err(_) => continue,
+                }
+            } else {
+                meta
+            };
+            if !meta.file_type().is_file() {
+                return Err(IgnoreRefusal::NotRegular(file));
+            }
+            self.count(&file, meta.len())?;
+        }
+        Ok(())
+    }
+
+    /// Counts `len` bytes of the ignore file `file`, or says why the walk stops.
+    fn count(&mut self, file: &Path, len: u64) -> Result<(), IgnoreRefusal> {
+        if len > MAX_IGNORE_FILE_BYTES {
+            return Err(IgnoreRefusal::Refused(format!(
+                "{} is {len} bytes, over the {MAX_IGNORE_FILE_BYTES} an ignore file may have: \
+                 refused; shorten it, or ingest a copy of the repository without it",
+                file.display()
+            )));
+        }
+        self.bytes = self.bytes.saturating_add(len);
+        Ok(())
+    }
+}
+
+/// The patterns of the root's `.git/info/exclude`, read here rather than by the walk's
+/// library: it would read that file in every directory holding a `.git`, and the file
+/// a `.git` file's `gitdir:` line names and that directory's `commondir`, each opened
+/// following links, waited on and read to its end (a link to `/dev/zero` took 3.1 GB in
+/// 1.9 s; a FIFO hung the run). Here it is opened without following a link or waiting,
+/// must be a regular file within [`MAX_IGNORE_FILE_BYTES`], and is read only where
+/// `.git` is a directory of the root: a worktree's exclude file (through a `.git` file)
+/// and those of repositories nested inside are not applied. A pattern of it is applied
+/// before the `.gitignore` files, so a `!pattern` there does not bring back what it
+/// excludes.
+fn git_exclude(
+    root: &Path,
+    budget: &mut IgnoreBudget,
+) -> Result<ignore::gitignore::Gitignore, String> {
+    use std::io::Read;
+    let none = ignore::gitignore::Gitignore::empty();
+    let git = root.join(".git");
+    if !std::fs::symlink_metadata(&git).is_ok_and(|m| m.is_dir()) {
+        return Ok(none);
+    }
+    let path = git.join("info").join("exclude");
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let not_regular = || {
+        format!(
+            "{} is not a regular file (a link, a FIFO, a device): refused; remove it, or \
+             ingest a copy of the repository without it",
+            path.display()
+        )
+    };
+    let file = match options.open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(none),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(not_regular()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    budget
+        .count(&path, meta.len())
+        .map_err(|refusal| match refusal {
+            IgnoreRefusal::Refused(why) => why,
+            IgnoreRefusal::NotRegular(_) => not_regular(),
+        })?;
+    let mut bytes = Vec::new();
+    file.take(MAX_IGNORE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        // A line the library would not compile is left out, as it leaves one out.
+        let _ = builder.add_line(Some(path.clone()), line);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("cannot use {}: {e}", path.display()))
 }
 
 /// The path a walk error is about, if it names one.
@@ -466,6 +645,83 @@ mod tests {
         symlink("/dev/zero", root.join(".gitignore")).unwrap();
         assert!(walk(&root, &opts).is_err());
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// `walk` of `root` on a thread of its own, `None` if it has not returned in 20 s
+    /// (waiting on a FIFO, say).
+    #[cfg(unix)]
+    fn walk_within(root: &Path) -> Option<Result<Walk, String>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let root = root.to_path_buf();
+        std::thread::spawn(move || {
+            let opts = WalkOptions {
+                max_bytes: 1 << 20,
+                incident_globs: Vec::new(),
+            };
+            let _ = tx.send(walk(&root, &opts));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20)).ok()
+    }
+
+    #[cfg(unix)]
+    fn mkfifo(path: &Path) {
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(path)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// `.git/info/exclude` is read by the walk itself, checked as the ignore files are:
+    /// still honoured, never waited on, and the files a `.git` file leads to (its
+    /// `gitdir:`, that directory's `commondir`) are never opened.
+    #[cfg(unix)]
+    #[test]
+    fn the_git_exclude_file_is_honoured_and_never_waited_on() {
+        let base = std::env::temp_dir().join(format!("maas-walk-exclude-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let root = base.join("repo");
+        std::fs::create_dir_all(root.join(".git/info")).unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/lib.rs"), "fn f() {}").unwrap();
+        std::fs::write(root.join("src/secret.rs"), "fn s() {}").unwrap();
+        std::fs::write(root.join(".git/info/exclude"), "# local\nsecret.rs\n").unwrap();
+        let walked = walk_within(&root).unwrap().unwrap();
+        let paths: Vec<&str> = walked.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["src/lib.rs"]);
+        // A FIFO, in the root's `.git` or a nested one's: refused, or not opened at all.
+        std::fs::create_dir_all(root.join("src/.git/info")).unwrap();
+        mkfifo(&root.join("src/.git/info/exclude"));
+        assert!(walk_within(&root).unwrap().is_ok());
+        std::fs::remove_file(root.join(".git/info/exclude")).unwrap();
+        mkfifo(&root.join(".git/info/exclude"));
+        let e = walk_within(&root).unwrap().unwrap_err();
+        assert!(e.contains(".git/info/exclude is not a regular file"), "{e}");
+        // A worktree's `.git` file leading to a FIFO `commondir`.
+        let (worktree, gitdir) = (base.join("worktree"), base.join("gitdir"));
+        std::fs::create_dir_all(worktree.join("src")).unwrap();
+        std::fs::create_dir_all(&gitdir).unwrap();
+        std::fs::write(worktree.join("src/lib.rs"), "fn f() {}").unwrap();
+        mkfifo(&gitdir.join("commondir"));
+        std::fs::write(
+            worktree.join(".git"),
+            format!("gitdir: {}\n", gitdir.display()),
+        )
+        .unwrap();
+        let walked = walk_within(&worktree).unwrap().unwrap();
+        assert_eq!(walked.files.len(), 1);
+        // Above the root, the walk reads ignore files too: a link of the user's own to a
+        // regular file is followed, a FIFO is refused.
+        std::fs::write(base.join("kept"), "*.tmp\n").unwrap();
+        std::os::unix::fs::symlink(base.join("kept"), base.join(".gitignore")).unwrap();
+        assert!(walk_within(&worktree).unwrap().is_ok());
+        std::fs::remove_file(base.join(".gitignore")).unwrap();
+        mkfifo(&base.join(".gitignore"));
+        let e = walk_within(&worktree).unwrap().unwrap_err();
+        assert!(e.contains("not a regular file of yours"), "{e}");
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]
