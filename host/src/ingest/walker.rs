@@ -391,8 +391,17 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
     Ok(out)
 }
 
-/// Most bytes of an ignore file a walk reads.
-pub const MAX_IGNORE_FILE_BYTES: u64 = 1 << 20;
+/// Most bytes of one ignore file (`.gitignore`, `.ignore`, `.git/info/exclude`). The
+/// cost of an ignore file is its globs, compiled when its directory is walked: 1 MiB of
+/// `**/*a1*b*c*d*e*f*g*/**` lines (39,000 globs) took 740 MB and 1.5 s to compile; a
+/// hand-written ignore file is a few KiB.
+pub const MAX_IGNORE_FILE_BYTES: u64 = 128 << 10;
+
+/// Most bytes of ignore files one walk reads, all directories together (a file linked
+/// into many directories counts in each, being compiled in each): the same 1 MiB file
+/// hard-linked into 50 directories took a dry run 47 s and 760 MB; within these bounds
+/// (15 files of 128 KiB of such globs) it takes 2.2 s and 150 MB.
+pub const MAX_IGNORE_BYTES_PER_WALK: u64 = 2 << 20;
 
 /// The ignore files a walk has let the library read so far.
 #[derive(Default)]
@@ -415,7 +424,8 @@ enum IgnoreRefusal {
 
 impl IgnoreBudget {
     /// Counts the ignore files of `dir` (`.gitignore`, `.ignore`), where there are any,
-    /// if they are regular files within [`MAX_IGNORE_FILE_BYTES`] each.
+    /// if they are regular files within [`MAX_IGNORE_FILE_BYTES`] each and
+    /// [`MAX_IGNORE_BYTES_PER_WALK`] all together.
     fn take(&mut self, dir: &Path) -> Result<(), IgnoreRefusal> {
         for name in [".gitignore", ".ignore"] {
             let file = dir.join(name);
@@ -464,12 +474,21 @@ impl IgnoreBudget {
     fn count(&mut self, file: &Path, len: u64) -> Result<(), IgnoreRefusal> {
         if len > MAX_IGNORE_FILE_BYTES {
             return Err(IgnoreRefusal::Refused(format!(
-                "{} is {len} bytes, over the {MAX_IGNORE_FILE_BYTES} an ignore file may have: \
-                 refused; shorten it, or ingest a copy of the repository without it",
+                "{} is {len} bytes, over the {MAX_IGNORE_FILE_BYTES} an ignore file may have \
+                 (its globs are compiled as the walk reaches it): refused; shorten it, or \
+                 ingest a copy of the repository without it",
                 file.display()
             )));
         }
         self.bytes = self.bytes.saturating_add(len);
+        if self.bytes > MAX_IGNORE_BYTES_PER_WALK {
+            return Err(IgnoreRefusal::Refused(format!(
+                "the ignore files read up to {} come to over {MAX_IGNORE_BYTES_PER_WALK} bytes \
+                 (their globs are compiled as the walk reaches them): refused; ingest a \
+                 smaller part of the repository, or a copy with fewer ignore files",
+                file.display()
+            )));
+        }
         Ok(())
     }
 }
@@ -721,6 +740,41 @@ mod tests {
         mkfifo(&base.join(".gitignore"));
         let e = walk_within(&worktree).unwrap().unwrap_err();
         assert!(e.contains("not a regular file of yours"), "{e}");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// An ignore file over its bound, or ignore files over theirs all together, stop the
+    /// walk with an error naming the file.
+    #[cfg(unix)]
+    #[test]
+    fn ignore_files_past_their_bounds_stop_the_walk_naming_the_file() {
+        let base = std::env::temp_dir().join(format!("maas-walk-globs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let one = base.join("one");
+        std::fs::create_dir_all(one.join("sub")).unwrap();
+        std::fs::write(one.join("sub/lib.rs"), "fn f() {}").unwrap();
+        let big = "*x*\n".repeat(MAX_IGNORE_FILE_BYTES as usize / 4 + 1);
+        std::fs::write(one.join("sub/.gitignore"), &big).unwrap();
+        let e = walk_within(&one).unwrap().unwrap_err();
+        assert!(e.contains("sub/.gitignore is"), "{e}");
+        // Under the bound each, over the walk's bound together.
+        let many = base.join("many");
+        let each = "*x*\n".repeat(MAX_IGNORE_FILE_BYTES as usize / 4);
+        let dirs = MAX_IGNORE_BYTES_PER_WALK / each.len() as u64 + 1;
+        for n in 0..dirs {
+            let dir = many.join(format!("d{n:03}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(".gitignore"), &each).unwrap();
+            std::fs::write(dir.join("lib.rs"), "fn f() {}").unwrap();
+        }
+        let e = walk_within(&many).unwrap().unwrap_err();
+        assert!(e.contains(&format!("d{:03}/.gitignore", dirs - 1)), "{e}");
+        // Within both, the walk goes on.
+        std::fs::remove_dir_all(many.join(format!("d{:03}", dirs - 1))).unwrap();
+        assert_eq!(
+            walk_within(&many).unwrap().unwrap().files.len(),
+            dirs as usize - 1
+        );
         let _ = std::fs::remove_dir_all(&base);
     }
 
