@@ -1545,6 +1545,23 @@ fn a_data_dir_another_user_could_swap_or_claim_is_refused() {
         "the hint says how: {}",
         stderr(&o)
     );
+    // Rotating the operator token there is refused the same way: a directory the name
+    // leads to (another user may have swapped it, or a link to it, in) is neither made
+    // private nor given a token.
+    let public = open.join("public");
+    std::fs::create_dir_all(&public).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = maas_in(&public, &["operator", "rotate-token"]);
+    assert_fails(&o, 1, "io");
+    assert!(
+        stderr(&o).contains("may be changed by other users"),
+        "{}",
+        stderr(&o)
+    );
+    let kept = std::fs::metadata(&public).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(kept, 0o755);
+    assert!(!public.join("operator-token").exists());
+    std::fs::remove_dir(&public).unwrap();
     // The same with the sticky bit (as /tmp): no one else can rename what is the user's.
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
     ok(maas_in(&open.join("data"), &["stats"]));
@@ -1559,6 +1576,9 @@ fn a_data_dir_another_user_could_swap_or_claim_is_refused() {
         let o = maas_in(&link, &["stats"]);
         assert_fails(&o, 1, "io");
         assert!(stderr(&o).contains("another user's"), "{}", stderr(&o));
+        let o = maas_in(&link, &["operator", "rotate-token"]);
+        assert_fails(&o, 1, "io");
+        assert!(!open.join("data/operator-token").exists());
         // The user's own link leading through that link: the same.
         let own = parent.join("mine");
         symlink(link.join("."), &own).unwrap();

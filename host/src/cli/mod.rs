@@ -130,7 +130,8 @@ pub struct Globals {
     /// handoffs, pending-per-target, memories, documents, handoff-retention-seconds,
     /// audit-window, memory-bytes, memories-per-owner, documents-per-owner,
     /// pending-per-target-per-owner, writes-per-minute, change-window, pools-per-owner,
-    /// handoffs-per-owner, text-bytes-per-owner. Zero means the default. Given before the command (`maas --limit
+    /// handoffs-per-owner, text-bytes-per-owner, write-bytes-per-minute. Zero means the
+    /// default. Given before the command (`maas --limit
     /// agents=5 agent register …`) because searches take a `--limit N` of their own.
     #[arg(long = "limit", value_name = "KEY=VALUE", value_parser = datadir::parse_limit)]
     pub limits: Vec<LimitSetting>,
@@ -433,6 +434,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Kb(cmd) => knowledge::run(cmd, &dir, &mut open()?)?,
         Command::Changes(cmd) => changes::run(cmd, open()?)?,
         Command::Operator(OperatorCmd::RotateToken) => {
+            // The checks every command's data directory gets, before a token is written
+            // there: a directory another user could swap for a link to one of the user's
+            // (under a shared directory without the sticky bit) is refused, not chmodded
+            // and given a token no server reads.
+            datadir::ensure(&dir)?;
             let path = crate::operator::token_path(&dir);
             crate::operator::rotate(&dir).map_err(|e| {
                 CliError::io(
