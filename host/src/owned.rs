@@ -301,6 +301,53 @@ pub fn private_dir(parent: &Path, prefix: &str) -> std::io::Result<std::path::Pa
     ))
 }
 
+/// A file the user named for maas to read (an export to import, documents to ingest),
+/// followed if a link (the user named what it leads to) and opened without waiting: a
+/// FIFO, socket or device is read only if it is the user's own (a pipe such as `<(zcat
+/// …)` is), for one another user planted at that name would hang the read (a FIFO no
+/// one writes) or never end it (`/dev/zero`). A regular file may be anyone's the user
+/// can read; the caller bounds what it reads.
+pub fn open_input(path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            if meta.is_dir() {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("{} is a directory", path.display()),
+                ));
+            }
+            mine(path, &meta).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!("{e}, and it is not a regular file (a FIFO, a socket or a device)"),
+                )
+            })?;
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: fcntl on a descriptor this function owns, with flags it read from it.
+        unsafe {
+            let fd = file.as_raw_fd();
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        File::open(path)
+    }
+}
+
 /// A directory of maas's own at `dir` (not a link, the user's), created 0700 if
 /// missing and made 0700 if it grants more.
 pub fn dir(dir: &Path) -> std::io::Result<()> {
@@ -423,6 +470,37 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_named_input_of_another_users_that_is_not_a_regular_file_is_refused() {
+        let d = scratch("input");
+        std::fs::write(d.join("file"), "text").unwrap();
+        let mut text = String::new();
+        open_input(&d.join("file"))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "text");
+        // The user's own FIFO is opened without waiting for a writer.
+        let fifo = d.join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(open_input(&fifo).is_ok());
+        // A device of root's (or another user's), as a link planted at the name leads to.
+        if me() != 0 {
+            let e = open_input(Path::new("/dev/zero")).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        } else if std::os::unix::fs::chown(&fifo, Some(65534), None).is_ok() {
+            let e = open_input(&fifo).unwrap_err().to_string();
+            assert!(e.contains("belongs to another user"), "{e}");
+        }
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -971,6 +971,44 @@ fn a_redacted_export_cleans_handoff_questions_answers_and_audit_details() {
     assert_imported_intact(&new, &imported);
 }
 
+/// A file of `len` bytes at `path`: `head`, then a hole of NUL bytes (no newline).
+fn sparse(path: &Path, head: &str, len: u64) {
+    std::fs::write(path, head).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+#[test]
+fn an_import_or_ingest_of_a_file_without_end_is_refused_at_its_bound() {
+    let dir = DataDir::new();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    // A header, then a line longer than any entry: refused there, with its number.
+    let export = dir.path().join("export.jsonl");
+    let header = "{\"format\":\"maas-journal\",\"version\":1,\"entries\":1}\n";
+    sparse(&export, header, 1 << 30);
+    let o = maas(&dir, &["import", "-q", export.to_str().unwrap()]);
+    assert_fails(&o, 1, "invalid_input");
+    assert!(
+        stderr(&o).contains("line 2 of the export: the line is longer than"),
+        "{}",
+        stderr(&o)
+    );
+    // Documents past the bound of a documents file.
+    let docs = dir.path().join("docs.json");
+    sparse(
+        &docs,
+        "[{\"kind\":\"code\",\"id\":\"a\",\"title\":\"",
+        300 << 20,
+    );
+    let o = maas(&dir, &["kb", "ingest", docs.to_str().unwrap()]);
+    assert_fails(&o, 1, "invalid_input");
+    assert!(stderr(&o).contains("holds more than"), "{}", stderr(&o));
+}
+
 #[test]
 fn an_entry_added_to_an_export_without_an_audit_record_breaks_the_chain() {
     let from = DataDir::new();

@@ -497,10 +497,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
             if file.as_os_str() == "-" {
                 transfer::import(&dir, limits, &mut std::io::stdin().lock(), quiet)?
             } else {
-                let f = std::fs::File::open(&file).map_err(|e| {
+                // Never waits on a FIFO, nor reads a device, another user put at the name.
+                let f = crate::owned::open_input(&file).map_err(|e| {
                     CliError::io(
                         format!("cannot open {}: {e}", file.display()),
-                        "check the path",
+                        "check the path; import a regular file, or a pipe of your own",
                     )
                 })?;
                 transfer::import(&dir, limits, &mut std::io::BufReader::new(f), quiet)?
