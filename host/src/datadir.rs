@@ -148,6 +148,7 @@ limit_keys! {
     "pools-per-owner" => pools_per_owner,
     "handoffs-per-owner" => handoffs_per_owner,
     "text-bytes-per-owner" => text_bytes_per_owner,
+    "write-bytes-per-minute" => write_bytes_per_minute,
 }
 
 /// The `--limit` key that raises the limit a capacity error on `resource` names.

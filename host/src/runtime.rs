@@ -231,6 +231,7 @@ pub fn default_limits() -> admin::Limits {
         pools_per_owner: 0,
         handoffs_per_owner: 0,
         text_bytes_per_owner: 0,
+        write_bytes_per_minute: 0,
     }
 }
 

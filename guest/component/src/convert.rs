@@ -101,6 +101,7 @@ pub mod from_wit {
             pools_per_owner: l.pools_per_owner,
             handoffs_per_owner: l.handoffs_per_owner,
             text_bytes_per_owner: l.text_bytes_per_owner,
+            write_bytes_per_minute: l.write_bytes_per_minute,
         }
     }
 
@@ -305,6 +306,7 @@ pub mod to_wit {
             pools_per_owner: l.pools_per_owner,
             handoffs_per_owner: l.handoffs_per_owner,
             text_bytes_per_owner: l.text_bytes_per_owner,
+            write_bytes_per_minute: l.write_bytes_per_minute,
         }
     }
 

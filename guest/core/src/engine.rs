@@ -448,10 +448,18 @@ pub struct Engine<J: Journal, E: Env> {
 /// are audited included): `writes_per_minute` in a burst, refilled at that rate. Kept in
 /// the process, not in the state: it guards this host's journal and decides nothing
 /// that is replayed.
+///
+/// And one per owner over the bytes of journal entries its agents' calls write
+/// (`write_bytes_per_minute`): a write is refused while the owner's bucket is spent,
+/// and a write that passes may spend more than is left (a budget in debt refills first),
+/// so the check before a costly decision ([`Rates::bytes_left`]) needs no size.
 #[derive(Debug, Default)]
 pub struct Rates {
     /// Agent to (tokens in 1/60000ths of a write, time of the last refill).
     buckets: BTreeMap<String, (u64, u64)>,
+    /// Owner to (bytes in 1/60000ths of a byte, negative in debt; time of the last
+    /// refill).
+    bytes: BTreeMap<String, (i128, u64)>,
 }
 
 impl Rates {
@@ -471,6 +479,32 @@ impl Rates {
     /// one is. For a call charged only once it has succeeded ([`Rates::take`] then).
     pub fn check(&mut self, agent: &str, now: u64, per_minute: u64) -> Result<(), u64> {
         self.refilled(agent, now, per_minute)
+    }
+
+    /// Whether `owner`'s agents may write at `now` (their budget is not spent); if not,
+    /// how many ms until it is.
+    pub fn bytes_left(&mut self, owner: &str, now: u64, per_minute: u64) -> Result<(), u64> {
+        let per_minute = i128::from(per_minute.max(1));
+        let cap = per_minute * i128::from(Self::WRITE);
+        let (tokens, last) = self.bytes.entry(owner.to_string()).or_insert((cap, now));
+        let elapsed = i128::from(now.saturating_sub(*last));
+        *tokens = (*tokens + elapsed * per_minute).min(cap);
+        *last = (*last).max(now);
+        if *tokens > 0 {
+            Ok(())
+        } else {
+            // Until the debt is paid and one byte more.
+            let wait = (1 - *tokens + per_minute - 1) / per_minute;
+            Err(u64::try_from(wait).unwrap_or(u64::MAX))
+        }
+    }
+
+    /// Spends `len` bytes of `owner`'s budget (refilled by [`Rates::bytes_left`]).
+    pub fn spend_bytes(&mut self, owner: &str, len: usize) {
+        if let Some((tokens, _)) = self.bytes.get_mut(owner) {
+            let len = i128::try_from(len).unwrap_or(i128::MAX / 2);
+            *tokens = tokens.saturating_sub(len.saturating_mul(i128::from(Self::WRITE)));
+        }
     }
 
     fn refilled(&mut self, agent: &str, now: u64, per_minute: u64) -> Result<(), u64> {
@@ -588,6 +622,28 @@ impl<J: Journal, E: Env> Engine<J, E> {
         self.journal.audit_append(entry).map_err(journal_error)
     }
 
+    /// The owner of the agent `caller` is, whose journal bytes its writes spend (the
+    /// operator spends none).
+    fn owner_of(&self, caller: &Caller) -> Option<String> {
+        match caller {
+            Caller::Agent(me) => self.state.agents.get(me).map(|a| a.owner_id.clone()),
+            Caller::Operator => None,
+        }
+    }
+
+    /// Refuses `rate-limited` when the agents of `caller`'s owner have spent their
+    /// journal bytes (`write_bytes_per_minute`): for a costly change, before its
+    /// decision is made.
+    pub fn check_write_bytes(&mut self, caller: &Caller) -> Result<()> {
+        let Some(owner) = self.owner_of(caller) else {
+            return Ok(());
+        };
+        let now = self.env.now_ms();
+        self.rates
+            .bytes_left(&owner, now, self.limits.write_bytes_per_minute)
+            .map_err(Error::RateLimited)
+    }
+
     /// Runs one operation: catch up, decide, append (retrying on a lost race), evolve.
     /// `op` and `target` name the operation in the audit record of a refusal.
     pub fn run<T>(
@@ -667,7 +723,13 @@ impl<J: Journal, E: Env> Engine<J, E> {
                 return result;
             }
             check_memory(&events, self.limits.memory_bytes)?;
+            let owner = self.owner_of(caller);
             if let (Caller::Agent(me), false) = (caller, charged) {
+                if let Some(owner) = &owner {
+                    self.rates
+                        .bytes_left(owner, now, self.limits.write_bytes_per_minute)
+                        .map_err(Error::RateLimited)?;
+                }
                 self.rates
                     .take(me, now, self.limits.writes_per_minute)
                     .map_err(Error::RateLimited)?;
@@ -682,6 +744,9 @@ impl<J: Journal, E: Env> Engine<J, E> {
             let data = entry.encode()?;
             match self.journal.append(self.state.seq, &data, sync) {
                 Ok(seq) => {
+                    if let Some(owner) = &owner {
+                        self.rates.spend_bytes(owner, data.len());
+                    }
                     self.state.apply_chained(seq, &entry, head);
                     return result;
                 }

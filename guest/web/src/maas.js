@@ -38,7 +38,7 @@ const LIMIT_FIELDS = [
   'pendingPerTarget', 'memories', 'documents', 'handoffRetentionSeconds', 'auditWindow',
   'memoryBytes', 'memoriesPerOwner', 'documentsPerOwner', 'pendingPerTargetPerOwner',
   'writesPerMinute', 'changeWindow', 'poolsPerOwner', 'handoffsPerOwner',
-  'textBytesPerOwner',
+  'textBytesPerOwner', 'writeBytesPerMinute',
 ];
 
 const OPERATOR = Object.freeze({ tag: 'operator' });

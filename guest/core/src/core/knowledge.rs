@@ -9,8 +9,11 @@ use crate::model::{Caller, DocumentKind};
 use crate::state::{Document, StoredDocument};
 
 impl<J: Journal, E: Env> Core<J, E> {
-    /// Ingests documents.
+    /// Ingests documents. The costliest change to decide (every text is examined for
+    /// secrets and injection, up to `MAX_INGEST_BYTES`): refused before that when the
+    /// caller's owner has spent its journal bytes.
     pub fn ingest(&mut self, caller: &Caller, documents: &[Document]) -> Result<u32> {
+        self.engine.check_write_bytes(caller)?;
         self.engine.run(caller, "knowledge.ingest", None, |s, cx| {
             knowledge::ingest(s, cx, documents)
         })
