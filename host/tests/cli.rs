@@ -702,8 +702,8 @@ fn a_redacted_export_of_a_chained_history_is_linked_anew_and_verifies() {
     };
     // A key the write gate of its day let through, in a chained entry.
     let old = DataDir::new();
-    let leaked = exported.replace("KEYSLOT", "AKIAIOSFODNN7EXAMPLE");
-    assert!(import(&old, &leaked, "leaked.jsonl").status.success());
+    let leaked = chained_anew(&exported.replace("KEYSLOT", "AKIAIOSFODNN7EXAMPLE"));
+    assert_imported_intact(&old, &import(&old, &leaked, "leaked.jsonl"));
     let out = maas(&old, &["export", "--redact"]);
     let clean = ok(out.clone());
     assert!(!clean.contains("AKIAIOSFODNN7EXAMPLE"));
@@ -725,6 +725,122 @@ fn a_redacted_export_of_a_chained_history_is_linked_anew_and_verifies() {
     // With nothing to redact the export is the plain one.
     let same = ok(maas(&from, &["export", "--redact"]));
     assert_eq!(same, exported);
+}
+
+/// `export` with its chained audit records linked anew over its entries as written: the
+/// history a journal would hold had its texts been written so (a secret stored before
+/// its kind was redacted at write, say), its chain intact.
+fn chained_anew(export: &str) -> String {
+    let mut lines = export.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    let mut head = String::new();
+    for text in lines {
+        // A line whose links hold over its events as written is kept byte for byte.
+        if let Some(moved) = follows(text, &head) {
+            head = moved;
+            out += &format!("{text}\n");
+            continue;
+        }
+        let mut line: Value = serde_json::from_str(text).unwrap();
+        let seq = line["seq"].as_u64().unwrap();
+        let at = line["entry"]["at"].as_u64().unwrap();
+        let events = line["entry"]["events"].as_array_mut().unwrap();
+        let texts: Vec<String> = events
+            .iter()
+            .filter(|e| e["type"] != "audited")
+            .map(Value::to_string)
+            .collect();
+        let covers = maas_core::audit::covers_texts(texts.iter().map(String::as_bytes));
+        for event in events.iter_mut().filter(|e| e["type"] == "audited") {
+            if event.get("prev").is_some() {
+                event["prev"] = Value::String(head.clone());
+            }
+            if event.get("covers").is_some() {
+                event["covers"] = Value::String(covers.clone());
+            }
+            let record: maas_core::events::AuditRecord =
+                serde_json::from_value(event.clone()).unwrap();
+            head = maas_core::audit::chain_hash(&head, seq, at, &record);
+        }
+        out += &format!("{line}\n");
+    }
+    out
+}
+
+/// The chain head after the export line `text` if its audit records follow `head` and
+/// cover its events as written.
+fn follows(text: &str, head: &str) -> Option<String> {
+    use serde_json::value::RawValue;
+    use std::collections::HashMap;
+    let line: HashMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+    let seq: u64 = serde_json::from_str(line.get("seq")?.get()).ok()?;
+    let entry: HashMap<String, &RawValue> = serde_json::from_str(line.get("entry")?.get()).ok()?;
+    let at: u64 = serde_json::from_str(entry.get("at")?.get()).ok()?;
+    let events: Vec<&RawValue> = serde_json::from_str(entry.get("events")?.get()).ok()?;
+    let audited = |e: &&&RawValue| {
+        serde_json::from_str::<HashMap<String, &RawValue>>(e.get())
+            .ok()
+            .is_some_and(|m| m.get("type").is_some_and(|t| t.get() == r#""audited""#))
+    };
+    let covers = maas_core::audit::covers_texts(
+        events
+            .iter()
+            .filter(|e| !audited(e))
+            .map(|e| e.get().as_bytes()),
+    );
+    let mut head = head.to_string();
+    for event in events.iter().filter(audited) {
+        let record: maas_core::events::AuditRecord = serde_json::from_str(event.get()).ok()?;
+        if record.prev.as_deref().is_some_and(|p| p != head)
+            || record.covers.as_deref().is_some_and(|c| c != covers)
+        {
+            return None;
+        }
+        head = maas_core::audit::chain_hash(&head, seq, at, &record);
+    }
+    Some(head)
+}
+
+#[test]
+fn a_redacted_export_of_a_history_whose_chain_is_broken_stays_broken_there() {
+    let from = DataDir::new();
+    register(&from, "a", "claude_code", "u");
+    store_note(&from, "m1", "deploy key KEYSLOT");
+    store_note(&from, "m2", "pay invoice 17 to account 111");
+    let exported = ok(maas(&from, &["export"]));
+    // A secret in entry 2 (chained as written), and entry 3 edited by hand afterwards.
+    let tampered = chained_anew(&exported.replace("KEYSLOT", "AKIAIOSFODNN7EXAMPLE"))
+        .replace("account 111", "account 999");
+    let file = from.path().join("tampered.jsonl");
+    std::fs::write(&file, &tampered).unwrap();
+    let edited = DataDir::new();
+    let imported = maas(&edited, &["import", "-q", file.to_str().unwrap()]);
+    assert!(
+        stderr(&imported).contains("broken at journal entry 3"),
+        "{}",
+        stderr(&imported)
+    );
+    // Redacted, the export is linked anew up to the break, not over it.
+    let out = maas(&edited, &["export", "--redact"]);
+    let clean = ok(out.clone());
+    assert!(!clean.contains("AKIAIOSFODNN7EXAMPLE"));
+    assert!(
+        stderr(&out).contains("broken at entry 3")
+            && stderr(&out).contains("from entry 2 to entry 2"),
+        "{}",
+        stderr(&out)
+    );
+    let clean_file = from.path().join("clean.jsonl");
+    std::fs::write(&clean_file, &clean).unwrap();
+    let to = DataDir::new();
+    let imported = maas(&to, &["import", "-q", clean_file.to_str().unwrap()]);
+    assert!(
+        stderr(&imported).contains("broken at journal entry 3"),
+        "{}",
+        stderr(&imported)
+    );
+    let verify = maas(&to, &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(1), "{}", stderr(&verify));
 }
 
 /// An export with the audit records taken out of its entries, as a history written
@@ -935,20 +1051,22 @@ fn a_redacted_export_cleans_handoff_questions_answers_and_audit_details() {
     ok(maas(&from, &answer));
     // Keys the write gate of their day let through: in a question, an answer, and the
     // detail of an audit record.
-    let exported = ok(maas(&from, &["export"]))
-        .replace(
-            "QSLOT",
-            "is ghp_abcdefghijklmnopqrstuvwxyz0123456789 still valid",
-        )
-        .replace(
-            "ASLOT",
-            "use xoxb-123456789012-1234567890123-abcdefghijABCDEFGHIJklmn",
-        )
-        .replacen(
-            r#"{\"agent_type\":"#,
-            r#"{\"key\":\"AKIAIOSFODNN7EXAMPLE\",\"agent_type\":"#,
-            1,
-        );
+    let exported = chained_anew(
+        &ok(maas(&from, &["export"]))
+            .replace(
+                "QSLOT",
+                "is ghp_abcdefghijklmnopqrstuvwxyz0123456789 still valid",
+            )
+            .replace(
+                "ASLOT",
+                "use xoxb-123456789012-1234567890123-abcdefghijABCDEFGHIJklmn",
+            )
+            .replacen(
+                r#"{\"agent_type\":"#,
+                r#"{\"key\":\"AKIAIOSFODNN7EXAMPLE\",\"agent_type\":"#,
+                1,
+            ),
+    );
     assert!(exported.contains("AKIAIOSFODNN7EXAMPLE"));
     let file = from.path().join("leaked.jsonl");
     std::fs::write(&file, &exported).unwrap();

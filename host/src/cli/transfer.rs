@@ -165,12 +165,25 @@ fn write_export(dir: &Path, out: &mut dyn Write, redact: bool) -> Result<(), Cli
                 format!(": {}", kinds.join(", "))
             }
         );
-        if let Some(from) = chain.from {
-            eprintln!(
+        match (chain.from, &chain.broken) {
+            (Some(from), None) => eprintln!(
                 "the audit chain was linked anew from entry {from}, the first whose events \
                  changed: `maas audit verify` holds for the imported history, and anchors \
                  taken of the old one do not"
-            );
+            ),
+            (from, Some((at, why))) => eprintln!(
+                "warning: the audit chain of this history is broken at entry {at} ({why}); {}, \
+                 so the import of this export warns of the break as well",
+                match from {
+                    Some(from) if from < *at => format!(
+                        "it was linked anew over the redactions from entry {from} to entry {} \
+                         and kept as it was from there",
+                        at - 1
+                    ),
+                    _ => "its links were kept as they were".to_string(),
+                }
+            ),
+            (None, None) => {}
         }
     }
     Ok(())
@@ -181,12 +194,24 @@ fn write_export(dir: &Path, out: &mut dyn Write, redact: bool) -> Result<(), Cli
 /// is linked anew (`prev`, and `covers` where it had one) over the entries as written,
 /// so the imported history verifies: a redaction edits events its record covers, and
 /// every link after it covers that record.
+///
+/// Only a chain that held is linked anew: the journal's chain is checked as the export
+/// reads it, and from the first broken link on (an entry edited by hand, say, in an
+/// export imported with a warning) records keep the links they had, redacted or not.
+/// Linking those anew would have vouched for the edit: the redacted export of a tampered
+/// history verified intact. Redaction still happens there (a user redacts to share), and
+/// the import of the export warns of the break where it was, as `maas audit verify` of
+/// the directory exported named it.
 #[derive(Default)]
 struct Relink {
     /// The chain head after the entries so far.
     head: String,
     /// The first entry that changed, once one has.
     from: Option<u64>,
+    /// The journal's own chain, checked up to its first broken link.
+    check: crate::journal::verify::Checker,
+    /// That link: its entry and how it is broken.
+    broken: Option<(u64, String)>,
 }
 
 impl Relink {
@@ -201,9 +226,23 @@ impl Relink {
         }) else {
             return line(seq, data);
         };
+        if self.broken.is_none()
+            && let Err(why) = self.check.entry(seq, data)
+        {
+            self.broken = Some((seq, why));
+        }
         let before: u64 = found.values().sum();
         redact_entry(&mut entry, found);
-        if self.from.is_none() && found.values().sum::<u64>() == before {
+        let changed = found.values().sum::<u64>() != before;
+        if self.broken.is_some() {
+            // Past a broken link: redacted, its links left as they were.
+            return if changed {
+                json!({"seq": seq, "entry": entry}).to_string()
+            } else {
+                line(seq, data)
+            };
+        }
+        if self.from.is_none() && !changed {
             self.follow(seq, data);
             return line(seq, data);
         }
