@@ -73,7 +73,7 @@ impl types::Error {
             types::Error::Unavailable(why) => format!("unavailable: {why}"),
             types::Error::RateLimited(ms) => {
                 format!(
-                    "rate limited: this agent writes (or rotates tokens) faster than its limit; retry after {ms} ms"
+                    "rate limited: this agent writes (or rotates tokens) faster than its limit, or its owner's agents have written their bytes for the minute (write-bytes-per-minute); retry after {ms} ms"
                 )
             }
         }
