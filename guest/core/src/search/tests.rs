@@ -483,3 +483,25 @@ fn pruned_search_matches_exhaustive_scorer() {
     }
     assert!(compared > 10_000, "too few results compared: {compared}");
 }
+
+/// A search ranks by at most `MAX_QUERY_TERMS` terms, the rarest: 40 words each in one
+/// document and a word in all of them find 32 documents, the common word left out
+/// (the unbounded search walked every term's postings).
+#[test]
+fn a_search_ranks_by_its_rarest_terms_only() {
+    let texts: Vec<(u64, String)> = (0..40u64)
+        .map(|i| (i, format!("common w{i:02}x")))
+        .collect();
+    let refs: Vec<(u64, &str)> = texts.iter().map(|(d, t)| (*d, t.as_str())).collect();
+    let index = index(&refs);
+    let query: String = (0..40)
+        .map(|i| format!("w{i:02}x "))
+        .chain(std::iter::once("common".to_string()))
+        .collect();
+    let hits = find(&index, &query, 100, |_| true);
+    assert_eq!(hits.len(), MAX_QUERY_TERMS, "{hits:?}");
+    let docs: BTreeSet<u64> = hits.iter().map(|&(d, _)| d).collect();
+    assert_eq!(docs, (0..32).collect::<BTreeSet<u64>>());
+    // A query within the bound is ranked by all its terms.
+    assert_eq!(find(&index, "common", 100, |_| true).len(), 40);
+}
