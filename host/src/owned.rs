@@ -229,8 +229,10 @@ pub fn open_named(path: &Path, options: &mut OpenOptions, follow: bool) -> std::
 /// history), readable by its owner only whether new or replaced: never opened through a
 /// link, never a file or FIFO of another user's (a link or a name in a shared directory
 /// such as /tmp could have been set up to be either), never waited on (a FIFO nobody
-/// reads is refused). A regular file of the user's is cut to nothing and made 0600; a
-/// FIFO or device of the user's is written as it is.
+/// reads is refused). A regular file of the user's is cut to nothing and made 0600, or,
+/// if others could read it, replaced by a new file (an export written over a 0644 file
+/// another user held open was read through that descriptor); a FIFO or device of the
+/// user's is written as it is.
 pub fn create_named(path: &Path) -> std::io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create(true);
@@ -259,7 +261,18 @@ pub fn create_named(path: &Path) -> std::io::Result<File> {
             _ => e,
         })?;
         // An existing file keeps its mode on open; a device or a pipe is left as it is.
-        if file.metadata()?.is_file() {
+        let meta = file.metadata()?;
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            // Readable by others until now: whoever opened it then could read what is
+            // written through the same file whatever its mode becomes, so a new file takes
+            // its name (created afresh, never through what another user put there since).
+            drop(file);
+            std::fs::remove_file(path)?;
+            let mut fresh = OpenOptions::new();
+            fresh.write(true).create_new(true).mode(0o600);
+            return open_named(path, &mut fresh, false);
+        }
+        if meta.is_file() {
             file.set_len(0)?;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         }
@@ -469,6 +482,29 @@ mod tests {
             .unwrap()
             .permissions()
             .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A descriptor opened while the file was readable by others reads nothing written
+    /// after: the file is replaced, not cut and written through again.
+    #[test]
+    fn a_named_output_others_could_read_is_replaced_not_rewritten() {
+        use std::io::{Read, Write};
+        let d = scratch("held");
+        let path = d.join("export.jsonl");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut held = File::open(&path).unwrap();
+        create_named(&path)
+            .unwrap()
+            .write_all(b"secret history")
+            .unwrap();
+        let mut seen = String::new();
+        held.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "old", "the held descriptor sees the old file only");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "secret history");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let _ = std::fs::remove_dir_all(&d);
     }
