@@ -394,10 +394,29 @@ fn resolve_checked(dir: &Path) -> std::io::Result<PathBuf> {
     Ok(done)
 }
 
-/// Makes `path` readable and writable by its owner only (0600), if it exists.
+/// Makes `path` readable and writable by its owner only (0600), if it exists. One that
+/// others could read until now is named on stderr: a mode takes nothing from a process
+/// that opened the file before (one holding the journal open read every later change
+/// through that descriptor), so the user learns to rotate what it held.
 pub fn secure_file(path: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() => restrict(path, 0o600),
+        Ok(meta) if meta.is_file() => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode() & 0o777;
+                if mode & 0o044 != 0 {
+                    eprintln!(
+                        "maas: {} was readable by others (mode {mode:o}); it is 0600 now, but a \
+                         process that opened it before can still read it: if other users share \
+                         this machine, rotate the tokens (maas operator rotate-token; maas agent \
+                         rotate-token ID)",
+                        path.display()
+                    );
+                }
+            }
+            restrict(path, 0o600)
+        }
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),

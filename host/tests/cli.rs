@@ -1561,7 +1561,20 @@ fn a_data_dir_that_existed_open_is_made_private_with_its_files() {
     let known = dir.path().join("http-known-tokens");
     std::fs::write(&known, "00\n").unwrap();
     std::fs::set_permissions(&known, std::fs::Permissions::from_mode(0o644)).unwrap();
-    ok(maas(&dir, &["agent", "get", "a"]));
+    // Tightened, and named: a process that opened it while it was 0644 still reads it.
+    let o = maas(&dir, &["agent", "get", "a"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for name in [
+        "journal.db was readable by others",
+        "http-known-tokens was readable",
+    ] {
+        assert!(stderr(&o).contains(name), "{name}: {}", stderr(&o));
+    }
+    assert!(stderr(&o).contains("rotate-token"), "{}", stderr(&o));
+    assert!(
+        !stderr(&maas(&dir, &["agent", "get", "a"])).contains("readable by others"),
+        "said once"
+    );
     assert_eq!(mode(&journal), 0o600, "tightened again at start");
     assert_eq!(
         mode(&known),
@@ -1762,6 +1775,12 @@ fn an_empty_or_malformed_operator_token_file_stops_serve_naming_the_file() {
     let token = dir.path().join("operator-token");
     for content in ["", "\n", "short", "has spaces in the operator token"] {
         std::fs::write(&token, content).unwrap();
+        // The user's own (one others could read is named on stderr before the error).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let o = maas(&dir, &["serve", "--listen", "127.0.0.1:0"]);
         assert_fails(&o, 1, "io");
         let err = stderr(&o);
