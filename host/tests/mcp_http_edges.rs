@@ -1565,6 +1565,21 @@ async fn a_request_body_sent_too_slowly_is_cut_off() {
     server.stop.cancel();
 }
 
+/// `body` as a request sends it: whole (its length in the head), or in chunks of 64 KiB.
+fn framed(body: &[u8], chunked: bool) -> Vec<u8> {
+    if !chunked {
+        return body.to_vec();
+    }
+    let mut out = Vec::new();
+    for part in body.chunks(64 << 10) {
+        out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        out.extend_from_slice(part);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_still_writing_a_body_too_large_reads_the_413_not_a_broken_pipe() {
     use tokio::io::AsyncWriteExt;
@@ -1593,16 +1608,7 @@ async fn a_client_still_writing_a_body_too_large_reads_the_413_not_a_broken_pipe
             } else {
                 head(path, kind, &format!("Content-Length: {size}")).into_bytes()
             };
-            if chunked {
-                for part in body.chunks(64 << 10) {
-                    request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
-                    request.extend_from_slice(part);
-                    request.extend_from_slice(b"\r\n");
-                }
-                request.extend_from_slice(b"0\r\n\r\n");
-            } else {
-                request.extend_from_slice(&body);
-            }
+            request.extend_from_slice(&framed(&body, chunked));
             let wrote = tokio::time::timeout(Duration::from_secs(20), c.write_all(&request))
                 .await
                 .expect("written in time");
@@ -1670,17 +1676,7 @@ async fn a_client_writing_its_body_before_reading_gets_the_door_s_refusal_not_a_
                 "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Content-Type: application/json\r\n\
                  Accept: application/json, text/event-stream\r\n{framing}\r\n\r\n"
             );
-            let mut request = Vec::new();
-            if chunked {
-                for part in body.chunks(64 << 10) {
-                    request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
-                    request.extend_from_slice(part);
-                    request.extend_from_slice(b"\r\n");
-                }
-                request.extend_from_slice(b"0\r\n\r\n");
-            } else {
-                request.extend_from_slice(&body);
-            }
+            let request = framed(&body, chunked);
             // The head first, the body once the server has had time to answer it.
             let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
             c.write_all(head.as_bytes()).await.unwrap();

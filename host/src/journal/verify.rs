@@ -80,7 +80,7 @@ impl std::fmt::Display for Anchor {
 const BATCH: u32 = 1024;
 
 /// What a walk found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     /// Audit records in the journal whose link was checked.
     pub journal_records: u64,
@@ -115,15 +115,7 @@ pub fn verify_against(
     journal: &mut dyn JournalBackend,
     want: Option<&Anchor>,
 ) -> Result<Report, JournalError> {
-    let mut report = Report {
-        journal_records: 0,
-        reads: 0,
-        unchained: 0,
-        set_aside_reads: 0,
-        unsure_reads: 0,
-        broken: None,
-        anchor: None,
-    };
+    let mut report = Report::default();
     let mut chain = JournalChain {
         heads: Vec::new(),
         head: String::new(),
@@ -287,15 +279,7 @@ impl Default for Checker {
                 covered: false,
                 next: 1,
             },
-            report: Report {
-                journal_records: 0,
-                reads: 0,
-                unchained: 0,
-                set_aside_reads: 0,
-                unsure_reads: 0,
-                broken: None,
-                anchor: None,
-            },
+            report: Report::default(),
         }
     }
 }
