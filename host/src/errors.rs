@@ -112,7 +112,9 @@ impl CliError {
                     info.limit.saturating_mul(2)
                 )),
                 types::Error::RateLimited(_) => Some(
-                    "nothing was written; slow down, or start maas with a higher --limit writes-per-minute=N"
+                    "nothing was written; slow down, or start maas with a higher --limit \
+                     writes-per-minute=N (an agent's writes) or write-bytes-per-minute=N (an \
+                     owner's journal bytes)"
                         .to_string(),
                 ),
                 // A sync that failed after the commit: the change may be in the journal,

@@ -18,6 +18,7 @@ fn options() -> RuntimeOptions {
     let mut limits = maas_host::default_limits();
     // One agent writes the whole long history as fast as it can.
     limits.writes_per_minute = 1_000_000_000;
+    limits.write_bytes_per_minute = 1 << 40;
     RuntimeOptions {
         snapshot_every: 0,
         limits,

@@ -103,11 +103,16 @@ class Binary:
                                           timeout=60).stdout.strip()
             serve_help = subprocess.run([self.path, 'serve', '--help'], capture_output=True, text=True,
                                         timeout=60).stdout
+            top_help = subprocess.run([self.path, '--help'], capture_output=True, text=True,
+                                      timeout=60).stdout
         except (OSError, subprocess.TimeoutExpired) as e:
             raise SetupError('%s does not run: %s' % (self.path, e))
         if not self.version.startswith('maas'):
             raise SetupError('%s does not look like maas (--version: %r)' % (self.path, self.version))
         self.has_snapshot_every = '--snapshot-every' in serve_help
+        # The owner's journal-byte budget, where the binary has one.
+        self.limits = LIMITS + (['--limit', 'write-bytes-per-minute=100000000000']
+                                if 'write-bytes-per-minute' in top_help else [])
 
     def run(self, datadir, args, timeout=600, stdout=None):
         cmd = [self.path, '--data-dir', datadir] + list(args)
@@ -146,7 +151,7 @@ class Server:
         self.log = open(self.logpath, 'w')
         self.started = time.time()
         self.stopping = False
-        cmd = ([self.binary.path, '--data-dir', self.datadir] + LIMITS +
+        cmd = ([self.binary.path, '--data-dir', self.datadir] + self.binary.limits +
                ['serve', '--listen', '127.0.0.1:%d' % self.port] + self.serve_args)
         self.p = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
 
