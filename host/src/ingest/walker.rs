@@ -5,7 +5,7 @@
 
 use super::code::Lang;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// What a file is ingested as.
@@ -263,12 +263,14 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
     let mut out = Walk::default();
     // Where files must be when read (see `read`), as the kernel names it.
     let real_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    // The walk reads each directory's ignore files by their names, following links and
-    // without a bound, and those of the directories above the root: a directory whose
-    // ignore file is anything but a small regular file is not walked (the root's, or
-    // one above it, stops the run), and past the bounds the run stops.
+    // Each directory's ignore files are read here (see `IgnoreBudget::read`), never by
+    // the walk's library: a directory whose ignore file is anything but a small regular
+    // file is not walked (the root's stops the run), and past the bounds the run stops.
+    // Those of the directories above the root are not read at all, as git reads none
+    // outside a work tree: one in a shared directory such as /tmp was another user's to
+    // write (a `*` there emptied the user's knowledge base at the next run).
     let mut budget = IgnoreBudget::default();
-    budget.take(&real_root).map_err(|refusal| match refusal {
+    let root_rules = budget.read(root).map_err(|refusal| match refusal {
         IgnoreRefusal::NotRegular(file) => format!(
             "{} is not a regular file (a link, a FIFO, a device): refused; replace it with \
              the file itself",
@@ -276,28 +278,21 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
         ),
         IgnoreRefusal::Refused(why) => why,
     })?;
-    for dir in real_root.ancestors().skip(1) {
-        match budget.take_above(dir) {
-            Ok(()) => {}
-            Err(IgnoreRefusal::NotRegular(file)) => {
-                return Err(format!(
-                    "{} is not a regular file of yours (another user's link, a FIFO, a \
-                     device), and the walk would read it: refused; remove it, or ingest a \
-                     copy of the repository kept elsewhere",
-                    file.display()
-                ));
-            }
-            Err(IgnoreRefusal::Refused(why)) => return Err(why),
-        }
-    }
     let exclude = git_exclude(root, &mut budget)?;
-    let budget = std::sync::Arc::new(std::sync::Mutex::new(budget));
+    // The user's own global excludes (`core.excludesFile`), as git applies them.
+    let (global, _) = ignore::gitignore::Gitignore::global();
+    let mut matchers = HashMap::new();
+    matchers.insert(root.to_path_buf(), root_rules);
+    let budget = std::sync::Arc::new(std::sync::Mutex::new((budget, matchers)));
     let shared = budget.clone();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
-        .git_ignore(true)
-        // Read above, for the root only, never by the library (see `git_exclude`).
+        // No ignore file is read by the library (nor, with these off, any above the root).
+        .ignore(false)
+        .git_ignore(false)
+        .git_global(false)
         .git_exclude(false)
+        .parents(false)
         .require_git(false)
         .sort_by_file_name(|a, b| a.cmp(b))
         .filter_entry(move |e| {
@@ -308,15 +303,23 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
             if exclude.matched(e.path(), dir).is_ignore() {
                 return false;
             }
-            let Ok(mut budget) = shared.lock() else {
+            let Ok(mut held) = shared.lock() else {
                 return false;
             };
+            let (budget, matchers) = &mut *held;
             if budget.refused.is_some() {
                 return false;
             }
+            if ignored(matchers, e.path(), dir) || global.matched(e.path(), dir).is_ignore() {
+                return false;
+            }
             if dir {
-                match budget.take(e.path()) {
-                    Ok(()) => {}
+                match budget.read(e.path()) {
+                    Ok(rules) => {
+                        if !rules.is_empty() {
+                            matchers.insert(e.path().to_path_buf(), rules);
+                        }
+                    }
                     Err(IgnoreRefusal::NotRegular(_)) => {
                         budget.passed_over.push(e.path().to_path_buf());
                         return false;
@@ -377,7 +380,7 @@ pub fn walk(root: &Path, opts: &WalkOptions) -> Result<Walk, String> {
     out.from = Some((root.to_path_buf(), real_root, opts.max_bytes));
     let budget = budget
         .lock()
-        .map(|mut b| std::mem::take(&mut *b))
+        .map(|mut b| std::mem::take(&mut b.0))
         .unwrap_or_default();
     if let Some(why) = budget.refused {
         return Err(why);
@@ -423,51 +426,61 @@ enum IgnoreRefusal {
 }
 
 impl IgnoreBudget {
-    /// Counts the ignore files of `dir` (`.gitignore`, `.ignore`), where there are any,
-    /// if they are regular files within [`MAX_IGNORE_FILE_BYTES`] each and
-    /// [`MAX_IGNORE_BYTES_PER_WALK`] all together.
-    fn take(&mut self, dir: &Path) -> Result<(), IgnoreRefusal> {
-        for name in [".gitignore", ".ignore"] {
+    /// Reads and compiles the ignore files of `dir` (`.ignore` then `.gitignore`, the
+    /// order they take precedence in), where there are any: each opened without
+    /// following a link or waiting, a regular file, read up to
+    /// [`MAX_IGNORE_FILE_BYTES`] and counted against [`MAX_IGNORE_BYTES_PER_WALK`]. The
+    /// walk's library reads none itself: it read a file by its name after this checked
+    /// it, so one grown as it was opened (a 64 GiB sparse line) took the run to 6 GB.
+    fn read(&mut self, dir: &Path) -> Result<Vec<ignore::gitignore::Gitignore>, IgnoreRefusal> {
+        let mut matchers = Vec::new();
+        for name in [".ignore", ".gitignore"] {
             let file = dir.join(name);
-            // One that cannot be looked at (a path too long) cannot be read by the walk
-            // either: the directory is then named unreadable.
-            let Ok(meta) = std::fs::symlink_metadata(&file) else {
-                continue;
-            };
-            if !meta.file_type().is_file() {
-                return Err(IgnoreRefusal::NotRegular(file));
+            if let Some(m) = self.read_one(dir, &file)? {
+                matchers.push(m);
             }
-            self.count(&file, meta.len())?;
         }
-        Ok(())
+        Ok(matchers)
     }
 
-    /// [`IgnoreBudget::take`] for a directory above the root, whose ignore files the
-    /// walk reads too: there a link of the user's own is followed (a `~/.gitignore`
-    /// linked from a dotfiles repository) to a regular file within the bounds; another
-    /// user's link, or what is not a regular file, is refused.
-    fn take_above(&mut self, dir: &Path) -> Result<(), IgnoreRefusal> {
-        for name in [".gitignore", ".ignore"] {
-            let file = dir.join(name);
-            let Ok(meta) = std::fs::symlink_metadata(&file) else {
-                continue;
-            };
-            let meta = if meta.file_type().is_symlink()
-                && crate::owned::owner(&meta) == crate::owned::me()
-            {
-                match std::fs::metadata(&file) {
-                    Ok(meta) => meta,
-                    Err(_) => continue,
-                }
-            } else {
-                meta
-            };
-            if !meta.file_type().is_file() {
-                return Err(IgnoreRefusal::NotRegular(file));
-            }
-            self.count(&file, meta.len())?;
+    /// One ignore file of `dir` (see [`IgnoreBudget::read`]); `None` where there is none.
+    fn read_one(
+        &mut self,
+        dir: &Path,
+        file: &Path,
+    ) -> Result<Option<ignore::gitignore::Gitignore>, IgnoreRefusal> {
+        use std::io::Read;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
         }
-        Ok(())
+        let opened = match options.open(file) {
+            Ok(opened) => opened,
+            // A link: the directory is passed over.
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(IgnoreRefusal::NotRegular(file.to_path_buf()));
+            }
+            // None, or one that cannot be opened (a path too long): the directory's own
+            // listing then says whether it can be read.
+            Err(_) => return Ok(None),
+        };
+        let meta = opened
+            .metadata()
+            .map_err(|_| IgnoreRefusal::NotRegular(file.to_path_buf()))?;
+        if !meta.is_file() {
+            return Err(IgnoreRefusal::NotRegular(file.to_path_buf()));
+        }
+        let mut bytes = Vec::new();
+        opened
+            .take(MAX_IGNORE_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|_| IgnoreRefusal::NotRegular(file.to_path_buf()))?;
+        self.count(file, bytes.len() as u64)?;
+        Ok(Some(compile(dir, file, &bytes)))
     }
 
     /// Counts `len` bytes of the ignore file `file`, or says why the walk stops.
@@ -551,14 +564,39 @@ fn git_exclude(
     file.take(MAX_IGNORE_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
-    for line in String::from_utf8_lossy(&bytes).lines() {
-        // A line the library would not compile is left out, as it leaves one out.
-        let _ = builder.add_line(Some(path.clone()), line);
+    Ok(compile(root, &path, &bytes))
+}
+
+/// The patterns of the ignore file `file` of directory `dir`, read as `bytes`: a line
+/// the library would not compile is left out, as it leaves one out when it reads a file.
+fn compile(dir: &Path, file: &Path, bytes: &[u8]) -> ignore::gitignore::Gitignore {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(dir);
+    for line in String::from_utf8_lossy(bytes).lines() {
+        let _ = builder.add_line(Some(file.to_path_buf()), line);
     }
     builder
         .build()
-        .map_err(|e| format!("cannot use {}: {e}", path.display()))
+        .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty())
+}
+
+/// Whether `path` is ignored by the ignore files `matchers` holds for the directories
+/// above it (up to the root), the deepest first as git reads them: the first that
+/// matches decides, a `!pattern` bringing back what one above ignores.
+fn ignored(
+    matchers: &HashMap<PathBuf, Vec<ignore::gitignore::Gitignore>>,
+    path: &Path,
+    dir: bool,
+) -> bool {
+    for above in path.ancestors().skip(1) {
+        for m in matchers.get(above).into_iter().flatten() {
+            match m.matched(path, dir) {
+                ignore::Match::Ignore(_) => return true,
+                ignore::Match::Whitelist(_) => return false,
+                ignore::Match::None => {}
+            }
+        }
+    }
+    false
 }
 
 /// The path a walk error is about, if it names one.
@@ -731,15 +769,50 @@ mod tests {
         .unwrap();
         let walked = walk_within(&worktree).unwrap().unwrap();
         assert_eq!(walked.files.len(), 1);
-        // Above the root, the walk reads ignore files too: a link of the user's own to a
-        // regular file is followed, a FIFO is refused.
-        std::fs::write(base.join("kept"), "*.tmp\n").unwrap();
-        std::os::unix::fs::symlink(base.join("kept"), base.join(".gitignore")).unwrap();
-        assert!(walk_within(&worktree).unwrap().is_ok());
+        // Above the root no ignore file is read: one ignoring everything hides nothing,
+        // and a FIFO there is never waited on.
+        std::fs::write(base.join(".gitignore"), "*\n").unwrap();
+        let walked = walk_within(&worktree).unwrap().unwrap();
+        assert_eq!(
+            walked.files.len(),
+            1,
+            "the ignore file above the root is not read"
+        );
         std::fs::remove_file(base.join(".gitignore")).unwrap();
         mkfifo(&base.join(".gitignore"));
-        let e = walk_within(&worktree).unwrap().unwrap_err();
-        assert!(e.contains("not a regular file of yours"), "{e}");
+        mkfifo(&base.join(".ignore"));
+        let walked = walk_within(&worktree).unwrap().unwrap();
+        assert_eq!(walked.files.len(), 1);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// The ignore files the walk reads itself keep git's rules: the deepest decides, a
+    /// `!pattern` below brings back what one above ignores, `.ignore` before
+    /// `.gitignore` in one directory, and an ignored directory is not entered.
+    #[test]
+    fn ignore_files_read_by_the_walk_keep_gits_rules() {
+        let base = std::env::temp_dir().join(format!("maas-walk-rules-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        for dir in ["src/sub", "build"] {
+            std::fs::create_dir_all(base.join(dir)).unwrap();
+        }
+        for file in [
+            "src/a.rs",
+            "src/b.rs",
+            "src/sub/c.rs",
+            "src/sub/d.rs",
+            "build/e.rs",
+        ] {
+            std::fs::write(base.join(file), "fn f() {}").unwrap();
+        }
+        std::fs::write(base.join(".gitignore"), "build/\n*.rs\n!src/a.rs\n").unwrap();
+        std::fs::write(base.join("src/sub/.gitignore"), "!c.rs\n").unwrap();
+        std::fs::write(base.join("src/sub/.ignore"), "c.rs\n").unwrap();
+        std::fs::write(base.join("src/.gitignore"), "!d.rs\n").unwrap();
+        let walked = walk_within(&base).unwrap().unwrap();
+        let mut paths: Vec<&str> = walked.files.iter().map(|f| f.path.as_str()).collect();
+        paths.sort_unstable();
+        assert_eq!(paths, ["src/a.rs", "src/sub/d.rs"]);
         let _ = std::fs::remove_dir_all(&base);
     }
 
