@@ -10,10 +10,14 @@ use crate::state::{Document, StoredDocument};
 
 impl<J: Journal, E: Env> Core<J, E> {
     /// Ingests documents. The costliest change to decide (every text is examined for
-    /// secrets and injection, up to `MAX_INGEST_BYTES`): refused before that when the
-    /// caller's owner has spent its journal bytes.
+    /// secrets and injection, up to `MAX_INGEST_BYTES`): its texts are paid for from the
+    /// owner's byte budget before that, refused or not, and refused while it is spent.
     pub fn ingest(&mut self, caller: &Caller, documents: &[Document]) -> Result<u32> {
-        self.engine.check_write_bytes(caller)?;
+        let bytes = documents
+            .iter()
+            .map(|d| d.title.len() + d.content.len())
+            .fold(0usize, usize::saturating_add);
+        self.engine.pay_ahead(caller, bytes)?;
         self.engine.run(caller, "knowledge.ingest", None, |s, cx| {
             knowledge::ingest(s, cx, documents)
         })
