@@ -119,6 +119,35 @@ pub fn scan(caller: &Caller, filter: &AuditFilter) -> AuditScan {
     }
 }
 
+/// Most bytes of audit entries one query answers (see [`entry_bytes`]): the newest
+/// that fit, one at least; an older one is read with `until`. A thousand entries of
+/// 66 KB each (listings of 500 ids) made a 150-byte call answer 111 MB and hold the
+/// core 0.7-0.9 s.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// What an audit entry weighs in an answer: its texts and a row's fixed part.
+pub fn entry_bytes(e: &AuditEntry) -> usize {
+    128 + e.record.actor.len()
+        + e.record.event_type.len()
+        + e.record.target.as_ref().map_or(0, String::len)
+        + e.record.detail.len()
+}
+
+/// How many of `newest_first` (entries, the newest first) fit [`MAX_ANSWER_BYTES`],
+/// one at least.
+pub fn fitting<'a>(newest_first: impl IntoIterator<Item = &'a AuditEntry>) -> usize {
+    let mut total = 0usize;
+    let mut n = 0;
+    for e in newest_first {
+        total = total.saturating_add(entry_bytes(e));
+        if total > MAX_ANSWER_BYTES && n > 0 {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
 /// Decides `query`: the newest matching entries, oldest first, from the journal's entries
 /// in memory and `reads` (what the read-audit log returned for [`scan`]). An agent sees
 /// only the entries it is the actor of.
@@ -153,6 +182,8 @@ pub fn query(
     out.sort_by_key(|e| (e.at, e.seq));
     let extra = out.len().saturating_sub(limit as usize);
     out.drain(..extra);
+    let fit = fitting(out.iter().rev());
+    out.drain(..out.len() - fit);
     let rec = record(
         cx.caller.name(),
         "audit.queried",
@@ -197,6 +228,26 @@ pub fn deny(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// An answer holds the newest entries that fit its bytes, one at least.
+    #[test]
+    fn an_answer_holds_the_newest_entries_that_fit_its_bytes() {
+        let entry = |detail_bytes: usize| {
+            let mut record = record("alice", "pool.listed", None, json!({}));
+            record.detail = "x".repeat(detail_bytes);
+            AuditEntry {
+                seq: 1,
+                at: 1,
+                record,
+            }
+        };
+        let mib: Vec<AuditEntry> = (0..10).map(|_| entry(1 << 20)).collect();
+        assert_eq!(fitting(&mib), 3);
+        assert_eq!(fitting(&[entry(5 << 20)]), 1);
+        let small: Vec<AuditEntry> = (0..1000).map(|_| entry(100)).collect();
+        assert_eq!(fitting(&small), 1000);
+        assert_eq!(fitting(&[]), 0);
+    }
 
     #[test]
     fn covers_of_events_is_covers_of_their_texts_leaving_audit_records_out() {

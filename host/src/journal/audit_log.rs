@@ -227,9 +227,17 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
             |r| entry_at(r, 0),
         )
         .map_err(unavailable)?;
-    let mut out = rows
-        .map(|r| r.map_err(unavailable))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Newest first: read while they fit an answer (`maas_core::audit::fitting`).
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for row in rows {
+        let entry = row.map_err(unavailable)?;
+        bytes = bytes.saturating_add(maas_core::audit::entry_bytes(&entry));
+        if bytes > maas_core::audit::MAX_ANSWER_BYTES && !out.is_empty() {
+            break;
+        }
+        out.push(entry);
+    }
     out.reverse();
     Ok(out)
 }

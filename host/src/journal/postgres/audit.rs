@@ -141,6 +141,7 @@ pub fn scan(
         )
         .map_err(unavailable)?;
     let mut out: Vec<AuditEntry> = rows.iter().map(|r| entry_at(r, 0)).collect();
+    out.truncate(maas_core::audit::fitting(&out));
     out.reverse();
     Ok(out)
 }
