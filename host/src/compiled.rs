@@ -39,9 +39,17 @@ fn cache_file(engine: &Engine, digest: &[u8]) -> Option<PathBuf> {
     Some(dir.join(format!("core-{key}-{:016x}.cwasm", engine_hash.finish())))
 }
 
-/// Loads the compiled component at `path` (see [`load_bytes`]).
+/// Most bytes of a component file read (a plugin, a core named by the user): the core
+/// is about 10 MB.
+pub const MOST_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// Loads the compiled component at `path` (see [`load_bytes`]), read as a file the user
+/// named (`owned::read_input`).
 pub fn load(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    load_bytes(engine, &std::fs::read(path)?)
+    load_bytes(
+        engine,
+        &crate::owned::read_input(path, MOST_COMPONENT_BYTES)?,
+    )
 }
 
 /// Loads the compiled form of component `wasm` from the cache, or compiles it and fills

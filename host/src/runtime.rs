@@ -157,7 +157,10 @@ pub struct CoreImage {
 impl CoreImage {
     /// Compiles the component at `path` and links it.
     pub fn load(path: &Path) -> wasmtime::Result<Self> {
-        Self::from_bytes(&std::fs::read(path)?)
+        Self::from_bytes(&crate::owned::read_input(
+            path,
+            crate::compiled::MOST_COMPONENT_BYTES,
+        )?)
     }
 
     /// Compiles component `wasm` and links it.

@@ -125,9 +125,14 @@ fn digest(cert: &[u8], key: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The bytes of `path`, or why they cannot be read.
+/// Most bytes of a certificate chain or key file read.
+const MOST_PEM_BYTES: u64 = 1 << 20;
+
+/// The bytes of `path`, or why they cannot be read (a file the user named:
+/// `owned::read_input`).
 fn bytes(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
+    crate::owned::read_input(path, MOST_PEM_BYTES)
+        .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
 }
 
 /// The certificate chain in `cert` and the private key in `key` (PEM bytes, read from
