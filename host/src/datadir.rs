@@ -331,7 +331,7 @@ fn stays_put(dir: &Path) -> std::io::Result<()> {
 /// in the path as given or inside a link's target, must be root's or the user's (another
 /// user's link could be pointed elsewhere at any time). A tail that does not exist yet is
 /// kept as written.
-fn resolve_checked(dir: &Path) -> std::io::Result<PathBuf> {
+pub(crate) fn resolve_checked(dir: &Path) -> std::io::Result<PathBuf> {
     use std::collections::VecDeque;
     use std::path::Component;
     let mut todo: VecDeque<std::ffi::OsString> = std::path::absolute(dir)?

@@ -234,6 +234,12 @@ pub fn open_named(path: &Path, options: &mut OpenOptions, follow: bool) -> std::
 /// another user held open was read through that descriptor); a FIFO or device of the
 /// user's is written as it is.
 pub fn create_named(path: &Path) -> std::io::Result<File> {
+    // The directory it goes in, reached through no other user's link: one in /tmp led an
+    // output named inside it into a directory of the user's (`datadir::resolve_checked`).
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::datadir::resolve_checked(parent)
+            .map_err(|e| Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))?;
+    }
     let mut options = OpenOptions::new();
     options.write(true).create(true);
     #[cfg(unix)]
@@ -504,6 +510,42 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// An output named inside another user's link to a directory is refused, whatever
+    /// the directory it leads to (the user's own here).
+    #[cfg(unix)]
+    #[test]
+    fn a_named_output_through_another_users_directory_link_is_refused() {
+        use std::os::unix::fs::{PermissionsExt, lchown};
+        let d = scratch("dirlink");
+        let project = d.join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::write(project.join("BENCHMARKS.md"), "mine").unwrap();
+        let shared = d.join("shared");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let link = shared.join("benchout");
+        symlink(&project, &link).unwrap();
+        // Another user's link (as root, the test can make one).
+        if lchown(&link, Some(65534), Some(65534)).is_err() {
+            let _ = std::fs::remove_dir_all(&d);
+            return;
+        }
+        let e = create_named(&link.join("BENCHMARKS.md"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another user's"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(project.join("BENCHMARKS.md")).unwrap(),
+            "mine"
+        );
+        // The user's own link is followed.
+        std::fs::remove_file(&link).unwrap();
+        symlink(&project, &link).unwrap();
+        drop(create_named(&link.join("new.md")).unwrap());
+        assert!(project.join("new.md").exists());
         let _ = std::fs::remove_dir_all(&d);
     }
 
