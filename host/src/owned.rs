@@ -193,6 +193,22 @@ fn restrict(_file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Makes `file`, opened with `O_NONBLOCK` so that opening it could not wait, blocking
+/// again for the caller's reads and writes.
+#[cfg(unix)]
+fn blocking(file: &File) {
+    use std::os::fd::AsRawFd;
+    #[allow(unsafe_code)]
+    // SAFETY: fcntl on a descriptor the caller owns, with flags read from it.
+    unsafe {
+        let fd = file.as_raw_fd();
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+}
+
 /// A file the user named on the command line (a token file, an export's output), opened
 /// with `options` and checked before anything is read or written: it must be the user's
 /// own, whatever it is (a regular file, a FIFO, a pipe such as `<(…)`), and a link is
@@ -201,21 +217,12 @@ fn restrict(_file: &File) -> std::io::Result<()> {
 pub fn open_named(path: &Path, options: &mut OpenOptions, follow: bool) -> std::io::Result<File> {
     #[cfg(unix)]
     {
-        use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
         let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
         options.custom_flags(libc::O_NONBLOCK | nofollow);
         let file = options.open(path)?;
         mine(path, &file.metadata()?)?;
-        #[allow(unsafe_code)]
-        // SAFETY: fcntl on a descriptor this function owns, with flags it read from it.
-        unsafe {
-            let fd = file.as_raw_fd();
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags >= 0 {
-                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-            }
-        }
+        blocking(&file);
         Ok(file)
     }
     #[cfg(not(unix))]
@@ -350,7 +357,6 @@ pub fn read_input(path: &Path, most: u64) -> std::io::Result<Vec<u8>> {
 pub fn open_input(path: &Path) -> std::io::Result<File> {
     #[cfg(unix)]
     {
-        use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
         let file = OpenOptions::new()
             .read(true)
@@ -371,15 +377,7 @@ pub fn open_input(path: &Path) -> std::io::Result<File> {
                 )
             })?;
         }
-        #[allow(unsafe_code)]
-        // SAFETY: fcntl on a descriptor this function owns, with flags it read from it.
-        unsafe {
-            let fd = file.as_raw_fd();
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags >= 0 {
-                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-            }
-        }
+        blocking(&file);
         Ok(file)
     }
     #[cfg(not(unix))]

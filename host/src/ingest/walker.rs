@@ -449,38 +449,19 @@ impl IgnoreBudget {
         dir: &Path,
         file: &Path,
     ) -> Result<Option<ignore::gitignore::Gitignore>, IgnoreRefusal> {
-        use std::io::Read;
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-        }
-        let opened = match options.open(file) {
-            Ok(opened) => opened,
-            // A link: the directory is passed over.
-            #[cfg(unix)]
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                return Err(IgnoreRefusal::NotRegular(file.to_path_buf()));
-            }
+        match read_ignore_file(file) {
             // None, or one that cannot be opened (a path too long): the directory's own
             // listing then says whether it can be read.
-            Err(_) => return Ok(None),
-        };
-        let meta = opened
-            .metadata()
-            .map_err(|_| IgnoreRefusal::NotRegular(file.to_path_buf()))?;
-        if !meta.is_file() {
-            return Err(IgnoreRefusal::NotRegular(file.to_path_buf()));
+            IgnoreFile::Absent | IgnoreFile::OpenFailed(_) => Ok(None),
+            // A link, or what is not a regular file: the directory is passed over.
+            IgnoreFile::NotRegular | IgnoreFile::ReadFailed(_) => {
+                Err(IgnoreRefusal::NotRegular(file.to_path_buf()))
+            }
+            IgnoreFile::Read(bytes) => {
+                self.count(file, bytes.len() as u64)?;
+                Ok(Some(compile(dir, file, &bytes)))
+            }
         }
-        let mut bytes = Vec::new();
-        opened
-            .take(MAX_IGNORE_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|_| IgnoreRefusal::NotRegular(file.to_path_buf()))?;
-        self.count(file, bytes.len() as u64)?;
-        Ok(Some(compile(dir, file, &bytes)))
     }
 
     /// Counts `len` bytes of the ignore file `file`, or says why the walk stops.
@@ -520,20 +501,12 @@ fn git_exclude(
     root: &Path,
     budget: &mut IgnoreBudget,
 ) -> Result<ignore::gitignore::Gitignore, String> {
-    use std::io::Read;
     let none = ignore::gitignore::Gitignore::empty();
     let git = root.join(".git");
     if !std::fs::symlink_metadata(&git).is_ok_and(|m| m.is_dir()) {
         return Ok(none);
     }
     let path = git.join("info").join("exclude");
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
     let not_regular = || {
         format!(
             "{} is not a regular file (a link, a FIFO, a device): refused; remove it, or \
@@ -541,30 +514,69 @@ fn git_exclude(
             path.display()
         )
     };
-    let file = match options.open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(none),
-        #[cfg(unix)]
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(not_regular()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    let bytes = match read_ignore_file(&path) {
+        IgnoreFile::Absent => return Ok(none),
+        IgnoreFile::NotRegular => return Err(not_regular()),
+        IgnoreFile::OpenFailed(e) | IgnoreFile::ReadFailed(e) => {
+            return Err(format!("cannot read {}: {e}", path.display()));
+        }
+        IgnoreFile::Read(bytes) => bytes,
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
     budget
-        .count(&path, meta.len())
+        .count(&path, bytes.len() as u64)
         .map_err(|refusal| match refusal {
             IgnoreRefusal::Refused(why) => why,
             IgnoreRefusal::NotRegular(_) => not_regular(),
         })?;
-    let mut bytes = Vec::new();
-    file.take(MAX_IGNORE_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     Ok(compile(root, &path, &bytes))
+}
+
+/// What reading an ignore file found.
+enum IgnoreFile {
+    /// There is none.
+    Absent,
+    /// A link, a FIFO, a device: not read.
+    NotRegular,
+    /// It could not be opened.
+    OpenFailed(std::io::Error),
+    /// It was opened, but could not be looked at or read.
+    ReadFailed(std::io::Error),
+    /// Its bytes, up to one past [`MAX_IGNORE_FILE_BYTES`] (the caller counts them).
+    Read(Vec<u8>),
+}
+
+/// Reads the ignore file `file`: opened without following a link or waiting, a regular
+/// file, read up to one byte past its bound, so what it holds is what was read (a file
+/// that grows once opened is cut there).
+fn read_ignore_file(file: &Path) -> IgnoreFile {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let opened = match options.open(file) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return IgnoreFile::Absent,
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return IgnoreFile::NotRegular,
+        Err(e) => return IgnoreFile::OpenFailed(e),
+    };
+    match opened.metadata() {
+        Ok(meta) if !meta.is_file() => return IgnoreFile::NotRegular,
+        Ok(_) => {}
+        Err(e) => return IgnoreFile::ReadFailed(e),
+    }
+    let mut bytes = Vec::new();
+    match opened
+        .take(MAX_IGNORE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+    {
+        Ok(_) => IgnoreFile::Read(bytes),
+        Err(e) => IgnoreFile::ReadFailed(e),
+    }
 }
 
 /// The patterns of the ignore file `file` of directory `dir`, read as `bytes`: a line
