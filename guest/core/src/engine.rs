@@ -443,7 +443,7 @@ pub struct Engine<J: Journal, E: Env> {
     /// How fast each agent may write.
     pub rates: Rates,
     /// Bytes the next call paid ahead ([`Engine::pay_ahead`]).
-    prepaid: usize,
+    prepaid: Option<usize>,
 }
 
 /// What a read-audit row costs beside its texts: its position, time, chain link and
@@ -556,7 +556,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
             journal,
             env,
             rates: Rates::default(),
-            prepaid: 0,
+            prepaid: None,
         }
     }
 
@@ -665,7 +665,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
             let now = self.env.now_ms();
             let limit = self.limits.write_bytes_per_minute;
             self.rates.spend_bytes(&owner, now, limit, bytes);
-            self.prepaid = bytes.max(1);
+            self.prepaid = Some(bytes);
         }
         Ok(())
     }
@@ -709,8 +709,9 @@ impl<J: Journal, E: Env> Engine<J, E> {
         let target = target.filter(|t| check_id("target", t).is_ok());
         // Every call of an agent writes something (a change, or a read's audit row) that
         // its owner's byte budget pays for: none goes in while the budget is spent.
-        let prepaid = std::mem::take(&mut self.prepaid);
-        if prepaid == 0 {
+        // (A change paid ahead was checked as it paid.)
+        let prepaid = self.prepaid.take();
+        if prepaid.is_none() {
             self.check_write_bytes(caller)?;
         }
         let mut charged = false;
@@ -779,12 +780,6 @@ impl<J: Journal, E: Env> Engine<J, E> {
             check_memory(&events, self.limits.memory_bytes)?;
             let owner = self.owner_of(caller);
             if let (Caller::Agent(me), false) = (caller, charged) {
-                // A change paid ahead was let in on a budget not spent then.
-                if let (Some(owner), 0) = (&owner, prepaid) {
-                    self.rates
-                        .bytes_left(owner, now, self.limits.write_bytes_per_minute)
-                        .map_err(Error::RateLimited)?;
-                }
                 self.rates
                     .take(me, now, self.limits.writes_per_minute)
                     .map_err(Error::RateLimited)?;
@@ -800,7 +795,7 @@ impl<J: Journal, E: Env> Engine<J, E> {
             match self.journal.append(self.state.seq, &data, sync) {
                 Ok(seq) => {
                     if let Some(owner) = &owner {
-                        let len = data.len().saturating_sub(prepaid);
+                        let len = data.len().saturating_sub(prepaid.unwrap_or(0));
                         let limit = self.limits.write_bytes_per_minute;
                         self.rates.spend_bytes(owner, now, limit, len);
                     }
