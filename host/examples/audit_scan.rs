@@ -8,8 +8,10 @@
 //! Writes ROWS (default 1,000,000) read-audit rows through the log's own insert (chained,
 //! as the host writes them) into a fresh file: 1,000 agents, one row in 20 by the
 //! operator acting as one of them. Then scans by a rare agent (a thousandth of the rows
-//! name it), by an agent named nowhere, and with no agent filter, and prints the median of
-//! seven scans of each with `audit_log::scan` and with the baseline, and their ratio.
+//! name it), by an agent named nowhere, with no agent filter, for an event type no row
+//! has, and an agent's own scans (an actor: with no filter, for an event type it never
+//! made, filtered on another agent), and prints the median of seven scans of each with
+//! `audit_log::scan` and with the baseline, and their ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use maas_core::events::AuditRecord;
@@ -95,14 +97,21 @@ fn main() {
     }
     println!("{rows} rows written in {:.1?}", start.elapsed());
 
-    for (agent, limit) in [
-        (Some("agent-17"), 100),
-        (Some("agent-17"), 1000),
-        (Some("nobody"), 100),
-        (None, 100),
+    // (actor, agent, event type, limit): an actor is an agent's own scan.
+    for (actor, agent, event_type, limit) in [
+        (None, Some("agent-17"), None, 100),
+        (None, Some("agent-17"), None, 1000),
+        (None, Some("nobody"), None, 100),
+        (None, None, None, 100),
+        (None, None, Some("none.such"), 100),
+        (Some("agent-17"), None, None, 100),
+        (Some("agent-17"), None, Some("none.such"), 100),
+        (Some("agent-17"), Some("agent-18"), None, 100),
     ] {
         let scan = AuditScan {
+            actor: actor.map(str::to_string),
             agent: agent.map(str::to_string),
+            event_type: event_type.map(str::to_string),
             limit,
             ..AuditScan::default()
         };
@@ -110,14 +119,7 @@ fn main() {
         let (before, found_before) = median(|| {
             let mut st = conn.prepare_cached(BASELINE).unwrap();
             st.query_map(
-                params![
-                    None::<String>,
-                    agent,
-                    None::<String>,
-                    None::<i64>,
-                    None::<i64>,
-                    limit
-                ],
+                params![actor, agent, event_type, None::<i64>, None::<i64>, limit],
                 // Every column read, as the log's scan reads them.
                 |r| {
                     Ok(AuditEntry {
@@ -141,9 +143,11 @@ fn main() {
             .len()
         });
         println!(
-            "agent {:<9} limit {limit:>4}: {:>7.1?} ({found} rows), baseline {:>7.1?} \
-             ({found_before} rows), ratio {:.2}",
+            "actor {:<8} agent {:<8} type {:<9} limit {limit:>4}: {:>7.1?} ({found} rows), \
+             baseline {:>7.1?} ({found_before} rows), ratio {:.3}",
+            actor.unwrap_or("-"),
             agent.unwrap_or("-"),
+            event_type.unwrap_or("-"),
             now,
             before,
             now.as_secs_f64() / before.as_secs_f64()

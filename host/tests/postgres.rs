@@ -144,6 +144,59 @@ fn two_handles_on_one_database_keep_one_history() {
     assert_eq!(by_target.len(), 12);
 }
 
+/// Every shape of scan (an agent's own rows, by agent, by event type, within times)
+/// returns what the core's own filter picks from the same rows: the scan's SQL holds
+/// only the filters it has, so each shape is a statement of its own.
+#[test]
+fn every_shape_of_scan_returns_what_the_filter_picks() {
+    let Some(pg) = pg_support::start() else {
+        return;
+    };
+    let mut j = PostgresJournal::connect(&pg.url).unwrap();
+    let agents = ["ann", "bob", "cy"];
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut all = Vec::new();
+    for i in 0..400u64 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let pick = |shift: u32| agents[((rng >> shift) % 3) as usize];
+        let mut e = read_audit(pick(16), i);
+        if rng.is_multiple_of(4) {
+            e.record.actor = "operator".into();
+            e.record.detail = format!(r#"{{"on_behalf_of":"{}"}}"#, pick(8));
+        }
+        e.record.target = Some(pick(24).into());
+        if rng >> 40 & 1 == 0 {
+            e.record.event_type = "memory.read".into();
+        }
+        j.audit_append(&e).unwrap();
+        all.push(e);
+    }
+    j.flush_reads().unwrap();
+    for agent in [Some("ann"), Some("nobody"), None] {
+        for (actor, event_type, since, until, limit) in [
+            (None, None, None, None, 10),
+            (None, Some("memory.read"), Some(1_100), Some(1_300), 1000),
+            (Some("operator"), None, None, None, 7),
+            (Some("bob"), Some("agent.read"), None, None, 50),
+            (Some("cy"), None, Some(1_050), None, 30),
+        ] {
+            let scan = AuditScan {
+                actor: actor.map(str::to_string),
+                agent: agent.map(str::to_string),
+                event_type: event_type.map(str::to_string),
+                since,
+                until,
+                limit,
+            };
+            let seqs = |v: &[AuditEntry]| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+            let want = scan.newest(all.iter());
+            assert_eq!(seqs(&j.audit_scan(&scan).unwrap()), seqs(&want), "{scan:?}");
+        }
+    }
+}
+
 /// A read returns entries while those before them hold under `MAX_READ_BYTES` (one
 /// entry whatever its size), as SQLite's does.
 #[test]

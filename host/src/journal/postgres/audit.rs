@@ -79,67 +79,88 @@ fn entry_at(r: &postgres::Row, first: usize) -> AuditEntry {
     }
 }
 
-/// The filters of a scan besides the log and the agent: `$2` actor, `$4` event type,
-/// `$5`..`$6` time.
-macro_rules! scan_filters {
-    () => {
-        "($2::TEXT IS NULL OR actor = $2) AND ($4::TEXT IS NULL OR event_type = $4)
-         AND ($5::BIGINT IS NULL OR at >= $5) AND ($6::BIGINT IS NULL OR at < $6)"
+/// The SQL of `scan` and its parameters after the log (`$1`): only the filters the scan
+/// has, so that an index serves each, as the SQLite log's scan (`audit_log::scan_sql`)
+/// does: a scan with an actor (an agent's own rows) reads that actor's rows only, by
+/// `(log, actor, event_type, id)` with an event type; the operator's scan by agent takes
+/// the newest `limit` matching rows of each of three indexes (actor, target, and the agent
+/// an operator's row acted as: [`super::schema`]'s `maas_audit_log_on_behalf`, over the
+/// same expression), then the newest `limit` of those.
+fn scan_sql<'a>(scan: &'a AuditScan, bounds: &'a [Option<i64>; 3]) -> (String, Vec<Param<'a>>) {
+    let mut params: Vec<Param<'a>> = vec![&LOG];
+    let mut next = |p: Param<'a>| {
+        params.push(p);
+        format!("${}", params.len())
     };
+    let [since, until, limit] = bounds;
+    let limit = next(limit);
+    let mut filters = String::new();
+    if scan.event_type.is_some() {
+        filters += &format!(" AND event_type = {}", next(&scan.event_type));
+    }
+    if since.is_some() {
+        filters += &format!(" AND at >= {}", next(since));
+    }
+    if until.is_some() {
+        filters += &format!(" AND at < {}", next(until));
+    }
+    let on_behalf = "substring(detail from '\"on_behalf_of\":\"([^\"]*)\"')";
+    let sql = match (&scan.actor, &scan.agent) {
+        (Some(_), agent) => {
+            let actor = next(&scan.actor);
+            let by_agent = match agent {
+                Some(_) => {
+                    let a = next(&scan.agent);
+                    format!(
+                        " AND (actor = {a} OR target = {a} OR (actor = 'operator' AND {on_behalf} = {a}))"
+                    )
+                }
+                None => String::new(),
+            };
+            format!(
+                "SELECT {COLUMNS} FROM maas_audit_log WHERE log = $1 AND actor = {actor}{by_agent}{filters}
+                 ORDER BY id DESC LIMIT {limit}"
+            )
+        }
+        (None, None) => format!(
+            "SELECT {COLUMNS} FROM maas_audit_log WHERE log = $1{filters} ORDER BY id DESC LIMIT {limit}"
+        ),
+        (None, Some(_)) => {
+            let a = next(&scan.agent);
+            let newest = |which: String| {
+                format!(
+                    "(SELECT id FROM maas_audit_log WHERE log = $1 AND {which}{filters}
+                     ORDER BY id DESC LIMIT {limit})"
+                )
+            };
+            format!(
+                "SELECT {COLUMNS} FROM maas_audit_log WHERE log = $1 AND id IN (
+                   {} UNION ALL {} UNION ALL {})
+                 ORDER BY id DESC LIMIT {limit}",
+                newest(format!("actor = {a}")),
+                newest(format!("target = {a}")),
+                newest(format!("actor = 'operator' AND {on_behalf} = {a}")),
+            )
+        }
+    };
+    (sql, params)
 }
 
-/// A scan with no agent filter: the newest rows first, until `$7` match.
-const SCAN: &str = concat!(
-    "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM maas_audit_log
-     WHERE log = $1 AND $3::TEXT IS NULL AND ",
-    scan_filters!(),
-    " ORDER BY id DESC LIMIT $7"
-);
-
-/// A scan by agent: the newest `$7` matching rows of each of its three indexes (actor,
-/// target, and the agent an operator's row acted as: [`super::schema`]'s
-/// `maas_audit_log_on_behalf`, over the same expression), then the newest `$7` of those,
-/// as the SQLite log's scan does.
-const SCAN_BY_AGENT: &str = concat!(
-    "SELECT seq, at, actor, event_type, target, outcome, detail, prev FROM maas_audit_log
-     WHERE log = $1 AND id IN (
-       (SELECT id FROM maas_audit_log WHERE log = $1 AND actor = $3 AND ",
-    scan_filters!(),
-    " ORDER BY id DESC LIMIT $7)
-       UNION ALL (SELECT id FROM maas_audit_log WHERE log = $1 AND target = $3 AND ",
-    scan_filters!(),
-    " ORDER BY id DESC LIMIT $7)
-       UNION ALL (SELECT id FROM maas_audit_log WHERE log = $1 AND actor = 'operator'
-         AND substring(detail from '\"on_behalf_of\":\"([^\"]*)\"') = $3 AND ",
-    scan_filters!(),
-    " ORDER BY id DESC LIMIT $7))
-     ORDER BY id DESC LIMIT $7"
-);
+/// One query parameter.
+type Param<'a> = &'a (dyn postgres::types::ToSql + Sync);
 
 /// The newest `scan.limit` matching entries, oldest first.
 pub fn scan(
     client: &mut impl GenericClient,
     scan: &AuditScan,
 ) -> Result<Vec<AuditEntry>, JournalError> {
-    let sql = if scan.agent.is_some() {
-        SCAN_BY_AGENT
-    } else {
-        SCAN
-    };
-    let rows = client
-        .query(
-            sql,
-            &[
-                &LOG,
-                &scan.actor,
-                &scan.agent,
-                &scan.event_type,
-                &scan.since.map(i64_of),
-                &scan.until.map(i64_of),
-                &i64::from(scan.limit),
-            ],
-        )
-        .map_err(unavailable)?;
+    let bounds = [
+        scan.since.map(i64_of),
+        scan.until.map(i64_of),
+        Some(i64::from(scan.limit)),
+    ];
+    let (sql, params) = scan_sql(scan, &bounds);
+    let rows = client.query(&sql, &params).map_err(unavailable)?;
     let mut out: Vec<AuditEntry> = rows.iter().map(|r| entry_at(r, 0)).collect();
     out.truncate(maas_core::audit::fitting(&out));
     out.reverse();

@@ -8,10 +8,11 @@ use crate::journal::JournalError;
 use postgres::{Client, GenericClient};
 
 /// The schema version this build writes.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// Migration `n` (from 1) brings version `n - 1` to `n`. Version 2 indexes the agent an
-/// operator's read-audit row acted as (`on_behalf_of` in its detail), for scans by agent.
+/// operator's read-audit row acted as (`on_behalf_of` in its detail), for scans by agent;
+/// version 3 an actor's rows by event type (an agent's own scans for one).
 const MIGRATIONS: &[&str] = &[
     "
     CREATE TABLE maas_journal (
@@ -60,6 +61,9 @@ const MIGRATIONS: &[&str] = &[
         (log, (substring(detail from '"on_behalf_of":"([^"]*)"')), id)
         WHERE actor = 'operator';
 "#,
+    "
+    CREATE INDEX maas_audit_log_actor_type ON maas_audit_log (log, actor, event_type, id);
+",
 ];
 
 /// Every table maas uses (the version table first).
