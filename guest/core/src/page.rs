@@ -6,6 +6,7 @@
 //! removed in between simply no longer shows. Callers treat a cursor as opaque text.
 
 use crate::error::{Error, Result};
+use std::ops::Bound;
 
 /// Items on a page when the caller names no limit.
 pub const DEFAULT_PAGE: u32 = 50;
@@ -96,16 +97,38 @@ impl Window {
     /// The page of `items`, which come in creation order with their creation numbers:
     /// those after the cursor, at most the limit of them.
     pub fn take<T>(&self, items: impl IntoIterator<Item = (u64, T)>) -> Page<T> {
+        self.scan(
+            items.into_iter().map(|(n, item)| (n, Some(item))),
+            usize::MAX,
+        )
+    }
+
+    /// Where a list kept by creation number starts for this page: after the cursor.
+    pub fn start(&self) -> Bound<u64> {
+        self.after.map_or(Bound::Unbounded, Bound::Excluded)
+    }
+
+    /// [`Window::take`] for a list whose items are looked at one by one, some of them
+    /// not shown to this caller (`None`): the page ends at the limit or after `most`
+    /// items looked at, and its cursor follows the last item looked at. So a page may
+    /// hold fewer items than the limit, even none, and still have a next page; what
+    /// one call costs is bounded however many items the caller may not see.
+    pub fn scan<T>(
+        &self,
+        items: impl IntoIterator<Item = (u64, Option<T>)>,
+        most: usize,
+    ) -> Page<T> {
         let mut page = Vec::new();
         let mut last = None;
         let mut more = false;
-        for (n, item) in items.into_iter().filter(|(n, _)| self.admits(*n)) {
-            if page.len() == self.limit {
+        let admitted = items.into_iter().filter(|(n, _)| self.admits(*n));
+        for (looked, (n, item)) in admitted.enumerate() {
+            if page.len() == self.limit || looked == most {
                 more = true;
                 break;
             }
             last = Some(n);
-            page.push(item);
+            page.extend(item);
         }
         Page {
             items: page,

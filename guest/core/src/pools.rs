@@ -13,7 +13,7 @@ use crate::state::{Agent, Pool, State};
 use serde_json::json;
 
 mod shares;
-pub use shares::{query_shared, share, unshare};
+pub use shares::{MOST_LOOKED_AT, query_shared, share, unshare};
 
 /// What `create` asks for.
 #[derive(Debug, Clone, PartialEq)]

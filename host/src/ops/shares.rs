@@ -120,7 +120,8 @@ impl Op for UnshareMemory {
 
 /// List the memories shared in a pool that the agent may see, no wider than max_scope, in
 /// share order, one page at a time: `next_cursor` is where the next page starts (null
-/// after the last one).
+/// after the last one). A page looks at 4,096 shares at most, so it may hold fewer than
+/// `limit` (even none) and still have a `next_cursor`.
 #[derive(Debug, Clone, Deserialize, JsonSchema, Args)]
 #[serde(deny_unknown_fields)]
 pub struct QueryShared {

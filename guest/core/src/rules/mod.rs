@@ -142,6 +142,7 @@ pub mod ev {
 }
 
 /// A history being built.
+#[derive(Clone)]
 pub struct Given {
     state: State,
     now: u64,

@@ -271,3 +271,70 @@ fn a_global_share_is_read_by_any_agent_with_memory_read_but_listed_to_members_on
     })
     .then_not_found();
 }
+
+#[test]
+fn a_page_of_shares_looks_at_a_bounded_number_and_the_next_goes_on_from_there() {
+    // Between the writer's first share and its last two, more shares of another owner's
+    // at `user` scope than a page looks at: the writer sees none of them.
+    let hidden = pools::MOST_LOOKED_AT + 10;
+    let mut g = world()
+        .memory("w1", "writer")
+        .shared("p", "w1", "writer", Project);
+    for i in 0..hidden {
+        let id = format!("g{i}");
+        g = g.memory(&id, "guest").shared("p", &id, "guest", User);
+    }
+    for id in ["w2", "w3"] {
+        g = g.memory(id, "writer").shared("p", id, "writer", Project);
+    }
+    let page = |cursor: Option<String>| {
+        let mut found = None;
+        g.clone()
+            .when(agent("writer"), |s, cx| {
+                pools::query_shared(
+                    s,
+                    cx,
+                    "p",
+                    "writer",
+                    Global,
+                    &PageRequest::after(50, cursor),
+                )
+            })
+            .then_value(|v| found = Some(v.clone()));
+        found.unwrap()
+    };
+    let first = page(None);
+    let ids = |p: &crate::page::Page<pools::ShareView>| {
+        p.items
+            .iter()
+            .map(|v| v.memory_id.clone())
+            .collect::<Vec<_>>()
+    };
+    // The first page stopped after looking at its bound, holding one share.
+    assert_eq!(ids(&first), ["w1"]);
+    assert!(first.next_cursor.is_some());
+    let mut seen = ids(&first);
+    let mut cursor = first.next_cursor;
+    let mut pages = 1;
+    while let Some(c) = cursor {
+        let next = page(Some(c));
+        seen.extend(ids(&next));
+        cursor = next.next_cursor;
+        pages += 1;
+    }
+    assert_eq!(seen, ["w1", "w2", "w3"]);
+    assert_eq!(pages, 2);
+    // The sharer itself sees its own: a full page, then the rest.
+    let mut found = None;
+    g.clone()
+        .when(agent("guest"), |s, cx| {
+            pools::query_shared(s, cx, "p", "guest", Global, &PageRequest::first(500))
+        })
+        .then_value(|v| found = Some(v.clone()));
+    let guest = found.unwrap();
+    assert_eq!(guest.items.len(), 500);
+    assert_eq!(
+        guest.items.first().map(|v| v.memory_id.as_str()),
+        Some("w1")
+    );
+}

@@ -353,6 +353,9 @@ impl Restore {
                 build_into(&mut pool.shares, shares);
             }
         }
+        for pool in state.pools.values_mut() {
+            pool.order_shares();
+        }
         state.seq = self.seq;
         state.trim_audit();
         state.count_per_owner_with(bulk.memory_text);

@@ -184,6 +184,9 @@ fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
             .collect::<Vec<_>>()
     };
     assert_eq!(hits(&mut r), hits(&mut c));
+    // The pools with their derived share order (pages of shares walk it).
+    assert_eq!(r.engine.state.pools, c.engine.state.pools);
+    assert_eq!(c.engine.state.pools["p-1"].share_order.len(), 100);
     // And as full replay builds it.
     let mut replayed = core(entries);
     assert_eq!(

@@ -324,7 +324,7 @@ wire_struct!(Share {
     shared_at
 });
 wire_struct!(Pool { n, id, name, owner_id, scope, team, metadata, archived, created_at }
-    default { members, shares });
+    default { members, shares, share_order });
 wire_struct!(Memory {
     n,
     id,

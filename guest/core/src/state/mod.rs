@@ -97,8 +97,44 @@ pub struct Pool {
     pub created_at: u64,
     /// Members by agent id.
     pub members: BTreeMap<String, Member>,
-    /// Shares by memory id.
+    /// Shares by memory id (changed through [`Pool::add_share`] and
+    /// [`Pool::remove_share`], which keep [`Pool::share_order`]).
     pub shares: BTreeMap<String, Share>,
+    /// The memory ids of [`Pool::shares`] by share number, derived: a page of shares
+    /// walks it from its cursor and stops at its limit. Sorting every share for each page
+    /// took 38-53 ms at 66,000 shares.
+    #[serde(skip)]
+    pub share_order: BTreeMap<u64, String>,
+}
+
+impl Pool {
+    /// Shares `memory_id` as `share`, or sets the scope of its share if it has one (its
+    /// number and time stay).
+    pub fn add_share(&mut self, memory_id: &str, share: Share) {
+        match self.shares.get_mut(memory_id) {
+            Some(held) => held.scope = share.scope,
+            None => {
+                self.share_order.insert(share.n, memory_id.to_string());
+                self.shares.insert(memory_id.to_string(), share);
+            }
+        }
+    }
+
+    /// Removes the share of `memory_id`.
+    pub fn remove_share(&mut self, memory_id: &str) -> Option<Share> {
+        let share = self.shares.remove(memory_id)?;
+        self.share_order.remove(&share.n);
+        Some(share)
+    }
+
+    /// Derives [`Pool::share_order`] from the shares (a restored pool has none).
+    pub fn order_shares(&mut self) {
+        self.share_order = self
+            .shares
+            .iter()
+            .map(|(memory_id, share)| (share.n, memory_id.clone()))
+            .collect();
+    }
 }
 
 /// A stored memory.

@@ -83,7 +83,7 @@ impl State {
                     );
                     for pool_id in &m.pools {
                         if let Some(p) = self.pools.get_mut(pool_id) {
-                            p.shares.remove(id);
+                            p.remove_share(id);
                         }
                     }
                     if !self.indexes_deferred {

@@ -39,6 +39,7 @@ impl State {
                         created_at: at,
                         members: BTreeMap::new(),
                         shares: BTreeMap::new(),
+                        share_order: BTreeMap::new(),
                     },
                 );
             }
@@ -85,20 +86,15 @@ impl State {
                     self.pools.get_mut(pool_id),
                     self.memories.get_mut(memory_id),
                 ) {
-                    match p.shares.get_mut(memory_id) {
-                        Some(s) => s.scope = *scope,
-                        None => {
-                            p.shares.insert(
-                                memory_id.clone(),
-                                Share {
-                                    n,
-                                    shared_by: shared_by.clone(),
-                                    scope: *scope,
-                                    shared_at: at,
-                                },
-                            );
-                        }
-                    }
+                    p.add_share(
+                        memory_id,
+                        Share {
+                            n,
+                            shared_by: shared_by.clone(),
+                            scope: *scope,
+                            shared_at: at,
+                        },
+                    );
                     m.pools.insert(pool_id.clone());
                 }
             }
@@ -106,7 +102,7 @@ impl State {
                 pool_id, memory_id, ..
             } => {
                 if let Some(p) = self.pools.get_mut(pool_id) {
-                    p.shares.remove(memory_id);
+                    p.remove_share(memory_id);
                 }
                 if let Some(m) = self.memories.get_mut(memory_id) {
                     m.pools.remove(pool_id);
