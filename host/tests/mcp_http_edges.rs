@@ -1526,6 +1526,49 @@ async fn at_the_cap_a_connection_streaming_an_answer_is_never_the_one_closed() {
     server.stop.cancel();
 }
 
+/// A request refused at the door (no token here) has its body read for up to a second
+/// before the 401 goes out; meanwhile its connection is as good as idle: at the cap, one
+/// of those makes room, not an agent's idle keep-alive connection (all of which went
+/// when tokenless clients kept the places busy dripping such bodies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_connection_refused_at_the_door_makes_room_before_an_agents() {
+    use tokio::io::AsyncWriteExt;
+    let server = server_with(memory_core(), |o| o.connections.max = 3).await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let _ = op.cancel().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = host_port(&server.url);
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let answer = exchange(&mut kept, &a2a_task_get(&addr, &a)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Two tokenless requests whose bodies come slowly fill the other places.
+    let mut refused = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(
+            format!(
+                "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 1000\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        refused.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let took = health_took(&addr).await;
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    assert!(
+        !closed_by_server(&mut kept).await,
+        "the agent's connection was closed"
+    );
+    let answer = exchange(&mut kept, &a2a_task_get(&addr, &a)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    server.stop.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_body_sent_too_slowly_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -594,6 +594,15 @@ async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
     response
 }
 
+/// `refusal`, once the refused request's body is read as `body::before_refusal` says;
+/// meanwhile its connection may be closed to make room, as an idle one may.
+async fn refused_at_door(request: Request, refusal: Response) -> Response {
+    if let Some(seat) = request.extensions().get::<places::Seat>() {
+        seat.refusing();
+    }
+    body::before_refusal(request, refusal).await
+}
+
 /// The gate proper, for a request whose `Origin` header `origin` classifies.
 async fn gate_request(
     gate: Arc<Gate>,
@@ -613,18 +622,18 @@ async fn gate_request(
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     // Every route, not only `/mcp` (which rmcp checks too): a page that rebinds its
     // own name to this address must not reach the change feed or A2A either.
-    // A refusal here reads what body came with the request first (`body::before_refusal`).
+    // A refusal here reads what body came with the request first (`refused_at_door`).
     if !gate.hosts.allows(request.headers(), request.uri()) {
         let refusal = gate.refused(peer, Reason::Host, forbidden_host(request.headers()));
-        return body::before_refusal(request, refusal).await;
+        return refused_at_door(request, refusal).await;
     }
     if !origin.allowed() {
         let refusal = gate.refused(peer, Reason::Origin, forbidden_origin());
-        return body::before_refusal(request, refusal).await;
+        return refused_at_door(request, refusal).await;
     }
     let (principal, token, recheck) = match gate.principal(peer, origin, bearer(&request)).await {
         Ok(p) => p,
-        Err(refusal) => return body::before_refusal(request, refusal).await,
+        Err(refusal) => return refused_at_door(request, refusal).await,
     };
     let session = request
         .headers()
@@ -648,7 +657,7 @@ async fn gate_request(
         };
         if let Some((reason, why)) = why {
             let refusal = gate.refused(peer, reason, unauthorized(why));
-            return body::before_refusal(request, refusal).await;
+            return refused_at_door(request, refusal).await;
         }
     }
     // Ending a session: one that does not exist (or expired) is 404, as the MCP
@@ -1197,6 +1206,9 @@ async fn serve_connections(
         let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
             let (mut parts, body) = request.into_parts();
             parts.extensions.insert(ConnectInfo(peer));
+            parts
+                .extensions
+                .insert(places::Seat(standing.clone(), number));
             let mut app = app.clone();
             let (body, cut) = deadline::Deadline::new(body, limits.body_timeout, &stop);
             let request = hyper::Request::from_parts(parts, axum::body::Body::new(body));

@@ -3,7 +3,8 @@
 //! place (idle connections, or a `/healthz` every few seconds to keep each alive) and
 //! leave the agents waiting in the listen backlog, and so could one agent that showed its
 //! token on each. When a connection arrives and no place is free, an idle connection
-//! (no request of its own being served) is closed to make room: one that has shown no
+//! (no request of its own being served, or one refused at the door whose body is read
+//! before the refusal goes out) is closed to make room: one that has shown no
 //! token the door accepts, from the source holding the most such connections, the one
 //! idle longest (a connection opened under a second ago only when there is no other);
 //! else one of the party holding the most connections (an owner's agents together, as
@@ -89,6 +90,18 @@ impl Places {
         });
     }
 
+    /// Connection `id`'s request was refused at the door and its body is being read
+    /// before the refusal goes out (`body::before_refusal`): the connection may be
+    /// closed to make room as an idle one may. Busy, tokenless connections dripping
+    /// bodies that would be refused had left an owner's idle ones the only ones to close.
+    pub fn refusing(&self, id: u64) {
+        self.with(|open| {
+            if let Some(s) = open.get_mut(&id) {
+                s.idle_since.get_or_insert_with(Instant::now);
+            }
+        });
+    }
+
     /// Connection `id` is closed.
     pub fn closed(&self, id: u64) {
         self.with(|open| open.remove(&id));
@@ -107,6 +120,18 @@ impl Places {
                 None => false,
             }
         })
+    }
+}
+
+/// Put on each request: its connection's place, for the door to mark it
+/// [`Places::refusing`].
+#[derive(Clone)]
+pub struct Seat(pub Arc<Places>, pub u64);
+
+impl Seat {
+    /// See [`Places::refusing`].
+    pub fn refusing(&self) {
+        self.0.refusing(self.1);
     }
 }
 
