@@ -536,13 +536,14 @@ async fn at_the_server_s_cap_the_owner_holding_the_most_gives_up_an_idle_session
     let bob = register(&op, "bob-1", "claude_code", "bob").await;
     let (_, b1) = open_session(&http, &server.url, &bob).await;
     let (_, b2) = open_session(&http, &server.url, &bob).await;
-    let carol = register(&op, "carol-1", "claude_code", "carol").await;
+    // Bob, holding two, gets no third while every session was used just now.
     assert_eq!(
-        open_session(&http, &server.url, &carol).await.0,
+        open_session(&http, &server.url, &bob).await.0,
         503,
         "every session was used just now"
     );
     tokio::time::sleep(RECLAIM + Duration::from_millis(100)).await;
+    let carol = register(&op, "carol-1", "claude_code", "carol").await;
     // alice-1's session is the least recently used of alice's (bob's one agent holds
     // the most sessions of any agent, but bob fewer than alice).
     for (token, session) in &alice[1..] {
@@ -554,6 +555,53 @@ async fn at_the_server_s_cap_the_owner_holding_the_most_gives_up_an_idle_session
     for session in [&b1, &b2] {
         assert_eq!(whoami(&http, &server.url, &bob, session).await.0, 200);
     }
+}
+
+/// At the server's cap with every session used just now, an owner holding fewer than
+/// the owner holding the most, less one, still gets a session: that owner's least
+/// recently used one with no stream open makes room (its client gets 404 and opens
+/// again). One holding as many, less one, is refused; the operator's are never taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_server_s_cap_an_owner_holding_fewer_takes_a_busy_session_of_the_one_holding_most() {
+    let server = server_with(memory_core(), |o| {
+        o.sessions.per_principal = 3;
+        // The operator's client below holds one session, alice's agent three, bob's two.
+        o.sessions.total = 6;
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let http = reqwest::Client::new();
+    let alice = register(&op, "alice-1", "claude_code", "alice").await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (status, session) = open_session(&http, &server.url, &alice).await;
+        assert_eq!(status, 200);
+        held.push(session);
+    }
+    let bob = register(&op, "bob-1", "claude_code", "bob").await;
+    let (_, b1) = open_session(&http, &server.url, &bob).await;
+    let (_, b2) = open_session(&http, &server.url, &bob).await;
+    // Each used just now, alice's first the least recently.
+    for session in &held[1..] {
+        assert_eq!(whoami(&http, &server.url, &alice, session).await.0, 200);
+    }
+    for session in [&b1, &b2] {
+        assert_eq!(whoami(&http, &server.url, &bob, session).await.0, 200);
+    }
+    // Bob holds two, alice three: taking one would leave bob no fewer than alice.
+    assert_eq!(open_session(&http, &server.url, &bob).await.0, 503);
+    let carol = register(&op, "carol-1", "claude_code", "carol").await;
+    let (status, c1) = open_session(&http, &server.url, &carol).await;
+    assert_eq!(status, 200, "carol holds none");
+    assert_eq!(whoami(&http, &server.url, &alice, &held[0]).await.0, 404);
+    for session in &held[1..] {
+        assert_eq!(whoami(&http, &server.url, &alice, session).await.0, 200);
+    }
+    // Now alice, bob and carol hold 2, 2 and 1: carol's second would leave it at two.
+    assert_eq!(open_session(&http, &server.url, &carol).await.0, 503);
+    assert_eq!(whoami(&http, &server.url, &carol, &c1).await.0, 200);
+    assert_eq!(ok(&op, "whoami", json!({})).await["principal"], "operator");
+    server.stop.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

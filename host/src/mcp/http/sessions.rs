@@ -21,7 +21,11 @@
 //! agent's owner is the user it works for; the operator counts as an owner of its
 //! own), and among its agents one of the agent holding the most. Counted by agent
 //! alone, an owner spreading its sessions over many agents would push the reclaim onto
-//! an owner with one agent holding a few.
+//! an owner with one agent holding a few. At the server's cap with none idle that long,
+//! an owner holding fewer sessions than the one holding the most, less one, still gets
+//! one: that owner's least recently used session with no stream open is closed
+//! ([`Owners::preempt`]), so owners keeping every place in use cannot shut the others
+//! out.
 //! Clients that exit without `DELETE` leave their sessions behind; without this, an
 //! agent that starts a client for every job (a test pipeline) would be refused for the
 //! rest of the idle time once it had left its cap of them behind. A client whose session
@@ -308,9 +312,45 @@ impl Owners {
             );
         }
         if open().count() >= limits.total {
-            return reclaim(&|_| true, SessionRefusal::Total(limits.total));
+            return reclaim(&|_| true, SessionRefusal::Total(limits.total))
+                .or_else(|refusal| Self::preempt(owners, party).map(Some).ok_or(refusal));
         }
         Ok(None)
+    }
+
+    /// At the server's cap with no session idle long enough to reclaim: when `party`
+    /// holds fewer sessions than the party holding the most, less one, the least recently
+    /// used session of that party with no stream open (no request of it being answered),
+    /// of its principal holding the most, though it was used within
+    /// [`SessionLimits::reclaim_after`]. Its client gets 404 on its next request and
+    /// opens a session again, as the protocol asks. Without it, four owners keeping their
+    /// 1,024 sessions each in use filled the server's 4,096 and every other owner was
+    /// refused. The operator's sessions are never taken.
+    fn preempt(owners: &HashMap<SessionId, Held>, party: &Party) -> Option<SessionId> {
+        let open = || owners.iter().filter(|(_, held)| !held.closing);
+        let mut parties: HashMap<&Party, usize> = HashMap::new();
+        for (_, held) in open() {
+            *parties.entry(&held.party).or_default() += 1;
+        }
+        let ours = parties.get(party).copied().unwrap_or(0);
+        let (top, most) = parties
+            .iter()
+            .filter(|(p, _)| ***p != Party::Operator)
+            .max_by_key(|(_, n)| **n)?;
+        if ours + 1 >= *most {
+            return None;
+        }
+        let mut principals: HashMap<&Principal, usize> = HashMap::new();
+        for (_, held) in open().filter(|(_, held)| held.party == **top) {
+            *principals.entry(&held.holder.0).or_default() += 1;
+        }
+        open()
+            .filter(|(_, held)| held.party == **top && held.streams == 0)
+            .max_by_key(|(_, held)| {
+                let principal = principals.get(&held.holder.0).copied().unwrap_or(0);
+                (principal, std::cmp::Reverse(held.last_used))
+            })
+            .map(|(id, _)| id.clone())
     }
 
     fn precheck(&self, opening: &Opening, limits: &SessionLimits) -> Result<(), SessionRefusal> {
