@@ -10,7 +10,8 @@
 //! operator acting as one of them. Then scans by a rare agent (a thousandth of the rows
 //! name it), by an agent named nowhere, with no agent filter, for an event type no row
 //! has, and an agent's own scans (an actor: with no filter, for an event type it never
-//! made, filtered on another agent), and prints the median of seven scans of each with
+//! made, filtered on another agent, from a time after every row), and prints the median
+//! of seven scans of each with
 //! `audit_log::scan` and with the baseline, and their ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -97,21 +98,26 @@ fn main() {
     }
     println!("{rows} rows written in {:.1?}", start.elapsed());
 
-    // (actor, agent, event type, limit): an actor is an agent's own scan.
-    for (actor, agent, event_type, limit) in [
-        (None, Some("agent-17"), None, 100),
-        (None, Some("agent-17"), None, 1000),
-        (None, Some("nobody"), None, 100),
-        (None, None, None, 100),
-        (None, None, Some("none.such"), 100),
-        (Some("agent-17"), None, None, 100),
-        (Some("agent-17"), None, Some("none.such"), 100),
-        (Some("agent-17"), Some("agent-18"), None, 100),
+    // (actor, agent, event type, since, limit): an actor is an agent's own scan; a time
+    // past every row's is a range none is in.
+    let later = Some(1_800_000_000_000i64);
+    for (actor, agent, event_type, since, limit) in [
+        (None, Some("agent-17"), None, None, 100),
+        (None, Some("agent-17"), None, None, 1000),
+        (None, Some("nobody"), None, None, 100),
+        (None, None, None, None, 100),
+        (None, None, Some("none.such"), None, 100),
+        (Some("agent-17"), None, None, None, 100),
+        (Some("agent-17"), None, Some("none.such"), None, 100),
+        (Some("agent-17"), Some("agent-18"), None, None, 100),
+        (Some("agent-17"), None, None, later, 100),
+        (Some("agent-17"), None, Some("memory.searched"), later, 100),
     ] {
         let scan = AuditScan {
             actor: actor.map(str::to_string),
             agent: agent.map(str::to_string),
             event_type: event_type.map(str::to_string),
+            since: since.map(|t| t as u64),
             limit,
             ..AuditScan::default()
         };
@@ -119,7 +125,7 @@ fn main() {
         let (before, found_before) = median(|| {
             let mut st = conn.prepare_cached(BASELINE).unwrap();
             st.query_map(
-                params![actor, agent, event_type, None::<i64>, None::<i64>, limit],
+                params![actor, agent, event_type, since, None::<i64>, limit],
                 // Every column read, as the log's scan reads them.
                 |r| {
                     Ok(AuditEntry {
@@ -143,11 +149,12 @@ fn main() {
             .len()
         });
         println!(
-            "actor {:<8} agent {:<8} type {:<9} limit {limit:>4}: {:>7.1?} ({found} rows), \
-             baseline {:>7.1?} ({found_before} rows), ratio {:.3}",
+            "actor {:<8} agent {:<8} type {:<15} {:<5} limit {limit:>4}: {:>7.1?} ({found} \
+             rows), baseline {:>7.1?} ({found_before} rows), ratio {:.3}",
             actor.unwrap_or("-"),
             agent.unwrap_or("-"),
             event_type.unwrap_or("-"),
+            if since.is_some() { "later" } else { "" },
             now,
             before,
             now.as_secs_f64() / before.as_secs_f64()

@@ -41,7 +41,8 @@ pub fn migrate(conn: &Connection) -> Result<(), JournalError> {
         }
     }
     conn.execute_batch(ON_BEHALF_INDEX).map_err(unavailable)?;
-    conn.execute_batch(EVENT_TYPE_INDEX).map_err(unavailable)?;
+    conn.execute_batch(ACTOR_TIME_INDEXES)
+        .map_err(unavailable)?;
     Ok(())
 }
 
@@ -166,12 +167,13 @@ const ON_BEHALF_INDEX: &str = concat!(
     ", id) WHERE actor = 'operator';"
 );
 
-/// The index that finds an actor's rows of one event type, newest first. The
-/// operator's scans by event type read the log newest first (65 ms at a million rows
-/// for a type none has): an index of its own made every row's write 2 µs dearer, on top
-/// of the 4 µs this one costs (15.5 s to write a million rows before it, 19.7 s with it).
-const EVENT_TYPE_INDEX: &str =
-    "CREATE INDEX IF NOT EXISTS audit_log_actor_type ON audit_log (actor, event_type, id);";
+/// The indexes that find an actor's rows newest first by time, within a time range,
+/// all of them or those of one event type (SQLite appends the row id to each, so the
+/// newest by time and then by row come first). The operator's scans by event type read
+/// the log newest first (65 ms at a million rows for a type none has).
+const ACTOR_TIME_INDEXES: &str = "DROP INDEX IF EXISTS audit_log_actor_type;
+     CREATE INDEX IF NOT EXISTS audit_log_actor_at ON audit_log (actor, at);
+     CREATE INDEX IF NOT EXISTS audit_log_actor_type_at ON audit_log (actor, event_type, at);";
 
 const COLUMNS: &str = "seq, at, actor, event_type, target, outcome, detail, prev";
 
@@ -179,12 +181,15 @@ const COLUMNS: &str = "seq, at, actor, event_type, target, outcome, detail, prev
 /// index serves each and the newest rows are read first, stopping at the limit.
 ///
 /// A scan with an actor (an agent's own rows: every row of an agent's calls names it as
-/// the actor) reads that actor's rows only, by `(actor, event_type, id)` with an event
-/// type and `(actor, id)` without, whatever agent it is also filtered on. Before, each
-/// filter was `(? IS NULL OR ...)`, which no index serves: an agent's scan for an event
-/// type it never made, or filtered on another agent, read the whole log newest first
-/// (57-60 ms at a million rows; 255-321 ms over HTTP at 460,000 of its own rows); now
-/// 12 µs and 0.8 ms (`examples/audit_scan`).
+/// the actor) reads that actor's rows only, newest first by time (as the core takes the
+/// newest entries), within its time range, by `(actor, event_type, at)` with an event
+/// type and `(actor, at)` without: what it reads is bounded by its limit and the rows in
+/// its range that another filter (the agent) leaves out, never by the rows outside it.
+/// Before, each filter was `(? IS NULL OR ...)`, which no index serves: an agent's scan
+/// for an event type it never made, or a time with no rows, read the whole log newest
+/// first (57-60 ms at a million rows; 26-97 ms over HTTP at 129,000-306,000 of its own
+/// rows, another owner's calls slowed from 1.1 to 32-111 ms meanwhile); now microseconds
+/// (`examples/audit_scan`).
 ///
 /// The operator's scan by agent takes the newest `:limit` matching rows of each of three
 /// indexes (actor, target, the agent the operator acted as), each read newest first and
@@ -195,9 +200,9 @@ const COLUMNS: &str = "seq, at, actor, event_type, target, outcome, detail, prev
 /// agent named nowhere; this takes 0.4 ms, 2.4 ms and 0.1 ms
 /// (`cargo run --release -p maas-host --example audit_scan`).
 ///
-/// Time bounds filter the rows an index gives; rows are in time order only roughly
-/// (processes sharing a log append with their own clocks), so they do not bound the
-/// reading.
+/// The operator's scans read by row id, newest first: their time bounds filter the rows
+/// an index gives (rows are in time order only roughly, since processes sharing a log
+/// append with their own clocks), so those do not bound the reading.
 fn scan_sql(scan: &AuditScan) -> (String, Vec<&'static str>) {
     let mut names = vec![":limit"];
     let mut filters = String::new();
@@ -226,9 +231,17 @@ fn scan_sql(scan: &AuditScan) -> (String, Vec<&'static str>) {
             } else {
                 ""
             };
+            // Named: without statistics SQLite took the actor's time index for an event
+            // type too, reading every row of the actor's in the range.
+            let index = if scan.event_type.is_some() {
+                "audit_log_actor_type_at"
+            } else {
+                "audit_log_actor_at"
+            };
             format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE actor = :actor{by_agent}{filters}
-                 ORDER BY id DESC LIMIT :limit"
+                "SELECT {COLUMNS} FROM audit_log INDEXED BY {index}
+                 WHERE actor = :actor{by_agent}{filters}
+                 ORDER BY at DESC, id DESC LIMIT :limit"
             )
         }
         (None, None) => format!(
@@ -236,14 +249,12 @@ fn scan_sql(scan: &AuditScan) -> (String, Vec<&'static str>) {
         ),
         (None, Some(_)) => {
             names.push(":agent");
-            // The event type picks the actor's index; for the other two, a unary `+`
-            // keeps SQLite from reading every row of the type instead.
-            let newest = |which: &str, typed: bool| {
-                let filters = if typed {
-                    filters.clone()
-                } else {
-                    filters.replace(" event_type =", " +event_type =")
-                };
+            // Each by its own index in row order: a unary `+` keeps SQLite from reading
+            // every row of the type, or the agent's by time and sorting them, instead.
+            let filters = filters
+                .replace(" at ", " +at ")
+                .replace(" event_type =", " +event_type =");
+            let newest = |which: &str| {
                 format!(
                     "SELECT id FROM (SELECT id FROM audit_log WHERE {which}{filters}
                      ORDER BY id DESC LIMIT :limit)"
@@ -252,12 +263,13 @@ fn scan_sql(scan: &AuditScan) -> (String, Vec<&'static str>) {
             format!(
                 "SELECT {COLUMNS} FROM audit_log WHERE id IN ({} UNION ALL {} UNION ALL {})
                  ORDER BY id DESC LIMIT :limit",
-                newest("actor = :agent", true),
-                newest("target = :agent", false),
-                newest(
-                    concat!("actor = 'operator' AND ", on_behalf!(), " = :agent"),
-                    false
-                ),
+                newest("actor = :agent"),
+                newest("target = :agent"),
+                newest(concat!(
+                    "actor = 'operator' AND ",
+                    on_behalf!(),
+                    " = :agent"
+                )),
             )
         }
     };
@@ -414,13 +426,15 @@ mod tests {
         };
         for agent in [None, Some("bob")] {
             let own = plan(&scan(Some("ann"), agent, None));
-            assert!(own.contains("USING INDEX audit_log_actor "), "{own}");
+            assert!(own.contains("USING INDEX audit_log_actor_at "), "{own}");
             let typed = plan(&scan(Some("ann"), agent, Some("memory.read")));
             assert!(
-                typed.contains("USING INDEX audit_log_actor_type "),
+                typed.contains("USING INDEX audit_log_actor_type_at "),
                 "{typed}"
             );
             for p in [&own, &typed] {
+                // The time range bounds what the index reads.
+                assert!(p.contains("at>? AND at<?"), "{p}");
                 assert!(!p.contains("TEMP B-TREE") && !p.contains("target"), "{p}");
             }
         }
@@ -430,8 +444,9 @@ mod tests {
             "{all}"
         );
         let by_agent = plan(&scan(None, Some("bob"), Some("memory.read")));
+        assert!(!by_agent.contains("TEMP B-TREE"), "{by_agent}");
         for index in [
-            "audit_log_actor_type",
+            "audit_log_actor ",
             "audit_log_target",
             "audit_log_on_behalf",
         ] {

@@ -81,8 +81,9 @@ fn entry_at(r: &postgres::Row, first: usize) -> AuditEntry {
 
 /// The SQL of `scan` and its parameters after the log (`$1`): only the filters the scan
 /// has, so that an index serves each, as the SQLite log's scan (`audit_log::scan_sql`)
-/// does: a scan with an actor (an agent's own rows) reads that actor's rows only, by
-/// `(log, actor, event_type, id)` with an event type; the operator's scan by agent takes
+/// does: a scan with an actor (an agent's own rows) reads that actor's rows only, newest
+/// first by time within its range, by `(log, actor, at, id)` or, with an event type,
+/// `(log, actor, event_type, at, id)`; the operator's scan by agent takes
 /// the newest `limit` matching rows of each of three indexes (actor, target, and the agent
 /// an operator's row acted as: [`super::schema`]'s `maas_audit_log_on_behalf`, over the
 /// same expression), then the newest `limit` of those.
@@ -119,7 +120,7 @@ fn scan_sql<'a>(scan: &'a AuditScan, bounds: &'a [Option<i64>; 3]) -> (String, V
             };
             format!(
                 "SELECT {COLUMNS} FROM maas_audit_log WHERE log = $1 AND actor = {actor}{by_agent}{filters}
-                 ORDER BY id DESC LIMIT {limit}"
+                 ORDER BY at DESC, id DESC LIMIT {limit}"
             )
         }
         (None, None) => format!(

@@ -12,7 +12,7 @@ pub const VERSION: i32 = 3;
 
 /// Migration `n` (from 1) brings version `n - 1` to `n`. Version 2 indexes the agent an
 /// operator's read-audit row acted as (`on_behalf_of` in its detail), for scans by agent;
-/// version 3 an actor's rows by event type (an agent's own scans for one).
+/// version 3 an actor's rows by time, of all types and of one (an agent's own scans).
 const MIGRATIONS: &[&str] = &[
     "
     CREATE TABLE maas_journal (
@@ -62,7 +62,9 @@ const MIGRATIONS: &[&str] = &[
         WHERE actor = 'operator';
 "#,
     "
-    CREATE INDEX maas_audit_log_actor_type ON maas_audit_log (log, actor, event_type, id);
+    CREATE INDEX maas_audit_log_actor_at ON maas_audit_log (log, actor, at, id);
+    CREATE INDEX maas_audit_log_actor_type_at ON maas_audit_log
+        (log, actor, event_type, at, id);
 ",
 ];
 
