@@ -1617,6 +1617,55 @@ async fn at_the_cap_a_connection_refused_at_the_door_makes_room_before_an_agents
     server.stop.cancel();
 }
 
+/// A request held back past its agent's requests in flight (for a second, then
+/// refused) leaves its connection the first to make room at the cap: before, such
+/// connections were busy and a connection just opened (not yet read, so no one's) was
+/// closed instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_request_held_back_past_its_agents_share_makes_room_first() {
+    use tokio::io::AsyncWriteExt;
+    let server = server_with(memory_core(), |o| {
+        o.connections.max = 4;
+        o.sessions.in_flight_per_principal = 1;
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let m = register(&op, "mal-1", "claude_code", "mallory").await;
+    let _ = op.cancel().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = host_port(&server.url);
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let answer = exchange(&mut kept, &a2a_task_get(&addr, &a)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Mallory's one request in flight (its body still coming), then one held back.
+    let whole = a2a_task_get(&addr, &m);
+    let mut in_flight = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let cut = whole.len() - 5;
+    in_flight.write_all(&whole.as_bytes()[..cut]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut held_back = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    held_back.write_all(whole.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Alice's new connection takes the last place, not yet sending.
+    let mut fresh = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let took = health_took(&addr).await;
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    assert!(
+        !closed_by_server(&mut fresh).await,
+        "the new connection was closed"
+    );
+    let answer = exchange(&mut fresh, &a2a_task_get(&addr, &a)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        !closed_by_server(&mut kept).await,
+        "the agent's connection was closed"
+    );
+    drop(in_flight);
+    server.stop.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_body_sent_too_slowly_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -681,18 +681,27 @@ async fn gate_request(
             match gate.load.claim(agent) {
                 Ok(claim) => Some(claim),
                 // Past as many again waiting, refused at once (each waiting request holds
-                // its connection busy). A2A has no notifications: a message without an
-                // id waits like any.
-                Err(held) => match gate.waiting.claim(agent) {
-                    Err(_) => return load::refused_now(held),
-                    Ok(_waiting) => match load::busy(request, held, !to_a2a).await {
-                        Ok(notification) => {
-                            request = notification;
-                            None
-                        }
-                        Err(refusal) => return refusal,
-                    },
-                },
+                // its connection). A2A has no notifications: a message without an id
+                // waits like any. Meanwhile the connection may make room (`places`).
+                Err(held) => {
+                    let seat = request.extensions().get::<places::Seat>().cloned();
+                    if let Some(seat) = &seat {
+                        seat.refusing();
+                    }
+                    match gate.waiting.claim(agent) {
+                        Err(_) => return load::refused_now(held),
+                        Ok(_waiting) => match load::busy(request, held, !to_a2a).await {
+                            Ok(notification) => {
+                                if let Some(seat) = &seat {
+                                    seat.serving();
+                                }
+                                request = notification;
+                                None
+                            }
+                            Err(refusal) => return refusal,
+                        },
+                    }
+                }
             }
         }
         _ => None,

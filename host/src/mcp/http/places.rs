@@ -3,8 +3,9 @@
 //! place (idle connections, or a `/healthz` every few seconds to keep each alive) and
 //! leave the agents waiting in the listen backlog, and so could one agent that showed its
 //! token on each. When a connection arrives and no place is free, an idle connection
-//! (no request of its own being served, or one refused at the door whose body is read
-//! before the refusal goes out) is closed to make room: one that has shown no
+//! (no request of its own being served) is closed to make room: first one whose request
+//! is being refused (its body read before the refusal goes out, or held back past its
+//! agent's requests in flight), then one that has shown no
 //! token the door accepts, from the source holding the most such connections, the one
 //! idle longest (a connection opened under a second ago only when there is no other);
 //! else one of the party holding the most connections (an owner's agents together, as
@@ -36,6 +37,8 @@ struct Standing {
     source: IpAddr,
     idle_since: Option<Instant>,
     holder: Option<Party>,
+    /// Its request is being refused (see [`Places::refusing`]).
+    refused: bool,
     close: CancellationToken,
 }
 
@@ -61,6 +64,7 @@ impl Places {
                     source,
                     idle_since: Some(now),
                     holder: None,
+                    refused: false,
                     close,
                 },
             )
@@ -72,6 +76,7 @@ impl Places {
         self.with(|open| {
             if let Some(s) = open.get_mut(&id) {
                 s.idle_since = None;
+                s.refused = false;
             }
         });
     }
@@ -83,6 +88,7 @@ impl Places {
         self.with(|open| {
             if let Some(s) = open.get_mut(&id) {
                 s.idle_since = Some(Instant::now());
+                s.refused = false;
                 if shown.is_some() {
                     s.holder = shown;
                 }
@@ -90,14 +96,17 @@ impl Places {
         });
     }
 
-    /// Connection `id`'s request was refused at the door and its body is being read
-    /// before the refusal goes out (`body::before_refusal`): the connection may be
-    /// closed to make room as an idle one may. Busy, tokenless connections dripping
-    /// bodies that would be refused had left an owner's idle ones the only ones to close.
+    /// Connection `id`'s request is being refused: at the door, its body read before the
+    /// refusal goes out (`body::before_refusal`), or past its agent's requests in flight,
+    /// held back before it (`load::busy`). Such a connection is the first to close to
+    /// make room: busy, tokenless connections dripping bodies that would be refused had
+    /// left an owner's idle ones the only ones to close, and an agent's requests waiting
+    /// past its share left a connection just opened (not yet read, so not yet anyone's).
     pub fn refusing(&self, id: u64) {
         self.with(|open| {
             if let Some(s) = open.get_mut(&id) {
                 s.idle_since.get_or_insert_with(Instant::now);
+                s.refused = true;
             }
         });
     }
@@ -111,7 +120,9 @@ impl Places {
     pub fn make_room(&self) -> bool {
         self.with(|open| {
             let now = Instant::now();
-            let chosen = unproven_to_close(open, now).or_else(|| proven_to_close(open));
+            let chosen = refused_to_close(open)
+                .or_else(|| unproven_to_close(open, now))
+                .or_else(|| proven_to_close(open));
             match chosen.and_then(|id| open.remove(&id)) {
                 Some(s) => {
                     s.close.cancel();
@@ -132,6 +143,11 @@ impl Seat {
     /// See [`Places::refusing`].
     pub fn refusing(&self) {
         self.0.refusing(self.1);
+    }
+
+    /// Its request is served after all (see [`Places::serving`]).
+    pub fn serving(&self) {
+        self.0.serving(self.1);
     }
 }
 
@@ -184,6 +200,12 @@ impl http_body::Body for Answering {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// The connection being refused to close: from the source holding the most of them, the
+/// one refused longest.
+fn refused_to_close(open: &HashMap<u64, Standing>) -> Option<u64> {
+    idle_longest_of_most(open, |s| s.refused.then_some(s.source), |_| true)
 }
 
 /// The idle connection without a token to close: from the source holding the most
