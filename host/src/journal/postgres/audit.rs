@@ -84,9 +84,9 @@ fn entry_at(r: &postgres::Row, first: usize) -> AuditEntry {
 /// does: a scan with an actor (an agent's own rows) reads that actor's rows only, newest
 /// first by time within its range, by `(log, actor, at, id)` or, with an event type,
 /// `(log, actor, event_type, at, id)`; the operator's scan by agent takes
-/// the newest `limit` matching rows of each of three indexes (actor, target, and the agent
-/// an operator's row acted as: [`super::schema`]'s `maas_audit_log_on_behalf`, over the
-/// same expression), then the newest `limit` of those.
+/// the newest `limit` matching rows of each of three indexes (actor by time, target, and
+/// the agent an operator's row acted as: [`super::schema`]'s `maas_audit_log_on_behalf`,
+/// over the same expression), then the newest `limit` of those by time.
 fn scan_sql<'a>(scan: &'a AuditScan, bounds: &'a [Option<i64>; 3]) -> (String, Vec<Param<'a>>) {
     let mut params: Vec<Param<'a>> = vec![&LOG];
     let mut next = |p: Param<'a>| {
@@ -128,19 +128,22 @@ fn scan_sql<'a>(scan: &'a AuditScan, bounds: &'a [Option<i64>; 3]) -> (String, V
         ),
         (None, Some(_)) => {
             let a = next(&scan.agent);
-            let newest = |which: String| {
+            let newest = |which: String, order: &str| {
                 format!(
                     "(SELECT id FROM maas_audit_log WHERE log = $1 AND {which}{filters}
-                     ORDER BY id DESC LIMIT {limit})"
+                     ORDER BY {order} LIMIT {limit})"
                 )
             };
             format!(
                 "SELECT {COLUMNS} FROM maas_audit_log WHERE log = $1 AND id IN (
                    {} UNION ALL {} UNION ALL {})
-                 ORDER BY id DESC LIMIT {limit}",
-                newest(format!("actor = {a}")),
-                newest(format!("target = {a}")),
-                newest(format!("actor = 'operator' AND {on_behalf} = {a}")),
+                 ORDER BY at DESC, id DESC LIMIT {limit}",
+                newest(format!("actor = {a}"), "at DESC, id DESC"),
+                newest(format!("target = {a}"), "id DESC"),
+                newest(
+                    format!("actor = 'operator' AND {on_behalf} = {a}"),
+                    "id DESC"
+                ),
             )
         }
     };

@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
         WHERE actor = 'operator';
 "#,
     "
+    DROP INDEX maas_audit_log_actor;
     CREATE INDEX maas_audit_log_actor_at ON maas_audit_log (log, actor, at, id);
     CREATE INDEX maas_audit_log_actor_type_at ON maas_audit_log
         (log, actor, event_type, at, id);
