@@ -39,6 +39,9 @@ struct Standing {
     holder: Option<Party>,
     /// Its request is being refused (see [`Places::refusing`]).
     refused: bool,
+    /// A request of its has been read (one just opened may still be waiting for its
+    /// turn on a busy server).
+    served: bool,
     close: CancellationToken,
 }
 
@@ -65,6 +68,7 @@ impl Places {
                     idle_since: Some(now),
                     holder: None,
                     refused: false,
+                    served: false,
                     close,
                 },
             )
@@ -77,6 +81,7 @@ impl Places {
             if let Some(s) = open.get_mut(&id) {
                 s.idle_since = None;
                 s.refused = false;
+                s.served = true;
             }
         });
     }
@@ -210,12 +215,20 @@ fn refused_to_close(open: &HashMap<u64, Standing>) -> Option<u64> {
 
 /// The idle connection without a token to close: from the source holding the most
 /// connections without one, the one idle longest; those in their first [`GRACE`] only
-/// when there is no other.
+/// when there is no other: first one already answered, the one idle longest, then the
+/// one opened last. One whose first request has not been read yet may be a client
+/// waiting for its turn on a busy server, the longer the more likely (under a flood of
+/// another agent's requests answered at once past its share, an agent's new connection
+/// was the one closed).
 fn unproven_to_close(open: &HashMap<u64, Standing>, now: Instant) -> Option<u64> {
     let source = |s: &Standing| s.holder.is_none().then_some(s.source);
     let grown = |s: &Standing| now.saturating_duration_since(s.opened) >= GRACE;
     idle_longest_of_most(open, source, grown)
-        .or_else(|| idle_longest_of_most(open, source, |_| true))
+        .or_else(|| idle_longest_of_most(open, source, |s| s.served))
+        .or_else(|| {
+            let newest = |s: &Standing| s.idle_since.map(|_| std::cmp::Reverse(s.opened));
+            first_of_most(open, source, |_| true, newest)
+        })
 }
 
 /// The idle connection of a party to close: of the party holding the most
@@ -231,6 +244,17 @@ fn idle_longest_of_most<'a, K: std::hash::Hash + Eq>(
     group: impl Fn(&'a Standing) -> Option<K>,
     may_go: impl Fn(&Standing) -> bool,
 ) -> Option<u64> {
+    first_of_most(open, group, may_go, |s| s.idle_since)
+}
+
+/// Of the connections `group` puts in a group, counted per group, the one that `may_go`
+/// lets go, of the group holding the most, first in `order` (`None`: not idle).
+fn first_of_most<'a, K: std::hash::Hash + Eq, O: Ord>(
+    open: &'a HashMap<u64, Standing>,
+    group: impl Fn(&'a Standing) -> Option<K>,
+    may_go: impl Fn(&Standing) -> bool,
+    order: impl Fn(&Standing) -> Option<O>,
+) -> Option<u64> {
     let mut held: HashMap<K, usize> = HashMap::new();
     for s in open.values() {
         if let Some(k) = group(s) {
@@ -240,9 +264,9 @@ fn idle_longest_of_most<'a, K: std::hash::Hash + Eq>(
     open.iter()
         .filter(|(_, s)| may_go(s))
         .filter_map(|(id, s)| {
-            let idle = s.idle_since?;
+            let first = order(s)?;
             let count = held.get(&group(s)?).copied().unwrap_or(0);
-            Some((std::cmp::Reverse(count), idle, *id))
+            Some((std::cmp::Reverse(count), first, *id))
         })
         .min()
         .map(|(_, _, id)| id)
@@ -271,18 +295,40 @@ mod tests {
         places.serving(0);
         places.answered(0, Some(Party::Agent("agent-a".into())));
         places.serving(1);
-        // All young: the source holding the most goes first, its oldest.
+        // All young, none read yet: the source holding the most goes first, its newest.
         assert!(places.make_room());
-        assert!(tokens[2].is_cancelled());
+        assert!(tokens[3].is_cancelled() && !tokens[2].is_cancelled());
         assert!(places.make_room());
-        assert!(tokens[3].is_cancelled() || tokens[4].is_cancelled());
+        assert!(tokens[2].is_cancelled() || tokens[4].is_cancelled());
         assert!(places.make_room());
-        assert!(tokens[3].is_cancelled() && tokens[4].is_cancelled());
+        assert!(tokens[2].is_cancelled() && tokens[4].is_cancelled());
         // Then the party's idle connection; a busy one never.
         assert!(places.make_room());
         assert!(tokens[0].is_cancelled());
         assert!(!places.make_room(), "1 is busy");
         assert!(!tokens[1].is_cancelled());
+    }
+
+    #[test]
+    fn of_young_connections_one_already_answered_goes_before_one_never_read() {
+        let places = Places::default();
+        let waiting = CancellationToken::new();
+        let answered = CancellationToken::new();
+        // Opened first and idle longest, but its first request not yet read.
+        places.opened(1, ip(1), waiting.clone());
+        std::thread::sleep(Duration::from_millis(2));
+        places.opened(2, ip(1), answered.clone());
+        places.serving(2);
+        places.answered(2, None);
+        assert!(places.make_room());
+        assert!(answered.is_cancelled() && !waiting.is_cancelled());
+        // Of those never read, the one opened last.
+        let last = CancellationToken::new();
+        places.opened(3, ip(1), last.clone());
+        assert!(places.make_room());
+        assert!(last.is_cancelled() && !waiting.is_cancelled());
+        assert!(places.make_room());
+        assert!(waiting.is_cancelled());
     }
 
     #[test]
