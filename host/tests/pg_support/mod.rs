@@ -185,6 +185,24 @@ pub fn start_tls() -> Option<Pg> {
     start_with(true)
 }
 
+/// A directory no other server of this or an earlier run uses, made now: named by a
+/// count within the process (a free port as the name let two tests running at once take
+/// the same one, and `initdb` refused the second: "exists but is not empty").
+fn fresh_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    for _ in 0..10_000 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("maas-pg-{}-{n}", std::process::id()));
+        if std::fs::create_dir(&dir).is_ok() {
+            return dir;
+        }
+    }
+    panic!(
+        "no fresh directory for a PostgreSQL server under {:?}",
+        std::env::temp_dir()
+    );
+}
+
 fn start_with(tls: bool) -> Option<Pg> {
     let Some(bin) = bin_dir() else {
         eprintln!(
@@ -194,7 +212,7 @@ fn start_with(tls: bool) -> Option<Pg> {
         return None;
     };
     let run_as = is_root().then(|| "postgres".to_string());
-    let dir = std::env::temp_dir().join(format!("maas-pg-{}-{}", std::process::id(), free_port()));
+    let dir = fresh_dir();
     std::fs::create_dir_all(dir.join("sock")).unwrap();
     if let Some(user) = &run_as {
         let owned = Command::new("chown")
