@@ -1371,13 +1371,8 @@ async fn exchange(c: &mut tokio::net::TcpStream, request: &str) -> String {
 async fn at_the_cap_an_idle_tokenless_connection_makes_room_then_one_of_the_principal_holding_most()
 {
     let server = server_with(memory_core(), |o| o.connections.max = 4).await;
-    let op = connect(&server.url, OPERATOR).await;
-    let a = register(&op, "agent-a", "claude_code", "alice").await;
-    let b = register(&op, "agent-b", "claude_code", "bob").await;
-    // The operator's client and its connections are gone before the places are counted.
-    let _ = op.cancel().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let addr = host_port(&server.url);
+    let ([a, b], addr) =
+        agents_then_places(&server, [("agent-a", "alice"), ("agent-b", "bob")]).await;
     let a2a = |token: &str| a2a_task_get(&addr, token);
     let health = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     // B's connection and A's, kept alive; two that only ask /healthz.
@@ -1460,6 +1455,24 @@ async fn headers_past_32_kib_are_refused_with_431_and_the_connection_closed() {
     server.stop.cancel();
 }
 
+/// Registers `agents` (id, owner) through an operator's client that then leaves, its
+/// connections gone before the places are counted; their tokens, in order, and the
+/// server's `host:port`.
+async fn agents_then_places<const N: usize>(
+    server: &Server,
+    agents: [(&str, &str); N],
+) -> ([String; N], String) {
+    let op = connect(&server.url, OPERATOR).await;
+    let mut tokens = Vec::new();
+    for (id, owner) in agents {
+        tokens.push(register(&op, id, "claude_code", owner).await);
+    }
+    let _ = op.cancel().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tokens = tokens.try_into().expect("one token per agent");
+    (tokens, host_port(&server.url))
+}
+
 /// An A2A `tasks/get` for `token`, kept alive: a request that shows the token.
 fn a2a_task_get(addr: &str, token: &str) -> String {
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"h-1"}}"#;
@@ -1486,13 +1499,8 @@ async fn closed_by_server(c: &mut tokio::net::TcpStream) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_cap_the_owner_holding_most_connections_gives_one_up_whatever_its_agents() {
     let server = server_with(memory_core(), |o| o.connections.max = 7).await;
-    let op = connect(&server.url, OPERATOR).await;
-    let m1 = register(&op, "mal-1", "claude_code", "mallory").await;
-    let m2 = register(&op, "mal-2", "claude_code", "mallory").await;
-    let b = register(&op, "bob-1", "claude_code", "bob").await;
-    let _ = op.cancel().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let addr = host_port(&server.url);
+    let agents = [("mal-1", "mallory"), ("mal-2", "mallory"), ("bob-1", "bob")];
+    let ([m1, m2, b], addr) = agents_then_places(&server, agents).await;
     let mut held = Vec::new();
     for (token, n) in [(&b, 3), (&m1, 2), (&m2, 2)] {
         for _ in 0..n {
@@ -1525,11 +1533,7 @@ async fn at_the_cap_the_owner_holding_most_connections_gives_one_up_whatever_its
 async fn at_the_cap_a_connection_streaming_an_answer_is_never_the_one_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = server_with(memory_core(), |o| o.connections.max = 2).await;
-    let op = connect(&server.url, OPERATOR).await;
-    let a = register(&op, "agent-a", "claude_code", "alice").await;
-    let _ = op.cancel().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let addr = host_port(&server.url);
+    let ([a], addr) = agents_then_places(&server, [("agent-a", "alice")]).await;
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     stream
         .write_all(
@@ -1582,11 +1586,7 @@ async fn at_the_cap_a_connection_streaming_an_answer_is_never_the_one_closed() {
 async fn at_the_cap_a_connection_refused_at_the_door_makes_room_before_an_agents() {
     use tokio::io::AsyncWriteExt;
     let server = server_with(memory_core(), |o| o.connections.max = 3).await;
-    let op = connect(&server.url, OPERATOR).await;
-    let a = register(&op, "agent-a", "claude_code", "alice").await;
-    let _ = op.cancel().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let addr = host_port(&server.url);
+    let ([a], addr) = agents_then_places(&server, [("agent-a", "alice")]).await;
     let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let answer = exchange(&mut kept, &a2a_task_get(&addr, &a)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -1629,12 +1629,8 @@ async fn at_the_cap_a_request_held_back_past_its_agents_share_makes_room_first()
         o.sessions.in_flight_per_principal = 1;
     })
     .await;
-    let op = connect(&server.url, OPERATOR).await;
-    let a = register(&op, "agent-a", "claude_code", "alice").await;
-    let m = register(&op, "mal-1", "claude_code", "mallory").await;
-    let _ = op.cancel().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let addr = host_port(&server.url);
+    let ([a, m], addr) =
+        agents_then_places(&server, [("agent-a", "alice"), ("mal-1", "mallory")]).await;
     let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let answer = exchange(&mut kept, &a2a_task_get(&addr, &a)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
