@@ -125,7 +125,9 @@ pub fn scan(caller: &Caller, filter: &AuditFilter) -> AuditScan {
 /// core 0.7-0.9 s.
 pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 
-/// What an audit entry weighs in an answer: its texts and a row's fixed part.
+/// What an audit entry weighs, in an answer and as a read-audit row its owner's byte
+/// budget pays for: its texts and a row's fixed part (its position, time, chain link and
+/// outcome, and the row's keys in the log).
 pub fn entry_bytes(e: &AuditEntry) -> usize {
     128 + e.record.actor.len()
         + e.record.event_type.len()
@@ -133,19 +135,34 @@ pub fn entry_bytes(e: &AuditEntry) -> usize {
         + e.record.detail.len()
 }
 
+/// An answer being filled with entries, the newest first, up to [`MAX_ANSWER_BYTES`]
+/// (one entry at least).
+#[derive(Debug, Default)]
+pub struct Answer {
+    bytes: usize,
+    entries: usize,
+}
+
+impl Answer {
+    /// Whether `e` goes in (then counted); once one does not, none after it does.
+    pub fn takes(&mut self, e: &AuditEntry) -> bool {
+        self.bytes = self.bytes.saturating_add(entry_bytes(e));
+        if self.bytes > MAX_ANSWER_BYTES && self.entries > 0 {
+            return false;
+        }
+        self.entries += 1;
+        true
+    }
+}
+
 /// How many of `newest_first` (entries, the newest first) fit [`MAX_ANSWER_BYTES`],
 /// one at least.
 pub fn fitting<'a>(newest_first: impl IntoIterator<Item = &'a AuditEntry>) -> usize {
-    let mut total = 0usize;
-    let mut n = 0;
-    for e in newest_first {
-        total = total.saturating_add(entry_bytes(e));
-        if total > MAX_ANSWER_BYTES && n > 0 {
-            break;
-        }
-        n += 1;
-    }
-    n
+    let mut answer = Answer::default();
+    newest_first
+        .into_iter()
+        .take_while(|e| answer.takes(e))
+        .count()
 }
 
 /// Decides `query`: the newest matching entries, oldest first, from the journal's entries

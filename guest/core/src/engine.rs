@@ -446,10 +446,6 @@ pub struct Engine<J: Journal, E: Env> {
     prepaid: Option<usize>,
 }
 
-/// What a read-audit row costs beside its texts: its position, time, chain link and
-/// outcome, and the row's keys in the log.
-const AUDIT_ROW_BYTES: usize = 128;
-
 /// One token bucket per agent over the journal writes its calls cause (refusals that
 /// are audited included): `writes_per_minute` in a burst, refilled at that rate. Kept in
 /// the process, not in the state: it guards this host's journal and decides nothing
@@ -635,16 +631,12 @@ impl<J: Journal, E: Env> Engine<J, E> {
             .agents
             .get(&rec.actor)
             .map(|a| a.owner_id.clone());
-        let size = AUDIT_ROW_BYTES
-            + rec.actor.len()
-            + rec.event_type.len()
-            + rec.target.as_ref().map_or(0, String::len)
-            + rec.detail.len();
         let entry = AuditEntry {
             seq: self.state.seq,
             at: now,
             record: rec,
         };
+        let size = crate::audit::entry_bytes(&entry);
         self.journal.audit_append(entry).map_err(journal_error)?;
         if let Some(owner) = owner {
             let limit = self.limits.write_bytes_per_minute;

@@ -314,13 +314,12 @@ pub fn scan(conn: &Connection, scan: &AuditScan) -> Result<Vec<AuditEntry>, Jour
     let rows = st
         .query_map(args.as_slice(), |r| entry_at(r, 0))
         .map_err(unavailable)?;
-    // Newest first: read while they fit an answer (`maas_core::audit::fitting`).
+    // Newest first: read while they fit an answer.
+    let mut answer = maas_core::audit::Answer::default();
     let mut out = Vec::new();
-    let mut bytes = 0usize;
     for row in rows {
         let entry = row.map_err(unavailable)?;
-        bytes = bytes.saturating_add(maas_core::audit::entry_bytes(&entry));
-        if bytes > maas_core::audit::MAX_ANSWER_BYTES && !out.is_empty() {
+        if !answer.takes(&entry) {
             break;
         }
         out.push(entry);
