@@ -279,12 +279,7 @@ impl Owners {
         // Among the idle sessions `among` admits: one of the party holding the most, of
         // its principal holding the most, the least recently used.
         let reclaim = |among: &dyn Fn(&Held) -> bool, refusal: SessionRefusal| {
-            let mut parties: HashMap<&Party, usize> = HashMap::new();
-            let mut principals: HashMap<&Principal, usize> = HashMap::new();
-            for (_, held) in open().filter(|(_, held)| among(held)) {
-                *parties.entry(&held.party).or_default() += 1;
-                *principals.entry(&held.holder.0).or_default() += 1;
-            }
+            let (parties, principals) = Self::holdings(owners, among);
             open()
                 .filter(|(_, held)| among(held) && idle(held))
                 .max_by_key(|(_, held)| {
@@ -327,11 +322,7 @@ impl Owners {
     /// 1,024 sessions each in use filled the server's 4,096 and every other owner was
     /// refused. The operator's sessions are never taken.
     fn preempt(owners: &HashMap<SessionId, Held>, party: &Party) -> Option<SessionId> {
-        let open = || owners.iter().filter(|(_, held)| !held.closing);
-        let mut parties: HashMap<&Party, usize> = HashMap::new();
-        for (_, held) in open() {
-            *parties.entry(&held.party).or_default() += 1;
-        }
+        let (parties, principals) = Self::holdings(owners, &|_| true);
         let ours = parties.get(party).copied().unwrap_or(0);
         let (top, most) = parties
             .iter()
@@ -340,17 +331,29 @@ impl Owners {
         if ours + 1 >= *most {
             return None;
         }
-        let mut principals: HashMap<&Principal, usize> = HashMap::new();
-        for (_, held) in open().filter(|(_, held)| held.party == **top) {
-            *principals.entry(&held.holder.0).or_default() += 1;
-        }
-        open()
-            .filter(|(_, held)| held.party == **top && held.streams == 0)
+        owners
+            .iter()
+            .filter(|(_, held)| !held.closing && held.party == **top && held.streams == 0)
             .max_by_key(|(_, held)| {
                 let principal = principals.get(&held.holder.0).copied().unwrap_or(0);
                 (principal, std::cmp::Reverse(held.last_used))
             })
             .map(|(id, _)| id.clone())
+    }
+
+    /// The open sessions (none being closed) that `among` admits, counted per party and
+    /// per principal.
+    fn holdings<'a>(
+        owners: &'a HashMap<SessionId, Held>,
+        among: &dyn Fn(&Held) -> bool,
+    ) -> (HashMap<&'a Party, usize>, HashMap<&'a Principal, usize>) {
+        let mut parties: HashMap<&Party, usize> = HashMap::new();
+        let mut principals: HashMap<&Principal, usize> = HashMap::new();
+        for held in owners.values().filter(|held| !held.closing && among(held)) {
+            *parties.entry(&held.party).or_default() += 1;
+            *principals.entry(&held.holder.0).or_default() += 1;
+        }
+        (parties, principals)
     }
 
     fn precheck(&self, opening: &Opening, limits: &SessionLimits) -> Result<(), SessionRefusal> {
