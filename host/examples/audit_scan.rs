@@ -11,8 +11,7 @@
 //! name it), by an agent named nowhere, with no agent filter, for an event type no row
 //! has, and an agent's own scans (an actor: with no filter, for an event type it never
 //! made, filtered on another agent, from a time after every row), and prints the median
-//! of seven scans of each with
-//! `audit_log::scan` and with the baseline, and their ratio.
+//! of seven scans of each with `audit_log::scan` and with the baseline, and their ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use maas_core::events::AuditRecord;

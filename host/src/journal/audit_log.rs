@@ -24,7 +24,8 @@ pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_log (
      CREATE INDEX IF NOT EXISTS audit_log_target ON audit_log (target, id);";
 
 /// Adds the chain columns to a log created before them, the index of the agents the
-/// operator acted as and that of an actor's event types (idempotent).
+/// operator acted as, and an actor's rows by time in place of its rows by row id
+/// (idempotent).
 pub fn migrate(conn: &Connection) -> Result<(), JournalError> {
     for column in ["prev", "chain"] {
         let has: i64 = conn
@@ -215,9 +216,10 @@ fn actor_index(scan: &AuditScan) -> &'static str {
 /// agent named nowhere; this takes 0.4 ms, 2.4 ms and 0.1 ms
 /// (`cargo run --release -p maas-host --example audit_scan`).
 ///
-/// The operator's scans read by row id, newest first: their time bounds filter the rows
-/// an index gives (rows are in time order only roughly, since processes sharing a log
-/// append with their own clocks), so those do not bound the reading.
+/// The operator's other scans (of the whole log, and by target or as an agent) read by
+/// row id, newest first: their time bounds filter the rows an index gives (rows are in
+/// time order only roughly, since processes sharing a log append with their own
+/// clocks), so those do not bound the reading.
 fn scan_sql(scan: &AuditScan) -> (String, Vec<&'static str>) {
     let mut names = vec![":limit"];
     let mut filters = String::new();

@@ -287,22 +287,16 @@ fn a_page_of_shares_looks_at_a_bounded_number_and_the_next_goes_on_from_there() 
     for id in ["w2", "w3"] {
         g = g.memory(id, "writer").shared("p", id, "writer", Project);
     }
-    let page = |cursor: Option<String>| {
+    let query = |who: &str, req: PageRequest| {
         let mut found = None;
         g.clone()
-            .when(agent("writer"), |s, cx| {
-                pools::query_shared(
-                    s,
-                    cx,
-                    "p",
-                    "writer",
-                    Global,
-                    &PageRequest::after(50, cursor),
-                )
+            .when(agent(who), |s, cx| {
+                pools::query_shared(s, cx, "p", who, Global, &req)
             })
             .then_value(|v| found = Some(v.clone()));
         found.unwrap()
     };
+    let page = |cursor: Option<String>| query("writer", PageRequest::after(50, cursor));
     let first = page(None);
     let ids = |p: &crate::page::Page<pools::ShareView>| {
         p.items
@@ -325,13 +319,7 @@ fn a_page_of_shares_looks_at_a_bounded_number_and_the_next_goes_on_from_there() 
     assert_eq!(seen, ["w1", "w2", "w3"]);
     assert_eq!(pages, 2);
     // The sharer itself sees its own: a full page, then the rest.
-    let mut found = None;
-    g.clone()
-        .when(agent("guest"), |s, cx| {
-            pools::query_shared(s, cx, "p", "guest", Global, &PageRequest::first(500))
-        })
-        .then_value(|v| found = Some(v.clone()));
-    let guest = found.unwrap();
+    let guest = query("guest", PageRequest::first(500));
     assert_eq!(guest.items.len(), 500);
     assert_eq!(
         guest.items.first().map(|v| v.memory_id.as_str()),
