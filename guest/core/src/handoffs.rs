@@ -9,9 +9,10 @@ use crate::limits::{
     DEFAULT_HANDOFF_TTL_SECONDS, MAX_HANDOFF_TTL_SECONDS, MAX_JSON, MAX_PATH, MAX_REFS, MAX_TASK,
     check_id, check_json, check_text,
 };
+use crate::memories::check_owner_text;
 use crate::model::{Caller, Capability, HandoffStatus};
 use crate::page::{Page, PageRequest, Window};
-use crate::state::{Handoff, HandoffContext, State};
+use crate::state::{HANDOFF_RECORD_BYTES, Handoff, HandoffContext, State, handoff_context_bytes};
 use crate::views::MemoryView;
 use serde_json::json;
 
@@ -183,6 +184,9 @@ pub fn initiate(
     if s.owner_handoffs_at(&src.owner_id, cx.now) >= cx.limits.handoffs_per_owner {
         return Err(Error::capacity("handoffs-per-owner", cx.limits.handoffs_per_owner).into());
     }
+    // Kept until it is removed, finished or not, it counts toward the owner's text.
+    let kept = HANDOFF_RECORD_BYTES + handoff_context_bytes(&context);
+    check_owner_text(s, cx, &src.owner_id, 0, kept)?;
     let pending = s.pending_for(target, cx.now);
     if pending.len() as u64 >= cx.limits.pending_per_target {
         return Err(Error::capacity("pending-handoffs", cx.limits.pending_per_target).into());

@@ -109,8 +109,9 @@ pub struct Limits {
     /// Live handoffs initiated by the agents of one owner.
     #[serde(default)]
     pub handoffs_per_owner: u64,
-    /// Bytes of text one owner holds: its agents' memories (content and tags) and its
-    /// knowledge documents.
+    /// Bytes of text one owner holds: its agents' memories (content and tags), its
+    /// knowledge documents, and what its agents wrote into handoffs kept (finished or
+    /// not, until removed), each handoff's record counted as 1 KiB.
     #[serde(default)]
     pub text_bytes_per_owner: u64,
     /// Bytes of journal entries the agents of one owner may write per minute (bursts

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::guard::Guard;
 use crate::limits::{MAX_JSON, MAX_REASON, check_id, check_json, check_text};
+use crate::memories::check_owner_text;
 use crate::model::{Capability, HandoffStatus};
 use crate::state::{Handoff, State};
 use crate::views::MemoryView;
@@ -73,6 +74,23 @@ fn in_status<'s>(
             format!("handoff {handoff_id} is {other}, not {status}"),
         ))),
     }
+}
+
+/// Refuses `text` the acting agent writes into a handoff in place of `old` (its own
+/// earlier text there) if it would take the agent's owner past its share of text: the
+/// handoff is kept, finished or not, until it is removed ([`Handoff::text_bytes`]).
+fn check_share(
+    s: &State,
+    cx: &Cx,
+    agent_id: &str,
+    old: &Option<String>,
+    text: &str,
+) -> Result<(), Refusal> {
+    let Some(agent) = s.agents.get(agent_id) else {
+        return Ok(());
+    };
+    let old = old.as_deref().map_or(0, str::len) as u64;
+    check_owner_text(s, cx, &agent.owner_id, old, text.len() as u64)
 }
 
 fn audited(cx: &Cx, event_type: &str, id: &str, detail: serde_json::Value) -> Event {
@@ -158,10 +176,11 @@ pub fn reject(
     agent_id: &str,
     reason: &str,
 ) -> Decided<()> {
-    pending_as(s, cx, handoff_id, agent_id, true)?;
+    let h = pending_as(s, cx, handoff_id, agent_id, true)?;
     check_text("reason", reason, MAX_REASON, true)?;
     let mut guard = Guard::new();
     let reason = guard.text("reason", reason)?;
+    check_share(s, cx, agent_id, &h.reason, &reason)?;
     Ok(Done::change(
         vec![
             Event::HandoffRejected {
@@ -207,10 +226,11 @@ pub fn request_input(
     agent_id: &str,
     question: &str,
 ) -> Decided<()> {
-    in_status(s, cx, handoff_id, agent_id, true, HandoffStatus::Accepted)?;
+    let h = in_status(s, cx, handoff_id, agent_id, true, HandoffStatus::Accepted)?;
     check_text("question", question, MAX_REASON, true)?;
     let mut guard = Guard::new();
     let question = guard.text("question", question)?;
+    check_share(s, cx, agent_id, &h.question, &question)?;
     Ok(Done::change(
         vec![
             Event::HandoffInputRequested {
@@ -237,7 +257,7 @@ pub fn provide_input(
     agent_id: &str,
     answer: &str,
 ) -> Decided<()> {
-    in_status(
+    let h = in_status(
         s,
         cx,
         handoff_id,
@@ -248,6 +268,7 @@ pub fn provide_input(
     check_text("answer", answer, MAX_JSON, true)?;
     let mut guard = Guard::new();
     let answer = guard.text("answer", answer)?;
+    check_share(s, cx, agent_id, &h.answer, &answer)?;
     Ok(Done::change(
         vec![
             Event::HandoffInputProvided {
@@ -297,6 +318,7 @@ pub fn complete(
     let result = check_json("result", result, MAX_JSON)?;
     let mut guard = Guard::new();
     let result = guard.json("result", &result)?;
+    check_share(s, cx, agent_id, &h.result, &result)?;
     Ok(Done::change(
         vec![
             Event::HandoffCompleted {

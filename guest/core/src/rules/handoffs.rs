@@ -461,12 +461,108 @@ fn the_live_handoffs_of_each_owner_are_counted_as_a_rebuild_counts_them() {
         .event(Event::HandoffCancelled { id: "h4".into() })
         .event(Event::HandoffCancelled { id: "h1".into() })
         .handoff("h5", "src", "third", &[])
+        .handoff("h7", "far", "dst", &[])
+        .event(Event::HandoffRejected {
+            id: "h7".into(),
+            reason: "not mine".into(),
+            notes: None,
+        })
+        .handoff("h6", "far", "src", &["mine"])
+        .accepted("h6", &[])
+        .event(Event::HandoffInputRequested {
+            id: "h6".into(),
+            question: "which branch?".into(),
+            notes: None,
+        })
+        .event(Event::HandoffInputProvided {
+            id: "h6".into(),
+            answer: "main".into(),
+            notes: None,
+        })
+        .event(Event::HandoffCompleted {
+            id: "h6".into(),
+            result: "{\"done\":true}".into(),
+            notes: None,
+        })
+        .event(Event::HandoffRemoved { id: "h4".into() })
         .event(Event::AgentUnregistered { id: "gone".into() });
     let counted = g.state().handoffs_by_owner.clone();
     let mut rebuilt = g.state().clone();
     rebuilt.count_per_owner();
     assert_eq!(counted, rebuilt.handoffs_by_owner);
+    // So are the texts each party wrote into them.
+    assert_eq!(g.state().text_by_owner, rebuilt.text_by_owner);
+    assert_eq!(g.state().text_by_agent, rebuilt.text_by_agent);
+    let s = g.state();
+    let kept = |id: &str| s.handoffs[id].text_bytes();
+    let memory =
+        |id: &str| crate::state::memory_text_bytes(&s.memories[id].content, &s.memories[id].tags);
+    // u1: its memories, src's h1 and h5, dst's reason in h7, src's question and result
+    // in h6; u2: far's h2, h7 and h6 (with its answer). gone's h3 counts for nobody.
+    let u1 = memory("mine") + memory("theirs") + kept("h1").0 + kept("h5").0;
+    assert_eq!(
+        s.text_by_owner.get("u1"),
+        Some(&(u1 + kept("h7").1 + kept("h6").1))
+    );
+    let u2 = kept("h2").0 + kept("h7").0 + kept("h6").0;
+    assert_eq!(s.text_by_owner.get("u2"), Some(&u2));
+    assert_eq!(kept("h6"), (1024 + 9 + 2 + 4 + 4, 13 + 13));
     // h5 for u1, h2 for u2; h3 (accepted, its source gone) counts for nobody.
     assert_eq!(counted.get("u1"), Some(&1));
     assert_eq!(counted.get("u2"), Some(&1));
+}
+
+#[test]
+fn a_kept_handoff_counts_toward_the_share_of_text_of_each_party_that_wrote_it() {
+    // Each handoff of "take over" from src holds 1,024 bytes for its record and 11 of
+    // text; u1's memories "note mine" and "note theirs" hold 20. A share of three such
+    // handoffs and the memories, less a byte.
+    let one = crate::state::HANDOFF_RECORD_BYTES + 11;
+    let share = 20 + 3 * one - 1;
+    let full = || {
+        world()
+            .limits(|l| l.text_bytes_per_owner = share)
+            .handoff("h1", "src", "dst", &[])
+            .event(Event::HandoffCancelled { id: "h1".into() })
+            .handoff("h2", "src", "third", &[])
+            .event(Event::HandoffExpired { id: "h2".into() })
+    };
+    // Cancelled and expired, they are kept and still count: a third does not fit.
+    full()
+        .when(agent("src"), initiate("dst", &[]))
+        .then_capacity("text-bytes-per-owner");
+    // Another owner's agent is not held to u1's share.
+    full()
+        .when(agent("far"), |s, cx| {
+            handoffs::initiate(s, cx, "far", "dst", &ev::context("take over", &[]), None)
+        })
+        .then_audited("handoff.initiated");
+    // Removed (the operator's cleanup), one makes room again.
+    full()
+        .event(Event::HandoffRemoved { id: "h1".into() })
+        .when(agent("src"), initiate("dst", &[]))
+        .then_audited("handoff.initiated");
+    // What the target writes counts toward its own owner's share: u2's far may not
+    // complete with a result past u2's, and the source's owner is not charged.
+    let to_far = || {
+        world()
+            .limits(|l| l.text_bytes_per_owner = 8)
+            .handoff("h", "src", "far", &[])
+            .accepted("h", &[])
+    };
+    to_far()
+        .when(agent("far"), |s, cx| {
+            handoffs::complete(s, cx, "h", "far", Some("\"nine byte\""))
+        })
+        .then_capacity("text-bytes-per-owner");
+    to_far()
+        .when(agent("far"), |s, cx| {
+            handoffs::complete(s, cx, "h", "far", Some("\"eight\""))
+        })
+        .then_audited("handoff.completed");
+    to_far()
+        .when(agent("far"), |s, cx| {
+            handoffs::request_input(s, cx, "h", "far", "what now?")
+        })
+        .then_capacity("text-bytes-per-owner");
 }

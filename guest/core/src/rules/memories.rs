@@ -260,10 +260,7 @@ fn the_text_of_each_owner_is_counted_as_a_rebuild_counts_it() {
     let mut rebuilt = g.state().clone();
     rebuilt.count_per_owner();
     assert_eq!(counted, rebuilt.text_by_owner);
-    assert_eq!(
-        g.state().memory_text_by_author,
-        rebuilt.memory_text_by_author
-    );
+    assert_eq!(g.state().text_by_agent, rebuilt.text_by_agent);
     // u2: carol's "note m3" (eve is gone); u1: bob's updated note and tag, and d1 once.
     assert_eq!(counted.get("u2"), Some(&7));
     let d1 = crate::state::document_text_bytes(&g.state().documents["decision:d1"].document);

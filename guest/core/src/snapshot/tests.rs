@@ -168,7 +168,7 @@ fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
             s.documents_by_owner.clone(),
             s.handoffs_by_owner.clone(),
             s.text_by_owner.clone(),
-            s.memory_text_by_author.clone(),
+            s.text_by_agent.clone(),
         )
     };
     assert_eq!(owned(&r), owned(&c));

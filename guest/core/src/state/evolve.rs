@@ -152,11 +152,11 @@ pub(super) fn count_document(
 }
 
 impl State {
-    /// A memory text of `bytes` written by `author`, in the per-author and (for a
-    /// registered author) per-owner text counts.
-    pub(super) fn count_memory_text(&mut self, author: &str, bytes: u64, on: bool) {
-        count_amount(&mut self.memory_text_by_author, Some(author), bytes, on);
-        let owner = self.agents.get(author).map(|a| a.owner_id.as_str());
+    /// A text of `bytes` kept for `agent`, which wrote it, in the per-agent and (for a
+    /// registered agent) per-owner text counts.
+    pub(super) fn count_text(&mut self, agent: &str, bytes: u64, on: bool) {
+        count_amount(&mut self.text_by_agent, Some(agent), bytes, on);
+        let owner = self.agents.get(agent).map(|a| a.owner_id.as_str());
         count_amount(&mut self.text_by_owner, owner, bytes, on);
     }
 }

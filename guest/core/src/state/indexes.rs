@@ -67,8 +67,8 @@ impl State {
         self.access_deferred = false;
     }
 
-    /// Rebuilds the per-owner counts: documents, text, and live handoffs by the owner
-    /// of their source.
+    /// Rebuilds the per-owner counts: documents, text (memories, documents and the
+    /// parties' parts of handoffs), and live handoffs by the owner of their source.
     pub fn count_per_owner(&mut self) {
         let mut by_author: HashMap<&str, u64> = HashMap::new();
         for m in self.memories.values() {
@@ -86,6 +86,18 @@ impl State {
     /// sums them as it decodes each memory, while it is at hand: walking a million
     /// memories again afterwards cost 0.18 s, one cache miss or two each).
     pub fn count_per_owner_with(&mut self, memory_text_by_author: HashMap<String, u64>) {
+        let mut by_agent = memory_text_by_author;
+        for h in self.handoffs.values() {
+            let (source, target) = h.text_bytes();
+            for (agent, bytes) in [(&h.source, source), (&h.target, target)] {
+                match by_agent.get_mut(agent) {
+                    Some(held) => *held += bytes,
+                    None => {
+                        by_agent.insert(agent.clone(), bytes);
+                    }
+                }
+            }
+        }
         self.documents_by_owner.clear();
         self.text_by_owner.clear();
         for d in self.documents.values() {
@@ -97,12 +109,12 @@ impl State {
                 true,
             );
         }
-        self.memory_text_by_author = memory_text_by_author
+        self.text_by_agent = by_agent
             .into_iter()
             .filter(|(_, bytes)| *bytes > 0)
             .collect();
-        for (author, bytes) in &self.memory_text_by_author {
-            let owner = self.agents.get(author).map(|a| a.owner_id.as_str());
+        for (agent, bytes) in &self.text_by_agent {
+            let owner = self.agents.get(agent).map(|a| a.owner_id.as_str());
             count_amount(&mut self.text_by_owner, owner, *bytes, true);
         }
         self.handoffs_by_owner.clear();

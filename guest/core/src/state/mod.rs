@@ -228,6 +228,34 @@ impl Handoff {
     pub fn is_live(&self, now: u64) -> bool {
         !self.status_at(now).is_terminal()
     }
+
+    /// The bytes it counts toward the share of text of its source's owner (its record,
+    /// its context and the source's answer) and of its target's (the target's question,
+    /// result or reason): who wrote a text pays for it while it is kept, finished or
+    /// not, until the handoff is removed.
+    pub fn text_bytes(&self) -> (u64, u64) {
+        let len = |t: &Option<String>| t.as_deref().map_or(0, str::len) as u64;
+        let source = HANDOFF_RECORD_BYTES + handoff_context_bytes(&self.context);
+        (
+            source + len(&self.answer),
+            len(&self.question) + len(&self.result) + len(&self.reason),
+        )
+    }
+}
+
+/// What a handoff counts toward its source's owner's share of text besides its texts:
+/// a finished handoff is kept (until the operator's cleanup removes it after the
+/// retention), so one with no text still holds memory, and an owner starting and
+/// cancelling handoffs without end would fill the core's.
+pub const HANDOFF_RECORD_BYTES: u64 = 1024;
+
+/// The bytes of a handoff's context: its task, state and the ids and paths it names.
+pub fn handoff_context_bytes(c: &HandoffContext) -> u64 {
+    let names = |v: &[String]| v.iter().map(String::len).sum::<usize>();
+    (c.task_description.len()
+        + c.current_state.len()
+        + names(&c.relevant_memories)
+        + names(&c.relevant_files)) as u64
 }
 
 /// A stored knowledge document.
@@ -310,15 +338,16 @@ pub struct State {
     /// initiated (for the per-owner quota).
     #[serde(skip)]
     pub handoffs_by_owner: BTreeMap<String, u64>,
-    /// Bytes of text each owner holds: its registered agents' memories
-    /// ([`memory_text_bytes`]) and its documents ([`document_text_bytes`]), for the
+    /// Bytes of text each owner holds: what its registered agents wrote
+    /// ([`State::text_by_agent`]) and its documents ([`document_text_bytes`]), for the
     /// per-owner quota.
     #[serde(skip)]
     pub text_by_owner: BTreeMap<String, u64>,
-    /// Bytes of memory text each author wrote (so an unregistered author's text stops
-    /// counting toward its owner's).
+    /// Bytes of kept text each agent wrote: its memories ([`memory_text_bytes`]) and its
+    /// parts of handoffs ([`Handoff::text_bytes`]), so an unregistered agent's text stops
+    /// counting toward its owner's.
     #[serde(skip)]
-    pub memory_text_by_author: BTreeMap<String, u64>,
+    pub text_by_agent: BTreeMap<String, u64>,
     /// The hash of the last audit record in the journal: the head of the audit chain.
     #[serde(default)]
     pub audit_head: String,

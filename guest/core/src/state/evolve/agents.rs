@@ -77,9 +77,9 @@ impl State {
                     for _ in 0..live {
                         count_owned(&mut self.handoffs_by_owner, Some(&owner), false);
                     }
-                    // Its memories' text stops counting toward its owner's, as their
-                    // number does.
-                    let text = self.memory_text_by_author.get(id).copied().unwrap_or(0);
+                    // The text it wrote (memories, its parts of handoffs) stops counting
+                    // toward its owner's, as the number of its memories does.
+                    let text = self.text_by_agent.get(id).copied().unwrap_or(0);
                     count_amount(&mut self.text_by_owner, Some(&owner), text, false);
                 }
                 self.agents.remove(id);

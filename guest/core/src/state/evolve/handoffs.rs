@@ -5,9 +5,47 @@ use crate::events::Event;
 use crate::model::HandoffStatus;
 use crate::state::{Handoff, State};
 
+/// The handoff an event about handoffs changes.
+fn handoff_of(event: &Event) -> Option<&str> {
+    match event {
+        Event::HandoffInitiated { id, .. }
+        | Event::HandoffAccepted { id, .. }
+        | Event::HandoffRejected { id, .. }
+        | Event::HandoffInputRequested { id, .. }
+        | Event::HandoffInputProvided { id, .. }
+        | Event::HandoffCancelled { id }
+        | Event::HandoffCompleted { id, .. }
+        | Event::HandoffExpired { id }
+        | Event::HandoffRemoved { id } => Some(id),
+        _ => None,
+    }
+}
+
 impl State {
-    /// Applies an event about handoffs and their lifecycle.
+    /// Applies an event about handoffs and their lifecycle, keeping what each party's
+    /// texts in the handoff count toward its owner's share ([`Handoff::text_bytes`]).
     pub(super) fn evolve_handoffs(&mut self, at: u64, event: &Event) {
+        let Some(id) = handoff_of(event) else {
+            return;
+        };
+        let parties = |h: &Handoff, bytes| (h.source.clone(), h.target.clone(), bytes);
+        let before = self.handoffs.get(id).map(|h| parties(h, h.text_bytes()));
+        self.apply_handoff(at, event);
+        let after = self.handoffs.get(id);
+        let is = after.map_or((0, 0), Handoff::text_bytes);
+        let Some((source, target, was)) = before.or_else(|| after.map(|h| parties(h, (0, 0))))
+        else {
+            return;
+        };
+        for (agent, was, is) in [(source, was.0, is.0), (target, was.1, is.1)] {
+            if was != is {
+                self.count_text(&agent, was, false);
+                self.count_text(&agent, is, true);
+            }
+        }
+    }
+
+    fn apply_handoff(&mut self, at: u64, event: &Event) {
         match event {
             Event::HandoffInitiated {
                 id,

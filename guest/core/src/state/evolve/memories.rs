@@ -40,7 +40,7 @@ impl State {
                     let _ = self.memory_index.insert(n, &memory_text(&m));
                     self.memory_by_n.insert(n, id.clone());
                 }
-                self.count_memory_text(author, memory_text_bytes(content, tags), true);
+                self.count_text(author, memory_text_bytes(content, tags), true);
                 self.memories.insert(id.clone(), m);
             }
             Event::MemoryUpdated {
@@ -56,8 +56,8 @@ impl State {
                     (m.author.clone(), old, memory_text_bytes(content, tags))
                 });
                 if let Some((author, old, new)) = sizes {
-                    self.count_memory_text(&author, old, false);
-                    self.count_memory_text(&author, new, true);
+                    self.count_text(&author, old, false);
+                    self.count_text(&author, new, true);
                 }
                 if let Some(m) = self.memories.get_mut(id) {
                     let old = (!self.indexes_deferred).then(|| memory_text(m));
@@ -76,11 +76,7 @@ impl State {
             }
             Event::MemoryDeleted { id } => {
                 if let Some(m) = self.memories.remove(id) {
-                    self.count_memory_text(
-                        &m.author,
-                        memory_text_bytes(&m.content, &m.tags),
-                        false,
-                    );
+                    self.count_text(&m.author, memory_text_bytes(&m.content, &m.tags), false);
                     for pool_id in &m.pools {
                         if let Some(p) = self.pools.get_mut(pool_id) {
                             p.remove_share(id);
