@@ -15,6 +15,7 @@ use crate::page::{Page, PageRequest, Window};
 use crate::state::{HANDOFF_RECORD_BYTES, Handoff, HandoffContext, State, handoff_context_bytes};
 use crate::views::MemoryView;
 use serde_json::json;
+use std::ops::Bound;
 
 mod lifecycle;
 pub use lifecycle::{
@@ -255,14 +256,14 @@ pub fn get(s: &State, cx: &mut Cx, handoff_id: &str) -> Decided<HandoffView> {
     ))
 }
 
-fn listed(
+fn listed<'s>(
     cx: &Cx,
     event_type: &str,
     agent_id: &str,
     window: Window,
-    list: Vec<&Handoff>,
+    list: impl IntoIterator<Item = (u64, &'s Handoff)>,
 ) -> Done<Page<HandoffView>> {
-    let page = window.take(list.into_iter().map(|h| (h.n, h)));
+    let page = window.take(list);
     let ids: Vec<&str> = page.items.iter().map(|h| h.id.as_str()).collect();
     let rec = record(
         cx.caller.name(),
@@ -287,7 +288,9 @@ pub fn pending(
         "handoff.pending_listed",
         agent_id,
         window,
-        s.pending_for(agent_id, cx.now),
+        s.pending_for(agent_id, cx.now)
+            .into_iter()
+            .map(|h| (h.n, h)),
     ))
 }
 
@@ -300,15 +303,14 @@ pub fn by_agent(
 ) -> Decided<Page<HandoffView>> {
     cx.acting(s, "agent_id", agent_id)?;
     let window = Window::new("handoffs", req)?;
-    let mut list: Vec<&Handoff> = s
-        .handoffs_by_agent
+    // In creation order from the cursor: a page reads its own items, however many
+    // handoffs (another owner's, cancelled at once, kept for the retention) name it.
+    let list = s
+        .handoff_order
         .get(agent_id)
         .into_iter()
-        .flatten()
-        .filter_map(|id| s.handoffs.get(id))
-        .filter(|h| window.admits(h.n))
-        .collect();
-    list.sort_by_key(|h| h.n);
+        .flat_map(|order| order.range((window.start(), Bound::Unbounded)))
+        .filter_map(|(&n, id)| s.handoffs.get(id).map(|h| (n, h)));
     Ok(listed(cx, "handoff.listed", agent_id, window, list))
 }
 

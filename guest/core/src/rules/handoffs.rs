@@ -490,6 +490,12 @@ fn the_live_handoffs_of_each_owner_are_counted_as_a_rebuild_counts_them() {
     let mut rebuilt = g.state().clone();
     rebuilt.count_per_owner();
     assert_eq!(counted, rebuilt.handoffs_by_owner);
+    // The order of each agent's handoffs is the one a restore derives.
+    let mut ordered = g.state().clone();
+    ordered.order_handoffs();
+    assert_eq!(ordered.handoff_order, g.state().handoff_order);
+    // src: h1, h5 and h6 (h4 removed).
+    assert_eq!(g.state().handoff_order["src"].len(), 3);
     // So are the texts each party wrote into them.
     assert_eq!(g.state().text_by_owner, rebuilt.text_by_owner);
     assert_eq!(g.state().text_by_agent, rebuilt.text_by_agent);

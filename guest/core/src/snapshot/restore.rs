@@ -356,6 +356,7 @@ impl Restore {
         for pool in state.pools.values_mut() {
             pool.order_shares();
         }
+        state.order_handoffs();
         state.seq = self.seq;
         state.trim_audit();
         state.count_per_owner_with(bulk.memory_text);

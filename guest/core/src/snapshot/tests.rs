@@ -176,6 +176,9 @@ fn a_restored_core_has_the_digest_and_audit_of_the_exported_one() {
     // Each agent's one token, the other way round (left out of the digest).
     assert_eq!(r.engine.state.token_of, c.engine.state.token_of);
     assert_eq!(r.engine.state.token_of.len(), 2);
+    // Each agent's handoffs in creation order (derived, left out of the digest).
+    assert_eq!(r.engine.state.handoff_order, c.engine.state.handoff_order);
+    assert!(!r.engine.state.handoff_order.is_empty());
     let hits = |c: &mut TestCore| {
         c.search_memories(&OP, "alice", "cache t3", 10)
             .unwrap()

@@ -329,6 +329,11 @@ pub struct State {
     pub live_handoffs: u64,
     /// Agent to every handoff it is source or target of.
     pub handoffs_by_agent: BTreeMap<String, BTreeSet<String>>,
+    /// [`State::handoffs_by_agent`] by creation number, so a page of an agent's
+    /// handoffs reads that page, not all it was ever a party to (derived; rebuilt on
+    /// restore, left out of the digest).
+    #[serde(skip)]
+    pub handoff_order: BTreeMap<String, BTreeMap<u64, String>>,
     /// Documents by `kind:id`.
     pub documents: BTreeMap<String, StoredDocument>,
     /// How many documents each owner holds (for the per-owner quota).
@@ -428,6 +433,19 @@ impl State {
             .collect();
         list.sort_by_key(|h| h.n);
         list
+    }
+
+    /// Derives [`State::handoff_order`] (a restored state has none).
+    pub fn order_handoffs(&mut self) {
+        self.handoff_order.clear();
+        for h in self.handoffs.values() {
+            for agent in [&h.source, &h.target] {
+                self.handoff_order
+                    .entry(agent.clone())
+                    .or_default()
+                    .insert(h.n, h.id.clone());
+            }
+        }
     }
 }
 

@@ -70,6 +70,10 @@ impl State {
                         .entry(agent.clone())
                         .or_default()
                         .insert(id.clone());
+                    self.handoff_order
+                        .entry(agent.clone())
+                        .or_default()
+                        .insert(n, id.clone());
                 }
                 self.handoffs.insert(
                     id.clone(),
@@ -151,8 +155,15 @@ impl State {
                     }
                     self.pending_expiry.remove(&(h.expires_at, id.clone()));
                     remove_from(&mut self.pending_by_target, &h.target, id);
-                    remove_from(&mut self.handoffs_by_agent, &h.source, id);
-                    remove_from(&mut self.handoffs_by_agent, &h.target, id);
+                    for agent in [&h.source, &h.target] {
+                        remove_from(&mut self.handoffs_by_agent, agent, id);
+                        if let Some(order) = self.handoff_order.get_mut(agent) {
+                            order.remove(&h.n);
+                            if order.is_empty() {
+                                self.handoff_order.remove(agent);
+                            }
+                        }
+                    }
                 }
             }
             _ => {}
