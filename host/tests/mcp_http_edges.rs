@@ -605,6 +605,73 @@ async fn at_the_server_s_cap_an_owner_holding_fewer_takes_a_busy_session_of_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_server_s_cap_an_owner_takes_a_busy_session_at_most_once_an_interval() {
+    let every = std::time::Duration::from_millis(1500);
+    let server = server_with(memory_core(), |o| {
+        o.sessions.per_principal = 4;
+        // The operator's client holds one session, alice's agent three, carol's one.
+        o.sessions.total = 5;
+        o.sessions.preempt_every = every;
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let http = reqwest::Client::new();
+    let alice = register(&op, "alice-1", "claude_code", "alice").await;
+    let carol = register(&op, "carol-1", "claude_code", "carol").await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (status, session) = open_session(&http, &server.url, &alice).await;
+        assert_eq!(status, 200);
+        held.push(session);
+    }
+    let (status, c1) = open_session(&http, &server.url, &carol).await;
+    assert_eq!(status, 200);
+    // Carol gives her place back, alice's client takes it, carol opens again at once:
+    // the cycle that took alice's busy sessions without pause.
+    let close = request(
+        &http,
+        reqwest::Method::DELETE,
+        &server.url,
+        Some(&carol),
+        Some(&c1),
+    );
+    assert!(close.send().await.unwrap().status().is_success());
+    let (status, a4) = open_session(&http, &server.url, &alice).await;
+    assert_eq!(status, 200);
+    held.push(a4);
+    let started = std::time::Instant::now();
+    for session in &held {
+        assert_eq!(whoami(&http, &server.url, &alice, session).await.0, 200);
+    }
+    // Carol holds none, alice four: the first taking is hers.
+    let (status, _) = open_session(&http, &server.url, &carol).await;
+    assert_eq!(status, 200, "carol holds none");
+    let busy = || async {
+        let mut open = 0;
+        for session in &held {
+            open += usize::from(whoami(&http, &server.url, &alice, session).await.0 == 200);
+        }
+        open
+    };
+    assert_eq!(busy().await, 3);
+    // Within the interval she takes no other, though she still holds fewer by more
+    // than one.
+    let (status, _) = open_session(&http, &server.url, &carol).await;
+    assert!(
+        started.elapsed() < every,
+        "the interval passed before the check"
+    );
+    assert_eq!(status, 503);
+    assert_eq!(busy().await, 3);
+    // Once it has passed, she may again.
+    tokio::time::sleep(every).await;
+    assert_eq!(open_session(&http, &server.url, &carol).await.0, 200);
+    assert_eq!(busy().await, 2);
+    assert_eq!(ok(&op, "whoami", json!({})).await["principal"], "operator");
+    server.stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origins_off_the_allow_list_are_refused_and_never_act_without_a_token() {
     let server = server_with(memory_core(), |o| {
         o.insecure_loopback = true;

@@ -81,6 +81,10 @@ pub struct SessionLimits {
     /// Requests one agent may have in flight at once, across its sessions and every
     /// route that reaches the core (`/mcp` with or without a session, `/a2a`).
     pub in_flight_per_principal: usize,
+    /// At the server's cap, how often one party may take another's busy session
+    /// (see `Owners::preempt`): an owner closing one of its own sessions and opening
+    /// another without pause took another owner's 960 in 13 s.
+    pub preempt_every: Duration,
 }
 
 impl Default for SessionLimits {
@@ -92,6 +96,7 @@ impl Default for SessionLimits {
             idle: Duration::from_secs(30 * 60),
             reclaim_after: Duration::from_secs(60),
             in_flight_per_principal: 32,
+            preempt_every: Duration::from_secs(5),
         }
     }
 }
@@ -189,10 +194,20 @@ tokio::task_local! {
     pub static OPENING: Arc<Opening>;
 }
 
+/// The session closed to make room for a new one.
+enum Room {
+    /// Idle for [`SessionLimits::reclaim_after`].
+    Reclaimed(SessionId),
+    /// Another party's, busy (`Owners::preempt`).
+    Preempted(SessionId),
+}
+
 /// Who owns which open session.
 #[derive(Debug, Default)]
 pub struct Owners {
     owners: Mutex<HashMap<SessionId, Held>>,
+    /// When each party last took another's busy session (within `preempt_every`).
+    preempted: Mutex<HashMap<Party, Instant>>,
 }
 
 impl Owners {
@@ -271,7 +286,8 @@ impl Owners {
         owners: &HashMap<SessionId, Held>,
         opening: &Opening,
         limits: &SessionLimits,
-    ) -> Result<Option<SessionId>, SessionRefusal> {
+        may_preempt: bool,
+    ) -> Result<Option<Room>, SessionRefusal> {
         let now = Instant::now();
         let (principal, party) = (&opening.holder.0, &opening.party);
         let open = || owners.iter().filter(|(_, held)| !held.closing);
@@ -287,7 +303,7 @@ impl Owners {
                     let principal = principals.get(&held.holder.0).copied().unwrap_or(0);
                     (party, principal, std::cmp::Reverse(held.last_used))
                 })
-                .map(|(id, _)| Some(id.clone()))
+                .map(|(id, _)| Some(Room::Reclaimed(id.clone())))
                 .ok_or(refusal)
         };
         let mine = open()
@@ -307,8 +323,13 @@ impl Owners {
             );
         }
         if open().count() >= limits.total {
-            return reclaim(&|_| true, SessionRefusal::Total(limits.total))
-                .or_else(|refusal| Self::preempt(owners, party).map(Some).ok_or(refusal));
+            return reclaim(&|_| true, SessionRefusal::Total(limits.total)).or_else(|refusal| {
+                may_preempt
+                    .then(|| Self::preempt(owners, party))
+                    .flatten()
+                    .map(|id| Some(Room::Preempted(id)))
+                    .ok_or(refusal)
+            });
         }
         Ok(None)
     }
@@ -320,7 +341,8 @@ impl Owners {
     /// [`SessionLimits::reclaim_after`]. Its client gets 404 on its next request and
     /// opens a session again, as the protocol asks. Without it, four owners keeping their
     /// 1,024 sessions each in use filled the server's 4,096 and every other owner was
-    /// refused. The operator's sessions are never taken.
+    /// refused. The operator's sessions are never taken, and a party takes one at most
+    /// once every [`SessionLimits::preempt_every`].
     fn preempt(owners: &HashMap<SessionId, Held>, party: &Party) -> Option<SessionId> {
         let (parties, principals) = Self::holdings(owners, &|_| true);
         let ours = parties.get(party).copied().unwrap_or(0);
@@ -357,9 +379,28 @@ impl Owners {
     }
 
     fn precheck(&self, opening: &Opening, limits: &SessionLimits) -> Result<(), SessionRefusal> {
+        let may_preempt = self.may_preempt(&opening.party, limits);
         match self.owners.lock() {
-            Ok(owners) => Self::room(&owners, opening, limits).map(|_| ()),
+            Ok(owners) => Self::room(&owners, opening, limits, may_preempt).map(|_| ()),
             Err(_) => Err(SessionRefusal::Total(limits.total)),
+        }
+    }
+
+    /// Whether `party` has not taken another's busy session within
+    /// [`SessionLimits::preempt_every`].
+    fn may_preempt(&self, party: &Party, limits: &SessionLimits) -> bool {
+        self.preempted.lock().is_ok_and(|last| {
+            last.get(party)
+                .is_none_or(|at| at.elapsed() >= limits.preempt_every)
+        })
+    }
+
+    /// Notes that `party` took another's busy session now (forgetting parties whose
+    /// last is past the interval, so the record holds the recent ones only).
+    fn note_preempted(&self, party: &Party, limits: &SessionLimits) {
+        if let Ok(mut last) = self.preempted.lock() {
+            last.retain(|_, at| at.elapsed() < limits.preempt_every);
+            last.insert(party.clone(), Instant::now());
         }
     }
 
@@ -374,7 +415,15 @@ impl Owners {
         let Ok(mut owners) = self.owners.lock() else {
             return Err(SessionRefusal::Total(limits.total));
         };
-        let reclaimed = Self::room(&owners, opening, limits)?;
+        let may_preempt = self.may_preempt(&opening.party, limits);
+        let reclaimed = match Self::room(&owners, opening, limits, may_preempt)? {
+            None => None,
+            Some(Room::Reclaimed(old)) => Some(old),
+            Some(Room::Preempted(old)) => {
+                self.note_preempted(&opening.party, limits);
+                Some(old)
+            }
+        };
         if let Some(held) = reclaimed.as_ref().and_then(|old| owners.get_mut(old)) {
             held.closing = true;
         }
