@@ -71,6 +71,17 @@ async fn open_session(http: &reqwest::Client, url: &str, token: &str) -> (Status
     (status, id)
 }
 
+/// Opens `n` sessions for `token`, each answered 200: their ids.
+async fn open_sessions(http: &reqwest::Client, url: &str, token: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let (status, id) = open_session(http, url, token).await;
+        assert_eq!(status, 200);
+        ids.push(id);
+    }
+    ids
+}
+
 /// Calls the tool `name` on a session as JSON-RPC request `id`: the status and the body.
 /// The request is built now; the future borrows nothing, so it can be spawned.
 fn tool_call(
@@ -246,12 +257,7 @@ async fn sessions_are_capped_per_principal_and_in_total() {
     let a = register(&op, "agent-a", "claude_code", "alice").await;
     let b = register(&op, "agent-b", "claude_code", "bob").await;
     let http = reqwest::Client::new();
-    let mut mine = Vec::new();
-    for _ in 0..3 {
-        let (status, id) = open_session(&http, &server.url, &a).await;
-        assert_eq!(status, 200);
-        mine.push(id);
-    }
+    let mine = open_sessions(&http, &server.url, &a, 3).await;
     let resp = request(&http, reqwest::Method::POST, &server.url, Some(&a), None)
         .body(init_body())
         .send()
@@ -572,12 +578,7 @@ async fn at_the_server_s_cap_an_owner_holding_fewer_takes_a_busy_session_of_the_
     let op = connect(&server.url, OPERATOR).await;
     let http = reqwest::Client::new();
     let alice = register(&op, "alice-1", "claude_code", "alice").await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let (status, session) = open_session(&http, &server.url, &alice).await;
-        assert_eq!(status, 200);
-        held.push(session);
-    }
+    let held = open_sessions(&http, &server.url, &alice, 3).await;
     let bob = register(&op, "bob-1", "claude_code", "bob").await;
     let (_, b1) = open_session(&http, &server.url, &bob).await;
     let (_, b2) = open_session(&http, &server.url, &bob).await;
@@ -618,12 +619,7 @@ async fn at_the_server_s_cap_an_owner_takes_a_busy_session_at_most_once_an_inter
     let http = reqwest::Client::new();
     let alice = register(&op, "alice-1", "claude_code", "alice").await;
     let carol = register(&op, "carol-1", "claude_code", "carol").await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let (status, session) = open_session(&http, &server.url, &alice).await;
-        assert_eq!(status, 200);
-        held.push(session);
-    }
+    let mut held = open_sessions(&http, &server.url, &alice, 3).await;
     let (status, c1) = open_session(&http, &server.url, &carol).await;
     assert_eq!(status, 200);
     // Carol gives her place back, alice's client takes it, carol opens again at once:
