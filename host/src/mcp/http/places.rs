@@ -7,8 +7,7 @@
 //! is being refused (its body read before the refusal goes out, or held back past its
 //! agent's requests in flight), then one that has shown no
 //! token the door accepts, from the source holding the most such connections, the one
-//! idle longest (a connection opened under a second ago only when there is no other, and
-//! one never read after an idle one of a party holding more than half the connections);
+//! idle longest (a connection opened under a second ago only when there is no other);
 //! else one of the party holding the most connections (an owner's agents together, as
 //! for sessions, so an owner holds no more places for having many agents), the one idle
 //! longest.
@@ -128,8 +127,6 @@ impl Places {
             let now = Instant::now();
             let chosen = refused_to_close(open)
                 .or_else(|| unproven_to_close(open, now))
-                .or_else(|| hoarded_to_close(open))
-                .or_else(|| unread_to_close(open))
                 .or_else(|| proven_to_close(open));
             match chosen.and_then(|id| open.remove(&id)) {
                 Some(s) => {
@@ -216,46 +213,22 @@ fn refused_to_close(open: &HashMap<u64, Standing>) -> Option<u64> {
     idle_longest_of_most(open, |s| s.refused.then_some(s.source), |_| true)
 }
 
-/// Groups a connection that has shown no token by its source.
-fn tokenless(s: &Standing) -> Option<IpAddr> {
-    s.holder.is_none().then_some(s.source)
-}
-
 /// The idle connection without a token to close: from the source holding the most
 /// connections without one, the one idle longest; those in their first [`GRACE`] only
-/// when there is no other, one already answered (those never read are
-/// [`unread_to_close`]'s).
+/// when there is no other: first one already answered, the one idle longest, then the
+/// one opened last. One whose first request has not been read yet may be a client
+/// waiting for its turn on a busy server, the longer the more likely (under a flood of
+/// another agent's requests answered at once past its share, an agent's new connection
+/// was the one closed).
 fn unproven_to_close(open: &HashMap<u64, Standing>, now: Instant) -> Option<u64> {
+    let source = |s: &Standing| s.holder.is_none().then_some(s.source);
     let grown = |s: &Standing| now.saturating_duration_since(s.opened) >= GRACE;
-    idle_longest_of_most(open, tokenless, grown)
-        .or_else(|| idle_longest_of_most(open, tokenless, |s| s.served))
-}
-
-/// A young connection without a token never read to close: the one opened last. One
-/// whose first request has not been read yet may be a client waiting for its turn on a
-/// busy server, the longer the more likely (under a flood of another agent's requests
-/// answered at once past its share, an agent's new connection was the one closed).
-fn unread_to_close(open: &HashMap<u64, Standing>) -> Option<u64> {
-    let newest = |s: &Standing| s.idle_since.map(|_| std::cmp::Reverse(s.opened));
-    first_of_most(open, tokenless, |_| true, newest)
-}
-
-/// An idle connection of a party holding more than half the open ones, before a
-/// connection not yet read: it could be anyone's, and one party's 4,300 idle
-/// connections, each closed for the next it opened, closed 19 % of another owner's new
-/// connections before their first request was read.
-fn hoarded_to_close(open: &HashMap<u64, Standing>) -> Option<u64> {
-    let mut held: HashMap<&Party, usize> = HashMap::new();
-    for party in open.values().filter_map(|s| s.holder.as_ref()) {
-        *held.entry(party).or_default() += 1;
-    }
-    let (most, count) = held.into_iter().max_by_key(|(_, n)| *n)?;
-    (count * 2 > open.len())
-        .then(|| {
-            let of_most = |s: &Standing| (s.holder.as_ref() == Some(most)).then_some(());
-            idle_longest_of_most(open, of_most, |_| true)
+    idle_longest_of_most(open, source, grown)
+        .or_else(|| idle_longest_of_most(open, source, |s| s.served))
+        .or_else(|| {
+            let newest = |s: &Standing| s.idle_since.map(|_| std::cmp::Reverse(s.opened));
+            first_of_most(open, source, |_| true, newest)
         })
-        .flatten()
 }
 
 /// The idle connection of a party to close: of the party holding the most
@@ -375,30 +348,6 @@ mod tests {
             old.is_cancelled(),
             "the older one, though its source holds fewer"
         );
-    }
-
-    #[test]
-    fn a_party_holding_more_than_half_gives_up_one_before_a_connection_not_yet_read() {
-        let places = Places::default();
-        let party = |i: usize| Party::Owner(if i == 0 { "acme" } else { "mal" }.into());
-        let held: Vec<CancellationToken> = (0..4).map(|_| CancellationToken::new()).collect();
-        for (i, t) in held.iter().enumerate() {
-            places.opened(i as u64, ip(1), t.clone());
-            places.serving(i as u64);
-            places.answered(i as u64, Some(party(i)));
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        // Just opened, its first request not read yet.
-        let fresh = CancellationToken::new();
-        places.opened(9, ip(1), fresh.clone());
-        // mal holds three of five.
-        assert!(places.make_room());
-        assert!(held[1].is_cancelled(), "mal's idle longest");
-        assert!(!fresh.is_cancelled());
-        // Holding two of four, no more than half: the one not yet read goes.
-        assert!(places.make_room());
-        assert!(fresh.is_cancelled());
-        assert!(!held[2].is_cancelled() && !held[0].is_cancelled());
     }
 
     #[test]
