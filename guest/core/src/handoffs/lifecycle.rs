@@ -76,19 +76,29 @@ fn in_status<'s>(
     }
 }
 
+/// Most bytes a target finishing a handoff (a reason, a result) writes past its owner's
+/// share of text: an owner at its share could otherwise neither reject nor complete
+/// what other owners handed it (a reason needs a byte, a result is `null` at least).
+const FINISHING_PAST_SHARE: usize = MAX_REASON;
+
 /// Refuses `text` the acting agent writes into a handoff in place of `old` (its own
 /// earlier text there) if it would take the agent's owner past its share of text: the
-/// handoff is kept, finished or not, until it is removed ([`Handoff::text_bytes`]).
+/// handoff is kept, finished or not, until it is removed ([`Handoff::text_bytes`]). A
+/// text `finishing` it is let through up to [`FINISHING_PAST_SHARE`].
 fn check_share(
     s: &State,
     cx: &Cx,
     agent_id: &str,
     old: &Option<String>,
     text: &str,
+    finishing: bool,
 ) -> Result<(), Refusal> {
     let Some(agent) = s.agents.get(agent_id) else {
         return Ok(());
     };
+    if finishing && text.len() <= FINISHING_PAST_SHARE {
+        return Ok(());
+    }
     let old = old.as_deref().map_or(0, str::len) as u64;
     check_owner_text(s, cx, &agent.owner_id, old, text.len() as u64)
 }
@@ -180,7 +190,7 @@ pub fn reject(
     check_text("reason", reason, MAX_REASON, true)?;
     let mut guard = Guard::new();
     let reason = guard.text("reason", reason)?;
-    check_share(s, cx, agent_id, &h.reason, &reason)?;
+    check_share(s, cx, agent_id, &h.reason, &reason, true)?;
     Ok(Done::change(
         vec![
             Event::HandoffRejected {
@@ -230,7 +240,7 @@ pub fn request_input(
     check_text("question", question, MAX_REASON, true)?;
     let mut guard = Guard::new();
     let question = guard.text("question", question)?;
-    check_share(s, cx, agent_id, &h.question, &question)?;
+    check_share(s, cx, agent_id, &h.question, &question, false)?;
     Ok(Done::change(
         vec![
             Event::HandoffInputRequested {
@@ -268,7 +278,7 @@ pub fn provide_input(
     check_text("answer", answer, MAX_JSON, true)?;
     let mut guard = Guard::new();
     let answer = guard.text("answer", answer)?;
-    check_share(s, cx, agent_id, &h.answer, &answer)?;
+    check_share(s, cx, agent_id, &h.answer, &answer, false)?;
     Ok(Done::change(
         vec![
             Event::HandoffInputProvided {
@@ -318,7 +328,7 @@ pub fn complete(
     let result = check_json("result", result, MAX_JSON)?;
     let mut guard = Guard::new();
     let result = guard.json("result", &result)?;
-    check_share(s, cx, agent_id, &h.result, &result)?;
+    check_share(s, cx, agent_id, &h.result, &result, true)?;
     Ok(Done::change(
         vec![
             Event::HandoffCompleted {

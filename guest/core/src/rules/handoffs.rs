@@ -549,7 +549,7 @@ fn a_kept_handoff_counts_toward_the_share_of_text_of_each_party_that_wrote_it() 
         .when(agent("src"), initiate("dst", &[]))
         .then_audited("handoff.initiated");
     // What the target writes counts toward its own owner's share: u2's far may not
-    // complete with a result past u2's, and the source's owner is not charged.
+    // ask a question past u2's, and the source's owner is not charged.
     let to_far = || {
         world()
             .limits(|l| l.text_bytes_per_owner = 8)
@@ -558,17 +558,35 @@ fn a_kept_handoff_counts_toward_the_share_of_text_of_each_party_that_wrote_it() 
     };
     to_far()
         .when(agent("far"), |s, cx| {
-            handoffs::complete(s, cx, "h", "far", Some("\"nine byte\""))
-        })
-        .then_capacity("text-bytes-per-owner");
-    to_far()
-        .when(agent("far"), |s, cx| {
-            handoffs::complete(s, cx, "h", "far", Some("\"eight\""))
-        })
-        .then_audited("handoff.completed");
-    to_far()
-        .when(agent("far"), |s, cx| {
             handoffs::request_input(s, cx, "h", "far", "what now?")
         })
         .then_capacity("text-bytes-per-owner");
+    to_far()
+        .when(agent("far"), |s, cx| {
+            handoffs::request_input(s, cx, "h", "far", "and now?")
+        })
+        .then_audited("handoff.input_required");
+    // Finishing, it may write a reason or result of up to 1 KiB past its share, so an
+    // owner at its share still finishes what it was handed; a longer one is refused.
+    let long = format!("\"{}\"", "r".repeat(crate::limits::MAX_REASON));
+    to_far()
+        .when(agent("far"), |s, cx| {
+            handoffs::complete(s, cx, "h", "far", Some(&long))
+        })
+        .then_capacity("text-bytes-per-owner");
+    to_far()
+        .when(agent("far"), |s, cx| {
+            handoffs::complete(s, cx, "h", "far", Some("\"a result past the share\""))
+        })
+        .then_audited("handoff.completed");
+    let full = || {
+        world()
+            .limits(|l| l.text_bytes_per_owner = 1)
+            .handoff("h", "src", "far", &[])
+    };
+    full()
+        .when(agent("far"), |s, cx| {
+            handoffs::reject(s, cx, "h", "far", "not mine to do")
+        })
+        .then_audited("handoff.rejected");
 }
