@@ -322,18 +322,20 @@ pub fn rotate_token(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<String> {
     ))
 }
 
-/// Decides `unregister`: memberships go (in evolve), pending handoffs both ways are
-/// cancelled here so the journal says so.
+/// Decides `unregister`: memberships go (in evolve), pending handoffs both ways, and
+/// those it would complete or answer, are cancelled here so the journal says so.
 pub fn unregister(s: &State, cx: &mut Cx, agent_id: &str) -> Decided<()> {
     managed(s, cx.caller, agent_id, true)?;
     let mut events = Vec::new();
     let mut cancelled = Vec::new();
     for id in s.handoffs_by_agent.get(agent_id).into_iter().flatten() {
-        // Pending handoffs both ways, and accepted ones it was to complete: nobody
-        // else can finish them, and they would count toward `handoffs` forever.
+        // Pending handoffs both ways, accepted ones it was to complete, and those
+        // waiting on a question either way (it would answer it, or finish after the
+        // answer): nobody else can move them, and they would count toward `handoffs`
+        // (and their texts toward their owners' share) forever.
         if let Some(h) = s.handoffs.get(id)
             && match h.status_at(cx.now) {
-                HandoffStatus::Pending => true,
+                HandoffStatus::Pending | HandoffStatus::InputRequired => true,
                 HandoffStatus::Accepted => h.target == agent_id,
                 _ => false,
             }

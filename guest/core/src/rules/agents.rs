@@ -292,7 +292,8 @@ fn a_deactivated_agent_cannot_act_or_reactivate_itself() {
 }
 
 #[test]
-fn unregistering_cancels_pending_handoffs_both_ways_and_accepted_ones_it_would_complete() {
+fn unregistering_cancels_pending_handoffs_both_ways_accepted_ones_it_would_complete_and_questions_it_leaves_open()
+ {
     world()
         .handoff("to-a1", "a2", "a1", &[])
         .handoff("from-a1", "a1", "a2", &[])
@@ -300,6 +301,13 @@ fn unregistering_cancels_pending_handoffs_both_ways_and_accepted_ones_it_would_c
         .accepted("a1-works", &[])
         .handoff("a2-works", "a1", "a2", &[])
         .accepted("a2-works", &[])
+        // Waiting on a question: one a1 asked, one a1 was to answer.
+        .handoff("a1-asked", "a2", "a1", &[])
+        .accepted("a1-asked", &[])
+        .event(ev::asked("a1-asked"))
+        .handoff("a1-to-answer", "a1", "a2", &[])
+        .accepted("a1-to-answer", &[])
+        .event(ev::asked("a1-to-answer"))
         .when(agent("a1"), |s, cx| agents::unregister(s, cx, "a1"))
         .then_state(|s| {
             assert!(!s.agents.contains_key("a1"));
@@ -315,7 +323,10 @@ fn unregistering_cancels_pending_handoffs_both_ways_and_accepted_ones_it_would_c
                 })
                 .collect();
             cancelled.sort();
-            assert_eq!(cancelled, ["a1-works", "from-a1", "to-a1"]);
+            assert_eq!(
+                cancelled,
+                ["a1-asked", "a1-to-answer", "a1-works", "from-a1", "to-a1"]
+            );
         });
 }
 

@@ -115,6 +115,15 @@ pub mod ev {
         }
     }
 
+    /// The target of accepted handoff `id` asked its source a question.
+    pub fn asked(id: &str) -> Event {
+        Event::HandoffInputRequested {
+            id: id.into(),
+            question: "which branch?".into(),
+            notes: None,
+        }
+    }
+
     /// The context of a handoff about `task` referencing `memories`.
     pub fn context(task: &str, memories: &[&str]) -> HandoffContext {
         HandoffContext {
