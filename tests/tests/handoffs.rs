@@ -823,11 +823,16 @@ fn cleanup_removes_terminal_handoffs_only_after_the_retention_window() {
     let refused = hand(&mut h, "carol", "bob", None);
     reject(&mut h, &agent("bob"), &refused.id, "bob", "no").unwrap();
 
+    // Live: two pending and one accepted; kept: all five, finished or not.
+    let stats = h.stats();
+    assert_eq!((stats.handoffs, stats.kept_handoffs), (3, 5));
+
     h.clock.advance(49_999); // T0 + 59.999 s
     assert_eq!(cleanup(&mut h, &op()).unwrap(), 0);
     h.clock.advance(1); // completed at T0, kept 60 s
     assert_eq!(cleanup(&mut h, &op()).unwrap(), 1);
     not_found(get(&mut h, &op(), &done.id));
+    assert_eq!(h.stats().kept_handoffs, 4);
     assert_eq!(cleanup(&mut h, &op()).unwrap(), 0);
     h.clock.advance(10_000); // rejected at T0 + 10 s
     assert_eq!(cleanup(&mut h, &op()).unwrap(), 1);

@@ -322,6 +322,7 @@ pub mod to_wit {
             shares: s.shares,
             handoffs: s.handoffs,
             pending_handoffs: s.pending_handoffs,
+            kept_handoffs: s.kept_handoffs,
             documents: s.documents,
             audit_entries: s.audit_entries,
             heap_bytes: s.heap_bytes,

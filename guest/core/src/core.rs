@@ -38,6 +38,8 @@ pub struct Stats {
     pub handoffs: u64,
     /// Live pending handoffs.
     pub pending_handoffs: u64,
+    /// Every handoff kept, finished ones too (until removed).
+    pub kept_handoffs: u64,
     /// Knowledge documents.
     pub documents: u64,
     /// Audit entries kept in memory.
@@ -155,6 +157,7 @@ impl<J: Journal, E: Env> Core<J, E> {
                 .keys()
                 .map(|t| s.pending_for(t, now).len() as u64)
                 .sum(),
+            kept_handoffs: s.handoffs.len() as u64,
             documents: s.documents.len() as u64,
             audit_entries: s.audit.len() as u64,
             heap_bytes: crate::engine::HEAP_BYTES.load(std::sync::atomic::Ordering::Relaxed) as u64,

@@ -295,6 +295,7 @@ fn counts_rows(c: &admin::Counts) -> Vec<(&'static str, u64)> {
         ("shares", c.shares),
         ("handoffs", c.handoffs),
         ("pending_handoffs", c.pending_handoffs),
+        ("kept_handoffs", c.kept_handoffs),
         ("documents", c.documents),
         ("audit_entries", c.audit_entries),
         ("heap_bytes", c.heap_bytes),
