@@ -194,7 +194,7 @@ pub fn query(
     scan.actor = me.map(|a| a.id.clone());
     scan.limit = limit;
     // Both sources are oldest first; merge them by time, then keep the newest `limit`.
-    let mut out = scan.newest(s.audit.iter());
+    let mut out = s.audit.newest(&scan);
     out.extend(reads.iter().filter(|e| scan.matches(e)).cloned());
     out.sort_by_key(|e| (e.at, e.seq));
     let extra = out.len().saturating_sub(limit as usize);
