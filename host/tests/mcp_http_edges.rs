@@ -1590,6 +1590,49 @@ async fn at_the_cap_the_owner_holding_most_connections_gives_one_up_whatever_its
     server.stop.cancel();
 }
 
+/// An owner holding every place and reopening each connection the server closes, its
+/// token shown at once, had another owner's new connection closed before its first
+/// request was read (the newest connection with no token made room for mallory's). Now
+/// the newcomer takes a place of the overflow (an eighth more) until it shows a token,
+/// and each first token shown past the places closes an idle connection of the party
+/// holding the most: mallory's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connection_not_yet_read_is_not_closed_for_another_owners_that_shows_its_token() {
+    let server = server_with(memory_core(), |o| o.connections.max = 16).await;
+    let ([a, m], addr) =
+        agents_then_places(&server, [("agent-a", "alice"), ("mal-1", "mallory")]).await;
+    let mut mallory = Vec::new();
+    for _ in 0..16 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let answer = exchange(&mut c, &a2a_task_get(&addr, &m)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        mallory.push(c);
+    }
+    // Alice connects; her first request is on its way.
+    let mut fresh = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Mallory reopens three connections, each showing its token at once.
+    for _ in 0..3 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let answer = exchange(&mut c, &a2a_task_get(&addr, &m)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        mallory.push(c);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = exchange(&mut fresh, &a2a_task_get(&addr, &a)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "alice's: {answer}");
+    let mut closed = Vec::new();
+    for (i, c) in mallory.iter_mut().enumerate() {
+        if closed_by_server(c).await {
+            closed.push(i);
+        }
+    }
+    // Mallory's three idle longest made room for its three and for Alice's: four.
+    assert_eq!(closed, [0, 1, 2, 3], "mallory's oldest made room");
+    assert!(!closed_by_server(&mut fresh).await, "alice's kept");
+    server.stop.cancel();
+}
+
 /// A connection streaming an answer (the change feed here) is busy for as long as it
 /// streams: at the cap, its principal's idle connection makes room, never the stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1143,9 +1143,11 @@ async fn serve_connections(
     shutdown: CancellationToken,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max.max(1)));
+    let max = limits.max.max(1);
+    let overflow = places::overflow(max);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max + overflow));
     let addresses = load::Load::<IpAddr>::new(limits.per_address.max(1));
-    let places = Arc::new(places::Places::default());
+    let places = Arc::new(places::Places::new(max));
     let mut numbered = 0u64;
     // Refused connections are answered outside the places of `max`, at most this many
     // at a time; beyond, one is closed without an answer.
@@ -1165,21 +1167,20 @@ async fn serve_connections(
             },
             _ = shutdown.cancelled() => break,
         };
-        // Every place taken: an idle connection makes room, one that has shown no token
-        // first (see `places`); else this one waits for a place, and the rest in the
-        // backlog.
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                places.make_room();
-                tokio::select! {
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                    _ = shutdown.cancelled() => break,
-                }
-            }
+        // Every place taken: an idle connection makes room, one refused or that has
+        // shown no token first (see `places`), else this one takes a place of the
+        // overflow; with those taken too, one just opened or a party's makes room and
+        // this one waits for its place, and the rest in the backlog.
+        let free = permits.available_permits();
+        if free <= overflow {
+            places.make_room(free == 0);
+        }
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.cancelled() => break,
         };
         // Counted as refusals are: IPv6 by its /64.
         let share = match limits.exempt_loopback && peer.ip().to_canonical().is_loopback() {
