@@ -314,19 +314,29 @@ pub fn by_agent(
     Ok(listed(cx, "handoff.listed", agent_id, window, list))
 }
 
-/// Decides `cleanup`.
-pub fn cleanup(s: &State, cx: &mut Cx) -> Decided<u32> {
+/// Most handoffs one cleanup entry expires, and most it removes: a cleanup past them
+/// writes one entry for each batch (one entry naming the 261,378 handoffs one owner had
+/// started and cancelled held an audit record of 10 MB).
+pub const CLEANUP_BATCH: usize = 4096;
+
+/// Decides one batch of `cleanup`: how many handoffs it removes, and whether a batch is
+/// left.
+pub fn cleanup(s: &State, cx: &mut Cx) -> Decided<(u32, bool)> {
     if *cx.caller != Caller::Operator {
         return Err(Error::denied("only the operator cleans up handoffs").into());
     }
     let retention = cx.limits.handoff_retention_seconds.saturating_mul(1000);
     let mut events: Vec<Event> = s
         .due_handoffs(cx.now)
+        .take(CLEANUP_BATCH)
         .map(|id| Event::HandoffExpired { id: id.clone() })
         .collect();
     let expired = events.len();
     let mut removed = Vec::new();
     for h in s.handoffs.values() {
+        if removed.len() == CLEANUP_BATCH {
+            break;
+        }
         let status = h.status_at(cx.now);
         let since = if h.status == HandoffStatus::Pending {
             h.expires_at
@@ -337,6 +347,7 @@ pub fn cleanup(s: &State, cx: &mut Cx) -> Decided<u32> {
             removed.push(h.id.clone());
         }
     }
+    let more = expired == CLEANUP_BATCH || removed.len() == CLEANUP_BATCH;
     events.extend(
         removed
             .iter()
@@ -348,8 +359,6 @@ pub fn cleanup(s: &State, cx: &mut Cx) -> Decided<u32> {
         None,
         json!({"expired": expired, "removed": removed}),
     )));
-    Ok(Done::change(
-        events,
-        u32::try_from(removed.len()).unwrap_or(u32::MAX),
-    ))
+    let count = u32::try_from(removed.len()).unwrap_or(u32::MAX);
+    Ok(Done::change(events, (count, more)))
 }

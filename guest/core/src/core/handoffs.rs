@@ -165,9 +165,93 @@ impl<J: Journal, E: Env> Core<J, E> {
             })
     }
 
-    /// Expires due handoffs and removes old terminal ones.
+    /// Expires due handoffs and removes old terminal ones, a batch of each an entry
+    /// ([`handoffs::CLEANUP_BATCH`]); how many were removed.
     pub fn cleanup(&mut self, caller: &Caller) -> Result<u32> {
-        self.engine
-            .run(caller, "handoffs.cleanup", None, handoffs::cleanup)
+        let mut removed = 0u32;
+        // Each batch but the last expires or removes a full batch, so there are at most
+        // this many.
+        let batches = self.engine.state.handoffs.len() / handoffs::CLEANUP_BATCH + 2;
+        for _ in 0..batches {
+            let (batch, more) =
+                self.engine
+                    .run(caller, "handoffs.cleanup", None, handoffs::cleanup)?;
+            removed = removed.saturating_add(batch);
+            if !more {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use crate::agents::RegistrationRequest;
+    use crate::engine::{Env, SeededEnv};
+    use crate::handoffs::CLEANUP_BATCH;
+    use crate::journal::MemoryJournal;
+    use crate::model::{AgentType, Caller};
+    use crate::state::HandoffContext;
+    use crate::{Core, Limits};
+
+    /// A cleanup of more handoffs than a batch writes an entry a batch, each naming at
+    /// most a batch of them, and removes them all.
+    #[test]
+    fn a_cleanup_past_a_batch_writes_an_entry_a_batch() {
+        let limits = Limits {
+            handoff_retention_seconds: 1,
+            ..Limits::default()
+        };
+        let mut c = Core::new(
+            MemoryJournal::default(),
+            SeededEnv::new(1_700_000_000_000, 1, 3),
+            limits,
+        );
+        c.init(limits).unwrap();
+        for (id, owner) in [("src", "u-1"), ("dst", "u-2")] {
+            let req = RegistrationRequest {
+                agent_type: AgentType::ClaudeCode,
+                owner_id: owner.into(),
+                agent_id: Some(id.into()),
+                capabilities: None,
+                metadata: None,
+            };
+            c.register(&Caller::Operator, &req).unwrap();
+        }
+        let ctx = HandoffContext {
+            task_description: "carry on".into(),
+            current_state: "{}".into(),
+            relevant_memories: vec![],
+            relevant_files: vec![],
+        };
+        let src = Caller::Agent("src".into());
+        let started = CLEANUP_BATCH + 3;
+        for _ in 0..started {
+            let h = c.initiate(&src, "src", "dst", &ctx, None).unwrap();
+            c.cancel(&src, &h.id, "src").unwrap();
+        }
+        // Past the retention (the seeded clock moves a millisecond a reading).
+        for _ in 0..2_000 {
+            c.engine.env.now_ms();
+        }
+        let entries = c.engine.journal.entries.len();
+        assert_eq!(c.cleanup(&Caller::Operator).unwrap() as usize, started);
+        assert!(c.engine.state.handoffs.is_empty());
+        assert_eq!(c.engine.journal.entries.len(), entries + 2, "two batches");
+        let removed: Vec<usize> = c
+            .engine
+            .state
+            .audit
+            .iter()
+            .filter(|e| e.record.event_type == "handoff.cleanup")
+            .map(|e| {
+                let detail: serde_json::Value = serde_json::from_str(&e.record.detail).unwrap();
+                detail["removed"].as_array().expect("a list").len()
+            })
+            .collect();
+        assert_eq!(removed, [CLEANUP_BATCH, 3]);
+        assert_eq!(c.cleanup(&Caller::Operator).unwrap(), 0);
     }
 }

@@ -328,7 +328,7 @@ fn only_the_operator_cleans_up_and_old_terminal_handoffs_go() {
             Event::HandoffExpired { id: "h".into() },
             Event::HandoffRemoved { id: "h".into() },
         ])
-        .then_value(|removed| assert_eq!(*removed, 1));
+        .then_value(|removed| assert_eq!(*removed, (1, false)));
 }
 
 // ---- asking the source for input ----
