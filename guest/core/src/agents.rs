@@ -27,6 +27,20 @@ pub struct RegistrationRequest {
     pub metadata: Option<String>,
 }
 
+impl RegistrationRequest {
+    /// A `claude_code` agent `agent_id` of `owner_id`, with its type's capabilities and
+    /// no metadata.
+    pub fn claude_code(agent_id: &str, owner_id: &str) -> Self {
+        RegistrationRequest {
+            agent_type: AgentType::ClaudeCode,
+            owner_id: owner_id.into(),
+            agent_id: Some(agent_id.into()),
+            capabilities: None,
+            metadata: None,
+        }
+    }
+}
+
 /// What `register` returns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {

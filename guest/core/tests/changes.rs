@@ -5,7 +5,7 @@
 use maas_core::agents::RegistrationRequest;
 use maas_core::changes::{Filter, Page};
 use maas_core::memories::{StoreRequest, UpdateRequest};
-use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
+use maas_core::model::{MemoryKind, Permission, Scope};
 use maas_core::pools::PoolRequest;
 use maas_core::state::HandoffContext;
 use maas_core::{Caller, Core, Error, Limits, MemoryJournal, SeededEnv};
@@ -29,13 +29,7 @@ fn me(id: &str) -> Caller {
 fn world() -> TestCore {
     let mut c = core(MemoryJournal::default(), Limits::default());
     for (id, owner) in [("ann", "u1"), ("amy", "u1"), ("bob", "u2"), ("eve", "u3")] {
-        let req = RegistrationRequest {
-            agent_type: AgentType::ClaudeCode,
-            owner_id: owner.into(),
-            agent_id: Some(id.into()),
-            capabilities: None,
-            metadata: None,
-        };
+        let req = RegistrationRequest::claude_code(id, owner);
         c.register(&OP, &req).unwrap();
     }
     pool(&mut c, "p");

@@ -4,7 +4,7 @@
 
 use maas_core::agents::RegistrationRequest;
 use maas_core::memories::StoreRequest;
-use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
+use maas_core::model::{MemoryKind, Permission, Scope};
 use maas_core::pools::PoolRequest;
 use maas_core::{Caller, Core, Limits, MemoryJournal, SeededEnv};
 
@@ -30,13 +30,7 @@ fn search_finds_what_the_scopes_reach_and_drops_expired_memories_also_after_rest
     let op = Caller::Operator;
     let mut c = core(MemoryJournal::default(), 1_000_000);
     for (id, owner) in [("a1", "ann"), ("a2", "ann"), ("a3", "bob"), ("a4", "bob")] {
-        let req = RegistrationRequest {
-            agent_type: AgentType::ClaudeCode,
-            owner_id: owner.into(),
-            agent_id: Some(id.into()),
-            capabilities: None,
-            metadata: None,
-        };
+        let req = RegistrationRequest::claude_code(id, owner);
         c.register(&op, &req).unwrap();
     }
     let pool = PoolRequest {

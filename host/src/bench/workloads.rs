@@ -8,7 +8,7 @@ use crate::bindings::{agents, handoffs, memories, pools, types};
 use crate::{Runtime, service::CoreService};
 use maas_core::agents::RegistrationRequest;
 use maas_core::memories::StoreRequest;
-use maas_core::model::{AgentType, MemoryKind, Permission, Scope};
+use maas_core::model::{MemoryKind, Permission, Scope};
 use maas_core::page::{MAX_PAGE, PageRequest};
 use maas_core::pools::PoolRequest;
 use maas_core::state::HandoffContext;
@@ -272,13 +272,7 @@ impl Backend for Native {
         self.with(|c| Ok(c.limits())).map(|_| ())
     }
     fn register(&mut self, id: &str, owner: &str) -> Result<(), String> {
-        let req = RegistrationRequest {
-            agent_type: AgentType::ClaudeCode,
-            owner_id: owner.into(),
-            agent_id: Some(id.into()),
-            capabilities: None,
-            metadata: None,
-        };
+        let req = RegistrationRequest::claude_code(id, owner);
         self.with(|c| c.register(&OP, &req)).map(|_| ())
     }
     fn create_pool(&mut self, id: &str, owner: &str) -> Result<(), String> {

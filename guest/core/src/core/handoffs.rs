@@ -192,7 +192,7 @@ mod tests {
     use crate::engine::{Env, SeededEnv};
     use crate::handoffs::CLEANUP_BATCH;
     use crate::journal::MemoryJournal;
-    use crate::model::{AgentType, Caller};
+    use crate::model::Caller;
     use crate::state::HandoffContext;
     use crate::{Core, Limits};
 
@@ -211,13 +211,7 @@ mod tests {
         );
         c.init(limits).unwrap();
         for (id, owner) in [("src", "u-1"), ("dst", "u-2")] {
-            let req = RegistrationRequest {
-                agent_type: AgentType::ClaudeCode,
-                owner_id: owner.into(),
-                agent_id: Some(id.into()),
-                capabilities: None,
-                metadata: None,
-            };
+            let req = RegistrationRequest::claude_code(id, owner);
             c.register(&Caller::Operator, &req).unwrap();
         }
         let ctx = HandoffContext {

@@ -8,7 +8,7 @@ use crate::agents::RegistrationRequest;
 use crate::engine::SeededEnv;
 use crate::journal::MemoryJournal;
 use crate::memories::{StoreRequest, UpdateRequest};
-use crate::model::{AgentType, Caller, MemoryKind, Permission, Scope};
+use crate::model::{Caller, MemoryKind, Permission, Scope};
 use crate::pools::PoolRequest;
 use crate::state::HandoffContext;
 use crate::{Core, Limits};
@@ -16,13 +16,7 @@ use crate::{Core, Limits};
 const OP: Caller = Caller::Operator;
 
 fn register(c: &mut Core<MemoryJournal, SeededEnv>, id: &str, owner: &str) {
-    let req = RegistrationRequest {
-        agent_type: AgentType::ClaudeCode,
-        owner_id: owner.into(),
-        agent_id: Some(id.into()),
-        capabilities: None,
-        metadata: None,
-    };
+    let req = RegistrationRequest::claude_code(id, owner);
     c.register(&OP, &req).unwrap();
 }
 
