@@ -1633,6 +1633,45 @@ async fn a_new_connection_not_yet_read_is_not_closed_for_another_owners_that_sho
     server.stop.cancel();
 }
 
+/// With the overflow taken too (by connections just opened that have sent nothing), a
+/// newcomer waits up to a second for a place rather than close the newest connection
+/// not yet read: that was another owner's new connection, closed as soon as mallory
+/// reopened one of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_overflow_taken_a_newcomer_waits_rather_than_close_one_just_opened() {
+    let server = server_with(memory_core(), |o| o.connections.max = 16).await;
+    let ([a, m], addr) =
+        agents_then_places(&server, [("agent-a", "alice"), ("mal-1", "mallory")]).await;
+    let mut mallory = Vec::new();
+    for _ in 0..16 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let answer = exchange(&mut c, &a2a_task_get(&addr, &m)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        mallory.push(c);
+    }
+    // Two connections that send nothing take the overflow's two places.
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fresh = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    // Mallory reopens two connections, each showing its token at once.
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let answer = exchange(&mut c, &a2a_task_get(&addr, &m)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        mallory.push(c);
+    }
+    let answer = exchange(&mut fresh, &a2a_task_get(&addr, &a)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "alice's: {answer}");
+    for c in &mut silent {
+        assert!(closed_by_server(c).await, "the silent ones made room");
+    }
+    server.stop.cancel();
+}
+
 /// A connection streaming an answer (the change feed here) is busy for as long as it
 /// streams: at the cap, its principal's idle connection makes room, never the stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1169,18 +1169,41 @@ async fn serve_connections(
         };
         // Every place taken: an idle connection makes room, one refused or that has
         // shown no token first (see `places`), else this one takes a place of the
-        // overflow; with those taken too, one just opened or a party's makes room and
-        // this one waits for its place, and the rest in the backlog.
-        let free = permits.available_permits();
-        if free <= overflow {
-            places.make_room(free == 0);
+        // overflow. With those taken too, it waits for a place (a token shown past the
+        // cap closes a connection of the party holding the most), for a second at most
+        // before one just opened or a party's makes room (at once with no overflow, a
+        // cap under 8); the rest wait in the backlog.
+        if permits.available_permits() <= overflow {
+            places.make_room(false);
         }
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = shutdown.cancelled() => break,
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let grace = if overflow > 0 {
+                    places::GRACE
+                } else {
+                    Duration::ZERO
+                };
+                let wait = tokio::time::timeout(grace, permits.clone().acquire_owned());
+                let waited = tokio::select! {
+                    p = wait => p,
+                    _ = shutdown.cancelled() => break,
+                };
+                let place = match waited {
+                    Ok(p) => p,
+                    Err(_) => {
+                        places.make_room(true);
+                        tokio::select! {
+                            p = permits.clone().acquire_owned() => p,
+                            _ = shutdown.cancelled() => break,
+                        }
+                    }
+                };
+                match place {
+                    Ok(p) => p,
+                    Err(_) => break,
+                }
+            }
         };
         // Counted as refusals are: IPv6 by its /64.
         let share = match limits.exempt_loopback && peer.ip().to_canonical().is_loopback() {
