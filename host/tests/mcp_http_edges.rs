@@ -1546,6 +1546,18 @@ fn a2a_task_get(addr: &str, token: &str) -> String {
     )
 }
 
+/// `n` new connections to `addr`, each having shown `token` in a request answered 200.
+async fn shown(addr: &str, token: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let answer = exchange(&mut c, &a2a_task_get(addr, token)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        held.push(c);
+    }
+    held
+}
+
 /// Whether the server has closed `c` (read within 200 ms ends or fails).
 async fn closed_by_server(c: &mut tokio::net::TcpStream) -> bool {
     use tokio::io::AsyncReadExt;
@@ -1566,12 +1578,7 @@ async fn at_the_cap_the_owner_holding_most_connections_gives_one_up_whatever_its
     let ([m1, m2, b], addr) = agents_then_places(&server, agents).await;
     let mut held = Vec::new();
     for (token, n) in [(&b, 3), (&m1, 2), (&m2, 2)] {
-        for _ in 0..n {
-            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            let answer = exchange(&mut c, &a2a_task_get(&addr, token)).await;
-            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-            held.push(c);
-        }
+        held.extend(shown(&addr, token, n).await);
     }
     let took = health_took(&addr).await;
     assert!(took < Duration::from_secs(2), "{took:?}");
@@ -1601,22 +1608,13 @@ async fn a_new_connection_not_yet_read_is_not_closed_for_another_owners_that_sho
     let server = server_with(memory_core(), |o| o.connections.max = 16).await;
     let ([a, m], addr) =
         agents_then_places(&server, [("agent-a", "alice"), ("mal-1", "mallory")]).await;
-    let mut mallory = Vec::new();
-    for _ in 0..16 {
-        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let answer = exchange(&mut c, &a2a_task_get(&addr, &m)).await;
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        mallory.push(c);
-    }
+    let mut mallory = shown(&addr, &m, 16).await;
     // Alice connects; her first request is on its way.
     let mut fresh = tokio::net::TcpStream::connect(&addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Mallory reopens three connections, each showing its token at once.
     for _ in 0..3 {
-        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let answer = exchange(&mut c, &a2a_task_get(&addr, &m)).await;
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        mallory.push(c);
+        mallory.extend(shown(&addr, &m, 1).await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let answer = exchange(&mut fresh, &a2a_task_get(&addr, &a)).await;
@@ -1642,13 +1640,7 @@ async fn with_the_overflow_taken_a_newcomer_waits_rather_than_close_one_just_ope
     let server = server_with(memory_core(), |o| o.connections.max = 16).await;
     let ([a, m], addr) =
         agents_then_places(&server, [("agent-a", "alice"), ("mal-1", "mallory")]).await;
-    let mut mallory = Vec::new();
-    for _ in 0..16 {
-        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let answer = exchange(&mut c, &a2a_task_get(&addr, &m)).await;
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        mallory.push(c);
-    }
+    let mut mallory = shown(&addr, &m, 16).await;
     // Two connections that send nothing take the overflow's two places.
     let mut silent = Vec::new();
     for _ in 0..2 {
@@ -1658,12 +1650,7 @@ async fn with_the_overflow_taken_a_newcomer_waits_rather_than_close_one_just_ope
     let mut fresh = tokio::net::TcpStream::connect(&addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_300)).await;
     // Mallory reopens two connections, each showing its token at once.
-    for _ in 0..2 {
-        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let answer = exchange(&mut c, &a2a_task_get(&addr, &m)).await;
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        mallory.push(c);
-    }
+    mallory.extend(shown(&addr, &m, 2).await);
     let answer = exchange(&mut fresh, &a2a_task_get(&addr, &a)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "alice's: {answer}");
     for c in &mut silent {
