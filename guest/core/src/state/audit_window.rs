@@ -160,26 +160,22 @@ impl AuditWindow {
     /// back), its entries in the range are read one by one. A scan without an actor (the
     /// operator's) reads the window newest first.
     pub fn newest(&self, scan: &AuditScan) -> Vec<AuditEntry> {
-        let Some(read) = self.read_for(scan) else {
-            return scan.newest(self.iter());
-        };
-        let mut out: Vec<AuditEntry> = read
-            .filter(|e| scan.matches(e))
-            .take(scan.limit as usize)
-            .cloned()
-            .collect();
-        out.reverse();
-        out
+        match self.read_for(scan) {
+            Some(read) => scan.newest(read),
+            None => scan.newest(self.iter()),
+        }
     }
 
-    /// What [`AuditWindow::newest`] reads for a scan with an actor, newest first: the
-    /// actor's entries (of its event type, if it names one) in the scan's time range, or
-    /// all of them while one was pushed out of time order. `None` for a scan without an
-    /// actor.
+    /// What [`AuditWindow::newest`] reads (from the newest) for a scan with an actor,
+    /// oldest first: the actor's entries (of its event type, if it names one) in the
+    /// scan's time range, or all of them while one was pushed out of time order. `None`
+    /// to read the whole window: for a scan without an actor, and for an actor holding
+    /// most of the window while one was (a look-up each took twice as long as the
+    /// window's own order).
     fn read_for<'a>(
         &'a self,
         scan: &AuditScan,
-    ) -> Option<Box<dyn Iterator<Item = &'a AuditEntry> + 'a>> {
+    ) -> Option<Box<dyn DoubleEndedIterator<Item = &'a AuditEntry> + 'a>> {
         let actor = scan.actor.as_ref()?;
         let held = self.actors.get(actor.as_str());
         let pushed = match &scan.event_type {
@@ -190,13 +186,11 @@ impl AuditWindow {
             return Some(Box::new(std::iter::empty()));
         };
         let entries = |ns: std::collections::btree_set::Range<'a, u64>| {
-            ns.rev().filter_map(|n| self.entries.get(n))
+            ns.filter_map(|n| self.entries.get(n))
         };
         if !held.stepped_back.is_empty() {
-            // One by one: through the window itself when they are most of it (a look-up
-            // each took twice as long as the window's own order).
             if pushed.len() > self.entries.len() / 2 {
-                return Some(Box::new(self.entries.values().rev()));
+                return None;
             }
             return Some(Box::new(entries(pushed.range(..))));
         }
