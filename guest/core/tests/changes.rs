@@ -415,12 +415,13 @@ fn bad_cursors_get_typed_errors() {
         .unwrap_err();
     assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
 
-    // Past the window: expired, saying how to resynchronise.
+    // Past the window and a day old: expired, saying how to resynchronise.
     let small = Limits {
         change_window: 3,
         ..Limits::default()
     };
     let mut c = core(c.engine.journal.clone(), small);
+    c.engine.env.now += maas_core::changes::KEPT_FOR_MS;
     let err = c
         .changes(&me("bob"), None, Some("c1"), Filter::default(), None)
         .unwrap_err();
@@ -428,6 +429,37 @@ fn bad_cursors_get_typed_errors() {
         matches!(err, Error::Expired(ref m) if m.contains("resynchronise")),
         "{err:?}"
     );
+}
+
+/// The window counts entries, so one owner writing fast would expire every other
+/// reader's cursor (at 2,800 entries a second the default million went in six minutes):
+/// a cursor whose next entry is less than a day old is served past it, and its pages
+/// still show the reader's changes among the flood.
+#[test]
+fn another_owners_flood_does_not_expire_a_cursor_of_the_last_day() {
+    let small = Limits {
+        change_window: 5,
+        ..Limits::default()
+    };
+    let c = world();
+    let mut c = core(c.engine.journal.clone(), small);
+    let from = head(&mut c);
+    for i in 0..20 {
+        store(&mut c, "eve", &format!("flood{i}"), None);
+    }
+    store(&mut c, "ann", "for-bob", Some(("p", Scope::Project)));
+    let page = c
+        .changes(&me("bob"), None, Some(&from), Filter::default(), None)
+        .unwrap();
+    let kinds: Vec<_> = page.changes.iter().map(|ch| ch.kind).collect();
+    assert_eq!(kinds, ["memory.shared"], "{:?}", page.changes);
+
+    // A day later the same cursor is past the window and too old.
+    c.engine.env.now += maas_core::changes::KEPT_FOR_MS;
+    let err = c
+        .changes(&me("bob"), None, Some(&from), Filter::default(), None)
+        .unwrap_err();
+    assert!(matches!(err, Error::Expired(_)), "{err:?}");
 }
 
 /// A call decodes at most `MAX_SCAN_BYTES` of journal entries (68 entries of 3.6 MB cost

@@ -24,7 +24,10 @@ impl<J: Journal, E: Env> Core<J, E> {
     ) -> Result<Page> {
         self.engine.catch_up()?;
         let head = self.engine.state.seq;
-        let req = changes::request(after, limit, filter, head, self.engine.limits.change_window)?;
+        let window = self.engine.limits.change_window;
+        let req = changes::request(after, limit, filter, head, window, |seq| {
+            self.written_recently(seq)
+        })?;
         // The reader as far as the state tells, to stop reading once the page is full;
         // the engine checks the caller again, and audits a refusal.
         // `Some(None)`: the operator.
@@ -77,5 +80,17 @@ impl<J: Journal, E: Env> Core<J, E> {
         self.engine.run(caller, "changes.get", agent_id, |s, cx| {
             changes::get(s, cx, agent_id, &req, &entries, end)
         })
+    }
+
+    /// Whether the journal entry at `seq` was written less than [`changes::KEPT_FOR_MS`]
+    /// ago (an entry from a clock ahead of this one counts as recent).
+    fn written_recently(&mut self, seq: u64) -> Result<bool> {
+        let batch = self.engine.journal.read(seq, 1).map_err(journal_error)?;
+        let Some((at_seq, data)) = batch.first() else {
+            return Ok(false);
+        };
+        let at = Entry::decode(*at_seq, data)?.at;
+        let now = self.engine.env.now_ms();
+        Ok(now.saturating_sub(at) < changes::KEPT_FOR_MS)
     }
 }
