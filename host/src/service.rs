@@ -163,6 +163,9 @@ pub struct CoreService {
     /// The lane of the jobs sent through this handle (0: the host's own and callers
     /// without a token).
     lane: u64,
+    /// The digest of the token whose check the jobs run first (see
+    /// [`CoreService::reader_key`]).
+    reader: Option<[u8; 32]>,
     /// The runtime's count of calls that ended a token ([`Runtime::note_token_ended`]).
     token_endings: Arc<std::sync::atomic::AtomicU64>,
     /// Another process said the journal moved ([`CoreService::head_moved`]): the core
@@ -425,9 +428,45 @@ impl CoreService {
             heads,
             check: None,
             lane: 0,
+            reader: None,
             token_endings,
             poked,
         })
+    }
+
+    /// A handle to no core thread (every call answers that the core stopped), for tests
+    /// of what sits beside the core.
+    #[cfg(test)]
+    pub fn detached_for_tests() -> Self {
+        let (jobs, _) = mpsc::channel::<Queued>();
+        CoreService {
+            jobs,
+            heads: Arc::new(watch::Sender::new(0)),
+            check: None,
+            lane: 0,
+            reader: None,
+            token_endings: Arc::default(),
+            poked: Arc::default(),
+        }
+    }
+
+    /// The handle, its jobs checked with the token of `digest` (set beside
+    /// [`CoreService::checked`] by the check's maker).
+    pub fn reading_as(&self, digest: [u8; 32]) -> Self {
+        CoreService {
+            reader: Some(digest),
+            ..self.clone()
+        }
+    }
+
+    /// Which core and whose token: handles with the same key read as the same reader
+    /// (`mcp/shared_reads.rs`).
+    pub fn reader_key(&self) -> String {
+        let core = Arc::as_ptr(&self.heads) as usize;
+        match &self.reader {
+            Some(d) => format!("{core:x}/{}", maas_core::audit::hex(d)),
+            None => format!("{core:x}/-"),
+        }
     }
 
     /// How many calls of this core ended a token so far (rotated it, deactivated or

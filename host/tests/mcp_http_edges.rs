@@ -3013,7 +3013,7 @@ async fn bench_the_recheck_of_a_token_on_each_core_call() {
     }
     let me = types::Caller::Agent("agent-7".into());
     let digest = maas_host::known_tokens::digest(&tokens[7]).unwrap();
-    let checked = Recheck::Agent(digest, "agent-7".into()).bind(&core);
+    let checked = Recheck::agent(digest, "agent-7".into()).bind(&core);
     let store = |n: usize| StoreMemory {
         agent_id: None,
         content: format!("note {n} about the deploy pipeline and its cache"),

@@ -182,3 +182,41 @@ async fn the_stream_resumes_after_a_restart_with_nothing_lost_or_repeated() {
     let body: Value = bad.json().await.unwrap();
     assert_eq!(body["code"], "invalid_input");
 }
+
+/// Every stream wakes when the head moves and reads after its cursor: eight streams of
+/// one token made eight reads of the core a change (an owner's 2,048 followers, 25 ms of
+/// the core thread at every write, whoever wrote). Streams of one token at one cursor
+/// share one read: each still gets every change, and the reads that showed it were
+/// audited once, not once a stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_of_one_token_at_one_cursor_share_their_reads() {
+    let server = server().await;
+    let feed_url = server.url.replace("/mcp", "/v1/changes");
+    let op = connect(&server.url, OPERATOR).await;
+    let ann_token = register(&op, "ann", "claude_code", "u1").await;
+    let bob_token = register(&op, "bob", "claude_code", "u2").await;
+    let ann = connect(&server.url, &ann_token).await;
+    let mut streams = Vec::new();
+    for _ in 0..8 {
+        let mut s = Events::open(&feed_url, &bob_token, None).await;
+        assert_eq!(s.next(Duration::from_secs(5)).await.unwrap().event, "ready");
+        streams.push(s);
+    }
+    let sent = handoff(&ann, "bob", "review the cache change").await;
+    for s in &mut streams {
+        let ev = s.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(ev.event, "handoff.initiated");
+        assert_eq!(ev.data["object_id"], sent.as_str());
+    }
+    let audit = ok(
+        &op,
+        "get_audit_log",
+        json!({"agent_id": "bob", "event_type": "change.listed", "limit": 100}),
+    )
+    .await;
+    let listed = audit["entries"].as_array().unwrap().len();
+    assert!(
+        (1..=2).contains(&listed),
+        "{listed} reads showed the change to bob's 8 streams"
+    );
+}

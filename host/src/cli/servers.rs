@@ -295,7 +295,7 @@ pub fn mcp(
     let digest = token.and_then(crate::known_tokens::digest);
     let hash = digest.map(|d| maas_core::audit::hex(&d));
     let recheck = match (digest, &principal) {
-        (Some(digest), Principal::Agent(id)) => Recheck::Agent(digest, id.clone()),
+        (Some(digest), Principal::Agent(id)) => Recheck::agent(digest, id.clone()),
         _ => Recheck::Nothing,
     };
     let runtime = tokio()?;

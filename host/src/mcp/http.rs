@@ -448,7 +448,7 @@ impl Gate {
             (
                 Principal::Agent(id.clone()),
                 Bearer(Some(d)),
-                Recheck::Agent(d, id),
+                Recheck::agent(d, id),
             )
         };
         if let Some(d) = digest
@@ -673,7 +673,7 @@ async fn gate_request(
     }
     request.extensions_mut().insert(principal.clone());
     request.extensions_mut().insert(token);
-    request.extensions_mut().insert(recheck);
+    request.extensions_mut().insert(recheck.clone());
     // Every POST reaches the core (MCP with or without a session, A2A): an agent's
     // share is held until its answer has gone out.
     let share = match &principal {
@@ -739,6 +739,11 @@ async fn gate_request(
         Principal::Agent(agent) => gate.owner_of(agent).await,
         Principal::Operator => None,
     };
+    if let Some(owner) = &owner {
+        request
+            .extensions_mut()
+            .insert(recheck.clone().in_owners_lane(owner));
+    }
     let party = Party::of(&principal, owner);
     let shown = places::Shown(party.clone());
     request.extensions_mut().insert(party.clone());

@@ -10,6 +10,7 @@ pub mod http;
 pub mod registry;
 pub mod resources;
 pub mod revoke;
+pub mod shared_reads;
 pub mod stdio;
 pub mod subscriptions;
 pub mod tasks;

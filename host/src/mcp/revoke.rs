@@ -139,20 +139,48 @@ fn lane_of(digest: &TokenDigest) -> u64 {
     u64::from_le_bytes(first).clamp(2, crate::service::QUICK_LANE - 1)
 }
 
+/// The lane of the calls of an owner's agents: a hash of the owner's id, away from the
+/// operator's and the host's lanes and from the quick lane. (Owner ids are given by the
+/// operator, so no caller picks a hash to share another owner's lane.)
+fn owner_lane(owner: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    ("owner", owner).hash(&mut hasher);
+    hasher.finish().clamp(2, crate::service::QUICK_LANE - 1)
+}
+
 /// How a request's token is checked again when each of its core calls runs; set by the
 /// HTTP gate beside the principal, and by `maas mcp` for its own token.
 #[derive(Debug, Clone)]
 pub enum Recheck {
     /// No token to check (`--insecure-loopback`'s operator, a stdio operator).
     Nothing,
-    /// An agent's token, by digest, and the agent: the core is asked
+    /// An agent's token, by digest, the agent, and the lane its calls take their turns
+    /// in (see [`Recheck::agent`], [`Recheck::in_owners_lane`]): the core is asked
     /// (`admin.revoked-tokens`, one catch-up and a lookup) before each call.
-    Agent(TokenDigest, String),
+    Agent(TokenDigest, String, u64),
     /// The operator's token, by digest: it must still be the server's operator token.
     Operator(TokenDigest, Arc<OperatorToken>),
 }
 
 impl Recheck {
+    /// An agent's token, its calls in a lane of the token's own until the agent's owner
+    /// is known.
+    pub fn agent(digest: TokenDigest, agent: String) -> Recheck {
+        Recheck::Agent(digest, agent, lane_of(&digest))
+    }
+
+    /// The same check, an agent's calls taking their turns in the lane of its owner,
+    /// shared by all that owner's agents: fair turns are between owners, so an owner's
+    /// many agents (a feed stream each replaying an old cursor, 13 ms a page) hold back
+    /// another owner's call by one job, not one job per agent.
+    pub fn in_owners_lane(self, owner: &str) -> Recheck {
+        match self {
+            Recheck::Agent(digest, agent, _) => Recheck::Agent(digest, agent, owner_lane(owner)),
+            other => other,
+        }
+    }
+
     /// `core`, its calls checked first; a call refused is audited (a request let in
     /// before its token was revoked).
     pub fn bind(&self, core: &CoreService) -> CoreService {
@@ -166,13 +194,14 @@ impl Recheck {
         self.bound(core, false)
     }
 
-    /// The lane the calls take their turns in on the core thread: an agent token's
-    /// ([`lane_of`]), the operator's 1, and calls without a token the host's own, 0.
+    /// The lane the calls take their turns in on the core thread: an agent's owner's
+    /// (or, until the owner is known, its token's: [`lane_of`]), the operator's 1, and
+    /// calls without a token the host's own, 0.
     pub fn lane(&self) -> u64 {
         match self {
             Recheck::Nothing => 0,
             Recheck::Operator(..) => 1,
-            Recheck::Agent(digest, _) => lane_of(digest),
+            Recheck::Agent(_, _, lane) => *lane,
         }
     }
 
@@ -180,18 +209,22 @@ impl Recheck {
         let core = core.in_lane(self.lane());
         match self.clone() {
             Recheck::Nothing => core,
-            Recheck::Agent(digest, agent) => core.checked(Arc::new(move |rt| {
-                still_authenticates(rt, &digest, audited.then_some(agent.as_str()))
-            })),
-            Recheck::Operator(digest, now) => core.checked(Arc::new(move |rt| {
-                if now.digest() == Some(digest) {
-                    Ok(())
-                } else if audited {
-                    Err(refused_late(rt, &types::Caller::Operator))
-                } else {
-                    Err(crate::mcp::revoked())
-                }
-            })),
+            Recheck::Agent(digest, agent, _) => {
+                core.reading_as(digest).checked(Arc::new(move |rt| {
+                    still_authenticates(rt, &digest, audited.then_some(agent.as_str()))
+                }))
+            }
+            Recheck::Operator(digest, now) => {
+                core.reading_as(digest).checked(Arc::new(move |rt| {
+                    if now.digest() == Some(digest) {
+                        Ok(())
+                    } else if audited {
+                        Err(refused_late(rt, &types::Caller::Operator))
+                    } else {
+                        Err(crate::mcp::revoked())
+                    }
+                }))
+            }
         }
     }
 }
@@ -294,6 +327,24 @@ impl Drop for Held {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owners_agents_take_their_turns_in_one_lane_and_other_owners_in_others() {
+        let agent = |n: u8, id: &str| Recheck::agent([n; 32], id.into());
+        let mallory: Vec<u64> = (0..16)
+            .map(|n| agent(n, &format!("m{n}")).in_owners_lane("mallory").lane())
+            .collect();
+        assert!(mallory.iter().all(|l| *l == mallory[0]), "{mallory:?}");
+        let acme = agent(99, "a1").in_owners_lane("acme").lane();
+        assert_ne!(acme, mallory[0]);
+        // Until the owner is known, each token has its own; neither is a reserved lane.
+        assert_ne!(agent(1, "m1").lane(), agent(2, "m2").lane());
+        for lane in [acme, mallory[0], agent(0, "x").lane()] {
+            assert!(lane > 1 && lane < crate::service::QUICK_LANE, "{lane}");
+        }
+        // The operator's check keeps its lane.
+        assert_eq!(Recheck::Nothing.in_owners_lane("acme").lane(), 0);
+    }
 
     #[test]
     fn revoking_a_token_ends_its_holders_only_and_forgets_it() {

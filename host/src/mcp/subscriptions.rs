@@ -351,7 +351,6 @@ impl Follower {
                     if moved.is_err() {
                         break;
                     }
-                    heads.borrow_and_update();
                 }
                 () = self.stop.cancelled() => break,
                 () = self.shared.ended.cancelled() => break,
@@ -359,7 +358,8 @@ impl Follower {
             if self.peer.is_transport_closed() {
                 break;
             }
-            match self.catch_up(&cursor).await {
+            let head = *heads.borrow_and_update();
+            match self.catch_up(&cursor, head).await {
                 Ok(next) => cursor = next,
                 Err(types::Error::Expired(_)) => {
                     // Fell behind the feed's window: everything may have changed.
@@ -407,10 +407,10 @@ impl Follower {
 
     /// Reads every change after `cursor` and notifies the subscribed resources they
     /// touch; returns where it stopped.
-    async fn catch_up(&self, cursor: &str) -> Result<String, types::Error> {
+    async fn catch_up(&self, cursor: &str, head: u64) -> Result<String, types::Error> {
         let mut cursor = cursor.to_string();
         loop {
-            let (page, targets) = self.read_page(&cursor).await?;
+            let (page, targets) = self.read_page(&cursor, head).await?;
             cursor = page.next_cursor.clone();
             let (uris, list_changed) = self.resources_of(&page.changes, &targets);
             if !self.notify(uris, list_changed).await {
@@ -423,15 +423,28 @@ impl Follower {
     }
 
     /// One page of changes after `cursor` and, when an inbox is subscribed, the target
-    /// of each handoff it names (read as the caller), in one job on the core thread.
+    /// of each handoff it names (read as the caller), in one job on the core thread,
+    /// shared with the followers of the same token asking the same since the head was at
+    /// `head` (`shared_reads`).
     async fn read_page(
         &self,
         cursor: &str,
+        head: u64,
     ) -> Result<(changes::ChangePage, BTreeMap<String, String>), types::Error> {
         let wants_inbox = lock(&self.shared)
             .uris
             .keys()
             .any(|u| matches!(u, Uri::Inbox(_)));
+        let question = format!("follow {:?} {wants_inbox} {cursor}", self.caller);
+        let reading = self.read_page_alone(cursor, wants_inbox);
+        super::shared_reads::read(&self.core, question, head, reading).await
+    }
+
+    async fn read_page_alone(
+        &self,
+        cursor: &str,
+        wants_inbox: bool,
+    ) -> Result<(changes::ChangePage, BTreeMap<String, String>), types::Error> {
         let mut op = ops::changes::GetChanges {
             after: Some(cursor.to_string()),
             limit: Some(PAGE),

@@ -9,8 +9,8 @@
 //! answered with the error as JSON and the HTTP status that fits, before any event.
 
 use super::Party;
-use crate::mcp::Principal;
 use crate::mcp::revoke::{Bearer, Held, Recheck, Revocations};
+use crate::mcp::{Principal, shared_reads};
 use crate::ops::changes::{GetChanges, change_json};
 use crate::ops::invoke;
 use crate::service::CoreService;
@@ -255,8 +255,11 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
                 .data(change_json(&change).to_string());
             return Some((Ok(event), f));
         }
-        f.heads.borrow_and_update();
-        match read(&f.core, &f.caller, &f.read, Some(f.cursor.clone())).await {
+        let head = *f.heads.borrow_and_update();
+        // Streams of one token at one cursor read once (`shared_reads`).
+        let question = format!("feed {:?} {:?} {}", f.caller, f.read, f.cursor);
+        let reading = read(&f.core, &f.caller, &f.read, Some(f.cursor.clone()));
+        match shared_reads::read(&f.core, question, head, reading).await {
             Ok((_, page)) => {
                 f.cursor = page.next_cursor;
                 let more = page.has_more;
