@@ -438,16 +438,24 @@ impl CoreService {
     /// of what sits beside the core.
     #[cfg(test)]
     pub fn detached_for_tests() -> Self {
+        Self::detached_with_heads_for_tests().0
+    }
+
+    /// [`CoreService::detached_for_tests`], with the head its waiters follow, to move.
+    #[cfg(test)]
+    pub fn detached_with_heads_for_tests() -> (Self, Arc<watch::Sender<u64>>) {
         let (jobs, _) = mpsc::channel::<Queued>();
-        CoreService {
+        let heads = Arc::new(watch::Sender::new(0));
+        let core = CoreService {
             jobs,
-            heads: Arc::new(watch::Sender::new(0)),
+            heads: heads.clone(),
             check: None,
             lane: 0,
             reader: None,
             token_endings: Arc::default(),
             poked: Arc::default(),
-        }
+        };
+        (core, heads)
     }
 
     /// The handle, its jobs checked with the token of `digest` (set beside
@@ -457,6 +465,11 @@ impl CoreService {
             reader: Some(digest),
             ..self.clone()
         }
+    }
+
+    /// The lane of the jobs sent through this handle.
+    pub fn lane(&self) -> u64 {
+        self.lane
     }
 
     /// Which core and whose token: handles with the same key read as the same reader

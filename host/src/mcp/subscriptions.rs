@@ -9,6 +9,7 @@
 //! its last subscription.
 
 use super::resources::{Uri, error, read_json, valid_id};
+use super::shared_reads::{self, Step, Take};
 use crate::bindings::{changes, types};
 use crate::ops::{self, handoffs};
 use crate::service::CoreService;
@@ -18,6 +19,7 @@ use rmcp::{ErrorData, Peer, RoleServer};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 /// Most subscriptions one session holds.
@@ -254,6 +256,63 @@ pub async fn listen(
     ended.map_or(Ok(()), |e| Err(error(&e)))
 }
 
+/// A follower's read: a page, and the target of each handoff it names when an inbox is
+/// subscribed.
+type Read = (changes::ChangePage, BTreeMap<String, String>);
+
+impl shared_reads::Page for Read {
+    fn next_cursor(&self) -> &str {
+        &self.0.next_cursor
+    }
+    fn has_more(&self) -> bool {
+        self.0.has_more
+    }
+    fn shows(&self) -> bool {
+        !self.0.changes.is_empty()
+    }
+}
+
+/// One page of changes after `cursor` as `caller` and, with `wants_inbox`, the target of
+/// each handoff it names (read as the caller), in one job on the core thread.
+async fn read_page_alone(
+    core: &CoreService,
+    caller: &types::Caller,
+    cursor: &str,
+    wants_inbox: bool,
+) -> Result<Read, types::Error> {
+    let mut op = ops::changes::GetChanges {
+        after: Some(cursor.to_string()),
+        limit: Some(PAGE),
+        ..Default::default()
+    };
+    let caller = caller.clone();
+    core.call(move |rt| {
+        let page = ops::invoke(&mut op, rt, &caller)?;
+        let mut targets = BTreeMap::new();
+        if wants_inbox {
+            for change in page
+                .changes
+                .iter()
+                .filter(|c| c.kind.starts_with("handoff."))
+            {
+                let mut get = handoffs::GetHandoff {
+                    handoff_id: change.object_id.clone(),
+                };
+                // A handoff removed since is named by the change's summary.
+                let target = ops::invoke(&mut get, rt, &caller)
+                    .map(|h| h.target_agent_id)
+                    .ok()
+                    .or_else(|| target_in_summary(&change.summary));
+                if let Some(target) = target {
+                    targets.insert(change.object_id.clone(), target);
+                }
+            }
+        }
+        Ok((page, targets))
+    })
+    .await
+}
+
 async fn run_page(
     core: &CoreService,
     caller: &types::Caller,
@@ -338,28 +397,65 @@ struct Follower {
 
 impl Follower {
     /// Follows until stopped; the error that ended it, if one did (its principal may no
-    /// longer read: its token revoked, its agent deactivated).
+    /// longer read: its token revoked, its agent deactivated). Caught up, it waits for
+    /// the steps of its token's tail (`shared_reads::tail`), not for every move of the
+    /// head, and reads for itself only when a step does not start where it stands.
     async fn run(
         self,
         mut heads: tokio::sync::watch::Receiver<u64>,
         mut cursor: String,
     ) -> Option<types::Error> {
         let mut ended = None;
+        // Started at the head it read; its tail, with whether it asks for inbox targets.
+        let mut caught_up = true;
+        let mut tail: Option<(bool, broadcast::Receiver<Arc<Step<Read>>>)> = None;
         loop {
-            tokio::select! {
-                moved = heads.changed() => {
-                    if moved.is_err() {
-                        break;
-                    }
+            let read = if caught_up {
+                let wants = self.wants_inbox();
+                let rx = match &mut tail {
+                    Some((w, rx)) if *w == wants => rx,
+                    _ => &mut tail.insert((wants, self.tail(wants, &cursor))).1,
+                };
+                tokio::select! {
+                    step = rx.recv() => match step {
+                        Ok(step) => match (&step.answer, step.take(&cursor)) {
+                            (Err(e), _) => Err(e.clone()),
+                            (Ok((page, targets)), Take::Follows) => {
+                                cursor = step.next().to_string();
+                                let (uris, list_changed) =
+                                    self.resources_of(&page.changes, targets);
+                                step.in_turn(self.notify(uris, list_changed)).await;
+                                Ok(cursor.clone())
+                            }
+                            (Ok(_), Take::Behind) => Ok(cursor.clone()),
+                            (Ok(_), Take::Apart) => {
+                                caught_up = false;
+                                Ok(cursor.clone())
+                            }
+                        },
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            caught_up = false;
+                            Ok(cursor.clone())
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {
+                            tail = None;
+                            caught_up = false;
+                            Ok(cursor.clone())
+                        }
+                    },
+                    () = self.stop.cancelled() => break,
+                    () = self.shared.ended.cancelled() => break,
                 }
-                () = self.stop.cancelled() => break,
-                () = self.shared.ended.cancelled() => break,
-            }
+            } else {
+                let head = *heads.borrow_and_update();
+                let read = self.catch_up(&cursor, head).await;
+                caught_up = read.is_ok();
+                read
+            };
             if self.peer.is_transport_closed() {
                 break;
             }
-            let head = *heads.borrow_and_update();
-            match self.catch_up(&cursor, head).await {
+            match read {
                 Ok(next) => cursor = next,
                 Err(types::Error::Expired(_)) => {
                     // Fell behind the feed's window: everything may have changed.
@@ -368,7 +464,10 @@ impl Follower {
                         break;
                     }
                     match run_page(&self.core, &self.caller, Default::default()).await {
-                        Ok(page) => cursor = page.next_cursor,
+                        Ok(page) => {
+                            cursor = page.next_cursor;
+                            caught_up = true;
+                        }
                         Err(e) => eprintln!(
                             "maas: a resource subscription cannot read the change feed: {}",
                             e.message()
@@ -381,6 +480,13 @@ impl Follower {
                         "maas: a resource subscription cannot read the change feed: {}",
                         e.message()
                     );
+                    if !caught_up {
+                        tokio::select! {
+                            moved = heads.changed() => if moved.is_err() { break },
+                            () = self.stop.cancelled() => break,
+                            () = self.shared.ended.cancelled() => break,
+                        }
+                    }
                 }
                 // The principal may no longer read its feed (deactivated, unregistered):
                 // nothing more will come.
@@ -405,6 +511,24 @@ impl Follower {
         ended
     }
 
+    /// Whether an inbox is subscribed (the reads then name each handoff's target).
+    fn wants_inbox(&self) -> bool {
+        lock(&self.shared)
+            .uris
+            .keys()
+            .any(|u| matches!(u, Uri::Inbox(_)))
+    }
+
+    /// The steps of the tail of this follower's token and question, joined at `cursor`.
+    fn tail(&self, wants_inbox: bool, cursor: &str) -> broadcast::Receiver<Arc<Step<Read>>> {
+        let question = format!("follow {:?} {wants_inbox}", self.caller);
+        let (core, caller) = (self.core.clone(), self.caller.clone());
+        shared_reads::tail(&self.core, &question, cursor, move |at| {
+            let (core, caller) = (core.clone(), caller.clone());
+            async move { read_page_alone(&core, &caller, &at, wants_inbox).await }
+        })
+    }
+
     /// Reads every change after `cursor` and notifies the subscribed resources they
     /// touch; returns where it stopped.
     async fn catch_up(&self, cursor: &str, head: u64) -> Result<String, types::Error> {
@@ -423,60 +547,13 @@ impl Follower {
     }
 
     /// One page of changes after `cursor` and, when an inbox is subscribed, the target
-    /// of each handoff it names (read as the caller), in one job on the core thread,
-    /// shared with the followers of the same token asking the same since the head was at
-    /// `head` (`shared_reads`).
-    async fn read_page(
-        &self,
-        cursor: &str,
-        head: u64,
-    ) -> Result<(changes::ChangePage, BTreeMap<String, String>), types::Error> {
-        let wants_inbox = lock(&self.shared)
-            .uris
-            .keys()
-            .any(|u| matches!(u, Uri::Inbox(_)));
+    /// of each handoff it names, shared with the followers of the same token asking the
+    /// same since the head was at `head` (`shared_reads::read`).
+    async fn read_page(&self, cursor: &str, head: u64) -> Result<Read, types::Error> {
+        let wants_inbox = self.wants_inbox();
         let question = format!("follow {:?} {wants_inbox} {cursor}", self.caller);
-        let reading = self.read_page_alone(cursor, wants_inbox);
-        super::shared_reads::read(&self.core, question, head, reading).await
-    }
-
-    async fn read_page_alone(
-        &self,
-        cursor: &str,
-        wants_inbox: bool,
-    ) -> Result<(changes::ChangePage, BTreeMap<String, String>), types::Error> {
-        let mut op = ops::changes::GetChanges {
-            after: Some(cursor.to_string()),
-            limit: Some(PAGE),
-            ..Default::default()
-        };
-        let caller = self.caller.clone();
-        self.core
-            .call(move |rt| {
-                let page = ops::invoke(&mut op, rt, &caller)?;
-                let mut targets = BTreeMap::new();
-                if wants_inbox {
-                    for change in page
-                        .changes
-                        .iter()
-                        .filter(|c| c.kind.starts_with("handoff."))
-                    {
-                        let mut get = handoffs::GetHandoff {
-                            handoff_id: change.object_id.clone(),
-                        };
-                        // A handoff removed since is named by the change's summary.
-                        let target = ops::invoke(&mut get, rt, &caller)
-                            .map(|h| h.target_agent_id)
-                            .ok()
-                            .or_else(|| target_in_summary(&change.summary));
-                        if let Some(target) = target {
-                            targets.insert(change.object_id.clone(), target);
-                        }
-                    }
-                }
-                Ok((page, targets))
-            })
-            .await
+        let reading = read_page_alone(&self.core, &self.caller, cursor, wants_inbox);
+        shared_reads::read(&self.core, question, head, reading).await
     }
 
     /// The subscribed resources `changes` touch (`targets`: the target of each handoff

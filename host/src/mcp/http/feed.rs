@@ -9,8 +9,9 @@
 //! answered with the error as JSON and the HTTP status that fits, before any event.
 
 use super::Party;
+use crate::mcp::Principal;
 use crate::mcp::revoke::{Bearer, Held, Recheck, Revocations};
-use crate::mcp::{Principal, shared_reads};
+use crate::mcp::shared_reads::{self, Take};
 use crate::ops::changes::{GetChanges, change_json};
 use crate::ops::invoke;
 use crate::service::CoreService;
@@ -27,7 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 /// What the feed's handler needs: the core, the server's shutdown, which ends every
@@ -193,6 +194,10 @@ struct Follow {
     stop: CancellationToken,
     ready: Option<String>,
     done: bool,
+    /// Its reads reached the head: it waits for its token's tail (`shared_reads::tail`).
+    caught_up: bool,
+    /// The steps of that tail, once joined.
+    tail: Option<broadcast::Receiver<Arc<shared_reads::Step<Read>>>>,
     /// Held while the stream is open.
     _slot: Slot,
     /// Says when the token the stream was opened with is revoked.
@@ -207,6 +212,21 @@ fn status(e: &types::Error) -> StatusCode {
         types::Error::NotFound(_) => StatusCode::NOT_FOUND,
         types::Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// A read: the request as the core filled it in, and the page.
+type Read = (GetChanges, changes::ChangePage);
+
+impl shared_reads::Page for Read {
+    fn next_cursor(&self) -> &str {
+        &self.1.next_cursor
+    }
+    fn has_more(&self) -> bool {
+        self.1.has_more
+    }
+    fn shows(&self) -> bool {
+        !self.1.changes.is_empty()
     }
 }
 
@@ -255,6 +275,43 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
                 .data(change_json(&change).to_string());
             return Some((Ok(event), f));
         }
+        if f.caught_up {
+            // Wait for a step of the token's tail that shows a change.
+            let question = format!("feed {:?} {:?}", f.caller, f.read);
+            let tail = f.tail.get_or_insert_with(|| {
+                let (core, caller, op) = (f.core.clone(), f.caller.clone(), f.read.clone());
+                shared_reads::tail(&f.core, &question, &f.cursor, move |at| {
+                    let (core, caller, op) = (core.clone(), caller.clone(), op.clone());
+                    async move { read(&core, &caller, &op, Some(at)).await }
+                })
+            });
+            tokio::select! {
+                step = tail.recv() => match step {
+                    Ok(step) => match (&step.answer, step.take(&f.cursor)) {
+                        (Err(e), _) => {
+                            f.done = true;
+                            return Some((Ok(error_event(e)), f));
+                        }
+                        (Ok((_, page)), Take::Follows) => {
+                            // One stream of the token at a time wakes to send it.
+                            step.in_turn(async {}).await;
+                            f.cursor = step.next().to_string();
+                            f.queued.extend(page.changes.iter().cloned());
+                        }
+                        (Ok(_), Take::Behind) => {}
+                        (Ok(_), Take::Apart) => f.caught_up = false,
+                    },
+                    Err(broadcast::error::RecvError::Lagged(_)) => f.caught_up = false,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        f.tail = None;
+                        f.caught_up = false;
+                    }
+                },
+                () = f.stop.cancelled() => f.done = true,
+                () = f.held.revoked().cancelled() => {}
+            }
+            continue;
+        }
         let head = *f.heads.borrow_and_update();
         // Streams of one token at one cursor read once (`shared_reads`).
         let question = format!("feed {:?} {:?} {}", f.caller, f.read, f.cursor);
@@ -262,15 +319,8 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
         match shared_reads::read(&f.core, question, head, reading).await {
             Ok((_, page)) => {
                 f.cursor = page.next_cursor;
-                let more = page.has_more;
+                f.caught_up = !page.has_more;
                 f.queued.extend(page.changes);
-                if f.queued.is_empty() && !more {
-                    tokio::select! {
-                        moved = f.heads.changed() => f.done = moved.is_err(),
-                        () = f.stop.cancelled() => f.done = true,
-                        () = f.held.revoked().cancelled() => {}
-                    }
-                }
             }
             Err(e) => {
                 // Rights can change under a long stream (the agent deactivated): say so
@@ -353,13 +403,17 @@ pub async fn changes(
     let follow = Follow {
         core,
         caller,
-        read: op,
+        // Each read names its own `after`: the request is the same for every stream of
+        // the reader asking the same (`shared_reads`).
+        read: GetChanges { after: None, ..op },
         cursor: page.next_cursor,
         queued: page.changes.into(),
         heads,
         stop,
         ready: Some(ready),
         done: false,
+        caught_up: !page.has_more,
+        tail: None,
         _slot: slot,
         held,
     };
