@@ -29,7 +29,7 @@ use tokio::sync::{OnceCell, Semaphore, broadcast};
 
 /// How long an answer is handed to readers of the same question.
 const KEEP: Duration = Duration::from_secs(1);
-/// Questions kept before those older than [`KEEP`] are dropped.
+/// Owners' turns kept before those no follower holds are dropped.
 const PRUNE_AT: usize = 4_096;
 
 type Answer = Result<Arc<dyn Any + Send + Sync>, types::Error>;
@@ -41,7 +41,24 @@ struct Flight {
     answer: Arc<OnceCell<Answer>>,
 }
 
-static FLIGHTS: LazyLock<Mutex<HashMap<String, Flight>>> = LazyLock::new(Mutex::default);
+/// The questions asked, and how many are kept before the stale ones go.
+struct Flights {
+    asked: HashMap<String, Flight>,
+    /// Questions kept before those older than [`KEEP`] are dropped: at first
+    /// [`FLIGHTS_KEPT`], then twice as many as were fresh at the last drop, so an answer
+    /// (a page of up to 500 changes) is not kept long past its second.
+    prune_at: usize,
+}
+
+static FLIGHTS: LazyLock<Mutex<Flights>> = LazyLock::new(|| {
+    Mutex::new(Flights {
+        asked: HashMap::new(),
+        prune_at: FLIGHTS_KEPT,
+    })
+});
+
+/// The first [`Flights::prune_at`].
+const FLIGHTS_KEPT: usize = 64;
 
 /// The answer to `question` (what is read, of which kind: it names everything the
 /// answer depends on but the reader) as `core`'s reader sees it, for a reader that saw
@@ -60,11 +77,12 @@ where
     let key = format!("{}\n{question}", core.reader_key());
     let answer = {
         let mut flights = FLIGHTS.lock().unwrap_or_else(|p| p.into_inner());
-        match flights.get(&key) {
+        match flights.asked.get(&key) {
             Some(f) if f.head >= head && f.asked.elapsed() < KEEP => f.answer.clone(),
             _ => {
-                if flights.len() >= PRUNE_AT {
-                    flights.retain(|_, f| f.asked.elapsed() < KEEP);
+                if flights.asked.len() >= flights.prune_at {
+                    flights.asked.retain(|_, f| f.asked.elapsed() < KEEP);
+                    flights.prune_at = (flights.asked.len() * 2).max(FLIGHTS_KEPT);
                 }
                 let answer = Arc::new(OnceCell::new());
                 let flight = Flight {
@@ -72,7 +90,7 @@ where
                     asked: Instant::now(),
                     answer: answer.clone(),
                 };
-                flights.insert(key, flight);
+                flights.asked.insert(key, flight);
                 answer
             }
         }
@@ -438,6 +456,33 @@ mod tests {
             4,
             "c5, c7, c9 once each, then c10"
         );
+    }
+
+    /// Answers past their second go once more questions come: the kept ones stay within
+    /// twice the fresh ones (pages of up to 500 changes each were kept until 4,096).
+    #[tokio::test]
+    async fn answers_past_their_second_are_dropped_as_questions_come() {
+        let core = CoreService::detached_for_tests().reading_as([7; 32]);
+        let n = AtomicUsize::new(0);
+        for i in 0..300 {
+            read(&core, format!("old {i}"), 1, asked(&n, i))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(KEEP + Duration::from_millis(50)).await;
+        for i in 0..300 {
+            read(&core, format!("new {i}"), 1, asked(&n, i))
+                .await
+                .unwrap();
+        }
+        let flights = FLIGHTS.lock().unwrap();
+        let prefix = format!("{}\nold ", core.reader_key());
+        let stale = flights
+            .asked
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .count();
+        assert_eq!(stale, 0, "{} kept", flights.asked.len());
     }
 
     #[tokio::test]
