@@ -414,12 +414,24 @@ impl Follower {
                 let wants = self.wants_inbox();
                 let rx = match &mut tail {
                     Some((w, rx)) if *w == wants => rx,
-                    _ => &mut tail.insert((wants, self.tail(wants, &cursor))).1,
+                    _ => {
+                        // Joined, it reads once more for itself: what the tail handed on
+                        // before it joined is not handed to it.
+                        tail = Some((wants, self.tail(wants, &cursor)));
+                        caught_up = false;
+                        continue;
+                    }
                 };
                 tokio::select! {
                     step = rx.recv() => match step {
                         Ok(step) => match (&step.answer, step.take(&cursor)) {
                             (Err(e), _) => Err(e.clone()),
+                            // An inbox subscribed since it joined: the page names no
+                            // handoff's target, so it reads for itself.
+                            (Ok(_), Take::Follows) if self.wants_inbox() != wants => {
+                                caught_up = false;
+                                Ok(cursor.clone())
+                            }
                             (Ok((page, targets)), Take::Follows) => {
                                 cursor = step.next().to_string();
                                 let (uris, list_changed) =

@@ -277,14 +277,23 @@ async fn next(mut f: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
         }
         if f.caught_up {
             // Wait for a step of the token's tail that shows a change.
-            let question = format!("feed {:?} {:?}", f.caller, f.read);
-            let tail = f.tail.get_or_insert_with(|| {
+            let Some(tail) = &mut f.tail else {
+                // Joined, it reads once more for itself: what the tail handed on before
+                // it joined is not handed to it.
+                let question = format!("feed {:?} {:?}", f.caller, f.read);
                 let (core, caller, op) = (f.core.clone(), f.caller.clone(), f.read.clone());
-                shared_reads::tail(&f.core, &question, &f.cursor, move |at| {
-                    let (core, caller, op) = (core.clone(), caller.clone(), op.clone());
-                    async move { read(&core, &caller, &op, Some(at)).await }
-                })
-            });
+                f.tail = Some(shared_reads::tail(
+                    &f.core,
+                    &question,
+                    &f.cursor,
+                    move |at| {
+                        let (core, caller, op) = (core.clone(), caller.clone(), op.clone());
+                        async move { read(&core, &caller, &op, Some(at)).await }
+                    },
+                ));
+                f.caught_up = false;
+                continue;
+            };
             tokio::select! {
                 step = tail.recv() => match step {
                     Ok(step) => match (&step.answer, step.take(&f.cursor)) {
