@@ -267,16 +267,24 @@ where
     let turns = turns_of(core.lane());
     tokio::spawn(async move {
         follow(key.clone(), at, read, &steps, heads, &turns).await;
-        let mut tails = TAILS.lock().unwrap_or_else(|p| p.into_inner());
-        if tails
-            .get(&key)
-            .and_then(|t| t.downcast_ref::<Steps<T>>())
-            .is_some_and(|s| s.same_channel(&steps))
-        {
-            tails.remove(&key);
-        }
+        forget(
+            &mut TAILS.lock().unwrap_or_else(|p| p.into_inner()),
+            &key,
+            &steps,
+        );
     });
     rx
+}
+
+/// Removes the tail of `key` from `tails` if it is still the one sending `steps`.
+fn forget<T: Page>(tails: &mut HashMap<String, Box<dyn Any + Send>>, key: &str, steps: &Steps<T>) {
+    if tails
+        .get(key)
+        .and_then(|t| t.downcast_ref::<Steps<T>>())
+        .is_some_and(|s| s.same_channel(steps))
+    {
+        tails.remove(key);
+    }
 }
 
 /// A tail's reads: from `at`, then at each move of the head, until it ends.
@@ -329,9 +337,11 @@ async fn follow<T, F, Fut>(
         if heads.changed().await.is_err() {
             return;
         }
-        // With no follower left it ends (a follower joins under the same lock).
-        let tails = TAILS.lock().unwrap_or_else(|p| p.into_inner());
-        if steps.receiver_count() == 0 && tails.contains_key(&key) {
+        // With no follower left it ends, and leaves the map under the lock a follower
+        // joins under: none joins a tail that has ended.
+        let mut tails = TAILS.lock().unwrap_or_else(|p| p.into_inner());
+        if steps.receiver_count() == 0 {
+            forget(&mut tails, &key, steps);
             return;
         }
     }
