@@ -371,6 +371,97 @@ async fn a_session_left_with_a_subscription_that_keeps_hearing_changes_still_exp
     assert_eq!(whoami(&http, &server.url, &a, &session).await.0, 404);
 }
 
+/// The reads of agent-a's change feed that showed a change (`change.listed`).
+async fn listed(op: &Client, agent: &str) -> usize {
+    let audit = ok(
+        op,
+        "get_audit_log",
+        json!({"agent_id": agent, "event_type": "change.listed", "limit": 1000}),
+    )
+    .await;
+    audit["entries"].as_array().unwrap().len()
+}
+
+/// A session subscribed to a resource with no `GET` stream open: its notifications
+/// reach no one, and its follower read the feed at every write (audited, on the core
+/// thread) until the session expired, 30 minutes after its client went. It now reads
+/// nothing until a stream opens, then tells of what changed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_session_with_no_stream_open_reads_nothing_until_one_opens() {
+    let server = server().await;
+    let op = connect(&server.url, OPERATOR).await;
+    let a = register(&op, "agent-a", "claude_code", "alice").await;
+    let b = register(&op, "agent-b", "claude_code", "alice").await;
+    let http = reqwest::Client::new();
+    let (_, session) = open_session(&http, &server.url, &a).await;
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
+        "params": {"uri": "maas://agents/agent-a/inbox"}});
+    let resp = request(
+        &http,
+        reqwest::Method::POST,
+        &server.url,
+        Some(&a),
+        Some(&session),
+    )
+    .body(body.to_string())
+    .send()
+    .await
+    .unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("\"error\""), "{text}");
+    let before = listed(&op, "agent-a").await;
+    let other = connect(&server.url, &b).await;
+    for n in 0..3 {
+        ok(
+            &other,
+            "initiate_handoff",
+            json!({"target_agent_id": "agent-a", "task_description": format!("task {n}")}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        listed(&op, "agent-a").await,
+        before,
+        "the feed was read for a session no one hears"
+    );
+    // A stream opens: the follower reads on and tells of the inbox's changes.
+    let mut stream = session_stream(&http, &server.url, &a, &session).await;
+    assert_eq!(stream.status(), 200);
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut text = String::new();
+        while !text.contains("notifications/resources/updated") {
+            match stream.chunk().await.ok().flatten() {
+                Some(chunk) => text.push_str(&String::from_utf8_lossy(&chunk)),
+                None => break,
+            }
+        }
+        text
+    })
+    .await
+    .expect("no notification once a stream opened");
+    assert!(heard.contains("maas://agents/agent-a/inbox"), "{heard}");
+    let heard_at = listed(&op, "agent-a").await;
+    assert!(heard_at > before);
+    // The stream closes: the follower stops reading again.
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in 3..6 {
+        ok(
+            &other,
+            "initiate_handoff",
+            json!({"target_agent_id": "agent-a", "task_description": format!("task {n}")}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        listed(&op, "agent-a").await,
+        heard_at,
+        "the feed was read after the session's stream closed"
+    );
+}
+
 /// How long the reclaim tests let their sessions sit idle.
 const RECLAIM: Duration = Duration::from_secs(1);
 

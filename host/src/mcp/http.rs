@@ -671,6 +671,11 @@ async fn gate_request(
     if ending && session.is_some_and(|id| gate.owners.owner(id).is_none()) {
         return no_such_session();
     }
+    // Whether the session's notifications are heard: its subscriptions follow the feed
+    // only while they are.
+    if let Some(hearing) = session.and_then(|id| gate.owners.hearing(id)) {
+        request.extensions_mut().insert(hearing);
+    }
     request.extensions_mut().insert(principal.clone());
     request.extensions_mut().insert(token);
     request.extensions_mut().insert(recheck.clone());

@@ -253,11 +253,16 @@ impl ServerHandler for MaasMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&context.extensions);
+        let hearing = context
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<subscriptions::Hearing>());
         self.subscriptions
             .subscribe(
                 &self.quiet_core(&context.extensions),
                 &caller,
                 &context.peer,
+                hearing,
                 &request.uri,
             )
             .await

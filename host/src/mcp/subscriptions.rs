@@ -19,8 +19,40 @@ use rmcp::{ErrorData, Peer, RoleServer};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
+
+/// How many streams carrying an HTTP session's notifications are open (its `GET`
+/// stream, or one resumed), followed as they open and end. A session's follower reads
+/// nothing while none is: what it would tell reaches no one (rmcp keeps a few of the
+/// last notifications for a resumed stream), and a client gone without a `DELETE`
+/// kept it reading the feed at every write until its session expired. When a stream
+/// opens it reads on from where it stopped, so the client hears of what changed
+/// meanwhile.
+#[derive(Clone, Debug)]
+pub struct Hearing(watch::Receiver<usize>);
+
+impl Hearing {
+    /// The count `rx` follows.
+    pub fn new(rx: watch::Receiver<usize>) -> Self {
+        Hearing(rx)
+    }
+
+    /// Until a stream is open (at once if one is); `false` if the session was closed.
+    async fn heard(&mut self) -> bool {
+        self.0.wait_for(|n| *n > 0).await.is_ok()
+    }
+
+    /// Until no stream is open (at once if none is): `true`; `false` once the session
+    /// was closed.
+    async fn unheard(&mut self) -> bool {
+        self.0.wait_for(|n| *n == 0).await.is_ok()
+    }
+
+    fn is_heard(&self) -> bool {
+        *self.0.borrow() > 0
+    }
+}
 
 /// Most subscriptions one session holds.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
@@ -120,6 +152,7 @@ impl Subscriptions {
         core: &CoreService,
         caller: &types::Caller,
         peer: &Peer<RoleServer>,
+        hearing: Option<&Hearing>,
         text: &str,
     ) -> Result<(), ErrorData> {
         let uri = Uri::parse(text)?;
@@ -154,6 +187,7 @@ impl Subscriptions {
                 shared: self.shared.clone(),
                 peer: peer.clone(),
                 sink: None,
+                hearing: hearing.cloned(),
                 number: state.started,
                 stop,
             };
@@ -244,6 +278,7 @@ pub async fn listen(
         shared: shared.clone(),
         peer: context.request_context().peer.clone(),
         sink: Some(context.sink().clone()),
+        hearing: None,
         number: 0,
         stop: CancellationToken::new(),
     };
@@ -381,6 +416,15 @@ pub fn target_in_summary(summary: &str) -> Option<String> {
     valid_id(&id).then_some(id)
 }
 
+/// Until `hearing` says no stream is open (`true`) or its session was closed
+/// (`false`); never without one (stdio, a listen stream).
+async fn unheard(hearing: Option<&mut Hearing>) -> bool {
+    match hearing {
+        Some(hearing) => hearing.unheard().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The task that follows the feed for one session.
 struct Follower {
     core: CoreService,
@@ -390,6 +434,8 @@ struct Follower {
     /// The `subscriptions/listen` stream it serves (protocol 2026-07-28); `None`: the
     /// session's `resources/subscribe` subscriptions, notified on the session.
     sink: Option<SubscriptionSink>,
+    /// Over HTTP, whether the session's notifications are heard: it waits while not.
+    hearing: Option<Hearing>,
     /// Which follower of the session this is.
     number: u64,
     stop: CancellationToken,
@@ -401,7 +447,7 @@ impl Follower {
     /// the steps of its token's tail (`shared_reads::tail`), not for every move of the
     /// head, and reads for itself only when a step does not start where it stands.
     async fn run(
-        self,
+        mut self,
         mut heads: tokio::sync::watch::Receiver<u64>,
         mut cursor: String,
     ) -> Option<types::Error> {
@@ -410,6 +456,20 @@ impl Follower {
         let mut caught_up = true;
         let mut tail: Option<(bool, broadcast::Receiver<Arc<Step<Read>>>)> = None;
         loop {
+            // Unheard, it leaves its tail (which then reads for no one of it) and waits;
+            // heard again, it reads on from its cursor.
+            if let Some(hearing) = &mut self.hearing
+                && !hearing.is_heard()
+            {
+                tail = None;
+                caught_up = false;
+                tokio::select! {
+                    heard = hearing.heard() => if !heard { break },
+                    () = self.stop.cancelled() => break,
+                    () = self.shared.ended.cancelled() => break,
+                }
+                continue;
+            }
             let read = if caught_up {
                 let wants = self.wants_inbox();
                 let rx = match &mut tail {
@@ -457,6 +517,7 @@ impl Follower {
                     },
                     () = self.stop.cancelled() => break,
                     () = self.shared.ended.cancelled() => break,
+                    open = unheard(self.hearing.as_mut()) => if open { continue } else { break },
                 }
             } else {
                 let head = *heads.borrow_and_update();

@@ -40,11 +40,18 @@
 //!
 //! How many requests one agent may have in flight is kept by the middleware, for
 //! every route (see `load.rs`).
+//!
+//! Each session also counts its open `GET` streams (its standalone stream, or one
+//! resumed), the only ones its notifications reach: [`Owners::hearing`] hands the count
+//! to a request naming the session, and a subscription's follower reads nothing while
+//! it is zero (a client gone without a `DELETE` left its follower reading the feed at
+//! every write for the 30 minutes until its session expired).
 
 use super::Party;
 use crate::known_tokens::TokenDigest;
 use crate::mcp::Principal;
 pub use crate::mcp::revoke::Bearer;
+use crate::mcp::subscriptions::Hearing;
 use futures_core::Stream;
 use rmcp::model::{ClientJsonRpcMessage, ErrorData, RequestId, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::session::local::{
@@ -60,6 +67,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// How many sessions may be open, and for how long an idle one is kept.
@@ -136,6 +144,8 @@ struct Held {
     last_used: Instant,
     /// Its streams open: a request's answer, its GET stream, or one resumed.
     streams: usize,
+    /// How many of them carry its notifications (its GET stream, or one resumed).
+    hearing: watch::Sender<usize>,
     /// Being closed to make room: no longer counted, and kept until rmcp has closed it,
     /// so a request naming it meanwhile is still checked against its holder.
     closing: bool,
@@ -231,15 +241,29 @@ impl Owners {
         self.used(id, |_| {});
     }
 
-    /// Notes a stream of `id` opened (`true`) or ended, as use.
-    fn stream(&self, id: &SessionId, opened: bool) {
-        self.used(id, |held| {
-            held.streams = if opened {
-                held.streams.saturating_add(1)
+    /// Notes a stream of `id` opened (`true`) or ended, as use; `hears`: one that
+    /// carries the session's notifications.
+    fn stream(&self, id: &SessionId, opened: bool, hears: bool) {
+        let step = |n: usize| {
+            if opened {
+                n.saturating_add(1)
             } else {
-                held.streams.saturating_sub(1)
-            };
+                n.saturating_sub(1)
+            }
+        };
+        self.used(id, |held| {
+            held.streams = step(held.streams);
+            if hears {
+                held.hearing.send_modify(|n| *n = step(*n));
+            }
         });
+    }
+
+    /// How many streams carrying session `id`'s notifications are open, followed as
+    /// they open and end (closed with the session), if it is open.
+    pub fn hearing(&self, id: &str) -> Option<Hearing> {
+        let owners = self.owners.lock().ok()?;
+        Some(Hearing::new(owners.get(id)?.hearing.subscribe()))
     }
 
     /// The tokens holding open sessions (agents' and the operator's), each with its
@@ -434,6 +458,7 @@ impl Owners {
                 party: opening.party.clone(),
                 last_used: Instant::now(),
                 streams: 0,
+                hearing: watch::Sender::new(0),
                 closing: false,
             },
         );
@@ -485,21 +510,24 @@ impl InFlight {
 struct OpenStream {
     owners: Arc<Owners>,
     session: SessionId,
+    /// It carries the session's notifications (not a request's answer).
+    hears: bool,
 }
 
 impl OpenStream {
-    fn new(owners: &Arc<Owners>, session: &SessionId) -> Self {
-        owners.stream(session, true);
+    fn new(owners: &Arc<Owners>, session: &SessionId, hears: bool) -> Self {
+        owners.stream(session, true, hears);
         OpenStream {
             owners: owners.clone(),
             session: session.clone(),
+            hears,
         }
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        self.owners.stream(&self.session, false);
+        self.owners.stream(&self.session, false, self.hears);
     }
 }
 
@@ -735,7 +763,7 @@ impl SessionManager for BoundSessions {
         };
         // Open until the answer has gone out (or the client left): meanwhile the session
         // is in use, and it was last used when it ends.
-        let open = OpenStream::new(&self.owners, id);
+        let open = OpenStream::new(&self.owners, id, false);
         let answer = self
             .unless_closed(id, self.inner.create_stream(id, message))
             .await;
@@ -764,7 +792,7 @@ impl SessionManager for BoundSessions {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let open = OpenStream::new(&self.owners, id);
+        let open = OpenStream::new(&self.owners, id, true);
         let answer = self
             .unless_closed(id, self.inner.create_standalone_stream(id))
             .await;
@@ -782,7 +810,8 @@ impl SessionManager for BoundSessions {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let open = OpenStream::new(&self.owners, id);
+        // A request's answer resumed counts too: rmcp tells them apart by the event id.
+        let open = OpenStream::new(&self.owners, id, true);
         let answer = self
             .unless_closed(id, self.inner.resume(id, last_event_id))
             .await;
