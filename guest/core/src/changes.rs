@@ -15,7 +15,7 @@ use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::{Error, Result};
 use crate::events::{Entry, Event};
 use crate::limits::{check_id, check_text};
-use crate::model::{Caller, OPERATOR_NAME, Permission};
+use crate::model::{Caller, Capability, OPERATOR_NAME, Permission};
 use crate::state::{Agent, Share, State};
 use serde_json::json;
 
@@ -383,6 +383,16 @@ fn member(s: &State, pool_id: &str, reader: &Agent) -> bool {
 /// What `event` of `entry` shows `reader` (`None`: the operator, who sees everything).
 fn describe(s: &State, reader: Option<&Agent>, entry: &Entry, event: &Event) -> Option<Seen> {
     let sees = |ok: bool| reader.is_none() || ok;
+    // A memory's changes tell its id, its pool, who shared it and at which scope: only
+    // to a reader that may read memories (`memory_read`), as `get_memory`,
+    // `query_shared` and the searches require.
+    let memory_event = matches!(
+        event,
+        Event::MemoryShared { .. } | Event::MemoryUpdated { .. } | Event::MemoryUnshared { .. }
+    );
+    if memory_event && reader.is_some_and(|r| !r.can(Capability::MemoryRead)) {
+        return None;
+    }
     match event {
         Event::HandoffInitiated {
             id, source, target, ..

@@ -5,7 +5,7 @@
 use maas_core::agents::RegistrationRequest;
 use maas_core::changes::{Filter, Page};
 use maas_core::memories::{StoreRequest, UpdateRequest};
-use maas_core::model::{MemoryKind, Permission, Scope};
+use maas_core::model::{Capability, MemoryKind, Permission, Scope};
 use maas_core::pools::PoolRequest;
 use maas_core::state::HandoffContext;
 use maas_core::{Caller, Core, Error, Limits, MemoryJournal, SeededEnv};
@@ -283,6 +283,38 @@ fn a_memory_read_through_a_global_share_never_tells_a_non_member_its_pool() {
     assert_eq!(
         kinds(&feed(&mut c, "bob", &before)),
         ["memory.unshared", "memory.deleted"]
+    );
+}
+
+/// A member of a pool that may write memories but not read them (`memory_read`) is
+/// refused by `get_memory` and `query_shared`, and its feed showed the pool's shares
+/// all the same (id, sharer, pool and scope; a project share, though not a global one).
+/// A memory's changes now show only to readers that may read memories.
+#[test]
+fn a_member_without_memory_read_sees_no_memory_changes() {
+    let mut c = world();
+    let mut req = RegistrationRequest::claude_code("wen", "u2");
+    req.capabilities = Some(vec![Capability::MemoryWrite]);
+    c.register(&OP, &req).unwrap();
+    c.join_pool(&OP, "p", "wen", Permission::Write).unwrap();
+    let start = head(&mut c);
+    store(&mut c, "ann", "m-proj", Some(("p", Scope::Project)));
+    store(&mut c, "ann", "m-glob", Some(("p", Scope::Global)));
+    revise(&mut c, "ann", "m-proj");
+    store(&mut c, "wen", "m-wen", Some(("p", Scope::Project)));
+    c.unshare(&me("ann"), "p", "m-proj", "ann").unwrap();
+    assert!(c.get_memory(&me("wen"), "wen", "m-proj").is_err());
+    assert!(c.get_memory(&me("wen"), "wen", "m-wen").is_err());
+    assert_eq!(feed(&mut c, "wen", &start), []);
+    // bob, a member with memory_read, sees the shares that stand and the unshare.
+    let pair = |k: &str, id: &str| (k.to_string(), id.to_string());
+    assert_eq!(
+        feed(&mut c, "bob", &start),
+        [
+            pair("memory.shared", "m-glob"),
+            pair("memory.shared", "m-wen"),
+            pair("memory.unshared", "m-proj")
+        ]
     );
 }
 
