@@ -5,13 +5,16 @@
 //!
 //! `cargo run --release -p maas-host --example fair_turns -- [SECONDS]`
 //!
-//! Three runs of SECONDS each (default 8), in one process: alice alone; both, every call
-//! in one lane (arrival order, as the core thread served before lanes); both, each agent
-//! in a lane of its own (as `maas serve` runs them, one lane per token). Prints alice's
-//! median and 99th percentile and mallory's stores, and the ratios to the first.
+//! Four runs of SECONDS each (default 8), in one process: alice alone; both, every call
+//! in one lane (arrival order, as the core thread served before lanes, and as one
+//! owner's agents were served in their owner's lane); both, each agent in a lane of its
+//! own (as `maas serve` runs two owners' agents); both in one lane, each at a place of
+//! its own (as `maas serve` runs two agents of one owner, the busy one standing for the
+//! owner's pipeline). Prints alice's median and 99th percentile and mallory's stores,
+//! and the ratios to the first.
 
 use maas_host::journal::SqliteJournal;
-use maas_host::service::CoreService;
+use maas_host::service::{CoreService, Lane};
 use maas_host::{CoreImage, Runtime, RuntimeOptions, agents, memories, types};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -72,17 +75,18 @@ fn costly() -> String {
 }
 
 /// Alice's store times over `seconds`, and mallory's stores meanwhile (`None`: alone),
-/// mallory in `lane` and alice in lane 2.
+/// mallory at the first place and alice at the second.
 fn run(
     core: &CoreService,
     seconds: f64,
-    mallory: Option<u64>,
+    places: Option<(Lane, Lane)>,
 ) -> Result<(Vec<Duration>, usize), types::Error> {
+    let mallory = places.map(|(m, _)| m);
     let stop = Arc::new(AtomicBool::new(false));
     let stored = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..mallory.map_or(0, |_| 32))
         .map(|_| {
-            let core = core.in_lane(mallory.unwrap_or(0));
+            let core = core.at(mallory.unwrap_or_default());
             let (stop, stored) = (stop.clone(), stored.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -100,7 +104,7 @@ fn run(
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    let alice = core.in_lane(mallory.map_or(2, |lane| if lane == 0 { 0 } else { 2 }));
+    let alice = core.at(places.map_or(Lane { lane: 2, place: 0 }, |(_, a)| a));
     let mut times = Vec::new();
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let mut i = 0;
@@ -153,14 +157,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     register(&core, "mallory").map_err(|e| format!("{e:?}"))?;
     register(&core, "alice").map_err(|e| format!("{e:?}"))?;
     let mut base = 0.0;
-    for (name, mallory) in [
+    let at_ = |lane, place| Lane { lane, place };
+    for (name, places) in [
         ("alice alone", None),
-        ("mallory too, one lane", Some(0)),
-        ("mallory too, a lane each", Some(1_000)),
+        ("mallory too, one lane", Some((at_(0, 0), at_(0, 0)))),
+        ("mallory too, a lane each", Some((at_(1_000, 0), at_(2, 0)))),
+        ("one lane, a place each", Some((at_(2, 1), at_(2, 2)))),
     ] {
-        let (times, stored) = run(&core, seconds, mallory).map_err(|e| format!("{e:?}"))?;
+        let (times, stored) = run(&core, seconds, places).map_err(|e| format!("{e:?}"))?;
         let p50 = at(&times, 0.5);
-        if mallory.is_none() {
+        if places.is_none() {
             base = p50;
         }
         println!(

@@ -39,9 +39,9 @@ pub const BATCH_TIME: Duration = Duration::from_millis(5);
 type Reply = Box<dyn FnOnce(Option<&types::Error>) + Send>;
 type Job = Box<dyn FnOnce(&mut Runtime) -> Reply + Send>;
 /// A job and its lane.
-type Queued = (u64, Job);
+type Queued = (Lane, Job);
 
-/// Most lanes remembered as slow; past it they are forgotten (and learnt again).
+/// Most places remembered as slow; past it they are forgotten (and learnt again).
 const MAX_SLOW_LANES: usize = 4096;
 
 /// The lane of calls that cost microseconds whoever makes them (a token's
@@ -49,46 +49,125 @@ const MAX_SLOW_LANES: usize = 4096;
 /// any other lane's turn, so a request waits for its turn once, not twice.
 pub const QUICK_LANE: u64 = u64::MAX;
 
-/// The jobs waiting, by lane, and the lanes in the order of their next turn.
+/// Keys taking turns: one item of each waiting key in turn, in arrival order within a
+/// key; a key whose first item came while another key's was out goes before that key's
+/// next.
+struct Turns<K, Q> {
+    waiting: std::collections::HashMap<K, Q>,
+    order: std::collections::VecDeque<K>,
+    /// The key whose item went out last, with more waiting: it takes its next turn
+    /// behind the keys whose first item came meanwhile, not ahead of them.
+    ran: Option<K>,
+}
+
+impl<K, Q> Default for Turns<K, Q> {
+    fn default() -> Self {
+        Turns {
+            waiting: Default::default(),
+            order: Default::default(),
+            ran: None,
+        }
+    }
+}
+
+/// What waits in one key's place: its jobs in order, or keys taking turns in it.
+trait Queue<T>: Default {
+    fn put(&mut self, item: T);
+    fn take(&mut self) -> Option<T>;
+    fn is_empty(&self) -> bool;
+}
+
+impl<T> Queue<T> for std::collections::VecDeque<T> {
+    fn put(&mut self, item: T) {
+        self.push_back(item);
+    }
+    fn take(&mut self) -> Option<T> {
+        self.pop_front()
+    }
+    fn is_empty(&self) -> bool {
+        std::collections::VecDeque::is_empty(self)
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash, T, Q: Queue<T>> Queue<(K, T)> for Turns<K, Q> {
+    fn put(&mut self, (key, item): (K, T)) {
+        let queue = self.waiting.entry(key).or_default();
+        if queue.is_empty() {
+            self.order.push_back(key);
+        }
+        queue.put(item);
+    }
+
+    fn take(&mut self) -> Option<(K, T)> {
+        if let Some(key) = self.ran.take() {
+            self.order.push_back(key);
+        }
+        let key = self.order.pop_front()?;
+        let queue = self.waiting.get_mut(&key)?;
+        let item = queue.take();
+        if queue.is_empty() {
+            self.waiting.remove(&key);
+        } else {
+            self.ran = Some(key);
+        }
+        item.map(|item| (key, item))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.order.is_empty() && self.ran.is_none()
+    }
+}
+
+impl<K: Copy, Q> Turns<K, Q> {
+    /// The key whose turn is next.
+    fn next(&self) -> Option<K> {
+        self.order.front().or(self.ran.as_ref()).copied()
+    }
+}
+
+/// Where a job takes its turn: its lane (an owner's, the operator's, the host's) and,
+/// within the lane, its place (an agent's token): lanes take turns, and within a lane
+/// its places do, so an owner's busy agent holds another owner back by one job and its
+/// owner's other agents by one job too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Lane {
+    /// Turns between lanes.
+    pub lane: u64,
+    /// Turns within the lane.
+    pub place: u64,
+}
+
+/// The jobs waiting, by lane and place, and the lanes in the order of their next turn.
 struct Lanes<T = Job> {
     quick: std::collections::VecDeque<T>,
-    waiting: std::collections::HashMap<u64, std::collections::VecDeque<T>>,
-    turns: std::collections::VecDeque<u64>,
-    /// The lane whose job ran last, with more waiting: it takes its next turn behind
-    /// the lanes whose first job came while that one ran, not ahead of them.
-    ran: Option<u64>,
-    /// The lanes whose last job ran longer than [`BATCH_TIME`]: their next job starts a
-    /// batch of its own, so the answers of quicker jobs do not wait for it.
-    slow: std::collections::HashSet<u64>,
+    turns: Turns<u64, Turns<u64, std::collections::VecDeque<T>>>,
+    /// The places whose last job ran longer than [`BATCH_TIME`]: their next job starts a
+    /// batch of its own, so the answers of quicker jobs (of their lane's other places
+    /// too) do not wait for it.
+    slow: std::collections::HashSet<Lane>,
 }
 
 impl<T> Default for Lanes<T> {
     fn default() -> Self {
         Lanes {
             quick: Default::default(),
-            waiting: Default::default(),
             turns: Default::default(),
-            ran: None,
             slow: Default::default(),
         }
     }
 }
 
 impl<T> Lanes<T> {
-    fn push(&mut self, (lane, job): (u64, T)) {
-        if lane == QUICK_LANE {
+    fn push(&mut self, (at, job): (Lane, T)) {
+        if at.lane == QUICK_LANE {
             self.quick.push_back(job);
             return;
         }
-        let queue = self.waiting.entry(lane).or_default();
-        if queue.is_empty() {
-            self.turns.push_back(lane);
-        }
-        queue.push_back(job);
+        self.turns.put((at.lane, (at.place, job)));
     }
 
     /// Everything sent and not yet taken.
-    fn take_sent(&mut self, rx: &mpsc::Receiver<(u64, T)>) {
+    fn take_sent(&mut self, rx: &mpsc::Receiver<(Lane, T)>) {
         while let Ok(queued) = rx.try_recv() {
             self.push(queued);
         }
@@ -97,49 +176,45 @@ impl<T> Lanes<T> {
     /// The next job and its lane: the quick lane's, else the next turn's. (Call
     /// [`Lanes::take_sent`] first, so the lanes whose first job came meanwhile are in
     /// line.)
-    fn next_in_lane(&mut self) -> Option<(u64, T)> {
+    fn next_in_lane(&mut self) -> Option<(Lane, T)> {
         if let Some(job) = self.quick.pop_front() {
-            return Some((QUICK_LANE, job));
+            let quick = Lane {
+                lane: QUICK_LANE,
+                place: 0,
+            };
+            return Some((quick, job));
         }
-        if let Some(lane) = self.ran.take() {
-            self.turns.push_back(lane);
-        }
-        let lane = self.turns.pop_front()?;
-        let queue = self.waiting.get_mut(&lane)?;
-        let job = queue.pop_front();
-        if queue.is_empty() {
-            self.waiting.remove(&lane);
-        } else {
-            self.ran = Some(lane);
-        }
-        job.map(|job| (lane, job))
+        self.turns
+            .take()
+            .map(|(lane, (place, job))| (Lane { lane, place }, job))
     }
 
-    /// Whether the next job is of a lane whose last job was slow.
+    /// Whether the next job is of a place whose last job was slow.
     fn next_is_slow(&self) -> bool {
         if !self.quick.is_empty() {
             return false;
         }
-        self.turns
-            .front()
-            .or(self.ran.as_ref())
-            .is_some_and(|lane| self.slow.contains(lane))
+        let next = self.turns.next().and_then(|lane| {
+            let place = self.turns.waiting.get(&lane)?.next()?;
+            Some(Lane { lane, place })
+        });
+        next.is_some_and(|at| self.slow.contains(&at))
     }
 
-    /// Notes how long a job of `lane` ran.
-    fn ran_for(&mut self, lane: u64, took: Duration) {
+    /// Notes how long a job at `at` ran.
+    fn ran_for(&mut self, at: Lane, took: Duration) {
         if took > BATCH_TIME {
             if self.slow.len() >= MAX_SLOW_LANES {
                 self.slow.clear();
             }
-            self.slow.insert(lane);
+            self.slow.insert(at);
         } else {
-            self.slow.remove(&lane);
+            self.slow.remove(&at);
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.quick.is_empty() && self.turns.is_empty() && self.ran.is_none()
+        self.quick.is_empty() && self.turns.is_empty()
     }
 }
 
@@ -160,9 +235,9 @@ pub struct CoreService {
     heads: Arc<watch::Sender<u64>>,
     /// Run first in each job sent through this handle; its error answers the job.
     check: Option<Check>,
-    /// The lane of the jobs sent through this handle (0: the host's own and callers
-    /// without a token).
-    lane: u64,
+    /// Where the jobs sent through this handle take their turns (lane 0: the host's own
+    /// and callers without a token).
+    lane: Lane,
     /// The digest of the token whose check the jobs run first (see
     /// [`CoreService::reader_key`]).
     reader: Option<[u8; 32]>,
@@ -334,7 +409,7 @@ fn serve(rt: &mut Runtime, rx: &mpsc::Receiver<Queued>, heads: &mut Heads) {
             let Some((lane, job)) = lanes.next_in_lane() else {
                 break;
             };
-            turned |= lane != QUICK_LANE;
+            turned |= lane.lane != QUICK_LANE;
             let began = Instant::now();
             let before = rt.appended();
             let reply = job(rt);
@@ -427,7 +502,7 @@ impl CoreService {
             jobs,
             heads,
             check: None,
-            lane: 0,
+            lane: Lane::default(),
             reader: None,
             token_endings,
             poked,
@@ -450,7 +525,7 @@ impl CoreService {
             jobs,
             heads: heads.clone(),
             check: None,
-            lane: 0,
+            lane: Lane::default(),
             reader: None,
             token_endings: Arc::default(),
             poked: Arc::default(),
@@ -469,7 +544,7 @@ impl CoreService {
 
     /// The lane of the jobs sent through this handle.
     pub fn lane(&self) -> u64 {
-        self.lane
+        self.lane.lane
     }
 
     /// Which core and whose token: handles with the same key read as the same reader
@@ -494,8 +569,14 @@ impl CoreService {
     /// in turn, so a caller in a lane of its own cannot hold back another's calls with
     /// many or costly ones. Lane 0 is the default's.
     pub fn in_lane(&self, lane: u64) -> Self {
+        self.at(Lane { lane, place: 0 })
+    }
+
+    /// A handle whose jobs take their turns at `at`: in its lane, and there in turn with
+    /// the lane's other places.
+    pub fn at(&self, at: Lane) -> Self {
         CoreService {
-            lane,
+            lane: at,
             ..self.clone()
         }
     }
@@ -523,7 +604,11 @@ impl CoreService {
         if !self.poked.swap(true, Ordering::AcqRel) {
             // An empty job, so an idle core thread ends its wait and reads the head.
             let wake: Job = Box::new(|_| Box::new(|_| {}));
-            let _ = self.jobs.send((QUICK_LANE, wake));
+            let quick = Lane {
+                lane: QUICK_LANE,
+                place: 0,
+            };
+            let _ = self.jobs.send((quick, wake));
         }
     }
 
@@ -577,13 +662,18 @@ impl CoreService {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{BATCH_TIME, Lanes, QUICK_LANE};
+    use super::{BATCH_TIME, Lane, Lanes, QUICK_LANE};
     use std::time::Duration;
+
+    /// Lane `lane`, at its place 0.
+    fn at(lane: u64) -> Lane {
+        Lane { lane, place: 0 }
+    }
 
     /// The order `lanes` gives its jobs, with `arrive(i)` pushed after the `i`th is taken.
     fn order(
         lanes: &mut Lanes<&'static str>,
-        arrive: &[(usize, u64, &'static str)],
+        arrive: &[(usize, Lane, &'static str)],
     ) -> Vec<&'static str> {
         let mut out = Vec::new();
         loop {
@@ -602,7 +692,7 @@ mod tests {
     fn lanes_take_turns_and_a_newcomer_goes_before_the_lane_that_just_ran() {
         let mut lanes = Lanes::default();
         for job in ["a1", "a2", "a3", "a4"] {
-            lanes.push((7, job));
+            lanes.push((at(7), job));
         }
         // b's first job comes while a1 runs: it runs next, then a and b in turn; c's
         // comes while a2 runs: it goes after b, which was waiting, and before a; the
@@ -610,10 +700,10 @@ mod tests {
         let got = order(
             &mut lanes,
             &[
-                (1, 9, "b1"),
-                (1, 9, "b2"),
-                (3, 11, "c1"),
-                (4, QUICK_LANE, "q1"),
+                (1, at(9), "b1"),
+                (1, at(9), "b2"),
+                (3, at(11), "c1"),
+                (4, at(QUICK_LANE), "q1"),
             ],
         );
         assert_eq!(got, ["a1", "b1", "a2", "b2", "q1", "c1", "a3", "a4"]);
@@ -623,24 +713,69 @@ mod tests {
     #[test]
     fn a_lane_whose_last_job_was_slow_is_known_until_one_is_quick() {
         let mut lanes = Lanes::default();
-        lanes.push((7, "a1"));
-        lanes.push((7, "a2"));
-        lanes.push((9, "b1"));
+        lanes.push((at(7), "a1"));
+        lanes.push((at(7), "a2"));
+        lanes.push((at(9), "b1"));
         assert!(!lanes.next_is_slow());
         let (lane, _) = lanes.next_in_lane().unwrap();
         lanes.ran_for(lane, BATCH_TIME * 4);
         // b is next, and quick; then a, slow, would start a batch of its own.
         assert!(!lanes.next_is_slow());
         let (lane, job) = lanes.next_in_lane().unwrap();
-        assert_eq!((lane, job), (9, "b1"));
+        assert_eq!((lane, job), (at(9), "b1"));
         lanes.ran_for(lane, Duration::from_micros(50));
         assert!(lanes.next_is_slow());
-        lanes.push((QUICK_LANE, "q"));
+        lanes.push((at(QUICK_LANE), "q"));
         assert!(!lanes.next_is_slow(), "the quick lane goes first");
         assert_eq!(lanes.next_in_lane().unwrap().1, "q");
         let (lane, _) = lanes.next_in_lane().unwrap();
         lanes.ran_for(lane, Duration::from_micros(50));
-        lanes.push((7, "a3"));
+        lanes.push((at(7), "a3"));
         assert!(!lanes.next_is_slow());
+    }
+
+    /// An owner's agents share a lane: with one agent's many jobs waiting (a pipeline's
+    /// reads), its other agent's job waited behind all of them (FIFO within the lane);
+    /// now the lane's places take turns, and lanes still take turns among themselves.
+    #[test]
+    fn places_in_a_lane_take_turns_and_the_lane_still_takes_one_turn() {
+        let mut lanes = Lanes::default();
+        let busy = Lane { lane: 7, place: 1 };
+        let quiet = Lane { lane: 7, place: 2 };
+        for job in ["p1", "p2", "p3", "p4"] {
+            lanes.push((busy, job));
+        }
+        let got = order(
+            &mut lanes,
+            &[
+                (1, quiet, "q1"),
+                (1, at(9), "o1"),
+                (1, at(9), "o2"),
+                (3, quiet, "q2"),
+            ],
+        );
+        // Lane 7 and lane 9 alternate; within lane 7, p and q alternate.
+        assert_eq!(got, ["p1", "o1", "q1", "o2", "p2", "q2", "p3", "p4"]);
+        assert!(lanes.is_empty());
+    }
+
+    /// A slow place starts a batch of its own; its lane's other places do not, so their
+    /// answers do not wait for its next job (they did when the lane was judged whole:
+    /// an owner's quick agent beside its busy one waited for two of the busy one's jobs).
+    #[test]
+    fn a_slow_place_does_not_make_its_lanes_other_places_slow() {
+        let mut lanes = Lanes::default();
+        let busy = Lane { lane: 7, place: 1 };
+        let quiet = Lane { lane: 7, place: 2 };
+        lanes.push((busy, "p1"));
+        lanes.push((busy, "p2"));
+        lanes.push((quiet, "q1"));
+        let (at, _) = lanes.next_in_lane().unwrap();
+        lanes.ran_for(at, BATCH_TIME * 4);
+        assert!(!lanes.next_is_slow(), "q1 is next, and quick");
+        let (at, job) = lanes.next_in_lane().unwrap();
+        assert_eq!((at, job), (quiet, "q1"));
+        lanes.ran_for(at, Duration::from_micros(50));
+        assert!(lanes.next_is_slow(), "p2 is next, and its place was slow");
     }
 }

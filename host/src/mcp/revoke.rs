@@ -173,7 +173,8 @@ impl Recheck {
     /// The same check, an agent's calls taking their turns in the lane of its owner,
     /// shared by all that owner's agents: fair turns are between owners, so an owner's
     /// many agents (a feed stream each replaying an old cursor, 13 ms a page) hold back
-    /// another owner's call by one job, not one job per agent.
+    /// another owner's call by one job, not one job per agent. Within the lane each
+    /// token keeps a place of its own ([`Recheck::at`]): the owner's agents take turns.
     pub fn in_owners_lane(self, owner: &str) -> Recheck {
         match self {
             Recheck::Agent(digest, agent, _) => Recheck::Agent(digest, agent, owner_lane(owner)),
@@ -205,8 +206,21 @@ impl Recheck {
         }
     }
 
+    /// Where the calls take their turns: in [`Recheck::lane`] and, within an owner's
+    /// lane, at the place of the agent's token, so the owner's agents take turns too.
+    pub fn at(&self) -> crate::service::Lane {
+        let place = match self {
+            Recheck::Agent(digest, ..) => lane_of(digest),
+            _ => 0,
+        };
+        crate::service::Lane {
+            lane: self.lane(),
+            place,
+        }
+    }
+
     fn bound(&self, core: &CoreService, audited: bool) -> CoreService {
-        let core = core.in_lane(self.lane());
+        let core = core.at(self.at());
         match self.clone() {
             Recheck::Nothing => core,
             Recheck::Agent(digest, agent, _) => {
@@ -344,6 +358,21 @@ mod tests {
         }
         // The operator's check keeps its lane.
         assert_eq!(Recheck::Nothing.in_owners_lane("acme").lane(), 0);
+        // Within the owner's lane, each token has a place of its own.
+        let places: std::collections::HashSet<u64> = (0..16)
+            .map(|n| {
+                agent(n, &format!("m{n}"))
+                    .in_owners_lane("mallory")
+                    .at()
+                    .place
+            })
+            .collect();
+        assert_eq!(places.len(), 16);
+        let one = agent(3, "m3").in_owners_lane("mallory").at();
+        assert_eq!(
+            (one.lane, one.place),
+            (mallory[0], agent(3, "m3").at().place)
+        );
     }
 
     #[test]
