@@ -253,15 +253,15 @@ pub fn request(
 }
 
 /// The changes of `entries` (each `(seq, entry)`, in order) after `req.after` that the
-/// reader (`None`: the operator) may see, up to the page size. `end` is the last entry
-/// read, `head` the journal's head. Pure: the caller reads the entries.
+/// reader (`None`: the operator) may see at `now`, up to the page size. `end` is the
+/// last entry read, `head` the journal's head. Pure: the caller reads the entries.
 pub fn page(
     s: &State,
     reader: Option<&Agent>,
     req: &Request,
     entries: &[(u64, Entry)],
-    end: u64,
-    head: u64,
+    (end, head): (u64, u64),
+    now: u64,
 ) -> Page {
     let mut changes = Vec::new();
     let mut next = Cursor::at(end.max(req.after.seq));
@@ -275,7 +275,7 @@ pub fn page(
             if !req.after.before(*seq, index) {
                 continue;
             }
-            let Some(seen) = describe(s, reader, entry, event) else {
+            let Some(seen) = describe(s, reader, entry, event, now) else {
                 continue;
             };
             if !req.filter.wants(seen.kind) || !in_pool(s, reader, &req.filter, &seen) {
@@ -380,8 +380,15 @@ fn member(s: &State, pool_id: &str, reader: &Agent) -> bool {
         .is_some_and(|p| p.members.contains_key(&reader.id))
 }
 
-/// What `event` of `entry` shows `reader` (`None`: the operator, who sees everything).
-fn describe(s: &State, reader: Option<&Agent>, entry: &Entry, event: &Event) -> Option<Seen> {
+/// What `event` of `entry` shows `reader` (`None`: the operator, who sees everything)
+/// at `now`.
+fn describe(
+    s: &State,
+    reader: Option<&Agent>,
+    entry: &Entry,
+    event: &Event,
+    now: u64,
+) -> Option<Seen> {
     let sees = |ok: bool| reader.is_none() || ok;
     // A memory's changes tell its id, its pool, who shared it and at which scope: only
     // to a reader that may read memories (`memory_read`), as `get_memory`,
@@ -444,14 +451,18 @@ fn describe(s: &State, reader: Option<&Agent>, entry: &Entry, event: &Event) -> 
             shared_by,
             scope,
         } => {
-            // Shown while the share still stands and reaches the reader.
+            // Shown while the share still stands and reaches the reader, and the memory
+            // has not expired (it is read nowhere after, as if deleted).
             let ok = reader.is_some_and(|r| {
                 s.pools.get(pool_id).is_some_and(|p| {
                     p.members.contains_key(&r.id)
                         && p.shares
                             .get(memory_id)
                             .is_some_and(|sh| share_visible(s, p, sh, r))
-                }) && s.memories.contains_key(memory_id)
+                }) && s
+                    .memories
+                    .get(memory_id)
+                    .is_some_and(|m| !m.is_expired(now))
             });
             sees(ok).then_some(())?;
             seen(
@@ -464,8 +475,11 @@ fn describe(s: &State, reader: Option<&Agent>, entry: &Entry, event: &Event) -> 
             )
         }
         Event::MemoryUpdated { id, .. } => {
-            let ok = reader
-                .is_some_and(|r| s.memories.get(id).is_some_and(|m| memory_readable(s, m, r)));
+            let ok = reader.is_some_and(|r| {
+                s.memories
+                    .get(id)
+                    .is_some_and(|m| !m.is_expired(now) && memory_readable(s, m, r))
+            });
             sees(ok).then_some(())?;
             seen("memory.updated", id, None, format!("memory {id} updated"))
         }
@@ -606,7 +620,7 @@ pub fn get(
     if reader.is_none() && *cx.caller != Caller::Operator {
         return Err(Error::denied("an agent reads its own changes").into());
     }
-    let page = page(s, reader, req, entries, end, s.seq);
+    let page = page(s, reader, req, entries, (end, s.seq), cx.now);
     // A page that shows nothing is not recorded: a follower (an open change-feed
     // stream, a waiter) reads again at every write anyone makes, and a row for each
     // of those reads would let one agent's idle streams write tens of rows per write.

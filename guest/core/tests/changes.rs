@@ -318,6 +318,49 @@ fn a_member_without_memory_read_sees_no_memory_changes() {
     );
 }
 
+/// An expired memory is read nowhere, yet its share and its updates stayed in every
+/// member's feed for good (its id, pool, sharer and scope), even to a member that
+/// joined after it expired. They are now shown only until it expires (the operator
+/// still sees them).
+#[test]
+fn an_expired_memory_s_changes_leave_the_feed() {
+    let mut c = world();
+    let start = head(&mut c);
+    let req = StoreRequest {
+        agent_id: "ann".into(),
+        content: "a note for the next ten seconds".into(),
+        kind: MemoryKind::Note,
+        tags: vec![],
+        memory_id: Some("m-brief".into()),
+        pool_id: Some("p".into()),
+        scope: Some(Scope::Project),
+        ttl_seconds: Some(10),
+    };
+    c.store_memory(&me("ann"), &req).unwrap();
+    revise(&mut c, "ann", "m-brief");
+    store(&mut c, "ann", "m-kept", Some(("p", Scope::Project)));
+    assert_eq!(
+        kinds(&feed(&mut c, "bob", &start)),
+        ["memory.shared", "memory.updated", "memory.shared"]
+    );
+    c.engine.env.now += 10_000;
+    assert!(c.get_memory(&me("bob"), "bob", "m-brief").is_err());
+    c.join_pool(&OP, "p", "eve", Permission::Read).unwrap();
+    let kept = [("memory.shared".to_string(), "m-kept".to_string())];
+    let memories = |list: Vec<(String, String)>| -> Vec<(String, String)> {
+        list.into_iter()
+            .filter(|(k, _)| k.starts_with("memory."))
+            .collect()
+    };
+    assert_eq!(memories(feed(&mut c, "bob", &start)), kept);
+    assert_eq!(memories(feed(&mut c, "eve", &start)), kept);
+    let all = c
+        .changes(&OP, None, Some(&start), Filter::default(), None)
+        .unwrap()
+        .changes;
+    assert!(all.iter().any(|ch| ch.object_id == "m-brief"));
+}
+
 #[test]
 fn a_pool_filter_never_tells_a_member_of_a_share_it_cannot_see() {
     let mut c = world();

@@ -70,7 +70,9 @@ impl<J: Journal, E: Env> Core<J, E> {
                 let s = &self.engine.state;
                 let reader = id.as_ref().and_then(|id| s.agents.get(id));
                 let fresh = entries.get(start..).unwrap_or_default();
-                let more = changes::page(s, reader, &req, fresh, end, head);
+                // Counted as at the start of time: a share of a memory expired since
+                // counts as shown, so the page may end short of the limit, never past it.
+                let more = changes::page(s, reader, &req, fresh, (end, head), 0);
                 seen += more.changes.len();
                 if seen > req.limit {
                     break;
