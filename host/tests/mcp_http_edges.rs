@@ -1247,6 +1247,49 @@ async fn an_agent_that_worked_before_a_restart_is_not_locked_out_by_a_flood_afte
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A token forgotten when its agent was deactivated came back unknown when the agent
+/// was reactivated, and under another client's flood from its address it was refused
+/// 429 for up to a minute, though it had worked with this server. It is now asked
+/// again after a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reactivated_agent_gets_through_a_flood_from_its_address_within_seconds() {
+    let server = server_with(memory_core(), |o| {
+        o.refusals.per_minute = 0;
+        o.refusals.lapsed_retry = Duration::from_millis(500);
+    })
+    .await;
+    let op = connect(&server.url, OPERATOR).await;
+    let token = register(&op, "paused", "claude_code", "u").await;
+    let http = reqwest::Client::new();
+    assert_eq!(initialize(&http, &server.url, &token).await, 200);
+    ok(&op, "deactivate_agent", json!({"agent_id": "paused"})).await;
+    // Refused once deactivated (the door forgets the token), then a flood.
+    assert_eq!(initialize(&http, &server.url, &token).await, 401);
+    for i in 0..12 {
+        initialize(&http, &server.url, &format!("maas_{i:064x}")).await;
+    }
+    assert_eq!(
+        initialize(&http, &server.url, &format!("maas_{:064x}", 99)).await,
+        429
+    );
+    ok(&op, "reactivate_agent", json!({"agent_id": "paused"})).await;
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    let mut status = 0;
+    while std::time::Instant::now() < until {
+        status = initialize(&http, &server.url, &token).await;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the reactivated agent is still refused");
+    // A stranger still waits.
+    assert_eq!(
+        initialize(&http, &server.url, &format!("maas_{:064x}", 98)).await,
+        429
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_registered_during_a_flood_from_its_address_gets_through_at_once() {
     let (dir, file) = scratch("maas-issued-edges", "http-known-tokens");

@@ -48,6 +48,11 @@ pub struct RefusalLimits {
     pub burst_all: u32,
     /// Refusals per minute all addresses together get back.
     pub per_minute_all: u32,
+    /// How often a token that was known and stopped authenticating (its agent
+    /// deactivated, its token rotated) may still pass as known, to be asked again: a
+    /// deactivated agent's token comes back when it is reactivated, and waited for its
+    /// address's budget like a stranger's (a minute under another client's flood).
+    pub lapsed_retry: Duration,
 }
 
 impl Default for RefusalLimits {
@@ -58,6 +63,7 @@ impl Default for RefusalLimits {
             audit_interval: Duration::from_secs(60),
             burst_all: 200,
             per_minute_all: 600,
+            lapsed_retry: Duration::from_secs(5),
         }
     }
 }
@@ -162,6 +168,9 @@ pub struct Refusals {
 struct Known {
     digests: HashSet<TokenDigest>,
     read: Stamp,
+    /// Digests that were known and stopped authenticating, with when each may next pass
+    /// as known (kept in memory only, at most [`MOST`]).
+    lapsed: HashMap<TokenDigest, Instant>,
 }
 
 /// The key an address is counted under: IPv4 as is, but every loopback address as one
@@ -409,6 +418,7 @@ impl Refusals {
                 known.digests.clear();
             }
             known.digests.insert(*d);
+            known.lapsed.remove(d);
             self.append(d);
         }
     }
@@ -420,18 +430,25 @@ impl Refusals {
         }
     }
 
-    /// Forgets the token of digest `d` (the sweep found it revoked), here and in the file.
+    /// Forgets the token of digest `d` (the sweep found it revoked), here and in the file;
+    /// it may pass as known again once every [`RefusalLimits::lapsed_retry`].
     pub fn forget_digest(&self, d: &TokenDigest) {
         if let Ok(mut known) = self.known.lock() {
             self.refresh(&mut known);
             if known.digests.remove(d) {
                 self.rewrite(&known.digests);
             }
+            if known.lapsed.len() >= MOST && !known.lapsed.contains_key(d) {
+                known.lapsed.clear();
+            }
+            let next = Instant::now() + self.limits.lapsed_retry;
+            known.lapsed.insert(*d, next);
         }
     }
 
     /// Whether `token` authenticated before or was issued by a process that noted it in
-    /// the file.
+    /// the file; or, once every [`RefusalLimits::lapsed_retry`], whether it was known and
+    /// stopped authenticating (it is asked again: a reactivated agent's comes back).
     pub fn known(&self, token: &str) -> bool {
         let (Some(d), Ok(mut known)) = (digest(token), self.known.lock()) else {
             return false;
@@ -439,7 +456,18 @@ impl Refusals {
         if !known.digests.contains(&d) {
             self.refresh(&mut known);
         }
-        known.digests.contains(&d)
+        if known.digests.contains(&d) {
+            return true;
+        }
+        let now = Instant::now();
+        let retry = self.limits.lapsed_retry;
+        match known.lapsed.get_mut(&d) {
+            Some(next) if *next <= now => {
+                *next = now + retry;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The refusals counted since the last call: one summary for each of the
@@ -702,6 +730,33 @@ mod tests {
         r.forget("maas_a");
         assert!(!r.known("maas_a"));
         assert!(!r.known(&"x".repeat(known_tokens::MAX_TOKEN + 1)));
+    }
+
+    /// A token forgotten when its agent was deactivated came back on reactivation
+    /// unknown, and waited out its address's budget (a minute under another client's
+    /// flood). It now passes as known once every `lapsed_retry`, to be asked again;
+    /// authenticated again, it is known for good.
+    #[test]
+    fn a_token_that_stopped_authenticating_is_asked_again_now_and_then() {
+        let r = Refusals::new(RefusalLimits {
+            lapsed_retry: Duration::from_millis(200),
+            ..limits(1)
+        });
+        r.remember("maas_paused");
+        r.forget("maas_paused");
+        assert!(!r.known("maas_paused"), "not at once");
+        assert!(!r.known("maas_stranger"));
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(r.known("maas_paused"), "once the retry has passed");
+        assert!(!r.known("maas_paused"), "once a retry");
+        assert!(!r.known("maas_stranger"), "never a token it never knew");
+        // Still refused when asked: forgotten again, it waits another retry.
+        r.forget("maas_paused");
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(r.known("maas_paused"));
+        // It authenticated (the agent was reactivated): known for good.
+        r.remember("maas_paused");
+        assert!(r.known("maas_paused") && r.known("maas_paused"));
     }
 
     #[test]
