@@ -371,6 +371,19 @@ async fn a_session_left_with_a_subscription_that_keeps_hearing_changes_still_exp
     assert_eq!(whoami(&http, &server.url, &a, &session).await.0, 404);
 }
 
+/// `from` hands agent-a a task for each number of `tasks`, 300 ms apart.
+async fn hand_tasks(from: &Client, tasks: std::ops::Range<u32>) {
+    for n in tasks {
+        ok(
+            from,
+            "initiate_handoff",
+            json!({"target_agent_id": "agent-a", "task_description": format!("task {n}")}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// The reads of agent-a's change feed that showed a change (`change.listed`).
 async fn listed(op: &Client, agent: &str) -> usize {
     let audit = ok(
@@ -411,15 +424,7 @@ async fn a_subscribed_session_with_no_stream_open_reads_nothing_until_one_opens(
     assert!(!text.contains("\"error\""), "{text}");
     let before = listed(&op, "agent-a").await;
     let other = connect(&server.url, &b).await;
-    for n in 0..3 {
-        ok(
-            &other,
-            "initiate_handoff",
-            json!({"target_agent_id": "agent-a", "task_description": format!("task {n}")}),
-        )
-        .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    hand_tasks(&other, 0..3).await;
     assert_eq!(
         listed(&op, "agent-a").await,
         before,
@@ -446,15 +451,7 @@ async fn a_subscribed_session_with_no_stream_open_reads_nothing_until_one_opens(
     // The stream closes: the follower stops reading again.
     drop(stream);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    for n in 3..6 {
-        ok(
-            &other,
-            "initiate_handoff",
-            json!({"target_agent_id": "agent-a", "task_description": format!("task {n}")}),
-        )
-        .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    hand_tasks(&other, 3..6).await;
     assert_eq!(
         listed(&op, "agent-a").await,
         heard_at,
