@@ -435,8 +435,14 @@ impl Refusals {
     pub fn forget_digest(&self, d: &TokenDigest) {
         if let Ok(mut known) = self.known.lock() {
             self.refresh(&mut known);
-            if known.digests.remove(d) {
+            let was_known = known.digests.remove(d);
+            if was_known {
                 self.rewrite(&known.digests);
+            }
+            // Only a token that was known lapses: a stranger's bad token refused at the
+            // door must never pass as known.
+            if !was_known && !known.lapsed.contains_key(d) {
+                return;
             }
             if known.lapsed.len() >= MOST && !known.lapsed.contains_key(d) {
                 known.lapsed.clear();
@@ -744,6 +750,8 @@ mod tests {
         });
         r.remember("maas_paused");
         r.forget("maas_paused");
+        // A stranger's bad token is forgotten at the door too, never having been known.
+        r.forget("maas_stranger");
         assert!(!r.known("maas_paused"), "not at once");
         assert!(!r.known("maas_stranger"));
         std::thread::sleep(Duration::from_millis(250));
