@@ -15,7 +15,7 @@ use crate::engine::{Cx, Decided, Done, Refusal, record};
 use crate::error::{Error, Result};
 use crate::events::{Entry, Event};
 use crate::limits::{check_id, check_text};
-use crate::model::{Caller, Capability, OPERATOR_NAME, Permission};
+use crate::model::{Caller, Capability, DocumentKind, OPERATOR_NAME, Permission};
 use crate::state::{Agent, Share, State};
 use serde_json::json;
 
@@ -581,11 +581,14 @@ fn describe(
             seen("pool.deleted", id, Some(id), format!("pool {id} deleted"))
         }
         Event::DocumentsIngested { documents, .. } => {
-            let ok = reader.is_some_and(|r| documents.iter().any(|d| r.can(d.kind.capability())));
-            sees(ok).then_some(())?;
-            let first = documents.first()?;
+            // Named and counted by the documents of kinds the reader may read: a batch of
+            // several kinds named its first document, whatever its kind, to a reader of
+            // any one of them (an incident's id to an agent without `incident_read`).
+            let readable = |kind: DocumentKind| reader.is_none_or(|r| r.can(kind.capability()));
+            let mut shown = documents.iter().filter(|d| readable(d.kind));
+            let first = shown.next()?;
             let object = format!("{}/{}", first.kind, first.id);
-            let summary = match documents.len() {
+            let summary = match 1 + shown.count() {
                 1 => format!("knowledge document {object} ingested"),
                 n => format!("{n} knowledge documents ingested, first {object}"),
             };

@@ -361,6 +361,66 @@ fn an_expired_memory_s_changes_leave_the_feed() {
     assert!(all.iter().any(|ch| ch.object_id == "m-brief"));
 }
 
+/// A batch of several kinds of knowledge named its first document, whatever its kind,
+/// to any reader of one of its kinds: an incident's id to an agent without
+/// `incident_read`. Each reader is now told of the documents of the kinds it may read.
+#[test]
+fn a_mixed_knowledge_batch_names_only_what_the_reader_may_read() {
+    use maas_core::events::Document;
+    use maas_core::model::DocumentKind;
+    let mut c = world();
+    let mut req = RegistrationRequest::claude_code("coder", "u2");
+    req.capabilities = Some(vec![Capability::KbSearch]);
+    c.register(&OP, &req).unwrap();
+    let mut req = RegistrationRequest::claude_code("oncall", "u2");
+    req.capabilities = Some(vec![Capability::IncidentRead]);
+    c.register(&OP, &req).unwrap();
+    let start = head(&mut c);
+    let doc = |kind, id: &str| Document {
+        kind,
+        id: id.into(),
+        title: format!("about {id}"),
+        content: "the payroll service retries twice".into(),
+        service: Some("payroll".into()),
+        path: None,
+        topic: None,
+        severity: None,
+        lines: None,
+    };
+    let docs = [
+        doc(DocumentKind::Incident, "INC-7-payroll-breach"),
+        doc(DocumentKind::Code, "retry.rs"),
+        doc(DocumentKind::Code, "queue.rs"),
+    ];
+    c.ingest(&OP, &docs).unwrap();
+    let told = |c: &mut TestCore, who: &str| {
+        c.changes(&me(who), None, Some(&start), Filter::default(), None)
+            .unwrap()
+            .changes
+            .into_iter()
+            .map(|ch| (ch.object_id, ch.summary))
+            .collect::<Vec<_>>()
+    };
+    let coder = told(&mut c, "coder");
+    assert_eq!(coder.len(), 1);
+    assert_eq!(coder[0].0, "code/retry.rs");
+    assert!(!coder[0].1.contains("INC-7"), "{coder:?}");
+    assert!(coder[0].1.starts_with("2 knowledge documents"), "{coder:?}");
+    let oncall = told(&mut c, "oncall");
+    assert_eq!(oncall.len(), 1);
+    assert_eq!(oncall[0].0, "incident/INC-7-payroll-breach");
+    assert!(!oncall[0].1.contains("retry"), "{oncall:?}");
+    let op = c
+        .changes(&OP, None, Some(&start), Filter::default(), None)
+        .unwrap()
+        .changes;
+    assert!(
+        op[0].summary.starts_with("3 knowledge documents"),
+        "{:?}",
+        op[0]
+    );
+}
+
 #[test]
 fn a_pool_filter_never_tells_a_member_of_a_share_it_cannot_see() {
     let mut c = world();
