@@ -213,6 +213,20 @@ async fn a_handoff_runs_as_a_task_for_a_client_that_declares_them() {
             .await
             .is_err()
     );
+    // The target is told that only the source cancels (it was told it may not act as
+    // the source, as if it had tried to impersonate it).
+    let t = initiate(&ann, "tidy the config").await;
+    let refused = tasks_client(&url, &bob_token)
+        .await
+        .cancel_task(CancelTaskParams::new(t.clone()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("only the source") && !refused.contains("act as"),
+        "{refused}"
+    );
+    assert_eq!(get(&ann, &t).await.status(), TaskStatus::Working);
 
     // A rejection is a completed task whose result is an error with the reason.
     let r = initiate(&ann, "rewrite it in COBOL").await;

@@ -153,16 +153,22 @@ pub async fn get(
     Ok(GetTaskResult::new(detailed(&h)))
 }
 
-/// `tasks/cancel`: cancels the pending handoff as its source.
+/// `tasks/cancel`: cancels the pending handoff as its source (an agent acts as itself,
+/// so the target is told that only the source cancels, not that it may not act as
+/// another agent; the operator acts for the source).
 pub async fn cancel(
     core: &CoreService,
     caller: &types::Caller,
     params: CancelTaskParams,
 ) -> Result<(), ErrorData> {
     let h = handoff(core, caller, params.task_id).await?;
+    let agent_id = match caller {
+        types::Caller::Agent(me) => me.clone(),
+        types::Caller::Operator => h.source_agent_id,
+    };
     let op = CancelHandoff {
         handoff_id: h.id,
-        agent_id: Some(h.source_agent_id),
+        agent_id: Some(agent_id),
     };
     run(core, caller, op).await.map(drop).map_err(|e| error(&e))
 }
