@@ -313,11 +313,12 @@ pub fn page(
     }
 }
 
-/// The actor of a change as `reader` may see it. Knowledge documents are read across
-/// owners, but agents are not: a `knowledge.*` change names its actor only to the
-/// operator and to agents of the actor's owner (as `get_agent_info` does), and says
-/// `None` to the rest. Other kinds are shown to the parties and members they concern,
-/// who see the agents involved anyway.
+/// The actor of a change as `reader` may see it: to the operator always; to an agent
+/// the operator, and an agent `get_agent_info` would show it (its owner's), else
+/// `None`: a change another owner's agent made (a pool's admin ending a `global`
+/// share, a human unregistering its agent) names no agent the reader may not look
+/// up. A handoff's expiry names none: it is recorded in whatever entry came due
+/// first, another agent's unrelated call.
 fn shown_actor(
     s: &State,
     reader: Option<&Agent>,
@@ -325,11 +326,13 @@ fn shown_actor(
     actor: Option<&str>,
 ) -> Option<String> {
     let actor = actor?;
+    if kind == "handoff.expired" {
+        return None;
+    }
     let shown = match reader {
         None => true,
         Some(r) => {
-            !kind.starts_with("knowledge.")
-                || actor == OPERATOR_NAME
+            actor == OPERATOR_NAME
                 || s.agents
                     .get(actor)
                     .is_some_and(|a| agent_visible(s, &Caller::Agent(r.id.clone()), a))
@@ -509,7 +512,9 @@ fn describe(
                         if *by == r.id || (reached && p.members.contains_key(&r.id)) {
                             Some(true)
                         } else {
-                            reached.then_some(false)
+                            // From outside the pool (a `global` or team share), only a
+                            // reader that existed when it ended may have read it.
+                            (reached && r.created_at <= entry.at).then_some(false)
                         }
                     }
                     _ => p
@@ -519,6 +524,10 @@ fn describe(
                         .then_some(true),
                 }),
             };
+            // A memory that expired is read nowhere, its end no more than its share.
+            if reader.is_some() && s.memories.get(memory_id).is_some_and(|m| m.is_expired(now)) {
+                return None;
+            }
             let pool = view?.then_some(pool_id.as_str());
             let deleted = entry
                 .events

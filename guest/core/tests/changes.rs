@@ -421,6 +421,78 @@ fn a_mixed_knowledge_batch_names_only_what_the_reader_may_read() {
     );
 }
 
+/// What a change tells of who made it and of shares that ended: the end of a `global`
+/// share reached every agent with `memory_read`, those registered after it included,
+/// naming another owner's admin as its actor; a handoff's expiry named the agent whose
+/// unrelated call recorded it; an expired memory's unshare was shown to members who
+/// could no longer read it.
+#[test]
+fn ended_shares_and_expiries_tell_no_more_than_the_reader_could_see() {
+    let mut c = world();
+    let start = head(&mut c);
+    let actors = |c: &mut TestCore, who: &str| {
+        c.changes(&me(who), None, Some(&start), Filter::default(), None)
+            .unwrap()
+            .changes
+            .into_iter()
+            .map(|ch| (ch.kind.to_string(), ch.object_id, ch.actor))
+            .collect::<Vec<_>>()
+    };
+    // eve (u3) reads ann's global share; ann ends it.
+    store(&mut c, "ann", "m-g", Some(("p", Scope::Global)));
+    assert!(c.get_memory(&me("eve"), "eve", "m-g").is_ok());
+    c.unshare(&me("ann"), "p", "m-g", "ann").unwrap();
+    let eve = actors(&mut c, "eve");
+    assert_eq!(
+        eve,
+        [("memory.unshared".to_string(), "m-g".to_string(), None)],
+        "told it ended, not by whom (ann is another owner's)"
+    );
+    // zed (u3), registered after, never could read it.
+    c.engine.env.now += 1_000;
+    c.register(&OP, &RegistrationRequest::claude_code("zed", "u3"))
+        .unwrap();
+    assert_eq!(actors(&mut c, "zed"), []);
+    // A handoff expires in the entry of amy's unrelated call: no actor.
+    let ctx = HandoffContext {
+        task_description: "rotate the keys".into(),
+        current_state: "{}".into(),
+        relevant_memories: vec![],
+        relevant_files: vec![],
+    };
+    let h = c
+        .initiate(&me("ann"), "ann", "bob", &ctx, Some(1))
+        .unwrap()
+        .id;
+    c.engine.env.now += 5_000;
+    c.initiate(&me("amy"), "amy", "eve", &ctx, None).unwrap();
+    let expired: Vec<_> = actors(&mut c, "ann")
+        .into_iter()
+        .filter(|(k, id, _)| k == "handoff.expired" && *id == h)
+        .collect();
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(expired[0].2, None, "amy did not expire it");
+    // An expired memory's unshare is not shown to a member (its sharer sees it).
+    let req = StoreRequest {
+        agent_id: "ann".into(),
+        content: "for ten seconds".into(),
+        kind: MemoryKind::Note,
+        tags: vec![],
+        memory_id: Some("m-t".into()),
+        pool_id: Some("p".into()),
+        scope: Some(Scope::Project),
+        ttl_seconds: Some(10),
+    };
+    c.store_memory(&me("ann"), &req).unwrap();
+    c.engine.env.now += 10_000;
+    c.unshare(&me("ann"), "p", "m-t", "ann").unwrap();
+    assert!(
+        actors(&mut c, "bob").iter().all(|(_, id, _)| id != "m-t"),
+        "{:?}",
+        actors(&mut c, "bob")
+    );
+}
+
 #[test]
 fn a_pool_filter_never_tells_a_member_of_a_share_it_cannot_see() {
     let mut c = world();
