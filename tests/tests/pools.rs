@@ -1137,3 +1137,43 @@ fn the_shares_per_pool_limit_refuses_new_shares_but_not_scope_changes() {
     share(&mut h, &agent("a"), "p", "m2", "a", Project).unwrap();
     assert_eq!(h.stats().shares, 2);
 }
+
+/// A pool's share count took in shares its reader may not read (another member's
+/// `agent_private`, another owner's `user`), and reached every agent of the pool's
+/// owner, member or not: it is now the operator's and the pool's admins' alone.
+#[test]
+fn a_pools_share_count_is_shown_only_to_the_operator_and_its_admins() {
+    let mut h = pool_world();
+    note(&mut h, "writer", "m-private", "keys");
+    share(
+        &mut h,
+        &agent("writer"),
+        "p",
+        "m-private",
+        "writer",
+        AgentPrivate,
+    )
+    .unwrap();
+    note(&mut h, "guest", "m-user", "rota");
+    share(&mut h, &agent("guest"), "p", "m-user", "guest", User).unwrap();
+    for (caller, count) in [
+        (op(), 2),
+        (agent("admin"), 2),
+        (agent("reader"), 0),
+        (agent("outsider"), 0),
+    ] {
+        assert_eq!(
+            get(&mut h, &caller, "p").unwrap().share_count,
+            count,
+            "{caller:?}"
+        );
+    }
+    let listed =
+        h.rt.call(|c, s| {
+            c.maas_core_pools()
+                .call_list(s, &agent("reader"), None, Some(500), None)
+        })
+        .unwrap();
+    assert!(!listed.items.is_empty());
+    assert!(listed.items.iter().all(|p| p.share_count == 0));
+}

@@ -58,8 +58,13 @@ pub struct PoolView {
 }
 
 impl PoolView {
-    /// The summary of a pool.
-    pub fn of(p: &Pool) -> Self {
+    /// The summary of a pool as `reader` (`None`: the operator) sees it: its share count
+    /// only to the operator and its admins (0 to others). The count takes in shares a
+    /// member may not see (another member's `agent_private`, another owner's `user`,
+    /// those of expired memories), and the agents of the pool's owner see the pool
+    /// without being members; `query_shared` lists what a member may read.
+    pub fn of(p: &Pool, reader: Option<&Agent>) -> Self {
+        let counted = reader.is_none_or(|r| permission(p, &r.id) == Some(Permission::Admin));
         PoolView {
             id: p.id.clone(),
             name: p.name.clone(),
@@ -69,7 +74,11 @@ impl PoolView {
             metadata: p.metadata.clone(),
             archived: p.archived,
             member_count: u32::try_from(p.members.len()).unwrap_or(u32::MAX),
-            share_count: u32::try_from(p.shares.len()).unwrap_or(u32::MAX),
+            share_count: if counted {
+                u32::try_from(p.shares.len()).unwrap_or(u32::MAX)
+            } else {
+                0
+            },
             created_at: p.created_at,
         }
     }
@@ -194,10 +203,11 @@ fn actor<'s>(s: &'s State, cx: &Cx) -> Result<Option<&'s Agent>, Refusal> {
 
 /// Decides `get`.
 pub fn get(s: &State, cx: &mut Cx, pool_id: &str) -> Decided<PoolView> {
-    let pool = visible_pool(s, actor(s, cx)?, pool_id)?;
+    let me = actor(s, cx)?;
+    let pool = visible_pool(s, me, pool_id)?;
     Ok(Done::read(
         record(cx.caller.name(), "pool.read", Some(pool_id), json!({})),
-        PoolView::of(pool),
+        PoolView::of(pool, me),
     ))
 }
 
@@ -223,7 +233,7 @@ pub fn list(
     pools.sort_by_key(|p| p.n);
     let page = window.take(pools.into_iter().map(|p| (p.n, p)));
     let ids: Vec<&str> = page.items.iter().map(|p| p.id.as_str()).collect();
-    let views = page.map(PoolView::of);
+    let views = page.map(|p| PoolView::of(p, me));
     Ok(Done::read(
         record(
             cx.caller.name(),

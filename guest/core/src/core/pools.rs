@@ -29,7 +29,7 @@ impl<J: Journal, E: Env> Core<J, E> {
             .state
             .pools
             .get(id)
-            .map(PoolView::of)
+            .map(|p| PoolView::of(p, None))
             .ok_or_else(|| Error::not_found("pool", id))
     }
 
