@@ -338,22 +338,7 @@ async fn a_session_left_with_a_subscription_that_keeps_hearing_changes_still_exp
     let http = reqwest::Client::new();
     let (_, session) = open_session(&http, &server.url, &a).await;
     for (id, method) in [(3, "resources/read"), (4, "resources/subscribe")] {
-        let body = json!({"jsonrpc": "2.0", "id": id, "method": method,
-            "params": {"uri": "maas://agents/agent-a/inbox"}});
-        let resp = request(
-            &http,
-            reqwest::Method::POST,
-            &server.url,
-            Some(&a),
-            Some(&session),
-        )
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-        assert!(resp.status().is_success(), "{method}: {}", resp.status());
-        let text = resp.text().await.unwrap();
-        assert!(!text.contains("\"error\""), "{method}: {text}");
+        on_inbox(&http, (&server.url, &a, &session), id, method).await;
     }
     // The client leaves without a DELETE; agent-b keeps handing agent-a tasks, each one
     // a notification for the session that nobody reads.
@@ -369,6 +354,26 @@ async fn a_session_left_with_a_subscription_that_keeps_hearing_changes_still_exp
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_eq!(whoami(&http, &server.url, &a, &session).await.0, 404);
+}
+
+/// Sends `method` on agent-a's inbox as JSON-RPC request `id` on a session, and checks
+/// it succeeded.
+async fn on_inbox(
+    http: &reqwest::Client,
+    (url, token, session): (&str, &str, &str),
+    id: i64,
+    method: &str,
+) {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": method,
+        "params": {"uri": "maas://agents/agent-a/inbox"}});
+    let resp = request(http, reqwest::Method::POST, url, Some(token), Some(session))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{method}: {}", resp.status());
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("\"error\""), "{method}: {text}");
 }
 
 /// `from` hands agent-a a task for each number of `tasks`, 300 ms apart.
@@ -407,21 +412,7 @@ async fn a_subscribed_session_with_no_stream_open_reads_nothing_until_one_opens(
     let b = register(&op, "agent-b", "claude_code", "alice").await;
     let http = reqwest::Client::new();
     let (_, session) = open_session(&http, &server.url, &a).await;
-    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
-        "params": {"uri": "maas://agents/agent-a/inbox"}});
-    let resp = request(
-        &http,
-        reqwest::Method::POST,
-        &server.url,
-        Some(&a),
-        Some(&session),
-    )
-    .body(body.to_string())
-    .send()
-    .await
-    .unwrap();
-    let text = resp.text().await.unwrap();
-    assert!(!text.contains("\"error\""), "{text}");
+    on_inbox(&http, (&server.url, &a, &session), 3, "resources/subscribe").await;
     let before = listed(&op, "agent-a").await;
     let other = connect(&server.url, &b).await;
     hand_tasks(&other, 0..3).await;

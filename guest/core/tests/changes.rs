@@ -65,6 +65,21 @@ fn store(c: &mut TestCore, author: &str, id: &str, pool: Option<(&str, Scope)>) 
     c.store_memory(&me(author), &req).unwrap();
 }
 
+/// ann shares memory `id` into `p` at project scope, for ten seconds.
+fn brief(c: &mut TestCore, id: &str) {
+    let req = StoreRequest {
+        agent_id: "ann".into(),
+        content: "a note for the next ten seconds".into(),
+        kind: MemoryKind::Note,
+        tags: vec![],
+        memory_id: Some(id.into()),
+        pool_id: Some("p".into()),
+        scope: Some(Scope::Project),
+        ttl_seconds: Some(10),
+    };
+    c.store_memory(&me("ann"), &req).unwrap();
+}
+
 /// `author` revises the content of its memory `id`, at version 1.
 fn revise(c: &mut TestCore, author: &str, id: &str) {
     let req = UpdateRequest {
@@ -326,17 +341,7 @@ fn a_member_without_memory_read_sees_no_memory_changes() {
 fn an_expired_memory_s_changes_leave_the_feed() {
     let mut c = world();
     let start = head(&mut c);
-    let req = StoreRequest {
-        agent_id: "ann".into(),
-        content: "a note for the next ten seconds".into(),
-        kind: MemoryKind::Note,
-        tags: vec![],
-        memory_id: Some("m-brief".into()),
-        pool_id: Some("p".into()),
-        scope: Some(Scope::Project),
-        ttl_seconds: Some(10),
-    };
-    c.store_memory(&me("ann"), &req).unwrap();
+    brief(&mut c, "m-brief");
     revise(&mut c, "ann", "m-brief");
     store(&mut c, "ann", "m-kept", Some(("p", Scope::Project)));
     assert_eq!(
@@ -473,17 +478,7 @@ fn ended_shares_and_expiries_tell_no_more_than_the_reader_could_see() {
     assert_eq!(expired.len(), 1, "{expired:?}");
     assert_eq!(expired[0].2, None, "amy did not expire it");
     // An expired memory's unshare is not shown to a member (its sharer sees it).
-    let req = StoreRequest {
-        agent_id: "ann".into(),
-        content: "for ten seconds".into(),
-        kind: MemoryKind::Note,
-        tags: vec![],
-        memory_id: Some("m-t".into()),
-        pool_id: Some("p".into()),
-        scope: Some(Scope::Project),
-        ttl_seconds: Some(10),
-    };
-    c.store_memory(&me("ann"), &req).unwrap();
+    brief(&mut c, "m-t");
     c.engine.env.now += 10_000;
     c.unshare(&me("ann"), "p", "m-t", "ann").unwrap();
     assert!(
