@@ -836,3 +836,33 @@ fn refused_ingests_and_reads_spend_the_owners_write_bytes() {
     // Another owner reads on.
     code_search(&mut h, &agent("other"), "invoice", None, 10).unwrap();
 }
+
+/// Writing a kind needs its read capability too: an agent that may not read incidents
+/// learnt that one existed, and whose, from the refusal of its replacement or removal
+/// ("belongs to another owner"), and removed its own owner's unread.
+#[test]
+fn ingesting_or_removing_a_kind_needs_its_read_capability() {
+    let mut h = kb();
+    h.register_with(
+        "writer",
+        ClaudeCode,
+        "u-2",
+        Some(vec![Capability::MemoryWrite, Capability::KbSearch]),
+    );
+    let writer = agent("writer");
+    let remove = |h: &mut Harness, kind: DocumentKind, id: &str| {
+        let ids = vec![id.to_string()];
+        h.rt.call(|c, s| c.maas_core_knowledge().call_remove(s, &writer, kind, &ids))
+    };
+    // The same refusal for an incident that exists and one that does not.
+    denied(remove(&mut h, DocumentKind::Incident, "i-1"));
+    denied(remove(&mut h, DocumentKind::Incident, "i-none"));
+    let fresh = incident("i-9", "a new one", "the queue stalled", "api", "sev3");
+    denied(ingest(&mut h, &writer, &[fresh]));
+    let replacing = incident("i-1", "mine now", "nothing happened", "api", "sev3");
+    denied(ingest(&mut h, &writer, &[replacing]));
+    // What it may read it still writes and removes.
+    let own = code("c-own", "its own", "fn own() {}", "api", "src/own.rs");
+    assert_eq!(ingest(&mut h, &writer, &[own]).unwrap(), 1);
+    assert_eq!(remove(&mut h, DocumentKind::Code, "c-own").unwrap(), 1);
+}

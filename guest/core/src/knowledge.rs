@@ -112,6 +112,11 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
     let agent = caller_agent(s, cx.caller)?;
     if let Some(agent) = agent {
         require(agent, Capability::MemoryWrite)?;
+        // A kind the agent may not read it may not write either: a replacement refused
+        // as another owner's told it that an incident existed, and whose.
+        for d in documents {
+            require(agent, d.kind.capability())?;
+        }
     }
     let owner = agent.map(|a| a.owner_id.clone());
     if documents.len() > MAX_DOCUMENTS {
@@ -222,11 +227,13 @@ pub fn ingest(s: &State, cx: &mut Cx, documents: &[Document]) -> Decided<u32> {
 }
 
 /// Decides `remove`: the documents of `kind` with these ids that exist are removed,
-/// under the rule that replaces them (memory-write; an agent only its owner's).
+/// under the rule that replaces them (memory-write and the kind's read capability; an
+/// agent only its owner's).
 pub fn remove(s: &State, cx: &mut Cx, kind: DocumentKind, ids: &[String]) -> Decided<u32> {
     let agent = caller_agent(s, cx.caller)?;
     if let Some(agent) = agent {
         require(agent, Capability::MemoryWrite)?;
+        require(agent, kind.capability())?;
     }
     let owner = agent.map(|a| a.owner_id.clone());
     if ids.len() > MAX_DOCUMENTS {
