@@ -49,6 +49,12 @@ const MAX_SLOW_LANES: usize = 4096;
 /// any other lane's turn, so a request waits for its turn once, not twice.
 pub const QUICK_LANE: u64 = u64::MAX;
 
+/// Where the quick lane's jobs are queued.
+const QUICK: Lane = Lane {
+    lane: QUICK_LANE,
+    place: 0,
+};
+
 /// Keys taking turns: one item of each waiting key in turn, in arrival order within a
 /// key; a key whose first item came while another key's was out goes before that key's
 /// next.
@@ -178,11 +184,7 @@ impl<T> Lanes<T> {
     /// line.)
     fn next_in_lane(&mut self) -> Option<(Lane, T)> {
         if let Some(job) = self.quick.pop_front() {
-            let quick = Lane {
-                lane: QUICK_LANE,
-                place: 0,
-            };
-            return Some((quick, job));
+            return Some((QUICK, job));
         }
         self.turns
             .take()
@@ -604,11 +606,7 @@ impl CoreService {
         if !self.poked.swap(true, Ordering::AcqRel) {
             // An empty job, so an idle core thread ends its wait and reads the head.
             let wake: Job = Box::new(|_| Box::new(|_| {}));
-            let quick = Lane {
-                lane: QUICK_LANE,
-                place: 0,
-            };
-            let _ = self.jobs.send((quick, wake));
+            let _ = self.jobs.send((QUICK, wake));
         }
     }
 

@@ -395,12 +395,18 @@ fn describe(
     let sees = |ok: bool| reader.is_none() || ok;
     // A memory's changes tell its id, its pool, who shared it and at which scope: only
     // to a reader that may read memories (`memory_read`), as `get_memory`,
-    // `query_shared` and the searches require.
-    let memory_event = matches!(
-        event,
-        Event::MemoryShared { .. } | Event::MemoryUpdated { .. } | Event::MemoryUnshared { .. }
-    );
-    if memory_event && reader.is_some_and(|r| !r.can(Capability::MemoryRead)) {
+    // `query_shared` and the searches require, and only while the memory has not
+    // expired (it is read nowhere after, as if deleted).
+    let memory = match event {
+        Event::MemoryShared { memory_id, .. } | Event::MemoryUnshared { memory_id, .. } => {
+            Some(memory_id)
+        }
+        Event::MemoryUpdated { id, .. } => Some(id),
+        _ => None,
+    };
+    if let (Some(id), Some(r)) = (memory, reader)
+        && (!r.can(Capability::MemoryRead) || s.memories.get(id).is_some_and(|m| m.is_expired(now)))
+    {
         return None;
     }
     match event {
@@ -454,18 +460,14 @@ fn describe(
             shared_by,
             scope,
         } => {
-            // Shown while the share still stands and reaches the reader, and the memory
-            // has not expired (it is read nowhere after, as if deleted).
+            // Shown while the share still stands and reaches the reader.
             let ok = reader.is_some_and(|r| {
                 s.pools.get(pool_id).is_some_and(|p| {
                     p.members.contains_key(&r.id)
                         && p.shares
                             .get(memory_id)
                             .is_some_and(|sh| share_visible(s, p, sh, r))
-                }) && s
-                    .memories
-                    .get(memory_id)
-                    .is_some_and(|m| !m.is_expired(now))
+                }) && s.memories.contains_key(memory_id)
             });
             sees(ok).then_some(())?;
             seen(
@@ -478,11 +480,8 @@ fn describe(
             )
         }
         Event::MemoryUpdated { id, .. } => {
-            let ok = reader.is_some_and(|r| {
-                s.memories
-                    .get(id)
-                    .is_some_and(|m| !m.is_expired(now) && memory_readable(s, m, r))
-            });
+            let ok = reader
+                .is_some_and(|r| s.memories.get(id).is_some_and(|m| memory_readable(s, m, r)));
             sees(ok).then_some(())?;
             seen("memory.updated", id, None, format!("memory {id} updated"))
         }
@@ -524,10 +523,6 @@ fn describe(
                         .then_some(true),
                 }),
             };
-            // A memory that expired is read nowhere, its end no more than its share.
-            if reader.is_some() && s.memories.get(memory_id).is_some_and(|m| m.is_expired(now)) {
-                return None;
-            }
             let pool = view?.then_some(pool_id.as_str());
             let deleted = entry
                 .events

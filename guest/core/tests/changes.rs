@@ -37,6 +37,13 @@ fn world() -> TestCore {
     c
 }
 
+/// Registers `id` of `owner` with just `caps`.
+fn register_with(c: &mut TestCore, id: &str, owner: &str, caps: Vec<Capability>) {
+    let mut req = RegistrationRequest::claude_code(id, owner);
+    req.capabilities = Some(caps);
+    c.register(&OP, &req).unwrap();
+}
+
 /// Pool `id` of u1 at scope global, with ann its admin.
 fn pool(c: &mut TestCore, id: &str) {
     let req = PoolRequest {
@@ -308,9 +315,7 @@ fn a_memory_read_through_a_global_share_never_tells_a_non_member_its_pool() {
 #[test]
 fn a_member_without_memory_read_sees_no_memory_changes() {
     let mut c = world();
-    let mut req = RegistrationRequest::claude_code("wen", "u2");
-    req.capabilities = Some(vec![Capability::MemoryWrite]);
-    c.register(&OP, &req).unwrap();
+    register_with(&mut c, "wen", "u2", vec![Capability::MemoryWrite]);
     c.join_pool(&OP, "p", "wen", Permission::Write).unwrap();
     let start = head(&mut c);
     store(&mut c, "ann", "m-proj", Some(("p", Scope::Project)));
@@ -374,12 +379,8 @@ fn a_mixed_knowledge_batch_names_only_what_the_reader_may_read() {
     use maas_core::events::Document;
     use maas_core::model::DocumentKind;
     let mut c = world();
-    let mut req = RegistrationRequest::claude_code("coder", "u2");
-    req.capabilities = Some(vec![Capability::KbSearch]);
-    c.register(&OP, &req).unwrap();
-    let mut req = RegistrationRequest::claude_code("oncall", "u2");
-    req.capabilities = Some(vec![Capability::IncidentRead]);
-    c.register(&OP, &req).unwrap();
+    register_with(&mut c, "coder", "u2", vec![Capability::KbSearch]);
+    register_with(&mut c, "oncall", "u2", vec![Capability::IncidentRead]);
     let start = head(&mut c);
     let doc = |kind, id: &str| Document {
         kind,
